@@ -1,0 +1,88 @@
+"""The one error tree of ccapki.
+
+Every error a user can cause is a :class:`CcapkiError`. Each carries a one-line
+``message`` (what went wrong) and a ``hint`` (the exact fix). The CLI prints them as::
+
+    error: <message>
+    hint: <hint>
+
+and exits with :attr:`CcapkiError.exit_code` (2 for bad input).
+
+Tree::
+
+    CcapkiError
+    ├── InputError              bad input given by the user (exit 2)
+    │   ├── DeploymentError     the deployment file is broken (names FILE:LINE)
+    │   ├── FileFormatError     a PEM/DER/PKCS#7/PKCS#12/key file is malformed or not what was expected
+    │   └── PasswordError       a wrong passphrase or PKCS#12 password
+    ├── StoreError              the store is missing, locked, or inconsistent (exit 2)
+    ├── KeyNotFoundError        "private key not found": a certificate matches no key (exit 2)
+    ├── NotFoundError           an identity, appliance or CA does not exist (exit 2)
+    └── NetworkError            a host cannot be reached (exit 2)
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CcapkiError",
+    "DeploymentError",
+    "FileFormatError",
+    "InputError",
+    "KeyNotFoundError",
+    "NetworkError",
+    "NotFoundError",
+    "PasswordError",
+    "StoreError",
+]
+
+
+class CcapkiError(Exception):
+    """Base of every ccapki error: a message and a hint naming the fix."""
+
+    exit_code: int = 2
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InputError(CcapkiError):
+    """Bad input given by the user."""
+
+
+class DeploymentError(InputError):
+    """The deployment file is broken; ``message`` starts with ``FILE:LINE:``."""
+
+    def __init__(self, path: str, line: int | None, message: str, hint: str) -> None:
+        where = f"{path}:{line}" if line else path
+        super().__init__(f"{where}: {message}", hint)
+        self.path = path
+        self.line = line
+
+
+class FileFormatError(InputError):
+    """A certificate, key or bundle file is malformed or not what was expected."""
+
+
+class PasswordError(InputError):
+    """A wrong passphrase or password."""
+
+
+class StoreError(CcapkiError):
+    """The store is missing or unusable."""
+
+
+class KeyNotFoundError(CcapkiError):
+    """A certificate matches no known private key (the FAQ's "private key not found")."""
+
+
+class NotFoundError(CcapkiError):
+    """A named identity, appliance or CA does not exist."""
+
+
+class NetworkError(CcapkiError):
+    """A host cannot be reached."""

@@ -1,0 +1,1 @@
+"""Pure PKI: keys, issuing, CSRs, file formats, inspection. No IO, explicit ``now``."""

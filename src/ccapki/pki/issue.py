@@ -1,0 +1,245 @@
+"""Issuing: root and intermediate CAs, appliance identities, CSRs.
+
+Pure functions: they take keys, names and an explicit ``now`` and return certificates.
+Every certificate carries SKI and AKI (leaves too, so RFC 5280 verifiers such as
+``cryptography.x509.verification`` accept them), critical basicConstraints and keyUsage,
+and appliance identities carry serverAuth + clientAuth because CAM and CAS do mutual TLS.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.types import (
+    CertificateIssuerPrivateKeyTypes,
+    CertificateIssuerPublicKeyTypes,
+)
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+__all__ = [
+    "BACKDATE",
+    "IdentityRequest",
+    "Issuer",
+    "build_csr",
+    "build_name",
+    "issue_identity",
+    "make_intermediate_ca",
+    "make_root_ca",
+]
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+#: Certificates start a little before ``now`` to absorb clock skew between appliances
+#: (the first root cause Cisco names for "certificate not yet valid").
+BACKDATE = dt.timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Issuer:
+    """A signing CA: its certificate and private key."""
+
+    certificate: x509.Certificate
+    key: CertificateIssuerPrivateKeyTypes
+
+    @property
+    def name(self) -> str:
+        attrs = self.certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        return str(attrs[0].value) if attrs else self.certificate.subject.rfc4514_string()
+
+
+@dataclass(frozen=True)
+class IdentityRequest:
+    """What an appliance identity certificate must say."""
+
+    common_name: str
+    dns_names: tuple[str, ...] = ()
+    ip_addresses: tuple[IPAddress, ...] = ()
+    organization: str | None = None
+    organizational_unit: str | None = None
+    extra: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if not self.common_name:
+            raise ValueError("an identity needs a common name")
+
+    @property
+    def subject(self) -> x509.Name:
+        return build_name(self.common_name, self.organization, self.organizational_unit)
+
+    @property
+    def san(self) -> x509.SubjectAlternativeName:
+        names: list[x509.GeneralName] = [x509.DNSName(n) for n in self.dns_names]
+        names += [x509.IPAddress(ip) for ip in self.ip_addresses]
+        return x509.SubjectAlternativeName(names)
+
+
+def build_name(
+    common_name: str, organization: str | None = None, organizational_unit: str | None = None
+) -> x509.Name:
+    attrs = []
+    if organization:
+        attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
+    if organizational_unit:
+        attrs.append(x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, organizational_unit))
+    attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
+    return x509.Name(attrs)
+
+
+def _hash_for(key: CertificateIssuerPrivateKeyTypes) -> hashes.HashAlgorithm | None:
+    if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.key_size >= 384:
+        return hashes.SHA384()
+    if isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
+        return hashes.SHA256()
+    return None  # Ed25519 / Ed448
+
+
+def _key_usage(*, ca: bool, public_key: CertificateIssuerPublicKeyTypes) -> x509.KeyUsage:
+    rsa_leaf = isinstance(public_key, rsa.RSAPublicKey) and not ca
+    return x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=rsa_leaf,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=ca,
+        crl_sign=ca,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def _base(
+    subject: x509.Name,
+    issuer_name: x509.Name,
+    public_key: CertificateIssuerPublicKeyTypes,
+    issuer_public_key: CertificateIssuerPublicKeyTypes,
+    now: dt.datetime,
+    days: int,
+) -> x509.CertificateBuilder:
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer_name)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - BACKDATE)
+        .not_valid_after(now + dt.timedelta(days=days))
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_public_key),
+            critical=False,
+        )
+    )
+
+
+def make_root_ca(
+    common_name: str,
+    key: CertificateIssuerPrivateKeyTypes,
+    *,
+    now: dt.datetime,
+    days: int,
+    organization: str | None = None,
+    path_length: int | None = 1,
+) -> x509.Certificate:
+    """A self-signed root CA (CA:TRUE, keyCertSign + cRLSign, pathLen as given)."""
+    name = build_name(common_name, organization)
+    pub = key.public_key()
+    builder = (
+        _base(name, name, pub, pub, now, days)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
+        .add_extension(_key_usage(ca=True, public_key=pub), critical=True)
+    )
+    return builder.sign(key, _hash_for(key))
+
+
+def make_intermediate_ca(
+    issuer: Issuer,
+    common_name: str,
+    public_key: CertificateIssuerPublicKeyTypes,
+    *,
+    now: dt.datetime,
+    days: int,
+    organization: str | None = None,
+    path_length: int | None = 0,
+) -> x509.Certificate:
+    """A subordinate signing CA under ``issuer`` (pathLen 0: it signs only leaves)."""
+    builder = (
+        _base(
+            build_name(common_name, organization),
+            issuer.certificate.subject,
+            public_key,
+            issuer.key.public_key(),
+            now,
+            days,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
+        .add_extension(_key_usage(ca=True, public_key=public_key), critical=True)
+    )
+    return builder.sign(issuer.key, _hash_for(issuer.key))
+
+
+def issue_identity(
+    request: IdentityRequest,
+    public_key: CertificateIssuerPublicKeyTypes,
+    *,
+    now: dt.datetime,
+    days: int,
+    issuer: Issuer | None = None,
+    self_key: CertificateIssuerPrivateKeyTypes | None = None,
+    server_auth: bool = True,
+    client_auth: bool = True,
+) -> x509.Certificate:
+    """An appliance identity certificate.
+
+    With ``issuer`` it is signed by that CA; without, it is a *true self-signed*
+    certificate (its own root, as CCA 4.7+ makes them) and ``self_key`` must be the
+    private key of ``public_key``. Either way it is an end-entity certificate
+    (CA:FALSE) whose SAN holds every name and IP the request lists.
+    """
+    if issuer is None:
+        if self_key is None:
+            raise ValueError("a self-signed identity needs its own private key")
+        signer: CertificateIssuerPrivateKeyTypes = self_key
+        issuer_name = request.subject
+        issuer_pub = public_key
+    else:
+        signer = issuer.key
+        issuer_name = issuer.certificate.subject
+        issuer_pub = issuer.key.public_key()
+    usages = []
+    if server_auth:
+        usages.append(ExtendedKeyUsageOID.SERVER_AUTH)
+    if client_auth:
+        usages.append(ExtendedKeyUsageOID.CLIENT_AUTH)
+    builder = (
+        _base(request.subject, issuer_name, public_key, issuer_pub, now, days)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_key_usage(ca=False, public_key=public_key), critical=True)
+        .add_extension(request.san, critical=False)
+    )
+    if usages:
+        builder = builder.add_extension(x509.ExtendedKeyUsage(usages), critical=False)
+    return builder.sign(signer, _hash_for(signer))
+
+
+def build_csr(
+    request: IdentityRequest,
+    key: CertificateIssuerPrivateKeyTypes,
+    *,
+    extra_usages: Sequence[x509.ObjectIdentifier] = (),
+) -> x509.CertificateSigningRequest:
+    """A PKCS#10 request with the plan's subject and SANs, asking for server + client auth."""
+    usages = [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH, *extra_usages]
+    builder = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(request.subject)
+        .add_extension(request.san, critical=False)
+        .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
+    )
+    return builder.sign(key, _hash_for(key))

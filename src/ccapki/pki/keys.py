@@ -1,0 +1,106 @@
+"""Key types, generation and public-key fingerprints."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.types import (
+    CertificateIssuerPrivateKeyTypes,
+    CertificatePublicKeyTypes,
+    PrivateKeyTypes,
+)
+
+__all__ = [
+    "KeyType",
+    "describe_public_key",
+    "generate_key",
+    "private_key_der",
+    "public_key_fingerprint",
+]
+
+
+class KeyType(enum.StrEnum):
+    """The key types ccapki issues. ECDSA P-256 is the default."""
+
+    ECDSA_P256 = "ecdsa-p256"
+    ECDSA_P384 = "ecdsa-p384"
+    RSA_2048 = "rsa-2048"
+    RSA_3072 = "rsa-3072"
+    RSA_4096 = "rsa-4096"
+
+    @classmethod
+    def parse(cls, text: str) -> KeyType:
+        """Parse a key type name; accepts aliases such as ``p256``, ``P-384``, ``rsa2048``."""
+        norm = text.strip().lower().replace("_", "-")
+        aliases = {
+            "p256": cls.ECDSA_P256,
+            "p-256": cls.ECDSA_P256,
+            "ec": cls.ECDSA_P256,
+            "ecdsa": cls.ECDSA_P256,
+            "secp256r1": cls.ECDSA_P256,
+            "p384": cls.ECDSA_P384,
+            "p-384": cls.ECDSA_P384,
+            "secp384r1": cls.ECDSA_P384,
+            "rsa": cls.RSA_2048,
+            "rsa2048": cls.RSA_2048,
+            "rsa3072": cls.RSA_3072,
+            "rsa4096": cls.RSA_4096,
+        }
+        if norm in aliases:
+            return aliases[norm]
+        return cls(norm)
+
+    @property
+    def is_rsa(self) -> bool:
+        return self.value.startswith("rsa")
+
+
+_CURVES: dict[KeyType, ec.EllipticCurve] = {
+    KeyType.ECDSA_P256: ec.SECP256R1(),
+    KeyType.ECDSA_P384: ec.SECP384R1(),
+}
+
+
+def generate_key(key_type: KeyType) -> CertificateIssuerPrivateKeyTypes:
+    """Generate a fresh private key of ``key_type``."""
+    if key_type in _CURVES:
+        return ec.generate_private_key(_CURVES[key_type])
+    bits = int(key_type.value.split("-")[1])
+    return rsa.generate_private_key(public_exponent=65537, key_size=bits)
+
+
+def private_key_der(key: PrivateKeyTypes) -> bytes:
+    """Unencrypted PKCS#8 DER of ``key`` (for sealing in the store; never written as is)."""
+    return key.private_bytes(
+        serialization.Encoding.DER,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def public_key_fingerprint(key: CertificatePublicKeyTypes | PrivateKeyTypes) -> str:
+    """SHA-256 of the SubjectPublicKeyInfo DER, lowercase hex.
+
+    The same value for a private key, its public key, a CSR's key and a certificate's key,
+    so certificates are matched to keys by one dictionary lookup.
+    """
+    pub = key.public_key() if hasattr(key, "private_bytes") else key
+    der = pub.public_bytes(  # type: ignore[union-attr]
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return hashlib.sha256(der).hexdigest()
+
+
+def describe_public_key(key: CertificatePublicKeyTypes) -> tuple[str, int]:
+    """A short algorithm name and size in bits, e.g. ``("ECDSA P-256", 256)``, ``("RSA", 2048)``."""
+    if isinstance(key, rsa.RSAPublicKey):
+        return "RSA", key.key_size
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        names = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
+        return f"ECDSA {names.get(key.curve.name, key.curve.name)}", key.curve.key_size
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return "Ed25519", 256
+    return type(key).__name__, 0
