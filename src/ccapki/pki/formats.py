@@ -1,0 +1,746 @@
+"""Reading whatever a CA or an admin hands over: certificates, keys, CSRs, bundles.
+
+:func:`parse_material` takes the bytes of one file and returns a :class:`Material` holding every
+certificate, private key, CSR and CRL inside it, each with the :class:`Kind` it came from:
+
+- PEM with one or many blocks in any order (``CERTIFICATE``, ``TRUSTED CERTIFICATE``, ``PKCS7``,
+  ``PRIVATE KEY``, ``ENCRYPTED PRIVATE KEY``, ``RSA PRIVATE KEY``, ``EC PRIVATE KEY``,
+  ``CERTIFICATE REQUEST``, ``X509 CRL``), with any text around the blocks;
+- DER certificates, CSRs, CRLs and private keys (PKCS#8, PKCS#1, SEC1);
+- PKCS#7 certificate bundles (``.p7b``/``.p7c``, PEM or DER);
+- PKCS#12/PFX, modern (AES-256, PBKDF2) and legacy (RC2/3DES).
+
+Every failure is a :class:`~ccapki.errors.FileFormatError` (or a
+:class:`~ccapki.errors.PasswordError` for a missing or wrong password) whose one-line message names
+the file and says what it is or is not, with a hint naming the fix. No other exception escapes,
+whatever the bytes: cryptography parses lazily, so every field ccapki later reads (names,
+extensions, public key, validity, signature algorithm) is read here, inside the error boundary.
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+import os
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, TypeVar
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
+
+from ccapki.errors import FileFormatError, PasswordError
+from ccapki.pki.keys import public_key_fingerprint
+
+__all__ = [
+    "MAX_PARSE_BYTES",
+    "Kind",
+    "Material",
+    "PrivateKey",
+    "expand_paths",
+    "parse_files",
+    "parse_material",
+    "require_certificates",
+    "require_keys",
+]
+
+#: Nothing a CA or admin sends is anywhere near this; bigger input is refused unparsed.
+MAX_PARSE_BYTES = 16 * 1024 * 1024
+
+#: The private key types ccapki can hold and match (signing keys only).
+PrivateKey = (
+    rsa.RSAPrivateKey
+    | ec.EllipticCurvePrivateKey
+    | ed25519.Ed25519PrivateKey
+    | ed448.Ed448PrivateKey
+    | dsa.DSAPrivateKey
+)
+_KEY_CLASSES = (
+    rsa.RSAPrivateKey,
+    ec.EllipticCurvePrivateKey,
+    ed25519.Ed25519PrivateKey,
+    ed448.Ed448PrivateKey,
+    dsa.DSAPrivateKey,
+)
+
+Expect = Literal["any", "certificate", "key"]
+T = TypeVar("T")
+
+
+class Kind(enum.StrEnum):
+    """Where one object came from; the value is the plain-English name used in messages."""
+
+    PEM_CERTIFICATE = "PEM certificate"
+    TRUSTED_CERTIFICATE = "PEM trusted certificate (OpenSSL)"
+    DER_CERTIFICATE = "DER certificate"
+    PKCS7 = "PKCS#7 bundle"
+    PKCS12 = "PKCS#12/PFX file"
+    PKCS8 = "PKCS#8 private key"
+    PKCS8_ENCRYPTED = "encrypted PKCS#8 private key"
+    PKCS1 = "PKCS#1 RSA private key"
+    SEC1 = "SEC1 EC private key"
+    TRADITIONAL = "traditional OpenSSL private key"
+    TRADITIONAL_ENCRYPTED = "encrypted traditional OpenSSL private key"
+    DER_KEY = "DER private key"
+    CSR = "certificate signing request (CSR)"
+    CRL = "certificate revocation list (CRL)"
+
+
+@dataclass(frozen=True)
+class Material:
+    """Everything found in one file, in file order, with the kind each object came from."""
+
+    source: str
+    certificates: tuple[x509.Certificate, ...] = ()
+    certificate_kinds: tuple[Kind, ...] = ()
+    keys: tuple[PrivateKey, ...] = ()
+    key_kinds: tuple[Kind, ...] = ()
+    csrs: tuple[x509.CertificateSigningRequest, ...] = ()
+    crls: tuple[x509.CertificateRevocationList, ...] = ()
+    #: PEM block labels present but not used (``PUBLIC KEY``, ``DH PARAMETERS``...).
+    skipped: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if len(self.certificates) != len(self.certificate_kinds):
+            raise ValueError("one kind per certificate")
+        if len(self.keys) != len(self.key_kinds):
+            raise ValueError("one kind per key")
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.certificates or self.keys or self.csrs or self.crls)
+
+    @property
+    def kinds(self) -> tuple[Kind, ...]:
+        """Every kind present, once each, in a stable order."""
+        seen = [*self.certificate_kinds, *self.key_kinds]
+        seen += [Kind.CSR] * bool(self.csrs) + [Kind.CRL] * bool(self.crls)
+        return tuple(dict.fromkeys(seen))
+
+    def describe(self) -> str:
+        """A short summary such as ``2 certificates (PKCS#7 bundle), 1 private key``."""
+        parts = []
+        for label, items, kinds in (
+            ("certificate", self.certificates, self.certificate_kinds),
+            ("private key", self.keys, self.key_kinds),
+        ):
+            if items:
+                how = ", ".join(dict.fromkeys(kinds))
+                parts.append(f"{_count(len(items), label)} ({how})")
+        if self.csrs:
+            parts.append(_count(len(self.csrs), "CSR"))
+        if self.crls:
+            parts.append(_count(len(self.crls), "CRL"))
+        return ", ".join(parts) or "nothing usable"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def _one_line(exc: BaseException, limit: int = 160) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _bad(source: str, what: str, hint: str) -> FileFormatError:
+    return FileFormatError(f"{source}: {what}", hint)
+
+
+_HINT_COPY = "get a fresh copy of the file from whoever sent it (copy it in binary mode)"
+_HINT_ACCEPTED = (
+    "ccapki reads PEM, DER, PKCS#7 (.p7b/.p7c), PKCS#12 (.p12/.pfx) and PKCS#8/PKCS#1/SEC1 keys"
+)
+
+
+def require_certificates(material: Material) -> tuple[x509.Certificate, ...]:
+    """The certificates of ``material``; refuses a file that holds none, saying what it is."""
+    if material.certificates:
+        return material.certificates
+    src = material.source
+    if material.csrs:
+        raise _bad(
+            src,
+            "is a certificate signing request (CSR), not a certificate",
+            "send the CSR to your CA and import the certificate it returns",
+        )
+    if material.crls:
+        raise _bad(
+            src,
+            "is a certificate revocation list (CRL), not a certificate",
+            "import the certificate file your CA returned, not its CRL",
+        )
+    if material.keys:
+        raise _bad(
+            src,
+            f"holds only a private key ({', '.join(dict.fromkeys(material.key_kinds))}), "
+            "no certificate",
+            "import it together with the certificate: ccapki import CERT --key KEYFILE",
+        )
+    raise _bad(src, "holds no certificate", _HINT_ACCEPTED)
+
+
+def require_keys(material: Material) -> tuple[PrivateKey, ...]:
+    """The private keys of ``material``; refuses a file that holds none, saying what it is."""
+    if material.keys:
+        return material.keys
+    src = material.source
+    if material.certificates:
+        raise _bad(
+            src,
+            f"holds {_count(len(material.certificates), 'certificate')} but no private key",
+            "name the key file saved when the CSR was made, or a PKCS#12 file holding the key",
+        )
+    if material.csrs:
+        raise _bad(
+            src,
+            "is a certificate signing request (CSR), not a private key",
+            "name the key file saved when the CSR was made",
+        )
+    raise _bad(src, "holds no private key", _HINT_ACCEPTED)
+
+
+# --------------------------------------------------------------------------- force-parse
+
+
+def _force_name(name: x509.Name) -> None:
+    for attr in name:
+        _ = attr.value
+    name.rfc4514_string()
+
+
+def _force_certificate(cert: x509.Certificate) -> None:
+    """Read every field ccapki uses, so a lazy parse error surfaces here and nowhere later."""
+    _ = cert.version, cert.serial_number
+    _force_name(cert.subject)
+    _force_name(cert.issuer)
+    _ = cert.not_valid_before_utc, cert.not_valid_after_utc
+    _ = cert.signature_algorithm_oid, cert.signature_hash_algorithm
+    for ext in cert.extensions:
+        _ = ext.value
+    pub = cert.public_key()
+    public_key_fingerprint(pub)
+    cert.fingerprint(_SHA256)
+
+
+def _force_csr(csr: x509.CertificateSigningRequest) -> None:
+    _force_name(csr.subject)
+    for ext in csr.extensions:
+        _ = ext.value
+    _ = csr.signature_hash_algorithm
+    public_key_fingerprint(csr.public_key())
+    if not csr.is_signature_valid:
+        raise ValueError("the CSR's signature does not verify (the file is corrupt)")
+
+
+def _force_crl(crl: x509.CertificateRevocationList) -> None:
+    _force_name(crl.issuer)
+    _ = crl.last_update_utc, crl.next_update_utc
+    for ext in crl.extensions:
+        _ = ext.value
+
+
+def _check_key(source: str, key: PrivateKeyTypes) -> PrivateKey:
+    if not isinstance(key, _KEY_CLASSES):
+        raise _bad(
+            source,
+            f"holds a {type(key).__name__.removeprefix('_')} key, which cannot sign "
+            "(not a certificate key)",
+            "use the RSA, ECDSA or EdDSA key that belongs to the certificate",
+        )
+    public_key_fingerprint(key)
+    return key
+
+
+_SHA256 = hashes.SHA256()
+
+
+# --------------------------------------------------------------------------- PEM
+
+
+_BEGIN = re.compile(rb"-----BEGIN ([A-Z0-9][A-Z0-9 #]*)-----")
+_END = re.compile(rb"-----END ([A-Z0-9][A-Z0-9 #]*)-----")
+
+_CERT_LABELS = {"CERTIFICATE", "X509 CERTIFICATE"}
+_KEY_LABELS = {
+    "PRIVATE KEY": Kind.PKCS8,
+    "ENCRYPTED PRIVATE KEY": Kind.PKCS8_ENCRYPTED,
+    "RSA PRIVATE KEY": Kind.PKCS1,
+    "EC PRIVATE KEY": Kind.SEC1,
+    "DSA PRIVATE KEY": Kind.TRADITIONAL,
+}
+_CSR_LABELS = {"CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST"}
+
+
+@dataclass(frozen=True)
+class _Block:
+    label: str
+    line: int
+    pem: bytes  # the whole block, BEGIN..END, newline-normalised
+
+    def where(self) -> str:
+        return f"PEM block {self.label} at line {self.line}"
+
+    def body(self) -> bytes:
+        """The base64 payload, without RFC 1421 headers."""
+        lines = self.pem.split(b"\n")[1:-2]
+        payload = [ln for ln in lines if b":" not in ln]
+        return b"".join(payload)
+
+
+def _split_pem(source: str, text: bytes) -> list[_Block]:
+    lines = text.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
+    blocks: list[_Block] = []
+    start: tuple[str, int] | None = None
+    for number, raw in enumerate(lines, 1):
+        line = raw.strip()
+        begin = _BEGIN.fullmatch(line)
+        end = _END.fullmatch(line)
+        if begin:
+            label = begin.group(1).decode("ascii")
+            if start is not None:
+                raise _bad(
+                    source,
+                    f"PEM block {start[0]} at line {start[1]} has no END line before "
+                    f"BEGIN {label} at line {number} (truncated or badly pasted PEM)",
+                    _HINT_COPY,
+                )
+            start = (label, number)
+        elif end:
+            label = end.group(1).decode("ascii")
+            if start is None:
+                raise _bad(
+                    source,
+                    f"END {label} at line {number} has no BEGIN line (truncated PEM)",
+                    _HINT_COPY,
+                )
+            if label != start[0]:
+                raise _bad(
+                    source,
+                    f"PEM block BEGIN {start[0]} at line {start[1]} ends with END {label} "
+                    f"at line {number} (mismatched PEM)",
+                    _HINT_COPY,
+                )
+            body = [ln.strip() for ln in lines[start[1] - 1 : number]]
+            pem = b"\n".join(body) + b"\n"
+            blocks.append(_Block(start[0], start[1], pem))
+            start = None
+    if start is not None:
+        raise _bad(
+            source,
+            f"truncated PEM: BEGIN {start[0]} at line {start[1]} has no END line",
+            _HINT_COPY,
+        )
+    return blocks
+
+
+# --------------------------------------------------------------------------- DER helpers
+
+
+def _der_length(data: bytes) -> int | None:
+    """Total length of the first DER TLV in ``data`` (tag + length + value), or None.
+
+    Only the outer header is read (one tag byte, a definite length): enough to cut an
+    OpenSSL ``TRUSTED CERTIFICATE`` into its certificate and trailer, and to tell a
+    truncated DER file from a malformed one. All real parsing is cryptography's.
+    """
+    if len(data) < 2 or data[0] & 0x1F == 0x1F:
+        return None
+    first = data[1]
+    if first < 0x80:
+        return 2 + first
+    count = first & 0x7F
+    if count == 0 or count > 4 or len(data) < 2 + count:
+        return None
+    return 2 + count + int.from_bytes(data[2 : 2 + count], "big")
+
+
+# --------------------------------------------------------------------------- the parser
+
+
+class _Collector:
+    def __init__(self, source: str, password: bytes | None) -> None:
+        self.source = source
+        self.password = password
+        self.certs: list[x509.Certificate] = []
+        self.cert_kinds: list[Kind] = []
+        self.keys: list[PrivateKey] = []
+        self.key_kinds: list[Kind] = []
+        self.csrs: list[x509.CertificateSigningRequest] = []
+        self.crls: list[x509.CertificateRevocationList] = []
+        self.skipped: list[str] = []
+
+    def material(self) -> Material:
+        return Material(
+            source=self.source,
+            certificates=tuple(self.certs),
+            certificate_kinds=tuple(self.cert_kinds),
+            keys=tuple(self.keys),
+            key_kinds=tuple(self.key_kinds),
+            csrs=tuple(self.csrs),
+            crls=tuple(self.crls),
+            skipped=tuple(self.skipped),
+        )
+
+    def add_cert(self, cert: x509.Certificate, kind: Kind, where: str) -> None:
+        try:
+            _force_certificate(cert)
+        except Exception as exc:  # cryptography's lazy parse errors are not one type
+            raise _bad(
+                self.source,
+                f"{where} is a malformed certificate ({_one_line(exc)})",
+                _HINT_COPY,
+            ) from None
+        self.certs.append(cert)
+        self.cert_kinds.append(kind)
+
+    def add_key(self, key: PrivateKeyTypes, kind: Kind) -> None:
+        try:
+            checked = _check_key(self.source, key)
+        except FileFormatError:
+            raise
+        except Exception as exc:
+            raise _bad(
+                self.source, f"holds a malformed private key ({_one_line(exc)})", _HINT_COPY
+            ) from None
+        self.keys.append(checked)
+        self.key_kinds.append(kind)
+
+    # ---- keys, with password handling shared by PEM and DER
+
+    def load_key(self, data: bytes, *, pem: bool, where: str) -> PrivateKeyTypes:
+        loader = serialization.load_pem_private_key if pem else serialization.load_der_private_key
+        try:
+            return loader(data, self.password)
+        except TypeError as exc:
+            message = str(exc)
+            if "not given" in message:
+                raise PasswordError(
+                    f"{self.source}: {where} is an encrypted private key and no password was given",
+                    "give the key's password (--password, or answer the prompt)",
+                ) from None
+            if "not encrypted" in message:
+                return loader(data, None)  # one password for a batch: plain keys ignore it
+            raise
+        except ValueError as exc:
+            if "password" in str(exc).lower() or "decrypt" in str(exc).lower():
+                raise PasswordError(
+                    f"{self.source}: wrong password for the encrypted private key in {where} "
+                    "(or the key is corrupt)",
+                    "check the password the key was exported with",
+                ) from None
+            raise
+
+    # ---- PEM
+
+    def pem(self, text: bytes) -> None:
+        blocks = _split_pem(self.source, text)
+        for block in blocks:
+            try:
+                self.pem_block(block)
+            except (FileFormatError, PasswordError):
+                raise
+            except Exception as exc:
+                raise _bad(
+                    self.source,
+                    f"{block.where()} is not a valid {_pem_noun(block.label)} "
+                    f"(malformed or truncated: {_one_line(exc)})",
+                    _HINT_COPY,
+                ) from None
+
+    def pem_block(self, block: _Block) -> None:
+        label, where = block.label, block.where()
+        if label in _CERT_LABELS:
+            self.add_cert(x509.load_pem_x509_certificate(block.pem), Kind.PEM_CERTIFICATE, where)
+        elif label == "TRUSTED CERTIFICATE":
+            der = base64.b64decode(block.body(), validate=True)
+            length = _der_length(der)
+            if length is None or length > len(der):
+                raise ValueError("the certificate inside is truncated")
+            cert = x509.load_der_x509_certificate(der[:length])
+            self.add_cert(cert, Kind.TRUSTED_CERTIFICATE, where)
+        elif label in {"PKCS7", "CMS"}:
+            certs = pkcs7.load_pem_pkcs7_certificates(block.pem)
+            self.add_pkcs7(certs, where)
+        elif label in _KEY_LABELS:
+            kind = _KEY_LABELS[label]
+            if b"Proc-Type: 4,ENCRYPTED" in block.pem:
+                kind = Kind.TRADITIONAL_ENCRYPTED
+            self.add_key(self.load_key(block.pem, pem=True, where=where), kind)
+        elif label in _CSR_LABELS:
+            csr = x509.load_pem_x509_csr(block.pem)
+            self.add_csr(csr, where)
+        elif label == "X509 CRL":
+            crl = x509.load_pem_x509_crl(block.pem)
+            self.add_crl(crl, where)
+        else:
+            self.skipped.append(label)
+
+    def add_pkcs7(self, certs: Sequence[x509.Certificate], where: str) -> None:
+        if not certs:
+            raise _bad(
+                self.source,
+                f"{where} is a PKCS#7 bundle holding no certificates",
+                "ask the CA for the .p7b that includes the certificate chain",
+            )
+        for cert in certs:
+            self.add_cert(cert, Kind.PKCS7, where)
+
+    def add_csr(self, csr: x509.CertificateSigningRequest, where: str) -> None:
+        try:
+            _force_csr(csr)
+        except Exception as exc:
+            raise _bad(
+                self.source, f"{where} is a malformed CSR ({_one_line(exc)})", _HINT_COPY
+            ) from None
+        self.csrs.append(csr)
+
+    def add_crl(self, crl: x509.CertificateRevocationList, where: str) -> None:
+        try:
+            _force_crl(crl)
+        except Exception as exc:
+            raise _bad(
+                self.source, f"{where} is a malformed CRL ({_one_line(exc)})", _HINT_COPY
+            ) from None
+        self.crls.append(crl)
+
+    # ---- DER / binary
+
+    def pkcs12(self, data: bytes) -> bool:
+        """Load ``data`` as PKCS#12; False if it is not PKCS#12 at all."""
+        tries: list[bytes | None] = [self.password] if self.password is not None else [None, b""]
+        for attempt in tries:
+            try:
+                p12 = pkcs12.load_pkcs12(data, attempt)
+            except ValueError as exc:
+                if "Invalid password" in str(exc):
+                    continue
+                return False
+            except Exception:
+                return False
+            if p12.key is not None:
+                self.add_key(p12.key, Kind.PKCS12)
+            if p12.cert is not None:
+                self.add_cert(p12.cert.certificate, Kind.PKCS12, "the PKCS#12 file")
+            for extra in p12.additional_certs:
+                self.add_cert(extra.certificate, Kind.PKCS12, "the PKCS#12 file")
+            if not (p12.key or p12.cert or p12.additional_certs):
+                raise _bad(
+                    self.source,
+                    "is a PKCS#12/PFX file holding no certificate and no key",
+                    "export the PFX again including the certificate and its private key",
+                )
+            return True
+        if self.password is None:
+            raise PasswordError(
+                f"{self.source}: is a PKCS#12/PFX file protected by a password, and none was given",
+                "give the export password (--password, or answer the prompt)",
+            )
+        raise PasswordError(
+            f"{self.source}: wrong password for this PKCS#12/PFX file (or the file is corrupt)",
+            "check the password it was exported with; if it is right, export the file again",
+        )
+
+    def der(self, data: bytes, suffix: str) -> None:
+        if suffix in {".p12", ".pfx"} and self.pkcs12(data):
+            return
+        attempts = (
+            (x509.load_der_x509_certificate, self._der_cert),
+            (pkcs7.load_der_pkcs7_certificates, self._der_pkcs7),
+            (x509.load_der_x509_csr, self._der_csr),
+            (x509.load_der_x509_crl, self._der_crl),
+        )
+        for loader, accept in attempts:
+            value = _attempt(loader, data)
+            if value is not None:
+                accept(value)
+                return
+        key = _attempt(lambda d: self.load_key(d, pem=False, where="the DER data"), data)
+        if key is not None:
+            self.add_key(key, Kind.DER_KEY)
+            return
+        if suffix not in {".p12", ".pfx"} and self.pkcs12(data):
+            return
+        declared = _der_length(data)
+        if declared is not None and declared > len(data):
+            raise _bad(
+                self.source,
+                f"truncated DER data: it declares {declared} bytes but holds {len(data)} "
+                "(not a complete certificate, PKCS#7, PKCS#12, CSR or key)",
+                _HINT_COPY,
+            )
+        raise _bad(
+            self.source,
+            "is malformed DER data: not a certificate, PKCS#7 bundle, PKCS#12/PFX, CSR, CRL "
+            "or private key",
+            _HINT_COPY,
+        )
+
+    def _der_cert(self, value: object) -> None:
+        assert isinstance(value, x509.Certificate)
+        self.add_cert(value, Kind.DER_CERTIFICATE, "the DER certificate")
+
+    def _der_pkcs7(self, value: object) -> None:
+        assert isinstance(value, list)
+        self.add_pkcs7(value, "the DER PKCS#7 data")
+
+    def _der_csr(self, value: object) -> None:
+        assert isinstance(value, x509.CertificateSigningRequest)
+        self.add_csr(value, "the DER CSR")
+
+    def _der_crl(self, value: object) -> None:
+        assert isinstance(value, x509.CertificateRevocationList)
+        self.add_crl(value, "the DER CRL")
+
+
+def _attempt(loader: Callable[[bytes], T], data: bytes) -> T | None:
+    """``loader(data)``, or None when the data is not in that loader's format.
+
+    A :class:`PasswordError` passes through: the format was right, the password was not.
+    """
+    try:
+        return loader(data)
+    except PasswordError:
+        raise
+    except Exception:  # cryptography's "not this format" errors are not one type
+        return None
+
+
+def _pem_noun(label: str) -> str:
+    if label in _CERT_LABELS or label == "TRUSTED CERTIFICATE":
+        return "certificate"
+    if label in _KEY_LABELS:
+        return "private key"
+    if label in _CSR_LABELS:
+        return "CSR"
+    return {"PKCS7": "PKCS#7 bundle", "CMS": "PKCS#7 bundle", "X509 CRL": "CRL"}.get(label, label)
+
+
+_MAGIC = (
+    (b"\x89PNG", "a PNG image"),
+    (b"%PDF", "a PDF document"),
+    (b"PK\x03\x04", "a ZIP archive (unzip it and import the files inside)"),
+    (b"\x1f\x8b", "a gzip archive (extract it and import the files inside)"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"ssh-", "an OpenSSH public key"),
+    (b"PuTTY-User-Key-File", "a PuTTY key"),
+    (b"\xd0\xcf\x11\xe0", "a Microsoft Office document"),
+)
+
+
+def _not_der_or_pem(source: str, data: bytes) -> FileFormatError:
+    for magic, what in _MAGIC:
+        if data.startswith(magic):
+            return _bad(source, f"is {what}, not a certificate, key or bundle", _HINT_ACCEPTED)
+    printable = sum(32 <= b < 127 or b in (9, 10, 13) for b in data[:4096])
+    if printable >= 0.95 * min(len(data), 4096):
+        return _bad(
+            source,
+            "is text with no PEM block (no -----BEGIN ...----- line)",
+            "paste the certificate including its BEGIN and END lines, or " + _HINT_ACCEPTED,
+        )
+    head = data[:8].hex(" ")
+    return _bad(
+        source,
+        f"is binary data that is neither PEM nor DER (starts with {head})",
+        _HINT_ACCEPTED,
+    )
+
+
+def parse_material(
+    data: bytes,
+    *,
+    source: str,
+    password: bytes | None = None,
+    expect: Expect = "any",
+) -> Material:
+    """Parse one file's bytes into a :class:`Material`.
+
+    ``source`` names the file in every message. ``password`` unlocks PKCS#12 files and
+    encrypted keys (a plain key ignores it, so one password serves a batch). With
+    ``expect="certificate"`` or ``"key"`` a file holding none is refused, saying what it is.
+    """
+    if not data:
+        raise _bad(source, "is empty (0 bytes)", "check that the file was saved completely")
+    if len(data) > MAX_PARSE_BYTES:
+        raise _bad(
+            source,
+            f"{len(data) / 1048576:.1f} MB is far too large for a certificate, key or bundle",
+            f"check the path; files over {MAX_PARSE_BYTES // 1048576} MB are refused",
+        )
+    collector = _Collector(source, password)
+    stripped = data.lstrip(b"\xef\xbb\xbf \t\r\n")
+    suffix = Path(source).suffix.lower()
+    if b"-----BEGIN " in data or b"-----END " in data:
+        collector.pem(data)
+    elif stripped[:1] == b"\x30":
+        collector.der(stripped, suffix)
+    else:
+        raise _not_der_or_pem(source, data)
+    material = collector.material()
+    if material.is_empty:
+        labels = ", ".join(dict.fromkeys(material.skipped)) or "none"
+        hint = _HINT_ACCEPTED
+        if "PUBLIC KEY" in material.skipped or "RSA PUBLIC KEY" in material.skipped:
+            hint = "a public key cannot be imported: give the certificate or the private key"
+        raise _bad(
+            source,
+            f"holds no certificate, private key, CSR or CRL (PEM blocks: {labels})",
+            hint,
+        )
+    if expect == "certificate":
+        require_certificates(material)
+    elif expect == "key":
+        require_keys(material)
+    return material
+
+
+# --------------------------------------------------------------------------- files
+
+
+def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """Files named, with folders expanded recursively (sorted; hidden entries skipped)."""
+    out: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(
+                p
+                for p in path.rglob("*")
+                if p.is_file()
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
+            if not found:
+                raise FileFormatError(
+                    f"{path}: folder holds no files", "name a folder with certificate files"
+                )
+            out.extend(found)
+        else:
+            out.append(path)
+    return list(dict.fromkeys(out))
+
+
+def parse_files(
+    paths: Iterable[str | os.PathLike[str]],
+    password: bytes | None = None,
+    *,
+    expect: Expect = "any",
+) -> list[Material]:
+    """Parse every file named (folders recursively, sorted) into one :class:`Material` each.
+
+    Stops at the first bad file, so a caller can refuse the whole batch.
+    """
+    from ccapki.fsutil import read_input_file
+
+    return [
+        parse_material(read_input_file(p), source=str(p), password=password, expect=expect)
+        for p in expand_paths(paths)
+    ]
