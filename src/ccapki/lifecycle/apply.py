@@ -1,0 +1,173 @@
+"""``ccapki apply``: issue every identity the plan names, from its source, idempotently."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from ccapki.pki.issue import Issuer, issue_identity, make_intermediate_ca, make_root_ca
+from ccapki.pki.keys import KeyType, generate_key
+from ccapki.store.db import IdentityRecord, Store
+from ccapki.topology.model import Deployment, Source
+from ccapki.topology.plan import (
+    Action,
+    ActionKind,
+    CurrentIdentity,
+    Plan,
+    PlannedIdentity,
+    make_plan,
+    pending_actions,
+)
+
+__all__ = [
+    "CA_KINDS",
+    "ApplyResult",
+    "apply_plan",
+    "current_state",
+    "ensure_issuers",
+    "signer_for",
+]
+
+#: Kinds of CA the store keeps.
+PERFIGO_ROOT = "perfigo-root"
+INTERNAL_ROOT = "internal-root"
+INTERNAL_CA = "internal-ca"
+CA_KINDS = (PERFIGO_ROOT, INTERNAL_ROOT, INTERNAL_CA)
+
+ROOT_DAYS = 20 * 365 + 5
+INTERMEDIATE_DAYS = 10 * 365 + 2
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    actions: tuple[Action, ...]
+    issued: tuple[str, ...]
+    created_cas: tuple[str, ...]
+    dry_run: bool
+
+
+def signer_for(p: PlannedIdentity, dep: Deployment) -> str:
+    """Which CA kind signs ``p`` ("self" for a true self-signed certificate)."""
+    src = p.spec.source
+    if src is Source.SELF_SIGNED:
+        return PERFIGO_ROOT if dep.profile.temp_cert_signer == "perfigo" else "self"
+    if src is Source.PERFIGO:
+        return PERFIGO_ROOT
+    if src is Source.INTERNAL:
+        return INTERNAL_CA
+    return "third-party"
+
+
+def current_state(store: Store) -> dict[str, CurrentIdentity]:
+    pending = {k["identity"] for k in store.keys(state="pending") if k["identity"]}
+    out: dict[str, CurrentIdentity] = {}
+    for name, ident in store.current_identities().items():
+        out[name] = CurrentIdentity(ident.certificate, Source(ident.source), name in pending)
+    for name in pending - set(out):
+        out[name] = CurrentIdentity(None, None, True)
+    return out
+
+
+def ensure_issuers(
+    store: Store, plan: Plan, now: dt.datetime, *, needed: set[str] | None = None
+) -> tuple[dict[str, Issuer], list[str]]:
+    """Load (or create, the first time) the CAs the plan's sources need."""
+    dep = plan.deployment
+    kinds = needed if needed is not None else {signer_for(p, dep) for p in plan.identities}
+    issuers: dict[str, Issuer] = {}
+    created: list[str] = []
+    org = dep.organization or dep.name
+    if PERFIGO_ROOT in kinds:
+        issuer = store.issuer(PERFIGO_ROOT)
+        if issuer is None:
+            key = generate_key(KeyType.RSA_2048)
+            cert = make_root_ca(
+                "Perfigo Root CA (emulated by ccapki)",
+                key,
+                now=now,
+                days=ROOT_DAYS,
+                organization="Perfigo Inc",
+                path_length=0,
+            )
+            store.add_ca(cert_cn(cert), PERFIGO_ROOT, cert, key)
+            issuer = Issuer(cert, key)
+            created.append(cert_cn(cert))
+        issuers[PERFIGO_ROOT] = issuer
+    if INTERNAL_CA in kinds:
+        root = store.issuer(INTERNAL_ROOT)
+        if root is None:
+            rkey = generate_key(KeyType.ECDSA_P384)
+            rcert = make_root_ca(
+                f"{org} Clean Access Root CA", rkey, now=now, days=ROOT_DAYS, organization=org
+            )
+            store.add_ca(cert_cn(rcert), INTERNAL_ROOT, rcert, rkey)
+            root = Issuer(rcert, rkey)
+            created.append(cert_cn(rcert))
+        ca = store.issuer(INTERNAL_CA)
+        if ca is None:
+            ikey = generate_key(KeyType.ECDSA_P256)
+            icert = make_intermediate_ca(
+                root,
+                f"{org} Clean Access Appliance CA",
+                ikey.public_key(),
+                now=now,
+                days=INTERMEDIATE_DAYS,
+                organization=org,
+            )
+            store.add_ca(cert_cn(icert), INTERNAL_CA, icert, ikey)
+            ca = Issuer(icert, ikey)
+            created.append(cert_cn(icert))
+        issuers[INTERNAL_ROOT] = root
+        issuers[INTERNAL_CA] = ca
+    return issuers, created
+
+
+def cert_cn(cert: object) -> str:
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    assert isinstance(cert, x509.Certificate)
+    attrs = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(attrs[0].value) if attrs else cert.subject.rfc4514_string()
+
+
+def issue_one(
+    p: PlannedIdentity, signer: str, issuers: dict[str, Issuer], now: dt.datetime
+) -> IdentityRecord:
+    key = generate_key(p.spec.key_type)
+    if signer == "self":
+        cert = issue_identity(p.request, key.public_key(), now=now, days=p.validity_days, self_key=key)
+        chain: tuple[object, ...] = ()
+    else:
+        issuer = issuers[signer]
+        cert = issue_identity(p.request, key.public_key(), now=now, days=p.validity_days, issuer=issuer)
+        chain = (issuer.certificate,)
+        if signer == INTERNAL_CA:
+            chain = (issuer.certificate, issuers[INTERNAL_ROOT].certificate)
+    return IdentityRecord(
+        identity=p.name,
+        key=key,
+        key_type=p.spec.key_type.value,
+        certificate=cert,
+        chain=chain,  # type: ignore[arg-type]
+        source=p.spec.source.value,
+    )
+
+
+def apply_plan(
+    store: Store, dep: Deployment, now: dt.datetime, *, dry_run: bool = False, path: str | None = None
+) -> ApplyResult:
+    """Issue what the plan needs. Idempotent: nothing changes when nothing is due."""
+    plan = make_plan(dep)
+    actions = pending_actions(plan, current_state(store), now)
+    todo = [a for a in actions if a.kind in (ActionKind.ISSUE, ActionKind.REISSUE, ActionKind.RENEW)]
+    if dry_run:
+        return ApplyResult(actions, (), (), True)
+    store.unlock()  # a wrong passphrase fails here, before anything is written
+    with store.transaction():
+        store.record_deployment(dep.name, dep.source_text, path)
+        needed = {signer_for(plan.get(a.identity), dep) for a in todo}
+        issuers, created = ensure_issuers(store, plan, now, needed=needed)
+        records = [issue_one(plan.get(a.identity), signer_for(plan.get(a.identity), dep), issuers, now) for a in todo]
+        store.add_issued(records)
+    return ApplyResult(actions, tuple(r.identity for r in records), tuple(created), False)

@@ -1,0 +1,678 @@
+"""The store: one database (SQLite in the home folder by default) behind a small API.
+
+Nothing is overwritten: every certificate is a new version of its identity, trust-store
+removals are marked, not deleted, and every change and every private-key export is written
+to the audit log. Private keys are sealed by :class:`ccapki.store.keyring.Keyring`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric.types import (
+    CertificateIssuerPrivateKeyTypes,
+    PrivateKeyTypes,
+)
+from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, update
+
+from ccapki.errors import NotFoundError, PasswordError, StoreError
+from ccapki.pki.issue import Issuer
+from ccapki.pki.keys import private_key_der, public_key_fingerprint
+from ccapki.store import schema as t
+from ccapki.store.keyring import Keyring, WrappedKey
+
+__all__ = ["PassphraseProvider", "Store", "StoredCA", "StoredIdentity", "resolve_home"]
+
+DB_NAME = "ccapki.db"
+KEY_FILE = "data.key"
+
+PassphraseProvider = Callable[[], str]
+
+
+def resolve_home(home: str | os.PathLike[str] | None = None) -> Path:
+    """``--home``, else ``$CCAPKI_HOME``, else ``$XDG_DATA_HOME/ccapki`` (~/.local/share)."""
+    if home:
+        return Path(home).expanduser()
+    env = os.environ.get("CCAPKI_HOME")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(xdg) / "ccapki"
+
+
+def cert_fingerprint(cert: x509.Certificate) -> str:
+    return cert.fingerprint(hashes.SHA256()).hex()
+
+
+def _pem(cert: x509.Certificate) -> str:
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def _load_pems(text: str) -> tuple[x509.Certificate, ...]:
+    return tuple(x509.load_pem_x509_certificates(text.encode())) if text.strip() else ()
+
+
+@dataclass(frozen=True)
+class StoredIdentity:
+    """One version of an identity's certificate as the store holds it."""
+
+    name: str
+    version: int
+    certificate: x509.Certificate
+    chain: tuple[x509.Certificate, ...]  # intermediates first, then the root (if any)
+    source: str
+    spki: str
+    fingerprint: str
+    created_at: dt.datetime
+
+    @property
+    def not_after(self) -> dt.datetime:
+        return self.certificate.not_valid_after_utc
+
+
+@dataclass(frozen=True)
+class StoredCA:
+    name: str
+    kind: str
+    certificate: x509.Certificate
+    fingerprint: str
+    spki: str
+
+
+@dataclass(frozen=True)
+class IdentityRecord:
+    """One freshly issued identity to persist (see :meth:`Store.add_issued`)."""
+
+    identity: str
+    key: PrivateKeyTypes | None  # None for a third-party certificate matched to a stored key
+    key_type: str
+    certificate: x509.Certificate
+    chain: tuple[x509.Certificate, ...]
+    source: str
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=5000")
+    cur.close()
+
+
+def _engine(url: str) -> Engine:
+    engine = create_engine(url)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _migrate(engine: Engine) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+def _schema_version(engine: Engine) -> str | None:
+    from sqlalchemy import inspect, text
+
+    with engine.connect() as conn:
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+class Store:
+    """The ccapki store in ``home``. Use :meth:`init` once, then :meth:`open`."""
+
+    def __init__(
+        self,
+        home: Path,
+        engine: Engine,
+        passphrase: PassphraseProvider | None = None,
+        clock: Callable[[], dt.datetime] | None = None,
+    ) -> None:
+        self.home = home
+        self.engine = engine
+        self._passphrase = passphrase
+        self._keyring: Keyring | None = None
+        self._tx: Connection | None = None
+        self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @staticmethod
+    def url_for(home: Path) -> str:
+        return os.environ.get("CCAPKI_DATABASE_URL") or f"sqlite:///{home / DB_NAME}"
+
+    @classmethod
+    def exists(cls, home: Path) -> bool:
+        return (home / DB_NAME).exists() or bool(os.environ.get("CCAPKI_DATABASE_URL"))
+
+    @classmethod
+    def init(
+        cls,
+        home: Path,
+        *,
+        passphrase: str | None = None,
+        key_file: bool = False,
+        clock: Callable[[], dt.datetime] | None = None,
+    ) -> Store:
+        """Create a new store. With ``key_file`` the data key lives in ``home/data.key``."""
+        if (home / DB_NAME).exists():
+            raise StoreError(
+                f"a store already exists at {home}",
+                "use it as it is, or pass another --home (ccapki never overwrites a store)",
+            )
+        if not key_file and not passphrase:
+            raise PasswordError(
+                "no passphrase to protect the store's keys",
+                "set CCAPKI_PASSPHRASE, answer the prompt, or use `ccapki init --key-file`",
+            )
+        home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        data_key = Keyring.new_data_key()
+        if key_file:
+            from ccapki.fsutil import atomic_write
+
+            record = WrappedKey("keyfile")
+            atomic_write(home / KEY_FILE, data_key.hex().encode() + b"\n", private=True)
+        else:
+            assert passphrase is not None
+            record = Keyring.wrap_with_passphrase(data_key, passphrase)
+        engine = _engine(cls.url_for(home))
+        try:
+            _migrate(engine)
+            with engine.begin() as conn:
+                now = (clock or (lambda: dt.datetime.now(dt.UTC)))()
+                conn.execute(
+                    insert(t.meta),
+                    [
+                        {"key": "keyring", "value": record.to_json()},
+                        {"key": "created_at", "value": now.isoformat()},
+                    ],
+                )
+                conn.execute(
+                    insert(t.audit),
+                    {
+                        "at": now,
+                        "action": "init",
+                        "subject": str(home),
+                        "detail": json.dumps({"mode": record.mode}),
+                    },
+                )
+        except BaseException:
+            engine.dispose()
+            for name in (DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", KEY_FILE):
+                with contextlib.suppress(FileNotFoundError):
+                    (home / name).unlink()
+            raise
+        store = cls(home, engine, (lambda: passphrase or ""), clock)
+        store._keyring = Keyring(data_key)
+        return store
+
+    @classmethod
+    def open(
+        cls,
+        home: Path,
+        passphrase: PassphraseProvider | None = None,
+        clock: Callable[[], dt.datetime] | None = None,
+    ) -> Store:
+        """Open an existing store; migrate it to this version's schema if it is older."""
+        if not cls.exists(home):
+            raise StoreError(
+                f"no ccapki store at {home}",
+                "run `ccapki init` first (or point --home / CCAPKI_HOME at your store)",
+            )
+        engine = _engine(cls.url_for(home))
+        try:
+            version = _schema_version(engine)
+        except Exception as exc:  # sqlite3.DatabaseError: file is not a database
+            raise StoreError(
+                f"{home / DB_NAME} is not a ccapki store ({type(exc).__name__})",
+                "point --home at a folder made by `ccapki init`, or restore a backup",
+            ) from None
+        if version is None:
+            raise StoreError(
+                f"{home} holds no ccapki schema", "run `ccapki init` in an empty folder"
+            )
+        if version != t.SCHEMA_HEAD:
+            _migrate(engine)
+        return cls(home, engine, passphrase, clock)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def now(self) -> dt.datetime:
+        return self._clock()
+
+    @property
+    def keyring(self) -> Keyring:
+        """The unlocked keyring; asks for the passphrase once, when first needed."""
+        if self._keyring is None:
+            record = WrappedKey.from_json(self._meta("keyring"))
+            if record.mode == "keyfile":
+                path = self.home / KEY_FILE
+                try:
+                    self._keyring = Keyring(bytes.fromhex(path.read_text().strip()))
+                except FileNotFoundError:
+                    raise StoreError(
+                        f"the store's key file {path} is missing",
+                        "restore data.key from your backup into the store folder",
+                    ) from None
+                except ValueError:
+                    raise StoreError(
+                        f"the store's key file {path} is damaged",
+                        "restore data.key from your backup into the store folder",
+                    ) from None
+            else:
+                if self._passphrase is None:
+                    raise PasswordError(
+                        "this store is locked by a passphrase",
+                        "set CCAPKI_PASSPHRASE or run the command in a terminal to be asked",
+                    )
+                self._keyring = Keyring.unwrap_with_passphrase(record, self._passphrase())
+        return self._keyring
+
+    def unlock(self) -> None:
+        """Check the passphrase now (before any change is made)."""
+        _ = self.keyring
+
+    # ------------------------------------------------------------------ plumbing
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """All writes inside land together or not at all."""
+        if self._tx is not None:
+            yield self._tx
+            return
+        with self.engine.begin() as conn:
+            self._tx = conn
+            try:
+                yield conn
+            finally:
+                self._tx = None
+
+    @contextlib.contextmanager
+    def _conn(self) -> Iterator[Connection]:
+        if self._tx is not None:
+            yield self._tx
+        else:
+            with self.engine.begin() as conn:
+                yield conn
+
+    def _meta(self, key: str) -> str:
+        with self._conn() as c:
+            value = c.execute(select(t.meta.c.value).where(t.meta.c.key == key)).scalar()
+        if value is None:
+            raise StoreError(f"the store has no {key!r} record", "restore the store from a backup")
+        return str(value)
+
+    def audit(self, action: str, subject: str, **detail: object) -> None:
+        with self._conn() as c:
+            c.execute(
+                insert(t.audit),
+                {
+                    "at": self.now(),
+                    "action": action,
+                    "subject": subject,
+                    "detail": json.dumps(detail, default=str, sort_keys=True),
+                },
+            )
+
+    def audit_log(self, limit: int = 100) -> list[dict[str, Any]]:
+        with self._conn() as c:
+            rows = c.execute(select(t.audit).order_by(t.audit.c.id.desc()).limit(limit)).all()
+        return [
+            {"at": r.at, "action": r.action, "subject": r.subject, "detail": json.loads(r.detail)}
+            for r in rows
+        ]
+
+    # ------------------------------------------------------------------ deployment
+
+    def record_deployment(self, name: str, text: str, path: str | None) -> bool:
+        """Keep a new version of the deployment file if it changed. True if it did."""
+        with self._conn() as c:
+            last = c.execute(
+                select(t.deployments.c.source_text).order_by(t.deployments.c.id.desc()).limit(1)
+            ).scalar()
+            if last == text:
+                return False
+            c.execute(
+                insert(t.deployments),
+                {"name": name, "source_text": text, "path": path, "loaded_at": self.now()},
+            )
+        self.audit("deployment", name, path=path)
+        return True
+
+    def deployment_text(self) -> tuple[str, str | None] | None:
+        """The latest deployment file kept (text, path), if any."""
+        with self._conn() as c:
+            row = c.execute(
+                select(t.deployments.c.source_text, t.deployments.c.path)
+                .order_by(t.deployments.c.id.desc())
+                .limit(1)
+            ).first()
+        return (row[0], row[1]) if row else None
+
+    # ------------------------------------------------------------------ keys
+
+    def _key_row(
+        self, key: PrivateKeyTypes, key_type: str, identity: str | None, state: str
+    ) -> dict[str, Any]:
+        spki = public_key_fingerprint(key)
+        nonce, sealed = self.keyring.seal(private_key_der(key), spki)
+        return {
+            "fingerprint": spki,
+            "key_type": key_type,
+            "identity": identity,
+            "state": state,
+            "nonce": nonce,
+            "sealed": sealed,
+            "created_at": self.now(),
+        }
+
+    def add_key(
+        self, key: PrivateKeyTypes, key_type: str, identity: str | None, state: str
+    ) -> str:
+        """Seal and keep a private key; returns its public-key fingerprint."""
+        row = self._key_row(key, key_type, identity, state)
+        with self._conn() as c:
+            exists = c.execute(
+                select(t.keys.c.id).where(t.keys.c.fingerprint == row["fingerprint"])
+            ).first()
+            if exists is None:
+                c.execute(insert(t.keys), row)
+        return str(row["fingerprint"])
+
+    def has_key(self, spki: str) -> bool:
+        with self._conn() as c:
+            return c.execute(select(t.keys.c.id).where(t.keys.c.fingerprint == spki)).first() is not None
+
+    def private_key(self, spki: str) -> CertificateIssuerPrivateKeyTypes:
+        """Unseal a private key by its public-key fingerprint (in memory only)."""
+        with self._conn() as c:
+            row = c.execute(
+                select(t.keys.c.nonce, t.keys.c.sealed).where(t.keys.c.fingerprint == spki)
+            ).first()
+        if row is None:
+            raise NotFoundError(
+                f"no private key with public-key fingerprint {spki[:16]}... in the store",
+                "import the key saved when the CSR was made (ccapki import --key FILE)",
+            )
+        der = self.keyring.open(row.nonce, row.sealed, spki)
+        key = serialization.load_der_private_key(der, password=None)
+        return key  # type: ignore[return-value]
+
+    def keys(self, *, identity: str | None = None, state: str | None = None) -> list[dict[str, Any]]:
+        """Key records (never the key material): fingerprint, type, identity, state, created."""
+        q = select(
+            t.keys.c.fingerprint,
+            t.keys.c.key_type,
+            t.keys.c.identity,
+            t.keys.c.state,
+            t.keys.c.created_at,
+        ).order_by(t.keys.c.id)
+        if identity is not None:
+            q = q.where(t.keys.c.identity == identity)
+        if state is not None:
+            q = q.where(t.keys.c.state == state)
+        with self._conn() as c:
+            return [dict(r._mapping) for r in c.execute(q)]
+
+    def set_key_state(self, spki: str, state: str) -> None:
+        with self._conn() as c:
+            c.execute(update(t.keys).where(t.keys.c.fingerprint == spki).values(state=state))
+
+    # ------------------------------------------------------------------ CAs
+
+    def add_ca(
+        self, name: str, kind: str, cert: x509.Certificate, key: PrivateKeyTypes | None
+    ) -> StoredCA:
+        spki = public_key_fingerprint(cert.public_key())
+        with self.transaction() as c:
+            if key is not None:
+                self.add_key(key, "ca", None, "ca")
+            c.execute(
+                insert(t.cas),
+                {
+                    "name": name,
+                    "kind": kind,
+                    "fingerprint": cert_fingerprint(cert),
+                    "spki": spki,
+                    "pem": _pem(cert),
+                    "created_at": self.now(),
+                },
+            )
+            self.audit("ca-add", name, kind=kind, fingerprint=cert_fingerprint(cert))
+        return StoredCA(name, kind, cert, cert_fingerprint(cert), spki)
+
+    def cas(self, kind: str | None = None) -> list[StoredCA]:
+        q = select(t.cas).order_by(t.cas.c.id)
+        if kind is not None:
+            q = q.where(t.cas.c.kind == kind)
+        with self._conn() as c:
+            rows = c.execute(q).all()
+        return [
+            StoredCA(r.name, r.kind, x509.load_pem_x509_certificate(r.pem.encode()), r.fingerprint, r.spki)
+            for r in rows
+        ]
+
+    def issuer(self, kind: str) -> Issuer | None:
+        """The newest CA of ``kind`` with its (unsealed) key, or None."""
+        found = self.cas(kind)
+        if not found:
+            return None
+        ca = found[-1]
+        return Issuer(ca.certificate, self.private_key(ca.spki))
+
+    # ------------------------------------------------------------------ identities
+
+    def add_issued(self, records: Sequence[IdentityRecord]) -> None:
+        """Persist many issued identities in one transaction (keys sealed, versions bumped)."""
+        if not records:
+            return
+        now = self.now()
+        with self.transaction() as c:
+            names = {r.identity for r in records}
+            versions = dict(
+                c.execute(
+                    select(t.certificates.c.identity, func.max(t.certificates.c.version))
+                    .where(t.certificates.c.identity.in_(names))
+                    .group_by(t.certificates.c.identity)
+                ).all()
+            )
+            key_rows, cert_rows = [], []
+            for r in records:
+                spki = public_key_fingerprint(r.certificate.public_key())
+                if r.key is not None:
+                    key_rows.append(self._key_row(r.key, r.key_type, r.identity, "active"))
+                version = versions.get(r.identity, 0) + 1
+                versions[r.identity] = version
+                cert = r.certificate
+                cert_rows.append(
+                    {
+                        "identity": r.identity,
+                        "version": version,
+                        "fingerprint": cert_fingerprint(cert),
+                        "spki": spki,
+                        "serial": format(cert.serial_number, "x"),
+                        "subject": cert.subject.rfc4514_string(),
+                        "issuer": cert.issuer.rfc4514_string(),
+                        "not_before": cert.not_valid_before_utc,
+                        "not_after": cert.not_valid_after_utc,
+                        "source": r.source,
+                        "pem": _pem(cert),
+                        "chain_pem": "".join(_pem(x) for x in r.chain),
+                        "created_at": now,
+                    }
+                )
+            if key_rows:
+                c.execute(insert(t.keys), key_rows)
+            c.execute(insert(t.certificates), cert_rows)
+            if len(records) <= 50:
+                for row in cert_rows:
+                    self.audit(
+                        "issue",
+                        str(row["identity"]),
+                        version=row["version"],
+                        source=row["source"],
+                        fingerprint=row["fingerprint"],
+                        not_after=row["not_after"],
+                    )
+            else:
+                self.audit("issue-batch", f"{len(records)} identities", count=len(records))
+
+    def _identity_from_row(self, r: Any) -> StoredIdentity:
+        return StoredIdentity(
+            name=r.identity,
+            version=r.version,
+            certificate=x509.load_pem_x509_certificate(r.pem.encode()),
+            chain=_load_pems(r.chain_pem),
+            source=r.source,
+            spki=r.spki,
+            fingerprint=r.fingerprint,
+            created_at=r.created_at,
+        )
+
+    def current_identities(self) -> dict[str, StoredIdentity]:
+        """The newest version of every identity."""
+        latest = (
+            select(t.certificates.c.identity, func.max(t.certificates.c.version).label("v"))
+            .group_by(t.certificates.c.identity)
+            .subquery()
+        )
+        q = select(t.certificates).join(
+            latest,
+            (t.certificates.c.identity == latest.c.identity)
+            & (t.certificates.c.version == latest.c.v),
+        )
+        with self._conn() as c:
+            return {r.identity: self._identity_from_row(r) for r in c.execute(q)}
+
+    def current_identity(self, name: str) -> StoredIdentity | None:
+        q = (
+            select(t.certificates)
+            .where(t.certificates.c.identity == name)
+            .order_by(t.certificates.c.version.desc())
+            .limit(1)
+        )
+        with self._conn() as c:
+            row = c.execute(q).first()
+        return self._identity_from_row(row) if row else None
+
+    def history(self, name: str) -> list[StoredIdentity]:
+        q = select(t.certificates).where(t.certificates.c.identity == name).order_by(
+            t.certificates.c.version
+        )
+        with self._conn() as c:
+            return [self._identity_from_row(r) for r in c.execute(q)]
+
+    def count(self, table: str) -> int:
+        tbl = t.metadata.tables[table]
+        with self._conn() as c:
+            return int(c.execute(select(func.count()).select_from(tbl)).scalar() or 0)
+
+    # ------------------------------------------------------------------ CSRs
+
+    def add_csr(self, identity: str, csr: x509.CertificateSigningRequest, spki: str) -> None:
+        with self._conn() as c:
+            c.execute(
+                insert(t.csrs),
+                {
+                    "identity": identity,
+                    "spki": spki,
+                    "pem": csr.public_bytes(serialization.Encoding.PEM).decode(),
+                    "created_at": self.now(),
+                },
+            )
+        self.audit("csr", identity, spki=spki)
+
+    def csrs(self, identity: str | None = None) -> list[dict[str, Any]]:
+        q = select(t.csrs).order_by(t.csrs.c.id)
+        if identity is not None:
+            q = q.where(t.csrs.c.identity == identity)
+        with self._conn() as c:
+            return [dict(r._mapping) for r in c.execute(q)]
+
+    # ------------------------------------------------------------------ trust stores
+
+    def trust_list(self, appliance: str) -> list[tuple[str, str, x509.Certificate]]:
+        """The appliance's Trusted Certificate Authorities: (fingerprint, label, cert)."""
+        q = (
+            select(t.trust_entries.c.fingerprint, t.trust_entries.c.label, t.trust_entries.c.pem)
+            .where(t.trust_entries.c.appliance == appliance)
+            .where(t.trust_entries.c.removed_at.is_(None))
+            .order_by(t.trust_entries.c.id)
+        )
+        with self._conn() as c:
+            return [
+                (r.fingerprint, r.label, x509.load_pem_x509_certificate(r.pem.encode()))
+                for r in c.execute(q)
+            ]
+
+    def trust_all(self) -> dict[str, list[x509.Certificate]]:
+        q = select(t.trust_entries.c.appliance, t.trust_entries.c.pem).where(
+            t.trust_entries.c.removed_at.is_(None)
+        )
+        out: dict[str, list[x509.Certificate]] = {}
+        with self._conn() as c:
+            for r in c.execute(q):
+                out.setdefault(r.appliance, []).append(
+                    x509.load_pem_x509_certificate(r.pem.encode())
+                )
+        return out
+
+    def trust_add(self, appliance: str, cert: x509.Certificate, label: str) -> bool:
+        """Add ``cert`` to the appliance's trust store; False if it is already there."""
+        fp = cert_fingerprint(cert)
+        if any(f == fp for f, _, _ in self.trust_list(appliance)):
+            return False
+        with self._conn() as c:
+            c.execute(
+                insert(t.trust_entries),
+                {
+                    "appliance": appliance,
+                    "fingerprint": fp,
+                    "label": label,
+                    "pem": _pem(cert),
+                    "added_at": self.now(),
+                },
+            )
+        self.audit("trust-add", appliance, fingerprint=fp, label=label)
+        return True
+
+    def trust_remove(self, appliance: str, fingerprint: str) -> int:
+        """Remove entries whose fingerprint starts with ``fingerprint``; returns how many."""
+        fp = fingerprint.lower().replace(":", "")
+        with self._conn() as c:
+            res = c.execute(
+                update(t.trust_entries)
+                .where(t.trust_entries.c.appliance == appliance)
+                .where(t.trust_entries.c.removed_at.is_(None))
+                .where(t.trust_entries.c.fingerprint.startswith(fp))
+                .values(removed_at=self.now())
+            )
+        n = int(res.rowcount or 0)
+        if n:
+            self.audit("trust-remove", appliance, fingerprint=fp, count=n)
+        return n

@@ -1,0 +1,1 @@
+"""Deployment file -> frozen model; the certificate plan."""

@@ -1,0 +1,439 @@
+"""Reading the deployment file (TOML) into a frozen :class:`Deployment`.
+
+Every problem is reported as ``error: FILE:LINE: ...`` with a ``hint:``. ``tomllib`` gives
+no positions for values, so :class:`_LineIndex` maps key paths back to lines by scanning
+table headers and ``key =`` lines, which is exact for the layouts TOML allows here.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import tomllib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ccapki.errors import DeploymentError, InputError
+from ccapki.fsutil import read_input_file
+from ccapki.pki.keys import KeyType
+from ccapki.topology.model import (
+    ENDPOINT_NAMES,
+    Appliance,
+    Deployment,
+    IdentitySpec,
+    IPAddress,
+    Role,
+    Source,
+)
+from ccapki.topology.releases import parse_release
+
+__all__ = ["load_deployment", "parse_deployment"]
+
+_HOSTNAME_RE = re.compile(
+    r"^(?=.{1,253}$)(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?$"
+)
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+_SOURCES = [s.value for s in Source]
+_KEYS = [k.value for k in KeyType]
+
+
+def _check_hostname(v: str) -> str:
+    if not _HOSTNAME_RE.match(v) or v.replace(".", "").isdigit():
+        raise ValueError(f"{v!r} is not a valid hostname")
+    return v.rstrip(".").lower()
+
+
+def _check_ips(v: Any) -> list[str]:
+    items = [v] if isinstance(v, str) else v
+    if not isinstance(items, list) or not items:
+        raise ValueError("give an IP address or a list of them")
+    for item in items:
+        try:
+            ipaddress.ip_address(item)
+        except (ValueError, TypeError):
+            raise ValueError(f"{item!r} is not a valid IP address") from None
+    return [str(ipaddress.ip_address(i)) for i in items]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Member(_Strict):
+    name: str = Field(pattern=_NAME_RE.pattern)
+    hostname: str
+    ip: list[str]
+    endpoints: dict[str, str] = {}
+
+    _host = field_validator("hostname")(classmethod(lambda cls, v: _check_hostname(v)))
+    _ip = field_validator("ip", mode="before")(classmethod(lambda cls, v: _check_ips(v)))
+
+    @field_validator("endpoints")
+    @classmethod
+    def _endpoints(cls, v: dict[str, str]) -> dict[str, str]:
+        for k, hp in v.items():
+            if k not in ENDPOINT_NAMES:
+                raise ValueError(f"unknown endpoint {k!r} (known: {', '.join(ENDPOINT_NAMES)})")
+            host, sep, port = hp.rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"endpoint {k} = {hp!r} is not host:port")
+        return v
+
+
+class _Unit(_Strict):
+    """A standalone appliance (hostname + ip) or an HA pair (primary + secondary)."""
+
+    name: str = Field(pattern=_NAME_RE.pattern)
+    hostname: str | None = None
+    ip: list[str] | None = None
+    endpoints: dict[str, str] = {}
+    primary: _Member | None = None
+    secondary: _Member | None = None
+    service_ip: str | None = None
+    virtual_hostname: str | None = None
+    source: Literal["self-signed", "perfigo", "internal", "third-party"] | None = None
+    key: str | None = None
+    validity_days: int | None = Field(default=None, gt=0, le=36500)
+
+    @field_validator("hostname", "virtual_hostname")
+    @classmethod
+    def _hosts(cls, v: str | None) -> str | None:
+        return None if v is None else _check_hostname(v)
+
+    @field_validator("ip", mode="before")
+    @classmethod
+    def _ips(cls, v: Any) -> Any:
+        return None if v is None else _check_ips(v)
+
+    @field_validator("service_ip")
+    @classmethod
+    def _sip(cls, v: str | None) -> str | None:
+        return None if v is None else _check_ips(v)[0]
+
+    @field_validator("key")
+    @classmethod
+    def _key(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        try:
+            return KeyType.parse(v).value
+        except ValueError:
+            raise ValueError(f"unknown key type {v!r} (known: {', '.join(_KEYS)})") from None
+
+
+class _Header(_Strict):
+    name: str = Field(pattern=_NAME_RE.pattern)
+    release: str
+    organization: str | None = None
+    source: Literal["self-signed", "perfigo", "internal", "third-party"] = "self-signed"
+    key: str = "ecdsa-p256"
+    validity_days: int | None = Field(default=None, gt=0, le=36500)
+
+    _key = field_validator("key")(classmethod(lambda cls, v: _Unit._key(v)))
+
+
+class _File(_Strict):
+    deployment: _Header
+    cam: _Unit
+    cas: list[_Unit] = []
+
+
+class _LineIndex:
+    """Maps a key path such as ``("cas", 2, "primary", "ip")`` to a 1-based line number."""
+
+    _HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\-\" ]+?)\s*\]\]?\s*(#.*)?$")
+    _KEY = re.compile(r"^\s*([A-Za-z0-9_\-\"]+)\s*=")
+
+    def __init__(self, text: str) -> None:
+        self.lines: dict[tuple[Any, ...], int] = {}
+        counters: dict[tuple[Any, ...], int] = {}
+        table: tuple[Any, ...] = ()
+        for no, line in enumerate(text.splitlines(), start=1):
+            h = self._HEADER.match(line)
+            if h:
+                parts = tuple(p.strip().strip('"') for p in h.group(2).split("."))
+                if h.group(1) == "[[":
+                    idx = counters.get(parts, -1) + 1
+                    counters[parts] = idx
+                    table = (*parts, idx)
+                else:
+                    # [cas.primary] after [[cas]] refers to the latest cas element
+                    resolved: list[Any] = []
+                    for p in parts:
+                        resolved.append(p)
+                        if tuple(resolved) in counters:
+                            resolved.append(counters[tuple(resolved)])
+                    table = tuple(resolved)
+                self.lines.setdefault(table, no)
+                continue
+            k = self._KEY.match(line)
+            if k:
+                key = k.group(1).strip('"')
+                self.lines.setdefault((*table, key), no)
+                # keys of an inline table on the same line
+                for inner in re.findall(r"[{,]\s*([A-Za-z0-9_\-]+)\s*=", line):
+                    self.lines.setdefault((*table, key, inner), no)
+
+    def find(self, path: Sequence[Any]) -> int | None:
+        p = tuple(path)
+        while p:
+            if p in self.lines:
+                return self.lines[p]
+            p = p[:-1]
+        return None
+
+
+def _loc_text(loc: Sequence[Any]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _pydantic_error(path: str, index: _LineIndex, exc: ValidationError) -> DeploymentError:
+    err = exc.errors()[0]
+    loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
+    where = _loc_text(loc)
+    kind = err["type"]
+    line = index.find(loc)
+    if kind == "extra_forbidden":
+        parent = loc[:-1]
+        allowed = _allowed_keys(parent)
+        return DeploymentError(
+            path,
+            line,
+            f"unknown key {loc[-1]!r} in {_loc_text(parent) or 'the top level'}",
+            f"remove it or fix its spelling; allowed keys: {', '.join(allowed)}",
+        )
+    if kind == "missing":
+        return DeploymentError(
+            path,
+            index.find(loc[:-1]) or line,
+            f"{where} is missing",
+            f"add {loc[-1]} = ... to {_loc_text(loc[:-1]) or 'the file'}"
+            + (" (every deployment starts with a [deployment] table and a [cam] table)"
+               if len(loc) == 1 else ""),
+        )
+    if kind == "literal_error":
+        return DeploymentError(
+            path, line, f"{where}: {err['input']!r} is not a certificate source",
+            f"use one of: {', '.join(_SOURCES)}",
+        )
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    if kind == "string_pattern_mismatch":
+        msg = f"{err['input']!r} is not a valid name"
+        hint = "names use letters, digits, '.', '_' and '-', starting with a letter or digit"
+    else:
+        hint = f"fix the value of {where}"
+    return DeploymentError(path, line, f"{where}: {msg}", hint)
+
+
+def _allowed_keys(parent: Sequence[Any]) -> list[str]:
+    names = [p for p in parent if isinstance(p, str)]
+    model: type[BaseModel] = _File
+    for n in names:
+        field = model.model_fields.get(n)
+        if field is None:
+            break
+        ann = field.annotation
+        for cand in (_Header, _Unit, _Member):
+            if cand is ann or cand in getattr(ann, "__args__", ()):
+                model = cand
+                break
+            inner = getattr(ann, "__args__", ())
+            if any(cand in getattr(a, "__args__", ()) for a in inner):
+                model = cand
+                break
+    return sorted(model.model_fields)
+
+
+def _appliance(role: Role, m: _Member | _Unit) -> Appliance:
+    assert m.hostname is not None and m.ip is not None
+    return Appliance(
+        name=m.name,
+        role=role,
+        hostname=m.hostname,
+        ips=tuple(ipaddress.ip_address(i) for i in m.ip),
+        endpoints=tuple(sorted(m.endpoints.items())),
+    )
+
+
+def _unit(
+    path: str, index: _LineIndex, loc: tuple[Any, ...], role: Role, u: _Unit, hdr: _Header
+) -> IdentitySpec:
+    def fail(msg: str, hint: str, key: str | None = None) -> DeploymentError:
+        return DeploymentError(path, index.find((*loc, key) if key else loc), msg, hint)
+
+    where = _loc_text(loc)
+    is_pair = u.primary is not None or u.secondary is not None
+    if is_pair:
+        if u.primary is None or u.secondary is None:
+            have = "primary" if u.primary else "secondary"
+            lacking = "secondary" if u.primary else "primary"
+            raise fail(
+                f"HA pair {u.name!r} has a {have} but no {lacking}",
+                f"add {lacking} = {{ name = ..., hostname = ..., ip = ... }}, or make it "
+                "standalone with hostname and ip instead",
+                have,
+            )
+        if u.hostname or u.ip:
+            raise fail(
+                f"{where}: HA pair {u.name!r} gives hostname/ip at the pair level",
+                "an HA pair gives virtual_hostname and service_ip; each peer its own "
+                "hostname and ip",
+                "hostname" if u.hostname else "ip",
+            )
+        if u.service_ip is None or u.virtual_hostname is None:
+            lack = "service_ip" if u.service_ip is None else "virtual_hostname"
+            raise fail(
+                f"HA pair {u.name!r} has no {lack}",
+                f"add {lack} = ... : the Service IP and virtual hostname the pair shares",
+            )
+        members: tuple[Appliance, ...] = (
+            _appliance(role, u.primary),
+            _appliance(role, u.secondary),
+        )
+    else:
+        if u.service_ip or u.virtual_hostname:
+            raise fail(
+                f"{where}: {u.name!r} has a service_ip/virtual_hostname but only one appliance",
+                "an HA pair needs primary and secondary; a standalone appliance gives "
+                "hostname and ip",
+                "service_ip" if u.service_ip else "virtual_hostname",
+            )
+        if u.hostname is None or u.ip is None:
+            lack = "hostname" if u.hostname is None else "ip"
+            raise fail(
+                f"{where}: {u.name!r} has no {lack}",
+                f'add {lack} = "..." (or primary/secondary tables for an HA pair)',
+            )
+        members = (_appliance(role, u),)
+    return IdentitySpec(
+        name=u.name,
+        role=role,
+        members=members,
+        source=Source(u.source or hdr.source),
+        key_type=KeyType(u.key or hdr.key),
+        service_ip=ipaddress.ip_address(u.service_ip) if u.service_ip else None,
+        virtual_hostname=u.virtual_hostname,
+        validity_days=u.validity_days or hdr.validity_days,
+    )
+
+
+def parse_deployment(text: str, path: str = "<deployment>") -> Deployment:
+    """Parse deployment TOML text. Raises :class:`DeploymentError` naming FILE:LINE."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"line (\d+)", str(exc))
+        msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
+        raise DeploymentError(
+            path,
+            int(m.group(1)) if m else None,
+            f"TOML syntax: {msg}",
+            "fix the TOML syntax at that line (strings need quotes, tables [name], "
+            "lists [a, b])",
+        ) from None
+    index = _LineIndex(text)
+    try:
+        model = _File.model_validate(raw)
+    except ValidationError as exc:
+        raise _pydantic_error(path, index, exc) from None
+    hdr = model.deployment
+    try:
+        release = parse_release(hdr.release)
+    except InputError as exc:
+        raise DeploymentError(
+            path, index.find(("deployment", "release")), exc.message, exc.hint
+        ) from None
+    cam = _unit(path, index, ("cam",), Role.CAM, model.cam, hdr)
+    cas = tuple(
+        _unit(path, index, ("cas", i), Role.CAS, u, hdr) for i, u in enumerate(model.cas)
+    )
+    dep = Deployment(
+        name=hdr.name,
+        release=release,
+        cam=cam,
+        cas=cas,
+        organization=hdr.organization,
+        source_text=text,
+    )
+    _check_unique(path, index, dep)
+    return dep
+
+
+def _member_loc(dep: Deployment, appliance: Appliance) -> tuple[Any, ...]:
+    for i, ident in enumerate(dep.identities):
+        base: tuple[Any, ...] = ("cam",) if i == 0 else ("cas", i - 1)
+        for j, m in enumerate(ident.members):
+            if m is appliance:
+                return (*base, "primary" if j == 0 else "secondary") if ident.ha else base
+    return ()
+
+
+def _check_unique(path: str, index: _LineIndex, dep: Deployment) -> None:
+    seen_names: dict[str, str] = {}
+    for i, ident in enumerate(dep.identities):
+        loc: tuple[Any, ...] = ("cam",) if i == 0 else ("cas", i - 1)
+        names = [ident.name] + ([m.name for m in ident.members] if ident.ha else [])
+        for n in names:
+            if n in seen_names and not (not ident.ha and seen_names[n] == ident.name):
+                raise DeploymentError(
+                    path,
+                    index.find((*loc, "name")),
+                    f"duplicate name {n!r} (already used by {seen_names[n]})",
+                    "give every appliance and HA pair its own name",
+                )
+            seen_names[n] = ident.name
+    seen_ips: dict[IPAddress, str] = {}
+    seen_hosts: dict[str, str] = {}
+    for i, ident in enumerate(dep.identities):
+        loc = ("cam",) if i == 0 else ("cas", i - 1)
+        if ident.service_ip is not None:
+            if ident.service_ip in seen_ips:
+                raise DeploymentError(
+                    path,
+                    index.find((*loc, "service_ip")),
+                    f"duplicate IP address {ident.service_ip} (already used by "
+                    f"{seen_ips[ident.service_ip]})",
+                    "every appliance and Service IP needs its own address",
+                )
+            seen_ips[ident.service_ip] = ident.name
+        if ident.virtual_hostname:
+            seen_hosts[ident.virtual_hostname] = ident.name
+        for m in ident.members:
+            mloc = _member_loc(dep, m)
+            for ip in m.ips:
+                if ip in seen_ips:
+                    raise DeploymentError(
+                        path,
+                        index.find((*mloc, "ip")),
+                        f"duplicate IP address {ip} on {m.name} (already used by "
+                        f"{seen_ips[ip]})",
+                        "every appliance and Service IP needs its own address",
+                    )
+                seen_ips[ip] = m.name
+            if m.hostname in seen_hosts:
+                raise DeploymentError(
+                    path,
+                    index.find((*mloc, "hostname")),
+                    f"duplicate hostname {m.hostname} on {m.name} (already used by "
+                    f"{seen_hosts[m.hostname]})",
+                    "every appliance needs its own hostname",
+                )
+            seen_hosts[m.hostname] = m.name
+
+
+def load_deployment(path: str | Path) -> Deployment:
+    """Read and parse a deployment file."""
+    data = read_input_file(path, limit=4 * 1024 * 1024)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DeploymentError(
+            str(path), None, "is not UTF-8 text", "save the deployment file as UTF-8 TOML"
+        ) from None
+    return parse_deployment(text, str(path))

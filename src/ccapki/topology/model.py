@@ -1,0 +1,159 @@
+"""The deployment as frozen values: appliances, identities (standalone or HA pair), sources."""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+from dataclasses import dataclass, field
+
+from ccapki.pki.keys import KeyType
+from ccapki.topology.releases import Release, ReleaseProfile, profile_for
+
+__all__ = [
+    "Appliance",
+    "Channel",
+    "Deployment",
+    "IPAddress",
+    "IdentitySpec",
+    "Role",
+    "Source",
+]
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class Role(enum.StrEnum):
+    CAM = "cam"
+    CAS = "cas"
+
+
+class Source(enum.StrEnum):
+    """Where an identity's certificate comes from."""
+
+    SELF_SIGNED = "self-signed"  # the release's own temporary certificate
+    PERFIGO = "perfigo"  # pre-4.7 style: one vendor-like root signs every appliance
+    INTERNAL = "internal"  # our root CA + intermediate signing CA
+    THIRD_PARTY = "third-party"  # a CSR goes to an outside CA
+
+
+class Channel(enum.StrEnum):
+    """The traffic certificates protect (DESIGN.md, "Channels")."""
+
+    CAM_CAS = "cam-cas"  # CAM <-> CAS control, mutual TLS (4.5+)
+    HA_HEARTBEAT = "ha-heartbeat"  # IPsec heartbeat between HA peers (4.7+)
+    AGENT = "agent"  # endpoint agent -> CAS
+    WEB_LOGIN = "web-login"  # browser -> CAS web-login redirect page
+    ADMIN_GUI = "admin-gui"  # admin browser -> management GUI
+
+
+#: Endpoint names an appliance may map to a real ``host:port`` for live probing.
+ENDPOINT_NAMES = ("control", "heartbeat", "agent", "web-login", "gui")
+
+
+@dataclass(frozen=True)
+class Appliance:
+    """One physical or virtual appliance."""
+
+    name: str
+    role: Role
+    hostname: str
+    ips: tuple[IPAddress, ...]
+    endpoints: tuple[tuple[str, str], ...] = ()  # (endpoint name, "host:port") for real probes
+
+    def endpoint(self, name: str) -> str | None:
+        return dict(self.endpoints).get(name)
+
+
+@dataclass(frozen=True)
+class IdentitySpec:
+    """One certificate's worth of deployment: a standalone appliance or an HA pair."""
+
+    name: str
+    role: Role
+    members: tuple[Appliance, ...]  # primary first
+    source: Source
+    key_type: KeyType
+    service_ip: IPAddress | None = None
+    virtual_hostname: str | None = None
+    validity_days: int | None = None  # override; else from source and release
+
+    def __post_init__(self) -> None:
+        if len(self.members) not in (1, 2):
+            raise ValueError("an identity is one appliance or an HA pair of two")
+
+    @property
+    def ha(self) -> bool:
+        return len(self.members) == 2
+
+    @property
+    def primary(self) -> Appliance:
+        return self.members[0]
+
+    @property
+    def secondary(self) -> Appliance | None:
+        return self.members[1] if self.ha else None
+
+    @property
+    def common_name(self) -> str:
+        return self.virtual_hostname or self.primary.hostname
+
+    @property
+    def dns_names(self) -> tuple[str, ...]:
+        names: list[str] = []
+        for n in (self.virtual_hostname, *(m.hostname for m in self.members)):
+            if n and n not in names:
+                names.append(n)
+        return tuple(names)
+
+    @property
+    def ip_addresses(self) -> tuple[IPAddress, ...]:
+        ips: list[IPAddress] = []
+        for ip in (self.service_ip, *(ip for m in self.members for ip in m.ips)):
+            if ip is not None and ip not in ips:
+                ips.append(ip)
+        return tuple(ips)
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """A whole CCA deployment: one CAM identity and any number of CAS identities."""
+
+    name: str
+    release: Release
+    cam: IdentitySpec
+    cas: tuple[IdentitySpec, ...]
+    organization: str | None = None
+    source_text: str = field(default="", compare=False, repr=False)
+
+    @property
+    def profile(self) -> ReleaseProfile:
+        return profile_for(self.release)
+
+    @property
+    def identities(self) -> tuple[IdentitySpec, ...]:
+        return (self.cam, *self.cas)
+
+    @property
+    def appliances(self) -> tuple[Appliance, ...]:
+        return tuple(m for ident in self.identities for m in ident.members)
+
+    def identity(self, name: str) -> IdentitySpec:
+        for ident in self.identities:
+            if ident.name == name:
+                return ident
+        for ident in self.identities:
+            if any(m.name == name for m in ident.members):
+                return ident
+        from ccapki.errors import NotFoundError
+
+        known = ", ".join(i.name for i in self.identities)
+        raise NotFoundError(
+            f"no identity or appliance named {name!r} in deployment {self.name!r}",
+            f"use one of: {known}",
+        )
+
+    def identity_of(self, appliance: str) -> IdentitySpec:
+        for ident in self.identities:
+            if any(m.name == appliance for m in ident.members):
+                return ident
+        return self.identity(appliance)

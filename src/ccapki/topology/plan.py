@@ -1,0 +1,235 @@
+"""The certificate plan: how many certificates, for which names, from which source.
+
+The FAQ's rule: one certificate per CAM and per CAS; an HA pair shares one. The plan is a
+pure function of the deployment; :func:`pending_actions` compares it with what the store
+holds at an explicit ``now``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from cryptography import x509
+
+from ccapki.pki.issue import IdentityRequest
+from ccapki.pki.keys import KeyType, describe_public_key
+from ccapki.topology.model import Channel, Deployment, IdentitySpec, IPAddress, Role, Source
+
+__all__ = [
+    "Action",
+    "ActionKind",
+    "CurrentIdentity",
+    "Plan",
+    "PlannedIdentity",
+    "make_plan",
+    "pending_actions",
+]
+
+#: Validity ccapki asks for per source when the deployment gives none. 397 days keeps
+#: internal and third-party certificates inside the 398-day public limit and Apple's 825.
+DEFAULT_DAYS: Mapping[Source, int] = {
+    Source.PERFIGO: 365,
+    Source.INTERNAL: 397,
+    Source.THIRD_PARTY: 397,
+}
+
+
+@dataclass(frozen=True)
+class PlannedIdentity:
+    """One certificate of the plan."""
+
+    spec: IdentitySpec
+    validity_days: int
+    channels: tuple[Channel, ...]
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def installed_on(self) -> tuple[str, ...]:
+        return tuple(m.name for m in self.spec.members)
+
+    @property
+    def request(self) -> IdentityRequest:
+        return IdentityRequest(
+            common_name=self.spec.common_name,
+            dns_names=self.spec.dns_names,
+            ip_addresses=self.spec.ip_addresses,
+            organization=self.organization,
+        )
+
+    organization: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "role": self.spec.role.value,
+            "ha_pair": self.spec.ha,
+            "installed_on": list(self.installed_on),
+            "subject": self.request.subject.rfc4514_string(),
+            "common_name": self.spec.common_name,
+            "san_dns": list(self.spec.dns_names),
+            "san_ip": [str(i) for i in self.spec.ip_addresses],
+            "key_type": self.spec.key_type.value,
+            "validity_days": self.validity_days,
+            "source": self.spec.source.value,
+            "channels": [c.value for c in self.channels],
+        }
+
+
+@dataclass(frozen=True)
+class Plan:
+    deployment: Deployment
+    identities: tuple[PlannedIdentity, ...]
+
+    @property
+    def certificates_needed(self) -> int:
+        return len(self.identities)
+
+    def get(self, name: str) -> PlannedIdentity:
+        spec = self.deployment.identity(name)
+        return next(p for p in self.identities if p.name == spec.name)
+
+    def to_json(self) -> dict[str, object]:
+        dep = self.deployment
+        return {
+            "deployment": dep.name,
+            "release": str(dep.release),
+            "certificates_needed": self.certificates_needed,
+            "appliances": len(dep.appliances),
+            "ha_pairs": sum(1 for i in dep.identities if i.ha),
+            "identities": [p.to_json() for p in self.identities],
+        }
+
+
+def _channels(spec: IdentitySpec, dep: Deployment) -> tuple[Channel, ...]:
+    out = [Channel.CAM_CAS]
+    if spec.ha and dep.profile.ha_ipsec_heartbeat:
+        out.append(Channel.HA_HEARTBEAT)
+    if spec.role is Role.CAS:
+        out += [Channel.AGENT, Channel.WEB_LOGIN]
+    out.append(Channel.ADMIN_GUI)
+    return tuple(out)
+
+
+def make_plan(dep: Deployment) -> Plan:
+    """The plan for ``dep``: one identity per standalone appliance or HA pair."""
+    items = []
+    for spec in dep.identities:
+        if spec.validity_days is not None:
+            days = spec.validity_days
+        elif spec.source is Source.SELF_SIGNED:
+            days = dep.profile.temp_cert_days
+        else:
+            days = DEFAULT_DAYS[spec.source]
+        items.append(
+            PlannedIdentity(
+                spec=spec,
+                validity_days=days,
+                channels=_channels(spec, dep),
+                organization=dep.organization,
+            )
+        )
+    return Plan(dep, tuple(items))
+
+
+class ActionKind(enum.StrEnum):
+    ISSUE = "issue"  # no certificate yet
+    REISSUE = "reissue"  # the plan changed (names, key type, source)
+    RENEW = "renew"  # expires soon
+    CSR = "csr"  # third-party: make a CSR and send it to the CA
+    AWAIT_CA = "await-ca"  # third-party: CSR made, waiting for the certificate
+    NOTHING = "nothing"  # nothing to do
+
+
+@dataclass(frozen=True)
+class CurrentIdentity:
+    """What the store holds for an identity (the facts the plan is compared with)."""
+
+    certificate: x509.Certificate | None
+    source: Source | None
+    pending_csr: bool = False
+
+
+@dataclass(frozen=True)
+class Action:
+    identity: str
+    kind: ActionKind
+    reason: str
+
+
+def _key_type_of(cert: x509.Certificate) -> KeyType | None:
+    name, bits = describe_public_key(cert.public_key())
+    table = {
+        ("ECDSA P-256", 256): KeyType.ECDSA_P256,
+        ("ECDSA P-384", 384): KeyType.ECDSA_P384,
+        ("RSA", 2048): KeyType.RSA_2048,
+        ("RSA", 3072): KeyType.RSA_3072,
+        ("RSA", 4096): KeyType.RSA_4096,
+    }
+    return table.get((name, bits))
+
+
+def _names(cert: x509.Certificate) -> tuple[set[str], set[IPAddress]]:
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return set(), set()
+    return set(san.get_values_for_type(x509.DNSName)), set(
+        san.get_values_for_type(x509.IPAddress)
+    )
+
+
+def renew_window(cert: x509.Certificate) -> dt.timedelta:
+    """Renew when a third of the lifetime is left, at most 30 days before expiry."""
+    life = cert.not_valid_after_utc - cert.not_valid_before_utc
+    return min(dt.timedelta(days=30), life / 3)
+
+
+def pending_actions(
+    plan: Plan, current: Mapping[str, CurrentIdentity], now: dt.datetime
+) -> tuple[Action, ...]:
+    """What ``apply`` (or the admin, for third-party CAs) must do for each identity."""
+    out: list[Action] = []
+    for p in plan.identities:
+        cur = current.get(p.name)
+        cert = cur.certificate if cur else None
+        third = p.spec.source is Source.THIRD_PARTY
+        if cert is None:
+            if third:
+                kind = ActionKind.AWAIT_CA if cur and cur.pending_csr else ActionKind.CSR
+                reason = (
+                    "CSR made; import the certificate the CA returns"
+                    if kind is ActionKind.AWAIT_CA
+                    else "make a CSR (ccapki csr) and send it to the CA"
+                )
+                out.append(Action(p.name, kind, reason))
+            else:
+                out.append(Action(p.name, ActionKind.ISSUE, f"no certificate yet ({p.spec.source})"))
+            continue
+        dns, ips = _names(cert)
+        missing = [n for n in p.spec.dns_names if n not in dns] + [
+            str(i) for i in p.spec.ip_addresses if i not in ips
+        ]
+        changed: list[str] = []
+        if missing:
+            changed.append(f"names not in the certificate: {', '.join(missing)}")
+        if _key_type_of(cert) is not p.spec.key_type:
+            changed.append(f"key type is not {p.spec.key_type}")
+        if cur is not None and cur.source is not None and cur.source is not p.spec.source:
+            changed.append(f"source changed from {cur.source} to {p.spec.source}")
+        left = cert.not_valid_after_utc - now
+        if changed:
+            kind = ActionKind.CSR if third else ActionKind.REISSUE
+            out.append(Action(p.name, kind, "; ".join(changed)))
+        elif left <= renew_window(cert):
+            kind = ActionKind.CSR if third else ActionKind.RENEW
+            when = "expired" if left.total_seconds() <= 0 else f"expires in {left.days} days"
+            out.append(Action(p.name, kind, when))
+        else:
+            out.append(Action(p.name, ActionKind.NOTHING, f"valid for {left.days} more days"))
+    return tuple(out)

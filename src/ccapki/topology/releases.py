@@ -1,0 +1,86 @@
+"""What each Clean Access release does with certificates: the one table everything reads.
+
+Sources: the CCA certificates FAQ (seed/certificates-faq.txt) and Cisco's release notes:
+
+- 4.5: CAM and CAS authenticate each other over SSL; both must trust the other's issuer.
+- before 4.7: the temporary (install-time) certificate is signed by the Perfigo root.
+- 4.7: temporary certificates are TRUE self-signed (the identity is its own root), and the
+  HA heartbeat is carried in an IPsec tunnel keyed by the identity certificate.
+- 4.7.2: the temporary certificate is valid for 3 months.
+- 4.8: the temporary certificate is valid for 5 years.
+- 4.9: the CAM authorizes CAS peers by certificate DN (for an HA pair, the primary's DN).
+
+The FAQ does not give the validity of pre-4.7 Perfigo-signed temporary certificates; ccapki
+assumes one year there.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ccapki.errors import InputError
+
+__all__ = ["RELEASES", "Release", "ReleaseProfile", "parse_release", "profile_for"]
+
+
+@dataclass(frozen=True, order=True)
+class Release:
+    """A CCA release number such as 4.8.0."""
+
+    major: int
+    minor: int
+    patch: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.major}.{self.minor}.{self.patch}"
+
+
+@dataclass(frozen=True)
+class ReleaseProfile:
+    """How one release train handles certificates."""
+
+    since: Release
+    temp_cert_signer: str  # "perfigo" or "self"
+    temp_cert_days: int
+    mutual_verification: bool  # CAM <-> CAS verify each other (4.5+)
+    ha_ipsec_heartbeat: bool  # heartbeat in IPsec keyed by the identity (4.7+)
+    dn_authorization: bool  # CAM allows CAS peers by DN (4.9+)
+
+
+#: The one table. Rows are ordered; a release uses the last row whose ``since`` it reaches.
+RELEASES: tuple[ReleaseProfile, ...] = (
+    ReleaseProfile(Release(4, 0), "perfigo", 365, False, False, False),
+    ReleaseProfile(Release(4, 5), "perfigo", 365, True, False, False),
+    ReleaseProfile(Release(4, 7), "self", 90, True, True, False),
+    ReleaseProfile(Release(4, 8), "self", 5 * 365 + 1, True, True, False),
+    ReleaseProfile(Release(4, 9), "self", 5 * 365 + 1, True, True, True),
+)
+
+_RELEASE_RE = re.compile(r"^\s*(\d+)\.(\d+)(?:\.(\d+))?(?:\.\d+)*\s*$")
+
+
+def parse_release(text: str) -> Release:
+    """Parse ``"4.8"`` / ``"4.8.0"`` / ``"4.7.2"``; refuse releases ccapki has no profile for."""
+    m = _RELEASE_RE.match(str(text))
+    if not m:
+        raise InputError(
+            f"release {text!r} is not a version number",
+            'write the CCA release like "4.8.0" or "4.7.2"',
+        )
+    rel = Release(int(m.group(1)), int(m.group(2)), int(m.group(3) or 0))
+    if not (Release(4, 0) <= rel < Release(5, 0)):
+        raise InputError(
+            f"release {rel} is outside the Clean Access 4.x releases ccapki knows",
+            "use a release from 4.0 to 4.9 (for example 4.8.0)",
+        )
+    return rel
+
+
+def profile_for(release: Release) -> ReleaseProfile:
+    """The profile row that applies to ``release``."""
+    chosen = RELEASES[0]
+    for row in RELEASES:
+        if release >= row.since:
+            chosen = row
+    return chosen
