@@ -1,0 +1,165 @@
+"""The root certificates clients must install, in every form a platform takes.
+
+A private root (true self-signed identity, the Perfigo-style root, an internal CA) must be in
+each client's trusted root store, or agents and browsers warn (the FAQ). These writers return
+bytes for :func:`ccapki.fsutil.atomic_write`:
+
+- :func:`roots_pem`: all roots in one PEM file (Linux, Firefox/NSS, most tools);
+- :func:`roots_der_cer`: one root as DER ``.cer`` (Windows ``certutil``, Group Policy, macOS);
+- :func:`roots_p7b`: all roots in one PKCS#7 ``.p7b`` (Windows certificate import wizard);
+- :func:`mobileconfig`: an Apple configuration profile, one ``com.apple.security.root``
+  payload per root, byte-for-byte deterministic;
+
+and :func:`install_instructions` gives the short text for each platform.
+"""
+
+from __future__ import annotations
+
+import plistlib
+import uuid
+from collections.abc import Sequence
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.serialization import pkcs7
+from cryptography.x509.oid import NameOID
+
+from ccapki.errors import InputError
+
+__all__ = [
+    "PLATFORMS",
+    "install_instructions",
+    "mobileconfig",
+    "roots_der_cer",
+    "roots_p7b",
+    "roots_pem",
+]
+
+PLATFORMS = ("windows", "macos", "linux")
+
+#: Namespace for the profile's UUIDs: same roots and identifier, same UUIDs, same bytes.
+_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://ccapki.invalid/mobileconfig")
+
+
+def _need(certs: Sequence[x509.Certificate]) -> list[x509.Certificate]:
+    if not certs:
+        raise InputError("no root certificates to export", "issue or import a CA first")
+    return list(certs)
+
+
+def _label(cert: x509.Certificate) -> str:
+    cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(cns[0].value) if cns else cert.subject.rfc4514_string()
+
+
+def roots_pem(certs: Sequence[x509.Certificate]) -> bytes:
+    """Every root, PEM, one after the other."""
+    return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in _need(certs))
+
+
+def roots_der_cer(cert: x509.Certificate) -> bytes:
+    """One root as a DER ``.cer`` file (Windows and Group Policy import these)."""
+    return cert.public_bytes(serialization.Encoding.DER)
+
+
+def roots_p7b(
+    certs: Sequence[x509.Certificate],
+    encoding: serialization.Encoding = serialization.Encoding.DER,
+) -> bytes:
+    """Every root in one PKCS#7 certificate bundle (``.p7b``), DER by default."""
+    return pkcs7.serialize_certificates(_need(certs), encoding)
+
+
+def mobileconfig(
+    certs: Sequence[x509.Certificate],
+    *,
+    identifier: str,
+    organization: str,
+    display_name: str,
+) -> bytes:
+    """An Apple configuration profile (XML plist) installing each root as trusted.
+
+    One ``com.apple.security.root`` payload per root. UUIDs are uuid5 of the certificate's
+    SHA-256 fingerprint (and of ``identifier`` plus all fingerprints for the profile), so the
+    same roots always give the same file.
+    """
+    roots = _need(certs)
+    if not identifier:
+        raise InputError("the profile needs an identifier", "e.g. com.example.ccapki.roots")
+    payloads = []
+    fingerprints = []
+    for cert in roots:
+        fp = cert.fingerprint(hashes.SHA256()).hex()
+        fingerprints.append(fp)
+        label = _label(cert)
+        payloads.append(
+            {
+                "PayloadCertificateFileName": f"{label}.cer",
+                "PayloadContent": cert.public_bytes(serialization.Encoding.DER),
+                "PayloadDescription": f"Adds the root certificate {label} to the trusted roots",
+                "PayloadDisplayName": label,
+                "PayloadIdentifier": f"{identifier}.root.{fp[:16]}",
+                "PayloadType": "com.apple.security.root",
+                "PayloadUUID": str(uuid.uuid5(_NAMESPACE, fp)).upper(),
+                "PayloadVersion": 1,
+            }
+        )
+    profile = {
+        "PayloadContent": payloads,
+        "PayloadDescription": (
+            f"Installs {len(roots)} root certificate(s) so agents and browsers trust "
+            "the Clean Access appliances without warnings."
+        ),
+        "PayloadDisplayName": display_name,
+        "PayloadIdentifier": identifier,
+        "PayloadOrganization": organization,
+        "PayloadRemovalDisallowed": False,
+        "PayloadType": "Configuration",
+        "PayloadUUID": str(
+            uuid.uuid5(_NAMESPACE, identifier + ":" + ",".join(fingerprints))
+        ).upper(),
+        "PayloadVersion": 1,
+    }
+    return plistlib.dumps(profile, fmt=plistlib.FMT_XML, sort_keys=True)
+
+
+def install_instructions(platform: str, *, name: str = "ccapki-root") -> str:
+    """How to install the exported roots on ``platform`` (windows, macos or linux).
+
+    ``name`` is the files' base name: ``NAME.cer``, ``NAME.pem``, ``NAME.p7b``,
+    ``NAME.mobileconfig``.
+    """
+    key = platform.strip().lower()
+    texts = {
+        "windows": f"""\
+Windows: install {name}.cer as a trusted root.
+  One machine (administrator prompt):
+    certutil -addstore -f Root {name}.cer
+  Every domain machine (Group Policy): Computer Configuration > Policies > Windows Settings >
+    Security Settings > Public Key Policies > Trusted Root Certification Authorities,
+    right-click > Import, choose {name}.cer (or {name}.p7b for several roots).
+  Then run gpupdate /force on a client, or wait for the next policy refresh.
+""",
+        "macos": f"""\
+macOS: install {name}.cer as a trusted root.
+  Terminal (administrator):
+    sudo security add-trusted-cert -d -r trustRoot -k /Library/Keychains/System.keychain \
+{name}.cer
+  Or open {name}.mobileconfig, then System Settings > Privacy & Security > Profiles:
+    install it, and on iOS also General > About > Certificate Trust Settings: turn it on.
+""",
+        "linux": f"""\
+Linux: install {name}.pem as a trusted root.
+  Debian/Ubuntu:
+    sudo cp {name}.pem /usr/local/share/ca-certificates/{name}.crt
+    sudo update-ca-certificates
+  RHEL/Fedora/CentOS:
+    sudo cp {name}.pem /etc/pki/ca-trust/source/anchors/{name}.pem
+    sudo update-ca-trust
+  Firefox/Chromium (NSS, per user):
+    certutil -d sql:$HOME/.pki/nssdb -A -t C,, -n {name} -i {name}.pem
+""",
+    }
+    if key not in texts:
+        raise InputError(f"unknown platform {platform!r}", f"choose one of: {', '.join(PLATFORMS)}")
+    return texts[key]
