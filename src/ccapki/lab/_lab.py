@@ -1,0 +1,609 @@
+"""The lab engine: every appliance endpoint as a real TLS server on loopback, and the links.
+
+Servers accept plain TCP and upgrade with ``StreamWriter.start_tls`` using the context current
+at accept time, so :meth:`Lab.reload` swaps certificates without closing a listening socket,
+and the server side sees (and reports) why it refused a handshake.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from ccapki.errors import InputError, NetworkError
+from ccapki.lab._pages import page_for, response
+from ccapki.lab._spec import HTTPS_KINDS, ApplianceSpec, EndpointMaterial, LabSpec
+from ccapki.lab._status import (
+    HA_BROKEN,
+    NOT_CONNECTED,
+    ApplianceStatus,
+    EndpointStatus,
+    LabStatus,
+    LinkStatus,
+    PairStatus,
+    utc_now_text,
+)
+from ccapki.probe._tls import client_context, describe_error, server_context, sha256_hex
+
+__all__ = ["Lab"]
+
+log = logging.getLogger("ccapki.lab")
+
+_MAX_REQUEST = 16 * 1024
+_LINK_CONCURRENCY = 64
+Addr = tuple[str, int]
+
+
+class _LinkRefused(Exception):
+    """The client side refuses the link after the handshake (HA identity mismatch)."""
+
+
+@dataclass(frozen=True)
+class _LinkDef:
+    name: str
+    kind: str  # status | control | heartbeat
+    client: str
+    server: str
+    endpoint: str  # the server endpoint kind: control | heartbeat
+    material: str  # the client's material: identity | heartbeat
+
+
+def _link_defs(spec: LabSpec) -> list[_LinkDef]:
+    out: list[_LinkDef] = []
+    cam = spec.active_cam
+    if cam is not None:
+        for a in spec.appliances:
+            if a.role == "cas":
+                out.append(
+                    _LinkDef(
+                        f"status:{a.name}->{cam.name}",
+                        "status",
+                        a.name,
+                        cam.name,
+                        "control",
+                        "identity",
+                    )
+                )
+                out.append(
+                    _LinkDef(
+                        f"control:{cam.name}->{a.name}",
+                        "control",
+                        cam.name,
+                        a.name,
+                        "control",
+                        "identity",
+                    )
+                )
+    for _pair, (primary, secondary) in sorted(spec.pairs().items()):
+        out.append(
+            _LinkDef(
+                f"heartbeat:{secondary.name}->{primary.name}",
+                "heartbeat",
+                secondary.name,
+                primary.name,
+                "heartbeat",
+                "heartbeat",
+            )
+        )
+    return out
+
+
+@dataclass
+class _Contexts:
+    server: dict[tuple[str, str], ssl.SSLContext]  # (appliance, control|https|heartbeat)
+    client: dict[tuple[str, str], ssl.SSLContext]  # (appliance, identity|heartbeat)
+
+
+def _build_contexts(spec: LabSpec) -> _Contexts:
+    cache: dict[tuple[object, ...], ssl.SSLContext] = {}
+    strict = spec.strict_x509
+
+    def srv(m: EndpointMaterial, mutual: bool) -> ssl.SSLContext:
+        key = ("s", m.cert_chain_pem, m.key_pem, m.trust_pem if mutual else None, mutual)
+        if key not in cache:
+            cache[key] = server_context(
+                m.cert_chain_pem,
+                m.key_pem,
+                trust_pem=m.trust_pem,
+                require_client_cert=mutual,
+                strict=strict,
+            )
+        return cache[key]
+
+    def cli(m: EndpointMaterial) -> ssl.SSLContext:
+        key = ("c", m.cert_chain_pem, m.key_pem, m.trust_pem)
+        if key not in cache:
+            cache[key] = client_context(
+                m.trust_pem,
+                cert_chain_pem=m.cert_chain_pem,
+                key_pem=m.key_pem,
+                check_hostname=spec.check_peer_names,
+                strict=strict,
+            )
+        return cache[key]
+
+    ctx = _Contexts({}, {})
+    for a in spec.appliances:
+        try:
+            ctx.server[(a.name, "control")] = srv(a.identity, True)
+            ctx.server[(a.name, "https")] = srv(a.identity, False)
+            ctx.client[(a.name, "identity")] = cli(a.identity)
+            if a.pair:
+                ctx.server[(a.name, "heartbeat")] = srv(a.heartbeat_material, True)
+                ctx.client[(a.name, "heartbeat")] = cli(a.heartbeat_material)
+        except ssl.SSLError as exc:
+            raise InputError(
+                f"appliance {a.name}: its certificate, key or trust store cannot be loaded "
+                f"({exc.reason or exc})",
+                "check that the key belongs to the certificate and the PEM files are whole",
+            ) from None
+    return ctx
+
+
+async def _close_writer(writer: asyncio.StreamWriter) -> None:
+    writer.close()
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(writer.wait_closed(), 1.0)
+
+
+class Lab:
+    """An emulated deployment on loopback.
+
+        lab = Lab(spec)
+        await lab.start()          # binds every endpoint, runs every link once
+        lab.status()               # endpoints, links, appliances, HA pairs
+        await lab.reload(spec2)    # new certificates and trust, same ports, links re-run
+        await lab.stop()
+
+    ``on_update`` (optional) is called after every round of links, for example to write the
+    daemon's state file.
+    """
+
+    def __init__(self, spec: LabSpec, *, on_update: Callable[[], None] | None = None) -> None:
+        self._spec = spec
+        self._on_update = on_update
+        self._ctx: _Contexts | None = None
+        self._servers: dict[tuple[str, str], asyncio.Server] = {}
+        self._ports: dict[tuple[str, str], int] = {}
+        self._links: dict[str, LinkStatus] = {}
+        self._defs: list[_LinkDef] = []
+        self._expected: set[Addr] = set()
+        self._views: dict[Addr, asyncio.Future[str | None]] = {}
+        self._handlers: set[asyncio.Task[Any]] = set()
+        self._loop_task: asyncio.Task[None] | None = None
+        self._lock: asyncio.Lock | None = None
+        self._running = False
+        self.rounds = 0
+
+    @property
+    def spec(self) -> LabSpec:
+        return self._spec
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    async def __aenter__(self) -> Lab:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- life cycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Bind every endpoint on ``spec.host`` (free ports), then run every link once."""
+        if self._running:
+            raise RuntimeError("the lab is already running")
+        self._lock = asyncio.Lock()
+        self._ctx = _build_contexts(self._spec)
+        try:
+            for a in self._spec.appliances:
+                await self._open_endpoints(a)
+        except BaseException:
+            await self._close_servers(list(self._servers))
+            raise
+        self._running = True
+        self._defs = _link_defs(self._spec)
+        async with self._lock:
+            await self._run_links()
+        self._loop_task = asyncio.create_task(self._periodic(), name="ccapki-lab-links")
+        log.info(
+            "lab started: %d appliances, %d endpoints, %d links",
+            len(self._spec.appliances),
+            len(self._servers),
+            len(self._defs),
+        )
+
+    async def stop(self) -> None:
+        """Close every server and connection; the lab can be started again."""
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+            self._loop_task = None
+        await self._close_servers(list(self._servers))
+        for task in list(self._handlers):
+            task.cancel()
+        if self._handlers:
+            await asyncio.gather(*self._handlers, return_exceptions=True)
+        for fut in self._views.values():
+            fut.cancel()
+        self._views.clear()
+        self._running = False
+        log.info("lab stopped")
+
+    async def reload(self, new_spec: LabSpec) -> None:
+        """Swap certificates and trust stores without restarting: new contexts, the same
+        ports for appliances that remain, endpoints opened or closed for appliances added or
+        removed, then every link re-run. A spec that cannot load changes nothing."""
+        if not self._running or self._lock is None:
+            raise RuntimeError("the lab is not running")
+        if new_spec.host != self._spec.host:
+            raise InputError(
+                "a reload cannot move the lab to another address",
+                "run lab down and lab up to change the host",
+            )
+        new_ctx = _build_contexts(new_spec)
+        async with self._lock:
+            wanted = {(a.name, k) for a in new_spec.appliances for k in a.endpoint_kinds}
+            await self._close_servers([key for key in self._servers if key not in wanted])
+            self._ctx = new_ctx
+            self._spec = new_spec
+            for a in new_spec.appliances:
+                await self._open_endpoints(a)
+            self._defs = _link_defs(new_spec)
+            names = {d.name for d in self._defs}
+            self._links = {n: s for n, s in self._links.items() if n in names}
+            await self._run_links()
+        log.info("lab reloaded: %d appliances", len(new_spec.appliances))
+
+    async def run_links_now(self) -> None:
+        """Run every link once, now (also done every ``spec.link_interval`` seconds)."""
+        if self._lock is None:
+            raise RuntimeError("the lab is not running")
+        async with self._lock:
+            await self._run_links()
+
+    # -- status -------------------------------------------------------------------------
+
+    def status(self) -> LabStatus:
+        spec = self._spec
+        endpoints = []
+        for a in spec.appliances:
+            for kind in a.endpoint_kinds:
+                port = self._ports.get((a.name, kind))
+                if port is not None:
+                    endpoints.append(
+                        EndpointStatus(
+                            a.name,
+                            kind,
+                            spec.host,
+                            port,
+                            a.peer_name,
+                            kind in ("control", "heartbeat"),
+                        )
+                    )
+        links = tuple(
+            self._links.get(d.name)
+            or LinkStatus(d.name, d.kind, d.client, d.server, self._address(d), None)
+            for d in self._defs
+        )
+        by_name = {x.name: x for x in links}
+        cam = spec.active_cam
+        appliances = []
+        for a in spec.appliances:
+            if a.role == "cam":
+                state = "Running" if self._running else "Stopped"
+                appliances.append(ApplianceStatus(a.name, a.role, a.pair, a.ha_role, state))
+                continue
+            if cam is None:
+                appliances.append(
+                    ApplianceStatus(
+                        a.name, a.role, a.pair, a.ha_role, NOT_CONNECTED, "no CAM in the lab"
+                    )
+                )
+                continue
+            st = by_name[f"status:{a.name}->{cam.name}"]
+            if st.ok:
+                state, detail = "Connected", None
+            elif st.ok is None:
+                state, detail = "Connecting", None
+            else:
+                state, detail = NOT_CONNECTED, _join_errors(st)
+            appliances.append(ApplianceStatus(a.name, a.role, a.pair, a.ha_role, state, detail))
+        pairs = []
+        for pair, (primary, secondary) in sorted(spec.pairs().items()):
+            hb = by_name[f"heartbeat:{secondary.name}->{primary.name}"]
+            if hb.ok:
+                pairs.append(PairStatus(pair, primary.name, secondary.name, True, "HA up"))
+            elif hb.ok is None:
+                pairs.append(PairStatus(pair, primary.name, secondary.name, None, "pending"))
+            else:
+                pairs.append(
+                    PairStatus(
+                        pair, primary.name, secondary.name, False, HA_BROKEN, _join_errors(hb)
+                    )
+                )
+        return LabStatus(
+            running=self._running,
+            endpoints=tuple(endpoints),
+            links=links,
+            appliances=tuple(appliances),
+            pairs=tuple(pairs),
+            generated_at=utc_now_text(),
+        )
+
+    # -- servers ------------------------------------------------------------------------
+
+    def _address(self, d: _LinkDef) -> str:
+        return f"{self._spec.host}:{self._ports.get((d.server, d.endpoint), 0)}"
+
+    async def _open_endpoints(self, a: ApplianceSpec) -> None:
+        for kind in a.endpoint_kinds:
+            key = (a.name, kind)
+            if key in self._servers:
+                continue
+            handler = self._make_handler(a.name, kind)
+            try:
+                server = await asyncio.start_server(
+                    handler, host=self._spec.host, port=0, limit=_MAX_REQUEST
+                )
+            except OSError as exc:
+                raise NetworkError(
+                    f"cannot open the {kind} endpoint of {a.name} on {self._spec.host}: "
+                    f"{exc.strerror or exc}",
+                    "check that the address is a local loopback address and ports are free",
+                ) from None
+            self._servers[key] = server
+            self._ports[key] = server.sockets[0].getsockname()[1]
+
+    async def _close_servers(self, keys: list[tuple[str, str]]) -> None:
+        servers = [self._servers.pop(k) for k in keys if k in self._servers]
+        for k in keys:
+            self._ports.pop(k, None)
+        for s in servers:
+            s.close()
+        for s in servers:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(s.wait_closed(), 2.0)
+
+    def _make_handler(
+        self, appliance: str, kind: str
+    ) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
+        async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            task = asyncio.current_task()
+            if task is not None:
+                self._handlers.add(task)
+            try:
+                await self._serve(appliance, kind, reader, writer)
+            finally:
+                if task is not None:
+                    self._handlers.discard(task)
+
+        return handler
+
+    async def _serve(
+        self,
+        appliance: str,
+        kind: str,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> None:
+        peer = writer.get_extra_info("peername")
+        addr: Addr = (str(peer[0]), int(peer[1])) if peer else ("", 0)
+        timeout = self._spec.link_timeout
+        view: str | None = None
+        try:
+            assert self._ctx is not None
+            ctx_kind = "https" if kind in HTTPS_KINDS else kind
+            ctx = self._ctx.server[(appliance, ctx_kind)]
+            await asyncio.wait_for(writer.start_tls(ctx), timeout)
+            if kind in HTTPS_KINDS:
+                await self._serve_http(appliance, kind, reader, writer)
+            else:
+                view = await self._serve_control(appliance, kind, reader, writer)
+        except Exception as exc:
+            view = describe_error(exc).message
+            log.debug("%s %s endpoint: connection from %s failed: %s", appliance, kind, addr, view)
+        finally:
+            if addr in self._expected:
+                fut = self._view(addr)
+                if not fut.done():
+                    fut.set_result(view)
+            await _close_writer(writer)
+
+    async def _serve_control(
+        self,
+        appliance: str,
+        kind: str,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> str | None:
+        line = await asyncio.wait_for(reader.readline(), self._spec.link_timeout)
+        if not line:
+            return None
+        try:
+            req = json.loads(line)
+        except ValueError:
+            req = {}
+        error: str | None = None
+        me = self._spec.appliance(appliance)
+        if kind == "heartbeat":
+            sslobj = writer.get_extra_info("ssl_object")
+            peer_der = sslobj.getpeercert(binary_form=True) if sslobj else None
+            own = me.heartbeat_material.leaf_der
+            if peer_der != own:
+                error = _mismatch(str(req.get("from", "the peer")), peer_der, appliance, own)
+        reply = {"ok": error is None, "from": appliance, "role": me.role, "error": error}
+        writer.write(json.dumps(reply).encode() + b"\n")
+        await writer.drain()
+        return error
+
+    async def _serve_http(
+        self,
+        appliance: str,
+        kind: str,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> None:
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), self._spec.link_timeout)
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            return
+        parts = head.split(b"\r\n", 1)[0].split()
+        method = parts[0].decode("ascii", "replace") if parts else ""
+        path = parts[1].decode("ascii", "replace") if len(parts) > 1 else "/"
+        role = self._spec.appliance(appliance).role
+        if method not in ("GET", "HEAD"):
+            data = response(405, "Method Not Allowed", "text/plain", b"read-only lab\n")
+        elif path.split("?", 1)[0] != "/":
+            data = response(404, "Not Found", "text/plain", b"not found\n", head=method == "HEAD")
+        else:
+            ctype, body = page_for(appliance, role, kind)
+            data = response(200, "OK", ctype, body, head=method == "HEAD")
+        writer.write(data)
+        await writer.drain()
+
+    # -- links --------------------------------------------------------------------------
+
+    def _view(self, addr: Addr) -> asyncio.Future[str | None]:
+        fut = self._views.get(addr)
+        if fut is None:
+            fut = asyncio.get_running_loop().create_future()
+            self._views[addr] = fut
+        return fut
+
+    async def _periodic(self) -> None:
+        assert self._lock is not None
+        while True:
+            await asyncio.sleep(self._spec.link_interval)
+            async with self._lock:
+                await self._run_links()
+
+    async def _run_links(self) -> None:
+        sem = asyncio.Semaphore(_LINK_CONCURRENCY)
+
+        async def one(d: _LinkDef) -> LinkStatus:
+            async with sem:
+                return await self._run_link(d)
+
+        results = await asyncio.gather(*(one(d) for d in self._defs))
+        for d, res in zip(self._defs, results, strict=True):
+            old = self._links.get(d.name)
+            if old is None or old.ok != res.ok or old.error != res.error:
+                level = logging.INFO if res.ok else logging.WARNING
+                log.log(
+                    level,
+                    "link %s %s%s",
+                    d.name,
+                    res.state,
+                    f": {_join_errors(res)}" if not res.ok else "",
+                )
+            self._links[d.name] = res
+        self.rounds += 1
+        if self._on_update is not None:
+            self._on_update()
+
+    async def _run_link(self, d: _LinkDef) -> LinkStatus:
+        spec = self._spec
+        assert self._ctx is not None
+        client = spec.appliance(d.client)
+        server = spec.appliance(d.server)
+        material = client.heartbeat_material if d.material == "heartbeat" else client.identity
+        ctx = self._ctx.client[(d.client, d.material)]
+        port = self._ports[(d.server, d.endpoint)]
+        timeout = spec.link_timeout
+        base = LinkStatus(
+            d.name,
+            d.kind,
+            d.client,
+            d.server,
+            f"{spec.host}:{port}",
+            False,
+            checked_at=utc_now_text(),
+        )
+        writer: asyncio.StreamWriter | None = None
+        local: Addr | None = None
+        start = time.perf_counter()
+        result: LinkStatus
+        try:
+            reader, w = await asyncio.wait_for(
+                asyncio.open_connection(spec.host, port, limit=_MAX_REQUEST), timeout
+            )
+            writer = w
+            sock = w.get_extra_info("sockname")
+            local = (str(sock[0]), int(sock[1]))
+            self._expected.add(local)
+            await asyncio.wait_for(w.start_tls(ctx, server_hostname=server.peer_name), timeout)
+            elapsed = time.perf_counter() - start
+            if d.kind == "heartbeat":
+                sslobj = w.get_extra_info("ssl_object")
+                peer_der = sslobj.getpeercert(binary_form=True) if sslobj else None
+                if peer_der != material.leaf_der:
+                    err = _mismatch(d.server, peer_der, d.client, material.leaf_der)
+                    raise _LinkRefused(err)
+            hello = {"from": d.client, "kind": d.kind, "role": client.role}
+            w.write(json.dumps(hello).encode() + b"\n")
+            await w.drain()
+            line = await asyncio.wait_for(reader.readline(), timeout)
+            if not line:
+                raise EOFError("closed")
+            reply = json.loads(line)
+            if reply.get("ok") is True:
+                result = replace(base, ok=True, handshake_seconds=elapsed)
+            else:
+                result = replace(
+                    base,
+                    error=str(reply.get("error") or "refused by the peer"),
+                    handshake_seconds=elapsed,
+                )
+        except _LinkRefused as exc:
+            result = replace(base, error=str(exc), handshake_seconds=time.perf_counter() - start)
+        except Exception as exc:
+            f = describe_error(exc)
+            result = replace(base, error=f.message, verify_code=f.verify_code)
+        finally:
+            if writer is not None:
+                await _close_writer(writer)
+        if local is not None:
+            result = await self._with_server_view(result, local)
+        return result
+
+    async def _with_server_view(self, result: LinkStatus, local: Addr) -> LinkStatus:
+        fut = self._view(local)
+        try:
+            if not result.ok and not fut.done():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(fut), 1.0)
+            view = fut.result() if fut.done() and not fut.cancelled() else None
+        finally:
+            self._views.pop(local, None)
+            self._expected.discard(local)
+        if view and not result.ok and view != result.error:
+            return replace(result, server_error=view)
+        return result
+
+
+def _mismatch(peer: str, peer_der: bytes | None, me: str, own_der: bytes) -> str:
+    theirs = sha256_hex(peer_der)[:16] if peer_der else "nothing"
+    return (
+        f"HA peers hold different identities: {peer} presents certificate {theirs}…, "
+        f"{me} holds {sha256_hex(own_der)[:16]}…; both peers must hold the same certificate "
+        "and key"
+    )
+
+
+def _join_errors(link: LinkStatus) -> str:
+    parts = [p for p in (link.error, link.server_error) if p]
+    if link.server_error:
+        return f"{link.error} (the {link.server} side: {link.server_error})"
+    return "; ".join(parts) or "failed"

@@ -1,0 +1,297 @@
+"""Read-only asyncio TLS probing of live endpoints (lab or real appliances).
+
+A probe connects the way a channel's client does (trust anchors, optional client certificate,
+the name to check), does the handshake and, for HTTPS endpoints, at most one ``GET /``. It never
+changes anything on the peer. It never raises for network trouble: an unreachable host, a
+refused handshake or a timeout all come back as a failed :class:`ProbeResult`.
+
+    result = await probe(ProbeTarget("127.0.0.1", 8443, server_name="cas1.example.edu",
+                                     trust_pem=root_pem))
+    results = await probe_many(targets, concurrency=64)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import ssl
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography import x509
+
+from ccapki.probe._tls import (
+    client_context,
+    describe_error,
+    peer_chain_der,
+    sha256_hex,
+)
+
+__all__ = ["ProbeResult", "ProbeTarget", "probe", "probe_many"]
+
+_TITLE = re.compile(rb"<title>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+_MAX_HTTP = 256 * 1024
+
+
+@dataclass(frozen=True)
+class ProbeTarget:
+    """What to probe and how the channel's client would connect.
+
+    ``server_name`` is sent as SNI and checked against the certificate (None: no name check,
+    no SNI). ``trust_pem`` holds the anchors (None: the system store). ``client_cert_pem`` and
+    ``client_key_pem`` (unencrypted PEM, kept in memory) make it a mutual-TLS client.
+    ``purpose`` names the channel (``control``, ``heartbeat``, ``agent``, ``web-login``,
+    ``gui``...) and is carried into the result; ``http_get`` adds one ``GET /``.
+    """
+
+    host: str
+    port: int
+    server_name: str | None = None
+    trust_pem: bytes | None = None
+    client_cert_pem: bytes | None = None
+    client_key_pem: bytes | None = field(default=None, repr=False)
+    purpose: str = "tls"
+    label: str = ""
+    http_get: bool = False
+    timeout: float = 5.0
+    fetch_chain_on_failure: bool = True
+    strict_x509: bool = True
+
+    def __post_init__(self) -> None:
+        if not 0 < self.port < 65536:
+            raise ValueError(f"port {self.port} is out of range")
+        if (self.client_cert_pem is None) != (self.client_key_pem is None):
+            raise ValueError("a client certificate needs its key, and a key its certificate")
+        if self.timeout <= 0:
+            raise ValueError("timeout must be positive")
+
+    @property
+    def address(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """The outcome of one probe. ``ok`` is True when the handshake verified (and the HTTP
+    request, if asked, got a response). ``peer_chain_der`` is the chain as the peer presented
+    it, leaf first, fetched by a second unverified handshake when verification failed."""
+
+    target: ProbeTarget
+    ok: bool
+    error: str | None = None
+    error_kind: str | None = None
+    verify_code: int | None = None
+    verify_message: str | None = None
+    peer_chain_der: tuple[bytes, ...] = ()
+    verified_chain_der: tuple[bytes, ...] = ()
+    tls_version: str | None = None
+    cipher: str | None = None
+    handshake_seconds: float | None = None
+    http_status: int | None = None
+    http_title: str | None = None
+    http_body: bytes = field(default=b"", repr=False)
+
+    def peer_certificates(self) -> list[x509.Certificate]:
+        return [x509.load_der_x509_certificate(d) for d in self.peer_chain_der]
+
+    @property
+    def peer_fingerprint(self) -> str | None:
+        return sha256_hex(self.peer_chain_der[0]) if self.peer_chain_der else None
+
+    def to_dict(self) -> dict[str, Any]:
+        t = self.target
+        return {
+            "target": {
+                "host": t.host,
+                "port": t.port,
+                "server_name": t.server_name,
+                "purpose": t.purpose,
+                "label": t.label,
+                "mutual": t.client_cert_pem is not None,
+            },
+            "ok": self.ok,
+            "error": self.error,
+            "error_kind": self.error_kind,
+            "verify_code": self.verify_code,
+            "verify_message": self.verify_message,
+            "peer_fingerprints": [sha256_hex(d) for d in self.peer_chain_der],
+            "tls_version": self.tls_version,
+            "cipher": self.cipher,
+            "handshake_seconds": self.handshake_seconds,
+            "http_status": self.http_status,
+            "http_title": self.http_title,
+        }
+
+
+class _ContextCache:
+    """Contexts are costly to build; probes with the same trust and client identity share."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[object, ...], ssl.SSLContext] = {}
+
+    def get(self, t: ProbeTarget, *, verify: bool) -> ssl.SSLContext:
+        key = (
+            t.trust_pem,
+            t.client_cert_pem,
+            t.client_key_pem,
+            t.server_name is not None,
+            verify,
+            t.strict_x509,
+        )
+        ctx = self._cache.get(key)
+        if ctx is None:
+            ctx = client_context(
+                t.trust_pem,
+                cert_chain_pem=t.client_cert_pem,
+                key_pem=t.client_key_pem,
+                check_hostname=t.server_name is not None,
+                verify=verify,
+                strict=t.strict_x509,
+            )
+            self._cache[key] = ctx
+        return ctx
+
+
+async def _close(writer: asyncio.StreamWriter) -> None:
+    writer.close()
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(writer.wait_closed(), 1.0)
+
+
+async def _http_get(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, t: ProbeTarget
+) -> tuple[int, str | None, bytes]:
+    host = t.server_name or t.host
+    writer.write(
+        f"GET / HTTP/1.1\r\nHost: {host}\r\nUser-Agent: ccapki-probe\r\n"
+        "Accept: */*\r\nConnection: close\r\n\r\n".encode("ascii")
+    )
+    await writer.drain()
+    data = b""
+    with contextlib.suppress(ssl.SSLError, ConnectionError):
+        while len(data) < _MAX_HTTP:
+            chunk = await reader.read(65536)
+            if not chunk:
+                break
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    parts = head.split(b"\r\n", 1)[0].split()
+    if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
+        raise ConnectionError("the peer did not answer with HTTP")
+    m = _TITLE.search(body)
+    title = m.group(1).decode("utf-8", "replace").strip() if m else None
+    return int(parts[1]), title, body
+
+
+async def _fetch_presented_chain(t: ProbeTarget, cache: _ContextCache) -> tuple[bytes, ...]:
+    """A second, unverified handshake only to read what the peer presents."""
+    with contextlib.suppress(Exception):
+        _reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(
+                t.host,
+                t.port,
+                ssl=cache.get(t, verify=False),
+                server_hostname=t.server_name or "",
+                ssl_handshake_timeout=t.timeout,
+            ),
+            t.timeout,
+        )
+        try:
+            return peer_chain_der(writer.get_extra_info("ssl_object"))
+        finally:
+            await _close(writer)
+    return ()
+
+
+async def _probe(t: ProbeTarget, cache: _ContextCache) -> ProbeResult:
+    start = time.perf_counter()
+    try:
+        ctx = cache.get(t, verify=True)
+    except (ssl.SSLError, ValueError) as exc:
+        return ProbeResult(t, False, f"bad probe input: {exc}", "input")
+    writer: asyncio.StreamWriter | None = None
+    try:
+        reader, w = await asyncio.wait_for(
+            asyncio.open_connection(
+                t.host,
+                t.port,
+                ssl=ctx,
+                server_hostname=t.server_name or "",
+                ssl_handshake_timeout=t.timeout,
+            ),
+            t.timeout,
+        )
+        writer = w
+        elapsed = time.perf_counter() - start
+        sslobj = w.get_extra_info("ssl_object")
+        chain = peer_chain_der(sslobj)
+        verified: tuple[bytes, ...] = ()
+        for holder in (sslobj, getattr(sslobj, "_sslobj", None)):
+            fn = getattr(holder, "get_verified_chain", None)
+            if fn is not None:
+                with contextlib.suppress(Exception):
+                    verified = tuple(c if isinstance(c, bytes) else c.public_bytes(2) for c in fn())
+                break
+        cipher = w.get_extra_info("cipher")
+        status = title = None
+        body = b""
+        if t.http_get:
+            status, title, body = await asyncio.wait_for(_http_get(reader, w, t), t.timeout)
+        elif t.client_cert_pem is not None and sslobj.version() == "TLSv1.3":
+            # TLS 1.3 servers judge the client certificate after the client finished its
+            # side; wait briefly for a rejection alert so it is not reported as success.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(reader.read(1), min(0.2, t.timeout))
+        return ProbeResult(
+            t,
+            True,
+            peer_chain_der=chain,
+            verified_chain_der=verified,
+            tls_version=sslobj.version(),
+            cipher=cipher[0] if cipher else None,
+            handshake_seconds=elapsed,
+            http_status=status,
+            http_title=title,
+            http_body=body,
+        )
+    except Exception as exc:
+        f = describe_error(exc)
+        chain = ()
+        if t.fetch_chain_on_failure and f.kind in ("verify", "rejected", "tls"):
+            chain = await _fetch_presented_chain(t, cache)
+        return ProbeResult(
+            t,
+            False,
+            error=f.message,
+            error_kind=f.kind,
+            verify_code=f.verify_code,
+            verify_message=f.verify_message,
+            peer_chain_der=chain,
+            handshake_seconds=time.perf_counter() - start,
+        )
+    finally:
+        if writer is not None:
+            await _close(writer)
+
+
+async def probe(target: ProbeTarget) -> ProbeResult:
+    """Probe one endpoint; never raises for network or TLS trouble."""
+    return await _probe(target, _ContextCache())
+
+
+async def probe_many(targets: Sequence[ProbeTarget], concurrency: int = 64) -> list[ProbeResult]:
+    """Probe many endpoints, at most ``concurrency`` at a time; results in input order."""
+    if concurrency < 1:
+        raise ValueError("concurrency must be at least 1")
+    cache = _ContextCache()
+    sem = asyncio.Semaphore(concurrency)
+
+    async def one(t: ProbeTarget) -> ProbeResult:
+        async with sem:
+            return await _probe(t, cache)
+
+    return list(await asyncio.gather(*(one(t) for t in targets)))

@@ -1,0 +1,200 @@
+"""Shared helpers for the lab and probe tests: real certificates minted at test time.
+
+The clock is fixed at NOW. OpenSSL checks validity against the wall clock (Python's ssl
+module cannot set a verification time), so NOW must not lie in the future of the machine
+running the tests: 2026-11-27 is when these tests were written, certificates minted from it
+are valid for a year and more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import ipaddress
+import os
+import shutil
+from collections.abc import Coroutine
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
+
+from ccapki.lab import ApplianceSpec, EndpointMaterial, LabSpec
+from ccapki.pki.issue import (
+    IdentityRequest,
+    Issuer,
+    issue_identity,
+    make_intermediate_ca,
+    make_root_ca,
+)
+from ccapki.pki.keys import KeyType, generate_key
+
+NOW = dt.datetime(2026, 11, 27, tzinfo=dt.UTC)
+T = TypeVar("T")
+
+
+def require_tool(name: str) -> str:
+    """The path of an external program; skip when missing, but fail when CI is set."""
+    path = shutil.which(name)
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{name} is required in CI but is not installed")
+        pytest.skip(f"{name} is not installed")
+    return path
+
+
+def run(coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
+    """Run a coroutine to completion with a hard time bound."""
+
+    async def bounded() -> T:
+        return await asyncio.wait_for(coro, timeout)
+
+    return asyncio.run(bounded())
+
+
+def pem(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def key_pem(key: CertificateIssuerPrivateKeyTypes) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+@dataclass(frozen=True)
+class Ca:
+    root: x509.Certificate
+    issuer: Issuer  # the signing CA (an intermediate, or the root itself)
+    chain: tuple[x509.Certificate, ...]  # what a leaf sends after itself
+
+    @property
+    def root_pem(self) -> bytes:
+        return pem(self.root)
+
+
+def make_ca(name: str, *, intermediate: bool = True) -> Ca:
+    root_key = generate_key(KeyType.ECDSA_P256)
+    root = make_root_ca(f"{name} Root CA", root_key, now=NOW, days=3650, organization=name)
+    if not intermediate:
+        return Ca(root, Issuer(root, root_key), ())
+    ikey = generate_key(KeyType.ECDSA_P256)
+    inter = make_intermediate_ca(
+        Issuer(root, root_key),
+        f"{name} Issuing CA",
+        ikey.public_key(),
+        now=NOW,
+        days=1825,
+        organization=name,
+    )
+    return Ca(root, Issuer(inter, ikey), (inter,))
+
+
+@dataclass(frozen=True)
+class Leaf:
+    cert: x509.Certificate
+    key: CertificateIssuerPrivateKeyTypes
+    chain: tuple[x509.Certificate, ...]
+
+    @property
+    def cert_pem(self) -> bytes:
+        return pem(self.cert)
+
+    @property
+    def chain_pem(self) -> bytes:
+        return b"".join(pem(c) for c in (self.cert, *self.chain))
+
+    @property
+    def key_pem(self) -> bytes:
+        return key_pem(self.key)
+
+    def material(self, trust: bytes) -> EndpointMaterial:
+        return EndpointMaterial(self.chain_pem, self.key_pem, trust)
+
+
+def issue(
+    ca: Ca | None,
+    common_name: str,
+    dns: tuple[str, ...] = (),
+    *,
+    now: dt.datetime = NOW,
+    days: int = 365,
+    ips: tuple[str, ...] = ("127.0.0.1",),
+) -> Leaf:
+    """An appliance identity (serverAuth + clientAuth) signed by ``ca``, or self-signed."""
+    key = generate_key(KeyType.ECDSA_P256)
+    req = IdentityRequest(
+        common_name,
+        dns_names=dns or (common_name,),
+        ip_addresses=tuple(ipaddress.ip_address(i) for i in ips),
+    )
+    if ca is None:
+        cert = issue_identity(req, key.public_key(), now=now, days=days, self_key=key)
+        return Leaf(cert, key, ())
+    cert = issue_identity(req, key.public_key(), now=now, days=days, issuer=ca.issuer)
+    return Leaf(cert, key, ca.chain)
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """1 CAM, 1 CAS HA pair (cas1a primary, cas1b secondary), 1 standalone CAS (cas2),
+    internal PKI: every identity signed by one issuing CA, every trust store holds its root."""
+
+    ca: Ca
+    cam: Leaf
+    pair: Leaf
+    cas2: Leaf
+
+    @property
+    def trust(self) -> bytes:
+        return self.ca.root_pem
+
+    def spec(self, **changes: Any) -> LabSpec:
+        t = self.trust
+        apps = (
+            ApplianceSpec("cam", "cam", self.cam.material(t), hostname="cam.example.edu"),
+            ApplianceSpec(
+                "cas1a",
+                "cas",
+                self.pair.material(t),
+                hostname="cas1a.example.edu",
+                pair="cas-ha1",
+                ha_role="primary",
+            ),
+            ApplianceSpec(
+                "cas1b",
+                "cas",
+                self.pair.material(t),
+                hostname="cas1b.example.edu",
+                pair="cas-ha1",
+                ha_role="secondary",
+            ),
+            ApplianceSpec("cas2", "cas", self.cas2.material(t), hostname="cas2.example.edu"),
+        )
+        spec = LabSpec(apps, link_interval=60.0, link_timeout=3.0)
+        return replace(spec, **changes) if changes else spec
+
+
+def make_deployment() -> Deployment:
+    ca = make_ca("Campus")
+    return Deployment(
+        ca=ca,
+        cam=issue(ca, "cam.example.edu"),
+        pair=issue(
+            ca,
+            "cas-ha1.example.edu",
+            ("cas-ha1.example.edu", "cas1a.example.edu", "cas1b.example.edu"),
+        ),
+        cas2=issue(ca, "cas2.example.edu"),
+    )
+
+
+def with_appliance(spec: LabSpec, name: str, **changes: Any) -> LabSpec:
+    """The spec with one appliance changed."""
+    apps = tuple(replace(a, **changes) if a.name == name else a for a in spec.appliances)
+    return replace(spec, appliances=apps)
