@@ -13,7 +13,7 @@ Tree::
     CcapkiError
     ├── InputError              bad input given by the user (exit 2)
     │   ├── DeploymentError     the deployment file is broken (names FILE:LINE)
-    │   ├── FileFormatError     a PEM/DER/PKCS#7/PKCS#12/key file is malformed or not what was expected
+    │   ├── FileFormatError     a PEM/DER/PKCS#7/PKCS#12/key file is malformed or unexpected
     │   └── PasswordError       a wrong passphrase or PKCS#12 password
     ├── StoreError              the store is missing, locked, or inconsistent (exit 2)
     ├── KeyNotFoundError        "private key not found": a certificate matches no key (exit 2)

@@ -136,11 +136,15 @@ def issue_one(
 ) -> IdentityRecord:
     key = generate_key(p.spec.key_type)
     if signer == "self":
-        cert = issue_identity(p.request, key.public_key(), now=now, days=p.validity_days, self_key=key)
+        cert = issue_identity(
+            p.request, key.public_key(), now=now, days=p.validity_days, self_key=key
+        )
         chain: tuple[object, ...] = ()
     else:
         issuer = issuers[signer]
-        cert = issue_identity(p.request, key.public_key(), now=now, days=p.validity_days, issuer=issuer)
+        cert = issue_identity(
+            p.request, key.public_key(), now=now, days=p.validity_days, issuer=issuer
+        )
         chain = (issuer.certificate,)
         if signer == INTERNAL_CA:
             chain = (issuer.certificate, issuers[INTERNAL_ROOT].certificate)
@@ -155,12 +159,19 @@ def issue_one(
 
 
 def apply_plan(
-    store: Store, dep: Deployment, now: dt.datetime, *, dry_run: bool = False, path: str | None = None
+    store: Store,
+    dep: Deployment,
+    now: dt.datetime,
+    *,
+    dry_run: bool = False,
+    path: str | None = None,
 ) -> ApplyResult:
     """Issue what the plan needs. Idempotent: nothing changes when nothing is due."""
     plan = make_plan(dep)
     actions = pending_actions(plan, current_state(store), now)
-    todo = [a for a in actions if a.kind in (ActionKind.ISSUE, ActionKind.REISSUE, ActionKind.RENEW)]
+    todo = [
+        a for a in actions if a.kind in (ActionKind.ISSUE, ActionKind.REISSUE, ActionKind.RENEW)
+    ]
     if dry_run:
         return ApplyResult(actions, (), (), True)
     store.unlock()  # a wrong passphrase fails here, before anything is written
@@ -168,6 +179,9 @@ def apply_plan(
         store.record_deployment(dep.name, dep.source_text, path)
         needed = {signer_for(plan.get(a.identity), dep) for a in todo}
         issuers, created = ensure_issuers(store, plan, now, needed=needed)
-        records = [issue_one(plan.get(a.identity), signer_for(plan.get(a.identity), dep), issuers, now) for a in todo]
+        records = [
+            issue_one(plan.get(a.identity), signer_for(plan.get(a.identity), dep), issuers, now)
+            for a in todo
+        ]
         store.add_issued(records)
     return ApplyResult(actions, tuple(r.identity for r in records), tuple(created), False)

@@ -91,7 +91,7 @@ def build_name(
     return x509.Name(attrs)
 
 
-def _hash_for(key: CertificateIssuerPrivateKeyTypes) -> hashes.HashAlgorithm | None:
+def _hash_for(key: CertificateIssuerPrivateKeyTypes) -> hashes.SHA256 | hashes.SHA384 | None:
     if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.key_size >= 384:
         return hashes.SHA384()
     if isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):

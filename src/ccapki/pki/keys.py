@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
@@ -81,14 +82,14 @@ def private_key_der(key: PrivateKeyTypes) -> bytes:
     )
 
 
-def public_key_fingerprint(key: CertificatePublicKeyTypes | PrivateKeyTypes) -> str:
+def public_key_fingerprint(key: Any) -> str:
     """SHA-256 of the SubjectPublicKeyInfo DER, lowercase hex.
 
     The same value for a private key, its public key, a CSR's key and a certificate's key,
     so certificates are matched to keys by one dictionary lookup.
     """
     pub = key.public_key() if hasattr(key, "private_bytes") else key
-    der = pub.public_bytes(  # type: ignore[union-attr]
+    der: bytes = pub.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     return hashlib.sha256(der).hexdigest()

@@ -391,9 +391,7 @@ class Store:
             "created_at": self.now(),
         }
 
-    def add_key(
-        self, key: PrivateKeyTypes, key_type: str, identity: str | None, state: str
-    ) -> str:
+    def add_key(self, key: PrivateKeyTypes, key_type: str, identity: str | None, state: str) -> str:
         """Seal and keep a private key; returns its public-key fingerprint."""
         row = self._key_row(key, key_type, identity, state)
         with self._conn() as c:
@@ -406,7 +404,10 @@ class Store:
 
     def has_key(self, spki: str) -> bool:
         with self._conn() as c:
-            return c.execute(select(t.keys.c.id).where(t.keys.c.fingerprint == spki)).first() is not None
+            return (
+                c.execute(select(t.keys.c.id).where(t.keys.c.fingerprint == spki)).first()
+                is not None
+            )
 
     def private_key(self, spki: str) -> CertificateIssuerPrivateKeyTypes:
         """Unseal a private key by its public-key fingerprint (in memory only)."""
@@ -423,7 +424,9 @@ class Store:
         key = serialization.load_der_private_key(der, password=None)
         return key  # type: ignore[return-value]
 
-    def keys(self, *, identity: str | None = None, state: str | None = None) -> list[dict[str, Any]]:
+    def keys(
+        self, *, identity: str | None = None, state: str | None = None
+    ) -> list[dict[str, Any]]:
         """Key records (never the key material): fingerprint, type, identity, state, created."""
         q = select(
             t.keys.c.fingerprint,
@@ -473,7 +476,13 @@ class Store:
         with self._conn() as c:
             rows = c.execute(q).all()
         return [
-            StoredCA(r.name, r.kind, x509.load_pem_x509_certificate(r.pem.encode()), r.fingerprint, r.spki)
+            StoredCA(
+                r.name,
+                r.kind,
+                x509.load_pem_x509_certificate(r.pem.encode()),
+                r.fingerprint,
+                r.spki,
+            )
             for r in rows
         ]
 
@@ -581,8 +590,10 @@ class Store:
         return self._identity_from_row(row) if row else None
 
     def history(self, name: str) -> list[StoredIdentity]:
-        q = select(t.certificates).where(t.certificates.c.identity == name).order_by(
-            t.certificates.c.version
+        q = (
+            select(t.certificates)
+            .where(t.certificates.c.identity == name)
+            .order_by(t.certificates.c.version)
         )
         with self._conn() as c:
             return [self._identity_from_row(r) for r in c.execute(q)]

@@ -41,7 +41,8 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
     def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
         if value is None:
             return None
-        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+        out: dt.datetime = value
+        return out.replace(tzinfo=dt.UTC) if out.tzinfo is None else out.astimezone(dt.UTC)
 
 
 metadata = MetaData()

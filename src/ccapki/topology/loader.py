@@ -214,12 +214,17 @@ def _pydantic_error(path: str, index: _LineIndex, exc: ValidationError) -> Deplo
             index.find(loc[:-1]) or line,
             f"{where} is missing",
             f"add {loc[-1]} = ... to {_loc_text(loc[:-1]) or 'the file'}"
-            + (" (every deployment starts with a [deployment] table and a [cam] table)"
-               if len(loc) == 1 else ""),
+            + (
+                " (every deployment starts with a [deployment] table and a [cam] table)"
+                if len(loc) == 1
+                else ""
+            ),
         )
     if kind == "literal_error":
         return DeploymentError(
-            path, line, f"{where}: {err['input']!r} is not a certificate source",
+            path,
+            line,
+            f"{where}: {err['input']!r} is not a certificate source",
             f"use one of: {', '.join(_SOURCES)}",
         )
     msg = str(err["msg"]).removeprefix("Value error, ")
@@ -251,7 +256,8 @@ def _allowed_keys(parent: Sequence[Any]) -> list[str]:
 
 
 def _appliance(role: Role, m: _Member | _Unit) -> Appliance:
-    assert m.hostname is not None and m.ip is not None
+    assert m.hostname is not None
+    assert m.ip is not None
     return Appliance(
         name=m.name,
         role=role,
@@ -334,8 +340,7 @@ def parse_deployment(text: str, path: str = "<deployment>") -> Deployment:
             path,
             int(m.group(1)) if m else None,
             f"TOML syntax: {msg}",
-            "fix the TOML syntax at that line (strings need quotes, tables [name], "
-            "lists [a, b])",
+            "fix the TOML syntax at that line (strings need quotes, tables [name], lists [a, b])",
         ) from None
     index = _LineIndex(text)
     try:
@@ -350,9 +355,7 @@ def parse_deployment(text: str, path: str = "<deployment>") -> Deployment:
             path, index.find(("deployment", "release")), exc.message, exc.hint
         ) from None
     cam = _unit(path, index, ("cam",), Role.CAM, model.cam, hdr)
-    cas = tuple(
-        _unit(path, index, ("cas", i), Role.CAS, u, hdr) for i, u in enumerate(model.cas)
-    )
+    cas = tuple(_unit(path, index, ("cas", i), Role.CAS, u, hdr) for i, u in enumerate(model.cas))
     dep = Deployment(
         name=hdr.name,
         release=release,
@@ -411,8 +414,7 @@ def _check_unique(path: str, index: _LineIndex, dep: Deployment) -> None:
                     raise DeploymentError(
                         path,
                         index.find((*mloc, "ip")),
-                        f"duplicate IP address {ip} on {m.name} (already used by "
-                        f"{seen_ips[ip]})",
+                        f"duplicate IP address {ip} on {m.name} (already used by {seen_ips[ip]})",
                         "every appliance and Service IP needs its own address",
                     )
                 seen_ips[ip] = m.name

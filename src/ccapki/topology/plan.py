@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -179,9 +180,12 @@ def _names(cert: x509.Certificate) -> tuple[set[str], set[IPAddress]]:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         return set(), set()
-    return set(san.get_values_for_type(x509.DNSName)), set(
-        san.get_values_for_type(x509.IPAddress)
-    )
+    ips: set[IPAddress] = {
+        i
+        for i in san.get_values_for_type(x509.IPAddress)
+        if isinstance(i, ipaddress.IPv4Address | ipaddress.IPv6Address)
+    }
+    return set(san.get_values_for_type(x509.DNSName)), ips
 
 
 def renew_window(cert: x509.Certificate) -> dt.timedelta:
@@ -209,7 +213,9 @@ def pending_actions(
                 )
                 out.append(Action(p.name, kind, reason))
             else:
-                out.append(Action(p.name, ActionKind.ISSUE, f"no certificate yet ({p.spec.source})"))
+                out.append(
+                    Action(p.name, ActionKind.ISSUE, f"no certificate yet ({p.spec.source})")
+                )
             continue
         dns, ips = _names(cert)
         missing = [n for n in p.spec.dns_names if n not in dns] + [

@@ -1,0 +1,3 @@
+from ccapki.cli import main
+
+main()

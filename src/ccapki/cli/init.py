@@ -1,0 +1,40 @@
+"""``ccapki init``: create the store."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from ccapki.cli.app import Env, pass_env
+
+__all__ = ["init"]
+
+
+@click.command(
+    epilog="""\b
+EXAMPLES
+  CCAPKI_PASSPHRASE=... ccapki init     keys sealed under a passphrase (scrypt)
+  ccapki --home /srv/ccapki init --key-file
+                                        data key in /srv/ccapki/data.key (0600)
+"""
+)
+@click.option("--key-file", is_flag=True, help="Keep the data key in a 0600 file, not a passphrase.")
+@pass_env
+def init(env: Env, key_file: bool) -> int:
+    """Create a new store (SQLite in the home folder) with an encrypted keyring."""
+    from ccapki.store.db import Store
+
+    passphrase = None
+    if not key_file:
+        passphrase = os.environ.get("CCAPKI_PASSPHRASE")
+        if passphrase is None and sys.stdin.isatty():
+            passphrase = click.prompt(
+                "New store passphrase", hide_input=True, confirmation_prompt=True, err=True
+            )
+    store = Store.init(env.home, passphrase=passphrase, key_file=key_file, clock=env.now)
+    store.close()
+    how = "data key in data.key (0600)" if key_file else "keys sealed under your passphrase"
+    click.echo(f"created store {env.home} ({how})")
+    return 0

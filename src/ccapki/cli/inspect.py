@@ -1,0 +1,142 @@
+"""``ccapki inspect``: what a certificate says, and who signed it in the FAQ's words."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from ccapki.cli.app import Env, pass_env
+
+if TYPE_CHECKING:
+    from cryptography import x509
+
+    from ccapki.pki.inspect import CertInfo, KnownCA
+
+__all__ = ["inspect_cmd"]
+
+
+def _known(env: Env) -> list[KnownCA]:
+    from ccapki.pki.inspect import KnownCA
+
+    if not env.store_exists():
+        return []
+    store = env.open_store()
+    try:
+        return [KnownCA(c.name, c.kind, c.certificate) for c in store.cas()]
+    finally:
+        store.close()
+
+
+def _render(info: CertInfo, title: str) -> None:
+    from rich.table import Table
+
+    from ccapki.cli.output import console, days_text
+
+    t = Table(title=title, show_header=False, title_justify="left")
+    t.add_column(style="bold")
+    t.add_column()
+    t.add_row("subject", info.subject)
+    t.add_row("SANs", ", ".join([*info.san_dns, *info.san_ip]) or "[red]none[/red]")
+    t.add_row("issuer", info.issuer)
+    t.add_row("signed by", info.signed_by)
+    t.add_row(
+        "validity",
+        f"{info.not_before:%Y-%m-%d %H:%M} -> {info.not_after:%Y-%m-%d %H:%M} UTC "
+        f"({info.status}, {days_text(info.days_left)} left)",
+    )
+    t.add_row("key", f"{info.key} ({info.key_bits} bits)")
+    t.add_row("signature", info.signature_algorithm)
+    t.add_row("CA", "yes" if info.is_ca else "no")
+    t.add_row("EKU", ", ".join(info.eku) or "-")
+    t.add_row("serial", info.serial)
+    t.add_row("SHA-256", info.sha256)
+    t.add_row("SHA-1", info.sha1)
+    t.add_row("key SHA-256", info.spki_sha256)
+    console().print(t)
+
+
+def _from_target(env: Env, target: str, password: str | None) -> tuple[list[x509.Certificate], str]:
+    from ccapki.errors import NotFoundError
+
+    path = Path(target)
+    if path.exists():
+        from ccapki.fsutil import read_input_file
+        from ccapki.pki.formats import parse_material, require_certificates
+
+        data = read_input_file(path)
+        material = parse_material(
+            data, source=str(path), password=password.encode() if password else None
+        )
+        return list(require_certificates(material)), str(path)
+    if env.store_exists():
+        store = env.open_store()
+        try:
+            ident = store.current_identity(target)
+            if ident is None:
+                from ccapki.cli.common import load_deployment_arg
+
+                dep, _ = load_deployment_arg(env, None)
+                ident = store.current_identity(dep.identity_of(target).name)
+        finally:
+            store.close()
+        if ident is not None:
+            return [ident.certificate, *ident.chain], f"{ident.name} v{ident.version}"
+    raise NotFoundError(
+        f"{target!r} is neither a file nor an identity in the store",
+        "give a certificate file (PEM, DER, PKCS#7, PKCS#12) or an identity name from "
+        "`ccapki plan`",
+    )
+
+
+@click.command(
+    "inspect",
+    epilog="""\b
+EXAMPLES
+  ccapki inspect cas-dorm                     the identity's current certificate and chain
+  ccapki inspect cert.pem --format json
+  ccapki inspect bundle.p12 --password ...    first certificate is the leaf
+  ccapki inspect cas-dorm --format pem > cas-dorm.pem
+
+\b
+EXIT CODES
+  0 shown   2 unreadable file or unknown identity
+""",
+)
+@click.argument("target")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json", "pem"]), default="text", show_default=True
+)
+@click.option("--password", help="Password of a PKCS#12 file.")
+@click.option("--all", "show_all", is_flag=True, help="Show every certificate of a bundle/chain.")
+@pass_env
+def inspect_cmd(env: Env, target: str, fmt: str, password: str | None, show_all: bool) -> int:
+    """Inspect a certificate file or an identity: names, validity, key, fingerprints, signer."""
+    from cryptography.hazmat.primitives import serialization
+
+    from ccapki.pki.inspect import describe
+
+    certs, title = _from_target(env, target, password)
+    if fmt == "pem":
+        chosen = certs if show_all else certs[:1]
+        click.echo(
+            b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chosen).decode(), nl=False
+        )
+        return 0
+    known = _known(env)
+    infos = [
+        describe(c, now=env.now(), known=known, chain=certs[i + 1 :]) for i, c in enumerate(certs)
+    ]
+    if not show_all:
+        infos = infos[:1]
+    if fmt == "json":
+        from ccapki.cli.output import print_json
+
+        print_json(infos[0].to_json() if len(infos) == 1 else [i.to_json() for i in infos])
+        return 0
+    for n, info in enumerate(infos):
+        _render(info, title if n == 0 else f"chain [{n}]")
+    if not show_all and len(certs) > 1:
+        click.echo(f"(+{len(certs) - 1} chain certificates: --all shows them)")
+    return 0

@@ -1,0 +1,31 @@
+"""Terminal output: Rich tables for people, JSON for programs."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+__all__ = ["console", "days_text", "print_json"]
+
+
+def console(stderr: bool = False) -> Any:
+    import shutil
+
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() else max(140, shutil.get_terminal_size((140, 24)).columns)
+    return Console(stderr=stderr, highlight=False, soft_wrap=False, width=width)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str, sort_keys=False) + "\n")
+
+
+def days_text(days: int) -> str:
+    if days < 0:
+        return f"[red]expired {-days}d ago[/red]"
+    if days <= 30:
+        return f"[yellow]{days}d[/yellow]"
+    return f"{days}d"

@@ -1,0 +1,101 @@
+"""``ccapki plan``: how many certificates, for which names (the FAQ's first question)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import click
+
+from ccapki.cli.app import Env, pass_env
+
+if TYPE_CHECKING:
+    from ccapki.topology.plan import Action, Plan
+
+__all__ = ["plan", "render_plan"]
+
+
+def render_plan(plan: Plan, actions: tuple[Action, ...] | None) -> None:
+    from rich.table import Table
+
+    from ccapki.cli.output import console
+    from ccapki.lifecycle.apply import signer_for
+
+    dep = plan.deployment
+    out = console()
+    ha = sum(1 for i in dep.identities if i.ha)
+    out.print(
+        f"[bold]{dep.name}[/bold]: CCA {dep.release}, {len(dep.appliances)} appliances, "
+        f"{ha} HA pairs -> [bold]{plan.certificates_needed} certificates needed[/bold]"
+    )
+    table = Table(show_lines=True)
+    for col in ("identity", "installed on", "subject / SANs", "key", "days", "source", "channels"):
+        table.add_column(col)
+    if actions is not None:
+        table.add_column("action")
+    by_name = {a.identity: a for a in actions or ()}
+    signer_text = {"self": "true self-signed", "perfigo-root": "Perfigo root"}
+    for p in plan.identities:
+        sans = "\n".join([*p.spec.dns_names, *(str(i) for i in p.spec.ip_addresses)])
+        signer = signer_for(p, dep)
+        source = p.spec.source.value
+        if signer in signer_text and source == "self-signed":
+            source += f" ({signer_text[signer]})"
+        row = [
+            p.name,
+            "\n".join(p.installed_on),
+            f"CN={p.spec.common_name}\n[dim]{sans}[/dim]",
+            p.spec.key_type.value,
+            str(p.validity_days),
+            source,
+            "\n".join(c.value for c in p.channels),
+        ]
+        if actions is not None:
+            a = by_name.get(p.name)
+            row.append(f"{a.kind.value}\n[dim]{a.reason}[/dim]" if a else "")
+        table.add_row(*row)
+    out.print(table)
+
+
+@click.command(
+    epilog="""\b
+EXAMPLES
+  ccapki plan examples/faq.toml           6 certificates: 1 CAM pair, 3 CAS pairs, 2 CAS
+  ccapki plan examples/faq.toml --json    {"certificates_needed": 6, "identities": [...]}
+
+\b
+EXIT CODES
+  0 plan printed   2 the deployment file is broken (error: FILE:LINE)
+"""
+)
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_env
+def plan(env: Env, file: str | None, as_json: bool) -> int:
+    """Print the certificate plan for a deployment file (and pending actions once a store exists)."""
+    from ccapki.cli.common import load_deployment_arg
+    from ccapki.topology.plan import make_plan, pending_actions
+
+    dep, _ = load_deployment_arg(env, file)
+    p = make_plan(dep)
+    actions = None
+    if env.store_exists():
+        from ccapki.lifecycle.apply import current_state
+
+        store = env.open_store()
+        try:
+            actions = pending_actions(p, current_state(store), env.now())
+        finally:
+            store.close()
+    if as_json:
+        from ccapki.cli.output import print_json
+
+        data = p.to_json()
+        if actions is not None:
+            data["pending_actions"] = [
+                {"identity": a.identity, "action": a.kind.value, "reason": a.reason}
+                for a in actions
+            ]
+        print_json(data)
+    else:
+        render_plan(p, actions)
+    return 0
