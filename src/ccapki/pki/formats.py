@@ -268,6 +268,8 @@ _SHA256 = hashes.SHA256()
 
 _BEGIN = re.compile(rb"-----BEGIN ([A-Z0-9][A-Z0-9 #]*)-----")
 _END = re.compile(rb"-----END ([A-Z0-9][A-Z0-9 #]*)-----")
+_GLUED_BEFORE = re.compile(rb"(?<=[^\r\n])(-----(?:BEGIN|END) [A-Z0-9][A-Z0-9 #]*-----)")
+_GLUED_AFTER = re.compile(rb"(-----(?:BEGIN|END) [A-Z0-9][A-Z0-9 #]*-----)(?=[^\r\n])")
 
 _CERT_LABELS = {"CERTIFICATE", "X509 CERTIFICATE"}
 _KEY_LABELS = {
@@ -296,7 +298,20 @@ class _Block:
         return b"".join(payload)
 
 
+def _normalise_block(lines: list[bytes]) -> bytes:
+    """BEGIN, RFC 1421 headers (then one blank line), base64 lines, END; blank lines dropped."""
+    inner = [ln.strip() for ln in lines[1:-1] if ln.strip()]
+    headers = [ln for ln in inner if b":" in ln]
+    payload = [ln for ln in inner if b":" not in ln]
+    out = [lines[0].strip(), *headers, *([b""] if headers else []), *payload, lines[-1].strip()]
+    return b"\n".join(out) + b"\n"
+
+
 def _split_pem(source: str, text: bytes) -> list[_Block]:
+    text = text.removeprefix(b"\xef\xbb\xbf")
+    # a marker glued to other text (a cut block, a one-line paste) gets its own line
+    text = _GLUED_BEFORE.sub(rb"\n\1", text)
+    text = _GLUED_AFTER.sub(rb"\1\n", text)
     lines = text.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
     blocks: list[_Block] = []
     start: tuple[str, int] | None = None
@@ -329,8 +344,7 @@ def _split_pem(source: str, text: bytes) -> list[_Block]:
                     f"at line {number} (mismatched PEM)",
                     _HINT_COPY,
                 )
-            body = [ln.strip() for ln in lines[start[1] - 1 : number]]
-            pem = b"\n".join(body) + b"\n"
+            pem = _normalise_block(lines[start[1] - 1 : number])
             blocks.append(_Block(start[0], start[1], pem))
             start = None
     if start is not None:
@@ -570,13 +584,16 @@ class _Collector:
         if suffix not in {".p12", ".pfx"} and self.pkcs12(data):
             return
         declared = _der_length(data)
+        named = _SUFFIX_KIND.get(suffix)
         if declared is not None and declared > len(data):
+            what = f"a truncated {named} file" if named else "truncated DER data"
             raise _bad(
                 self.source,
-                f"truncated DER data: it declares {declared} bytes but holds {len(data)} "
-                "(not a complete certificate, PKCS#7, PKCS#12, CSR or key)",
+                f"is {what}: it declares {declared} bytes but holds {len(data)}",
                 _HINT_COPY,
             )
+        if named:
+            raise _bad(self.source, f"is not a valid {named} file (malformed DER)", _HINT_COPY)
         raise _bad(
             self.source,
             "is malformed DER data: not a certificate, PKCS#7 bundle, PKCS#12/PFX, CSR, CRL "
@@ -612,6 +629,21 @@ def _attempt(loader: Callable[[bytes], T], data: bytes) -> T | None:
         raise
     except Exception:  # cryptography's "not this format" errors are not one type
         return None
+
+
+#: What a file's name says it should be, for messages about a DER file that is not.
+_SUFFIX_KIND = {
+    ".p12": "PKCS#12/PFX",
+    ".pfx": "PKCS#12/PFX",
+    ".p7b": "PKCS#7",
+    ".p7c": "PKCS#7",
+    ".cer": "certificate",
+    ".crt": "certificate",
+    ".der": "DER certificate or key",
+    ".key": "private key",
+    ".csr": "CSR",
+    ".crl": "CRL",
+}
 
 
 def _pem_noun(label: str) -> str:
