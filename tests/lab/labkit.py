@@ -198,3 +198,51 @@ def with_appliance(spec: LabSpec, name: str, **changes: Any) -> LabSpec:
     """The spec with one appliance changed."""
     apps = tuple(replace(a, **changes) if a.name == name else a for a in spec.appliances)
     return replace(spec, appliances=apps)
+
+
+def write_deployment_files(folder: str, d: Deployment) -> None:
+    """PEM files a test loader reads (the daemon's loader mode)."""
+    from pathlib import Path
+
+    f = Path(folder)
+    f.mkdir(parents=True, exist_ok=True)
+    f.joinpath("root.pem").write_bytes(d.trust)
+    for name, leaf in (("cam", d.cam), ("pair", d.pair), ("cas2", d.cas2)):
+        f.joinpath(f"{name}.pem").write_bytes(leaf.chain_pem)
+        f.joinpath(f"{name}.key").write_bytes(leaf.key_pem)
+        os.chmod(f / f"{name}.key", 0o600)
+
+
+def load_from_folder(folder: str, trust_file: str = "root.pem") -> LabSpec:
+    """A spec loader for the daemon (``labkit:load_from_folder``), reading PEM files."""
+    from pathlib import Path
+
+    f = Path(folder)
+    trust = f.joinpath(trust_file).read_bytes()
+
+    def mat(name: str) -> EndpointMaterial:
+        return EndpointMaterial(
+            f.joinpath(f"{name}.pem").read_bytes(), f.joinpath(f"{name}.key").read_bytes(), trust
+        )
+
+    apps = (
+        ApplianceSpec("cam", "cam", mat("cam"), hostname="cam.example.edu"),
+        ApplianceSpec(
+            "cas1a",
+            "cas",
+            mat("pair"),
+            hostname="cas1a.example.edu",
+            pair="cas-ha1",
+            ha_role="primary",
+        ),
+        ApplianceSpec(
+            "cas1b",
+            "cas",
+            mat("pair"),
+            hostname="cas1b.example.edu",
+            pair="cas-ha1",
+            ha_role="secondary",
+        ),
+        ApplianceSpec("cas2", "cas", mat("cas2"), hostname="cas2.example.edu"),
+    )
+    return LabSpec(apps, link_interval=0.5, link_timeout=3.0)
