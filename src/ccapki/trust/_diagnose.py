@@ -1,0 +1,642 @@
+"""Our own analysis of a chain: why ``cryptography.x509.verification`` refused it.
+
+The verifier's error strings are unstructured (a missing intermediate and an untrusted
+root read the same: "candidates exhausted"), so this module rebuilds the candidate chain
+itself (issuer name + AKI/SKI + ``verify_directly_issued_by``) and checks each
+certificate against the rules the verifier applies (CA/B Forum profile as implemented
+by pyca/cryptography's ``cryptography-x509-verification`` crate):
+
+- every certificate: X.509 v3, valid at the validation time;
+- end-entity: AKI present, SAN present (critical only when the subject is empty),
+  no CA:TRUE, no keyCertSign, EKU (when present) holds the purpose's EKU (anyEKU is
+  not enough), no nameConstraints;
+- CA: critical basicConstraints CA:TRUE with a pathLen not exceeded, keyUsage with
+  keyCertSign, EKU (when present) holds the purpose's EKU or anyEKU, AKI (when present)
+  holds a keyIdentifier only;
+- issuers' keys: RSA >= 2048 bits or ECDSA P-256/384/521; signatures of every
+  non-anchor certificate: RSA PKCS#1 v1.5 / PSS or ECDSA with SHA-256/384/512;
+- at most ``max_depth`` (default 8) certificates between the leaf and the anchor.
+
+Only called when a verdict fails (or when a lint is asked for), so it may be slow.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, SignatureAlgorithmOID
+
+from ccapki.trust._certs import (
+    aki_key_id,
+    basic_constraints,
+    cert_fingerprint,
+    dedupe,
+    ext,
+    find_issuers,
+    fmt_date,
+    is_ca,
+    is_self_signed,
+    issuer_label,
+    label,
+    name_matches,
+    san_names,
+)
+from ccapki.trust._model import Code, Finding, Severity
+
+__all__ = ["Purpose", "analyze", "build_candidate_chain"]
+
+Purpose = Literal["server", "client"]
+Source = Literal["leaf", "sent", "trust-store", "candidate"]
+
+#: cryptography's default maximum number of intermediates (DEFAULT_MAX_CHAIN_DEPTH).
+DEFAULT_MAX_DEPTH = 8
+
+#: Apple HT210176 (iOS 13 / macOS 10.15): TLS server certificates valid at most 825 days.
+APPLE_MAX_DAYS = 825
+
+_PERMITTED_SIGNATURES = frozenset(
+    {
+        SignatureAlgorithmOID.RSA_WITH_SHA256,
+        SignatureAlgorithmOID.RSA_WITH_SHA384,
+        SignatureAlgorithmOID.RSA_WITH_SHA512,
+        SignatureAlgorithmOID.RSASSA_PSS,
+        SignatureAlgorithmOID.ECDSA_WITH_SHA256,
+        SignatureAlgorithmOID.ECDSA_WITH_SHA384,
+        SignatureAlgorithmOID.ECDSA_WITH_SHA512,
+    }
+)
+_WEAK_SIGNATURES = frozenset(
+    {
+        SignatureAlgorithmOID.RSA_WITH_SHA1,
+        SignatureAlgorithmOID.ECDSA_WITH_SHA1,
+        SignatureAlgorithmOID.DSA_WITH_SHA1,
+        SignatureAlgorithmOID.RSA_WITH_MD5,
+        SignatureAlgorithmOID._RSA_WITH_SHA1,
+    }
+)
+_PERMITTED_CURVES = frozenset({"secp256r1", "secp384r1", "secp521r1"})
+_EKU_FOR: dict[str, x509.ObjectIdentifier] = {
+    "server": ExtendedKeyUsageOID.SERVER_AUTH,
+    "client": ExtendedKeyUsageOID.CLIENT_AUTH,
+}
+_EKU_NAME: dict[str, str] = {"server": "serverAuth", "client": "clientAuth"}
+
+
+@dataclass(frozen=True)
+class CandidateChain:
+    """The chain our own analysis could build, leaf first, and how it ends."""
+
+    certs: tuple[x509.Certificate, ...]
+    sources: tuple[Source, ...]
+    #: "anchored": the last certificate is in the trust store; "self-signed": the last
+    #: certificate is self-signed and not in the trust store; "no-issuer": nobody known
+    #: signed the last certificate.
+    end: Literal["anchored", "self-signed", "no-issuer"]
+    #: certificates with the right issuer name that did not sign the last certificate
+    impostors: tuple[x509.Certificate, ...] = ()
+
+
+def build_candidate_chain(
+    leaf: x509.Certificate,
+    intermediates: Sequence[x509.Certificate],
+    roots: Sequence[x509.Certificate],
+    candidates: Sequence[x509.Certificate] = (),
+    *,
+    root_fingerprints: frozenset[str] | None = None,
+) -> CandidateChain:
+    """Walk from ``leaf`` up: trust store first, then what was sent, then other known CAs."""
+    root_fps = root_fingerprints
+    if root_fps is None:
+        root_fps = frozenset(cert_fingerprint(r) for r in roots)
+    certs = [leaf]
+    sources: list[Source] = ["leaf"]
+    used = {cert_fingerprint(leaf)}
+    current = leaf
+    impostors: list[x509.Certificate] = []
+    while len(certs) < 32:
+        if cert_fingerprint(current) in root_fps:
+            return CandidateChain(tuple(certs), tuple(sources), "anchored")
+        if is_self_signed(current):
+            return CandidateChain(tuple(certs), tuple(sources), "self-signed")
+        found: x509.Certificate | None = None
+        source: Source = "trust-store"
+        impostors = []
+        pools: tuple[tuple[Source, Sequence[x509.Certificate]], ...] = (
+            ("trust-store", roots),
+            ("sent", intermediates),
+            ("candidate", candidates),
+        )
+        for src, pool in pools:
+            fresh = [c for c in pool if cert_fingerprint(c) not in used]
+            good, name_only = find_issuers(current, fresh)
+            impostors += name_only
+            if good:
+                found, source = good[0], src
+                break
+        if found is None:
+            break
+        certs.append(found)
+        sources.append(source)
+        used.add(cert_fingerprint(found))
+        current = found
+    return CandidateChain(tuple(certs), tuple(sources), "no-issuer", tuple(dedupe(impostors)))
+
+
+def _days(delta: dt.timedelta) -> str:
+    days = abs(delta.days)
+    return "1 day" if days == 1 else f"{days} days"
+
+
+def _validity(cert: x509.Certificate, at: dt.datetime, role: str) -> list[Finding]:
+    name = label(cert)
+    nb, na = cert.not_valid_before_utc, cert.not_valid_after_utc
+    if at > na:
+        if role == "leaf":
+            fix = (
+                f"issue a new identity certificate for {name} and install it (on both peers of "
+                "an HA pair); until then the HA heartbeat and CAM/CAS link stay down"
+            )
+        else:
+            fix = (
+                f"renew CA {name} (same key, new validity) and put the new certificate in the "
+                "trust stores and chains that hold the old one"
+            )
+        return [
+            Finding(
+                Code.EXPIRED,
+                f"{role} certificate {name} expired on {fmt_date(na)} "
+                f"({_days(at - na)} before {fmt_date(at)})",
+                fix,
+                name,
+            )
+        ]
+    if at < nb:
+        return [
+            Finding(
+                Code.NOT_YET_VALID,
+                f"{role} certificate {name} is not valid until {fmt_date(nb)} "
+                f"({_days(nb - at)} after {fmt_date(at)}): a clock is wrong",
+                "check the clock on the appliance and the verifying side (set NTP on the CAM "
+                "and CAS: Administration > Clean Access Manager > System Time); if the clock is "
+                f"right, {name} was issued with a future start date: re-issue it",
+                name,
+            )
+        ]
+    return []
+
+
+def _signature_findings(cert: x509.Certificate, *, anchor: bool, role: str) -> list[Finding]:
+    oid = cert.signature_algorithm_oid
+    if oid in _PERMITTED_SIGNATURES:
+        return []
+    name = label(cert)
+    alg = getattr(oid, "_name", None) or oid.dotted_string
+    severity: Severity = "warning" if anchor else "error"
+    why = (
+        " (the trust store vouches for this anchor, so its own signature is not checked)"
+        if anchor
+        else ""
+    )
+    if oid in _WEAK_SIGNATURES:
+        return [
+            Finding(
+                Code.WEAK_SIGNATURE,
+                f"{role} certificate {name} is signed with {alg}; SHA-1 and MD5 signatures are "
+                f"refused by browsers, Apple platforms and the CA/B Forum profile{why}",
+                f"re-issue {name} with a SHA-256 (or stronger) signature",
+                name,
+                severity,
+            )
+        ]
+    return [
+        Finding(
+            Code.UNSUPPORTED_ALGORITHM,
+            f"{role} certificate {name} is signed with {alg}, which the Web PKI profile does not "
+            f"permit (RSA or ECDSA with SHA-256/384/512 only){why}",
+            f"re-issue {name} with an RSA (2048+) or ECDSA P-256/P-384 key and SHA-256",
+            name,
+            severity,
+        )
+    ]
+
+
+def _key_findings(cert: x509.Certificate, *, role: str, severity: Severity) -> list[Finding]:
+    name = label(cert)
+    key = cert.public_key()
+    sev = severity
+    if isinstance(key, rsa.RSAPublicKey):
+        if key.key_size < 2048:
+            return [
+                Finding(
+                    Code.WEAK_KEY,
+                    f"{role} certificate {name} has a {key.key_size}-bit RSA key; 2048 bits is "
+                    "the minimum (CA/B Forum BR 6.1.5, Apple HT210176)",
+                    f"generate a new key (RSA 2048+ or ECDSA P-256) and re-issue {name}",
+                    name,
+                    sev,
+                )
+            ]
+        return []
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        if key.curve.name in _PERMITTED_CURVES:
+            return []
+        what = f"an ECDSA {key.curve.name} key"
+    else:
+        what = f"a {type(key).__name__.lstrip('_')} key"
+    return [
+        Finding(
+            Code.UNSUPPORTED_ALGORITHM,
+            f"{role} certificate {name} has {what}; the Web PKI profile allows RSA and ECDSA "
+            "P-256/P-384/P-521 only",
+            f"generate an RSA 2048+ or ECDSA P-256 key and re-issue {name}",
+            name,
+            sev,
+        )
+    ]
+
+
+def _leaf_findings(
+    leaf: x509.Certificate,
+    purpose: Purpose,
+    peer_name: str | None,
+    *,
+    anchor: bool,
+) -> list[Finding]:
+    name = label(leaf)
+    out: list[Finding] = []
+    if leaf.version != x509.Version.v3:
+        out.append(
+            Finding(
+                Code.NOT_RFC5280,
+                f"{name} is an X.509 {leaf.version.name} certificate; v3 is required",
+                f"re-issue {name} as an X.509 v3 certificate (ccapki always does)",
+                name,
+            )
+        )
+    if is_ca(leaf):
+        out.append(
+            Finding(
+                Code.CA_AS_LEAF,
+                f"{name} is a CA certificate (basicConstraints CA:TRUE) presented as the "
+                "appliance identity; a TLS peer must present an end-entity certificate",
+                f"issue an identity certificate (CA:FALSE) for the appliance from {name} and "
+                f"install that; keep {name} in the trust stores only",
+                name,
+            )
+        )
+    ku = ext(leaf, x509.KeyUsage)
+    if ku is not None and ku.key_cert_sign and not is_ca(leaf):
+        out.append(
+            Finding(
+                Code.WRONG_KEY_USAGE,
+                f"{name} is an end-entity certificate whose keyUsage asserts keyCertSign "
+                "(RFC 5280 4.2.1.3 reserves it for CAs)",
+                f"re-issue {name} with keyUsage digitalSignature (plus keyEncipherment for RSA) "
+                "and without keyCertSign",
+                name,
+            )
+        )
+    if aki_key_id(leaf) is None:
+        out.append(
+            Finding(
+                Code.MISSING_AKI,
+                f"{name} has no authorityKeyIdentifier with a key identifier, so it is not RFC "
+                "5280 conformant (4.2.1.1) and RFC 5280 verifiers refuse it",
+                f"re-issue {name} with an authorityKeyIdentifier (ccapki issues them); for a "
+                "true self-signed CCA temporary certificate, replace it with one from ccapki",
+                name,
+            )
+        )
+    sans = san_names(leaf)
+    san_ext = None
+    try:
+        san_ext = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except (x509.ExtensionNotFound, ValueError):
+        san_ext = None
+    if sans is None:
+        asked = f" ({peer_name} was asked)" if peer_name else ""
+        out.append(
+            Finding(
+                Code.MISSING_SAN,
+                f"{name} has no subjectAltName{asked}; names only in the CN are ignored by "
+                "RFC 6125 verifiers, Chrome 58+ and Apple platforms",
+                f"re-issue {name} with every DNS name and IP address the peers use in the "
+                "subjectAltName (for an HA pair: the Service IP/virtual name and both peers)",
+                name,
+            )
+        )
+    elif san_ext is not None and san_ext.critical != (len(leaf.subject) == 0):
+        out.append(
+            Finding(
+                Code.NOT_RFC5280,
+                f"{name}'s subjectAltName is "
+                f"{'critical' if san_ext.critical else 'not critical'} while its subject is "
+                f"{'empty' if len(leaf.subject) == 0 else 'not empty'} (RFC 5280 4.2.1.6)",
+                f"re-issue {name} with a non-critical subjectAltName and a non-empty subject",
+                name,
+            )
+        )
+    if sans is not None and peer_name is not None and not name_matches(peer_name, sans):
+        cn_note = ""
+        if peer_name.lower() == name.lower():
+            cn_note = " (the name is only in the CN, which verifiers ignore when a SAN exists)"
+        present = ", ".join(sans) or "none"
+        out.append(
+            Finding(
+                Code.NAME_MISMATCH,
+                f"{peer_name} was asked but {name} names only: {present}{cn_note}",
+                f"re-issue {name} with {peer_name} in the subjectAltName, or connect to one "
+                f"of: {present}",
+                name,
+            )
+        )
+    eku = ext(leaf, x509.ExtendedKeyUsage)
+    wanted = _EKU_FOR[purpose]
+    if eku is not None and wanted not in eku:
+        have = ", ".join(getattr(o, "_name", o.dotted_string) for o in eku) or "none"
+        out.append(
+            Finding(
+                Code.WRONG_EKU,
+                f"{name} is used as a TLS {purpose} but its extendedKeyUsage ({have}) lacks "
+                f"{_EKU_NAME[purpose]}",
+                f"re-issue {name} with extendedKeyUsage serverAuth and clientAuth (CAM and CAS "
+                "authenticate each other both ways)",
+                name,
+            )
+        )
+    if ext(leaf, x509.NameConstraints) is not None:
+        out.append(
+            Finding(
+                Code.NOT_RFC5280,
+                f"{name} is an end-entity certificate carrying nameConstraints (CA-only)",
+                f"re-issue {name} without nameConstraints",
+                name,
+            )
+        )
+    out += _signature_findings(leaf, anchor=anchor, role="leaf")
+    return out
+
+
+def _ca_findings(cert: x509.Certificate, depth: int, purpose: Purpose) -> list[Finding]:
+    """Rules for a certificate that signs another one, ``depth`` CAs above the leaf."""
+    name = label(cert)
+    out: list[Finding] = []
+    bc = basic_constraints(cert)
+    if bc is None or not bc.ca:
+        out.append(
+            Finding(
+                Code.NOT_A_CA,
+                f"{name} signs another certificate but is not a CA "
+                f"({'no basicConstraints' if bc is None else 'basicConstraints CA:FALSE'})",
+                f"sign identities with a real CA (CA:TRUE, keyCertSign); if {name} is a true "
+                "self-signed identity, trust it directly and do not use it to sign others",
+                name,
+            )
+        )
+    else:
+        try:
+            critical = cert.extensions.get_extension_for_class(x509.BasicConstraints).critical
+        except x509.ExtensionNotFound:  # pragma: no cover - bc was found above
+            critical = True
+        if not critical:
+            out.append(
+                Finding(
+                    Code.NOT_RFC5280,
+                    f"CA {name}'s basicConstraints is not marked critical (RFC 5280 4.2.1.9)",
+                    f"re-issue CA {name} with a critical basicConstraints extension",
+                    name,
+                )
+            )
+        if bc.path_length is not None and depth > bc.path_length:
+            out.append(
+                Finding(
+                    Code.PATH_LENGTH,
+                    f"CA {name} allows {bc.path_length} CA(s) below it (pathLen "
+                    f"{bc.path_length}) but {depth} sit between it and the leaf",
+                    f"re-issue CA {name} with pathLen >= {depth} (or none), or issue the "
+                    f"identity from a CA fewer levels down",
+                    name,
+                )
+            )
+    ku = ext(cert, x509.KeyUsage)
+    if ku is None or not ku.key_cert_sign:
+        out.append(
+            Finding(
+                Code.WRONG_KEY_USAGE,
+                f"CA {name} "
+                + ("has no keyUsage" if ku is None else "has a keyUsage without keyCertSign")
+                + "; a CA must assert keyCertSign",
+                f"re-issue CA {name} with keyUsage keyCertSign and cRLSign",
+                name,
+            )
+        )
+    eku = ext(cert, x509.ExtendedKeyUsage)
+    wanted = _EKU_FOR[purpose]
+    if (
+        eku is not None
+        and wanted not in eku
+        and ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE not in eku
+    ):
+        have = ", ".join(getattr(o, "_name", o.dotted_string) for o in eku) or "none"
+        out.append(
+            Finding(
+                Code.WRONG_EKU,
+                f"CA {name} restricts its extendedKeyUsage to {have}, which excludes "
+                f"{_EKU_NAME[purpose]}",
+                f"re-issue CA {name} without an extendedKeyUsage or with serverAuth and clientAuth",
+                name,
+            )
+        )
+    aki = ext(cert, x509.AuthorityKeyIdentifier)
+    if aki is not None and (
+        aki.key_identifier is None
+        or aki.authority_cert_issuer is not None
+        or aki.authority_cert_serial_number is not None
+    ):
+        out.append(
+            Finding(
+                Code.NOT_RFC5280,
+                f"CA {name}'s authorityKeyIdentifier must hold only a keyIdentifier "
+                "(CA/B Forum BR 7.1.2.11.1)",
+                f"re-issue CA {name} with an authorityKeyIdentifier holding only the keyIdentifier",
+                name,
+            )
+        )
+    out += _key_findings(cert, role="CA", severity="error")
+    return out
+
+
+def _candidate_hint(cert: x509.Certificate) -> str:
+    return f"{label(cert)} (found in the store)"
+
+
+def _anchor_findings(
+    chain: CandidateChain,
+    candidate_fps: frozenset[str],
+) -> list[Finding]:
+    out: list[Finding] = []
+    certs, sources = chain.certs, chain.sources
+    for cert, src, child in zip(certs[1:], sources[1:], certs, strict=False):
+        if src != "candidate":
+            continue
+        if is_self_signed(cert):
+            out.append(
+                Finding(
+                    Code.MISSING_ISSUER,
+                    f"{label(child)} was issued by {label(cert)}, which is not in the trust store",
+                    f"add {_candidate_hint(cert)} to the trust store",
+                    label(child),
+                )
+            )
+        else:
+            out.append(
+                Finding(
+                    Code.MISSING_INTERMEDIATE,
+                    f"{label(child)} was issued by intermediate CA {label(cert)}, which the "
+                    "peer did not send and the trust store does not hold",
+                    f"the appliance did not send intermediate {_candidate_hint(cert)}: include "
+                    "it in the chain (upload it with the identity certificate)",
+                    label(child),
+                )
+            )
+    top = certs[-1]
+    name = label(top)
+    if chain.end == "self-signed":
+        known = " (found in the store)" if cert_fingerprint(top) in candidate_fps else ""
+        if len(certs) == 1:
+            out.append(
+                Finding(
+                    Code.UNTRUSTED_SELF_SIGNED,
+                    f"{name} is a true self-signed certificate (its own root) and is not in the "
+                    "trust store",
+                    f"true self-signed: add this certificate itself ({name}{known}) to the "
+                    "trust store",
+                    name,
+                )
+            )
+        else:
+            out.append(
+                Finding(
+                    Code.UNTRUSTED_ROOT,
+                    f"the chain ends at root {name}, which is not in the trust store (sending "
+                    "a root does not make it trusted)",
+                    f"add root {name}{known} to the trust store",
+                    name,
+                )
+            )
+    elif chain.end == "no-issuer":
+        issuer = issuer_label(top)
+        aki = aki_key_id(top)
+        keyid = f" (key id {aki.hex(':')})" if aki else ""
+        if chain.impostors:
+            out.append(
+                Finding(
+                    Code.SIGNATURE_MISMATCH,
+                    f"{name} names issuer {issuer}{keyid}, and {len(chain.impostors)} known "
+                    f"certificate(s) carry that name, but none of them signed {name} (the CA "
+                    "was regenerated, or it is another CA with the same name)",
+                    f"find the {issuer} certificate that really issued {name}{keyid} and add "
+                    f"it to the trust store, or re-issue {name} from the current {issuer}",
+                    name,
+                )
+            )
+        else:
+            out.append(
+                Finding(
+                    Code.MISSING_ISSUER,
+                    f"nobody known issued {name}: its issuer {issuer}{keyid} was not sent, is "
+                    "not in the trust store and is not a CA ccapki knows",
+                    f"get the certificate of {issuer} from the CA that issued {name}: add its "
+                    "root to the trust store, and have the appliance send any intermediate "
+                    "with its identity",
+                    name,
+                )
+            )
+    return out
+
+
+def analyze(
+    leaf: x509.Certificate,
+    intermediates: Sequence[x509.Certificate],
+    roots: Sequence[x509.Certificate],
+    *,
+    purpose: Purpose,
+    peer_name: str | None,
+    at: dt.datetime,
+    max_depth: int | None,
+    candidates: Sequence[x509.Certificate] = (),
+    root_fingerprints: frozenset[str] | None = None,
+) -> tuple[CandidateChain, list[Finding]]:
+    """Every rule the verifier applies, checked on our own candidate chain."""
+    chain = build_candidate_chain(
+        leaf, intermediates, roots, candidates, root_fingerprints=root_fingerprints
+    )
+    certs = chain.certs
+    anchored_at = len(certs) - 1 if chain.end == "anchored" else None
+    findings: list[Finding] = []
+    findings += _validity(leaf, at, "leaf")
+    findings += _leaf_findings(leaf, purpose, peer_name, anchor=anchored_at == 0)
+    for depth, cert in enumerate(certs[1:]):
+        role = "root" if is_self_signed(cert) else "intermediate"
+        findings += _validity(cert, at, role)
+        findings += _ca_findings(cert, depth, purpose)
+        if anchored_at != depth + 1:
+            findings += _signature_findings(cert, anchor=False, role=role)
+    limit = DEFAULT_MAX_DEPTH if max_depth is None else max_depth
+    non_anchor = anchored_at if anchored_at is not None else len(certs)
+    if non_anchor - 1 > limit:
+        findings.append(
+            Finding(
+                Code.CHAIN_TOO_DEEP,
+                f"{non_anchor - 1} intermediate CA(s) sit between {label(leaf)} and its anchor; "
+                f"the limit is {limit}",
+                "issue the identity from a CA closer to the root, or trust that intermediate "
+                "directly",
+                label(leaf),
+            )
+        )
+    candidate_fps = frozenset(cert_fingerprint(c) for c in candidates)
+    findings += _anchor_findings(chain, candidate_fps)
+    return chain, findings
+
+
+def lint(chain: Sequence[x509.Certificate], *, purpose: Purpose, at: dt.datetime) -> list[Finding]:
+    """Warnings for a chain that verified: risks the verifier does not enforce."""
+    if not chain:
+        return []
+    leaf = chain[0]
+    name = label(leaf)
+    out: list[Finding] = []
+    out += _key_findings(leaf, role="leaf", severity="warning")
+    if len(chain) == 1:
+        out += _signature_findings(leaf, anchor=True, role="leaf")
+    days = (leaf.not_valid_after_utc - leaf.not_valid_before_utc).days
+    if purpose == "server" and days > APPLE_MAX_DAYS:
+        out.append(
+            Finding(
+                Code.VALIDITY_TOO_LONG,
+                f"{name} is valid for {days} days; macOS and iOS refuse TLS server certificates "
+                f"valid longer than {APPLE_MAX_DAYS} days (Apple HT210176)",
+                f"re-issue {name} valid for at most {APPLE_MAX_DAYS} days (397 if it is "
+                "publicly trusted)",
+                name,
+                "warning",
+            )
+        )
+    left = leaf.not_valid_after_utc - at
+    if dt.timedelta(0) <= left < dt.timedelta(days=30):
+        out.append(
+            Finding(
+                Code.EXPIRING_SOON,
+                f"{name} expires on {fmt_date(leaf.not_valid_after_utc)}, in {_days(left)}",
+                f"renew {name} now and install it on every appliance that presents it",
+                name,
+                "warning",
+            )
+        )
+    return out

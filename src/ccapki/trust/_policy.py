@@ -1,0 +1,447 @@
+"""Client platform policies: what each client does with a CAS/CAM TLS server certificate.
+
+These rules hold even after the issuing root is installed on the client (a user- or
+admin-trusted root), which is what the FAQ tells administrators to do for self-signed,
+Perfigo and internal-PKI certificates. Each rule cites its source; each platform says
+whether breaking a rule is a hard refusal (no click-through) or only a warning, for a
+publicly trusted certificate and for a privately trusted one.
+
+Shape (STYLE.md item 4): ``Policy(...).evaluate(cert, now) -> list[Finding]``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import Literal, Protocol
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, SignatureAlgorithmOID
+
+from ccapki.errors import InputError
+from ccapki.trust._certs import ext, fmt_date, label, san_names
+from ccapki.trust._model import Code, Finding
+
+__all__ = [
+    "PLATFORMS",
+    "Action",
+    "MaxValidity",
+    "MinRsaKey",
+    "NoWeakSignature",
+    "Policy",
+    "PolicyRule",
+    "Rule",
+    "SanRequired",
+    "ServerAuthEku",
+    "ValidNow",
+    "client_findings",
+    "client_refusals",
+]
+
+Action = Literal["refuse", "warn", "ignore"]
+
+
+class Rule(Protocol):
+    """One client rule: a stable ``code``, its ``source``, and an evaluation."""
+
+    @property
+    def code(self) -> str: ...
+
+    @property
+    def source(self) -> str: ...
+
+    def evaluate(self, cert: x509.Certificate, now: dt.datetime) -> list[Finding]: ...
+
+
+@dataclass(frozen=True)
+class SanRequired:
+    """The server name must be in the subjectAltName; a name only in the CN is ignored.
+
+    Sources: RFC 6125 6.4.4 (CN only as a fallback, deprecated); Chrome 58 removed
+    commonName matching (Chrome 58 deprecations, March 2017); Apple HT210176
+    "Requirements for trusted certificates in iOS 13 and macOS 10.15": "TLS server
+    certificates must present the DNS name of the server in the Subject Alternative
+    Name extension of the certificate. DNS names in the CommonName of a certificate
+    are no longer trusted."
+    """
+
+    code: str = Code.MISSING_SAN
+    source: str = "RFC 6125; Chrome 58 CN deprecation; Apple HT210176"
+
+    def evaluate(self, cert: x509.Certificate, now: dt.datetime) -> list[Finding]:
+        names = san_names(cert)
+        if names:
+            return []
+        name = label(cert)
+        return [
+            Finding(
+                self.code,
+                f"{name} has no DNS name or IP address in a subjectAltName; the client ignores "
+                f"the CN ({self.source})",
+                f"re-issue {name} with every name and IP clients use in the subjectAltName",
+                name,
+            )
+        ]
+
+
+@dataclass(frozen=True)
+class MaxValidity:
+    """A TLS server certificate may not be valid longer than ``days``.
+
+    Used twice: 825 days, Apple HT210176 (certificates issued after 2019-07-01, any
+    root, user-trusted included); 398 days, CA/B Forum Baseline Requirements 6.3.2
+    (ballot SC31) and Apple HT211025 "About upcoming limits on trusted certificates"
+    (certificates issued on or after 2020-09-01 from publicly trusted roots only).
+    """
+
+    days: int
+    issued_from: dt.datetime
+    source: str
+    public_only: bool = False
+    code: str = Code.VALIDITY_TOO_LONG
+
+    def evaluate(self, cert: x509.Certificate, now: dt.datetime) -> list[Finding]:
+        start = cert.not_valid_before_utc
+        if start < self.issued_from:
+            return []
+        span = cert.not_valid_after_utc - start
+        if span <= dt.timedelta(days=self.days):
+            return []
+        name = label(cert)
+        scope = "publicly trusted " if self.public_only else ""
+        return [
+            Finding(
+                self.code,
+                f"{name} is valid for {span.days} days ({fmt_date(start)} to "
+                f"{fmt_date(cert.not_valid_after_utc)}); {scope}TLS server certificates issued "
+                f"after {self.issued_from.date()} may not exceed {self.days} days "
+                f"({self.source})",
+                f"re-issue {name} valid for at most {self.days - 1} days",
+                name,
+            )
+        ]
+
+
+@dataclass(frozen=True)
+class ServerAuthEku:
+    """The EKU must include serverAuth; with ``required`` the EKU must also be present.
+
+    Sources: RFC 5280 4.2.1.12 (an EKU restricts the key to its purposes; every
+    verifier enforces this); Apple HT210176: "TLS server certificates must contain an
+    ExtendedKeyUsage (EKU) extension containing the id-kp-serverAuth OID."
+    """
+
+    required: bool = False
+    code: str = Code.WRONG_EKU
+    source: str = "RFC 5280 4.2.1.12"
+
+    def evaluate(self, cert: x509.Certificate, now: dt.datetime) -> list[Finding]:
+        eku = ext(cert, x509.ExtendedKeyUsage)
+        name = label(cert)
+        fix = f"re-issue {name} with extendedKeyUsage serverAuth (and clientAuth for CAM/CAS)"
+        if eku is None:
+            if not self.required:
+                return []
+            reason = f"{name} has no extendedKeyUsage; serverAuth is required ({self.source})"
+            return [Finding(self.code, reason, fix, name)]
+        if ExtendedKeyUsageOID.SERVER_AUTH in eku:
+            return []
+        reason = f"{name}'s extendedKeyUsage lacks serverAuth ({self.source})"
+        return [Finding(self.code, reason, fix, name)]
+
+
+_WEAK = {
+    SignatureAlgorithmOID.RSA_WITH_SHA1: "SHA-1",
+    SignatureAlgorithmOID._RSA_WITH_SHA1: "SHA-1",
+    SignatureAlgorithmOID.ECDSA_WITH_SHA1: "SHA-1",
+    SignatureAlgorithmOID.DSA_WITH_SHA1: "SHA-1",
+    SignatureAlgorithmOID.RSA_WITH_MD5: "MD5",
+}
+
+
+@dataclass(frozen=True)
+class NoWeakSignature:
+    """No SHA-1 (or MD5) signature.
+
+    Sources: Chrome 57 stopped trusting SHA-1 certificates (2017; local anchors only
+    by enterprise policy until Chrome 65); Mozilla Firefox 52 (2017, publicly trusted
+    roots); Microsoft SHA-1 deprecation for TLS in Edge/IE 11 (May 2017, publicly
+    trusted roots); Apple HT210176: "TLS server certificates and issuing CAs using
+    SHA-1 hash algorithm are not trusted."
+    """
+
+    code: str = Code.WEAK_SIGNATURE
+    source: str = "SHA-1 deprecation (Chrome 57, Firefox 52, Microsoft 2017, Apple HT210176)"
+
+    def evaluate(self, cert: x509.Certificate, now: dt.datetime) -> list[Finding]:
+        weak = _WEAK.get(cert.signature_algorithm_oid)
+        if weak is None:
+            return []
+        name = label(cert)
+        return [
+            Finding(
+                self.code,
+                f"{name} is signed with {weak} ({self.source})",
+                f"re-issue {name} with a SHA-256 signature",
+                name,
+            )
+        ]
+
+
+@dataclass(frozen=True)
+class MinRsaKey:
+    """RSA keys must have at least ``bits`` bits.
+
+    Sources: 2048, CA/B Forum BR 6.1.5 and Apple HT210176 ("TLS server certificates
+    and issuing CAs using RSA keys must use key sizes greater than or equal to 2048
+    bits"); 1024, Microsoft KB2661254 (Windows blocks RSA keys under 1024 bits) and
+    Chromium's weak-key check (RSA under 1024 bits refused for every root).
+    """
+
+    bits: int
+    source: str
+    code: str = Code.WEAK_KEY
+
+    def evaluate(self, cert: x509.Certificate, now: dt.datetime) -> list[Finding]:
+        key = cert.public_key()
+        if not isinstance(key, rsa.RSAPublicKey) or key.key_size >= self.bits:
+            return []
+        name = label(cert)
+        return [
+            Finding(
+                self.code,
+                f"{name} has a {key.key_size}-bit RSA key; at least {self.bits} bits are "
+                f"required ({self.source})",
+                f"generate a new key (ECDSA P-256 or RSA 2048+) and re-issue {name}",
+                name,
+            )
+        ]
+
+
+@dataclass(frozen=True)
+class ValidNow:
+    """The certificate must be inside its validity period (every TLS client checks)."""
+
+    code: str = Code.EXPIRED
+    source: str = "RFC 5280 4.1.2.5"
+
+    def evaluate(self, cert: x509.Certificate, now: dt.datetime) -> list[Finding]:
+        name = label(cert)
+        if now > cert.not_valid_after_utc:
+            return [
+                Finding(
+                    Code.EXPIRED,
+                    f"{name} expired on {fmt_date(cert.not_valid_after_utc)}",
+                    f"issue a new certificate for {name} and install it",
+                    name,
+                )
+            ]
+        if now < cert.not_valid_before_utc:
+            return [
+                Finding(
+                    Code.NOT_YET_VALID,
+                    f"{name} is not valid before {fmt_date(cert.not_valid_before_utc)}",
+                    "check the clocks (NTP) on the appliance and the client",
+                    name,
+                )
+            ]
+        return []
+
+
+@dataclass(frozen=True)
+class PolicyRule:
+    """A rule as one platform applies it: what it does for public and private roots."""
+
+    rule: Rule
+    public: Action = "refuse"
+    private: Action = "refuse"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A named client platform and its rules."""
+
+    platform: str
+    title: str
+    rules: tuple[PolicyRule, ...]
+
+    def evaluate(
+        self, cert: x509.Certificate, now: dt.datetime, *, publicly_trusted: bool = False
+    ) -> list[Finding]:
+        """Every finding for ``cert``: severity "error" = refused outright, else warning."""
+        out: list[Finding] = []
+        for entry in self.rules:
+            action = entry.public if publicly_trusted else entry.private
+            if action == "ignore":
+                continue
+            rule = entry.rule
+            if isinstance(rule, MaxValidity) and rule.public_only and not publicly_trusted:
+                continue
+            severity: Literal["error", "warning"] = "error" if action == "refuse" else "warning"
+            for finding in entry.rule.evaluate(cert, now):
+                out.append(
+                    replace(
+                        finding,
+                        reason=f"{self.title}: {finding.reason}",
+                        severity=severity,
+                    )
+                )
+        return out
+
+    def refusals(
+        self, cert: x509.Certificate, now: dt.datetime, *, publicly_trusted: bool = False
+    ) -> list[Finding]:
+        return [
+            f
+            for f in self.evaluate(cert, now, publicly_trusted=publicly_trusted)
+            if f.severity == "error"
+        ]
+
+
+_UTC = dt.UTC
+# Apple HT210176: applies to TLS server certificates issued after July 1, 2019.
+_APPLE_825 = MaxValidity(
+    825, dt.datetime(2019, 7, 1, tzinfo=_UTC), "Apple HT210176 (iOS 13, macOS 10.15)"
+)
+# CA/B Forum BR 6.3.2 (ballot SC31) and Apple HT211025: issued on or after 2020-09-01.
+_PUBLIC_398 = MaxValidity(
+    398,
+    dt.datetime(2020, 9, 1, tzinfo=_UTC),
+    "CA/B Forum Baseline Requirements 6.3.2; Apple HT211025",
+    public_only=True,
+)
+_RSA_2048 = MinRsaKey(2048, "CA/B Forum BR 6.1.5; Apple HT210176")
+_RSA_1024 = MinRsaKey(1024, "Microsoft KB2661254; Chromium weak-key check")
+
+
+def _apple(platform: str, title: str) -> Policy:
+    # Apple HT210176 applies to every TLS server certificate, user-trusted roots included.
+    return Policy(
+        platform,
+        title,
+        (
+            PolicyRule(ValidNow(), "warn", "warn"),
+            PolicyRule(SanRequired(source="Apple HT210176")),
+            PolicyRule(_APPLE_825),
+            PolicyRule(_PUBLIC_398, "refuse", "ignore"),
+            PolicyRule(ServerAuthEku(required=True, source="Apple HT210176")),
+            PolicyRule(NoWeakSignature(source="Apple HT210176")),
+            PolicyRule(_RSA_2048),
+        ),
+    )
+
+
+#: The client platforms ccapki knows, by name.
+PLATFORMS: Mapping[str, Policy] = {
+    # Windows CryptoAPI/Schannel (IE, the OS, most Windows software): still falls back to
+    # the CN when there is no SAN; SHA-1 and RSA < 2048 blocked for public roots only.
+    "windows": Policy(
+        "windows",
+        "Windows (CryptoAPI)",
+        (
+            PolicyRule(ValidNow(), "warn", "warn"),
+            PolicyRule(SanRequired(source="RFC 6125"), "warn", "warn"),
+            PolicyRule(_PUBLIC_398, "warn", "ignore"),
+            PolicyRule(ServerAuthEku()),
+            PolicyRule(NoWeakSignature(), "refuse", "warn"),
+            PolicyRule(_RSA_1024),
+            PolicyRule(_RSA_2048, "refuse", "warn"),
+        ),
+    ),
+    "macos": _apple("macos", "macOS 10.15+"),
+    "ios": _apple("ios", "iOS 13+"),
+    # Chrome and Edge (Chromium): no CN matching since Chrome 58; SHA-1 refused since 57;
+    # the 398-day cap enforced for publicly trusted roots.
+    "chrome": Policy(
+        "chrome",
+        "Chrome/Edge",
+        (
+            PolicyRule(ValidNow(), "warn", "warn"),
+            PolicyRule(SanRequired(source="Chrome 58 removed commonName matching")),
+            PolicyRule(_PUBLIC_398, "refuse", "ignore"),
+            PolicyRule(ServerAuthEku()),
+            PolicyRule(NoWeakSignature(source="Chrome 57 SHA-1 removal")),
+            PolicyRule(_RSA_1024),
+            PolicyRule(_RSA_2048, "refuse", "warn"),
+        ),
+    ),
+    # Firefox (mozilla::pkix): SHA-1 refused for public roots since Firefox 52; the CN
+    # fallback for SAN-less certificates from private roots depends on
+    # security.pki.name_matching_mode, so a missing SAN is a warning there.
+    "firefox": Policy(
+        "firefox",
+        "Firefox",
+        (
+            PolicyRule(ValidNow(), "warn", "warn"),
+            PolicyRule(SanRequired(source="RFC 6125; mozilla::pkix"), "refuse", "warn"),
+            PolicyRule(_PUBLIC_398, "warn", "ignore"),
+            PolicyRule(ServerAuthEku()),
+            PolicyRule(NoWeakSignature(source="Firefox 52 SHA-1 removal"), "refuse", "warn"),
+            PolicyRule(_RSA_1024),
+            PolicyRule(_RSA_2048, "refuse", "warn"),
+        ),
+    ),
+    # The Clean Access Agent on Windows verifies the CAS through the OS (CryptoAPI) and
+    # reports problems as warnings to the user; only an EKU without serverAuth breaks it.
+    "agent": Policy(
+        "agent",
+        "Clean Access Agent",
+        (
+            PolicyRule(ValidNow(), "warn", "warn"),
+            PolicyRule(SanRequired(source="RFC 6125"), "warn", "warn"),
+            PolicyRule(ServerAuthEku()),
+            PolicyRule(NoWeakSignature(), "warn", "warn"),
+            PolicyRule(_RSA_1024),
+            PolicyRule(_RSA_2048, "warn", "warn"),
+        ),
+    ),
+}
+
+
+def _policies(platforms: Iterable[str] | None) -> list[Policy]:
+    names = list(PLATFORMS) if platforms is None else list(platforms)
+    out = []
+    for name in names:
+        policy = PLATFORMS.get(name.lower())
+        if policy is None:
+            raise InputError(
+                f"unknown client platform {name!r}",
+                f"use one of: {', '.join(PLATFORMS)}",
+            )
+        out.append(policy)
+    return out
+
+
+def client_findings(
+    cert: x509.Certificate,
+    platforms: Iterable[str] | None,
+    now: dt.datetime,
+    *,
+    publicly_trusted: bool,
+) -> dict[str, list[Finding]]:
+    """Every finding (refusals and warnings) per platform (``None``: all platforms)."""
+    return {
+        p.platform: p.evaluate(cert, now, publicly_trusted=publicly_trusted)
+        for p in _policies(platforms)
+    }
+
+
+def client_refusals(
+    cert: x509.Certificate,
+    platforms: Iterable[str] | None,
+    now: dt.datetime,
+    *,
+    publicly_trusted: bool,
+) -> dict[str, list[Finding]]:
+    """Per platform, the rules that make it refuse ``cert`` outright (empty: accepted).
+
+    Example: a CCA 4.8 five-year true self-signed certificate is refused by macOS and
+    iOS (825 days, Apple HT210176) even once installed as a trusted root, while a
+    397-day certificate from an internal CA is accepted everywhere.
+    """
+    return {
+        p.platform: p.refusals(cert, now, publicly_trusted=publicly_trusted)
+        for p in _policies(platforms)
+    }

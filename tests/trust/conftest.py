@@ -1,0 +1,188 @@
+"""Fixtures for the trust engine tests: a fixed clock and a certificate mint.
+
+Every certificate is minted at test time from the fixed clock ``NOW``; defective ones
+(expired, no SAN, wrong EKU, SHA-1, ...) are minted with the knob that breaks them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import os
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+NOW = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
+
+SERVER_AUTH = ExtendedKeyUsageOID.SERVER_AUTH
+CLIENT_AUTH = ExtendedKeyUsageOID.CLIENT_AUTH
+_KEEP: Any = object()  # "use the default" marker for mint() knobs
+
+
+def require_tool(name: str) -> str:
+    """The path of an external program; skip without it, unless CI is set (then fail)."""
+    path = shutil.which(name)
+    if path:
+        return path
+    if os.environ.get("CI"):
+        pytest.fail(f"{name} is required in CI but is not installed")
+    pytest.skip(f"{name} is not installed")
+
+
+def ec_key() -> CertificateIssuerPrivateKeyTypes:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+_RSA_CACHE: dict[int, rsa.RSAPrivateKey] = {}
+
+
+def rsa_key(bits: int) -> rsa.RSAPrivateKey:
+    """RSA keys are slow to make: one per size for the whole session."""
+    if bits not in _RSA_CACHE:
+        _RSA_CACHE[bits] = rsa.generate_private_key(65537, bits)
+    return _RSA_CACHE[bits]
+
+
+@dataclass
+class Minted:
+    cert: x509.Certificate
+    key: CertificateIssuerPrivateKeyTypes = field(repr=False)
+
+    @property
+    def name(self) -> str:
+        return str(self.cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value)
+
+
+def mint(
+    cn: str,
+    *,
+    issuer: Minted | None = None,
+    key: CertificateIssuerPrivateKeyTypes | None = None,
+    ca: bool = False,
+    path_length: int | None = None,
+    start: dt.datetime | None = None,
+    days: int = 397,
+    san: Sequence[str] | None = _KEEP,
+    eku: Sequence[x509.ObjectIdentifier] | None = _KEEP,
+    key_cert_sign: bool | None = None,
+    aki: bool = True,
+    bc: bool = True,
+    bc_critical: bool = True,
+    san_critical: bool = False,
+    name_constraints: x509.NameConstraints | None = None,
+    hash_alg: hashes.HashAlgorithm | None = _KEEP,
+) -> Minted:
+    """One certificate; ``issuer=None`` makes it self-signed. Knobs break one rule each."""
+    key = key or ec_key()
+    pub = key.public_key()
+    signer = issuer.key if issuer else key
+    issuer_name = issuer.cert.subject if issuer else x509.Name([])
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    if issuer is None:
+        issuer_name = subject
+    begin = start if start is not None else NOW - dt.timedelta(minutes=5)
+    b = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer_name)
+        .public_key(pub)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(begin)
+        .not_valid_after(begin + dt.timedelta(days=days))
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(pub), critical=False)
+    )
+    if aki:
+        b = b.add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(signer.public_key()),
+            critical=False,
+        )
+    if bc:
+        b = b.add_extension(
+            x509.BasicConstraints(ca=ca, path_length=path_length if ca else None),
+            critical=bc_critical,
+        )
+    kcs = ca if key_cert_sign is None else key_cert_sign
+    b = b.add_extension(
+        x509.KeyUsage(
+            digital_signature=True,
+            content_commitment=False,
+            key_encipherment=isinstance(pub, rsa.RSAPublicKey) and not ca,
+            data_encipherment=False,
+            key_agreement=False,
+            key_cert_sign=kcs,
+            crl_sign=ca,
+            encipher_only=False,
+            decipher_only=False,
+        ),
+        critical=True,
+    )
+    if san is _KEEP:
+        names = None if ca else [cn]
+    else:
+        names = None if san is None else list(san)
+    if names is not None:
+        general: list[x509.GeneralName] = []
+        for n in names:
+            try:
+                general.append(x509.IPAddress(ipaddress.ip_address(n)))
+            except ValueError:
+                general.append(x509.DNSName(n))
+        b = b.add_extension(x509.SubjectAlternativeName(general), critical=san_critical)
+    if eku is _KEEP:
+        eku = None if ca else (SERVER_AUTH, CLIENT_AUTH)
+    if eku is not None:
+        b = b.add_extension(x509.ExtendedKeyUsage(list(eku)), critical=False)
+    if name_constraints is not None:
+        b = b.add_extension(name_constraints, critical=True)
+    if hash_alg is _KEEP:
+        if isinstance(signer, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+            hash_alg = hashes.SHA256()
+        else:
+            hash_alg = None
+    return Minted(b.sign(signer, hash_alg), key)
+
+
+_SHA256_RSA = bytes.fromhex("06092a864886f70d01010b")
+_SHA1_RSA = bytes.fromhex("06092a864886f70d010105")
+
+
+def resign_sha1(cert: x509.Certificate, issuer_key: rsa.RSAPrivateKey) -> x509.Certificate:
+    """The same certificate signed with SHA-1 (cryptography no longer signs with SHA-1).
+
+    The sha256WithRSAEncryption OID (in the TBS and the outer signatureAlgorithm) is
+    swapped for sha1WithRSAEncryption, which has the same length, and the TBS is signed
+    again with PKCS#1 v1.5 + SHA-1; an RSA signature has the modulus length, so every
+    DER length stays the same.
+    """
+    der = cert.public_bytes(serialization.Encoding.DER)
+    assert der.count(_SHA256_RSA) == 2, "expected an RSA SHA-256 certificate"
+    patched = x509.load_der_x509_certificate(der.replace(_SHA256_RSA, _SHA1_RSA))
+    signature = issuer_key.sign(patched.tbs_certificate_bytes, padding.PKCS1v15(), hashes.SHA1())
+    raw = patched.public_bytes(serialization.Encoding.DER)
+    assert raw.endswith(cert.signature) and len(signature) == len(cert.signature)
+    return x509.load_der_x509_certificate(raw[: -len(signature)] + signature)
+
+
+@dataclass
+class Pki:
+    root: Minted
+    inter: Minted
+    leaf: Minted
+
+
+@pytest.fixture
+def pki() -> Pki:
+    """An internal PKI: root -> intermediate -> identity for cas1.example.com."""
+    root = mint("Campus Root CA", ca=True, path_length=1, days=3650)
+    inter = mint("Campus Issuing CA", issuer=root, ca=True, path_length=0, days=1825)
+    leaf = mint("cas1.example.com", issuer=inter, san=["cas1.example.com", "10.0.0.11"])
+    return Pki(root, inter, leaf)
