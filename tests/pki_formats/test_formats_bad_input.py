@@ -39,7 +39,9 @@ def _pem_corrupt_base64(pki: Pki) -> bytes:
 def _pem_bad_payload(pki: Pki) -> bytes:
     # valid base64 of a truncated certificate
     der = pki.leaf.public_bytes(DER)[:200]
-    return b"-----BEGIN CERTIFICATE-----\n" + base64.encodebytes(der) + b"-----END CERTIFICATE-----\n"
+    return (
+        b"-----BEGIN CERTIFICATE-----\n" + base64.encodebytes(der) + b"-----END CERTIFICATE-----\n"
+    )
 
 
 def _cert_in_key_block(pki: Pki) -> bytes:
@@ -236,3 +238,34 @@ def test_first_bad_file_stops_the_batch(pki: Pki, tmp_path: Path) -> None:
     with pytest.raises(FileFormatError, match=r"b\.pem: is empty"):
         parse_files([tmp_path])
 
+
+def test_short_dek_info_iv_is_refused_without_a_panic(capfd: pytest.CaptureFixture[str]) -> None:
+    # cryptography 50 panics (a Rust assertion on stderr) on this header; found by fuzzing.
+    data = (
+        b"-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n"
+        b"DEK-Info: AES-256-CBC,00112233445566778899aabbccddee\n\nMIIBAAAA\n"
+        b"-----END RSA PRIVATE KEY-----\n"
+    )
+    with pytest.raises(FileFormatError, match=r"^old\.key: .*DEK-Info IV is 15 bytes, not 16"):
+        parse_material(data, source="old.key", password=b"pw")
+    assert "panicked" not in capfd.readouterr().err
+
+
+def test_negative_serial_is_refused(pki: Pki) -> None:
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(pki.leaf.subject)
+        .issuer_name(pki.leaf.subject)
+        .public_key(pki.leaf_key.public_key())
+        .serial_number(1)
+        .not_valid_before(NOW)
+        .not_valid_after(NOW + dt.timedelta(days=1))
+        .sign(pki.leaf_key, hashes.SHA256())
+    )
+    der = cert.public_bytes(DER)
+    assert der.count(b"\x02\x01\x01") == 1
+    bad = der.replace(b"\x02\x01\x01", b"\x02\x01\xff")  # serial -1
+    body = base64.encodebytes(bad)
+    data = b"-----BEGIN CERTIFICATE-----\n" + body + b"-----END CERTIFICATE-----\n"
+    with pytest.raises(FileFormatError, match=r"^neg\.pem: .*serial number which wasn't positive"):
+        parse_material(data, source="neg.pem")

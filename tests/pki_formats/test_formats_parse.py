@@ -184,7 +184,9 @@ def test_csr_and_crl(pki: Pki, encoding: serialization.Encoding) -> None:
 
 
 def test_unknown_blocks_are_skipped_next_to_real_ones(pki: Pki) -> None:
-    pub = pki.leaf_key.public_key().public_bytes(PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    pub = pki.leaf_key.public_key().public_bytes(
+        PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     m = parse_material(pub + pki.leaf.public_bytes(PEM), source="mixed.pem")
     assert m.skipped == ("PUBLIC KEY",)
     assert len(m.certificates) == 1
@@ -193,9 +195,7 @@ def test_unknown_blocks_are_skipped_next_to_real_ones(pki: Pki) -> None:
 def test_expect_certificate_accepts_certificates(pki: Pki) -> None:
     m = parse_material(pki.leaf.public_bytes(PEM), source="c.pem", expect="certificate")
     assert len(m.certificates) == 1
-    m = parse_material(
-        pki.leaf_key.private_bytes(PEM, PKCS8, NOENC), source="k.pem", expect="key"
-    )
+    m = parse_material(pki.leaf_key.private_bytes(PEM, PKCS8, NOENC), source="k.pem", expect="key")
     assert len(m.keys) == 1
 
 

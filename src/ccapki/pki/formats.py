@@ -23,6 +23,7 @@ import base64
 import enum
 import os
 import re
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -488,6 +489,7 @@ class _Collector:
             kind = _KEY_LABELS[label]
             if b"Proc-Type: 4,ENCRYPTED" in block.pem:
                 kind = Kind.TRADITIONAL_ENCRYPTED
+                _check_dek_info(block.pem)
             self.add_key(self.load_key(block.pem, pem=True, where=where), kind)
         elif label in _CSR_LABELS:
             csr = x509.load_pem_x509_csr(block.pem)
@@ -646,6 +648,27 @@ _SUFFIX_KIND = {
 }
 
 
+_DEK_INFO = re.compile(rb"^DEK-Info: *([A-Za-z0-9-]+) *, *([0-9A-Fa-f]*) *$", re.MULTILINE)
+_IV_BYTES = {b"AES-128-CBC": 16, b"AES-192-CBC": 16, b"AES-256-CBC": 16, b"DES-EDE3-CBC": 8}
+
+
+def _check_dek_info(pem: bytes) -> None:
+    """Refuse a ``DEK-Info`` header whose IV has the wrong length for its cipher.
+
+    cryptography 50 does not check this and panics (a Rust assertion, printed to stderr,
+    raised as a BaseException) on a short IV, so the header is checked first.
+    """
+    match = _DEK_INFO.search(pem)
+    if match is None:
+        raise ValueError("an encrypted PEM key without a valid DEK-Info header")
+    cipher, iv_hex = match.group(1).upper(), match.group(2)
+    expected = _IV_BYTES.get(cipher)
+    if expected is None:
+        raise ValueError(f"unsupported PEM encryption {cipher.decode('ascii', 'replace')}")
+    if len(iv_hex) != 2 * expected:
+        raise ValueError(f"the DEK-Info IV is {len(iv_hex) / 2:g} bytes, not {expected}")
+
+
 def _pem_noun(label: str) -> str:
     if label in _CERT_LABELS or label == "TRUSTED CERTIFICATE":
         return "certificate"
@@ -687,6 +710,16 @@ def _not_der_or_pem(source: str, data: bytes) -> FileFormatError:
     )
 
 
+def _dispatch(collector: _Collector, data: bytes, source: str) -> None:
+    stripped = data.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if b"-----BEGIN " in data or b"-----END " in data:
+        collector.pem(data)
+    elif stripped[:1] == b"\x30":
+        collector.der(stripped, Path(source).suffix.lower())
+    else:
+        raise _not_der_or_pem(source, data)
+
+
 def parse_material(
     data: bytes,
     *,
@@ -709,14 +742,22 @@ def parse_material(
             f"check the path; files over {MAX_PARSE_BYTES // 1048576} MB are refused",
         )
     collector = _Collector(source, password)
-    stripped = data.lstrip(b"\xef\xbb\xbf \t\r\n")
-    suffix = Path(source).suffix.lower()
-    if b"-----BEGIN " in data or b"-----END " in data:
-        collector.pem(data)
-    elif stripped[:1] == b"\x30":
-        collector.der(stripped, suffix)
-    else:
-        raise _not_der_or_pem(source, data)
+    try:
+        # cryptography warns (and will later refuse) on RFC 5280 violations such as a
+        # negative serial number: such a file is refused here, in tests and in use alike.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            _dispatch(collector, data, source)
+    except BaseException as exc:
+        # A Rust panic inside cryptography (pyo3's PanicException) is a BaseException,
+        # not an Exception; on malformed input it must still end as a FileFormatError.
+        if type(exc).__name__ != "PanicException":
+            raise
+        raise _bad(
+            source,
+            f"is malformed: the cryptography library could not parse it ({_one_line(exc)})",
+            _HINT_COPY,
+        ) from None
     material = collector.material()
     if material.is_empty:
         labels = ", ".join(dict.fromkeys(material.skipped)) or "none"
