@@ -61,7 +61,8 @@ def test_pem_many_blocks_any_order_with_text_around(pki: Pki) -> None:
     assert [public_key_fingerprint(k) for k in m.keys] == [public_key_fingerprint(pki.leaf_key)]
     assert m.key_kinds == (Kind.PKCS8,)
     assert m.source == "bundle.pem"
-    assert "3 certificates" in m.describe() and "1 private key" in m.describe()
+    assert "3 certificates" in m.describe()
+    assert "1 private key" in m.describe()
 
 
 def test_pem_with_crlf_and_bom(pki: Pki) -> None:
@@ -169,17 +170,20 @@ def test_der_keys(pki: Pki, rsa_pki: Pki, password: bytes | None) -> None:
 def test_password_for_plain_key_is_ignored(pki: Pki) -> None:
     data = pki.leaf_key.private_bytes(PEM, PKCS8, NOENC) + pki.leaf.public_bytes(PEM)
     m = parse_material(data, source="both.pem", password=b"batch-password")
-    assert len(m.keys) == 1 and len(m.certificates) == 1
+    assert len(m.keys) == 1
+    assert len(m.certificates) == 1
 
 
 @pytest.mark.parametrize("encoding", [PEM, DER])
 def test_csr_and_crl(pki: Pki, encoding: serialization.Encoding) -> None:
     csr = build_csr(IdentityRequest("cas1.example.org"), pki.leaf_key)
     m = parse_material(csr.public_bytes(encoding), source="cas1.csr")
-    assert m.csrs == (csr,) and m.certificates == ()
+    assert m.csrs == (csr,)
+    assert m.certificates == ()
     crl = make_crl(pki)
     m = parse_material(crl.public_bytes(encoding), source="ca.crl")
-    assert len(m.crls) == 1 and m.crls[0].issuer == pki.inter.subject
+    assert len(m.crls) == 1
+    assert m.crls[0].issuer == pki.inter.subject
     assert m.kinds == (Kind.CRL,)
 
 

@@ -188,18 +188,19 @@ class _Graph:
 def sort_chain(certs: Iterable[x509.Certificate]) -> SortedChain:
     """Sort ``certs`` into one chain: leaf, intermediates leaf-upward, root, extras.
 
-    The leaf is a certificate that issued none of the others (an end-entity one when there
-    is one; with several, the one with the most complete chain, then the first given).
+    The leaf is a certificate that issued none of the others: preferably an end-entity one
+    that is not self-signed (old v1 roots carry no basicConstraints), then the one whose chain
+    is complete, then the first given.
     Duplicates are dropped. Everything not on the chain goes to ``extras``, in input order.
     """
     graph = _Graph(list(certs))
     if not graph.certs:
         raise InputError("no certificates to sort into a chain", "give at least one certificate")
     candidates = graph.leaves() or [0]
-    best: tuple[tuple[bool, int], SortedChain, set[int]] | None = None
+    best: tuple[tuple[bool, bool, int], SortedChain, set[int]] | None = None
     for leaf in candidates:
         chain, used = graph.chain(leaf)
-        rank = (graph.is_ca(leaf), 0 if chain.complete else 1)
+        rank = (graph.is_ca(leaf), graph.self_signed[leaf], 0 if chain.complete else 1)
         if best is None or rank < best[0]:
             best = (rank, chain, used)
     assert best is not None
