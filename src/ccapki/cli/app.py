@@ -28,6 +28,12 @@ COMMANDS: dict[str, str] = {
     "apply": "ccapki.cli.apply:apply",
     "inspect": "ccapki.cli.inspect:inspect_cmd",
     "demo": "ccapki.cli.demo:demo",
+    "csr": "ccapki.cli.files:csr",
+    "import": "ccapki.cli.files:import_cmd",
+    "export": "ccapki.cli.files:export",
+    "export-roots": "ccapki.cli.files:export_roots",
+    "check-ha": "ccapki.cli.files:check_ha",
+    "keys": "ccapki.cli.files:keys",
 }
 
 

@@ -22,7 +22,7 @@ EXIT CODES
   0 done   2 bad input (deployment file, passphrase, store)
 """
 )
-@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@click.argument("file", required=False, type=click.Path())
 @click.option("--dry-run", is_flag=True, help="Show what would be done; change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_env

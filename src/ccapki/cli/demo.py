@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from ccapki.cli.app import Env, pass_env
+from ccapki.cli.app import Env
 
 __all__ = ["demo", "example_path"]
 

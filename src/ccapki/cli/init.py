@@ -20,7 +20,7 @@ EXAMPLES
                                         data key in /srv/ccapki/data.key (0600)
 """
 )
-@click.option("--key-file", is_flag=True, help="Keep the data key in a 0600 file, not a passphrase.")
+@click.option("--key-file", is_flag=True, help="Keep the data key in a 0600 file.")
 @pass_env
 def init(env: Env, key_file: bool) -> int:
     """Create a new store (SQLite in the home folder) with an encrypted keyring."""

@@ -67,11 +67,11 @@ EXIT CODES
   0 plan printed   2 the deployment file is broken (error: FILE:LINE)
 """
 )
-@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@click.argument("file", required=False, type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_env
 def plan(env: Env, file: str | None, as_json: bool) -> int:
-    """Print the certificate plan for a deployment file (and pending actions once a store exists)."""
+    """Print the certificate plan (and, once a store exists, the pending actions)."""
     from ccapki.cli.common import load_deployment_arg
     from ccapki.topology.plan import make_plan, pending_actions
 

@@ -59,7 +59,7 @@ def signer_for(p: PlannedIdentity, dep: Deployment) -> str:
 
 
 def current_state(store: Store) -> dict[str, CurrentIdentity]:
-    pending = {k["identity"] for k in store.keys(state="pending") if k["identity"]}
+    pending = {k["identity"] for k in store.key_records(state="pending") if k["identity"]}
     out: dict[str, CurrentIdentity] = {}
     for name, ident in store.current_identities().items():
         out[name] = CurrentIdentity(ident.certificate, Source(ident.source), name in pending)

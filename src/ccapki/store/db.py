@@ -424,7 +424,7 @@ class Store:
         key = serialization.load_der_private_key(der, password=None)
         return key  # type: ignore[return-value]
 
-    def keys(
+    def key_records(
         self, *, identity: str | None = None, state: str | None = None
     ) -> list[dict[str, Any]]:
         """Key records (never the key material): fingerprint, type, identity, state, created."""
