@@ -406,7 +406,10 @@ class Lab:
             assert self._ctx is not None
             ctx_kind = "https" if kind in HTTPS_KINDS else kind
             ctx = self._ctx.server[(appliance, ctx_kind)]
-            await asyncio.wait_for(writer.start_tls(ctx), timeout)
+            # start_tls must be the handler's first await (no wait_for task in between):
+            # it pauses reading synchronously, so the client's first bytes (ClientHello)
+            # cannot land in the plain-text reader buffer and be lost.
+            await writer.start_tls(ctx, ssl_handshake_timeout=timeout)
             if kind in HTTPS_KINDS:
                 await self._serve_http(appliance, kind, reader, writer)
             else:

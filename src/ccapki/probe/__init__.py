@@ -45,6 +45,9 @@ class ProbeTarget:
     ``client_key_pem`` (unencrypted PEM, kept in memory) make it a mutual-TLS client.
     ``purpose`` names the channel (``control``, ``heartbeat``, ``agent``, ``web-login``,
     ``gui``...) and is carried into the result; ``http_get`` adds one ``GET /``.
+    ``confirm_seconds``: after a TLS 1.3 handshake without HTTP, how long to wait for the
+    server to refuse the client certificate (TLS 1.3 servers do so after the client's side
+    of the handshake is done); 0 skips the wait.
     """
 
     host: str
@@ -59,6 +62,7 @@ class ProbeTarget:
     timeout: float = 5.0
     fetch_chain_on_failure: bool = True
     strict_x509: bool = True
+    confirm_seconds: float = 0.2
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -125,6 +129,10 @@ class ProbeResult:
             "http_status": self.http_status,
             "http_title": self.http_title,
         }
+
+
+class _RefusedAfterHandshake(Exception):
+    pass
 
 
 class _ContextCache:
@@ -241,11 +249,19 @@ async def _probe(t: ProbeTarget, cache: _ContextCache) -> ProbeResult:
         body = b""
         if t.http_get:
             status, title, body = await asyncio.wait_for(_http_get(reader, w, t), t.timeout)
-        elif t.client_cert_pem is not None and sslobj.version() == "TLSv1.3":
-            # TLS 1.3 servers judge the client certificate after the client finished its
-            # side; wait briefly for a rejection alert so it is not reported as success.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(reader.read(1), min(0.2, t.timeout))
+        elif t.confirm_seconds > 0 and sslobj.version() == "TLSv1.3":
+            # TLS 1.3 servers judge the client certificate (or its absence) after the client
+            # finished its side of the handshake: wait briefly for a refusal (an alert, or
+            # the connection closed without a word) so it is not reported as success.
+            try:
+                first = await asyncio.wait_for(reader.read(1), min(t.confirm_seconds, t.timeout))
+            except TimeoutError:
+                first = b"-"
+            if not first:
+                raise _RefusedAfterHandshake(
+                    "peer closed the connection right after the handshake (it requires a "
+                    "client certificate, or refused ours)"
+                )
         return ProbeResult(
             t,
             True,
@@ -257,6 +273,15 @@ async def _probe(t: ProbeTarget, cache: _ContextCache) -> ProbeResult:
             http_status=status,
             http_title=title,
             http_body=body,
+        )
+    except _RefusedAfterHandshake as exc:
+        return ProbeResult(
+            t,
+            False,
+            error=str(exc),
+            error_kind="rejected",
+            peer_chain_der=chain,
+            handshake_seconds=elapsed,
         )
     except Exception as exc:
         f = describe_error(exc)
