@@ -79,7 +79,7 @@ def mint(
     bc_critical: bool = True,
     san_critical: bool = False,
     name_constraints: x509.NameConstraints | None = None,
-    hash_alg: hashes.HashAlgorithm | None = _KEEP,
+    hash_alg: Any = _KEEP,
 ) -> Minted:
     """One certificate; ``issuer=None`` makes it self-signed. Knobs break one rule each."""
     key = key or ec_key()
@@ -125,10 +125,7 @@ def mint(
         ),
         critical=True,
     )
-    if san is _KEEP:
-        names = None if ca else [cn]
-    else:
-        names = None if san is None else list(san)
+    names = (None if ca else [cn]) if san is _KEEP else None if san is None else list(san)
     if names is not None:
         general: list[x509.GeneralName] = []
         for n in names:
@@ -168,7 +165,8 @@ def resign_sha1(cert: x509.Certificate, issuer_key: rsa.RSAPrivateKey) -> x509.C
     patched = x509.load_der_x509_certificate(der.replace(_SHA256_RSA, _SHA1_RSA))
     signature = issuer_key.sign(patched.tbs_certificate_bytes, padding.PKCS1v15(), hashes.SHA1())
     raw = patched.public_bytes(serialization.Encoding.DER)
-    assert raw.endswith(cert.signature) and len(signature) == len(cert.signature)
+    assert raw.endswith(cert.signature)
+    assert len(signature) == len(cert.signature)
     return x509.load_der_x509_certificate(raw[: -len(signature)] + signature)
 
 

@@ -124,6 +124,11 @@ class TrustContext:
         return verifier
 
     @property
+    def cached_verifiers(self) -> int:
+        """How many cryptography verifiers this context holds (for tests and metrics)."""
+        return len(self._server) + len(self._client)
+
+    @property
     def root_fingerprints(self) -> frozenset[str]:
         if self._root_fps is None:
             self._root_fps = frozenset(cert_fingerprint(r) for r in self.roots)
