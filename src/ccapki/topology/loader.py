@@ -211,7 +211,7 @@ def _pydantic_error(path: str, index: _LineIndex, exc: ValidationError) -> Deplo
     if kind == "missing":
         return DeploymentError(
             path,
-            index.find(loc[:-1]) or line,
+            index.find(loc[:-1]) or line or 1,  # a missing top-level table: the file's start
             f"{where} is missing",
             f"add {loc[-1]} = ... to {_loc_text(loc[:-1]) or 'the file'}"
             + (
@@ -381,12 +381,14 @@ def _check_unique(path: str, index: _LineIndex, dep: Deployment) -> None:
     seen_names: dict[str, str] = {}
     for i, ident in enumerate(dep.identities):
         loc: tuple[Any, ...] = ("cam",) if i == 0 else ("cas", i - 1)
-        names = [ident.name] + ([m.name for m in ident.members] if ident.ha else [])
-        for n in names:
-            if n in seen_names and not (not ident.ha and seen_names[n] == ident.name):
+        named: list[tuple[str, tuple[Any, ...]]] = [(ident.name, loc)]
+        if ident.ha:
+            named += [(m.name, _member_loc(dep, m)) for m in ident.members]
+        for n, nloc in named:
+            if n in seen_names:
                 raise DeploymentError(
                     path,
-                    index.find((*loc, "name")),
+                    index.find((*nloc, "name")),
                     f"duplicate name {n!r} (already used by {seen_names[n]})",
                     "give every appliance and HA pair its own name",
                 )
@@ -406,6 +408,14 @@ def _check_unique(path: str, index: _LineIndex, dep: Deployment) -> None:
                 )
             seen_ips[ident.service_ip] = ident.name
         if ident.virtual_hostname:
+            if ident.virtual_hostname in seen_hosts:
+                raise DeploymentError(
+                    path,
+                    index.find((*loc, "virtual_hostname")),
+                    f"duplicate hostname {ident.virtual_hostname} on {ident.name} (already used "
+                    f"by {seen_hosts[ident.virtual_hostname]})",
+                    "every appliance and HA pair needs its own hostname",
+                )
             seen_hosts[ident.virtual_hostname] = ident.name
         for m in ident.members:
             mloc = _member_loc(dep, m)
@@ -434,8 +444,11 @@ def load_deployment(path: str | Path) -> Deployment:
     data = read_input_file(path, limit=4 * 1024 * 1024)
     try:
         text = data.decode("utf-8")
-    except UnicodeDecodeError:
+    except UnicodeDecodeError as exc:
         raise DeploymentError(
-            str(path), None, "is not UTF-8 text", "save the deployment file as UTF-8 TOML"
+            str(path),
+            data[: exc.start].count(b"\n") + 1,
+            f"is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})",
+            "save the deployment file as UTF-8 TOML",
         ) from None
     return parse_deployment(text, str(path))
