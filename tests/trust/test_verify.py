@@ -7,6 +7,7 @@ clock and asserts the code and its fix.
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -19,12 +20,13 @@ from ccapki.trust import Code, Finding, TrustContext, Verdict, verify_chain
 from .conftest import CLIENT_AUTH, NOW, SERVER_AUTH, Pki, mint, resign_sha1, rsa_key
 
 
-def only(verdict: Verdict, code: str) -> Finding:
-    """The one finding with ``code`` (and the verdict must have failed on it)."""
+def only(verdict: Verdict, code: str, *, also: tuple[str, ...] = ()) -> Finding:
+    """The one finding with ``code``: the verdict failed on it and on nothing else."""
     assert not verdict.ok
     assert verdict.findings, "a failed verdict carries findings"
     hits = [f for f in verdict.findings if f.code == code]
     assert len(hits) == 1, f"expected one {code}, got {verdict.codes}"
+    assert set(verdict.codes) == {code, *also}, verdict.codes
     return hits[0]
 
 
@@ -366,7 +368,7 @@ def test_chain_too_deep(pki: Pki) -> None:
 
 def test_ca_as_leaf(pki: Pki) -> None:
     v = verify_chain(pki.inter.cert, [], [pki.root.cert], at=NOW)
-    f = only(v, Code.CA_AS_LEAF)
+    f = only(v, Code.CA_AS_LEAF, also=(Code.MISSING_SAN,))  # a CA names no host
     assert "issue an identity certificate (CA:FALSE)" in f.fix
 
 
@@ -374,7 +376,7 @@ def test_not_a_ca_identity_used_as_issuer() -> None:
     cam = mint("cam.example.com", days=1825)  # a true self-signed identity, CA:FALSE
     cas = mint("cas1.example.com", issuer=cam)
     v = verify_chain(cas.cert, [], [cam.cert], at=NOW)
-    f = only(v, Code.NOT_A_CA)
+    f = only(v, Code.NOT_A_CA, also=(Code.WRONG_KEY_USAGE,))  # no keyCertSign either
     assert "is not a CA" in f.reason
     assert "trust it directly" in f.fix
 
@@ -460,3 +462,13 @@ def test_finding_validates_severity() -> None:
         Finding("x", "reason", "fix", "s", "fatal")  # type: ignore[arg-type]
     f = Finding("x", "reason", "fix", "s")
     assert f.as_dict()["severity"] == "error"
+
+
+def test_every_finding_code_has_a_test() -> None:
+    """Each code in ``Code`` is asserted by name somewhere in these tests."""
+    here = Path(__file__).parent
+    text = "".join(p.read_text() for p in here.glob("test_*.py"))
+    codes = [name for name in vars(Code) if name.isupper()]
+    missing = [name for name in codes if f"Code.{name}" not in text]
+    assert codes
+    assert missing == []

@@ -10,6 +10,7 @@ from typing import TypeVar
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 
 __all__ = [
@@ -89,6 +90,28 @@ def signed_by(child: x509.Certificate, issuer: x509.Certificate) -> bool:
         return False
     try:
         child.verify_directly_issued_by(issuer)
+    except ValueError:
+        # cryptography refuses legacy algorithms here (SHA-1): check the signature
+        # with the issuer's key directly, so a SHA-1 chain is diagnosed as "weak", not
+        # as "not signed by its issuer"
+        return _legacy_signed_by(child, issuer)
+    except (InvalidSignature, TypeError, UnsupportedAlgorithm):
+        return False
+    return True
+
+
+def _legacy_signed_by(child: x509.Certificate, issuer: x509.Certificate) -> bool:
+    try:
+        algorithm = child.signature_hash_algorithm
+        key = issuer.public_key()
+        if algorithm is None:
+            return False
+        if isinstance(key, rsa.RSAPublicKey):
+            key.verify(child.signature, child.tbs_certificate_bytes, padding.PKCS1v15(), algorithm)
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(child.signature, child.tbs_certificate_bytes, ec.ECDSA(algorithm))
+        else:
+            return False
     except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
         return False
     return True

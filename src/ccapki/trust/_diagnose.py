@@ -181,9 +181,9 @@ def _validity(cert: x509.Certificate, at: dt.datetime, role: str) -> list[Findin
                 Code.NOT_YET_VALID,
                 f"{role} certificate {name} is not valid until {fmt_date(nb)} "
                 f"({_days(nb - at)} after {fmt_date(at)}): a clock is wrong",
-                "check the clock on the appliance and the verifying side (set NTP on the CAM "
-                "and CAS: Administration > Clean Access Manager > System Time); if the clock is "
-                f"right, {name} was issued with a future start date: re-issue it",
+                "check the clock on the appliance and on the verifying side (clock skew is the "
+                "first cause: point the CAM and every CAS at the same NTP server); if the clocks "
+                f"are right, {name} was issued with a future start date: re-issue it",
                 name,
             )
         ]
@@ -506,7 +506,7 @@ def _anchor_findings(
             )
     top = certs[-1]
     name = label(top)
-    if chain.end == "self-signed":
+    if chain.end == "self-signed" and sources[-1] != "candidate":
         known = " (found in the store)" if cert_fingerprint(top) in candidate_fps else ""
         if len(certs) == 1:
             out.append(
