@@ -34,6 +34,7 @@ COMMANDS: dict[str, str] = {
     "export-roots": "ccapki.cli.files:export_roots",
     "check-ha": "ccapki.cli.files:check_ha",
     "keys": "ccapki.cli.files:keys",
+    "trust": "ccapki.cli.trust:trust",
 }
 
 

@@ -47,6 +47,7 @@ def apply(env: Env, file: str | None, dry_run: bool, as_json: bool) -> int:
                 "dry_run": dry_run,
                 "issued": list(result.issued),
                 "created_cas": list(result.created_cas),
+                "trust_added": list(result.trust_added),
                 "actions": [
                     {"identity": a.identity, "action": a.kind.value, "reason": a.reason}
                     for a in result.actions
@@ -69,6 +70,8 @@ def apply(env: Env, file: str | None, dry_run: bool, as_json: bool) -> int:
             )
         else:
             click.echo(f"{a.identity}: {a.kind.value}: {a.reason}")
+    for change in result.trust_added:
+        click.echo(change)
     if not any(a.kind is not ActionKind.NOTHING for a in result.actions):
         click.echo("nothing to do: every identity is issued and current")
     return 0

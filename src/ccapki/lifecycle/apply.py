@@ -44,6 +44,7 @@ class ApplyResult:
     issued: tuple[str, ...]
     created_cas: tuple[str, ...]
     dry_run: bool
+    trust_added: tuple[str, ...] = ()
 
 
 def signer_for(p: PlannedIdentity, dep: Deployment) -> str:
@@ -184,4 +185,16 @@ def apply_plan(
             for a in todo
         ]
         store.add_issued(records)
-    return ApplyResult(actions, tuple(r.identity for r in records), tuple(created), False)
+        trust_added = fill_trust_stores(store, dep)
+    return ApplyResult(
+        actions, tuple(r.identity for r in records), tuple(created), False, tuple(trust_added)
+    )
+
+
+def fill_trust_stores(store: Store, dep: Deployment) -> list[str]:
+    """Add to each appliance's trust store what its channels need (never removes)."""
+    from ccapki.lifecycle.trustops import apply_changes, load_inventory, trust_changes
+
+    changes = [c for c in trust_changes(load_inventory(store, dep)) if c.action == "add"]
+    apply_changes(store, changes)
+    return [str(c) for c in changes]

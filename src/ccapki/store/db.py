@@ -312,6 +312,12 @@ class Store:
             finally:
                 self._tx = None
 
+    def transaction_rollback(self) -> None:
+        """Undo everything in the open transaction (what-if runs); the block then ends."""
+        if self._tx is None:
+            raise RuntimeError("no transaction is open")
+        self._tx.rollback()
+
     @contextlib.contextmanager
     def _conn(self) -> Iterator[Connection]:
         if self._tx is not None:

@@ -1,0 +1,353 @@
+"""``ccapki trust``: trust stores, the channel matrix, the smallest fix, rotation what-if."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from ccapki.cli.app import Env, pass_env
+from ccapki.errors import InputError
+
+if TYPE_CHECKING:
+    from cryptography import x509
+
+    from ccapki.lifecycle.trustops import Inventory, Matrix
+
+__all__ = ["trust"]
+
+
+@click.group(
+    epilog="""\b
+EXAMPLES
+  ccapki trust list cas-dorm-a                 the appliance's Trusted Certificate Authorities
+  ccapki trust check                           every channel, every appliance (exit 1: findings)
+  ccapki trust check --clients mozilla         clients with only the common OS roots
+  ccapki trust plan                            the smallest set of trust-store changes
+  ccapki trust apply                           carry them out in the store
+  ccapki trust plan --rotate cam --to-source internal
+"""
+)
+def trust() -> None:
+    """Trust stores and trust verdicts for every channel (CAM<->CAS, HA, clients, GUI)."""
+
+
+def _inventory(env: Env) -> tuple[Any, Inventory]:
+    from ccapki.cli.common import load_deployment_arg
+    from ccapki.lifecycle.trustops import load_inventory
+
+    dep, _ = load_deployment_arg(env, None)
+    store = env.open_store()
+    try:
+        return dep, load_inventory(store, dep)
+    finally:
+        store.close()
+
+
+def _appliance(env: Env, name: str) -> str:
+    from ccapki.cli.common import load_deployment_arg
+
+    dep, _ = load_deployment_arg(env, None)
+    names = [a.name for a in dep.appliances]
+    if name not in names:
+        raise InputError(f"no appliance named {name!r}", f"use one of: {', '.join(names)}")
+    return name
+
+
+@trust.command("list")
+@click.argument("appliance")
+@click.option("--json", "as_json", is_flag=True)
+@pass_env
+def trust_list(env: Env, appliance: str, as_json: bool) -> int:
+    """List an appliance's Trusted Certificate Authorities."""
+    from ccapki.pki.inspect import common_name
+
+    name = _appliance(env, appliance)
+    store = env.open_store()
+    try:
+        rows = store.trust_list(name)
+    finally:
+        store.close()
+    if as_json:
+        from ccapki.cli.output import print_json
+
+        print_json(
+            [
+                {
+                    "fingerprint": fp,
+                    "label": label,
+                    "subject": c.subject.rfc4514_string(),
+                    "not_after": c.not_valid_after_utc.isoformat(),
+                }
+                for fp, label, c in rows
+            ]
+        )
+        return 0
+    if not rows:
+        click.echo(f"{name}: the trust store is empty")
+    for fp, _label, c in rows:
+        click.echo(f"{fp[:16]}  {common_name(c.subject)}  (until {c.not_valid_after_utc:%Y-%m-%d})")
+    return 0
+
+
+@trust.command("add")
+@click.argument("appliance")
+@click.argument("cert_file", type=click.Path(dir_okay=False))
+@pass_env
+def trust_add(env: Env, appliance: str, cert_file: str) -> int:
+    """Add the certificates of CERT_FILE to an appliance's trust store."""
+    from ccapki.fsutil import read_input_file
+    from ccapki.pki.formats import parse_material, require_certificates
+    from ccapki.pki.inspect import common_name
+
+    name = _appliance(env, appliance)
+    certs = require_certificates(parse_material(read_input_file(cert_file), source=cert_file))
+    store = env.open_store()
+    try:
+        with store.transaction():
+            for c in certs:
+                added = store.trust_add(name, c, f"added from {cert_file}")
+                state = "added" if added else "already trusted"
+                click.echo(f"{state}: {common_name(c.subject)} on {name}")
+    finally:
+        store.close()
+    return 0
+
+
+@trust.command("remove")
+@click.argument("appliance")
+@click.argument("fingerprint")
+@pass_env
+def trust_remove(env: Env, appliance: str, fingerprint: str) -> int:
+    """Remove a certificate (by SHA-256 fingerprint prefix) from an appliance's trust store."""
+    name = _appliance(env, appliance)
+    store = env.open_store()
+    try:
+        n = store.trust_remove(name, fingerprint)
+    finally:
+        store.close()
+    if n == 0:
+        raise InputError(
+            f"no trusted certificate on {name} has a fingerprint starting {fingerprint!r}",
+            f"see `ccapki trust list {name}`",
+        )
+    click.echo(f"removed {n} certificate(s) from {name}")
+    return 0
+
+
+def _clients(spec: str, inv: Inventory) -> tuple[list[x509.Certificate], frozenset[str]]:
+    from cryptography.hazmat.primitives import hashes
+
+    from ccapki.lifecycle.certfiles import public_roots
+
+    public = list(public_roots())
+    public_fps = frozenset(c.fingerprint(hashes.SHA256()).hex() for c in public)
+    if spec == "mozilla":
+        return public, public_fps
+    if spec == "installed":
+        from ccapki.trust import required_anchor
+
+        extra = []
+        for spec_ in inv.deployment.identities:
+            chain = inv.chain_of(spec_)
+            if chain:
+                extra.append(required_anchor(chain, inv.cas))
+        return public + extra, public_fps
+    from ccapki.fsutil import read_input_file
+    from ccapki.pki.formats import parse_material, require_certificates
+
+    return list(
+        require_certificates(parse_material(read_input_file(spec), source=spec))
+    ), public_fps
+
+
+def render_matrix(matrix: Matrix, dep: Any) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from ccapki.cli.output import console
+    from ccapki.topology.model import Channel
+
+    out = console()
+    channels = list(Channel)
+    t = Table(title=f"trust check: {dep.name} (CCA {dep.release})", title_justify="left")
+    t.add_column("appliance")
+    for ch in channels:
+        t.add_column(ch.value)
+    cells = {(c.appliance, c.channel): c for c in matrix.cells}
+    for a in dep.appliances:
+        row = [a.name]
+        for ch in channels:
+            c = cells.get((a.name, ch))
+            if c is None or c.ok is None:
+                row.append("[dim]n/a[/dim]")
+            else:
+                row.append("[green]pass[/green]" if c.ok else "[red]FAIL[/red]")
+        t.add_row(*row)
+    out.print(t)
+    cases = sorted({(c.case, c.requires or "") for c in matrix.cells if c.case})
+    for case, _ in cases:
+        out.print(f"CAM/CAS case: [bold]{case}[/bold]")
+    for c in matrix.cells:
+        if c.ok is False:
+            out.print(f"[red]FAIL[/red] {c.appliance} {c.channel.value}:")
+            for f in c.findings[:4]:
+                out.print(f"   {escape(f)}")
+            if len(c.findings) > 4:
+                out.print(f"   (+{len(c.findings) - 4} more: --json shows all)")
+            if c.requires:
+                out.print(f"   the FAQ's case ({c.case}) requires: {escape(c.requires)}")
+    if matrix.dn_authorization:
+        out.print("4.9 CAM-CAS authorization: the CAM must allow these CAS DNs:")
+        for primary, dn in matrix.dn_authorization:
+            out.print(f"   {primary}: {dn}")
+    out.print(
+        f"{matrix.verifications} chain verifications; "
+        + ("all pass" if matrix.ok else "findings above")
+    )
+
+
+@trust.command("check")
+@click.option(
+    "--clients",
+    default="installed",
+    show_default=True,
+    metavar="installed|mozilla|FILE",
+    help="Client root store: the OS roots plus the roots ccapki says to install (installed), "
+    "the common OS roots only (mozilla, the certifi bundle), or a bundle FILE.",
+)
+@click.option("--json", "as_json", is_flag=True)
+@pass_env
+def trust_check(env: Env, clients: str, as_json: bool) -> int:
+    """Evaluate every channel of the deployment: exit 0 all pass, 1 findings."""
+    from ccapki.lifecycle.trustops import check_deployment
+
+    dep, inv = _inventory(env)
+    roots, public = _clients(clients, inv)
+    matrix = check_deployment(inv, env.now(), roots, public_fingerprints=public)
+    if as_json:
+        from ccapki.cli.output import print_json
+
+        print_json(
+            {
+                "ok": matrix.ok,
+                "verifications": matrix.verifications,
+                "cells": [c.to_json() for c in matrix.cells],
+                "dn_authorization": [{"cas": p, "dn": dn} for p, dn in matrix.dn_authorization],
+            }
+        )
+    else:
+        render_matrix(matrix, dep)
+    return 0 if matrix.ok else 1
+
+
+@trust.command("plan")
+@click.option("--rotate", "rotate", metavar="IDENTITY", help="What if this identity is replaced?")
+@click.option(
+    "--to-source",
+    type=click.Choice(["internal", "third-party", "self-signed", "perfigo"]),
+    help="The source of the replacement (default: the identity's own).",
+)
+@click.option("--prune", is_flag=True, help="Also remove what no channel needs any more.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_env
+def trust_plan(
+    env: Env, rotate: str | None, to_source: str | None, prune: bool, as_json: bool
+) -> int:
+    """The smallest set of trust-store changes that makes every channel pass."""
+    from ccapki.lifecycle.trustops import trust_changes
+
+    dep, inv = _inventory(env)
+    if rotate:
+        return _rotation(env, dep, inv, rotate, to_source, as_json)
+    changes = trust_changes(inv, prune=prune)
+    if as_json:
+        from ccapki.cli.output import print_json
+
+        print_json(
+            [{"action": c.action, "appliance": c.appliance, "text": str(c)} for c in changes]
+        )
+        return 0
+    if not changes:
+        click.echo("nothing to change: every trust store holds what its channels need")
+    for c in changes:
+        click.echo(str(c))
+    if dep.profile.dn_authorization:
+        for spec in dep.cas:
+            chain = inv.chain_of(spec)
+            if chain:
+                click.echo(
+                    f"allow CAS {spec.primary.name} by DN on the CAM (4.9 authorization): "
+                    f"{chain[0].subject.rfc4514_string()}"
+                )
+    return 0
+
+
+def _rotation(
+    env: Env, dep: Any, inv: Inventory, name: str, to_source: str | None, as_json: bool
+) -> int:
+    from ccapki.lifecycle.apply import ensure_issuers, issue_one, signer_for
+    from ccapki.lifecycle.trustops import rotation_plan
+    from ccapki.topology.model import Source
+    from ccapki.topology.plan import make_plan
+
+    spec = dep.identity(name)
+    source = Source(to_source) if to_source else spec.source
+    if source is Source.THIRD_PARTY:
+        raise InputError(
+            "a third-party certificate's issuer is known only once the CA returns it",
+            f"make the CSR (`ccapki csr {spec.name}`), import the certificate, then run "
+            "`ccapki trust plan` for the trust-store changes",
+        )
+    import dataclasses
+
+    plan = make_plan(dep)
+    p = plan.get(spec.name)
+    p = dataclasses.replace(p, spec=dataclasses.replace(p.spec, source=source))
+    signer = signer_for(p, dep)
+    store = env.open_store()
+    try:
+        with store.transaction():
+            # a what-if: CAs it would create are minted, used, and rolled back
+            issuers, _ = ensure_issuers(store, plan, env.now(), needed={signer} - {"self"})
+            record = issue_one(p, signer, issuers, env.now())
+            breaks, steps = rotation_plan(
+                inv, spec.name, [record.certificate, *record.chain], env.now()
+            )
+            store.transaction_rollback()
+    finally:
+        store.close()
+    if as_json:
+        from ccapki.cli.output import print_json
+
+        print_json({"breaks": breaks, "steps": [{"order": s.order, "text": s.text} for s in steps]})
+        return 0
+    click.echo(f"if {spec.name} switched to a {source.value} certificate now:")
+    for b in breaks or ["nothing breaks"]:
+        click.echo(f"  breaks: {b}")
+    click.echo("safe order:")
+    for s in steps:
+        click.echo(f"  {s.order}. {s.text}")
+    return 0
+
+
+@trust.command("apply")
+@click.option("--prune", is_flag=True, help="Also remove what no channel needs any more.")
+@pass_env
+def trust_apply(env: Env, prune: bool) -> int:
+    """Carry out `trust plan` in the store."""
+    from ccapki.cli.common import load_deployment_arg
+    from ccapki.lifecycle.trustops import apply_changes, load_inventory, trust_changes
+
+    dep, _ = load_deployment_arg(env, None)
+    store = env.open_store()
+    try:
+        changes = trust_changes(load_inventory(store, dep), prune=prune)
+        apply_changes(store, changes)
+    finally:
+        store.close()
+    for c in changes:
+        click.echo(f"done: {c}")
+    if not changes:
+        click.echo("nothing to change")
+    return 0

@@ -1,0 +1,425 @@
+"""Trust across a whole deployment: trust stores, every channel's verdict, fixes, rotation.
+
+Joins the pure trust engine (:mod:`ccapki.trust`) to the store and the topology. Every
+verdict comes from ``cryptography.x509.verification`` through :class:`TrustContext`, one
+context per distinct trust store, and identical verifications are computed once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+
+from ccapki.pki.inspect import common_name
+from ccapki.store.db import Store, StoredIdentity
+from ccapki.topology.model import Appliance, Channel, Deployment, IdentitySpec, Role
+from ccapki.trust import (
+    TrustContext,
+    classify_link,
+    client_refusals,
+    required_anchor,
+    trust_store_changes,
+)
+from ccapki.trust._cases import Change
+from ccapki.trust._model import Finding
+
+__all__ = [
+    "Cell",
+    "Inventory",
+    "Matrix",
+    "apply_changes",
+    "check_deployment",
+    "load_inventory",
+    "required_trust",
+    "rotation_plan",
+    "trust_changes",
+]
+
+BROWSERS = ("chrome", "firefox", "windows", "macos", "ios")
+AGENT_PLATFORMS = ("agent",)
+
+
+def _fp(cert: x509.Certificate) -> str:
+    return cert.fingerprint(hashes.SHA256()).hex()
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """What the store holds for a deployment, loaded once."""
+
+    deployment: Deployment
+    identities: Mapping[str, StoredIdentity]
+    trust: Mapping[str, Sequence[x509.Certificate]]
+    perfigo: frozenset[str]
+    internal: frozenset[str]
+    cas: tuple[x509.Certificate, ...]
+
+    def chain_of(self, spec: IdentitySpec) -> tuple[x509.Certificate, ...] | None:
+        ident = self.identities.get(spec.name)
+        return (ident.certificate, *ident.chain) if ident else None
+
+
+def load_inventory(store: Store, dep: Deployment) -> Inventory:
+    cas = store.cas()
+    return Inventory(
+        deployment=dep,
+        identities=store.current_identities(),
+        trust=store.trust_all(),
+        perfigo=frozenset(c.fingerprint for c in cas if c.kind == "perfigo-root"),
+        internal=frozenset(c.fingerprint for c in cas if c.kind.startswith("internal")),
+        cas=tuple(c.certificate for c in cas),
+    )
+
+
+def required_trust(inv: Inventory) -> dict[str, list[x509.Certificate]]:
+    """What each appliance must trust for every channel: the other side's anchors.
+
+    CAM: every CAS identity's anchor (mutual TLS) and, for an HA pair, its own (heartbeat).
+    CAS: the CAM identity's anchor and, for an HA pair, its own.
+    """
+    dep = inv.deployment
+    anchors: dict[str, x509.Certificate] = {}
+    for spec in dep.identities:
+        chain = inv.chain_of(spec)
+        if chain:
+            anchors[spec.name] = required_anchor(chain, inv.cas)
+    out: dict[str, list[x509.Certificate]] = {}
+    for spec in dep.identities:
+        need: list[x509.Certificate] = []
+        peers = dep.cas if spec.role is Role.CAM else (dep.cam,)
+        if dep.profile.mutual_verification:
+            need += [anchors[p.name] for p in peers if p.name in anchors]
+        if spec.ha and spec.name in anchors:
+            need.append(anchors[spec.name])
+        uniq = list({_fp(c): c for c in need}.values())
+        for m in spec.members:
+            out[m.name] = uniq
+    return out
+
+
+def _owners(inv: Inventory) -> dict[str, str]:
+    owners: dict[str, str] = {}
+    for spec in inv.deployment.identities:
+        chain = inv.chain_of(spec)
+        if chain:
+            role = "CAM" if spec.role is Role.CAM else "CAS"
+            owners.setdefault(_fp(chain[0]), f"the {role} {spec.name}")
+    return owners
+
+
+def trust_changes(inv: Inventory, *, prune: bool = False) -> list[Change]:
+    """The smallest set of trust-store changes that makes every channel pass."""
+    dep = inv.deployment
+    return trust_store_changes(
+        {a.name: list(inv.trust.get(a.name, ())) for a in dep.appliances},
+        required_trust(inv),
+        cams=[m.name for m in dep.cam.members],
+        prune=prune,
+        perfigo_fingerprints=inv.perfigo,
+        owners=_owners(inv),
+    )
+
+
+def apply_changes(store: Store, changes: Sequence[Change]) -> None:
+    with store.transaction():
+        for ch in changes:
+            if ch.action == "add":
+                store.trust_add(ch.appliance, ch.certificate, ch.description)
+            else:
+                store.trust_remove(ch.appliance, ch.fingerprint)
+
+
+# ---------------------------------------------------------------------------- check
+
+
+@dataclass(frozen=True)
+class Cell:
+    appliance: str
+    channel: Channel
+    ok: bool | None  # None: the channel does not apply
+    findings: tuple[str, ...] = ()
+    case: str | None = None
+    requires: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "appliance": self.appliance,
+            "channel": self.channel.value,
+            "status": "n/a" if self.ok is None else ("pass" if self.ok else "fail"),
+            "findings": list(self.findings),
+            "case": self.case,
+            "requires": self.requires,
+        }
+
+
+@dataclass
+class Matrix:
+    cells: list[Cell] = field(default_factory=list)
+    verifications: int = 0
+    dn_authorization: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok is not False for c in self.cells)
+
+
+class _Verifier:
+    """One TrustContext per distinct trust store; identical questions answered once."""
+
+    def __init__(self, now: dt.datetime, candidates: Sequence[x509.Certificate]) -> None:
+        self.now = now
+        self.candidates = tuple(candidates)
+        self._ctx: dict[frozenset[str], TrustContext] = {}
+        self._memo: dict[tuple[Any, ...], tuple[str, ...]] = {}
+        self.count = 0
+
+    def check(
+        self,
+        chain: Sequence[x509.Certificate],
+        store: Sequence[x509.Certificate],
+        purpose: Literal["server", "client"],
+        name: str | None,
+        who: str,
+    ) -> tuple[str, ...]:
+        """() when the chain verifies; else the findings as text (who + reason + fix)."""
+        skey = frozenset(_fp(c) for c in store)
+        key = (_fp(chain[0]), skey, purpose, name)
+        if key in self._memo:
+            return self._memo[key]
+        ctx = self._ctx.get(skey)
+        if ctx is None:
+            ctx = TrustContext(list(store), candidates=self.candidates)
+            self._ctx[skey] = ctx
+        self.count += 1
+        if not store:
+            out: tuple[str, ...] = (
+                f"{who}: the trust store is empty: add the issuer (see `ccapki trust plan`)",
+            )
+        else:
+            verdict = ctx.verify(
+                chain[0],
+                list(chain[1:]),
+                purpose=purpose,
+                peer_name=name,
+                at=self.now,
+            )
+            out = () if verdict.ok else tuple(_finding_text(who, f) for f in verdict.errors)
+            if not verdict.ok and not out:
+                out = (f"{who}: {verdict.raw_error}",)
+        self._memo[key] = out
+        return out
+
+
+def _finding_text(who: str, f: Finding) -> str:
+    return f"{who}: [{f.code}] {f.reason} -> fix: {f.fix}"
+
+
+def _ha_name(spec: IdentitySpec) -> str:
+    return spec.common_name
+
+
+def check_deployment(
+    inv: Inventory,
+    now: dt.datetime,
+    client_roots: Sequence[x509.Certificate],
+    *,
+    public_fingerprints: frozenset[str] = frozenset(),
+) -> Matrix:
+    """Every channel of the deployment, every appliance: pass, fail (with findings), n/a."""
+    dep = inv.deployment
+    v = _Verifier(now, inv.cas)
+    matrix = Matrix()
+    cam_chain = inv.chain_of(dep.cam)
+
+    def trust(a: Appliance) -> Sequence[x509.Certificate]:
+        return inv.trust.get(a.name, ())
+
+    def missing(a: Appliance, spec: IdentitySpec) -> Cell:
+        return Cell(a.name, Channel.CAM_CAS, False, (f"{spec.name} has no certificate yet",))
+
+    client_ctx_roots = list(client_roots)
+    for spec in dep.identities:
+        chain = inv.chain_of(spec)
+        for a in spec.members:
+            # --- CAM <-> CAS
+            if not dep.profile.mutual_verification:
+                matrix.cells.append(
+                    Cell(a.name, Channel.CAM_CAS, None, ("before 4.5: no mutual verification",))
+                )
+            elif chain is None or cam_chain is None:
+                matrix.cells.append(missing(a, spec if chain is None else dep.cam))
+            else:
+                finds: list[str] = []
+                cases: list[str] = []
+                requires: list[str] = []
+                peers = dep.cas if spec.role is Role.CAM else (dep.cam,)
+                for peer in peers:
+                    pchain = inv.chain_of(peer)
+                    if pchain is None:
+                        finds.append(f"{peer.name} has no certificate yet")
+                        continue
+                    for pm in peer.members:
+                        # this appliance verifies the peer (as server and as client) ...
+                        finds += v.check(
+                            pchain, trust(a), "server", _ha_name(peer), f"{a.name} -> {pm.name}"
+                        )
+                        finds += v.check(
+                            pchain, trust(a), "client", None, f"{a.name} <- {pm.name} (client cert)"
+                        )
+                    case = classify_link(
+                        pchain,
+                        trust(a),
+                        perfigo_fingerprints=inv.perfigo,
+                        internal_fingerprints=inv.internal,
+                        candidates=inv.cas,
+                    )
+                    cases.append(case.name)
+                    if not case.satisfied:
+                        requires.append(case.requires)
+                uniq_cases = sorted(set(cases))
+                matrix.cells.append(
+                    Cell(
+                        a.name,
+                        Channel.CAM_CAS,
+                        not finds,
+                        tuple(dict.fromkeys(finds)),
+                        ", ".join(uniq_cases) or None,
+                        "; ".join(dict.fromkeys(requires)) or None,
+                    )
+                )
+            # --- HA heartbeat
+            if not spec.ha or not dep.profile.ha_ipsec_heartbeat:
+                why = "standalone" if not spec.ha else "heartbeat not in IPsec before 4.7"
+                matrix.cells.append(Cell(a.name, Channel.HA_HEARTBEAT, None, (why,)))
+            elif chain is None:
+                matrix.cells.append(
+                    Cell(a.name, Channel.HA_HEARTBEAT, False, ("no certificate yet",))
+                )
+            else:
+                peer_app = spec.secondary if a is spec.primary else spec.primary
+                assert peer_app is not None
+                finds = list(
+                    v.check(chain, trust(a), "client", None, f"{a.name} <- {peer_app.name}")
+                )
+                finds += v.check(
+                    chain, trust(a), "server", _ha_name(spec), f"{a.name} -> {peer_app.name}"
+                )
+                if finds:
+                    finds.append(
+                        "HA broken: the IPsec heartbeat fails and both peers would go active"
+                    )
+                matrix.cells.append(Cell(a.name, Channel.HA_HEARTBEAT, not finds, tuple(finds)))
+            # --- clients
+            client_channels: list[tuple[Channel, str, tuple[str, ...]]] = []
+            if spec.role is Role.CAS:
+                client_channels.append((Channel.AGENT, spec.common_name, AGENT_PLATFORMS))
+                client_channels.append((Channel.WEB_LOGIN, spec.common_name, BROWSERS))
+            client_channels.append((Channel.ADMIN_GUI, a.hostname, BROWSERS))
+            for channel, name, platforms in client_channels:
+                if chain is None:
+                    matrix.cells.append(Cell(a.name, channel, False, ("no certificate yet",)))
+                    continue
+                finds = list(v.check(chain, client_ctx_roots, "server", name, f"client -> {name}"))
+                public = _fp(chain[-1]) in public_fingerprints
+                refusals = client_refusals(chain[0], platforms, now, publicly_trusted=public)
+                for platform, fs in refusals.items():
+                    finds += [
+                        f"{platform} refuses it: [{f.code}] {f.reason} -> fix: {f.fix}" for f in fs
+                    ]
+                matrix.cells.append(Cell(a.name, channel, not finds, tuple(dict.fromkeys(finds))))
+    matrix.verifications = v.count
+    if dep.profile.dn_authorization:
+        for spec in dep.cas:
+            chain = inv.chain_of(spec)
+            if chain:
+                matrix.dn_authorization.append(
+                    (spec.primary.name, chain[0].subject.rfc4514_string())
+                )
+    return matrix
+
+
+# ---------------------------------------------------------------------------- rotation
+
+
+@dataclass(frozen=True)
+class RotationStep:
+    order: int
+    text: str
+
+
+def rotation_plan(
+    inv: Inventory, identity: str, new_chain: Sequence[x509.Certificate], now: dt.datetime
+) -> tuple[list[str], list[RotationStep]]:
+    """If ``identity`` switched to ``new_chain``: what breaks now, and the safe order."""
+    dep = inv.deployment
+    spec = dep.identity(identity)
+    new_idents = dict(inv.identities)
+    old = inv.identities.get(spec.name)
+    new_idents[spec.name] = StoredIdentity(
+        name=spec.name,
+        version=(old.version + 1) if old else 1,
+        certificate=new_chain[0],
+        chain=tuple(new_chain[1:]),
+        source="what-if",
+        spki="",
+        fingerprint=_fp(new_chain[0]),
+        created_at=now,
+    )
+    swapped = Inventory(
+        dep, new_idents, inv.trust, inv.perfigo, inv.internal, (*inv.cas, *new_chain[1:])
+    )
+    before = check_deployment(inv, now, ())
+    after = check_deployment(swapped, now, ())
+    mutual = {Channel.CAM_CAS, Channel.HA_HEARTBEAT}
+    ok_before = {(c.appliance, c.channel) for c in before.cells if c.ok and c.channel in mutual}
+    breaks = [
+        f"{c.appliance} {c.channel.value}: " + (c.findings[0] if c.findings else "fails")
+        for c in after.cells
+        if c.channel in mutual and not c.ok and (c.appliance, c.channel) in ok_before
+    ]
+    # 1. add the new issuer wherever it will be needed, keeping the old one
+    union_required: dict[str, list[x509.Certificate]] = {}
+    req_old, req_new = required_trust(inv), required_trust(swapped)
+    for name in {*req_old, *req_new}:
+        union_required[name] = [*req_old.get(name, ()), *req_new.get(name, ())]
+    adds = trust_store_changes(
+        {a.name: list(inv.trust.get(a.name, ())) for a in dep.appliances},
+        union_required,
+        cams=[m.name for m in dep.cam.members],
+        perfigo_fingerprints=inv.perfigo,
+        owners=_owners(swapped),
+    )
+    steps = [RotationStep(1, str(ch)) for ch in adds]
+    peers = " and ".join(m.name for m in spec.members)
+    steps.append(
+        RotationStep(
+            2,
+            f"swap {spec.name}'s identity to {common_name(new_chain[0].subject)} "
+            f"(issuer {common_name(new_chain[0].issuer)}) on {peers}"
+            + (" at once (one identity for the HA pair)" if spec.ha else ""),
+        )
+    )
+    after_trust = {
+        a.name: [
+            *inv.trust.get(a.name, ()),
+            *(ch.certificate for ch in adds if ch.appliance == a.name),
+        ]
+        for a in dep.appliances
+    }
+    removes = trust_store_changes(
+        after_trust,
+        req_new,
+        cams=[m.name for m in dep.cam.members],
+        prune=True,
+        perfigo_fingerprints=inv.perfigo,
+        owners=_owners(inv),
+    )
+    steps += [
+        RotationStep(3, f"retire the old issuer: {ch}") for ch in removes if ch.action == "remove"
+    ]
+    return breaks, steps
