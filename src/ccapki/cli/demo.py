@@ -53,6 +53,36 @@ def render_inventory(env: Env) -> None:
     console().print(t)
 
 
+def _trust_demo(base: list[str], env: Env) -> int:
+    """Trust check all green; break one link; repair it with trust plan + trust apply."""
+    from ccapki.cli.app import run
+
+    _step("trust check: every channel of the deployment (ccapki trust check)")
+    if run([*base, "trust", "check"]) != 0:
+        return 1
+    store = env.open_store()
+    try:
+        fp, _, cert = store.trust_list("cas-dorm-a")[0]
+    finally:
+        store.close()
+    _step(f"break a link: remove {fp[:16]} from cas-dorm-a's trust store (ccapki trust remove)")
+    if run([*base, "trust", "remove", "cas-dorm-a", fp[:16]]) != 0:
+        return 1
+    _step("trust check now fails on exactly that link (exit 1)")
+    if run([*base, "trust", "check"]) != 1:
+        click.echo("demo: expected the broken link to be found", err=True)
+        return 1
+    for title, args in (
+        ("the smallest fix (ccapki trust plan)", ["trust", "plan"]),
+        ("carry it out (ccapki trust apply)", ["trust", "apply"]),
+        ("all green again (ccapki trust check)", ["trust", "check"]),
+    ):
+        _step(title)
+        if run([*base, *args]) != 0:
+            return 1
+    return 0
+
+
 @click.command(
     epilog="""\b
 EXAMPLES
@@ -85,7 +115,11 @@ def demo(ctx: click.Context, keep: bool) -> int:
                 return code
         _step("inventory")
         env: Env = ctx.obj
-        render_inventory(Env(home_option=str(store_home), debug=env.debug))
+        demo_env = Env(home_option=str(store_home), debug=env.debug)
+        render_inventory(demo_env)
+        code = _trust_demo(base, demo_env)
+        if code != 0:
+            return code
         click.echo("")
         click.echo("demo finished: every step passed")
         return 0

@@ -185,8 +185,7 @@ def render_matrix(matrix: Matrix, dep: Any) -> None:
                 row.append("[green]pass[/green]" if c.ok else "[red]FAIL[/red]")
         t.add_row(*row)
     out.print(t)
-    cases = sorted({(c.case, c.requires or "") for c in matrix.cells if c.case})
-    for case, _ in cases:
+    for case in sorted({c.case for c in matrix.cells if c.case}):
         out.print(f"CAM/CAS case: [bold]{case}[/bold]")
     for c in matrix.cells:
         if c.ok is False:
