@@ -62,7 +62,7 @@ def _trust_demo(base: list[str], env: Env) -> int:
         return 1
     store = env.open_store()
     try:
-        fp, _, cert = store.trust_list("cas-dorm-a")[0]
+        fp = store.trust_list("cas-dorm-a")[0][0]
     finally:
         store.close()
     _step(f"break a link: remove {fp[:16]} from cas-dorm-a's trust store (ccapki trust remove)")
