@@ -20,6 +20,7 @@ from ccapki.trust import (
     cert_fingerprint,
     classify_link,
     required_anchor,
+    rotation_plan,
     trust_store_changes,
 )
 
@@ -242,3 +243,53 @@ def test_each_case_broken_then_repaired_by_the_changes(kind: CaseKind) -> None:
         stores[change.appliance].append(change.certificate)
     assert _mutual_ok(link, stores) == (True, [])
     assert trust_store_changes(stores, required, cams=["cam1"]) == []
+
+
+def test_rotation_plan_self_signed_to_internal_on_ha_pair() -> None:
+    """Replace an HA pair's true self-signed identity by an internal one, safely."""
+    old = make_link(CaseKind.SELF_SIGNED).cas  # (leaf,)
+    internal = make_link(CaseKind.INTERNAL)
+    new = internal.cas
+    root = new[-1]
+    other_cas = mint("cas-lib.example.edu", days=1825).cert  # another self-signed CAS
+    current: dict[str, list[x509.Certificate]] = {
+        "cam1": [old[0], other_cas],
+        "cam2": [old[0], other_cas],
+        "cas-dorm-a": [old[0]],
+        "cas-dorm-b": [old[0]],
+    }
+    verifiers = ["cam1", "cam2", "cas-dorm-a", "cas-dorm-b"]
+    plan = rotation_plan(
+        "cas-dorm",
+        old,
+        new,
+        current,
+        verifiers=verifiers,
+        installed_on=["cas-dorm-a", "cas-dorm-b"],
+        cams=["cam1", "cam2"],
+        still_needed={"cam1": [other_cas], "cam2": [other_cas]},
+    )
+    assert plan.breaks == tuple(verifiers)  # nobody trusts the new root yet
+    assert [s.phase for s in plan.steps] == ["trust-new", "swap", "retire-old"]
+    trust_new, swap, retire = plan.steps
+    assert [(c.action, c.appliance) for c in trust_new.changes] == [("add", v) for v in verifiers]
+    assert all(c.certificate == root for c in trust_new.changes)
+    assert "cas-dorm-a and cas-dorm-b at the same time" in swap.text
+    assert [(c.action, c.appliance) for c in retire.changes] == [("remove", v) for v in verifiers]
+    assert str(retire.changes[0]).startswith(
+        "remove cas-dorm.example.edu's certificate (true self-signed) from CAM cam1"
+    )
+    # apply the plan: after step 1 the new chain verifies everywhere, before the swap
+    for change in trust_new.changes:
+        current[change.appliance].append(change.certificate)
+    for v in verifiers:
+        assert TrustContext(current[v]).verify(new[0], new[1:2], at=NOW).ok
+    for change in retire.changes:
+        current[change.appliance].remove(change.certificate)
+    assert other_cas in current["cam1"]  # still needed by another CAS: kept
+    again = rotation_plan(
+        "cas-dorm", old, new, current, verifiers=verifiers, installed_on=["cas-dorm-a"]
+    )
+    assert again.breaks == ()
+    assert again.steps[0].changes == ()
+    assert again.steps[2].changes == ()

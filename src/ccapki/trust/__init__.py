@@ -18,6 +18,8 @@ Public API (imported lazily: ``import ccapki.trust`` loads nothing until a name 
                   internal_fingerprints=..., candidates=()) -> Case
     required_anchor(chain, candidates=()) -> Certificate
     trust_store_changes(current, required, *, cams=(), prune=False, ...) -> [Change]
+    rotation_plan(identity, old_chain, new_chain, current, *, verifiers, installed_on,
+                  cams=(), still_needed=None, ...) -> RotationPlan (breaks, ordered steps)
 
 Verdicts come from ``cryptography.x509.verification``; findings from our own analysis.
 """
@@ -34,10 +36,13 @@ if TYPE_CHECKING:
         Case,
         CaseKind,
         Change,
+        RotationPlan,
+        RotationStep,
         classify_link,
         complete_chain,
         describe_certificate,
         required_anchor,
+        rotation_plan,
         trust_store_changes,
     )
     from ccapki.trust._certs import cert_fingerprint
@@ -73,6 +78,8 @@ __all__ = [
     "NoWeakSignature",
     "Policy",
     "PolicyRule",
+    "RotationPlan",
+    "RotationStep",
     "Rule",
     "SanRequired",
     "ServerAuthEku",
@@ -87,6 +94,7 @@ __all__ = [
     "complete_chain",
     "describe_certificate",
     "required_anchor",
+    "rotation_plan",
     "trust_store_changes",
     "verify_chain",
 ]
@@ -98,10 +106,13 @@ _WHERE = {
         "Case",
         "CaseKind",
         "Change",
+        "RotationPlan",
+        "RotationStep",
         "classify_link",
         "complete_chain",
         "describe_certificate",
         "required_anchor",
+        "rotation_plan",
         "trust_store_changes",
     ),
     "_certs": ("cert_fingerprint",),

@@ -34,10 +34,13 @@ __all__ = [
     "Case",
     "CaseKind",
     "Change",
+    "RotationPlan",
+    "RotationStep",
     "classify_link",
     "complete_chain",
     "describe_certificate",
     "required_anchor",
+    "rotation_plan",
     "trust_store_changes",
 ]
 
@@ -269,3 +272,89 @@ def trust_store_changes(
                 )
                 removes.append(Change("remove", name, role, cert, text))
     return adds + removes
+
+
+@dataclass(frozen=True)
+class RotationStep:
+    """One step of a safe certificate rotation, in order."""
+
+    phase: Literal["trust-new", "swap", "retire-old"]
+    text: str
+    changes: tuple[Change, ...] = ()
+
+
+@dataclass(frozen=True)
+class RotationPlan:
+    """What breaks if ``identity`` is swapped now, and the safe order that breaks nothing."""
+
+    identity: str
+    breaks: tuple[str, ...]
+    steps: tuple[RotationStep, ...]
+
+
+def rotation_plan(
+    identity: str,
+    old_chain: Sequence[x509.Certificate],
+    new_chain: Sequence[x509.Certificate],
+    current: Mapping[str, Sequence[x509.Certificate]],
+    *,
+    verifiers: Sequence[str],
+    installed_on: Sequence[str],
+    cams: Collection[str] = (),
+    still_needed: Mapping[str, Sequence[x509.Certificate]] | None = None,
+    candidates: Sequence[x509.Certificate] = (),
+    owners: Mapping[str, str] | None = None,
+) -> RotationPlan:
+    """Replace ``identity``'s chain ``old_chain`` by ``new_chain`` without an outage.
+
+    ``verifiers`` are the appliances whose trust stores must accept the identity (the
+    other side of each CAM/CAS link, and the HA peers themselves); ``installed_on`` are
+    the appliances presenting it (both peers of an HA pair, swapped together).
+    ``still_needed`` lists, per appliance, anchors other identities still rely on, so
+    the old anchor is retired only where nothing else needs it. ``breaks`` names the
+    verifiers that would refuse the new certificate if it were swapped in first.
+    Order: add the new anchor everywhere, swap the identity, retire the old anchor.
+    """
+    new_anchor = required_anchor(new_chain, candidates)
+    old_anchor = required_anchor(old_chain, candidates)
+    new_fp, old_fp = cert_fingerprint(new_anchor), cert_fingerprint(old_anchor)
+    breaks = tuple(
+        v for v in verifiers if new_fp not in {cert_fingerprint(c) for c in current.get(v, ())}
+    )
+    add = trust_store_changes(
+        {v: current.get(v, ()) for v in verifiers},
+        {v: [*current.get(v, ()), new_anchor] for v in verifiers},
+        cams=cams,
+        owners=owners,
+    )
+    keep = still_needed or {}
+    retire: list[Change] = []
+    if old_fp != new_fp:
+        for v in verifiers:
+            held = {cert_fingerprint(c) for c in current.get(v, ())}
+            needed = {cert_fingerprint(c) for c in keep.get(v, ())}
+            if old_fp in held and old_fp not in needed:
+                role: Literal["cam", "cas"] = "cam" if v in set(cams) else "cas"
+                text = describe_certificate(old_anchor, owners=owners)
+                retire.append(Change("remove", v, role, old_anchor, text))
+    peers = " and ".join(installed_on)
+    steps = [
+        RotationStep(
+            "trust-new",
+            f"add the new issuer of {identity} to every trust store that verifies it"
+            + ("" if add else " (already there: nothing to do)"),
+            tuple(add),
+        ),
+        RotationStep(
+            "swap",
+            f"install the new certificate and key of {identity} on {peers} at the same time "
+            "(HA peers share one identity; a mismatch breaks the heartbeat)",
+        ),
+        RotationStep(
+            "retire-old",
+            f"retire the old issuer of {identity} where nothing else needs it"
+            + ("" if retire else " (still needed or already gone: nothing to do)"),
+            tuple(retire),
+        ),
+    ]
+    return RotationPlan(identity, breaks, tuple(steps))
