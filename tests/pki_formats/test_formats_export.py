@@ -91,8 +91,8 @@ def test_separate_files(pki: Pki) -> None:
     assert parse_material(export.cert_der(pki.leaf), source="c").certificates == (pki.leaf,)
     chain = parse_material(export.chain_pem(pki.chain), source="c").certificates
     assert chain == (pki.inter,)
-    chain = parse_material(export.chain_pem(pki.chain, include_root=True), source="c")
-    assert chain.certificates == (pki.inter, pki.root)
+    with_root = parse_material(export.chain_pem(pki.chain, include_root=True), source="c")
+    assert with_root.certificates == (pki.inter, pki.root)
     full = parse_material(export.fullchain_pem(pki.leaf, pki.chain), source="c").certificates
     assert full == (pki.leaf, pki.inter)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 
 from ccapki.errors import FileFormatError
@@ -110,7 +110,9 @@ def test_pkcs12_round_trip(pki: Pki, legacy: bool) -> None:
 
 
 def test_pkcs12_unencrypted_and_without_suffix(pki: Pki) -> None:
-    data = pkcs12.serialize_key_and_certificates(b"x", pki.leaf_key, pki.leaf, None, NOENC)
+    key = pki.leaf_key
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    data = pkcs12.serialize_key_and_certificates(b"x", key, pki.leaf, None, NOENC)
     m = parse_material(data, source="noext")
     assert fps(m) == [fp(pki.leaf)]
     assert len(m.keys) == 1

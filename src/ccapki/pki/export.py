@@ -19,12 +19,12 @@ from typing import Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs12 as _pkcs12
 
 from ccapki.errors import InputError
 from ccapki.pki.chain import is_self_signed
-from ccapki.pki.formats import PrivateKey
 from ccapki.pki.keys import public_key_fingerprint
 
 __all__ = [
@@ -49,9 +49,16 @@ PKCS12_KDF_ROUNDS = 200_000
 PKCS12_LEGACY_KDF_ROUNDS = 2048
 
 _PEM = serialization.Encoding.PEM
+_PKCS12_KEYS = (
+    rsa.RSAPrivateKey,
+    ec.EllipticCurvePrivateKey,
+    ed25519.Ed25519PrivateKey,
+    ed448.Ed448PrivateKey,
+    dsa.DSAPrivateKey,
+)
 
 
-def check_key_matches(cert: x509.Certificate, key: PrivateKey) -> None:
+def check_key_matches(cert: x509.Certificate, key: PrivateKeyTypes) -> None:
     """Refuse a private key that does not belong to ``cert`` (compared by public key)."""
     if public_key_fingerprint(cert.public_key()) != public_key_fingerprint(key):
         raise InputError(
@@ -89,7 +96,7 @@ def fullchain_pem(
 
 
 def key_pem(
-    key: PrivateKey, *, key_format: KeyFormat = "pkcs8", password: bytes | None = None
+    key: PrivateKeyTypes, *, key_format: KeyFormat = "pkcs8", password: bytes | None = None
 ) -> bytes:
     """The private key, PEM.
 
@@ -122,7 +129,7 @@ def key_pem(
 def pem_bundle(
     cert: x509.Certificate,
     chain: Sequence[x509.Certificate],
-    key: PrivateKey,
+    key: PrivateKeyTypes,
     *,
     include_root: bool,
     key_format: KeyFormat = "pkcs8",
@@ -138,7 +145,7 @@ def pem_bundle(
 def pkcs12(
     name: str,
     cert: x509.Certificate,
-    key: PrivateKey,
+    key: PrivateKeyTypes,
     chain: Sequence[x509.Certificate],
     password: bytes,
     legacy: bool = False,
@@ -156,6 +163,11 @@ def pkcs12(
             "a PKCS#12 file needs a password", "give one with --password (it is never stored)"
         )
     check_key_matches(cert, key)
+    if not isinstance(key, _PKCS12_KEYS):
+        raise InputError(
+            f"a {type(key).__name__.removeprefix('_')} key cannot go into a PKCS#12 file",
+            "export it as pem-bundle instead",
+        )
     builder = serialization.PrivateFormat.PKCS12.encryption_builder()
     if legacy:
         builder = (
