@@ -246,3 +246,46 @@ def load_from_folder(folder: str, trust_file: str = "root.pem") -> LabSpec:
         ApplianceSpec("cas2", "cas", mat("cas2"), hostname="cas2.example.edu"),
     )
     return LabSpec(apps, link_interval=0.5, link_timeout=3.0)
+
+
+class LabThread:
+    """A lab running on its own event loop in a background thread, for tests that drive
+    blocking external programs (openssl, gnutls-cli, chromium). Always used as a context
+    manager, so the lab and the thread stop at the end even when the test fails."""
+
+    def __init__(self, spec: LabSpec) -> None:
+        import threading
+
+        from ccapki.lab import Lab
+
+        self.lab = Lab(spec)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
+        fut = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        return fut.result(timeout)
+
+    def __enter__(self) -> LabThread:
+        self._thread.start()
+        try:
+            self.call(self.lab.start())
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def status(self) -> Any:
+        async def get() -> Any:
+            return self.lab.status()
+
+        return self.call(get())
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if self.lab.running:
+                self.call(self.lab.stop())
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+            self._loop.close()

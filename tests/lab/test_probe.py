@@ -168,6 +168,7 @@ def test_probe_many_keeps_order_and_bounds_concurrency(deployment: Deployment) -
                 deployment.spec().appliance(e.appliance).peer_name,
                 deployment.trust,
                 label=f"{e.appliance}/{e.kind}",
+                http_get=True,
             )
             for e in eps * 10
         ]

@@ -130,6 +130,8 @@ def client_context(
     ctx.minimum_version = _MIN_VERSION
     if verify:
         ctx.check_hostname = check_hostname
+        # names come from the SAN only, as browsers and cryptography's verifier require
+        ctx.hostname_checks_common_name = False
         _apply_verify(ctx, trust_pem, strict=strict)
     else:
         ctx.check_hostname = False
