@@ -8,6 +8,7 @@ context per distinct trust store, and identical verifications are computed once.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -44,6 +45,7 @@ BROWSERS = ("chrome", "firefox", "windows", "macos", "ios")
 AGENT_PLATFORMS = ("agent",)
 
 
+@functools.lru_cache(maxsize=1 << 17)
 def _fp(cert: x509.Certificate) -> str:
     return cert.fingerprint(hashes.SHA256()).hex()
 
@@ -176,7 +178,47 @@ class _Verifier:
         self.candidates = tuple(candidates)
         self._ctx: dict[frozenset[str], TrustContext] = {}
         self._memo: dict[tuple[Any, ...], tuple[str, ...]] = {}
+        self._store_keys: dict[int, tuple[Sequence[x509.Certificate], frozenset[str]]] = {}
+        self._cases: dict[tuple[str, frozenset[str]], Any] = {}
+        self._refusals: dict[tuple[str, tuple[str, ...], bool], tuple[str, ...]] = {}
         self.count = 0
+
+    def store_key(self, store: Sequence[x509.Certificate]) -> frozenset[str]:
+        """A trust store's identity: the set of its fingerprints (cached per list object)."""
+        cached = self._store_keys.get(id(store))
+        if cached is None or cached[0] is not store:
+            cached = (store, frozenset(_fp(c) for c in store))
+            self._store_keys[id(store)] = cached
+        return cached[1]
+
+    def case(
+        self, inv: Inventory, chain: Sequence[x509.Certificate], store: Sequence[x509.Certificate]
+    ) -> Any:
+        """The FAQ case of ``chain`` seen through ``store`` (memoized)."""
+        key = (_fp(chain[0]), self.store_key(store))
+        if key not in self._cases:
+            self._cases[key] = classify_link(
+                chain,
+                store,
+                perfigo_fingerprints=inv.perfigo,
+                internal_fingerprints=inv.internal,
+                candidates=inv.cas,
+            )
+        return self._cases[key]
+
+    def refusals(
+        self, cert: x509.Certificate, platforms: tuple[str, ...], public: bool
+    ) -> tuple[str, ...]:
+        """Which client platforms refuse ``cert`` outright, as text (memoized)."""
+        key = (_fp(cert), platforms, public)
+        if key not in self._refusals:
+            found = client_refusals(cert, platforms, self.now, publicly_trusted=public)
+            self._refusals[key] = tuple(
+                f"{platform} refuses it: [{f.code}] {f.reason} -> fix: {f.fix}"
+                for platform, fs in found.items()
+                for f in fs
+            )
+        return self._refusals[key]
 
     def check(
         self,
@@ -187,7 +229,7 @@ class _Verifier:
         who: str,
     ) -> tuple[str, ...]:
         """() when the chain verifies; else the findings as text (who + reason + fix)."""
-        skey = frozenset(_fp(c) for c in store)
+        skey = self.store_key(store)
         key = (_fp(chain[0]), skey, purpose, name)
         if key in self._memo:
             return self._memo[key]
@@ -271,13 +313,7 @@ def check_deployment(
                         finds += v.check(
                             pchain, trust(a), "client", None, f"{a.name} <- {pm.name} (client cert)"
                         )
-                    case = classify_link(
-                        pchain,
-                        trust(a),
-                        perfigo_fingerprints=inv.perfigo,
-                        internal_fingerprints=inv.internal,
-                        candidates=inv.cas,
-                    )
+                    case = v.case(inv, pchain, trust(a))
                     cases.append(case.name)
                     if not case.satisfied:
                         requires.append(case.requires)
@@ -326,11 +362,7 @@ def check_deployment(
                     continue
                 finds = list(v.check(chain, client_ctx_roots, "server", name, f"client -> {name}"))
                 public = _fp(chain[-1]) in public_fingerprints
-                refusals = client_refusals(chain[0], platforms, now, publicly_trusted=public)
-                for platform, fs in refusals.items():
-                    finds += [
-                        f"{platform} refuses it: [{f.code}] {f.reason} -> fix: {f.fix}" for f in fs
-                    ]
+                finds += v.refusals(chain[0], platforms, public)
                 matrix.cells.append(Cell(a.name, channel, not finds, tuple(dict.fromkeys(finds))))
     matrix.verifications = v.count
     if dep.profile.dn_authorization:

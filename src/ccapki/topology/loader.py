@@ -368,22 +368,24 @@ def parse_deployment(text: str, path: str = "<deployment>") -> Deployment:
     return dep
 
 
-def _member_loc(dep: Deployment, appliance: Appliance) -> tuple[Any, ...]:
+def _member_locs(dep: Deployment) -> dict[int, tuple[Any, ...]]:
+    """Where each appliance is written in the file, by ``id(appliance)`` (one pass)."""
+    out: dict[int, tuple[Any, ...]] = {}
     for i, ident in enumerate(dep.identities):
         base: tuple[Any, ...] = ("cam",) if i == 0 else ("cas", i - 1)
         for j, m in enumerate(ident.members):
-            if m is appliance:
-                return (*base, "primary" if j == 0 else "secondary") if ident.ha else base
-    return ()
+            out[id(m)] = (*base, "primary" if j == 0 else "secondary") if ident.ha else base
+    return out
 
 
 def _check_unique(path: str, index: _LineIndex, dep: Deployment) -> None:
+    locs = _member_locs(dep)
     seen_names: dict[str, str] = {}
     for i, ident in enumerate(dep.identities):
         loc: tuple[Any, ...] = ("cam",) if i == 0 else ("cas", i - 1)
         named: list[tuple[str, tuple[Any, ...]]] = [(ident.name, loc)]
         if ident.ha:
-            named += [(m.name, _member_loc(dep, m)) for m in ident.members]
+            named += [(m.name, locs[id(m)]) for m in ident.members]
         for n, nloc in named:
             if n in seen_names:
                 raise DeploymentError(
@@ -418,7 +420,7 @@ def _check_unique(path: str, index: _LineIndex, dep: Deployment) -> None:
                 )
             seen_hosts[ident.virtual_hostname] = ident.name
         for m in ident.members:
-            mloc = _member_loc(dep, m)
+            mloc = locs[id(m)]
             for ip in m.ips:
                 if ip in seen_ips:
                     raise DeploymentError(
