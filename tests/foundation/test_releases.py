@@ -87,7 +87,7 @@ def test_461_temporary_certificate_is_signed_by_the_perfigo_root(
 
 
 def test_release_rows() -> None:
-    def prof(text: str):  # type: ignore[no-untyped-def]
+    def prof(text: str):
         return profile_for(parse_release(text))
 
     # mutual CAM/CAS verification from 4.5
@@ -120,7 +120,7 @@ def test_unknown_releases_are_refused(text: str) -> None:
 
 
 def test_plan_reads_the_profile(tmp_path: Path) -> None:
-    def plan_for(release: str):  # type: ignore[no-untyped-def]
+    def plan_for(release: str):
         text = deployment(release=release, source="self-signed", cas=[ha_pair("c", "10.1.0")])
         return make_plan(load_deployment(write(tmp_path / f"{release}.toml", text)))
 
