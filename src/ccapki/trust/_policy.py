@@ -268,9 +268,18 @@ class Policy:
     rules: tuple[PolicyRule, ...]
 
     def evaluate(
-        self, cert: x509.Certificate, now: dt.datetime, *, publicly_trusted: bool = False
+        self,
+        cert: x509.Certificate,
+        now: dt.datetime,
+        *,
+        publicly_trusted: bool = False,
+        cache: dict[int, list[Finding]] | None = None,
     ) -> list[Finding]:
-        """Every finding for ``cert``: severity "error" = refused outright, else warning."""
+        """Every finding for ``cert``: severity "error" = refused outright, else warning.
+
+        ``cache`` (one dict per certificate and time) shares rule results between the
+        platforms that use the same rule object.
+        """
         out: list[Finding] = []
         for entry in self.rules:
             action = entry.public if publicly_trusted else entry.private
@@ -280,7 +289,13 @@ class Policy:
             if isinstance(rule, MaxValidity) and rule.public_only and not publicly_trusted:
                 continue
             severity: Literal["error", "warning"] = "error" if action == "refuse" else "warning"
-            for finding in entry.rule.evaluate(cert, now):
+            if cache is None:
+                found = rule.evaluate(cert, now)
+            else:
+                found = cache.get(id(rule))  # type: ignore[assignment]
+                if found is None:
+                    found = cache[id(rule)] = rule.evaluate(cert, now)
+            for finding in found:
                 out.append(
                     replace(
                         finding,
@@ -291,11 +306,16 @@ class Policy:
         return out
 
     def refusals(
-        self, cert: x509.Certificate, now: dt.datetime, *, publicly_trusted: bool = False
+        self,
+        cert: x509.Certificate,
+        now: dt.datetime,
+        *,
+        publicly_trusted: bool = False,
+        cache: dict[int, list[Finding]] | None = None,
     ) -> list[Finding]:
         return [
             f
-            for f in self.evaluate(cert, now, publicly_trusted=publicly_trusted)
+            for f in self.evaluate(cert, now, publicly_trusted=publicly_trusted, cache=cache)
             if f.severity == "error"
         ]
 
@@ -422,8 +442,9 @@ def client_findings(
     publicly_trusted: bool,
 ) -> dict[str, list[Finding]]:
     """Every finding (refusals and warnings) per platform (``None``: all platforms)."""
+    cache: dict[int, list[Finding]] = {}
     return {
-        p.platform: p.evaluate(cert, now, publicly_trusted=publicly_trusted)
+        p.platform: p.evaluate(cert, now, publicly_trusted=publicly_trusted, cache=cache)
         for p in _policies(platforms)
     }
 
@@ -441,7 +462,8 @@ def client_refusals(
     iOS (825 days, Apple HT210176) even once installed as a trusted root, while a
     397-day certificate from an internal CA is accepted everywhere.
     """
+    cache: dict[int, list[Finding]] = {}
     return {
-        p.platform: p.refusals(cert, now, publicly_trusted=publicly_trusted)
+        p.platform: p.refusals(cert, now, publicly_trusted=publicly_trusted, cache=cache)
         for p in _policies(platforms)
     }
