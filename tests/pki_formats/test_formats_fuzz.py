@@ -89,6 +89,7 @@ def check(data: bytes, source: str) -> None:
         for cert in result.certificates:  # every lazily-parsed field is readable now
             _ = cert.subject, cert.issuer, cert.extensions, cert.public_key()
             _ = cert.not_valid_after_utc, cert.signature_hash_algorithm
+            _ = cert.subject.rfc4514_string(), cert.issuer.rfc4514_string()
 
 
 @st.composite

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import enum
+import functools
 import os
 import re
 import warnings
@@ -30,13 +31,12 @@ from pathlib import Path
 from typing import Literal, TypeVar
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 
 from ccapki.errors import FileFormatError, PasswordError
-from ccapki.pki.keys import public_key_fingerprint
 
 __all__ = [
     "MAX_PARSE_BYTES",
@@ -215,7 +215,6 @@ def require_keys(material: Material) -> tuple[PrivateKey, ...]:
 def _force_name(name: x509.Name) -> None:
     for attr in name:
         _ = attr.value
-    name.rfc4514_string()
 
 
 def _force_certificate(cert: x509.Certificate) -> None:
@@ -227,9 +226,26 @@ def _force_certificate(cert: x509.Certificate) -> None:
     _ = cert.signature_algorithm_oid, cert.signature_hash_algorithm
     for ext in cert.extensions:
         _ = ext.value
-    pub = cert.public_key()
-    public_key_fingerprint(pub)
-    cert.fingerprint(_SHA256)
+    cert.public_key()
+
+
+class _ForceError(Exception):
+    """A certificate loaded, but one of its fields does not parse."""
+
+
+@functools.lru_cache(maxsize=512)
+def _load_pem_certificate(pem: bytes) -> x509.Certificate:
+    """Load and force-parse one PEM certificate block.
+
+    Cached: a batch of CA replies repeats the same intermediate in every file, and
+    certificates are immutable. Failures are not cached (lru_cache never caches a raise).
+    """
+    cert = x509.load_pem_x509_certificate(pem)
+    try:
+        _force_certificate(cert)
+    except Exception as exc:
+        raise _ForceError(str(exc)) from exc
+    return cert
 
 
 def _force_csr(csr: x509.CertificateSigningRequest) -> None:
@@ -237,7 +253,7 @@ def _force_csr(csr: x509.CertificateSigningRequest) -> None:
     for ext in csr.extensions:
         _ = ext.value
     _ = csr.signature_hash_algorithm
-    public_key_fingerprint(csr.public_key())
+    csr.public_key()
     if not csr.is_signature_valid:
         raise ValueError("the CSR's signature does not verify (the file is corrupt)")
 
@@ -257,11 +273,7 @@ def _check_key(source: str, key: PrivateKeyTypes) -> PrivateKey:
             "(not a certificate key)",
             "use the RSA, ECDSA or EdDSA key that belongs to the certificate",
         )
-    public_key_fingerprint(key)
     return key
-
-
-_SHA256 = hashes.SHA256()
 
 
 # --------------------------------------------------------------------------- PEM
@@ -269,8 +281,7 @@ _SHA256 = hashes.SHA256()
 
 _BEGIN = re.compile(rb"-----BEGIN ([A-Z0-9][A-Z0-9 #]*)-----")
 _END = re.compile(rb"-----END ([A-Z0-9][A-Z0-9 #]*)-----")
-_GLUED_BEFORE = re.compile(rb"(?<=[^\r\n])(-----(?:BEGIN|END) [A-Z0-9][A-Z0-9 #]*-----)")
-_GLUED_AFTER = re.compile(rb"(-----(?:BEGIN|END) [A-Z0-9][A-Z0-9 #]*-----)(?=[^\r\n])")
+_MARKER = re.compile(rb"(-----(?:BEGIN|END) [A-Z0-9][A-Z0-9 #]*-----)")
 
 _CERT_LABELS = {"CERTIFICATE", "X509 CERTIFICATE"}
 _KEY_LABELS = {
@@ -308,18 +319,33 @@ def _normalise_block(lines: list[bytes]) -> bytes:
     return b"\n".join(out) + b"\n"
 
 
-def _split_pem(source: str, text: bytes) -> list[_Block]:
+def _lines(text: bytes) -> list[tuple[int, bytes]]:
+    """(line number, stripped line) pairs; a marker glued to other text (a cut block, a
+    one-line paste) is split onto its own line, keeping the number of the line it was on."""
     text = text.removeprefix(b"\xef\xbb\xbf")
-    # a marker glued to other text (a cut block, a one-line paste) gets its own line
-    text = _GLUED_BEFORE.sub(rb"\n\1", text)
-    text = _GLUED_AFTER.sub(rb"\1\n", text)
-    lines = text.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
-    blocks: list[_Block] = []
-    start: tuple[str, int] | None = None
-    for number, raw in enumerate(lines, 1):
+    out: list[tuple[int, bytes]] = []
+    for number, raw in enumerate(
+        text.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n"), 1
+    ):
         line = raw.strip()
+        if b"-----" not in line:
+            out.append((number, line))
+        elif not (_BEGIN.fullmatch(line) or _END.fullmatch(line)):
+            out.extend((number, part.strip()) for part in _MARKER.split(line) if part.strip())
+        else:
+            out.append((number, line))
+    return out
+
+
+def _split_pem(source: str, text: bytes) -> list[_Block]:
+    lines = _lines(text)
+    blocks: list[_Block] = []
+    start: tuple[str, int, int] | None = None  # label, line number, index in ``lines``
+    for index, (number, line) in enumerate(lines):
+        if not line.startswith(b"-----"):
+            continue
         begin = _BEGIN.fullmatch(line)
-        end = _END.fullmatch(line)
+        end = _END.fullmatch(line) if begin is None else None
         if begin:
             label = begin.group(1).decode("ascii")
             if start is not None:
@@ -329,7 +355,7 @@ def _split_pem(source: str, text: bytes) -> list[_Block]:
                     f"BEGIN {label} at line {number} (truncated or badly pasted PEM)",
                     _HINT_COPY,
                 )
-            start = (label, number)
+            start = (label, number, index)
         elif end:
             label = end.group(1).decode("ascii")
             if start is None:
@@ -345,7 +371,7 @@ def _split_pem(source: str, text: bytes) -> list[_Block]:
                     f"at line {number} (mismatched PEM)",
                     _HINT_COPY,
                 )
-            pem = _normalise_block(lines[start[1] - 1 : number])
+            pem = _normalise_block([ln for _, ln in lines[start[2] : index + 1]])
             blocks.append(_Block(start[0], start[1], pem))
             start = None
     if start is not None:
@@ -474,7 +500,16 @@ class _Collector:
     def pem_block(self, block: _Block) -> None:
         label, where = block.label, block.where()
         if label in _CERT_LABELS:
-            self.add_cert(x509.load_pem_x509_certificate(block.pem), Kind.PEM_CERTIFICATE, where)
+            try:
+                cert = _load_pem_certificate(block.pem)
+            except _ForceError as exc:
+                raise _bad(
+                    self.source,
+                    f"{where} is a malformed certificate ({_one_line(exc.__cause__ or exc)})",
+                    _HINT_COPY,
+                ) from None
+            self.certs.append(cert)
+            self.cert_kinds.append(Kind.PEM_CERTIFICATE)
         elif label == "TRUSTED CERTIFICATE":
             der = base64.b64decode(block.body(), validate=True)
             length = _der_length(der)
@@ -784,20 +819,18 @@ def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     out: list[Path] = []
     for raw in paths:
         path = Path(raw)
-        if path.is_dir():
-            found = sorted(
-                p
-                for p in path.rglob("*")
-                if p.is_file()
-                and not any(part.startswith(".") for part in p.relative_to(path).parts)
-            )
-            if not found:
-                raise FileFormatError(
-                    f"{path}: folder holds no files", "name a folder with certificate files"
-                )
-            out.extend(found)
-        else:
+        if not path.is_dir():
             out.append(path)
+            continue
+        found: list[str] = []
+        for folder, dirs, files in os.walk(path):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            found.extend(os.path.join(folder, f) for f in files if not f.startswith("."))
+        if not found:
+            raise FileFormatError(
+                f"{path}: folder holds no files", "name a folder with certificate files"
+            )
+        out.extend(Path(f) for f in sorted(found))
     return list(dict.fromkeys(out))
 
 
