@@ -23,6 +23,8 @@ from ccapki.lab.daemon import (
 )
 from ccapki.probe import ProbeTarget, probe
 
+pytestmark = pytest.mark.slow  # starts real daemon processes (a few seconds)
+
 HERE = Path(__file__).parent
 
 

@@ -199,8 +199,10 @@ class Lab:
 
     # -- life cycle ---------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Bind every endpoint on ``spec.host`` (free ports), then run every link once."""
+    async def start(self, *, check_links: bool = True) -> None:
+        """Bind every endpoint on ``spec.host`` (free ports), then run every link once
+        (``check_links=False``: return as soon as every endpoint serves; the links then run
+        in the background and report ``pending`` until checked)."""
         if self._running:
             raise RuntimeError("the lab is already running")
         self._lock = asyncio.Lock()
@@ -213,9 +215,12 @@ class Lab:
             raise
         self._running = True
         self._defs = _link_defs(self._spec)
-        async with self._lock:
-            await self._run_links()
-        self._loop_task = asyncio.create_task(self._periodic(), name="ccapki-lab-links")
+        if check_links:
+            async with self._lock:
+                await self._run_links()
+        self._loop_task = asyncio.create_task(
+            self._periodic(first=not check_links), name="ccapki-lab-links"
+        )
         log.info(
             "lab started: %d appliances, %d endpoints, %d links",
             len(self._spec.appliances),
@@ -485,8 +490,11 @@ class Lab:
             self._views[addr] = fut
         return fut
 
-    async def _periodic(self) -> None:
+    async def _periodic(self, *, first: bool = False) -> None:
         assert self._lock is not None
+        if first:
+            async with self._lock:
+                await self._run_links()
         while True:
             await asyncio.sleep(self._spec.link_interval)
             async with self._lock:

@@ -167,7 +167,8 @@ class _ContextCache:
 async def _close(writer: asyncio.StreamWriter) -> None:
     writer.close()
     with contextlib.suppress(Exception):
-        await asyncio.wait_for(writer.wait_closed(), 1.0)
+        async with asyncio.timeout(1.0):  # a context, not a task per call: probes are many
+            await writer.wait_closed()
 
 
 async def _http_get(
@@ -223,16 +224,14 @@ async def _probe(t: ProbeTarget, cache: _ContextCache) -> ProbeResult:
         return ProbeResult(t, False, f"bad probe input: {exc}", "input")
     writer: asyncio.StreamWriter | None = None
     try:
-        reader, w = await asyncio.wait_for(
-            asyncio.open_connection(
+        async with asyncio.timeout(t.timeout):
+            reader, w = await asyncio.open_connection(
                 t.host,
                 t.port,
                 ssl=ctx,
                 server_hostname=t.server_name or "",
                 ssl_handshake_timeout=t.timeout,
-            ),
-            t.timeout,
-        )
+            )
         writer = w
         elapsed = time.perf_counter() - start
         sslobj = w.get_extra_info("ssl_object")
