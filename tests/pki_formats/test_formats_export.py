@@ -172,3 +172,13 @@ def test_install_instructions(platform: str, needle: str) -> None:
 def test_install_instructions_unknown_platform() -> None:
     with pytest.raises(InputError, match="unknown platform"):
         roots.install_instructions("beos")
+
+
+def test_install_instructions_with_explicit_file_names() -> None:
+    text = roots.install_instructions(
+        "windows", name="cca", cer="cca-root-1.cer", p7b="all-roots.p7b"
+    )
+    assert "certutil -addstore -f Root cca-root-1.cer" in text
+    assert "all-roots.p7b" in text
+    linux = roots.install_instructions("linux", name="cca", pem="bundle.pem")
+    assert "sudo cp bundle.pem /usr/local/share/ca-certificates/cca.crt" in linux

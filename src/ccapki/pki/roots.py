@@ -123,41 +123,56 @@ def mobileconfig(
     return plistlib.dumps(profile, fmt=plistlib.FMT_XML, sort_keys=True)
 
 
-def install_instructions(platform: str, *, name: str = "ccapki-root") -> str:
+def install_instructions(
+    platform: str,
+    *,
+    name: str = "ccapki-root",
+    cer: str | None = None,
+    pem: str | None = None,
+    p7b: str | None = None,
+    profile: str | None = None,
+) -> str:
     """How to install the exported roots on ``platform`` (windows, macos or linux).
 
-    ``name`` is the files' base name: ``NAME.cer``, ``NAME.pem``, ``NAME.p7b``,
-    ``NAME.mobileconfig``.
+    ``name`` is the files' base name (``NAME.cer``, ``NAME.pem``, ``NAME.p7b``,
+    ``NAME.mobileconfig``) and the nickname in trust stores; ``cer``, ``pem``, ``p7b`` and
+    ``profile`` override single file names.
     """
     key = platform.strip().lower()
+    cer = cer or f"{name}.cer"
+    pem = pem or f"{name}.pem"
+    p7b = p7b or f"{name}.p7b"
+    profile = profile or f"{name}.mobileconfig"
     texts = {
         "windows": f"""\
-Windows: install {name}.cer as a trusted root.
+Windows: install {cer} as a trusted root.
   One machine (administrator prompt):
-    certutil -addstore -f Root {name}.cer
+    certutil -addstore -f Root {cer}
   Every domain machine (Group Policy): Computer Configuration > Policies > Windows Settings >
     Security Settings > Public Key Policies > Trusted Root Certification Authorities,
-    right-click > Import, choose {name}.cer (or {name}.p7b for several roots).
+    right-click > Import, choose {cer} (or {p7b} for several roots).
   Then run gpupdate /force on a client, or wait for the next policy refresh.
 """,
         "macos": f"""\
-macOS: install {name}.cer as a trusted root.
+macOS: install {cer} as a trusted root.
   Terminal (administrator):
     sudo security add-trusted-cert -d -r trustRoot -k /Library/Keychains/System.keychain \
-{name}.cer
-  Or open {name}.mobileconfig, then System Settings > Privacy & Security > Profiles:
+{cer}
+  Or open {profile}, then System Settings > Privacy & Security > Profiles:
     install it, and on iOS also General > About > Certificate Trust Settings: turn it on.
 """,
         "linux": f"""\
-Linux: install {name}.pem as a trusted root.
+Linux: install {pem} as a trusted root.
   Debian/Ubuntu:
-    sudo cp {name}.pem /usr/local/share/ca-certificates/{name}.crt
+    sudo cp {pem} /usr/local/share/ca-certificates/{name}.crt
     sudo update-ca-certificates
   RHEL/Fedora/CentOS:
-    sudo cp {name}.pem /etc/pki/ca-trust/source/anchors/{name}.pem
+    sudo cp {pem} /etc/pki/ca-trust/source/anchors/{name}.pem
     sudo update-ca-trust
   Firefox/Chromium (NSS, per user):
-    certutil -d sql:$HOME/.pki/nssdb -A -t C,, -n {name} -i {name}.pem
+    certutil -d sql:$HOME/.pki/nssdb -A -t C,, -n {name} -i {pem}
+  certutil -A and the per-file .cer commands take one certificate each: with several
+  roots, repeat them for each root's .cer file.
 """,
     }
     if key not in texts:
