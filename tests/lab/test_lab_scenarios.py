@@ -194,3 +194,24 @@ def test_periodic_status_exchange_runs_by_itself(deployment: Deployment) -> None
             return lab.rounds
 
     assert run(go()) >= 3
+
+
+def test_expired_pair_identity_breaks_the_heartbeat(deployment: Deployment) -> None:
+    names = ("cas-ha1.example.edu", "cas1a.example.edu", "cas1b.example.edu")
+    expired = issue(deployment.ca, names[0], names, now=NOW - dt.timedelta(days=400), days=90)
+    good = deployment.spec()
+    bad = good
+    for name in ("cas1a", "cas1b"):
+        bad = with_appliance(bad, name, identity=expired.material(deployment.trust))
+    broken, fixed, _ = run(_break_and_fix(good, bad))
+    assert broken.broken_links() == {
+        "heartbeat:cas1b->cas1a",
+        "status:cas1a->cam",
+        "status:cas1b->cam",
+        "control:cam->cas1a",
+        "control:cam->cas1b",
+    }
+    pair = broken.pair("cas-ha1")
+    assert pair.state == HA_BROKEN
+    assert "expired" in (pair.error or "")
+    _assert_healthy(fixed)
