@@ -24,6 +24,7 @@ from ccapki.lab._status import (
     LinkStatus,
     PairStatus,
 )
+from ccapki.lab._targets import live_targets
 
 __all__ = [
     "HA_BROKEN",
@@ -40,6 +41,7 @@ __all__ = [
     "LinkStatus",
     "PairStatus",
     "Role",
+    "live_targets",
 ]
 
 # A library does not print: the daemon (or the CLI) attaches handlers.

@@ -32,7 +32,7 @@ from ccapki.lab._status import (
 )
 from ccapki.probe._tls import client_context, describe_error, server_context, sha256_hex
 
-__all__ = ["Lab"]
+__all__ = ["Lab", "link_definitions"]
 
 log = logging.getLogger("ccapki.lab")
 
@@ -55,7 +55,8 @@ class _LinkDef:
     material: str  # the client's material: identity | heartbeat
 
 
-def _link_defs(spec: LabSpec) -> list[_LinkDef]:
+def link_definitions(spec: LabSpec) -> list[_LinkDef]:
+    """Every appliance-to-appliance link the lab runs for ``spec``."""
     out: list[_LinkDef] = []
     cam = spec.active_cam
     if cam is not None:
@@ -214,7 +215,7 @@ class Lab:
             await self._close_servers(list(self._servers))
             raise
         self._running = True
-        self._defs = _link_defs(self._spec)
+        self._defs = link_definitions(self._spec)
         if check_links:
             async with self._lock:
                 await self._run_links()
@@ -265,7 +266,7 @@ class Lab:
             self._spec = new_spec
             for a in new_spec.appliances:
                 await self._open_endpoints(a)
-            self._defs = _link_defs(new_spec)
+            self._defs = link_definitions(new_spec)
             names = {d.name for d in self._defs}
             self._links = {n: s for n, s in self._links.items() if n in names}
             await self._run_links()

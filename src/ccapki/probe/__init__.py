@@ -47,7 +47,8 @@ class ProbeTarget:
     ``gui``...) and is carried into the result; ``http_get`` adds one ``GET /``.
     ``confirm_seconds``: after a TLS 1.3 handshake without HTTP, how long to wait for the
     server to refuse the client certificate (TLS 1.3 servers do so after the client's side
-    of the handshake is done); 0 skips the wait.
+    of the handshake is done); 0 skips the wait. ``expect_leaf_sha256``: the peer must present
+    exactly this certificate (SHA-256 of its DER), as HA peers sharing one identity do.
     """
 
     host: str
@@ -63,6 +64,7 @@ class ProbeTarget:
     fetch_chain_on_failure: bool = True
     strict_x509: bool = True
     confirm_seconds: float = 0.2
+    expect_leaf_sha256: str | None = None
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -243,6 +245,19 @@ async def _probe(t: ProbeTarget, cache: _ContextCache) -> ProbeResult:
                 with contextlib.suppress(Exception):
                     verified = tuple(c if isinstance(c, bytes) else c.public_bytes(2) for c in fn())
                 break
+        if t.expect_leaf_sha256 is not None and (
+            not chain or sha256_hex(chain[0]) != t.expect_leaf_sha256.lower()
+        ):
+            got = sha256_hex(chain[0])[:16] if chain else "nothing"
+            return ProbeResult(
+                t,
+                False,
+                error=f"peer presents certificate {got}…, expected "
+                f"{t.expect_leaf_sha256[:16]}… (HA peers must hold the same identity)",
+                error_kind="mismatch",
+                peer_chain_der=chain,
+                handshake_seconds=elapsed,
+            )
         cipher = w.get_extra_info("cipher")
         status = title = None
         body = b""
