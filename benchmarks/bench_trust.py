@@ -42,7 +42,8 @@ def deployment_text(pairs: int) -> str:
         lines.append(
             f'[[cas]]\nname = "cas{i}"\nvirtual_hostname = "cas{i}.bench.test"\n'
             f'service_ip = "{ip[0]}"\n'
-            f'primary = {{ name = "cas{i}-a", hostname = "cas{i}-a.bench.test", ip = "{ip[1]}" }}\n'
+            f'primary = {{ name = "cas{i}-a", hostname = "cas{i}-a.bench.test", '
+            f'ip = "{ip[1]}" }}\n'
             f'secondary = {{ name = "cas{i}-b", hostname = "cas{i}-b.bench.test", ip = "{ip[2]}" }}\n'
         )
     return "\n".join(lines)

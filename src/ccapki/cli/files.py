@@ -381,8 +381,22 @@ def export_roots(env: Env, out: str, as_json: bool) -> int:
             )
         )
         text = "\n\n".join(
-            r.install_instructions(p, name="ccapki-root") for p in ("windows", "macos", "linux")
+            r.install_instructions(
+                p,
+                name="ccapki-root",
+                cer="ccapki-root-1.cer",
+                pem="ccapki-roots.pem",
+                p7b="ccapki-roots.p7b",
+                profile="ccapki-roots.mobileconfig",
+            )
+            for p in ("windows", "macos", "linux")
         )
+        if len(need) > 1:
+            text += (
+                f"\n\n{len(need)} roots: repeat the .cer steps for ccapki-root-1.cer to "
+                f"ccapki-root-{len(need)}.cer, or use ccapki-roots.p7b / the .mobileconfig, "
+                "which hold them all.\n"
+            )
         written.append(str(atomic_write(folder / "INSTALL.txt", text.encode())))
     if as_json:
         from ccapki.cli.output import print_json
