@@ -44,7 +44,8 @@ def deployment_text(pairs: int) -> str:
             f'service_ip = "{ip[0]}"\n'
             f'primary = {{ name = "cas{i}-a", hostname = "cas{i}-a.bench.test", '
             f'ip = "{ip[1]}" }}\n'
-            f'secondary = {{ name = "cas{i}-b", hostname = "cas{i}-b.bench.test", ip = "{ip[2]}" }}\n'
+            f'secondary = {{ name = "cas{i}-b", hostname = "cas{i}-b.bench.test", '
+            f'ip = "{ip[2]}" }}\n'
         )
     return "\n".join(lines)
 
