@@ -178,12 +178,9 @@ def apply_plan(
     store.unlock()  # a wrong passphrase fails here, before anything is written
     with store.transaction():
         store.record_deployment(dep.name, dep.source_text, path)
-        needed = {signer_for(plan.get(a.identity), dep) for a in todo}
-        issuers, created = ensure_issuers(store, plan, now, needed=needed)
-        records = [
-            issue_one(plan.get(a.identity), signer_for(plan.get(a.identity), dep), issuers, now)
-            for a in todo
-        ]
+        jobs = [(p, signer_for(p, dep)) for p in (plan.get(a.identity) for a in todo)]
+        issuers, created = ensure_issuers(store, plan, now, needed={s for _, s in jobs})
+        records = [issue_one(p, signer, issuers, now) for p, signer in jobs]
         store.add_issued(records)
         trust_added = fill_trust_stores(store, dep)
     return ApplyResult(
@@ -193,8 +190,8 @@ def apply_plan(
 
 def fill_trust_stores(store: Store, dep: Deployment) -> list[str]:
     """Add to each appliance's trust store what its channels need (never removes)."""
-    from ccapki.lifecycle.trustops import apply_changes, load_inventory, trust_changes
+    from ccapki.lifecycle.trustops import load_inventory, trust_changes
 
     changes = [c for c in trust_changes(load_inventory(store, dep)) if c.action == "add"]
-    apply_changes(store, changes)
+    store.trust_add_many([(c.appliance, c.certificate, c.description) for c in changes])
     return [str(c) for c in changes]

@@ -557,12 +557,20 @@ class Store:
             else:
                 self.audit("issue-batch", f"{len(records)} identities", count=len(records))
 
-    def _identity_from_row(self, r: Any) -> StoredIdentity:
+    def _identity_from_row(
+        self, r: Any, chains: dict[str, tuple[x509.Certificate, ...]] | None = None
+    ) -> StoredIdentity:
+        if chains is None:
+            chain = _load_pems(r.chain_pem)
+        else:  # identities share a few chains: parse each once
+            chain = chains.get(r.chain_pem) or chains.setdefault(
+                r.chain_pem, _load_pems(r.chain_pem)
+            )
         return StoredIdentity(
             name=r.identity,
             version=r.version,
             certificate=x509.load_pem_x509_certificate(r.pem.encode()),
-            chain=_load_pems(r.chain_pem),
+            chain=chain,
             source=r.source,
             spki=r.spki,
             fingerprint=r.fingerprint,
@@ -581,8 +589,9 @@ class Store:
             (t.certificates.c.identity == latest.c.identity)
             & (t.certificates.c.version == latest.c.v),
         )
+        chains: dict[str, tuple[x509.Certificate, ...]] = {}
         with self._conn() as c:
-            return {r.identity: self._identity_from_row(r) for r in c.execute(q)}
+            return {r.identity: self._identity_from_row(r, chains) for r in c.execute(q)}
 
     def current_identity(self, name: str) -> StoredIdentity | None:
         q = (
@@ -661,22 +670,58 @@ class Store:
 
     def trust_add(self, appliance: str, cert: x509.Certificate, label: str) -> bool:
         """Add ``cert`` to the appliance's trust store; False if it is already there."""
-        fp = cert_fingerprint(cert)
-        if any(f == fp for f, _, _ in self.trust_list(appliance)):
-            return False
+        return self.trust_add_many([(appliance, cert, label)])[0]
+
+    def trust_add_many(self, entries: Sequence[tuple[str, x509.Certificate, str]]) -> list[bool]:
+        """Add many (appliance, certificate, label) entries in a few statements.
+
+        Each entry not already in its appliance's store is added and audited; returns, per
+        entry, whether it was added.
+        """
+        if not entries:
+            return []
+        now = self.now()
+        rows = [(a, cert_fingerprint(cert), cert, label) for a, cert, label in entries]
+        appliances = {a for a, _, _, _ in rows}
+        present_q = (
+            select(t.trust_entries.c.appliance, t.trust_entries.c.fingerprint)
+            .where(t.trust_entries.c.removed_at.is_(None))
+            .where(t.trust_entries.c.appliance.in_(appliances))
+        )
+        pems: dict[str, str] = {}
+        added: list[bool] = []
+        inserts: list[dict[str, Any]] = []
+        audits: list[dict[str, Any]] = []
         with self._conn() as c:
-            c.execute(
-                insert(t.trust_entries),
-                {
-                    "appliance": appliance,
-                    "fingerprint": fp,
-                    "label": label,
-                    "pem": _pem(cert),
-                    "added_at": self.now(),
-                },
-            )
-        self.audit("trust-add", appliance, fingerprint=fp, label=label)
-        return True
+            present = {(r.appliance, r.fingerprint) for r in c.execute(present_q)}
+            for appliance, fp, cert, label in rows:
+                if (appliance, fp) in present:
+                    added.append(False)
+                    continue
+                present.add((appliance, fp))
+                added.append(True)
+                pem = pems.get(fp) or pems.setdefault(fp, _pem(cert))
+                inserts.append(
+                    {
+                        "appliance": appliance,
+                        "fingerprint": fp,
+                        "label": label,
+                        "pem": pem,
+                        "added_at": now,
+                    }
+                )
+                audits.append(
+                    {
+                        "at": now,
+                        "action": "trust-add",
+                        "subject": appliance,
+                        "detail": json.dumps({"fingerprint": fp, "label": label}, sort_keys=True),
+                    }
+                )
+            if inserts:
+                c.execute(insert(t.trust_entries), inserts)
+                c.execute(insert(t.audit), audits)
+        return added
 
     def trust_remove(self, appliance: str, fingerprint: str) -> int:
         """Remove entries whose fingerprint starts with ``fingerprint``; returns how many."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 import ipaddress
 from dataclasses import dataclass, field
 
@@ -137,13 +138,21 @@ class Deployment:
     def appliances(self) -> tuple[Appliance, ...]:
         return tuple(m for ident in self.identities for m in ident.members)
 
+    @functools.cached_property
+    def _index(self) -> dict[str, IdentitySpec]:
+        """Identity names, then appliance names, to their identity (first one wins)."""
+        index: dict[str, IdentitySpec] = {}
+        for ident in self.identities:
+            index.setdefault(ident.name, ident)
+        for ident in self.identities:
+            for m in ident.members:
+                index.setdefault(m.name, ident)
+        return index
+
     def identity(self, name: str) -> IdentitySpec:
-        for ident in self.identities:
-            if ident.name == name:
-                return ident
-        for ident in self.identities:
-            if any(m.name == name for m in ident.members):
-                return ident
+        found = self._index.get(name)
+        if found is not None:
+            return found
         from ccapki.errors import NotFoundError
 
         known = ", ".join(i.name for i in self.identities)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -91,9 +92,16 @@ class Plan:
     def certificates_needed(self) -> int:
         return len(self.identities)
 
+    @functools.cached_property
+    def _by_name(self) -> dict[str, PlannedIdentity]:
+        return {p.name: p for p in self.identities}
+
     def get(self, name: str) -> PlannedIdentity:
-        spec = self.deployment.identity(name)
-        return next(p for p in self.identities if p.name == spec.name)
+        """The planned identity named ``name`` (or of the appliance named ``name``)."""
+        found = self._by_name.get(name)
+        if found is not None:
+            return found
+        return self._by_name[self.deployment.identity(name).name]
 
     def to_json(self) -> dict[str, object]:
         dep = self.deployment

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import ipaddress
 from collections.abc import Iterable, Sequence
 from typing import TypeVar
@@ -84,8 +85,12 @@ def aki_key_id(cert: x509.Certificate) -> bytes | None:
     return aki.key_identifier if aki else None
 
 
+@functools.lru_cache(maxsize=1 << 14)
 def signed_by(child: x509.Certificate, issuer: x509.Certificate) -> bool:
-    """True when ``issuer`` names and signs ``child`` (any algorithm cryptography can check)."""
+    """True when ``issuer`` names and signs ``child`` (any algorithm cryptography can check).
+
+    Cached: a deployment checks the same root against itself once per identity.
+    """
     if child.issuer != issuer.subject:
         return False
     try:
