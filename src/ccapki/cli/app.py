@@ -35,6 +35,8 @@ COMMANDS: dict[str, str] = {
     "check-ha": "ccapki.cli.files:check_ha",
     "keys": "ccapki.cli.files:keys",
     "trust": "ccapki.cli.trust:trust",
+    "lab": "ccapki.cli.lab:lab",
+    "verify": "ccapki.cli.lab:verify",
 }
 
 

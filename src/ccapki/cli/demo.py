@@ -83,6 +83,22 @@ def _trust_demo(base: list[str], env: Env) -> int:
     return 0
 
 
+def _lab_demo(base: list[str]) -> int:
+    """Start the lab, verify every channel by real handshakes, stop the lab."""
+    from ccapki.cli.app import run
+
+    _step("start the lab: every appliance on 127.0.0.1 over real TLS (ccapki lab up)")
+    if run([*base, "lab", "up", "--interval", "2"]) != 0:
+        return 1
+    try:
+        _step("verify every channel live (ccapki verify --live)")
+        code = run([*base, "verify", "--live"])
+    finally:
+        _step("stop the lab (ccapki lab down)")
+        run([*base, "lab", "down"])
+    return code
+
+
 @click.command(
     epilog="""\b
 EXAMPLES
@@ -118,6 +134,9 @@ def demo(ctx: click.Context, keep: bool) -> int:
         demo_env = Env(home_option=str(store_home), debug=env.debug)
         render_inventory(demo_env)
         code = _trust_demo(base, demo_env)
+        if code != 0:
+            return code
+        code = _lab_demo(base)
         if code != 0:
             return code
         click.echo("")

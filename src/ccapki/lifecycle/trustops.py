@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -147,6 +147,12 @@ class Cell:
     findings: tuple[str, ...] = ()
     case: str | None = None
     requires: str | None = None
+    tls_ok: bool | None = None  # the handshake alone (client policies aside); None: as ok
+
+    @property
+    def handshake_ok(self) -> bool | None:
+        """What a live TLS handshake must show (platform policies are not in a handshake)."""
+        return self.ok if self.tls_ok is None else self.tls_ok
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -265,6 +271,98 @@ def _ha_name(spec: IdentitySpec) -> str:
     return spec.common_name
 
 
+def _mutual(
+    v: _Verifier,
+    chain: Sequence[x509.Certificate],
+    store: Sequence[x509.Certificate],
+    name: str,
+    me: str,
+    peer: str,
+) -> list[str]:
+    """``me`` verifying ``peer``'s identity both ways (peer as TLS server and as client)."""
+    return [
+        *v.check(chain, store, "server", name, f"{me} -> {peer}"),
+        *v.check(chain, store, "client", None, f"{me} <- {peer} (client cert)"),
+    ]
+
+
+def _links_cam_cas(
+    inv: Inventory,
+    v: _Verifier,
+    matrix: Matrix,
+    trust: Callable[[Appliance], Sequence[x509.Certificate]],
+) -> None:
+    """CAM <-> CAS, link by link: a link fails if either end refuses the other; a cell
+    (one appliance) fails if any of its links does, naming the side that refused."""
+    dep = inv.deployment
+    if not dep.profile.mutual_verification:
+        for a in dep.appliances:
+            matrix.cells.append(
+                Cell(a.name, Channel.CAM_CAS, None, ("before 4.5: no mutual verification",))
+            )
+        return
+    cam_chain = inv.chain_of(dep.cam)
+    finds: dict[str, list[str]] = {a.name: [] for a in dep.appliances}
+    cases: dict[str, list[Any]] = {a.name: [] for a in dep.appliances}
+    for spec in dep.cas:
+        chain = inv.chain_of(spec)
+        for x in spec.members:
+            for m in dep.cam.members:
+                if chain is None or cam_chain is None:
+                    who = spec.name if chain is None else dep.cam.name
+                    finds[x.name].append(f"{who} has no certificate yet")
+                    finds[m.name].append(f"{who} has no certificate yet")
+                    continue
+                link = _mutual(v, chain, trust(m), _ha_name(spec), m.name, x.name)
+                link += _mutual(v, cam_chain, trust(x), _ha_name(dep.cam), x.name, m.name)
+                finds[m.name] += link
+                finds[x.name] += link
+                cases[m.name].append(v.case(inv, chain, trust(m)))
+                cases[x.name].append(v.case(inv, cam_chain, trust(x)))
+    for a in dep.appliances:
+        f = tuple(dict.fromkeys(finds[a.name]))
+        names = sorted({c.name for c in cases[a.name]})
+        requires = [c.requires for c in cases[a.name] if not c.satisfied]
+        matrix.cells.append(
+            Cell(
+                a.name,
+                Channel.CAM_CAS,
+                not f,
+                f,
+                ", ".join(names) or None,
+                "; ".join(dict.fromkeys(requires)) or None,
+            )
+        )
+
+
+def _links_heartbeat(
+    inv: Inventory,
+    v: _Verifier,
+    matrix: Matrix,
+    trust: Callable[[Appliance], Sequence[x509.Certificate]],
+) -> None:
+    """Each HA pair's heartbeat: both peers present the pair identity and verify it."""
+    dep = inv.deployment
+    for spec in dep.identities:
+        if not spec.ha or not dep.profile.ha_ipsec_heartbeat:
+            why = "standalone" if not spec.ha else "heartbeat not in IPsec before 4.7"
+            for a in spec.members:
+                matrix.cells.append(Cell(a.name, Channel.HA_HEARTBEAT, None, (why,)))
+            continue
+        chain = inv.chain_of(spec)
+        p, s = spec.members
+        if chain is None:
+            f: tuple[str, ...] = ("no certificate yet",)
+        else:
+            link = _mutual(v, chain, trust(p), _ha_name(spec), p.name, s.name)
+            link += _mutual(v, chain, trust(s), _ha_name(spec), s.name, p.name)
+            if link:
+                link.append("HA broken: the IPsec heartbeat fails and both peers would go active")
+            f = tuple(dict.fromkeys(link))
+        for a in spec.members:
+            matrix.cells.append(Cell(a.name, Channel.HA_HEARTBEAT, not f, f))
+
+
 def check_deployment(
     inv: Inventory,
     now: dt.datetime,
@@ -276,80 +374,16 @@ def check_deployment(
     dep = inv.deployment
     v = _Verifier(now, inv.cas)
     matrix = Matrix()
-    cam_chain = inv.chain_of(dep.cam)
 
     def trust(a: Appliance) -> Sequence[x509.Certificate]:
         return inv.trust.get(a.name, ())
 
-    def missing(a: Appliance, spec: IdentitySpec) -> Cell:
-        return Cell(a.name, Channel.CAM_CAS, False, (f"{spec.name} has no certificate yet",))
-
     client_ctx_roots = list(client_roots)
+    _links_cam_cas(inv, v, matrix, trust)
+    _links_heartbeat(inv, v, matrix, trust)
     for spec in dep.identities:
         chain = inv.chain_of(spec)
         for a in spec.members:
-            # --- CAM <-> CAS
-            if not dep.profile.mutual_verification:
-                matrix.cells.append(
-                    Cell(a.name, Channel.CAM_CAS, None, ("before 4.5: no mutual verification",))
-                )
-            elif chain is None or cam_chain is None:
-                matrix.cells.append(missing(a, spec if chain is None else dep.cam))
-            else:
-                finds: list[str] = []
-                cases: list[str] = []
-                requires: list[str] = []
-                peers = dep.cas if spec.role is Role.CAM else (dep.cam,)
-                for peer in peers:
-                    pchain = inv.chain_of(peer)
-                    if pchain is None:
-                        finds.append(f"{peer.name} has no certificate yet")
-                        continue
-                    for pm in peer.members:
-                        # this appliance verifies the peer (as server and as client) ...
-                        finds += v.check(
-                            pchain, trust(a), "server", _ha_name(peer), f"{a.name} -> {pm.name}"
-                        )
-                        finds += v.check(
-                            pchain, trust(a), "client", None, f"{a.name} <- {pm.name} (client cert)"
-                        )
-                    case = v.case(inv, pchain, trust(a))
-                    cases.append(case.name)
-                    if not case.satisfied:
-                        requires.append(case.requires)
-                uniq_cases = sorted(set(cases))
-                matrix.cells.append(
-                    Cell(
-                        a.name,
-                        Channel.CAM_CAS,
-                        not finds,
-                        tuple(dict.fromkeys(finds)),
-                        ", ".join(uniq_cases) or None,
-                        "; ".join(dict.fromkeys(requires)) or None,
-                    )
-                )
-            # --- HA heartbeat
-            if not spec.ha or not dep.profile.ha_ipsec_heartbeat:
-                why = "standalone" if not spec.ha else "heartbeat not in IPsec before 4.7"
-                matrix.cells.append(Cell(a.name, Channel.HA_HEARTBEAT, None, (why,)))
-            elif chain is None:
-                matrix.cells.append(
-                    Cell(a.name, Channel.HA_HEARTBEAT, False, ("no certificate yet",))
-                )
-            else:
-                peer_app = spec.secondary if a is spec.primary else spec.primary
-                assert peer_app is not None
-                finds = list(
-                    v.check(chain, trust(a), "client", None, f"{a.name} <- {peer_app.name}")
-                )
-                finds += v.check(
-                    chain, trust(a), "server", _ha_name(spec), f"{a.name} -> {peer_app.name}"
-                )
-                if finds:
-                    finds.append(
-                        "HA broken: the IPsec heartbeat fails and both peers would go active"
-                    )
-                matrix.cells.append(Cell(a.name, Channel.HA_HEARTBEAT, not finds, tuple(finds)))
             # --- clients
             client_channels: list[tuple[Channel, str, tuple[str, ...]]] = []
             if spec.role is Role.CAS:
@@ -362,8 +396,11 @@ def check_deployment(
                     continue
                 finds = list(v.check(chain, client_ctx_roots, "server", name, f"client -> {name}"))
                 public = _fp(chain[-1]) in public_fingerprints
+                tls_ok = not finds
                 finds += v.refusals(chain[0], platforms, public)
-                matrix.cells.append(Cell(a.name, channel, not finds, tuple(dict.fromkeys(finds))))
+                matrix.cells.append(
+                    Cell(a.name, channel, not finds, tuple(dict.fromkeys(finds)), tls_ok=tls_ok)
+                )
     matrix.verifications = v.count
     if dep.profile.dn_authorization:
         for spec in dep.cas:

@@ -1,0 +1,310 @@
+"""``ccapki lab`` (emulated appliances over real TLS) and ``ccapki verify --live``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from ccapki.cli.app import Env, pass_env
+from ccapki.errors import InputError, StoreError
+
+if TYPE_CHECKING:
+    from ccapki.lab import LabStatus
+
+__all__ = ["lab", "verify"]
+
+LOADER = "ccapki.lifecycle.labspec:load_spec"
+
+
+def _state_dir(env: Env) -> Path:
+    return env.home / "lab"
+
+
+@click.group(
+    epilog="""\b
+EXAMPLES
+  ccapki lab up          start every appliance of the stored deployment on 127.0.0.1
+  ccapki lab status      endpoints and links (CAS "Not connected", "HA broken" ...)
+  ccapki lab reload      serve what the store holds now (after apply / trust apply)
+  ccapki lab down        stop it
+
+The lab is one background process; its log is lab/lab.log in the store folder.
+"""
+)
+def lab() -> None:
+    """Emulated CAM and CAS appliances: every channel over real TLS on loopback."""
+
+
+@lab.command("up")
+@click.option("--interval", default=5.0, show_default=True, help="Seconds between link checks.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_env
+def lab_up(env: Env, interval: float, as_json: bool) -> int:
+    """Start the lab for the deployment the store holds."""
+    from ccapki.lab.daemon import start_background
+
+    store = env.open_store()
+    try:
+        store.unlock()  # a wrong passphrase fails here, not inside the daemon
+        if store.deployment_text() is None:
+            raise StoreError("the store holds no deployment", "run `ccapki apply FILE` first")
+    finally:
+        store.close()
+    child_env = dict(os.environ)
+    if env.store_exists() and "CCAPKI_PASSPHRASE" not in child_env:
+        passphrase = _passphrase_if_needed(env)
+        if passphrase is not None:
+            child_env["CCAPKI_PASSPHRASE"] = passphrase
+    state = start_background(
+        _state_dir(env), loader=LOADER, loader_args=[str(env.home), str(interval)], env=child_env
+    )
+    click.echo(f"lab up: pid {state.pid}, log {state.log_path}")
+    if state.status is not None:
+        _render_status(state.status, as_json)
+    return 0
+
+
+def _passphrase_if_needed(env: Env) -> str | None:
+    from ccapki.store.db import KEY_FILE
+
+    if (env.home / KEY_FILE).exists():
+        return None
+    return env.passphrase()
+
+
+@lab.command("status")
+@click.option("--json", "as_json", is_flag=True)
+@pass_env
+def lab_status(env: Env, as_json: bool) -> int:
+    """Every endpoint and link of the running lab. Exit 1 if a link is down."""
+    from ccapki.lab.daemon import read_state
+
+    state = read_state(_state_dir(env))
+    if state is None or not state.alive or state.status is None:
+        raise StoreError(f"no lab runs for {env.home}", "start one with `ccapki lab up`")
+    _render_status(state.status, as_json)
+    return 0 if all(link.ok for link in state.status.links) else 1
+
+
+@lab.command("reload")
+@pass_env
+def lab_reload(env: Env) -> int:
+    """Reload certificates and trust stores from the store without restarting."""
+    from ccapki.lab.daemon import request_reload
+
+    state = request_reload(_state_dir(env))
+    click.echo(f"lab reloaded ({state.reloads} reloads so far)")
+    if state.status is not None:
+        _render_status(state.status, False)
+    return 0
+
+
+@lab.command("down")
+@pass_env
+def lab_down(env: Env) -> int:
+    """Stop the lab."""
+    from ccapki.lab.daemon import stop_background
+
+    stopped = stop_background(_state_dir(env))
+    click.echo("lab stopped" if stopped else "no lab was running")
+    return 0
+
+
+def _render_status(status: LabStatus, as_json: bool) -> None:
+    if as_json:
+        from ccapki.cli.output import print_json
+
+        print_json(status.to_dict())
+        return
+    from rich.markup import escape
+    from rich.table import Table
+
+    from ccapki.cli.output import console
+
+    out = console()
+    t = Table(title="lab links", title_justify="left")
+    for col in ("link", "address", "state", "error"):
+        t.add_column(col)
+    for link in status.links:
+        state = (
+            "[dim]?[/dim]"
+            if link.ok is None
+            else ("[green]up[/green]" if link.ok else "[red]DOWN[/red]")
+        )
+        t.add_row(link.name, link.address, state, escape(link.error or ""))
+    out.print(t)
+    for a in status.appliances:
+        if a.state.lower() != "connected" and a.role == "cas":
+            out.print(f"{a.name}: {escape(a.state)} {escape(a.detail or '')}")
+    for p in status.pairs:
+        if not p.ok:
+            out.print(f"pair {p.pair}: {escape(p.state)} {escape(p.error or '')}")
+    host = status.endpoints[0].host if status.endpoints else "-"
+    out.print(f"{len(status.endpoints)} endpoints on {host}")
+
+
+# ---------------------------------------------------------------------------- verify --live
+
+_KIND_CHANNEL = {
+    "status": "cam-cas",
+    "control": "cam-cas",
+    "heartbeat": "ha-heartbeat",
+    "agent": "agent",
+    "web-login": "web-login",
+    "gui": "admin-gui",
+}
+
+
+def live_cells(results: list[Any]) -> dict[tuple[str, str], tuple[bool, list[str]]]:
+    """Probe results -> (appliance, channel) -> (ok, errors); a link counts for both ends."""
+    cells: dict[tuple[str, str], tuple[bool, list[str]]] = {}
+
+    def put(appliance: str, channel: str, ok: bool, err: str | None) -> None:
+        prev_ok, errs = cells.get((appliance, channel), (True, []))
+        if err:
+            errs = [*errs, err]
+        cells[(appliance, channel)] = (prev_ok and ok, errs)
+
+    for r in results:
+        label: str = r.target.label
+        kind, _, rest = label.partition(":")
+        channel = _KIND_CHANNEL.get(kind)
+        if channel is None:
+            continue
+        err = None if r.ok else f"{label}: {r.error}"
+        if "->" in rest:
+            client, server = rest.split("->", 1)
+            put(client, channel, r.ok, err)
+            put(server, channel, r.ok, err)
+        else:
+            put(rest, channel, r.ok, err)
+    return cells
+
+
+@click.command(
+    epilog="""\b
+EXAMPLES
+  ccapki lab up && ccapki verify --live      every channel of the lab, by real handshakes
+  ccapki verify --live --json
+
+Each channel is probed as its real client connects (trust store, client certificate, name).
+The live result must agree with `ccapki trust check` in every cell; a disagreement is a
+ccapki bug and is reported as such. Probes are read-only: a handshake and at most a GET /.
+
+\b
+EXIT CODES
+  0 all pass and agree   1 findings   2 bad input / no lab   3 live and offline disagree
+"""
+)
+@click.option("--live", is_flag=True, required=True, help="Probe the running lab.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_env
+def verify(env: Env, live: bool, as_json: bool) -> int:
+    """Verify every channel live and compare with the offline verdicts."""
+    import asyncio
+
+    from cryptography.hazmat.primitives import serialization
+
+    from ccapki.cli.common import load_deployment_arg
+    from ccapki.lab import live_targets
+    from ccapki.lab.daemon import read_state
+    from ccapki.lifecycle.labspec import build_spec
+    from ccapki.lifecycle.trustops import check_deployment, load_inventory
+    from ccapki.probe import probe_many
+    from ccapki.topology.model import Channel
+    from ccapki.trust import required_anchor
+
+    if not live:
+        raise InputError("only --live is supported", "run `ccapki verify --live`")
+    state = read_state(_state_dir(env))
+    if state is None or not state.alive or state.status is None:
+        raise StoreError(f"no lab runs for {env.home}", "start one with `ccapki lab up`")
+    dep, _ = load_deployment_arg(env, None)
+    store = env.open_store()
+    try:
+        spec = build_spec(store, dep)
+        inv = load_inventory(store, dep)
+    finally:
+        store.close()
+    anchors = [required_anchor(c, inv.cas) for s in dep.identities if (c := inv.chain_of(s))]
+    client_pem = b"".join(a.public_bytes(serialization.Encoding.PEM) for a in anchors)
+    targets = live_targets(spec, state.status, client_trust_pem=client_pem)
+    results = asyncio.run(probe_many(targets))
+    live_map = live_cells(results)
+    offline = check_deployment(inv, env.now(), anchors)
+    rows: list[dict[str, Any]] = []
+    disagree = []
+    for cell in offline.cells:
+        got = live_map.get((cell.appliance, cell.channel.value))
+        want = cell.handshake_ok
+        live_ok = None if got is None else got[0]
+        agrees = got is None or want is None or want == live_ok
+        if not agrees:
+            disagree.append((cell, got))
+        rows.append(
+            {
+                "appliance": cell.appliance,
+                "channel": cell.channel.value,
+                "offline": "n/a" if want is None else ("pass" if want else "fail"),
+                "live": "n/a" if got is None else ("pass" if got[0] else "fail"),
+                "live_errors": got[1] if got else [],
+                "agree": agrees,
+            }
+        )
+    ok = all(r["live"] != "fail" for r in rows)
+    if as_json:
+        from ccapki.cli.output import print_json
+
+        print_json({"ok": ok, "agree": not disagree, "probes": len(results), "cells": rows})
+    else:
+        _render_live(rows, dep, [c.value for c in Channel], len(results))
+        for cell, got in disagree:
+            click.echo(
+                f"ccapki bug: offline says {cell.appliance} {cell.channel.value} "
+                f"{'passes' if cell.handshake_ok else 'fails'}, the live handshake "
+                f"{'passed' if got and got[0] else 'failed'}: please report it with "
+                "`ccapki verify --live --json` and `ccapki trust check --json`",
+                err=True,
+            )
+    if disagree:
+        return 3
+    return 0 if ok else 1
+
+
+def _render_live(rows: list[dict[str, Any]], dep: Any, channels: list[str], probes: int) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from ccapki.cli.output import console
+
+    out = console()
+    t = Table(title=f"verify --live: {dep.name} ({probes} real handshakes)", title_justify="left")
+    t.add_column("appliance")
+    for ch in channels:
+        t.add_column(ch)
+    by = {(r["appliance"], r["channel"]): r for r in rows}
+    for a in dep.appliances:
+        line = [a.name]
+        for ch in channels:
+            r = by.get((a.name, ch))
+            if r is None or r["live"] == "n/a":
+                line.append("[dim]n/a[/dim]")
+            else:
+                mark = "[green]pass[/green]" if r["live"] == "pass" else "[red]FAIL[/red]"
+                line.append(mark + ("" if r["agree"] else " [bold red](!)[/bold red]"))
+        t.add_row(*line)
+    out.print(t)
+    shown: set[str] = set()
+    for r in rows:
+        for e in r["live_errors"]:
+            if e not in shown:
+                shown.add(e)
+                out.print(f"[red]FAIL[/red] {escape(e)}")
+    out.print(
+        "offline verdicts and live handshakes agree in every cell"
+        if all(r["agree"] for r in rows)
+        else ""
+    )

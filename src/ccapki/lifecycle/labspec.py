@@ -1,0 +1,72 @@
+"""From the store to the lab: each appliance's identity, key and trust store as a LabSpec.
+
+The lab daemon calls :func:`load_spec` (``ccapki.lifecycle.labspec:load_spec``) with the
+store's home folder; keys are unsealed in the daemon's memory only.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+
+from ccapki.errors import StoreError
+from ccapki.lab import ApplianceSpec, EndpointMaterial, LabSpec
+from ccapki.store.db import Store
+from ccapki.topology.loader import parse_deployment
+from ccapki.topology.model import Deployment
+
+__all__ = ["build_spec", "load_spec"]
+
+_PEM = serialization.Encoding.PEM
+
+
+def build_spec(store: Store, dep: Deployment, *, link_interval: float = 5.0) -> LabSpec:
+    """A LabSpec for every appliance of ``dep`` with what the store holds now."""
+    idents = store.current_identities()
+    trust = store.trust_all()
+    appliances = []
+    for spec in dep.identities:
+        ident = idents.get(spec.name)
+        if ident is None:
+            raise StoreError(
+                f"{spec.name} has no certificate in the store",
+                "run `ccapki apply` (or import its third-party certificate) before `lab up`",
+            )
+        key = store.private_key(ident.spki)
+        key_pem = key.private_bytes(
+            _PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        chain_pem = b"".join(c.public_bytes(_PEM) for c in (ident.certificate, *ident.chain))
+        for j, m in enumerate(spec.members):
+            trust_pem = b"".join(c.public_bytes(_PEM) for c in trust.get(m.name, ()))
+            material = EndpointMaterial(chain_pem, key_pem, trust_pem)
+            appliances.append(
+                ApplianceSpec(
+                    name=m.name,
+                    role=spec.role.value,
+                    identity=material,
+                    hostname=spec.common_name,
+                    pair=spec.name if spec.ha else None,
+                    ha_role=("primary" if j == 0 else "secondary") if spec.ha else None,
+                )
+            )
+    return LabSpec(tuple(appliances), link_interval=link_interval)
+
+
+def load_spec(home: str, interval: str = "5") -> LabSpec:
+    """The daemon's loader: open the store at ``home`` and build the spec (reads it anew on
+    every reload, so `ccapki lab reload` serves what the store holds now)."""
+    passphrase = os.environ.get("CCAPKI_PASSPHRASE", "")
+    store = Store.open(Path(home), lambda: passphrase)
+    try:
+        kept = store.deployment_text()
+        if kept is None:
+            raise StoreError(
+                "the store holds no deployment", "run `ccapki apply FILE` before `lab up`"
+            )
+        dep = parse_deployment(kept[0], kept[1] or "<stored deployment>")
+        return build_spec(store, dep, link_interval=float(interval))
+    finally:
+        store.close()
