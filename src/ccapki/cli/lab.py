@@ -193,16 +193,26 @@ EXAMPLES
 Each channel is probed as its real client connects (trust store, client certificate, name).
 The live result must agree with `ccapki trust check` in every cell; a disagreement is a
 ccapki bug and is reported as such. Probes are read-only: a handshake and at most a GET /.
+Real appliances: give `endpoints = { control = "host:port", gui = "host:port", ... }` per
+appliance in the deployment file; `verify --live` then probes those (never changing them).
 
 \b
 EXIT CODES
   0 all pass and agree   1 findings   2 bad input / no lab   3 live and offline disagree
 """
 )
-@click.option("--live", is_flag=True, required=True, help="Probe the running lab.")
+@click.option("--live", is_flag=True, required=True, help="Probe by real handshakes.")
+@click.option(
+    "--target",
+    type=click.Choice(["auto", "lab", "deployment"]),
+    default="auto",
+    show_default=True,
+    help="The lab, or the real host:port endpoints the deployment file gives "
+    "(auto: the deployment's when it names any).",
+)
 @click.option("--json", "as_json", is_flag=True)
 @pass_env
-def verify(env: Env, live: bool, as_json: bool) -> int:
+def verify(env: Env, live: bool, target: str, as_json: bool) -> int:
     """Verify every channel live and compare with the offline verdicts."""
     import asyncio
 
@@ -219,10 +229,19 @@ def verify(env: Env, live: bool, as_json: bool) -> int:
 
     if not live:
         raise InputError("only --live is supported", "run `ccapki verify --live`")
-    state = read_state(_state_dir(env))
-    if state is None or not state.alive or state.status is None:
-        raise StoreError(f"no lab runs for {env.home}", "start one with `ccapki lab up`")
     dep, _ = load_deployment_arg(env, None)
+    real = target == "deployment" or (target == "auto" and any(a.endpoints for a in dep.appliances))
+    if real:
+        status = _real_status(dep)
+    else:
+        state = read_state(_state_dir(env))
+        if state is None or not state.alive or state.status is None:
+            raise StoreError(
+                f"no lab runs for {env.home}",
+                "start one with `ccapki lab up`, or give real endpoints in the deployment "
+                'file (endpoints = { control = "host:port", ... }) and use --target deployment',
+            )
+        status = state.status
     store = env.open_store()
     try:
         spec = build_spec(store, dep)
@@ -231,7 +250,11 @@ def verify(env: Env, live: bool, as_json: bool) -> int:
         store.close()
     anchors = [required_anchor(c, inv.cas) for s in dep.identities if (c := inv.chain_of(s))]
     client_pem = b"".join(a.public_bytes(serialization.Encoding.PEM) for a in anchors)
-    targets = live_targets(spec, state.status, client_trust_pem=client_pem)
+    targets = live_targets(spec, status, client_trust_pem=client_pem, skip_missing=real)
+    if not targets:
+        raise InputError(
+            "no endpoint to probe", "give endpoints per appliance in the deployment file"
+        )
     results = asyncio.run(probe_many(targets))
     live_map = live_cells(results)
     offline = check_deployment(inv, env.now(), anchors)
@@ -272,6 +295,28 @@ def verify(env: Env, live: bool, as_json: bool) -> int:
     if disagree:
         return 3
     return 0 if ok else 1
+
+
+def _real_status(dep: Any) -> LabStatus:
+    """Endpoints of real appliances, from the deployment file, in the lab's status shape."""
+    from ccapki.lab import EndpointStatus, LabStatus
+
+    endpoints = []
+    for spec in dep.identities:
+        for a in spec.members:
+            for kind, address in a.endpoints:
+                host, _, port = address.rpartition(":")
+                endpoints.append(
+                    EndpointStatus(
+                        a.name,
+                        kind,
+                        host.strip("[]"),
+                        int(port),
+                        spec.common_name,
+                        kind in ("control", "heartbeat"),
+                    )
+                )
+    return LabStatus(True, tuple(endpoints), (), (), ())
 
 
 def _render_live(rows: list[dict[str, Any]], dep: Any, channels: list[str], probes: int) -> None:

@@ -16,6 +16,7 @@ def live_targets(
     *,
     client_trust_pem: bytes | None,
     timeout: float = 5.0,
+    skip_missing: bool = False,
 ) -> list[ProbeTarget]:
     """One :class:`ProbeTarget` per channel, as its real client would connect.
 
@@ -24,13 +25,20 @@ def live_targets(
     the same certificate. The agent, web-login and GUI endpoints are probed as an endpoint or
     browser whose root store is ``client_trust_pem`` (None: this machine's store). Labels are
     the lab's link names (``status:cas1->cam``) and ``KIND:APPLIANCE`` for HTTPS endpoints.
+    With ``skip_missing`` a link whose server endpoint ``status`` lacks is left out (real
+    appliances: only the endpoints the deployment file names are probed).
     """
     out: list[ProbeTarget] = []
     for d in link_definitions(spec):
         client = spec.appliance(d.client)
         server = spec.appliance(d.server)
         m = client.heartbeat_material if d.material == "heartbeat" else client.identity
-        ep = status.endpoint(d.server, d.endpoint)
+        try:
+            ep = status.endpoint(d.server, d.endpoint)
+        except KeyError:
+            if skip_missing:  # a real appliance whose endpoint the deployment does not give
+                continue
+            raise
         out.append(
             ProbeTarget(
                 ep.host,
