@@ -237,34 +237,43 @@ class _Verifier:
         """() when the chain verifies; else the findings as text (who + reason + fix)."""
         skey = self.store_key(store)
         key = (_fp(chain[0]), skey, purpose, name)
-        if key in self._memo:
-            return self._memo[key]
+        # the memo holds the reasons only: appliances sharing a trust store share the verdict,
+        # but each finding names its own appliance (``who``)
+        reasons = self._memo.get(key)
+        if reasons is None:
+            reasons = self._verify(chain, store, skey, purpose, name)
+            self._memo[key] = reasons
+        return tuple(f"{who}: {r}" for r in reasons)
+
+    def _verify(
+        self,
+        chain: Sequence[x509.Certificate],
+        store: Sequence[x509.Certificate],
+        skey: frozenset[str],
+        purpose: Literal["server", "client"],
+        name: str | None,
+    ) -> tuple[str, ...]:
         ctx = self._ctx.get(skey)
         if ctx is None:
             ctx = TrustContext(list(store), candidates=self.candidates)
             self._ctx[skey] = ctx
         self.count += 1
         if not store:
-            out: tuple[str, ...] = (
-                f"{who}: the trust store is empty: add the issuer (see `ccapki trust plan`)",
-            )
-        else:
-            verdict = ctx.verify(
-                chain[0],
-                list(chain[1:]),
-                purpose=purpose,
-                peer_name=name,
-                at=self.now,
-            )
-            out = () if verdict.ok else tuple(_finding_text(who, f) for f in verdict.errors)
-            if not verdict.ok and not out:
-                out = (f"{who}: {verdict.raw_error}",)
-        self._memo[key] = out
-        return out
+            return ("the trust store is empty: add the issuer (see `ccapki trust plan`)",)
+        verdict = ctx.verify(
+            chain[0],
+            list(chain[1:]),
+            purpose=purpose,
+            peer_name=name,
+            at=self.now,
+        )
+        if verdict.ok:
+            return ()
+        return tuple(_finding_text(f) for f in verdict.errors) or (str(verdict.raw_error),)
 
 
-def _finding_text(who: str, f: Finding) -> str:
-    return f"{who}: [{f.code}] {f.reason} -> fix: {f.fix}"
+def _finding_text(f: Finding) -> str:
+    return f"[{f.code}] {f.reason} -> fix: {f.fix}"
 
 
 def _ha_name(spec: IdentitySpec) -> str:
