@@ -9,6 +9,7 @@ and appliance identities carry serverAuth + clientAuth because CAM and CAS do mu
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -51,6 +52,11 @@ class Issuer:
     def name(self) -> str:
         attrs = self.certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
         return str(attrs[0].value) if attrs else self.certificate.subject.rfc4514_string()
+
+    @functools.cached_property
+    def authority_key_identifier(self) -> x509.AuthorityKeyIdentifier:
+        """The AKI of what this CA signs (computed once per issuer, not once per leaf)."""
+        return x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key())
 
 
 @dataclass(frozen=True)
@@ -121,7 +127,10 @@ def _base(
     issuer_public_key: CertificateIssuerPublicKeyTypes,
     now: dt.datetime,
     days: int,
+    aki: x509.AuthorityKeyIdentifier | None = None,
 ) -> x509.CertificateBuilder:
+    if aki is None:
+        aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_public_key)
     return (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -131,10 +140,7 @@ def _base(
         .not_valid_before(now - BACKDATE)
         .not_valid_after(now + dt.timedelta(days=days))
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_public_key),
-            critical=False,
-        )
+        .add_extension(aki, critical=False)
     )
 
 
@@ -202,6 +208,7 @@ def issue_identity(
     private key of ``public_key``. Either way it is an end-entity certificate
     (CA:FALSE) whose SAN holds every name and IP the request lists.
     """
+    aki = None
     if issuer is None:
         if self_key is None:
             raise ValueError("a self-signed identity needs its own private key")
@@ -212,13 +219,14 @@ def issue_identity(
         signer = issuer.key
         issuer_name = issuer.certificate.subject
         issuer_pub = issuer.key.public_key()
+        aki = issuer.authority_key_identifier
     usages = []
     if server_auth:
         usages.append(ExtendedKeyUsageOID.SERVER_AUTH)
     if client_auth:
         usages.append(ExtendedKeyUsageOID.CLIENT_AUTH)
     builder = (
-        _base(request.subject, issuer_name, public_key, issuer_pub, now, days)
+        _base(request.subject, issuer_name, public_key, issuer_pub, now, days, aki)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(_key_usage(ca=False, public_key=public_key), critical=True)
         .add_extension(request.san, critical=False)

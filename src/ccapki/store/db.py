@@ -383,9 +383,16 @@ class Store:
     # ------------------------------------------------------------------ keys
 
     def _key_row(
-        self, key: PrivateKeyTypes, key_type: str, identity: str | None, state: str
+        self,
+        key: PrivateKeyTypes,
+        key_type: str,
+        identity: str | None,
+        state: str,
+        *,
+        spki: str | None = None,
+        now: dt.datetime | None = None,
     ) -> dict[str, Any]:
-        spki = public_key_fingerprint(key)
+        spki = spki or public_key_fingerprint(key)
         nonce, sealed = self.keyring.seal(private_key_der(key), spki)
         return {
             "fingerprint": spki,
@@ -394,7 +401,7 @@ class Store:
             "state": state,
             "nonce": nonce,
             "sealed": sealed,
-            "created_at": self.now(),
+            "created_at": now or self.now(),
         }
 
     def add_key(self, key: PrivateKeyTypes, key_type: str, identity: str | None, state: str) -> str:
@@ -517,13 +524,23 @@ class Store:
                 ).all()
             )
             key_rows, cert_rows = [], []
+            # the chains repeat (one per CA): encode each once, not once per identity
+            chain_pems: dict[tuple[int, ...], str] = {}
             for r in records:
-                spki = public_key_fingerprint(r.certificate.public_key())
+                cert = r.certificate
+                # a record's key is the certificate's (issued with it, or matched to it by
+                # this very fingerprint), so one SPKI hash serves both rows
+                spki = public_key_fingerprint(r.key if r.key is not None else cert.public_key())
                 if r.key is not None:
-                    key_rows.append(self._key_row(r.key, r.key_type, r.identity, "active"))
+                    key_rows.append(
+                        self._key_row(r.key, r.key_type, r.identity, "active", spki=spki, now=now)
+                    )
                 version = versions.get(r.identity, 0) + 1
                 versions[r.identity] = version
-                cert = r.certificate
+                chain_key = tuple(id(x) for x in r.chain)
+                chain_pem = chain_pems.get(chain_key)
+                if chain_pem is None:
+                    chain_pem = chain_pems[chain_key] = "".join(_pem(x) for x in r.chain)
                 cert_rows.append(
                     {
                         "identity": r.identity,
@@ -537,25 +554,35 @@ class Store:
                         "not_after": cert.not_valid_after_utc,
                         "source": r.source,
                         "pem": _pem(cert),
-                        "chain_pem": "".join(_pem(x) for x in r.chain),
+                        "chain_pem": chain_pem,
                         "created_at": now,
                     }
                 )
             if key_rows:
                 c.execute(insert(t.keys), key_rows)
             c.execute(insert(t.certificates), cert_rows)
-            if len(records) <= 50:
-                for row in cert_rows:
-                    self.audit(
-                        "issue",
-                        str(row["identity"]),
-                        version=row["version"],
-                        source=row["source"],
-                        fingerprint=row["fingerprint"],
-                        not_after=row["not_after"],
-                    )
-            else:
-                self.audit("issue-batch", f"{len(records)} identities", count=len(records))
+            # one audit row per identity (every change is logged), in one statement
+            c.execute(
+                insert(t.audit),
+                [
+                    {
+                        "at": now,
+                        "action": "issue",
+                        "subject": row["identity"],
+                        "detail": json.dumps(
+                            {
+                                "fingerprint": row["fingerprint"],
+                                "not_after": row["not_after"],
+                                "source": row["source"],
+                                "version": row["version"],
+                            },
+                            default=str,
+                            sort_keys=True,
+                        ),
+                    }
+                    for row in cert_rows
+                ],
+            )
 
     def _identity_from_row(
         self, r: Any, chains: dict[str, tuple[x509.Certificate, ...]] | None = None
@@ -681,7 +708,11 @@ class Store:
         if not entries:
             return []
         now = self.now()
-        rows = [(a, cert_fingerprint(cert), cert, label) for a, cert, label in entries]
+        fps: dict[int, str] = {}  # most entries repeat a few roots: hash each object once
+        rows = [
+            (a, fps.get(id(cert)) or fps.setdefault(id(cert), cert_fingerprint(cert)), cert, label)
+            for a, cert, label in entries
+        ]
         appliances = {a for a, _, _, _ in rows}
         present_q = (
             select(t.trust_entries.c.appliance, t.trust_entries.c.fingerprint)

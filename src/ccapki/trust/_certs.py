@@ -33,8 +33,12 @@ __all__ = [
 _ExtT = TypeVar("_ExtT", bound=x509.ExtensionType)
 
 
+@functools.lru_cache(maxsize=1 << 14)
 def cert_fingerprint(cert: x509.Certificate) -> str:
-    """SHA-256 of the certificate DER, lowercase hex: how ccapki names a certificate."""
+    """SHA-256 of the certificate DER, lowercase hex: how ccapki names a certificate.
+
+    Cached: the same CA certificates are named once per identity of a deployment.
+    """
     return cert.fingerprint(hashes.SHA256()).hex()
 
 
@@ -126,6 +130,7 @@ def is_self_issued(cert: x509.Certificate) -> bool:
     return cert.issuer == cert.subject
 
 
+@functools.lru_cache(maxsize=1 << 14)
 def is_self_signed(cert: x509.Certificate) -> bool:
     """Self-issued and signed by its own key (a root, or a *true self-signed* identity)."""
     return is_self_issued(cert) and signed_by(cert, cert)
