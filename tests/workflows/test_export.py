@@ -193,6 +193,22 @@ def test_pkcs12(cli: CliRunner, exp: Exported, legacy: bool) -> None:
     assert logged[0]["detail"]["encrypted"] is True
 
 
+def test_encrypt_key_without_password_is_refused(
+    cli: CliRunner, exp: Exported, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No --password, no CCAPKI_EXPORT_PASSWORD, no terminal: never a plaintext key instead."""
+    r = cli("export", "cas-web", "--encrypt-key", "--out", exp.path("e.pem"))
+    assert r.code == 2, r.both
+    assert "--encrypt-key needs a password" in r.err
+    assert not exp.path("e.pem").exists()
+    assert key_exports(exp.home) == []
+    monkeypatch.setenv("CCAPKI_EXPORT_PASSWORD", "from-env")
+    path = export(cli, exp, "e.pem", "--encrypt-key", "--format", "key")
+    assert blocks(path) == ["ENCRYPTED PRIVATE KEY"]
+    serialization.load_pem_private_key(path.read_bytes(), b"from-env")
+    assert key_exports(exp.home)[0]["detail"]["encrypted"] is True
+
+
 def test_pkcs12_without_password_is_refused(cli: CliRunner, exp: Exported) -> None:
     r = cli("export", "cas-web", "--format", "pkcs12", "--out", exp.path("x.p12"))
     assert r.code == 2

@@ -170,6 +170,14 @@ def test_check_ha_expired_certificate_fails(cli: CliRunner, ha: Path, home: Path
     assert r.code == 1, r.both
     assert "FAIL  valid now" in r.out
     assert "HA broken" in r.out
+    # expiry is one finding, not repeated as a key-usage problem
+    assert "pass  key usage fit for the heartbeat" in r.out
+    failed = {
+        c["item"]
+        for c in cli("check-ha", "cas-ha", "--json", now=later).json()["checks"]
+        if not c["ok"]
+    }
+    assert failed == {"valid now (the IPsec heartbeat fails on an expired certificate)"}
     peer = ha / "peer.p12"
     ok(cli("export", "cas-ha", "--for-peer", "--out", peer, "--password", "pw"))
     r = cli(

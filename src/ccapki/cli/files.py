@@ -195,6 +195,11 @@ def export(
             )
     elif with_key and encrypt_key:
         pw = _password(password, "Key password", confirm=True)
+        if not pw:
+            raise InputError(
+                "--encrypt-key needs a password (the key would be written unencrypted)",
+                "give --password, set CCAPKI_EXPORT_PASSWORD, or run in a terminal to be asked",
+            )
     store = env.open_store()
     try:
         ident = store.current_identity(spec.name)
