@@ -192,17 +192,28 @@ def _complete_chain(
     return tuple(chain), None
 
 
-def _identity_for(cert: x509.Certificate, dep: Deployment) -> IdentitySpec | None:
-    dns, ips = _sans(cert)
-    best: tuple[int, IdentitySpec | None] = (0, None)
+def _name_index(dep: Deployment) -> dict[str, IdentitySpec]:
+    """Every DNS name and IP of the plan -> its identity (built once per import)."""
+    index: dict[str, IdentitySpec] = {}
     for spec in dep.identities:
-        score = sum(1 for n in spec.dns_names if _covers(dns, n))
-        score += sum(1 for i in spec.ip_addresses if i in ips)
-        if common_name(cert.subject).lower() == spec.common_name:
-            score += 1
-        if score > best[0]:
-            best = (score, spec)
-    return best[1]
+        for n in (*spec.dns_names, *(str(ip) for ip in spec.ip_addresses)):
+            index.setdefault(n, spec)
+    return index
+
+
+def _identity_for(cert: x509.Certificate, index: dict[str, IdentitySpec]) -> IdentitySpec | None:
+    """The identity whose names the certificate carries most (one lookup per name)."""
+    dns, ips = _sans(cert)
+    votes: dict[str, int] = {}
+    specs: dict[str, IdentitySpec] = {}
+    for n in [*dns, *(str(i) for i in ips), common_name(cert.subject).lower()]:
+        spec = index.get(n)
+        if spec is not None:
+            votes[spec.name] = votes.get(spec.name, 0) + 1
+            specs[spec.name] = spec
+    if not votes:
+        return None
+    return specs[max(votes, key=lambda k: votes[k])]
 
 
 def _not_found(
@@ -256,6 +267,7 @@ def import_materials(
     uniq = {c.fingerprint(_SHA256()).hex(): c for c in certs}
     chains = group_chains(uniq.values()) if uniq else []
     stored_keys = {k["fingerprint"]: k for k in store.key_records()}
+    names = _name_index(dep)
     known_cas = [c.certificate for c in store.cas()]
     ca_pool = [c for c in uniq.values() if _is_ca(c)] + known_cas
     imported: list[Imported] = []
@@ -270,7 +282,7 @@ def import_materials(
             ca_imports += [c for c in sc.certificates if _is_ca(c)]
             continue
         spki = public_key_fingerprint(leaf.public_key())
-        spec = dep.identity(identity) if identity else _identity_for(leaf, dep)
+        spec = dep.identity(identity) if identity else _identity_for(leaf, names)
         key_from = "batch" if spki in batch_keys else ("store" if spki in stored_keys else "")
         if not key_from:
             raise _not_found(store, leaf, spki, spec, src)
@@ -323,10 +335,14 @@ def import_materials(
     kept = 0
     with store.transaction():
         store.add_issued(records)
-        for r in imported:
-            spki = public_key_fingerprint(r.certificate.public_key())
-            if r.key_from == "store":
-                store.set_key_state(spki, "active")
+        store.set_key_state(
+            [
+                public_key_fingerprint(r.certificate.public_key())
+                for r in imported
+                if r.key_from == "store"
+            ],
+            "active",
+        )
         for spki, key in batch_keys.items():
             if spki not in used_batch and spki not in stored_keys:
                 # a key with no certificate yet: keep it (never lose a key)

@@ -463,7 +463,7 @@ def rotation_plan(
     # 1. add the new issuer wherever it will be needed, keeping the old one
     union_required: dict[str, list[x509.Certificate]] = {}
     req_old, req_new = required_trust(inv), required_trust(swapped)
-    for name in {*req_old, *req_new}:
+    for name in dict.fromkeys([*req_old, *req_new]):  # deployment order, not set order
         union_required[name] = [*req_old.get(name, ()), *req_new.get(name, ())]
     adds = trust_store_changes(
         {a.name: list(inv.trust.get(a.name, ())) for a in dep.appliances},

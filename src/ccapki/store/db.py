@@ -455,9 +455,16 @@ class Store:
         with self._conn() as c:
             return [dict(r._mapping) for r in c.execute(q)]
 
-    def set_key_state(self, spki: str, state: str) -> None:
+    def set_key_state(self, spki: str | Sequence[str], state: str) -> None:
+        """Set the state of one key, or of many in one statement."""
+        fps = [spki] if isinstance(spki, str) else list(spki)
         with self._conn() as c:
-            c.execute(update(t.keys).where(t.keys.c.fingerprint == spki).values(state=state))
+            for i in range(0, len(fps), 500):
+                c.execute(
+                    update(t.keys)
+                    .where(t.keys.c.fingerprint.in_(fps[i : i + 500]))
+                    .values(state=state)
+                )
 
     # ------------------------------------------------------------------ CAs
 
