@@ -458,6 +458,15 @@ def test_rotation_what_if_changes_nothing(
             "SSL > Trusted Certificate Authorities" in s
             for s in ones
         ), ones
+    # step 1 in the deployment's order (stable from run to run), CAM peers first
+    targets = [s.split(" to ")[-1].split(":")[0] for s in ones]
+    assert targets == [
+        "CAM cam-a",
+        "CAM cam-b",
+        "CAS cas-ha-a",
+        "CAS cas-ha-b",
+        "CAS cas-one",
+    ], ones
     two = [s for s in steps if s.startswith("2.")]
     assert len(two) == 1
     assert "on cam-a and cam-b at once" in two[0]
