@@ -1,0 +1,294 @@
+"""Benchmark: issuing identities end to end into a fresh SQLite store, against raw cryptography.
+
+What it measures (foundation issue, "Performance"):
+
+1. **raw**: in memory with cryptography alone, per identity: a P-256 key, a CertificateBuilder
+   with the same extensions ccapki puts on an appliance identity (SKI, AKI, critical
+   basicConstraints CA:FALSE, critical keyUsage, SAN, EKU serverAuth+clientAuth), signed by a
+   P-256 intermediate, then PEM of the certificate and PKCS#8 PEM of the key.
+2. **ccapki**: the real ``ccapki.lifecycle.apply.apply_plan`` on a generated deployment of N
+   standalone CAS (plus the CAM) into a fresh store: plan, pending actions, key generation,
+   issuing by the internal CA, each key sealed with AES-256-GCM, certificates and sealed keys
+   persisted in SQLite, the audit log and trust stores written, all in one transaction.
+
+It prints identities/s for both and the ratio ccapki/raw (goal >= 0.5), then the cold start
+of ``ccapki --version`` against ``python -c "import cryptography.x509"`` (median of 15 runs,
+goal within 1.5x). ``--quick`` shrinks the sizes for a smoke run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import datetime as dt
+import ipaddress
+import pstats
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from ccapki.lifecycle.apply import apply_plan, ensure_issuers, issue_one, signer_for
+from ccapki.store.db import Store
+from ccapki.topology.loader import parse_deployment
+from ccapki.topology.plan import make_plan
+
+NOW = dt.datetime(2026, 11, 27, tzinfo=dt.UTC)
+REPO = Path(__file__).resolve().parents[1]
+
+
+def deployment_text(n: int) -> str:
+    """A deployment of one CAM and ``n`` standalone CAS, all from the internal CA."""
+    lines = [
+        "[deployment]",
+        'name = "bench"',
+        'release = "4.9.1"',
+        'organization = "Bench Org"',
+        'source = "internal"',
+        'key = "ecdsa-p256"',
+        "",
+        "[cam]",
+        'name = "cam"',
+        'hostname = "cam.bench.example"',
+        'ip = "10.255.255.1"',
+    ]
+    for i in range(n):
+        lines += [
+            "[[cas]]",
+            f'name = "cas{i}"',
+            f'hostname = "cas{i}.bench.example"',
+            f'ip = "10.{i // 65536 % 256}.{i // 256 % 256}.{i % 256 or 1}"'
+            if i % 256
+            else f'ip = "10.{(i // 65536) % 256 + 100}.{i // 256 % 256}.1"',
+        ]
+    return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class Timing:
+    """A timed run: wall-clock seconds and this process's CPU seconds for ``n`` identities."""
+
+    n: int
+    wall: float
+    cpu: float
+
+    @property
+    def rate(self) -> float:
+        return self.n / self.wall
+
+    @property
+    def cpu_rate(self) -> float:
+        return self.n / self.cpu
+
+
+class _Clock:
+    def __enter__(self) -> _Clock:
+        self.wall0, self.cpu0 = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall = time.perf_counter() - self.wall0
+        self.cpu = time.process_time() - self.cpu0
+
+
+def raw_issue(n: int) -> Timing:
+    """Cryptography alone, in memory: key, builder with the same extensions, sign, PEM."""
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Raw Bench CA")])
+    ca_ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
+    aki = x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski)
+    eku = x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH])
+    ku = x509.KeyUsage(True, False, False, False, False, False, False, False, False)
+    bc = x509.BasicConstraints(ca=False, path_length=None)
+    sink = 0
+    with _Clock() as clock:
+        for i in range(n):
+            key = ec.generate_private_key(ec.SECP256R1())
+            pub = key.public_key()
+            host = f"cas{i}.bench.example"
+            cert = (
+                x509.CertificateBuilder()
+                .subject_name(
+                    x509.Name(
+                        [
+                            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Bench Org"),
+                            x509.NameAttribute(NameOID.COMMON_NAME, host),
+                        ]
+                    )
+                )
+                .issuer_name(ca_name)
+                .public_key(pub)
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(NOW - dt.timedelta(minutes=5))
+                .not_valid_after(NOW + dt.timedelta(days=397))
+                .add_extension(x509.SubjectKeyIdentifier.from_public_key(pub), critical=False)
+                .add_extension(aki, critical=False)
+                .add_extension(bc, critical=True)
+                .add_extension(ku, critical=True)
+                .add_extension(
+                    x509.SubjectAlternativeName(
+                        [
+                            x509.DNSName(host),
+                            x509.IPAddress(
+                                ipaddress.ip_address(f"10.0.{i // 256 % 256}.{i % 256}")
+                            ),
+                        ]
+                    ),
+                    critical=False,
+                )
+                .add_extension(eku, critical=False)
+                .sign(ca_key, hashes.SHA256())
+            )
+            sink += len(cert.public_bytes(serialization.Encoding.PEM))
+            sink += len(
+                key.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                )
+            )
+    assert sink > 0
+    return Timing(n, clock.wall, clock.cpu)
+
+
+def ccapki_apply(n: int, *, profile: bool = False) -> tuple[Timing, dict[str, float]]:
+    """``apply_plan`` of a deployment with ``n`` identities into a fresh store."""
+    text = deployment_text(n - 1)  # the CAM plus n-1 CAS: n identities
+    t0 = time.perf_counter()
+    dep = parse_deployment(text, "<bench>")
+    parse_s = time.perf_counter() - t0
+    with tempfile.TemporaryDirectory(prefix="ccapki-bench-") as tmp:
+        home = Path(tmp) / "store"
+        store = Store.init(home, key_file=True, clock=lambda: NOW)
+        prof = cProfile.Profile() if profile else None
+        try:
+            with _Clock() as clock:
+                if prof:
+                    prof.enable()
+                result = apply_plan(store, dep, NOW)
+                if prof:
+                    prof.disable()
+            assert len(result.issued) == n, (len(result.issued), n)
+            assert store.count("certificates") == n
+            assert store.count("keys") == n + 2  # identities + internal root and CA
+        finally:
+            store.close()
+        db_mb = (home / "ccapki.db").stat().st_size / 1e6
+    if prof:
+        stats = pstats.Stats(prof)
+        stats.sort_stats("cumulative").print_stats(25)
+        stats.sort_stats("tottime").print_stats(15)
+    return Timing(n, clock.wall, clock.cpu), {"parse_s": parse_s, "db_mb": db_mb}
+
+
+def issue_path(n: int, batch: int = 1000) -> Timing:
+    """The issuing path alone: ``issue_one`` + ``Store.add_issued``, in batches of ``batch``.
+
+    The same functions ``apply_plan`` calls, without the plan comparison and the
+    trust-store filling that ``apply_plan`` adds around them.
+    """
+    dep = parse_deployment(deployment_text(n - 1), "<bench>")
+    plan = make_plan(dep)
+    with tempfile.TemporaryDirectory(prefix="ccapki-bench-") as tmp:
+        store = Store.init(Path(tmp) / "store", key_file=True, clock=lambda: NOW)
+        try:
+            jobs = [(p, signer_for(p, dep)) for p in plan.identities]
+            issuers, _ = ensure_issuers(store, plan, NOW, needed={s for _, s in jobs})
+            with _Clock() as clock:
+                for i in range(0, len(jobs), batch):
+                    with store.transaction():
+                        store.add_issued(
+                            [issue_one(p, s, issuers, NOW) for p, s in jobs[i : i + batch]]
+                        )
+            assert store.count("certificates") == n
+        finally:
+            store.close()
+    return Timing(n, clock.wall, clock.cpu)
+
+
+def cold_start(runs: int) -> tuple[float, float]:
+    """Median wall time of ``ccapki --version`` and of ``python -c 'import cryptography.x509'``."""
+    exe = REPO / ".venv" / "bin" / "ccapki"
+    ccapki_cmd = (
+        [str(exe), "--version"] if exe.exists() else [sys.executable, "-m", "ccapki", "--version"]
+    )
+    base_cmd = [sys.executable, "-c", "import cryptography.x509"]
+
+    def median(cmd: list[str]) -> float:
+        times = []
+        for _ in range(runs):
+            t = time.perf_counter()
+            subprocess.run(cmd, check=True, capture_output=True)
+            times.append(time.perf_counter() - t)
+        return statistics.median(times)
+
+    median(ccapki_cmd[:1] + ccapki_cmd[1:])  # warm the file cache once
+    median(base_cmd)
+    return median(ccapki_cmd), median(base_cmd)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("-n", type=int, default=10_000, help="identities to issue (default 10000)")
+    ap.add_argument("--quick", action="store_true", help="a smoke run: 1000 identities, 5 runs")
+    ap.add_argument("--profile", action="store_true", help="cProfile the apply_plan run")
+    ap.add_argument("--runs", type=int, default=15, help="cold-start runs (default 15)")
+    args = ap.parse_args(argv)
+    n = 1000 if args.quick else args.n
+    runs = 5 if args.quick else args.runs
+
+    print(f"bench_issue: {n} ECDSA P-256 identities, internal CA, fresh SQLite store")
+    # warm up: imports and first-use caches are paid once, outside every timed region
+    raw_issue(50)
+    ccapki_apply(50)
+    issue_path(50)
+
+    raw_before = raw_issue(n)
+    ours, extra = ccapki_apply(n, profile=args.profile)
+    path = issue_path(n)
+    raw_after = raw_issue(n)  # the machine's speed drifts: bracket the runs, use the mean
+    raw = Timing(n, (raw_before.wall + raw_after.wall) / 2, (raw_before.cpu + raw_after.cpu) / 2)
+    print("                                                 identities/s   (per CPU second)")
+    print(
+        f"  raw cryptography (key + build + sign + PEM)  : {raw.rate:10.0f}   "
+        f"({raw.cpu_rate:.0f}; before {raw_before.rate:.0f}, after {raw_after.rate:.0f})"
+    )
+    print(
+        f"  ccapki apply_plan, end to end                : {ours.rate:10.0f}   "
+        f"({ours.cpu_rate:.0f}; {ours.wall:.1f} s; db {extra['db_mb']:.1f} MB; parsing "
+        f"the file took {extra['parse_s']:.1f} s more)"
+    )
+    print(
+        f"  ccapki issue_one + Store.add_issued          : {path.rate:10.0f}   "
+        f"({path.cpu_rate:.0f}; {path.wall:.1f} s)"
+    )
+    for label, t in (("apply_plan", ours), ("issue path", path)):
+        ratio, cpu_ratio = t.rate / raw.rate, t.cpu_rate / raw.cpu_rate
+        goal = "meets" if ratio >= 0.5 else "MISSES"
+        print(
+            f"  ratio {label + '/raw':<39}: {ratio:10.2f}   "
+            f"(CPU {cpu_ratio:.2f}; goal >= 0.5: {goal})"
+        )
+
+    ours_cs, base_cs = cold_start(runs)
+    cs_ratio = ours_cs / base_cs
+    goal = "meets" if cs_ratio <= 1.5 else "MISSES"
+    print(f"cold start, median of {runs} runs")
+    print(f"  ccapki --version                             : {ours_cs * 1000:10.1f} ms")
+    print(f"  python -c 'import cryptography.x509'         : {base_cs * 1000:10.1f} ms")
+    print(
+        f"  ratio                                        : {cs_ratio:10.2f}   (goal <= 1.5: {goal})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
