@@ -88,6 +88,7 @@ def current_tp(home: Path) -> Any:
 # ---------------------------------------------------------------------------- 1. csr
 
 
+@pytest.mark.integration
 def test_csr_is_a_valid_pkcs10_with_the_plans_names(
     cli: CliRunner, pending: Pending, outside: OutsideCA
 ) -> None:

@@ -113,6 +113,7 @@ def test_pem_bundle_cert_then_chain_then_key(cli: CliRunner, exp: Exported) -> N
     assert certs_in(with_root) == [exp.leaf, exp.inter, exp.root]
 
 
+@pytest.mark.integration
 def test_pem_bundle_pkcs1_and_encrypted_keys(cli: CliRunner, exp: Exported) -> None:
     rsa1 = export(cli, exp, "rsa1.pem", "--key-format", "pkcs1", identity="cas-rsa")
     assert blocks(rsa1)[-1] == "RSA PRIVATE KEY"
@@ -158,6 +159,7 @@ def test_separate_pem_files_and_der(cli: CliRunner, exp: Exported) -> None:
     assert logged[0]["detail"]["path"] == str(key.resolve())
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("legacy", [False, True], ids=["aes", "legacy"])
 def test_pkcs12(cli: CliRunner, exp: Exported, legacy: bool) -> None:
     args = ["--format", "pkcs12", "--password", "p12-pw", *(["--legacy"] if legacy else [])]
@@ -243,6 +245,7 @@ def roots_pem(cli: CliRunner, exp: Exported) -> Path:
     return path
 
 
+@pytest.mark.integration
 def test_openssl_verify_and_key_match(cli: CliRunner, exp: Exported, roots_pem: Path) -> None:
     cert = export(cli, exp, "cert.pem", "--format", "cert")
     chain = export(cli, exp, "chain.pem", "--format", "chain")
