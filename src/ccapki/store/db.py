@@ -33,6 +33,7 @@ from ccapki.store.keyring import Keyring, WrappedKey
 __all__ = ["PassphraseProvider", "Store", "StoredCA", "StoredIdentity", "resolve_home"]
 
 DB_NAME = "ccapki.db"
+_PARSED_MAX = 200_000  # parsed certificates a Store keeps in memory at most
 KEY_FILE = "data.key"
 
 PassphraseProvider = Callable[[], str]
@@ -152,6 +153,9 @@ class Store:
         self._keyring: Keyring | None = None
         self._tx: Connection | None = None
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        # certificates this Store wrote or read, by PEM text: a certificate is immutable, so
+        # reading back what was just written (apply -> trust stores) parses nothing again
+        self._parsed: dict[str, x509.Certificate] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -548,6 +552,9 @@ class Store:
                 chain_pem = chain_pems.get(chain_key)
                 if chain_pem is None:
                     chain_pem = chain_pems[chain_key] = "".join(_pem(x) for x in r.chain)
+                pem = _pem(cert)
+                if len(self._parsed) < _PARSED_MAX:
+                    self._parsed[pem] = cert
                 cert_rows.append(
                     {
                         "identity": r.identity,
@@ -560,7 +567,7 @@ class Store:
                         "not_before": cert.not_valid_before_utc,
                         "not_after": cert.not_valid_after_utc,
                         "source": r.source,
-                        "pem": _pem(cert),
+                        "pem": pem,
                         "chain_pem": chain_pem,
                         "created_at": now,
                     }
@@ -600,10 +607,15 @@ class Store:
             chain = chains.get(r.chain_pem) or chains.setdefault(
                 r.chain_pem, _load_pems(r.chain_pem)
             )
+        cert = self._parsed.get(r.pem)
+        if cert is None:
+            cert = x509.load_pem_x509_certificate(r.pem.encode())
+            if len(self._parsed) < _PARSED_MAX:
+                self._parsed[r.pem] = cert
         return StoredIdentity(
             name=r.identity,
             version=r.version,
-            certificate=x509.load_pem_x509_certificate(r.pem.encode()),
+            certificate=cert,
             chain=chain,
             source=r.source,
             spki=r.spki,
