@@ -177,9 +177,24 @@ class Store:
         clock: Callable[[], dt.datetime] | None = None,
     ) -> Store:
         """Create a new store. With ``key_file`` the data key lives in ``home/data.key``."""
-        if (home / DB_NAME).exists():
+        url = cls.url_for(home)
+        existing = (home / DB_NAME).exists() or (home / KEY_FILE).exists()
+        if not existing and not url.startswith("sqlite:"):
+            probe = _engine(url)
+            try:
+                existing = _schema_version(probe) is not None
+            except Exception as exc:  # the server cannot be reached, bad credentials...
+                raise StoreError(
+                    f"cannot reach the database {probe.url.render_as_string(hide_password=True)}"
+                    f" ({type(exc).__name__})",
+                    "check CCAPKI_DATABASE_URL and that the database server is running",
+                ) from None
+            finally:
+                probe.dispose()
+        if existing:
             raise StoreError(
-                f"a store already exists at {home}",
+                f"a store already exists at {home}"
+                + ("" if url.startswith("sqlite:") else " (or in CCAPKI_DATABASE_URL)"),
                 "use it as it is, or pass another --home (ccapki never overwrites a store)",
             )
         if not key_file and not passphrase:
@@ -197,7 +212,7 @@ class Store:
         else:
             assert passphrase is not None
             record = Keyring.wrap_with_passphrase(data_key, passphrase)
-        engine = _engine(cls.url_for(home))
+        engine = _engine(url)
         try:
             _migrate(engine)
             with engine.begin() as conn:
@@ -245,6 +260,12 @@ class Store:
         try:
             version = _schema_version(engine)
         except Exception as exc:  # sqlite3.DatabaseError: file is not a database
+            if not str(engine.url).startswith("sqlite"):
+                raise StoreError(
+                    f"cannot reach the database "
+                    f"{engine.url.render_as_string(hide_password=True)} ({type(exc).__name__})",
+                    "check CCAPKI_DATABASE_URL and that the database server is running",
+                ) from None
             raise StoreError(
                 f"{home / DB_NAME} is not a ccapki store ({type(exc).__name__})",
                 "point --home at a folder made by `ccapki init`, or restore a backup",
