@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +14,8 @@ from ccapki.cli.app import Env, pass_env
 from ccapki.errors import InputError, StoreError
 
 if TYPE_CHECKING:
-    from ccapki.lab import LabStatus
+    from ccapki.lab import LabSpec, LabStatus
+    from ccapki.probe import ProbeTarget
 
 __all__ = ["lab", "verify"]
 
@@ -158,15 +161,47 @@ _KIND_CHANNEL = {
 }
 
 
-def live_cells(results: list[Any]) -> dict[tuple[str, str], tuple[bool, list[str]]]:
-    """Probe results -> (appliance, channel) -> (ok, errors); a link counts for both ends."""
-    cells: dict[tuple[str, str], tuple[bool, list[str]]] = {}
+#: probe failures where no TLS verdict was reached: nothing to compare with the offline one
+_UNREACHABLE = frozenset({"refused", "timeout", "dns"})
 
-    def put(appliance: str, channel: str, ok: bool, err: str | None) -> None:
-        prev_ok, errs = cells.get((appliance, channel), (True, []))
+
+@dataclass(frozen=True)
+class LiveCell:
+    """The live result of one (appliance, channel) cell.
+
+    ``compared``: whether it can be held against the offline verdict. A failure is not
+    comparable when the endpoint could not be reached (no handshake) or when the server
+    presented another certificate than the store's current one (the offline verdict is about
+    the store's): such a cell fails, but is not a disagreement.
+    """
+
+    ok: bool
+    errors: tuple[str, ...] = ()
+    compared: bool = True
+
+
+def live_cells(
+    results: list[Any], served: Mapping[str, str] | None = None
+) -> dict[tuple[str, str], LiveCell]:
+    """Probe results -> (appliance, channel) -> LiveCell; a link counts for both ends.
+
+    ``served``: appliance -> SHA-256 of the leaf certificate the store holds for it.
+    """
+    served = served or {}
+    acc: dict[tuple[str, str], tuple[bool, list[str], bool, bool]] = {}
+
+    def put(appliance: str, channel: str, ok: bool, err: str | None, verdict: bool) -> None:
+        prev_ok, errs, any_verdict, any_other = acc.get(
+            (appliance, channel), (True, [], False, False)
+        )
         if err:
             errs = [*errs, err]
-        cells[(appliance, channel)] = (prev_ok and ok, errs)
+        acc[(appliance, channel)] = (
+            prev_ok and ok,
+            errs,
+            any_verdict or (not ok and verdict),
+            any_other or (not ok and not verdict),
+        )
 
     for r in results:
         label: str = r.target.label
@@ -174,14 +209,67 @@ def live_cells(results: list[Any]) -> dict[tuple[str, str], tuple[bool, list[str
         channel = _KIND_CHANNEL.get(kind)
         if channel is None:
             continue
+        server = rest.split("->", 1)[1] if "->" in rest else rest
         err = None if r.ok else f"{label}: {r.error}"
+        verdict = True
+        if not r.ok and r.error_kind in _UNREACHABLE:
+            verdict = False
+            err = f"{err} (unreachable: no handshake, nothing to compare)"
+        elif (
+            not r.ok
+            and r.peer_fingerprint
+            and served.get(server)
+            not in (
+                None,
+                r.peer_fingerprint,
+            )
+        ):
+            verdict = False
+            err = (
+                f"{err} ({server} serves certificate {r.peer_fingerprint[:16]}, the store's is "
+                f"{served[server][:16]}: `ccapki lab reload`, or install the store's identity)"
+            )
         if "->" in rest:
-            client, server = rest.split("->", 1)
-            put(client, channel, r.ok, err)
-            put(server, channel, r.ok, err)
-        else:
-            put(rest, channel, r.ok, err)
-    return cells
+            client = rest.split("->", 1)[0]
+            put(client, channel, r.ok, err, verdict)
+        put(server, channel, r.ok, err, verdict)
+    return {
+        key: LiveCell(ok, tuple(errs), ok or any_verdict or not any_other)
+        for key, (ok, errs, any_verdict, any_other) in acc.items()
+    }
+
+
+def _reverse_heartbeats(
+    spec: LabSpec, status: LabStatus, *, skip_missing: bool
+) -> list[ProbeTarget]:
+    """The heartbeat the other way (primary -> secondary): each peer must present the pair's
+    identity, so a secondary holding another certificate fails live."""
+    from ccapki.probe import ProbeTarget
+
+    out = []
+    for _pair, (primary, secondary) in sorted(spec.pairs().items()):
+        try:
+            ep = status.endpoint(secondary.name, "heartbeat")
+        except KeyError:
+            if skip_missing:
+                continue
+            raise
+        m = primary.heartbeat_material
+        out.append(
+            ProbeTarget(
+                ep.host,
+                ep.port,
+                secondary.peer_name if spec.check_peer_names else None,
+                m.trust_pem,
+                client_cert_pem=m.cert_chain_pem,
+                client_key_pem=m.key_pem,
+                purpose="heartbeat",
+                label=f"heartbeat:{primary.name}->{secondary.name}",
+                strict_x509=spec.strict_x509,
+                expect_leaf_sha256=m.fingerprint,
+            )
+        )
+    return out
 
 
 @click.command(
@@ -251,20 +339,26 @@ def verify(env: Env, live: bool, target: str, as_json: bool) -> int:
     anchors = [required_anchor(c, inv.cas) for s in dep.identities if (c := inv.chain_of(s))]
     client_pem = b"".join(a.public_bytes(serialization.Encoding.PEM) for a in anchors)
     targets = live_targets(spec, status, client_trust_pem=client_pem, skip_missing=real)
+    targets += _reverse_heartbeats(spec, status, skip_missing=real)
     if not targets:
         raise InputError(
             "no endpoint to probe", "give endpoints per appliance in the deployment file"
         )
     results = asyncio.run(probe_many(targets))
-    live_map = live_cells(results)
+    served = {
+        m.name: ident.fingerprint
+        for s in dep.identities
+        if (ident := inv.identities.get(s.name)) is not None
+        for m in s.members
+    }
+    live_map = live_cells(results, served)
     offline = check_deployment(inv, env.now(), anchors)
     rows: list[dict[str, Any]] = []
     disagree = []
     for cell in offline.cells:
         got = live_map.get((cell.appliance, cell.channel.value))
         want = cell.handshake_ok
-        live_ok = None if got is None else got[0]
-        agrees = got is None or want is None or want == live_ok
+        agrees = got is None or want is None or not got.compared or want == got.ok
         if not agrees:
             disagree.append((cell, got))
         rows.append(
@@ -272,8 +366,9 @@ def verify(env: Env, live: bool, target: str, as_json: bool) -> int:
                 "appliance": cell.appliance,
                 "channel": cell.channel.value,
                 "offline": "n/a" if want is None else ("pass" if want else "fail"),
-                "live": "n/a" if got is None else ("pass" if got[0] else "fail"),
-                "live_errors": got[1] if got else [],
+                "live": "n/a" if got is None else ("pass" if got.ok else "fail"),
+                "live_errors": list(got.errors) if got else [],
+                "compared": got is None or got.compared,
                 "agree": agrees,
             }
         )
@@ -288,7 +383,7 @@ def verify(env: Env, live: bool, target: str, as_json: bool) -> int:
             click.echo(
                 f"ccapki bug: offline says {cell.appliance} {cell.channel.value} "
                 f"{'passes' if cell.handshake_ok else 'fails'}, the live handshake "
-                f"{'passed' if got and got[0] else 'failed'}: please report it with "
+                f"{'passed' if got and got.ok else 'failed'}: please report it with "
                 "`ccapki verify --live --json` and `ccapki trust check --json`",
                 err=True,
             )
@@ -339,6 +434,8 @@ def _render_live(rows: list[dict[str, Any]], dep: Any, channels: list[str], prob
                 line.append("[dim]n/a[/dim]")
             else:
                 mark = "[green]pass[/green]" if r["live"] == "pass" else "[red]FAIL[/red]"
+                if not r["compared"]:
+                    mark += " [yellow](not compared)[/yellow]"
                 line.append(mark + ("" if r["agree"] else " [bold red](!)[/bold red]"))
         t.add_row(*line)
     out.print(t)

@@ -1,0 +1,1 @@
+"""Issue 5: the lab and verify --live through the CLI."""
