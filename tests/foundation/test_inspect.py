@@ -207,3 +207,18 @@ def test_inspect_folder_and_unknown_target(
     assert r.code == 2
     assert r.err.startswith("error: 'cas-nowhere' is neither a file nor an identity")
     assert "\nhint: " in r.err
+
+
+def test_inspect_text_shows_certificate_fields_verbatim(cli: CliRunner, tmp_path: Path) -> None:
+    """Certificate text is data, not Rich markup or emoji codes (":AB:" in a fingerprint)."""
+    key = generate_key(KeyType.ECDSA_P256)
+    odd = "cas :ab: [red]x[/red] :smile:"
+    cert = issue_identity(
+        IdentityRequest(odd, ("cas.example.org",)), key.public_key(), now=NOW, days=30, self_key=key
+    )
+    path = tmp_path / "odd.pem"
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    r = cli("inspect", str(path), home_dir=None)
+    assert r.code == 0
+    assert f"CN={odd}" in r.out
+    assert _colon(cert) in r.out

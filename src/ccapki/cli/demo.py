@@ -24,6 +24,7 @@ def _step(text: str) -> None:
 
 
 def render_inventory(env: Env) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     from ccapki.cli.output import console, days_text
@@ -44,8 +45,8 @@ def render_inventory(env: Env) -> None:
         t.add_row(
             name,
             str(ident.version),
-            info.common_name,
-            info.signed_by,
+            escape(info.common_name),
+            escape(info.signed_by),
             f"{info.key}",
             f"{info.not_after:%Y-%m-%d}",
             days_text(info.days_left),

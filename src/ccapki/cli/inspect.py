@@ -30,17 +30,19 @@ def _known(env: Env) -> list[KnownCA]:
 
 
 def _render(info: CertInfo, title: str) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     from ccapki.cli.output import console, days_text
 
-    t = Table(title=title, show_header=False, title_justify="left")
+    # certificate fields are the sender's text: escape them, so "[...]" is not Rich markup
+    t = Table(title=escape(title), show_header=False, title_justify="left")
     t.add_column(style="bold")
     t.add_column()
-    t.add_row("subject", info.subject)
-    t.add_row("SANs", ", ".join([*info.san_dns, *info.san_ip]) or "[red]none[/red]")
-    t.add_row("issuer", info.issuer)
-    t.add_row("signed by", info.signed_by)
+    t.add_row("subject", escape(info.subject))
+    t.add_row("SANs", escape(", ".join([*info.san_dns, *info.san_ip])) or "[red]none[/red]")
+    t.add_row("issuer", escape(info.issuer))
+    t.add_row("signed by", escape(info.signed_by))
     t.add_row(
         "validity",
         f"{info.not_before:%Y-%m-%d %H:%M} -> {info.not_after:%Y-%m-%d %H:%M} UTC "

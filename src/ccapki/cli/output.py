@@ -16,7 +16,8 @@ def console(stderr: bool = False) -> Any:
 
     stream = sys.stderr if stderr else sys.stdout
     width = None if stream.isatty() else max(140, shutil.get_terminal_size((140, 24)).columns)
-    return Console(stderr=stderr, highlight=False, soft_wrap=False, width=width)
+    # emoji=False: a fingerprint such as "...:AB:..." must not become an emoji
+    return Console(stderr=stderr, highlight=False, emoji=False, soft_wrap=False, width=width)
 
 
 def print_json(data: Any) -> None:
