@@ -1,19 +1,23 @@
 """Benchmark: issuing identities end to end into a fresh SQLite store, against raw cryptography.
 
-What it measures (foundation issue, "Performance"):
+What it measures (foundation issue, "Performance"; benchmarks/README.md explains the output):
 
 1. **raw**: in memory with cryptography alone, per identity: a P-256 key, a CertificateBuilder
    with the same extensions ccapki puts on an appliance identity (SKI, AKI, critical
    basicConstraints CA:FALSE, critical keyUsage, SAN, EKU serverAuth+clientAuth), signed by a
-   P-256 intermediate, then PEM of the certificate and PKCS#8 PEM of the key.
-2. **ccapki**: the real ``ccapki.lifecycle.apply.apply_plan`` on a generated deployment of N
-   standalone CAS (plus the CAM) into a fresh store: plan, pending actions, key generation,
-   issuing by the internal CA, each key sealed with AES-256-GCM, certificates and sealed keys
-   persisted in SQLite, the audit log and trust stores written, all in one transaction.
+   P-256 CA, then PEM of the certificate and PKCS#8 PEM of the key.
+2. **apply_plan**: the real ``ccapki.lifecycle.apply.apply_plan`` on a generated deployment
+   of the CAM + N-1 standalone CAS into a fresh store: plan, pending actions, key generation,
+   issuing by the internal CA, each key sealed with AES-256-GCM, certificates, sealed keys
+   and audit rows persisted in SQLite, trust stores filled, all in one transaction.
+3. **issue path**: ``issue_one`` + ``Store.add_issued`` (what apply_plan calls to issue and
+   persist), in batches of 1,000.
 
-It prints identities/s for both and the ratio ccapki/raw (goal >= 0.5), then the cold start
-of ``ccapki --version`` against ``python -c "import cryptography.x509"`` (median of 15 runs,
-goal within 1.5x). ``--quick`` shrinks the sizes for a smoke run.
+It prints identities/s (wall clock, and per CPU second of this process) and the ratios to
+raw (goal >= 0.5), then the cold start of ``ccapki --version`` against
+``python -c "import cryptography.x509"`` (median of 15 runs, goal within 1.5x).
+
+    .venv/bin/python benchmarks/bench_issue.py [-n 10000] [--quick] [--profile] [--runs 15]
 """
 
 from __future__ import annotations
