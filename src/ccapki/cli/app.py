@@ -63,6 +63,7 @@ class Env:
     home_option: str | None = None
     debug: bool = False
     _now: dt.datetime | None = field(default=None, repr=False)
+    _asked: str | None = field(default=None, repr=False)
 
     @property
     def home(self) -> Path:
@@ -91,8 +92,11 @@ class Env:
         env = os.environ.get("CCAPKI_PASSPHRASE")
         if env is not None:
             return env
+        if self._asked is not None:  # ask once per command
+            return self._asked
         if sys.stdin.isatty():
             value: str = click.prompt("Store passphrase", hide_input=True, err=True)
+            self._asked = value
             return value
         raise PasswordError(
             "the store is locked by a passphrase and none was given",

@@ -82,14 +82,15 @@ def _passphrase_if_needed(env: Env) -> str | None:
 @click.option("--json", "as_json", is_flag=True)
 @pass_env
 def lab_status(env: Env, as_json: bool) -> int:
-    """Every endpoint and link of the running lab. Exit 1 if a link is down."""
+    """Every endpoint and link of the running lab. Exit 1 if a link is down (not yet
+    checked links do not count)."""
     from ccapki.lab.daemon import read_state
 
     state = read_state(_state_dir(env))
     if state is None or not state.alive or state.status is None:
         raise StoreError(f"no lab runs for {env.home}", "start one with `ccapki lab up`")
     _render_status(state.status, as_json)
-    return 0 if all(link.ok for link in state.status.links) else 1
+    return 0 if all(link.ok is not False for link in state.status.links) else 1
 
 
 @lab.command("reload")
