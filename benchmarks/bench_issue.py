@@ -183,6 +183,9 @@ def ccapki_apply(n: int, *, profile: bool = False) -> tuple[Timing, dict[str, fl
             assert len(result.issued) == n, (len(result.issued), n)
             assert store.count("certificates") == n
             assert store.count("keys") == n + 2  # identities + internal root and CA
+            with _Clock() as again:  # idempotent: the second run issues nothing
+                assert apply_plan(store, dep, NOW).issued == ()
+            assert store.count("certificates") == n
         finally:
             store.close()
         db_mb = (home / "ccapki.db").stat().st_size / 1e6
@@ -190,7 +193,11 @@ def ccapki_apply(n: int, *, profile: bool = False) -> tuple[Timing, dict[str, fl
         stats = pstats.Stats(prof)
         stats.sort_stats("cumulative").print_stats(25)
         stats.sort_stats("tottime").print_stats(15)
-    return Timing(n, clock.wall, clock.cpu), {"parse_s": parse_s, "db_mb": db_mb}
+    return Timing(n, clock.wall, clock.cpu), {
+        "parse_s": parse_s,
+        "db_mb": db_mb,
+        "again_s": again.wall,
+    }
 
 
 def issue_path(n: int, batch: int = 1000) -> Timing:
@@ -270,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         f"({ours.cpu_rate:.0f}; {ours.wall:.1f} s; db {extra['db_mb']:.1f} MB; parsing "
         f"the file took {extra['parse_s']:.1f} s more)"
     )
+    print(f"    (apply_plan again, nothing to do: {extra['again_s']:.1f} s)")
     print(
         f"  ccapki issue_one + Store.add_issued          : {path.rate:10.0f}   "
         f"({path.cpu_rate:.0f}; {path.wall:.1f} s)"

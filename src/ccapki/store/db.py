@@ -157,6 +157,15 @@ class Store:
         # reading back what was just written (apply -> trust stores) parses nothing again
         self._parsed: dict[str, x509.Certificate] = {}
 
+    def _cert(self, pem: str) -> x509.Certificate:
+        """The certificate of a PEM column, parsed once per Store."""
+        cert = self._parsed.get(pem)
+        if cert is None:
+            cert = x509.load_pem_x509_certificate(pem.encode())
+            if len(self._parsed) < _PARSED_MAX:
+                self._parsed[pem] = cert
+        return cert
+
     # ------------------------------------------------------------------ lifecycle
 
     @staticmethod
@@ -524,7 +533,7 @@ class Store:
             StoredCA(
                 r.name,
                 r.kind,
-                x509.load_pem_x509_certificate(r.pem.encode()),
+                self._cert(r.pem),
                 r.fingerprint,
                 r.spki,
             )
@@ -628,11 +637,7 @@ class Store:
             chain = chains.get(r.chain_pem) or chains.setdefault(
                 r.chain_pem, _load_pems(r.chain_pem)
             )
-        cert = self._parsed.get(r.pem)
-        if cert is None:
-            cert = x509.load_pem_x509_certificate(r.pem.encode())
-            if len(self._parsed) < _PARSED_MAX:
-                self._parsed[r.pem] = cert
+        cert = self._cert(r.pem)
         return StoredIdentity(
             name=r.identity,
             version=r.version,
@@ -718,10 +723,7 @@ class Store:
             .order_by(t.trust_entries.c.id)
         )
         with self._conn() as c:
-            return [
-                (r.fingerprint, r.label, x509.load_pem_x509_certificate(r.pem.encode()))
-                for r in c.execute(q)
-            ]
+            return [(r.fingerprint, r.label, self._cert(r.pem)) for r in c.execute(q)]
 
     def trust_all(self) -> dict[str, list[x509.Certificate]]:
         q = select(t.trust_entries.c.appliance, t.trust_entries.c.pem).where(
@@ -730,9 +732,7 @@ class Store:
         out: dict[str, list[x509.Certificate]] = {}
         with self._conn() as c:
             for r in c.execute(q):
-                out.setdefault(r.appliance, []).append(
-                    x509.load_pem_x509_certificate(r.pem.encode())
-                )
+                out.setdefault(r.appliance, []).append(self._cert(r.pem))
         return out
 
     def trust_add(self, appliance: str, cert: x509.Certificate, label: str) -> bool:
