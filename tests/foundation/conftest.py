@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import shutil
 import subprocess
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -18,20 +17,11 @@ import pytest
 from cryptography import x509
 
 from ccapki.cli import main
+from toolcheck import require_tool
 
 NOW = dt.datetime(2026, 11, 27, tzinfo=dt.UTC)
 REPO = Path(__file__).resolve().parents[2]
 FAQ = REPO / "examples" / "faq.toml"
-
-
-def require_tool(name: str) -> str:
-    """The path of an external program; skip without it, unless CI is set (then fail)."""
-    path = shutil.which(name)
-    if path:
-        return path
-    if os.environ.get("CI"):
-        pytest.fail(f"{name} is required in CI but is not installed")
-    pytest.skip(f"{name} is not installed")
 
 
 def openssl(*args: str) -> subprocess.CompletedProcess[str]:

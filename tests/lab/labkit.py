@@ -12,12 +12,10 @@ import asyncio
 import datetime as dt
 import ipaddress
 import os
-import shutil
 from collections.abc import Coroutine
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
-import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
@@ -34,16 +32,6 @@ from ccapki.pki.keys import KeyType, generate_key
 
 NOW = dt.datetime(2026, 11, 27, tzinfo=dt.UTC)
 T = TypeVar("T")
-
-
-def require_tool(name: str) -> str:
-    """The path of an external program; skip when missing, but fail when CI is set."""
-    path = shutil.which(name)
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{name} is required in CI but is not installed")
-        pytest.skip(f"{name} is not installed")
-    return path
 
 
 def run(coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:

@@ -37,17 +37,12 @@ from labkit import (
 
 from ccapki.lab import WEB_LOGIN_TITLE, ApplianceSpec, LabSpec, LabStatus
 from ccapki.pki.keys import KeyType, generate_key
+from toolcheck import require_tool
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 TIMEOUT = 30
-
-
-def require_tool(name: str) -> str:
-    from labkit import require_tool as req
-
-    return req(name)
 
 
 def cn_only(ca: Ca, common_name: str) -> Leaf:

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import shutil
 import signal
 import subprocess
 from collections.abc import Callable, Iterator
@@ -35,20 +33,11 @@ from ccapki.lab.daemon import read_state, stop_background
 from ccapki.pki.issue import make_root_ca
 from ccapki.pki.keys import KeyType, generate_key
 from ccapki.store.keyring import Keyring
+from toolcheck import require_tool
 
 PASSPHRASE = "labcli passphrase"
 TEST_SCRYPT_N = 2**10
 TEST_SECONDS = 60  # a hard bound for every test
-
-
-def require_tool(name: str) -> str:
-    """The path of an external program; skip without it, unless CI is set (then fail)."""
-    path = shutil.which(name)
-    if path:
-        return path
-    if os.environ.get("CI"):
-        pytest.fail(f"{name} is required in CI but is not installed")
-    pytest.skip(f"{name} is not installed")
 
 
 def utcnow() -> dt.datetime:

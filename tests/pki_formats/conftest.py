@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-import shutil
 from dataclasses import dataclass
 
 import pytest
@@ -21,16 +19,6 @@ from ccapki.pki.issue import (
 from ccapki.pki.keys import KeyType, generate_key
 
 NOW = dt.datetime(2026, 11, 27, tzinfo=dt.UTC)
-
-
-def require_tool(name: str) -> str:
-    """Path of an external program; skip without it, but fail when CI is set."""
-    path = shutil.which(name)
-    if path:
-        return path
-    if os.environ.get("CI"):
-        pytest.fail(f"{name} is required in CI but is not installed")
-    pytest.skip(f"{name} is not installed")
 
 
 @dataclass(frozen=True)

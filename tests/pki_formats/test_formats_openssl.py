@@ -19,8 +19,9 @@ from ccapki.fsutil import atomic_write
 from ccapki.pki import export, roots
 from ccapki.pki.formats import Kind, parse_files
 from ccapki.pki.keys import public_key_fingerprint
+from toolcheck import require_tool
 
-from .conftest import NOW, Pki, make_pki, require_tool
+from .conftest import NOW, Pki, make_pki
 
 pytestmark = pytest.mark.integration
 

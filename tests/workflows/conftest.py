@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import shutil
 import subprocess
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -28,20 +26,11 @@ from ccapki.pki.issue import Issuer, make_intermediate_ca, make_root_ca
 from ccapki.pki.keys import KeyType, generate_key
 from ccapki.store.db import Store
 from ccapki.store.keyring import Keyring
+from toolcheck import require_tool
 
 NOW = dt.datetime(2026, 11, 27, tzinfo=dt.UTC)
 PASSPHRASE = "correct horse battery staple"
 TEST_SCRYPT_N = 2**10
-
-
-def require_tool(name: str) -> str:
-    """The path of an external program; skip without it, unless CI is set (then fail)."""
-    path = shutil.which(name)
-    if path:
-        return path
-    if os.environ.get("CI"):
-        pytest.fail(f"{name} is required in CI but is not installed")
-    pytest.skip(f"{name} is not installed")
 
 
 def openssl(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
