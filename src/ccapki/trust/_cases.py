@@ -248,6 +248,15 @@ def trust_store_changes(
     names = list(dict.fromkeys([*required, *current]))
     adds: list[Change] = []
     removes: list[Change] = []
+    texts: dict[str, str] = {}  # one description per certificate, however many stores
+
+    def describe(fp: str, cert: x509.Certificate) -> str:
+        if fp not in texts:
+            texts[fp] = describe_certificate(
+                cert, perfigo_fingerprints=perfigo_fingerprints, owners=owners
+            )
+        return texts[fp]
+
     for name in names:
         role: Literal["cam", "cas"] = "cam" if name in cam_names else "cas"
         have = {cert_fingerprint(c) for c in current.get(name, ())}
@@ -256,10 +265,7 @@ def trust_store_changes(
             want.setdefault(cert_fingerprint(cert), cert)
         for fp, cert in want.items():
             if fp not in have:
-                text = describe_certificate(
-                    cert, perfigo_fingerprints=perfigo_fingerprints, owners=owners
-                )
-                adds.append(Change("add", name, role, cert, text))
+                adds.append(Change("add", name, role, cert, describe(fp, cert)))
         if prune and name in required:
             seen: set[str] = set()
             for cert in current.get(name, ()):
@@ -267,10 +273,7 @@ def trust_store_changes(
                 if fp in want or fp in seen:
                     continue
                 seen.add(fp)
-                text = describe_certificate(
-                    cert, perfigo_fingerprints=perfigo_fingerprints, owners=owners
-                )
-                removes.append(Change("remove", name, role, cert, text))
+                removes.append(Change("remove", name, role, cert, describe(fp, cert)))
     return adds + removes
 
 
