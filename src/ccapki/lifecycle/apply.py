@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass
+
+from cryptography import x509
 
 from ccapki.pki.issue import Issuer, issue_identity, make_intermediate_ca, make_root_ca
 from ccapki.pki.keys import KeyType, generate_key
@@ -140,23 +143,116 @@ def issue_one(
         cert = issue_identity(
             p.request, key.public_key(), now=now, days=p.validity_days, self_key=key
         )
-        chain: tuple[object, ...] = ()
     else:
-        issuer = issuers[signer]
         cert = issue_identity(
-            p.request, key.public_key(), now=now, days=p.validity_days, issuer=issuer
+            p.request, key.public_key(), now=now, days=p.validity_days, issuer=issuers[signer]
         )
-        chain = (issuer.certificate,)
-        if signer == INTERNAL_CA:
-            chain = (issuer.certificate, issuers[INTERNAL_ROOT].certificate)
+    chain = _chain_for(signer, issuers)
     return IdentityRecord(
         identity=p.name,
         key=key,
         key_type=p.spec.key_type.value,
         certificate=cert,
-        chain=chain,  # type: ignore[arg-type]
+        chain=chain,
         source=p.spec.source.value,
     )
+
+
+#: Below this many identities, issuing stays in this process (a pool costs ~50 ms to start).
+PARALLEL_MIN = 256
+_FORK_ISSUERS: dict[str, Issuer] = {}
+
+
+def _issue_chunk(
+    args: tuple[list[tuple[PlannedIdentity, str]], dt.datetime],
+) -> list[tuple[str, bytes, bytes]]:
+    """Worker: issue a chunk; returns (identity, PKCS#8 key DER, certificate DER) each."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from ccapki.pki.keys import private_key_der
+
+    jobs, now = args
+    out = []
+    for p, signer in jobs:
+        r = issue_one(p, signer, _FORK_ISSUERS, now)
+        assert r.key is not None
+        out.append((r.identity, private_key_der(r.key), r.certificate.public_bytes(Encoding.DER)))
+    return out
+
+
+def issue_many(
+    jobs: list[tuple[PlannedIdentity, str]],
+    issuers: dict[str, Issuer],
+    now: dt.datetime,
+    *,
+    workers: int | None = None,
+) -> list[IdentityRecord]:
+    """Issue every job (see :func:`issue_batches`), as one list."""
+    return [r for batch in issue_batches(jobs, issuers, now, workers=workers) for r in batch]
+
+
+def issue_batches(
+    jobs: list[tuple[PlannedIdentity, str]],
+    issuers: dict[str, Issuer],
+    now: dt.datetime,
+    *,
+    workers: int | None = None,
+) -> Iterator[list[IdentityRecord]]:
+    """Issue every job, yielding batches as they are done, so the caller can persist one
+    batch while the next is being issued. In bulk, key generation and signing run on every
+    core.
+
+    Worker processes are forked, so they inherit the issuers in memory (no CA key is sent
+    anywhere); each new key comes back once, over the pool's pipe, and is sealed here.
+    Small batches, platforms without ``fork`` and threaded processes issue serially.
+    """
+    import os
+    import threading
+
+    cpus = workers or min(os.cpu_count() or 1, 8)
+    import multiprocessing as mp
+
+    if (
+        len(jobs) < PARALLEL_MIN
+        or cpus < 2
+        or threading.active_count() > 1
+        or "fork" not in mp.get_all_start_methods()
+    ):
+        yield [issue_one(p, s, issuers, now) for p, s in jobs]
+        return
+    global _FORK_ISSUERS
+    _FORK_ISSUERS = issuers
+    size = max(32, len(jobs) // (cpus * 8))
+    chunks = [(jobs[i : i + size], now) for i in range(0, len(jobs), size)]
+    by_name = {p.name: (p, s) for p, s in jobs}
+    try:
+        with mp.get_context("fork").Pool(cpus) as pool:
+            for chunk in pool.imap(_issue_chunk, chunks):
+                records: list[IdentityRecord] = []
+                for name, key_der, cert_der in chunk:
+                    p, signer = by_name[name]
+                    records.append(
+                        IdentityRecord(
+                            identity=name,
+                            key=None,
+                            key_type=p.spec.key_type.value,
+                            certificate=x509.load_der_x509_certificate(cert_der),
+                            chain=_chain_for(signer, issuers),
+                            source=p.spec.source.value,
+                            key_der=key_der,
+                        )
+                    )
+                yield records
+    finally:
+        _FORK_ISSUERS = {}
+
+
+def _chain_for(signer: str, issuers: dict[str, Issuer]) -> tuple[x509.Certificate, ...]:
+    if signer == "self":
+        return ()
+    if signer == INTERNAL_CA:
+        return (issuers[signer].certificate, issuers[INTERNAL_ROOT].certificate)
+    return (issuers[signer].certificate,)
 
 
 def apply_plan(
@@ -182,8 +278,10 @@ def apply_plan(
         store.record_deployment(dep.name, dep.source_text, path)
         jobs = [(p, signer_for(p, dep)) for p in (plan.get(a.identity) for a in todo)]
         issuers, created = ensure_issuers(store, plan, now, needed={s for _, s in jobs})
-        records = [issue_one(p, signer, issuers, now) for p, signer in jobs]
-        store.add_issued(records)
+        records: list[IdentityRecord] = []
+        for batch in issue_batches(jobs, issuers, now):  # persisted while workers issue on
+            store.add_issued(batch)
+            records += batch
         trust_added = fill_trust_stores(store, dep)
     return ApplyResult(
         actions, tuple(r.identity for r in records), tuple(created), False, tuple(trust_added)

@@ -123,6 +123,9 @@ class IdentityRecord:
     certificate: x509.Certificate
     chain: tuple[x509.Certificate, ...]
     source: str
+    #: the key as unencrypted PKCS#8 DER, when it was made elsewhere (a worker process);
+    #: sealed as it is, never written anywhere else
+    key_der: bytes | None = None
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -442,7 +445,7 @@ class Store:
 
     def _key_row(
         self,
-        key: PrivateKeyTypes,
+        key: PrivateKeyTypes | bytes,
         key_type: str,
         identity: str | None,
         state: str,
@@ -451,7 +454,8 @@ class Store:
         now: dt.datetime | None = None,
     ) -> dict[str, Any]:
         spki = spki or public_key_fingerprint(key)
-        nonce, sealed = self.keyring.seal(private_key_der(key), spki)
+        der = key if isinstance(key, bytes) else private_key_der(key)
+        nonce, sealed = self.keyring.seal(der, spki)
         return {
             "fingerprint": spki,
             "key_type": key_type,
@@ -596,9 +600,12 @@ class Store:
                 # a record's key is the certificate's (issued with it, or matched to it by
                 # this very fingerprint), so one SPKI hash serves both rows
                 spki = public_key_fingerprint(r.key if r.key is not None else cert.public_key())
-                if r.key is not None:
+                key_material = r.key if r.key is not None else r.key_der
+                if key_material is not None:
                     key_rows.append(
-                        self._key_row(r.key, r.key_type, r.identity, "active", spki=spki, now=now)
+                        self._key_row(
+                            key_material, r.key_type, r.identity, "active", spki=spki, now=now
+                        )
                     )
                 version = versions.get(r.identity, 0) + 1
                 versions[r.identity] = version
