@@ -1,6 +1,6 @@
 """Micro-benchmark (not a test): TrustContext.verify against raw cryptography verifier calls.
 
-Run: ``.venv/bin/python -m tests.trust.bench_verify [N_CAS]`` from the repository root.
+Run: ``.venv/bin/python benchmarks/bench_verify.py [N_CAS] [--quick]``.
 
 N CAS identities (ECDSA P-256, internal root -> intermediate -> leaf) are each verified
 twice, as a TLS server by name and as a TLS client (CAM <-> CAS mutual TLS): 2*N
@@ -84,4 +84,5 @@ def main(n_cas: int = 5000) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 5000)
+    args = [a for a in sys.argv[1:] if a != "--quick"]
+    main(int(args[0]) if args else (500 if "--quick" in sys.argv else 5000))
