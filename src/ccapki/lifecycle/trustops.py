@@ -27,6 +27,7 @@ from ccapki.trust import (
     trust_store_changes,
 )
 from ccapki.trust._cases import Change
+from ccapki.trust._certs import is_self_signed
 from ccapki.trust._model import Finding
 
 __all__ = [
@@ -260,15 +261,15 @@ class _Verifier:
         self.count += 1
         if not store:
             return ("the trust store is empty: add the issuer (see `ccapki trust plan`)",)
-        verdict = ctx.verify(
-            chain[0],
-            list(chain[1:]),
-            purpose=purpose,
-            peer_name=name,
-            at=self.now,
-        )
+        sent = list(chain[1:])
+        # a root the peer sends changes no verdict (it is trusted only from the store) but
+        # makes the path builder try it as an intermediate: verify without it ...
+        untrusted = sent[:-1] if sent and is_self_signed(sent[-1]) else sent
+        verdict = ctx.verify(chain[0], untrusted, purpose=purpose, peer_name=name, at=self.now)
         if verdict.ok:
             return ()
+        if untrusted is not sent:  # ... and explain a failure from everything it sent
+            verdict = ctx.verify(chain[0], sent, purpose=purpose, peer_name=name, at=self.now)
         return tuple(_finding_text(f) for f in verdict.errors) or (str(verdict.raw_error),)
 
 

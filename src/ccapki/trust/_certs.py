@@ -62,8 +62,12 @@ def fmt_date(when: dt.datetime) -> str:
     return when.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+@functools.lru_cache(maxsize=1 << 15)
 def ext(cert: x509.Certificate, kind: type[_ExtT]) -> _ExtT | None:
-    """The value of extension ``kind`` or ``None`` (also ``None`` if it cannot be parsed)."""
+    """The value of extension ``kind`` or ``None`` (also ``None`` if it cannot be parsed).
+
+    Cached: every client-platform rule and every finding reads the same few extensions.
+    """
     try:
         return cert.extensions.get_extension_for_class(kind).value
     except (x509.ExtensionNotFound, ValueError):
@@ -136,6 +140,7 @@ def is_self_signed(cert: x509.Certificate) -> bool:
     return is_self_issued(cert) and signed_by(cert, cert)
 
 
+@functools.lru_cache(maxsize=1 << 14)
 def san_names(cert: x509.Certificate) -> tuple[str, ...] | None:
     """DNS names and IP addresses of the SAN as strings; ``None`` when there is no SAN."""
     san = ext(cert, x509.SubjectAlternativeName)
