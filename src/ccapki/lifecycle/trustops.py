@@ -234,8 +234,12 @@ class _Verifier:
         purpose: Literal["server", "client"],
         name: str | None,
         who: str,
+        peer: str = "",
     ) -> tuple[str, ...]:
-        """() when the chain verifies; else the findings as text (who + reason + fix)."""
+        """() when the chain verifies; else the findings as text (who + reason + fix).
+
+        ``who`` is a template: ``{peer}`` in it is filled in (only when there is a finding,
+        so the many passing checks of a big deployment build no strings)."""
         skey = self.store_key(store)
         key = (_fp(chain[0]), skey, purpose, name)
         # the memo holds the reasons only: appliances sharing a trust store share the verdict,
@@ -244,7 +248,10 @@ class _Verifier:
         if reasons is None:
             reasons = self._verify(chain, store, skey, purpose, name)
             self._memo[key] = reasons
-        return tuple(f"{who}: {r}" for r in reasons)
+        if not reasons:
+            return ()
+        label = who.replace("{peer}", peer)
+        return tuple(f"{label}: {r}" for r in reasons)
 
     def _verify(
         self,
@@ -291,8 +298,8 @@ def _mutual(
 ) -> list[str]:
     """``me`` verifying ``peer``'s identity both ways (peer as TLS server and as client)."""
     return [
-        *v.check(chain, store, "server", name, f"{me} -> {peer}"),
-        *v.check(chain, store, "client", None, f"{me} <- {peer} (client cert)"),
+        *v.check(chain, store, "server", name, me + " -> {peer}", peer),
+        *v.check(chain, store, "client", None, me + " <- {peer} (client cert)", peer),
     ]
 
 
@@ -381,6 +388,18 @@ def check_deployment(
     public_fingerprints: frozenset[str] = frozenset(),
 ) -> Matrix:
     """Every channel of the deployment, every appliance: pass, fail (with findings), n/a."""
+    from ccapki.store.db import gc_paused
+
+    with gc_paused():  # many long-lived small objects, no cycles: skip the GC's rescans
+        return _check_deployment(inv, now, client_roots, public_fingerprints)
+
+
+def _check_deployment(
+    inv: Inventory,
+    now: dt.datetime,
+    client_roots: Sequence[x509.Certificate],
+    public_fingerprints: frozenset[str],
+) -> Matrix:
     dep = inv.deployment
     v = _Verifier(now, inv.cas)
     matrix = Matrix()
@@ -404,7 +423,9 @@ def check_deployment(
                 if chain is None:
                     matrix.cells.append(Cell(a.name, channel, False, ("no certificate yet",)))
                     continue
-                finds = list(v.check(chain, client_ctx_roots, "server", name, f"client -> {name}"))
+                finds = list(
+                    v.check(chain, client_ctx_roots, "server", name, "client -> {peer}", name)
+                )
                 public = _fp(chain[-1]) in public_fingerprints
                 tls_ok = not finds
                 finds += v.refusals(chain[0], platforms, public)

@@ -274,16 +274,18 @@ class Policy:
         *,
         publicly_trusted: bool = False,
         cache: dict[int, list[Finding]] | None = None,
+        refusals_only: bool = False,
     ) -> list[Finding]:
         """Every finding for ``cert``: severity "error" = refused outright, else warning.
 
         ``cache`` (one dict per certificate and time) shares rule results between the
-        platforms that use the same rule object.
+        platforms that use the same rule object. ``refusals_only`` skips the rules that
+        could only warn.
         """
         out: list[Finding] = []
         for entry in self.rules:
             action = entry.public if publicly_trusted else entry.private
-            if action == "ignore":
+            if action == "ignore" or (refusals_only and action != "refuse"):
                 continue
             rule = entry.rule
             if isinstance(rule, MaxValidity) and rule.public_only and not publicly_trusted:
@@ -313,11 +315,9 @@ class Policy:
         publicly_trusted: bool = False,
         cache: dict[int, list[Finding]] | None = None,
     ) -> list[Finding]:
-        return [
-            f
-            for f in self.evaluate(cert, now, publicly_trusted=publicly_trusted, cache=cache)
-            if f.severity == "error"
-        ]
+        return self.evaluate(
+            cert, now, publicly_trusted=publicly_trusted, cache=cache, refusals_only=True
+        )
 
 
 _UTC = dt.UTC
