@@ -20,6 +20,18 @@ def atomic_write(path: str | os.PathLike[str], data: bytes, *, private: bool = F
     and no temp file behind.
     """
     target = Path(path)
+    try:
+        return _atomic_write(target, data, private)
+    except OSError as exc:
+        from ccapki.errors import InputError
+
+        raise InputError(
+            f"{target}: cannot write ({exc.strerror or type(exc).__name__}); nothing was written",
+            "choose a path in a folder that exists and that you can write to",
+        ) from None
+
+
+def _atomic_write(target: Path, data: bytes, private: bool) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
