@@ -110,7 +110,7 @@ EXAMPLES
 @click.option("--keep", is_flag=True, help="Keep the temporary store.")
 @click.pass_context
 def demo(ctx: click.Context, keep: bool) -> int:
-    """Plan, issue and inventory the FAQ's example (1 CAM pair, 3 CAS pairs, 2 CAS)."""
+    """The FAQ's example end to end: plan, issue, trust, lab, live verification."""
     from ccapki.cli.app import run
 
     home = Path(tempfile.mkdtemp(prefix="ccapki-demo-"))
