@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography import x509
 
 from ccapki.pki.issue import Issuer, issue_identity, make_intermediate_ca, make_root_ca
 from ccapki.pki.keys import KeyType, generate_key
-from ccapki.store.db import IdentityRecord, Store, gc_paused
+from ccapki.store.db import IdentityRecord, Store, certificate_facts, gc_paused
 from ccapki.topology.model import Deployment, Source
 from ccapki.topology.plan import (
     Action,
@@ -165,10 +166,12 @@ _FORK_ISSUERS: dict[str, Issuer] = {}
 
 def _issue_chunk(
     args: tuple[list[tuple[PlannedIdentity, str]], dt.datetime],
-) -> list[tuple[str, bytes, bytes]]:
-    """Worker: issue a chunk; returns (identity, PKCS#8 key DER, certificate DER) each."""
-    from cryptography.hazmat.primitives.serialization import Encoding
+) -> list[tuple[str, bytes, dict[str, Any]]]:
+    """Worker: issue a chunk; returns (identity, PKCS#8 key DER, certificate facts) each.
 
+    The facts (PEM, fingerprints, names, dates) are what the store keeps; computing them
+    here takes that work off the parent, which seals and persists.
+    """
     from ccapki.pki.keys import private_key_der
 
     jobs, now = args
@@ -176,7 +179,7 @@ def _issue_chunk(
     for p, signer in jobs:
         r = issue_one(p, signer, _FORK_ISSUERS, now)
         assert r.key is not None
-        out.append((r.identity, private_key_der(r.key), r.certificate.public_bytes(Encoding.DER)))
+        out.append((r.identity, private_key_der(r.key), certificate_facts(r.certificate)))
     return out
 
 
@@ -229,17 +232,18 @@ def issue_batches(
         with mp.get_context("fork").Pool(cpus) as pool:
             for chunk in pool.imap(_issue_chunk, chunks):
                 records: list[IdentityRecord] = []
-                for name, key_der, cert_der in chunk:
+                for name, key_der, facts in chunk:
                     p, signer = by_name[name]
                     records.append(
                         IdentityRecord(
                             identity=name,
                             key=None,
                             key_type=p.spec.key_type.value,
-                            certificate=x509.load_der_x509_certificate(cert_der),
+                            certificate=x509.load_pem_x509_certificate(facts["pem"].encode()),
                             chain=_chain_for(signer, issuers),
                             source=p.spec.source.value,
                             key_der=key_der,
+                            facts=facts,
                         )
                     )
                 yield records

@@ -36,6 +36,7 @@ __all__ = [
     "Store",
     "StoredCA",
     "StoredIdentity",
+    "certificate_facts",
     "gc_paused",
     "resolve_home",
 ]
@@ -126,6 +127,22 @@ class IdentityRecord:
     #: the key as unencrypted PKCS#8 DER, when it was made elsewhere (a worker process);
     #: sealed as it is, never written anywhere else
     key_der: bytes | None = None
+    #: :func:`certificate_facts` of ``certificate``, when already computed (by a worker)
+    facts: dict[str, Any] | None = None
+
+
+def certificate_facts(cert: x509.Certificate) -> dict[str, Any]:
+    """What the certificates table stores about ``cert`` besides identity and version."""
+    return {
+        "fingerprint": cert_fingerprint(cert),
+        "spki": public_key_fingerprint(cert.public_key()),
+        "serial": format(cert.serial_number, "x"),
+        "subject": cert.subject.rfc4514_string(),
+        "issuer": cert.issuer.rfc4514_string(),
+        "not_before": cert.not_valid_before_utc,
+        "not_after": cert.not_valid_after_utc,
+        "pem": _pem(cert),
+    }
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -597,9 +614,10 @@ class Store:
             chain_pems: dict[tuple[int, ...], str] = {}
             for r in records:
                 cert = r.certificate
+                facts = r.facts or certificate_facts(cert)
                 # a record's key is the certificate's (issued with it, or matched to it by
                 # this very fingerprint), so one SPKI hash serves both rows
-                spki = public_key_fingerprint(r.key if r.key is not None else cert.public_key())
+                spki = facts["spki"]
                 key_material = r.key if r.key is not None else r.key_der
                 if key_material is not None:
                     key_rows.append(
@@ -613,22 +631,14 @@ class Store:
                 chain_pem = chain_pems.get(chain_key)
                 if chain_pem is None:
                     chain_pem = chain_pems[chain_key] = "".join(_pem(x) for x in r.chain)
-                pem = _pem(cert)
                 if len(self._parsed) < _PARSED_MAX:
-                    self._parsed[pem] = cert
+                    self._parsed[facts["pem"]] = cert
                 cert_rows.append(
                     {
+                        **facts,
                         "identity": r.identity,
                         "version": version,
-                        "fingerprint": cert_fingerprint(cert),
-                        "spki": spki,
-                        "serial": format(cert.serial_number, "x"),
-                        "subject": cert.subject.rfc4514_string(),
-                        "issuer": cert.issuer.rfc4514_string(),
-                        "not_before": cert.not_valid_before_utc,
-                        "not_after": cert.not_valid_after_utc,
                         "source": r.source,
-                        "pem": pem,
                         "chain_pem": chain_pem,
                         "created_at": now,
                     }
