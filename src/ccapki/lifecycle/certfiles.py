@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from ccapki.errors import InputError, KeyNotFoundError, NotFoundError
-from ccapki.pki.chain import SortedChain, group_chains, is_self_signed, issued_by
+from ccapki.pki.chain import SortedChain, group_chains, is_ca, is_self_signed, issued_by
 from ccapki.pki.formats import Material
 from ccapki.pki.inspect import common_name
 from ccapki.pki.issue import build_csr
@@ -269,7 +269,7 @@ def import_materials(
     stored_keys = {k["fingerprint"]: k for k in store.key_records()}
     names = _name_index(dep)
     known_cas = [c.certificate for c in store.cas()]
-    ca_pool = [c for c in uniq.values() if _is_ca(c)] + known_cas
+    ca_pool = [c for c in uniq.values() if is_ca(c)] + known_cas
     imported: list[Imported] = []
     ca_imports: list[x509.Certificate] = []
     records: list[IdentityRecord] = []
@@ -278,8 +278,8 @@ def import_materials(
     for sc in chains:
         leaf = sc.leaf
         src = origin.get(leaf.fingerprint(_SHA256()).hex(), "import")
-        if _is_ca(leaf):
-            ca_imports += [c for c in sc.certificates if _is_ca(c)]
+        if is_ca(leaf):
+            ca_imports += [c for c in sc.certificates if is_ca(c)]
             continue
         spki = public_key_fingerprint(leaf.public_key())
         spec = dep.identity(identity) if identity else _identity_for(leaf, names)
@@ -359,13 +359,6 @@ def import_materials(
 
 def _SHA256() -> hashes.SHA256:
     return hashes.SHA256()
-
-
-def _is_ca(cert: x509.Certificate) -> bool:
-    try:
-        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
-    except x509.ExtensionNotFound:
-        return False
 
 
 def _ours(cert: x509.Certificate, cas: Sequence[x509.Certificate]) -> bool:

@@ -29,6 +29,7 @@ __all__ = [
     "KeyIndex",
     "SortedChain",
     "group_chains",
+    "is_ca",
     "is_self_signed",
     "issued_by",
     "sort_chain",
@@ -72,6 +73,14 @@ class SortedChain:
     def complete(self) -> bool:
         """True when the chain reaches a self-signed certificate (a root or the leaf itself)."""
         return self.missing_issuer is None
+
+
+def is_ca(cert: x509.Certificate) -> bool:
+    """True when basicConstraints says CA:TRUE."""
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except x509.ExtensionNotFound:
+        return False
 
 
 def is_self_signed(cert: x509.Certificate) -> bool:

@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, SignatureAlgorithmOID
 
+from ccapki.pki.chain import is_ca, is_self_signed, issued_by
 from ccapki.pki.keys import describe_public_key, public_key_fingerprint
 
 __all__ = ["CertInfo", "KnownCA", "common_name", "describe", "is_self_signed", "signed_by"]
@@ -44,33 +44,6 @@ def common_name(name: x509.Name) -> str:
     return str(attrs[0].value) if attrs else name.rfc4514_string()
 
 
-def is_self_signed(cert: x509.Certificate) -> bool:
-    if cert.subject != cert.issuer:
-        return False
-    try:
-        cert.verify_directly_issued_by(cert)
-    except (ValueError, TypeError, InvalidSignature):
-        return False
-    return True
-
-
-def _issued_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
-    if cert.issuer != ca.subject:
-        return False
-    try:
-        cert.verify_directly_issued_by(ca)
-    except (ValueError, TypeError, InvalidSignature):
-        return False
-    return True
-
-
-def _is_ca(cert: x509.Certificate) -> bool:
-    try:
-        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
-    except x509.ExtensionNotFound:
-        return False
-
-
 def signed_by(
     cert: x509.Certificate,
     known: Sequence[KnownCA] = (),
@@ -79,14 +52,14 @@ def signed_by(
     """Who signed ``cert``: a kind (self-signed, perfigo, internal, third-party, root-ca)
     and the FAQ's sentence."""
     if is_self_signed(cert):
-        if _is_ca(cert):
+        if is_ca(cert):
             return "root-ca", "self-signed root CA: install it on clients to trust what it signs"
         return (
             "self-signed",
             "true self-signed: the certificate is its own root; install it on clients",
         )
     for ca in known:
-        if _issued_by(cert, ca.certificate):
+        if issued_by(cert, ca.certificate):
             if ca.kind == "perfigo-root":
                 return "perfigo", "signed by the Perfigo root"
             return "internal", f"signed by internal CA {ca.name}"
@@ -94,7 +67,7 @@ def signed_by(
     if "perfigo" in issuer.lower():
         return "perfigo", "signed by the Perfigo root"
     for parent in chain:
-        if _issued_by(cert, parent):
+        if issued_by(cert, parent):
             return "third-party", f"signed by {common_name(parent.subject)} (third-party CA)"
     return "third-party", f"signed by {issuer} (third-party CA)"
 
@@ -180,7 +153,7 @@ def describe(
         sha256=_colon(cert.fingerprint(hashes.SHA256())),
         sha1=_colon(cert.fingerprint(hashes.SHA1())),  # noqa: S303 - a fingerprint, as GUIs show
         spki_sha256=public_key_fingerprint(cert.public_key()),
-        is_ca=_is_ca(cert),
+        is_ca=is_ca(cert),
         eku=eku,
         signed_by_kind=kind,
         signed_by=sentence,
