@@ -10,13 +10,13 @@ import datetime as dt
 import os
 import subprocess
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from cryptography import x509
 
 from ccapki.cli import main
+from clikit import Result
 from toolcheck import require_tool
 
 NOW = dt.datetime(2026, 11, 27, tzinfo=dt.UTC)
@@ -43,18 +43,6 @@ def line_of(text: str, needle: str, nth: int = 1) -> int:
 
 def epoch(when: dt.datetime) -> str:
     return str(int(when.timestamp()))
-
-
-@dataclass(frozen=True)
-class Result:
-    code: int
-    out: str
-    err: str
-    args: tuple[str, ...] = ()
-
-    @property
-    def both(self) -> str:
-        return self.out + self.err
 
 
 CliRunner = Callable[..., Result]
@@ -139,25 +127,6 @@ def deployment(
     ]
     parts += [f"[[cas]]\n{block}" for block in cas]
     return "\n".join(parts) + "\n"
-
-
-def standalone(name: str, ip: str, **extra: str) -> str:
-    lines = [f'name = "{name}"', f'hostname = "{name}.example.org"', f'ip = "{ip}"']
-    lines += [f'{k} = "{v}"' for k, v in extra.items()]
-    return "\n".join(lines) + "\n"
-
-
-def ha_pair(name: str, net: str, **extra: str) -> str:
-    """An HA pair on ``net`` (e.g. "10.5.0"): Service IP .10, peers .11 and .12."""
-    lines = [
-        f'name = "{name}"',
-        f'virtual_hostname = "{name}.example.org"',
-        f'service_ip = "{net}.10"',
-        f'primary = {{ name = "{name}-a", hostname = "{name}-a.example.org", ip = "{net}.11" }}',
-        f'secondary = {{ name = "{name}-b", hostname = "{name}-b.example.org", ip = "{net}.12" }}',
-    ]
-    lines += [f'{k} = "{v}"' for k, v in extra.items()]
-    return "\n".join(lines) + "\n"
 
 
 def san_names(cert: x509.Certificate) -> tuple[list[str], list[str]]:

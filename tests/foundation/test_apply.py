@@ -18,8 +18,16 @@ from cryptography.x509.verification import Store as TrustStore
 from ccapki.store.db import Store, StoredIdentity
 from ccapki.topology.loader import load_deployment
 from ccapki.topology.plan import make_plan
+from clikit import ha_pair, standalone
 
-from .conftest import NOW, CliRunner, db_bytes, deployment, ha_pair, san_names, standalone, write
+from .conftest import (
+    NOW,
+    CliRunner,
+    db_bytes,
+    deployment,
+    san_names,
+    write,
+)
 
 MIXED = deployment(
     cas=[

@@ -19,8 +19,14 @@ from ccapki.pki.issue import (
 )
 from ccapki.pki.keys import KeyType, generate_key
 from ccapki.store.db import Store, StoredIdentity
+from clikit import ha_pair, standalone
 
-from .conftest import NOW, CliRunner, deployment, ha_pair, standalone, write
+from .conftest import (
+    NOW,
+    CliRunner,
+    deployment,
+    write,
+)
 
 SELF = "true self-signed: the certificate is its own root; install it on clients"
 PERFIGO = "signed by the Perfigo root"

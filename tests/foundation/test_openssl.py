@@ -11,8 +11,16 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from ccapki.store.db import Store, StoredIdentity
+from clikit import ha_pair, standalone
 
-from .conftest import NOW, CliRunner, deployment, epoch, ha_pair, openssl, standalone, write
+from .conftest import (
+    NOW,
+    CliRunner,
+    deployment,
+    epoch,
+    openssl,
+    write,
+)
 
 pytestmark = pytest.mark.integration
 

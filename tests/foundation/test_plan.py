@@ -9,8 +9,15 @@ from pathlib import Path
 
 from ccapki.topology.loader import load_deployment
 from ccapki.topology.plan import make_plan
+from clikit import ha_pair, standalone
 
-from .conftest import FAQ, NOW, CliRunner, deployment, ha_pair, standalone, write
+from .conftest import (
+    FAQ,
+    NOW,
+    CliRunner,
+    deployment,
+    write,
+)
 
 IDENTITY_KEYS = {
     "name",

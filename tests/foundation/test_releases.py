@@ -17,8 +17,15 @@ from ccapki.store.db import Store
 from ccapki.topology.loader import load_deployment
 from ccapki.topology.plan import make_plan
 from ccapki.topology.releases import RELEASES, Release, parse_release, profile_for
+from clikit import ha_pair, standalone
 
-from .conftest import NOW, REPO, CliRunner, deployment, ha_pair, standalone, write
+from .conftest import (
+    NOW,
+    REPO,
+    CliRunner,
+    deployment,
+    write,
+)
 
 
 def _issue_self_signed(cli: CliRunner, home: Path, tmp_path: Path, release: str) -> Store:

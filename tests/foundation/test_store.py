@@ -24,8 +24,16 @@ from ccapki.pki.keys import private_key_der, public_key_fingerprint
 from ccapki.store import schema
 from ccapki.store.db import Store
 from ccapki.store.keyring import Keyring
+from clikit import standalone
 
-from .conftest import FAQ, NOW, CliRunner, db_bytes, deployment, standalone, write
+from .conftest import (
+    FAQ,
+    NOW,
+    CliRunner,
+    db_bytes,
+    deployment,
+    write,
+)
 
 MIGRATIONS = Path(store_db.__file__).parent / "migrations"
 

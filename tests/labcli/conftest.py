@@ -13,7 +13,6 @@ bounded in time.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import signal
 import subprocess
 from collections.abc import Callable, Iterator
@@ -33,6 +32,7 @@ from ccapki.lab.daemon import read_state, stop_background
 from ccapki.pki.issue import make_root_ca
 from ccapki.pki.keys import KeyType, generate_key
 from ccapki.store.keyring import Keyring
+from clikit import Result
 from toolcheck import require_tool
 
 PASSPHRASE = "labcli passphrase"
@@ -91,21 +91,6 @@ def _time_bound() -> Iterator[None]:
 
 
 # ---------------------------------------------------------------------------- the CLI
-
-
-@dataclass(frozen=True)
-class Result:
-    code: int
-    out: str
-    err: str
-    args: tuple[str, ...] = ()
-
-    @property
-    def both(self) -> str:
-        return self.out + self.err
-
-    def json(self) -> Any:
-        return json.loads(self.out)
 
 
 def ok(r: Result) -> Result:

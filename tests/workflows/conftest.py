@@ -8,7 +8,6 @@ cryptography; every store is a real SQLite file under ``tmp_path``.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import subprocess
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from ccapki.pki.issue import Issuer, make_intermediate_ca, make_root_ca
 from ccapki.pki.keys import KeyType, generate_key
 from ccapki.store.db import Store
 from ccapki.store.keyring import Keyring
+from clikit import Result, ha_pair, standalone
 from toolcheck import require_tool
 
 NOW = dt.datetime(2026, 11, 27, tzinfo=dt.UTC)
@@ -50,21 +50,6 @@ def sha256(cert: x509.Certificate) -> str:
 
 
 # ---------------------------------------------------------------------------- the CLI
-
-
-@dataclass(frozen=True)
-class Result:
-    code: int
-    out: str
-    err: str
-    args: tuple[str, ...] = ()
-
-    @property
-    def both(self) -> str:
-        return self.out + self.err
-
-    def json(self) -> Any:
-        return json.loads(self.out)
 
 
 CliRunner = Callable[..., Result]
@@ -144,25 +129,6 @@ def write(path: Path, data: str | bytes) -> Path:
 
 
 # ---------------------------------------------------------------------------- deployments
-
-
-def standalone(name: str, ip: str, **extra: str) -> str:
-    lines = [f'name = "{name}"', f'hostname = "{name}.example.org"', f'ip = "{ip}"']
-    lines += [f'{k} = "{v}"' for k, v in extra.items()]
-    return "\n".join(lines) + "\n"
-
-
-def ha_pair(name: str, net: str, **extra: str) -> str:
-    """An HA pair on ``net`` (e.g. "10.5.0"): Service IP .10, peers .11 and .12."""
-    lines = [
-        f'name = "{name}"',
-        f'virtual_hostname = "{name}.example.org"',
-        f'service_ip = "{net}.10"',
-        f'primary = {{ name = "{name}-a", hostname = "{name}-a.example.org", ip = "{net}.11" }}',
-        f'secondary = {{ name = "{name}-b", hostname = "{name}-b.example.org", ip = "{net}.12" }}',
-    ]
-    lines += [f'{k} = "{v}"' for k, v in extra.items()]
-    return "\n".join(lines) + "\n"
 
 
 def deployment(

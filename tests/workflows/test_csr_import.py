@@ -17,6 +17,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from ccapki.pki.issue import build_name
 from ccapki.pki.keys import KeyType, generate_key, public_key_fingerprint
+from clikit import ha_pair, standalone
 
 from .conftest import (
     NOW,
@@ -24,12 +25,10 @@ from .conftest import (
     CliRunner,
     OutsideCA,
     deployment,
-    ha_pair,
     ok,
     open_store,
     openssl,
     pem,
-    standalone,
     tp_names,
     write,
 )

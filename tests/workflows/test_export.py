@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from ccapki.pki.keys import public_key_fingerprint
+from clikit import standalone
 
 from .conftest import (
     CliRunner,
@@ -29,7 +30,6 @@ from .conftest import (
     openssl,
     pem,
     require_tool,
-    standalone,
 )
 
 NAME = "cas-web.example.org"
