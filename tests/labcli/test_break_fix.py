@@ -61,14 +61,11 @@ def test_expired_cas_certificate(cli: Cli, make_lab: LabFactory) -> None:
     assert text.code == 1
     assert f"{SHORT}: Not connected" in text.out
     code, doc = lab.verify(cli)
-    # the CAS's every channel fails, and the CAM's links to it; cam-b has no live link (n/a)
+    # the CAS's every channel fails, and both CAMs' links to it (the standby CAM is probed
+    # too: after a failover the CASes talk to it)
     clients = {(SHORT, ch) for ch in ("cam-cas", "agent", "web-login", "admin-gui")}
-    assert_breaks(
-        code,
-        doc,
-        live={*clients, ("cam-a", "cam-cas")},
-        offline={*clients, ("cam-a", "cam-cas"), ("cam-b", "cam-cas")},
-    )
+    broken = {*clients, ("cam-a", "cam-cas"), ("cam-b", "cam-cas")}
+    assert_breaks(code, doc, live=broken, offline=broken)
     errors = [e for c in doc["cells"] if c["appliance"] == SHORT for e in c["live_errors"]]
     assert any("expired" in e for e in errors), errors
 
@@ -82,7 +79,7 @@ def test_expired_cas_certificate(cli: Cli, make_lab: LabFactory) -> None:
     assert doc["agree"] is True
     stale = {(c["appliance"], c["channel"]) for c in doc["cells"] if not c["compared"]}
     assert stale
-    assert {a for a, _ in stale} <= {SHORT, "cam-a"}
+    assert {a for a, _ in stale} <= {SHORT, "cam-a", "cam-b"}
     ok(cli(lab.home, "lab", "reload"))
     assert_all_pass(*lab.verify(cli))
 
@@ -94,15 +91,16 @@ def test_cam_root_removed_from_a_cas_trust_store(cli: Cli, make_lab: LabFactory)
     ok(cli(lab.home, "trust", "remove", "cas-ha-a", fp))
     ok(cli(lab.home, "lab", "reload"))
     code, doc = lab.verify(cli)
-    # cas-ha-a trusts neither the CAM nor its own pair: its CAM/CAS cell, the CAM's, and
-    # the pair's heartbeat (both peers) fail; cam-b's CAM/CAS cell only offline (no live link)
+    # cas-ha-a trusts neither the CAM nor its own pair: its CAM/CAS cell, both CAMs', and
+    # the pair's heartbeat (both peers) fail
     broken = {
         ("cas-ha-a", "cam-cas"),
         ("cam-a", "cam-cas"),
+        ("cam-b", "cam-cas"),
         ("cas-ha-a", "ha-heartbeat"),
         ("cas-ha-b", "ha-heartbeat"),
     }
-    assert_breaks(code, doc, live=broken, offline={*broken, ("cam-b", "cam-cas")})
+    assert_breaks(code, doc, live=broken, offline=broken)
     status = lab.status(cli)
     assert {p["pair"]: p["ok"] for p in status["pairs"]} == {"cam": True, "cas-ha": False}
 
@@ -200,14 +198,9 @@ def test_cam_switched_to_third_party_without_updating_trust(
     code, doc = lab.verify(cli)
     # no appliance trusts the outside root yet: every CAM/CAS link fails, and the CAM pair's
     # own heartbeat (its peers verify each other with the old trust store)
-    cam_cas_live = {(a, "cam-cas") for a in ("cam-a", *CAS_ALL)}
+    cam_cas = {(a, "cam-cas") for a in ("cam-a", "cam-b", *CAS_ALL)}
     heartbeat = {("cam-a", "ha-heartbeat"), ("cam-b", "ha-heartbeat")}
-    assert_breaks(
-        code,
-        doc,
-        live={*cam_cas_live, *heartbeat},
-        offline={*cam_cas_live, ("cam-b", "cam-cas"), *heartbeat},
-    )
+    assert_breaks(code, doc, live={*cam_cas, *heartbeat}, offline={*cam_cas, *heartbeat})
 
     plan = repair_trust(cli, lab)
     assert {(c["action"], c["appliance"]) for c in plan} == {

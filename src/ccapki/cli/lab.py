@@ -273,6 +273,42 @@ def _reverse_heartbeats(
     return out
 
 
+def _standby_cam_links(
+    spec: LabSpec, status: LabStatus, *, skip_missing: bool
+) -> list[ProbeTarget]:
+    """CAS <-> the standby CAM (the CAM pair's secondary), both ways: after a failover the
+    CASes talk to it, so its trust store and identity must work too."""
+    from ccapki.probe import ProbeTarget
+
+    active = spec.active_cam
+    cams = [a for a in spec.appliances if a.role == "cam" and a is not active]
+    out = []
+    for cam in cams:
+        for cas in (a for a in spec.appliances if a.role == "cas"):
+            for client, server, kind in ((cas, cam, "status"), (cam, cas, "control")):
+                try:
+                    ep = status.endpoint(server.name, "control")
+                except KeyError:
+                    if skip_missing:
+                        continue
+                    raise
+                m = client.identity
+                out.append(
+                    ProbeTarget(
+                        ep.host,
+                        ep.port,
+                        server.peer_name if spec.check_peer_names else None,
+                        m.trust_pem,
+                        client_cert_pem=m.cert_chain_pem,
+                        client_key_pem=m.key_pem,
+                        purpose=kind,
+                        label=f"{kind}:{client.name}->{server.name}",
+                        strict_x509=spec.strict_x509,
+                    )
+                )
+    return out
+
+
 @click.command(
     epilog="""\b
 EXAMPLES
@@ -341,6 +377,7 @@ def verify(env: Env, live: bool, target: str, as_json: bool) -> int:
     client_pem = b"".join(a.public_bytes(serialization.Encoding.PEM) for a in anchors)
     targets = live_targets(spec, status, client_trust_pem=client_pem, skip_missing=real)
     targets += _reverse_heartbeats(spec, status, skip_missing=real)
+    targets += _standby_cam_links(spec, status, skip_missing=real)
     if not targets:
         raise InputError(
             "no endpoint to probe", "give endpoints per appliance in the deployment file"
