@@ -26,6 +26,9 @@ from ccapki.trust import (
     required_anchor,
     trust_store_changes,
 )
+from ccapki.trust import (
+    rotation_plan as pure_rotation_plan,
+)
 from ccapki.trust._cases import Change
 from ccapki.trust._certs import is_self_signed
 from ccapki.trust._model import Finding
@@ -482,44 +485,45 @@ def rotation_plan(
         for c in after.cells
         if c.channel in mutual and not c.ok and (c.appliance, c.channel) in ok_before
     ]
-    # 1. add the new issuer wherever it will be needed, keeping the old one
-    union_required: dict[str, list[x509.Certificate]] = {}
-    req_old, req_new = required_trust(inv), required_trust(swapped)
-    for name in dict.fromkeys([*req_old, *req_new]):  # deployment order, not set order
-        union_required[name] = [*req_old.get(name, ()), *req_new.get(name, ())]
-    adds = trust_store_changes(
+    # the safe order comes from the pure planner: trust the new issuer wherever the identity
+    # is verified, swap (both HA peers at once), retire the old issuer where nothing needs it
+    cams = [m.name for m in dep.cam.members]
+    if spec.role is Role.CAM:
+        verifiers = [m.name for s in dep.cas for m in s.members]
+    else:
+        verifiers = list(cams)
+    if spec.ha:
+        verifiers += [m.name for m in spec.members]
+    wanted = set(verifiers)
+    verifiers = [a.name for a in dep.appliances if a.name in wanted]  # deployment order
+    old_chain = inv.chain_of(spec) or tuple(new_chain)
+    plan = pure_rotation_plan(
+        spec.name,
+        old_chain,
+        new_chain,
         {a.name: list(inv.trust.get(a.name, ())) for a in dep.appliances},
-        union_required,
-        cams=[m.name for m in dep.cam.members],
-        perfigo_fingerprints=inv.perfigo,
+        verifiers=verifiers,
+        installed_on=[m.name for m in spec.members],
+        cams=cams,
+        still_needed=required_trust(swapped),
+        candidates=(*inv.cas, *new_chain[1:]),
         owners=_owners(swapped),
     )
-    steps = [RotationStep(1, str(ch)) for ch in adds]
-    peers = " and ".join(m.name for m in spec.members)
-    steps.append(
-        RotationStep(
-            2,
-            f"swap {spec.name}'s identity to {common_name(new_chain[0].subject)} "
-            f"(issuer {common_name(new_chain[0].issuer)}) on {peers}"
-            + (" at once (one identity for the HA pair)" if spec.ha else ""),
-        )
-    )
-    after_trust = {
-        a.name: [
-            *inv.trust.get(a.name, ()),
-            *(ch.certificate for ch in adds if ch.appliance == a.name),
-        ]
-        for a in dep.appliances
-    }
-    removes = trust_store_changes(
-        after_trust,
-        req_new,
-        cams=[m.name for m in dep.cam.members],
-        prune=True,
-        perfigo_fingerprints=inv.perfigo,
-        owners=_owners(inv),
-    )
-    steps += [
-        RotationStep(3, f"retire the old issuer: {ch}") for ch in removes if ch.action == "remove"
-    ]
+    steps: list[RotationStep] = []
+    for order, step in enumerate(plan.steps, start=1):
+        if step.phase == "swap":
+            peers = " and ".join(m.name for m in spec.members)
+            steps.append(
+                RotationStep(
+                    order,
+                    f"swap {spec.name}'s identity to {common_name(new_chain[0].subject)} "
+                    f"(issuer {common_name(new_chain[0].issuer)}) on {peers}"
+                    + (" at once (one identity for the HA pair)" if spec.ha else ""),
+                )
+            )
+        elif step.changes:
+            prefix = "retire the old issuer: " if step.phase == "retire-old" else ""
+            steps += [RotationStep(order, f"{prefix}{ch}") for ch in step.changes]
+        else:
+            steps.append(RotationStep(order, step.text))
     return breaks, steps
