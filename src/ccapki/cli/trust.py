@@ -321,7 +321,8 @@ def _rotation(
 
         print_json({"breaks": breaks, "steps": [{"order": s.order, "text": s.text} for s in steps]})
         return 0
-    click.echo(f"if {spec.name} switched to a {source.value} certificate now:")
+    article = "an" if source.value[0] in "aeiou" else "a"
+    click.echo(f"if {spec.name} switched to {article} {source.value} certificate now:")
     for b in breaks or ["nothing breaks"]:
         click.echo(f"  breaks: {b}")
     click.echo("safe order:")
