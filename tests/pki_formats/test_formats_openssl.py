@@ -3,13 +3,7 @@ what openssl writes. Integration tests: they skip without openssl unless CI is s
 
 from __future__ import annotations
 
-import contextlib
-import os
-import select
-import socket
 import subprocess
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +13,7 @@ from ccapki.fsutil import atomic_write
 from ccapki.pki import export, roots
 from ccapki.pki.formats import Kind, parse_files
 from ccapki.pki.keys import public_key_fingerprint
-from toolcheck import require_tool
+from toolcheck import openssl_s_server, require_tool
 
 from .conftest import NOW, Pki, make_pki
 
@@ -246,52 +240,6 @@ def test_ccapki_reads_openssl_made_files(pki: Pki, rsa_pki: Pki, tmp_path: Path)
     assert public_key_fingerprint(materials["cam.csr"].csrs[0].public_key()) == fp
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.contextmanager
-def s_server(bundle: Path) -> Iterator[int]:
-    """openssl s_server on 127.0.0.1 serving the single-file bundle (cert, chain, key)."""
-    exe = require_tool("openssl")
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            exe,
-            "s_server",
-            "-accept",
-            f"127.0.0.1:{port}",
-            "-naccept",
-            "1",
-            "-cert",
-            str(bundle),
-            "-key",
-            str(bundle),
-            "-cert_chain",
-            str(bundle),
-        ],
-        stdin=subprocess.PIPE,  # kept open: s_server drops the connection at EOF on stdin
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        assert server.stdout is not None
-        deadline = time.monotonic() + TIMEOUT
-        seen = b""
-        while b"ACCEPT" not in seen:
-            assert time.monotonic() < deadline, seen
-            if select.select([server.stdout], [], [], 0.5)[0]:
-                chunk = os.read(server.stdout.fileno(), 4096)
-                assert chunk, f"s_server exited: {seen!r}"
-                seen += chunk
-        yield port
-    finally:
-        server.kill()
-        server.communicate(timeout=TIMEOUT)
-
-
 def s_client(port: int, ca_file: Path, name: str) -> subprocess.CompletedProcess[bytes]:
     return openssl(
         "s_client",
@@ -320,7 +268,7 @@ def test_s_server_serves_exported_bundle(
     data = export.pem_bundle(p.leaf, p.chain, p.leaf_key, include_root=False)
     bundle = write(tmp_path / "bundle.pem", data, private=True)
     root = write(tmp_path / "root.pem", roots.roots_pem([p.root]))
-    with s_server(bundle) as port:
+    with openssl_s_server(bundle) as port:
         text = ok(s_client(port, root, name))
     assert "Verification: OK" in text
 
@@ -329,7 +277,7 @@ def test_s_client_refuses_without_the_right_root(pki: Pki, tmp_path: Path) -> No
     data = export.pem_bundle(pki.leaf, pki.chain, pki.leaf_key, include_root=False)
     bundle = write(tmp_path / "bundle.pem", data, private=True)
     unrelated = write(tmp_path / "other.pem", roots.roots_pem([make_pki(root_name="Other").root]))
-    with s_server(bundle) as port:
+    with openssl_s_server(bundle) as port:
         proc = s_client(port, unrelated, "cas1.example.org")
     assert proc.returncode != 0
     assert "verify error" in (proc.stdout + proc.stderr).decode()

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import re
-import socket
 import stat
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +17,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 from ccapki.pki.keys import public_key_fingerprint
 from clikit import standalone
+from toolcheck import openssl_s_server
 
 from .conftest import (
     CliRunner,
@@ -267,56 +265,6 @@ def test_openssl_verify_and_key_match(cli: CliRunner, exp: Exported, roots_pem: 
     assert other.stdout != key_pub.stdout
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.contextmanager
-def s_server(bundle: Path) -> Iterator[int]:
-    """``openssl s_server`` serving the one-file bundle (cert, chain, key) on 127.0.0.1."""
-    exe = require_tool("openssl")
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            exe,
-            "s_server",
-            "-accept",
-            f"127.0.0.1:{port}",
-            "-cert",
-            str(bundle),
-            "-key",
-            str(bundle),
-            "-cert_chain",
-            str(bundle),
-            "-quiet",
-        ],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            if proc.poll() is not None:
-                err = proc.stderr.read().decode() if proc.stderr else ""
-                pytest.fail(f"s_server exited: {err}")
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail("s_server did not start within 10 s")
-                time.sleep(0.05)
-        yield port
-    finally:
-        proc.kill()
-        proc.wait(timeout=10)
-        if proc.stderr:
-            proc.stderr.close()
-
-
 def s_client(port: int, ca_file: Path, name: str) -> subprocess.CompletedProcess[str]:
     exe = require_tool("openssl")
     return subprocess.run(
@@ -346,7 +294,7 @@ def test_s_server_serves_the_bundle_to_s_client(
     cli: CliRunner, exp: Exported, roots_pem: Path, outside: OutsideCA
 ) -> None:
     bundle = export(cli, exp, "upload.pem")
-    with s_server(bundle) as port:
+    with openssl_s_server(bundle) as port:
         r = s_client(port, roots_pem, NAME)
         assert r.returncode == 0, r.stdout + r.stderr
         assert "Verify return code: 0 (ok)" in r.stdout
