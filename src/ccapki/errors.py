@@ -19,6 +19,9 @@ Tree::
     ├── KeyNotFoundError        "private key not found": a certificate matches no key (exit 2)
     ├── NotFoundError           an identity, appliance or CA does not exist (exit 2)
     └── NetworkError            a host cannot be reached (exit 2)
+
+    Interrupted (a BaseException, like KeyboardInterrupt): SIGINT or SIGTERM stopped the
+    command (exit 130 or 143); its ``hint`` says what was kept.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ __all__ = [
     "DeploymentError",
     "FileFormatError",
     "InputError",
+    "Interrupted",
     "KeyNotFoundError",
     "NetworkError",
     "NotFoundError",
@@ -86,3 +90,23 @@ class NotFoundError(CcapkiError):
 
 class NetworkError(CcapkiError):
     """A host cannot be reached."""
+
+
+class Interrupted(BaseException):
+    """SIGINT (Ctrl-C) or SIGTERM stopped the command; exit ``128 + signum``.
+
+    A ``BaseException``, so ``except Exception`` cleanup never swallows it; a command that
+    knows what an interruption kept sets :attr:`hint`.
+    """
+
+    def __init__(self, signum: int, hint: str = "") -> None:
+        import signal
+
+        self.signum = signum
+        self.name = signal.Signals(signum).name
+        self.hint = hint
+        super().__init__(f"interrupted ({self.name})")
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum

@@ -4,31 +4,123 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
+import sys
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_write", "read_input_file"]
+__all__ = ["STDOUT", "atomic_write", "read_input_file", "refuse_key_on_stdout", "write_output"]
 
 MAX_INPUT_BYTES = 16 * 1024 * 1024
 
 
-def atomic_write(path: str | os.PathLike[str], data: bytes, *, private: bool = False) -> Path:
+def atomic_write(
+    path: str | os.PathLike[str],
+    data: bytes,
+    *,
+    private: bool = False,
+    follow_symlink: bool = False,
+) -> Path:
     """Write ``data`` to ``path`` atomically (temp file in the same folder, fsync, rename).
 
     With ``private=True`` the file is created 0600 from the start, so a key is never
     readable by others, not even for an instant. A failure leaves any old file untouched
     and no temp file behind.
+
+    Only a regular file is ever replaced: a device, FIFO, socket or folder at ``path`` is
+    refused (a rename would turn ``/dev/full`` into a file). A symbolic link is refused
+    too, unless ``follow_symlink``: then the file it points to is written and the link
+    stays a link. Returns the path written.
     """
+    from ccapki.errors import InputError
+
     target = Path(path)
     try:
+        target = _writable_target(target, follow_symlink)
         return _atomic_write(target, data, private)
     except OSError as exc:
-        from ccapki.errors import InputError
-
         raise InputError(
             f"{target}: cannot write ({exc.strerror or type(exc).__name__}); nothing was written",
             "choose a path in a folder that exists and that you can write to",
         ) from None
+
+
+#: ``--out -``: standard output.
+STDOUT = "-"
+
+
+def write_output(
+    out: str | os.PathLike[str],
+    data: bytes,
+    *,
+    private: bool = False,
+    follow_symlink: bool = False,
+    force_stdout: bool = False,
+) -> str:
+    """``--out``: ``-`` writes ``data`` to standard output, anything else is a file written by
+    :func:`atomic_write`. A private key (``private``) goes to standard output only with
+    ``force_stdout``. Returns where it went (``"<stdout>"`` or the path).
+    """
+    if str(out) == STDOUT:
+        refuse_key_on_stdout(private=private, force_stdout=force_stdout)
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return "<stdout>"
+    return str(atomic_write(out, data, private=private, follow_symlink=follow_symlink))
+
+
+def refuse_key_on_stdout(*, private: bool, force_stdout: bool) -> None:
+    """A private key reaches standard output (a terminal, a log, a pipe) only on request."""
+    if private and not force_stdout:
+        from ccapki.errors import InputError
+
+        raise InputError(
+            "refusing to write a private key to standard output; nothing was written",
+            "pass --force-stdout to write it there anyway, or --out FILE (written 0600)",
+        )
+
+
+def _file_kind(mode: int) -> str | None:
+    """What a non-regular file is, in words; ``None`` for a regular file."""
+    kinds = (
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISLNK, "a symbolic link"),
+    )
+    for test, name in kinds:
+        if test(mode):
+            return name
+    return None if stat.S_ISREG(mode) else "not a regular file"
+
+
+def _writable_target(target: Path, follow_symlink: bool) -> Path:
+    """The file to replace: ``target`` (or what its link names); refuses non-files."""
+    from ccapki.errors import InputError
+
+    try:
+        st = target.lstat()
+    except FileNotFoundError:
+        return target
+    if stat.S_ISLNK(st.st_mode):
+        if not follow_symlink:
+            raise InputError(
+                f"{target} is a symbolic link (to {os.readlink(target)}); nothing was written",
+                "name the file itself, or pass --follow-symlink to write through the link",
+            )
+        real = Path(os.path.realpath(target))
+        return _writable_target(real, False)
+    kind = _file_kind(st.st_mode)
+    if kind is not None:
+        raise InputError(
+            f"{target} is {kind}, not a regular file; nothing was written",
+            "choose a file path: ccapki replaces regular files only "
+            "(`--out -` writes to standard output)",
+        )
+    return target
 
 
 def _atomic_write(target: Path, data: bytes, private: bool) -> Path:

@@ -54,6 +54,9 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for var in ("CCAPKI_HOME", "CCAPKI_PASSPHRASE", "CCAPKI_DATABASE_URL", "XDG_DATA_HOME"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("CCAPKI_NOW", NOW.isoformat())
+    # the fixed clock also drives the commands that write (a test-only opt-in: CCAPKI_NOW
+    # alone is a what-if clock and writing commands refuse it)
+    monkeypatch.setenv("CCAPKI_NOW_ALLOW_WRITES", "1")
     monkeypatch.setenv("HOME", str(tmp_path / "user-home"))
 
 

@@ -161,7 +161,7 @@ def test_inspect_third_party_bundle(cli: CliRunner, tmp_path: Path) -> None:
     r = cli("inspect", str(bundle), home_dir=None)
     assert r.code == 0, r.both
     assert wording in r.out
-    assert "(+1 chain certificates" in r.out
+    assert "(+1 chain certificate:" in r.out  # one: singular (issue 8 item 15)
     data = json.loads(cli("inspect", str(bundle), "--format", "json", "--all", home_dir=None).out)
     assert data[0]["signed_by"] == wording
     assert data[0]["signed_by_kind"] == "third-party"

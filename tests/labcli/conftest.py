@@ -60,6 +60,7 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         "CCAPKI_EXPORT_PASSWORD",
         "CCAPKI_PASSPHRASE",
         "CCAPKI_NOW",
+        "CCAPKI_NOW_ALLOW_WRITES",
         "XDG_DATA_HOME",
     ):
         monkeypatch.delenv(var, raising=False)
@@ -271,6 +272,7 @@ def make_lab(cli: Cli, tmp_path: Path) -> Iterator[LabFactory]:
         apply_env = dict(env)
         if apply_now is not None:
             apply_env["CCAPKI_NOW"] = apply_now.isoformat()
+            apply_env["CCAPKI_NOW_ALLOW_WRITES"] = "1"  # test-only: write on a moved clock
         ok(cli(home, "apply", lab.deployment, env=apply_env))
         made.append(lab)
         if up:

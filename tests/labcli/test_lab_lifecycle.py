@@ -113,7 +113,7 @@ def test_passphrase_store(cli: Cli, make_lab: LabFactory) -> None:
     assert_all_pass(code, doc)
     # the reload reads the store again inside the daemon, with the passphrase it was given
     reload = ok(cli(lab.home, "lab", "reload", env=lab.env))
-    assert "lab reloaded (1 reloads" in reload.out
+    assert "lab reloaded (1 reload so far)" in reload.out
     assert read_state(lab.state_dir).last_error is None  # type: ignore[union-attr]
 
 

@@ -10,7 +10,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from ccapki.errors import InputError
-from ccapki.pki.chain import KeyIndex, group_chains, is_self_signed, issued_by, sort_chain
+from ccapki.pki.certs import is_self_signed, issued_by
+from ccapki.pki.chain import KeyIndex, group_chains, sort_chain
 from ccapki.pki.issue import IdentityRequest, Issuer, issue_identity, make_root_ca
 from ccapki.pki.keys import KeyType, generate_key, public_key_fingerprint
 

@@ -14,10 +14,12 @@ from typing import Any
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from certcraft import resign_sha1 as resign_sha1  # re-exported for the trust tests
 
 NOW = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
 
@@ -134,28 +136,6 @@ def mint(
         else:
             hash_alg = None
     return Minted(b.sign(signer, hash_alg), key)
-
-
-_SHA256_RSA = bytes.fromhex("06092a864886f70d01010b")
-_SHA1_RSA = bytes.fromhex("06092a864886f70d010105")
-
-
-def resign_sha1(cert: x509.Certificate, issuer_key: rsa.RSAPrivateKey) -> x509.Certificate:
-    """The same certificate signed with SHA-1 (cryptography no longer signs with SHA-1).
-
-    The sha256WithRSAEncryption OID (in the TBS and the outer signatureAlgorithm) is
-    swapped for sha1WithRSAEncryption, which has the same length, and the TBS is signed
-    again with PKCS#1 v1.5 + SHA-1; an RSA signature has the modulus length, so every
-    DER length stays the same.
-    """
-    der = cert.public_bytes(serialization.Encoding.DER)
-    assert der.count(_SHA256_RSA) == 2, "expected an RSA SHA-256 certificate"
-    patched = x509.load_der_x509_certificate(der.replace(_SHA256_RSA, _SHA1_RSA))
-    signature = issuer_key.sign(patched.tbs_certificate_bytes, padding.PKCS1v15(), hashes.SHA1())
-    raw = patched.public_bytes(serialization.Encoding.DER)
-    assert raw.endswith(cert.signature)
-    assert len(signature) == len(cert.signature)
-    return x509.load_der_x509_certificate(raw[: -len(signature)] + signature)
 
 
 @dataclass

@@ -68,6 +68,9 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("CCAPKI_PASSPHRASE", PASSPHRASE)
     monkeypatch.setenv("CCAPKI_NOW", NOW.isoformat())
+    # the fixed clock also drives the commands that write (a test-only opt-in: CCAPKI_NOW
+    # alone is a what-if clock and writing commands refuse it)
+    monkeypatch.setenv("CCAPKI_NOW_ALLOW_WRITES", "1")
     monkeypatch.setenv("HOME", str(tmp_path / "user-home"))
     # The passphrase path runs for real (scrypt, unwrap, AES-GCM) at a lower scrypt cost: the
     # store records its ``n``, so every later unlock uses it. Tests stay fast (~100 ms a call).

@@ -1,15 +1,21 @@
 """The root command group, the shared environment and the error boundary.
 
-Exit codes: 0 success; 1 findings (a check that found problems); 2 bad input (every
-``error:``/``hint:``); 70 an internal error (a ccapki bug: run again with ``--debug``).
+Exit codes: 0 success; 1 findings (a check that found problems); 2 bad input or a usage
+error (every ``error:``/``hint:``); 3 ``verify --live`` disagrees with the offline verdict;
+70 an internal error (a ccapki bug: run again with ``--debug``); 130 interrupted (SIGINT,
+Ctrl-C) and 143 stopped (SIGTERM), each with a hint saying what was kept.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import importlib
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +23,7 @@ from typing import Any
 import click
 
 from ccapki import __version__
-from ccapki.errors import CcapkiError, InputError, PasswordError
+from ccapki.errors import CcapkiError, InputError, Interrupted, PasswordError
 
 __all__ = ["Env", "cli", "run"]
 
@@ -64,6 +70,7 @@ class Env:
     debug: bool = False
     _now: dt.datetime | None = field(default=None, repr=False)
     _asked: str | None = field(default=None, repr=False)
+    _modes_checked: bool = field(default=False, repr=False)
 
     @property
     def home(self) -> Path:
@@ -88,8 +95,30 @@ class Env:
                 self._now = dt.datetime.now(dt.UTC)
         return self._now
 
+    def refuse_what_if(self, command: str) -> None:
+        """Refuse a command that changes the store or writes files under ``CCAPKI_NOW``.
+
+        ``CCAPKI_NOW`` moves the clock for what-if reports (plan, inspect, trust check,
+        ``apply --dry-run``); a write on it would store certificates that start in the
+        future. ``CCAPKI_NOW_ALLOW_WRITES=1`` lifts this for test suites only.
+        """
+        text = os.environ.get("CCAPKI_NOW")
+        if text and os.environ.get("CCAPKI_NOW_ALLOW_WRITES") != "1":
+            raise InputError(
+                f"`ccapki {command}` writes, and CCAPKI_NOW={text} is a what-if clock: "
+                "nothing was written",
+                "unset CCAPKI_NOW; it is for what-if reports (plan, inspect, trust check, "
+                "apply --dry-run)",
+            )
+
     def passphrase(self) -> str:
         env = os.environ.get("CCAPKI_PASSPHRASE")
+        if env == "":
+            raise PasswordError(
+                "CCAPKI_PASSPHRASE is set but empty",
+                "set CCAPKI_PASSPHRASE to the store's passphrase, or unset it to be asked "
+                "in a terminal",
+            )
         if env is not None:
             return env
         if self._asked is not None:  # ask once per command
@@ -106,7 +135,20 @@ class Env:
     def open_store(self) -> Any:
         from ccapki.store.db import Store
 
-        return Store.open(self.home, self.passphrase, self.now)
+        store = Store.open(self.home, self.passphrase, self.now)
+        self.warn_loose_modes()
+        return store
+
+    def warn_loose_modes(self) -> None:
+        """Once per command: warn when others can read the store's folder or files."""
+        if self._modes_checked:
+            return
+        self._modes_checked = True
+        from ccapki.store.db import loose_modes
+
+        text = loose_modes(self.home)
+        if text:
+            click.echo(f"warning: {text}", err=True)
 
     def store_exists(self) -> bool:
         from ccapki.store.db import Store
@@ -130,7 +172,13 @@ EXAMPLES
 
 \b
 EXIT CODES
-  0 success   1 findings   2 bad input (error: and hint:)   70 internal error
+  0 success   1 findings   2 bad input or usage (error: and hint:)
+  3 verify --live: live and offline verdicts disagree   70 internal error
+  130 interrupted (Ctrl-C)   143 stopped by SIGTERM (nothing half-written)
+
+\b
+CCAPKI_NOW=2027-06-01T00:00:00+00:00 runs reports as if at that time (what-if);
+commands that write refuse it.
 """,
 )
 @click.option(
@@ -152,11 +200,61 @@ def _say_error(message: str, hint: str | None) -> None:
         click.echo(f"hint: {hint}", err=True)
 
 
+#: What an interruption keeps, when the command does not say (see :class:`Interrupted`).
+INTERRUPT_HINT = (
+    "nothing is half-written (each store change is one transaction, each file is replaced "
+    "whole); run the command again"
+)
+
+
+@contextlib.contextmanager
+def _signals_raise_interrupted() -> Iterator[None]:
+    """SIGINT and SIGTERM raise :class:`Interrupted` while a command runs.
+
+    A second signal during the cleanup that follows acts as the default (stops at once).
+    Only the main thread can install handlers; elsewhere nothing changes.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, _frame: Any) -> None:
+        signal.signal(signum, signal.SIG_DFL)
+        raise Interrupted(signum)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            if old is not None:  # None: a handler not installed from Python, left as it is
+                signal.signal(sig, old)
+
+
+def _interrupted(exc: Interrupted) -> int:
+    _say_error(f"interrupted ({exc.name})", exc.hint or INTERRUPT_HINT)
+    return exc.exit_code
+
+
 def run(args: list[str]) -> int:
     """Run the CLI; turn every known error into ``error:`` + ``hint:`` and an exit code."""
+    try:
+        with _signals_raise_interrupted():
+            return _run(args)
+    except Interrupted as exc:  # a signal that arrived while an error was being reported
+        return _interrupted(exc)
+
+
+def _run(args: list[str]) -> int:
     debug = "--debug" in args
     try:
         rv = cli.main(args, prog_name="ccapki", standalone_mode=False)
+    except Interrupted as exc:
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        return _interrupted(exc)
     except CcapkiError as exc:
         if debug:
             import traceback
@@ -166,9 +264,15 @@ def run(args: list[str]) -> int:
         return exc.exit_code
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
-    except click.exceptions.Abort:
-        _say_error("aborted", None)
-        return 130
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__cause__ or exc.__context__, EOFError):  # Ctrl-D at a prompt
+            _say_error(
+                "no answer: the input ended at a prompt",
+                "answer the prompt, or give the value by its option or environment variable "
+                "(see --help)",
+            )
+            return 2
+        return _interrupted(Interrupted(signal.SIGINT))
     except click.exceptions.NoArgsIsHelpError as exc:
         click.echo(exc.format_message(), err=True)
         return 2
@@ -177,11 +281,12 @@ def run(args: list[str]) -> int:
         _say_error(exc.format_message(), f"see `{cmd} --help` for usage and examples")
         return 2
     except click.ClickException as exc:
-        _say_error(exc.format_message(), None)
-        return exc.exit_code
+        # click's other errors (e.g. a file it could not open) are bad input too: exit 2,
+        # never 1, which means "findings"
+        _say_error(exc.format_message(), "see `ccapki --help` for usage and examples")
+        return 2
     except KeyboardInterrupt:
-        _say_error("interrupted", None)
-        return 130
+        return _interrupted(Interrupted(signal.SIGINT))
     except BrokenPipeError:
         return 0
     except Exception as exc:

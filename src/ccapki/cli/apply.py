@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ccapki.cli.app import Env, pass_env
+from ccapki.errors import Interrupted
 
 __all__ = ["apply"]
 
@@ -20,6 +21,7 @@ EXAMPLES
 \b
 EXIT CODES
   0 done   2 bad input (deployment file, passphrase, store)
+  130/143 interrupted (Ctrl-C / SIGTERM): nothing was written
 """
 )
 @click.argument("file", required=False, type=click.Path())
@@ -32,10 +34,16 @@ def apply(env: Env, file: str | None, dry_run: bool, as_json: bool) -> int:
     from ccapki.lifecycle.apply import apply_plan
     from ccapki.topology.plan import ActionKind
 
+    if not dry_run:
+        env.refuse_what_if("apply")
     dep, path = load_deployment_arg(env, file)
     store = env.open_store()
     try:
-        result = apply_plan(store, dep, env.now(), dry_run=dry_run, path=path)
+        try:
+            result = apply_plan(store, dep, env.now(), dry_run=dry_run, path=path)
+        except Interrupted as exc:  # the transaction rolled back, the workers are stopped
+            exc.hint = "nothing was written (apply is one transaction); run the command again"
+            raise
         current = store.current_identities() if not dry_run else {}
     finally:
         store.close()

@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ccapki.cli.app import Env, pass_env
 from ccapki.errors import InputError
+
+if TYPE_CHECKING:
+    from ccapki.lifecycle.certfiles import CsrResult
 
 __all__ = ["check_ha", "csr", "export", "export_roots", "import_cmd", "keys"]
 
@@ -40,12 +43,20 @@ request still finds its key. Retire one explicitly with `ccapki keys retire FING
 )
 @click.argument("identities", nargs=-1)
 @click.option("--all", "all_", is_flag=True, help="Every third-party identity of the plan.")
-@click.option("--out", type=click.Path(file_okay=False), default=".", show_default=True)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    default=".",
+    show_default=True,
+    help="Folder for the .csr files; - prints them on standard output.",
+)
+@click.option("--follow-symlink", is_flag=True, help="Write through a .csr that is a symlink.")
 @pass_env
-def csr(env: Env, identities: tuple[str, ...], all_: bool, out: str) -> int:
+def csr(env: Env, identities: tuple[str, ...], all_: bool, out: str, follow_symlink: bool) -> int:
     """Make a key (kept encrypted, pending) and a PKCS#10 CSR with the plan's names."""
+    env.refuse_what_if("csr")
     from ccapki.cli.common import load_deployment_arg
-    from ccapki.fsutil import atomic_write
+    from ccapki.fsutil import STDOUT, write_output
     from ccapki.lifecycle.certfiles import make_csrs
     from ccapki.topology.model import Source
 
@@ -58,16 +69,50 @@ def csr(env: Env, identities: tuple[str, ...], all_: bool, out: str) -> int:
             "no identity named", "name identities (`ccapki csr cas-clinic`) or pass --all"
         )
     names = [dep.identity(n).name for n in dict.fromkeys(names)]
+    to_stdout = out == STDOUT
+    if not to_stdout:
+        _check_folder_writable(Path(out))  # before the passphrase is asked, a key made
+    written: list[str] = []
+
+    def deliver(r: CsrResult) -> None:
+        dest = STDOUT if to_stdout else Path(out) / f"{r.identity}.csr"
+        written.append(write_output(dest, r.pem, follow_symlink=follow_symlink))
+
     store = env.open_store()
     try:
-        results = make_csrs(store, dep, names)
+        # each file is written before the store commits: a failed write keeps no key
+        results = make_csrs(store, dep, names, deliver)
+    except BaseException:
+        if not to_stdout:
+            for path in written:
+                Path(path).unlink(missing_ok=True)
+        raise
     finally:
         store.close()
-    for r in results:
-        path = atomic_write(Path(out) / f"{r.identity}.csr", r.pem)
+    for r, path in zip(results, written, strict=True):
         kept = f"; {r.pending_before} older pending key(s) kept" if r.pending_before else ""
-        click.echo(f"wrote {path} for {r.identity} (key {r.spki[:16]} sealed, pending{kept})")
+        click.echo(
+            f"wrote {path} for {r.identity} (key {r.spki[:16]} sealed, pending{kept})",
+            err=to_stdout,
+        )
     return 0
+
+
+def _check_folder_writable(folder: Path) -> None:
+    """Refuse an output folder that cannot be made or written to (nothing done yet)."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    why = ""
+    if not existing.is_dir():
+        why = f"{existing} is not a folder"
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        why = f"{existing} is not writable"
+    if why:
+        raise InputError(
+            f"{folder}: cannot write ({why}); nothing was written",
+            "choose an --out folder that exists or can be made, and that you can write to",
+        )
 
 
 @click.command(
@@ -81,7 +126,7 @@ EXAMPLES
 
 \b
 EXIT CODES
-  0 imported   2 refused or unreadable: nothing was imported
+  0 imported (or already held: nothing to do)   2 refused or unreadable: nothing was imported
 """,
 )
 @click.argument("files", nargs=-1, required=True)
@@ -99,6 +144,7 @@ def import_cmd(
     force: bool,
 ) -> int:
     """Import certificates (PEM, DER, PKCS#7, PKCS#12) and keys; match them; all or nothing."""
+    env.refuse_what_if("import")
     from ccapki.cli.common import load_deployment_arg
     from ccapki.lifecycle.certfiles import import_materials
     from ccapki.pki.formats import parse_files
@@ -126,6 +172,14 @@ def import_cmd(
         click.echo(f"kept CA {ca}")
     if result.keys_kept:
         click.echo(f"kept {result.keys_kept} key(s) with no certificate yet (pending)")
+    for held in result.held:
+        click.echo(f"already held: {held.describe()}")
+    for name in result.held_cas:
+        click.echo(f"already held: CA {name}")
+    for fp in result.held_keys:
+        click.echo(f"already held: key {fp[:16]}")
+    for note in result.notes:
+        click.echo(f"note: {note}")
     return 0
 
 
@@ -147,7 +201,16 @@ Files holding a private key are written 0600, atomically, and logged in the audi
 @click.option(
     "--format", "fmt", type=click.Choice(_FORMATS), default="pem-bundle", show_default=True
 )
-@click.option("--out", required=True, type=click.Path(dir_okay=False))
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="The file to write (a regular file only); - writes to standard output.",
+)
+@click.option(
+    "--force-stdout", is_flag=True, help="Allow --out - for a format holding the private key."
+)
+@click.option("--follow-symlink", is_flag=True, help="Write through --out if it is a symlink.")
 @click.option("--include-root/--no-root", default=False, help="Put the root in the chain.")
 @click.option(
     "--key-format", type=click.Choice(["pkcs8", "pkcs1"]), default="pkcs8", show_default=True
@@ -168,10 +231,13 @@ def export(
     password: str | None,
     legacy: bool,
     for_peer: bool,
+    force_stdout: bool,
+    follow_symlink: bool,
 ) -> int:
     """Write an identity as the files appliances and admins need."""
+    env.refuse_what_if("export")
     from ccapki.cli.common import load_deployment_arg
-    from ccapki.fsutil import atomic_write
+    from ccapki.fsutil import STDOUT, refuse_key_on_stdout, write_output
     from ccapki.lifecycle.certfiles import identity_material
     from ccapki.pki import export as ex
 
@@ -185,6 +251,9 @@ def export(
             "--for-peer is for moving an HA pair's identity to its secondary",
         )
     with_key = fmt in ("pem-bundle", "key", "pkcs12")
+    to_stdout = out == STDOUT
+    if to_stdout:
+        refuse_key_on_stdout(private=with_key, force_stdout=force_stdout)
     pw: bytes | None = None
     if fmt == "pkcs12":
         pw = _password(password, "PKCS#12 password", confirm=True)
@@ -232,13 +301,19 @@ def export(
             data = ex.fullchain_pem(ident.certificate, chain, include_root=include_root)
         else:
             data = ex.cert_der(ident.certificate)
-        path = atomic_write(out, data, private=with_key)
+        path = write_output(
+            out,
+            data,
+            private=with_key,
+            follow_symlink=follow_symlink,
+            force_stdout=force_stdout,
+        )
         if with_key:
             store.audit(
                 "key-export",
                 spec.name,
                 format=fmt,
-                path=str(Path(out).resolve()),
+                path=path if to_stdout else str(Path(path).resolve()),
                 version=ident.version,
                 encrypted=bool(pw),
                 for_peer=for_peer,
@@ -248,13 +323,15 @@ def export(
     mode = " (0600, holds the private key)" if with_key else ""
     click.echo(
         f"wrote {path}{mode}: {spec.name} v{ident.version} as {fmt}, expires "
-        f"{ident.not_after:%Y-%m-%d}"
+        f"{ident.not_after:%Y-%m-%d}",
+        err=to_stdout,
     )
     if for_peer and spec.secondary is not None:
         click.echo(
             f"install it on {spec.secondary.name} (the secondary) exactly as on "
             f"{spec.primary.name}: one identity for the pair; then run "
-            f"`ccapki check-ha {spec.name}` with the files from both peers"
+            f"`ccapki check-ha {spec.name}` with the files from both peers",
+            err=to_stdout,
         )
     return 0
 
@@ -309,7 +386,14 @@ def check_ha(
     if as_json:
         from ccapki.cli.output import print_json
 
-        print_json({"pair": spec.name, "ok": ok, "checks": [c.__dict__ for c in checks]})
+        print_json(
+            {
+                "pair": spec.name,
+                "ok": ok,
+                "source": "files" if primary else "store",
+                "checks": [{**c.__dict__, "peers": list(c.peers)} for c in checks],
+            }
+        )
     else:
         for c in checks:
             mark = click.style("pass", fg="green") if c.ok else click.style("FAIL", fg="red")
@@ -320,6 +404,12 @@ def check_ha(
             else f"{spec.name}: HA broken: the IPsec heartbeat will not come up and both peers "
             "would go active"
         )
+        if not primary:
+            click.echo(
+                "checked the store's identity for both peers; to check what each peer really "
+                f"holds, give the bundles taken off them: `ccapki check-ha {spec.name} "
+                "--primary FILE --secondary FILE`"
+            )
     return 0 if ok else 1
 
 
@@ -342,15 +432,22 @@ EXAMPLES
   ccapki export-roots --out roots/     PEM, .cer (Windows/GPO), .p7b, .mobileconfig, INSTALL.txt
 """,
 )
-@click.option("--out", required=True, type=click.Path(file_okay=False))
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="The folder to write; - prints the roots (PEM) on standard output.",
+)
+@click.option("--follow-symlink", is_flag=True, help="Write through files that are symlinks.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_env
-def export_roots(env: Env, out: str, as_json: bool) -> int:
+def export_roots(env: Env, out: str, follow_symlink: bool, as_json: bool) -> int:
     """The roots clients must install so agents and browsers stop warning."""
-    from ccapki.fsutil import atomic_write
+    env.refuse_what_if("export-roots")
+    from ccapki.fsutil import STDOUT, write_output
     from ccapki.lifecycle.certfiles import client_roots
     from ccapki.pki import roots as r
-    from ccapki.pki.inspect import common_name
+    from ccapki.pki.certs import display_name
 
     store = env.open_store()
     try:
@@ -360,21 +457,29 @@ def export_roots(env: Env, out: str, as_json: bool) -> int:
     need = [c for c in found if not c.public]
     folder = Path(out)
     written: list[str] = []
-    if need:
+    to_stdout = out == STDOUT
+    if to_stdout and as_json:
+        raise InputError(
+            "--json and --out - would both write to standard output",
+            "give --out a folder, or leave out --json",
+        )
+
+    def write_file(path: Path, data: bytes) -> str:
+        return write_output(path, data, follow_symlink=follow_symlink)
+
+    if need and to_stdout:
+        written.append(write_output(STDOUT, r.roots_pem([c.certificate for c in need])))
+    elif need:
         certs = [c.certificate for c in need]
-        written.append(str(atomic_write(folder / "ccapki-roots.pem", r.roots_pem(certs))))
-        written.append(str(atomic_write(folder / "ccapki-roots.p7b", r.roots_p7b(certs))))
+        written.append(str(write_file(folder / "ccapki-roots.pem", r.roots_pem(certs))))
+        written.append(str(write_file(folder / "ccapki-roots.p7b", r.roots_p7b(certs))))
         for i, c in enumerate(need):
             written.append(
-                str(
-                    atomic_write(
-                        folder / f"ccapki-root-{i + 1}.cer", r.roots_der_cer(c.certificate)
-                    )
-                )
+                str(write_file(folder / f"ccapki-root-{i + 1}.cer", r.roots_der_cer(c.certificate)))
             )
         written.append(
             str(
-                atomic_write(
+                write_file(
                     folder / "ccapki-roots.mobileconfig",
                     r.mobileconfig(
                         certs,
@@ -402,7 +507,7 @@ def export_roots(env: Env, out: str, as_json: bool) -> int:
                 f"ccapki-root-{len(need)}.cer, or use ccapki-roots.p7b / the .mobileconfig, "
                 "which hold them all.\n"
             )
-        written.append(str(atomic_write(folder / "INSTALL.txt", text.encode())))
+        written.append(str(write_file(folder / "INSTALL.txt", text.encode())))
     if as_json:
         from ccapki.cli.output import print_json
 
@@ -425,14 +530,19 @@ def export_roots(env: Env, out: str, as_json: bool) -> int:
         who = ", ".join(c.identities)
         if c.public:
             click.echo(
-                f"no client action: {who} chain to public root {common_name(c.certificate.subject)}"
+                f"no client action: {who} chain to public root {display_name(c.certificate)}",
+                err=to_stdout,
             )
         elif c.self_signed_leaf:
-            click.echo(f"install on clients: {who}'s own certificate (true self-signed)")
+            click.echo(
+                f"install on clients: {who}'s own certificate (true self-signed)", err=to_stdout
+            )
         else:
-            click.echo(f"install on clients: {common_name(c.certificate.subject)} (for {who})")
+            click.echo(
+                f"install on clients: {display_name(c.certificate)} (for {who})", err=to_stdout
+            )
     for w in written:
-        click.echo(f"wrote {w}")
+        click.echo(f"wrote {w}", err=to_stdout)
     return 0
 
 
@@ -462,6 +572,7 @@ def keys_list(env: Env, as_json: bool) -> int:
 
         print_json(rows)
         return 0
+    click.echo(f"{'fingerprint':<16}  {'state':<8} {'type':<11} {'identity':<16} created")
     for k in rows:
         click.echo(
             f"{k['fingerprint'][:16]}  {k['state']:<8} {k['key_type']:<11} "
@@ -475,20 +586,41 @@ def keys_list(env: Env, as_json: bool) -> int:
 @pass_env
 def keys_retire(env: Env, fingerprint: str) -> int:
     """Retire a pending key (kept sealed, never matched to new CSRs; still exportable)."""
+    env.refuse_what_if("keys retire")
     store = env.open_store()
     try:
-        fp = fingerprint.lower().replace(":", "")
-        matches = [k for k in store.key_records(state="pending") if k["fingerprint"].startswith(fp)]
-        if len(matches) != 1:
+        fp = fingerprint.lower().replace(":", "").strip()
+        if not fp:
+            raise InputError("no fingerprint given", "give a fingerprint from `ccapki keys list`")
+        matches = [k for k in store.key_records() if k["fingerprint"].startswith(fp)]
+        if not matches:
             raise InputError(
-                f"{len(matches)} pending keys start with {fp!r}",
+                f"no key starts with {fp!r}", "give a fingerprint shown by `ccapki keys list`"
+            )
+        if len(matches) > 1:
+            raise InputError(
+                f"{len(matches)} keys start with {fp!r}",
                 "give more of the fingerprint shown by `ccapki keys list`",
             )
-        store.set_key_state(matches[0]["fingerprint"], "retired")
-        store.audit(
-            "key-retire", matches[0]["identity"] or "-", fingerprint=matches[0]["fingerprint"]
-        )
+        key = matches[0]
+        short, owner = key["fingerprint"][:16], key["identity"] or "-"
+        if key["state"] == "retired":
+            click.echo(f"key {short} ({owner}) is already retired: nothing to do")
+            return 0
+        if key["state"] != "pending":
+            what = {
+                "active": f"active (the key of a certificate of {owner})",
+                "ca": "a CA's signing key",
+            }.get(key["state"], key["state"])
+            raise InputError(
+                f"key {short} is {what}; only a pending key can be retired",
+                "retire a pending key (state `pending` in `ccapki keys list`); an active key "
+                "is replaced by renewing its identity (`ccapki apply`, or `ccapki csr` and "
+                "`ccapki import` for a third-party one)",
+            )
+        store.set_key_state(key["fingerprint"], "retired")
+        store.audit("key-retire", owner, fingerprint=key["fingerprint"])
     finally:
         store.close()
-    click.echo(f"retired key {matches[0]['fingerprint'][:16]} ({matches[0]['identity'] or '-'})")
+    click.echo(f"retired key {short} ({owner})")
     return 0

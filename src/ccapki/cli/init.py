@@ -15,7 +15,7 @@ __all__ = ["init"]
 @click.command(
     epilog="""\b
 EXAMPLES
-  CCAPKI_PASSPHRASE=... ccapki init     keys sealed under a passphrase (scrypt)
+  CCAPKI_PASSPHRASE=... ccapki init     keys sealed under a passphrase (scrypt, 8+ characters)
   ccapki --home /srv/ccapki init --key-file
                                         data key in /srv/ccapki/data.key (0600)
 """
@@ -24,17 +24,28 @@ EXAMPLES
 @pass_env
 def init(env: Env, key_file: bool) -> int:
     """Create a new store (SQLite in the home folder) with an encrypted keyring."""
-    from ccapki.store.db import Store
+    from ccapki.errors import PasswordError
+    from ccapki.store.db import MIN_PASSPHRASE, Store
 
+    env.refuse_what_if("init")
     passphrase = None
     if not key_file:
         passphrase = os.environ.get("CCAPKI_PASSPHRASE")
+        if passphrase == "":
+            raise PasswordError(
+                "CCAPKI_PASSPHRASE is set but empty",
+                f"set it to a passphrase of at least {MIN_PASSPHRASE} characters, unset it to "
+                "be asked, or use `ccapki init --key-file`",
+            )
         if passphrase is None and sys.stdin.isatty():
             passphrase = click.prompt(
                 "New store passphrase", hide_input=True, confirmation_prompt=True, err=True
             )
+    existed = env.home.is_dir()
     store = Store.init(env.home, passphrase=passphrase, key_file=key_file, clock=env.now)
     store.close()
+    if existed:  # a folder ccapki did not create keeps its mode: say when it is too open
+        env.warn_loose_modes()
     how = "data key in data.key (0600)" if key_file else "keys sealed under your passphrase"
     click.echo(f"created store {env.home} ({how})")
     return 0

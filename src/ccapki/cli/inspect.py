@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ccapki.cli.app import Env, pass_env
+from ccapki.errors import InputError
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -56,7 +57,17 @@ def _render(info: CertInfo, title: str) -> None:
     t.add_row("SHA-256", info.sha256)
     t.add_row("SHA-1", info.sha1)
     t.add_row("key SHA-256", info.spki_sha256)
+    if info.malformed:
+        t.add_row("malformed", f"[red]{escape(info.malformed)}[/red] (shown as if absent)")
     console().print(t)
+
+
+#: Endings that make an argument a file, never an identity name.
+_FILE_ENDINGS = (".pem", ".crt", ".cer", ".der", ".p12", ".pfx", ".p7b", ".p7c", ".key", ".csr")
+
+
+def _looks_like_a_path(target: str) -> bool:
+    return "/" in target or target.lower().endswith(_FILE_ENDINGS)
 
 
 def _from_target(env: Env, target: str, password: str | None) -> tuple[list[x509.Certificate], str]:
@@ -71,7 +82,16 @@ def _from_target(env: Env, target: str, password: str | None) -> tuple[list[x509
         material = parse_material(
             data, source=str(path), password=password.encode() if password else None
         )
-        return list(require_certificates(material)), str(path)
+        certs = list(require_certificates(material))
+        for note in material.notes:  # on stderr: --format json/pem output stays clean
+            click.echo(f"note: {note}", err=True)
+        return certs, str(path)
+    if _looks_like_a_path(target):
+        raise InputError(
+            f"{target}: no such file",
+            "check the path (an identity name, as `ccapki plan` lists it, has no / and no file "
+            "extension)",
+        )
     if env.store_exists():
         store = env.open_store()
         try:
@@ -140,5 +160,7 @@ def inspect_cmd(env: Env, target: str, fmt: str, password: str | None, show_all:
     for n, info in enumerate(infos):
         _render(info, title if n == 0 else f"chain [{n}]")
     if not show_all and len(certs) > 1:
-        click.echo(f"(+{len(certs) - 1} chain certificates: --all shows them)")
+        from ccapki.cli.output import plural
+
+        click.echo(f"(+{plural(len(certs) - 1, 'chain certificate')}: --all shows them)")
     return 0

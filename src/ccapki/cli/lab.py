@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -88,7 +88,9 @@ def lab_status(env: Env, as_json: bool) -> int:
 
     state = read_state(_state_dir(env))
     if state is None or not state.alive or state.status is None:
-        raise StoreError(f"no lab runs for {env.home}", "start one with `ccapki lab up`")
+        raise StoreError(
+            f"no lab runs for {env.home}{_stale_note(state)}", "start one with `ccapki lab up`"
+        )
     _render_status(state.status, as_json)
     return 0 if all(link.ok is not False for link in state.status.links) else 1
 
@@ -100,7 +102,9 @@ def lab_reload(env: Env) -> int:
     from ccapki.lab.daemon import request_reload
 
     state = request_reload(_state_dir(env))
-    click.echo(f"lab reloaded ({state.reloads} reloads so far)")
+    from ccapki.cli.output import plural
+
+    click.echo(f"lab reloaded ({plural(state.reloads, 'reload')} so far)")
     if state.status is not None:
         _render_status(state.status, False)
     return 0
@@ -110,11 +114,21 @@ def lab_reload(env: Env) -> int:
 @pass_env
 def lab_down(env: Env) -> int:
     """Stop the lab."""
-    from ccapki.lab.daemon import stop_background
+    from ccapki.lab.daemon import read_state, stop_background
 
+    state = read_state(_state_dir(env))  # a copied home's stale state is noticed (and removed)
     stopped = stop_background(_state_dir(env))
-    click.echo("lab stopped" if stopped else "no lab was running")
+    click.echo(
+        "lab stopped" if stopped else f"no lab was running for {env.home}{_stale_note(state)}"
+    )
     return 0
+
+
+def _stale_note(state: Any) -> str:
+    """Why the lab state found in this home is not its lab (a copied home), if so."""
+    if state is None or not state.foreign:
+        return ""
+    return f" ({state.foreign}; its stale lab state was removed here, that lab left running)"
 
 
 def _render_status(status: LabStatus, as_json: bool) -> None:
@@ -126,7 +140,7 @@ def _render_status(status: LabStatus, as_json: bool) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from ccapki.cli.output import console
+    from ccapki.cli.output import console, plural
 
     out = console()
     t = Table(title="lab links", title_justify="left")
@@ -147,7 +161,7 @@ def _render_status(status: LabStatus, as_json: bool) -> None:
         if not p.ok:
             out.print(f"pair {p.pair}: {escape(p.state)} {escape(p.error or '')}")
     host = status.endpoints[0].host if status.endpoints else "-"
-    out.print(f"{len(status.endpoints)} endpoints on {host}")
+    out.print(f"{plural(len(status.endpoints), 'endpoint')} on {host}")
 
 
 # ---------------------------------------------------------------------------- verify --live
@@ -174,19 +188,40 @@ class LiveCell:
     comparable when the endpoint could not be reached (no handshake) or when the server
     presented another certificate than the store's current one (the offline verdict is about
     the store's): such a cell fails, but is not a disagreement.
+
+    ``probed``: False when a link of the cell was not probed (real appliances: an end whose
+    endpoint the deployment file does not give). Such a cell is "not probed": never compared,
+    whatever its probed links showed (their failures are still reported).
     """
 
     ok: bool
     errors: tuple[str, ...] = ()
     compared: bool = True
+    probed: bool = True
+
+
+def _label_cells(label: str) -> list[tuple[str, str]]:
+    """The (appliance, channel) cells a probe label counts for: both ends of a link."""
+    kind, _, rest = label.partition(":")
+    channel = _KIND_CHANNEL.get(kind)
+    if channel is None:
+        return []
+    if "->" in rest:
+        client, server = rest.split("->", 1)
+        return [(client, channel), (server, channel)]
+    return [(rest, channel)]
 
 
 def live_cells(
-    results: list[Any], served: Mapping[str, str] | None = None
+    results: list[Any],
+    served: Mapping[str, str] | None = None,
+    unprobed: frozenset[str] | set[str] = frozenset(),
 ) -> dict[tuple[str, str], LiveCell]:
     """Probe results -> (appliance, channel) -> LiveCell; a link counts for both ends.
 
     ``served``: appliance -> SHA-256 of the leaf certificate the store holds for it.
+    ``unprobed``: labels of the probes that could not be made (no endpoint): every cell they
+    count for is not probed, never compared.
     """
     served = served or {}
     acc: dict[tuple[str, str], tuple[bool, list[str], bool, bool]] = {}
@@ -234,10 +269,43 @@ def live_cells(
             client = rest.split("->", 1)[0]
             put(client, channel, r.ok, err, verdict)
         put(server, channel, r.ok, err, verdict)
-    return {
+    cells = {
         key: LiveCell(ok, tuple(errs), ok or any_verdict or not any_other)
         for key, (ok, errs, any_verdict, any_other) in acc.items()
     }
+    for label in unprobed:
+        for key in _label_cells(label):
+            got = cells.get(key)
+            cells[key] = LiveCell(
+                got.ok if got else True, got.errors if got else (), compared=False, probed=False
+            )
+    return cells
+
+
+def _unprobed(
+    spec: LabSpec,
+    status: LabStatus,
+    build: Callable[[LabStatus, bool], list[ProbeTarget]],
+    probed: list[ProbeTarget],
+) -> tuple[list[tuple[str, str]], frozenset[str]]:
+    """Real appliances: the endpoints the deployment file does not give (appliance, kind),
+    and the labels of every probe they leave out (``build(status, skip_missing)`` makes the
+    probes; it is run on the status completed with placeholders, never probed)."""
+    from ccapki.lab import EndpointStatus, LabStatus
+
+    have = {(e.appliance, e.kind) for e in status.endpoints}
+    missing = sorted(
+        {(a.name, k) for a in spec.appliances for k in a.endpoint_kinds} - have,
+    )
+    if not missing:
+        return [], frozenset()
+    placeholders = tuple(
+        EndpointStatus(name, kind, "unprobed.invalid", 1, "unprobed.invalid", False)
+        for name, kind in missing
+    )
+    full = LabStatus(True, (*status.endpoints, *placeholders), (), (), ())
+    every = {t.label for t in build(full, False)}
+    return missing, frozenset(every - {t.label for t in probed})
 
 
 def _reverse_heartbeats(
@@ -320,6 +388,8 @@ The live result must agree with `ccapki trust check` in every cell; a disagreeme
 ccapki bug and is reported as such. Probes are read-only: a handshake and at most a GET /.
 Real appliances: give `endpoints = { control = "host:port", gui = "host:port", ... }` per
 appliance in the deployment file; `verify --live` then probes those (never changing them).
+A cell with a link to an appliance whose endpoint is not given is "not probed", never
+compared (IPv6 endpoints go in brackets: "[2001:db8::1]:443").
 
 \b
 EXIT CODES
@@ -362,7 +432,7 @@ def verify(env: Env, live: bool, target: str, as_json: bool) -> int:
         state = read_state(_state_dir(env))
         if state is None or not state.alive or state.status is None:
             raise StoreError(
-                f"no lab runs for {env.home}",
+                f"no lab runs for {env.home}{_stale_note(state)}",
                 "start one with `ccapki lab up`, or give real endpoints in the deployment "
                 'file (endpoints = { control = "host:port", ... }) and use --target deployment',
             )
@@ -375,9 +445,15 @@ def verify(env: Env, live: bool, target: str, as_json: bool) -> int:
         store.close()
     anchors = [required_anchor(c, inv.cas) for s in dep.identities if (c := inv.chain_of(s))]
     client_pem = b"".join(a.public_bytes(serialization.Encoding.PEM) for a in anchors)
-    targets = live_targets(spec, status, client_trust_pem=client_pem, skip_missing=real)
-    targets += _reverse_heartbeats(spec, status, skip_missing=real)
-    targets += _standby_cam_links(spec, status, skip_missing=real)
+
+    def build(st: LabStatus, skip: bool) -> list[ProbeTarget]:
+        made = live_targets(spec, st, client_trust_pem=client_pem, skip_missing=skip)
+        made += _reverse_heartbeats(spec, st, skip_missing=skip)
+        made += _standby_cam_links(spec, st, skip_missing=skip)
+        return made
+
+    targets = build(status, real)
+    missing, unprobed = _unprobed(spec, status, build, targets) if real else ([], frozenset())
     if not targets:
         raise InputError(
             "no endpoint to probe", "give endpoints per appliance in the deployment file"
@@ -389,7 +465,7 @@ def verify(env: Env, live: bool, target: str, as_json: bool) -> int:
         if (ident := inv.identities.get(s.name)) is not None
         for m in s.members
     }
-    live_map = live_cells(results, served)
+    live_map = live_cells(results, served, unprobed)
     offline = check_deployment(inv, env.now(), anchors)
     rows: list[dict[str, Any]] = []
     disagree = []
@@ -399,24 +475,45 @@ def verify(env: Env, live: bool, target: str, as_json: bool) -> int:
         agrees = got is None or want is None or not got.compared or want == got.ok
         if not agrees:
             disagree.append((cell, got))
+        if got is None:
+            live_text = "n/a"
+        elif not got.probed:
+            live_text = "not probed"
+        else:
+            live_text = "pass" if got.ok else "fail"
         rows.append(
             {
                 "appliance": cell.appliance,
                 "channel": cell.channel.value,
                 "offline": "n/a" if want is None else ("pass" if want else "fail"),
-                "live": "n/a" if got is None else ("pass" if got.ok else "fail"),
+                "live": live_text,
                 "live_errors": list(got.errors) if got else [],
                 "compared": got is None or got.compared,
                 "agree": agrees,
             }
         )
-    ok = all(r["live"] != "fail" for r in rows)
+    # a failed handshake is a finding even in a cell that is not probed as a whole
+    ok = all(r["live"] != "fail" and not r["live_errors"] for r in rows)
     if as_json:
         from ccapki.cli.output import print_json
 
-        print_json({"ok": ok, "agree": not disagree, "probes": len(results), "cells": rows})
+        print_json(
+            {
+                "ok": ok,
+                "agree": not disagree,
+                "probes": len(results),
+                "cells": rows,
+                "unprobed_endpoints": [{"appliance": a, "kind": k} for a, k in missing],
+            }
+        )
     else:
         _render_live(rows, dep, [c.value for c in Channel], len(results))
+        if missing:
+            click.echo(
+                "not probed (never compared): no endpoint in the deployment file for "
+                + ", ".join(f"{a} {k}" for a, k in missing)
+                + '; add endpoints = { KIND = "host:port" } to probe them'
+            )
         for cell, got in disagree:
             click.echo(
                 f"ccapki bug: offline says {cell.appliance} {cell.channel.value} "
@@ -433,18 +530,19 @@ def verify(env: Env, live: bool, target: str, as_json: bool) -> int:
 def _real_status(dep: Any) -> LabStatus:
     """Endpoints of real appliances, from the deployment file, in the lab's status shape."""
     from ccapki.lab import EndpointStatus, LabStatus
+    from ccapki.topology.loader import split_endpoint
 
     endpoints = []
     for spec in dep.identities:
         for a in spec.members:
             for kind, address in a.endpoints:
-                host, _, port = address.rpartition(":")
+                host, port = split_endpoint(address)  # checked when the file was loaded
                 endpoints.append(
                     EndpointStatus(
                         a.name,
                         kind,
-                        host.strip("[]"),
-                        int(port),
+                        host,
+                        port,
                         spec.common_name,
                         kind in ("control", "heartbeat"),
                     )
@@ -470,6 +568,11 @@ def _render_live(rows: list[dict[str, Any]], dep: Any, channels: list[str], prob
             r = by.get((a.name, ch))
             if r is None or r["live"] == "n/a":
                 line.append("[dim]n/a[/dim]")
+            elif r["live"] == "not probed":
+                line.append(
+                    "[yellow]not probed[/yellow]"
+                    + (" [red](a link FAILs)[/red]" if r["live_errors"] else "")
+                )
             else:
                 mark = "[green]pass[/green]" if r["live"] == "pass" else "[red]FAIL[/red]"
                 if not r["compared"]:
@@ -483,8 +586,13 @@ def _render_live(rows: list[dict[str, Any]], dep: Any, channels: list[str], prob
             if e not in shown:
                 shown.add(e)
                 out.print(f"[red]FAIL[/red] {escape(e)}")
-    out.print(
-        "offline verdicts and live handshakes agree in every cell"
-        if all(r["agree"] for r in rows)
-        else ""
-    )
+    unprobed = sum(r["live"] == "not probed" for r in rows)
+    if not all(r["agree"] for r in rows):
+        out.print("")
+    elif unprobed:
+        out.print(
+            f"offline verdicts and live handshakes agree in every probed cell ({unprobed} "
+            "not probed)"
+        )
+    else:
+        out.print("offline verdicts and live handshakes agree in every cell")

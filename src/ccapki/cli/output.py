@@ -6,7 +6,7 @@ import json
 import sys
 from typing import Any
 
-__all__ = ["console", "days_text", "print_json"]
+__all__ = ["console", "days_text", "plural", "print_json"]
 
 
 def console(stderr: bool = False) -> Any:
@@ -30,3 +30,8 @@ def days_text(days: int) -> str:
     if days <= 30:
         return f"[yellow]{days}d[/yellow]"
     return f"{days}d"
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 HA pair``, ``2 HA pairs``; ``many`` for an irregular plural."""
+    return f"{n} {word if n == 1 else (many or word + 's')}"

@@ -17,15 +17,16 @@ __all__ = ["plan", "render_plan"]
 def render_plan(plan: Plan, actions: tuple[Action, ...] | None) -> None:
     from rich.table import Table
 
-    from ccapki.cli.output import console
+    from ccapki.cli.output import console, plural
     from ccapki.lifecycle.apply import signer_for
 
     dep = plan.deployment
     out = console()
     ha = sum(1 for i in dep.identities if i.ha)
     out.print(
-        f"[bold]{dep.name}[/bold]: CCA {dep.release}, {len(dep.appliances)} appliances, "
-        f"{ha} HA pairs -> [bold]{plan.certificates_needed} certificates needed[/bold]"
+        f"[bold]{dep.name}[/bold]: CCA {dep.release}, {plural(len(dep.appliances), 'appliance')}, "
+        f"{plural(ha, 'HA pair')} -> "
+        f"[bold]{plural(plan.certificates_needed, 'certificate')} needed[/bold]"
     )
     table = Table(show_lines=True)
     for col in ("identity", "installed on", "subject / SANs", "key", "days", "source", "channels"):

@@ -60,7 +60,7 @@ def _appliance(env: Env, name: str) -> str:
 @pass_env
 def trust_list(env: Env, appliance: str, as_json: bool) -> int:
     """List an appliance's Trusted Certificate Authorities."""
-    from ccapki.pki.inspect import common_name
+    from ccapki.pki.certs import display_name
 
     name = _appliance(env, appliance)
     store = env.open_store()
@@ -86,7 +86,7 @@ def trust_list(env: Env, appliance: str, as_json: bool) -> int:
     if not rows:
         click.echo(f"{name}: the trust store is empty")
     for fp, _label, c in rows:
-        click.echo(f"{fp[:16]}  {common_name(c.subject)}  (until {c.not_valid_after_utc:%Y-%m-%d})")
+        click.echo(f"{fp[:16]}  {display_name(c)}  (until {c.not_valid_after_utc:%Y-%m-%d})")
     return 0
 
 
@@ -96,9 +96,10 @@ def trust_list(env: Env, appliance: str, as_json: bool) -> int:
 @pass_env
 def trust_add(env: Env, appliance: str, cert_file: str) -> int:
     """Add the certificates of CERT_FILE to an appliance's trust store."""
+    env.refuse_what_if("trust add")
     from ccapki.fsutil import read_input_file
+    from ccapki.pki.certs import display_name
     from ccapki.pki.formats import parse_material, require_certificates
-    from ccapki.pki.inspect import common_name
 
     name = _appliance(env, appliance)
     certs = require_certificates(parse_material(read_input_file(cert_file), source=cert_file))
@@ -108,7 +109,7 @@ def trust_add(env: Env, appliance: str, cert_file: str) -> int:
             for c in certs:
                 added = store.trust_add(name, c, f"added from {cert_file}")
                 state = "added" if added else "already trusted"
-                click.echo(f"{state}: {common_name(c.subject)} on {name}")
+                click.echo(f"{state}: {display_name(c)} on {name}")
     finally:
         store.close()
     return 0
@@ -120,6 +121,7 @@ def trust_add(env: Env, appliance: str, cert_file: str) -> int:
 @pass_env
 def trust_remove(env: Env, appliance: str, fingerprint: str) -> int:
     """Remove a certificate (by SHA-256 fingerprint prefix) from an appliance's trust store."""
+    env.refuse_what_if("trust remove")
     name = _appliance(env, appliance)
     store = env.open_store()
     try:
@@ -136,12 +138,11 @@ def trust_remove(env: Env, appliance: str, fingerprint: str) -> int:
 
 
 def _clients(spec: str, inv: Inventory) -> tuple[list[x509.Certificate], frozenset[str]]:
-    from cryptography.hazmat.primitives import hashes
-
     from ccapki.lifecycle.certfiles import public_roots
+    from ccapki.pki.certs import fingerprint
 
     public = list(public_roots())
-    public_fps = frozenset(c.fingerprint(hashes.SHA256()).hex() for c in public)
+    public_fps = frozenset(fingerprint(c) for c in public)
     if spec == "mozilla":
         return public, public_fps
     if spec == "installed":
@@ -165,7 +166,7 @@ def render_matrix(matrix: Matrix, dep: Any) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from ccapki.cli.output import console
+    from ccapki.cli.output import console, plural
     from ccapki.topology.model import Channel
 
     out = console()
@@ -181,12 +182,24 @@ def render_matrix(matrix: Matrix, dep: Any) -> None:
             c = cells.get((a.name, ch))
             if c is None or c.ok is None:
                 row.append("[dim]n/a[/dim]")
+            elif c.ok and c.warnings:
+                row.append("[yellow]WARN[/yellow]")  # passes today; renew soon (see below)
             else:
                 row.append("[green]pass[/green]" if c.ok else "[red]FAIL[/red]")
         t.add_row(*row)
     out.print(t)
-    for case in sorted({c.case for c in matrix.cells if c.case}):
-        out.print(f"CAM/CAS case: [bold]{case}[/bold]")
+    # a cell joins the cases of its links ("internal PKI, true self-signed"): one line for all
+    cases = sorted({n for c in matrix.cells if c.case for n in c.case.split(", ")})
+    if cases:
+        label = "CAM/CAS case" if len(cases) == 1 else "CAM/CAS cases"
+        out.print(f"{label}: " + ", ".join(f"[bold]{n}[/bold]" for n in cases))
+    if not matrix.ok:
+        out.print(
+            "legend: A -> B = A connects to B and checks B's server certificate; "
+            "A <- B (client cert) = A checks the client certificate B presents; "
+            "both against A's trust store",
+            soft_wrap=True,
+        )
     for c in matrix.cells:
         if c.ok is False:
             out.print(f"[red]FAIL[/red] {c.appliance} {c.channel.value}:")
@@ -196,14 +209,22 @@ def render_matrix(matrix: Matrix, dep: Any) -> None:
                 out.print(f"   (+{len(c.findings) - 4} more: --json shows all)")
             if c.requires:
                 out.print(f"   the FAQ's case ({c.case}) requires: {escape(c.requires)}")
+    for warning, where in matrix.warnings.items():
+        out.print(f"[yellow]WARN[/yellow] {escape(warning)}")
+        more = f" (+{len(where) - 6} more)" if len(where) > 6 else ""
+        out.print(f"   concerns: {', '.join(where[:6])}{more}")
     if matrix.dn_authorization:
         out.print("4.9 CAM-CAS authorization: the CAM must allow these CAS DNs:")
         for primary, dn in matrix.dn_authorization:
             out.print(f"   {primary}: {dn}")
-    out.print(
-        f"{matrix.verifications} chain verifications; "
-        + ("all pass" if matrix.ok else "findings above")
-    )
+    due = len(matrix.warnings)
+    if not matrix.ok:
+        verdict = "findings above"
+    elif due:
+        verdict = f"all pass today, but {due} warning(s) above: renew before the outage"
+    else:
+        verdict = "all pass"
+    out.print(f"{plural(matrix.verifications, 'chain verification')}; {verdict}")
 
 
 @trust.command("check")
@@ -218,7 +239,12 @@ def render_matrix(matrix: Matrix, dep: Any) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @pass_env
 def trust_check(env: Env, clients: str, as_json: bool) -> int:
-    """Evaluate every channel of the deployment: exit 0 all pass, 1 findings."""
+    """Evaluate every channel of the deployment: exit 0 all pass, 1 findings or warnings.
+
+    A channel that passes while a certificate it relies on is inside its renewal window (a
+    third of its lifetime, at most 30 days: when `ccapki apply` renews) shows WARN, with the
+    certificate and the days left, and the exit code is 1.
+    """
     from ccapki.lifecycle.trustops import check_deployment
 
     dep, inv = _inventory(env)
@@ -229,15 +255,16 @@ def trust_check(env: Env, clients: str, as_json: bool) -> int:
 
         print_json(
             {
-                "ok": matrix.ok,
+                "ok": matrix.clean,
                 "verifications": matrix.verifications,
                 "cells": [c.to_json() for c in matrix.cells],
+                "warnings": [{"warning": w, "cells": c} for w, c in matrix.warnings.items()],
                 "dn_authorization": [{"cas": p, "dn": dn} for p, dn in matrix.dn_authorization],
             }
         )
     else:
         render_matrix(matrix, dep)
-    return 0 if matrix.ok else 1
+    return 0 if matrix.clean else 1
 
 
 @trust.command("plan")
@@ -256,6 +283,11 @@ def trust_plan(
     """The smallest set of trust-store changes that makes every channel pass."""
     from ccapki.lifecycle.trustops import trust_changes
 
+    if to_source and not rotate:
+        raise click.UsageError(
+            "--to-source needs --rotate IDENTITY (the identity whose replacement it names)",
+            click.get_current_context(),
+        )
     dep, inv = _inventory(env)
     if rotate:
         return _rotation(env, dep, inv, rotate, to_source, as_json)
@@ -270,7 +302,9 @@ def trust_plan(
     if not changes:
         click.echo("nothing to change: every trust store holds what its channels need")
     for c in changes:
-        click.echo(str(c))
+        if c.action == "add":
+            click.echo(str(c))
+    _echo_removals([c for c in changes if c.action == "remove"])
     if dep.profile.dn_authorization:
         for spec in dep.cas:
             chain = inv.chain_of(spec)
@@ -280,6 +314,29 @@ def trust_plan(
                     f"{chain[0].subject.rfc4514_string()}"
                 )
     return 0
+
+
+def _echo_removals(removes: list[Any]) -> None:
+    """One line per certificate to remove: which, its fingerprint and expiry, and every
+    trust store it leaves (grouped by the GUI page that lists them)."""
+    from ccapki.cli.output import plural
+
+    groups: dict[str, list[Any]] = {}
+    for c in removes:
+        groups.setdefault(c.fingerprint, []).append(c)
+    for fp, group in groups.items():
+        first = group[0]
+        where = []
+        for role, title in (("cam", "CAM"), ("cas", "CAS")):
+            names = [c.appliance for c in group if c.role == role]
+            if names:
+                gui = next(c.gui_path for c in group if c.role == role)
+                where.append(f"{title} {', '.join(names)} ({gui})")
+        click.echo(
+            f"remove {first.description} [SHA-256 {fp[:16]}, expires "
+            f"{first.certificate.not_valid_after_utc:%Y-%m-%d}] from "
+            f"{plural(len(group), 'trust store')}: {'; '.join(where)}"
+        )
 
 
 def _rotation(
@@ -336,6 +393,7 @@ def _rotation(
 @pass_env
 def trust_apply(env: Env, prune: bool) -> int:
     """Carry out `trust plan` in the store."""
+    env.refuse_what_if("trust apply")
     from ccapki.cli.common import load_deployment_arg
     from ccapki.lifecycle.trustops import apply_changes, load_inventory, trust_changes
 

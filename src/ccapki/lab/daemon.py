@@ -16,7 +16,13 @@ does the same for a reload.
 
 Files in the state folder:
 
-- ``lab.pid``: the daemon's pid while it runs (removed on a clean stop);
+- ``lab.pid``: the daemon's pid while it runs (removed on a clean stop), then one JSON line:
+  the lab id it was started with (random, made by ``start_background``) and the device and
+  inode of the state folder. A lab belongs to its folder: a copy of the folder (``cp -a`` of
+  a home) carries the original's pid file, whose inode is not the copy's, so ``read_state``,
+  ``stop_background`` and ``request_reload`` on the copy find no lab (and remove the stale
+  files) instead of acting on the original's daemon. Where ``/proc`` shows the process's
+  command line, it must be the daemon started with that lab id (a reused pid is not a lab);
 - ``state.json``: pid, start time, every endpoint, link, appliance and HA pair (no keys),
   rewritten when the status changes;
 - ``lab.log``: the daemon's log (never keys);
@@ -33,9 +39,11 @@ import asyncio
 import contextlib
 import datetime as dt
 import importlib
+import itertools
 import json
 import logging
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -87,6 +95,7 @@ class LabState:
     reloads: int
     status: LabStatus | None
     last_error: str | None = None
+    foreign: str | None = None  # why the pid file found here is not this folder's lab
 
     @property
     def log_path(self) -> Path:
@@ -101,6 +110,7 @@ class LabState:
             "updated_at": self.updated_at,
             "reloads": self.reloads,
             "last_error": self.last_error,
+            "foreign": self.foreign,
             "log": str(self.log_path),
             "status": self.status.to_dict() if self.status else None,
         }
@@ -242,10 +252,13 @@ def _strip_times(status: dict[str, Any] | None) -> Any:
     return {**status, "generated_at": None, "links": links}
 
 
-def run_daemon(spec_loader: Callable[[], LabSpec], state_dir: Path) -> int:
+def run_daemon(
+    spec_loader: Callable[[], LabSpec], state_dir: Path, *, lab_id: str | None = None
+) -> int:
     """Run the lab in this process until SIGTERM/SIGINT; returns an exit code.
 
-    Writes ``lab.pid`` and ``state.json`` in ``state_dir`` and logs to ``lab.log`` there.
+    Writes ``lab.pid`` (with ``lab_id`` and the folder's identity) and ``state.json`` in
+    ``state_dir`` and logs to ``lab.log`` there.
     """
     state_dir = Path(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -256,11 +269,23 @@ def run_daemon(spec_loader: Callable[[], LabSpec], state_dir: Path) -> int:
     root.setLevel(logging.INFO)
     pid_file = state_dir / PID_FILE
     try:
-        other = _read_pid(state_dir)
-        if other is not None and other != os.getpid() and _alive(other):
+        other, ident = _read_pid_file(state_dir)
+        if (
+            other is not None
+            and other != os.getpid()
+            and _alive(other)
+            and _foreign(state_dir, other, ident) is None
+        ):
             log.error("another lab daemon (pid %d) runs in %s", other, state_dir)
             return 2
-        atomic_write(pid_file, f"{os.getpid()}\n".encode())
+        st = state_dir.stat()
+        ident = {
+            "lab_id": lab_id,
+            "state_dir": str(state_dir.absolute()),
+            "dev": st.st_dev,
+            "ino": st.st_ino,
+        }
+        atomic_write(pid_file, f"{os.getpid()}\n{json.dumps(ident)}\n".encode())
         daemon = _Daemon(spec_loader, state_dir)
         try:
             asyncio.run(daemon.run())
@@ -288,6 +313,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--state-dir", required=True, type=Path)
     parser.add_argument("--loader", required=True, help="pkg.mod:func returning a LabSpec")
     parser.add_argument("--loader-arg", action="append", default=[], dest="loader_args")
+    parser.add_argument("--lab-id", help="the id start_background gave this lab")
     parser.add_argument(
         "--detach",
         action="store_true",
@@ -317,18 +343,71 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "reload with request_reload(state_dir, spec)",
             )
 
-        return run_daemon(loader, args.state_dir)
-    return run_daemon(lambda: func(*loader_args), args.state_dir)
+        return run_daemon(loader, args.state_dir, lab_id=args.lab_id)
+    return run_daemon(lambda: func(*loader_args), args.state_dir, lab_id=args.lab_id)
 
 
 # -- the caller's side (CLI) ------------------------------------------------------------
 
 
-def _read_pid(state_dir: Path) -> int | None:
+def _read_pid_file(state_dir: Path) -> tuple[int | None, dict[str, Any]]:
+    """The pid and the identity line (lab id, folder device and inode) of ``lab.pid``."""
     try:
-        return int((state_dir / PID_FILE).read_text().strip())
-    except (FileNotFoundError, ValueError):
+        lines = (state_dir / PID_FILE).read_text().splitlines()
+        pid = int(lines[0].strip())
+    except (FileNotFoundError, ValueError, IndexError):
+        return None, {}
+    ident: Any = {}
+    if len(lines) > 1:
+        with contextlib.suppress(ValueError):
+            ident = json.loads(lines[1])
+    return pid, ident if isinstance(ident, dict) else {}
+
+
+def _read_pid(state_dir: Path) -> int | None:
+    return _read_pid_file(state_dir)[0]
+
+
+def _cmdline(pid: int) -> list[str] | None:
+    """The process's arguments where /proc shows them (None: unknown; empty for a kernel
+    thread or a process being replaced, neither of which is a lab daemon)."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
         return None
+    return [a.decode(errors="replace") for a in raw.split(b"\0") if a]
+
+
+def _foreign(state_dir: Path, pid: int, ident: dict[str, Any]) -> str | None:
+    """Why the live process ``pid`` that ``state_dir``'s pid file names is not this folder's
+    lab (None: it is)."""
+    try:
+        st = state_dir.stat()
+    except OSError:
+        return f"the lab folder {state_dir} is gone"
+    recorded = (ident.get("dev"), ident.get("ino"))
+    if recorded != (None, None) and recorded != (st.st_dev, st.st_ino):
+        origin = ident.get("state_dir") or "another folder"
+        return (
+            f"the lab state here was copied from {origin}, whose lab (pid {pid}) is not this home's"
+        )
+    args = _cmdline(pid)
+    if args is None:
+        return None
+    lab_id = ident.get("lab_id")
+    if lab_id:
+        if not any(a == "--lab-id" and b == lab_id for a, b in itertools.pairwise(args)):
+            return f"pid {pid} is not this lab's daemon (the pid was reused)"
+    elif not ident and "ccapki.lab.daemon" not in args:
+        return f"pid {pid} is not a ccapki lab daemon (the pid was reused)"
+    return None
+
+
+def _forget(state_dir: Path) -> None:
+    """Remove the state files of a lab that is not this folder's (stale copies)."""
+    for stale in (PID_FILE, STATE_FILE, RELOAD_REQUEST, RELOAD_SPEC):
+        with contextlib.suppress(FileNotFoundError):
+            (state_dir / stale).unlink()
 
 
 def _alive(pid: int) -> bool:
@@ -347,8 +426,19 @@ def _alive(pid: int) -> bool:
 
 
 def read_state(state_dir: Path) -> LabState | None:
-    """The lab's last written state, or None if no lab was ever started there."""
+    """The lab's last written state, or None if no lab was ever started there.
+
+    A pid file naming a process that is not this folder's lab (a copied folder, a reused
+    pid) is stale: its files are removed and the state says why (``foreign``), not alive.
+    """
     state_dir = Path(state_dir)
+    pid, ident = _read_pid_file(state_dir)
+    if pid is not None and _alive(pid):
+        why = _foreign(state_dir, pid, ident)
+        if why is not None:
+            _forget(state_dir)
+            log.info("ignored stale lab state in %s: %s", state_dir, why)
+            return LabState(state_dir, None, False, None, None, 0, None, None, foreign=why)
     try:
         doc = json.loads((state_dir / STATE_FILE).read_text())
     except FileNotFoundError:
@@ -358,7 +448,6 @@ def read_state(state_dir: Path) -> LabState | None:
             f"{state_dir / STATE_FILE} is not valid JSON",
             "run 'ccapki lab down' then 'ccapki lab up'",
         ) from None
-    pid = _read_pid(state_dir)
     if doc is None and pid is None:
         return None
     doc = doc or {}
@@ -391,7 +480,7 @@ def start_background(
     :class:`StoreError` if a lab already runs there or the daemon fails to start (with the
     end of its log).
     """
-    state_dir = Path(state_dir)
+    state_dir = Path(state_dir).absolute()  # the daemon's command line names it
     if (loader is None) == (spec is None):
         raise InputError("give either a loader or a spec", "pass loader='pkg.mod:func' or spec=")
     state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -419,6 +508,8 @@ def start_background(
         str(state_dir),
         "--loader",
         loader,
+        "--lab-id",
+        secrets.token_hex(16),
     ]
     for a in loader_args:
         cmd += ["--loader-arg", a]
@@ -469,7 +560,8 @@ def request_reload(state_dir: Path, spec: LabSpec | None = None, *, wait: float 
     state_dir = Path(state_dir)
     state = read_state(state_dir)
     if state is None or not state.alive or state.pid is None:
-        raise StoreError(f"no lab runs in {state_dir}", "start one with 'ccapki lab up'")
+        why = f" ({state.foreign}; its stale state was removed)" if state and state.foreign else ""
+        raise StoreError(f"no lab runs in {state_dir}{why}", "start one with 'ccapki lab up'")
     before = state.reloads
     if spec is not None:
         atomic_write(state_dir / RELOAD_SPEC, spec.to_json().encode(), private=True)
@@ -506,10 +598,13 @@ def _terminate(pid: int, timeout: float) -> bool:
 def stop_background(state_dir: Path, *, timeout: float = 15.0) -> bool:
     """Stop the lab daemon (SIGTERM, SIGKILL after ``timeout``). False if none was running."""
     state_dir = Path(state_dir)
-    pid = _read_pid(state_dir)
+    pid, ident = _read_pid_file(state_dir)
     if pid is None or not _alive(pid):
         with contextlib.suppress(FileNotFoundError):
             (state_dir / PID_FILE).unlink()
+        return False
+    if _foreign(state_dir, pid, ident) is not None:
+        _forget(state_dir)  # another folder's lab, or a reused pid: never signal it
         return False
     _terminate(pid, timeout)
     with contextlib.suppress(FileNotFoundError):

@@ -9,6 +9,7 @@ from typing import Any
 
 from cryptography import x509
 
+from ccapki.pki.certs import display_name
 from ccapki.pki.issue import Issuer, issue_identity, make_intermediate_ca, make_root_ca
 from ccapki.pki.keys import KeyType, generate_key
 from ccapki.store.db import IdentityRecord, Store, certificate_facts, gc_paused
@@ -94,9 +95,9 @@ def ensure_issuers(
                 organization="Perfigo Inc",
                 path_length=0,
             )
-            store.add_ca(cert_cn(cert), PERFIGO_ROOT, cert, key)
+            store.add_ca(display_name(cert), PERFIGO_ROOT, cert, key)
             issuer = Issuer(cert, key)
-            created.append(cert_cn(cert))
+            created.append(display_name(cert))
         issuers[PERFIGO_ROOT] = issuer
     if INTERNAL_CA in kinds:
         root = store.issuer(INTERNAL_ROOT)
@@ -105,9 +106,9 @@ def ensure_issuers(
             rcert = make_root_ca(
                 f"{org} Clean Access Root CA", rkey, now=now, days=ROOT_DAYS, organization=org
             )
-            store.add_ca(cert_cn(rcert), INTERNAL_ROOT, rcert, rkey)
+            store.add_ca(display_name(rcert), INTERNAL_ROOT, rcert, rkey)
             root = Issuer(rcert, rkey)
-            created.append(cert_cn(rcert))
+            created.append(display_name(rcert))
         ca = store.issuer(INTERNAL_CA)
         if ca is None:
             ikey = generate_key(KeyType.ECDSA_P256)
@@ -119,21 +120,12 @@ def ensure_issuers(
                 days=INTERMEDIATE_DAYS,
                 organization=org,
             )
-            store.add_ca(cert_cn(icert), INTERNAL_CA, icert, ikey)
+            store.add_ca(display_name(icert), INTERNAL_CA, icert, ikey)
             ca = Issuer(icert, ikey)
-            created.append(cert_cn(icert))
+            created.append(display_name(icert))
         issuers[INTERNAL_ROOT] = root
         issuers[INTERNAL_CA] = ca
     return issuers, created
-
-
-def cert_cn(cert: object) -> str:
-    from cryptography import x509
-    from cryptography.x509.oid import NameOID
-
-    assert isinstance(cert, x509.Certificate)
-    attrs = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    return str(attrs[0].value) if attrs else cert.subject.rfc4514_string()
 
 
 def issue_one(
@@ -183,6 +175,19 @@ def _issue_chunk(
     return out
 
 
+def _quiet_worker() -> None:
+    """Start of a pool worker: Ctrl-C and SIGTERM are the parent's to handle.
+
+    A Ctrl-C reaches the whole process group: workers ignore it and the parent stops them.
+    The forked worker inherits the CLI's handler, which would raise in the worker: SIGTERM
+    (how the pool stops its workers) goes back to the default, an immediate, silent exit.
+    """
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def issue_many(
     jobs: list[tuple[PlannedIdentity, str]],
     issuers: dict[str, Issuer],
@@ -229,7 +234,8 @@ def issue_batches(
     chunks = [(jobs[i : i + size], now) for i in range(0, len(jobs), size)]
     by_name = {p.name: (p, s) for p, s in jobs}
     try:
-        with mp.get_context("fork").Pool(cpus) as pool:
+        # leaving the block (done, error or interrupted) terminates the workers
+        with mp.get_context("fork").Pool(cpus, initializer=_quiet_worker) as pool:
             for chunk in pool.imap(_issue_chunk, chunks):
                 records: list[IdentityRecord] = []
                 for name, key_der, facts in chunk:

@@ -8,21 +8,20 @@ context per distinct trust store, and identical verifications are computed once.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 
-from ccapki.pki.inspect import common_name
+from ccapki.pki.certs import display_name, fingerprint, is_self_signed, issuer_display_name
 from ccapki.store.db import Store, StoredIdentity
 from ccapki.topology.model import Appliance, Channel, Deployment, IdentitySpec, Role
 from ccapki.trust import (
     TrustContext,
     classify_link,
     client_refusals,
+    expiry_warnings,
     required_anchor,
     trust_store_changes,
 )
@@ -30,7 +29,6 @@ from ccapki.trust import (
     rotation_plan as pure_rotation_plan,
 )
 from ccapki.trust._cases import Change
-from ccapki.trust._certs import is_self_signed
 from ccapki.trust._model import Finding
 
 __all__ = [
@@ -47,11 +45,6 @@ __all__ = [
 
 BROWSERS = ("chrome", "firefox", "windows", "macos", "ios")
 AGENT_PLATFORMS = ("agent",)
-
-
-@functools.lru_cache(maxsize=1 << 17)
-def _fp(cert: x509.Certificate) -> str:
-    return cert.fingerprint(hashes.SHA256()).hex()
 
 
 @dataclass(frozen=True)
@@ -102,7 +95,7 @@ def required_trust(inv: Inventory) -> dict[str, list[x509.Certificate]]:
             need += [anchors[p.name] for p in peers if p.name in anchors]
         if spec.ha and spec.name in anchors:
             need.append(anchors[spec.name])
-        uniq = list({_fp(c): c for c in need}.values())
+        uniq = list({fingerprint(c): c for c in need}.values())
         for m in spec.members:
             out[m.name] = uniq
     return out
@@ -114,7 +107,7 @@ def _owners(inv: Inventory) -> dict[str, str]:
         chain = inv.chain_of(spec)
         if chain:
             role = "CAM" if spec.role is Role.CAM else "CAS"
-            owners.setdefault(_fp(chain[0]), f"the {role} {spec.name}")
+            owners.setdefault(fingerprint(chain[0]), f"the {role} {spec.name}")
     return owners
 
 
@@ -152,6 +145,17 @@ class Cell:
     case: str | None = None
     requires: str | None = None
     tls_ok: bool | None = None  # the handshake alone (client policies aside); None: as ok
+    #: risks that do not fail the channel yet: a certificate inside its renewal window
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def status(self) -> str:
+        """n/a, fail, warn (passes today, but a certificate is due for renewal) or pass."""
+        if self.ok is None:
+            return "n/a"
+        if not self.ok:
+            return "fail"
+        return "warn" if self.warnings else "pass"
 
     @property
     def handshake_ok(self) -> bool | None:
@@ -162,8 +166,9 @@ class Cell:
         return {
             "appliance": self.appliance,
             "channel": self.channel.value,
-            "status": "n/a" if self.ok is None else ("pass" if self.ok else "fail"),
+            "status": self.status,
             "findings": list(self.findings),
+            "warnings": list(self.warnings),
             "case": self.case,
             "requires": self.requires,
         }
@@ -177,7 +182,22 @@ class Matrix:
 
     @property
     def ok(self) -> bool:
+        """No channel fails (expiry warnings aside)."""
         return all(c.ok is not False for c in self.cells)
+
+    @property
+    def warnings(self) -> dict[str, list[str]]:
+        """Each distinct warning -> the cells (``appliance channel``) it concerns."""
+        out: dict[str, list[str]] = {}
+        for c in self.cells:
+            for w in c.warnings:
+                out.setdefault(w, []).append(f"{c.appliance} {c.channel.value}")
+        return out
+
+    @property
+    def clean(self) -> bool:
+        """No channel fails and no certificate is due for renewal: ``trust check`` exits 0."""
+        return self.ok and not any(c.warnings for c in self.cells)
 
 
 class _Verifier:
@@ -191,13 +211,28 @@ class _Verifier:
         self._store_keys: dict[int, tuple[Sequence[x509.Certificate], frozenset[str]]] = {}
         self._cases: dict[tuple[str, frozenset[str]], Any] = {}
         self._refusals: dict[tuple[str, tuple[str, ...], bool], tuple[str, ...]] = {}
+        self._expiry: dict[tuple[str, ...], tuple[str, ...]] = {}
         self.count = 0
+
+    def expiry(self, *chains: Sequence[x509.Certificate] | None) -> tuple[str, ...]:
+        """Warnings for the certificates of ``chains`` due for renewal (memoized per chain)."""
+        out: list[str] = []
+        for chain in chains:
+            if not chain:
+                continue
+            key = tuple(fingerprint(c) for c in chain)
+            found = self._expiry.get(key)
+            if found is None:
+                found = tuple(_finding_text(f) for f in expiry_warnings(chain, self.now))
+                self._expiry[key] = found
+            out += found
+        return tuple(dict.fromkeys(out))
 
     def store_key(self, store: Sequence[x509.Certificate]) -> frozenset[str]:
         """A trust store's identity: the set of its fingerprints (cached per list object)."""
         cached = self._store_keys.get(id(store))
         if cached is None or cached[0] is not store:
-            cached = (store, frozenset(_fp(c) for c in store))
+            cached = (store, frozenset(fingerprint(c) for c in store))
             self._store_keys[id(store)] = cached
         return cached[1]
 
@@ -205,7 +240,7 @@ class _Verifier:
         self, inv: Inventory, chain: Sequence[x509.Certificate], store: Sequence[x509.Certificate]
     ) -> Any:
         """The FAQ case of ``chain`` seen through ``store`` (memoized)."""
-        key = (_fp(chain[0]), self.store_key(store))
+        key = (fingerprint(chain[0]), self.store_key(store))
         if key not in self._cases:
             self._cases[key] = classify_link(
                 chain,
@@ -220,7 +255,7 @@ class _Verifier:
         self, cert: x509.Certificate, platforms: tuple[str, ...], public: bool
     ) -> tuple[str, ...]:
         """Which client platforms refuse ``cert`` outright, as text (memoized)."""
-        key = (_fp(cert), platforms, public)
+        key = (fingerprint(cert), platforms, public)
         if key not in self._refusals:
             found = client_refusals(cert, platforms, self.now, publicly_trusted=public)
             self._refusals[key] = tuple(
@@ -242,9 +277,11 @@ class _Verifier:
         """() when the chain verifies; else the findings as text (who + reason + fix).
 
         ``who`` is a template: ``{peer}`` in it is filled in (only when there is a finding,
-        so the many passing checks of a big deployment build no strings)."""
+        so the many passing checks of a big deployment build no strings). Its first word is
+        the verifying side, whose trust store ``store`` is: findings name it ("cas1's trust
+        store", "the client's trust store") instead of "the trust store"."""
         skey = self.store_key(store)
-        key = (_fp(chain[0]), skey, purpose, name)
+        key = (fingerprint(chain[0]), skey, purpose, name)
         # the memo holds the reasons only: appliances sharing a trust store share the verdict,
         # but each finding names its own appliance (``who``)
         reasons = self._memo.get(key)
@@ -254,7 +291,9 @@ class _Verifier:
         if not reasons:
             return ()
         label = who.replace("{peer}", peer)
-        return tuple(f"{label}: {r}" for r in reasons)
+        owner = who.split(" ", 1)[0]
+        whose = "the client's trust store" if owner == "client" else f"{owner}'s trust store"
+        return tuple(f"{label}: {r.replace('the trust store', whose)}" for r in reasons)
 
     def _verify(
         self,
@@ -324,6 +363,7 @@ def _links_cam_cas(
     cam_chain = inv.chain_of(dep.cam)
     finds: dict[str, list[str]] = {a.name: [] for a in dep.appliances}
     cases: dict[str, list[Any]] = {a.name: [] for a in dep.appliances}
+    warns: dict[str, list[str]] = {a.name: [] for a in dep.appliances}
     for spec in dep.cas:
         chain = inv.chain_of(spec)
         for x in spec.members:
@@ -339,6 +379,9 @@ def _links_cam_cas(
                 finds[x.name] += link
                 cases[m.name].append(v.case(inv, chain, trust(m)))
                 cases[x.name].append(v.case(inv, cam_chain, trust(x)))
+                expiring = v.expiry(chain, cam_chain)
+                warns[m.name] += expiring
+                warns[x.name] += expiring
     for a in dep.appliances:
         f = tuple(dict.fromkeys(finds[a.name]))
         names = sorted({c.name for c in cases[a.name]})
@@ -351,6 +394,7 @@ def _links_cam_cas(
                 f,
                 ", ".join(names) or None,
                 "; ".join(dict.fromkeys(requires)) or None,
+                warnings=tuple(dict.fromkeys(warns[a.name])),
             )
         )
 
@@ -379,8 +423,9 @@ def _links_heartbeat(
             if link:
                 link.append("HA broken: the IPsec heartbeat fails and both peers would go active")
             f = tuple(dict.fromkeys(link))
+        expiring = v.expiry(chain)
         for a in spec.members:
-            matrix.cells.append(Cell(a.name, Channel.HA_HEARTBEAT, not f, f))
+            matrix.cells.append(Cell(a.name, Channel.HA_HEARTBEAT, not f, f, warnings=expiring))
 
 
 def check_deployment(
@@ -429,11 +474,18 @@ def _check_deployment(
                 finds = list(
                     v.check(chain, client_ctx_roots, "server", name, "client -> {peer}", name)
                 )
-                public = _fp(chain[-1]) in public_fingerprints
+                public = fingerprint(chain[-1]) in public_fingerprints
                 tls_ok = not finds
                 finds += v.refusals(chain[0], platforms, public)
                 matrix.cells.append(
-                    Cell(a.name, channel, not finds, tuple(dict.fromkeys(finds)), tls_ok=tls_ok)
+                    Cell(
+                        a.name,
+                        channel,
+                        not finds,
+                        tuple(dict.fromkeys(finds)),
+                        tls_ok=tls_ok,
+                        warnings=v.expiry(chain),
+                    )
                 )
     matrix.verifications = v.count
     if dep.profile.dn_authorization:
@@ -470,7 +522,7 @@ def rotation_plan(
         chain=tuple(new_chain[1:]),
         source="what-if",
         spki="",
-        fingerprint=_fp(new_chain[0]),
+        fingerprint=fingerprint(new_chain[0]),
         created_at=now,
     )
     swapped = Inventory(
@@ -516,8 +568,8 @@ def rotation_plan(
             steps.append(
                 RotationStep(
                     order,
-                    f"swap {spec.name}'s identity to {common_name(new_chain[0].subject)} "
-                    f"(issuer {common_name(new_chain[0].issuer)}) on {peers}"
+                    f"swap {spec.name}'s identity to {display_name(new_chain[0])} "
+                    f"(issuer {issuer_display_name(new_chain[0])}) on {peers}"
                     + (" at once (one identity for the HA pair)" if spec.ha else ""),
                 )
             )

@@ -5,8 +5,9 @@ sometimes included, sometimes a stray certificate from another order. :func:`sor
 the leaf, orders the intermediates leaf-upward, picks the root, and names the issuer that is
 missing when the chain stops short. :func:`group_chains` does the same for a batch holding
 several leaves. A link ``child -> parent`` counts only when the names match, the key
-identifiers agree (when both are present) and ``child.verify_directly_issued_by(parent)``
-succeeds, so a look-alike certificate never slips into a chain.
+identifiers agree (when both are present) and the parent's key verifies the signature (SHA-1
+included: :func:`ccapki.pki.certs.issued_by`), so a look-alike certificate never slips into a
+chain while a Perfigo-era SHA-1 root still ends one.
 
 :class:`KeyIndex` matches certificates to private keys by public-key fingerprint: built once
 from any number of keys, each :meth:`KeyIndex.match` is one dictionary lookup.
@@ -19,21 +20,13 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from ccapki.errors import InputError
+from ccapki.pki.certs import fingerprint, is_ca, is_self_signed, issued_by
 from ccapki.pki.keys import public_key_fingerprint
 
-__all__ = [
-    "KeyIndex",
-    "SortedChain",
-    "group_chains",
-    "is_ca",
-    "is_self_signed",
-    "issued_by",
-    "sort_chain",
-]
+__all__ = ["KeyIndex", "SortedChain", "group_chains", "sort_chain"]
 
 V = TypeVar("V")
 
@@ -75,80 +68,28 @@ class SortedChain:
         return self.missing_issuer is None
 
 
-def is_ca(cert: x509.Certificate) -> bool:
-    """True when basicConstraints says CA:TRUE."""
-    try:
-        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
-    except x509.ExtensionNotFound:
-        return False
-
-
-def is_self_signed(cert: x509.Certificate) -> bool:
-    """True when ``cert`` names itself as issuer and its signature verifies with its own key."""
-    return cert.subject == cert.issuer and issued_by(cert, cert)
-
-
-def _key_id(cert: x509.Certificate, ext_type: type[x509.ExtensionType]) -> bytes | None:
-    try:
-        value = cert.extensions.get_extension_for_class(ext_type).value
-    except x509.ExtensionNotFound:
-        return None
-    if isinstance(value, x509.SubjectKeyIdentifier):
-        return value.digest
-    if isinstance(value, x509.AuthorityKeyIdentifier):
-        return value.key_identifier
-    return None
-
-
-def issued_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
-    """True when ``parent`` issued ``child``: names, key identifiers and signature agree."""
-    if child.issuer != parent.subject:
-        return False
-    aki = _key_id(child, x509.AuthorityKeyIdentifier)
-    ski = _key_id(parent, x509.SubjectKeyIdentifier)
-    if aki is not None and ski is not None and aki != ski:
-        return False
-    try:
-        child.verify_directly_issued_by(parent)
-    except Exception:  # InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm
-        return False
-    return True
-
-
-def _fingerprint(cert: x509.Certificate) -> bytes:
-    return cert.public_bytes(serialization.Encoding.DER)
-
-
 class _Graph:
     """Verified issuer links among a set of distinct certificates, found by subject lookup."""
 
     def __init__(self, certs: Sequence[x509.Certificate]) -> None:
-        unique: dict[bytes, x509.Certificate] = {}
+        unique: dict[str, x509.Certificate] = {}
         for cert in certs:
-            unique.setdefault(_fingerprint(cert), cert)
+            unique.setdefault(fingerprint(cert), cert)
         self.certs: list[x509.Certificate] = list(unique.values())
         by_subject: dict[bytes, list[int]] = {}
         for i, cert in enumerate(self.certs):
             by_subject.setdefault(cert.subject.public_bytes(), []).append(i)
-        self.self_signed: list[bool] = [False] * len(self.certs)
+        self.self_signed: list[bool] = [is_self_signed(c) for c in self.certs]
         self.parents: list[list[int]] = [[] for _ in self.certs]
         self.issues_others: list[bool] = [False] * len(self.certs)
         for i, cert in enumerate(self.certs):
             for j in by_subject.get(cert.issuer.public_bytes(), ()):
-                if not issued_by(cert, self.certs[j]):
-                    continue
-                if i == j:
-                    self.self_signed[i] = True
-                else:
+                if i != j and issued_by(cert, self.certs[j]):
                     self.parents[i].append(j)
                     self.issues_others[j] = True
 
     def is_ca(self, i: int) -> bool:
-        try:
-            bc = self.certs[i].extensions.get_extension_for_class(x509.BasicConstraints).value
-        except x509.ExtensionNotFound:
-            return False
-        return bc.ca
+        return is_ca(self.certs[i])
 
     def leaves(self) -> list[int]:
         """Certificates that issue none of the others; end-entity ones first."""

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs12 as _pkcs12
 
 from ccapki.errors import InputError
-from ccapki.pki.chain import is_self_signed
+from ccapki.pki.certs import is_self_signed
 from ccapki.pki.keys import public_key_fingerprint
 
 __all__ = [

@@ -10,6 +10,10 @@ certificate, private key, CSR and CRL inside it, each with the :class:`Kind` it 
 - PKCS#7 certificate bundles (``.p7b``/``.p7c``, PEM or DER);
 - PKCS#12/PFX, modern (AES-256, PBKDF2) and legacy (RC2/3DES).
 
+PKCS#7 and PKCS#12 files that are BER rather than strict DER (``openssl crl2pkcs7`` writes its
+certificates in the order given, not DER's sorted order; some tools write indefinite lengths)
+are read as OpenSSL and Windows read them, with a note in :attr:`Material.notes`.
+
 Every failure is a :class:`~ccapki.errors.FileFormatError` (or a
 :class:`~ccapki.errors.PasswordError` for a missing or wrong password) whose one-line message names
 the file and says what it is or is not, with a hint naming the fix. No other exception escapes,
@@ -105,6 +109,8 @@ class Material:
     crls: tuple[x509.CertificateRevocationList, ...] = ()
     #: PEM block labels present but not used (``PUBLIC KEY``, ``DH PARAMETERS``...).
     skipped: tuple[str, ...] = ()
+    #: What the user should know although the file was read (one line each, naming the file).
+    notes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if len(self.certificates) != len(self.certificate_kinds):
@@ -418,6 +424,7 @@ class _Collector:
         self.csrs: list[x509.CertificateSigningRequest] = []
         self.crls: list[x509.CertificateRevocationList] = []
         self.skipped: list[str] = []
+        self.notes: list[str] = []
 
     def material(self) -> Material:
         return Material(
@@ -429,7 +436,25 @@ class _Collector:
             csrs=tuple(self.csrs),
             crls=tuple(self.crls),
             skipped=tuple(self.skipped),
+            notes=tuple(dict.fromkeys(self.notes)),
         )
+
+    def lenient(self, what: str, load: Callable[[], T]) -> T:
+        """``load()``, accepting a BER (not strict DER) PKCS#7 or PKCS#12 with a note.
+
+        cryptography reads such a file through OpenSSL, as OpenSSL's tools and Windows do, but
+        warns; every other warning stays an error (see :func:`parse_material`). The note is
+        kept only when ``load`` succeeds.
+        """
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.filterwarnings("always", message=_BER_WARNING, category=UserWarning)
+            value = load()
+        for w in caught:
+            self.notes.append(
+                f"{self.source}: {what} is not strict DER ({_ber_detail(str(w.message))}); "
+                "read as BER, as OpenSSL and Windows read it"
+            )
+        return value
 
     def add_cert(self, cert: x509.Certificate, kind: Kind, where: str) -> None:
         try:
@@ -471,12 +496,15 @@ class _Collector:
             if "not encrypted" in message:
                 return loader(data, None)  # one password for a batch: plain keys ignore it
             raise
-        except ValueError as exc:
-            if "password" in str(exc).lower() or "decrypt" in str(exc).lower():
+        except Exception:
+            # A wrong password fails the padding check, or (about once in 256) decrypts to
+            # garbage that then fails to parse: both are a wrong password for an encrypted key.
+            if self.password is not None and _is_encrypted_key(data, pem=pem):
                 raise PasswordError(
-                    f"{self.source}: wrong password for the encrypted private key in {where} "
-                    "(or the key is corrupt)",
-                    "check the password the key was exported with",
+                    f"{self.source}: wrong password (or a damaged file) for the encrypted "
+                    f"private key in {where}",
+                    "check the password the key was exported with; if it is right, get a "
+                    "fresh copy of the file",
                 ) from None
             raise
 
@@ -518,7 +546,7 @@ class _Collector:
             cert = x509.load_der_x509_certificate(der[:length])
             self.add_cert(cert, Kind.TRUSTED_CERTIFICATE, where)
         elif label in {"PKCS7", "CMS"}:
-            certs = pkcs7.load_pem_pkcs7_certificates(block.pem)
+            certs = self.lenient(where, lambda: pkcs7.load_pem_pkcs7_certificates(block.pem))
             self.add_pkcs7(certs, where)
         elif label in _KEY_LABELS:
             kind = _KEY_LABELS[label]
@@ -567,10 +595,13 @@ class _Collector:
 
     def pkcs12(self, data: bytes) -> bool:
         """Load ``data`` as PKCS#12; False if it is not PKCS#12 at all."""
-        tries: list[bytes | None] = [self.password] if self.password is not None else [None, b""]
+        # a file with no password is read even when a password was given (one for a batch)
+        tries: list[bytes | None] = list(dict.fromkeys([self.password, None, b""]))
         for attempt in tries:
             try:
-                p12 = pkcs12.load_pkcs12(data, attempt)
+                p12 = self.lenient(
+                    "the PKCS#12/PFX file", functools.partial(pkcs12.load_pkcs12, data, attempt)
+                )
             except ValueError as exc:
                 if "Invalid password" in str(exc):
                     continue
@@ -596,8 +627,9 @@ class _Collector:
                 "give the export password (--password, or answer the prompt)",
             )
         raise PasswordError(
-            f"{self.source}: wrong password for this PKCS#12/PFX file (or the file is corrupt)",
-            "check the password it was exported with; if it is right, export the file again",
+            f"{self.source}: wrong password (or a damaged file) for this PKCS#12/PFX file",
+            "check the password it was exported with; if it is right, get a fresh copy or "
+            "export the file again",
         )
 
     def der(self, data: bytes, suffix: str) -> None:
@@ -605,7 +637,7 @@ class _Collector:
             return
         attempts = (
             (x509.load_der_x509_certificate, self._der_cert),
-            (pkcs7.load_der_pkcs7_certificates, self._der_pkcs7),
+            (self._load_der_pkcs7, self._der_pkcs7),
             (x509.load_der_x509_csr, self._der_csr),
             (x509.load_der_x509_crl, self._der_crl),
         )
@@ -638,6 +670,11 @@ class _Collector:
             _HINT_COPY,
         )
 
+    def _load_der_pkcs7(self, data: bytes) -> list[x509.Certificate]:
+        return self.lenient(
+            "the DER PKCS#7 data", functools.partial(pkcs7.load_der_pkcs7_certificates, data)
+        )
+
     def _der_cert(self, value: object) -> None:
         assert isinstance(value, x509.Certificate)
         self.add_cert(value, Kind.DER_CERTIFICATE, "the DER certificate")
@@ -666,6 +703,33 @@ def _attempt(loader: Callable[[bytes], T], data: bytes) -> T | None:
         raise
     except Exception:  # cryptography's "not this format" errors are not one type
         return None
+
+
+#: cryptography's warning when it falls back to OpenSSL's BER parser (PKCS#7 and PKCS#12).
+_BER_WARNING = r"PKCS ?#(7|12) .*could not be parsed as DER, falling back to parsing as BER"
+
+
+def _ber_detail(message: str) -> str:
+    """What is not DER about a file, from cryptography's warning, in plain words."""
+    text = message.lower()
+    if "setordering" in text:
+        return "a SET is not in DER's sorted order, as `openssl crl2pkcs7` writes certificates"
+    if "length" in text:
+        return "indefinite or non-minimal lengths"
+    return "BER encoding"
+
+
+def _is_encrypted_key(data: bytes, *, pem: bool) -> bool:
+    """Whether ``data`` is a password-protected private key (what the file says it is)."""
+    if pem:
+        return b"ENCRYPTED PRIVATE KEY" in data or b"Proc-Type: 4,ENCRYPTED" in data
+    try:
+        serialization.load_der_private_key(data, None)
+    except TypeError as exc:
+        return "not given" in str(exc)
+    except Exception:
+        return False
+    return False
 
 
 #: What a file's name says it should be, for messages about a DER file that is not.

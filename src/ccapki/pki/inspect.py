@@ -8,12 +8,25 @@ from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, SignatureAlgorithmOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, SignatureAlgorithmOID
 
-from ccapki.pki.chain import is_ca, is_self_signed, issued_by
+from ccapki.pki.certs import (
+    days_left,
+    display_name,
+    extension,
+    extensions_error,
+    fingerprint,
+    is_ca,
+    is_self_signed,
+    issued_by,
+    issuer_display_name,
+    public_key,
+    public_key_error,
+    subject_alt_names,
+)
 from ccapki.pki.keys import describe_public_key, public_key_fingerprint
 
-__all__ = ["CertInfo", "KnownCA", "common_name", "describe", "is_self_signed", "signed_by"]
+__all__ = ["CertInfo", "KnownCA", "describe", "signed_by"]
 
 _EKU_NAMES = {
     ExtendedKeyUsageOID.SERVER_AUTH: "serverAuth",
@@ -39,11 +52,6 @@ class KnownCA:
     certificate: x509.Certificate
 
 
-def common_name(name: x509.Name) -> str:
-    attrs = name.get_attributes_for_oid(NameOID.COMMON_NAME)
-    return str(attrs[0].value) if attrs else name.rfc4514_string()
-
-
 def signed_by(
     cert: x509.Certificate,
     known: Sequence[KnownCA] = (),
@@ -63,12 +71,12 @@ def signed_by(
             if ca.kind == "perfigo-root":
                 return "perfigo", "signed by the Perfigo root"
             return "internal", f"signed by internal CA {ca.name}"
-    issuer = common_name(cert.issuer)
+    issuer = issuer_display_name(cert)
     if "perfigo" in issuer.lower():
         return "perfigo", "signed by the Perfigo root"
     for parent in chain:
         if issued_by(cert, parent):
-            return "third-party", f"signed by {common_name(parent.subject)} (third-party CA)"
+            return "third-party", f"signed by {display_name(parent)} (third-party CA)"
     return "third-party", f"signed by {issuer} (third-party CA)"
 
 
@@ -94,6 +102,7 @@ class CertInfo:
     eku: tuple[str, ...]
     signed_by_kind: str
     signed_by: str
+    malformed: str | None = None  # why the extensions cannot be read (they show as absent)
 
     def to_json(self) -> dict[str, object]:
         d = dict(self.__dict__)
@@ -117,44 +126,41 @@ def describe(
     chain: Sequence[x509.Certificate] = (),
 ) -> CertInfo:
     """Everything ``ccapki inspect`` shows about one certificate."""
-    try:
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        dns = tuple(san.get_values_for_type(x509.DNSName))
-        ips = tuple(str(i) for i in san.get_values_for_type(x509.IPAddress))
-    except x509.ExtensionNotFound:
-        dns, ips = (), ()
-    try:
-        eku_ext = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-        eku = tuple(_EKU_NAMES.get(o, o.dotted_string) for o in eku_ext)
-    except x509.ExtensionNotFound:
-        eku = ()
+    sans = subject_alt_names(cert)
+    dns = sans.dns if sans else ()
+    ips = tuple(str(i) for i in sans.ips) if sans else ()
+    eku_ext = extension(cert, x509.ExtendedKeyUsage)
+    eku = tuple(_EKU_NAMES.get(o, o.dotted_string) for o in eku_ext or ())
     nb, na = cert.not_valid_before_utc, cert.not_valid_after_utc
     status = "expired" if now > na else ("not-yet-valid" if now < nb else "valid")
-    left = na - now
-    days_left = left.days if left.total_seconds() >= 0 else -((-left).days)
-    key_name, bits = describe_public_key(cert.public_key())
+    key = public_key(cert)
+    if key is None:
+        key_name, bits = f"unreadable ({cert.public_key_algorithm_oid.dotted_string})", 0
+    else:
+        key_name, bits = describe_public_key(key)
     kind, sentence = signed_by(cert, known, chain)
     return CertInfo(
         subject=cert.subject.rfc4514_string(),
-        common_name=common_name(cert.subject),
+        common_name=display_name(cert),
         san_dns=dns,
         san_ip=ips,
         issuer=cert.issuer.rfc4514_string(),
         serial=format(cert.serial_number, "x"),
         not_before=nb,
         not_after=na,
-        days_left=days_left,
+        days_left=days_left(cert, now),
         status=status,
         key=key_name,
         key_bits=bits,
         signature_algorithm=_SIG_NAMES.get(
             cert.signature_algorithm_oid.dotted_string, cert.signature_algorithm_oid.dotted_string
         ),
-        sha256=_colon(cert.fingerprint(hashes.SHA256())),
+        sha256=_colon(bytes.fromhex(fingerprint(cert))),
         sha1=_colon(cert.fingerprint(hashes.SHA1())),  # noqa: S303 - a fingerprint, as GUIs show
-        spki_sha256=public_key_fingerprint(cert.public_key()),
+        spki_sha256=public_key_fingerprint(key) if key is not None else "",
         is_ca=is_ca(cert),
         eku=eku,
         signed_by_kind=kind,
         signed_by=sentence,
+        malformed="; ".join(filter(None, (extensions_error(cert), public_key_error(cert)))) or None,
     )

@@ -23,6 +23,8 @@ from cryptography.hazmat.primitives.asymmetric.types import (
 )
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from ccapki.pki.certs import display_name
+
 __all__ = [
     "BACKDATE",
     "IdentityRequest",
@@ -50,8 +52,7 @@ class Issuer:
 
     @property
     def name(self) -> str:
-        attrs = self.certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-        return str(attrs[0].value) if attrs else self.certificate.subject.rfc4514_string()
+        return display_name(self.certificate)
 
     @functools.cached_property
     def authority_key_identifier(self) -> x509.AuthorityKeyIdentifier:

@@ -7,7 +7,7 @@ import hashlib
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import (
     CertificateIssuerPrivateKeyTypes,
     CertificatePublicKeyTypes,
@@ -18,6 +18,7 @@ __all__ = [
     "KeyType",
     "describe_public_key",
     "generate_key",
+    "key_type_name",
     "private_key_der",
     "public_key_fingerprint",
 ]
@@ -105,3 +106,22 @@ def describe_public_key(key: CertificatePublicKeyTypes) -> tuple[str, int]:
     if isinstance(key, ed25519.Ed25519PublicKey):
         return "Ed25519", 256
     return type(key).__name__, 0
+
+
+def key_type_name(key: Any) -> str:
+    """What a private or public key is, in :class:`KeyType` spelling: ``rsa-2048``,
+    ``ecdsa-p256``; also ``ecdsa-p521``, ``ed25519``, ``ed448``, ``dsa-2048`` for keys made
+    elsewhere (an imported key is recorded as what it is, not as the plan's type)."""
+    pub = key.public_key() if hasattr(key, "private_bytes") else key
+    if isinstance(pub, rsa.RSAPublicKey):
+        return f"rsa-{pub.key_size}"
+    if isinstance(pub, ec.EllipticCurvePublicKey):
+        names = {"secp256r1": "p256", "secp384r1": "p384", "secp521r1": "p521"}
+        return f"ecdsa-{names.get(pub.curve.name, pub.curve.name)}"
+    if isinstance(pub, ed25519.Ed25519PublicKey):
+        return "ed25519"
+    if isinstance(pub, ed448.Ed448PublicKey):
+        return "ed448"
+    if isinstance(pub, dsa.DSAPublicKey):
+        return f"dsa-{pub.key_size}"
+    return type(pub).__name__.removeprefix("_").lower()

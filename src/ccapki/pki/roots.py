@@ -20,11 +20,12 @@ import uuid
 from collections.abc import Sequence
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs7
-from cryptography.x509.oid import NameOID
 
 from ccapki.errors import InputError
+from ccapki.pki.certs import display_name as cert_label
+from ccapki.pki.certs import fingerprint
 
 __all__ = [
     "PLATFORMS",
@@ -45,11 +46,6 @@ def _need(certs: Sequence[x509.Certificate]) -> list[x509.Certificate]:
     if not certs:
         raise InputError("no root certificates to export", "issue or import a CA first")
     return list(certs)
-
-
-def _label(cert: x509.Certificate) -> str:
-    cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    return str(cns[0].value) if cns else cert.subject.rfc4514_string()
 
 
 def roots_pem(certs: Sequence[x509.Certificate]) -> bytes:
@@ -89,9 +85,9 @@ def mobileconfig(
     payloads = []
     fingerprints = []
     for cert in roots:
-        fp = cert.fingerprint(hashes.SHA256()).hex()
+        fp = fingerprint(cert)
         fingerprints.append(fp)
-        label = _label(cert)
+        label = cert_label(cert)
         payloads.append(
             {
                 "PayloadCertificateFileName": f"{label}.cer",

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import (
     CertificateIssuerPrivateKeyTypes,
     PrivateKeyTypes,
@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.types import (
 from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, update
 
 from ccapki.errors import NotFoundError, PasswordError, StoreError
+from ccapki.pki.certs import fingerprint
 from ccapki.pki.issue import Issuer
 from ccapki.pki.keys import private_key_der, public_key_fingerprint
 from ccapki.store import schema as t
@@ -38,6 +39,7 @@ __all__ = [
     "StoredIdentity",
     "certificate_facts",
     "gc_paused",
+    "loose_modes",
     "resolve_home",
 ]
 
@@ -46,6 +48,50 @@ _PARSED_MAX = 200_000  # parsed certificates a Store keeps in memory at most
 KEY_FILE = "data.key"
 
 PassphraseProvider = Callable[[], str]
+#: The shortest passphrase ``init`` accepts (existing stores open with whatever they have).
+MIN_PASSPHRASE = 8
+
+
+def _make_home(home: Path) -> None:
+    """Create the store folder 0700 (a folder that exists keeps its mode: see
+    :func:`loose_modes`)."""
+    if home.exists() and not home.is_dir():
+        raise StoreError(
+            f"{home} is a file, not a folder",
+            "pass --home (or CCAPKI_HOME) a folder path; ccapki creates the folder",
+        )
+    if home.is_dir():
+        return
+    try:
+        home.mkdir(parents=True, mode=0o700)
+        os.chmod(home, 0o700)
+    except OSError as exc:
+        raise StoreError(
+            f"cannot create the store folder {home} ({exc.strerror or type(exc).__name__})",
+            "pass --home (or CCAPKI_HOME) a folder path you can create, below a folder",
+        ) from None
+
+
+def loose_modes(home: Path) -> str | None:
+    """A warning (as ssh gives) when other users can read or write the store folder, its
+    SQLite database or ``data.key``, with the ``chmod`` that fixes it; else ``None``."""
+    checks = [(home, 0o700)]
+    if Store.url_for(home).startswith("sqlite:"):
+        checks.append((home / DB_NAME, 0o600))
+    checks.append((home / KEY_FILE, 0o600))
+    loose: list[tuple[Path, int, int]] = []
+    for path, wanted in checks:
+        try:
+            mode = path.stat().st_mode & 0o777
+        except OSError:
+            continue
+        if mode & 0o077:
+            loose.append((path, mode, wanted))
+    if not loose:
+        return None
+    what = ", ".join(f"{p} ({m:04o})" for p, m, _ in loose)
+    fix = " && ".join(f"chmod {w:o} {p}" for p, _, w in loose)
+    return f"other users can read or write the store's {what}; run {fix}"
 
 
 def resolve_home(home: str | os.PathLike[str] | None = None) -> Path:
@@ -73,10 +119,6 @@ def gc_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
-
-
-def cert_fingerprint(cert: x509.Certificate) -> str:
-    return cert.fingerprint(hashes.SHA256()).hex()
 
 
 def _pem(cert: x509.Certificate) -> str:
@@ -134,7 +176,7 @@ class IdentityRecord:
 def certificate_facts(cert: x509.Certificate) -> dict[str, Any]:
     """What the certificates table stores about ``cert`` besides identity and version."""
     return {
-        "fingerprint": cert_fingerprint(cert),
+        "fingerprint": fingerprint(cert),
         "spki": public_key_fingerprint(cert.public_key()),
         "serial": format(cert.serial_number, "x"),
         "subject": cert.subject.rfc4514_string(),
@@ -255,7 +297,14 @@ class Store:
                 "no passphrase to protect the store's keys",
                 "set CCAPKI_PASSPHRASE, answer the prompt, or use `ccapki init --key-file`",
             )
-        home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not key_file and passphrase is not None and len(passphrase) < MIN_PASSPHRASE:
+            raise PasswordError(
+                f"the passphrase is too short ({len(passphrase)} characters) to protect the "
+                "store's keys",
+                f"use at least {MIN_PASSPHRASE} characters (a few words is best), or "
+                "`ccapki init --key-file`",
+            )
+        _make_home(home)
         data_key = Keyring.new_data_key()
         if key_file:
             from ccapki.fsutil import atomic_write
@@ -265,6 +314,10 @@ class Store:
         else:
             assert passphrase is not None
             record = Keyring.wrap_with_passphrase(data_key, passphrase)
+        if url.startswith("sqlite:"):
+            # the database holds the sealed keys and the wrapped data key: 0600 from the
+            # start (SQLite gives its WAL files the database's mode)
+            os.close(os.open(home / DB_NAME, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
         engine = _engine(url)
         try:
             _migrate(engine)
@@ -559,14 +612,14 @@ class Store:
                 {
                     "name": name,
                     "kind": kind,
-                    "fingerprint": cert_fingerprint(cert),
+                    "fingerprint": fingerprint(cert),
                     "spki": spki,
                     "pem": _pem(cert),
                     "created_at": self.now(),
                 },
             )
-            self.audit("ca-add", name, kind=kind, fingerprint=cert_fingerprint(cert))
-        return StoredCA(name, kind, cert, cert_fingerprint(cert), spki)
+            self.audit("ca-add", name, kind=kind, fingerprint=fingerprint(cert))
+        return StoredCA(name, kind, cert, fingerprint(cert), spki)
 
     def cas(self, kind: str | None = None) -> list[StoredCA]:
         q = select(t.cas).order_by(t.cas.c.id)
@@ -726,6 +779,26 @@ class Store:
         with self._conn() as c:
             return [self._identity_from_row(r) for r in c.execute(q)]
 
+    def certificate_versions(self, spkis: Sequence[str]) -> dict[str, list[tuple[str, int]]]:
+        """Certificates held on these public keys: certificate fingerprint -> every
+        (identity, version) holding it. A certificate is looked up by its key (indexed)."""
+        out: dict[str, list[tuple[str, int]]] = {}
+        wanted = list(dict.fromkeys(spkis))
+        with self._conn() as c:
+            for i in range(0, len(wanted), 500):
+                q = (
+                    select(
+                        t.certificates.c.fingerprint,
+                        t.certificates.c.identity,
+                        t.certificates.c.version,
+                    )
+                    .where(t.certificates.c.spki.in_(wanted[i : i + 500]))
+                    .order_by(t.certificates.c.id)
+                )
+                for r in c.execute(q):
+                    out.setdefault(r.fingerprint, []).append((r.identity, r.version))
+        return out
+
     def count(self, table: str) -> int:
         tbl = t.metadata.tables[table]
         with self._conn() as c:
@@ -791,7 +864,7 @@ class Store:
         now = self.now()
         fps: dict[int, str] = {}  # most entries repeat a few roots: hash each object once
         rows = [
-            (a, fps.get(id(cert)) or fps.setdefault(id(cert), cert_fingerprint(cert)), cert, label)
+            (a, fps.get(id(cert)) or fps.setdefault(id(cert), fingerprint(cert)), cert, label)
             for a, cert, label in entries
         ]
         appliances = {a for a, _, _, _ in rows}

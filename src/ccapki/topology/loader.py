@@ -30,12 +30,13 @@ from ccapki.topology.model import (
 )
 from ccapki.topology.releases import parse_release
 
-__all__ = ["load_deployment", "parse_deployment"]
+__all__ = ["load_deployment", "parse_deployment", "split_endpoint"]
 
 _HOSTNAME_RE = re.compile(
     r"^(?=.{1,253}$)(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?$"
 )
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+_PORT_RE = re.compile(r"[0-9]{1,5}")
 _SOURCES = [s.value for s in Source]
 _KEYS = [k.value for k in KeyType]
 
@@ -58,6 +59,37 @@ def _check_ips(v: Any) -> list[str]:
     return [str(ipaddress.ip_address(i)) for i in items]
 
 
+def split_endpoint(text: str) -> tuple[str, int]:
+    """``host:port`` -> (host, port). The host is a hostname, an IPv4 address or an IPv6
+    address in brackets (``[2001:db8::1]:443``); the port 1-65535. ValueError says what is
+    wrong."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port:
+        raise ValueError("not host:port (a host, a colon, a port)")
+    if host.startswith("[") or host.endswith("]"):
+        inner = host[1:-1] if host.startswith("[") and host.endswith("]") else ""
+        try:
+            if ipaddress.ip_address(inner).version != 6:
+                raise ValueError
+        except ValueError:
+            raise ValueError(
+                f"{host!r} is not an IPv6 address in brackets (IPv4 addresses and hostnames "
+                "go without brackets)"
+            ) from None
+        host = inner
+    elif ":" in host:
+        raise ValueError(f"an IPv6 address goes in brackets, as [{host}]:{port}")
+    else:
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            if not _HOSTNAME_RE.match(host) or host.replace(".", "").isdigit():
+                raise ValueError(f"{host!r} is not a valid hostname or IPv4 address") from None
+    if not _PORT_RE.fullmatch(port) or not 0 < int(port) < 65536:
+        raise ValueError(f"port {port!r} is not a number from 1 to 65535")
+    return host, int(port)
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -70,17 +102,7 @@ class _Member(_Strict):
 
     _host = field_validator("hostname")(classmethod(lambda cls, v: _check_hostname(v)))
     _ip = field_validator("ip", mode="before")(classmethod(lambda cls, v: _check_ips(v)))
-
-    @field_validator("endpoints")
-    @classmethod
-    def _endpoints(cls, v: dict[str, str]) -> dict[str, str]:
-        for k, hp in v.items():
-            if k not in ENDPOINT_NAMES:
-                raise ValueError(f"unknown endpoint {k!r} (known: {', '.join(ENDPOINT_NAMES)})")
-            host, sep, port = hp.rpartition(":")
-            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-                raise ValueError(f"endpoint {k} = {hp!r} is not host:port")
-        return v
+    # endpoints are checked once the roles are known (_check_endpoints), naming their line
 
 
 class _Unit(_Strict):
@@ -292,6 +314,13 @@ def _unit(
                 "hostname and ip",
                 "hostname" if u.hostname else "ip",
             )
+        if u.endpoints:
+            raise fail(
+                f"{where}: HA pair {u.name!r} gives endpoints at the pair level",
+                "give each peer its own: primary = { ..., endpoints = { control = "
+                '"host:port" } }, and the same for the secondary',
+                "endpoints",
+            )
         if u.service_ip is None or u.virtual_hostname is None:
             lack = "service_ip" if u.service_ip is None else "virtual_hostname"
             raise fail(
@@ -329,6 +358,31 @@ def _unit(
     )
 
 
+def _release_number_as_text(path: str, text: str, index: _LineIndex, raw: dict[str, Any]) -> None:
+    """``release = 4.8`` (a TOML number, not a string) is read as the text written, "4.8";
+    a number TOML would change (``4.10`` is the float 4.1, another release) is refused."""
+    hdr = raw.get("deployment")
+    if not isinstance(hdr, dict):
+        return
+    value = hdr.get("release")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return
+    line = index.find(("deployment", "release"))
+    written = None
+    if line:
+        m = re.match(r"\s*release\s*=\s*([0-9][0-9_.eE+-]*)", text.splitlines()[line - 1])
+        written = m.group(1) if m else None
+    if written != str(value):
+        shown = written or str(value)
+        raise DeploymentError(
+            path,
+            line,
+            f"release = {shown} is a TOML number (read as {value}), not the release text",
+            f'write it as a string: release = "{shown}"',
+        )
+    hdr["release"] = written
+
+
 def parse_deployment(text: str, path: str = "<deployment>") -> Deployment:
     """Parse deployment TOML text. Raises :class:`DeploymentError` naming FILE:LINE."""
     try:
@@ -343,6 +397,7 @@ def parse_deployment(text: str, path: str = "<deployment>") -> Deployment:
             "fix the TOML syntax at that line (strings need quotes, tables [name], lists [a, b])",
         ) from None
     index = _LineIndex(text)
+    _release_number_as_text(path, text, index, raw)
     try:
         model = _File.model_validate(raw)
     except ValidationError as exc:
@@ -365,6 +420,7 @@ def parse_deployment(text: str, path: str = "<deployment>") -> Deployment:
         source_text=text,
     )
     _check_unique(path, index, dep)
+    _check_endpoints(path, index, dep)
     return dep
 
 
@@ -439,6 +495,51 @@ def _check_unique(path: str, index: _LineIndex, dep: Deployment) -> None:
                     "every appliance needs its own hostname",
                 )
             seen_hosts[m.hostname] = m.name
+
+
+def _check_endpoints(path: str, index: _LineIndex, dep: Deployment) -> None:
+    """Every ``endpoints`` entry: a channel this appliance has, and a valid ``host:port``
+    (so `verify --live` never meets a bad one at probe time)."""
+    locs = _member_locs(dep)
+    for ident in dep.identities:
+        for m in ident.members:
+            mloc = locs[id(m)]
+            for kind, address in m.endpoints:
+                line = index.find((*mloc, "endpoints", kind))
+                where = f"{_loc_text(mloc)}.endpoints.{kind}"
+                if kind not in ENDPOINT_NAMES:
+                    raise DeploymentError(
+                        path,
+                        line,
+                        f"{where}: unknown endpoint {kind!r} of {m.name}",
+                        f"use the channel names: {', '.join(ENDPOINT_NAMES)}",
+                    )
+                if ident.role is Role.CAM and kind in ("agent", "web-login"):
+                    raise DeploymentError(
+                        path,
+                        line,
+                        f"{where}: {m.name} is a CAM, which has no {kind} endpoint (agents "
+                        "and the web login talk to a CAS)",
+                        "remove it; a CAM's endpoints are control, gui and (HA) heartbeat",
+                    )
+                if kind == "heartbeat" and not ident.ha:
+                    raise DeploymentError(
+                        path,
+                        line,
+                        f"{where}: {m.name} is standalone; a heartbeat endpoint is for a peer "
+                        "of an HA pair",
+                        "remove it, or describe the HA pair with primary and secondary",
+                    )
+                try:
+                    split_endpoint(address)
+                except ValueError as exc:
+                    raise DeploymentError(
+                        path,
+                        line,
+                        f"{where} = {address!r}: {exc}",
+                        'write it as "host:port" with a port from 1 to 65535 (an IPv6 '
+                        'address in brackets: "[2001:db8::1]:443")',
+                    ) from None
 
 
 def load_deployment(path: str | Path) -> Deployment:

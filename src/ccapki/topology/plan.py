@@ -10,15 +10,15 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import functools
-import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from cryptography import x509
 
+from ccapki.pki.certs import covers, renewal_window
 from ccapki.pki.issue import IdentityRequest
 from ccapki.pki.keys import KeyType, describe_public_key
-from ccapki.topology.model import Channel, Deployment, IdentitySpec, IPAddress, Role, Source
+from ccapki.topology.model import Channel, Deployment, IdentitySpec, Role, Source
 
 __all__ = [
     "Action",
@@ -183,25 +183,6 @@ def _key_type_of(cert: x509.Certificate) -> KeyType | None:
     return table.get((name, bits))
 
 
-def _names(cert: x509.Certificate) -> tuple[set[str], set[IPAddress]]:
-    try:
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        return set(), set()
-    ips: set[IPAddress] = {
-        i
-        for i in san.get_values_for_type(x509.IPAddress)
-        if isinstance(i, ipaddress.IPv4Address | ipaddress.IPv6Address)
-    }
-    return set(san.get_values_for_type(x509.DNSName)), ips
-
-
-def renew_window(cert: x509.Certificate) -> dt.timedelta:
-    """Renew when a third of the lifetime is left, at most 30 days before expiry."""
-    life = cert.not_valid_after_utc - cert.not_valid_before_utc
-    return min(dt.timedelta(days=30), life / 3)
-
-
 def pending_actions(
     plan: Plan, current: Mapping[str, CurrentIdentity], now: dt.datetime
 ) -> tuple[Action, ...]:
@@ -225,9 +206,8 @@ def pending_actions(
                     Action(p.name, ActionKind.ISSUE, f"no certificate yet ({p.spec.source})")
                 )
             continue
-        dns, ips = _names(cert)
-        missing = [n for n in p.spec.dns_names if n not in dns] + [
-            str(i) for i in p.spec.ip_addresses if i not in ips
+        missing = [
+            n for n in (*p.spec.dns_names, *map(str, p.spec.ip_addresses)) if not covers(cert, n)
         ]
         changed: list[str] = []
         if missing:
@@ -236,11 +216,14 @@ def pending_actions(
             changed.append(f"key type is not {p.spec.key_type}")
         if cur is not None and cur.source is not None and cur.source is not p.spec.source:
             changed.append(f"source changed from {cur.source} to {p.spec.source}")
+        if cert.not_valid_before_utc > now:
+            # every channel refuses it until then (e.g. issued under a future what-if clock)
+            changed.append(f"not valid until {cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC")
         left = cert.not_valid_after_utc - now
         if changed:
             kind = ActionKind.CSR if third else ActionKind.REISSUE
             out.append(Action(p.name, kind, "; ".join(changed)))
-        elif left <= renew_window(cert):
+        elif left <= renewal_window(cert):  # a third of its life left, at most 30 days
             kind = ActionKind.CSR if third else ActionKind.RENEW
             when = "expired" if left.total_seconds() <= 0 else f"expires in {left.days} days"
             out.append(Action(p.name, kind, when))

@@ -21,7 +21,14 @@ from dataclasses import dataclass
 
 from ccapki.errors import InputError
 
-__all__ = ["RELEASES", "Release", "ReleaseProfile", "parse_release", "profile_for"]
+__all__ = [
+    "KNOWN_TRAINS",
+    "RELEASES",
+    "Release",
+    "ReleaseProfile",
+    "parse_release",
+    "profile_for",
+]
 
 
 @dataclass(frozen=True, order=True)
@@ -57,6 +64,10 @@ RELEASES: tuple[ReleaseProfile, ...] = (
     ReleaseProfile(Release(4, 9), "self", 5 * 365 + 1, True, True, True),
 )
 
+#: The release lines ccapki knows (any patch of each): Clean Access 4.0 to 4.9. A line past
+#: the table (4.10) is refused rather than guessed to behave like the last row.
+KNOWN_TRAINS: tuple[Release, ...] = tuple(Release(4, minor) for minor in range(10))
+
 _RELEASE_RE = re.compile(r"^\s*(\d+)\.(\d+)(?:\.(\d+))?(?:\.\d+)*\s*$")
 
 
@@ -69,10 +80,11 @@ def parse_release(text: str) -> Release:
             'write the CCA release like "4.8.0" or "4.7.2"',
         )
     rel = Release(int(m.group(1)), int(m.group(2)), int(m.group(3) or 0))
-    if not (Release(4, 0) <= rel < Release(5, 0)):
+    if Release(rel.major, rel.minor) not in KNOWN_TRAINS:
+        known = ", ".join(f"{t.major}.{t.minor}" for t in KNOWN_TRAINS)
         raise InputError(
             f"release {rel} is outside the Clean Access 4.x releases ccapki knows",
-            "use a release from 4.0 to 4.9 (for example 4.8.0)",
+            f"use one of the release lines {known}, with any patch (for example 4.8.0)",
         )
     return rel
 

@@ -13,6 +13,7 @@ Public API (imported lazily: ``import ccapki.trust`` loads nothing until a name 
     PLATFORMS ("windows", "macos", "ios", "chrome", "firefox", "agent")
     client_refusals(cert, platforms, now, *, publicly_trusted) -> {platform: [Finding]}
     client_findings(...) -> the same with warnings
+    expiry_warnings(chain, at, *, window=renewal_window) -> [Finding] (renew soon)
 
     classify_link(identity_chain, trust_store, *, perfigo_fingerprints=...,
                   internal_fingerprints=..., candidates=()) -> Case
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
         trust_store_changes,
     )
     from ccapki.trust._certs import cert_fingerprint
-    from ccapki.trust._diagnose import build_candidate_chain
+    from ccapki.trust._diagnose import build_candidate_chain, expiry_warnings
     from ccapki.trust._model import Code, Finding, Verdict
     from ccapki.trust._policy import (
         PLATFORMS,
@@ -59,6 +60,7 @@ if TYPE_CHECKING:
         SanRequired,
         ServerAuthEku,
         ValidNow,
+        WellFormed,
         client_findings,
         client_refusals,
     )
@@ -86,6 +88,7 @@ __all__ = [
     "TrustContext",
     "ValidNow",
     "Verdict",
+    "WellFormed",
     "build_candidate_chain",
     "cert_fingerprint",
     "classify_link",
@@ -93,6 +96,7 @@ __all__ = [
     "client_refusals",
     "complete_chain",
     "describe_certificate",
+    "expiry_warnings",
     "required_anchor",
     "rotation_plan",
     "trust_store_changes",
@@ -116,7 +120,7 @@ _WHERE = {
         "trust_store_changes",
     ),
     "_certs": ("cert_fingerprint",),
-    "_diagnose": ("build_candidate_chain",),
+    "_diagnose": ("build_candidate_chain", "expiry_warnings"),
     "_model": ("Code", "Finding", "Verdict"),
     "_policy": (
         "PLATFORMS",
@@ -129,6 +133,7 @@ _WHERE = {
         "SanRequired",
         "ServerAuthEku",
         "ValidNow",
+        "WellFormed",
         "client_findings",
         "client_refusals",
     ),

@@ -26,7 +26,8 @@ from typing import Literal
 from cryptography import x509
 
 from ccapki.errors import InputError
-from ccapki.trust._certs import cert_fingerprint, find_issuers, is_ca, is_self_signed, label
+from ccapki.pki.certs import display_name, fingerprint, is_ca, is_self_signed
+from ccapki.trust._certs import find_issuers
 
 __all__ = [
     "CAM_TRUST_PATH",
@@ -106,13 +107,13 @@ def complete_chain(
     if not chain:
         raise InputError("an empty certificate chain", "give at least the identity certificate")
     out = list(chain)
-    seen = {cert_fingerprint(c) for c in out}
+    seen = {fingerprint(c) for c in out}
     while not is_self_signed(out[-1]) and len(out) < 32:
-        good, _ = find_issuers(out[-1], [c for c in pool if cert_fingerprint(c) not in seen])
+        good, _ = find_issuers(out[-1], [c for c in pool if fingerprint(c) not in seen])
         if not good:
             break
         out.append(good[0])
-        seen.add(cert_fingerprint(good[0]))
+        seen.add(fingerprint(good[0]))
     return tuple(out)
 
 
@@ -147,8 +148,8 @@ def classify_link(
     """
     chain = complete_chain(identity_chain, [*trust_store, *candidates])
     leaf, top = chain[0], chain[-1]
-    fps = [cert_fingerprint(c) for c in chain]
-    store_fps = {cert_fingerprint(c) for c in trust_store}
+    fps = [fingerprint(c) for c in chain]
+    store_fps = {fingerprint(c) for c in trust_store}
     perfigo = {f.lower() for f in perfigo_fingerprints}
     internal = {f.lower() for f in internal_fingerprints}
     if len(chain) == 1 and is_self_signed(leaf):
@@ -160,7 +161,8 @@ def classify_link(
     else:
         kind = CaseKind.THIRD_PARTY
     anchor = top if is_self_signed(top) else None
-    anchor_name = label(top) if anchor is not None else f"the CA that issued {label(top)}"
+    top_name = display_name(top)
+    anchor_name = top_name if anchor is not None else f"the CA that issued {top_name}"
     satisfied = any(f in store_fps for f in fps)
     return Case(
         kind=kind,
@@ -182,20 +184,20 @@ def describe_certificate(
     ``owners`` maps a fingerprint to the appliance role that presents it (e.g. "the
     CAM", "CAS cas-dorm"), giving "the CAM's certificate (true self-signed)".
     """
-    fp = cert_fingerprint(cert)
+    fp = fingerprint(cert)
     owner = (owners or {}).get(fp)
     if fp in {f.lower() for f in perfigo_fingerprints}:
-        return f"the Perfigo root ({label(cert)})"
+        return f"the Perfigo root ({display_name(cert)})"
     if owner is not None:
         kind = "true self-signed" if is_self_signed(cert) else "identity"
         return f"{owner}'s certificate ({kind})"
     if is_self_signed(cert) and not is_ca(cert):
-        return f"{label(cert)}'s certificate (true self-signed)"
+        return f"{display_name(cert)}'s certificate (true self-signed)"
     if is_self_signed(cert):
-        return f"root CA {label(cert)}"
+        return f"root CA {display_name(cert)}"
     if is_ca(cert):
-        return f"intermediate CA {label(cert)}"
-    return f"certificate {label(cert)}"
+        return f"intermediate CA {display_name(cert)}"
+    return f"certificate {display_name(cert)}"
 
 
 @dataclass(frozen=True)
@@ -210,7 +212,7 @@ class Change:
 
     @property
     def fingerprint(self) -> str:
-        return cert_fingerprint(self.certificate)
+        return fingerprint(self.certificate)
 
     @property
     def gui_path(self) -> str:
@@ -259,17 +261,17 @@ def trust_store_changes(
 
     for name in names:
         role: Literal["cam", "cas"] = "cam" if name in cam_names else "cas"
-        have = {cert_fingerprint(c) for c in current.get(name, ())}
+        have = {fingerprint(c) for c in current.get(name, ())}
         want: dict[str, x509.Certificate] = {}
         for cert in required.get(name, ()):
-            want.setdefault(cert_fingerprint(cert), cert)
+            want.setdefault(fingerprint(cert), cert)
         for fp, cert in want.items():
             if fp not in have:
                 adds.append(Change("add", name, role, cert, describe(fp, cert)))
         if prune and name in required:
             seen: set[str] = set()
             for cert in current.get(name, ()):
-                fp = cert_fingerprint(cert)
+                fp = fingerprint(cert)
                 if fp in want or fp in seen:
                     continue
                 seen.add(fp)
@@ -320,9 +322,9 @@ def rotation_plan(
     """
     new_anchor = required_anchor(new_chain, candidates)
     old_anchor = required_anchor(old_chain, candidates)
-    new_fp, old_fp = cert_fingerprint(new_anchor), cert_fingerprint(old_anchor)
+    new_fp, old_fp = fingerprint(new_anchor), fingerprint(old_anchor)
     breaks = tuple(
-        v for v in verifiers if new_fp not in {cert_fingerprint(c) for c in current.get(v, ())}
+        v for v in verifiers if new_fp not in {fingerprint(c) for c in current.get(v, ())}
     )
     add = trust_store_changes(
         {v: current.get(v, ()) for v in verifiers},
@@ -334,8 +336,8 @@ def rotation_plan(
     retire: list[Change] = []
     if old_fp != new_fp:
         for v in verifiers:
-            held = {cert_fingerprint(c) for c in current.get(v, ())}
-            needed = {cert_fingerprint(c) for c in keep.get(v, ())}
+            held = {fingerprint(c) for c in current.get(v, ())}
+            needed = {fingerprint(c) for c in keep.get(v, ())}
             if old_fp in held and old_fp not in needed:
                 role: Literal["cam", "cas"] = "cam" if v in set(cams) else "cas"
                 text = describe_certificate(old_anchor, owners=owners)

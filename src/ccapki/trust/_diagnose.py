@@ -23,7 +23,7 @@ Only called when a verdict fails (or when a lint is asked for), so it may be slo
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -31,24 +31,28 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, SignatureAlgorithmOID
 
-from ccapki.trust._certs import (
+from ccapki.pki.certs import (
     aki_key_id,
     basic_constraints,
-    cert_fingerprint,
-    dedupe,
-    ext,
-    find_issuers,
-    fmt_date,
+    days_left,
+    display_name,
+    extension,
+    extension_critical,
+    extensions_error,
+    fingerprint,
     is_ca,
     is_self_signed,
-    issuer_label,
-    label,
+    issuer_display_name,
     name_matches,
+    public_key,
+    public_key_error,
+    renewal_window,
     san_names,
 )
+from ccapki.trust._certs import dedupe, find_issuers, fmt_date
 from ccapki.trust._model import Code, Finding, Severity
 
-__all__ = ["Purpose", "analyze", "build_candidate_chain"]
+__all__ = ["Purpose", "analyze", "build_candidate_chain", "expiry_warnings"]
 
 Purpose = Literal["server", "client"]
 Source = Literal["leaf", "sent", "trust-store", "candidate"]
@@ -112,14 +116,14 @@ def build_candidate_chain(
     """Walk from ``leaf`` up: trust store first, then what was sent, then other known CAs."""
     root_fps = root_fingerprints
     if root_fps is None:
-        root_fps = frozenset(cert_fingerprint(r) for r in roots)
+        root_fps = frozenset(fingerprint(r) for r in roots)
     certs = [leaf]
     sources: list[Source] = ["leaf"]
-    used = {cert_fingerprint(leaf)}
+    used = {fingerprint(leaf)}
     current = leaf
     impostors: list[x509.Certificate] = []
     while len(certs) < 32:
-        if cert_fingerprint(current) in root_fps:
+        if fingerprint(current) in root_fps:
             return CandidateChain(tuple(certs), tuple(sources), "anchored")
         if is_self_signed(current):
             return CandidateChain(tuple(certs), tuple(sources), "self-signed")
@@ -132,7 +136,7 @@ def build_candidate_chain(
             ("candidate", candidates),
         )
         for src, pool in pools:
-            fresh = [c for c in pool if cert_fingerprint(c) not in used]
+            fresh = [c for c in pool if fingerprint(c) not in used]
             good, name_only = find_issuers(current, fresh)
             impostors += name_only
             if good:
@@ -142,7 +146,7 @@ def build_candidate_chain(
             break
         certs.append(found)
         sources.append(source)
-        used.add(cert_fingerprint(found))
+        used.add(fingerprint(found))
         current = found
     return CandidateChain(tuple(certs), tuple(sources), "no-issuer", tuple(dedupe(impostors)))
 
@@ -153,7 +157,7 @@ def _days(delta: dt.timedelta) -> str:
 
 
 def _validity(cert: x509.Certificate, at: dt.datetime, role: str) -> list[Finding]:
-    name = label(cert)
+    name = display_name(cert)
     nb, na = cert.not_valid_before_utc, cert.not_valid_after_utc
     if at > na:
         if role == "leaf":
@@ -190,11 +194,42 @@ def _validity(cert: x509.Certificate, at: dt.datetime, role: str) -> list[Findin
     return []
 
 
+def _malformed(cert: x509.Certificate, role: str) -> list[Finding]:
+    """A certificate whose extensions or key cannot be read: verifiers refuse it outright."""
+    name = display_name(cert)
+    out: list[Finding] = []
+    why = extensions_error(cert)
+    if why is not None:
+        out.append(
+            Finding(
+                Code.MALFORMED,
+                f"{role} certificate {name} is malformed: {why}; RFC 5280 verifiers (Java, "
+                "OpenSSL, browsers) refuse it, and ccapki reads it as if those extensions were "
+                "absent",
+                f"re-issue {name} (ccapki issues well-formed certificates); if a CA issued it, "
+                "ask the CA for a corrected certificate",
+                name,
+            )
+        )
+    why = public_key_error(cert)
+    if why is not None:
+        out.append(
+            Finding(
+                Code.UNSUPPORTED_ALGORITHM,
+                f"{role} certificate {name}: {why}; no verifier can check what it signs or "
+                "what it presents",
+                f"generate an RSA 2048+ or ECDSA P-256 key and re-issue {name}",
+                name,
+            )
+        )
+    return out
+
+
 def _signature_findings(cert: x509.Certificate, *, anchor: bool, role: str) -> list[Finding]:
     oid = cert.signature_algorithm_oid
     if oid in _PERMITTED_SIGNATURES:
         return []
-    name = label(cert)
+    name = display_name(cert)
     alg = getattr(oid, "_name", None) or oid.dotted_string
     severity: Severity = "warning" if anchor else "error"
     why = (
@@ -226,8 +261,10 @@ def _signature_findings(cert: x509.Certificate, *, anchor: bool, role: str) -> l
 
 
 def _key_findings(cert: x509.Certificate, *, role: str, severity: Severity) -> list[Finding]:
-    name = label(cert)
-    key = cert.public_key()
+    name = display_name(cert)
+    key = public_key(cert)
+    if key is None:  # reported by _malformed
+        return []
     sev = severity
     if isinstance(key, rsa.RSAPublicKey):
         if key.key_size < 2048:
@@ -267,7 +304,7 @@ def _leaf_findings(
     *,
     anchor: bool,
 ) -> list[Finding]:
-    name = label(leaf)
+    name = display_name(leaf)
     out: list[Finding] = []
     if leaf.version != x509.Version.v3:
         out.append(
@@ -289,7 +326,7 @@ def _leaf_findings(
                 name,
             )
         )
-    ku = ext(leaf, x509.KeyUsage)
+    ku = extension(leaf, x509.KeyUsage)
     if ku is not None and ku.key_cert_sign and not is_ca(leaf):
         out.append(
             Finding(
@@ -313,11 +350,7 @@ def _leaf_findings(
             )
         )
     sans = san_names(leaf)
-    san_ext = None
-    try:
-        san_ext = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName)
-    except (x509.ExtensionNotFound, ValueError):
-        san_ext = None
+    san_critical = extension_critical(leaf, x509.SubjectAlternativeName)
     if sans is None:
         asked = f" ({peer_name} was asked)" if peer_name else ""
         out.append(
@@ -330,12 +363,12 @@ def _leaf_findings(
                 name,
             )
         )
-    elif san_ext is not None and san_ext.critical != (len(leaf.subject) == 0):
+    elif san_critical is not None and san_critical != (len(leaf.subject) == 0):
         out.append(
             Finding(
                 Code.NOT_RFC5280,
                 f"{name}'s subjectAltName is "
-                f"{'critical' if san_ext.critical else 'not critical'} while its subject is "
+                f"{'critical' if san_critical else 'not critical'} while its subject is "
                 f"{'empty' if len(leaf.subject) == 0 else 'not empty'} (RFC 5280 4.2.1.6)",
                 f"re-issue {name} with a non-critical subjectAltName and a non-empty subject",
                 name,
@@ -355,7 +388,7 @@ def _leaf_findings(
                 name,
             )
         )
-    eku = ext(leaf, x509.ExtendedKeyUsage)
+    eku = extension(leaf, x509.ExtendedKeyUsage)
     wanted = _EKU_FOR[purpose]
     if eku is not None and wanted not in eku:
         have = ", ".join(getattr(o, "_name", o.dotted_string) for o in eku) or "none"
@@ -369,7 +402,7 @@ def _leaf_findings(
                 name,
             )
         )
-    if ext(leaf, x509.NameConstraints) is not None:
+    if extension(leaf, x509.NameConstraints) is not None:
         out.append(
             Finding(
                 Code.NOT_RFC5280,
@@ -384,7 +417,7 @@ def _leaf_findings(
 
 def _ca_findings(cert: x509.Certificate, depth: int, purpose: Purpose) -> list[Finding]:
     """Rules for a certificate that signs another one, ``depth`` CAs above the leaf."""
-    name = label(cert)
+    name = display_name(cert)
     out: list[Finding] = []
     bc = basic_constraints(cert)
     if bc is None or not bc.ca:
@@ -399,11 +432,7 @@ def _ca_findings(cert: x509.Certificate, depth: int, purpose: Purpose) -> list[F
             )
         )
     else:
-        try:
-            critical = cert.extensions.get_extension_for_class(x509.BasicConstraints).critical
-        except x509.ExtensionNotFound:  # pragma: no cover - bc was found above
-            critical = True
-        if not critical:
+        if extension_critical(cert, x509.BasicConstraints) is False:
             out.append(
                 Finding(
                     Code.NOT_RFC5280,
@@ -423,7 +452,7 @@ def _ca_findings(cert: x509.Certificate, depth: int, purpose: Purpose) -> list[F
                     name,
                 )
             )
-    ku = ext(cert, x509.KeyUsage)
+    ku = extension(cert, x509.KeyUsage)
     if ku is None or not ku.key_cert_sign:
         out.append(
             Finding(
@@ -435,7 +464,7 @@ def _ca_findings(cert: x509.Certificate, depth: int, purpose: Purpose) -> list[F
                 name,
             )
         )
-    eku = ext(cert, x509.ExtendedKeyUsage)
+    eku = extension(cert, x509.ExtendedKeyUsage)
     wanted = _EKU_FOR[purpose]
     if (
         eku is not None
@@ -452,7 +481,7 @@ def _ca_findings(cert: x509.Certificate, depth: int, purpose: Purpose) -> list[F
                 name,
             )
         )
-    aki = ext(cert, x509.AuthorityKeyIdentifier)
+    aki = extension(cert, x509.AuthorityKeyIdentifier)
     if aki is not None and (
         aki.key_identifier is None
         or aki.authority_cert_issuer is not None
@@ -472,7 +501,7 @@ def _ca_findings(cert: x509.Certificate, depth: int, purpose: Purpose) -> list[F
 
 
 def _candidate_hint(cert: x509.Certificate) -> str:
-    return f"{label(cert)} (found in the store)"
+    return f"{display_name(cert)} (found in the store)"
 
 
 def _anchor_findings(
@@ -484,30 +513,31 @@ def _anchor_findings(
     for cert, src, child in zip(certs[1:], sources[1:], certs, strict=False):
         if src != "candidate":
             continue
+        child_name, cert_name = display_name(child), display_name(cert)
         if is_self_signed(cert):
             out.append(
                 Finding(
                     Code.MISSING_ISSUER,
-                    f"{label(child)} was issued by {label(cert)}, which is not in the trust store",
+                    f"{child_name} was issued by {cert_name}, which is not in the trust store",
                     f"add {_candidate_hint(cert)} to the trust store",
-                    label(child),
+                    child_name,
                 )
             )
         else:
             out.append(
                 Finding(
                     Code.MISSING_INTERMEDIATE,
-                    f"{label(child)} was issued by intermediate CA {label(cert)}, which the "
+                    f"{child_name} was issued by intermediate CA {cert_name}, which the "
                     "peer did not send and the trust store does not hold",
                     f"the appliance did not send intermediate {_candidate_hint(cert)}: include "
                     "it in the chain (upload it with the identity certificate)",
-                    label(child),
+                    child_name,
                 )
             )
     top = certs[-1]
-    name = label(top)
+    name = display_name(top)
     if chain.end == "self-signed" and sources[-1] != "candidate":
-        known = " (found in the store)" if cert_fingerprint(top) in candidate_fps else ""
+        known = " (found in the store)" if fingerprint(top) in candidate_fps else ""
         if len(certs) == 1:
             out.append(
                 Finding(
@@ -530,7 +560,7 @@ def _anchor_findings(
                 )
             )
     elif chain.end == "no-issuer":
-        issuer = issuer_label(top)
+        issuer = issuer_display_name(top)
         aki = aki_key_id(top)
         keyid = f" (key id {aki.hex(':')})" if aki else ""
         if chain.impostors:
@@ -579,10 +609,12 @@ def analyze(
     certs = chain.certs
     anchored_at = len(certs) - 1 if chain.end == "anchored" else None
     findings: list[Finding] = []
+    findings += _malformed(leaf, "leaf")
     findings += _validity(leaf, at, "leaf")
     findings += _leaf_findings(leaf, purpose, peer_name, anchor=anchored_at == 0)
     for depth, cert in enumerate(certs[1:]):
         role = "root" if is_self_signed(cert) else "intermediate"
+        findings += _malformed(cert, role)
         findings += _validity(cert, at, role)
         findings += _ca_findings(cert, depth, purpose)
         if anchored_at != depth + 1:
@@ -593,14 +625,14 @@ def analyze(
         findings.append(
             Finding(
                 Code.CHAIN_TOO_DEEP,
-                f"{non_anchor - 1} intermediate CA(s) sit between {label(leaf)} and its anchor; "
-                f"the limit is {limit}",
+                f"{non_anchor - 1} intermediate CA(s) sit between {display_name(leaf)} and its "
+                f"anchor; the limit is {limit}",
                 "issue the identity from a CA closer to the root, or trust that intermediate "
                 "directly",
-                label(leaf),
+                display_name(leaf),
             )
         )
-    candidate_fps = frozenset(cert_fingerprint(c) for c in candidates)
+    candidate_fps = frozenset(fingerprint(c) for c in candidates)
     findings += _anchor_findings(chain, candidate_fps)
     return chain, findings
 
@@ -610,7 +642,7 @@ def lint(chain: Sequence[x509.Certificate], *, purpose: Purpose, at: dt.datetime
     if not chain:
         return []
     leaf = chain[0]
-    name = label(leaf)
+    name = display_name(leaf)
     out: list[Finding] = []
     out += _key_findings(leaf, role="leaf", severity="warning")
     if len(chain) == 1:
@@ -628,13 +660,50 @@ def lint(chain: Sequence[x509.Certificate], *, purpose: Purpose, at: dt.datetime
                 "warning",
             )
         )
-    left = leaf.not_valid_after_utc - at
-    if dt.timedelta(0) <= left < dt.timedelta(days=30):
+    out += expiry_warnings(chain[:1], at, window=lambda _: _LINT_WINDOW)
+    return out
+
+
+_LINT_WINDOW = dt.timedelta(days=30)
+
+
+def expiry_warnings(
+    chain: Sequence[x509.Certificate],
+    at: dt.datetime,
+    *,
+    window: Callable[[x509.Certificate], dt.timedelta] = renewal_window,
+) -> list[Finding]:
+    """A warning for each certificate of ``chain`` (leaf first) that is still valid at ``at``
+    but inside its renewal window: by default :func:`ccapki.pki.certs.renewal_window`, the
+    window ``ccapki apply`` renews in (a third of the lifetime, at most 30 days)."""
+    out: list[Finding] = []
+    for depth, cert in enumerate(dedupe(chain)):
+        left = cert.not_valid_after_utc - at
+        if cert.not_valid_before_utc > at or left < dt.timedelta(0) or left > window(cert):
+            continue
+        name = display_name(cert)
+        days = days_left(cert, at)
+        when = "less than a day" if days == 0 else _days(left)
+        span = window(cert)
+        if depth == 0:
+            what = f"identity certificate {name}"
+            fix = (
+                f"renew {name} now (`ccapki apply` renews what ccapki issues; for a third-party "
+                f"certificate run `ccapki csr` and import what the CA returns) and install it on "
+                "every appliance that presents it"
+            )
+        else:
+            what = f"{'root' if is_self_signed(cert) else 'intermediate'} CA {name}"
+            fix = (
+                f"renew CA {name} (same key, new validity) and put the new certificate in every "
+                "trust store and chain that holds the old one"
+            )
         out.append(
             Finding(
                 Code.EXPIRING_SOON,
-                f"{name} expires on {fmt_date(leaf.not_valid_after_utc)}, in {_days(left)}",
-                f"renew {name} now and install it on every appliance that presents it",
+                f"{what} expires on {fmt_date(cert.not_valid_after_utc)}: {when} left (inside "
+                f"its {_days(span)} renewal window)",
+                fix,
                 name,
                 "warning",
             )

@@ -38,6 +38,7 @@ class Code:
     NOT_RFC5280 = "not-rfc5280"
     VALIDITY_TOO_LONG = "validity-too-long"
     VERIFICATION_FAILED = "verification-failed"
+    MALFORMED = "malformed-certificate"
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,15 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, SignatureAlgorithmOID
 
 from ccapki.errors import InputError
-from ccapki.trust._certs import ext, fmt_date, label, san_names
+from ccapki.pki.certs import (
+    display_name,
+    extension,
+    extensions_error,
+    public_key,
+    public_key_error,
+    san_names,
+)
+from ccapki.trust._certs import fmt_date
 from ccapki.trust._model import Code, Finding
 
 __all__ = [
@@ -36,6 +44,7 @@ __all__ = [
     "SanRequired",
     "ServerAuthEku",
     "ValidNow",
+    "WellFormed",
     "client_findings",
     "client_refusals",
 ]
@@ -53,6 +62,46 @@ class Rule(Protocol):
     def source(self) -> str: ...
 
     def evaluate(self, cert: x509.Certificate, now: dt.datetime) -> list[Finding]: ...
+
+
+@dataclass(frozen=True)
+class WellFormed:
+    """The certificate's extensions must parse (each at most once, each valid DER) and its
+    public key must be one the client can use.
+
+    Source: RFC 5280 4.2 ("A certificate MUST NOT include more than one instance of a
+    particular extension") and 4.1 (DER); BoringSSL (Chrome), NSS (Firefox), Schannel and
+    Apple's Security framework refuse such a certificate before any other check.
+    """
+
+    code: str = Code.MALFORMED
+    source: str = "RFC 5280 4.1, 4.2"
+
+    def evaluate(self, cert: x509.Certificate, now: dt.datetime) -> list[Finding]:
+        name = display_name(cert)
+        out: list[Finding] = []
+        why = extensions_error(cert)
+        if why is not None:
+            out.append(
+                Finding(
+                    self.code,
+                    f"{name} is malformed: {why} ({self.source})",
+                    f"re-issue {name} (ccapki issues well-formed certificates), or ask its CA "
+                    "for a corrected one",
+                    name,
+                )
+            )
+        why = public_key_error(cert)
+        if why is not None:
+            out.append(
+                Finding(
+                    Code.UNSUPPORTED_ALGORITHM,
+                    f"{name}: {why}; the client cannot complete a handshake with it",
+                    f"generate an RSA 2048+ or ECDSA P-256 key and re-issue {name}",
+                    name,
+                )
+            )
+        return out
 
 
 @dataclass(frozen=True)
@@ -74,7 +123,7 @@ class SanRequired:
         names = san_names(cert)
         if names:
             return []
-        name = label(cert)
+        name = display_name(cert)
         return [
             Finding(
                 self.code,
@@ -109,7 +158,7 @@ class MaxValidity:
         span = cert.not_valid_after_utc - start
         if span <= dt.timedelta(days=self.days):
             return []
-        name = label(cert)
+        name = display_name(cert)
         scope = "publicly trusted " if self.public_only else ""
         return [
             Finding(
@@ -138,8 +187,8 @@ class ServerAuthEku:
     source: str = "RFC 5280 4.2.1.12"
 
     def evaluate(self, cert: x509.Certificate, now: dt.datetime) -> list[Finding]:
-        eku = ext(cert, x509.ExtendedKeyUsage)
-        name = label(cert)
+        eku = extension(cert, x509.ExtendedKeyUsage)
+        name = display_name(cert)
         fix = f"re-issue {name} with extendedKeyUsage serverAuth (and clientAuth for CAM/CAS)"
         if eku is None:
             if not self.required:
@@ -179,7 +228,7 @@ class NoWeakSignature:
         weak = _WEAK.get(cert.signature_algorithm_oid)
         if weak is None:
             return []
-        name = label(cert)
+        name = display_name(cert)
         return [
             Finding(
                 self.code,
@@ -205,10 +254,10 @@ class MinRsaKey:
     code: str = Code.WEAK_KEY
 
     def evaluate(self, cert: x509.Certificate, now: dt.datetime) -> list[Finding]:
-        key = cert.public_key()
+        key = public_key(cert)
         if not isinstance(key, rsa.RSAPublicKey) or key.key_size >= self.bits:
             return []
-        name = label(cert)
+        name = display_name(cert)
         return [
             Finding(
                 self.code,
@@ -228,7 +277,7 @@ class ValidNow:
     source: str = "RFC 5280 4.1.2.5"
 
     def evaluate(self, cert: x509.Certificate, now: dt.datetime) -> list[Finding]:
-        name = label(cert)
+        name = display_name(cert)
         if now > cert.not_valid_after_utc:
             return [
                 Finding(
@@ -321,6 +370,7 @@ class Policy:
 
 
 _UTC = dt.UTC
+_WELL_FORMED = WellFormed()
 # Apple HT210176: applies to TLS server certificates issued after July 1, 2019.
 _APPLE_825 = MaxValidity(
     825, dt.datetime(2019, 7, 1, tzinfo=_UTC), "Apple HT210176 (iOS 13, macOS 10.15)"
@@ -342,6 +392,7 @@ def _apple(platform: str, title: str) -> Policy:
         platform,
         title,
         (
+            PolicyRule(_WELL_FORMED),
             PolicyRule(ValidNow(), "warn", "warn"),
             PolicyRule(SanRequired(source="Apple HT210176")),
             PolicyRule(_APPLE_825),
@@ -361,6 +412,7 @@ PLATFORMS: Mapping[str, Policy] = {
         "windows",
         "Windows (CryptoAPI)",
         (
+            PolicyRule(_WELL_FORMED),
             PolicyRule(ValidNow(), "warn", "warn"),
             PolicyRule(SanRequired(source="RFC 6125"), "warn", "warn"),
             PolicyRule(_PUBLIC_398, "warn", "ignore"),
@@ -378,6 +430,7 @@ PLATFORMS: Mapping[str, Policy] = {
         "chrome",
         "Chrome/Edge",
         (
+            PolicyRule(_WELL_FORMED),
             PolicyRule(ValidNow(), "warn", "warn"),
             PolicyRule(SanRequired(source="Chrome 58 removed commonName matching")),
             PolicyRule(_PUBLIC_398, "refuse", "ignore"),
@@ -394,6 +447,7 @@ PLATFORMS: Mapping[str, Policy] = {
         "firefox",
         "Firefox",
         (
+            PolicyRule(_WELL_FORMED),
             PolicyRule(ValidNow(), "warn", "warn"),
             PolicyRule(SanRequired(source="RFC 6125; mozilla::pkix"), "refuse", "warn"),
             PolicyRule(_PUBLIC_398, "warn", "ignore"),
@@ -409,6 +463,7 @@ PLATFORMS: Mapping[str, Policy] = {
         "agent",
         "Clean Access Agent",
         (
+            PolicyRule(_WELL_FORMED),
             PolicyRule(ValidNow(), "warn", "warn"),
             PolicyRule(SanRequired(source="RFC 6125"), "warn", "warn"),
             PolicyRule(ServerAuthEku()),

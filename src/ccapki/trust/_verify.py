@@ -21,7 +21,7 @@ from cryptography.x509.verification import (
 )
 
 from ccapki.errors import InputError
-from ccapki.trust._certs import cert_fingerprint, label, name_matches, parse_ip
+from ccapki.pki.certs import display_name, extension, fingerprint, name_matches, parse_ip
 from ccapki.trust._diagnose import Purpose, analyze, lint
 from ccapki.trust._model import Code, Finding, Verdict
 
@@ -43,9 +43,8 @@ def _subject(name: str) -> x509.DNSName | x509.IPAddress:
 
 def _first_san(leaf: x509.Certificate) -> str | None:
     """The leaf's first SAN usable as a server name (wildcards skipped), or ``None``."""
-    try:
-        san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except (x509.ExtensionNotFound, ValueError):
+    san = extension(leaf, x509.SubjectAlternativeName)
+    if san is None:
         return None
     wildcard = None
     for general_name in san:
@@ -131,7 +130,7 @@ class TrustContext:
     @property
     def root_fingerprints(self) -> frozenset[str]:
         if self._root_fps is None:
-            self._root_fps = frozenset(cert_fingerprint(r) for r in self.roots)
+            self._root_fps = frozenset(fingerprint(r) for r in self.roots)
         return self._root_fps
 
     # -- verification ---------------------------------------------------------------
@@ -242,10 +241,10 @@ class TrustContext:
             errors.append(
                 Finding(
                     Code.VERIFICATION_FAILED,
-                    f"the verifier refused {label(leaf)}: {raw_error or 'no reason given'}",
+                    f"the verifier refused {display_name(leaf)}: {raw_error or 'no reason given'}",
                     "inspect the chain with `ccapki inspect` and compare it with the trust "
                     "store; re-issue the certificate with ccapki if it is malformed",
-                    label(leaf),
+                    display_name(leaf),
                 )
             )
         warnings = [f for f in findings if f.severity == "warning"]
