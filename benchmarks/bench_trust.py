@@ -22,7 +22,7 @@ from cryptography.x509.verification import PolicyBuilder, Store
 from ccapki.lifecycle.trustops import Inventory, check_deployment, required_trust
 from ccapki.pki.issue import Issuer, issue_identity, make_intermediate_ca, make_root_ca
 from ccapki.pki.keys import KeyType, generate_key
-from ccapki.store.db import StoredIdentity
+from ccapki.store import CertSource, StoredIdentity
 from ccapki.topology.loader import parse_deployment
 from ccapki.topology.plan import make_plan
 
@@ -70,7 +70,9 @@ def main() -> None:
     for p in plan.identities:
         key = generate_key(KeyType.ECDSA_P256)
         cert = issue_identity(p.request, key.public_key(), now=NOW, days=397, issuer=issuer)
-        idents[p.name] = StoredIdentity(p.name, 1, cert, (inter, root), "internal", "", "", NOW)
+        idents[p.name] = StoredIdentity(
+            p.name, 1, cert, (inter, root), CertSource.INTERNAL, "", "", NOW
+        )
     setup = time.perf_counter() - t0
     inv0 = Inventory(dep, idents, {}, frozenset(), frozenset(), (root, inter))
     inv = Inventory(dep, idents, required_trust(inv0), frozenset(), frozenset(), (root, inter))

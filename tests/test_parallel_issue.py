@@ -12,7 +12,7 @@ from cryptography.x509.verification import Store as VerifyStore
 
 from ccapki.lifecycle.apply import PARALLEL_MIN, apply_plan, ensure_issuers, issue_many, signer_for
 from ccapki.pki.keys import public_key_fingerprint
-from ccapki.store.db import Store
+from ccapki.store import Store
 from ccapki.topology.loader import parse_deployment
 from ccapki.topology.plan import make_plan
 
@@ -33,16 +33,15 @@ def deployment(n: int) -> str:
 def test_bulk_apply_uses_workers_and_every_key_matches(tmp_path: Path) -> None:
     n = PARALLEL_MIN + 40
     dep = parse_deployment(deployment(n), "bulk.toml")
-    store = Store.init(tmp_path / "home", key_file=True, clock=lambda: NOW)
-    try:
+    with Store.init(tmp_path / "home", key_file=True, clock=lambda: NOW) as store:
         result = apply_plan(store, dep, NOW)
         assert len(result.issued) == n + 1
-        idents = store.current_identities()
+        idents = store.identities.current()
         assert len(idents) == n + 1
-        root = store.cas("internal-root")[0].certificate
+        root = store.cas.list("internal-root")[0].certificate
         verify_store = VerifyStore([root])
         for name, ident in idents.items():
-            key = store.private_key(ident.spki)  # sealed key opens, and is the cert's
+            key = store.keys.private_key(ident.spki)  # sealed key opens, and is the cert's
             assert public_key_fingerprint(key) == public_key_fingerprint(
                 ident.certificate.public_key()
             )
@@ -60,21 +59,16 @@ def test_bulk_apply_uses_workers_and_every_key_matches(tmp_path: Path) -> None:
         # idempotent afterwards
         again = apply_plan(store, dep, NOW)
         assert again.issued == ()
-    finally:
-        store.close()
 
 
 def test_parallel_and_serial_issue_the_same_names(tmp_path: Path) -> None:
     dep = parse_deployment(deployment(PARALLEL_MIN), "bulk.toml")
     plan = make_plan(dep)
-    store = Store.init(tmp_path / "home", key_file=True, clock=lambda: NOW)
-    try:
+    with Store.init(tmp_path / "home", key_file=True, clock=lambda: NOW) as store:
         jobs = [(p, signer_for(p, dep)) for p in plan.identities]
         issuers, _ = ensure_issuers(store, plan, NOW, needed={s for _, s in jobs})
         parallel = issue_many(jobs, issuers, NOW, workers=2)
         serial = issue_many(jobs[:3], issuers, NOW)  # below PARALLEL_MIN: in process
-    finally:
-        store.close()
     assert [r.identity for r in parallel] == [p.name for p, _ in jobs]
     for r in parallel:
         assert r.key is None  # made by a worker ...

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from ccapki.cli import main
-from ccapki.store.db import Store
+from ccapki.store import Store
 
 FAQ = str(Path(__file__).resolve().parents[1] / "examples" / "faq.toml")
 
@@ -31,8 +31,5 @@ def test_export_to_unwritable_path(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "Traceback" not in err
     assert blocker.read_text() == "not a folder"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
-    store = Store.open(home)
-    try:
-        assert not [a for a in store.audit_log() if a["action"] == "key-export"]
-    finally:
-        store.close()
+    with Store.open(home) as store:
+        assert not [a for a in store.audit.log() if a.action == "key-export"]

@@ -1,14 +1,121 @@
 """ccapki: certificate lifecycle manager for Cisco Clean Access deployments.
 
+The Python API (:mod:`ccapki.api`, docs/api.md) is importable from here::
+
+    from ccapki import load_deployment, open_store, apply, check_trust
+
+It is loaded on first use, so ``ccapki --version`` starts as fast as Python itself.
+
 The package is laid out by domain concept:
 
+- ``ccapki.api``: the documented facade for scripts
 - ``ccapki.topology``: deployment file -> frozen model; the certificate plan
 - ``ccapki.pki``: keys, issuing, CSRs, file formats, inspection (pure)
 - ``ccapki.trust``: chain verdicts, findings, fixes, client policies (pure)
 - ``ccapki.store``: persistence, keys encrypted at rest, migrations
+- ``ccapki.lifecycle``: workflows joining the pure core to the store
 - ``ccapki.lab`` / ``ccapki.probe``: real TLS endpoints and probes on loopback
 - ``ccapki.cli``: the ``ccapki`` command
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ccapki.api import (
+        Action,
+        ActionKind,
+        ApplyResult,
+        CcapkiError,
+        Channel,
+        ClientRoot,
+        CsrResult,
+        Deployment,
+        DeploymentError,
+        FileFormatError,
+        ImportResult,
+        InputError,
+        Interrupted,
+        KeyNotFoundError,
+        Matrix,
+        NetworkError,
+        NotFoundError,
+        PasswordError,
+        Plan,
+        Store,
+        StoreError,
+        apply,
+        check_trust,
+        client_roots,
+        export,
+        import_files,
+        import_materials,
+        init_store,
+        load_deployment,
+        make_csrs,
+        make_plan,
+        open_store,
+        parse_deployment,
+        pending_actions,
+        read_files,
+        store_exists,
+    )
+
 __version__ = "0.1.0"
-__all__ = ["__version__"]
+
+#: The API's names (see :mod:`ccapki.api`), then the version.
+__all__ = [
+    "Action",
+    "ActionKind",
+    "ApplyResult",
+    "CcapkiError",
+    "Channel",
+    "ClientRoot",
+    "CsrResult",
+    "Deployment",
+    "DeploymentError",
+    "FileFormatError",
+    "ImportResult",
+    "InputError",
+    "Interrupted",
+    "KeyNotFoundError",
+    "Matrix",
+    "NetworkError",
+    "NotFoundError",
+    "PasswordError",
+    "Plan",
+    "Store",
+    "StoreError",
+    "__version__",
+    "apply",
+    "check_trust",
+    "client_roots",
+    "export",
+    "import_files",
+    "import_materials",
+    "init_store",
+    "load_deployment",
+    "make_csrs",
+    "make_plan",
+    "open_store",
+    "parse_deployment",
+    "pending_actions",
+    "read_files",
+    "store_exists",
+]
+
+
+def __getattr__(name: str) -> object:
+    # the API (and what it imports) loads on first use: `ccapki --version` stays instant
+    if name in __all__:
+        from ccapki import api
+
+        value = getattr(api, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

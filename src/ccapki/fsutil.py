@@ -8,8 +8,20 @@ import stat
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-__all__ = ["STDOUT", "atomic_write", "read_input_file", "refuse_key_on_stdout", "write_output"]
+if TYPE_CHECKING:
+    from ccapki.errors import InputError
+
+__all__ = [
+    "STDOUT",
+    "atomic_write",
+    "check_output_file",
+    "check_output_folder",
+    "read_input_file",
+    "refuse_key_on_stdout",
+    "write_output",
+]
 
 MAX_INPUT_BYTES = 16 * 1024 * 1024
 
@@ -32,15 +44,14 @@ def atomic_write(
     too, unless ``follow_symlink``: then the file it points to is written and the link
     stays a link. Returns the path written.
     """
-    from ccapki.errors import InputError
-
     target = Path(path)
     try:
         target = _writable_target(target, follow_symlink)
         return _atomic_write(target, data, private)
     except OSError as exc:
-        raise InputError(
-            f"{target}: cannot write ({exc.strerror or type(exc).__name__}); nothing was written",
+        raise cannot_write(
+            target,
+            exc.strerror or type(exc).__name__,
             "choose a path in a folder that exists and that you can write to",
         ) from None
 
@@ -56,10 +67,13 @@ def write_output(
     private: bool = False,
     follow_symlink: bool = False,
     force_stdout: bool = False,
+    make_folder: bool = False,
 ) -> str:
     """``--out``: ``-`` writes ``data`` to standard output, anything else is a file written by
     :func:`atomic_write`. A private key (``private``) goes to standard output only with
-    ``force_stdout``. Returns where it went (``"<stdout>"`` or the path).
+    ``force_stdout``. The file's folder must exist (:func:`check_output_file`) unless
+    ``make_folder`` (a command that writes a folder of files makes it). Returns where it
+    went (``"<stdout>"`` or the path).
     """
     if str(out) == STDOUT:
         refuse_key_on_stdout(private=private, force_stdout=force_stdout)
@@ -67,7 +81,80 @@ def write_output(
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
         return "<stdout>"
+    if make_folder:
+        check_output_folder(Path(out).parent, target=out)
+    else:
+        check_output_file(out, follow_symlink=follow_symlink)
     return str(atomic_write(out, data, private=private, follow_symlink=follow_symlink))
+
+
+_FILE_HINT = (
+    "choose a file path: ccapki replaces regular files only (`--out -` writes to standard output)"
+)
+_FOLDER_HINT = "choose a folder for --out (it is made if missing), or `--out -` for standard output"
+
+
+def cannot_write(target: str | os.PathLike[str], why: str, hint: str = _FILE_HINT) -> InputError:
+    """The one wording of every refused ``--out``: ``TARGET: cannot write (WHY); nothing
+    was written`` (a device, FIFO or file where a folder or file must be, a missing folder,
+    an OS error)."""
+    from ccapki.errors import InputError
+
+    return InputError(f"{target}: cannot write ({why}); nothing was written", hint)
+
+
+def _kind(path: Path) -> str | None:
+    """What is at ``path`` in words (following links), ``None`` when nothing is."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return _file_kind(st.st_mode) or "a regular file"
+
+
+def check_output_file(out: str | os.PathLike[str], *, follow_symlink: bool = False) -> None:
+    """Refuse a single-file ``--out`` before anything is done: its folder must exist (a typo
+    never makes folders), and what is at ``out`` must be a regular file or nothing."""
+    target = Path(out)
+    parent = target.parent
+    existing = parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    kind = _kind(existing)
+    if kind is not None and kind != "a folder":
+        raise cannot_write(
+            target, f"{existing} is {kind}, not a folder", "choose --out in a folder that exists"
+        )
+    if existing != parent:
+        import shlex
+
+        raise cannot_write(
+            target,
+            f"the folder {parent} does not exist",
+            f"create it first (`mkdir -p {shlex.quote(str(parent))}`), or choose --out in a "
+            "folder that exists",
+        )
+    _writable_target(target, follow_symlink)
+
+
+def check_output_folder(
+    folder: str | os.PathLike[str], *, target: str | os.PathLike[str] | None = None
+) -> None:
+    """Refuse an ``--out`` folder (of a command writing a folder of files, which makes it if
+    missing) that cannot be made or written to, before anything is done. ``target`` is
+    the path named in the error (default: the folder)."""
+    folder = Path(folder)
+    named = folder if target is None else Path(target)
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    kind = _kind(existing)
+    if kind is not None and kind != "a folder":
+        raise cannot_write(named, f"{existing} is {kind}, not a folder", _FOLDER_HINT)
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise cannot_write(
+            named, f"{existing} is not writable", "choose an --out folder you can write to"
+        )
 
 
 def refuse_key_on_stdout(*, private: bool, force_stdout: bool) -> None:
@@ -115,11 +202,7 @@ def _writable_target(target: Path, follow_symlink: bool) -> Path:
         return _writable_target(real, False)
     kind = _file_kind(st.st_mode)
     if kind is not None:
-        raise InputError(
-            f"{target} is {kind}, not a regular file; nothing was written",
-            "choose a file path: ccapki replaces regular files only "
-            "(`--out -` writes to standard output)",
-        )
+        raise cannot_write(target, f"{target} is {kind}, not a regular file")
     return target
 
 

@@ -15,7 +15,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from cryptography.x509.verification import PolicyBuilder
 from cryptography.x509.verification import Store as TrustStore
 
-from ccapki.store.db import Store, StoredIdentity
+from ccapki.store import Store, StoredIdentity
 from ccapki.topology.loader import load_deployment
 from ccapki.topology.plan import make_plan
 from clikit import ha_pair, standalone
@@ -75,7 +75,7 @@ def mixed(
         assert f"issued {name} v1 (expires " in r.out
     assert "cas3: csr: make a CSR" in r.out
     with Store.open(keyfile_store) as store:
-        return path, store.current_identities()
+        return path, store.identities.current()
 
 
 def test_apply_issues_each_identity_from_its_source(
@@ -84,7 +84,7 @@ def test_apply_issues_each_identity_from_its_source(
     _, idents = mixed
     assert set(idents) == {"cam", "cas1", "cas2", "cas4"}  # third-party: only planned
     with Store.open(keyfile_store) as store:
-        cas = {c.kind: c.certificate for c in store.cas()}
+        cas = {c.kind: c.certificate for c in store.cas.list()}
     assert set(cas) == {"perfigo-root", "internal-root", "internal-ca"}
 
     # self-signed (4.8): its own root
@@ -204,7 +204,7 @@ def test_apply_is_idempotent(
     assert "created CA" not in r.out
     assert _counts(keyfile_store) == before
     with Store.open(keyfile_store) as store:
-        assert {n: i.fingerprint for n, i in store.current_identities().items()} == {
+        assert {n: i.fingerprint for n, i in store.identities.current().items()} == {
             n: i.fingerprint for n, i in idents.items()
         }
 
@@ -245,7 +245,7 @@ def test_changed_plan_issues_only_what_changed(
     assert sorted(data["issued"]) == ["cas1", "cas2", "cas5"]
     assert data["created_cas"] == []
     with Store.open(keyfile_store) as store:
-        now = store.current_identities()
+        now = store.identities.current()
         versions = {n: i.version for n, i in now.items()}
     assert versions == {"cam": 1, "cas1": 2, "cas2": 2, "cas4": 1, "cas5": 1}
     assert now["cam"].fingerprint == idents["cam"].fingerprint
@@ -291,8 +291,8 @@ def test_every_key_type(cli: CliRunner, keyfile_store: Path, tmp_path: Path) -> 
     path = write(tmp_path / "keys.toml", deployment(cas=blocks))
     assert cli("apply", str(path)).code == 0
     with Store.open(keyfile_store) as store:
-        idents = store.current_identities()
-        key_rows = {(k["identity"], k["key_type"]) for k in store.key_records()}
+        idents = store.identities.current()
+        key_rows = {(k.identity, k.key_type) for k in store.keys.list()}
     for n, (kt, (family, bits)) in enumerate(KEY_TYPES.items(), start=1):
         pub = idents[f"cas{n}"].certificate.public_key()
         if family == "ec":

@@ -7,13 +7,20 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 import ccapki
 from ccapki.cli import main
 
 from .conftest import REPO, CliRunner
 
 
-def test_demo_prints_the_plan_and_the_inventory(cli: CliRunner) -> None:
+def test_demo_prints_the_plan_and_the_inventory(
+    cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the demo ends with `verify --live`: real handshakes, judged on the real clock (which
+    # CCAPKI_NOW cannot move, so verify --live refuses it)
+    monkeypatch.delenv("CCAPKI_NOW")
     r = cli("demo", home_dir=None)
     assert r.code == 0, r.both
     out = r.out

@@ -18,7 +18,7 @@ from ccapki.pki.issue import (
     make_root_ca,
 )
 from ccapki.pki.keys import KeyType, generate_key
-from ccapki.store.db import Store, StoredIdentity
+from ccapki.store import Store, StoredIdentity
 from clikit import ha_pair, standalone
 
 from .conftest import (
@@ -44,7 +44,7 @@ def issued(cli: CliRunner, keyfile_store: Path, tmp_path: Path) -> dict[str, Sto
     )
     assert cli("apply", str(write(tmp_path / "d.toml", text))).code == 0
     with Store.open(keyfile_store) as store:
-        return store.current_identities()
+        return store.identities.current()
 
 
 def _colon(cert: x509.Certificate) -> str:
@@ -211,7 +211,7 @@ def test_inspect_folder_and_unknown_target(
     assert "hint: use one of: cam, cas1, cas2, cas4" in r.err
     r = cli("inspect", "cas-nowhere", home_dir=tmp_path / "no-store")
     assert r.code == 2
-    assert r.err.startswith("error: 'cas-nowhere' is neither a file nor an identity")
+    assert r.err.startswith("error: 'cas-nowhere' is not a file, and there is no ccapki store")
     assert "\nhint: " in r.err
 
 

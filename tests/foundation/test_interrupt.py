@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from ccapki.store.db import Store
+from ccapki.store import Store
 
 from .conftest import CliRunner, write
 
@@ -105,7 +105,7 @@ def test_interrupted_apply_is_clean(
         time.sleep(0.05)
     assert not [w for w in workers if _alive(w)], "worker processes outlived apply"
     with Store.open(home) as store:
-        assert store.current_identities() == {}
-        assert store.cas() == []
-        assert store.deployment_text() is None
-        assert [e["action"] for e in store.audit_log()] == ["init"]
+        assert store.identities.current() == {}
+        assert store.cas.list() == []
+        assert store.deployments.latest() is None
+        assert [e.action for e in store.audit.log()] == ["init"]

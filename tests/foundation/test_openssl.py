@@ -10,7 +10,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from ccapki.store.db import Store, StoredIdentity
+from ccapki.store import Store, StoredIdentity
 from clikit import ha_pair, standalone
 
 from .conftest import (
@@ -38,7 +38,7 @@ def issued(cli: CliRunner, keyfile_store: Path, tmp_path: Path) -> dict[str, Sto
     )
     assert cli("apply", str(write(tmp_path / "d.toml", text))).code == 0
     with Store.open(keyfile_store) as store:
-        return store.current_identities()
+        return store.identities.current()
 
 
 def _pem(path: Path, *certs: x509.Certificate) -> str:

@@ -88,7 +88,7 @@ def test_plan_text_output(cli: CliRunner) -> None:
 
 
 def test_plan_validity_override(tmp_path: Path) -> None:
-    text = deployment(cas=[standalone("cas1", "10.1.0.1", validity_days="200")])
+    text = deployment(cas=[standalone("cas1", "10.1.0.1") + "validity_days = 200\n"])
     plan = make_plan(load_deployment(write(tmp_path / "d.toml", text)))
     assert [p.validity_days for p in plan.identities] == [397, 200]
 

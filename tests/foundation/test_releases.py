@@ -13,7 +13,7 @@ from cryptography.x509.oid import NameOID
 
 from ccapki.errors import InputError
 from ccapki.pki.issue import BACKDATE
-from ccapki.store.db import Store
+from ccapki.store import Store
 from ccapki.topology.loader import load_deployment
 from ccapki.topology.plan import make_plan
 from ccapki.topology.releases import RELEASES, Release, parse_release, profile_for
@@ -45,8 +45,8 @@ def test_472_temporary_certificate_is_true_self_signed_for_90_days(
     cli: CliRunner, home: Path, tmp_path: Path
 ) -> None:
     with _issue_self_signed(cli, home, tmp_path, "4.7.2") as store:
-        idents = store.current_identities()
-        assert store.cas() == []  # no CA at all: each identity is its own root
+        idents = store.identities.current()
+        assert store.cas.list() == []  # no CA at all: each identity is its own root
     assert set(idents) == {"cam", "cas1"}
     for ident in idents.values():
         cert = ident.certificate
@@ -63,7 +63,7 @@ def test_480_temporary_certificate_lasts_five_years(
     cli: CliRunner, home: Path, tmp_path: Path
 ) -> None:
     with _issue_self_signed(cli, home, tmp_path, "4.8.0") as store:
-        cert = store.current_identity("cas1")
+        cert = store.identities.get("cas1")
     assert cert is not None
     end = cert.certificate.not_valid_after_utc
     assert end == NOW.replace(year=NOW.year + 5)  # five calendar years, leap day included
@@ -76,8 +76,8 @@ def test_461_temporary_certificate_is_signed_by_the_perfigo_root(
 ) -> None:
     assert profile_for(parse_release("4.6.1")).temp_cert_signer == "perfigo"
     with _issue_self_signed(cli, home, tmp_path, "4.6.1") as store:
-        (root,) = store.cas()
-        idents = store.current_identities()
+        (root,) = store.cas.list()
+        idents = store.identities.current()
     assert root.kind == "perfigo-root"
     root_cn = root.certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
     assert "Perfigo" in str(root_cn)

@@ -17,12 +17,11 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-import ccapki.store.db as store_db
+import ccapki.store.session as store_session
 from ccapki.errors import StoreError
 from ccapki.pki.issue import BACKDATE
 from ccapki.pki.keys import private_key_der, public_key_fingerprint
-from ccapki.store import schema
-from ccapki.store.db import Store
+from ccapki.store import Store, schema
 from ccapki.store.keyring import Keyring
 from clikit import standalone
 
@@ -35,7 +34,7 @@ from .conftest import (
     write,
 )
 
-MIGRATIONS = Path(store_db.__file__).parent / "migrations"
+MIGRATIONS = Path(store_session.__file__).parent / "migrations"
 
 
 def _key_rows(home: Path) -> list[tuple[str, str, bytes, bytes]]:
@@ -47,16 +46,15 @@ def _key_rows(home: Path) -> list[tuple[str, str, bytes, bytes]]:
 
 
 def test_init_then_open(home: Path) -> None:
-    store = Store.init(home, key_file=True, clock=lambda: NOW)
-    store.close()
+    Store.init(home, key_file=True, clock=lambda: NOW).close()
     assert (home / "ccapki.db").is_file()
     with Store.open(home) as again:
         assert again.count("certificates") == 0
-        assert again.cas() == []
-        log = again.audit_log()
-    assert [e["action"] for e in log] == ["init"]
-    assert log[0]["at"] == NOW
-    assert log[0]["detail"] == {"mode": "keyfile"}
+        assert again.cas.list() == []
+        log = again.audit.log()
+    assert [e.action for e in log] == ["init"]
+    assert log[0].at == NOW
+    assert log[0].detail == {"mode": "keyfile"}
 
 
 def test_init_refuses_to_overwrite(cli: CliRunner, keyfile_store: Path) -> None:
@@ -111,7 +109,7 @@ def test_keys_are_encrypted_at_rest(cli: CliRunner, keyfile_store: Path) -> None
     wrong = Keyring(Keyring.new_data_key())
     with Store.open(keyfile_store) as store:
         for fp, _state, nonce, sealed in rows:
-            key = store.private_key(fp)
+            key = store.keys.private_key(fp)
             assert public_key_fingerprint(key) == fp
             der = private_key_der(key)
             # no PKCS#8 DER, no PEM body, no raw private scalar anywhere in the file
@@ -220,7 +218,8 @@ def test_an_empty_sqlite_file_is_not_a_store(cli: CliRunner, home: Path, tmp_pat
     sqlite3.connect(home / "ccapki.db").execute("CREATE TABLE other (x)").connection.close()
     r = cli("apply", str(write(tmp_path / "d.toml", deployment())))
     assert r.code == 2
-    assert r.err.startswith(f"error: {home} holds no ccapki schema")
+    db = home / "ccapki.db"
+    assert r.err.startswith(f"error: {db} is not a ccapki store (it holds no ccapki tables)")
 
 
 def test_every_version_is_kept(cli: CliRunner, keyfile_store: Path, tmp_path: Path) -> None:
@@ -231,17 +230,17 @@ def test_every_version_is_kept(cli: CliRunner, keyfile_store: Path, tmp_path: Pa
         assert r.code == 0, r.both
         assert (f"renewed cam v{step + 1}" if step else "issued cam v1") in r.out
         with Store.open(keyfile_store) as store:
-            cur = store.current_identity("cam")
+            cur = store.identities.get("cam")
             assert cur is not None
             seen.append((cur.version, cur.fingerprint, cur.spki))
     assert [v for v, _, _ in seen] == [1, 2, 3]
     with Store.open(keyfile_store) as store:
-        history = store.history("cam")
+        history = store.identities.history("cam")
         assert [(h.version, h.fingerprint, h.spki) for h in history] == seen
         assert len({h.spki for h in history}) == 3  # a new key per version
         for h in history:
-            assert store.has_key(h.spki)  # every version's key is kept
-        assert store.history("cas1")[-1].version == 3
+            assert store.keys.has(h.spki)  # every version's key is kept
+        assert store.identities.history("cas1")[-1].version == 3
         assert store.count("certificates") == 6
     # each version starts when it was issued (minus the clock-skew backdate)
     starts = [h.certificate.not_valid_before_utc for h in history]
@@ -251,21 +250,21 @@ def test_every_version_is_kept(cli: CliRunner, keyfile_store: Path, tmp_path: Pa
 def test_audit_log(cli: CliRunner, keyfile_store: Path) -> None:
     assert cli("apply", str(FAQ)).code == 0
     with Store.open(keyfile_store) as store:
-        log = list(reversed(store.audit_log(limit=10_000)))
+        log = list(reversed(store.audit.log(limit=10_000)))
     assert cli("apply", str(FAQ)).code == 0  # idempotent: logs nothing more
     with Store.open(keyfile_store) as store:
-        assert len(store.audit_log(limit=10_000)) == len(log)
-    actions = [e["action"] for e in log]
+        assert len(store.audit.log(limit=10_000)) == len(log)
+    actions = [e.action for e in log]
     assert actions[0] == "init"
     assert actions.count("init") == 1
     assert actions.count("deployment") == 1
     assert actions.count("ca-add") == 2
     assert actions.count("issue") == 6
-    cas = [e for e in log if e["action"] == "ca-add"]
-    assert {e["detail"]["kind"] for e in cas} == {"internal-root", "internal-ca"}
+    cas = [e for e in log if e.action == "ca-add"]
+    assert {e.detail["kind"] for e in cas} == {"internal-root", "internal-ca"}
     # the CAs are created before anything they sign
     assert actions.index("ca-add") < actions.index("issue")
-    issued = {e["subject"]: e["detail"] for e in log if e["action"] == "issue"}
+    issued = {e.subject: e.detail for e in log if e.action == "issue"}
     assert set(issued) == {
         "cam",
         "cas-dorm",
@@ -276,14 +275,14 @@ def test_audit_log(cli: CliRunner, keyfile_store: Path) -> None:
     }
     with Store.open(keyfile_store) as store:
         for name, detail in issued.items():
-            cur = store.current_identity(name)
+            cur = store.identities.get(name)
             assert cur is not None
             assert detail["version"] == 1
             assert detail["fingerprint"] == cur.fingerprint
             assert detail["source"] == "internal"
-    assert all(e["at"] == NOW for e in log)
+    assert all(e.at == NOW for e in log)
     # the log never holds key material
-    assert "PRIVATE" not in json.dumps([e["detail"] for e in log])
+    assert "PRIVATE" not in json.dumps([e.detail for e in log])
 
 
 def test_alembic_head_is_the_schema_head(keyfile_store: Path) -> None:
@@ -333,6 +332,83 @@ def test_keys_never_appear_in_output(cli: CliRunner, keyfile_store: Path, tmp_pa
         fps = [row[0] for row in _key_rows(keyfile_store)]
         assert len(fps) == 3 + 3  # three identities; Perfigo root, internal root and CA
         for fp in fps:
-            der = private_key_der(store.private_key(fp))
+            der = private_key_der(store.keys.private_key(fp))
             assert base64.b64encode(der)[:40].decode() not in everything
             assert der.hex()[:64] not in everything
+
+
+#: A database URL nothing answers on (port 9 is discard; connecting fails at once).
+UNREACHABLE = "postgresql+psycopg://nobody:x@127.0.0.1:9/none"
+
+
+def test_the_store_is_given_its_url_and_reads_no_environment(
+    cli: CliRunner, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Below the CLI the database URL is a parameter: ``CCAPKI_DATABASE_URL`` is the CLI's."""
+    monkeypatch.setenv("CCAPKI_DATABASE_URL", UNREACHABLE)
+    # no url given: the SQLite file in home, whatever the environment says
+    Store.init(home, key_file=True, clock=lambda: NOW).close()
+    assert (home / "ccapki.db").is_file()
+    with Store.open(home) as store:
+        assert [e.action for e in store.audit.log()] == ["init"]
+    assert not Store.exists(tmp_path / "empty")
+    assert Store.exists(tmp_path / "empty", UNREACHABLE)
+    # a url given is the one used (and named, without its password, when unreachable)
+    with pytest.raises(StoreError, match=r"cannot reach the database .*127\.0\.0\.1:9/none"):
+        Store.open(home, url=UNREACHABLE)
+    # the CLI reads the variable and passes it on
+    r = cli("keys", "list")
+    assert r.code == 2
+    assert r.err.startswith("error: cannot reach the database postgresql+psycopg://nobody:***@")
+    monkeypatch.delenv("CCAPKI_DATABASE_URL")
+    assert cli("keys", "list").code == 0
+
+
+def test_repositories_return_frozen_records(
+    cli: CliRunner, keyfile_store: Path, tmp_path: Path
+) -> None:
+    import dataclasses
+
+    from ccapki.store import (
+        AuditEntry,
+        CertSource,
+        DeploymentRecord,
+        KeyRecord,
+        KeyState,
+        StoredCA,
+        StoredIdentity,
+        TrustEntry,
+    )
+
+    text = deployment(cas=[standalone("cas1", "10.1.0.1", source="self-signed")])
+    assert cli("apply", str(write(tmp_path / "d.toml", text))).code == 0
+    with Store.open(keyfile_store) as store:
+        keys = store.keys.list()
+        idents = store.identities.current()
+        cas = store.cas.list()
+        trust = store.trust.entries("cam")
+        log = store.audit.log()
+        kept = store.deployments.latest()
+        pending = store.keys.list(state=KeyState.PENDING)
+    assert all(type(k) is KeyRecord for k in keys)
+    assert {k.state for k in keys} == {KeyState.ACTIVE, KeyState.CA}
+    assert all(type(k.state) is KeyState for k in keys)
+    assert pending == []
+    # the enums' values are the strings the database holds (no migration)
+    assert {row[1] for row in _key_rows(keyfile_store)} == {"active", "ca"}
+    assert {n: type(i) for n, i in idents.items()} == {
+        "cam": StoredIdentity,
+        "cas1": StoredIdentity,
+    }
+    assert idents["cam"].source is CertSource.INTERNAL
+    assert idents["cas1"].source is CertSource.SELF_SIGNED
+    assert {type(c) for c in cas} == {StoredCA}
+    assert trust
+    assert all(type(e) is TrustEntry for e in trust)
+    assert all(type(e) is AuditEntry for e in log)
+    assert type(kept) is DeploymentRecord
+    assert kept.text == text
+    for record in (keys[0], idents["cam"], cas[0], trust[0], log[0], kept):
+        field = dataclasses.fields(record)[0].name
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(record, field, None)

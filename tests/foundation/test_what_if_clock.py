@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ccapki.store.db import Store
+from ccapki.store import Store
 from clikit import Result, standalone
 
 from .conftest import NOW, CliRunner, db_bytes, deployment, write
@@ -101,7 +101,7 @@ def test_apply_reissues_a_certificate_that_is_not_valid_yet(
     future = NOW + dt.timedelta(days=90)
     assert cli("apply", str(path), now=future).code == 0
     with Store.open(home) as store:
-        assert store.current_identity("cam").certificate.not_valid_before_utc > NOW  # type: ignore[union-attr]
+        assert store.identities.get("cam").certificate.not_valid_before_utc > NOW  # type: ignore[union-attr]
     plan = cli("plan", str(path), "--json")
     actions = {a["identity"]: a for a in plan.json()["pending_actions"]}
     assert actions["cam"]["action"] == "reissue"
@@ -112,7 +112,7 @@ def test_apply_reissues_a_certificate_that_is_not_valid_yet(
     assert "reissued cas1 v2" in r.out
     with Store.open(home) as store:
         for name in ("cam", "cas1"):
-            cur = store.current_identity(name)
+            cur = store.identities.get(name)
             assert cur is not None
             assert cur.certificate.not_valid_before_utc <= NOW
     assert "nothing to do" in cli("apply", str(path)).out

@@ -21,7 +21,7 @@ from ccapki.lab.daemon import request_reload
 from ccapki.lifecycle.labspec import build_spec
 from ccapki.pki.issue import IdentityRequest, issue_identity
 from ccapki.pki.keys import KeyType, generate_key
-from ccapki.store.db import Store
+from ccapki.store import Store
 from ccapki.topology.loader import parse_deployment
 
 from .conftest import (
@@ -111,12 +111,9 @@ def test_cam_root_removed_from_a_cas_trust_store(cli: Cli, make_lab: LabFactory)
 
 def _fresh_identity_like(home: Path, identity: str) -> tuple[bytes, bytes]:
     """A new certificate + key for ``identity``'s names, from the same internal CA."""
-    store = Store.open(home, lambda: "")
-    try:
-        issuer = store.issuer("internal-ca")
-        current = store.current_identity(identity)
-    finally:
-        store.close()
+    with Store.open(home, passphrase=lambda: "") as store:
+        issuer = store.cas.issuer("internal-ca")
+        current = store.identities.get(identity)
     assert issuer is not None
     assert current is not None
     san = current.certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
@@ -141,13 +138,10 @@ def _fresh_identity_like(home: Path, identity: str) -> tuple[bytes, bytes]:
 def test_ha_secondary_with_a_different_key(cli: Cli, make_lab: LabFactory) -> None:
     lab = make_lab()
     # one identity per pair in the store: the divergent secondary exists only in the lab
-    store = Store.open(lab.home, lambda: "")
-    try:
-        kept = store.deployment_text()
+    with Store.open(lab.home, passphrase=lambda: "") as store:
+        kept = store.deployments.latest()
         assert kept is not None
-        spec = build_spec(store, parse_deployment(kept[0], "stored"), link_interval=1)
-    finally:
-        store.close()
+        spec = build_spec(store, parse_deployment(kept.text, "stored"), link_interval=1)
     chain_pem, key_pem = _fresh_identity_like(lab.home, "cas-ha")
     apps = tuple(
         dataclasses.replace(a, identity=EndpointMaterial(chain_pem, key_pem, a.identity.trust_pem))

@@ -99,13 +99,18 @@ def test_separate_files(pki: Pki) -> None:
 
 @pytest.mark.parametrize("legacy", [False, True])
 def test_pkcs12_algorithms(pki: Pki, legacy: bool) -> None:
-    data = export.pkcs12("cas1", pki.leaf, pki.leaf_key, pki.chain, b"pw", legacy=legacy)
+    data = export.pkcs12(
+        "cas1", pki.leaf, pki.leaf_key, pki.chain, b"pw", legacy=legacy, include_root=True
+    )
     from cryptography.hazmat.primitives.serialization import pkcs12
 
     p12 = pkcs12.load_pkcs12(data, b"pw")
     assert p12.cert is not None
     assert p12.cert.friendly_name == b"cas1"
     assert [c.certificate for c in p12.additional_certs] == list(pki.chain)
+    # the root only on request, as for every other format
+    bare = export.pkcs12("cas1", pki.leaf, pki.leaf_key, pki.chain, b"pw", legacy=legacy)
+    assert [c.certificate for c in pkcs12.load_pkcs12(bare, b"pw").additional_certs] == [pki.inter]
     # OIDs in the DER: PBES2 + AES-256-CBC + HMAC-SHA256, or PBES1 SHA1-3DES.
     pbes2 = bytes.fromhex("2a864886f70d01050d")
     aes256 = bytes.fromhex("60864801650304012a")

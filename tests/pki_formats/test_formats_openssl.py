@@ -65,7 +65,9 @@ def test_openssl_verify_exported_chain(pki: Pki, rsa_pki: Pki, tmp_path: Path, w
     ],
 )
 def test_openssl_reads_pkcs12(pki: Pki, tmp_path: Path, legacy: bool, needles: list[str]) -> None:
-    data = export.pkcs12("cas1", pki.leaf, pki.leaf_key, pki.chain, b"p@ss", legacy=legacy)
+    data = export.pkcs12(
+        "cas1", pki.leaf, pki.leaf_key, pki.chain, b"p@ss", legacy=legacy, include_root=True
+    )
     path = write(tmp_path / "cas1.p12", data, private=True)
     assert path.stat().st_mode & 0o777 == 0o600
     args = ["pkcs12", "-info", "-noout", "-passin", "pass:p@ss", "-in", str(path)]

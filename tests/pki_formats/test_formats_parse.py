@@ -100,7 +100,14 @@ def test_pkcs7_bundle(pki: Pki, encoding: serialization.Encoding) -> None:
 @pytest.mark.parametrize("legacy", [False, True])
 def test_pkcs12_round_trip(pki: Pki, legacy: bool) -> None:
     data = export.pkcs12(
-        "cas1", pki.leaf, pki.leaf_key, pki.chain, b"s3cret", legacy=legacy, kdf_rounds=1000
+        "cas1",
+        pki.leaf,
+        pki.leaf_key,
+        pki.chain,
+        b"s3cret",
+        legacy=legacy,
+        kdf_rounds=1000,
+        include_root=True,
     )
     m = parse_material(data, source="cas1.p12", password=b"s3cret")
     assert fps(m)[0] == fp(pki.leaf)

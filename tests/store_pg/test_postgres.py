@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from ccapki.cli import main
-from ccapki.store.db import Store
+from ccapki.store import Store
 
 FAQ = str(Path(__file__).resolve().parents[2] / "examples" / "faq.toml")
 
@@ -65,15 +65,12 @@ def test_init_apply_trust_on_postgres(
     assert version == "0001_initial"
     assert certs == 6
     assert b"PRIVATE KEY" not in bytes(sealed)
-    store = Store.open(home, lambda: "correct horse battery staple")
-    try:
-        ident = store.current_identity("cam")
+    with Store.open(home, url=pg_url, passphrase=lambda: "correct horse battery staple") as store:
+        ident = store.identities.get("cam")
         assert ident is not None
         assert ident.created_at.tzinfo is not None  # UTC survives the round trip
-        key = store.private_key(ident.spki)  # the sealed key opens
+        key = store.keys.private_key(ident.spki)  # the sealed key opens
         assert key.public_key().public_numbers() == ident.certificate.public_key().public_numbers()
-    finally:
-        store.close()
 
 
 def test_second_init_refused_and_nothing_lost(

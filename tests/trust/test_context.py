@@ -63,29 +63,52 @@ def test_context_candidates_word_the_fix(pki: Pki) -> None:
     assert Code.MISSING_INTERMEDIATE in v.codes
 
 
-def test_importing_trust_is_lazy_and_pure() -> None:
-    """``import ccapki.trust`` loads nothing; using it loads no framework, ORM or socket user."""
+def test_importing_trust_is_pure() -> None:
+    """``import ccapki.trust`` loads every public name and no framework, ORM or socket user."""
     code = """
 import json, sys
 import cryptography.x509.verification
 base = set(sys.modules)
 import ccapki.trust as t
-lazy = sorted(m for m in sys.modules if m.startswith("ccapki.trust."))
-for name in t.__all__:
-    getattr(t, name)
+missing = [name for name in t.__all__ if name not in vars(t)]
 extra = sorted(set(sys.modules) - base)
-print(json.dumps({"lazy": lazy, "extra": extra}))
+print(json.dumps({"missing": missing, "extra": extra}))
 """
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     data = json.loads(out)
-    assert data["lazy"] == []
+    assert data["missing"] == []
     heavy = {"sqlalchemy", "alembic", "click", "rich", "pydantic", "asyncio", "ssl", "http"}
     tops = {m.split(".")[0] for m in data["extra"]}
     assert not (tops & heavy), tops & heavy
     assert not any(m.startswith(("ccapki.store", "ccapki.cli", "ccapki.topology")) for m in
                    data["extra"])  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--help"], ["plan", "--help"], ["trust", "check", "--help"], ["import", "--help"],
+     ["check-ha", "--help"], ["plan", "FAQ"], ["inspect", "PEM"]],
+)  # fmt: skip
+def test_commands_that_need_no_trust_do_not_load_it(argv: list[str], tmp_path: Path) -> None:
+    """The trust package is imported whole: help and store-less commands never import it."""
+    faq = Path(__file__).parents[2] / "examples" / "faq.toml"
+    pem = tmp_path / "cas1.pem"
+    pem.write_bytes(_pem([mint("cas1", san=["cas1.example.com"]).cert]))
+    args = [{"FAQ": str(faq), "PEM": str(pem)}.get(a, a) for a in argv]
+    code = (
+        "import sys\n"
+        "from ccapki.cli import main\n"
+        f"code = main({args!r})\n"
+        "print(code, sorted(m for m in sys.modules if m.startswith('ccapki.trust')))\n"
+    )
+    env = {"CCAPKI_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}
+    r = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[-1] == "0 []", r.stdout[-2000:]
 
 
 # -- agreement with a real TLS handshake (stdlib ssl / OpenSSL) on 127.0.0.1 ---------------

@@ -44,7 +44,8 @@ def test_cca_48_five_year_self_signed_refused_by_apple_only() -> None:
         assert f.code == Code.VALIDITY_TOO_LONG
         assert "825 days" in f.reason
         assert "HT210176" in f.reason
-        assert f.fix == "re-issue cas-dorm.example.edu valid for at most 824 days"
+        assert f.fix.startswith("re-issue cas-dorm.example.edu valid for at most 824 days")
+        assert "set validity_days = 824 or less for this identity in the deployment file" in f.fix
         assert f.severity == "error"
     for other in ("windows", "chrome", "firefox", "agent"):
         assert refusals[other] == [], other

@@ -23,7 +23,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from ccapki.cli import main
 from ccapki.pki.issue import Issuer, make_intermediate_ca, make_root_ca
 from ccapki.pki.keys import KeyType, generate_key
-from ccapki.store.db import Store
+from ccapki.store import Store
 from ccapki.store.keyring import Keyring
 from clikit import Result, ha_pair, standalone
 from toolcheck import require_tool
@@ -119,7 +119,7 @@ def ok(r: Result) -> Result:
 
 def open_store(home: Path) -> Store:
     """The store itself (for the audit log and identity history)."""
-    return Store.open(home, lambda: PASSPHRASE, lambda: NOW)
+    return Store.open(home, passphrase=lambda: PASSPHRASE, clock=lambda: NOW)
 
 
 def write(path: Path, data: str | bytes) -> Path:

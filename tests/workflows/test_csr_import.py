@@ -17,6 +17,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from ccapki.pki.issue import build_name
 from ccapki.pki.keys import KeyType, generate_key, public_key_fingerprint
+from ccapki.store import KeyState
 from clikit import ha_pair, standalone
 
 from .conftest import (
@@ -65,23 +66,18 @@ def keys_json(cli: CliRunner) -> list[dict[str, Any]]:
 def snapshot(cli: CliRunner, home: Path) -> tuple[str, dict[str, list[int]], int]:
     """Everything an import could change: keys, every identity's history, stored CAs."""
     keys = json.dumps(keys_json(cli), sort_keys=True)
-    store = open_store(home)
-    try:
+    with open_store(home) as store:
         hist = {
-            n: [v.version for v in store.history(n)] for n in ("cam", "cas-ha", "cas-tp", "cas-tp2")
+            n: [v.version for v in store.identities.history(n)]
+            for n in ("cam", "cas-ha", "cas-tp", "cas-tp2")
         }
-        cas = len(store.cas())
-    finally:
-        store.close()
+        cas = len(store.cas.list())
     return keys, hist, cas
 
 
 def current_tp(home: Path) -> Any:
-    store = open_store(home)
-    try:
-        return store.current_identity("cas-tp")
-    finally:
-        store.close()
+    with open_store(home) as store:
+        return store.identities.get("cas-tp")
 
 
 # ---------------------------------------------------------------------------- 1. csr
@@ -323,16 +319,13 @@ def test_a_batch_of_returned_certificates_in_one_call(
     r = ok(cli("import", returned))
     for name in ("cas-tp", "cas-tp2", "cas-tp3"):
         assert f"imported {name} v1" in r.out
-    store = open_store(home)
-    try:
-        idents = store.current_identities()
+    with open_store(home) as store:
+        idents = store.identities.current()
         for name in ("cas-tp", "cas-tp2", "cas-tp3"):
             assert idents[name].source == "third-party"
-            key = store.private_key(idents[name].spki)
+            key = store.keys.private_key(idents[name].spki)
             assert public_key_fingerprint(key) == idents[name].spki
-        pending_left = {k["identity"] for k in store.key_records(state="pending")}
-    finally:
-        store.close()
+        pending_left = {k.identity for k in store.keys.list(state=KeyState.PENDING)}
     assert pending_left == {"cas-tp", "cas-tp3"}  # the newer CSRs' keys are still kept
 
 
@@ -466,9 +459,6 @@ def test_all_or_nothing_one_good_one_bad(
     assert "cas-tp2" in r.err
     assert "expired" in r.err
     assert snapshot(cli, home) == before
-    store = open_store(home)
-    try:
-        assert store.current_identity("cas-tp") is None
-        assert store.current_identity("cas-tp2") is None
-    finally:
-        store.close()
+    with open_store(home) as store:
+        assert store.identities.get("cas-tp") is None
+        assert store.identities.get("cas-tp2") is None

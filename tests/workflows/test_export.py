@@ -58,14 +58,13 @@ def exp(cli: CliRunner, deployed: Callable[[str], Path], home: Path, tmp_path: P
             ]
         )
     )
-    store = open_store(home)
-    try:
-        ident = store.current_identity("cas-web")
-    finally:
-        store.close()
+    with open_store(home) as store:
+        ident = store.identities.get("cas-web")
     assert ident is not None
     inter, root = ident.chain
-    return Exported(home, tmp_path / "out", ident.certificate, inter, root, ident.spki)
+    out = tmp_path / "out"
+    out.mkdir()  # export --out never makes folders (export-roots --out does)
+    return Exported(home, out, ident.certificate, inter, root, ident.spki)
 
 
 def blocks(path: Path) -> list[str]:
@@ -88,11 +87,8 @@ def export(cli: CliRunner, e: Exported, name: str, *args: str, identity: str = "
 
 
 def key_exports(home: Path) -> list[dict[str, Any]]:
-    store = open_store(home)
-    try:
-        return [a for a in store.audit_log(limit=1000) if a["action"] == "key-export"]
-    finally:
-        store.close()
+    with open_store(home) as store:
+        return [a for a in store.audit.log(limit=1000) if a.action == "key-export"]
 
 
 # ---------------------------------------------------------------------------- formats
@@ -153,8 +149,8 @@ def test_separate_pem_files_and_der(cli: CliRunner, exp: Exported) -> None:
         assert b"PRIVATE KEY" not in p.read_bytes()
     # only the key-holding export was logged
     logged = key_exports(exp.home)
-    assert [(a["subject"], a["detail"]["format"]) for a in logged] == [("cas-web", "key")]
-    assert logged[0]["detail"]["path"] == str(key.resolve())
+    assert [(a.subject, a.detail["format"]) for a in logged] == [("cas-web", "key")]
+    assert logged[0].detail["path"] == str(key.resolve())
 
 
 @pytest.mark.integration
@@ -189,8 +185,8 @@ def test_pkcs12(cli: CliRunner, exp: Exported, legacy: bool) -> None:
     bad = openssl("pkcs12", "-info", "-noout", "-passin", "pass:wrong", "-in", str(path))
     assert bad.returncode != 0
     logged = key_exports(exp.home)
-    assert logged[0]["detail"]["format"] == "pkcs12"
-    assert logged[0]["detail"]["encrypted"] is True
+    assert logged[0].detail["format"] == "pkcs12"
+    assert logged[0].detail["encrypted"] is True
 
 
 def test_encrypt_key_without_password_is_refused(
@@ -206,7 +202,7 @@ def test_encrypt_key_without_password_is_refused(
     path = export(cli, exp, "e.pem", "--encrypt-key", "--format", "key")
     assert blocks(path) == ["ENCRYPTED PRIVATE KEY"]
     serialization.load_pem_private_key(path.read_bytes(), b"from-env")
-    assert key_exports(exp.home)[0]["detail"]["encrypted"] is True
+    assert key_exports(exp.home)[0].detail["encrypted"] is True
 
 
 def test_pkcs12_without_password_is_refused(cli: CliRunner, exp: Exported) -> None:
@@ -223,7 +219,7 @@ def test_every_key_export_is_audited(cli: CliRunner, exp: Exported) -> None:
     export(cli, exp, "c.key", "--format", "key", identity="cas-rsa")
     export(cli, exp, "d.p12", "--format", "pkcs12", "--password", "x")
     logged = key_exports(exp.home)
-    assert sorted((a["subject"], a["detail"]["format"]) for a in logged) == [
+    assert sorted((a.subject, a.detail["format"]) for a in logged) == [
         ("cas-rsa", "key"),
         ("cas-web", "pem-bundle"),
         ("cas-web", "pkcs12"),

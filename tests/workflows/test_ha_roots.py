@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 from ccapki.lifecycle.certfiles import client_roots, public_roots
 from ccapki.pki.issue import IdentityRequest, issue_identity
 from ccapki.pki.keys import KeyType, generate_key, public_key_fingerprint
-from ccapki.store.db import IdentityRecord
+from ccapki.store import CertSource, IdentityRecord
 
 from .conftest import (
     NOW,
@@ -64,18 +64,15 @@ def test_export_for_peer_makes_a_pkcs12_of_the_pair_identity(
     assert "install it on cas-ha-b (the secondary)" in r.out
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     p12 = pkcs12.load_pkcs12(path.read_bytes(), b"move-it")
-    store = open_store(home)
-    try:
-        ident = store.current_identity("cas-ha")
-        log = [a for a in store.audit_log() if a["action"] == "key-export"]
-    finally:
-        store.close()
+    with open_store(home) as store:
+        ident = store.identities.get("cas-ha")
+        log = [a for a in store.audit.log() if a.action == "key-export"]
     assert ident is not None
     assert p12.cert is not None
     assert p12.cert.certificate == ident.certificate
     assert p12.key is not None
     assert public_key_fingerprint(p12.key) == ident.spki
-    assert log[0]["detail"]["for_peer"] is True
+    assert log[0].detail["for_peer"] is True
     # a standalone appliance has no peer
     r = cli("export", "cas-one", "--for-peer", "--out", ha / "x.p12", "--password", "x")
     assert r.code == 2
@@ -136,11 +133,8 @@ def test_check_ha_secondary_with_other_key_and_cert_is_broken(
     assert failed == {"same certificate on both peers", "same private key on both peers"}
 
     # the right certificate on the secondary, but with a key that is not its own
-    store = open_store(home)
-    try:
-        ident = store.current_identity("cas-ha")
-    finally:
-        store.close()
+    with open_store(home) as store:
+        ident = store.identities.get("cas-ha")
     assert ident is not None
     wrong_key = ha / "wrong-key.pem"
     write(
@@ -159,11 +153,8 @@ def test_check_ha_secondary_with_other_key_and_cert_is_broken(
 
 
 def test_check_ha_expired_certificate_fails(cli: CliRunner, ha: Path, home: Path) -> None:
-    store = open_store(home)
-    try:
-        ident = store.current_identity("cas-ha")
-    finally:
-        store.close()
+    with open_store(home) as store:
+        ident = store.identities.get("cas-ha")
     assert ident is not None
     later = ident.not_after + dt.timedelta(days=1)
     r = cli("check-ha", "cas-ha", now=later)
@@ -193,11 +184,8 @@ def test_check_ha_expired_certificate_fails(cli: CliRunner, ha: Path, home: Path
 def test_export_roots_internal_every_format(cli: CliRunner, ha: Path, home: Path) -> None:
     out = ha / "roots"
     r = ok(cli("export-roots", "--out", out))
-    store = open_store(home)
-    try:
-        root = store.current_identities()["cam"].chain[-1]
-    finally:
-        store.close()
+    with open_store(home) as store:
+        root = store.identities.current()["cam"].chain[-1]
     assert (
         "install on clients: Workflow Org Clean Access Root CA (for cam, cas-ha, cas-one)" in r.out
     )
@@ -239,11 +227,8 @@ def test_export_roots_true_self_signed_lists_each_identity(
     r = ok(cli("export-roots", "--out", out))
     for name in ("cam", "cas-ha", "c1"):
         assert f"install on clients: {name}'s own certificate (true self-signed)" in r.out
-    store = open_store(home)
-    try:
-        own = {n: i.certificate for n, i in store.current_identities().items()}
-    finally:
-        store.close()
+    with open_store(home) as store:
+        own = {n: i.certificate for n, i in store.identities.current().items()}
     got = x509.load_pem_x509_certificates((out / "ccapki-roots.pem").read_bytes())
     assert {sha256(c) for c in got} == {sha256(c) for c in own.values()}
     assert len(list(out.glob("*.cer"))) == 3
@@ -272,19 +257,21 @@ def test_identity_chained_to_a_public_root_needs_no_client_action(
         dns=["cas-tp.example.org"],
         ips=["10.6.0.1"],
     )
-    store = open_store(home)
-    try:
+    with open_store(home) as store:
         store.unlock()
-        store.add_issued(
+        store.identities.add(
             [
                 IdentityRecord(
-                    "cas-tp", key, "ecdsa-p256", leaf, (outside.inter, public_root), "third-party"
+                    "cas-tp",
+                    key,
+                    "ecdsa-p256",
+                    leaf,
+                    (outside.inter, public_root),
+                    CertSource.THIRD_PARTY,
                 )
             ]
         )
         roots = {tuple(c.identities): c for c in client_roots(store)}
-    finally:
-        store.close()
     assert roots[("cas-tp",)].public is True
     assert roots[("cas-tp",)].certificate == public_root
     assert roots[("cam",)].public is False

@@ -162,7 +162,7 @@ def test_out_dash_refuses_a_private_key_without_force_stdout(
         assert r.out == ""
     assert not (tmp_path / "-").exists()
     with open_store(home) as store:
-        assert not [e for e in store.audit_log() if e["action"] == "key-export"]
+        assert not [e for e in store.audit.log() if e.action == "key-export"]
 
 
 def _ccapki(home: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
@@ -188,7 +188,7 @@ def test_force_stdout_writes_the_key_and_audits_it(one: Path, home: Path) -> Non
     assert cert is not None
     assert "cas1" in cert.subject.rfc4514_string()
     with open_store(home) as store:
-        paths = [e["detail"]["path"] for e in store.audit_log() if e["action"] == "key-export"]
+        paths = [e.detail["path"] for e in store.audit.log() if e.action == "key-export"]
     assert paths == ["<stdout>", "<stdout>"]
 
 

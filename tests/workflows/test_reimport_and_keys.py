@@ -53,18 +53,15 @@ def keys_json(cli: CliRunner) -> list[dict[str, Any]]:
 def snapshot(cli: CliRunner, home: Path) -> tuple[Any, ...]:
     """Everything an import or a CSR could change: keys, versions, CAs, CSRs, the audit log."""
     keys = sorted((k["fingerprint"], k["key_type"], k["state"]) for k in keys_json(cli))
-    store = open_store(home)
-    try:
-        hist = {n: [v.fingerprint for v in store.history(n)] for n in IDENTITIES}
+    with open_store(home) as store:
+        hist = {n: [v.fingerprint for v in store.identities.history(n)] for n in IDENTITIES}
         return (
             keys,
             hist,
-            [c.fingerprint for c in store.cas()],
-            len(store.csrs()),
+            [c.fingerprint for c in store.cas.list()],
+            len(store.csrs.list()),
             store.count("audit"),
         )
-    finally:
-        store.close()
 
 
 @pytest.fixture
@@ -104,11 +101,8 @@ def test_held_certificate_among_new_ones_imports_only_the_new(
     r = ok(cli("import", tmp_path / "ha.pem", tmp_path / "tp"))
     assert "already held: cas-ha v1" in r.out
     assert "imported cas-tp v1" in r.out
-    store = open_store(home)
-    try:
-        assert [v.version for v in store.history("cas-ha")] == [1]
-    finally:
-        store.close()
+    with open_store(home) as store:
+        assert [v.version for v in store.identities.history("cas-ha")] == [1]
 
 
 def test_a_new_certificate_for_a_key_the_store_holds_imports(
@@ -300,20 +294,14 @@ def test_csr_failing_on_its_second_file_writes_and_keeps_nothing(
     )
     out = tmp_path / "csrs"
     (out / "cas-tp2.csr").mkdir(parents=True)  # the second file cannot be written
-    store = open_store(home)
-    try:
-        keys_before, csrs_before = len(store.key_records()), len(store.csrs())
-    finally:
-        store.close()
+    with open_store(home) as store:
+        keys_before, csrs_before = len(store.keys.list()), len(store.csrs.list())
     r = cli("csr", "cas-tp", "cas-tp2", "--out", out)
     assert r.code == 2, r.both
     assert "nothing was written" in r.err
     assert not (out / "cas-tp.csr").exists()
-    store = open_store(home)
-    try:
-        assert (len(store.key_records()), len(store.csrs())) == (keys_before, csrs_before)
-    finally:
-        store.close()
+    with open_store(home) as store:
+        assert (len(store.keys.list()), len(store.csrs.list())) == (keys_before, csrs_before)
 
 
 # ---------------------------------------------------------------------------- 15. messages

@@ -48,11 +48,8 @@ def imported(
 
 
 def test_import_keeps_the_whole_chain(imported: OutsideCA, home: Path) -> None:
-    store = open_store(home)
-    try:
-        ident = store.current_identity("cas-tp")
-    finally:
-        store.close()
+    with open_store(home) as store:
+        ident = store.identities.get("cas-tp")
     assert ident is not None
     assert ident.chain == (imported.inter, imported.root)
 

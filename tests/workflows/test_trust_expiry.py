@@ -30,11 +30,8 @@ DEP = deployment(
 
 
 def _expiry_of(home: Path, identity: str) -> dt.datetime:
-    store = open_store(home)
-    try:
-        ident = store.current_identity(identity)
-    finally:
-        store.close()
+    with open_store(home) as store:
+        ident = store.identities.get(identity)
     assert ident is not None
     return ident.certificate.not_valid_after_utc
 
@@ -115,11 +112,8 @@ def test_an_expiring_ca_warns_every_channel_it_anchors(
     """The internal issuing CA (five years) outlives the identities it signs: at the time
     an identity renewed by ``apply`` is current, the warning names the CA and is shared."""
     deployed(deployment(release="4.8.0", cas=[standalone("cas-one", "10.6.0.1")]))
-    store = open_store(home)
-    try:
-        ident = store.current_identity("cas-one")
-    finally:
-        store.close()
+    with open_store(home) as store:
+        ident = store.identities.get("cas-one")
     assert ident is not None
     inter = ident.chain[0]
     when = inter.not_valid_after_utc - dt.timedelta(days=3)

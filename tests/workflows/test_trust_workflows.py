@@ -87,7 +87,7 @@ def third_party(
     )
     ok(cli("import", ret))
     r = ok(cli("apply"))
-    assert "add root CA Outside Trust Root to CAM cam-a" in r.out
+    assert "added root CA Outside Trust Root to CAM cam-a" in r.out
 
 
 # ---------------------------------------------------------------------------- 6. apply
@@ -333,13 +333,10 @@ def test_release_49_prints_the_dn_authorization_list(
     cli: CliRunner, deployed: Callable[[str], Path], home: Path
 ) -> None:
     deployed(dep("internal", "4.9.1"))
-    store = open_store(home)
-    try:
+    with open_store(home) as store:
         dns = {
-            n: i.certificate.subject.rfc4514_string() for n, i in store.current_identities().items()
+            n: i.certificate.subject.rfc4514_string() for n, i in store.identities.current().items()
         }
-    finally:
-        store.close()
     r = ok(cli("trust", "check"))
     assert "4.9 CAM-CAS authorization: the CAM must allow these CAS DNs:" in r.out
     assert f"cas-ha-a: {dns['cas-ha']}" in r.out  # an HA pair: the primary's DN
@@ -421,13 +418,10 @@ def test_clients_mozilla_installed_and_file(
 
 
 def _state(cli: CliRunner, home: Path) -> tuple[str, str, str, int]:
-    store = open_store(home)
-    try:
-        versions = {n: (i.version, i.fingerprint) for n, i in store.current_identities().items()}
-        cas = [c.fingerprint for c in store.cas()]
+    with open_store(home) as store:
+        versions = {n: (i.version, i.fingerprint) for n, i in store.identities.current().items()}
+        cas = [c.fingerprint for c in store.cas.list()]
         hist = store.count("certificates")
-    finally:
-        store.close()
     keys = json.dumps(ok(cli("keys", "list", "--json")).json(), sort_keys=True)
     trust = json.dumps(all_trust(cli), sort_keys=True)
     return trust, json.dumps([versions, cas], sort_keys=True), keys, hist

@@ -19,9 +19,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         sys.stdout.write(f"ccapki {__version__}\n")
         return 0
-    from ccapki.cli.app import run
+    if argv is not None:  # in process (tests, the demo): the caller's signal handlers stay
+        from ccapki.cli.app import run
 
-    code = run(args)
-    if argv is None:
-        sys.exit(code)
-    return code
+        return run(args)
+    # the process: a Ctrl-C or SIGTERM from here on gets `error:` + `hint:` (never a
+    # traceback or a silent exit), and once the command is done none changes its exit code
+    import signal
+
+    from ccapki.errors import Interrupted
+
+    def starting(signum: int, _frame: object) -> None:
+        raise Interrupted(signum, "nothing was done (ccapki was starting); run the command again")
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, starting)
+    try:
+        from ccapki.cli.app import run
+
+        code = run(args, exiting=True)
+    except Interrupted as exc:  # before the command's own handlers took over
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
+        sys.stderr.write(f"error: interrupted ({exc.name})\nhint: {exc.hint}\n")
+        code = exc.exit_code
+    sys.exit(code)

@@ -15,15 +15,20 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
 
 from ccapki import __version__
 from ccapki.errors import CcapkiError, InputError, Interrupted, PasswordError
+
+if TYPE_CHECKING:
+    from ccapki.store.session import Store
 
 __all__ = ["Env", "cli", "run"]
 
@@ -74,7 +79,7 @@ class Env:
 
     @property
     def home(self) -> Path:
-        from ccapki.store.db import resolve_home
+        from ccapki.home import resolve_home
 
         return resolve_home(self.home_option)
 
@@ -111,6 +116,12 @@ class Env:
                 "apply --dry-run)",
             )
 
+    def work_done(self) -> None:
+        """Say that the command's change is committed: a Ctrl-C or SIGTERM from now until
+        the command returns is ignored, so it reports what it did and exits as it would
+        have (never "interrupted" with a hint to run again after the work was done)."""
+        work_done()
+
     def passphrase(self) -> str:
         env = os.environ.get("CCAPKI_PASSPHRASE")
         if env == "":
@@ -132,10 +143,19 @@ class Env:
             "set CCAPKI_PASSPHRASE, or run the command in a terminal to be asked",
         )
 
-    def open_store(self) -> Any:
-        from ccapki.store.db import Store
+    @property
+    def database_url(self) -> str | None:
+        """``CCAPKI_DATABASE_URL`` (e.g. PostgreSQL), else None: the SQLite file in
+        :attr:`home`. The CLI is the one place that reads it; the store is given it."""
+        return os.environ.get("CCAPKI_DATABASE_URL") or None
 
-        store = Store.open(self.home, self.passphrase, self.now)
+    def open_store(self) -> Store:
+        """The store, open (use it as ``with env.open_store() as store:``)."""
+        from ccapki.store.session import Store
+
+        store = Store.open(
+            self.home, url=self.database_url, passphrase=self.passphrase, clock=self.now
+        )
         self.warn_loose_modes()
         return store
 
@@ -144,16 +164,17 @@ class Env:
         if self._modes_checked:
             return
         self._modes_checked = True
-        from ccapki.store.db import loose_modes
+        from ccapki.store.home import loose_modes
 
-        text = loose_modes(self.home)
+        text = loose_modes(self.home, self.database_url)
         if text:
             click.echo(f"warning: {text}", err=True)
 
     def store_exists(self) -> bool:
-        from ccapki.store.db import Store
+        """Whether a store is there to open; imports no database code."""
+        from ccapki.home import store_exists
 
-        return Store.exists(self.home)
+        return store_exists(self.home, self.database_url)
 
 
 pass_env = click.make_pass_decorator(Env)
@@ -207,27 +228,68 @@ INTERRUPT_HINT = (
 )
 
 
-@contextlib.contextmanager
-def _signals_raise_interrupted() -> Iterator[None]:
-    """SIGINT and SIGTERM raise :class:`Interrupted` while a command runs.
+class _Late:
+    """Whether the command's work is done (committed, or the command has returned): from
+    then on a signal changes nothing, so a late Ctrl-C cannot turn a success into 130.
+    ``interrupted_at``: when the signal that interrupts the command came (monotonic)."""
 
-    A second signal during the cleanup that follows acts as the default (stops at once).
-    Only the main thread can install handlers; elsewhere nothing changes.
+    done = False
+    interrupted_at: float | None = None
+
+
+#: A repeat of the interrupting signal within this many seconds is the same interruption
+#: (``timeout`` signals both the process and its group; a Ctrl-C may bounce).
+REPEAT_SECONDS = 1.0
+
+
+def work_done() -> None:
+    """The command's change is committed: a signal from now to the command's end is
+    ignored (the command reports what it did and exits as it would have)."""
+    _Late.done = True
+
+
+@contextlib.contextmanager
+def _signals_raise_interrupted(*, exiting: bool = False) -> Iterator[None]:
+    """SIGINT and SIGTERM raise :class:`Interrupted` while a command runs, until its work is
+    done (:func:`work_done`, or the command returned).
+
+    A second signal during the cleanup that follows stops the process at once (saying so),
+    unless it repeats the first within :data:`REPEAT_SECONDS`.
+    ``exiting``: the process exits after the command, so the signals stay ignored from
+    then on (restoring Python's handlers would let a late Ctrl-C end the exit with a
+    traceback, or with a silent 130 once the interpreter shuts down). Only the main thread
+    can install handlers; elsewhere nothing changes.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
-    def handler(signum: int, _frame: Any) -> None:
-        signal.signal(signum, signal.SIG_DFL)
-        raise Interrupted(signum)
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        if _Late.done:
+            return
+        now = time.monotonic()
+        if _Late.interrupted_at is None:
+            _Late.interrupted_at = now
+            raise Interrupted(signum)
+        if now - _Late.interrupted_at < REPEAT_SECONDS:
+            return
+        name = signal.Signals(signum).name
+        os.write(
+            2,
+            f"error: interrupted again ({name}): stopped at once\n"
+            "hint: a store change that was not committed is rolled back by the database; "
+            "run the command again\n".encode(),
+        )
+        os._exit(128 + signum)
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
         for sig, old in previous.items():
-            if old is not None:  # None: a handler not installed from Python, left as it is
+            if exiting:
+                signal.signal(sig, signal.SIG_IGN)
+            elif old is not None:  # None: a handler not installed from Python, left as is
                 signal.signal(sig, old)
 
 
@@ -236,19 +298,34 @@ def _interrupted(exc: Interrupted) -> int:
     return exc.exit_code
 
 
-def run(args: list[str]) -> int:
-    """Run the CLI; turn every known error into ``error:`` + ``hint:`` and an exit code."""
+def run(args: list[str], *, exiting: bool = False) -> int:
+    """Run the CLI; turn every known error into ``error:`` + ``hint:`` and an exit code.
+
+    ``exiting``: the process ends with this command (the ``ccapki`` entry point); a signal
+    after the command is done is then ignored. Runs nest (``ccapki demo``).
+    """
+    outer = (_Late.done, _Late.interrupted_at)
+    _Late.done, _Late.interrupted_at = False, None
     try:
-        with _signals_raise_interrupted():
+        with _signals_raise_interrupted(exiting=exiting):
             return _run(args)
-    except Interrupted as exc:  # a signal that arrived while an error was being reported
+    except Interrupted as exc:  # before the handlers were installed (ccapki was starting)
         return _interrupted(exc)
+    finally:
+        _Late.done, _Late.interrupted_at = outer
+
+
+def _invoke(args: list[str]) -> object:
+    try:
+        return cli.main(args, prog_name="ccapki", standalone_mode=False)
+    finally:
+        _Late.done = True  # returned or raised: a signal now would only garble the report
 
 
 def _run(args: list[str]) -> int:
     debug = "--debug" in args
     try:
-        rv = cli.main(args, prog_name="ccapki", standalone_mode=False)
+        rv = _invoke(args)
     except Interrupted as exc:
         if debug:
             import traceback
@@ -274,8 +351,10 @@ def _run(args: list[str]) -> int:
             return 2
         return _interrupted(Interrupted(signal.SIGINT))
     except click.exceptions.NoArgsIsHelpError as exc:
-        click.echo(exc.format_message(), err=True)
-        return 2
+        # `ccapki keys` (a group, no subcommand): its help is what was asked for, as
+        # `git remote` lists: on standard output, exit 0
+        click.echo(exc.format_message())
+        return 0
     except click.UsageError as exc:
         cmd = exc.ctx.command_path if exc.ctx else "ccapki"
         _say_error(exc.format_message(), f"see `{cmd} --help` for usage and examples")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ccapki.errors import InputError
+from ccapki.errors import CcapkiError, InputError, StoreError
 
 if TYPE_CHECKING:
     from ccapki.cli.app import Env
@@ -15,20 +15,40 @@ __all__ = ["load_deployment_arg"]
 
 def load_deployment_arg(env: Env, path: str | None) -> tuple[Deployment, str | None]:
     """The deployment from FILE, else the one the store last applied."""
-    from ccapki.topology.loader import load_deployment, parse_deployment
+    from ccapki.api import load_deployment, parse_deployment
 
     if path:
         return load_deployment(path), path
-    if env.store_exists():
-        store = env.open_store()
-        try:
-            kept = store.deployment_text()
-        finally:
-            store.close()
+    exists = env.store_exists()
+    if exists:
+        with env.open_store() as store:
+            kept = store.deployments.latest()
         if kept:
-            text, kept_path = kept
-            return parse_deployment(text, kept_path or "<stored deployment>"), kept_path
-    raise InputError(
-        "no deployment file given and the store holds none",
-        "pass the deployment file, e.g. `ccapki plan examples/faq.toml`",
+            return parse_deployment(kept.text, kept.path or "<stored deployment>"), kept.path
+    raise _no_deployment(env, exists)
+
+
+def _no_deployment(env: Env, store_exists: bool) -> CcapkiError:
+    """Why there is no deployment, with the hint that fits the running command: one that
+    takes a FILE argument is given one; any other reads the deployment the store holds."""
+    import click
+
+    ctx = click.get_current_context(silent=True)
+    command = ctx.command_path if ctx else "ccapki"
+    takes_file = ctx is not None and any(p.name == "file" for p in ctx.command.params)
+    if takes_file:
+        where = "the store holds none" if store_exists else f"there is no store at {env.home}"
+        return InputError(
+            f"no deployment file given, and {where}",
+            f"pass the deployment file: `{command} FILE` (e.g. `{command} examples/faq.toml`)",
+        )
+    if not store_exists:
+        return StoreError(
+            f"no ccapki store at {env.home}",
+            "create it with `ccapki init`, then `ccapki apply FILE` with your deployment "
+            "file (or point --home / CCAPKI_HOME at your store)",
+        )
+    return StoreError(
+        f"the store at {env.home} holds no deployment yet",
+        f"apply your deployment file first (`ccapki apply FILE`), then run `{command}` again",
     )

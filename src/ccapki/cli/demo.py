@@ -30,12 +30,9 @@ def render_inventory(env: Env) -> None:
     from ccapki.cli.output import console, days_text
     from ccapki.pki.inspect import KnownCA, describe
 
-    store = env.open_store()
-    try:
-        known = [KnownCA(c.name, c.kind, c.certificate) for c in store.cas()]
-        idents = store.current_identities()
-    finally:
-        store.close()
+    with env.open_store() as store:
+        known = [KnownCA(c.name, c.kind, c.certificate) for c in store.cas.list()]
+        idents = store.identities.current()
     t = Table(title="inventory")
     for col in ("identity", "v", "subject", "signed by", "key", "expires", "left"):
         t.add_column(col)
@@ -61,11 +58,8 @@ def _trust_demo(base: list[str], env: Env) -> int:
     _step("trust check: every channel of the deployment (ccapki trust check)")
     if run([*base, "trust", "check"]) != 0:
         return 1
-    store = env.open_store()
-    try:
-        fp = store.trust_list("cas-dorm-a")[0][0]
-    finally:
-        store.close()
+    with env.open_store() as store:
+        fp = store.trust.entries("cas-dorm-a")[0].fingerprint
     _step(f"break a link: remove {fp[:16]} from cas-dorm-a's trust store (ccapki trust remove)")
     if run([*base, "trust", "remove", "cas-dorm-a", fp[:16]]) != 0:
         return 1
@@ -105,6 +99,11 @@ def _lab_demo(base: list[str]) -> int:
 EXAMPLES
   ccapki demo              run in a fresh temporary store, removed afterwards
   ccapki demo --keep       keep the temporary store and print where it is
+
+\b
+EXIT CODES
+  0 every step passed   otherwise the exit code of the step that failed (1 findings,
+                        2 bad input, 3 live and offline verdicts disagree)
 """
 )
 @click.option("--keep", is_flag=True, help="Keep the temporary store.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, cast
 
 import click
 
@@ -13,7 +13,12 @@ from ccapki.cli.app import Env, pass_env
 from ccapki.errors import InputError
 
 if TYPE_CHECKING:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+
     from ccapki.lifecycle.certfiles import CsrResult
+    from ccapki.lifecycle.exports import ExportFormat
+    from ccapki.pki.export import KeyFormat
 
 __all__ = ["check_ha", "csr", "export", "export_roots", "import_cmd", "keys"]
 
@@ -35,60 +40,73 @@ def _password(value: str | None, prompt: str, *, confirm: bool = False) -> bytes
     epilog="""\b
 EXAMPLES
   ccapki csr cas-clinic                 key kept sealed (pending), CSR in ./cas-clinic.csr
-  ccapki csr --all --out csrs/          every third-party identity
+  ccapki csr --all --out csrs/          every third-party identity (csrs/ is made if missing)
+  ccapki csr cas-clinic --out -         print the CSR on standard output
 
 Older pending keys are never destroyed by a new CSR: a certificate answering an older
 request still finds its key. Retire one explicitly with `ccapki keys retire FINGERPRINT`.
+
+\b
+EXIT CODES
+  0 CSRs written   2 bad input or unwritable --out: no key kept, nothing written
 """
 )
 @click.argument("identities", nargs=-1)
 @click.option("--all", "all_", is_flag=True, help="Every third-party identity of the plan.")
 @click.option(
     "--out",
-    type=click.Path(file_okay=False),
+    metavar="DIR",
     default=".",
     show_default=True,
-    help="Folder for the .csr files; - prints them on standard output.",
+    help="Folder for the .csr files (made if missing); - prints them on standard output.",
 )
 @click.option("--follow-symlink", is_flag=True, help="Write through a .csr that is a symlink.")
 @pass_env
 def csr(env: Env, identities: tuple[str, ...], all_: bool, out: str, follow_symlink: bool) -> int:
     """Make a key (kept encrypted, pending) and a PKCS#10 CSR with the plan's names."""
     env.refuse_what_if("csr")
+    from ccapki.api import make_csrs
     from ccapki.cli.common import load_deployment_arg
-    from ccapki.fsutil import STDOUT, write_output
-    from ccapki.lifecycle.certfiles import make_csrs
+    from ccapki.fsutil import STDOUT, check_output_folder, write_output
     from ccapki.topology.model import Source
 
     dep, _ = load_deployment_arg(env, None)
     names = list(identities)
     if all_:
         names += [i.name for i in dep.identities if i.source is Source.THIRD_PARTY]
+    if not names and all_:
+        raise InputError(
+            f"--all: deployment {dep.name} has no third-party identity (every identity is "
+            "issued by ccapki), so there is no CSR to make",
+            'set source = "third-party" (in [deployment] or on an appliance) for what an '
+            "outside CA signs and `ccapki apply` the file, or name an identity: "
+            "`ccapki csr NAME`",
+        )
     if not names:
         raise InputError(
-            "no identity named", "name identities (`ccapki csr cas-clinic`) or pass --all"
+            "no identity given",
+            "name identities (`ccapki csr cas-clinic`), or pass --all for every third-party "
+            "identity",
         )
     names = [dep.identity(n).name for n in dict.fromkeys(names)]
     to_stdout = out == STDOUT
     if not to_stdout:
-        _check_folder_writable(Path(out))  # before the passphrase is asked, a key made
+        check_output_folder(out)  # before the passphrase is asked, a key made
     written: list[str] = []
 
     def deliver(r: CsrResult) -> None:
         dest = STDOUT if to_stdout else Path(out) / f"{r.identity}.csr"
-        written.append(write_output(dest, r.pem, follow_symlink=follow_symlink))
+        written.append(write_output(dest, r.pem, follow_symlink=follow_symlink, make_folder=True))
 
-    store = env.open_store()
-    try:
-        # each file is written before the store commits: a failed write keeps no key
-        results = make_csrs(store, dep, names, deliver)
-    except BaseException:
-        if not to_stdout:
-            for path in written:
-                Path(path).unlink(missing_ok=True)
-        raise
-    finally:
-        store.close()
+    with env.open_store() as store:
+        try:
+            # each file is written before the store commits: a failed write keeps no key
+            results = make_csrs(store, dep, names, deliver=deliver)
+        except BaseException:
+            if not to_stdout:
+                for path in written:
+                    Path(path).unlink(missing_ok=True)
+            raise
     for r, path in zip(results, written, strict=True):
         kept = f"; {r.pending_before} older pending key(s) kept" if r.pending_before else ""
         click.echo(
@@ -96,23 +114,6 @@ def csr(env: Env, identities: tuple[str, ...], all_: bool, out: str, follow_syml
             err=to_stdout,
         )
     return 0
-
-
-def _check_folder_writable(folder: Path) -> None:
-    """Refuse an output folder that cannot be made or written to (nothing done yet)."""
-    existing = folder
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    why = ""
-    if not existing.is_dir():
-        why = f"{existing} is not a folder"
-    elif not os.access(existing, os.W_OK | os.X_OK):
-        why = f"{existing} is not writable"
-    if why:
-        raise InputError(
-            f"{folder}: cannot write ({why}); nothing was written",
-            "choose an --out folder that exists or can be made, and that you can write to",
-        )
 
 
 @click.command(
@@ -145,19 +146,16 @@ def import_cmd(
 ) -> int:
     """Import certificates (PEM, DER, PKCS#7, PKCS#12) and keys; match them; all or nothing."""
     env.refuse_what_if("import")
+    from ccapki import api
     from ccapki.cli.common import load_deployment_arg
-    from ccapki.lifecycle.certfiles import import_materials
-    from ccapki.pki.formats import parse_files
 
-    pw = password.encode() if password else None
-    materials = parse_files([*files, *key_files], pw)
+    materials = api.read_files([*files, *key_files], password)
     dep, _ = load_deployment_arg(env, None)
-    store = env.open_store()
-    try:
-        result = import_materials(store, dep, materials, env.now(), force=force, identity=identity)
-        versions = {n: store.current_identity(n) for n in {i.identity for i in result.identities}}
-    finally:
-        store.close()
+    with env.open_store() as store:
+        result = api.import_materials(
+            store, dep, materials, env.now(), force=force, identity=identity
+        )
+        versions = {n: store.identities.get(n) for n in {i.identity for i in result.identities}}
     for imp in result.identities:
         v = versions[imp.identity]
         assert v is not None
@@ -193,8 +191,17 @@ EXAMPLES
   ccapki export cas-dorm --format pkcs12 --out cas-dorm.p12 --password ...
   ccapki export cas-dorm --for-peer --out cas-dorm-peer.p12      HA: primary -> secondary
   ccapki export cam --format cert --out cam.crt
+  ccapki export cas-dorm --format chain --include-root --out chain.pem
 
-Files holding a private key are written 0600, atomically, and logged in the audit log.
+Every format leaves the root out unless --include-root is given: appliances and clients
+keep the root in their trust store (`ccapki export-roots`), the FAQ's upload file holds the
+certificate and its intermediates. Files holding a private key are written 0600,
+atomically, and logged in the audit log. --out must be in a folder that exists.
+
+\b
+EXIT CODES
+  0 written   2 bad input (unknown identity, no certificate yet, refused --out): nothing
+              written
 """
 )
 @click.argument("identity")
@@ -204,14 +211,20 @@ Files holding a private key are written 0600, atomically, and logged in the audi
 @click.option(
     "--out",
     required=True,
-    type=click.Path(dir_okay=False),
-    help="The file to write (a regular file only); - writes to standard output.",
+    metavar="FILE",
+    help="The file to write (a regular file, in a folder that exists); - writes to standard "
+    "output.",
 )
 @click.option(
     "--force-stdout", is_flag=True, help="Allow --out - for a format holding the private key."
 )
 @click.option("--follow-symlink", is_flag=True, help="Write through --out if it is a symlink.")
-@click.option("--include-root/--no-root", default=False, help="Put the root in the chain.")
+@click.option(
+    "--include-root/--no-root",
+    default=False,
+    show_default=True,
+    help="Put the self-signed root in the file (pem-bundle, chain, fullchain, pkcs12).",
+)
 @click.option(
     "--key-format", type=click.Choice(["pkcs8", "pkcs1"]), default="pkcs8", show_default=True
 )
@@ -237,11 +250,18 @@ def export(
     """Write an identity as the files appliances and admins need."""
     env.refuse_what_if("export")
     from ccapki.cli.common import load_deployment_arg
-    from ccapki.fsutil import STDOUT, refuse_key_on_stdout, write_output
-    from ccapki.lifecycle.certfiles import identity_material
-    from ccapki.pki import export as ex
+    from ccapki.fsutil import STDOUT, check_output_file, refuse_key_on_stdout, write_output
+    from ccapki.lifecycle.exports import KEY_FORMATS, export_identity, record_key_export
 
     if for_peer:
+        given = click.get_current_context().get_parameter_source("fmt")
+        if fmt != "pkcs12" and given is not click.core.ParameterSource.DEFAULT:
+            raise InputError(
+                f"--for-peer writes a PKCS#12 file, and --format {fmt} asks for another; "
+                "nothing was written",
+                f"leave out --format {fmt} (or give --format pkcs12) to move the identity to "
+                f"the secondary, or leave out --for-peer to export it as {fmt}",
+            )
         fmt = "pkcs12"
     dep, _ = load_deployment_arg(env, None)
     spec = dep.identity(identity)
@@ -250,10 +270,12 @@ def export(
             f"{spec.name} is a standalone appliance, not an HA pair",
             "--for-peer is for moving an HA pair's identity to its secondary",
         )
-    with_key = fmt in ("pem-bundle", "key", "pkcs12")
+    with_key = fmt in KEY_FORMATS
     to_stdout = out == STDOUT
     if to_stdout:
         refuse_key_on_stdout(private=with_key, force_stdout=force_stdout)
+    else:
+        check_output_file(out, follow_symlink=follow_symlink)  # before any password prompt
     pw: bytes | None = None
     if fmt == "pkcs12":
         pw = _password(password, "PKCS#12 password", confirm=True)
@@ -269,61 +291,34 @@ def export(
                 "--encrypt-key needs a password (the key would be written unencrypted)",
                 "give --password, set CCAPKI_EXPORT_PASSWORD, or run in a terminal to be asked",
             )
-    store = env.open_store()
-    try:
-        ident = store.current_identity(spec.name)
-        key: Any = None
-        if with_key:
-            ident, key = identity_material(store, spec.name)
-        elif ident is None:
-            identity_material(store, spec.name)  # raises the right error
-        assert ident is not None
-        chain = list(ident.chain)
-        if fmt == "pem-bundle":
-            data = ex.pem_bundle(
-                ident.certificate,
-                chain,
-                key,
-                include_root=include_root,
-                key_format=key_format,  # type: ignore[arg-type]
-                key_password=pw,
-            )
-        elif fmt == "key":
-            data = ex.key_pem(key, key_format=key_format, password=pw)  # type: ignore[arg-type]
-        elif fmt == "pkcs12":
-            assert pw is not None
-            data = ex.pkcs12(spec.name, ident.certificate, key, chain, pw, legacy=legacy)
-        elif fmt == "cert":
-            data = ex.cert_pem(ident.certificate)
-        elif fmt == "chain":
-            data = ex.chain_pem(chain, include_root=include_root)
-        elif fmt == "fullchain":
-            data = ex.fullchain_pem(ident.certificate, chain, include_root=include_root)
-        else:
-            data = ex.cert_der(ident.certificate)
+    with env.open_store() as store:
+        exported = export_identity(
+            store,
+            spec.name,
+            cast("ExportFormat", fmt),
+            password=pw,
+            include_root=include_root,
+            key_format=cast("KeyFormat", key_format),
+            legacy=legacy,
+        )
         path = write_output(
             out,
-            data,
+            exported.data,
             private=with_key,
             follow_symlink=follow_symlink,
             force_stdout=force_stdout,
         )
-        if with_key:
-            store.audit(
-                "key-export",
-                spec.name,
-                format=fmt,
-                path=path if to_stdout else str(Path(path).resolve()),
-                version=ident.version,
-                encrypted=bool(pw),
-                for_peer=for_peer,
-            )
-    finally:
-        store.close()
+        record_key_export(
+            store,
+            exported,
+            path if to_stdout else str(Path(path).resolve()),
+            encrypted=bool(pw),
+            for_peer=for_peer,
+        )
     mode = " (0600, holds the private key)" if with_key else ""
     click.echo(
-        f"wrote {path}{mode}: {spec.name} v{ident.version} as {fmt}, expires "
-        f"{ident.not_after:%Y-%m-%d}",
+        f"wrote {path}{mode}: {spec.name} v{exported.version} as {fmt}, expires "
+        f"{exported.not_after:%Y-%m-%d}",
         err=to_stdout,
     )
     if for_peer and spec.secondary is not None:
@@ -342,6 +337,8 @@ def export(
 EXAMPLES
   ccapki check-ha cas-dorm                                    from the store
   ccapki check-ha cas-dorm --primary a.p12 --secondary b.p12 --password ...
+  ccapki check-ha cas-dorm --primary a.p12 --secondary b.pfx --password ... \
+      --secondary-password ...                                each file its own password
 
 \b
 EXIT CODES
@@ -351,7 +348,12 @@ EXIT CODES
 @click.argument("pair")
 @click.option("--primary", type=click.Path(dir_okay=False), help="Bundle taken off the primary.")
 @click.option("--secondary", type=click.Path(dir_okay=False), help="Bundle off the secondary.")
-@click.option("--password", help="Password of PKCS#12 files.")
+@click.option(
+    "--password",
+    help="Password of the files (PKCS#12, encrypted keys); the primary's only when "
+    "--secondary-password is given.",
+)
+@click.option("--secondary-password", help="Password of the secondary's file.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_env
 def check_ha(
@@ -360,6 +362,7 @@ def check_ha(
     primary: str | None,
     secondary: str | None,
     password: str | None,
+    secondary_password: str | None,
     as_json: bool,
 ) -> int:
     """Confirm both HA peers hold the same certificate and key, fit for the heartbeat."""
@@ -371,15 +374,27 @@ def check_ha(
     if not spec.ha:
         raise InputError(f"{spec.name} is not an HA pair", "name an HA pair from `ccapki plan`")
     if (primary is None) != (secondary is None):
-        raise InputError("give both --primary and --secondary, or neither", "see --help")
+        given, missing = ("--primary", "--secondary") if primary else ("--secondary", "--primary")
+        raise InputError(
+            f"{given} is given but {missing} is not: check-ha compares the files of both peers",
+            f"add the file taken off the other peer: `ccapki check-ha {spec.name} --primary "
+            f"FILE --secondary FILE`, or give neither to check the store's identity",
+        )
     if primary and secondary:
-        sides = [_bundle(primary, password), _bundle(secondary, password)]
+        both = secondary_password is None
+        sides = [
+            _bundle(primary, password, "--password"),
+            _bundle(
+                secondary,
+                password if both else secondary_password,
+                "--password (or --secondary-password, when the files differ)"
+                if both
+                else "--secondary-password",
+            ),
+        ]
     else:
-        store = env.open_store()
-        try:
+        with env.open_store() as store:
             ident, key = identity_material(store, spec.name)
-        finally:
-            store.close()
         sides = [(ident.certificate, key), (ident.certificate, key)]
     checks = check_ha_pair(spec, sides[0], sides[1], env.now())
     ok = all(c.ok for c in checks)
@@ -391,7 +406,7 @@ def check_ha(
                 "pair": spec.name,
                 "ok": ok,
                 "source": "files" if primary else "store",
-                "checks": [{**c.__dict__, "peers": list(c.peers)} for c in checks],
+                "checks": [c.as_dict() for c in checks],
             }
         )
     else:
@@ -413,14 +428,21 @@ def check_ha(
     return 0 if ok else 1
 
 
-def _bundle(path: str, password: str | None) -> tuple[Any, Any]:
+def _bundle(
+    path: str, password: str | None, option: str
+) -> tuple[x509.Certificate, PrivateKeyTypes | None]:
+    """The leaf and key of one peer's file; ``option`` names where its password comes from."""
+    from ccapki.errors import PasswordError
     from ccapki.fsutil import read_input_file
     from ccapki.pki.chain import sort_chain
     from ccapki.pki.formats import parse_material, require_certificates
 
-    m = parse_material(
-        read_input_file(path), source=path, password=password.encode() if password else None
-    )
+    try:
+        m = parse_material(
+            read_input_file(path), source=path, password=password.encode() if password else None
+        )
+    except PasswordError as exc:
+        raise PasswordError(exc.message, f"give this file's password with {option}") from None
     sc = sort_chain(require_certificates(m))
     return sc.leaf, (m.keys[0] if m.keys else None)
 
@@ -430,13 +452,19 @@ def _bundle(path: str, password: str | None) -> tuple[Any, Any]:
     epilog="""\b
 EXAMPLES
   ccapki export-roots --out roots/     PEM, .cer (Windows/GPO), .p7b, .mobileconfig, INSTALL.txt
+  ccapki export-roots --out - > roots.pem
+  ccapki export-roots --out roots/ --json
+
+\b
+EXIT CODES
+  0 written (or no client action needed)   2 bad input, refused --out, or no roots yet
 """,
 )
 @click.option(
     "--out",
     required=True,
-    type=click.Path(file_okay=False),
-    help="The folder to write; - prints the roots (PEM) on standard output.",
+    metavar="DIR",
+    help="The folder to write (made if missing); - prints the roots (PEM) on standard output.",
 )
 @click.option("--follow-symlink", is_flag=True, help="Write through files that are symlinks.")
 @click.option("--json", "as_json", is_flag=True)
@@ -444,17 +472,11 @@ EXAMPLES
 def export_roots(env: Env, out: str, follow_symlink: bool, as_json: bool) -> int:
     """The roots clients must install so agents and browsers stop warning."""
     env.refuse_what_if("export-roots")
-    from ccapki.fsutil import STDOUT, write_output
+    from ccapki.fsutil import STDOUT, check_output_folder, write_output
     from ccapki.lifecycle.certfiles import client_roots
     from ccapki.pki import roots as r
     from ccapki.pki.certs import display_name
 
-    store = env.open_store()
-    try:
-        found = client_roots(store)
-    finally:
-        store.close()
-    need = [c for c in found if not c.public]
     folder = Path(out)
     written: list[str] = []
     to_stdout = out == STDOUT
@@ -463,9 +485,20 @@ def export_roots(env: Env, out: str, follow_symlink: bool, as_json: bool) -> int
             "--json and --out - would both write to standard output",
             "give --out a folder, or leave out --json",
         )
+    if not to_stdout:
+        check_output_folder(folder)
+    with env.open_store() as store:
+        found = client_roots(store)
+    if not found:
+        raise InputError(
+            "no roots yet: the store holds no certificates; nothing was written",
+            "run `ccapki apply DEPLOYMENT.toml` first (a third-party identity: `ccapki csr`, "
+            "then `ccapki import` what the CA returns)",
+        )
+    need = [c for c in found if not c.public]
 
     def write_file(path: Path, data: bytes) -> str:
-        return write_output(path, data, follow_symlink=follow_symlink)
+        return write_output(path, data, follow_symlink=follow_symlink, make_folder=True)
 
     if need and to_stdout:
         written.append(write_output(STDOUT, r.roots_pem([c.certificate for c in need])))
@@ -551,48 +584,84 @@ def export_roots(env: Env, out: str, follow_symlink: bool, as_json: bool) -> int
 EXAMPLES
   ccapki keys list                  every key the store holds (never the key itself)
   ccapki keys retire 3f9a2c...      give up a pending key explicitly
+
+\b
+EXIT CODES
+  0 done (`ccapki keys` alone: this help)   2 bad input (see each command's --help)
 """
 )
 def keys() -> None:
     """Private keys in the store: list them, retire a pending one."""
 
 
-@keys.command("list")
+@keys.command(
+    "list",
+    epilog="""\b
+EXAMPLES
+  ccapki keys list                  fingerprint, state, algorithm, identity, when made
+  ccapki keys list --json
+
+\b
+EXIT CODES
+  0 listed   2 no store, or a wrong passphrase
+""",
+)
 @click.option("--json", "as_json", is_flag=True)
 @pass_env
 def keys_list(env: Env, as_json: bool) -> int:
     """List keys: fingerprint, type, identity, state, when made."""
-    store = env.open_store()
-    try:
-        rows = store.key_records()
-    finally:
-        store.close()
+    import dataclasses
+
+    with env.open_store() as store:
+        rows = store.keys.list()
+        if any(k.key_type == "ca" for k in rows):
+            # stores made before CA keys were recorded by algorithm: read it off the CA
+            from ccapki.pki.keys import key_type_name
+
+            algo = {c.spki: key_type_name(c.certificate.public_key()) for c in store.cas.list()}
+            rows = [
+                dataclasses.replace(k, key_type=algo.get(k.fingerprint, k.key_type))
+                if k.key_type == "ca"
+                else k
+                for k in rows
+            ]
     if as_json:
         from ccapki.cli.output import print_json
 
-        print_json(rows)
+        print_json([dataclasses.asdict(k) for k in rows])
         return 0
     click.echo(f"{'fingerprint':<16}  {'state':<8} {'type':<11} {'identity':<16} created")
     for k in rows:
         click.echo(
-            f"{k['fingerprint'][:16]}  {k['state']:<8} {k['key_type']:<11} "
-            f"{k['identity'] or '-':<16} {k['created_at']:%Y-%m-%d %H:%M}"
+            f"{k.fingerprint[:16]}  {k.state:<8} {k.key_type:<11} "
+            f"{k.identity or '-':<16} {k.created_at:%Y-%m-%d %H:%M}"
         )
     return 0
 
 
-@keys.command("retire")
+@keys.command(
+    "retire",
+    epilog="""\b
+EXAMPLES
+  ccapki keys retire 3f9a2c1b       a pending key, by the start of its fingerprint
+
+\b
+EXIT CODES
+  0 retired (or already retired)   2 no such key, several match, or the key is not pending
+""",
+)
 @click.argument("fingerprint")
 @pass_env
 def keys_retire(env: Env, fingerprint: str) -> int:
     """Retire a pending key (kept sealed, never matched to new CSRs; still exportable)."""
     env.refuse_what_if("keys retire")
-    store = env.open_store()
-    try:
+    from ccapki.store.records import KeyState
+
+    with env.open_store() as store:
         fp = fingerprint.lower().replace(":", "").strip()
         if not fp:
             raise InputError("no fingerprint given", "give a fingerprint from `ccapki keys list`")
-        matches = [k for k in store.key_records() if k["fingerprint"].startswith(fp)]
+        matches = [k for k in store.keys.list() if k.fingerprint.startswith(fp)]
         if not matches:
             raise InputError(
                 f"no key starts with {fp!r}", "give a fingerprint shown by `ccapki keys list`"
@@ -603,24 +672,23 @@ def keys_retire(env: Env, fingerprint: str) -> int:
                 "give more of the fingerprint shown by `ccapki keys list`",
             )
         key = matches[0]
-        short, owner = key["fingerprint"][:16], key["identity"] or "-"
-        if key["state"] == "retired":
-            click.echo(f"key {short} ({owner}) is already retired: nothing to do")
+        short, owner = key.fingerprint[:16], key.identity or "-"
+        of = key.identity or "no identity (a key imported on its own)"
+        if key.state is KeyState.RETIRED:
+            click.echo(f"key {short} (of {of}) is already retired: nothing to do")
             return 0
-        if key["state"] != "pending":
+        if key.state is not KeyState.PENDING:
             what = {
-                "active": f"active (the key of a certificate of {owner})",
-                "ca": "a CA's signing key",
-            }.get(key["state"], key["state"])
+                KeyState.ACTIVE: f"active (the key of a certificate of {owner})",
+                KeyState.CA: "a CA's signing key",
+            }.get(key.state, key.state.value)
             raise InputError(
                 f"key {short} is {what}; only a pending key can be retired",
                 "retire a pending key (state `pending` in `ccapki keys list`); an active key "
                 "is replaced by renewing its identity (`ccapki apply`, or `ccapki csr` and "
                 "`ccapki import` for a third-party one)",
             )
-        store.set_key_state(key["fingerprint"], "retired")
-        store.audit("key-retire", owner, fingerprint=key["fingerprint"])
-    finally:
-        store.close()
-    click.echo(f"retired key {short} ({owner})")
+        store.keys.set_state(key.fingerprint, KeyState.RETIRED)
+        store.audit.record("key-retire", owner, fingerprint=key.fingerprint)
+    click.echo(f"retired key {short} (a pending key of {of}; kept sealed in the store)")
     return 0

@@ -18,6 +18,11 @@ EXAMPLES
   CCAPKI_PASSPHRASE=... ccapki init     keys sealed under a passphrase (scrypt, 8+ characters)
   ccapki --home /srv/ccapki init --key-file
                                         data key in /srv/ccapki/data.key (0600)
+
+\b
+EXIT CODES
+  0 store created   2 a store is already there, a passphrase too short or empty, or an
+                      unusable --home (nothing created)
 """
 )
 @click.option("--key-file", is_flag=True, help="Keep the data key in a 0600 file.")
@@ -25,7 +30,7 @@ EXAMPLES
 def init(env: Env, key_file: bool) -> int:
     """Create a new store (SQLite in the home folder) with an encrypted keyring."""
     from ccapki.errors import PasswordError
-    from ccapki.store.db import MIN_PASSPHRASE, Store
+    from ccapki.store.session import MIN_PASSPHRASE, Store
 
     env.refuse_what_if("init")
     passphrase = None
@@ -42,8 +47,14 @@ def init(env: Env, key_file: bool) -> int:
                 "New store passphrase", hide_input=True, confirmation_prompt=True, err=True
             )
     existed = env.home.is_dir()
-    store = Store.init(env.home, passphrase=passphrase, key_file=key_file, clock=env.now)
-    store.close()
+    with Store.init(
+        env.home,
+        url=env.database_url,
+        passphrase=passphrase,
+        key_file=key_file,
+        clock=env.now,
+    ):
+        env.work_done()  # the store exists: a late Ctrl-C no longer makes this an error
     if existed:  # a folder ccapki did not create keeps its mode: say when it is too open
         env.warn_loose_modes()
     how = "data key in data.key (0600)" if key_file else "keys sealed under your passphrase"

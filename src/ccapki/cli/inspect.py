@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,7 @@ if TYPE_CHECKING:
     from cryptography import x509
 
     from ccapki.pki.inspect import CertInfo, KnownCA
+    from ccapki.topology.model import IdentitySpec
 
 __all__ = ["inspect_cmd"]
 
@@ -23,18 +25,32 @@ def _known(env: Env) -> list[KnownCA]:
 
     if not env.store_exists():
         return []
-    store = env.open_store()
-    try:
-        return [KnownCA(c.name, c.kind, c.certificate) for c in store.cas()]
-    finally:
-        store.close()
+    with env.open_store() as store:
+        return [KnownCA(c.name, c.kind, c.certificate) for c in store.cas.list()]
 
 
-def _render(info: CertInfo, title: str) -> None:
+def _validity(info: CertInfo, now: dt.datetime) -> str:
+    """``FROM -> TO UTC (valid, 300d left)``, ``(expired 2d ago)``, ``(not yet valid:
+    starts in 3d)`` (Rich markup)."""
+    from ccapki.cli.output import days_text
+
+    span = f"{info.not_before:%Y-%m-%d %H:%M} -> {info.not_after:%Y-%m-%d %H:%M} UTC"
+    if info.status == "expired":
+        ago = -info.days_left
+        return f"{span} ([red]expired {f'{ago}d ago' if ago else 'today'}[/red])"
+    if info.status == "not-yet-valid":
+        days = (info.not_before - now).days
+        return (
+            f"{span} ([yellow]not yet valid: starts {f'in {days}d' if days else 'today'}[/yellow])"
+        )
+    return f"{span} (valid, {days_text(info.days_left)} left)"
+
+
+def _render(info: CertInfo, title: str, now: dt.datetime) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from ccapki.cli.output import console, days_text
+    from ccapki.cli.output import console
 
     # certificate fields are the sender's text: escape them, so "[...]" is not Rich markup
     t = Table(title=escape(title), show_header=False, title_justify="left")
@@ -44,11 +60,7 @@ def _render(info: CertInfo, title: str) -> None:
     t.add_row("SANs", escape(", ".join([*info.san_dns, *info.san_ip])) or "[red]none[/red]")
     t.add_row("issuer", escape(info.issuer))
     t.add_row("signed by", escape(info.signed_by))
-    t.add_row(
-        "validity",
-        f"{info.not_before:%Y-%m-%d %H:%M} -> {info.not_after:%Y-%m-%d %H:%M} UTC "
-        f"({info.status}, {days_text(info.days_left)} left)",
-    )
+    t.add_row("validity", _validity(info, now))
     t.add_row("key", f"{info.key} ({info.key_bits} bits)")
     t.add_row("signature", info.signature_algorithm)
     t.add_row("CA", "yes" if info.is_ca else "no")
@@ -92,24 +104,59 @@ def _from_target(env: Env, target: str, password: str | None) -> tuple[list[x509
             "check the path (an identity name, as `ccapki plan` lists it, has no / and no file "
             "extension)",
         )
-    if env.store_exists():
-        store = env.open_store()
-        try:
-            ident = store.current_identity(target)
-            if ident is None:
-                from ccapki.cli.common import load_deployment_arg
+    if not env.store_exists():
+        from ccapki.errors import StoreError
 
-                dep, _ = load_deployment_arg(env, None)
-                ident = store.current_identity(dep.identity_of(target).name)
-        finally:
-            store.close()
-        if ident is not None:
-            return [ident.certificate, *ident.chain], f"{ident.name} v{ident.version}"
+        raise StoreError(
+            f"{target!r} is not a file, and there is no ccapki store at {env.home} to look it "
+            "up in",
+            "give a certificate file (PEM, DER, PKCS#7, PKCS#12), or create the store "
+            "(`ccapki init`, then `ccapki apply FILE`), or point --home / CCAPKI_HOME at yours",
+        )
+    with env.open_store() as store:
+        ident = store.identities.get(target)
+    spec = None if ident is not None else _planned(env, target)
+    if spec is not None:
+        with env.open_store() as store:
+            ident = store.identities.get(spec.name)
+    if ident is not None:
+        return [ident.certificate, *ident.chain], f"{ident.name} v{ident.version}"
+    if spec is not None:
+        raise NotFoundError(*_not_issued(spec, target))
     raise NotFoundError(
         f"{target!r} is neither a file nor an identity in the store",
         "give a certificate file (PEM, DER, PKCS#7, PKCS#12) or an identity name from "
         "`ccapki plan`",
     )
+
+
+def _planned(env: Env, target: str) -> IdentitySpec | None:
+    """The identity the stored deployment gives ``target`` (an identity or appliance name),
+    ``None`` when the store holds no deployment; raises :class:`NotFoundError` (naming the
+    known identities) when the deployment has no such name."""
+    from ccapki.cli.common import load_deployment_arg
+    from ccapki.errors import CcapkiError
+
+    try:
+        dep, _ = load_deployment_arg(env, None)
+    except CcapkiError:  # the store holds no deployment
+        return None
+    return dep.identity_of(target)  # an unknown name: NotFoundError listing the known ones
+
+
+def _not_issued(spec: IdentitySpec, target: str) -> tuple[str, str]:
+    """The error and hint for an identity the plan names but the store holds no
+    certificate of: the next step depends on where its certificate comes from."""
+    from ccapki.topology.model import Source
+
+    via = f" ({target} is one of its appliances)" if target != spec.name else ""
+    message = f"{spec.name} is planned but has no certificate yet{via}"
+    if spec.source is Source.THIRD_PARTY:
+        return message, (
+            f"make its CSR (`ccapki csr {spec.name}`), have your CA sign it, then "
+            "`ccapki import` the certificate it returns"
+        )
+    return message, "issue it with `ccapki apply` (the deployment the store holds)"
 
 
 @click.command(
@@ -158,7 +205,7 @@ def inspect_cmd(env: Env, target: str, fmt: str, password: str | None, show_all:
         print_json(infos[0].to_json() if len(infos) == 1 else [i.to_json() for i in infos])
         return 0
     for n, info in enumerate(infos):
-        _render(info, title if n == 0 else f"chain [{n}]")
+        _render(info, title if n == 0 else f"chain [{n}]", env.now())
     if not show_all and len(certs) > 1:
         from ccapki.cli.output import plural
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = ["console", "days_text", "plural", "print_json"]
 
 
-def console(stderr: bool = False) -> Any:
+def console(stderr: bool = False) -> Console:
     import shutil
 
     from rich.console import Console
@@ -20,7 +23,7 @@ def console(stderr: bool = False) -> Any:
     return Console(stderr=stderr, highlight=False, emoji=False, soft_wrap=False, width=width)
 
 
-def print_json(data: Any) -> None:
+def print_json(data: object) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str, sort_keys=False) + "\n")
 
 

@@ -18,7 +18,7 @@ def render_plan(plan: Plan, actions: tuple[Action, ...] | None) -> None:
     from rich.table import Table
 
     from ccapki.cli.output import console, plural
-    from ccapki.lifecycle.apply import signer_for
+    from ccapki.topology.plan import signer_for
 
     dep = plan.deployment
     out = console()
@@ -73,20 +73,15 @@ EXIT CODES
 @pass_env
 def plan(env: Env, file: str | None, as_json: bool) -> int:
     """Print the certificate plan (and, once a store exists, the pending actions)."""
+    from ccapki import api
     from ccapki.cli.common import load_deployment_arg
-    from ccapki.topology.plan import make_plan, pending_actions
 
     dep, _ = load_deployment_arg(env, file)
-    p = make_plan(dep)
+    p = api.make_plan(dep)
     actions = None
     if env.store_exists():
-        from ccapki.lifecycle.apply import current_state
-
-        store = env.open_store()
-        try:
-            actions = pending_actions(p, current_state(store), env.now())
-        finally:
-            store.close()
+        with env.open_store() as store:
+            actions = api.pending_actions(store, p, env.now())
     if as_json:
         from ccapki.cli.output import print_json
 

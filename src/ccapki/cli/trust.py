@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -10,9 +10,9 @@ from ccapki.cli.app import Env, pass_env
 from ccapki.errors import InputError
 
 if TYPE_CHECKING:
-    from cryptography import x509
-
     from ccapki.lifecycle.trustops import Inventory, Matrix
+    from ccapki.topology.model import Deployment
+    from ccapki.trust import Change
 
 __all__ = ["trust"]
 
@@ -26,22 +26,24 @@ EXAMPLES
   ccapki trust plan                            the smallest set of trust-store changes
   ccapki trust apply                           carry them out in the store
   ccapki trust plan --rotate cam --to-source internal
+
+\b
+EXIT CODES
+  0 done (`ccapki trust` alone: this help)   1 trust check: findings or warnings
+  2 bad input (see each command's --help)
 """
 )
 def trust() -> None:
     """Trust stores and trust verdicts for every channel (CAM<->CAS, HA, clients, GUI)."""
 
 
-def _inventory(env: Env) -> tuple[Any, Inventory]:
+def _inventory(env: Env) -> tuple[Deployment, Inventory]:
     from ccapki.cli.common import load_deployment_arg
     from ccapki.lifecycle.trustops import load_inventory
 
     dep, _ = load_deployment_arg(env, None)
-    store = env.open_store()
-    try:
+    with env.open_store() as store:
         return dep, load_inventory(store, dep)
-    finally:
-        store.close()
 
 
 def _appliance(env: Env, name: str) -> str:
@@ -54,7 +56,18 @@ def _appliance(env: Env, name: str) -> str:
     return name
 
 
-@trust.command("list")
+@trust.command(
+    "list",
+    epilog="""\b
+EXAMPLES
+  ccapki trust list cas-dorm-a          fingerprint, name and expiry of each trusted CA
+  ccapki trust list cam-a --json
+
+\b
+EXIT CODES
+  0 listed (an empty trust store too)   2 unknown appliance, or no store
+""",
+)
 @click.argument("appliance")
 @click.option("--json", "as_json", is_flag=True)
 @pass_env
@@ -63,34 +76,43 @@ def trust_list(env: Env, appliance: str, as_json: bool) -> int:
     from ccapki.pki.certs import display_name
 
     name = _appliance(env, appliance)
-    store = env.open_store()
-    try:
-        rows = store.trust_list(name)
-    finally:
-        store.close()
+    with env.open_store() as store:
+        rows = store.trust.entries(name)
     if as_json:
         from ccapki.cli.output import print_json
 
         print_json(
             [
                 {
-                    "fingerprint": fp,
-                    "label": label,
-                    "subject": c.subject.rfc4514_string(),
-                    "not_after": c.not_valid_after_utc.isoformat(),
+                    "fingerprint": e.fingerprint,
+                    "label": e.label,
+                    "subject": e.certificate.subject.rfc4514_string(),
+                    "not_after": e.certificate.not_valid_after_utc.isoformat(),
                 }
-                for fp, label, c in rows
+                for e in rows
             ]
         )
         return 0
     if not rows:
         click.echo(f"{name}: the trust store is empty")
-    for fp, _label, c in rows:
-        click.echo(f"{fp[:16]}  {display_name(c)}  (until {c.not_valid_after_utc:%Y-%m-%d})")
+    for e in rows:
+        until = e.certificate.not_valid_after_utc
+        click.echo(f"{e.fingerprint[:16]}  {display_name(e.certificate)}  (until {until:%Y-%m-%d})")
     return 0
 
 
-@trust.command("add")
+@trust.command(
+    "add",
+    epilog="""\b
+EXAMPLES
+  ccapki trust add cas-dorm-a outside-root.pem     add a CA to the appliance's trust store
+  ccapki trust add cam-a bundle.p7b                every certificate of a PKCS#7 bundle
+
+\b
+EXIT CODES
+  0 added (or already trusted)   2 unknown appliance, or an unreadable file: nothing added
+""",
+)
 @click.argument("appliance")
 @click.argument("cert_file", type=click.Path(dir_okay=False))
 @pass_env
@@ -103,19 +125,26 @@ def trust_add(env: Env, appliance: str, cert_file: str) -> int:
 
     name = _appliance(env, appliance)
     certs = require_certificates(parse_material(read_input_file(cert_file), source=cert_file))
-    store = env.open_store()
-    try:
-        with store.transaction():
-            for c in certs:
-                added = store.trust_add(name, c, f"added from {cert_file}")
-                state = "added" if added else "already trusted"
-                click.echo(f"{state}: {display_name(c)} on {name}")
-    finally:
-        store.close()
+    with env.open_store() as store, store.transaction():
+        for c in certs:
+            added = store.trust.add(name, c, f"added from {cert_file}")
+            state = "added" if added else "already trusted"
+            click.echo(f"{state}: {display_name(c)} on {name}")
     return 0
 
 
-@trust.command("remove")
+@trust.command(
+    "remove",
+    epilog="""\b
+EXAMPLES
+  ccapki trust remove cas-dorm-a 3f9a2c1b     by the start of its SHA-256 fingerprint
+                                              (`ccapki trust list cas-dorm-a` shows it)
+
+\b
+EXIT CODES
+  0 removed   2 unknown appliance, or no trusted certificate with that fingerprint
+""",
+)
 @click.argument("appliance")
 @click.argument("fingerprint")
 @pass_env
@@ -123,11 +152,8 @@ def trust_remove(env: Env, appliance: str, fingerprint: str) -> int:
     """Remove a certificate (by SHA-256 fingerprint prefix) from an appliance's trust store."""
     env.refuse_what_if("trust remove")
     name = _appliance(env, appliance)
-    store = env.open_store()
-    try:
-        n = store.trust_remove(name, fingerprint)
-    finally:
-        store.close()
+    with env.open_store() as store:
+        n = store.trust.remove(name, fingerprint)
     if n == 0:
         raise InputError(
             f"no trusted certificate on {name} has a fingerprint starting {fingerprint!r}",
@@ -137,32 +163,7 @@ def trust_remove(env: Env, appliance: str, fingerprint: str) -> int:
     return 0
 
 
-def _clients(spec: str, inv: Inventory) -> tuple[list[x509.Certificate], frozenset[str]]:
-    from ccapki.lifecycle.certfiles import public_roots
-    from ccapki.pki.certs import fingerprint
-
-    public = list(public_roots())
-    public_fps = frozenset(fingerprint(c) for c in public)
-    if spec == "mozilla":
-        return public, public_fps
-    if spec == "installed":
-        from ccapki.trust import required_anchor
-
-        extra = []
-        for spec_ in inv.deployment.identities:
-            chain = inv.chain_of(spec_)
-            if chain:
-                extra.append(required_anchor(chain, inv.cas))
-        return public + extra, public_fps
-    from ccapki.fsutil import read_input_file
-    from ccapki.pki.formats import parse_material, require_certificates
-
-    return list(
-        require_certificates(parse_material(read_input_file(spec), source=spec))
-    ), public_fps
-
-
-def render_matrix(matrix: Matrix, dep: Any) -> None:
+def render_matrix(matrix: Matrix, dep: Deployment) -> None:
     from rich.markup import escape
     from rich.table import Table
 
@@ -227,7 +228,21 @@ def render_matrix(matrix: Matrix, dep: Any) -> None:
     out.print(f"{plural(matrix.verifications, 'chain verification')}; {verdict}")
 
 
-@trust.command("check")
+@trust.command(
+    "check",
+    epilog="""\b
+EXAMPLES
+  ccapki trust check                         every appliance x channel
+  ccapki trust check --clients mozilla       clients holding only the common OS roots
+  ccapki trust check --clients roots.pem --json
+  CCAPKI_NOW=2027-06-01T00:00:00+00:00 ccapki trust check      what-if: later
+
+\b
+EXIT CODES
+  0 every channel passes   1 findings, or a certificate due for renewal (WARN)
+  2 bad input (no store, no deployment, an unreadable --clients file)
+""",
+)
 @click.option(
     "--clients",
     default="installed",
@@ -245,11 +260,12 @@ def trust_check(env: Env, clients: str, as_json: bool) -> int:
     third of its lifetime, at most 30 days: when `ccapki apply` renews) shows WARN, with the
     certificate and the days left, and the exit code is 1.
     """
-    from ccapki.lifecycle.trustops import check_deployment
+    from ccapki import api
+    from ccapki.cli.common import load_deployment_arg
 
-    dep, inv = _inventory(env)
-    roots, public = _clients(clients, inv)
-    matrix = check_deployment(inv, env.now(), roots, public_fingerprints=public)
+    dep, _ = load_deployment_arg(env, None)
+    with env.open_store() as store:
+        matrix = api.check_trust(store, dep, env.now(), clients=clients)
     if as_json:
         from ccapki.cli.output import print_json
 
@@ -267,7 +283,19 @@ def trust_check(env: Env, clients: str, as_json: bool) -> int:
     return 0 if matrix.clean else 1
 
 
-@trust.command("plan")
+@trust.command(
+    "plan",
+    epilog="""\b
+EXAMPLES
+  ccapki trust plan                              the smallest set of changes, GUI words
+  ccapki trust plan --prune                      also what no channel needs any more
+  ccapki trust plan --rotate cam --to-source internal     what breaks, the safe order
+
+\b
+EXIT CODES
+  0 plan shown (also "nothing to change")   2 bad input (unknown identity, no store)
+""",
+)
 @click.option("--rotate", "rotate", metavar="IDENTITY", help="What if this identity is replaced?")
 @click.option(
     "--to-source",
@@ -316,12 +344,12 @@ def trust_plan(
     return 0
 
 
-def _echo_removals(removes: list[Any]) -> None:
+def _echo_removals(removes: list[Change]) -> None:
     """One line per certificate to remove: which, its fingerprint and expiry, and every
     trust store it leaves (grouped by the GUI page that lists them)."""
     from ccapki.cli.output import plural
 
-    groups: dict[str, list[Any]] = {}
+    groups: dict[str, list[Change]] = {}
     for c in removes:
         groups.setdefault(c.fingerprint, []).append(c)
     for fp, group in groups.items():
@@ -340,7 +368,7 @@ def _echo_removals(removes: list[Any]) -> None:
 
 
 def _rotation(
-    env: Env, dep: Any, inv: Inventory, name: str, to_source: str | None, as_json: bool
+    env: Env, dep: Deployment, inv: Inventory, name: str, to_source: str | None, as_json: bool
 ) -> int:
     from ccapki.lifecycle.apply import ensure_issuers, issue_one, signer_for
     from ccapki.lifecycle.trustops import rotation_plan
@@ -361,18 +389,14 @@ def _rotation(
     p = plan.get(spec.name)
     p = dataclasses.replace(p, spec=dataclasses.replace(p.spec, source=source))
     signer = signer_for(p, dep)
-    store = env.open_store()
-    try:
-        with store.transaction():
-            # a what-if: CAs it would create are minted, used, and rolled back
-            issuers, _ = ensure_issuers(store, plan, env.now(), needed={signer} - {"self"})
-            record = issue_one(p, signer, issuers, env.now())
-            breaks, steps = rotation_plan(
-                inv, spec.name, [record.certificate, *record.chain], env.now()
-            )
-            store.transaction_rollback()
-    finally:
-        store.close()
+    with env.open_store() as store, store.transaction():
+        # a what-if: CAs it would create are minted, used, and rolled back
+        issuers, _ = ensure_issuers(store, plan, env.now(), needed={signer} - {"self"})
+        record = issue_one(p, signer, issuers, env.now())
+        breaks, steps = rotation_plan(
+            inv, spec.name, [record.certificate, *record.chain], env.now()
+        )
+        store.rollback()
     if as_json:
         from ccapki.cli.output import print_json
 
@@ -388,7 +412,18 @@ def _rotation(
     return 0
 
 
-@trust.command("apply")
+@trust.command(
+    "apply",
+    epilog="""\b
+EXAMPLES
+  ccapki trust plan && ccapki trust apply        carry out the plan in the store
+  ccapki trust apply --prune                     removals too
+
+\b
+EXIT CODES
+  0 done (also "nothing to change")   2 bad input (no store, no deployment)
+""",
+)
 @click.option("--prune", is_flag=True, help="Also remove what no channel needs any more.")
 @pass_env
 def trust_apply(env: Env, prune: bool) -> int:
@@ -398,12 +433,9 @@ def trust_apply(env: Env, prune: bool) -> int:
     from ccapki.lifecycle.trustops import apply_changes, load_inventory, trust_changes
 
     dep, _ = load_deployment_arg(env, None)
-    store = env.open_store()
-    try:
+    with env.open_store() as store:
         changes = trust_changes(load_inventory(store, dep), prune=prune)
         apply_changes(store, changes)
-    finally:
-        store.close()
     for c in changes:
         click.echo(f"done: {c}")
     if not changes:

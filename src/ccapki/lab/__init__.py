@@ -24,7 +24,7 @@ from ccapki.lab._status import (
     LinkStatus,
     PairStatus,
 )
-from ccapki.lab._targets import live_targets
+from ccapki.lab._targets import failover_targets, live_targets
 
 __all__ = [
     "HA_BROKEN",
@@ -41,6 +41,7 @@ __all__ = [
     "LinkStatus",
     "PairStatus",
     "Role",
+    "failover_targets",
     "live_targets",
 ]
 

@@ -30,7 +30,7 @@ from ccapki.lab._status import (
     PairStatus,
     utc_now_text,
 )
-from ccapki.probe._tls import client_context, describe_error, server_context, sha256_hex
+from ccapki.probe.tls import client_context, describe_error, server_context, sha256_hex
 
 __all__ = ["Lab", "link_definitions"]
 
@@ -185,10 +185,12 @@ class Lab:
 
     @property
     def spec(self) -> LabSpec:
+        """The spec the lab serves now (the last one loaded or reloaded)."""
         return self._spec
 
     @property
     def running(self) -> bool:
+        """Whether its servers are up (between :meth:`start` and :meth:`stop`)."""
         return self._running
 
     async def __aenter__(self) -> Lab:
@@ -282,6 +284,7 @@ class Lab:
     # -- status -------------------------------------------------------------------------
 
     def status(self) -> LabStatus:
+        """Every endpoint, link, appliance and pair as last checked (never raises)."""
         spec = self._spec
         endpoints = []
         for a in spec.appliances:

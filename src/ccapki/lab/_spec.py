@@ -12,7 +12,7 @@ from typing import Any, Literal, cast
 from cryptography import x509
 
 from ccapki.errors import InputError
-from ccapki.probe._tls import leaf_der, sha256_hex
+from ccapki.probe.tls import leaf_der, sha256_hex
 
 __all__ = ["ApplianceSpec", "EndpointMaterial", "HaRole", "LabSpec", "Role"]
 
@@ -60,6 +60,7 @@ class EndpointMaterial:
 
     @cached_property
     def leaf_der(self) -> bytes:
+        """DER of the leaf certificate (the chain's first)."""
         return leaf_der(self.cert_chain_pem)
 
     @property
@@ -69,9 +70,11 @@ class EndpointMaterial:
 
     @property
     def subject(self) -> str:
+        """The leaf's subject as an RFC 4514 string."""
         return x509.load_der_x509_certificate(self.leaf_der).subject.rfc4514_string()
 
     def to_json(self) -> dict[str, str]:
+        """JSON-ready values, the private key included (base64): keep them private."""
         return {
             "cert_chain_pem": self.cert_chain_pem.decode("ascii"),
             "key_pem_b64": base64.b64encode(self.key_pem).decode("ascii"),
@@ -80,6 +83,8 @@ class EndpointMaterial:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> EndpointMaterial:
+        """The material :meth:`to_json` gave; raises ``KeyError`` or ``ValueError`` for
+        another shape."""
         return cls(
             cert_chain_pem=str(data["cert_chain_pem"]).encode("ascii"),
             key_pem=base64.b64decode(str(data["key_pem_b64"])),
@@ -128,18 +133,22 @@ class ApplianceSpec:
 
     @property
     def peer_name(self) -> str:
+        """The name its peers check its certificate against: the hostname, else the name."""
         return self.hostname or self.name
 
     @property
     def heartbeat_material(self) -> EndpointMaterial:
+        """What it presents on the HA heartbeat: its own, else its identity."""
         return self.heartbeat or self.identity
 
     @property
     def endpoint_kinds(self) -> tuple[str, ...]:
+        """The endpoints it listens on: its role's, and ``heartbeat`` in an HA pair."""
         kinds = ENDPOINT_KINDS[self.role]
         return (*kinds, "heartbeat") if self.pair else kinds
 
     def to_json(self) -> dict[str, Any]:
+        """JSON-ready values, private keys included: keep them private."""
         return {
             "name": self.name,
             "role": self.role,
@@ -152,6 +161,8 @@ class ApplianceSpec:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ApplianceSpec:
+        """The appliance :meth:`to_json` gave; raises ``KeyError``, ``ValueError`` or
+        :class:`~ccapki.errors.InputError` for another shape."""
         hb = data.get("heartbeat")
         return cls(
             name=str(data["name"]),
@@ -220,6 +231,7 @@ class LabSpec:
         return None
 
     def appliance(self, name: str) -> ApplianceSpec:
+        """The appliance named ``name``; raises ``KeyError`` if there is none."""
         for a in self.appliances:
             if a.name == name:
                 return a
@@ -248,6 +260,8 @@ class LabSpec:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> LabSpec:
+        """The spec :meth:`to_json` wrote; raises :class:`~ccapki.errors.InputError` when
+        ``text`` is not one."""
         try:
             data = json.loads(text)
             return cls(

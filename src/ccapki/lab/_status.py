@@ -6,7 +6,16 @@ import datetime as dt
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["ApplianceStatus", "EndpointStatus", "LabStatus", "LinkStatus", "PairStatus"]
+__all__ = [
+    "HA_BROKEN",
+    "NOT_CONNECTED",
+    "ApplianceStatus",
+    "EndpointStatus",
+    "LabStatus",
+    "LinkStatus",
+    "PairStatus",
+    "utc_now_text",
+]
 
 HA_BROKEN = "HA broken: both peers would go active"
 NOT_CONNECTED = "Not connected"
@@ -26,10 +35,12 @@ class EndpointStatus:
 
     @property
     def address(self) -> str:
+        """``host:port`` as the lab reports it."""
         return f"{self.host}:{self.port}"
 
     @property
     def url(self) -> str | None:
+        """``https://host:port/`` for an HTTPS endpoint (agent, web-login, gui); else None."""
         if self.kind in ("agent", "web-login", "gui"):
             return f"https://{self.host}:{self.port}/"
         return None
@@ -59,6 +70,7 @@ class LinkStatus:
 
     @property
     def state(self) -> str:
+        """``pending`` (not yet checked), ``up`` or ``down``."""
         if self.ok is None:
             return "pending"
         return "up" if self.ok else "down"
@@ -91,6 +103,8 @@ class PairStatus:
 
 @dataclass(frozen=True)
 class LabStatus:
+    """Everything the lab reports at ``generated_at``: endpoints, links, appliances, pairs."""
+
     running: bool
     endpoints: tuple[EndpointStatus, ...]
     links: tuple[LinkStatus, ...]
@@ -100,36 +114,58 @@ class LabStatus:
 
     @property
     def all_ok(self) -> bool:
+        """Every link was checked and is up."""
         return all(link.ok for link in self.links)
 
     def link(self, name: str) -> LinkStatus:
+        """The link named ``name``; raises ``KeyError`` if there is none."""
         for link in self.links:
             if link.name == name:
                 return link
         raise KeyError(name)
 
     def endpoint(self, appliance: str, kind: str) -> EndpointStatus:
+        """``appliance``'s ``kind`` endpoint; raises ``KeyError`` if there is none."""
         for e in self.endpoints:
             if e.appliance == appliance and e.kind == kind:
                 return e
         raise KeyError((appliance, kind))
 
     def appliance(self, name: str) -> ApplianceStatus:
+        """The appliance named ``name``; raises ``KeyError`` if there is none."""
         for a in self.appliances:
             if a.name == name:
                 return a
         raise KeyError(name)
 
     def pair(self, name: str) -> PairStatus:
+        """The HA pair named ``name``; raises ``KeyError`` if there is none."""
         for p in self.pairs:
             if p.pair == name:
                 return p
         raise KeyError(name)
 
     def broken_links(self) -> frozenset[str]:
+        """The names of the links that are down (not yet checked links are not)."""
         return frozenset(link.name for link in self.links if link.ok is False)
 
+    @property
+    def links_up(self) -> bool:
+        """No link is down (links not yet checked do not count)."""
+        return all(link.ok is not False for link in self.links)
+
+    def cas_not_connected(self) -> tuple[ApplianceStatus, ...]:
+        """The CASes whose GUI does not show ``Connected``, in status order."""
+        return tuple(
+            a for a in self.appliances if a.role == "cas" and a.state.lower() != "connected"
+        )
+
+    def pairs_not_up(self) -> tuple[PairStatus, ...]:
+        """The HA pairs that are not up (broken, or not yet checked), in status order."""
+        return tuple(p for p in self.pairs if not p.ok)
+
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready values (what ``lab status --json`` prints); :meth:`from_dict` reverses."""
         return {
             "running": self.running,
             "generated_at": self.generated_at,
@@ -141,6 +177,8 @@ class LabStatus:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LabStatus:
+        """The status :meth:`to_dict` gave; raises ``KeyError`` or ``TypeError`` for
+        another shape."""
         return cls(
             running=bool(data["running"]),
             generated_at=str(data.get("generated_at", "")),
@@ -152,4 +190,5 @@ class LabStatus:
 
 
 def utc_now_text() -> str:
+    """Now, UTC, ISO 8601 to the second (the ``generated_at`` stamp)."""
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")

@@ -1,13 +1,61 @@
-"""Probe targets for every channel of a running lab, connecting as each channel's client."""
+"""Probe targets for every channel of a running lab, connecting as each channel's client.
+
+Each target carries the cell it counts for (``client``, ``server``, ``channel``), so a caller
+comparing live results with offline verdicts never reads them back from the display label.
+"""
 
 from __future__ import annotations
 
 from ccapki.lab._lab import link_definitions
-from ccapki.lab._spec import LabSpec
+from ccapki.lab._spec import ApplianceSpec, EndpointMaterial, LabSpec
 from ccapki.lab._status import LabStatus
 from ccapki.probe import ProbeTarget
+from ccapki.topology.model import Channel
 
-__all__ = ["live_targets"]
+__all__ = ["failover_targets", "live_targets"]
+
+#: The deployment channel of each link kind and endpoint kind.
+_CHANNEL_OF_KIND: dict[str, Channel] = {
+    "status": Channel.CAM_CAS,
+    "control": Channel.CAM_CAS,
+    "heartbeat": Channel.HA_HEARTBEAT,
+    "agent": Channel.AGENT,
+    "web-login": Channel.WEB_LOGIN,
+    "gui": Channel.ADMIN_GUI,
+}
+
+
+def _link_target(
+    spec: LabSpec,
+    status: LabStatus,
+    *,
+    kind: str,
+    client: ApplianceSpec,
+    server: ApplianceSpec,
+    endpoint: str,
+    material: EndpointMaterial,
+    timeout: float,
+    expect_leaf: bool,
+) -> ProbeTarget:
+    """``client`` connecting to ``server``'s ``endpoint`` with ``material`` (raises
+    ``KeyError`` when ``status`` has no such endpoint)."""
+    ep = status.endpoint(server.name, endpoint)
+    return ProbeTarget(
+        ep.host,
+        ep.port,
+        server.peer_name if spec.check_peer_names else None,
+        material.trust_pem,
+        client_cert_pem=material.cert_chain_pem,
+        client_key_pem=material.key_pem,
+        purpose=kind,
+        label=f"{kind}:{client.name}->{server.name}",
+        timeout=timeout,
+        strict_x509=spec.strict_x509,
+        expect_leaf_sha256=material.fingerprint if expect_leaf else None,
+        client=client.name,
+        server=server.name,
+        channel=_CHANNEL_OF_KIND[kind],
+    )
 
 
 def live_targets(
@@ -26,34 +74,32 @@ def live_targets(
     browser whose root store is ``client_trust_pem`` (None: this machine's store). Labels are
     the lab's link names (``status:cas1->cam``) and ``KIND:APPLIANCE`` for HTTPS endpoints.
     With ``skip_missing`` a link whose server endpoint ``status`` lacks is left out (real
-    appliances: only the endpoints the deployment file names are probed).
+    appliances: only the endpoints the deployment file names are probed); without it such a
+    link raises ``KeyError``.
     """
     out: list[ProbeTarget] = []
     for d in link_definitions(spec):
         client = spec.appliance(d.client)
-        server = spec.appliance(d.server)
-        m = client.heartbeat_material if d.material == "heartbeat" else client.identity
         try:
-            ep = status.endpoint(d.server, d.endpoint)
+            out.append(
+                _link_target(
+                    spec,
+                    status,
+                    kind=d.kind,
+                    client=client,
+                    server=spec.appliance(d.server),
+                    endpoint=d.endpoint,
+                    material=(
+                        client.heartbeat_material if d.material == "heartbeat" else client.identity
+                    ),
+                    timeout=timeout,
+                    expect_leaf=d.kind == "heartbeat",
+                )
+            )
         except KeyError:
             if skip_missing:  # a real appliance whose endpoint the deployment does not give
                 continue
             raise
-        out.append(
-            ProbeTarget(
-                ep.host,
-                ep.port,
-                server.peer_name if spec.check_peer_names else None,
-                m.trust_pem,
-                client_cert_pem=m.cert_chain_pem,
-                client_key_pem=m.key_pem,
-                purpose=d.kind,
-                label=d.name,
-                timeout=timeout,
-                strict_x509=spec.strict_x509,
-                expect_leaf_sha256=m.fingerprint if d.kind == "heartbeat" else None,
-            )
-        )
     for e in status.endpoints:
         if e.url is None:
             continue
@@ -67,6 +113,52 @@ def live_targets(
                 label=f"{e.kind}:{e.appliance}",
                 http_get=e.kind in ("web-login", "gui"),
                 timeout=timeout,
+                server=e.appliance,
+                channel=_CHANNEL_OF_KIND[e.kind],
             )
         )
+    return out
+
+
+def failover_targets(
+    spec: LabSpec, status: LabStatus, *, timeout: float = 5.0, skip_missing: bool = False
+) -> list[ProbeTarget]:
+    """The links the lab does not run but a failover needs, as their clients would connect.
+
+    - each HA heartbeat the other way (primary -> secondary): each peer must present the
+      pair's identity, so a secondary holding another certificate fails;
+    - every CAS <-> each standby CAM (a CAM that is not the active one), both ways: after a
+      failover the CASes talk to it, so its trust store and identity must work too.
+
+    ``skip_missing`` as in :func:`live_targets` (without it a missing endpoint raises
+    ``KeyError``).
+    """
+    links: list[tuple[str, ApplianceSpec, ApplianceSpec, str, EndpointMaterial]] = []
+    for _pair, (primary, secondary) in sorted(spec.pairs().items()):
+        links.append(("heartbeat", primary, secondary, "heartbeat", primary.heartbeat_material))
+    active = spec.active_cam
+    for cam in (a for a in spec.appliances if a.role == "cam" and a is not active):
+        for cas in (a for a in spec.appliances if a.role == "cas"):
+            links.append(("status", cas, cam, "control", cas.identity))
+            links.append(("control", cam, cas, "control", cam.identity))
+    out: list[ProbeTarget] = []
+    for kind, client, server, endpoint, material in links:
+        try:
+            out.append(
+                _link_target(
+                    spec,
+                    status,
+                    kind=kind,
+                    client=client,
+                    server=server,
+                    endpoint=endpoint,
+                    material=material,
+                    timeout=timeout,
+                    expect_leaf=kind == "heartbeat",
+                )
+            )
+        except KeyError:
+            if skip_missing:
+                continue
+            raise
     return out

@@ -1,1 +1,8 @@
-"""Workflows that join the pure core to the store: apply the plan, CSRs, imports, trust."""
+"""Workflows that join the pure core to the store: apply the plan, CSRs, imports,
+exports, trust, live verification, the lab's spec.
+
+The public names live in the submodules (each with its own ``__all__``); scripts use the
+facade :mod:`ccapki.api`, which calls them.
+"""
+
+__all__ = ["apply", "certfiles", "exports", "importing", "labspec", "trustops", "verify"]

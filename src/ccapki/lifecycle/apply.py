@@ -3,18 +3,29 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from cryptography import x509
 
+from ccapki._util import gc_paused
 from ccapki.pki.certs import display_name
 from ccapki.pki.issue import Issuer, issue_identity, make_intermediate_ca, make_root_ca
 from ccapki.pki.keys import KeyType, generate_key
-from ccapki.store.db import IdentityRecord, Store, certificate_facts, gc_paused
+from ccapki.store.records import (
+    CertFacts,
+    IdentityRecord,
+    KeyState,
+    StoredIdentity,
+    certificate_facts,
+)
+from ccapki.store.session import Store
 from ccapki.topology.model import Deployment, Source
 from ccapki.topology.plan import (
+    CA_KINDS,
+    INTERNAL_CA,
+    INTERNAL_ROOT,
+    PERFIGO_ROOT,
     Action,
     ActionKind,
     CurrentIdentity,
@@ -22,6 +33,7 @@ from ccapki.topology.plan import (
     PlannedIdentity,
     make_plan,
     pending_actions,
+    signer_for,
 )
 
 __all__ = [
@@ -33,11 +45,6 @@ __all__ = [
     "signer_for",
 ]
 
-#: Kinds of CA the store keeps.
-PERFIGO_ROOT = "perfigo-root"
-INTERNAL_ROOT = "internal-root"
-INTERNAL_CA = "internal-ca"
-CA_KINDS = (PERFIGO_ROOT, INTERNAL_ROOT, INTERNAL_CA)
 
 ROOT_DAYS = 20 * 365 + 5
 INTERMEDIATE_DAYS = 10 * 365 + 2
@@ -50,24 +57,36 @@ class ApplyResult:
     created_cas: tuple[str, ...]
     dry_run: bool
     trust_added: tuple[str, ...] = ()
+    #: identities the store holds that the deployment file no longer names (kept as they are)
+    not_in_file: tuple[str, ...] = ()
+    #: the ``[deployment]`` name the store last applied, when the file gives another
+    renamed_from: str | None = None
 
 
-def signer_for(p: PlannedIdentity, dep: Deployment) -> str:
-    """Which CA kind signs ``p`` ("self" for a true self-signed certificate)."""
-    src = p.spec.source
-    if src is Source.SELF_SIGNED:
-        return PERFIGO_ROOT if dep.profile.temp_cert_signer == "perfigo" else "self"
-    if src is Source.PERFIGO:
-        return PERFIGO_ROOT
-    if src is Source.INTERNAL:
-        return INTERNAL_CA
-    return "third-party"
+def _previous_name(store: Store) -> str | None:
+    """The ``[deployment]`` name of the file the store last applied (None: none yet)."""
+    import tomllib
+
+    kept = store.deployments.latest()
+    if kept is None:
+        return None
+    try:
+        name = tomllib.loads(kept.text).get("deployment", {}).get("name")
+    except (tomllib.TOMLDecodeError, AttributeError):
+        return None
+    return name if isinstance(name, str) else None
 
 
-def current_state(store: Store) -> dict[str, CurrentIdentity]:
-    pending = {k["identity"] for k in store.key_records(state="pending") if k["identity"]}
+def current_state(
+    store: Store, identities: Mapping[str, StoredIdentity] | None = None
+) -> dict[str, CurrentIdentity]:
+    """What the store holds for each identity, as the plan compares it; ``identities``
+    (``store.identities.current()``) when the caller has read them already."""
+    pending = {k.identity for k in store.keys.list(state=KeyState.PENDING) if k.identity}
+    if identities is None:
+        identities = store.identities.current()
     out: dict[str, CurrentIdentity] = {}
-    for name, ident in store.current_identities().items():
+    for name, ident in identities.items():
         out[name] = CurrentIdentity(ident.certificate, Source(ident.source), name in pending)
     for name in pending - set(out):
         out[name] = CurrentIdentity(None, None, True)
@@ -84,7 +103,7 @@ def ensure_issuers(
     created: list[str] = []
     org = dep.organization or dep.name
     if PERFIGO_ROOT in kinds:
-        issuer = store.issuer(PERFIGO_ROOT)
+        issuer = store.cas.issuer(PERFIGO_ROOT)
         if issuer is None:
             key = generate_key(KeyType.RSA_2048)
             cert = make_root_ca(
@@ -95,21 +114,21 @@ def ensure_issuers(
                 organization="Perfigo Inc",
                 path_length=0,
             )
-            store.add_ca(display_name(cert), PERFIGO_ROOT, cert, key)
+            store.cas.add(display_name(cert), PERFIGO_ROOT, cert, key)
             issuer = Issuer(cert, key)
             created.append(display_name(cert))
         issuers[PERFIGO_ROOT] = issuer
     if INTERNAL_CA in kinds:
-        root = store.issuer(INTERNAL_ROOT)
+        root = store.cas.issuer(INTERNAL_ROOT)
         if root is None:
             rkey = generate_key(KeyType.ECDSA_P384)
             rcert = make_root_ca(
                 f"{org} Clean Access Root CA", rkey, now=now, days=ROOT_DAYS, organization=org
             )
-            store.add_ca(display_name(rcert), INTERNAL_ROOT, rcert, rkey)
+            store.cas.add(display_name(rcert), INTERNAL_ROOT, rcert, rkey)
             root = Issuer(rcert, rkey)
             created.append(display_name(rcert))
-        ca = store.issuer(INTERNAL_CA)
+        ca = store.cas.issuer(INTERNAL_CA)
         if ca is None:
             ikey = generate_key(KeyType.ECDSA_P256)
             icert = make_intermediate_ca(
@@ -120,7 +139,7 @@ def ensure_issuers(
                 days=INTERMEDIATE_DAYS,
                 organization=org,
             )
-            store.add_ca(display_name(icert), INTERNAL_CA, icert, ikey)
+            store.cas.add(display_name(icert), INTERNAL_CA, icert, ikey)
             ca = Issuer(icert, ikey)
             created.append(display_name(icert))
         issuers[INTERNAL_ROOT] = root
@@ -147,7 +166,7 @@ def issue_one(
         key_type=p.spec.key_type.value,
         certificate=cert,
         chain=chain,
-        source=p.spec.source.value,
+        source=p.spec.source,
     )
 
 
@@ -158,7 +177,7 @@ _FORK_ISSUERS: dict[str, Issuer] = {}
 
 def _issue_chunk(
     args: tuple[list[tuple[PlannedIdentity, str]], dt.datetime],
-) -> list[tuple[str, bytes, dict[str, Any]]]:
+) -> list[tuple[str, bytes, CertFacts]]:
     """Worker: issue a chunk; returns (identity, PKCS#8 key DER, certificate facts) each.
 
     The facts (PEM, fingerprints, names, dates) are what the store keeps; computing them
@@ -245,9 +264,9 @@ def issue_batches(
                             identity=name,
                             key=None,
                             key_type=p.spec.key_type.value,
-                            certificate=x509.load_pem_x509_certificate(facts["pem"].encode()),
+                            certificate=x509.load_pem_x509_certificate(facts.pem.encode()),
                             chain=_chain_for(signer, issuers),
-                            source=p.spec.source.value,
+                            source=p.spec.source,
                             key_der=key_der,
                             facts=facts,
                         )
@@ -274,34 +293,57 @@ def apply_plan(
     path: str | None = None,
 ) -> ApplyResult:
     """Issue what the plan needs. Idempotent: nothing changes when nothing is due."""
+    # reading every identity and issuing in bulk allocate many long-lived objects and no
+    # reference cycles: pausing the cyclic GC saves its repeated scans of the growing heap
+    with gc_paused():
+        return _apply_plan(store, dep, now, dry_run=dry_run, path=path)
+
+
+def _apply_plan(
+    store: Store, dep: Deployment, now: dt.datetime, *, dry_run: bool, path: str | None
+) -> ApplyResult:
     plan = make_plan(dep)
-    actions = pending_actions(plan, current_state(store), now)
+    held = store.identities.current()
+    actions = pending_actions(plan, current_state(store, held), now)
     todo = [
         a for a in actions if a.kind in (ActionKind.ISSUE, ActionKind.REISSUE, ActionKind.RENEW)
     ]
+    named = {p.name for p in plan.identities}
+    gone = tuple(sorted(n for n in held if n not in named))
+    previous = _previous_name(store)
+    renamed = previous if previous is not None and previous != dep.name else None
     if dry_run:
-        return ApplyResult(actions, (), (), True)
+        return ApplyResult(actions, (), (), True, (), gone, renamed)
     store.unlock()  # a wrong passphrase fails here, before anything is written
-    # bulk issuing allocates many long-lived objects and no reference cycles: pausing the
-    # cyclic GC meanwhile saves its repeated scans of the growing heap (~15% of the time)
-    with gc_paused(), store.transaction():
-        store.record_deployment(dep.name, dep.source_text, path)
+    with store.transaction():
+        store.deployments.record(dep.name, dep.source_text, path)
         jobs = [(p, signer_for(p, dep)) for p in (plan.get(a.identity) for a in todo)]
         issuers, created = ensure_issuers(store, plan, now, needed={s for _, s in jobs})
         records: list[IdentityRecord] = []
         for batch in issue_batches(jobs, issuers, now):  # persisted while workers issue on
-            store.add_issued(batch)
+            store.identities.add(batch)
             records += batch
-        trust_added = fill_trust_stores(store, dep)
+        # nothing issued: the identities read above are still current (read them once)
+        trust_added = fill_trust_stores(store, dep, None if records else held)
     return ApplyResult(
-        actions, tuple(r.identity for r in records), tuple(created), False, tuple(trust_added)
+        actions,
+        tuple(r.identity for r in records),
+        tuple(created),
+        False,
+        tuple(trust_added),
+        gone,
+        renamed,
     )
 
 
-def fill_trust_stores(store: Store, dep: Deployment) -> list[str]:
-    """Add to each appliance's trust store what its channels need (never removes)."""
+def fill_trust_stores(
+    store: Store, dep: Deployment, identities: Mapping[str, StoredIdentity] | None = None
+) -> list[str]:
+    """Add to each appliance's trust store what its channels need (never removes).
+    ``identities``: the store's current identities, when the caller holds them."""
     from ccapki.lifecycle.trustops import load_inventory, trust_changes
 
-    changes = [c for c in trust_changes(load_inventory(store, dep)) if c.action == "add"]
-    store.trust_add_many([(c.appliance, c.certificate, c.description) for c in changes])
+    inv = load_inventory(store, dep, identities)
+    changes = [c for c in trust_changes(inv) if c.action == "add"]
+    store.trust.add_many([(c.appliance, c.certificate, c.description) for c in changes])
     return [str(c) for c in changes]

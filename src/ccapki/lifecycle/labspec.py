@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import serialization
 
 from ccapki.errors import StoreError
 from ccapki.lab import ApplianceSpec, EndpointMaterial, LabSpec
-from ccapki.store.db import Store
+from ccapki.store.session import Store
 from ccapki.topology.loader import parse_deployment
 from ccapki.topology.model import Deployment
 
@@ -24,8 +24,8 @@ _PEM = serialization.Encoding.PEM
 
 def build_spec(store: Store, dep: Deployment, *, link_interval: float = 5.0) -> LabSpec:
     """A LabSpec for every appliance of ``dep`` with what the store holds now."""
-    idents = store.current_identities()
-    trust = store.trust_all()
+    idents = store.identities.current()
+    trust = store.trust.all()
     appliances = []
     for spec in dep.identities:
         ident = idents.get(spec.name)
@@ -34,7 +34,7 @@ def build_spec(store: Store, dep: Deployment, *, link_interval: float = 5.0) -> 
                 f"{spec.name} has no certificate in the store",
                 "run `ccapki apply` (or import its third-party certificate) before `lab up`",
             )
-        key = store.private_key(ident.spki)
+        key = store.keys.private_key(ident.spki)
         key_pem = key.private_bytes(
             _PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
@@ -58,15 +58,15 @@ def build_spec(store: Store, dep: Deployment, *, link_interval: float = 5.0) -> 
 def load_spec(home: str, interval: str = "5") -> LabSpec:
     """The daemon's loader: open the store at ``home`` and build the spec (reads it anew on
     every reload, so `ccapki lab reload` serves what the store holds now)."""
+    # the daemon is started by the CLI with its environment: like the CLI, it reads the
+    # passphrase and the database URL there (never on its command line, which `ps` shows)
     passphrase = os.environ.get("CCAPKI_PASSPHRASE", "")
-    store = Store.open(Path(home), lambda: passphrase)
-    try:
-        kept = store.deployment_text()
+    url = os.environ.get("CCAPKI_DATABASE_URL") or None
+    with Store.open(Path(home), url=url, passphrase=lambda: passphrase) as store:
+        kept = store.deployments.latest()
         if kept is None:
             raise StoreError(
                 "the store holds no deployment", "run `ccapki apply FILE` before `lab up`"
             )
-        dep = parse_deployment(kept[0], kept[1] or "<stored deployment>")
+        dep = parse_deployment(kept.text, kept.path or "<stored deployment>")
         return build_spec(store, dep, link_interval=float(interval))
-    finally:
-        store.close()

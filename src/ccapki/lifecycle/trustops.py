@@ -8,6 +8,7 @@ context per distinct trust store, and identical verifications are computed once.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -15,9 +16,11 @@ from typing import Any, Literal
 from cryptography import x509
 
 from ccapki.pki.certs import display_name, fingerprint, is_self_signed, issuer_display_name
-from ccapki.store.db import Store, StoredIdentity
-from ccapki.topology.model import Appliance, Channel, Deployment, IdentitySpec, Role
+from ccapki.store.records import StoredIdentity
+from ccapki.store.session import Store
+from ccapki.topology.model import Appliance, Channel, Deployment, IdentitySpec, Role, Source
 from ccapki.trust import (
+    Case,
     TrustContext,
     classify_link,
     client_refusals,
@@ -29,7 +32,7 @@ from ccapki.trust import (
     rotation_plan as pure_rotation_plan,
 )
 from ccapki.trust._cases import Change
-from ccapki.trust._model import Finding
+from ccapki.trust._model import Code, Finding
 
 __all__ = [
     "Cell",
@@ -37,6 +40,7 @@ __all__ = [
     "Matrix",
     "apply_changes",
     "check_deployment",
+    "client_trust_roots",
     "load_inventory",
     "required_trust",
     "rotation_plan",
@@ -63,12 +67,16 @@ class Inventory:
         return (ident.certificate, *ident.chain) if ident else None
 
 
-def load_inventory(store: Store, dep: Deployment) -> Inventory:
-    cas = store.cas()
+def load_inventory(
+    store: Store, dep: Deployment, identities: Mapping[str, StoredIdentity] | None = None
+) -> Inventory:
+    """What the store holds for ``dep``; ``identities`` (``store.identities.current()``)
+    when the caller has read them already."""
+    cas = store.cas.list()
     return Inventory(
         deployment=dep,
-        identities=store.current_identities(),
-        trust=store.trust_all(),
+        identities=store.identities.current() if identities is None else identities,
+        trust=store.trust.all(),
         perfigo=frozenset(c.fingerprint for c in cas if c.kind == "perfigo-root"),
         internal=frozenset(c.fingerprint for c in cas if c.kind.startswith("internal")),
         cas=tuple(c.certificate for c in cas),
@@ -128,9 +136,9 @@ def apply_changes(store: Store, changes: Sequence[Change]) -> None:
     with store.transaction():
         for ch in changes:
             if ch.action == "add":
-                store.trust_add(ch.appliance, ch.certificate, ch.description)
+                store.trust.add(ch.appliance, ch.certificate, ch.description)
             else:
-                store.trust_remove(ch.appliance, ch.fingerprint)
+                store.trust.remove(ch.appliance, ch.fingerprint)
 
 
 # ---------------------------------------------------------------------------- check
@@ -162,7 +170,7 @@ class Cell:
         """What a live TLS handshake must show (platform policies are not in a handshake)."""
         return self.ok if self.tls_ok is None else self.tls_ok
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, object]:
         return {
             "appliance": self.appliance,
             "channel": self.channel.value,
@@ -209,10 +217,22 @@ class _Verifier:
         self._ctx: dict[frozenset[str], TrustContext] = {}
         self._memo: dict[tuple[Any, ...], tuple[str, ...]] = {}
         self._store_keys: dict[int, tuple[Sequence[x509.Certificate], frozenset[str]]] = {}
-        self._cases: dict[tuple[str, frozenset[str]], Any] = {}
+        self._cases: dict[tuple[str, frozenset[str]], Case] = {}
         self._refusals: dict[tuple[str, tuple[str, ...], bool], tuple[str, ...]] = {}
         self._expiry: dict[tuple[str, ...], tuple[str, ...]] = {}
         self.count = 0
+        #: fixes fitted to the identity presenting a leaf (see :meth:`fit_to`)
+        self._fits: _Fits | None = None
+
+    def fit_to(self, inv: Inventory) -> None:
+        """Word the fixes about an identity's own certificate for that identity: its name,
+        standalone or HA pair (both peers), how it is reissued, the release's defaults."""
+        self._fits = _Fits(inv)
+
+    def text(self, f: Finding, leaf: x509.Certificate) -> str:
+        """``f`` as text, its fix fitted to the identity presenting ``leaf``."""
+        fix = self._fits.fix(f, leaf) if self._fits else f.fix
+        return f"[{f.code}] {f.reason} -> fix: {fix}"
 
     def expiry(self, *chains: Sequence[x509.Certificate] | None) -> tuple[str, ...]:
         """Warnings for the certificates of ``chains`` due for renewal (memoized per chain)."""
@@ -223,7 +243,7 @@ class _Verifier:
             key = tuple(fingerprint(c) for c in chain)
             found = self._expiry.get(key)
             if found is None:
-                found = tuple(_finding_text(f) for f in expiry_warnings(chain, self.now))
+                found = tuple(self.text(f, chain[0]) for f in expiry_warnings(chain, self.now))
                 self._expiry[key] = found
             out += found
         return tuple(dict.fromkeys(out))
@@ -238,7 +258,7 @@ class _Verifier:
 
     def case(
         self, inv: Inventory, chain: Sequence[x509.Certificate], store: Sequence[x509.Certificate]
-    ) -> Any:
+    ) -> Case:
         """The FAQ case of ``chain`` seen through ``store`` (memoized)."""
         key = (fingerprint(chain[0]), self.store_key(store))
         if key not in self._cases:
@@ -259,7 +279,7 @@ class _Verifier:
         if key not in self._refusals:
             found = client_refusals(cert, platforms, self.now, publicly_trusted=public)
             self._refusals[key] = tuple(
-                f"{platform} refuses it: [{f.code}] {f.reason} -> fix: {f.fix}"
+                f"{platform} refuses it: {self.text(f, cert)}"
                 for platform, fs in found.items()
                 for f in fs
             )
@@ -319,11 +339,82 @@ class _Verifier:
             return ()
         if untrusted is not sent:  # ... and explain a failure from everything it sent
             verdict = ctx.verify(chain[0], sent, purpose=purpose, peer_name=name, at=self.now)
-        return tuple(_finding_text(f) for f in verdict.errors) or (str(verdict.raw_error),)
+        return tuple(self.text(f, chain[0]) for f in verdict.errors) or (str(verdict.raw_error),)
 
 
-def _finding_text(f: Finding) -> str:
-    return f"[{f.code}] {f.reason} -> fix: {f.fix}"
+def _and(items: Sequence[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+class _Fits:
+    """Fixes about an identity's own certificate, worded for that identity: the trust engine
+    knows certificates only, not whether one is a standalone appliance's or an HA pair's, nor
+    how ccapki reissues it."""
+
+    def __init__(self, inv: Inventory) -> None:
+        from ccapki.topology.plan import make_plan
+
+        self.dep = inv.deployment
+        self.presenter: dict[str, IdentitySpec] = {}
+        for spec in self.dep.identities:
+            chain = inv.chain_of(spec)
+            if chain:
+                self.presenter[fingerprint(chain[0])] = spec
+        self.days = {p.name: p.validity_days for p in make_plan(self.dep).identities}
+
+    def fix(self, f: Finding, leaf: x509.Certificate) -> str:
+        spec = self.presenter.get(fingerprint(leaf))
+        if spec is None or f.subject != display_name(leaf):
+            return f.fix  # about a CA, or a certificate no identity presents
+        if f.code in (Code.EXPIRED, Code.EXPIRING_SOON):
+            return self._renew(spec, expired=f.code == Code.EXPIRED)
+        if f.code == Code.VALIDITY_TOO_LONG:
+            m = re.search(r"validity_days = (\d+) or less", f.fix)
+            if m:
+                return self._shorter(spec, int(m.group(1)))
+        return f.fix
+
+    def _renew(self, spec: IdentitySpec, *, expired: bool) -> str:
+        name = spec.name
+        if spec.source is Source.THIRD_PARTY:
+            how = f"make a CSR (`ccapki csr {name}`), have the CA sign it, `ccapki import` it"
+        else:
+            how = f"`ccapki apply` {'reissues' if expired else 'renews'} it"
+        if spec.ha:
+            peers = _and([m.name for m in spec.members])
+            where = f"install it on both peers of the HA pair {name} ({peers}) at the same time"
+        else:
+            where = f"install it on {name}"
+        verb = f"issue a new identity certificate for {name}" if expired else f"renew {name} now"
+        text = f"{verb} ({how}) and {where}"
+        if not expired:
+            return text
+        down = ["its agent, web login and admin GUI" if spec.role is Role.CAS else "its admin GUI"]
+        if self.dep.profile.mutual_verification:
+            down.append("its CAM/CAS links")
+        if spec.ha and self.dep.profile.ha_ipsec_heartbeat:
+            down.append("the HA heartbeat (both peers would go active)")
+        return f"{text}; until then these fail: {'; '.join(down)}"
+
+    def _shorter(self, spec: IdentitySpec, days: int) -> str:
+        name = spec.name
+        if spec.source is Source.THIRD_PARTY:
+            return (
+                f"ask the CA for a certificate of {name} valid at most {days} days: make a CSR "
+                f"(`ccapki csr {name}`) and `ccapki import` what the CA returns"
+            )
+        now = self.days.get(name)
+        if spec.validity_days is not None:
+            why = f"; it asks for {now} days"
+        else:
+            why = (
+                f"; the {self.dep.release} default for a {spec.source.value} identity is {now} days"
+            )
+        return (
+            f"set validity_days = {days} or less for this identity in the deployment file "
+            f"(in {name}'s table, or in [deployment] for every identity) and run "
+            f"`ccapki apply`, which reissues {name}{why}"
+        )
 
 
 def _ha_name(spec: IdentitySpec) -> str:
@@ -362,7 +453,7 @@ def _links_cam_cas(
         return
     cam_chain = inv.chain_of(dep.cam)
     finds: dict[str, list[str]] = {a.name: [] for a in dep.appliances}
-    cases: dict[str, list[Any]] = {a.name: [] for a in dep.appliances}
+    cases: dict[str, list[Case]] = {a.name: [] for a in dep.appliances}
     warns: dict[str, list[str]] = {a.name: [] for a in dep.appliances}
     for spec in dep.cas:
         chain = inv.chain_of(spec)
@@ -436,7 +527,7 @@ def check_deployment(
     public_fingerprints: frozenset[str] = frozenset(),
 ) -> Matrix:
     """Every channel of the deployment, every appliance: pass, fail (with findings), n/a."""
-    from ccapki.store.db import gc_paused
+    from ccapki._util import gc_paused
 
     with gc_paused():  # many long-lived small objects, no cycles: skip the GC's rescans
         return _check_deployment(inv, now, client_roots, public_fingerprints)
@@ -450,6 +541,7 @@ def _check_deployment(
 ) -> Matrix:
     dep = inv.deployment
     v = _Verifier(now, inv.cas)
+    v.fit_to(inv)
     matrix = Matrix()
 
     def trust(a: Appliance) -> Sequence[x509.Certificate]:
@@ -520,7 +612,7 @@ def rotation_plan(
         version=(old.version + 1) if old else 1,
         certificate=new_chain[0],
         chain=tuple(new_chain[1:]),
-        source="what-if",
+        source=spec.source,  # not read: a what-if is about trust only
         spki="",
         fingerprint=fingerprint(new_chain[0]),
         created_at=now,
@@ -579,3 +671,35 @@ def rotation_plan(
         else:
             steps.append(RotationStep(order, step.text))
     return breaks, steps
+
+
+def client_trust_roots(
+    clients: str, inv: Inventory
+) -> tuple[list[x509.Certificate], frozenset[str]]:
+    """The client root store ``trust check`` judges the client channels against, and the
+    fingerprints of the common OS roots.
+
+    ``clients`` is ``"installed"`` (the OS roots plus the roots ccapki says to install),
+    ``"mozilla"`` (the OS roots only: the certifi bundle) or the path of a bundle file.
+    Raises :class:`InputError` / :class:`FileFormatError` for a file that cannot be read.
+    """
+    from ccapki.lifecycle.certfiles import public_roots
+    from ccapki.trust import required_anchor
+
+    public = list(public_roots())
+    public_fps = frozenset(fingerprint(c) for c in public)
+    if clients == "mozilla":
+        return public, public_fps
+    if clients == "installed":
+        extra = []
+        for spec in inv.deployment.identities:
+            chain = inv.chain_of(spec)
+            if chain:
+                extra.append(required_anchor(chain, inv.cas))
+        return public + extra, public_fps
+    from ccapki.fsutil import read_input_file
+    from ccapki.pki.formats import parse_material, require_certificates
+
+    return list(
+        require_certificates(parse_material(read_input_file(clients), source=clients))
+    ), public_fps

@@ -284,6 +284,10 @@ class SubjectAltNames:
         ip = parse_ip(name)
         if ip is not None:
             return ip in self.ips
+        return self.covers_dns(name)
+
+    def covers_dns(self, name: str) -> bool:
+        """True when the DNS name ``name`` is named here (exactly or by a wildcard)."""
         return any(_dns_match(pattern, name) for pattern in self.dns)
 
 

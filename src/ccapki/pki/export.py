@@ -9,6 +9,8 @@ anything holding a key (:func:`pem_bundle`, :func:`key_pem`, :func:`pkcs12`).
   3DES (PBES1 SHA-1) with a SHA-1 MAC for old Java and Windows.
 
 ``chain`` is always ordered leaf-upward (as :class:`ccapki.pki.chain.SortedChain.chain` is).
+Every writer leaves the self-signed root out unless ``include_root=True`` (the FAQ: upload the
+certificate with its intermediates; the root belongs in the trust store, not the file).
 A key that does not belong to the certificate is refused before anything is written.
 """
 
@@ -150,9 +152,11 @@ def pkcs12(
     password: bytes,
     legacy: bool = False,
     *,
+    include_root: bool = False,
     kdf_rounds: int | None = None,
 ) -> bytes:
-    """A PKCS#12/PFX file with the key, the certificate (friendly name ``name``) and chain.
+    """A PKCS#12/PFX file with the key, the certificate (friendly name ``name``) and chain
+    (the self-signed root only if asked, as for every other format).
 
     Default: PBES2 with AES-256-CBC and PBKDF2, HMAC-SHA-256 MAC. ``legacy=True``:
     PBES1 SHA-1 + 3DES for key and certificates and a SHA-1 MAC, the format old Java
@@ -182,5 +186,9 @@ def pkcs12(
             .hmac_hash(hashes.SHA256())
         )
     return _pkcs12.serialize_key_and_certificates(
-        name.encode("utf-8"), key, cert, list(chain) or None, builder.build(password)
+        name.encode("utf-8"),
+        key,
+        cert,
+        _chain(chain, include_root) or None,
+        builder.build(password),
     )

@@ -154,8 +154,44 @@ def _count(n: int, noun: str) -> str:
 
 
 def _one_line(exc: BaseException, limit: int = 160) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
+    """Why a parse failed, on one line, in plain words (see :func:`_plain`)."""
+    text = _plain(" ".join(str(exc).split())) or type(exc).__name__
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+#: cryptography's DER parse error kinds, in words
+_DER_PROBLEMS = {
+    "ShortData": "the data ends early (truncated)",
+    "ExtraData": "extra bytes follow the data",
+    "InvalidValue": "a field holds an invalid value",
+    "InvalidLength": "a length field is invalid",
+    "UnexpectedTag": "a field is not where the format puts it",
+    "InvalidTag": "a field has an invalid tag",
+    "IntegerOverflow": "a number is too large",
+    "InvalidSetOrdering": "a set is out of order (not DER)",
+    "EncodedDefault": "a default value is written out (not DER)",
+    "OidTooLong": "an object identifier is too long",
+}
+
+
+def _plain(text: str) -> str:
+    """The cryptography library's error text without its internals (FAQ links, Rust debug
+    output such as ``InvalidData(...)`` or ``ParseError { kind: ... }``)."""
+    if "Unable to load PEM file" in text:
+        bad = re.search(r"Invalid symbol (\d+), offset (\d+)", text)
+        if bad:
+            char = chr(int(bad[1]))
+            return f"the base64 text holds an invalid character {char!r} at base64 offset {bad[2]}"
+        if re.search(r"InvalidLength|InvalidLastSymbol|InvalidPadding", text):
+            return "the base64 text is cut short or badly padded"
+        return "the PEM text is not valid base64"
+    kind = re.search(r"ParseError \{ kind: (\w+)", text)
+    if kind:
+        return _DER_PROBLEMS.get(kind[1], "its DER structure is invalid")
+    if "Could not deserialize key data" in text:
+        return "not a private key in a form ccapki reads (PKCS#8, PKCS#1, SEC1), or damaged"
+    text = re.sub(r"\s*See https?://\S+ for more details\.?", "", text)
+    return re.sub(r"\s*\(?https?://\S+\)?", "", text).strip()
 
 
 def _bad(source: str, what: str, hint: str) -> FileFormatError:
@@ -520,8 +556,7 @@ class _Collector:
             except Exception as exc:
                 raise _bad(
                     self.source,
-                    f"{block.where()} is not a valid {_pem_noun(block.label)} "
-                    f"(malformed or truncated: {_one_line(exc)})",
+                    f"{block.where()} is not a valid {_pem_noun(block.label)}: {_one_line(exc)}",
                     _HINT_COPY,
                 ) from None
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from typing import Any
+from typing import cast
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.types import (
     CertificateIssuerPrivateKeyTypes,
     CertificatePublicKeyTypes,
     PrivateKeyTypes,
+    PublicKeyTypes,
 )
 
 __all__ = [
@@ -83,14 +84,20 @@ def private_key_der(key: PrivateKeyTypes) -> bytes:
     )
 
 
-def public_key_fingerprint(key: Any) -> str:
+def _public(key: PrivateKeyTypes | PublicKeyTypes) -> PublicKeyTypes:
+    """The public half of ``key`` (a public key is its own)."""
+    if hasattr(key, "private_bytes"):  # cheaper than isinstance over the seven key ABCs
+        return cast("PrivateKeyTypes", key).public_key()
+    return key
+
+
+def public_key_fingerprint(key: PrivateKeyTypes | PublicKeyTypes) -> str:
     """SHA-256 of the SubjectPublicKeyInfo DER, lowercase hex.
 
     The same value for a private key, its public key, a CSR's key and a certificate's key,
     so certificates are matched to keys by one dictionary lookup.
     """
-    pub = key.public_key() if hasattr(key, "private_bytes") else key
-    der: bytes = pub.public_bytes(
+    der = _public(key).public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     return hashlib.sha256(der).hexdigest()
@@ -108,11 +115,11 @@ def describe_public_key(key: CertificatePublicKeyTypes) -> tuple[str, int]:
     return type(key).__name__, 0
 
 
-def key_type_name(key: Any) -> str:
+def key_type_name(key: PrivateKeyTypes | PublicKeyTypes) -> str:
     """What a private or public key is, in :class:`KeyType` spelling: ``rsa-2048``,
     ``ecdsa-p256``; also ``ecdsa-p521``, ``ed25519``, ``ed448``, ``dsa-2048`` for keys made
     elsewhere (an imported key is recorded as what it is, not as the plan's type)."""
-    pub = key.public_key() if hasattr(key, "private_bytes") else key
+    pub = _public(key)
     if isinstance(pub, rsa.RSAPublicKey):
         return f"rsa-{pub.key_size}"
     if isinstance(pub, ec.EllipticCurvePublicKey):

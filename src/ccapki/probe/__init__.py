@@ -8,6 +8,9 @@ refused handshake or a timeout all come back as a failed :class:`ProbeResult`.
     result = await probe(ProbeTarget("127.0.0.1", 8443, server_name="cas1.example.edu",
                                      trust_pem=root_pem))
     results = await probe_many(targets, concurrency=64)
+
+The TLS contexts and error wording the prober uses are public in :mod:`ccapki.probe.tls`
+(the lab's servers use the same ones).
 """
 
 from __future__ import annotations
@@ -23,12 +26,13 @@ from typing import Any
 
 from cryptography import x509
 
-from ccapki.probe._tls import (
+from ccapki.probe.tls import (
     client_context,
     describe_error,
     peer_chain_der,
     sha256_hex,
 )
+from ccapki.topology.model import Channel
 
 __all__ = ["ProbeResult", "ProbeTarget", "probe", "probe_many"]
 
@@ -49,6 +53,13 @@ class ProbeTarget:
     server to refuse the client certificate (TLS 1.3 servers do so after the client's side
     of the handshake is done); 0 skips the wait. ``expect_leaf_sha256``: the peer must present
     exactly this certificate (SHA-256 of its DER), as HA peers sharing one identity do.
+
+    ``client``, ``server`` and ``channel`` say which cell of a deployment the probe counts
+    for: the appliance connecting (None: an endpoint or browser, not an appliance), the
+    appliance probed, and the :class:`~ccapki.topology.model.Channel`. ``label`` is only
+    for display (``status:cas1->cam``); nothing parses it.
+    Raises ``ValueError`` for a port out of range, a client certificate without its key (or
+    a key without its certificate) or a timeout that is not positive.
     """
 
     host: str
@@ -65,6 +76,9 @@ class ProbeTarget:
     strict_x509: bool = True
     confirm_seconds: float = 0.2
     expect_leaf_sha256: str | None = None
+    client: str | None = None
+    server: str | None = None
+    channel: Channel | None = None
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -76,6 +90,7 @@ class ProbeTarget:
 
     @property
     def address(self) -> str:
+        """``host:port``, an IPv6 host in brackets."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{host}:{self.port}"
 
@@ -102,13 +117,16 @@ class ProbeResult:
     http_body: bytes = field(default=b"", repr=False)
 
     def peer_certificates(self) -> list[x509.Certificate]:
+        """The presented chain, leaf first, parsed (raises ``ValueError`` for invalid DER)."""
         return [x509.load_der_x509_certificate(d) for d in self.peer_chain_der]
 
     @property
     def peer_fingerprint(self) -> str | None:
+        """SHA-256 (hex) of the presented leaf certificate; None when none was seen."""
         return sha256_hex(self.peer_chain_der[0]) if self.peer_chain_der else None
 
     def to_dict(self) -> dict[str, Any]:
+        """The result as JSON-ready values (fingerprints instead of DER, no keys)."""
         t = self.target
         return {
             "target": {
@@ -318,12 +336,16 @@ async def _probe(t: ProbeTarget, cache: _ContextCache) -> ProbeResult:
 
 
 async def probe(target: ProbeTarget) -> ProbeResult:
-    """Probe one endpoint; never raises for network or TLS trouble."""
+    """Probe one endpoint and return its :class:`ProbeResult`; never raises for network,
+    TLS or bad-input trouble (those come back as a failed result)."""
     return await _probe(target, _ContextCache())
 
 
 async def probe_many(targets: Sequence[ProbeTarget], concurrency: int = 64) -> list[ProbeResult]:
-    """Probe many endpoints, at most ``concurrency`` at a time; results in input order."""
+    """Probe many endpoints, at most ``concurrency`` at a time; results in input order.
+
+    Raises ``ValueError`` when ``concurrency`` is below 1; never for network or TLS trouble.
+    """
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
     cache = _ContextCache()

@@ -90,6 +90,50 @@ def split_endpoint(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
+#: The longest validity a deployment file may ask for, in days (100 years).
+MAX_DAYS = 36500
+
+
+def _check_days(v: Any) -> Any:
+    """``validity_days``: a TOML integer from 1 to :data:`MAX_DAYS` (never a string, a
+    float or a boolean). The words complete "validity_days = VALUE ..." (see
+    :func:`_days_error`)."""
+    if v is None:
+        return None
+    if isinstance(v, str):
+        raise ValueError("is a string")
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise ValueError("is not a whole number")
+    if not 1 <= v <= MAX_DAYS:
+        raise ValueError("is out of range")
+    return v
+
+
+def _toml_value(v: Any) -> str:
+    """``v`` as it was written in TOML (near enough for a message)."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{ ... }"
+    return str(v)
+
+
+def _days_error(path: str, line: int | None, where: str, value: Any, words: str) -> DeploymentError:
+    allowed = f"a whole number of days from 1 to {MAX_DAYS}"
+    if isinstance(value, str) and value.strip().isdigit():
+        hint = f"write it without quotes: validity_days = {int(value)} ({allowed})"
+    else:
+        hint = (
+            f"give {allowed}, e.g. validity_days = 397 (Apple clients accept at most 825 "
+            "for a TLS server certificate)"
+        )
+    return DeploymentError(path, line, f"{where} = {_toml_value(value)} {words}", hint)
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -118,7 +162,11 @@ class _Unit(_Strict):
     virtual_hostname: str | None = None
     source: Literal["self-signed", "perfigo", "internal", "third-party"] | None = None
     key: str | None = None
-    validity_days: int | None = Field(default=None, gt=0, le=36500)
+    validity_days: int | None = None
+
+    _days = field_validator("validity_days", mode="before")(
+        classmethod(lambda cls, v: _check_days(v))
+    )
 
     @field_validator("hostname", "virtual_hostname")
     @classmethod
@@ -152,9 +200,12 @@ class _Header(_Strict):
     organization: str | None = None
     source: Literal["self-signed", "perfigo", "internal", "third-party"] = "self-signed"
     key: str = "ecdsa-p256"
-    validity_days: int | None = Field(default=None, gt=0, le=36500)
+    validity_days: int | None = None
 
     _key = field_validator("key")(classmethod(lambda cls, v: _Unit._key(v)))
+    _days = field_validator("validity_days", mode="before")(
+        classmethod(lambda cls, v: _check_days(v))
+    )
 
 
 class _File(_Strict):
@@ -250,6 +301,8 @@ def _pydantic_error(path: str, index: _LineIndex, exc: ValidationError) -> Deplo
             f"use one of: {', '.join(_SOURCES)}",
         )
     msg = str(err["msg"]).removeprefix("Value error, ")
+    if loc and loc[-1] == "validity_days" and kind == "value_error":
+        return _days_error(path, line, where, err["input"], msg)
     if kind == "string_pattern_mismatch":
         msg = f"{err['input']!r} is not a valid name"
         hint = "names use letters, digits, '.', '_' and '-', starting with a letter or digit"
@@ -436,13 +489,18 @@ def _member_locs(dep: Deployment) -> dict[int, tuple[Any, ...]]:
 
 def _check_unique(path: str, index: _LineIndex, dep: Deployment) -> None:
     locs = _member_locs(dep)
-    seen_names: dict[str, str] = {}
+    seen_names: dict[str, str] = {}  # name -> what has it, in words
     for i, ident in enumerate(dep.identities):
         loc: tuple[Any, ...] = ("cam",) if i == 0 else ("cas", i - 1)
-        named: list[tuple[str, tuple[Any, ...]]] = [(ident.name, loc)]
+        role = "CAM" if ident.role is Role.CAM else "CAS"
+        what = f"the HA pair {ident.name}" if ident.ha else f"the {role} {ident.name}"
+        named: list[tuple[str, tuple[Any, ...], str]] = [(ident.name, loc, what)]
         if ident.ha:
-            named += [(m.name, locs[id(m)]) for m in ident.members]
-        for n, nloc in named:
+            named += [
+                (m.name, locs[id(m)], f"{m.name}, the {peer} of HA pair {ident.name}")
+                for m, peer in zip(ident.members, ("primary", "secondary"), strict=True)
+            ]
+        for n, nloc, owner in named:
             if n in seen_names:
                 raise DeploymentError(
                     path,
@@ -450,7 +508,7 @@ def _check_unique(path: str, index: _LineIndex, dep: Deployment) -> None:
                     f"duplicate name {n!r} (already used by {seen_names[n]})",
                     "give every appliance and HA pair its own name",
                 )
-            seen_names[n] = ident.name
+            seen_names[n] = owner
     seen_ips: dict[IPAddress, str] = {}
     seen_hosts: dict[str, str] = {}
     for i, ident in enumerate(dep.identities):

@@ -15,12 +15,16 @@ from dataclasses import dataclass
 
 from cryptography import x509
 
-from ccapki.pki.certs import covers, renewal_window
+from ccapki.pki.certs import renewal_window, subject_alt_names
 from ccapki.pki.issue import IdentityRequest
 from ccapki.pki.keys import KeyType, describe_public_key
 from ccapki.topology.model import Channel, Deployment, IdentitySpec, Role, Source
 
 __all__ = [
+    "CA_KINDS",
+    "INTERNAL_CA",
+    "INTERNAL_ROOT",
+    "PERFIGO_ROOT",
     "Action",
     "ActionKind",
     "CurrentIdentity",
@@ -28,6 +32,7 @@ __all__ = [
     "PlannedIdentity",
     "make_plan",
     "pending_actions",
+    "signer_for",
 ]
 
 #: Validity ccapki asks for per source when the deployment gives none. 397 days keeps
@@ -125,6 +130,25 @@ def _channels(spec: IdentitySpec, dep: Deployment) -> tuple[Channel, ...]:
     return tuple(out)
 
 
+#: Kinds of CA the store keeps.
+PERFIGO_ROOT = "perfigo-root"
+INTERNAL_ROOT = "internal-root"
+INTERNAL_CA = "internal-ca"
+CA_KINDS = (PERFIGO_ROOT, INTERNAL_ROOT, INTERNAL_CA)
+
+
+def signer_for(p: PlannedIdentity, dep: Deployment) -> str:
+    """Which CA kind signs ``p`` ("self" for a true self-signed certificate)."""
+    src = p.spec.source
+    if src is Source.SELF_SIGNED:
+        return PERFIGO_ROOT if dep.profile.temp_cert_signer == "perfigo" else "self"
+    if src is Source.PERFIGO:
+        return PERFIGO_ROOT
+    if src is Source.INTERNAL:
+        return INTERNAL_CA
+    return "third-party"
+
+
 def make_plan(dep: Deployment) -> Plan:
     """The plan for ``dep``: one identity per standalone appliance or HA pair."""
     items = []
@@ -183,6 +207,11 @@ def _key_type_of(cert: x509.Certificate) -> KeyType | None:
     return table.get((name, bits))
 
 
+#: A certificate ccapki issues for N days lasts N days plus the few minutes it starts early
+#: (:data:`ccapki.pki.issue.BACKDATE`); longer than this over N, it was issued for more.
+_ISSUE_SLACK = dt.timedelta(hours=1)
+
+
 def pending_actions(
     plan: Plan, current: Mapping[str, CurrentIdentity], now: dt.datetime
 ) -> tuple[Action, ...]:
@@ -206,9 +235,10 @@ def pending_actions(
                     Action(p.name, ActionKind.ISSUE, f"no certificate yet ({p.spec.source})")
                 )
             continue
-        missing = [
-            n for n in (*p.spec.dns_names, *map(str, p.spec.ip_addresses)) if not covers(cert, n)
-        ]
+        # a plan's DNS names are hostnames, never IP addresses: no parsing to tell them apart
+        sans = subject_alt_names(cert)
+        missing = [n for n in p.spec.dns_names if sans is None or not sans.covers_dns(n)]
+        missing += [str(i) for i in p.spec.ip_addresses if sans is None or i not in sans.ips]
         changed: list[str] = []
         if missing:
             changed.append(f"names not in the certificate: {', '.join(missing)}")
@@ -219,6 +249,12 @@ def pending_actions(
         if cert.not_valid_before_utc > now:
             # every channel refuses it until then (e.g. issued under a future what-if clock)
             changed.append(f"not valid until {cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC")
+        span = cert.not_valid_after_utc - cert.not_valid_before_utc
+        if not third and span > dt.timedelta(days=p.validity_days) + _ISSUE_SLACK:
+            # the file asks for a shorter life (e.g. validity_days lowered for Apple's cap)
+            changed.append(
+                f"valid for {span.days} days, the deployment file asks for {p.validity_days}"
+            )
         left = cert.not_valid_after_utc - now
         if changed:
             kind = ActionKind.CSR if third else ActionKind.REISSUE

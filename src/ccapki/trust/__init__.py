@@ -1,6 +1,6 @@
 """Trust engine (pure): chain verdicts, their explanation, client policies, FAQ cases.
 
-Public API (imported lazily: ``import ccapki.trust`` loads nothing until a name is used)::
+Public API::
 
     verify_chain(leaf, intermediates, roots, *, purpose="server"|"client", peer_name=None,
                  at=None, max_depth=None, candidates=(), lint_ok=False) -> Verdict
@@ -15,6 +15,9 @@ Public API (imported lazily: ``import ccapki.trust`` loads nothing until a name 
     client_findings(...) -> the same with warnings
     expiry_warnings(chain, at, *, window=renewal_window) -> [Finding] (renew soon)
 
+    FitPolicy(identity, names).evaluate(cert, now) -> [Finding] (does it fit the plan?)
+    check_ha(HaPair(identity, names, primary, secondary), now) -> [HaCheck] (HA_RULES)
+
     classify_link(identity_chain, trust_store, *, perfigo_fingerprints=...,
                   internal_fingerprints=..., candidates=()) -> Case
     required_anchor(chain, candidates=()) -> Certificate
@@ -23,133 +26,124 @@ Public API (imported lazily: ``import ccapki.trust`` loads nothing until a name 
                   cams=(), still_needed=None, ...) -> RotationPlan (breaks, ordered steps)
 
 Verdicts come from ``cryptography.x509.verification``; findings from our own analysis.
+Rules are frozen objects citing their source; callers choose findings by ``code`` and
+``severity``, never by the words of a ``reason``.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from ccapki.trust._cases import (
-        CAM_TRUST_PATH,
-        CAS_TRUST_PATH,
-        Case,
-        CaseKind,
-        Change,
-        RotationPlan,
-        RotationStep,
-        classify_link,
-        complete_chain,
-        describe_certificate,
-        required_anchor,
-        rotation_plan,
-        trust_store_changes,
-    )
-    from ccapki.trust._certs import cert_fingerprint
-    from ccapki.trust._diagnose import build_candidate_chain, expiry_warnings
-    from ccapki.trust._model import Code, Finding, Verdict
-    from ccapki.trust._policy import (
-        PLATFORMS,
-        MaxValidity,
-        MinRsaKey,
-        NoWeakSignature,
-        Policy,
-        PolicyRule,
-        Rule,
-        SanRequired,
-        ServerAuthEku,
-        ValidNow,
-        WellFormed,
-        client_findings,
-        client_refusals,
-    )
-    from ccapki.trust._verify import TrustContext, verify_chain
+from ccapki.trust._cases import (
+    CAM_TRUST_PATH,
+    CAS_TRUST_PATH,
+    Case,
+    CaseKind,
+    Change,
+    RotationPlan,
+    RotationStep,
+    classify_link,
+    complete_chain,
+    describe_certificate,
+    required_anchor,
+    rotation_plan,
+    trust_store_changes,
+)
+from ccapki.trust._certs import cert_fingerprint
+from ccapki.trust._diagnose import build_candidate_chain, expiry_warnings
+from ccapki.trust._fit import (
+    USAGE_RULES,
+    EkuIncludes,
+    FitPolicy,
+    InValidityPeriod,
+    LeafKeyUsage,
+    NamesCovered,
+    incomplete_chain,
+    usage_findings,
+)
+from ccapki.trust._ha import (
+    HA_RULES,
+    HaCheck,
+    HaPair,
+    HaPeer,
+    HaRule,
+    KeyMatches,
+    NamesOnBothPeers,
+    SameCertificate,
+    SameKey,
+    UsageOnBothPeers,
+    ValidOnBothPeers,
+    check_ha,
+)
+from ccapki.trust._model import Code, Finding, Verdict
+from ccapki.trust._policy import (
+    PLATFORMS,
+    MaxValidity,
+    MinRsaKey,
+    NoWeakSignature,
+    Policy,
+    PolicyRule,
+    Rule,
+    SanRequired,
+    ServerAuthEku,
+    ValidNow,
+    WellFormed,
+    client_findings,
+    client_refusals,
+)
+from ccapki.trust._verify import TrustContext, verify_chain
 
 __all__ = [
     "CAM_TRUST_PATH",
     "CAS_TRUST_PATH",
+    "HA_RULES",
     "PLATFORMS",
+    "USAGE_RULES",
     "Case",
     "CaseKind",
     "Change",
     "Code",
+    "EkuIncludes",
     "Finding",
+    "FitPolicy",
+    "HaCheck",
+    "HaPair",
+    "HaPeer",
+    "HaRule",
+    "InValidityPeriod",
+    "KeyMatches",
+    "LeafKeyUsage",
     "MaxValidity",
     "MinRsaKey",
+    "NamesCovered",
+    "NamesOnBothPeers",
     "NoWeakSignature",
     "Policy",
     "PolicyRule",
     "RotationPlan",
     "RotationStep",
     "Rule",
+    "SameCertificate",
+    "SameKey",
     "SanRequired",
     "ServerAuthEku",
     "TrustContext",
+    "UsageOnBothPeers",
     "ValidNow",
+    "ValidOnBothPeers",
     "Verdict",
     "WellFormed",
     "build_candidate_chain",
     "cert_fingerprint",
+    "check_ha",
     "classify_link",
     "client_findings",
     "client_refusals",
     "complete_chain",
     "describe_certificate",
     "expiry_warnings",
+    "incomplete_chain",
     "required_anchor",
     "rotation_plan",
     "trust_store_changes",
+    "usage_findings",
     "verify_chain",
 ]
-
-_WHERE = {
-    "_cases": (
-        "CAM_TRUST_PATH",
-        "CAS_TRUST_PATH",
-        "Case",
-        "CaseKind",
-        "Change",
-        "RotationPlan",
-        "RotationStep",
-        "classify_link",
-        "complete_chain",
-        "describe_certificate",
-        "required_anchor",
-        "rotation_plan",
-        "trust_store_changes",
-    ),
-    "_certs": ("cert_fingerprint",),
-    "_diagnose": ("build_candidate_chain", "expiry_warnings"),
-    "_model": ("Code", "Finding", "Verdict"),
-    "_policy": (
-        "PLATFORMS",
-        "MaxValidity",
-        "MinRsaKey",
-        "NoWeakSignature",
-        "Policy",
-        "PolicyRule",
-        "Rule",
-        "SanRequired",
-        "ServerAuthEku",
-        "ValidNow",
-        "WellFormed",
-        "client_findings",
-        "client_refusals",
-    ),
-    "_verify": ("TrustContext", "verify_chain"),
-}
-_MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
-
-
-def __getattr__(name: str) -> Any:
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])

@@ -107,6 +107,8 @@ def complete_chain(
     if not chain:
         raise InputError("an empty certificate chain", "give at least the identity certificate")
     out = list(chain)
+    if is_self_signed(out[-1]):  # complete already (the common case: no fingerprints needed)
+        return tuple(out)
     seen = {fingerprint(c) for c in out}
     while not is_self_signed(out[-1]) and len(out) < 32:
         good, _ = find_issuers(out[-1], [c for c in pool if fingerprint(c) not in seen])

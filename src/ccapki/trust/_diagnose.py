@@ -52,7 +52,14 @@ from ccapki.pki.certs import (
 from ccapki.trust._certs import dedupe, find_issuers, fmt_date
 from ccapki.trust._model import Code, Finding, Severity
 
-__all__ = ["Purpose", "analyze", "build_candidate_chain", "expiry_warnings"]
+__all__ = [
+    "CandidateChain",
+    "Purpose",
+    "analyze",
+    "build_candidate_chain",
+    "expiry_warnings",
+    "lint",
+]
 
 Purpose = Literal["server", "client"]
 Source = Literal["leaf", "sent", "trust-store", "candidate"]
@@ -113,7 +120,11 @@ def build_candidate_chain(
     *,
     root_fingerprints: frozenset[str] | None = None,
 ) -> CandidateChain:
-    """Walk from ``leaf`` up: trust store first, then what was sent, then other known CAs."""
+    """Walk from ``leaf`` up: trust store first, then what was sent, then other known CAs.
+
+    Returns the :class:`CandidateChain` (leaf first) and how it ends; raises nothing.
+    ``root_fingerprints`` spares recomputing the fingerprints of ``roots``.
+    """
     root_fps = root_fingerprints
     if root_fps is None:
         root_fps = frozenset(fingerprint(r) for r in roots)
@@ -162,8 +173,8 @@ def _validity(cert: x509.Certificate, at: dt.datetime, role: str) -> list[Findin
     if at > na:
         if role == "leaf":
             fix = (
-                f"issue a new identity certificate for {name} and install it (on both peers of "
-                "an HA pair); until then the HA heartbeat and CAM/CAS link stay down"
+                f"issue a new identity certificate for {name} and install it on every appliance "
+                "that presents it; until then every TLS connection that checks it fails"
             )
         else:
             fix = (
@@ -297,6 +308,162 @@ def _key_findings(cert: x509.Certificate, *, role: str, severity: Severity) -> l
     ]
 
 
+@dataclass(frozen=True)
+class _Leaf:
+    """What the end-entity rules read besides the certificate."""
+
+    purpose: Purpose
+    peer_name: str | None
+
+
+#: An end-entity rule: one finding, or ``None`` when the rule holds.
+_LeafRule = Callable[[x509.Certificate, _Leaf], Finding | None]
+
+
+def _leaf_v3(leaf: x509.Certificate, ctx: _Leaf) -> Finding | None:
+    if leaf.version == x509.Version.v3:
+        return None
+    name = display_name(leaf)
+    return Finding(
+        Code.NOT_RFC5280,
+        f"{name} is an X.509 {leaf.version.name} certificate; v3 is required",
+        f"re-issue {name} as an X.509 v3 certificate (ccapki always does)",
+        name,
+    )
+
+
+def _leaf_not_ca(leaf: x509.Certificate, ctx: _Leaf) -> Finding | None:
+    if not is_ca(leaf):
+        return None
+    name = display_name(leaf)
+    return Finding(
+        Code.CA_AS_LEAF,
+        f"{name} is a CA certificate (basicConstraints CA:TRUE) presented as the "
+        "appliance identity; a TLS peer must present an end-entity certificate",
+        f"issue an identity certificate (CA:FALSE) for the appliance from {name} and "
+        f"install that; keep {name} in the trust stores only",
+        name,
+    )
+
+
+def _leaf_no_key_cert_sign(leaf: x509.Certificate, ctx: _Leaf) -> Finding | None:
+    ku = extension(leaf, x509.KeyUsage)
+    if ku is None or not ku.key_cert_sign or is_ca(leaf):
+        return None
+    name = display_name(leaf)
+    return Finding(
+        Code.WRONG_KEY_USAGE,
+        f"{name} is an end-entity certificate whose keyUsage asserts keyCertSign "
+        "(RFC 5280 4.2.1.3 reserves it for CAs)",
+        f"re-issue {name} with keyUsage digitalSignature (plus keyEncipherment for RSA) "
+        "and without keyCertSign",
+        name,
+    )
+
+
+def _leaf_aki(leaf: x509.Certificate, ctx: _Leaf) -> Finding | None:
+    if aki_key_id(leaf) is not None:
+        return None
+    name = display_name(leaf)
+    return Finding(
+        Code.MISSING_AKI,
+        f"{name} has no authorityKeyIdentifier with a key identifier, so it is not RFC "
+        "5280 conformant (4.2.1.1) and RFC 5280 verifiers refuse it",
+        f"re-issue {name} with an authorityKeyIdentifier (ccapki issues them); for a "
+        "true self-signed CCA temporary certificate, replace it with one from ccapki",
+        name,
+    )
+
+
+def _leaf_san(leaf: x509.Certificate, ctx: _Leaf) -> Finding | None:
+    """A subjectAltName is present, critical exactly when the subject is empty."""
+    name = display_name(leaf)
+    if san_names(leaf) is None:
+        asked = f" ({ctx.peer_name} was asked)" if ctx.peer_name else ""
+        return Finding(
+            Code.MISSING_SAN,
+            f"{name} has no subjectAltName{asked}; names only in the CN are ignored by "
+            "RFC 6125 verifiers, Chrome 58+ and Apple platforms",
+            f"re-issue {name} with every DNS name and IP address the peers use in the "
+            "subjectAltName (for an HA pair: the Service IP/virtual name and both peers)",
+            name,
+        )
+    critical = extension_critical(leaf, x509.SubjectAlternativeName)
+    empty = len(leaf.subject) == 0
+    if critical is None or critical == empty:
+        return None
+    return Finding(
+        Code.NOT_RFC5280,
+        f"{name}'s subjectAltName is {'critical' if critical else 'not critical'} while its "
+        f"subject is {'empty' if empty else 'not empty'} (RFC 5280 4.2.1.6)",
+        f"re-issue {name} with a non-critical subjectAltName and a non-empty subject",
+        name,
+    )
+
+
+def _leaf_name(leaf: x509.Certificate, ctx: _Leaf) -> Finding | None:
+    """The name asked for is in the subjectAltName."""
+    sans = san_names(leaf)
+    peer_name = ctx.peer_name
+    if sans is None or peer_name is None or name_matches(peer_name, sans):
+        return None
+    name = display_name(leaf)
+    cn_note = ""
+    if peer_name.lower() == name.lower():
+        cn_note = " (the name is only in the CN, which verifiers ignore when a SAN exists)"
+    present = ", ".join(sans) or "none"
+    return Finding(
+        Code.NAME_MISMATCH,
+        f"{peer_name} was asked but {name} names only: {present}{cn_note}",
+        f"re-issue {name} with {peer_name} in the subjectAltName, or connect to one of: {present}",
+        name,
+    )
+
+
+def _eku_names(eku: x509.ExtendedKeyUsage) -> str:
+    return ", ".join(getattr(o, "_name", o.dotted_string) for o in eku) or "none"
+
+
+def _leaf_eku(leaf: x509.Certificate, ctx: _Leaf) -> Finding | None:
+    eku = extension(leaf, x509.ExtendedKeyUsage)
+    if eku is None or _EKU_FOR[ctx.purpose] in eku:
+        return None
+    name = display_name(leaf)
+    return Finding(
+        Code.WRONG_EKU,
+        f"{name} is used as a TLS {ctx.purpose} but its extendedKeyUsage ({_eku_names(eku)}) "
+        f"lacks {_EKU_NAME[ctx.purpose]}",
+        f"re-issue {name} with extendedKeyUsage serverAuth and clientAuth (CAM and CAS "
+        "authenticate each other both ways)",
+        name,
+    )
+
+
+def _leaf_no_name_constraints(leaf: x509.Certificate, ctx: _Leaf) -> Finding | None:
+    if extension(leaf, x509.NameConstraints) is None:
+        return None
+    name = display_name(leaf)
+    return Finding(
+        Code.NOT_RFC5280,
+        f"{name} is an end-entity certificate carrying nameConstraints (CA-only)",
+        f"re-issue {name} without nameConstraints",
+        name,
+    )
+
+
+#: The end-entity rules, in the order their findings are reported.
+_LEAF_RULES: tuple[_LeafRule, ...] = (
+    _leaf_v3,
+    _leaf_not_ca,
+    _leaf_no_key_cert_sign,
+    _leaf_aki,
+    _leaf_san,
+    _leaf_name,
+    _leaf_eku,
+    _leaf_no_name_constraints,
+)
+
+
 def _leaf_findings(
     leaf: x509.Certificate,
     purpose: Purpose,
@@ -304,289 +471,210 @@ def _leaf_findings(
     *,
     anchor: bool,
 ) -> list[Finding]:
-    name = display_name(leaf)
-    out: list[Finding] = []
-    if leaf.version != x509.Version.v3:
-        out.append(
-            Finding(
-                Code.NOT_RFC5280,
-                f"{name} is an X.509 {leaf.version.name} certificate; v3 is required",
-                f"re-issue {name} as an X.509 v3 certificate (ccapki always does)",
-                name,
-            )
-        )
-    if is_ca(leaf):
-        out.append(
-            Finding(
-                Code.CA_AS_LEAF,
-                f"{name} is a CA certificate (basicConstraints CA:TRUE) presented as the "
-                "appliance identity; a TLS peer must present an end-entity certificate",
-                f"issue an identity certificate (CA:FALSE) for the appliance from {name} and "
-                f"install that; keep {name} in the trust stores only",
-                name,
-            )
-        )
-    ku = extension(leaf, x509.KeyUsage)
-    if ku is not None and ku.key_cert_sign and not is_ca(leaf):
-        out.append(
-            Finding(
-                Code.WRONG_KEY_USAGE,
-                f"{name} is an end-entity certificate whose keyUsage asserts keyCertSign "
-                "(RFC 5280 4.2.1.3 reserves it for CAs)",
-                f"re-issue {name} with keyUsage digitalSignature (plus keyEncipherment for RSA) "
-                "and without keyCertSign",
-                name,
-            )
-        )
-    if aki_key_id(leaf) is None:
-        out.append(
-            Finding(
-                Code.MISSING_AKI,
-                f"{name} has no authorityKeyIdentifier with a key identifier, so it is not RFC "
-                "5280 conformant (4.2.1.1) and RFC 5280 verifiers refuse it",
-                f"re-issue {name} with an authorityKeyIdentifier (ccapki issues them); for a "
-                "true self-signed CCA temporary certificate, replace it with one from ccapki",
-                name,
-            )
-        )
-    sans = san_names(leaf)
-    san_critical = extension_critical(leaf, x509.SubjectAlternativeName)
-    if sans is None:
-        asked = f" ({peer_name} was asked)" if peer_name else ""
-        out.append(
-            Finding(
-                Code.MISSING_SAN,
-                f"{name} has no subjectAltName{asked}; names only in the CN are ignored by "
-                "RFC 6125 verifiers, Chrome 58+ and Apple platforms",
-                f"re-issue {name} with every DNS name and IP address the peers use in the "
-                "subjectAltName (for an HA pair: the Service IP/virtual name and both peers)",
-                name,
-            )
-        )
-    elif san_critical is not None and san_critical != (len(leaf.subject) == 0):
-        out.append(
-            Finding(
-                Code.NOT_RFC5280,
-                f"{name}'s subjectAltName is "
-                f"{'critical' if san_critical else 'not critical'} while its subject is "
-                f"{'empty' if len(leaf.subject) == 0 else 'not empty'} (RFC 5280 4.2.1.6)",
-                f"re-issue {name} with a non-critical subjectAltName and a non-empty subject",
-                name,
-            )
-        )
-    if sans is not None and peer_name is not None and not name_matches(peer_name, sans):
-        cn_note = ""
-        if peer_name.lower() == name.lower():
-            cn_note = " (the name is only in the CN, which verifiers ignore when a SAN exists)"
-        present = ", ".join(sans) or "none"
-        out.append(
-            Finding(
-                Code.NAME_MISMATCH,
-                f"{peer_name} was asked but {name} names only: {present}{cn_note}",
-                f"re-issue {name} with {peer_name} in the subjectAltName, or connect to one "
-                f"of: {present}",
-                name,
-            )
-        )
-    eku = extension(leaf, x509.ExtendedKeyUsage)
-    wanted = _EKU_FOR[purpose]
-    if eku is not None and wanted not in eku:
-        have = ", ".join(getattr(o, "_name", o.dotted_string) for o in eku) or "none"
-        out.append(
-            Finding(
-                Code.WRONG_EKU,
-                f"{name} is used as a TLS {purpose} but its extendedKeyUsage ({have}) lacks "
-                f"{_EKU_NAME[purpose]}",
-                f"re-issue {name} with extendedKeyUsage serverAuth and clientAuth (CAM and CAS "
-                "authenticate each other both ways)",
-                name,
-            )
-        )
-    if extension(leaf, x509.NameConstraints) is not None:
-        out.append(
-            Finding(
-                Code.NOT_RFC5280,
-                f"{name} is an end-entity certificate carrying nameConstraints (CA-only)",
-                f"re-issue {name} without nameConstraints",
-                name,
-            )
-        )
-    out += _signature_findings(leaf, anchor=anchor, role="leaf")
-    return out
+    ctx = _Leaf(purpose, peer_name)
+    out = [f for rule in _LEAF_RULES if (f := rule(leaf, ctx)) is not None]
+    return out + _signature_findings(leaf, anchor=anchor, role="leaf")
+
+
+#: A CA rule: the certificate, how many CAs sit between it and the leaf, the purpose.
+_CaRule = Callable[[x509.Certificate, int, Purpose], Finding | None]
+
+
+def _ca_is_ca(cert: x509.Certificate, depth: int, purpose: Purpose) -> Finding | None:
+    bc = basic_constraints(cert)
+    if bc is not None and bc.ca:
+        return None
+    name = display_name(cert)
+    return Finding(
+        Code.NOT_A_CA,
+        f"{name} signs another certificate but is not a CA "
+        f"({'no basicConstraints' if bc is None else 'basicConstraints CA:FALSE'})",
+        f"sign identities with a real CA (CA:TRUE, keyCertSign); if {name} is a true "
+        "self-signed identity, trust it directly and do not use it to sign others",
+        name,
+    )
+
+
+def _ca_bc_critical(cert: x509.Certificate, depth: int, purpose: Purpose) -> Finding | None:
+    if not is_ca(cert) or extension_critical(cert, x509.BasicConstraints) is not False:
+        return None
+    name = display_name(cert)
+    return Finding(
+        Code.NOT_RFC5280,
+        f"CA {name}'s basicConstraints is not marked critical (RFC 5280 4.2.1.9)",
+        f"re-issue CA {name} with a critical basicConstraints extension",
+        name,
+    )
+
+
+def _ca_path_length(cert: x509.Certificate, depth: int, purpose: Purpose) -> Finding | None:
+    bc = basic_constraints(cert)
+    if bc is None or not bc.ca or bc.path_length is None or depth <= bc.path_length:
+        return None
+    name = display_name(cert)
+    return Finding(
+        Code.PATH_LENGTH,
+        f"CA {name} allows {bc.path_length} CA(s) below it (pathLen "
+        f"{bc.path_length}) but {depth} sit between it and the leaf",
+        f"re-issue CA {name} with pathLen >= {depth} (or none), or issue the "
+        f"identity from a CA fewer levels down",
+        name,
+    )
+
+
+def _ca_key_cert_sign(cert: x509.Certificate, depth: int, purpose: Purpose) -> Finding | None:
+    ku = extension(cert, x509.KeyUsage)
+    if ku is not None and ku.key_cert_sign:
+        return None
+    name = display_name(cert)
+    return Finding(
+        Code.WRONG_KEY_USAGE,
+        f"CA {name} "
+        + ("has no keyUsage" if ku is None else "has a keyUsage without keyCertSign")
+        + "; a CA must assert keyCertSign",
+        f"re-issue CA {name} with keyUsage keyCertSign and cRLSign",
+        name,
+    )
+
+
+def _ca_eku(cert: x509.Certificate, depth: int, purpose: Purpose) -> Finding | None:
+    eku = extension(cert, x509.ExtendedKeyUsage)
+    if eku is None or _EKU_FOR[purpose] in eku or ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE in eku:
+        return None
+    name = display_name(cert)
+    return Finding(
+        Code.WRONG_EKU,
+        f"CA {name} restricts its extendedKeyUsage to {_eku_names(eku)}, which excludes "
+        f"{_EKU_NAME[purpose]}",
+        f"re-issue CA {name} without an extendedKeyUsage or with serverAuth and clientAuth",
+        name,
+    )
+
+
+def _ca_aki(cert: x509.Certificate, depth: int, purpose: Purpose) -> Finding | None:
+    aki = extension(cert, x509.AuthorityKeyIdentifier)
+    if aki is None or (
+        aki.key_identifier is not None
+        and aki.authority_cert_issuer is None
+        and aki.authority_cert_serial_number is None
+    ):
+        return None
+    name = display_name(cert)
+    return Finding(
+        Code.NOT_RFC5280,
+        f"CA {name}'s authorityKeyIdentifier must hold only a keyIdentifier "
+        "(CA/B Forum BR 7.1.2.11.1)",
+        f"re-issue CA {name} with an authorityKeyIdentifier holding only the keyIdentifier",
+        name,
+    )
+
+
+#: The rules for a certificate that signs another one, in the order they are reported.
+_CA_RULES: tuple[_CaRule, ...] = (
+    _ca_is_ca,
+    _ca_bc_critical,
+    _ca_path_length,
+    _ca_key_cert_sign,
+    _ca_eku,
+    _ca_aki,
+)
 
 
 def _ca_findings(cert: x509.Certificate, depth: int, purpose: Purpose) -> list[Finding]:
     """Rules for a certificate that signs another one, ``depth`` CAs above the leaf."""
-    name = display_name(cert)
-    out: list[Finding] = []
-    bc = basic_constraints(cert)
-    if bc is None or not bc.ca:
-        out.append(
-            Finding(
-                Code.NOT_A_CA,
-                f"{name} signs another certificate but is not a CA "
-                f"({'no basicConstraints' if bc is None else 'basicConstraints CA:FALSE'})",
-                f"sign identities with a real CA (CA:TRUE, keyCertSign); if {name} is a true "
-                "self-signed identity, trust it directly and do not use it to sign others",
-                name,
-            )
-        )
-    else:
-        if extension_critical(cert, x509.BasicConstraints) is False:
-            out.append(
-                Finding(
-                    Code.NOT_RFC5280,
-                    f"CA {name}'s basicConstraints is not marked critical (RFC 5280 4.2.1.9)",
-                    f"re-issue CA {name} with a critical basicConstraints extension",
-                    name,
-                )
-            )
-        if bc.path_length is not None and depth > bc.path_length:
-            out.append(
-                Finding(
-                    Code.PATH_LENGTH,
-                    f"CA {name} allows {bc.path_length} CA(s) below it (pathLen "
-                    f"{bc.path_length}) but {depth} sit between it and the leaf",
-                    f"re-issue CA {name} with pathLen >= {depth} (or none), or issue the "
-                    f"identity from a CA fewer levels down",
-                    name,
-                )
-            )
-    ku = extension(cert, x509.KeyUsage)
-    if ku is None or not ku.key_cert_sign:
-        out.append(
-            Finding(
-                Code.WRONG_KEY_USAGE,
-                f"CA {name} "
-                + ("has no keyUsage" if ku is None else "has a keyUsage without keyCertSign")
-                + "; a CA must assert keyCertSign",
-                f"re-issue CA {name} with keyUsage keyCertSign and cRLSign",
-                name,
-            )
-        )
-    eku = extension(cert, x509.ExtendedKeyUsage)
-    wanted = _EKU_FOR[purpose]
-    if (
-        eku is not None
-        and wanted not in eku
-        and ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE not in eku
-    ):
-        have = ", ".join(getattr(o, "_name", o.dotted_string) for o in eku) or "none"
-        out.append(
-            Finding(
-                Code.WRONG_EKU,
-                f"CA {name} restricts its extendedKeyUsage to {have}, which excludes "
-                f"{_EKU_NAME[purpose]}",
-                f"re-issue CA {name} without an extendedKeyUsage or with serverAuth and clientAuth",
-                name,
-            )
-        )
-    aki = extension(cert, x509.AuthorityKeyIdentifier)
-    if aki is not None and (
-        aki.key_identifier is None
-        or aki.authority_cert_issuer is not None
-        or aki.authority_cert_serial_number is not None
-    ):
-        out.append(
-            Finding(
-                Code.NOT_RFC5280,
-                f"CA {name}'s authorityKeyIdentifier must hold only a keyIdentifier "
-                "(CA/B Forum BR 7.1.2.11.1)",
-                f"re-issue CA {name} with an authorityKeyIdentifier holding only the keyIdentifier",
-                name,
-            )
-        )
-    out += _key_findings(cert, role="CA", severity="error")
-    return out
+    out = [f for rule in _CA_RULES if (f := rule(cert, depth, purpose)) is not None]
+    return out + _key_findings(cert, role="CA", severity="error")
 
 
 def _candidate_hint(cert: x509.Certificate) -> str:
     return f"{display_name(cert)} (found in the store)"
 
 
+def _candidate_link(child: x509.Certificate, cert: x509.Certificate) -> Finding:
+    """``cert`` (found among the candidates, neither sent nor trusted) issued ``child``."""
+    child_name, cert_name = display_name(child), display_name(cert)
+    if is_self_signed(cert):
+        return Finding(
+            Code.MISSING_ISSUER,
+            f"{child_name} was issued by {cert_name}, which is not in the trust store",
+            f"add {_candidate_hint(cert)} to the trust store",
+            child_name,
+        )
+    return Finding(
+        Code.MISSING_INTERMEDIATE,
+        f"{child_name} was issued by intermediate CA {cert_name}, which the "
+        "peer did not send and the trust store does not hold",
+        f"the appliance did not send intermediate {_candidate_hint(cert)}: include "
+        "it in the chain (upload it with the identity certificate)",
+        child_name,
+    )
+
+
+def _untrusted_top(chain: CandidateChain, candidate_fps: frozenset[str]) -> Finding:
+    """The chain ends at a self-signed certificate the trust store does not hold."""
+    top = chain.certs[-1]
+    name = display_name(top)
+    known = " (found in the store)" if fingerprint(top) in candidate_fps else ""
+    if len(chain.certs) == 1:
+        return Finding(
+            Code.UNTRUSTED_SELF_SIGNED,
+            f"{name} is a true self-signed certificate (its own root) and is not in the "
+            "trust store",
+            f"true self-signed: add this certificate itself ({name}{known}) to the trust store",
+            name,
+        )
+    return Finding(
+        Code.UNTRUSTED_ROOT,
+        f"the chain ends at root {name}, which is not in the trust store (sending "
+        "a root does not make it trusted)",
+        f"add root {name}{known} to the trust store",
+        name,
+    )
+
+
+def _no_issuer(chain: CandidateChain) -> Finding:
+    """Nobody known signed the top of the chain (an impostor may carry the issuer's name)."""
+    top = chain.certs[-1]
+    name = display_name(top)
+    issuer = issuer_display_name(top)
+    aki = aki_key_id(top)
+    keyid = f" (key id {aki.hex(':')})" if aki else ""
+    if chain.impostors:
+        return Finding(
+            Code.SIGNATURE_MISMATCH,
+            f"{name} names issuer {issuer}{keyid}, and {len(chain.impostors)} known "
+            f"certificate(s) carry that name, but none of them signed {name} (the CA "
+            "was regenerated, or it is another CA with the same name)",
+            f"find the {issuer} certificate that really issued {name}{keyid} and add "
+            f"it to the trust store, or re-issue {name} from the current {issuer}",
+            name,
+        )
+    return Finding(
+        Code.MISSING_ISSUER,
+        f"nobody known issued {name}: its issuer {issuer}{keyid} was not sent, is "
+        "not in the trust store and is not a CA ccapki knows",
+        f"get the certificate of {issuer} from the CA that issued {name}: add its "
+        "root to the trust store, and have the appliance send any intermediate "
+        "with its identity",
+        name,
+    )
+
+
 def _anchor_findings(
     chain: CandidateChain,
     candidate_fps: frozenset[str],
 ) -> list[Finding]:
-    out: list[Finding] = []
+    """Why the chain is not anchored: candidate CAs it needed, and how it ends."""
     certs, sources = chain.certs, chain.sources
-    for cert, src, child in zip(certs[1:], sources[1:], certs, strict=False):
-        if src != "candidate":
-            continue
-        child_name, cert_name = display_name(child), display_name(cert)
-        if is_self_signed(cert):
-            out.append(
-                Finding(
-                    Code.MISSING_ISSUER,
-                    f"{child_name} was issued by {cert_name}, which is not in the trust store",
-                    f"add {_candidate_hint(cert)} to the trust store",
-                    child_name,
-                )
-            )
-        else:
-            out.append(
-                Finding(
-                    Code.MISSING_INTERMEDIATE,
-                    f"{child_name} was issued by intermediate CA {cert_name}, which the "
-                    "peer did not send and the trust store does not hold",
-                    f"the appliance did not send intermediate {_candidate_hint(cert)}: include "
-                    "it in the chain (upload it with the identity certificate)",
-                    child_name,
-                )
-            )
-    top = certs[-1]
-    name = display_name(top)
+    out = [
+        _candidate_link(child, cert)
+        for cert, src, child in zip(certs[1:], sources[1:], certs, strict=False)
+        if src == "candidate"
+    ]
     if chain.end == "self-signed" and sources[-1] != "candidate":
-        known = " (found in the store)" if fingerprint(top) in candidate_fps else ""
-        if len(certs) == 1:
-            out.append(
-                Finding(
-                    Code.UNTRUSTED_SELF_SIGNED,
-                    f"{name} is a true self-signed certificate (its own root) and is not in the "
-                    "trust store",
-                    f"true self-signed: add this certificate itself ({name}{known}) to the "
-                    "trust store",
-                    name,
-                )
-            )
-        else:
-            out.append(
-                Finding(
-                    Code.UNTRUSTED_ROOT,
-                    f"the chain ends at root {name}, which is not in the trust store (sending "
-                    "a root does not make it trusted)",
-                    f"add root {name}{known} to the trust store",
-                    name,
-                )
-            )
+        out.append(_untrusted_top(chain, candidate_fps))
     elif chain.end == "no-issuer":
-        issuer = issuer_display_name(top)
-        aki = aki_key_id(top)
-        keyid = f" (key id {aki.hex(':')})" if aki else ""
-        if chain.impostors:
-            out.append(
-                Finding(
-                    Code.SIGNATURE_MISMATCH,
-                    f"{name} names issuer {issuer}{keyid}, and {len(chain.impostors)} known "
-                    f"certificate(s) carry that name, but none of them signed {name} (the CA "
-                    "was regenerated, or it is another CA with the same name)",
-                    f"find the {issuer} certificate that really issued {name}{keyid} and add "
-                    f"it to the trust store, or re-issue {name} from the current {issuer}",
-                    name,
-                )
-            )
-        else:
-            out.append(
-                Finding(
-                    Code.MISSING_ISSUER,
-                    f"nobody known issued {name}: its issuer {issuer}{keyid} was not sent, is "
-                    "not in the trust store and is not a CA ccapki knows",
-                    f"get the certificate of {issuer} from the CA that issued {name}: add its "
-                    "root to the trust store, and have the appliance send any intermediate "
-                    "with its identity",
-                    name,
-                )
-            )
+        out.append(_no_issuer(chain))
     return out
 
 
@@ -602,7 +690,11 @@ def analyze(
     candidates: Sequence[x509.Certificate] = (),
     root_fingerprints: frozenset[str] | None = None,
 ) -> tuple[CandidateChain, list[Finding]]:
-    """Every rule the verifier applies, checked on our own candidate chain."""
+    """Every rule the verifier applies, checked on our own candidate chain.
+
+    Returns the candidate chain and its findings (leaf rules, then each CA's, then why the
+    chain is not anchored); raises nothing.
+    """
     chain = build_candidate_chain(
         leaf, intermediates, roots, candidates, root_fingerprints=root_fingerprints
     )
@@ -638,7 +730,11 @@ def analyze(
 
 
 def lint(chain: Sequence[x509.Certificate], *, purpose: Purpose, at: dt.datetime) -> list[Finding]:
-    """Warnings for a chain that verified: risks the verifier does not enforce."""
+    """Warnings for a chain that verified: risks the verifier does not enforce.
+
+    Returns warnings only (weak leaf key or anchor signature, over 825 days, expiring
+    within 30 days); raises nothing.
+    """
     if not chain:
         return []
     leaf = chain[0]

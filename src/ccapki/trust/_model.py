@@ -39,6 +39,10 @@ class Code:
     VALIDITY_TOO_LONG = "validity-too-long"
     VERIFICATION_FAILED = "verification-failed"
     MALFORMED = "malformed-certificate"
+    KEY_MISMATCH = "key-mismatch"
+    MISSING_KEY = "missing-key"
+    HA_CERTIFICATE_DIFFERS = "ha-certificate-differs"
+    HA_KEY_DIFFERS = "ha-key-differs"
 
 
 @dataclass(frozen=True)

@@ -167,7 +167,9 @@ class MaxValidity:
                 f"{fmt_date(cert.not_valid_after_utc)}); {scope}TLS server certificates issued "
                 f"after {self.issued_from.date()} may not exceed {self.days} days "
                 f"({self.source})",
-                f"re-issue {name} valid for at most {self.days - 1} days",
+                f"re-issue {name} valid for at most {self.days - 1} days (a certificate "
+                f"ccapki issues: set validity_days = {self.days - 1} or less for this identity "
+                "in the deployment file and run `ccapki apply`; a CA's: ask the CA)",
                 name,
             )
         ]

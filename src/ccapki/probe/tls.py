@@ -1,5 +1,11 @@
 """TLS plumbing shared by the prober and the lab: contexts from in-memory PEM, error wording.
 
+Public: :func:`client_context` and :func:`server_context` build ``ssl.SSLContext`` objects
+from PEM bytes (TLS 1.2 minimum, every trust-store certificate an anchor, optionally
+``VERIFY_X509_STRICT``); :func:`load_chain_into` loads a chain and key without a key file;
+:func:`peer_chain_der` reads what a peer presented; :func:`describe_error` turns a connection
+or TLS exception into a :class:`TlsFailure`.
+
 Private keys stay in memory. ``ssl.SSLContext.load_cert_chain`` only reads files, so on Linux
 the certificate chain and key are written to an anonymous ``memfd`` (a file that lives in RAM,
 has no name in any file system and vanishes when closed) and loaded through
@@ -37,18 +43,26 @@ _MIN_VERSION = ssl.TLSVersion.TLSv1_2
 
 
 def sha256_hex(data: bytes) -> str:
+    """The SHA-256 of ``data`` (a certificate's DER: its fingerprint) as lowercase hex."""
     return hashlib.sha256(data).hexdigest()
 
 
 def leaf_der(cert_chain_pem: bytes) -> bytes:
-    """DER of the first certificate in a PEM chain."""
+    """DER of the first certificate in a PEM chain.
+
+    Raises ``ValueError`` when ``cert_chain_pem`` holds no valid PEM certificate.
+    """
     return x509.load_pem_x509_certificates(cert_chain_pem)[0].public_bytes(
         serialization.Encoding.DER
     )
 
 
 def load_chain_into(ctx: ssl.SSLContext, cert_chain_pem: bytes, key_pem: bytes) -> None:
-    """Load a certificate chain and an unencrypted PEM key into ``ctx`` without a key file."""
+    """Load a certificate chain and an unencrypted PEM key into ``ctx`` without a key file.
+
+    Returns nothing; raises ``ssl.SSLError`` when the chain or key is invalid or the key
+    does not match the leaf certificate.
+    """
     blob = cert_chain_pem.rstrip(b"\n") + b"\n" + key_pem
     memfd_create = getattr(os, "memfd_create", None)
     if memfd_create is not None and Path("/proc/self/fd").is_dir():
@@ -104,8 +118,12 @@ def server_context(
     require_client_cert: bool = False,
     strict: bool = True,
 ) -> ssl.SSLContext:
-    """A TLS server context; with ``require_client_cert`` it does mutual TLS against
-    ``trust_pem``."""
+    """A TLS server context presenting ``cert_chain_pem`` (leaf first) with ``key_pem``.
+
+    With ``require_client_cert`` it does mutual TLS against ``trust_pem`` (no anchors: every
+    client certificate is refused); ``strict`` adds ``VERIFY_X509_STRICT``. Raises
+    ``ssl.SSLError`` for an invalid chain, key or trust store.
+    """
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = _MIN_VERSION
     load_chain_into(ctx, cert_chain_pem, key_pem)
@@ -125,7 +143,12 @@ def client_context(
     strict: bool = True,
 ) -> ssl.SSLContext:
     """A TLS client context trusting ``trust_pem`` (None: the system store), optionally
-    presenting a client certificate. ``verify=False`` only reads what the peer presents."""
+    presenting a client certificate (``cert_chain_pem`` with ``key_pem``).
+
+    ``check_hostname`` checks the server name against the SAN only; ``verify=False`` only
+    reads what the peer presents. Raises ``ssl.SSLError`` for an invalid trust store, chain
+    or key.
+    """
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.minimum_version = _MIN_VERSION
     if verify:
@@ -176,7 +199,7 @@ class TlsFailure:
 
 
 def describe_error(exc: BaseException) -> TlsFailure:
-    """Turn a connection or TLS exception into a :class:`TlsFailure`."""
+    """Turn a connection or TLS exception into a :class:`TlsFailure` (never raises)."""
     if isinstance(exc, ssl.SSLCertVerificationError):
         code = exc.verify_code if isinstance(exc.verify_code, int) else None
         vmsg = str(exc.verify_message) if exc.verify_message else None

@@ -1,0 +1,58 @@
+"""Third-party certificates: make the CSRs, then import what the CA sent back.
+
+    CCAPKI_PASSPHRASE=... python import_returned.py csr campus.toml STORE_DIR csrs/
+    (send csrs/*.csr to the CA; put its answers, certificates and chain, in returned/)
+    CCAPKI_PASSPHRASE=... python import_returned.py import campus.toml STORE_DIR returned/
+
+Each CSR's private key stays sealed in the store (pending) until its certificate comes
+back. The import is all or nothing: one file that does not fit refuses the whole folder.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+import ccapki
+
+
+def make_csrs(store: ccapki.Store, dep: ccapki.Deployment, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def deliver(result: ccapki.CsrResult) -> None:
+        # runs before the store commits: if a file cannot be written, no key is kept
+        (folder / f"{result.identity}.csr").write_bytes(result.pem)
+
+    for result in ccapki.make_csrs(store, dep, deliver=deliver):
+        print(f"wrote {folder / result.identity}.csr (key {result.spki[:16]} pending)")
+
+
+def import_folder(store: ccapki.Store, dep: ccapki.Deployment, folder: Path) -> None:
+    result = ccapki.import_files(store, dep, [folder])
+    for imported in result.identities:
+        cert = imported.certificate
+        print(
+            f"imported {imported.identity}: {cert.subject.rfc4514_string()}, "
+            f"expires {cert.not_valid_after_utc:%Y-%m-%d}"
+        )
+    for held in result.held:
+        print(f"already held: {held.describe()}")
+    for ca in result.cas:
+        print(f"kept CA {ca}")
+
+
+def main(step: str, deployment_file: str, home: str, folder: str) -> int:
+    dep = ccapki.load_deployment(deployment_file)
+    with ccapki.open_store(home, os.environ["CCAPKI_PASSPHRASE"]) as store:
+        if step == "csr":
+            make_csrs(store, dep, Path(folder))
+        else:
+            import_folder(store, dep, Path(folder))
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(*sys.argv[1:]))
+    except ccapki.CcapkiError as exc:
+        print(f"error: {exc.message}\nhint: {exc.hint}", file=sys.stderr)
+        sys.exit(2)

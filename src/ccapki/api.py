@@ -1,0 +1,437 @@
+"""The Python API of ccapki: what the ``ccapki`` command does, for scripts.
+
+Every name here is also importable from the package itself (``from ccapki import
+load_deployment, open_store, apply``); docs/api.md shows three complete scripts::
+
+    import ccapki
+
+    dep = ccapki.load_deployment("campus.toml")
+    with ccapki.open_store("~/.local/share/ccapki", passphrase="...") as store:
+        result = ccapki.apply(store, dep)
+        matrix = ccapki.check_trust(store, dep)
+
+The CLI runs these same functions (``plan``, ``apply``, ``import``, ``export``, ``trust
+check``). Every error a caller can cause is a :class:`CcapkiError` with a one-line
+``message`` and a ``hint`` naming the fix; nothing is half-written when one is raised
+(each change to the store is one transaction).
+
+Times: every function that judges validity takes ``now`` (an aware ``datetime``); ``None``
+means the store's clock (``open_store(clock=...)``), else the current time.
+
+This module imports the database layer only when a store is used, so loading a deployment
+and making a plan stay cheap.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ccapki.errors import (
+    CcapkiError,
+    DeploymentError,
+    FileFormatError,
+    InputError,
+    Interrupted,
+    KeyNotFoundError,
+    NetworkError,
+    NotFoundError,
+    PasswordError,
+    StoreError,
+)
+from ccapki.topology.model import Channel, Deployment
+from ccapki.topology.plan import Action, ActionKind, Plan
+
+if TYPE_CHECKING:
+    from ccapki.lifecycle.apply import ApplyResult
+    from ccapki.lifecycle.certfiles import ClientRoot, CsrResult
+    from ccapki.lifecycle.exports import ExportFormat
+    from ccapki.lifecycle.importing import ImportResult
+    from ccapki.lifecycle.trustops import Matrix
+    from ccapki.pki.formats import Material
+    from ccapki.store.session import Store
+
+__all__ = [
+    "Action",
+    "ActionKind",
+    "ApplyResult",
+    "CcapkiError",
+    "Channel",
+    "ClientRoot",
+    "CsrResult",
+    "Deployment",
+    "DeploymentError",
+    "FileFormatError",
+    "ImportResult",
+    "InputError",
+    "Interrupted",
+    "KeyNotFoundError",
+    "Matrix",
+    "NetworkError",
+    "NotFoundError",
+    "PasswordError",
+    "Plan",
+    "Store",
+    "StoreError",
+    "apply",
+    "check_trust",
+    "client_roots",
+    "export",
+    "import_files",
+    "import_materials",
+    "init_store",
+    "load_deployment",
+    "make_csrs",
+    "make_plan",
+    "open_store",
+    "parse_deployment",
+    "pending_actions",
+    "read_files",
+    "store_exists",
+]
+
+#: Result types whose modules need the database layer: imported when first asked for.
+_LAZY = {
+    "ApplyResult": "ccapki.lifecycle.apply",
+    "ClientRoot": "ccapki.lifecycle.certfiles",
+    "CsrResult": "ccapki.lifecycle.certfiles",
+    "ImportResult": "ccapki.lifecycle.importing",
+    "Matrix": "ccapki.lifecycle.trustops",
+    "Store": "ccapki.store.session",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
+
+def _now(store: Store | None, now: dt.datetime | None) -> dt.datetime:
+    if now is not None:
+        if now.tzinfo is None:
+            raise InputError(
+                f"now={now.isoformat()} has no time zone",
+                "pass an aware datetime, e.g. datetime.now(datetime.UTC)",
+            )
+        return now
+    return store.now() if store is not None else dt.datetime.now(dt.UTC)
+
+
+# ---------------------------------------------------------------------------- deployment
+
+
+def load_deployment(path: str | os.PathLike[str]) -> Deployment:
+    """Read a deployment file (TOML).
+
+    Returns the frozen :class:`Deployment`. Raises :class:`DeploymentError` (``message``
+    starts with ``FILE:LINE:``) for a broken file, :class:`InputError` when it cannot be
+    read.
+    """
+    from ccapki.topology.loader import load_deployment as _load
+
+    return _load(os.fspath(path))
+
+
+def parse_deployment(text: str, source: str = "<deployment>") -> Deployment:
+    """A deployment from TOML text; ``source`` names it in error messages.
+
+    Returns the frozen :class:`Deployment`. Raises :class:`DeploymentError` for a broken
+    deployment.
+    """
+    from ccapki.topology.loader import parse_deployment as _parse
+
+    return _parse(text, source)
+
+
+def make_plan(deployment: Deployment) -> Plan:
+    """The certificate plan: one certificate per CAM and per CAS, one per HA pair.
+
+    Returns a :class:`Plan`: ``certificates_needed`` and ``identities`` (each with its
+    names, key type, validity, source and channels). Raises nothing: a loaded deployment
+    is consistent.
+    """
+    from ccapki.topology.plan import make_plan as _make_plan
+
+    return _make_plan(deployment)
+
+
+def pending_actions(
+    store: Store, deployment: Deployment | Plan, now: dt.datetime | None = None
+) -> tuple[Action, ...]:
+    """What :func:`apply` would do for each identity of the plan, against what the store
+    holds at ``now``. Changes nothing.
+
+    Returns one :class:`Action` per identity, in plan order (``ActionKind.NOTHING`` when
+    it is issued and current). Raises :class:`StoreError` for an unusable store.
+    """
+    from ccapki.lifecycle.apply import current_state
+    from ccapki.topology.plan import pending_actions as _pending
+
+    plan = deployment if isinstance(deployment, Plan) else make_plan(deployment)
+    return _pending(plan, current_state(store), _now(store, now))
+
+
+# ---------------------------------------------------------------------------- store
+
+
+Passphrase = str | Callable[[], str] | None
+
+
+def _provider(passphrase: Passphrase) -> Callable[[], str] | None:
+    if passphrase is None or callable(passphrase):
+        return passphrase
+    text = passphrase
+    return lambda: text
+
+
+def store_exists(home: str | os.PathLike[str], url: str | None = None) -> bool:
+    """Whether there is a store to open. Imports no database code.
+
+    Returns True when ``url`` is given or ``home`` holds a store. Raises nothing.
+    """
+    from ccapki.home import store_exists as _exists
+
+    return _exists(Path(home).expanduser(), url)
+
+
+def open_store(
+    home: str | os.PathLike[str],
+    passphrase: Passphrase = None,
+    *,
+    url: str | None = None,
+    clock: Callable[[], dt.datetime] | None = None,
+) -> Store:
+    """Open the store in the folder ``home`` (or the database at ``url``, e.g.
+    ``postgresql+psycopg://...``). Use it as a context manager: ``with open_store(...) as
+    store:`` closes it at the end.
+
+    ``passphrase`` (a string, or a function returning one) unseals the private keys; it is
+    asked for only when a key is first needed, and not at all for a store made with
+    ``key_file=True``. ``clock`` is the store's time (default: now, UTC).
+
+    Returns the open :class:`Store`. Raises :class:`StoreError` when there is no store, it
+    is not a ccapki store or the database cannot be reached; a wrong passphrase raises
+    :class:`PasswordError` when a key is first unsealed.
+    """
+    from ccapki.store.session import Store
+
+    return Store.open(
+        Path(home).expanduser(), url=url, passphrase=_provider(passphrase), clock=clock
+    )
+
+
+def init_store(
+    home: str | os.PathLike[str],
+    *,
+    passphrase: str | None = None,
+    key_file: bool = False,
+    url: str | None = None,
+    clock: Callable[[], dt.datetime] | None = None,
+) -> Store:
+    """Create a new store in ``home`` (made 0700).
+
+    Returns the new :class:`Store`, open (use it with ``with``). The private keys are
+    sealed with a data key wrapped by ``passphrase`` (at least 8 characters), or, with
+    ``key_file=True``, kept in ``home/data.key`` (0600). Raises
+    :class:`StoreError` when a store already exists there (one is never overwritten) or
+    the database cannot be reached, :class:`PasswordError` for a missing or short
+    passphrase.
+    """
+    from ccapki.store.session import Store
+
+    return Store.init(
+        Path(home).expanduser(), url=url, passphrase=passphrase, key_file=key_file, clock=clock
+    )
+
+
+# ---------------------------------------------------------------------------- issuing
+
+
+def apply(
+    store: Store,
+    deployment: Deployment,
+    now: dt.datetime | None = None,
+    *,
+    dry_run: bool = False,
+    path: str | None = None,
+) -> ApplyResult:
+    """Issue (or renew, or reissue) what the plan needs, from each identity's source, and
+    fill the appliances' trust stores; idempotent (a second run changes nothing).
+
+    One transaction: on any error nothing is written. ``dry_run`` only computes the
+    actions. ``path`` is recorded as where the deployment file came from.
+
+    Returns an :class:`ApplyResult` (``actions``, ``issued`` identity names,
+    ``created_cas``, ``trust_added``). Raises :class:`PasswordError` for a wrong
+    passphrase (before anything is written), :class:`StoreError` for an unusable store.
+    """
+    from ccapki.lifecycle.apply import apply_plan
+
+    return apply_plan(store, deployment, _now(store, now), dry_run=dry_run, path=path)
+
+
+def make_csrs(
+    store: Store,
+    deployment: Deployment,
+    identities: Iterable[str] | None = None,
+    *,
+    deliver: Callable[[CsrResult], None] | None = None,
+) -> list[CsrResult]:
+    """For each identity (default: every third-party identity of the plan), a new private
+    key, sealed in the store as *pending*, and a PKCS#10 CSR with the plan's names.
+
+    Older pending keys are kept, so a certificate answering an older request still finds
+    its key. ``deliver`` runs for each result before the store commits (write the CSR file
+    there): if it raises, no key is kept. Returns one :class:`CsrResult` per identity
+    (``.pem`` is the CSR). Raises :class:`NotFoundError` for a name the deployment does not
+    have, :class:`InputError` when there is no identity to make a CSR for.
+    """
+    from ccapki.lifecycle.certfiles import make_csrs as _make_csrs
+    from ccapki.topology.model import Source
+
+    if identities is None:
+        names = [i.name for i in deployment.identities if i.source is Source.THIRD_PARTY]
+    else:
+        names = [deployment.identity(n).name for n in dict.fromkeys(identities)]
+    if not names:
+        raise InputError(
+            "no identity named", "name identities (`ccapki csr cas-clinic`) or pass --all"
+        )
+    return _make_csrs(store, deployment, names, deliver)
+
+
+def read_files(
+    paths: Iterable[str | os.PathLike[str]], password: str | bytes | None = None
+) -> list[Material]:
+    """Parse certificate and key files (PEM, DER, PKCS#7, PKCS#12; folders recursively).
+
+    Returns one :class:`Material` per file. Raises :class:`FileFormatError` (naming the
+    file) at the first bad one, so a caller can refuse the whole batch,
+    :class:`PasswordError` for a wrong PKCS#12 password.
+    """
+    from ccapki.pki.formats import parse_files
+
+    pw = password.encode() if isinstance(password, str) else password
+    return parse_files(paths, pw or None)
+
+
+def import_materials(
+    store: Store,
+    deployment: Deployment,
+    materials: Sequence[Material],
+    now: dt.datetime | None = None,
+    *,
+    force: bool = False,
+    identity: str | None = None,
+) -> ImportResult:
+    """Import parsed files (see :func:`read_files`): all or nothing.
+
+    Each certificate is matched to the deployment's identity by its names and to its
+    private key by public key (a key of the batch, else a pending key from
+    :func:`make_csrs`); a certificate the store holds already is left as it is (``held``).
+    ``force`` imports a certificate that does not fit the plan; ``identity`` names the
+    identity when the names do not say.
+
+    Returns an :class:`ImportResult`. Raises :class:`KeyNotFoundError` when a certificate
+    matches no key, :class:`InputError` when one does not fit the plan (nothing is
+    imported then).
+    """
+    from ccapki.lifecycle import importing
+
+    return importing.import_materials(
+        store, deployment, materials, _now(store, now), force=force, identity=identity
+    )
+
+
+def import_files(
+    store: Store,
+    deployment: Deployment,
+    paths: Iterable[str | os.PathLike[str]],
+    password: str | bytes | None = None,
+    *,
+    now: dt.datetime | None = None,
+    force: bool = False,
+    identity: str | None = None,
+) -> ImportResult:
+    """Read the files (or folders) at ``paths`` and import them: :func:`read_files` then
+    :func:`import_materials`. All or nothing.
+
+    Returns the :class:`ImportResult`. Raises what those two raise.
+    """
+    materials = read_files(paths, password)
+    return import_materials(store, deployment, materials, now, force=force, identity=identity)
+
+
+def export(
+    store: Store,
+    identity: str,
+    format: ExportFormat = "pem-bundle",
+    *,
+    password: str | bytes | None = None,
+    include_root: bool = False,
+    legacy: bool = False,
+) -> bytes:
+    """The current certificate of ``identity`` as one file.
+
+    Returns the file's bytes. Formats: ``pem-bundle`` (certificate, chain, key: the
+    FAQ's upload file), ``cert``, ``chain``, ``fullchain``, ``key``, ``der``, ``pkcs12``
+    (needs ``password``; ``legacy`` for 3DES/SHA-1). ``password`` encrypts the key of
+    ``pem-bundle`` and ``key``. A format holding the private key is written to the audit
+    log.
+
+    Raises :class:`NotFoundError` when the store holds no certificate for ``identity``,
+    :class:`InputError` for an unknown format or a PKCS#12 without a password.
+    """
+    from ccapki.lifecycle.exports import export_identity, record_key_export
+
+    pw = password.encode() if isinstance(password, str) else password
+    exported = export_identity(
+        store, identity, format, password=pw or None, include_root=include_root, legacy=legacy
+    )
+    record_key_export(store, exported, "<returned by ccapki.export>", encrypted=bool(pw))
+    return exported.data
+
+
+# ---------------------------------------------------------------------------- trust
+
+
+def check_trust(
+    store: Store,
+    deployment: Deployment,
+    now: dt.datetime | None = None,
+    *,
+    clients: str | os.PathLike[str] = "installed",
+) -> Matrix:
+    """Every channel of the deployment on every appliance: pass, fail (with findings) or
+    not applicable, what ``ccapki trust check`` prints.
+
+    ``clients`` is the client root store the client channels are judged against:
+    ``"installed"`` (the OS roots plus those ccapki says to install), ``"mozilla"`` (the OS
+    roots only) or a bundle file. Returns a :class:`Matrix`: ``cells`` (one per appliance
+    and channel, ``ok`` True/False/None), ``ok`` (nothing fails), ``clean`` (and nothing is
+    due for renewal), ``warnings``. Raises :class:`FileFormatError` for a bad bundle file.
+    """
+    from ccapki.lifecycle.trustops import check_deployment, client_trust_roots, load_inventory
+
+    inv = load_inventory(store, deployment)
+    roots, public = client_trust_roots(os.fspath(clients), inv)
+    return check_deployment(inv, _now(store, now), roots, public_fingerprints=public)
+
+
+def client_roots(store: Store) -> list[ClientRoot]:
+    """The roots clients (browsers, agents) need to trust the appliances.
+
+    Returns one :class:`ClientRoot` per distinct anchor: ``certificate``, the
+    ``identities`` behind it, and whether the common OS stores hold it (``public``)
+    already. Raises :class:`StoreError` for an unusable store.
+    """
+    from ccapki.lifecycle.certfiles import client_roots as _client_roots
+
+    return _client_roots(store)

@@ -1,0 +1,166 @@
+"""An identity as the files appliances and administrators need (``ccapki export``).
+
+:func:`export_identity` renders the bytes; :func:`record_key_export` writes the audit entry
+that every export holding a private key needs, once the caller has handed the bytes over
+(written a file, returned them to a script).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from cryptography import x509
+
+from ccapki.errors import InputError
+from ccapki.lifecycle.certfiles import identity_material
+from ccapki.pki import export as ex
+from ccapki.pki.certs import display_name
+from ccapki.store.session import Store
+
+__all__ = [
+    "FORMATS",
+    "KEY_FORMATS",
+    "ExportFormat",
+    "Exported",
+    "export_identity",
+    "record_key_export",
+]
+
+ExportFormat = Literal["pem-bundle", "cert", "chain", "fullchain", "key", "der", "pkcs12"]
+#: Every export format, in the order ``ccapki export --help`` lists them.
+FORMATS: tuple[ExportFormat, ...] = (
+    "pem-bundle",
+    "cert",
+    "chain",
+    "fullchain",
+    "key",
+    "der",
+    "pkcs12",
+)
+#: The formats that hold the private key (written 0600, audited).
+KEY_FORMATS: frozenset[str] = frozenset({"pem-bundle", "key", "pkcs12"})
+
+
+@dataclass(frozen=True)
+class Exported:
+    """What :func:`export_identity` rendered: ``data`` plus which version it is."""
+
+    identity: str
+    version: int
+    not_after: dt.datetime
+    format: ExportFormat
+    with_key: bool
+    data: bytes = field(repr=False)  # may hold a private key: never in a repr
+
+
+def export_identity(
+    store: Store,
+    identity: str,
+    fmt: ExportFormat = "pem-bundle",
+    *,
+    password: bytes | None = None,
+    include_root: bool = False,
+    key_format: ex.KeyFormat = "pkcs8",
+    legacy: bool = False,
+) -> Exported:
+    """The current certificate of ``identity`` (the name the plan gives it) as ``fmt``.
+
+    ``password`` encrypts the key of ``pem-bundle`` and ``key`` (none: unencrypted) and is
+    required for ``pkcs12``. ``include_root`` puts the self-signed root into ``pem-bundle``,
+    ``chain``, ``fullchain`` and ``pkcs12`` (every format leaves it out by default). Raises
+    :class:`NotFoundError` when the store holds no certificate for ``identity``,
+    :class:`InputError` for an unknown format, a PKCS#12 without a password or a ``chain``
+    with nothing in it, :class:`PasswordError` when the store's keys cannot be unsealed.
+    Nothing is audited here: see :func:`record_key_export`.
+    """
+    if fmt not in FORMATS:
+        raise InputError(f"unknown export format {fmt!r}", f"use one of: {', '.join(FORMATS)}")
+    if fmt == "pkcs12" and not password:
+        raise InputError(
+            "a PKCS#12 file needs a password",
+            "give --password, set CCAPKI_EXPORT_PASSWORD, or run in a terminal to be asked",
+        )
+    with_key = fmt in KEY_FORMATS
+    ident = store.identities.get(identity)
+    key = None
+    if with_key:
+        ident, key = identity_material(store, identity)
+    elif ident is None:
+        identity_material(store, identity)  # raises the right error
+    assert ident is not None
+    chain = list(ident.chain)
+    if fmt == "pem-bundle":
+        assert key is not None
+        data = ex.pem_bundle(
+            ident.certificate,
+            chain,
+            key,
+            include_root=include_root,
+            key_format=key_format,
+            key_password=password,
+        )
+    elif fmt == "key":
+        assert key is not None
+        data = ex.key_pem(key, key_format=key_format, password=password)
+    elif fmt == "pkcs12":
+        assert key is not None
+        assert password is not None
+        data = ex.pkcs12(
+            identity,
+            ident.certificate,
+            key,
+            chain,
+            password,
+            legacy=legacy,
+            include_root=include_root,
+        )
+    elif fmt == "cert":
+        data = ex.cert_pem(ident.certificate)
+    elif fmt == "chain":
+        data = ex.chain_pem(chain, include_root=include_root)
+        if not data:
+            raise _no_chain(identity, chain)
+    elif fmt == "fullchain":
+        data = ex.fullchain_pem(ident.certificate, chain, include_root=include_root)
+    else:
+        data = ex.cert_der(ident.certificate)
+    return Exported(identity, ident.version, ident.not_after, fmt, with_key, data)
+
+
+def _no_chain(identity: str, chain: Sequence[x509.Certificate]) -> InputError:
+    """Why ``--format chain`` has nothing to write (an empty file is never written)."""
+    if not chain:
+        return InputError(
+            f"{identity} is self-signed: it has no chain to write",
+            f"export the certificate itself (`ccapki export {identity} --format cert`); "
+            "clients install it as their root (`ccapki export-roots`)",
+        )
+    return InputError(
+        f"{identity} is signed directly by the root {display_name(chain[-1])}: its chain "
+        "holds only that root, which export leaves out unless --include-root is given",
+        f"give --include-root to write the root, or use --format cert or fullchain for "
+        f"{identity}'s certificate",
+    )
+
+
+def record_key_export(
+    store: Store, exported: Exported, path: str, *, encrypted: bool, for_peer: bool = False
+) -> None:
+    """Write the audit entry of an export that holds a private key (nothing otherwise).
+
+    ``path`` says where the key went (a file's absolute path, ``-`` for standard output).
+    """
+    if not exported.with_key:
+        return
+    store.audit.record(
+        "key-export",
+        exported.identity,
+        format=exported.format,
+        path=path,
+        version=exported.version,
+        encrypted=encrypted,
+        for_peer=for_peer,
+    )

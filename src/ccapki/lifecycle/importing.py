@@ -1,0 +1,484 @@
+"""Importing what a CA sent back: certificates matched to keys, checked against the plan.
+
+Two steps, so the decisions can be tested without a database:
+
+- :func:`plan_import` (pure): the batch, the deployment and :class:`Known` (what the store
+  holds) -> an :class:`ImportPlan`, or an error naming what is wrong. Whole or nothing: one
+  refused certificate refuses the batch.
+- :func:`store_import`: writes a plan in one transaction -> :class:`ImportResult`.
+
+:func:`load_known` reads what a batch needs from the store; :func:`import_materials` runs
+all three. The FAQ's "private key not found" is answered here: a certificate is matched to
+its key by public-key fingerprint, whichever pending key (or file) holds it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from cryptography import x509
+
+from ccapki.errors import InputError, KeyNotFoundError
+from ccapki.lifecycle.certfiles import check_fit, plan_names, public_roots
+from ccapki.pki.certs import (
+    display_name,
+    fingerprint,
+    is_ca,
+    is_self_signed,
+    issued_by,
+    subject_alt_names,
+)
+from ccapki.pki.chain import SortedChain, group_chains
+from ccapki.pki.formats import Material, PrivateKey
+from ccapki.pki.keys import key_type_name, public_key_fingerprint
+from ccapki.store.records import IdentityRecord, KeyRecord, KeyState, StoredCA
+from ccapki.topology.model import Deployment, IdentitySpec, Source
+from ccapki.trust import incomplete_chain
+
+if TYPE_CHECKING:
+    from ccapki.store.session import Store
+
+__all__ = [
+    "Held",
+    "ImportPlan",
+    "ImportResult",
+    "Imported",
+    "Known",
+    "import_materials",
+    "load_known",
+    "plan_import",
+    "store_import",
+]
+
+
+@dataclass(frozen=True)
+class Imported:
+    """A certificate imported as a new version of ``identity``."""
+
+    identity: str
+    certificate: x509.Certificate
+    chain: tuple[x509.Certificate, ...]
+    key_from: str  # "batch" | "store"
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Held:
+    """A certificate of the batch that the store already holds: nothing is done with it."""
+
+    identity: str
+    version: int  # the version holding this very certificate
+    current: int  # the identity's current version
+
+    def describe(self) -> str:
+        note = "" if self.version == self.current else f" (the current version is v{self.current})"
+        return f"{self.identity} v{self.version}{note}"
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What an import did."""
+
+    identities: tuple[Imported, ...]
+    cas: tuple[str, ...]
+    keys_kept: int
+    warnings: tuple[str, ...] = field(default=())
+    #: already in the store, left as they are: identities, CAs (names), keys (fingerprints)
+    held: tuple[Held, ...] = ()
+    held_cas: tuple[str, ...] = ()
+    held_keys: tuple[str, ...] = ()
+    #: what the files' parser noted (a BER PKCS#7 or PKCS#12 read leniently)
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Known:
+    """What the store holds that an import decides on (read by :func:`load_known`)."""
+
+    #: every key record, by public-key fingerprint
+    keys: Mapping[str, KeyRecord]
+    #: certificate fingerprint -> every (identity, version) holding it (the batch's leaves)
+    versions: Mapping[str, Sequence[tuple[str, int]]]
+    #: identity -> its current version (the identities named in ``versions``)
+    current: Mapping[str, int]
+    cas: Sequence[StoredCA]
+    #: identity -> when each of its CSRs was made, oldest first
+    csr_dates: Mapping[str, Sequence[dt.datetime]] = field(default_factory=dict)
+
+    @classmethod
+    def empty(cls) -> Known:
+        """An empty store."""
+        return cls({}, {}, {}, ())
+
+
+@dataclass(frozen=True)
+class ImportPlan:
+    """The decisions of :func:`plan_import`, for :func:`store_import` to write."""
+
+    imported: tuple[Imported, ...]
+    records: tuple[IdentityRecord, ...]
+    #: stored (pending) keys that now have their certificate
+    activate: tuple[str, ...]
+    #: keys of the batch with no certificate yet: kept, pending (never lose a key)
+    new_keys: tuple[PrivateKey, ...]
+    #: CA certificates the store does not hold yet
+    new_cas: tuple[x509.Certificate, ...]
+    held: tuple[Held, ...] = ()
+    held_cas: tuple[str, ...] = ()
+    held_keys: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+# ---------------------------------------------------------------------------- reading
+
+
+def load_known(store: Store, materials: Sequence[Material]) -> Known:
+    """What the store holds that importing ``materials`` decides on. Reads only.
+
+    Returns the :class:`Known` for :func:`plan_import`; raises :class:`StoreError` when the
+    database cannot be read.
+    """
+    spkis = [
+        public_key_fingerprint(c.public_key())
+        for m in materials
+        for c in m.certificates
+        if not is_ca(c)
+    ]
+    versions = store.identities.versions_on_keys(spkis)
+    current: dict[str, int] = {}
+    for name in dict.fromkeys(n for found in versions.values() for n, _ in found):
+        ident = store.identities.get(name)
+        if ident is not None:
+            current[name] = ident.version
+    csr_dates: dict[str, list[dt.datetime]] = {}
+    for csr in store.csrs.list():
+        csr_dates.setdefault(csr.identity, []).append(csr.created_at)
+    return Known(
+        keys={k.fingerprint: k for k in store.keys.list()},
+        versions=versions,
+        current=current,
+        cas=tuple(store.cas.list()),
+        csr_dates=csr_dates,
+    )
+
+
+# ---------------------------------------------------------------------------- deciding
+
+
+def _complete_chain(
+    sc: SortedChain, known: Sequence[x509.Certificate]
+) -> tuple[tuple[x509.Certificate, ...], x509.Name | None]:
+    """Leaf-upward chain, completed from ``known`` CAs; and the still-missing issuer if any."""
+    chain = list(sc.chain)
+    top = chain[-1] if chain else sc.leaf
+    for _ in range(8):
+        if is_self_signed(top):
+            return tuple(chain), None
+        parent = next((c for c in known if issued_by(top, c)), None)
+        if parent is None:
+            return tuple(chain), top.issuer
+        chain.append(parent)
+        top = parent
+    return tuple(chain), None
+
+
+def _name_index(dep: Deployment) -> dict[str, IdentitySpec]:
+    """Every DNS name and IP of the plan -> its identity (built once per import)."""
+    index: dict[str, IdentitySpec] = {}
+    for spec in dep.identities:
+        for n in plan_names(spec):
+            index.setdefault(n, spec)
+    return index
+
+
+def _identity_for(cert: x509.Certificate, index: dict[str, IdentitySpec]) -> IdentitySpec | None:
+    """The identity whose names the certificate carries most (one lookup per name)."""
+    sans = subject_alt_names(cert)
+    votes: dict[str, int] = {}
+    specs: dict[str, IdentitySpec] = {}
+    for n in [*(sans.names if sans else ()), display_name(cert).lower()]:
+        spec = index.get(n)
+        if spec is not None:
+            votes[spec.name] = votes.get(spec.name, 0) + 1
+            specs[spec.name] = spec
+    if not votes:
+        return None
+    return specs[max(votes, key=lambda k: votes[k])]
+
+
+def _not_found(
+    known: Known, cert: x509.Certificate, spki: str, spec: IdentitySpec | None, source: str
+) -> KeyNotFoundError:
+    """The FAQ's "private key not found", naming the pending keys and CSRs on record."""
+    lines = [
+        f"{k.identity or '-'} made {k.created_at:%Y-%m-%d %H:%M} key {k.fingerprint[:16]}"
+        for k in known.keys.values()
+        if k.state is KeyState.PENDING
+    ]
+    older = ""
+    dates = known.csr_dates.get(spec.name, ()) if spec is not None else ()
+    if spec is not None and dates:
+        older = (
+            f"; {spec.name} has {len(dates)} CSR(s) on record, the last from "
+            f"{dates[-1]:%Y-%m-%d}, none with this key: the certificate answers "
+            "a CSR made elsewhere (the appliance's own, or a key regenerated after the CSR)"
+        )
+    pend = "; pending keys: " + ", ".join(lines) if lines else "; no pending keys in the store"
+    return KeyNotFoundError(
+        f"private key not found for {source}: {display_name(cert)} has public key "
+        f"{spki[:16]}...{pend}{older}",
+        "import the key saved when the CSR was made (`ccapki import CERT --key KEYFILE`), "
+        "or make a new CSR (`ccapki csr IDENTITY`) and have the CA issue again",
+    )
+
+
+def _held(known: Known, leaf: x509.Certificate, spec: IdentitySpec | None) -> Held | None:
+    """The version of ``spec`` (or of any identity, when none is known) holding ``leaf``."""
+    found = list(known.versions.get(fingerprint(leaf), ()))
+    if spec is not None:
+        found = [f for f in found if f[0] == spec.name]
+    if not found:
+        return None
+    name, version = found[-1]
+    return Held(name, version, known.current.get(name, version))
+
+
+def _ours(cert: x509.Certificate, cas: Sequence[x509.Certificate]) -> bool:
+    return any(issued_by(cert, ca) for ca in cas) or is_self_signed(cert)
+
+
+@dataclass
+class _Batch:
+    """The batch as read: certificates (each once), keys by fingerprint, file of each."""
+
+    certs: dict[str, x509.Certificate]
+    keys: dict[str, PrivateKey]
+    origin: dict[str, str]
+
+    @classmethod
+    def of(cls, materials: Sequence[Material]) -> _Batch:
+        certs: dict[str, x509.Certificate] = {}
+        keys: dict[str, PrivateKey] = {}
+        origin: dict[str, str] = {}
+        for m in materials:
+            for c in m.certificates:
+                fp = fingerprint(c)
+                certs.setdefault(fp, c)
+                origin.setdefault(fp, m.source)
+            for k in m.keys:
+                keys.setdefault(public_key_fingerprint(k), k)
+        if not certs and not keys:
+            raise InputError("nothing to import", "name certificate or key files")
+        return cls(certs, keys, origin)
+
+
+@dataclass
+class _Decisions:
+    """What :func:`plan_import` has decided so far, chain by chain."""
+
+    imported: list[Imported] = field(default_factory=list)
+    records: list[IdentityRecord] = field(default_factory=list)
+    ca_imports: list[x509.Certificate] = field(default_factory=list)
+    held: list[Held] = field(default_factory=list)
+    used_keys: set[str] = field(default_factory=set)
+    refusals: list[str] = field(default_factory=list)
+    fixes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What every decision of one :func:`plan_import` reads."""
+
+    dep: Deployment
+    known: Known
+    batch: _Batch
+    now: dt.datetime
+    force: bool
+    identity: str | None
+    names: dict[str, IdentitySpec]
+    known_cas: tuple[x509.Certificate, ...]
+    #: where a chain is completed from: the batch's CAs, the store's, the public roots
+    ca_pool: tuple[x509.Certificate, ...]
+
+
+def plan_import(
+    materials: Sequence[Material],
+    deployment: Deployment,
+    known: Known,
+    now: dt.datetime,
+    *,
+    force: bool = False,
+    identity: str | None = None,
+) -> ImportPlan:
+    """Decide what importing ``materials`` does, without touching the store.
+
+    Certificates are matched to keys by public-key fingerprint (a key the store holds
+    first, then one of the batch) and to identities by ``identity``, their names, or the
+    identity of their stored key. A certificate already held is left alone.
+
+    Returns the :class:`ImportPlan`. Raises :class:`InputError` for an empty batch, a
+    certificate naming no identity, or (whole or nothing, unless ``force``) any certificate
+    that does not fit its identity; :class:`KeyNotFoundError` when no key matches a
+    certificate; :class:`NotFoundError` (from the deployment) for an unknown ``identity``.
+    """
+    batch = _Batch.of(materials)
+    known_cas = tuple(c.certificate for c in known.cas)
+    ctx = _Context(
+        deployment,
+        known,
+        batch,
+        now,
+        force,
+        identity,
+        _name_index(deployment),
+        known_cas,
+        (*(c for c in batch.certs.values() if is_ca(c)), *known_cas, *public_roots()),
+    )
+    d = _Decisions()
+    for sc in group_chains(batch.certs.values()) if batch.certs else []:
+        if is_ca(sc.leaf):
+            d.ca_imports += [c for c in sc.certificates if is_ca(c)]
+        else:
+            _plan_leaf(ctx, sc, d)
+    if d.refusals:
+        raise InputError(
+            "refused (nothing was imported): " + " | ".join(d.refusals),
+            "; ".join([*dict.fromkeys(d.fixes), "or import anyway with --force"]),
+        )
+    return _plan_of(d, batch, known, materials)
+
+
+def _plan_leaf(ctx: _Context, sc: SortedChain, d: _Decisions) -> None:
+    """Decide on one identity certificate (and its chain): held, refused or imported."""
+    leaf = sc.leaf
+    src = ctx.batch.origin.get(fingerprint(leaf), "import")
+    spki = public_key_fingerprint(leaf.public_key())
+    spec = ctx.dep.identity(ctx.identity) if ctx.identity else _identity_for(leaf, ctx.names)
+    stored = ctx.known.keys.get(spki)
+    if spec is None and stored is not None and stored.identity:
+        spec = ctx.dep.identity(stored.identity)
+    already = _held(ctx.known, leaf, spec)
+    if already is not None:
+        d.held.append(already)
+        d.used_keys.add(spki)  # its key is the store's already
+        return
+    # a key the store holds is used as it is, even when the batch carries it again
+    key_from = "store" if stored is not None else ("batch" if spki in ctx.batch.keys else "")
+    if not key_from:
+        raise _not_found(ctx.known, leaf, spki, spec, src)
+    if spec is None:
+        raise InputError(
+            f"{src}: {display_name(leaf)} names no identity of deployment {ctx.dep.name}",
+            "say which identity it is for with --identity NAME",
+        )
+    chain, missing = _complete_chain(sc, ctx.ca_pool)
+    findings = check_fit(leaf, spec, ctx.now)
+    if missing is not None:
+        findings.append(incomplete_chain(leaf, missing))
+    hard = [f for f in findings if f.severity == "error"]
+    if hard and not ctx.force:
+        d.refusals.append(f"{src} for {spec.name}: " + "; ".join(f.reason for f in hard))
+        d.fixes += [f.fix for f in hard]
+        return
+    warnings = tuple(f.reason for f in findings if f.severity == "warning" or ctx.force)
+    d.imported.append(Imported(spec.name, leaf, chain, key_from, warnings))
+    if key_from == "batch":
+        d.used_keys.add(spki)
+    third_party = spec.source is Source.THIRD_PARTY or not _ours(leaf, ctx.known_cas)
+    d.records.append(
+        IdentityRecord(
+            identity=spec.name,
+            key=ctx.batch.keys.get(spki) if key_from == "batch" else None,
+            key_type=key_type_name(leaf.public_key()),  # what the key is, not the plan's
+            certificate=leaf,
+            chain=chain,
+            source=Source.THIRD_PARTY if third_party else spec.source,
+        )
+    )
+
+
+def _plan_of(
+    d: _Decisions, batch: _Batch, known: Known, materials: Sequence[Material]
+) -> ImportPlan:
+    """The plan of the decisions: keys to activate and keep, CAs to add or already held."""
+    new_keys: list[PrivateKey] = []
+    held_keys: list[str] = []
+    for spki, key in batch.keys.items():
+        if spki in d.used_keys:
+            continue
+        if spki in known.keys:
+            held_keys.append(spki)
+        else:
+            new_keys.append(key)
+    known_names = {c.fingerprint: c.name for c in known.cas}
+    new_cas: list[x509.Certificate] = []
+    held_cas: list[str] = []
+    for fp, ca in {fingerprint(c): c for c in d.ca_imports}.items():
+        if fp in known_names:
+            held_cas.append(known_names[fp])
+        else:
+            new_cas.append(ca)
+    return ImportPlan(
+        imported=tuple(d.imported),
+        records=tuple(d.records),
+        activate=tuple(
+            public_key_fingerprint(r.certificate.public_key())
+            for r in d.imported
+            if r.key_from == "store"
+        ),
+        new_keys=tuple(new_keys),
+        new_cas=tuple(new_cas),
+        held=tuple(d.held),
+        held_cas=tuple(held_cas),
+        held_keys=tuple(held_keys),
+        notes=tuple(dict.fromkeys(n for m in materials for n in m.notes)),
+    )
+
+
+# ---------------------------------------------------------------------------- writing
+
+
+def store_import(store: Store, plan: ImportPlan) -> ImportResult:
+    """Write ``plan`` in one transaction (all or nothing) and say what was done.
+
+    Raises what unlocking the store raises (a wrong passphrase) and :class:`StoreError`
+    when the database refuses the write; nothing is written then.
+    """
+    store.unlock()
+    with store.transaction():
+        store.identities.add(plan.records)
+        store.keys.set_state(plan.activate, KeyState.ACTIVE)
+        for key in plan.new_keys:
+            # a key with no certificate yet: keep it (never lose a key), as what it is
+            store.keys.add(key, key_type_name(key), None, KeyState.PENDING)
+        for ca in plan.new_cas:
+            store.cas.add(display_name(ca), "external", ca, None)
+    return ImportResult(
+        plan.imported,
+        tuple(display_name(ca) for ca in plan.new_cas),
+        len(plan.new_keys),
+        held=plan.held,
+        held_cas=plan.held_cas,
+        held_keys=plan.held_keys,
+        notes=plan.notes,
+    )
+
+
+def import_materials(
+    store: Store,
+    dep: Deployment,
+    materials: Sequence[Material],
+    now: dt.datetime,
+    *,
+    force: bool = False,
+    identity: str | None = None,
+) -> ImportResult:
+    """Import a batch, whole or nothing: :func:`load_known`, :func:`plan_import`,
+    :func:`store_import`. Returns what was done; raises what :func:`plan_import` and
+    :func:`store_import` raise (nothing is written then)."""
+    known = load_known(store, materials)
+    plan = plan_import(materials, dep, known, now, force=force, identity=identity)
+    return store_import(store, plan)

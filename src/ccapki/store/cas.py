@@ -1,0 +1,70 @@
+"""The CAs the store holds: its own (with sealed keys) and external ones."""
+
+from __future__ import annotations
+
+import builtins
+from typing import TYPE_CHECKING
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+from sqlalchemy import insert, select
+
+from ccapki.pki.certs import fingerprint
+from ccapki.pki.issue import Issuer
+from ccapki.pki.keys import key_type_name, public_key_fingerprint
+from ccapki.store import schema as t
+from ccapki.store.records import KeyState, StoredCA, pem_text
+
+if TYPE_CHECKING:
+    from ccapki.store.session import Store
+
+__all__ = ["CARepository"]
+
+
+class CARepository:
+    """``store.cas``."""
+
+    def __init__(self, store: Store) -> None:
+        self._s = store
+
+    def add(
+        self, name: str, kind: str, cert: x509.Certificate, key: PrivateKeyTypes | None
+    ) -> StoredCA:
+        """Keep a CA (and its key, sealed, when it is ours)."""
+        spki = public_key_fingerprint(cert.public_key())
+        fp = fingerprint(cert)
+        with self._s.transaction() as c:
+            if key is not None:
+                self._s.keys.add(key, key_type_name(key), None, KeyState.CA)
+            c.execute(
+                insert(t.cas),
+                {
+                    "name": name,
+                    "kind": kind,
+                    "fingerprint": fp,
+                    "spki": spki,
+                    "pem": pem_text(cert),
+                    "created_at": self._s.now(),
+                },
+            )
+            self._s.audit.record("ca-add", name, kind=kind, fingerprint=fp)
+        return StoredCA(name, kind, cert, fp, spki)
+
+    def list(self, kind: str | None = None) -> builtins.list[StoredCA]:
+        """Every CA (of ``kind``), oldest first."""
+        q = select(t.cas).order_by(t.cas.c.id)
+        if kind is not None:
+            q = q.where(t.cas.c.kind == kind)
+        with self._s.connection() as c:
+            rows = c.execute(q).all()
+        return [
+            StoredCA(r.name, r.kind, self._s.parsed(r.pem), r.fingerprint, r.spki) for r in rows
+        ]
+
+    def issuer(self, kind: str) -> Issuer | None:
+        """The newest CA of ``kind`` with its (unsealed) key, or None."""
+        found = self.list(kind)
+        if not found:
+            return None
+        ca = found[-1]
+        return Issuer(ca.certificate, self._s.keys.private_key(ca.spki))

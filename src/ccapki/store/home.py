@@ -1,0 +1,55 @@
+"""The store's folder: made 0700, and checked that other users cannot read it (where it
+is and what it holds: :mod:`ccapki.home`, which imports no database code)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ccapki.errors import StoreError
+from ccapki.home import DB_NAME, KEY_FILE, sqlite_url
+
+__all__ = ["loose_modes", "make_home"]
+
+
+def make_home(home: Path) -> None:
+    """Create the store folder 0700 (a folder that exists keeps its mode: see
+    :func:`loose_modes`)."""
+    if home.exists() and not home.is_dir():
+        raise StoreError(
+            f"{home} is a file, not a folder",
+            "pass --home (or CCAPKI_HOME) a folder path; ccapki creates the folder",
+        )
+    if home.is_dir():
+        return
+    try:
+        home.mkdir(parents=True, mode=0o700)
+        os.chmod(home, 0o700)
+    except OSError as exc:
+        raise StoreError(
+            f"cannot create the store folder {home} ({exc.strerror or type(exc).__name__})",
+            "pass --home (or CCAPKI_HOME) a folder path you can create, below a folder",
+        ) from None
+
+
+def loose_modes(home: Path, url: str | None = None) -> str | None:
+    """A warning (as ssh gives) when other users can read or write the store folder, its
+    SQLite database or ``data.key``, with the ``chmod`` that fixes it; else ``None``.
+    ``url`` is the database URL the store is opened with (None: SQLite in ``home``)."""
+    checks = [(home, 0o700)]
+    if (url or sqlite_url(home)).startswith("sqlite:"):
+        checks.append((home / DB_NAME, 0o600))
+    checks.append((home / KEY_FILE, 0o600))
+    loose: list[tuple[Path, int, int]] = []
+    for path, wanted in checks:
+        try:
+            mode = path.stat().st_mode & 0o777
+        except OSError:
+            continue
+        if mode & 0o077:
+            loose.append((path, mode, wanted))
+    if not loose:
+        return None
+    what = ", ".join(f"{p} ({m:04o})" for p, m, _ in loose)
+    fix = " && ".join(f"chmod {w:o} {p}" for p, _, w in loose)
+    return f"other users can read or write the store's {what}; run {fix}"

@@ -1,0 +1,197 @@
+"""Identities and their versions: every certificate is a new version, never overwritten."""
+
+from __future__ import annotations
+
+import builtins
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from cryptography import x509
+from sqlalchemy import Row, func, insert, select
+
+from ccapki._util import gc_paused
+from ccapki.store import schema as t
+from ccapki.store.records import (
+    CertSource,
+    IdentityRecord,
+    KeyState,
+    StoredIdentity,
+    certificate_facts,
+    pem_text,
+)
+
+if TYPE_CHECKING:
+    from ccapki.store.session import Store
+
+__all__ = ["IdentityRepository"]
+
+
+def _load_pems(text: str) -> tuple[x509.Certificate, ...]:
+    return tuple(x509.load_pem_x509_certificates(text.encode())) if text.strip() else ()
+
+
+class IdentityRepository:
+    """``store.identities``."""
+
+    def __init__(self, store: Store) -> None:
+        self._s = store
+
+    def add(self, records: Sequence[IdentityRecord]) -> None:
+        """Persist many issued identities in one transaction (keys sealed, versions bumped,
+        one audit row each)."""
+        if not records:
+            return
+        s = self._s
+        now = s.now()
+        with gc_paused(), s.transaction() as c:
+            names = {r.identity for r in records}
+            versions = dict(
+                c.execute(
+                    select(t.certificates.c.identity, func.max(t.certificates.c.version))
+                    .where(t.certificates.c.identity.in_(names))
+                    .group_by(t.certificates.c.identity)
+                ).all()
+            )
+            key_rows: builtins.list[dict[str, object]] = []
+            cert_rows: builtins.list[dict[str, object]] = []
+            # the chains repeat (one per CA): encode each once, not once per identity
+            chain_pems: dict[tuple[int, ...], str] = {}
+            for r in records:
+                cert = r.certificate
+                facts = r.facts or certificate_facts(cert)
+                # a record's key is the certificate's (issued with it, or matched to it by
+                # this very fingerprint), so one SPKI hash serves both rows
+                key_material = r.key if r.key is not None else r.key_der
+                if key_material is not None:
+                    key_rows.append(
+                        s.keys.sealed_row(
+                            key_material,
+                            r.key_type,
+                            r.identity,
+                            KeyState.ACTIVE,
+                            spki=facts.spki,
+                            now=now,
+                        )
+                    )
+                version = versions.get(r.identity, 0) + 1
+                versions[r.identity] = version
+                chain_key = tuple(id(x) for x in r.chain)
+                chain_pem = chain_pems.get(chain_key)
+                if chain_pem is None:
+                    chain_pem = chain_pems[chain_key] = "".join(pem_text(x) for x in r.chain)
+                s.remember(facts.pem, cert)
+                cert_rows.append(
+                    {
+                        **facts.row(),
+                        "identity": r.identity,
+                        "version": version,
+                        "source": CertSource(r.source).value,
+                        "chain_pem": chain_pem,
+                        "created_at": now,
+                    }
+                )
+            if key_rows:
+                c.execute(insert(t.keys), key_rows)
+            c.execute(insert(t.certificates), cert_rows)
+            # one audit row per identity (every change is logged), in one statement
+            c.execute(
+                insert(t.audit),
+                [
+                    {
+                        "at": now,
+                        "action": "issue",
+                        "subject": row["identity"],
+                        "detail": json.dumps(
+                            {
+                                "fingerprint": row["fingerprint"],
+                                "not_after": row["not_after"],
+                                "source": row["source"],
+                                "version": row["version"],
+                            },
+                            default=str,
+                            sort_keys=True,
+                        ),
+                    }
+                    for row in cert_rows
+                ],
+            )
+
+    def _from_row(
+        self,
+        r: Row[tuple[object, ...]],
+        chains: dict[str, tuple[x509.Certificate, ...]] | None = None,
+    ) -> StoredIdentity:
+        chain_pem: str = r.chain_pem
+        if chains is None:
+            chain = _load_pems(chain_pem)
+        else:  # identities share a few chains: parse each once
+            chain = chains.get(chain_pem) or chains.setdefault(chain_pem, _load_pems(chain_pem))
+        return StoredIdentity(
+            name=r.identity,
+            version=r.version,
+            certificate=self._s.parsed(r.pem),
+            chain=chain,
+            source=CertSource(r.source),
+            spki=r.spki,
+            fingerprint=r.fingerprint,
+            created_at=r.created_at,
+        )
+
+    def current(self) -> dict[str, StoredIdentity]:
+        """The newest version of every identity: name -> version."""
+        latest = (
+            select(t.certificates.c.identity, func.max(t.certificates.c.version).label("v"))
+            .group_by(t.certificates.c.identity)
+            .subquery()
+        )
+        q = select(t.certificates).join(
+            latest,
+            (t.certificates.c.identity == latest.c.identity)
+            & (t.certificates.c.version == latest.c.v),
+        )
+        chains: dict[str, tuple[x509.Certificate, ...]] = {}
+        with self._s.connection() as c:
+            return {r.identity: self._from_row(r, chains) for r in c.execute(q)}
+
+    def get(self, name: str) -> StoredIdentity | None:
+        """The newest version of identity ``name``, or None if it has none."""
+        q = (
+            select(t.certificates)
+            .where(t.certificates.c.identity == name)
+            .order_by(t.certificates.c.version.desc())
+            .limit(1)
+        )
+        with self._s.connection() as c:
+            row = c.execute(q).first()
+        return self._from_row(row) if row else None
+
+    def history(self, name: str) -> builtins.list[StoredIdentity]:
+        """Every version of identity ``name``, oldest first."""
+        q = (
+            select(t.certificates)
+            .where(t.certificates.c.identity == name)
+            .order_by(t.certificates.c.version)
+        )
+        with self._s.connection() as c:
+            return [self._from_row(r) for r in c.execute(q)]
+
+    def versions_on_keys(self, spkis: Sequence[str]) -> dict[str, builtins.list[tuple[str, int]]]:
+        """Certificates held on these public keys: certificate fingerprint -> every
+        (identity, version) holding it. A certificate is looked up by its key (indexed)."""
+        out: dict[str, builtins.list[tuple[str, int]]] = {}
+        wanted = builtins.list(dict.fromkeys(spkis))
+        with self._s.connection() as c:
+            for i in range(0, len(wanted), 500):
+                q = (
+                    select(
+                        t.certificates.c.fingerprint,
+                        t.certificates.c.identity,
+                        t.certificates.c.version,
+                    )
+                    .where(t.certificates.c.spki.in_(wanted[i : i + 500]))
+                    .order_by(t.certificates.c.id)
+                )
+                for r in c.execute(q):
+                    out.setdefault(r.fingerprint, []).append((r.identity, r.version))
+        return out

@@ -1,0 +1,137 @@
+"""Private keys, sealed at rest (AES-256-GCM under the store's data key)."""
+
+from __future__ import annotations
+
+import builtins
+import datetime as dt
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, cast
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import (
+    CertificateIssuerPrivateKeyTypes,
+    PrivateKeyTypes,
+)
+from sqlalchemy import insert, select, update
+
+from ccapki.errors import NotFoundError
+from ccapki.pki.keys import private_key_der, public_key_fingerprint
+from ccapki.store import schema as t
+from ccapki.store.records import KeyRecord, KeyState
+
+if TYPE_CHECKING:
+    from ccapki.store.session import Store
+
+__all__ = ["KeyRepository"]
+
+
+class KeyRepository:
+    """``store.keys``: keys by public-key fingerprint (SHA-256 of the SPKI)."""
+
+    def __init__(self, store: Store) -> None:
+        self._s = store
+
+    def sealed_row(
+        self,
+        key: PrivateKeyTypes | bytes,
+        key_type: str,
+        identity: str | None,
+        state: KeyState,
+        *,
+        spki: str | None = None,
+        now: dt.datetime | None = None,
+    ) -> dict[str, object]:
+        """The keys-table row of ``key`` (an object, or PKCS#8 DER with its ``spki``),
+        sealed."""
+        if isinstance(key, bytes):
+            if spki is None:
+                raise ValueError("a key given as DER needs its public-key fingerprint")
+            der = key
+        else:
+            spki = spki or public_key_fingerprint(key)
+            der = private_key_der(key)
+        nonce, sealed = self._s.keyring.seal(der, spki)
+        return {
+            "fingerprint": spki,
+            "key_type": key_type,
+            "identity": identity,
+            "state": state.value,
+            "nonce": nonce,
+            "sealed": sealed,
+            "created_at": now or self._s.now(),
+        }
+
+    def add(
+        self, key: PrivateKeyTypes, key_type: str, identity: str | None, state: KeyState
+    ) -> str:
+        """Seal and keep a private key (once: a key held already is left as it is);
+        returns its public-key fingerprint."""
+        row = self.sealed_row(key, key_type, identity, state)
+        with self._s.connection() as c:
+            exists = c.execute(
+                select(t.keys.c.id).where(t.keys.c.fingerprint == row["fingerprint"])
+            ).first()
+            if exists is None:
+                c.execute(insert(t.keys), row)
+        return str(row["fingerprint"])
+
+    def has(self, spki: str) -> bool:
+        """Whether the store holds the key with this public-key fingerprint."""
+        with self._s.connection() as c:
+            return (
+                c.execute(select(t.keys.c.id).where(t.keys.c.fingerprint == spki)).first()
+                is not None
+            )
+
+    def private_key(self, spki: str) -> CertificateIssuerPrivateKeyTypes:
+        """Unseal a private key by its public-key fingerprint (in memory only).
+
+        Raises :class:`NotFoundError` if the store holds no such key.
+        """
+        with self._s.connection() as c:
+            row = c.execute(
+                select(t.keys.c.nonce, t.keys.c.sealed).where(t.keys.c.fingerprint == spki)
+            ).first()
+        if row is None:
+            raise NotFoundError(
+                f"no private key with public-key fingerprint {spki[:16]}... in the store",
+                "import the key saved when the CSR was made (ccapki import --key FILE)",
+            )
+        der = self._s.keyring.open(row.nonce, row.sealed, spki)
+        # the store seals only keys that sign (RSA, EC, Ed25519, Ed448: see pki.keys)
+        return cast(
+            CertificateIssuerPrivateKeyTypes,
+            serialization.load_der_private_key(der, password=None),
+        )
+
+    def list(
+        self, *, identity: str | None = None, state: KeyState | None = None
+    ) -> builtins.list[KeyRecord]:
+        """Key records (never the key material), oldest first."""
+        q = select(
+            t.keys.c.fingerprint,
+            t.keys.c.key_type,
+            t.keys.c.identity,
+            t.keys.c.state,
+            t.keys.c.created_at,
+        ).order_by(t.keys.c.id)
+        if identity is not None:
+            q = q.where(t.keys.c.identity == identity)
+        if state is not None:
+            q = q.where(t.keys.c.state == state.value)
+        with self._s.connection() as c:
+            return [
+                KeyRecord(r.fingerprint, r.key_type, r.identity, KeyState(r.state), r.created_at)
+                for r in c.execute(q)
+            ]
+
+    def set_state(self, spki: str | Sequence[str], state: KeyState) -> None:
+        """Set the state of one key, or of many in one statement."""
+        fps = [spki] if isinstance(spki, str) else builtins.list(spki)
+        with self._s.connection() as c:
+            for i in range(0, len(fps), 500):
+                c.execute(
+                    update(t.keys)
+                    .where(t.keys.c.fingerprint.in_(fps[i : i + 500]))
+                    .values(state=state.value)
+                )

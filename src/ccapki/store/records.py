@@ -1,0 +1,192 @@
+"""What the store hands back: frozen values, never rows or dicts.
+
+The StrEnums' values are the strings the database holds (no migration: a value read back
+is the member whose value it is).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+
+from ccapki.pki.certs import fingerprint
+from ccapki.pki.keys import public_key_fingerprint
+from ccapki.topology.model import Source
+
+__all__ = [
+    "AuditEntry",
+    "CertFacts",
+    "CertSource",
+    "CsrRecord",
+    "DeploymentRecord",
+    "IdentityRecord",
+    "KeyRecord",
+    "KeyState",
+    "StoredCA",
+    "StoredIdentity",
+    "TrustEntry",
+    "certificate_facts",
+]
+
+#: Where a stored certificate came from: the deployment's
+#: :class:`~ccapki.topology.model.Source` (the same strings).
+CertSource = Source
+
+
+class KeyState(enum.StrEnum):
+    """A sealed key's state."""
+
+    PENDING = "pending"  # made for a CSR, no certificate yet
+    ACTIVE = "active"  # the key of an identity's certificate
+    RETIRED = "retired"  # given up (kept sealed, never matched to a new certificate)
+    CA = "ca"  # a CA's signing key
+
+
+def pem_text(cert: x509.Certificate) -> str:
+    """The certificate as PEM text (what the store's ``pem`` columns hold)."""
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+@dataclass(frozen=True)
+class StoredIdentity:
+    """One version of an identity's certificate as the store holds it."""
+
+    name: str
+    version: int
+    certificate: x509.Certificate
+    chain: tuple[x509.Certificate, ...]  # intermediates first, then the root (if any)
+    source: CertSource
+    spki: str
+    fingerprint: str
+    created_at: dt.datetime
+
+    @property
+    def not_after(self) -> dt.datetime:
+        return self.certificate.not_valid_after_utc
+
+
+@dataclass(frozen=True)
+class StoredCA:
+    """A CA the store holds (its key, if ours, is in the keys table)."""
+
+    name: str
+    kind: str  # perfigo-root | internal-root | internal-ca | external
+    certificate: x509.Certificate
+    fingerprint: str
+    spki: str
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    """A sealed key's record (never the key material)."""
+
+    fingerprint: str  # SHA-256 of the public key (SPKI)
+    key_type: str
+    identity: str | None
+    state: KeyState
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class CsrRecord:
+    """A CSR the store made (its key is the pending key ``spki``)."""
+
+    identity: str
+    spki: str
+    pem: str
+    created_at: dt.datetime
+
+    @property
+    def csr(self) -> x509.CertificateSigningRequest:
+        return x509.load_pem_x509_csr(self.pem.encode())
+
+
+@dataclass(frozen=True)
+class TrustEntry:
+    """One of an appliance's Trusted Certificate Authorities."""
+
+    fingerprint: str
+    label: str
+    certificate: x509.Certificate
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One audit-log line: what was done to what, and its details (JSON values)."""
+
+    at: dt.datetime
+    action: str
+    subject: str
+    detail: dict[str, object]
+
+
+@dataclass(frozen=True)
+class DeploymentRecord:
+    """A deployment file as the store kept it."""
+
+    text: str
+    path: str | None
+
+
+@dataclass(frozen=True)
+class CertFacts:
+    """What the certificates table stores about a certificate besides identity and version
+    (computed where the certificate is made, a worker process included)."""
+
+    fingerprint: str
+    spki: str
+    serial: str
+    subject: str
+    issuer: str
+    not_before: dt.datetime
+    not_after: dt.datetime
+    pem: str
+
+    def row(self) -> dict[str, object]:
+        """The certificates-table columns these facts fill."""
+        return {
+            "fingerprint": self.fingerprint,
+            "spki": self.spki,
+            "serial": self.serial,
+            "subject": self.subject,
+            "issuer": self.issuer,
+            "not_before": self.not_before,
+            "not_after": self.not_after,
+            "pem": self.pem,
+        }
+
+
+def certificate_facts(cert: x509.Certificate) -> CertFacts:
+    """The :class:`CertFacts` of ``cert``."""
+    return CertFacts(
+        fingerprint=fingerprint(cert),
+        spki=public_key_fingerprint(cert.public_key()),
+        serial=format(cert.serial_number, "x"),
+        subject=cert.subject.rfc4514_string(),
+        issuer=cert.issuer.rfc4514_string(),
+        not_before=cert.not_valid_before_utc,
+        not_after=cert.not_valid_after_utc,
+        pem=pem_text(cert),
+    )
+
+
+@dataclass(frozen=True)
+class IdentityRecord:
+    """One freshly issued identity to persist (see :meth:`IdentityRepository.add`)."""
+
+    identity: str
+    key: PrivateKeyTypes | None  # None for a third-party certificate matched to a stored key
+    key_type: str
+    certificate: x509.Certificate
+    chain: tuple[x509.Certificate, ...]
+    source: CertSource
+    #: the key as unencrypted PKCS#8 DER, when it was made elsewhere (a worker process);
+    #: sealed as it is, never written anywhere else
+    key_der: bytes | None = None
+    #: :func:`certificate_facts` of ``certificate``, when already computed (by a worker)
+    facts: CertFacts | None = None

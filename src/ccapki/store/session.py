@@ -1,0 +1,449 @@
+"""The store session: one database (SQLite in the home folder by default), one open
+transaction at a time, and the repositories that read and write it.
+
+Nothing is overwritten: every certificate is a new version of its identity, trust-store
+removals are marked, not deleted, and every change and every private-key export is written
+to the audit log. Private keys are sealed by :class:`ccapki.store.keyring.Keyring`.
+
+    with Store.open(home, passphrase=ask) as store:
+        store.identities.current()        # name -> StoredIdentity
+        store.keys.list(state=KeyState.PENDING)
+
+The database URL is given by the caller (the CLI reads ``CCAPKI_DATABASE_URL``); without
+one the store is the SQLite file in ``home``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import TracebackType
+
+from cryptography import x509
+from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from ccapki.errors import PasswordError, StoreError
+from ccapki.home import DB_NAME, KEY_FILE, sqlite_url, store_exists
+from ccapki.store import schema as t
+from ccapki.store.audit import AuditLog, DeploymentRepository
+from ccapki.store.cas import CARepository
+from ccapki.store.csrs import CsrRepository
+from ccapki.store.home import make_home
+from ccapki.store.identities import IdentityRepository
+from ccapki.store.keyring import Keyring, WrappedKey
+from ccapki.store.keys import KeyRepository
+from ccapki.store.truststores import TrustStoreRepository
+
+__all__ = ["MIN_PASSPHRASE", "PassphraseProvider", "Store"]
+
+_PARSED_MAX = 200_000  # parsed certificates a Store keeps in memory at most
+
+PassphraseProvider = Callable[[], str]
+Clock = Callable[[], dt.datetime]
+#: The shortest passphrase ``init`` accepts (existing stores open with whatever they have).
+MIN_PASSPHRASE = 8
+
+
+def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=5000")
+    cur.close()
+
+
+def _engine(url: str) -> Engine:
+    engine = create_engine(url)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _migrate(engine: Engine) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+def _schema_version(engine: Engine) -> str | None:
+    from sqlalchemy import inspect, text
+
+    with engine.connect() as conn:
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def _unreachable(engine: Engine, exc: Exception) -> StoreError:
+    return StoreError(
+        f"cannot reach the database {engine.url.render_as_string(hide_password=True)}"
+        f" ({type(exc).__name__})",
+        "check CCAPKI_DATABASE_URL and that the database server is running",
+    )
+
+
+def _not_a_store(db: Path) -> str | None:
+    """Why the SQLite file ``db``, which is there, is not a ccapki store; None when it is
+    one, is not there, or cannot be told apart from one here (the open then says). Reads
+    only: another program's database is never changed."""
+    try:
+        with db.open("rb") as f:
+            head = f.read(16)
+    except OSError:
+        return None
+    if not head:
+        return "it is empty (0 bytes)"
+    if head != b"SQLite format 3\x00":
+        return "it is not a SQLite database"
+    try:
+        con = sqlite3.connect(f"{db.absolute().as_uri()}?mode=ro", uri=True)
+        try:
+            names = {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return None
+    return None if "alembic_version" in names else "it holds no ccapki tables"
+
+
+def _move_away(db: Path) -> str:
+    """The one fix for a file in the store's place that is not a store."""
+    return (
+        f"move it away (`mv {db} {db}.bak`), then `ccapki init` makes a new store there; "
+        "or point --home / CCAPKI_HOME at the folder of your store"
+    )
+
+
+#: The one fix for a store folder holding a data key without its database.
+_KEY_WITHOUT_DB = (
+    f"restore {DB_NAME} from your backup into the store folder; to start a new store there "
+    "instead, move data.key away first (the keys sealed by it are lost with the database), "
+    "then run `ccapki init`"
+)
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Store:
+    """The ccapki store in ``home``: :meth:`init` once, then :meth:`open` (a context
+    manager: leaving the ``with`` block closes it).
+
+    Its repositories share its connection and transaction: :attr:`keys`,
+    :attr:`identities` (and their versions), :attr:`cas`, :attr:`trust` (the appliances'
+    trust stores), :attr:`csrs`, :attr:`audit` and :attr:`deployments`.
+    """
+
+    def __init__(
+        self,
+        home: Path,
+        engine: Engine,
+        *,
+        passphrase: PassphraseProvider | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.home = home
+        self.engine = engine
+        self._passphrase = passphrase
+        self._keyring: Keyring | None = None
+        self._tx: Connection | None = None
+        self._clock = clock or _utcnow
+        # certificates this Store wrote or read, by PEM text: a certificate is immutable, so
+        # reading back what was just written (apply -> trust stores) parses nothing again
+        self._parsed: dict[str, x509.Certificate] = {}
+        self.keys = KeyRepository(self)
+        self.identities = IdentityRepository(self)
+        self.cas = CARepository(self)
+        self.trust = TrustStoreRepository(self)
+        self.csrs = CsrRepository(self)
+        self.audit = AuditLog(self)
+        self.deployments = DeploymentRepository(self)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @staticmethod
+    def exists(home: Path, url: str | None = None) -> bool:
+        """Whether a store can be opened: a database URL is given, or ``home`` holds one."""
+        return store_exists(home, url)
+
+    @classmethod
+    def init(
+        cls,
+        home: Path,
+        *,
+        url: str | None = None,
+        passphrase: str | None = None,
+        key_file: bool = False,
+        clock: Clock | None = None,
+    ) -> Store:
+        """Create a new store and return it open. With ``key_file`` the data key lives in
+        ``home/data.key``, else it is wrapped by ``passphrase``.
+
+        Raises :class:`StoreError` if a store exists already (never overwritten) or the
+        database cannot be reached, :class:`PasswordError` for a missing or short
+        passphrase.
+        """
+        url = url or sqlite_url(home)
+        db = home / DB_NAME
+        why = _not_a_store(db)
+        if why:  # never overwritten, and never called a store
+            raise StoreError(
+                f"{db} is not a ccapki store ({why}); ccapki never overwrites a file",
+                _move_away(db),
+            )
+        if (home / KEY_FILE).exists() and not db.exists() and url.startswith("sqlite:"):
+            raise StoreError(
+                f"a store already exists at {home}: its data.key is there, but not its {DB_NAME}",
+                _KEY_WITHOUT_DB,
+            )
+        existing = db.exists() or (home / KEY_FILE).exists()
+        if not existing and not url.startswith("sqlite:"):
+            probe = _engine(url)
+            try:
+                existing = _schema_version(probe) is not None
+            except Exception as exc:  # the server cannot be reached, bad credentials...
+                raise _unreachable(probe, exc) from None
+            finally:
+                probe.dispose()
+        if existing:
+            raise StoreError(
+                f"a store already exists at {home}"
+                + ("" if url.startswith("sqlite:") else " (or in CCAPKI_DATABASE_URL)"),
+                "use it as it is, or pass another --home (ccapki never overwrites a store)",
+            )
+        if not key_file and not passphrase:
+            raise PasswordError(
+                "no passphrase to protect the store's keys",
+                "set CCAPKI_PASSPHRASE, answer the prompt, or use `ccapki init --key-file`",
+            )
+        if not key_file and passphrase is not None and len(passphrase) < MIN_PASSPHRASE:
+            raise PasswordError(
+                f"the passphrase is too short ({len(passphrase)} characters) to protect the "
+                "store's keys",
+                f"use at least {MIN_PASSPHRASE} characters (a few words is best), or "
+                "`ccapki init --key-file`",
+            )
+        make_home(home)
+        data_key = Keyring.new_data_key()
+        if key_file:
+            record = WrappedKey("keyfile")
+        else:
+            assert passphrase is not None
+            record = Keyring.wrap_with_passphrase(data_key, passphrase)
+        # the engine first (loading the driver takes a while): from the first file written
+        # on, any failure or interruption removes what this call made, never a half store
+        made: list[str] = []
+        if True:
+            if key_file:
+                from ccapki.fsutil import atomic_write
+
+                atomic_write(home / KEY_FILE, data_key.hex().encode() + b"\n", private=True)
+                made.append(KEY_FILE)
+            if url.startswith("sqlite:"):
+                # the database holds the sealed keys and the wrapped data key: 0600 from the
+                # start (SQLite gives its WAL files the database's mode)
+                os.close(os.open(home / DB_NAME, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+                made += [DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm"]
+        engine = _engine(url)
+        try:
+            _migrate(engine)
+            with engine.begin() as conn:
+                now = (clock or _utcnow)()
+                conn.execute(
+                    insert(t.meta),
+                    [
+                        {"key": "keyring", "value": record.to_json()},
+                        {"key": "created_at", "value": now.isoformat()},
+                    ],
+                )
+                conn.execute(
+                    insert(t.audit),
+                    {
+                        "at": now,
+                        "action": "init",
+                        "subject": str(home),
+                        "detail": json.dumps({"mode": record.mode}),
+                    },
+                )
+        except BaseException:
+            engine.dispose()
+            for name in made:
+                with contextlib.suppress(FileNotFoundError):
+                    (home / name).unlink()
+            raise
+        store = cls(home, engine, passphrase=lambda: passphrase or "", clock=clock)
+        store._keyring = Keyring(data_key)
+        return store
+
+    @classmethod
+    def open(
+        cls,
+        home: Path,
+        *,
+        url: str | None = None,
+        passphrase: PassphraseProvider | None = None,
+        clock: Clock | None = None,
+    ) -> Store:
+        """Open an existing store (the database at ``url``, else the SQLite file in
+        ``home``); migrate it to this version's schema if it is older.
+
+        ``passphrase`` is asked only when a key is first unsealed (or at :meth:`unlock`).
+        Raises :class:`StoreError` when there is no store, it is not a ccapki store, or the
+        database cannot be reached.
+        """
+        if not cls.exists(home, url):
+            if (home / KEY_FILE).exists():
+                raise StoreError(
+                    f"no {DB_NAME} in {home}, only the data.key of a store", _KEY_WITHOUT_DB
+                )
+            raise StoreError(
+                f"no ccapki store at {home}",
+                "run `ccapki init` first (or point --home / CCAPKI_HOME at your store)",
+            )
+        why = None if url else _not_a_store(home / DB_NAME)
+        if why:
+            raise StoreError(
+                f"{home / DB_NAME} is not a ccapki store ({why})", _move_away(home / DB_NAME)
+            )
+        engine = _engine(url or sqlite_url(home))
+        try:
+            version = _schema_version(engine)
+        except Exception as exc:  # sqlite3.DatabaseError: file is not a database
+            if not str(engine.url).startswith("sqlite"):
+                raise _unreachable(engine, exc) from None
+            raise StoreError(
+                f"{home / DB_NAME} is not a ccapki store ({type(exc).__name__})",
+                "point --home at a folder made by `ccapki init`, or restore a backup",
+            ) from None
+        if version is None:  # a database server's database (a SQLite file is checked above)
+            raise StoreError(
+                f"the database {engine.url.render_as_string(hide_password=True)} holds no "
+                "ccapki schema",
+                "run `ccapki init` to create the store in it (or check CCAPKI_DATABASE_URL)",
+            )
+        if version != t.SCHEMA_HEAD:
+            _migrate(engine)
+        return cls(home, engine, passphrase=passphrase, clock=clock)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def now(self) -> dt.datetime:
+        """The store's clock (what it stamps rows with)."""
+        return self._clock()
+
+    @property
+    def keyring(self) -> Keyring:
+        """The unwrapped data key (asks for the passphrase on first use)."""
+        if self._keyring is None:
+            record = WrappedKey.from_json(self._meta("keyring"))
+            if record.mode == "keyfile":
+                path = self.home / KEY_FILE
+                try:
+                    self._keyring = Keyring(bytes.fromhex(path.read_text().strip()))
+                except FileNotFoundError:
+                    raise StoreError(
+                        f"the store's key file {path} is missing",
+                        "restore data.key from your backup into the store folder",
+                    ) from None
+                except ValueError:
+                    raise StoreError(
+                        f"the store's key file {path} is damaged",
+                        "restore data.key from your backup into the store folder",
+                    ) from None
+            else:
+                if self._passphrase is None:
+                    raise PasswordError(
+                        "this store is locked by a passphrase",
+                        "set CCAPKI_PASSPHRASE or run the command in a terminal to be asked",
+                    )
+                self._keyring = Keyring.unwrap_with_passphrase(record, self._passphrase())
+        return self._keyring
+
+    def unlock(self) -> None:
+        """Check the passphrase now (before any change is made)."""
+        _ = self.keyring
+
+    # ------------------------------------------------------------------ transactions
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """All writes inside land together or not at all (nested blocks join the outer)."""
+        if self._tx is not None:
+            yield self._tx
+            return
+        with self.engine.begin() as conn:
+            self._tx = conn
+            try:
+                yield conn
+            finally:
+                self._tx = None
+
+    def rollback(self) -> None:
+        """Undo everything in the open transaction (what-if runs); the block then ends."""
+        if self._tx is None:
+            raise RuntimeError("no transaction is open")
+        self._tx.rollback()
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[Connection]:
+        """The open transaction's connection, else a short transaction of its own (for
+        the repositories)."""
+        if self._tx is not None:
+            yield self._tx
+        else:
+            with self.engine.begin() as conn:
+                yield conn
+
+    # ------------------------------------------------------------------ shared helpers
+
+    def parsed(self, pem: str) -> x509.Certificate:
+        """The certificate of a PEM column, parsed once per Store."""
+        cert = self._parsed.get(pem)
+        if cert is None:
+            cert = x509.load_pem_x509_certificate(pem.encode())
+            self.remember(pem, cert)
+        return cert
+
+    def remember(self, pem: str, cert: x509.Certificate) -> None:
+        """Keep ``cert`` (whose PEM is ``pem``) so reading it back parses nothing."""
+        if len(self._parsed) < _PARSED_MAX:
+            self._parsed[pem] = cert
+
+    def count(self, table: str) -> int:
+        """How many rows ``table`` holds."""
+        tbl = t.metadata.tables[table]
+        with self.connection() as c:
+            return int(c.execute(select(func.count()).select_from(tbl)).scalar() or 0)
+
+    def _meta(self, key: str) -> str:
+        with self.connection() as c:
+            value = c.execute(select(t.meta.c.value).where(t.meta.c.key == key)).scalar()
+        if value is None:
+            raise StoreError(f"the store has no {key!r} record", "restore the store from a backup")
+        return str(value)

@@ -1,0 +1,125 @@
+"""The appliances' trust stores ("Trusted Certificate Authorities"); removals are marked,
+never deleted."""
+
+from __future__ import annotations
+
+import builtins
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from cryptography import x509
+from sqlalchemy import insert, select, update
+
+from ccapki.pki.certs import fingerprint
+from ccapki.store import schema as t
+from ccapki.store.records import TrustEntry, pem_text
+
+if TYPE_CHECKING:
+    from ccapki.store.session import Store
+
+__all__ = ["TrustStoreRepository"]
+
+
+class TrustStoreRepository:
+    """``store.trust``."""
+
+    def __init__(self, store: Store) -> None:
+        self._s = store
+
+    def entries(self, appliance: str) -> builtins.list[TrustEntry]:
+        """The appliance's Trusted Certificate Authorities, oldest first."""
+        q = (
+            select(t.trust_entries.c.fingerprint, t.trust_entries.c.label, t.trust_entries.c.pem)
+            .where(t.trust_entries.c.appliance == appliance)
+            .where(t.trust_entries.c.removed_at.is_(None))
+            .order_by(t.trust_entries.c.id)
+        )
+        with self._s.connection() as c:
+            return [TrustEntry(r.fingerprint, r.label, self._s.parsed(r.pem)) for r in c.execute(q)]
+
+    def all(self) -> dict[str, builtins.list[x509.Certificate]]:
+        """Every appliance's trusted certificates: appliance -> certificates."""
+        q = select(t.trust_entries.c.appliance, t.trust_entries.c.pem).where(
+            t.trust_entries.c.removed_at.is_(None)
+        )
+        out: dict[str, builtins.list[x509.Certificate]] = {}
+        with self._s.connection() as c:
+            for r in c.execute(q):
+                out.setdefault(r.appliance, []).append(self._s.parsed(r.pem))
+        return out
+
+    def add(self, appliance: str, cert: x509.Certificate, label: str) -> bool:
+        """Add ``cert`` to the appliance's trust store; False if it is already there."""
+        return self.add_many([(appliance, cert, label)])[0]
+
+    def add_many(self, entries: Sequence[tuple[str, x509.Certificate, str]]) -> builtins.list[bool]:
+        """Add many (appliance, certificate, label) entries in a few statements.
+
+        Each entry not already in its appliance's store is added and audited; returns, per
+        entry, whether it was added.
+        """
+        if not entries:
+            return []
+        now = self._s.now()
+        fps: dict[int, str] = {}  # most entries repeat a few roots: hash each object once
+        rows = [
+            (a, fps.get(id(cert)) or fps.setdefault(id(cert), fingerprint(cert)), cert, label)
+            for a, cert, label in entries
+        ]
+        appliances = {a for a, _, _, _ in rows}
+        present_q = (
+            select(t.trust_entries.c.appliance, t.trust_entries.c.fingerprint)
+            .where(t.trust_entries.c.removed_at.is_(None))
+            .where(t.trust_entries.c.appliance.in_(appliances))
+        )
+        pems: dict[str, str] = {}
+        added: builtins.list[bool] = []
+        inserts: builtins.list[dict[str, object]] = []
+        audits: builtins.list[dict[str, object]] = []
+        with self._s.connection() as c:
+            present = {(r.appliance, r.fingerprint) for r in c.execute(present_q)}
+            for appliance, fp, cert, label in rows:
+                if (appliance, fp) in present:
+                    added.append(False)
+                    continue
+                present.add((appliance, fp))
+                added.append(True)
+                pem = pems.get(fp) or pems.setdefault(fp, pem_text(cert))
+                inserts.append(
+                    {
+                        "appliance": appliance,
+                        "fingerprint": fp,
+                        "label": label,
+                        "pem": pem,
+                        "added_at": now,
+                    }
+                )
+                audits.append(
+                    {
+                        "at": now,
+                        "action": "trust-add",
+                        "subject": appliance,
+                        "detail": json.dumps({"fingerprint": fp, "label": label}, sort_keys=True),
+                    }
+                )
+            if inserts:
+                c.execute(insert(t.trust_entries), inserts)
+                c.execute(insert(t.audit), audits)
+        return added
+
+    def remove(self, appliance: str, fingerprint: str) -> int:
+        """Remove entries whose fingerprint starts with ``fingerprint``; returns how many."""
+        fp = fingerprint.lower().replace(":", "")
+        with self._s.connection() as c:
+            res = c.execute(
+                update(t.trust_entries)
+                .where(t.trust_entries.c.appliance == appliance)
+                .where(t.trust_entries.c.removed_at.is_(None))
+                .where(t.trust_entries.c.fingerprint.startswith(fp))
+                .values(removed_at=self._s.now())
+            )
+        n = int(res.rowcount or 0)
+        if n:
+            self._s.audit.record("trust-remove", appliance, fingerprint=fp, count=n)
+        return n

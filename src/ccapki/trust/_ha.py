@@ -1,0 +1,340 @@
+"""Is an HA pair fit for its IPsec heartbeat? Rules over the certificates of both peers.
+
+The FAQ: "install the same certificate on both devices in a HA pair"; the certificate names
+the Service IP, the virtual hostname and both peers; an expired certificate brings the
+heartbeat down and both peers go active. Each rule is a frozen object citing its source;
+``evaluate(pair, now)`` returns one :class:`Finding` per problem, whose ``subject`` is the
+peer it fails on (``"primary"`` or ``"secondary"``), and ``detail`` words the row
+``ccapki check-ha`` prints. :func:`check_ha` runs them into :class:`HaCheck` rows.
+
+Pure: a peer is its certificate and the SPKI fingerprint of the private key it holds,
+never the key itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Literal, Protocol
+
+from cryptography import x509
+
+from ccapki.pki.certs import covers, display_name, fingerprint
+from ccapki.trust._fit import usage_findings
+from ccapki.trust._model import Code, Finding
+
+__all__ = [
+    "HA_RULES",
+    "PEERS",
+    "HaCheck",
+    "HaPair",
+    "HaPeer",
+    "HaRule",
+    "KeyMatches",
+    "NamesOnBothPeers",
+    "SameCertificate",
+    "SameKey",
+    "UsageOnBothPeers",
+    "ValidOnBothPeers",
+    "check_ha",
+]
+
+PeerLabel = Literal["primary", "secondary"]
+PEERS: tuple[PeerLabel, PeerLabel] = ("primary", "secondary")
+_SOURCE = "Cisco CCA HA guide (the same certificate and key on both peers); the FAQ"
+
+
+@dataclass(frozen=True)
+class HaPeer:
+    """One peer: the certificate it presents and the SPKI fingerprint of its private key
+    (``None``: it holds no key)."""
+
+    certificate: x509.Certificate
+    key_spki: str | None
+
+
+@dataclass(frozen=True)
+class HaPair:
+    """An HA pair of plan identity ``identity``, which must name ``names``."""
+
+    identity: str
+    names: tuple[str, ...]
+    primary: HaPeer
+    secondary: HaPeer
+
+    def peer(self, label: PeerLabel) -> HaPeer:
+        return self.primary if label == "primary" else self.secondary
+
+    @property
+    def same_certificate(self) -> bool:
+        return fingerprint(self.primary.certificate) == fingerprint(self.secondary.certificate)
+
+
+@dataclass(frozen=True)
+class HaCheck:
+    """One row of ``check-ha``: the rule's ``item``, whether it holds, the row's words, the
+    peers it fails on, and the findings behind it."""
+
+    item: str
+    ok: bool
+    detail: str
+    peers: tuple[str, ...] = ()
+    findings: tuple[Finding, ...] = ()
+
+    def as_dict(self) -> dict[str, object]:
+        """The row as ``check-ha --json`` prints it (item, ok, detail, peers)."""
+        return {"item": self.item, "ok": self.ok, "detail": self.detail, "peers": list(self.peers)}
+
+
+class HaRule(Protocol):
+    """One HA check: its row ``item``, a stable ``code``, its ``source``, an evaluation
+    (findings name the failing peer in ``subject``) and the row's words."""
+
+    @property
+    def item(self) -> str: ...
+
+    @property
+    def code(self) -> str: ...
+
+    @property
+    def source(self) -> str: ...
+
+    def evaluate(self, pair: HaPair, now: dt.datetime) -> list[Finding]: ...
+
+    def detail(self, pair: HaPair, findings: Sequence[Finding]) -> str: ...
+
+
+@dataclass(frozen=True)
+class SameCertificate:
+    """Both peers present the very same certificate (fails on the secondary)."""
+
+    item: str = "same certificate on both peers"
+    code: str = Code.HA_CERTIFICATE_DIFFERS
+    source: str = _SOURCE
+
+    def evaluate(self, pair: HaPair, now: dt.datetime) -> list[Finding]:
+        if pair.same_certificate:
+            return []
+        pfp = fingerprint(pair.primary.certificate)[:16]
+        sfp = fingerprint(pair.secondary.certificate)[:16]
+        return [
+            Finding(
+                self.code,
+                f"primary {pfp} vs secondary {sfp}",
+                f"export the primary's with `ccapki export {pair.identity} --for-peer` and "
+                "install it on the secondary",
+                "secondary",
+            )
+        ]
+
+    def detail(self, pair: HaPair, findings: Sequence[Finding]) -> str:
+        return "identical" if not findings else f"{findings[0].reason}: {findings[0].fix}"
+
+
+@dataclass(frozen=True)
+class KeyMatches:
+    """Peer ``peer`` holds the private key of the certificate it presents."""
+
+    peer: PeerLabel
+    code: str = Code.KEY_MISMATCH
+    source: str = "RFC 8446 4.4.3 (the server proves it holds the certificate's key)"
+
+    @property
+    def item(self) -> str:
+        return f"{self.peer} key matches its certificate"
+
+    def evaluate(self, pair: HaPair, now: dt.datetime) -> list[Finding]:
+        # imported here: the trust package loads without the key serializers
+        from ccapki.pki.keys import public_key_fingerprint
+
+        peer = pair.peer(self.peer)
+        name = display_name(peer.certificate)
+        if peer.key_spki is None:
+            fix = f"give the {self.peer} the key of {name} (`ccapki export {pair.identity}`)"
+            return [Finding(Code.MISSING_KEY, "no private key", fix, self.peer)]
+        if peer.key_spki == public_key_fingerprint(peer.certificate.public_key()):
+            return []
+        return [
+            Finding(
+                self.code,
+                "the key belongs to another certificate",
+                f"install {name} together with its own key (`ccapki export {pair.identity}`)",
+                self.peer,
+            )
+        ]
+
+    def detail(self, pair: HaPair, findings: Sequence[Finding]) -> str:
+        return findings[0].reason if findings else "yes"
+
+
+@dataclass(frozen=True)
+class SameKey:
+    """Both peers hold the same private key (fails on the secondary)."""
+
+    item: str = "same private key on both peers"
+    code: str = Code.HA_KEY_DIFFERS
+    source: str = _SOURCE
+
+    def evaluate(self, pair: HaPair, now: dt.datetime) -> list[Finding]:
+        p, s = pair.primary.key_spki, pair.secondary.key_spki
+        if p is not None and s is not None and p == s:
+            return []
+        fix = f"install the primary's bundle (`ccapki export {pair.identity} --for-peer`)"
+        if p and s:
+            return [Finding(self.code, "the peers hold different private keys", fix, "secondary")]
+        # a peer without a key: whether the keys are the same cannot be told
+        return [
+            Finding(self.code, f"unknown: the {label} holds no key", fix, label)
+            for label in PEERS
+            if pair.peer(label).key_spki is None
+        ]
+
+    def detail(self, pair: HaPair, findings: Sequence[Finding]) -> str:
+        keyless = [label for label in PEERS if pair.peer(label).key_spki is None]
+        if keyless:
+            return f"unknown (no key on the {' or '.join(keyless)})"
+        return "no" if findings else "yes"
+
+
+def _by_peer(findings: Sequence[Finding]) -> dict[str, str]:
+    """Failing peer -> its problems joined, in peer order."""
+    out: dict[str, str] = {}
+    for label in PEERS:
+        reasons = [f.reason for f in findings if f.subject == label]
+        if reasons:
+            out[label] = "; ".join(reasons)
+    return out
+
+
+def _per_peer_detail(findings: Sequence[Finding], same: bool, fine: str, same_problem: str) -> str:
+    """A row checked on each peer: with one certificate on both it reads as for one
+    certificate (``fine`` or ``same_problem``); otherwise it names each failing peer."""
+    if not findings:
+        return fine
+    if same:
+        return same_problem
+    return "; ".join(f"{label}: {problem}" for label, problem in _by_peer(findings).items())
+
+
+@dataclass(frozen=True)
+class NamesOnBothPeers:
+    """Each peer's certificate names the Service IP, the virtual hostname and both peers."""
+
+    item: str = "names the Service IP, virtual hostname and both peers"
+    code: str = Code.MISSING_SAN
+    source: str = "RFC 6125 6.4; the FAQ (HA certificates)"
+
+    def evaluate(self, pair: HaPair, now: dt.datetime) -> list[Finding]:
+        out = []
+        for label in PEERS:
+            cert = pair.peer(label).certificate
+            missing = [n for n in pair.names if not covers(cert, n)]
+            if missing:
+                name = display_name(cert)
+                out.append(
+                    Finding(
+                        self.code,
+                        f"{name} lacks {', '.join(missing)}",
+                        f"have {name} re-issued with every name of `ccapki plan`",
+                        label,
+                    )
+                )
+        return out
+
+    def detail(self, pair: HaPair, findings: Sequence[Finding]) -> str:
+        same = pair.same_certificate
+        missing = [n for n in pair.names if not covers(pair.primary.certificate, n)]
+        return _per_peer_detail(
+            findings,
+            same,
+            "all present" if same else "all present on both peers",
+            f"missing: {', '.join(missing)}",
+        )
+
+
+def _span(cert: x509.Certificate) -> str:
+    return f"{cert.not_valid_before_utc:%Y-%m-%d} -> {cert.not_valid_after_utc:%Y-%m-%d}"
+
+
+@dataclass(frozen=True)
+class ValidOnBothPeers:
+    """Each peer's certificate is valid now (the IPsec heartbeat fails on an expired one)."""
+
+    item: str = "valid now (the IPsec heartbeat fails on an expired certificate)"
+    code: str = Code.EXPIRED
+    source: str = "RFC 5280 4.1.2.5; the FAQ (HA heartbeat)"
+
+    def evaluate(self, pair: HaPair, now: dt.datetime) -> list[Finding]:
+        out = []
+        for label in PEERS:
+            cert = pair.peer(label).certificate
+            if now > cert.not_valid_after_utc:
+                code, why = Code.EXPIRED, "expired"
+            elif now < cert.not_valid_before_utc:
+                code, why = Code.NOT_YET_VALID, "not valid yet (check the clocks)"
+            else:
+                continue
+            fix = f"install a valid certificate for {pair.identity} on both peers"
+            out.append(Finding(code, f"{_span(cert)}, {why}", fix, label))
+        return out
+
+    def detail(self, pair: HaPair, findings: Sequence[Finding]) -> str:
+        same = pair.same_certificate
+        p, s = _span(pair.primary.certificate), _span(pair.secondary.certificate)
+        return _per_peer_detail(
+            findings,
+            same,
+            p if same else f"primary {p}, secondary {s}",
+            _by_peer(findings).get("primary", ""),
+        )
+
+
+@dataclass(frozen=True)
+class UsageOnBothPeers:
+    """Each peer's certificate is fit for the heartbeat: the key-usage rules of
+    :data:`ccapki.trust._fit.USAGE_RULES`, warnings included (the heartbeat is mutual)."""
+
+    item: str = "key usage fit for the heartbeat (digitalSignature, serverAuth + clientAuth)"
+    code: str = Code.WRONG_EKU
+    source: str = "RFC 5280 4.2.1.3, 4.2.1.12"
+
+    def evaluate(self, pair: HaPair, now: dt.datetime) -> list[Finding]:
+        return [
+            replace(f, subject=label, severity="error")
+            for label in PEERS
+            for f in usage_findings(pair.peer(label).certificate, now)
+        ]
+
+    def detail(self, pair: HaPair, findings: Sequence[Finding]) -> str:
+        same = pair.same_certificate
+        return _per_peer_detail(
+            findings,
+            same,
+            "yes" if same else "yes, on both peers",
+            _by_peer(findings).get("primary", ""),
+        )
+
+
+#: The rows of ``ccapki check-ha``, in order.
+HA_RULES: tuple[HaRule, ...] = (
+    SameCertificate(),
+    KeyMatches("primary"),
+    KeyMatches("secondary"),
+    SameKey(),
+    NamesOnBothPeers(),
+    ValidOnBothPeers(),
+    UsageOnBothPeers(),
+)
+
+
+def check_ha(pair: HaPair, now: dt.datetime, rules: Sequence[HaRule] = HA_RULES) -> list[HaCheck]:
+    """One :class:`HaCheck` row per rule (all pass: fit for HA). Raises nothing."""
+    out = []
+    for rule in rules:
+        findings = rule.evaluate(pair, now)
+        peers = tuple(label for label in PEERS if any(f.subject == label for f in findings))
+        out.append(
+            HaCheck(rule.item, not findings, rule.detail(pair, findings), peers, tuple(findings))
+        )
+    return out
