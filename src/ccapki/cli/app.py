@@ -199,7 +199,7 @@ EXIT CODES
 
 \b
 CCAPKI_NOW=2027-06-01T00:00:00+00:00 runs reports as if at that time (what-if);
-commands that write refuse it.
+commands that write, and verify --live (real handshakes, real clock), refuse it.
 """,
 )
 @click.option(

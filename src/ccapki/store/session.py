@@ -246,8 +246,9 @@ class Store:
             record = Keyring.wrap_with_passphrase(data_key, passphrase)
         # the engine first (loading the driver takes a while): from the first file written
         # on, any failure or interruption removes what this call made, never a half store
+        engine = _engine(url)
         made: list[str] = []
-        if True:
+        try:
             if key_file:
                 from ccapki.fsutil import atomic_write
 
@@ -258,8 +259,6 @@ class Store:
                 # start (SQLite gives its WAL files the database's mode)
                 os.close(os.open(home / DB_NAME, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
                 made += [DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm"]
-        engine = _engine(url)
-        try:
             _migrate(engine)
             with engine.begin() as conn:
                 now = (clock or _utcnow)()
