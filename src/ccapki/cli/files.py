@@ -630,10 +630,10 @@ def keys_list(env: Env, as_json: bool) -> int:
 
         print_json([dataclasses.asdict(k) for k in rows])
         return 0
-    click.echo(f"{'fingerprint':<16}  {'state':<8} {'type':<11} {'identity':<16} created")
+    click.echo(f"{'fingerprint':<16}  {'state':<10} {'type':<11} {'identity':<16} created")
     for k in rows:
         click.echo(
-            f"{k.fingerprint[:16]}  {k.state:<8} {k.key_type:<11} "
+            f"{k.fingerprint[:16]}  {k.state:<10} {k.key_type:<11} "
             f"{k.identity or '-':<16} {k.created_at:%Y-%m-%d %H:%M}"
         )
     return 0
@@ -681,6 +681,10 @@ def keys_retire(env: Env, fingerprint: str) -> int:
             what = {
                 KeyState.ACTIVE: f"active (the key of a certificate of {owner})",
                 KeyState.CA: "a CA's signing key",
+                KeyState.SUPERSEDED: (
+                    f"superseded (the key of an earlier certificate of {owner}, replaced "
+                    "by a newer version; kept sealed)"
+                ),
             }.get(key.state, key.state.value)
             raise InputError(
                 f"key {short} is {what}; only a pending key can be retired",

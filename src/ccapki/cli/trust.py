@@ -108,23 +108,32 @@ EXAMPLES
   ccapki trust add cas-dorm-a outside-root.pem     add a CA to the appliance's trust store
   ccapki trust add cam-a bundle.p7b                every certificate of a PKCS#7 bundle
 
+A trust store takes CA certificates (and a peer's self-signed certificate): a certificate
+issued by a CA is refused (trust its CA instead) unless --force; a private key is never needed.
+
 \b
 EXIT CODES
-  0 added (or already trusted)   2 unknown appliance, or an unreadable file: nothing added
+  0 added (or already trusted)   2 unknown appliance, an unreadable file, a private key or a
+  certificate that is not a CA's: nothing added
 """,
 )
 @click.argument("appliance")
 @click.argument("cert_file", type=click.Path(dir_okay=False))
+@click.option("--force", is_flag=True, help="Add a certificate that is not a CA's (warns).")
 @pass_env
-def trust_add(env: Env, appliance: str, cert_file: str) -> int:
+def trust_add(env: Env, appliance: str, cert_file: str, force: bool) -> int:
     """Add the certificates of CERT_FILE to an appliance's trust store."""
     env.refuse_what_if("trust add")
     from ccapki.fsutil import read_input_file
+    from ccapki.lifecycle.trustops import certificates_to_trust
     from ccapki.pki.certs import display_name
-    from ccapki.pki.formats import parse_material, require_certificates
+    from ccapki.pki.formats import parse_material
 
     name = _appliance(env, appliance)
-    certs = require_certificates(parse_material(read_input_file(cert_file), source=cert_file))
+    material = parse_material(read_input_file(cert_file), source=cert_file)
+    certs, warnings = certificates_to_trust(material, force=force)
+    for w in warnings:
+        click.echo(f"warning: {w}", err=True)
     with env.open_store() as store, store.transaction():
         for c in certs:
             added = store.trust.add(name, c, f"added from {cert_file}")

@@ -107,6 +107,9 @@ class Known:
     cas: Sequence[StoredCA]
     #: identity -> when each of its CSRs was made, oldest first
     csr_dates: Mapping[str, Sequence[dt.datetime]] = field(default_factory=dict)
+    #: the CA certificates of stored identities' chains (an outside CA's intermediate and
+    #: root imported with an earlier certificate): a chain is completed from them too
+    chain_cas: Sequence[x509.Certificate] = ()
 
     @classmethod
     def empty(cls) -> Known:
@@ -162,6 +165,7 @@ def load_known(store: Store, materials: Sequence[Material]) -> Known:
         current=current,
         cas=tuple(store.cas.list()),
         csr_dates=csr_dates,
+        chain_cas=store.identities.chain_certificates(),
     )
 
 
@@ -257,22 +261,48 @@ class _Batch:
     certs: dict[str, x509.Certificate]
     keys: dict[str, PrivateKey]
     origin: dict[str, str]
+    #: public-key fingerprint of each key -> the file it came from
+    key_origin: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def of(cls, materials: Sequence[Material]) -> _Batch:
         certs: dict[str, x509.Certificate] = {}
         keys: dict[str, PrivateKey] = {}
         origin: dict[str, str] = {}
+        key_origin: dict[str, str] = {}
         for m in materials:
             for c in m.certificates:
                 fp = fingerprint(c)
                 certs.setdefault(fp, c)
                 origin.setdefault(fp, m.source)
             for k in m.keys:
-                keys.setdefault(public_key_fingerprint(k), k)
+                spki = public_key_fingerprint(k)
+                keys.setdefault(spki, k)
+                key_origin.setdefault(spki, m.source)
         if not certs and not keys:
             raise InputError("nothing to import", "name certificate or key files")
-        return cls(certs, keys, origin)
+        return cls(certs, keys, origin, key_origin)
+
+    def refuse_stray_keys(self, known: Known) -> None:
+        """Refuse a key given with certificates that matches none of them.
+
+        A batch of keys alone is kept pending (a key saved for a certificate still to come),
+        and so is a key the store holds already; but a key given *with* certificates is meant
+        for one of them: one that fits none is a mistake (the wrong file), never kept.
+        """
+        if not self.certs:
+            return
+        spkis = {public_key_fingerprint(c.public_key()) for c in self.certs.values()}
+        stray = [s for s in self.keys if s not in spkis and s not in known.keys]
+        if not stray:
+            return
+        files = ", ".join(dict.fromkeys(self.key_origin.get(s, "a key") for s in stray))
+        raise InputError(
+            f"{files}: key does not match any certificate given (public key "
+            f"{', '.join(s[:16] for s in stray)}...; nothing was imported)",
+            "give the key saved when the CSR of this certificate was made, or import the key "
+            "on its own (`ccapki import KEYFILE`, no certificate) to keep it pending",
+        )
 
 
 @dataclass
@@ -321,10 +351,12 @@ def plan_import(
 
     Returns the :class:`ImportPlan`. Raises :class:`InputError` for an empty batch, a
     certificate naming no identity, or (whole or nothing, unless ``force``) any certificate
-    that does not fit its identity; :class:`KeyNotFoundError` when no key matches a
-    certificate; :class:`NotFoundError` (from the deployment) for an unknown ``identity``.
+    that does not fit its identity, or for a key given with certificates that matches none
+    of them; :class:`KeyNotFoundError` when no key matches a certificate;
+    :class:`NotFoundError` (from the deployment) for an unknown ``identity``.
     """
     batch = _Batch.of(materials)
+    batch.refuse_stray_keys(known)
     known_cas = tuple(c.certificate for c in known.cas)
     ctx = _Context(
         deployment,
@@ -335,7 +367,12 @@ def plan_import(
         identity,
         _name_index(deployment),
         known_cas,
-        (*(c for c in batch.certs.values() if is_ca(c)), *known_cas, *public_roots()),
+        (
+            *(c for c in batch.certs.values() if is_ca(c)),
+            *known_cas,
+            *known.chain_cas,
+            *public_roots(),
+        ),
     )
     d = _Decisions()
     for sc in group_chains(batch.certs.values()) if batch.certs else []:

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from cryptography import x509
 
 from ccapki.pki.certs import display_name, fingerprint, is_self_signed, issuer_display_name
+from ccapki.pki.formats import Material
 from ccapki.store.records import StoredIdentity
 from ccapki.store.session import Store
 from ccapki.topology.model import Appliance, Channel, Deployment, IdentitySpec, Role, Source
@@ -39,6 +40,7 @@ __all__ = [
     "Inventory",
     "Matrix",
     "apply_changes",
+    "certificates_to_trust",
     "check_deployment",
     "client_trust_roots",
     "load_inventory",
@@ -49,6 +51,47 @@ __all__ = [
 
 BROWSERS = ("chrome", "firefox", "windows", "macos", "ios")
 AGENT_PLATFORMS = ("agent",)
+
+
+def certificates_to_trust(
+    material: Material, *, force: bool = False
+) -> tuple[tuple[x509.Certificate, ...], tuple[str, ...]]:
+    """The certificates of a file given to ``trust add``, and warnings to show.
+
+    A trust store holds CA certificates (and an appliance's self-signed certificate, its
+    own anchor). Raises :class:`FileFormatError` for a file with no certificate (a private
+    key gets a hint that fits a trust store), and :class:`InputError` for a certificate
+    issued by a CA that is not a CA itself (trusting it would not make its issuer's
+    certificates trusted), unless ``force``: it is returned then, with a warning.
+    """
+    from ccapki.errors import FileFormatError, InputError
+    from ccapki.pki.certs import is_ca
+    from ccapki.pki.formats import require_certificates
+
+    if not material.certificates and material.keys:
+        raise FileFormatError(
+            f"{material.source}: holds a private key, no certificate",
+            "a trust store takes CA certificates, and never needs a private key: give the "
+            "CA's certificate file (`ccapki trust add APPLIANCE CA.pem`; "
+            "`ccapki export-roots --out DIR` writes the store's roots)",
+        )
+    certs = require_certificates(material)
+    leaves = [c for c in certs if not is_ca(c) and not is_self_signed(c)]
+    if not leaves:
+        return certs, ()
+    what = [
+        f"{display_name(c)} is not a CA certificate (issued by {issuer_display_name(c)})"
+        for c in leaves
+    ]
+    if not force:
+        issuers = ", ".join(dict.fromkeys(issuer_display_name(c) for c in leaves))
+        raise InputError(
+            f"{material.source}: {'; '.join(what)}: a trust store takes CA certificates "
+            "(nothing was added)",
+            f"add the CA that issued it ({issuers}) instead; or add the certificate anyway "
+            "with --force",
+        )
+    return certs, tuple(f"{w}: trusting it trusts no other certificate" for w in what)
 
 
 @dataclass(frozen=True)

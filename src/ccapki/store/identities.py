@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from cryptography import x509
-from sqlalchemy import Row, func, insert, select
+from sqlalchemy import Row, func, insert, select, update
 
 from ccapki._util import gc_paused
 from ccapki.store import schema as t
@@ -22,6 +22,8 @@ from ccapki.store.records import (
 )
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection, Subquery
+
     from ccapki.store.session import Store
 
 __all__ = ["IdentityRepository"]
@@ -39,7 +41,12 @@ class IdentityRepository:
 
     def add(self, records: Sequence[IdentityRecord]) -> None:
         """Persist many issued identities in one transaction (keys sealed, versions bumped,
-        one audit row each)."""
+        one audit row each).
+
+        The key of each identity's previous version leaves ``active`` for ``superseded``
+        (kept sealed, never deleted) unless a current version still holds it: a new
+        certificate on the same key, or another identity on that key.
+        """
         if not records:
             return
         s = self._s
@@ -53,6 +60,7 @@ class IdentityRepository:
                     .group_by(t.certificates.c.identity)
                 ).all()
             )
+            had = set(versions)  # the identities that hold a version already
             key_rows: builtins.list[dict[str, object]] = []
             cert_rows: builtins.list[dict[str, object]] = []
             # the chains repeat (one per CA): encode each once, not once per identity
@@ -91,9 +99,11 @@ class IdentityRepository:
                         "created_at": now,
                     }
                 )
+            previous = self._current_spkis(c, had) if had else {}
             if key_rows:
                 c.execute(insert(t.keys), key_rows)
             c.execute(insert(t.certificates), cert_rows)
+            self._supersede(c, set(previous.values()) - {str(r["spki"]) for r in cert_rows})
             # one audit row per identity (every change is logged), in one statement
             c.execute(
                 insert(t.audit),
@@ -116,6 +126,66 @@ class IdentityRepository:
                     for row in cert_rows
                 ],
             )
+
+    @staticmethod
+    def _latest() -> Subquery:
+        """The newest version of every identity (a subquery: identity, v)."""
+        return (
+            select(t.certificates.c.identity, func.max(t.certificates.c.version).label("v"))
+            .group_by(t.certificates.c.identity)
+            .subquery()
+        )
+
+    def _current_spkis(self, c: Connection, names: builtins.set[str]) -> dict[str, str]:
+        """identity -> the public-key fingerprint of its newest version (those named)."""
+        latest = self._latest()
+        q = (
+            select(t.certificates.c.identity, t.certificates.c.spki)
+            .join(
+                latest,
+                (t.certificates.c.identity == latest.c.identity)
+                & (t.certificates.c.version == latest.c.v),
+            )
+            .where(t.certificates.c.identity.in_(names))
+        )
+        return {r.identity: r.spki for r in c.execute(q)}
+
+    def _supersede(self, c: Connection, spkis: builtins.set[str]) -> None:
+        """Mark these active keys ``superseded``, but for those a current version holds."""
+        if not spkis:
+            return
+        latest = self._latest()
+        held = {
+            r.spki
+            for r in c.execute(
+                select(t.certificates.c.spki)
+                .join(
+                    latest,
+                    (t.certificates.c.identity == latest.c.identity)
+                    & (t.certificates.c.version == latest.c.v),
+                )
+                .where(t.certificates.c.spki.in_(spkis))
+            )
+        }
+        gone = builtins.list(spkis - held)
+        for i in range(0, len(gone), 500):
+            c.execute(
+                update(t.keys)
+                .where(t.keys.c.fingerprint.in_(gone[i : i + 500]))
+                .where(t.keys.c.state == KeyState.ACTIVE.value)
+                .values(state=KeyState.SUPERSEDED.value)
+            )
+
+    def chain_certificates(self) -> builtins.list[x509.Certificate]:
+        """Every CA certificate of the stored identities' chains, each once (the chains are
+        few: read each distinct one once)."""
+        with self._s.connection() as c:
+            texts = [r[0] for r in c.execute(select(t.certificates.c.chain_pem).distinct())]
+        seen: dict[bytes, x509.Certificate] = {}
+        for text in texts:
+            for cert in _load_pems(text):
+                seen.setdefault(cert.tbs_certificate_bytes + cert.signature, cert)
+        return builtins.list(seen.values())
 
     def _from_row(
         self,
@@ -140,11 +210,7 @@ class IdentityRepository:
 
     def current(self) -> dict[str, StoredIdentity]:
         """The newest version of every identity: name -> version."""
-        latest = (
-            select(t.certificates.c.identity, func.max(t.certificates.c.version).label("v"))
-            .group_by(t.certificates.c.identity)
-            .subquery()
-        )
+        latest = self._latest()
         q = select(t.certificates).join(
             latest,
             (t.certificates.c.identity == latest.c.identity)

@@ -44,6 +44,9 @@ class KeyState(enum.StrEnum):
     PENDING = "pending"  # made for a CSR, no certificate yet
     ACTIVE = "active"  # the key of an identity's certificate
     RETIRED = "retired"  # given up (kept sealed, never matched to a new certificate)
+    #: the key of an identity's previous version, replaced by a reissue or an imported new
+    #: version (kept sealed, never deleted; still exportable from that version)
+    SUPERSEDED = "superseded"
     CA = "ca"  # a CA's signing key
 
 

@@ -70,7 +70,7 @@ keys = Table(
     Column("fingerprint", String(64), nullable=False, unique=True),  # SHA-256 of SPKI
     Column("key_type", String(32), nullable=False),
     Column("identity", String(128), nullable=True, index=True),
-    Column("state", String(16), nullable=False),  # pending | active | retired | ca
+    Column("state", String(16), nullable=False),  # pending | active | superseded | retired | ca
     Column("nonce", LargeBinary, nullable=False),
     Column("sealed", LargeBinary, nullable=False),  # AES-256-GCM(PKCS#8 DER)
     Column("created_at", UTCDateTime, nullable=False),
