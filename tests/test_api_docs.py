@@ -8,7 +8,6 @@ signs the CSRs in the import workflow is minted here with cryptography.
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 import json
 import os
@@ -22,17 +21,15 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import NameOID
 
 import ccapki
-from clikit import ha_pair, standalone
+from kit.certs import OutsideCA, utcnow
+from kit.cli import FAQ, PASSPHRASE, REPO, ha_pair, standalone
 
-ROOT = Path(__file__).resolve().parents[1]
-DOCS = ROOT / "docs"
+DOCS = REPO / "docs"
 EXAMPLES = DOCS / "examples"
-FAQ = ROOT / "examples" / "faq.toml"
 CCAPKI = Path(sys.executable).parent / "ccapki"
-PASSPHRASE = "correct horse battery staple"
 
 
 @pytest.fixture
@@ -91,7 +88,7 @@ def test_api_md_quotes_every_example_script_verbatim() -> None:
     assert set(quoted) == files
     assert len(files) == 3
     for rel, block in quoted.items():
-        assert block == (ROOT / rel).read_text(encoding="utf-8"), f"docs/api.md differs from {rel}"
+        assert block == (REPO / rel).read_text(encoding="utf-8"), f"docs/api.md differs from {rel}"
 
 
 def test_api_md_lists_every_public_name_of_the_api() -> None:
@@ -177,69 +174,9 @@ def third_party_deployment(path: Path) -> Path:
     return path
 
 
-class OutsideCA:
-    """A third-party root and issuing CA minted now, signing CSRs as a public CA would."""
-
-    def __init__(self) -> None:
-        now = dt.datetime.now(dt.UTC)
-        self.root_key = ec.generate_private_key(ec.SECP256R1())
-        self.key = ec.generate_private_key(ec.SECP256R1())
-        root_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Docs Outside Root")])
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Docs Outside Issuing CA")])
-        self.root = self._build(root_name, root_name, self.root_key.public_key(), now, ca=True)
-        self.inter = self._build(name, root_name, self.key.public_key(), now, ca=True)
-
-    def _build(
-        self,
-        subject: x509.Name,
-        issuer: x509.Name,
-        public_key: ec.EllipticCurvePublicKey,
-        now: dt.datetime,
-        *,
-        ca: bool,
-    ) -> x509.Certificate:
-        return (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(issuer)
-            .public_key(public_key)
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=3650))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(False, False, False, False, False, True, True, False, False),
-                critical=True,
-            )
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-            .sign(self.root_key, hashes.SHA256())
-        )
-
-    def sign(self, csr: x509.CertificateSigningRequest) -> x509.Certificate:
-        now = dt.datetime.now(dt.UTC)
-        san = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        return (
-            x509.CertificateBuilder()
-            .subject_name(csr.subject)
-            .issuer_name(self.inter.subject)
-            .public_key(csr.public_key())  # type: ignore[arg-type]
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(hours=1))
-            .not_valid_after(now + dt.timedelta(days=365))
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(san, critical=False)
-            .add_extension(
-                x509.ExtendedKeyUsage(
-                    [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
-                ),
-                critical=False,
-            )
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()),
-                critical=False,
-            )
-            .sign(self.key, hashes.SHA256())
-        )
+def outside_ca() -> OutsideCA:
+    """A third-party root and issuing CA on the real clock (the scripts use it too)."""
+    return OutsideCA.make("Docs Outside", now=utcnow())
 
 
 def test_import_script_makes_csrs_then_imports_the_returned_folder(
@@ -256,14 +193,14 @@ def test_import_script_makes_csrs_then_imports_the_returned_folder(
     assert sorted(p.name for p in csrs.iterdir()) == ["cas-tp.csr", "cas-tp2.csr"]
     assert "pending" in made.stdout
 
-    ca = OutsideCA()
+    ca = outside_ca()
     returned = tmp_path / "returned"
     returned.mkdir()
     signed = {}
     for path in sorted(csrs.iterdir()):
         csr = x509.load_pem_x509_csr(path.read_bytes())
         assert csr.is_signature_valid
-        signed[path.stem] = cert = ca.sign(csr)
+        signed[path.stem] = cert = ca.sign_csr(csr)
     # what CAs send back: a PEM leaf, a DER leaf, the chain apart
     pem = serialization.Encoding.PEM
     (returned / "cas-tp.crt").write_bytes(signed["cas-tp"].public_bytes(pem))
@@ -310,9 +247,9 @@ def test_import_script_refuses_a_certificate_with_no_key_and_imports_nothing(
     )
     returned = tmp_path / "returned"
     returned.mkdir()
-    ca = OutsideCA()
+    ca = outside_ca()
     (returned / "cas-tp.pem").write_bytes(
-        ca.sign(stranger).public_bytes(serialization.Encoding.PEM)
+        ca.sign_csr(stranger).public_bytes(serialization.Encoding.PEM)
     )
     proc = script("import_returned.py", "import", dep, home, returned, env=env, cwd=tmp_path)
     assert proc.returncode == 2
@@ -365,8 +302,8 @@ def test_trust_csv_script_prints_the_matrix_and_shows_a_broken_trust_store(
 
 
 PACKAGES = sorted(
-    ".".join(p.parent.relative_to(ROOT / "src").parts)
-    for p in (ROOT / "src" / "ccapki").rglob("__init__.py")
+    ".".join(p.parent.relative_to(REPO / "src").parts)
+    for p in (REPO / "src" / "ccapki").rglob("__init__.py")
 )
 
 
@@ -383,7 +320,7 @@ def test_every_package_declares_its_public_names(package: str) -> None:
         assert hasattr(module, name), f"{package}.__all__ names {name!r}, which is not there"
     # a package that only holds submodules lists every public one
     if names and all(importlib.util.find_spec(f"{package}.{n}") for n in names if n.islower()):
-        folder = ROOT / "src" / Path(*package.split("."))
+        folder = REPO / "src" / Path(*package.split("."))
         public = {p.stem for p in folder.glob("*.py") if not p.stem.startswith("_")}
         if set(names) <= public | {p.name for p in folder.iterdir() if p.is_dir()}:
             assert set(names) == public, f"{package}.__all__ misses {sorted(public - set(names))}"

@@ -15,6 +15,11 @@ check``). Every error a caller can cause is a :class:`CcapkiError` with a one-li
 ``message`` and a ``hint`` naming the fix; nothing is half-written when one is raised
 (each change to the store is one transaction).
 
+Deployments: a store holds any number, by name. A function given a :class:`Deployment`
+acts on that deployment's part of the store (its ``[deployment] name``; ``apply`` of a new
+name makes a new deployment); the others (``export``, ``client_roots``) act on the store's
+deployment: ``open_store(deployment=...)``, implied when the store holds one.
+
 Times: every function that judges validity takes ``now`` (an aware ``datetime``); ``None``
 means the store's clock (``open_store(clock=...)``), else the current time.
 
@@ -175,7 +180,8 @@ def pending_actions(
     from ccapki.topology.plan import pending_actions as _pending
 
     plan = deployment if isinstance(deployment, Plan) else make_plan(deployment)
-    return _pending(plan, current_state(store), _now(store, now))
+    with store.scoped(plan.deployment.name):
+        return _pending(plan, current_state(store), _now(store, now))
 
 
 # ---------------------------------------------------------------------------- store
@@ -207,24 +213,44 @@ def open_store(
     *,
     url: str | None = None,
     clock: Callable[[], dt.datetime] | None = None,
+    deployment: str | None = None,
+    wait: float = 60.0,
 ) -> Store:
     """Open the store in the folder ``home`` (or the database at ``url``, e.g.
     ``postgresql+psycopg://...``). Use it as a context manager: ``with open_store(...) as
     store:`` closes it at the end.
 
+    ``deployment`` names the deployment that the functions given no :class:`Deployment`
+    (``export``, ``client_roots``) act on; without it, the store's only one
+    (``store.deployments.summary()`` lists them). A store holding several raises
+    :class:`InputError` when one of those functions is called without it.
+
     ``passphrase`` (a string, or a function returning one) unseals the private keys; it is
     asked for only when a key is first needed, and not at all for a store made with
-    ``key_file=True``. ``clock`` is the store's time (default: now, UTC).
+    ``key_file=True``. ``clock`` is the store's time (default: now, UTC). ``wait``: how
+    many seconds a change waits for another process writing to the store (then
+    :class:`StoreError`).
 
     Returns the open :class:`Store`. Raises :class:`StoreError` when there is no store, it
-    is not a ccapki store or the database cannot be reached; a wrong passphrase raises
+    is not a ccapki store or the database cannot be reached, :class:`NotFoundError` when
+    it holds no ``deployment`` of that name; a wrong passphrase raises
     :class:`PasswordError` when a key is first unsealed.
     """
     from ccapki.store.session import Store
 
-    return Store.open(
-        Path(home).expanduser(), url=url, passphrase=_provider(passphrase), clock=clock
+    store = Store.open(
+        Path(home).expanduser(),
+        url=url,
+        passphrase=_provider(passphrase),
+        clock=clock,
+        wait=wait,
     )
+    try:
+        store.use(deployment)
+    except BaseException:
+        store.close()
+        raise
+    return store
 
 
 def init_store(
@@ -261,12 +287,17 @@ def apply(
     *,
     dry_run: bool = False,
     path: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ApplyResult:
     """Issue (or renew, or reissue) what the plan needs, from each identity's source, and
     fill the appliances' trust stores; idempotent (a second run changes nothing).
 
-    One transaction: on any error nothing is written. ``dry_run`` only computes the
-    actions. ``path`` is recorded as where the deployment file came from.
+    Decided under the store's write lock (another writer at once waits, see
+    :meth:`Store.transaction`) and committed in batches, each identity whole (certificate
+    and key): an error or interruption keeps the batches committed before it (its hint
+    says how many) and a second run issues the rest. ``dry_run`` only computes the
+    actions. ``path`` is recorded as where the deployment file came from. ``progress`` is
+    told (identities issued, identities to issue) as issuing goes.
 
     Returns an :class:`ApplyResult` (``actions``, ``issued`` identity names,
     ``created_cas``, ``trust_added``). Raises :class:`PasswordError` for a wrong
@@ -274,7 +305,9 @@ def apply(
     """
     from ccapki.lifecycle.apply import apply_plan
 
-    return apply_plan(store, deployment, _now(store, now), dry_run=dry_run, path=path)
+    return apply_plan(
+        store, deployment, _now(store, now), dry_run=dry_run, path=path, progress=progress
+    )
 
 
 def make_csrs(
@@ -304,7 +337,8 @@ def make_csrs(
         raise InputError(
             "no identity named", "name identities (`ccapki csr cas-clinic`) or pass --all"
         )
-    return _make_csrs(store, deployment, names, deliver)
+    with store.scoped(deployment.name):
+        return _make_csrs(store, deployment, names, deliver)
 
 
 def read_files(
@@ -345,9 +379,10 @@ def import_materials(
     """
     from ccapki.lifecycle import importing
 
-    return importing.import_materials(
-        store, deployment, materials, _now(store, now), force=force, identity=identity
-    )
+    with store.scoped(deployment.name):
+        return importing.import_materials(
+            store, deployment, materials, _now(store, now), force=force, identity=identity
+        )
 
 
 def import_files(
@@ -420,9 +455,10 @@ def check_trust(
     """
     from ccapki.lifecycle.trustops import check_deployment, client_trust_roots, load_inventory
 
-    inv = load_inventory(store, deployment)
-    roots, public = client_trust_roots(os.fspath(clients), inv)
-    return check_deployment(inv, _now(store, now), roots, public_fingerprints=public)
+    with store.scoped(deployment.name):
+        inv = load_inventory(store, deployment)
+        roots, public = client_trust_roots(os.fspath(clients), inv)
+        return check_deployment(inv, _now(store, now), roots, public_fingerprints=public)
 
 
 def client_roots(store: Store) -> list[ClientRoot]:

@@ -16,6 +16,7 @@ Tree::
     │   ├── FileFormatError     a PEM/DER/PKCS#7/PKCS#12/key file is malformed or unexpected
     │   └── PasswordError       a wrong passphrase or PKCS#12 password
     ├── StoreError              the store is missing, locked, or inconsistent (exit 2)
+    │   └── StoreBusy           another ccapki kept the store's write lock too long
     ├── KeyNotFoundError        "private key not found": a certificate matches no key (exit 2)
     ├── NotFoundError           an identity, appliance or CA does not exist (exit 2)
     └── NetworkError            a host cannot be reached (exit 2)
@@ -36,6 +37,7 @@ __all__ = [
     "NetworkError",
     "NotFoundError",
     "PasswordError",
+    "StoreBusy",
     "StoreError",
 ]
 
@@ -78,6 +80,10 @@ class PasswordError(InputError):
 
 class StoreError(CcapkiError):
     """The store is missing or unusable."""
+
+
+class StoreBusy(StoreError):
+    """Another ccapki held the store's write lock for longer than this command waits."""
 
 
 class KeyNotFoundError(CcapkiError):

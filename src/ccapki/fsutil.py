@@ -7,8 +7,9 @@ import os
 import stat
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 if TYPE_CHECKING:
     from ccapki.errors import InputError
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
 __all__ = [
     "STDOUT",
     "atomic_write",
+    "atomic_writer",
     "check_output_file",
     "check_output_folder",
     "read_input_file",
@@ -204,6 +206,45 @@ def _writable_target(target: Path, follow_symlink: bool) -> Path:
     if kind is not None:
         raise cannot_write(target, f"{target} is {kind}, not a regular file")
     return target
+
+
+@contextlib.contextmanager
+def atomic_writer(path: str | os.PathLike[str], *, private: bool = False) -> Iterator[BinaryIO]:
+    """:func:`atomic_write` for data written a piece at a time (a backup): yields a file
+    open for writing in ``path``'s folder (0600 from the start when ``private``); when the
+    block ends normally it is fsynced and renamed over ``path``, when it raises the
+    temporary file is removed and ``path`` is left as it was. Refuses what
+    :func:`atomic_write` refuses."""
+    target = Path(path)
+    try:
+        target = _writable_target(target, False)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise cannot_write(
+            target,
+            exc.strerror or type(exc).__name__,
+            "choose a path in a folder that exists and that you can write to",
+        ) from None
+    try:
+        os.fchmod(fd, 0o600 if private else 0o644)
+        with os.fdopen(fd, "wb") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except OSError as exc:  # a full disk, a quota: nothing is left behind
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise cannot_write(
+            target,
+            exc.strerror or type(exc).__name__,
+            "free space or choose another folder; the old file, if any, is untouched",
+        ) from None
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
 
 
 def _atomic_write(target: Path, data: bytes, private: bool) -> Path:

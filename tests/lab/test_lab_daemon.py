@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import pytest
-from labkit import Deployment, make_ca, run, with_appliance, write_deployment_files
 
 from ccapki.errors import StoreError
 from ccapki.lab.daemon import (
@@ -22,10 +21,12 @@ from ccapki.lab.daemon import (
     stop_background,
 )
 from ccapki.probe import ProbeTarget, probe
+from kit.certs import make_ca
+from kit.lab import Deployment, run, with_appliance, write_deployment_files
 
 pytestmark = pytest.mark.slow  # starts real daemon processes (a few seconds)
 
-HERE = Path(__file__).parent
+TESTS = Path(__file__).resolve().parents[1]  # where the kit lives (kit.lab)
 
 
 def _wait_for(cond, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
@@ -101,10 +102,10 @@ def test_daemon_with_loader_reloads_on_sighup_and_stops_on_sigint(
     files = tmp_path / "pki"
     write_deployment_files(str(files), deployment)
     state_dir = tmp_path / "lab"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), *sys.path])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), *sys.path])}
     try:
         state = start_background(
-            state_dir, loader="labkit:load_from_folder", loader_args=[str(files)], env=env
+            state_dir, loader="kit.lab:load_from_folder", loader_args=[str(files)], env=env
         )
         assert state.status is not None
         assert state.status.all_ok

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from labkit import Deployment
 
 from ccapki.errors import StoreError
 from ccapki.lab.daemon import (
@@ -24,6 +23,7 @@ from ccapki.lab.daemon import (
     start_background,
     stop_background,
 )
+from kit.lab import Deployment
 
 pytestmark = pytest.mark.slow  # starts a real daemon process
 

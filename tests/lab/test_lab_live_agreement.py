@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from labkit import NOW, Deployment, issue, make_ca, run, with_appliance
 
 from ccapki.lab import Lab, LabSpec, live_targets
 from ccapki.probe import probe_many
+from kit.certs import NOW, issue, make_ca
+from kit.lab import Deployment, run, with_appliance
 
 
 def _scenarios(d: Deployment) -> dict[str, tuple[LabSpec, set[str]]]:

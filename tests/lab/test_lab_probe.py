@@ -8,10 +8,11 @@ from collections.abc import Iterator
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from labkit import NOW, Deployment, issue, make_ca, run, with_appliance
 
 from ccapki.lab import WEB_LOGIN_TITLE, Lab, LabSpec, LabStatus
 from ccapki.probe import ProbeResult, ProbeTarget, probe, probe_many
+from kit.certs import NOW, issue, make_ca
+from kit.lab import Deployment, run, with_appliance
 
 
 async def _with_lab(spec: LabSpec, targets_for) -> tuple[LabStatus, list[ProbeResult]]:  # type: ignore[no-untyped-def]

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from labkit import NOW, Deployment, issue, make_ca, run, with_appliance
-
 from ccapki.lab import HA_BROKEN, NOT_CONNECTED, Lab, LabSpec, LabStatus
+from kit.certs import NOW, issue, make_ca
+from kit.lab import Deployment, run, with_appliance
 
 ALL_LINKS = {
     "status:cas1a->cam",
@@ -85,13 +85,14 @@ def test_expired_cas_certificate(deployment: Deployment) -> None:
     broken, fixed, again = run(_break_and_fix(good, bad))
     assert broken.broken_links() == {"status:cas2->cam", "control:cam->cas2"}
     st = broken.link("status:cas2->cam")
-    assert "expired" in (st.server_error or "")
+    assert "expired" in (st.server_error or "").lower()
     ctl = broken.link("control:cam->cas2")
-    assert "certificate has expired" in (ctl.error or "")
-    assert ctl.verify_code == 10  # X509_V_ERR_CERT_HAS_EXPIRED
+    assert any(w in (ctl.error or "") for w in ("certificate has expired", "ExpiredException"))
+    if ctl.stack != "java-pkix":  # OpenSSL's verify code; JSSE names the exception instead
+        assert ctl.verify_code == 10  # X509_V_ERR_CERT_HAS_EXPIRED
     cas2 = broken.appliance("cas2")
     assert cas2.state == NOT_CONNECTED
-    assert "expired" in (cas2.detail or "")
+    assert "expired" in (cas2.detail or "").lower()
     assert broken.appliance("cas1a").state == "Connected"
     _assert_healthy(fixed)
     assert again.broken_links() == broken.broken_links()
@@ -105,9 +106,12 @@ def test_cam_root_removed_from_a_cas_trust_store(deployment: Deployment) -> None
     # cas2 can no longer verify the CAM: as a client (status) nor as a server (control).
     assert broken.broken_links() == {"status:cas2->cam", "control:cam->cas2"}
     st = broken.link("status:cas2->cam")
-    assert "unable to get local issuer certificate" in (st.error or "")
+    assert any(w in (st.error or "") for w in ("unable to get local issuer", "PKIX path building"))
     ctl = broken.link("control:cam->cas2")
-    assert "unable to get local issuer" in (ctl.server_error or "")
+    # OpenSSL: the CAM's certificate does not verify; JSSE: the CAM's key manager sends no
+    # certificate at all, since none is issued by a CA the CAS's CertificateRequest names
+    words = ("unable to get local issuer", "Empty client certificate chain")
+    assert any(w in (ctl.server_error or "") for w in words)
     assert broken.appliance("cas2").state == NOT_CONNECTED
     _assert_healthy(fixed)
     assert again.broken_links() == broken.broken_links()
@@ -190,7 +194,8 @@ def test_periodic_status_exchange_runs_by_itself(deployment: Deployment) -> None
 
     async def go() -> int:
         async with Lab(deployment.spec(link_interval=0.05)) as lab:
-            await asyncio.sleep(0.4)
+            # long enough for rounds of JSSE links on a loaded machine
+            await asyncio.sleep(1.5)
             return lab.rounds
 
     assert run(go()) >= 3

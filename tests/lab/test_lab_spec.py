@@ -6,10 +6,11 @@ from dataclasses import replace
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from labkit import Deployment, issue, run, with_appliance
 
 from ccapki.errors import InputError
 from ccapki.lab import ApplianceSpec, EndpointMaterial, Lab, LabSpec, LabStatus
+from kit.certs import issue
+from kit.lab import Deployment, run, with_appliance
 
 
 def test_material_refuses_bad_pem_and_hides_the_key(deployment: Deployment) -> None:

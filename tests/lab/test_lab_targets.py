@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from labkit import Deployment
 
 from ccapki.lab import (
     EndpointStatus,
@@ -17,6 +16,7 @@ from ccapki.lab import (
 )
 from ccapki.probe import ProbeTarget
 from ccapki.topology.model import Channel
+from kit.lab import Deployment
 
 HTTPS_CHANNEL = {"agent": Channel.AGENT, "web-login": Channel.WEB_LOGIN, "gui": Channel.ADMIN_GUI}
 

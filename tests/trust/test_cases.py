@@ -23,8 +23,9 @@ from ccapki.trust import (
     rotation_plan,
     trust_store_changes,
 )
+from kit.certs import Minted
 
-from .conftest import NOW, Minted, mint
+from .conftest import NOW, mint
 
 
 @dataclass

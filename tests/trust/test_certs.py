@@ -28,9 +28,10 @@ from ccapki.topology.loader import load_deployment
 from ccapki.topology.model import Source
 from ccapki.topology.plan import ActionKind, CurrentIdentity, make_plan, pending_actions
 from ccapki.trust import CaseKind, cert_fingerprint, classify_link, verify_chain
-from certcraft import raw_extension, rebuild, resign_sha1
+from kit.certs import Minted, rsa_key
+from kit.der import raw_extension, rebuild, resign_sha1
 
-from .conftest import NOW, Minted, mint, rsa_key
+from .conftest import NOW, mint
 
 
 @pytest.fixture(scope="module")

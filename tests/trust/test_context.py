@@ -20,11 +20,12 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPri
 import ccapki.trust._diagnose as diagnose_module
 import ccapki.trust._verify as verify_module
 from ccapki.trust import Code, TrustContext, Verdict, verify_chain
+from kit.certs import Minted, MintedChain
 
-from .conftest import NOW, Minted, Pki, mint
+from .conftest import NOW, mint
 
 
-def test_verifiers_are_reused(pki: Pki) -> None:
+def test_verifiers_are_reused(pki: MintedChain) -> None:
     ctx = TrustContext([pki.root.cert])
     first = ctx.server_verifier("cas1.example.com", NOW)
     assert ctx.server_verifier("cas1.example.com", NOW) is first
@@ -40,7 +41,7 @@ def test_verifiers_are_reused(pki: Pki) -> None:
     assert ctx.cached_verifiers == 4  # a new time, a new verifier
 
 
-def test_analysis_runs_only_on_failure(pki: Pki, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_analysis_runs_only_on_failure(pki: MintedChain, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
     real = diagnose_module.analyze
 
@@ -57,7 +58,7 @@ def test_analysis_runs_only_on_failure(pki: Pki, monkeypatch: pytest.MonkeyPatch
     assert calls == ["analyze"]
 
 
-def test_context_candidates_word_the_fix(pki: Pki) -> None:
+def test_context_candidates_word_the_fix(pki: MintedChain) -> None:
     ctx = TrustContext([pki.root.cert], candidates=[pki.inter.cert])
     v = ctx.verify(pki.leaf.cert, [], at=NOW)
     assert Code.MISSING_INTERMEDIATE in v.codes
@@ -178,16 +179,16 @@ def _both(
 
 
 @pytest.fixture
-def live_pki() -> Pki:
+def live_pki() -> MintedChain:
     """Like ``pki`` but valid today, since OpenSSL checks against the real clock."""
     start = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
     root = mint("Campus Root CA", ca=True, path_length=1, days=3650, start=start)
     inter = mint("Campus Issuing CA", issuer=root, ca=True, path_length=0, start=start)
     leaf = mint("cas1.example.com", issuer=inter, start=start, days=30)
-    return Pki(root, inter, leaf)
+    return MintedChain(root, inter, leaf)
 
 
-def test_verdict_agrees_with_real_handshake(tmp_path: Path, live_pki: Pki) -> None:
+def test_verdict_agrees_with_real_handshake(tmp_path: Path, live_pki: MintedChain) -> None:
     root, inter, leaf = live_pki.root, live_pki.inter, live_pki.leaf
     start = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
     cam = mint("cam.example.com", start=start, days=30)  # true self-signed

@@ -22,8 +22,9 @@ from ccapki.trust import (
     incomplete_chain,
     usage_findings,
 )
+from kit.certs import CLIENT_AUTH, SERVER_AUTH, Minted, MintedChain
 
-from .conftest import CLIENT_AUTH, NOW, SERVER_AUTH, Minted, Pki, mint
+from .conftest import NOW, mint
 
 NAMES = ("cas1.example.com", "10.0.0.11")
 
@@ -32,7 +33,7 @@ def codes(findings: Sequence[Finding]) -> list[tuple[str, str]]:
     return [(f.code, f.severity) for f in findings]
 
 
-def test_a_fit_certificate_has_no_findings(pki: Pki) -> None:
+def test_a_fit_certificate_has_no_findings(pki: MintedChain) -> None:
     assert FitPolicy("cas1", NAMES).evaluate(pki.leaf.cert, NOW) == []
 
 
@@ -66,7 +67,7 @@ def test_every_fit_rule_cites_its_source() -> None:
         assert ha_rule.item
 
 
-def test_incomplete_chain_names_the_missing_issuer(pki: Pki) -> None:
+def test_incomplete_chain_names_the_missing_issuer(pki: MintedChain) -> None:
     f = incomplete_chain(pki.leaf.cert, pki.inter.cert.subject)
     assert f.code == Code.MISSING_ISSUER
     assert "CN=Campus Issuing CA" in f.reason
@@ -81,7 +82,7 @@ def _rows(pair: HaPair) -> dict[str, tuple[bool, tuple[str, ...], list[str]]]:
     return {c.item: (c.ok, c.peers, [f.code for f in c.findings]) for c in check_ha(pair, NOW)}
 
 
-def test_one_fit_certificate_on_both_peers_passes_every_rule(pki: Pki) -> None:
+def test_one_fit_certificate_on_both_peers_passes_every_rule(pki: MintedChain) -> None:
     pair = HaPair("cas1", NAMES, _peer(pki.leaf), _peer(pki.leaf))
     rows = check_ha(pair, NOW)
     assert [c.item for c in rows] == [r.item for r in HA_RULES]
@@ -94,7 +95,7 @@ def test_one_fit_certificate_on_both_peers_passes_every_rule(pki: Pki) -> None:
     }
 
 
-def test_another_certificate_and_key_on_the_secondary(pki: Pki) -> None:
+def test_another_certificate_and_key_on_the_secondary(pki: MintedChain) -> None:
     other = mint("cas1.example.com", issuer=pki.inter, san=["cas1.example.com"])
     pair = HaPair("cas1", NAMES, _peer(pki.leaf), _peer(other))
     rows = _rows(pair)
@@ -112,7 +113,7 @@ def test_another_certificate_and_key_on_the_secondary(pki: Pki) -> None:
     assert rows["secondary key matches its certificate"][0] is True
 
 
-def test_a_wrong_or_missing_key_fails_its_peer(pki: Pki) -> None:
+def test_a_wrong_or_missing_key_fails_its_peer(pki: MintedChain) -> None:
     stranger = mint("stranger")
     wrong = HaPair("cas1", NAMES, _peer(pki.leaf, key=stranger), _peer(pki.leaf))
     assert _rows(wrong)["primary key matches its certificate"] == (
@@ -140,7 +141,7 @@ def test_a_wrong_or_missing_key_fails_its_peer(pki: Pki) -> None:
     )
 
 
-def test_per_peer_rules_name_each_failing_peer(pki: Pki) -> None:
+def test_per_peer_rules_name_each_failing_peer(pki: MintedChain) -> None:
     expired = mint(
         "cas1.example.com",
         issuer=pki.inter,

@@ -2,7 +2,7 @@
 
 cryptography loads a certificate whose extensions are duplicated or malformed, and raises
 only when an extension is read. Here hypothesis builds such certificates (raw extension
-DER, signed for real: see ``certcraft``) as the leaf, the intermediate or the root of a chain
+DER, signed for real: see ``kit.der``) as the leaf, the intermediate or the root of a chain
 and feeds them to every public function of ``ccapki.trust``: each returns a value (a
 ``Verdict`` with findings for a failure) or raises ``InputError``; nothing else escapes.
 """
@@ -39,7 +39,7 @@ from ccapki.trust import (
     trust_store_changes,
     verify_chain,
 )
-from certcraft import algorithm_id, der_tlv, oid_der, raw_extension, rebuild
+from kit.der import algorithm_id, der_tlv, oid_der, raw_extension, rebuild
 
 from .conftest import NOW, mint
 

@@ -18,8 +18,10 @@ from ccapki.trust import (
     client_findings,
     client_refusals,
 )
+from kit.certs import CLIENT_AUTH, rsa_key
+from kit.der import resign_sha1
 
-from .conftest import CLIENT_AUTH, NOW, mint, resign_sha1, rsa_key
+from .conftest import NOW, mint
 
 ALL = ("windows", "macos", "ios", "chrome", "firefox", "agent")
 

@@ -16,8 +16,10 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from ccapki.errors import InputError
 from ccapki.trust import Code, Finding, TrustContext, Verdict, verify_chain
+from kit.certs import CLIENT_AUTH, SERVER_AUTH, MintedChain, rsa_key
+from kit.der import resign_sha1
 
-from .conftest import CLIENT_AUTH, NOW, SERVER_AUTH, Pki, mint, resign_sha1, rsa_key
+from .conftest import NOW, mint
 
 
 def only(verdict: Verdict, code: str, *, also: tuple[str, ...] = ()) -> Finding:
@@ -33,7 +35,7 @@ def only(verdict: Verdict, code: str, *, also: tuple[str, ...] = ()) -> Finding:
 # -- the good paths ------------------------------------------------------------------------
 
 
-def test_internal_chain_verifies_and_returns_chain(pki: Pki) -> None:
+def test_internal_chain_verifies_and_returns_chain(pki: MintedChain) -> None:
     v = verify_chain(pki.leaf.cert, [pki.inter.cert], [pki.root.cert], at=NOW)
     assert v.ok
     assert v.chain == (pki.leaf.cert, pki.inter.cert, pki.root.cert)
@@ -42,7 +44,7 @@ def test_internal_chain_verifies_and_returns_chain(pki: Pki) -> None:
     assert v.checked_name == "cas1.example.com"  # the leaf's first SAN
 
 
-def test_server_name_and_ip_checked(pki: Pki) -> None:
+def test_server_name_and_ip_checked(pki: MintedChain) -> None:
     ctx = TrustContext([pki.root.cert])
     for name in ("cas1.example.com", "10.0.0.11", "CAS1.example.com"):
         v = ctx.verify(pki.leaf.cert, [pki.inter.cert], peer_name=name, at=NOW)
@@ -50,7 +52,7 @@ def test_server_name_and_ip_checked(pki: Pki) -> None:
         assert v.checked_name == name
 
 
-def test_client_purpose_returns_chain(pki: Pki) -> None:
+def test_client_purpose_returns_chain(pki: MintedChain) -> None:
     v = verify_chain(
         pki.leaf.cert,
         [pki.inter.cert],
@@ -70,7 +72,7 @@ def test_true_self_signed_leaf_in_store_is_trusted() -> None:
     assert v.chain == (cam.cert,)
 
 
-def test_default_time_is_now(pki: Pki) -> None:
+def test_default_time_is_now(pki: MintedChain) -> None:
     # the certificates start 5 minutes before NOW (2026-11-27); today they may not be
     # valid yet or any more: either way a verdict comes back, never an exception
     v = verify_chain(pki.leaf.cert, [pki.inter.cert], [pki.root.cert])
@@ -81,7 +83,7 @@ def test_default_time_is_now(pki: Pki) -> None:
 # -- validity -----------------------------------------------------------------------------
 
 
-def test_expired_leaf(pki: Pki) -> None:
+def test_expired_leaf(pki: MintedChain) -> None:
     at = NOW + dt.timedelta(days=400)
     v = verify_chain(pki.leaf.cert, [pki.inter.cert], [pki.root.cert], at=at)
     f = only(v, Code.EXPIRED)
@@ -114,7 +116,7 @@ def test_not_yet_valid_names_clock_skew() -> None:
 # -- who issued it ------------------------------------------------------------------------
 
 
-def test_missing_intermediate_found_in_store(pki: Pki) -> None:
+def test_missing_intermediate_found_in_store(pki: MintedChain) -> None:
     v = verify_chain(
         pki.leaf.cert, [], [pki.root.cert], at=NOW, candidates=[pki.inter.cert, pki.root.cert]
     )
@@ -128,7 +130,7 @@ def test_missing_intermediate_found_in_store(pki: Pki) -> None:
     assert "candidates exhausted" in (v.raw_error or "")
 
 
-def test_missing_root_found_in_store(pki: Pki) -> None:
+def test_missing_root_found_in_store(pki: MintedChain) -> None:
     other = mint("Some Other Root", ca=True, days=3650)
     v = verify_chain(
         pki.leaf.cert, [pki.inter.cert], [other.cert], at=NOW, candidates=[pki.root.cert]
@@ -137,7 +139,7 @@ def test_missing_root_found_in_store(pki: Pki) -> None:
     assert f.fix == "add Campus Root CA (found in the store) to the trust store"
 
 
-def test_missing_issuer_unknown_anywhere(pki: Pki) -> None:
+def test_missing_issuer_unknown_anywhere(pki: MintedChain) -> None:
     other = mint("Some Other Root", ca=True, days=3650)
     v = verify_chain(pki.leaf.cert, [], [other.cert], at=NOW)
     f = only(v, Code.MISSING_ISSUER)
@@ -146,7 +148,7 @@ def test_missing_issuer_unknown_anywhere(pki: Pki) -> None:
     assert v.chain == (pki.leaf.cert,)
 
 
-def test_untrusted_root_sent_by_peer(pki: Pki) -> None:
+def test_untrusted_root_sent_by_peer(pki: MintedChain) -> None:
     other = mint("Some Other Root", ca=True, days=3650)
     v = verify_chain(pki.leaf.cert, [pki.inter.cert, pki.root.cert], [other.cert], at=NOW)
     f = only(v, Code.UNTRUSTED_ROOT)
@@ -171,7 +173,7 @@ def test_untrusted_self_signed_with_empty_trust_store() -> None:
     assert v.raw_error == "the trust store is empty"
 
 
-def test_signature_mismatch_regenerated_ca(pki: Pki) -> None:
+def test_signature_mismatch_regenerated_ca(pki: MintedChain) -> None:
     # same name, new key: the old identity no longer chains to it
     regenerated = mint("Campus Root CA", ca=True, days=3650)
     v = verify_chain(pki.leaf.cert, [pki.inter.cert], [regenerated.cert], at=NOW)
@@ -183,7 +185,7 @@ def test_signature_mismatch_regenerated_ca(pki: Pki) -> None:
 # -- names --------------------------------------------------------------------------------
 
 
-def test_name_mismatch_server(pki: Pki) -> None:
+def test_name_mismatch_server(pki: MintedChain) -> None:
     v = verify_chain(
         pki.leaf.cert, [pki.inter.cert], [pki.root.cert], peer_name="cas2.example.com", at=NOW
     )
@@ -193,7 +195,7 @@ def test_name_mismatch_server(pki: Pki) -> None:
     assert "re-issue cas1.example.com with cas2.example.com in the subjectAltName" in f.fix
 
 
-def test_name_mismatch_client_checked_by_us(pki: Pki) -> None:
+def test_name_mismatch_client_checked_by_us(pki: MintedChain) -> None:
     v = verify_chain(
         pki.leaf.cert,
         [pki.inter.cert],
@@ -207,7 +209,7 @@ def test_name_mismatch_client_checked_by_us(pki: Pki) -> None:
     assert v.checked_name == "10.0.0.99"
 
 
-def test_wildcard_san(pki: Pki) -> None:
+def test_wildcard_san(pki: MintedChain) -> None:
     leaf = mint("*.example.com", issuer=pki.inter, san=["*.example.com"])
     ctx = TrustContext([pki.root.cert])
     assert ctx.verify(leaf.cert, [pki.inter.cert], peer_name="cas9.example.com", at=NOW).ok
@@ -216,7 +218,7 @@ def test_wildcard_san(pki: Pki) -> None:
     only(v, Code.NAME_MISMATCH)
 
 
-def test_missing_san_cn_only(pki: Pki) -> None:
+def test_missing_san_cn_only(pki: MintedChain) -> None:
     leaf = mint("cas1.example.com", issuer=pki.inter, san=None)
     v = verify_chain(
         leaf.cert, [pki.inter.cert], [pki.root.cert], peer_name="cas1.example.com", at=NOW
@@ -227,20 +229,20 @@ def test_missing_san_cn_only(pki: Pki) -> None:
     assert v.checked_name == "cas1.example.com"
 
 
-def test_missing_san_no_name_asked(pki: Pki) -> None:
+def test_missing_san_no_name_asked(pki: MintedChain) -> None:
     leaf = mint("cas1.example.com", issuer=pki.inter, san=None)
     v = verify_chain(leaf.cert, [pki.inter.cert], [pki.root.cert], at=NOW)
     only(v, Code.MISSING_SAN)
     assert v.checked_name is None  # no name could be checked
 
 
-def test_bad_peer_name_is_input_error(pki: Pki) -> None:
+def test_bad_peer_name_is_input_error(pki: MintedChain) -> None:
     with pytest.raises(InputError) as err:
         verify_chain(pki.leaf.cert, [pki.inter.cert], [pki.root.cert], peer_name="bad name!")
     assert err.value.hint
 
 
-def test_bad_purpose_is_input_error(pki: Pki) -> None:
+def test_bad_purpose_is_input_error(pki: MintedChain) -> None:
     with pytest.raises(InputError):
         verify_chain(pki.leaf.cert, [], [pki.root.cert], purpose="mail")  # type: ignore[arg-type]
 
@@ -248,7 +250,7 @@ def test_bad_purpose_is_input_error(pki: Pki) -> None:
 # -- usages -------------------------------------------------------------------------------
 
 
-def test_wrong_eku_client_only_cert_as_server(pki: Pki) -> None:
+def test_wrong_eku_client_only_cert_as_server(pki: MintedChain) -> None:
     leaf = mint("cas1.example.com", issuer=pki.inter, eku=[CLIENT_AUTH])
     v = verify_chain(leaf.cert, [pki.inter.cert], [pki.root.cert], at=NOW)
     f = only(v, Code.WRONG_EKU)
@@ -256,7 +258,7 @@ def test_wrong_eku_client_only_cert_as_server(pki: Pki) -> None:
     assert "serverAuth and clientAuth" in f.fix
 
 
-def test_wrong_eku_server_only_cert_as_client(pki: Pki) -> None:
+def test_wrong_eku_server_only_cert_as_client(pki: MintedChain) -> None:
     # CAM and CAS authenticate each other: a serverAuth-only identity fails as a client
     leaf = mint("cas1.example.com", issuer=pki.inter, eku=[SERVER_AUTH])
     assert verify_chain(leaf.cert, [pki.inter.cert], [pki.root.cert], at=NOW).ok
@@ -265,7 +267,7 @@ def test_wrong_eku_server_only_cert_as_client(pki: Pki) -> None:
     assert "lacks clientAuth" in f.reason
 
 
-def test_wrong_eku_on_intermediate(pki: Pki) -> None:
+def test_wrong_eku_on_intermediate(pki: MintedChain) -> None:
     inter = mint(
         "Mail CA",
         issuer=pki.root,
@@ -280,7 +282,7 @@ def test_wrong_eku_on_intermediate(pki: Pki) -> None:
     assert "re-issue CA Mail CA" in f.fix
 
 
-def test_wrong_key_usage_leaf_with_key_cert_sign(pki: Pki) -> None:
+def test_wrong_key_usage_leaf_with_key_cert_sign(pki: MintedChain) -> None:
     leaf = mint("cas1.example.com", issuer=pki.inter, key_cert_sign=True)
     v = verify_chain(leaf.cert, [pki.inter.cert], [pki.root.cert], at=NOW)
     f = only(v, Code.WRONG_KEY_USAGE)
@@ -288,7 +290,7 @@ def test_wrong_key_usage_leaf_with_key_cert_sign(pki: Pki) -> None:
     assert "without keyCertSign" in f.fix
 
 
-def test_wrong_key_usage_ca_without_key_cert_sign(pki: Pki) -> None:
+def test_wrong_key_usage_ca_without_key_cert_sign(pki: MintedChain) -> None:
     inter = mint("Campus Issuing CA", issuer=pki.root, ca=True, path_length=0, key_cert_sign=False)
     leaf = mint("cas1.example.com", issuer=inter)
     v = verify_chain(leaf.cert, [inter.cert], [pki.root.cert], at=NOW)
@@ -313,7 +315,7 @@ def test_weak_signature_sha1() -> None:
     assert f.fix == "re-issue cas1.example.com with a SHA-256 (or stronger) signature"
 
 
-def test_weak_key_rsa_1024_intermediate(pki: Pki) -> None:
+def test_weak_key_rsa_1024_intermediate(pki: MintedChain) -> None:
     inter = mint("Weak Issuing CA", key=rsa_key(1024), issuer=pki.root, ca=True, path_length=0)
     leaf = mint("cas1.example.com", issuer=inter)
     v = verify_chain(leaf.cert, [inter.cert], [pki.root.cert], at=NOW)
@@ -322,7 +324,7 @@ def test_weak_key_rsa_1024_intermediate(pki: Pki) -> None:
     assert "re-issue Weak Issuing CA" in f.fix
 
 
-def test_weak_leaf_key_is_only_a_lint_warning(pki: Pki) -> None:
+def test_weak_leaf_key_is_only_a_lint_warning(pki: MintedChain) -> None:
     # cryptography checks issuers' keys, not the leaf's: the verdict passes, the lint warns
     leaf = mint("cas1.example.com", key=rsa_key(1024), issuer=pki.inter)
     v = verify_chain(leaf.cert, [pki.inter.cert], [pki.root.cert], at=NOW, lint_ok=True)
@@ -344,7 +346,7 @@ def test_unsupported_algorithm_ed25519_root() -> None:
 # -- structure ----------------------------------------------------------------------------
 
 
-def test_path_length_exceeded(pki: Pki) -> None:
+def test_path_length_exceeded(pki: MintedChain) -> None:
     root = mint("Strict Root", ca=True, path_length=0, days=3650)
     inter = mint("Issuing CA", issuer=root, ca=True, path_length=0)
     leaf = mint("cas1.example.com", issuer=inter)
@@ -354,7 +356,7 @@ def test_path_length_exceeded(pki: Pki) -> None:
     assert "pathLen >= 1" in f.fix
 
 
-def test_chain_too_deep(pki: Pki) -> None:
+def test_chain_too_deep(pki: MintedChain) -> None:
     root = mint("Deep Root", ca=True, days=3650)
     i1 = mint("Level 1 CA", issuer=root, ca=True)
     i2 = mint("Level 2 CA", issuer=i1, ca=True)
@@ -366,7 +368,7 @@ def test_chain_too_deep(pki: Pki) -> None:
     assert "limit is 1" in f.reason
 
 
-def test_ca_as_leaf(pki: Pki) -> None:
+def test_ca_as_leaf(pki: MintedChain) -> None:
     v = verify_chain(pki.inter.cert, [], [pki.root.cert], at=NOW)
     f = only(v, Code.CA_AS_LEAF, also=(Code.MISSING_SAN,))  # a CA names no host
     assert "issue an identity certificate (CA:FALSE)" in f.fix
@@ -391,14 +393,14 @@ def test_missing_aki_even_when_trusted_directly() -> None:
     assert "authorityKeyIdentifier" in f.fix
 
 
-def test_not_rfc5280_critical_san(pki: Pki) -> None:
+def test_not_rfc5280_critical_san(pki: MintedChain) -> None:
     leaf = mint("cas1.example.com", issuer=pki.inter, san_critical=True)
     v = verify_chain(leaf.cert, [pki.inter.cert], [pki.root.cert], at=NOW)
     f = only(v, Code.NOT_RFC5280)
     assert "RFC 5280 4.2.1.6" in f.reason
 
 
-def test_not_rfc5280_noncritical_basic_constraints(pki: Pki) -> None:
+def test_not_rfc5280_noncritical_basic_constraints(pki: MintedChain) -> None:
     inter = mint("Lax CA", issuer=pki.root, ca=True, path_length=0, bc_critical=False)
     leaf = mint("cas1.example.com", issuer=inter)
     v = verify_chain(leaf.cert, [inter.cert], [pki.root.cert], at=NOW)
@@ -406,7 +408,7 @@ def test_not_rfc5280_noncritical_basic_constraints(pki: Pki) -> None:
     assert "critical basicConstraints" in f.fix
 
 
-def test_generic_finding_when_analysis_finds_nothing(pki: Pki) -> None:
+def test_generic_finding_when_analysis_finds_nothing(pki: MintedChain) -> None:
     # name constraints are enforced by the verifier but not diagnosed by us: the verdict
     # still fails with a finding carrying the verifier's own words
     constrained = mint(
@@ -425,7 +427,7 @@ def test_generic_finding_when_analysis_finds_nothing(pki: Pki) -> None:
     assert v.raw_error in f.reason
 
 
-def test_several_problems_all_reported(pki: Pki) -> None:
+def test_several_problems_all_reported(pki: MintedChain) -> None:
     leaf = mint("cas1.example.com", issuer=pki.inter, eku=[CLIENT_AUTH], san=None)
     v = verify_chain(leaf.cert, [], [pki.root.cert], at=NOW + dt.timedelta(days=500))
     assert {Code.EXPIRED, Code.MISSING_SAN, Code.WRONG_EKU, Code.MISSING_ISSUER} <= set(v.codes)
@@ -435,7 +437,7 @@ def test_several_problems_all_reported(pki: Pki) -> None:
 # -- lint on success ------------------------------------------------------------------------
 
 
-def test_lint_validity_too_long_and_expiring_soon(pki: Pki) -> None:
+def test_lint_validity_too_long_and_expiring_soon(pki: MintedChain) -> None:
     five_years = mint("cam.example.com", days=1825)
     v = verify_chain(five_years.cert, [], [five_years.cert], at=NOW, lint_ok=True)
     assert v.ok

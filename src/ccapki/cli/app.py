@@ -48,6 +48,9 @@ COMMANDS: dict[str, str] = {
     "trust": "ccapki.cli.trust:trust",
     "lab": "ccapki.cli.lab:lab",
     "verify": "ccapki.cli.lab:verify",
+    "backup": "ccapki.cli.backup:backup",
+    "doctor": "ccapki.cli.doctor:doctor",
+    "deployments": "ccapki.cli.deployments:deployments",
 }
 
 
@@ -73,6 +76,12 @@ class Env:
 
     home_option: str | None = None
     debug: bool = False
+    #: how long a command that writes waits for another ccapki writing to the store (s)
+    wait: float = 60.0
+    #: ``--deployment`` / ``CCAPKI_DEPLOYMENT``: the deployment a command acts on
+    deployment_option: str | None = None
+    #: the deployment the command's deployment file names (see :meth:`act_on`)
+    _acting: str | None = field(default=None, repr=False)
     _now: dt.datetime | None = field(default=None, repr=False)
     _asked: str | None = field(default=None, repr=False)
     _modes_checked: bool = field(default=False, repr=False)
@@ -154,10 +163,38 @@ class Env:
         from ccapki.store.session import Store
 
         store = Store.open(
-            self.home, url=self.database_url, passphrase=self.passphrase, clock=self.now
+            self.home,
+            url=self.database_url,
+            passphrase=self.passphrase,
+            clock=self.now,
+            wait=self.wait,
+            on_wait=_say_waiting,
         )
+        try:
+            if self._acting is not None:  # the file's deployment (apply may create it)
+                store.use(self._acting, new=True)
+            elif self.deployment_option is not None:
+                store.use(self.deployment_option)
+        except BaseException:
+            store.close()
+            raise
         self.warn_loose_modes()
         return store
+
+    def act_on(self, name: str, *, source: str) -> None:
+        """Act on deployment ``name``, the one the deployment file ``source`` names.
+
+        Raises :class:`InputError` when ``--deployment`` names another.
+        """
+        option = self.deployment_option
+        if option is not None and option != name:
+            raise InputError(
+                f"{source} is deployment {name!r}, and --deployment (or CCAPKI_DEPLOYMENT) "
+                f"names {option!r}",
+                "a command given a deployment file acts on the deployment it names: drop "
+                f"--deployment, or give the file of {option!r}",
+            )
+        self._acting = name
 
     def warn_loose_modes(self) -> None:
         """Once per command: warn when others can read the store's folder or files."""
@@ -178,6 +215,10 @@ class Env:
 
 
 pass_env = click.make_pass_decorator(Env)
+
+
+def _say_waiting(seconds: float) -> None:
+    click.echo(f"another ccapki is writing to this store; waiting (up to {seconds:g} s)", err=True)
 
 
 @click.group(
@@ -207,12 +248,29 @@ commands that write, and verify --live (real handshakes, real clock), refuse it.
     metavar="DIR",
     help="Store folder (default: $CCAPKI_HOME, else $XDG_DATA_HOME/ccapki).",
 )
+@click.option(
+    "--deployment",
+    metavar="NAME",
+    envvar="CCAPKI_DEPLOYMENT",
+    help="The deployment to act on, when the store holds several (default: "
+    "$CCAPKI_DEPLOYMENT; a deployment file names its own; `ccapki deployments` lists them).",
+)
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.option(
+    "--wait",
+    metavar="SECONDS",
+    type=click.FloatRange(min=0),
+    default=60.0,
+    show_default=True,
+    help="How long a command that writes waits for another ccapki writing to the store.",
+)
 @click.version_option(__version__, "-V", "--version", prog_name="ccapki")
 @click.pass_context
-def cli(ctx: click.Context, home: str | None, debug: bool) -> None:
+def cli(
+    ctx: click.Context, home: str | None, deployment: str | None, debug: bool, wait: float
+) -> None:
     """ccapki: every certificate of a Cisco Clean Access deployment, managed."""
-    ctx.obj = Env(home_option=home, debug=debug)
+    ctx.obj = Env(home_option=home, debug=debug, wait=wait, deployment_option=deployment or None)
 
 
 def _say_error(message: str, hint: str | None) -> None:

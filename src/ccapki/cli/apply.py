@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import click
 
 from ccapki.cli.app import Env, pass_env
-from ccapki.errors import Interrupted
 
 if TYPE_CHECKING:
-    from ccapki.lifecycle.apply import ApplyResult
+    from ccapki.lifecycle.apply import ApplyResult, Progress
 
 __all__ = ["apply"]
 
@@ -44,6 +46,54 @@ def _warnings(result: ApplyResult, name: str) -> list[str]:
     return out
 
 
+@contextlib.contextmanager
+def _progress_bar(show: bool) -> Iterator[Progress | None]:
+    """A progress bar on standard error (counts, rate, time left) while apply issues; None
+    when ``show`` is false. Redrawn by each update, never by a thread of its own: the
+    issuing workers are forked, which a running thread would stop (see issue_batches)."""
+    if not show:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        Task,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+    from rich.text import Text
+
+    class Rate(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text(f"{speed:,.0f}/s" if speed else "-/s", style="progress.data.speed")
+
+    bar = Progress(
+        TextColumn("issuing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        Rate(),
+        TimeElapsedColumn(),
+        TextColumn("left"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        auto_refresh=False,
+        transient=True,
+    )
+    task = bar.add_task("issuing", total=None)
+
+    def update(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total)
+        bar.refresh()
+
+    with bar:
+        yield update
+
+
 @click.command(
     epilog="""\b
 EXAMPLES
@@ -53,7 +103,8 @@ EXAMPLES
 \b
 EXIT CODES
   0 done   2 bad input (deployment file, passphrase, store)
-  130/143 interrupted (Ctrl-C / SIGTERM): nothing was written
+  130/143 interrupted (Ctrl-C / SIGTERM): the identities issued so far are kept
+          (each whole, with its key); run the command again to finish
 """
 )
 @click.argument("file", required=False, type=click.Path())
@@ -69,12 +120,12 @@ def apply(env: Env, file: str | None, dry_run: bool, as_json: bool) -> int:
     if not dry_run:
         env.refuse_what_if("apply")
     dep, path = load_deployment_arg(env, file)
+    show = not dry_run and not as_json and sys.stderr.isatty()
     with env.open_store() as store:
-        try:
-            result = api.apply(store, dep, env.now(), dry_run=dry_run, path=path)
-        except Interrupted as exc:  # the transaction rolled back, the workers are stopped
-            exc.hint = "nothing was written (apply is one transaction); run the command again"
-            raise
+        held = store.deployments.names()  # a new name is a new deployment, beside these
+        # interrupted, its hint says how many identities were kept (see apply_plan)
+        with _progress_bar(show) as progress:
+            result = api.apply(store, dep, env.now(), dry_run=dry_run, path=path, progress=progress)
         if not dry_run:
             env.work_done()  # committed: a late Ctrl-C no longer makes this an error
         current = store.identities.current() if not dry_run else {}
@@ -91,6 +142,9 @@ def apply(env: Env, file: str | None, dry_run: bool, as_json: bool) -> int:
                 "trust_added": list(result.trust_added),
                 "not_in_file": list(result.not_in_file),
                 "renamed_from": result.renamed_from,
+                "deployment": dep.name,
+                "new_deployment": dep.name not in held,
+                "issued_elsewhere": list(result.issued_elsewhere),
                 "actions": [
                     {"identity": a.identity, "action": a.kind.value, "reason": a.reason}
                     for a in result.actions
@@ -98,14 +152,24 @@ def apply(env: Env, file: str | None, dry_run: bool, as_json: bool) -> int:
             }
         )
         return 0
+    others = [n for n in held if n != dep.name]
+    if dep.name not in held and others:
+        click.echo(
+            f"{'would be a ' if dry_run else ''}new deployment {dep.name} in this store, beside "
+            f"{', '.join(others)} (each keeps its own identities, CAs and trust stores; "
+            "commands without a deployment file now need --deployment NAME)"
+        )
     for ca in result.created_cas:
         click.echo(f"created CA {ca}")
+    issued, elsewhere = set(result.issued), set(result.issued_elsewhere)
     for a in result.actions:
         if a.kind is ActionKind.NOTHING:
             continue
         if dry_run:
             click.echo(f"would {a.kind.value} {a.identity}: {a.reason}")
-        elif a.identity in result.issued:
+        elif a.identity in elsewhere:
+            click.echo(f"{a.identity}: another ccapki issued it meanwhile (kept as it is)")
+        elif a.identity in issued:
             ident = current[a.identity]
             click.echo(
                 f"{_DONE[a.kind]} {a.identity} v{ident.version} "

@@ -14,17 +14,23 @@ __all__ = ["load_deployment_arg"]
 
 
 def load_deployment_arg(env: Env, path: str | None) -> tuple[Deployment, str | None]:
-    """The deployment from FILE, else the one the store last applied."""
+    """The deployment from FILE, else the file the store last applied of the deployment
+    the command acts on (``--deployment``, or the store's only one); the command then acts
+    on that deployment (see :meth:`Env.act_on`)."""
     from ccapki.api import load_deployment, parse_deployment
 
     if path:
-        return load_deployment(path), path
+        dep = load_deployment(path)
+        env.act_on(dep.name, source=path)
+        return dep, path
     exists = env.store_exists()
     if exists:
         with env.open_store() as store:
             kept = store.deployments.latest()
         if kept:
-            return parse_deployment(kept.text, kept.path or "<stored deployment>"), kept.path
+            dep = parse_deployment(kept.text, kept.path or "<stored deployment>")
+            env.act_on(kept.name, source=kept.path or "the stored deployment file")
+            return dep, kept.path
     raise _no_deployment(env, exists)
 
 

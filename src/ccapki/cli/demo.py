@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 import tempfile
 from importlib import resources
@@ -78,6 +79,45 @@ def _trust_demo(base: list[str], env: Env) -> int:
     return 0
 
 
+def _stacks_demo(now: dt.datetime) -> int:
+    """One case where web-PKI and the appliance's Java disagree, predicted and proven."""
+    import asyncio
+
+    from rich.markup import escape
+    from rich.table import Table
+
+    from ccapki.cli.output import console
+    from ccapki.lifecycle.stackproof import CASE_HOST, keyusage_less_root
+
+    _step(
+        "stacks differ: a third-party root made like `openssl req -x509` (CA:TRUE, no "
+        f"keyUsage) signs {CASE_HOST}"
+    )
+    rows = asyncio.run(keyusage_less_root(now))
+    t = Table(title="ccapki's verdict per stack, and the real stack's handshake")
+    for col in ("stack", "judges", "ccapki predicts", "real handshake", "why"):
+        t.add_column(col)
+    for r in rows:
+        live = "[dim]not run here[/dim]" if r.live is None else ("pass" if r.live else "fail")
+        mark = "" if r.agrees else " [bold red](!)[/bold red]"
+        t.add_row(
+            r.stack.value,
+            r.judges,
+            "pass" if r.predicted else "fail",
+            live + mark,
+            escape(r.detail.split(";")[0]),
+        )
+    console().print(t)
+    if not all(r.agrees for r in rows):
+        click.echo("demo: a real stack disagrees with ccapki's prediction", err=True)
+        return 3
+    click.echo(
+        "web-PKI refuses the root (no keyUsage); the appliances' Java accepts it, so the "
+        "CAM/CAS channel works: `trust check` passes it with the web-PKI finding as a warning"
+    )
+    return 0
+
+
 def _lab_demo(base: list[str]) -> int:
     """Start the lab, verify every channel by real handshakes, stop the lab."""
     from ccapki.cli.app import run
@@ -134,6 +174,9 @@ def demo(ctx: click.Context, keep: bool) -> int:
         demo_env = Env(home_option=str(store_home), debug=env.debug)
         render_inventory(demo_env)
         code = _trust_demo(base, demo_env)
+        if code != 0:
+            return code
+        code = _stacks_demo(dt.datetime.now(dt.UTC))  # real handshakes: the real clock
         if code != 0:
             return code
         code = _lab_demo(base)

@@ -406,6 +406,7 @@ def check_ha(
                 "pair": spec.name,
                 "ok": ok,
                 "source": "files" if primary else "store",
+                "heartbeat_keyed": dep.profile.ha_ipsec_heartbeat,
                 "checks": [c.as_dict() for c in checks],
             }
         )
@@ -413,12 +414,19 @@ def check_ha(
         for c in checks:
             mark = click.style("pass", fg="green") if c.ok else click.style("FAIL", fg="red")
             click.echo(f"{mark}  {c.item}: {c.detail}")
-        click.echo(
-            f"{spec.name}: fit for HA"
-            if ok
-            else f"{spec.name}: HA broken: the IPsec heartbeat will not come up and both peers "
-            "would go active"
-        )
+        if ok:
+            click.echo(f"{spec.name}: fit for HA")
+        elif dep.profile.ha_ipsec_heartbeat:
+            click.echo(
+                f"{spec.name}: HA broken: the IPsec heartbeat will not come up and both peers "
+                "would go active"
+            )
+        else:  # before 4.7 the heartbeat is not keyed by the certificate
+            click.echo(
+                f"{spec.name}: not fit for HA: after a failover clients meet another "
+                f"certificate (on {dep.release} the heartbeat does not use the certificate, "
+                "so it stays up)"
+            )
         if not primary:
             click.echo(
                 "checked the store's identity for both peers; to check what each peer really "
@@ -657,7 +665,8 @@ def keys_retire(env: Env, fingerprint: str) -> int:
     env.refuse_what_if("keys retire")
     from ccapki.store.records import KeyState
 
-    with env.open_store() as store:
+    # decided and written under the write lock: the key's state read is the one changed
+    with env.open_store() as store, store.transaction():
         fp = fingerprint.lower().replace(":", "").strip()
         if not fp:
             raise InputError("no fingerprint given", "give a fingerprint from `ccapki keys list`")

@@ -234,6 +234,8 @@ Real appliances: give `endpoints = { control = "host:port", gui = "host:port", .
 appliance in the deployment file; `verify --live` then probes those (never changing them).
 A cell with a link to an appliance whose endpoint is not given is "not probed", never
 compared (IPv6 endpoints go in brackets: "[2001:db8::1]:443").
+Run as root with strongSwan installed, the lab's HA heartbeat cells are judged by real IKEv2
+between two charon daemons in network namespaces (else by the lab's TLS emulation).
 
 \b
 EXIT CODES
@@ -304,14 +306,64 @@ def verify(env: Env, live: bool, target: str, as_json: bool) -> int:
                 + '; add endpoints = { KIND = "host:port" } to probe them'
             )
         for cell in report.disagreements:
+            said = {None: "does not apply (n/a)", True: "passes", False: "fails"}[cell.offline]
+            seen = {
+                LiveState.PASSED: "passed",
+                LiveState.FAILED: "failed",
+                LiveState.NOT_APPLICABLE: "verified nothing (n/a)",
+            }.get(cell.live, cell.live.value)
             click.echo(
-                f"ccapki bug: offline says {cell.appliance} {cell.channel.value} "
-                f"{'passes' if cell.offline else 'fails'}, the live handshake "
-                f"{'passed' if cell.live is LiveState.PASSED else 'failed'}: please report it "
-                "with `ccapki verify --live --json` and `ccapki trust check --json`",
+                f"ccapki bug: offline ({cell.offline_stack}) says {cell.appliance} "
+                f"{cell.channel.value} {said}, the live handshake ({cell.live_stack or 'none'}) "
+                f"{seen}: please report it with `ccapki verify --live --json` and "
+                "`ccapki trust check --json`",
                 err=True,
             )
     return report.exit_code
+
+
+def _heartbeat_note(report: LiveReport) -> str | None:
+    """Which stack judged the ha-heartbeat cells: strongSwan, or the lab's TLS emulation."""
+    from ccapki.lab.ipsec import IPSEC_STACK
+    from ccapki.lifecycle.verify import LiveState
+    from ccapki.topology.model import Channel
+
+    if report.heartbeats:
+        child = "; ".join(dict.fromkeys(h.child_sa for h in report.heartbeats))
+        return (
+            f"ha-heartbeat: {IPSEC_STACK}, two charon daemons per pair, judged by IKE_AUTH "
+            f"both ways (CHILD_SA: {child})"
+        )
+    shown = any(
+        c.channel is Channel.HA_HEARTBEAT and c.live is not LiveState.NOT_APPLICABLE
+        for c in report.cells
+    )
+    if shown and report.ike_unavailable:
+        return f"ha-heartbeat: TLS emulation ({IPSEC_STACK} not run: {report.ike_unavailable})"
+    return None
+
+
+def _stack_lines(report: LiveReport) -> list[str]:
+    """Per channel: the stack the offline verdict models and the stack(s) that made the
+    live handshakes (by cell when they differ)."""
+    from ccapki.topology.model import Channel
+
+    lines = []
+    for ch in Channel:
+        cells = [c for c in report.cells if c.channel is ch]
+        offline = sorted({c.offline_stack for c in cells if c.offline_stack})
+        by_live: dict[str, list[str]] = {}
+        for c in cells:
+            if c.live_stack:
+                by_live.setdefault(c.live_stack, []).append(c.appliance)
+        if not by_live:
+            continue
+        if len(by_live) == 1:
+            live = next(iter(by_live))
+        else:
+            live = "; ".join(f"{k} ({', '.join(v)})" for k, v in by_live.items())
+        lines.append(f"{ch.value}: offline models {', '.join(offline)}; live by {live}")
+    return lines
 
 
 def _render_live(report: LiveReport) -> None:
@@ -350,6 +402,11 @@ def _render_live(report: LiveReport) -> None:
                 line.append(mark + ("" if c.agree else " [bold red](!)[/bold red]"))
         t.add_row(*line)
     out.print(t)
+    for stack_line in _stack_lines(report):
+        out.print(escape(stack_line))
+    note = _heartbeat_note(report)
+    if note:
+        out.print(escape(note))
     shown: set[str] = set()
     for c in report.cells:
         for e in c.errors:

@@ -161,7 +161,7 @@ def trust_remove(env: Env, appliance: str, fingerprint: str) -> int:
     """Remove a certificate (by SHA-256 fingerprint prefix) from an appliance's trust store."""
     env.refuse_what_if("trust remove")
     name = _appliance(env, appliance)
-    with env.open_store() as store:
+    with env.open_store() as store, store.transaction():
         n = store.trust.remove(name, fingerprint)
     if n == 0:
         raise InputError(
@@ -442,7 +442,8 @@ def trust_apply(env: Env, prune: bool) -> int:
     from ccapki.lifecycle.trustops import apply_changes, load_inventory, trust_changes
 
     dep, _ = load_deployment_arg(env, None)
-    with env.open_store() as store:
+    # decided under the write lock: what another writer did meanwhile is seen, not undone
+    with env.open_store() as store, store.transaction():
         changes = trust_changes(load_inventory(store, dep), prune=prune)
         apply_changes(store, changes)
     for c in changes:

@@ -3,6 +3,10 @@
 Servers accept plain TCP and upgrade with ``StreamWriter.start_tls`` using the context current
 at accept time, so :meth:`Lab.reload` swaps certificates without closing a listening socket,
 and the server side sees (and reports) why it refused a handshake.
+
+With ``spec.jsse`` the control endpoints (and the status/control links made to them) run on
+one JVM instead (:mod:`ccapki.lab.jsse`): JSSE with PKIX trust managers on both ends, as the
+appliances' Tomcat does; its endpoints are re-keyed in place on reload, keeping their ports.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from ccapki.lab._pages import page_for, response
 from ccapki.lab._spec import HTTPS_KINDS, ApplianceSpec, EndpointMaterial, LabSpec
 from ccapki.lab._status import (
     HA_BROKEN,
+    NO_CERT_HEARTBEAT,
     NOT_CONNECTED,
     ApplianceStatus,
     EndpointStatus,
@@ -30,6 +35,8 @@ from ccapki.lab._status import (
     PairStatus,
     utc_now_text,
 )
+from ccapki.lab.jsse import JsseHarness
+from ccapki.probe import JAVA_STACK
 from ccapki.probe.tls import client_context, describe_error, server_context, sha256_hex
 
 __all__ = ["Lab", "link_definitions"]
@@ -82,7 +89,7 @@ def link_definitions(spec: LabSpec) -> list[_LinkDef]:
                         "identity",
                     )
                 )
-    for _pair, (primary, secondary) in sorted(spec.pairs().items()):
+    for _pair, (primary, secondary) in sorted(spec.pairs().items() if spec.heartbeat else ()):
         out.append(
             _LinkDef(
                 f"heartbeat:{secondary.name}->{primary.name}",
@@ -118,25 +125,29 @@ def _build_contexts(spec: LabSpec) -> _Contexts:
             )
         return cache[key]
 
-    def cli(m: EndpointMaterial) -> ssl.SSLContext:
-        key = ("c", m.cert_chain_pem, m.key_pem, m.trust_pem)
+    def cli(m: EndpointMaterial, mutual: bool = True) -> ssl.SSLContext:
+        key = ("c", m.cert_chain_pem, m.key_pem, m.trust_pem, mutual)
         if key not in cache:
-            cache[key] = client_context(
-                m.trust_pem,
-                cert_chain_pem=m.cert_chain_pem,
-                key_pem=m.key_pem,
-                check_hostname=spec.check_peer_names,
-                strict=strict,
-            )
+            if mutual:
+                cache[key] = client_context(
+                    m.trust_pem,
+                    cert_chain_pem=m.cert_chain_pem,
+                    key_pem=m.key_pem,
+                    check_hostname=spec.check_peer_names,
+                    strict=strict,
+                )
+            else:  # before 4.5: TLS, but no verification and no client certificate
+                cache[key] = client_context(None, check_hostname=False, verify=False)
         return cache[key]
 
     ctx = _Contexts({}, {})
     for a in spec.appliances:
         try:
-            ctx.server[(a.name, "control")] = srv(a.identity, True)
+            mutual = spec.mutual_verification
+            ctx.server[(a.name, "control")] = srv(a.identity, mutual)
             ctx.server[(a.name, "https")] = srv(a.identity, False)
-            ctx.client[(a.name, "identity")] = cli(a.identity)
-            if a.pair:
+            ctx.client[(a.name, "identity")] = cli(a.identity, mutual)
+            if a.pair and spec.heartbeat:
                 ctx.server[(a.name, "heartbeat")] = srv(a.heartbeat_material, True)
                 ctx.client[(a.name, "heartbeat")] = cli(a.heartbeat_material)
         except ssl.SSLError as exc:
@@ -181,6 +192,8 @@ class Lab:
         self._loop_task: asyncio.Task[None] | None = None
         self._lock: asyncio.Lock | None = None
         self._running = False
+        self._jvm: JsseHarness | None = None
+        self._jvm_keys: set[tuple[str, str]] = set()
         self.rounds = 0
 
     @property
@@ -211,10 +224,14 @@ class Lab:
         self._lock = asyncio.Lock()
         self._ctx = _build_contexts(self._spec)
         try:
+            if self._spec.jsse:
+                self._jvm = JsseHarness()
+                await self._jvm.start()
             for a in self._spec.appliances:
                 await self._open_endpoints(a)
         except BaseException:
-            await self._close_servers(list(self._servers))
+            await self._close_servers([*self._servers, *self._jvm_keys])
+            await self._stop_jvm()
             raise
         self._running = True
         self._defs = link_definitions(self._spec)
@@ -238,7 +255,8 @@ class Lab:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop_task
             self._loop_task = None
-        await self._close_servers(list(self._servers))
+        await self._close_servers([*self._servers, *self._jvm_keys])
+        await self._stop_jvm()
         for task in list(self._handlers):
             task.cancel()
         if self._handlers:
@@ -249,10 +267,16 @@ class Lab:
         self._running = False
         log.info("lab stopped")
 
+    async def _stop_jvm(self) -> None:
+        jvm, self._jvm = self._jvm, None
+        if jvm is not None:
+            await jvm.stop()
+
     async def reload(self, new_spec: LabSpec) -> None:
         """Swap certificates and trust stores without restarting: new contexts, the same
         ports for appliances that remain, endpoints opened or closed for appliances added or
-        removed, then every link re-run. A spec that cannot load changes nothing."""
+        removed, then every link re-run. A spec that cannot load changes nothing. Whether
+        control endpoints run on the JVM is decided at :meth:`start` and kept."""
         if not self._running or self._lock is None:
             raise RuntimeError("the lab is not running")
         if new_spec.host != self._spec.host:
@@ -262,8 +286,9 @@ class Lab:
             )
         new_ctx = _build_contexts(new_spec)
         async with self._lock:
-            wanted = {(a.name, k) for a in new_spec.appliances for k in a.endpoint_kinds}
-            await self._close_servers([key for key in self._servers if key not in wanted])
+            wanted = {(a.name, k) for a in new_spec.appliances for k in new_spec.endpoint_kinds(a)}
+            gone = [key for key in (*self._servers, *self._jvm_keys) if key not in wanted]
+            await self._close_servers(gone)
             self._ctx = new_ctx
             self._spec = new_spec
             for a in new_spec.appliances:
@@ -288,7 +313,7 @@ class Lab:
         spec = self._spec
         endpoints = []
         for a in spec.appliances:
-            for kind in a.endpoint_kinds:
+            for kind in spec.endpoint_kinds(a):
                 port = self._ports.get((a.name, kind))
                 if port is not None:
                     endpoints.append(
@@ -298,7 +323,7 @@ class Lab:
                             spec.host,
                             port,
                             a.peer_name,
-                            kind in ("control", "heartbeat"),
+                            kind == "heartbeat" or (kind == "control" and spec.mutual_verification),
                         )
                     )
         links = tuple(
@@ -331,8 +356,12 @@ class Lab:
             appliances.append(ApplianceStatus(a.name, a.role, a.pair, a.ha_role, state, detail))
         pairs = []
         for pair, (primary, secondary) in sorted(spec.pairs().items()):
-            hb = by_name[f"heartbeat:{secondary.name}->{primary.name}"]
-            if hb.ok:
+            hb = by_name.get(f"heartbeat:{secondary.name}->{primary.name}")
+            if hb is None:  # the release has no certificate-keyed heartbeat (before 4.7)
+                pairs.append(
+                    PairStatus(pair, primary.name, secondary.name, None, NO_CERT_HEARTBEAT)
+                )
+            elif hb.ok:
                 pairs.append(PairStatus(pair, primary.name, secondary.name, True, "HA up"))
             elif hb.ok is None:
                 pairs.append(PairStatus(pair, primary.name, secondary.name, None, "pending"))
@@ -353,12 +382,27 @@ class Lab:
 
     # -- servers ------------------------------------------------------------------------
 
+    def _link_stack(self, d: _LinkDef) -> str:
+        if (d.server, d.endpoint) in self._jvm_keys:
+            return JAVA_STACK
+        return "openssl-strict" if self._spec.strict_x509 else "openssl-default"
+
     def _address(self, d: _LinkDef) -> str:
         return f"{self._spec.host}:{self._ports.get((d.server, d.endpoint), 0)}"
 
     async def _open_endpoints(self, a: ApplianceSpec) -> None:
-        for kind in a.endpoint_kinds:
+        for kind in self._spec.endpoint_kinds(a):
             key = (a.name, kind)
+            # JSSE verifies: before 4.5 (no mutual verification) the control endpoint stays
+            # an unverified Python one; a release change moves it (to a new port).
+            on_jvm = kind == "control" and self._spec.mutual_verification
+            if self._jvm is not None and on_jvm:
+                if key in self._servers:
+                    await self._close_servers([key])
+                await self._serve_on_jvm(self._jvm, a)
+                continue
+            if key in self._jvm_keys:
+                await self._close_servers([key])
             if key in self._servers:
                 continue
             handler = self._make_handler(a.name, kind)
@@ -375,7 +419,31 @@ class Lab:
             self._servers[key] = server
             self._ports[key] = server.sockets[0].getsockname()[1]
 
+    async def _serve_on_jvm(self, jvm: JsseHarness, a: ApplianceSpec) -> None:
+        """Open (or re-key in place) ``a``'s control endpoint on the JVM."""
+        m = a.identity
+        port = await jvm.serve(
+            f"{a.name}/control",
+            cert_chain_pem=m.cert_chain_pem,
+            key_pem=m.key_pem,
+            trust_pem=m.trust_pem,
+            host=self._spec.host,
+            client_auth="need" if self._spec.mutual_verification else "none",
+            from_name=a.name,
+            role=a.role,
+            timeout=self._spec.link_timeout,
+            allowed_subjects=_allowed_subjects(self._spec) if a.role == "cam" else None,
+        )
+        self._ports[(a.name, "control")] = port
+        self._jvm_keys.add((a.name, "control"))
+
     async def _close_servers(self, keys: list[tuple[str, str]]) -> None:
+        for k in keys:
+            if k in self._jvm_keys:
+                self._jvm_keys.discard(k)
+                if self._jvm is not None:
+                    with contextlib.suppress(Exception):
+                        await self._jvm.close_endpoint(f"{k[0]}/{k[1]}")
         servers = [self._servers.pop(k) for k in keys if k in self._servers]
         for k in keys:
             self._ports.pop(k, None)
@@ -419,6 +487,13 @@ class Lab:
             # it pauses reading synchronously, so the client's first bytes (ClientHello)
             # cannot land in the plain-text reader buffer and be lost.
             await writer.start_tls(ctx, ssl_handshake_timeout=timeout)
+            allowed = self._spec.dn_authorization
+            # 4.9: a CAS whose DN the CAM does not authorize is dropped without a reply
+            cam = self._spec.appliance(appliance).role == "cam"
+            if kind == "control" and allowed is not None and cam:
+                view = _dn_refusal(writer, allowed, f"{addr[0]}:{addr[1]}")
+                if view is not None:
+                    return
             if kind in HTTPS_KINDS:
                 await self._serve_http(appliance, kind, reader, writer)
             else:
@@ -545,7 +620,10 @@ class Lab:
             f"{spec.host}:{port}",
             False,
             checked_at=utc_now_text(),
+            stack=self._link_stack(d),
         )
+        if self._jvm is not None and base.stack == JAVA_STACK:
+            return await self._run_jsse_link(self._jvm, d, base, material, port)
         writer: asyncio.StreamWriter | None = None
         local: Addr | None = None
         start = time.perf_counter()
@@ -593,6 +671,46 @@ class Lab:
             result = await self._with_server_view(result, local)
         return result
 
+    async def _run_jsse_link(
+        self, jvm: JsseHarness, d: _LinkDef, base: LinkStatus, material: EndpointMaterial, port: int
+    ) -> LinkStatus:
+        """The link made by a JSSE client against the server's JSSE endpoint."""
+        spec = self._spec
+        client = spec.appliance(d.client)
+        hello = json.dumps({"from": d.client, "kind": d.kind, "role": client.role})
+        try:
+            res = await jvm.connect(
+                spec.host,
+                port,
+                server_name=spec.appliance(d.server).peer_name,
+                trust_pem=material.trust_pem,
+                cert_chain_pem=material.cert_chain_pem,
+                key_pem=material.key_pem,
+                check_hostname=spec.check_peer_names,
+                hello=hello,
+                timeout=spec.link_timeout,
+            )
+        except Exception as exc:  # the JVM died: the link is down, the lab keeps running
+            return replace(base, error=str(exc))
+        if res.ok:
+            try:
+                reply = json.loads(res.reply or "")
+            except ValueError:
+                reply = {}
+            if reply.get("ok") is True:
+                return replace(base, ok=True, handshake_seconds=res.handshake_seconds)
+            return replace(
+                base,
+                error=str(reply.get("error") or "refused by the peer"),
+                handshake_seconds=res.handshake_seconds,
+            )
+        return replace(
+            base,
+            error=res.error or "failed",
+            server_error=res.server_error if res.server_error != res.error else None,
+            handshake_seconds=res.handshake_seconds,
+        )
+
     async def _with_server_view(self, result: LinkStatus, local: Addr) -> LinkStatus:
         fut = self._view(local)
         try:
@@ -614,6 +732,44 @@ def _mismatch(peer: str, peer_der: bytes | None, me: str, own_der: bytes) -> str
         f"HA peers hold different identities: {peer} presents certificate {theirs}…, "
         f"{me} holds {sha256_hex(own_der)[:16]}…; both peers must hold the same certificate "
         "and key"
+    )
+
+
+def _allowed_subjects(spec: LabSpec) -> list[bytes] | None:
+    """4.9: the DER subjects the CAM's JVM endpoint serves: every certificate of the spec
+    whose RFC 4514 subject is authorized (exactly what :func:`_dn_refusal` compares), and
+    each authorized DN as cryptography encodes it."""
+    from cryptography import x509
+
+    allowed = spec.dn_authorization
+    if allowed is None:
+        return None
+    out: list[bytes] = []
+    for a in spec.appliances:
+        for m in (a.identity, a.heartbeat_material):
+            subject = x509.load_der_x509_certificate(m.leaf_der).subject
+            if subject.rfc4514_string() in allowed:
+                out.append(subject.public_bytes())
+    for dn in allowed:
+        with contextlib.suppress(ValueError):
+            out.append(x509.Name.from_rfc4514_string(dn).public_bytes())
+    return out
+
+
+def _dn_refusal(writer: asyncio.StreamWriter, allowed: tuple[str, ...], who: str) -> str | None:
+    """4.9: the CAM serves a CAS only when its certificate's subject DN is authorized."""
+    from cryptography import x509
+
+    sslobj = writer.get_extra_info("ssl_object")
+    der = sslobj.getpeercert(binary_form=True) if sslobj else None
+    if der is None:
+        return f"{who or 'the peer'} presented no certificate: no DN to authorize"
+    dn = x509.load_der_x509_certificate(der).subject.rfc4514_string()
+    if dn in allowed:
+        return None
+    return (
+        f"{who or 'the peer'}'s certificate DN {dn!r} is not authorized on the CAM "
+        "(4.9 CAM-CAS authorization)"
     )
 
 

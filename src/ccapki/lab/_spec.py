@@ -12,6 +12,7 @@ from typing import Any, Literal, cast
 from cryptography import x509
 
 from ccapki.errors import InputError
+from ccapki.lab.jsse import java_available
 from ccapki.probe.tls import leaf_der, sha256_hex
 
 __all__ = ["ApplianceSpec", "EndpointMaterial", "HaRole", "LabSpec", "Role"]
@@ -143,7 +144,8 @@ class ApplianceSpec:
 
     @property
     def endpoint_kinds(self) -> tuple[str, ...]:
-        """The endpoints it listens on: its role's, and ``heartbeat`` in an HA pair."""
+        """The endpoints it listens on: its role's, and ``heartbeat`` in an HA pair (on
+        releases without the heartbeat, :meth:`LabSpec.endpoint_kinds` leaves it out)."""
         kinds = ENDPOINT_KINDS[self.role]
         return (*kinds, "heartbeat") if self.pair else kinds
 
@@ -182,6 +184,14 @@ class LabSpec:
     ``link_interval``: seconds between CAS -> CAM status exchanges and heartbeats.
     ``check_peer_names``: clients check the peer's certificate names against its hostname.
     ``strict_x509``: RFC 5280 strict verification (as ``cryptography.x509.verification``).
+    ``jsse``: the CAM <-> CAS control endpoints and their status/control links run on the JVM
+    (JSSE, PKIX), as on the appliances; on by default when ``java`` and ``javac`` exist.
+    The release profile (:mod:`ccapki.topology.releases`) decides the rest:
+    ``mutual_verification`` (4.5+): CAM and CAS verify each other on control links; without
+    it the links still run TLS, but the client neither verifies the server nor presents a
+    certificate, and the server asks for none. ``heartbeat`` (4.7+): HA pairs run the
+    certificate-keyed heartbeat. ``dn_authorization`` (4.9): the subject DNs (RFC 4514) the
+    CAM allows on status links; None: no DN authorization.
     """
 
     appliances: tuple[ApplianceSpec, ...]
@@ -190,6 +200,10 @@ class LabSpec:
     link_timeout: float = 5.0
     check_peer_names: bool = True
     strict_x509: bool = True
+    jsse: bool = field(default_factory=java_available)
+    mutual_verification: bool = True
+    heartbeat: bool = True
+    dn_authorization: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         names = [a.name for a in self.appliances]
@@ -230,6 +244,11 @@ class LabSpec:
                 return a
         return None
 
+    def endpoint_kinds(self, a: ApplianceSpec) -> tuple[str, ...]:
+        """The endpoints ``a`` runs in this lab: the heartbeat only where the release has it."""
+        kinds = a.endpoint_kinds
+        return kinds if self.heartbeat else tuple(k for k in kinds if k != "heartbeat")
+
     def appliance(self, name: str) -> ApplianceSpec:
         """The appliance named ``name``; raises ``KeyError`` if there is none."""
         for a in self.appliances:
@@ -255,6 +274,12 @@ class LabSpec:
                 "link_timeout": self.link_timeout,
                 "check_peer_names": self.check_peer_names,
                 "strict_x509": self.strict_x509,
+                "jsse": self.jsse,
+                "mutual_verification": self.mutual_verification,
+                "heartbeat": self.heartbeat,
+                "dn_authorization": (
+                    None if self.dn_authorization is None else list(self.dn_authorization)
+                ),
             }
         )
 
@@ -271,6 +296,14 @@ class LabSpec:
                 link_timeout=float(data.get("link_timeout", 5.0)),
                 check_peer_names=bool(data.get("check_peer_names", True)),
                 strict_x509=bool(data.get("strict_x509", True)),
+                jsse=bool(data.get("jsse", java_available())),
+                mutual_verification=bool(data.get("mutual_verification", True)),
+                heartbeat=bool(data.get("heartbeat", True)),
+                dn_authorization=(
+                    None
+                    if data.get("dn_authorization") is None
+                    else tuple(str(x) for x in data["dn_authorization"])
+                ),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise InputError(

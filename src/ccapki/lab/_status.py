@@ -19,6 +19,8 @@ __all__ = [
 
 HA_BROKEN = "HA broken: both peers would go active"
 NOT_CONNECTED = "Not connected"
+#: an HA pair on a release whose heartbeat is not keyed by the certificate (before 4.7)
+NO_CERT_HEARTBEAT = "heartbeat not certificate-keyed before 4.7"
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,8 @@ class LinkStatus:
     ``kind``: ``status`` (CAS -> CAM periodic status exchange), ``control`` (CAM -> CAS) or
     ``heartbeat`` (HA secondary -> primary). ``ok`` is None until first checked. ``error`` is
     the client's view, ``server_error`` the server's (for example why it refused the client
-    certificate).
+    certificate). ``stack``: the verifier both ends of the link ran (``java-pkix``: the JVM's
+    JSSE with PKIX trust managers; ``openssl-strict`` / ``openssl-default``: Python's ssl).
     """
 
     name: str
@@ -67,6 +70,7 @@ class LinkStatus:
     verify_code: int | None = None
     checked_at: str | None = None
     handshake_seconds: float | None = None
+    stack: str = ""
 
     @property
     def state(self) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from ccapki.lab._lab import link_definitions
 from ccapki.lab._spec import ApplianceSpec, EndpointMaterial, LabSpec
 from ccapki.lab._status import LabStatus
-from ccapki.probe import ProbeTarget
+from ccapki.probe import JAVA_STACK, ProbeTarget
 from ccapki.topology.model import Channel
 
 __all__ = ["failover_targets", "live_targets"]
@@ -40,13 +40,16 @@ def _link_target(
     """``client`` connecting to ``server``'s ``endpoint`` with ``material`` (raises
     ``KeyError`` when ``status`` has no such endpoint)."""
     ep = status.endpoint(server.name, endpoint)
+    # before 4.5 a CAM/CAS link is TLS without verification and without a client certificate
+    verify = kind == "heartbeat" or spec.mutual_verification
     return ProbeTarget(
         ep.host,
         ep.port,
-        server.peer_name if spec.check_peer_names else None,
-        material.trust_pem,
-        client_cert_pem=material.cert_chain_pem,
-        client_key_pem=material.key_pem,
+        server.peer_name if spec.check_peer_names and verify else None,
+        material.trust_pem if verify else None,
+        client_cert_pem=material.cert_chain_pem if verify else None,
+        client_key_pem=material.key_pem if verify else None,
+        verify=verify,
         purpose=kind,
         label=f"{kind}:{client.name}->{server.name}",
         timeout=timeout,
@@ -55,6 +58,8 @@ def _link_target(
         client=client.name,
         server=server.name,
         channel=_CHANNEL_OF_KIND[kind],
+        # CAM <-> CAS links are verified by the appliances' Java: probed by JSSE when it runs
+        stack=JAVA_STACK if spec.jsse and verify and endpoint == "control" else None,
     )
 
 
@@ -113,6 +118,9 @@ def live_targets(
                 label=f"{e.kind}:{e.appliance}",
                 http_get=e.kind in ("web-login", "gui"),
                 timeout=timeout,
+                # browsers and OS verifiers, like OpenSSL's default mode, accept what
+                # X509_STRICT refuses (a CA without keyUsage, for one): see docs/stacks.md
+                strict_x509=spec.strict_x509,
                 server=e.appliance,
                 channel=_CHANNEL_OF_KIND[e.kind],
             )
@@ -134,7 +142,7 @@ def failover_targets(
     ``KeyError``).
     """
     links: list[tuple[str, ApplianceSpec, ApplianceSpec, str, EndpointMaterial]] = []
-    for _pair, (primary, secondary) in sorted(spec.pairs().items()):
+    for _pair, (primary, secondary) in sorted(spec.pairs().items() if spec.heartbeat else ()):
         links.append(("heartbeat", primary, secondary, "heartbeat", primary.heartbeat_material))
     active = spec.active_cam
     for cam in (a for a in spec.appliances if a.role == "cam" and a is not active):

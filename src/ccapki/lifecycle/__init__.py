@@ -1,8 +1,20 @@
 """Workflows that join the pure core to the store: apply the plan, CSRs, imports,
-exports, trust, live verification, the lab's spec.
+exports, trust, live verification, the lab's spec, backups and recovery kits.
 
 The public names live in the submodules (each with its own ``__all__``); scripts use the
 facade :mod:`ccapki.api`, which calls them.
 """
 
-__all__ = ["apply", "certfiles", "exports", "importing", "labspec", "trustops", "verify"]
+__all__ = [
+    "apply",
+    "backups",
+    "certfiles",
+    "doctor",
+    "exports",
+    "heartbeat",
+    "importing",
+    "labspec",
+    "stackproof",
+    "trustops",
+    "verify",
+]

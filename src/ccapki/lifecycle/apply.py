@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from cryptography import x509
 
 from ccapki._util import gc_paused
-from ccapki.pki.certs import display_name
+from ccapki.errors import Interrupted, StoreBusy
+from ccapki.pki.certs import display_name, fingerprint
 from ccapki.pki.issue import Issuer, issue_identity, make_intermediate_ca, make_root_ca
 from ccapki.pki.keys import KeyType, generate_key
 from ccapki.store.records import (
@@ -48,6 +51,12 @@ __all__ = [
 
 ROOT_DAYS = 20 * 365 + 5
 INTERMEDIATE_DAYS = 10 * 365 + 2
+#: apply commits what it issued every this many identities, or every this many seconds
+#: (whichever comes first): an interruption keeps every batch committed before it
+BATCH_SIZE = 200
+BATCH_SECONDS = 2.0
+#: Told how far issuing is: (identities issued so far, identities to issue).
+Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -61,6 +70,8 @@ class ApplyResult:
     not_in_file: tuple[str, ...] = ()
     #: the ``[deployment]`` name the store last applied, when the file gives another
     renamed_from: str | None = None
+    #: identities another ccapki issued while this one was issuing them (its are kept)
+    issued_elsewhere: tuple[str, ...] = ()
 
 
 def _previous_name(store: Store) -> str | None:
@@ -172,6 +183,8 @@ def issue_one(
 
 #: Below this many identities, issuing stays in this process (a pool costs ~50 ms to start).
 PARALLEL_MIN = 256
+#: Issued in this process, identities come back (and are counted) this many at a time.
+_SERIAL_CHUNK = 64
 _FORK_ISSUERS: dict[str, Issuer] = {}
 
 
@@ -200,11 +213,29 @@ def _quiet_worker() -> None:
     A Ctrl-C reaches the whole process group: workers ignore it and the parent stops them.
     The forked worker inherits the CLI's handler, which would raise in the worker: SIGTERM
     (how the pool stops its workers) goes back to the default, an immediate, silent exit.
+    A worker also ends, silently, with its parent (``kill -9`` of apply): on Linux at once,
+    elsewhere when it writes to the closed pipe (SIGPIPE, not a traceback).
     """
+    import os
     import signal
+    import sys
 
+    parent = os.getppid()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    if sys.platform == "linux":
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # no prctl here: the pipe ends the worker
+            pass
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(0)
 
 
 def issue_many(
@@ -245,7 +276,8 @@ def issue_batches(
         or threading.active_count() > 1
         or "fork" not in mp.get_all_start_methods()
     ):
-        yield [issue_one(p, s, issuers, now) for p, s in jobs]
+        for i in range(0, len(jobs), _SERIAL_CHUNK):
+            yield [issue_one(p, s, issuers, now) for p, s in jobs[i : i + _SERIAL_CHUNK]]
         return
     global _FORK_ISSUERS
     _FORK_ISSUERS = issuers
@@ -291,49 +323,152 @@ def apply_plan(
     *,
     dry_run: bool = False,
     path: str | None = None,
+    progress: Progress | None = None,
 ) -> ApplyResult:
-    """Issue what the plan needs. Idempotent: nothing changes when nothing is due."""
+    """Issue what the plan needs. Idempotent: nothing changes when nothing is due.
+
+    Decided under the store's write lock, so writers at once never issue an identity
+    twice; committed in batches (see :data:`BATCH_SIZE`), so an interruption keeps what was
+    committed (each identity whole: its certificate with its key) and a second run issues
+    the rest. ``progress`` is told after each issued chunk.
+    """
     # reading every identity and issuing in bulk allocate many long-lived objects and no
     # reference cycles: pausing the cyclic GC saves its repeated scans of the growing heap
-    with gc_paused():
-        return _apply_plan(store, dep, now, dry_run=dry_run, path=path)
+    # the deployment the file names is the one apply acts on (a new name: a new deployment)
+    with gc_paused(), store.scoped(dep.name):
+        return _apply_plan(store, dep, now, dry_run=dry_run, path=path, progress=progress)
 
 
-def _apply_plan(
-    store: Store, dep: Deployment, now: dt.datetime, *, dry_run: bool, path: str | None
-) -> ApplyResult:
-    plan = make_plan(dep)
+def _decide(
+    store: Store, plan: Plan, now: dt.datetime
+) -> tuple[dict[str, StoredIdentity], tuple[Action, ...], list[Action]]:
+    """What the store holds, the plan's actions on it, and those apply carries out."""
     held = store.identities.current()
     actions = pending_actions(plan, current_state(store, held), now)
     todo = [
         a for a in actions if a.kind in (ActionKind.ISSUE, ActionKind.REISSUE, ActionKind.RENEW)
     ]
+    return held, actions, todo
+
+
+def _apply_plan(
+    store: Store,
+    dep: Deployment,
+    now: dt.datetime,
+    *,
+    dry_run: bool,
+    path: str | None,
+    progress: Progress | None,
+) -> ApplyResult:
+    plan = make_plan(dep)
     named = {p.name for p in plan.identities}
-    gone = tuple(sorted(n for n in held if n not in named))
-    previous = _previous_name(store)
-    renamed = previous if previous is not None and previous != dep.name else None
     if dry_run:
+        held, actions, _ = _decide(store, plan, now)
+        previous = _previous_name(store)
+        renamed = previous if previous is not None and previous != dep.name else None
+        gone = tuple(sorted(n for n in held if n not in named))
         return ApplyResult(actions, (), (), True, (), gone, renamed)
     store.unlock()  # a wrong passphrase fails here, before anything is written
+    # decided under the write lock: another writer's change is either seen here or waits
     with store.transaction():
+        previous = _previous_name(store)
+        held, actions, todo = _decide(store, plan, now)
         store.deployments.record(dep.name, dep.source_text, path)
         jobs = [(p, signer_for(p, dep)) for p in (plan.get(a.identity) for a in todo)]
         issuers, created = ensure_issuers(store, plan, now, needed={s for _, s in jobs})
-        records: list[IdentityRecord] = []
-        for batch in issue_batches(jobs, issuers, now):  # persisted while workers issue on
-            store.identities.add(batch)
-            records += batch
-        # nothing issued: the identities read above are still current (read them once)
-        trust_added = fill_trust_stores(store, dep, None if records else held)
+        # nothing to issue: the identities read above are current (read them once)
+        trust_added = [] if jobs else fill_trust_stores(store, dep, held)
+    renamed = previous if previous is not None and previous != dep.name else None
+    gone = tuple(sorted(n for n in held if n not in named))
+    kept: list[str] = []
+    elsewhere: list[str] = []
+    if jobs:
+        # what each identity's newest certificate was when apply decided to issue it
+        seen = {
+            a.identity: (held[a.identity].fingerprint if a.identity in held else None) for a in todo
+        }
+        try:
+            _issue_in_batches(store, jobs, issuers, now, seen, kept, elsewhere, progress)
+            with store.transaction():  # read again: another writer may have issued meanwhile
+                trust_added = fill_trust_stores(store, dep)
+        except (Interrupted, StoreBusy) as exc:
+            finish = "run the command again to finish"
+            if isinstance(exc, StoreBusy):
+                finish = exc.hint
+            exc.hint = f"{len(kept)} of {len(jobs)} identities were kept; {finish}"
+            raise
     return ApplyResult(
         actions,
-        tuple(r.identity for r in records),
+        tuple(kept),
         tuple(created),
         False,
         tuple(trust_added),
         gone,
         renamed,
+        tuple(elsewhere),
     )
+
+
+def _landed(store: Store, records: list[IdentityRecord]) -> list[str]:
+    """The identities of ``records`` whose newest version in the store is theirs."""
+    if not records:
+        return []
+    newest = store.identities.newest_fingerprints([r.identity for r in records])
+    return [
+        r.identity
+        for r in records
+        if newest.get(r.identity)
+        == (r.facts.fingerprint if r.facts else fingerprint(r.certificate))
+    ]
+
+
+def _issue_in_batches(
+    store: Store,
+    jobs: list[tuple[PlannedIdentity, str]],
+    issuers: dict[str, Issuer],
+    now: dt.datetime,
+    seen: Mapping[str, str | None],
+    kept: list[str],
+    elsewhere: list[str],
+    progress: Progress | None,
+) -> None:
+    """Issue ``jobs`` and commit them in batches; ``kept`` gets what was committed.
+
+    Each batch is checked under the write lock: an identity whose newest certificate is no
+    longer the one ``seen`` when apply decided (another ccapki issued it meanwhile) is left
+    to that writer and noted in ``elsewhere``.
+    """
+    done = 0
+    waiting: list[IdentityRecord] = []
+    last = time.monotonic()
+
+    def commit() -> None:
+        nonlocal waiting, last
+        fresh: list[IdentityRecord] = []
+        try:
+            with store.transaction():
+                newest = store.identities.newest_fingerprints([r.identity for r in waiting])
+                fresh = [r for r in waiting if newest.get(r.identity) == seen[r.identity]]
+                store.identities.add(fresh)
+        except BaseException:
+            # a signal handled just after the database committed still interrupts: what
+            # landed is counted from the store (if it can still be read)
+            with contextlib.suppress(Exception):
+                kept.extend(_landed(store, fresh))
+            raise
+        kept.extend(r.identity for r in fresh)
+        elsewhere.extend(r.identity for r in waiting if newest.get(r.identity) != seen[r.identity])
+        waiting, last = [], time.monotonic()
+
+    for batch in issue_batches(jobs, issuers, now):  # committed while workers issue on
+        waiting += batch
+        done += len(batch)
+        if progress is not None:
+            progress(done, len(jobs))
+        if len(waiting) >= BATCH_SIZE or time.monotonic() - last >= BATCH_SECONDS:
+            commit()
+    if waiting:
+        commit()
 
 
 def fill_trust_stores(

@@ -515,7 +515,12 @@ def import_materials(
 ) -> ImportResult:
     """Import a batch, whole or nothing: :func:`load_known`, :func:`plan_import`,
     :func:`store_import`. Returns what was done; raises what :func:`plan_import` and
-    :func:`store_import` raise (nothing is written then)."""
-    known = load_known(store, materials)
-    plan = plan_import(materials, dep, known, now, force=force, identity=identity)
-    return store_import(store, plan)
+    :func:`store_import` raise (nothing is written then).
+
+    Planned under the store's write lock, from what the store holds then: another writer
+    at once waits, or has committed before this one reads."""
+    store.unlock()  # a wrong passphrase fails before the lock is taken
+    with store.transaction():
+        known = load_known(store, materials)
+        plan = plan_import(materials, dep, known, now, force=force, identity=identity)
+        return store_import(store, plan)

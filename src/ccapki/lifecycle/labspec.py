@@ -23,7 +23,15 @@ _PEM = serialization.Encoding.PEM
 
 
 def build_spec(store: Store, dep: Deployment, *, link_interval: float = 5.0) -> LabSpec:
-    """A LabSpec for every appliance of ``dep`` with what the store holds now."""
+    """A LabSpec for every appliance of ``dep`` with what the store holds now.
+
+    The lab follows ``dep``'s release profile (:mod:`ccapki.topology.releases`): CAM/CAS
+    verify each other from 4.5, HA pairs run the certificate-keyed heartbeat from 4.7, and
+    on 4.9 the CAM allows the CAS identities' DNs (what ``trust check`` tells the admin to
+    authorize). Links verify as the field's stacks do: by trust store, no hostname (the
+    CAM/CAS links and the heartbeat), and without OpenSSL's X509_STRICT, which refuses
+    what Java PKIX, Chromium and strongSwan accept (a CA without keyUsage, for one).
+    """
     idents = store.identities.current()
     trust = store.trust.all()
     appliances = []
@@ -52,7 +60,21 @@ def build_spec(store: Store, dep: Deployment, *, link_interval: float = 5.0) -> 
                     ha_role=("primary" if j == 0 else "secondary") if spec.ha else None,
                 )
             )
-    return LabSpec(tuple(appliances), link_interval=link_interval)
+    profile = dep.profile
+    dns: tuple[str, ...] | None = None
+    if profile.dn_authorization:
+        dns = tuple(
+            idents[s.name].certificate.subject.rfc4514_string() for s in dep.cas if s.name in idents
+        )
+    return LabSpec(
+        tuple(appliances),
+        link_interval=link_interval,
+        check_peer_names=False,
+        strict_x509=False,
+        mutual_verification=profile.mutual_verification,
+        heartbeat=profile.ha_ipsec_heartbeat,
+        dn_authorization=dns,
+    )
 
 
 def load_spec(home: str, interval: str = "5") -> LabSpec:

@@ -20,14 +20,18 @@ from ccapki.pki.formats import Material
 from ccapki.store.records import StoredIdentity
 from ccapki.store.session import Store
 from ccapki.topology.model import Appliance, Channel, Deployment, IdentitySpec, Role, Source
+from ccapki.topology.releases import CHANNEL_STACKS
 from ccapki.trust import (
     Case,
+    Stack,
     TrustContext,
+    Verdict,
     classify_link,
     client_refusals,
     expiry_warnings,
     required_anchor,
     trust_store_changes,
+    verify_for_stack,
 )
 from ccapki.trust import (
     rotation_plan as pure_rotation_plan,
@@ -129,8 +133,9 @@ def load_inventory(
 def required_trust(inv: Inventory) -> dict[str, list[x509.Certificate]]:
     """What each appliance must trust for every channel: the other side's anchors.
 
-    CAM: every CAS identity's anchor (mutual TLS) and, for an HA pair, its own (heartbeat).
-    CAS: the CAM identity's anchor and, for an HA pair, its own.
+    CAM: every CAS identity's anchor (mutual TLS, 4.5+) and, for an HA pair, its own
+    (the certificate-keyed heartbeat, 4.7+). CAS: the CAM identity's anchor and, for an HA
+    pair, its own. A release without a channel needs nothing for it.
     """
     dep = inv.deployment
     anchors: dict[str, x509.Certificate] = {}
@@ -144,7 +149,7 @@ def required_trust(inv: Inventory) -> dict[str, list[x509.Certificate]]:
         peers = dep.cas if spec.role is Role.CAM else (dep.cam,)
         if dep.profile.mutual_verification:
             need += [anchors[p.name] for p in peers if p.name in anchors]
-        if spec.ha and spec.name in anchors:
+        if spec.ha and dep.profile.ha_ipsec_heartbeat and spec.name in anchors:
             need.append(anchors[spec.name])
         uniq = list({fingerprint(c): c for c in need}.values())
         for m in spec.members:
@@ -259,6 +264,8 @@ class _Verifier:
         self.candidates = tuple(candidates)
         self._ctx: dict[frozenset[str], TrustContext] = {}
         self._memo: dict[tuple[Any, ...], tuple[str, ...]] = {}
+        #: what the channel's stack accepts but web-PKI refuses (kept as warnings)
+        self._soft: dict[tuple[Any, ...], tuple[str, ...]] = {}
         self._store_keys: dict[int, tuple[Sequence[x509.Certificate], frozenset[str]]] = {}
         self._cases: dict[tuple[str, frozenset[str]], Case] = {}
         self._refusals: dict[tuple[str, tuple[str, ...], bool], tuple[str, ...]] = {}
@@ -336,6 +343,7 @@ class _Verifier:
         name: str | None,
         who: str,
         peer: str = "",
+        stack: Stack = Stack.WEBPKI,
     ) -> tuple[str, ...]:
         """() when the chain verifies; else the findings as text (who + reason + fix).
 
@@ -344,19 +352,32 @@ class _Verifier:
         the verifying side, whose trust store ``store`` is: findings name it ("cas1's trust
         store", "the client's trust store") instead of "the trust store"."""
         skey = self.store_key(store)
-        key = (fingerprint(chain[0]), skey, purpose, name)
+        key = (fingerprint(chain[0]), skey, purpose, name, stack)
         # the memo holds the reasons only: appliances sharing a trust store share the verdict,
         # but each finding names its own appliance (``who``)
         reasons = self._memo.get(key)
         if reasons is None:
-            reasons = self._verify(chain, store, skey, purpose, name)
+            reasons, soft = self._verify(chain, store, skey, purpose, name, stack)
             self._memo[key] = reasons
+            self._soft[key] = soft
         if not reasons:
             return ()
         label = who.replace("{peer}", peer)
         owner = who.split(" ", 1)[0]
         whose = "the client's trust store" if owner == "client" else f"{owner}'s trust store"
         return tuple(f"{label}: {r.replace('the trust store', whose)}" for r in reasons)
+
+    def softened(
+        self,
+        chain: Sequence[x509.Certificate],
+        store: Sequence[x509.Certificate],
+        purpose: Literal["server", "client"],
+        name: str | None,
+        stack: Stack,
+    ) -> tuple[str, ...]:
+        """The web-PKI refusals ``stack`` accepts for this check (after :meth:`check`)."""
+        key = (fingerprint(chain[0]), self.store_key(store), purpose, name, stack)
+        return self._soft.get(key, ())
 
     def _verify(
         self,
@@ -365,24 +386,38 @@ class _Verifier:
         skey: frozenset[str],
         purpose: Literal["server", "client"],
         name: str | None,
-    ) -> tuple[str, ...]:
+        stack: Stack = Stack.WEBPKI,
+    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
         ctx = self._ctx.get(skey)
         if ctx is None:
             ctx = TrustContext(list(store), candidates=self.candidates)
             self._ctx[skey] = ctx
         self.count += 1
         if not store:
-            return ("the trust store is empty: add the issuer (see `ccapki trust plan`)",)
+            return ("the trust store is empty: add the issuer (see `ccapki trust plan`)",), ()
         sent = list(chain[1:])
         # a root the peer sends changes no verdict (it is trusted only from the store) but
         # makes the path builder try it as an intermediate: verify without it ...
         untrusted = sent[:-1] if sent and is_self_signed(sent[-1]) else sent
-        verdict = ctx.verify(chain[0], untrusted, purpose=purpose, peer_name=name, at=self.now)
+
+        def verify(intermediates: list[x509.Certificate]) -> Verdict:
+            return verify_for_stack(
+                stack, chain[0], intermediates, ctx.roots, purpose=purpose, peer_name=name,
+                at=self.now, context=ctx, lint=False,
+            )  # fmt: skip
+
+        verdict = verify(untrusted)
+        soft = tuple(
+            f"[{stack}] {self.text(f, chain[0])}"
+            for f in verdict.warnings
+            if f.reason.startswith("web-PKI refuses")
+        )
         if verdict.ok:
-            return ()
+            return (), soft
         if untrusted is not sent:  # ... and explain a failure from everything it sent
-            verdict = ctx.verify(chain[0], sent, purpose=purpose, peer_name=name, at=self.now)
-        return tuple(self.text(f, chain[0]) for f in verdict.errors) or (str(verdict.raw_error),)
+            verdict = verify(sent)
+        errors = tuple(self.text(f, chain[0]) for f in verdict.errors)
+        return errors or (str(verdict.raw_error),), soft
 
 
 def _and(items: Sequence[str]) -> str:
@@ -468,15 +503,28 @@ def _mutual(
     v: _Verifier,
     chain: Sequence[x509.Certificate],
     store: Sequence[x509.Certificate],
-    name: str,
+    name: str | None,
     me: str,
     peer: str,
+    channel: Channel,
+    soft: list[str],
 ) -> list[str]:
-    """``me`` verifying ``peer``'s identity both ways (peer as TLS server and as client)."""
-    return [
-        *v.check(chain, store, "server", name, me + " -> {peer}", peer),
-        *v.check(chain, store, "client", None, me + " <- {peer} (client cert)", peer),
+    """``me`` verifying ``peer``'s identity both ways (peer as TLS server and as client),
+    as ``channel``'s stack does; what that stack accepts but web-PKI refuses goes to
+    ``soft``."""
+    stack = _stack(channel)
+    out = [
+        *v.check(chain, store, "server", name, me + " -> {peer}", peer, stack),
+        *v.check(chain, store, "client", None, me + " <- {peer} (client cert)", peer, stack),
     ]
+    soft += v.softened(chain, store, "server", name, stack)
+    soft += v.softened(chain, store, "client", None, stack)
+    return out
+
+
+def _stack(channel: Channel) -> Stack:
+    """The stack that verifies ``channel`` in the field (the release table's map)."""
+    return Stack(CHANNEL_STACKS[channel.value])
 
 
 def _links_cam_cas(
@@ -507,10 +555,14 @@ def _links_cam_cas(
                     finds[x.name].append(f"{who} has no certificate yet")
                     finds[m.name].append(f"{who} has no certificate yet")
                     continue
-                link = _mutual(v, chain, trust(m), _ha_name(spec), m.name, x.name)
-                link += _mutual(v, cam_chain, trust(x), _ha_name(dep.cam), x.name, m.name)
+                # Java PKIX by trust store, both ways: no hostname is checked (the FAQ)
+                soft: list[str] = []
+                link = _mutual(v, chain, trust(m), None, m.name, x.name, Channel.CAM_CAS, soft)
+                link += _mutual(v, cam_chain, trust(x), None, x.name, m.name, Channel.CAM_CAS, soft)
                 finds[m.name] += link
                 finds[x.name] += link
+                warns[m.name] += soft
+                warns[x.name] += soft
                 cases[m.name].append(v.case(inv, chain, trust(m)))
                 cases[x.name].append(v.case(inv, cam_chain, trust(x)))
                 expiring = v.expiry(chain, cam_chain)
@@ -549,15 +601,19 @@ def _links_heartbeat(
             continue
         chain = inv.chain_of(spec)
         p, s = spec.members
+        expiring: tuple[str, ...] = ()
         if chain is None:
             f: tuple[str, ...] = ("no certificate yet",)
         else:
-            link = _mutual(v, chain, trust(p), _ha_name(spec), p.name, s.name)
-            link += _mutual(v, chain, trust(s), _ha_name(spec), s.name, p.name)
+            # IKEv2: each peer identified by its certificate's DN, no hostname checked
+            soft: list[str] = []
+            hb = Channel.HA_HEARTBEAT
+            link = _mutual(v, chain, trust(p), None, p.name, s.name, hb, soft)
+            link += _mutual(v, chain, trust(s), None, s.name, p.name, hb, soft)
             if link:
                 link.append("HA broken: the IPsec heartbeat fails and both peers would go active")
             f = tuple(dict.fromkeys(link))
-        expiring = v.expiry(chain)
+            expiring = tuple(dict.fromkeys(v.expiry(chain) + tuple(soft)))
         for a in spec.members:
             matrix.cells.append(Cell(a.name, Channel.HA_HEARTBEAT, not f, f, warnings=expiring))
 
@@ -606,9 +662,13 @@ def _check_deployment(
                 if chain is None:
                     matrix.cells.append(Cell(a.name, channel, False, ("no certificate yet",)))
                     continue
+                stack = _stack(channel)
                 finds = list(
-                    v.check(chain, client_ctx_roots, "server", name, "client -> {peer}", name)
+                    v.check(
+                        chain, client_ctx_roots, "server", name, "client -> {peer}", name, stack
+                    )
                 )
+                soft = v.softened(chain, client_ctx_roots, "server", name, stack)
                 public = fingerprint(chain[-1]) in public_fingerprints
                 tls_ok = not finds
                 finds += v.refusals(chain[0], platforms, public)
@@ -619,7 +679,7 @@ def _check_deployment(
                         not finds,
                         tuple(dict.fromkeys(finds)),
                         tls_ok=tls_ok,
-                        warnings=v.expiry(chain),
+                        warnings=tuple(dict.fromkeys(v.expiry(chain) + soft)),
                     )
                 )
     matrix.verifications = v.count

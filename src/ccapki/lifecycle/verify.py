@@ -8,7 +8,10 @@ agree with :func:`ccapki.lifecycle.trustops.check_deployment`'s handshake verdic
 not compared when no TLS verdict was reached on the store's certificate (the endpoint was
 unreachable, or it serves another certificate than the store's), nor when one of its links
 could not be probed at all (a real appliance without that endpoint in the deployment file):
-such a cell is "not probed", though its failed probes are still findings.
+such a cell is "not probed", though its failed probes are still findings. The lab's HA
+heartbeat cells are judged by strongSwan when it can run here (root, strongSwan installed):
+each pair negotiates IKEv2 both ways (:mod:`ccapki.lifecycle.heartbeat`), in place of the
+lab's TLS emulation of the heartbeat, which judges them otherwise.
 
     with env.open_store() as store:
         spec, inv = build_spec(store, dep), load_inventory(store, dep)
@@ -29,9 +32,12 @@ from cryptography.hazmat.primitives import serialization
 
 from ccapki.errors import InputError
 from ccapki.lab import EndpointStatus, LabSpec, LabStatus, failover_targets, live_targets
+from ccapki.lab.ipsec import PairHeartbeat
+from ccapki.lifecycle.heartbeat import lab_heartbeats
 from ccapki.lifecycle.trustops import Inventory, check_deployment
 from ccapki.probe import ProbeResult, ProbeTarget, probe_many
 from ccapki.topology.model import Channel, Deployment
+from ccapki.topology.releases import CHANNEL_STACKS
 from ccapki.trust import required_anchor
 
 __all__ = [
@@ -85,6 +91,8 @@ class LiveLink:
     ok: bool
     error: str | None = None
     comparable: bool = True
+    verified: bool = True
+    stack: str = "openssl-strict"
 
 
 @dataclass(frozen=True)
@@ -93,7 +101,11 @@ class LiveCell:
 
     ``offline``: None when the channel does not apply. ``errors``: every failed probe that
     counts for the cell. ``compared``: whether the live result was held against the offline
-    one. ``agree``: True unless both have a verdict, it was compared and they differ.
+    one. ``agree``: whether both sides give the same verdict (``n/a`` against ``pass`` or
+    ``fail`` is a disagreement); a cell not compared agrees. ``offline_stack``: the stack
+    whose verdict the offline side models (``java-pkix``, ``chromium``...);
+    ``live_stack``: the stack(s) that made the live handshakes (``openssl-default``,
+    ``jsse``...), empty when nothing was probed.
     """
 
     appliance: str
@@ -103,6 +115,8 @@ class LiveCell:
     errors: tuple[str, ...] = ()
     compared: bool = True
     agree: bool = True
+    offline_stack: str = ""
+    live_stack: str = ""
 
     @property
     def probed(self) -> bool:
@@ -119,6 +133,8 @@ class LiveCell:
             "live_errors": list(self.errors),
             "compared": self.compared,
             "agree": self.agree,
+            "offline_stack": self.offline_stack,
+            "live_stack": self.live_stack,
         }
 
 
@@ -144,6 +160,10 @@ class LiveReport:
     links: tuple[LiveLink, ...]
     cells: tuple[LiveCell, ...]
     unprobed_endpoints: tuple[UnprobedEndpoint, ...] = ()
+    #: each HA pair's heartbeat negotiated by strongSwan (IKEv2), which judged its cells
+    heartbeats: tuple[PairHeartbeat, ...] = ()
+    #: why strongSwan did not judge the heartbeat cells (they are the lab's TLS emulation)
+    ike_unavailable: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -182,6 +202,8 @@ class LiveReport:
             "unprobed_endpoints": [
                 {"appliance": u.appliance, "kind": u.kind} for u in self.unprobed_endpoints
             ],
+            "heartbeats": [h.to_dict() for h in self.heartbeats],
+            "ike_unavailable": self.ike_unavailable,
         }
 
 
@@ -268,7 +290,10 @@ async def verify_live_async(
         raise InputError(
             "no endpoint to probe", "give endpoints per appliance in the deployment file"
         )
+    # the lab's heartbeats by strongSwan (IKEv2) beside the probes; real appliances: probes
+    ike = asyncio.ensure_future(lab_heartbeats(spec)) if not real else None
     results = await probe_many(targets, concurrency=concurrency)
+    runs, ike_unavailable = await ike if ike else ({}, None)
     served = {
         m.name: ident.fingerprint
         for s in dep.identities
@@ -277,6 +302,7 @@ async def verify_live_async(
     }
     links = tuple(_live_link(r, served) for r in results)
     live = _live_cells(links, unprobed)
+    _judge_heartbeats(spec, runs, live)
     offline = check_deployment(inventory, now, anchors)
     cells = []
     for cell in offline.cells:
@@ -286,9 +312,12 @@ async def verify_live_async(
             state = LiveState.NOT_APPLICABLE
         elif not got.probed:
             state = LiveState.NOT_PROBED
+        elif not got.verified:  # TLS without verification (a CAM/CAS link before 4.5)
+            state = LiveState.NOT_APPLICABLE if got.ok else LiveState.FAILED
         else:
             state = LiveState.PASSED if got.ok else LiveState.FAILED
-        compared = got is None or got.compared
+        compared = state is not LiveState.NOT_PROBED and (got is None or got.compared)
+        seen = None if state is LiveState.NOT_APPLICABLE else state is LiveState.PASSED
         cells.append(
             LiveCell(
                 cell.appliance,
@@ -297,7 +326,9 @@ async def verify_live_async(
                 state,
                 got.errors if got else (),
                 compared,
-                got is None or want is None or not got.compared or want == got.ok,
+                not compared or seen == want,
+                CHANNEL_STACKS[cell.channel.value],
+                got.stacks if got else "",
             )
         )
     return LiveReport(
@@ -307,6 +338,8 @@ async def verify_live_async(
         links,
         tuple(cells),
         tuple(missing),
+        tuple(runs.values()),
+        ike_unavailable,
     )
 
 
@@ -355,7 +388,9 @@ def _live_link(r: ProbeResult, served: Mapping[str, str]) -> LiveLink:
     if t.server is None or t.channel is None:  # pragma: no cover - every target says both
         raise ValueError(f"probe {t.label!r} does not say which cell it counts for")
     if r.ok:
-        return LiveLink(t.label, t.client, t.server, t.channel, True)
+        return LiveLink(
+            t.label, t.client, t.server, t.channel, True, verified=t.verify, stack=t.verifier
+        )
     err = f"{t.label}: {r.error}"
     store_fp = served.get(t.server)
     if r.error_kind in _UNREACHABLE:
@@ -367,6 +402,8 @@ def _live_link(r: ProbeResult, served: Mapping[str, str]) -> LiveLink:
             False,
             f"{err} (unreachable: no handshake, nothing to compare)",
             comparable=False,
+            verified=t.verify,
+            stack=t.verifier,
         )
     if r.peer_fingerprint and store_fp is not None and store_fp != r.peer_fingerprint:
         return LiveLink(
@@ -378,8 +415,12 @@ def _live_link(r: ProbeResult, served: Mapping[str, str]) -> LiveLink:
             f"{err} ({t.server} serves certificate {r.peer_fingerprint[:16]}, the store's is "
             f"{store_fp[:16]}: `ccapki lab reload`, or install the store's identity)",
             comparable=False,
+            verified=t.verify,
+            stack=t.verifier,
         )
-    return LiveLink(t.label, t.client, t.server, t.channel, False, err)
+    return LiveLink(
+        t.label, t.client, t.server, t.channel, False, err, verified=t.verify, stack=t.verifier
+    )
 
 
 @dataclass(frozen=True)
@@ -390,6 +431,8 @@ class _Live:
     errors: tuple[str, ...]
     compared: bool
     probed: bool = True
+    verified: bool = True  # some link of the cell verified its peer
+    stacks: str = ""  # the stacks of its links, comma-separated
 
 
 def _ends(client: str | None, server: str, channel: Channel) -> Iterable[tuple[str, Channel]]:
@@ -416,6 +459,8 @@ def _live_cells(
             ok,
             tuple(x.error for x in group if x.error),
             ok or any(not x.ok and x.comparable for x in group),
+            verified=any(x.verified for x in group),
+            stacks=", ".join(sorted({x.stack for x in group if x.verified})),
         )
     for t in unprobed:
         if t.server is None or t.channel is None:  # pragma: no cover - every target says both
@@ -423,6 +468,26 @@ def _live_cells(
         for key in _ends(t.client, t.server, t.channel):
             got = cells.get(key)
             cells[key] = _Live(
-                got.ok if got else True, got.errors if got else (), compared=False, probed=False
+                got.ok if got else True,
+                got.errors if got else (),
+                compared=False,
+                probed=False,
+                stacks=got.stacks if got else "",
             )
     return cells
+
+
+def _judge_heartbeats(
+    spec: LabSpec, runs: Mapping[str, PairHeartbeat], live: dict[tuple[str, Channel], _Live]
+) -> None:
+    """Each HA pair strongSwan negotiated: its members' heartbeat cells take the IKE_AUTH
+    verdict (both ways) in place of the lab's TLS emulation, unless the lab serves other
+    material than the store there (strongSwan ran the store's: the lab's run stands, not
+    compared)."""
+    for pair, run in runs.items():
+        for member in spec.pairs()[pair]:
+            key = (member.name, Channel.HA_HEARTBEAT)
+            got = live.get(key)
+            if got is not None and not got.compared:
+                continue
+            live[key] = _Live(run.ok, run.errors, True, stacks="strongswan")

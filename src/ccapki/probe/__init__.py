@@ -36,6 +36,9 @@ from ccapki.topology.model import Channel
 
 __all__ = ["ProbeResult", "ProbeTarget", "probe", "probe_many"]
 
+#: Targets whose ``stack`` is this are probed by a JSSE client in one JVM per
+#: :func:`probe_many` call (:mod:`ccapki.lab.jsse`), as the appliances' Java verifies.
+JAVA_STACK = "java-pkix"
 _TITLE = re.compile(rb"<title>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 _MAX_HTTP = 256 * 1024
 
@@ -57,7 +60,10 @@ class ProbeTarget:
     ``client``, ``server`` and ``channel`` say which cell of a deployment the probe counts
     for: the appliance connecting (None: an endpoint or browser, not an appliance), the
     appliance probed, and the :class:`~ccapki.topology.model.Channel`. ``label`` is only
-    for display (``status:cas1->cam``); nothing parses it.
+    for display (``status:cas1->cam``); nothing parses it. ``verify=False``: the channel's
+    client does not verify the peer (a CAM/CAS link before 4.5): only the TLS connection is
+    tested. ``stack``: the verifier the probe stands for (default: ``openssl-strict`` or
+    ``openssl-default`` after ``strict_x509``), named in live reports.
     Raises ``ValueError`` for a port out of range, a client certificate without its key (or
     a key without its certificate) or a timeout that is not positive.
     """
@@ -79,6 +85,8 @@ class ProbeTarget:
     client: str | None = None
     server: str | None = None
     channel: Channel | None = None
+    verify: bool = True
+    stack: str | None = None
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -87,6 +95,13 @@ class ProbeTarget:
             raise ValueError("a client certificate needs its key, and a key its certificate")
         if self.timeout <= 0:
             raise ValueError("timeout must be positive")
+
+    @property
+    def verifier(self) -> str:
+        """The stack that judges this probe's handshake (see ``stack``)."""
+        if self.stack:
+            return self.stack
+        return "openssl-strict" if self.strict_x509 else "openssl-default"
 
     @property
     def address(self) -> str:
@@ -239,7 +254,7 @@ async def _fetch_presented_chain(t: ProbeTarget, cache: _ContextCache) -> tuple[
 async def _probe(t: ProbeTarget, cache: _ContextCache) -> ProbeResult:
     start = time.perf_counter()
     try:
-        ctx = cache.get(t, verify=True)
+        ctx = cache.get(t, verify=t.verify)
     except (ssl.SSLError, ValueError) as exc:
         return ProbeResult(t, False, f"bad probe input: {exc}", "input")
     writer: asyncio.StreamWriter | None = None
@@ -338,7 +353,7 @@ async def _probe(t: ProbeTarget, cache: _ContextCache) -> ProbeResult:
 async def probe(target: ProbeTarget) -> ProbeResult:
     """Probe one endpoint and return its :class:`ProbeResult`; never raises for network,
     TLS or bad-input trouble (those come back as a failed result)."""
-    return await _probe(target, _ContextCache())
+    return (await probe_many([target]))[0]
 
 
 async def probe_many(targets: Sequence[ProbeTarget], concurrency: int = 64) -> list[ProbeResult]:
@@ -350,9 +365,96 @@ async def probe_many(targets: Sequence[ProbeTarget], concurrency: int = 64) -> l
         raise ValueError("concurrency must be at least 1")
     cache = _ContextCache()
     sem = asyncio.Semaphore(concurrency)
+    started: asyncio.Future[Any] | None = None
+    if any(t.stack == JAVA_STACK and t.verify for t in targets):
+        # the JVM warms up while the other probes run
+        started = asyncio.ensure_future(_start_jvm())
 
     async def one(t: ProbeTarget) -> ProbeResult:
+        if t.stack == JAVA_STACK and t.verify and started is not None:
+            jvm = await asyncio.shield(started)
+            if isinstance(jvm, str):
+                return ProbeResult(t, False, f"the JVM cannot run: {jvm}", "input")
+            async with sem:
+                return await _probe_jsse(t, jvm, cache)
         async with sem:
             return await _probe(t, cache)
 
-    return list(await asyncio.gather(*(one(t) for t in targets)))
+    try:
+        return list(await asyncio.gather(*(one(t) for t in targets)))
+    finally:
+        if started is not None:
+            jvm = await started
+            if not isinstance(jvm, str):
+                await jvm.stop()
+
+
+async def _start_jvm() -> Any:
+    """A started :class:`~ccapki.lab.jsse.JsseHarness`, or why none could start."""
+    from ccapki.lab.jsse import JsseHarness  # lazy: the lab imports this module
+
+    jvm = JsseHarness()
+    try:
+        await jvm.start()
+    except Exception as exc:  # no JVM: its probes fail, the others still run
+        await jvm.stop()
+        return str(getattr(exc, "message", exc))
+    return jvm
+
+
+async def _probe_jsse(t: ProbeTarget, jvm: Any, cache: _ContextCache) -> ProbeResult:
+    """``t`` probed by a JSSE client (PKIX trust managers) in the JVM ``jvm``."""
+    start = time.perf_counter()
+    try:
+        r = await jvm.connect(
+            t.host,
+            t.port,
+            server_name=t.server_name or t.host,
+            trust_pem=t.trust_pem or b"",
+            cert_chain_pem=t.client_cert_pem,
+            key_pem=t.client_key_pem,
+            check_hostname=t.server_name is not None,
+            confirm_seconds=t.confirm_seconds,
+            timeout=t.timeout,
+        )
+    except Exception as exc:  # the JVM died mid-way
+        return ProbeResult(t, False, f"the JVM failed: {exc}", "tls")
+    if r.ok and t.expect_leaf_sha256 is not None and r.peer_sha256 != t.expect_leaf_sha256:
+        got = (r.peer_sha256 or "nothing")[:16]
+        return ProbeResult(
+            t,
+            False,
+            error=f"peer presents certificate {got}…, expected "
+            f"{t.expect_leaf_sha256[:16]}… (HA peers must hold the same identity)",
+            error_kind="mismatch",
+            peer_chain_der=r.peer_chain_der,
+            handshake_seconds=r.handshake_seconds,
+        )
+    if r.ok:
+        return ProbeResult(
+            t,
+            True,
+            peer_chain_der=r.peer_chain_der,
+            tls_version=r.protocol,
+            cipher=r.cipher,
+            handshake_seconds=r.handshake_seconds,
+        )
+    error = r.error or "failed"
+    kind = "verify" if "PKIX" in error or "ertificate" in error else "tls"
+    if error.startswith("peer closed the connection"):
+        kind = "rejected"
+    elif "java.net.ConnectException: Connection refused" in error:  # the words Python's use
+        kind, error = "refused", "connection refused"
+    elif "SocketTimeoutException" in error:
+        kind, error = "timeout", "timeout"
+    chain: tuple[bytes, ...] = ()
+    if t.fetch_chain_on_failure and kind in ("verify", "tls"):
+        chain = await _fetch_presented_chain(t, cache)
+    return ProbeResult(
+        t,
+        False,
+        error=error,
+        error_kind=kind,
+        peer_chain_der=chain,
+        handshake_seconds=r.handshake_seconds or time.perf_counter() - start,
+    )

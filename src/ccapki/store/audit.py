@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select, union
 
 from ccapki.store import schema as t
-from ccapki.store.records import AuditEntry, DeploymentRecord
+from ccapki.store.records import SHARED_CAS, AuditEntry, DeploymentRecord, DeploymentSummary
 
 if TYPE_CHECKING:
     from ccapki.store.session import Store
@@ -44,16 +44,66 @@ class AuditLog:
 
 
 class DeploymentRepository:
-    """``store.deployments``: every version of the deployment file applied."""
+    """``store.deployments``: the deployments the store holds, and every version of each
+    one's deployment file applied."""
 
     def __init__(self, store: Store) -> None:
         self._s = store
+        self._shares: dict[str, bool] = {}
+
+    def shares_cas(self) -> bool:
+        """Whether the deployment the store acts on shares the store's shared CAs
+        (``[deployment] ca = "shared"`` in the file it last applied)."""
+        import tomllib
+
+        name = self._s.deployment
+        if name not in self._shares:
+            kept = self.latest()
+            try:
+                header = tomllib.loads(kept.text).get("deployment", {}) if kept else {}
+            except tomllib.TOMLDecodeError:
+                header = {}
+            self._shares[name] = isinstance(header, dict) and header.get("ca") == "shared"
+        return self._shares[name]
+
+    def names(self) -> list[str]:
+        """Every deployment the store holds, sorted: those whose file was applied, and
+        those that hold keys, certificates or trust-store entries (e.g. a store made
+        before deployments had names)."""
+        q = union(
+            select(t.deployments.c.name.label("name")),
+            *(
+                select(tbl.c.deployment.label("name")).distinct()
+                for tbl in (t.keys, t.certificates, t.trust_entries, t.cas)
+            ),
+        )
+        with self._s.connection() as c:
+            return sorted(str(r[0]) for r in c.execute(q) if r[0] != SHARED_CAS)
+
+    def summary(self) -> list[DeploymentSummary]:
+        """Each deployment (sorted by name): its identities, when its file was last
+        applied and from where."""
+        names = self.names()
+        counts_q = select(
+            t.certificates.c.deployment, func.count(t.certificates.c.identity.distinct())
+        ).group_by(t.certificates.c.deployment)
+        last_q = select(
+            t.deployments.c.name, t.deployments.c.loaded_at, t.deployments.c.path
+        ).order_by(t.deployments.c.id)
+        with self._s.connection() as c:
+            counts = {str(r[0]): int(r[1]) for r in c.execute(counts_q)}
+            last = {r.name: (r.loaded_at, r.path) for r in c.execute(last_q)}  # newest wins
+        return [DeploymentSummary(n, counts.get(n, 0), *last.get(n, (None, None))) for n in names]
 
     def record(self, name: str, text: str, path: str | None) -> bool:
-        """Keep a new version of the deployment file if it changed. True if it did."""
+        """Keep a new version of deployment ``name``'s file if it changed. True if it
+        did."""
         with self._s.connection() as c:
             last = c.execute(
-                select(t.deployments.c.source_text).order_by(t.deployments.c.id.desc()).limit(1)
+                select(t.deployments.c.source_text)
+                .where(t.deployments.c.name == name)
+                .order_by(t.deployments.c.id.desc())
+                .limit(1)
             ).scalar()
             if last == text:
                 return False
@@ -61,15 +111,18 @@ class DeploymentRepository:
                 insert(t.deployments),
                 {"name": name, "source_text": text, "path": path, "loaded_at": self._s.now()},
             )
+        self._shares.pop(name, None)
         self._s.audit.record("deployment", name, path=path)
         return True
 
     def latest(self) -> DeploymentRecord | None:
-        """The latest deployment file kept, if any."""
+        """The latest file kept of the deployment the store acts on, if any."""
+        name = self._s.deployment
         with self._s.connection() as c:
             row = c.execute(
                 select(t.deployments.c.source_text, t.deployments.c.path)
+                .where(t.deployments.c.name == name)
                 .order_by(t.deployments.c.id.desc())
                 .limit(1)
             ).first()
-        return DeploymentRecord(row.source_text, row.path) if row else None
+        return DeploymentRecord(row.source_text, row.path, name) if row else None

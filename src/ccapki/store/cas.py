@@ -13,7 +13,7 @@ from ccapki.pki.certs import fingerprint
 from ccapki.pki.issue import Issuer
 from ccapki.pki.keys import key_type_name, public_key_fingerprint
 from ccapki.store import schema as t
-from ccapki.store.records import KeyState, StoredCA, pem_text
+from ccapki.store.records import SHARED_CAS, KeyState, StoredCA, pem_text
 
 if TYPE_CHECKING:
     from ccapki.store.session import Store
@@ -22,10 +22,16 @@ __all__ = ["CARepository"]
 
 
 class CARepository:
-    """``store.cas``."""
+    """``store.cas``: the CAs of the deployment the store acts on: its own, or, when its
+    file says ``[deployment] ca = "shared"``, the CAs it shares with the store's other such
+    deployments (kept under :data:`~ccapki.store.records.SHARED_CAS`)."""
 
     def __init__(self, store: Store) -> None:
         self._s = store
+
+    def _scope(self) -> str:
+        """The ``deployment`` value of the CAs the acting deployment uses."""
+        return SHARED_CAS if self._s.deployments.shares_cas() else self._s.deployment
 
     def add(
         self, name: str, kind: str, cert: x509.Certificate, key: PrivateKeyTypes | None
@@ -33,9 +39,10 @@ class CARepository:
         """Keep a CA (and its key, sealed, when it is ours)."""
         spki = public_key_fingerprint(cert.public_key())
         fp = fingerprint(cert)
+        scope = self._scope()
         with self._s.transaction() as c:
             if key is not None:
-                self._s.keys.add(key, key_type_name(key), None, KeyState.CA)
+                self._s.keys.add(key, key_type_name(key), None, KeyState.CA, deployment=scope)
             c.execute(
                 insert(t.cas),
                 {
@@ -45,20 +52,22 @@ class CARepository:
                     "spki": spki,
                     "pem": pem_text(cert),
                     "created_at": self._s.now(),
+                    "deployment": scope,
                 },
             )
             self._s.audit.record("ca-add", name, kind=kind, fingerprint=fp)
-        return StoredCA(name, kind, cert, fp, spki)
+        return StoredCA(name, kind, cert, fp, spki, scope)
 
     def list(self, kind: str | None = None) -> builtins.list[StoredCA]:
-        """Every CA (of ``kind``), oldest first."""
-        q = select(t.cas).order_by(t.cas.c.id)
+        """Every CA of the deployment (of ``kind``), oldest first."""
+        q = select(t.cas).where(t.cas.c.deployment == self._scope()).order_by(t.cas.c.id)
         if kind is not None:
             q = q.where(t.cas.c.kind == kind)
         with self._s.connection() as c:
             rows = c.execute(q).all()
         return [
-            StoredCA(r.name, r.kind, self._s.parsed(r.pem), r.fingerprint, r.spki) for r in rows
+            StoredCA(r.name, r.kind, self._s.parsed(r.pem), r.fingerprint, r.spki, r.deployment)
+            for r in rows
         ]
 
     def issuer(self, kind: str) -> Issuer | None:

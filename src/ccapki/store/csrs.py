@@ -34,14 +34,18 @@ class CsrRepository:
                     "spki": spki,
                     "pem": csr.public_bytes(serialization.Encoding.PEM).decode(),
                     "created_at": self._s.now(),
+                    "deployment": self._s.deployment,
                 },
             )
         self._s.audit.record("csr", identity, spki=spki)
 
     def list(self, identity: str | None = None) -> builtins.list[CsrRecord]:
-        """Every CSR (of ``identity``), oldest first."""
-        q = select(t.csrs).order_by(t.csrs.c.id)
+        """Every CSR of the deployment (of ``identity``), oldest first."""
+        q = select(t.csrs).where(t.csrs.c.deployment == self._s.deployment).order_by(t.csrs.c.id)
         if identity is not None:
             q = q.where(t.csrs.c.identity == identity)
         with self._s.connection() as c:
-            return [CsrRecord(r.identity, r.spki, r.pem, r.created_at) for r in c.execute(q)]
+            return [
+                CsrRecord(r.identity, r.spki, r.pem, r.created_at, r.deployment)
+                for r in c.execute(q)
+            ]

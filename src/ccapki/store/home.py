@@ -4,12 +4,13 @@ is and what it holds: :mod:`ccapki.home`, which imports no database code)."""
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from ccapki.errors import StoreError
 from ccapki.home import DB_NAME, KEY_FILE, sqlite_url
 
-__all__ = ["loose_modes", "make_home"]
+__all__ = ["LoosePath", "loose_modes", "loose_paths", "make_home"]
 
 
 def make_home(home: Path) -> None:
@@ -32,24 +33,45 @@ def make_home(home: Path) -> None:
         ) from None
 
 
-def loose_modes(home: Path, url: str | None = None) -> str | None:
-    """A warning (as ssh gives) when other users can read or write the store folder, its
-    SQLite database or ``data.key``, with the ``chmod`` that fixes it; else ``None``.
-    ``url`` is the database URL the store is opened with (None: SQLite in ``home``)."""
+@dataclass(frozen=True)
+class LoosePath:
+    """A store path that other users can read or write: its mode and the mode it wants."""
+
+    path: Path
+    mode: int
+    wanted: int
+
+    @property
+    def fix(self) -> str:
+        return f"chmod {self.wanted:o} {self.path}"
+
+
+def loose_paths(home: Path, url: str | None = None) -> list[LoosePath]:
+    """The store folder, its SQLite database and ``data.key`` where other users can read or
+    write them (paths that are not there are skipped). ``url`` is the database URL the store
+    is opened with (None: SQLite in ``home``)."""
     checks = [(home, 0o700)]
     if (url or sqlite_url(home)).startswith("sqlite:"):
         checks.append((home / DB_NAME, 0o600))
     checks.append((home / KEY_FILE, 0o600))
-    loose: list[tuple[Path, int, int]] = []
+    loose: list[LoosePath] = []
     for path, wanted in checks:
         try:
             mode = path.stat().st_mode & 0o777
         except OSError:
             continue
         if mode & 0o077:
-            loose.append((path, mode, wanted))
+            loose.append(LoosePath(path, mode, wanted))
+    return loose
+
+
+def loose_modes(home: Path, url: str | None = None) -> str | None:
+    """A warning (as ssh gives) when other users can read or write the store folder, its
+    SQLite database or ``data.key``, with the ``chmod`` that fixes it; else ``None``.
+    ``url`` is the database URL the store is opened with (None: SQLite in ``home``)."""
+    loose = loose_paths(home, url)
     if not loose:
         return None
-    what = ", ".join(f"{p} ({m:04o})" for p, m, _ in loose)
-    fix = " && ".join(f"chmod {w:o} {p}" for p, _, w in loose)
+    what = ", ".join(f"{p.path} ({p.mode:04o})" for p in loose)
+    fix = " && ".join(p.fix for p in loose)
     return f"other users can read or write the store's {what}; run {fix}"

@@ -22,7 +22,7 @@ from ccapki.store.records import (
 )
 
 if TYPE_CHECKING:
-    from sqlalchemy import Connection, Subquery
+    from sqlalchemy import ColumnElement, Connection, Subquery
 
     from ccapki.store.session import Store
 
@@ -34,7 +34,8 @@ def _load_pems(text: str) -> tuple[x509.Certificate, ...]:
 
 
 class IdentityRepository:
-    """``store.identities``."""
+    """``store.identities``: the identities of the deployment the store acts on (another
+    deployment's identity of the same name is another identity)."""
 
     def __init__(self, store: Store) -> None:
         self._s = store
@@ -51,11 +52,13 @@ class IdentityRepository:
             return
         s = self._s
         now = s.now()
+        dep = s.deployment
         with gc_paused(), s.transaction() as c:
             names = {r.identity for r in records}
             versions = dict(
                 c.execute(
                     select(t.certificates.c.identity, func.max(t.certificates.c.version))
+                    .where(t.certificates.c.deployment == dep)
                     .where(t.certificates.c.identity.in_(names))
                     .group_by(t.certificates.c.identity)
                 ).all()
@@ -80,6 +83,7 @@ class IdentityRepository:
                             KeyState.ACTIVE,
                             spki=facts.spki,
                             now=now,
+                            deployment=dep,
                         )
                     )
                 version = versions.get(r.identity, 0) + 1
@@ -97,6 +101,7 @@ class IdentityRepository:
                         "source": CertSource(r.source).value,
                         "chain_pem": chain_pem,
                         "created_at": now,
+                        "deployment": dep,
                     }
                 )
             previous = self._current_spkis(c, had) if had else {}
@@ -128,42 +133,48 @@ class IdentityRepository:
             )
 
     @staticmethod
-    def _latest() -> Subquery:
-        """The newest version of every identity (a subquery: identity, v)."""
+    def _latest(deployment: str | None) -> Subquery:
+        """The newest version of every identity of ``deployment`` (None: of every
+        deployment): a subquery of deployment, identity, v."""
+        q = select(
+            t.certificates.c.deployment,
+            t.certificates.c.identity,
+            func.max(t.certificates.c.version).label("v"),
+        ).group_by(t.certificates.c.deployment, t.certificates.c.identity)
+        if deployment is not None:
+            q = q.where(t.certificates.c.deployment == deployment)
+        return q.subquery()
+
+    @staticmethod
+    def _is_latest(latest: Subquery) -> ColumnElement[bool]:
+        """The join condition of a certificate row with :meth:`_latest`."""
         return (
-            select(t.certificates.c.identity, func.max(t.certificates.c.version).label("v"))
-            .group_by(t.certificates.c.identity)
-            .subquery()
+            (t.certificates.c.deployment == latest.c.deployment)
+            & (t.certificates.c.identity == latest.c.identity)
+            & (t.certificates.c.version == latest.c.v)
         )
 
     def _current_spkis(self, c: Connection, names: builtins.set[str]) -> dict[str, str]:
         """identity -> the public-key fingerprint of its newest version (those named)."""
-        latest = self._latest()
+        latest = self._latest(self._s.deployment)
         q = (
             select(t.certificates.c.identity, t.certificates.c.spki)
-            .join(
-                latest,
-                (t.certificates.c.identity == latest.c.identity)
-                & (t.certificates.c.version == latest.c.v),
-            )
+            .join(latest, self._is_latest(latest))
             .where(t.certificates.c.identity.in_(names))
         )
         return {r.identity: r.spki for r in c.execute(q)}
 
     def _supersede(self, c: Connection, spkis: builtins.set[str]) -> None:
-        """Mark these active keys ``superseded``, but for those a current version holds."""
+        """Mark these active keys ``superseded``, but for those a current version holds
+        (in any deployment)."""
         if not spkis:
             return
-        latest = self._latest()
+        latest = self._latest(None)
         held = {
             r.spki
             for r in c.execute(
                 select(t.certificates.c.spki)
-                .join(
-                    latest,
-                    (t.certificates.c.identity == latest.c.identity)
-                    & (t.certificates.c.version == latest.c.v),
-                )
+                .join(latest, self._is_latest(latest))
                 .where(t.certificates.c.spki.in_(spkis))
             )
         }
@@ -180,7 +191,14 @@ class IdentityRepository:
         """Every CA certificate of the stored identities' chains, each once (the chains are
         few: read each distinct one once)."""
         with self._s.connection() as c:
-            texts = [r[0] for r in c.execute(select(t.certificates.c.chain_pem).distinct())]
+            texts = [
+                r[0]
+                for r in c.execute(
+                    select(t.certificates.c.chain_pem)
+                    .where(t.certificates.c.deployment == self._s.deployment)
+                    .distinct()
+                )
+            ]
         seen: dict[bytes, x509.Certificate] = {}
         for text in texts:
             for cert in _load_pems(text):
@@ -206,24 +224,48 @@ class IdentityRepository:
             spki=r.spki,
             fingerprint=r.fingerprint,
             created_at=r.created_at,
+            deployment=r.deployment,
         )
 
     def current(self) -> dict[str, StoredIdentity]:
         """The newest version of every identity: name -> version."""
-        latest = self._latest()
-        q = select(t.certificates).join(
-            latest,
-            (t.certificates.c.identity == latest.c.identity)
-            & (t.certificates.c.version == latest.c.v),
-        )
+        latest = self._latest(self._s.deployment)
+        q = select(t.certificates).join(latest, self._is_latest(latest))
         chains: dict[str, tuple[x509.Certificate, ...]] = {}
         with self._s.connection() as c:
             return {r.identity: self._from_row(r, chains) for r in c.execute(q)}
+
+    def newest_fingerprints(self, names: Sequence[str]) -> dict[str, str]:
+        """identity -> the certificate fingerprint of its newest version, for those named
+        that hold one (what a writer compares with what it decided on)."""
+        wanted = builtins.list(dict.fromkeys(names))
+        out: dict[str, str] = {}
+        cert = t.certificates.c
+        dep = self._s.deployment
+        with self._s.connection() as c:
+            for i in range(0, len(wanted), 500):
+                part = wanted[i : i + 500]
+                latest = (
+                    select(cert.identity, func.max(cert.version).label("v"))
+                    .where(cert.deployment == dep)
+                    .where(cert.identity.in_(part))
+                    .group_by(cert.identity)
+                    .subquery()
+                )
+                q = select(cert.identity, cert.fingerprint).join(
+                    latest,
+                    (cert.deployment == dep)
+                    & (cert.identity == latest.c.identity)
+                    & (cert.version == latest.c.v),
+                )
+                out.update({r.identity: r.fingerprint for r in c.execute(q)})
+        return out
 
     def get(self, name: str) -> StoredIdentity | None:
         """The newest version of identity ``name``, or None if it has none."""
         q = (
             select(t.certificates)
+            .where(t.certificates.c.deployment == self._s.deployment)
             .where(t.certificates.c.identity == name)
             .order_by(t.certificates.c.version.desc())
             .limit(1)
@@ -236,6 +278,7 @@ class IdentityRepository:
         """Every version of identity ``name``, oldest first."""
         q = (
             select(t.certificates)
+            .where(t.certificates.c.deployment == self._s.deployment)
             .where(t.certificates.c.identity == name)
             .order_by(t.certificates.c.version)
         )
@@ -243,10 +286,12 @@ class IdentityRepository:
             return [self._from_row(r) for r in c.execute(q)]
 
     def versions_on_keys(self, spkis: Sequence[str]) -> dict[str, builtins.list[tuple[str, int]]]:
-        """Certificates held on these public keys: certificate fingerprint -> every
-        (identity, version) holding it. A certificate is looked up by its key (indexed)."""
+        """Certificates the deployment holds on these public keys: certificate fingerprint
+        -> every (identity, version) holding it. A certificate is looked up by its key
+        (indexed)."""
         out: dict[str, builtins.list[tuple[str, int]]] = {}
         wanted = builtins.list(dict.fromkeys(spkis))
+        dep = self._s.deployment
         with self._s.connection() as c:
             for i in range(0, len(wanted), 500):
                 q = (
@@ -256,6 +301,7 @@ class IdentityRepository:
                         t.certificates.c.version,
                     )
                     .where(t.certificates.c.spki.in_(wanted[i : i + 500]))
+                    .where(t.certificates.c.deployment == dep)
                     .order_by(t.certificates.c.id)
                 )
                 for r in c.execute(q):

@@ -26,7 +26,13 @@ __all__ = ["KeyRepository"]
 
 
 class KeyRepository:
-    """``store.keys``: keys by public-key fingerprint (SHA-256 of the SPKI)."""
+    """``store.keys``: keys by public-key fingerprint (SHA-256 of the SPKI).
+
+    A key is one key store-wide (its fingerprint is unique) and belongs to the deployment
+    that made or imported it: :meth:`list` shows the deployment's keys; :meth:`has` and
+    :meth:`private_key` find a key by its fingerprint (a deployment reaches another's key
+    only through a certificate it holds on that key).
+    """
 
     def __init__(self, store: Store) -> None:
         self._s = store
@@ -40,9 +46,10 @@ class KeyRepository:
         *,
         spki: str | None = None,
         now: dt.datetime | None = None,
+        deployment: str | None = None,
     ) -> dict[str, object]:
         """The keys-table row of ``key`` (an object, or PKCS#8 DER with its ``spki``),
-        sealed."""
+        sealed, of ``deployment`` (default: the one the store acts on)."""
         if isinstance(key, bytes):
             if spki is None:
                 raise ValueError("a key given as DER needs its public-key fingerprint")
@@ -59,14 +66,22 @@ class KeyRepository:
             "nonce": nonce,
             "sealed": sealed,
             "created_at": now or self._s.now(),
+            "deployment": deployment or self._s.deployment,
         }
 
     def add(
-        self, key: PrivateKeyTypes, key_type: str, identity: str | None, state: KeyState
+        self,
+        key: PrivateKeyTypes,
+        key_type: str,
+        identity: str | None,
+        state: KeyState,
+        *,
+        deployment: str | None = None,
     ) -> str:
-        """Seal and keep a private key (once: a key held already is left as it is);
-        returns its public-key fingerprint."""
-        row = self.sealed_row(key, key_type, identity, state)
+        """Seal and keep a private key of ``deployment`` (default: the one the store acts
+        on) once: a key held already is left as it is. Returns its public-key
+        fingerprint."""
+        row = self.sealed_row(key, key_type, identity, state, deployment=deployment)
         with self._s.connection() as c:
             exists = c.execute(
                 select(t.keys.c.id).where(t.keys.c.fingerprint == row["fingerprint"])
@@ -107,21 +122,33 @@ class KeyRepository:
     def list(
         self, *, identity: str | None = None, state: KeyState | None = None
     ) -> builtins.list[KeyRecord]:
-        """Key records (never the key material), oldest first."""
-        q = select(
-            t.keys.c.fingerprint,
-            t.keys.c.key_type,
-            t.keys.c.identity,
-            t.keys.c.state,
-            t.keys.c.created_at,
-        ).order_by(t.keys.c.id)
+        """The deployment's key records (never the key material), oldest first."""
+        q = (
+            select(
+                t.keys.c.fingerprint,
+                t.keys.c.key_type,
+                t.keys.c.identity,
+                t.keys.c.state,
+                t.keys.c.created_at,
+                t.keys.c.deployment,
+            )
+            .where(t.keys.c.deployment == self._s.deployment)
+            .order_by(t.keys.c.id)
+        )
         if identity is not None:
             q = q.where(t.keys.c.identity == identity)
         if state is not None:
             q = q.where(t.keys.c.state == state.value)
         with self._s.connection() as c:
             return [
-                KeyRecord(r.fingerprint, r.key_type, r.identity, KeyState(r.state), r.created_at)
+                KeyRecord(
+                    r.fingerprint,
+                    r.key_type,
+                    r.identity,
+                    KeyState(r.state),
+                    r.created_at,
+                    r.deployment,
+                )
                 for r in c.execute(q)
             ]
 

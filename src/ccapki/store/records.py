@@ -19,11 +19,14 @@ from ccapki.pki.keys import public_key_fingerprint
 from ccapki.topology.model import Source
 
 __all__ = [
+    "DEFAULT_DEPLOYMENT",
+    "SHARED_CAS",
     "AuditEntry",
     "CertFacts",
     "CertSource",
     "CsrRecord",
     "DeploymentRecord",
+    "DeploymentSummary",
     "IdentityRecord",
     "KeyRecord",
     "KeyState",
@@ -32,6 +35,13 @@ __all__ = [
     "TrustEntry",
     "certificate_facts",
 ]
+
+#: The deployment of a store that has applied no deployment file (and of the rows of a
+#: store made before deployments had names, when it had applied none).
+DEFAULT_DEPLOYMENT = "default"
+#: The ``deployment`` of the CAs (and their keys) that the deployments with
+#: ``[deployment] ca = "shared"`` share; no deployment name can be it.
+SHARED_CAS = "*"
 
 #: Where a stored certificate came from: the deployment's
 #: :class:`~ccapki.topology.model.Source` (the same strings).
@@ -67,6 +77,7 @@ class StoredIdentity:
     spki: str
     fingerprint: str
     created_at: dt.datetime
+    deployment: str = DEFAULT_DEPLOYMENT
 
     @property
     def not_after(self) -> dt.datetime:
@@ -82,6 +93,7 @@ class StoredCA:
     certificate: x509.Certificate
     fingerprint: str
     spki: str
+    deployment: str = DEFAULT_DEPLOYMENT
 
 
 @dataclass(frozen=True)
@@ -93,6 +105,7 @@ class KeyRecord:
     identity: str | None
     state: KeyState
     created_at: dt.datetime
+    deployment: str = DEFAULT_DEPLOYMENT
 
 
 @dataclass(frozen=True)
@@ -103,6 +116,7 @@ class CsrRecord:
     spki: str
     pem: str
     created_at: dt.datetime
+    deployment: str = DEFAULT_DEPLOYMENT
 
     @property
     def csr(self) -> x509.CertificateSigningRequest:
@@ -116,6 +130,7 @@ class TrustEntry:
     fingerprint: str
     label: str
     certificate: x509.Certificate
+    deployment: str = DEFAULT_DEPLOYMENT
 
 
 @dataclass(frozen=True)
@@ -133,6 +148,18 @@ class DeploymentRecord:
     """A deployment file as the store kept it."""
 
     text: str
+    path: str | None
+    name: str = DEFAULT_DEPLOYMENT  # its ``[deployment] name``
+
+
+@dataclass(frozen=True)
+class DeploymentSummary:
+    """One deployment of a store: how many identities it holds, when its file was last
+    applied (None: never, e.g. a store made before deployments had names)."""
+
+    name: str
+    identities: int
+    last_applied: dt.datetime | None
     path: str | None
 
 

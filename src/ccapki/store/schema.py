@@ -20,10 +20,12 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-__all__ = ["SCHEMA_HEAD", "metadata"]
+from ccapki.store.records import DEFAULT_DEPLOYMENT
+
+__all__ = ["DEFAULT_DEPLOYMENT", "SCHEMA_HEAD", "metadata"]
 
 #: The Alembic revision this code expects; a test checks it equals the migrations' head.
-SCHEMA_HEAD = "0001_initial"
+SCHEMA_HEAD = "0002_deployments"
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -74,6 +76,10 @@ keys = Table(
     Column("nonce", LargeBinary, nullable=False),
     Column("sealed", LargeBinary, nullable=False),  # AES-256-GCM(PKCS#8 DER)
     Column("created_at", UTCDateTime, nullable=False),
+    # the deployment whose identity (or CA) the key is; a key is one key store-wide
+    # (fingerprint unique), held by one deployment
+    Column("deployment", String(128), nullable=False),
+    Index("ix_keys_deployment", "deployment"),
 )
 
 cas = Table(
@@ -86,7 +92,9 @@ cas = Table(
     Column("spki", String(64), nullable=False),
     Column("pem", Text, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    Column("deployment", String(128), nullable=False),
     Index("ix_cas_kind", "kind"),
+    Index("ix_cas_deployment", "deployment"),
 )
 
 certificates = Table(
@@ -106,7 +114,10 @@ certificates = Table(
     Column("pem", Text, nullable=False),
     Column("chain_pem", Text, nullable=False),  # intermediates then root, may be empty
     Column("created_at", UTCDateTime, nullable=False),
-    UniqueConstraint("identity", "version", name="uq_certificates_identity_version"),
+    Column("deployment", String(128), nullable=False),
+    UniqueConstraint(
+        "deployment", "identity", "version", name="uq_certificates_deployment_identity_version"
+    ),
 )
 
 csrs = Table(
@@ -117,6 +128,8 @@ csrs = Table(
     Column("spki", String(64), ForeignKey("keys.fingerprint"), nullable=False),
     Column("pem", Text, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    Column("deployment", String(128), nullable=False),
+    Index("ix_csrs_deployment", "deployment"),
 )
 
 trust_entries = Table(
@@ -129,6 +142,8 @@ trust_entries = Table(
     Column("pem", Text, nullable=False),
     Column("added_at", UTCDateTime, nullable=False),
     Column("removed_at", UTCDateTime, nullable=True),
+    Column("deployment", String(128), nullable=False),
+    Index("ix_trust_entries_deployment", "deployment"),
 )
 
 audit = Table(

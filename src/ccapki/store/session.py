@@ -20,16 +20,17 @@ import datetime as dt
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 
 from cryptography import x509
-from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select
+from sqlalchemy import Connection, Engine, create_engine, event, func, insert, literal, select
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from ccapki.errors import PasswordError, StoreError
+from ccapki.errors import InputError, NotFoundError, PasswordError, StoreBusy, StoreError
 from ccapki.home import DB_NAME, KEY_FILE, sqlite_url, store_exists
 from ccapki.store import schema as t
 from ccapki.store.audit import AuditLog, DeploymentRepository
@@ -47,11 +48,26 @@ _PARSED_MAX = 200_000  # parsed certificates a Store keeps in memory at most
 
 PassphraseProvider = Callable[[], str]
 Clock = Callable[[], dt.datetime]
+#: Told once when a write must wait for another writer: how long it waits at most (s).
+WaitNotice = Callable[[float], None]
+#: How long a writer waits for another ccapki's write lock by default (seconds).
+DEFAULT_WAIT = 60.0
+#: The PostgreSQL advisory lock that is the store's write lock: ("ccap" in ASCII, the hash
+#: of the store's schema), so stores in other schemas of the database never wait for it.
+_PG_LOCK_CLASS = 0x63636170
+#: A write lock taken within this long is not worth a "waiting" line.
+_QUIET_WAIT = 0.2
+#: ``conn.info`` flag: the connection's transaction was begun by the write lock.
+_BEGUN = "ccapki_begun"
 #: The shortest passphrase ``init`` accepts (existing stores open with whatever they have).
 MIN_PASSPHRASE = 8
 
 
 def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+    # ccapki says BEGIN itself (see _sqlite_begin): the sqlite3 module's own transaction
+    # handling begins only before a data change, so a read-then-write transaction could
+    # decide on what another writer changes meanwhile
+    dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
@@ -60,20 +76,95 @@ def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -
     cur.close()
 
 
+def _sqlite_begin(conn: Connection) -> None:
+    """Every transaction begins here: a reader's snapshot starts at its first read; a
+    writer's BEGIN IMMEDIATE was said already by :meth:`Store.transaction`."""
+    if not conn.info.pop(_BEGUN, False):
+        conn.exec_driver_sql("BEGIN")
+
+
 def _engine(url: str) -> Engine:
     engine = create_engine(url)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
     return engine
 
 
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    """Whether SQLite refused because another connection holds the write lock."""
+    return getattr(exc, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+@contextlib.contextmanager
+def _write_lock(conn: Connection, wait: float, on_wait: WaitNotice | None) -> Iterator[None]:
+    """Begin ``conn``'s transaction holding the store's write lock (see
+    :meth:`Store.transaction`); commit at the end of the block, roll back on an error.
+
+    Waits up to ``wait`` seconds (``on_wait`` is told once when that takes a while), then
+    raises :class:`StoreBusy`.
+    """
+    started = time.monotonic()
+    told = False
+
+    def waited() -> None:  # another writer holds the lock: say so once, or give up
+        nonlocal told
+        spent = time.monotonic() - started
+        if spent >= wait:
+            raise StoreBusy(
+                f"another ccapki has been writing to this store for {wait:g} s; "
+                "this command gave up waiting",
+                "run the command again once the other one is done, or wait longer with "
+                "`ccapki --wait SECONDS ...`",
+            )
+        if not told and spent >= _QUIET_WAIT and on_wait is not None:
+            told = True
+            on_wait(wait)
+
+    dialect = conn.engine.dialect.name
+    if dialect == "sqlite":
+        raw = conn.connection.driver_connection
+        assert isinstance(raw, sqlite3.Connection)
+        try:
+            while True:
+                # short tries: a signal (Ctrl-C) is handled between them, never held up by
+                # SQLite's busy wait
+                raw.execute("PRAGMA busy_timeout=100")
+                try:
+                    raw.execute("BEGIN IMMEDIATE")
+                    break
+                except sqlite3.OperationalError as exc:
+                    if not _busy(exc):
+                        raise
+                waited()
+        finally:
+            raw.execute("PRAGMA busy_timeout=5000")
+        conn.info[_BEGUN] = True
+        with conn.begin():
+            yield
+        return
+    with conn.begin():
+        if dialect == "postgresql":
+            lock = select(
+                func.pg_try_advisory_xact_lock(
+                    literal(_PG_LOCK_CLASS), func.hashtext(func.current_schema())
+                )
+            )
+            while not conn.execute(lock).scalar():
+                waited()
+                time.sleep(0.05)
+        yield
+
+
 def _migrate(engine: Engine) -> None:
+    """Bring the schema to this version's, under the write lock: processes opening an
+    older store at once migrate it once (the others find it done)."""
     from alembic import command
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-    with engine.begin() as conn:
+    with engine.connect() as conn, _write_lock(conn, DEFAULT_WAIT, None):
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
 
@@ -146,6 +237,10 @@ class Store:
     Its repositories share its connection and transaction: :attr:`keys`,
     :attr:`identities` (and their versions), :attr:`cas`, :attr:`trust` (the appliances'
     trust stores), :attr:`csrs`, :attr:`audit` and :attr:`deployments`.
+
+    A store holds any number of deployments by name; the repositories act on one, the
+    store's :attr:`deployment` (named at :meth:`open`, by :meth:`use` or inside
+    :meth:`scoped`; implied when the store holds one).
     """
 
     def __init__(
@@ -155,10 +250,17 @@ class Store:
         *,
         passphrase: PassphraseProvider | None = None,
         clock: Clock | None = None,
+        wait: float = DEFAULT_WAIT,
+        on_wait: WaitNotice | None = None,
+        deployment: str | None = None,
     ) -> None:
         self.home = home
         self.engine = engine
+        self._deployment = deployment
         self._passphrase = passphrase
+        #: how long a write waits for another ccapki's write lock (seconds), and who is told
+        self.wait = wait
+        self.on_wait = on_wait
         self._keyring: Keyring | None = None
         self._tx: Connection | None = None
         self._clock = clock or _utcnow
@@ -296,11 +398,19 @@ class Store:
         url: str | None = None,
         passphrase: PassphraseProvider | None = None,
         clock: Clock | None = None,
+        wait: float = DEFAULT_WAIT,
+        on_wait: WaitNotice | None = None,
+        deployment: str | None = None,
     ) -> Store:
         """Open an existing store (the database at ``url``, else the SQLite file in
         ``home``); migrate it to this version's schema if it is older.
 
+        ``deployment`` names the deployment the repositories act on (see
+        :attr:`deployment`; implied when the store holds one).
+
         ``passphrase`` is asked only when a key is first unsealed (or at :meth:`unlock`).
+        ``wait``: how long a write waits for another ccapki writing to the store (seconds),
+        ``on_wait`` is told once when it must wait (see :meth:`transaction`).
         Raises :class:`StoreError` when there is no store, it is not a ccapki store, or the
         database cannot be reached.
         """
@@ -335,8 +445,25 @@ class Store:
                 "run `ccapki init` to create the store in it (or check CCAPKI_DATABASE_URL)",
             )
         if version != t.SCHEMA_HEAD:
+            from ccapki.store.health import known_revisions
+
+            if version not in known_revisions():  # a newer ccapki's: never touched
+                engine.dispose()
+                raise StoreError(
+                    f"the store's schema is {version}, newer than this ccapki knows "
+                    f"({t.SCHEMA_HEAD}): a newer ccapki made or upgraded it",
+                    "upgrade ccapki to that release (`pip install -U ccapki`); nothing was changed",
+                )
             _migrate(engine)
-        return cls(home, engine, passphrase=passphrase, clock=clock)
+        return cls(
+            home,
+            engine,
+            passphrase=passphrase,
+            clock=clock,
+            wait=wait,
+            on_wait=on_wait,
+            deployment=deployment,
+        )
 
     def close(self) -> None:
         self.engine.dispose()
@@ -388,20 +515,92 @@ class Store:
         """Check the passphrase now (before any change is made)."""
         _ = self.keyring
 
+    # ------------------------------------------------------------------ deployments
+
+    @property
+    def deployment(self) -> str:
+        """The deployment the repositories act on: the one named (:meth:`open`,
+        :meth:`use`, :meth:`scoped`), else the store's only one (``default`` while it holds
+        none).
+
+        Raises :class:`InputError` when the store holds several and none was named.
+        """
+        if self._deployment is None:
+            names = self.deployments.names()
+            if len(names) > 1:
+                raise InputError(
+                    f"this store holds {len(names)} deployments ({', '.join(names)}) "
+                    "and none was named",
+                    "name one with --deployment NAME or CCAPKI_DEPLOYMENT=NAME "
+                    "(in Python: open_store(..., deployment=NAME)); `ccapki deployments` "
+                    "lists them",
+                )
+            if not names:
+                return t.DEFAULT_DEPLOYMENT
+            self._deployment = names[0]
+        return self._deployment
+
+    def use(self, name: str | None, *, new: bool = False) -> None:
+        """Act on deployment ``name`` from now on (None: the implied one again).
+
+        Raises :class:`NotFoundError` when the store holds no deployment of that name,
+        unless ``new`` (an ``apply`` that creates it).
+        """
+        if name is not None and not new:
+            names = self.deployments.names()
+            if name not in names and not (not names and name == t.DEFAULT_DEPLOYMENT):
+                raise NotFoundError(
+                    f"this store holds no deployment {name!r}"
+                    + (f" (it holds: {', '.join(names)})" if names else " (it holds none yet)"),
+                    "name one it holds (`ccapki deployments` lists them), or apply the "
+                    "deployment's file first (`ccapki apply FILE`)",
+                )
+        self._deployment = name
+
+    @contextlib.contextmanager
+    def scoped(self, name: str) -> Iterator[Store]:
+        """Act on deployment ``name`` inside the block (it may be new), then on the one
+        acted on before."""
+        before = self._deployment
+        self._deployment = name
+        try:
+            yield self
+        finally:
+            self._deployment = before
+
     # ------------------------------------------------------------------ transactions
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Connection]:
-        """All writes inside land together or not at all (nested blocks join the outer)."""
+        """A write transaction: all writes inside land together or not at all (nested
+        blocks join the outer), under the store's write lock.
+
+        One writer at a time, whatever the process: SQLite's ``BEGIN IMMEDIATE``, on
+        PostgreSQL an advisory lock held to the end of the transaction. What a writer reads
+        inside is what the last writer committed, so a decision made inside holds until it
+        commits: a command decides what to write inside its transaction, never before.
+        Waits up to :attr:`wait` seconds for another writer (telling :attr:`on_wait` once
+        when that takes a while), then raises :class:`StoreBusy` (nothing written).
+        """
         if self._tx is not None:
             yield self._tx
             return
-        with self.engine.begin() as conn:
+        with self.engine.connect() as conn:
             self._tx = conn
             try:
-                yield conn
+                with self._write_locked(conn):
+                    yield conn
             finally:
                 self._tx = None
+
+    #: The name the write lock goes by in the docs; the same as :meth:`transaction`.
+    write_transaction = transaction
+
+    @contextlib.contextmanager
+    def _write_locked(self, conn: Connection) -> Iterator[None]:
+        """Begin ``conn``'s transaction holding the store's write lock; commit at the end."""
+        with _write_lock(conn, self.wait, self.on_wait):
+            yield
 
     def rollback(self) -> None:
         """Undo everything in the open transaction (what-if runs); the block then ends."""

@@ -22,7 +22,8 @@ __all__ = ["TrustStoreRepository"]
 
 
 class TrustStoreRepository:
-    """``store.trust``."""
+    """``store.trust``: the trust stores of the appliances of the deployment the store
+    acts on."""
 
     def __init__(self, store: Store) -> None:
         self._s = store
@@ -31,17 +32,23 @@ class TrustStoreRepository:
         """The appliance's Trusted Certificate Authorities, oldest first."""
         q = (
             select(t.trust_entries.c.fingerprint, t.trust_entries.c.label, t.trust_entries.c.pem)
+            .where(t.trust_entries.c.deployment == self._s.deployment)
             .where(t.trust_entries.c.appliance == appliance)
             .where(t.trust_entries.c.removed_at.is_(None))
             .order_by(t.trust_entries.c.id)
         )
+        dep = self._s.deployment
         with self._s.connection() as c:
-            return [TrustEntry(r.fingerprint, r.label, self._s.parsed(r.pem)) for r in c.execute(q)]
+            return [
+                TrustEntry(r.fingerprint, r.label, self._s.parsed(r.pem), dep) for r in c.execute(q)
+            ]
 
     def all(self) -> dict[str, builtins.list[x509.Certificate]]:
         """Every appliance's trusted certificates: appliance -> certificates."""
-        q = select(t.trust_entries.c.appliance, t.trust_entries.c.pem).where(
-            t.trust_entries.c.removed_at.is_(None)
+        q = (
+            select(t.trust_entries.c.appliance, t.trust_entries.c.pem)
+            .where(t.trust_entries.c.deployment == self._s.deployment)
+            .where(t.trust_entries.c.removed_at.is_(None))
         )
         out: dict[str, builtins.list[x509.Certificate]] = {}
         with self._s.connection() as c:
@@ -68,8 +75,10 @@ class TrustStoreRepository:
             for a, cert, label in entries
         ]
         appliances = {a for a, _, _, _ in rows}
+        dep = self._s.deployment
         present_q = (
             select(t.trust_entries.c.appliance, t.trust_entries.c.fingerprint)
+            .where(t.trust_entries.c.deployment == dep)
             .where(t.trust_entries.c.removed_at.is_(None))
             .where(t.trust_entries.c.appliance.in_(appliances))
         )
@@ -93,6 +102,7 @@ class TrustStoreRepository:
                         "label": label,
                         "pem": pem,
                         "added_at": now,
+                        "deployment": dep,
                     }
                 )
                 audits.append(
@@ -114,6 +124,7 @@ class TrustStoreRepository:
         with self._s.connection() as c:
             res = c.execute(
                 update(t.trust_entries)
+                .where(t.trust_entries.c.deployment == self._s.deployment)
                 .where(t.trust_entries.c.appliance == appliance)
                 .where(t.trust_entries.c.removed_at.is_(None))
                 .where(t.trust_entries.c.fingerprint.startswith(fp))

@@ -201,6 +201,7 @@ class _Header(_Strict):
     source: Literal["self-signed", "perfigo", "internal", "third-party"] = "self-signed"
     key: str = "ecdsa-p256"
     validity_days: int | None = None
+    ca: Literal["own", "shared"] = "own"
 
     _key = field_validator("key")(classmethod(lambda cls, v: _Unit._key(v)))
     _days = field_validator("validity_days", mode="before")(
@@ -292,6 +293,14 @@ def _pydantic_error(path: str, index: _LineIndex, exc: ValidationError) -> Deplo
                 if len(loc) == 1
                 else ""
             ),
+        )
+    if kind == "literal_error" and loc == ["deployment", "ca"]:
+        return DeploymentError(
+            path,
+            line,
+            f"{where}: {err['input']!r} is not a CA setting",
+            'use ca = "own" (the deployment\'s own CAs, the default) or ca = "shared" (the '
+            "CAs it shares with the store's other deployments that say so)",
         )
     if kind == "literal_error":
         return DeploymentError(
@@ -471,6 +480,7 @@ def parse_deployment(text: str, path: str = "<deployment>") -> Deployment:
         cas=cas,
         organization=hdr.organization,
         source_text=text,
+        shared_ca=hdr.ca == "shared",
     )
     _check_unique(path, index, dep)
     _check_endpoints(path, index, dep)

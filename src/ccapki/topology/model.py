@@ -125,6 +125,9 @@ class Deployment:
     cas: tuple[IdentitySpec, ...]
     organization: str | None = None
     source_text: str = field(default="", compare=False, repr=False)
+    #: ``[deployment] ca = "shared"``: its identities are signed by the CAs it shares with
+    #: the store's other such deployments, not by CAs of its own (``"own"``, the default)
+    shared_ca: bool = False
 
     @property
     def profile(self) -> ReleaseProfile:

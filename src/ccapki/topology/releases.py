@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from ccapki.errors import InputError
 
 __all__ = [
+    "CHANNEL_STACKS",
     "KNOWN_TRAINS",
     "RELEASES",
     "Release",
@@ -63,6 +64,24 @@ RELEASES: tuple[ReleaseProfile, ...] = (
     ReleaseProfile(Release(4, 8), "self", 5 * 365 + 1, True, True, False),
     ReleaseProfile(Release(4, 9), "self", 5 * 365 + 1, True, True, True),
 )
+
+#: The stack that verifies each channel in the field, by channel value (DESIGN.md,
+#: "Channels"; the rules each stack follows are in ``docs/stacks.md`` and
+#: :mod:`ccapki.trust._stacks`). The same on every release: a release decides only whether
+#: the channel is verified at all (``mutual_verification``, ``ha_ipsec_heartbeat``).
+#: - cam-cas: the appliances' Tomcat/JSSE, PKIX against the trust store, both directions,
+#:   no hostname check (the FAQ: "they both need to trust each other's certificates");
+#: - ha-heartbeat: IKEv2 authenticated by the pair's certificate (strongSwan is the
+#:   reference), the peer identified by its certificate's DN;
+#: - agent: the endpoint OS verifier (Windows CryptoAPI; macOS per its documented policy);
+#: - web-login, admin-gui: browsers (Chromium with the NSS root store).
+CHANNEL_STACKS: dict[str, str] = {
+    "cam-cas": "java-pkix",
+    "ha-heartbeat": "strongswan",
+    "agent": "windows",
+    "web-login": "chromium",
+    "admin-gui": "chromium",
+}
 
 #: The release lines ccapki knows (any patch of each): Clean Access 4.0 to 4.9. A line past
 #: the table (4.10) is refused rather than guessed to behave like the last row.

@@ -25,6 +25,9 @@ Public API::
     rotation_plan(identity, old_chain, new_chain, current, *, verifiers, installed_on,
                   cams=(), still_needed=None, ...) -> RotationPlan (breaks, ordered steps)
 
+    verify_for_stack(Stack.JAVA_PKIX, leaf, intermediates, roots, *, purpose=..., peer_name=...,
+                     at=...) -> Verdict (the verdict of one real verifier; see docs/stacks.md)
+
 Verdicts come from ``cryptography.x509.verification``; findings from our own analysis.
 Rules are frozen objects citing their source; callers choose findings by ``code`` and
 ``severity``, never by the words of a ``reason``.
@@ -89,6 +92,7 @@ from ccapki.trust._policy import (
     client_findings,
     client_refusals,
 )
+from ccapki.trust._stacks import STACKS, Leniency, Stack, StackModel, verify_for_stack
 from ccapki.trust._verify import TrustContext, verify_chain
 
 __all__ = [
@@ -96,6 +100,7 @@ __all__ = [
     "CAS_TRUST_PATH",
     "HA_RULES",
     "PLATFORMS",
+    "STACKS",
     "USAGE_RULES",
     "Case",
     "CaseKind",
@@ -111,6 +116,7 @@ __all__ = [
     "InValidityPeriod",
     "KeyMatches",
     "LeafKeyUsage",
+    "Leniency",
     "MaxValidity",
     "MinRsaKey",
     "NamesCovered",
@@ -125,6 +131,8 @@ __all__ = [
     "SameKey",
     "SanRequired",
     "ServerAuthEku",
+    "Stack",
+    "StackModel",
     "TrustContext",
     "UsageOnBothPeers",
     "ValidNow",
@@ -146,4 +154,5 @@ __all__ = [
     "trust_store_changes",
     "usage_findings",
     "verify_chain",
+    "verify_for_stack",
 ]

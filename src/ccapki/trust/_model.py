@@ -87,7 +87,8 @@ class Verdict:
     built chain, leaf first, when ``ok``; otherwise the best chain our own analysis
     could build. ``findings`` explain a failure (never empty when ``ok`` is false).
     ``raw_error`` is the verifier's own message. ``checked_name`` is the name the
-    leaf was checked against (``None``: no name was checked).
+    leaf was checked against (``None``: no name was checked). ``stack``: the verifier
+    modelled (see :func:`ccapki.trust.verify_for_stack`).
     """
 
     ok: bool
@@ -95,6 +96,8 @@ class Verdict:
     findings: tuple[Finding, ...] = ()
     raw_error: str | None = None
     checked_name: str | None = None
+    #: the verifying stack this verdict models (``ccapki.trust.Stack`` value); None: web-PKI
+    stack: str | None = None
 
     def __post_init__(self) -> None:
         if not self.ok and not self.findings:

@@ -1,0 +1,333 @@
+"""``ccapki backup``: encrypted archives of the whole store, restores, recovery kits."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from ccapki.cli.app import Env, pass_env
+from ccapki.errors import InputError, PasswordError
+
+__all__ = ["backup"]
+
+_PASS_ENV = "CCAPKI_BACKUP_PASSPHRASE"  # noqa: S105 - a variable name
+
+
+def _backup_passphrase(*, confirm: bool) -> str:
+    """``CCAPKI_BACKUP_PASSPHRASE``, else asked in a terminal (twice when ``confirm``)."""
+    env = os.environ.get(_PASS_ENV)
+    if env == "":
+        raise PasswordError(
+            f"{_PASS_ENV} is set but empty",
+            f"set {_PASS_ENV} to the backup passphrase, or unset it to be asked in a terminal",
+        )
+    if env is not None:
+        return env
+    if sys.stdin.isatty():
+        return str(
+            click.prompt(
+                "Backup passphrase", hide_input=True, confirmation_prompt=confirm, err=True
+            )
+        )
+    raise PasswordError(
+        "no backup passphrase given",
+        f"set {_PASS_ENV}, or run the command in a terminal to be asked",
+    )
+
+
+def _export_password() -> bytes:
+    env = os.environ.get("CCAPKI_EXPORT_PASSWORD")
+    if env:
+        return env.encode()
+    if sys.stdin.isatty():
+        value = str(
+            click.prompt("PKCS#12 password", hide_input=True, confirmation_prompt=True, err=True)
+        )
+        if value:
+            return value.encode()
+    raise InputError(
+        "the recovery kit's PKCS#12 file needs a password",
+        "set CCAPKI_EXPORT_PASSWORD, or run the command in a terminal to be asked",
+    )
+
+
+@click.group(
+    epilog="""\b
+EXAMPLES
+  ccapki backup create --out ccapki-2026-11-28.backup   everything, encrypted (asks twice)
+  ccapki backup verify ccapki-2026-11-28.backup         integrity and contents, no restore
+  ccapki backup restore ccapki-2026-11-28.backup        into this store (empty or not)
+  ccapki backup restore FILE --identity cas-dorm        one identity, all its versions
+  ccapki backup appliance cas-dorm --out kit/           rebuild one appliance by hand
+
+The backup passphrase comes from CCAPKI_BACKUP_PASSPHRASE, else a prompt; it is not the
+store's passphrase. The format is documented in docs/backup-format.md.
+
+\b
+EXIT CODES
+  0 done   2 bad input: wrong passphrase, damaged or truncated file, newer data in the
+           store (restore without --force): nothing written
+"""
+)
+def backup() -> None:
+    """Encrypted backups of the whole store, restores, per-appliance recovery kits."""
+
+
+@backup.command(
+    "create",
+    epilog="""\b
+EXAMPLES
+  ccapki backup create --out /media/usb/ccapki.backup
+  CCAPKI_BACKUP_PASSPHRASE=... ccapki backup create --out nightly.backup --json
+
+The file is written 0600 and atomically (an interrupted backup leaves no file) and logged
+in the audit log (`backup-create`). It holds every private key, encrypted under the backup
+passphrase: keep it and the passphrase apart.
+
+\b
+EXIT CODES
+  0 written   2 bad input (short passphrase, refused --out): nothing written
+""",
+)
+@click.option("--out", required=True, metavar="FILE", help="The backup file to write.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_env
+def create(env: Env, out: str, as_json: bool) -> int:
+    """Write one encrypted, authenticated archive of everything the store holds."""
+    env.refuse_what_if("backup create")
+    from ccapki.fsutil import STDOUT, check_output_file
+    from ccapki.lifecycle.backups import create_backup
+
+    if out == STDOUT:
+        raise InputError(
+            "a backup is written to a file, not to standard output; nothing was written",
+            "give --out FILE (written 0600, atomically)",
+        )
+    check_output_file(out)
+    with env.open_store() as store:
+        store.unlock()  # the store's passphrase before the backup's
+        passphrase = _backup_passphrase(confirm=True)
+        summary = create_backup(store, out, passphrase)
+    env.work_done()
+    if as_json:
+        from ccapki.cli.output import print_json
+
+        print_json(
+            {
+                "path": summary.path,
+                "bytes": summary.bytes,
+                "identities": summary.identities,
+                "records": dict(summary.counts),
+                "created_at": summary.created_at.isoformat(),
+            }
+        )
+        return 0
+    c = summary.counts
+    click.echo(
+        f"wrote {summary.path} (0600, {summary.bytes / 1024:.1f} KiB): "
+        f"{summary.identities} identities ({c.get('certificates', 0)} certificate versions), "
+        f"{c.get('keys', 0)} keys, {c.get('cas', 0)} CAs, {c.get('csrs', 0)} CSRs, "
+        f"{c.get('trust_entries', 0)} trust-store entries, {c.get('audit', 0)} audit rows, "
+        f"{c.get('deployments', 0)} deployment files"
+    )
+    click.echo("keep it and its passphrase apart; check it with `ccapki backup verify FILE`")
+    return 0
+
+
+@backup.command(
+    "verify",
+    epilog="""\b
+EXAMPLES
+  ccapki backup verify nightly.backup
+  ccapki backup verify nightly.backup --json
+
+Reads the whole file: every chunk authenticates, nothing is missing or added, every key
+parses and matches its certificate's public key. Needs no store.
+
+\b
+EXIT CODES
+  0 intact   2 wrong passphrase, damaged, truncated or unknown version
+""",
+)
+@click.argument("file", type=click.Path(dir_okay=True))
+@click.option("--json", "as_json", is_flag=True)
+def verify(file: str, as_json: bool) -> int:
+    """Check a backup's integrity and list what it holds, without restoring."""
+    from ccapki.lifecycle.backups import read_backup, verify_backup
+
+    fh, reader = read_backup(file, _backup_passphrase(confirm=False))
+    with fh:
+        contents = verify_backup(reader)
+    h = contents.header
+    if as_json:
+        from ccapki.cli.output import print_json
+
+        print_json(
+            {
+                "file": file,
+                "ok": True,
+                "format_version": h.version,
+                "created_at": h.created_at.isoformat(),
+                "created_by": h.created_by,
+                "schema": h.schema,
+                "records": dict(contents.counts),
+                "deployments": list(contents.deployments),
+                "identities": [
+                    {
+                        "deployment": i.deployment,
+                        "name": i.name,
+                        "versions": i.versions,
+                        "fingerprint": i.fingerprint,
+                        "not_after": i.not_after.isoformat(),
+                    }
+                    for i in contents.identities
+                ],
+            }
+        )
+        return 0
+    c = contents.counts
+    click.echo(
+        f"{file}: intact (format v{h.version}, made {h.created_at:%Y-%m-%d %H:%M} UTC by "
+        f"{h.created_by})"
+    )
+    click.echo(
+        f"  {len(contents.identities)} identities ({c.get('certificates', 0)} certificate "
+        f"versions), {c.get('keys', 0)} keys (each checked against its fingerprint), "
+        f"{c.get('cas', 0)} CAs, {c.get('csrs', 0)} CSRs, {c.get('trust_entries', 0)} "
+        f"trust-store entries, {c.get('audit', 0)} audit rows, {c.get('deployments', 0)} "
+        "deployment files"
+    )
+    several = len(contents.deployments) > 1
+    for i in contents.identities[:50]:
+        where = f"{i.deployment}/" if several else ""
+        click.echo(
+            f"  {where}{i.name}: {i.versions} version(s), newest expires {i.not_after:%Y-%m-%d}"
+        )
+    if len(contents.identities) > 50:
+        click.echo(f"  ... and {len(contents.identities) - 50} more (--json lists them all)")
+    return 0
+
+
+@backup.command(
+    "restore",
+    epilog="""\b
+EXAMPLES
+  ccapki init && ccapki backup restore nightly.backup      a new machine, an empty store
+  ccapki backup restore nightly.backup                     merge into this store
+  ccapki backup restore nightly.backup --identity cas-dorm only one identity
+  ccapki backup restore nightly.backup --force             the backup's certificates win
+
+Works on any store (SQLite or PostgreSQL, CCAPKI_DATABASE_URL) whatever store the backup
+came from. Keys are re-sealed under this store's key. What the store holds already is
+kept. The store holds newer data when an identity has a higher version than the backup's
+newest, or another certificate at the same version: the restore is refused (nothing is
+written) unless --force, which makes the backup's newest certificate the current version
+(added as a new version; the store's versions stay in its history).
+
+\b
+EXIT CODES
+  0 restored   2 wrong passphrase, damaged or truncated file, newer data in the store:
+               nothing written
+""",
+)
+@click.argument("file", type=click.Path(dir_okay=True))
+@click.option("--identity", metavar="NAME", help="Restore only this identity.")
+@click.option("--force", is_flag=True, help="Restore over newer data in the store.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_env
+def restore(env: Env, file: str, identity: str | None, force: bool, as_json: bool) -> int:
+    """Restore a backup into this store (all of it, or one identity), in one transaction."""
+    env.refuse_what_if("backup restore")
+    from ccapki.lifecycle.backups import read_backup, restore_backup
+
+    if not env.store_exists():
+        with env.open_store():  # raises: no store here, with the hint to `ccapki init`
+            pass
+    fh, reader = read_backup(file, _backup_passphrase(confirm=False))
+    with fh, env.open_store() as store:
+        summary = restore_backup(
+            store, reader, identity=identity, force=force, source=str(Path(file).resolve())
+        )
+    env.work_done()
+    if as_json:
+        from ccapki.cli.output import print_json
+
+        print_json(
+            {
+                "file": file,
+                "added": summary.added,
+                "kept": summary.kept,
+                "identities": summary.identities,
+                "forced": summary.forced,
+            }
+        )
+        return 0
+    a, k = summary.added, summary.kept
+    what = f"identity {identity}" if identity else "backup"
+    click.echo(
+        f"restored {what} from {file} (made {summary.header.created_at:%Y-%m-%d %H:%M} UTC): "
+        f"{len(summary.identities)} identities with new versions ({a.get('certificates', 0)} "
+        f"certificates), {a.get('keys', 0)} keys re-sealed, {a.get('cas', 0)} CAs, "
+        f"{a.get('csrs', 0)} CSRs, {a.get('trust_entries', 0)} trust-store entries, "
+        f"{a.get('audit', 0)} audit rows, {a.get('deployments', 0)} deployment files"
+    )
+    held = sum(k.values())
+    if held:
+        click.echo(f"kept {held} record(s) the store held already")
+    for name in summary.forced:
+        click.echo(f"forced: {name} now has the backup's certificate as its current version")
+    return 0
+
+
+@backup.command(
+    "appliance",
+    epilog="""\b
+EXAMPLES
+  ccapki backup appliance cas-dorm --out kit-cas-dorm/     an HA pair: both peers' steps
+  ccapki backup appliance cam --out kit-cam/
+
+Writes NAME-upload.pem (certificate + chain + key, 0600), NAME.p12 (encrypted with
+CCAPKI_EXPORT_PASSWORD or the password asked), trusted-ca-N.pem (the roots the
+appliance's trust store must hold) and README.txt (the GUI steps, in order). The key
+exports are logged in the audit log.
+
+\b
+EXIT CODES
+  0 written   2 unknown appliance, no certificate yet, refused --out: nothing written
+""",
+)
+@click.argument("name")
+@click.option("--out", required=True, metavar="DIR", help="The folder to write (made if missing).")
+@pass_env
+def appliance(env: Env, name: str, out: str) -> int:
+    """Write what an administrator needs to rebuild one appliance (or HA pair) by hand."""
+    env.refuse_what_if("backup appliance")
+    from ccapki.cli.common import load_deployment_arg
+    from ccapki.fsutil import STDOUT, check_output_folder
+    from ccapki.lifecycle.backups import recovery_kit, write_recovery_kit
+
+    if out == STDOUT:
+        raise InputError(
+            "a recovery kit is a folder of files; nothing was written",
+            "give --out DIR (made if missing)",
+        )
+    dep, _ = load_deployment_arg(env, None)
+    spec = dep.identity(name)
+    check_output_folder(out)
+    with env.open_store() as store:
+        store.unlock()
+        kit = recovery_kit(store, dep, spec.name, _export_password())
+        written = write_recovery_kit(store, kit, out)
+    env.work_done()
+    click.echo(
+        f"wrote the recovery kit of {kit.identity} v{kit.version} "
+        f"({', '.join(kit.appliances)}; expires {kit.not_after:%Y-%m-%d}) to {out}:"
+    )
+    for path, f in written:
+        mode = " (0600, holds the private key)" if f.private else ""
+        click.echo(f"  {Path(path).name}{mode}: {f.what}")
+    click.echo(f"follow {Path(out) / 'README.txt'}, step by step")
+    return 0

@@ -1,0 +1,928 @@
+"""Backups of a whole store, restores into any store, and per-appliance recovery kits.
+
+:func:`write_backup` streams every table (deployment files, certificates with every
+version, CAs, keys, CSRs, trust-store entries with their removals, the audit log) into a
+:class:`~ccapki.backup.BackupWriter`, reading in server-side batches inside one read
+snapshot. Keys leave the store unsealed (PKCS#8 DER) only inside the encrypted archive;
+:func:`restore_backup` re-seals each under the target store's keyring. A restore is one
+transaction (under the store's write lock): a wrong passphrase, a damaged or truncated
+archive, or a conflict with newer data in the store changes nothing.
+
+"Newer data" (refused unless ``force``): an identity whose store holds a higher version
+than the backup's newest, or another certificate at a version the backup holds. With
+``force`` the backup's newest certificate becomes the identity's current version, added
+as a new version after the store's newest (the store's versions stay in its history).
+"""
+
+from __future__ import annotations
+
+import base64
+import collections
+import contextlib
+import datetime as dt
+import hashlib
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from sqlalchemy import Connection, LargeBinary, Table, func, insert, select, tuple_, update
+
+from ccapki import __version__
+from ccapki.backup import SCRYPT_N, BackupHeader, BackupReader, BackupWriter
+from ccapki.errors import FileFormatError, InputError, NotFoundError
+from ccapki.pki.certs import display_name, fingerprint
+from ccapki.pki.keys import public_key_fingerprint
+from ccapki.store import schema as t
+from ccapki.store.records import KeyState
+from ccapki.store.schema import UTCDateTime
+from ccapki.store.session import Store
+from ccapki.topology.model import Deployment, IdentitySpec, Role
+
+__all__ = [
+    "TABLES",
+    "BackupContents",
+    "BackupIdentity",
+    "BackupSummary",
+    "KitFile",
+    "RecoveryKit",
+    "RestoreSummary",
+    "create_backup",
+    "read_backup",
+    "recovery_kit",
+    "restore_backup",
+    "verify_backup",
+    "write_backup",
+    "write_recovery_kit",
+]
+
+#: The tables a backup holds, in the order it holds them: a restore reads an identity's
+#: certificates before the CAs and keys they need, and keys before the CSRs made for them.
+TABLES: tuple[str, ...] = (
+    "deployments",
+    "certificates",
+    "cas",
+    "keys",
+    "csrs",
+    "trust_entries",
+    "audit",
+)
+_BATCH = 500  # rows per read batch and per insert
+
+
+def _table(name: str) -> Table:
+    return t.metadata.tables[name]
+
+
+def _order(tbl: Table) -> list[Any]:
+    if tbl.name == "certificates":  # an identity's versions together, oldest first
+        return [tbl.c.deployment, tbl.c.identity, tbl.c.version]
+    return [tbl.c.id]
+
+
+def _encode(tbl: Table, row: Mapping[Any, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"t": tbl.name}
+    for col in tbl.columns:
+        if col.name == "id":
+            continue
+        value = row[col.name]
+        if isinstance(value, dt.datetime):
+            value = value.isoformat()
+        elif isinstance(value, bytes | memoryview):
+            value = base64.b64encode(bytes(value)).decode("ascii")
+        out[col.name] = value
+    return out
+
+
+def _newer(what: str) -> FileFormatError:
+    return FileFormatError(
+        f"the backup holds {what}, which this ccapki does not know",
+        "restore it with the ccapki release that made it (`ccapki backup verify FILE` shows "
+        "which), or a newer one",
+    )
+
+
+def _decode(tbl: Table, rec: Mapping[str, Any], extra: Iterable[str] = ()) -> dict[str, Any]:
+    """A backup record as ``tbl``'s row (every column but ``id``)."""
+    cols = {c.name: c for c in tbl.columns if c.name != "id"}
+    allowed = {"t", *cols, *extra}
+    unknown = [k for k in rec if k not in allowed]
+    if unknown:
+        raise _newer(f"a field {unknown[0]!r} of {tbl.name}")
+    row: dict[str, Any] = {}
+    for name, col in cols.items():
+        if name not in rec:
+            if name in ("nonce", "sealed") and "der" in rec:
+                continue
+            if col.nullable:
+                row[name] = None
+                continue
+            raise _newer(f"a {tbl.name} record without its {name!r}")
+        value = rec[name]
+        if value is not None:
+            if isinstance(col.type, UTCDateTime):
+                value = dt.datetime.fromisoformat(value)
+            elif isinstance(col.type, LargeBinary):
+                value = base64.b64decode(value)
+        row[name] = value
+    return row
+
+
+# ---------------------------------------------------------------------------- create
+
+
+@dataclass(frozen=True)
+class BackupSummary:
+    """What a backup holds: records per table, identities, and its size."""
+
+    counts: Mapping[str, int]
+    identities: int
+    bytes: int
+    created_at: dt.datetime
+    path: str | None = None
+
+
+@contextlib.contextmanager
+def _snapshot(store: Store) -> Iterator[Connection]:
+    """A connection reading one consistent snapshot of the store (every table as of the
+    same moment, however long the backup takes)."""
+    with store.engine.connect() as conn:
+        if store.engine.dialect.name == "postgresql":
+            conn.execution_options(isolation_level="REPEATABLE READ")
+        # SQLite: the store's engine says BEGIN at the first read (WAL: a snapshot)
+        with conn.begin():
+            yield conn
+
+
+def write_backup(
+    store: Store, fh: IO[bytes], passphrase: str, *, scrypt_n: int = SCRYPT_N
+) -> BackupSummary:
+    """Write the whole store to ``fh`` as an encrypted backup under ``passphrase``.
+
+    Reads one consistent snapshot in batches (never the whole store in memory); each key
+    is unsealed only to go into the encrypted stream. Raises :class:`PasswordError` for a
+    short backup passphrase or a wrong store passphrase (before anything is written).
+    """
+    keyring = store.keyring  # the store's passphrase first
+    now = store.now()
+    identities = 0
+    with (
+        _snapshot(store) as conn,
+        BackupWriter(
+            fh,
+            passphrase,
+            created_at=now,
+            created_by=f"ccapki {__version__}",
+            schema=t.SCHEMA_HEAD,
+            extra={"dialect": store.engine.dialect.name},
+            scrypt_n=scrypt_n,
+        ) as writer,
+    ):
+        for name in TABLES:
+            tbl = _table(name)
+            q = select(tbl).order_by(*_order(tbl))
+            result = conn.execute(q, execution_options={"yield_per": _BATCH})
+            last: tuple[str, str] | None = None
+            for row in result.mappings():
+                rec = _encode(tbl, row)
+                if name == "keys":
+                    der = keyring.open(row["nonce"], row["sealed"], row["fingerprint"])
+                    del rec["nonce"], rec["sealed"]
+                    rec["der"] = base64.b64encode(der).decode("ascii")
+                elif name == "certificates":
+                    ident = (row["deployment"], row["identity"])
+                    if ident != last:
+                        identities += 1
+                        last = ident
+                writer.write(rec)
+        writer.close()
+        counts = dict(writer.counts)
+        size = writer.bytes_written
+    return BackupSummary(counts, identities, size, now)
+
+
+def create_backup(
+    store: Store, path: str | os.PathLike[str], passphrase: str, *, scrypt_n: int = SCRYPT_N
+) -> BackupSummary:
+    """Write a backup of ``store`` to the file ``path`` (atomically, 0600: a failure or an
+    interruption leaves no file) and log it in the audit log (``backup-create``)."""
+    from ccapki.fsutil import atomic_writer
+
+    store.unlock()
+    target = Path(path)
+    with atomic_writer(target, private=True) as fh:
+        summary = write_backup(store, fh, passphrase, scrypt_n=scrypt_n)
+    where = str(target.resolve())
+    with store.transaction():
+        store.audit.record(
+            "backup-create",
+            where,
+            bytes=summary.bytes,
+            identities=summary.identities,
+            records=dict(summary.counts),
+        )
+    return BackupSummary(
+        summary.counts, summary.identities, summary.bytes, summary.created_at, where
+    )
+
+
+# ---------------------------------------------------------------------------- verify
+
+
+def read_backup(path: str | os.PathLike[str], passphrase: str) -> tuple[IO[bytes], BackupReader]:
+    """Open the backup file ``path`` and prove its passphrase: ``(file, reader)``; the
+    caller closes the file. Raises :class:`InputError` for a missing or unreadable file."""
+    p = Path(path)
+    try:
+        fh = p.open("rb")
+    except FileNotFoundError:
+        raise InputError(f"{p}: no such file", "check the path of the backup file") from None
+    except IsADirectoryError:
+        raise InputError(f"{p}: is a folder, not a file", "name the backup file") from None
+    except PermissionError:
+        raise InputError(f"{p}: permission denied", f"make it readable: chmod u+r {p}") from None
+    try:
+        return fh, BackupReader(fh, passphrase, source=str(p))
+    except BaseException:
+        fh.close()
+        raise
+
+
+@dataclass(frozen=True)
+class BackupIdentity:
+    """An identity a backup holds: its deployment, versions and newest certificate."""
+
+    deployment: str
+    name: str
+    versions: int
+    fingerprint: str
+    not_after: dt.datetime
+
+
+@dataclass(frozen=True)
+class BackupContents:
+    """What ``backup verify`` found: the header, records per table, every identity."""
+
+    header: BackupHeader
+    counts: Mapping[str, int]
+    identities: tuple[BackupIdentity, ...]
+    deployments: tuple[str, ...]
+    keys_checked: int
+
+
+def verify_backup(reader: BackupReader) -> BackupContents:
+    """Read the whole backup: every chunk authenticates, the end record's counts agree,
+    every record is one this ccapki can restore, and every key parses and matches its
+    public-key fingerprint. Raises :class:`FileFormatError` otherwise."""
+    counts: collections.Counter[str] = collections.Counter()
+    idents: dict[tuple[str, str], BackupIdentity] = {}
+    deployments: dict[str, None] = {}
+    keys = 0
+    for rec in reader.records():
+        kind = rec["t"]
+        if kind not in TABLES:
+            raise _newer(f"records of type {kind!r}")
+        extra = ("der",) if kind == "keys" else ()
+        row = _decode(_table(kind), rec, extra)
+        counts[kind] += 1
+        if kind == "certificates":
+            key = (row["deployment"], row["identity"])
+            idents[key] = BackupIdentity(
+                row["deployment"],
+                row["identity"],
+                row["version"],
+                row["fingerprint"],
+                row["not_after"],
+            )
+            deployments.setdefault(row["deployment"])
+        elif kind == "deployments":
+            deployments.setdefault(row["name"])
+        elif kind == "keys":
+            try:
+                key_obj = serialization.load_der_private_key(
+                    base64.b64decode(rec["der"]), password=None, unsafe_skip_rsa_key_validation=True
+                )
+            except (ValueError, TypeError, KeyError):
+                raise FileFormatError(
+                    f"{reader.source}: the key {row['fingerprint'][:16]} in the backup does "
+                    "not parse",
+                    "use another backup (this one was written from a damaged store)",
+                ) from None
+            if public_key_fingerprint(key_obj) != row["fingerprint"]:
+                raise FileFormatError(
+                    f"{reader.source}: the key {row['fingerprint'][:16]} in the backup does "
+                    "not match its fingerprint",
+                    "use another backup (this one was written from a damaged store)",
+                )
+            keys += 1
+    return BackupContents(
+        reader.header,
+        dict(counts),
+        tuple(sorted(idents.values(), key=lambda i: (i.deployment, i.name))),
+        tuple(deployments),
+        keys,
+    )
+
+
+# ---------------------------------------------------------------------------- restore
+
+
+@dataclass
+class RestoreSummary:
+    """What a restore did: rows added and rows the store held already, per table; the
+    identities that got versions (``deployment/name``) and those forced."""
+
+    header: BackupHeader
+    added: dict[str, int] = field(default_factory=dict)
+    kept: dict[str, int] = field(default_factory=dict)
+    identities: list[str] = field(default_factory=list)
+    forced: list[str] = field(default_factory=list)
+
+
+def _audit_key(at: dt.datetime, action: str, subject: str, detail: str) -> bytes:
+    text = "\0".join((at.astimezone(dt.UTC).isoformat(), action, subject, detail))
+    return hashlib.blake2b(text.encode(), digest_size=16).digest()
+
+
+def _label(deployment: str, name: str) -> str:
+    return f"{deployment}/{name}"
+
+
+class _Restorer:
+    """Writes backup records into the open transaction ``conn``, batch by batch."""
+
+    def __init__(
+        self, store: Store, conn: Connection, header: BackupHeader, only: str | None, force: bool
+    ) -> None:
+        self.store = store
+        self.conn = conn
+        self.only = only
+        self.force = force
+        self.summary = RestoreSummary(header)
+        self.batch: list[dict[str, Any]] = []
+        self.table: str | None = None
+        self.position = -1
+        self.conflicts: list[str] = []
+        self.touched: set[tuple[str, str]] = set()  # identities merged onto store versions
+        self.selected: set[tuple[str, str]] = set()  # --identity: the groups restored
+        self.want_spkis: set[str] = set()
+        self.want_cas: set[str] = set()
+        self.audit_held: collections.Counter[bytes] | None = None
+        self.dep_held: dict[str, tuple[dt.datetime, set[tuple[dt.datetime, bytes]]]] | None = None
+
+    # ------------------------------------------------------------ feeding
+
+    def add(self, rec: dict[str, Any]) -> None:
+        kind = rec["t"]
+        if kind not in TABLES:
+            raise _newer(f"records of type {kind!r}")
+        pos = TABLES.index(kind)
+        if pos < self.position:
+            raise FileFormatError(
+                "the backup's records are out of order", "use an intact copy of the backup"
+            )
+        if kind != self.table:
+            self.flush()
+            self.table, self.position = kind, pos
+        elif len(self.batch) >= _BATCH and not (
+            kind == "certificates"
+            and (rec.get("deployment"), rec.get("identity"))
+            == (self.batch[-1]["deployment"], self.batch[-1]["identity"])
+        ):
+            self.flush()
+        extra = ("der",) if kind == "keys" else ()
+        row = _decode(_table(kind), rec, extra)
+        if kind == "keys":
+            row["der"] = base64.b64decode(rec["der"])
+        self.batch.append(row)
+
+    def flush(self) -> None:
+        if not self.batch or self.table is None:
+            return
+        rows, self.batch = self.batch, []
+        getattr(self, f"_{self.table}")(rows)
+
+    def _count(self, table: str, added: int, kept: int) -> None:
+        s = self.summary
+        s.added[table] = s.added.get(table, 0) + added
+        s.kept[table] = s.kept.get(table, 0) + kept
+
+    def _insert(self, table: str, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            self.conn.execute(insert(_table(table)), rows)
+
+    # ------------------------------------------------------------ tables
+
+    def _deployments(self, rows: list[dict[str, Any]]) -> None:
+        """A deployment file the store holds already is kept; one older than the store's
+        newest file of that deployment is left out (it would become the newest)."""
+        if self.only is not None:
+            return
+        if self.dep_held is None:
+            d = t.deployments.c
+            self.dep_held = {}
+            for r in self.conn.execute(select(d.name, d.loaded_at, d.source_text)):
+                top, seen = self.dep_held.setdefault(r.name, (r.loaded_at, set()))
+                seen.add((r.loaded_at, hashlib.sha256(r.source_text.encode()).digest()))
+                self.dep_held[r.name] = (max(top, r.loaded_at), seen)
+        new = []
+        for row in rows:
+            held = self.dep_held.get(row["name"])
+            newest, files = held if held else (None, set())
+            text_hash = hashlib.sha256(row["source_text"].encode()).digest()
+            if (row["loaded_at"], text_hash) in files or (
+                newest is not None and row["loaded_at"] < newest
+            ):
+                continue
+            new.append(row)
+        self._insert("deployments", new)
+        self._count("deployments", len(new), len(rows) - len(new))
+
+    def _certificates(self, rows: list[dict[str, Any]]) -> None:
+        groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for row in rows:
+            groups.setdefault((row["deployment"], row["identity"]), []).append(row)
+        if self.only is not None:
+            groups = {k: v for k, v in groups.items() if k[1] == self.only}
+            self.selected |= set(groups)
+            for group in groups.values():
+                for row in group:
+                    self.want_spkis.add(row["spki"])
+                    self.want_cas |= (
+                        {
+                            fingerprint(c)
+                            for c in x509.load_pem_x509_certificates(row["chain_pem"].encode())
+                        }
+                        if row["chain_pem"].strip()
+                        else set()
+                    )
+        if not groups:
+            return
+        c = t.certificates.c
+        held: dict[tuple[str, str], dict[int, str]] = {}
+        q = select(c.deployment, c.identity, c.version, c.fingerprint).where(
+            c.identity.in_({name for _, name in groups})
+        )
+        for r in self.conn.execute(q):
+            held.setdefault((r.deployment, r.identity), {})[r.version] = r.fingerprint
+        new: list[dict[str, Any]] = []
+        kept = 0
+        for key, group in groups.items():
+            mine = held.get(key)
+            if not mine:
+                new += group
+                self.summary.identities.append(_label(*key))
+                continue
+            top, newest = max(mine), group[-1]
+            clash = [
+                r["version"]
+                for r in group
+                if mine.get(r["version"], r["fingerprint"]) != r["fingerprint"]
+            ]
+            if not clash and top <= newest["version"]:
+                add = [r for r in group if r["version"] not in mine]
+                kept += len(group) - len(add)
+                if add:
+                    new += add
+                    self.touched.add(key)
+                    self.summary.identities.append(_label(*key))
+                continue
+            if not self.force:
+                why = (
+                    f"another certificate at v{clash[0]}"
+                    if clash
+                    else f"v{top} in the store, v{newest['version']} in the backup"
+                )
+                self.conflicts.append(f"{_label(*key)} ({why})")
+                continue
+            kept += len(group)
+            if mine[top] == newest["fingerprint"]:
+                continue  # the backup's newest is the store's newest already
+            new.append({**newest, "version": top + 1})
+            self.touched.add(key)
+            self.summary.forced.append(_label(*key))
+        self._insert("certificates", new)
+        self._count("certificates", len(new), kept)
+
+    def _cas(self, rows: list[dict[str, Any]]) -> None:
+        if self.only is not None:
+            rows = [r for r in rows if r["fingerprint"] in self.want_cas]
+            self.want_spkis |= {r["spki"] for r in rows}
+        have = self._existing(t.cas.c.fingerprint, [r["fingerprint"] for r in rows])
+        new = [r for r in rows if r["fingerprint"] not in have]
+        self._insert("cas", new)
+        self._count("cas", len(new), len(rows) - len(new))
+
+    def _keys(self, rows: list[dict[str, Any]]) -> None:
+        if self.only is not None:
+            rows = [
+                r
+                for r in rows
+                if r["fingerprint"] in self.want_spkis
+                or (r["deployment"], r["identity"]) in self.selected
+            ]
+        have = self._existing(t.keys.c.fingerprint, [r["fingerprint"] for r in rows])
+        keyring = self.store.keyring
+        new = []
+        for r in rows:
+            if r["fingerprint"] in have:
+                continue
+            der = r.pop("der")
+            r["nonce"], r["sealed"] = keyring.seal(der, r["fingerprint"])
+            new.append(r)
+        self._insert("keys", new)
+        self._count("keys", len(new), len(rows) - len(new))
+
+    def _existing(self, col: Any, values: Sequence[str]) -> set[str]:
+        if not values:
+            return set()
+        return {r[0] for r in self.conn.execute(select(col).where(col.in_(set(values))))}
+
+    def _csrs(self, rows: list[dict[str, Any]]) -> None:
+        if self.only is not None:
+            rows = [r for r in rows if (r["deployment"], r["identity"]) in self.selected]
+        if not rows:
+            return
+        c = t.csrs.c
+        q = select(c.deployment, c.identity, c.spki, c.pem).where(
+            c.spki.in_({r["spki"] for r in rows})
+        )
+        have = {tuple(r) for r in self.conn.execute(q)}
+        new = [r for r in rows if (r["deployment"], r["identity"], r["spki"], r["pem"]) not in have]
+        self._insert("csrs", new)
+        self._count("csrs", len(new), len(rows) - len(new))
+
+    def _trust_entries(self, rows: list[dict[str, Any]]) -> None:
+        if self.only is not None:
+            return
+        c = t.trust_entries.c
+        q = select(c.deployment, c.appliance, c.fingerprint, c.added_at, c.removed_at).where(
+            c.appliance.in_({r["appliance"] for r in rows})
+        )
+        same: set[tuple[Any, ...]] = set()
+        active: set[tuple[str, str, str]] = set()
+        for held in self.conn.execute(q):
+            same.add((held.deployment, held.appliance, held.fingerprint, held.added_at))
+            if held.removed_at is None:
+                active.add((held.deployment, held.appliance, held.fingerprint))
+        new = []
+        for r in rows:
+            entry = (r["deployment"], r["appliance"], r["fingerprint"])
+            if (*entry, r["added_at"]) in same or (r["removed_at"] is None and entry in active):
+                continue
+            if r["removed_at"] is None:
+                active.add(entry)
+            new.append(r)
+        self._insert("trust_entries", new)
+        self._count("trust_entries", len(new), len(rows) - len(new))
+
+    def _audit(self, rows: list[dict[str, Any]]) -> None:
+        """An audit row the store holds already (the same time, action, subject and
+        details, as many times as it holds it) is kept; the store's rows are read once."""
+        if self.only is not None:
+            return
+        if self.audit_held is None:
+            c = t.audit.c
+            q = select(c.at, c.action, c.subject, c.detail)
+            result = self.conn.execute(q, execution_options={"yield_per": _BATCH * 4})
+            self.audit_held = collections.Counter(_audit_key(*r) for r in result)
+        have = self.audit_held
+        new = []
+        for r in rows:
+            key = _audit_key(r["at"], r["action"], r["subject"], r["detail"])
+            if have[key]:
+                have[key] -= 1
+                continue
+            new.append(r)
+        self._insert("audit", new)
+        self._count("audit", len(new), len(rows) - len(new))
+
+    # ------------------------------------------------------------ the end
+
+    def finish(self) -> RestoreSummary:
+        self.flush()
+        if self.only is not None and not self.selected:
+            raise NotFoundError(
+                f"the backup holds no identity named {self.only!r}; nothing was restored",
+                "`ccapki backup verify FILE` lists the identities it holds",
+            )
+        if self.conflicts:
+            shown = "; ".join(self.conflicts[:5])
+            more = f" and {len(self.conflicts) - 5} more" if len(self.conflicts) > 5 else ""
+            raise InputError(
+                f"the store holds newer data than the backup for {len(self.conflicts)} "
+                f"identit{'y' if len(self.conflicts) == 1 else 'ies'}: {shown}{more}; "
+                "nothing was restored",
+                "give --force to make the backup's certificates current (added as new "
+                "versions; the store's versions stay in its history), or restore others "
+                "one by one with --identity NAME",
+            )
+        self._settle_keys()
+        return self.summary
+
+    def _settle_keys(self) -> None:
+        """On identities merged onto the store's versions: the newest version's key is
+        active, the earlier versions' active keys (held by no current version) superseded."""
+        touched = sorted(self.touched)
+        c = t.certificates.c
+        for i in range(0, len(touched), _BATCH):
+            part = touched[i : i + _BATCH]
+            versions: dict[tuple[str, str], list[tuple[int, str]]] = {}
+            q = select(c.deployment, c.identity, c.version, c.spki).where(
+                tuple_(c.deployment, c.identity).in_(part)
+            )
+            for r in self.conn.execute(q):
+                versions.setdefault((r.deployment, r.identity), []).append((r.version, r.spki))
+            current = {max(v)[1] for v in versions.values()}
+            older = {s for v in versions.values() for _, s in v} - current
+            k = t.keys.c
+            self.conn.execute(
+                update(t.keys)
+                .where(k.fingerprint.in_(current))
+                .where(k.state != KeyState.CA.value)
+                .values(state=KeyState.ACTIVE.value)
+            )
+            if older:
+                latest = (
+                    select(c.deployment, c.identity, func.max(c.version).label("v"))
+                    .group_by(c.deployment, c.identity)
+                    .subquery()
+                )
+                held = {
+                    r[0]
+                    for r in self.conn.execute(
+                        select(c.spki)
+                        .join(
+                            latest,
+                            (c.deployment == latest.c.deployment)
+                            & (c.identity == latest.c.identity)
+                            & (c.version == latest.c.v),
+                        )
+                        .where(c.spki.in_(older))
+                    )
+                }
+                self.conn.execute(
+                    update(t.keys)
+                    .where(k.fingerprint.in_(older - held))
+                    .where(k.state == KeyState.ACTIVE.value)
+                    .values(state=KeyState.SUPERSEDED.value)
+                )
+
+
+def restore_backup(
+    store: Store,
+    reader: BackupReader,
+    *,
+    identity: str | None = None,
+    force: bool = False,
+    source: str = "<backup>",
+) -> RestoreSummary:
+    """Restore ``reader``'s backup into ``store`` (empty or not) in one transaction.
+
+    ``identity``: only that identity (every version, its keys, pending CSR keys and CSRs,
+    the CAs of its chains and their keys). Rows the store holds already are kept; keys are
+    re-sealed under the store's keyring. Raises :class:`InputError` when the store holds
+    newer data (see the module's docstring) unless ``force``, :class:`NotFoundError` for an
+    ``identity`` the backup does not hold, and what the reader raises for a damaged or
+    truncated archive; in every case nothing is written.
+    """
+    store.unlock()  # the target store's passphrase before anything is read or written
+    with store.transaction() as conn:
+        r = _Restorer(store, conn, reader.header, identity, force)
+        for rec in reader.records():
+            r.add(rec)
+        summary = r.finish()
+        store.audit.record(
+            "backup-restore",
+            source,
+            identity=identity,
+            force=force,
+            backup_created_at=reader.header.created_at.isoformat(),
+            added=summary.added,
+            identities=len(summary.identities),
+            forced=summary.forced,
+        )
+    return summary
+
+
+# ---------------------------------------------------------------------------- recovery kit
+
+
+@dataclass(frozen=True)
+class KitFile:
+    """One file of a recovery kit (``private``: holds the key, written 0600)."""
+
+    name: str
+    data: bytes = field(repr=False)
+    private: bool = False
+    what: str = ""
+
+
+@dataclass(frozen=True)
+class RecoveryKit:
+    """What an administrator needs to rebuild one appliance (or HA pair) by hand."""
+
+    identity: str
+    appliances: tuple[str, ...]
+    version: int
+    not_after: dt.datetime
+    files: tuple[KitFile, ...]
+
+
+# the pages of the CCA GUIs (the FAQ and Cisco's guides; trust paths as in trust._cases)
+_CERT_PAGE = {
+    Role.CAM: "Administration > CCA Manager > SSL > x509 Certificate",
+    Role.CAS: "Administration > SSL > x509 Certificate (the CAS direct access console, "
+    "https://HOST/admin)",
+}
+_TRUST_PAGE = {
+    Role.CAM: "Administration > CCA Manager > SSL > Trusted Certificate Authorities",
+    Role.CAS: "Administration > SSL > Trusted Certificate Authorities (the CAS direct "
+    "access console)",
+}
+
+
+def recovery_kit(store: Store, dep: Deployment, name: str, password: bytes) -> RecoveryKit:
+    """The files to rebuild appliance or identity ``name`` by hand: its PEM upload bundle
+    (certificate, chain, key), an encrypted PKCS#12, the roots its trust store must hold
+    (and any other CA the store records in it), and README.txt with the GUI steps in
+    order. Raises :class:`NotFoundError` for an unknown name or an identity with no
+    certificate yet."""
+    from ccapki.lifecycle.exports import export_identity
+    from ccapki.lifecycle.trustops import load_inventory, required_trust
+
+    spec = dep.identity(name)
+    bundle = export_identity(store, spec.name, "pem-bundle")
+    p12 = export_identity(store, spec.name, "pkcs12", password=password)
+    need = required_trust(load_inventory(store, dep))
+    roots: dict[str, tuple[x509.Certificate, str]] = {}
+    for m in spec.members:
+        for cert in need.get(m.name, []):
+            roots.setdefault(fingerprint(cert), (cert, "required by ccapki's trust plan"))
+    for m in spec.members:
+        for entry in store.trust.entries(m.name):
+            roots.setdefault(
+                entry.fingerprint, (entry.certificate, f"recorded in {m.name}'s trust store")
+            )
+    files = [
+        KitFile(f"{spec.name}-upload.pem", bundle.data, True, "certificate + chain + key (PEM)"),
+        KitFile(f"{spec.name}.p12", p12.data, True, "the same, as a password-protected PKCS#12"),
+    ]
+    root_files: list[tuple[str, x509.Certificate, str]] = []
+    for i, (cert, why) in enumerate(roots.values(), start=1):
+        fname = f"trusted-ca-{i}.pem"
+        root_files.append((fname, cert, why))
+        files.append(
+            KitFile(fname, cert.public_bytes(serialization.Encoding.PEM), False, display_name(cert))
+        )
+    ident = store.identities.get(spec.name)
+    assert ident is not None  # export_identity found it
+    readme = _readme(spec, ident.certificate, files[0].name, files[1].name, root_files)
+    files.append(KitFile("README.txt", readme.encode(), False, "the steps, in order"))
+    return RecoveryKit(
+        spec.name,
+        tuple(m.name for m in spec.members),
+        bundle.version,
+        bundle.not_after,
+        tuple(files),
+    )
+
+
+def _readme(
+    spec: IdentitySpec,
+    cert: x509.Certificate,
+    bundle: str,
+    p12: str,
+    roots: Sequence[tuple[str, x509.Certificate, str]],
+) -> str:
+    """README.txt of a recovery kit: the CCA GUI steps in order, naming the kit's files."""
+    name, role = spec.name, spec.role
+    kind = "CAM" if role is Role.CAM else "CAS"
+    members = spec.members
+    lines = [
+        f"Recovery kit for {name} ({kind}{', HA pair' if spec.ha else ''}), made by ccapki",
+        "",
+        f"Certificate: {cert.subject.rfc4514_string()}",
+        f"  SHA-256 {fingerprint(cert)}",
+        f"  valid until {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC",
+        "",
+        "Files:",
+        f"  {bundle}  certificate, its chain and the private key (PEM, unencrypted: keep it",
+        "      safe and delete it once uploaded)",
+        f"  {p12}  the same in one PKCS#12 file, encrypted with the password you gave",
+    ]
+    for fname, c, why in roots:
+        lines.append(f"  {fname}  {display_name(c)} ({why})")
+    lines += ["  README.txt  these steps", "", "Steps, in this order:", ""]
+    step = 1
+    for i, m in enumerate(members):
+        who = f"{m.name} ({m.hostname}{', ' + str(m.ips[0]) if m.ips else ''})"
+        if i == 0:
+            host = str(m.ips[0]) if m.ips else m.hostname
+            page = _CERT_PAGE[role].replace("HOST", host)
+            lines.append(f"{step}. On {who}, open {page}.")
+            lines.append(
+                f"   Import the certificate and its private key: upload {bundle} (it holds the "
+                "certificate, the chain and the key in one file, as the FAQ advises: "
+                '"combine the certificate and the private key in a single file and upload '
+                'that"). Where the page asks for a PKCS#12 file, give ' + p12 + " and its "
+                "password."
+            )
+            step += 1
+            if roots:
+                names = ", ".join(f for f, _, _ in roots)
+                lines.append(f"{step}. On {who}, open {_TRUST_PAGE[role]}.")
+                lines.append(
+                    f"   Import each trusted CA: {names}. Without them the "
+                    + (
+                        "CAS cannot form its SSL session with the CAM"
+                        if role is Role.CAS
+                        else "CAM cannot form its SSL session with its CASes"
+                    )
+                    + (" and the HA heartbeat (IPsec) cannot come up" if spec.ha else "")
+                    + "."
+                )
+            else:
+                lines.append(
+                    f"{step}. Trusted CAs: ccapki's plan needs none on {m.name}; leave "
+                    f"{_TRUST_PAGE[role]} as it is."
+                )
+            step += 1
+        else:
+            lines.append(
+                f"{step}. HA pair: on the secondary, {who}, repeat steps 1 and 2 with the SAME "
+                f"files ({bundle} or {p12}, and the trusted CAs): both peers of an HA pair "
+                "hold one certificate and key (the FAQ: install the same certificate on both "
+                "devices in the pair)."
+            )
+            step += 1
+    lines.append(
+        f"{step}. Restart the {kind} services (or reboot) so the new certificate is used"
+        + (", the primary first, then the secondary" if spec.ha else "")
+        + "; then check:"
+    )
+    lines.append(
+        f"   - the {kind} GUI and web login present the new certificate (browser padlock);"
+    )
+    if spec.ha:
+        lines.append(
+            f"   - `ccapki check-ha {name} --primary FILE --secondary FILE` with the bundles "
+            "taken off both peers: one identity, fit for the heartbeat;"
+        )
+    lines.append(
+        "   - `ccapki trust check` (offline) and `ccapki verify --live` (real handshakes): "
+        "the CAM and the CASes trust each other again."
+    )
+    lines += [
+        "",
+        "The CAM snapshot does not back up certificates or private keys (the FAQ): keep this",
+        "kit, or a `ccapki backup create` archive, in a safe place.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_recovery_kit(
+    store: Store, kit: RecoveryKit, out: str | os.PathLike[str]
+) -> list[tuple[str, KitFile]]:
+    """Write the kit's files into the folder ``out`` (made 0700 if missing; each file
+    atomic, key files 0600), then log ``backup-appliance`` (and a ``key-export`` per key
+    file) in the audit log. A failure removes the files this call wrote."""
+    from ccapki.fsutil import atomic_write, check_output_folder
+
+    folder = Path(out)
+    check_output_folder(folder)
+    if not folder.exists():
+        folder.mkdir(parents=True, mode=0o700)
+    written: list[tuple[str, KitFile]] = []
+    try:
+        for f in kit.files:
+            done = atomic_write(folder / f.name, f.data, private=f.private)
+            written.append((str(done.resolve()), f))
+    except BaseException:
+        for path, _ in written:
+            Path(path).unlink(missing_ok=True)
+        raise
+    with store.transaction():
+        for path, f in written:
+            if f.private:
+                store.audit.record(
+                    "key-export",
+                    kit.identity,
+                    format="pkcs12" if f.name.endswith(".p12") else "pem-bundle",
+                    path=path,
+                    version=kit.version,
+                    encrypted=f.name.endswith(".p12"),
+                    for_peer=False,
+                )
+        store.audit.record(
+            "backup-appliance",
+            kit.identity,
+            folder=str(folder.resolve()),
+            files=[f.name for f in kit.files],
+            version=kit.version,
+        )
+    return written

@@ -1,0 +1,834 @@
+"""``ccapki doctor``: is the store itself whole? Every finding names its fix.
+
+Two halves:
+
+- the checks (pure): each takes values read from the store (rows as
+  :mod:`ccapki.store.health` returns them, parsed certificates, ``now``) and returns
+  :class:`Problem` values; a test can hand them any row without a database;
+- :func:`examine` (the IO edge): reads the database and the store folder, streams the rows
+  through the checks and returns a :class:`Report`. Read only: a store whose schema is not
+  this ccapki's is examined, never migrated.
+
+What is checked: file modes (the store folder, ``ccapki.db``, ``data.key``); the database
+(SQLite ``PRAGMA integrity_check``, a PostgreSQL server's reachability) and its schema
+revision; the data key; every certificate (readable, its columns true to it, its private key
+held, its chain complete and every signature verifying); every identity's versions (one
+current, not yet valid, expired; no active key left over from an older version); every
+sealed key (it opens, it loads, it is the key of the certificates that name it); every CA
+(ours hold their key; external ones need none); the trust entries; old pending keys; the
+last backup's age.
+
+Cost: one pass over each table in batches; a key is one AES-GCM open and one DER load, a
+certificate one parse and one signature check (chains are shared: each distinct chain is
+checked once).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+
+from ccapki.errors import InputError, StoreError
+from ccapki.pki.certs import display_name, fingerprint, is_self_signed, issued_by, signed_by
+from ccapki.pki.keys import public_key_fingerprint
+from ccapki.store.health import CARow, CertRow, DatabaseState, KeyMeta, SealedRow, TrustRow
+from ccapki.store.home import LoosePath
+from ccapki.store.records import SHARED_CAS
+
+if TYPE_CHECKING:
+    from ccapki.store.keyring import Keyring
+    from ccapki.store.session import PassphraseProvider, Store
+
+__all__ = [
+    "BACKUP_MAX_AGE",
+    "PENDING_MAX_AGE",
+    "Chains",
+    "Problem",
+    "Progress",
+    "Report",
+    "Severity",
+    "backup_problems",
+    "ca_problems",
+    "command",
+    "database_problems",
+    "examine",
+    "identity_problems",
+    "key_problem",
+    "mode_problems",
+    "pending_problems",
+    "restore_fix",
+    "schema_problems",
+    "stale_key_problems",
+    "trust_problem",
+]
+
+#: A backup older than this is a warning.
+BACKUP_MAX_AGE = dt.timedelta(days=7)
+#: A pending key (a CSR's, no certificate yet) older than this is a warning.
+PENDING_MAX_AGE = dt.timedelta(days=90)
+
+#: The fix for whatever only a backup can bring back.
+RESTORE = "restore it from a backup: `ccapki backup restore FILE`"
+
+
+def command(args: str, deployment: str | None = None) -> str:
+    """``ccapki ARGS`` as the fix names it (with ``--deployment`` where the store holds
+    several)."""
+    return f"ccapki --deployment {deployment} {args}" if deployment else f"ccapki {args}"
+
+
+def restore_fix(identity: str | None = None, deployment: str | None = None) -> str:
+    """The fix that brings an identity (or the whole store) back from a backup."""
+    if identity is None:
+        return RESTORE
+    restore = command(f"backup restore FILE --identity {identity}", deployment)
+    return f"restore it from a backup: `{restore}`"
+
+
+class Severity(enum.StrEnum):
+    ERROR = "error"  # the store is damaged or unsafe: exit 1
+    WARNING = "warning"  # worth acting on; exit 1 only with --strict
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding: what is wrong with what, and the exact fix."""
+
+    code: str
+    severity: Severity
+    subject: str
+    message: str
+    fix: str
+    #: the deployment the subject belongs to, when the store holds several
+    deployment: str | None = None
+
+    def __post_init__(self) -> None:
+        if not (self.code and self.subject and self.message and self.fix):
+            raise ValueError("a Problem needs a code, a subject, a message and a fix")
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "code": self.code,
+            "severity": self.severity.value,
+            "subject": self.subject,
+            "deployment": self.deployment,
+            "message": self.message,
+            "fix": self.fix,
+        }
+
+
+@dataclass(frozen=True)
+class Report:
+    """What :func:`examine` found, what it checked (counts), and what it could not check."""
+
+    where: str
+    problems: tuple[Problem, ...]
+    checked: Mapping[str, int]
+    skipped: tuple[str, ...] = ()
+    deployments: tuple[str, ...] = ()
+
+    @property
+    def errors(self) -> tuple[Problem, ...]:
+        return tuple(p for p in self.problems if p.severity is Severity.ERROR)
+
+    @property
+    def warnings(self) -> tuple[Problem, ...]:
+        return tuple(p for p in self.problems if p.severity is Severity.WARNING)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "ok": not self.errors,
+            "store": self.where,
+            "deployments": list(self.deployments),
+            "errors": len(self.errors),
+            "warnings": len(self.warnings),
+            "problems": [p.to_json() for p in self.problems],
+            "checked": dict(self.checked),
+            "skipped": list(self.skipped),
+        }
+
+
+#: Told how far a long phase has got: (phase, done, total).
+Progress = Callable[[str, int, int], None]
+
+
+# ---------------------------------------------------------------------------- the folder
+
+
+def mode_problems(loose: Sequence[LoosePath]) -> list[Problem]:
+    """Store paths other users can read or write (the sealed keys, the data key)."""
+    return [
+        Problem(
+            "file-mode",
+            Severity.ERROR,
+            str(p.path),
+            f"other users can read or write {p.path} (mode {p.mode:04o}, wanted {p.wanted:04o})",
+            f"run `{p.fix}`",
+        )
+        for p in loose
+    ]
+
+
+def database_problems(state: DatabaseState) -> list[Problem]:
+    """A database that cannot be read, or that SQLite's integrity check finds damaged."""
+    if state.error is not None:
+        if state.backend == "sqlite":
+            return [
+                Problem(
+                    "database-unreadable",
+                    Severity.ERROR,
+                    state.where,
+                    f"the store's database cannot be read: {state.error}",
+                    f"{RESTORE} into a new folder (`ccapki --home NEWDIR backup restore FILE`); "
+                    f"keep {state.where} aside for salvage",
+                )
+            ]
+        return [
+            Problem(
+                "database-unreachable",
+                Severity.ERROR,
+                state.where,
+                f"the database server: {state.error}",
+                "check CCAPKI_DATABASE_URL (host, database, user, password) and that the "
+                "server is running and reachable from here",
+            )
+        ]
+    if state.damage:
+        shown = "; ".join(state.damage[:3]) + (
+            f" (and {len(state.damage) - 3} more)" if len(state.damage) > 3 else ""
+        )
+        return [
+            Problem(
+                "database-damaged",
+                Severity.ERROR,
+                state.where,
+                f"SQLite's integrity check finds the database damaged: {shown}",
+                f"stop writing to it; {RESTORE} into a new folder (`ccapki --home NEWDIR "
+                f"backup restore FILE`); to salvage rows without a backup: `sqlite3 "
+                f"{state.where} .recover | sqlite3 recovered.db`",
+            )
+        ]
+    return []
+
+
+def schema_problems(
+    revision: str, head: str, known: Sequence[str], where: str = "schema"
+) -> list[Problem]:
+    """The store's schema against this ccapki's: newer (unknown) or older."""
+    if revision == head:
+        return []
+    if revision not in known:
+        return [
+            Problem(
+                "schema-newer",
+                Severity.ERROR,
+                where,
+                f"the store's schema is {revision}, which this ccapki does not know (it knows "
+                f"up to {head}): a newer ccapki made or upgraded this store",
+                "upgrade ccapki to the release that wrote this store (`pip install -U "
+                "ccapki`); do not use this ccapki on it",
+            )
+        ]
+    return [
+        Problem(
+            "schema-older",
+            Severity.WARNING,
+            where,
+            f"the store's schema is {revision}, older than this ccapki's {head}; the checks "
+            "of its rows were skipped (doctor never migrates)",
+            "back it up (`ccapki backup create --out FILE`), then any ccapki command that "
+            "opens it migrates it (e.g. `ccapki keys list`); run `ccapki doctor` again",
+        )
+    ]
+
+
+# ---------------------------------------------------------------------------- certificates
+
+
+def _parse_chain(text: str) -> tuple[x509.Certificate, ...]:
+    return tuple(x509.load_pem_x509_certificates(text.encode())) if text.strip() else ()
+
+
+@dataclass
+class Chains:
+    """The CAs a chain may end at (the store's), and each distinct chain checked once.
+
+    A chain is complete when it links the leaf, through every certificate of the stored
+    chain, to a self-signed root or to an external CA the store holds (an outside CA whose
+    root is not ours to keep); every link's signature verifies.
+    """
+
+    cas: Sequence[x509.Certificate] = ()
+    external: frozenset[str] = frozenset()  # fingerprints of the store's external CAs
+    _memo: dict[str, tuple[tuple[x509.Certificate, ...], str | None]] = field(default_factory=dict)
+
+    def top_problem(self, top: x509.Certificate) -> str | None:
+        """Why the chain does not end at ``top`` (None: it does)."""
+        if is_self_signed(top) or fingerprint(top) in self.external:
+            return None
+        for ca in self.cas:
+            if fingerprint(ca) in self.external and issued_by(top, ca):
+                return None
+        return (
+            f"it stops at {display_name(top)}: it lacks its issuer "
+            f"{top.issuer.rfc4514_string()} (the missing intermediate or root)"
+        )
+
+    def chain(self, text: str) -> tuple[tuple[x509.Certificate, ...], str | None]:
+        """The parsed chain and why its part above the leaf is broken (None: it is not).
+        Raises ValueError when the text does not parse."""
+        found = self._memo.get(text)
+        if found is None:
+            certs = _parse_chain(text)
+            found = self._memo[text] = (certs, self._links(certs))
+        return found
+
+    def _links(self, certs: Sequence[x509.Certificate]) -> str | None:
+        for child, parent in itertools.pairwise(certs):
+            why = _link_problem(child, parent)
+            if why:
+                return why
+        return self.top_problem(certs[-1]) if certs else None
+
+    def problem(self, leaf: x509.Certificate, text: str) -> str | None:
+        """Why ``leaf`` with the stored chain ``text`` is not a complete chain."""
+        certs, upper = self.chain(text)
+        if not certs:
+            return self.top_problem(leaf)
+        return _link_problem(leaf, certs[0]) or upper
+
+
+def _link_problem(child: x509.Certificate, parent: x509.Certificate) -> str | None:
+    if issued_by(child, parent):
+        return None
+    if child.issuer != parent.subject:
+        return (
+            f"it lacks the issuer of {display_name(child)}, {child.issuer.rfc4514_string()} "
+            f"(the missing intermediate or root): {display_name(parent)} comes next"
+        )
+    if signed_by(child, parent):
+        return (
+            f"the authority key id of {display_name(child)} is not the key id of "
+            f"{display_name(parent)}"
+        )
+    return (
+        f"the signature of {display_name(child)} does not verify with the key of "
+        f"{display_name(parent)}"
+    )
+
+
+def identity_problems(
+    versions: Sequence[CertRow],
+    keys: Mapping[str, KeyMeta],
+    chains: Chains,
+    now: dt.datetime,
+    deployment: str | None = None,
+) -> list[Problem]:
+    """The findings of one identity's versions (oldest first; the last is current)."""
+    out: list[Problem] = []
+    name = versions[-1].identity
+
+    def add(code: str, severity: Severity, subject: str, message: str, fix: str) -> None:
+        out.append(Problem(code, severity, subject, message, fix, deployment))
+
+    restore_one = restore_fix(name, deployment)
+    numbers = [v.version for v in versions]
+    if numbers != list(range(1, len(numbers) + 1)):
+        add(
+            "versions-gap",
+            Severity.WARNING,
+            name,
+            f"its versions are {', '.join(f'v{n}' for n in numbers)}: versions are missing "
+            "or repeated (versions are never deleted)",
+            restore_one,
+        )
+    for row in versions:
+        current = row is versions[-1]
+        subject = f"{name} v{row.version}"
+        try:
+            cert = x509.load_pem_x509_certificate(row.pem.encode())
+            actual = public_key_fingerprint(cert.public_key())
+        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+            add(
+                "certificate-unreadable",
+                Severity.ERROR,
+                subject,
+                f"the stored certificate cannot be read ({exc})",
+                restore_one,
+            )
+            continue
+        if actual != row.spki or fingerprint(cert) != row.fingerprint:
+            add(
+                "certificate-mismatch",
+                Severity.ERROR,
+                subject,
+                "the stored certificate is not the one its row describes (fingerprint or "
+                "public key differs): the row was changed outside ccapki",
+                restore_one,
+            )
+        if row.spki not in keys:
+            add(
+                "key-missing",
+                Severity.ERROR,
+                subject,
+                f"the store holds no private key for this certificate (public key "
+                f"{row.spki[:16]}...)",
+                f"{restore_one}; or import the key saved when the CSR was made "
+                f"(`{command(f'import CERT --key KEYFILE --identity {name}', deployment)}`)",
+            )
+        try:
+            why = chains.problem(cert, row.chain_pem)
+        except ValueError as exc:
+            why = f"it cannot be read ({exc})"
+        if why:
+            add(
+                "chain-incomplete",
+                Severity.ERROR,
+                subject,
+                f"the stored chain is not complete: {why}",
+                restore_one,
+            )
+        if not current:
+            continue
+        if cert.not_valid_before_utc > now:
+            add(
+                "not-yet-valid",
+                Severity.ERROR,
+                subject,
+                f"the current certificate is not valid until "
+                f"{cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC (the issuing clock was ahead)",
+                "check this machine's clock, then `ccapki apply FILE` reissues it",
+            )
+        if cert.not_valid_after_utc <= now:
+            add(
+                "expired",
+                Severity.ERROR,
+                subject,
+                f"the current certificate expired {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC",
+                "`ccapki apply FILE` renews it (a third-party one: `ccapki csr "
+                f"{name}`, then `ccapki import` what the CA returns)",
+            )
+        meta = keys.get(row.spki)
+        if meta is not None and meta.state not in ("active", "ca"):
+            add(
+                "current-key-state",
+                Severity.WARNING,
+                subject,
+                f"the key of the current certificate is marked {meta.state}, not active",
+                f"`ccapki keys list` shows it; `{command(f'export {name}', deployment)}` still "
+                "writes it; renew the identity (`ccapki apply FILE`) to get a fresh active key",
+            )
+    return out
+
+
+def stale_key_problems(
+    keys: Iterable[KeyMeta], current: Mapping[str, str], labels: Callable[[KeyMeta], str | None]
+) -> list[Problem]:
+    """Active keys no current version holds: left over when an identity was issued twice,
+    or a version was lost. ``current``: public-key fingerprint -> identity holding it."""
+    out: list[Problem] = []
+    for k in keys:
+        if k.state != "active" or k.fingerprint in current:
+            continue
+        who = k.identity or "no identity"
+        where = labels(k)
+        out.append(
+            Problem(
+                "stale-active-key",
+                Severity.WARNING,
+                f"key {k.fingerprint[:16]}",
+                f"the key is marked active for {who} but no current certificate holds it "
+                "(an older version kept its active key: the identity was issued twice, "
+                "or a version is missing)",
+                f"`{command(f'export {k.identity}', where)}` writes the current version: make "
+                "sure the appliances hold it (`ccapki verify --live`); the leftover key stays "
+                "sealed"
+                if k.identity
+                else "`ccapki keys list` shows it; it stays sealed, nothing uses it",
+                where,
+            )
+        )
+    return out
+
+
+def ca_problems(
+    rows: Sequence[CARow], keys: Mapping[str, KeyMeta], labels: Callable[[str], str | None]
+) -> tuple[list[Problem], list[x509.Certificate], frozenset[str]]:
+    """The CAs' findings (ours must hold their key; external ones need none), their
+    certificates and the fingerprints of the external ones."""
+    out: list[Problem] = []
+    certs: list[x509.Certificate] = []
+    external: set[str] = set()
+    for r in rows:
+        subject = f"CA {r.name}"
+        try:
+            cert = x509.load_pem_x509_certificate(r.pem.encode())
+        except ValueError as exc:
+            out.append(
+                Problem(
+                    "ca-unreadable",
+                    Severity.ERROR,
+                    subject,
+                    f"the stored CA certificate cannot be read ({exc})",
+                    RESTORE,
+                    labels(r.deployment),
+                )
+            )
+            continue
+        certs.append(cert)
+        if r.kind == "external":
+            external.add(fingerprint(cert))
+        elif r.spki not in keys:
+            out.append(
+                Problem(
+                    "ca-key-missing",
+                    Severity.ERROR,
+                    subject,
+                    f"the store holds no signing key for this {r.kind} CA (public key "
+                    f"{r.spki[:16]}...): it cannot issue or renew",
+                    RESTORE,
+                    labels(r.deployment),
+                )
+            )
+    return out, certs, frozenset(external)
+
+
+# ---------------------------------------------------------------------------- keys
+
+
+def _key_subject(row: SealedRow | KeyMeta) -> str:
+    owner = row.identity or ("a CA" if row.state == "ca" else "no identity")
+    return f"key {row.fingerprint[:16]} ({owner}, {row.state})"
+
+
+def key_problem(row: SealedRow, keyring: Keyring, deployment: str | None = None) -> Problem | None:
+    """Whether a sealed key opens, loads, and is the key its fingerprint names (so the key
+    of every certificate naming that public key)."""
+    fix = restore_fix(row.identity, deployment)
+    subject = _key_subject(row)
+    try:
+        der = keyring.open(row.nonce, row.sealed, row.fingerprint)
+    except StoreError:
+        return Problem(
+            "key-damaged",
+            Severity.ERROR,
+            subject,
+            "the sealed private key does not open with the store's data key (its bytes were "
+            "changed: AES-GCM authentication fails)",
+            fix,
+            deployment,
+        )
+    try:
+        key = serialization.load_der_private_key(
+            der, password=None, unsafe_skip_rsa_key_validation=True
+        )
+        actual = public_key_fingerprint(key)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        return Problem(
+            "key-unreadable",
+            Severity.ERROR,
+            subject,
+            f"the key opens but is not a private key ccapki can load ({exc})",
+            fix,
+            deployment,
+        )
+    if actual != row.fingerprint:
+        return Problem(
+            "key-mismatch",
+            Severity.ERROR,
+            subject,
+            f"the sealed key is the key of public key {actual[:16]}..., not of the "
+            "certificates that name this one",
+            fix,
+            deployment,
+        )
+    return None
+
+
+def pending_problems(
+    keys: Iterable[KeyMeta],
+    now: dt.datetime,
+    labels: Callable[[KeyMeta], str | None],
+    max_age: dt.timedelta = PENDING_MAX_AGE,
+) -> list[Problem]:
+    """Pending keys (made for a CSR) that have waited longer than ``max_age``."""
+    return [
+        Problem(
+            "pending-key-old",
+            Severity.WARNING,
+            _key_subject(k),
+            f"made {k.created_at:%Y-%m-%d} for a CSR ({(now - k.created_at).days} days ago) "
+            "and still no certificate",
+            "import the certificate the CA returned (`ccapki import FILE`), or give the key "
+            f"up: `{command(f'keys retire {k.fingerprint[:16]}', labels(k))}`",
+            labels(k),
+        )
+        for k in keys
+        if k.state == "pending" and now - k.created_at > max_age
+    ]
+
+
+# ---------------------------------------------------------------------------- the rest
+
+
+def trust_problem(
+    row: TrustRow, parse: Callable[[str], x509.Certificate], deployment: str | None = None
+) -> Problem | None:
+    """A trust entry that does not parse, or is not the certificate its row names."""
+    remove = command(f"trust remove {row.appliance} {row.fingerprint[:16]}", deployment)
+    fix = f"`{remove}`, then `{command('trust apply', deployment)}` adds what the plan needs"
+    try:
+        cert = parse(row.pem)
+    except ValueError as exc:
+        return Problem(
+            "trust-unreadable",
+            Severity.ERROR,
+            f"trust {row.appliance}",
+            f"the trusted certificate {row.fingerprint[:16]} cannot be read ({exc})",
+            fix,
+            deployment,
+        )
+    if fingerprint(cert) != row.fingerprint:
+        return Problem(
+            "trust-mismatch",
+            Severity.ERROR,
+            f"trust {row.appliance}",
+            f"the entry {row.fingerprint[:16]} holds another certificate "
+            f"({fingerprint(cert)[:16]}): the row was changed outside ccapki",
+            fix,
+            deployment,
+        )
+    return None
+
+
+def backup_problems(
+    last: dt.datetime | None, now: dt.datetime, max_age: dt.timedelta = BACKUP_MAX_AGE
+) -> list[Problem]:
+    """No backup on record, or the last one is older than ``max_age``."""
+    fix = "`ccapki backup create --out FILE` (and keep FILE away from this machine)"
+    if last is None:
+        return [
+            Problem(
+                "backup-none",
+                Severity.WARNING,
+                "backup",
+                "no backup on record: losing this store loses every private key in it",
+                fix,
+            )
+        ]
+    if now - last > max_age:
+        return [
+            Problem(
+                "backup-old",
+                Severity.WARNING,
+                "backup",
+                f"the last backup was made {last:%Y-%m-%d %H:%M} UTC, {(now - last).days} days ago",
+                fix,
+            )
+        ]
+    return []
+
+
+# ---------------------------------------------------------------------------- the IO edge
+
+
+def _grouped(rows: Iterable[CertRow]) -> Iterator[list[CertRow]]:
+    for _, group in itertools.groupby(rows, key=lambda r: (r.deployment, r.identity)):
+        yield list(group)
+
+
+def examine(
+    home: Path,
+    url: str | None,
+    *,
+    passphrase: PassphraseProvider,
+    now: dt.datetime,
+    deployment: str | None = None,
+    quick: bool = False,
+    progress: Progress | None = None,
+) -> Report:
+    """Examine the store in ``home`` (or at ``url``): every check, read only.
+
+    Raises :class:`StoreError` when there is no store to examine (nothing there, or
+    another program's database), :class:`InputError` for an unknown ``deployment``, and
+    what unlocking raises (a wrong passphrase). Everything found in a store is a
+    :class:`Problem`, never an exception.
+    """
+    from ccapki.home import DB_NAME, KEY_FILE
+    from ccapki.store import health
+    from ccapki.store import schema as t
+    from ccapki.store.home import loose_paths
+
+    problems = mode_problems(loose_paths(home, url))
+    checked: dict[str, int] = {}
+    skipped: list[str] = []
+    where = str(home / DB_NAME) if url is None else "CCAPKI_DATABASE_URL"
+
+    def report(deployments: Sequence[str] = ()) -> Report:
+        return Report(where, tuple(problems), checked, tuple(skipped), tuple(deployments))
+
+    if url is None and not (home / DB_NAME).exists():
+        if not (home / KEY_FILE).exists():
+            raise StoreError(
+                f"no ccapki store at {home}",
+                "point --home / CCAPKI_HOME at your store (or CCAPKI_DATABASE_URL)",
+            )
+        problems.append(
+            Problem(
+                "database-missing",
+                Severity.ERROR,
+                str(home / DB_NAME),
+                f"the store's database is missing: {home} holds only its data.key",
+                f"put back a copy of {DB_NAME}; or restore a backup into a new store there: "
+                f"`mv {home / KEY_FILE} {home / KEY_FILE}.old && ccapki init --key-file && "
+                "ccapki backup restore FILE`",
+            )
+        )
+        skipped.append("everything in the database: there is none")
+        return report()
+
+    state = health.examine_database(home, url, quick=quick)
+    where = state.where
+    problems += database_problems(state)
+    if state.error is not None or state.damage:
+        skipped.append("the store's rows: the database cannot be read safely")
+        return report()
+    checked["database"] = 1
+    if state.revision is None:
+        raise StoreError(
+            f"{where} holds no ccapki schema: it is not a ccapki store",
+            "point --home / CCAPKI_HOME (or CCAPKI_DATABASE_URL) at your store",
+        )
+    schema = schema_problems(state.revision, t.SCHEMA_HEAD, health.known_revisions(), where)
+    problems += schema
+    if schema:
+        skipped.append(f"the store's rows: its schema {state.revision} is not {t.SCHEMA_HEAD}")
+        return report()
+
+    from ccapki.store.session import Store
+
+    with Store.open(home, url=url, passphrase=passphrase, clock=lambda: now) as store:
+        return _examine_rows(store, problems, checked, skipped, where, now, deployment, progress)
+
+
+def _examine_rows(
+    store: Store,
+    problems: list[Problem],
+    checked: dict[str, int],
+    skipped: list[str],
+    where: str,
+    now: dt.datetime,
+    deployment: str | None,
+    progress: Progress | None,
+) -> Report:
+    from ccapki.store import health
+
+    names = store.deployments.names()
+    if deployment is not None and deployment not in names:
+        raise InputError(
+            f"the store holds no deployment {deployment!r}",
+            f"name one it holds ({', '.join(names)}; `ccapki deployments` lists them)"
+            if names
+            else "leave out --deployment (the store holds none yet)",
+        )
+    several = len(names) > 1
+
+    def label(name: str) -> str | None:
+        return name if several and name != SHARED_CAS else None
+
+    def key_label(k: KeyMeta) -> str | None:
+        return label(k.deployment)
+
+    def wanted(name: str) -> bool:  # the shared CAs (and their keys) belong to every one
+        return deployment is None or name in (deployment, SHARED_CAS)
+
+    keys = health.key_index(store)
+    own_keys = [k for k in keys.values() if wanted(k.deployment)]
+
+    # the data key: a key file that is missing or damaged stops the key checks only
+    keyring: Keyring | None = None
+    try:
+        keyring = store.keyring
+    except StoreError as exc:
+        problems.append(Problem("data-key", Severity.ERROR, "data.key", exc.message, exc.hint))
+        skipped.append("opening the sealed keys: the data key is not available")
+
+    # a chain may end at any deployment's CA (CAs may be shared); only the deployment's
+    # own CAs are reported on
+    ca_rows = health.ca_rows(store)
+    _, ca_certs, external = ca_problems(ca_rows, keys, label)
+    ca_found, own_cas, _ = ca_problems([r for r in ca_rows if wanted(r.deployment)], keys, label)
+    problems += ca_found
+    chains = Chains(ca_certs, external)
+    checked["cas"] = len(own_cas)
+
+    total = health.certificate_count(store, deployment)
+    done = identities = 0
+    current: dict[str, str] = {}  # public-key fingerprint -> identity (current versions)
+    for versions in _grouped(health.iter_certificates(store, deployment)):
+        problems += identity_problems(versions, keys, chains, now, label(versions[0].deployment))
+        current[versions[-1].spki] = versions[-1].identity
+        identities += 1
+        done += len(versions)
+        if progress is not None and (identities % 500 == 0 or done == total):
+            progress("certificates", done, total)
+    checked["identities"] = identities
+    checked["certificates"] = done
+    problems += stale_key_problems(own_keys, current, key_label)
+
+    if keyring is not None:
+        found: list[Problem] = []
+        opened = 0
+        for n, row in enumerate(health.iter_sealed(store, deployment), start=1):
+            problem = key_problem(row, keyring, label(row.deployment))
+            if problem is None:
+                opened += 1
+            else:
+                found.append(problem)
+            if progress is not None and (n % 500 == 0 or n == len(own_keys)):
+                progress("keys", n, len(own_keys))
+        if len(found) > 1 and opened == 0 and all(p.code == "key-damaged" for p in found):
+            # not one key opens: the data key is the wrong one, not every key damaged
+            problems.append(
+                Problem(
+                    "data-key-wrong",
+                    Severity.ERROR,
+                    "data.key",
+                    f"none of the {len(found)} sealed keys opens with the data key: it is not "
+                    "this store's data key (replaced or damaged)",
+                    f"restore this store's data.key from your backup into {store.home}",
+                )
+            )
+        else:
+            problems += found
+        checked["keys"] = len(own_keys)
+
+    problems += pending_problems(own_keys, now, key_label)
+
+    parsed: dict[str, x509.Certificate] = {}
+
+    def parse(pem: str) -> x509.Certificate:
+        cert = parsed.get(pem)
+        if cert is None:
+            cert = parsed[pem] = x509.load_pem_x509_certificate(pem.encode())
+        return cert
+
+    entries = 0
+    for entry in health.iter_trust(store, deployment):
+        entries += 1
+        trust = trust_problem(entry, parse, label(entry.deployment))
+        if trust is not None:
+            problems.append(trust)
+    checked["trust_entries"] = entries
+
+    problems += backup_problems(health.last_audit(store, "backup-create"), now)
+    return Report(where, tuple(problems), checked, tuple(skipped), tuple(names))

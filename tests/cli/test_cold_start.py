@@ -1,0 +1,92 @@
+"""Fast everyday commands: what each one imports (issue 9; the times are in
+benchmarks/bench_commands.py, these tests pin the causes).
+
+Every command runs as a real ``python -X importtime -m ccapki ...`` process, and the test
+reads the top-level packages it imported from the import-time report.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ccapki.pki.issue import make_root_ca
+from ccapki.pki.keys import KeyType, generate_key
+from kit.certs import NOW
+from kit.cli import FAQ
+
+DATABASE = {"sqlalchemy", "alembic"}
+
+
+def imported(args: list[str], home: Path, tmp_path: Path) -> set[str]:
+    """The packages (first dotted part) ``ccapki ARGS`` imports; it must exit 0."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CCAPKI_")}
+    env.update(CCAPKI_HOME=str(home), CCAPKI_PASSPHRASE="correct horse battery staple")
+    r = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "ccapki", *args],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    names = set()
+    for line in r.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            names.add(line.rsplit("|", 1)[1].strip().split(".")[0])
+    assert "ccapki" in names  # the report is there
+    return names
+
+
+def test_plan_file_without_a_store_imports_no_database_code(tmp_path: Path) -> None:
+    mods = imported(["plan", str(FAQ)], tmp_path / "no-store", tmp_path)
+    assert not mods & DATABASE
+
+
+def test_inspect_file_imports_no_database_code_and_no_deployment_loader(
+    tmp_path: Path,
+) -> None:
+    cert = make_root_ca("Cold Start Root", generate_key(KeyType.ECDSA_P256), now=NOW, days=30)
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    path = tmp_path / "root.pem"
+    path.write_bytes(cert.public_bytes(Encoding.PEM))
+    mods = imported(["inspect", str(path)], tmp_path / "no-store", tmp_path)
+    assert not mods & (DATABASE | {"pydantic"})
+
+
+@pytest.mark.parametrize("args", [["--help"], ["plan", "--help"], ["trust", "check", "--help"]])
+def test_help_imports_only_click(args: list[str], tmp_path: Path) -> None:
+    mods = imported(args, tmp_path / "no-store", tmp_path)
+    assert not mods & (DATABASE | {"cryptography", "rich", "pydantic"})
+
+
+def test_commands_on_a_current_store_do_not_load_migrations(tmp_path: Path) -> None:
+    home = tmp_path / "store"
+    imported(["init", "--key-file"], home, tmp_path)
+    imported(["apply", str(FAQ)], home, tmp_path)
+    for args in (["trust", "check"], ["plan"], ["keys", "list"], ["inspect", "cam"]):
+        mods = imported(args, home, tmp_path)
+        assert "sqlalchemy" in mods  # the store is read...
+        assert "alembic" not in mods, args  # ...and its schema, current, is not migrated
+
+
+def test_the_api_loads_the_database_only_when_a_store_is_used(tmp_path: Path) -> None:
+    code = (
+        "import sys, ccapki\n"
+        f"dep = ccapki.load_deployment({str(FAQ)!r})\n"
+        "assert ccapki.make_plan(dep).certificates_needed == 6\n"
+        f"assert not ccapki.store_exists({str(tmp_path / 'none')!r})\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'sqlalchemy', 'alembic'}))\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"

@@ -1,0 +1,99 @@
+"""External programs for integration tests: skip without them, but never under CI.
+
+CI (``CI`` set, see ``.ci/run``) installs every program the tests use; a missing one there
+is a failure, so an integration test can never pass by skipping in CI.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+def require_tool(name: str) -> str:
+    """The path of an external program; skip without it, unless CI is set (then fail)."""
+    path = shutil.which(name)
+    if path:
+        return path
+    if os.environ.get("CI"):
+        pytest.fail(f"{name} is required in CI but is not installed")
+    pytest.skip(f"{name} is not installed")
+
+
+def openssl(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run the real ``openssl`` command (no stdin); skip/fail as :func:`require_tool` says."""
+    exe = require_tool("openssl")
+    return subprocess.run(
+        [exe, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def epoch(when: dt.datetime) -> str:
+    """``when`` as Unix seconds (``openssl verify -attime``)."""
+    return str(int(when.timestamp()))
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def openssl_s_server(bundle: Path) -> Iterator[int]:
+    """The real ``openssl s_server`` serving a one-file bundle (cert, chain, key) on
+    127.0.0.1; yields its port once it accepts connections, and kills it afterwards."""
+    exe = require_tool("openssl")
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            exe,
+            "s_server",
+            "-accept",
+            f"127.0.0.1:{port}",
+            "-cert",
+            str(bundle),
+            "-key",
+            str(bundle),
+            "-cert_chain",
+            str(bundle),
+            "-quiet",
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            if proc.poll() is not None:
+                err = proc.stderr.read().decode() if proc.stderr else ""
+                pytest.fail(f"s_server exited: {err}")
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail("s_server did not start within 10 s")
+                time.sleep(0.05)
+        yield port
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+        if proc.stderr:
+            proc.stderr.close()

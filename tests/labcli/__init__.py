@@ -1,1 +1,0 @@
-"""Issue 5: the lab and verify --live through the CLI."""

@@ -1,0 +1,60 @@
+"""Fixtures for the lifecycle tests (apply, CSR and import, trust sync, export, keys): the
+CLI run in process on real passphrase stores.
+
+Every store here is a passphrase store (``CCAPKI_PASSPHRASE`` is ``kit.cli.PASSPHRASE``)
+whose scrypt runs for real at a low cost (``fast_scrypt``). Outside CAs (the "third-party
+CA" that signs our CSRs) come from ``kit.certs.OutsideCA``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from ccapki.store import Store
+from kit import cli as kit_cli
+from kit.certs import NOW
+from kit.cli import PASSPHRASE, Cli, ha_pair, ok, standalone, write
+
+
+@pytest.fixture(autouse=True)
+def _lifecycle_env(monkeypatch: pytest.MonkeyPatch, fast_scrypt: None) -> None:
+    """Every store made here is a passphrase store (the real scrypt path, at a low cost)."""
+    monkeypatch.setenv("CCAPKI_PASSPHRASE", PASSPHRASE)
+
+
+def open_store(home: Path) -> Store:
+    """The store itself (for the audit log and identity history)."""
+    return Store.open(home, passphrase=lambda: PASSPHRASE, clock=lambda: NOW)
+
+
+#: ``kit.cli.deployment`` named "wf" of "Workflow Org" (the texts these tests expect)
+deployment = functools.partial(kit_cli.deployment, name="wf", organization="Workflow Org")
+
+#: The workflow deployment: a CAM HA pair, a CAS HA pair and a standalone CAS whose identity
+#: comes from a third-party CA.
+THIRD_PARTY_DEP = deployment(
+    cam=ha_pair("cam", "10.0.0"),
+    cas=[ha_pair("cas-ha", "10.5.0"), standalone("cas-tp", "10.6.0.1", source="third-party")],
+)
+
+
+def tp_names(spec: str = "cas-tp", ip: str = "10.6.0.1") -> dict[str, list[str]]:
+    """The SANs the plan gives the standalone third-party CAS of ``THIRD_PARTY_DEP``."""
+    return {"dns": [f"{spec}.example.org"], "ips": [ip]}
+
+
+@pytest.fixture
+def deployed(cli: Cli, tmp_path: Path) -> Callable[[str], Path]:
+    """``deployed(TEXT)``: init a store, write TEXT as the deployment file and apply it."""
+
+    def make(text: str) -> Path:
+        path = write(tmp_path / "deployment.toml", text)
+        ok(cli("init"))
+        ok(cli("apply", path))
+        return path
+
+    return make

@@ -1,0 +1,83 @@
+"""Bulk issuing on every core (forked workers) gives exactly what serial issuing gives."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.x509.verification import PolicyBuilder
+from cryptography.x509.verification import Store as VerifyStore
+
+from ccapki.lifecycle.apply import PARALLEL_MIN, apply_plan, ensure_issuers, issue_many, signer_for
+from ccapki.pki.keys import public_key_fingerprint
+from ccapki.store import Store
+from ccapki.topology.loader import parse_deployment
+from ccapki.topology.plan import make_plan
+from kit.certs import NOW
+
+
+def deployment(n: int) -> str:
+    out = [
+        '[deployment]\nname = "bulk"\nrelease = "4.9.1"\nsource = "internal"\n',
+        '[cam]\nname = "cam"\nhostname = "cam.bulk.test"\nip = "10.0.0.1"\n',
+    ]
+    for i in range(n):
+        ip = ipaddress.ip_address(int(ipaddress.ip_address("10.1.0.0")) + i)
+        out.append(f'[[cas]]\nname = "cas{i}"\nhostname = "cas{i}.bulk.test"\nip = "{ip}"\n')
+    return "\n".join(out)
+
+
+def test_bulk_apply_uses_workers_and_every_key_matches(tmp_path: Path) -> None:
+    n = PARALLEL_MIN + 40
+    dep = parse_deployment(deployment(n), "bulk.toml")
+    with Store.init(tmp_path / "home", key_file=True, clock=lambda: NOW) as store:
+        result = apply_plan(store, dep, NOW)
+        assert len(result.issued) == n + 1
+        idents = store.identities.current()
+        assert len(idents) == n + 1
+        root = store.cas.list("internal-root")[0].certificate
+        verify_store = VerifyStore([root])
+        for name, ident in idents.items():
+            key = store.keys.private_key(ident.spki)  # sealed key opens, and is the cert's
+            assert public_key_fingerprint(key) == public_key_fingerprint(
+                ident.certificate.public_key()
+            )
+            assert ident.spki == public_key_fingerprint(ident.certificate.public_key())
+            verifier = (
+                PolicyBuilder()
+                .store(verify_store)
+                .time(NOW)
+                .build_server_verifier(x509.DNSName(f"{name}.bulk.test"))
+            )
+            chain = verifier.verify(ident.certificate, list(ident.chain[:-1]))
+            assert chain[-1] == root
+        assert len({i.spki for i in idents.values()}) == n + 1  # no key issued twice
+        assert store.count("audit") >= n + 1
+        # idempotent afterwards
+        again = apply_plan(store, dep, NOW)
+        assert again.issued == ()
+
+
+def test_parallel_and_serial_issue_the_same_names(tmp_path: Path) -> None:
+    dep = parse_deployment(deployment(PARALLEL_MIN), "bulk.toml")
+    plan = make_plan(dep)
+    with Store.init(tmp_path / "home", key_file=True, clock=lambda: NOW) as store:
+        jobs = [(p, signer_for(p, dep)) for p in plan.identities]
+        issuers, _ = ensure_issuers(store, plan, NOW, needed={s for _, s in jobs})
+        parallel = issue_many(jobs, issuers, NOW, workers=2)
+        serial = issue_many(jobs[:3], issuers, NOW)  # below PARALLEL_MIN: in process
+    assert [r.identity for r in parallel] == [p.name for p, _ in jobs]
+    for r in parallel:
+        assert r.key is None  # made by a worker ...
+        assert r.key_der is not None  # ... and sealed by the store
+        assert r.certificate.subject == plan.get(r.identity).request.subject
+    for a, b in zip(serial, parallel[:3], strict=True):
+        assert a.certificate.subject == b.certificate.subject
+        assert a.chain == b.chain
+        assert [e.oid for e in a.certificate.extensions] == [
+            e.oid for e in b.certificate.extensions
+        ]
+        assert a.certificate.extensions.get_extension_for_class(
+            x509.SubjectAlternativeName
+        ) == b.certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
