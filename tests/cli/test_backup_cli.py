@@ -158,12 +158,38 @@ def test_restore_one_identity(cli: CliRunner, archive: Path, tmp_path: Path) -> 
     ok(cli("init", "--key-file", home_dir=fresh))
     r = ok(cli("backup", "restore", archive, "--identity", "cas-dorm", home_dir=fresh, env=PASS))
     assert "restored identity cas-dorm" in r.out
+    assert "1 identity with new versions: 1 certificate, 3 keys re-sealed, 2 CAs, 0 CSRs" in r.out
     with Store.open(fresh) as s:
         assert list(s.identities.current()) == ["cas-dorm"]
     r = error_with_hint(
         cli("backup", "restore", archive, "--identity", "nope", home_dir=fresh, env=PASS)
     )
     assert "backup verify" in r.err
+
+
+def test_restore_one_identity_held_by_two_deployments(
+    cli: CliRunner, applied: Path, tmp_path: Path
+) -> None:
+    """A name two deployments hold is not restored from both at once: the command lists them
+    and restores nothing; --deployment picks one, even into a store new to that deployment
+    (a walkthrough found both restored silently)."""
+    hospital = write(tmp_path / "hospital.toml", FAQ.read_text().replace("faq-campus", "hospital"))
+    ok(cli("apply", hospital))
+    out = tmp_path / "two.backup"
+    ok(cli("backup", "create", "--out", out, env=PASS))
+    fresh = tmp_path / "fresh"
+    ok(cli("init", "--key-file", home_dir=fresh))
+    r = error_with_hint(
+        cli("backup", "restore", out, "--identity", "cas-dorm", home_dir=fresh, env=PASS)
+    )
+    assert "in 2 deployments (faq-campus, hospital); nothing was restored" in r.err
+    assert "--deployment faq-campus backup restore" in r.err
+    assert counts(fresh)["certificates"] == 0
+    args = ("--deployment", "hospital", "backup", "restore", out, "--identity", "cas-dorm")
+    ok(cli(*args, home_dir=fresh, env=PASS))
+    with Store.open(fresh, deployment="hospital") as s:
+        assert list(s.identities.current()) == ["cas-dorm"]
+        assert s.deployments.names() == ["hospital"]
 
 
 def test_appliance_recovery_kit(cli: CliRunner, applied: Path, tmp_path: Path) -> None:

@@ -274,8 +274,31 @@ def test_data_key_damaged(cli: Cli, faq_store: Path) -> None:
     assert "data-key" in _codes(r)
     p = next(p for p in _problems(r) if p["code"] == "data-key")
     assert "damaged" in p["message"]
-    assert "restore data.key from your backup" in p["fix"]
+    assert "a `ccapki backup` holds none" in p["fix"]
+    assert "`ccapki --home NEWDIR init && ccapki --home NEWDIR backup restore FILE`" in p["fix"]
     assert any("sealed keys" in s for s in r.json()["skipped"])
+
+
+def test_the_restore_fix_works_as_written(cli: Cli, faq_store: Path, tmp_path: Path) -> None:
+    """The fix doctor prints for a lost data key or a damaged database, followed to the
+    letter (NEWDIR and FILE filled in), gives a working store: a backup restores only into a
+    store that exists, so the fix inits one first (a walkthrough found it did not)."""
+    env = {"CCAPKI_BACKUP_PASSPHRASE": "a backup passphrase"}
+    backup = tmp_path / "nightly.backup"
+    assert cli("backup", "create", "--out", backup, env=env).code == 0
+    (faq_store / "data.key").write_text("not hex at all\n")
+    fix = next(p for p in _problems(_doctor(cli)) if p["code"] == "data-key")["fix"]
+    command = fix.split("`")[-2]  # the last command the fix quotes
+    new = tmp_path / "new"
+    for step in command.split(" && "):
+        args = step.split()[1:]  # without "ccapki"
+        args = [str(new) if a == "NEWDIR" else str(backup) if a == "FILE" else a for a in args]
+        home = args.index("--home")
+        del args[home : home + 2]
+        r = cli(*args, home_dir=new, env=env)
+        assert r.code == 0, r.both
+    r = cli("inspect", "cas-dorm", home_dir=new)
+    assert r.code == 0, r.both
 
 
 def test_data_key_of_another_store(cli: Cli, faq_store: Path) -> None:
@@ -509,7 +532,7 @@ def test_corrupted_page_is_caught(cli: Cli, faq_store: Path) -> None:
     r = _doctor(cli)
     p = _only(r, "database-damaged")
     assert "integrity" in p["message"]
-    assert "backup restore FILE" in p["fix"]
+    assert "ccapki --home NEWDIR init && ccapki --home NEWDIR backup restore FILE" in p["fix"]
     assert ".recover" in p["fix"]
     # the real command in its own process: the same finding, no traceback
     proc = subprocess.run(

@@ -129,7 +129,8 @@ def test_missing_key_file(cli: CliRunner, keyfile_store: Path) -> None:
     r = cli("apply", str(path))
     assert r.code == 2
     assert "error: the store's key file" in r.err
-    assert "\nhint: restore data.key" in r.err
+    assert "\nhint: put back the data.key you saved with this store" in r.err
+    assert "ccapki --home NEWDIR init && ccapki --home NEWDIR backup restore FILE" in r.err
 
 
 def test_passphrase_mode(cli: CliRunner, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import click
@@ -52,6 +53,36 @@ def _export_password() -> bytes:
         "the recovery kit's PKCS#12 file needs a password",
         "set CCAPKI_EXPORT_PASSWORD, or run the command in a terminal to be asked",
     )
+
+
+def _tally(
+    c: Mapping[str, int],
+    *,
+    keys: tuple[str, str] = ("key", "keys"),
+    certificates: tuple[str, str] = ("certificate version", "certificate versions"),
+) -> str:
+    """``3 CAs, 1 CSR, ...``: the counts of an archive's records, each with its own plural."""
+    from ccapki.cli.output import plural
+
+    words = (
+        ("certificates", certificates),
+        ("keys", keys),
+        ("cas", ("CA", "CAs")),
+        ("csrs", ("CSR", "CSRs")),
+        ("trust_entries", ("trust-store entry", "trust-store entries")),
+        ("audit", ("audit row", "audit rows")),
+        ("deployments", ("deployment file", "deployment files")),
+    )
+    return ", ".join(plural(c.get(field, 0), one, many) for field, (one, many) in words)
+
+
+_CERTS = ("certificate", "certificates")
+
+
+def _ids(n: int) -> str:
+    from ccapki.cli.output import plural
+
+    return plural(n, "identity", "identities")
 
 
 @click.group(
@@ -128,10 +159,7 @@ def create(env: Env, out: str, as_json: bool) -> int:
     c = summary.counts
     click.echo(
         f"wrote {summary.path} (0600, {summary.bytes / 1024:.1f} KiB): "
-        f"{summary.identities} identities ({c.get('certificates', 0)} certificate versions), "
-        f"{c.get('keys', 0)} keys, {c.get('cas', 0)} CAs, {c.get('csrs', 0)} CSRs, "
-        f"{c.get('trust_entries', 0)} trust-store entries, {c.get('audit', 0)} audit rows, "
-        f"{c.get('deployments', 0)} deployment files"
+        f"{_ids(summary.identities)}: {_tally(c)}"
     )
     click.echo("keep it and its passphrase apart; check it with `ccapki backup verify FILE`")
     return 0
@@ -247,9 +275,16 @@ def restore(env: Env, file: str, identity: str | None, force: bool, as_json: boo
         with env.open_store():  # raises: no store here, with the hint to `ccapki init`
             pass
     fh, reader = read_backup(file, _backup_passphrase(confirm=False))
+    if env.deployment_option is not None:  # a deployment the backup brings may be new here
+        env.act_on(env.deployment_option, source="--deployment")
     with fh, env.open_store() as store:
         summary = restore_backup(
-            store, reader, identity=identity, force=force, source=str(Path(file).resolve())
+            store,
+            reader,
+            identity=identity,
+            force=force,
+            source=str(Path(file).resolve()),
+            deployment=env.deployment_option,
         )
     env.work_done()
     if as_json:
@@ -267,12 +302,11 @@ def restore(env: Env, file: str, identity: str | None, force: bool, as_json: boo
         return 0
     a, k = summary.added, summary.kept
     what = f"identity {identity}" if identity else "backup"
+    added = _tally(a, keys=("key re-sealed", "keys re-sealed"), certificates=_CERTS)
     click.echo(
         f"restored {what} from {file} (made {summary.header.created_at:%Y-%m-%d %H:%M} UTC): "
-        f"{len(summary.identities)} identities with new versions ({a.get('certificates', 0)} "
-        f"certificates), {a.get('keys', 0)} keys re-sealed, {a.get('cas', 0)} CAs, "
-        f"{a.get('csrs', 0)} CSRs, {a.get('trust_entries', 0)} trust-store entries, "
-        f"{a.get('audit', 0)} audit rows, {a.get('deployments', 0)} deployment files"
+        f"{_ids(len(summary.identities))} with new versions: "
+        f"{added}"
     )
     held = sum(k.values())
     if held:

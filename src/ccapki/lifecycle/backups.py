@@ -355,11 +355,18 @@ class _Restorer:
     """Writes backup records into the open transaction ``conn``, batch by batch."""
 
     def __init__(
-        self, store: Store, conn: Connection, header: BackupHeader, only: str | None, force: bool
+        self,
+        store: Store,
+        conn: Connection,
+        header: BackupHeader,
+        only: str | None,
+        force: bool,
+        only_deployment: str | None = None,
     ) -> None:
         self.store = store
         self.conn = conn
         self.only = only
+        self.only_deployment = only_deployment
         self.force = force
         self.summary = RestoreSummary(header)
         self.batch: list[dict[str, Any]] = []
@@ -446,7 +453,11 @@ class _Restorer:
         for row in rows:
             groups.setdefault((row["deployment"], row["identity"]), []).append(row)
         if self.only is not None:
-            groups = {k: v for k, v in groups.items() if k[1] == self.only}
+            groups = {
+                k: v
+                for k, v in groups.items()
+                if k[1] == self.only and self.only_deployment in (None, k[0])
+            }
             self.selected |= set(groups)
             for group in groups.values():
                 for row in group:
@@ -609,6 +620,14 @@ class _Restorer:
                 f"the backup holds no identity named {self.only!r}; nothing was restored",
                 "`ccapki backup verify FILE` lists the identities it holds",
             )
+        holders = sorted({d for d, _ in self.selected})
+        if self.only is not None and self.only_deployment is None and len(holders) > 1:
+            raise InputError(
+                f"the backup holds {self.only!r} in {len(holders)} deployments "
+                f"({', '.join(holders)}); nothing was restored",
+                f"say which: `ccapki --deployment {holders[0]} backup restore FILE "
+                f"--identity {self.only}`",
+            )
         if self.conflicts:
             shown = "; ".join(self.conflicts[:5])
             more = f" and {len(self.conflicts) - 5} more" if len(self.conflicts) > 5 else ""
@@ -679,19 +698,21 @@ def restore_backup(
     identity: str | None = None,
     force: bool = False,
     source: str = "<backup>",
+    deployment: str | None = None,
 ) -> RestoreSummary:
     """Restore ``reader``'s backup into ``store`` (empty or not) in one transaction.
 
     ``identity``: only that identity (every version, its keys, pending CSR keys and CSRs,
     the CAs of its chains and their keys). Rows the store holds already are kept; keys are
     re-sealed under the store's keyring. Raises :class:`InputError` when the store holds
-    newer data (see the module's docstring) unless ``force``, :class:`NotFoundError` for an
-    ``identity`` the backup does not hold, and what the reader raises for a damaged or
-    truncated archive; in every case nothing is written.
+    newer data (see the module's docstring) unless ``force``, or when the backup holds
+    ``identity`` in several deployments and ``deployment`` does not say which;
+    :class:`NotFoundError` for an ``identity`` the backup does not hold; and what the
+    reader raises for a damaged or truncated archive; in every case nothing is written.
     """
     store.unlock()  # the target store's passphrase before anything is read or written
     with store.transaction() as conn:
-        r = _Restorer(store, conn, reader.header, identity, force)
+        r = _Restorer(store, conn, reader.header, identity, force, deployment)
         for rec in reader.records():
             r.add(rec)
         summary = r.finish()

@@ -78,6 +78,8 @@ PENDING_MAX_AGE = dt.timedelta(days=90)
 
 #: The fix for whatever only a backup can bring back.
 RESTORE = "restore it from a backup: `ccapki backup restore FILE`"
+#: a backup restores into a store that exists: a new one is made with init first
+NEW_STORE = "`ccapki --home NEWDIR init && ccapki --home NEWDIR backup restore FILE`"
 
 
 def command(args: str, deployment: str | None = None) -> str:
@@ -188,7 +190,7 @@ def database_problems(state: DatabaseState) -> list[Problem]:
                     Severity.ERROR,
                     state.where,
                     f"the store's database cannot be read: {state.error}",
-                    f"{RESTORE} into a new folder (`ccapki --home NEWDIR backup restore FILE`); "
+                    f"{RESTORE} into a new store ({NEW_STORE}); "
                     f"keep {state.where} aside for salvage",
                 )
             ]
@@ -212,8 +214,8 @@ def database_problems(state: DatabaseState) -> list[Problem]:
                 Severity.ERROR,
                 state.where,
                 f"SQLite's integrity check finds the database damaged: {shown}",
-                f"stop writing to it; {RESTORE} into a new folder (`ccapki --home NEWDIR "
-                f"backup restore FILE`); to salvage rows without a backup: `sqlite3 "
+                f"stop writing to it; {RESTORE} into a new store ({NEW_STORE}); to salvage rows "
+                f"without a backup: `sqlite3 "
                 f"{state.where} .recover | sqlite3 recovered.db`",
             )
         ]

@@ -230,6 +230,14 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+#: a lost or damaged data.key: a backup holds none (restore re-seals every key)
+_KEY_FILE_HINT = (
+    "put back the data.key you saved with this store (a `ccapki backup` holds none: its keys "
+    "are re-sealed on restore); without it, restore a backup into a new store: "
+    "`ccapki --home NEWDIR init && ccapki --home NEWDIR backup restore FILE`"
+)
+
+
 class Store:
     """The ccapki store in ``home``: :meth:`init` once, then :meth:`open` (a context
     manager: leaving the ``with`` block closes it).
@@ -495,12 +503,12 @@ class Store:
                 except FileNotFoundError:
                     raise StoreError(
                         f"the store's key file {path} is missing",
-                        "restore data.key from your backup into the store folder",
+                        _KEY_FILE_HINT,
                     ) from None
                 except ValueError:
                     raise StoreError(
                         f"the store's key file {path} is damaged",
-                        "restore data.key from your backup into the store folder",
+                        _KEY_FILE_HINT,
                     ) from None
             else:
                 if self._passphrase is None:
