@@ -19,14 +19,29 @@ from pathlib import Path
 import pytest
 
 
+def need(reason: str) -> None:
+    """A test cannot run here: skip on a developer's machine, fail under CI (``CI`` set),
+    where every program, service and device the tests use is provided (see .ci/run)."""
+    if os.environ.get("CI"):
+        pytest.fail(f"required in CI: {reason}")
+    pytest.skip(reason)
+
+
 def require_tool(name: str) -> str:
     """The path of an external program; skip without it, unless CI is set (then fail)."""
     path = shutil.which(name)
     if path:
         return path
-    if os.environ.get("CI"):
-        pytest.fail(f"{name} is required in CI but is not installed")
-    pytest.skip(f"{name} is not installed")
+    need(f"{name} is not installed")
+    raise AssertionError("unreachable")
+
+
+def require_pg_url() -> str:
+    """``CCAPKI_TEST_PG_URL``, the PostgreSQL the tests may use (CI always provides one)."""
+    url = os.environ.get("CCAPKI_TEST_PG_URL")
+    if not url:
+        need("no PostgreSQL: set CCAPKI_TEST_PG_URL to run these tests")
+    return str(url)
 
 
 def openssl(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

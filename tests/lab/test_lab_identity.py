@@ -24,6 +24,7 @@ from ccapki.lab.daemon import (
     stop_background,
 )
 from kit.lab import Deployment
+from kit.tools import need
 
 pytestmark = pytest.mark.slow  # starts a real daemon process
 
@@ -90,7 +91,7 @@ def test_pid_file_naming_another_process_is_never_signalled(
     """A lab that died without cleaning up (SIGKILL, a reboot) left its pid file; the pid
     now belongs to something else."""
     if not Path(f"/proc/{other_process.pid}/cmdline").exists():
-        pytest.skip("needs /proc to tell a reused pid from the lab's daemon")
+        need("needs /proc to tell a reused pid from the lab's daemon")
     state_dir = tmp_path / "lab"
     state_dir.mkdir()
     text = f"{other_process.pid}\n"

@@ -33,6 +33,7 @@ from ccapki.lifecycle.backups import (
 from ccapki.store import KeyState, Store
 from ccapki.store import schema as t
 from kit.cli import FAQ, CliRunner, ok, write
+from kit.tools import require_pg_url
 
 BACKUP_PASS = "backup passphrase for tests"
 FAST_N = 2**10  # the real scrypt path, cheaper (the file records its cost)
@@ -53,11 +54,7 @@ def _fresh_schema(base: str, name: str) -> str:
 @pytest.fixture
 def pg_schemas() -> Iterator[Callable[[], str]]:
     """Makes PostgreSQL databases of their own (a fresh schema each); dropped afterwards."""
-    base = os.environ.get("CCAPKI_TEST_PG_URL")
-    if not base:
-        if os.environ.get("CI"):
-            pytest.fail("CI must provide CCAPKI_TEST_PG_URL (see .ci/run)")
-        pytest.skip("no PostgreSQL: set CCAPKI_TEST_PG_URL to run these tests")
+    base = require_pg_url()
     made: list[str] = []
 
     def make() -> str:

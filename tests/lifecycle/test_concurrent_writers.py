@@ -36,6 +36,7 @@ from ccapki.store.session import _PG_LOCK_CLASS
 from kit.certs import NOW
 from kit.cli import deployment, ha_pair, standalone, write
 from kit.storecheck import check_store
+from kit.tools import require_pg_url
 
 EXE = shutil.which("ccapki", path=str(Path(sys.executable).parent))
 WAITING = "another ccapki is writing to this store; waiting (up to {} s)"
@@ -71,11 +72,7 @@ def _fresh_schema(base: str, name: str) -> str:
 def pg_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A store database of its own on PostgreSQL (``CCAPKI_TEST_PG_URL``; CI must provide
     one): a fresh schema, so tests running at once elsewhere in the database never meet."""
-    base = os.environ.get("CCAPKI_TEST_PG_URL")
-    if not base:
-        if os.environ.get("CI"):
-            pytest.fail("CI must provide CCAPKI_TEST_PG_URL (see .ci/run)")
-        pytest.skip("no PostgreSQL: set CCAPKI_TEST_PG_URL to run these tests")
+    base = require_pg_url()
     name = f"writers_{os.getpid()}_{time.monotonic_ns()}"
     url = _fresh_schema(base, name)
     monkeypatch.setenv("CCAPKI_DATABASE_URL", url)

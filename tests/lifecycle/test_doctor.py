@@ -37,6 +37,7 @@ from ccapki.pki.issue import (
 from ccapki.pki.keys import KeyType, generate_key
 from kit.certs import NOW, sha256
 from kit.cli import FAQ, Cli, Result, deployment, error_with_hint, ha_pair, standalone, write
+from kit.tools import require_pg_url
 
 PASS = "correct horse battery staple"
 
@@ -679,11 +680,7 @@ def test_unknown_deployment_is_bad_input(cli: Cli, faq_store: Path) -> None:
 @pytest.fixture
 def pg_url(monkeypatch: pytest.MonkeyPatch) -> str:
     """A clean PostgreSQL database (``CCAPKI_TEST_PG_URL``); CI must provide one."""
-    url = os.environ.get("CCAPKI_TEST_PG_URL")
-    if not url:
-        if os.environ.get("CI"):
-            pytest.fail("CI must provide CCAPKI_TEST_PG_URL (see .ci/run)")
-        pytest.skip("no PostgreSQL: set CCAPKI_TEST_PG_URL to run these tests")
+    url = require_pg_url()
     engine = create_engine(url)
     with engine.begin() as conn:
         conn.execute(text("DROP SCHEMA public CASCADE"))

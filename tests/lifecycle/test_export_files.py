@@ -22,6 +22,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from kit.cli import CliRunner, Result, ok, standalone
+from kit.tools import need
 
 from .conftest import THIRD_PARTY_DEP, deployment, open_store
 
@@ -198,7 +199,7 @@ def test_a_device_or_file_at_out_is_refused_in_one_wording(
     cli: CliRunner, deployed: Callable[[str], Path], tmp_path: Path
 ) -> None:
     if not Path("/dev/null").is_char_device():
-        pytest.skip("needs /dev/null")
+        need("needs /dev/null")
     deployed(THIRD_PARTY_DEP)
     hints = {
         _one_wording(

@@ -28,16 +28,14 @@ from ccapki.pki.certs import fingerprint
 from ccapki.pki.keys import public_key_fingerprint
 from ccapki.store import schema
 from kit.cli import FAQ, REPO, Cli, ok, write
+from kit.tools import need
 
 OLD_RELEASE = "a2ab8e8"
 TABLES = ("keys", "cas", "certificates", "csrs", "trust_entries")
 PASSPHRASE = "correct horse battery staple"
 
 
-def _need(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(reason)
-    pytest.skip(reason)
+_need = need
 
 
 @pytest.fixture(scope="module")

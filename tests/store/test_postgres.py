@@ -7,7 +7,6 @@ machine without it the tests skip; under CI (``CI`` set) they fail instead of sk
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -17,15 +16,12 @@ from ccapki.cli import main
 from ccapki.store import Store
 from ccapki.store.schema import SCHEMA_HEAD
 from kit.cli import FAQ
+from kit.tools import require_pg_url
 
 
 @pytest.fixture
 def pg_url(monkeypatch: pytest.MonkeyPatch) -> str:
-    url = os.environ.get("CCAPKI_TEST_PG_URL")
-    if not url:
-        if os.environ.get("CI"):
-            pytest.fail("CI must provide CCAPKI_TEST_PG_URL (see .ci/run)")
-        pytest.skip("no PostgreSQL: set CCAPKI_TEST_PG_URL to run these tests")
+    url = require_pg_url()
     engine = create_engine(url)
     with engine.begin() as conn:  # a clean database for each test
         conn.execute(text("DROP SCHEMA public CASCADE"))
