@@ -30,6 +30,10 @@ __all__ = [
     "IdentityRecord",
     "KeyRecord",
     "KeyState",
+    "NoticeRecord",
+    "ProbeRecord",
+    "ProbeVerdict",
+    "RunRecord",
     "StoredCA",
     "StoredIdentity",
     "TrustEntry",
@@ -220,3 +224,76 @@ class IdentityRecord:
     key_der: bytes | None = None
     #: :func:`certificate_facts` of ``certificate``, when already computed (by a worker)
     facts: CertFacts | None = None
+
+
+class ProbeVerdict(enum.StrEnum):
+    """What a probe found at an endpoint, held against the inventory."""
+
+    EXPECTED = "expected"  # the identity's current certificate
+    STALE = "stale"  # an older version of the identity (not reloaded since a renewal)
+    UNKNOWN = "unknown"  # a certificate the store does not know (drift: installed by hand)
+    TEMPORARY = "temporary"  # the appliance's install-time temporary certificate
+    HA_MISMATCH = "ha-mismatch"  # HA peers present different certificates
+    UNREACHABLE = "unreachable"  # refused, timed out, no such host
+    NOT_TLS = "not-tls"  # something answered, not TLS
+    HANDSHAKE = "handshake-error"  # TLS, but the handshake failed
+
+    @property
+    def served(self) -> bool:
+        """Whether the endpoint presented a certificate (the probe reached TLS)."""
+        return self in (
+            ProbeVerdict.EXPECTED,
+            ProbeVerdict.STALE,
+            ProbeVerdict.UNKNOWN,
+            ProbeVerdict.TEMPORARY,
+            ProbeVerdict.HA_MISMATCH,
+        )
+
+
+@dataclass(frozen=True)
+class ProbeRecord:
+    """One probe of one endpoint: what it presented, and how that compares with the store.
+
+    ``since``: when probes of this endpoint first saw this certificate (kept across runs
+    while it stays the same; filled in by :meth:`ProbeRepository.add`)."""
+
+    appliance: str
+    kind: str
+    address: str
+    at: dt.datetime
+    verdict: ProbeVerdict
+    reason: str = ""
+    protocol: str | None = None
+    leaf_sha256: str | None = None
+    chain_pem: str | None = None
+    identity: str | None = None
+    version: int | None = None
+    latency_ms: int | None = None
+    since: dt.datetime | None = None
+    deployment: str = DEFAULT_DEPLOYMENT
+
+
+@dataclass(frozen=True)
+class NoticeRecord:
+    """A notification sent: once per (subject, event, stage, certificate)."""
+
+    subject: str
+    event: str
+    stage: str
+    fingerprint: str
+    at: dt.datetime
+    channels: tuple[str, ...]
+    deployment: str = DEFAULT_DEPLOYMENT
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A run of ``probe`` or ``watch``; ``ok`` is None while it runs."""
+
+    id: int
+    kind: str
+    started_at: dt.datetime
+    finished_at: dt.datetime | None
+    ok: bool | None
+    summary: str
+    deployment: str = DEFAULT_DEPLOYMENT

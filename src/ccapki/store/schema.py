@@ -25,7 +25,7 @@ from ccapki.store.records import DEFAULT_DEPLOYMENT
 __all__ = ["DEFAULT_DEPLOYMENT", "SCHEMA_HEAD", "metadata"]
 
 #: The Alembic revision this code expects; a test checks it equals the migrations' head.
-SCHEMA_HEAD = "0002_deployments"
+SCHEMA_HEAD = "0003_monitoring"
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -154,4 +154,62 @@ audit = Table(
     Column("action", String(64), nullable=False),
     Column("subject", Text, nullable=False),
     Column("detail", Text, nullable=False),
+)
+
+# what each endpoint served, each time it was probed (``ccapki probe``, ``ccapki watch``)
+probe_results = Table(
+    "probe_results",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("deployment", String(128), nullable=False),
+    Column("appliance", String(128), nullable=False),
+    Column("kind", String(32), nullable=False),  # control | heartbeat | agent | web-login | gui
+    Column("address", String(300), nullable=False),  # host:port
+    Column("at", UTCDateTime, nullable=False),
+    Column("verdict", String(32), nullable=False),  # see records.ProbeVerdict
+    Column("reason", Text, nullable=False),  # why it failed, or what it found ("" when fine)
+    Column("protocol", String(16), nullable=True),  # TLSv1.3 ...
+    Column("leaf_sha256", String(64), nullable=True),
+    Column("chain_pem", Text, nullable=True),  # what it presented, leaf first
+    Column("identity", String(128), nullable=True),  # the identity it should serve
+    Column("version", Integer, nullable=True),  # the version it served, when the store's
+    Column("latency_ms", Integer, nullable=True),
+    Column("since", UTCDateTime, nullable=True),  # first probe that saw this certificate there
+    Index("ix_probe_results_endpoint", "deployment", "appliance", "kind", "id"),
+)
+
+# notifications sent (once per subject, event and stage: state that survives restarts)
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("deployment", String(128), nullable=False),
+    Column("subject", String(256), nullable=False),  # identity, CA or appliance
+    Column("event", String(32), nullable=False),  # expiry | drift | ...
+    Column("stage", String(64), nullable=False),  # 60 | 30 | 7 | expired | a fingerprint ...
+    Column("fingerprint", String(64), nullable=False),  # the certificate the event is about
+    Column("at", UTCDateTime, nullable=False),
+    Column("channels", Text, nullable=False),  # where it went: webhook, email
+    UniqueConstraint(
+        "deployment",
+        "subject",
+        "event",
+        "stage",
+        "fingerprint",
+        name="uq_notifications_once",
+    ),
+)
+
+# runs of probe / status / watch (the last successful one is a metric)
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("deployment", String(128), nullable=False),
+    Column("kind", String(32), nullable=False),  # probe | watch
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime, nullable=True),
+    Column("ok", Integer, nullable=True),  # 1 finished fine, 0 failed, NULL running
+    Column("summary", Text, nullable=False),
+    Index("ix_runs_deployment_kind", "deployment", "kind", "id"),
 )

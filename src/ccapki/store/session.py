@@ -40,6 +40,7 @@ from ccapki.store.home import make_home
 from ccapki.store.identities import IdentityRepository
 from ccapki.store.keyring import Keyring, WrappedKey
 from ccapki.store.keys import KeyRepository
+from ccapki.store.monitoring import NoticeRepository, ProbeRepository, RunRepository
 from ccapki.store.truststores import TrustStoreRepository
 
 __all__ = ["MIN_PASSPHRASE", "PassphraseProvider", "Store"]
@@ -282,6 +283,9 @@ class Store:
         self.csrs = CsrRepository(self)
         self.audit = AuditLog(self)
         self.deployments = DeploymentRepository(self)
+        self.probes = ProbeRepository(self)
+        self.notices = NoticeRepository(self)
+        self.runs = RunRepository(self)
 
     # ------------------------------------------------------------------ lifecycle
 

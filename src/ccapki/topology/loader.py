@@ -20,11 +20,15 @@ from ccapki.errors import DeploymentError, InputError
 from ccapki.fsutil import read_input_file
 from ccapki.pki.keys import KeyType
 from ccapki.topology.model import (
+    DEFAULT_WARN_DAYS,
     ENDPOINT_NAMES,
     Appliance,
     Deployment,
     IdentitySpec,
     IPAddress,
+    KeyPolicy,
+    Monitoring,
+    Notify,
     Role,
     Source,
 )
@@ -209,10 +213,99 @@ class _Header(_Strict):
     )
 
 
+_ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _check_env_name(v: str | None) -> str | None:
+    if v is not None and not _ENV_RE.match(v):
+        raise ValueError(f"{v!r} is not an environment variable name (letters, digits, _)")
+    return v
+
+
+class _Monitoring(_Strict):
+    warn_days: list[int] = list(DEFAULT_WARN_DAYS)
+    probe_interval: int = 3600
+    probe_timeout: float = 5.0
+
+    @field_validator("probe_interval")
+    @classmethod
+    def _interval(cls, v: int) -> int:
+        if not 10 <= v <= 7 * 86400:
+            raise ValueError("probe_interval is in seconds, from 10 to 604800 (a week)")
+        return v
+
+    @field_validator("probe_timeout")
+    @classmethod
+    def _timeout(cls, v: float) -> float:
+        if not 0 < v <= 300:
+            raise ValueError("probe_timeout is in seconds, more than 0 and at most 300")
+        return v
+
+    @field_validator("warn_days")
+    @classmethod
+    def _stages(cls, v: list[int]) -> list[int]:
+        if not v:
+            raise ValueError("give at least one stage, e.g. warn_days = [60, 30, 7]")
+        if any(d < 1 or d > 3650 for d in v):
+            raise ValueError("each stage is a number of days from 1 to 3650")
+        if len(set(v)) != len(v):
+            raise ValueError("a stage is given twice")
+        return sorted(v, reverse=True)
+
+
+class _Renewal(_Strict):
+    key: Literal["rotate", "keep"] = "rotate"
+
+
+class _Notify(_Strict):
+    webhook: str | None = None
+    webhook_secret_env: str | None = None
+    email_to: list[str] = []
+    email_from: str | None = None
+    smtp: str | None = None
+    smtp_starttls: bool = True
+    smtp_user: str | None = None
+    smtp_password_env: str | None = None
+
+    _env = field_validator("webhook_secret_env", "smtp_password_env")(
+        classmethod(lambda cls, v: _check_env_name(v))
+    )
+
+    @field_validator("webhook")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^https?://[^\s/]+", v):
+            raise ValueError(f"{v!r} is not an http:// or https:// URL")
+        return v
+
+    @field_validator("email_to", mode="before")
+    @classmethod
+    def _to(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+    @field_validator("email_to")
+    @classmethod
+    def _addresses(cls, v: list[str]) -> list[str]:
+        for a in v:
+            if not re.match(r"^[^@\s]+@[^@\s]+$", a):
+                raise ValueError(f"{a!r} is not an e-mail address")
+        return v
+
+    @field_validator("smtp")
+    @classmethod
+    def _relay(cls, v: str | None) -> str | None:
+        if v is not None:
+            split_endpoint(v)
+        return v
+
+
 class _File(_Strict):
     deployment: _Header
     cam: _Unit
     cas: list[_Unit] = []
+    monitoring: _Monitoring = _Monitoring()
+    renewal: _Renewal = _Renewal()
+    notify: _Notify = _Notify()
 
 
 class _LineIndex:
@@ -302,6 +395,13 @@ def _pydantic_error(path: str, index: _LineIndex, exc: ValidationError) -> Deplo
             'use ca = "own" (the deployment\'s own CAs, the default) or ca = "shared" (the '
             "CAs it shares with the store's other deployments that say so)",
         )
+    if kind == "literal_error" and loc == ["renewal", "key"]:
+        return DeploymentError(
+            path,
+            line,
+            f"{where}: {err['input']!r} is not a key policy",
+            'use key = "rotate" (a new key at every renewal, the default) or key = "keep"',
+        )
     if kind == "literal_error":
         return DeploymentError(
             path,
@@ -328,7 +428,7 @@ def _allowed_keys(parent: Sequence[Any]) -> list[str]:
         if field is None:
             break
         ann = field.annotation
-        for cand in (_Header, _Unit, _Member):
+        for cand in (_Header, _Unit, _Member, _Monitoring, _Renewal, _Notify):
             if cand is ann or cand in getattr(ann, "__args__", ()):
                 model = cand
                 break
@@ -481,10 +581,46 @@ def parse_deployment(text: str, path: str = "<deployment>") -> Deployment:
         organization=hdr.organization,
         source_text=text,
         shared_ca=hdr.ca == "shared",
+        monitoring=_monitoring(path, index, model),
     )
     _check_unique(path, index, dep)
     _check_endpoints(path, index, dep)
     return dep
+
+
+def _monitoring(path: str, index: _LineIndex, model: _File) -> Monitoring:
+    n = model.notify
+    if n.email_to and not (n.smtp and n.email_from):
+        raise DeploymentError(
+            path,
+            index.find(("notify", "email_to")),
+            "[notify] email_to needs an SMTP relay and a sender",
+            'add smtp = "mail.example.edu:587" and email_from = "ccapki@example.edu" to [notify]',
+        )
+    if n.webhook_secret_env and not n.webhook:
+        raise DeploymentError(
+            path,
+            index.find(("notify", "webhook_secret_env")),
+            "[notify] webhook_secret_env without a webhook",
+            'add webhook = "https://..." to [notify], or remove webhook_secret_env',
+        )
+    m = model.monitoring
+    return Monitoring(
+        warn_days=tuple(m.warn_days),
+        key_policy=KeyPolicy(model.renewal.key),
+        probe_interval=m.probe_interval,
+        probe_timeout=m.probe_timeout,
+        notify=Notify(
+            webhook=n.webhook,
+            webhook_secret_env=n.webhook_secret_env,
+            email_to=tuple(n.email_to),
+            email_from=n.email_from,
+            smtp=n.smtp,
+            smtp_starttls=n.smtp_starttls,
+            smtp_user=n.smtp_user,
+            smtp_password_env=n.smtp_password_env,
+        ),
+    )
 
 
 def _member_locs(dep: Deployment) -> dict[int, tuple[Any, ...]]:

@@ -16,6 +16,9 @@ __all__ = [
     "Deployment",
     "IPAddress",
     "IdentitySpec",
+    "KeyPolicy",
+    "Monitoring",
+    "Notify",
     "Role",
     "Source",
 ]
@@ -115,6 +118,59 @@ class IdentitySpec:
         return tuple(ips)
 
 
+class KeyPolicy(enum.StrEnum):
+    """What a renewal does with the identity's key (``[renewal] key``)."""
+
+    ROTATE = "rotate"  # a new key for every renewal (the default)
+    KEEP = "keep"  # the same key, a new certificate
+
+
+#: The default staged warnings, in days before expiry (``[monitoring] warn_days``).
+DEFAULT_WARN_DAYS = (60, 30, 7)
+
+
+@dataclass(frozen=True)
+class Notify:
+    """Where ``ccapki watch`` sends its notifications (``[notify]``); secrets are never in
+    the file: the file names the environment variables that hold them.
+
+    ``webhook``: an http(s) URL receiving a JSON POST, signed with HMAC-SHA256 over the body
+    by the secret in the environment variable ``webhook_secret_env`` (when given).
+    ``email_to``: recipients; ``smtp``: ``host:port`` of the relay (STARTTLS unless
+    ``smtp_starttls`` is false), ``email_from`` the sender, ``smtp_user`` and the password in
+    the environment variable ``smtp_password_env`` to log in (when given)."""
+
+    webhook: str | None = None
+    webhook_secret_env: str | None = None
+    email_to: tuple[str, ...] = ()
+    email_from: str | None = None
+    smtp: str | None = None
+    smtp_starttls: bool = True
+    smtp_user: str | None = None
+    smtp_password_env: str | None = None
+
+    @property
+    def any(self) -> bool:
+        """Whether any notification is configured."""
+        return bool(self.webhook or self.email_to)
+
+
+@dataclass(frozen=True)
+class Monitoring:
+    """How the deployment is watched and renewed (``[monitoring]``, ``[renewal]`` and
+    ``[notify]`` of the deployment file).
+
+    ``warn_days``: the staged warnings, days before expiry, largest first (expired is always
+    a stage). ``key_policy``: what renewing does with the key. ``probe_interval``: seconds
+    between two runs of ``ccapki watch``; ``probe_timeout`` seconds per endpoint."""
+
+    warn_days: tuple[int, ...] = DEFAULT_WARN_DAYS
+    key_policy: KeyPolicy = KeyPolicy.ROTATE
+    probe_interval: int = 3600
+    probe_timeout: float = 5.0
+    notify: Notify = field(default_factory=Notify)
+
+
 @dataclass(frozen=True)
 class Deployment:
     """A whole CCA deployment: one CAM identity and any number of CAS identities."""
@@ -128,6 +184,9 @@ class Deployment:
     #: ``[deployment] ca = "shared"``: its identities are signed by the CAs it shares with
     #: the store's other such deployments, not by CAs of its own (``"own"``, the default)
     shared_ca: bool = False
+    #: ``[monitoring]``, ``[renewal]`` and ``[notify]``: staged warnings, key policy, where
+    #: notifications go (defaults when the file has none of them)
+    monitoring: Monitoring = field(default_factory=Monitoring, compare=False)
 
     @property
     def profile(self) -> ReleaseProfile:

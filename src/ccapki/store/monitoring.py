@@ -1,0 +1,254 @@
+"""What monitoring keeps: probe results (``store.probes``), notifications sent
+(``store.notices``) and runs of probe and watch (``store.runs``)."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from ccapki.store import schema as t
+from ccapki.store.records import NoticeRecord, ProbeRecord, ProbeVerdict, RunRecord
+
+if TYPE_CHECKING:
+    from sqlalchemy import ColumnElement, Connection, Row
+
+    from ccapki.store.session import Store
+
+__all__ = ["NoticeRepository", "ProbeRepository", "RunRepository"]
+
+
+def _probe(r: Row[tuple[object, ...]]) -> ProbeRecord:
+    m = r._mapping
+    return ProbeRecord(
+        appliance=m["appliance"],
+        kind=m["kind"],
+        address=m["address"],
+        at=m["at"],
+        verdict=ProbeVerdict(m["verdict"]),
+        reason=m["reason"],
+        protocol=m["protocol"],
+        leaf_sha256=m["leaf_sha256"],
+        chain_pem=m["chain_pem"],
+        identity=m["identity"],
+        version=m["version"],
+        latency_ms=m["latency_ms"],
+        since=m["since"],
+        deployment=m["deployment"],
+    )
+
+
+class ProbeRepository:
+    """``store.probes``: every probe result, newest last."""
+
+    def __init__(self, store: Store) -> None:
+        self._s = store
+
+    def add(self, results: Sequence[ProbeRecord]) -> builtins.list[ProbeRecord]:
+        """Keep ``results`` (for the deployment the store acts on) in one transaction and
+        return them with ``since`` filled in: the ``since`` of the endpoint's previous
+        result when it presented the same certificate, else the result's own time (None
+        when nothing was presented)."""
+        if not results:
+            return []
+        out: list[ProbeRecord] = []
+        with self._s.transaction() as c:
+            before = {(p.appliance, p.kind): p for p in self._latest(c)}
+            for r in results:
+                prev = before.get((r.appliance, r.kind))
+                since = None
+                if r.leaf_sha256 is not None:
+                    same = prev is not None and prev.leaf_sha256 == r.leaf_sha256
+                    since = prev.since if same and prev is not None else r.at
+                rec = replace(r, since=since, deployment=self._s.deployment)
+                out.append(rec)
+                before[(r.appliance, r.kind)] = rec
+            c.execute(
+                insert(t.probe_results),
+                [
+                    {
+                        "deployment": r.deployment,
+                        "appliance": r.appliance,
+                        "kind": r.kind,
+                        "address": r.address,
+                        "at": r.at,
+                        "verdict": r.verdict.value,
+                        "reason": r.reason,
+                        "protocol": r.protocol,
+                        "leaf_sha256": r.leaf_sha256,
+                        "chain_pem": r.chain_pem,
+                        "identity": r.identity,
+                        "version": r.version,
+                        "latency_ms": r.latency_ms,
+                        "since": r.since,
+                    }
+                    for r in out
+                ],
+            )
+        return out
+
+    def _latest(self, c: Connection) -> builtins.list[ProbeRecord]:
+        p = t.probe_results
+        newest = (
+            select(func.max(p.c.id).label("id"))
+            .where(p.c.deployment == self._s.deployment)
+            .group_by(p.c.appliance, p.c.kind)
+            .subquery()
+        )
+        q = select(p).join(newest, p.c.id == newest.c.id).order_by(p.c.appliance, p.c.kind)
+        return [_probe(r) for r in c.execute(q)]
+
+    def latest(self) -> builtins.list[ProbeRecord]:
+        """The newest result of every endpoint of the deployment, by appliance and kind."""
+        with self._s.connection() as c:
+            return self._latest(c)
+
+    def history(
+        self, appliance: str | None = None, kind: str | None = None, limit: int = 100
+    ) -> builtins.list[ProbeRecord]:
+        """The newest ``limit`` results of the deployment (of ``appliance``, ``kind``),
+        newest first."""
+        p = t.probe_results
+        q = select(p).where(p.c.deployment == self._s.deployment)
+        if appliance is not None:
+            q = q.where(p.c.appliance == appliance)
+        if kind is not None:
+            q = q.where(p.c.kind == kind)
+        with self._s.connection() as c:
+            return [_probe(r) for r in c.execute(q.order_by(p.c.id.desc()).limit(limit))]
+
+
+class NoticeRepository:
+    """``store.notices``: the notifications sent, so each goes out once."""
+
+    def __init__(self, store: Store) -> None:
+        self._s = store
+
+    def _key(self, subject: str, event: str, stage: str, fingerprint: str) -> ColumnElement[bool]:
+        n = t.notifications
+        return (
+            (n.c.deployment == self._s.deployment)
+            & (n.c.subject == subject)
+            & (n.c.event == event)
+            & (n.c.stage == stage)
+            & (n.c.fingerprint == fingerprint)
+        )
+
+    def claim(
+        self,
+        subject: str,
+        event: str,
+        stage: str,
+        fingerprint: str,
+        channels: Sequence[str],
+    ) -> bool:
+        """Record that this notification goes out now; False when it already went (or
+        another process claimed it first: the database's unique key decides). Claim before
+        sending; :meth:`release` a claim whose sending failed, so the next run retries."""
+        try:
+            with self._s.transaction() as c:
+                c.execute(
+                    insert(t.notifications),
+                    {
+                        "deployment": self._s.deployment,
+                        "subject": subject,
+                        "event": event,
+                        "stage": stage,
+                        "fingerprint": fingerprint,
+                        "at": self._s.now(),
+                        "channels": ",".join(channels),
+                    },
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    def release(self, subject: str, event: str, stage: str, fingerprint: str) -> None:
+        """Forget a claim (its notification could not be sent)."""
+        with self._s.transaction() as c:
+            c.execute(delete(t.notifications).where(self._key(subject, event, stage, fingerprint)))
+
+    def sent(self, subject: str, event: str, stage: str, fingerprint: str) -> bool:
+        """Whether this notification went out already."""
+        n = t.notifications
+        with self._s.connection() as c:
+            q = select(n.c.id).where(self._key(subject, event, stage, fingerprint))
+            return c.execute(q).first() is not None
+
+    def list(self, limit: int = 1000) -> builtins.list[NoticeRecord]:
+        """The notifications sent for the deployment, newest first."""
+        n = t.notifications
+        q = (
+            select(n)
+            .where(n.c.deployment == self._s.deployment)
+            .order_by(n.c.id.desc())
+            .limit(limit)
+        )
+        with self._s.connection() as c:
+            return [
+                NoticeRecord(
+                    r.subject,
+                    r.event,
+                    r.stage,
+                    r.fingerprint,
+                    r.at,
+                    tuple(x for x in r.channels.split(",") if x),
+                    r.deployment,
+                )
+                for r in c.execute(q)
+            ]
+
+
+class RunRepository:
+    """``store.runs``: runs of ``probe`` and ``watch``."""
+
+    def __init__(self, store: Store) -> None:
+        self._s = store
+
+    def start(self, kind: str, summary: str = "") -> int:
+        """Record that a run of ``kind`` starts now; returns its id."""
+        with self._s.transaction() as c:
+            res = c.execute(
+                insert(t.runs).returning(t.runs.c.id),
+                {
+                    "deployment": self._s.deployment,
+                    "kind": kind,
+                    "started_at": self._s.now(),
+                    "summary": summary,
+                },
+            )
+            return int(res.scalar_one())
+
+    def finish(self, run_id: int, *, ok: bool, summary: str = "") -> None:
+        """Record that run ``run_id`` ended (``ok``: it did its work)."""
+        with self._s.transaction() as c:
+            c.execute(
+                update(t.runs)
+                .where(t.runs.c.id == run_id)
+                .values(finished_at=self._s.now(), ok=int(ok), summary=summary)
+            )
+
+    def last(self, kind: str, *, ok: bool | None = True) -> RunRecord | None:
+        """The newest finished run of ``kind`` (``ok`` True: the newest that succeeded;
+        None: the newest whatever its end, or still running)."""
+        r = t.runs
+        q = select(r).where((r.c.deployment == self._s.deployment) & (r.c.kind == kind))
+        if ok is not None:
+            q = q.where(r.c.ok == int(ok))
+        with self._s.connection() as c:
+            row = c.execute(q.order_by(r.c.id.desc()).limit(1)).first()
+        if row is None:
+            return None
+        return RunRecord(
+            row.id,
+            row.kind,
+            row.started_at,
+            row.finished_at,
+            None if row.ok is None else bool(row.ok),
+            row.summary,
+            row.deployment,
+        )
