@@ -31,6 +31,7 @@ from ccapki.lifecycle.backups import (
     verify_backup,
 )
 from ccapki.store import KeyState, Store
+from ccapki.store.records import ProbeRecord, ProbeVerdict
 from ccapki.store import schema as t
 from kit.cli import FAQ, CliRunner, ok, write
 from kit.tools import require_pg_url
@@ -107,6 +108,13 @@ def fill(store: Target, tmp_path: Path) -> None:
     with store.open() as s, s.transaction():
         fp = s.trust.entries("cas-annex")[0].fingerprint
         assert s.trust.remove("cas-annex", fp) == 1
+    # monitoring state: a probe result, a notification sent, a run
+    with store.open() as s, s.scoped("faq-campus"):
+        s.probes.add(
+            [ProbeRecord("cas-annex", "agent", "127.0.0.1:8443", s.now(), ProbeVerdict.STALE)]
+        )
+        assert s.notices.claim("cas-annex", "expiry", "30", fp, ["webhook"])
+        s.runs.finish(s.runs.start("watch"), ok=True, summary="fine")
 
 
 def dump(target: Target) -> dict[str, list[tuple[Any, ...]]]:
@@ -119,6 +127,9 @@ def dump(target: Target) -> dict[str, list[tuple[Any, ...]]]:
         "csrs": ("identity", "spki"),
         "trust_entries": ("deployment", "appliance", "fingerprint", "added_at"),
         "audit": ("id",),
+        "notifications": ("deployment", "subject", "stage"),
+        "probe_results": ("deployment", "appliance", "at"),
+        "runs": ("deployment", "started_at"),
     }
     out: dict[str, list[tuple[Any, ...]]] = {}
     with target.open() as s, s.engine.connect() as c:

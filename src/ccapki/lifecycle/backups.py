@@ -69,7 +69,16 @@ TABLES: tuple[str, ...] = (
     "csrs",
     "trust_entries",
     "audit",
+    "notifications",
+    "probe_results",
+    "runs",
 )
+#: how a monitoring row is told apart from one the store holds already (restored once)
+_MONITORING_KEYS: dict[str, tuple[str, ...]] = {
+    "notifications": ("deployment", "subject", "event", "stage", "fingerprint"),
+    "probe_results": ("deployment", "appliance", "kind", "at"),
+    "runs": ("deployment", "kind", "started_at"),
+}
 _BATCH = 500  # rows per read batch and per insert
 
 
@@ -610,6 +619,38 @@ class _Restorer:
             new.append(r)
         self._insert("audit", new)
         self._count("audit", len(new), len(rows) - len(new))
+
+    def _monitoring(self, table: str, rows: list[dict[str, Any]]) -> None:
+        """Notifications sent, probe results and runs: a row the store holds already is
+        kept (so a restored store does not send a notification twice)."""
+        if self.only is not None:
+            return
+        tbl = _table(table)
+        names = _MONITORING_KEYS[table]
+        cols = [tbl.c[n] for n in names]
+        held = {
+            tuple(r)
+            for r in self.conn.execute(
+                select(*cols).where(tbl.c.deployment.in_({r["deployment"] for r in rows}))
+            )
+        }
+        new = []
+        for r in rows:
+            key = tuple(r[n] for n in names)
+            if key not in held:
+                held.add(key)
+                new.append(r)
+        self._insert(table, new)
+        self._count(table, len(new), len(rows) - len(new))
+
+    def _notifications(self, rows: list[dict[str, Any]]) -> None:
+        self._monitoring("notifications", rows)
+
+    def _probe_results(self, rows: list[dict[str, Any]]) -> None:
+        self._monitoring("probe_results", rows)
+
+    def _runs(self, rows: list[dict[str, Any]]) -> None:
+        self._monitoring("runs", rows)
 
     # ------------------------------------------------------------ the end
 
