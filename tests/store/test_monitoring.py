@@ -76,3 +76,22 @@ def test_runs_remember_the_last_success(store: Store) -> None:
     store.runs.finish(bad, ok=False, summary="store busy")
     assert store.runs.last("watch").id == ok  # type: ignore[union-attr]
     assert store.runs.last("watch", ok=None).summary == "store busy"  # type: ignore[union-attr]
+
+
+def test_the_audit_log_says_which_deployment_and_who(
+    cli: object, home: Path, keyfile_store: Path
+) -> None:
+    import getpass
+
+    from kit.cli import FAQ, ok
+
+    ok(cli("apply", FAQ))  # type: ignore[operator]
+    with Store.open(home) as s:
+        entries = s.audit.log(1000)
+    issued = [e for e in entries if e.action == "issue"]
+    assert issued, [e.action for e in entries]
+    assert {e.deployment for e in issued} == {"faq-campus"}
+    assert {e.actor for e in issued} == {getpass.getuser()}
+    init = entries[-1]
+    assert init.action == "init"
+    assert init.deployment is None  # store-wide

@@ -170,6 +170,7 @@ class Env:
             wait=self.wait,
             on_wait=_say_waiting,
         )
+        store.actor = _os_user()
         try:
             if self._acting is not None:  # the file's deployment (apply may create it)
                 store.use(self._acting, new=True)
@@ -215,6 +216,16 @@ class Env:
 
 
 pass_env = click.make_pass_decorator(Env)
+
+
+def _os_user() -> str | None:
+    """The operating-system user running the command (the audit log's ``actor``)."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no passwd entry and no LOGNAME/USER
+        return None
 
 
 def _say_waiting(seconds: float) -> None:

@@ -3,7 +3,9 @@ the store keeps."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from sqlalchemy import func, insert, select, union
@@ -23,24 +25,33 @@ class AuditLog:
     def __init__(self, store: Store) -> None:
         self._s = store
 
+    def row(
+        self, action: str, subject: str, detail: Mapping[str, object], at: dt.datetime | None = None
+    ) -> dict[str, object]:
+        """The audit row of ``action`` on ``subject`` (for repositories that insert many in
+        one statement): when (``at``, default now), which deployment, who, the details."""
+        return {
+            "at": at or self._s.now(),
+            "action": action,
+            "subject": subject,
+            "detail": json.dumps(detail, default=str, sort_keys=True),
+            "deployment": self._s.acting_on,
+            "actor": self._s.actor,
+        }
+
     def record(self, action: str, subject: str, **detail: object) -> None:
         """Log ``action`` on ``subject`` with JSON-able details (never key material)."""
         with self._s.connection() as c:
-            c.execute(
-                insert(t.audit),
-                {
-                    "at": self._s.now(),
-                    "action": action,
-                    "subject": subject,
-                    "detail": json.dumps(detail, default=str, sort_keys=True),
-                },
-            )
+            c.execute(insert(t.audit), self.row(action, subject, detail))
 
     def log(self, limit: int = 100) -> list[AuditEntry]:
         """The newest ``limit`` entries, newest first."""
         with self._s.connection() as c:
             rows = c.execute(select(t.audit).order_by(t.audit.c.id.desc()).limit(limit)).all()
-        return [AuditEntry(r.at, r.action, r.subject, json.loads(r.detail)) for r in rows]
+        return [
+            AuditEntry(r.at, r.action, r.subject, json.loads(r.detail), r.deployment, r.actor)
+            for r in rows
+        ]
 
 
 class DeploymentRepository:

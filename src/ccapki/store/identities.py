@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import builtins
-import json
+import datetime as dt
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from cryptography import x509
 from sqlalchemy import Row, func, insert, select, update
@@ -26,7 +26,18 @@ if TYPE_CHECKING:
 
     from ccapki.store.session import Store
 
-__all__ = ["IdentityRepository"]
+__all__ = ["CurrentFact", "IdentityRepository"]
+
+
+class CurrentFact(NamedTuple):
+    """The certificates-table columns of an identity's newest version (no PEM parsed)."""
+
+    identity: str
+    version: int
+    fingerprint: str
+    spki: str
+    not_after: dt.datetime
+    source: str
 
 
 def _load_pems(text: str) -> tuple[x509.Certificate, ...]:
@@ -113,21 +124,17 @@ class IdentityRepository:
             c.execute(
                 insert(t.audit),
                 [
-                    {
-                        "at": now,
-                        "action": "issue",
-                        "subject": row["identity"],
-                        "detail": json.dumps(
-                            {
-                                "fingerprint": row["fingerprint"],
-                                "not_after": row["not_after"],
-                                "source": row["source"],
-                                "version": row["version"],
-                            },
-                            default=str,
-                            sort_keys=True,
-                        ),
-                    }
+                    self._s.audit.row(
+                        "issue",
+                        str(row["identity"]),
+                        {
+                            "fingerprint": row["fingerprint"],
+                            "not_after": row["not_after"],
+                            "source": row["source"],
+                            "version": row["version"],
+                        },
+                        now,
+                    )
                     for row in cert_rows
                 ],
             )
@@ -307,3 +314,23 @@ class IdentityRepository:
                 for r in c.execute(q):
                     out.setdefault(r.fingerprint, []).append((r.identity, r.version))
         return out
+
+    def current_facts(self) -> builtins.list[CurrentFact]:
+        """The newest version of every identity as its stored columns (fingerprint,
+        not_after, source...), without parsing a certificate: what a report over many
+        identities reads."""
+        latest = self._latest(self._s.deployment)
+        c_ = t.certificates.c
+        q = select(c_.identity, c_.version, c_.fingerprint, c_.spki, c_.not_after, c_.source).join(
+            latest, self._is_latest(latest)
+        )
+        with self._s.connection() as c:
+            return [CurrentFact(*r) for r in c.execute(q)]
+
+    def current_chain_pems(self) -> builtins.list[str]:
+        """The distinct stored chains (PEM text, intermediates then root) of the newest
+        versions: the CAs the current certificates need."""
+        latest = self._latest(self._s.deployment)
+        q = select(t.certificates.c.chain_pem).join(latest, self._is_latest(latest)).distinct()
+        with self._s.connection() as c:
+            return [str(r[0]) for r in c.execute(q)]

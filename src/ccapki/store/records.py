@@ -145,6 +145,8 @@ class AuditEntry:
     action: str
     subject: str
     detail: dict[str, object]
+    deployment: str | None = None  # None: the whole store (or a row older than 0003)
+    actor: str | None = None  # who (None: unknown, a row older than 0003)
 
 
 @dataclass(frozen=True)

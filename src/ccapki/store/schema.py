@@ -154,6 +154,10 @@ audit = Table(
     Column("action", String(64), nullable=False),
     Column("subject", Text, nullable=False),
     Column("detail", Text, nullable=False),
+    # the deployment acted on (None: the whole store, or a row from before revision 0003)
+    Column("deployment", String(128), nullable=True),
+    # who: the operating-system user of a CLI run, or a service user (None before 0003)
+    Column("actor", String(128), nullable=True),
 )
 
 # what each endpoint served, each time it was probed (``ccapki probe``, ``ccapki watch``)

@@ -273,6 +273,8 @@ class Store:
         self._keyring: Keyring | None = None
         self._tx: Connection | None = None
         self._clock = clock or _utcnow
+        #: who acts, as the audit log records it (the CLI: the operating-system user)
+        self.actor: str | None = None
         # certificates this Store wrote or read, by PEM text: a certificate is immutable, so
         # reading back what was just written (apply -> trust stores) parses nothing again
         self._parsed: dict[str, x509.Certificate] = {}
@@ -550,6 +552,12 @@ class Store:
             if not names:
                 return t.DEFAULT_DEPLOYMENT
             self._deployment = names[0]
+        return self._deployment
+
+    @property
+    def acting_on(self) -> str | None:
+        """The deployment named or settled on so far, without asking the database (None:
+        none yet: the audit log then records a store-wide action)."""
         return self._deployment
 
     def use(self, name: str | None, *, new: bool = False) -> None:

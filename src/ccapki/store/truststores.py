@@ -4,7 +4,6 @@ never deleted."""
 from __future__ import annotations
 
 import builtins
-import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -106,12 +105,9 @@ class TrustStoreRepository:
                     }
                 )
                 audits.append(
-                    {
-                        "at": now,
-                        "action": "trust-add",
-                        "subject": appliance,
-                        "detail": json.dumps({"fingerprint": fp, "label": label}, sort_keys=True),
-                    }
+                    self._s.audit.row(
+                        "trust-add", appliance, {"fingerprint": fp, "label": label}, now
+                    )
                 )
             if inserts:
                 c.execute(insert(t.trust_entries), inserts)

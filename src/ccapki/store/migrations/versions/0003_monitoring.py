@@ -1,5 +1,6 @@
 """Monitoring: probe results (what each endpoint served, and since when), notifications
-sent (once per subject, event and stage), and runs of probe and watch.
+sent (once per subject, event and stage), and runs of probe and watch; the audit log says
+which deployment and who (NULL on the rows before this revision).
 
 Revision ID: 0003_monitoring
 Revises: 0002_deployments
@@ -66,9 +67,14 @@ def upgrade() -> None:
         sa.Column("summary", sa.Text, nullable=False),
     )
     op.create_index("ix_runs_deployment_kind", "runs", ["deployment", "kind", "id"])
+    op.add_column("audit", sa.Column("deployment", sa.String(128), nullable=True))
+    op.add_column("audit", sa.Column("actor", sa.String(128), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("audit") as batch:
+        batch.drop_column("actor")
+        batch.drop_column("deployment")
     op.drop_table("runs")
     op.drop_table("notifications")
     op.drop_index("ix_probe_results_endpoint", "probe_results")
