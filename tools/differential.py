@@ -4,8 +4,9 @@
     python tools/differential.py --write docs/stacks.md   # (re)write the table
     python tools/differential.py --stacks openssl-default,gnutls --case sha1-leaf
 
-The cases are minted now (src/ccapki/lab/corpus.py); the stacks and the table are in
-src/ccapki/lab/differential.py. Exits 1 when a difference not listed in
+The cases are minted now (src/ccapki/lab/corpus.py); the stacks (JSSE, OpenSSL default and
+strict, GnuTLS, NSS, headless Chromium: each one whose programs are installed) and the
+table are in src/ccapki/lab/differential.py. Exits 1 when a difference not listed in
 ``KNOWN_DIFFERENCES`` shows up, else 0.
 """
 

@@ -55,6 +55,9 @@ if TYPE_CHECKING:
     from ccapki.lifecycle.certfiles import ClientRoot, CsrResult
     from ccapki.lifecycle.exports import ExportFormat
     from ccapki.lifecycle.importing import ImportResult
+    from ccapki.lifecycle.probing import ProbeRun
+    from ccapki.lifecycle.renew import CsrMade, RenewalPlan, RenewalResult
+    from ccapki.lifecycle.status import StatusReport
     from ccapki.lifecycle.trustops import Matrix
     from ccapki.pki.formats import Material
     from ccapki.store.session import Store
@@ -79,11 +82,17 @@ __all__ = [
     "NotFoundError",
     "PasswordError",
     "Plan",
+    "ProbeRun",
+    "RenewalPlan",
+    "RenewalResult",
+    "StatusReport",
     "Store",
     "StoreError",
     "apply",
     "check_trust",
     "client_roots",
+    "commit_renewal",
+    "estate_status",
     "export",
     "import_files",
     "import_materials",
@@ -94,6 +103,8 @@ __all__ = [
     "open_store",
     "parse_deployment",
     "pending_actions",
+    "plan_renewal",
+    "probe_endpoints",
     "read_files",
     "store_exists",
 ]
@@ -105,6 +116,10 @@ _LAZY = {
     "CsrResult": "ccapki.lifecycle.certfiles",
     "ImportResult": "ccapki.lifecycle.importing",
     "Matrix": "ccapki.lifecycle.trustops",
+    "RenewalPlan": "ccapki.lifecycle.renew",
+    "ProbeRun": "ccapki.lifecycle.probing",
+    "RenewalResult": "ccapki.lifecycle.renew",
+    "StatusReport": "ccapki.lifecycle.status",
     "Store": "ccapki.store.session",
 }
 
@@ -434,6 +449,63 @@ def export(
     return exported.data
 
 
+# ---------------------------------------------------------------------------- renewal
+
+
+def plan_renewal(
+    store: Store,
+    deployment: Deployment,
+    now: dt.datetime | None = None,
+    *,
+    names: Sequence[str] = (),
+    due: bool = True,
+) -> RenewalPlan:
+    """What ``ccapki renew`` would do at ``now``; writes nothing (a dry run).
+
+    ``due``: every identity whose certificate, or an issuer of its chain, is inside its
+    renewal window (a third of its life, at most 30 days) or expired; ``names``: identities
+    (an appliance name means its identity: an HA pair is one) renewed even when not due.
+
+    Returns a :class:`RenewalPlan`: ``items`` (one per identity: how it is renewed, on which
+    key by the deployment's ``[renewal] key`` policy), ``new_issuers`` (successors of CAs
+    that would not outlive what they sign), ``steps`` (the safe order: trust-store
+    additions, identities, retiring the old issuer), ``skipped`` (with what to do), and
+    ``to_dict()``. Raises :class:`InputError` for a name the deployment does not have.
+    """
+    from ccapki.lifecycle.renew import plan_renewal as _plan_renewal
+
+    return _plan_renewal(store, deployment, now=_now(store, now), names=names, due=due)
+
+
+def commit_renewal(
+    store: Store,
+    deployment: Deployment,
+    plan: RenewalPlan,
+    now: dt.datetime | None = None,
+    *,
+    deliver: Callable[[CsrMade], None] | None = None,
+) -> RenewalResult:
+    """Carry out a :func:`plan_renewal` plan: reissue internal, self-signed and
+    Perfigo-style identities (new versions; a new key, or the same key under the ``keep``
+    policy), make a CSR for each third-party one (a new pending key, or signed with the
+    current key under ``keep``; its current certificate stays current until the new one
+    is imported), add what the trust stores need, and log each renewal in the audit log.
+
+    Issued outside the store's write lock, written in one transaction under it after
+    checking nothing changed since the plan (an identity another writer changed is left
+    alone); ``deliver`` runs for each CSR before the commit (write the file there).
+
+    Returns a :class:`RenewalResult` (``renewed``, ``csrs``, ``created_cas``,
+    ``trust_added``, ``retire``: removals to make once the appliances serve the new
+    certificates). Raises :class:`PasswordError` (before anything is written),
+    :class:`StoreError` when the store's CAs changed since the plan; nothing is written
+    then, nor on an interruption.
+    """
+    from ccapki.lifecycle.renew import commit_renewal as _commit_renewal
+
+    return _commit_renewal(store, deployment, plan, now=_now(store, now), deliver=deliver)
+
+
 # ---------------------------------------------------------------------------- trust
 
 
@@ -471,3 +543,77 @@ def client_roots(store: Store) -> list[ClientRoot]:
     from ccapki.lifecycle.certfiles import client_roots as _client_roots
 
     return _client_roots(store)
+
+
+# ---------------------------------------------------------------------------- status
+
+
+def estate_status(
+    store: Store, now: dt.datetime | None = None, *, deployments: Sequence[str] | None = None
+) -> StatusReport:
+    """What ``ccapki status`` reports: every identity (its current version), CA, pending
+    CSR and trust-store root of the deployments named (None: every deployment the store
+    holds), by days left at ``now``. Reads only; needs no passphrase.
+
+    Returns a :class:`StatusReport`: ``items`` (``kind``, ``name``, ``fingerprint``,
+    ``not_after``, ``days_left``, ``stage``: ``ok``, one of the deployment's
+    ``[monitoring] warn_days`` as text such as ``"30"``, ``expired`` or ``pending`` for a
+    CSR; ``temporary`` for a release's install-time certificate; ``served``: what each
+    endpoint presented at its last probe, and since when), ``warn_days`` per deployment,
+    ``summary()``, ``exit_code`` (0 fine, 1 a warning, an expiry or a wrong certificate
+    served), ``nagios_code`` (0 OK, 1 WARNING, 2 CRITICAL) and ``to_dict()``. Raises
+    :class:`NotFoundError` for a deployment the store does not hold, :class:`StoreError`
+    for an unusable store.
+    """
+    from ccapki.lifecycle.status import estate_status as _estate_status
+
+    return _estate_status(store, now=_now(store, now), deployments=deployments)
+
+
+def probe_endpoints(
+    store: Store,
+    deployment: Deployment,
+    *,
+    target: str = "auto",
+    concurrency: int = 64,
+    timeout: float | None = None,
+    retries: int = 1,
+) -> ProbeRun:
+    """What ``ccapki probe`` does for one deployment: connect to every endpoint of its
+    appliances (``target``: ``lab``, the lab running for the store's home; ``deployment``,
+    the ``endpoints = {...}`` its file gives; ``auto``, the file's when it gives any),
+    record the chain each presents, its protocol and latency, compare it with the store
+    (expected, stale, unknown, temporary, ha-mismatch, unreachable, not-tls,
+    handshake-error), and keep the results in the store (``store.probes``; ``status``
+    shows them with since when). Handshakes run on the real clock.
+
+    Returns a :class:`~ccapki.lifecycle.probing.ProbeRun` (``records``, ``exit_code``,
+    ``to_dict()``). Never raises for network or TLS trouble (each endpoint's is in its
+    record). Raises :class:`InputError` when there is nothing to probe (no lab runs for the
+    store and the file gives no endpoints) or a setting is out of range.
+    """
+    from ccapki.lab.daemon import read_state
+    from ccapki.lifecycle.probing import endpoints_for, probe_deployment
+
+    if target not in ("auto", "lab", "deployment"):
+        raise InputError(f"target={target!r}", "use target='auto', 'lab' or 'deployment'")
+    state = None if target == "deployment" else read_state(store.home / "lab")
+    lab = state.status if state is not None and state.alive else None
+    found = endpoints_for(deployment, target, lab)  # type: ignore[arg-type]
+    if found is None:
+        raise InputError(
+            f"no endpoint to probe for deployment {deployment.name!r}",
+            "start the lab (`ccapki lab up`), or give endpoints per appliance in the "
+            'deployment file (endpoints = { control = "host:port", ... })',
+        )
+    endpoints, _real = found
+    with store.scoped(deployment.name):
+        return probe_deployment(
+            store,
+            deployment,
+            endpoints,
+            now=dt.datetime.now(dt.UTC),
+            concurrency=concurrency,
+            timeout=timeout,
+            retries=retries,
+        )

@@ -8,6 +8,7 @@ again with the issuer's key, so the result carries a real signature and still lo
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 from cryptography import x509
@@ -97,6 +98,8 @@ def rebuild(
     sha1: bool = False,
     key_algorithm: bytes | None = None,
     signature_algorithm: bytes | None = None,
+    serial: int | None = None,
+    v1: bool = False,
 ) -> x509.Certificate:
     """``cert`` with its extensions replaced by ``extensions`` (raw DER, see
     :func:`raw_extension`; ``None`` keeps them) and signed again by ``issuer_key`` (RSA
@@ -105,6 +108,8 @@ def rebuild(
     ``key_algorithm`` replaces the AlgorithmIdentifier of the subject public key (the key
     bits stay), ``signature_algorithm`` the one naming the signature (in the TBS and
     outside it; the signature itself is still RSA/ECDSA as above): both raw DER, so any OID.
+    ``serial`` replaces the serial number (negative or zero allowed); ``v1`` makes it an X.509
+    version 1 certificate (no version field, no extensions).
     """
     der = cert.public_bytes(serialization.Encoding.DER)
     tbs_tlv = _items(_content(der))[0][1]
@@ -120,6 +125,11 @@ def rebuild(
         if extensions:
             block = der_tlv(_SEQUENCE, b"".join(extensions))
             fields.append(der_tlv(_EXTENSIONS_TAG, block))
+    if serial is not None:
+        raw = serial.to_bytes((serial.bit_length() + 8) // 8 or 1, "big", signed=True)
+        fields[offset] = der_tlv(0x02, raw)
+    if v1:
+        fields = [f for f in fields[offset:] if f[0] != _EXTENSIONS_TAG]
     tbs = der_tlv(_SEQUENCE, b"".join(fields))
     digest = hashes.SHA1() if sha1 else hashes.SHA256()
     if isinstance(issuer_key, rsa.RSAPrivateKey):
@@ -129,7 +139,9 @@ def rebuild(
     else:  # pragma: no cover - _algorithm refused it
         raise TypeError("rebuild signs with RSA or ECDSA keys only")
     outer = tbs + algorithm + der_tlv(_BIT_STRING, b"\x00" + signature)
-    return x509.load_der_x509_certificate(der_tlv(_SEQUENCE, outer))
+    with warnings.catch_warnings():  # a negative or zero serial: that deviation is the point
+        warnings.simplefilter("ignore")
+        return x509.load_der_x509_certificate(der_tlv(_SEQUENCE, outer))
 
 
 def resign_sha1(

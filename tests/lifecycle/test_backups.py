@@ -31,8 +31,8 @@ from ccapki.lifecycle.backups import (
     verify_backup,
 )
 from ccapki.store import KeyState, Store
-from ccapki.store.records import ProbeRecord, ProbeVerdict
 from ccapki.store import schema as t
+from ccapki.store.records import ProbeRecord, ProbeVerdict
 from kit.cli import FAQ, CliRunner, ok, write
 from kit.tools import require_pg_url
 

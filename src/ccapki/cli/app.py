@@ -51,6 +51,10 @@ COMMANDS: dict[str, str] = {
     "backup": "ccapki.cli.backup:backup",
     "doctor": "ccapki.cli.doctor:doctor",
     "deployments": "ccapki.cli.deployments:deployments",
+    "probe": "ccapki.cli.probe:probe",
+    "status": "ccapki.cli.status:status",
+    "renew": "ccapki.cli.renew:renew",
+    "watch": "ccapki.cli.watch:watch",
 }
 
 

@@ -219,6 +219,8 @@ def _key_usage(kind: str, key: Key) -> x509.KeyUsage:
         flags.update(digital_signature=True, key_encipherment=isinstance(key, rsa.RSAPrivateKey))
     elif kind == "leaf-no-digsig":
         flags.update(key_encipherment=True, key_agreement=True)
+    elif kind == "leaf-keyenc-only":
+        flags.update(key_encipherment=True)
     return x509.KeyUsage(**flags)
 
 
@@ -410,6 +412,13 @@ def build_corpus(now: dt.datetime) -> list[CorpusCase]:
         [other.cert],
     )
     add(
+        "intermediate-and-root-as-anchors",
+        "the client trusts both the issuing CA and its root; the server sends the leaf only",
+        good,
+        [],
+        [inter.cert, root.cert],
+    )
+    add(
         "extra-unrelated-cert",
         "the server sends an unrelated self-signed certificate after the chain",
         good,
@@ -595,6 +604,28 @@ def build_corpus(now: dt.datetime) -> list[CorpusCase]:
         [root.cert],
     )
     add(
+        "wildcard-partial-label-suffix",
+        "a *s.corpus.test leaf (the wildcard first in the label, a suffix after it)",
+        leaf(cn="*s.corpus.test", san=["*s.corpus.test"]),
+        [inter.cert],
+        [root.cert],
+    )
+    add(
+        "wildcard-inside-label",
+        "a c*s.corpus.test leaf (the wildcard in the middle of the label)",
+        leaf(cn="c*s.corpus.test", san=["c*s.corpus.test"]),
+        [inter.cert],
+        [root.cert],
+    )
+    add(
+        "wildcard-under-a-tld",
+        "a *.test leaf for cas.test (a wildcard directly under a top-level domain)",
+        leaf(cn="*.test", san=["*.test"]),
+        [inter.cert],
+        [root.cert],
+        peer_name="cas.test",
+    )
+    add(
         "san-differs-from-cn",
         "the CN names the host but the SAN names another",
         leaf(san=["other.corpus.test"], cn=HOST),
@@ -638,6 +669,22 @@ def build_corpus(now: dt.datetime) -> list[CorpusCase]:
         leaf(key_usage="leaf-no-digsig"),
         [inter.cert],
         [root.cert],
+    )
+    add(
+        "rsa-leaf-keyusage-keyencipherment-only",
+        "an RSA leaf whose keyUsage is keyEncipherment only (enough for TLS 1.2 RSA key "
+        "exchange, not for a signed handshake)",
+        leaf(key=ec_("rsa-2048"), key_usage="leaf-keyenc-only"),
+        [inter.cert],
+        [root.cert],
+    )
+    add(
+        "client-keyusage-without-digitalsignature",
+        "a client certificate whose keyUsage lacks digitalSignature",
+        leaf(key_usage="leaf-no-digsig"),
+        [inter.cert],
+        [root.cert],
+        purpose="client",
     )
     eku_ca = _mint(
         "EKU Issuing CA", ec_("ekuca"), root, now, ca=True, eku=[ExtendedKeyUsageOID.SERVER_AUTH]
@@ -726,6 +773,14 @@ def build_corpus(now: dt.datetime) -> list[CorpusCase]:
         [],
         [ss_ca.cert],
     )
+    ss_nobc = _mint(HOST, ec_("ssnobc"), None, now, bc=False, san=[HOST])
+    add(
+        "self-signed-leaf-without-basicconstraints-trusted",
+        "a true self-signed identity without basicConstraints, trusted directly",
+        ss_nobc,
+        [],
+        [ss_nobc.cert],
+    )
     # extensions
     add(
         "leaf-critical-unknown-extension",
@@ -771,6 +826,14 @@ def build_corpus(now: dt.datetime) -> list[CorpusCase]:
         "the leaf has no authorityKeyIdentifier",
         leaf(aki=False),
         [inter.cert],
+        [root.cert],
+    )
+    noaki = _mint("No-AKI Issuing CA", ec_("noaki"), root, now, ca=True, aki=False)
+    add(
+        "intermediate-without-aki",
+        "the issuing CA has no authorityKeyIdentifier",
+        leaf(issuer=noaki),
+        [noaki.cert],
         [root.cert],
     )
     noski = _mint("No-SKI CA", ec_("noski"), root, now, ca=True, ski=False)

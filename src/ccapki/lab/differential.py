@@ -10,7 +10,10 @@ Each :class:`~ccapki.lab.corpus.CorpusCase` goes through every stack available h
 - ``gnutls``: ``certtool --verify`` with the name, the purpose and ``--verify-profile low``
   (the verification of gnutls-cli's NORMAL priority);
 - ``nss``: ``certutil -V`` in a fresh NSS database (usage SSL server or client; NSS checks
-  names in its TLS layer, not here, so the name is left out of both sides for this stack).
+  names in its TLS layer, not here, so the name is left out of both sides for this stack);
+- ``chromium``: headless Chromium fetching ``https://<name>:<port>/`` from a Python TLS
+  server presenting the case's chain, the case's roots trusted in the NSS database of a
+  temporary HOME (server cases only: Chromium presents no client certificate here).
 
 The offline side asks :func:`ccapki.trust.verify_for_stack` for the same stack.
 :func:`run_corpus` returns a :class:`Report`; :func:`render_markdown` writes
@@ -22,13 +25,17 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
+import re
 import shutil
+import ssl
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +43,7 @@ from cryptography import x509
 
 from ccapki.lab.corpus import CorpusCase, build_corpus
 from ccapki.lab.jsse import JsseHarness
+from ccapki.pki.certs import is_ca
 from ccapki.topology.releases import CHANNEL_STACKS
 from ccapki.trust import verify_for_stack
 from ccapki.trust._stacks import stack_rules_markdown
@@ -58,113 +66,20 @@ STACKS: dict[str, tuple[str, ...]] = {
     "openssl-strict": ("openssl",),
     "gnutls": ("certtool",),
     "nss": ("certutil",),
+    "chromium": ("chromium", "certutil"),
 }
 
-#: Why a real stack and ccapki's model of it differ on a case (see KNOWN_DIFFERENCES).
+#: Why a real stack and ccapki's model of it differ on a case (see KNOWN_DIFFERENCES). Every
+#: other difference the corpus once showed is modelled in ccapki.trust._stacks (each rule
+#: cites the stack's source) and tested in tests/trust/test_stack_rules.py.
 _WHY: dict[str, tuple[tuple[str, ...], str]] = {
-    "intermediate-as-anchor": (
-        ("openssl-default", "openssl-strict"),
-        "OpenSSL without X509_V_FLAG_PARTIAL_CHAIN only ends a path at a self-signed "
-        "anchor, so a trusted intermediate is not enough; ccapki (like Java, GnuTLS and NSS) "
-        "takes every trust-store certificate as an anchor. The lab's OpenSSL sets "
-        "PARTIAL_CHAIN, so this shows only with plain `openssl verify`.",
-    ),
-    "root-keyusage-without-keycertsign": (
-        ("java-pkix",),
-        "JSSE checks the trust anchor's own keyUsage when present (sun.security.validator."
-        "PKIXValidator: 'TrustAnchor ... does not have keyCertSign bit set'); the model "
-        "treats the anchor's extensions as unchecked.",
-    ),
-    "root-keyusage-without-keycertsign/nss": (
-        ("nss",),
-        "NSS does not check the keyUsage of a root trusted in its database (trust flags win); "
-        "the model applies the CA keyUsage rule to anchors too.",
-    ),
-    "cn-only": (
-        ("openssl-strict",),
-        "OpenSSL's X509_check_host falls back to the CN when there is no dNSName SAN, even "
-        "with -x509_strict; the model's openssl-strict equals web-PKI (SAN only).",
-    ),
-    "wildcard-partial-label": (
-        ("java-pkix", "openssl-default", "openssl-strict"),
-        "Java's HostnameChecker and OpenSSL's X509_check_host accept a partial-label "
-        "wildcard (ca*.corpus.test); cryptography's web-PKI matcher (RFC 6125 as browsers "
-        "apply it) does not, and the model keeps web-PKI name matching.",
-    ),
-    "leaf-keyusage-without-digitalsignature": (
-        ("java-pkix",),
-        "SunJSSE refuses an ECDSA server key whose keyUsage lacks digitalSignature "
-        "('KeyUsage does not allow digital signatures'); the model's Java leniency drops "
-        "the leaf keyUsage check.",
-    ),
-    "pathlen-exceeded": (
-        ("java-pkix",),
-        "Java builds a TrustAnchor from the root's name and key only: the anchor's "
-        "pathLenConstraint is not enforced (RFC 5280 6.1.1 leaves anchor constraints to the "
-        "implementation).",
-    ),
-    "name-constraints-violated": (
-        ("java-pkix",),
-        "Java's TrustAnchor(cert, null) ignores the anchor's nameConstraints; only "
-        "intermediates' constraints are enforced.",
-    ),
-    "leaf-is-ca": (
-        ("java-pkix", "openssl-default", "openssl-strict", "gnutls"),
-        "these stacks accept a CA:TRUE end-entity certificate for TLS; cryptography's "
-        "web-PKI policy refuses it (CA/B Forum) and the model keeps that refusal.",
-    ),
-    "self-signed-leaf-trusted": (
-        ("openssl-strict", "gnutls", "nss"),
-        "a CA:FALSE self-signed certificate trusted directly: OpenSSL strict accepts it "
-        "(the model's missing-AKI rule is web-PKI's), certtool refuses it ('issuer is not a "
-        "CA') and NSS with CA trust flags refuses it (an NSS peer needs trust 'P').",
-    ),
-    "self-signed-ca-identity-trusted": (
-        ("java-pkix", "openssl-default", "openssl-strict", "gnutls"),
-        "a CA:TRUE self-signed identity trusted directly is accepted as a TLS server by "
-        "Java, OpenSSL and GnuTLS; the model applies web-PKI's 'CA as leaf' refusal.",
-    ),
     "duplicate-extension": (
         ("nss",),
-        "NSS's certutil accepts a certificate that repeats subjectAltName (RFC 5280 forbids "
-        "it; OpenSSL, GnuTLS and Java refuse it); the model refuses it for every stack.",
-    ),
-    "ca-without-ski": (
-        ("openssl-strict",),
-        "OpenSSL 3 strict mode requires a subjectKeyIdentifier on CA certificates; "
-        "cryptography's web-PKI policy does not.",
-    ),
-    "serial-negative": (
-        ("java-pkix", "openssl-default", "openssl-strict", "gnutls", "nss"),
-        "every real stack accepts a negative serial number; cryptography's verifier refuses "
-        "it (RFC 5280 4.1.2.2).",
-    ),
-    "v1-root": (
-        ("java-pkix", "openssl-default", "gnutls", "nss"),
-        "a version 1 (extension-less) root trusted directly is accepted as an anchor by "
-        "these stacks (OpenSSL refuses it only in strict mode); cryptography refuses it.",
-    ),
-    "rsa-1024-leaf": (
-        ("openssl-default", "openssl-strict"),
-        "Debian's OpenSSL runs at security level 2, which refuses RSA keys under 2048 bits "
-        "in the chain ('EE certificate key too weak'); the model's OpenSSL does not.",
-    ),
-    "ed25519-leaf": (
-        ("nss",),
-        "NSS does not support Ed25519 certificates (certutil cannot even import one).",
-    ),
-    "sha1-leaf": (
-        ("nss",),
-        "NSS's certutil -V accepts SHA-1 signatures (the SHA-1 ban is in Chromium and "
-        "Firefox policy, not in NSS's verifier).",
-    ),
-    "sha1-intermediate": (
-        ("nss",),
-        "NSS's certutil -V accepts SHA-1 signatures (the ban is browser policy).",
-    ),
-    "ecdsa-sha1-leaf": (
-        ("nss",),
-        "NSS's certutil -V accepts ECDSA-SHA1 signatures (the ban is browser policy).",
+        "NSS's certutil accepts a certificate that repeats subjectAltName (RFC 5280 4.2 "
+        "forbids it; OpenSSL, GnuTLS and Java refuse it). cryptography cannot read the "
+        "extensions of such a certificate (x509.DuplicateExtension) nor verify a chain "
+        "through it, so ccapki cannot check its names, usages or constraints for any stack "
+        "and refuses it everywhere rather than guess which copy NSS reads.",
     ),
 }
 
@@ -317,6 +232,14 @@ def _gnutls(case: CorpusCase, folder: Path) -> Outcome:
     return Outcome(False, line.replace("Chain verification output: ", ""))
 
 
+def _is_ca(cert: x509.Certificate) -> bool:
+    """Whether an NSS database trusts ``cert`` as a CA (``C``) or as itself, a trusted peer
+    (``P``: what an administrator picks for a true self-signed server certificate, the
+    browser's "Servers" tab; trusted as a CA only, certutil says 'Issuer certificate is
+    invalid' and Chromium ERR_CERT_INVALID). A version 1 root has no basicConstraints: a CA."""
+    return cert.version is x509.Version.v1 or is_ca(cert)
+
+
 def _nss(case: CorpusCase, folder: Path) -> Outcome:
     db = folder / "nssdb"
     db.mkdir(exist_ok=True)
@@ -325,7 +248,8 @@ def _nss(case: CorpusCase, folder: Path) -> Outcome:
     for i, root in enumerate(case.roots):
         p = folder / f"root{i}.pem"
         p.write_bytes(_pem(root))
-        _run(["certutil", "-A", "-d", d, "-n", f"root{i}", "-t", "CT,C,C", "-a", "-i", str(p)])
+        flags = "CT,C,C" if _is_ca(root) else "P,P,P"
+        _run(["certutil", "-A", "-d", d, "-n", f"root{i}", "-t", flags, "-a", "-i", str(p)])
     for i, c in enumerate(case.presented):
         if c in case.roots:  # importing it again untrusted would take its trust away
             continue
@@ -346,6 +270,102 @@ def _nss(case: CorpusCase, folder: Path) -> Outcome:
     if proc.returncode == 0 and "certificate is valid" in out:
         return Outcome(True, "certificate is valid")
     return Outcome(False, _last_line(out))
+
+
+_PAGE_TITLE = "ccapki corpus page"
+_CHROMIUM_ERROR = re.compile(r"\b(ERR_(?:CERT|SSL|BAD_SSL|CONNECTION|TIMED)[A-Z_]*)\b")
+
+
+class _Page(BaseHTTPRequestHandler):
+    """The page Chromium loads when it accepts the chain."""
+
+    def do_GET(self) -> None:
+        body = f"<html><head><title>{_PAGE_TITLE}</title></head><body>ok</body></html>".encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return None
+
+
+class _TlsPages(ThreadingHTTPServer):
+    """An HTTPS server on 127.0.0.1 presenting one case's chain (the TLS handshake runs in
+    each connection's thread, so a refused handshake never stalls the others)."""
+
+    daemon_threads = True
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        super().__init__(("127.0.0.1", 0), _Page)
+        self.context = context
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        try:
+            tls = self.context.wrap_socket(request, server_side=True)
+        except (OSError, ssl.SSLError):  # the browser refused the certificate: its verdict
+            return
+        try:
+            _Page(tls, client_address, self)
+        finally:
+            tls.close()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        return None
+
+
+def _chromium(case: CorpusCase, folder: Path) -> Outcome:
+    """Headless Chromium loads ``https://<name>:<port>/`` (the name mapped to 127.0.0.1)
+    from a server presenting the case's chain, with the case's roots trusted (``C,,``, or
+    ``P,,`` for a certificate that is not a CA) in the NSS database of a temporary HOME, as
+    on a Linux admin's desktop."""
+    if case.purpose != "server" or not case.peer_name:
+        return Outcome(None, "Chromium is judged as a TLS client only (no client certificate)")
+    home = folder / "chromium-home"
+    db = home / ".pki" / "nssdb"
+    db.mkdir(parents=True, exist_ok=True)
+    _run(["certutil", "-N", "-d", f"sql:{db}", "--empty-password"])
+    for i, root in enumerate(case.roots):
+        p = folder / f"chromium-root{i}.pem"
+        p.write_bytes(_pem(root))
+        flags = "C,," if _is_ca(root) else "P,,"
+        _run(["certutil", "-A", "-d", f"sql:{db}", "-n", f"root{i}", "-t", flags, "-i", str(p)])
+    (folder / "chromium-chain.pem").write_bytes(case.chain_pem())
+    (folder / "chromium-key.pem").write_bytes(case.key_pem())
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.set_ciphers("DEFAULT:@SECLEVEL=0")  # serve weak material too: the browser judges
+    try:
+        context.load_cert_chain(folder / "chromium-chain.pem", folder / "chromium-key.pem")
+    except (ssl.SSLError, OSError) as exc:
+        return Outcome(None, f"the test server could not present the chain: {exc}")
+    server = _TlsPages(context)
+    port = int(server.server_address[1])
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    host = case.peer_name
+    url_host = f"[{host}]" if ":" in host else host
+    try:
+        proc = subprocess.run(
+            [
+                "chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", f"--user-data-dir={folder / 'chromium-profile'}",
+                f"--host-resolver-rules=MAP {host} 127.0.0.1", "--dump-dom",
+                f"https://{url_host}:{port}/",
+            ],
+            capture_output=True, text=True, timeout=90, check=False,
+            env={**os.environ, "HOME": str(home), "LC_ALL": "C"},
+        )  # fmt: skip
+    finally:
+        server.shutdown()
+        server.server_close()
+    if f"<title>{_PAGE_TITLE}</title>" in proc.stdout:
+        return Outcome(True, "page loaded")
+    found = _CHROMIUM_ERROR.findall(proc.stdout + proc.stderr)
+    if found:
+        return Outcome(False, ", ".join(dict.fromkeys(found)))
+    return Outcome(None, f"Chromium gave no verdict: {_last_line(proc.stderr)}")
 
 
 async def _jsse_all(cases: Sequence[CorpusCase], helper: CorpusCase) -> dict[str, Outcome]:
@@ -415,6 +435,7 @@ def run_corpus(
     now = now or dt.datetime.now(dt.UTC)
     todo = list(cases) if cases is not None else build_corpus(now)
     chosen = list(stacks) if stacks is not None else available_stacks()
+    browser_jobs: dict[tuple[str, str], Callable[[], Outcome]] = {}
     report = Report(todo, chosen, checked_at=now.isoformat(timespec="seconds"))
     for c in todo:
         for s in chosen:
@@ -434,8 +455,15 @@ def run_corpus(
                 jobs[(c.name, "gnutls")] = _bind(_gnutls, c, folder)
             if "nss" in chosen:
                 jobs[(c.name, "nss")] = _bind(_nss, c, folder)
-        with ThreadPoolExecutor(max_workers=workers) as pool:
+            if "chromium" in chosen:
+                browser_jobs[(c.name, "chromium")] = _bind(_chromium, c, folder)
+        # browsers are heavy: at most two at a time, beside the command-line tools
+        with (
+            ThreadPoolExecutor(max_workers=workers) as pool,
+            ThreadPoolExecutor(max_workers=2) as browsers,
+        ):
             futures = {k: pool.submit(f) for k, f in jobs.items()}
+            futures |= {k: browsers.submit(f) for k, f in browser_jobs.items()}
             if "java-pkix" in chosen:
                 helper = next(c for c in build_corpus(now) if c.name == "good")
                 for name, o in asyncio.run(_jsse_all(todo, helper)).items():
@@ -487,8 +515,14 @@ def render_markdown(report: Report) -> str:
         "- `gnutls`: `certtool --verify --verify-profile low` (gnutls-cli's NORMAL "
         "verification) with the purpose and the name.",
         "- `nss`: `certutil -V -u V|C` in a fresh NSS database (roots trusted `CT,C,C`, "
-        "presented certificates imported untrusted). certutil checks no names: the name is "
-        "left out of both sides for this column (Chromium checks names; see tests/lab).",
+        "presented certificates imported untrusted; a trusted certificate that is not a CA is "
+        "trusted as a peer, `P,P,P`). certutil checks no names: the name is "
+        "left out of both sides for this column (the `chromium` column checks them).",
+        "- `chromium`: headless Chromium loads `https://<name>:<port>/` (the name mapped to "
+        "127.0.0.1 by `--host-resolver-rules`) from a Python TLS server presenting the case's "
+        "chain, with the case's roots trusted (`C,,`; `P,,` for one that is not a CA) in the "
+        "NSS database of a temporary HOME. Client cases are `n/a`: Chromium is judged as a "
+        "TLS client only.",
         "",
         # the channel -> stack table and each stack's modelled rules (issue 10, item 2)
         *stack_rules_markdown(CHANNEL_STACKS),

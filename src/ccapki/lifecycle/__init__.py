@@ -14,7 +14,13 @@ __all__ = [
     "heartbeat",
     "importing",
     "labspec",
+    "metrics",
+    "notify",
+    "probing",
+    "renew",
     "stackproof",
+    "status",
     "trustops",
     "verify",
+    "watch",
 ]

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 
 from ccapki._util import gc_paused
 from ccapki.errors import Interrupted, StoreBusy
@@ -159,9 +160,19 @@ def ensure_issuers(
 
 
 def issue_one(
-    p: PlannedIdentity, signer: str, issuers: dict[str, Issuer], now: dt.datetime
+    p: PlannedIdentity,
+    signer: str,
+    issuers: dict[str, Issuer],
+    now: dt.datetime,
+    *,
+    key: CertificateIssuerPrivateKeyTypes | None = None,
 ) -> IdentityRecord:
-    key = generate_key(p.spec.key_type)
+    """Issue ``p`` from ``signer`` ("self" or a CA kind of ``issuers``) on a new key, or on
+    ``key`` (a renewal that keeps the identity's key: the record then carries no key, the
+    store holds it already)."""
+    kept = key
+    if key is None:
+        key = generate_key(p.spec.key_type)
     if signer == "self":
         cert = issue_identity(
             p.request, key.public_key(), now=now, days=p.validity_days, self_key=key
@@ -173,7 +184,7 @@ def issue_one(
     chain = _chain_for(signer, issuers)
     return IdentityRecord(
         identity=p.name,
-        key=key,
+        key=key if kept is None else None,
         key_type=p.spec.key_type.value,
         certificate=cert,
         chain=chain,

@@ -9,6 +9,13 @@ refused handshake or a timeout all come back as a failed :class:`ProbeResult`.
                                      trust_pem=root_pem))
     results = await probe_many(targets, concurrency=64)
 
+:func:`observe_many` only looks: one unverified handshake per endpoint that reads the chain
+the server presents, its protocol version and the handshake time, even when the handshake
+then fails (a mutual-TLS endpoint refusing a client without a certificate), and tells
+"refused", "timed out", "not TLS" and "handshake failed" apart (``ccapki probe``). Both take
+``ProbeTarget.retries``: a failed connection is tried again after a short backoff, within
+the target's ``timeout``.
+
 The TLS contexts and error wording the prober uses are public in :mod:`ccapki.probe.tls`
 (the lab's servers use the same ones).
 """
@@ -20,8 +27,8 @@ import contextlib
 import re
 import ssl
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cryptography import x509
@@ -29,18 +36,43 @@ from cryptography import x509
 from ccapki.probe.tls import (
     client_context,
     describe_error,
+    observer_context,
     peer_chain_der,
     sha256_hex,
 )
 from ccapki.topology.model import Channel
 
-__all__ = ["ProbeResult", "ProbeTarget", "probe", "probe_many"]
+__all__ = [
+    "PARK_AFTER",
+    "RETRYABLE",
+    "RETRY_BACKOFF",
+    "ProbeResult",
+    "ProbeTarget",
+    "observe",
+    "observe_many",
+    "probe",
+    "probe_many",
+]
 
 #: Targets whose ``stack`` is this are probed by a JSSE client in one JVM per
 #: :func:`probe_many` call (:mod:`ccapki.lab.jsse`), as the appliances' Java verifies.
 JAVA_STACK = "java-pkix"
 _TITLE = re.compile(rb"<title>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 _MAX_HTTP = 256 * 1024
+#: Failures of the connection rather than of TLS: worth another attempt (``retries``).
+RETRYABLE = frozenset({"refused", "reset", "closed", "timeout", "error"})
+#: Seconds before the first retry; each further retry waits twice as long.
+RETRY_BACKOFF = 0.2
+#: A retry needs at least this many seconds of the target's timeout left.
+_MIN_ATTEMPT = 0.05
+#: :func:`observe_many`: seconds after which an endpoint still waiting for its peer steps
+#: aside (gives up its concurrency slot, and keeps waiting to its timeout), so that
+#: endpoints that never answer cannot hold up the others; at most ``_PARKED`` times the
+#: concurrency wait aside at once.
+PARK_AFTER = 1.0
+_PARKED = 4
+#: TLS record content types (change_cipher_spec, alert, handshake, application_data)
+_TLS_RECORDS = frozenset({20, 21, 22, 23})
 
 
 @dataclass(frozen=True)
@@ -56,6 +88,9 @@ class ProbeTarget:
     server to refuse the client certificate (TLS 1.3 servers do so after the client's side
     of the handshake is done); 0 skips the wait. ``expect_leaf_sha256``: the peer must present
     exactly this certificate (SHA-256 of its DER), as HA peers sharing one identity do.
+    ``retries``: how many more attempts a failed connection gets (refused, reset, closed
+    or timed out: :data:`RETRYABLE`, never a TLS failure), after :data:`RETRY_BACKOFF`
+    seconds, doubling; ``timeout`` then bounds all attempts together.
 
     ``client``, ``server`` and ``channel`` say which cell of a deployment the probe counts
     for: the appliance connecting (None: an endpoint or browser, not an appliance), the
@@ -65,7 +100,7 @@ class ProbeTarget:
     tested. ``stack``: the verifier the probe stands for (default: ``openssl-strict`` or
     ``openssl-default`` after ``strict_x509``), named in live reports.
     Raises ``ValueError`` for a port out of range, a client certificate without its key (or
-    a key without its certificate) or a timeout that is not positive.
+    a key without its certificate), a timeout that is not positive or negative retries.
     """
 
     host: str
@@ -87,6 +122,7 @@ class ProbeTarget:
     channel: Channel | None = None
     verify: bool = True
     stack: str | None = None
+    retries: int = 0
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -95,6 +131,8 @@ class ProbeTarget:
             raise ValueError("a client certificate needs its key, and a key its certificate")
         if self.timeout <= 0:
             raise ValueError("timeout must be positive")
+        if self.retries < 0:
+            raise ValueError("retries must not be negative")
 
     @property
     def verifier(self) -> str:
@@ -114,7 +152,8 @@ class ProbeTarget:
 class ProbeResult:
     """The outcome of one probe. ``ok`` is True when the handshake verified (and the HTTP
     request, if asked, got a response). ``peer_chain_der`` is the chain as the peer presented
-    it, leaf first, fetched by a second unverified handshake when verification failed."""
+    it, leaf first, fetched by a second unverified handshake when verification failed.
+    ``attempts``: how many connections it took (see ``ProbeTarget.retries``)."""
 
     target: ProbeTarget
     ok: bool
@@ -130,6 +169,7 @@ class ProbeResult:
     http_status: int | None = None
     http_title: str | None = None
     http_body: bytes = field(default=b"", repr=False)
+    attempts: int = 1
 
     def peer_certificates(self) -> list[x509.Certificate]:
         """The presented chain, leaf first, parsed (raises ``ValueError`` for invalid DER)."""
@@ -163,6 +203,7 @@ class ProbeResult:
             "handshake_seconds": self.handshake_seconds,
             "http_status": self.http_status,
             "http_title": self.http_title,
+            "attempts": self.attempts,
         }
 
 
@@ -195,6 +236,16 @@ class _ContextCache:
                 verify=verify,
                 strict=t.strict_x509,
             )
+            self._cache[key] = ctx
+        return ctx
+
+    def observer(self, t: ProbeTarget) -> ssl.SSLContext:
+        """The context that only reads what the peer presents (with ``t``'s client
+        certificate, if it has one)."""
+        key = ("observe", t.client_cert_pem, t.client_key_pem)
+        ctx = self._cache.get(key)
+        if ctx is None:
+            ctx = observer_context(cert_chain_pem=t.client_cert_pem, key_pem=t.client_key_pem)
             self._cache[key] = ctx
         return ctx
 
@@ -376,9 +427,9 @@ async def probe_many(targets: Sequence[ProbeTarget], concurrency: int = 64) -> l
             if isinstance(jvm, str):
                 return ProbeResult(t, False, f"the JVM cannot run: {jvm}", "input")
             async with sem:
-                return await _probe_jsse(t, jvm, cache)
+                return await _with_retries(t, lambda x: _probe_jsse(x, jvm, cache))
         async with sem:
-            return await _probe(t, cache)
+            return await _with_retries(t, lambda x: _probe(x, cache))
 
     try:
         return list(await asyncio.gather(*(one(t) for t in targets)))
@@ -458,3 +509,202 @@ async def _probe_jsse(t: ProbeTarget, jvm: Any, cache: _ContextCache) -> ProbeRe
         peer_chain_der=chain,
         handshake_seconds=r.handshake_seconds or time.perf_counter() - start,
     )
+
+
+# ---------------------------------------------------------------------------- retries
+
+
+async def _with_retries(
+    t: ProbeTarget, attempt: Callable[[ProbeTarget], Awaitable[ProbeResult]]
+) -> ProbeResult:
+    """``attempt(t)``, tried again while it fails to connect (:data:`RETRYABLE`, no chain
+    seen) and ``t.retries`` and ``t.timeout`` allow, after a doubling backoff."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + t.timeout
+    result = await attempt(t)
+    backoff, n = RETRY_BACKOFF, 1
+    while (
+        not result.ok
+        and not result.peer_chain_der
+        and result.error_kind in RETRYABLE
+        and n <= t.retries
+        and deadline - loop.time() - backoff >= _MIN_ATTEMPT
+    ):
+        await asyncio.sleep(backoff)
+        n += 1
+        result = await attempt(replace(t, timeout=deadline - loop.time()))
+        backoff *= 2
+    return replace(result, target=t, attempts=n) if n > 1 else result
+
+
+# ---------------------------------------------------------------------------- observing
+
+
+class _NotTls(Exception):
+    def __init__(self, first: bytes) -> None:
+        line = first.split(b"\n", 1)[0].strip()[:60]
+        text = "".join(chr(b) if 32 <= b < 127 else "." for b in line)
+        super().__init__(f"the peer answered, but not in TLS: {text!r}")
+
+
+def _looks_like_tls(first: bytes) -> bool:
+    """Whether the first bytes a server sent can begin a TLS record."""
+    return first[0] in _TLS_RECORDS and (len(first) < 2 or first[1] == 3)
+
+
+async def _observe(
+    t: ProbeTarget, cache: _ContextCache, park: Callable[[], None] | None = None
+) -> ProbeResult:
+    """One unverified handshake with ``t``: what it presents, however the handshake ends.
+    ``park`` is called if it is still waiting after :data:`PARK_AFTER` seconds (or half
+    its timeout, when shorter)."""
+    start = time.perf_counter()
+    try:
+        ctx = cache.observer(t)
+    except (ssl.SSLError, ValueError) as exc:
+        return ProbeResult(t, False, f"bad probe input: {exc}", "input")
+    timer = None
+    if park is not None:
+        timer = asyncio.get_running_loop().call_later(min(PARK_AFTER, t.timeout / 2), park)
+    writer: asyncio.StreamWriter | None = None
+    sslobj: ssl.SSLObject | None = None
+    answered = False
+    try:
+        async with asyncio.timeout(t.timeout):
+            reader, writer = await asyncio.open_connection(t.host, t.port)
+            incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+            sslobj = ctx.wrap_bio(incoming, outgoing, server_hostname=t.server_name or None)
+            while True:
+                try:
+                    sslobj.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    if incoming.eof:
+                        raise ConnectionAbortedError("closed") from None
+                pending = outgoing.read()
+                if pending:
+                    writer.write(pending)
+                chunk = await reader.read(65536)
+                if chunk and not answered:
+                    answered = True
+                    if not _looks_like_tls(chunk):
+                        raise _NotTls(chunk)
+                if chunk:
+                    incoming.write(chunk)
+                else:
+                    incoming.write_eof()
+        elapsed = time.perf_counter() - start
+        cipher = sslobj.cipher()
+        with contextlib.suppress(ssl.SSLError):  # close_notify: a polite goodbye
+            sslobj.unwrap()
+        pending = outgoing.read()
+        if pending:
+            writer.write(pending)
+        return ProbeResult(
+            t,
+            True,
+            peer_chain_der=peer_chain_der(sslobj),
+            tls_version=sslobj.version(),
+            cipher=cipher[0] if cipher else None,
+            handshake_seconds=elapsed,
+        )
+    except _NotTls as exc:
+        return ProbeResult(
+            t, False, str(exc), "not-tls", handshake_seconds=time.perf_counter() - start
+        )
+    except Exception as exc:
+        f = describe_error(exc)
+        message = f.message
+        if f.kind == "timeout":
+            if writer is None:
+                message = f"timed out connecting ({t.timeout:g} s)"
+            elif not answered:
+                message = f"connected, but no answer to the TLS hello in {t.timeout:g} s"
+            else:
+                message = f"the TLS handshake did not finish in {t.timeout:g} s"
+        elif f.kind in ("closed", "reset") and writer is not None and not answered:
+            message = "the peer closed the connection without answering the TLS hello"
+        chain: tuple[bytes, ...] = ()
+        version = cipher_name = None
+        if sslobj is not None:
+            chain = peer_chain_der(sslobj)
+            with contextlib.suppress(Exception):
+                negotiated = sslobj.cipher()
+                if negotiated:
+                    cipher_name, version = negotiated[0], negotiated[1]
+        return ProbeResult(
+            t,
+            False,
+            error=message,
+            error_kind=f.kind,
+            peer_chain_der=chain,
+            tls_version=version,
+            cipher=cipher_name,
+            handshake_seconds=time.perf_counter() - start,
+        )
+    finally:
+        if timer is not None:
+            timer.cancel()
+        if writer is not None:
+            await _close(writer)
+
+
+async def observe(target: ProbeTarget) -> ProbeResult:
+    """What ``target`` presents to an unverified handshake (see :func:`observe_many`)."""
+    return (await observe_many([target]))[0]
+
+
+async def observe_many(
+    targets: Sequence[ProbeTarget],
+    concurrency: int = 64,
+    on_result: Callable[[ProbeResult], None] | None = None,
+) -> list[ProbeResult]:
+    """Look at many endpoints, at most ``concurrency`` at a time; results in input order.
+
+    Each result holds the chain the endpoint presented (leaf first; also when the handshake
+    failed after it, as a mutual-TLS endpoint does to a client without a certificate in
+    TLS 1.2), the protocol version and cipher, and the handshake time. ``ok`` is True when
+    the handshake completed. Failures come back with ``error_kind`` ``refused``,
+    ``timeout``, ``dns``, ``error`` (no connection), ``not-tls`` (something answered, not
+    in TLS), ``rejected`` (a TLS alert), ``closed``/``reset`` or ``tls``. Nothing is
+    verified, so ``trust_pem``, ``verify``, ``http_get`` and ``expect_leaf_sha256`` are
+    ignored; ``client_cert_pem``/``client_key_pem`` are presented when given.
+    ``on_result`` is called with each result as it comes (progress).
+
+    ``concurrency`` bounds the endpoints being worked on. One still waiting for its peer
+    after :data:`PARK_AFTER` seconds steps aside (it keeps waiting, to its timeout, without
+    a slot; up to four times ``concurrency`` at once), so silent endpoints cannot hold up
+    the others: the run ends about one timeout after the last endpoint started.
+
+    Raises ``ValueError`` when ``concurrency`` is below 1; never for network or TLS trouble.
+    """
+    if concurrency < 1:
+        raise ValueError("concurrency must be at least 1")
+    cache = _ContextCache()
+    sem = asyncio.Semaphore(concurrency)
+    parked = 0
+
+    async def one(t: ProbeTarget) -> ProbeResult:
+        nonlocal parked
+        await sem.acquire()
+        held = True
+
+        def park() -> None:
+            nonlocal held, parked
+            if held and parked < _PARKED * concurrency:
+                held = False
+                parked += 1
+                sem.release()
+
+        try:
+            result = await _with_retries(t, lambda x: _observe(x, cache, park))
+        finally:
+            if held:
+                sem.release()
+            else:
+                parked -= 1
+        if on_result is not None:
+            on_result(result)
+        return result
+
+    return list(await asyncio.gather(*(one(t) for t in targets)))

@@ -4,7 +4,8 @@ Public: :func:`client_context` and :func:`server_context` build ``ssl.SSLContext
 from PEM bytes (TLS 1.2 minimum, every trust-store certificate an anchor, optionally
 ``VERIFY_X509_STRICT``); :func:`load_chain_into` loads a chain and key without a key file;
 :func:`peer_chain_der` reads what a peer presented; :func:`describe_error` turns a connection
-or TLS exception into a :class:`TlsFailure`.
+or TLS exception into a :class:`TlsFailure`; :func:`observer_context` only reads what a server
+presents (``ccapki probe``).
 
 Private keys stay in memory. ``ssl.SSLContext.load_cert_chain`` only reads files, so on Linux
 the certificate chain and key are written to an anonymous ``memfd`` (a file that lives in RAM,
@@ -34,6 +35,7 @@ __all__ = [
     "describe_error",
     "leaf_der",
     "load_chain_into",
+    "observer_context",
     "peer_chain_der",
     "server_context",
     "sha256_hex",
@@ -164,6 +166,27 @@ def client_context(
     return ctx
 
 
+def observer_context(
+    *, cert_chain_pem: bytes | None = None, key_pem: bytes | None = None
+) -> ssl.SSLContext:
+    """A TLS client context that only reads what a server presents: no verification, no
+    name check, and every protocol version and cipher this OpenSSL can still speak (TLS 1.0
+    up, security level 0), so an old appliance shows its certificate too. Nothing it sees is
+    trusted. Optionally presents a client certificate (``cert_chain_pem`` with ``key_pem``).
+
+    Raises ``ssl.SSLError`` for an invalid chain or key.
+    """
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with contextlib.suppress(ValueError, ssl.SSLError):  # a build without the old versions
+        ctx.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED  # TLSv1 itself warns
+        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+    if cert_chain_pem is not None and key_pem is not None:
+        load_chain_into(ctx, cert_chain_pem, key_pem)
+    return ctx
+
+
 def peer_chain_der(ssl_object: object) -> tuple[bytes, ...]:
     """The certificate chain the peer presented, leaf first, as DER.
 
@@ -193,6 +216,7 @@ class TlsFailure:
     """A failure explained: a kind, one readable line, and the verifier's code if any."""
 
     kind: str  # refused | timeout | verify | rejected | tls | reset | closed | dns | error
+    #          (the observer adds not-tls: something answered, not in TLS)
     message: str
     verify_code: int | None = None
     verify_message: str | None = None

@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from collections.abc import Iterable, Sequence
 
 from cryptography import x509
 
 from ccapki.pki.certs import fingerprint, issued_by
 
-__all__ = ["cert_fingerprint", "dedupe", "find_issuers", "fmt_date"]
+__all__ = ["cert_fingerprint", "dedupe", "find_issuers", "fmt_date", "serial_of"]
 
 #: The trust API's public name for :func:`ccapki.pki.certs.fingerprint`.
 cert_fingerprint = fingerprint
+
+
+def serial_of(cert: x509.Certificate) -> int:
+    """The serial number, read without cryptography's warning about a negative or zero one
+    (verdicts on such certificates are the point, not a deprecation)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return cert.serial_number
 
 
 def fmt_date(when: dt.datetime) -> str:

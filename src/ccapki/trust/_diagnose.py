@@ -6,7 +6,8 @@ itself (issuer name + AKI/SKI + ``verify_directly_issued_by``) and checks each
 certificate against the rules the verifier applies (CA/B Forum profile as implemented
 by pyca/cryptography's ``cryptography-x509-verification`` crate):
 
-- every certificate: X.509 v3, valid at the validation time;
+- every certificate (trust anchors too): X.509 v3, a serial number not negative, valid
+  at the validation time;
 - end-entity: AKI present, SAN present (critical only when the subject is empty),
   no CA:TRUE, no keyCertSign, EKU (when present) holds the purpose's EKU (anyEKU is
   not enough), no nameConstraints;
@@ -49,7 +50,7 @@ from ccapki.pki.certs import (
     renewal_window,
     san_names,
 )
-from ccapki.trust._certs import dedupe, find_issuers, fmt_date
+from ccapki.trust._certs import dedupe, find_issuers, fmt_date, serial_of
 from ccapki.trust._model import Code, Finding, Severity
 
 __all__ = [
@@ -234,6 +235,22 @@ def _malformed(cert: x509.Certificate, role: str) -> list[Finding]:
             )
         )
     return out
+
+
+def _serial(cert: x509.Certificate, role: str) -> list[Finding]:
+    """A negative serial number: cryptography's verifier refuses it (RFC 5280 4.1.2.2)."""
+    if serial_of(cert) >= 0:
+        return []
+    name = display_name(cert)
+    return [
+        Finding(
+            Code.NEGATIVE_SERIAL,
+            f"{role} certificate {name} has a negative serial number; RFC 5280 4.1.2.2 "
+            "requires a positive one and the web-PKI verifier refuses it",
+            f"re-issue {name} with a positive serial number (ccapki always uses one)",
+            name,
+        )
+    ]
 
 
 def _signature_findings(cert: x509.Certificate, *, anchor: bool, role: str) -> list[Finding]:
@@ -702,11 +719,13 @@ def analyze(
     anchored_at = len(certs) - 1 if chain.end == "anchored" else None
     findings: list[Finding] = []
     findings += _malformed(leaf, "leaf")
+    findings += _serial(leaf, "leaf")
     findings += _validity(leaf, at, "leaf")
     findings += _leaf_findings(leaf, purpose, peer_name, anchor=anchored_at == 0)
     for depth, cert in enumerate(certs[1:]):
         role = "root" if is_self_signed(cert) else "intermediate"
         findings += _malformed(cert, role)
+        findings += _serial(cert, role)
         findings += _validity(cert, at, role)
         findings += _ca_findings(cert, depth, purpose)
         if anchored_at != depth + 1:

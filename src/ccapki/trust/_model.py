@@ -36,6 +36,7 @@ class Code:
     NOT_A_CA = "not-a-ca"
     MISSING_AKI = "missing-aki"
     NOT_RFC5280 = "not-rfc5280"
+    NEGATIVE_SERIAL = "negative-serial"
     VALIDITY_TOO_LONG = "validity-too-long"
     VERIFICATION_FAILED = "verification-failed"
     MALFORMED = "malformed-certificate"

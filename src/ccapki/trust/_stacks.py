@@ -8,8 +8,14 @@ starts from. A stack is that baseline plus its documented deviations:
   stack's own ``ExtensionPolicy`` pair, so the positive verdict still comes from
   ``cryptography.x509.verification``;
 - what cryptography cannot be told (SHA-1 signatures, RSA keys under 2048 bits, an
-  expired or extension-less trust anchor) is a :class:`Leniency`: a web-PKI finding the
+  expired trust anchor, a negative serial) is a :class:`Leniency`: a web-PKI finding the
   stack accepts, matched by code and by the certificate it is about;
+- a stack that reads less of a trust anchor than web-PKI (a version 1 root taken as a CA,
+  an anchor's pathLen and nameConstraints unread: :class:`AnchorReading`) is verified
+  against the anchor as the stack reads it: the same name and key, re-signed without what
+  the stack ignores (an anchor's own signature is never checked);
+- what a stack refuses beyond web-PKI (Java's leaf keyUsage, OpenSSL strict's SKI/AKI,
+  NSS without Ed25519...) is a :class:`Requirement` checked on the chain that verified;
 - names are the stack's: no name at all (mutual TLS by trust store, IKE identities),
   SAN only (browsers), or SAN with the subject CN as a fallback (Java, OpenSSL).
 
@@ -21,13 +27,16 @@ table of stacks and channels is in ``docs/stacks.md``.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, SignatureAlgorithmOID
 from cryptography.x509.verification import (
     Criticality,
@@ -42,6 +51,7 @@ from ccapki.errors import InputError
 from ccapki.pki.certs import (
     basic_constraints,
     display_name,
+    extension,
     fingerprint,
     is_self_signed,
     name_label,
@@ -51,16 +61,21 @@ from ccapki.pki.certs import (
     san_names,
     subject_alt_names,
 )
+from ccapki.trust._certs import serial_of
 from ccapki.trust._diagnose import Purpose
 from ccapki.trust._model import Code, Finding, Verdict
 from ccapki.trust._verify import TrustContext
 
 __all__ = [
     "STACKS",
+    "AnchorReading",
     "Leniency",
     "NameRule",
+    "Place",
+    "Requirement",
     "Stack",
     "StackModel",
+    "WildcardRule",
     "stack_rules_markdown",
     "verify_for_stack",
 ]
@@ -102,6 +117,58 @@ class Leniency:
 
 
 @dataclass(frozen=True)
+class Place:
+    """Where a certificate sits in the chain a stack built: ``index`` 0 is the leaf,
+    ``last`` the end of the chain (the trust anchor when it verified)."""
+
+    index: int
+    last: bool
+    purpose: Purpose
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """A rule the stack enforces beyond web-PKI: ``refuses(cert, place)`` says why ``cert``
+    is refused (``None``: it passes). ``cite`` names the stack's source or run; ``fix`` is
+    the repair, with ``{name}`` for the certificate's name."""
+
+    code: str
+    cite: str
+    fix: str
+    refuses: Callable[[x509.Certificate, Place], str | None]
+
+
+@dataclass(frozen=True)
+class WildcardRule:
+    """How a stack matches a wildcard in a DNS name, beyond RFC 6125's whole-label ``*``.
+
+    ``partial``: where a ``*`` may sit inside the left-most label (``"none"``: only as the
+    whole label; ``"anywhere"``: any number of them; ``"edge"``: one, first or last
+    character; ``"start"``: one, first character); ``min_labels``: the fewest labels a
+    wildcard name has (``*.test`` has 2); ``idn``: whether a partial wildcard may sit in an
+    IDN (``xn--``) label.
+    """
+
+    partial: Literal["none", "anywhere", "edge", "start"]
+    min_labels: int
+    idn: bool
+    cite: str
+
+
+@dataclass(frozen=True)
+class AnchorReading:
+    """What a stack reads of a trust anchor, where it reads less than web-PKI.
+
+    ``v1_ca``: an X.509 version 1 anchor (no extensions at all) counts as a CA.
+    ``constraints``: the anchor's pathLenConstraint and nameConstraints are enforced.
+    """
+
+    v1_ca: bool = False
+    constraints: bool = True
+    cite: str = ""
+
+
+@dataclass(frozen=True)
 class StackModel:
     """How one stack differs from web-PKI.
 
@@ -129,6 +196,21 @@ class StackModel:
     #: RSA keys below this many bits are refused anywhere in the chain (0: web-PKI's floor)
     min_rsa: int = 0
     min_rsa_cite: str = ""
+    #: a leaf without subjectAltName / without authorityKeyIdentifier passes the extension
+    #: policy (the name rule and the requirements decide); implied by lenient_extensions
+    leaf_san_required: bool = True
+    leaf_aki_required: bool = True
+    #: a CA:TRUE end-entity certificate is accepted (web-PKI refuses it)
+    leaf_ca: bool = False
+    leaf_ca_cite: str = ""
+    #: every trust-store certificate is an anchor; False: only a self-signed one ends a
+    #: path, the others serve as intermediates (OpenSSL without X509_V_FLAG_PARTIAL_CHAIN)
+    partial_chain: bool = True
+    partial_chain_cite: str = ""
+    #: how a wildcard DNS name matches (None: RFC 6125, ``*`` as a whole left-most label)
+    wildcards: WildcardRule | None = None
+    anchor: AnchorReading = AnchorReading()
+    requirements: tuple[Requirement, ...] = ()
 
 
 _ALL_CAS: frozenset[_Role] = frozenset({"anchor", "ca"})
@@ -160,10 +242,153 @@ def _no_basic_constraints(cert: x509.Certificate) -> bool:
     return basic_constraints(cert) is None
 
 
+def _negative_serial(cert: x509.Certificate) -> bool:
+    return serial_of(cert) < 0
+
+
+def _leaf_ku_without_digsig(cert: x509.Certificate, place: Place) -> str | None:
+    ku = extension(cert, x509.KeyUsage)
+    if place.index != 0 or ku is None or ku.digital_signature:
+        return None
+    return "its keyUsage lacks digitalSignature, so its key may not sign the TLS handshake"
+
+
+def _client_ku_without_digsig(cert: x509.Certificate, place: Place) -> str | None:
+    return _leaf_ku_without_digsig(cert, place) if place.purpose == "client" else None
+
+
+def _ca_without_ski(cert: x509.Certificate, place: Place) -> str | None:
+    bc = basic_constraints(cert)
+    if bc is None or not bc.ca or extension(cert, x509.SubjectKeyIdentifier) is not None:
+        return None
+    return "it is a CA without a subjectKeyIdentifier"
+
+
+def _aki_below_anchor(cert: x509.Certificate, place: Place) -> str | None:
+    if place.last or cert.version is not x509.Version.v3:
+        return None
+    if extension(cert, x509.AuthorityKeyIdentifier) is not None:
+        return None
+    return "it has no authorityKeyIdentifier (only the trust anchor may omit it)"
+
+
+def _trusted_leaf_not_ca(cert: x509.Certificate, place: Place) -> str | None:
+    bc = basic_constraints(cert)
+    if place.index != 0 or not place.last or cert.version is not x509.Version.v3:
+        return None
+    if bc is not None and bc.ca:
+        return None
+    return (
+        "it is trusted directly but is not a CA (basicConstraints CA:TRUE), and the stack "
+        "checks a directly trusted certificate as the issuer of itself"
+    )
+
+
+def _eddsa(cert: x509.Certificate, place: Place) -> str | None:
+    key = public_key(cert)
+    if isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
+        return "it has an Ed25519/Ed448 key"
+    if not place.last and cert.signature_algorithm_oid in _EDDSA_SIGNATURES:
+        return "it is signed with Ed25519/Ed448"
+    return None
+
+
+_EDDSA_SIGNATURES = frozenset({SignatureAlgorithmOID.ED25519, SignatureAlgorithmOID.ED448})
+
+_JAVA_LEAF_KU = Requirement(
+    Code.WRONG_KEY_USAGE,
+    "SunJSSE sun.security.validator.EndEntityChecker (checkTLSServer / checkTLSClient): "
+    "'KeyUsage does not allow digital signatures'; TLS 1.3 signs the handshake with the "
+    "leaf's key (shown by JSSE for an ECDSA and an RSA leaf, server and client)",
+    "re-issue {name} with keyUsage digitalSignature (plus keyEncipherment for RSA)",
+    _leaf_ku_without_digsig,
+)
+_NSS_CLIENT_KU = Requirement(
+    Code.WRONG_KEY_USAGE,
+    "NSS lib/certdb/certdb.c CERT_KeyUsageAndTypeForCertUsage: certUsageSSLClient requires "
+    "KU_DIGITAL_SIGNATURE ('Certificate key usage inadequate for attempted operation')",
+    "re-issue {name} with keyUsage digitalSignature",
+    _client_ku_without_digsig,
+)
+_STRICT_SKI = Requirement(
+    Code.NOT_RFC5280,
+    "OpenSSL 3 x509_vfy.c check_extensions with X509_V_FLAG_X509_STRICT: "
+    "X509_V_ERR_MISSING_SUBJECT_KEY_IDENTIFIER on every CA (RFC 5280 4.2.1.2)",
+    "re-issue CA {name} with a subjectKeyIdentifier",
+    _ca_without_ski,
+)
+_STRICT_AKI = Requirement(
+    Code.MISSING_AKI,
+    "OpenSSL 3 x509_vfy.c check_extensions with X509_V_FLAG_X509_STRICT: "
+    "X509_V_ERR_MISSING_AUTHORITY_KEY_IDENTIFIER on every v3 certificate but the last of "
+    "the chain (RFC 5280 4.2.1.1)",
+    "re-issue {name} with an authorityKeyIdentifier (ccapki issues them)",
+    _aki_below_anchor,
+)
+_GNUTLS_TRUSTED_LEAF = Requirement(
+    Code.NOT_A_CA,
+    "GnuTLS lib/x509/verify.c verifies a certificate found in the trust list as its own "
+    "issuer: without CA:TRUE it is 'The certificate issuer is not a CA' (certtool --verify)",
+    "trust {name} through the CA that issued it, or re-issue it as a CA:TRUE self-signed "
+    "certificate",
+    _trusted_leaf_not_ca,
+)
+_NSS_EDDSA = Requirement(
+    Code.UNSUPPORTED_ALGORITHM,
+    "NSS 3.87 (Debian 12) has no Ed25519/Ed448 certificate support: certutil -A refuses the "
+    "certificate (SEC_ERROR_ADDING_CERT)",
+    "generate an ECDSA P-256 (or RSA 2048+) key and re-issue {name}",
+    _eddsa,
+)
+_NEGATIVE_SERIAL_CITE = (
+    "{stack} reads a negative serial number as a plain integer (shown by the differential "
+    "corpus); only cryptography's verifier refuses it (RFC 5280 4.1.2.2)"
+)
+
+
+def _negative_serials(stack: str) -> Leniency:
+    return Leniency(
+        Code.NEGATIVE_SERIAL, _ANY, _NEGATIVE_SERIAL_CITE.format(stack=stack), _negative_serial
+    )
+
+
+_V1_ANCHOR = (
+    "a version 1 self-signed trust anchor counts as a CA (OpenSSL X509_check_ca: "
+    "EXFLAG_V1 + self-signed; GnuTLS takes a v1 certificate of its trust list as a CA unless "
+    "GNUTLS_VERIFY_DO_NOT_ALLOW_X509_V1_CA_CRT; NSS and Java take CA trust from the trust "
+    "store; shown by the differential corpus, v1-root)"
+)
+
+
 _JAVA_CITE = (
     "OpenJDK 17 sun.security.provider.certpath (PKIXCertPathValidator, KeyChecker, "
     "BasicChecker) and java.security jdk.certpath.disabledAlgorithms"
 )
+
+_LEAF_CA = (
+    "a CA:TRUE end-entity certificate is accepted for TLS (no CA/B Forum rule; shown by the "
+    "differential corpus for JSSE, openssl verify and certtool)"
+)
+
+#: What both OpenSSL models share: OpenSSL's own verifier, not the lab's Python ssl (which
+#: sets X509_V_FLAG_PARTIAL_CHAIN).
+_OPENSSL_COMMON: dict[str, Any] = {
+    "leaf_ca": True,
+    "leaf_ca_cite": _LEAF_CA,
+    "partial_chain": False,
+    "partial_chain_cite": "OpenSSL x509_vfy.c check_trust without X509_V_FLAG_PARTIAL_CHAIN: "
+    "a path ends only at a self-signed trusted certificate ('unable to get issuer "
+    "certificate'); Python's ssl and curl set the flag, openssl verify / s_client do not",
+    "wildcards": WildcardRule(
+        "edge",
+        3,
+        idn=False,
+        cite="OpenSSL crypto/x509/v3_utl.c valid_star / wildcard_match: one '*', first or last "
+        "in the left-most label (ca*.example.com, *s.example.com; never c*s), at least two "
+        "labels after it, none in an xn-- label; partial labels unless "
+        "X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS",
+    ),
+}
 
 _SECLEVEL2 = (
     "OpenSSL SECLEVEL 2, Debian's default: RSA under 2048 bits is refused (EE/CA key too small)"
@@ -179,14 +404,22 @@ STACKS: dict[Stack, StackModel] = {
     Stack.OPENSSL_STRICT: StackModel(
         Stack.OPENSSL_STRICT,
         "OpenSSL 3 with X509_V_FLAG_X509_STRICT",
-        cite="OpenSSL 3 crypto/x509/v3_purp.c + x509_vfy.c check_extensions (X509_STRICT)",
+        names="san-or-cn",
+        leniencies=(_negative_serials("OpenSSL"),),
+        cite="OpenSSL 3 crypto/x509/v3_purp.c + x509_vfy.c check_extensions (X509_STRICT); "
+        "X509_check_host falls back to the CN when the SAN has no DNS name, even in strict "
+        "mode, and X509_STRICT does not require a SAN",
         min_rsa=2048,
         min_rsa_cite=_SECLEVEL2,
+        leaf_san_required=False,
+        leaf_aki_required=False,
+        **_OPENSSL_COMMON,
+        requirements=(_STRICT_SKI, _STRICT_AKI),
     ),
     Stack.JAVA_PKIX: StackModel(
         Stack.JAVA_PKIX,
         "Java PKIX (SunJSSE X509TrustManager, JDK 17)",
-        ca_keyusage="not-on-anchor",
+        ca_keyusage="if-present",
         lenient_extensions=True,
         ca_eku=False,
         names="san-or-cn",
@@ -220,8 +453,28 @@ STACKS: dict[Stack, StackModel] = {
                 "a trust anchor needs no basicConstraints (PKIX reads only its name and key)",
                 _no_basic_constraints,
             ),
+            _negative_serials("Java"),
         ),
-        cite=_JAVA_CITE,
+        cite=_JAVA_CITE + "; sun.security.validator.PKIXValidator checks a trust anchor's "
+        "keyUsage (keyCertSign) when present",
+        leaf_ca=True,
+        leaf_ca_cite=_LEAF_CA,
+        wildcards=WildcardRule(
+            "anywhere",
+            2,
+            idn=True,
+            cite="sun.security.util.HostnameChecker.matchLeftmostWildcard / matchWildCards: "
+            "any '*' in the left-most label (c*s.example.com), *.tld only refused for chains to "
+            "a public CA (shown by JSSE handshakes: *.test, c*a*s, xn--*)",
+        ),
+        anchor=AnchorReading(
+            v1_ca=True,
+            constraints=False,
+            cite="PKIXCertPathValidator takes the anchor as a TrustAnchor(cert, null): its "
+            "pathLenConstraint and nameConstraints are not enforced (RFC 5280 6.1.1 leaves "
+            "anchor constraints optional); " + _V1_ANCHOR,
+        ),
+        requirements=(_JAVA_LEAF_KU,),
     ),
     Stack.OPENSSL_DEFAULT: StackModel(
         Stack.OPENSSL_DEFAULT,
@@ -230,10 +483,13 @@ STACKS: dict[Stack, StackModel] = {
         lenient_extensions=True,
         ca_eku=True,
         names="san-or-cn",
+        leniencies=(_negative_serials("OpenSSL"),),
         cite="OpenSSL 3 x509_vfy.c without X509_V_FLAG_X509_STRICT; X509_check_host falls back "
         "to the CN when the SAN has no DNS name",
         min_rsa=2048,
         min_rsa_cite=_SECLEVEL2,
+        anchor=AnchorReading(v1_ca=True, cite=_V1_ANCHOR),
+        **_OPENSSL_COMMON,
     ),
     Stack.GNUTLS: StackModel(
         Stack.GNUTLS,
@@ -249,13 +505,26 @@ STACKS: dict[Stack, StackModel] = {
                 "GnuTLS's default profile (GNUTLS_PROFILE_LOW... MEDIUM) accepts RSA >= 1024",
                 _rsa_at_least(1024),
             ),
+            _negative_serials("GnuTLS"),
         ),
         cite="GnuTLS lib/x509/verify.c (keyUsage checked only when present)",
+        wildcards=WildcardRule(
+            "start",
+            3,
+            idn=False,
+            cite="GnuTLS lib/str.c _gnutls_hostname_compare: a '*' only as the first character "
+            "of the left-most label (*s.example.com, never ca*.example.com), at least two "
+            "labels after it (shown by certtool --verify-hostname)",
+        ),
+        leaf_ca=True,
+        leaf_ca_cite=_LEAF_CA,
+        anchor=AnchorReading(v1_ca=True, cite=_V1_ANCHOR),
+        requirements=(_GNUTLS_TRUSTED_LEAF,),
     ),
     Stack.NSS: StackModel(
         Stack.NSS,
-        "NSS (certutil -V, Firefox)",
-        ca_keyusage="if-present",
+        "NSS (certutil -V)",
+        ca_keyusage="not-on-anchor",
         lenient_extensions=True,
         ca_eku=True,
         names="san",
@@ -266,8 +535,19 @@ STACKS: dict[Stack, StackModel] = {
                 "NSS's default policy refuses RSA < 1024 only (NSS_RSA_MIN_KEY_SIZE)",
                 _rsa_at_least(1024),
             ),
+            Leniency(
+                Code.WEAK_SIGNATURE,
+                _ANY,
+                "NSS's verifier (CERT_VerifyCertificate, certutil -V) accepts SHA-1 "
+                "signatures: the SHA-1 refusal is browser policy (Firefox, Chromium), not NSS's",
+                _sha1,
+            ),
+            _negative_serials("NSS"),
         ),
-        cite="NSS lib/certhigh/certvfy.c (keyUsage checked only when present)",
+        cite="NSS lib/certhigh/certvfy.c (keyUsage checked only when present; a trust anchor's "
+        "keyUsage is not read: its trust flags decide)",
+        anchor=AnchorReading(v1_ca=True, cite=_V1_ANCHOR),
+        requirements=(_NSS_CLIENT_KU, _NSS_EDDSA),
     ),
     Stack.CHROMIUM: StackModel(
         Stack.CHROMIUM,
@@ -284,10 +564,45 @@ STACKS: dict[Stack, StackModel] = {
                 "installed root passes",
                 _rsa_at_least(1024),
             ),
+            Leniency(
+                Code.NEGATIVE_SERIAL,
+                _ANY,
+                "Chromium's certificate parser (net/cert/pki/parse_certificate.cc) tolerates a "
+                "negative serial (shown by headless Chromium, corpus serial-negative)",
+                _negative_serial,
+            ),
         ),
         cite="Chromium net/cert/pki/verify_certificate_chain.cc: keyUsage checked only when "
         "present (RFC 5280 6.1.4 (n)), no CN fallback since Chrome 58 "
         "(ERR_CERT_COMMON_NAME_INVALID), SHA-1 refused since Chrome 57",
+        wildcards=WildcardRule(
+            "none",
+            3,
+            idn=False,
+            cite="Chromium net/cert/x509_certificate.cc VerifyHostname: a whole-label '*' only, "
+            "never directly under a top-level domain (*.test: ERR_CERT_COMMON_NAME_INVALID)",
+        ),
+        leaf_ca=True,
+        leaf_ca_cite="Chromium's path builder accepts a CA:TRUE server certificate (shown by "
+        "headless Chromium, corpus leaf-is-ca, self-signed-ca-identity-trusted)",
+        anchor=AnchorReading(
+            v1_ca=True,
+            cite="Chromium (TrustStoreNSS) takes a root trusted in the NSS database as an "
+            "anchor whatever its version (shown by headless Chromium, corpus v1-root)",
+        ),
+        requirements=(
+            replace(
+                _JAVA_LEAF_KU,
+                cite="BoringSSL ssl_cert_check_key_usage: the server's keyUsage must allow "
+                "digitalSignature for a signed handshake (ERR_SSL_KEY_USAGE_INCOMPATIBLE, "
+                "also under a locally trusted root: shown by headless Chromium)",
+            ),
+            replace(
+                _NSS_EDDSA,
+                cite="Chromium offers no Ed25519/Ed448 TLS signature algorithm and its "
+                "verifier has none (ERR_SSL_VERSION_OR_CIPHER_MISMATCH)",
+            ),
+        ),
     ),
     Stack.STRONGSWAN: StackModel(
         Stack.STRONGSWAN,
@@ -387,6 +702,13 @@ def _no_check(_policy: Policy, _cert: x509.Certificate, _ext: object) -> None:
     return None
 
 
+def _ee_ku_validator(_policy: Policy, cert: x509.Certificate, ku: x509.KeyUsage | None) -> None:
+    """web-PKI's end-entity keyUsage rule (no keyCertSign), except on a CA:TRUE leaf."""
+    bc = basic_constraints(cert)
+    if ku is not None and ku.key_cert_sign and not (bc is not None and bc.ca):
+        raise ValueError("an end-entity keyUsage asserts keyCertSign")
+
+
 def _policies(
     model: StackModel, purpose: Purpose, anchors: frozenset[str]
 ) -> tuple[ExtensionPolicy, ExtensionPolicy]:
@@ -402,11 +724,15 @@ def _policies(
             .may_be_present(x509.SubjectKeyIdentifier, agnostic, _no_check)
             .may_be_present(x509.AuthorityKeyIdentifier, agnostic, _no_check)
         )
-        ee = (
-            ee.may_be_present(x509.AuthorityKeyIdentifier, agnostic, _no_check)
-            .may_be_present(x509.SubjectAlternativeName, agnostic, _no_check)
-            .may_be_present(x509.BasicConstraints, agnostic, _no_check)
-        )
+        ee = ee.may_be_present(x509.BasicConstraints, agnostic, _no_check)
+    if model.lenient_extensions or not model.leaf_aki_required:
+        ee = ee.may_be_present(x509.AuthorityKeyIdentifier, agnostic, _no_check)
+    if model.lenient_extensions or not model.leaf_san_required:
+        ee = ee.may_be_present(x509.SubjectAlternativeName, agnostic, _no_check)
+    if model.leaf_ca:
+        if not model.lenient_extensions:  # (lenient: already any basicConstraints)
+            ee = ee.may_be_present(x509.BasicConstraints, agnostic, _no_check)
+        ee = ee.may_be_present(x509.KeyUsage, agnostic, _ee_ku_validator)
     if not model.ca_eku:
         ca = ca.may_be_present(x509.ExtendedKeyUsage, agnostic, _no_check)
     # the leaf's EKU: checked here for both purposes, since the name-free path below uses
@@ -425,20 +751,57 @@ def _common_names(cert: x509.Certificate) -> list[str]:
     return [label] if label and "=" not in label else []
 
 
+def _wildcard_match(rule: WildcardRule, pattern: str, host: str) -> bool:
+    """``pattern`` (a DNS name from the certificate) names ``host`` under ``rule``: equal
+    (case-insensitive), or a wildcard in the left-most label standing for part or all of the
+    host's left-most label (never a dot), the other labels equal."""
+    want = pattern.lower().rstrip(".").split(".")
+    got = host.lower().rstrip(".").split(".")
+    if want == got:
+        return True
+    first, label = want[0], got[0]
+    stars = first.count("*")
+    if not stars or len(want) != len(got) or len(want) < rule.min_labels:
+        return False
+    if want[1:] != got[1:] or "*" in "".join(want[1:]) or not label:
+        return False
+    if first != "*":  # a partial-label wildcard
+        edge = first.startswith("*") or first.endswith("*")
+        allowed = {
+            "none": False,
+            "anywhere": True,
+            "edge": stars == 1 and edge,
+            "start": stars == 1 and first.startswith("*"),
+        }[rule.partial]
+        if not allowed or (first.startswith("xn--") and not rule.idn):
+            return False
+    return re.fullmatch("[^.]*".join(map(re.escape, first.split("*"))), label) is not None
+
+
+def _names_host(model: StackModel, patterns: Sequence[str], peer: str) -> bool:
+    """``peer`` (a DNS name) is named by one of ``patterns`` the way the stack matches."""
+    if model.wildcards is None:
+        return name_matches(peer, patterns)
+    return any(_wildcard_match(model.wildcards, p, peer) for p in patterns)
+
+
 def _name_finding(model: StackModel, leaf: x509.Certificate, peer: str) -> Finding | None:
     """None when ``leaf`` names ``peer`` the way ``model``'s stack matches names."""
     sans = san_names(leaf)
     parsed = subject_alt_names(leaf)
     # an IP is matched only against iPAddress SANs, a DNS name only against dNSName SANs
     # (Java HostnameChecker, OpenSSL X509_check_ip/X509_check_host, GnuTLS, browsers)
-    if parsed is not None and parsed.covers(peer):
+    is_ip = parse_ip(peer) is not None
+    if parsed is not None and (
+        parsed.covers(peer) if is_ip else _names_host(model, parsed.dns, peer)
+    ):
         return None
     dns_in_san = parsed is not None and bool(parsed.dns)
     if (
         model.names == "san-or-cn"
         and not dns_in_san
-        and parse_ip(peer) is None  # the CN fallback is for host names only
-        and name_matches(peer, _common_names(leaf))
+        and not is_ip  # the CN fallback is for host names only
+        and _names_host(model, _common_names(leaf), peer)
     ):
         return None
     name = display_name(leaf)
@@ -510,6 +873,48 @@ def _as_warning(model: StackModel, f: Finding, why: str) -> Finding:
     )
 
 
+@functools.cache
+def _stand_in_key() -> ec.EllipticCurvePrivateKey:
+    """Signs the stand-ins of trust anchors (an anchor's own signature is never checked)."""
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def _anchor_as_read(reading: AnchorReading, root: x509.Certificate) -> x509.Certificate | None:
+    """``root`` as a stack with ``reading`` sees it: the same subject, key, dates and
+    extensions, without what the stack does not read of an anchor (a v1 root becomes a
+    CA, pathLen and nameConstraints go); ``None`` when the stack reads all of it."""
+    v1 = root.version is x509.Version.v1 and reading.v1_ca
+    try:
+        exts = [] if root.version is x509.Version.v1 else list(root.extensions)
+    except ValueError:  # duplicate or unreadable extensions: no stand-in
+        return None
+    bc = basic_constraints(root)
+    constrained = (bc is not None and bc.path_length is not None) or any(
+        isinstance(e.value, x509.NameConstraints) for e in exts
+    )
+    if not v1 and (reading.constraints or not constrained):
+        return None
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(root.subject)
+        .issuer_name(root.subject)
+        .public_key(root.public_key())
+        .serial_number(max(serial_of(root), 1))
+        .not_valid_before(root.not_valid_before_utc)
+        .not_valid_after(root.not_valid_after_utc)
+    )
+    if v1:
+        builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+    for e in exts:
+        value: x509.ExtensionType = e.value
+        if not reading.constraints and isinstance(value, x509.NameConstraints):
+            continue
+        if not reading.constraints and isinstance(value, x509.BasicConstraints):
+            value = x509.BasicConstraints(ca=value.ca, path_length=None)
+        builder = builder.add_extension(value, e.critical)
+    return builder.sign(_stand_in_key(), hashes.SHA256())
+
+
 def _lenient_verify(
     model: StackModel,
     leaf: x509.Certificate,
@@ -517,23 +922,87 @@ def _lenient_verify(
     roots: Sequence[x509.Certificate],
     purpose: Purpose,
     at: dt.datetime,
-    anchors: frozenset[str],
-) -> list[x509.Certificate] | None:
+) -> tuple[list[x509.Certificate] | None, bool]:
     """The chain cryptography builds under ``model``'s extension policies (no name
-    checked: the client verifier, with the purpose's EKU checked by the leaf policy)."""
+    checked: the client verifier, with the purpose's EKU checked by the leaf policy),
+    against the anchors as the stack reads them; and whether a stand-in anchor was used."""
     if not roots:
-        return None
-    ca, ee = _policies(model, purpose, anchors)
+        return None, False
+    originals: dict[str, x509.Certificate] = {}
+    store: list[x509.Certificate] = []
+    for root in roots:
+        seen = _anchor_as_read(model.anchor, root) or root
+        originals[fingerprint(seen)] = root
+        store.append(seen)
+    ca, ee = _policies(model, purpose, frozenset(originals))
     builder = (
-        PolicyBuilder()
-        .store(Store(list(roots)))
-        .time(at)
-        .extension_policies(ca_policy=ca, ee_policy=ee)
+        PolicyBuilder().store(Store(store)).time(at).extension_policies(ca_policy=ca, ee_policy=ee)
     )
     try:
-        return builder.build_client_verifier().verify(leaf, list(intermediates)).chain
+        chain = builder.build_client_verifier().verify(leaf, list(intermediates)).chain
     except VerificationError:
-        return None
+        return None, False
+    stood_in = any(originals.get(fingerprint(c), c) is not c for c in chain)
+    return [originals.get(fingerprint(c), c) for c in chain], stood_in
+
+
+def _requirements(
+    model: StackModel,
+    chain: Sequence[x509.Certificate],
+    purpose: Purpose,
+    errors: Sequence[Finding],
+) -> list[Finding]:
+    """Refusals of ``model``'s requirements (stricter than web-PKI) on ``chain``."""
+    out: list[Finding] = []
+    seen = {(f.code, f.subject) for f in errors}
+    for i, cert in enumerate(chain):
+        place = Place(i, i == len(chain) - 1, purpose)
+        for rule in model.requirements:
+            why = rule.refuses(cert, place)
+            name = display_name(cert)
+            if why is None or (rule.code, name) in seen:
+                continue
+            seen.add((rule.code, name))
+            out.append(
+                Finding(
+                    rule.code,
+                    f"{model.title} refuses {name}: {why} ({rule.cite})",
+                    rule.fix.format(name=name),
+                    name,
+                )
+            )
+    return out
+
+
+def _without_partial_chain(
+    model: StackModel,
+    roots: Sequence[x509.Certificate],
+    intermediates: Sequence[x509.Certificate],
+) -> tuple[list[x509.Certificate], list[x509.Certificate], list[Finding]]:
+    """(anchors, intermediates, notes) for a stack that ends a path only at a self-signed
+    trusted certificate: the other trust-store certificates serve as intermediates."""
+    loose = [r for r in roots if not is_self_signed(r)]
+    if not loose:
+        return list(roots), list(intermediates), []
+    names = ", ".join(display_name(r) for r in loose)
+    note = Finding(
+        Code.MISSING_ISSUER,
+        f"{names} in the trust store {'is' if len(loose) == 1 else 'are'} not self-signed: "
+        f"{model.title} ends a chain only at a self-signed trusted root and uses "
+        f"{'it' if len(loose) == 1 else 'them'} as intermediates ({model.partial_chain_cite})",
+        "add the root that issued them to the trust store",
+        display_name(loose[0]),
+        "warning",
+    )
+    anchors = [r for r in roots if is_self_signed(r)]
+    return anchors, [*intermediates, *loose], [note]
+
+
+def _accepted_because(model: StackModel, finding: Finding, stood_in: bool) -> str:
+    """The citation a web-PKI refusal the stack accepts is kept with."""
+    if finding.code == Code.CA_AS_LEAF and model.leaf_ca:
+        return model.leaf_ca_cite
+    return f"{model.cite}; {model.anchor.cite}" if stood_in else model.cite
 
 
 def verify_for_stack(
@@ -569,6 +1038,11 @@ def verify_for_stack(
         ) from None
     model = STACKS[which]
     when = at if at is not None else dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
+    notes: list[Finding] = []
+    if not model.partial_chain:
+        roots, intermediates, notes = _without_partial_chain(model, roots, intermediates)
+        if notes:
+            context = None
     ctx = context if context is not None else TrustContext(roots)
     if which is Stack.WEBPKI:
         web = ctx.verify(
@@ -588,13 +1062,14 @@ def verify_for_stack(
     kept: list[Finding] = []
     errors: list[Finding] = []
     chain: Sequence[x509.Certificate] | None = web.chain
+    stood_in = False
     if not web.ok:
-        chain = _lenient_verify(model, leaf, intermediates, roots, purpose, when, anchors)
+        chain, stood_in = _lenient_verify(model, leaf, intermediates, roots, purpose, when)
     if web.ok:
         pass
     elif chain is not None:  # cryptography accepts under the stack's extension policies
         kept = [
-            _as_warning(model, f, model.cite)
+            _as_warning(model, f, _accepted_because(model, f, stood_in))
             for f in web.errors
             if name_error is None or f.code not in naming
         ]
@@ -624,7 +1099,8 @@ def verify_for_stack(
     if name_error is not None:
         errors.append(name_error)
     errors += _rsa_floor(model, chain or (leaf,), errors)
-    warnings = [*kept, *web.warnings]
+    errors += _requirements(model, chain or (leaf,), purpose, errors)
+    warnings = [*kept, *web.warnings, *notes]
     ok = not errors
     return Verdict(
         ok,
@@ -659,8 +1135,9 @@ def stack_rules_markdown(channel_stacks: Mapping[str, str]) -> list[str]:
         "what web-PKI refuses, the web-PKI finding stays in the verdict as a warning "
         "(`web-PKI refuses: ...`).",
         "",
-        "| stack | CA keyUsage | SKI/AKI, critical BC, SAN | EKU on CAs | names | also accepts |",
-        "|---|---|---|---|---|---|",
+        "| stack | CA keyUsage | SKI/AKI, critical BC, SAN | EKU on CAs | names | trust anchors "
+        "| also accepts | also refuses |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for model in STACKS.values():
         ku = {
@@ -668,15 +1145,74 @@ def stack_rules_markdown(channel_stacks: Mapping[str, str]) -> list[str]:
             "if-present": "checked only when present",
             "not-on-anchor": "checked only when present; never on a trust anchor",
         }[model.ca_keyusage]
-        ext = "not required" if model.lenient_extensions else "required (RFC 5280 / CA/B)"
         eku = "must allow the purpose" if model.ca_eku else "ignored"
         names = {"none": "none checked", "san": "SAN only", "san-or-cn": "SAN, else CN"}[
             model.names
         ]
-        also = "; ".join(f"`{r.code}` on {'/'.join(sorted(r.roles))}" for r in model.leniencies)
-        lines.append(f"| `{model.stack}` | {ku} | {ext} | {eku} | {names} | {also or '-'} |")
+        if model.wildcards is not None:
+            names += f"; wildcards: {_WILDCARD_WORDS[model.wildcards.partial]}"
+            names += f", {model.wildcards.min_labels}+ labels"
+        also = [f"`{r.code}` on {'/'.join(sorted(r.roles))}" for r in model.leniencies]
+        if model.leaf_ca:
+            also.insert(0, "a CA:TRUE leaf")
+        refuses = [_rule_summary(r) for r in model.requirements]
+        if model.min_rsa:
+            refuses.append(f"RSA under {model.min_rsa} bits")
+        lines.append(
+            f"| `{model.stack}` | {ku} | {_extensions_column(model)} | {eku} | {names} "
+            f"| {_anchors_column(model)} | {'; '.join(also) or '-'} | {'; '.join(refuses) or '-'} |"
+        )
     lines += ["", "Sources:", ""]
     for model in STACKS.values():
-        cites = [model.cite, *(f"`{r.code}`: {r.cite}" for r in model.leniencies)]
+        cites = [
+            model.cite,
+            model.anchor.cite and f"trust anchors: {model.anchor.cite}",
+            model.partial_chain_cite and f"path ends: {model.partial_chain_cite}",
+            model.wildcards and f"wildcards: {model.wildcards.cite}",
+            model.leaf_ca_cite and f"CA:TRUE leaf: {model.leaf_ca_cite}",
+            *(f"`{r.code}`: {r.cite}" for r in model.leniencies),
+            *(f"refuses ({_rule_summary(r)}): {r.cite}" for r in model.requirements),
+            model.min_rsa_cite and f"RSA floor: {model.min_rsa_cite}",
+        ]
         lines.append(f"- `{model.stack}` ({model.title}): " + "; ".join(c for c in cites if c))
     return lines
+
+
+#: What each requirement refuses, in a few words (docs/stacks.md).
+_RULE_SUMMARY: dict[Callable[[x509.Certificate, Place], str | None], str] = {
+    _leaf_ku_without_digsig: "a leaf keyUsage without digitalSignature",
+    _client_ku_without_digsig: "a client keyUsage without digitalSignature",
+    _ca_without_ski: "a CA without SKI",
+    _aki_below_anchor: "no AKI below the anchor",
+    _trusted_leaf_not_ca: "a directly trusted leaf that is not CA:TRUE",
+    _eddsa: "Ed25519/Ed448",
+}
+
+
+_WILDCARD_WORDS = {
+    "none": "a whole first label only",
+    "anywhere": "any `*` in the first label",
+    "edge": "one `*` first or last in the first label",
+    "start": "one `*` first in the first label",
+}
+
+
+def _rule_summary(rule: Requirement) -> str:
+    return _RULE_SUMMARY.get(rule.refuses, rule.code)
+
+
+def _extensions_column(model: StackModel) -> str:
+    if model.lenient_extensions:
+        return "not required"
+    if model.leaf_san_required and model.leaf_aki_required:
+        return "required (RFC 5280 / CA/B)"
+    return "critical BC on CAs; SKI on CAs, AKI below the anchor; SAN not required"
+
+
+def _anchors_column(model: StackModel) -> str:
+    parts = ["any trusted certificate" if model.partial_chain else "self-signed only"]
+    if model.anchor.v1_ca:
+        parts.append("a v1 root is a CA")
+    if not model.anchor.constraints:
+        parts.append("pathLen and nameConstraints unread")
+    return "; ".join(parts)

@@ -1,0 +1,188 @@
+"""``ccapki renew``: reissue what is due (or named), in the order that breaks nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from ccapki.cli.app import Env, pass_env
+from ccapki.errors import InputError
+
+if TYPE_CHECKING:
+    from ccapki.lifecycle.renew import CsrMade, RenewalPlan, RenewalResult
+
+__all__ = ["renew"]
+
+DRY_RUN = "dry run: nothing changed; run again with --commit"
+
+
+@click.command(
+    epilog="""\b
+EXAMPLES
+  ccapki renew --due                      what is due, in the safe order (a dry run)
+  ccapki renew --due --commit             renew it: new versions, CSRs for third-party CAs
+  ccapki renew cam --commit               renew the CAM's identity now, due or not
+  ccapki renew cas-dorm-a                 an HA peer names its pair: both at once
+  CCAPKI_NOW=2027-12-01T00:00:00+00:00 ccapki renew --due     what-if: what is due then
+
+The order: new issuers and trust-store additions first, then the identities, then
+retiring the old issuer where nothing needs it (`ccapki trust apply --prune`, once the
+appliances serve the new certificates). A third-party identity gets a CSR (written to
+--out) and keeps its current certificate until `ccapki import` brings the new one.
+[renewal] key = "rotate" (default: a new key) or "keep" in the deployment file.
+
+\b
+EXIT CODES
+  0 plan shown, or renewed (also "nothing is due")
+  2 bad input: unknown identity, neither IDENTITY nor --due, --commit under CCAPKI_NOW,
+    an unwritable --out (nothing renewed)
+  130/143 interrupted: nothing was renewed (one transaction); run the command again
+"""
+)
+@click.argument("identities", nargs=-1, metavar="[IDENTITY]...")
+@click.option("--due", is_flag=True, help="Every identity inside its renewal window.")
+@click.option("--commit", is_flag=True, help="Renew (without it: a dry run, nothing changes).")
+@click.option(
+    "--out",
+    metavar="DIR",
+    default=".",
+    show_default=True,
+    help="Folder for the CSRs of third-party identities (made if missing).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_env
+def renew(
+    env: Env, identities: tuple[str, ...], due: bool, commit: bool, out: str, as_json: bool
+) -> int:
+    """Renew identities inside their renewal window (--due) or named, from their source."""
+    from ccapki import api
+    from ccapki.cli.common import load_deployment_arg
+
+    if not identities and not due:
+        raise InputError(
+            "nothing to renew: name identities or pass --due",
+            "`ccapki renew --due` shows what is inside its renewal window (add --commit to "
+            "renew it); `ccapki renew NAME` renews NAME even when it is not due",
+        )
+    if commit:
+        env.refuse_what_if("renew --commit")
+    dep, _ = load_deployment_arg(env, None)
+    now = env.now()
+    written: list[str] = []
+    with env.open_store() as store:
+        if not commit:
+            plan = api.plan_renewal(store, dep, now=now, names=identities, due=due)
+            result = None
+        else:
+            from ccapki.fsutil import check_output_folder, write_output
+
+            plan = api.plan_renewal(store, dep, now=now, names=identities, due=due)
+            if any(i.action == "csr" for i in plan.items):
+                check_output_folder(out)
+
+            def deliver(c: CsrMade) -> None:
+                written.append(
+                    write_output(Path(out) / f"{c.identity}.csr", c.pem, make_folder=True)
+                )
+
+            try:
+                result = api.commit_renewal(store, dep, plan, now=now, deliver=deliver)
+            except BaseException:
+                for path in written:
+                    Path(path).unlink(missing_ok=True)
+                raise
+            env.work_done()  # committed: a late Ctrl-C no longer makes this an error
+    lab = _lab_runs(env) if commit else False
+    if as_json:
+        from ccapki.cli.output import print_json
+
+        data: dict[str, object] = {"dry_run": not commit, **plan.to_dict()}
+        if result is not None:
+            data["result"] = result.to_dict()
+            data["csr_files"] = written
+            data["next"] = _next(lab, result)
+        print_json(data)
+        return 0
+    _render_plan(plan, commit)
+    if result is not None:
+        _render_result(result, written, lab, env)
+    elif not plan.empty:
+        click.echo(DRY_RUN)
+    return 0
+
+
+def _lab_runs(env: Env) -> bool:
+    """Whether a lab serves this store (then `lab reload` installs the renewals)."""
+    from ccapki.lab.daemon import read_state
+
+    state = read_state(env.home / "lab")
+    return state is not None and state.alive
+
+
+def _render_plan(plan: RenewalPlan, commit: bool) -> None:
+    from ccapki.cli.output import plural
+
+    for s in plan.skipped:
+        click.echo(f"skipped {s.identity}: {s.reason} ({s.hint})")
+    if plan.empty:
+        when = f"{plan.now:%Y-%m-%d %H:%M} UTC"
+        msg = f"nothing to renew in {plan.deployment} on {when}"
+        if plan.next_due is not None:
+            name, at = plan.next_due
+            msg += f"; the next renewal window opens for {name} on {at:%Y-%m-%d}"
+        click.echo(msg)
+        return
+    count = plural(len(plan.items), "identity", "identities")
+    doing = "renewing" if commit else "would renew"
+    click.echo(
+        f"{plan.deployment} on {plan.now:%Y-%m-%d}: {doing} {count} "
+        f"(key policy: {plan.key_policy.value}); the safe order:"
+    )
+    for step in plan.steps:
+        click.echo(f"  {step.order}. {step.text}")
+
+
+def _next(lab: bool, result: RenewalResult) -> list[str]:
+    out = []
+    if result.renewed:
+        if lab:
+            out.append("`ccapki lab reload` (the lab serves the renewed certificates)")
+        else:
+            out.append(
+                "install on the appliances: trust-store additions first, then each renewed "
+                "identity (`ccapki export NAME`; both peers of an HA pair at once)"
+            )
+        out.append("`ccapki verify --live` proves what the appliances serve")
+    if result.csrs:
+        out.append(
+            "send each CSR to its CA and `ccapki import` the certificate it returns (the "
+            "current certificate stays current until then)"
+        )
+    if result.retire:
+        out.append(
+            "once every appliance serves the new certificates: `ccapki trust apply --prune` "
+            "retires the old issuer"
+        )
+    return out
+
+
+def _render_result(result: RenewalResult, written: list[str], lab: bool, env: Env) -> None:
+    for ca in result.created_cas:
+        click.echo(f"created CA {ca}")
+    for change in result.trust_added:
+        click.echo("added " + change.removeprefix("add ") if change.startswith("add ") else change)
+    for r in result.renewed:
+        key = "same key" if r.same_key else "new key"
+        click.echo(
+            f"renewed {r.identity} v{r.version} (was v{r.previous_version}; expires "
+            f"{r.not_after:%Y-%m-%d}; {key}; from {r.issuer}) in {env.home}"
+        )
+    for c, path in zip(result.csrs, written, strict=False):
+        key = f"key {c.spki[:16]} sealed, pending" if c.pending else "signed with the current key"
+        click.echo(f"wrote {path} for {c.identity} ({key})")
+    for name in result.elsewhere:
+        click.echo(f"{name}: another ccapki changed it meanwhile (kept as it is)")
+    for step in _next(lab, result):
+        click.echo(f"next: {step}")

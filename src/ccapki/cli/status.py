@@ -1,0 +1,276 @@
+"""``ccapki status``: every certificate by days left, staged warnings, what is served."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+import click
+
+from ccapki.cli.app import Env, pass_env
+from ccapki.errors import CcapkiError, InputError, StoreError
+
+if TYPE_CHECKING:
+    from ccapki.lifecycle.status import StatusItem, StatusReport
+
+__all__ = ["status"]
+
+#: Rows of one deployment: stage, days, kind, name, expires, served, note (plain text).
+Row = tuple[str, str, str, str, str, str, str]
+
+
+def _stage_text(item: StatusItem) -> str:
+    if not item.in_use:
+        return "unused"
+    if item.stage.isdigit():
+        return f"<={item.stage}d"
+    return item.stage.upper() if item.stage == "expired" else item.stage
+
+
+def _served_text(item: StatusItem) -> str:
+    if item.kind != "identity":
+        return ""
+    if not item.served:
+        return "not probed"
+    bad = [s for s in item.served if s.verdict.value != "expected"]
+    if not bad:
+        since = max((s.since for s in item.served if s.since), default=None)
+        n = len(item.served)
+        when = f" since {since:%Y-%m-%d %H:%M}" if since else ""
+        return f"expected on {n} endpoint{'s' if n != 1 else ''}{when}"
+    parts = []
+    for s in bad[:3]:
+        when = f"since {s.since:%Y-%m-%d}" if s.since else f"at {s.at:%Y-%m-%d %H:%M}"
+        parts.append(f"{s.appliance}/{s.kind} {s.verdict.value.upper()} {when}")
+    if len(bad) > 3:
+        parts.append(f"+{len(bad) - 3} more")
+    ok = len(item.served) - len(bad)
+    if ok:
+        parts.append(f"{ok} expected")
+    return "; ".join(parts)
+
+
+def _rows(report: StatusReport, deployment: str) -> list[Row]:
+    """The deployment's rows, a trust-store root held by several appliances on one row."""
+    rows: list[Row] = []
+    roots: dict[str, list[StatusItem]] = {}
+    for i in report.items:
+        if i.deployment == deployment and i.kind == "trust-root":
+            roots.setdefault(i.fingerprint, []).append(i)
+    shown: set[str] = set()
+    for i in report.items:
+        if i.deployment != deployment:
+            continue
+        name = i.name
+        if i.kind == "trust-root":
+            if i.fingerprint in shown:
+                continue
+            shown.add(i.fingerprint)
+            held = roots[i.fingerprint]
+            appliance, _, label = i.name.partition(": ")
+            if len(held) > 1:
+                names = [h.name.partition(": ")[0] for h in held]
+                more = f" +{len(names) - 4}" if len(names) > 4 else ""
+                name = f"{label} (on {len(held)} appliances: {', '.join(names[:4])}{more})"
+            else:
+                name = f"{label} (on {appliance})"
+        elif i.kind == "csr":
+            name = f"{i.name} (key {i.fingerprint[:12]})"
+        days = "-" if i.days_left is None else str(i.days_left)
+        expires = f"{i.not_after:%Y-%m-%d}" if i.not_after else ""
+        rows.append((_stage_text(i), days, i.kind, name, expires, _served_text(i), i.note))
+    return rows
+
+
+def _heading(report: StatusReport, name: str) -> str:
+    release = report.releases.get(name)
+    rel = f"CCA {release}" if release else "no deployment file stored (default stages)"
+    stages = ", ".join(str(d) for d in report.warn_days[name])
+    return f"{name}: {rel}; warnings at {stages} days; as of {report.now:%Y-%m-%d %H:%M} UTC"
+
+
+def _render_plain(report: StatusReport) -> None:
+    head = ("STAGE", "DAYS", "KIND", "NAME", "EXPIRES", "SERVED")
+    for n, name in enumerate(report.deployments):
+        rows = _rows(report, name)
+        if n:
+            click.echo("")
+        click.echo(_heading(report, name))
+        if not rows:
+            click.echo("  nothing issued yet")
+            continue
+        widths = [max(len(head[k]), *(len(r[k]) for r in rows)) for k in range(5)]
+        line = "  ".join(f"{h:<{w}}" for h, w in zip(head[:5], widths, strict=True))
+        click.echo(f"{line}  {head[5]}".rstrip())
+        for r in rows:
+            cells = [f"{r[0]:<{widths[0]}}", f"{r[1]:>{widths[1]}}"]
+            cells += [f"{r[k]:<{widths[k]}}" for k in (2, 3, 4)]
+            click.echo(f"{'  '.join(cells)}  {r[5]}".rstrip())
+            if r[6]:
+                click.echo(f"{'':<{widths[0]}}  note: {r[6]}")
+    click.echo(f"summary: {report.summary()}")
+
+
+_STYLE = {"EXPIRED": "bold red", "unused": "dim", "pending": "cyan", "ok": "green"}
+
+
+def _render_rich(report: StatusReport) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from ccapki.cli.output import console
+
+    out = console()
+    for name in report.deployments:
+        rows = _rows(report, name)
+        t = Table(title=escape(_heading(report, name)), title_justify="left")
+        notes = any(r[6] for r in rows)
+        for col in ("stage", "days", "kind", "name", "expires", "served", "note")[
+            : 7 if notes else 6
+        ]:
+            t.add_column(col, justify="right" if col == "days" else "left")
+        for r in rows:
+            style = _STYLE.get(r[0], "yellow" if r[0].startswith("<=") else "")
+            served = escape(r[5])
+            if r[5] and r[5] != "not probed" and not r[5].startswith("expected"):
+                served = f"[bold red]{served}[/bold red]"
+            note = escape(r[6])
+            if r[6].startswith("TEMPORARY"):
+                note = f"[bold magenta]{note}[/bold magenta]"
+            stage = f"[{style}]{escape(r[0])}[/{style}]" if style else escape(r[0])
+            cells = [stage, r[1], r[2], escape(r[3]), r[4], served, note]
+            t.add_row(*cells[: 7 if notes else 6])
+        if not rows:
+            t.add_row("", "", "", "nothing issued yet", "", "")
+        out.print(t)
+    word = "[green]" if report.exit_code == 0 else "[bold yellow]"
+    out.print(f"summary: {word}{escape(report.summary())}[/]")
+
+
+def _nagios_details(report: StatusReport) -> list[str]:
+    """The plugin's long text: one line per item that needs doing."""
+    several = len(report.deployments) > 1
+    lines = []
+    for i in report.items:
+        where = f" ({i.deployment})" if several else ""
+        if i.warning:
+            left = "expired" if i.stage == "expired" else f"{i.days_left} days left"
+            lines.append(f"{i.kind} {i.name}{where}: {left} (stage {i.stage})")
+        for s in i.wrong_served:
+            lines.append(
+                f"{s.appliance} {s.kind} ({s.address}) serves a {s.verdict.value} certificate"
+                f" instead of {i.name}{where}" + (f": {s.reason}" if s.reason else "")
+            )
+    return lines
+
+
+def _print_json(report: StatusReport) -> None:
+    """``report.to_dict()`` as JSON, indented, each item on one line: tens of thousands of
+    items print in a blink (an indented dump runs json's pure-Python encoder)."""
+    import json
+
+    data = report.to_dict()
+    items = data.pop("items")
+    assert isinstance(items, list)
+    head = json.dumps(data, indent=2, default=str)[:-2]  # without the closing "\n}"
+    body = ",\n".join(f"    {json.dumps(i, default=str)}" for i in items)
+    tail = f"[\n{body}\n  ]" if items else "[]"
+    sys.stdout.write(f'{head},\n  "items": {tail}\n}}\n')
+
+
+def _report(env: Env, every: bool) -> StatusReport:
+    from ccapki.lifecycle.status import estate_status
+
+    now = env.now()
+    with env.open_store() as store:
+        if not store.deployments.names():
+            raise StoreError(
+                f"the store at {env.home} holds no deployment yet",
+                "apply your deployment file first (`ccapki apply FILE`), then run "
+                "`ccapki status` again",
+            )
+        names = None if every else [store.deployment]
+        return estate_status(store, now=now, deployments=names)
+
+
+@click.command(
+    epilog="""\b
+EXAMPLES
+  ccapki status                      every identity, CA, pending CSR and trust-store root
+  ccapki status --all                every deployment of the store, one table each
+  ccapki --deployment hospital status
+  ccapki status --json               the report as JSON (items, stages, what is served)
+  ccapki status --nagios --all       a monitoring-plugin check (Nagios, Icinga, Sensu)
+  CCAPKI_NOW=2027-09-01T00:00:00+00:00 ccapki status     what-if: the estate on that date
+
+\b
+Stages come from the deployment file: [monitoring] warn_days = [60, 30, 7] (the default);
+"<=30d" means at most 30 days left. TEMPORARY marks a release's install-time certificate
+(source self-signed or perfigo), which on CCA 4.7.x lasts only 3 months. SERVED is what each
+appliance presented at its last `ccapki probe`, and since when.
+
+\b
+EXIT CODES
+  0 fine   1 a certificate in a warning stage or expired, or a wrong certificate served
+  2 bad input (no store, several deployments and none named)
+  with --nagios: 0 OK   1 WARNING   2 CRITICAL (expired, or a wrong certificate served)
+  3 UNKNOWN (any error: no store, unreadable store...; error and hint on stderr)
+"""
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option(
+    "--nagios",
+    is_flag=True,
+    help="Monitoring-plugin output: one status line with performance data; exit 0-3.",
+)
+@click.option(
+    "--all",
+    "every",
+    is_flag=True,
+    help="Every deployment of the store (default: the one --deployment names, or the only one).",
+)
+@pass_env
+def status(env: Env, as_json: bool, nagios: bool, every: bool) -> int:
+    """Every certificate by days left, with staged warnings and what each appliance serves."""
+    from ccapki._util import gc_paused
+
+    with gc_paused():  # tens of thousands of small objects, no cycles: no collector passes
+        return _status(env, as_json, nagios, every)
+
+
+def _status(env: Env, as_json: bool, nagios: bool, every: bool) -> int:
+    if not nagios:
+        report = _report(env, every)
+        if as_json:
+            _print_json(report)
+        elif sys.stdout.isatty():
+            _render_rich(report)
+        else:
+            _render_plain(report)
+        return report.exit_code
+    try:
+        if as_json:
+            raise InputError(
+                "--json and --nagios both given", "choose one: --json, or --nagios for a check"
+            )
+        report = _report(env, every)
+    except CcapkiError as exc:
+        click.echo(f"CCAPKI UNKNOWN - {exc.message}")
+        click.echo(f"error: {exc.message}", err=True)
+        if exc.hint:
+            click.echo(f"hint: {exc.hint}", err=True)
+        return 3
+    except Exception as exc:
+        if env.debug:
+            raise
+        click.echo(f"CCAPKI UNKNOWN - internal error: {type(exc).__name__}")
+        click.echo(f"error: internal error: {type(exc).__name__}: {exc}", err=True)
+        click.echo(
+            "hint: this is a ccapki bug: run again with --debug and report the traceback",
+            err=True,
+        )
+        return 3
+    click.echo(report.nagios_line())
+    for line in _nagios_details(report):
+        click.echo(line)
+    return report.nagios_code

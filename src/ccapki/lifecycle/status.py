@@ -1,0 +1,743 @@
+"""``ccapki status``: every certificate of the estate by days left, with staged warnings.
+
+What it lists, per deployment: every identity (its current version), every CA, every pending
+CSR and every trust-store root (trust entries not removed), each with its days left and its
+stage: ``ok``, one of the deployment's ``[monitoring] warn_days`` as text (``"60"``, ``"30"``,
+``"7"``: at most that many days left), ``expired``, or ``pending`` (a CSR). Temporary
+certificates (an identity whose source is ``self-signed`` or ``perfigo``: the release's own
+install-time kind of certificate) are marked, the three-month ones of CCA 4.7.x above all.
+For each identity, what its appliances really serve, from the last probe of each endpoint
+(``store.probes``): the verdict and since when.
+
+Two halves:
+
+- pure: :func:`stage_for`, :func:`deployment_items` and :func:`build_report` turn plain facts
+  (:class:`DeploymentFacts`: the columns the store holds, the last probes) and an explicit
+  ``now`` into a :class:`StatusReport`; a test can hand them any facts;
+- the IO edge: :func:`read_facts` reads one deployment's facts from the store (columns only:
+  no identity certificate is parsed), :func:`estate_status` reads every deployment asked for.
+
+Exit codes (:attr:`StatusReport.exit_code`): 0 fine, 1 any warning stage, an expiry or a wrong
+certificate served. The monitoring-plugin convention (:attr:`StatusReport.nagios_code`): 0 OK,
+1 WARNING, 2 CRITICAL (expired, or a wrong certificate served), 3 UNKNOWN (an error: the CLI).
+
+A CA that no current certificate's chain holds and no trust store holds (an issuer retired
+after a rotation) is listed with ``in_use`` False: its expiry warns nobody.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ccapki.errors import NotFoundError
+from ccapki.store.records import DEFAULT_DEPLOYMENT, SHARED_CAS, ProbeRecord, ProbeVerdict
+from ccapki.topology.model import DEFAULT_WARN_DAYS, Source
+
+if TYPE_CHECKING:
+    from ccapki.store.identities import CurrentFact
+    from ccapki.store.session import Store
+    from ccapki.topology.model import Deployment
+
+__all__ = [
+    "KINDS",
+    "TEMPORARY_SOURCES",
+    "WRONG_VERDICTS",
+    "CaFact",
+    "CsrFact",
+    "DeploymentFacts",
+    "Served",
+    "Settings",
+    "StatusItem",
+    "StatusReport",
+    "TrustFact",
+    "build_report",
+    "days_left",
+    "deployment_items",
+    "estate_status",
+    "read_facts",
+    "read_settings",
+    "settings_of",
+    "stage_for",
+]
+
+#: The kinds of item, in the order a deployment's items of equal days left are listed.
+KINDS = ("identity", "csr", "ca", "trust-root")
+#: The sources whose certificate is a release's install-time temporary certificate.
+TEMPORARY_SOURCES = frozenset({Source.SELF_SIGNED.value, Source.PERFIGO.value})
+#: What an endpoint serves that is not the identity's current certificate.
+WRONG_VERDICTS = frozenset(
+    {ProbeVerdict.STALE, ProbeVerdict.UNKNOWN, ProbeVerdict.TEMPORARY, ProbeVerdict.HA_MISMATCH}
+)
+#: A release whose temporary certificate lasts this many days or fewer is "three months"
+#: (CCA 4.7.x: 90 days).
+_THREE_MONTHS = 92
+_DAY = dt.timedelta(days=1)
+
+
+# ---------------------------------------------------------------------------- values
+
+
+@dataclass(frozen=True)
+class Served:
+    """What one endpoint of an identity's appliance presented at its last probe.
+
+    ``since``: since when it presents that certificate (None: nothing presented).
+    """
+
+    appliance: str
+    kind: str
+    address: str
+    verdict: ProbeVerdict
+    at: dt.datetime
+    since: dt.datetime | None
+    reason: str
+
+    @property
+    def wrong(self) -> bool:
+        """Whether it served a certificate other than the identity's current one."""
+        return self.verdict in WRONG_VERDICTS
+
+    def to_dict(self) -> dict[str, object]:
+        """The JSON form (times in ISO 8601)."""
+        return {
+            "appliance": self.appliance,
+            "kind": self.kind,
+            "address": self.address,
+            "verdict": self.verdict.value,
+            "at": self.at.isoformat(),
+            "since": self.since.isoformat() if self.since else None,
+            "reason": self.reason,
+            "wrong": self.wrong,
+        }
+
+
+@dataclass(frozen=True)
+class StatusItem:
+    """One certificate (or pending CSR) of a deployment, by days left.
+
+    ``name``: the identity or CA name; a CSR's identity; a trust-store root
+    ``"<appliance>: <label>"``. ``fingerprint``: SHA-256 of the certificate DER (a CSR: its
+    pending key's SPKI). ``stage``: ``ok``, a warn_days stage as text, ``expired`` or
+    ``pending`` (a CSR). ``temporary``: a release's install-time temporary certificate.
+    ``served``: for an identity, the last probe of each endpoint of its appliances.
+    ``note``: what to know beyond the stage (a temporary certificate's lifetime, a CSR pending
+    while the certificate it replaces is due). ``in_use``: False for a CA nothing uses any
+    more (its stage then warns nobody).
+    """
+
+    deployment: str
+    kind: str
+    name: str
+    fingerprint: str
+    not_after: dt.datetime | None
+    days_left: int | None
+    stage: str
+    temporary: bool
+    served: tuple[Served, ...] = ()
+    note: str = ""
+    in_use: bool = True
+
+    @property
+    def warning(self) -> bool:
+        """Whether the item counts as a warning: a warn stage or expired, and in use."""
+        return self.in_use and self.stage not in ("ok", "pending")
+
+    @property
+    def expired(self) -> bool:
+        return self.in_use and self.stage == "expired"
+
+    @property
+    def wrong_served(self) -> tuple[Served, ...]:
+        """The endpoints serving something other than the current certificate."""
+        return tuple(s for s in self.served if s.wrong)
+
+    def to_dict(self) -> dict[str, object]:
+        """The JSON form (times in ISO 8601)."""
+        return {
+            "deployment": self.deployment,
+            "kind": self.kind,
+            "name": self.name,
+            "fingerprint": self.fingerprint,
+            "not_after": self.not_after.isoformat() if self.not_after else None,
+            "days_left": self.days_left,
+            "stage": self.stage,
+            "temporary": self.temporary,
+            "in_use": self.in_use,
+            "note": self.note,
+            "served": [s.to_dict() for s in self.served],
+        }
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    """Every item of the deployments asked for, each deployment's items by days left.
+
+    ``warn_days``: each deployment's stages (largest first). ``releases``: each
+    deployment's CCA release (None: no deployment file stored).
+    """
+
+    now: dt.datetime
+    items: tuple[StatusItem, ...]
+    warn_days: Mapping[str, tuple[int, ...]]
+    releases: Mapping[str, str | None] = field(default_factory=dict)
+
+    @property
+    def deployments(self) -> tuple[str, ...]:
+        return tuple(self.warn_days)
+
+    def counts(self) -> dict[str, int]:
+        """How many items are in each state: ``expired``, ``warning`` (a warn stage),
+        ``ok``, ``pending`` (CSRs), ``unused`` (CAs nothing uses), ``temporary``,
+        ``temporary_3_months``, ``wrong_served`` (endpoints), ``unreachable`` (endpoints
+        that presented nothing), ``items``."""
+        c: Counter[str] = Counter()
+        for i in self.items:
+            c["items"] += 1
+            if not i.in_use:
+                c["unused"] += 1
+            elif i.stage == "expired":
+                c["expired"] += 1
+            elif i.stage == "pending":
+                c["pending"] += 1
+            elif i.stage == "ok":
+                c["ok"] += 1
+            else:
+                c["warning"] += 1
+            if i.temporary:
+                c["temporary"] += 1
+                if "3 months" in i.note:
+                    c["temporary_3_months"] += 1
+            for s in i.served:
+                if s.wrong:
+                    c["wrong_served"] += 1
+                elif not s.verdict.served:
+                    c["unreachable"] += 1
+        keys = (
+            "items",
+            "expired",
+            "warning",
+            "ok",
+            "pending",
+            "unused",
+            "temporary",
+            "temporary_3_months",
+            "wrong_served",
+            "unreachable",
+        )
+        return {k: c[k] for k in keys}
+
+    def within(self) -> list[tuple[int, int]]:
+        """(stage days, how many in-use items are in that stage), tightest stage first."""
+        c = Counter(int(i.stage) for i in self.items if i.warning and i.stage.isdigit())
+        return sorted(c.items())
+
+    @property
+    def min_days_left(self) -> int | None:
+        """The fewest days left of any in-use certificate (None: none)."""
+        days = [i.days_left for i in self.items if i.in_use and i.days_left is not None]
+        return min(days) if days else None
+
+    @property
+    def exit_code(self) -> int:
+        """0 fine; 1 any warning stage, expiry, or wrong certificate served."""
+        bad = any(i.warning or i.wrong_served for i in self.items)
+        return 1 if bad else 0
+
+    @property
+    def nagios_code(self) -> int:
+        """The monitoring-plugin convention: 0 OK, 1 WARNING (a warn stage), 2 CRITICAL
+        (expired, or a wrong certificate served). 3 (UNKNOWN) is the CLI's, for errors."""
+        if any(i.expired or i.wrong_served for i in self.items):
+            return 2
+        if any(i.warning for i in self.items):
+            return 1
+        return 0
+
+    def summary(self) -> str:
+        """One line: what needs doing, else that all is fine."""
+        n = self.counts()
+        parts: list[str] = []
+        if n["expired"]:
+            parts.append(f"{n['expired']} expired")
+        parts += [f"{count} within {days} days" for days, count in self.within()]
+        if n["wrong_served"]:
+            parts.append(f"{_plural(n['wrong_served'], 'wrong certificate')} served")
+        if n["temporary_3_months"]:
+            parts.append(f"{n['temporary_3_months']} temporary (3 months)")
+        if n["pending"]:
+            parts.append(f"{_plural(n['pending'], 'CSR')} pending")
+        if n["unreachable"]:
+            parts.append(f"{_plural(n['unreachable'], 'endpoint')} not reached at the last probe")
+        if not any(i.warning or i.wrong_served for i in self.items):
+            widest = max((d for w in self.warn_days.values() for d in w), default=None)
+            fine = f"{_plural(n['ok'], 'certificate')} fine"
+            if widest is not None:
+                fine += f", none within {widest} days"
+            parts.insert(0, fine)
+        return ", ".join(parts)
+
+    def nagios_line(self) -> str:
+        """The monitoring plugin's first line: status, summary, ``|`` performance data."""
+        word = ("OK", "WARNING", "CRITICAL")[self.nagios_code]
+        n = self.counts()
+        perf = [
+            f"expired={n['expired']}",
+            f"warning={n['warning']}",
+            f"wrong_served={n['wrong_served']}",
+            f"ok={n['ok']}",
+            f"pending={n['pending']}",
+            f"temporary={n['temporary']}",
+            f"unreachable={n['unreachable']}",
+        ]
+        if self.min_days_left is not None:
+            perf.append(f"min_days_left={self.min_days_left}")
+        return f"CCAPKI {word} - {self.summary()} | {' '.join(perf)}"
+
+    def to_dict(self) -> dict[str, object]:
+        """The JSON form of ``ccapki status --json``."""
+        return {
+            "now": self.now.isoformat(),
+            "deployments": {
+                name: {"release": self.releases.get(name), "warn_days": list(days)}
+                for name, days in self.warn_days.items()
+            },
+            "summary": self.summary(),
+            "counts": self.counts(),
+            "exit_code": self.exit_code,
+            "nagios_code": self.nagios_code,
+            "items": [i.to_dict() for i in self.items],
+        }
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word if n == 1 else word + 's'}"
+
+
+# ---------------------------------------------------------------------------- pure facts
+
+
+@dataclass(frozen=True)
+class CaFact:
+    """A CA the deployment holds (``kind``: perfigo-root, internal-root, ...)."""
+
+    name: str
+    kind: str
+    fingerprint: str
+    not_after: dt.datetime
+
+
+@dataclass(frozen=True)
+class TrustFact:
+    """One trust-store entry (not removed) of an appliance."""
+
+    appliance: str
+    label: str
+    fingerprint: str
+    not_after: dt.datetime
+
+
+@dataclass(frozen=True)
+class CsrFact:
+    """A CSR whose key is still pending (no certificate imported for it yet)."""
+
+    identity: str
+    spki: str
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class DeploymentFacts:
+    """What :func:`deployment_items` needs of one deployment: plain values.
+
+    ``identities``: the current version of each (store columns). ``appliances``: appliance
+    -> its identity (from the deployment file), for probes that name no identity.
+    ``chain_fingerprints``: the CA certificates the current identities' chains hold (None:
+    not known, every CA counts as in use). ``release`` and ``temporary_days``: the CCA
+    release and how long its temporary certificate lasts (None: no deployment file).
+    """
+
+    name: str
+    warn_days: tuple[int, ...] = DEFAULT_WARN_DAYS
+    release: str | None = None
+    temporary_days: int | None = None
+    identities: tuple[CurrentFact, ...] = ()
+    cas: tuple[CaFact, ...] = ()
+    csrs: tuple[CsrFact, ...] = ()
+    trust: tuple[TrustFact, ...] = ()
+    probes: tuple[ProbeRecord, ...] = ()
+    appliances: Mapping[str, str] = field(default_factory=dict)
+    chain_fingerprints: frozenset[str] | None = None
+
+
+# ---------------------------------------------------------------------------- pure part
+
+
+def days_left(not_after: dt.datetime, now: dt.datetime) -> int:
+    """Whole days from ``now`` to ``not_after``, rounded down: negative once expired."""
+    return (not_after - now) // _DAY
+
+
+def stage_for(days_left: int, warn_days: Sequence[int]) -> str:
+    """The stage of a certificate with ``days_left``: ``expired`` below 0, else the
+    tightest of ``warn_days`` it is within (``"30"``: at most 30 days left), else ``ok``."""
+    if days_left < 0:
+        return "expired"
+    for d in sorted(warn_days):
+        if days_left <= d:
+            return str(d)
+    return "ok"
+
+
+def _stage_words(stage: str, days: int) -> str:
+    """What the certificate does: "is in the 30-day stage (12 day(s) left)"."""
+    if stage == "expired":
+        return f"expired {-days} day(s) ago"
+    return f"is in the {stage}-day stage ({days} day(s) left)"
+
+
+def _temporary_note(source: str, facts: DeploymentFacts) -> str:
+    kind = "self-signed" if source == Source.SELF_SIGNED.value else "Perfigo-signed"
+    rel = f"CCA {facts.release}" if facts.release else "the release"
+    if facts.temporary_days is not None and facts.temporary_days <= _THREE_MONTHS:
+        return (
+            f"TEMPORARY: {rel}'s {kind} install-time certificate lasts 3 months "
+            f"({facts.temporary_days} days); replace it with a CA-signed one "
+            '(source = "internal" or "third-party")'
+        )
+    return f"temporary: {rel}'s {kind} install-time kind of certificate"
+
+
+def _served(probes: Iterable[ProbeRecord], current: CurrentFact | None) -> tuple[Served, ...]:
+    out: list[Served] = []
+    ordered = list(probes)
+    if len(ordered) > 1:
+        ordered.sort(key=lambda r: (r.appliance, r.kind))
+    for p in ordered:
+        verdict, reason = p.verdict, p.reason
+        if (
+            verdict is ProbeVerdict.EXPECTED
+            and current is not None
+            and p.leaf_sha256 is not None
+            and p.leaf_sha256 != current.fingerprint
+        ):  # renewed since this probe: what it saw then is now an older version
+            verdict = ProbeVerdict.STALE
+            was = f"version {p.version}" if p.version is not None else "an older version"
+            reason = (
+                f"served {was} at the last probe; the current is version {current.version}: "
+                "reload the appliance and probe again"
+            )
+        out.append(Served(p.appliance, p.kind, p.address, verdict, p.at, p.since, reason))
+    return tuple(out)
+
+
+def deployment_items(facts: DeploymentFacts, now: dt.datetime) -> list[StatusItem]:
+    """Every item of one deployment at ``now``, by days left (a CSR beside its identity;
+    a CSR of an identity without a certificate last)."""
+    dep, warn = facts.name, facts.warn_days
+    items: list[StatusItem] = []
+    by_identity: dict[str, list[ProbeRecord]] = {}
+    for p in facts.probes:
+        owner = p.identity or facts.appliances.get(p.appliance)
+        if owner is not None:
+            by_identity.setdefault(owner, []).append(p)
+    stages: dict[str, tuple[str, int]] = {}
+    for f in facts.identities:
+        left = days_left(f.not_after, now)
+        stage = stage_for(left, warn)
+        stages[f.identity] = (stage, left)
+        temporary = f.source in TEMPORARY_SOURCES
+        items.append(
+            StatusItem(
+                dep,
+                "identity",
+                f.identity,
+                f.fingerprint,
+                f.not_after,
+                left,
+                stage,
+                temporary,
+                _served(by_identity.get(f.identity, ()), f),
+                _temporary_note(f.source, facts) if temporary else "",
+            )
+        )
+    for csr in facts.csrs:
+        made = f"made {csr.created_at:%Y-%m-%d}"
+        had = stages.get(csr.identity)
+        if had is None:
+            note = f"{made}; no certificate yet: import the CA's answer (`ccapki import FILE`)"
+        elif had[0] in ("ok", "pending"):
+            note = f"{made}; the current certificate stays in use until the answer is imported"
+        else:
+            note = (
+                f"{made}; pending while the current certificate "
+                f"{_stage_words(*had)}: import the CA's answer (`ccapki import FILE`)"
+            )
+        items.append(
+            StatusItem(dep, "csr", csr.identity, csr.spki, None, None, "pending", False, (), note)
+        )
+    used = facts.chain_fingerprints
+    trusted = {t.fingerprint for t in facts.trust}
+    for ca in facts.cas:
+        left = days_left(ca.not_after, now)
+        in_use = used is None or ca.fingerprint in used or ca.fingerprint in trusted
+        note = (
+            ""
+            if in_use
+            else f"unused ({ca.kind}): no current certificate's chain or trust store holds it"
+        )
+        items.append(
+            StatusItem(
+                dep,
+                "ca",
+                ca.name,
+                ca.fingerprint,
+                ca.not_after,
+                left,
+                stage_for(left, warn),
+                False,
+                (),
+                note,
+                in_use,
+            )
+        )
+    for t in facts.trust:
+        left = days_left(t.not_after, now)
+        items.append(
+            StatusItem(
+                dep,
+                "trust-root",
+                f"{t.appliance}: {t.label}",
+                t.fingerprint,
+                t.not_after,
+                left,
+                stage_for(left, warn),
+                False,
+            )
+        )
+    order = {k: i for i, k in enumerate(KINDS)}
+    far = 1 << 40
+
+    def key(i: StatusItem) -> tuple[int, int, str]:
+        left = i.days_left
+        if i.kind == "csr":
+            left = stages[i.name][1] if i.name in stages else far
+        return (far if left is None else left, order.get(i.kind, len(KINDS)), i.name)
+
+    items.sort(key=key)
+    return items
+
+
+def build_report(facts: Sequence[DeploymentFacts], now: dt.datetime) -> StatusReport:
+    """The report of these deployments at ``now`` (in the order given)."""
+    items: list[StatusItem] = []
+    for f in facts:
+        items += deployment_items(f, now)
+    return StatusReport(
+        now=now,
+        items=tuple(items),
+        warn_days={f.name: tuple(sorted(f.warn_days, reverse=True)) for f in facts},
+        releases={f.name: f.release for f in facts},
+    )
+
+
+# ---------------------------------------------------------------------------- IO edge
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What status needs of a deployment file: its stages, release, whether it shares the
+    store's CAs, and each appliance's identity."""
+
+    warn_days: tuple[int, ...] = DEFAULT_WARN_DAYS
+    release: str | None = None
+    temporary_days: int | None = None
+    shared_ca: bool = False
+    appliances: Mapping[str, str] = field(default_factory=dict)
+
+
+def settings_of(deployment: Deployment) -> Settings:
+    """The :class:`Settings` of a parsed deployment."""
+    appliances: dict[str, str] = {}
+    for ident in deployment.identities:
+        for m in ident.members:
+            appliances.setdefault(m.name, ident.name)
+    return Settings(
+        deployment.monitoring.warn_days,
+        str(deployment.release),
+        deployment.profile.temp_cert_days,
+        deployment.shared_ca,
+        appliances,
+    )
+
+
+def read_settings(text: str, source: str = "<stored deployment>") -> Settings:
+    """The :class:`Settings` of a deployment file's text, as :func:`parse_deployment`
+    would give them.
+
+    The store keeps only files that parsed when applied, so a large one is read for these
+    values alone (TOML, the release, ``[monitoring] warn_days``, the appliance names:
+    a tenth of a full parse of 10,000 identities); anything unexpected falls back to
+    :func:`~ccapki.topology.loader.parse_deployment`, which raises
+    :class:`~ccapki.errors.DeploymentError` naming the line.
+    """
+    import tomllib
+
+    from ccapki.errors import InputError
+    from ccapki.topology.loader import parse_deployment
+    from ccapki.topology.releases import parse_release, profile_for
+
+    cached = _SETTINGS.get(text)
+    if cached is not None:
+        return cached
+    try:
+        raw = tomllib.loads(text)
+        header = raw["deployment"]
+        rel = header["release"]
+        if not isinstance(rel, str | float):
+            raise TypeError("release")
+        release = parse_release(str(rel))
+        warn = raw.get("monitoring", {}).get("warn_days", list(DEFAULT_WARN_DAYS))
+        if (
+            not isinstance(warn, list)
+            or not warn
+            or not all(type(d) is int and 1 <= d <= 3650 for d in warn)
+            or len(set(warn)) != len(warn)
+        ):
+            raise ValueError("warn_days")
+        appliances: dict[str, str] = {}
+        for unit in (raw["cam"], *raw.get("cas", ())):
+            name = unit["name"]
+            if not isinstance(name, str):
+                raise TypeError("name")
+            members = [unit[k]["name"] for k in ("primary", "secondary") if k in unit]
+            for m in members or [name]:
+                if not isinstance(m, str):
+                    raise TypeError("name")
+                appliances.setdefault(m, name)
+        found = Settings(
+            tuple(sorted(warn, reverse=True)),
+            str(release),
+            profile_for(release).temp_cert_days,
+            header.get("ca") == "shared",
+            appliances,
+        )
+    except (tomllib.TOMLDecodeError, InputError, KeyError, TypeError, ValueError, AttributeError):
+        found = settings_of(parse_deployment(text, source))
+    if len(_SETTINGS) >= 16:
+        _SETTINGS.clear()
+    _SETTINGS[text] = found
+    return found
+
+
+#: Settings read by this process, by deployment-file text (``watch`` asks every run).
+_SETTINGS: dict[str, Settings] = {}
+
+
+def _chain_fingerprints(store: Store) -> frozenset[str]:
+    from cryptography import x509
+
+    from ccapki.pki.certs import fingerprint
+
+    out: set[str] = set()
+    for text in store.identities.current_chain_pems():
+        if text.strip():
+            out.update(fingerprint(c) for c in x509.load_pem_x509_certificates(text.encode()))
+    return frozenset(out)
+
+
+def read_facts(store: Store, name: str) -> DeploymentFacts:
+    """Read deployment ``name``'s facts: its stored deployment file (its warn_days, release
+    and appliances; defaults without one), the current identities' columns, its CAs, pending
+    CSRs, trust entries and the last probe of each endpoint. Reads only.
+
+    Raises :class:`~ccapki.errors.DeploymentError` when the stored deployment file no
+    longer parses, :class:`~ccapki.errors.StoreError` for an unusable store.
+    """
+    from sqlalchemy import select
+
+    from ccapki.store import schema as t
+    from ccapki.store.records import KeyState
+
+    with store.scoped(name):
+        kept = store.deployments.latest()
+        conf = read_settings(kept.text, kept.path or "<stored deployment>") if kept else Settings()
+        identities = tuple(store.identities.current_facts())
+        chains = _chain_fingerprints(store)
+        pending = {k.fingerprint for k in store.keys.list(state=KeyState.PENDING)}
+        csrs = tuple(
+            CsrFact(c.identity, c.spki, c.created_at)
+            for c in store.csrs.list()
+            if c.spki in pending
+        )
+        probes = tuple(store.probes.latest())
+        scope = SHARED_CAS if conf.shared_ca else name
+        te = t.trust_entries.c
+        live = (te.deployment == name) & te.removed_at.is_(None)
+        with store.connection() as c:
+            ca_rows = c.execute(
+                select(t.cas.c.name, t.cas.c.kind, t.cas.c.fingerprint, t.cas.c.pem)
+                .where(t.cas.c.deployment == scope)
+                .order_by(t.cas.c.id)
+            ).all()
+            trust_rows = c.execute(
+                select(te.appliance, te.label, te.fingerprint).where(live).order_by(te.id)
+            ).all()
+            # the trust stores repeat a few roots: parse each distinct one once
+            root_pems = c.execute(select(te.fingerprint, te.pem).where(live).distinct()).all()
+    cas = tuple(
+        CaFact(r.name, r.kind, r.fingerprint, store.parsed(r.pem).not_valid_after_utc)
+        for r in ca_rows
+    )
+    until: dict[str, dt.datetime] = {}
+    for fp, pem in root_pems:
+        if fp not in until:
+            until[fp] = store.parsed(pem).not_valid_after_utc
+    trust = tuple(
+        TrustFact(r.appliance, r.label, r.fingerprint, until[r.fingerprint]) for r in trust_rows
+    )
+    return DeploymentFacts(
+        name=name,
+        warn_days=conf.warn_days,
+        release=conf.release,
+        temporary_days=conf.temporary_days,
+        identities=identities,
+        cas=cas,
+        csrs=csrs,
+        trust=trust,
+        probes=probes,
+        appliances=conf.appliances,
+        chain_fingerprints=chains,
+    )
+
+
+def estate_status(
+    store: Store, *, now: dt.datetime, deployments: Sequence[str] | None = None
+) -> StatusReport:
+    """The status of the deployments named (None: every deployment the store holds) at
+    ``now``: every identity, CA, pending CSR and trust-store root by days left, with the
+    staged warnings of each deployment's ``[monitoring] warn_days``, temporary
+    certificates marked, and what each appliance served at its last probe. Reads only.
+
+    Raises :class:`NotFoundError` for a deployment the store does not hold,
+    :class:`~ccapki.errors.DeploymentError` when a stored deployment file no longer
+    parses, :class:`~ccapki.errors.StoreError` for an unusable store.
+    """
+    held = store.deployments.names() or [DEFAULT_DEPLOYMENT]
+    if deployments is None:
+        names = held
+    else:
+        names = list(dict.fromkeys(deployments))
+        missing = [n for n in names if n not in held]
+        if missing:
+            raise NotFoundError(
+                f"this store holds no deployment {missing[0]!r} (it holds: {', '.join(held)})",
+                "name one it holds (`ccapki deployments` lists them)",
+            )
+    from ccapki._util import gc_paused
+
+    with gc_paused():  # many small objects, no cycles: no collector passes over them
+        return build_report([read_facts(store, n) for n in names], now)

@@ -1,0 +1,465 @@
+"""Issue 12, item 1: the estate's status. The pure part (stages, items from plain facts and
+``now``) and :func:`estate_status` on real stores: the FAQ deployment applied, custom
+warn_days, 4.7.2's three-month temporary certificates, a third-party identity's pending CSR,
+trust-store roots, probe results, several deployments."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from ccapki.errors import DeploymentError, NotFoundError
+from ccapki.lifecycle.status import (
+    CaFact,
+    CsrFact,
+    DeploymentFacts,
+    StatusItem,
+    StatusReport,
+    TrustFact,
+    build_report,
+    days_left,
+    estate_status,
+    read_settings,
+    settings_of,
+    stage_for,
+)
+from ccapki.store.identities import CurrentFact
+from ccapki.store.records import ProbeRecord, ProbeVerdict
+from ccapki.topology.loader import parse_deployment
+from kit.certs import NOW, OutsideCA, pem
+from kit.cli import FAQ, Cli, ha_pair, ok, standalone, write
+
+from .conftest import THIRD_PARTY_DEP, deployment, open_store
+
+DAY = dt.timedelta(days=1)
+
+# ---------------------------------------------------------------------------- pure part
+
+
+@pytest.mark.parametrize(
+    ("left", "stage"),
+    [
+        (400, "ok"),
+        (61, "ok"),
+        (60, "60"),
+        (31, "60"),
+        (30, "30"),
+        (8, "30"),
+        (7, "7"),
+        (0, "7"),
+        (-1, "expired"),
+        (-400, "expired"),
+    ],
+)
+def test_stage_is_the_tightest_warning_reached(left: int, stage: str) -> None:
+    assert stage_for(left, (60, 30, 7)) == stage
+    assert stage_for(left, [7, 60, 30]) == stage  # the order given does not matter
+
+
+def test_custom_stages() -> None:
+    assert [stage_for(d, (90, 14)) for d in (91, 90, 15, 14, 0, -1)] == [
+        "ok",
+        "90",
+        "90",
+        "14",
+        "14",
+        "expired",
+    ]
+
+
+def test_days_left_rounds_down_and_is_negative_once_expired() -> None:
+    assert days_left(NOW + DAY - dt.timedelta(seconds=1), NOW) == 0
+    assert days_left(NOW + dt.timedelta(hours=1), NOW) == 0
+    assert days_left(NOW + 30 * DAY, NOW) == 30
+    assert days_left(NOW - dt.timedelta(seconds=1), NOW) == -1
+
+
+def _fact(name: str, days: float, source: str = "internal", version: int = 1) -> CurrentFact:
+    fp = (name.encode().hex() + "0" * 64)[:64]
+    return CurrentFact(name, version, fp, "spki-" + name, NOW + days * DAY, source)
+
+
+def _probe(appliance: str, verdict: ProbeVerdict, leaf: str | None, **kw: object) -> ProbeRecord:
+    return ProbeRecord(
+        appliance,
+        "control",
+        "127.0.0.1:8443",
+        NOW - DAY,
+        verdict,
+        leaf_sha256=leaf,
+        since=NOW - 3 * DAY if leaf else None,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def _by_name(report: StatusReport, kind: str = "identity") -> dict[str, StatusItem]:
+    return {i.name: i for i in report.items if i.kind == kind}
+
+
+def test_items_by_days_left_with_stages_and_exit_codes() -> None:
+    facts = DeploymentFacts(
+        "campus",
+        identities=(_fact("far", 200), _fact("soon", 20), _fact("gone", -2), _fact("mid", 45)),
+        cas=(CaFact("Root", "internal-root", "ab" * 32, NOW + 3000 * DAY),),
+        trust=(TrustFact("cam-a", "root CA Root", "ab" * 32, NOW + 3000 * DAY),),
+        chain_fingerprints=frozenset({"ab" * 32}),
+    )
+    report = build_report([facts], NOW)
+    assert [(i.kind, i.name, i.stage) for i in report.items] == [
+        ("identity", "gone", "expired"),
+        ("identity", "soon", "30"),
+        ("identity", "mid", "60"),
+        ("identity", "far", "ok"),
+        ("ca", "Root", "ok"),
+        ("trust-root", "cam-a: root CA Root", "ok"),
+    ]
+    assert [i.days_left for i in report.items[:4]] == [-2, 20, 45, 200]
+    assert report.exit_code == 1
+    assert report.nagios_code == 2  # expired
+    assert report.summary() == "1 expired, 1 within 30 days, 1 within 60 days"
+    line = report.nagios_line()
+    assert line.startswith("CCAPKI CRITICAL - 1 expired, 1 within 30 days, 1 within 60 days | ")
+    assert "expired=1 warning=2 " in line
+    assert "min_days_left=-2" in line
+
+    calm = build_report([DeploymentFacts("campus", identities=(_fact("far", 200),))], NOW)
+    assert (calm.exit_code, calm.nagios_code) == (0, 0)
+    assert calm.summary() == "1 certificate fine, none within 60 days"
+    soon = build_report([DeploymentFacts("campus", identities=(_fact("soon", 5),))], NOW)
+    assert (soon.exit_code, soon.nagios_code) == (1, 1)
+    assert soon.nagios_line().startswith("CCAPKI WARNING - 1 within 7 days | ")
+
+
+def test_a_pending_csr_says_when_the_certificate_it_replaces_is_due() -> None:
+    csr = CsrFact("cas-tp", "cd" * 32, NOW - 2 * DAY)
+    due = build_report([DeploymentFacts("d", identities=(_fact("cas-tp", 12),), csrs=(csr,))], NOW)
+    item = _by_name(due, "csr")["cas-tp"]
+    assert (item.stage, item.fingerprint, item.not_after, item.days_left) == (
+        "pending",
+        "cd" * 32,
+        None,
+        None,
+    )
+    assert not item.warning
+    assert "pending while the current certificate is in the 30-day stage (12 day(s) left)" in (
+        item.note
+    )
+    # listed beside its identity
+    assert [i.kind for i in due.items] == ["identity", "csr"]
+    calm = build_report(
+        [DeploymentFacts("d", identities=(_fact("cas-tp", 200),), csrs=(csr,))], NOW
+    )
+    assert "stays in use" in _by_name(calm, "csr")["cas-tp"].note
+    assert calm.exit_code == 0  # a pending CSR alone is no warning
+    late = build_report([DeploymentFacts("d", identities=(_fact("cas-tp", -3),), csrs=(csr,))], NOW)
+    assert "pending while the current certificate expired 3 day(s) ago" in (
+        _by_name(late, "csr")["cas-tp"].note
+    )
+    alone = build_report([DeploymentFacts("d", csrs=(csr,))], NOW)
+    assert "no certificate yet" in _by_name(alone, "csr")["cas-tp"].note
+    assert alone.counts()["pending"] == 1
+
+
+def test_temporary_certificates_and_the_three_month_ones() -> None:
+    ids = (_fact("cam", 80, "self-signed"), _fact("cas", 80, "perfigo"), _fact("x", 80))
+    short = build_report(
+        [DeploymentFacts("d", release="4.7.2", temporary_days=90, identities=ids)], NOW
+    )
+    items = _by_name(short)
+    assert items["cam"].temporary
+    assert items["cas"].temporary
+    assert not items["x"].temporary
+    assert items["cam"].note.startswith("TEMPORARY: CCA 4.7.2's self-signed install-time")
+    assert "3 months" in items["cam"].note
+    assert "Perfigo-signed" in items["cas"].note
+    assert short.counts()["temporary_3_months"] == 2
+    assert "2 temporary (3 months)" in short.summary()
+    long = build_report(
+        [DeploymentFacts("d", release="4.8.0", temporary_days=1826, identities=ids)], NOW
+    )
+    assert _by_name(long)["cam"].temporary
+    assert "3 months" not in _by_name(long)["cam"].note
+    assert long.counts()["temporary_3_months"] == 0
+
+
+def test_what_is_served_and_wrong_certificates() -> None:
+    cam, cas = _fact("cam", 200, version=2), _fact("cas", 200)
+    probes = (
+        _probe("cam-a", ProbeVerdict.EXPECTED, cam.fingerprint, identity="cam"),
+        # judged "expected" before a renewal: now an older version (stale)
+        _probe("cam-b", ProbeVerdict.EXPECTED, "ee" * 32, identity="cam", version=1),
+        _probe("cas-1", ProbeVerdict.UNREACHABLE, None, reason="connection refused"),
+        _probe("gone-appliance", ProbeVerdict.UNKNOWN, "ff" * 32),
+    )
+    facts = DeploymentFacts(
+        "d", identities=(cam, cas), probes=probes, appliances={"cas-1": "cas", "cam-a": "cam"}
+    )
+    report = build_report([facts], NOW)
+    items = _by_name(report)
+    served = {s.appliance: s for s in items["cam"].served}
+    assert served["cam-a"].verdict is ProbeVerdict.EXPECTED
+    assert served["cam-a"].since == NOW - 3 * DAY
+    assert served["cam-b"].verdict is ProbeVerdict.STALE
+    assert "version 1" in served["cam-b"].reason
+    assert "version 2" in served["cam-b"].reason
+    assert items["cam"].wrong_served == (served["cam-b"],)
+    (down,) = items["cas"].served  # by the deployment's appliance -> identity map
+    assert down.verdict is ProbeVerdict.UNREACHABLE
+    assert not down.wrong
+    assert report.counts()["unreachable"] == 1
+    assert report.counts()["wrong_served"] == 1
+    assert (report.exit_code, report.nagios_code) == (1, 2)  # all valid, a wrong cert served
+    assert "1 wrong certificate served" in report.summary()
+    data = report.to_dict()
+    cam_json = next(i for i in data["items"] if i["name"] == "cam")  # type: ignore[attr-defined]
+    assert {s["verdict"] for s in cam_json["served"]} == {"expected", "stale"}
+
+
+def test_an_unused_ca_warns_nobody() -> None:
+    old = CaFact("Old CA", "internal-ca", "aa" * 32, NOW - 5 * DAY)
+    facts = DeploymentFacts("d", cas=(old,), chain_fingerprints=frozenset({"bb" * 32}))
+    report = build_report([facts], NOW)
+    (item,) = report.items
+    assert (item.stage, item.in_use, item.warning) == ("expired", False, False)
+    assert "unused" in item.note
+    assert (report.exit_code, report.nagios_code) == (0, 0)
+    used = build_report(
+        [DeploymentFacts("d", cas=(old,), chain_fingerprints=frozenset({"aa" * 32}))], NOW
+    )
+    assert (used.exit_code, used.nagios_code) == (1, 2)
+
+
+# ---------------------------------------------------------------------------- on stores
+
+
+@pytest.fixture
+def faq(cli: Cli, home: Path) -> Path:
+    ok(cli("init"))
+    ok(cli("apply", FAQ))
+    return home
+
+
+def test_the_faq_deployment_at_each_stage(faq: Path) -> None:
+    with open_store(faq) as store:
+        report = estate_status(store, now=NOW)
+        current = store.identities.current()
+        trust = {a: store.trust.entries(a) for a in ("cam-a", "cas-clinic")}
+    assert report.warn_days == {"faq-campus": (60, 30, 7)}
+    assert report.releases == {"faq-campus": "4.8.0"}
+    ids = _by_name(report)
+    assert set(ids) == {"cam", "cas-dorm", "cas-library", "cas-guest", "cas-clinic", "cas-annex"}
+    for name, item in ids.items():
+        assert item.fingerprint == current[name].fingerprint
+        assert item.not_after == current[name].not_after
+        assert item.stage == "ok"
+        assert not item.temporary
+    cas = _by_name(report, "ca")
+    assert {c.rsplit(" ", 2)[-2] for c in cas} == {"Appliance", "Root"}
+    roots = _by_name(report, "trust-root")
+    assert len(roots) == 10  # every appliance trusts the root
+    label = trust["cam-a"][0].label
+    assert f"cam-a: {label}" in roots
+    assert roots[f"cam-a: {label}"].fingerprint == trust["cam-a"][0].fingerprint
+    assert (report.exit_code, report.nagios_code) == (0, 0)
+
+    not_after = ids["cam"].not_after
+    assert not_after is not None
+    for left, stage, code in ((45, "60", 1), (20, "30", 1), (3, "7", 1), (-1, "expired", 2)):
+        with open_store(faq) as store:
+            later = estate_status(store, now=not_after - left * DAY)
+        assert {i.stage for i in _by_name(later).values()} == {stage}
+        assert {i.days_left for i in _by_name(later).values()} == {left}
+        assert later.exit_code == 1
+        assert later.nagios_code == code
+
+
+def test_custom_warn_days_from_the_deployment_file(
+    deployed: Callable[[str], Path], home: Path
+) -> None:
+    text = deployment(cam=standalone("cam", "10.0.0.1"))
+    deployed(text + "\n[monitoring]\nwarn_days = [14, 90]\n")
+    with open_store(home) as store:
+        report = estate_status(store, now=NOW)
+        not_after = store.identities.get("cam").not_after  # type: ignore[union-attr]
+        assert report.warn_days == {"wf": (90, 14)}
+        at80 = estate_status(store, now=not_after - 80 * DAY)
+        at10 = estate_status(store, now=not_after - 10 * DAY)
+    assert _by_name(at80)["cam"].stage == "90"
+    assert _by_name(at10)["cam"].stage == "14"
+    assert at80.summary().startswith("1 within 90 days")
+
+
+def test_temporary_certificates_of_a_472_self_signed_deployment(
+    deployed: Callable[[str], Path], home: Path
+) -> None:
+    deployed(
+        deployment(
+            release="4.7.2",
+            source="self-signed",
+            cam=ha_pair("cam", "10.0.0"),
+            cas=[standalone("cas1", "10.1.0.1"), standalone("cas2", "10.2.0.1", source="internal")],
+        )
+    )
+    with open_store(home) as store:
+        report = estate_status(store, now=NOW)
+    ids = _by_name(report)
+    assert ids["cam"].temporary
+    assert ids["cas1"].temporary
+    assert not ids["cas2"].temporary
+    assert "3 months" in ids["cam"].note
+    assert "CCA 4.7.2" in ids["cam"].note
+    assert ids["cam"].days_left is not None
+    assert 85 <= ids["cam"].days_left <= 90
+    assert "2 temporary (3 months)" in report.summary()
+    assert report.counts()["temporary"] == 2
+
+
+def test_a_pending_csr_of_a_third_party_identity(
+    cli: Cli, deployed: Callable[[str], Path], home: Path, tmp_path: Path, outside: OutsideCA
+) -> None:
+    from cryptography import x509
+
+    deployed(THIRD_PARTY_DEP)
+    ok(cli("csr", "cas-tp", "--out", tmp_path / "c1"))
+    with open_store(home) as store:
+        first = estate_status(store, now=NOW)
+    (csr,) = [i for i in first.items if i.kind == "csr"]
+    assert (csr.name, csr.stage) == ("cas-tp", "pending")
+    assert "no certificate yet" in csr.note
+    assert "cas-tp" not in _by_name(first)
+    assert first.exit_code == 0
+
+    # the CA answers; a renewal's CSR is then pending while that certificate runs out
+    request = x509.load_pem_x509_csr((tmp_path / "c1" / "cas-tp.csr").read_bytes())
+    cert = outside.sign_csr(request, days=365)
+    chain = pem(outside.inter) + pem(outside.root)
+    ok(cli("import", write(tmp_path / "ret" / "cas-tp.pem", pem(cert) + chain)))
+    ok(cli("csr", "cas-tp", "--out", tmp_path / "c2"))
+    renewal = x509.load_pem_x509_csr((tmp_path / "c2" / "cas-tp.csr").read_bytes())
+    with open_store(home) as store:
+        due = estate_status(store, now=cert.not_valid_after_utc - 20 * DAY)
+    (csr,) = [i for i in due.items if i.kind == "csr"]
+    from ccapki.pki.keys import public_key_fingerprint
+
+    assert csr.fingerprint == public_key_fingerprint(renewal.public_key())
+    assert _by_name(due)["cas-tp"].stage == "30"
+    assert "pending while the current certificate is in the 30-day stage" in csr.note
+    # the outside CA's root is in the CA list (external) and in use
+    assert any(i.kind == "ca" and i.in_use for i in due.items)
+
+
+def test_trust_roots_removed_are_gone(cli: Cli, faq: Path) -> None:
+    with open_store(faq) as store:
+        entry = store.trust.entries("cas-clinic")[0]
+    ok(cli("trust", "remove", "cas-clinic", entry.fingerprint[:16]))
+    with open_store(faq) as store:
+        roots = _by_name(estate_status(store, now=NOW), "trust-root")
+    assert len(roots) == 9
+    assert not any(n.startswith("cas-clinic: ") for n in roots)
+
+
+def test_probe_results_are_shown_as_served_since(faq: Path) -> None:
+    with open_store(faq) as store:
+        cur = store.identities.current()
+        first = [
+            ProbeRecord(
+                "cam-a",
+                "control",
+                "127.0.0.2:8443",
+                NOW - 2 * DAY,
+                ProbeVerdict.EXPECTED,
+                leaf_sha256=cur["cam"].fingerprint,
+                identity="cam",
+                version=1,
+            ),
+            ProbeRecord(
+                "cas-dorm-b",
+                "agent",
+                "127.0.0.3:443",
+                NOW - 2 * DAY,
+                ProbeVerdict.EXPECTED,
+                leaf_sha256=cur["cas-dorm"].fingerprint,
+                identity="cas-dorm",
+                version=1,
+            ),
+        ]
+        store.probes.add(first)
+        store.probes.add(
+            [
+                ProbeRecord(
+                    "cam-a",
+                    "control",
+                    "127.0.0.2:8443",
+                    NOW - DAY,
+                    ProbeVerdict.EXPECTED,
+                    leaf_sha256=cur["cam"].fingerprint,
+                    identity="cam",
+                    version=1,
+                ),
+                ProbeRecord(
+                    "cas-dorm-b",
+                    "agent",
+                    "127.0.0.3:443",
+                    NOW - DAY,
+                    ProbeVerdict.UNKNOWN,
+                    reason="a certificate the store does not know",
+                    leaf_sha256="ab" * 32,
+                    identity="cas-dorm",
+                ),
+            ]
+        )
+        report = estate_status(store, now=NOW)
+    ids = _by_name(report)
+    (cam,) = ids["cam"].served
+    assert (cam.verdict, cam.at, cam.since) == (ProbeVerdict.EXPECTED, NOW - DAY, NOW - 2 * DAY)
+    (dorm,) = ids["cas-dorm"].served
+    assert (dorm.verdict, dorm.since) == (ProbeVerdict.UNKNOWN, NOW - DAY)
+    assert ids["cas-guest"].served == ()
+    assert (report.exit_code, report.nagios_code) == (1, 2)
+
+
+def test_several_deployments_in_one_store(cli: Cli, faq: Path, tmp_path: Path) -> None:
+    text = deployment(name="hospital", cam=standalone("cam", "10.9.0.1"))
+    ok(cli("apply", write(tmp_path / "hospital.toml", text + "\n[monitoring]\nwarn_days = [45]\n")))
+    with open_store(faq) as store:
+        both = estate_status(store, now=NOW)
+        one = estate_status(store, now=NOW, deployments=["hospital"])
+        with pytest.raises(NotFoundError, match="no deployment 'nowhere'"):
+            estate_status(store, now=NOW, deployments=["nowhere"])
+    assert both.warn_days == {"faq-campus": (60, 30, 7), "hospital": (45,)}
+    assert both.deployments == ("faq-campus", "hospital")
+    # grouped per deployment, in that order
+    deps = [i.deployment for i in both.items]
+    assert deps == sorted(deps)
+    assert {i.name for i in both.items if i.kind == "identity" and i.deployment == "hospital"} == {
+        "cam"
+    }
+    assert {i.deployment for i in one.items} == {"hospital"}
+    assert one.releases == {"hospital": "4.8.0"}
+
+
+# ---------------------------------------------------------------------------- settings
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        FAQ.read_text(),
+        deployment(release="4.7.2", source="self-signed", cam=ha_pair("cam", "10.0.0"))
+        + "\n[monitoring]\nwarn_days = [10, 90, 45]\n",
+        deployment(cam=standalone("cam", "10.0.0.1"), cas=[ha_pair("c", "10.2.0")]).replace(
+            'name = "wf"', 'name = "wf"\nca = "shared"'
+        ),
+    ],
+)
+def test_settings_read_for_status_are_the_parsers(text: str) -> None:
+    assert read_settings(text) == settings_of(parse_deployment(text))
+
+
+def test_settings_of_a_file_that_no_longer_parses_name_the_line() -> None:
+    text = deployment(cam=standalone("cam", "10.0.0.1")) + "\n[monitoring]\nwarn_days = [0]\n"
+    with pytest.raises(DeploymentError, match="warn_days"):
+        read_settings(text, "kept.toml")
