@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -28,15 +28,21 @@ __all__ = [
     "DeploymentRecord",
     "DeploymentSummary",
     "IdentityRecord",
+    "JobRecord",
+    "JobState",
     "KeyRecord",
     "KeyState",
     "NoticeRecord",
     "ProbeRecord",
     "ProbeVerdict",
+    "Role",
     "RunRecord",
+    "SessionRecord",
     "StoredCA",
     "StoredIdentity",
+    "TokenRecord",
     "TrustEntry",
+    "UserRecord",
     "certificate_facts",
 ]
 
@@ -299,3 +305,90 @@ class RunRecord:
     ok: bool | None
     summary: str
     deployment: str = DEFAULT_DEPLOYMENT
+
+
+class Role(enum.StrEnum):
+    """What a service user may do; each role may do what the ones before it may."""
+
+    VIEWER = "viewer"  # read
+    OPERATOR = "operator"  # issue, import, CSRs, trust apply, renew
+    ADMIN = "admin"  # export private keys, backups, users
+
+    def allows(self, needed: Role) -> bool:
+        """Whether this role may do what ``needed`` may."""
+        order = list(Role)
+        return order.index(self) >= order.index(needed)
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    """A service user (never the password: ``password_hash`` is an Argon2id hash)."""
+
+    id: int
+    name: str
+    role: Role
+    password_hash: str | None = field(repr=False)
+    created_at: dt.datetime
+    disabled_at: dt.datetime | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.disabled_at is None
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    """An API token (only its SHA-256 is kept)."""
+
+    id: int
+    user_id: int
+    label: str
+    created_at: dt.datetime
+    expires_at: dt.datetime | None
+    last_used_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    """A web session (only the SHA-256 of its cookie is kept)."""
+
+    id: int
+    user_id: int
+    csrf_token: str = field(repr=False)
+    created_at: dt.datetime = field(compare=False)
+    expires_at: dt.datetime = field(compare=False)
+
+
+class JobState(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """A background job. ``params``, ``progress`` and ``result`` are JSON values."""
+
+    id: int
+    kind: str
+    deployment: str | None
+    params: dict[str, object]
+    state: JobState
+    created_by: str | None
+    created_at: dt.datetime
+    owner: str | None
+    lease_until: dt.datetime | None
+    attempts: int
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    cancel_requested: bool
+    progress: dict[str, object]
+    result: object | None
+    error: str | None

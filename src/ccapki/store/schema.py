@@ -25,7 +25,7 @@ from ccapki.store.records import DEFAULT_DEPLOYMENT
 __all__ = ["DEFAULT_DEPLOYMENT", "SCHEMA_HEAD", "metadata"]
 
 #: The Alembic revision this code expects; a test checks it equals the migrations' head.
-SCHEMA_HEAD = "0003_monitoring"
+SCHEMA_HEAD = "0004_service"
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -216,4 +216,79 @@ runs = Table(
     Column("ok", Integer, nullable=True),  # 1 finished fine, 0 failed, NULL running
     Column("summary", Text, nullable=False),
     Index("ix_runs_deployment_kind", "deployment", "kind", "id"),
+)
+
+# ---------------------------------------------------------------- the service (ccapki serve)
+
+# people and programs using the service; passwords hashed (Argon2id), never stored
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),  # viewer | operator | admin
+    Column("password_hash", Text, nullable=True),  # None: API tokens only
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("disabled_at", UTCDateTime, nullable=True),
+)
+
+# API tokens: only their SHA-256 is kept (the token is shown once, when made)
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False, index=True),
+    Column("label", String(128), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=True),
+    Column("last_used_at", UTCDateTime, nullable=True),
+    Column("revoked_at", UTCDateTime, nullable=True),
+)
+
+# web sessions: only the SHA-256 of the cookie is kept; any instance can check one
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("session_hash", String(64), nullable=False, unique=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False, index=True),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+)
+
+# failed logins, for throttling across instances
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("address", String(64), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Index("ix_login_failures_name_at", "name", "at"),
+    Index("ix_login_failures_address_at", "address", "at"),
+)
+
+# background jobs (apply of thousands, probe, backup): any instance claims any job
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("deployment", String(128), nullable=True),
+    Column("params", Text, nullable=False),  # JSON
+    Column("state", String(16), nullable=False),  # queued | running | done | failed | cancelled
+    Column("created_by", String(128), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("owner", String(128), nullable=True),  # the instance running it
+    Column("lease_until", UTCDateTime, nullable=True),  # a running job whose lease ran out
+    Column("attempts", Integer, nullable=False),  # is claimed again by another instance
+    Column("started_at", UTCDateTime, nullable=True),
+    Column("finished_at", UTCDateTime, nullable=True),
+    Column("cancel_requested", Integer, nullable=False),
+    Column("progress", Text, nullable=False),  # JSON: {"done": n, "total": m, ...}
+    Column("result", Text, nullable=True),  # JSON
+    Column("error", Text, nullable=True),
+    Index("ix_jobs_state_id", "state", "id"),
 )

@@ -41,6 +41,13 @@ from ccapki.store.identities import IdentityRepository
 from ccapki.store.keyring import Keyring, WrappedKey
 from ccapki.store.keys import KeyRepository
 from ccapki.store.monitoring import NoticeRepository, ProbeRepository, RunRepository
+from ccapki.store.service import (
+    JobRepository,
+    LoginThrottle,
+    SessionRepository,
+    TokenRepository,
+    UserRepository,
+)
 from ccapki.store.truststores import TrustStoreRepository
 
 __all__ = ["MIN_PASSPHRASE", "PassphraseProvider", "Store"]
@@ -288,6 +295,11 @@ class Store:
         self.probes = ProbeRepository(self)
         self.notices = NoticeRepository(self)
         self.runs = RunRepository(self)
+        self.users = UserRepository(self)
+        self.tokens = TokenRepository(self)
+        self.sessions = SessionRepository(self)
+        self.logins = LoginThrottle(self)
+        self.jobs = JobRepository(self)
 
     # ------------------------------------------------------------------ lifecycle
 
