@@ -140,3 +140,17 @@ def test_a_job_is_claimed_once_and_taken_over_when_its_lease_runs_out(
         JobState.CANCELLED,
         JobState.DONE,
     ]
+
+
+def test_a_fork_shares_the_unlocked_keyring_and_pool_not_the_transaction(
+    store: Store,
+) -> None:
+    store.unlock()
+    fork = store.fork(deployment="other", actor="alice")
+    assert fork.engine is store.engine
+    assert fork.keyring is store.keyring
+    assert fork.deployment == "other"
+    fork.audit.record("probe", "x")
+    assert store.audit.log(1)[0].actor == "alice"
+    fork.close()  # the pool stays: the first store still works
+    assert store.users.list() == []

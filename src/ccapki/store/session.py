@@ -282,6 +282,7 @@ class Store:
         self._clock = clock or _utcnow
         #: who acts, as the audit log records it (the CLI: the operating-system user)
         self.actor: str | None = None
+        self._owns_engine = True
         # certificates this Store wrote or read, by PEM text: a certificate is immutable, so
         # reading back what was just written (apply -> trust stores) parses nothing again
         self._parsed: dict[str, x509.Certificate] = {}
@@ -491,8 +492,28 @@ class Store:
             deployment=deployment,
         )
 
+    def fork(self, *, deployment: str | None = None, actor: str | None = None) -> Store:
+        """Another :class:`Store` on the same database, for another thread or request:
+        it shares the engine (its connection pool), the clock and the keyring once
+        unlocked (so the passphrase is not asked, nor scrypt run, again), and has its own
+        transaction and deployment. Closing a fork does not close the engine."""
+        other = type(self)(
+            self.home,
+            self.engine,
+            passphrase=self._passphrase,
+            clock=self._clock,
+            wait=self.wait,
+            on_wait=self.on_wait,
+            deployment=deployment,
+        )
+        other._keyring = self._keyring
+        other.actor = actor if actor is not None else self.actor
+        other._owns_engine = False
+        return other
+
     def close(self) -> None:
-        self.engine.dispose()
+        if self._owns_engine:
+            self.engine.dispose()
 
     def __enter__(self) -> Store:
         return self
