@@ -171,6 +171,9 @@ def test_bad_input_exits_2(cli: Cli, keyfile_store: Path, tmp_path: Path) -> Non
     assert "HOST:PORT" in r.err
     error_with_hint(cli("--deployment", "nope", "watch", "--once", env=_env()))
     error_with_hint(cli("watch", "--json", env=_env()))
+    for bad in ("nan", "inf", "0.5", "-1", "1e9"):  # nan ran the watcher without pause
+        r = error_with_hint(cli("watch", "--interval", bad, env=_env()))
+        assert "--interval" in r.err
     error_with_hint(cli("watch", "--once", home_dir=tmp_path / "no-store"))
     with socket_taken() as port:
         r = error_with_hint(
@@ -234,7 +237,9 @@ def _scrape(url: str) -> dict[str, list[object]]:
     return {f.name: list(f.samples) for f in text_string_to_metric_families(text)}
 
 
-@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 0), (signal.SIGINT, 130)])
+@pytest.mark.parametrize(
+    ("sig", "code"), [(signal.SIGTERM, 0), (signal.SIGINT, 130), (signal.SIGHUP, 0)]
+)
 def test_long_running_watcher_serves_metrics_and_stops_on_a_signal(
     cli: Cli, keyfile_store: Path, tmp_path: Path, sig: signal.Signals, code: int
 ) -> None:

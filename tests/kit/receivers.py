@@ -37,6 +37,7 @@ class Post:
     headers: dict[str, str]
     body: bytes
     signed: bool | None
+    method: str = "POST"
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -47,9 +48,12 @@ class WebhookReceiver:
     lists every POST. ``status``: the HTTP status it answers (e.g. 500 to fail sends).
     ``port``: listen there (a receiver started again on the same port)."""
 
-    def __init__(self, secret: str | None, *, status: int = 204, port: int = 0) -> None:
+    def __init__(
+        self, secret: str | None, *, status: int = 204, port: int = 0, location: str | None = None
+    ) -> None:
         self.secret = secret
         self.status = status
+        self.location = location  # sent with a 3xx status
         self.posts: list[Post] = []
         self._lock = threading.Lock()
         outer = self
@@ -71,6 +75,17 @@ class WebhookReceiver:
                 with outer._lock:
                     outer.posts.append(Post(self.path, dict(self.headers.items()), body, signed))
                 self.send_response(outer.status)
+                if outer.location is not None:
+                    self.send_header("Location", outer.location)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def do_GET(self) -> None:  # a client that followed a redirect
+                with outer._lock:
+                    outer.posts.append(
+                        Post(self.path, dict(self.headers.items()), b"", None, "GET")
+                    )
+                self.send_response(200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 

@@ -284,3 +284,44 @@ def test_failed_webhook_is_retried_next_run(cli: Cli, tmp_path: Path) -> None:
         sent = deliver(store, notices, Notifier(notify, SECRET_ENV), now=IN_30)
         assert all(d.ok and not d.skipped for d in sent)
     assert len(hook.payloads()) == 12  # 6 answered 500, then 6 taken
+
+
+def test_a_redirect_is_a_failed_send_not_followed(cli: Cli, tmp_path: Path) -> None:
+    """A 3xx answer (e.g. http -> https) was followed as a bodiless GET and counted sent."""
+    home = _faq_store(cli, tmp_path)
+    with WebhookReceiver(SECRET, status=302, location="/moved") as hook:
+        notify = Notify(webhook=hook.url, webhook_secret_env="HOOK_SECRET")
+        with open_store(home) as store:
+            notices = _expiry(store)[:1]
+            [d] = deliver(store, notices, Notifier(notify, SECRET_ENV), now=IN_30)
+            assert not d.ok
+            assert "HTTP 302" in d.failed[0][1]
+            assert "/moved" in d.failed[0][1]
+            assert store.notices.list() == []  # released: retried next run
+        assert [p.method for p in hook.posts] == ["POST"]  # no GET to /moved
+
+
+def test_a_claim_abandoned_by_a_killed_watcher_is_taken_over(cli: Cli, tmp_path: Path) -> None:
+    """A watcher killed while sending left its claim: the notice was never sent again."""
+    from ccapki.store import Store
+    from ccapki.store.monitoring import CLAIM_TTL
+
+    from .conftest import PASSPHRASE
+
+    home = _faq_store(cli, tmp_path)
+    clock = {"now": IN_30}
+    with Store.open(home, passphrase=lambda: PASSPHRASE, clock=lambda: clock["now"]) as store:
+        [n] = _expiry(store)[:1]
+        assert store.notices.claim(*n.key, ["webhook"])  # the killed watcher's claim
+        with WebhookReceiver(SECRET) as hook:
+            notify = Notify(webhook=hook.url, webhook_secret_env="HOOK_SECRET")
+            [d] = deliver(store, [n], Notifier(notify, SECRET_ENV), now=clock["now"])
+            assert d.skipped  # it may still be sending: not sent twice at once
+            clock["now"] += CLAIM_TTL + dt.timedelta(seconds=1)
+            [d] = deliver(store, [n], Notifier(notify, SECRET_ENV), now=clock["now"])
+            assert d.ok
+            assert not d.skipped
+            assert store.notices.sent(*n.key)
+            [d] = deliver(store, [n], Notifier(notify, SECRET_ENV), now=clock["now"])
+            assert d.skipped  # confirmed: never again
+        assert len(hook.payloads()) == 1

@@ -59,7 +59,10 @@ def test_since_is_kept_while_the_certificate_stays(store: Store) -> None:
 def test_a_notification_is_claimed_once(store: Store) -> None:
     assert store.notices.claim("cas1", "expiry", "30", "f1", ["webhook"])
     assert not store.notices.claim("cas1", "expiry", "30", "f1", ["webhook", "email"])
+    assert not store.notices.sent("cas1", "expiry", "30", "f1")  # claimed, in flight
+    store.notices.confirm("cas1", "expiry", "30", "f1")
     assert store.notices.sent("cas1", "expiry", "30", "f1")
+    store.notices.release("cas1", "expiry", "30", "f1")  # a sent one is never released
     assert store.notices.claim("cas1", "expiry", "7", "f1", ["email"])  # the next stage
     assert store.notices.claim("cas1", "expiry", "30", "f2", ["email"])  # a renewed cert
     store.notices.release("cas1", "expiry", "7", "f1")

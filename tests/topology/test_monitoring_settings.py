@@ -84,3 +84,13 @@ def test_bad_settings_name_their_line(extra: str, line: int, words: str) -> None
     assert words in err.message, err.message
     assert err.hint
     assert "Input should" not in err.message
+
+
+def test_an_endpoint_written_as_a_url_says_so() -> None:
+    text = BASE.replace(
+        'ip = "10.0.0.10"', 'ip = "10.0.0.10"\nendpoints = { gui = "https://cam.example.org:443/" }'
+    )
+    with pytest.raises(DeploymentError) as info:
+        parse_deployment(text, "d.toml")
+    assert "a URL is not host:port" in info.value.message
+    assert "[https" not in info.value.message  # not the IPv6 brackets advice

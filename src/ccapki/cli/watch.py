@@ -73,9 +73,16 @@ def _logging() -> Iterator[None]:
         logger.propagate = before[1]
 
 
+def _finite(value: float | None) -> float | None:
+    """Refuse nan (every comparison false: the watcher would run without pause)."""
+    if value is not None and value != value:  # nan
+        raise click.BadParameter("nan is not a number of seconds; give 1 to 604800")
+    return value
+
+
 @contextlib.contextmanager
 def _stop_on_signals(stop: threading.Event) -> Iterator[list[int]]:
-    """SIGTERM and SIGINT set ``stop`` (the watcher ends after the deployment it runs); a
+    """SIGTERM, SIGHUP and SIGINT set ``stop`` (the watcher ends after the deployment it runs); a
     second signal interrupts at once (:class:`Interrupted`: 130 / 143). Yields the signals
     received."""
     got: list[int] = []
@@ -93,7 +100,9 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[list[int]]:
         got.append(signum)
         stop.set()
 
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    # SIGHUP (the terminal or ssh session went away): a clean stop, as SIGTERM
+    sigs = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+    previous = {sig: signal.signal(sig, handler) for sig in sigs}
     try:
         yield got
     finally:
@@ -179,7 +188,7 @@ CCAPKI_NOW (the probes' handshakes still run on the real one).
 
 \b
 EXIT CODES
-  0 stopped by SIGTERM (a service's clean stop); --once: every run did all its work
+  0 stopped by SIGTERM or SIGHUP (a service's clean stop); --once: every run did all its work
   1 --once: a run failed (see the log lines: a notification not sent, the store busy)
   2 bad input: no store, an unknown deployment, a [notify] secret variable not set,
     the metrics address in use
@@ -196,8 +205,10 @@ EXIT CODES
 @click.option(
     "--interval",
     metavar="SECONDS",
-    type=click.FloatRange(min=1),
-    help="Seconds between two runs of each deployment (default: its [monitoring] probe_interval).",
+    type=click.FloatRange(min=1, max=7 * 86400),
+    callback=lambda _ctx, _param, v: _finite(v),
+    help="Seconds between two runs of each deployment, 1 to 604800 (default: its "
+    "[monitoring] probe_interval).",
 )
 @click.option("--once", is_flag=True, help="Run every deployment once, then exit.")
 @click.option("--no-probe", is_flag=True, help="Do not probe: status from the last probe kept.")

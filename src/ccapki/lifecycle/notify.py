@@ -349,12 +349,21 @@ class Notifier:
         if secret is not None:
             headers[SIGNATURE_HEADER] = sign(secret.encode(), body)
         req = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310 - http(s) only (the loader checks)
-        ctx = ssl.create_default_context() if url.startswith("https:") else None
+        handlers: list[urllib.request.BaseHandler] = [_NoRedirect()]
+        if url.startswith("https:"):
+            handlers.append(urllib.request.HTTPSHandler(context=ssl.create_default_context()))
+        opener = urllib.request.build_opener(*handlers)
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout, context=ctx) as resp:  # noqa: S310
+            with opener.open(req, timeout=self.timeout) as resp:
                 resp.read(65536)
                 status = int(resp.status)
         except urllib.error.HTTPError as exc:
+            if 300 <= exc.code < 400:  # a redirect would resend the POST as a bodiless GET
+                where = exc.headers.get("Location", "?")
+                raise _SendError(
+                    f"the webhook answered HTTP {exc.code} (a redirect to {where}, not "
+                    "followed: give the final URL in [notify] webhook)"
+                ) from None
             raise _SendError(f"the webhook answered HTTP {exc.code} {exc.reason}") from None
         if not 200 <= status < 300:
             raise _SendError(f"the webhook answered HTTP {status}")
@@ -412,6 +421,21 @@ class Notifier:
                 smtp.quit()
             except (OSError, smtplib.SMTPException):
                 smtp.close()
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Never follow a redirect: the webhook's answer is the verdict (a 3xx is a failure)."""
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: object,
+        code: int,
+        msg: str,
+        headers: object,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        return None
 
 
 class _SendError(OSError):
@@ -477,6 +501,8 @@ def deliver(
             finally:
                 if failed or len(sent) < len(channels):  # failed, or interrupted mid-way
                     store.notices.release(*n.key)
+                else:
+                    store.notices.confirm(*n.key)
             if not failed:
                 log.info("notified by %s: %s", ", ".join(sent), n.title)
             out.append(Delivery(n, tuple(sent), tuple(failed)))

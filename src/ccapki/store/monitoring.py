@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import builtins
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -19,7 +20,12 @@ if TYPE_CHECKING:
 
     from ccapki.store.session import Store
 
-__all__ = ["NoticeRepository", "ProbeRepository", "RunRepository"]
+__all__ = ["CLAIM_TTL", "NoticeRepository", "ProbeRepository", "RunRepository"]
+
+#: How long a watcher's claim on a notification holds without being confirmed as sent:
+#: longer than any send takes (a webhook or SMTP timeout is 10 s per notice), so a live
+#: watcher keeps it, and one killed while sending gives it up to the next run.
+CLAIM_TTL = dt.timedelta(minutes=15)
 
 
 def _probe(r: Row[tuple[object, ...]]) -> ProbeRecord:
@@ -146,37 +152,68 @@ class NoticeRepository:
         fingerprint: str,
         channels: Sequence[str],
     ) -> bool:
-        """Record that this notification goes out now; False when it already went (or
-        another process claimed it first: the database's unique key decides). Claim before
-        sending; :meth:`release` a claim whose sending failed, so the next run retries."""
+        """Claim this notification for sending now; False when it went out already, or
+        another watcher claimed it less than :data:`CLAIM_TTL` ago (the database's unique
+        key decides between processes). Claim, send, then :meth:`confirm`; :meth:`release`
+        a claim whose sending failed, so the next run retries. A claim never confirmed (its
+        watcher was killed while sending) is taken over once older than :data:`CLAIM_TTL`:
+        a notification goes out at least once."""
+        n = t.notifications
+        now = self._s.now()
         try:
             with self._s.transaction() as c:
                 c.execute(
-                    insert(t.notifications),
+                    insert(n),
                     {
                         "deployment": self._s.deployment,
                         "subject": subject,
                         "event": event,
                         "stage": stage,
                         "fingerprint": fingerprint,
-                        "at": self._s.now(),
+                        "at": now,
                         "channels": ",".join(channels),
                     },
                 )
+            return True
         except IntegrityError:
-            return False
-        return True
+            pass
+        with self._s.transaction() as c:  # an abandoned claim is taken over
+            taken = c.execute(
+                update(n)
+                .where(self._key(subject, event, stage, fingerprint))
+                .where(n.c.sent_at.is_(None))
+                .where(n.c.at < now - CLAIM_TTL)
+                .values(at=now, channels=",".join(channels))
+            ).rowcount
+        return bool(taken)
+
+    def confirm(self, subject: str, event: str, stage: str, fingerprint: str) -> None:
+        """The claimed notification went out on every channel."""
+        with self._s.transaction() as c:
+            c.execute(
+                update(t.notifications)
+                .where(self._key(subject, event, stage, fingerprint))
+                .values(sent_at=self._s.now())
+            )
 
     def release(self, subject: str, event: str, stage: str, fingerprint: str) -> None:
         """Forget a claim (its notification could not be sent)."""
         with self._s.transaction() as c:
-            c.execute(delete(t.notifications).where(self._key(subject, event, stage, fingerprint)))
+            c.execute(
+                delete(t.notifications)
+                .where(self._key(subject, event, stage, fingerprint))
+                .where(t.notifications.c.sent_at.is_(None))
+            )
 
     def sent(self, subject: str, event: str, stage: str, fingerprint: str) -> bool:
         """Whether this notification went out already."""
         n = t.notifications
         with self._s.connection() as c:
-            q = select(n.c.id).where(self._key(subject, event, stage, fingerprint))
+            q = (
+                select(n.c.id)
+                .where(self._key(subject, event, stage, fingerprint))
+                .where(n.c.sent_at.is_not(None))
+            )
             return c.execute(q).first() is not None
 
     def list(self, limit: int = 1000) -> builtins.list[NoticeRecord]:
@@ -198,6 +235,7 @@ class NoticeRepository:
                     r.at,
                     tuple(x for x in r.channels.split(",") if x),
                     r.deployment,
+                    r.sent_at,
                 )
                 for r in c.execute(q)
             ]

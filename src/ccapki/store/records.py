@@ -283,7 +283,9 @@ class ProbeRecord:
 
 @dataclass(frozen=True)
 class NoticeRecord:
-    """A notification sent: once per (subject, event, stage, certificate)."""
+    """A notification: once per (subject, event, stage, certificate). ``at``: when a watcher
+    claimed it; ``sent_at``: when it went out on every channel (None: in flight, or its
+    watcher died sending it: the claim is taken over once it is old)."""
 
     subject: str
     event: str
@@ -292,6 +294,7 @@ class NoticeRecord:
     at: dt.datetime
     channels: tuple[str, ...]
     deployment: str = DEFAULT_DEPLOYMENT
+    sent_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -192,7 +192,8 @@ notifications = Table(
     Column("event", String(32), nullable=False),  # expiry | drift | ...
     Column("stage", String(64), nullable=False),  # 60 | 30 | 7 | expired | a fingerprint ...
     Column("fingerprint", String(64), nullable=False),  # the certificate the event is about
-    Column("at", UTCDateTime, nullable=False),
+    Column("at", UTCDateTime, nullable=False),  # claimed (by a watcher about to send it)
+    Column("sent_at", UTCDateTime, nullable=True),  # sent on every channel (None: in flight)
     Column("channels", Text, nullable=False),  # where it went: webhook, email
     UniqueConstraint(
         "deployment",

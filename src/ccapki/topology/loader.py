@@ -67,6 +67,10 @@ def split_endpoint(text: str) -> tuple[str, int]:
     """``host:port`` -> (host, port). The host is a hostname, an IPv4 address or an IPv6
     address in brackets (``[2001:db8::1]:443``); the port 1-65535. ValueError says what is
     wrong."""
+    if "://" in text or "/" in text:
+        raise ValueError(
+            "a URL is not host:port: give the host and port only, e.g. cam.example.edu:443"
+        )
     host, sep, port = text.rpartition(":")
     if not sep or not host or not port:
         raise ValueError("not host:port (a host, a colon, a port)")
@@ -222,10 +226,36 @@ def _check_env_name(v: str | None) -> str | None:
     return v
 
 
+def _number(v: Any, what: str, kinds: tuple[type, ...]) -> Any:
+    """Refuse what TOML reads as another type (true, "30") rather than convert it."""
+    if isinstance(v, bool) or not isinstance(v, kinds):
+        raise ValueError(f"{_toml_value(v)} is not {what}")
+    return v
+
+
 class _Monitoring(_Strict):
     warn_days: list[int] = list(DEFAULT_WARN_DAYS)
     probe_interval: int = 3600
     probe_timeout: float = 5.0
+
+    @field_validator("warn_days", mode="before")
+    @classmethod
+    def _days_list(cls, v: Any) -> Any:
+        if not isinstance(v, list):
+            raise ValueError("give a list of days, e.g. warn_days = [60, 30, 7]")
+        for d in v:
+            _number(d, "a whole number of days", (int,))
+        return v
+
+    @field_validator("probe_interval", mode="before")
+    @classmethod
+    def _interval_type(cls, v: Any) -> Any:
+        return _number(v, "a whole number of seconds", (int,))
+
+    @field_validator("probe_timeout", mode="before")
+    @classmethod
+    def _timeout_type(cls, v: Any) -> Any:
+        return _number(v, "a number of seconds", (int, float))
 
     @field_validator("probe_interval")
     @classmethod
@@ -266,6 +296,13 @@ class _Notify(_Strict):
     smtp_starttls: bool = True
     smtp_user: str | None = None
     smtp_password_env: str | None = None
+
+    @field_validator("smtp_starttls", mode="before")
+    @classmethod
+    def _flag(cls, v: Any) -> Any:
+        if not isinstance(v, bool):
+            raise ValueError(f"{_toml_value(v)} is not true or false")
+        return v
 
     _env = field_validator("webhook_secret_env", "smtp_password_env")(
         classmethod(lambda cls, v: _check_env_name(v))
@@ -415,9 +452,25 @@ def _pydantic_error(path: str, index: _LineIndex, exc: ValidationError) -> Deplo
     if kind == "string_pattern_mismatch":
         msg = f"{err['input']!r} is not a valid name"
         hint = "names use letters, digits, '.', '_' and '-', starting with a letter or digit"
+    elif loc and str(loc[-1]) in _EXAMPLES:
+        hint = f"write it like {_EXAMPLES[str(loc[-1])]}"
     else:
         hint = f"fix the value of {where}"
     return DeploymentError(path, line, f"{where}: {msg}", hint)
+
+
+#: how a setting is written, for the hint of a bad value
+_EXAMPLES = {
+    "warn_days": "warn_days = [60, 30, 7] (days before expiry, whole numbers)",
+    "probe_interval": "probe_interval = 3600 (seconds, a whole number)",
+    "probe_timeout": "probe_timeout = 5.0 (seconds)",
+    "smtp_starttls": "smtp_starttls = true (or false, unquoted)",
+    "webhook": 'webhook = "https://hooks.example.edu/ccapki"',
+    "email_to": 'email_to = ["noc@example.edu"]',
+    "smtp": 'smtp = "mail.example.edu:587"',
+    "webhook_secret_env": 'webhook_secret_env = "CCAPKI_WEBHOOK_SECRET"',
+    "smtp_password_env": 'smtp_password_env = "CCAPKI_SMTP_PASSWORD"',
+}
 
 
 def _allowed_keys(parent: Sequence[Any]) -> list[str]:

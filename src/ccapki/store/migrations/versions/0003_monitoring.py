@@ -51,6 +51,7 @@ def upgrade() -> None:
         sa.Column("stage", sa.String(64), nullable=False),
         sa.Column("fingerprint", sa.String(64), nullable=False),
         sa.Column("at", UTCDateTime, nullable=False),
+        sa.Column("sent_at", UTCDateTime, nullable=True),
         sa.Column("channels", sa.Text, nullable=False),
         sa.UniqueConstraint(
             "deployment", "subject", "event", "stage", "fingerprint", name="uq_notifications_once"
