@@ -64,7 +64,7 @@ def test_status_lists_every_certificate_by_days_left(cli: Cli, faq: Path) -> Non
     r = ok(cli("status", "--nagios"))
     assert r.out.splitlines() == [
         "CCAPKI OK - 18 certificates fine, none within 60 days | expired=0 warning=0 "
-        "wrong_served=0 ok=18 pending=0 temporary=0 unreachable=0 "
+        "wrong_served=0 ok=18 pending=0 temporary=0 unreachable=0 missing=0 "
         f"min_days_left={(_not_after(cli) - NOW).days}"
     ]
 
@@ -229,6 +229,7 @@ def test_what_each_appliance_serves_from_the_last_probe(cli: Cli, faq: Path) -> 
             "since": (NOW - 2 * DAY).isoformat(),
             "reason": "",
             "wrong": False,
+            "outdated": False,
         }
     ]
 

@@ -325,3 +325,36 @@ def test_a_claim_abandoned_by_a_killed_watcher_is_taken_over(cli: Cli, tmp_path:
             [d] = deliver(store, [n], Notifier(notify, SECRET_ENV), now=clock["now"])
             assert d.skipped  # confirmed: never again
         assert len(hook.payloads()) == 1
+
+
+def test_one_notice_per_trust_root_certificate_and_missing_said_plainly() -> None:
+    """A walkthrough saw 18 notices for two certificates: one per appliance and version."""
+
+    def root(appliance: str, fp: str, stage: str) -> StatusItem:
+        item = _item(f"{appliance}: the CAM cam's certificate", stage, fp=fp)
+        return StatusItem(
+            item.deployment,
+            "trust-root",
+            item.name,
+            item.fingerprint,
+            item.not_after,
+            item.days_left,
+            item.stage,
+            False,
+        )
+
+    items = [
+        root("cas-1", "aa" * 32, "7"),
+        root("cas-2", "aa" * 32, "7"),
+        root("cas-3", "aa" * 32, "7"),
+        root("cas-1", "bb" * 32, "30"),
+        StatusItem("campus", "identity", "cas-pub", "none", None, None, "missing", False),
+    ]
+    got = expiry_notices(items)
+    assert [(n.subject, n.stage) for n in got] == [
+        ("trust root: the CAM cam's certificate", "7"),
+        ("trust root: the CAM cam's certificate", "30"),
+        ("cas-pub", "missing"),
+    ]
+    assert "held by 3 appliances (cas-1, cas-2, cas-3)" in got[0].text
+    assert got[2].text == "identity cas-pub has no certificate yet [no certificate]"

@@ -87,7 +87,7 @@ def _probe(appliance: str, verdict: ProbeVerdict, leaf: str | None, **kw: object
         appliance,
         "control",
         "127.0.0.1:8443",
-        NOW - DAY,
+        NOW - dt.timedelta(minutes=30),  # a recent probe (an older one is outdated)
         verdict,
         leaf_sha256=leaf,
         since=NOW - 3 * DAY if leaf else None,
@@ -463,3 +463,83 @@ def test_settings_of_a_file_that_no_longer_parses_name_the_line() -> None:
     text = deployment(cam=standalone("cam", "10.0.0.1")) + "\n[monitoring]\nwarn_days = [0]\n"
     with pytest.raises(DeploymentError, match="warn_days"):
         read_settings(text, "kept.toml")
+
+
+def test_an_outdated_probe_is_shown_but_judges_nothing() -> None:
+    """A walkthrough found `status --nagios` CRITICAL for weeks from a probe long gone."""
+    cam = _fact("cam", 200, version=2)
+    old = ProbeRecord(
+        "cam-a", "gui", "127.0.0.1:8443", NOW - 9 * DAY, ProbeVerdict.UNKNOWN, leaf_sha256="ff" * 32
+    )
+    facts = DeploymentFacts("d", identities=(cam,), probes=(old,), appliances={"cam-a": "cam"})
+    report = build_report([facts], NOW)
+    (served,) = _by_name(report)["cam"].served
+    assert served.outdated
+    assert not served.wrong
+    assert "last probed 9 day(s) ago" in served.reason
+    assert (report.exit_code, report.nagios_code) == (0, 0)
+    fresh = DeploymentFacts(
+        "d",
+        identities=(cam,),
+        probes=(old,),
+        appliances={"cam-a": "cam"},
+        probe_interval=5 * 86400,
+    )
+    assert build_report([fresh], NOW).nagios_code == 2  # within twice its interval: judged
+
+
+def test_an_identity_without_certificate_is_missing_not_hidden() -> None:
+    """A third-party identity with no certificate and no CSR was not shown at all."""
+    facts = DeploymentFacts(
+        "d",
+        identities=(_fact("cam", 200),),
+        planned={"cam": "internal", "cas-pub": "third-party", "cas-2": "internal"},
+        csrs=(CsrFact("cas-2", "spki-x", NOW - DAY),),
+    )
+    report = build_report([facts], NOW)
+    items = _by_name(report)
+    assert items["cas-pub"].stage == "missing"
+    assert "`ccapki csr cas-pub`" in items["cas-pub"].note
+    assert "cas-2" not in items  # its CSR's row says it waits for the CA
+    assert [i.stage for i in report.items if i.kind == "csr"] == ["pending"]
+    assert report.counts()["missing"] == 1
+    assert "1 identity without a certificate" in report.summary()
+    assert (report.exit_code, report.nagios_code) == (1, 1)
+
+
+def test_two_versions_of_one_trust_root_are_told_apart() -> None:
+    same = "the CAM cam's certificate (true self-signed)"
+    trust = (
+        TrustFact("cam-a", same, "aa" * 32, NOW + 10 * DAY),
+        TrustFact("cam-a", same, "bb" * 32, NOW + 400 * DAY),
+        TrustFact("cam-b", same, "aa" * 32, NOW + 10 * DAY),
+    )
+    report = build_report([DeploymentFacts("d", trust=trust)], NOW)
+    names = [i.name for i in report.items if i.kind == "trust-root"]
+    assert len(set(names)) == 3
+    assert any("sha256 aaaaaaaaaaaa" in n for n in names)
+    assert "cam-b: " + same in names  # unambiguous on cam-b: the plain label
+
+
+def test_a_renewal_csr_on_the_same_key_is_shown_pending(
+    cli: Cli, deployed: Callable[[str], Path], home: Path, tmp_path: Path, outside: OutsideCA
+) -> None:
+    """With [renewal] key = "keep" the renewal's CSR has the active key, no pending one:
+    status showed nothing while renew knew a CSR awaited the CA."""
+    from cryptography import x509
+
+    deployed(THIRD_PARTY_DEP + '\n[renewal]\nkey = "keep"\n')
+    ok(cli("csr", "cas-tp", "--out", tmp_path / "c1"))
+    request = x509.load_pem_x509_csr((tmp_path / "c1" / "cas-tp.csr").read_bytes())
+    cert = outside.sign_csr(request, days=365)
+    chain = pem(outside.inter) + pem(outside.root)
+    ok(cli("import", write(tmp_path / "ret" / "cas-tp.pem", pem(cert) + chain)))
+    with open_store(home) as store:
+        assert not [i for i in estate_status(store, now=NOW).items if i.kind == "csr"]
+    later = NOW + DAY  # the renewal, a day after the import
+    ok(cli("renew", "cas-tp", "--commit", "--out", tmp_path / "c2", now=later))
+    with open_store(home) as store:
+        report = estate_status(store, now=later)
+    (csr,) = [i for i in report.items if i.kind == "csr"]
+    assert (csr.name, csr.stage) == ("cas-tp", "pending")
+    assert "the current certificate stays in use" in csr.note

@@ -180,24 +180,48 @@ def _when(days_left: int | None, not_after: dt.datetime | None) -> str:
 def expiry_notices(items: Iterable[StatusItemLike]) -> list[Notice]:
     """The notices of status items in a warning stage (any stage but ``ok`` and
     ``pending``) and in use (a CA nothing uses any more warns nobody), in the items'
-    order. Pure."""
+    order. A trust-store root held by several appliances is one notice per certificate
+    and stage, naming the appliances. Pure."""
     out = []
+    items = list(items)
+    holders: dict[str, list[str]] = {}  # trust-root fingerprint -> appliances
+    for it in items:
+        if it.kind == "trust-root":
+            holders.setdefault(it.fingerprint, []).append(it.name.partition(": ")[0])
+    told: set[tuple[str, str]] = set()
     for it in items:
         if it.stage in _QUIET_STAGES or not it.in_use:
             continue
+        subject = it.name
         what = f"{it.kind} {it.name}"
+        if it.kind == "trust-root":
+            if (it.fingerprint, it.stage) in told:
+                continue
+            told.add((it.fingerprint, it.stage))
+            label = it.name.partition(": ")[2].split(" (sha256 ")[0]
+            on = holders[it.fingerprint]
+            subject = f"trust root: {label}"
+            what = (
+                f"trust-store root {label} (sha256 {it.fingerprint[:12]}), held by "
+                f"{len(on)} appliance{'s' if len(on) != 1 else ''} ({', '.join(on)}),"
+            )
         if it.temporary:
             what += " (the install-time temporary certificate)"
-        stage = "expired" if it.stage == "expired" else f"{it.stage}-day warning"
+        stage = {"expired": "expired", "missing": "no certificate"}.get(
+            it.stage, f"{it.stage}-day warning"
+        )
+        when = (
+            "has no certificate yet" if it.stage == "missing" else _when(it.days_left, it.not_after)
+        )
         out.append(
             Notice(
                 deployment=it.deployment,
                 event="expiry",
-                subject=it.name,
+                subject=subject,
                 stage=it.stage,
                 fingerprint=it.fingerprint,
                 kind=it.kind,
-                text=f"{what} {_when(it.days_left, it.not_after)} [{stage}]",
+                text=f"{what} {when} [{stage}]",
                 days_left=it.days_left,
                 not_after=it.not_after,
                 temporary=it.temporary,

@@ -76,6 +76,10 @@ WRONG_VERDICTS = frozenset(
 #: (CCA 4.7.x: 90 days).
 _THREE_MONTHS = 92
 _DAY = dt.timedelta(days=1)
+#: A probe older than this (or than twice the deployment's probe_interval, when longer) is
+#: outdated: what it saw is shown with its age, but judges nothing (the lab that served it
+#: may be long gone).
+_PROBE_KEPT = dt.timedelta(days=7)
 
 
 # ---------------------------------------------------------------------------- values
@@ -95,11 +99,15 @@ class Served:
     at: dt.datetime
     since: dt.datetime | None
     reason: str
+    #: the probe is older than twice the deployment's probe_interval (at least a week):
+    #: what it saw is shown, but judges nothing now
+    outdated: bool = False
 
     @property
     def wrong(self) -> bool:
-        """Whether it served a certificate other than the identity's current one."""
-        return self.verdict in WRONG_VERDICTS
+        """Whether it served a certificate other than the identity's current one (at a
+        probe recent enough to say so)."""
+        return self.verdict in WRONG_VERDICTS and not self.outdated
 
     def to_dict(self) -> dict[str, object]:
         """The JSON form (times in ISO 8601)."""
@@ -112,6 +120,7 @@ class Served:
             "since": self.since.isoformat() if self.since else None,
             "reason": self.reason,
             "wrong": self.wrong,
+            "outdated": self.outdated,
         }
 
 
@@ -203,6 +212,8 @@ class StatusReport:
                 c["expired"] += 1
             elif i.stage == "pending":
                 c["pending"] += 1
+            elif i.stage == "missing":
+                c["missing"] += 1
             elif i.stage == "ok":
                 c["ok"] += 1
             else:
@@ -219,6 +230,7 @@ class StatusReport:
         keys = (
             "items",
             "expired",
+            "missing",
             "warning",
             "ok",
             "pending",
@@ -263,6 +275,9 @@ class StatusReport:
         parts: list[str] = []
         if n["expired"]:
             parts.append(f"{n['expired']} expired")
+        if n["missing"]:
+            word = "identity" if n["missing"] == 1 else "identities"
+            parts.append(f"{n['missing']} {word} without a certificate")
         parts += [f"{count} within {days} days" for days, count in self.within()]
         if n["wrong_served"]:
             parts.append(f"{_plural(n['wrong_served'], 'wrong certificate')} served")
@@ -292,6 +307,7 @@ class StatusReport:
             f"pending={n['pending']}",
             f"temporary={n['temporary']}",
             f"unreachable={n['unreachable']}",
+            f"missing={n['missing']}",
         ]
         if self.min_days_left is not None:
             perf.append(f"min_days_left={self.min_days_left}")
@@ -371,6 +387,11 @@ class DeploymentFacts:
     probes: tuple[ProbeRecord, ...] = ()
     appliances: Mapping[str, str] = field(default_factory=dict)
     chain_fingerprints: frozenset[str] | None = None
+    #: identity -> source of every identity the deployment file plans (those without a
+    #: certificate are reported missing)
+    planned: Mapping[str, str] = field(default_factory=dict)
+    #: seconds between probes: a probe older than twice this (at least a week) is outdated
+    probe_interval: int = 3600
 
 
 # ---------------------------------------------------------------------------- pure part
@@ -411,7 +432,12 @@ def _temporary_note(source: str, facts: DeploymentFacts) -> str:
     return f"temporary: {rel}'s {kind} install-time kind of certificate"
 
 
-def _served(probes: Iterable[ProbeRecord], current: CurrentFact | None) -> tuple[Served, ...]:
+def _served(
+    probes: Iterable[ProbeRecord],
+    current: CurrentFact | None,
+    now: dt.datetime | None = None,
+    fresh_for: dt.timedelta = 2 * dt.timedelta(hours=1),
+) -> tuple[Served, ...]:
     out: list[Served] = []
     ordered = list(probes)
     if len(ordered) > 1:
@@ -430,7 +456,16 @@ def _served(probes: Iterable[ProbeRecord], current: CurrentFact | None) -> tuple
                 f"served {was} at the last probe; the current is version {current.version}: "
                 "reload the appliance and probe again"
             )
-        out.append(Served(p.appliance, p.kind, p.address, verdict, p.at, p.since, reason))
+        outdated = now is not None and now - p.at > fresh_for
+        if outdated:
+            assert now is not None
+            ago = (now - p.at) // _DAY
+            age = f"{ago} day(s)" if ago else f"{(now - p.at) // dt.timedelta(hours=1)} hour(s)"
+            reason = (
+                f"outdated: last probed {age} ago ({p.at:%Y-%m-%d %H:%M} UTC); run "
+                f"`ccapki probe`" + (f" ({reason})" if reason else "")
+            )
+        out.append(Served(p.appliance, p.kind, p.address, verdict, p.at, p.since, reason, outdated))
     return tuple(out)
 
 
@@ -445,6 +480,7 @@ def deployment_items(facts: DeploymentFacts, now: dt.datetime) -> list[StatusIte
         if owner is not None:
             by_identity.setdefault(owner, []).append(p)
     stages: dict[str, tuple[str, int]] = {}
+    fresh_for = max(2 * dt.timedelta(seconds=facts.probe_interval), _PROBE_KEPT)
     for f in facts.identities:
         left = days_left(f.not_after, now)
         stage = stage_for(left, warn)
@@ -460,9 +496,26 @@ def deployment_items(facts: DeploymentFacts, now: dt.datetime) -> list[StatusIte
                 left,
                 stage,
                 temporary,
-                _served(by_identity.get(f.identity, ()), f),
+                _served(by_identity.get(f.identity, ()), f, now, fresh_for),
                 _temporary_note(f.source, facts) if temporary else "",
             )
+        )
+    held = {f.identity for f in facts.identities}
+    waiting = {c.identity for c in facts.csrs}
+    for name, source in facts.planned.items():
+        if name in held:
+            continue
+        if name in waiting:  # its CSR's row says it: the normal wait for the CA
+            continue
+        if source == Source.THIRD_PARTY.value:
+            note = (
+                f"no certificate yet: make its CSR (`ccapki csr {name}`), send it to the CA, "
+                "then `ccapki import FILE`"
+            )
+        else:
+            note = "no certificate yet: issue it (`ccapki apply FILE`)"
+        items.append(
+            StatusItem(dep, "identity", name, "none", None, None, "missing", False, (), note)
         )
     for csr in facts.csrs:
         made = f"made {csr.created_at:%Y-%m-%d}"
@@ -504,13 +557,17 @@ def deployment_items(facts: DeploymentFacts, now: dt.datetime) -> list[StatusIte
                 in_use,
             )
         )
+    labels = Counter((t.appliance, t.label) for t in facts.trust)
     for t in facts.trust:
         left = days_left(t.not_after, now)
+        name = f"{t.appliance}: {t.label}"
+        if labels[(t.appliance, t.label)] > 1:  # e.g. two versions of a self-signed identity
+            name += f" (sha256 {t.fingerprint[:12]}, until {t.not_after:%Y-%m-%d})"
         items.append(
             StatusItem(
                 dep,
                 "trust-root",
-                f"{t.appliance}: {t.label}",
+                name,
                 t.fingerprint,
                 t.not_after,
                 left,
@@ -557,6 +614,9 @@ class Settings:
     temporary_days: int | None = None
     shared_ca: bool = False
     appliances: Mapping[str, str] = field(default_factory=dict)
+    #: identity -> its source, as the file plans them
+    identities: Mapping[str, str] = field(default_factory=dict)
+    probe_interval: int = 3600
 
 
 def settings_of(deployment: Deployment) -> Settings:
@@ -571,6 +631,8 @@ def settings_of(deployment: Deployment) -> Settings:
         deployment.profile.temp_cert_days,
         deployment.shared_ca,
         appliances,
+        {i.name: i.source.value for i in deployment.identities},
+        deployment.monitoring.probe_interval,
     )
 
 
@@ -609,10 +671,19 @@ def read_settings(text: str, source: str = "<stored deployment>") -> Settings:
         ):
             raise ValueError("warn_days")
         appliances: dict[str, str] = {}
+        planned: dict[str, str] = {}
+        default_source = header.get("source", "self-signed")
+        interval = raw.get("monitoring", {}).get("probe_interval", 3600)
+        if type(interval) is not int:
+            raise TypeError("probe_interval")
         for unit in (raw["cam"], *raw.get("cas", ())):
             name = unit["name"]
             if not isinstance(name, str):
                 raise TypeError("name")
+            source = unit.get("source", default_source)
+            if not isinstance(source, str):
+                raise TypeError("source")
+            planned.setdefault(name, source)
             members = [unit[k]["name"] for k in ("primary", "secondary") if k in unit]
             for m in members or [name]:
                 if not isinstance(m, str):
@@ -624,6 +695,8 @@ def read_settings(text: str, source: str = "<stored deployment>") -> Settings:
             profile_for(release).temp_cert_days,
             header.get("ca") == "shared",
             appliances,
+            planned,
+            interval,
         )
     except (tomllib.TOMLDecodeError, InputError, KeyError, TypeError, ValueError, AttributeError):
         found = settings_of(parse_deployment(text, source))
@@ -668,10 +741,23 @@ def read_facts(store: Store, name: str) -> DeploymentFacts:
         identities = tuple(store.identities.current_facts())
         chains = _chain_fingerprints(store)
         pending = {k.fingerprint for k in store.keys.list(state=KeyState.PENDING)}
+        current = {f.identity: f for f in identities}
+
+        def outstanding(identity: str, spki: str, made: dt.datetime) -> bool:
+            if spki in pending:
+                return True
+            cur = current.get(identity)  # renewed on the same key ([renewal] key = "keep")
+            return (
+                cur is not None
+                and cur.spki == spki
+                and cur.created_at is not None
+                and made > cur.created_at
+            )
+
         csrs = tuple(
             CsrFact(c.identity, c.spki, c.created_at)
             for c in store.csrs.list()
-            if c.spki in pending
+            if outstanding(c.identity, c.spki, c.created_at)
         )
         probes = tuple(store.probes.latest())
         scope = SHARED_CAS if conf.shared_ca else name
@@ -711,6 +797,8 @@ def read_facts(store: Store, name: str) -> DeploymentFacts:
         probes=probes,
         appliances=conf.appliances,
         chain_fingerprints=chains,
+        planned=conf.identities,
+        probe_interval=conf.probe_interval,
     )
 
 

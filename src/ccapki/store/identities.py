@@ -38,6 +38,7 @@ class CurrentFact(NamedTuple):
     spki: str
     not_after: dt.datetime
     source: str
+    created_at: dt.datetime | None = None
 
 
 def _load_pems(text: str) -> tuple[x509.Certificate, ...]:
@@ -321,9 +322,9 @@ class IdentityRepository:
         identities reads."""
         latest = self._latest(self._s.deployment)
         c_ = t.certificates.c
-        q = select(c_.identity, c_.version, c_.fingerprint, c_.spki, c_.not_after, c_.source).join(
-            latest, self._is_latest(latest)
-        )
+        q = select(
+            c_.identity, c_.version, c_.fingerprint, c_.spki, c_.not_after, c_.source, c_.created_at
+        ).join(latest, self._is_latest(latest))
         with self._s.connection() as c:
             return [CurrentFact(*r) for r in c.execute(q)]
 
