@@ -215,7 +215,7 @@ def test_what_each_appliance_serves_from_the_last_probe(cli: Cli, faq: Path) -> 
     assert r.code == 2
     assert r.out.startswith("CCAPKI CRITICAL - 1 wrong certificate served | ")
     assert (
-        "cas-dorm-b agent (127.0.0.9:8443) serves a unknown certificate instead of cas-dorm"
+        "cas-dorm-b agent (127.0.0.9:8443) serves an unknown certificate instead of cas-dorm"
         in r.out
     )
     served = _identities(cli("status", "--json").json())["cam"]["served"]

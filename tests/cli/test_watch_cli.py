@@ -20,6 +20,7 @@ import socket
 import subprocess
 import sys
 import threading
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -268,6 +269,11 @@ def test_long_running_watcher_serves_metrics_and_stops_on_a_signal(
                 err.until(r"faq-campus: run done")  # the schedule runs it again
                 families = _scrape(url)
                 assert "ccapki_certificate_days_left" in families
+                for other in ("/", "/metrics/x", "/favicon.ico"):  # one page, not every path
+                    with pytest.raises(urllib.error.HTTPError) as info:
+                        urllib.request.urlopen(url.removesuffix("/metrics") + other, timeout=5)
+                    assert info.value.code == 404
+                    info.value.close()
                 runs = {
                     s.labels["outcome"]: s.value  # type: ignore[attr-defined]
                     for s in families["ccapki_runs"]

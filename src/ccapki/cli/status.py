@@ -158,7 +158,8 @@ def _nagios_details(report: StatusReport) -> list[str]:
             lines.append(f"{i.kind} {i.name}{where}: {left} (stage {i.stage})")
         for s in i.wrong_served:
             lines.append(
-                f"{s.appliance} {s.kind} ({s.address}) serves a {s.verdict.value} certificate"
+                f"{s.appliance} {s.kind} ({s.address}) serves "
+                f"{_article(s.verdict.value)} {s.verdict.value} certificate"
                 f" instead of {i.name}{where}" + (f": {s.reason}" if s.reason else "")
             )
     return lines
@@ -274,3 +275,8 @@ def _status(env: Env, as_json: bool, nagios: bool, every: bool) -> int:
     for line in _nagios_details(report):
         click.echo(line)
     return report.nagios_code
+
+
+def _article(word: str) -> str:
+    """ "a" or "an" before ``word``."""
+    return "an" if word[:1] in "aeiou" else "a"

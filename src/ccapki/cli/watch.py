@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -114,10 +114,30 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[list[int]]:
 def _start_metrics(
     metrics: WatchMetrics, host: str, port: int
 ) -> tuple[object, threading.Thread, int]:
-    from prometheus_client import start_http_server
+    import socketserver
+    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+    from prometheus_client import make_wsgi_app
+
+    exposition = make_wsgi_app(metrics.registry)
+
+    def only_metrics(environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("PATH_INFO") != "/metrics":  # one page; any other path is not it
+            start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
+            return [b"not found: the metrics are at /metrics\n"]
+        return exposition(environ, start_response)
+
+    class Server(socketserver.ThreadingMixIn, WSGIServer):
+        daemon_threads = True
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:  # no access log on stderr
+            pass
 
     try:
-        server, thread = start_http_server(port, addr=host, registry=metrics.registry)
+        server = make_server(host, port, only_metrics, Server, handler_class=Quiet)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
     except OSError as exc:
         raise InputError(
             f"cannot serve metrics on {host}:{port} ({exc.strerror or exc})",

@@ -281,8 +281,9 @@ def _secret(env: Mapping[str, str], name: str | None, what: str) -> str | None:
         return None
     value = env.get(name)
     if not value:
+        state = "which is empty" if value == "" else "which is not set"
         raise InputError(
-            f"[notify] {what} names the environment variable {name}, which is not set",
+            f"[notify] {what} names the environment variable {name}, {state}",
             f"set {name} in the watcher's environment (systemd: Environment= or "
             "LoadCredential=, a container: -e), or remove it from [notify]",
         )
