@@ -421,13 +421,29 @@ def _stage_words(stage: str, days: int) -> str:
 
 
 def _temporary_note(source: str, facts: DeploymentFacts) -> str:
-    kind = "self-signed" if source == Source.SELF_SIGNED.value else "Perfigo-signed"
+    """What to know of a temporary kind of certificate: a Perfigo-style one (the pre-4.7
+    install-time kind), or the release's own install-time kind (self-signed from 4.7,
+    Perfigo-signed before), which on 4.7.x lasts 3 months."""
+    fix = 'replace it with a CA-signed one (source = "internal" or "third-party")'
+    if source == Source.PERFIGO.value:
+        return (
+            f"temporary kind: Perfigo-signed, as CCA's install-time certificates before 4.7; {fix}"
+        )
     rel = f"CCA {facts.release}" if facts.release else "the release"
+    kind = "self-signed"
+    if facts.release:
+        from ccapki.errors import InputError
+        from ccapki.topology.releases import parse_release, profile_for
+
+        try:
+            if profile_for(parse_release(facts.release)).temp_cert_signer == "perfigo":
+                kind = "Perfigo-signed"
+        except InputError:
+            pass
     if facts.temporary_days is not None and facts.temporary_days <= _THREE_MONTHS:
         return (
             f"TEMPORARY: {rel}'s {kind} install-time certificate lasts 3 months "
-            f"({facts.temporary_days} days); replace it with a CA-signed one "
-            '(source = "internal" or "third-party")'
+            f"({facts.temporary_days} days); {fix}"
         )
     return f"temporary: {rel}'s {kind} install-time kind of certificate"
 
