@@ -547,3 +547,16 @@ def test_a_renewal_csr_on_the_same_key_is_shown_pending(
     (csr,) = [i for i in report.items if i.kind == "csr"]
     assert (csr.name, csr.stage) == ("cas-tp", "pending")
     assert "the current certificate stays in use" in csr.note
+
+
+def test_a_short_temporary_certificate_says_its_own_lifetime() -> None:
+    """4.7.2's temporary certificates last 90 days; one issued for 10 said only "90"."""
+    short = CurrentFact(
+        "cam", 1, "cc" * 32, "spki-cam", NOW + 5 * DAY, "self-signed", NOW - 5 * DAY, NOW - 5 * DAY
+    )
+    report = build_report(
+        [DeploymentFacts("d", release="4.7.2", temporary_days=90, identities=(short,))], NOW
+    )
+    note = _by_name(report)["cam"].note
+    assert "lasts 3 months (90 days); this one was issued for 10 days" in note
+    assert report.counts()["temporary_3_months"] == 1

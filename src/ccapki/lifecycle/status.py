@@ -151,6 +151,11 @@ class StatusItem:
     in_use: bool = True
 
     @property
+    def three_months(self) -> bool:
+        """A temporary certificate of the release's 3-month kind (CCA 4.7.x)."""
+        return self.temporary and self.note.startswith("TEMPORARY:")
+
+    @property
     def warning(self) -> bool:
         """Whether the item counts as a warning: a warn stage or expired, and in use."""
         return self.in_use and self.stage not in ("ok", "pending")
@@ -220,7 +225,7 @@ class StatusReport:
                 c["warning"] += 1
             if i.temporary:
                 c["temporary"] += 1
-                if "3 months" in i.note:
+                if i.three_months:
                     c["temporary_3_months"] += 1
             for s in i.served:
                 if s.wrong:
@@ -420,7 +425,9 @@ def _stage_words(stage: str, days: int) -> str:
     return f"is in the {stage}-day stage ({days} day(s) left)"
 
 
-def _temporary_note(source: str, facts: DeploymentFacts) -> str:
+def _temporary_note(
+    source: str, facts: DeploymentFacts, lifetime: dt.timedelta | None = None
+) -> str:
     """What to know of a temporary kind of certificate: a Perfigo-style one (the pre-4.7
     install-time kind), or the release's own install-time kind (self-signed from 4.7,
     Perfigo-signed before), which on 4.7.x lasts 3 months."""
@@ -441,9 +448,12 @@ def _temporary_note(source: str, facts: DeploymentFacts) -> str:
         except InputError:
             pass
     if facts.temporary_days is not None and facts.temporary_days <= _THREE_MONTHS:
+        issued = ""
+        if lifetime is not None and abs(lifetime.days - facts.temporary_days) > 1:
+            issued = f"; this one was issued for {lifetime.days} days"
         return (
             f"TEMPORARY: {rel}'s {kind} install-time certificate lasts 3 months "
-            f"({facts.temporary_days} days); {fix}"
+            f"({facts.temporary_days} days){issued}; {fix}"
         )
     return f"temporary: {rel}'s {kind} install-time kind of certificate"
 
@@ -513,7 +523,11 @@ def deployment_items(facts: DeploymentFacts, now: dt.datetime) -> list[StatusIte
                 stage,
                 temporary,
                 _served(by_identity.get(f.identity, ()), f, now, fresh_for),
-                _temporary_note(f.source, facts) if temporary else "",
+                _temporary_note(
+                    f.source, facts, f.not_after - f.not_before if f.not_before else None
+                )
+                if temporary
+                else "",
             )
         )
     held = {f.identity for f in facts.identities}

@@ -39,6 +39,7 @@ class CurrentFact(NamedTuple):
     not_after: dt.datetime
     source: str
     created_at: dt.datetime | None = None
+    not_before: dt.datetime | None = None
 
 
 def _load_pems(text: str) -> tuple[x509.Certificate, ...]:
@@ -323,7 +324,14 @@ class IdentityRepository:
         latest = self._latest(self._s.deployment)
         c_ = t.certificates.c
         q = select(
-            c_.identity, c_.version, c_.fingerprint, c_.spki, c_.not_after, c_.source, c_.created_at
+            c_.identity,
+            c_.version,
+            c_.fingerprint,
+            c_.spki,
+            c_.not_after,
+            c_.source,
+            c_.created_at,
+            c_.not_before,
         ).join(latest, self._is_latest(latest))
         with self._s.connection() as c:
             return [CurrentFact(*r) for r in c.execute(q)]
