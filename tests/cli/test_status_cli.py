@@ -257,16 +257,10 @@ def test_several_deployments_in_one_store(cli: Cli, faq: Path, tmp_path: Path) -
 
 
 def test_status_on_postgresql(cli: Cli, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from sqlalchemy import create_engine, text
 
-    from kit.tools import require_pg_url
+    from kit.tools import clean_pg_url
 
-    url = require_pg_url()
-    engine = create_engine(url)
-    with engine.begin() as conn:  # a clean database
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
+    url = clean_pg_url()  # an empty database
     monkeypatch.setenv("CCAPKI_DATABASE_URL", url)
     ok(cli("init", "--key-file"))
     ok(cli("apply", FAQ))

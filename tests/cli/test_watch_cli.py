@@ -340,16 +340,10 @@ def test_watch_on_postgresql_notifies_once(
 ) -> None:
     """The claims are the database's unique key: on PostgreSQL too, a second run (another
     process) sends nothing again."""
-    from sqlalchemy import create_engine, text
 
-    from kit.tools import require_pg_url
+    from kit.tools import clean_pg_url
 
-    url = require_pg_url()
-    engine = create_engine(url)
-    with engine.begin() as conn:  # a clean database
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
+    url = clean_pg_url()  # an empty database
     monkeypatch.setenv("CCAPKI_DATABASE_URL", url)
     with WebhookReceiver(SECRET) as hook:
         ok(cli("init", "--key-file"))

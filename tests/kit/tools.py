@@ -44,6 +44,20 @@ def require_pg_url() -> str:
     return str(url)
 
 
+def clean_pg_url() -> str:
+    """:func:`require_pg_url`, its database emptied first (the ``public`` schema dropped and
+    made again): a store made on it starts from nothing."""
+    from sqlalchemy import create_engine, text
+
+    url = require_pg_url()
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    return url
+
+
 def openssl(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """Run the real ``openssl`` command (no stdin); skip/fail as :func:`require_tool` says."""
     exe = require_tool("openssl")

@@ -37,7 +37,7 @@ from ccapki.pki.issue import (
 from ccapki.pki.keys import KeyType, generate_key
 from kit.certs import NOW, sha256
 from kit.cli import FAQ, Cli, Result, deployment, error_with_hint, ha_pair, standalone, write
-from kit.tools import require_pg_url
+from kit.tools import clean_pg_url
 
 PASS = "correct horse battery staple"
 
@@ -680,12 +680,7 @@ def test_unknown_deployment_is_bad_input(cli: Cli, faq_store: Path) -> None:
 @pytest.fixture
 def pg_url(monkeypatch: pytest.MonkeyPatch) -> str:
     """A clean PostgreSQL database (``CCAPKI_TEST_PG_URL``); CI must provide one."""
-    url = require_pg_url()
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
+    url = clean_pg_url()  # an empty database
     monkeypatch.setenv("CCAPKI_DATABASE_URL", url)
     monkeypatch.setenv("CCAPKI_PASSPHRASE", PASS)
     return url

@@ -8,24 +8,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from ccapki.store import Store
 from ccapki.store.records import ProbeRecord, ProbeVerdict
 from kit.certs import NOW
-from kit.tools import require_pg_url
+from kit.tools import clean_pg_url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     url = None
     if request.param == "postgresql":
-        url = require_pg_url()
-        engine = create_engine(url)
-        with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-        engine.dispose()
+        url = clean_pg_url()
     clock = {"now": NOW}
     with Store.init(tmp_path, url=url, key_file=True, clock=lambda: clock["now"]) as s:
         s.use("campus", new=True)

@@ -16,17 +16,12 @@ from ccapki.cli import main
 from ccapki.store import Store
 from ccapki.store.schema import SCHEMA_HEAD
 from kit.cli import FAQ
-from kit.tools import require_pg_url
+from kit.tools import clean_pg_url
 
 
 @pytest.fixture
 def pg_url(monkeypatch: pytest.MonkeyPatch) -> str:
-    url = require_pg_url()
-    engine = create_engine(url)
-    with engine.begin() as conn:  # a clean database for each test
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
+    url = clean_pg_url()  # an empty database
     monkeypatch.setenv("CCAPKI_DATABASE_URL", url)
     monkeypatch.setenv("CCAPKI_PASSPHRASE", "correct horse battery staple")
     return url

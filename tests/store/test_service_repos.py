@@ -9,14 +9,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select
 
 from ccapki.errors import InputError, NotFoundError
 from ccapki.store import Store
 from ccapki.store import schema as t
 from ccapki.store.records import JobState, Role
 from kit.certs import NOW
-from kit.tools import require_pg_url
+from kit.tools import clean_pg_url
 
 MIN = dt.timedelta(minutes=1)
 
@@ -38,12 +38,7 @@ def clock() -> Clock:
 def store(request: pytest.FixtureRequest, tmp_path: Path, clock: Clock) -> Iterator[Store]:
     url = None
     if request.param == "postgresql":
-        url = require_pg_url()
-        engine = create_engine(url)
-        with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-        engine.dispose()
+        url = clean_pg_url()
     with Store.init(tmp_path, url=url, key_file=True, clock=clock) as s:
         yield s
 
