@@ -18,6 +18,9 @@ from ccapki.store.keyring import Keyring
 from kit.certs import NOW, OutsideCA
 from kit.cli import Cli
 
+#: ``CCAPKI_TEST_BACKEND=postgresql`` runs the suite's stores on PostgreSQL (see kit.pgmode)
+pytest_plugins = ["kit.pgmode"]
+
 #: scrypt cost of the passphrase stores made with the ``fast_scrypt`` fixture
 TEST_SCRYPT_N = 2**10
 

@@ -51,6 +51,7 @@ if TYPE_CHECKING:
         Store,
         StoreError,
         apply,
+        apply_trust,
         check_trust,
         client_roots,
         commit_renewal,
@@ -59,6 +60,7 @@ if TYPE_CHECKING:
         import_files,
         import_materials,
         init_store,
+        inspect_identity,
         load_deployment,
         make_csrs,
         make_plan,
@@ -66,9 +68,13 @@ if TYPE_CHECKING:
         parse_deployment,
         pending_actions,
         plan_renewal,
+        plan_trust,
         probe_endpoints,
         read_files,
+        rotation_what_if,
+        service_certificate,
         store_exists,
+        stored_deployment,
     )
 
 __version__ = "0.1.0"
@@ -102,6 +108,7 @@ __all__ = [
     "StoreError",
     "__version__",
     "apply",
+    "apply_trust",
     "check_trust",
     "client_roots",
     "commit_renewal",
@@ -110,6 +117,7 @@ __all__ = [
     "import_files",
     "import_materials",
     "init_store",
+    "inspect_identity",
     "load_deployment",
     "make_csrs",
     "make_plan",
@@ -117,9 +125,13 @@ __all__ = [
     "parse_deployment",
     "pending_actions",
     "plan_renewal",
+    "plan_trust",
     "probe_endpoints",
     "read_files",
+    "rotation_what_if",
+    "service_certificate",
     "store_exists",
+    "stored_deployment",
 ]
 
 

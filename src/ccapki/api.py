@@ -51,6 +51,9 @@ from ccapki.topology.model import Channel, Deployment
 from ccapki.topology.plan import Action, ActionKind, Plan
 
 if TYPE_CHECKING:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+
     from ccapki.lifecycle.apply import ApplyResult
     from ccapki.lifecycle.certfiles import ClientRoot, CsrResult
     from ccapki.lifecycle.exports import ExportFormat
@@ -60,7 +63,9 @@ if TYPE_CHECKING:
     from ccapki.lifecycle.status import StatusReport
     from ccapki.lifecycle.trustops import Matrix
     from ccapki.pki.formats import Material
+    from ccapki.pki.inspect import CertInfo
     from ccapki.store.session import Store
+    from ccapki.trust._cases import Change
 
 __all__ = [
     "Action",
@@ -89,6 +94,7 @@ __all__ = [
     "Store",
     "StoreError",
     "apply",
+    "apply_trust",
     "check_trust",
     "client_roots",
     "commit_renewal",
@@ -97,6 +103,7 @@ __all__ = [
     "import_files",
     "import_materials",
     "init_store",
+    "inspect_identity",
     "load_deployment",
     "make_csrs",
     "make_plan",
@@ -104,9 +111,13 @@ __all__ = [
     "parse_deployment",
     "pending_actions",
     "plan_renewal",
+    "plan_trust",
     "probe_endpoints",
     "read_files",
+    "rotation_what_if",
+    "service_certificate",
     "store_exists",
+    "stored_deployment",
 ]
 
 #: Result types whose modules need the database layer: imported when first asked for.
@@ -427,6 +438,7 @@ def export(
     password: str | bytes | None = None,
     include_root: bool = False,
     legacy: bool = False,
+    destination: str = "<returned by ccapki.export>",
 ) -> bytes:
     """The current certificate of ``identity`` as one file.
 
@@ -434,7 +446,7 @@ def export(
     FAQ's upload file), ``cert``, ``chain``, ``fullchain``, ``key``, ``der``, ``pkcs12``
     (needs ``password``; ``legacy`` for 3DES/SHA-1). ``password`` encrypts the key of
     ``pem-bundle`` and ``key``. A format holding the private key is written to the audit
-    log.
+    log (who: the store's ``actor``; where it went: ``destination``).
 
     Raises :class:`NotFoundError` when the store holds no certificate for ``identity``,
     :class:`InputError` for an unknown format or a PKCS#12 without a password.
@@ -445,7 +457,7 @@ def export(
     exported = export_identity(
         store, identity, format, password=pw or None, include_root=include_root, legacy=legacy
     )
-    record_key_export(store, exported, "<returned by ccapki.export>", encrypted=bool(pw))
+    record_key_export(store, exported, destination, encrypted=bool(pw))
     return exported.data
 
 
@@ -617,3 +629,204 @@ def probe_endpoints(
             timeout=timeout,
             retries=retries,
         )
+
+
+# ---------------------------------------------------------------------------- service
+
+
+def stored_deployment(store: Store, name: str | None = None) -> Deployment:
+    """The deployment file the store last applied of deployment ``name`` (None: the
+    store's deployment, see :func:`open_store`), parsed.
+
+    Returns the :class:`Deployment`. Raises :class:`NotFoundError` when the store holds
+    no deployment ``name`` or no file of it, :class:`DeploymentError` when the kept file
+    no longer parses.
+    """
+    view = store.fork(deployment=None)
+    view.use(name)
+    kept = view.deployments.latest()
+    if kept is None:
+        raise NotFoundError(
+            f"the store holds no deployment file of {view.deployment!r}",
+            "apply the deployment's file first (`ccapki apply FILE`)",
+        )
+    return parse_deployment(kept.text, kept.path or "<stored deployment>")
+
+
+def inspect_identity(
+    store: Store, deployment: Deployment, identity: str, now: dt.datetime | None = None
+) -> list[CertInfo]:
+    """What ``ccapki inspect IDENTITY`` shows of the current certificate of ``identity``
+    (the name the plan gives it, or an appliance's), then of each certificate of its chain.
+
+    Returns one :class:`~ccapki.pki.inspect.CertInfo` per certificate (``to_json()``).
+    Raises :class:`NotFoundError` when the deployment has no such identity or the store
+    holds no certificate for it.
+    """
+    from ccapki.pki.inspect import KnownCA, describe
+
+    name = deployment.identity(identity).name
+    with store.scoped(deployment.name):
+        ident = store.identities.get(name)
+        known = [KnownCA(c.name, c.kind, c.certificate) for c in store.cas.list()]
+    if ident is None:
+        raise NotFoundError(
+            f"the store holds no certificate for {name!r}",
+            "issue it (`ccapki apply FILE`), or import its certificate (`ccapki import`)",
+        )
+    certs = [ident.certificate, *ident.chain]
+    when = _now(store, now)
+    return [describe(c, now=when, known=known, chain=certs[i + 1 :]) for i, c in enumerate(certs)]
+
+
+def plan_trust(store: Store, deployment: Deployment, *, prune: bool = False) -> list[Change]:
+    """What ``ccapki trust plan`` prints: the smallest set of trust-store changes that makes
+    every channel of the deployment pass (``prune``: also removals of what no channel needs
+    any more). Changes nothing.
+
+    Returns the changes (``action`` add or remove, ``appliance``, ``certificate``,
+    ``str(change)`` in the appliance GUI's words). Raises :class:`StoreError` for an
+    unusable store.
+    """
+    from ccapki.lifecycle.trustops import load_inventory, trust_changes
+
+    with store.scoped(deployment.name):
+        return trust_changes(load_inventory(store, deployment), prune=prune)
+
+
+def apply_trust(store: Store, deployment: Deployment, *, prune: bool = False) -> list[Change]:
+    """What ``ccapki trust apply`` does: carry out :func:`plan_trust` in the store, decided
+    and written in one transaction under the store's write lock.
+
+    Returns the changes made (empty: nothing to change). Raises :class:`StoreError` for an
+    unusable or busy store (nothing written).
+    """
+    from ccapki.lifecycle.trustops import apply_changes, load_inventory, trust_changes
+
+    with store.scoped(deployment.name), store.transaction():
+        changes = trust_changes(load_inventory(store, deployment), prune=prune)
+        apply_changes(store, changes)
+    return changes
+
+
+def rotation_what_if(
+    store: Store,
+    deployment: Deployment,
+    identity: str,
+    *,
+    to_source: str | None = None,
+    now: dt.datetime | None = None,
+) -> tuple[list[str], list[tuple[int, str]]]:
+    """What ``ccapki trust plan --rotate IDENTITY [--to-source S]`` prints: if ``identity``
+    were replaced now by a new certificate from ``to_source`` (default: its own source),
+    what breaks, and the safe order of steps. Writes nothing (the CAs it would create are
+    made and rolled back).
+
+    Returns ``(breaks, steps)``: each break as text, each step as ``(order, text)``.
+    Raises :class:`NotFoundError` for an identity the deployment does not have,
+    :class:`InputError` for a third-party replacement (its issuer is unknown until the CA
+    answers) or an unknown source.
+    """
+    import dataclasses
+
+    from ccapki.lifecycle.apply import ensure_issuers, issue_one, signer_for
+    from ccapki.lifecycle.trustops import load_inventory, rotation_plan
+    from ccapki.topology.model import Source
+
+    spec = deployment.identity(identity)
+    try:
+        source = Source(to_source) if to_source else spec.source
+    except ValueError:
+        raise InputError(
+            f"unknown source {to_source!r}",
+            "use internal, third-party, self-signed or perfigo",
+        ) from None
+    if source is Source.THIRD_PARTY:
+        raise InputError(
+            "a third-party certificate's issuer is known only once the CA returns it",
+            f"make the CSR (`ccapki csr {spec.name}`), import the certificate, then run "
+            "`ccapki trust plan` for the trust-store changes",
+        )
+    when = _now(store, now)
+    plan = make_plan(deployment)
+    p = plan.get(spec.name)
+    p = dataclasses.replace(p, spec=dataclasses.replace(p.spec, source=source))
+    signer = signer_for(p, deployment)
+    with store.scoped(deployment.name):
+        inv = load_inventory(store, deployment)
+        with store.transaction():
+            # a what-if: CAs it would create are minted, used, and rolled back
+            issuers, _ = ensure_issuers(store, plan, when, needed={signer} - {"self"})
+            record = issue_one(p, signer, issuers, when)
+            breaks, steps = rotation_plan(inv, spec.name, [record.certificate, *record.chain], when)
+            store.rollback()
+    return breaks, [(s.order, s.text) for s in steps]
+
+
+def service_certificate(
+    store: Store, names: Sequence[str], *, days: int = 30, now: dt.datetime | None = None
+) -> tuple[list[x509.Certificate], PrivateKeyTypes]:
+    """A TLS server certificate for ``ccapki serve``: a new ECDSA P-256 key and a
+    certificate for ``names`` (host names and IP addresses) valid ``days`` days, signed by
+    the internal CA of the store's deployment, so clients that trust the store's root
+    (``ccapki export-roots``) trust the service. Neither is kept in the store; the issue is
+    written to the audit log (``serve-certificate``).
+
+    Returns ``(chain, key)``: the certificate, then the CA certificates up to the root;
+    the private key. Raises :class:`NotFoundError` when the deployment has no internal CA
+    (no identity of source ``internal`` was issued), :class:`InputError` for no names,
+    :class:`PasswordError` when the store's keys cannot be unsealed.
+    """
+    import ipaddress
+
+    from ccapki.pki.certs import fingerprint
+    from ccapki.pki.issue import IdentityRequest, issue_identity
+    from ccapki.pki.keys import KeyType, generate_key
+    from ccapki.topology.plan import INTERNAL_CA, INTERNAL_ROOT
+
+    if not names:
+        raise InputError("no name for the service's certificate", "give its host name or address")
+    dns: list[str] = []
+    ips: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = []
+    for n in dict.fromkeys(names):
+        try:
+            ips.append(ipaddress.ip_address(n))
+        except ValueError:
+            dns.append(n)
+    issuer = store.cas.issuer(INTERNAL_CA)
+    if issuer is None:
+        raise NotFoundError(
+            f"deployment {store.deployment!r} has no internal CA to sign the service's certificate",
+            "apply a deployment with an internal identity first, or give the service its "
+            "own certificate (`ccapki serve --tls-cert FILE --tls-key FILE`, or "
+            "--tls-identity NAME)",
+        )
+    roots = [c.certificate for c in store.cas.list(INTERNAL_ROOT)]
+    key = generate_key(KeyType.ECDSA_P256)
+    request = IdentityRequest(
+        common_name=dns[0] if dns else str(ips[0]),
+        dns_names=tuple(dns),
+        ip_addresses=tuple(ips),
+        organization="ccapki service",
+    )
+    cert = issue_identity(
+        request,
+        key.public_key(),
+        now=_now(store, now),
+        days=days,
+        issuer=issuer,
+        client_auth=False,
+    )
+    chain = [cert, issuer.certificate]
+    root = next((r for r in roots if r.subject == issuer.certificate.issuer), None)
+    if root is not None and root != issuer.certificate:
+        chain.append(root)
+    with store.transaction():
+        store.audit.record(
+            "serve-certificate",
+            request.common_name,
+            fingerprint=fingerprint(cert),
+            names=list(dict.fromkeys(names)),
+            days=days,
+        )
+    return chain, key

@@ -133,7 +133,12 @@ def line_of(text: str, needle: str, nth: int = 1) -> int:
 
 
 def db_bytes(home: Path) -> bytes:
-    """The store's SQLite file plus any WAL, as raw bytes."""
+    """The store's SQLite file plus any WAL, as raw bytes (on PostgreSQL, see
+    :mod:`kit.pgmode`: every row of the store's schema)."""
+    from kit import pgmode
+
+    if pgmode.BACKEND == "postgresql":
+        return pgmode.dump(home)
     data = (home / "ccapki.db").read_bytes()
     wal = home / "ccapki.db-wal"
     return data + (wal.read_bytes() if wal.exists() else b"")

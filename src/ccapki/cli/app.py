@@ -55,6 +55,8 @@ COMMANDS: dict[str, str] = {
     "status": "ccapki.cli.status:status",
     "renew": "ccapki.cli.renew:renew",
     "watch": "ccapki.cli.watch:watch",
+    "serve": "ccapki.cli.serve:serve",
+    "users": "ccapki.cli.serve:users",
 }
 
 

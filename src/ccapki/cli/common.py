@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import math
+from typing import TYPE_CHECKING, Any
+
+import click
 
 from ccapki.errors import CcapkiError, InputError, StoreError
 
@@ -10,7 +13,18 @@ if TYPE_CHECKING:
     from ccapki.cli.app import Env
     from ccapki.topology.model import Deployment
 
-__all__ = ["load_deployment_arg"]
+__all__ = ["FiniteFloatRange", "load_deployment_arg"]
+
+
+class FiniteFloatRange(click.FloatRange):
+    """``click.FloatRange`` that also refuses nan and inf, with the range's own error (a
+    FloatRange lets nan through: every comparison with it is false)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        rv = super().convert(value, param, ctx)
+        if isinstance(rv, float) and not math.isfinite(rv):
+            self.fail(f"{rv} is not in the range {self._describe_range()}.", param, ctx)
+        return rv
 
 
 def load_deployment_arg(env: Env, path: str | None) -> tuple[Deployment, str | None]:

@@ -68,6 +68,9 @@ def lab_up(env: Env, interval: float, as_json: bool) -> int:
 
     with env.open_store() as store:
         store.unlock()  # a wrong passphrase fails here, not inside the daemon
+        # the deployment named (--deployment / CCAPKI_DEPLOYMENT), else the store's only
+        # one: an ambiguous store fails here, and the daemon is told which one to serve
+        name = store.deployment
         if store.deployments.latest() is None:
             raise StoreError("the store holds no deployment", "run `ccapki apply FILE` first")
     child_env = dict(os.environ)
@@ -79,8 +82,9 @@ def lab_up(env: Env, interval: float, as_json: bool) -> int:
         state = start_background(
             _state_dir(env),
             loader=LOADER,
-            loader_args=[str(env.home), str(interval)],
+            loader_args=[str(env.home), str(interval), name],
             env=child_env,
+            serves=name,
         )
     except Interrupted as exc:  # the daemon may have started: it runs detached
         exc.hint = (
@@ -88,7 +92,7 @@ def lab_up(env: Env, interval: float, as_json: bool) -> int:
         )
         raise
     env.work_done()  # the lab runs: a late Ctrl-C no longer makes this an error
-    click.echo(f"lab up: pid {state.pid}, log {state.log_path}")
+    click.echo(f"lab up: deployment {name}, pid {state.pid}, log {state.log_path}")
     if state.status is not None:
         _render_status(state.status, as_json)
     return 0
@@ -126,7 +130,7 @@ def lab_status(env: Env, as_json: bool) -> int:
         raise StoreError(
             f"no lab runs for {env.home}{_stale_note(state)}", "start one with `ccapki lab up`"
         )
-    _render_status(state.status, as_json)
+    _render_status(state.status, as_json, serves=state.serves)
     return 0 if state.status.links_up else 1
 
 
@@ -187,12 +191,14 @@ def _stale_note(state: LabState | None) -> str:
     return f" ({state.foreign}; its stale lab state was removed here, that lab left running)"
 
 
-def _render_status(status: LabStatus, as_json: bool) -> None:
+def _render_status(status: LabStatus, as_json: bool, *, serves: str | None = None) -> None:
     if as_json:
         from ccapki.cli.output import print_json
 
-        print_json(status.to_dict())
+        print_json({**status.to_dict(), **({"deployment": serves} if serves else {})})
         return
+    if serves:
+        click.echo(f"the lab serves deployment {serves}")
     from rich.markup import escape
     from rich.table import Table
 
@@ -287,6 +293,13 @@ def verify(env: Env, live: bool, target: str, as_json: bool) -> int:
                 f"no lab runs for {env.home}{_stale_note(state)}",
                 "start one with `ccapki lab up`, or give real endpoints in the deployment "
                 'file (endpoints = { control = "host:port", ... }) and use --target deployment',
+            )
+        if state.serves_other(dep.name):
+            raise StoreError(
+                f"the lab of {env.home} serves deployment {state.serves!r}, not {dep.name!r}",
+                f"verify {state.serves!r} (`ccapki --deployment {state.serves} verify --live`), "
+                f"or serve {dep.name!r}: `ccapki lab down`, then "
+                f"`ccapki --deployment {dep.name} lab up`",
             )
         status = state.status
     with env.open_store() as store:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, cast
 import click
 
 from ccapki.cli.app import Env, pass_env
+from ccapki.cli.common import FiniteFloatRange
 from ccapki.errors import InputError, StoreError
 
 if TYPE_CHECKING:
@@ -48,9 +49,11 @@ One TLS handshake per endpoint reads the chain it presents (nothing is verified,
 changes on the appliance), its protocol version and the handshake time, and compares the
 chain with the store: expected (the identity's current certificate), stale (an older
 version: reload or install the current one), unknown (a certificate the store does not
-hold for it: installed by hand), temporary (the release's install-time certificate still
-in place), ha-mismatch (the two peers of an HA pair present different certificates),
-unreachable (refused, timed out, no such host), not-tls, handshake-error. Results are kept
+hold for it: installed by hand; "expected (chain incomplete)" when the right certificate
+is sent without its intermediate, which Java on the appliances does not fetch), temporary
+(the release's install-time certificate still in place), ha-mismatch (the two peers of
+an HA pair present different certificates), unreachable (refused, timed out, no such
+host), not-tls, handshake-error. Results are kept
 in the store with the time each endpoint was first seen presenting its certificate
 (`since`), for `ccapki status`. A TARGET is an appliance, an identity (both peers of an HA
 pair) or APPLIANCE:KIND (control, heartbeat, agent, web-login, gui). The handshakes run on
@@ -58,8 +61,9 @@ the real clock, so CCAPKI_NOW is refused. A progress bar shows on a terminal (st
 
 \b
 EXIT CODES
-  0 every endpoint presents its current certificate
-  1 anything else: stale, unknown, temporary, ha-mismatch, unreachable, not-tls, handshake
+  0 every endpoint presents its current certificate with its whole chain
+  1 anything else: stale, unknown, temporary, ha-mismatch, unreachable, not-tls, handshake,
+    a chain without its intermediate
   2 bad input: an unknown TARGET, no lab running and no endpoints in the deployment file,
     no store or deployment, CCAPKI_NOW set
 """,
@@ -74,7 +78,7 @@ EXIT CODES
 )
 @click.option(
     "--timeout",
-    type=click.FloatRange(0, 3600, min_open=True),
+    type=FiniteFloatRange(0, 3600, min_open=True),
     default=None,
     metavar="SECONDS",
     help="Seconds per endpoint, all attempts together (default: the deployment file's "
@@ -130,7 +134,9 @@ def probe(
     plans: list[tuple[Deployment, LabStatus]] = []
     skipped: list[str] = []
     for dep in deployments:
-        found = endpoints_for(dep, live, lab)
+        # a lab started for another deployment serves none of this one's endpoints
+        mine = None if state is not None and state.serves_other(dep.name) else lab
+        found = endpoints_for(dep, live, mine)
         if found is None or not found[0].endpoints:
             skipped.append(dep.name)
         else:
@@ -287,21 +293,38 @@ def _render(run: ProbeRun) -> None:
     for r in run.records:
         colour = _COLOURS.get(r.verdict.value, "red")
         since = r.since.strftime("%Y-%m-%d %H:%M") if r.since else "-"
+        flag = (
+            " [yellow](chain incomplete)[/yellow]"
+            if run.incomplete.get((r.appliance, r.kind))
+            else ""
+        )
         table.add_row(
             r.appliance,
             r.kind,
             r.address,
-            f"[{colour}]{r.verdict.value}[/{colour}]",
+            f"[{colour}]{r.verdict.value}[/{colour}]{flag}",
             since,
             r.protocol or "-",
             _escape(r.reason),
         )
     out.print(table)
-    bad = [r for r in run.records if r.verdict.value != "expected"]
+    bad = [r for r in run.records if run.needs_a_look(r)]
     if not bad:
         out.print(f"every endpoint of {run.deployment} presents its current certificate")
     else:
         out.print(f"{len(bad)} of {len(run.records)} endpoints of {run.deployment} need a look")
+    for r in run.records:
+        missing = run.incomplete.get((r.appliance, r.kind))
+        if missing and r.identity:
+            out.print(
+                _escape(
+                    f"{r.appliance} {r.kind} sends {r.identity}'s certificate without the "
+                    f"intermediate {', '.join(missing)}: Java on the appliances (the CAM/CAS "
+                    "links) and other clients that do not fetch it fail; hint: install the "
+                    f"full chain (`ccapki export {r.identity} --format pem-bundle`)"
+                ),
+                soft_wrap=True,
+            )
 
 
 def _escape(text: str) -> str:

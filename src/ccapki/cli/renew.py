@@ -26,6 +26,8 @@ EXAMPLES
   ccapki renew cam --commit               renew the CAM's identity now, due or not
   ccapki renew cas-dorm-a                 an HA peer names its pair: both at once
   CCAPKI_NOW=2027-12-01T00:00:00+00:00 ccapki renew --due     what-if: what is due then
+  ccapki renew cas-pub --commit --out csrs/   a third-party identity: csrs/cas-pub.csr
+  ccapki renew cas-pub --commit --out - > cas-pub.csr   the CSR on standard output
 
 The order: new issuers and trust-store additions first, then the identities, then
 retiring the old issuer where nothing needs it (`ccapki trust apply --prune`, once the
@@ -49,7 +51,8 @@ EXIT CODES
     metavar="DIR",
     default=".",
     show_default=True,
-    help="Folder for the CSRs of third-party identities (made if missing).",
+    help="Folder for the CSRs of third-party identities (made if missing); - prints them "
+    "on standard output (the report then goes to standard error).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_env
@@ -66,6 +69,14 @@ def renew(
             "`ccapki renew --due` shows what is inside its renewal window (add --commit to "
             "renew it); `ccapki renew NAME` renews NAME even when it is not due",
         )
+    from ccapki.fsutil import STDOUT
+
+    to_stdout = commit and out == STDOUT
+    if to_stdout and as_json:
+        raise InputError(
+            "--json and --out - would both write to standard output",
+            "drop --json, or write the CSRs to a folder: `--out DIR`",
+        )
     if commit:
         env.refuse_what_if("renew --commit")
     dep, _ = load_deployment_arg(env, None)
@@ -79,19 +90,19 @@ def renew(
             from ccapki.fsutil import check_output_folder, write_output
 
             plan = api.plan_renewal(store, dep, now=now, names=identities, due=due)
-            if any(i.action == "csr" for i in plan.items):
+            if not to_stdout and any(i.action == "csr" for i in plan.items):
                 check_output_folder(out)
 
             def deliver(c: CsrMade) -> None:
-                written.append(
-                    write_output(Path(out) / f"{c.identity}.csr", c.pem, make_folder=True)
-                )
+                dest = STDOUT if to_stdout else Path(out) / f"{c.identity}.csr"
+                written.append(write_output(dest, c.pem, make_folder=True))
 
             try:
                 result = api.commit_renewal(store, dep, plan, now=now, deliver=deliver)
             except BaseException:
-                for path in written:
-                    Path(path).unlink(missing_ok=True)
+                if not to_stdout:
+                    for path in written:
+                        Path(path).unlink(missing_ok=True)
                 raise
             env.work_done()  # committed: a late Ctrl-C no longer makes this an error
     lab = _lab_runs(env) if commit else False
@@ -105,9 +116,9 @@ def renew(
             data["next"] = _next(lab, result)
         print_json(data)
         return 0
-    _render_plan(plan, commit)
+    _render_plan(plan, commit, err=to_stdout)
     if result is not None:
-        _render_result(result, written, lab, env)
+        _render_result(result, written, lab, env, err=to_stdout)
     elif not plan.empty:
         click.echo(DRY_RUN)
     return 0
@@ -121,27 +132,28 @@ def _lab_runs(env: Env) -> bool:
     return state is not None and state.alive
 
 
-def _render_plan(plan: RenewalPlan, commit: bool) -> None:
+def _render_plan(plan: RenewalPlan, commit: bool, *, err: bool = False) -> None:
     from ccapki.cli.output import plural
 
     for s in plan.skipped:
-        click.echo(f"skipped {s.identity}: {s.reason} ({s.hint})")
+        click.echo(f"skipped {s.identity}: {s.reason} ({s.hint})", err=err)
     if plan.empty:
         when = f"{plan.now:%Y-%m-%d %H:%M} UTC"
         msg = f"nothing to renew in {plan.deployment} on {when}"
         if plan.next_due is not None:
             name, at = plan.next_due
             msg += f"; the next renewal window opens for {name} on {at:%Y-%m-%d}"
-        click.echo(msg)
+        click.echo(msg, err=err)
         return
     count = plural(len(plan.items), "identity", "identities")
     doing = "renewing" if commit else "would renew"
     click.echo(
         f"{plan.deployment} on {plan.now:%Y-%m-%d}: {doing} {count} "
-        f"(key policy: {plan.key_policy.value}); the safe order:"
+        f"(key policy: {plan.key_policy.value}); the safe order:",
+        err=err,
     )
     for step in plan.steps:
-        click.echo(f"  {step.order}. {step.text}")
+        click.echo(f"  {step.order}. {step.text}", err=err)
 
 
 def _next(lab: bool, result: RenewalResult) -> list[str]:
@@ -168,21 +180,25 @@ def _next(lab: bool, result: RenewalResult) -> list[str]:
     return out
 
 
-def _render_result(result: RenewalResult, written: list[str], lab: bool, env: Env) -> None:
+def _render_result(
+    result: RenewalResult, written: list[str], lab: bool, env: Env, *, err: bool = False
+) -> None:
     for ca in result.created_cas:
-        click.echo(f"created CA {ca}")
+        click.echo(f"created CA {ca}", err=err)
     for change in result.trust_added:
-        click.echo("added " + change.removeprefix("add ") if change.startswith("add ") else change)
+        text = "added " + change.removeprefix("add ") if change.startswith("add ") else change
+        click.echo(text, err=err)
     for r in result.renewed:
         key = "same key" if r.same_key else "new key"
         click.echo(
             f"renewed {r.identity} v{r.version} (was v{r.previous_version}; expires "
-            f"{r.not_after:%Y-%m-%d}; {key}; from {r.issuer}) in {env.home}"
+            f"{r.not_after:%Y-%m-%d}; {key}; from {r.issuer}) in {env.home}",
+            err=err,
         )
     for c, path in zip(result.csrs, written, strict=False):
         key = f"key {c.spki[:16]} sealed, pending" if c.pending else "signed with the current key"
-        click.echo(f"wrote {path} for {c.identity} ({key})")
+        click.echo(f"wrote {path} for {c.identity} ({key})", err=err)
     for name in result.elsewhere:
-        click.echo(f"{name}: another ccapki changed it meanwhile (kept as it is)")
+        click.echo(f"{name}: another ccapki changed it meanwhile (kept as it is)", err=err)
     for step in _next(lab, result):
-        click.echo(f"next: {step}")
+        click.echo(f"next: {step}", err=err)

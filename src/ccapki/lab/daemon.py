@@ -96,6 +96,12 @@ class LabState:
     status: LabStatus | None
     last_error: str | None = None
     foreign: str | None = None  # why the pid file found here is not this folder's lab
+    serves: str | None = None  # the deployment the lab serves, as its starter named it
+
+    def serves_other(self, deployment: str) -> bool:
+        """True when the lab was started for a deployment other than ``deployment`` (a
+        lab started without a name serves whatever it was given: never "other")."""
+        return self.serves is not None and self.serves != deployment
 
     @property
     def log_path(self) -> Path:
@@ -111,6 +117,7 @@ class LabState:
             "reloads": self.reloads,
             "last_error": self.last_error,
             "foreign": self.foreign,
+            "serves": self.serves,
             "log": str(self.log_path),
             "status": self.status.to_dict() if self.status else None,
         }
@@ -159,9 +166,12 @@ def _utc() -> str:
 
 
 class _Daemon:
-    def __init__(self, spec_loader: Callable[[], LabSpec], state_dir: Path) -> None:
+    def __init__(
+        self, spec_loader: Callable[[], LabSpec], state_dir: Path, serves: str | None = None
+    ) -> None:
         self.loader = spec_loader
         self.dir = state_dir
+        self.serves = serves
         self.lab: Lab | None = None
         self.started_at = _utc()
         self.reloads = 0
@@ -173,6 +183,7 @@ class _Daemon:
         doc: dict[str, Any] = {
             "pid": os.getpid(),
             "running": running,
+            "serves": self.serves,
             "started_at": self.started_at,
             "reloads": self.reloads,
             "last_error": self.last_error,
@@ -253,12 +264,17 @@ def _strip_times(status: dict[str, Any] | None) -> Any:
 
 
 def run_daemon(
-    spec_loader: Callable[[], LabSpec], state_dir: Path, *, lab_id: str | None = None
+    spec_loader: Callable[[], LabSpec],
+    state_dir: Path,
+    *,
+    lab_id: str | None = None,
+    serves: str | None = None,
 ) -> int:
     """Run the lab in this process until SIGTERM/SIGINT; returns an exit code.
 
-    Writes ``lab.pid`` (with ``lab_id`` and the folder's identity) and ``state.json`` in
-    ``state_dir`` and logs to ``lab.log`` there.
+    Writes ``lab.pid`` (with ``lab_id`` and the folder's identity) and ``state.json`` (with
+    ``serves``: the deployment the lab serves, if named) in ``state_dir`` and logs to
+    ``lab.log`` there.
     """
     state_dir = Path(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -286,7 +302,7 @@ def run_daemon(
             "ino": st.st_ino,
         }
         atomic_write(pid_file, f"{os.getpid()}\n{json.dumps(ident)}\n".encode())
-        daemon = _Daemon(spec_loader, state_dir)
+        daemon = _Daemon(spec_loader, state_dir, serves)
         try:
             asyncio.run(daemon.run())
         except CcapkiError as exc:
@@ -314,6 +330,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--loader", required=True, help="pkg.mod:func returning a LabSpec")
     parser.add_argument("--loader-arg", action="append", default=[], dest="loader_args")
     parser.add_argument("--lab-id", help="the id start_background gave this lab")
+    parser.add_argument("--serves", help="the deployment the lab serves (recorded in its state)")
     parser.add_argument(
         "--detach",
         action="store_true",
@@ -343,8 +360,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "reload with request_reload(state_dir, spec)",
             )
 
-        return run_daemon(loader, args.state_dir, lab_id=args.lab_id)
-    return run_daemon(lambda: func(*loader_args), args.state_dir, lab_id=args.lab_id)
+        return run_daemon(loader, args.state_dir, lab_id=args.lab_id, serves=args.serves)
+    return run_daemon(
+        lambda: func(*loader_args), args.state_dir, lab_id=args.lab_id, serves=args.serves
+    )
 
 
 # -- the caller's side (CLI) ------------------------------------------------------------
@@ -462,6 +481,7 @@ def read_state(state_dir: Path) -> LabState | None:
         reloads=int(doc.get("reloads", 0)),
         status=status,
         last_error=doc.get("last_error"),
+        serves=doc.get("serves"),
     )
 
 
@@ -473,10 +493,12 @@ def start_background(
     spec: LabSpec | None = None,
     env: dict[str, str] | None = None,
     timeout: float = 60.0,
+    serves: str | None = None,
 ) -> LabState:
     """Start the lab daemon detached (own session) and wait until it serves.
 
-    Give ``loader`` (``pkg.mod:func``, called with ``loader_args``) or ``spec``. Raises
+    Give ``loader`` (``pkg.mod:func``, called with ``loader_args``) or ``spec``; ``serves``
+    names the deployment it serves (kept in its state: :attr:`LabState.serves`). Raises
     :class:`StoreError` if a lab already runs there or the daemon fails to start (with the
     end of its log).
     """
@@ -511,6 +533,8 @@ def start_background(
         "--lab-id",
         secrets.token_hex(16),
     ]
+    if serves is not None:
+        cmd += ["--serves", serves]
     for a in loader_args:
         cmd += ["--loader-arg", a]
     deadline = time.monotonic() + timeout

@@ -29,7 +29,7 @@ import datetime as dt
 import enum
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -181,7 +181,36 @@ def mode_problems(loose: Sequence[LoosePath]) -> list[Problem]:
 
 
 def database_problems(state: DatabaseState) -> list[Problem]:
-    """A database that cannot be read, or that SQLite's integrity check finds damaged."""
+    """A database that cannot be read, or that SQLite's integrity check finds damaged; a
+    read-only one (a warning: reading works, writing commands refuse)."""
+    if state.read_only is not None:
+        read_only = Problem(
+            "store-read-only",
+            Severity.WARNING,
+            state.where,
+            f"the store is read-only ({state.read_only}): reading commands (status, "
+            "inspect, trust check, plan, export) work; commands that write (apply, renew "
+            "--commit, trust apply, import, probe) refuse",
+            "if it should be writable: check the permissions of the store folder and "
+            f"{Path(state.where).name} (the user running ccapki must be able to write "
+            f"both), or the mount (`findmnt -T {Path(state.where).parent}`; "
+            "`mount -o remount,rw ...`)",
+        )
+        if state.error is None and not state.damage:
+            return [read_only]
+        if state.error is not None:  # read-only and unreadable as it is: not damage
+            return [
+                read_only,
+                Problem(
+                    "database-unreadable",
+                    Severity.ERROR,
+                    state.where,
+                    f"the store's database cannot be read where it is: {state.error}",
+                    "make the store folder writable (its permissions, or remount it "
+                    "read-write) and run `ccapki doctor` again",
+                ),
+            ]
+        return [read_only, *database_problems(replace(state, read_only=None))]
     if state.error is not None:
         if state.backend == "sqlite":
             return [
@@ -711,6 +740,18 @@ def examine(
             "point --home / CCAPKI_HOME (or CCAPKI_DATABASE_URL) at your store",
         )
     schema = schema_problems(state.revision, t.SCHEMA_HEAD, health.known_revisions(), where)
+    if state.read_only is not None:  # no command can migrate it where it is
+        schema = [
+            replace(
+                p,
+                fix="make the store writable once (its permissions, or remount it "
+                "read-write), then any ccapki command that opens it migrates it (e.g. "
+                "`ccapki keys list`); or read it with the ccapki that made it",
+            )
+            if p.code == "schema-older"
+            else p
+            for p in schema
+        ]
     problems += schema
     if schema:
         skipped.append(f"the store's rows: its schema {state.revision} is not {t.SCHEMA_HEAD}")

@@ -77,14 +77,21 @@ def build_spec(store: Store, dep: Deployment, *, link_interval: float = 5.0) -> 
     )
 
 
-def load_spec(home: str, interval: str = "5") -> LabSpec:
-    """The daemon's loader: open the store at ``home`` and build the spec (reads it anew on
-    every reload, so `ccapki lab reload` serves what the store holds now)."""
+def load_spec(home: str, interval: str = "5", deployment: str = "") -> LabSpec:
+    """The daemon's loader: open the store at ``home`` and build the spec of ``deployment``
+    (empty: the store's only one) from what the store holds now (read anew on every
+    reload, so `ccapki lab reload` serves what the store holds now).
+
+    Raises :class:`StoreError` when the store holds no deployment, and the store's errors
+    (:class:`InputError` when it holds several and none is named, :class:`NotFoundError`
+    when it holds none of that name)."""
     # the daemon is started by the CLI with its environment: like the CLI, it reads the
     # passphrase and the database URL there (never on its command line, which `ps` shows)
     passphrase = os.environ.get("CCAPKI_PASSPHRASE", "")
     url = os.environ.get("CCAPKI_DATABASE_URL") or None
-    with Store.open(Path(home), url=url, passphrase=lambda: passphrase) as store:
+    with Store.open(
+        Path(home), url=url, passphrase=lambda: passphrase, deployment=deployment or None
+    ) as store:
         kept = store.deployments.latest()
         if kept is None:
             raise StoreError(

@@ -168,12 +168,18 @@ def _load(der: bytes) -> x509.Certificate | None:
 @dataclass(frozen=True)
 class Judgement:
     """What an endpoint's probe shows: a verdict, why (one line), and the identity version
-    whose certificate was presented (None when the store holds none of it)."""
+    whose certificate was presented (None when the store holds none of it).
+
+    ``missing_intermediates``: the stored intermediates the presented chain lacks (names;
+    empty: complete). The verdict stays ``expected`` (the right certificate), but clients
+    that do not fetch a missing intermediate (Java on the appliances) fail: a finding.
+    """
 
     verdict: ProbeVerdict
     reason: str
     identity: str | None = None
     version: int | None = None
+    missing_intermediates: tuple[str, ...] = ()
 
 
 def _date(when: dt.datetime) -> str:
@@ -188,17 +194,27 @@ def _expiry(cert: x509.Certificate, now: dt.datetime) -> str:
     return f"expires {end} ({left} day{'' if left == 1 else 's'})"
 
 
-def _chain_note(presented: Sequence[x509.Certificate], stored: StoredIdentity) -> str:
-    """What the presented chain lacks of the stored intermediates ("" when nothing)."""
+def _missing_intermediates(
+    presented: Sequence[x509.Certificate], stored: StoredIdentity
+) -> tuple[str, ...]:
+    """The stored intermediates the presented chain lacks, by name (empty: none)."""
     have = {fingerprint(c) for c in presented[1:]}
-    missing = [
+    return tuple(
         display_name(c)
         for c in stored.chain
         if not is_self_signed(c) and fingerprint(c) not in have
-    ]
+    )
+
+
+def _chain_note(missing: Sequence[str], identity: str) -> str:
+    """What the presented chain lacks and what that breaks ("" when nothing)."""
     if not missing:
         return ""
-    return "; the chain sent lacks the intermediate " + ", ".join(missing)
+    return (
+        "; the chain sent lacks the intermediate " + ", ".join(missing) + ": clients that "
+        "do not fetch it (Java on the appliances: the CAM/CAS links) cannot verify it; "
+        f"install the full chain (`ccapki export {identity} --format pem-bundle`)"
+    )
 
 
 def _failure(result: ProbeResult) -> Judgement:
@@ -246,12 +262,14 @@ def classify_endpoint(
     ident = known.identity_of.get(appliance)
     hit = known.by_fingerprint.get(fp)
     if hit is not None and hit.name == ident:
-        note = _chain_note(certs, hit) if certs else ""
+        missing = _missing_intermediates(certs, hit) if certs else ()
         return Judgement(
             ProbeVerdict.EXPECTED,
-            f"{ident} v{hit.version}, {_expiry(hit.certificate, now)}{note}",
+            f"{ident} v{hit.version}, {_expiry(hit.certificate, now)}"
+            f"{_chain_note(missing, hit.name)}",
             ident,
             hit.version,
+            missing,
         )
     holders = known.older.get(fp, ())
     mine = [h for h in holders if h[0] == ident]
@@ -483,18 +501,29 @@ def _some(names: Sequence[str], shown: int = 12) -> str:
 @dataclass(frozen=True)
 class ProbeRun:
     """One run of ``ccapki probe`` over a deployment: the kept results (with ``since``),
-    when it started and how long it took (seconds)."""
+    when it started and how long it took (seconds). ``incomplete``: (appliance, kind) ->
+    the intermediates its chain lacks, for the endpoints presenting an incomplete chain."""
 
     deployment: str
     records: tuple[ProbeRecord, ...]
     started: dt.datetime
     seconds: float
     attempts: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    incomplete: Mapping[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
-        """0 when every endpoint presents its identity's current certificate, else 1."""
-        return 0 if all(r.verdict is ProbeVerdict.EXPECTED for r in self.records) else 1
+        """0 when every endpoint presents its identity's current certificate with its
+        whole chain, else 1."""
+        fine = all(r.verdict is ProbeVerdict.EXPECTED for r in self.records)
+        return 0 if fine and not self.incomplete else 1
+
+    def needs_a_look(self, record: ProbeRecord) -> bool:
+        """Whether ``record`` is a finding: not the expected certificate, or sent without
+        its intermediate."""
+        return record.verdict is not ProbeVerdict.EXPECTED or bool(
+            self.incomplete.get((record.appliance, record.kind))
+        )
 
     @property
     def counts(self) -> dict[str, int]:
@@ -506,9 +535,11 @@ class ProbeRun:
 
     @property
     def summary(self) -> str:
-        """``12 endpoints: 10 expected, 2 stale``."""
+        """``12 endpoints: 10 expected, 2 stale`` (``; 1 chain incomplete`` when so)."""
         n = len(self.records)
         parts = ", ".join(f"{v} {k}" for k, v in self.counts.items())
+        if self.incomplete:
+            parts += f"; {len(self.incomplete)} chain incomplete"
         return f"{n} endpoint{'' if n == 1 else 's'}: {parts}" if n else "no endpoint"
 
     def to_dict(self) -> dict[str, Any]:
@@ -520,7 +551,8 @@ class ProbeRun:
             "seconds": round(self.seconds, 3),
             "exit_code": self.exit_code,
             "counts": self.counts,
-            "endpoints": [_record_dict(r, self.attempts) for r in self.records],
+            "incomplete_chains": len(self.incomplete),
+            "endpoints": [_record_dict(r, self.attempts, self.incomplete) for r in self.records],
         }
 
 
@@ -537,8 +569,13 @@ def _chain_summary(chain_pem: str) -> tuple[tuple[tuple[str, str], ...], ...]:
     )
 
 
-def _record_dict(r: ProbeRecord, attempts: Mapping[tuple[str, str], int]) -> dict[str, Any]:
+def _record_dict(
+    r: ProbeRecord,
+    attempts: Mapping[tuple[str, str], int],
+    incomplete: Mapping[tuple[str, str], tuple[str, ...]],
+) -> dict[str, Any]:
     chain = [dict(c) for c in _chain_summary(r.chain_pem)] if r.chain_pem else []
+    missing = incomplete.get((r.appliance, r.kind), ())
     return {
         "appliance": r.appliance,
         "kind": r.kind,
@@ -554,6 +591,9 @@ def _record_dict(r: ProbeRecord, attempts: Mapping[tuple[str, str], int]) -> dic
         "version": r.version,
         "leaf_sha256": r.leaf_sha256,
         "chain": chain,
+        # judged for the expected certificate only (None: not judged)
+        "chain_complete": not missing if r.verdict is ProbeVerdict.EXPECTED else None,
+        "missing_intermediates": list(missing),
     }
 
 
@@ -710,6 +750,11 @@ async def probe_deployment_async(
                 now,
                 time.perf_counter() - start,
                 {(e.appliance, e.kind): r.attempts for e, r in zip(eps, results, strict=True)},
+                {
+                    (e.appliance, e.kind): j.missing_intermediates
+                    for e, j in zip(eps, judged, strict=True)
+                    if j.missing_intermediates
+                },
             )
             ok, summary = True, run.summary
         except Exception as exc:

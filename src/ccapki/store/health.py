@@ -53,6 +53,8 @@ class DatabaseState:
     ``error``: why it cannot be read at all (unreachable server, not a database), else
     None. ``revision``: its Alembic revision (None: no ``alembic_version`` table).
     ``damage``: what SQLite's integrity check reports (empty: healthy, or PostgreSQL).
+    ``read_only``: why a SQLite store cannot be written (a read-only mount, missing write
+    permission), else None; it is read, never called damaged, for that.
     """
 
     backend: str  # "sqlite" | "postgresql" | another SQLAlchemy dialect name
@@ -60,6 +62,7 @@ class DatabaseState:
     error: str | None = None
     revision: str | None = None
     damage: tuple[str, ...] = ()
+    read_only: str | None = None
 
 
 def known_revisions() -> tuple[str, ...]:
@@ -94,10 +97,16 @@ def _examine_sqlite(db: Path, quick: bool) -> DatabaseState:
     if head != b"SQLite format 3\x00":
         why = "it is empty (0 bytes)" if not head else "its header is not SQLite's"
         return DatabaseState("sqlite", where, f"it is not a SQLite database ({why})")
-    try:
-        con = sqlite3.connect(f"{db.absolute().as_uri()}?mode=ro", uri=True)
+    from ccapki.errors import StoreError
+    from ccapki.store.session import read_only_reason, sqlite_read_only_uri
+
+    read_only = read_only_reason(db.parent)
+    try:  # on a read-only mount SQLite reads the file as it is (see sqlite_read_only_uri)
+        con = sqlite3.connect(sqlite_read_only_uri(db), uri=True)
+    except StoreError as exc:
+        return DatabaseState("sqlite", where, exc.message, read_only=read_only)
     except sqlite3.Error as exc:
-        return DatabaseState("sqlite", where, f"it cannot be opened ({exc})")
+        return DatabaseState("sqlite", where, f"it cannot be opened ({exc})", read_only=read_only)
     revision: str | None = None
     damage: list[str] = []
     try:
@@ -115,7 +124,7 @@ def _examine_sqlite(db: Path, quick: bool) -> DatabaseState:
             damage.append(f"the schema cannot be read: {exc}")
     finally:
         con.close()
-    return DatabaseState("sqlite", where, None, revision, tuple(damage))
+    return DatabaseState("sqlite", where, None, revision, tuple(damage), read_only)
 
 
 def _examine_server(url: str) -> DatabaseState:

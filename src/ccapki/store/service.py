@@ -47,6 +47,10 @@ __all__ = [
 ]
 
 
+#: A token's ``last_used_at`` is written again only when older than this.
+_USE_NOTED = dt.timedelta(minutes=1)
+
+
 def secret_hash(secret: str) -> str:
     """The SHA-256 (hex) the store keeps of a token or session cookie."""
     return hashlib.sha256(secret.encode()).hexdigest()
@@ -172,20 +176,26 @@ class TokenRepository:
         )
 
     def check(self, token: str) -> UserRecord | None:
-        """The active user whose live token ``token`` is (and note its use), else None."""
+        """The active user whose live token ``token`` is (and note its use, to the
+        minute), else None."""
         now = self._s.now()
         a = t.api_tokens
         with self._s.connection() as c:
             row = c.execute(
-                select(a.c.id, a.c.user_id, a.c.expires_at, a.c.revoked_at).where(
+                select(a.c.id, a.c.user_id, a.c.expires_at, a.c.revoked_at, a.c.last_used_at).where(
                     a.c.token_hash == secret_hash(token)
                 )
             ).first()
-            if row is None or row.revoked_at is not None:
-                return None
-            if row.expires_at is not None and row.expires_at <= now:
-                return None
-            c.execute(update(a).where(a.c.id == row.id).values(last_used_at=now))
+        if row is None or row.revoked_at is not None:
+            return None
+        if row.expires_at is not None and row.expires_at <= now:
+            return None
+        if row.last_used_at is None or now - row.last_used_at >= _USE_NOTED:
+            # a write of its own, not after the read in one transaction: on SQLite (WAL) a
+            # read transaction that then writes fails at once when another wrote meanwhile;
+            # and at most once a minute, so requests under load do not queue for the lock
+            with self._s.connection() as c:
+                c.execute(update(a).where(a.c.id == row.id).values(last_used_at=now))
         user = self._s.users.by_id(row.user_id)
         return user if user is not None and user.active else None
 

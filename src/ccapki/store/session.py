@@ -28,7 +28,8 @@ from types import TracebackType
 from cryptography import x509
 from sqlalchemy import Connection, Engine, create_engine, event, func, insert, literal, select
 from sqlalchemy.engine.interfaces import DBAPIConnection
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 
 from ccapki.errors import InputError, NotFoundError, PasswordError, StoreBusy, StoreError
 from ccapki.home import DB_NAME, KEY_FILE, sqlite_url, store_exists
@@ -50,7 +51,14 @@ from ccapki.store.service import (
 )
 from ccapki.store.truststores import TrustStoreRepository
 
-__all__ = ["MIN_PASSPHRASE", "PassphraseProvider", "Store"]
+__all__ = [
+    "MIN_PASSPHRASE",
+    "PassphraseProvider",
+    "Store",
+    "read_only_error",
+    "read_only_reason",
+    "sqlite_read_only_uri",
+]
 
 _PARSED_MAX = 200_000  # parsed certificates a Store keeps in memory at most
 
@@ -97,6 +105,95 @@ def _engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
     return engine
+
+
+def _sqlite_read_only_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+    # no journal_mode (setting it writes): the file keeps the mode it was left in
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA query_only=ON")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=5000")
+    cur.close()
+
+
+def read_only_reason(home: Path) -> str | None:
+    """Why the SQLite store in ``home`` cannot be written (a read-only file system, a
+    folder or database file without write permission for this user), or None when it
+    can. Root is not stopped by permission bits, only by a read-only mount."""
+    db = home / DB_NAME
+    with contextlib.suppress(OSError):
+        if os.statvfs(home).f_flag & os.ST_RDONLY:
+            return "it is on a read-only file system"
+    if not os.access(home, os.W_OK):
+        return f"this user may not write in its folder {home}"
+    if db.exists() and not os.access(db, os.W_OK):
+        return f"this user may not write {db}"
+    return None
+
+
+def sqlite_read_only_uri(db: Path) -> str:
+    """The ``file:`` URI that opens the SQLite file ``db`` read-only, never writing
+    anything (for ``sqlite3.connect(uri, uri=True)``).
+
+    ``mode=ro`` where SQLite can read it so (a writable folder, or a write-ahead log with
+    its index left in place); else, in a folder it cannot write (a read-only mount), the
+    file as it is (``immutable=1``: no locks, no log index).
+
+    Raises :class:`StoreError` when a write-ahead log with unmerged writes is there and
+    cannot be read without writing its index.
+    """
+    base = f"{db.absolute().as_uri()}?mode=ro"
+    try:
+        con = sqlite3.connect(base, uri=True)
+        try:
+            con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return base
+        finally:
+            con.close()
+    except sqlite3.DatabaseError as exc:
+        if getattr(exc, "sqlite_errorcode", None) != sqlite3.SQLITE_CANTOPEN:
+            return base  # the open reports what else is wrong
+    wal = db.with_name(db.name + "-wal")
+    if wal.exists() and wal.stat().st_size > 0:
+        raise StoreError(
+            f"{db} is read-only and its write-ahead log {wal.name} holds writes not yet "
+            "merged into it, which SQLite cannot read without writing its index",
+            "make the store folder writable once (check its permissions, or remount it "
+            "read-write) and run any ccapki command to merge the log; then it reads "
+            "read-only",
+        )
+    return f"{base}&immutable=1"
+
+
+def read_only_error(home: Path, why: str) -> StoreError:
+    """The error a command that writes gets on a read-only store (``why``: the reason)."""
+    return StoreError(
+        f"the store at {home} is read-only ({why}): this command writes to it",
+        f"check the permissions of {home} and its {DB_NAME} (the user running ccapki "
+        "must be able to write both), or the mount (`findmnt -T "
+        f"{home}`; `mount -o remount,rw ...`); reading commands (status, inspect, keys "
+        "list, trust check, plan, export) work as it is",
+    )
+
+
+def _read_only_engine(db: Path) -> Engine:
+    """An engine reading the SQLite file ``db`` without ever writing it."""
+    uri = sqlite_read_only_uri(db)
+    engine = create_engine(
+        "sqlite://",
+        creator=lambda: sqlite3.connect(uri, uri=True, check_same_thread=False),
+        poolclass=QueuePool,
+    )
+    event.listen(engine, "connect", _sqlite_read_only_pragmas)
+    event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+def _read_only_refusal(exc: sqlite3.Error) -> bool:
+    """Whether SQLite refused a write to a read-only database (or query_only)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF == sqlite3.SQLITE_READONLY
 
 
 def _busy(exc: sqlite3.OperationalError) -> bool:
@@ -208,7 +305,7 @@ def _not_a_store(db: Path) -> str | None:
     if head != b"SQLite format 3\x00":
         return "it is not a SQLite database"
     try:
-        con = sqlite3.connect(f"{db.absolute().as_uri()}?mode=ro", uri=True)
+        con = sqlite3.connect(sqlite_read_only_uri(db), uri=True)
         try:
             names = {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
         finally:
@@ -283,6 +380,9 @@ class Store:
         #: who acts, as the audit log records it (the CLI: the operating-system user)
         self.actor: str | None = None
         self._owns_engine = True
+        #: why the store cannot be written (a read-only mount or missing permissions), or
+        #: None: it opened read-only and every write raises :class:`StoreError`
+        self.read_only: str | None = None
         # certificates this Store wrote or read, by PEM text: a certificate is immutable, so
         # reading back what was just written (apply -> trust stores) parses nothing again
         self._parsed: dict[str, x509.Certificate] = {}
@@ -450,15 +550,22 @@ class Store:
                 f"no ccapki store at {home}",
                 "run `ccapki init` first (or point --home / CCAPKI_HOME at your store)",
             )
-        why = None if url else _not_a_store(home / DB_NAME)
+        try:
+            why = None if url else _not_a_store(home / DB_NAME)
+        except StoreError:  # a read-only store whose log cannot be read: said below
+            why = None
         if why:
             raise StoreError(
                 f"{home / DB_NAME} is not a ccapki store ({why})", _move_away(home / DB_NAME)
             )
-        engine = _engine(url or sqlite_url(home))
+        read_only = None if url else read_only_reason(home)
+        engine = (
+            _read_only_engine(home / DB_NAME) if read_only else _engine(url or sqlite_url(home))
+        )
         try:
             version = _schema_version(engine)
         except Exception as exc:  # sqlite3.DatabaseError: file is not a database
+            engine.dispose()
             if not str(engine.url).startswith("sqlite"):
                 raise _unreachable(engine, exc) from None
             raise StoreError(
@@ -466,6 +573,7 @@ class Store:
                 "point --home at a folder made by `ccapki init`, or restore a backup",
             ) from None
         if version is None:  # a database server's database (a SQLite file is checked above)
+            engine.dispose()
             raise StoreError(
                 f"the database {engine.url.render_as_string(hide_password=True)} holds no "
                 "ccapki schema",
@@ -481,8 +589,18 @@ class Store:
                     f"({t.SCHEMA_HEAD}): a newer ccapki made or upgraded it",
                     "upgrade ccapki to that release (`pip install -U ccapki`); nothing was changed",
                 )
+            if read_only:  # never migrated in place: it cannot be
+                engine.dispose()
+                raise StoreError(
+                    f"the store at {home} is read-only ({read_only}), and its schema "
+                    f"({version}) is older than this ccapki's ({t.SCHEMA_HEAD}): it must be "
+                    "migrated, which writes",
+                    f"make it writable once (check the permissions of {home} and its "
+                    f"{DB_NAME}, or remount it read-write) and run any ccapki command to "
+                    "migrate it; or read it with the ccapki that made it",
+                )
             _migrate(engine)
-        return cls(
+        store = cls(
             home,
             engine,
             passphrase=passphrase,
@@ -491,6 +609,8 @@ class Store:
             on_wait=on_wait,
             deployment=deployment,
         )
+        store.read_only = read_only
+        return store
 
     def fork(self, *, deployment: str | None = None, actor: str | None = None) -> Store:
         """Another :class:`Store` on the same database, for another thread or request:
@@ -509,6 +629,7 @@ class Store:
         other._keyring = self._keyring
         other.actor = actor if actor is not None else self.actor
         other._owns_engine = False
+        other.read_only = self.read_only
         return other
 
     def close(self) -> None:
@@ -638,6 +759,8 @@ class Store:
         if self._tx is not None:
             yield self._tx
             return
+        if self.read_only:
+            raise read_only_error(self.home, self.read_only)
         with self.engine.connect() as conn:
             self._tx = conn
             try:
@@ -667,6 +790,14 @@ class Store:
         the repositories)."""
         if self._tx is not None:
             yield self._tx
+        elif self.read_only:
+            try:
+                with self.engine.begin() as conn:
+                    yield conn
+            except DBAPIError as exc:  # a write: PRAGMA query_only refuses it
+                if isinstance(exc.orig, sqlite3.Error) and _read_only_refusal(exc.orig):
+                    raise read_only_error(self.home, self.read_only) from None
+                raise
         else:
             with self.engine.begin() as conn:
                 yield conn

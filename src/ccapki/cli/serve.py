@@ -1,0 +1,476 @@
+"""``ccapki serve`` (the HTTP service) and ``ccapki users`` (who may use it)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from ccapki.cli.app import Env, pass_env
+from ccapki.errors import InputError
+
+if TYPE_CHECKING:
+    from ccapki.service.config import ServiceConfig
+    from ccapki.store.session import Store
+
+__all__ = ["serve", "users"]
+
+#: How long the certificate ``ccapki serve`` makes for itself lasts (made anew each start).
+SERVE_CERT_DAYS = 30
+
+
+def _listen(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise InputError(
+            f"--listen {text!r} is not HOST:PORT",
+            "give e.g. --listen 127.0.0.1:8443 (port 0: any free port), or [::1]:8443",
+        )
+    return host, int(port)
+
+
+def _service_cert_names(host: str) -> list[str]:
+    """The names the service's own certificate covers."""
+    names = ["localhost", "127.0.0.1", "::1", socket.gethostname()]
+    if host not in ("0.0.0.0", "::", ""):  # noqa: S104 (a comparison, not a bind)
+        names.insert(0, host)
+    return names
+
+
+@contextlib.contextmanager
+def _tls_files(
+    env: Env,
+    store: Store,
+    host: str,
+    identity: str | None,
+    cert: str | None,
+    key: str | None,
+) -> Iterator[tuple[str, str, str]]:
+    """The certificate and key files uvicorn reads, and what they are: the given files, a
+    store identity, or a certificate made for the service by the deployment's internal CA;
+    the last two written to a private (0700) temporary folder, removed at the end."""
+    if cert or key:
+        if not (cert and key):
+            raise InputError("--tls-cert and --tls-key go together", "give both files, or neither")
+        for f in (cert, key):
+            if not Path(f).is_file():
+                raise InputError(f"{f}: no such file", "check the path")
+        yield cert, key, f"the files {cert} and {key}"
+        return
+    from cryptography.hazmat.primitives import serialization
+
+    from ccapki import api
+
+    with tempfile.TemporaryDirectory(prefix="ccapki-serve-") as tmp:
+        folder = Path(tmp)
+        os.chmod(folder, 0o700)
+        if identity:
+            data = api.export(store, identity, "fullchain")
+            key_bytes = api.export(
+                store, identity, "key", destination="<ccapki serve: its TLS key, temporary>"
+            )
+            what = f"the identity {identity}"
+        else:
+            chain, pkey = api.service_certificate(
+                store, _service_cert_names(host), days=SERVE_CERT_DAYS
+            )
+            data = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain[:-1])
+            key_bytes = pkey.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+            what = f"a {SERVE_CERT_DAYS}-day certificate from the internal CA"
+        cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+        for path, content in ((cert_path, data), (key_path, key_bytes)):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(content)
+        yield str(cert_path), str(key_path), what
+
+
+def _config(
+    env: Env, host: str, port: int, tls: bool, instance_id: str | None, jobs: bool
+) -> ServiceConfig:
+    from ccapki.service.config import ServiceConfig, default_instance_id
+
+    fixed = os.environ.get("CCAPKI_NOW")
+    now = env.now() if fixed else None
+    return ServiceConfig(
+        home=env.home,
+        database_url=env.database_url,
+        host=host,
+        port=port,
+        tls=tls,
+        instance_id=instance_id or default_instance_id(),
+        jobs_enabled=jobs,
+        wait=env.wait,
+        clock=(lambda: now) if now is not None else None,
+    )
+
+
+@click.command(
+    epilog="""\b
+EXAMPLES
+  ccapki serve                                  HTTPS on 127.0.0.1:8443, its own certificate
+  ccapki serve --listen 0.0.0.0:443 --tls-identity cam     serve with a store identity
+  ccapki serve --tls-cert svc.pem --tls-key svc.key        serve with your files
+  ccapki serve --no-tls --listen 127.0.0.1:8080 behind a TLS proxy on the same host
+  ccapki users add ann --role admin             first, someone to log in (see ccapki users)
+
+\b
+TLS: by default the service makes itself a 30-day certificate (for localhost, the host
+name and the --listen address), signed by the deployment's internal CA: clients that trust
+the store's root (`ccapki export-roots`) trust it. Its key never enters the store; it is
+written to a private (0700) temporary folder for the server and removed at exit.
+
+\b
+EXIT CODES
+  0 stopped (SIGTERM or Ctrl-C)   2 bad input (no store, a bad --listen, TLS files missing)
+""",
+)
+@click.option(
+    "--listen",
+    default="127.0.0.1:8443",
+    show_default=True,
+    metavar="HOST:PORT",
+    help="Address to listen on (port 0: any free port; the one chosen is printed).",
+)
+@click.option("--tls/--no-tls", default=True, show_default=True, help="Serve HTTPS.")
+@click.option("--tls-identity", metavar="NAME", help="Serve with this identity of the store.")
+@click.option("--tls-cert", metavar="FILE", help="Serve with this certificate (PEM, chain).")
+@click.option("--tls-key", metavar="FILE", help="The private key of --tls-cert (PEM).")
+@click.option("--instance-id", metavar="ID", help="This instance's name in job leases.")
+@click.option("--no-jobs", is_flag=True, help="Do not run background jobs in this instance.")
+@pass_env
+def serve(
+    env: Env,
+    listen: str,
+    tls: bool,
+    tls_identity: str | None,
+    tls_cert: str | None,
+    tls_key: str | None,
+    instance_id: str | None,
+    no_jobs: bool,
+) -> int:
+    """Serve the REST API and the dashboard (see docs/service.md)."""
+    host, port = _listen(listen)
+    env.refuse_what_if("serve")
+    if not tls and (tls_identity or tls_cert or tls_key):
+        raise InputError(
+            "--no-tls with a TLS certificate option", "drop --no-tls, or the --tls-* options"
+        )
+    if tls_identity and (tls_cert or tls_key):
+        raise InputError(
+            "--tls-identity and --tls-cert/--tls-key both given", "give one of the two"
+        )
+    import uvicorn
+
+    from ccapki.service.app import create_app
+    from ccapki.store.session import Store
+
+    config = _config(env, host, port, tls, instance_id, not no_jobs)
+    # the keys are unsealed now, once: a wrong or missing passphrase stops the start-up
+    # (asked in a terminal, as every command does), never a request later
+    store = Store.open(
+        config.home,
+        url=config.database_url,
+        passphrase=env.passphrase,
+        clock=config.clock,
+        wait=config.wait,
+    )
+    try:
+        store.unlock()
+        if env.deployment_option:
+            store.use(env.deployment_option)
+    except BaseException:
+        store.close()
+        raise
+    env.warn_loose_modes()
+    try:
+        with contextlib.ExitStack() as stack:
+            files = None
+            if tls:
+                files = stack.enter_context(
+                    _tls_files(env, store, host, tls_identity, tls_cert, tls_key)
+                )
+            sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+            stack.callback(sock.close)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind((host, port))
+            except OSError as exc:
+                raise InputError(
+                    f"cannot listen on {host}:{port} ({exc.strerror})",
+                    "choose another --listen address or port (port 0: any free one)",
+                ) from None
+            sock.listen(2048)  # connections wait from now on, never refused at start-up
+            bound = sock.getsockname()[1]
+            app = create_app(config, store=store)
+            uconfig = uvicorn.Config(
+                app,
+                ssl_certfile=files[0] if files else None,
+                ssl_keyfile=files[1] if files else None,
+                log_level="warning",
+                access_log=False,
+                proxy_headers=False,
+                server_header=False,
+                timeout_graceful_shutdown=10,
+            )
+            server = uvicorn.Server(uconfig)
+            scheme = "https" if tls else "http"
+            shown = f"[{host}]" if ":" in host else host
+            click.echo(f"serving on {scheme}://{shown}:{bound}/ (instance {config.instance_id})")
+            if files:
+                click.echo(f"TLS: {files[2]}")
+            sys.stdout.flush()
+            # from here a SIGTERM or Ctrl-C stops the server gracefully (uvicorn's own
+            # handlers), and the command then exits 0
+            env.work_done()
+            server.run(sockets=[sock])
+            click.echo("stopped", err=True)
+    finally:
+        store.close()
+    return 0
+
+
+# ---------------------------------------------------------------------------- users
+
+
+@click.group(
+    epilog="""\b
+EXAMPLES
+  ccapki users add ann --role admin             asks for a password (twice)
+  printf '%s\\n' "$PW" | ccapki users add bob --role operator --password-stdin
+  ccapki users add ci --role viewer             no password: API tokens only
+  ccapki users token ci --label grafana --expires-days 90    prints the token once
+  ccapki users list
+  ccapki users set-role bob viewer
+  ccapki users disable bob                      ends bob's sessions too
+  ccapki users revoke 3                         revoke API token 3 (see `users tokens`)
+
+\b
+EXIT CODES
+  0 done   2 bad input (unknown user or role, a name taken, a short password)
+""",
+)
+def users() -> None:
+    """Users of the service: roles viewer (read), operator (issue, import, CSRs, trust
+    apply, renew), admin (export private keys, backups, users)."""
+
+
+_ROLES = click.Choice(["viewer", "operator", "admin"])
+
+
+def _epilog(*examples: str) -> str:
+    """A subcommand's EXAMPLES and EXIT CODES."""
+    lines = "\n".join(f"  {e}" for e in examples)
+    return (
+        f"\b\nEXAMPLES\n{lines}\n\n\b\nEXIT CODES\n"
+        "  0 done   2 bad input (unknown user or role, a name taken, a short password)\n"
+    )
+
+
+def _read_password(password_stdin: bool) -> str | None:
+    if password_stdin:
+        line = sys.stdin.readline().rstrip("\r\n")
+        if not line:
+            raise InputError("no password on standard input", "pipe it in: printf '%s\\n' PW |")
+        return line
+    if sys.stdin.isatty():
+        value: str = click.prompt(
+            "Password (empty: API tokens only)",
+            hide_input=True,
+            confirmation_prompt=True,
+            default="",
+            show_default=False,
+            err=True,
+        )
+        return value or None
+    return None
+
+
+@users.command(
+    "add",
+    epilog=_epilog(
+        "ccapki users add ann --role admin             asks for a password (twice)",
+        "printf '%s\\n' \"$PW\" | ccapki users add bob --role operator --password-stdin",
+        "ccapki users add ci --role viewer             no password: API tokens only",
+    ),
+)
+@click.argument("name")
+@click.option("--role", type=_ROLES, required=True, help="What the user may do.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@pass_env
+def users_add(env: Env, name: str, role: str, password_stdin: bool) -> int:
+    """Add a user (a web login with a password; without one, API tokens only)."""
+    import re
+
+    from ccapki.service.auth import hash_password
+    from ccapki.store.records import Role
+
+    if not re.fullmatch(r"[A-Za-z0-9._@-]{1,64}", name):
+        raise InputError(
+            f"{name!r} is not a user name", "use letters, digits and . _ @ - (64 at most)"
+        )
+    env.refuse_what_if("users add")
+    password = _read_password(password_stdin)
+    hashed = hash_password(password) if password else None
+    with env.open_store() as store:
+        store.users.add(name, Role(role), hashed)
+    click.echo(f"added {role} {name}" + ("" if hashed else " (no password: API tokens only)"))
+    return 0
+
+
+@users.command(
+    "list",
+    epilog=_epilog("ccapki users list", "ccapki users list --json"),
+)
+@click.option("--json", "as_json", is_flag=True)
+@pass_env
+def users_list(env: Env, as_json: bool) -> int:
+    """List the users."""
+    with env.open_store() as store:
+        found = store.users.list()
+    if as_json:
+        rows = [
+            {
+                "name": u.name,
+                "role": u.role.value,
+                "disabled": not u.active,
+                "created_at": u.created_at.isoformat(),
+            }
+            for u in found
+        ]
+        click.echo(json.dumps(rows, indent=2))
+        return 0
+    if not found:
+        click.echo("no users yet: `ccapki users add NAME --role admin`")
+    for u in found:
+        state = "" if u.active else "  (disabled)"
+        click.echo(f"{u.name:24} {u.role.value:9}{state}")
+    return 0
+
+
+@users.command(
+    "set-role",
+    epilog=_epilog("ccapki users set-role bob viewer"),
+)
+@click.argument("name")
+@click.argument("role", type=_ROLES)
+@pass_env
+def users_set_role(env: Env, name: str, role: str) -> int:
+    """Change a user's role."""
+    from ccapki.store.records import Role
+
+    env.refuse_what_if("users set-role")
+    with env.open_store() as store:
+        store.users.update(name, role=Role(role))
+    click.echo(f"{name} is {role}")
+    return 0
+
+
+@users.command(
+    "disable",
+    epilog=_epilog("ccapki users disable bob              no login, no token; sessions end"),
+)
+@click.argument("name")
+@pass_env
+def users_disable(env: Env, name: str) -> int:
+    """Disable a user: no login, no token works, its sessions end."""
+    env.refuse_what_if("users disable")
+    with env.open_store() as store:
+        store.users.update(name, disabled=True)
+    click.echo(f"disabled {name}")
+    return 0
+
+
+@users.command(
+    "enable",
+    epilog=_epilog("ccapki users enable bob"),
+)
+@click.argument("name")
+@pass_env
+def users_enable(env: Env, name: str) -> int:
+    """Enable a disabled user again."""
+    env.refuse_what_if("users enable")
+    with env.open_store() as store:
+        store.users.update(name, disabled=False)
+    click.echo(f"enabled {name}")
+    return 0
+
+
+@users.command(
+    "token",
+    epilog=_epilog(
+        "ccapki users token ci --label grafana --expires-days 90",
+        "TOKEN=$(ccapki users token ci)                 the token alone on standard output",
+    ),
+)
+@click.argument("name")
+@click.option("--label", default="", help="What the token is for.")
+@click.option(
+    "--expires-days", type=click.IntRange(1, 3650), help="Days it lasts (default: no expiry)."
+)
+@pass_env
+def users_token(env: Env, name: str, label: str, expires_days: int | None) -> int:
+    """Make an API token for NAME and print it (once: the store keeps only its SHA-256)."""
+    from ccapki.service.auth import issue_token
+
+    env.refuse_what_if("users token")
+    with env.open_store() as store:
+        token, record = issue_token(store, store.users.get(name), label, expires_days)
+    until = f", expires {record.expires_at:%Y-%m-%d}" if record.expires_at else ""
+    click.echo(f"token {record.id} for {name}{until} (shown once):", err=True)
+    click.echo(token)
+    return 0
+
+
+@users.command(
+    "tokens",
+    epilog=_epilog("ccapki users tokens", "ccapki users tokens ci"),
+)
+@click.argument("name", required=False)
+@pass_env
+def users_tokens(env: Env, name: str | None) -> int:
+    """List API tokens (of NAME): id, user, label, expiry, last use (never the token)."""
+    with env.open_store() as store:
+        people = {u.id: u.name for u in store.users.list()}
+        found = store.tokens.list(store.users.get(name) if name else None)
+    now = env.now()
+    for t in found:
+        if t.revoked_at:
+            state = "revoked"
+        elif t.expires_at and t.expires_at <= now:
+            state = "expired"
+        else:
+            state = f"expires {t.expires_at:%Y-%m-%d}" if t.expires_at else "no expiry"
+        used = f"last used {t.last_used_at:%Y-%m-%d}" if t.last_used_at else "never used"
+        click.echo(f"{t.id:5} {people.get(t.user_id, '?'):20} {t.label or '-':16} {state}, {used}")
+    if not found:
+        click.echo("no tokens")
+    return 0
+
+
+@users.command(
+    "revoke",
+    epilog=_epilog("ccapki users revoke 3                 (ids: ccapki users tokens)"),
+)
+@click.argument("token_id", type=int)
+@pass_env
+def users_revoke(env: Env, token_id: int) -> int:
+    """Revoke API token TOKEN_ID (see `ccapki users tokens`)."""
+    env.refuse_what_if("users revoke")
+    with env.open_store() as store:
+        store.tokens.revoke(token_id)
+    click.echo(f"revoked token {token_id}")
+    return 0

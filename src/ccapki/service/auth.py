@@ -1,0 +1,466 @@
+"""Who is asking, and what they may do.
+
+Two ways in: an API token (``Authorization: Bearer TOKEN``, made by ``ccapki users token``
+or ``POST /api/v1/users/NAME/tokens``; the store keeps only its SHA-256) or a web session
+(the cookie ``ccapki_session`` set by ``POST /login``: HttpOnly, SameSite=Strict, Secure on
+TLS; the store keeps only its SHA-256). Roles (:class:`~ccapki.store.records.Role`):
+viewer reads, operator also issues, imports, makes CSRs, applies trust stores and renews,
+admin also exports private keys, makes backups and manages users.
+
+CSRF: a request authenticated by the session cookie that changes something (any method but
+GET, HEAD, OPTIONS) must carry the session's CSRF token, as the form field ``csrf_token``
+or the header ``X-CSRF-Token`` (403 otherwise); :func:`current_user` checks it, so no form
+can forget. Token-authenticated calls need none (a browser never sends a bearer token by
+itself). The login form has no session yet: its token is a double-submit cookie
+(``ccapki_login_csrf``, see :func:`login_csrf`).
+
+Failed logins are counted in the store (every instance sees them): ``login_limit`` per
+name or per address within ``login_window`` (default 5 in 15 minutes), then 429 with
+``Retry-After``.
+
+Security headers (:class:`SecurityHeaders`): a CSP without inline script, nosniff, no
+referrer, no framing, HSTS on TLS.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import secrets
+from collections.abc import Awaitable, Callable, Iterator
+from typing import TYPE_CHECKING, Annotated
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import JSONResponse, RedirectResponse
+from pydantic import BaseModel, Field
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ccapki.errors import InputError
+from ccapki.service.problems import PROBLEM_RESPONSES, ProblemException
+from ccapki.store.records import Role, SessionRecord, TokenRecord, UserRecord
+
+if TYPE_CHECKING:
+    from ccapki.service.config import ServiceConfig
+    from ccapki.store.session import Store
+
+__all__ = [
+    "CSP",
+    "LOGIN_CSRF_COOKIE",
+    "SESSION_COOKIE",
+    "LoginResult",
+    "SecurityHeaders",
+    "csrf_check",
+    "current_session",
+    "current_user",
+    "hash_password",
+    "issue_token",
+    "login_csrf",
+    "new_secret",
+    "request_store",
+    "require",
+    "router",
+    "verify_password",
+]
+
+SESSION_COOKIE = "ccapki_session"
+LOGIN_CSRF_COOKIE = "ccapki_login_csrf"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "X-CSRF-Token"
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+_SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
+
+_hasher = PasswordHasher()  # Argon2id, argon2-cffi's defaults (RFC 9106 low-memory)
+#: verified when the name is unknown, so a wrong name takes as long as a wrong password
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+# ---------------------------------------------------------------------------- secrets
+
+
+def new_secret() -> str:
+    """A new random secret (token, session cookie, CSRF token): 32 random bytes,
+    URL-safe base64. Raises nothing."""
+    return secrets.token_urlsafe(32)
+
+
+def hash_password(password: str) -> str:
+    """The Argon2id hash of ``password`` (what the store keeps).
+
+    Raises :class:`InputError` for a password shorter than 8 characters.
+    """
+    if len(password) < 8:
+        raise InputError(
+            f"the password is too short ({len(password)} characters)",
+            "use at least 8 characters (a few words is best)",
+        )
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """Whether ``password`` matches ``password_hash`` (False for a user without a
+    password). Takes an Argon2 verification's time either way. Raises nothing."""
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def issue_token(
+    store: Store, user: UserRecord, label: str = "", expires_days: int | None = None
+) -> tuple[str, TokenRecord]:
+    """Make an API token for ``user``: the token (shown once, never kept) and its record
+    (the store keeps its SHA-256; audited). ``expires_days``: None never expires.
+
+    Raises :class:`InputError` for a disabled user or ``expires_days`` below 1.
+    """
+    if not user.active:
+        raise InputError(
+            f"user {user.name!r} is disabled", "enable the user first (`ccapki users set-role`)"
+        )
+    if expires_days is not None and expires_days < 1:
+        raise InputError(
+            f"expires_days={expires_days}", "give 1 day or more, or none for no expiry"
+        )
+    expires = None if expires_days is None else store.now() + dt.timedelta(days=expires_days)
+    token = new_secret()
+    record = store.tokens.add(user, label, token, expires)
+    return token, record
+
+
+# ---------------------------------------------------------------------------- who asks
+
+
+def _config(request: Request) -> ServiceConfig:
+    config: ServiceConfig = request.app.state.config
+    return config
+
+
+def _store(request: Request) -> Store:
+    """This request's own fork of the app's store (a :class:`Store` keeps its open
+    transaction and deployment: one shared by concurrent requests would mix them)."""
+    app_store: Store = request.app.state.store
+    store: Store | None = getattr(request.state, "auth_store", None)
+    if store is None:
+        store = app_store.fork()
+        request.state.auth_store = store
+    return store
+
+
+def _unauthenticated(error: str = "not logged in") -> ProblemException:
+    return ProblemException(
+        401,
+        error,
+        "log in (POST /login), or send an API token: Authorization: Bearer TOKEN "
+        "(`ccapki users token NAME` makes one)",
+        type_="unauthenticated",
+        headers={"WWW-Authenticate": 'Bearer realm="ccapki"'},
+    )
+
+
+async def _form_token(request: Request) -> str | None:
+    ctype = request.headers.get("content-type", "")
+    if ctype.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+        form = await request.form()
+        value = form.get(CSRF_FIELD)
+        return value if isinstance(value, str) else None
+    return None
+
+
+async def csrf_check(request: Request, session: SessionRecord | None) -> None:
+    """Refuse (403 problem) a request whose CSRF token (form field ``csrf_token`` or
+    header ``X-CSRF-Token``) is not ``session``'s. A request without a session (a token
+    call) passes. Returns nothing; raises :class:`ProblemException`."""
+    if session is None:
+        return
+    given = request.headers.get(CSRF_HEADER) or await _form_token(request)
+    if not given or not hmac.compare_digest(given.encode(), session.csrf_token.encode()):
+        raise ProblemException(
+            403,
+            "missing or wrong CSRF token",
+            "reload the page and submit the form again (scripts: send the session's token "
+            "in the X-CSRF-Token header, or use an API token)",
+            type_="csrf",
+        )
+
+
+async def current_user(request: Request) -> UserRecord:
+    """FastAPI dependency: the user behind the request's API token (``Authorization:
+    Bearer``) or session cookie (``ccapki_session``), whose CSRF token a changing request
+    must carry. Sets ``request.state.user`` and ``request.state.session`` (None for a
+    token). Returns the :class:`UserRecord`; raises :class:`ProblemException` 401 (no or
+    a dead token or session, a disabled user) or 403 (CSRF)."""
+    cached = getattr(request.state, "user", None)
+    if isinstance(cached, UserRecord):
+        return cached
+    store = _store(request)
+    auth = request.headers.get("authorization")
+    session: SessionRecord | None = None
+    if auth is not None:
+        scheme, _, token = auth.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise _unauthenticated("the Authorization header is not `Bearer TOKEN`")
+        found = store.tokens.check(token.strip())
+        if found is None:
+            raise _unauthenticated("the API token is unknown, expired or revoked")
+        user = found
+    else:
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if not cookie:
+            raise _unauthenticated()
+        checked = store.sessions.check(cookie)
+        if checked is None:
+            raise _unauthenticated("the session has ended (expired or logged out)")
+        user, session = checked
+        if request.method not in _SAFE:
+            await csrf_check(request, session)
+    request.state.user = user
+    request.state.session = session
+    return user
+
+
+def current_session(request: Request) -> SessionRecord | None:
+    """The web session :func:`current_user` found (None: a token call, or not yet
+    authenticated). Raises nothing."""
+    session = getattr(request.state, "session", None)
+    return session if isinstance(session, SessionRecord) else None
+
+
+def require(role: Role) -> Callable[..., Awaitable[UserRecord]]:
+    """A FastAPI dependency: the request's user (see :func:`current_user`) when its role
+    allows what ``role`` may do; 403 problem otherwise. Use as
+    ``user: UserRecord = Depends(require(Role.OPERATOR))``."""
+    needed = Role(role)
+
+    async def dependency(user: Annotated[UserRecord, Depends(current_user)]) -> UserRecord:
+        if not user.role.allows(needed):
+            raise ProblemException(
+                403,
+                f"user {user.name!r} is {user.role.value}; this needs {needed.value}",
+                f"ask an admin for the {needed.value} role (`ccapki users set-role "
+                f"{user.name} {needed.value}`)",
+                type_="forbidden",
+            )
+        return user
+
+    dependency.__name__ = f"require_{needed.value}"
+    return dependency
+
+
+def request_store(
+    request: Request, user: Annotated[UserRecord, Depends(current_user)]
+) -> Iterator[Store]:
+    """FastAPI dependency: a :class:`Store` for this request (a fork of the app's: the same
+    pool and unlocked keyring, its own transaction), whose audit actor is the user.
+    Returns (yields) it; raises nothing."""
+    app_store: Store = request.app.state.store
+    store = app_store.fork(actor=user.name)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+# ---------------------------------------------------------------------------- login
+
+
+def login_csrf(request: Request, response: Response) -> str:
+    """The login form's CSRF token: the ``ccapki_login_csrf`` cookie's (set on ``response``
+    when the browser has none). The login page puts it in its form's ``csrf_token`` field;
+    ``POST /login`` checks the two are equal. Returns the token; raises nothing."""
+    token = request.cookies.get(LOGIN_CSRF_COOKIE)
+    if not token or len(token) < 32:
+        token = new_secret()
+        response.set_cookie(
+            LOGIN_CSRF_COOKIE,
+            token,
+            httponly=True,
+            samesite="strict",
+            secure=_config(request).secure_cookies,
+            path="/",
+        )
+    return token
+
+
+class LoginResult(BaseModel):
+    """A successful login (the session cookie is set as well)."""
+
+    name: str
+    role: str
+    csrf_token: str = Field(description="Send it as X-CSRF-Token (or the form field csrf_token)")
+    expires_at: dt.datetime
+
+
+class CsrfToken(BaseModel):
+    """The login form's CSRF token (also set as the cookie ``ccapki_login_csrf``)."""
+
+    csrf_token: str
+
+
+def _wants_html(request: Request) -> bool:
+    return "text/html" in request.headers.get("accept", "")
+
+
+def _local(path: str | None) -> str:
+    """``path`` when it is a path on this site, else ``/`` (no open redirect)."""
+    if path and path.startswith("/") and not path.startswith("//") and "\\" not in path:
+        return path
+    return "/"
+
+
+router = APIRouter(tags=["auth"])
+
+
+@router.get(
+    "/login/csrf",
+    response_model=CsrfToken,
+    summary="A login CSRF token",
+    description="For scripted logins: sets the `ccapki_login_csrf` cookie and returns the "
+    "token to post with `POST /login` (the login page does this itself).",
+)
+def login_csrf_token(request: Request) -> JSONResponse:
+    response = JSONResponse({})
+    token = login_csrf(request, response)
+    response.body = response.render({"csrf_token": token})
+    response.headers["content-length"] = str(len(response.body))
+    response.headers["cache-control"] = "no-store"
+    return response
+
+
+@router.post(
+    "/login",
+    response_model=LoginResult,
+    responses={
+        303: {"description": "Logged in (a browser form): to `next`"},
+        **PROBLEM_RESPONSES,
+    },
+    summary="Log in",
+    description="Form fields `name`, `password`, `csrf_token` (the `ccapki_login_csrf` "
+    "cookie's). Sets the session cookie `ccapki_session`. Failed logins are throttled: "
+    "429 with Retry-After.",
+)
+def login(
+    request: Request,
+    name: Annotated[str, Form(max_length=128, pattern=r"^[^\x00-\x1f\x7f]*$")],
+    password: Annotated[str, Form(max_length=1024)],
+    csrf_token: Annotated[str, Form(max_length=256)] = "",
+    next: Annotated[str, Form(max_length=2048)] = "/",
+) -> Response:
+    config = _config(request)
+    store = _store(request)
+    cookie_token = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not cookie_token or not hmac.compare_digest(cookie_token.encode(), csrf_token.encode()):
+        raise ProblemException(
+            403,
+            "missing or wrong login CSRF token",
+            "reload the login page and log in again (scripts: GET /login/csrf first)",
+            type_="csrf",
+        )
+    address = request.client.host if request.client else "unknown"
+    failures = store.logins.recent(name, address, config.login_window)
+    if failures >= config.login_limit:
+        retry = int(config.login_window.total_seconds())
+        if _wants_html(request):
+            return RedirectResponse(
+                "/login?error=throttled", 303, headers={"Retry-After": str(retry)}
+            )
+        raise ProblemException(
+            429,
+            f"too many failed logins for {name!r} or from {address}",
+            f"wait {retry // 60} minutes, or ask an admin to check the audit log",
+            type_="throttled",
+            headers={"Retry-After": str(retry)},
+        )
+    user = store.users.find(name)
+    ok = verify_password(user.password_hash if user else None, password)
+    if user is None or not ok or not user.active:
+        store.logins.failed(name, address)
+        if _wants_html(request):
+            return RedirectResponse("/login?error=invalid", 303)
+        raise _unauthenticated("wrong name or password (or the user is disabled)")
+    store.logins.clear(name)
+    cookie, csrf = new_secret(), new_secret()
+    session = store.fork(actor=user.name).sessions.add(user, cookie, csrf, config.session_lifetime)
+    response: Response
+    if _wants_html(request):
+        response = RedirectResponse(_local(next), 303)
+    else:
+        body = LoginResult(
+            name=user.name, role=user.role.value, csrf_token=csrf, expires_at=session.expires_at
+        )
+        response = JSONResponse(body.model_dump(mode="json"))
+    response.set_cookie(
+        SESSION_COOKIE,
+        cookie,
+        max_age=int(config.session_lifetime.total_seconds()),
+        httponly=True,
+        samesite="strict",
+        secure=config.secure_cookies,
+        path="/",
+    )
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/")
+    response.headers["cache-control"] = "no-store"
+    return response
+
+
+@router.post(
+    "/logout",
+    status_code=303,
+    response_class=Response,
+    responses={303: {"description": "Logged out: to /login"}, **PROBLEM_RESPONSES},
+    summary="Log out",
+    description="Ends the session on every instance. Needs the session's CSRF token "
+    "(form field `csrf_token` or header X-CSRF-Token).",
+)
+async def logout(request: Request) -> Response:
+    cookie = request.cookies.get(SESSION_COOKIE)
+    store = _store(request)
+    if cookie:
+        checked = store.sessions.check(cookie)
+        if checked is not None:
+            await csrf_check(request, checked[1])
+        store.sessions.end(cookie)
+    response = RedirectResponse("/login", 303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+# ---------------------------------------------------------------------------- headers
+
+
+class SecurityHeaders:
+    """ASGI middleware adding the security headers to every HTTP response: CSP (no inline
+    script), ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: no-referrer``,
+    ``X-Frame-Options: DENY``, and ``Strict-Transport-Security`` when ``hsts``."""
+
+    def __init__(self, app: ASGIApp, *, hsts: bool = False) -> None:
+        self.app = app
+        self.headers: list[tuple[bytes, bytes]] = [
+            (b"content-security-policy", CSP.encode()),
+            (b"x-content-type-options", b"nosniff"),
+            (b"referrer-policy", b"no-referrer"),
+            (b"x-frame-options", b"DENY"),
+            (b"cross-origin-opener-policy", b"same-origin"),
+        ]
+        if hsts:
+            self.headers.append((b"strict-transport-security", b"max-age=31536000"))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                raw: list[tuple[bytes, bytes]] = list(message.get("headers", []))
+                present = {k.lower() for k, _ in raw}
+                raw += [(k, v) for k, v in self.headers if k not in present]
+                message = {**message, "headers": raw}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

@@ -1,0 +1,66 @@
+"""What a service instance is given: :class:`ServiceConfig`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["DEFAULT_PORT", "ServiceConfig", "default_instance_id"]
+
+#: The port ``ccapki serve`` listens on by default (HTTPS).
+DEFAULT_PORT = 8443
+
+
+def default_instance_id() -> str:
+    """This instance's id as the job leases record it: ``HOST:PID``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass
+class ServiceConfig:
+    """One service instance's settings.
+
+    ``home``/``database_url``/``passphrase``: the store (as the CLI opens it);
+    ``host``/``port``: where it listens; ``tls``: HTTPS (the certificate is
+    ``tls_cert``/``tls_key`` files, else the store's identity ``tls_identity``);
+    ``instance_id``: this instance's name in job leases; ``session_lifetime``: how long a
+    web login lasts; ``cookie_secure``: cookies carry ``Secure`` (default: when on TLS);
+    ``jobs_enabled``: this instance runs background jobs; ``clock``: the store's clock
+    (tests; None: real time); ``login_limit`` failed logins per name or address within
+    ``login_window`` are allowed, then logins are refused (429) until the window passes.
+    """
+
+    home: Path
+    database_url: str | None = None
+    passphrase: str | None = None
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    tls: bool = True
+    tls_identity: str | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    instance_id: str = field(default_factory=default_instance_id)
+    session_lifetime: dt.timedelta = dt.timedelta(hours=8)
+    cookie_secure: bool | None = None
+    jobs_enabled: bool = True
+    clock: Callable[[], dt.datetime] | None = None
+    login_limit: int = 5
+    login_window: dt.timedelta = dt.timedelta(minutes=15)
+    #: where backups made through the service go (default: ``home/backups``)
+    backup_dir: Path | None = None
+    #: how long a write waits for another writer's lock (seconds), then 503
+    wait: float = 60.0
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Whether cookies carry ``Secure``: ``cookie_secure``, else whether on TLS."""
+        return self.tls if self.cookie_secure is None else self.cookie_secure
+
+    @property
+    def backups(self) -> Path:
+        """The folder backups made through the service are written to."""
+        return self.backup_dir or (self.home / "backups")

@@ -1,0 +1,615 @@
+"""Background jobs: long work (an apply of thousands, a probe, a backup, a renewal) run by
+whichever service instance claims it, with status endpoints and cancellation.
+
+A job is a row of ``store.jobs`` (see :class:`~ccapki.store.service.JobRepository`):
+:func:`submit` queues it, a :class:`JobRunner` (one thread per instance) claims it (``SELECT
+... FOR UPDATE SKIP LOCKED`` on PostgreSQL: two instances never take the same job), runs it
+through :mod:`ccapki.api` on a fork of the store acting for the user who asked, renews its
+lease and records its progress from a side thread while it runs, and finishes it with a
+JSON result or an error (the :class:`~ccapki.errors.CcapkiError`'s message and hint, never
+a traceback). An instance that dies stops renewing: once the lease runs out, another
+instance claims the job again (an apply goes on where the batches committed so far left
+it; the others start over).
+
+Cancelling asks the job to stop at its next safe point: an apply between two batches (what
+was committed stays: a later apply issues the rest), a renewal between its plan and its
+commit, a probe or a backup before it starts (once started, they run to their end).
+
+Kinds and their ``params``:
+
+``apply``
+    ``text``: a deployment file (TOML) to apply, and ``path`` where it came from (both
+    optional: without ``text``, the file the store last applied of the job's deployment).
+``probe``
+    ``target`` (``auto``, ``lab``, ``deployment``), ``timeout`` (seconds), ``concurrency``,
+    ``retries``: as :func:`ccapki.api.probe_endpoints`.
+``backup``
+    none: a backup of the whole store to ``backup_dir`` (default ``HOME/backups``), under
+    the service's backup passphrase (``CCAPKI_BACKUP_PASSPHRASE`` of the service's
+    environment; never sent with the job, so never kept in the store).
+``renew``
+    ``names`` (identities or appliances renewed even when not due), ``due`` (renew what is
+    due, default true): :func:`ccapki.api.plan_renewal` then :func:`ccapki.api.commit_renewal`.
+
+The routes (``router``, under ``/api/v1/jobs``): list and get for viewers, cancel for
+operators.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+
+from ccapki.errors import CcapkiError, InputError, Interrupted, NotFoundError, PasswordError
+from ccapki.service.auth import require
+from ccapki.service.problems import PROBLEM_RESPONSES
+from ccapki.store.records import JobRecord, JobState, Role, UserRecord
+
+if TYPE_CHECKING:
+    from ccapki.store.session import Store
+    from ccapki.topology.model import Deployment
+
+__all__ = [
+    "BACKUP_PASSPHRASE_ENV",
+    "KINDS",
+    "LEASE_ENV",
+    "JobOut",
+    "JobRunner",
+    "default_lease",
+    "job_out",
+    "router",
+    "split_error",
+    "submit",
+]
+
+log = logging.getLogger("ccapki.service.jobs")
+
+#: The kinds of job a runner knows.
+KINDS = ("apply", "probe", "backup", "renew")
+#: Where the service finds the passphrase of the backups it makes.
+BACKUP_PASSPHRASE_ENV = "CCAPKI_BACKUP_PASSPHRASE"  # noqa: S105 (a variable's name)
+#: How an error is kept in the job's ``error`` column: the message, then this, then the hint.
+_HINT_SEP = "\nhint: "
+#: An apply records its progress (and sees a cancel) at most this often (seconds).
+_PROGRESS_EVERY = 0.1
+#: The lease a stopping runner leaves its job with: ended already, claimable at once.
+_GIVE_BACK = -dt.timedelta(microseconds=1)
+
+_PARAMS: dict[str, dict[str, tuple[type, ...]]] = {
+    "apply": {"text": (str,), "path": (str,)},
+    "probe": {
+        "target": (str,),
+        "timeout": (int, float),
+        "concurrency": (int,),
+        "retries": (int,),
+    },
+    "backup": {},
+    "renew": {"names": (list,), "due": (bool,)},
+}
+
+
+#: The lease of a job, in seconds, when the runner is given none (default 30).
+LEASE_ENV = "CCAPKI_JOB_LEASE"
+
+
+def default_lease() -> dt.timedelta:
+    """The job lease: ``CCAPKI_JOB_LEASE`` seconds (the service's environment), else 30 s.
+    Raises :class:`InputError` for a value that is not a positive number."""
+    text = os.environ.get(LEASE_ENV)
+    if not text:
+        return dt.timedelta(seconds=30)
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds < 86400:
+        raise InputError(
+            f"{LEASE_ENV}={text!r}", "give the job lease in seconds, e.g. CCAPKI_JOB_LEASE=30"
+        )
+    return dt.timedelta(seconds=seconds)
+
+
+def split_error(error: str | None) -> tuple[str | None, str | None]:
+    """A job's ``error`` column as ``(message, hint)`` (each None when absent)."""
+    if error is None:
+        return None, None
+    message, _, hint = error.partition(_HINT_SEP)
+    return message, hint or None
+
+
+def _error_text(exc: CcapkiError) -> str:
+    return f"{exc.message}{_HINT_SEP}{exc.hint}" if exc.hint else exc.message
+
+
+def _check_params(kind: str, params: Mapping[str, object]) -> None:
+    """Raises :class:`InputError` for a parameter the kind does not take or of a wrong type."""
+    allowed = _PARAMS[kind]
+    for key, value in params.items():
+        if key not in allowed:
+            if kind == "backup" and "pass" in key:
+                raise InputError(
+                    "a backup job takes no passphrase (it would be kept in the store)",
+                    f"start the service with {BACKUP_PASSPHRASE_ENV} set to the backup passphrase",
+                )
+            known = ", ".join(sorted(allowed)) or "none"
+            raise InputError(f"a {kind} job takes no parameter {key!r}", f"its parameters: {known}")
+        types = allowed[key]
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            names = " or ".join(t.__name__ for t in types)
+            raise InputError(f"parameter {key!r} of a {kind} job must be a {names}", "")
+    if kind == "renew" and not all(isinstance(n, str) for n in params.get("names", [])):  # type: ignore[attr-defined]
+        raise InputError("parameter 'names' of a renew job must be a list of names", "")
+    if kind == "probe" and params.get("target", "auto") not in ("auto", "lab", "deployment"):
+        raise InputError(
+            f"target={params.get('target')!r}", "use target 'auto', 'lab' or 'deployment'"
+        )
+
+
+def submit(
+    store: Store,
+    kind: str,
+    params: Mapping[str, object],
+    *,
+    deployment: str | None,
+    user: UserRecord | str | None,
+) -> JobRecord:
+    """Queue a job of ``kind`` (see the module's docstring) for ``user`` on ``deployment``
+    (None: the store's only one; a backup is of the whole store and names none).
+
+    The parameters are checked now, so a bad request fails at once: an ``apply`` with
+    ``text`` must parse (its ``[deployment]`` name is the job's deployment, and must be
+    ``deployment`` when that is given); the others need a deployment the store holds with
+    its file. Returns the queued :class:`JobRecord`. Raises :class:`InputError` for an
+    unknown kind, bad parameters or a broken deployment file, :class:`NotFoundError` for a
+    deployment the store does not hold (or holds no file of).
+    """
+    from ccapki.api import parse_deployment
+
+    if kind not in KINDS:
+        raise InputError(f"no job kind {kind!r}", f"the kinds: {', '.join(KINDS)}")
+    _check_params(kind, params)
+    who = user.name if isinstance(user, UserRecord) else user
+    if kind == "backup":
+        deployment = None
+    elif kind == "apply" and "text" in params:
+        dep = parse_deployment(str(params["text"]), str(params.get("path") or "<uploaded>"))
+        if deployment is not None and deployment != dep.name:
+            raise InputError(
+                f"the file is of deployment {dep.name!r}, not {deployment!r}",
+                "send the file of the deployment named, or apply it as its own deployment",
+            )
+        deployment = dep.name
+    else:
+        view = store.fork(deployment=None)
+        if deployment is not None:
+            view.use(deployment)
+        deployment = view.deployment
+        if view.deployments.latest() is None:
+            raise NotFoundError(
+                f"the store holds no deployment file of {deployment!r}",
+                "apply the deployment's file first (an apply job with its text)",
+            )
+    return store.jobs.enqueue(kind, dict(params), deployment=deployment, created_by=who)
+
+
+# ---------------------------------------------------------------------------- running
+
+
+class _Stop(Exception):
+    """The job stops at a safe point (cancelled, lost its lease, or the runner stops)."""
+
+
+@dataclass
+class _Context:
+    """What a running job shares with its heartbeat thread."""
+
+    job: JobRecord
+    progress: dict[str, object] = field(default_factory=dict)
+    #: set when the job must stop at its next safe point
+    stop: threading.Event = field(default_factory=threading.Event)
+    #: why: "cancel", "lost" (another instance owns it now) or "shutdown"
+    why: str = ""
+    #: set when the job ended (the heartbeats stop)
+    ended: threading.Event = field(default_factory=threading.Event)
+
+    def checkpoint(self) -> None:
+        """A safe point: raises :class:`_Stop` when the job must stop."""
+        if self.stop.is_set():
+            raise _Stop(self.why)
+
+
+class JobRunner:
+    """Runs the jobs this instance claims, one at a time, in a thread.
+
+    ``lease``: how long a claim holds without a heartbeat (an instance that dies gives its
+    job up after this long; default :func:`default_lease`); ``poll``: seconds between looks
+    for work when idle; ``kinds``: only these kinds (default all); ``backup_dir``: where
+    backups go (default ``HOME/backups``); ``backup_passphrase``: the backups' passphrase
+    (default the ``CCAPKI_BACKUP_PASSPHRASE`` environment variable).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        instance_id: str,
+        *,
+        lease: dt.timedelta | None = None,
+        poll: float = 0.5,
+        kinds: tuple[str, ...] = KINDS,
+        backup_dir: Path | None = None,
+        backup_passphrase: str | None = None,
+    ) -> None:
+        if lease is None:
+            lease = default_lease()
+        if lease <= dt.timedelta(0):
+            raise ValueError("the lease must be positive")
+        self.store = store
+        self.instance_id = instance_id
+        self.lease = lease
+        self.poll = poll
+        self.kinds = kinds
+        self.backup_dir = backup_dir or store.home / "backups"
+        self._backup_passphrase = backup_passphrase
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._current: _Context | None = None
+        self._handlers: dict[str, Callable[[Store, _Context], object]] = {
+            "apply": self._apply,
+            "probe": self._probe,
+            "backup": self._backup,
+            "renew": self._renew,
+        }
+
+    # ------------------------------------------------------------------ the thread
+
+    def start(self) -> None:
+        """Start the runner's thread (it claims and runs jobs until :meth:`stop`)."""
+        if self._thread is not None:
+            return
+        self._stopping.clear()
+        self._thread = threading.Thread(
+            target=self._loop, name=f"ccapki-jobs-{self.instance_id}", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self, timeout: float | None = 30.0) -> None:
+        """Stop claiming; a running job stops at its next safe point and is given back
+        (another instance, or this one started again, takes it at once). Waits up to
+        ``timeout`` seconds for the thread."""
+        self._stopping.set()
+        current = self._current
+        if current is not None and not current.stop.is_set():
+            current.why = "shutdown"
+            current.stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                ran = self.run_once()
+            except Exception:  # the database went away, say: log, wait, look again
+                log.exception("the job runner could not claim a job")
+                ran = False
+            if not ran:
+                self._stopping.wait(self.poll)
+
+    # ------------------------------------------------------------------ one job
+
+    def run_once(self) -> bool:
+        """Claim one job and run it to its end here (in the caller's thread). Returns
+        whether there was one."""
+        job = self.store.jobs.claim(self.instance_id, self.lease, self.kinds)
+        if job is None:
+            return False
+        self.run(job)
+        return True
+
+    def run(self, job: JobRecord) -> None:
+        """Run ``job`` (claimed by this instance) to its end: renew the lease while it
+        runs, finish it done, failed or cancelled (or give it back when the runner stops,
+        or nothing when another instance took it over). Raises nothing."""
+        ctx = _Context(job)
+        self._current = ctx
+        if self._stopping.is_set():
+            ctx.why = "shutdown"
+            ctx.stop.set()
+        beat = threading.Thread(
+            target=self._heartbeats, args=(ctx,), name=f"ccapki-job-{job.id}-lease", daemon=True
+        )
+        beat.start()
+        try:
+            self._execute(ctx)
+        finally:
+            ctx.ended.set()
+            beat.join()
+            self._current = None
+
+    def _execute(self, ctx: _Context) -> None:
+        job = ctx.job
+        handler = self._handlers.get(job.kind)
+        store = self.store.fork(deployment=job.deployment, actor=job.created_by)
+        try:
+            if handler is None:
+                raise InputError(f"no job kind {job.kind!r}", f"the kinds: {', '.join(KINDS)}")
+            ctx.checkpoint()
+            result = handler(store, ctx)
+        except (_Stop, Interrupted) as exc:
+            hint = exc.hint if isinstance(exc, Interrupted) else ""
+            self._stopped(ctx, hint)
+        except CcapkiError as exc:
+            self._finish(ctx, JobState.FAILED, error=_error_text(exc))
+        except Exception:
+            log.exception("job %s (%s) failed", job.id, job.kind)
+            self._finish(
+                ctx,
+                JobState.FAILED,
+                error=f"internal error (a ccapki bug){_HINT_SEP}the service's log has the "
+                f"details of job {job.id}; report it",
+            )
+        else:
+            self._finish(ctx, JobState.DONE, result=result)
+        finally:
+            store.close()
+
+    def _stopped(self, ctx: _Context, hint: str) -> None:
+        job = ctx.job
+        if ctx.why == "lost":
+            log.warning("job %s was taken over by another instance", job.id)
+            return
+        if ctx.why == "shutdown":
+            # give it back: a lease that ended lets the next claim take it at once
+            self.store.jobs.heartbeat(job.id, self.instance_id, _GIVE_BACK, self._progress(ctx))
+            return
+        note = f"cancelled{_HINT_SEP}{hint}" if hint else "cancelled"
+        self._finish(ctx, JobState.CANCELLED, error=note)
+
+    def _finish(
+        self, ctx: _Context, state: JobState, *, result: object = None, error: str | None = None
+    ) -> None:
+        job = ctx.job
+        if ctx.progress:  # the last progress (the heartbeats record it only now and then)
+            self.store.jobs.heartbeat(job.id, self.instance_id, self.lease, self._progress(ctx))
+        if not self.store.jobs.finish(job.id, self.instance_id, state, result=result, error=error):
+            log.warning("job %s was no longer this instance's when it ended", job.id)
+
+    @staticmethod
+    def _progress(ctx: _Context) -> dict[str, object]:
+        # a copy first (one C call: the job's thread may add a key meanwhile)
+        return {k: v for k, v in dict(ctx.progress).items() if not k.startswith("_")}
+
+    def _heartbeats(self, ctx: _Context) -> None:
+        """Renew the lease (and record the progress) every third of it until the job ends,
+        also while it goes on to its next safe point (see :meth:`_beat`)."""
+        every = max(0.05, min(self.lease.total_seconds() / 3, 2.0))
+        while not ctx.ended.wait(every) and ctx.why != "lost":
+            self._beat(ctx)
+
+    def _beat(self, ctx: _Context) -> None:
+        """One heartbeat: renew the lease and record the progress. Refused, it asks the job
+        to stop: cancelled (the lease is still renewed) or another instance owns it now."""
+        job = ctx.job
+        try:
+            kept = self.store.jobs.heartbeat(
+                job.id, self.instance_id, self.lease, self._progress(ctx)
+            )
+            if kept:
+                return
+            owner = self.store.jobs.get(job.id).owner
+        except Exception:  # the database is busy or away: try again at the next beat
+            log.warning("job %s: the lease could not be renewed", job.id, exc_info=True)
+            return
+        ctx.why = "cancel" if owner == self.instance_id else "lost"
+        ctx.stop.set()
+
+    # ------------------------------------------------------------------ the kinds
+
+    @staticmethod
+    def _deployment(store: Store, ctx: _Context) -> Deployment:
+        from ccapki.api import parse_deployment
+
+        params = ctx.job.params
+        if "text" in params:
+            return parse_deployment(str(params["text"]), str(params.get("path") or "<uploaded>"))
+        kept = store.deployments.latest()
+        if kept is None:
+            raise NotFoundError(
+                f"the store holds no deployment file of {store.deployment!r}",
+                "apply the deployment's file first",
+            )
+        return parse_deployment(kept.text, kept.path or "<stored deployment>")
+
+    def _apply(self, store: Store, ctx: _Context) -> object:
+        from ccapki import api
+
+        dep = self._deployment(store, ctx)
+        path = ctx.job.params.get("path")
+
+        last = 0.0
+
+        def progress(done: int, total: int) -> None:
+            nonlocal last
+            ctx.progress.update(done=done, total=total)
+            if time.monotonic() - last >= _PROGRESS_EVERY:  # a cancel is seen soon
+                last = time.monotonic()
+                self._beat(ctx)
+            if ctx.stop.is_set():  # between two chunks: what was committed stays
+                raise Interrupted(signal.SIGTERM, "")
+
+        ctx.checkpoint()
+        result = api.apply(
+            store, dep, path=str(path) if path is not None else None, progress=progress
+        )
+        ctx.progress.update(done=len(result.issued), total=len(result.issued))
+        return {
+            "deployment": dep.name,
+            "issued": len(result.issued),
+            "created_cas": list(result.created_cas),
+            "trust_added": len(result.trust_added),
+            "not_in_file": list(result.not_in_file),
+            "renamed_from": result.renamed_from,
+            "issued_elsewhere": list(result.issued_elsewhere),
+        }
+
+    def _probe(self, store: Store, ctx: _Context) -> object:
+        from ccapki import api
+
+        dep = self._deployment(store, ctx)
+        p = ctx.job.params
+        timeout = p.get("timeout")
+        ctx.checkpoint()
+        run = api.probe_endpoints(
+            store,
+            dep,
+            target=str(p.get("target", "auto")),
+            concurrency=int(p.get("concurrency", 64)),  # type: ignore[call-overload]
+            timeout=float(timeout) if timeout is not None else None,  # type: ignore[arg-type]
+            retries=int(p.get("retries", 1)),  # type: ignore[call-overload]
+        )
+        return run.to_dict()
+
+    def _backup(self, store: Store, ctx: _Context) -> object:
+        from ccapki.lifecycle.backups import create_backup
+
+        passphrase = self._backup_passphrase or os.environ.get(BACKUP_PASSPHRASE_ENV)
+        if not passphrase:
+            raise PasswordError(
+                "the service has no backup passphrase",
+                f"start the service with {BACKUP_PASSPHRASE_ENV} set to the backup passphrase",
+            )
+        self.backup_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        stamp = store.now().strftime("%Y%m%dT%H%M%SZ")
+        path = self.backup_dir / f"ccapki-{stamp}-job{ctx.job.id}.backup"
+        ctx.checkpoint()
+        summary = create_backup(store, path, passphrase)
+        return {
+            "path": summary.path,
+            "bytes": summary.bytes,
+            "identities": summary.identities,
+            "records": dict(summary.counts),
+            "created_at": summary.created_at.isoformat(),
+        }
+
+    def _renew(self, store: Store, ctx: _Context) -> object:
+        from ccapki import api
+
+        dep = self._deployment(store, ctx)
+        p = ctx.job.params
+        names = [str(n) for n in p.get("names", [])]  # type: ignore[attr-defined]
+        plan = api.plan_renewal(store, dep, names=names, due=bool(p.get("due", True)))
+        ctx.progress.update(planned=len(plan.items))
+        ctx.checkpoint()  # between the plan and the commit: nothing written yet
+        if plan.empty:
+            return {"planned": 0, **api.RenewalResult().to_dict()}
+        result = api.commit_renewal(store, dep, plan)
+        return {"planned": len(plan.items), **result.to_dict()}
+
+
+# ---------------------------------------------------------------------------- routes
+
+
+class JobOut(BaseModel):
+    """A background job as the API shows it."""
+
+    id: int
+    kind: str = Field(description="apply, probe, backup or renew")
+    deployment: str | None
+    params: dict[str, Any] = Field(
+        description="The job's parameters (an uploaded deployment file's text left out)."
+    )
+    state: JobState
+    created_by: str | None
+    created_at: dt.datetime
+    owner: str | None = Field(description="The instance running it (or that ran it last).")
+    lease_until: dt.datetime | None
+    attempts: int = Field(description="How many times an instance claimed it.")
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    cancel_requested: bool
+    progress: dict[str, Any] = Field(description="e.g. {'done': 120, 'total': 3000}")
+    result: Any = Field(default=None, description="What the job did (when done).")
+    error: str | None = Field(default=None, description="Why it failed or stopped.")
+    hint: str | None = Field(default=None, description="What to do about it.")
+
+
+def job_out(job: JobRecord) -> JobOut:
+    """``job`` as the API shows it (:class:`JobOut`)."""
+    error, hint = split_error(job.error)
+    params = {k: v for k, v in job.params.items() if k != "text"}
+    if "text" in job.params:
+        params["text_bytes"] = len(str(job.params["text"]).encode())
+    return JobOut(
+        id=job.id,
+        kind=job.kind,
+        deployment=job.deployment,
+        params=params,
+        state=job.state,
+        created_by=job.created_by,
+        created_at=job.created_at,
+        owner=job.owner,
+        lease_until=job.lease_until,
+        attempts=job.attempts,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        cancel_requested=job.cancel_requested,
+        progress=dict(job.progress),
+        result=job.result,
+        error=error,
+        hint=hint,
+    )
+
+
+router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"], responses=PROBLEM_RESPONSES)
+
+
+def _store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+@router.get("", response_model=list[JobOut], summary="List background jobs, newest first")
+def list_jobs(
+    request: Request,
+    _user: Annotated[UserRecord, Depends(require(Role.VIEWER))],
+    state: Annotated[list[JobState] | None, Query(description="Only jobs in these states")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[JobOut]:
+    """The newest ``limit`` jobs (in ``state``), newest first."""
+    return [job_out(j) for j in _store(request).jobs.list(state, limit)]
+
+
+@router.get("/{job_id}", response_model=JobOut, summary="One job: state, progress, result")
+def get_job(
+    request: Request,
+    job_id: int,
+    _user: Annotated[UserRecord, Depends(require(Role.VIEWER))],
+) -> JobOut:
+    """Job ``job_id``: its state, progress, result or error (404 when there is none)."""
+    return job_out(_store(request).jobs.get(job_id))
+
+
+@router.post("/{job_id}/cancel", response_model=JobOut, summary="Cancel a job")
+def cancel_job(
+    request: Request,
+    job_id: int,
+    user: Annotated[UserRecord, Depends(require(Role.OPERATOR))],
+) -> JobOut:
+    """Cancel a queued job at once, or ask a running one to stop at its next safe point
+    (``cancel_requested``; it ends ``cancelled``). A finished job stays as it is."""
+    store = _store(request)
+    job = store.jobs.cancel(job_id)
+    with store.fork(deployment=job.deployment, actor=user.name) as s, s.transaction():
+        s.audit.record("job-cancel", str(job_id), kind=job.kind, state=job.state.value)
+    return job_out(job)

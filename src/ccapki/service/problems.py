@@ -1,0 +1,273 @@
+"""RFC 9457 problem details: every error the service answers with.
+
+A problem is ``application/problem+json``::
+
+    {"type": "https://ccapki.invalid/problems/not-found", "title": "Not Found",
+     "status": 404, "detail": "no identity named 'x'",
+     "error": "no identity named 'x'", "hint": "`GET /api/v1/...` lists them"}
+
+``error`` and ``hint`` are what the CLI prints as ``error:`` and ``hint:``. A response never
+carries a traceback: an unexpected exception is a 500 problem saying it is a bug.
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from ccapki.errors import (
+    CcapkiError,
+    DeploymentError,
+    FileFormatError,
+    InputError,
+    KeyNotFoundError,
+    NetworkError,
+    NotFoundError,
+    PasswordError,
+    StoreBusy,
+    StoreError,
+)
+
+__all__ = [
+    "PROBLEM_BASE",
+    "PROBLEM_RESPONSES",
+    "Problem",
+    "ProblemException",
+    "install_handlers",
+    "problem",
+    "status_of",
+]
+
+#: Where a problem's ``type`` points (a name, not a page to fetch).
+PROBLEM_BASE = "https://ccapki.invalid/problems/"
+MEDIA_TYPE = "application/problem+json"
+
+log = logging.getLogger("ccapki.service")
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem, with the CLI's ``error`` and ``hint``."""
+
+    type: str = Field(description="A URI naming the kind of problem.")
+    title: str = Field(description="The HTTP status's phrase.")
+    status: int = Field(description="The HTTP status code.")
+    detail: str = Field(description="What went wrong (the same as `error`).")
+    error: str = Field(description="What went wrong, as the CLI's `error:` line.")
+    hint: str = Field(description="The fix, as the CLI's `hint:` line.")
+    instance: str | None = Field(default=None, description="The request path.")
+
+
+#: ``responses=`` for routes: the problems every route may answer with (OpenAPI).
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": Problem, "content": {MEDIA_TYPE: {}}, "description": text}
+    for code, text in (
+        (400, "Bad input (problem details)"),
+        (401, "Not logged in: no valid token or session"),
+        (403, "The user's role does not allow this, or a bad CSRF token"),
+        (404, "No such deployment, identity, user or job"),
+        (422, "A malformed request, file or deployment"),
+        (429, "Too many failed logins"),
+        (503, "The store is busy (another writer): try again"),
+    )
+}
+
+
+def _slug(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase.lower().replace(" ", "-").replace("'", "")
+    except ValueError:
+        return str(status)
+
+
+def problem(
+    status: int,
+    error: str,
+    hint: str = "",
+    *,
+    type_: str | None = None,
+    instance: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    """A problem response: ``status``, the ``error`` message and its ``hint``.
+
+    Returns a :class:`JSONResponse` of media type ``application/problem+json``; ``type_``
+    is a slug (``"not-found"``) or a URI (default: the status's phrase). Raises nothing.
+    """
+    try:
+        title = HTTPStatus(status).phrase
+    except ValueError:
+        title = "Error"
+    kind = type_ or _slug(status)
+    body = Problem(
+        type=kind if ":" in kind else PROBLEM_BASE + kind,
+        title=title,
+        status=status,
+        detail=error,
+        error=error,
+        hint=hint,
+        instance=instance,
+    )
+    return JSONResponse(
+        body.model_dump(exclude_none=True), status, headers=headers, media_type=MEDIA_TYPE
+    )
+
+
+class ProblemException(Exception):
+    """Raise to answer with a problem (``status``, ``error``, ``hint``, extra headers)."""
+
+    def __init__(
+        self,
+        status: int,
+        error: str,
+        hint: str = "",
+        *,
+        type_: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(error)
+        self.status = status
+        self.error = error
+        self.hint = hint
+        self.type_ = type_
+        self.headers = headers
+
+
+def status_of(exc: CcapkiError) -> int:
+    """The HTTP status a :class:`CcapkiError` is answered with.
+
+    Not found 404; a malformed file or deployment, a certificate without its key, a wrong
+    password given in the request 422; other bad input 400; a busy store 503; an unusable
+    store 500; an unreachable host 502; anything else 400. Raises nothing.
+    """
+    if isinstance(exc, NotFoundError):
+        return 404
+    if isinstance(exc, FileFormatError | DeploymentError | KeyNotFoundError | PasswordError):
+        return 422
+    if isinstance(exc, InputError):
+        return 400
+    if isinstance(exc, StoreBusy):
+        return 503
+    if isinstance(exc, StoreError):
+        return 500
+    if isinstance(exc, NetworkError):
+        return 502
+    return 400
+
+
+_KINDS: tuple[tuple[type[CcapkiError], str], ...] = (
+    (KeyNotFoundError, "private-key-not-found"),
+    (DeploymentError, "bad-deployment"),
+    (FileFormatError, "bad-file"),
+    (PasswordError, "bad-password"),
+    (NotFoundError, "not-found"),
+    (StoreBusy, "store-busy"),
+    (StoreError, "store-error"),
+    (NetworkError, "unreachable"),
+    (InputError, "bad-input"),
+)
+
+
+def _kind(exc: CcapkiError) -> str:
+    for cls, slug in _KINDS:
+        if isinstance(exc, cls):
+            return slug
+    return "error"
+
+
+async def _ccapki_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, CcapkiError)
+    status = status_of(exc)
+    headers = {"Retry-After": "5"} if isinstance(exc, StoreBusy) else None
+    return problem(
+        status,
+        exc.message,
+        exc.hint,
+        type_=_kind(exc),
+        instance=request.url.path,
+        headers=headers,
+    )
+
+
+async def _problem_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ProblemException)
+    return problem(
+        exc.status,
+        exc.error,
+        exc.hint,
+        type_=exc.type_,
+        instance=request.url.path,
+        headers=exc.headers,
+    )
+
+
+_HTTP_HINTS = {
+    401: "log in, or send an API token: Authorization: Bearer TOKEN",
+    403: "ask an admin for a role that allows this",
+    404: "see /docs or /openapi.json for the routes",
+    405: "see /docs or /openapi.json for the methods this route takes",
+}
+
+
+async def _http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = f"no route {request.url.path}"
+    headers = dict(exc.headers) if exc.headers else None
+    return problem(
+        exc.status_code,
+        detail,
+        _HTTP_HINTS.get(exc.status_code, ""),
+        instance=request.url.path,
+        headers=headers,
+    )
+
+
+def _where(loc: object) -> str:
+    if isinstance(loc, list | tuple):
+        return ".".join(str(p) for p in loc)
+    return str(loc)
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    parts = [f"{_where(e.get('loc', ()))}: {e.get('msg', 'invalid')}" for e in errors[:5]]
+    text = "; ".join(parts) or "the request is not valid"
+    return problem(
+        422,
+        f"invalid request: {text}",
+        "see /openapi.json for what this route takes",
+        type_="invalid-request",
+        instance=request.url.path,
+    )
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.error("internal error on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+    return problem(
+        500,
+        f"internal error ({type(exc).__name__})",
+        "this is a ccapki bug: the service's log has the details; please report it",
+        type_="internal-error",
+        instance=request.url.path,
+    )
+
+
+def install_handlers(app: FastAPI) -> None:
+    """Answer every error of ``app`` with a problem: :class:`CcapkiError` (its message and
+    hint), :class:`ProblemException`, HTTP errors, request validation errors (422) and any
+    other exception (500, no traceback). Returns nothing; raises nothing."""
+    app.add_exception_handler(CcapkiError, _ccapki_error)
+    app.add_exception_handler(ProblemException, _problem_exception)
+    app.add_exception_handler(StarletteHTTPException, _http_exception)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected)
