@@ -587,7 +587,7 @@ def probe_endpoints(
     deployment: Deployment,
     *,
     target: str = "auto",
-    concurrency: int = 64,
+    concurrency: int = 256,
     timeout: float | None = None,
     retries: int = 1,
 ) -> ProbeRun:

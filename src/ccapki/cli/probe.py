@@ -72,7 +72,7 @@ EXIT CODES
 @click.option(
     "--concurrency",
     type=click.IntRange(1, 4096),
-    default=64,
+    default=256,
     show_default=True,
     help="Endpoints probed at the same time.",
 )
