@@ -1,6 +1,7 @@
 # ccapki: two commands do everything on a fresh machine
 #   make demo   set up the virtual environment and run the end-to-end demo (SQLite store)
 #   make test   set up and run lint, format check, mypy --strict and the whole test suite
+#   make test-pg  the whole test suite again, every store on PostgreSQL (CCAPKI_TEST_PG_URL)
 #   make bench  benchmarks (see benchmarks/README.md)
 
 PY ?= python3
@@ -8,7 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test test-pg lint bench clean
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -27,6 +28,9 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest -q
+
+test-pg: $(STAMP)
+	CCAPKI_TEST_BACKEND=postgresql $(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py

@@ -18,10 +18,12 @@ endpoint and per setup: requests/s, p50 and p99 latency (ms), and the ratio two 
 one (requests/s).
 
 Goals (issue 13): inventory (``GET /api/v1/deployments/bench/identities``, 10,000
-identities) p99 <= 50 ms; trust check of the FAQ deployment
-(``GET /api/v1/deployments/faq-campus/trust/check``) p99 <= 100 ms; two instances >= 1.6x
-one. The machine's cores bound the last one: the load generator, and both servers, share
-them (``os.cpu_count()`` is printed).
+identities: its first page, of the default 100, by expiry) p99 <= 50 ms; trust check of
+the FAQ deployment (``GET /api/v1/deployments/faq-campus/trust/check``) p99 <= 100 ms; two
+instances >= 1.6x one. Status and trust check are kept by each instance per store revision
+and minute (see ``ccapki.service.api``): after the warm-up they measure a kept answer (the
+work in process is the floor of a computed one). The machine's cores bound the last one:
+the load generator, and both servers, share them (``os.cpu_count()`` is printed).
 
     .venv/bin/python benchmarks/bench_service.py [-n 10000] [--quick] [-c 8]
 """
@@ -195,7 +197,7 @@ def in_process(home: Path, runs: int) -> dict[str, float]:
     with Store.open(home) as store:
         faq = core.load_deployment(FAQ)
         work = {
-            "inventory": lambda: core.estate_status(store, deployments=["bench"]),
+            "inventory": lambda: core.inventory_page(store, "bench"),
             "status": lambda: core.estate_status(store, deployments=["bench"]),
             "trust check FAQ": lambda: core.check_trust(store, faq),
         }
@@ -227,8 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     scale = 0.25 if args.quick else 1.0
     endpoints = [
         Endpoint("hello (baseline)", "/bench/hello", int(2000 * scale)),
-        Endpoint("inventory", "/api/v1/deployments/bench/identities", int(60 * scale), 50.0),
-        Endpoint("status", "/api/v1/status?deployment=bench", int(40 * scale)),
+        Endpoint("inventory", "/api/v1/deployments/bench/identities", int(400 * scale), 50.0),
+        Endpoint("status", "/api/v1/status?deployment=bench", int(100 * scale)),
         Endpoint(
             "trust check FAQ", "/api/v1/deployments/faq-campus/trust/check", int(400 * scale), 100.0
         ),

@@ -101,6 +101,7 @@ def test_api_md_lists_every_public_name_of_the_api() -> None:
 # ---------------------------------------------------------------------------- 1. issue
 
 
+@pytest.mark.sqlite_only  # the example scripts open the SQLite file in their home
 def test_issue_script_issues_exports_checks_and_is_idempotent(
     tmp_path: Path, env: dict[str, str]
 ) -> None:
@@ -179,6 +180,7 @@ def outside_ca() -> OutsideCA:
     return OutsideCA.make("Docs Outside", now=utcnow())
 
 
+@pytest.mark.sqlite_only  # the example scripts open the SQLite file in their home
 def test_import_script_makes_csrs_then_imports_the_returned_folder(
     tmp_path: Path, env: dict[str, str]
 ) -> None:
@@ -228,6 +230,7 @@ def test_import_script_makes_csrs_then_imports_the_returned_folder(
     assert "already held: cas-tp v1" in again.stdout
 
 
+@pytest.mark.sqlite_only  # the example scripts open the SQLite file in their home
 def test_import_script_refuses_a_certificate_with_no_key_and_imports_nothing(
     tmp_path: Path, env: dict[str, str]
 ) -> None:

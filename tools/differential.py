@@ -5,8 +5,9 @@
     python tools/differential.py --stacks openssl-default,gnutls --case sha1-leaf
 
 The cases are minted now (src/ccapki/lab/corpus.py); the stacks (JSSE, OpenSSL default and
-strict, GnuTLS, NSS, headless Chromium: each one whose programs are installed) and the
-table are in src/ccapki/lab/differential.py. Exits 1 when a difference not listed in
+strict, GnuTLS, NSS, headless Chromium: each one whose programs are installed; strongSwan's
+IKEv2 heartbeat: always, "not available" without root and strongSwan) and the table are in
+src/ccapki/lab/differential.py. Exits 1 when a difference not listed in
 ``KNOWN_DIFFERENCES`` shows up, else 0.
 """
 
@@ -44,12 +45,18 @@ def main(argv: list[str] | None = None) -> int:
     report = run_corpus(stacks, cases=cases)
     for s in report.stacks:
         ok, n = report.agreement(s)
+        missing = report.unavailable(s)
+        if missing:
+            print(f"{s:16} not available: {missing}")
+            continue
         print(f"{s:16} {ok:3}/{n:<3} agree ({100 * ok / max(n, 1):.0f} %)")
     new = [(c.name, s) for c, s in report.differences() if (c.name, s) not in KNOWN_DIFFERENCES]
     for name, s in new:
         r, o = report.real[(name, s)], report.offline[(name, s)]
         print(f"new difference: {name} on {s}: real {r.mark} ({r.detail}), ccapki {o.mark}")
     print(f"{len(report.cases)} cases x {len(report.stacks)} stacks in {report.seconds:.1f} s")
+    for s, t in report.stack_seconds.items():
+        print(f"  of which {s}: {t:.1f} s")
     if args.write:
         args.write.write_text(render_markdown(report), encoding="utf-8")
         print(f"wrote {args.write}")

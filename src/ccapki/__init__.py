@@ -61,6 +61,7 @@ if TYPE_CHECKING:
         import_materials,
         init_store,
         inspect_identity,
+        inventory_page,
         load_deployment,
         make_csrs,
         make_plan,
@@ -74,6 +75,7 @@ if TYPE_CHECKING:
         rotation_what_if,
         service_certificate,
         store_exists,
+        store_revision,
         stored_deployment,
     )
 
@@ -118,6 +120,7 @@ __all__ = [
     "import_materials",
     "init_store",
     "inspect_identity",
+    "inventory_page",
     "load_deployment",
     "make_csrs",
     "make_plan",
@@ -131,6 +134,7 @@ __all__ = [
     "rotation_what_if",
     "service_certificate",
     "store_exists",
+    "store_revision",
     "stored_deployment",
 ]
 

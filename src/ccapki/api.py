@@ -58,6 +58,7 @@ if TYPE_CHECKING:
     from ccapki.lifecycle.certfiles import ClientRoot, CsrResult
     from ccapki.lifecycle.exports import ExportFormat
     from ccapki.lifecycle.importing import ImportResult
+    from ccapki.lifecycle.inventory import InventoryPage
     from ccapki.lifecycle.probing import ProbeRun
     from ccapki.lifecycle.renew import CsrMade, RenewalPlan, RenewalResult
     from ccapki.lifecycle.status import StatusReport
@@ -104,6 +105,7 @@ __all__ = [
     "import_materials",
     "init_store",
     "inspect_identity",
+    "inventory_page",
     "load_deployment",
     "make_csrs",
     "make_plan",
@@ -117,6 +119,7 @@ __all__ = [
     "rotation_what_if",
     "service_certificate",
     "store_exists",
+    "store_revision",
     "stored_deployment",
 ]
 
@@ -314,6 +317,8 @@ def apply(
     dry_run: bool = False,
     path: str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    report: dict[str, object] | None = None,
+    roll_back: bool = False,
 ) -> ApplyResult:
     """Issue (or renew, or reissue) what the plan needs, from each identity's source, and
     fill the appliances' trust stores; idempotent (a second run changes nothing).
@@ -323,7 +328,10 @@ def apply(
     and key): an error or interruption keeps the batches committed before it (its hint
     says how many) and a second run issues the rest. ``dry_run`` only computes the
     actions. ``path`` is recorded as where the deployment file came from. ``progress`` is
-    told (identities issued, identities to issue) as issuing goes.
+    told (identities issued, identities to issue) as issuing goes. With ``roll_back``,
+    interrupted before any identity was kept, it rolls back the deployment file version
+    and the CAs it wrote; ``report`` (a dict) is filled with what was kept, also on an
+    error or interruption (see :func:`ccapki.lifecycle.apply.apply_plan`).
 
     Returns an :class:`ApplyResult` (``actions``, ``issued`` identity names,
     ``created_cas``, ``trust_added``). Raises :class:`PasswordError` for a wrong
@@ -332,7 +340,14 @@ def apply(
     from ccapki.lifecycle.apply import apply_plan
 
     return apply_plan(
-        store, deployment, _now(store, now), dry_run=dry_run, path=path, progress=progress
+        store,
+        deployment,
+        _now(store, now),
+        dry_run=dry_run,
+        path=path,
+        progress=progress,
+        report=report,
+        roll_back=roll_back,
     )
 
 
@@ -582,6 +597,45 @@ def estate_status(
     return _estate_status(store, now=_now(store, now), deployments=deployments)
 
 
+def inventory_page(
+    store: Store,
+    deployment: str,
+    now: dt.datetime | None = None,
+    *,
+    limit: int = 100,
+    cursor: str | None = None,
+) -> InventoryPage:
+    """One page of a deployment's identities by expiry (what the service's inventory
+    lists): at most ``limit`` (1 to 1000) current identities after ``cursor`` (None: from
+    the first), ordered by ``not_after`` then name, each with its ``days_left`` and
+    ``stage`` at ``now`` as :func:`estate_status` gives them; then those the deployment
+    file plans without a certificate (stage ``missing``), by name. Reads one page of
+    columns: no certificate is parsed. Reads only.
+
+    Returns an :class:`~ccapki.lifecycle.inventory.InventoryPage`: ``items``, ``total``
+    (every identity of the deployment), ``limit``, ``next_cursor`` (None on the last
+    page). Raises :class:`InputError` for a limit out of range or a cursor not made by
+    this function, :class:`NotFoundError` for a deployment the store does not hold,
+    :class:`DeploymentError` when its stored file no longer parses.
+    """
+    from ccapki.lifecycle.inventory import inventory_page as _inventory_page
+
+    return _inventory_page(store, deployment, now=_now(store, now), limit=limit, cursor=cursor)
+
+
+def store_revision(store: Store) -> tuple[int, ...]:
+    """A fingerprint of what :func:`estate_status` reads (the newest id and row count of
+    the audit log and of each table a status report reads), from one cheap query: equal
+    fingerprints mean no write landed in between, so a report kept under it (and the
+    clock's minute) may be served again.
+
+    Returns the tuple of integers. Raises :class:`StoreError` for an unusable store.
+    """
+    from ccapki.lifecycle.inventory import store_revision as _store_revision
+
+    return _store_revision(store)
+
+
 def probe_endpoints(
     store: Store,
     deployment: Deployment,
@@ -764,7 +818,12 @@ def rotation_what_if(
 
 
 def service_certificate(
-    store: Store, names: Sequence[str], *, days: int = 30, now: dt.datetime | None = None
+    store: Store,
+    names: Sequence[str],
+    *,
+    days: int = 30,
+    now: dt.datetime | None = None,
+    self_signed: bool = False,
 ) -> tuple[list[x509.Certificate], PrivateKeyTypes]:
     """A TLS server certificate for ``ccapki serve``: a new ECDSA P-256 key and a
     certificate for ``names`` (host names and IP addresses) valid ``days`` days, signed by
@@ -772,9 +831,13 @@ def service_certificate(
     (``ccapki export-roots``) trust the service. Neither is kept in the store; the issue is
     written to the audit log (``serve-certificate``).
 
-    Returns ``(chain, key)``: the certificate, then the CA certificates up to the root;
-    the private key. Raises :class:`NotFoundError` when the deployment has no internal CA
-    (no identity of source ``internal`` was issued), :class:`InputError` for no names,
+    ``self_signed``: a certificate signed by its own key instead (for a store without an
+    internal CA; clients must be told to trust it).
+
+    Returns ``(chain, key)``: the certificate, then the CA certificates up to the root
+    (none when self-signed); the private key. Raises :class:`NotFoundError` when the
+    deployment has no internal CA (no identity of source ``internal`` was issued) and
+    ``self_signed`` is false, :class:`InputError` for no names,
     :class:`PasswordError` when the store's keys cannot be unsealed.
     """
     import ipaddress
@@ -793,15 +856,14 @@ def service_certificate(
             ips.append(ipaddress.ip_address(n))
         except ValueError:
             dns.append(n)
-    issuer = store.cas.issuer(INTERNAL_CA)
-    if issuer is None:
+    issuer = None if self_signed else store.cas.issuer(INTERNAL_CA)
+    if issuer is None and not self_signed:
         raise NotFoundError(
             f"deployment {store.deployment!r} has no internal CA to sign the service's certificate",
             "apply a deployment with an internal identity first, or give the service its "
             "own certificate (`ccapki serve --tls-cert FILE --tls-key FILE`, or "
             "--tls-identity NAME)",
         )
-    roots = [c.certificate for c in store.cas.list(INTERNAL_ROOT)]
     key = generate_key(KeyType.ECDSA_P256)
     request = IdentityRequest(
         common_name=dns[0] if dns else str(ips[0]),
@@ -809,18 +871,30 @@ def service_certificate(
         ip_addresses=tuple(ips),
         organization="ccapki service",
     )
-    cert = issue_identity(
-        request,
-        key.public_key(),
-        now=_now(store, now),
-        days=days,
-        issuer=issuer,
-        client_auth=False,
-    )
-    chain = [cert, issuer.certificate]
-    root = next((r for r in roots if r.subject == issuer.certificate.issuer), None)
-    if root is not None and root != issuer.certificate:
-        chain.append(root)
+    if issuer is None:
+        cert = issue_identity(
+            request,
+            key.public_key(),
+            now=_now(store, now),
+            days=days,
+            self_key=key,
+            client_auth=False,
+        )
+        chain = [cert]
+    else:
+        cert = issue_identity(
+            request,
+            key.public_key(),
+            now=_now(store, now),
+            days=days,
+            issuer=issuer,
+            client_auth=False,
+        )
+        chain = [cert, issuer.certificate]
+        roots = [c.certificate for c in store.cas.list(INTERNAL_ROOT)]
+        root = next((r for r in roots if r.subject == issuer.certificate.issuer), None)
+        if root is not None and root != issuer.certificate:
+            chain.append(root)
     with store.transaction():
         store.audit.record(
             "serve-certificate",
@@ -828,5 +902,6 @@ def service_certificate(
             fingerprint=fingerprint(cert),
             names=list(dict.fromkeys(names)),
             days=days,
+            self_signed=issuer is None,
         )
     return chain, key

@@ -14,6 +14,7 @@ Tree::
     ├── InputError              bad input given by the user (exit 2)
     │   ├── DeploymentError     the deployment file is broken (names FILE:LINE)
     │   ├── FileFormatError     a PEM/DER/PKCS#7/PKCS#12/key file is malformed or unexpected
+    │   ├── ConflictError       it clashes with what exists (a name taken, the last admin)
     │   └── PasswordError       a wrong passphrase or PKCS#12 password
     ├── StoreError              the store is missing, locked, or inconsistent (exit 2)
     │   └── StoreBusy           another ccapki kept the store's write lock too long
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 __all__ = [
     "CcapkiError",
+    "ConflictError",
     "DeploymentError",
     "FileFormatError",
     "InputError",
@@ -72,6 +74,10 @@ class DeploymentError(InputError):
 
 class FileFormatError(InputError):
     """A certificate, key or bundle file is malformed or not what was expected."""
+
+
+class ConflictError(InputError):
+    """The input clashes with what exists: a name taken, the last active admin demoted."""
 
 
 class PasswordError(InputError):

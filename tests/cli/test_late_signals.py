@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from kit.cli import deployment, write
+from kit.pgmode import BACKEND, has_store
 
 #: Runs ``ccapki ARGS`` as the console script does, with ``HOOK`` run first (it arranges the
 #: SIGINT). The exit code and output are the real process's.
@@ -78,7 +79,7 @@ def _ccapki(hook: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def _store_made(home: Path) -> bool:
-    return (home / "ccapki.db").is_file()
+    return has_store(home)  # the SQLite file, or home's schema on PostgreSQL
 
 
 @pytest.mark.parametrize("hook", [AFTER_REPORT, AFTER_RETURN], ids=["after-report", "after-return"])
@@ -132,7 +133,11 @@ sys.meta_path.insert(0, _SigintOnDriver())
 def test_sigint_while_init_starts_leaves_no_half_store(home: Path) -> None:
     """Interrupted before its database exists, ``init`` leaves nothing behind: no empty
     ``ccapki.db`` (item 13's file) and no ``data.key`` without its database."""
-    p = _ccapki(WHILE_LOADING_DRIVER, "--home", str(home), "init", "--key-file")
+    dialect = "postgresql" if BACKEND == "postgresql" else "sqlite"  # the store's driver
+    hook = WHILE_LOADING_DRIVER.replace(
+        "sqlalchemy.dialects.sqlite", f"sqlalchemy.dialects.{dialect}"
+    )
+    p = _ccapki(hook, "--home", str(home), "init", "--key-file")
     assert p.returncode == 130, (p.returncode, p.stdout, p.stderr)
     assert p.stderr.startswith("error: interrupted (SIGINT)\nhint: "), p.stderr
     assert "Traceback" not in p.stderr

@@ -50,6 +50,7 @@ def test_reading_commands_work_on_a_read_only_store(applied: Path, tmp_path: Pat
     assert _digest(applied) == before  # nothing migrated, nothing written
 
 
+@pytest.mark.sqlite_only  # a read-only SQLite file (PostgreSQL: the server's rights)
 def test_writing_commands_say_read_only(applied: Path) -> None:
     before = _digest(applied)
     for args in (("apply", str(FAQ)), ("renew", "cas-dorm", "--commit"), ("trust", "apply")):
@@ -62,6 +63,7 @@ def test_writing_commands_say_read_only(applied: Path) -> None:
     assert _digest(applied) == before
 
 
+@pytest.mark.sqlite_only  # a read-only SQLite file (PostgreSQL: the server's rights)
 def test_doctor_says_read_only_not_damaged(applied: Path) -> None:
     r = run_read_only(applied, "doctor")
     assert "damaged" not in r.both, r.both

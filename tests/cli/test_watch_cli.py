@@ -367,22 +367,17 @@ def test_watch_on_postgresql_notifies_once(
 def test_a_busy_store_fails_the_run_which_is_logged_and_the_next_run_happens(
     cli: Cli, keyfile_store: Path, tmp_path: Path
 ) -> None:
-    import sqlite3
-
     with WebhookReceiver(SECRET) as hook:
         ok(cli("apply", _faq(tmp_path, _hook_notify(hook.url))))
-        other = sqlite3.connect(keyfile_store / "ccapki.db", isolation_level=None)
-        try:
-            other.execute("BEGIN IMMEDIATE")  # another writer holds the store's write lock
+        # another writer holds the store's write lock (SQLite's BEGIN IMMEDIATE, PostgreSQL's
+        # advisory lock), written nothing yet
+        with Store.open(keyfile_store) as other, other.transaction():
             r = cli("--wait", "0.3", "watch", "--once", "--no-probe", now=IN_30, env=_env())
             assert r.code == 1, r.both
             assert re.search(
                 r"ERROR faq-campus: run failed: another ccapki has been writing", r.err
             )
             assert "Traceback" not in r.both
-        finally:
-            other.execute("ROLLBACK")
-            other.close()
         assert hook.posts == []
         r = ok(cli("watch", "--once", "--no-probe", now=IN_30, env=_env()))
         assert "notifications: 6 sent" in r.out

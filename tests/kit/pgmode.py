@@ -5,8 +5,13 @@ backend). On PostgreSQL, every store a test makes or opens without a database UR
 init`` and every command through the ``cli`` fixture, ``Store.init/open(home)``,
 ``ccapki.open_store(home)``) lives in a fresh PostgreSQL schema of its own, one per home
 folder, dropped after the test: the store's "SQLite file in HOME" is replaced by "the schema
-of HOME". Commands run as processes get ``CCAPKI_DATABASE_URL`` of the ``home`` fixture's
-schema.
+of HOME". The CLI run in process without ``CCAPKI_DATABASE_URL`` gets the schema of the
+home it runs on; commands run as processes get ``CCAPKI_DATABASE_URL`` of the ``home``
+fixture's schema. Tests that read or damage rows use :func:`store_sql` / :func:`store_url`,
+and :func:`has_store`, :func:`no_store` and ``kit.cli.db_bytes`` work on either backend.
+
+``CCAPKI_TEST_BACKEND=postgresql`` without ``CCAPKI_TEST_PG_URL`` (or another backend name)
+is a usage error; under CI an unreachable server fails every test.
 
 Tests about SQLite itself (the database file, its locks, modes and PRAGMAs, a read-only
 file) are marked ``@pytest.mark.sqlite_only`` and skipped on PostgreSQL.
@@ -15,25 +20,55 @@ file) are marked ``@pytest.mark.sqlite_only`` and skipped on PostgreSQL.
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
-__all__ = ["BACKEND", "dump", "pytest_configure"]
+__all__ = [
+    "BACKEND",
+    "dump",
+    "has_store",
+    "no_store",
+    "pytest_collection_modifyitems",
+    "pytest_configure",
+    "store_sql",
+    "store_url",
+]
 
 #: The backend the suite runs on: ``sqlite`` (default) or ``postgresql``.
 BACKEND = os.environ.get("CCAPKI_TEST_BACKEND", "sqlite")
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "sqlite_only: about SQLite itself; skipped with CCAPKI_TEST_BACKEND=postgresql"
-    )
+    """A PostgreSQL run without a PostgreSQL, or a backend of another name, is a usage error
+    (never a run of skips, nor a silent run on SQLite). The ``sqlite_only`` marker is declared
+    in pyproject.toml."""
+    if BACKEND not in ("sqlite", "postgresql"):
+        raise pytest.UsageError(
+            f"CCAPKI_TEST_BACKEND={BACKEND!r}: the backends are 'sqlite' and 'postgresql'"
+        )
+    if BACKEND == "postgresql" and not os.environ.get("CCAPKI_TEST_PG_URL"):
+        raise pytest.UsageError(
+            "CCAPKI_TEST_BACKEND=postgresql needs CCAPKI_TEST_PG_URL "
+            "(e.g. postgresql+psycopg://ccapki:ccapki@127.0.0.1/ccapki_test)"
+        )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On PostgreSQL, the tests about SQLite itself skip before any fixture runs."""
+    if BACKEND != "postgresql":
+        return
+    skip = pytest.mark.skip(reason="about SQLite itself (CCAPKI_TEST_BACKEND=postgresql)")
+    for item in items:
+        if item.get_closest_marker("sqlite_only"):
+            item.add_marker(skip)
 
 
 class _Schemas:
@@ -79,24 +114,108 @@ class _Schemas:
 _current: _Schemas | None = None
 
 
+def _raw(value: object) -> bytes:
+    """A column's value as the bytes it holds (text as UTF-8, binary as is)."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    if isinstance(value, str):
+        return value.encode()
+    return repr(value).encode()
+
+
 def dump(home: Path) -> bytes:
     """Every row of every table of ``home``'s schema, in a fixed order (what
-    :func:`kit.cli.db_bytes` compares on PostgreSQL)."""
-    from sqlalchemy import select
-
-    from ccapki.store import schema as t
+    :func:`kit.cli.db_bytes` compares on PostgreSQL): binary columns as their bytes and text
+    as UTF-8, so that a search for bytes in it (a private key's DER, a PEM body) means what
+    it means in the SQLite file."""
+    from sqlalchemy import MetaData, select
 
     assert _current is not None, "kit.pgmode.dump outside a PostgreSQL test"
     engine = create_engine(_current.url(home))
     try:
         with engine.connect() as conn:
+            found = MetaData()  # the tables as they are (an older schema too), not as coded
+            found.reflect(conn)
             parts = [
-                repr([tuple(r) for r in conn.execute(select(tbl).order_by(*tbl.primary_key))])
-                for tbl in t.metadata.sorted_tables
+                tbl.name.encode()
+                + b"\x1d"
+                + b"\x1e".join(
+                    b"\x1f".join(_raw(v) for v in row)
+                    for row in conn.execute(select(tbl).order_by(*tbl.primary_key or tbl.c))
+                )
+                for tbl in found.sorted_tables
             ]
     finally:
         engine.dispose()
-    return "\n".join(parts).encode()
+    return b"\n".join(parts)
+
+
+def store_url(home: Path) -> str:
+    """The database URL of the store in ``home`` on the running backend: the SQLite file,
+    or (on PostgreSQL) ``home``'s schema."""
+    if BACKEND == "postgresql":
+        assert _current is not None, "kit.pgmode.store_url outside a PostgreSQL test"
+        return _current.url(home)
+    from ccapki.home import sqlite_url
+
+    return sqlite_url(home)
+
+
+@contextmanager
+def store_sql(home: Path) -> Iterator[Connection]:
+    """A connection to the store in ``home``'s database (either backend), in a transaction
+    committed at the end: for tests that read or damage rows directly (SQLAlchemy ``text``
+    with ``:named`` parameters)."""
+    engine = create_engine(store_url(home))
+    try:
+        with engine.begin() as conn:
+            yield conn
+    finally:
+        engine.dispose()
+
+
+def no_store(home: Path) -> str:
+    """A regex of what ccapki says when ``home`` has no store on the running backend: on
+    SQLite "no ccapki store at HOME"; on PostgreSQL, where the database is given and
+    empty, "the database URL holds no ccapki schema"."""
+    if BACKEND == "postgresql":
+        return r"the database postgresql\S+ holds no ccapki schema"
+    return re.escape(f"no ccapki store at {home}")
+
+
+def has_store(home: Path) -> bool:
+    """Whether ``home`` holds a store on the running backend (on SQLite: its file)."""
+    if BACKEND == "postgresql":
+        assert _current is not None, "kit.pgmode.has_store outside a PostgreSQL test"
+        return _current.holds_store(home)
+    from ccapki.home import DB_NAME
+
+    return (home / DB_NAME).is_file()
+
+
+def _per_home(schemas: _Schemas, auto: str, main: Any) -> Any:
+    """The ``cli`` fixture's ``main``: a command run in process gets the schema of the home
+    it runs on (``home_dir=``, or none: the default home), not the ``CCAPKI_DATABASE_URL``
+    set for processes, nor none when a test unsets it for "the SQLite file in home" (a test
+    that sets its own URL keeps it)."""
+
+    def call(argv: list[str]) -> Any:
+        before = os.environ.get("CCAPKI_DATABASE_URL")
+        if before not in (None, auto):  # the test chose its database
+            return main(argv)
+        from ccapki.home import resolve_home
+
+        given = argv[1] if argv[:1] == ["--home"] and len(argv) > 1 else None
+        os.environ["CCAPKI_DATABASE_URL"] = schemas.url(resolve_home(given))
+        try:
+            return main(argv)
+        finally:
+            if before is None:
+                del os.environ["CCAPKI_DATABASE_URL"]
+            else:
+                os.environ["CCAPKI_DATABASE_URL"] = before
+
+    return call
 
 
 def _with_url(schemas: _Schemas, method: Any) -> Any:
@@ -115,8 +234,6 @@ def _postgresql_stores(
     if BACKEND != "postgresql":
         yield
         return
-    if request.node.get_closest_marker("sqlite_only"):
-        pytest.skip("about SQLite itself (CCAPKI_TEST_BACKEND=postgresql)")
     from kit.tools import require_pg_url
 
     global _current
@@ -130,9 +247,21 @@ def _postgresql_stores(
     monkeypatch.setattr(
         Store, "exists", staticmethod(lambda home, url=None: bool(url) or schemas.holds_store(home))
     )
+    # the CLI run in process without CCAPKI_DATABASE_URL: the schema of its home
+    from ccapki.cli.app import Env
+
+    given = Env.database_url
+    monkeypatch.setattr(
+        Env, "database_url", property(lambda env: given.fget(env) or schemas.url(env.home))
+    )
     if "home" in request.fixturenames:  # commands run as processes
         home = request.getfixturevalue("home")
-        monkeypatch.setenv("CCAPKI_DATABASE_URL", schemas.url(home))
+        # told apart from the same URL a test passes itself (kit.pgmode.store_url)
+        auto = schemas.url(home) + "&application_name=ccapki-test-process"
+        monkeypatch.setenv("CCAPKI_DATABASE_URL", auto)
+        import kit.cli
+
+        monkeypatch.setattr(kit.cli, "main", _per_home(schemas, auto, kit.cli.main))
     try:
         yield
     finally:

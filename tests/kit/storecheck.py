@@ -27,9 +27,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import create_engine, text
 
-from ccapki.home import sqlite_url
 from ccapki.pki.keys import public_key_fingerprint
 from ccapki.store import Store
+from kit.pgmode import store_url
 
 __all__ = ["StoreFacts", "check_store"]
 
@@ -54,7 +54,7 @@ def _rows(conn: object, sql: str) -> list[dict[str, object]]:
 
 def check_store(home: Path, url: str | None = None) -> StoreFacts:
     """Assert the invariants above on the store in ``home`` (or at ``url``)."""
-    db_url = url or sqlite_url(home)
+    db_url = url or store_url(home)  # the SQLite file, or home's schema on PostgreSQL
     engine = create_engine(db_url)
     try:
         with engine.connect() as conn:

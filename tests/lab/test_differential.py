@@ -1,7 +1,8 @@
 """The differential corpus: real stacks against ccapki's per-stack verdicts, no regressions.
 
 The full run (every stack, NSS included) is ``python tools/differential.py --write
-docs/stacks.md``; here the TLS stacks run on the whole corpus and NSS on a sample.
+docs/stacks.md``; here the TLS stacks and strongSwan's IKEv2 heartbeat run on the whole
+corpus, NSS and Chromium on a sample.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ import sys
 import warnings
 from pathlib import Path
 
+import pytest
 from cryptography import x509
 
 from ccapki.lab.corpus import build_corpus
-from ccapki.lab.differential import KNOWN_DIFFERENCES, Report, run_corpus
-from kit.tools import require_tool
+from ccapki.lab.differential import KNOWN_DIFFERENCES, Report, render_markdown, run_corpus
+from ccapki.lab.ipsec import CHARON, ipsec_unavailable
+from kit.tools import need, require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST_STACKS = ["java-pkix", "openssl-default", "openssl-strict", "gnutls"]
@@ -136,3 +139,55 @@ def test_the_table_command_writes_the_case_by_stack_table(tmp_path: Path) -> Non
     assert "| `root-without-keyusage` |" in text
     row = next(ln for ln in text.splitlines() if ln.startswith("| `root-without-keyusage` |"))
     assert row.endswith("| pass / pass | fail / fail |")
+
+
+def test_strongswan_heartbeat_agrees_with_ccapki_on_every_server_case() -> None:
+    """Two charon daemons in network namespaces negotiate IKEv2, both holding each server
+    case's chain and key as the HA pair's certificate and trusting its roots; IKE_AUTH's
+    outcome against ccapki's offline heartbeat verdict (stack strongswan, no name)."""
+    require_tool(CHARON)
+    require_tool("swanctl")
+    require_tool("ip")
+    why = ipsec_unavailable()
+    if why:
+        need(f"the strongSwan heartbeat: {why}")
+    report = run_corpus(["strongswan"])
+    real = {c.name: report.real[(c.name, "strongswan")] for c in report.cases}
+    # every server case was negotiated (a harness failure is "n/a", never agreement); the
+    # heartbeat has no client side
+    server = {c.name for c in report.cases if c.purpose == "server"}
+    assert {n for n, o in real.items() if o.ok is not None} == server
+    assert _regressions(report) == []
+    known = [k for k in KNOWN_DIFFERENCES if k[1] == "strongswan"]
+    assert [k for k in known if report.agrees(*k) is not False] == []
+    assert report.agreement("strongswan") == (len(server) - len(known), len(server))
+    # what charon does, measured: a good pair comes up, validity and trust are enforced,
+    # names and the leaf's EKU are not read, a CA's keyUsage is never read, and the leaf's
+    # keyUsage must allow signing (RFC 4945)
+    assert real["good"].ok is True
+    assert real["leaf-expired"].ok is False
+    assert real["untrusted-root"].ok is False
+    assert real["name-mismatch"].ok is True
+    assert real["missing-serverauth"].ok is True
+    assert real["ca-keyusage-without-keycertsign"].ok is True
+    refused = real["leaf-keyusage-without-digitalsignature"]
+    assert refused.ok is False
+    assert "rejecting certificate without digitalSignature" in refused.detail
+
+
+def test_the_strongswan_column_says_not_available_without_strongswan(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without charon (or root) the column is there, says why, and judges nothing."""
+    monkeypatch.setenv("CCAPKI_CHARON", "/nonexistent/charon")
+    now = dt.datetime.now(dt.UTC)
+    cases = [c for c in build_corpus(now) if c.name in ("good", "client-good")]
+    report = run_corpus(["strongswan"], now=now, cases=cases)
+    assert report.agreement("strongswan") == (0, 0)
+    why = report.unavailable("strongswan")
+    assert why is not None
+    assert "root" in why or "/nonexistent/charon is missing" in why
+    text = render_markdown(report)
+    assert "| strongswan | 0 | 0 | not available (" in text
+    row = next(ln for ln in text.splitlines() if ln.startswith("| `good` |"))
+    assert row.endswith("| not available / pass |")

@@ -29,9 +29,12 @@ import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import ProgrammingError
 
 from ccapki.store import Store
 from kit.cli import deployment, ha_pair, standalone, write
+from kit.pgmode import BACKEND, store_url
 from kit.storecheck import check_store
 
 DB = "ccapki.db"
@@ -53,11 +56,15 @@ def _ccapki(
     home: Path, *args: str, stdout: object = subprocess.PIPE, stderr: object = subprocess.PIPE
 ) -> subprocess.Popen[str]:
     assert EXE is not None
+    env = dict(os.environ)
+    if BACKEND == "postgresql":  # the store of home: its schema
+        env["CCAPKI_DATABASE_URL"] = store_url(home)
     return subprocess.Popen(  # type: ignore[call-overload, no-any-return]
         [EXE, "--home", str(home), *args],
         stdout=stdout,
         stderr=stderr,
         text=True,
+        env=env,
         start_new_session=True,  # its own process group, as a shell job is
     )
 
@@ -81,6 +88,17 @@ def _wait_for(home: Path, count: int, proc: subprocess.Popen[str]) -> None:
     """Until the store holds ``count`` certificates (or apply ends): the kill points follow
     apply's progress, however loaded the machine is."""
     deadline = time.monotonic() + 120
+    if BACKEND == "postgresql":
+        engine = create_engine(store_url(home))
+        try:
+            while proc.poll() is None and time.monotonic() < deadline:
+                with engine.connect() as c, contextlib.suppress(ProgrammingError):  # not made yet
+                    if c.execute(text("SELECT count(*) FROM certificates")).scalar_one() >= count:
+                        return
+                time.sleep(0.02)
+        finally:
+            engine.dispose()
+        return
     while proc.poll() is None and time.monotonic() < deadline:
         uri = f"{(home / DB).as_uri()}?mode=ro"
         with (

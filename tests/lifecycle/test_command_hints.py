@@ -9,11 +9,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from kit.cli import CliRunner, ok, standalone, write
+from kit.pgmode import BACKEND
 
 from .conftest import deployment
 
@@ -39,7 +41,10 @@ def _error(cli: CliRunner, *args: str) -> tuple[str, str]:
 @pytest.mark.parametrize("args", NO_FILE, ids=" ".join)
 def test_no_store_says_so(cli: CliRunner, home: Path, args: tuple[str, ...]) -> None:
     error, hint = _error(cli, *args)
-    assert error == f"error: no ccapki store at {home}", error
+    if BACKEND == "postgresql":  # a database is given, and it is empty: it is named
+        assert re.fullmatch(r"error: the database postgresql\S+ holds no ccapki schema", error)
+    else:
+        assert error == f"error: no ccapki store at {home}", error
     assert "ccapki init" in hint, hint
     assert "pass the deployment file" not in hint
     assert "ccapki plan" not in hint

@@ -83,7 +83,9 @@ def pg_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     engine.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(
+    params=[pytest.param("sqlite", marks=pytest.mark.sqlite_only), "postgresql"]
+)  # the sqlite case is the SQLite file in home: PostgreSQL runs its own case
 def backend(request: pytest.FixtureRequest) -> str | None:
     """The database URL (None: the SQLite file in the store folder)."""
     if request.param == "sqlite":

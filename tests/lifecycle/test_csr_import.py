@@ -19,7 +19,7 @@ from ccapki.pki.issue import build_name
 from ccapki.pki.keys import KeyType, generate_key, public_key_fingerprint
 from ccapki.store import KeyState
 from kit.certs import NOW, OutsideCA, pem
-from kit.cli import CliRunner, ha_pair, ok, standalone, write
+from kit.cli import CliRunner, db_bytes, ha_pair, ok, standalone, write
 from kit.tools import openssl
 
 from .conftest import THIRD_PARTY_DEP, deployment, open_store, tp_names
@@ -93,7 +93,7 @@ def test_csr_is_a_valid_pkcs10_with_the_plans_names(
     rows = [k for k in keys_json(cli) if k["fingerprint"] == pending.spki]
     assert len(rows) == 1
     assert (rows[0]["identity"], rows[0]["state"]) == ("cas-tp", "pending")
-    assert b"PRIVATE KEY" not in (pending.home / "ccapki.db").read_bytes()
+    assert b"PRIVATE KEY" not in db_bytes(pending.home)
 
 
 def test_second_csr_keeps_the_first_key_and_the_older_csr_still_imports(

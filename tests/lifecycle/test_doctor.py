@@ -36,7 +36,18 @@ from ccapki.pki.issue import (
 )
 from ccapki.pki.keys import KeyType, generate_key
 from kit.certs import NOW, sha256
-from kit.cli import FAQ, Cli, Result, deployment, error_with_hint, ha_pair, standalone, write
+from kit.cli import (
+    FAQ,
+    Cli,
+    Result,
+    db_bytes,
+    deployment,
+    error_with_hint,
+    ha_pair,
+    standalone,
+    write,
+)
+from kit.pgmode import BACKEND, store_sql
 from kit.tools import clean_pg_url
 
 PASS = "correct horse battery staple"
@@ -46,13 +57,16 @@ def _db(home: Path) -> sqlite3.Connection:
     return sqlite3.connect(home / "ccapki.db")
 
 
-def _sql(home: Path, statement: str, *params: object) -> None:
-    con = _db(home)
-    try:
-        con.execute(statement, params)
-        con.commit()
-    finally:
-        con.close()
+def _sql(home: Path, statement: str, **params: object) -> None:
+    """``statement`` (``:named`` parameters) run on the store's database, either backend."""
+    with store_sql(home) as conn:
+        conn.execute(text(statement), params)
+
+
+def _one(home: Path, query: str) -> Any:
+    """The one value ``query`` selects from the store's database, either backend."""
+    with store_sql(home) as conn:
+        return conn.execute(text(query)).scalar_one()
 
 
 def _problems(r: Result) -> list[dict[str, Any]]:
@@ -212,6 +226,11 @@ def test_progress_bar_on_a_terminal_only(faq_store: Path) -> None:
 
 
 def test_doctor_never_writes(cli: Cli, faq_store: Path) -> None:
+    if BACKEND == "postgresql":  # every row, before and after
+        before = db_bytes(faq_store)
+        _doctor(cli, code=0)
+        assert db_bytes(faq_store) == before
+        return
     before = (faq_store / "ccapki.db").read_bytes()
     _doctor(cli, code=0)
     con = _db(faq_store)
@@ -226,11 +245,9 @@ def test_doctor_never_writes(cli: Cli, faq_store: Path) -> None:
 
 
 def test_flipped_sealed_bytes_is_a_damaged_key(cli: Cli, faq_store: Path) -> None:
-    _sql(
-        faq_store,
-        "UPDATE keys SET sealed = CAST(CAST(x'ff' AS BLOB) || substr(sealed, 2) AS BLOB) "
-        "WHERE identity = 'cas-dorm'",
-    )
+    sealed = bytes(_one(faq_store, "SELECT sealed FROM keys WHERE identity = 'cas-dorm'"))
+    flipped = bytes([sealed[0] ^ 0xFF]) + sealed[1:]  # its first byte, every bit flipped
+    _sql(faq_store, "UPDATE keys SET sealed = :s WHERE identity = 'cas-dorm'", s=flipped)
     r = _doctor(cli)
     p = _only(r, "key-damaged")
     assert p["severity"] == "error"
@@ -322,17 +339,10 @@ def test_wrong_passphrase_is_bad_input(
 
 
 def test_chain_without_its_intermediate(cli: Cli, faq_store: Path) -> None:
-    con = _db(faq_store)
-    try:
-        (chain,) = con.execute(
-            "SELECT chain_pem FROM certificates WHERE identity = 'cam'"
-        ).fetchone()
-        end = "-----END CERTIFICATE-----\n"
-        intermediate, root = (c + end for c in chain.split(end)[:2])
-        con.execute("UPDATE certificates SET chain_pem = ? WHERE identity = 'cam'", (root,))
-        con.commit()
-    finally:
-        con.close()
+    chain = _one(faq_store, "SELECT chain_pem FROM certificates WHERE identity = 'cam'")
+    end = "-----END CERTIFICATE-----\n"
+    intermediate, root = (c + end for c in chain.split(end)[:2])
+    _sql(faq_store, "UPDATE certificates SET chain_pem = :c WHERE identity = 'cam'", c=root)
     assert (
         "Appliance CA"
         in x509.load_pem_x509_certificate(intermediate.encode()).subject.rfc4514_string()
@@ -354,20 +364,14 @@ def test_chain_with_the_wrong_root(cli: Cli, faq_store: Path) -> None:
         organization="Example University",
     )
     other = lookalike.public_bytes(serialization.Encoding.PEM).decode()
-    con = _db(faq_store)
-    try:
-        (chain,) = con.execute(
-            "SELECT chain_pem FROM certificates WHERE identity = 'cas-dorm'"
-        ).fetchone()
-        end = "-----END CERTIFICATE-----\n"
-        intermediate = chain.split(end)[0] + end
-        con.execute(
-            "UPDATE certificates SET chain_pem = ? WHERE identity = 'cas-dorm'",
-            (intermediate + other,),
-        )
-        con.commit()
-    finally:
-        con.close()
+    chain = _one(faq_store, "SELECT chain_pem FROM certificates WHERE identity = 'cas-dorm'")
+    end = "-----END CERTIFICATE-----\n"
+    intermediate = chain.split(end)[0] + end
+    _sql(
+        faq_store,
+        "UPDATE certificates SET chain_pem = :c WHERE identity = 'cas-dorm'",
+        c=intermediate + other,
+    )
     p = _only(_doctor(cli), "chain-incomplete")
     assert p["subject"] == "cas-dorm v1"
     assert "signature" in p["message"]
@@ -397,15 +401,11 @@ def test_stale_active_key_of_an_older_version(cli: Cli, faq_store: Path) -> None
     # applies at once left behind (two active keys for one identity)
     r = cli("apply", FAQ, now=NOW + dt.timedelta(days=3000))
     assert r.code == 0, r.both
-    con = _db(faq_store)
-    try:
-        (v1_key,) = con.execute(
-            "SELECT spki FROM certificates WHERE identity = 'cas-dorm' AND version = 1"
-        ).fetchone()
-    finally:
-        con.close()
+    v1_key = _one(
+        faq_store, "SELECT spki FROM certificates WHERE identity = 'cas-dorm' AND version = 1"
+    )
     assert _doctor(cli, code=0, now=NOW + dt.timedelta(days=3000)).json()["errors"] == 0
-    _sql(faq_store, "UPDATE keys SET state = 'active' WHERE fingerprint = ?", v1_key)
+    _sql(faq_store, "UPDATE keys SET state = 'active' WHERE fingerprint = :f", f=v1_key)
     r = _doctor(cli, code=0, now=NOW + dt.timedelta(days=3000))
     p = _only(r, "stale-active-key")
     assert p["severity"] == "warning"
@@ -505,7 +505,11 @@ def test_a_problem_always_names_its_fix() -> None:
 
 @pytest.mark.parametrize(
     ("name", "mode", "wanted"),
-    [("ccapki.db", 0o644, "600"), ("data.key", 0o644, "600"), ("", 0o755, "700")],
+    [
+        pytest.param("ccapki.db", 0o644, "600", marks=pytest.mark.sqlite_only),
+        ("data.key", 0o644, "600"),
+        ("", 0o755, "700"),
+    ],
 )
 def test_loose_file_modes(cli: Cli, faq_store: Path, name: str, mode: int, wanted: str) -> None:
     path = faq_store / name if name else faq_store
@@ -515,6 +519,7 @@ def test_loose_file_modes(cli: Cli, faq_store: Path, name: str, mode: int, wante
     assert p["fix"] == f"run `chmod {wanted} {path}`"
 
 
+@pytest.mark.sqlite_only  # the SQLite file itself
 def test_corrupted_page_is_caught(cli: Cli, faq_store: Path) -> None:
     db = faq_store / "ccapki.db"
     con = _db(faq_store)
@@ -550,6 +555,7 @@ def test_corrupted_page_is_caught(cli: Cli, faq_store: Path) -> None:
     assert "Traceback" not in proc.stdout + proc.stderr
 
 
+@pytest.mark.sqlite_only  # the SQLite file itself
 def test_database_file_that_is_not_sqlite(cli: Cli, faq_store: Path) -> None:
     db = faq_store / "ccapki.db"
     with db.open("r+b") as f:
@@ -558,6 +564,7 @@ def test_database_file_that_is_not_sqlite(cli: Cli, faq_store: Path) -> None:
     assert "not a SQLite database" in p["message"]
 
 
+@pytest.mark.sqlite_only  # the SQLite file itself
 def test_database_missing_next_to_its_data_key(cli: Cli, faq_store: Path) -> None:
     (faq_store / "ccapki.db").unlink()
     p = _only(_doctor(cli), "database-missing")
@@ -574,12 +581,12 @@ def test_unknown_schema_version(cli: Cli, faq_store: Path) -> None:
 def test_every_command_refuses_a_store_newer_than_this_ccapki(cli: Cli, faq_store: Path) -> None:
     # before: Alembic's "Can't locate revision" as an internal error (exit 70)
     _sql(faq_store, "UPDATE alembic_version SET version_num = '0099_from_the_future'")
-    before = (faq_store / "ccapki.db").read_bytes()
+    before = db_bytes(faq_store)
     for args in (("keys", "list"), ("inspect", "cam"), ("apply", FAQ)):
         r = error_with_hint(cli(*args))
         assert "0099_from_the_future" in r.err
         assert "upgrade ccapki" in r.err
-    assert (faq_store / "ccapki.db").read_bytes() == before
+    assert db_bytes(faq_store) == before
 
 
 def test_older_schema_is_examined_never_migrated(cli: Cli, faq_store: Path) -> None:
@@ -590,21 +597,17 @@ def test_older_schema_is_examined_never_migrated(cli: Cli, faq_store: Path) -> N
 
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(ccapki.store.__file__).parent / "migrations"))
-    engine = create_engine(f"sqlite:///{faq_store / 'ccapki.db'}")
-    try:
-        with engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.downgrade(cfg, "0001_initial")
-    finally:
-        engine.dispose()
-    before = (faq_store / "ccapki.db").read_bytes()
+    with store_sql(faq_store) as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0001_initial")
+    before = db_bytes(faq_store)
     r = _doctor(cli, code=0)
     p = _only(r, "schema-older")
     assert p["severity"] == "warning"
     assert "0001_initial" in p["message"]
     assert "backup create" in p["fix"]
     assert r.json()["skipped"]
-    assert (faq_store / "ccapki.db").read_bytes() == before  # not migrated
+    assert db_bytes(faq_store) == before  # not migrated
     assert cli("keys", "list").code == 0  # any other command migrates it
     assert [p["code"] for p in _problems(_doctor(cli, code=0))] == ["backup-none"]
 
@@ -622,7 +625,11 @@ def test_schema_rules() -> None:
 
 def test_no_store_is_bad_input(cli: Cli, home: Path) -> None:
     r = error_with_hint(cli("doctor"))
-    assert "no ccapki store" in r.err
+    if BACKEND == "postgresql":  # an empty database: named, and the store made in it
+        assert "holds no ccapki schema: it is not a ccapki store" in r.err
+        assert "hint: run `ccapki init` to create the store in it" in r.err
+    else:
+        assert "no ccapki store" in r.err
 
 
 def test_several_deployments_each_named_in_findings_and_fixes(

@@ -3,16 +3,17 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
+from sqlalchemy import text
 
 from ccapki.pki.keys import KeyType, generate_key, key_type_name, public_key_fingerprint
 from kit.cli import CliRunner, ok, write
+from kit.pgmode import store_sql
 
 from .conftest import THIRD_PARTY_DEP, deployment, open_store
 
@@ -49,8 +50,8 @@ def test_a_store_that_recorded_ca_as_the_type_still_lists_the_algorithm(
 ) -> None:
     """Stores made before the fix hold key_type "ca" for CA keys."""
     deployed(deployment())
-    with sqlite3.connect(home / "ccapki.db") as db:
-        db.execute("UPDATE keys SET key_type = 'ca' WHERE state = 'ca'")
+    with store_sql(home) as db:
+        db.execute(text("UPDATE keys SET key_type = 'ca' WHERE state = 'ca'"))
     cas = _ca_types(home)
     for r in _rows(cli):
         if r["state"] == "ca":

@@ -7,12 +7,15 @@ import json
 from pathlib import Path
 
 import httpx
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs12
 
 import ccapki
+from ccapki.errors import ConflictError
 from ccapki.service.app import create_app
+from ccapki.store.records import Role
 from ccapki.store.session import Store
 from kit.certs import NOW, OutsideCA, pem
 from kit.cli import FAQ
@@ -42,7 +45,7 @@ def _problem(r: httpx.Response, status: int) -> dict[str, object]:
 
 def test_the_inventory_and_inspect_match_the_store(service: Service) -> None:
     c = service.client("viewer")
-    listed = c.get(f"{API}/identities").json()
+    listed = c.get(f"{API}/identities").json()["items"]
     with ccapki.open_store(service.home, clock=lambda: NOW) as store:
         current = store.identities.current()
     assert {i["name"] for i in listed} == set(current)
@@ -240,7 +243,7 @@ def test_users_through_the_api(service: Service) -> None:
     )
     assert r.status_code == 201
     assert r.json()["role"] == "operator"
-    _problem(c.post("/api/v1/users", json={"name": "nia", "role": "viewer"}), 400)
+    _problem(c.post("/api/v1/users", json={"name": "nia", "role": "viewer"}), 409)
     _problem(
         c.post("/api/v1/users", json={"name": "short", "role": "viewer", "password": "x"}), 422
     )
@@ -314,3 +317,62 @@ def test_an_unexpected_error_is_a_500_problem_without_traceback(
     assert body["error"] == "internal error (RuntimeError)"
     assert "ccapki bug" in str(body["hint"])
     assert "secret internals" not in r.text
+
+
+# ---------------------------------------------------------------------------- problem hints
+
+
+def test_an_unparsable_body_is_a_problem_with_a_hint(service: Service) -> None:
+    c = service.client("operator")
+    for content in (b"\xff\xfe\xfa not utf-8", b"{not json"):
+        r = c.post(
+            "/api/v1/deployments", content=content, headers={"content-type": "application/json"}
+        )
+        assert r.status_code in (400, 422), r.text
+        body = _problem(r, r.status_code)
+        assert body["hint"], body
+
+
+def test_404_and_405_point_to_what_exists(service: Service) -> None:
+    c = service.client("viewer")
+    for r in (c.get("/api/v1/nothing-here"), c.put("/api/v1/deployments")):
+        hint = str(_problem(r, r.status_code)["hint"])
+        assert "/docs " not in hint, hint
+        assert not hint.endswith("/docs"), hint
+        assert "/openapi.json" in hint
+        assert "docs/service.md" in hint
+        assert c.get("/docs").status_code == 404  # by design: no inline-script page
+    for method in ("PUT", "OPTIONS", "DELETE"):
+        r = c.request(method, "/api/v1/deployments")
+        _problem(r, 405)
+        allowed = {m.strip() for m in r.headers["allow"].split(",")}
+        assert allowed >= {"GET", "POST"}, r.headers["allow"]
+
+
+def test_user_names_are_unique_whatever_their_case(service: Service) -> None:
+    c = service.client("admin")
+    r = c.post("/api/v1/users", json={"name": "Nia", "role": "viewer"})
+    assert r.status_code == 201, r.text
+    for name in ("Nia", "nia", "NIA"):
+        body = _problem(c.post("/api/v1/users", json={"name": name, "role": "viewer"}), 409)
+        assert "'Nia'" in str(body["error"])  # the stored spelling
+    assert [u["name"] for u in c.get("/api/v1/users").json()].count("Nia") == 1
+
+
+def test_the_last_active_admin_cannot_be_demoted_or_disabled(service: Service) -> None:
+    c = service.client("admin")
+    assert c.post("/api/v1/users", json={"name": "zed", "role": "admin"}).status_code == 201
+    zed = service.store.users.get("zed")
+    # another admin may demote zed: one admin (admin) is left
+    assert c.patch("/api/v1/users/zed", json={"disabled": True}).status_code == 200
+    store = service.store.fork(actor="zed")
+    try:
+        with pytest.raises(ConflictError) as caught:
+            store.users.update("admin", role=Role.VIEWER)
+        assert caught.value.hint
+        with pytest.raises(ConflictError):
+            store.users.update("admin", disabled=True)
+    finally:
+        store.close()
+    assert zed.role is Role.ADMIN
+    assert service.store.users.get("admin").role is Role.ADMIN

@@ -185,8 +185,8 @@ def test_failed_logins_are_throttled_across_instances(
         assert r.headers["content-type"] == "application/problem+json"
         assert "too many failed logins" in r.json()["error"]
         assert SESSION_COOKIE not in c.cookies
-    # by address too: another name from the same address
-    assert login(ca, "viewer", PASSWORDS["viewer"]).status_code == 429
+    # the pair (name, address) is locked, not the address: another user still logs in
+    assert login(ca, "viewer", PASSWORDS["viewer"]).status_code == 200
 
 
 def test_throttling_ends_with_its_window(service_home: tuple[Path, dict[str, str]]) -> None:
@@ -276,3 +276,136 @@ def test_security_headers_on_every_kind_of_answer(service: Service) -> None:
         assert h["referrer-policy"] == "no-referrer"
         assert h["x-frame-options"] == "DENY"
         assert "strict-transport-security" not in h  # plain HTTP: see test_serve for HSTS
+
+
+def test_another_user_from_the_same_address_still_logs_in(service: Service) -> None:
+    c = service.client()
+    for _ in range(5):  # someone guesses the admin's password from this address
+        assert login(c, "admin", "not-the-password").status_code == 401
+    r = login(c, "admin", PASSWORDS["admin"])
+    assert r.status_code == 429, r.text
+    assert r.headers["retry-after"] == "900"
+    other = service.client()  # the same address (one proxy, one host): not locked out
+    assert login(other, "operator", PASSWORDS["operator"]).status_code == 200
+
+
+def test_an_address_has_a_higher_ceiling_over_every_name(service: Service) -> None:
+    c = service.client()
+    for n in range(20):  # 20 failures from one address, 2 per name: no pair is locked
+        r = login(c, f"nobody{n // 2}", "not-the-password")
+        assert r.status_code == 401, (n, r.text)
+    r = login(c, "viewer", PASSWORDS["viewer"])
+    assert r.status_code == 429, r.text
+    assert "from 127.0.0.1" in r.json()["error"]
+
+
+def test_a_name_guessed_from_many_addresses_is_slowed_not_locked(
+    service_home: tuple[Path, dict[str, str]],
+) -> None:
+    home, _ = service_home
+    clock = Clock()
+    app = create_app(config_for(home, clock=clock, trusted_proxy="127.0.0.1"))
+    with running(app) as url, httpx.Client(base_url=url) as c:
+        for n in range(10):  # one failure per address, ten addresses
+            xff = {"X-Forwarded-For": f"203.0.113.{n + 1}"}
+            token = c.get("/login/csrf").json()["csrf_token"]
+            form = {"name": "admin", "password": "nope-nope", "csrf_token": token}
+            assert c.post("/login", data=form, headers=xff).status_code == 401
+        token = c.get("/login/csrf").json()["csrf_token"]
+        form = {"name": "admin", "password": PASSWORDS["admin"], "csrf_token": token}
+        xff = {"X-Forwarded-For": "198.51.100.7"}
+        r = c.post("/login", data=form, headers=xff)
+        assert r.status_code == 429, r.text
+        assert 0 < int(r.headers["retry-after"]) <= 30  # a delay, not a 15-minute lock
+        clock.now += dt.timedelta(seconds=31)
+        assert c.post("/login", data=form, headers=xff).status_code == 200
+
+
+def test_x_forwarded_for_is_honoured_only_from_the_trusted_proxy(
+    service_home: tuple[Path, dict[str, str]],
+) -> None:
+    home, _ = service_home
+
+    def attempts(c: httpx.Client, address: str, password: str) -> int:
+        token = c.get("/login/csrf").json()["csrf_token"]
+        form = {"name": "operator", "password": password, "csrf_token": token}
+        # a client's own X-Forwarded-For first, the proxy's hop last
+        headers = {"X-Forwarded-For": f"192.0.2.99, {address}"}
+        return c.post("/login", data=form, headers=headers).status_code
+
+    trusted = create_app(config_for(home, trusted_proxy="127.0.0.1", instance_id="t"))
+    with running(trusted) as url, httpx.Client(base_url=url) as c:
+        for _ in range(5):
+            assert attempts(c, "203.0.113.1", "wrong-password") == 401
+        assert attempts(c, "203.0.113.1", PASSWORDS["operator"]) == 429
+        assert attempts(c, "203.0.113.2", PASSWORDS["operator"]) == 200  # another client
+        failed = [e for e in trusted.state.store.audit.log(50) if e.action == "login-failed"]
+        assert {e.detail.get("address") for e in failed} == {"203.0.113.1"}
+    # not the peer: the header is the client's own word, ignored (the peer is 127.0.0.1)
+    untrusted = create_app(config_for(home, trusted_proxy="10.9.9.9", instance_id="u"))
+    with running(untrusted) as url, httpx.Client(base_url=url) as c:
+        assert attempts(c, "203.0.113.3", PASSWORDS["operator"]) == 200  # logs in, clears
+        for _ in range(5):
+            assert attempts(c, "203.0.113.4", "wrong-password") == 401
+        assert attempts(c, "203.0.113.5", PASSWORDS["operator"]) == 429  # same 127.0.0.1
+
+
+# ---------------------------------------------------------------------------- body limits
+
+
+def test_an_anonymous_body_is_never_parsed(service: Service) -> None:
+    c = service.client()
+    for content in (b"{not json", b"\xff\xfe\x00", b'{"text": 1}'):
+        r = c.post(
+            "/api/v1/deployments", content=content, headers={"content-type": "application/json"}
+        )
+        assert r.status_code == 401, (content, r.text)
+        assert r.headers["content-type"] == "application/problem+json"
+    # multipart uploads too
+    r = c.post(f"/api/v1/deployments/{DEPLOYMENT}/import", files={"files": ("a.pem", b"x")})
+    assert r.status_code == 401, r.text
+
+
+def test_bodies_over_the_limit_are_413_by_length_or_while_streaming(
+    service_home: tuple[Path, dict[str, str]],
+) -> None:
+    home, tokens = service_home
+    app = create_app(config_for(home, max_body=2048, max_upload_body=8192))
+    bearer = {"Authorization": f"Bearer {tokens['operator']}"}
+    json_type = {"content-type": "application/json"}
+    with running(app) as url, httpx.Client(base_url=url) as c:
+        big = b'{"text": "' + b"x" * 4096 + b'"}'
+        for headers in ({**json_type}, {**json_type, **bearer}):  # anonymous or not
+            r = c.post("/api/v1/deployments", content=big, headers=headers)
+            assert r.status_code == 413, r.text
+            assert r.headers["content-type"] == "application/problem+json"
+            assert "2048" in r.json()["error"]
+            assert r.json()["hint"]
+
+        def chunks() -> Iterator[bytes]:  # no Content-Length: chunked
+            yield b'{"text": "'
+            for _ in range(8):
+                yield b"x" * 512
+            yield b'"}'
+
+        r = c.post("/api/v1/deployments", content=chunks(), headers={**json_type, **bearer})
+        assert r.status_code == 413, r.text
+        assert r.json()["hint"]
+        # an upload may be larger than JSON, up to its own limit
+        files = {"files": ("a.pem", b"y" * 4000)}
+        r = c.post(f"/api/v1/deployments/{DEPLOYMENT}/import", files=files, headers=bearer)
+        assert r.status_code != 413, r.text
+        files = {"files": ("a.pem", b"y" * 9000)}
+        r = c.post(f"/api/v1/deployments/{DEPLOYMENT}/import", files=files, headers=bearer)
+        assert r.status_code == 413, r.text
+
+
+def test_authenticated_api_answers_are_never_cached(service: Service) -> None:
+    c = service.client("viewer")
+    for path in ("/api/v1/me", "/api/v1/deployments", "/api/v1/deployments/nope"):
+        assert c.get(path).headers["cache-control"] == "no-store", path
+    s = service.client()
+    assert login(s, "viewer", PASSWORDS["viewer"]).status_code == 200
+    r = s.get("/api/v1/me")
+    assert r.json()["csrf_token"]
+    assert r.headers["cache-control"] == "no-store"

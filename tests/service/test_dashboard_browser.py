@@ -156,7 +156,7 @@ def round_trip(tab: Tab, estate: Estate, outside: OutsideCA, tmp: Path) -> None:
     page.wait_for_selector("#upload-error")
     error = page.locator("#upload-error").inner_text()
     assert "private key not found for stranger.pem" in error
-    assert "hint: import the key saved when the CSR was made" in error
+    assert "hint: upload the key saved when the CSR was made" in error
     # the refusal is the page's own status (422), which the console notes: nothing else
     refused = "Failed to load resource: the server responded with a status of 422"
     tab.errors = [e for e in tab.errors if refused not in e]

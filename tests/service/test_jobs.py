@@ -17,7 +17,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from ccapki.errors import InputError, NotFoundError
+from ccapki.errors import InputError, NotFoundError, PasswordError
 from ccapki.service.app import create_app
 from ccapki.service.auth import issue_token
 from ccapki.service.config import ServiceConfig
@@ -107,8 +107,9 @@ def test_a_failing_job_ends_with_the_errors_message_and_hint(store: Store) -> No
     assert "no endpoint to probe" in message
     assert "ccapki lab up" in hint
     assert "Traceback" not in failed.error
-    # a backup without a passphrase for the service: refused, with what to set
-    backup = submit(store, "backup", {}, deployment=None, user="admin")
+    # a backup without a passphrase for the service: refused when the job runs (the runner
+    # has none, though the submitter had one), with what to set
+    backup = submit(store, "backup", {}, deployment=None, user="admin", backup_passphrase="x")
     JobRunner(store, "one", lease=LEASE).run_once()
     refused = store.jobs.get(backup.id)
     assert refused.state is JobState.FAILED
@@ -122,7 +123,9 @@ def test_backup_and_renew_jobs(store: Store, tmp_path: Path) -> None:
         store, "one", lease=LEASE, backup_dir=tmp_path / "bk", backup_passphrase="a long pass"
     )
     runner.run_once()
-    backup = submit(store, "backup", {}, deployment="ignored", user="admin")
+    backup = submit(
+        store, "backup", {}, deployment="ignored", user="admin", backup_passphrase="a long pass"
+    )
     assert backup.deployment is None  # a backup is of the whole store
     runner.run_once()
     made = store.jobs.get(backup.id)
@@ -240,6 +243,16 @@ class _Client:
     def post(self, url: str, headers: dict[str, str] | None = None) -> httpx.Response:
         return self.request("POST", url, headers)
 
+    def request_json(
+        self, method: str, url: str, body: object, headers: dict[str, str]
+    ) -> httpx.Response:
+        async def go() -> httpx.Response:
+            transport = httpx.ASGITransport(app=self.app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+                return await c.request(method, url, json=body, headers=headers)
+
+        return asyncio.run(go())
+
 
 def _client(store: Store, tmp_path: Path) -> _Client:
     config = ServiceConfig(home=tmp_path / "store", tls=False, jobs_enabled=False)
@@ -309,3 +322,98 @@ def test_the_app_runs_jobs_in_the_background(store: Store, tmp_path: Path) -> No
     assert isinstance(done, JobRecord)
     assert done.state is JobState.DONE, done.error
     assert done.owner == "bg"
+
+
+# ---------------------------------------------------------------------------- issue 13 walkthrough
+
+
+def _slow_keys(text: str) -> str:
+    """``text`` (a bulk deployment file) with RSA keys: seconds of work, one key at a time."""
+    return text.replace('source = "internal"\n', 'source = "internal"\nkey = "rsa-2048"\n', 1)
+
+
+def test_an_apply_job_reports_each_identity_and_a_cancel_stops_it_soon(store: Store) -> None:
+    n = 100
+    job = submit(
+        store, "apply", {"text": _slow_keys(bulk_deployment(n))}, deployment=None, user="op"
+    )
+    runner = JobRunner(store, "one", lease=dt.timedelta(seconds=0.6), poll=0.05)
+    runner.start()
+    try:
+        first = wait_for(
+            lambda: store.jobs.get(job.id).progress.get("done"), "the first identity's progress"
+        )
+        store.jobs.cancel(job.id)
+        ended = wait_for(
+            lambda: (j := store.jobs.get(job.id)).state.finished and j, "the cancelled job"
+        )
+    finally:
+        runner.stop()
+    # told per identity, not per chunk of 64; stopped between identities, not chunks
+    assert 1 <= first < 64
+    assert ended.state is JobState.CANCELLED
+    assert ended.progress["total"] == n + 1
+    assert ended.progress["done"] < 64  # type: ignore[operator]
+
+
+def test_a_cancelled_apply_that_kept_nothing_leaves_no_deployment_nor_cas(store: Store) -> None:
+    job = submit(
+        store, "apply", {"text": _slow_keys(bulk_deployment(60, "big"))}, deployment=None, user="op"
+    )
+    runner = JobRunner(store, "one", lease=dt.timedelta(seconds=0.6), poll=0.05)
+    runner.start()
+    try:
+        wait_for(lambda: store.jobs.get(job.id).progress.get("done"), "the first identity")
+        store.jobs.cancel(job.id)
+        ended = wait_for(
+            lambda: (j := store.jobs.get(job.id)).state.finished and j, "the cancelled job"
+        )
+    finally:
+        runner.stop()
+    assert ended.state is JobState.CANCELLED
+    assert "big" not in store.deployments.names()
+    with store.fork(deployment="big") as s:
+        assert s.cas.list() == []
+        assert s.deployments.latest() is None
+    assert ended.result == {
+        "deployment": "big",
+        "kept": [],
+        "total": 61,
+        "rolled_back": {
+            "deployment": "big",
+            "cas": ["Bulk Org Clean Access Root CA", "Bulk Org Clean Access Appliance CA"],
+        },
+    }
+    assert ended.error is not None
+    assert "0 of 61 identities were kept" in ended.error
+    assert "rolled back" in ended.error
+
+
+def test_jobs_that_cannot_succeed_are_refused_when_submitted(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    submit(store, "apply", {"text": FAQ.read_text()}, deployment=None, user="op")
+    JobRunner(store, "one", lease=LEASE).run_once()
+    before = len(store.jobs.list())
+    with pytest.raises(NotFoundError, match="no identity or appliance named 'nope'"):
+        submit(store, "renew", {"names": ["nope"]}, deployment="faq-campus", user="op")
+    monkeypatch.delenv("CCAPKI_BACKUP_PASSPHRASE", raising=False)
+    with pytest.raises(PasswordError, match="no backup passphrase"):
+        submit(store, "backup", {}, deployment=None, user="admin")
+    assert len(store.jobs.list()) == before
+    # over the API: a problem at once, nothing queued
+    client = _client(store, tmp_path=store.home.parent)
+    operator = _token(store, "otto", Role.OPERATOR)
+    admin = _token(store, "ada", Role.ADMIN)
+    r = client.request_json(
+        "POST", "/api/v1/deployments/faq-campus/renew", {"names": ["nope"]}, operator
+    )
+    assert r.status_code == 404, r.text
+    assert "nope" in r.json()["error"]
+    r = client.request_json("POST", "/api/v1/backups", None, admin)
+    assert r.status_code == 422, r.text
+    assert "CCAPKI_BACKUP_PASSPHRASE" in r.json()["hint"]
+    assert len(store.jobs.list()) == before
+    # with the passphrase in the environment, a backup is queued
+    monkeypatch.setenv("CCAPKI_BACKUP_PASSPHRASE", "a long passphrase")
+    assert submit(store, "backup", {}, deployment=None, user="admin").state is JobState.QUEUED

@@ -140,10 +140,10 @@ def test_serve_refuses_bad_options(cli: Cli, keyfile_store: Path) -> None:
     r = error_with_hint(cli("serve", "--no-tls", "--tls-identity", "cam"))
     r = error_with_hint(cli("serve", "--tls-cert", "missing.pem"))
     assert "--tls-cert and --tls-key go together" in r.err
-    # an empty store has no internal CA to sign the service's certificate
-    r = error_with_hint(cli("serve", "--listen", "127.0.0.1:0"))
-    assert "no internal CA" in r.err
-    assert "--tls-cert FILE --tls-key FILE" in r.err
+    # (an empty store has no internal CA: the service signs its certificate itself, see
+    # test_serve_deployments.py)
+    r = error_with_hint(cli("serve", "--deployment", "nope", "--listen", "127.0.0.1:0"))
+    assert "no deployment 'nope'" in r.err
     help_text = ok(cli("serve", "--help")).out
     assert "EXAMPLES" in help_text
     assert "EXIT CODES" in help_text
@@ -259,3 +259,37 @@ def test_serve_needs_the_passphrase_of_a_locked_store(cli: Cli, fast_scrypt: Non
         cli("serve", "--listen", "127.0.0.1:0", env={"CCAPKI_PASSPHRASE": "not the one!"})
     )
     assert "passphrase" in r.err
+
+
+def test_users_commands_keep_names_unique_and_an_admin(
+    cli: Cli, keyfile_store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ok(cli("users", "add", "ann", "--role", "admin"))
+    r = error_with_hint(cli("users", "add", "ANN", "--role", "viewer"))  # case aside: taken
+    assert "'ann'" in r.err
+    # the last active admin: never demoted or disabled silently
+    r = error_with_hint(cli("users", "set-role", "ann", "viewer"))
+    assert "last active admin" in r.err
+    r = error_with_hint(cli("users", "disable", "ann"))
+    assert "last active admin" in r.err
+    ok(cli("users", "add", "bo", "--role", "admin"))
+    ok(cli("users", "set-role", "ann", "operator"))  # bo is left
+    r = error_with_hint(cli("users", "disable", "bo"))
+    assert "last active admin" in r.err
+    ok(cli("users", "disable", "ann"))
+    r = error_with_hint(cli("users", "token", "ann"))  # disabled: the hint says how to fix
+    assert "ccapki users enable ann" in r.err
+    assert "set-role" not in r.err
+    with ccapki.open_store(keyfile_store) as store:
+        assert [u.name for u in store.users.list()] == ["ann", "bo"]
+        assert store.users.get("bo").active
+
+
+def test_serve_checks_its_proxy_and_body_limit_options(cli: Cli, keyfile_store: Path) -> None:
+    r = error_with_hint(cli("serve", "--no-tls", "--trusted-proxy", "my-proxy"))
+    assert "--trusted-proxy 'my-proxy' is not an IP address" in r.err
+    r = cli("serve", "--max-body", "0")
+    assert r.code == 2, r.both
+    help_text = ok(cli("serve", "--help")).out
+    for option in ("--trusted-proxy", "--max-body", "--max-upload-body"):
+        assert option in help_text

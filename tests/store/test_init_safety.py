@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 
 from ccapki.cli import main
+from kit.cli import db_bytes
 
 
+@pytest.mark.sqlite_only  # the SQLite file moved away from its data.key
 def test_init_refuses_existing_key_file_without_db(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -28,9 +30,9 @@ def test_init_refuses_existing_key_file_without_db(
 def test_init_twice_keeps_everything(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     home = tmp_path / "home"
     assert main(["--home", str(home), "init", "--key-file"]) == 0
-    db = (home / "ccapki.db").read_bytes()
+    db = db_bytes(home)
     key = (home / "data.key").read_bytes()
     assert main(["--home", str(home), "init", "--key-file"]) == 2
     assert "Traceback" not in capsys.readouterr().err
-    assert (home / "ccapki.db").read_bytes() == db
+    assert db_bytes(home) == db
     assert (home / "data.key").read_bytes() == key

@@ -68,7 +68,9 @@ def old_ccapki(old_src: Path, home: Path, *args: str | Path) -> str:
     return proc.stdout
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(
+    params=[pytest.param("sqlite", marks=pytest.mark.sqlite_only), "postgresql"]
+)  # the sqlite case is the SQLite file in home: PostgreSQL runs its own case
 def db_url(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str | None:
     """None: the SQLite file in the home folder; else a clean PostgreSQL database."""
     if request.param == "sqlite":

@@ -49,6 +49,7 @@ def _error(r_code: int, err: str) -> tuple[str, str]:
     return lines[0], lines[1]
 
 
+@pytest.mark.sqlite_only  # the SQLite file is not a store
 @pytest.mark.parametrize("kind", KINDS)
 def test_one_story_for_a_file_that_is_not_a_store(
     cli: CliRunner, home: Path, tmp_path: Path, kind: str
@@ -85,6 +86,7 @@ def test_a_real_store_is_still_kept_as_it_is(cli: CliRunner, keyfile_store: Path
     assert "use it as it is" in hint
 
 
+@pytest.mark.sqlite_only  # the SQLite file moved away from its data.key
 def test_a_data_key_without_its_database(
     cli: CliRunner, keyfile_store: Path, tmp_path: Path
 ) -> None:

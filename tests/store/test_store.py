@@ -7,6 +7,7 @@ import base64
 import datetime as dt
 import json
 import os
+import re
 import sqlite3
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from sqlalchemy import text
 
 import ccapki.store.session as store_session
 from ccapki.errors import StoreError
@@ -25,21 +27,20 @@ from ccapki.store import Store, schema
 from ccapki.store.keyring import Keyring
 from kit.certs import NOW
 from kit.cli import FAQ, CliRunner, db_bytes, deployment, standalone, write
+from kit.pgmode import BACKEND, has_store, store_sql
 
 MIGRATIONS = Path(store_session.__file__).parent / "migrations"
 
 
 def _key_rows(home: Path) -> list[tuple[str, str, bytes, bytes]]:
-    con = sqlite3.connect(home / "ccapki.db")
-    try:
-        return con.execute("SELECT fingerprint, state, nonce, sealed FROM keys").fetchall()
-    finally:
-        con.close()
+    with store_sql(home) as conn:
+        rows = conn.execute(text("SELECT fingerprint, state, nonce, sealed FROM keys"))
+        return [(fp, state, bytes(nonce), bytes(sealed)) for fp, state, nonce, sealed in rows]
 
 
 def test_init_then_open(home: Path) -> None:
     Store.init(home, key_file=True, clock=lambda: NOW).close()
-    assert (home / "ccapki.db").is_file()
+    assert has_store(home)
     with Store.open(home) as again:
         assert again.count("certificates") == 0
         assert again.cas.list() == []
@@ -63,20 +64,20 @@ def test_default_home_from_env(
 ) -> None:
     # neither set: ~/.local/share/ccapki (HOME points into tmp_path)
     assert cli("init", "--key-file", home_dir=None).code == 0
-    assert (tmp_path / "user-home" / ".local" / "share" / "ccapki" / "ccapki.db").is_file()
+    assert has_store(tmp_path / "user-home" / ".local" / "share" / "ccapki")
     # XDG_DATA_HOME
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     r = cli("init", "--key-file", home_dir=None)
     assert r.code == 0
-    assert (tmp_path / "xdg" / "ccapki" / "ccapki.db").is_file()
+    assert has_store(tmp_path / "xdg" / "ccapki")
     assert str(tmp_path / "xdg" / "ccapki") in r.out
     # CCAPKI_HOME wins over XDG_DATA_HOME
     monkeypatch.setenv("CCAPKI_HOME", str(tmp_path / "env-home"))
     assert cli("init", "--key-file", home_dir=None).code == 0
-    assert (tmp_path / "env-home" / "ccapki.db").is_file()
+    assert has_store(tmp_path / "env-home")
     # and --home wins over both
     assert cli("init", "--key-file", home_dir=tmp_path / "flag").code == 0
-    assert (tmp_path / "flag" / "ccapki.db").is_file()
+    assert has_store(tmp_path / "flag")
     # commands find the store through the same variable
     path = write(tmp_path / "d.toml", deployment())
     assert cli("apply", str(path), home_dir=None).code == 0
@@ -139,11 +140,9 @@ def test_passphrase_mode(cli: CliRunner, home: Path, monkeypatch: pytest.MonkeyP
     assert r.code == 0
     assert "passphrase" in r.out
     assert not (home / "data.key").exists()
-    record = json.loads(
-        sqlite3.connect(home / "ccapki.db")
-        .execute("SELECT value FROM meta WHERE key = 'keyring'")
-        .fetchone()[0]
-    )
+    with store_sql(home) as conn:
+        value = conn.execute(text("SELECT value FROM meta WHERE key = 'keyring'")).scalar_one()
+    record = json.loads(value)
     assert record["mode"] == "passphrase"
     assert record["n"] >= 2**15
     path = write(home.parent / "d.toml", deployment(cas=[standalone("cas1", "10.1.0.1")]))
@@ -179,7 +178,7 @@ def test_init_without_passphrase(cli: CliRunner, home: Path) -> None:
     assert r.code == 2
     assert r.err.startswith("error: no passphrase to protect the store's keys")
     assert "\nhint: " in r.err
-    assert not (home / "ccapki.db").exists()
+    assert not has_store(home)
 
 
 def test_missing_store(cli: CliRunner, home: Path, tmp_path: Path) -> None:
@@ -187,11 +186,16 @@ def test_missing_store(cli: CliRunner, home: Path, tmp_path: Path) -> None:
     for args in (("apply", str(path)), ("apply", str(path), "--dry-run")):
         r = cli(*args)
         assert r.code == 2
-        assert r.err.startswith(f"error: no ccapki store at {home}")
-        assert "\nhint: run `ccapki init` first" in r.err
+        if BACKEND == "postgresql":  # a database is given: it is the one named
+            assert re.match(r"error: the database postgresql\S+ holds no ccapki schema\n", r.err)
+            assert "\nhint: run `ccapki init` to create the store in it" in r.err
+        else:
+            assert r.err.startswith(f"error: no ccapki store at {home}")
+            assert "\nhint: run `ccapki init` first" in r.err
     assert not home.exists()
 
 
+@pytest.mark.sqlite_only  # a file of garbage as the SQLite database
 def test_garbage_database(cli: CliRunner, home: Path, tmp_path: Path) -> None:
     home.mkdir()
     garbage = os.urandom(4096)
@@ -206,6 +210,7 @@ def test_garbage_database(cli: CliRunner, home: Path, tmp_path: Path) -> None:
     assert (home / "ccapki.db").read_bytes() == garbage
 
 
+@pytest.mark.sqlite_only
 def test_an_empty_sqlite_file_is_not_a_store(cli: CliRunner, home: Path, tmp_path: Path) -> None:
     home.mkdir()
     sqlite3.connect(home / "ccapki.db").execute("CREATE TABLE other (x)").connection.close()
@@ -284,11 +289,8 @@ def test_alembic_head_is_the_schema_head(keyfile_store: Path) -> None:
     script = ScriptDirectory.from_config(cfg)
     assert script.get_heads() == [schema.SCHEMA_HEAD]
     assert script.get_current_head() == schema.SCHEMA_HEAD
-    con = sqlite3.connect(keyfile_store / "ccapki.db")
-    try:
-        (version,) = con.execute("SELECT version_num FROM alembic_version").fetchone()
-    finally:
-        con.close()
+    with store_sql(keyfile_store) as conn:
+        version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
     assert version == schema.SCHEMA_HEAD
     # the migrations create exactly the tables the code uses
     with Store.open(keyfile_store) as store, store.engine.connect() as conn:
@@ -334,6 +336,7 @@ def test_keys_never_appear_in_output(cli: CliRunner, keyfile_store: Path, tmp_pa
 UNREACHABLE = "postgresql+psycopg://nobody:x@127.0.0.1:9/none"
 
 
+@pytest.mark.sqlite_only  # no URL given: the SQLite file in home
 def test_the_store_is_given_its_url_and_reads_no_environment(
     cli: CliRunner, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -14,7 +14,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from ccapki.trust import Code, Stack, verify_for_stack
+from ccapki.trust import Code, Stack, Verdict, verify_for_stack
 from kit.certs import Minted, rsa_key
 from kit.der import rebuild
 
@@ -267,3 +267,57 @@ def test_chromium_as_headless_chromium_judged_the_corpus() -> None:
     assert [f.code for f in v.errors] == [Code.UNSUPPORTED_ALGORITHM]
     assert not chromium(mint("w", issuer=root, san=["*.test"]).cert, [root.cert], "cas.test")
     assert chromium(mint("w", issuer=root, san=["*.example.com"]).cert, [root.cert], HOST)
+
+
+def test_strongswan_as_charon_judged_the_corpus() -> None:
+    """Corpus, strongswan column (two charon daemons negotiating IKEv2 with the case's
+    chain as the HA pair's certificate): ca- and root-keyusage-without-keycertsign (the
+    IKE_SA comes up: x509_cert.c parse_keyUsage skips keyCertSign, 'we use the
+    caBasicConstraint'), leaf-keyusage-without-digitalsignature and
+    rsa-leaf-keyusage-keyencipherment-only (AUTHENTICATION_FAILED: 'rejecting certificate
+    without digitalSignature or nonRepudiation keyUsage flags'), leaf-is-ca and
+    self-signed-ca-identity-trusted, serial-negative, md5-leaf (all come up)."""
+    import datetime as dt
+
+    from ccapki.lab.corpus import build_corpus
+
+    def swan(
+        leaf: x509.Certificate, inters: list[x509.Certificate], roots: list[x509.Certificate]
+    ) -> Verdict:
+        return verify_for_stack(Stack.STRONGSWAN, leaf, inters, roots, at=NOW)
+
+    root = mint("Root", ca=True)
+    nocs_inter = mint("Issuing", issuer=root, ca=True, key_cert_sign=False)
+    assert swan(mint(HOST, issuer=nocs_inter).cert, [nocs_inter.cert], [root.cert]).ok
+    nocs_root = mint("Root without keyCertSign", ca=True, key_cert_sign=False)
+    v = swan(mint(HOST, issuer=nocs_root).cert, [], [nocs_root.cert])
+    assert v.ok
+    assert Code.WRONG_KEY_USAGE in [f.code for f in v.warnings]  # web-PKI's, kept
+    for key, usage in ((None, {"key_agreement": True}), (rsa_key(2048), {})):
+        leaf = _copy(
+            mint(HOST, issuer=root, **({"key": key} if key else {})).cert,  # type: ignore[arg-type]
+            root,
+            drop=(x509.KeyUsage,),
+            add=(_key_usage(key_encipherment=True, **usage),),
+        )
+        v = swan(leaf, [], [root.cert])
+        assert [f.code for f in v.errors] == [Code.WRONG_KEY_USAGE]
+        assert "nonRepudiation" in v.errors[0].reason
+    non_repudiation = _copy(
+        mint(HOST, issuer=root).cert,
+        root,
+        drop=(x509.KeyUsage,),
+        add=(_key_usage(content_commitment=True),),
+    )
+    assert swan(non_repudiation, [], [root.cert]).ok  # RFC 4945 5.1.3.2: either bit
+    assert swan(mint(HOST, issuer=root, ca=True, san=[HOST]).cert, [], [root.cert]).ok
+    identity = mint(HOST, ca=True, san=[HOST], aki=False)
+    assert swan(identity.cert, [], [identity.cert]).ok
+    negative = rebuild(mint(HOST, issuer=root).cert, root.key, serial=-5)
+    assert swan(negative, [], [root.cert]).ok
+    # the corpus's MD5-signed leaf (cryptography cannot sign one: the corpus rebuilds it)
+    now = dt.datetime.now(dt.UTC)
+    (md5,) = [c for c in build_corpus(now) if c.name == "md5-leaf"]
+    v = verify_for_stack(Stack.STRONGSWAN, md5.leaf, list(md5.presented), list(md5.roots), at=now)
+    assert v.ok
+    assert [f.code for f in v.warnings] == [Code.WEAK_SIGNATURE]

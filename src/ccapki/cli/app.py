@@ -215,10 +215,19 @@ class Env:
             click.echo(f"warning: {text}", err=True)
 
     def store_exists(self) -> bool:
-        """Whether a store is there to open; imports no database code."""
+        """Whether a store is there to open: the SQLite file in :attr:`home` (no database
+        code imported), or a database at :attr:`database_url` that holds a ccapki schema or
+        cannot be examined (opening it then says why). An empty database holds no store, as
+        a folder without the file: ``plan FILE`` and ``inspect FILE`` need none."""
         from ccapki.home import store_exists
 
-        return store_exists(self.home, self.database_url)
+        url = self.database_url
+        if url is None:
+            return store_exists(self.home, None)
+        from ccapki.store.health import examine_database
+
+        state = examine_database(self.home, url)
+        return state.error is not None or state.revision is not None
 
 
 pass_env = click.make_pass_decorator(Env)
@@ -397,6 +406,22 @@ def _invoke(args: list[str]) -> object:
         _Late.done = True  # returned or raised: a signal now would only garble the report
 
 
+def _interrupted_by(exc: BaseException) -> Interrupted | None:
+    """The :class:`Interrupted` (a signal) that ``exc`` was raised while handling, if any:
+    e.g. the database driver failing to roll back a statement the signal cut short
+    (psycopg: "cannot exit pipeline mode while busy"). Nothing was committed by then."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc.__context__
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, Interrupted):
+            return cause
+        if isinstance(cause, KeyboardInterrupt):
+            return Interrupted(signal.SIGINT)
+        seen.add(id(cause))
+        cause = cause.__context__
+    return None
+
+
 def _run(args: list[str]) -> int:
     debug = "--debug" in args
     try:
@@ -444,6 +469,13 @@ def _run(args: list[str]) -> int:
     except BrokenPipeError:
         return 0
     except Exception as exc:
+        stopped = _interrupted_by(exc)
+        if stopped is not None:  # cleaning up after a signal failed: the signal is the news
+            if debug:
+                import traceback
+
+                traceback.print_exc()
+            return _interrupted(stopped)
         if debug:
             raise
         _say_error(

@@ -48,19 +48,38 @@ def load_deployment_arg(env: Env, path: str | None) -> tuple[Deployment, str | N
     raise _no_deployment(env, exists)
 
 
+def _takes_file() -> bool:
+    """Whether the running command takes a deployment FILE argument (plan, apply)."""
+    ctx = click.get_current_context(silent=True)
+    return ctx is not None and any(p.name == "file" for p in ctx.command.params)
+
+
 def _no_deployment(env: Env, store_exists: bool) -> CcapkiError:
     """Why there is no deployment, with the hint that fits the running command: one that
     takes a FILE argument is given one; any other reads the deployment the store holds."""
-    import click
-
     ctx = click.get_current_context(silent=True)
     command = ctx.command_path if ctx else "ccapki"
-    takes_file = ctx is not None and any(p.name == "file" for p in ctx.command.params)
+    takes_file = _takes_file()
     if takes_file:
-        where = "the store holds none" if store_exists else f"there is no store at {env.home}"
+        where = (
+            "the store holds none"
+            if store_exists
+            else "there is no store in CCAPKI_DATABASE_URL"
+            if env.database_url is not None
+            else f"there is no store at {env.home}"
+        )
         return InputError(
             f"no deployment file given, and {where}",
             f"pass the deployment file: `{command} FILE` (e.g. `{command} examples/faq.toml`)",
+        )
+    if not store_exists and env.database_url is not None:  # as Store.open says it
+        from sqlalchemy.engine import make_url
+
+        where = make_url(env.database_url).render_as_string(hide_password=True)
+        return StoreError(
+            f"the database {where} holds no ccapki schema",
+            "create the store in it with `ccapki init`, then `ccapki apply FILE` with your "
+            "deployment file (or check CCAPKI_DATABASE_URL)",
         )
     if not store_exists:
         return StoreError(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import os
 import socket
@@ -46,6 +47,26 @@ def _service_cert_names(host: str) -> list[str]:
     return names
 
 
+def _signing_deployment(store: Store, named: str | None) -> tuple[str | None, str]:
+    """The deployment whose internal CA signs the service's own certificate, and why: the
+    one ``named`` (--deployment), else the store's only one, else the first by name that
+    has an internal CA; None (a self-signed certificate) when there is none."""
+    from ccapki.topology.plan import INTERNAL_CA
+
+    names = store.deployments.names()
+    if named is not None:
+        return named, "named by --deployment"
+    for name in names:
+        with store.scoped(name):
+            if store.cas.list(INTERNAL_CA):
+                if len(names) == 1:
+                    return name, "the store's only deployment"
+                return name, (
+                    f"the first of {len(names)} deployments by name; --deployment NAME chooses"
+                )
+    return None, ""
+
+
 @contextlib.contextmanager
 def _tls_files(
     env: Env,
@@ -54,9 +75,11 @@ def _tls_files(
     identity: str | None,
     cert: str | None,
     key: str | None,
+    named: str | None = None,
 ) -> Iterator[tuple[str, str, str]]:
     """The certificate and key files uvicorn reads, and what they are: the given files, a
-    store identity, or a certificate made for the service by the deployment's internal CA;
+    store identity, or a certificate made for the service by the internal CA of a
+    deployment (see :func:`_signing_deployment`; self-signed when no deployment has one);
     the last two written to a private (0700) temporary folder, removed at the end."""
     if cert or key:
         if not (cert and key):
@@ -69,6 +92,7 @@ def _tls_files(
     from cryptography.hazmat.primitives import serialization
 
     from ccapki import api
+    from ccapki.pki.certs import display_name
 
     with tempfile.TemporaryDirectory(prefix="ccapki-serve-") as tmp:
         folder = Path(tmp)
@@ -80,16 +104,35 @@ def _tls_files(
             )
             what = f"the identity {identity}"
         else:
-            chain, pkey = api.service_certificate(
-                store, _service_cert_names(host), days=SERVE_CERT_DAYS
-            )
-            data = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain[:-1])
+            signer, why = _signing_deployment(store, named)
+            with contextlib.ExitStack() as scope:
+                if signer is not None:
+                    scope.enter_context(store.scoped(signer))
+                chain, pkey = api.service_certificate(
+                    store,
+                    _service_cert_names(host),
+                    days=SERVE_CERT_DAYS,
+                    self_signed=signer is None,
+                )
+            sent = chain if len(chain) == 1 else chain[:-1]  # the root: the client's
+            data = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in sent)
             key_bytes = pkey.private_bytes(
                 serialization.Encoding.PEM,
                 serialization.PrivateFormat.PKCS8,
                 serialization.NoEncryption(),
             )
-            what = f"a {SERVE_CERT_DAYS}-day certificate from the internal CA"
+            if signer is None:
+                what = (
+                    f"a self-signed {SERVE_CERT_DAYS}-day certificate (no deployment has an "
+                    "internal CA: clients must trust this certificate itself, or give "
+                    "--tls-cert/--tls-key or --tls-identity)"
+                )
+            else:
+                ca = display_name(chain[1])
+                what = (
+                    f"a {SERVE_CERT_DAYS}-day certificate from the internal CA of deployment "
+                    f"{signer} ({ca}; {why})"
+                )
         cert_path, key_path = folder / "cert.pem", folder / "key.pem"
         for path, content in ((cert_path, data), (key_path, key_bytes)):
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -99,12 +142,30 @@ def _tls_files(
 
 
 def _config(
-    env: Env, host: str, port: int, tls: bool, instance_id: str | None, jobs: bool
+    env: Env,
+    host: str,
+    port: int,
+    tls: bool,
+    instance_id: str | None,
+    jobs: bool,
+    *,
+    trusted_proxy: str | None = None,
+    max_body_mib: int = 1,
+    max_upload_mib: int = 16,
 ) -> ServiceConfig:
     from ccapki.service.config import ServiceConfig, default_instance_id
 
     fixed = os.environ.get("CCAPKI_NOW")
     now = env.now() if fixed else None
+    if trusted_proxy is not None:
+        try:
+            trusted_proxy = str(ipaddress.ip_address(trusted_proxy.strip("[]")))
+        except ValueError:
+            raise InputError(
+                f"--trusted-proxy {trusted_proxy!r} is not an IP address",
+                "give the proxy's address as the service sees it, e.g. --trusted-proxy "
+                "127.0.0.1 for a TLS proxy on the same host",
+            ) from None
     return ServiceConfig(
         home=env.home,
         database_url=env.database_url,
@@ -115,6 +176,9 @@ def _config(
         jobs_enabled=jobs,
         wait=env.wait,
         clock=(lambda: now) if now is not None else None,
+        trusted_proxy=trusted_proxy,
+        max_body=max_body_mib << 20,
+        max_upload_body=max_upload_mib << 20,
     )
 
 
@@ -124,14 +188,22 @@ EXAMPLES
   ccapki serve                                  HTTPS on 127.0.0.1:8443, its own certificate
   ccapki serve --listen 0.0.0.0:443 --tls-identity cam     serve with a store identity
   ccapki serve --tls-cert svc.pem --tls-key svc.key        serve with your files
-  ccapki serve --no-tls --listen 127.0.0.1:8080 behind a TLS proxy on the same host
+  ccapki serve --no-tls --listen 127.0.0.1:8080 --trusted-proxy 127.0.0.1
+                                                behind a TLS proxy on the same host
   ccapki users add ann --role admin             first, someone to log in (see ccapki users)
 
 \b
+The service is store-wide: it serves every deployment the store holds, whatever their
+number (requests name theirs; --deployment NAME is the default of those that name none).
+
+\b
 TLS: by default the service makes itself a 30-day certificate (for localhost, the host
-name and the --listen address), signed by the deployment's internal CA: clients that trust
-the store's root (`ccapki export-roots`) trust it. Its key never enters the store; it is
-written to a private (0700) temporary folder for the server and removed at exit.
+name and the --listen address), signed by an internal CA of the store: that of the
+deployment --deployment NAME names, else of the only deployment, else of the first by
+name that has one (the second line printed says which); clients that trust that
+deployment's root (`ccapki --deployment NAME export-roots`) trust it. A store with no
+internal CA yet: a self-signed certificate. Its key never enters the store; it is written
+to a private (0700) temporary folder for the server and removed at exit.
 
 \b
 EXIT CODES
@@ -149,8 +221,39 @@ EXIT CODES
 @click.option("--tls-identity", metavar="NAME", help="Serve with this identity of the store.")
 @click.option("--tls-cert", metavar="FILE", help="Serve with this certificate (PEM, chain).")
 @click.option("--tls-key", metavar="FILE", help="The private key of --tls-cert (PEM).")
+@click.option(
+    "--deployment",
+    "deployment",
+    metavar="NAME",
+    help="The deployment whose internal CA signs the service's certificate, and the "
+    "default of requests that name none (default: ccapki --deployment, $CCAPKI_DEPLOYMENT).",
+)
 @click.option("--instance-id", metavar="ID", help="This instance's name in job leases.")
 @click.option("--no-jobs", is_flag=True, help="Do not run background jobs in this instance.")
+@click.option(
+    "--trusted-proxy",
+    metavar="ADDR",
+    help="A reverse proxy's address: from it only, X-Forwarded-For's last hop is the "
+    "client's address (login throttling).",
+)
+@click.option(
+    "--max-body",
+    "max_body_mib",
+    type=click.IntRange(1, 1024),
+    default=1,
+    show_default=True,
+    metavar="MIB",
+    help="The largest request body (JSON, forms), in MiB; more is refused (413).",
+)
+@click.option(
+    "--max-upload-body",
+    "max_upload_mib",
+    type=click.IntRange(1, 4096),
+    default=16,
+    show_default=True,
+    metavar="MIB",
+    help="The largest multipart upload (certificate and key files), in MiB.",
+)
 @pass_env
 def serve(
     env: Env,
@@ -159,8 +262,12 @@ def serve(
     tls_identity: str | None,
     tls_cert: str | None,
     tls_key: str | None,
+    deployment: str | None,
     instance_id: str | None,
     no_jobs: bool,
+    trusted_proxy: str | None,
+    max_body_mib: int,
+    max_upload_mib: int,
 ) -> int:
     """Serve the REST API and the dashboard (see docs/service.md)."""
     host, port = _listen(listen)
@@ -178,7 +285,17 @@ def serve(
     from ccapki.service.app import create_app
     from ccapki.store.session import Store
 
-    config = _config(env, host, port, tls, instance_id, not no_jobs)
+    config = _config(
+        env,
+        host,
+        port,
+        tls,
+        instance_id,
+        not no_jobs,
+        trusted_proxy=trusted_proxy,
+        max_body_mib=max_body_mib,
+        max_upload_mib=max_upload_mib,
+    )
     # the keys are unsealed now, once: a wrong or missing passphrase stops the start-up
     # (asked in a terminal, as every command does), never a request later
     store = Store.open(
@@ -190,8 +307,9 @@ def serve(
     )
     try:
         store.unlock()
-        if env.deployment_option:
-            store.use(env.deployment_option)
+        named = deployment or env.deployment_option
+        if named:
+            store.use(named)
     except BaseException:
         store.close()
         raise
@@ -201,7 +319,7 @@ def serve(
             files = None
             if tls:
                 files = stack.enter_context(
-                    _tls_files(env, store, host, tls_identity, tls_cert, tls_key)
+                    _tls_files(env, store, host, tls_identity, tls_cert, tls_key, named)
                 )
             sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
             stack.callback(sock.close)

@@ -40,8 +40,13 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
+from ccapki.errors import CcapkiError, InputError
 from ccapki.lab.corpus import CorpusCase, build_corpus
+from ccapki.lab.ipsec import IpsecPair, IpsecPeer, ipsec_unavailable
 from ccapki.lab.jsse import JsseHarness
 from ccapki.pki.certs import is_ca
 from ccapki.topology.releases import CHANNEL_STACKS
@@ -51,6 +56,7 @@ from ccapki.trust._stacks import stack_rules_markdown
 __all__ = [
     "KNOWN_DIFFERENCES",
     "STACKS",
+    "STRONGSWAN_PAIRS",
     "Outcome",
     "Report",
     "available_stacks",
@@ -67,19 +73,26 @@ STACKS: dict[str, tuple[str, ...]] = {
     "gnutls": ("certtool",),
     "nss": ("certutil",),
     "chromium": ("chromium", "certutil"),
+    # always listed: without root or strongSwan its column says "not available" and why
+    "strongswan": (),
 }
+
+#: The pairs of charon daemons the strongswan column runs side by side (each reused from
+#: case to case: new material is loaded into running daemons).
+STRONGSWAN_PAIRS = 3
 
 #: Why a real stack and ccapki's model of it differ on a case (see KNOWN_DIFFERENCES). Every
 #: other difference the corpus once showed is modelled in ccapki.trust._stacks (each rule
 #: cites the stack's source) and tested in tests/trust/test_stack_rules.py.
 _WHY: dict[str, tuple[tuple[str, ...], str]] = {
     "duplicate-extension": (
-        ("nss",),
-        "NSS's certutil accepts a certificate that repeats subjectAltName (RFC 5280 4.2 "
-        "forbids it; OpenSSL, GnuTLS and Java refuse it). cryptography cannot read the "
+        ("nss", "strongswan"),
+        "NSS's certutil and strongSwan's x509 parser accept a certificate that repeats "
+        "subjectAltName (RFC 5280 4.2 forbids it; OpenSSL, GnuTLS and Java refuse it; charon "
+        "brings the IKE_SA up with it). cryptography cannot read the "
         "extensions of such a certificate (x509.DuplicateExtension) nor verify a chain "
         "through it, so ccapki cannot check its names, usages or constraints for any stack "
-        "and refuses it everywhere rather than guess which copy NSS reads.",
+        "and refuses it everywhere rather than guess which copy the stack reads.",
     ),
 }
 
@@ -116,6 +129,8 @@ class Report:
     offline: dict[tuple[str, str], Outcome] = field(default_factory=dict)
     seconds: float = 0.0
     checked_at: str = ""
+    #: wall-clock seconds of the stacks timed on their own (``strongswan``)
+    stack_seconds: dict[str, float] = field(default_factory=dict)
 
     def agrees(self, case: str, stack: str) -> bool | None:
         """Whether both sides agree (None when the real stack could not judge)."""
@@ -129,6 +144,15 @@ class Report:
         got = [self.agrees(c.name, stack) for c in self.cases]
         judged = [g for g in got if g is not None]
         return sum(judged), len(judged)
+
+    def unavailable(self, stack: str) -> str | None:
+        """Why ``stack`` could not run here at all (None: it ran)."""
+        got = [self.real.get((c.name, stack)) for c in self.cases]
+        if got and all(
+            o is not None and o.ok is None and o.detail.startswith(_NOT_AVAILABLE) for o in got
+        ):
+            return got[0].detail.removeprefix(_NOT_AVAILABLE) if got[0] else None
+        return None
 
     def differences(self) -> list[tuple[CorpusCase, str]]:
         """Every (case, stack) where the real stack and ccapki disagree."""
@@ -144,8 +168,9 @@ def available_stacks() -> list[str]:
 
 
 def offline_verdict(case: CorpusCase, stack: str, now: dt.datetime) -> Outcome:
-    """ccapki's verdict for ``case`` as ``stack`` would judge it."""
-    peer = None if stack == "nss" else case.peer_name
+    """ccapki's verdict for ``case`` as ``stack`` would judge it (for ``strongswan`` the
+    heartbeat's: no name, the IKE identity is the certificate's DN)."""
+    peer = None if stack in ("nss", "strongswan") else case.peer_name
     try:
         v = verify_for_stack(
             stack,
@@ -177,8 +202,6 @@ def _write(folder: Path, case: CorpusCase) -> None:
 
 
 def _pem(c: x509.Certificate) -> bytes:
-    from cryptography.hazmat.primitives import serialization
-
     return c.public_bytes(serialization.Encoding.PEM)
 
 
@@ -422,6 +445,92 @@ async def _jsse_one(jvm: JsseHarness, case: CorpusCase, helper: CorpusCase) -> O
     return Outcome(False, r.server_error or r.error or "")
 
 
+_NOT_AVAILABLE = "not available: "
+_HEARTBEAT_ONLY = (
+    "the heartbeat has no client side: both peers present the pair's certificate (the "
+    "server cases are the heartbeat's)"
+)
+
+
+def _swan_peers(case: CorpusCase) -> tuple[IpsecPeer, IpsecPeer]:
+    """The HA pair of ``case``: both peers hold its chain and key, each trusts its roots."""
+    chain, key, trust = case.chain_pem(), case.key_pem(), case.roots_pem()
+    return IpsecPeer("a", chain, key, trust), IpsecPeer("b", chain, key, trust)
+
+
+def _swan_outcome(pair: IpsecPair, case: CorpusCase) -> Outcome:
+    try:
+        pair.reload(*_swan_peers(case))
+    except InputError as exc:  # strongSwan would not load the pair's own material
+        why = re.sub(
+            r"ccapki-hb\d+-\d+-([ab])/", r"\1/", exc.message.replace(f"{pair.workdir}/", "")
+        )
+        return Outcome(False, f"strongSwan would not load it: {why}"[:300])
+    o = pair.negotiate("a")
+    if o.established:
+        return Outcome(True, "IKE_SA established")
+    if o.refused_by is None:  # no side refused: no answer in time, not a verdict
+        return Outcome(None, f"no verdict: {o.reason}"[:300])
+    return Outcome(False, o.reason[:300])
+
+
+def _bootstrap_peers() -> tuple[IpsecPeer, IpsecPeer]:
+    """What the daemons hold before the first case: a throwaway self-signed identity."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ccapki corpus bootstrap")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    pem = _pem(cert)
+    return IpsecPeer("a", pem, key_pem, pem), IpsecPeer("b", pem, key_pem, pem)
+
+
+def _strongswan_all(cases: Sequence[CorpusCase], pairs: int) -> dict[str, Outcome]:
+    """Every server case negotiated by two charon daemons holding its chain (one
+    initiator -> responder exchange: each peer authenticates the other), ``pairs`` pairs of
+    daemons side by side, each reused across cases (new material loaded into the running
+    daemons, their certificate caches flushed)."""
+    why = ipsec_unavailable()
+    if why is not None:
+        return {c.name: Outcome(None, f"{_NOT_AVAILABLE}{why}") for c in cases}
+    out = {c.name: Outcome(None, _HEARTBEAT_ONLY) for c in cases if c.purpose != "server"}
+    queue = [c for c in reversed(cases) if c.purpose == "server"]
+    lock = threading.Lock()
+
+    def worker() -> None:
+        with IpsecPair(*_bootstrap_peers(), timeout=5.0) as pair:
+            while True:
+                with lock:
+                    if not queue:
+                        return
+                    case = queue.pop()
+                try:
+                    out[case.name] = _swan_outcome(pair, case)
+                except Exception as exc:  # the harness failed: no verdict, never agreement
+                    out[case.name] = Outcome(None, f"could not run: {exc}"[:300])
+
+    failures: list[str] = []
+    with ThreadPoolExecutor(max_workers=pairs) as pool:
+        for fut in [pool.submit(worker) for _ in range(min(pairs, len(queue)))]:
+            try:
+                fut.result()
+            except CcapkiError as exc:  # a pair would not start: the others go on
+                failures.append(exc.message)
+    why = "; ".join(dict.fromkeys(failures)) or "not judged"
+    return {c.name: out.get(c.name, Outcome(None, f"{_NOT_AVAILABLE}{why}")) for c in cases}
+
+
 def run_corpus(
     stacks: Sequence[str] | None = None,
     *,
@@ -461,9 +570,15 @@ def run_corpus(
         with (
             ThreadPoolExecutor(max_workers=workers) as pool,
             ThreadPoolExecutor(max_workers=2) as browsers,
+            ThreadPoolExecutor(max_workers=1) as ipsec,
         ):
             futures = {k: pool.submit(f) for k, f in jobs.items()}
             futures |= {k: browsers.submit(f) for k, f in browser_jobs.items()}
+            swan = (
+                ipsec.submit(_timed, _strongswan_all, todo, STRONGSWAN_PAIRS)
+                if "strongswan" in chosen
+                else None
+            )
             if "java-pkix" in chosen:
                 helper = next(c for c in build_corpus(now) if c.name == "good")
                 for name, o in asyncio.run(_jsse_all(todo, helper)).items():
@@ -473,8 +588,17 @@ def run_corpus(
                     report.real[k] = fut.result()
                 except Exception as exc:
                     report.real[k] = Outcome(None, f"could not run: {exc}")
+            if swan is not None:
+                outcomes, report.stack_seconds["strongswan"] = swan.result()
+                for name, o in outcomes.items():
+                    report.real[(name, "strongswan")] = o
     report.seconds = time.perf_counter() - start
     return report
+
+
+def _timed(fn: Callable[..., Any], *args: Any) -> tuple[Any, float]:
+    start = time.perf_counter()
+    return fn(*args), time.perf_counter() - start
 
 
 def _bind(fn: Callable[..., Outcome], *args: Any, **kwargs: Any) -> Callable[[], Outcome]:
@@ -489,7 +613,8 @@ def _cell(report: Report, case: str, stack: str) -> str:
     if r is None or o is None:
         return ""
     flag = "" if report.agrees(case, stack) is not False else " **≠**"
-    return f"{r.mark} / {o.mark}{flag}"
+    real = "not available" if r.detail.startswith(_NOT_AVAILABLE) else r.mark
+    return f"{real} / {o.mark}{flag}"
 
 
 def render_markdown(report: Report) -> str:
@@ -498,8 +623,9 @@ def render_markdown(report: Report) -> str:
         "# Stacks: real verdicts beside ccapki's",
         "",
         "Generated by `python tools/differential.py --write docs/stacks.md` "
-        f"({len(report.cases)} cases, run {report.checked_at}, {report.seconds:.1f} s). "
-        "Do not edit by hand.",
+        f"({len(report.cases)} cases, run {report.checked_at}, {report.seconds:.1f} s"
+        + "".join(f"; {s} column {t:.1f} s" for s, t in report.stack_seconds.items())
+        + "). Do not edit by hand.",
         "",
         "Each cell is `real / ccapki`: the verdict of the real stack, then ccapki's offline "
         "verdict for that stack (`pass`, `fail`, `n/a` when the stack could not judge). "
@@ -523,6 +649,14 @@ def render_markdown(report: Report) -> str:
         "chain, with the case's roots trusted (`C,,`; `P,,` for one that is not a CA) in the "
         "NSS database of a temporary HOME. Client cases are `n/a`: Chromium is judged as a "
         "TLS client only.",
+        "- `strongswan`: the HA heartbeat for real: two strongSwan charon daemons in two "
+        "network namespaces (`src/ccapki/lab/ipsec.py`), both holding the case's chain and key "
+        "as the pair's certificate and trusting the case's roots, negotiate IKEv2; `pass` is "
+        "IKE_AUTH succeeding (each peer authenticated the other; the CHILD_SA after it is not "
+        "judged). No name is checked: the IKE identity is the certificate's subject DN, on "
+        "both sides. Client cases are `n/a`: the heartbeat has no client side. The daemons "
+        "are reused from case to case (new material loaded, certificate cache flushed). Needs "
+        "root and strongSwan; without them the column says `not available` and why.",
         "",
         # the channel -> stack table and each stack's modelled rules (issue 10, item 2)
         *stack_rules_markdown(CHANNEL_STACKS),
@@ -534,8 +668,9 @@ def render_markdown(report: Report) -> str:
     ]
     for s in report.stacks:
         ok, n = report.agreement(s)
-        pct = f"{100 * ok / n:.0f} %" if n else "-"
-        lines.append(f"| {s} | {ok} | {n} | {pct} |")
+        missing = report.unavailable(s)
+        pct = f"{100 * ok / n:.0f} %" if n else (f"not available ({missing})" if missing else "-")
+        lines.append(f"| {s} | {ok} | {n} | {_md(pct)} |")
     lines += ["", "## Cases", "", "| case | what | " + " | ".join(report.stacks) + " |"]
     lines.append("|---|---|" + "---|" * len(report.stacks))
     for c in report.cases:

@@ -13,6 +13,7 @@ __all__ = [
     "exports",
     "heartbeat",
     "importing",
+    "inventory",
     "labspec",
     "metrics",
     "notify",

@@ -14,12 +14,19 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPri
 from ccapki._util import gc_paused
 from ccapki.errors import Interrupted, StoreBusy
 from ccapki.pki.certs import display_name, fingerprint
-from ccapki.pki.issue import Issuer, issue_identity, make_intermediate_ca, make_root_ca
+from ccapki.pki.issue import (
+    Issuer,
+    fit_name,
+    issue_identity,
+    make_intermediate_ca,
+    make_root_ca,
+)
 from ccapki.pki.keys import KeyType, generate_key
 from ccapki.store.records import (
     CertFacts,
     IdentityRecord,
     KeyState,
+    StoredCA,
     StoredIdentity,
     certificate_facts,
 )
@@ -135,7 +142,11 @@ def ensure_issuers(
         if root is None:
             rkey = generate_key(KeyType.ECDSA_P384)
             rcert = make_root_ca(
-                f"{org} Clean Access Root CA", rkey, now=now, days=ROOT_DAYS, organization=org
+                fit_name(org, "Clean Access Root CA"),
+                rkey,
+                now=now,
+                days=ROOT_DAYS,
+                organization=org,
             )
             store.cas.add(display_name(rcert), INTERNAL_ROOT, rcert, rkey)
             root = Issuer(rcert, rkey)
@@ -145,7 +156,7 @@ def ensure_issuers(
             ikey = generate_key(KeyType.ECDSA_P256)
             icert = make_intermediate_ca(
                 root,
-                f"{org} Clean Access Appliance CA",
+                fit_name(org, "Clean Access Appliance CA"),
                 ikey.public_key(),
                 now=now,
                 days=INTERMEDIATE_DAYS,
@@ -194,8 +205,9 @@ def issue_one(
 
 #: Below this many identities, issuing stays in this process (a pool costs ~50 ms to start).
 PARALLEL_MIN = 256
-#: Issued in this process, identities come back (and are counted) this many at a time.
-_SERIAL_CHUNK = 64
+#: Issued in this process, identities come back (and are counted, and a progress callback
+#: can stop the work) one at a time: an RSA-4096 key alone takes a good part of a second.
+_SERIAL_CHUNK = 1
 _FORK_ISSUERS: dict[str, Issuer] = {}
 
 
@@ -335,6 +347,8 @@ def apply_plan(
     dry_run: bool = False,
     path: str | None = None,
     progress: Progress | None = None,
+    report: dict[str, object] | None = None,
+    roll_back: bool = False,
 ) -> ApplyResult:
     """Issue what the plan needs. Idempotent: nothing changes when nothing is due.
 
@@ -342,12 +356,30 @@ def apply_plan(
     twice; committed in batches (see :data:`BATCH_SIZE`), so an interruption keeps what was
     committed (each identity whole: its certificate with its key) and a second run issues
     the rest. ``progress`` is told after each issued chunk.
+
+    With ``roll_back`` (a service job), interrupted before any identity was kept, it rolls
+    back what it wrote before issuing (the new version of the deployment file and the CAs
+    it created, unless another writer issued from them meanwhile): nothing of it stays
+    (the CLI keeps them: a second run goes on with the same CAs). ``report``, when given, is filled
+    (also when an error or interruption ends the apply) with ``deployment``, ``kept`` (the
+    identities committed), ``total`` (those it meant to issue) and, after a rollback,
+    ``rolled_back`` (``deployment``: the name whose file version was removed, or None;
+    ``cas``: the CA names removed).
     """
     # reading every identity and issuing in bulk allocate many long-lived objects and no
     # reference cycles: pausing the cyclic GC saves its repeated scans of the growing heap
     # the deployment the file names is the one apply acts on (a new name: a new deployment)
     with gc_paused(), store.scoped(dep.name):
-        return _apply_plan(store, dep, now, dry_run=dry_run, path=path, progress=progress)
+        return _apply_plan(
+            store,
+            dep,
+            now,
+            dry_run=dry_run,
+            path=path,
+            progress=progress,
+            report=report,
+            roll_back=roll_back,
+        )
 
 
 def _decide(
@@ -370,6 +402,8 @@ def _apply_plan(
     dry_run: bool,
     path: str | None,
     progress: Progress | None,
+    report: dict[str, object] | None = None,
+    roll_back: bool = False,
 ) -> ApplyResult:
     plan = make_plan(dep)
     named = {p.name for p in plan.identities}
@@ -384,15 +418,18 @@ def _apply_plan(
     with store.transaction():
         previous = _previous_name(store)
         held, actions, todo = _decide(store, plan, now)
-        store.deployments.record(dep.name, dep.source_text, path)
+        recorded = store.deployments.record(dep.name, dep.source_text, path)
         jobs = [(p, signer_for(p, dep)) for p in (plan.get(a.identity) for a in todo)]
         issuers, created = ensure_issuers(store, plan, now, needed={s for _, s in jobs})
+        made = [c for c in store.cas.list() if c.name in created] if created else []
         # nothing to issue: the identities read above are current (read them once)
         trust_added = [] if jobs else fill_trust_stores(store, dep, held)
     renamed = previous if previous is not None and previous != dep.name else None
     gone = tuple(sorted(n for n in held if n not in named))
     kept: list[str] = []
     elsewhere: list[str] = []
+    if report is not None:
+        report.update(deployment=dep.name, kept=kept, total=len(jobs))
     if jobs:
         # what each identity's newest certificate was when apply decided to issue it
         seen = {
@@ -406,7 +443,21 @@ def _apply_plan(
             finish = "run the command again to finish"
             if isinstance(exc, StoreBusy):
                 finish = exc.hint
-            exc.hint = f"{len(kept)} of {len(jobs)} identities were kept; {finish}"
+            undone = ""
+            if roll_back and not kept and isinstance(exc, Interrupted):
+                with contextlib.suppress(Exception):  # the store is away: nothing undone
+                    file_gone, cas_gone = _roll_back(store, dep, recorded, made)
+                    if report is not None and (file_gone or cas_gone):
+                        report["rolled_back"] = {
+                            "deployment": dep.name if file_gone else None,
+                            "cas": cas_gone,
+                        }
+                    what = ([f"the deployment {dep.name}'s file"] if file_gone else []) + [
+                        f"the CA {n}" for n in cas_gone
+                    ]
+                    if what:
+                        undone = f" ({', '.join(what)} rolled back)"
+            exc.hint = f"{len(kept)} of {len(jobs)} identities were kept{undone}; {finish}"
             raise
     return ApplyResult(
         actions,
@@ -418,6 +469,50 @@ def _apply_plan(
         renamed,
         tuple(elsewhere),
     )
+
+
+def _roll_back(
+    store: Store, dep: Deployment, recorded: bool, made: list[StoredCA]
+) -> tuple[bool, list[str]]:
+    """Undo what an apply that kept no identity wrote before issuing: the version of the
+    deployment file it ``recorded`` and the CAs it ``made`` (not CAs shared with other
+    deployments). Nothing is undone when the deployment holds an identity by now (another
+    writer issued meanwhile, maybe from those CAs). Returns (the file version removed, the
+    names of the CAs removed); raises what the store raises."""
+    from sqlalchemy import delete, select
+
+    from ccapki.store import schema as t
+    from ccapki.store.records import SHARED_CAS
+
+    own = [c for c in made if c.deployment != SHARED_CAS]
+    if not (recorded or own):
+        return False, []
+    with store.transaction() as c:
+        if store.identities.current():
+            return False, []
+        file_gone = False
+        if recorded:
+            newest = c.execute(
+                select(t.deployments.c.id, t.deployments.c.source_text)
+                .where(t.deployments.c.name == dep.name)
+                .order_by(t.deployments.c.id.desc())
+                .limit(1)
+            ).first()
+            if newest is not None and newest.source_text == dep.source_text:
+                c.execute(delete(t.deployments).where(t.deployments.c.id == newest.id))
+                file_gone = True
+        for ca in own:
+            c.execute(delete(t.cas).where(t.cas.c.fingerprint == ca.fingerprint))
+            c.execute(
+                delete(t.keys).where(
+                    t.keys.c.fingerprint == ca.spki, t.keys.c.deployment == ca.deployment
+                )
+            )
+        gone = [ca.name for ca in own]
+        store.audit.record(
+            "apply-rolled-back", dep.name, file=file_gone, cas=gone, reason="interrupted"
+        )
+    return file_gone, gone
 
 
 def _landed(store: Store, records: list[IdentityRecord]) -> list[str]:
@@ -471,6 +566,8 @@ def _issue_in_batches(
         elsewhere.extend(r.identity for r in waiting if newest.get(r.identity) != seen[r.identity])
         waiting, last = [], time.monotonic()
 
+    if progress is not None:
+        progress(0, len(jobs))  # what there is to do, before the first (slow) key
     for batch in issue_batches(jobs, issuers, now):  # committed while workers issue on
         waiting += batch
         done += len(batch)

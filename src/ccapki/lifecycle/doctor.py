@@ -737,7 +737,10 @@ def examine(
     if state.revision is None:
         raise StoreError(
             f"{where} holds no ccapki schema: it is not a ccapki store",
-            "point --home / CCAPKI_HOME (or CCAPKI_DATABASE_URL) at your store",
+            "point --home / CCAPKI_HOME (or CCAPKI_DATABASE_URL) at your store"
+            if url is None
+            # a database server's database: --home does not choose it (as Store.open says)
+            else "run `ccapki init` to create the store in it (or check CCAPKI_DATABASE_URL)",
         )
     schema = schema_problems(state.revision, t.SCHEMA_HEAD, health.known_revisions(), where)
     if state.read_only is not None:  # no command can migrate it where it is

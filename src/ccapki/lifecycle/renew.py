@@ -31,7 +31,13 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPri
 from ccapki.errors import InputError, Interrupted, StoreBusy, StoreError
 from ccapki.lifecycle.trustops import Inventory, load_inventory, required_trust, trust_changes
 from ccapki.pki.certs import days_left, display_name, fingerprint, renewal_window
-from ccapki.pki.issue import Issuer, issue_identity, make_intermediate_ca, make_root_ca
+from ccapki.pki.issue import (
+    Issuer,
+    fit_name,
+    issue_identity,
+    make_intermediate_ca,
+    make_root_ca,
+)
 from ccapki.pki.keys import KeyType, generate_key
 from ccapki.store.records import IdentityRecord, StoredIdentity
 from ccapki.store.session import Store
@@ -345,7 +351,7 @@ def _in_window(cert: x509.Certificate, now: dt.datetime) -> bool:
 
 
 def _successor_name(cert: x509.Certificate, generation: int) -> str:
-    return f"{_GENERATION.sub('', display_name(cert))} G{generation}"
+    return fit_name(_GENERATION.sub("", display_name(cert)), f"G{generation}")
 
 
 @dataclass

@@ -27,10 +27,12 @@ from ccapki.pki.certs import display_name
 
 __all__ = [
     "BACKDATE",
+    "MAX_NAME_LENGTH",
     "IdentityRequest",
     "Issuer",
     "build_csr",
     "build_name",
+    "fit_name",
     "issue_identity",
     "make_intermediate_ca",
     "make_root_ca",
@@ -86,9 +88,35 @@ class IdentityRequest:
         return x509.SubjectAlternativeName(names)
 
 
+#: The longest CN, O or OU (RFC 5280's upper bounds), in bytes of UTF-8 as cryptography
+#: counts them.
+MAX_NAME_LENGTH = 64
+
+
+def fit_name(text: str, suffix: str = "") -> str:
+    """``text`` + ``suffix`` as a name attribute of at most 64 bytes of UTF-8 (the limit
+    cryptography applies to CN, O and OU): ``text`` is shortened (ending in "...") when
+    they do not fit, so the suffix ("Clean Access Root CA", "G2") stays whole and two CAs of
+    one organisation keep different names. A leaf's commonName is only a label (clients
+    match the subjectAltName), so a host name longer than 64 bytes is shortened the same
+    way."""
+    full = f"{text} {suffix}" if suffix else text
+    if len(full.encode()) <= MAX_NAME_LENGTH:
+        return full
+    tail = f"... {suffix}" if suffix else "..."
+    room = MAX_NAME_LENGTH - len(tail.encode())
+    short = text
+    while short and len(short.encode()) > room:
+        short = short[:-1]
+    return short.rstrip() + tail
+
+
 def build_name(
     common_name: str, organization: str | None = None, organizational_unit: str | None = None
 ) -> x509.Name:
+    """The subject name: O and OU (when given), then CN (shortened to 64 characters when
+    longer: see :func:`fit_name`). Raises ``ValueError`` for an O or OU longer than 64."""
+    common_name = fit_name(common_name)
     attrs = []
     if organization:
         attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))

@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import json
 import os
 import re
 import tempfile
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -27,8 +30,9 @@ from pydantic import BaseModel, Field
 from ccapki import __version__
 from ccapki import api as core
 from ccapki.errors import CcapkiError, InputError, NotFoundError, PasswordError
+from ccapki.lifecycle.inventory import DEFAULT_LIMIT, MAX_LIMIT
 from ccapki.service.auth import current_session, issue_token, request_store, require
-from ccapki.service.problems import PROBLEM_RESPONSES
+from ccapki.service.problems import PROBLEM_RESPONSES, ProblemException
 from ccapki.store.records import Role, TokenRecord, UserRecord
 from ccapki.store.session import Store
 
@@ -95,6 +99,54 @@ def _iso(value: dt.datetime | None) -> str | None:
 
 def _address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
+
+
+class _ReportCache:
+    """This instance's answers of the costly read-only routes (the status report, the
+    trust check), as JSON bytes, by (route, its arguments, the store's revision from
+    :func:`ccapki.api.store_revision`, the clock's minute): at most :attr:`SIZE` of them.
+    Another instance keeps its own; each reads the store's revision on every request, so a
+    write anywhere (any instance's, or the CLI's) is seen at the next request; the minute
+    bounds what else the answer depends on (the clock: days left, validity; the OS root
+    store)."""
+
+    SIZE = 16
+
+    def __init__(self) -> None:
+        self._kept: dict[tuple[object, ...], bytes] = {}
+        self._lock = threading.Lock()  # guards _kept
+        self._compute = threading.Lock()  # one report computed at a time
+
+    def get(self, key: tuple[object, ...], make: Callable[[], bytes]) -> bytes:
+        """The bytes kept under ``key``, else ``make()``'s, kept. Raises what it does."""
+        with self._lock:
+            body = self._kept.get(key)
+        if body is not None:
+            return body
+        with self._compute:  # requests that missed together wait for one computation
+            with self._lock:
+                body = self._kept.get(key)
+            if body is None:
+                body = make()
+                with self._lock:
+                    self._kept[key] = body
+                    while len(self._kept) > self.SIZE:
+                        del self._kept[next(iter(self._kept))]
+        return body
+
+
+def _cached(
+    request: Request, store: Store, key: tuple[object, ...], make: Callable[[], bytes]
+) -> Response:
+    """The JSON answer kept under ``key`` at the store's current revision and minute, else
+    ``make()``'s, kept (see :class:`_ReportCache`)."""
+    state = request.app.state
+    cache = getattr(state, "report_cache", None)
+    if not isinstance(cache, _ReportCache):
+        cache = state.report_cache = _ReportCache()
+    now = store.now()
+    full = (*key, core.store_revision(store), now.replace(second=0, microsecond=0))
+    return Response(cache.get(full, make), media_type="application/json")
 
 
 # ---------------------------------------------------------------------------- service
@@ -336,34 +388,75 @@ class IdentityOut(BaseModel):
     fingerprint: str
     not_after: dt.datetime | None
     days_left: int | None
-    stage: str = Field(description="ok, a warn_days stage such as 30, or expired")
+    stage: str = Field(description="ok, a warn_days stage such as 30, expired, or missing")
     temporary: bool
     note: str
 
 
+class IdentityPage(BaseModel):
+    """One page of the inventory: identities by expiry, and where the next page starts."""
+
+    deployment: str
+    items: list[IdentityOut]
+    total: int = Field(description="Every identity of the deployment, on every page")
+    limit: int = Field(description="The most items a page holds (the `limit` asked for)")
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null on the last page"
+    )
+
+
 @router.get(
     "/deployments/{deployment}/identities",
-    response_model=list[IdentityOut],
+    response_model=IdentityPage,
     tags=["identities"],
-    summary="The inventory, by days left",
+    summary="The inventory, by expiry, one page at a time",
+    description="The deployment's identities (their current certificates) ordered by "
+    "`not_after` then name, each with its days left and stage as `ccapki status` gives "
+    "them; then those its file plans without a certificate yet (stage `missing`), by "
+    f"name. Pages of `limit` items (default {DEFAULT_LIMIT}, at most {MAX_LIMIT}); "
+    "`next_cursor` of one page is the `cursor` of the next (keyset paging: a write between "
+    "two pages neither repeats nor skips an identity that was there before); `total` counts "
+    "every page's items. A bad `limit` or `cursor` is a 422 problem.",
 )
-def list_identities(deployment: DepName, store: StoreDep, _: Viewer) -> list[IdentityOut]:
-    """Every identity's current certificate with its days left (``ccapki status``)."""
-    store.use(deployment)
-    report = core.estate_status(store, deployments=[deployment])
-    return [
-        IdentityOut(
-            name=i.name,
-            fingerprint=i.fingerprint,
-            not_after=i.not_after,
-            days_left=i.days_left,
-            stage=i.stage,
-            temporary=i.temporary,
-            note=i.note,
-        )
-        for i in report.items
-        if i.kind == "identity"
-    ]
+def list_identities(
+    deployment: DepName,
+    store: StoreDep,
+    _: Viewer,
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_LIMIT, description=f"Items per page (default {DEFAULT_LIMIT})")
+    ] = DEFAULT_LIMIT,
+    cursor: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=1024,
+            pattern=r"^[A-Za-z0-9_-]+$",
+            description="The `next_cursor` of the previous page (none: the first page)",
+        ),
+    ] = None,
+) -> IdentityPage:
+    try:
+        page = core.inventory_page(store, deployment, limit=limit, cursor=cursor)
+    except InputError as exc:  # a cursor not made here: malformed, like a bad limit
+        raise ProblemException(422, exc.message, exc.hint, type_="invalid-request") from None
+    return IdentityPage(
+        deployment=page.deployment,
+        items=[
+            IdentityOut(
+                name=i.name,
+                fingerprint=i.fingerprint,
+                not_after=i.not_after,
+                days_left=i.days_left,
+                stage=i.stage,
+                temporary=i.temporary,
+                note=i.note,
+            )
+            for i in page.items
+        ],
+        total=page.total,
+        limit=page.limit,
+        next_cursor=page.next_cursor,
+    )
 
 
 class IdentityDetail(BaseModel):
@@ -650,7 +743,10 @@ async def import_files(
             materials = core.read_files(paths, password)
             result = core.import_materials(store, dep, materials, force=force, identity=identity)
         except CcapkiError as exc:  # name the uploaded file, never the server's folder
+            from ccapki.service.web import upload_hint  # the API's fields, not CLI options
+
             exc.message = exc.message.replace(f"{folder}{os.sep}", "").replace(str(folder), "")
+            exc.hint = upload_hint(exc.hint, api=True)
             exc.args = (exc.message,)
             raise
     return ImportOut(
@@ -704,21 +800,30 @@ class MatrixOut(BaseModel):
     summary="Trust check: every channel on every appliance",
 )
 def trust_check(
+    request: Request,
     deployment: DepName,
     store: StoreDep,
     _: Viewer,
     clients: Annotated[Literal["installed", "mozilla"], Query()] = "installed",
-) -> MatrixOut:
-    """The channel matrix (``ccapki trust check``): pass, warn, fail or n/a per cell."""
-    dep = _deployment(store, deployment)
-    matrix = core.check_trust(store, dep, clients=clients)
-    return MatrixOut(
-        ok=matrix.clean,
-        verifications=matrix.verifications,
-        cells=[CellOut.model_validate(c.to_json()) for c in matrix.cells],
-        warnings=[{"warning": w, "cells": c} for w, c in matrix.warnings.items()],
-        dn_authorization=[{"cas": p, "dn": dn} for p, dn in matrix.dn_authorization],
-    )
+) -> Response:
+    """The channel matrix (``ccapki trust check``): pass, warn, fail or n/a per cell.
+    Each instance keeps the matrix it computed until a write lands in the store (any
+    instance's, or the CLI's: the store's revision is read on every request) or the
+    clock's minute turns."""
+
+    def make() -> bytes:
+        dep = _deployment(store, deployment)
+        matrix = core.check_trust(store, dep, clients=clients)
+        out = MatrixOut(
+            ok=matrix.clean,
+            verifications=matrix.verifications,
+            cells=[CellOut.model_validate(c.to_json()) for c in matrix.cells],
+            warnings=[{"warning": w, "cells": c} for w, c in matrix.warnings.items()],
+            dn_authorization=[{"cas": p, "dn": dn} for p, dn in matrix.dn_authorization],
+        )
+        return out.model_dump_json().encode()
+
+    return _cached(request, store, ("trust-check", deployment, clients), make)
 
 
 class ChangeOut(BaseModel):
@@ -815,16 +920,26 @@ def rotation(
     tags=["status"],
     summary="Estate status",
     description="`ccapki status --json`: every identity, CA, pending CSR and trust-store root "
-    "by days left, with what each endpoint served at its last probe.",
+    "by days left, with what each endpoint served at its last probe. Each instance keeps the "
+    "report it computed until a write lands in the store (any instance's, or the CLI's: the "
+    "store's revision is read on every request) or the clock's minute turns; `now` says when "
+    "it was computed.",
 )
 def status(
+    request: Request,
     store: StoreDep,
     _: Viewer,
     deployment: Annotated[
         list[str] | None, Query(description="Default: every one", max_length=100)
     ] = None,
-) -> dict[str, Any]:
-    return core.estate_status(store, deployments=deployment).to_dict()
+) -> Response:
+    names = tuple(deployment) if deployment is not None else None
+
+    def make() -> bytes:
+        report = core.estate_status(store, deployments=deployment)
+        return json.dumps(report.to_dict(), separators=(",", ":")).encode()
+
+    return _cached(request, store, ("status", names), make)
 
 
 class ProbeOut(BaseModel):

@@ -19,7 +19,7 @@ from fastapi import APIRouter, FastAPI
 
 from ccapki import __version__
 from ccapki.errors import PasswordError
-from ccapki.service.auth import SecurityHeaders
+from ccapki.service.auth import AuthenticateFirst, BodyLimit, SecurityHeaders
 from ccapki.service.auth import router as auth_router
 from ccapki.service.config import ServiceConfig
 from ccapki.service.problems import install_handlers
@@ -134,6 +134,10 @@ def create_app(config: ServiceConfig, *, store: Store | None = None) -> FastAPI:
     app.state.config = config
     app.state.store = the_store
     install_handlers(app)
+    # outermost last: security headers on every answer, then the body limit, then the
+    # user (both before any route reads the body)
+    app.add_middleware(AuthenticateFirst)
+    app.add_middleware(BodyLimit, max_body=config.max_body, max_upload_body=config.max_upload_body)
     app.add_middleware(SecurityHeaders, hsts=config.tls)
     app.include_router(auth_router)
     app.include_router(api.router)

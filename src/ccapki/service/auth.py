@@ -14,9 +14,16 @@ can forget. Token-authenticated calls need none (a browser never sends a bearer 
 itself). The login form has no session yet: its token is a double-submit cookie
 (``ccapki_login_csrf``, see :func:`login_csrf`).
 
-Failed logins are counted in the store (every instance sees them): ``login_limit`` per
-name or per address within ``login_window`` (default 5 in 15 minutes), then 429 with
-``Retry-After``.
+Failed logins are counted in the store (every instance sees them), within
+``login_window`` (15 minutes): 5 for one name from one address lock that pair (429 with
+``Retry-After``) but no other user of that address; 20 from one address lock the
+address; 10 for one name from anywhere slow that name to one attempt per 30 seconds (a
+delay, never a long lockout). The address is the peer's, or behind ``trusted_proxy`` the
+last hop of ``X-Forwarded-For`` (:func:`client_address`).
+
+Authentication comes before the body (:class:`AuthenticateFirst`): a route that needs a
+user answers an anonymous request 401 without reading its body; :class:`BodyLimit`
+refuses a body over the configured size (413).
 
 Security headers (:class:`SecurityHeaders`): a CSP without inline script, nosniff, no
 referrer, no framing, HSTS on TLS.
@@ -26,20 +33,33 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
+import ipaddress
+import math
 import secrets
 from collections.abc import Awaitable, Callable, Iterator
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.requests import HTTPConnection
 from starlette.responses import Response
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ccapki.errors import InputError
-from ccapki.service.problems import PROBLEM_RESPONSES, ProblemException
+from ccapki.service.problems import (
+    BODY_LIMIT_HINT,
+    PROBLEM_RESPONSES,
+    ProblemException,
+    app_routes,
+    problem,
+)
 from ccapki.store.records import Role, SessionRecord, TokenRecord, UserRecord
 
 if TYPE_CHECKING:
@@ -50,8 +70,11 @@ __all__ = [
     "CSP",
     "LOGIN_CSRF_COOKIE",
     "SESSION_COOKIE",
+    "AuthenticateFirst",
+    "BodyLimit",
     "LoginResult",
     "SecurityHeaders",
+    "client_address",
     "csrf_check",
     "current_session",
     "current_user",
@@ -121,7 +144,8 @@ def issue_token(
     """
     if not user.active:
         raise InputError(
-            f"user {user.name!r} is disabled", "enable the user first (`ccapki users set-role`)"
+            f"user {user.name!r} is disabled",
+            f"enable the user first (`ccapki users enable {user.name}`)",
         )
     if expires_days is not None and expires_days < 1:
         raise InputError(
@@ -136,7 +160,7 @@ def issue_token(
 # ---------------------------------------------------------------------------- who asks
 
 
-def _config(request: Request) -> ServiceConfig:
+def _config(request: HTTPConnection) -> ServiceConfig:
     config: ServiceConfig = request.app.state.config
     return config
 
@@ -189,6 +213,31 @@ async def csrf_check(request: Request, session: SessionRecord | None) -> None:
         )
 
 
+def _authenticate(
+    store: Store, authorization: str | None, cookie: str | None
+) -> tuple[UserRecord, SessionRecord | None]:
+    """The user (and web session, None for a token) behind an ``Authorization`` header
+    or a session cookie. Raises :class:`ProblemException` 401."""
+    if authorization is not None:
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise _unauthenticated("the Authorization header is not `Bearer TOKEN`")
+        found = store.tokens.check(token.strip())
+        if found is None:
+            raise _unauthenticated("the API token is unknown, expired or revoked")
+        return found, None
+    if not cookie:
+        raise _unauthenticated()
+    checked = store.sessions.check(cookie)
+    if checked is None:
+        raise _unauthenticated("the session has ended (expired or logged out)")
+    return checked
+
+
+#: ``scope["state"]`` key of what :class:`AuthenticateFirst` found: (user, session).
+_AUTHENTICATED = "ccapki_authenticated"
+
+
 async def current_user(request: Request) -> UserRecord:
     """FastAPI dependency: the user behind the request's API token (``Authorization:
     Bearer``) or session cookie (``ccapki_session``), whose CSRF token a changing request
@@ -198,27 +247,19 @@ async def current_user(request: Request) -> UserRecord:
     cached = getattr(request.state, "user", None)
     if isinstance(cached, UserRecord):
         return cached
-    store = _store(request)
-    auth = request.headers.get("authorization")
-    session: SessionRecord | None = None
-    if auth is not None:
-        scheme, _, token = auth.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise _unauthenticated("the Authorization header is not `Bearer TOKEN`")
-        found = store.tokens.check(token.strip())
-        if found is None:
-            raise _unauthenticated("the API token is unknown, expired or revoked")
-        user = found
-    else:
-        cookie = request.cookies.get(SESSION_COOKIE)
-        if not cookie:
-            raise _unauthenticated()
-        checked = store.sessions.check(cookie)
-        if checked is None:
-            raise _unauthenticated("the session has ended (expired or logged out)")
-        user, session = checked
-        if request.method not in _SAFE:
-            await csrf_check(request, session)
+    found: tuple[UserRecord, SessionRecord | None] | None = getattr(
+        request.state, _AUTHENTICATED, None
+    )
+    if found is None:
+        found = await run_in_threadpool(
+            _authenticate,
+            _store(request),
+            request.headers.get("authorization"),
+            request.cookies.get(SESSION_COOKIE),
+        )
+    user, session = found
+    if session is not None and request.method not in _SAFE:
+        await csrf_check(request, session)
     request.state.user = user
     request.state.session = session
     return user
@@ -285,6 +326,48 @@ def login_csrf(request: Request, response: Response) -> str:
             path="/",
         )
     return token
+
+
+def client_address(request: HTTPConnection) -> str:
+    """The client's address: the peer's, or, when the peer is the configured
+    ``trusted_proxy``, the last hop of ``X-Forwarded-For`` (what that proxy saw; earlier
+    hops are the client's own word). Returns ``"unknown"`` without a peer; raises
+    nothing."""
+    peer = request.client.host if request.client else "unknown"
+    proxy = _config(request).trusted_proxy
+    if proxy is None or not _same_address(peer, proxy):
+        return peer
+    hops = ",".join(request.headers.getlist("x-forwarded-for")).split(",")
+    last = hops[-1].strip()
+    try:
+        return str(ipaddress.ip_address(last))
+    except ValueError:
+        return peer
+
+
+def _same_address(a: str, b: str) -> bool:
+    try:
+        return ipaddress.ip_address(a) == ipaddress.ip_address(b)
+    except ValueError:
+        return a == b
+
+
+def _throttled(
+    config: ServiceConfig, store: Store, name: str, address: str
+) -> tuple[str, int] | None:
+    """Why a login for ``name`` from ``address`` is refused now, and the seconds to wait
+    (``Retry-After``); None: it may be tried."""
+    pair, from_address, for_name, last = store.logins.counts(name, address, config.login_window)
+    window = int(config.login_window.total_seconds())
+    if pair >= config.login_limit:
+        return f"for {name!r} from {address}", window
+    if from_address >= config.login_address_limit:
+        return f"from {address}", window
+    if for_name >= config.login_name_limit and last is not None:
+        left = (last + config.login_name_delay - store.now()).total_seconds()
+        if left > 0:
+            return f"for {name!r} (from several addresses)", max(1, math.ceil(left))
+    return None
 
 
 class LoginResult(BaseModel):
@@ -361,29 +444,31 @@ def login(
             "reload the login page and log in again (scripts: GET /login/csrf first)",
             type_="csrf",
         )
-    address = request.client.host if request.client else "unknown"
-    failures = store.logins.recent(name, address, config.login_window)
-    if failures >= config.login_limit:
-        retry = int(config.login_window.total_seconds())
+    address = client_address(request)
+    key = name.lower()  # names are unique whatever their case: so are their failures
+    refused = _throttled(config, store, key, address)
+    if refused is not None:
+        why, retry = refused
         if _wants_html(request):
             return RedirectResponse(
                 "/login?error=throttled", 303, headers={"Retry-After": str(retry)}
             )
+        wait = f"{retry // 60} minutes" if retry >= 120 else f"{retry} seconds"
         raise ProblemException(
             429,
-            f"too many failed logins for {name!r} or from {address}",
-            f"wait {retry // 60} minutes, or ask an admin to check the audit log",
+            f"too many failed logins {why}",
+            f"wait {wait}, or ask an admin to check the audit log",
             type_="throttled",
             headers={"Retry-After": str(retry)},
         )
     user = store.users.find(name)
     ok = verify_password(user.password_hash if user else None, password)
     if user is None or not ok or not user.active:
-        store.logins.failed(name, address)
+        store.logins.failed(key, address)
         if _wants_html(request):
             return RedirectResponse("/login?error=invalid", 303)
         raise _unauthenticated("wrong name or password (or the user is disabled)")
-    store.logins.clear(name)
+    store.logins.clear(key, address)
     cookie, csrf = new_secret(), new_secret()
     session = store.fork(actor=user.name).sessions.add(user, cookie, csrf, config.session_lifetime)
     response: Response
@@ -436,7 +521,10 @@ async def logout(request: Request) -> Response:
 class SecurityHeaders:
     """ASGI middleware adding the security headers to every HTTP response: CSP (no inline
     script), ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: no-referrer``,
-    ``X-Frame-Options: DENY``, and ``Strict-Transport-Security`` when ``hsts``."""
+    ``X-Frame-Options: DENY``, and ``Strict-Transport-Security`` when ``hsts``; and
+    ``Cache-Control: no-store`` (unless the answer sets its own) on everything under
+    ``/api/`` and every answer to a request carrying a token or session cookie (a CSRF
+    token, a user's data: never kept by a cache)."""
 
     def __init__(self, app: ASGIApp, *, hsts: bool = False) -> None:
         self.app = app
@@ -454,13 +542,160 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        asked = Headers(scope=scope)
+        path: str = scope.get("path", "")
+        private = path.startswith("/api/") or bool(
+            asked.get("authorization") or SESSION_COOKIE in asked.get("cookie", "")
+        )
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 raw: list[tuple[bytes, bytes]] = list(message.get("headers", []))
                 present = {k.lower() for k, _ in raw}
                 raw += [(k, v) for k, v in self.headers if k not in present]
+                if private and b"cache-control" not in present:
+                    raw.append((b"cache-control", b"no-store"))  # a user's answer: not kept
                 message = {**message, "headers": raw}
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+# ---------------------------------------------------------------------------- before the body
+
+
+class _BodyTooLarge(HTTPException):
+    """A request body over its limit (a 413 problem; FastAPI passes it through)."""
+
+    def __init__(self, limit: int, what: str) -> None:
+        super().__init__(413, f"the request body is larger than {limit} bytes ({what})")
+
+
+class BodyLimit:
+    """ASGI middleware refusing (413 problem) a request body over ``max_body`` bytes, or
+    ``max_upload_body`` for ``multipart/form-data``: at once by ``Content-Length``, else
+    while a chunked body streams in (never reading more than the limit and one chunk)."""
+
+    def __init__(self, app: ASGIApp, *, max_body: int, max_upload_body: int) -> None:
+        self.app = app
+        self.max_body = max_body
+        self.max_upload_body = max_upload_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        upload = headers.get("content-type", "").lower().startswith("multipart/form-data")
+        limit = self.max_upload_body if upload else self.max_body
+        what = "uploads" if upload else "JSON and forms"
+        length = headers.get("content-length")
+        if length is not None:
+            if not length.strip().isdigit():
+                await problem(
+                    400,
+                    f"Content-Length {length[:40]!r} is not a number",
+                    "send a valid Content-Length, or a chunked body",
+                    type_="bad-request",
+                    instance=scope.get("path"),
+                )(scope, receive, send)
+                return
+            if int(length) > limit:
+                await _too_large(scope, receive, send, _BodyTooLarge(limit, what))
+                return
+        seen = 0
+        started = False
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise _BodyTooLarge(limit, what)
+            return message
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited, watched)
+        except _BodyTooLarge as exc:
+            if started:
+                raise
+            await _too_large(scope, receive, send, exc)
+
+
+async def _too_large(scope: Scope, receive: Receive, send: Send, exc: _BodyTooLarge) -> None:
+    await problem(
+        413,
+        str(exc.detail),
+        BODY_LIMIT_HINT,
+        type_="body-too-large",
+        instance=scope.get("path"),
+    )(scope, receive, send)
+
+
+def _needs_user(route: object) -> bool:
+    """Whether ``route``'s dependencies include :func:`current_user`."""
+    dependant = getattr(route, "dependant", None)
+    todo = list(getattr(dependant, "dependencies", []))
+    while todo:
+        dep = todo.pop()
+        if dep.call is current_user:
+            return True
+        todo.extend(dep.dependencies)
+    return False
+
+
+class AuthenticateFirst:
+    """ASGI middleware: a request to a route that needs a user (:func:`current_user` among
+    its dependencies: every ``/api/v1`` route but ``/health``) is authenticated before
+    anything reads its body. Anonymous, or with a dead token or session, it is answered
+    401 at once (its body never read or parsed); else what was found is kept for
+    :func:`current_user`, which still checks the CSRF token and the role."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._routes: list[tuple[Any, bool]] | None = None  # (route, needs a user)
+
+    def _route_needs_user(self, scope: Scope) -> bool:
+        if self._routes is None:  # the app's routes are all there by its first request
+            self._routes = [(r, _needs_user(r)) for r in app_routes(scope["app"])]
+        for route, needs in self._routes:
+            match, _ = route.matches(scope)
+            if match is Match.FULL:
+                return needs
+        return False  # 404, 405: nothing reads a body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self._route_needs_user(scope):
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        app_store: Store = scope["app"].state.store
+        store = app_store.fork()
+        try:
+            found = await run_in_threadpool(
+                _authenticate,
+                store,
+                request.headers.get("authorization"),
+                request.cookies.get(SESSION_COOKIE),
+            )
+        except ProblemException as exc:
+            await problem(
+                exc.status,
+                exc.error,
+                exc.hint,
+                type_=exc.type_,
+                instance=scope.get("path"),
+                headers=exc.headers,
+            )(scope, receive, send)
+            return
+        finally:
+            store.close()
+        scope.setdefault("state", {})[_AUTHENTICATED] = found
+        await self.app(scope, receive, send)

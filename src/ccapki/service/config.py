@@ -9,10 +9,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["DEFAULT_PORT", "ServiceConfig", "default_instance_id"]
+__all__ = [
+    "DEFAULT_MAX_BODY",
+    "DEFAULT_MAX_UPLOAD_BODY",
+    "DEFAULT_PORT",
+    "ServiceConfig",
+    "default_instance_id",
+]
 
 #: The port ``ccapki serve`` listens on by default (HTTPS).
 DEFAULT_PORT = 8443
+#: The largest request body by default (JSON, forms): 1 MiB.
+DEFAULT_MAX_BODY = 1 << 20
+#: The largest ``multipart/form-data`` body (uploaded files) by default: 16 MiB.
+DEFAULT_MAX_UPLOAD_BODY = 16 << 20
 
 
 def default_instance_id() -> str:
@@ -30,8 +40,21 @@ class ServiceConfig:
     ``instance_id``: this instance's name in job leases; ``session_lifetime``: how long a
     web login lasts; ``cookie_secure``: cookies carry ``Secure`` (default: when on TLS);
     ``jobs_enabled``: this instance runs background jobs; ``clock``: the store's clock
-    (tests; None: real time); ``login_limit`` failed logins per name or address within
-    ``login_window`` are allowed, then logins are refused (429) until the window passes.
+    (tests; None: real time).
+
+    Failed logins (counted within ``login_window``, 15 minutes): ``login_limit`` (5) for
+    one name from one address, then that pair is refused (429) until the window passes;
+    ``login_address_limit`` (20) from one address whatever the name, then that address
+    is refused; ``login_name_limit`` (10) for one name whatever the address, then each
+    further attempt at that name waits ``login_name_delay`` (30 s) after its last
+    failure (429 with ``Retry-After``): slowed, never locked out for long.
+    ``trusted_proxy``: the address of a reverse proxy (e.g. ``127.0.0.1`` for a TLS proxy
+    on the same host); from that peer only, the last hop of ``X-Forwarded-For`` is the
+    client's address.
+
+    Request bodies: at most ``max_body`` bytes (1 MiB: JSON, forms), ``max_upload_body``
+    (16 MiB) for ``multipart/form-data`` uploads; more is refused with 413, by
+    ``Content-Length`` or while a chunked body streams in.
     """
 
     home: Path
@@ -50,6 +73,12 @@ class ServiceConfig:
     clock: Callable[[], dt.datetime] | None = None
     login_limit: int = 5
     login_window: dt.timedelta = dt.timedelta(minutes=15)
+    login_address_limit: int = 20
+    login_name_limit: int = 10
+    login_name_delay: dt.timedelta = dt.timedelta(seconds=30)
+    trusted_proxy: str | None = None
+    max_body: int = DEFAULT_MAX_BODY
+    max_upload_body: int = DEFAULT_MAX_UPLOAD_BODY
     #: where backups made through the service go (default: ``home/backups``)
     backup_dir: Path | None = None
     #: how long a write waits for another writer's lock (seconds), then 503

@@ -163,6 +163,7 @@ def submit(
     *,
     deployment: str | None,
     user: UserRecord | str | None,
+    backup_passphrase: str | None = None,
 ) -> JobRecord:
     """Queue a job of ``kind`` (see the module's docstring) for ``user`` on ``deployment``
     (None: the store's only one; a backup is of the whole store and names none).
@@ -170,9 +171,13 @@ def submit(
     The parameters are checked now, so a bad request fails at once: an ``apply`` with
     ``text`` must parse (its ``[deployment]`` name is the job's deployment, and must be
     ``deployment`` when that is given); the others need a deployment the store holds with
-    its file. Returns the queued :class:`JobRecord`. Raises :class:`InputError` for an
-    unknown kind, bad parameters or a broken deployment file, :class:`NotFoundError` for a
-    deployment the store does not hold (or holds no file of).
+    its file; a ``renew`` naming what the deployment does not have, and a ``backup`` when
+    the service has no backup passphrase (``backup_passphrase``, else
+    ``CCAPKI_BACKUP_PASSPHRASE``), could never succeed: refused too. Returns the queued
+    :class:`JobRecord`. Raises :class:`InputError` for an unknown kind, bad parameters or a
+    broken deployment file, :class:`NotFoundError` for a deployment the store does not hold
+    (or holds no file of) or a name to renew it does not have, :class:`PasswordError` for a
+    backup without a passphrase.
     """
     from ccapki.api import parse_deployment
 
@@ -182,6 +187,8 @@ def submit(
     who = user.name if isinstance(user, UserRecord) else user
     if kind == "backup":
         deployment = None
+        if not (backup_passphrase or os.environ.get(BACKUP_PASSPHRASE_ENV)):
+            raise _no_backup_passphrase()
     elif kind == "apply" and "text" in params:
         dep = parse_deployment(str(params["text"]), str(params.get("path") or "<uploaded>"))
         if deployment is not None and deployment != dep.name:
@@ -195,12 +202,39 @@ def submit(
         if deployment is not None:
             view.use(deployment)
         deployment = view.deployment
-        if view.deployments.latest() is None:
+        kept = view.deployments.latest()
+        if kept is None:
             raise NotFoundError(
                 f"the store holds no deployment file of {deployment!r}",
                 "apply the deployment's file first (an apply job with its text)",
             )
+        if kind == "renew" and params.get("names"):
+            _check_names(parse_deployment(kept.text, kept.path or "<stored deployment>"), params)
     return store.jobs.enqueue(kind, dict(params), deployment=deployment, created_by=who)
+
+
+def _no_backup_passphrase() -> PasswordError:
+    return PasswordError(
+        "the service has no backup passphrase",
+        f"start the service with {BACKUP_PASSPHRASE_ENV} set to the backup passphrase",
+    )
+
+
+def _check_names(dep: Deployment, params: Mapping[str, object]) -> None:
+    """Raises :class:`NotFoundError` when a name of a renew job's ``names`` is neither an
+    identity nor an appliance of ``dep``."""
+    known = {i.name for i in dep.identities} | {m.name for i in dep.identities for m in i.members}
+    names = [str(n) for n in params.get("names", [])]  # type: ignore[attr-defined]
+    unknown = [n for n in dict.fromkeys(names) if n not in known]
+    if unknown:
+        what = ", ".join(repr(n) for n in unknown)
+        apps = ", ".join(a.name for a in dep.appliances)
+        ids = ", ".join(i.name for i in dep.identities)
+        raise NotFoundError(
+            f"no identity or appliance named {what} in deployment {dep.name!r} (nothing "
+            "was queued)",
+            f'name an identity ({ids}) or an appliance ({apps}) in "names"',
+        )
 
 
 # ---------------------------------------------------------------------------- running
@@ -222,6 +256,11 @@ class _Context:
     why: str = ""
     #: set when the job ended (the heartbeats stop)
     ended: threading.Event = field(default_factory=threading.Event)
+    #: what a stopped job did before it stopped (its result when cancelled), if it says
+    partial: object = None
+    #: held while the lease is written: a heartbeat never renews a job given back
+    lease_lock: threading.Lock = field(default_factory=threading.Lock)
+    given_back: bool = False
 
     def checkpoint(self) -> None:
         """A safe point: raises :class:`_Stop` when the job must stop."""
@@ -371,10 +410,12 @@ class JobRunner:
             return
         if ctx.why == "shutdown":
             # give it back: a lease that ended lets the next claim take it at once
-            self.store.jobs.heartbeat(job.id, self.instance_id, _GIVE_BACK, self._progress(ctx))
+            with ctx.lease_lock:
+                ctx.given_back = True
+                self.store.jobs.heartbeat(job.id, self.instance_id, _GIVE_BACK, self._progress(ctx))
             return
         note = f"cancelled{_HINT_SEP}{hint}" if hint else "cancelled"
-        self._finish(ctx, JobState.CANCELLED, error=note)
+        self._finish(ctx, JobState.CANCELLED, result=ctx.partial, error=note)
 
     def _finish(
         self, ctx: _Context, state: JobState, *, result: object = None, error: str | None = None
@@ -402,9 +443,12 @@ class JobRunner:
         to stop: cancelled (the lease is still renewed) or another instance owns it now."""
         job = ctx.job
         try:
-            kept = self.store.jobs.heartbeat(
-                job.id, self.instance_id, self.lease, self._progress(ctx)
-            )
+            with ctx.lease_lock:
+                if ctx.given_back:
+                    return
+                kept = self.store.jobs.heartbeat(
+                    job.id, self.instance_id, self.lease, self._progress(ctx)
+                )
             if kept:
                 return
             owner = self.store.jobs.get(job.id).owner
@@ -445,13 +489,29 @@ class JobRunner:
             if time.monotonic() - last >= _PROGRESS_EVERY:  # a cancel is seen soon
                 last = time.monotonic()
                 self._beat(ctx)
-            if ctx.stop.is_set():  # between two chunks: what was committed stays
+            if ctx.stop.is_set():  # between two identities: what was committed stays
                 raise Interrupted(signal.SIGTERM, "")
 
+        report: dict[str, object] = {}
         ctx.checkpoint()
-        result = api.apply(
-            store, dep, path=str(path) if path is not None else None, progress=progress
-        )
+        try:
+            result = api.apply(
+                store,
+                dep,
+                path=str(path) if path is not None else None,
+                progress=progress,
+                report=report,
+                roll_back=True,
+            )
+        except Interrupted:
+            # what stays: the identities committed (and nothing else when none was)
+            ctx.partial = {
+                "deployment": dep.name,
+                "kept": list(report.get("kept", [])),  # type: ignore[call-overload]
+                "total": report.get("total"),
+                **({"rolled_back": report["rolled_back"]} if "rolled_back" in report else {}),
+            }
+            raise
         ctx.progress.update(done=len(result.issued), total=len(result.issued))
         return {
             "deployment": dep.name,
@@ -485,10 +545,7 @@ class JobRunner:
 
         passphrase = self._backup_passphrase or os.environ.get(BACKUP_PASSPHRASE_ENV)
         if not passphrase:
-            raise PasswordError(
-                "the service has no backup passphrase",
-                f"start the service with {BACKUP_PASSPHRASE_ENV} set to the backup passphrase",
-            )
+            raise _no_backup_passphrase()
         self.backup_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         stamp = store.now().strftime("%Y%m%dT%H%M%SZ")
         path = self.backup_dir / f"ccapki-{stamp}-job{ctx.job.id}.backup"

@@ -20,11 +20,14 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from starlette.applications import Starlette
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from ccapki.errors import (
     CcapkiError,
+    ConflictError,
     DeploymentError,
     FileFormatError,
     InputError,
@@ -37,10 +40,12 @@ from ccapki.errors import (
 )
 
 __all__ = [
+    "BODY_LIMIT_HINT",
     "PROBLEM_BASE",
     "PROBLEM_RESPONSES",
     "Problem",
     "ProblemException",
+    "app_routes",
     "install_handlers",
     "problem",
     "status_of",
@@ -73,6 +78,8 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         (401, "Not logged in: no valid token or session"),
         (403, "The user's role does not allow this, or a bad CSRF token"),
         (404, "No such deployment, identity, user or job"),
+        (409, "A clash with what exists: a user name taken, the last active admin"),
+        (413, "The request body is larger than the service takes"),
         (422, "A malformed request, file or deployment"),
         (429, "Too many failed logins"),
         (503, "The store is busy (another writer): try again"),
@@ -143,12 +150,15 @@ class ProblemException(Exception):
 def status_of(exc: CcapkiError) -> int:
     """The HTTP status a :class:`CcapkiError` is answered with.
 
-    Not found 404; a malformed file or deployment, a certificate without its key, a wrong
-    password given in the request 422; other bad input 400; a busy store 503; an unusable
-    store 500; an unreachable host 502; anything else 400. Raises nothing.
+    Not found 404; a clash with what exists (a name taken, the last admin) 409; a
+    malformed file or deployment, a certificate without its key, a wrong password given
+    in the request 422; other bad input 400; a busy store 503; an unusable store 500; an
+    unreachable host 502; anything else 400. Raises nothing.
     """
     if isinstance(exc, NotFoundError):
         return 404
+    if isinstance(exc, ConflictError):
+        return 409
     if isinstance(exc, FileFormatError | DeploymentError | KeyNotFoundError | PasswordError):
         return 422
     if isinstance(exc, InputError):
@@ -168,6 +178,7 @@ _KINDS: tuple[tuple[type[CcapkiError], str], ...] = (
     (FileFormatError, "bad-file"),
     (PasswordError, "bad-password"),
     (NotFoundError, "not-found"),
+    (ConflictError, "conflict"),
     (StoreBusy, "store-busy"),
     (StoreError, "store-error"),
     (NetworkError, "unreachable"),
@@ -208,26 +219,72 @@ async def _problem_exception(request: Request, exc: Exception) -> Response:
     )
 
 
+#: Where the routes are described (``/docs`` is no page: the CSP forbids its script).
+ROUTES_HINT = "/openapi.json describes every route (docs/service.md explains them)"
+
 _HTTP_HINTS = {
+    400: "send what /openapi.json describes for this route (docs/service.md)",
     401: "log in, or send an API token: Authorization: Bearer TOKEN",
     403: "ask an admin for a role that allows this",
-    404: "see /docs or /openapi.json for the routes",
-    405: "see /docs or /openapi.json for the methods this route takes",
+    404: f"check the path: {ROUTES_HINT}",
+    405: f"use a method the Allow header names: {ROUTES_HINT}",
+    413: "send less: the limits are the service's --max-body (JSON, forms) and "
+    "--max-upload-body (multipart uploads) settings, see docs/service.md",
 }
+#: The hint of a 413 (a body over the limit).
+BODY_LIMIT_HINT = _HTTP_HINTS[413]
+
+#: FastAPI's words for a body it could not read (not UTF-8, a broken form...).
+_UNPARSED = "There was an error parsing the body"
+
+
+def app_routes(app: Starlette) -> list[Any]:
+    """Every route of ``app``, those of included routers too (FastAPI nests them), each
+    with ``matches(scope)``, ``methods`` and, for an API route, ``dependant``. Raises
+    nothing."""
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # a FastAPI that keeps its routes flat
+        return list(app.router.routes)
+    return list(iter_route_contexts(app.router.routes))
+
+
+def _allowed(request: Request) -> str | None:
+    """The methods the routes matching the request's path take (``Allow`` of a 405),
+    None when no route matches it."""
+    methods: set[str] = set()
+    for route in app_routes(request.app):
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods)) if methods else None
 
 
 async def _http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    hint = _HTTP_HINTS.get(exc.status_code, "")
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"no route {request.url.path}"
-    headers = dict(exc.headers) if exc.headers else None
+    if exc.status_code == 400 and detail == _UNPARSED:
+        detail = "the request body could not be read (not UTF-8 JSON, or a broken form)"
+        hint = (
+            "send UTF-8 JSON with Content-Type: application/json (or the form or upload "
+            "/openapi.json describes for this route; docs/service.md)"
+        )
+    headers = dict(exc.headers) if exc.headers else {}
+    if exc.status_code == 405:
+        allowed = _allowed(request)
+        if allowed:
+            headers["Allow"] = allowed
+        detail = f"{request.method} is not a method of {request.url.path}"
     return problem(
         exc.status_code,
         detail,
-        _HTTP_HINTS.get(exc.status_code, ""),
+        hint,
+        type_="body-too-large" if exc.status_code == 413 else None,
         instance=request.url.path,
-        headers=headers,
+        headers=headers or None,
     )
 
 
@@ -245,7 +302,7 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     return problem(
         422,
         f"invalid request: {text}",
-        "see /openapi.json for what this route takes",
+        "see /openapi.json for what this route takes (docs/service.md)",
         type_="invalid-request",
         instance=request.url.path,
     )

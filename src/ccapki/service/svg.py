@@ -36,8 +36,10 @@ __all__ = [
     "LinkStatus",
     "deployment_svg",
     "expiry_timeline_svg",
+    "is_expiry_warning",
     "link_status",
     "stage_class",
+    "warn_words",
 ]
 
 #: status -> (stroke/fill colour, symbol); the page's CSS may restyle the classes ``st-*``
@@ -51,7 +53,7 @@ COLOURS = {
 #: status -> the words the legend and the tooltips use
 STATUS_WORDS = {
     "pass": "passes",
-    "warn": "passes, but a certificate is due for renewal",
+    "warn": "passes with a warning",
     "fail": "fails",
     "n/a": "does not apply",
     "unchecked": "not checked",
@@ -132,8 +134,23 @@ def _fit(text: str, width: float, size: float) -> str:
     return text if len(text) <= room else text[: room - 1] + "\u2026"
 
 
+def is_expiry_warning(text: str) -> bool:
+    """Whether a ``trust check`` warning is about expiry (a certificate inside its renewal
+    window), not a lint (e.g. a CA without keyUsage, what web-PKI would refuse)."""
+    return "renewal window" in text
+
+
+def warn_words(warnings: Iterable[str]) -> str:
+    """The words for channels that pass with ``warnings``: "passes with a warning", and
+    "renew soon" only when one is about expiry."""
+    if any(is_expiry_warning(w) for w in warnings):
+        return "passes with a warning: a certificate is due for renewal (renew soon)"
+    return "passes with a warning"
+
+
 def _title(what: str, ls: LinkStatus, limit: int = 6) -> str:
-    lines = [f"{what}: {STATUS_WORDS[ls.status]}", *ls.lines[:limit]]
+    words = warn_words(ls.lines) if ls.status == "warn" else STATUS_WORDS[ls.status]
+    lines = [f"{what}: {words}", *ls.lines[:limit]]
     if len(ls.lines) > limit:
         lines.append(f"(+{len(ls.lines) - limit} more on the trust page)")
     return f"<title>{_x(chr(10).join(lines))}</title>"
@@ -223,7 +240,7 @@ def _legend(c: _Canvas, y: float) -> float:
     y += 22
     rows = [
         ("pass", "passes"),
-        ("warn", "passes, renew soon"),
+        ("warn", "passes with a warning"),
         ("fail", "fails"),
         ("n/a", "n/a or not checked"),
     ]

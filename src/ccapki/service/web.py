@@ -47,7 +47,7 @@ from ccapki.service.auth import (
     require,
 )
 from ccapki.service.problems import ProblemException, status_of
-from ccapki.service.svg import deployment_svg, expiry_timeline_svg, stage_class
+from ccapki.service.svg import deployment_svg, expiry_timeline_svg, stage_class, warn_words
 from ccapki.store.records import Role, UserRecord
 from ccapki.topology.model import Channel
 
@@ -56,7 +56,7 @@ if TYPE_CHECKING:
     from ccapki.store.session import Store
     from ccapki.topology.model import Deployment
 
-__all__ = ["STATIC", "TEMPLATES", "router"]
+__all__ = ["STATIC", "TEMPLATES", "router", "upload_hint"]
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
@@ -214,6 +214,7 @@ def _render(
             "static": lambda name: f"/static/{name}?v={__version__}",
             "stage_class": lambda i: stage_class(i.stage, warn_days, in_use=i.in_use),
             "stage_words": _stage_words,
+            "warn_words": lambda matrix: warn_words(matrix.warnings),
             **context,
         },
         status_code=status,
@@ -511,17 +512,44 @@ def trust(
     prune: Annotated[bool, Query()] = False,
     rotate: Annotated[str | None, Query(max_length=200)] = None,
     to_source: Annotated[str | None, Query(max_length=40)] = None,
+    applied: Annotated[int | None, Query(ge=0, le=1_000_000)] = None,
 ) -> Response:
     """The channel matrix, its findings, the trust plan (with its Apply button), and the
-    rotation what-if of ``rotate`` (to ``to_source``)."""
+    rotation what-if of ``rotate`` (to ``to_source``); ``applied``: the number of changes
+    the Apply button just made (where it redirects to), shown from the audit log."""
     if user is None:
         return _refused(request)
     try:
         with _context(request, user, deployment) as ctx:
             what_if = _what_if(ctx, rotate, to_source)
-            return _trust_page(request, user, ctx, prune=prune, what_if=what_if)
+            done = None if applied is None else _trust_changes_made(ctx, user, applied)
+            return _trust_page(request, user, ctx, prune=prune, what_if=what_if, applied=done)
     except CcapkiError as exc:
         return _error_page(request, user, status_of(exc), exc.message, exc.hint)
+
+
+#: The trust page lists at most this many of the changes the Apply button made.
+_APPLIED_SHOWN = 200
+
+
+def _trust_changes_made(ctx: _Ctx, user: UserRecord, count: int) -> list[str]:
+    """The newest ``count`` trust-store changes ``user`` made in ``ctx``'s deployment (at
+    most :data:`_APPLIED_SHOWN`), in words, from the audit log."""
+    count = min(count, _APPLIED_SHOWN)
+    if count == 0:
+        return []
+    out: list[str] = []
+    for e in ctx.store.audit.log(count * 2 + 100):
+        if e.actor != user.name or e.deployment not in (ctx.name, None):
+            continue
+        what = str(e.detail.get("label") or e.detail.get("fingerprint") or "")
+        if e.action == "trust-add":
+            out.append(f"add {what} to the trust store of {e.subject}")
+        elif e.action == "trust-remove":
+            out.append(f"remove {what} from the trust store of {e.subject}")
+        if len(out) == count:
+            break
+    return out[::-1]
 
 
 @router.post("/trust/apply", response_class=HTMLResponse)
@@ -531,13 +559,20 @@ def trust_apply(
     deployment: DeploymentQuery = None,
     prune: Annotated[bool, Form()] = False,
 ) -> Response:
-    """Carry out the trust plan in the store (operator; audited, as ``trust apply``)."""
+    """Carry out the trust plan in the store (operator; audited, as ``trust apply``), then
+    redirect (303) to the trust page, which shows what was done (a reload sends nothing)."""
     if user is None:
         return _refused(request)
     try:
         with _context(request, user, deployment) as ctx:
             changes = api.apply_trust(ctx.store, ctx.dep, prune=prune)
-            return _trust_page(request, user, ctx, prune=prune, applied=[str(c) for c in changes])
+            query: dict[str, str | int] = {}
+            if deployment is not None or len(ctx.deployments) > 1:
+                query["deployment"] = ctx.name
+            if prune:
+                query["prune"] = 1
+            query["applied"] = len(changes)
+            return RedirectResponse("/trust?" + urlencode(query) + "#plan", 303)
     except CcapkiError as exc:
         return _error_page(request, user, status_of(exc), exc.message, exc.hint)
 
@@ -609,6 +644,51 @@ def make_csr(
     )
 
 
+#: The CLI's words in an import's hints -> (the upload form's, the import API's).
+_UPLOAD_WORDS: tuple[tuple[str, str, str], ...] = (
+    (
+        "give the export password (--password, or answer the prompt)",
+        "type the export password in the PKCS#12 or key password field and upload again",
+        "send the export password in the `password` form field",
+    ),
+    (
+        "import it together with the certificate: ccapki import CERT --key KEYFILE",
+        "upload it together with the certificate (choose both files at once)",
+        "send it together with the certificate (both files in the `files` field of one request)",
+    ),
+    (
+        "import the key saved when the CSR was made (`ccapki import CERT --key KEYFILE`)",
+        "upload the key saved when the CSR was made together with the certificate (choose "
+        "both files at once)",
+        "send the key saved when the CSR was made together with the certificate (both "
+        "files in the `files` field of one request)",
+    ),
+    (
+        "make a new CSR (`ccapki csr IDENTITY`)",
+        "make a new CSR (Download the CSR, above)",
+        "make a new CSR (POST /api/v1/deployments/{deployment}/csrs)",
+    ),
+    (
+        "import anyway with --force",
+        "upload again with \u201cimport even if it does not fit the plan\u201d ticked",
+        "send again with the `force` form field true",
+    ),
+    (
+        "with --identity NAME",
+        "in the Identity field",
+        "in the `identity` form field",
+    ),
+)
+
+
+def upload_hint(hint: str, *, api: bool = False) -> str:
+    """An import's hint with the CLI's options and commands in the words of the upload
+    form (or, ``api``, of the import API's fields). Raises nothing."""
+    for cli, form, fields in _UPLOAD_WORDS:
+        hint = hint.replace(cli, fields if api else form)
+    return hint
+
+
 def _read_upload(files: Sequence[tuple[str, bytes]], password: str | None) -> list[Any]:
     """The uploaded files parsed in memory (an uploaded private key never touches the
     disk) as :func:`ccapki.api.read_files` parses files on disk, each named by its file
@@ -650,6 +730,7 @@ def upload(
                     ctx.store, ctx.dep, materials, force=force, identity=identity or None
                 )
             except CcapkiError as exc:
+                exc.hint = upload_hint(exc.hint)
                 return _certificates_page(
                     request, user, ctx, upload_error=exc, status=status_of(exc)
                 )

@@ -25,7 +25,7 @@ from ccapki.store.records import DEFAULT_DEPLOYMENT
 __all__ = ["DEFAULT_DEPLOYMENT", "SCHEMA_HEAD", "metadata"]
 
 #: The Alembic revision this code expects; a test checks it equals the migrations' head.
-SCHEMA_HEAD = "0004_service"
+SCHEMA_HEAD = "0005_inventory"
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -118,6 +118,8 @@ certificates = Table(
     UniqueConstraint(
         "deployment", "identity", "version", name="uq_certificates_deployment_identity_version"
     ),
+    # the inventory by expiry, one page at a time (a covering index: no PEM row is read)
+    Index("ix_certificates_expiry", "deployment", "not_after", "identity", "version"),
 )
 
 csrs = Table(

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ccapki.errors import InputError, NotFoundError
+from ccapki.errors import ConflictError, NotFoundError
 from ccapki.store import schema as t
 from ccapki.store.records import (
     JobRecord,
@@ -70,9 +70,18 @@ class UserRepository:
         self._s = store
 
     def add(self, name: str, role: Role, password_hash: str | None) -> UserRecord:
-        """A new user. Raises :class:`InputError` when the name is taken."""
+        """A new user, its name kept as spelled. Names are unique whatever their case
+        (``ANN`` beside ``ann`` would confuse people and logs alike).
+
+        Returns the :class:`UserRecord`. Raises :class:`ConflictError` when the name is
+        taken (in any case)."""
         try:
             with self._s.transaction() as c:
+                taken = c.execute(
+                    select(t.users.c.name).where(func.lower(t.users.c.name) == name.lower())
+                ).scalar()
+                if taken is not None:
+                    raise self._taken(taken)
                 c.execute(
                     insert(t.users),
                     {
@@ -84,11 +93,15 @@ class UserRepository:
                 )
                 self._s.audit.record("user-add", name, role=Role(role).value)
         except IntegrityError:
-            raise InputError(
-                f"a user named {name!r} exists already",
-                "choose another name, or change that user (`ccapki users set-role`)",
-            ) from None
+            raise self._taken(name) from None
         return self.get(name)
+
+    @staticmethod
+    def _taken(name: str) -> ConflictError:
+        return ConflictError(
+            f"a user named {name!r} exists already (names are unique whatever their case)",
+            "choose another name, or change that user (`ccapki users set-role`)",
+        )
 
     def get(self, name: str) -> UserRecord:
         """The user ``name``. Raises :class:`NotFoundError`."""
@@ -120,7 +133,9 @@ class UserRepository:
         disabled: bool | None = None,
     ) -> UserRecord:
         """Change a user's role, password hash or disabled state (audited; never the hash).
-        Disabling ends the user's web sessions. Raises :class:`NotFoundError`."""
+        Disabling ends the user's web sessions. Returns the changed :class:`UserRecord`.
+        Raises :class:`NotFoundError`, :class:`ConflictError` when that would leave no
+        active admin."""
         user = self.get(name)
         values: dict[str, object] = {}
         if role is not None:
@@ -131,7 +146,22 @@ class UserRepository:
             values["disabled_at"] = self._s.now() if disabled else None
         if not values:
             return user
+        demoted = role is not None and Role(role) is not Role.ADMIN
         with self._s.transaction() as c:
+            if user.active and user.role is Role.ADMIN and (demoted or disabled):
+                others = c.execute(
+                    select(func.count())
+                    .select_from(t.users)
+                    .where(t.users.c.role == Role.ADMIN.value)
+                    .where(t.users.c.disabled_at.is_(None))
+                    .where(t.users.c.id != user.id)
+                ).scalar_one()
+                if not others:
+                    raise ConflictError(
+                        f"{user.name!r} is the last active admin",
+                        "make another user admin first (`ccapki users add NAME --role admin` "
+                        "or `ccapki users set-role NAME admin`), so someone can manage users",
+                    )
             c.execute(update(t.users).where(t.users.c.id == user.id).values(**values))
             if disabled or password_hash is not None:
                 c.execute(delete(t.web_sessions).where(t.web_sessions.c.user_id == user.id))
@@ -306,10 +336,37 @@ class LoginThrottle:
                 ).scalar_one()
             )
 
-    def clear(self, name: str) -> None:
-        """A good login forgets the name's failures."""
+    def counts(
+        self, name: str, address: str, window: dt.timedelta
+    ) -> tuple[int, int, int, dt.datetime | None]:
+        """The logins that failed within ``window``: for ``name`` from ``address``, from
+        ``address`` (any name), for ``name`` (any address), and when ``name``'s last
+        failure was (None: none). Raises nothing."""
+        f = t.login_failures
+        since = self._s.now() - window
+        name, address = name[:128], address[:64]
+        one = f.c.name == name
+        with self._s.connection() as c:
+            row = c.execute(
+                select(
+                    func.count().filter(one & (f.c.address == address)),
+                    func.count().filter(f.c.address == address),
+                    func.count().filter(one),
+                    func.max(f.c.at).filter(one),
+                )
+                .where(f.c.at > since)
+                .where(or_(one, f.c.address == address))
+            ).one()
+        return int(row[0]), int(row[1]), int(row[2]), row[3]
+
+    def clear(self, name: str, address: str | None = None) -> None:
+        """A good login forgets the name's failures (from ``address`` only, when given)."""
+        f = t.login_failures
+        q = delete(f).where(f.c.name == name[:128])
+        if address is not None:
+            q = q.where(f.c.address == address[:64])
         with self._s.transaction() as c:
-            c.execute(delete(t.login_failures).where(t.login_failures.c.name == name[:128]))
+            c.execute(q)
 
 
 def _job(r: Row[tuple[object, ...]]) -> JobRecord:
@@ -373,8 +430,11 @@ class JobRepository:
 
     def get(self, job_id: int) -> JobRecord:
         """Job ``job_id``. Raises :class:`NotFoundError`."""
-        with self._s.engine.connect() as c:
-            row = c.execute(select(t.jobs).where(t.jobs.c.id == job_id)).first()
+        row = None
+        # an id no INTEGER column holds (32 bits on PostgreSQL) is no job, not a DataError
+        if 0 < job_id < 2**31:
+            with self._s.engine.connect() as c:
+                row = c.execute(select(t.jobs).where(t.jobs.c.id == job_id)).first()
         if row is None:
             raise NotFoundError(f"no job {job_id}", "list the jobs: GET /api/v1/jobs")
         return _job(row)

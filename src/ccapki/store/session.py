@@ -248,7 +248,8 @@ def _write_lock(conn: Connection, wait: float, on_wait: WaitNotice | None) -> It
         with conn.begin():
             yield
         return
-    with conn.begin():
+    trans = conn.begin()
+    try:
         if dialect == "postgresql":
             lock = select(
                 func.pg_try_advisory_xact_lock(
@@ -259,6 +260,17 @@ def _write_lock(conn: Connection, wait: float, on_wait: WaitNotice | None) -> It
                 waited()
                 time.sleep(0.05)
         yield
+    except BaseException:
+        try:
+            trans.rollback()
+        except Exception:
+            # a signal landed inside the driver mid-statement (psycopg: "cannot exit
+            # pipeline mode while busy"): the connection is dropped, and the server rolls
+            # the transaction back as it goes; what the caller raised is what it sees
+            conn.invalidate()
+        raise
+    else:
+        trans.commit()
 
 
 def _migrate(engine: Engine) -> None:
@@ -761,13 +773,20 @@ class Store:
             return
         if self.read_only:
             raise read_only_error(self.home, self.read_only)
-        with self.engine.connect() as conn:
-            self._tx = conn
+        conn = self.engine.connect()
+        self._tx = conn
+        try:
+            with self._write_locked(conn):
+                yield conn
+        except BaseException:
+            self._tx = None
             try:
-                with self._write_locked(conn):
-                    yield conn
-            finally:
-                self._tx = None
+                conn.close()
+            except Exception:  # a driver a signal cut short mid-statement: drop it, and
+                conn.invalidate()  # let what the block raised (the signal) be what is seen
+            raise
+        self._tx = None
+        conn.close()
 
     #: The name the write lock goes by in the docs; the same as :meth:`transaction`.
     write_transaction = transaction

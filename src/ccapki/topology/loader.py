@@ -216,6 +216,16 @@ class _Header(_Strict):
         classmethod(lambda cls, v: _check_days(v))
     )
 
+    @field_validator("organization")
+    @classmethod
+    def _org(cls, v: str | None) -> str | None:
+        if v is not None and not (v.strip() and len(v.encode()) <= 64):
+            raise ValueError(
+                f"{len(v.encode())} bytes: a certificate's organization (O) holds 1 to 64 "
+                "(bytes of UTF-8: an accented letter takes 2)"
+            )
+        return v
+
 
 _ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -466,6 +476,7 @@ _EXAMPLES = {
     "probe_timeout": "probe_timeout = 5.0 (seconds)",
     "smtp_starttls": "smtp_starttls = true (or false, unquoted)",
     "webhook": 'webhook = "https://hooks.example.edu/ccapki"',
+    "organization": 'organization = "Example University" (at most 64 bytes)',
     "email_to": 'email_to = ["noc@example.edu"]',
     "smtp": 'smtp = "mail.example.edu:587"',
     "webhook_secret_env": 'webhook_secret_env = "CCAPKI_WEBHOOK_SECRET"',

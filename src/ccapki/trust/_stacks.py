@@ -174,7 +174,8 @@ class StackModel:
 
     ``ca_keyusage``: ``"required"`` (web-PKI), ``"if-present"`` (a CA without keyUsage is
     accepted; with one, keyCertSign must be set), ``"not-on-anchor"`` (as ``if-present``,
-    and a trust anchor's keyUsage is not read at all). ``lenient_extensions``: SKI/AKI not
+    and a trust anchor's keyUsage is not read at all), ``"ignored"`` (a CA's keyUsage is
+    never read: basicConstraints CA:TRUE alone makes an issuer). ``lenient_extensions``: SKI/AKI not
     required, basicConstraints need not be critical, AKI content not checked, a leaf
     without SAN accepted (the name rule decides). ``ca_eku``: whether an EKU on a CA must
     allow the purpose; ``leaf_eku``: the same for the leaf. ``names``: how a ``peer_name``
@@ -184,7 +185,8 @@ class StackModel:
 
     stack: Stack
     title: str
-    ca_keyusage: Literal["required", "if-present", "not-on-anchor"] = "required"
+    ca_keyusage: Literal["required", "if-present", "not-on-anchor", "ignored"] = "required"
+    ca_keyusage_cite: str = ""
     lenient_extensions: bool = False
     ca_eku: bool = True
     #: whether the leaf's extendedKeyUsage must allow the purpose
@@ -228,6 +230,10 @@ _SHA1 = frozenset(
 
 def _sha1(cert: x509.Certificate) -> bool:
     return cert.signature_algorithm_oid in _SHA1
+
+
+def _sha1_or_md5(cert: x509.Certificate) -> bool:
+    return _sha1(cert) or cert.signature_algorithm_oid == SignatureAlgorithmOID.RSA_WITH_MD5
 
 
 def _rsa_at_least(bits: int) -> Callable[[x509.Certificate], bool]:
@@ -284,6 +290,16 @@ def _trusted_leaf_not_ca(cert: x509.Certificate, place: Place) -> str | None:
     )
 
 
+def _ike_leaf_ku(cert: x509.Certificate, place: Place) -> str | None:
+    ku = extension(cert, x509.KeyUsage)
+    if place.index != 0 or ku is None or ku.digital_signature or ku.content_commitment:
+        return None
+    return (
+        "its keyUsage has neither digitalSignature nor nonRepudiation, so its key may not "
+        "sign the IKE_AUTH exchange (RFC 4945 5.1.3.2)"
+    )
+
+
 def _eddsa(cert: x509.Certificate, place: Place) -> str | None:
     key = public_key(cert)
     if isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
@@ -302,6 +318,16 @@ _JAVA_LEAF_KU = Requirement(
     "leaf's key (shown by JSSE for an ECDSA and an RSA leaf, server and client)",
     "re-issue {name} with keyUsage digitalSignature (plus keyEncipherment for RSA)",
     _leaf_ku_without_digsig,
+)
+_IKE_LEAF_KU = Requirement(
+    Code.WRONG_KEY_USAGE,
+    "strongSwan 5.9 src/libstrongswan/plugins/x509/x509_cert.c parse_keyUsage sets "
+    "X509_IKE_COMPLIANT only for digitalSignature or nonRepudiation (no keyUsage: compliant), "
+    "and src/libcharon/sa/ikev2/authenticators/pubkey_authenticator.c is_compliant_cert "
+    "refuses the peer: 'rejecting certificate without digitalSignature or nonRepudiation "
+    "keyUsage flags' (AUTHENTICATION_FAILED, shown by charon for an ECDSA and an RSA leaf)",
+    "re-issue {name} with keyUsage digitalSignature",
+    _ike_leaf_ku,
 )
 _NSS_CLIENT_KU = Requirement(
     Code.WRONG_KEY_USAGE,
@@ -607,7 +633,11 @@ STACKS: dict[Stack, StackModel] = {
     Stack.STRONGSWAN: StackModel(
         Stack.STRONGSWAN,
         "strongSwan charon IKEv2 (x509 plugin, constraints plugin)",
-        ca_keyusage="if-present",
+        ca_keyusage="ignored",
+        ca_keyusage_cite="strongSwan 5.9 src/libstrongswan/plugins/x509/x509_cert.c "
+        "parse_keyUsage skips keyCertSign ('we use the caBasicConstraint, MUST be set'): a "
+        "CA or trust anchor whose keyUsage lacks keyCertSign still issues (shown by charon, "
+        "corpus ca- and root-keyusage-without-keycertsign)",
         lenient_extensions=True,
         ca_eku=False,
         leaf_eku=False,
@@ -619,8 +649,9 @@ STACKS: dict[Stack, StackModel] = {
             Leniency(
                 Code.WEAK_SIGNATURE,
                 _ANY,
-                "strongSwan verifies SHA-1 certificate signatures (no hash floor by default)",
-                _sha1,
+                "strongSwan verifies SHA-1 and MD5 certificate signatures: no hash floor by "
+                "default (shown by charon, corpus sha1-leaf, md5-leaf)",
+                _sha1_or_md5,
             ),
             Leniency(
                 Code.WEAK_KEY,
@@ -628,9 +659,15 @@ STACKS: dict[Stack, StackModel] = {
                 "strongSwan sets no RSA size floor for certificate keys by default",
                 _rsa_at_least(512),
             ),
+            _negative_serials("strongSwan"),
         ),
         cite="strongSwan src/libstrongswan/credentials/credential_manager.c (CA flag from "
         "basicConstraints; keyUsage not required); the IKE identity is the subject DN",
+        leaf_ca=True,
+        leaf_ca_cite="strongSwan checks the CA flag of the issuers only, not of the "
+        "certificate that authenticates the IKE peer: a CA:TRUE identity authenticates "
+        "(shown by charon, corpus leaf-is-ca, self-signed-ca-identity-trusted)",
+        requirements=(_IKE_LEAF_KU,),
     ),
     Stack.WINDOWS: StackModel(
         Stack.WINDOWS,
@@ -668,7 +705,7 @@ def _ku_validator(
     model: StackModel, anchors: frozenset[str]
 ) -> Callable[[Policy, x509.Certificate, x509.KeyUsage | None], None]:
     def check(_policy: Policy, cert: x509.Certificate, ku: x509.KeyUsage | None) -> None:
-        if ku is None:
+        if ku is None or model.ca_keyusage == "ignored":
             return  # RFC 5280 4.2.1.3: no keyUsage, no restriction (the stack's reading)
         if model.ca_keyusage == "not-on-anchor" and fingerprint(cert) in anchors:
             return
@@ -1002,6 +1039,8 @@ def _accepted_because(model: StackModel, finding: Finding, stood_in: bool) -> st
     """The citation a web-PKI refusal the stack accepts is kept with."""
     if finding.code == Code.CA_AS_LEAF and model.leaf_ca:
         return model.leaf_ca_cite
+    if finding.code == Code.WRONG_KEY_USAGE and model.ca_keyusage_cite:
+        return model.ca_keyusage_cite
     return f"{model.cite}; {model.anchor.cite}" if stood_in else model.cite
 
 
@@ -1144,6 +1183,7 @@ def stack_rules_markdown(channel_stacks: Mapping[str, str]) -> list[str]:
             "required": "required, with keyCertSign",
             "if-present": "checked only when present",
             "not-on-anchor": "checked only when present; never on a trust anchor",
+            "ignored": "not read (basicConstraints CA:TRUE decides)",
         }[model.ca_keyusage]
         eku = "must allow the purpose" if model.ca_eku else "ignored"
         names = {"none": "none checked", "san": "SAN only", "san-or-cn": "SAN, else CN"}[
@@ -1170,6 +1210,8 @@ def stack_rules_markdown(channel_stacks: Mapping[str, str]) -> list[str]:
             model.partial_chain_cite and f"path ends: {model.partial_chain_cite}",
             model.wildcards and f"wildcards: {model.wildcards.cite}",
             model.leaf_ca_cite and f"CA:TRUE leaf: {model.leaf_ca_cite}",
+            model.ca_keyusage_cite and f"CA keyUsage: {model.ca_keyusage_cite}",
+            model.leaf_eku_cite and f"leaf EKU: {model.leaf_eku_cite}",
             *(f"`{r.code}`: {r.cite}" for r in model.leniencies),
             *(f"refuses ({_rule_summary(r)}): {r.cite}" for r in model.requirements),
             model.min_rsa_cite and f"RSA floor: {model.min_rsa_cite}",
@@ -1186,6 +1228,7 @@ _RULE_SUMMARY: dict[Callable[[x509.Certificate, Place], str | None], str] = {
     _aki_below_anchor: "no AKI below the anchor",
     _trusted_leaf_not_ca: "a directly trusted leaf that is not CA:TRUE",
     _eddsa: "Ed25519/Ed448",
+    _ike_leaf_ku: "a leaf keyUsage without digitalSignature or nonRepudiation",
 }
 
 

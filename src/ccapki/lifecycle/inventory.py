@@ -1,0 +1,316 @@
+"""The inventory one page at a time: a deployment's identities by expiry, for the service.
+
+:func:`inventory_page` reads one page of the current identities (the newest version of
+each) ordered by ``not_after`` then name, with keyset paging: the page's cursor names the
+last row shown, and the next page starts after it in the same order, so a page costs the
+same whatever its position (no OFFSET scan) and a write between two pages neither repeats
+nor skips a row that was there before. Only the certificates-table columns a row shows are
+read (no PEM, no certificate parsed). Identities the deployment file plans that hold no
+certificate yet (stage ``missing``) come after every certificate, by name.
+
+:func:`store_revision` is a cheap fingerprint of everything a status report reads: a
+cache keyed by it (and by the clock's minute) answers again until a write lands.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Select, String, and_, bindparam, exists, func, or_, select, tuple_
+
+from ccapki.errors import InputError
+from ccapki.lifecycle.status import (
+    DeploymentFacts,
+    Settings,
+    StatusItem,
+    deployment_items,
+    read_settings,
+)
+from ccapki.store import schema as t
+from ccapki.store.identities import CurrentFact
+
+if TYPE_CHECKING:
+    from ccapki.store.session import Store
+
+__all__ = [
+    "DEFAULT_LIMIT",
+    "MAX_LIMIT",
+    "InventoryPage",
+    "decode_cursor",
+    "encode_cursor",
+    "inventory_page",
+    "store_revision",
+]
+
+#: Rows per page when the caller names no limit.
+DEFAULT_LIMIT = 100
+#: The most rows one page may hold.
+MAX_LIMIT = 1000
+
+#: A cursor: ("c", not_after ISO 8601, identity) after a certificate row, ("m", "", name)
+#: after a missing identity.
+Cursor = tuple[str, str, str]
+
+
+@dataclass(frozen=True)
+class InventoryPage:
+    """One page of a deployment's inventory.
+
+    ``items``: identity items (:class:`~ccapki.lifecycle.status.StatusItem`, ``served``
+    left empty). ``total``: every identity of the deployment (with a certificate or
+    missing). ``next_cursor``: where the next page starts (None: this is the last page).
+    """
+
+    deployment: str
+    items: tuple[StatusItem, ...]
+    total: int
+    limit: int
+    next_cursor: str | None
+
+
+def encode_cursor(cursor: Cursor) -> str:
+    """The opaque text form of a cursor (URL-safe base64 of JSON). Raises nothing."""
+    raw = json.dumps(list(cursor), separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _bad_cursor(text: str) -> InputError:
+    shown = text if len(text) <= 40 else text[:40] + "..."
+    return InputError(
+        f"cursor {shown!r} is not one this service gave",
+        "pass the next_cursor of the previous page as it came, or leave cursor out for the "
+        "first page",
+    )
+
+
+def decode_cursor(text: str) -> Cursor:
+    """The cursor :func:`encode_cursor` made. Raises :class:`InputError` for anything
+    else."""
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        value = json.loads(raw)
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise _bad_cursor(text) from None
+    if (
+        not isinstance(value, list)
+        or len(value) != 3
+        or not all(isinstance(v, str) for v in value)
+        or value[0] not in ("c", "m")
+        or not value[2]
+    ):
+        raise _bad_cursor(text)
+    kind, when, name = value
+    if kind == "c":
+        try:
+            parsed = dt.datetime.fromisoformat(when)
+            if parsed.tzinfo is None:
+                raise ValueError(when)
+            parsed.astimezone(dt.UTC)  # year 9999 at UTC-14 does not fit
+        except (ValueError, OverflowError):
+            raise _bad_cursor(text) from None
+    return (kind, when, name)
+
+
+# ---------------------------------------------------------------------------- reads
+
+
+def _page_query(after: bool, sqlite: bool) -> Select[tuple[Any, ...]]:
+    """The page's statement (bound: ``dep``, ``lim``; with ``after``: ``when``, ``name``):
+    the newest version of each identity (an index probe per row on the unique (deployment,
+    identity, version)), walked in the order of the index on (deployment, not_after,
+    identity, version)."""
+    c_ = t.certificates.c
+    newer = t.certificates.alias("newer")
+    q = select(
+        c_.identity,
+        c_.version,
+        c_.fingerprint,
+        c_.spki,
+        c_.not_after,
+        c_.source,
+        c_.created_at,
+        c_.not_before,
+    ).where(
+        c_.deployment == bindparam("dep"),
+        ~exists().where(
+            (newer.c.deployment == c_.deployment)
+            & (newer.c.identity == c_.identity)
+            & (newer.c.version > c_.version)
+        ),
+    )
+    if after:
+        when = bindparam("when", type_=t.UTCDateTime())
+        name = bindparam("name", type_=String())
+        q = q.where(
+            or_(c_.not_after > when, and_(c_.not_after == when, c_.identity > name))
+            if sqlite  # SQLite compares row values too, but uses the index only so
+            else tuple_(c_.not_after, c_.identity) > tuple_(when, name)
+        )
+    return q.order_by(c_.not_after, c_.identity).limit(bindparam("lim"))
+
+
+_QUERIES = {(a, s): _page_query(a, s) for a in (False, True) for s in (False, True)}
+
+
+def _page_rows(
+    store: Store, deployment: str, limit: int, after: Cursor | None
+) -> list[CurrentFact]:
+    q = _QUERIES[after is not None, store.engine.dialect.name == "sqlite"]
+    params: dict[str, object] = {"dep": deployment, "lim": limit}
+    if after is not None:
+        params["when"] = dt.datetime.fromisoformat(after[1]).astimezone(dt.UTC)
+        params["name"] = after[2]
+    with store.connection() as c:
+        return [CurrentFact(*r) for r in c.execute(q, params)]
+
+
+@dataclass(frozen=True)
+class _Kept:
+    """What a deployment's pages share, as of ``key`` (its certificates' count and newest
+    id, its newest file's id)."""
+
+    key: tuple[object, ...]
+    settings: Settings
+    missing: tuple[str, ...]
+    held: int
+
+
+#: (database URL, deployment) -> what its pages share, kept until the deployment's
+#: certificates or file change.
+_KEPT: dict[tuple[str, str], _Kept] = {}
+_KEPT_LOCK = threading.Lock()
+
+
+def _shared(store: Store, deployment: str) -> _Kept:
+    """The deployment's settings (from its newest file), the identities it plans without
+    a certificate (by name), and how many hold one: read again only when its certificates
+    or its file changed (two index reads tell). Raises
+    :class:`~ccapki.errors.NotFoundError` for a deployment the store does not hold."""
+    c_ = t.certificates.c
+    d = t.deployments.c
+    slot = (str(store.engine.url), deployment)
+    with store.connection() as c:
+        count, newest = c.execute(
+            select(func.count(c_.id), func.max(c_.id)).where(c_.deployment == deployment)
+        ).one()
+        file_id = c.execute(select(func.max(d.id)).where(d.name == deployment)).scalar()
+        key = (count, newest, file_id)
+        with _KEPT_LOCK:
+            kept = _KEPT.get(slot)
+        if kept is not None and kept.key == key:
+            return kept
+        if file_id is None and not count:
+            store.use(deployment)  # NotFoundError unless it holds keys, CAs or trust
+        row = None
+        if file_id is not None:
+            row = c.execute(select(d.source_text, d.path).where(d.id == file_id)).one()
+        held = {
+            str(r[0])
+            for r in c.execute(select(c_.identity).where(c_.deployment == deployment).distinct())
+        }
+    conf = read_settings(row.source_text, row.path or "<stored deployment>") if row else Settings()
+    missing = tuple(sorted(n for n in conf.identities if n not in held))
+    found = _Kept(key, conf, missing, len(held))
+    with _KEPT_LOCK:
+        if len(_KEPT) >= 32:
+            _KEPT.clear()
+        _KEPT[slot] = found
+    return found
+
+
+def inventory_page(
+    store: Store,
+    deployment: str,
+    *,
+    now: dt.datetime,
+    limit: int = DEFAULT_LIMIT,
+    cursor: str | None = None,
+) -> InventoryPage:
+    """One page of deployment ``deployment``'s identities at ``now``: at most ``limit``
+    of them after ``cursor`` (None: from the first), by ``not_after`` then name, each with
+    its days left and stage as ``ccapki status`` gives them; then those the deployment
+    file plans without a certificate yet. Reads only.
+
+    Returns an :class:`InventoryPage`. Raises :class:`InputError` for a limit outside
+    1..:data:`MAX_LIMIT` or a cursor this function did not make,
+    :class:`~ccapki.errors.NotFoundError` for a deployment the store does not hold,
+    :class:`~ccapki.errors.DeploymentError` when its stored file no longer parses.
+    """
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InputError(f"limit={limit}", f"give a limit from 1 to {MAX_LIMIT}")
+    after = decode_cursor(cursor) if cursor is not None else None
+    view = store.fork(deployment=None)
+    shared = _shared(view, deployment)
+    conf, missing, held = shared.settings, shared.missing, shared.held
+    rows: list[CurrentFact] = []
+    more_rows = False
+    if after is None or after[0] == "c":
+        rows = _page_rows(view, deployment, limit + 1, after)
+        more_rows = len(rows) > limit
+        del rows[limit:]
+    facts = DeploymentFacts(
+        name=deployment,
+        warn_days=conf.warn_days,
+        release=conf.release,
+        temporary_days=conf.temporary_days,
+        identities=tuple(rows),
+    )
+    items = [i for i in deployment_items(facts, now) if i.kind == "identity"]
+    items.sort(key=lambda i: (i.not_after or now, i.name))  # the query's order
+    room = limit - len(items)
+    if room > 0:
+        start = 0
+        if after is not None and after[0] == "m":
+            start = next((k for k, n in enumerate(missing) if n > after[2]), len(missing))
+        planned = DeploymentFacts(
+            name=deployment,
+            warn_days=conf.warn_days,
+            planned={n: conf.identities[n] for n in missing[start : start + room]},
+        )
+        items += sorted(deployment_items(planned, now), key=lambda i: i.name)
+    nxt: str | None = None
+    if len(items) == limit:
+        last = items[-1]
+        if last.not_after is not None:
+            if more_rows or missing:
+                nxt = encode_cursor(("c", last.not_after.astimezone(dt.UTC).isoformat(), last.name))
+        elif last.name != missing[-1]:
+            nxt = encode_cursor(("m", "", last.name))
+    return InventoryPage(deployment, tuple(items), held + len(missing), limit, nxt)
+
+
+# ---------------------------------------------------------------------------- revision
+
+
+def store_revision(store: Store) -> tuple[int, ...]:
+    """A fingerprint of what a status report reads, from one cheap query: the newest id
+    and the row count of the audit log and of every table status reads (certificates,
+    CAs, CSRs, keys, trust-store entries, probe results, deployment files). Any insert
+    changes it, and so does any change the store audits (trust-store pruning, key state
+    changes come with an audit row); a count also catches a row committed late with a
+    lower id (PostgreSQL sequences). Returns the tuple; raises
+    :class:`~ccapki.errors.StoreError` for an unusable store.
+    """
+    tables = (
+        t.audit,
+        t.certificates,
+        t.cas,
+        t.csrs,
+        t.keys,
+        t.trust_entries,
+        t.probe_results,
+        t.deployments,
+    )
+    cols = []
+    for tbl in tables:
+        cols.append(select(func.max(tbl.c.id)).scalar_subquery())
+        cols.append(select(func.count()).select_from(tbl).scalar_subquery())
+    with store.connection() as c:
+        row = c.execute(select(*cols)).one()
+    return tuple(int(v or 0) for v in row)
