@@ -773,20 +773,13 @@ class Store:
             return
         if self.read_only:
             raise read_only_error(self.home, self.read_only)
-        conn = self.engine.connect()
-        self._tx = conn
-        try:
-            with self._write_locked(conn):
-                yield conn
-        except BaseException:
-            self._tx = None
+        with self.engine.connect() as conn:
+            self._tx = conn
             try:
-                conn.close()
-            except Exception:  # a driver a signal cut short mid-statement: drop it, and
-                conn.invalidate()  # let what the block raised (the signal) be what is seen
-            raise
-        self._tx = None
-        conn.close()
+                with self._write_locked(conn):
+                    yield conn
+            finally:
+                self._tx = None
 
     #: The name the write lock goes by in the docs; the same as :meth:`transaction`.
     write_transaction = transaction
