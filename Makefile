@@ -1,7 +1,8 @@
 # ccapki: two commands do everything on a fresh machine
 #   make demo   set up the virtual environment and run the end-to-end demo (SQLite store)
 #   make test   set up and run lint, format check, mypy --strict and the whole test suite
-#   make test-pg  the whole test suite again, every store on PostgreSQL (CCAPKI_TEST_PG_URL)
+#   make test-pg  the whole test suite again, every store on PostgreSQL (CCAPKI_TEST_PG_URL;
+#                 CI runs it after `make test`: under CI only sqlite_only tests may skip)
 #   make bench  benchmarks (see benchmarks/README.md)
 
 PY ?= python3

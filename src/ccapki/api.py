@@ -46,6 +46,7 @@ from ccapki.errors import (
     NotFoundError,
     PasswordError,
     StoreError,
+    TokenError,
 )
 from ccapki.topology.model import Channel, Deployment
 from ccapki.topology.plan import Action, ActionKind, Plan
@@ -55,6 +56,7 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
     from ccapki.lifecycle.apply import ApplyResult
+    from ccapki.lifecycle.cakeys import CaKeyPlace
     from ccapki.lifecycle.certfiles import ClientRoot, CsrResult
     from ccapki.lifecycle.exports import ExportFormat
     from ccapki.lifecycle.importing import ImportResult
@@ -72,6 +74,7 @@ __all__ = [
     "Action",
     "ActionKind",
     "ApplyResult",
+    "CaKeyPlace",
     "CcapkiError",
     "Channel",
     "ClientRoot",
@@ -94,11 +97,13 @@ __all__ = [
     "StatusReport",
     "Store",
     "StoreError",
+    "TokenError",
     "apply",
     "apply_trust",
     "check_trust",
     "client_roots",
     "commit_renewal",
+    "create_cas",
     "estate_status",
     "export",
     "import_files",
@@ -126,6 +131,7 @@ __all__ = [
 #: Result types whose modules need the database layer: imported when first asked for.
 _LAZY = {
     "ApplyResult": "ccapki.lifecycle.apply",
+    "CaKeyPlace": "ccapki.lifecycle.cakeys",
     "ClientRoot": "ccapki.lifecycle.certfiles",
     "CsrResult": "ccapki.lifecycle.certfiles",
     "ImportResult": "ccapki.lifecycle.importing",
@@ -349,6 +355,62 @@ def apply(
         report=report,
         roll_back=roll_back,
     )
+
+
+def create_cas(
+    store: Store,
+    deployment: Deployment,
+    now: dt.datetime | None = None,
+    *,
+    root_pkcs11_uri: str | None = None,
+    intermediate_pkcs11_uri: str | None = None,
+    pkcs11_module: str | None = None,
+    pin: str | Callable[[str], str] | None = None,
+    path: str | None = None,
+) -> list[CaKeyPlace]:
+    """Create the deployment's internal root and intermediate CAs that the store does not
+    hold yet, as ``ccapki ca create`` does: each key in the PKCS#11 token its URI names
+    (RFC 7512, ``pkcs11:token=LABEL;object=KEY``: these arguments, else the file's
+    ``[ca]``), generated there sensitive and not extractable (or used as it is when the
+    token holds it), else made and sealed in the store. One transaction; the store records
+    where a token key is, never the key or the PIN. ``apply`` creates the same CAs on
+    first use.
+
+    ``pin``: the token's user PIN, or a function given the token's label that returns it;
+    ``None`` reads ``CCAPKI_PKCS11_PIN`` (the PKCS#11 settings are the API's environment
+    exception, with ``CCAPKI_PKCS11_MODULE``, which wins over ``pkcs11_module`` as on the
+    command line). ``path`` is recorded as where the deployment file came from.
+
+    Returns one :class:`CaKeyPlace` per CA created (``name``, ``kind``, ``where``:
+    ``"token"`` or ``"store"``, ``uri``, ``module``), empty when both were there. Raises
+    :class:`InputError` for a bad URI or a URI given for a CA the store holds already,
+    :class:`TokenError` for a token failure (module, token, PIN, key object),
+    :class:`PasswordError` for a wrong store passphrase, :class:`StoreError` for an
+    unusable store; nothing is written when it raises.
+    """
+    from ccapki.hsm.uri import parse_pkcs11_uri
+    from ccapki.lifecycle.cakeys import ca_key_places, create_internal_cas
+    from ccapki.topology.model import CaKeys
+
+    root = str(parse_pkcs11_uri(root_pkcs11_uri)) if root_pkcs11_uri else None
+    inter = str(parse_pkcs11_uri(intermediate_pkcs11_uri)) if intermediate_pkcs11_uri else None
+    before = store.token_keys.pin
+    if pin is not None:
+        secret = pin
+        store.token_keys.pin = secret if callable(secret) else (lambda _token: secret)
+    try:
+        created = create_internal_cas(
+            store,
+            deployment,
+            _now(store, now),
+            overrides=CaKeys(root, inter, pkcs11_module),
+            path=path,
+        )
+        with store.scoped(deployment.name):
+            places = ca_key_places(store)
+    finally:
+        store.token_keys.pin = before
+    return [p for p in places if p.name in created]
 
 
 def make_csrs(

@@ -20,7 +20,8 @@ Tree::
     │   └── StoreBusy           another ccapki kept the store's write lock too long
     ├── KeyNotFoundError        "private key not found": a certificate matches no key (exit 2)
     ├── NotFoundError           an identity, appliance or CA does not exist (exit 2)
-    └── NetworkError            a host cannot be reached (exit 2)
+    ├── NetworkError            a host cannot be reached (exit 2)
+    └── TokenError              a PKCS#11 module, token, PIN or key object fails (exit 2)
 
     Interrupted (a BaseException, like KeyboardInterrupt): SIGINT or SIGTERM stopped the
     command (exit 130 or 143); its ``hint`` says what was kept.
@@ -41,6 +42,7 @@ __all__ = [
     "PasswordError",
     "StoreBusy",
     "StoreError",
+    "TokenError",
 ]
 
 
@@ -102,6 +104,11 @@ class NotFoundError(CcapkiError):
 
 class NetworkError(CcapkiError):
     """A host cannot be reached."""
+
+
+class TokenError(CcapkiError):
+    """A PKCS#11 module cannot be loaded, its token is absent, the PIN is wrong or locked,
+    or the CA key object is not (or no longer) in the token."""
 
 
 class Interrupted(BaseException):

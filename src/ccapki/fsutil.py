@@ -279,7 +279,15 @@ def read_input_file(path: str | os.PathLike[str], *, limit: int = MAX_INPUT_BYTE
                 "deployment file",
                 f"check the path; files over {limit // 1048576} MB are refused",
             )
-        return p.read_bytes()
+        with p.open("rb") as fh:  # at most limit + 1 bytes: a device such as /dev/zero
+            data = fh.read(limit + 1)  # has no size and no end
+        if len(data) > limit:
+            raise InputError(
+                f"{p}: more than {limit // 1048576} MB (and no size: a device or a pipe?) "
+                "is far too large for a certificate, key or deployment file",
+                f"check the path; files over {limit // 1048576} MB are refused",
+            )
+        return data
     except FileNotFoundError:
         raise InputError(f"{p}: no such file", "check the path and try again") from None
     except PermissionError:

@@ -50,7 +50,7 @@ def test_help_has_examples_and_exit_codes(cli: CliRunner, path: tuple[str, ...])
 
 
 def test_the_groups_are_found() -> None:
-    assert {g[0] for g in GROUPS} == {"backup", "keys", "lab", "trust", "users"}
+    assert {g[0] for g in GROUPS} == {"acme", "backup", "ca", "keys", "lab", "trust", "users"}
 
 
 @pytest.mark.parametrize("path", [(), *GROUPS], ids=lambda p: " ".join(p) or "ccapki")

@@ -144,3 +144,38 @@ def test_sigint_while_init_starts_leaves_no_half_store(home: Path) -> None:
     assert not home.exists() or list(home.iterdir()) == []
     again = _ccapki("", "--home", str(home), "init", "--key-file")
     assert again.returncode == 0, again.stderr
+
+
+#: SIGTERM handled inside a weakref callback (as happens inside an import's module lock),
+#: where Python prints an exception ("Exception ignored in ...") instead of raising it.
+IN_A_CALLBACK = """
+import time, weakref
+import rich.console
+_print = rich.console.Console.print
+class _Thing:
+    pass
+def _callback(_ref):
+    os.kill(os.getpid(), signal.SIGTERM)
+    for _ in range(10000):  # the handler runs here, inside the callback
+        pass
+def _print_after_a_callback(self, *args, **kwargs):
+    rich.console.Console.print = _print  # once
+    thing = _Thing()
+    ref = weakref.ref(thing, _callback)
+    del thing  # the callback runs now
+    for _ in range(1000):  # the command goes on working (up to 10 s)
+        time.sleep(0.01)
+    _print(self, *args, **kwargs)
+rich.console.Console.print = _print_after_a_callback
+"""
+
+
+def test_a_signal_swallowed_by_a_callback_still_interrupts(tmp_path: Path) -> None:
+    """Before: ``Exception ignored in: <function ...cb>`` and a traceback on standard
+    error, then the command went on to exit 0 as if never interrupted."""
+    dep = write(tmp_path / "d.toml", deployment())
+    p = _ccapki(IN_A_CALLBACK, "plan", str(dep))
+    assert p.returncode == 143, (p.returncode, p.stdout, p.stderr)
+    assert "Traceback" not in p.stderr, p.stderr
+    assert "Exception ignored" not in p.stderr, p.stderr
+    assert p.stderr.startswith("error: interrupted (SIGTERM)\nhint: "), p.stderr

@@ -14,7 +14,9 @@ and :func:`has_store`, :func:`no_store` and ``kit.cli.db_bytes`` work on either 
 is a usage error; under CI an unreachable server fails every test.
 
 Tests about SQLite itself (the database file, its locks, modes and PRAGMAs, a read-only
-file) are marked ``@pytest.mark.sqlite_only`` and skipped on PostgreSQL.
+file) are marked ``@pytest.mark.sqlite_only`` and skipped on PostgreSQL. Under CI (``CI``
+set) on PostgreSQL, those are the only tests that may skip: any other skip (a missing
+tool, a ``skipif``) fails the test, so that the PostgreSQL run can never pass by skipping.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from __future__ import annotations
 import os
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -38,12 +40,17 @@ __all__ = [
     "no_store",
     "pytest_collection_modifyitems",
     "pytest_configure",
+    "pytest_make_collect_report",
+    "pytest_runtest_makereport",
     "store_sql",
     "store_url",
 ]
 
 #: The backend the suite runs on: ``sqlite`` (default) or ``postgresql``.
 BACKEND = os.environ.get("CCAPKI_TEST_BACKEND", "sqlite")
+#: Whether the suite runs under CI (``CI`` set, as .ci/run does), read once: a test that
+#: changes the environment does not change what a skip means
+_CI = bool(os.environ.get("CI"))
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -69,6 +76,50 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.get_closest_marker("sqlite_only"):
             item.add_marker(skip)
+
+
+def _skips_refused() -> bool:
+    """Whether a skip is a failure here: on PostgreSQL under CI (see the module's text)."""
+    return BACKEND == "postgresql" and _CI
+
+
+def _refused(what: str, longrepr: object) -> str:
+    reason = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else longrepr
+    return (
+        f"{what} skipped on PostgreSQL under CI ({reason}); only tests marked sqlite_only "
+        "may skip there: provide what it needs (.ci/run), or mark it sqlite_only if it is "
+        "about SQLite itself"
+    )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """On PostgreSQL under CI, a test that skips (setup or call) without the
+    ``sqlite_only`` marker fails instead."""
+    report: pytest.TestReport = yield
+    if (
+        report.skipped
+        and _skips_refused()
+        and not hasattr(report, "wasxfail")
+        and item.get_closest_marker("sqlite_only") is None
+    ):
+        report.outcome = "failed"
+        report.longrepr = _refused(item.nodeid, report.longrepr)
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(
+    collector: pytest.Collector,
+) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+    """On PostgreSQL under CI, a module that skips as a whole fails instead."""
+    report: pytest.CollectReport = yield
+    if report.skipped and _skips_refused():
+        report.outcome = "failed"
+        report.longrepr = _refused(collector.nodeid, report.longrepr)
+    return report
 
 
 class _Schemas:

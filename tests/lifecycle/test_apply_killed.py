@@ -168,7 +168,7 @@ def test_apply_killed_at_random_points_keeps_whole_identities(tmp_path: Path) ->
                     assert gained == 0, err
                     assert "run the command again" in lines[1], err
             else:
-                assert proc.returncode == -signal.SIGKILL
+                assert proc.returncode == -signal.SIGKILL, f"seed {seed}: {err}"
             held = len(facts.versions)
             landed["none kept" if held == 0 else "part kept" if held < TOTAL else "all kept"] += 1
             if survived >= KILLS or held == TOTAL:

@@ -367,7 +367,7 @@ def test_keys_retire_unknown_and_already_retired(
 def test_keys_list_has_a_header_row(cli: CliRunner, applied: Path) -> None:
     lines = ok(cli("keys", "list")).out.splitlines()
     header = lines[0].split()
-    assert header == ["fingerprint", "state", "type", "identity", "created"]
+    assert header == ["fingerprint", "state", "type", "identity", "created", "where"]
     assert len(lines) == 1 + len(keys_json(cli))
 
 

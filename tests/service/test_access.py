@@ -83,6 +83,9 @@ TABLE: dict[tuple[str, str], Case] = {
     ("GET", "/api/v1/deployments/{deployment}/renew/plan"): Case(
         "viewer", f"/api/v1/deployments/{D}/renew/plan"
     ),
+    ("GET", "/api/v1/deployments/{deployment}/acme"): Case(
+        "viewer", f"/api/v1/deployments/{D}/acme"
+    ),
     ("GET", "/api/v1/audit"): Case("viewer", "/api/v1/audit"),
     ("GET", "/api/v1/jobs"): Case("viewer", "/api/v1/jobs"),
     ("GET", "/api/v1/jobs/{job_id}"): Case("viewer", "/api/v1/jobs/1"),
@@ -122,6 +125,9 @@ TABLE: dict[tuple[str, str], Case] = {
     ),
     ("POST", "/api/v1/deployments/{deployment}/renew"): Case(
         "operator", f"/api/v1/deployments/{D}/renew", lambda s: {"json": {}}
+    ),
+    ("POST", "/api/v1/deployments/{deployment}/acme/order"): Case(
+        "operator", f"/api/v1/deployments/{D}/acme/order", lambda s: {"json": {}}
     ),
     ("POST", "/api/v1/jobs/{job_id}/cancel"): Case("operator", "/api/v1/jobs/1/cancel"),
     ("POST", "/trust/apply"): Case("operator", "/trust/apply", page=True),

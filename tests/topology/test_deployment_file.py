@@ -247,10 +247,10 @@ BROKEN: list[tuple[str, str, str, int, str]] = [
     ),
     (
         "unknown-source-per-identity",
-        _edit('ip = "10.2.0.10"', 'ip = "10.2.0.10"\nsource = "acme"'),
-        'source = "acme"',
+        _edit('ip = "10.2.0.10"', 'ip = "10.2.0.10"\nsource = "vault"'),
+        'source = "vault"',
         1,
-        "'acme' is not a certificate source",
+        "'vault' is not a certificate source",
     ),
     (
         "unknown-key-type",

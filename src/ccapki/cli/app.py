@@ -57,6 +57,8 @@ COMMANDS: dict[str, str] = {
     "watch": "ccapki.cli.watch:watch",
     "serve": "ccapki.cli.serve:serve",
     "users": "ccapki.cli.serve:users",
+    "ca": "ccapki.cli.ca:ca",
+    "acme": "ccapki.cli.acme:acme",
 }
 
 
@@ -158,6 +160,24 @@ class Env:
             "set CCAPKI_PASSPHRASE, or run the command in a terminal to be asked",
         )
 
+    def pkcs11_pin(self, token: str) -> str:
+        """The user PIN of the PKCS#11 token ``token``: ``CCAPKI_PKCS11_PIN``, else asked
+        in a terminal (never stored, never logged). Raises :class:`TokenError` otherwise."""
+        from ccapki.hsm.uri import PIN_ENV
+
+        if os.environ.get(PIN_ENV) is None and sys.stdin.isatty():
+            try:
+                value: str = click.prompt(
+                    f"User PIN of the PKCS#11 token {token}", hide_input=True, err=True
+                )
+            except Interrupted:
+                click.echo(err=True)  # the hidden prompt left the cursor on its line
+                raise
+            return value
+        from ccapki.hsm.token import env_pin
+
+        return env_pin(token)
+
     @property
     def database_url(self) -> str | None:
         """``CCAPKI_DATABASE_URL`` (e.g. PostgreSQL), else None: the SQLite file in
@@ -177,6 +197,7 @@ class Env:
             on_wait=_say_waiting,
         )
         store.actor = _os_user()
+        store.token_keys.pin = self.pkcs11_pin  # CA keys in a PKCS#11 token (issue 14)
         try:
             if self._acting is not None:  # the file's deployment (apply may create it)
                 store.use(self._acting, new=True)
@@ -348,9 +369,22 @@ def _signals_raise_interrupted(*, exiting: bool = False) -> Iterator[None]:
         yield
         return
 
-    def handler(signum: int, _frame: FrameType | None) -> None:
+    def redeliver(signum: int) -> None:
+        # a moment later, from another thread: handled in the main thread once the code
+        # that swallowed it has returned
+        _Late.interrupted_at = None
+        later = threading.Timer(0.001, os.kill, (os.getpid(), signum))
+        later.daemon = True
+        later.start()
+
+    def handler(signum: int, frame: FrameType | None) -> None:
         if _Late.done:
             return
+        while frame is not None:
+            if frame.f_code is swallowed.__code__:  # raising here would be lost again
+                redeliver(signum)
+                return
+            frame = frame.f_back
         now = time.monotonic()
         if _Late.interrupted_at is None:
             _Late.interrupted_at = now
@@ -366,10 +400,23 @@ def _signals_raise_interrupted(*, exiting: bool = False) -> Iterator[None]:
         )
         os._exit(128 + signum)
 
+    def swallowed(unraisable: sys.UnraisableHookArgs) -> None:
+        # the signal landed in code whose exceptions Python only prints (a weakref
+        # callback, ``__del__``, e.g. inside an import): print nothing and deliver it
+        # again, so that it still interrupts the command
+        exc = unraisable.exc_value
+        if not isinstance(exc, Interrupted):
+            default_hook(unraisable)
+        elif not _Late.done:
+            redeliver(exc.signum)
+
+    default_hook = sys.unraisablehook
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    sys.unraisablehook = swallowed
     try:
         yield
     finally:
+        sys.unraisablehook = default_hook
         for sig, old in previous.items():
             if exiting:
                 signal.signal(sig, signal.SIG_IGN)
@@ -378,8 +425,26 @@ def _signals_raise_interrupted(*, exiting: bool = False) -> Iterator[None]:
 
 
 def _interrupted(exc: Interrupted) -> int:
+    if _left_at_a_prompt(exc):
+        click.echo(err=True)  # a prompt left the cursor on its line: the error starts a line
     _say_error(f"interrupted ({exc.name})", exc.hint or INTERRUPT_HINT)
     return exc.exit_code
+
+
+def _left_at_a_prompt(exc: BaseException) -> bool:
+    """Whether ``exc`` interrupted one of click's prompts, which ends no line when input is
+    cut short (a hidden prompt does not even echo ``^C``), unless the code asking ended it
+    already (:meth:`Env.pkcs11_pin`)."""
+    prompted = False
+    tb = exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code is Env.pkcs11_pin.__code__:
+            return False
+        if code.co_name == "prompt_func" and code.co_filename == click.termui.__file__:
+            prompted = True
+        tb = tb.tb_next
+    return prompted
 
 
 def run(args: list[str], *, exiting: bool = False) -> int:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
 import click
@@ -13,6 +14,9 @@ from ccapki.cli.app import Env, pass_env
 
 if TYPE_CHECKING:
     from ccapki.lifecycle.apply import ApplyResult, Progress
+    from ccapki.store.records import StoredIdentity
+    from ccapki.store.session import Store
+    from ccapki.topology.model import Deployment
 
 __all__ = ["apply"]
 
@@ -99,10 +103,17 @@ def _progress_bar(show: bool) -> Iterator[Progress | None]:
 EXAMPLES
   ccapki apply examples/faq.toml --dry-run   what would be issued
   ccapki apply examples/faq.toml             issue it (a second run changes nothing)
+  ccapki apply campus.toml --no-acme         all but the ACME orders (said what to run)
+
+Identities with source = "acme" that are due (no certificate yet, names changed, renewal
+window, revoked) are ordered from the ACME CA after the rest is committed, as `ccapki acme
+order` does (docs/acme.md), and the trust stores they need are updated. --dry-run never
+asks the CA anything.
 
 \b
 EXIT CODES
-  0 done   2 bad input (deployment file, passphrase, store)
+  0 done   2 bad input (deployment file, passphrase, store), or an ACME order failed
+          (error: and hint:; what was issued and the other orders are kept)
   130/143 interrupted (Ctrl-C / SIGTERM): the identities issued so far are kept
           (each whole, with its key); run the command again to finish
 """
@@ -110,15 +121,23 @@ EXIT CODES
 @click.argument("file", required=False, type=click.Path())
 @click.option("--dry-run", is_flag=True, help="Show what would be done; change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option(
+    "--no-acme",
+    is_flag=True,
+    help='Do not order source = "acme" identities (say what to run instead).',
+)
 @pass_env
-def apply(env: Env, file: str | None, dry_run: bool, as_json: bool) -> int:
+def apply(env: Env, file: str | None, dry_run: bool, as_json: bool, no_acme: bool) -> int:
     """Issue (or renew, or reissue) what the plan needs, from each identity's source."""
     from ccapki import api
     from ccapki.cli.common import load_deployment_arg
-    from ccapki.topology.plan import ActionKind
 
     if not dry_run:
         env.refuse_what_if("apply")
+        if file:
+            said = _unchanged(env, file, as_json)
+            if said is not None:
+                return said
     dep, path = load_deployment_arg(env, file)
     show = not dry_run and not as_json and sys.stderr.isatty()
     with env.open_store() as store:
@@ -128,8 +147,126 @@ def apply(env: Env, file: str | None, dry_run: bool, as_json: bool) -> int:
             result = api.apply(store, dep, env.now(), dry_run=dry_run, path=path, progress=progress)
         if not dry_run:
             env.work_done()  # committed: a late Ctrl-C no longer makes this an error
-        current = store.identities.current() if not dry_run else {}
-    for warning in _warnings(result, dep.name):
+        # the versions of what was issued, for the lines below (none: nothing to read)
+        current = store.identities.current() if result.issued else {}
+        acme = _acme_due(store, dep, env, dry_run=dry_run, no_acme=no_acme)
+        code = _say(
+            env,
+            result,
+            dep.name,
+            held,
+            dry_run=dry_run,
+            as_json=as_json,
+            current=current,
+            acme=acme,
+        )
+        if acme and not dry_run:
+            code = max(code, _order_acme(env, store, dep, path, acme, as_json=as_json))
+    return code
+
+
+def _acme_due(
+    store: Store, dep: Deployment, env: Env, *, dry_run: bool, no_acme: bool
+) -> list[str]:
+    """The ACME identities apply orders (none with ``--no-acme`` or without ``[acme]``)."""
+    if no_acme or dep.acme is None or not any(i.acme for i in dep.identities):
+        return []
+    from ccapki.lifecycle.acme import due_identities
+
+    if dry_run and dep.name not in store.deployments.names():
+        return [i.name for i in dep.identities if i.acme]  # a first apply: every one
+    with store.scoped(dep.name):
+        return due_identities(store, dep, env.now())
+
+
+def _order_acme(
+    env: Env, store: Store, dep: Deployment, path: str | None, names: list[str], *, as_json: bool
+) -> int:
+    """Order ``names`` as ``ccapki acme order`` does (its notes and lines; standard error
+    with ``--json``), then apply again so the trust stores hold what the new certificates
+    need. Returns 0 (every order stored) or 2 (any failed: its ``error:``/``hint:``)."""
+    from ccapki import api
+    from ccapki.cli.acme import print_outcomes
+    from ccapki.errors import CcapkiError
+    from ccapki.lifecycle.acme import order_identities
+
+    try:
+        outcomes = order_identities(
+            store, dep, names, report=lambda line: click.echo(f"note: {line}", err=as_json)
+        )
+    except CcapkiError as exc:
+        raise type(exc)(
+            exc.message,
+            f"{exc.hint} (the rest of the apply is done; `ccapki apply --no-acme` leaves "
+            "the ACME orders out)",
+        ) from None
+    code = print_outcomes(outcomes, str(env.home), err=as_json)
+    if any(o.ok for o in outcomes):
+        again = api.apply(store, dep, env.now(), path=path)  # the trust the new ones need
+        for change in again.trust_added:
+            click.echo(_done(change), err=as_json)
+    return code
+
+
+#: ``name = "..."`` of the ``[deployment]`` table (what :func:`_unchanged` looks up by)
+_HEADER_RE = re.compile(r"^[ \t]*\[[ \t]*deployment[ \t]*\][ \t]*(?:#.*)?$", re.M)
+_NEXT_TABLE_RE = re.compile(r"^[ \t]*\[", re.M)
+_NAME_RE = re.compile(r'^[ \t]*name[ \t]*=[ \t]*"([^"\\\n]*)"', re.M)
+
+
+def _unchanged(env: Env, file: str, as_json: bool) -> int | None:
+    """``apply FILE`` when the store remembers applying this very text with nothing to do
+    (:func:`~ccapki.lifecycle.apply.remembered_nothing_to_do`): said as apply says it,
+    without parsing the file (it parsed when it was remembered; a large file takes longer
+    to parse than the rest of the command). None when it is not so: apply as ever (which
+    reads the file again and says what is wrong with it, if anything)."""
+    from ccapki.errors import CcapkiError
+    from ccapki.fsutil import read_input_file
+    from ccapki.lifecycle.apply import remembered_nothing_to_do
+
+    try:
+        text = read_input_file(file, limit=4 * 1024 * 1024).decode("utf-8")
+    except (CcapkiError, UnicodeDecodeError):
+        return None
+    header = _HEADER_RE.search(text)
+    if header is None:
+        return None
+    end = _NEXT_TABLE_RE.search(text, header.end())
+    found = _NAME_RE.search(text, header.end(), end.start() if end else len(text))
+    if found is None:
+        return None
+    name = found.group(1)  # the digest below proves it: the text parsed with this name
+    if env.deployment_option not in (None, name):
+        return None  # apply as ever: it says which deployment the file names
+    env.act_on(name, source=file)
+    with env.open_store() as store:
+        result = remembered_nothing_to_do(store, name, text, env.now())
+        if result is None:
+            return None
+        store.unlock()  # a wrong passphrase fails, as in any apply
+        held = store.deployments.names()
+        env.work_done()  # nothing to write: as after a committed apply
+    return _say(env, result, name, held, dry_run=False, as_json=as_json, current={})
+
+
+def _say(
+    env: Env,
+    result: ApplyResult,
+    name: str,
+    held: list[str],
+    *,
+    dry_run: bool,
+    as_json: bool,
+    current: Mapping[str, StoredIdentity],
+    acme: list[str] | None = None,
+) -> int:
+    """Print what apply did (``current``: the store's identities, for those it issued;
+    ``acme``: the ACME identities it orders next, or would order)."""
+    from ccapki.topology.plan import ActionKind
+
+    ordering = set(acme or ())
+
+    for warning in _warnings(result, name):
         click.echo(f"warning: {warning}", err=True)
     if as_json:
         from ccapki.cli.output import print_json
@@ -142,8 +279,8 @@ def apply(env: Env, file: str | None, dry_run: bool, as_json: bool) -> int:
                 "trust_added": list(result.trust_added),
                 "not_in_file": list(result.not_in_file),
                 "renamed_from": result.renamed_from,
-                "deployment": dep.name,
-                "new_deployment": dep.name not in held,
+                "deployment": name,
+                "new_deployment": name not in held,
                 "issued_elsewhere": list(result.issued_elsewhere),
                 "actions": [
                     {"identity": a.identity, "action": a.kind.value, "reason": a.reason}
@@ -152,10 +289,10 @@ def apply(env: Env, file: str | None, dry_run: bool, as_json: bool) -> int:
             }
         )
         return 0
-    others = [n for n in held if n != dep.name]
-    if dep.name not in held and others:
+    others = [n for n in held if n != name]
+    if name not in held and others:
         click.echo(
-            f"{'would be a ' if dry_run else ''}new deployment {dep.name} in this store, beside "
+            f"{'would be a ' if dry_run else ''}new deployment {name} in this store, beside "
             f"{', '.join(others)} (each keeps its own identities, CAs and trust stores; "
             "commands without a deployment file now need --deployment NAME)"
         )
@@ -165,6 +302,10 @@ def apply(env: Env, file: str | None, dry_run: bool, as_json: bool) -> int:
     for a in result.actions:
         if a.kind is ActionKind.NOTHING:
             continue
+        if a.identity in ordering:
+            if dry_run:
+                click.echo(f"would order {a.identity} from the ACME CA (docs/acme.md)")
+            continue  # ordered next: its own lines say how it went
         if dry_run:
             click.echo(f"would {a.kind.value} {a.identity}: {a.reason}")
         elif a.identity in elsewhere:
@@ -179,6 +320,6 @@ def apply(env: Env, file: str | None, dry_run: bool, as_json: bool) -> int:
             click.echo(f"{a.identity}: {a.kind.value}: {a.reason}")
     for change in result.trust_added:  # done, so said as done: "added ..." ("add ..." is
         click.echo(_done(change))  # what `trust plan` proposes)
-    if not any(a.kind is not ActionKind.NOTHING for a in result.actions):
+    if not ordering and not any(a.kind is not ActionKind.NOTHING for a in result.actions):
         click.echo("nothing to do: every identity is issued and current")
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import click
@@ -131,6 +131,7 @@ def create(env: Env, out: str, as_json: bool) -> int:
     env.refuse_what_if("backup create")
     from ccapki.fsutil import STDOUT, check_output_file
     from ccapki.lifecycle.backups import create_backup
+    from ccapki.lifecycle.exports import refuse_unaudited_key_export
 
     if out == STDOUT:
         raise InputError(
@@ -139,6 +140,7 @@ def create(env: Env, out: str, as_json: bool) -> int:
         )
     check_output_file(out)
     with env.open_store() as store:
+        refuse_unaudited_key_export(store, "backup create")
         store.unlock()  # the store's passphrase before the backup's
         passphrase = _backup_passphrase(confirm=True)
         summary = create_backup(store, out, passphrase)
@@ -162,7 +164,20 @@ def create(env: Env, out: str, as_json: bool) -> int:
         f"{_ids(summary.identities)}: {_tally(c)}"
     )
     click.echo("keep it and its passphrase apart; check it with `ccapki backup verify FILE`")
+    _say_token_keys(c.get("ca_token_keys", 0))
     return 0
+
+
+def _say_token_keys(count: int, uris: Sequence[str] = ()) -> None:
+    """CA keys in PKCS#11 tokens: a backup records where they are, never the keys."""
+    if not count:
+        return
+    where = f" ({', '.join(sorted(set(uris)))})" if uris else ""
+    click.echo(
+        f"note: {count} CA key(s) are in PKCS#11 tokens{where}: the backup records where "
+        "they are, not the keys; keep the token's own backup (its vendor's tool), and "
+        "`ccapki doctor` checks the token is reachable"
+    )
 
 
 @backup.command(
@@ -228,6 +243,7 @@ def verify(file: str, as_json: bool) -> int:
         f"trust-store entries, {c.get('audit', 0)} audit rows, {c.get('deployments', 0)} "
         "deployment files"
     )
+    _say_token_keys(c.get("ca_token_keys", 0))
     several = len(contents.deployments) > 1
     for i in contents.identities[:50]:
         where = f"{i.deployment}/" if several else ""
@@ -297,6 +313,7 @@ def restore(env: Env, file: str, identity: str | None, force: bool, as_json: boo
                 "kept": summary.kept,
                 "identities": summary.identities,
                 "forced": summary.forced,
+                "token_keys": summary.token_keys,
             }
         )
         return 0
@@ -313,6 +330,7 @@ def restore(env: Env, file: str, identity: str | None, force: bool, as_json: boo
         click.echo(f"kept {held} record(s) the store held already")
     for name in summary.forced:
         click.echo(f"forced: {name} now has the backup's certificate as its current version")
+    _say_token_keys(len(summary.token_keys), summary.token_keys)
     return 0
 
 
@@ -342,6 +360,7 @@ def appliance(env: Env, name: str, out: str) -> int:
     from ccapki.cli.common import load_deployment_arg
     from ccapki.fsutil import STDOUT, check_output_folder
     from ccapki.lifecycle.backups import recovery_kit, write_recovery_kit
+    from ccapki.lifecycle.exports import refuse_unaudited_key_export
 
     if out == STDOUT:
         raise InputError(
@@ -352,6 +371,7 @@ def appliance(env: Env, name: str, out: str) -> int:
     spec = dep.identity(name)
     check_output_folder(out)
     with env.open_store() as store:
+        refuse_unaudited_key_export(store, "backup appliance")
         store.unlock()
         kit = recovery_kit(store, dep, spec.name, _export_password())
         written = write_recovery_kit(store, kit, out)

@@ -31,7 +31,8 @@ def load_deployment_arg(env: Env, path: str | None) -> tuple[Deployment, str | N
     """The deployment from FILE, else the file the store last applied of the deployment
     the command acts on (``--deployment``, or the store's only one); the command then acts
     on that deployment (see :meth:`Env.act_on`)."""
-    from ccapki.api import load_deployment, parse_deployment
+    # the loader's fast path (no pydantic for a plain file), the full loader otherwise
+    from ccapki.topology.fastload import load_deployment, parse_deployment
 
     if path:
         dep = load_deployment(path)

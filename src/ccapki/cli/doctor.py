@@ -59,6 +59,8 @@ _CHECKED = {
     "certificates": ("certificate version", "certificate versions"),
     "keys": ("sealed key", "sealed keys"),
     "trust_entries": ("trust entry", "trust entries"),
+    "token_keys": ("CA key in a PKCS#11 token", "CA keys in PKCS#11 tokens"),
+    "acme_accounts": ("ACME account", "ACME accounts"),
 }
 
 
@@ -98,7 +100,12 @@ CHECKS
   certificate has its key (an external CA needs none), its chain is complete and every
   signature verifies; one current version per identity, none not yet valid or expired;
   every sealed key opens and is the key of its certificates; trust entries parse; pending
-  keys older than 90 days; the last backup's age (warning after 7 days, or none).
+  keys older than 90 days; the last backup's age (warning after 7 days, or none); a CA
+  key in a PKCS#11 token: the module loads, the token is present and, with
+  CCAPKI_PKCS11_PIN set, the key object is there and signs a test message; a
+  deployment with source = "acme" identities: the ACME directory answers (HTTPS verified
+  with [acme] ca_bundle), the store's account is still valid at the CA, and the secrets
+  [acme] names are in the environment (the network is asked; nothing is ordered).
   Read only: doctor never changes the store (nor migrates it).
 
 \b

@@ -68,6 +68,7 @@ def csr(env: Env, identities: tuple[str, ...], all_: bool, out: str, follow_syml
     from ccapki.api import make_csrs
     from ccapki.cli.common import load_deployment_arg
     from ccapki.fsutil import STDOUT, check_output_folder, write_output
+    from ccapki.lifecycle.importing import source_warning
     from ccapki.topology.model import Source
 
     dep, _ = load_deployment_arg(env, None)
@@ -113,6 +114,9 @@ def csr(env: Env, identities: tuple[str, ...], all_: bool, out: str, follow_syml
             f"wrote {path} for {r.identity} (key {r.spki[:16]} sealed, pending{kept})",
             err=to_stdout,
         )
+        spec = dep.identity(r.identity)
+        if spec.source is not Source.THIRD_PARTY:
+            click.echo(f"warning: {source_warning(r.identity, spec.source)}", err=True)
     return 0
 
 
@@ -251,7 +255,12 @@ def export(
     env.refuse_what_if("export")
     from ccapki.cli.common import load_deployment_arg
     from ccapki.fsutil import STDOUT, check_output_file, refuse_key_on_stdout, write_output
-    from ccapki.lifecycle.exports import KEY_FORMATS, export_identity, record_key_export
+    from ccapki.lifecycle.exports import (
+        KEY_FORMATS,
+        export_identity,
+        record_key_export,
+        refuse_unaudited_key_export,
+    )
 
     if for_peer:
         given = click.get_current_context().get_parameter_source("fmt")
@@ -292,6 +301,8 @@ def export(
                 "give --password, set CCAPKI_EXPORT_PASSWORD, or run in a terminal to be asked",
             )
     with env.open_store() as store:
+        if with_key:
+            refuse_unaudited_key_export(store, "export")
         exported = export_identity(
             store,
             spec.name,
@@ -606,7 +617,9 @@ def keys() -> None:
     "list",
     epilog="""\b
 EXAMPLES
-  ccapki keys list                  fingerprint, state, algorithm, identity, when made
+  ccapki keys list                  fingerprint, state, algorithm, identity, when made,
+                                    where: the store, or "token LABEL" (a CA key in a
+                                    PKCS#11 token; no PIN needed), and which CA
   ccapki keys list --json
 
 \b
@@ -617,32 +630,27 @@ EXIT CODES
 @click.option("--json", "as_json", is_flag=True)
 @pass_env
 def keys_list(env: Env, as_json: bool) -> int:
-    """List keys: fingerprint, type, identity, state, when made."""
+    """List keys: fingerprint, type, identity, state, when made, where (the store or a
+    PKCS#11 token) and, for a CA's key, which CA."""
     import dataclasses
 
-    with env.open_store() as store:
-        rows = store.keys.list()
-        if any(k.key_type == "ca" for k in rows):
-            # stores made before CA keys were recorded by algorithm: read it off the CA
-            from ccapki.pki.keys import key_type_name
+    from ccapki.lifecycle.cakeys import list_keys
 
-            algo = {c.spki: key_type_name(c.certificate.public_key()) for c in store.cas.list()}
-            rows = [
-                dataclasses.replace(k, key_type=algo.get(k.fingerprint, k.key_type))
-                if k.key_type == "ca"
-                else k
-                for k in rows
-            ]
+    with env.open_store() as store:
+        rows = list_keys(store)
     if as_json:
         from ccapki.cli.output import print_json
 
         print_json([dataclasses.asdict(k) for k in rows])
         return 0
-    click.echo(f"{'fingerprint':<16}  {'state':<10} {'type':<11} {'identity':<16} created")
+    click.echo(
+        f"{'fingerprint':<16}  {'state':<10} {'type':<11} {'identity':<16} {'created':<16}  where"
+    )
     for k in rows:
+        where = f"{k.where}: CA {k.ca}" if k.ca else k.where
         click.echo(
             f"{k.fingerprint[:16]}  {k.state:<10} {k.key_type:<11} "
-            f"{k.identity or '-':<16} {k.created_at:%Y-%m-%d %H:%M}"
+            f"{k.identity or '-':<16} {k.created_at:%Y-%m-%d %H:%M}  {where}"
         )
     return 0
 

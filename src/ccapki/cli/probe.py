@@ -190,7 +190,7 @@ def _deployments(env: Env) -> list[Deployment]:
     """The deployment named (``--deployment``), the store's only one, or every deployment
     the store holds a file of."""
     from ccapki.cli.common import load_deployment_arg
-    from ccapki.topology.loader import parse_deployment
+    from ccapki.topology.fastload import parse_deployment
 
     if env.deployment_option is not None or not env.store_exists():
         return [load_deployment_arg(env, None)[0]]

@@ -12,6 +12,8 @@ from ccapki.errors import InputError
 
 if TYPE_CHECKING:
     from ccapki.lifecycle.renew import CsrMade, RenewalPlan, RenewalResult
+    from ccapki.store.session import Store
+    from ccapki.topology.model import Deployment
 
 __all__ = ["renew"]
 
@@ -82,6 +84,7 @@ def renew(
     dep, _ = load_deployment_arg(env, None)
     now = env.now()
     written: list[str] = []
+    acme_code = 0
     with env.open_store() as store:
         if not commit:
             plan = api.plan_renewal(store, dep, now=now, names=identities, due=due)
@@ -105,6 +108,7 @@ def renew(
                         Path(path).unlink(missing_ok=True)
                 raise
             env.work_done()  # committed: a late Ctrl-C no longer makes this an error
+            acme_code = _order_acme(env, store, dep, plan, err=to_stdout or as_json)
     lab = _lab_runs(env) if commit else False
     if as_json:
         from ccapki.cli.output import print_json
@@ -121,7 +125,27 @@ def renew(
         _render_result(result, written, lab, env, err=to_stdout)
     elif not plan.empty:
         click.echo(DRY_RUN)
-    return 0
+    return acme_code
+
+
+def _order_acme(env: Env, store: Store, dep: Deployment, plan: RenewalPlan, *, err: bool) -> int:
+    """Order the plan's ACME identities (skipped by the CSR path) through ACME, the same
+    path as ``ccapki acme order``. Returns the exit code of the orders (0: none or all
+    stored, 2: any failed)."""
+    from ccapki.lifecycle.renew import ACME_SKIP
+
+    names = [s.identity for s in plan.skipped if s.reason == ACME_SKIP]
+    if not names:
+        return 0
+    from ccapki.cli.acme import print_outcomes, trust_note
+    from ccapki.lifecycle.acme import order_identities
+
+    outcomes = order_identities(
+        store, dep, names, report=lambda line: click.echo(f"note: {line}", err=err)
+    )
+    code = print_outcomes(outcomes, str(env.home), err=err)
+    trust_note(store, dep, outcomes, err=err)
+    return code
 
 
 def _lab_runs(env: Env) -> bool:
@@ -134,9 +158,16 @@ def _lab_runs(env: Env) -> bool:
 
 def _render_plan(plan: RenewalPlan, commit: bool, *, err: bool = False) -> None:
     from ccapki.cli.output import plural
+    from ccapki.lifecycle.renew import ACME_SKIP
 
+    acme = [s for s in plan.skipped if s.reason == ACME_SKIP]
     for s in plan.skipped:
-        click.echo(f"skipped {s.identity}: {s.reason} ({s.hint})", err=err)
+        if commit and s.reason == ACME_SKIP:
+            continue  # ordered through ACME above (`ordered ...` or `error:`), not skipped
+        hint = f"`renew --commit` orders it, or {s.hint}" if s.reason == ACME_SKIP else s.hint
+        click.echo(f"skipped {s.identity}: {s.reason} ({hint})", err=err)
+    if plan.empty and commit and acme:
+        return  # the ACME orders were the renewal: their lines say what was done
     if plan.empty:
         when = f"{plan.now:%Y-%m-%d %H:%M} UTC"
         msg = f"nothing to renew in {plan.deployment} on {when}"

@@ -91,24 +91,26 @@ def _heading(report: StatusReport, name: str) -> str:
 
 def _render_plain(report: StatusReport) -> None:
     head = ("STAGE", "DAYS", "KIND", "NAME", "EXPIRES", "SERVED")
+    out: list[str] = []  # printed at once: one write, not one per line of thousands
     for n, name in enumerate(report.deployments):
         rows = _rows(report, name)
         if n:
-            click.echo("")
-        click.echo(_heading(report, name))
+            out.append("")
+        out.append(_heading(report, name))
         if not rows:
-            click.echo("  nothing issued yet")
+            out.append("  nothing issued yet")
             continue
         widths = [max(len(head[k]), *(len(r[k]) for r in rows)) for k in range(5)]
         line = "  ".join(f"{h:<{w}}" for h, w in zip(head[:5], widths, strict=True))
-        click.echo(f"{line}  {head[5]}".rstrip())
+        out.append(f"{line}  {head[5]}".rstrip())
         for r in rows:
             cells = [f"{r[0]:<{widths[0]}}", f"{r[1]:>{widths[1]}}"]
             cells += [f"{r[k]:<{widths[k]}}" for k in (2, 3, 4)]
-            click.echo(f"{'  '.join(cells)}  {r[5]}".rstrip())
+            out.append(f"{'  '.join(cells)}  {r[5]}".rstrip())
             if r[6]:
-                click.echo(f"{'':<{widths[0]}}  note: {r[6]}")
-    click.echo(f"summary: {report.summary()}")
+                out.append(f"{'':<{widths[0]}}  note: {r[6]}")
+    out.append(f"summary: {report.summary()}")
+    click.echo("\n".join(out))
 
 
 _STYLE = {"EXPIRED": "bold red", "unused": "dim", "pending": "cyan", "ok": "green"}
@@ -174,7 +176,9 @@ def _print_json(report: StatusReport) -> None:
     items = data.pop("items")
     assert isinstance(items, list)
     head = json.dumps(data, indent=2, default=str)[:-2]  # without the closing "\n}"
-    body = ",\n".join(f"    {json.dumps(i, default=str)}" for i in items)
+    encode = json.JSONEncoder(default=str).encode  # json.dumps(i, default=str), made once
+    body = ",\n    ".join(map(encode, items))
+    body = f"    {body}" if items else body
     tail = f"[\n{body}\n  ]" if items else "[]"
     sys.stdout.write(f'{head},\n  "items": {tail}\n}}\n')
 

@@ -6,8 +6,10 @@ facade :mod:`ccapki.api`, which calls them.
 """
 
 __all__ = [
+    "acme",
     "apply",
     "backups",
+    "cakeys",
     "certfiles",
     "doctor",
     "exports",
@@ -21,6 +23,7 @@ __all__ = [
     "renew",
     "stackproof",
     "status",
+    "status_pages",
     "trustops",
     "verify",
     "watch",

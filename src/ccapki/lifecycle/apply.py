@@ -5,14 +5,15 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 
 from ccapki._util import gc_paused
-from ccapki.errors import Interrupted, StoreBusy
+from ccapki.errors import InputError, Interrupted, StoreBusy
+from ccapki.lifecycle._forkpool import imap_forked
 from ccapki.pki.certs import display_name, fingerprint
 from ccapki.pki.issue import (
     Issuer,
@@ -22,6 +23,7 @@ from ccapki.pki.issue import (
     make_root_ca,
 )
 from ccapki.pki.keys import KeyType, generate_key
+from ccapki.pki.signer import ExternalKey, SignerKey
 from ccapki.store.records import (
     CertFacts,
     IdentityRecord,
@@ -53,6 +55,7 @@ __all__ = [
     "apply_plan",
     "current_state",
     "ensure_issuers",
+    "remembered_nothing_to_do",
     "signer_for",
 ]
 
@@ -138,9 +141,10 @@ def ensure_issuers(
             created.append(display_name(cert))
         issuers[PERFIGO_ROOT] = issuer
     if INTERNAL_CA in kinds:
+        _reach_tokens_first(store, dep)
         root = store.cas.issuer(INTERNAL_ROOT)
         if root is None:
-            rkey = generate_key(KeyType.ECDSA_P384)
+            rkey = _new_ca_key(store, dep, INTERNAL_ROOT, KeyType.ECDSA_P384)
             rcert = make_root_ca(
                 fit_name(org, "Clean Access Root CA"),
                 rkey,
@@ -153,7 +157,8 @@ def ensure_issuers(
             created.append(display_name(rcert))
         ca = store.cas.issuer(INTERNAL_CA)
         if ca is None:
-            ikey = generate_key(KeyType.ECDSA_P256)
+            ikey = _new_ca_key(store, dep, INTERNAL_CA, KeyType.ECDSA_P256)
+            _not_the_root_key(ikey, root)
             icert = make_intermediate_ca(
                 root,
                 fit_name(org, "Clean Access Appliance CA"),
@@ -168,6 +173,62 @@ def ensure_issuers(
         issuers[INTERNAL_ROOT] = root
         issuers[INTERNAL_CA] = ca
     return issuers, created
+
+
+def _new_ca_key(store: Store, dep: Deployment, kind: str, key_type: KeyType) -> SignerKey:
+    """A new key for the internal CA ``kind``: in the PKCS#11 token the deployment file's
+    ``[ca]`` names for it (generated there, or the key the token holds under that URI),
+    else in memory (sealed in the store with its CA). Raises
+    :class:`~ccapki.errors.TokenError` when the token fails."""
+    keys = dep.ca_keys
+    uri = keys.root_pkcs11_uri if kind == INTERNAL_ROOT else keys.intermediate_pkcs11_uri
+    if uri is None:
+        return generate_key(key_type)
+    from ccapki.hsm.uri import parse_pkcs11_uri
+
+    return store.token_keys.create(parse_pkcs11_uri(uri), keys.pkcs11_module, key_type)
+
+
+def _reach_tokens_first(store: Store, dep: Deployment) -> None:
+    """Before a key is generated in a PKCS#11 token: every token that a new internal CA's
+    key goes to (the file's ``[ca]``) is there and logged in, and the two URIs name two
+    keys; so a failure (a token label typo, a wrong PIN) leaves no key behind in a token.
+    Raises :class:`~ccapki.errors.TokenError`, or :class:`InputError` for one URI twice."""
+    keys = dep.ca_keys
+    todo = [
+        uri
+        for kind, uri in (
+            (INTERNAL_ROOT, keys.root_pkcs11_uri),
+            (INTERNAL_CA, keys.intermediate_pkcs11_uri),
+        )
+        if uri is not None and not store.cas.list(kind)
+    ]
+    if not todo:
+        return
+    from ccapki.hsm.uri import parse_pkcs11_uri
+
+    parsed = [parse_pkcs11_uri(uri).without_module() for uri in todo]
+    if len(parsed) == 2 and parsed[0] == parsed[1]:
+        raise _same_key_error()
+    for uri in parsed:
+        store.token_keys.login(uri, keys.pkcs11_module)
+
+
+def _same_key_error() -> InputError:
+    return InputError(
+        "the intermediate CA's key in the PKCS#11 token is the root CA's key; nothing was written",
+        "give [ca] intermediate_pkcs11_uri (or --intermediate-pkcs11-uri) another "
+        "object= than the root's",
+    )
+
+
+def _not_the_root_key(key: SignerKey, root: Issuer) -> None:
+    """Refuse an intermediate CA key that is the root's (two PKCS#11 URIs naming one key
+    object): the intermediate would add nothing. Raises :class:`InputError`."""
+    from ccapki.pki.keys import public_key_fingerprint
+
+    if public_key_fingerprint(key.public_key()) == public_key_fingerprint(root.key.public_key()):
+        raise _same_key_error()
 
 
 def issue_one(
@@ -278,7 +339,7 @@ def issue_batches(
     now: dt.datetime,
     *,
     workers: int | None = None,
-) -> Iterator[list[IdentityRecord]]:
+) -> Generator[list[IdentityRecord], None, None]:
     """Issue every job, yielding batches as they are done, so the caller can persist one
     batch while the next is being issued. In bulk, key generation and signing run on every
     core.
@@ -298,6 +359,8 @@ def issue_batches(
         or cpus < 2
         or threading.active_count() > 1
         or "fork" not in mp.get_all_start_methods()
+        # a key in a PKCS#11 token signs in this process only (a session is not forked)
+        or any(isinstance(i.key, ExternalKey) for i in issuers.values())
     ):
         for i in range(0, len(jobs), _SERIAL_CHUNK):
             yield [issue_one(p, s, issuers, now) for p, s in jobs[i : i + _SERIAL_CHUNK]]
@@ -308,9 +371,11 @@ def issue_batches(
     chunks = [(jobs[i : i + size], now) for i in range(0, len(jobs), size)]
     by_name = {p.name: (p, s) for p, s in jobs}
     try:
-        # leaving the block (done, error or interrupted) terminates the workers
-        with mp.get_context("fork").Pool(cpus, initializer=_quiet_worker) as pool:
-            for chunk in pool.imap(_issue_chunk, chunks):
+        # leaving the loop (done, an error, a signal, closed) kills and reaps the workers
+        with contextlib.closing(
+            imap_forked(_issue_chunk, chunks, cpus, _quiet_worker)
+        ) as chunks_done:
+            for chunk in chunks_done:
                 records: list[IdentityRecord] = []
                 for name, key_der, facts in chunk:
                     p, signer = by_name[name]
@@ -405,6 +470,10 @@ def _apply_plan(
     report: dict[str, object] | None = None,
     roll_back: bool = False,
 ) -> ApplyResult:
+    if not dry_run:  # the same file on the same store, nothing come due: nothing to do
+        known = _known_nothing_to_do(store, dep, now, report)
+        if known is not None:
+            return known
     plan = make_plan(dep)
     named = {p.name for p in plan.identities}
     if dry_run:
@@ -424,6 +493,8 @@ def _apply_plan(
         made = [c for c in store.cas.list() if c.name in created] if created else []
         # nothing to issue: the identities read above are current (read them once)
         trust_added = [] if jobs else fill_trust_stores(store, dep, held)
+        if not (jobs or recorded or created or trust_added):
+            _remember_nothing_to_do(store, dep, now, held, actions, previous)
     renamed = previous if previous is not None and previous != dep.name else None
     gone = tuple(sorted(n for n in held if n not in named))
     kept: list[str] = []
@@ -436,9 +507,18 @@ def _apply_plan(
             a.identity: (held[a.identity].fingerprint if a.identity in held else None) for a in todo
         }
         try:
-            _issue_in_batches(store, jobs, issuers, now, seen, kept, elsewhere, progress)
-            with store.transaction():  # read again: another writer may have issued meanwhile
-                trust_added = fill_trust_stores(store, dep)
+            try:
+                _issue_in_batches(store, jobs, issuers, now, seen, kept, elsewhere, progress)
+                with store.transaction():  # read again: another writer may have issued meanwhile
+                    trust_added = fill_trust_stores(store, dep)
+            except Exception as error:
+                # a signal that cut a database statement short leaves as the driver's error
+                # (psycopg: "cannot exit pipeline mode while busy", its context the signal's
+                # Interrupted): it is the interruption, and what was kept is said as ever
+                stopped = _interruption_behind(error)
+                if stopped is None:
+                    raise
+                raise stopped from error
         except (Interrupted, StoreBusy) as exc:
             finish = "run the command again to finish"
             if isinstance(exc, StoreBusy):
@@ -469,6 +549,19 @@ def _apply_plan(
         renamed,
         tuple(elsewhere),
     )
+
+
+def _interruption_behind(error: BaseException) -> Interrupted | None:
+    """The :class:`Interrupted` that ``error`` was raised while handling (its context
+    chain), if any."""
+    seen: set[int] = set()
+    cause = error.__context__
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, Interrupted):
+            return cause
+        seen.add(id(cause))
+        cause = cause.__context__
+    return None
 
 
 def _roll_back(
@@ -506,6 +599,13 @@ def _roll_back(
             c.execute(
                 delete(t.keys).where(
                     t.keys.c.fingerprint == ca.spki, t.keys.c.deployment == ca.deployment
+                )
+            )
+            # a key in a PKCS#11 token stays there (a later apply finds it by its URI)
+            c.execute(
+                delete(t.ca_token_keys).where(
+                    t.ca_token_keys.c.fingerprint == ca.spki,
+                    t.ca_token_keys.c.deployment == ca.deployment,
                 )
             )
         gone = [ca.name for ca in own]
@@ -568,13 +668,15 @@ def _issue_in_batches(
 
     if progress is not None:
         progress(0, len(jobs))  # what there is to do, before the first (slow) key
-    for batch in issue_batches(jobs, issuers, now):  # committed while workers issue on
-        waiting += batch
-        done += len(batch)
-        if progress is not None:
-            progress(done, len(jobs))
-        if len(waiting) >= BATCH_SIZE or time.monotonic() - last >= BATCH_SECONDS:
-            commit()
+    # closed as soon as the loop is left (an error, a signal): the workers stop there
+    with contextlib.closing(issue_batches(jobs, issuers, now)) as issued:
+        for batch in issued:  # committed while workers issue on
+            waiting += batch
+            done += len(batch)
+            if progress is not None:
+                progress(done, len(jobs))
+            if len(waiting) >= BATCH_SIZE or time.monotonic() - last >= BATCH_SECONDS:
+                commit()
     if waiting:
         commit()
 
@@ -590,3 +692,145 @@ def fill_trust_stores(
     changes = [c for c in trust_changes(inv) if c.action == "add"]
     store.trust.add_many([(c.appliance, c.certificate, c.description) for c in changes])
     return [str(c) for c in changes]
+
+
+# ------------------------------------------------------------- nothing to do, remembered
+#
+# An apply that found nothing to do remembers it (in the store's ``meta`` table, in the
+# transaction that decided it): the deployment file's digest (with this ccapki's version),
+# the store's revision (:func:`ccapki.lifecycle.inventory.store_revision`: any write to what
+# apply reads changes it), when it decided, the first time an identity becomes due for
+# renewal, and the result (each identity's action, with the expiry its reason counts the
+# days to). The next apply of the same file, on the same revision, after that decision and
+# before that time, gives the same result without reading every identity again.
+
+#: ``meta`` key of a deployment's remembered "nothing to do" (+ a digest of its name)
+_NOTHING_KEY = "apply-nothing:"
+
+
+def _nothing_key(name: str) -> str:
+    import hashlib
+
+    return _NOTHING_KEY + hashlib.sha256(name.encode()).hexdigest()[:40]
+
+
+def _file_digest(name: str, text: str) -> str:
+    import hashlib
+
+    from ccapki import __version__
+
+    return hashlib.sha256(f"{__version__}\0{name}\0{text}".encode()).hexdigest()
+
+
+def _known_nothing_to_do(
+    store: Store, dep: Deployment, now: dt.datetime, report: dict[str, object] | None
+) -> ApplyResult | None:
+    """:func:`remembered_nothing_to_do` of ``dep`` (unlocking the store first, as apply
+    does), filling ``report`` as apply does when it answers."""
+    store.unlock()  # a wrong passphrase fails here, whatever there is to do
+    if not dep.source_text:  # a Deployment not read from a file: nothing to compare
+        return None
+    known = remembered_nothing_to_do(store, dep.name, dep.source_text, now)
+    if known is not None and report is not None:
+        report.update(deployment=dep.name, kept=[], total=0)
+    return known
+
+
+def remembered_nothing_to_do(
+    store: Store, name: str, text: str, now: dt.datetime
+) -> ApplyResult | None:
+    """What applying deployment ``name``'s file ``text`` at ``now`` gives, when a previous
+    apply of that same text (by this ccapki version), on the store as it is now, found
+    nothing to do, and ``now`` is after that decision and before any identity comes due
+    for renewal; None otherwise (apply then decides as ever). The text need not be parsed:
+    it parsed, as deployment ``name``, when it was remembered. Reads only (the store
+    must be unlocked by the caller when it must be). Raises what the store raises."""
+    import json
+
+    from sqlalchemy import select
+
+    from ccapki.lifecycle.inventory import store_revision
+    from ccapki.store import schema as t
+
+    if store.read_only:  # apply says it cannot write there, whatever there is to do
+        return None
+    with store.connection() as c:
+        kept = c.execute(select(t.meta.c.value).where(t.meta.c.key == _nothing_key(name))).scalar()
+    if kept is None:
+        return None
+    try:
+        known = json.loads(kept)
+        since, due = (dt.datetime.fromisoformat(known[k]) for k in ("from", "due"))
+        if (
+            known["digest"] != _file_digest(name, text)
+            or not since <= now < due
+            or tuple(known["revision"]) != store_revision(store)
+        ):
+            return None
+        kinds = {k.value: k for k in ActionKind}
+        words: dict[str, str] = {}  # a batch of certificates shares its expiry
+        actions = []
+        for identity, kind, reason, until in known["actions"]:
+            if until is not None:  # as pending_actions words a current certificate
+                reason = words.get(until)
+                if reason is None:
+                    left = dt.datetime.fromisoformat(until) - now
+                    reason = words[until] = f"valid for {left.days} more days"
+            actions.append(Action(identity, kinds[kind], reason))
+        gone, renamed = tuple(known["gone"]), known["renamed"]
+    except (ValueError, KeyError, TypeError):  # written by another version: decide anew
+        return None
+    return ApplyResult(tuple(actions), (), (), False, (), gone, renamed)
+
+
+def _remember_nothing_to_do(
+    store: Store,
+    dep: Deployment,
+    now: dt.datetime,
+    held: Mapping[str, StoredIdentity],
+    actions: tuple[Action, ...],
+    previous: str | None,
+) -> None:
+    """Remember, in the apply's transaction, that applying ``dep`` found nothing to do
+    (``actions``: none issues anything; nothing was recorded, created or added), for
+    :func:`_known_nothing_to_do`. Forgets what was remembered when an action's words
+    depend on the time in another way than a current certificate's days left."""
+    import json
+
+    from sqlalchemy import delete, insert
+
+    from ccapki.lifecycle.inventory import store_revision
+    from ccapki.pki.certs import renewal_window
+    from ccapki.store import schema as t
+
+    key = _nothing_key(dep.name)
+    rows: list[tuple[str, str, str | None, str | None]] = []
+    due: dt.datetime | None = None
+    for a in actions:
+        ident = held.get(a.identity)
+        if a.kind is ActionKind.NOTHING and ident is not None:
+            cert = ident.certificate
+            until = cert.not_valid_after_utc
+            ends = until - renewal_window(cert)
+            due = ends if due is None or ends < due else due
+            rows.append((a.identity, a.kind.value, None, until.isoformat()))
+        elif a.kind in (ActionKind.CSR, ActionKind.AWAIT_CA) and ident is None:
+            rows.append((a.identity, a.kind.value, a.reason, None))  # no certificate yet
+        else:  # e.g. a third-party certificate due: its words count the days
+            rows = []
+            break
+    with store.connection() as c:
+        c.execute(delete(t.meta).where(t.meta.c.key == key))
+        if not rows or not dep.source_text:
+            return
+        named = {i.name for i in dep.identities}
+        value = {
+            "digest": _file_digest(dep.name, dep.source_text),
+            "revision": list(store_revision(store)),
+            "from": now.isoformat(),
+            "due": (due or now + dt.timedelta(days=36500)).isoformat(),
+            "gone": sorted(n for n in held if n not in named),
+            "renamed": previous if previous is not None and previous != dep.name else None,
+            "actions": rows,
+        }
+        c.execute(insert(t.meta), {"key": key, "value": json.dumps(value)})

@@ -66,7 +66,13 @@ TABLES: tuple[str, ...] = (
     "certificates",
     "cas",
     "keys",
+    # CA keys in PKCS#11 tokens (issue 14): where they are (URI, module), never the key
+    "ca_token_keys",
     "csrs",
+    # ACME (issue 14): the accounts (their key as keys travel: PKCS#8 in the archive,
+    # re-sealed on restore) and the orders (naming their account by its key's fingerprint)
+    "acme_accounts",
+    "acme_orders",
     "trust_entries",
     "audit",
     "notifications",
@@ -80,6 +86,12 @@ _MONITORING_KEYS: dict[str, tuple[str, ...]] = {
     "runs": ("deployment", "kind", "started_at"),
 }
 _BATCH = 500  # rows per read batch and per insert
+#: the fields a record holds beyond its table's columns
+_EXTRA: dict[str, tuple[str, ...]] = {
+    "keys": ("der",),
+    "acme_accounts": ("der",),
+    "acme_orders": ("account",),
+}
 
 
 def _table(name: str) -> Table:
@@ -178,6 +190,7 @@ def write_backup(
     keyring = store.keyring  # the store's passphrase first
     now = store.now()
     identities = 0
+    acme_accounts: dict[int, str] = {}  # ACME account id -> its key's fingerprint
     with (
         _snapshot(store) as conn,
         BackupWriter(
@@ -197,10 +210,15 @@ def write_backup(
             last: tuple[str, str] | None = None
             for row in result.mappings():
                 rec = _encode(tbl, row)
-                if name == "keys":
+                if name in ("keys", "acme_accounts"):
                     der = keyring.open(row["nonce"], row["sealed"], row["fingerprint"])
                     del rec["nonce"], rec["sealed"]
                     rec["der"] = base64.b64encode(der).decode("ascii")
+                    if name == "acme_accounts":
+                        acme_accounts[row["id"]] = row["fingerprint"]
+                elif name == "acme_orders":
+                    # ids are not carried: the order names its account by its key
+                    rec["account"] = acme_accounts.get(row["account_id"])
                 elif name == "certificates":
                     ident = (row["deployment"], row["identity"])
                     if ident != last:
@@ -294,8 +312,7 @@ def verify_backup(reader: BackupReader) -> BackupContents:
         kind = rec["t"]
         if kind not in TABLES:
             raise _newer(f"records of type {kind!r}")
-        extra = ("der",) if kind == "keys" else ()
-        row = _decode(_table(kind), rec, extra)
+        row = _decode(_table(kind), rec, _EXTRA.get(kind, ()))
         counts[kind] += 1
         if kind == "certificates":
             key = (row["deployment"], row["identity"])
@@ -309,20 +326,21 @@ def verify_backup(reader: BackupReader) -> BackupContents:
             deployments.setdefault(row["deployment"])
         elif kind == "deployments":
             deployments.setdefault(row["name"])
-        elif kind == "keys":
+        elif kind in ("keys", "acme_accounts"):
+            what = "key" if kind == "keys" else "ACME account key"
             try:
                 key_obj = serialization.load_der_private_key(
                     base64.b64decode(rec["der"]), password=None, unsafe_skip_rsa_key_validation=True
                 )
             except (ValueError, TypeError, KeyError):
                 raise FileFormatError(
-                    f"{reader.source}: the key {row['fingerprint'][:16]} in the backup does "
+                    f"{reader.source}: the {what} {row['fingerprint'][:16]} in the backup does "
                     "not parse",
                     "use another backup (this one was written from a damaged store)",
                 ) from None
             if public_key_fingerprint(key_obj) != row["fingerprint"]:
                 raise FileFormatError(
-                    f"{reader.source}: the key {row['fingerprint'][:16]} in the backup does "
+                    f"{reader.source}: the {what} {row['fingerprint'][:16]} in the backup does "
                     "not match its fingerprint",
                     "use another backup (this one was written from a damaged store)",
                 )
@@ -349,6 +367,8 @@ class RestoreSummary:
     kept: dict[str, int] = field(default_factory=dict)
     identities: list[str] = field(default_factory=list)
     forced: list[str] = field(default_factory=list)
+    #: the URIs of the CA keys in PKCS#11 tokens the backup names (it cannot hold them)
+    token_keys: list[str] = field(default_factory=list)
 
 
 def _audit_key(at: dt.datetime, action: str, subject: str, detail: str) -> bytes:
@@ -386,6 +406,7 @@ class _Restorer:
         self.selected: set[tuple[str, str]] = set()  # --identity: the groups restored
         self.want_spkis: set[str] = set()
         self.want_cas: set[str] = set()
+        self.acme_ids: dict[str, int] = {}  # ACME account key fingerprint -> id in the store
         self.audit_held: collections.Counter[bytes] | None = None
         self.dep_held: dict[str, tuple[dt.datetime, set[tuple[dt.datetime, bytes]]]] | None = None
 
@@ -409,10 +430,11 @@ class _Restorer:
             == (self.batch[-1]["deployment"], self.batch[-1]["identity"])
         ):
             self.flush()
-        extra = ("der",) if kind == "keys" else ()
-        row = _decode(_table(kind), rec, extra)
-        if kind == "keys":
+        row = _decode(_table(kind), rec, _EXTRA.get(kind, ()))
+        if kind in ("keys", "acme_accounts"):
             row["der"] = base64.b64decode(rec["der"])
+        elif kind == "acme_orders":
+            row["account"] = rec.get("account")
         self.batch.append(row)
 
     def flush(self) -> None:
@@ -555,6 +577,70 @@ class _Restorer:
             new.append(r)
         self._insert("keys", new)
         self._count("keys", len(new), len(rows) - len(new))
+
+    def _ca_token_keys(self, rows: list[dict[str, Any]]) -> None:
+        """Where CA keys in PKCS#11 tokens are: recorded again, the keys stay in the tokens."""
+        if self.only is not None:
+            rows = [r for r in rows if r["fingerprint"] in self.want_spkis]
+        have = self._existing(t.ca_token_keys.c.fingerprint, [r["fingerprint"] for r in rows])
+        new = [r for r in rows if r["fingerprint"] not in have]
+        self._insert("ca_token_keys", new)
+        self._count("ca_token_keys", len(new), len(rows) - len(new))
+        self.summary.token_keys += [r["uri"] for r in rows]
+
+    def _acme_accounts(self, rows: list[dict[str, Any]]) -> None:
+        """ACME accounts: re-sealed under the store's keyring; one the store holds (the
+        same key) is kept. With ``--identity``: those of the restored identity's
+        deployment (its orders name one)."""
+        if self.only is not None:
+            deps = {d for d, _ in self.selected}
+            rows = [r for r in rows if r["deployment"] in deps]
+        c = t.acme_accounts.c
+        have = self._existing(c.fingerprint, [r["fingerprint"] for r in rows])
+        keyring = self.store.keyring
+        new = []
+        for r in rows:
+            der = r.pop("der")
+            if r["fingerprint"] in have:
+                continue
+            r["nonce"], r["sealed"] = keyring.seal(der, r["fingerprint"])
+            new.append(r)
+        self._insert("acme_accounts", new)
+        self._count("acme_accounts", len(new), len(rows) - len(new))
+        fps = {r["fingerprint"] for r in rows}
+        if fps:
+            q = select(c.id, c.fingerprint).where(c.fingerprint.in_(fps))
+            self.acme_ids.update({r.fingerprint: r.id for r in self.conn.execute(q)})
+
+    def _acme_orders(self, rows: list[dict[str, Any]]) -> None:
+        """ACME orders, their account found by its key's fingerprint; one the store holds
+        (the same identity, key and time) is kept."""
+        if self.only is not None:
+            rows = [r for r in rows if (r["deployment"], r["identity"]) in self.selected]
+        out = []
+        for r in rows:
+            account = self.acme_ids.get(r.pop("account") or "")
+            if account is None:
+                raise FileFormatError(
+                    f"an ACME order of {r['identity']} in the backup names no account it holds",
+                    "use another backup (this one was written from a damaged store)",
+                )
+            r["account_id"] = account
+            out.append(r)
+        if not out:
+            return
+        c = t.acme_orders.c
+        q = select(c.deployment, c.identity, c.spki, c.created_at).where(
+            c.identity.in_({r["identity"] for r in out})
+        )
+        have = {(h.deployment, h.identity, h.spki, h.created_at) for h in self.conn.execute(q)}
+        new = [
+            r
+            for r in out
+            if (r["deployment"], r["identity"], r["spki"], r["created_at"]) not in have
+        ]
+        self._insert("acme_orders", new)
+        self._count("acme_orders", len(new), len(out) - len(new))
 
     def _existing(self, col: Any, values: Sequence[str]) -> set[str]:
         if not values:

@@ -56,6 +56,7 @@ __all__ = [
     "Progress",
     "Report",
     "Severity",
+    "acme_problems",
     "backup_problems",
     "ca_problems",
     "command",
@@ -68,6 +69,7 @@ __all__ = [
     "restore_fix",
     "schema_problems",
     "stale_key_problems",
+    "token_key_problems",
     "trust_problem",
 ]
 
@@ -189,7 +191,8 @@ def database_problems(state: DatabaseState) -> list[Problem]:
             Severity.WARNING,
             state.where,
             f"the store is read-only ({state.read_only}): reading commands (status, "
-            "inspect, trust check, plan, export) work; commands that write (apply, renew "
+            "inspect, trust check, plan, export of certificates) work; commands that write "
+            "(apply, renew "
             "--commit, trust apply, import, probe) refuse",
             "if it should be writable: check the permissions of the store folder and "
             f"{Path(state.where).name} (the user running ccapki must be able to write "
@@ -492,10 +495,14 @@ def stale_key_problems(
 
 
 def ca_problems(
-    rows: Sequence[CARow], keys: Mapping[str, KeyMeta], labels: Callable[[str], str | None]
+    rows: Sequence[CARow],
+    keys: Mapping[str, KeyMeta],
+    labels: Callable[[str], str | None],
+    in_token: frozenset[str] = frozenset(),
 ) -> tuple[list[Problem], list[x509.Certificate], frozenset[str]]:
-    """The CAs' findings (ours must hold their key; external ones need none), their
-    certificates and the fingerprints of the external ones."""
+    """The CAs' findings (ours must hold their key, or know it is in a PKCS#11 token:
+    ``in_token``, public-key fingerprints; external ones need none), their certificates
+    and the fingerprints of the external ones."""
     out: list[Problem] = []
     certs: list[x509.Certificate] = []
     external: set[str] = set()
@@ -518,7 +525,7 @@ def ca_problems(
         certs.append(cert)
         if r.kind == "external":
             external.add(fingerprint(cert))
-        elif r.spki not in keys:
+        elif r.spki not in keys and r.spki not in in_token:
             out.append(
                 Problem(
                     "ca-key-missing",
@@ -534,6 +541,117 @@ def ca_problems(
 
 
 # ---------------------------------------------------------------------------- keys
+
+
+def token_key_problems(
+    store: Store,
+    rows: Sequence[CARow],
+    wanted: Callable[[str], bool],
+    labels: Callable[[str], str | None],
+) -> tuple[list[Problem], list[str], int]:
+    """The CA keys in PKCS#11 tokens (issue 14): the module loads and the token is
+    present; with ``CCAPKI_PKCS11_PIN`` set, the key object is there and signs a test
+    message that its public key verifies. Returns (findings, what was skipped, keys
+    checked)."""
+    import os
+
+    from ccapki.errors import TokenError
+    from ccapki.hsm.token import reach_token
+    from ccapki.hsm.uri import PIN_ENV, parse_pkcs11_uri
+    from ccapki.pki.signer import ExternalSignatureError, self_test
+
+    names = {r.spki: r.name for r in rows}
+    records = [r for r in store.token_keys.list() if wanted(r.deployment)]
+    out: list[Problem] = []
+    skipped: list[str] = []
+    pin = bool(os.environ.get(PIN_ENV))
+    for rec in records:
+        subject = f"CA {names.get(rec.fingerprint, rec.fingerprint[:16])}"
+        try:
+            if pin:
+                self_test(store.token_keys.open(rec))
+            else:
+                reach_token(parse_pkcs11_uri(rec.uri), module=rec.module)
+        except (TokenError, InputError) as exc:
+            out.append(
+                Problem(
+                    "ca-token",
+                    Severity.ERROR,
+                    subject,
+                    f"its key in a PKCS#11 token cannot sign: {exc.message}",
+                    exc.hint,
+                    labels(rec.deployment),
+                )
+            )
+        except ExternalSignatureError as exc:
+            out.append(
+                Problem(
+                    "ca-token",
+                    Severity.ERROR,
+                    subject,
+                    f"its key in a PKCS#11 token ({rec.uri}) signs wrongly: {exc}",
+                    "check the token with its own tool; replace the key object from the "
+                    "token's backup",
+                    labels(rec.deployment),
+                )
+            )
+    if records and not pin:
+        skipped.append(
+            f"signing with the CA keys in PKCS#11 tokens: {PIN_ENV} is not set (the module "
+            "and the tokens were checked)"
+        )
+    return out, skipped, len(records)
+
+
+def acme_problems(
+    store: Store, names: Sequence[str], labels: Callable[[str], str | None]
+) -> tuple[list[Problem], list[str], int]:
+    """For each deployment of ``names`` whose stored file has ACME identities (issue 14):
+    the ACME directory answers over HTTPS verified with the file's ``ca_bundle``, and the
+    store's account is still valid at the CA (:func:`ccapki.lifecycle.acme.check_account`:
+    the network is asked, the store only read). Returns (findings, what was skipped,
+    deployments checked)."""
+    from ccapki.api import stored_deployment
+    from ccapki.errors import CcapkiError
+
+    out: list[Problem] = []
+    skipped: list[str] = []
+    checked = 0
+    for name in names:
+        with store.fork(deployment=None) as view:
+            view.use(name)
+            kept = view.deployments.latest()
+            if kept is None or "acme" not in kept.text:
+                continue  # no [acme] table: not parsed (a large file takes a while)
+            try:
+                dep = stored_deployment(view, name)
+            except CcapkiError:
+                continue  # no file, or one that no longer parses: not the ACME check's to say
+            if dep.acme is None or not any(i.acme for i in dep.identities):
+                continue
+            try:
+                from ccapki.lifecycle.acme import check_account
+
+                found = check_account(view, dep)
+            except ModuleNotFoundError as exc:
+                skipped.append(
+                    f"the ACME account of {name}: the {exc.name} package is not installed "
+                    "(pip install 'ccapki[acme]')"
+                )
+                continue
+        checked += 1
+        for f in found:
+            out.append(
+                Problem(
+                    f.code,
+                    Severity.ERROR if f.error else Severity.WARNING,
+                    f.subject,
+                    f.message,
+                    f.fix,
+                    labels(name),
+                )
+            )
+    return out, skipped, checked
 
 
 def _key_subject(row: SealedRow | KeyMeta) -> str:
@@ -762,7 +880,12 @@ def examine(
 
     from ccapki.store.session import Store
 
-    with Store.open(home, url=url, passphrase=passphrase, clock=lambda: now) as store:
+    # every row read in one snapshot: a command committing meanwhile (a renewal's
+    # certificate and key) is seen whole or not at all, never half
+    with (
+        Store.open(home, url=url, passphrase=passphrase, clock=lambda: now) as store,
+        store.read_snapshot(),
+    ):
         return _examine_rows(store, problems, checked, skipped, where, now, deployment, progress)
 
 
@@ -811,11 +934,28 @@ def _examine_rows(
     # a chain may end at any deployment's CA (CAs may be shared); only the deployment's
     # own CAs are reported on
     ca_rows = health.ca_rows(store)
-    _, ca_certs, external = ca_problems(ca_rows, keys, label)
-    ca_found, own_cas, _ = ca_problems([r for r in ca_rows if wanted(r.deployment)], keys, label)
+    in_token = frozenset(r.fingerprint for r in store.token_keys.list())
+    _, ca_certs, external = ca_problems(ca_rows, keys, label, in_token)
+    ca_found, own_cas, _ = ca_problems(
+        [r for r in ca_rows if wanted(r.deployment)], keys, label, in_token
+    )
     problems += ca_found
+    if in_token:  # CA keys in PKCS#11 tokens: reachable, and signing when the PIN is given
+        token_found, token_skipped, checked["token_keys"] = token_key_problems(
+            store, ca_rows, wanted, label
+        )
+        problems += token_found
+        skipped += token_skipped
     chains = Chains(ca_certs, external)
     checked["cas"] = len(own_cas)
+    # ACME (issue 14): the directory reachable, the account still valid (the network)
+    acme_found, acme_skipped, acme_checked = acme_problems(
+        store, [n for n in names if wanted(n)], label
+    )
+    problems += acme_found
+    skipped += acme_skipped
+    if acme_checked:
+        checked["acme_accounts"] = acme_checked
 
     total = health.certificate_count(store, deployment)
     done = identities = 0

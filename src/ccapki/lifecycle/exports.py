@@ -14,7 +14,7 @@ from typing import Literal
 
 from cryptography import x509
 
-from ccapki.errors import InputError
+from ccapki.errors import InputError, StoreError
 from ccapki.lifecycle.certfiles import identity_material
 from ccapki.pki import export as ex
 from ccapki.pki.certs import display_name
@@ -27,6 +27,7 @@ __all__ = [
     "Exported",
     "export_identity",
     "record_key_export",
+    "refuse_unaudited_key_export",
 ]
 
 ExportFormat = Literal["pem-bundle", "cert", "chain", "fullchain", "key", "der", "pkcs12"]
@@ -143,6 +144,26 @@ def _no_chain(identity: str, chain: Sequence[x509.Certificate]) -> InputError:
         "holds only that root, which export leaves out unless --include-root is given",
         f"give --include-root to write the root, or use --format cert or fullchain for "
         f"{identity}'s certificate",
+    )
+
+
+def refuse_unaudited_key_export(store: Store, what: str) -> None:
+    """Stop a command about to write a private key out when the store is read-only.
+
+    Every key written out goes to the audit log, which a read-only store cannot take; so
+    the command stops before writing anything, rather than leave an unaudited key behind.
+    ``what`` names the command (``export``, ``backup create``...). Returns None when the
+    store is writable; raises :class:`StoreError` (exit 2) when it is read-only.
+    """
+    if store.read_only is None:
+        return
+    raise StoreError(
+        f"the store at {store.home} is read-only ({store.read_only}): {what} writes a "
+        "private key, and every key written out goes to the store's audit log; nothing "
+        "was written",
+        f"make the store writable (the permissions of {store.home} and its database, or "
+        f"`findmnt -T {store.home}`; `mount -o remount,rw ...`), or export the "
+        "certificates alone (`ccapki export NAME --format fullchain`, `ccapki export-roots`)",
     )
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from cryptography import x509
@@ -36,7 +36,7 @@ from ccapki.pki.formats import Material, PrivateKey
 from ccapki.pki.keys import key_type_name, public_key_fingerprint
 from ccapki.store.records import IdentityRecord, KeyRecord, KeyState, StoredCA
 from ccapki.topology.model import Deployment, IdentitySpec, Source
-from ccapki.trust import incomplete_chain
+from ccapki.trust import Finding, incomplete_chain
 
 if TYPE_CHECKING:
     from ccapki.store.session import Store
@@ -50,6 +50,7 @@ __all__ = [
     "import_materials",
     "load_known",
     "plan_import",
+    "source_warning",
     "store_import",
 ]
 
@@ -187,6 +188,31 @@ def _complete_chain(
         chain.append(parent)
         top = parent
     return tuple(chain), None
+
+
+def _namesake(finding: Finding, missing: x509.Name, known: Sequence[x509.Certificate]) -> Finding:
+    """``finding`` (an incomplete chain) saying so when a known CA bears the missing
+    issuer's name but did not sign: another CA of the same name (another store's internal
+    CA for the same deployment file, or a CA made again), not a file left out."""
+    if not any(c.subject == missing for c in known):
+        return finding
+    return replace(
+        finding,
+        reason=f"{finding.reason}: the CA of that name here did not sign it (another CA "
+        "with the same name: another ccapki store's, or one made again)",
+        fix="import the CA certificates that came with it (the CA that signed it), or "
+        "issue it again from this store",
+    )
+
+
+def source_warning(identity: str, source: Source) -> str:
+    """The warning for an outside CA's certificate (or its CSR) for an identity the
+    deployment file gives another ``source``: ``apply`` would replace it. Returns the text."""
+    return (
+        f'{identity} is source = "{source}" in the deployment file: the next `ccapki apply` '
+        "replaces the outside CA's certificate with one it issues; to keep it, set "
+        f'source = "third-party" for {identity} in the file'
+    )
 
 
 def _name_index(dep: Deployment) -> dict[str, IdentitySpec]:
@@ -414,17 +440,19 @@ def _plan_leaf(ctx: _Context, sc: SortedChain, d: _Decisions) -> None:
     chain, missing = _complete_chain(sc, ctx.ca_pool)
     findings = check_fit(leaf, spec, ctx.now)
     if missing is not None:
-        findings.append(incomplete_chain(leaf, missing))
+        findings.append(_namesake(incomplete_chain(leaf, missing), missing, ctx.ca_pool))
     hard = [f for f in findings if f.severity == "error"]
     if hard and not ctx.force:
         d.refusals.append(f"{src} for {spec.name}: " + "; ".join(f.reason for f in hard))
         d.fixes += [f.fix for f in hard]
         return
     warnings = tuple(f.reason for f in findings if f.severity == "warning" or ctx.force)
+    third_party = spec.source is Source.THIRD_PARTY or not _ours(leaf, ctx.known_cas)
+    if third_party and spec.source is not Source.THIRD_PARTY:
+        warnings += (source_warning(spec.name, spec.source),)
     d.imported.append(Imported(spec.name, leaf, chain, key_from, warnings))
     if key_from == "batch":
         d.used_keys.add(spki)
-    third_party = spec.source is Source.THIRD_PARTY or not _ours(leaf, ctx.known_cas)
     d.records.append(
         IdentityRecord(
             identity=spec.name,

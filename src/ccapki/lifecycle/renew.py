@@ -39,6 +39,7 @@ from ccapki.pki.issue import (
     make_root_ca,
 )
 from ccapki.pki.keys import KeyType, generate_key
+from ccapki.pki.signer import SignerKey
 from ccapki.store.records import IdentityRecord, StoredIdentity
 from ccapki.store.session import Store
 from ccapki.topology.model import Deployment, KeyPolicy, Source
@@ -56,6 +57,7 @@ from ccapki.topology.plan import (
 from ccapki.trust import Change
 
 __all__ = [
+    "ACME_SKIP",
     "CsrMade",
     "NewIssuer",
     "RenewalItem",
@@ -148,6 +150,11 @@ class RenewalItem:
             "issuer": self.issuer,
             "note": self.note,
         }
+
+
+#: The reason of a :class:`Skipped` ACME identity: renewed by an ACME order (the CLI's
+#: ``renew --commit`` runs it after the rest; ``ccapki acme order`` alone).
+ACME_SKIP = "an ACME identity: renewed by an ACME order, not a CSR"
 
 
 @dataclass(frozen=True)
@@ -450,6 +457,9 @@ def _plan(
                     "`ccapki apply` reissues it from the file",
                 )
             )
+            continue
+        if p.spec.acme:  # ACME (issue 14): ordered, not a CSR; `renew --commit` orders it
+            skipped.append(Skipped(p.name, ACME_SKIP, f"`ccapki acme order {p.name}`"))
             continue
         third = p.spec.source is Source.THIRD_PARTY
         pending_since = last_csr.get(p.name)
@@ -793,7 +803,7 @@ def _mint_successors(
             continue
         old = issuers[kind].certificate
         org = _organization(old)
-        key = generate_key(_CA_KEYS[kind])
+        key = _successor_key(store, issuers[kind].key, n.name, _CA_KEYS[kind])
         if kind == INTERNAL_CA:
             cert = make_intermediate_ca(
                 issuers[INTERNAL_ROOT],
@@ -815,6 +825,25 @@ def _mint_successors(
         issuers[kind] = Issuer(cert, key)
         minted.append((n.name, kind, cert, issuers[kind]))
     return issuers, minted
+
+
+def _successor_key(store: Store, old: SignerKey, name: str, key_type: KeyType) -> SignerKey:
+    """The key of a CA's successor: where the old CA's key is. A key in a PKCS#11 token
+    gets a successor in the same token (object label ``name``, a new id; generated there,
+    sensitive and not extractable); any other a new key in memory (sealed with its CA).
+    Raises :class:`~ccapki.errors.TokenError` when the token fails."""
+    from ccapki.pki.signer import ExternalKey
+
+    if not isinstance(old, ExternalKey):
+        return generate_key(key_type)
+    from dataclasses import replace
+
+    from ccapki.hsm.token import TokenKey
+
+    if not isinstance(old, TokenKey):  # pragma: no cover - the one external kind there is
+        raise TypeError(f"cannot make a successor of a {type(old).__name__}")
+    uri = replace(old.uri, object=name, id=None)
+    return store.token_keys.create(uri, old.module, key_type)
 
 
 def _organization(cert: x509.Certificate) -> str | None:

@@ -679,7 +679,7 @@ def read_settings(text: str, source: str = "<stored deployment>") -> Settings:
     import tomllib
 
     from ccapki.errors import InputError
-    from ccapki.topology.loader import parse_deployment
+    from ccapki.topology.fastload import parse_deployment
     from ccapki.topology.releases import parse_release, profile_for
 
     cached = _SETTINGS.get(text)

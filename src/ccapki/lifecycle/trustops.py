@@ -80,9 +80,16 @@ def certificates_to_trust(
             "`ccapki export-roots --out DIR` writes the store's roots)",
         )
     certs = require_certificates(material)
+    key_note: tuple[str, ...] = ()
+    if material.keys:  # an upload bundle: the certificates count, the key is left alone
+        key_note = (
+            f"{material.source} also holds a private key: ignored (a trust store never "
+            "needs it; give the certificate alone, e.g. `ccapki export NAME --format cert`, "
+            "and keep key files off the machines that only trust)",
+        )
     leaves = [c for c in certs if not is_ca(c) and not is_self_signed(c)]
     if not leaves:
-        return certs, ()
+        return certs, key_note
     what = [
         f"{display_name(c)} is not a CA certificate (issued by {issuer_display_name(c)})"
         for c in leaves
@@ -95,7 +102,7 @@ def certificates_to_trust(
             f"add the CA that issued it ({issuers}) instead; or add the certificate anyway "
             "with --force",
         )
-    return certs, tuple(f"{w}: trusting it trusts no other certificate" for w in what)
+    return certs, (*key_note, *(f"{w}: trusting it trusts no other certificate" for w in what))
 
 
 @dataclass(frozen=True)

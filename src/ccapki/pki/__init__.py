@@ -4,4 +4,4 @@ The public names live in the submodules (each with its own ``__all__``); this pa
 imports none of them, so importing one stays cheap.
 """
 
-__all__ = ["certs", "chain", "export", "formats", "inspect", "issue", "keys", "roots"]
+__all__ = ["certs", "chain", "export", "formats", "inspect", "issue", "keys", "roots", "signer"]

@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.types import (
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from ccapki.pki.certs import display_name
+from ccapki.pki.signer import SignerKey, sign_certificate
 
 __all__ = [
     "BACKDATE",
@@ -47,10 +48,11 @@ BACKDATE = dt.timedelta(minutes=5)
 
 @dataclass(frozen=True)
 class Issuer:
-    """A signing CA: its certificate and private key."""
+    """A signing CA: its certificate and private key (in memory, or an
+    :class:`~ccapki.pki.signer.ExternalKey` such as a key in a PKCS#11 token)."""
 
     certificate: x509.Certificate
-    key: CertificateIssuerPrivateKeyTypes
+    key: SignerKey
 
     @property
     def name(self) -> str:
@@ -175,14 +177,15 @@ def _base(
 
 def make_root_ca(
     common_name: str,
-    key: CertificateIssuerPrivateKeyTypes,
+    key: SignerKey,
     *,
     now: dt.datetime,
     days: int,
     organization: str | None = None,
     path_length: int | None = 1,
 ) -> x509.Certificate:
-    """A self-signed root CA (CA:TRUE, keyCertSign + cRLSign, pathLen as given)."""
+    """A self-signed root CA (CA:TRUE, keyCertSign + cRLSign, pathLen as given); ``key``
+    in memory or external (see :func:`~ccapki.pki.signer.sign_certificate`)."""
     name = build_name(common_name, organization)
     pub = key.public_key()
     builder = (
@@ -190,7 +193,7 @@ def make_root_ca(
         .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
         .add_extension(_key_usage(ca=True, public_key=pub), critical=True)
     )
-    return builder.sign(key, _hash_for(key))
+    return sign_certificate(builder, key)
 
 
 def make_intermediate_ca(
@@ -216,7 +219,7 @@ def make_intermediate_ca(
         .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
         .add_extension(_key_usage(ca=True, public_key=public_key), critical=True)
     )
-    return builder.sign(issuer.key, _hash_for(issuer.key))
+    return sign_certificate(builder, issuer.key)
 
 
 def issue_identity(
@@ -241,7 +244,7 @@ def issue_identity(
     if issuer is None:
         if self_key is None:
             raise ValueError("a self-signed identity needs its own private key")
-        signer: CertificateIssuerPrivateKeyTypes = self_key
+        signer: SignerKey = self_key
         issuer_name = request.subject
         issuer_pub = public_key
     else:
@@ -262,7 +265,7 @@ def issue_identity(
     )
     if usages:
         builder = builder.add_extension(x509.ExtendedKeyUsage(usages), critical=False)
-    return builder.sign(signer, _hash_for(signer))
+    return sign_certificate(builder, signer)
 
 
 def build_csr(

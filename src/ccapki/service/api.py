@@ -20,7 +20,7 @@ import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, cast
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi import Path as PathParam
@@ -31,6 +31,7 @@ from ccapki import __version__
 from ccapki import api as core
 from ccapki.errors import CcapkiError, InputError, NotFoundError, PasswordError
 from ccapki.lifecycle.inventory import DEFAULT_LIMIT, MAX_LIMIT
+from ccapki.lifecycle.status_pages import CLASSES, StatusPages
 from ccapki.service.auth import current_session, issue_token, request_store, require
 from ccapki.service.problems import PROBLEM_RESPONSES, ProblemException
 from ccapki.store.records import Role, TokenRecord, UserRecord
@@ -45,6 +46,8 @@ __all__ = ["MAX_UPLOAD", "router"]
 MAX_UPLOAD = 1 << 20
 #: The most files one import may upload.
 MAX_FILES = 32
+#: What :class:`_ReportCache` keeps (JSON bytes, a report ready for paging).
+_V = TypeVar("_V")
 
 router = APIRouter(prefix="/api/v1", responses=PROBLEM_RESPONSES)
 
@@ -102,8 +105,8 @@ def _address(request: Request) -> str:
 
 
 class _ReportCache:
-    """This instance's answers of the costly read-only routes (the status report, the
-    trust check), as JSON bytes, by (route, its arguments, the store's revision from
+    """This instance's answers of the costly read-only routes (the status report ready
+    for paging, the trust check as JSON bytes), by (route, its arguments, the store's revision from
     :func:`ccapki.api.store_revision`, the clock's minute): at most :attr:`SIZE` of them.
     Another instance keeps its own; each reads the store's revision on every request, so a
     write anywhere (any instance's, or the CLI's) is seen at the next request; the minute
@@ -113,16 +116,17 @@ class _ReportCache:
     SIZE = 16
 
     def __init__(self) -> None:
-        self._kept: dict[tuple[object, ...], bytes] = {}
+        self._kept: dict[tuple[object, ...], object] = {}
         self._lock = threading.Lock()  # guards _kept
         self._compute = threading.Lock()  # one report computed at a time
 
-    def get(self, key: tuple[object, ...], make: Callable[[], bytes]) -> bytes:
-        """The bytes kept under ``key``, else ``make()``'s, kept. Raises what it does."""
+    def get(self, key: tuple[object, ...], make: Callable[[], _V]) -> _V:
+        """What is kept under ``key`` (the route in the key says its type), else
+        ``make()``'s, kept. Raises what it does."""
         with self._lock:
             body = self._kept.get(key)
         if body is not None:
-            return body
+            return cast(_V, body)
         with self._compute:  # requests that missed together wait for one computation
             with self._lock:
                 body = self._kept.get(key)
@@ -132,13 +136,11 @@ class _ReportCache:
                     self._kept[key] = body
                     while len(self._kept) > self.SIZE:
                         del self._kept[next(iter(self._kept))]
-        return body
+        return cast(_V, body)
 
 
-def _cached(
-    request: Request, store: Store, key: tuple[object, ...], make: Callable[[], bytes]
-) -> Response:
-    """The JSON answer kept under ``key`` at the store's current revision and minute, else
+def _kept(request: Request, store: Store, key: tuple[object, ...], make: Callable[[], _V]) -> _V:
+    """What is kept under ``key`` at the store's current revision and minute, else
     ``make()``'s, kept (see :class:`_ReportCache`)."""
     state = request.app.state
     cache = getattr(state, "report_cache", None)
@@ -146,7 +148,15 @@ def _cached(
         cache = state.report_cache = _ReportCache()
     now = store.now()
     full = (*key, core.store_revision(store), now.replace(second=0, microsecond=0))
-    return Response(cache.get(full, make), media_type="application/json")
+    return cache.get(full, make)
+
+
+def _cached(
+    request: Request, store: Store, key: tuple[object, ...], make: Callable[[], bytes]
+) -> Response:
+    """The JSON answer kept under ``key`` at the store's current revision and minute, else
+    ``make()``'s, kept (see :class:`_ReportCache`)."""
+    return Response(_kept(request, store, key, make), media_type="application/json")
 
 
 # ---------------------------------------------------------------------------- service
@@ -914,16 +924,82 @@ def rotation(
 # ---------------------------------------------------------------------------- status
 
 
+class ServedOut(BaseModel):
+    """What one endpoint of the identity's appliances presented at its last probe."""
+
+    appliance: str
+    kind: str
+    address: str
+    verdict: str
+    at: dt.datetime
+    since: dt.datetime | None
+    reason: str
+    wrong: bool = Field(description="It served a certificate other than the current one")
+    outdated: bool = Field(description="The probe is too old to judge anything")
+
+
+class StatusItemOut(BaseModel):
+    """One identity, CA, pending CSR or trust-store root, as `ccapki status --json` has it."""
+
+    deployment: str
+    kind: str = Field(description="identity, csr, ca or trust-root")
+    name: str
+    fingerprint: str
+    not_after: dt.datetime | None
+    days_left: int | None
+    stage: str = Field(description="ok, a warn_days stage such as 30, expired, missing or pending")
+    temporary: bool
+    in_use: bool
+    note: str
+    served: list[ServedOut]
+
+
+class DeploymentStages(BaseModel):
+    """A deployment's release and warn stages."""
+
+    release: str | None
+    warn_days: list[int]
+
+
+class StatusPageOut(BaseModel):
+    """One page of the estate's status: the whole report's summary and counts, then a page
+    of its items."""
+
+    now: dt.datetime = Field(description="When the report was computed")
+    deployments: dict[str, DeploymentStages]
+    summary: str
+    counts: dict[str, int] = Field(description="`ccapki status --json`'s counts, whole report")
+    exit_code: int
+    nagios_code: int
+    stages: dict[str, int] = Field(
+        description="How many items of the whole report each `stage` filter value matches"
+    )
+    items: list[StatusItemOut]
+    total: int = Field(description="The items the `stage` filter keeps, on every page")
+    limit: int = Field(description="The most items a page holds (the `limit` asked for)")
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null on the last page"
+    )
+
+
 @router.get(
     "/status",
-    response_model=dict[str, Any],
+    response_model=StatusPageOut,
     tags=["status"],
-    summary="Estate status",
-    description="`ccapki status --json`: every identity, CA, pending CSR and trust-store root "
-    "by days left, with what each endpoint served at its last probe. Each instance keeps the "
-    "report it computed until a write lands in the store (any instance's, or the CLI's: the "
-    "store's revision is read on every request) or the clock's minute turns; `now` says when "
-    "it was computed.",
+    summary="Estate status, one page at a time",
+    description="`ccapki status --json` in pages: every identity, CA, pending CSR and "
+    "trust-store root, with what each endpoint served at its last probe, ordered by "
+    "deployment, then expiry (`not_after`; a CSR beside its identity, items without one "
+    f"last), name and kind. Pages of `limit` items (default {DEFAULT_LIMIT}, at most "
+    f"{MAX_LIMIT}); `next_cursor` of one page is the `cursor` of the next (keyset paging: "
+    "a write between two pages neither repeats nor skips an item that was there before). "
+    "`stage` keeps the items in any of the classes it names, comma-separated: "
+    f"{', '.join(CLASSES)}, or a warn stage's days (`30`); `total` counts what it keeps. "
+    "Every page has the whole report's `summary`, `counts`, `exit_code`, `nagios_code` "
+    "and `stages` (how many items each filter value matches). Each instance keeps the "
+    "report it computed until a write lands in the store (any instance's, or the CLI's: "
+    "the store's revision is read on every request) or the clock's minute turns; `now` "
+    "says when it was computed. A bad `limit`, `cursor` or `stage` is a 422 problem.",
 )
 def status(
     request: Request,
@@ -932,14 +1008,40 @@ def status(
     deployment: Annotated[
         list[str] | None, Query(description="Default: every one", max_length=100)
     ] = None,
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_LIMIT, description=f"Items per page (default {DEFAULT_LIMIT})")
+    ] = DEFAULT_LIMIT,
+    cursor: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=2048,
+            pattern=r"^[A-Za-z0-9_-]+$",
+            description="The `next_cursor` of the previous page (none: the first page)",
+        ),
+    ] = None,
+    stage: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            pattern=r"^[A-Za-z0-9_, ]*$",
+            description="Only items in these classes, comma-separated (e.g. "
+            "`expired,critical`, `30`); none: every item",
+        ),
+    ] = None,
 ) -> Response:
     names = tuple(deployment) if deployment is not None else None
 
-    def make() -> bytes:
-        report = core.estate_status(store, deployments=deployment)
-        return json.dumps(report.to_dict(), separators=(",", ":")).encode()
+    def make() -> StatusPages:
+        return StatusPages(core.estate_status(store, deployments=deployment))
 
-    return _cached(request, store, ("status", names), make)
+    pages = _kept(request, store, ("status", names), make)
+    try:
+        page = pages.page(limit=limit, cursor=cursor, stage=stage)
+    except InputError as exc:  # a cursor not made here, a stage no item can be in
+        raise ProblemException(422, exc.message, exc.hint, type_="invalid-request") from None
+    body = json.dumps(page.to_dict(), separators=(",", ":")).encode()
+    return Response(body, media_type="application/json")
 
 
 class ProbeOut(BaseModel):
@@ -1062,6 +1164,100 @@ def renew(
         return queued
     plan = core.plan_renewal(store, dep, names=req.names, due=req.due)
     return core.commit_renewal(store, dep, plan).to_dict()
+
+
+# ---- ACME (issue 14): the accounts and orders; an order is a job
+
+
+class AcmeOrderOut(BaseModel):
+    """One ACME order of an identity's certificate."""
+
+    identity: str
+    state: str = Field(description="pending, valid, failed or revoked")
+    names: list[str]
+    order: str | None = Field(description="The order's URL at the CA")
+    error: str | None = Field(description="Why it failed")
+    updated: dt.datetime
+
+
+class AcmeAccountOut(BaseModel):
+    """An ACME account of the deployment (never its key) and its orders, oldest first."""
+
+    directory: str
+    account: str = Field(description="The account's URL at the CA")
+    contact: list[str]
+    created: dt.datetime
+    orders: list[AcmeOrderOut]
+
+
+@router.get(
+    "/deployments/{deployment}/acme",
+    response_model=list[AcmeAccountOut],
+    tags=["status"],
+    summary="ACME accounts and orders",
+    description="`ccapki acme status --json`: the accounts and their orders (never a key).",
+)
+def acme_status(deployment: DepName, store: StoreDep, _: Viewer) -> list[AcmeAccountOut]:
+    from ccapki.lifecycle.acme import account_summary
+
+    store.use(deployment)
+    return [AcmeAccountOut.model_validate(a) for a in account_summary(store)]
+
+
+class AcmeOrderIn(BaseModel):
+    """What to order."""
+
+    names: list[Annotated[str, Field(max_length=256, pattern=NAME_PATTERN)]] = Field(
+        default_factory=list,
+        max_length=10_000,
+        description="ACME identities ordered now, due or not (empty: those due)",
+    )
+    due: bool = True
+
+
+@router.post(
+    "/deployments/{deployment}/acme/order",
+    response_model=dict[str, Any],
+    responses=_JOB_RESPONSE,
+    tags=["status"],
+    summary="Order ACME certificates (a job)",
+    description="`ccapki acme order`: order the named ACME identities, else those due; "
+    "a job (202). A name that is not an ACME identity, or a deployment without [acme], is "
+    "refused at once (nothing queued).",
+)
+def acme_order(
+    deployment: DepName, store: StoreDep, user: Operator, body: AcmeOrderIn | None = None
+) -> Response | dict[str, Any]:
+    from ccapki.lifecycle.acme import acme_specs, due_identities, order_identities
+
+    dep = _deployment(store, deployment)
+    req = body or AcmeOrderIn()
+    if dep.acme is None:
+        raise InputError(
+            f"deployment {dep.name} has no [acme] table",
+            "add [acme] (directory, email, dns) to the deployment file and apply it (docs/acme.md)",
+        )
+    acme_specs(dep, req.names)  # a name that is not an ACME identity: refused now
+    queued = _queued(store, "acme", {"names": req.names, "due": req.due}, dep.name, user)
+    if queued is not None:
+        return queued
+    with store.scoped(dep.name):
+        names = req.names or (due_identities(store, dep, store.now()) if req.due else [])
+        notes: list[str] = []
+        outcomes = order_identities(store, dep, names, report=notes.append) if names else []
+    return {
+        "notes": notes,
+        "orders": [
+            {
+                "identity": o.prepared.identity,
+                "ok": o.ok,
+                "version": o.version,
+                "error": o.error.message if o.error else None,
+                "hint": o.error.hint if o.error else None,
+            }
+            for o in outcomes
+        ],
+    }
 
 
 class AuditOut(BaseModel):

@@ -30,6 +30,13 @@ Kinds and their ``params``:
 ``renew``
     ``names`` (identities or appliances renewed even when not due), ``due`` (renew what is
     due, default true): :func:`ccapki.api.plan_renewal` then :func:`ccapki.api.commit_renewal`.
+``acme``
+    ``names`` (ACME identities ordered even when not due; an HA peer names its pair), ``due``
+    (order every ACME identity due when ``names`` is empty, default true):
+    :func:`ccapki.lifecycle.acme.order_identities`, as ``ccapki acme order``. Its result:
+    ``notes`` (what a public CA will not issue, the clientAuth caveat) and one entry per
+    order; an order that failed fails the job (the others are stored). A cancel is seen
+    before the orders start; once started they run to their end.
 
 The routes (``router``, under ``/api/v1/jobs``): list and get for viewers, cancel for
 operators.
@@ -76,7 +83,7 @@ __all__ = [
 log = logging.getLogger("ccapki.service.jobs")
 
 #: The kinds of job a runner knows.
-KINDS = ("apply", "probe", "backup", "renew")
+KINDS = ("apply", "probe", "backup", "renew", "acme")
 #: Where the service finds the passphrase of the backups it makes.
 BACKUP_PASSPHRASE_ENV = "CCAPKI_BACKUP_PASSPHRASE"  # noqa: S105 (a variable's name)
 #: How an error is kept in the job's ``error`` column: the message, then this, then the hint.
@@ -96,6 +103,7 @@ _PARAMS: dict[str, dict[str, tuple[type, ...]]] = {
     },
     "backup": {},
     "renew": {"names": (list,), "due": (bool,)},
+    "acme": {"names": (list,), "due": (bool,)},
 }
 
 
@@ -148,8 +156,11 @@ def _check_params(kind: str, params: Mapping[str, object]) -> None:
         if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
             names = " or ".join(t.__name__ for t in types)
             raise InputError(f"parameter {key!r} of a {kind} job must be a {names}", "")
-    if kind == "renew" and not all(isinstance(n, str) for n in params.get("names", [])):  # type: ignore[attr-defined]
-        raise InputError("parameter 'names' of a renew job must be a list of names", "")
+    if kind in ("renew", "acme") and not all(
+        isinstance(n, str)
+        for n in params.get("names", [])  # type: ignore[attr-defined]
+    ):
+        raise InputError(f"parameter 'names' of a {kind} job must be a list of names", "")
     if kind == "probe" and params.get("target", "auto") not in ("auto", "lab", "deployment"):
         raise InputError(
             f"target={params.get('target')!r}", "use target 'auto', 'lab' or 'deployment'"
@@ -210,6 +221,8 @@ def submit(
             )
         if kind == "renew" and params.get("names"):
             _check_names(parse_deployment(kept.text, kept.path or "<stored deployment>"), params)
+        if kind == "acme":
+            _check_acme(parse_deployment(kept.text, kept.path or "<stored deployment>"), params)
     return store.jobs.enqueue(kind, dict(params), deployment=deployment, created_by=who)
 
 
@@ -235,6 +248,19 @@ def _check_names(dep: Deployment, params: Mapping[str, object]) -> None:
             "was queued)",
             f'name an identity ({ids}) or an appliance ({apps}) in "names"',
         )
+
+
+def _check_acme(dep: Deployment, params: Mapping[str, object]) -> None:
+    """Raises :class:`InputError` when ``dep`` has no ``[acme]`` or a name of an acme job's
+    ``names`` is not an ACME identity, :class:`NotFoundError` for an unknown name."""
+    from ccapki.lifecycle.acme import acme_specs
+
+    if dep.acme is None:
+        raise InputError(
+            f"deployment {dep.name} has no [acme] table (nothing was queued)",
+            "add [acme] (directory, email, dns) to the deployment file and apply it (docs/acme.md)",
+        )
+    acme_specs(dep, [str(n) for n in params.get("names", [])])  # type: ignore[attr-defined]
 
 
 # ---------------------------------------------------------------------------- running
@@ -308,6 +334,7 @@ class JobRunner:
             "probe": self._probe,
             "backup": self._backup,
             "renew": self._renew,
+            "acme": self._acme,
         }
 
     # ------------------------------------------------------------------ the thread
@@ -573,6 +600,48 @@ class JobRunner:
         result = api.commit_renewal(store, dep, plan)
         return {"planned": len(plan.items), **result.to_dict()}
 
+    def _acme(self, store: Store, ctx: _Context) -> object:
+        from ccapki.lifecycle.acme import AcmeError, due_identities, order_identities
+
+        dep = self._deployment(store, ctx)
+        p = ctx.job.params
+        names = [str(n) for n in p.get("names", [])]  # type: ignore[attr-defined]
+        if not names and p.get("due", True):
+            names = due_identities(store, dep, store.now())
+        ctx.progress.update(planned=len(names))
+        ctx.checkpoint()  # before the orders: nothing asked of the CA yet
+        if not names:
+            return {"notes": [], "orders": []}
+        notes: list[str] = []
+        outcomes = order_identities(store, dep, names, report=notes.append)
+        orders = [
+            {
+                "identity": o.prepared.identity,
+                "names": list(o.prepared.scope.names),
+                "ok": o.ok,
+                "version": o.version,
+                "expires": o.fullchain[0].not_valid_after_utc.isoformat() if o.ok else None,
+                "client_auth": o.client_auth if o.ok else None,
+                "missing_issuer": o.missing_issuer,
+                "reused_key": o.prepared.reused_key,
+                "error": o.error.message if o.error else None,
+                "hint": o.error.hint if o.error else None,
+            }
+            for o in outcomes
+        ]
+        ctx.progress.update(done=len(orders))
+        failed = [o for o in outcomes if o.error is not None]
+        if failed:
+            first = failed[0].error
+            assert first is not None
+            done = len(outcomes) - len(failed)
+            raise AcmeError(
+                f"{len(failed)} of {len(outcomes)} ACME orders failed "
+                f"({done} stored): {first.message}",
+                f"{first.hint} (the key stays sealed, pending: the next order takes it up)",
+            )
+        return {"notes": notes, "orders": orders}
+
 
 # ---------------------------------------------------------------------------- routes
 
@@ -581,7 +650,7 @@ class JobOut(BaseModel):
     """A background job as the API shows it."""
 
     id: int
-    kind: str = Field(description="apply, probe, backup or renew")
+    kind: str = Field(description="apply, probe, backup, renew or acme")
     deployment: str | None
     params: dict[str, Any] = Field(
         description="The job's parameters (an uploaded deployment file's text left out)."

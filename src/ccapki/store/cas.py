@@ -12,6 +12,7 @@ from sqlalchemy import insert, select
 from ccapki.pki.certs import fingerprint
 from ccapki.pki.issue import Issuer
 from ccapki.pki.keys import key_type_name, public_key_fingerprint
+from ccapki.pki.signer import ExternalKey
 from ccapki.store import schema as t
 from ccapki.store.records import SHARED_CAS, KeyState, StoredCA, pem_text
 
@@ -34,14 +35,25 @@ class CARepository:
         return SHARED_CAS if self._s.deployments.shares_cas() else self._s.deployment
 
     def add(
-        self, name: str, kind: str, cert: x509.Certificate, key: PrivateKeyTypes | None
+        self,
+        name: str,
+        kind: str,
+        cert: x509.Certificate,
+        key: PrivateKeyTypes | ExternalKey | None,
     ) -> StoredCA:
-        """Keep a CA (and its key, sealed, when it is ours)."""
+        """Keep a CA (and its key, sealed, when it is ours; a key in a PKCS#11 token
+        (:class:`~ccapki.hsm.token.TokenKey`): where it is, never the key)."""
         spki = public_key_fingerprint(cert.public_key())
         fp = fingerprint(cert)
         scope = self._scope()
         with self._s.transaction() as c:
-            if key is not None:
+            if isinstance(key, ExternalKey):
+                from ccapki.hsm.token import TokenKey
+
+                if not isinstance(key, TokenKey):  # pragma: no cover - the one kind there is
+                    raise TypeError(f"cannot record where a {type(key).__name__} is")
+                self._s.token_keys.add(key, deployment=scope)
+            elif key is not None:
                 self._s.keys.add(key, key_type_name(key), None, KeyState.CA, deployment=scope)
             c.execute(
                 insert(t.cas),
@@ -71,9 +83,15 @@ class CARepository:
         ]
 
     def issuer(self, kind: str) -> Issuer | None:
-        """The newest CA of ``kind`` with its (unsealed) key, or None."""
+        """The newest CA of ``kind`` with its (unsealed) key, or None. A CA whose key is in
+        a PKCS#11 token comes with that key, logged in (the PIN asked here: a
+        :class:`~ccapki.errors.TokenError` names what fails)."""
         found = self.list(kind)
         if not found:
             return None
         ca = found[-1]
+        if not self._s.keys.has(ca.spki):
+            where = self._s.token_keys.get(ca.spki)
+            if where is not None:
+                return Issuer(ca.certificate, self._s.token_keys.open(where))
         return Issuer(ca.certificate, self._s.keys.private_key(ca.spki))

@@ -49,6 +49,7 @@ from ccapki.store.service import (
     TokenRepository,
     UserRepository,
 )
+from ccapki.store.tokenkeys import TokenKeyRepository
 from ccapki.store.truststores import TrustStoreRepository
 
 __all__ = [
@@ -173,7 +174,7 @@ def read_only_error(home: Path, why: str) -> StoreError:
         f"check the permissions of {home} and its {DB_NAME} (the user running ccapki "
         "must be able to write both), or the mount (`findmnt -T "
         f"{home}`; `mount -o remount,rw ...`); reading commands (status, inspect, keys "
-        "list, trust check, plan, export) work as it is",
+        "list, trust check, plan, export of certificates) work as it is",
     )
 
 
@@ -270,7 +271,8 @@ def _write_lock(conn: Connection, wait: float, on_wait: WaitNotice | None) -> It
             conn.invalidate()
         raise
     else:
-        trans.commit()
+        if trans.is_active:  # not when the block rolled it back (Store.rollback: a what-if)
+            trans.commit()
 
 
 def _migrate(engine: Engine) -> None:
@@ -287,12 +289,19 @@ def _migrate(engine: Engine) -> None:
 
 
 def _schema_version(engine: Engine) -> str | None:
+    """The store's Alembic revision, None when the database holds no ccapki schema: one
+    query when it does (every open asks; at this version's head no migration runs)."""
     from sqlalchemy import inspect, text
 
+    query = text("SELECT version_num FROM alembic_version")
     with engine.connect() as conn:
+        try:
+            return conn.execute(query).scalar()
+        except DBAPIError:  # no such table, or worse: look, then ask again (it raises)
+            conn.rollback()
         if not inspect(conn).has_table("alembic_version"):
             return None
-        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        return conn.execute(query).scalar()
 
 
 def _unreachable(engine: Engine, exc: Exception) -> StoreError:
@@ -413,6 +422,8 @@ class Store:
         self.sessions = SessionRepository(self)
         self.logins = LoginThrottle(self)
         self.jobs = JobRepository(self)
+        #: CA keys in PKCS#11 tokens (where they are; never the key or the PIN)
+        self.token_keys = TokenKeyRepository(self)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -479,6 +490,13 @@ class Store:
                 "`ccapki init --key-file`",
             )
         make_home(home)
+        unwritable = read_only_reason(home) if key_file or url.startswith("sqlite:") else None
+        if unwritable is not None:  # before any file: an OSError here would be exit 70
+            raise StoreError(
+                f"cannot make a store in {home}: {unwritable}; nothing was written",
+                "pass --home (or CCAPKI_HOME) a folder this user can write, or fix the "
+                f"folder's permissions or its mount (`findmnt -T {home}`)",
+            )
         data_key = Keyring.new_data_key()
         if key_file:
             record = WrappedKey("keyfile")
@@ -611,7 +629,11 @@ class Store:
                     f"{DB_NAME}, or remount it read-write) and run any ccapki command to "
                     "migrate it; or read it with the ccapki that made it",
                 )
-            _migrate(engine)
+            try:
+                _migrate(engine)
+            except BaseException:  # e.g. a migration that refuses the store's rows (0006)
+                engine.dispose()
+                raise
         store = cls(
             home,
             engine,
@@ -795,6 +817,26 @@ class Store:
         if self._tx is None:
             raise RuntimeError("no transaction is open")
         self._tx.rollback()
+
+    @contextlib.contextmanager
+    def read_snapshot(self) -> Iterator[Connection]:
+        """One read transaction for every read inside the block: they all see the store as
+        it was at the first of them, whatever other processes commit meanwhile (SQLite's
+        WAL snapshot; PostgreSQL's REPEATABLE READ). For readers that join many queries
+        (``ccapki doctor``); nothing may be written inside. Inside a transaction already,
+        that one is used."""
+        if self._tx is not None:
+            yield self._tx
+            return
+        with self.engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execution_options(isolation_level="REPEATABLE READ")
+            self._tx = conn
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                self._tx = None
 
     @contextlib.contextmanager
     def connection(self) -> Iterator[Connection]:

@@ -22,7 +22,10 @@ from ccapki.pki.keys import KeyType
 from ccapki.topology.model import (
     DEFAULT_WARN_DAYS,
     ENDPOINT_NAMES,
+    AcmeDnsMethod,
+    AcmeSettings,
     Appliance,
+    CaKeys,
     Deployment,
     IdentitySpec,
     IPAddress,
@@ -34,14 +37,14 @@ from ccapki.topology.model import (
 )
 from ccapki.topology.releases import parse_release
 
-__all__ = ["load_deployment", "parse_deployment", "split_endpoint"]
+__all__ = ["load_deployment", "not_utf8", "parse_deployment", "split_endpoint"]
 
 _HOSTNAME_RE = re.compile(
     r"^(?=.{1,253}$)(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?$"
 )
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 _PORT_RE = re.compile(r"[0-9]{1,5}")
-_SOURCES = [s.value for s in Source]
+_SOURCES = [s.value for s in Source] + ["acme"]  # acme: third-party, enrolled by ACME
 _KEYS = [k.value for k in KeyType]
 
 
@@ -168,7 +171,7 @@ class _Unit(_Strict):
     secondary: _Member | None = None
     service_ip: str | None = None
     virtual_hostname: str | None = None
-    source: Literal["self-signed", "perfigo", "internal", "third-party"] | None = None
+    source: Literal["self-signed", "perfigo", "internal", "third-party", "acme"] | None = None
     key: str | None = None
     validity_days: int | None = None
 
@@ -206,7 +209,7 @@ class _Header(_Strict):
     name: str = Field(pattern=_NAME_RE.pattern)
     release: str
     organization: str | None = None
-    source: Literal["self-signed", "perfigo", "internal", "third-party"] = "self-signed"
+    source: Literal["self-signed", "perfigo", "internal", "third-party", "acme"] = "self-signed"
     key: str = "ecdsa-p256"
     validity_days: int | None = None
     ca: Literal["own", "shared"] = "own"
@@ -346,6 +349,132 @@ class _Notify(_Strict):
         return v
 
 
+# ---- ACME enrollment (issue 14): the [acme] table
+_TSIG_ALGORITHMS = ("hmac-sha256", "hmac-sha384", "hmac-sha512", "hmac-sha224", "hmac-sha1")
+
+
+class _Acme(_Strict):
+    directory: str
+    email: str
+    eab_kid: str | None = None
+    eab_hmac_env: str | None = None
+    ca_bundle: str | None = None
+    dns: Literal["rfc2136", "hook"]
+    dns_server: str | None = None
+    dns_port: int = 53
+    zone: str | None = None
+    tsig_key_name: str | None = None
+    tsig_algorithm: str = "hmac-sha256"
+    tsig_secret_env: str | None = None
+    hook: list[str] = []
+    propagation_wait: float = 0.0
+    propagation_timeout: float = 120.0
+
+    _env = field_validator("eab_hmac_env", "tsig_secret_env")(
+        classmethod(lambda cls, v: _check_env_name(v))
+    )
+
+    @field_validator("directory")
+    @classmethod
+    def _directory(cls, v: str) -> str:
+        if not re.match(r"^https://[^\s/]+(/\S*)?$", v):
+            raise ValueError(
+                f"{v!r} is not an https:// URL (RFC 8555 requires HTTPS for the directory)"
+            )
+        return v
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, v: str) -> str:
+        if not re.match(r"^[^@\s:]+@[^@\s]+$", v):
+            raise ValueError(f"{v!r} is not an e-mail address")
+        return v
+
+    @field_validator("hook", mode="before")
+    @classmethod
+    def _hook(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            import shlex
+
+            try:
+                v = shlex.split(v)
+            except ValueError as exc:
+                raise ValueError(f"cannot split the command: {exc}") from None
+        if not isinstance(v, list) or not v or not all(isinstance(a, str) and a for a in v):
+            raise ValueError("give the command as a string or a list of its words")
+        return v
+
+    @field_validator("dns_port", mode="before")
+    @classmethod
+    def _port(cls, v: Any) -> Any:
+        _number(v, "a port number", (int,))
+        if not 0 < v < 65536:
+            raise ValueError(f"port {v} is not from 1 to 65535")
+        return v
+
+    @field_validator("propagation_wait", "propagation_timeout", mode="before")
+    @classmethod
+    def _seconds(cls, v: Any) -> Any:
+        _number(v, "a number of seconds", (int, float))
+        if not 0 <= v <= 3600:
+            raise ValueError(f"{v} is not a number of seconds from 0 to 3600")
+        return v
+
+    @field_validator("tsig_algorithm")
+    @classmethod
+    def _alg(cls, v: str) -> str:
+        if v.lower() not in _TSIG_ALGORITHMS:
+            raise ValueError(f"unknown TSIG algorithm {v!r} (known: {', '.join(_TSIG_ALGORITHMS)})")
+        return v.lower()
+
+    @field_validator("dns_server")
+    @classmethod
+    def _server(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        try:
+            return str(ipaddress.ip_address(v))
+        except ValueError:
+            return _check_hostname(v)
+
+    @field_validator("zone", "tsig_key_name")
+    @classmethod
+    def _dns_name(cls, v: str | None) -> str | None:
+        return None if v is None else _check_hostname(v)
+
+
+# ---- end ACME
+
+
+# ---- CA keys in a PKCS#11 token (issue 14): the [ca] table
+class _Ca(_Strict):
+    root_pkcs11_uri: str | None = None
+    intermediate_pkcs11_uri: str | None = None
+    pkcs11_module: str | None = None
+
+    @field_validator("root_pkcs11_uri", "intermediate_pkcs11_uri")
+    @classmethod
+    def _uri(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        from ccapki.hsm.uri import parse_pkcs11_uri
+
+        try:
+            return str(parse_pkcs11_uri(v))
+        except InputError as exc:
+            raise ValueError(f"{exc.message} ({exc.hint})") from None
+
+    @field_validator("pkcs11_module")
+    @classmethod
+    def _module(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith("/"):
+            raise ValueError(f"{v!r} is not an absolute path to a PKCS#11 library (.so)")
+        return v
+
+
+# ---- end PKCS#11
+
+
 class _File(_Strict):
     deployment: _Header
     cam: _Unit
@@ -353,6 +482,8 @@ class _File(_Strict):
     monitoring: _Monitoring = _Monitoring()
     renewal: _Renewal = _Renewal()
     notify: _Notify = _Notify()
+    acme: _Acme | None = None
+    ca: _Ca = _Ca()
 
 
 class _LineIndex:
@@ -449,12 +580,29 @@ def _pydantic_error(path: str, index: _LineIndex, exc: ValidationError) -> Deplo
             f"{where}: {err['input']!r} is not a key policy",
             'use key = "rotate" (a new key at every renewal, the default) or key = "keep"',
         )
+    if kind == "literal_error" and loc == ["acme", "dns"]:
+        return DeploymentError(
+            path,
+            line,
+            f"{where}: {err['input']!r} is not a DNS-01 method",
+            'use dns = "rfc2136" (a TSIG-signed dynamic update) or dns = "hook" (a command '
+            "that adds and removes the TXT record; see docs/acme.md)",
+        )
     if kind == "literal_error":
         return DeploymentError(
             path,
             line,
             f"{where}: {err['input']!r} is not a certificate source",
             f"use one of: {', '.join(_SOURCES)}",
+        )
+    if kind in ("string_type", "model_type", "dict_type") and loc:
+        wanted = "a string" if kind == "string_type" else "a table"
+        example = _TYPE_EXAMPLES.get(str(loc[-1]))
+        return DeploymentError(
+            path,
+            line,
+            f"{where}: {_toml_value(err['input'])} is {_toml_kind(err['input'])}, not {wanted}",
+            f"write it like {example}" if example else f"make {where} {wanted}",
         )
     msg = str(err["msg"]).removeprefix("Value error, ")
     if loc and loc[-1] == "validity_days" and kind == "value_error":
@@ -484,6 +632,34 @@ _EXAMPLES = {
 }
 
 
+#: how a value of the wrong TOML type is written, for the hint (a number for a hostname...)
+_TYPE_EXAMPLES = {
+    "name": 'name = "cas-dorm" (in quotes)',
+    "hostname": 'hostname = "cas.example.edu" (in quotes)',
+    "virtual_hostname": 'virtual_hostname = "cas.example.edu" (in quotes)',
+    "service_ip": 'service_ip = "10.20.0.10" (one address, in quotes)',
+    "primary": 'primary = { name = "cas-dorm-a", hostname = "cas-dorm-a.example.edu", '
+    'ip = "10.20.0.11" }',
+    "secondary": 'secondary = { name = "cas-dorm-b", hostname = "cas-dorm-b.example.edu", '
+    'ip = "10.20.0.12" }',
+}
+
+
+def _toml_kind(value: Any) -> str:
+    """What TOML calls the type of ``value`` (for an error about a value of the wrong type)."""
+    if isinstance(value, bool):
+        return "a boolean (true/false)"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a table"
+    return "a date or time" if hasattr(value, "isoformat") else "another kind of value"
+
+
 def _allowed_keys(parent: Sequence[Any]) -> list[str]:
     names = [p for p in parent if isinstance(p, str)]
     model: type[BaseModel] = _File
@@ -492,7 +668,7 @@ def _allowed_keys(parent: Sequence[Any]) -> list[str]:
         if field is None:
             break
         ann = field.annotation
-        for cand in (_Header, _Unit, _Member, _Monitoring, _Renewal, _Notify):
+        for cand in (_Header, _Unit, _Member, _Monitoring, _Renewal, _Notify, _Acme, _Ca):
             if cand is ann or cand in getattr(ann, "__args__", ()):
                 model = cand
                 break
@@ -576,7 +752,10 @@ def _unit(
         name=u.name,
         role=role,
         members=members,
-        source=Source(u.source or hdr.source),
+        source=Source.THIRD_PARTY
+        if (u.source or hdr.source) == "acme"
+        else Source(u.source or hdr.source),
+        acme=(u.source or hdr.source) == "acme",
         key_type=KeyType(u.key or hdr.key),
         service_ip=ipaddress.ip_address(u.service_ip) if u.service_ip else None,
         virtual_hostname=u.virtual_hostname,
@@ -611,6 +790,7 @@ def _release_number_as_text(path: str, text: str, index: _LineIndex, raw: dict[s
 
 def parse_deployment(text: str, path: str = "<deployment>") -> Deployment:
     """Parse deployment TOML text. Raises :class:`DeploymentError` naming FILE:LINE."""
+    text = text.removeprefix("\ufeff")  # a byte-order mark (Notepad's "UTF-8 with BOM")
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -646,6 +826,10 @@ def parse_deployment(text: str, path: str = "<deployment>") -> Deployment:
         source_text=text,
         shared_ca=hdr.ca == "shared",
         monitoring=_monitoring(path, index, model),
+        acme=_acme(path, index, model, (cam, *cas)),
+        ca_keys=CaKeys(
+            model.ca.root_pkcs11_uri, model.ca.intermediate_pkcs11_uri, model.ca.pkcs11_module
+        ),
     )
     _check_unique(path, index, dep)
     _check_endpoints(path, index, dep)
@@ -684,6 +868,90 @@ def _monitoring(path: str, index: _LineIndex, model: _File) -> Monitoring:
             smtp_user=n.smtp_user,
             smtp_password_env=n.smtp_password_env,
         ),
+    )
+
+
+def _acme(
+    path: str, index: _LineIndex, model: _File, idents: Sequence[IdentitySpec]
+) -> AcmeSettings | None:
+    """``[acme]``, checked as a whole: what each DNS-01 method needs, and a section for any
+    identity with ``source = "acme"``."""
+    a = model.acme
+    users = [i.name for i in idents if i.acme]
+    if a is None:
+        if users:
+            first = 0 if idents[0].acme else 1 + [i.name for i in idents[1:]].index(users[0])
+            loc: tuple[Any, ...] = ("cam",) if first == 0 else ("cas", first - 1)
+            raise DeploymentError(
+                path,
+                index.find((*loc, "source")) or index.find(("deployment", "source")),
+                f'{users[0]} has source = "acme" and the file has no [acme] table',
+                'add [acme] with directory = "https://...", email = "...", and dns = '
+                '"rfc2136" or "hook" (see docs/acme.md)',
+            )
+        return None
+
+    def fail(key: str, msg: str, hint: str) -> DeploymentError:
+        return DeploymentError(path, index.find(("acme", key)) or index.find(("acme",)), msg, hint)
+
+    if (a.eab_kid is None) != (a.eab_hmac_env is None):
+        raise fail(
+            "eab_kid" if a.eab_kid else "eab_hmac_env",
+            "[acme] External Account Binding needs both eab_kid and eab_hmac_env",
+            'give eab_kid = "KID from the CA" and eab_hmac_env = "NAME_OF_VARIABLE" (the '
+            "variable holds the HMAC key, base64url, as the CA gave it), or neither",
+        )
+    if a.dns == "rfc2136":
+        lacking = [
+            k for k in ("dns_server", "tsig_key_name", "tsig_secret_env") if getattr(a, k) is None
+        ]
+        if lacking:
+            raise fail(
+                "dns",
+                f'[acme] dns = "rfc2136" needs {", ".join(lacking)}',
+                'add dns_server = "ns1.example.edu" (the primary that accepts updates), '
+                'tsig_key_name = "acme-key." and tsig_secret_env = "ACME_TSIG_SECRET" '
+                "(the variable holds the key's base64 secret)",
+            )
+        if a.hook:
+            raise fail(
+                "hook", '[acme] hook is for dns = "hook"', 'remove hook, or set dns = "hook"'
+            )
+    else:
+        if not a.hook:
+            raise fail(
+                "dns",
+                '[acme] dns = "hook" needs hook = "COMMAND"',
+                'add hook = "/usr/local/bin/acme-dns-hook" (run as COMMAND add|remove RECORD '
+                "VALUE; see docs/acme.md)",
+            )
+        extra = [
+            k for k in ("dns_server", "tsig_key_name", "tsig_secret_env", "zone") if getattr(a, k)
+        ]
+        if extra:
+            raise fail(extra[0], f'[acme] {extra[0]} is for dns = "rfc2136"', f"remove {extra[0]}")
+    if a.propagation_timeout < a.propagation_wait:
+        raise fail(
+            "propagation_timeout",
+            "[acme] propagation_timeout is shorter than propagation_wait",
+            "make propagation_timeout at least propagation_wait (seconds)",
+        )
+    return AcmeSettings(
+        directory=a.directory,
+        email=a.email,
+        dns=AcmeDnsMethod(a.dns),
+        eab_kid=a.eab_kid,
+        eab_hmac_env=a.eab_hmac_env,
+        ca_bundle=a.ca_bundle,
+        dns_server=a.dns_server,
+        dns_port=a.dns_port,
+        zone=a.zone,
+        tsig_key_name=a.tsig_key_name,
+        tsig_algorithm=a.tsig_algorithm,
+        tsig_secret_env=a.tsig_secret_env,
+        hook=tuple(a.hook),
+        propagation_wait=float(a.propagation_wait),
+        propagation_timeout=float(a.propagation_timeout),
     )
 
 
@@ -815,11 +1083,21 @@ def load_deployment(path: str | Path) -> Deployment:
     data = read_input_file(path, limit=4 * 1024 * 1024)
     try:
         text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise not_utf8(str(path), data) from None
+    return parse_deployment(text, str(path))
+
+
+def not_utf8(path: str, data: bytes) -> DeploymentError:
+    """The error for a deployment file ``data`` that is not UTF-8 (FILE:LINE of its first
+    bad byte)."""
+    try:
+        data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise DeploymentError(
-            str(path),
+        return DeploymentError(
+            path,
             data[: exc.start].count(b"\n") + 1,
             f"is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})",
             "save the deployment file as UTF-8 TOML",
-        ) from None
-    return parse_deployment(text, str(path))
+        )
+    raise ValueError("the data is UTF-8")

@@ -11,7 +11,10 @@ from ccapki.pki.keys import KeyType
 from ccapki.topology.releases import Release, ReleaseProfile, profile_for
 
 __all__ = [
+    "AcmeDnsMethod",
+    "AcmeSettings",
     "Appliance",
+    "CaKeys",
     "Channel",
     "Deployment",
     "IPAddress",
@@ -80,6 +83,9 @@ class IdentitySpec:
     service_ip: IPAddress | None = None
     virtual_hostname: str | None = None
     validity_days: int | None = None  # override; else from source and release
+    #: ``source = "acme"``: a third-party identity whose CA is reached by ACME (the
+    #: deployment's ``[acme]``); ``source`` is then THIRD_PARTY for every other rule
+    acme: bool = False
 
     def __post_init__(self) -> None:
         if len(self.members) not in (1, 2):
@@ -171,6 +177,54 @@ class Monitoring:
     notify: Notify = field(default_factory=Notify)
 
 
+class AcmeDnsMethod(enum.StrEnum):
+    """How an ACME DNS-01 challenge's TXT record is published (``[acme] dns``)."""
+
+    RFC2136 = "rfc2136"  # a dynamic update signed with TSIG (dnspython)
+    HOOK = "hook"  # a command the administrator provides (docs/acme.md: its contract)
+
+
+@dataclass(frozen=True)
+class AcmeSettings:
+    """The deployment file's ``[acme]``: the CA's directory, the account, DNS-01.
+
+    Secrets are never in the file: ``eab_hmac_env`` and ``tsig_secret_env`` name the
+    environment variables that hold them. ``ca_bundle``: a PEM file of the roots that sign
+    the directory's HTTPS certificate (default: the system's). ``hook``: the command and its
+    first arguments, run with ``add``/``remove``, the record name and value appended.
+    ``propagation_wait``: seconds to wait after publishing before the CA is asked to look;
+    ``propagation_timeout``: seconds to wait at most for the record (the hook, the DNS
+    server) and for the CA's validation."""
+
+    directory: str
+    email: str
+    dns: AcmeDnsMethod
+    eab_kid: str | None = None
+    eab_hmac_env: str | None = None
+    ca_bundle: str | None = None
+    dns_server: str | None = None
+    dns_port: int = 53
+    zone: str | None = None
+    tsig_key_name: str | None = None
+    tsig_algorithm: str = "hmac-sha256"
+    tsig_secret_env: str | None = None
+    hook: tuple[str, ...] = ()
+    propagation_wait: float = 0.0
+    propagation_timeout: float = 120.0
+
+
+@dataclass(frozen=True)
+class CaKeys:
+    """Where the internal CA keys are made (``[ca]`` of the deployment file): PKCS#11 URIs
+    (RFC 7512; None: the key is made and sealed in the store) and the PKCS#11 module
+    (None: ``CCAPKI_PKCS11_MODULE``). Read when a CA is created; a CA made before keeps
+    its key where it is."""
+
+    root_pkcs11_uri: str | None = None
+    intermediate_pkcs11_uri: str | None = None
+    pkcs11_module: str | None = None
+
+
 @dataclass(frozen=True)
 class Deployment:
     """A whole CCA deployment: one CAM identity and any number of CAS identities."""
@@ -187,6 +241,10 @@ class Deployment:
     #: ``[monitoring]``, ``[renewal]`` and ``[notify]``: staged warnings, key policy, where
     #: notifications go (defaults when the file has none of them)
     monitoring: Monitoring = field(default_factory=Monitoring, compare=False)
+    #: ``[acme]``: how identities with ``source = "acme"`` are enrolled (None: no section)
+    acme: AcmeSettings | None = field(default=None, compare=False)
+    #: ``[ca]``: the internal root and intermediate keys in a PKCS#11 token (issue 14)
+    ca_keys: CaKeys = field(default_factory=CaKeys, compare=False)
 
     @property
     def profile(self) -> ReleaseProfile:

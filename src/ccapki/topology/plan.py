@@ -229,6 +229,8 @@ def pending_actions(
                     if kind is ActionKind.AWAIT_CA
                     else "make a CSR (ccapki csr) and send it to the CA"
                 )
+                if p.spec.acme and kind is ActionKind.CSR:
+                    reason = f"order it from the ACME CA: ccapki acme order {p.name}"
                 out.append(Action(p.name, kind, reason))
             else:
                 out.append(
@@ -238,7 +240,8 @@ def pending_actions(
         # a plan's DNS names are hostnames, never IP addresses: no parsing to tell them apart
         sans = subject_alt_names(cert)
         missing = [n for n in p.spec.dns_names if sans is None or not sans.covers_dns(n)]
-        missing += [str(i) for i in p.spec.ip_addresses if sans is None or i not in sans.ips]
+        if not p.spec.acme:  # DNS-01 cannot prove an IP: ACME orders name none (reported)
+            missing += [str(i) for i in p.spec.ip_addresses if sans is None or i not in sans.ips]
         changed: list[str] = []
         if missing:
             changed.append(f"names not in the certificate: {', '.join(missing)}")
