@@ -29,9 +29,11 @@ __all__ = [
     "Bind",
     "ChallTestSrv",
     "Pebble",
+    "campus_file",
     "free_udp_tcp_port",
     "hook_script",
     "mint_tls",
+    "store_rows",
     "wait_port",
 ]
 
@@ -306,3 +308,34 @@ urllib.request.urlopen(req, timeout=10).read()
     )
     script.chmod(0o755)
     return script
+
+
+def campus_file(
+    folder: Path, directory: str, bundle: Path | None, hook: str | Path, extra: str = ""
+) -> Path:
+    """``acme-campus.toml`` in ``folder``: one CAM ordered over ACME from ``directory``
+    (trusting ``bundle``), DNS-01 through ``hook``; ``extra`` lines end the [acme] table."""
+    from kit.cli import write
+
+    return write(
+        folder / "acme-campus.toml",
+        '[deployment]\nname = "acme-campus"\nrelease = "4.8.0"\norganization = "Test Org"\n\n'
+        '[cam]\nname = "cam"\nhostname = "cam.example.org"\nip = "10.0.0.1"\nsource = "acme"\n\n'
+        f'[acme]\ndirectory = "{directory}"\nemail = "pki@example.org"\n'
+        f'ca_bundle = "{bundle}"\ndns = "hook"\nhook = {json.dumps([str(hook)])}\n'
+        f"propagation_timeout = 30\n{extra}",
+    )
+
+
+def store_rows(home: Path, sql: str) -> list[dict[str, object]]:
+    """The rows ``sql`` reads from ``home``'s store (SQLite file or PostgreSQL schema)."""
+    from sqlalchemy import create_engine, text
+
+    from kit.pgmode import store_url
+
+    engine = create_engine(store_url(home))
+    try:
+        with engine.connect() as c:
+            return [dict(r._mapping) for r in c.execute(text(sql))]
+    finally:
+        engine.dispose()

@@ -6,51 +6,28 @@ private ACME CA whose root the store does not hold."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
-from acme_servers import Pebble
-from sqlalchemy import create_engine, text
+from acme_servers import Pebble, campus_file, store_rows
 
 from kit.cli import Cli, error_with_hint, ok, write
-from kit.pgmode import store_url
 from kit.storecheck import check_store
 
 pytestmark = pytest.mark.integration
 
 
-def _file(tmp_path: Path, directory: str, bundle: Path | None, hook: str | Path) -> Path:
-    return write(
-        tmp_path / "acme-campus.toml",
-        '[deployment]\nname = "acme-campus"\nrelease = "4.8.0"\norganization = "Test Org"\n\n'
-        '[cam]\nname = "cam"\nhostname = "cam.example.org"\nip = "10.0.0.1"\nsource = "acme"\n\n'
-        f'[acme]\ndirectory = "{directory}"\nemail = "pki@example.org"\n'
-        f'ca_bundle = "{bundle}"\ndns = "hook"\nhook = {json.dumps([str(hook)])}\n'
-        "propagation_timeout = 30\n",
-    )
-
-
-def _rows(home: Path, sql: str) -> list[dict[str, object]]:
-    engine = create_engine(store_url(home))
-    try:
-        with engine.connect() as c:
-            return [dict(r._mapping) for r in c.execute(text(sql))]
-    finally:
-        engine.dispose()
-
-
 def _nothing_stored(home: Path) -> None:
-    assert _rows(home, "SELECT id FROM acme_orders") == []
-    assert _rows(home, "SELECT id FROM acme_accounts") == []
-    assert _rows(home, "SELECT fingerprint FROM keys WHERE identity = 'cam'") == []
+    assert store_rows(home, "SELECT id FROM acme_orders") == []
+    assert store_rows(home, "SELECT id FROM acme_accounts") == []
+    assert store_rows(home, "SELECT fingerprint FROM keys WHERE identity = 'cam'") == []
     check_store(home)
 
 
 def test_wrong_directory_url_says_http_status(
     cli: Cli, keyfile_store: Path, tmp_path: Path, pebble: Pebble, hook: Path
 ) -> None:
-    f = _file(tmp_path, pebble.directory.replace("/dir", "/wrong"), pebble.bundle, hook)
+    f = campus_file(tmp_path, pebble.directory.replace("/dir", "/wrong"), pebble.bundle, hook)
     ok(cli("apply", f, "--no-acme"))
     r = error_with_hint(cli("acme", "order"))
     assert "the CA answered what is not ACME (HTTP 404" in r.err, r.err
@@ -64,7 +41,7 @@ def test_unreachable_directory_message_is_clean(
 ) -> None:
     from kit.tools import free_port
 
-    f = _file(tmp_path, f"https://127.0.0.1:{free_port()}/dir", pebble.bundle, hook)
+    f = campus_file(tmp_path, f"https://127.0.0.1:{free_port()}/dir", pebble.bundle, hook)
     ok(cli("apply", f, "--no-acme"))
     r = error_with_hint(cli("acme", "order"))
     first = r.err.splitlines()[0]
@@ -77,7 +54,7 @@ def test_unreachable_directory_message_is_clean(
 def test_hook_that_does_not_exist_or_cannot_run(
     cli: Cli, keyfile_store: Path, tmp_path: Path, pebble: Pebble
 ) -> None:
-    f = _file(tmp_path, pebble.directory, pebble.bundle, tmp_path / "no-such-hook")
+    f = campus_file(tmp_path, pebble.directory, pebble.bundle, tmp_path / "no-such-hook")
     ok(cli("apply", f, "--no-acme"))
     r = error_with_hint(cli("acme", "order"))
     assert "the DNS hook" in r.err, r.err
@@ -85,7 +62,7 @@ def test_hook_that_does_not_exist_or_cannot_run(
     _nothing_stored(keyfile_store)  # said before the CA is asked: no account, no key
     not_exec = write(tmp_path / "hook.sh", "#!/bin/sh\nexit 0\n")
     not_exec.chmod(0o644)
-    f = _file(tmp_path, pebble.directory, pebble.bundle, not_exec)
+    f = campus_file(tmp_path, pebble.directory, pebble.bundle, not_exec)
     r = error_with_hint(cli("acme", "order", "--file", f))
     assert "cannot be run" in r.err, r.err
     assert "chmod +x" in r.err, r.err
@@ -102,13 +79,13 @@ def test_hook_that_exits_1(cli: Cli, keyfile_store: Path, tmp_path: Path, pebble
         "#!/bin/sh\necho 'calling the provider'\necho 'provider said: 403 forbidden' >&2\nexit 1\n",
     )
     failing.chmod(0o755)
-    f = _file(tmp_path, pebble.directory, pebble.bundle, failing)
+    f = campus_file(tmp_path, pebble.directory, pebble.bundle, failing)
     ok(cli("apply", f, "--no-acme"))
     r = error_with_hint(cli("acme", "order"))
     assert "exited 1: provider said: 403 forbidden" in r.err, r.err
     assert r.err.count("error: ") == 1
     # the order failed, its key sealed and pending; no certificate
-    (order,) = _rows(keyfile_store, "SELECT state, error FROM acme_orders")
+    (order,) = store_rows(keyfile_store, "SELECT state, error FROM acme_orders")
     assert order["state"] == "failed"
     assert "403 forbidden" in str(order["error"])
     facts = check_store(keyfile_store)
@@ -119,7 +96,7 @@ def test_hook_that_exits_1(cli: Cli, keyfile_store: Path, tmp_path: Path, pebble
 def test_revoked_certificate_is_due_again_and_renew_reports_the_order(
     cli: Cli, keyfile_store: Path, tmp_path: Path, pebble: Pebble, hook: Path
 ) -> None:
-    f = _file(tmp_path, pebble.directory, pebble.bundle, hook)
+    f = campus_file(tmp_path, pebble.directory, pebble.bundle, hook)
     ok(cli("apply", f, "--no-acme"))
     r = ok(cli("acme", "order"))
     # pebble's root is not in the store: said, with the fix
@@ -152,7 +129,7 @@ def test_apply_orders_the_acme_identities(
 
     cas = '[[cas]]\nname = "cas-1"\nhostname = "cas-1.example.org"\nip = "10.0.0.2"\n'
     # --dry-run asks the CA nothing: a directory nobody listens on is fine
-    down = _file(tmp_path, f"https://127.0.0.1:{free_port()}/dir", pebble.bundle, hook)
+    down = campus_file(tmp_path, f"https://127.0.0.1:{free_port()}/dir", pebble.bundle, hook)
     down.write_text(down.read_text().replace("[acme]", cas + "\n[acme]"))
     r = ok(cli("apply", down, "--dry-run"))
     assert "would order cam from the ACME CA" in r.out, r.out
@@ -166,7 +143,7 @@ def test_apply_orders_the_acme_identities(
     r = ok(cli("apply", down, "--no-acme"))
     assert "cam: csr: order it from the ACME CA: ccapki acme order cam" in r.out, r.out
 
-    f = _file(tmp_path, pebble.directory, pebble.bundle, hook)
+    f = campus_file(tmp_path, pebble.directory, pebble.bundle, hook)
     f.write_text(f.read_text().replace("[acme]", cas + "\n[acme]"))
     ok(cli("import", write(tmp_path / "pebble-root.pem", pebble.root_pem())))
     r = ok(cli("apply", f))
@@ -196,7 +173,7 @@ def test_bad_nonces_are_retried(
     )
     p.start()
     try:
-        f = _file(tmp_path, p.directory, p.bundle, hook)
+        f = campus_file(tmp_path, p.directory, p.bundle, hook)
         ok(cli("apply", f, "--no-acme"))
         for n in (1, 2):
             r = ok(cli("acme", "order", "cam"))
@@ -210,7 +187,7 @@ def test_acme_order_says_when_the_trust_stores_need_changes(
     cli: Cli, keyfile_store: Path, tmp_path: Path, pebble: Pebble, hook: Path
 ) -> None:
     cas = '[[cas]]\nname = "cas-1"\nhostname = "cas-1.example.org"\nip = "10.0.0.2"\n'
-    f = _file(tmp_path, pebble.directory, pebble.bundle, hook)
+    f = campus_file(tmp_path, pebble.directory, pebble.bundle, hook)
     f.write_text(f.read_text().replace("[acme]", cas + "\n[acme]"))
     ok(cli("apply", f, "--no-acme"))
     ok(cli("import", write(tmp_path / "pebble-root.pem", pebble.root_pem())))

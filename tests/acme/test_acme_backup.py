@@ -7,11 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from acme_servers import Pebble
-from sqlalchemy import create_engine, text
+from acme_servers import Pebble, campus_file, store_rows
 
-from kit.cli import Cli, ok, write
-from kit.pgmode import store_url
+from kit.cli import Cli, ok
 from kit.storecheck import check_store
 
 pytestmark = pytest.mark.integration
@@ -19,33 +17,13 @@ pytestmark = pytest.mark.integration
 _BACKUP_PASS = {"CCAPKI_BACKUP_PASSPHRASE": "a long enough backup passphrase"}
 
 
-def _file(tmp_path: Path, pebble: Pebble, hook: Path) -> Path:
-    return write(
-        tmp_path / "acme-campus.toml",
-        '[deployment]\nname = "acme-campus"\nrelease = "4.8.0"\norganization = "Test Org"\n\n'
-        '[cam]\nname = "cam"\nhostname = "cam.example.org"\nip = "10.0.0.1"\nsource = "acme"\n\n'
-        f'[acme]\ndirectory = "{pebble.directory}"\nemail = "pki@example.org"\n'
-        f'ca_bundle = "{pebble.bundle}"\ndns = "hook"\nhook = ["{hook}"]\n'
-        "propagation_timeout = 30\n",
-    )
-
-
-def _rows(home: Path, sql: str) -> list[dict[str, object]]:
-    engine = create_engine(store_url(home))
-    try:
-        with engine.connect() as c:
-            return [dict(r._mapping) for r in c.execute(text(sql))]
-    finally:
-        engine.dispose()
-
-
 def test_restored_store_keeps_its_acme_account(
     cli: Cli, keyfile_store: Path, tmp_path: Path, pebble: Pebble, hook: Path
 ) -> None:
-    f = _file(tmp_path, pebble, hook)
+    f = campus_file(tmp_path, pebble.directory, pebble.bundle, hook)
     ok(cli("apply", f, "--no-acme"))
     ok(cli("acme", "order"))
-    (before,) = _rows(keyfile_store, "SELECT uri, fingerprint, sealed FROM acme_accounts")
+    (before,) = store_rows(keyfile_store, "SELECT uri, fingerprint, sealed FROM acme_accounts")
     archive = tmp_path / "store.backup"
     r = ok(cli("backup", "create", "--out", archive, "--json", env=_BACKUP_PASS))
     assert r.json()["records"]["acme_accounts"] == 1
@@ -57,7 +35,7 @@ def test_restored_store_keeps_its_acme_account(
     r = ok(cli("backup", "restore", archive, "--json", home_dir=fresh, env=_BACKUP_PASS))
     assert r.json()["added"]["acme_accounts"] == 1
     assert r.json()["added"]["acme_orders"] == 1
-    (restored,) = _rows(fresh, "SELECT uri, fingerprint, sealed FROM acme_accounts")
+    (restored,) = store_rows(fresh, "SELECT uri, fingerprint, sealed FROM acme_accounts")
     assert restored["uri"] == before["uri"]
     assert restored["fingerprint"] == before["fingerprint"]
     assert restored["sealed"] != before["sealed"]  # re-sealed under the fresh store's key
@@ -66,17 +44,17 @@ def test_restored_store_keeps_its_acme_account(
     assert r.json()["added"].get("acme_accounts", 0) == 0
     assert r.json()["kept"]["acme_orders"] == 1
 
-    registrations = len(_rows(fresh, "SELECT id FROM audit WHERE action = 'acme-account'"))
+    registrations = len(store_rows(fresh, "SELECT id FROM audit WHERE action = 'acme-account'"))
     r = ok(cli("acme", "order", "cam", home_dir=fresh))
     assert "ordered cam v2" in r.out, r.both
     # the same account signed the order: no new registration, the URL unchanged
-    (after,) = _rows(fresh, "SELECT id, uri, fingerprint FROM acme_accounts")
+    (after,) = store_rows(fresh, "SELECT id, uri, fingerprint FROM acme_accounts")
     assert after["uri"] == before["uri"]
     assert after["fingerprint"] == before["fingerprint"]
-    assert len(_rows(fresh, "SELECT id FROM audit WHERE action = 'acme-account'")) == (
+    assert len(store_rows(fresh, "SELECT id FROM audit WHERE action = 'acme-account'")) == (
         registrations
     )
-    orders = _rows(fresh, "SELECT state, account_id FROM acme_orders ORDER BY id")
+    orders = store_rows(fresh, "SELECT state, account_id FROM acme_orders ORDER BY id")
     assert [o["state"] for o in orders] == ["valid", "valid"]
     assert {o["account_id"] for o in orders} == {after["id"]}
     # the restored order's certificate can be revoked with the restored account key

@@ -8,22 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from acme_servers import Pebble
+from acme_servers import Pebble, campus_file
 
 from kit.cli import Cli, ok, write
 
 pytestmark = pytest.mark.integration
-
-
-def _file(tmp_path: Path, pebble: Pebble, hook: Path, extra: str = "") -> Path:
-    return write(
-        tmp_path / "acme-campus.toml",
-        '[deployment]\nname = "acme-campus"\nrelease = "4.8.0"\norganization = "Test Org"\n\n'
-        '[cam]\nname = "cam"\nhostname = "cam.example.org"\nip = "10.0.0.1"\nsource = "acme"\n\n'
-        f'[acme]\ndirectory = "{pebble.directory}"\nemail = "pki@example.org"\n'
-        f'ca_bundle = "{pebble.bundle}"\ndns = "hook"\nhook = ["{hook}"]\n'
-        f"propagation_timeout = 30\n{extra}",
-    )
 
 
 def _acme(report: dict[str, Any]) -> list[dict[str, Any]]:
@@ -33,7 +22,7 @@ def _acme(report: dict[str, Any]) -> list[dict[str, Any]]:
 def test_doctor_checks_the_acme_directory_and_account(
     cli: Cli, keyfile_store: Path, tmp_path: Path, pebble: Pebble, hook: Path
 ) -> None:
-    f = _file(tmp_path, pebble, hook)
+    f = campus_file(tmp_path, pebble.directory, pebble.bundle, hook)
     ok(cli("apply", f, "--no-acme"))
     # no account yet: the directory is checked, nothing else to say
     report = cli("doctor", "--json").json()
@@ -80,7 +69,13 @@ def test_doctor_untrusted_bundle_and_missing_secret(
     from acme_servers import mint_tls
 
     other, _, _ = mint_tls(tmp_path / "other")  # a CA that did not sign pebble's certificate
-    f = _file(tmp_path, pebble, hook, 'eab_kid = "kid-1"\neab_hmac_env = "TEST_NO_SUCH_HMAC"\n')
+    f = campus_file(
+        tmp_path,
+        pebble.directory,
+        pebble.bundle,
+        hook,
+        'eab_kid = "kid-1"\neab_hmac_env = "TEST_NO_SUCH_HMAC"\n',
+    )
     f.write_text(f.read_text().replace(str(pebble.bundle), str(other)))
     ok(cli("apply", f, "--no-acme"))
     r = cli("doctor", "--json", env={"TEST_NO_SUCH_HMAC": None})
