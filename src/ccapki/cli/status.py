@@ -194,7 +194,14 @@ def _report(env: Env, every: bool) -> StatusReport:
                 "apply your deployment file first (`ccapki apply FILE`), then run "
                 "`ccapki status` again",
             )
-        names = None if every else [store.deployment]
+        if every:
+            return estate_status(store, now=now)
+        try:
+            names = [store.deployment]
+        except InputError as exc:  # several deployments, none named: --all is the other way
+            raise InputError(
+                exc.message, f"{exc.hint}; or see them all with `ccapki status --all`"
+            ) from None
         return estate_status(store, now=now, deployments=names)
 
 
