@@ -334,16 +334,33 @@ class _Publisher:
         """Return once every (record, value) is visible, or raise :class:`AcmeError`."""
 
 
+#: Never passed to a DNS hook (least privilege: a hook publishes a TXT record).
+_WITHHELD_FROM_HOOK = (
+    "CCAPKI_PASSPHRASE",
+    "CCAPKI_BACKUP_PASSPHRASE",
+    "CCAPKI_EXPORT_PASSWORD",
+    "CCAPKI_PKCS11_PIN",
+    "CCAPKI_DATABASE_URL",
+    "CCAPKI_SMTP_PASSWORD",
+    "CCAPKI_WEBHOOK_SECRET",
+)
+
+
 class _HookPublisher(_Publisher):
     """``[acme] hook``: ``COMMAND... add|remove RECORD VALUE`` with the same in the
     environment (CCAPKI_ACME_ACTION, _RECORD, _VALUE, _IDENTIFIER, _IDENTITY)."""
 
-    def __init__(self, command: Sequence[str], timeout: float) -> None:
+    def __init__(
+        self, command: Sequence[str], timeout: float, withheld: Sequence[str] = ()
+    ) -> None:
         self.command = tuple(command)
         self.timeout = max(timeout, 1.0)
+        #: secrets the hook has no business with: the store's, the token's, the service's,
+        #: and the variables [acme] names for its own secrets
+        self.withheld = frozenset((*_WITHHELD_FROM_HOOK, *withheld))
 
     def _run(self, action: str, record: str, value: str, identifier: str, identity: str) -> None:
-        env = dict(os.environ)
+        env = {k: v for k, v in os.environ.items() if k not in self.withheld}
         env.update(
             CCAPKI_ACME_ACTION=action,
             CCAPKI_ACME_RECORD=record,
@@ -546,7 +563,8 @@ def _address(host: str) -> str:
 
 def _publisher(s: AcmeSettings) -> _Publisher:
     if s.dns is AcmeDnsMethod.HOOK:
-        return _HookPublisher(s.hook, s.propagation_timeout)
+        withheld = [n for n in (s.eab_hmac_env, s.tsig_secret_env) if n]
+        return _HookPublisher(s.hook, s.propagation_timeout, withheld)
     return _Rfc2136Publisher(s)
 
 
