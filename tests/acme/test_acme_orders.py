@@ -303,27 +303,31 @@ def test_rfc2136_with_bind(
             f'tsig_key_name = "{bind.key_name}"\ntsig_algorithm = "hmac-sha256"\n'
             'tsig_secret_env = "TEST_TSIG_SECRET"\npropagation_timeout = 30\n'
         )
-        f = _file(tmp_path, p, dns)
+        # a second ACME identity, never validated: the wrong secret below must be used
+        # (the CA cannot answer from an authorization it validated for cam)
+        cas = '[[cas]]\nname = "cas1"\nsource = "acme"\nhostname = "cas1.example.org"\n'
+        f = _file(tmp_path, p, dns, cas=cas + 'ip = "10.1.0.1"\n')
         ok(cli("apply", f, "--no-acme"))
-        r = ok(cli("acme", "order"))
+        r = ok(cli("acme", "order", "cam"))
         assert "ordered cam v1" in r.out, r.both
         # a wrong TSIG secret: a clean refusal, nothing stored
         r = error_with_hint(
             cli(
                 "acme",
                 "order",
-                "cam",
+                "cas1",
                 env={"TEST_TSIG_SECRET": "d3Jvbmcgc2VjcmV0IGZvciB0aGUga2V5IQ=="},
             )
         )
         assert "TSIG" in r.err or "NOTAUTH" in r.err, r.err
         # the secret missing from the environment: said before anything is ordered
-        r = error_with_hint(cli("acme", "order", "cam", env={"TEST_TSIG_SECRET": None}))
+        r = error_with_hint(cli("acme", "order", "cas1", env={"TEST_TSIG_SECRET": None}))
         assert "TEST_TSIG_SECRET" in r.err
     finally:
         p.stop()
     facts = check_store(keyfile_store)
     assert facts.versions[("acme-campus", "cam")] == 1
+    assert ("acme-campus", "cas1") not in facts.versions
 
 
 def test_external_account_binding(
