@@ -11,6 +11,7 @@ __all__ = [
     "backups",
     "cakeys",
     "certfiles",
+    "cursors",
     "doctor",
     "exports",
     "heartbeat",

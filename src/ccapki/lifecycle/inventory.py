@@ -14,10 +14,7 @@ cache keyed by it (and by the clock's minute) answers again until a write lands.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
-import json
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -25,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Select, String, and_, bindparam, exists, func, or_, select, tuple_
 
 from ccapki.errors import InputError
+from ccapki.lifecycle.cursors import bad_cursor as _bad_cursor
+from ccapki.lifecycle.cursors import cursor_strings, cursor_time, opaque_cursor
 from ccapki.lifecycle.status import (
     DeploymentFacts,
     Settings,
@@ -76,44 +75,17 @@ class InventoryPage:
 
 def encode_cursor(cursor: Cursor) -> str:
     """The opaque text form of a cursor (URL-safe base64 of JSON). Raises nothing."""
-    raw = json.dumps(list(cursor), separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _bad_cursor(text: str) -> InputError:
-    shown = text if len(text) <= 40 else text[:40] + "..."
-    return InputError(
-        f"cursor {shown!r} is not one this service gave",
-        "pass the next_cursor of the previous page as it came, or leave cursor out for the "
-        "first page",
-    )
+    return opaque_cursor(cursor)
 
 
 def decode_cursor(text: str) -> Cursor:
     """The cursor :func:`encode_cursor` made. Raises :class:`InputError` for anything
     else."""
-    try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-        value = json.loads(raw)
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise _bad_cursor(text) from None
-    if (
-        not isinstance(value, list)
-        or len(value) != 3
-        or not all(isinstance(v, str) for v in value)
-        or value[0] not in ("c", "m")
-        or not value[2]
-    ):
+    kind, when, name = cursor_strings(text, 3)
+    if kind not in ("c", "m") or not name:
         raise _bad_cursor(text)
-    kind, when, name = value
     if kind == "c":
-        try:
-            parsed = dt.datetime.fromisoformat(when)
-            if parsed.tzinfo is None:
-                raise ValueError(when)
-            parsed.astimezone(dt.UTC)  # year 9999 at UTC-14 does not fit
-        except (ValueError, OverflowError):
-            raise _bad_cursor(text) from None
+        cursor_time(text, when)
     return (kind, when, name)
 
 

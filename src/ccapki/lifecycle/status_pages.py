@@ -22,16 +22,15 @@ Pure: no IO, no clock.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import bisect
 import datetime as dt
-import json
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ccapki.errors import InputError
+from ccapki.lifecycle.cursors import bad_cursor as _bad_cursor
+from ccapki.lifecycle.cursors import cursor_strings, cursor_time, opaque_cursor
 from ccapki.lifecycle.status import KINDS, StatusItem, StatusReport
 
 __all__ = [
@@ -106,45 +105,17 @@ def parse_stage_filter(text: str | None, warn_days: frozenset[int]) -> frozenset
 
 def _encode(key: _Key, kind: str) -> str:
     dep, none, when, name, _rank, fp = key
-    raw = json.dumps(
-        [dep, "" if none else when.isoformat(), name, kind, fp], separators=(",", ":")
-    ).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _bad_cursor(text: str) -> InputError:
-    shown = text if len(text) <= 40 else text[:40] + "..."
-    return InputError(
-        f"cursor {shown!r} is not one this service gave",
-        "pass the next_cursor of the previous page as it came, or leave cursor out for the "
-        "first page",
-    )
+    return opaque_cursor([dep, "" if none else when.isoformat(), name, kind, fp])
 
 
 def _decode(text: str) -> _Key:
     """The key a cursor names. Raises :class:`InputError` for a cursor not made here."""
-    try:
-        value = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise _bad_cursor(text) from None
-    if (
-        not isinstance(value, list)
-        or len(value) != 5
-        or not all(isinstance(v, str) for v in value)
-        or value[3] not in _RANK
-    ):
+    dep, when, name, kind, fp = cursor_strings(text, 5)
+    if kind not in _RANK:
         raise _bad_cursor(text)
-    dep, when, name, kind, fp = value
     if not when:
         return (dep, True, _FAR, name, _RANK[kind], fp)
-    try:
-        parsed = dt.datetime.fromisoformat(when)
-        if parsed.tzinfo is None:
-            raise ValueError(when)
-        parsed = parsed.astimezone(dt.UTC)  # year 9999 at UTC-14 does not fit
-    except (ValueError, OverflowError):
-        raise _bad_cursor(text) from None
-    return (dep, False, parsed, name, _RANK[kind], fp)
+    return (dep, False, cursor_time(text, when), name, _RANK[kind], fp)
 
 
 @dataclass(frozen=True)
