@@ -30,6 +30,7 @@ from kit.cli import FAQ
 
 __all__ = [
     "DEPLOYMENT",
+    "EXTRA_THIRD_PARTY",
     "PASSWORDS",
     "ROLES",
     "Service",
@@ -39,6 +40,22 @@ __all__ = [
     "make_store",
     "running",
 ]
+
+#: Two third-party CAS added to the FAQ: planned, no certificate until imported (paging
+#: tests: identities "missing" beside the issued ones, named out of order).
+EXTRA_THIRD_PARTY = """
+[[cas]]
+name = "cas-bbb"
+hostname = "cas-bbb.example.edu"
+ip = "10.40.0.11"
+source = "third-party"
+
+[[cas]]
+name = "cas-aaa"
+hostname = "cas-aaa.example.edu"
+ip = "10.40.0.10"
+source = "third-party"
+"""
 
 #: The FAQ deployment's name (examples/faq.toml).
 DEPLOYMENT = "faq-campus"

@@ -17,32 +17,17 @@ from ccapki.lifecycle.status_pages import StatusPages
 from ccapki.service.app import create_app
 from kit.certs import NOW
 from kit.cli import FAQ
-from kit.service import DEPLOYMENT, Service, config_for, running
+from kit.service import DEPLOYMENT, EXTRA_THIRD_PARTY, Service, config_for, running
 
 INVENTORY = f"/api/v1/deployments/{DEPLOYMENT}/identities"
 PROBLEM = "application/problem+json"
 
 
-#: Two third-party identities added to the FAQ: planned, no certificate until imported.
-EXTRA = """
-[[cas]]
-name = "cas-bbb"
-hostname = "cas-bbb.example.edu"
-ip = "10.40.0.11"
-source = "third-party"
-
-[[cas]]
-name = "cas-aaa"
-hostname = "cas-aaa.example.edu"
-ip = "10.40.0.10"
-source = "third-party"
-"""
-
-
 def _with_missing(service: Service) -> list[str]:
-    """Apply the FAQ plus :data:`EXTRA`; the inventory's order from the store itself:
-    current identities by (not_after, name), then those without a certificate, by name."""
-    dep = ccapki.parse_deployment(FAQ.read_text() + EXTRA, "faq-extra.toml")
+    """Apply the FAQ plus :data:`kit.service.EXTRA_THIRD_PARTY`; the inventory's order
+    from the store itself: current identities by (not_after, name), then those without a
+    certificate, by name."""
+    dep = ccapki.parse_deployment(FAQ.read_text() + EXTRA_THIRD_PARTY, "faq-extra.toml")
     with ccapki.open_store(service.home, clock=lambda: NOW) as store:
         ccapki.apply(store, dep, path="faq-extra.toml")
         with store.scoped(DEPLOYMENT):

@@ -21,33 +21,19 @@ from ccapki.lifecycle.status_pages import CLASSES, StatusPages
 from ccapki.service.app import create_app
 from kit.certs import NOW
 from kit.cli import FAQ
-from kit.service import config_for, running
+from kit.service import EXTRA_THIRD_PARTY, config_for, running
 
 STATUS = "/api/v1/status"
 PROBLEM = "application/problem+json"
 DAY = dt.timedelta(days=1)
 LATER = NOW + 400 * DAY  # the FAQ's identities (397 days) expired; the renewed CAM not
 
-EXTRA = """
-[[cas]]
-name = "cas-bbb"
-hostname = "cas-bbb.example.edu"
-ip = "10.40.0.11"
-source = "third-party"
-
-[[cas]]
-name = "cas-aaa"
-hostname = "cas-aaa.example.edu"
-ip = "10.40.0.10"
-source = "third-party"
-"""
-
 
 @pytest.fixture
 def viewer(service_home: tuple[Path, dict[str, str]]) -> Iterator[httpx.Client]:
     """A viewer's client of an app seeing the store at :data:`LATER`."""
     home, tokens = service_home
-    dep = ccapki.parse_deployment(FAQ.read_text() + EXTRA, "faq-extra.toml")
+    dep = ccapki.parse_deployment(FAQ.read_text() + EXTRA_THIRD_PARTY, "faq-extra.toml")
     with ccapki.open_store(home, clock=lambda: NOW) as store:
         ccapki.apply(store, dep, path="faq-extra.toml")
         ccapki.make_csrs(store, dep, ["cas-clinic"])

@@ -29,6 +29,7 @@ certificate; :func:`acme_scope` says what an identity's order will and will not 
 
 from __future__ import annotations
 
+import abc
 import base64
 import concurrent.futures
 import contextlib
@@ -321,17 +322,21 @@ def _env_secret(name: str | None, what: str, key: str) -> str:
     return value
 
 
-class _Publisher:
+class _Publisher(abc.ABC):
     """Publishes and removes ``_acme-challenge`` TXT records."""
 
+    @abc.abstractmethod
     def add(self, record: str, value: str, identifier: str, identity: str) -> None:
-        raise NotImplementedError
+        """Publish ``value`` at ``record``; raises :class:`AcmeError` when that fails."""
 
+    @abc.abstractmethod
     def remove(self, record: str, value: str, identifier: str, identity: str) -> None:
-        raise NotImplementedError
+        """Remove that value again; raises :class:`AcmeError` when that fails."""
 
     def wait_visible(self, records: Sequence[tuple[str, str]], deadline: float) -> None:
-        """Return once every (record, value) is visible, or raise :class:`AcmeError`."""
+        """Return once every (record, value) is visible, or raise :class:`AcmeError`.
+        A hook says it published by exiting 0: nothing to wait for by default."""
+        return
 
 
 #: Never passed to a DNS hook (least privilege: a hook publishes a TXT record).
