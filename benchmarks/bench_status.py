@@ -44,7 +44,7 @@ from sqlalchemy import insert, select
 
 from ccapki.lifecycle import status
 from ccapki.lifecycle.apply import apply_plan
-from ccapki.lifecycle.status import estate_status
+from ccapki.lifecycle.status import estate_status, settings_json
 from ccapki.store import Store
 from ccapki.store import schema as t
 from ccapki.store.records import ProbeRecord, ProbeVerdict
@@ -121,7 +121,9 @@ def build(home: Path, n: int) -> None:
                 if f"cas{i}" not in have
             ]
             c.execute(insert(t.trust_entries), trust)
-            store.deployments.record("bench", full, "bench.toml")
+            # kept as `apply` keeps a file: with its facts (what status reads of it)
+            full_dep = parse_deployment(full, "bench.toml")
+            store.deployments.record("bench", full, "bench.toml", settings_json(full_dep))
             facts = store.identities.current_facts()
             assert len(facts) == n, len(facts)
             store.probes.add(

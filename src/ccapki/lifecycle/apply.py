@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import time
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPri
 from ccapki._util import gc_paused
 from ccapki.errors import InputError, Interrupted, StoreBusy
 from ccapki.lifecycle._forkpool import imap_forked
+from ccapki.lifecycle.status import settings_json
 from ccapki.pki.certs import display_name, fingerprint
 from ccapki.pki.issue import (
     Issuer,
@@ -92,6 +94,11 @@ def _previous_name(store: Store) -> str | None:
     kept = store.deployments.latest()
     if kept is None:
         return None
+    if kept.facts:  # kept with the file (schema 0009): no need to parse it
+        with contextlib.suppress(ValueError, AttributeError):
+            name = json.loads(kept.facts).get("name")
+            if isinstance(name, str):
+                return name
     try:
         name = tomllib.loads(kept.text).get("deployment", {}).get("name")
     except (tomllib.TOMLDecodeError, AttributeError):
@@ -487,7 +494,7 @@ def _apply_plan(
     with store.transaction():
         previous = _previous_name(store)
         held, actions, todo = _decide(store, plan, now)
-        recorded = store.deployments.record(dep.name, dep.source_text, path)
+        recorded = store.deployments.record(dep.name, dep.source_text, path, settings_json(dep))
         jobs = [(p, signer_for(p, dep)) for p in (plan.get(a.identity) for a in todo)]
         issuers, created = ensure_issuers(store, plan, now, needed={s for _, s in jobs})
         made = [c for c in store.cas.list() if c.name in created] if created else []

@@ -7,6 +7,7 @@ import datetime as dt
 from dataclasses import dataclass, replace
 
 from ccapki.errors import InputError
+from ccapki.lifecycle.status import settings_json
 from ccapki.store.session import Store
 from ccapki.topology.model import CaKeys, Deployment
 from ccapki.topology.plan import INTERNAL_CA, INTERNAL_ROOT, make_plan
@@ -73,7 +74,7 @@ def create_internal_cas(
                     f"leave out --{which}-pkcs11-uri; a CA's successor is made by `ccapki "
                     "renew` (in the same token when its key is in one)",
                 )
-        store.deployments.record(dep.name, dep.source_text, path)
+        store.deployments.record(dep.name, dep.source_text, path, settings_json(dep))
         _, created = ensure_issuers(store, make_plan(dep), now, needed={INTERNAL_CA})
     return created
 

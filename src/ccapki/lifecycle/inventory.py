@@ -181,12 +181,16 @@ def _shared(store: Store, deployment: str) -> _Kept:
             store.use(deployment)  # NotFoundError unless it holds keys, CAs or trust
         row = None
         if file_id is not None:
-            row = c.execute(select(d.source_text, d.path).where(d.id == file_id)).one()
+            row = c.execute(select(d.source_text, d.path, d.facts).where(d.id == file_id)).one()
         held = {
             str(r[0])
             for r in c.execute(select(c_.identity).where(c_.deployment == deployment).distinct())
         }
-    conf = read_settings(row.source_text, row.path or "<stored deployment>") if row else Settings()
+    conf = (
+        read_settings(row.source_text, row.path or "<stored deployment>", row.facts)
+        if row
+        else Settings()
+    )
     missing = tuple(sorted(n for n in conf.identities if n not in held))
     found = _Kept(key, conf, missing, len(held))
     with _KEPT_LOCK:

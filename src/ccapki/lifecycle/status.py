@@ -60,6 +60,7 @@ __all__ = [
     "estate_status",
     "read_facts",
     "read_settings",
+    "settings_json",
     "settings_of",
     "stage_for",
 ]
@@ -666,9 +667,62 @@ def settings_of(deployment: Deployment) -> Settings:
     )
 
 
-def read_settings(text: str, source: str = "<stored deployment>") -> Settings:
+#: The version of :func:`settings_json`'s format (facts of another version are not read).
+_FACTS_VERSION = 1
+
+
+def settings_json(deployment: Deployment) -> str:
+    """The facts the store keeps beside a deployment file (``deployments.facts``): its
+    name and :class:`Settings` as JSON, read back by :func:`read_settings` instead of
+    parsing the file."""
+    import json
+
+    s = settings_of(deployment)
+    return json.dumps(
+        {
+            "v": _FACTS_VERSION,
+            "name": deployment.name,
+            "warn_days": list(s.warn_days),
+            "release": s.release,
+            "temporary_days": s.temporary_days,
+            "shared_ca": s.shared_ca,
+            "appliances": dict(s.appliances),
+            "identities": dict(s.identities),
+            "probe_interval": s.probe_interval,
+        },
+        separators=(",", ":"),
+        sort_keys=True,
+    )
+
+
+def _from_facts(facts: str) -> Settings | None:
+    """The :class:`Settings` in a deployment's facts JSON; None when they are not this
+    version's (then the file's text is read)."""
+    import json
+
+    try:
+        f = json.loads(facts)
+        if not isinstance(f, dict) or f.get("v") != _FACTS_VERSION:
+            return None
+        return Settings(
+            tuple(int(d) for d in f["warn_days"]),
+            str(f["release"]),
+            None if f["temporary_days"] is None else int(f["temporary_days"]),
+            f["shared_ca"] is True,
+            {str(k): str(v) for k, v in f["appliances"].items()},
+            {str(k): str(v) for k, v in f["identities"].items()},
+            int(f["probe_interval"]),
+        )
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def read_settings(
+    text: str, source: str = "<stored deployment>", facts: str | None = None
+) -> Settings:
     """The :class:`Settings` of a deployment file's text, as :func:`parse_deployment`
-    would give them.
+    would give them: from ``facts`` (what the store kept with the file, see
+    :func:`settings_json`) when given and readable, else from the text.
 
     The store keeps only files that parsed when applied, so a large one is read for these
     values alone (TOML, the release, ``[monitoring] warn_days``, the appliance names:
@@ -682,6 +736,10 @@ def read_settings(text: str, source: str = "<stored deployment>") -> Settings:
     from ccapki.topology.fastload import parse_deployment
     from ccapki.topology.releases import parse_release, profile_for
 
+    if facts:
+        kept = _from_facts(facts)
+        if kept is not None:
+            return kept
     cached = _SETTINGS.get(text)
     if cached is not None:
         return cached
@@ -767,7 +825,11 @@ def read_facts(store: Store, name: str) -> DeploymentFacts:
 
     with store.scoped(name):
         kept = store.deployments.latest()
-        conf = read_settings(kept.text, kept.path or "<stored deployment>") if kept else Settings()
+        conf = (
+            read_settings(kept.text, kept.path or "<stored deployment>", kept.facts)
+            if kept
+            else Settings()
+        )
         identities = tuple(store.identities.current_facts())
         chains = _chain_fingerprints(store)
         pending = {k.fingerprint for k in store.keys.list(state=KeyState.PENDING)}

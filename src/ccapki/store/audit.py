@@ -8,7 +8,7 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, insert, select, union
+from sqlalchemy import func, insert, select, union, update
 
 from ccapki.store import schema as t
 from ccapki.store.records import SHARED_CAS, AuditEntry, DeploymentRecord, DeploymentSummary
@@ -70,11 +70,14 @@ class DeploymentRepository:
         name = self._s.deployment
         if name not in self._shares:
             kept = self.latest()
-            try:
-                header = tomllib.loads(kept.text).get("deployment", {}) if kept else {}
-            except tomllib.TOMLDecodeError:
-                header = {}
-            self._shares[name] = isinstance(header, dict) and header.get("ca") == "shared"
+            shared = _fact(kept.facts, "shared_ca") if kept else False
+            if shared is None and kept:  # a file kept before its facts were
+                try:
+                    header = tomllib.loads(kept.text).get("deployment", {})
+                except tomllib.TOMLDecodeError:
+                    header = {}
+                shared = isinstance(header, dict) and header.get("ca") == "shared"
+            self._shares[name] = shared is True
         return self._shares[name]
 
     def names(self) -> list[str]:
@@ -106,21 +109,31 @@ class DeploymentRepository:
             last = {r.name: (r.loaded_at, r.path) for r in c.execute(last_q)}  # newest wins
         return [DeploymentSummary(n, counts.get(n, 0), *last.get(n, (None, None))) for n in names]
 
-    def record(self, name: str, text: str, path: str | None) -> bool:
-        """Keep a new version of deployment ``name``'s file if it changed. True if it
-        did."""
+    def record(self, name: str, text: str, path: str | None, facts: str | None = None) -> bool:
+        """Keep a new version of deployment ``name``'s file if it changed, with ``facts``
+        (JSON: what commands read of it). True if it did. An unchanged file kept without
+        facts (before schema 0009) gets them, which is not a change."""
+        d = t.deployments.c
         with self._s.connection() as c:
             last = c.execute(
-                select(t.deployments.c.source_text)
-                .where(t.deployments.c.name == name)
-                .order_by(t.deployments.c.id.desc())
+                select(d.id, d.source_text, d.facts)
+                .where(d.name == name)
+                .order_by(d.id.desc())
                 .limit(1)
-            ).scalar()
-            if last == text:
+            ).first()
+            if last is not None and last.source_text == text:
+                if facts is not None and last.facts != facts:
+                    c.execute(update(t.deployments).where(d.id == last.id).values(facts=facts))
                 return False
             c.execute(
                 insert(t.deployments),
-                {"name": name, "source_text": text, "path": path, "loaded_at": self._s.now()},
+                {
+                    "name": name,
+                    "source_text": text,
+                    "path": path,
+                    "loaded_at": self._s.now(),
+                    "facts": facts,
+                },
             )
         self._shares.pop(name, None)
         self._s.audit.record("deployment", name, path=path)
@@ -131,9 +144,20 @@ class DeploymentRepository:
         name = self._s.deployment
         with self._s.connection() as c:
             row = c.execute(
-                select(t.deployments.c.source_text, t.deployments.c.path)
+                select(t.deployments.c.source_text, t.deployments.c.path, t.deployments.c.facts)
                 .where(t.deployments.c.name == name)
                 .order_by(t.deployments.c.id.desc())
                 .limit(1)
             ).first()
-        return DeploymentRecord(row.source_text, row.path, name) if row else None
+        return DeploymentRecord(row.source_text, row.path, name, row.facts) if row else None
+
+
+def _fact(facts: str | None, key: str) -> object:
+    """``key`` of a deployment's facts JSON; None when there are none (or unreadable)."""
+    if not facts:
+        return None
+    try:
+        found = json.loads(facts)
+    except ValueError:
+        return None
+    return found.get(key) if isinstance(found, dict) else None

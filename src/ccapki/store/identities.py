@@ -8,10 +8,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 from cryptography import x509
-from sqlalchemy import Row, func, insert, select, update
+from sqlalchemy import Row, func, select, update
 
 from ccapki._util import gc_paused
 from ccapki.store import schema as t
+from ccapki.store.bulk import insert_many
 from ccapki.store.records import (
     CertSource,
     IdentityRecord,
@@ -119,12 +120,13 @@ class IdentityRepository:
                 )
             previous = self._current_spkis(c, had) if had else {}
             if key_rows:
-                c.execute(insert(t.keys), key_rows)
-            c.execute(insert(t.certificates), cert_rows)
+                insert_many(c, t.keys, key_rows)
+            insert_many(c, t.certificates, cert_rows)
             self._supersede(c, set(previous.values()) - {str(r["spki"]) for r in cert_rows})
             # one audit row per identity (every change is logged), in one statement
-            c.execute(
-                insert(t.audit),
+            insert_many(
+                c,
+                t.audit,
                 [
                     self._s.audit.row(
                         "issue",

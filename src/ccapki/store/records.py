@@ -162,6 +162,9 @@ class DeploymentRecord:
     text: str
     path: str | None
     name: str = DEFAULT_DEPLOYMENT  # its ``[deployment] name``
+    #: what commands read of the file, kept with it as JSON (None: a row older than
+    #: schema 0009, whose text must be parsed; see lifecycle.status.settings_json)
+    facts: str | None = None
 
 
 @dataclass(frozen=True)

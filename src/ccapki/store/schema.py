@@ -27,7 +27,7 @@ from ccapki.store.records import DEFAULT_DEPLOYMENT
 __all__ = ["DEFAULT_DEPLOYMENT", "SCHEMA_HEAD", "metadata"]
 
 #: The Alembic revision this code expects; a test checks it equals the migrations' head.
-SCHEMA_HEAD = "0008_pkcs11"
+SCHEMA_HEAD = "0009_deployment_facts"
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -86,6 +86,9 @@ deployments = Table(
     Column("source_text", Text, nullable=False),
     Column("path", Text, nullable=True),
     Column("loaded_at", UTCDateTime, nullable=False),
+    # what status, apply and the CA scope read of the file (JSON, written with it by
+    # lifecycle.status.settings_json; NULL in rows older than 0009: the text is parsed)
+    Column("facts", Text, nullable=True),
 )
 
 keys = Table(

@@ -8,10 +8,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from cryptography import x509
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 
 from ccapki.pki.certs import fingerprint
 from ccapki.store import schema as t
+from ccapki.store.bulk import insert_many
 from ccapki.store.records import TrustEntry, pem_text
 
 if TYPE_CHECKING:
@@ -110,8 +111,8 @@ class TrustStoreRepository:
                     )
                 )
             if inserts:
-                c.execute(insert(t.trust_entries), inserts)
-                c.execute(insert(t.audit), audits)
+                insert_many(c, t.trust_entries, inserts)
+                insert_many(c, t.audit, audits)
         return added
 
     def remove(self, appliance: str, fingerprint: str) -> int:
