@@ -7,7 +7,6 @@ whole statement back. On SQLite and on PostgreSQL (``make test-pg``)."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,16 +18,7 @@ from ccapki.store import schema as t
 from ccapki.store.bulk import insert_many
 from kit.pgmode import store_sql
 
-NOW = dt.datetime(2026, 11, 29, 13, 14, 15, 161718, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store.init(tmp_path / "store", key_file=True, clock=lambda: NOW)
-    try:
-        yield s
-    finally:
-        s.close()
+from .conftest import STORE_NOW as NOW
 
 
 def _key_rows(tag: str) -> list[dict[str, object]]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,15 +32,6 @@ SHARED = deployment(
     cam=ha_pair("cam", "10.0.0"),
     cas=[standalone("cas-a", "10.6.0.1")],
 ).replace("[deployment]\n", '[deployment]\nca = "shared"\n', 1)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store.init(tmp_path / "store", key_file=True, clock=lambda: NOW)
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 def _facts_rows(s: Store) -> list[tuple[str, str | None]]:
