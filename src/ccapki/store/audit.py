@@ -19,6 +19,11 @@ if TYPE_CHECKING:
 __all__ = ["AuditLog", "DeploymentRepository"]
 
 
+#: ``json.dumps(detail, default=str, sort_keys=True)``, its encoder made once (``dumps``
+#: with options makes one per call: a bulk apply writes an audit row per identity)
+_encode = json.JSONEncoder(default=str, sort_keys=True).encode
+
+
 class AuditLog:
     """``store.audit``: append-only."""
 
@@ -34,7 +39,7 @@ class AuditLog:
             "at": at or self._s.now(),
             "action": action,
             "subject": subject,
-            "detail": json.dumps(detail, default=str, sort_keys=True),
+            "detail": _encode(detail),
             "deployment": self._s.acting_on,
             "actor": self._s.actor,
         }
