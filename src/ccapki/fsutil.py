@@ -264,29 +264,44 @@ def _atomic_write(target: Path, data: bytes, private: bool) -> Path:
     return target
 
 
+#: Seconds a FIFO, a pipe or a device named as an input file may stay silent (no writer,
+#: or a writer sending nothing) before the read is given up with an error.
+INPUT_WAIT = 60.0
+_CHUNK = 1 << 16
+
+
 def read_input_file(path: str | os.PathLike[str], *, limit: int = MAX_INPUT_BYTES) -> bytes:
-    """Read a user-supplied file, refusing unreadable, missing or oversized ones cleanly."""
+    """Read a user-supplied file, at most ``limit`` bytes. Returns its bytes.
+
+    Raises :class:`~ccapki.errors.InputError` (never blocks for ever, never reads without
+    end) for a missing, unreadable or oversized file, a folder, a socket, and a FIFO,
+    pipe or device that stays silent for :data:`INPUT_WAIT` seconds (a named pipe nobody
+    writes to) or sends more than ``limit`` bytes (``/dev/zero``)."""
     from ccapki.errors import InputError
 
     p = Path(path)
     try:
-        size = p.stat().st_size
-        if p.is_dir():
+        st = p.stat()
+        if stat.S_ISDIR(st.st_mode):
             raise InputError(f"{p}: is a folder, not a file", "name a file inside it")
+        if stat.S_ISSOCK(st.st_mode):
+            raise InputError(
+                f"{p}: is a socket, not a file: nothing was read",
+                "name a regular file (save what the socket serves to a file first)",
+            )
+        if not stat.S_ISREG(st.st_mode):  # a FIFO, a pipe, a device: no size, maybe no end
+            return _read_stream(p, _file_kind(st.st_mode) or "not a regular file", limit)
+        size = st.st_size
         if size > limit:
             raise InputError(
                 f"{p}: {size / 1048576:.1f} MB is far too large for a certificate, key or "
                 "deployment file",
                 f"check the path; files over {limit // 1048576} MB are refused",
             )
-        with p.open("rb") as fh:  # at most limit + 1 bytes: a device such as /dev/zero
-            data = fh.read(limit + 1)  # has no size and no end
+        with p.open("rb") as fh:  # at most limit + 1 bytes: the file may grow meanwhile
+            data = fh.read(limit + 1)
         if len(data) > limit:
-            raise InputError(
-                f"{p}: more than {limit // 1048576} MB (and no size: a device or a pipe?) "
-                "is far too large for a certificate, key or deployment file",
-                f"check the path; files over {limit // 1048576} MB are refused",
-            )
+            raise _too_large(str(p), limit)
         return data
     except FileNotFoundError:
         raise InputError(f"{p}: no such file", "check the path and try again") from None
@@ -296,3 +311,52 @@ def read_input_file(path: str | os.PathLike[str], *, limit: int = MAX_INPUT_BYTE
         ) from None
     except IsADirectoryError:
         raise InputError(f"{p}: is a folder, not a file", "name a file inside it") from None
+
+
+def _too_large(what: str, limit: int) -> InputError:
+    from ccapki.errors import InputError
+
+    return InputError(
+        f"{what}: more than {limit // 1048576} MB (and no size: a device or a pipe?) "
+        "is far too large for a certificate, key or deployment file",
+        f"check the path; files over {limit // 1048576} MB are refused",
+    )
+
+
+def _read_stream(p: Path, kind: str, limit: int) -> bytes:
+    """Read a FIFO, pipe or device without blocking for ever: opened non-blocking (a FIFO
+    with no writer would block the open itself), then each piece waited for at most
+    :data:`INPUT_WAIT` seconds; at most ``limit`` bytes. Raises :class:`InputError`."""
+    import select
+
+    from ccapki.errors import InputError
+
+    fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    chunks: list[bytes] = []
+    got = 0
+    try:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        while True:
+            # wait first: a FIFO no writer has opened yet reads as its end at once, but
+            # polls as nothing until a writer writes (or comes and goes)
+            if not poller.poll(INPUT_WAIT * 1000):
+                what = "nothing was written to it" if got == 0 else "its writer fell silent"
+                raise InputError(
+                    f"{p}: is {kind} and {what} for {INPUT_WAIT:g} s: nothing was read",
+                    "name a regular file; to pass a file through a named pipe, start its "
+                    f"writer (`cat FILE > {p}`) while ccapki reads",
+                )
+            try:
+                piece = os.read(fd, _CHUNK)
+            except BlockingIOError:
+                continue
+            if not piece:  # the end: the writer closed it
+                break
+            chunks.append(piece)
+            got += len(piece)
+            if got > limit:
+                raise _too_large(str(p), limit)
+    finally:
+        os.close(fd)
+    return b"".join(chunks)

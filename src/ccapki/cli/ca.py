@@ -17,6 +17,7 @@ EXAMPLES
   ccapki ca create examples/faq.toml --root-pkcs11-uri 'pkcs11:token=ccapki;object=root' \\
       --intermediate-pkcs11-uri 'pkcs11:token=ccapki;object=appliance-ca'
   ccapki ca list                      every CA and where its key is (store or token)
+  ccapki ca set-token 'Campus Root CA' --pkcs11-uri 'pkcs11:token=new-label;object=campus-root'
 
 \b
 EXIT CODES
@@ -26,7 +27,7 @@ EXIT CODES
 @click.pass_context
 def ca(ctx: click.Context) -> None:
     """The deployment's own CAs: create them (keys in a PKCS#11 token or the store), list
-    where each key is (see docs/pkcs11.md)."""
+    where each key is, change the token place of a key (see docs/pkcs11.md)."""
     if ctx.invoked_subcommand is None:
         click.echo(ctx.get_help())
 
@@ -166,4 +167,68 @@ def list_cas(env: Env, as_json: bool) -> int:
         click.echo("no CA yet: `ccapki ca create FILE` or `ccapki apply FILE` makes them")
     for p in places:
         click.echo(f"{p.kind:<14} {p.name} (expires {p.not_after:%Y-%m-%d}): {_where(p)}")
+    return 0
+
+
+@ca.command(
+    "set-token",
+    epilog="""\b
+EXAMPLES
+  ccapki ca set-token 'Campus Root CA' \\
+      --pkcs11-uri 'pkcs11:token=ccapki-ca-2;object=campus-root'    the token was re-initialised
+  ccapki ca set-token internal-ca --pkcs11-uri 'pkcs11:token=ccapki-ca;object=campus-ca' \\
+      --pkcs11-module /opt/hsm/lib/libvendor-pkcs11.so              the module moved
+
+\b
+Changes where the store says a CA's key is in a PKCS#11 token (its URI and module), when
+the token was re-initialised under another label or serial, the key object relabelled,
+or the module moved. Before anything is recorded, the key the new URI names is reached
+(the module loads, the token is there, the user PIN from CCAPKI_PKCS11_PIN or the prompt
+logs in), its public key must be the CA certificate's and it must sign what that public
+key verifies. CA_NAME is the CA's name (`ccapki ca list`) or its kind (internal-root,
+internal-ca). --pkcs11-module (or ?module-path= in the URI) is used before
+CCAPKI_PKCS11_MODULE and recorded. Logged in the audit log (ca-set-token).
+
+\b
+EXIT CODES
+  0 recorded (or already so)   2 bad input (URI, unknown CA, a key not in a token), a
+  token failure, or a key that is not the CA's (nothing changed)
+""",
+)
+@click.argument("ca_name", metavar="CA_NAME")
+@click.option(
+    "--pkcs11-uri", "uri", metavar="URI", required=True, help="Where the CA's key is now."
+)
+@click.option(
+    "--pkcs11-module",
+    metavar="PATH",
+    help="The PKCS#11 library (default: CCAPKI_PKCS11_MODULE, else the one recorded).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_env
+def set_token(env: Env, ca_name: str, uri: str, pkcs11_module: str | None, as_json: bool) -> int:
+    """Record a new PKCS#11 URI (and module) of a CA key in a token, once checked."""
+    from ccapki.lifecycle.catoken import set_ca_token
+
+    env.refuse_what_if("ca set-token")
+    with env.open_store() as store:
+        move = set_ca_token(store, ca_name, uri, pkcs11_module)
+    env.work_done()
+    if as_json:
+        from ccapki.cli.output import print_json
+
+        print_json(move.to_dict())
+        return 0
+    if not move.changed:
+        click.echo(
+            f"nothing changed: CA {move.ca}'s key is recorded at {move.uri} already "
+            "(checked: the token's key is the CA's)"
+        )
+        return 0
+    module = f" (module {move.module})" if move.module else ""
+    was = f" (module {move.old_module})" if move.old_module else ""
+    click.echo(
+        f"CA {move.ca} ({move.kind}): its key is now recorded at {move.uri}{module}; "
+        f"was {move.old_uri}{was}. Checked: the key is the CA's and signs."
+    )
     return 0

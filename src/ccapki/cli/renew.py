@@ -132,9 +132,9 @@ def _order_acme(env: Env, store: Store, dep: Deployment, plan: RenewalPlan, *, e
     """Order the plan's ACME identities (skipped by the CSR path) through ACME, the same
     path as ``ccapki acme order``. Returns the exit code of the orders (0: none or all
     stored, 2: any failed)."""
-    from ccapki.lifecycle.renew import ACME_SKIP
+    from ccapki.lifecycle.acme import renewal_orders
 
-    names = [s.identity for s in plan.skipped if s.reason == ACME_SKIP]
+    names = renewal_orders(plan)
     if not names:
         return 0
     from ccapki.cli.acme import print_outcomes, trust_note

@@ -389,7 +389,10 @@ def _rotation(
     if source is Source.THIRD_PARTY:
         raise InputError(
             "a third-party certificate's issuer is known only once the CA returns it",
-            f"make the CSR (`ccapki csr {spec.name}`), import the certificate, then run "
+            f"order it (`ccapki acme order {spec.name}`), then run `ccapki trust plan` for "
+            "the trust-store changes"
+            if spec.acme and not to_source
+            else f"make the CSR (`ccapki csr {spec.name}`), import the certificate, then run "
             "`ccapki trust plan` for the trust-store changes",
         )
     import dataclasses

@@ -180,7 +180,9 @@ def _find_token(lib: Any, uri: Pkcs11Uri, module: str) -> Any:
         found.append(token)
     if not found:
         raise TokenError(
-            f"no PKCS#11 token matches {uri} in {module} ({_present(slots)})", _FIND_HINT
+            f"no PKCS#11 token matches {uri} in {module} ({_present(slots)})",
+            f"{_FIND_HINT}; a CA key's token re-initialised under another label or serial: "
+            "`ccapki ca set-token CA --pkcs11-uri URI` records where it is now",
         )
     if len(found) > 1:
         raise TokenError(
@@ -286,7 +288,8 @@ def _removed(uri: Pkcs11Uri) -> TokenError:
         f"the CA key {uri.label} is not in the token (removed, or the URI names another)",
         "put the key back from the token's own backup (a ccapki backup cannot hold a "
         "key in a token), or check object=/id= in the URI (`p11tool --list-all "
-        "--login`, `pkcs11-tool --list-objects --login`)",
+        "--login`, `pkcs11-tool --list-objects --login`); a key relabelled: `ccapki ca "
+        "set-token CA --pkcs11-uri URI` records where it is now",
     )
 
 
@@ -460,10 +463,13 @@ def open_token_key(
     module: str | None = None,
     pin: PinProvider = env_pin,
     create: KeyType | None = None,
+    exact_module: bool = False,
 ) -> TokenKey:
     """The key ``uri`` names, logged in (``pin`` is asked once per token and process).
 
-    ``module``: the configured module (see :func:`module_for`). With ``create``, a key
+    ``module``: the configured module (see :func:`module_for`; with ``exact_module`` and a
+    ``module``, that one, before ``CCAPKI_PKCS11_MODULE``: what the user named just now).
+    With ``create``, a key
     the token does not hold yet is generated there, of that type, sensitive and not
     extractable (a key it holds is used as it is). The :class:`TokenKey`'s ``uri`` names
     the object's id too. Raises :class:`TokenError` naming the fix for every failure.
@@ -471,7 +477,7 @@ def open_token_key(
     import pkcs11
     from pkcs11 import Attribute, ObjectClass
 
-    path = module_for(uri, module)
+    path = module if exact_module and module else module_for(uri, module)
     lib = load_module(path)
     token = _find_token(lib, uri, path)
     session = _login(token, path, pin)

@@ -10,6 +10,7 @@ __all__ = [
     "apply",
     "backups",
     "cakeys",
+    "catoken",
     "certfiles",
     "cursors",
     "doctor",

@@ -68,6 +68,7 @@ if TYPE_CHECKING:
     from josepy.jwa import JWASignature
     from josepy.jwk import JWK
 
+    from ccapki.lifecycle.renew import RenewalPlan
     from ccapki.store.session import Store
 
 __all__ = [
@@ -87,6 +88,7 @@ __all__ = [
     "order_identities",
     "prepare_orders",
     "problem_error",
+    "renewal_orders",
     "revoke_identity",
     "run_order",
     "store_order",
@@ -758,6 +760,22 @@ class OrderOutcome:
     def ok(self) -> bool:
         return self.error is None and bool(self.fullchain)
 
+    def to_dict(self) -> dict[str, object]:
+        """The order as JSON-able data (the service's jobs): identity, names, ok, version,
+        expires, client_auth, missing_issuer, reused_key, error and hint."""
+        return {
+            "identity": self.prepared.identity,
+            "names": list(self.prepared.scope.names),
+            "ok": self.ok,
+            "version": self.version,
+            "expires": self.fullchain[0].not_valid_after_utc.isoformat() if self.ok else None,
+            "client_auth": self.client_auth if self.ok else None,
+            "missing_issuer": self.missing_issuer,
+            "reused_key": self.prepared.reused_key,
+            "error": self.error.message if self.error else None,
+            "hint": self.error.hint if self.error else None,
+        }
+
 
 def _csr(
     key: CertificateIssuerPrivateKeyTypes, names: Sequence[str]
@@ -810,6 +828,16 @@ def due_identities(store: Store, dep: Deployment, now: dt.datetime) -> list[str]
         and current[p.name].fingerprint in revoked
     ]
     return due
+
+
+def renewal_orders(plan: RenewalPlan) -> list[str]:
+    """The ACME identities a renewal plan (:func:`ccapki.lifecycle.renew.plan_renewal`)
+    leaves to an ACME order instead of a CSR, in the plan's order: what ``ccapki renew
+    --commit`` (and the service's renew job) orders with :func:`order_identities` after
+    committing the rest. Reads nothing."""
+    from ccapki.lifecycle.renew import ACME_SKIP
+
+    return [s.identity for s in plan.skipped if s.reason == ACME_SKIP]
 
 
 def acme_specs(dep: Deployment, names: Sequence[str]) -> list[IdentitySpec]:

@@ -116,7 +116,7 @@ def check_fit(cert: x509.Certificate, spec: IdentitySpec, now: dt.datetime) -> l
     """
     from ccapki.trust import FitPolicy
 
-    return FitPolicy(spec.name, plan_names(spec)).evaluate(cert, now)
+    return FitPolicy(spec.name, plan_names(spec), acme=spec.acme).evaluate(cert, now)
 
 
 # ---------------------------------------------------------------------------- public roots

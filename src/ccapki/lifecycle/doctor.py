@@ -366,8 +366,11 @@ def identity_problems(
     chains: Chains,
     now: dt.datetime,
     deployment: str | None = None,
+    *,
+    acme: bool = False,
 ) -> list[Problem]:
-    """The findings of one identity's versions (oldest first; the last is current)."""
+    """The findings of one identity's versions (oldest first; the last is current).
+    ``acme``: the identity is ``source = "acme"`` (renewed by an ACME order, not a CSR)."""
     out: list[Problem] = []
     name = versions[-1].identity
 
@@ -448,7 +451,12 @@ def identity_problems(
                 Severity.ERROR,
                 subject,
                 f"the current certificate expired {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC",
-                "`ccapki apply FILE` renews it (a third-party one: `ccapki csr "
+                (
+                    f"`{command(f'acme order {name}', deployment)}` orders a new one from the "
+                    f"ACME CA (as `{command(f'renew {name} --commit', deployment)}` does)"
+                )
+                if acme
+                else "`ccapki apply FILE` renews it (a third-party one: `ccapki csr "
                 f"{name}`, then `ccapki import` what the CA returns)",
             )
         meta = keys.get(row.spki)
@@ -604,13 +612,18 @@ def token_key_problems(
 
 
 def acme_problems(
-    store: Store, names: Sequence[str], labels: Callable[[str], str | None]
+    store: Store,
+    names: Sequence[str],
+    labels: Callable[[str], str | None],
+    *,
+    identities: set[tuple[str, str]] | None = None,
 ) -> tuple[list[Problem], list[str], int]:
     """For each deployment of ``names`` whose stored file has ACME identities (issue 14):
     the ACME directory answers over HTTPS verified with the file's ``ca_bundle``, and the
     store's account is still valid at the CA (:func:`ccapki.lifecycle.acme.check_account`:
     the network is asked, the store only read). Returns (findings, what was skipped,
-    deployments checked)."""
+    deployments checked); adds ``(deployment, identity)`` of every ACME identity to
+    ``identities`` when given."""
     from ccapki.api import stored_deployment
     from ccapki.errors import CcapkiError
 
@@ -629,6 +642,8 @@ def acme_problems(
                 continue  # no file, or one that no longer parses: not the ACME check's to say
             if dep.acme is None or not any(i.acme for i in dep.identities):
                 continue
+            if identities is not None:
+                identities.update((name, i.name) for i in dep.identities if i.acme)
             try:
                 from ccapki.lifecycle.acme import check_account
 
@@ -760,10 +775,19 @@ def trust_problem(
 
 
 def backup_problems(
-    last: dt.datetime | None, now: dt.datetime, max_age: dt.timedelta = BACKUP_MAX_AGE
+    last: dt.datetime | None,
+    now: dt.datetime,
+    max_age: dt.timedelta = BACKUP_MAX_AGE,
+    *,
+    restored: tuple[dt.datetime, str] | None = None,
 ) -> list[Problem]:
-    """No backup on record, or the last one is older than ``max_age``."""
+    """No backup on record, or the last one is older than ``max_age``. ``last``: the
+    newest ``backup create`` of this store; ``restored``: the newest backup the store was
+    restored from (made at, its file), which exists too: the newer of the two counts."""
     fix = "`ccapki backup create --out FILE` (and keep FILE away from this machine)"
+    source = None
+    if restored is not None and (last is None or restored[0] > last):
+        last, source = restored
     if last is None:
         return [
             Problem(
@@ -775,12 +799,17 @@ def backup_problems(
             )
         ]
     if now - last > max_age:
+        what = (
+            "the last backup"
+            if source is None
+            else f"the backup this store was restored from ({source}), the last one known,"
+        )
         return [
             Problem(
                 "backup-old",
                 Severity.WARNING,
                 "backup",
-                f"the last backup was made {last:%Y-%m-%d %H:%M} UTC, {(now - last).days} days ago",
+                f"{what} was made {last:%Y-%m-%d %H:%M} UTC, {(now - last).days} days ago",
                 fix,
             )
         ]
@@ -949,8 +978,9 @@ def _examine_rows(
     chains = Chains(ca_certs, external)
     checked["cas"] = len(own_cas)
     # ACME (issue 14): the directory reachable, the account still valid (the network)
+    acme_ids: set[tuple[str, str]] = set()
     acme_found, acme_skipped, acme_checked = acme_problems(
-        store, [n for n in names if wanted(n)], label
+        store, [n for n in names if wanted(n)], label, identities=acme_ids
     )
     problems += acme_found
     skipped += acme_skipped
@@ -961,7 +991,15 @@ def _examine_rows(
     done = identities = 0
     current: dict[str, str] = {}  # public-key fingerprint -> identity (current versions)
     for versions in _grouped(health.iter_certificates(store, deployment)):
-        problems += identity_problems(versions, keys, chains, now, label(versions[0].deployment))
+        first = versions[0]
+        problems += identity_problems(
+            versions,
+            keys,
+            chains,
+            now,
+            label(first.deployment),
+            acme=(first.deployment, first.identity) in acme_ids,
+        )
         current[versions[-1].spki] = versions[-1].identity
         identities += 1
         done += len(versions)
@@ -1016,5 +1054,9 @@ def _examine_rows(
             problems.append(trust)
     checked["trust_entries"] = entries
 
-    problems += backup_problems(health.last_audit(store, "backup-create"), now)
+    problems += backup_problems(
+        health.last_audit(store, "backup-create"),
+        now,
+        restored=health.last_restored_backup(store),
+    )
     return Report(where, tuple(problems), checked, tuple(skipped), tuple(names))

@@ -432,11 +432,12 @@ def _plan(
         named = p.name in wanted
         if cur is None:
             if named:
-                how = (
-                    f"make its CSR (`ccapki csr {p.name}`) and import the certificate"
-                    if p.spec.source is Source.THIRD_PARTY
-                    else "`ccapki apply` issues it"
-                )
+                if p.spec.acme:
+                    how = f"`ccapki acme order {p.name}` orders it from the ACME CA"
+                elif p.spec.source is Source.THIRD_PARTY:
+                    how = f"make its CSR (`ccapki csr {p.name}`) and import the certificate"
+                else:
+                    how = "`ccapki apply` issues it"
                 skipped.append(Skipped(p.name, "no certificate yet: nothing to renew", how))
             continue
         cert = cur.certificate

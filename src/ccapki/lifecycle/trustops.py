@@ -461,7 +461,12 @@ class _Fits:
 
     def _renew(self, spec: IdentitySpec, *, expired: bool) -> str:
         name = spec.name
-        if spec.source is Source.THIRD_PARTY:
+        if spec.acme:
+            how = (
+                f"`ccapki acme order {name}` orders it from the ACME CA, as `ccapki renew "
+                f"{name} --commit` does"
+            )
+        elif spec.source is Source.THIRD_PARTY:
             how = f"make a CSR (`ccapki csr {name}`), have the CA sign it, `ccapki import` it"
         else:
             how = f"`ccapki apply` {'reissues' if expired else 'renews'} it"
@@ -483,6 +488,12 @@ class _Fits:
 
     def _shorter(self, spec: IdentitySpec, days: int) -> str:
         name = spec.name
+        if spec.acme:
+            return (
+                f"have the ACME CA issue certificates valid at most {days} days (its "
+                f"profile or settings: a public CA's are shorter already), then `ccapki acme "
+                f"order {name}` orders a new one"
+            )
         if spec.source is Source.THIRD_PARTY:
             return (
                 f"ask the CA for a certificate of {name} valid at most {days} days: make a CSR "

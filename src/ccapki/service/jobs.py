@@ -29,7 +29,12 @@ Kinds and their ``params``:
     environment; never sent with the job, so never kept in the store).
 ``renew``
     ``names`` (identities or appliances renewed even when not due), ``due`` (renew what is
-    due, default true): :func:`ccapki.api.plan_renewal` then :func:`ccapki.api.commit_renewal`.
+    due, default true): :func:`ccapki.api.plan_renewal` then :func:`ccapki.api.commit_renewal`,
+    then the ``source = "acme"`` identities of the plan ordered through ACME as ``ccapki renew
+    --commit`` orders them (:func:`ccapki.lifecycle.acme.renewal_orders`,
+    :func:`~ccapki.lifecycle.acme.order_identities`): the result's ``acme`` (``notes``,
+    ``orders``, as the ``acme`` job's) when there were any. An order that failed fails the
+    job (its error and hint); its result still says what was renewed and ordered.
 ``acme``
     ``names`` (ACME identities ordered even when not due; an HA peer names its pair), ``due``
     (order every ACME identity due when ``names`` is empty, default true):
@@ -415,8 +420,8 @@ class JobRunner:
         except (_Stop, Interrupted) as exc:
             hint = exc.hint if isinstance(exc, Interrupted) else ""
             self._stopped(ctx, hint)
-        except CcapkiError as exc:
-            self._finish(ctx, JobState.FAILED, error=_error_text(exc))
+        except CcapkiError as exc:  # a renew job whose ACME order failed says what it did
+            self._finish(ctx, JobState.FAILED, result=ctx.partial, error=_error_text(exc))
         except Exception:
             log.exception("job %s (%s) failed", job.id, job.kind)
             self._finish(
@@ -593,15 +598,55 @@ class JobRunner:
         p = ctx.job.params
         names = [str(n) for n in p.get("names", [])]  # type: ignore[attr-defined]
         plan = api.plan_renewal(store, dep, names=names, due=bool(p.get("due", True)))
-        ctx.progress.update(planned=len(plan.items))
+        # ACME identities are ordered after the commit, as `ccapki renew --commit` does
+        from ccapki.lifecycle.acme import renewal_orders
+
+        acme = renewal_orders(plan)
+        ctx.progress.update(planned=len(plan.items) + len(acme))
         ctx.checkpoint()  # between the plan and the commit: nothing written yet
-        if plan.empty:
-            return {"planned": 0, **api.RenewalResult().to_dict()}
-        result = api.commit_renewal(store, dep, plan)
-        return {"planned": len(plan.items), **result.to_dict()}
+        result = api.commit_renewal(store, dep, plan) if not plan.empty else api.RenewalResult()
+        out: dict[str, object] = {"planned": len(plan.items), **result.to_dict()}
+        if not acme:
+            return out
+        notes: list[str] = []
+        orders: dict[str, object] = {"notes": notes, "orders": []}
+        out["acme"] = orders
+        ctx.partial = out  # a failed order fails the job: what was renewed stays said
+        self._order(store, dep, acme, notes, orders, renewed=len(result.renewed))
+        return out
+
+    @staticmethod
+    def _order(
+        store: Store,
+        dep: Deployment,
+        names: list[str],
+        notes: list[str],
+        into: dict[str, object],
+        *,
+        renewed: int | None = None,
+    ) -> None:
+        """Order ``names`` through ACME (:func:`ccapki.lifecycle.acme.order_identities`, as
+        ``ccapki acme order``), each order's summary into ``into["orders"]``. Raises
+        :class:`~ccapki.lifecycle.acme.AcmeError` when any failed (the others are stored;
+        ``renewed``: how many identities the renew job renewed before, kept too)."""
+        from ccapki.lifecycle.acme import AcmeError, order_identities
+
+        outcomes = order_identities(store, dep, names, report=notes.append)
+        into["orders"] = [o.to_dict() for o in outcomes]
+        failed = [o for o in outcomes if o.error is not None]
+        if failed:
+            first = failed[0].error
+            assert first is not None
+            done = len(outcomes) - len(failed)
+            kept = f"; the {renewed} other renewal(s) are kept" if renewed else ""
+            raise AcmeError(
+                f"{len(failed)} of {len(outcomes)} ACME orders failed "
+                f"({done} stored{kept}): {first.message}",
+                f"{first.hint} (the key stays sealed, pending: the next order takes it up)",
+            )
 
     def _acme(self, store: Store, ctx: _Context) -> object:
-        from ccapki.lifecycle.acme import AcmeError, due_identities, order_identities
+        from ccapki.lifecycle.acme import due_identities
 
         dep = self._deployment(store, ctx)
         p = ctx.job.params
@@ -613,34 +658,10 @@ class JobRunner:
         if not names:
             return {"notes": [], "orders": []}
         notes: list[str] = []
-        outcomes = order_identities(store, dep, names, report=notes.append)
-        orders = [
-            {
-                "identity": o.prepared.identity,
-                "names": list(o.prepared.scope.names),
-                "ok": o.ok,
-                "version": o.version,
-                "expires": o.fullchain[0].not_valid_after_utc.isoformat() if o.ok else None,
-                "client_auth": o.client_auth if o.ok else None,
-                "missing_issuer": o.missing_issuer,
-                "reused_key": o.prepared.reused_key,
-                "error": o.error.message if o.error else None,
-                "hint": o.error.hint if o.error else None,
-            }
-            for o in outcomes
-        ]
-        ctx.progress.update(done=len(orders))
-        failed = [o for o in outcomes if o.error is not None]
-        if failed:
-            first = failed[0].error
-            assert first is not None
-            done = len(outcomes) - len(failed)
-            raise AcmeError(
-                f"{len(failed)} of {len(outcomes)} ACME orders failed "
-                f"({done} stored): {first.message}",
-                f"{first.hint} (the key stays sealed, pending: the next order takes it up)",
-            )
-        return {"notes": notes, "orders": orders}
+        out: dict[str, object] = {"notes": notes, "orders": []}
+        self._order(store, dep, names, notes, out)
+        ctx.progress.update(done=len(out["orders"]))  # type: ignore[arg-type]
+        return out
 
 
 # ---------------------------------------------------------------------------- routes

@@ -41,6 +41,7 @@ __all__ = [
     "key_index",
     "known_revisions",
     "last_audit",
+    "last_restored_backup",
 ]
 
 _BATCH = 2000  # rows fetched at a time
@@ -294,3 +295,25 @@ def last_audit(store: Store, action: str) -> dt.datetime | None:
     with store.connection() as c:
         value: dt.datetime | None = c.execute(q.limit(1)).scalar()
     return value
+
+
+def last_restored_backup(store: Store) -> tuple[dt.datetime, str] | None:
+    """The newest backup this store was restored from (``backup restore`` logs the
+    backup's creation time as ``backup_created_at``): ``(made at, the file)``, or None when
+    the store was never restored. A restored backup exists, so it counts as one."""
+    import json
+
+    a = t.audit.c
+    q = select(a.subject, a.detail).where(a.action == "backup-restore")
+    best: tuple[dt.datetime, str] | None = None
+    with store.connection() as c:
+        for subject, detail in c.execute(q):
+            try:
+                made = dt.datetime.fromisoformat(str(json.loads(detail)["backup_created_at"]))
+            except (ValueError, KeyError, TypeError):
+                continue
+            if made.tzinfo is None:
+                made = made.replace(tzinfo=dt.UTC)
+            if best is None or made > best[0]:
+                best = (made, str(subject))
+    return best

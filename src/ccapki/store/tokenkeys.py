@@ -8,7 +8,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
 from ccapki.errors import TokenError
 from ccapki.pki.keys import KeyType, public_key_fingerprint
@@ -77,6 +77,28 @@ class TokenKeyRepository:
                 )
         self._open[spki] = key
         return spki
+
+    def move(self, key: TokenKey, *, module: str | None = None) -> TokenKeyRecord:
+        """Record that the CA key with ``key``'s public key is now where ``key`` is: its
+        exact URI (no module) and ``module`` (default: the module ``key`` was reached
+        through). The caller has checked the key (``ccapki ca set-token``). Returns the new
+        record. Raises :class:`TokenError` when the store records no such token key."""
+        spki = public_key_fingerprint(key.public_key())
+        with self._s.connection() as c:
+            done = c.execute(
+                update(t.ca_token_keys)
+                .where(t.ca_token_keys.c.fingerprint == spki)
+                .values(uri=str(key.uri.without_module()), module=module or key.module)
+            )
+        if done.rowcount != 1:
+            raise TokenError(
+                f"the store records no CA key {spki[:16]}... in a PKCS#11 token",
+                "`ccapki ca list` shows where each CA key is",
+            )
+        self._open[spki] = key
+        found = self.get(spki)
+        assert found is not None
+        return found
 
     def get(self, spki: str) -> TokenKeyRecord | None:
         """Where the key with this public-key fingerprint is, or None (not in a token)."""

@@ -46,6 +46,8 @@ class NamesCovered:
     names: tuple[str, ...]
     code: str = Code.MISSING_SAN
     source: str = "RFC 6125 6.4"
+    #: the identity is ``source = "acme"``: the fix is an ACME order, not a CSR
+    acme: bool = False
 
     def missing(self, cert: x509.Certificate) -> list[str]:
         """The names of the plan that ``cert`` does not cover, in the plan's order."""
@@ -55,12 +57,22 @@ class NamesCovered:
         missing = self.missing(cert)
         if not missing:
             return []
+        if self.acme:
+            fix = (
+                f"order a certificate naming every DNS name of `ccapki plan` from the ACME CA "
+                f"(`ccapki acme order {self.identity}`; DNS-01 cannot prove an IP address: "
+                "IPs are left out of ACME orders)"
+            )
+        else:
+            fix = (
+                f"have the CA issue a certificate naming every SAN of `ccapki plan` (send it "
+                f"the CSR of `ccapki csr {self.identity}`)"
+            )
         return [
             Finding(
                 self.code,
                 f"names missing from the SANs: {', '.join(missing)}",
-                f"have the CA issue a certificate naming every SAN of `ccapki plan` (send it "
-                f"the CSR of `ccapki csr {self.identity}`)",
+                fix,
                 display_name(cert),
             )
         ]
@@ -187,10 +199,16 @@ class FitPolicy:
 
     identity: str
     names: tuple[str, ...]
+    #: ``source = "acme"``: fixes name the ACME order, not a CSR
+    acme: bool = False
 
     @property
     def rules(self) -> tuple[Rule, ...]:
-        return (NamesCovered(self.identity, self.names), InValidityPeriod(), *USAGE_RULES)
+        return (
+            NamesCovered(self.identity, self.names, acme=self.acme),
+            InValidityPeriod(),
+            *USAGE_RULES,
+        )
 
     def evaluate(self, cert: x509.Certificate, now: dt.datetime) -> list[Finding]:
         """Every finding, in rule order: "error" refuses the import, "warning" only warns."""
