@@ -560,3 +560,46 @@ def test_a_short_temporary_certificate_says_its_own_lifetime() -> None:
     note = _by_name(report)["cam"].note
     assert "lasts 3 months (90 days); this one was issued for 10 days" in note
     assert report.counts()["temporary_3_months"] == 1
+
+
+ACME_DEP = """[deployment]
+name = "t"
+release = "4.8.0"
+source = "internal"
+
+[cam]
+name = "cam"
+hostname = "cam.example.org"
+ip = "10.0.0.1"
+source = "acme"
+
+[[cas]]
+name = "cas-tp"
+hostname = "cas-tp.example.org"
+ip = "10.0.0.2"
+source = "third-party"
+
+[acme]
+directory = "https://127.0.0.1:9/directory"
+email = "pki@example.org"
+dns = "hook"
+hook = "/usr/local/bin/acme-dns-hook --zone example.org"
+"""
+
+
+def test_a_missing_acme_identity_is_to_be_ordered_not_given_a_csr() -> None:
+    dep = parse_deployment(ACME_DEP, "t.toml")
+    # the source status reads is "acme" however the settings are read: the file's text,
+    # the parsed deployment, or the facts the store keeps with the file
+    planned = settings_of(dep).identities
+    assert planned == {"cam": "acme", "cas-tp": "third-party"}
+    assert read_settings(ACME_DEP).identities == planned
+    from ccapki.lifecycle.status import settings_json
+
+    assert read_settings("", facts=settings_json(dep)).identities == planned
+    items = {
+        i.name: i.note for i in build_report([DeploymentFacts("t", planned=planned)], NOW).items
+    }
+    assert "ccapki acme order cam" in items["cam"]
+    assert "csr" not in items["cam"]
+    assert "ccapki csr cas-tp" in items["cas-tp"]

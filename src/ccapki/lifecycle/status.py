@@ -538,7 +538,12 @@ def deployment_items(facts: DeploymentFacts, now: dt.datetime) -> list[StatusIte
             continue
         if name in waiting:  # its CSR's row says it: the normal wait for the CA
             continue
-        if source == Source.THIRD_PARTY.value:
+        if source == "acme":
+            note = (
+                f"no certificate yet: order it (`ccapki acme order {name}`, or `ccapki apply "
+                "FILE`, which orders what is due)"
+            )
+        elif source == Source.THIRD_PARTY.value:
             note = (
                 f"no certificate yet: make its CSR (`ccapki csr {name}`), send it to the CA, "
                 "then `ccapki import FILE`"
@@ -645,7 +650,7 @@ class Settings:
     temporary_days: int | None = None
     shared_ca: bool = False
     appliances: Mapping[str, str] = field(default_factory=dict)
-    #: identity -> its source, as the file plans them
+    #: identity -> its source, as the file plans them ("acme" for one ordered by ACME)
     identities: Mapping[str, str] = field(default_factory=dict)
     probe_interval: int = 3600
 
@@ -662,13 +667,13 @@ def settings_of(deployment: Deployment) -> Settings:
         deployment.profile.temp_cert_days,
         deployment.shared_ca,
         appliances,
-        {i.name: i.source.value for i in deployment.identities},
+        {i.name: "acme" if i.acme else i.source.value for i in deployment.identities},
         deployment.monitoring.probe_interval,
     )
 
 
 #: The version of :func:`settings_json`'s format (facts of another version are not read).
-_FACTS_VERSION = 1
+_FACTS_VERSION = 2
 
 
 def settings_json(deployment: Deployment) -> str:

@@ -336,7 +336,7 @@ class IdentityRepository:
             c_.not_before,
         ).join(latest, self._is_latest(latest))
         with self._s.connection() as c:
-            return [CurrentFact(*r) for r in c.execute(q)]
+            return [CurrentFact(*r) for r in c.execute(q).all()]
 
     def current_chain_pems(self) -> builtins.list[str]:
         """The distinct stored chains (PEM text, intermediates then root) of the newest

@@ -106,7 +106,7 @@ class ProbeRepository:
             .subquery()
         )
         q = select(p).join(newest, p.c.id == newest.c.id).order_by(p.c.appliance, p.c.kind)
-        return [_probe(r) for r in c.execute(q)]
+        return [_probe(r) for r in c.execute(q).all()]
 
     def latest(self) -> builtins.list[ProbeRecord]:
         """The newest result of every endpoint of the deployment, by appliance and kind."""
