@@ -47,6 +47,9 @@ def imported(args: list[str], home: Path, tmp_path: Path) -> set[str]:
 def test_plan_file_without_a_store_imports_no_database_code(tmp_path: Path) -> None:
     mods = imported(["plan", str(FAQ)], tmp_path / "no-store", tmp_path)
     assert not mods & DATABASE
+    # planning a file makes no key and reads no certificate: no cryptography at all
+    # (its import is the baseline of the cold-start goal; pki/keytypes.py, pki/request.py)
+    assert "cryptography" not in mods
 
 
 def test_inspect_file_imports_no_database_code_and_no_deployment_loader(

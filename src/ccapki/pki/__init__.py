@@ -4,4 +4,16 @@ The public names live in the submodules (each with its own ``__all__``); this pa
 imports none of them, so importing one stays cheap.
 """
 
-__all__ = ["certs", "chain", "export", "formats", "inspect", "issue", "keys", "roots", "signer"]
+__all__ = [
+    "certs",
+    "chain",
+    "export",
+    "formats",
+    "inspect",
+    "issue",
+    "keys",
+    "keytypes",
+    "request",
+    "roots",
+    "signer",
+]

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import ipaddress
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -24,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.types import (
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from ccapki.pki.certs import display_name
+from ccapki.pki.request import IdentityRequest
 from ccapki.pki.signer import SignerKey, sign_certificate
 
 __all__ = [
@@ -39,7 +39,6 @@ __all__ = [
     "make_root_ca",
 ]
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 #: Certificates start a little before ``now`` to absorb clock skew between appliances
 #: (the first root cause Cisco names for "certificate not yet valid").
@@ -62,32 +61,6 @@ class Issuer:
     def authority_key_identifier(self) -> x509.AuthorityKeyIdentifier:
         """The AKI of what this CA signs (computed once per issuer, not once per leaf)."""
         return x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key())
-
-
-@dataclass(frozen=True)
-class IdentityRequest:
-    """What an appliance identity certificate must say."""
-
-    common_name: str
-    dns_names: tuple[str, ...] = ()
-    ip_addresses: tuple[IPAddress, ...] = ()
-    organization: str | None = None
-    organizational_unit: str | None = None
-    extra: tuple[str, ...] = field(default=())
-
-    def __post_init__(self) -> None:
-        if not self.common_name:
-            raise ValueError("an identity needs a common name")
-
-    @property
-    def subject(self) -> x509.Name:
-        return build_name(self.common_name, self.organization, self.organizational_unit)
-
-    @property
-    def san(self) -> x509.SubjectAlternativeName:
-        names: list[x509.GeneralName] = [x509.DNSName(n) for n in self.dns_names]
-        names += [x509.IPAddress(ip) for ip in self.ip_addresses]
-        return x509.SubjectAlternativeName(names)
 
 
 #: The longest CN, O or OU (RFC 5280's upper bounds), in bytes of UTF-8 as cryptography

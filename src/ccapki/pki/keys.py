@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import hashlib
 from typing import cast
 
@@ -15,6 +14,8 @@ from cryptography.hazmat.primitives.asymmetric.types import (
     PublicKeyTypes,
 )
 
+from ccapki.pki.keytypes import KeyType
+
 __all__ = [
     "KeyType",
     "describe_public_key",
@@ -23,42 +24,6 @@ __all__ = [
     "private_key_der",
     "public_key_fingerprint",
 ]
-
-
-class KeyType(enum.StrEnum):
-    """The key types ccapki issues. ECDSA P-256 is the default."""
-
-    ECDSA_P256 = "ecdsa-p256"
-    ECDSA_P384 = "ecdsa-p384"
-    RSA_2048 = "rsa-2048"
-    RSA_3072 = "rsa-3072"
-    RSA_4096 = "rsa-4096"
-
-    @classmethod
-    def parse(cls, text: str) -> KeyType:
-        """Parse a key type name; accepts aliases such as ``p256``, ``P-384``, ``rsa2048``."""
-        norm = text.strip().lower().replace("_", "-")
-        aliases = {
-            "p256": cls.ECDSA_P256,
-            "p-256": cls.ECDSA_P256,
-            "ec": cls.ECDSA_P256,
-            "ecdsa": cls.ECDSA_P256,
-            "secp256r1": cls.ECDSA_P256,
-            "p384": cls.ECDSA_P384,
-            "p-384": cls.ECDSA_P384,
-            "secp384r1": cls.ECDSA_P384,
-            "rsa": cls.RSA_2048,
-            "rsa2048": cls.RSA_2048,
-            "rsa3072": cls.RSA_3072,
-            "rsa4096": cls.RSA_4096,
-        }
-        if norm in aliases:
-            return aliases[norm]
-        return cls(norm)
-
-    @property
-    def is_rsa(self) -> bool:
-        return self.value.startswith("rsa")
 
 
 _CURVES: dict[KeyType, ec.EllipticCurve] = {

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ccapki.errors import InputError
-from ccapki.pki.keys import KeyType
+from ccapki.pki.keytypes import KeyType
 from ccapki.topology.model import Appliance, Deployment, IdentitySpec, IPAddress, Role, Source
 from ccapki.topology.releases import parse_release
 

@@ -7,7 +7,7 @@ import functools
 import ipaddress
 from dataclasses import dataclass, field
 
-from ccapki.pki.keys import KeyType
+from ccapki.pki.keytypes import KeyType
 from ccapki.topology.releases import Release, ReleaseProfile, profile_for
 
 __all__ = [

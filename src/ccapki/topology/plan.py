@@ -12,13 +12,14 @@ import enum
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from cryptography import x509
-
-from ccapki.pki.certs import renewal_window, subject_alt_names
-from ccapki.pki.issue import IdentityRequest
-from ccapki.pki.keys import KeyType, describe_public_key
+from ccapki.pki.keytypes import KeyType
+from ccapki.pki.request import IdentityRequest
 from ccapki.topology.model import Channel, Deployment, IdentitySpec, Role, Source
+
+if TYPE_CHECKING:  # planning a file needs no X.509 (``ccapki plan FILE`` starts faster)
+    from cryptography import x509
 
 __all__ = [
     "CA_KINDS",
@@ -196,6 +197,8 @@ class Action:
 
 
 def _key_type_of(cert: x509.Certificate) -> KeyType | None:
+    from ccapki.pki.keys import describe_public_key
+
     name, bits = describe_public_key(cert.public_key())
     table = {
         ("ECDSA P-256", 256): KeyType.ECDSA_P256,
@@ -216,6 +219,8 @@ def pending_actions(
     plan: Plan, current: Mapping[str, CurrentIdentity], now: dt.datetime
 ) -> tuple[Action, ...]:
     """What ``apply`` (or the admin, for third-party CAs) must do for each identity."""
+    from ccapki.pki.certs import renewal_window, subject_alt_names
+
     out: list[Action] = []
     for p in plan.identities:
         cur = current.get(p.name)

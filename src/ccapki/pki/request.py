@@ -1,0 +1,51 @@
+"""What an appliance identity certificate must say (:class:`IdentityRequest`).
+
+Apart from :mod:`ccapki.pki.issue` so that planning (``ccapki plan FILE``) does not import
+X.509 machinery it never uses: the subject and the subjectAltName are built only when a
+certificate or a CSR is.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cryptography import x509
+
+__all__ = ["IPAddress", "IdentityRequest"]
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+@dataclass(frozen=True)
+class IdentityRequest:
+    """What an appliance identity certificate must say."""
+
+    common_name: str
+    dns_names: tuple[str, ...] = ()
+    ip_addresses: tuple[IPAddress, ...] = ()
+    organization: str | None = None
+    organizational_unit: str | None = None
+    extra: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if not self.common_name:
+            raise ValueError("an identity needs a common name")
+
+    @property
+    def subject(self) -> x509.Name:
+        """The subject name (see :func:`ccapki.pki.issue.build_name`)."""
+        from ccapki.pki.issue import build_name
+
+        return build_name(self.common_name, self.organization, self.organizational_unit)
+
+    @property
+    def san(self) -> x509.SubjectAlternativeName:
+        """The subjectAltName: the DNS names, then the IP addresses."""
+        from cryptography import x509
+
+        names: list[x509.GeneralName] = [x509.DNSName(n) for n in self.dns_names]
+        names += [x509.IPAddress(ip) for ip in self.ip_addresses]
+        return x509.SubjectAlternativeName(names)
