@@ -98,7 +98,11 @@ def test_lab_control_links_run_on_jsse_and_keep_their_ports(deployment: Deployme
     assert cam_cas
     assert {x.stack for x in cam_cas} == {JAVA_STACK}
     assert all(x.ok for x in cam_cas), [(x.name, x.error) for x in cam_cas if not x.ok]
-    assert {x.stack for x in first.links if x.kind == "heartbeat"} <= {"openssl-strict"}
+    # the heartbeat is not Java's: strongSwan's IKEv2 where it runs, else the TLS emulation
+    assert {x.stack for x in first.links if x.kind == "heartbeat"} <= {
+        "strongswan",
+        "openssl-strict",
+    }
     port = first.endpoint("cam", "control").port
     assert again.endpoint("cam", "control").port == port
     assert all(x.ok for x in again.links if x.kind in ("status", "control"))
@@ -186,3 +190,22 @@ def test_probes_of_control_links_use_a_jsse_client(deployment: Deployment) -> No
         "connection refused",
         "refused",
     )
+
+
+def test_an_empty_trust_store_is_said_in_plain_words(deployment: Deployment) -> None:
+    """JSSE's own words for an empty trust store ("Unexpected error: ...
+    InvalidAlgorithmParameterException: the trustAnchors parameter must be non-empty") get
+    their meaning in front, on the client's side and on the server's."""
+    empty = replace(deployment.cas2.material(deployment.trust), trust_pem=b"")
+    spec = deployment.spec()
+    apps = tuple(replace(a, identity=empty) if a.name == "cas2" else a for a in spec.appliances)
+
+    async def go() -> LabStatus:
+        async with Lab(replace(spec, appliances=apps, jsse=True)) as lab:
+            return lab.status()
+
+    st = run(go())
+    status = st.link("status:cas2->cam")  # cas2 is the JSSE client
+    assert (status.error or "").startswith("the trust store is empty: JSSE trusts no certificate")
+    control = st.link("control:cam->cas2")  # cas2's JSSE server checks the CAM's certificate
+    assert "the trust store is empty" in f"{control.error} {control.server_error}"

@@ -107,6 +107,18 @@ def test_java_reads_a_trust_anchors_keyusage_nss_does_not() -> None:
     assert Code.WRONG_KEY_USAGE in [f.code for f in nss.warnings]
 
 
+def test_a_refusal_kept_as_a_warning_says_its_fix_is_optional() -> None:
+    """A stack that accepts what web-PKI refuses: the warning's fix is not an order to
+    re-issue (impossible for a third party's root), it is optional, for web-PKI clients."""
+    root = mint("Root", ca=True, key_cert_sign=False)
+    leaf = mint(HOST, issuer=root)
+    nss = verify_for_stack(Stack.NSS, leaf.cert, [], [root.cert], at=NOW)
+    assert nss.ok
+    (warning,) = [f for f in nss.warnings if f.code is Code.WRONG_KEY_USAGE]
+    assert warning.fix.startswith("none needed for this channel; only for clients that apply")
+    assert "re-issue CA Root" in warning.fix
+
+
 def test_java_ignores_a_trust_anchors_path_length_and_name_constraints() -> None:
     """Corpus: pathlen-exceeded, name-constraints-violated (TrustAnchor(cert, null))."""
     root = mint("Root", ca=True, path_length=0)

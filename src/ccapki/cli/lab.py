@@ -113,6 +113,11 @@ EXAMPLES
   ccapki lab status                 endpoints and links, in the GUI's words
   ccapki lab status --json
 
+An HA pair's heartbeat ("HA up" / "HA broken") is a real IKEv2 negotiation, both ways,
+between two strongSwan charon daemons in network namespaces when the lab runs as root with
+strongSwan installed; else the lab's TLS emulation of it. The status says which (--json:
+pairs[].stack "strongswan" or the emulation's, pairs[].ike_unavailable: why not strongSwan).
+
 \b
 EXIT CODES
   0 every checked link is up   1 a link is down   2 no lab runs for this store
@@ -220,8 +225,35 @@ def _render_status(status: LabStatus, as_json: bool, *, serves: str | None = Non
         out.print(f"{a.name}: {escape(a.state)} {escape(a.detail or '')}")
     for p in status.pairs_not_up():
         out.print(f"pair {p.pair}: {escape(p.state)} {escape(p.error or '')}")
+    note = _lab_heartbeat_note(status)
+    if note:
+        out.print(escape(note))
     host = status.endpoints[0].host if status.endpoints else "-"
     out.print(f"{plural(len(status.endpoints), 'endpoint')} on {host}")
+
+
+def _lab_heartbeat_note(status: LabStatus) -> str | None:
+    """What judged the HA pairs' heartbeat in the lab: strongSwan, or the TLS emulation."""
+    from ccapki.lab.ipsec import IPSEC_STACK
+
+    judged = [p for p in status.pairs if p.stack]
+    if not judged:
+        return None
+    by_ike = [p.pair for p in judged if p.stack == "strongswan"]
+    emulated = [p for p in judged if p.stack != "strongswan"]
+    lines = []
+    if by_ike:
+        lines.append(
+            f"HA heartbeat of {', '.join(by_ike)}: {IPSEC_STACK} between two charon daemons "
+            "per pair, judged by IKE_AUTH both ways"
+        )
+    if emulated:
+        why = "; ".join(dict.fromkeys(p.ike_unavailable or "not run" for p in emulated))
+        lines.append(
+            f"HA heartbeat of {', '.join(p.pair for p in emulated)}: the lab's TLS emulation "
+            f"({IPSEC_STACK} not run: {why})"
+        )
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------- verify --live
@@ -284,6 +316,7 @@ def verify(env: Env, live: bool, target: str, as_json: bool) -> int:
         )
     dep, _ = load_deployment_arg(env, None)
     real = uses_real_endpoints(dep, cast("LiveTarget", target))
+    material = None
     if real:
         status = real_endpoints_status(dep)
     else:
@@ -302,16 +335,24 @@ def verify(env: Env, live: bool, target: str, as_json: bool) -> int:
                 f"`ccapki --deployment {dep.name} lab up`",
             )
         status = state.status
+        material = state.material
     with env.open_store() as store:
         spec = build_spec(store, dep)
         inv = load_inventory(store, dep)
-    report = verify_live(spec, inv, status, now=env.now(), real=real)
+    report = verify_live(spec, inv, status, now=env.now(), real=real, lab_material=material)
     if as_json:
         from ccapki.cli.output import print_json
 
         print_json(report.to_dict())
     else:
         _render_live(report)
+        if report.lab_outdated:
+            click.echo(
+                "not compared: the lab serves other certificates or trust stores than the "
+                f"store holds now for {', '.join(report.lab_outdated)} (changed since "
+                "`ccapki lab up` / `ccapki lab reload`); run `ccapki lab reload`, then "
+                "`ccapki verify --live`"
+            )
         if report.unprobed_endpoints:
             click.echo(
                 "not probed (never compared): no endpoint in the deployment file for "

@@ -7,6 +7,13 @@ and the server side sees (and reports) why it refused a handshake.
 With ``spec.jsse`` the control endpoints (and the status/control links made to them) run on
 one JVM instead (:mod:`ccapki.lab.jsse`): JSSE with PKIX trust managers on both ends, as the
 appliances' Tomcat does; its endpoints are re-keyed in place on reload, keeping their ports.
+
+With ``spec.ike_heartbeat`` (the default) and strongSwan able to run here (root, charon: see
+:func:`ccapki.lab.ipsec.ipsec_unavailable`), each HA pair's heartbeat link is a real IKEv2
+negotiation, both ways, between two charon daemons in network namespaces, kept running
+from round to round (:class:`ccapki.lab.ipsec.KeptPairs`): the pair is "HA broken" when
+IKE_AUTH fails. Otherwise the heartbeat link is the TLS emulation (mutual TLS with the
+pair's material against the heartbeat endpoint), and the pair's status says why.
 """
 
 from __future__ import annotations
@@ -16,12 +23,13 @@ import contextlib
 import json
 import logging
 import ssl
+import subprocess
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ccapki.errors import InputError, NetworkError
+from ccapki.errors import CcapkiError, InputError, NetworkError
 from ccapki.lab._pages import page_for, response
 from ccapki.lab._spec import HTTPS_KINDS, ApplianceSpec, EndpointMaterial, LabSpec
 from ccapki.lab._status import (
@@ -35,6 +43,7 @@ from ccapki.lab._status import (
     PairStatus,
     utc_now_text,
 )
+from ccapki.lab.ipsec import KeptPairs, ipsec_unavailable, pair_addresses, pair_peers
 from ccapki.lab.jsse import JsseHarness
 from ccapki.probe import JAVA_STACK
 from ccapki.probe.tls import client_context, describe_error, server_context, sha256_hex
@@ -44,6 +53,8 @@ __all__ = ["Lab", "link_definitions"]
 log = logging.getLogger("ccapki.lab")
 
 _MAX_REQUEST = 16 * 1024
+#: the stack of a heartbeat link negotiated by strongSwan (as CHANNEL_STACKS names it)
+IKE_LINK_STACK = "strongswan"
 _LINK_CONCURRENCY = 64
 Addr = tuple[str, int]
 
@@ -194,6 +205,8 @@ class Lab:
         self._running = False
         self._jvm: JsseHarness | None = None
         self._jvm_keys: set[tuple[str, str]] = set()
+        self._ike: KeptPairs | None = None
+        self._ike_why: str | None = None  # why the TLS emulation judges the heartbeat
         self.rounds = 0
 
     @property
@@ -257,6 +270,7 @@ class Lab:
             self._loop_task = None
         await self._close_servers([*self._servers, *self._jvm_keys])
         await self._stop_jvm()
+        await self._stop_ike()
         for task in list(self._handlers):
             task.cancel()
         if self._handlers:
@@ -271,6 +285,31 @@ class Lab:
         jvm, self._jvm = self._jvm, None
         if jvm is not None:
             await jvm.stop()
+
+    async def _stop_ike(self) -> None:
+        ike, self._ike = self._ike, None
+        if ike is not None:
+            await asyncio.to_thread(ike.close)
+
+    def _ike_reason(self) -> str | None:
+        """Why the TLS emulation judges the heartbeat links (None: strongSwan does)."""
+        if not self._spec.ike_heartbeat:
+            return "turned off for this lab (LabSpec.ike_heartbeat)"
+        return self._ike_why
+
+    def _ike_runner(self) -> KeptPairs | None:
+        """The kept strongSwan pairs that judge the heartbeat links, made at first need;
+        None when the TLS emulation judges them (``_ike_why`` says why)."""
+        if not self._spec.ike_heartbeat:
+            return None
+        if self._ike is None and self._ike_why is None:
+            why = ipsec_unavailable()
+            if why is not None:
+                self._ike_why = why
+                log.info("heartbeat links: TLS emulation (strongSwan IKEv2 cannot run: %s)", why)
+            else:
+                self._ike = KeptPairs()
+        return self._ike if self._ike_why is None else None
 
     async def reload(self, new_spec: LabSpec) -> None:
         """Swap certificates and trust stores without restarting: new contexts, the same
@@ -296,6 +335,9 @@ class Lab:
             self._defs = link_definitions(new_spec)
             names = {d.name for d in self._defs}
             self._links = {n: s for n, s in self._links.items() if n in names}
+            if self._ike is not None:  # the daemons of pairs gone from the lab
+                keep = sorted(new_spec.pairs()) if new_spec.heartbeat else []
+                await asyncio.to_thread(self._ike.keep_only, keep)
             await self._run_links()
         log.info("lab reloaded: %d appliances", len(new_spec.appliances))
 
@@ -361,14 +403,17 @@ class Lab:
                 pairs.append(
                     PairStatus(pair, primary.name, secondary.name, None, NO_CERT_HEARTBEAT)
                 )
-            elif hb.ok:
-                pairs.append(PairStatus(pair, primary.name, secondary.name, True, "HA up"))
-            elif hb.ok is None:
-                pairs.append(PairStatus(pair, primary.name, secondary.name, None, "pending"))
             else:
+                why = self._ike_reason() if hb.stack != IKE_LINK_STACK else None
+                if hb.ok:
+                    state, error = "HA up", None
+                elif hb.ok is None:
+                    state, error = "pending", None
+                else:
+                    state, error = HA_BROKEN, _join_errors(hb)
                 pairs.append(
                     PairStatus(
-                        pair, primary.name, secondary.name, False, HA_BROKEN, _join_errors(hb)
+                        pair, primary.name, secondary.name, hb.ok, state, error, hb.stack, why
                     )
                 )
         return LabStatus(
@@ -587,6 +632,8 @@ class Lab:
                 return await self._run_link(d)
 
         results = await asyncio.gather(*(one(d) for d in self._defs))
+        if self._ike_reason() is not None:  # the harness failed, or IKE is off: free them
+            await self._stop_ike()
         for d, res in zip(self._defs, results, strict=True):
             old = self._links.get(d.name)
             if old is None or old.ok != res.ok or old.error != res.error:
@@ -624,6 +671,11 @@ class Lab:
         )
         if self._jvm is not None and base.stack == JAVA_STACK:
             return await self._run_jsse_link(self._jvm, d, base, material, port)
+        ike = self._ike_runner() if d.kind == "heartbeat" else None
+        if ike is not None:
+            by_ike = await self._run_ike_link(ike, d, base)
+            if by_ike is not None:
+                return by_ike
         writer: asyncio.StreamWriter | None = None
         local: Addr | None = None
         start = time.perf_counter()
@@ -709,6 +761,41 @@ class Lab:
             error=res.error or "failed",
             server_error=res.server_error if res.server_error != res.error else None,
             handshake_seconds=res.handshake_seconds,
+        )
+
+    async def _run_ike_link(
+        self, ike: KeptPairs, d: _LinkDef, base: LinkStatus
+    ) -> LinkStatus | None:
+        """The heartbeat of ``d``'s pair by strongSwan: IKEv2 both ways (primary first) on
+        the pair's kept daemons, with each member's heartbeat material and trust store; the
+        link is up when IKE_AUTH succeeds both ways. None when the harness cannot run (the
+        caller falls back to the TLS emulation; ``_ike_why`` says why from then on)."""
+        spec = self._spec
+        pair = spec.appliance(d.client).pair
+        if pair is None:  # pragma: no cover - heartbeat links join the members of a pair
+            return None
+        primary, secondary = pair_peers(spec, pair)
+        try:
+            run = await asyncio.to_thread(ike.run, pair, primary, secondary)
+        except (CcapkiError, OSError, subprocess.SubprocessError) as exc:
+            why = exc.message if isinstance(exc, CcapkiError) else str(exc)
+            self._ike_why = f"the strongSwan harness failed: {why}"
+            log.warning("heartbeat %s: %s; the TLS emulation judges it", pair, self._ike_why)
+            return None
+        errors = list(run.errors)
+        mine = spec.appliance(d.client).heartbeat_material.leaf_der
+        theirs = spec.appliance(d.server).heartbeat_material.leaf_der
+        if mine != theirs:  # ccapki's HA rule: failover needs the one certificate and key
+            note = " (IKE_AUTH itself succeeded)" if run.ok else ""
+            errors.insert(0, _mismatch(d.server, theirs, d.client, mine) + note)
+        seconds = sum(o.seconds for o in run.outcomes)
+        return replace(
+            base,
+            address=pair_addresses(),
+            ok=not errors,
+            error="; ".join(errors) or None,
+            handshake_seconds=seconds if run.outcomes else None,
+            stack=IKE_LINK_STACK,
         )
 
     async def _with_server_view(self, result: LinkStatus, local: Addr) -> LinkStatus:

@@ -143,6 +143,17 @@ class ApplianceSpec:
         return self.heartbeat or self.identity
 
     @property
+    def material_digest(self) -> str:
+        """SHA-256 (hex) of the public material it serves: its certificate chains and trust
+        stores (identity and heartbeat); no key. Two specs of the appliance with the same
+        digest serve the same certificates and trust the same CAs."""
+        parts = []
+        for m in (self.identity, self.heartbeat_material):
+            for blob in (m.cert_chain_pem, m.trust_pem):
+                parts.append(len(blob).to_bytes(8, "big") + blob)
+        return sha256_hex(b"".join(parts))
+
+    @property
     def endpoint_kinds(self) -> tuple[str, ...]:
         """The endpoints it listens on: its role's, and ``heartbeat`` in an HA pair (on
         releases without the heartbeat, :meth:`LabSpec.endpoint_kinds` leaves it out)."""
@@ -191,7 +202,10 @@ class LabSpec:
     it the links still run TLS, but the client neither verifies the server nor presents a
     certificate, and the server asks for none. ``heartbeat`` (4.7+): HA pairs run the
     certificate-keyed heartbeat. ``dn_authorization`` (4.9): the subject DNs (RFC 4514) the
-    CAM allows on status links; None: no DN authorization.
+    CAM allows on status links; None: no DN authorization. ``ike_heartbeat``: the heartbeat
+    links are real IKEv2 negotiations between strongSwan charon daemons (kept running, one
+    pair per HA pair, :class:`ccapki.lab.ipsec.KeptPairs`) whenever strongSwan can run here
+    (root, charon installed); the TLS emulation of the heartbeat otherwise, or when False.
     """
 
     appliances: tuple[ApplianceSpec, ...]
@@ -204,6 +218,7 @@ class LabSpec:
     mutual_verification: bool = True
     heartbeat: bool = True
     dn_authorization: tuple[str, ...] | None = None
+    ike_heartbeat: bool = True
 
     def __post_init__(self) -> None:
         names = [a.name for a in self.appliances]
@@ -256,6 +271,11 @@ class LabSpec:
                 return a
         raise KeyError(name)
 
+    def material_digests(self) -> dict[str, str]:
+        """Appliance name -> :attr:`ApplianceSpec.material_digest` (what ``verify --live``
+        holds against what the running lab serves)."""
+        return {a.name: a.material_digest for a in self.appliances}
+
     def pairs(self) -> dict[str, tuple[ApplianceSpec, ApplianceSpec]]:
         """HA pairs by name: (primary, secondary)."""
         out: dict[str, dict[str, ApplianceSpec]] = {}
@@ -280,6 +300,7 @@ class LabSpec:
                 "dn_authorization": (
                     None if self.dn_authorization is None else list(self.dn_authorization)
                 ),
+                "ike_heartbeat": self.ike_heartbeat,
             }
         )
 
@@ -304,6 +325,7 @@ class LabSpec:
                     if data.get("dn_authorization") is None
                     else tuple(str(x) for x in data["dn_authorization"])
                 ),
+                ike_heartbeat=bool(data.get("ike_heartbeat", True)),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise InputError(

@@ -56,7 +56,9 @@ class LinkStatus:
     ``heartbeat`` (HA secondary -> primary). ``ok`` is None until first checked. ``error`` is
     the client's view, ``server_error`` the server's (for example why it refused the client
     certificate). ``stack``: the verifier both ends of the link ran (``java-pkix``: the JVM's
-    JSSE with PKIX trust managers; ``openssl-strict`` / ``openssl-default``: Python's ssl).
+    JSSE with PKIX trust managers; ``openssl-strict`` / ``openssl-default``: Python's ssl;
+    ``strongswan``: a heartbeat negotiated by IKEv2 both ways, its address then the two
+    network namespaces' addresses).
     """
 
     name: str
@@ -95,7 +97,13 @@ class ApplianceStatus:
 
 @dataclass(frozen=True)
 class PairStatus:
-    """An HA pair: ``HA up`` or ``HA broken: both peers would go active``."""
+    """An HA pair: ``HA up`` or ``HA broken: both peers would go active``.
+
+    ``stack``: what produced the verdict: ``strongswan`` (a real IKEv2 negotiation both
+    ways between two charon daemons, judged by IKE_AUTH) or the stack of the lab's TLS
+    emulation of the heartbeat (``openssl-strict`` / ``openssl-default``); empty when no
+    heartbeat ran. ``ike_unavailable``: why strongSwan did not judge it (the emulation did).
+    """
 
     pair: str
     primary: str
@@ -103,6 +111,8 @@ class PairStatus:
     ok: bool | None
     state: str
     error: str | None = None
+    stack: str = ""
+    ike_unavailable: str | None = None
 
 
 @dataclass(frozen=True)

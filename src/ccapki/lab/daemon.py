@@ -97,6 +97,9 @@ class LabState:
     last_error: str | None = None
     foreign: str | None = None  # why the pid file found here is not this folder's lab
     serves: str | None = None  # the deployment the lab serves, as its starter named it
+    #: appliance -> digest of the certificates and trust stores it serves
+    #: (:meth:`LabSpec.material_digests`); None from a lab that did not write it
+    material: dict[str, str] | None = None
 
     def serves_other(self, deployment: str) -> bool:
         """True when the lab was started for a deployment other than ``deployment`` (a
@@ -118,6 +121,7 @@ class LabState:
             "last_error": self.last_error,
             "foreign": self.foreign,
             "serves": self.serves,
+            "material": self.material,
             "log": str(self.log_path),
             "status": self.status.to_dict() if self.status else None,
         }
@@ -188,6 +192,7 @@ class _Daemon:
             "reloads": self.reloads,
             "last_error": self.last_error,
             "status": status.to_dict() if status else None,
+            "material": self.lab.spec.material_digests() if self.lab is not None else None,
         }
         comparable = json.dumps({**doc, "status": _strip_times(doc["status"])}, sort_keys=True)
         if comparable == self._last_written:
@@ -482,7 +487,15 @@ def read_state(state_dir: Path) -> LabState | None:
         status=status,
         last_error=doc.get("last_error"),
         serves=doc.get("serves"),
+        material=_material(doc.get("material")),
     )
+
+
+def _material(value: object) -> dict[str, str] | None:
+    """The state file's ``material`` map, or None when absent or not a map of strings."""
+    if not isinstance(value, dict):
+        return None
+    return {str(k): str(v) for k, v in value.items()}
 
 
 def start_background(

@@ -65,10 +65,12 @@ __all__ = [
     "IkeOutcome",
     "IpsecPair",
     "IpsecPeer",
+    "KeptPairs",
     "PairHeartbeat",
     "heartbeat_both_ways",
     "ipsec_unavailable",
     "judge",
+    "pair_addresses",
     "pair_peers",
 ]
 
@@ -113,6 +115,12 @@ _SUBDIRS = [
 _ID_OK = re.compile(r"[A-Za-z0-9.:*_-]+")
 #: one line of charon's file log: "<thread>[<group>] <text>"
 _LOG_LINE = re.compile(r"^\s*\d+\[(\w+)\] (.*)$")
+
+
+def pair_addresses() -> str:
+    """Where a pair negotiates, as reports show it: both namespaces' addresses."""
+    a, b = (str(h) for h in _NET.hosts())
+    return f"{a}<->{b}"
 
 
 def charon_path() -> str:
@@ -609,6 +617,13 @@ class IpsecPair:
         """The folder of both daemons (None once torn down: it is deleted)."""
         return self._root
 
+    @property
+    def alive(self) -> bool:
+        """Both daemons are running (False before entry, after exit, or once one died)."""
+        return len(self._daemons) == 2 and all(
+            d.proc is not None and d.proc.poll() is None for d in self._daemons.values()
+        )
+
     def __enter__(self) -> IpsecPair:
         why = ipsec_unavailable()
         if why:
@@ -809,6 +824,79 @@ class PairHeartbeat:
             "negotiations": [o.to_dict() for o in self.outcomes],
             "child_sa": self.child_sa,
         }
+
+
+class KeptPairs:
+    """Each HA pair's two charon daemons kept running from one negotiation to the next (the
+    lab's periodic heartbeat): a pair's :class:`IpsecPair` is made at its first run, given
+    new material in place (:meth:`IpsecPair.reload`) when the pair's certificate, key or
+    trust stores change, and made again only when a daemon died. :meth:`close` tears every
+    pair down. Blocking; different pairs may run in parallel threads, one pair in one thread
+    at a time (as the lab's link rounds do)."""
+
+    def __init__(self, *, timeout: float = 10.0) -> None:
+        self.timeout = timeout
+        self._pairs: dict[str, IpsecPair] = {}
+        self._loaded: dict[str, tuple[IpsecPeer, IpsecPeer]] = {}
+        #: how many times a pair's daemons were started (a reused pair does not count)
+        self.starts = 0
+
+    @property
+    def pairs(self) -> tuple[str, ...]:
+        """The pairs whose daemons run now."""
+        return tuple(self._pairs)
+
+    def run(self, pair: str, a: IpsecPeer, b: IpsecPeer) -> PairHeartbeat:
+        """Pair ``pair`` negotiated both ways (``a`` initiates first) with ``a`` and ``b``'s
+        material, on its kept daemons. A peer's material strongSwan refuses is in
+        :attr:`PairHeartbeat.refused`; raises :class:`~ccapki.errors.CcapkiError` when the
+        harness cannot run here (the pair is then torn down)."""
+        runner = self._pairs.get(pair)
+        if runner is not None and not runner.alive:
+            self.drop(pair)
+            runner = None
+        try:
+            if runner is None:
+                runner = IpsecPair(a, b, timeout=self.timeout)
+                self.starts += 1
+                runner.__enter__()  # tears itself down when it raises
+                self._pairs[pair] = runner
+                self._loaded[pair] = (a, b)
+            elif self._loaded.get(pair) != (a, b):
+                self._loaded.pop(pair, None)  # a refused reload leaves the daemons empty
+                runner.reload(a, b)
+                self._loaded[pair] = (a, b)
+            outcomes = (runner.negotiate(a.name), runner.negotiate(b.name))
+        except InputError as exc:
+            return PairHeartbeat(pair, (a.name, b.name), (), {}, exc.message)
+        except BaseException:
+            self.drop(pair)
+            raise
+        return PairHeartbeat(pair, (a.name, b.name), outcomes, {})
+
+    def drop(self, pair: str) -> None:
+        """Tear pair ``pair``'s daemons and namespaces down (nothing when none run)."""
+        runner = self._pairs.pop(pair, None)
+        self._loaded.pop(pair, None)
+        if runner is not None:
+            runner.__exit__(None, None, None)
+
+    def keep_only(self, pairs: Sequence[str]) -> None:
+        """Tear down every pair not in ``pairs`` (gone from the lab after a reload)."""
+        for pair in [p for p in self._pairs if p not in pairs]:
+            self.drop(pair)
+
+    def close(self) -> None:
+        """Tear every pair down (the pairs in parallel: each waits for its daemons)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        pairs = list(self._pairs)
+        if len(pairs) <= 1:
+            for pair in pairs:
+                self.drop(pair)
+            return
+        with ThreadPoolExecutor(max_workers=min(16, len(pairs))) as pool:
+            list(pool.map(self.drop, pairs))
 
 
 def heartbeat_both_ways(

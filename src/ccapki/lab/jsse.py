@@ -60,6 +60,19 @@ _MAIN = "CcaJsse"
 _HINT = "install a JDK (Debian: apt-get install default-jdk-headless) or turn the JVM off"
 
 
+#: what JSSE says when a trust manager is built from an empty trust store
+_EMPTY_TRUST = "the trustAnchors parameter must be non-empty"
+
+
+def _plain(error: str | None) -> str | None:
+    """A JSSE error with its meaning in front where Java's words hide it (an empty trust
+    store: "Unexpected error: ... InvalidAlgorithmParameterException: the trustAnchors
+    parameter must be non-empty")."""
+    if error and _EMPTY_TRUST in error:
+        return f"the trust store is empty: JSSE trusts no certificate ({error})"
+    return error
+
+
 def java_available() -> bool:
     """Whether ``java`` and ``javac`` are on PATH (the lab then runs CAM/CAS links on JSSE)."""
     return shutil.which("java") is not None and shutil.which("javac") is not None
@@ -317,8 +330,8 @@ class JsseHarness:
         ms = answer.get("handshake_ms")
         return JsseResult(
             ok=bool(answer.get("ok")),
-            error=answer.get("error"),
-            server_error=answer.get("server_error"),
+            error=_plain(answer.get("error")),
+            server_error=_plain(answer.get("server_error")),
             reply=answer.get("reply"),
             handshake_seconds=float(ms) / 1000 if ms is not None else None,
             peer_sha256=answer.get("peer_sha256"),

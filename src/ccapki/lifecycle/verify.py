@@ -79,9 +79,10 @@ class LiveLink:
     """One probe, as it counts for the deployment: ``client`` (None: an endpoint or browser)
     connecting to ``server`` on ``channel``.
 
-    ``error``: the line reported for a failure (None when it passed). ``comparable``: a
-    failure reached a TLS verdict on the store's certificate (False: the endpoint was
-    unreachable, or it serves another certificate than the store's).
+    ``error``: the line reported for a failure (None when it passed). ``comparable``: the
+    result is a verdict on what the store holds (False: the endpoint was unreachable, it
+    serves another certificate than the store's, or the lab serves other certificates or
+    trust stores for it than the store holds now).
     """
 
     label: str
@@ -164,6 +165,9 @@ class LiveReport:
     heartbeats: tuple[PairHeartbeat, ...] = ()
     #: why strongSwan did not judge the heartbeat cells (they are the lab's TLS emulation)
     ike_unavailable: str | None = None
+    #: the appliances the lab serves other certificates or trust stores for than the store
+    #: holds now (changed since `lab up` / `lab reload`): their links are not compared
+    lab_outdated: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -204,6 +208,7 @@ class LiveReport:
             ],
             "heartbeats": [h.to_dict() for h in self.heartbeats],
             "ike_unavailable": self.ike_unavailable,
+            "lab_outdated": list(self.lab_outdated),
         }
 
 
@@ -246,6 +251,7 @@ def verify_live(
     now: dt.datetime,
     real: bool,
     concurrency: int = 64,
+    lab_material: Mapping[str, str] | None = None,
 ) -> LiveReport:
     """Probe every channel of ``status``'s endpoints and compare with the offline verdicts.
 
@@ -254,7 +260,10 @@ def verify_live(
     load_inventory`); ``now`` is the offline check's clock. ``real``: ``status`` holds real
     appliances' endpoints (:func:`real_endpoints_status`), some of which may be missing: the
     cells they leave out are not probed. Without ``real`` every endpoint must be there (the
-    lab's status).
+    lab's status). ``lab_material``: what the running lab serves per appliance
+    (:meth:`LabSpec.material_digests` of its spec; None: unknown): an appliance whose
+    certificates or trust stores differ from ``spec``'s is listed in
+    :attr:`LiveReport.lab_outdated` and the probes of its endpoints are not compared.
 
     Returns a :class:`LiveReport`; network and TLS trouble are in it, never raised. Raises
     :class:`~ccapki.errors.InputError` when there is no endpoint to probe, ``KeyError`` when
@@ -262,7 +271,15 @@ def verify_live(
     (see :func:`verify_live_async` inside one).
     """
     return asyncio.run(
-        verify_live_async(spec, inventory, status, now=now, real=real, concurrency=concurrency)
+        verify_live_async(
+            spec,
+            inventory,
+            status,
+            now=now,
+            real=real,
+            concurrency=concurrency,
+            lab_material=lab_material,
+        )
     )
 
 
@@ -274,6 +291,7 @@ async def verify_live_async(
     now: dt.datetime,
     real: bool,
     concurrency: int = 64,
+    lab_material: Mapping[str, str] | None = None,
 ) -> LiveReport:
     """:func:`verify_live` for callers inside an event loop (same returns and raises)."""
     dep = inventory.deployment
@@ -300,7 +318,12 @@ async def verify_live_async(
         if (ident := inventory.identities.get(s.name)) is not None
         for m in s.members
     }
-    links = tuple(_live_link(r, served) for r in results)
+    outdated: tuple[str, ...] = ()
+    if lab_material is not None and not real:
+        outdated = tuple(
+            name for name, d in spec.material_digests().items() if lab_material.get(name) != d
+        )
+    links = tuple(_live_link(r, served, frozenset(outdated)) for r in results)
     live = _live_cells(links, unprobed)
     _judge_heartbeats(spec, runs, live)
     offline = check_deployment(inventory, now, anchors)
@@ -340,6 +363,7 @@ async def verify_live_async(
         tuple(missing),
         tuple(runs.values()),
         ike_unavailable,
+        outdated,
     )
 
 
@@ -381,12 +405,31 @@ def _unprobed(
     )
 
 
-def _live_link(r: ProbeResult, served: Mapping[str, str]) -> LiveLink:
+def _live_link(
+    r: ProbeResult, served: Mapping[str, str], outdated: frozenset[str] = frozenset()
+) -> LiveLink:
     """A probe result as it counts for the deployment. ``served``: appliance -> SHA-256 of
-    the leaf certificate the store holds for it."""
+    the leaf certificate the store holds for it. ``outdated``: the appliances the lab serves
+    other material for than the store holds (their probes are not compared)."""
     t = r.target
     if t.server is None or t.channel is None:  # pragma: no cover - every target says both
         raise ValueError(f"probe {t.label!r} does not say which cell it counts for")
+    if t.server in outdated:
+        why = (
+            f"{t.server} in the lab serves other certificates or trust stores than the store "
+            "holds now: `ccapki lab reload`, then verify again"
+        )
+        return LiveLink(
+            t.label,
+            t.client,
+            t.server,
+            t.channel,
+            r.ok,
+            None if r.ok else f"{t.label}: {r.error} ({why})",
+            comparable=False,
+            verified=t.verify,
+            stack=t.verifier,
+        )
     if r.ok:
         return LiveLink(
             t.label, t.client, t.server, t.channel, True, verified=t.verify, stack=t.verifier
@@ -458,7 +501,8 @@ def _live_cells(
         cells[key] = _Live(
             ok,
             tuple(x.error for x in group if x.error),
-            ok or any(not x.ok and x.comparable for x in group),
+            (ok and all(x.comparable for x in group))
+            or any(not x.ok and x.comparable for x in group),
             verified=any(x.verified for x in group),
             stacks=", ".join(sorted({x.stack for x in group if x.verified})),
         )

@@ -901,10 +901,12 @@ def _rsa_floor(
 
 
 def _as_warning(model: StackModel, f: Finding, why: str) -> Finding:
+    """``f`` kept as a warning: the channel's stack accepts what web-PKI refuses, so its fix
+    is optional (a third party's CA cannot be re-issued by the administrator anyway)."""
     return Finding(
         f.code,
         f"web-PKI refuses: {f.reason}; {model.title} accepts it ({why})",
-        f.fix,
+        f"none needed for this channel; only for clients that apply web-PKI rules: {f.fix}",
         f.subject,
         "warning",
     )
