@@ -250,10 +250,15 @@ def open_store(
     clock: Callable[[], dt.datetime] | None = None,
     deployment: str | None = None,
     wait: float = 60.0,
+    upgrade: bool = False,
 ) -> Store:
     """Open the store in the folder ``home`` (or the database at ``url``, e.g.
     ``postgresql+psycopg://...``). Use it as a context manager: ``with open_store(...) as
     store:`` closes it at the end.
+
+    A store made by an older ccapki is refused (nothing changed) unless ``upgrade``: it
+    is then migrated to this version's schema, as ``ccapki upgrade`` does (a SQLite
+    store's database copied first; ``store.upgraded`` says what was done).
 
     ``deployment`` names the deployment that the functions given no :class:`Deployment`
     (``export``, ``client_roots``) act on; without it, the store's only one
@@ -267,7 +272,8 @@ def open_store(
     :class:`StoreError`).
 
     Returns the open :class:`Store`. Raises :class:`StoreError` when there is no store, it
-    is not a ccapki store or the database cannot be reached, :class:`NotFoundError` when
+    is not a ccapki store, its schema is another version's (older: see ``upgrade``) or the
+    database cannot be reached, :class:`NotFoundError` when
     it holds no ``deployment`` of that name; a wrong passphrase raises
     :class:`PasswordError` when a key is first unsealed.
     """
@@ -279,6 +285,7 @@ def open_store(
         passphrase=_provider(passphrase),
         clock=clock,
         wait=wait,
+        upgrade=upgrade,
     )
     try:
         store.use(deployment)
@@ -445,18 +452,23 @@ def make_csrs(
 
 
 def read_files(
-    paths: Iterable[str | os.PathLike[str]], password: str | bytes | None = None
+    paths: Iterable[str | os.PathLike[str]],
+    password: str | bytes | None = None,
+    *,
+    skipped: list[tuple[str, str]] | None = None,
 ) -> list[Material]:
     """Parse certificate and key files (PEM, DER, PKCS#7, PKCS#12; folders recursively).
 
     Returns one :class:`Material` per file. Raises :class:`FileFormatError` (naming the
     file) at the first bad one, so a caller can refuse the whole batch,
-    :class:`PasswordError` for a wrong PKCS#12 password.
+    :class:`PasswordError` for a wrong PKCS#12 password. With ``skipped`` (a list), a file
+    inside a folder that holds no certificate or key material at all (a README) is left out
+    and appended as ``(path, reason)`` instead.
     """
     from ccapki.pki.formats import parse_files
 
     pw = password.encode() if isinstance(password, str) else password
-    return parse_files(paths, pw or None)
+    return parse_files(paths, pw or None, skipped=skipped)
 
 
 def import_materials(

@@ -605,10 +605,12 @@ def test_older_schema_is_examined_never_migrated(cli: Cli, faq_store: Path) -> N
     p = _only(r, "schema-older")
     assert p["severity"] == "warning"
     assert "0001_initial" in p["message"]
-    assert "backup create" in p["fix"]
+    assert "ccapki upgrade" in p["fix"]
     assert r.json()["skipped"]
     assert db_bytes(faq_store) == before  # not migrated
-    assert cli("keys", "list").code == 0  # any other command migrates it
+    assert cli("keys", "list").code == 2  # nor by any other command: refused, unchanged
+    assert db_bytes(faq_store) == before
+    assert cli("upgrade").code == 0  # what the fix says
     assert [p["code"] for p in _problems(_doctor(cli, code=0))] == ["backup-none"]
 
 

@@ -139,8 +139,9 @@ def test_a_store_of_the_previous_release_moves_over(
     before = _rows(home, db_url)
     assert all(before[t] for t in TABLES), before  # every table to move holds rows
 
-    # the new code migrates on open: every row is the FAQ's deployment's
-    with ccapki.open_store(home, url=db_url) as store:
+    # the new code migrates it when asked (`ccapki upgrade`): every row is the FAQ's
+    # deployment's
+    with ccapki.open_store(home, url=db_url, upgrade=True) as store:
         assert store.deployments.names() == ["faq-campus"]
         assert store.deployment == "faq-campus"
         current = store.identities.current()
@@ -179,7 +180,7 @@ def test_a_store_that_applied_nothing_moves_to_default(
     old_src: Path, db_url: str | None, cli: Cli, home: Path, tmp_path: Path
 ) -> None:
     old_ccapki(old_src, home, "init", "--key-file")
-    with ccapki.open_store(home, url=db_url) as store:
+    with ccapki.open_store(home, url=db_url, upgrade=True) as store:
         assert store.deployments.names() == []
         assert store.deployment == schema.DEFAULT_DEPLOYMENT
     assert _version(home, db_url) == schema.SCHEMA_HEAD

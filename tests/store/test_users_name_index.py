@@ -93,7 +93,7 @@ def test_migration_0006_refuses_a_store_with_clashing_names_then_upgrades(
         _alembic(engine, BEFORE)  # a store of the release before: no index yet
         _add(engine, "ann", "carol", "Ann", "ANN")  # that release's store.users allowed it
         with pytest.raises(StoreError) as caught:
-            Store.open(tmp_path, url=url)
+            Store.open(tmp_path, url=url, upgrade=True)
         err = caught.value
         assert "user names that differ only by case" in err.message
         assert "'ann' (id 1), 'Ann' (id 3), 'ANN' (id 4)" in err.message
@@ -107,7 +107,7 @@ def test_migration_0006_refuses_a_store_with_clashing_names_then_upgrades(
         with engine.begin() as c:
             c.execute(text(found.group(1)))
             c.execute(text("UPDATE users SET name = 'ann-3' WHERE id = 3"))
-        with Store.open(tmp_path, url=url) as store:
+        with Store.open(tmp_path, url=url, upgrade=True) as store:
             assert [u.name for u in store.users.list()] == ["ANN-2", "ann", "ann-3", "carol"]
         assert _version(engine) == t.SCHEMA_HEAD
         with pytest.raises(IntegrityError):
@@ -134,6 +134,9 @@ def test_the_cli_says_which_names_clash(cli: Cli, keyfile_store: Path) -> None:
         command.downgrade(cfg, BEFORE)
         for name in ("dave", "Dave"):
             conn.execute(insert(t.users), {"name": name, "role": "admin", "created_at": NOW})
-    r = error_with_hint(cli("users", "list"))
+    # any command refuses the older store (nothing changed); `ccapki upgrade` says why
+    # the migration cannot run, and what fixes it
+    assert "ccapki upgrade" in error_with_hint(cli("users", "list")).err
+    r = error_with_hint(cli("upgrade"))
     assert "'dave' (id 1), 'Dave' (id 2)" in r.err
     assert "UPDATE users SET name = 'Dave-2' WHERE id = 2;" in r.err

@@ -12,6 +12,7 @@ import contextlib
 import datetime as dt
 import importlib
 import os
+import re
 import signal
 import sys
 import threading
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ccapki import __version__
-from ccapki.errors import CcapkiError, InputError, Interrupted, PasswordError
+from ccapki.errors import CcapkiError, InputError, Interrupted, PasswordError, StoreError
 
 if TYPE_CHECKING:
     from ccapki.store.session import Store
@@ -59,11 +60,173 @@ COMMANDS: dict[str, str] = {
     "users": "ccapki.cli.serve:users",
     "ca": "ccapki.cli.ca:ca",
     "acme": "ccapki.cli.acme:acme",
+    "upgrade": "ccapki.cli.upgrade:upgrade",
 }
+
+
+_GAP = re.compile(r"^( *)(\S.*?\S)( {2,})(\S.*)$")
+_COMMAND = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9_]*=\S*\s+)*(?:ccapki|printf)\b|^[A-Z_]+=\$\(")
+
+
+def _shell_words(text: str) -> list[str]:
+    """``text`` split at the spaces outside quotes (a quoted argument stays whole)."""
+    words: list[str] = []
+    current = ""
+    quote = ""
+    for ch in text:
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch == " ":
+            if current:
+                words.append(current)
+            current = ""
+            continue
+        current += ch
+    if current:
+        words.append(current)
+    return words
+
+
+def _fill(words: list[str], first: str, indent: str, width: int, join: str) -> list[str]:
+    """``words`` (each with the spaces that followed it) filled greedily into lines of at
+    most ``width`` (a word longer than a line gets one of its own), the first starting with
+    ``first``, the others with ``indent``; ``join`` ends every line but the last (`` \\``
+    for a command)."""
+    lines: list[str] = []
+    line = first
+    for word in words:
+        if len((line + word).rstrip()) + len(join) > width and line.strip():
+            lines.append(line.rstrip() + join)
+            line = indent + word
+        else:
+            line += word
+    lines.append(line.rstrip())
+    return lines
+
+
+def _spaced(text: str) -> list[str]:
+    """``text``'s words, each with the spaces after it (so runs of spaces stay)."""
+    return re.findall(r"\S+ *", text)
+
+
+def fit_help_line(line: str, width: int) -> list[str]:
+    """A line of a help text's ``\\b`` block (kept as written) that fits in ``width``
+    columns as one or more lines: an example's comment goes on below, aligned with its
+    column; a command too long breaks between its words with `` \\`` (still a valid shell
+    command); prose wraps between words. Returns the lines."""
+    if len(line) <= width:
+        return [line]
+    lead = " " * (len(line) - len(line.lstrip(" ")))
+    head, gap, tail = line.rstrip(), "", ""
+    m = _GAP.match(line)
+    if m:
+        head, gap, tail = m.group(1) + m.group(2), m.group(3), m.group(4)
+    out: list[str] = []
+    if len(head) <= width:
+        out.append(head)
+    elif _COMMAND.match(head.strip()) or head.endswith(" \\"):
+        body = head.strip()
+        continued = body.endswith("\\")
+        words = [w + " " for w in _shell_words(body.removesuffix("\\").rstrip())]
+        out += _fill(words, lead, lead + "    ", width, " \\")
+        if continued:
+            out[-1] += " \\"
+    else:
+        out += _fill(_spaced(head.strip()), lead, lead, width, "")
+    if not tail:
+        return out
+    col = len(head) + len(gap)
+    if len(out) == 1 and width - col >= 24:  # the comment stays in its column
+        lines = _fill(_spaced(tail), " " * col, " " * col, width, "")
+        return [out[0] + gap + lines[0][col:], *lines[1:]]
+    return out + _fill(_spaced(tail), lead + "      ", lead + "      ", width, "")
+
+
+def _fit_items(lines: list[str], width: int, prose: bool) -> list[str]:
+    """Lines of a ``\\b`` paragraph that is not a list of examples, fitted to ``width``:
+    prose as one text; otherwise each item (a line at the paragraph's indentation, with
+    the deeper-indented lines after it) wrapped under itself."""
+    base = min(len(x) - len(x.lstrip(" ")) for x in lines)
+    items: list[list[str]] = []
+    for line in lines:
+        if items and (prose or len(line) - len(line.lstrip(" ")) > base):
+            items[-1].append(line)
+        else:
+            items.append([line])
+    out: list[str] = []
+    for item in items:
+        lead = " " * base
+        deeper = [len(x) - len(x.lstrip(" ")) for x in item[1:]]
+        hang = " " * (deeper[0] if deeper and not prose else base + (0 if prose else 2))
+        words = [w for x in item for w in _spaced(x.strip() + " ")]
+        out += _fill(words, lead, hang, width, "")
+    return out
+
+
+_HEADING = re.compile(r"^ *[A-Z][A-Z ]+$")
+
+
+def _fit_text(text: str, width: int) -> str:
+    """``text`` with its ``\\b`` paragraphs (kept as written) fitted to ``width`` where a
+    line is too long: an EXAMPLES list line by line (:func:`fit_help_line`), EXIT CODES
+    item by item, prose as a whole; other paragraphs are click's to wrap."""
+    out: list[str] = []
+    block: list[str] | None = None
+
+    def flush() -> None:
+        if block is None:
+            return
+        body = block[1:]
+        head = [body.pop(0)] if body and _HEADING.match(body[0]) else []
+        if body and any(len(x) > width for x in body):
+            if head and head[0].strip() == "EXAMPLES":
+                body = [piece for x in body for piece in fit_help_line(x, width)]
+            else:
+                body = _fit_items(body, width, prose=not head or head[0].strip() != "EXIT CODES")
+        out.extend([block[0], *head, *body])
+
+    for line in text.splitlines():
+        if line.strip() == "\b":
+            flush()
+            block = [line]
+        elif not line.strip():
+            flush()
+            block = None
+            out.append(line)
+        elif block is not None:
+            block.append(line)
+        else:
+            out.append(line)
+    flush()
+    return "\n".join(out)
+
+
+class _HelpFormatter(click.HelpFormatter):
+    """click's help formatter, with example and exit-code blocks (``\\b``, kept as
+    written) fitted to the terminal: at 80 columns no line is cut mid-word."""
+
+    def write_text(self, text: str) -> None:
+        super().write_text(_fit_text(text, self.width - self.current_indent))
+
+
+class _Context(click.Context):
+    formatter_class = _HelpFormatter
+
+
+def _use_our_help(cmd: click.Command) -> None:
+    """Give ``cmd`` and its subcommands the fitted help (:class:`_HelpFormatter`)."""
+    cmd.context_class = _Context
+    if isinstance(cmd, click.Group) and not isinstance(cmd, LazyGroup):
+        for sub in cmd.commands.values():
+            _use_our_help(sub)
 
 
 class LazyGroup(click.Group):
     """A group whose subcommands are imported on first use."""
+
+    context_class = _Context
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
@@ -75,6 +238,7 @@ class LazyGroup(click.Group):
         mod, _, attr = target.partition(":")
         cmd = getattr(importlib.import_module(mod), attr)
         assert isinstance(cmd, click.Command)
+        _use_our_help(cmd)
         return cmd
 
 
@@ -184,9 +348,22 @@ class Env:
         :attr:`home`. The CLI is the one place that reads it; the store is given it."""
         return os.environ.get("CCAPKI_DATABASE_URL") or None
 
+    def refuse_file_home(self) -> None:
+        """Raise :class:`StoreError` when the store folder (--home, CCAPKI_HOME) is a file:
+        never "no store here, run init" for a path init cannot use either."""
+        home = self.home
+        if self.database_url is None and home.exists() and not home.is_dir():
+            raise StoreError(
+                f"the store folder {home} is a file, not a folder",
+                "point --home (or CCAPKI_HOME) at a folder: the store's folder, or a new "
+                "path for `ccapki init` to create",
+            )
+
     def open_store(self) -> Store:
         """The store, open (use it as ``with env.open_store() as store:``)."""
         from ccapki.store.session import Store
+
+        self.refuse_file_home()
 
         store = Store.open(
             self.home,
@@ -244,6 +421,7 @@ class Env:
 
         url = self.database_url
         if url is None:
+            self.refuse_file_home()
             return store_exists(self.home, None)
         from ccapki.store.health import examine_database
 
@@ -284,6 +462,7 @@ EXIT CODES
   0 success   1 findings   2 bad input or usage (error: and hint:)
   3 verify --live: live and offline verdicts disagree   70 internal error
   130 interrupted (Ctrl-C)   143 stopped by SIGTERM (nothing half-written)
+  141 output closed early (`ccapki plan FILE | head -1`): stops silently
 
 \b
 CCAPKI_NOW=2027-06-01T00:00:00+00:00 runs reports as if at that time (what-if);
@@ -457,11 +636,50 @@ def run(args: list[str], *, exiting: bool = False) -> int:
     _Late.done, _Late.interrupted_at = False, None
     try:
         with _signals_raise_interrupted(exiting=exiting):
-            return _run(args)
+            code = _run(args)
+        if exiting and code != SIGPIPE_EXIT:
+            try:  # what is still buffered: a reader gone by now is a closed pipe too
+                sys.stdout.flush()
+            except BrokenPipeError:
+                _quiet_stdout()
+                return SIGPIPE_EXIT
+        return code
     except Interrupted as exc:  # before the handlers were installed (ccapki was starting)
         return _interrupted(exc)
     finally:
         _Late.done, _Late.interrupted_at = outer
+
+
+#: The exit code when standard output is closed early (``| head -1``): 128 + SIGPIPE, as a
+#: shell reports a command killed by SIGPIPE (and as git exits).
+SIGPIPE_EXIT = 128 + 13
+
+
+def _stdout_gone() -> bool:
+    """Whether standard output is a pipe (or socket) whose reader has gone."""
+    import select
+
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a file (in process): cannot tell
+        return True
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(ev & (select.POLLERR | select.POLLHUP) for _, ev in poller.poll(0))
+
+
+def _quiet_stdout() -> None:
+    """Point standard output at /dev/null, so nothing written later (the interpreter's
+    last flush) meets the closed pipe again."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
 
 
 def _invoke(args: list[str]) -> object:
@@ -506,6 +724,13 @@ def _run(args: list[str]) -> int:
         return exc.exit_code
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
+    except SystemExit as exc:
+        # click catches a write to a closed standard output (EPIPE) itself, wraps stdout so
+        # nothing more is said, and exits 1, which means "findings" here: 141 instead
+        if exc.code == 1 and type(sys.stdout).__name__ == "_PacifyFlushWrapper":
+            _quiet_stdout()
+            return SIGPIPE_EXIT
+        raise
     except click.exceptions.Abort as exc:
         if isinstance(exc.__cause__ or exc.__context__, EOFError):  # Ctrl-D at a prompt
             _say_error(
@@ -531,8 +756,17 @@ def _run(args: list[str]) -> int:
         return 2
     except KeyboardInterrupt:
         return _interrupted(Interrupted(signal.SIGINT))
-    except BrokenPipeError:
-        return 0
+    except BrokenPipeError as exc:
+        if _stdout_gone():  # the reader of our output left (`| head -1`): stop silently
+            _quiet_stdout()
+            return SIGPIPE_EXIT
+        if debug:
+            raise
+        _say_error(
+            f"internal error: {type(exc).__name__}: {exc}",
+            "this is a ccapki bug: run again with --debug and report the traceback",
+        )
+        return 70
     except Exception as exc:
         stopped = _interrupted_by(exc)
         if stopped is not None:  # cleaning up after a signal failed: the signal is the news

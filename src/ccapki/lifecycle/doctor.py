@@ -279,8 +279,8 @@ def schema_problems(
             where,
             f"the store's schema is {revision}, older than this ccapki's {head}; the checks "
             "of its rows were skipped (doctor never migrates)",
-            "back it up (`ccapki backup create --out FILE`), then any ccapki command that "
-            "opens it migrates it (e.g. `ccapki keys list`); run `ccapki doctor` again",
+            "run `ccapki upgrade` (it keeps a copy of the store as it was, which the "
+            "ccapki that made it can still read); then run `ccapki doctor` again",
         )
     ]
 
@@ -895,8 +895,8 @@ def examine(
             replace(
                 p,
                 fix="make the store writable once (its permissions, or remount it "
-                "read-write), then any ccapki command that opens it migrates it (e.g. "
-                "`ccapki keys list`); or read it with the ccapki that made it",
+                "read-write), then run `ccapki upgrade`; or read it with the ccapki that "
+                "made it",
             )
             if p.code == "schema-older"
             else p

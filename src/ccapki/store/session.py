@@ -22,6 +22,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -56,6 +57,7 @@ __all__ = [
     "MIN_PASSPHRASE",
     "PassphraseProvider",
     "Store",
+    "Upgrade",
     "read_only_error",
     "read_only_reason",
     "sqlite_read_only_uri",
@@ -275,6 +277,50 @@ def _write_lock(conn: Connection, wait: float, on_wait: WaitNotice | None) -> It
             trans.commit()
 
 
+@dataclass(frozen=True)
+class Upgrade:
+    """A store brought to this version's schema by :meth:`Store.open` with ``upgrade``:
+    the revision it had (``before``), the one it has (``after``) and, for a SQLite store,
+    the copy of its database file as it was (``copy``, 0600, beside it; None on a
+    database server, whose own backups keep the old state)."""
+
+    before: str
+    after: str
+    copy: Path | None
+
+
+def _keep_copy(db: Path, version: str) -> Path:
+    """Copy the SQLite database ``db`` (a consistent snapshot, through SQLite's backup
+    API) to ``ccapki.db.<version>.<UTC time>`` beside it, 0600, written whole or not at
+    all. Returns its path; raises :class:`StoreError` when it cannot be written (nothing
+    is migrated then)."""
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    target = db.with_name(f"{db.name}.{version}.{stamp}")
+    part = target.with_name(target.name + ".part")
+    try:
+        os.close(os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        src = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        try:
+            dst = sqlite3.connect(part)
+            try:
+                src.backup(dst)
+            finally:
+                dst.close()
+        finally:
+            src.close()
+        os.chmod(part, 0o600)
+        os.replace(part, target)
+    except (OSError, sqlite3.Error) as exc:
+        with contextlib.suppress(OSError):
+            part.unlink()
+        raise StoreError(
+            f"could not keep a copy of {db} before upgrading it ({exc}): nothing was changed",
+            f"make room in {db.parent} (the copy is as large as the store) and check its "
+            "permissions, then run `ccapki upgrade` again",
+        ) from None
+    return target
+
+
 def _migrate(engine: Engine) -> None:
     """Bring the schema to this version's, under the write lock: processes opening an
     older store at once migrate it once (the others find it done)."""
@@ -404,6 +450,8 @@ class Store:
         #: why the store cannot be written (a read-only mount or missing permissions), or
         #: None: it opened read-only and every write raises :class:`StoreError`
         self.read_only: str | None = None
+        #: what opening it with ``upgrade`` did (None: it was at this version's schema)
+        self.upgraded: Upgrade | None = None
         # certificates this Store wrote or read, by PEM text: a certificate is immutable, so
         # reading back what was just written (apply -> trust stores) parses nothing again
         self._parsed: dict[str, x509.Certificate] = {}
@@ -558,9 +606,13 @@ class Store:
         wait: float = DEFAULT_WAIT,
         on_wait: WaitNotice | None = None,
         deployment: str | None = None,
+        upgrade: bool = False,
     ) -> Store:
         """Open an existing store (the database at ``url``, else the SQLite file in
-        ``home``); migrate it to this version's schema if it is older.
+        ``home``). A store of an older schema is opened only with ``upgrade`` (what
+        ``ccapki upgrade`` does): it is migrated to this version's schema, a SQLite file
+        copied first as it was (see :attr:`upgraded`); otherwise it is refused, unchanged:
+        no command writes to a store behind its administrator's back, not even a report.
 
         ``deployment`` names the deployment the repositories act on (see
         :attr:`deployment`; implied when the store holds one).
@@ -568,8 +620,9 @@ class Store:
         ``passphrase`` is asked only when a key is first unsealed (or at :meth:`unlock`).
         ``wait``: how long a write waits for another ccapki writing to the store (seconds),
         ``on_wait`` is told once when it must wait (see :meth:`transaction`).
-        Raises :class:`StoreError` when there is no store, it is not a ccapki store, or the
-        database cannot be reached.
+        Raises :class:`StoreError` when there is no store, it is not a ccapki store, its
+        schema is newer than this ccapki's (or older, without ``upgrade``), or the database
+        cannot be reached.
         """
         if not cls.exists(home, url):
             if (home / KEY_FILE).exists():
@@ -624,16 +677,28 @@ class Store:
                 raise StoreError(
                     f"the store at {home} is read-only ({read_only}), and its schema "
                     f"({version}) is older than this ccapki's ({t.SCHEMA_HEAD}): it must be "
-                    "migrated, which writes",
+                    "upgraded, which writes",
                     f"make it writable once (check the permissions of {home} and its "
-                    f"{DB_NAME}, or remount it read-write) and run any ccapki command to "
-                    "migrate it; or read it with the ccapki that made it",
+                    f"{DB_NAME}, or remount it read-write) and run `ccapki upgrade`; or "
+                    "read it with the ccapki that made it",
+                )
+            if not upgrade:
+                engine.dispose()
+                raise StoreError(
+                    f"the store's schema is {version}, older than this ccapki's "
+                    f"({t.SCHEMA_HEAD}): nothing was changed",
+                    "upgrade it once with `ccapki upgrade` (it keeps a copy of the store as it "
+                    "was); or keep using the ccapki that made it",
                 )
             try:
+                copy = None if url else _keep_copy(home / DB_NAME, version)
                 _migrate(engine)
             except BaseException:  # e.g. a migration that refuses the store's rows (0006)
                 engine.dispose()
                 raise
+            upgraded = Upgrade(version, t.SCHEMA_HEAD, copy)
+        else:
+            upgraded = None
         store = cls(
             home,
             engine,
@@ -644,6 +709,7 @@ class Store:
             deployment=deployment,
         )
         store.read_only = read_only
+        store.upgraded = upgraded
         return store
 
     def fork(self, *, deployment: str | None = None, actor: str | None = None) -> Store:
