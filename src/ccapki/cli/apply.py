@@ -319,7 +319,16 @@ def _say(
         else:
             click.echo(f"{a.identity}: {a.kind.value}: {a.reason}")
     for change in result.trust_added:  # done, so said as done: "added ..." ("add ..." is
-        click.echo(_done(change))  # what `trust plan` proposes)
+        # what `trust plan` proposes); a dry run says what it would add
+        click.echo(f"would {change}" if dry_run else _done(change))
     if not ordering and not any(a.kind is not ActionKind.NOTHING for a in result.actions):
-        click.echo("nothing to do: every identity is issued and current")
+        if not result.trust_added:
+            click.echo("nothing to do: every identity is issued and current")
+        else:  # e.g. an apply interrupted after its last identity, before its trust stores
+            n = len(result.trust_added)
+            what = f"{n} trust-store {'entry' if n == 1 else 'entries'}"
+            click.echo(
+                f"every identity is issued and current; {what} "
+                + ("to add" if dry_run else "added")
+            )
     return 0

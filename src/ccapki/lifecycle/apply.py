@@ -8,6 +8,7 @@ import json
 import time
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
@@ -51,6 +52,9 @@ from ccapki.topology.plan import (
     signer_for,
 )
 
+if TYPE_CHECKING:
+    from ccapki.trust import Change
+
 __all__ = [
     "CA_KINDS",
     "ApplyResult",
@@ -59,6 +63,7 @@ __all__ = [
     "ensure_issuers",
     "remembered_nothing_to_do",
     "signer_for",
+    "trust_additions",
 ]
 
 
@@ -484,11 +489,15 @@ def _apply_plan(
     plan = make_plan(dep)
     named = {p.name for p in plan.identities}
     if dry_run:
-        held, actions, _ = _decide(store, plan, now)
+        held, actions, todo = _decide(store, plan, now)
         previous = _previous_name(store)
         renamed = previous if previous is not None and previous != dep.name else None
         gone = tuple(sorted(n for n in held if n not in named))
-        return ApplyResult(actions, (), (), True, (), gone, renamed)
+        # nothing to issue: the trust-store entries apply would add to the stores as they
+        # are (e.g. what an interrupted apply left undone); with identities to issue they
+        # depend on the certificates still to be made
+        would_add = [] if todo else [str(c) for c in trust_additions(store, dep, held)]
+        return ApplyResult(actions, (), (), True, tuple(would_add), gone, renamed)
     store.unlock()  # a wrong passphrase fails here, before anything is written
     # decided under the write lock: another writer's change is either seen here or waits
     with store.transaction():
@@ -693,12 +702,19 @@ def fill_trust_stores(
 ) -> list[str]:
     """Add to each appliance's trust store what its channels need (never removes).
     ``identities``: the store's current identities, when the caller holds them."""
+    changes = trust_additions(store, dep, identities)
+    store.trust.add_many([(c.appliance, c.certificate, c.description) for c in changes])
+    return [str(c) for c in changes]
+
+
+def trust_additions(
+    store: Store, dep: Deployment, identities: Mapping[str, StoredIdentity] | None = None
+) -> list[Change]:
+    """The trust-store entries :func:`fill_trust_stores` would add now (reads only)."""
     from ccapki.lifecycle.trustops import load_inventory, trust_changes
 
     inv = load_inventory(store, dep, identities)
-    changes = [c for c in trust_changes(inv) if c.action == "add"]
-    store.trust.add_many([(c.appliance, c.certificate, c.description) for c in changes])
-    return [str(c) for c in changes]
+    return [c for c in trust_changes(inv) if c.action == "add"]
 
 
 # ------------------------------------------------------------- nothing to do, remembered

@@ -774,6 +774,50 @@ def trust_problem(
     return None
 
 
+def trust_gap_problems(
+    store: Store, name: str, deployment: str | None, skipped: list[str]
+) -> list[Problem]:
+    """The trust-store entries deployment ``name``'s channels need that its trust stores
+    lack (what `apply` adds; an apply interrupted after its last identity leaves them
+    all), as one warning. Reads only; a kept deployment file that no longer parses is
+    noted in ``skipped``."""
+    from ccapki.errors import CcapkiError
+    from ccapki.lifecycle.apply import trust_additions
+    from ccapki.topology.fastload import parse_deployment
+
+    with store.scoped(name):
+        kept = store.deployments.latest()
+        if kept is None:
+            return []
+        try:
+            dep = parse_deployment(kept.text, kept.path or f"<stored deployment {name}>")
+            missing = trust_additions(store, dep)
+        except CcapkiError as exc:
+            skipped.append(f"the trust stores of {name}: {exc.message}")
+            return []
+        except ValueError as exc:  # an entry that does not parse: reported on its own
+            skipped.append(f"the trust stores of {name}: an entry cannot be read ({exc})")
+            return []
+    if not missing:
+        return []
+    stores = sorted({c.appliance for c in missing})
+    shown = ", ".join(stores[:5]) + (f" and {len(stores) - 5} more" if len(stores) > 5 else "")
+    return [
+        Problem(
+            "trust-incomplete",
+            Severity.WARNING,
+            f"trust {name}",
+            f"{len(missing)} trust-store {'entry' if len(missing) == 1 else 'entries'} its "
+            f"channels need {'is' if len(missing) == 1 else 'are'} missing ({shown}): those "
+            "links fail until added (an apply stopped after its last identity leaves them "
+            "out)",
+            f"`{command('apply FILE', deployment)}` with the deployment's file, or "
+            f"`{command('trust apply', deployment)}`; `ccapki trust check` shows each link",
+            deployment,
+        )
+    ]
+
+
 def backup_problems(
     last: dt.datetime | None,
     now: dt.datetime,
@@ -1053,6 +1097,9 @@ def _examine_rows(
         if trust is not None:
             problems.append(trust)
     checked["trust_entries"] = entries
+    for name in names:
+        if name != SHARED_CAS and wanted(name):
+            problems += trust_gap_problems(store, name, label(name), skipped)
 
     problems += backup_problems(
         health.last_audit(store, "backup-create"),
