@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
@@ -22,6 +22,8 @@ from ccapki.store.records import ProbeRecord, ProbeVerdict
 
 if TYPE_CHECKING:
     from cryptography import x509
+
+    from ccapki.lifecycle.notify import StatusItemLike
 
 __all__ = ["METRICS", "WatchMetrics"]
 
@@ -99,19 +101,6 @@ METRICS: dict[str, tuple[str, tuple[str, ...], str]] = {
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _DAY = 86400.0
-
-
-class StatusItemLike(Protocol):
-    """What the metrics read of a status item (``ccapki.lifecycle.status.StatusItem``)."""
-
-    @property
-    def kind(self) -> str: ...
-    @property
-    def name(self) -> str: ...
-    @property
-    def not_after(self) -> dt.datetime | None: ...
-    @property
-    def days_left(self) -> int | None: ...
 
 
 Labels = tuple[str, ...]

@@ -83,8 +83,8 @@ DEFAULT_TIMEOUT = 10.0
 
 
 class StatusItemLike(Protocol):
-    """What :func:`expiry_notices` reads of a status item
-    (:class:`ccapki.lifecycle.status.StatusItem`)."""
+    """What :func:`expiry_notices`, the watcher's metrics and the dashboard read of a
+    status item (:class:`ccapki.lifecycle.status.StatusItem`)."""
 
     @property
     def deployment(self) -> str: ...

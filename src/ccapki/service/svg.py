@@ -26,6 +26,7 @@ from xml.sax.saxutils import escape as _xml_escape
 from ccapki.topology.model import Appliance, Channel, Deployment, IdentitySpec
 
 if TYPE_CHECKING:
+    from ccapki.lifecycle.notify import StatusItemLike
     from ccapki.lifecycle.trustops import Matrix
 
 __all__ = [
@@ -407,21 +408,6 @@ STAGE_COLOURS = {
 }
 
 
-class _ItemLike(Protocol):
-    @property
-    def kind(self) -> str: ...
-    @property
-    def name(self) -> str: ...
-    @property
-    def not_after(self) -> dt.datetime | None: ...
-    @property
-    def days_left(self) -> int | None: ...
-    @property
-    def stage(self) -> str: ...
-    @property
-    def in_use(self) -> bool: ...
-
-
 def stage_class(stage: str, warn_days: Sequence[int] = (), *, in_use: bool = True) -> str:
     """The colour class of a status stage: ``ok``, ``expired``, ``pending``, ``missing``
     (an identity without a certificate), ``unused`` (a CA nothing uses), ``soon`` (the
@@ -439,7 +425,7 @@ _KIND_WORDS = {"identity": "identity", "ca": "CA", "trust-root": "trust root", "
 
 
 def expiry_timeline_svg(
-    items: Sequence[_ItemLike],
+    items: Sequence[StatusItemLike],
     now: dt.datetime,
     *,
     warn_days: Sequence[int] = (60, 30, 7),
