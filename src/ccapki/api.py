@@ -452,23 +452,18 @@ def make_csrs(
 
 
 def read_files(
-    paths: Iterable[str | os.PathLike[str]],
-    password: str | bytes | None = None,
-    *,
-    skipped: list[tuple[str, str]] | None = None,
+    paths: Iterable[str | os.PathLike[str]], password: str | bytes | None = None
 ) -> list[Material]:
     """Parse certificate and key files (PEM, DER, PKCS#7, PKCS#12; folders recursively).
 
     Returns one :class:`Material` per file. Raises :class:`FileFormatError` (naming the
     file) at the first bad one, so a caller can refuse the whole batch,
-    :class:`PasswordError` for a wrong PKCS#12 password. With ``skipped`` (a list), a file
-    inside a folder that holds no certificate or key material at all (a README) is left out
-    and appended as ``(path, reason)`` instead.
+    :class:`PasswordError` for a wrong PKCS#12 password.
     """
     from ccapki.pki.formats import parse_files
 
     pw = password.encode() if isinstance(password, str) else password
-    return parse_files(paths, pw or None, skipped=skipped)
+    return parse_files(paths, pw or None)
 
 
 def import_materials(
