@@ -452,18 +452,23 @@ def make_csrs(
 
 
 def read_files(
-    paths: Iterable[str | os.PathLike[str]], password: str | bytes | None = None
+    paths: Iterable[str | os.PathLike[str]],
+    password: str | bytes | None = None,
+    *,
+    skipped: list[tuple[str, str]] | None = None,
 ) -> list[Material]:
     """Parse certificate and key files (PEM, DER, PKCS#7, PKCS#12; folders recursively).
 
     Returns one :class:`Material` per file. Raises :class:`FileFormatError` (naming the
     file) at the first bad one, so a caller can refuse the whole batch,
-    :class:`PasswordError` for a wrong PKCS#12 password.
+    :class:`PasswordError` for a wrong PKCS#12 password. With ``skipped`` (a list), a file
+    inside a folder that holds no certificate or key material at all (a README) is left out
+    and appended as ``(path, reason)`` instead.
     """
     from ccapki.pki.formats import parse_files
 
     pw = password.encode() if isinstance(password, str) else password
-    return parse_files(paths, pw or None)
+    return parse_files(paths, pw or None, skipped=skipped)
 
 
 def import_materials(
@@ -619,7 +624,9 @@ def check_trust(
     ``"installed"`` (the OS roots plus those ccapki says to install), ``"mozilla"`` (the OS
     roots only) or a bundle file. Returns a :class:`Matrix`: ``cells`` (one per appliance
     and channel, ``ok`` True/False/None), ``ok`` (nothing fails), ``clean`` (and nothing is
-    due for renewal), ``warnings``. Raises :class:`FileFormatError` for a bad bundle file.
+    due for renewal), ``warnings`` (all), ``renewals`` (what a renewal fixes) and
+    ``strictness`` (web-PKI refusals the channels' stacks accept: they leave ``clean``
+    true). Raises :class:`FileFormatError` for a bad bundle file.
     """
     from ccapki.lifecycle.trustops import check_deployment, client_trust_roots, load_inventory
 

@@ -56,7 +56,10 @@ def test_tls_stacks_agree_with_ccapki_except_the_known_differences() -> None:
     # every known difference on these stacks still shows: a fixed one leaves the list
     stale = [k for k in KNOWN_DIFFERENCES if k[1] in FAST_STACKS and report.agrees(*k) is not False]
     assert stale == []
-    assert all(report.agreement(s)[0] == len(report.cases) for s in FAST_STACKS)
+    # every other case agrees (the known differences are listed with their reason)
+    for s in FAST_STACKS:
+        listed = sum(1 for k in KNOWN_DIFFERENCES if k[1] == s)
+        assert report.agreement(s)[0] == len(report.cases) - listed, s
     # the stack behaviour issue 10 starts from, measured: a root made with plain
     # `openssl req -x509` (no keyUsage) is an anchor for Java and OpenSSL, not for strict X.509
     bare = "root-without-keyusage"

@@ -25,8 +25,8 @@ def files(cli: CliRunner, deployed: Callable[[str], Path], tmp_path: Path) -> Pa
     deployed(deployment(cas=[ha_pair("cas-ha", "10.5.0")]))
     out = tmp_path / "ha"
     out.mkdir()
-    ok(cli("export", "cas-ha", "--for-peer", "--out", out / "a.p12", "--password", "pw-a"))
-    ok(cli("export", "cas-ha", "--for-peer", "--out", out / "b.p12", "--password", "pw-b"))
+    ok(cli("export", "cas-ha", "--for-peer", "--out", out / "a.p12", "--password", "pw-a-1234"))
+    ok(cli("export", "cas-ha", "--for-peer", "--out", out / "b.p12", "--password", "pw-b-1234"))
     ok(cli("export", "cas-ha", "--format", "fullchain", "--out", out / "b-cert.pem"))
     return out
 
@@ -37,7 +37,14 @@ def _rows(cli: CliRunner, *args: str | Path) -> tuple[Any, dict[str, Any]]:
 
 
 def test_a_secondary_without_a_key_is_unknown_not_no(cli: CliRunner, files: Path) -> None:
-    args = ("--primary", files / "a.p12", "--secondary", files / "b-cert.pem", "--password", "pw-a")
+    args = (
+        "--primary",
+        files / "a.p12",
+        "--secondary",
+        files / "b-cert.pem",
+        "--password",
+        "pw-a-1234",
+    )
     text = cli("check-ha", "cas-ha", *args)
     assert text.code == 1, text.both
     line = next(ln for ln in text.out.splitlines() if SAME_KEY in ln)
@@ -52,11 +59,11 @@ def test_a_secondary_without_a_key_is_unknown_not_no(cli: CliRunner, files: Path
 
 def test_each_file_has_its_own_password(cli: CliRunner, files: Path) -> None:
     base = ("--primary", files / "a.p12", "--secondary", files / "b.p12")
-    r = cli("check-ha", "cas-ha", *base, "--password", "pw-a")
+    r = cli("check-ha", "cas-ha", *base, "--password", "pw-a-1234")
     assert r.code == 2, r.both  # b.p12 is not under pw-a
     assert "b.p12" in r.err
     assert "--secondary-password" in r.err
-    r, rows = _rows(cli, *base, "--password", "pw-a", "--secondary-password", "pw-b")
+    r, rows = _rows(cli, *base, "--password", "pw-a-1234", "--secondary-password", "pw-b-1234")
     assert r.code == 0, r.both
     assert rows[SAME_KEY]["ok"] is True
     assert rows[SAME_KEY]["detail"] == "yes"
@@ -71,14 +78,14 @@ def test_each_file_has_its_own_password(cli: CliRunner, files: Path) -> None:
             "--secondary",
             same,
             "--password",
-            "pw-a",
+            "pw-a-1234",
         )
     )
 
 
 @pytest.mark.parametrize("given", ["--primary", "--secondary"])
 def test_one_file_only_says_what_to_add(cli: CliRunner, files: Path, given: str) -> None:
-    r = cli("check-ha", "cas-ha", given, files / "a.p12", "--password", "pw-a")
+    r = cli("check-ha", "cas-ha", given, files / "a.p12", "--password", "pw-a-1234")
     assert r.code == 2, r.both
     missing = "--secondary" if given == "--primary" else "--primary"
     first, hint = r.err.splitlines()[:2]

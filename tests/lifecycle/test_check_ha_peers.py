@@ -38,14 +38,14 @@ def pairs(cli: CliRunner, deployed: Callable[[str], Path], tmp_path: Path) -> Pa
 
 def _check(cli: CliRunner, primary: Path, secondary: Path) -> tuple[Any, dict[str, Any]]:
     args = ("check-ha", "cas-ha", "--primary", primary, "--secondary", secondary)
-    text = cli(*args, "--password", "pw")
-    js = cli(*args, "--password", "pw", "--json").json()
+    text = cli(*args, "--password", "pw-12345")
+    js = cli(*args, "--password", "pw-12345", "--json").json()
     return text, {c["item"]: c for c in js["checks"]}
 
 
 def _p12(path: Path, key: Any, cert: x509.Certificate) -> Path:
     data = pkcs12.serialize_key_and_certificates(
-        b"peer", key, cert, None, serialization.BestAvailableEncryption(b"pw")
+        b"peer", key, cert, None, serialization.BestAvailableEncryption(b"pw-12345")
     )
     return write(path, data)
 
@@ -55,8 +55,8 @@ def test_secondary_holding_another_pairs_certificate_fails_the_names(
 ) -> None:
     primary = pairs / "cas-ha.p12"
     other = pairs / "cas-ha2.p12"
-    ok(cli("export", "cas-ha", "--for-peer", "--out", primary, "--password", "pw"))
-    ok(cli("export", "cas-ha2", "--for-peer", "--out", other, "--password", "pw"))
+    ok(cli("export", "cas-ha", "--for-peer", "--out", primary, "--password", "pw-12345"))
+    ok(cli("export", "cas-ha2", "--for-peer", "--out", other, "--password", "pw-12345"))
 
     r, checks = _check(cli, primary, other)
     assert r.code == 1, r.both
@@ -105,7 +105,7 @@ def _own_certificate(outside: OutsideCA, cli: CliRunner, **kw: Any) -> tuple[Any
 
 def test_expired_secondary_fails_validity(cli: CliRunner, pairs: Path, outside: OutsideCA) -> None:
     primary = pairs / "cas-ha.p12"
-    ok(cli("export", "cas-ha", "--for-peer", "--out", primary, "--password", "pw"))
+    ok(cli("export", "cas-ha", "--for-peer", "--out", primary, "--password", "pw-12345"))
     key, cert = _own_certificate(outside, cli, not_before=NOW - dt.timedelta(days=400), days=365)
     secondary = _p12(pairs / "expired.p12", key, cert)
 
@@ -124,7 +124,7 @@ def test_secondary_without_server_auth_fails_key_usage(
     cli: CliRunner, pairs: Path, outside: OutsideCA
 ) -> None:
     primary = pairs / "cas-ha.p12"
-    ok(cli("export", "cas-ha", "--for-peer", "--out", primary, "--password", "pw"))
+    ok(cli("export", "cas-ha", "--for-peer", "--out", primary, "--password", "pw-12345"))
     key, cert = _own_certificate(outside, cli, eku=[ExtendedKeyUsageOID.CLIENT_AUTH])
     secondary = _p12(pairs / "no-server-auth.p12", key, cert)
 

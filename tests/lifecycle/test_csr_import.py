@@ -100,7 +100,7 @@ def test_second_csr_keeps_the_first_key_and_the_older_csr_still_imports(
     cli: CliRunner, pending: Pending, outside: OutsideCA, tmp_path: Path
 ) -> None:
     r = ok(cli("csr", "cas-tp", "--out", tmp_path / "csr2"))
-    assert "1 older pending key(s) kept" in r.out
+    assert "1 older pending key kept" in r.out
     second = x509.load_pem_x509_csr((tmp_path / "csr2" / "cas-tp.csr").read_bytes())
     spki2 = public_key_fingerprint(second.public_key())
     assert spki2 != pending.spki
@@ -341,7 +341,7 @@ def test_private_key_not_found_diagnosis_and_nothing_stored(
     assert "pending keys" in error
     assert pending.spki[:16] in error  # the pending key that exists, with its identity
     assert "cas-tp made 2026-11-27" in error
-    assert "CSR(s) on record" in error  # it does not answer any CSR made here
+    assert "1 CSR on record" in error  # it does not answer any CSR made here
     assert hint.startswith("hint:")
     assert "--key" in hint
     assert "new CSR" in hint

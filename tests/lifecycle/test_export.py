@@ -148,10 +148,10 @@ def test_separate_pem_files_and_der(cli: CliRunner, exp: Exported) -> None:
 @pytest.mark.integration
 @pytest.mark.parametrize("legacy", [False, True], ids=["aes", "legacy"])
 def test_pkcs12(cli: CliRunner, exp: Exported, legacy: bool) -> None:
-    args = ["--format", "pkcs12", "--password", "p12-pw", *(["--legacy"] if legacy else [])]
+    args = ["--format", "pkcs12", "--password", "p12-pw-123", *(["--legacy"] if legacy else [])]
     path = export(cli, exp, "id.p12", *args)
     assert mode(path) == 0o600
-    p12 = pkcs12.load_pkcs12(path.read_bytes(), b"p12-pw")
+    p12 = pkcs12.load_pkcs12(path.read_bytes(), b"p12-pw-123")
     assert p12.cert is not None
     assert p12.cert.certificate == exp.leaf
     assert p12.key is not None
@@ -162,7 +162,7 @@ def test_pkcs12(cli: CliRunner, exp: Exported, legacy: bool) -> None:
         "-info",
         "-noout",
         "-passin",
-        "pass:p12-pw",
+        "pass:p12-pw-123",
         "-in",
         str(path),
         *(["-legacy"] if legacy else []),
@@ -209,7 +209,7 @@ def test_every_key_export_is_audited(cli: CliRunner, exp: Exported) -> None:
     export(cli, exp, "a.pem")
     export(cli, exp, "b.pem", "--format", "cert")
     export(cli, exp, "c.key", "--format", "key", identity="cas-rsa")
-    export(cli, exp, "d.p12", "--format", "pkcs12", "--password", "x")
+    export(cli, exp, "d.p12", "--format", "pkcs12", "--password", "x-123456")
     logged = key_exports(exp.home)
     assert sorted((a.subject, a.detail["format"]) for a in logged) == [
         ("cas-rsa", "key"),

@@ -74,8 +74,20 @@ def test_pkcs12_leaves_the_root_out_unless_asked(
         (["--include-root"], [inter, root]),
     ):
         out = tmp_path / f"p12-{''.join(args) or 'default'}.p12"
-        ok(cli("export", "cas-int", "--format", "pkcs12", "--password", "x", "--out", out, *args))
-        p12 = pkcs12.load_pkcs12(out.read_bytes(), b"x")
+        ok(
+            cli(
+                "export",
+                "cas-int",
+                "--format",
+                "pkcs12",
+                "--password",
+                "x-123456",
+                "--out",
+                out,
+                *args,
+            )
+        )
+        p12 = pkcs12.load_pkcs12(out.read_bytes(), b"x-123456")
         assert [c.certificate for c in p12.additional_certs] == want, args
 
 
@@ -85,11 +97,11 @@ def test_every_format_has_the_same_root_default(
 ) -> None:
     _, root = _chain(home, "cas-int")
     out = tmp_path / f"default.{fmt}"
-    pw = ["--password", "x"] if fmt == "pkcs12" else []
+    pw = ["--password", "x-123456"] if fmt == "pkcs12" else []
     ok(cli("export", "cas-int", "--format", fmt, "--out", out, *pw))
     data = out.read_bytes()
     if fmt == "pkcs12":
-        certs = [c.certificate for c in pkcs12.load_pkcs12(data, b"x").additional_certs]
+        certs = [c.certificate for c in pkcs12.load_pkcs12(data, b"x-123456").additional_certs]
     else:
         certs = x509.load_pem_x509_certificates(data)
     assert root not in certs
@@ -151,11 +163,25 @@ def test_for_peer_with_another_format_is_a_conflict(
     cli: CliRunner, mixed: Path, tmp_path: Path, fmt: str
 ) -> None:
     out = tmp_path / "peer.out"
-    r = cli("export", "cas-ha", "--for-peer", "--format", fmt, "--password", "x", "--out", out)
+    r = cli(
+        "export", "cas-ha", "--for-peer", "--format", fmt, "--password", "x-123456", "--out", out
+    )
     _refused(r, "--for-peer", f"--format {fmt}")
     assert not out.exists()
-    ok(cli("export", "cas-ha", "--for-peer", "--format", "pkcs12", "--password", "x", "--out", out))
-    assert pkcs12.load_pkcs12(out.read_bytes(), b"x").key is not None
+    ok(
+        cli(
+            "export",
+            "cas-ha",
+            "--for-peer",
+            "--format",
+            "pkcs12",
+            "--password",
+            "x-123456",
+            "--out",
+            out,
+        )
+    )
+    assert pkcs12.load_pkcs12(out.read_bytes(), b"x-123456").key is not None
 
 
 # ---------------------------------------------------------------------------- item 24: --out

@@ -33,7 +33,7 @@ def ha(cli: CliRunner, deployed: Callable[[str], Path], tmp_path: Path) -> Path:
     return out
 
 
-def _p12(path: Path, key: object, cert: x509.Certificate, pw: bytes = b"pw") -> Path:
+def _p12(path: Path, key: object, cert: x509.Certificate, pw: bytes = b"pw-12345") -> Path:
     data = pkcs12.serialize_key_and_certificates(
         b"peer",
         key,  # type: ignore[arg-type]
@@ -51,10 +51,10 @@ def test_export_for_peer_makes_a_pkcs12_of_the_pair_identity(
     cli: CliRunner, ha: Path, home: Path
 ) -> None:
     path = ha / "peer.p12"
-    r = ok(cli("export", "cas-ha", "--for-peer", "--out", path, "--password", "move-it"))
+    r = ok(cli("export", "cas-ha", "--for-peer", "--out", path, "--password", "move-it-now"))
     assert "install it on cas-ha-b (the secondary)" in r.out
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    p12 = pkcs12.load_pkcs12(path.read_bytes(), b"move-it")
+    p12 = pkcs12.load_pkcs12(path.read_bytes(), b"move-it-now")
     with open_store(home) as store:
         ident = store.identities.get("cas-ha")
         log = [a for a in store.audit.log() if a.action == "key-export"]
@@ -65,7 +65,7 @@ def test_export_for_peer_makes_a_pkcs12_of_the_pair_identity(
     assert public_key_fingerprint(p12.key) == ident.spki
     assert log[0].detail["for_peer"] is True
     # a standalone appliance has no peer
-    r = cli("export", "cas-one", "--for-peer", "--out", ha / "x.p12", "--password", "x")
+    r = cli("export", "cas-one", "--for-peer", "--out", ha / "x.p12", "--password", "x-123456")
     assert r.code == 2
     assert "not an HA pair" in r.err
 
@@ -84,20 +84,26 @@ def test_check_ha_from_the_store_passes(cli: CliRunner, ha: Path) -> None:
 
 def test_check_ha_files_same_bundle_on_both_passes(cli: CliRunner, ha: Path) -> None:
     peer = ha / "peer.p12"
-    ok(cli("export", "cas-ha", "--for-peer", "--out", peer, "--password", "pw"))
-    r = ok(cli("check-ha", "cas-ha", "--primary", peer, "--secondary", peer, "--password", "pw"))
+    ok(cli("export", "cas-ha", "--for-peer", "--out", peer, "--password", "pw-12345"))
+    r = ok(
+        cli("check-ha", "cas-ha", "--primary", peer, "--secondary", peer, "--password", "pw-12345")
+    )
     assert "cas-ha: fit for HA" in r.out
     # the primary's PEM upload bundle against the secondary's PKCS#12: the same identity
     bundle = ha / "primary.pem"
     ok(cli("export", "cas-ha", "--format", "pem-bundle", "--out", bundle))
-    ok(cli("check-ha", "cas-ha", "--primary", bundle, "--secondary", peer, "--password", "pw"))
+    ok(
+        cli(
+            "check-ha", "cas-ha", "--primary", bundle, "--secondary", peer, "--password", "pw-12345"
+        )
+    )
 
 
 def test_check_ha_secondary_with_other_key_and_cert_is_broken(
     cli: CliRunner, ha: Path, home: Path
 ) -> None:
     peer = ha / "peer.p12"
-    ok(cli("export", "cas-ha", "--for-peer", "--out", peer, "--password", "pw"))
+    ok(cli("export", "cas-ha", "--for-peer", "--out", peer, "--password", "pw-12345"))
     # the secondary regenerated its temporary certificate: same names, a new key
     plan = ok(cli("plan", "--json")).json()
     spec = next(i for i in plan["identities"] if i["name"] == "cas-ha")
@@ -111,14 +117,22 @@ def test_check_ha_secondary_with_other_key_and_cert_is_broken(
     key = generate_key(KeyType.ECDSA_P256)
     own = issue_identity(req, key.public_key(), now=NOW, days=1826, self_key=key)
     other = _p12(ha / "secondary.p12", key, own)
-    r = cli("check-ha", "cas-ha", "--primary", peer, "--secondary", other, "--password", "pw")
+    r = cli("check-ha", "cas-ha", "--primary", peer, "--secondary", other, "--password", "pw-12345")
     assert r.code == 1, r.both
     assert "HA broken" in r.out
     assert "FAIL  same certificate on both peers" in r.out
     assert "FAIL  same private key on both peers" in r.out
     assert "--for-peer" in r.out  # the fix
     js = cli(
-        "check-ha", "cas-ha", "--primary", peer, "--secondary", other, "--password", "pw", "--json"
+        "check-ha",
+        "cas-ha",
+        "--primary",
+        peer,
+        "--secondary",
+        other,
+        "--password",
+        "pw-12345",
+        "--json",
     ).json()
     failed = {c["item"] for c in js["checks"] if not c["ok"]}
     assert failed == {"same certificate on both peers", "same private key on both peers"}
@@ -137,7 +151,9 @@ def test_check_ha_secondary_with_other_key_and_cert_is_broken(
             serialization.NoEncryption(),
         ),
     )
-    r = cli("check-ha", "cas-ha", "--primary", peer, "--secondary", wrong_key, "--password", "pw")
+    r = cli(
+        "check-ha", "cas-ha", "--primary", peer, "--secondary", wrong_key, "--password", "pw-12345"
+    )
     assert r.code == 1
     assert "FAIL  secondary key matches its certificate" in r.out
     assert "HA broken" in r.out
@@ -161,9 +177,17 @@ def test_check_ha_expired_certificate_fails(cli: CliRunner, ha: Path, home: Path
     }
     assert failed == {"valid now (the IPsec heartbeat fails on an expired certificate)"}
     peer = ha / "peer.p12"
-    ok(cli("export", "cas-ha", "--for-peer", "--out", peer, "--password", "pw"))
+    ok(cli("export", "cas-ha", "--for-peer", "--out", peer, "--password", "pw-12345"))
     r = cli(
-        "check-ha", "cas-ha", "--primary", peer, "--secondary", peer, "--password", "pw", now=later
+        "check-ha",
+        "cas-ha",
+        "--primary",
+        peer,
+        "--secondary",
+        peer,
+        "--password",
+        "pw-12345",
+        now=later,
     )
     assert r.code == 1
     assert "HA broken" in r.out

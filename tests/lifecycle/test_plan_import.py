@@ -149,7 +149,7 @@ def test_no_key_names_the_pending_keys_and_csrs_on_record(outside: OutsideCA) ->
         plan_import(batch((leaf, *outside.chain)), DEP, known, NOW)
     text = str(missing.value)
     assert f"pending keys: cas-tp made 2026-11-24 00:00 key {other_spki[:16]}" in text
-    assert "cas-tp has 2 CSR(s) on record, the last from 2026-11-24" in text
+    assert "cas-tp has 2 CSRs on record, the last from 2026-11-24" in text
 
 
 def test_store_commands_that_need_no_trust_do_not_load_it(

@@ -67,7 +67,7 @@ def test_reimporting_an_export_is_a_noop_that_says_so(
     cli: CliRunner, applied: Path, home: Path, tmp_path: Path, fmt: str
 ) -> None:
     out = tmp_path / f"cas-ha.{fmt}"
-    pw = ["--password", "pw"] if fmt == "pkcs12" else []
+    pw = ["--password", "pw-12345"] if fmt == "pkcs12" else []
     ok(cli("export", "cas-ha", "--format", fmt, "--out", out, *pw))
     before = snapshot(cli, home)
     for _ in range(2):
@@ -213,7 +213,7 @@ def test_imported_keys_record_their_own_type(
     # a key with no certificate yet, kept pending
     spare = generate_key(KeyType.ECDSA_P384)
     r = ok(cli("import", write(tmp_path / "spare.key", spare.private_bytes(PEM, PKCS8, NOENC))))
-    assert "kept 1 key(s)" in r.out
+    assert "kept 1 key with" in r.out
     types = {k["fingerprint"]: k["key_type"] for k in keys_json(cli)}
     assert types[public_key_fingerprint(key)] == "rsa-2048"
     assert types[public_key_fingerprint(spare)] == "ecdsa-p384"

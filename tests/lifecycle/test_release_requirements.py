@@ -43,9 +43,9 @@ def test_check_ha_before_4_7_does_not_claim_an_ipsec_heartbeat(
         deployment(release="4.6.1", cas=[ha_pair("cas-ha", "10.5.0"), ha_pair("cas-hb", "10.7.0")])
     )
     a, b = tmp_path / "a.p12", tmp_path / "b.p12"
-    ok(cli("export", "cas-ha", "--for-peer", "--out", a, "--password", "pw"))
-    ok(cli("export", "cas-hb", "--for-peer", "--out", b, "--password", "pw"))
-    args = ("check-ha", "cas-ha", "--primary", a, "--secondary", b, "--password", "pw")
+    ok(cli("export", "cas-ha", "--for-peer", "--out", a, "--password", "pw-12345"))
+    ok(cli("export", "cas-hb", "--for-peer", "--out", b, "--password", "pw-12345"))
+    args = ("check-ha", "cas-ha", "--primary", a, "--secondary", b, "--password", "pw-12345")
     r = cli(*args)
     assert r.code == 1, r.both
     assert "HA broken" not in r.out

@@ -120,7 +120,7 @@ def test_import_with_a_stray_key_is_refused_and_stores_nothing(
     assert snapshot(cli, home) == before
     # the key on its own, on purpose: kept pending
     r = ok(cli("import", root_key))
-    assert "kept 1 key(s) with no certificate yet (pending)" in r.out
+    assert "kept 1 key with no certificate yet (pending)" in r.out
     assert states(cli)[public_key_fingerprint(stray)] == "pending"
 
 

@@ -253,11 +253,11 @@ def test_backup_records_the_token_and_restores_where_it_is(
     env = {"CCAPKI_BACKUP_PASSPHRASE": "backup passphrase 1"}
     archive = tmp_path / "store.ccb"
     made = ok(cli("backup", "create", "--out", archive, env=env))
-    assert "2 CA key(s) are in PKCS#11 tokens" in made.out
+    assert "2 CA keys are in PKCS#11 tokens" in made.out
     assert "not the keys" in made.out
     assert softhsm.pin.encode() not in archive.read_bytes()
     verified = ok(cli("backup", "verify", archive, env=env))
-    assert "2 CA key(s) are in PKCS#11 tokens" in verified.out
+    assert "2 CA keys are in PKCS#11 tokens" in verified.out
     other = tmp_path / "other"
     ok(cli("init", "--key-file", home_dir=other))
     restored = ok(cli("backup", "restore", archive, home_dir=other, env=env))

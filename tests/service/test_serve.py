@@ -157,7 +157,7 @@ def test_users_commands(cli: Cli, keyfile_store: Path, monkeypatch: pytest.Monke
     assert ok(cli("users", "add", "ann", "--role", "admin", "--password-stdin")).out == (
         "added admin ann\n"
     )
-    ok(cli("users", "add", "ci", "--role", "viewer"))  # no terminal: tokens only
+    ok(cli("users", "add", "ci", "--role", "viewer", "--no-password"))  # tokens only
     listed = ok(cli("users", "list", "--json")).json()
     assert [(u["name"], u["role"], u["disabled"]) for u in listed] == [
         ("ann", "admin", False),
@@ -191,7 +191,7 @@ def test_users_commands(cli: Cli, keyfile_store: Path, monkeypatch: pytest.Monke
     with ccapki.open_store(keyfile_store) as store:
         assert store.tokens.check(token) is None
     # bad input: error + hint, exit 2
-    error_with_hint(cli("users", "add", "ann", "--role", "viewer"))  # taken
+    error_with_hint(cli("users", "add", "ann", "--role", "viewer", "--no-password"))  # taken
     error_with_hint(cli("users", "add", "bad name", "--role", "viewer"))
     error_with_hint(cli("users", "set-role", "ghost", "viewer"))
     error_with_hint(cli("users", "add", "x", "--role", "root"))
@@ -264,15 +264,15 @@ def test_serve_needs_the_passphrase_of_a_locked_store(cli: Cli, fast_scrypt: Non
 def test_users_commands_keep_names_unique_and_an_admin(
     cli: Cli, keyfile_store: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ok(cli("users", "add", "ann", "--role", "admin"))
-    r = error_with_hint(cli("users", "add", "ANN", "--role", "viewer"))  # case aside: taken
+    ok(cli("users", "add", "ann", "--role", "admin", "--no-password"))
+    r = error_with_hint(cli("users", "add", "ANN", "--role", "viewer", "--no-password"))  # taken
     assert "'ann'" in r.err
     # the last active admin: never demoted or disabled silently
     r = error_with_hint(cli("users", "set-role", "ann", "viewer"))
     assert "last active admin" in r.err
     r = error_with_hint(cli("users", "disable", "ann"))
     assert "last active admin" in r.err
-    ok(cli("users", "add", "bo", "--role", "admin"))
+    ok(cli("users", "add", "bo", "--role", "admin", "--no-password"))
     ok(cli("users", "set-role", "ann", "operator"))  # bo is left
     r = error_with_hint(cli("users", "disable", "bo"))
     assert "last active admin" in r.err

@@ -326,7 +326,13 @@ class BackupReader:
             try:
                 plain = self._aead.decrypt(_nonce(self._prefix, index, flag), ct, self._aad)
             except InvalidTag:
-                raise self._damaged(f"chunk {index} does not authenticate", start) from None
+                # AES-GCM says only that some byte of the chunk changed, not which: name the
+                # chunk's whole byte range (its length field to its tag), never one position
+                end = start + _CHUNK.size + length - 1
+                raise self._damaged(
+                    f"chunk {index}, bytes {start:,}-{end:,}, does not authenticate (a byte in "
+                    "that range changed)"
+                ) from None
             self._offset = start + _CHUNK.size + length
             yield plain
             if flag == 1:

@@ -40,14 +40,18 @@ def _backup_passphrase(*, confirm: bool) -> str:
 
 
 def _export_password() -> bytes:
+    from ccapki.lifecycle.exports import check_export_password
+
     env = os.environ.get("CCAPKI_EXPORT_PASSWORD")
     if env:
+        check_export_password(env.encode(), "the recovery kit's PKCS#12 file")
         return env.encode()
     if sys.stdin.isatty():
         value = str(
             click.prompt("PKCS#12 password", hide_input=True, confirmation_prompt=True, err=True)
         )
         if value:
+            check_export_password(value.encode(), "the recovery kit's PKCS#12 file")
             return value.encode()
     raise InputError(
         "the recovery kit's PKCS#12 file needs a password",
@@ -174,7 +178,8 @@ def _say_token_keys(count: int, uris: Sequence[str] = ()) -> None:
         return
     where = f" ({', '.join(sorted(set(uris)))})" if uris else ""
     click.echo(
-        f"note: {count} CA key(s) are in PKCS#11 tokens{where}: the backup records where "
+        f"note: {'1 CA key is' if count == 1 else f'{count} CA keys are'} in PKCS#11 "
+        f"tokens{where}: the backup records where "
         "they are, not the keys; keep the token's own backup (its vendor's tool), and "
         "`ccapki doctor` checks the token is reachable"
     )
@@ -236,19 +241,24 @@ def verify(file: str, as_json: bool) -> int:
         f"{file}: intact (format v{h.version}, made {h.created_at:%Y-%m-%d %H:%M} UTC by "
         f"{h.created_by})"
     )
+    from ccapki.cli.output import plural
+
     click.echo(
-        f"  {len(contents.identities)} identities ({c.get('certificates', 0)} certificate "
-        f"versions), {c.get('keys', 0)} keys (each checked against its fingerprint), "
-        f"{c.get('cas', 0)} CAs, {c.get('csrs', 0)} CSRs, {c.get('trust_entries', 0)} "
-        f"trust-store entries, {c.get('audit', 0)} audit rows, {c.get('deployments', 0)} "
-        "deployment files"
+        f"  {_ids(len(contents.identities))} ("
+        f"{plural(c.get('certificates', 0), 'certificate version')}), "
+        f"{plural(c.get('keys', 0), 'key')} (each checked against its fingerprint), "
+        f"{plural(c.get('cas', 0), 'CA')}, {plural(c.get('csrs', 0), 'CSR')}, "
+        f"{plural(c.get('trust_entries', 0), 'trust-store entry', 'trust-store entries')}, "
+        f"{plural(c.get('audit', 0), 'audit row')}, "
+        f"{plural(c.get('deployments', 0), 'deployment file')}"
     )
     _say_token_keys(c.get("ca_token_keys", 0))
     several = len(contents.deployments) > 1
     for i in contents.identities[:50]:
         where = f"{i.deployment}/" if several else ""
         click.echo(
-            f"  {where}{i.name}: {i.versions} version(s), newest expires {i.not_after:%Y-%m-%d}"
+            f"  {where}{i.name}: {plural(i.versions, 'version')}, newest expires "
+            f"{i.not_after:%Y-%m-%d}"
         )
     if len(contents.identities) > 50:
         click.echo(f"  ... and {len(contents.identities) - 50} more (--json lists them all)")
@@ -327,7 +337,9 @@ def restore(env: Env, file: str, identity: str | None, force: bool, as_json: boo
     )
     held = sum(k.values())
     if held:
-        click.echo(f"kept {held} record(s) the store held already")
+        from ccapki.cli.output import plural
+
+        click.echo(f"kept {plural(held, 'record')} the store held already")
     for name in summary.forced:
         click.echo(f"forced: {name} now has the backup's certificate as its current version")
     _say_token_keys(len(summary.token_keys), summary.token_keys)

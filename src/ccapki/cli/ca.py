@@ -54,7 +54,7 @@ is asked in a terminal; the module from CCAPKI_PKCS11_MODULE, ?module-path= in t
 \b
 EXIT CODES
   0 created (or both held already)   2 bad input, a URI for a CA the store holds, a token
-  failure (module, token, PIN, object; nothing written)
+      failure (module, token, PIN, object; nothing written)
 """,
 )
 @click.argument("file", required=False, type=click.Path(dir_okay=False))
@@ -192,7 +192,7 @@ CCAPKI_PKCS11_MODULE and recorded. Logged in the audit log (ca-set-token).
 \b
 EXIT CODES
   0 recorded (or already so)   2 bad input (URI, unknown CA, a key not in a token), a
-  token failure, or a key that is not the CA's (nothing changed)
+      token failure, or a key that is not the CA's (nothing changed)
 """,
 )
 @click.argument("ca_name", metavar="CA_NAME")

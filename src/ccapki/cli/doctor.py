@@ -110,9 +110,9 @@ CHECKS
 
 \b
 EXIT CODES
-  0 healthy (warnings alone, without --strict)   1 problems found (errors; with
-  --strict, warnings too)   2 bad input: no store there, a wrong passphrase, an unknown
-  --deployment
+  0 healthy (warnings alone, without --strict)
+  1 problems found (errors; with --strict, warnings too)
+  2 bad input: no store there, a wrong passphrase, an unknown --deployment
 """,
 )
 @click.option("--quick", is_flag=True, help="SQLite PRAGMA quick_check instead of integrity_check.")
@@ -124,6 +124,7 @@ def doctor(env: Env, quick: bool, strict: bool, as_json: bool) -> int:
     print the fix of each problem."""
     from ccapki.lifecycle.doctor import examine
 
+    env.refuse_file_home()
     show = not as_json and sys.stderr.isatty()
     with _progress_bar(show) as progress:
         report = examine(

@@ -13,12 +13,16 @@ from ccapki.cli.app import Env, pass_env
 from ccapki.errors import InputError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from cryptography import x509
     from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
     from ccapki.lifecycle.certfiles import CsrResult
     from ccapki.lifecycle.exports import ExportFormat
     from ccapki.pki.export import KeyFormat
+    from ccapki.store.session import Store
+    from ccapki.topology.model import Deployment
 
 __all__ = ["check_ha", "csr", "export", "export_roots", "import_cmd", "keys"]
 
@@ -108,8 +112,10 @@ def csr(env: Env, identities: tuple[str, ...], all_: bool, out: str, follow_syml
                 for path in written:
                     Path(path).unlink(missing_ok=True)
             raise
+    from ccapki.cli.output import plural
+
     for r, path in zip(results, written, strict=True):
-        kept = f"; {r.pending_before} older pending key(s) kept" if r.pending_before else ""
+        kept = f"; {plural(r.pending_before, 'older pending key')} kept" if r.pending_before else ""
         click.echo(
             f"wrote {path} for {r.identity} (key {r.spki[:16]} sealed, pending{kept})",
             err=to_stdout,
@@ -128,6 +134,9 @@ EXAMPLES
   ccapki import cas-clinic.cer intermediate.p7b
   ccapki import cert.pem --key saved.key        the key saved when the CSR was made
   ccapki import bundle.pfx --password ...
+
+A folder's files that hold no certificate or key (a README.txt) are skipped with a
+warning; a damaged certificate file refuses the whole import.
 
 \b
 EXIT CODES
@@ -153,13 +162,17 @@ def import_cmd(
     from ccapki import api
     from ccapki.cli.common import load_deployment_arg
 
-    materials = api.read_files([*files, *key_files], password)
+    skipped: list[tuple[str, str]] = []  # files in a folder holding no certificate or key
+    materials = api.read_files([*files, *key_files], password, skipped=skipped)
+    for path, reason in skipped:
+        click.echo(f"warning: skipped {path}: {reason}", err=True)
     dep, _ = load_deployment_arg(env, None)
     with env.open_store() as store:
         result = api.import_materials(
             store, dep, materials, env.now(), force=force, identity=identity
         )
         versions = {n: store.identities.get(n) for n in {i.identity for i in result.identities}}
+        chained = _chained(store, dep, result.ca_certificates)
     for imp in result.identities:
         v = versions[imp.identity]
         assert v is not None
@@ -170,10 +183,19 @@ def import_cmd(
         )
         for w in imp.warnings:
             click.echo(f"  warning: {w}")
-    for ca in result.cas:
-        click.echo(f"kept CA {ca}")
+    for ca, names in zip(result.cas, chained, strict=True):
+        if names:
+            click.echo(f"kept CA {ca} (in the chain of {', '.join(names)})")
+        else:
+            click.echo(
+                f"kept CA {ca}: in the chain of no certificate of {dep.name} yet (kept to "
+                "complete the chain of one to come; no appliance trusts it for that: "
+                "`ccapki trust add APPLIANCE FILE` does)"
+            )
     if result.keys_kept:
-        click.echo(f"kept {result.keys_kept} key(s) with no certificate yet (pending)")
+        from ccapki.cli.output import plural
+
+        click.echo(f"kept {plural(result.keys_kept, 'key')} with no certificate yet (pending)")
     for held in result.held:
         click.echo(f"already held: {held.describe()}")
     for name in result.held_cas:
@@ -183,6 +205,25 @@ def import_cmd(
     for note in result.notes:
         click.echo(f"note: {note}")
     return 0
+
+
+def _chained(store: Store, dep: Deployment, cas: Sequence[x509.Certificate]) -> list[list[str]]:
+    """For each CA certificate, the identities of ``dep`` whose current certificate it
+    signed or whose chain holds it."""
+    from ccapki.pki.certs import fingerprint, issued_by
+
+    idents = [i for i in (store.identities.get(s.name) for s in dep.identities) if i]
+    out: list[list[str]] = []
+    for ca in cas:
+        fp = fingerprint(ca)
+        out.append(
+            [
+                i.name
+                for i in idents
+                if issued_by(i.certificate, ca) or any(fingerprint(c) == fp for c in i.chain)
+            ]
+        )
+    return out
 
 
 _FORMATS = ["pem-bundle", "cert", "chain", "fullchain", "key", "der", "pkcs12"]
@@ -233,7 +274,7 @@ EXIT CODES
     "--key-format", type=click.Choice(["pkcs8", "pkcs1"]), default="pkcs8", show_default=True
 )
 @click.option("--encrypt-key", is_flag=True, help="Encrypt the PEM key (asks for a password).")
-@click.option("--password", help="Password for PKCS#12 or an encrypted key.")
+@click.option("--password", help="Password for PKCS#12 or an encrypted key (8+ characters).")
 @click.option("--legacy", is_flag=True, help="PKCS#12 with 3DES/SHA-1 for old Java and Windows.")
 @click.option("--for-peer", is_flag=True, help="PKCS#12 to move an HA identity to the secondary.")
 @pass_env
@@ -257,6 +298,7 @@ def export(
     from ccapki.fsutil import STDOUT, check_output_file, refuse_key_on_stdout, write_output
     from ccapki.lifecycle.exports import (
         KEY_FORMATS,
+        check_export_password,
         export_identity,
         record_key_export,
         refuse_unaudited_key_export,
@@ -300,6 +342,8 @@ def export(
                 "--encrypt-key needs a password (the key would be written unencrypted)",
                 "give --password, set CCAPKI_EXPORT_PASSWORD, or run in a terminal to be asked",
             )
+    if pw is not None:  # before the store is opened (or its passphrase asked)
+        check_export_password(pw, "a PKCS#12 file" if fmt == "pkcs12" else "the key")
     with env.open_store() as store:
         if with_key:
             refuse_unaudited_key_export(store, "export")
@@ -326,9 +370,16 @@ def export(
             encrypted=bool(pw),
             for_peer=for_peer,
         )
-    mode = " (0600, holds the private key)" if with_key else ""
+    if to_stdout:  # standard output has no file mode to speak of
+        if fmt == "key":
+            what = "the private key"
+        else:
+            what = f"the {fmt}" + (" with the private key" if with_key else "")
+        where = f"{what} to standard output"
+    else:
+        where = path + (" (0600, holds the private key)" if with_key else "")
     click.echo(
-        f"wrote {path}{mode}: {spec.name} v{exported.version} as {fmt}, expires "
+        f"wrote {where}: {spec.name} v{exported.version} as {fmt}, expires "
         f"{exported.not_after:%Y-%m-%d}",
         err=to_stdout,
     )
@@ -346,10 +397,10 @@ def export(
     "check-ha",
     epilog="""\b
 EXAMPLES
-  ccapki check-ha cas-dorm                                    from the store
+  ccapki check-ha cas-dorm                      from the store
   ccapki check-ha cas-dorm --primary a.p12 --secondary b.p12 --password ...
-  ccapki check-ha cas-dorm --primary a.p12 --secondary b.pfx --password ... \
-      --secondary-password ...                                each file its own password
+  ccapki check-ha cas-dorm --primary a.p12 --secondary b.pfx \\
+      --password ... --secondary-password ...   each file its own password
 
 \b
 EXIT CODES

@@ -21,12 +21,26 @@ __all__ = ["inspect_cmd"]
 
 
 def _known(env: Env) -> list[KnownCA]:
+    """The CAs the store knows, for "signed by": the named deployment's, or, with none
+    named, every deployment's (inspecting a file never needs --deployment), each CA once."""
     from ccapki.pki.inspect import KnownCA
 
     if not env.store_exists():
         return []
     with env.open_store() as store:
-        return [KnownCA(c.name, c.kind, c.certificate) for c in store.cas.list()]
+        named = store.acting_on
+        scopes: list[str | None] = [named] if named is not None else []
+        scopes = scopes or [*store.deployments.names()] or [None]
+        out: dict[str, KnownCA] = {}
+        for scope in scopes:
+            if scope is None:  # an empty store: the implied deployment
+                cas = store.cas.list()
+            else:
+                with store.scoped(scope):
+                    cas = store.cas.list()
+            for c in cas:
+                out.setdefault(c.fingerprint, KnownCA(c.name, c.kind, c.certificate))
+        return list(out.values())
 
 
 def _validity(info: CertInfo, now: dt.datetime) -> str:
@@ -59,7 +73,8 @@ def _render(info: CertInfo, title: str, now: dt.datetime) -> None:
     t.add_row("subject", escape(info.subject))
     t.add_row("SANs", escape(", ".join([*info.san_dns, *info.san_ip])) or "[red]none[/red]")
     t.add_row("issuer", escape(info.issuer))
-    t.add_row("signed by", escape(info.signed_by))
+    # the row's label says "signed by": the sentence without it ("internal CA ...")
+    t.add_row("signed by", escape(info.signed_by.removeprefix("signed by ")))
     t.add_row("validity", _validity(info, now))
     t.add_row("key", f"{info.key} ({info.key_bits} bits)")
     t.add_row("signature", info.signature_algorithm)
@@ -74,6 +89,56 @@ def _render(info: CertInfo, title: str, now: dt.datetime) -> None:
     console().print(t)
 
 
+def _show_csrs(
+    csrs: tuple[x509.CertificateSigningRequest, ...], title: str, fmt: str, show_all: bool
+) -> int:
+    """Show a file's CSRs (the first, or every one with --all) as text, JSON or PEM; 0."""
+    from cryptography.hazmat.primitives import serialization
+    from rich.markup import escape
+    from rich.table import Table
+
+    from ccapki.cli.output import console, plural
+    from ccapki.pki.inspect import describe_csr
+
+    chosen = csrs if show_all else csrs[:1]
+    if fmt == "pem":
+        pems = [c.public_bytes(serialization.Encoding.PEM) for c in chosen]
+        click.echo(b"".join(pems).decode(), nl=False)
+        return 0
+    infos = [describe_csr(c) for c in chosen]
+    if fmt == "json":
+        from ccapki.cli.output import print_json
+
+        print_json(infos[0].to_json() if len(infos) == 1 else [i.to_json() for i in infos])
+        return 0
+    for n, info in enumerate(infos):
+        head = f"{title}: certificate signing request (CSR)" if n == 0 else f"CSR [{n}]"
+        t = Table(title=escape(head), show_header=False, title_justify="left")
+        t.add_column(style="bold")
+        t.add_column()
+        t.add_row("subject", escape(info.subject))
+        sans = escape(", ".join([*info.san_dns, *info.san_ip]))
+        t.add_row("SANs", sans or "[red]none[/red] (clients check the SANs, not the CN)")
+        t.add_row("key", f"{info.key} ({info.key_bits} bits)")
+        t.add_row(
+            "signature",
+            f"{info.signature_algorithm}, "
+            + (
+                "verifies (made with the key it carries)"
+                if info.signature_valid
+                else "[red]does not verify[/red] (the CSR is damaged)"
+            ),
+        )
+        t.add_row("CA", "requested" if info.requests_ca else "no")
+        t.add_row("EKU", ", ".join(info.eku) or "-")
+        t.add_row("SHA-256", info.sha256)
+        t.add_row("key SHA-256", info.spki_sha256)
+        console().print(t)
+    if not show_all and len(csrs) > 1:
+        click.echo(f"(+{plural(len(csrs) - 1, 'more CSR')}: --all shows them)")
+    return 0
+
+
 #: Endings that make an argument a file, never an identity name.
 _FILE_ENDINGS = (".pem", ".crt", ".cer", ".der", ".p12", ".pfx", ".p7b", ".p7c", ".key", ".csr")
 
@@ -82,7 +147,11 @@ def _looks_like_a_path(target: str) -> bool:
     return "/" in target or target.lower().endswith(_FILE_ENDINGS)
 
 
-def _from_target(env: Env, target: str, password: str | None) -> tuple[list[x509.Certificate], str]:
+def _from_target(
+    env: Env, target: str, password: str | None
+) -> tuple[list[x509.Certificate], str, tuple[x509.CertificateSigningRequest, ...]]:
+    """The certificates of ``target`` (a file or an identity), a title, and the CSRs of a
+    file holding CSRs and no certificate (then no certificate)."""
     from ccapki.errors import NotFoundError
 
     path = Path(target)
@@ -94,10 +163,12 @@ def _from_target(env: Env, target: str, password: str | None) -> tuple[list[x509
         material = parse_material(
             data, source=str(path), password=password.encode() if password else None
         )
-        certs = list(require_certificates(material))
         for note in material.notes:  # on stderr: --format json/pem output stays clean
             click.echo(f"note: {note}", err=True)
-        return certs, str(path)
+        if material.csrs and not material.certificates:
+            return [], str(path), material.csrs
+        certs = list(require_certificates(material))
+        return certs, str(path), ()
     if _looks_like_a_path(target):
         raise InputError(
             f"{target}: no such file",
@@ -120,7 +191,7 @@ def _from_target(env: Env, target: str, password: str | None) -> tuple[list[x509
         with env.open_store() as store:
             ident = store.identities.get(spec.name)
     if ident is not None:
-        return [ident.certificate, *ident.chain], f"{ident.name} v{ident.version}"
+        return [ident.certificate, *ident.chain], f"{ident.name} v{ident.version}", ()
     if spec is not None:
         raise NotFoundError(*_not_issued(spec, target))
     raise NotFoundError(
@@ -167,6 +238,7 @@ EXAMPLES
   ccapki inspect cert.pem --format json
   ccapki inspect bundle.p12 --password ...    first certificate is the leaf
   ccapki inspect cas-dorm --format pem > cas-dorm.pem
+  ccapki inspect cas-clinic.csr               a CSR: subject, SANs, key, signature
 
 \b
 EXIT CODES
@@ -181,12 +253,15 @@ EXIT CODES
 @click.option("--all", "show_all", is_flag=True, help="Show every certificate of a bundle/chain.")
 @pass_env
 def inspect_cmd(env: Env, target: str, fmt: str, password: str | None, show_all: bool) -> int:
-    """Inspect a certificate file or an identity: names, validity, key, fingerprints, signer."""
+    """Inspect a certificate file, a CSR or an identity: names, validity, key, fingerprints,
+    signer."""
     from cryptography.hazmat.primitives import serialization
 
     from ccapki.pki.inspect import describe
 
-    certs, title = _from_target(env, target, password)
+    certs, title, csrs = _from_target(env, target, password)
+    if csrs:
+        return _show_csrs(csrs, title, fmt, show_all)
     if fmt == "pem":
         chosen = certs if show_all else certs[:1]
         click.echo(

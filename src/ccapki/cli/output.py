@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import sys
 from typing import TYPE_CHECKING
@@ -19,8 +20,15 @@ def console(stderr: bool = False) -> Console:
 
     stream = sys.stderr if stderr else sys.stdout
     width = None if stream.isatty() else max(140, shutil.get_terminal_size((140, 24)).columns)
+
     # emoji=False: a fingerprint such as "...:AB:..." must not become an emoji
-    return Console(stderr=stderr, highlight=False, emoji=False, soft_wrap=False, width=width)
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            # rich exits 1 ("findings" here): raise instead, for the CLI's exit code 141
+            self.quiet = True
+            raise BrokenPipeError(errno.EPIPE, "standard output was closed")
+
+    return _Console(stderr=stderr, highlight=False, emoji=False, soft_wrap=False, width=width)
 
 
 def print_json(data: object) -> None:

@@ -369,7 +369,7 @@ def serve(
 EXAMPLES
   ccapki users add ann --role admin             asks for a password (twice)
   printf '%s\\n' "$PW" | ccapki users add bob --role operator --password-stdin
-  ccapki users add ci --role viewer             no password: API tokens only
+  ccapki users add ci --role viewer --no-password   API tokens only
   ccapki users token ci --label grafana --expires-days 90    prints the token once
   ccapki users list
   ccapki users set-role bob viewer
@@ -378,7 +378,8 @@ EXAMPLES
 
 \b
 EXIT CODES
-  0 done   2 bad input (unknown user or role, a name taken, a short password)
+  0 done   2 bad input (unknown user or role, a name taken, a short password, no
+           password given without a terminal)
 """,
 )
 def users() -> None:
@@ -398,7 +399,18 @@ def _epilog(*examples: str) -> str:
     )
 
 
-def _read_password(password_stdin: bool) -> str | None:
+def _read_password(password_stdin: bool, no_password: bool = False) -> str | None:
+    """The new user's password: from standard input (``--password-stdin``), asked twice in
+    a terminal, or None with ``--no-password``. Raises :class:`InputError` when neither
+    flag is given and there is no terminal to ask in (never a password-less user by
+    accident), or when both flags are given."""
+    if no_password:
+        if password_stdin:
+            raise InputError(
+                "--no-password and --password-stdin contradict each other",
+                "give one: --password-stdin for a web login, --no-password for API tokens only",
+            )
+        return None
     if password_stdin:
         line = sys.stdin.readline().rstrip("\r\n")
         if not line:
@@ -414,7 +426,12 @@ def _read_password(password_stdin: bool) -> str | None:
             err=True,
         )
         return value or None
-    return None
+    raise InputError(
+        "no terminal to ask for the password in (standard input is not a terminal): no user "
+        "was added",
+        "pipe the password in with --password-stdin (printf '%s\\n' \"$PW\" | ccapki users add "
+        "NAME --role ROLE --password-stdin), or give --no-password for a user of API tokens only",
+    )
 
 
 @users.command(
@@ -422,14 +439,17 @@ def _read_password(password_stdin: bool) -> str | None:
     epilog=_epilog(
         "ccapki users add ann --role admin             asks for a password (twice)",
         "printf '%s\\n' \"$PW\" | ccapki users add bob --role operator --password-stdin",
-        "ccapki users add ci --role viewer             no password: API tokens only",
+        "ccapki users add ci --role viewer --no-password   API tokens only",
     ),
 )
 @click.argument("name")
 @click.option("--role", type=_ROLES, required=True, help="What the user may do.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.option(
+    "--no-password", is_flag=True, help="No web login: a user of API tokens only (never asked)."
+)
 @pass_env
-def users_add(env: Env, name: str, role: str, password_stdin: bool) -> int:
+def users_add(env: Env, name: str, role: str, password_stdin: bool, no_password: bool) -> int:
     """Add a user (a web login with a password; without one, API tokens only)."""
     import re
 
@@ -441,7 +461,7 @@ def users_add(env: Env, name: str, role: str, password_stdin: bool) -> int:
             f"{name!r} is not a user name", "use letters, digits and . _ @ - (64 at most)"
         )
     env.refuse_what_if("users add")
-    password = _read_password(password_stdin)
+    password = _read_password(password_stdin, no_password)
     hashed = hash_password(password) if password else None
     with env.open_store() as store:
         store.users.add(name, Role(role), hashed)
@@ -473,9 +493,11 @@ def users_list(env: Env, as_json: bool) -> int:
         return 0
     if not found:
         click.echo("no users yet: `ccapki users add NAME --role admin`")
+        return 0
+    click.echo(f"{'NAME':24} {'ROLE':9} STATE")
     for u in found:
-        state = "" if u.active else "  (disabled)"
-        click.echo(f"{u.name:24} {u.role.value:9}{state}")
+        state = "active" if u.active else "disabled"
+        click.echo(f"{u.name:24} {u.role.value:9} {state}")
     return 0
 
 

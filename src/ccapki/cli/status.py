@@ -150,14 +150,24 @@ def _render_rich(report: StatusReport) -> None:
 
 
 def _nagios_details(report: StatusReport) -> list[str]:
-    """The plugin's long text: one line per item that needs doing."""
+    """The plugin's long text: one line per row of the table that needs doing (a root
+    several appliances trust: once, naming them)."""
     several = len(report.deployments) > 1
-    lines = []
+    held: dict[tuple[str, str], list[str]] = {}
     for i in report.items:
+        if i.kind == "trust-root":
+            held.setdefault((i.deployment, i.fingerprint), []).append(i.name.partition(": ")[0])
+    lines = []
+    for i in report.rows():
         where = f" ({i.deployment})" if several else ""
         if i.warning:
             left = "expired" if i.stage == "expired" else f"{i.days_left} days left"
-            lines.append(f"{i.kind} {i.name}{where}: {left} (stage {i.stage})")
+            name = i.name
+            if i.kind == "trust-root":
+                names = held[(i.deployment, i.fingerprint)]
+                more = f" +{len(names) - 4}" if len(names) > 4 else ""
+                name = f"{i.name.partition(': ')[2]} (on {', '.join(names[:4])}{more})"
+            lines.append(f"{i.kind} {name}{where}: {left} (stage {i.stage})")
         for s in i.wrong_served:
             lines.append(
                 f"{s.appliance} {s.kind} ({s.address}) serves "

@@ -10,6 +10,8 @@ from ccapki.cli.app import Env, pass_env
 from ccapki.errors import InputError
 
 if TYPE_CHECKING:
+    from cryptography import x509
+
     from ccapki.lifecycle.trustops import Inventory, Matrix
     from ccapki.topology.model import Deployment
     from ccapki.trust import Change
@@ -29,7 +31,7 @@ EXAMPLES
 
 \b
 EXIT CODES
-  0 done (`ccapki trust` alone: this help)   1 trust check: findings or warnings
+  0 done (`ccapki trust` alone: this help)   1 trust check: findings or renewals due
   2 bad input (see each command's --help)
 """
 )
@@ -219,7 +221,18 @@ def render_matrix(matrix: Matrix, dep: Deployment) -> None:
                 out.print(f"   (+{len(c.findings) - 4} more: --json shows all)")
             if c.requires:
                 out.print(f"   the FAQ's case ({c.case}) requires: {escape(c.requires)}")
-    for warning, where in matrix.warnings.items():
+    renewals, strictness = matrix.renewals, matrix.strictness
+    for warning, where in renewals.items():
+        out.print(f"[yellow]WARN[/yellow] {escape(warning)}")
+        more = f" (+{len(where) - 6} more)" if len(where) > 6 else ""
+        out.print(f"   concerns: {', '.join(where[:6])}{more}")
+    if strictness:
+        out.print(
+            "stack-accepted (nothing breaks on these channels, no renewal changes them; "
+            "clients applying web-PKI rules may refuse):",
+            soft_wrap=True,
+        )
+    for warning, where in strictness.items():
         out.print(f"[yellow]WARN[/yellow] {escape(warning)}")
         more = f" (+{len(where) - 6} more)" if len(where) > 6 else ""
         out.print(f"   concerns: {', '.join(where[:6])}{more}")
@@ -227,14 +240,23 @@ def render_matrix(matrix: Matrix, dep: Deployment) -> None:
         out.print("4.9 CAM-CAS authorization: the CAM must allow these CAS DNs:")
         for primary, dn in matrix.dn_authorization:
             out.print(f"   {primary}: {dn}")
-    due = len(matrix.warnings)
+    due, strict = len(renewals), len(strictness)
+    accepted = (
+        f"{strict} stack-accepted warning(s) above: nothing breaks on these channels, "
+        "clients applying web-PKI rules may refuse"
+    )
     if not matrix.ok:
         verdict = "findings above"
     elif due:
         verdict = f"all pass today, but {due} warning(s) above: renew before the outage"
+        if strict:
+            verdict += f"; {accepted}"
+    elif strict:
+        verdict = f"all pass; {accepted}"
     else:
         verdict = "all pass"
-    out.print(f"{plural(matrix.verifications, 'chain verification')}; {verdict}")
+    # one line, however narrow the terminal: scripts and eyes look for it
+    out.print(f"{plural(matrix.verifications, 'chain verification')}; {verdict}", soft_wrap=True)
 
 
 @trust.command(
@@ -248,7 +270,8 @@ EXAMPLES
 
 \b
 EXIT CODES
-  0 every channel passes   1 findings, or a certificate due for renewal (WARN)
+  0 every channel passes (also with stack-accepted warnings only)
+  1 findings, or a certificate due for renewal (WARN: renew before the outage)
   2 bad input (no store, no deployment, an unreadable --clients file)
 """,
 )
@@ -263,11 +286,14 @@ EXIT CODES
 @click.option("--json", "as_json", is_flag=True)
 @pass_env
 def trust_check(env: Env, clients: str, as_json: bool) -> int:
-    """Evaluate every channel of the deployment: exit 0 all pass, 1 findings or warnings.
+    """Evaluate every channel of the deployment: exit 0 all pass, 1 findings or renewals due.
 
     A channel that passes while a certificate it relies on is inside its renewal window (a
     third of its lifetime, at most 30 days: when `ccapki apply` renews) shows WARN, with the
-    certificate and the days left, and the exit code is 1.
+    certificate and the days left, and the exit code is 1. A channel whose stack accepts
+    what web-PKI refuses (e.g. a third-party CA without keyUsage on the CAM/CAS link's Java
+    PKIX) shows WARN too, listed apart as stack-accepted: nothing breaks on that channel and
+    no renewal changes it, so it alone leaves the exit code 0.
     """
     from ccapki import api
     from ccapki.cli.common import load_deployment_arg
@@ -278,15 +304,7 @@ def trust_check(env: Env, clients: str, as_json: bool) -> int:
     if as_json:
         from ccapki.cli.output import print_json
 
-        print_json(
-            {
-                "ok": matrix.clean,
-                "verifications": matrix.verifications,
-                "cells": [c.to_json() for c in matrix.cells],
-                "warnings": [{"warning": w, "cells": c} for w, c in matrix.warnings.items()],
-                "dn_authorization": [{"cas": p, "dn": dn} for p, dn in matrix.dn_authorization],
-            }
-        )
+        print_json(matrix.to_json())
     else:
         render_matrix(matrix, dep)
     return 0 if matrix.clean else 1
@@ -299,6 +317,7 @@ EXAMPLES
   ccapki trust plan                              the smallest set of changes, GUI words
   ccapki trust plan --prune                      also what no channel needs any more
   ccapki trust plan --rotate cam --to-source internal     what breaks, the safe order
+  ccapki trust plan --rotate cam                 a new key and certificate, same source
 
 \b
 EXIT CODES
@@ -409,19 +428,56 @@ def _rotation(
             inv, spec.name, [record.certificate, *record.chain], env.now()
         )
         store.rollback()
+    same = source is spec.source
+    old = inv.chain_of(spec)
+    meaning = _same_source_meaning(
+        spec.name, source.value, record.certificate, old[0] if old else None, signer == "self"
+    )
     if as_json:
         from ccapki.cli.output import print_json
 
-        print_json({"breaks": breaks, "steps": [{"order": s.order, "text": s.text} for s in steps]})
+        print_json(
+            {
+                "same_source": same,
+                "meaning": meaning if same else None,
+                "breaks": breaks,
+                "steps": [{"order": s.order, "text": s.text} for s in steps],
+            }
+        )
         return 0
     article = "an" if source.value[0] in "aeiou" else "a"
-    click.echo(f"if {spec.name} switched to {article} {source.value} certificate now:")
+    if same:
+        click.echo(f"if {spec.name} got a new {source.value} certificate now ({meaning}):")
+    else:
+        click.echo(f"if {spec.name} switched to {article} {source.value} certificate now:")
     for b in breaks or ["nothing breaks"]:
         click.echo(f"  breaks: {b}")
     click.echo("safe order:")
     for s in steps:
         click.echo(f"  {s.order}. {s.text}")
     return 0
+
+
+def _same_source_meaning(
+    name: str,
+    source: str,
+    new: x509.Certificate,
+    old: x509.Certificate | None,
+    self_signed: bool,
+) -> str:
+    """What rotating ``name`` to the source it has already means, in a few words."""
+    from ccapki.pki.certs import issuer_display_name
+
+    head = f"{name} is {source} already: a new key and"
+    if self_signed:
+        return (
+            f"{head} a new self-signed certificate, its own new anchor, which every peer "
+            "must trust before it is served"
+        )
+    issuer = issuer_display_name(new)
+    if old is not None and old.issuer != new.issuer:
+        return f"{head} certificate from {issuer}, a new issuer of the same source"
+    return f"{head} certificate from the same issuer, {issuer}"
 
 
 @trust.command(

@@ -334,7 +334,8 @@ def _trust(store: Store, dep: Deployment, now: dt.datetime) -> tuple[int, int]:
 
     matrix = check_trust(store, dep, now)
     failing = sum(1 for c in matrix.cells if c.ok is False)
-    warning = sum(1 for c in matrix.cells if c.ok and c.warnings)
+    # due for renewal (the gauge's meaning): stack-accepted web-PKI refusals are not
+    warning = sum(1 for c in matrix.cells if c.ok and c.renewals)
     return failing, warning
 
 

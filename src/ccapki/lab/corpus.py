@@ -773,6 +773,15 @@ def build_corpus(now: dt.datetime) -> list[CorpusCase]:
         [],
         [ss_ca.cert],
     )
+    ss_old = _mint(HOST, ec_("ssold"), None, now, ca=False, san=[HOST], start_days=-400, days=399)
+    add(
+        "self-signed-leaf-expired-trusted",
+        "a true self-signed identity that expired yesterday, trusted directly (an "
+        "install-time temporary certificate left in place)",
+        ss_old,
+        [],
+        [ss_old.cert],
+    )
     ss_nobc = _mint(HOST, ec_("ssnobc"), None, now, bc=False, san=[HOST])
     add(
         "self-signed-leaf-without-basicconstraints-trusted",

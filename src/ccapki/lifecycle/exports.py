@@ -23,8 +23,10 @@ from ccapki.store.session import Store
 __all__ = [
     "FORMATS",
     "KEY_FORMATS",
+    "MIN_EXPORT_PASSWORD",
     "ExportFormat",
     "Exported",
+    "check_export_password",
     "export_identity",
     "record_key_export",
     "refuse_unaudited_key_export",
@@ -57,6 +59,24 @@ class Exported:
     data: bytes = field(repr=False)  # may hold a private key: never in a repr
 
 
+#: The shortest password a file holding a private key may be encrypted with (PKCS#12, an
+#: encrypted PEM key): as the store's passphrase, since the file is the key at rest.
+MIN_EXPORT_PASSWORD = 8
+
+
+def check_export_password(password: bytes, what: str = "a PKCS#12 file") -> None:
+    """Refuse a password shorter than :data:`MIN_EXPORT_PASSWORD` characters for ``what``
+    (the file holding the private key). Returns None; raises :class:`InputError`."""
+    length = len(password.decode("utf-8", "replace"))
+    if length < MIN_EXPORT_PASSWORD:
+        raise InputError(
+            f"the password of {what} is too short ({length} characters): the file is the "
+            "private key at rest; nothing was written",
+            f"use at least {MIN_EXPORT_PASSWORD} characters (a few words is best), by "
+            "--password, CCAPKI_EXPORT_PASSWORD or the prompt",
+        )
+
+
 def export_identity(
     store: Store,
     identity: str,
@@ -73,8 +93,9 @@ def export_identity(
     required for ``pkcs12``. ``include_root`` puts the self-signed root into ``pem-bundle``,
     ``chain``, ``fullchain`` and ``pkcs12`` (every format leaves it out by default). Raises
     :class:`NotFoundError` when the store holds no certificate for ``identity``,
-    :class:`InputError` for an unknown format, a PKCS#12 without a password or a ``chain``
-    with nothing in it, :class:`PasswordError` when the store's keys cannot be unsealed.
+    :class:`InputError` for an unknown format, a PKCS#12 without a password, a password
+    shorter than :data:`MIN_EXPORT_PASSWORD` characters or a ``chain`` with nothing in it,
+    :class:`PasswordError` when the store's keys cannot be unsealed.
     Nothing is audited here: see :func:`record_key_export`.
     """
     if fmt not in FORMATS:
@@ -85,6 +106,8 @@ def export_identity(
             "give --password, set CCAPKI_EXPORT_PASSWORD, or run in a terminal to be asked",
         )
     with_key = fmt in KEY_FORMATS
+    if password and with_key:
+        check_export_password(password, "a PKCS#12 file" if fmt == "pkcs12" else "the key")
     ident = store.identities.get(identity)
     key = None
     if with_key:

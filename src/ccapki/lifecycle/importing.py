@@ -93,6 +93,8 @@ class ImportResult:
     held_keys: tuple[str, ...] = ()
     #: what the files' parser noted (a BER PKCS#7 or PKCS#12 read leniently)
     notes: tuple[str, ...] = ()
+    #: the CA certificates kept (``cas`` names them)
+    ca_certificates: tuple[x509.Certificate, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -252,7 +254,8 @@ def _not_found(
     dates = known.csr_dates.get(spec.name, ()) if spec is not None else ()
     if spec is not None and dates:
         older = (
-            f"; {spec.name} has {len(dates)} CSR(s) on record, the last from "
+            f"; {spec.name} has {len(dates)} {'CSR' if len(dates) == 1 else 'CSRs'} on "
+            "record, the last from "
             f"{dates[-1]:%Y-%m-%d}, none with this key: the certificate answers "
             "a CSR made elsewhere (the appliance's own, or a key regenerated after the CSR)"
         )
@@ -318,6 +321,18 @@ class _Batch:
         """
         if not self.certs:
             return
+        cas = {public_key_fingerprint(c.public_key()): c for c in self.certs.values() if is_ca(c)}
+        for spki in self.keys:
+            if spki in cas and spki not in known.keys:
+                ca = display_name(cas[spki])
+                raise InputError(
+                    f"{self.key_origin.get(spki, 'a key')}: is the private key of the CA "
+                    f"certificate {ca}, not of an appliance's identity: ccapki keeps no "
+                    "outside CA's key (nothing was imported)",
+                    f"leave the key out and import the CA certificate alone (`ccapki import "
+                    f"{self.origin.get(fingerprint(cas[spki]), 'CA-FILE')}`); an identity's "
+                    "key goes with the certificate the CA issued for it",
+                )
         spkis = {public_key_fingerprint(c.public_key()) for c in self.certs.values()}
         stray = [s for s in self.keys if s not in spkis and s not in known.keys]
         if not stray:
@@ -529,6 +544,7 @@ def store_import(store: Store, plan: ImportPlan) -> ImportResult:
         held_cas=plan.held_cas,
         held_keys=plan.held_keys,
         notes=plan.notes,
+        ca_certificates=plan.new_cas,
     )
 
 

@@ -656,7 +656,7 @@ def _steps(
             )
         )
     if adds:
-        steps += [RenewalStep(1, "trust", str(c)) for c in adds]
+        steps += [RenewalStep(1, "trust", c.identified) for c in adds]
     else:
         steps.append(
             RenewalStep(
@@ -668,7 +668,9 @@ def _steps(
     if retire:
         steps += [
             RenewalStep(
-                3, "retire", f"retire the old issuer: {c} (once the new certificates are installed)"
+                3,
+                "retire",
+                f"retire the old issuer: {c.identified} (once the new certificates are installed)",
             )
             for c in retire
         ]

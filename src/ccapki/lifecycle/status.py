@@ -204,13 +204,28 @@ class StatusReport:
     def deployments(self) -> tuple[str, ...]:
         return tuple(self.warn_days)
 
+    def rows(self) -> list[StatusItem]:
+        """The items as the table shows them: a trust-store root held by several appliances
+        of a deployment once (its first item), every other item as it is."""
+        seen: set[tuple[str, str]] = set()
+        out: list[StatusItem] = []
+        for i in self.items:
+            if i.kind == "trust-root":
+                key = (i.deployment, i.fingerprint)
+                if key in seen:
+                    continue
+                seen.add(key)
+            out.append(i)
+        return out
+
     def counts(self) -> dict[str, int]:
-        """How many items are in each state: ``expired``, ``warning`` (a warn stage),
+        """How many rows (:meth:`rows`: a root once per deployment, however many
+        appliances trust it) are in each state: ``expired``, ``warning`` (a warn stage),
         ``ok``, ``pending`` (CSRs), ``unused`` (CAs nothing uses), ``temporary``,
         ``temporary_3_months``, ``wrong_served`` (endpoints), ``unreachable`` (endpoints
-        that presented nothing), ``items``."""
+        that presented nothing), ``items`` (rows)."""
         c: Counter[str] = Counter()
-        for i in self.items:
+        for i in self.rows():
             c["items"] += 1
             if not i.in_use:
                 c["unused"] += 1
@@ -249,8 +264,9 @@ class StatusReport:
         return {k: c[k] for k in keys}
 
     def within(self) -> list[tuple[int, int]]:
-        """(stage days, how many in-use items are in that stage), tightest stage first."""
-        c = Counter(int(i.stage) for i in self.items if i.warning and i.stage.isdigit())
+        """(stage days, how many in-use rows (:meth:`rows`) are in that stage), tightest
+        stage first."""
+        c = Counter(int(i.stage) for i in self.rows() if i.warning and i.stage.isdigit())
         return sorted(c.items())
 
     @property

@@ -208,17 +208,30 @@ class Cell:
     case: str | None = None
     requires: str | None = None
     tls_ok: bool | None = None  # the handshake alone (client policies aside); None: as ok
-    #: risks that do not fail the channel yet: a certificate inside its renewal window
+    #: risks that do not fail the channel yet: a certificate inside its renewal window, and
+    #: web-PKI refusals the channel's stack accepts (``strictness``)
     warnings: tuple[str, ...] = ()
+    #: those of ``warnings`` that are web-PKI refusals the channel's stack accepts: nothing
+    #: breaks on this channel and no renewal fixes them; clients applying web-PKI rules (not
+    #: this channel's) may refuse
+    strictness: tuple[str, ...] = ()
 
     @property
     def status(self) -> str:
-        """n/a, fail, warn (passes today, but a certificate is due for renewal) or pass."""
+        """n/a, fail, warn (passes today, but a certificate is due for renewal, or web-PKI
+        refuses what the channel's stack accepts) or pass."""
         if self.ok is None:
             return "n/a"
         if not self.ok:
             return "fail"
         return "warn" if self.warnings else "pass"
+
+    @property
+    def renewals(self) -> tuple[str, ...]:
+        """The warnings a renewal fixes (a certificate due, or out of date where the stack
+        does not read its dates): renew before the outage."""
+        strict = set(self.strictness)
+        return tuple(w for w in self.warnings if w not in strict)
 
     @property
     def handshake_ok(self) -> bool | None:
@@ -232,6 +245,8 @@ class Cell:
             "status": self.status,
             "findings": list(self.findings),
             "warnings": list(self.warnings),
+            "renewal_warnings": list(self.renewals),
+            "strictness_warnings": list(self.strictness),
             "case": self.case,
             "requires": self.requires,
         }
@@ -258,9 +273,54 @@ class Matrix:
         return out
 
     @property
+    def renewals(self) -> dict[str, list[str]]:
+        """Each distinct warning a renewal fixes -> the cells it concerns."""
+        return self._kind(lambda c: c.renewals)
+
+    @property
+    def strictness(self) -> dict[str, list[str]]:
+        """Each distinct web-PKI refusal a channel's stack accepts -> the cells it concerns
+        (nothing breaks on those channels; clients applying web-PKI rules may refuse)."""
+        return self._kind(lambda c: c.strictness)
+
+    def _kind(self, which: Callable[[Cell], tuple[str, ...]]) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for c in self.cells:
+            for w in which(c):
+                out.setdefault(w, []).append(f"{c.appliance} {c.channel.value}")
+        return out
+
+    @property
     def clean(self) -> bool:
-        """No channel fails and no certificate is due for renewal: ``trust check`` exits 0."""
-        return self.ok and not any(c.warnings for c in self.cells)
+        """No channel fails and no certificate is due for renewal: ``trust check`` exits 0.
+        Web-PKI refusals the channels' stacks accept (``strictness``) do not count: nothing
+        breaks on those channels, and no renewal would change them."""
+        return self.ok and not any(c.renewals for c in self.cells)
+
+    def to_json(self) -> dict[str, object]:
+        """What ``trust check --json`` prints."""
+        renewal = self.renewals
+        return {
+            "ok": self.clean,
+            "verifications": self.verifications,
+            "cells": [c.to_json() for c in self.cells],
+            "warnings": [
+                {
+                    "warning": w,
+                    "cells": c,
+                    "kind": "renewal" if w in renewal else "strictness",
+                }
+                for w, c in self.warnings.items()
+            ],
+            "dn_authorization": [{"cas": p, "dn": dn} for p, dn in self.dn_authorization],
+        }
+
+
+#: Findings a renewal fixes, even where a stack accepts them (a Java trust anchor's dates).
+_DATED = frozenset({Code.EXPIRED, Code.NOT_YET_VALID, Code.EXPIRING_SOON})
+
+#: After the fix "add ... to the trust store" of an appliance's trust store.
+_TRUST_APPLY = " (`ccapki trust apply` adds it, as `ccapki trust plan` lists)"
 
 
 class _Verifier:
@@ -277,6 +337,8 @@ class _Verifier:
         self._cases: dict[tuple[str, frozenset[str]], Case] = {}
         self._refusals: dict[tuple[str, tuple[str, ...], bool], tuple[str, ...]] = {}
         self._expiry: dict[tuple[str, ...], tuple[str, ...]] = {}
+        #: the soft texts that are strictness (not dates): see :attr:`Cell.strictness`
+        self.strict: set[str] = set()
         self.count = 0
         #: fixes fitted to the identity presenting a leaf (see :meth:`fit_to`)
         self._fits: _Fits | None = None
@@ -372,7 +434,13 @@ class _Verifier:
         label = who.replace("{peer}", peer)
         owner = who.split(" ", 1)[0]
         whose = "the client's trust store" if owner == "client" else f"{owner}'s trust store"
-        return tuple(f"{label}: {r.replace('the trust store', whose)}" for r in reasons)
+        # an appliance's trust store is ccapki's to fill: say with what
+        how = "" if owner == "client" else _TRUST_APPLY
+        return tuple(
+            f"{label}: {r.replace('the trust store', whose)}"
+            + (how if r.endswith("to the trust store") else "")
+            for r in reasons
+        )
 
     def softened(
         self,
@@ -397,6 +465,8 @@ class _Verifier:
     ) -> tuple[tuple[str, ...], tuple[str, ...]]:
         ctx = self._ctx.get(skey)
         if ctx is None:
+            # (it keeps one copy of each root: `--clients installed` lists every identity's
+            # anchor, the same root thousands of times in a big internal deployment)
             ctx = TrustContext(list(store), candidates=self.candidates)
             self._ctx[skey] = ctx
         self.count += 1
@@ -419,6 +489,11 @@ class _Verifier:
             for f in verdict.warnings
             if f.reason.startswith("web-PKI refuses")
         )
+        self.strict.update(
+            f"[{stack}] {self.text(f, chain[0])}"
+            for f in verdict.warnings
+            if f.reason.startswith("web-PKI refuses") and f.code not in _DATED
+        )
         if verdict.ok:
             return (), soft
         if untrusted is not sent:  # ... and explain a failure from everything it sent
@@ -437,15 +512,21 @@ class _Fits:
     how ccapki reissues it."""
 
     def __init__(self, inv: Inventory) -> None:
-        from ccapki.topology.plan import make_plan
+        from ccapki.topology.plan import make_plan, signer_for
 
         self.dep = inv.deployment
         self.presenter: dict[str, IdentitySpec] = {}
+        #: identities whose certificate is its own anchor (trusted directly)
+        self.own_anchor: set[str] = set()
         for spec in self.dep.identities:
             chain = inv.chain_of(spec)
             if chain:
                 self.presenter[fingerprint(chain[0])] = spec
-        self.days = {p.name: p.validity_days for p in make_plan(self.dep).identities}
+                if len(chain) == 1 and is_self_signed(chain[0]):
+                    self.own_anchor.add(spec.name)
+        plan = make_plan(self.dep)
+        self.days = {p.name: p.validity_days for p in plan.identities}
+        self.own_anchor &= {p.name for p in plan.identities if signer_for(p, self.dep) == "self"}
 
     def fix(self, f: Finding, leaf: x509.Certificate) -> str:
         spec = self.presenter.get(fingerprint(leaf))
@@ -480,11 +561,24 @@ class _Fits:
         if not expired:
             return text
         down = ["its agent, web login and admin GUI" if spec.role is Role.CAS else "its admin GUI"]
+        up: list[str] = []
+        links = up if name in self.own_anchor else down
         if self.dep.profile.mutual_verification:
-            down.append("its CAM/CAS links")
+            links.append("its CAM/CAS links")
         if spec.ha and self.dep.profile.ha_ipsec_heartbeat:
-            down.append("the HA heartbeat (both peers would go active)")
-        return f"{text}; until then these fail: {'; '.join(down)}"
+            links.append(
+                "the HA heartbeat"
+                if links is up
+                else "the HA heartbeat (both peers would go active)"
+            )
+        text = f"{text}; until then these fail: {'; '.join(down)}"
+        if up:  # a certificate trusted directly is an anchor: Java and strongSwan never
+            # read a trust anchor's dates (tools/differential.py, docs/stacks.md)
+            text += (
+                f"; {_and(up)} still pass (Java and strongSwan do not read the dates of a "
+                "certificate they trust directly)"
+            )
+        return text
 
     def _shorter(self, spec: IdentitySpec, days: int) -> str:
         name = spec.name
@@ -590,6 +684,7 @@ def _links_cam_cas(
         f = tuple(dict.fromkeys(finds[a.name]))
         names = sorted({c.name for c in cases[a.name]})
         requires = [c.requires for c in cases[a.name] if not c.satisfied]
+        warned = tuple(dict.fromkeys(warns[a.name]))
         matrix.cells.append(
             Cell(
                 a.name,
@@ -598,7 +693,8 @@ def _links_cam_cas(
                 f,
                 ", ".join(names) or None,
                 "; ".join(dict.fromkeys(requires)) or None,
-                warnings=tuple(dict.fromkeys(warns[a.name])),
+                warnings=warned,
+                strictness=tuple(w for w in warned if w in v.strict),
             )
         )
 
@@ -632,8 +728,11 @@ def _links_heartbeat(
                 link.append("HA broken: the IPsec heartbeat fails and both peers would go active")
             f = tuple(dict.fromkeys(link))
             expiring = tuple(dict.fromkeys(v.expiry(chain) + tuple(soft)))
+        strict = tuple(w for w in expiring if w in v.strict)
         for a in spec.members:
-            matrix.cells.append(Cell(a.name, Channel.HA_HEARTBEAT, not f, f, warnings=expiring))
+            matrix.cells.append(
+                Cell(a.name, Channel.HA_HEARTBEAT, not f, f, warnings=expiring, strictness=strict)
+            )
 
 
 def check_deployment(
@@ -690,6 +789,7 @@ def _check_deployment(
                 public = fingerprint(chain[-1]) in public_fingerprints
                 tls_ok = not finds
                 finds += v.refusals(chain[0], platforms, public)
+                warned = tuple(dict.fromkeys(v.expiry(chain) + soft))
                 matrix.cells.append(
                     Cell(
                         a.name,
@@ -697,7 +797,8 @@ def _check_deployment(
                         not finds,
                         tuple(dict.fromkeys(finds)),
                         tls_ok=tls_ok,
-                        warnings=tuple(dict.fromkeys(v.expiry(chain) + soft)),
+                        warnings=warned,
+                        strictness=tuple(w for w in warned if w in v.strict),
                     )
                 )
     matrix.verifications = v.count
@@ -745,8 +846,11 @@ def rotation_plan(
     after = check_deployment(swapped, now, ())
     mutual = {Channel.CAM_CAS, Channel.HA_HEARTBEAT}
     ok_before = {(c.appliance, c.channel) for c in before.cells if c.ok and c.channel in mutual}
+    # a what-if: the new certificate is not in the store, so `trust apply` cannot add it yet
+    # (the safe order below says when to)
     breaks = [
-        f"{c.appliance} {c.channel.value}: " + (c.findings[0] if c.findings else "fails")
+        f"{c.appliance} {c.channel.value}: "
+        + (c.findings[0].replace(_TRUST_APPLY, "") if c.findings else "fails")
         for c in after.cells
         if c.channel in mutual and not c.ok and (c.appliance, c.channel) in ok_before
     ]
@@ -774,9 +878,28 @@ def rotation_plan(
         candidates=(*inv.cas, *new_chain[1:]),
         owners=_owners(swapped),
     )
+    cands = (*inv.cas, *new_chain[1:])
+    anchor = required_anchor(new_chain, cands)
+    # the same issuer (a new key and certificate from the same CA): no trust-store change
+    same = fingerprint(required_anchor(old_chain, cands)) == fingerprint(anchor)
     steps: list[RotationStep] = []
     for order, step in enumerate(plan.steps, start=1):
-        if step.phase == "swap":
+        if same and step.phase == "trust-new":
+            steps.append(
+                RotationStep(
+                    order,
+                    f"keep the issuer {display_name(anchor)}: every trust store that verifies "
+                    f"{spec.name} trusts it already (nothing to add)",
+                )
+            )
+        elif same and step.phase == "retire-old":
+            steps.append(
+                RotationStep(
+                    order,
+                    f"nothing to retire: {spec.name}'s issuer stays {display_name(anchor)}",
+                )
+            )
+        elif step.phase == "swap":
             peers = " and ".join(m.name for m in spec.members)
             steps.append(
                 RotationStep(
@@ -788,7 +911,7 @@ def rotation_plan(
             )
         elif step.changes:
             prefix = "retire the old issuer: " if step.phase == "retire-old" else ""
-            steps += [RotationStep(order, f"{prefix}{ch}") for ch in step.changes]
+            steps += [RotationStep(order, f"{prefix}{ch.identified}") for ch in step.changes]
         else:
             steps.append(RotationStep(order, step.text))
     return breaks, steps

@@ -46,6 +46,7 @@ __all__ = [
     "MAX_PARSE_BYTES",
     "Kind",
     "Material",
+    "NoMaterialError",
     "PrivateKey",
     "expand_paths",
     "parse_files",
@@ -196,6 +197,20 @@ def _plain(text: str) -> str:
 
 def _bad(source: str, what: str, hint: str) -> FileFormatError:
     return FileFormatError(f"{source}: {what}", hint)
+
+
+class NoMaterialError(FileFormatError):
+    """A file that holds no certificate, key, CSR or CRL at all and is not damaged one (a
+    README, an image, an empty file, a PEM file of public keys only): :attr:`reason` says
+    what it is. A folder given to :func:`parse_files` with ``skipped=`` may hold some."""
+
+    def __init__(self, source: str, reason: str, hint: str) -> None:
+        super().__init__(f"{source}: {reason}", hint)
+        self.reason = reason
+
+
+def _none(source: str, what: str, hint: str) -> NoMaterialError:
+    return NoMaterialError(source, what, hint)
 
 
 _HINT_COPY = "get a fresh copy of the file from whoever sent it (copy it in binary mode)"
@@ -828,16 +843,16 @@ _MAGIC = (
 def _not_der_or_pem(source: str, data: bytes) -> FileFormatError:
     for magic, what in _MAGIC:
         if data.startswith(magic):
-            return _bad(source, f"is {what}, not a certificate, key or bundle", _HINT_ACCEPTED)
+            return _none(source, f"is {what}, not a certificate, key or bundle", _HINT_ACCEPTED)
     printable = sum(32 <= b < 127 or b in (9, 10, 13) for b in data[:4096])
     if printable >= 0.95 * min(len(data), 4096):
-        return _bad(
+        return _none(
             source,
             "is text with no PEM block (no -----BEGIN ...----- line)",
             "paste the certificate including its BEGIN and END lines, or " + _HINT_ACCEPTED,
         )
     head = data[:8].hex(" ")
-    return _bad(
+    return _none(
         source,
         f"is binary data that is neither PEM nor DER (starts with {head})",
         _HINT_ACCEPTED,
@@ -868,7 +883,7 @@ def parse_material(
     ``expect="certificate"`` or ``"key"`` a file holding none is refused, saying what it is.
     """
     if not data:
-        raise _bad(source, "is empty (0 bytes)", "check that the file was saved completely")
+        raise _none(source, "is empty (0 bytes)", "check that the file was saved completely")
     if len(data) > MAX_PARSE_BYTES:
         raise _bad(
             source,
@@ -898,7 +913,7 @@ def parse_material(
         hint = _HINT_ACCEPTED
         if "PUBLIC KEY" in material.skipped or "RSA PUBLIC KEY" in material.skipped:
             hint = "a public key cannot be imported: give the certificate or the private key"
-        raise _bad(
+        raise _none(
             source,
             f"holds no certificate, private key, CSR or CRL (PEM blocks: {labels})",
             hint,
@@ -938,14 +953,42 @@ def parse_files(
     password: bytes | None = None,
     *,
     expect: Expect = "any",
+    skipped: list[tuple[str, str]] | None = None,
 ) -> list[Material]:
     """Parse every file named (folders recursively, sorted) into one :class:`Material` each.
 
-    Stops at the first bad file, so a caller can refuse the whole batch.
+    Stops at the first bad file, so a caller can refuse the whole batch. With ``skipped`` (a
+    list), a file found inside a folder that holds no certificate, key, CSR or CRL at all
+    (:class:`NoMaterialError`: a README, an image) and whose name does not say it is one
+    (``.pem``, ``.crt``, ``.p12``...) is left out and appended as ``(path, reason)``; a
+    damaged certificate still stops the batch, and so does any file named directly.
     """
     from ccapki.fsutil import read_input_file
 
-    return [
-        parse_material(read_input_file(p), source=str(p), password=password, expect=expect)
-        for p in expand_paths(paths)
-    ]
+    out: list[Material] = []
+    for path, in_folder in _expand_marked(paths):
+        try:
+            material = parse_material(
+                read_input_file(path), source=str(path), password=password, expect=expect
+            )
+        except NoMaterialError as exc:
+            if skipped is None or not in_folder or path.suffix.lower() in _MATERIAL_SUFFIXES:
+                raise
+            skipped.append((str(path), exc.reason))
+            continue
+        out.append(material)
+    return out
+
+
+#: names that say a file is a certificate, key or bundle: such a file is never skipped
+_MATERIAL_SUFFIXES = frozenset({*_SUFFIX_KIND, ".pem", ".p7", ".pkcs12"})
+
+
+def _expand_marked(paths: Iterable[str | os.PathLike[str]]) -> list[tuple[Path, bool]]:
+    """:func:`expand_paths`, each file marked with whether it was found inside a folder."""
+    out: dict[Path, bool] = {}
+    for raw in paths:
+        in_folder = Path(raw).is_dir()
+        for path in expand_paths([raw]):
+            out.setdefault(path, in_folder)
+    return list(out.items())

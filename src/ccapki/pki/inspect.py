@@ -20,13 +20,14 @@ from ccapki.pki.certs import (
     is_self_signed,
     issued_by,
     issuer_display_name,
+    name_label,
     public_key,
     public_key_error,
     subject_alt_names,
 )
 from ccapki.pki.keys import describe_public_key, public_key_fingerprint
 
-__all__ = ["CertInfo", "KnownCA", "describe", "signed_by"]
+__all__ = ["CertInfo", "CsrInfo", "KnownCA", "describe", "describe_csr", "signed_by"]
 
 _EKU_NAMES = {
     ExtendedKeyUsageOID.SERVER_AUTH: "serverAuth",
@@ -163,4 +164,71 @@ def describe(
         signed_by_kind=kind,
         signed_by=sentence,
         malformed="; ".join(filter(None, (extensions_error(cert), public_key_error(cert)))) or None,
+    )
+
+
+@dataclass(frozen=True)
+class CsrInfo:
+    """What ``ccapki inspect`` shows of a certificate signing request (CSR), to check it
+    before it is sent to a CA."""
+
+    subject: str
+    common_name: str
+    san_dns: tuple[str, ...]
+    san_ip: tuple[str, ...]
+    key: str
+    key_bits: int
+    signature_algorithm: str
+    signature_valid: bool  # the CSR's self-signature verifies with the key it carries
+    spki_sha256: str
+    requests_ca: bool  # a basicConstraints CA:TRUE extension is requested
+    eku: tuple[str, ...]
+    sha256: str  # of the CSR's DER
+
+    def to_json(self) -> dict[str, object]:
+        """The fields as JSON values (lists for tuples), with ``"kind": "csr"``."""
+        d: dict[str, object] = {"kind": "csr", **self.__dict__}
+        for k in ("san_dns", "san_ip", "eku"):
+            d[k] = list(getattr(self, k))
+        return d
+
+
+def describe_csr(csr: x509.CertificateSigningRequest) -> CsrInfo:
+    """Everything ``ccapki inspect`` shows about one CSR. Raises :class:`ValueError` when
+    its extensions cannot be read (:func:`ccapki.pki.formats.parse_material` refuses such a
+    file before)."""
+    from cryptography.hazmat.primitives import serialization
+
+    dns: tuple[str, ...] = ()
+    ips: tuple[str, ...] = ()
+    eku: tuple[str, ...] = ()
+    requests_ca = False
+    for ext in csr.extensions:
+        value = ext.value
+        if isinstance(value, x509.SubjectAlternativeName):
+            dns = tuple(dict.fromkeys(n.lower() for n in value.get_values_for_type(x509.DNSName)))
+            ips = tuple(str(i) for i in value.get_values_for_type(x509.IPAddress))
+        elif isinstance(value, x509.ExtendedKeyUsage):
+            eku = tuple(_EKU_NAMES.get(o, o.dotted_string) for o in value)
+        elif isinstance(value, x509.BasicConstraints):
+            requests_ca = value.ca
+    key = csr.public_key()
+    key_name, bits = describe_public_key(key)
+    oid = csr.signature_algorithm_oid.dotted_string
+    der = csr.public_bytes(serialization.Encoding.DER)
+    digest = hashes.Hash(hashes.SHA256())
+    digest.update(der)
+    return CsrInfo(
+        subject=csr.subject.rfc4514_string(),
+        common_name=name_label(csr.subject, empty="(empty subject)"),
+        san_dns=dns,
+        san_ip=ips,
+        key=key_name,
+        key_bits=bits,
+        signature_algorithm=_SIG_NAMES.get(oid, oid),
+        signature_valid=csr.is_signature_valid,
+        spki_sha256=public_key_fingerprint(key),
+        requests_ca=requests_ca,
+        eku=eku,
+        sha256=_colon(digest.finalize()),
     )

@@ -56,9 +56,16 @@ def _check_hostname(v: str) -> str:
 
 def _check_ips(v: Any) -> list[str]:
     items = [v] if isinstance(v, str) else v
-    if not isinstance(items, list) or not items:
-        raise ValueError("give an IP address or a list of them")
+    if not isinstance(items, list):
+        raise ValueError(f"{_toml_value(v)} is {_toml_kind(v)}, not an IP address in quotes")
+    if not items:
+        raise ValueError("[] is an empty list: give at least one IP address")
     for item in items:
+        if not isinstance(item, str):
+            # ip_address(1) would be 0.0.0.1: a number is never read as an address
+            raise ValueError(
+                f"{_toml_value(item)} is {_toml_kind(item)}, not an IP address in quotes"
+            )
         try:
             ipaddress.ip_address(item)
         except (ValueError, TypeError):
@@ -331,6 +338,8 @@ class _Notify(_Strict):
     @field_validator("email_to", mode="before")
     @classmethod
     def _to(cls, v: Any) -> Any:
+        if not isinstance(v, str | list):
+            raise ValueError(f"{_toml_value(v)} is {_toml_kind(v)}, not an e-mail address")
         return [v] if isinstance(v, str) else v
 
     @field_validator("email_to")
@@ -597,7 +606,8 @@ def _pydantic_error(path: str, index: _LineIndex, exc: ValidationError) -> Deplo
         )
     if kind in ("string_type", "model_type", "dict_type") and loc:
         wanted = "a string" if kind == "string_type" else "a table"
-        example = _TYPE_EXAMPLES.get(str(loc[-1]))
+        key = next((str(p) for p in reversed(loc) if isinstance(p, str)), "")
+        example = _TYPE_EXAMPLES.get(key) or _EXAMPLES.get(key)
         return DeploymentError(
             path,
             line,
@@ -620,6 +630,9 @@ def _pydantic_error(path: str, index: _LineIndex, exc: ValidationError) -> Deplo
 #: how a setting is written, for the hint of a bad value
 _EXAMPLES = {
     "warn_days": "warn_days = [60, 30, 7] (days before expiry, whole numbers)",
+    "ip": 'ip = "10.20.0.11" or ip = ["10.20.0.11", "10.20.0.12"] (each address in quotes)',
+    "hook": 'hook = "/usr/local/bin/acme-dns-hook" or hook = ["/usr/local/bin/hook", "--zone", '
+    '"example.edu"] (each word in quotes)',
     "probe_interval": "probe_interval = 3600 (seconds, a whole number)",
     "probe_timeout": "probe_timeout = 5.0 (seconds)",
     "smtp_starttls": "smtp_starttls = true (or false, unquoted)",
@@ -764,8 +777,10 @@ def _unit(
 
 
 def _release_number_as_text(path: str, text: str, index: _LineIndex, raw: dict[str, Any]) -> None:
-    """``release = 4.8`` (a TOML number, not a string) is read as the text written, "4.8";
-    a number TOML would change (``4.10`` is the float 4.1, another release) is refused."""
+    """``release = 4.8`` (a TOML number, not a string) is read as the text written, "4.8",
+    and then exactly as the string would be (:func:`parse_release`): ``4.10`` and ``4.70``
+    are refused as the release lines they are written as, never read as the float TOML makes
+    of them (4.1, 4.7). A number whose text cannot be found is refused."""
     hdr = raw.get("deployment")
     if not isinstance(hdr, dict):
         return
@@ -775,16 +790,21 @@ def _release_number_as_text(path: str, text: str, index: _LineIndex, raw: dict[s
     line = index.find(("deployment", "release"))
     written = None
     if line:
-        m = re.match(r"\s*release\s*=\s*([0-9][0-9_.eE+-]*)", text.splitlines()[line - 1])
+        m = re.match(r"\s*release\s*=\s*([0-9][0-9_.eE+-]*)\s*(#.*)?$", text.splitlines()[line - 1])
         written = m.group(1) if m else None
-    if written != str(value):
-        shown = written or str(value)
+    if written is None:
         raise DeploymentError(
             path,
             line,
-            f"release = {shown} is a TOML number (read as {value}), not the release text",
-            f'write it as a string: release = "{shown}"',
+            f"release = {value} is a TOML number, not the release text",
+            'write the release as a string, e.g. release = "4.8.0"',
         )
+    try:
+        parse_release(written)
+    except InputError as exc:
+        words = exc.message.replace(f"release {written} ", f"release = {written} (a TOML number) ")
+        words = words.replace(f"release {written!r} ", f"release = {written} (a TOML number) ")
+        raise DeploymentError(path, line, words, exc.hint) from None
     hdr["release"] = written
 
 

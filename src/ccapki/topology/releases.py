@@ -87,23 +87,41 @@ CHANNEL_STACKS: dict[str, str] = {
 #: the table (4.10) is refused rather than guessed to behave like the last row.
 KNOWN_TRAINS: tuple[Release, ...] = tuple(Release(4, minor) for minor in range(10))
 
-_RELEASE_RE = re.compile(r"^\s*(\d+)\.(\d+)(?:\.(\d+))?(?:\.\d+)*\s*$")
+#: a release as written: MAJOR.MINOR or MAJOR.MINOR.PATCH, numbers without leading zeros
+_RELEASE_RE = re.compile(r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(?:\.(0|[1-9][0-9]*))?$")
+_LOOSE_RE = re.compile(r"^[0-9]+(?:\.[0-9]+)+$")
+_KNOWN_WORDS = "the release lines {}, each with any patch".format(
+    ", ".join(f"{t.major}.{t.minor}" for t in KNOWN_TRAINS)
+)
 
 
 def parse_release(text: str) -> Release:
-    """Parse ``"4.8"`` / ``"4.8.0"`` / ``"4.7.2"``; refuse releases ccapki has no profile for."""
-    m = _RELEASE_RE.match(str(text))
+    """The :class:`Release` of ``"4.8"``, ``"4.8.0"`` or ``"4.7.2"`` (MAJOR.MINOR or
+    MAJOR.MINOR.PATCH, no leading zeros, no fourth part), on a release line of
+    :data:`KNOWN_TRAINS`. Raises :class:`~ccapki.errors.InputError` for anything else, with
+    a hint naming a spelling that parses (never one that is itself refused)."""
+    written = str(text).strip()
+    m = _RELEASE_RE.match(written)
     if not m:
+        if _LOOSE_RE.match(written):
+            parts = [int(p) for p in written.split(".")]
+            nearest = Release(*parts[:3]) if len(parts) >= 3 else Release(*parts[:2])
+            if Release(nearest.major, nearest.minor) in KNOWN_TRAINS:
+                shown = ".".join(str(p) for p in parts[:3])
+                why = "has more than three parts" if len(parts) > 3 else "has a leading zero"
+                raise InputError(
+                    f"release {written!r} {why}: a CCA release is MAJOR.MINOR.PATCH",
+                    f'write it as release = "{shown}"',
+                )
         raise InputError(
-            f"release {text!r} is not a version number",
-            'write the CCA release like "4.8.0" or "4.7.2"',
+            f"release {written!r} is not a version number",
+            f'write it as MAJOR.MINOR.PATCH, e.g. release = "4.8.0" ({_KNOWN_WORDS})',
         )
     rel = Release(int(m.group(1)), int(m.group(2)), int(m.group(3) or 0))
     if Release(rel.major, rel.minor) not in KNOWN_TRAINS:
-        known = ", ".join(f"{t.major}.{t.minor}" for t in KNOWN_TRAINS)
         raise InputError(
-            f"release {rel} is outside the Clean Access 4.x releases ccapki knows",
-            f"use one of the release lines {known}, with any patch (for example 4.8.0)",
+            f"release {written} is outside the Clean Access 4.x releases ccapki knows",
+            f'use one of {_KNOWN_WORDS}, e.g. release = "4.8.0"',
         )
     return rel
 

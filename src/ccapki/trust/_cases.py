@@ -226,6 +226,14 @@ class Change:
         prep = "to" if self.action == "add" else "from"
         return f"{self.action} {self.description} {prep} {where}"
 
+    @property
+    def identified(self) -> str:
+        """:attr:`text` and which certificate it is: the first 16 hex digits of its SHA-256
+        fingerprint (as ``trust list`` shows them) and its expiry, so that the certificate a
+        rotation adds and the one it removes can be told apart."""
+        until = self.certificate.not_valid_after_utc
+        return f"{self.text} [SHA-256 {self.fingerprint[:16]}, expires {until:%Y-%m-%d}]"
+
     def __str__(self) -> str:
         return self.text
 

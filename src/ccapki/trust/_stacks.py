@@ -985,6 +985,59 @@ def _lenient_verify(
     return [originals.get(fingerprint(c), c) for c in chain], stood_in
 
 
+#: What trusting the chain's own root repairs (missing-issuer: a root found among the
+#: candidates, not sent).
+_UNANCHORED = frozenset({Code.UNTRUSTED_ROOT, Code.UNTRUSTED_SELF_SIGNED, Code.MISSING_ISSUER})
+#: Web-PKI profile refusals a stack's extension policies may accept (see _lenient_verify);
+#: never dates, signatures or keys.
+_PROFILE = frozenset(
+    {
+        Code.WRONG_KEY_USAGE,
+        Code.MISSING_AKI,
+        Code.NOT_RFC5280,
+        Code.CA_AS_LEAF,
+        Code.NOT_A_CA,
+        Code.WRONG_EKU,
+    }
+)
+
+
+def _once_trusted(
+    model: StackModel,
+    leaf: x509.Certificate,
+    intermediates: Sequence[x509.Certificate],
+    roots: Sequence[x509.Certificate],
+    chain: Sequence[x509.Certificate],
+    errors: list[Finding],
+    purpose: Purpose,
+    at: dt.datetime,
+    root_fps: frozenset[str],
+) -> tuple[list[Finding], list[Finding]]:
+    """``(errors, kept)``: when the chain's root is missing from the trust store and the
+    stack accepts the rest of the chain once that root is trusted, only the missing root
+    fails the channel (its fix: trust the root); the web-PKI profile refusals the stack
+    would then accept are kept as warnings, as they are after the root is added. Otherwise
+    ``errors`` unchanged and no warning."""
+    codes = {f.code for f in errors}
+    if not codes & _UNANCHORED or not codes - _UNANCHORED or codes - _UNANCHORED - _PROFILE:
+        return errors, []
+    missing = [c for c in chain if is_self_signed(c) and fingerprint(c) not in root_fps]
+    if not missing:
+        return errors, []
+    sent = [*intermediates, *(c for c in chain[1:] if not is_self_signed(c))]
+    trusted, stood_in = _lenient_verify(model, leaf, sent, [*roots, *missing], purpose, at)
+    if trusted is None or fingerprint(trusted[0]) != fingerprint(leaf):
+        return errors, []
+    if len(trusted) == 1:  # the leaf itself as its anchor: the stack's dates are not ours
+        return errors, []
+    kept = [
+        _as_warning(model, f, _accepted_because(model, f, stood_in))
+        for f in errors
+        if f.code not in _UNANCHORED
+    ]
+    return [f for f in errors if f.code in _UNANCHORED], kept
+
+
 def _requirements(
     model: StackModel,
     chain: Sequence[x509.Certificate],
@@ -1095,7 +1148,6 @@ def verify_for_stack(
     web = ctx.verify(
         leaf, intermediates, purpose=purpose, at=when, candidates=candidates, lint_ok=lint
     )
-    anchors = frozenset(fingerprint(r) for r in roots)
     name_error = None
     if peer_name is not None and model.names != "none":
         name_error = _name_finding(model, leaf, peer_name)
@@ -1115,7 +1167,8 @@ def verify_for_stack(
             if name_error is None or f.code not in naming
         ]
     else:
-        roles = _roles(web.chain or (leaf,), anchors)
+        # the store's fingerprints, cached on the context (built over these very roots)
+        roles = _roles(web.chain or (leaf,), ctx.root_fingerprints)
         web_errors = [f for f in web.errors if f.code not in naming]
         for f in web_errors:
             got = roles.get(f.subject)
@@ -1126,6 +1179,11 @@ def verify_for_stack(
                 errors.append(f)
             else:
                 kept.append(_as_warning(model, f, rule.cite))
+        errors, once = _once_trusted(
+            model, leaf, intermediates, roots, web.chain, errors, purpose, when,
+            ctx.root_fingerprints,
+        )  # fmt: skip
+        kept += once
         if not web_errors:  # refused for a reason our analysis does not name
             errors.append(
                 Finding(

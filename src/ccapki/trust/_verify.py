@@ -65,8 +65,8 @@ class TrustContext:
     Build it once from the roots a verifier trusts (an appliance's "Trusted Certificate
     Authorities", or a client root store) and optional ``candidates`` (CAs known
     elsewhere, e.g. in the ccapki store or the Perfigo root, used only to word fixes).
-    Verifiers are cached per ``(purpose, name, time, max_depth)``; a successful
-    verification costs one cache lookup plus the verifier call.
+    Verifiers are cached per ``(purpose, name, time, max_depth)``, and verdicts per
+    question (see :attr:`cached_verdicts`); a duplicate root is kept once.
     """
 
     def __init__(
@@ -75,13 +75,20 @@ class TrustContext:
         *,
         candidates: Sequence[x509.Certificate] = (),
     ) -> None:
-        self.roots: tuple[x509.Certificate, ...] = tuple(roots)
+        # one copy of each root: a client store made of every identity's anchor holds the
+        # same root thousands of times in a big deployment, and the path builder tries each
+        self.roots: tuple[x509.Certificate, ...] = tuple(
+            {fingerprint(r): r for r in roots}.values()
+        )
         self.candidates: tuple[x509.Certificate, ...] = tuple(candidates)
         self._store: Store | None = Store(list(self.roots)) if self.roots else None
         self._builders: dict[tuple[dt.datetime, int | None], PolicyBuilder] = {}
         self._server: dict[tuple[str, dt.datetime, int | None], ServerVerifier] = {}
         self._client: dict[tuple[dt.datetime, int | None], ClientVerifier] = {}
         self._root_fps: frozenset[str] | None = None
+        #: verdicts already given: stacks that check names themselves ask the same question
+        #: (same leaf, no name) once per channel
+        self._verdicts: dict[tuple[object, ...], Verdict] = {}
 
     # -- verifier cache -------------------------------------------------------------
 
@@ -128,6 +135,12 @@ class TrustContext:
         return len(self._server) + len(self._client)
 
     @property
+    def cached_verdicts(self) -> int:
+        """How many verdicts this context holds: a question asked again (the same leaf,
+        intermediates, purpose, name, time and depth) is answered from them."""
+        return len(self._verdicts)
+
+    @property
     def root_fingerprints(self) -> frozenset[str]:
         if self._root_fps is None:
             self._root_fps = frozenset(fingerprint(r) for r in self.roots)
@@ -167,6 +180,37 @@ class TrustContext:
                 "the verification time has no timezone", "pass a timezone-aware UTC datetime"
             )
         ints = intermediates if isinstance(intermediates, list) else list(intermediates)
+        key = (
+            fingerprint(leaf),
+            tuple(fingerprint(c) for c in ints),
+            purpose,
+            peer_name,
+            when,
+            max_depth,
+            tuple(fingerprint(c) for c in candidates),
+            lint_ok,
+        )
+        cached = self._verdicts.get(key)
+        if cached is None:
+            cached = self._verify(
+                leaf, ints, purpose, peer_name, when, max_depth, candidates, lint_ok
+            )
+            if len(self._verdicts) >= _CACHE_LIMIT:
+                self._verdicts.clear()
+            self._verdicts[key] = cached
+        return cached
+
+    def _verify(
+        self,
+        leaf: x509.Certificate,
+        ints: list[x509.Certificate],
+        purpose: Purpose,
+        peer_name: str | None,
+        when: dt.datetime,
+        max_depth: int | None,
+        candidates: Sequence[x509.Certificate],
+        lint_ok: bool,
+    ) -> Verdict:
         checked = peer_name
         if self._store is None:
             return self._explain(
