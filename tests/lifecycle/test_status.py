@@ -144,7 +144,7 @@ def test_a_pending_csr_says_when_the_certificate_it_replaces_is_due() -> None:
         None,
     )
     assert not item.warning
-    assert "pending while the current certificate is in the 30-day stage (12 day(s) left)" in (
+    assert "pending while the current certificate is in the 30-day stage (12 days left)" in (
         item.note
     )
     # listed beside its identity
@@ -155,7 +155,7 @@ def test_a_pending_csr_says_when_the_certificate_it_replaces_is_due() -> None:
     assert "stays in use" in _by_name(calm, "csr")["cas-tp"].note
     assert calm.exit_code == 0  # a pending CSR alone is no warning
     late = build_report([DeploymentFacts("d", identities=(_fact("cas-tp", -3),), csrs=(csr,))], NOW)
-    assert "pending while the current certificate expired 3 day(s) ago" in (
+    assert "pending while the current certificate expired 3 days ago" in (
         _by_name(late, "csr")["cas-tp"].note
     )
     alone = build_report([DeploymentFacts("d", csrs=(csr,))], NOW)
@@ -480,7 +480,7 @@ def test_an_outdated_probe_is_shown_but_judges_nothing() -> None:
     (served,) = _by_name(report)["cam"].served
     assert served.outdated
     assert not served.wrong
-    assert "last probed 9 day(s) ago" in served.reason
+    assert "last probed 9 days ago" in served.reason
     assert (report.exit_code, report.nagios_code) == (0, 0)
     fresh = DeploymentFacts(
         "d",

@@ -76,7 +76,7 @@ def test_six_days_before_expiry_the_cells_warn_and_exit_1(
     assert "WARN" in r.out
     assert "cas-one.example.org expires on" in r.out
     assert "6 days left" in r.out
-    assert "all pass today, but 1 warning(s) above" in r.out
+    assert "all pass today, but 1 warning above" in r.out
 
 
 def test_outside_the_renewal_window_it_is_green(

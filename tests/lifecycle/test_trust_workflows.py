@@ -59,7 +59,7 @@ def remove_anchor(cli: CliRunner, appliance: str, subject_part: str) -> str:
     match = [fp for subject, fp in fps.items() if subject_part in subject]
     assert len(match) == 1, fps
     r = ok(cli("trust", "remove", appliance, match[0][:20]))
-    assert f"removed 1 certificate(s) from {appliance}" in r.out
+    assert f"removed 1 certificate from {appliance}" in r.out
     return match[0]
 
 

@@ -170,7 +170,9 @@ def trust_remove(env: Env, appliance: str, fingerprint: str) -> int:
             f"no trusted certificate on {name} has a fingerprint starting {fingerprint!r}",
             f"see `ccapki trust list {name}`",
         )
-    click.echo(f"removed {n} certificate(s) from {name}")
+    from ccapki.cli.output import plural
+
+    click.echo(f"removed {plural(n, 'certificate')} from {name}")
     return 0
 
 
@@ -242,13 +244,13 @@ def render_matrix(matrix: Matrix, dep: Deployment) -> None:
             out.print(f"   {primary}: {dn}")
     due, strict = len(renewals), len(strictness)
     accepted = (
-        f"{strict} stack-accepted warning(s) above: nothing breaks on these channels, "
+        f"{plural(strict, 'stack-accepted warning')} above: nothing breaks on these channels, "
         "clients applying web-PKI rules may refuse"
     )
     if not matrix.ok:
         verdict = "findings above"
     elif due:
-        verdict = f"all pass today, but {due} warning(s) above: renew before the outage"
+        verdict = f"all pass today, but {plural(due, 'warning')} above: renew before the outage"
         if strict:
             verdict += f"; {accepted}"
     elif strict:

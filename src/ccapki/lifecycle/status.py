@@ -438,8 +438,8 @@ def stage_for(days_left: int, warn_days: Sequence[int]) -> str:
 def _stage_words(stage: str, days: int) -> str:
     """What the certificate does: "is in the 30-day stage (12 day(s) left)"."""
     if stage == "expired":
-        return f"expired {-days} day(s) ago"
-    return f"is in the {stage}-day stage ({days} day(s) left)"
+        return f"expired {-days} day{'' if days == -1 else 's'} ago"
+    return f"is in the {stage}-day stage ({days} day{'' if days == 1 else 's'} left)"
 
 
 def _temporary_note(
@@ -503,7 +503,12 @@ def _served(
         if outdated:
             assert now is not None
             ago = (now - p.at) // _DAY
-            age = f"{ago} day(s)" if ago else f"{(now - p.at) // dt.timedelta(hours=1)} hour(s)"
+            hours = (now - p.at) // dt.timedelta(hours=1)
+            age = (
+                f"{ago} day{'' if ago == 1 else 's'}"
+                if ago
+                else f"{hours} hour{'' if hours == 1 else 's'}"
+            )
             reason = (
                 f"outdated: last probed {age} ago ({p.at:%Y-%m-%d %H:%M} UTC); run "
                 f"`ccapki probe`" + (f" ({reason})" if reason else "")
