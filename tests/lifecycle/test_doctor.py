@@ -607,9 +607,9 @@ def test_older_schema_is_examined_never_migrated(cli: Cli, faq_store: Path) -> N
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, "0001_initial")
     before = db_bytes(faq_store)
-    r = _doctor(cli, code=0)
+    r = _doctor(cli, code=1)  # an error: every other command refuses the store
     p = _only(r, "schema-older")
-    assert p["severity"] == "warning"
+    assert p["severity"] == "error"
     assert "0001_initial" in p["message"]
     assert "ccapki upgrade" in p["fix"]
     assert r.json()["skipped"]
@@ -625,7 +625,7 @@ def test_schema_rules() -> None:
     assert schema_problems("0002_deployments", "0002_deployments", known) == []
     (older,) = schema_problems("0001_initial", "0002_deployments", known)
     assert older.code == "schema-older"
-    assert older.severity is Severity.WARNING
+    assert older.severity is Severity.ERROR
     (newer,) = schema_problems("0003_x", "0002_deployments", known)
     assert newer.code == "schema-newer"
     assert newer.severity is Severity.ERROR

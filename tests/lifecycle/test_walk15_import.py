@@ -46,12 +46,14 @@ def test_a_folder_skips_files_with_no_certificate_or_key(
     folder = _returned(cli, tmp_path, outside)
     write(folder / "README.txt", "Your certificate from Outside Trust. Thank you!\n")
     write(folder / "logo.jpg", b"\xff\xd8\xff\xe0\x00\x10JFIF\x00")
+    write(folder / "empty.cer", b"")  # nothing to damage, whatever its name says
     r = ok(cli("import", folder))
     assert "imported cas-tp v1" in r.out
     warnings = [x for x in r.err.splitlines() if x.startswith("warning: skipped ")]
     assert warnings == [
         f"warning: skipped {folder / 'README.txt'}: is text with no PEM block "
         "(no -----BEGIN ...----- line)",
+        f"warning: skipped {folder / 'empty.cer'}: is empty (0 bytes)",
         f"warning: skipped {folder / 'logo.jpg'}: is a JPEG image, not a certificate, key or "
         "bundle",
     ], r.err
@@ -65,7 +67,6 @@ def test_a_folder_skips_files_with_no_certificate_or_key(
         ("broken.crt", b"-----BEGIN CERTIFICATE-----\nMIIBkTCB+wIJAK\n-----END CERTIFICATE-----\n"),
         # text, but its name says it is a certificate: never skipped silently
         ("notes.pem", b"paste the certificate here\n"),
-        ("empty.cer", b""),
     ],
 )
 def test_a_damaged_certificate_in_a_folder_refuses_the_whole_import(

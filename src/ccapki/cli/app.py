@@ -767,19 +767,39 @@ def _run(args: list[str]) -> int:
             "this is a ccapki bug: run again with --debug and report the traceback",
         )
         return 70
-    except Exception as exc:
-        stopped = _interrupted_by(exc)
-        if stopped is not None:  # cleaning up after a signal failed: the signal is the news
-            if debug:
-                import traceback
+    except OSError as exc:
+        import errno
 
-                traceback.print_exc()
-            return _interrupted(stopped)
-        if debug:
-            raise
-        _say_error(
-            f"internal error: {type(exc).__name__}: {exc}",
-            "this is a ccapki bug: run again with --debug and report the traceback",
-        )
-        return 70
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO) and not debug:
+            # the output could not be written (`ccapki plan FILE > /dev/full`, a full disk):
+            # the machine's state, not a ccapki bug
+            _quiet_stdout()
+            _say_error(
+                f"could not write the output: {exc.strerror or exc}",
+                "make room where the output goes (or write it elsewhere), then run the "
+                "command again",
+            )
+            return 2
+        return _unexpected(exc, debug)
+    except Exception as exc:
+        return _unexpected(exc, debug)
     return rv if isinstance(rv, int) else 0
+
+
+def _unexpected(exc: Exception, debug: bool) -> int:
+    """An exception no handler expected: the signal behind it, or a ccapki bug (70).
+    With ``debug`` a bug is raised again (its traceback printed)."""
+    stopped = _interrupted_by(exc)
+    if stopped is not None:  # cleaning up after a signal failed: the signal is the news
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        return _interrupted(stopped)
+    if debug:
+        raise exc
+    _say_error(
+        f"internal error: {type(exc).__name__}: {exc}",
+        "this is a ccapki bug: run again with --debug and report the traceback",
+    )
+    return 70

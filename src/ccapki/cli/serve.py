@@ -414,18 +414,24 @@ def _read_password(password_stdin: bool, no_password: bool = False) -> str | Non
     if password_stdin:
         line = sys.stdin.readline().rstrip("\r\n")
         if not line:
-            raise InputError("no password on standard input", "pipe it in: printf '%s\\n' PW |")
+            raise InputError(
+                "no password on standard input: no user was added",
+                "pipe it in: printf '%s\\n' \"$PW\" | ccapki users add NAME --role ROLE "
+                "--password-stdin (or give --no-password for a user of API tokens only)",
+            )
         return line
     if sys.stdin.isatty():
         value: str = click.prompt(
-            "Password (empty: API tokens only)",
-            hide_input=True,
-            confirmation_prompt=True,
-            default="",
-            show_default=False,
-            err=True,
-        )
-        return value or None
+            "Password", hide_input=True, confirmation_prompt=True, default="",
+            show_default=False, err=True,
+        )  # fmt: skip
+        if not value:  # Enter twice is no way to make a password-less admin
+            raise InputError(
+                "an empty password: no user was added",
+                "type a password (a web login), or give --no-password for a user of API "
+                "tokens only",
+            )
+        return value
     raise InputError(
         "no terminal to ask for the password in (standard input is not a terminal): no user "
         "was added",

@@ -28,8 +28,10 @@ pg_dump first, as for any schema change.
 
 \b
 EXIT CODES
-  0 upgraded, or already current   2 no store there, a newer ccapki's store, read-only,
-  no room for the copy, or a migration that refuses the store's rows (its hint says why)
+  0 upgraded, or already current
+  2 no store there, a newer ccapki's store, a read-only store, no room for the copy, or a
+    migration that refuses the store's rows (its hint says why); nothing was changed
+  130 interrupted: nothing was changed (a copy being written is removed)
 """
 )
 @click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")

@@ -275,7 +275,7 @@ def schema_problems(
     return [
         Problem(
             "schema-older",
-            Severity.WARNING,
+            Severity.ERROR,  # every other command refuses the store until it is upgraded
             where,
             f"the store's schema is {revision}, older than this ccapki's {head}; the checks "
             "of its rows were skipped (doctor never migrates)",

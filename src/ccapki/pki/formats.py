@@ -967,12 +967,14 @@ def parse_files(
 
     out: list[Material] = []
     for path, in_folder in _expand_marked(paths):
+        data = read_input_file(path)
         try:
-            material = parse_material(
-                read_input_file(path), source=str(path), password=password, expect=expect
-            )
+            material = parse_material(data, source=str(path), password=password, expect=expect)
         except NoMaterialError as exc:
-            if skipped is None or not in_folder or path.suffix.lower() in _MATERIAL_SUFFIXES:
+            named = path.suffix.lower() in _MATERIAL_SUFFIXES
+            # an empty file holds nothing to damage, whatever its name says (a placeholder,
+            # a transfer that never started): skipped like a README
+            if skipped is None or not in_folder or (named and data.strip()):
                 raise
             skipped.append((str(path), exc.reason))
             continue

@@ -297,6 +297,9 @@ def _keep_copy(db: Path, version: str) -> Path:
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     target = db.with_name(f"{db.name}.{version}.{stamp}")
     part = target.with_name(target.name + ".part")
+    for stale in db.parent.glob(f"{db.name}.*.part"):  # an upgrade killed while copying
+        with contextlib.suppress(OSError):
+            stale.unlink()
     try:
         os.close(os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         src = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
@@ -310,9 +313,11 @@ def _keep_copy(db: Path, version: str) -> Path:
             src.close()
         os.chmod(part, 0o600)
         os.replace(part, target)
-    except (OSError, sqlite3.Error) as exc:
+    except BaseException as exc:  # a signal too: no half-written copy is left behind
         with contextlib.suppress(OSError):
             part.unlink()
+        if not isinstance(exc, OSError | sqlite3.Error):
+            raise
         raise StoreError(
             f"could not keep a copy of {db} before upgrading it ({exc}): nothing was changed",
             f"make room in {db.parent} (the copy is as large as the store) and check its "
