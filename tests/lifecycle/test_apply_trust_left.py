@@ -42,3 +42,17 @@ def test_trust_stores_left_empty_are_said_then_filled(cli: Cli, keyfile_store: P
     r = cli("doctor", "--json")
     assert not [p for p in r.json()["problems"] if p["code"] == "trust-incomplete"], r.out
     assert "nothing to do: every identity is issued and current" in ok(cli("apply", FAQ)).out
+
+
+def test_a_dry_run_on_a_fresh_store_says_every_change(cli: Cli, keyfile_store: Path) -> None:
+    """Second walkthrough: the dry run left out the CAs apply creates and the trust-store
+    entries that follow the new certificates."""
+    before = db_bytes(keyfile_store)
+    out = ok(cli("apply", FAQ, "--dry-run")).out.splitlines()
+    assert out[:2] == ["would create the internal root CA", "would create the internal issuing CA"]
+    assert sum(line.startswith("would issue ") for line in out) == 6
+    assert out[-1].startswith("would then add to each trust store what the new certificates")
+    assert db_bytes(keyfile_store) == before
+    made = ok(cli("apply", FAQ)).out
+    assert made.count("created CA ") == 2
+    assert "would" not in made

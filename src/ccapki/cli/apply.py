@@ -297,7 +297,7 @@ def _say(
             "commands without a deployment file now need --deployment NAME)"
         )
     for ca in result.created_cas:
-        click.echo(f"created CA {ca}")
+        click.echo(f"would create {ca}" if dry_run else f"created CA {ca}")
     issued, elsewhere = set(result.issued), set(result.issued_elsewhere)
     for a in result.actions:
         if a.kind is ActionKind.NOTHING:
@@ -321,6 +321,16 @@ def _say(
     for change in result.trust_added:  # done, so said as done: "added ..." ("add ..." is
         # what `trust plan` proposes); a dry run says what it would add
         click.echo(f"would {change}" if dry_run else _done(change))
+    issuing = any(
+        a.kind in (ActionKind.ISSUE, ActionKind.REISSUE, ActionKind.RENEW)
+        and a.identity not in ordering
+        for a in result.actions
+    )
+    if dry_run and issuing:  # what they need in the trust stores follows from them
+        click.echo(
+            "would then add to each trust store what the new certificates need (the apply "
+            "lists each entry; `ccapki trust plan` after it shows none left)"
+        )
     if not ordering and not any(a.kind is not ActionKind.NOTHING for a in result.actions):
         if not result.trust_added:
             click.echo("nothing to do: every identity is issued and current")

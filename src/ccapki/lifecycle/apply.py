@@ -127,6 +127,21 @@ def current_state(
     return out
 
 
+def _cas_to_create(store: Store, needed: set[str]) -> tuple[str, ...]:
+    """The CAs :func:`ensure_issuers` would create for the signers ``needed`` (read from
+    the store's CA certificates: no key is unsealed), described for a dry run."""
+    have = {c.kind for c in store.cas.list()}
+    out: list[str] = []
+    if PERFIGO_ROOT in needed and PERFIGO_ROOT not in have:
+        out.append("the Perfigo root (emulated by ccapki)")
+    if INTERNAL_CA in needed:
+        if INTERNAL_ROOT not in have:
+            out.append("the internal root CA")
+        if INTERNAL_CA not in have:
+            out.append("the internal issuing CA")
+    return tuple(out)
+
+
 def ensure_issuers(
     store: Store, plan: Plan, now: dt.datetime, *, needed: set[str] | None = None
 ) -> tuple[dict[str, Issuer], list[str]]:
@@ -497,7 +512,8 @@ def _apply_plan(
         # are (e.g. what an interrupted apply left undone); with identities to issue they
         # depend on the certificates still to be made
         would_add = [] if todo else [str(c) for c in trust_additions(store, dep, held)]
-        return ApplyResult(actions, (), (), True, tuple(would_add), gone, renamed)
+        would_make = _cas_to_create(store, {signer_for(plan.get(a.identity), dep) for a in todo})
+        return ApplyResult(actions, (), would_make, True, tuple(would_add), gone, renamed)
     store.unlock()  # a wrong passphrase fails here, before anything is written
     # decided under the write lock: another writer's change is either seen here or waits
     with store.transaction():
