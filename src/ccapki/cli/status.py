@@ -229,7 +229,9 @@ EXAMPLES
 Stages come from the deployment file: [monitoring] warn_days = [60, 30, 7] (the default);
 "<=30d" means at most 30 days left. TEMPORARY marks a release's install-time certificate
 (source self-signed or perfigo), which on CCA 4.7.x lasts only 3 months. SERVED is what each
-appliance presented at its last `ccapki probe`, and since when.
+appliance presented at its last `ccapki probe`, and since when. A trust-store root is one
+row, however many appliances trust it: the summary, the Nagios data and the JSON `counts`
+count rows, while the JSON `items` list the root once per appliance that trusts it.
 
 \b
 EXIT CODES
