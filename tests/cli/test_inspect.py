@@ -222,3 +222,15 @@ def test_inspect_text_shows_certificate_fields_verbatim(cli: CliRunner, tmp_path
     assert r.code == 0
     assert f"CN={odd}" in r.out
     assert _colon(cert) in r.out
+
+
+def test_json_flag_is_format_json(cli: CliRunner, tmp_path: Path) -> None:
+    """`--json`, as every other reporting command takes it (second walkthrough)."""
+    from kit.certs import mint, pem
+
+    path = tmp_path / "leaf.pem"
+    path.write_bytes(pem(mint("cas9.example.org").cert))
+    by_flag = cli("inspect", path, "--json")
+    assert by_flag.code == 0, by_flag.both
+    assert by_flag.json() == cli("inspect", path, "--format", "json").json()
+    assert cli("inspect", path, "--json", "--format", "pem").code == 2

@@ -251,10 +251,17 @@ EXIT CODES
 )
 @click.option("--password", help="Password of a PKCS#12 file.")
 @click.option("--all", "show_all", is_flag=True, help="Show every certificate of a bundle/chain.")
+@click.option("--json", "as_json", is_flag=True, help="The same as --format json.")
 @pass_env
-def inspect_cmd(env: Env, target: str, fmt: str, password: str | None, show_all: bool) -> int:
+def inspect_cmd(
+    env: Env, target: str, fmt: str, password: str | None, show_all: bool, as_json: bool
+) -> int:
     """Inspect a certificate file, a CSR or an identity: names, validity, key, fingerprints,
     signer."""
+    if as_json:  # as every reporting command takes it
+        if fmt not in ("text", "json"):
+            raise click.UsageError(f"--json and --format {fmt} contradict each other")
+        fmt = "json"
     from cryptography.hazmat.primitives import serialization
 
     from ccapki.pki.inspect import describe
