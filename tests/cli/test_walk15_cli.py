@@ -75,6 +75,7 @@ def test_inspect_shows_a_csr(cli: CliRunner, keyfile_store: Path, tmp_path: Path
     assert pem_out == csr.public_bytes(serialization.Encoding.PEM)
 
 
+@pytest.mark.sqlite_only  # the SQLite store's folder (PostgreSQL: the store is the server's)
 @pytest.mark.parametrize(
     "args", [("status",), ("trust", "check"), ("users", "list"), ("inspect", "cam"), ("doctor",)]
 )
