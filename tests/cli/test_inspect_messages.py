@@ -70,6 +70,18 @@ def test_a_planned_third_party_identity_is_planned_not_unknown(
     assert "ccapki import" in hint, hint
 
 
+def test_a_third_party_identity_with_its_csr_made_waits_for_the_import(
+    cli: CliRunner, applied: Path, tmp_path: Path
+) -> None:
+    """Second walkthrough: with the CSR made, inspect still said "make its CSR"."""
+    assert cli("csr", "cas-tp", "--out", tmp_path).code == 0
+    r = cli("inspect", "cas-tp")
+    first, hint = _refused(r.err, r.code)
+    assert "cas-tp is planned but has no certificate yet: its CSR is pending since" in first
+    assert "ccapki import" in hint, hint
+    assert "ccapki csr" not in hint, hint
+
+
 def test_a_planned_internal_identity_says_run_apply(
     cli: CliRunner, applied: Path, tmp_path: Path
 ) -> None:

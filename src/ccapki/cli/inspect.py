@@ -187,13 +187,16 @@ def _from_target(
     with env.open_store() as store:
         ident = store.identities.get(target)
     spec = None if ident is not None else _planned(env, target)
+    pending = None
     if spec is not None:
         with env.open_store() as store:
             ident = store.identities.get(spec.name)
+            made = [c.created_at for c in store.csrs.list() if c.identity == spec.name]
+            pending = max(made) if made else None
     if ident is not None:
         return [ident.certificate, *ident.chain], f"{ident.name} v{ident.version}", ()
     if spec is not None:
-        raise NotFoundError(*_not_issued(spec, target))
+        raise NotFoundError(*_not_issued(spec, target, pending))
     raise NotFoundError(
         f"{target!r} is neither a file nor an identity in the store",
         "give a certificate file (PEM, DER, PKCS#7, PKCS#12) or an identity name from "
@@ -215,13 +218,26 @@ def _planned(env: Env, target: str) -> IdentitySpec | None:
     return dep.identity_of(target)  # an unknown name: NotFoundError listing the known ones
 
 
-def _not_issued(spec: IdentitySpec, target: str) -> tuple[str, str]:
+def _not_issued(
+    spec: IdentitySpec, target: str, pending: dt.datetime | None = None
+) -> tuple[str, str]:
     """The error and hint for an identity the plan names but the store holds no
-    certificate of: the next step depends on where its certificate comes from."""
+    certificate of: the next step depends on where its certificate comes from, and on a
+    CSR made already (``pending``: when)."""
     from ccapki.topology.model import Source
 
     via = f" ({target} is one of its appliances)" if target != spec.name else ""
     message = f"{spec.name} is planned but has no certificate yet{via}"
+    if spec.acme:
+        return message, (
+            f"order it from the ACME CA: `ccapki acme order {spec.name}` (or `ccapki apply "
+            "FILE`, which orders what is due)"
+        )
+    if spec.source is Source.THIRD_PARTY and pending is not None:
+        return f"{message}: its CSR is pending since {pending:%Y-%m-%d %H:%M} UTC", (
+            "`ccapki import` the certificate the CA returns for it (the CSR's key waits in "
+            "the store)"
+        )
     if spec.source is Source.THIRD_PARTY:
         return message, (
             f"make its CSR (`ccapki csr {spec.name}`), have your CA sign it, then "
