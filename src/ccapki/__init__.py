@@ -82,7 +82,7 @@ if TYPE_CHECKING:
         stored_deployment,
     )
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 #: The API's names (see :mod:`ccapki.api`), then the version.
 __all__ = [

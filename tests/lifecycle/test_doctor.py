@@ -591,7 +591,7 @@ def test_every_command_refuses_a_store_newer_than_this_ccapki(cli: Cli, faq_stor
     for args in (("keys", "list"), ("inspect", "cam"), ("apply", FAQ)):
         r = error_with_hint(cli(*args))
         assert "0099_from_the_future" in r.err
-        assert "upgrade ccapki" in r.err
+        assert "use a ccapki that knows schema 0099_from_the_future" in r.err
     assert db_bytes(faq_store) == before
 
 

@@ -675,7 +675,9 @@ class Store:
                 raise StoreError(
                     f"the store's schema is {version}, newer than this ccapki knows "
                     f"({t.SCHEMA_HEAD}): a newer ccapki made or upgraded it",
-                    "upgrade ccapki to that release (`pip install -U ccapki`); nothing was changed",
+                    f"use a ccapki that knows schema {version} (the release that made or "
+                    "upgraded this store; `ccapki --version` says which this one is, "
+                    "`pip install -U ccapki` gets the newest); nothing was changed",
                 )
             if read_only:  # never migrated in place: it cannot be
                 engine.dispose()
