@@ -58,3 +58,39 @@ def deployed(cli: Cli, tmp_path: Path) -> Callable[[str], Path]:
         return path
 
     return make
+
+
+def _openssl(*args: str | Path) -> None:
+    from kit.tools import openssl
+
+    r = openssl(*map(str, args))
+    assert r.returncode == 0, r.stderr
+
+
+def make_plain_root(folder: Path) -> tuple[Path, Path]:
+    """A root as plain `openssl req -x509` makes it (CA:TRUE, SKI/AKI, no keyUsage):
+    its key and certificate files in ``folder``."""
+    key, cert = folder / "plain.key", folder / "plain.pem"
+    _openssl(
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+        "-subj", "/CN=Plain Third Party Root", "-days", "3650",
+    )  # fmt: skip
+    return key, cert
+
+
+def import_signed_by(cli: Cli, folder: Path, key: Path, root: Path) -> None:
+    """cas-tp's CSR (made here) signed by ``root`` with `openssl x509 -req`, imported with
+    the root (the trust stores are left as they are)."""
+    ok(cli("csr", "cas-tp", "--out", folder / "csr"))
+    ext = write(
+        folder / "ext.cnf",
+        "subjectAltName=DNS:cas-tp.example.org,IP:10.6.0.1\n"
+        "extendedKeyUsage=serverAuth,clientAuth\nkeyUsage=digitalSignature\n",
+    )
+    leaf = folder / "cas-tp.pem"
+    _openssl(
+        "x509", "-req", "-in", folder / "csr" / "cas-tp.csr", "-CA", root, "-CAkey", key,
+        "-CAcreateserial", "-out", leaf, "-days", "300", "-extfile", ext,
+    )  # fmt: skip
+    write(folder / "bundle.pem", leaf.read_bytes() + root.read_bytes())
+    ok(cli("import", folder / "bundle.pem"))

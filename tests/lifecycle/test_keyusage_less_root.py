@@ -10,7 +10,6 @@ verdict is proven with the real Chromium in tests/lab/test_stack_chromium.py.
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,26 +21,18 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from ccapki.trust import Stack, verify_for_stack
 from kit.certs import ec_key
-from kit.cli import CliRunner, ok, write
+from kit.cli import CliRunner, ok
 
-from .conftest import THIRD_PARTY_DEP
+from .conftest import THIRD_PARTY_DEP, import_signed_by, make_plain_root
 
 #: openssl stamps its certificates with the machine's clock: so do these tests
 pytestmark = pytest.mark.usefixtures("wall_clock")
 
 
-def _openssl(*args: str | Path) -> None:
-    subprocess.run(["openssl", *map(str, args)], check=True, capture_output=True, timeout=60)
-
-
 @pytest.fixture
 def plain_root(tmp_path: Path) -> tuple[Path, Path]:
     """A root as `openssl req -x509` makes it: CA:TRUE, SKI/AKI, no keyUsage."""
-    key, cert = tmp_path / "plain.key", tmp_path / "plain.pem"
-    _openssl(
-        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
-        "-subj", "/CN=Plain Third Party Root", "-days", "3650",
-    )  # fmt: skip
+    key, cert = make_plain_root(tmp_path)
     root = x509.load_pem_x509_certificate(cert.read_bytes())
     assert root.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
     with pytest.raises(x509.ExtensionNotFound):
@@ -55,20 +46,8 @@ def imported(
 ) -> Path:
     """cas-tp's CSR signed by the plain root with `openssl x509 -req`, imported, trusted."""
     deployed(THIRD_PARTY_DEP)
-    ok(cli("csr", "cas-tp", "--out", tmp_path / "csr"))
     key, root = plain_root
-    ext = write(
-        tmp_path / "ext.cnf",
-        "subjectAltName=DNS:cas-tp.example.org,IP:10.6.0.1\n"
-        "extendedKeyUsage=serverAuth,clientAuth\nkeyUsage=digitalSignature\n",
-    )
-    leaf = tmp_path / "cas-tp.pem"
-    _openssl(
-        "x509", "-req", "-in", tmp_path / "csr" / "cas-tp.csr", "-CA", root, "-CAkey", key,
-        "-CAcreateserial", "-out", leaf, "-days", "300", "-extfile", ext,
-    )  # fmt: skip
-    write(tmp_path / "bundle.pem", leaf.read_bytes() + root.read_bytes())
-    ok(cli("import", tmp_path / "bundle.pem"))
+    import_signed_by(cli, tmp_path, key, root)
     ok(cli("trust", "apply"))
     return root
 

@@ -17,22 +17,23 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from kit.cli import CliRunner, ha_pair, ok, standalone, write
+from kit.cli import CliRunner, ha_pair, ok, standalone
 
-from .conftest import THIRD_PARTY_DEP, deployment, open_store
+from .conftest import (
+    THIRD_PARTY_DEP,
+    deployment,
+    import_signed_by,
+    make_plain_root,
+    open_store,
+)
 
 DAY = dt.timedelta(days=1)
-
-
-def _openssl(*args: str | Path) -> None:
-    subprocess.run(["openssl", *map(str, args)], check=True, capture_output=True, timeout=60)
 
 
 def _cells(doc: Any) -> dict[tuple[str, str], dict[str, Any]]:
@@ -47,24 +48,8 @@ def plain_imported(
     imported; the trust stores not yet changed (openssl stamps its certificates with the
     machine's clock: so do these tests)."""
     deployed(THIRD_PARTY_DEP)
-    ok(cli("csr", "cas-tp", "--out", tmp_path / "csr"))
-    key, root = tmp_path / "plain.key", tmp_path / "plain.pem"
-    _openssl(
-        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", root,
-        "-subj", "/CN=Plain Third Party Root", "-days", "3650",
-    )  # fmt: skip
-    ext = write(
-        tmp_path / "ext.cnf",
-        "subjectAltName=DNS:cas-tp.example.org,IP:10.6.0.1\n"
-        "extendedKeyUsage=serverAuth,clientAuth\nkeyUsage=digitalSignature\n",
-    )
-    leaf = tmp_path / "cas-tp.pem"
-    _openssl(
-        "x509", "-req", "-in", tmp_path / "csr" / "cas-tp.csr", "-CA", root, "-CAkey", key,
-        "-CAcreateserial", "-out", leaf, "-days", "300", "-extfile", ext,
-    )  # fmt: skip
-    write(tmp_path / "bundle.pem", leaf.read_bytes() + root.read_bytes())
-    ok(cli("import", tmp_path / "bundle.pem"))
+    key, root = make_plain_root(tmp_path)
+    import_signed_by(cli, tmp_path, key, root)
     return root
 
 

@@ -15,24 +15,7 @@ from ccapki.topology import fastload, loader
 from ccapki.topology.releases import Release, parse_release
 from kit.cli import CliRunner, error_with_hint, line_of, ok, write
 
-BASE = """\
-[deployment]
-name = "t"
-release = "4.8.0"
-source = "internal"
-
-[cam]
-name = "cam"
-virtual_hostname = "cam.example.org"
-service_ip = "10.0.0.10"
-primary = { name = "cam-1", hostname = "cam-1.example.org", ip = "10.0.0.11" }
-secondary = { name = "cam-2", hostname = "cam-2.example.org", ip = "10.0.0.12" }
-
-[[cas]]
-name = "cas1"
-hostname = "cas1.example.org"
-ip = "10.1.0.10"
-"""
+from .test_value_types import BASE  # the same small deployment file
 
 IP_HINT = 'ip = ["10.20.0.11", "10.20.0.12"] (each address in quotes)'
 
