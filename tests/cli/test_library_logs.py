@@ -1,0 +1,50 @@
+"""A signal that lands while SQLAlchemy's pool resets a connection is logged by
+SQLAlchemy ("Exception during reset or similar" with a traceback, through logging's
+last-resort handler on standard error) before ccapki reports it: a command keeps that log
+off standard error (tests/lifecycle/test_apply_killed.py caught such a traceback once).
+Run in a process of its own: pytest's logging capture would hide the last-resort handler."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = """
+import logging, signal, sys
+from ccapki.cli.app import run
+from ccapki.errors import Interrupted
+code = run(sys.argv[1:])
+try:
+    raise Interrupted(signal.SIGTERM)
+except Interrupted:
+    logging.getLogger("sqlalchemy.pool").error("Exception during reset or similar", exc_info=True)
+sys.exit(code)
+"""
+
+
+def _run(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CCAPKI_")}
+    return subprocess.run(
+        [sys.executable, "-c", SCRIPT, "--home", str(home), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_a_command_keeps_the_pool_log_off_standard_error(keyfile_store: Path) -> None:
+    r = _run(keyfile_store, "keys", "list")
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr
+    assert "Exception during reset" not in r.stderr
+
+
+def test_the_service_keeps_its_pool_log(keyfile_store: Path) -> None:
+    # `serve --help` goes through the same run(): the long-running commands keep the log
+    r = _run(keyfile_store, "serve", "--help")
+    assert r.returncode == 0, r.stderr
+    assert "Exception during reset or similar" in r.stderr
