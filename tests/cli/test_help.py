@@ -10,25 +10,10 @@ import re
 import click
 import pytest
 
-from ccapki.cli.app import COMMANDS
 from ccapki.cli.app import cli as root
-from kit.cli import REPO, CliRunner
+from kit.cli import REPO, CliRunner, command_paths
 
-
-def _paths() -> list[tuple[str, ...]]:
-    """Every command and subcommand, as the words that run it."""
-    ctx = click.Context(root)
-    out: list[tuple[str, ...]] = [()]
-    for name in sorted(COMMANDS):
-        cmd = root.get_command(ctx, name)
-        assert cmd is not None
-        out.append((name,))
-        if isinstance(cmd, click.Group):
-            out += [(name, sub) for sub in sorted(cmd.list_commands(ctx))]
-    return out
-
-
-PATHS = _paths()
+PATHS = command_paths()
 GROUPS = [
     p
     for p in PATHS

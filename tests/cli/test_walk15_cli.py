@@ -22,14 +22,21 @@ import subprocess
 import sys
 from pathlib import Path
 
-import click
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from ccapki.cli.app import COMMANDS
-from ccapki.cli.app import cli as root
-from kit.cli import FAQ, CliRunner, deployment, error_with_hint, ha_pair, ok, standalone, write
+from kit.cli import (
+    FAQ,
+    CliRunner,
+    command_paths,
+    deployment,
+    error_with_hint,
+    ha_pair,
+    ok,
+    standalone,
+    write,
+)
 
 
 def _two_deployments(cli: CliRunner, tmp_path: Path) -> None:
@@ -168,19 +175,7 @@ def test_the_main_help_documents_141(cli: CliRunner) -> None:
 # ---------------------------------------------------------------------------- help at 80
 
 
-def _all_paths() -> list[tuple[str, ...]]:
-    ctx = click.Context(root)
-    out: list[tuple[str, ...]] = [()]
-    for name in sorted(COMMANDS):
-        cmd = root.get_command(ctx, name)
-        assert cmd is not None
-        out.append((name,))
-        if isinstance(cmd, click.Group):
-            out += [(name, sub) for sub in sorted(cmd.list_commands(ctx))]
-    return out
-
-
-@pytest.mark.parametrize("path", _all_paths(), ids=lambda p: " ".join(p) or "ccapki")
+@pytest.mark.parametrize("path", command_paths(), ids=lambda p: " ".join(p) or "ccapki")
 def test_help_examples_fit_80_columns(cli: CliRunner, path: tuple[str, ...]) -> None:
     r = ok(cli(*path, "--help", home_dir=None, env={"COLUMNS": "80"}))
     after = r.out.split("\n  EXAMPLES\n", 1)[1]

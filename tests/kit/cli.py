@@ -192,3 +192,22 @@ def deployment(
     ]
     parts += [f"[[cas]]\n{block}" for block in cas]
     return "\n".join(parts) + "\n"
+
+
+def command_paths() -> list[tuple[str, ...]]:
+    """Every command and subcommand of ``ccapki``, as the words that run it (``()``: the
+    program itself)."""
+    import click
+
+    from ccapki.cli.app import COMMANDS
+    from ccapki.cli.app import cli as root
+
+    ctx = click.Context(root)
+    out: list[tuple[str, ...]] = [()]
+    for name in sorted(COMMANDS):
+        cmd = root.get_command(ctx, name)
+        assert cmd is not None
+        out.append((name,))
+        if isinstance(cmd, click.Group):
+            out += [(name, sub) for sub in sorted(cmd.list_commands(ctx))]
+    return out
