@@ -25,7 +25,8 @@ sys.exit(code)
 
 
 def _run(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CCAPKI_")}
+    # the environment is kept: on PostgreSQL it carries the home's CCAPKI_DATABASE_URL
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CCAPKI_NOW")}
     return subprocess.run(
         [sys.executable, "-c", SCRIPT, "--home", str(home), *args],
         capture_output=True,
