@@ -3,13 +3,18 @@ one line (``json.dumps(item, default=str)``), whatever the items hold."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import io
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ccapki.cli.status import _print_json
-from ccapki.lifecycle.status import StatusItem, StatusReport
+from ccapki.lifecycle.status import Served, StatusItem, StatusReport
+from ccapki.store.records import ProbeVerdict
 
 NOW = dt.datetime(2026, 11, 27, tzinfo=dt.UTC)
 
@@ -47,3 +52,50 @@ def test_status_json_is_the_report_dumped_item_by_item(
     out = capsys.readouterr().out
     assert out == reference(report)
     assert json.loads(out)["items"] == [i.to_dict() for i in items] or count == 0
+
+
+_text = st.text(max_size=12)  # any unicode: quotes, backslashes, controls, surrogates...
+_time = st.datetimes(
+    min_value=dt.datetime(1990, 1, 1), max_value=dt.datetime(2100, 1, 1), timezones=st.just(dt.UTC)
+)
+_served = st.builds(
+    Served,
+    _text,
+    _text,
+    _text,
+    st.sampled_from(list(ProbeVerdict)),
+    _time,
+    st.none() | _time,
+    _text,
+    st.booleans(),
+)
+_items = st.builds(
+    StatusItem,
+    _text,
+    _text,
+    _text,
+    _text,
+    st.none() | _time,
+    st.none() | st.integers(-(10**6), 10**6),
+    _text,
+    st.booleans(),
+    st.lists(_served, max_size=3).map(tuple),
+    _text,
+    st.booleans(),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_items)
+def test_each_item_writes_what_json_dumps_writes(item: StatusItem) -> None:
+    assert item.to_json() == json.dumps(item.to_dict(), default=str)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(_items, max_size=4))
+def test_the_whole_report_is_the_reference(items: list[StatusItem]) -> None:
+    report = StatusReport(NOW, tuple(items), {"d": (60, 30, 7)}, {"d": None})
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        _print_json(report)
+    assert out.getvalue() == reference(report)

@@ -179,15 +179,14 @@ def _nagios_details(report: StatusReport) -> list[str]:
 
 def _print_json(report: StatusReport) -> None:
     """``report.to_dict()`` as JSON, indented, each item on one line: tens of thousands of
-    items print in a blink (an indented dump runs json's pure-Python encoder)."""
+    items print in a blink (an indented dump runs json's pure-Python encoder; each item
+    writes its own JSON)."""
     import json
 
-    data = report.to_dict()
-    items = data.pop("items")
-    assert isinstance(items, list)
+    data = report.to_dict(items=False)
+    items = report.items
     head = json.dumps(data, indent=2, default=str)[:-2]  # without the closing "\n}"
-    encode = json.JSONEncoder(default=str).encode  # json.dumps(i, default=str), made once
-    body = ",\n    ".join(map(encode, items))
+    body = ",\n    ".join([i.to_json() for i in items])
     body = f"    {body}" if items else body
     tail = f"[\n{body}\n  ]" if items else "[]"
     sys.stdout.write(f'{head},\n  "items": {tail}\n}}\n')

@@ -31,6 +31,8 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
+from json.encoder import encode_basestring_ascii as _jstr  # json.dumps' own string encoder
 from typing import TYPE_CHECKING
 
 from ccapki.errors import NotFoundError
@@ -85,6 +87,14 @@ _PROBE_KEPT = dt.timedelta(days=7)
 
 # ---------------------------------------------------------------------------- values
 
+_JBOOL = {False: "false", True: "true"}
+
+
+@lru_cache(maxsize=4096)  # a probe run's times, a batch's expiry: the same few, many times
+def _jtime(when: dt.datetime | None) -> str:
+    """A time as ``to_dict`` gives it (ISO 8601), in JSON."""
+    return "null" if when is None else f'"{when.isoformat()}"'
+
 
 @dataclass(frozen=True)
 class Served:
@@ -123,6 +133,17 @@ class Served:
             "wrong": self.wrong,
             "outdated": self.outdated,
         }
+
+    def to_json(self) -> str:
+        """``json.dumps(self.to_dict())``, written directly (a report of 10,000 identities
+        spent as long in json's encoder as in reading the store)."""
+        return (
+            f'{{"appliance": {_jstr(self.appliance)}, "kind": {_jstr(self.kind)}, '
+            f'"address": {_jstr(self.address)}, "verdict": {_jstr(self.verdict.value)}, '
+            f'"at": {_jtime(self.at)}, "since": {_jtime(self.since)}, '
+            f'"reason": {_jstr(self.reason)}, "wrong": {_JBOOL[self.wrong]}, '
+            f'"outdated": {_JBOOL[self.outdated]}}}'
+        )
 
 
 @dataclass(frozen=True)
@@ -186,6 +207,19 @@ class StatusItem:
             "served": [s.to_dict() for s in self.served],
         }
 
+    def to_json(self) -> str:
+        """``json.dumps(self.to_dict())``, written directly (see :meth:`Served.to_json`)."""
+        served = ", ".join([s.to_json() for s in self.served])
+        days = "null" if self.days_left is None else str(self.days_left)
+        return (
+            f'{{"deployment": {_jstr(self.deployment)}, "kind": {_jstr(self.kind)}, '
+            f'"name": {_jstr(self.name)}, "fingerprint": {_jstr(self.fingerprint)}, '
+            f'"not_after": {_jtime(self.not_after)}, "days_left": {days}, '
+            f'"stage": {_jstr(self.stage)}, "temporary": {_JBOOL[self.temporary]}, '
+            f'"in_use": {_JBOOL[self.in_use]}, "note": {_jstr(self.note)}, '
+            f'"served": [{served}]}}'
+        )
+
 
 @dataclass(frozen=True)
 class StatusReport:
@@ -207,6 +241,10 @@ class StatusReport:
     def rows(self) -> list[StatusItem]:
         """The items as the table shows them: a trust-store root held by several appliances
         of a deployment once (its first item), every other item as it is."""
+        return list(self._rows)
+
+    @cached_property
+    def _rows(self) -> tuple[StatusItem, ...]:
         seen: set[tuple[str, str]] = set()
         out: list[StatusItem] = []
         for i in self.items:
@@ -216,7 +254,7 @@ class StatusReport:
                     continue
                 seen.add(key)
             out.append(i)
-        return out
+        return tuple(out)
 
     def counts(self) -> dict[str, int]:
         """How many rows (:meth:`rows`: a root once per deployment, however many
@@ -224,49 +262,46 @@ class StatusReport:
         ``ok``, ``pending`` (CSRs), ``unused`` (CAs nothing uses), ``temporary``,
         ``temporary_3_months``, ``wrong_served`` (endpoints), ``unreachable`` (endpoints
         that presented nothing), ``items`` (rows)."""
-        c: Counter[str] = Counter()
-        for i in self.rows():
-            c["items"] += 1
+        return dict(self._counts)
+
+    @cached_property
+    def _counts(self) -> dict[str, int]:
+        stages: Counter[str] = Counter()
+        unused = temporary = three_months = wrong = unreachable = 0
+        rows = self._rows
+        for i in rows:
             if not i.in_use:
-                c["unused"] += 1
-            elif i.stage == "expired":
-                c["expired"] += 1
-            elif i.stage == "pending":
-                c["pending"] += 1
-            elif i.stage == "missing":
-                c["missing"] += 1
-            elif i.stage == "ok":
-                c["ok"] += 1
+                unused += 1
             else:
-                c["warning"] += 1
+                stages[i.stage] += 1
             if i.temporary:
-                c["temporary"] += 1
+                temporary += 1
                 if i.three_months:
-                    c["temporary_3_months"] += 1
+                    three_months += 1
             for s in i.served:
                 if s.wrong:
-                    c["wrong_served"] += 1
+                    wrong += 1
                 elif not s.verdict.served:
-                    c["unreachable"] += 1
-        keys = (
-            "items",
-            "expired",
-            "missing",
-            "warning",
-            "ok",
-            "pending",
-            "unused",
-            "temporary",
-            "temporary_3_months",
-            "wrong_served",
-            "unreachable",
-        )
-        return {k: c[k] for k in keys}
+                    unreachable += 1
+        named = ("expired", "pending", "missing", "ok")
+        return {
+            "items": len(rows),
+            "expired": stages["expired"],
+            "missing": stages["missing"],
+            "warning": sum(n for stage, n in stages.items() if stage not in named),
+            "ok": stages["ok"],
+            "pending": stages["pending"],
+            "unused": unused,
+            "temporary": temporary,
+            "temporary_3_months": three_months,
+            "wrong_served": wrong,
+            "unreachable": unreachable,
+        }
 
     def within(self) -> list[tuple[int, int]]:
         """(stage days, how many in-use rows (:meth:`rows`) are in that stage), tightest
         stage first."""
-        c = Counter(int(i.stage) for i in self.rows() if i.warning and i.stage.isdigit())
+        c = Counter(int(i.stage) for i in self._rows if i.warning and i.stage.isdecimal())
         return sorted(c.items())
 
     @property
@@ -335,9 +370,10 @@ class StatusReport:
             perf.append(f"min_days_left={self.min_days_left}")
         return f"CCAPKI {word} - {self.summary()} | {' '.join(perf)}"
 
-    def to_dict(self) -> dict[str, object]:
-        """The JSON form of ``ccapki status --json``."""
-        return {
+    def to_dict(self, *, items: bool = True) -> dict[str, object]:
+        """The JSON form of ``ccapki status --json`` (``items=False``: without ``items``,
+        which each write their own JSON: :meth:`StatusItem.to_json`)."""
+        out: dict[str, object] = {
             "now": self.now.isoformat(),
             "deployments": {
                 name: {"release": self.releases.get(name), "warn_days": list(days)}
@@ -347,8 +383,10 @@ class StatusReport:
             "counts": self.counts(),
             "exit_code": self.exit_code,
             "nagios_code": self.nagios_code,
-            "items": [i.to_dict() for i in self.items],
         }
+        if items:
+            out["items"] = [i.to_dict() for i in self.items]
+        return out
 
 
 def _plural(n: int, word: str) -> str:
@@ -877,7 +915,7 @@ def read_facts(store: Store, name: str) -> DeploymentFacts:
             for c in store.csrs.list()
             if outstanding(c.identity, c.spki, c.created_at)
         )
-        probes = tuple(store.probes.latest())
+        probes = tuple(store.probes.latest(chains=False))
         scope = SHARED_CAS if conf.shared_ca else name
         te = t.trust_entries.c
         live = (te.deployment == name) & te.removed_at.is_(None)

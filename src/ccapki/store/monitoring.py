@@ -7,16 +7,16 @@ import builtins
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, null, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ccapki.store import schema as t
 from ccapki.store.records import NoticeRecord, ProbeRecord, ProbeVerdict, RunRecord
 
 if TYPE_CHECKING:
-    from sqlalchemy import ColumnElement, Connection, Row
+    from sqlalchemy import ColumnElement, Connection
 
     from ccapki.store.session import Store
 
@@ -28,24 +28,35 @@ __all__ = ["CLAIM_TTL", "NoticeRepository", "ProbeRepository", "RunRepository"]
 CLAIM_TTL = dt.timedelta(minutes=15)
 
 
-def _probe(r: Row[tuple[object, ...]]) -> ProbeRecord:
-    m = r._mapping
-    return ProbeRecord(
-        appliance=m["appliance"],
-        kind=m["kind"],
-        address=m["address"],
-        at=m["at"],
-        verdict=ProbeVerdict(m["verdict"]),
-        reason=m["reason"],
-        protocol=m["protocol"],
-        leaf_sha256=m["leaf_sha256"],
-        chain_pem=m["chain_pem"],
-        identity=m["identity"],
-        version=m["version"],
-        latency_ms=m["latency_ms"],
-        since=m["since"],
-        deployment=m["deployment"],
+_VERDICTS = {v.value: v for v in ProbeVerdict}
+
+
+def _columns(chains: bool = True) -> tuple[ColumnElement[Any], ...]:
+    """The columns of a :class:`ProbeRecord`, in its fields' order (``chains=False``: the
+    presented chain read as NULL: a report over thousands of endpoints never reads it)."""
+    p = t.probe_results.c
+    chain = p.chain_pem if chains else null().label("chain_pem")
+    return (
+        p.appliance,
+        p.kind,
+        p.address,
+        p.at,
+        p.verdict,
+        p.reason,
+        p.protocol,
+        p.leaf_sha256,
+        chain,
+        p.identity,
+        p.version,
+        p.latency_ms,
+        p.since,
+        p.deployment,
     )
+
+
+def _probe(r: Sequence[Any]) -> ProbeRecord:
+    a, k, addr, at, verdict, *rest = r  # the order of _columns()
+    return ProbeRecord(a, k, addr, at, _VERDICTS[verdict], *rest)
 
 
 class ProbeRepository:
@@ -63,7 +74,7 @@ class ProbeRepository:
             return []
         out: list[ProbeRecord] = []
         with self._s.transaction() as c:
-            before = {(p.appliance, p.kind): p for p in self._latest(c)}
+            before = {(p.appliance, p.kind): p for p in self._latest(c, chains=False)}
             for r in results:
                 prev = before.get((r.appliance, r.kind))
                 since = None
@@ -97,7 +108,7 @@ class ProbeRepository:
             )
         return out
 
-    def _latest(self, c: Connection) -> builtins.list[ProbeRecord]:
+    def _latest(self, c: Connection, chains: bool = True) -> builtins.list[ProbeRecord]:
         p = t.probe_results
         newest = (
             select(func.max(p.c.id).label("id"))
@@ -105,13 +116,18 @@ class ProbeRepository:
             .group_by(p.c.appliance, p.c.kind)
             .subquery()
         )
-        q = select(p).join(newest, p.c.id == newest.c.id).order_by(p.c.appliance, p.c.kind)
+        q = (
+            select(*_columns(chains))
+            .join_from(p, newest, p.c.id == newest.c.id)
+            .order_by(p.c.appliance, p.c.kind)
+        )
         return [_probe(r) for r in c.execute(q).all()]
 
-    def latest(self) -> builtins.list[ProbeRecord]:
-        """The newest result of every endpoint of the deployment, by appliance and kind."""
+    def latest(self, *, chains: bool = True) -> builtins.list[ProbeRecord]:
+        """The newest result of every endpoint of the deployment, by appliance and kind
+        (``chains=False``: without what each presented, ``chain_pem`` None)."""
         with self._s.connection() as c:
-            return self._latest(c)
+            return self._latest(c, chains)
 
     def history(
         self, appliance: str | None = None, kind: str | None = None, limit: int = 100
@@ -119,7 +135,7 @@ class ProbeRepository:
         """The newest ``limit`` results of the deployment (of ``appliance``, ``kind``),
         newest first."""
         p = t.probe_results
-        q = select(p).where(p.c.deployment == self._s.deployment)
+        q = select(*_columns()).where(p.c.deployment == self._s.deployment)
         if appliance is not None:
             q = q.where(p.c.appliance == appliance)
         if kind is not None:
