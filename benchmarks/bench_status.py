@@ -16,9 +16,10 @@ What is timed (median of R runs each, after one warm-up):
 2. **raw sqlite3**: the plainest reading of the same rows with the ``sqlite3`` module (the
    current version of each identity, the live trust entries, the last probe of each
    endpoint) and nothing else: no deployment file, no judging. Printed: ccapki / raw.
-3. **the command**: ``ccapki status --json`` as a process of the installed ``.venv/bin/ccapki``
-   against ``python -c "import cryptography.x509"`` (a Python start-up that loads the
-   library), time ratio.
+3. **the command**: ``ccapki status`` (the table, piped), ``--json`` and ``--nagios`` as
+   processes of the installed ``.venv/bin/ccapki`` with their bytecode cached (as an installed
+   ccapki has it), against ``python -c "import cryptography.x509"`` (a Python start-up that
+   loads the library), time ratio. Goal (issue 12): **<= 0.5 s**.
 
     .venv/bin/python benchmarks/bench_status.py [-n 10000] [--quick] [--runs 7] [--profile]
 """
@@ -237,34 +238,43 @@ def main(argv: list[str] | None = None) -> int:
 
         env = {k: v for k, v in os.environ.items() if not k.startswith("CCAPKI_")}
         env.update(CCAPKI_HOME=str(home), CCAPKI_NOW=NOW.isoformat())
+        # compiled bytecode cached, as in an installed ccapki (see bench_commands.py)
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(Path(tmp) / "pycache")
 
-        def command() -> None:
-            proc = subprocess.run(
-                [str(CCAPKI), "status", "--json"], env=env, capture_output=True, check=False
-            )
-            if proc.returncode not in (0, 1):
-                raise SystemExit(f"ccapki status exited {proc.returncode}: {proc.stderr!r}")
+        def command(*args: str) -> Callable[[], None]:
+            def run() -> None:
+                proc = subprocess.run(
+                    [str(CCAPKI), "status", *args], env=env, capture_output=True, check=False
+                )
+                if proc.returncode not in (0, 1, 2):
+                    raise SystemExit(f"ccapki status exited {proc.returncode}: {proc.stderr!r}")
+
+            return run
 
         base_cmd = [sys.executable, "-c", "import cryptography.x509"]
 
         def baseline() -> None:
-            subprocess.run(base_cmd, check=True, capture_output=True)
+            subprocess.run(base_cmd, check=True, capture_output=True, env=env)
 
+        command()()  # the bytecode cache filled
         base_before = median_time(baseline, runs)
-        cmd_s, cmd_cpu = median_time(command, runs)
+        measured = [
+            (f"ccapki status {' '.join(a)}".strip(), median_time(command(*a), runs))
+            for a in ((), ("--json",), ("--nagios",))
+        ]
         base_after = median_time(baseline, runs)
         base_s = (base_before[0] + base_after[0]) / 2
         base_cpu = (base_before[1] + base_after[1]) / 2
         print(f"the command, median of {runs} processes      wall        CPU")
-        print(
-            f"  ccapki status --json                {cmd_s * 1000:8.1f} ms {cmd_cpu * 1000:8.1f} ms"
-        )
+        for label, (cmd_s, cmd_cpu) in measured:
+            print(f"  {label:<34}{cmd_s * 1000:8.1f} ms {cmd_cpu * 1000:8.1f} ms   goal <= 500 ms")
         print(
             f"  python -c 'import cryptography.x509' {base_s * 1000:7.1f} ms "
             f"{base_cpu * 1000:8.1f} ms"
         )
-        ratio, cpu_ratio = cmd_s / base_s, cmd_cpu / base_cpu
-        print(f"  ratio                               {ratio:8.1f}x {cpu_ratio:8.1f}x")
+        for label, (cmd_s, cmd_cpu) in measured:
+            print(f"  ratio {label:<28}{cmd_s / base_s:8.1f}x {cmd_cpu / base_cpu:8.1f}x")
     return 0
 
 
