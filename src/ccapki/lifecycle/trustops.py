@@ -675,8 +675,11 @@ def _links_cam_cas(
                 finds[x.name] += link
                 warns[m.name] += soft
                 warns[x.name] += soft
-                cases[m.name].append(v.case(inv, chain, trust(m)))
-                cases[x.name].append(v.case(inv, cam_chain, trust(x)))
+                # a link's findings are both cells': so is what the FAQ's case requires of
+                # it, both ways (a CAS on a third-party CA fails on what the CAM must trust)
+                both = (v.case(inv, chain, trust(m)), v.case(inv, cam_chain, trust(x)))
+                cases[m.name] += both
+                cases[x.name] += both
                 expiring = v.expiry(chain, cam_chain)
                 warns[m.name] += expiring
                 warns[x.name] += expiring
