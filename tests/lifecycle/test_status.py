@@ -180,7 +180,7 @@ def test_temporary_certificates_and_the_three_month_ones() -> None:
     assert "3 months" not in items["cas"].note
     assert "before 4.7" in items["cas"].note
     assert short.counts()["temporary_3_months"] == 1
-    assert "1 temporary (3 months)" in short.summary()
+    assert "2 temporary (1 of them for 3 months)" in short.summary()
     long = build_report(
         [DeploymentFacts("d", release="4.8.0", temporary_days=1826, identities=ids)], NOW
     )
@@ -603,3 +603,26 @@ def test_a_missing_acme_identity_is_to_be_ordered_not_given_a_csr() -> None:
     assert "ccapki acme order cam" in items["cam"]
     assert "csr" not in items["cam"]
     assert "ccapki csr cas-tp" in items["cas-tp"]
+
+
+def test_the_summary_counts_every_temporary_certificate_as_the_nagios_data_does() -> None:
+    """Walkthrough: `status --nagios` said "2 temporary (3 months)" beside `temporary=4`:
+    the Perfigo-style temporary certificates were counted, not named."""
+    ids = (
+        _fact("cam", 80, source="self-signed"),
+        _fact("cas-a", 80, source="self-signed"),
+        _fact("cas-b", 900, source="perfigo"),
+        _fact("cas-c", 900, source="perfigo"),
+    )
+    mixed = build_report(
+        [DeploymentFacts("d", release="4.7.2", temporary_days=90, identities=ids)], NOW
+    )
+    n = mixed.counts()
+    assert (n["temporary"], n["temporary_3_months"]) == (4, 2)
+    assert "4 temporary (2 of them for 3 months)" in mixed.summary()
+    assert "temporary=4" in mixed.nagios_line()
+    five_years = build_report(
+        [DeploymentFacts("d", release="4.8.0", temporary_days=1826, identities=ids[:2])], NOW
+    )
+    assert "2 temporary" in five_years.summary()
+    assert "3 months" not in five_years.summary()

@@ -338,8 +338,14 @@ class StatusReport:
         parts += [f"{count} within {days} days" for days, count in self.within()]
         if n["wrong_served"]:
             parts.append(f"{_plural(n['wrong_served'], 'wrong certificate')} served")
-        if n["temporary_3_months"]:
-            parts.append(f"{n['temporary_3_months']} temporary (3 months)")
+        temporary, short = n["temporary"], n["temporary_3_months"]
+        if temporary:  # as many as --nagios's temporary=N; the release's 3-month kind named
+            if short == temporary:
+                parts.append(f"{temporary} temporary (3 months)")
+            elif short:
+                parts.append(f"{temporary} temporary ({short} of them for 3 months)")
+            else:
+                parts.append(f"{temporary} temporary")
         if n["pending"]:
             parts.append(f"{_plural(n['pending'], 'CSR')} pending")
         if n["unreachable"]:
