@@ -27,7 +27,10 @@ def make_csrs(store: ccapki.Store, dep: ccapki.Deployment, folder: Path) -> None
 
 
 def import_folder(store: ccapki.Store, dep: ccapki.Deployment, folder: Path) -> None:
-    result = ccapki.import_files(store, dep, [folder])
+    skipped: list[tuple[str, str]] = []  # a README or an image in the folder: left out
+    result = ccapki.import_files(store, dep, [folder], skipped=skipped)
+    for path, reason in skipped:
+        print(f"warning: skipped {path}: {reason}", file=sys.stderr)
     for imported in result.identities:
         cert = imported.certificate
         print(

@@ -452,13 +452,14 @@ def make_csrs(
 
 
 def read_files(
-    paths: Iterable[str | os.PathLike[str]],
+    paths: Iterable[str | os.PathLike[str]] | str | os.PathLike[str],
     password: str | bytes | None = None,
     *,
     skipped: list[tuple[str, str]] | None = None,
 ) -> list[Material]:
     """Parse certificate and key files (PEM, DER, PKCS#7, PKCS#12; folders recursively).
 
+    ``paths`` is a list of paths, or one path (a string is one path, never its letters).
     Returns one :class:`Material` per file. Raises :class:`FileFormatError` (naming the
     file) at the first bad one, so a caller can refuse the whole batch,
     :class:`PasswordError` for a wrong PKCS#12 password. With ``skipped`` (a list), a file
@@ -468,6 +469,9 @@ def read_files(
     from ccapki.pki.formats import parse_files
 
     pw = password.encode() if isinstance(password, str) else password
+    if isinstance(paths, str | os.PathLike):
+        # a string is iterable too: "/srv/returned" would be read as "/", "s", "r", ...
+        paths = [paths]
     return parse_files(paths, pw or None, skipped=skipped)
 
 
@@ -503,19 +507,24 @@ def import_materials(
 def import_files(
     store: Store,
     deployment: Deployment,
-    paths: Iterable[str | os.PathLike[str]],
+    paths: Iterable[str | os.PathLike[str]] | str | os.PathLike[str],
     password: str | bytes | None = None,
     *,
     now: dt.datetime | None = None,
     force: bool = False,
     identity: str | None = None,
+    skipped: list[tuple[str, str]] | None = None,
 ) -> ImportResult:
-    """Read the files (or folders) at ``paths`` and import them: :func:`read_files` then
-    :func:`import_materials`. All or nothing.
+    """Read the files (or folders) at ``paths`` (a list, or one path) and import them:
+    :func:`read_files` then :func:`import_materials`. All or nothing.
+
+    With ``skipped`` (a list), a file inside a folder that holds no certificate or key at
+    all (a README, an image) is left out and appended as ``(path, reason)``, as
+    ``ccapki import FOLDER`` does; without it such a file refuses the batch.
 
     Returns the :class:`ImportResult`. Raises what those two raise.
     """
-    materials = read_files(paths, password)
+    materials = read_files(paths, password, skipped=skipped)
     return import_materials(store, deployment, materials, now, force=force, identity=identity)
 
 
@@ -741,7 +750,18 @@ def probe_endpoints(
         raise InputError(f"target={target!r}", "use target='auto', 'lab' or 'deployment'")
     state = None if target == "deployment" else read_state(store.home / "lab")
     lab = state.status if state is not None and state.alive else None
+    other = lab is not None and state is not None and state.serves_other(deployment.name)
+    if other:  # its certificates are another deployment's, never this one's drift
+        lab = None
     found = endpoints_for(deployment, target, lab)  # type: ignore[arg-type]
+    if found is None and other:
+        assert state is not None
+        raise InputError(
+            f"the lab serves deployment {state.serves!r}, not {deployment.name!r}",
+            f"probe {state.serves!r}, or serve {deployment.name!r} (`ccapki lab down`, then "
+            f"`ccapki --deployment {deployment.name} lab up`); or give endpoints per "
+            'appliance in the deployment file (endpoints = { control = "host:port", ... })',
+        )
     if found is None:
         raise InputError(
             f"no endpoint to probe for deployment {deployment.name!r}",
@@ -886,9 +906,10 @@ def rotation_what_if(
         inv = load_inventory(store, deployment)
         with store.transaction():
             # a what-if: CAs it would create are minted, used, and rolled back
-            issuers, _ = ensure_issuers(store, plan, when, needed={signer} - {"self"})
+            issuers, created = ensure_issuers(store, plan, when, needed={signer} - {"self"})
             record = issue_one(p, signer, issuers, when)
-            breaks, steps = rotation_plan(inv, spec.name, [record.certificate, *record.chain], when)
+            chain = [record.certificate, *record.chain]
+            breaks, steps = rotation_plan(inv, spec.name, chain, when, created=created)
             store.rollback()
     return breaks, [(s.order, s.text) for s in steps]
 

@@ -7,7 +7,7 @@ import os
 import stat
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 __all__ = [
     "STDOUT",
     "atomic_write",
+    "atomic_write_all",
     "atomic_writer",
     "check_output_file",
     "check_output_folder",
@@ -51,11 +52,62 @@ def atomic_write(
         target = _writable_target(target, follow_symlink)
         return _atomic_write(target, data, private)
     except OSError as exc:
-        raise cannot_write(
-            target,
-            exc.strerror or type(exc).__name__,
-            "choose a path in a folder that exists and that you can write to",
-        ) from None
+        raise cannot_write(target, exc.strerror or type(exc).__name__, _os_hint(exc)) from None
+
+
+def _os_hint(exc: OSError) -> str:
+    """The fix of a failed write, by its cause: a full disk or quota is not a bad path."""
+    import errno
+
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return (
+            "free space (or choose a folder on another file system); the old file, if any, "
+            "is untouched"
+        )
+    if exc.errno == errno.EROFS:
+        return "the file system is read-only: choose a folder on a writable one"
+    return "choose a path in a folder that exists and that you can write to"
+
+
+def atomic_write_all(
+    files: Sequence[tuple[str | os.PathLike[str], bytes]],
+    *,
+    private: bool = False,
+    follow_symlink: bool = False,
+) -> list[Path]:
+    """Write several files all or nothing: every file's data goes to a temporary file
+    beside it first (fsynced, 0600 from the start when ``private``), and only when all
+    are written are they renamed over their paths. A failure (a full disk, a folder or
+    device where a file must go) removes the temporary files and leaves every path as it
+    was. Returns the paths written, in order; raises
+    :class:`~ccapki.errors.InputError` as :func:`atomic_write` does."""
+    temps: list[tuple[str, Path]] = []
+    target = Path()
+    try:
+        try:
+            for path, data in files:
+                target = _writable_target(Path(path), follow_symlink)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(
+                    prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
+                )
+                temps.append((tmp, target))
+                os.fchmod(fd, 0o600 if private else 0o644)
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(data)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+        except OSError as exc:
+            why = exc.strerror or type(exc).__name__
+            raise cannot_write(target, why, _os_hint(exc)) from None
+        for tmp, target in temps:
+            os.replace(tmp, target)
+    except BaseException:
+        for tmp, _ in temps:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        raise
+    return [t for _, t in temps]
 
 
 #: ``--out -``: standard output.

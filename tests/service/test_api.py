@@ -121,9 +121,10 @@ def test_validation_errors_are_422_problems(service: Service) -> None:
     c = service.client("admin")
     body = _problem(c.post("/api/v1/users", json={"name": "x"}), 422)
     assert str(body["error"]).startswith("invalid request: body.role")
+    # not JSON at all: 400, as docs/service.md says (tests/service/test_problems.py)
     body = _problem(
         c.post("/api/v1/users", content=b"{not json", headers={"content-type": "application/json"}),
-        422,
+        400,
     )
     _problem(c.get("/api/v1/audit", params={"limit": "lots"}), 422)
 

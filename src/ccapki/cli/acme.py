@@ -195,7 +195,7 @@ def order(
         )
         if any(o.ok for o in outcomes):
             env.work_done()
-        code = print_outcomes(outcomes, str(env.home))
+        code = print_outcomes(outcomes, env.store_where)
         trust_note(store, dep, outcomes)
     return code
 

@@ -345,8 +345,26 @@ class Env:
     @property
     def database_url(self) -> str | None:
         """``CCAPKI_DATABASE_URL`` (e.g. PostgreSQL), else None: the SQLite file in
-        :attr:`home`. The CLI is the one place that reads it; the store is given it."""
-        return os.environ.get("CCAPKI_DATABASE_URL") or None
+        :attr:`home`. The CLI is the one place that reads it; the store is given it.
+        Raises :class:`StoreError` for a URL no store can live at (not a URL, MySQL...)."""
+        url = os.environ.get("CCAPKI_DATABASE_URL") or None
+        if url is not None:
+            from ccapki.store.urls import check_database_url
+
+            check_database_url(url)
+        return url
+
+    @property
+    def store_where(self) -> str:
+        """Where the store is, for "issued ... in WHERE": the database URL without its
+        password when ``CCAPKI_DATABASE_URL`` names one (the home folder holds none of
+        its rows), else the home folder."""
+        url = self.database_url
+        if url is None:
+            return str(self.home)
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
 
     def refuse_file_home(self) -> None:
         """Raise :class:`StoreError` when the store folder (--home, CCAPKI_HOME) is a file:
@@ -764,7 +782,11 @@ def _run(args: list[str]) -> int:
         return 0
     except click.UsageError as exc:
         cmd = exc.ctx.command_path if exc.ctx else "ccapki"
-        _say_error(exc.format_message(), f"see `{cmd} --help` for usage and examples")
+        hint = f"see `{cmd} --help` for usage and examples"
+        if isinstance(exc, click.BadParameter) and exc.message.endswith("is a directory."):
+            # click.Path(dir_okay=False) given a folder: say the fix, as for any file
+            hint = f"name a file inside that folder (it takes a file, not a folder); {hint}"
+        _say_error(exc.format_message(), hint)
         return 2
     except click.ClickException as exc:
         # click's other errors (e.g. a file it could not open) are bad input too: exit 2,

@@ -223,7 +223,7 @@ def _order_acme(
             f"{exc.hint} (the rest of the apply is done; `ccapki apply --no-acme` leaves "
             "the ACME orders out)",
         ) from None
-    code = print_outcomes(outcomes, str(env.home), err=as_json)
+    code = print_outcomes(outcomes, env.store_where, err=as_json)
     if any(o.ok for o in outcomes):
         again = api.apply(store, dep, env.now(), path=path)  # the trust the new ones need
         for change in again.trust_added:
@@ -337,7 +337,7 @@ def _say(
             ident = current[a.identity]
             click.echo(
                 f"{_DONE[a.kind]} {a.identity} v{ident.version} "
-                f"(expires {ident.not_after:%Y-%m-%d}) in {env.home}"
+                f"(expires {ident.not_after:%Y-%m-%d}) in {env.store_where}"
             )
         else:
             click.echo(f"{a.identity}: {a.kind.value}: {a.reason}")

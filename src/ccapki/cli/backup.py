@@ -332,7 +332,7 @@ def restore(env: Env, file: str, identity: str | None, force: bool, as_json: boo
     added = _tally(a, keys=("key re-sealed", "keys re-sealed"), certificates=_CERTS)
     click.echo(
         f"restored {what} from {file} (made {summary.header.created_at:%Y-%m-%d %H:%M} UTC): "
-        f"{_ids(len(summary.identities))} with new versions: "
+        f"{_ids(len({*summary.identities, *summary.forced}))} with new versions: "
         f"{added}"
     )
     held = sum(k.values())

@@ -40,12 +40,41 @@ def _password(value: str | None, prompt: str, *, confirm: bool = False) -> bytes
     return None
 
 
+def _refuse_idle_options(
+    fmt: str, *, legacy: bool, encrypt_key: bool, password: str | None
+) -> None:
+    """Refuse an ``export`` option the format does not use (it would be ignored without a
+    word: above all ``--password`` with ``--format key``, which still wrote the key
+    unencrypted). Raises :class:`InputError`; nothing is written."""
+    key_pem = fmt in ("pem-bundle", "key")
+    idle = ""
+    if legacy and fmt != "pkcs12":
+        idle, uses = "--legacy", "a PKCS#12 file (--format pkcs12, or --for-peer)"
+    elif encrypt_key and not key_pem and fmt != "pkcs12":  # a PKCS#12 is encrypted anyway
+        idle, uses = "--encrypt-key", "a PEM key (--format pem-bundle or key)"
+    elif password is not None and not key_pem and fmt != "pkcs12":
+        idle, uses = "--password", "a PKCS#12 file or an encrypted PEM key"
+    if idle:
+        raise InputError(
+            f"{idle} has no effect on --format {fmt} (it is for {uses}); nothing was written",
+            f"leave out {idle}, or choose the format it is for",
+        )
+    if password is not None and key_pem and not encrypt_key:
+        raise InputError(
+            f"--password was given, but --format {fmt} writes the key unencrypted without "
+            "--encrypt-key; nothing was written",
+            "add --encrypt-key to encrypt the key with this password, or leave out --password "
+            "(the key is then written unencrypted, 0600)",
+        )
+
+
 @click.command(
     epilog="""\b
 EXAMPLES
   ccapki csr cas-clinic                 key kept sealed (pending), CSR in ./cas-clinic.csr
   ccapki csr --all --out csrs/          every third-party identity (csrs/ is made if missing)
   ccapki csr cas-clinic --out -         print the CSR on standard output
+  ccapki csr cas-clinic --out req.csr   one CSR, in the file named (a name ending .csr)
 
 Older pending keys are never destroyed by a new CSR: a certificate answering an older
 request still finds its key. Retire one explicitly with `ccapki keys retire FINGERPRINT`.
@@ -62,7 +91,8 @@ EXIT CODES
     metavar="DIR",
     default=".",
     show_default=True,
-    help="Folder for the .csr files (made if missing); - prints them on standard output.",
+    help="Folder for the .csr files (made if missing); a name ending .csr: the file of one "
+    "CSR; - prints them on standard output.",
 )
 @click.option("--follow-symlink", is_flag=True, help="Write through a .csr that is a symlink.")
 @pass_env
@@ -95,12 +125,20 @@ def csr(env: Env, identities: tuple[str, ...], all_: bool, out: str, follow_syml
         )
     names = [dep.identity(n).name for n in dict.fromkeys(names)]
     to_stdout = out == STDOUT
-    if not to_stdout:
-        check_output_folder(out)  # before the passphrase is asked, a key made
+    # `--out cas-clinic.csr` names the file of one CSR (not a folder of that name)
+    one_file = not to_stdout and out.lower().endswith(".csr") and not Path(out).is_dir()
+    if one_file and len(names) != 1:
+        raise InputError(
+            f"--out {out} names one file, but {len(names)} CSRs are to be written; "
+            "nothing was written",
+            "give a folder for several CSRs (`--out csrs/`), or name one identity",
+        )
+    if not to_stdout:  # before the passphrase is asked, a key made
+        check_output_folder(Path(out).parent if one_file else out, target=out)
     written: list[str] = []
 
     def deliver(r: CsrResult) -> None:
-        dest = STDOUT if to_stdout else Path(out) / f"{r.identity}.csr"
+        dest = STDOUT if to_stdout else Path(out) if one_file else Path(out) / f"{r.identity}.csr"
         written.append(write_output(dest, r.pem, follow_symlink=follow_symlink, make_folder=True))
 
     with env.open_store() as store:
@@ -173,6 +211,11 @@ def import_cmd(
         )
         versions = {n: store.identities.get(n) for n in {i.identity for i in result.identities}}
         chained = _chained(store, dep, result.ca_certificates)
+        # a certificate from another root: the appliances must trust it before it is installed
+        from ccapki.pki.certs import fingerprint
+
+        mine = {fingerprint(c) for i in result.identities for c in (i.certificate, *i.chain)}
+        adds = [c for c in (api.plan_trust(store, dep) if mine else []) if c.fingerprint in mine]
     for imp in result.identities:
         v = versions[imp.identity]
         assert v is not None
@@ -204,6 +247,19 @@ def import_cmd(
         click.echo(f"already held: key {fp[:16]}")
     for note in result.notes:
         click.echo(f"note: {note}")
+    if adds:
+        from ccapki.cli.output import plural
+
+        click.echo(
+            f"next: the trust stores lack what the imported certificate needs "
+            f"({plural(len(adds), 'addition')}, `ccapki trust plan` lists them): add them on "
+            "the appliances before installing it, then `ccapki trust apply`"
+        )
+        click.echo(
+            "next: the clients that connect to it (web login, agent, admin GUI) need its root "
+            "too, unless they already trust that CA: `ccapki export-roots --out DIR` writes "
+            "it for them (`ccapki trust check --clients FILE` checks a bundle they hold)"
+        )
     return 0
 
 
@@ -245,8 +301,9 @@ atomically, and logged in the audit log. --out must be in a folder that exists.
 
 \b
 EXIT CODES
-  0 written   2 bad input (unknown identity, no certificate yet, refused --out): nothing
-              written
+  0 written   2 bad input (unknown identity, no certificate yet, refused --out, an option
+              the format does not use, such as --password without --encrypt-key):
+              nothing written
 """
 )
 @click.argument("identity")
@@ -274,7 +331,9 @@ EXIT CODES
     "--key-format", type=click.Choice(["pkcs8", "pkcs1"]), default="pkcs8", show_default=True
 )
 @click.option("--encrypt-key", is_flag=True, help="Encrypt the PEM key (asks for a password).")
-@click.option("--password", help="Password for PKCS#12 or an encrypted key (8+ characters).")
+@click.option(
+    "--password", help="Password for PKCS#12, or for the key with --encrypt-key (8+ characters)."
+)
 @click.option("--legacy", is_flag=True, help="PKCS#12 with 3DES/SHA-1 for old Java and Windows.")
 @click.option("--for-peer", is_flag=True, help="PKCS#12 to move an HA identity to the secondary.")
 @pass_env
@@ -327,6 +386,7 @@ def export(
         refuse_key_on_stdout(private=with_key, force_stdout=force_stdout)
     else:
         check_output_file(out, follow_symlink=follow_symlink)  # before any password prompt
+    _refuse_idle_options(fmt, legacy=legacy, encrypt_key=encrypt_key, password=password)
     pw: bytes | None = None
     if fmt == "pkcs12":
         pw = _password(password, "PKCS#12 password", confirm=True)
@@ -402,9 +462,14 @@ EXAMPLES
   ccapki check-ha cas-dorm --primary a.p12 --secondary b.pfx \\
       --password ... --secondary-password ...   each file its own password
 
+On 4.7+ the IPsec heartbeat is judged as strongSwan decides IKE_AUTH: each peer's key its
+certificate's, one subject DN on both, each peer's trust store (as the store holds it)
+verifying the other's chain. "HA broken" means it will not come up; "not fit for HA" that
+it comes up, but the peers present different certificates or miss names.
+
 \b
 EXIT CODES
-  0 fit for HA   1 findings   2 bad input
+  0 fit for HA   1 findings (not fit, or HA broken)   2 bad input
 """,
 )
 @click.argument("pair")
@@ -412,8 +477,10 @@ EXIT CODES
 @click.option("--secondary", type=click.Path(dir_okay=False), help="Bundle off the secondary.")
 @click.option(
     "--password",
-    help="Password of the files (PKCS#12, encrypted keys); the primary's only when "
-    "--secondary-password is given.",
+    envvar="CCAPKI_EXPORT_PASSWORD",
+    show_envvar=True,
+    help="Password of the files (PKCS#12, encrypted keys), as `export` wrote them; the "
+    "primary's only when --secondary-password is given.",
 )
 @click.option("--secondary-password", help="Password of the secondary's file.")
 @click.option("--json", "as_json", is_flag=True)
@@ -429,7 +496,11 @@ def check_ha(
 ) -> int:
     """Confirm both HA peers hold the same certificate and key, fit for the heartbeat."""
     from ccapki.cli.common import load_deployment_arg
-    from ccapki.lifecycle.certfiles import check_ha_pair, identity_material
+    from ccapki.lifecycle.certfiles import (
+        check_ha_pair,
+        ha_heartbeat_blockers,
+        identity_material,
+    )
 
     dep, _ = load_deployment_arg(env, None)
     spec = dep.identity(pair)
@@ -442,9 +513,10 @@ def check_ha(
             f"add the file taken off the other peer: `ccapki check-ha {spec.name} --primary "
             f"FILE --secondary FILE`, or give neither to check the store's identity",
         )
+    chains: list[tuple[x509.Certificate, ...]]
     if primary and secondary:
         both = secondary_password is None
-        sides = [
+        files = [
             _bundle(primary, password, "--password"),
             _bundle(
                 secondary,
@@ -454,12 +526,22 @@ def check_ha(
                 else "--secondary-password",
             ),
         ]
+        sides = [(leaf, key) for leaf, key, _ in files]
+        chains = [(leaf, *rest) for leaf, _, rest in files]
     else:
         with env.open_store() as store:
             ident, key = identity_material(store, spec.name)
         sides = [(ident.certificate, key), (ident.certificate, key)]
-    checks = check_ha_pair(spec, sides[0], sides[1], env.now())
-    ok = all(c.ok for c in checks)
+        chains = [(ident.certificate, *ident.chain)] * 2
+    now = env.now()
+    checks = check_ha_pair(spec, sides[0], sides[1], now)
+    # the heartbeat as strongSwan judges it: each peer's trust store against the other's
+    # chain, one IKE identity (the subject DN), each key its certificate's
+    blockers: tuple[str, ...] = ()
+    if dep.profile.ha_ipsec_heartbeat:
+        with env.open_store() as store:
+            blockers = ha_heartbeat_blockers(store, spec, checks, chains[0], chains[1], now)
+    ok = all(c.ok for c in checks) and not blockers
     if as_json:
         from ccapki.cli.output import print_json
 
@@ -469,6 +551,7 @@ def check_ha(
                 "ok": ok,
                 "source": "files" if primary else "store",
                 "heartbeat_keyed": dep.profile.ha_ipsec_heartbeat,
+                "heartbeat_blocked_by": list(blockers),
                 "checks": [c.as_dict() for c in checks],
             }
         )
@@ -476,12 +559,23 @@ def check_ha(
         for c in checks:
             mark = click.style("pass", fg="green") if c.ok else click.style("FAIL", fg="red")
             click.echo(f"{mark}  {c.item}: {c.detail}")
+        for why in blockers:
+            if not any(why.startswith(f"{c.item}: ") for c in checks):  # not a row above
+                click.echo(f"{click.style('FAIL', fg='red')}  heartbeat (IKEv2): {why}")
         if ok:
             click.echo(f"{spec.name}: fit for HA")
-        elif dep.profile.ha_ipsec_heartbeat:
+        elif blockers:
             click.echo(
                 f"{spec.name}: HA broken: the IPsec heartbeat will not come up and both peers "
                 "would go active"
+            )
+        elif dep.profile.ha_ipsec_heartbeat:  # rows failed, yet strongSwan authenticates
+            failed = "; ".join(c.item for c in checks if not c.ok)
+            click.echo(
+                f"{spec.name}: not fit for HA ({failed}): the IPsec heartbeat still comes up "
+                "(one subject DN, each peer trusts the other's chain), but the peers present "
+                "different certificates or names: install the same bundle on both "
+                f"(`ccapki export {spec.name} --for-peer`)"
             )
         else:  # before 4.7 the heartbeat is not keyed by the certificate
             click.echo(
@@ -500,8 +594,9 @@ def check_ha(
 
 def _bundle(
     path: str, password: str | None, option: str
-) -> tuple[x509.Certificate, PrivateKeyTypes | None]:
-    """The leaf and key of one peer's file; ``option`` names where its password comes from."""
+) -> tuple[x509.Certificate, PrivateKeyTypes | None, tuple[x509.Certificate, ...]]:
+    """The leaf, key and intermediates of one peer's file; ``option`` names where its
+    password comes from."""
     from ccapki.errors import PasswordError
     from ccapki.fsutil import read_input_file
     from ccapki.pki.chain import sort_chain
@@ -514,7 +609,7 @@ def _bundle(
     except PasswordError as exc:
         raise PasswordError(exc.message, f"give this file's password with {option}") from None
     sc = sort_chain(require_certificates(m))
-    return sc.leaf, (m.keys[0] if m.keys else None)
+    return sc.leaf, (m.keys[0] if m.keys else None), sc.intermediates
 
 
 @click.command(
@@ -542,7 +637,7 @@ EXIT CODES
 def export_roots(env: Env, out: str, follow_symlink: bool, as_json: bool) -> int:
     """The roots clients must install so agents and browsers stop warning."""
     env.refuse_what_if("export-roots")
-    from ccapki.fsutil import STDOUT, check_output_folder, write_output
+    from ccapki.fsutil import STDOUT, atomic_write_all, check_output_folder, write_output
     from ccapki.lifecycle.certfiles import client_roots
     from ccapki.pki import roots as r
     from ccapki.pki.certs import display_name
@@ -567,30 +662,27 @@ def export_roots(env: Env, out: str, follow_symlink: bool, as_json: bool) -> int
         )
     need = [c for c in found if not c.public]
 
-    def write_file(path: Path, data: bytes) -> str:
-        return write_output(path, data, follow_symlink=follow_symlink, make_folder=True)
-
     if need and to_stdout:
         written.append(write_output(STDOUT, r.roots_pem([c.certificate for c in need])))
     elif need:
         certs = [c.certificate for c in need]
-        written.append(str(write_file(folder / "ccapki-roots.pem", r.roots_pem(certs))))
-        written.append(str(write_file(folder / "ccapki-roots.p7b", r.roots_p7b(certs))))
+        # every file is made first and written all or nothing: a full disk or a folder
+        # where one must go leaves the folder as it was (it was half written)
+        files: list[tuple[Path, bytes]] = [
+            (folder / "ccapki-roots.pem", r.roots_pem(certs)),
+            (folder / "ccapki-roots.p7b", r.roots_p7b(certs)),
+        ]
         for i, c in enumerate(need):
-            written.append(
-                str(write_file(folder / f"ccapki-root-{i + 1}.cer", r.roots_der_cer(c.certificate)))
-            )
-        written.append(
-            str(
-                write_file(
-                    folder / "ccapki-roots.mobileconfig",
-                    r.mobileconfig(
-                        certs,
-                        identifier="edu.ccapki.roots",
-                        organization="ccapki",
-                        display_name="Clean Access roots",
-                    ),
-                )
+            files.append((folder / f"ccapki-root-{i + 1}.cer", r.roots_der_cer(c.certificate)))
+        files.append(
+            (
+                folder / "ccapki-roots.mobileconfig",
+                r.mobileconfig(
+                    certs,
+                    identifier="edu.ccapki.roots",
+                    organization="ccapki",
+                    display_name="Clean Access roots",
+                ),
             )
         )
         text = "\n\n".join(
@@ -610,7 +702,9 @@ def export_roots(env: Env, out: str, follow_symlink: bool, as_json: bool) -> int
                 f"ccapki-root-{len(need)}.cer, or use ccapki-roots.p7b / the .mobileconfig, "
                 "which hold them all.\n"
             )
-        written.append(str(write_file(folder / "INSTALL.txt", text.encode())))
+        files.append((folder / "INSTALL.txt", text.encode()))
+        check_output_folder(folder)
+        written += [str(p) for p in atomic_write_all(files, follow_symlink=follow_symlink)]
     if as_json:
         from ccapki.cli.output import print_json
 

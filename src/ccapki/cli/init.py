@@ -57,6 +57,7 @@ def init(env: Env, key_file: bool) -> int:
         env.work_done()  # the store exists: a late Ctrl-C no longer makes this an error
     if existed:  # a folder ccapki did not create keeps its mode: say when it is too open
         env.warn_loose_modes()
-    how = "data key in data.key (0600)" if key_file else "keys sealed under your passphrase"
-    click.echo(f"created store {env.home} ({how})")
+    key_at = "data.key" if env.database_url is None else str(env.home / "data.key")
+    how = f"data key in {key_at} (0600)" if key_file else "keys sealed under your passphrase"
+    click.echo(f"created store {env.store_where} ({how})")
     return 0

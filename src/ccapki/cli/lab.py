@@ -54,8 +54,9 @@ EXAMPLES
 
 \b
 EXIT CODES
-  0 the lab runs   2 no store or no deployment applied yet, a wrong passphrase, or the
-                     lab could not start (see lab/lab.log)
+  0 the lab runs   2 no store or no deployment applied yet, a wrong passphrase, a lab
+                     already runs (for this or another deployment), or the lab could
+                     not start (see lab/lab.log)
   130/143 interrupted: the lab may have started anyway (`ccapki lab status`)
 """,
 )
@@ -73,6 +74,16 @@ def lab_up(env: Env, interval: float, as_json: bool) -> int:
         name = store.deployment
         if store.deployments.latest() is None:
             raise StoreError("the store holds no deployment", "run `ccapki apply FILE` first")
+    from ccapki.lab.daemon import read_state
+
+    running = read_state(_state_dir(env))
+    if running is not None and running.alive and running.serves_other(name):
+        # one lab per store: say whose it is ("lab reload" would reload that one, not this)
+        raise StoreError(
+            f"a lab already runs in {env.home} for deployment {running.serves!r} "
+            f"(pid {running.pid}), not {name!r}",
+            f"stop it first (`ccapki lab down`), then `ccapki --deployment {name} lab up`",
+        )
     child_env = dict(os.environ)
     if env.store_exists() and "CCAPKI_PASSPHRASE" not in child_env:
         passphrase = _passphrase_if_needed(env)
@@ -120,7 +131,8 @@ pairs[].stack "strongswan" or the emulation's, pairs[].ike_unavailable: why not 
 
 \b
 EXIT CODES
-  0 every checked link is up   1 a link is down   2 no lab runs for this store
+  0 every checked link is up   1 a link is down   2 no lab runs for this store (or it
+    serves another deployment than --deployment names)
 """,
 )
 @click.option("--json", "as_json", is_flag=True)
@@ -135,6 +147,14 @@ def lab_status(env: Env, as_json: bool) -> int:
         raise StoreError(
             f"no lab runs for {env.home}{_stale_note(state)}", "start one with `ccapki lab up`"
         )
+    named = env.deployment_option
+    if named is not None and state.serves_other(named):
+        # another deployment's links "up" must not answer for the one named (exit 0)
+        raise StoreError(
+            f"the lab of {env.home} serves deployment {state.serves!r}, not {named!r}",
+            f"see it with `ccapki --deployment {state.serves} lab status`, or serve {named!r}: "
+            f"`ccapki lab down`, then `ccapki --deployment {named} lab up`",
+        )
     _render_status(state.status, as_json, serves=state.serves)
     return 0 if state.status.links_up else 1
 
@@ -148,14 +168,26 @@ EXAMPLES
 
 \b
 EXIT CODES
-  0 reloaded   2 no lab runs for this store, or the reload failed (see lab/lab.log)
+  0 reloaded   2 no lab runs for this store, it serves another deployment than
+                 --deployment names (nothing reloaded), or the reload failed (see
+                 lab/lab.log)
 """,
 )
 @pass_env
 def lab_reload(env: Env) -> int:
     """Reload certificates and trust stores from the store without restarting."""
-    from ccapki.lab.daemon import request_reload
+    from ccapki.lab.daemon import read_state, request_reload
 
+    named = env.deployment_option
+    running = read_state(_state_dir(env))
+    if named is not None and running is not None and running.alive and running.serves_other(named):
+        # reloading another deployment's lab must not answer "reloaded" for the one named
+        raise StoreError(
+            f"the lab of {env.home} serves deployment {running.serves!r}, not {named!r}: "
+            "nothing was reloaded",
+            f"reload {running.serves!r} (`ccapki --deployment {running.serves} lab reload`), "
+            f"or serve {named!r}: `ccapki lab down`, then `ccapki --deployment {named} lab up`",
+        )
     state = request_reload(_state_dir(env))
     from ccapki.cli.output import plural
 
@@ -183,8 +215,11 @@ def lab_down(env: Env) -> int:
 
     state = read_state(_state_dir(env))  # a copied home's stale state is noticed (and removed)
     stopped = stop_background(_state_dir(env))
+    served = f" (it served deployment {state.serves})" if state and state.serves else ""
     click.echo(
-        "lab stopped" if stopped else f"no lab was running for {env.home}{_stale_note(state)}"
+        f"lab stopped{served}"
+        if stopped
+        else f"no lab was running for {env.home}{_stale_note(state)}"
     )
     return 0
 

@@ -142,7 +142,7 @@ def probe(
         else:
             plans.append((dep, found[0]))
     if not plans:
-        raise _nothing_to_probe(env, live, state, lab)
+        raise _nothing_to_probe(env, live, state, lab, [d.name for d in deployments])
     plans = select_endpoints(plans, targets)
     runs: list[ProbeRun] = []
     total = sum(len(s.endpoints) for _, s in plans)
@@ -213,7 +213,11 @@ def _deployments(env: Env) -> list[Deployment]:
 
 
 def _nothing_to_probe(
-    env: Env, target: LiveTarget, state: LabState | None, lab: LabStatus | None
+    env: Env,
+    target: LiveTarget,
+    state: LabState | None,
+    lab: LabStatus | None,
+    names: list[str] | None = None,
 ) -> Exception:
     from ccapki.cli.lab import _stale_note
 
@@ -222,6 +226,21 @@ def _nothing_to_probe(
             "no endpoint to probe: the deployment file gives none",
             'give endpoints = { control = "host:port", ... } per appliance in the deployment '
             "file, or probe the lab (`ccapki lab up`, then `ccapki probe --target lab`)",
+        )
+    if (
+        lab is not None
+        and state is not None
+        and names
+        and len(names) == 1
+        and state.serves_other(names[0])
+    ):
+        # the lab serves another deployment of this store than the one asked for
+        named = names[0]
+        return StoreError(
+            f"the lab of {env.home} serves deployment {state.serves!r}, not {named!r}",
+            f"probe {state.serves!r} (`ccapki --deployment {state.serves} probe`), or serve "
+            f"{named!r}: `ccapki lab down`, then `ccapki --deployment {named} lab up`; or give "
+            'real endpoints in the deployment file (endpoints = { control = "host:port", ... })',
         )
     if lab is not None:
         return StoreError(

@@ -143,7 +143,7 @@ def _order_acme(env: Env, store: Store, dep: Deployment, plan: RenewalPlan, *, e
     outcomes = order_identities(
         store, dep, names, report=lambda line: click.echo(f"note: {line}", err=err)
     )
-    code = print_outcomes(outcomes, str(env.home), err=err)
+    code = print_outcomes(outcomes, env.store_where, err=err)
     trust_note(store, dep, outcomes, err=err)
     return code
 
@@ -223,7 +223,7 @@ def _render_result(
         key = "same key" if r.same_key else "new key"
         click.echo(
             f"renewed {r.identity} v{r.version} (was v{r.previous_version}; expires "
-            f"{r.not_after:%Y-%m-%d}; {key}; from {r.issuer}) in {env.home}",
+            f"{r.not_after:%Y-%m-%d}; {key}; from {r.issuer}) in {env.store_where}",
             err=err,
         )
     for c, path in zip(result.csrs, written, strict=False):

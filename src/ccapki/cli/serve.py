@@ -6,9 +6,11 @@ import contextlib
 import ipaddress
 import json
 import os
+import signal
 import socket
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -345,15 +347,35 @@ def serve(
                 timeout_graceful_shutdown=10,
             )
             server = uvicorn.Server(uconfig)
+            # from the first line printed (what a supervisor waits for) a SIGTERM or Ctrl-C
+            # stops the service with exit 0: before uvicorn installs its own handlers it
+            # is kept here (it was an "interrupted" exit 143, or, once the work was said
+            # done, ignored: the service then ran on after being told to stop)
+            env.work_done()
+            if threading.current_thread() is threading.main_thread():
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    signal.signal(sig, lambda _sig, _frame: setattr(server, "should_exit", True))
             scheme = "https" if tls else "http"
             shown = f"[{host}]" if ":" in host else host
             click.echo(f"serving on {scheme}://{shown}:{bound}/ (instance {config.instance_id})")
             if files:
                 click.echo(f"TLS: {files[2]}")
+            if not tls and not _loopback(host):
+                click.echo(
+                    f"warning: --no-tls on {shown}: passwords, session cookies and API tokens "
+                    "cross the network in clear; put the TLS proxy on this host and listen on "
+                    "127.0.0.1 only (--listen 127.0.0.1:PORT), or drop --no-tls",
+                    err=True,
+                )
+            if not any(u.active for u in store.users.list()):  # every route but /health: 401
+                click.echo(
+                    "warning: no active user: nobody can log in or call the API; add one "
+                    "(`ccapki users add NAME --role admin`, seen at once, no restart)",
+                    err=True,
+                )
             sys.stdout.flush()
             # from here a SIGTERM or Ctrl-C stops the server gracefully (uvicorn's own
             # handlers), and the command then exits 0
-            env.work_done()
             server.run(sockets=[sock])
             click.echo("stopped", err=True)
     finally:
@@ -373,6 +395,7 @@ EXAMPLES
   ccapki users token ci --label grafana --expires-days 90    prints the token once
   ccapki users list
   ccapki users set-role bob viewer
+  ccapki users set-password ann                 a forgotten password; unlocks the name
   ccapki users disable bob                      ends bob's sessions too
   ccapki users revoke 3                         revoke API token 3 (see `users tokens`)
 
@@ -388,6 +411,16 @@ def users() -> None:
 
 
 _ROLES = click.Choice(["viewer", "operator", "admin"])
+
+
+def _loopback(host: str) -> bool:
+    """Whether ``host`` (a --listen address) is reachable from this machine only."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to any interface
+        return False
 
 
 def _epilog(*examples: str) -> str:
@@ -522,6 +555,49 @@ def users_set_role(env: Env, name: str, role: str) -> int:
     with env.open_store() as store:
         store.users.update(name, role=Role(role))
     click.echo(f"{name} is {role}")
+    return 0
+
+
+@users.command(
+    "set-password",
+    epilog=_epilog(
+        "ccapki users set-password ann                 asks for the new password (twice)",
+        "printf '%s\\n' \"$PW\" | ccapki users set-password ann --password-stdin",
+    ),
+)
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@pass_env
+def users_set_password(env: Env, name: str, password_stdin: bool) -> int:
+    """Set a user's web-login password (a forgotten one, or a user of API tokens only);
+    the name's failed logins are forgotten, so a locked-out admin can log in at once."""
+    from ccapki.service.auth import hash_password
+
+    env.refuse_what_if("users set-password")
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif sys.stdin.isatty():
+        password = click.prompt(
+            "New password", hide_input=True, confirmation_prompt=True, default="",
+            show_default=False, err=True,
+        )  # fmt: skip
+    else:
+        raise InputError(
+            "no terminal to ask for the password in (standard input is not a terminal): "
+            "nothing was changed",
+            "pipe the password in: printf '%s\\n' \"$PW\" | ccapki users set-password "
+            f"{name} --password-stdin",
+        )
+    if not password:
+        raise InputError(
+            "an empty password: nothing was changed",
+            "type a password (8 characters or more), or pipe one in with --password-stdin",
+        )
+    hashed = hash_password(password)
+    with env.open_store() as store:
+        user = store.users.update(name, password_hash=hashed)
+        store.logins.clear(user.name.lower())  # failures are counted whatever the case
+    click.echo(f"set the password of {user.name} (its failed logins forgotten)")
     return 0
 
 

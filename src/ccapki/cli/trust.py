@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 import click
@@ -153,7 +154,8 @@ EXAMPLES
 
 \b
 EXIT CODES
-  0 removed   2 unknown appliance, or no trusted certificate with that fingerprint
+  0 removed   2 unknown appliance, not hex, a prefix of several certificates' fingerprints,
+    or no trusted certificate with that fingerprint: nothing removed
 """,
 )
 @click.argument("appliance")
@@ -163,8 +165,25 @@ def trust_remove(env: Env, appliance: str, fingerprint: str) -> int:
     """Remove a certificate (by SHA-256 fingerprint prefix) from an appliance's trust store."""
     env.refuse_what_if("trust remove")
     name = _appliance(env, appliance)
+    fp = fingerprint.strip().lower().replace(":", "")
+    if not re.fullmatch(r"[0-9a-f]{4,64}", fp):
+        # "" (an unset $FP) or "%" would match every certificate of the trust store
+        raise InputError(
+            f"{fingerprint!r} is not the start of a SHA-256 fingerprint "
+            "(4 to 64 hex digits; nothing was removed)",
+            f"copy it from `ccapki trust list {name}` (the first 8 hex digits are enough), "
+            f"e.g. `ccapki trust remove {name} 3f9a2c1b`",
+        )
     with env.open_store() as store, store.transaction():
-        n = store.trust.remove(name, fingerprint)
+        several = [e for e in store.trust.entries(name) if e.fingerprint.startswith(fp)]
+        if len(several) > 1:
+            listed = ", ".join(f"{e.fingerprint[:16]} ({e.label})" for e in several)
+            raise InputError(
+                f"{fingerprint!r} starts the fingerprints of {len(several)} certificates on "
+                f"{name}: {listed}; nothing was removed",
+                f"give more hex digits of the one to remove (`ccapki trust list {name}`)",
+            )
+        n = store.trust.remove(name, fp)
     if n == 0:
         raise InputError(
             f"no trusted certificate on {name} has a fingerprint starting {fingerprint!r}",
@@ -424,10 +443,10 @@ def _rotation(
     signer = signer_for(p, dep)
     with env.open_store() as store, store.transaction():
         # a what-if: CAs it would create are minted, used, and rolled back
-        issuers, _ = ensure_issuers(store, plan, env.now(), needed={signer} - {"self"})
+        issuers, created = ensure_issuers(store, plan, env.now(), needed={signer} - {"self"})
         record = issue_one(p, signer, issuers, env.now())
         breaks, steps = rotation_plan(
-            inv, spec.name, [record.certificate, *record.chain], env.now()
+            inv, spec.name, [record.certificate, *record.chain], env.now(), created=created
         )
         store.rollback()
     same = source is spec.source

@@ -341,7 +341,8 @@ def _trust(store: Store, dep: Deployment, now: dt.datetime) -> tuple[int, int]:
 
 def _prober(env: Env) -> ProbeFn:
     """Probe a deployment as ``ccapki probe`` does (target auto): the real endpoints its
-    file names, else the lab's when one runs for this store (read again every run)."""
+    file names, else the lab's when one runs for this store and serves this deployment
+    (read again every run)."""
 
     def probe(store: Store, dep: Deployment, now: dt.datetime) -> Sequence[ProbeRecord] | None:
         from ccapki.lab.daemon import read_state
@@ -349,6 +350,8 @@ def _prober(env: Env) -> ProbeFn:
 
         state = read_state(env.home / "lab")
         lab = state.status if state is not None and state.alive else None
+        if state is not None and state.serves_other(dep.name):
+            lab = None  # it serves another deployment: its certificates are not dep's drift
         found = endpoints_for(dep, "auto", lab)
         if found is None:
             return None

@@ -43,6 +43,7 @@ __all__ = [
     "check_fit",
     "check_ha_pair",
     "client_roots",
+    "ha_heartbeat_blockers",
     "identity_material",
     "make_csrs",
     "plan_names",
@@ -181,6 +182,34 @@ def check_ha_pair(
 
     pair = HaPair(spec.name, plan_names(spec), peer(primary), peer(secondary))
     return check_ha(pair, now)
+
+
+def ha_heartbeat_blockers(
+    store: Store,
+    spec: IdentitySpec,
+    checks: Sequence[HaCheck],
+    primary: Sequence[x509.Certificate],
+    secondary: Sequence[x509.Certificate],
+    now: dt.datetime,
+) -> tuple[str, ...]:
+    """Why the IPsec heartbeat of HA pair ``spec`` would not come up with these chains
+    (``primary``/``secondary``: what each peer presents, leaf first) and the trust stores
+    the store holds for its two peers (:func:`ccapki.trust.heartbeat_blockers`; the store's
+    CAs and the identity's stored chain as the intermediates a peer holds). Empty: it comes
+    up. Raises what reading the store raises.
+    """
+    from ccapki.trust import heartbeat_blockers
+
+    trust = store.trust.all()
+    p, s = spec.members
+    candidates = [c.certificate for c in store.cas.list()]
+    current = store.identities.get(spec.name)
+    if current is not None:
+        candidates += current.chain
+    return heartbeat_blockers(
+        checks, primary, secondary, trust.get(p.name, []), trust.get(s.name, []), now,
+        candidates=candidates, peers=(f"primary {p.name}", f"secondary {s.name}"),
+    )  # fmt: skip
 
 
 # ---------------------------------------------------------------------------- client roots

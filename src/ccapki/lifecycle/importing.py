@@ -32,7 +32,7 @@ from ccapki.pki.certs import (
     subject_alt_names,
 )
 from ccapki.pki.chain import SortedChain, group_chains
-from ccapki.pki.formats import Material, PrivateKey
+from ccapki.pki.formats import Material, PrivateKey, require_certificates
 from ccapki.pki.keys import key_type_name, public_key_fingerprint
 from ccapki.store.records import IdentityRecord, KeyRecord, KeyState, StoredCA
 from ccapki.topology.model import Deployment, IdentitySpec, Source
@@ -309,6 +309,9 @@ class _Batch:
                 keys.setdefault(spki, k)
                 key_origin.setdefault(spki, m.source)
         if not certs and not keys:
+            for m in materials:
+                if m.csrs or m.crls:
+                    require_certificates(m)  # raises: "X.csr: is a CSR, not a certificate"
             raise InputError("nothing to import", "name certificate or key files")
         return cls(certs, keys, origin, key_origin)
 
@@ -451,6 +454,17 @@ def _plan_leaf(ctx: _Context, sc: SortedChain, d: _Decisions) -> None:
         raise InputError(
             f"{src}: {display_name(leaf)} names no identity of deployment {ctx.dep.name}",
             "say which identity it is for with --identity NAME",
+        )
+    owner = stored.identity if stored is not None else None
+    if owner and owner != spec.name and owner in {i.name for i in ctx.dep.identities}:
+        # --identity (even with --force) must not give one key to two identities: only an
+        # HA pair's peers share a certificate and key, and they are one identity
+        raise InputError(
+            f"{src}: {display_name(leaf)} is on the key of {owner} (its CSR or certificate), "
+            f"not of {spec.name}: one key is never two identities' (nothing was imported)",
+            f"import it for {owner} (leave out --identity), and for {spec.name} make its own "
+            f"CSR (`ccapki csr {spec.name}`); two appliances sharing one certificate are an "
+            "HA pair: describe them as one in the deployment file",
         )
     chain, missing = _complete_chain(sc, ctx.ca_pool)
     findings = check_fit(leaf, spec, ctx.now)

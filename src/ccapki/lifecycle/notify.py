@@ -472,6 +472,13 @@ def _reason(exc: BaseException) -> str:
         return str(exc)
     if isinstance(exc, InputError):
         return exc.message
+    cause = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+    if isinstance(cause, ssl.SSLCertVerificationError):  # the one a person must act on
+        return (
+            f"its TLS certificate was not trusted ({cause.reason}: {cause.verify_message}): "
+            "install its CA in the system's trust store, or name a bundle holding it in "
+            "SSL_CERT_FILE"
+        )
     if isinstance(exc, urllib.error.URLError):
         return f"{type(exc.reason).__name__}: {exc.reason}"
     text = str(exc) or type(exc).__name__

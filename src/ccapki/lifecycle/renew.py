@@ -580,11 +580,14 @@ def _preview(
     previews on throwaway keys; a certificate under an unchanged root keeps its chain's
     anchor, so its current certificate stands in for the renewed one. Also returns the
     preview roots by kind."""
+    from ccapki.lifecycle.apply import ROOT_DAYS
+
+    # a preview lasts as long as what --commit makes: the plan prints its expiry
     roots: dict[str, x509.Certificate] = {}
     for n in new:
         if n.kind in (PERFIGO_ROOT, INTERNAL_ROOT):
             k = generate_key(KeyType.ECDSA_P256)
-            roots[n.kind] = make_root_ca(n.name, k, now=now, days=1)
+            roots[n.kind] = make_root_ca(n.name, k, now=now, days=ROOT_DAYS)
     roots_now: dict[str, x509.Certificate] = {}
     out = dict(held)
     for item in items:
@@ -595,7 +598,8 @@ def _preview(
         chain: tuple[x509.Certificate, ...]
         if item.signer == "self":
             k = generate_key(KeyType.ECDSA_P256)
-            leaf = issue_identity(p.request, k.public_key(), now=now, days=1, self_key=k)
+            days = item.validity_days or p.validity_days
+            leaf = issue_identity(p.request, k.public_key(), now=now, days=days, self_key=k)
             chain = (leaf,)
         else:
             root_kind = PERFIGO_ROOT if item.signer == PERFIGO_ROOT else INTERNAL_ROOT
@@ -655,8 +659,12 @@ def _steps(
                 f"{n.reason}",
             )
         )
+    # a preview's fingerprint is of a throwaway key: --commit makes another certificate
+    previews = {fingerprint(c) for c in roots.values()} | {
+        after[i.identity].fingerprint for i in items if i.action == "reissue" and i.signer == "self"
+    }
     if adds:
-        steps += [RenewalStep(1, "trust", c.identified) for c in adds]
+        steps += [RenewalStep(1, "trust", _identified(c, previews)) for c in adds]
     else:
         steps.append(
             RenewalStep(
@@ -683,6 +691,15 @@ def _steps(
             )
         )
     return tuple(steps)
+
+
+def _identified(change: Change, previews: set[str]) -> str:
+    """``change.identified``, but for a certificate that --commit has yet to make: its
+    expiry, and no fingerprint (the preview's key is thrown away)."""
+    if change.fingerprint not in previews:
+        return change.identified
+    until = change.certificate.not_valid_after_utc
+    return f"{change.text} [the new certificate --commit makes, expires {until:%Y-%m-%d}]"
 
 
 def _trust_delta(before: Inventory, after: Inventory) -> tuple[list[Change], list[Change]]:

@@ -825,9 +825,18 @@ class RotationStep:
 
 
 def rotation_plan(
-    inv: Inventory, identity: str, new_chain: Sequence[x509.Certificate], now: dt.datetime
+    inv: Inventory,
+    identity: str,
+    new_chain: Sequence[x509.Certificate],
+    now: dt.datetime,
+    *,
+    created: Sequence[str] = (),
 ) -> tuple[list[str], list[RotationStep]]:
-    """If ``identity`` switched to ``new_chain``: what breaks now, and the safe order."""
+    """If ``identity`` switched to ``new_chain``: what breaks now, and the safe order.
+
+    ``new_chain`` is a what-if (minted and rolled back), and so are the CAs ``created``
+    names: a step adding one of them gives its expiry, not its fingerprint (the certificate
+    really made later is another)."""
     dep = inv.deployment
     spec = dep.identity(identity)
     new_idents = dict(inv.identities)
@@ -885,6 +894,9 @@ def rotation_plan(
     anchor = required_anchor(new_chain, cands)
     # the same issuer (a new key and certificate from the same CA): no trust-store change
     same = fingerprint(required_anchor(old_chain, cands)) == fingerprint(anchor)
+    previews = {fingerprint(new_chain[0])} | {
+        fingerprint(c) for c in new_chain[1:] if display_name(c) in created
+    }
     steps: list[RotationStep] = []
     for order, step in enumerate(plan.steps, start=1):
         if same and step.phase == "trust-new":
@@ -914,10 +926,21 @@ def rotation_plan(
             )
         elif step.changes:
             prefix = "retire the old issuer: " if step.phase == "retire-old" else ""
-            steps += [RotationStep(order, f"{prefix}{ch.identified}") for ch in step.changes]
+            steps += [
+                RotationStep(order, f"{prefix}{_what_if_identified(ch, previews)}")
+                for ch in step.changes
+            ]
         else:
             steps.append(RotationStep(order, step.text))
     return breaks, steps
+
+
+def _what_if_identified(change: Change, previews: set[str]) -> str:
+    """``change.identified``, but for a what-if certificate: its expiry alone."""
+    if change.fingerprint not in previews:
+        return change.identified
+    until = change.certificate.not_valid_after_utc
+    return f"{change.text} [a new certificate, made when you rotate: expires {until:%Y-%m-%d}]"
 
 
 def client_trust_roots(

@@ -543,6 +543,9 @@ class JobRunner:
                 "total": report.get("total"),
                 **({"rolled_back": report["rolled_back"]} if "rolled_back" in report else {}),
             }
+            # the progress counted identities issued in the batch the cancel rolled back:
+            # it ends saying what stays ("done 13" beside "11 of 43 were kept" before)
+            ctx.progress["done"] = len(ctx.partial["kept"])
             raise
         ctx.progress.update(done=len(result.issued), total=len(result.issued))
         return {

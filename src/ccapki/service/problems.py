@@ -297,6 +297,18 @@ def _where(loc: object) -> str:
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
+    broken = next((e for e in errors if e.get("type") == "json_invalid"), None)
+    if broken is not None:  # a body that is not JSON is unreadable (400), not invalid (422)
+        loc = broken.get("loc", ())
+        at = loc[-1] if isinstance(loc, list | tuple) and loc else None
+        where = f" (at character {at})" if isinstance(at, int) else ""
+        return problem(
+            400,
+            f"the request body is not JSON{where}: {broken.get('ctx', {}).get('error', 'invalid')}",
+            "send UTF-8 JSON with Content-Type: application/json (what /openapi.json "
+            "describes for this route; docs/service.md)",
+            instance=request.url.path,
+        )
     parts = [f"{_where(e.get('loc', ()))}: {e.get('msg', 'invalid')}" for e in errors[:5]]
     text = "; ".join(parts) or "the request is not valid"
     return problem(

@@ -145,7 +145,9 @@ def _examine_server(url: str) -> DatabaseState:
             if inspect(conn).has_table("alembic_version"):
                 revision = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
     except Exception as exc:  # the server cannot be reached, bad credentials...
-        return DatabaseState(backend, where, f"cannot connect ({type(exc).__name__})")
+        from ccapki.store.urls import connect_failure
+
+        return DatabaseState(backend, where, f"cannot connect: {connect_failure(exc)[0]}")
     finally:
         engine.dispose()
     return DatabaseState(backend, where, None, revision)

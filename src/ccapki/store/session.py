@@ -103,6 +103,9 @@ def _sqlite_begin(conn: Connection) -> None:
 
 
 def _engine(url: str) -> Engine:
+    from ccapki.store.urls import check_database_url
+
+    check_database_url(url)  # not a URL, MySQL...: a StoreError with a hint, not exit 70
     engine = create_engine(url)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
@@ -356,10 +359,12 @@ def _schema_version(engine: Engine) -> str | None:
 
 
 def _unreachable(engine: Engine, exc: Exception) -> StoreError:
+    from ccapki.store.urls import connect_failure
+
+    why, hint = connect_failure(exc)  # the server's words: a wrong password is not "down"
     return StoreError(
-        f"cannot reach the database {engine.url.render_as_string(hide_password=True)}"
-        f" ({type(exc).__name__})",
-        "check CCAPKI_DATABASE_URL and that the database server is running",
+        f"cannot reach the database {engine.url.render_as_string(hide_password=True)}: {why}",
+        hint,
     )
 
 

@@ -95,7 +95,12 @@ def _parsed(v: Any, parse: Callable[[str], _T]) -> _T:
 
 
 def _ip(v: Any) -> IPAddress:
-    return _parsed(v, ipaddress.ip_address)
+    addr = _parsed(v, ipaddress.ip_address)
+    if isinstance(addr, ipaddress.IPv6Address) and addr.scope_id is not None:
+        raise _Full  # a zone index (fe80::1%eth0): the full loader refuses it
+    if addr.is_unspecified or addr.is_multicast or str(addr) == "255.255.255.255":
+        raise _Full  # 0.0.0.0, ::, 224.0.0.1...: the full loader refuses it
+    return addr
 
 
 def _ips(v: Any) -> tuple[IPAddress, ...]:

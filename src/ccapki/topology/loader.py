@@ -50,8 +50,31 @@ _KEYS = [k.value for k in KeyType]
 
 def _check_hostname(v: str) -> str:
     if not _HOSTNAME_RE.match(v) or v.replace(".", "").isdigit():
-        raise ValueError(f"{v!r} is not a valid hostname")
+        raise ValueError(f"{v!r} is not a valid hostname{_hostname_why(v)}")
     return v.rstrip(".").lower()
+
+
+def _hostname_why(v: str) -> str:
+    """Why ``v`` is not a hostname, in words an administrator acts on ("" when no simple
+    reason applies: the hint gives the rules)."""
+    try:
+        ipaddress.ip_address(v)
+        return ": it is an IP address (put addresses in ip, the DNS name in hostname)"
+    except ValueError:
+        pass
+    if not v.isascii():
+        try:
+            ace = v.encode("idna").decode("ascii")
+        except UnicodeError:
+            return ": a certificate names hosts in ASCII (an international name in its xn-- form)"
+        return f": a certificate names hosts in ASCII; write it in its xn-- form: {ace!r}"
+    if "*" in v:
+        return ": a wildcard names no one appliance (give the appliance's own DNS name)"
+    if "_" in v:
+        return ": '_' is not allowed in a hostname (use '-')"
+    if any(len(label) > 63 for label in v.split(".")) or len(v) > 253:
+        return ": a label is at most 63 characters, the whole name at most 253"
+    return ""
 
 
 def _check_ips(v: Any) -> list[str]:
@@ -67,9 +90,27 @@ def _check_ips(v: Any) -> list[str]:
                 f"{_toml_value(item)} is {_toml_kind(item)}, not an IP address in quotes"
             )
         try:
-            ipaddress.ip_address(item)
+            addr = ipaddress.ip_address(item)
         except (ValueError, TypeError):
             raise ValueError(f"{item!r} is not a valid IP address") from None
+        if addr.is_unspecified or addr.is_multicast or str(addr) == "255.255.255.255":
+            what = (
+                "the unspecified address"
+                if addr.is_unspecified
+                else "a multicast or broadcast address"
+            )
+            raise ValueError(
+                f"{item!r} is {what}: no appliance has it (give the address the appliance "
+                "answers on)"
+            )
+        if isinstance(addr, ipaddress.IPv6Address) and addr.scope_id is not None:
+            # a certificate holds the address alone (16 bytes): fe80::1%eth0 would be
+            # issued as fe80::1 and never match the file again (reissued at every apply)
+            raise ValueError(
+                f"{item!r} has a zone index (%{addr.scope_id}), which names a network "
+                "interface of one machine and cannot go in a certificate: write "
+                f"{str(addr).split('%')[0]!r}"
+            )
     return [str(ipaddress.ip_address(i)) for i in items]
 
 
@@ -567,11 +608,12 @@ def _pydantic_error(path: str, index: _LineIndex, exc: ValidationError) -> Deplo
             path,
             index.find(loc[:-1]) or line or 1,  # a missing top-level table: the file's start
             f"{where} is missing",
-            f"add {loc[-1]} = ... to {_loc_text(loc[:-1]) or 'the file'}"
-            + (
-                " (every deployment starts with a [deployment] table and a [cam] table)"
+            (
+                # a top-level table ([deployment], [cam]), not a key = value
+                f"add a [{loc[0]}] table to the file (every deployment starts with a "
+                "[deployment] table and a [cam] table; see examples/faq.toml)"
                 if len(loc) == 1
-                else ""
+                else f"add {loc[-1]} = ... to {_loc_text(loc[:-1]) or 'the file'}"
             ),
         )
     if kind == "literal_error" and loc == ["deployment", "ca"]:
@@ -614,6 +656,20 @@ def _pydantic_error(path: str, index: _LineIndex, exc: ValidationError) -> Deplo
             f"{where}: {_toml_value(err['input'])} is {_toml_kind(err['input'])}, not {wanted}",
             f"write it like {example}" if example else f"make {where} {wanted}",
         )
+    if kind == "list_type" and loc == ["cas"] and isinstance(err["input"], dict):
+        return DeploymentError(
+            path,
+            line,
+            "cas: [cas] (single brackets) is one table, but the CAS are a list of tables",
+            "write [[cas]] (double brackets) above each CAS, as examples/faq.toml does",
+        )
+    if kind == "list_type" and loc:
+        return DeploymentError(
+            path,
+            line,
+            f"{where}: {_toml_value(err['input'])} is {_toml_kind(err['input'])}, not a list",
+            f"write it as a list, e.g. {where.rsplit('.', 1)[-1]} = [...]",
+        )
     msg = str(err["msg"]).removeprefix("Value error, ")
     if loc and loc[-1] == "validity_days" and kind == "value_error":
         return _days_error(path, line, where, err["input"], msg)
@@ -642,6 +698,11 @@ _EXAMPLES = {
     "smtp": 'smtp = "mail.example.edu:587"',
     "webhook_secret_env": 'webhook_secret_env = "CCAPKI_WEBHOOK_SECRET"',
     "smtp_password_env": 'smtp_password_env = "CCAPKI_SMTP_PASSWORD"',
+    "hostname": "hostname = \"cas-dorm.example.edu\" (a DNS name: letters, digits and '-' "
+    "between dots; no IP address, '_' or '*')",
+    "virtual_hostname": 'virtual_hostname = "cas-dorm.example.edu" (a DNS name: letters, '
+    "digits and '-' between dots; no IP address, '_' or '*')",
+    "service_ip": 'service_ip = "10.20.0.10" (one address, in quotes)',
 }
 
 

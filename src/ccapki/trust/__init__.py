@@ -17,6 +17,8 @@ Public API::
 
     FitPolicy(identity, names).evaluate(cert, now) -> [Finding] (does it fit the plan?)
     check_ha(HaPair(identity, names, primary, secondary), now) -> [HaCheck] (HA_RULES)
+    heartbeat_blockers(checks, primary_chain, secondary_chain, primary_trust,
+                       secondary_trust, now) -> why the IPsec heartbeat stays down (strongSwan)
 
     classify_link(identity_chain, trust_store, *, perfigo_fingerprints=...,
                   internal_fingerprints=..., candidates=()) -> Case
@@ -75,6 +77,7 @@ from ccapki.trust._ha import (
     UsageOnBothPeers,
     ValidOnBothPeers,
     check_ha,
+    heartbeat_blockers,
 )
 from ccapki.trust._model import Code, Finding, Verdict
 from ccapki.trust._policy import (
@@ -148,6 +151,7 @@ __all__ = [
     "complete_chain",
     "describe_certificate",
     "expiry_warnings",
+    "heartbeat_blockers",
     "incomplete_chain",
     "required_anchor",
     "rotation_plan",

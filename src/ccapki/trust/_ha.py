@@ -20,12 +20,13 @@ from typing import Literal, Protocol
 
 from cryptography import x509
 
-from ccapki.pki.certs import covers, display_name, fingerprint
+from ccapki.pki.certs import covers, display_name, fingerprint, is_self_signed
 from ccapki.trust._fit import usage_findings
 from ccapki.trust._model import Code, Finding
 
 __all__ = [
     "HA_RULES",
+    "HEARTBEAT_ROWS",
     "PEERS",
     "HaCheck",
     "HaPair",
@@ -38,6 +39,7 @@ __all__ = [
     "UsageOnBothPeers",
     "ValidOnBothPeers",
     "check_ha",
+    "heartbeat_blockers",
 ]
 
 PeerLabel = Literal["primary", "secondary"]
@@ -338,3 +340,86 @@ def check_ha(pair: HaPair, now: dt.datetime, rules: Sequence[HaRule] = HA_RULES)
             HaCheck(rule.item, not findings, rule.detail(pair, findings), peers, tuple(findings))
         )
     return out
+
+
+#: The rows whose failure alone keeps the certificate-keyed heartbeat down: a peer without
+#: its certificate's key cannot authenticate, strongSwan refuses an expired or unfit one.
+#: A second certificate, a second key or a missing name do not: two certificates with the
+#: same subject DN, each trusted by the other peer, still bring IKE_AUTH up.
+HEARTBEAT_ROWS: tuple[str, ...] = (
+    KeyMatches("primary").item,
+    KeyMatches("secondary").item,
+    ValidOnBothPeers().item,
+    UsageOnBothPeers().item,
+)
+
+
+def heartbeat_blockers(
+    checks: Sequence[HaCheck],
+    primary: Sequence[x509.Certificate],
+    secondary: Sequence[x509.Certificate],
+    primary_trust: Sequence[x509.Certificate],
+    secondary_trust: Sequence[x509.Certificate],
+    now: dt.datetime,
+    *,
+    candidates: Sequence[x509.Certificate] = (),
+    peers: tuple[str, str] = PEERS,
+) -> tuple[str, ...]:
+    """Why the IPsec heartbeat of an HA pair cannot come up, as strongSwan judges IKE_AUTH.
+
+    ``checks``: the pair's :func:`check_ha` rows; ``primary``/``secondary``: the chain each
+    peer presents (leaf first); ``*_trust``: each peer's trusted certificates;
+    ``candidates``: intermediates a peer may hold without sending them; ``peers``: how the
+    reasons name the primary and the secondary. Returns the reasons,
+    in order (empty: the heartbeat comes up both ways): a failing row of
+    :data:`HEARTBEAT_ROWS`; peers whose certificates name different subject DNs (the IKE
+    identity each expects is its own certificate's DN); a peer whose trust store does not
+    verify the other's chain (mutual: as a server and as a client); two different
+    certificates of which one is self-signed (a self-signed peer is trusted as exactly the
+    pair's certificate). Raises nothing.
+    """
+    # imported here: the HA rules load without the stack models
+    from ccapki.trust._stacks import Stack, verify_for_stack
+
+    out = [f"{c.item}: {c.detail}" for c in checks if not c.ok and c.item in HEARTBEAT_ROWS]
+    if out:
+        return tuple(out)
+    if not primary or not secondary:
+        return ("a peer presents no certificate",)
+    p, s = primary[0].subject, secondary[0].subject
+    if p != s:
+        return (
+            f"the peers' certificates name different subjects, {p.rfc4514_string()} and "
+            f"{s.rfc4514_string()}: each peer expects its own DN as the other's IKE identity",
+        )
+    leaves = (primary[0], secondary[0])
+    selfsigned = [label for label, c in zip(peers, leaves, strict=True) if is_self_signed(c)]
+    if selfsigned and fingerprint(leaves[0]) != fingerprint(leaves[1]):
+        # a self-signed peer is trusted as that one certificate (charon as the lab configures
+        # it, ``ccapki.lab.ipsec``): another one with the same DN is refused
+        return (
+            f"the peers present two different certificates (self-signed on the "
+            f"{' and the '.join(selfsigned)}): a self-signed peer is trusted only as the "
+            "pair's one certificate",
+        )
+    sides = (
+        (peers[0], primary_trust, peers[1], secondary),
+        (peers[1], secondary_trust, peers[0], primary),
+    )
+    fix = "`ccapki trust plan` lists what to add"
+    for verifier, trust, presenter, chain in sides:
+        if not trust:
+            out.append(f"the {verifier}'s trust store is empty: it trusts no {presenter} ({fix})")
+            continue
+        for purpose in ("server", "client"):
+            verdict = verify_for_stack(
+                Stack.STRONGSWAN, chain[0], list(chain[1:]), list(trust), purpose=purpose,
+                at=now, candidates=candidates, lint=False,
+            )  # fmt: skip
+            if not verdict.ok:
+                why = verdict.errors[0].reason if verdict.errors else "not verified"
+                out.append(
+                    f"the {verifier} does not trust the {presenter}'s certificate: {why} ({fix})"
+                )
+                break
+    return tuple(out)

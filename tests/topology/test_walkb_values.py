@@ -1,0 +1,132 @@
+"""Walkthrough B: deployment-file values a new administrator gets wrong.
+
+- an IPv6 address with a zone index (``fe80::1%eth0``) was taken: the certificate holds the
+  address alone, so the file never matched it again and every ``apply`` reissued;
+- a hostname refused said only "not a valid hostname" / "fix the value of cam.hostname":
+  now it says why (an IP address, non-ASCII with its xn-- form, a wildcard, '_') and how
+  one is written;
+- ``[cas]`` in single brackets gave pydantic's "Input should be a valid list";
+- a missing ``[deployment]`` or ``[cam]`` table said "add deployment = ... to the file";
+- ``ip = "0.0.0.0"`` (or ``::``, a multicast or the broadcast address) went into the
+  certificate's SANs: no appliance has such an address.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ccapki.errors import InputError
+from ccapki.topology import fastload, loader
+from kit.cli import CliRunner, error_with_hint, line_of, write
+
+from .test_value_types import BASE  # the same small deployment file
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "where", "plain"),
+    [
+        ('ip = "10.1.0.10"', 'ip = ["10.1.0.10", "fe80::1%eth0"]', "cas[0].ip", "fe80::1"),
+        ('service_ip = "10.0.0.10"', 'service_ip = "fe80::a%2"', "cam.service_ip", "fe80::a"),
+        ('ip = "10.0.0.11" }', 'ip = "fe80::b%eth1" }', "cam.primary.ip", "fe80::b"),
+    ],
+)
+def test_an_ipv6_zone_index_is_refused_naming_the_address_to_write(
+    cli: CliRunner, tmp_path: Path, old: str, new: str, where: str, plain: str
+) -> None:
+    text = BASE.replace(old, new, 1)
+    path = write(tmp_path / "d.toml", text)
+    r = error_with_hint(cli("plan", str(path)))
+    first = r.err.splitlines()[0]
+    assert first.startswith(f"error: {path}:{line_of(text, new)}: {where}: "), first
+    assert "zone index" in first, first
+    assert f"write {plain!r}" in first, first
+    # both loaders refuse it (the fast path hands it to the full loader)
+    for parse in (fastload.parse_deployment, loader.parse_deployment):
+        with pytest.raises(InputError):
+            parse(text, str(path))
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ("10.1.0.10", "it is an IP address (put addresses in ip, the DNS name in hostname)"),
+        ("bücher.example.org", "write it in its xn-- form: 'xn--bcher-kva.example.org'"),
+        ("*.example.org", "a wildcard names no one appliance"),
+        ("cas_1.example.org", "'_' is not allowed in a hostname (use '-')"),
+    ],
+)
+def test_a_refused_hostname_says_why_and_how_one_is_written(
+    cli: CliRunner, tmp_path: Path, value: str, why: str
+) -> None:
+    new = f'hostname = "{value}"'
+    text = BASE.replace('hostname = "cas1.example.org"', new, 1)
+    path = write(tmp_path / "d.toml", text)
+    r = error_with_hint(cli("plan", str(path)))
+    first, hint = r.err.splitlines()[:2]
+    assert first.startswith(
+        f"error: {path}:{line_of(text, new)}: cas[0].hostname: {value!r} is not a valid hostname: "
+    ), first
+    assert why in first, first
+    assert hint.startswith('hint: write it like hostname = "cas-dorm.example.edu" (a DNS'), hint
+    assert "fix the value of" not in hint
+
+
+def test_cas_in_single_brackets_says_to_write_double_brackets(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    text = BASE.replace("[[cas]]", "[cas]", 1)
+    path = write(tmp_path / "d.toml", text)
+    r = error_with_hint(cli("plan", str(path)))
+    first, hint = r.err.splitlines()[:2]
+    assert first == (
+        f"error: {path}:{line_of(text, '[cas]')}: cas: [cas] (single brackets) is one table, "
+        "but the CAS are a list of tables"
+    )
+    assert hint == "hint: write [[cas]] (double brackets) above each CAS, as examples/faq.toml does"
+    assert "Input should be" not in r.both
+
+
+@pytest.mark.parametrize(
+    ("text", "table"),
+    [
+        ("", "deployment"),
+        ('[cam]\nname = "c"\nhostname = "c.example.org"\nip = "10.0.0.1"\n', "deployment"),
+        ('[deployment]\nname = "t"\nrelease = "4.8.0"\n', "cam"),
+    ],
+)
+def test_a_missing_table_is_added_as_a_table_not_as_key_equals(
+    cli: CliRunner, tmp_path: Path, text: str, table: str
+) -> None:
+    path = write(tmp_path / "d.toml", text)
+    r = error_with_hint(cli("plan", str(path)))
+    first, hint = r.err.splitlines()[:2]
+    assert first == f"error: {path}:1: {table} is missing"
+    assert hint.startswith(f"hint: add a [{table}] table to the file"), hint
+    assert f"{table} = ..." not in hint
+
+
+@pytest.mark.parametrize(
+    ("value", "what"),
+    [
+        ("0.0.0.0", "the unspecified address"),
+        ("::", "the unspecified address"),
+        ("224.0.0.5", "a multicast or broadcast address"),
+        ("255.255.255.255", "a multicast or broadcast address"),
+    ],
+)
+def test_an_address_no_appliance_has_is_refused(
+    cli: CliRunner, tmp_path: Path, value: str, what: str
+) -> None:
+    new = f'ip = "{value}"'
+    text = BASE.replace('ip = "10.1.0.10"', new, 1)
+    path = write(tmp_path / "d.toml", text)
+    r = error_with_hint(cli("plan", str(path)))
+    assert r.err.splitlines()[0] == (
+        f"error: {path}:{line_of(text, new)}: cas[0].ip: {value!r} is {what}: no appliance has "
+        "it (give the address the appliance answers on)"
+    )
+    for parse in (fastload.parse_deployment, loader.parse_deployment):
+        with pytest.raises(InputError):
+            parse(text, str(path))
