@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import click
 
@@ -14,7 +15,8 @@ from ccapki.errors import InputError
 if TYPE_CHECKING:
     from cryptography import x509
 
-    from ccapki.pki.inspect import CertInfo, KnownCA
+    from ccapki.pki.formats import Kind, Material, PrivateKey
+    from ccapki.pki.inspect import CertInfo, KeyInfo, KeyMatch, KnownCA
     from ccapki.topology.model import IdentitySpec
 
 __all__ = ["inspect_cmd"]
@@ -139,6 +141,127 @@ def _show_csrs(
     return 0
 
 
+def _key_matches(env: Env, spki: str) -> tuple[tuple[KeyMatch, ...] | None, str | None]:
+    """What the store holds on the public key ``spki`` (every deployment's, or the one
+    named) and the state of its sealed copy of the key; ``(None, None)`` with no store.
+    Reads fingerprints and records only: no key is unsealed."""
+    import contextlib
+
+    from ccapki.pki.inspect import KeyMatch
+
+    if not env.store_exists():
+        return None, None
+    found: list[KeyMatch] = []
+    held: str | None = None
+    with env.open_store() as store:
+        named = store.acting_on
+        scopes: list[str | None] = [named] if named is not None else []
+        scopes = scopes or [*store.deployments.names()] or [None]
+        for scope in scopes:
+            label = scope if len(scopes) > 1 else None
+            with store.scoped(scope) if scope is not None else contextlib.nullcontext(store):
+                certified: set[str] = set()
+                for holders in store.identities.versions_on_keys([spki]).values():
+                    for name, version in holders:
+                        current = store.identities.get(name)
+                        now = current is not None and current.version == version
+                        tag = "(current)" if now else "(an earlier version)"
+                        found.append(KeyMatch("certificate", label, name, f"v{version} {tag}"))
+                        certified.add(name)
+                for ca in store.cas.list():
+                    if ca.spki == spki:
+                        where = label if ca.deployment == scope else None
+                        found.append(KeyMatch("ca", where, ca.name, ca.kind))
+                for c in store.csrs.list():
+                    if c.spki == spki and c.identity not in certified:
+                        made = f"made {c.created_at:%Y-%m-%d %H:%M} UTC"
+                        found.append(KeyMatch("pending-csr", label, c.identity, made))
+                for k in store.keys.list():
+                    if k.fingerprint == spki:
+                        held = k.state.value
+        if held is None and any(m.kind == "ca" for m in found) and store.keys.has(spki):
+            held = "ca"  # a shared CA's key (kept apart from every deployment's keys)
+    return tuple(dict.fromkeys(found)), held
+
+
+def _render_key(info: KeyInfo, title: str, where: str) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from ccapki.cli.output import console
+
+    t = Table(title=escape(title), show_header=False, title_justify="left")
+    t.add_column(style="bold")
+    t.add_column()
+    t.add_row("key", f"{info.key} ({info.key_bits} bits)")
+    t.add_row(
+        "file holds", escape(info.format) + (" (password-protected)" if info.encrypted else "")
+    )
+    t.add_row("key SHA-256", info.spki_sha256)
+    if info.matches is None:
+        t.add_row("in the store", f"not looked up: no ccapki store at {escape(where)}")
+    elif info.matches:
+        t.add_row("belongs to", "\n".join(escape(m.text()) for m in info.matches))
+    else:
+        t.add_row(
+            "belongs to",
+            f"[yellow]nothing in the store at {escape(where)}[/yellow] (no certificate, CA "
+            "or pending CSR on this key)",
+        )
+    if info.held is not None:
+        t.add_row("in the store", f"held, sealed ({info.held})")
+    console().print(t)
+
+
+def _show_keys(
+    env: Env,
+    keys: tuple[tuple[PrivateKey, Kind], ...],
+    title: str,
+    fmt: str,
+    show_all: bool,
+    *,
+    locked: bool,
+) -> int:
+    """Show a file's private keys (the first, or every one with --all): their public
+    facts only, as text or JSON (``locked``: the file needed a password); 0. Raises
+    :class:`InputError` for --format pem (inspect never prints a private key)."""
+    from ccapki.pki.inspect import describe_key
+
+    if fmt == "pem":
+        raise InputError(
+            f"{title}: holds a private key, and inspect never prints a private key",
+            "leave out --format pem to see the key's type, size and key SHA-256; to keep "
+            "the key, `ccapki import CERT --key FILE` seals it in the store",
+        )
+    chosen = keys if show_all else keys[:1]
+    infos = []
+    for key, kind in chosen:
+        matches, held = _key_matches(env, _spki(key))
+        infos.append(
+            describe_key(key, format=kind.value, encrypted=locked, matches=matches, held=held)
+        )
+    if fmt == "json":
+        from ccapki.cli.output import print_json
+
+        print_json(infos[0].to_json() if len(infos) == 1 else [i.to_json() for i in infos])
+        return 0
+    where = env.store_where
+    for n, info in enumerate(infos):
+        head = f"{title}: private key (not shown)" if n == 0 else f"private key [{n}]"
+        _render_key(info, head, where)
+    if not show_all and len(keys) > 1:
+        from ccapki.cli.output import plural
+
+        click.echo(f"(+{plural(len(keys) - 1, 'more private key')}: --all shows them)")
+    return 0
+
+
+def _spki(key: PrivateKey) -> str:
+    from ccapki.pki.keys import public_key_fingerprint
+
+    return public_key_fingerprint(key)
+
+
 #: Endings that make an argument a file, never an identity name.
 _FILE_ENDINGS = (".pem", ".crt", ".cer", ".der", ".p12", ".pfx", ".p7b", ".p7c", ".key", ".csr")
 
@@ -147,28 +270,66 @@ def _looks_like_a_path(target: str) -> bool:
     return "/" in target or target.lower().endswith(_FILE_ENDINGS)
 
 
-def _from_target(
-    env: Env, target: str, password: str | None
-) -> tuple[list[x509.Certificate], str, tuple[x509.CertificateSigningRequest, ...]]:
-    """The certificates of ``target`` (a file or an identity), a title, and the CSRs of a
-    file holding CSRs and no certificate (then no certificate)."""
+class _Target(NamedTuple):
+    """What ``inspect`` shows: certificates, or else the CSRs or the private keys of a file
+    holding no certificate."""
+
+    certs: list[x509.Certificate]
+    title: str
+    csrs: tuple[x509.CertificateSigningRequest, ...] = ()
+    keys: tuple[tuple[PrivateKey, Kind], ...] = ()
+    locked: bool = False  # the file needed a password
+
+
+def _parse_file(data: bytes, source: str, password: str | None) -> tuple[Material, bool]:
+    """``source``'s bytes parsed, and whether they needed a password; a password-protected
+    file (an encrypted key, a PKCS#12 file) with no --password is asked for one in a
+    terminal (hidden), as `export` asks. Raises :class:`PasswordError` for a wrong
+    password, or for none outside a terminal."""
+    from ccapki.errors import PasswordError
+    from ccapki.pki.formats import Kind, parse_material
+
+    if password:
+        material = parse_material(data, source=source, password=password.encode())
+        if Kind.DER_KEY not in material.key_kinds:  # a PEM key's kind says if it is encrypted
+            return material, False
+        try:  # a DER key says nothing: encrypted if it needs the password
+            parse_material(data, source=source)
+        except PasswordError:
+            return material, True
+        return material, False
+    try:
+        return parse_material(data, source=source), False
+    except PasswordError as exc:
+        if not sys.stdin.isatty():
+            raise PasswordError(
+                exc.message, "give its password with --password (or run in a terminal to be asked)"
+            ) from None
+    asked = str(click.prompt(f"Password of {source}", hide_input=True, err=True))
+    return parse_material(data, source=source, password=asked.encode()), True
+
+
+def _from_target(env: Env, target: str, password: str | None) -> _Target:
+    """The certificates of ``target`` (a file or an identity) and a title; for a file
+    holding no certificate, its CSRs or else its private keys (then no certificate)."""
     from ccapki.errors import NotFoundError
 
     path = Path(target)
     if path.exists():
         from ccapki.fsutil import read_input_file
-        from ccapki.pki.formats import parse_material, require_certificates
+        from ccapki.pki.formats import require_certificates
 
         data = read_input_file(path)
-        material = parse_material(
-            data, source=str(path), password=password.encode() if password else None
-        )
+        material, locked = _parse_file(data, str(path), password)
         for note in material.notes:  # on stderr: --format json/pem output stays clean
             click.echo(f"note: {note}", err=True)
         if material.csrs and not material.certificates:
-            return [], str(path), material.csrs
+            return _Target([], str(path), csrs=material.csrs)
+        if material.keys and not material.certificates:
+            keys = tuple(zip(material.keys, material.key_kinds, strict=True))
+            return _Target([], str(path), keys=keys, locked=locked)
         certs = list(require_certificates(material))
-        return certs, str(path), ()
+        return _Target(certs, str(path))
     if _looks_like_a_path(target):
         raise InputError(
             f"{target}: no such file",
@@ -194,7 +355,7 @@ def _from_target(
             made = [c.created_at for c in store.csrs.list() if c.identity == spec.name]
             pending = max(made) if made else None
     if ident is not None:
-        return [ident.certificate, *ident.chain], f"{ident.name} v{ident.version}", ()
+        return _Target([ident.certificate, *ident.chain], f"{ident.name} v{ident.version}")
     if spec is not None:
         raise NotFoundError(*_not_issued(spec, target, pending))
     raise NotFoundError(
@@ -255,25 +416,33 @@ EXAMPLES
   ccapki inspect bundle.p12 --password ...    first certificate is the leaf
   ccapki inspect cas-dorm --format pem > cas-dorm.pem
   ccapki inspect cas-clinic.csr               a CSR: subject, SANs, key, signature
+  ccapki inspect saved.key                    a private key: type, size, key SHA-256 and
+                                              what of the store is on it (never the key)
+  ccapki inspect enc.key --password ...       an encrypted key (else asked in a terminal)
 
 \b
 EXIT CODES
-  0 shown   2 unreadable file or unknown identity
+  0 shown   2 unreadable file, wrong password, unknown identity, or --format pem of a
+            private key (inspect never prints a key)
 """,
 )
 @click.argument("target")
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json", "pem"]), default="text", show_default=True
 )
-@click.option("--password", help="Password of a PKCS#12 file.")
+@click.option(
+    "--password",
+    help="Password of a PKCS#12 file or an encrypted key (else asked in a terminal).",
+)
 @click.option("--all", "show_all", is_flag=True, help="Show every certificate of a bundle/chain.")
 @click.option("--json", "as_json", is_flag=True, help="The same as --format json.")
 @pass_env
 def inspect_cmd(
     env: Env, target: str, fmt: str, password: str | None, show_all: bool, as_json: bool
 ) -> int:
-    """Inspect a certificate file, a CSR or an identity: names, validity, key, fingerprints,
-    signer."""
+    """Inspect a certificate file, a CSR, a private key or an identity: names, validity, key,
+    fingerprints, signer (of a private key: its public facts only, and what of the store is
+    on it)."""
     if as_json:  # as every reporting command takes it
         if fmt not in ("text", "json"):
             raise click.UsageError(f"--json and --format {fmt} contradict each other")
@@ -282,9 +451,11 @@ def inspect_cmd(
 
     from ccapki.pki.inspect import describe
 
-    certs, title, csrs = _from_target(env, target, password)
+    certs, title, csrs, keys, locked = _from_target(env, target, password)
     if csrs:
         return _show_csrs(csrs, title, fmt, show_all)
+    if keys:
+        return _show_keys(env, keys, title, fmt, show_all, locked=locked)
     if fmt == "pem":
         chosen = certs if show_all else certs[:1]
         click.echo(

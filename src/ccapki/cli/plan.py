@@ -62,6 +62,7 @@ def render_plan(plan: Plan, actions: tuple[Action, ...] | None) -> None:
 EXAMPLES
   ccapki plan examples/faq.toml           6 certificates: 1 CAM pair, 3 CAS pairs, 2 CAS
   ccapki plan examples/faq.toml --json    {"certificates_needed": 6, "identities": [...]}
+  cat campus.toml | ccapki plan -         - : the deployment from standard input
 
 \b
 EXIT CODES
@@ -72,11 +73,14 @@ EXIT CODES
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_env
 def plan(env: Env, file: str | None, as_json: bool) -> int:
-    """Print the certificate plan (and, once a store exists, the pending actions)."""
+    """Print the certificate plan (and, once a store exists, the pending actions).
+
+    FILE is the deployment file (`-`: standard input); none: the deployment the store
+    last applied."""
     from ccapki import api
     from ccapki.cli.common import load_deployment_arg
 
-    dep, _ = load_deployment_arg(env, file)
+    dep, _ = load_deployment_arg(env, file, stdin=True)  # read-only: `-` is standard input
     p = api.make_plan(dep)
     actions = None
     if env.store_exists():

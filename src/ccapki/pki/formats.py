@@ -8,7 +8,9 @@ certificate, private key, CSR and CRL inside it, each with the :class:`Kind` it 
   ``CERTIFICATE REQUEST``, ``X509 CRL``), with any text around the blocks;
 - DER certificates, CSRs, CRLs and private keys (PKCS#8, PKCS#1, SEC1);
 - PKCS#7 certificate bundles (``.p7b``/``.p7c``, PEM or DER);
-- PKCS#12/PFX, modern (AES-256, PBKDF2) and legacy (RC2/3DES).
+- PKCS#12/PFX, modern (AES-256, PBKDF2) and legacy (RC2/3DES);
+- unsigned Apple configuration profiles (``.mobileconfig``, as ``ccapki export-roots``
+  writes them): the certificates of their root/pkcs1/pem payloads, read with plistlib.
 
 PKCS#7 and PKCS#12 files that are BER rather than strict DER (``openssl crl2pkcs7`` writes its
 certificates in the order given, not DER's sorted order; some tools write indefinite lengths)
@@ -93,6 +95,7 @@ class Kind(enum.StrEnum):
     TRADITIONAL = "traditional OpenSSL private key"
     TRADITIONAL_ENCRYPTED = "encrypted traditional OpenSSL private key"
     DER_KEY = "DER private key"
+    APPLE_PROFILE = "Apple configuration profile (.mobileconfig)"
     CSR = "certificate signing request (CSR)"
     CRL = "certificate revocation list (CRL)"
 
@@ -215,7 +218,8 @@ def _none(source: str, what: str, hint: str) -> NoMaterialError:
 
 _HINT_COPY = "get a fresh copy of the file from whoever sent it (copy it in binary mode)"
 _HINT_ACCEPTED = (
-    "ccapki reads PEM, DER, PKCS#7 (.p7b/.p7c), PKCS#12 (.p12/.pfx) and PKCS#8/PKCS#1/SEC1 keys"
+    "ccapki reads PEM, DER, PKCS#7 (.p7b/.p7c), PKCS#12 (.p12/.pfx), Apple profiles "
+    "(.mobileconfig) and PKCS#8/PKCS#1/SEC1 keys"
 )
 
 
@@ -358,6 +362,10 @@ class _Block:
     pem: bytes  # the whole block, BEGIN..END, newline-normalised
 
     def where(self) -> str:
+        kind = _KEY_LABELS.get(self.label)
+        if kind is not None:  # never the label itself: "PRIVATE KEY" on a terminal looks
+            # like a leaked key (ccapki never prints one), so say what kind of key it is
+            return f"the PEM key block at line {self.line} ({kind})"
         return f"PEM block {self.label} at line {self.line}"
 
     def body(self) -> bytes:
@@ -641,6 +649,16 @@ class _Collector:
             ) from None
         self.crls.append(crl)
 
+    # ---- Apple configuration profiles
+
+    def profile(self, data: bytes) -> None:
+        """The certificates of an unsigned ``.mobileconfig`` (see
+        :func:`ccapki.pki.roots.profile_certificates`), each force-parsed as any other."""
+        from ccapki.pki.roots import profile_certificates
+
+        for where, cert in profile_certificates(data, source=self.source):
+            self.add_cert(cert, Kind.APPLE_PROFILE, f"the profile's {where}")
+
     # ---- DER / binary
 
     def pkcs12(self, data: bytes) -> bool:
@@ -860,11 +878,26 @@ def _not_der_or_pem(source: str, data: bytes) -> FileFormatError:
 
 
 def _dispatch(collector: _Collector, data: bytes, source: str) -> None:
+    from ccapki.pki.roots import is_property_list
+
     stripped = data.lstrip(b"\xef\xbb\xbf \t\r\n")
-    if b"-----BEGIN " in data or b"-----END " in data:
+    suffix = Path(source).suffix.lower()
+    if is_property_list(data):
+        collector.profile(data)
+    elif b"-----BEGIN " in data or b"-----END " in data:
         collector.pem(data)
+    elif stripped[:1] == b"\x30" and suffix == ".mobileconfig":
+        # DER in a profile's name: a signed (CMS) profile, whose PKCS#7 certificates are
+        # the signer's chain, not the roots it installs
+        raise _bad(
+            source,
+            "is a signed (CMS) Apple configuration profile, which ccapki does not read (its "
+            "PKCS#7 certificates are the signer's, not the roots it installs)",
+            "give the profile unsigned (as `ccapki export-roots` writes it), or the roots "
+            "as .pem, .p7b or .cer",
+        )
     elif stripped[:1] == b"\x30":
-        collector.der(stripped, Path(source).suffix.lower())
+        collector.der(stripped, suffix)
     else:
         raise _not_der_or_pem(source, data)
 

@@ -5,9 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.types import (
+    CertificatePublicKeyTypes,
+    PrivateKeyTypes,
+)
 from cryptography.x509.oid import ExtendedKeyUsageOID, SignatureAlgorithmOID
 
 from ccapki.pki.certs import (
@@ -25,9 +30,19 @@ from ccapki.pki.certs import (
     public_key_error,
     subject_alt_names,
 )
-from ccapki.pki.keys import describe_public_key, public_key_fingerprint
+from ccapki.pki.keys import describe_public_key, key_type_name, public_key_fingerprint
 
-__all__ = ["CertInfo", "CsrInfo", "KnownCA", "describe", "describe_csr", "signed_by"]
+__all__ = [
+    "CertInfo",
+    "CsrInfo",
+    "KeyInfo",
+    "KeyMatch",
+    "KnownCA",
+    "describe",
+    "describe_csr",
+    "describe_key",
+    "signed_by",
+]
 
 _EKU_NAMES = {
     ExtendedKeyUsageOID.SERVER_AUTH: "serverAuth",
@@ -231,4 +246,95 @@ def describe_csr(csr: x509.CertificateSigningRequest) -> CsrInfo:
         requests_ca=requests_ca,
         eku=eku,
         sha256=_colon(digest.finalize()),
+    )
+
+
+@dataclass(frozen=True)
+class KeyMatch:
+    """Something the store holds on the same public key as an inspected private key.
+
+    ``kind`` is ``certificate`` (a version of an identity's certificate), ``ca`` (a CA's
+    certificate) or ``pending-csr`` (a CSR made and not yet answered by a certificate).
+    """
+
+    kind: str
+    deployment: str | None
+    name: str  # the identity's or the CA's name
+    detail: str  # "v2 (current)", "internal-root", "made 2026-05-01 12:00 UTC"
+
+    def to_json(self) -> dict[str, object]:
+        """The fields as a JSON object."""
+        return dict(self.__dict__)
+
+    def text(self) -> str:
+        """One line saying what matched, e.g. ``certificate of cas-dorm v2 (current)``."""
+        where = f" (deployment {self.deployment})" if self.deployment else ""
+        if self.kind == "certificate":
+            return f"certificate of {self.name} {self.detail}{where}"
+        if self.kind == "ca":
+            return f"CA {self.name} ({self.detail}){where}"
+        return f"pending CSR of {self.name}, {self.detail}{where}"
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """What ``ccapki inspect`` shows of a private key: its public facts only (never the
+    key). ``matches`` is ``None`` when there is no store to look in, else what the store
+    holds on the same public key (empty: nothing); ``held`` is the state of the store's
+    sealed copy of the key (``active``, ``pending``, ``ca``...), ``None`` when it holds
+    none."""
+
+    key: str  # "ECDSA P-256", "RSA"
+    key_bits: int
+    key_type: str  # ccapki's spelling: ecdsa-p256, rsa-2048
+    format: str  # how the file holds it: "PKCS#8 private key", ...
+    encrypted: bool  # the file protects it by a password
+    spki_sha256: str  # SHA-256 of the public key (SPKI), as ccapki shows it everywhere
+    matches: tuple[KeyMatch, ...] | None = None
+    held: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        """The fields as JSON values, with ``"kind": "private-key"``; ``matches`` is
+        ``null`` when no store was looked in."""
+        d: dict[str, object] = {"kind": "private-key", **self.__dict__}
+        d["matches"] = None if self.matches is None else [m.to_json() for m in self.matches]
+        return d
+
+
+#: how a file held a key (formats.Kind values) that says it was password-protected
+_ENCRYPTED_FORMATS = frozenset(
+    {"encrypted PKCS#8 private key", "encrypted traditional OpenSSL private key"}
+)
+
+
+def describe_key(
+    key: PrivateKeyTypes,
+    *,
+    format: str,
+    encrypted: bool = False,
+    matches: Sequence[KeyMatch] | None = None,
+    held: str | None = None,
+) -> KeyInfo:
+    """The public facts of private key ``key`` (type, size, SPKI SHA-256): a
+    :class:`KeyInfo` that holds nothing secret. ``format`` is how the file held it (a
+    :class:`ccapki.pki.formats.Kind` value); an encrypted format counts as ``encrypted``.
+    Raises nothing for the key types :func:`ccapki.pki.formats.parse_material` returns."""
+    from cryptography.hazmat.primitives.asymmetric import dsa, ed448
+
+    pub = key.public_key()
+    # parse_material returns signing keys only (RSA, EC, EdDSA, DSA): certificate keys
+    name, bits = describe_public_key(cast("CertificatePublicKeyTypes", pub))
+    if isinstance(pub, ed448.Ed448PublicKey):
+        name, bits = "Ed448", 456
+    elif isinstance(pub, dsa.DSAPublicKey):
+        name, bits = "DSA", pub.key_size
+    return KeyInfo(
+        key=name,
+        key_bits=bits,
+        key_type=key_type_name(pub),
+        format=format,
+        encrypted=encrypted or format in _ENCRYPTED_FORMATS,
+        spki_sha256=public_key_fingerprint(pub),
+        matches=None if matches is None else tuple(matches),
+        held=held,
     )

@@ -11,6 +11,9 @@ bytes for :func:`ccapki.fsutil.atomic_write`:
   payload per root, byte-for-byte deterministic;
 
 and :func:`install_instructions` gives the short text for each platform.
+:func:`profile_certificates` reads a profile back (plistlib), so every file written here is
+also a client root bundle (``trust check --clients FILE``, through
+:func:`ccapki.pki.formats.parse_material`).
 """
 
 from __future__ import annotations
@@ -23,14 +26,16 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs7
 
-from ccapki.errors import InputError
+from ccapki.errors import FileFormatError, InputError
 from ccapki.pki.certs import display_name as cert_label
 from ccapki.pki.certs import fingerprint
 
 __all__ = [
     "PLATFORMS",
     "install_instructions",
+    "is_property_list",
     "mobileconfig",
+    "profile_certificates",
     "roots_der_cer",
     "roots_p7b",
     "roots_pem",
@@ -117,6 +122,95 @@ def mobileconfig(
         "PayloadVersion": 1,
     }
     return plistlib.dumps(profile, fmt=plistlib.FMT_XML, sort_keys=True)
+
+
+#: Payload types of a profile whose ``PayloadContent`` is a certificate: DER (root, pkcs1)
+#: or PEM (pem). Others (Wi-Fi, a PKCS#12 identity...) hold no root and are skipped.
+_CERT_PAYLOADS = {
+    "com.apple.security.root": "der",
+    "com.apple.security.pkcs1": "der",
+    "com.apple.security.pem": "pem",
+}
+_PROFILE_HINT = (
+    "give the .mobileconfig `ccapki export-roots` wrote (or its .pem, .p7b or .cer files); "
+    "a profile must be an Apple configuration profile (XML or binary plist)"
+)
+
+
+def is_property_list(data: bytes) -> bool:
+    """Whether ``data`` looks like a property list (a ``.mobileconfig``): a binary plist,
+    or XML whose first element is ``<plist`` (after an XML declaration or doctype)."""
+    if data.startswith(b"bplist00"):
+        return True
+    head = data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n")
+    if not head.startswith(b"<"):
+        return False
+    return head.startswith((b"<plist", b"<!DOCTYPE plist")) or (
+        head.startswith(b"<?xml") and (b"<plist" in head or b"<!DOCTYPE plist" in head)
+    )
+
+
+def _why(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def profile_certificates(data: bytes, *, source: str) -> list[tuple[str, x509.Certificate]]:
+    """The certificates of an unsigned Apple configuration profile (what
+    :func:`mobileconfig` writes: XML or binary plist, read with :mod:`plistlib`), each
+    with the payload it came from (``payload 2 (Example Root CA)``), in file order.
+
+    Raises :class:`FileFormatError` naming ``source`` for data that is no plist, a plist
+    that is no configuration profile, a certificate payload whose content is no
+    certificate, and a profile holding no certificate payload at all.
+    """
+    try:
+        profile = plistlib.loads(data)
+    except Exception as exc:  # plistlib's errors are not one type (expat, binary, values)
+        raise FileFormatError(
+            f"{source}: is not a valid Apple configuration profile: the property list does "
+            f"not parse ({_why(exc)})",
+            _PROFILE_HINT,
+        ) from None
+    payloads = profile.get("PayloadContent") if isinstance(profile, dict) else None
+    if (
+        not isinstance(profile, dict)
+        or profile.get("PayloadType") != "Configuration"
+        or not isinstance(payloads, list)
+    ):
+        raise FileFormatError(
+            f"{source}: is a property list but not an Apple configuration profile (no "
+            "PayloadType Configuration with a PayloadContent list)",
+            _PROFILE_HINT,
+        )
+    out: list[tuple[str, x509.Certificate]] = []
+    for n, payload in enumerate(payloads, 1):
+        ptype = payload.get("PayloadType") if isinstance(payload, dict) else None
+        kind = _CERT_PAYLOADS.get(ptype) if isinstance(ptype, str) else None
+        if kind is None:
+            continue
+        label = payload.get("PayloadDisplayName")
+        where = f"payload {n}" + (f" ({label})" if isinstance(label, str) and label else "")
+        content = payload.get("PayloadContent")
+        try:
+            if not isinstance(content, bytes):
+                raise ValueError("its PayloadContent is not data")
+            if kind == "der":
+                out.append((where, x509.load_der_x509_certificate(content)))
+            else:
+                out += [(where, c) for c in x509.load_pem_x509_certificates(content)]
+        except Exception as exc:  # cryptography's parse errors are not one type
+            raise FileFormatError(
+                f"{source}: {where} is not a valid certificate ({_why(exc)})",
+                "get a fresh copy of the profile (`ccapki export-roots` writes it again)",
+            ) from None
+    if not out:
+        raise FileFormatError(
+            f"{source}: is an Apple configuration profile holding no certificate payload "
+            "(com.apple.security.root, .pkcs1 or .pem)",
+            _PROFILE_HINT,
+        )
+    return out
 
 
 def install_instructions(
