@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import logging
 import os
-import select
 import sys
 import time
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from ccapki.pki.keys import public_key_fingerprint
 from ccapki.store import Store
 from kit.cli import Cli, Result, deployment, error_with_hint, ok, standalone, write
 from kit.pgmode import BACKEND, store_url
+from kit.terminal import read_terminal
 
 PASSWORD = "tr0ub4dor&3-key"
 E = serialization.Encoding
@@ -263,25 +263,6 @@ def test_format_pem_of_a_key_is_refused(
 pty = pytest.importorskip("pty")
 
 
-def _read(fd: int, until: bytes | None, limit: float = 60.0) -> bytes:
-    out = b""
-    end = time.monotonic() + limit
-    while time.monotonic() < end:
-        ready, _, _ = select.select([fd], [], [], 0.1)
-        if not ready:
-            continue
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:  # the other end closed (EIO)
-            break
-        if not chunk:
-            break
-        out += chunk
-        if until is not None and until in out:
-            break
-    return out
-
-
 def test_an_encrypted_key_asks_its_password_in_a_terminal(
     tmp_path: Path, ec_key: ec.EllipticCurvePrivateKey
 ) -> None:
@@ -299,11 +280,11 @@ def test_an_encrypted_key_asks_its_password_in_a_terminal(
             env,
         )
     try:
-        shown = _read(fd, b"Password of")
+        shown = read_terminal(fd, b"Password of")
         assert b"Password of" in shown, shown
         time.sleep(0.2)  # let the prompt turn the echo off
         os.write(fd, PASSWORD.encode() + b"\n")
-        shown += _read(fd, None)
+        shown += read_terminal(fd, None)
     finally:
         _, status = os.waitpid(pid, 0)
         os.close(fd)

@@ -7,7 +7,6 @@ line must start a line of its own, then the hint; exit 130, no traceback, nothin
 from __future__ import annotations
 
 import os
-import select
 import signal
 import sys
 import time
@@ -17,28 +16,9 @@ import pytest
 
 from kit.cli import FAQ, Cli, ok
 from kit.pgmode import BACKEND, has_store, store_url
+from kit.terminal import read_terminal
 
 pty = pytest.importorskip("pty")
-
-
-def _read(fd: int, until: bytes | None, limit: float = 60.0) -> bytes:
-    """What the terminal shows, until ``until`` appears (or the end, when None)."""
-    out = b""
-    end = time.monotonic() + limit
-    while time.monotonic() < end:
-        ready, _, _ = select.select([fd], [], [], 0.1)
-        if not ready:
-            continue
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:  # the other end closed (EIO)
-            break
-        if not chunk:
-            break
-        out += chunk
-        if until is not None and until in out:
-            break
-    return out
 
 
 def _interrupt_at_prompt(args: list[str], prompt: bytes, env: dict[str, str]) -> tuple[int, str]:
@@ -46,11 +26,11 @@ def _interrupt_at_prompt(args: list[str], prompt: bytes, env: dict[str, str]) ->
     if pid == 0:  # the child: ccapki on the terminal
         os.execve(sys.executable, [sys.executable, "-m", "ccapki", *args], env)
     try:
-        shown = _read(fd, prompt)
+        shown = read_terminal(fd, prompt)
         assert prompt in shown, shown
         time.sleep(0.2)  # let the prompt turn the echo off and wait for input
         os.killpg(os.getpgid(pid), signal.SIGINT)  # as the terminal sends Ctrl-C
-        shown += _read(fd, None)
+        shown += read_terminal(fd, None)
     finally:
         _, status = os.waitpid(pid, 0)
         os.close(fd)

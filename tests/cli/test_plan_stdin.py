@@ -21,6 +21,7 @@ import pytest
 
 import ccapki.fsutil
 from kit.cli import FAQ, Cli, db_bytes, error_with_hint, ok, write
+from kit.terminal import read_terminal
 
 
 def _env(home: Path) -> dict[str, str]:
@@ -137,8 +138,6 @@ pty = pytest.importorskip("pty")
 
 
 def test_a_terminal_is_not_waited_on(tmp_path: Path) -> None:
-    import select
-
     home = tmp_path / "no-store"
     pid, fd = pty.fork()
     if pid == 0:  # the child: `ccapki plan -` typed in a terminal
@@ -149,18 +148,7 @@ def test_a_terminal_is_not_waited_on(tmp_path: Path) -> None:
         )
     shown = b""
     try:
-        end = time.monotonic() + 60
-        while time.monotonic() < end:
-            ready, _, _ = select.select([fd], [], [], 0.1)
-            if not ready:
-                continue
-            try:
-                chunk = os.read(fd, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            shown += chunk
+        shown = read_terminal(fd)
     finally:
         done, status = os.waitpid(pid, os.WNOHANG)
         settle = time.monotonic() + 10  # the terminal closes just before the exit
