@@ -144,7 +144,7 @@ def test_failed_webhook_is_logged_and_retried_on_the_next_run(
     r = cli("watch", "--once", "--no-probe", now=IN_30, env=_env())
     assert r.code == 1, r.both
     assert "FAILED" in r.out
-    assert "Connection refused" in r.out
+    assert f"connection refused by 127.0.0.1:{port}: is the receiver running?" in r.out
     assert re.search(r"WARNING notification not sent by webhook .*retried next run", r.err)
     assert "Traceback" not in r.both
     with WebhookReceiver(SECRET, port=port) as hook:

@@ -272,7 +272,9 @@ def test_failed_webhook_is_retried_next_run(cli: Cli, tmp_path: Path) -> None:
         notices = _expiry(store)
         failed = deliver(store, notices, Notifier(notify, SECRET_ENV, timeout=5), now=IN_30)
         assert all(not d.ok for d in failed)
-        assert "ConnectionRefusedError" in failed[0].failed[0][1]
+        assert failed[0].failed[0][1] == (
+            f"connection refused by 127.0.0.1:{port}: is the receiver running?"
+        )
         assert store.notices.list() == []  # every claim released
     with WebhookReceiver(SECRET, status=500, port=port) as hook, open_store(home) as store:
         failed = deliver(store, notices, Notifier(notify, SECRET_ENV), now=IN_30)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ccapki.cli.app import Env, pass_env
-from ccapki.errors import InputError
+from ccapki.errors import InputError, NotFoundError
 
 if TYPE_CHECKING:
     from ccapki.service.config import ServiceConfig
@@ -69,6 +69,31 @@ def _signing_deployment(store: Store, named: str | None) -> tuple[str | None, st
     return None, ""
 
 
+def _check_identity(store: Store, identity: str) -> None:
+    """Raises :class:`NotFoundError` naming the identities the store holds (those with a
+    certificate, of the deployment acted on) when ``identity`` is not one of them, or
+    saying it holds none and how to make them; nothing when it is one."""
+    if store.identities.get(identity) is not None:
+        return
+    held = sorted(store.identities.current())
+    where = store.deployment
+    several = len(store.deployments.names()) > 1
+    other = " (or name another deployment with --deployment NAME)" if several else ""
+    if not held:
+        raise NotFoundError(
+            f"--tls-identity {identity!r}: deployment {where!r} holds no identity with a "
+            "certificate yet",
+            "run `ccapki apply FILE` first (or `ccapki import` for a third-party "
+            f"certificate){other}, or serve without --tls-identity",
+        )
+    shown = ", ".join(held[:20]) + (f" and {len(held) - 20} more" if len(held) > 20 else "")
+    raise NotFoundError(
+        f"--tls-identity {identity!r}: no such identity with a certificate in deployment "
+        f"{where!r} (it holds: {shown})",
+        f"name one of those: --tls-identity {held[0]}{other}",
+    )
+
+
 @contextlib.contextmanager
 def _tls_files(
     env: Env,
@@ -100,6 +125,7 @@ def _tls_files(
         folder = Path(tmp)
         os.chmod(folder, 0o700)
         if identity:
+            _check_identity(store, identity)
             data = api.export(store, identity, "fullchain")
             key_bytes = api.export(
                 store, identity, "key", destination="<ccapki serve: its TLS key, temporary>"
@@ -553,8 +579,8 @@ def users_set_role(env: Env, name: str, role: str) -> int:
 
     env.refuse_what_if("users set-role")
     with env.open_store() as store:
-        store.users.update(name, role=Role(role))
-    click.echo(f"{name} is {role}")
+        user = store.users.update(name, role=Role(role))
+    click.echo(f"{user.name} is {role}")
     return 0
 
 
@@ -611,8 +637,8 @@ def users_disable(env: Env, name: str) -> int:
     """Disable a user: no login, no token works, its sessions end."""
     env.refuse_what_if("users disable")
     with env.open_store() as store:
-        store.users.update(name, disabled=True)
-    click.echo(f"disabled {name}")
+        user = store.users.update(name, disabled=True)
+    click.echo(f"disabled {user.name}")
     return 0
 
 
@@ -626,8 +652,8 @@ def users_enable(env: Env, name: str) -> int:
     """Enable a disabled user again."""
     env.refuse_what_if("users enable")
     with env.open_store() as store:
-        store.users.update(name, disabled=False)
-    click.echo(f"enabled {name}")
+        user = store.users.update(name, disabled=False)
+    click.echo(f"enabled {user.name}")
     return 0
 
 
@@ -650,9 +676,10 @@ def users_token(env: Env, name: str, label: str, expires_days: int | None) -> in
 
     env.refuse_what_if("users token")
     with env.open_store() as store:
-        token, record = issue_token(store, store.users.get(name), label, expires_days)
+        user = store.users.get(name)
+        token, record = issue_token(store, user, label, expires_days)
     until = f", expires {record.expires_at:%Y-%m-%d}" if record.expires_at else ""
-    click.echo(f"token {record.id} for {name}{until} (shown once):", err=True)
+    click.echo(f"token {record.id} for {user.name}{until} (shown once):", err=True)
     click.echo(token)
     return 0
 

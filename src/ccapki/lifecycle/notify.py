@@ -31,6 +31,7 @@ import hmac
 import json
 import logging
 import smtplib
+import socket
 import ssl
 import urllib.error
 import urllib.request
@@ -348,6 +349,26 @@ class Notifier:
             out.append("email")
         return tuple(out)
 
+    def endpoint(self, channel: str) -> str:
+        """Where ``channel`` sends: the webhook's or the SMTP server's ``HOST:PORT`` (what
+        a failure names). Raises nothing."""
+        try:
+            if channel == "webhook" and self.notify.webhook:
+                import urllib.parse
+
+                url = urllib.parse.urlsplit(self.notify.webhook)
+                port = url.port or (443 if url.scheme == "https" else 80)
+                host = url.hostname or "?"
+            elif channel == "email" and self.notify.smtp:
+                from ccapki.topology.loader import split_endpoint
+
+                host, port = split_endpoint(self.notify.smtp)
+            else:
+                return "?"
+        except (ValueError, InputError):
+            return "?"
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
     def send(self, notice: Notice, channel: str, now: dt.datetime) -> None:
         """Send ``notice`` on ``channel``; raises ``OSError`` (or ``smtplib`` / ``ssl``
         errors, :class:`InputError` for a missing secret) when it did not go out."""
@@ -467,12 +488,37 @@ class _SendError(OSError):
     """A channel refused the notification (its text says how)."""
 
 
-def _reason(exc: BaseException) -> str:
+def _reason(exc: BaseException, where: str = "?", channel: str = "webhook") -> str:
+    """What went wrong in words: a refused connection, a timeout, a name that does not
+    resolve named with ``where`` (HOST:PORT) and what to check, never an exception's
+    class and errno."""
     if isinstance(exc, _SendError):
         return str(exc)
     if isinstance(exc, InputError):
         return exc.message
     cause = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+    if isinstance(cause, smtplib.SMTPServerDisconnected) and isinstance(
+        cause.__context__, OSError
+    ):  # smtplib words a timeout or a reset so: the socket's error says what happened
+        cause = cause.__context__
+    receiver = "the mail server" if channel == "email" else "the receiver"
+    if isinstance(cause, ConnectionRefusedError):
+        return f"connection refused by {where}: is {receiver} running?"
+    if isinstance(cause, TimeoutError) or (isinstance(cause, str) and "timed out" in cause.lower()):
+        return (
+            f"no answer from {where} in time (timed out): is {receiver} up and reachable "
+            "(no firewall dropping the connection)?"
+        )
+    if isinstance(cause, socket.gaierror):
+        host = where.rsplit(":", 1)[0].strip("[]")
+        return (
+            f"the host name {host} does not resolve ({cause.strerror}): check the name in "
+            f"[notify] {'smtp' if channel == 'email' else 'webhook'}, and this machine's DNS"
+        )
+    if isinstance(cause, ConnectionResetError):
+        return f"{where} closed the connection (reset): is {receiver} the right service?"
+    if isinstance(cause, OSError) and not isinstance(cause, ssl.SSLError) and cause.strerror:
+        return f"cannot reach {where}: {cause.strerror[:1].lower()}{cause.strerror[1:]}"
     if isinstance(cause, ssl.SSLCertVerificationError):  # the one a person must act on
         return (
             f"its TLS certificate was not trusted ({cause.reason}: {cause.verify_message}): "
@@ -520,13 +566,14 @@ def deliver(
                     try:
                         notifier.send(n, ch, now)
                     except (OSError, smtplib.SMTPException, ssl.SSLError, InputError) as exc:
-                        failed.append((ch, _reason(exc)))
+                        why = _reason(exc, notifier.endpoint(ch), ch)
+                        failed.append((ch, why))
                         log.warning(
                             "notification not sent by %s (%s: %s): %s; retried next run",
                             ch,
                             n.deployment,
                             n.subject,
-                            _reason(exc),
+                            why,
                         )
                     else:
                         sent.append(ch)

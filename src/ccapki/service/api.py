@@ -1416,7 +1416,7 @@ def change_user(name: UserName, body: UserChange, store: StoreDep, user: Admin) 
     the user's sessions; an admin cannot demote or disable itself."""
     from ccapki.service.auth import hash_password
 
-    if name == user.name and (
+    if name.lower() == user.name.lower() and (  # names are unique whatever their case
         body.disabled or (body.role is not None and body.role is not Role.ADMIN)
     ):
         raise InputError(
@@ -1487,8 +1487,9 @@ def list_tokens(name: UserName, store: StoreDep, _: Admin) -> list[TokenOut]:
     description="The token is in this answer only: the store keeps its SHA-256.",
 )
 def make_token(name: UserName, body: TokenIn, store: StoreDep, _: Admin) -> JSONResponse:
-    token, record = issue_token(store, store.users.get(name), body.label, body.expires_days)
-    out = NewToken(**_token_out(record, name), token=token)
+    owner = store.users.get(name)
+    token, record = issue_token(store, owner, body.label, body.expires_days)
+    out = NewToken(**_token_out(record, owner.name), token=token)
     return JSONResponse(out.model_dump(mode="json"), 201, headers={"Cache-Control": "no-store"})
 
 

@@ -108,8 +108,14 @@ _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 def new_secret() -> str:
     """A new random secret (token, session cookie, CSRF token): 32 random bytes,
-    URL-safe base64. Raises nothing."""
-    return secrets.token_urlsafe(32)
+    URL-safe base64 (43 characters), never starting with ``-`` (a script would pass
+    ``--token -abc...`` on as an option). Raises nothing."""
+    while True:
+        # drawn again when it starts with "-" (1 in 64): 255.98 bits instead of 256, the
+        # same length and alphabet as before
+        secret = secrets.token_urlsafe(32)
+        if not secret.startswith("-"):
+            return secret
 
 
 def hash_password(password: str) -> str:

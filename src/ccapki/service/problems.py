@@ -309,6 +309,17 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
             "describes for this route; docs/service.md)",
             instance=request.url.path,
         )
+    missing = _missing_files(request, errors)
+    if missing:
+        return problem(
+            422,
+            "no file uploaded: the multipart/form-data field "
+            + " and ".join(f"`{m}`" for m in missing)
+            + " is missing",
+            _upload_example(request, missing[0]),
+            type_="invalid-request",
+            instance=request.url.path,
+        )
     parts = [f"{_where(e.get('loc', ()))}: {e.get('msg', 'invalid')}" for e in errors[:5]]
     text = "; ".join(parts) or "the request is not valid"
     return problem(
@@ -317,6 +328,46 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
         "see /openapi.json for what this route takes (docs/service.md)",
         type_="invalid-request",
         instance=request.url.path,
+    )
+
+
+def _missing_files(request: Request, errors: Any) -> list[str]:
+    """The file fields (``File()``) of the request's route that the request lacks (a
+    script's POST without its file), in the route's order, when that is all that is wrong
+    (else empty). Raises nothing."""
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    if dependant is None:
+        return []
+    from fastapi import params
+
+    files = [
+        f.alias
+        for f in getattr(dependant, "body_params", ())
+        if isinstance(getattr(f, "field_info", None), params.File)
+    ]
+    lacking = set()
+    for e in errors:
+        loc = e.get("loc")
+        if not (
+            e.get("type") == "missing"
+            and isinstance(loc, list | tuple)
+            and len(loc) == 2
+            and loc[0] == "body"
+            and loc[1] in files
+        ):
+            return []  # another mistake too: the general answer names them all
+        lacking.add(loc[1])
+    return [f for f in files if f in lacking]
+
+
+def _upload_example(request: Request, field: str) -> str:
+    """How to send ``field`` with curl to the request's URL (an API token; a browser's
+    form sends it itself)."""
+    url = str(request.url.replace(query=None, fragment=None))
+    return (
+        f"send each file as a `{field}` field of a multipart/form-data body, e.g. "
+        f"curl -H 'Authorization: Bearer TOKEN' -F {field}=@cert.pem -F {field}=@key.pem "
+        f"{url}"
     )
 
 

@@ -586,8 +586,17 @@ def _certificates_page(
     upload_error: CcapkiError | None = None,
     status: int = 200,
 ) -> HTMLResponse:
+    from ccapki.lifecycle.importing import source_warning
+    from ccapki.topology.model import Source
+
     report = api.estate_status(ctx.store, deployments=[ctx.name])
     current = {i.name: i for i in report.items if i.kind == "identity"}
+    # what `ccapki csr` warns of a CSR for an identity ccapki issues itself
+    source_warnings = {
+        spec.name: source_warning(spec.name, spec.source)
+        for spec in ctx.dep.identities
+        if spec.source is not Source.THIRD_PARTY
+    }
     return _render(
         request,
         "certificates.html",
@@ -602,6 +611,7 @@ def _certificates_page(
         warn_days=report.warn_days.get(ctx.name, (60, 30, 7)),
         result=result,
         upload_error=upload_error,
+        source_warnings=source_warnings,
         can_operate=user.role.allows(Role.OPERATOR),
     )
 

@@ -111,8 +111,14 @@ class UserRepository:
         return found
 
     def find(self, name: str) -> UserRecord | None:
+        """The user ``name``, whatever its case (``ANN`` finds ``ann``: names are unique
+        whatever their case), else None. Raises nothing of its own."""
         with self._s.connection() as c:
-            row = c.execute(select(t.users).where(t.users.c.name == name)).first()
+            # lower() on both sides, in the database: the same folding as the unique index
+            # ix_users_name_lower, which this lookup uses
+            row = c.execute(
+                select(t.users).where(func.lower(t.users.c.name) == func.lower(name))
+            ).first()
         return _user(row) if row else None
 
     def by_id(self, user_id: int) -> UserRecord | None:
@@ -168,8 +174,8 @@ class UserRepository:
             shown = {k: v for k, v in values.items() if k != "password_hash"}
             if password_hash is not None:
                 shown["password_changed"] = True
-            self._s.audit.record("user-change", name, **shown)
-        return self.get(name)
+            self._s.audit.record("user-change", user.name, **shown)
+        return self.get(user.name)
 
 
 class TokenRepository:
