@@ -569,6 +569,7 @@ def plan_renewal(
     *,
     names: Sequence[str] = (),
     due: bool = True,
+    started: dt.datetime | None = None,
 ) -> RenewalPlan:
     """What ``ccapki renew`` would do at ``now``; writes nothing (a dry run).
 
@@ -580,11 +581,15 @@ def plan_renewal(
     key by the deployment's ``[renewal] key`` policy), ``new_issuers`` (successors of CAs
     that would not outlive what they sign), ``steps`` (the safe order: trust-store
     additions, identities, retiring the old issuer), ``skipped`` (with what to do), and
-    ``to_dict()``. Raises :class:`InputError` for a name the deployment does not have.
+    ``to_dict()``. ``started``: when the run began by the machine's clock (default: now);
+    :func:`commit_renewal` leaves alone an identity another run renewed after it.
+    Raises :class:`InputError` for a name the deployment does not have.
     """
     from ccapki.lifecycle.renew import plan_renewal as _plan_renewal
 
-    return _plan_renewal(store, deployment, now=_now(store, now), names=names, due=due)
+    return _plan_renewal(
+        store, deployment, now=_now(store, now), names=names, due=due, started=started
+    )
 
 
 def commit_renewal(
@@ -602,8 +607,9 @@ def commit_renewal(
     is imported), add what the trust stores need, and log each renewal in the audit log.
 
     Issued outside the store's write lock, written in one transaction under it after
-    checking nothing changed since the plan (an identity another writer changed is left
-    alone); ``deliver`` runs for each CSR before the commit (write the file there).
+    checking nothing changed since the plan (an identity another writer changed, or
+    renewed after the plan's run began, is left alone: ``renewed_elsewhere``);
+    ``deliver`` runs for each CSR before the commit (write the file there).
 
     Returns a :class:`RenewalResult` (``renewed``, ``csrs``, ``created_cas``,
     ``trust_added``, ``retire``: removals to make once the appliances serve the new

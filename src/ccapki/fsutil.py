@@ -72,27 +72,28 @@ def _os_hint(exc: OSError) -> str:
 def atomic_write_all(
     files: Sequence[tuple[str | os.PathLike[str], bytes]],
     *,
-    private: bool = False,
+    private: bool | Sequence[bool] = False,
     follow_symlink: bool = False,
 ) -> list[Path]:
     """Write several files all or nothing: every file's data goes to a temporary file
-    beside it first (fsynced, 0600 from the start when ``private``), and only when all
-    are written are they renamed over their paths. A failure (a full disk, a folder or
-    device where a file must go) removes the temporary files and leaves every path as it
-    was. Returns the paths written, in order; raises
+    beside it first (fsynced, 0600 from the start when ``private``: for all of them, or
+    one flag per file), and only when all are written are they renamed over their paths.
+    A failure (a full disk, a folder or device where a file must go) removes the
+    temporary files and leaves every path as it was. Returns the paths written, in order; raises
     :class:`~ccapki.errors.InputError` as :func:`atomic_write` does."""
     temps: list[tuple[str, Path]] = []
     target = Path()
     try:
         try:
-            for path, data in files:
+            for n, (path, data) in enumerate(files):
+                secret = private if isinstance(private, bool) else private[n]
                 target = _writable_target(Path(path), follow_symlink)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 fd, tmp = tempfile.mkstemp(
                     prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
                 )
                 temps.append((tmp, target))
-                os.fchmod(fd, 0o600 if private else 0o644)
+                os.fchmod(fd, 0o600 if secret else 0o644)
                 with os.fdopen(fd, "wb") as fh:
                     fh.write(data)
                     fh.flush()

@@ -206,7 +206,8 @@ def verify(file: str, as_json: bool) -> int:
     """Check a backup's integrity and list what it holds, without restoring."""
     from ccapki.lifecycle.backups import read_backup, verify_backup
 
-    fh, reader = read_backup(file, _backup_passphrase(confirm=False))
+    # the path is checked (a folder, a missing file) before the passphrase is asked
+    fh, reader = read_backup(file, lambda: _backup_passphrase(confirm=False))
     with fh:
         contents = verify_backup(reader)
     h = contents.header
@@ -300,7 +301,8 @@ def restore(env: Env, file: str, identity: str | None, force: bool, as_json: boo
     if not env.store_exists():
         with env.open_store():  # raises: no store here, with the hint to `ccapki init`
             pass
-    fh, reader = read_backup(file, _backup_passphrase(confirm=False))
+    # the path is checked (a folder, a missing file) before the passphrase is asked
+    fh, reader = read_backup(file, lambda: _backup_passphrase(confirm=False))
     if env.deployment_option is not None:  # a deployment the backup brings may be new here
         env.act_on(env.deployment_option, source="--deployment")
     with fh, env.open_store() as store:

@@ -37,9 +37,15 @@ appliances serve the new certificates). A third-party identity gets a CSR (writt
 --out) and keeps its current certificate until `ccapki import` brings the new one.
 [renewal] key = "rotate" (default: a new key) or "keep" in the deployment file.
 
+Two runs at once (two administrators, the service's renew job) renew an identity once:
+the one that writes second finds, under the store's write lock, that the other renewed
+it after it began, and leaves it so ("cas-dorm was renewed at ... by another run (now
+v2 ...): nothing renewed"); run the command again to renew it once more.
+
 \b
 EXIT CODES
-  0 plan shown, or renewed (also "nothing is due")
+  0 plan shown, or renewed (also "nothing is due", and an identity another run
+    renewed while this one ran: said on one line, not renewed a second time)
   2 bad input: unknown identity, neither IDENTITY nor --due, --commit under CCAPKI_NOW,
     an unwritable --out (nothing renewed)
   130/143 interrupted: nothing was renewed (one transaction); run the command again
@@ -62,7 +68,13 @@ def renew(
     env: Env, identities: tuple[str, ...], due: bool, commit: bool, out: str, as_json: bool
 ) -> int:
     """Renew identities inside their renewal window (--due) or named, from their source."""
+    import datetime as dt
+
     from ccapki import api
+
+    # the machine's clock (CCAPKI_NOW is a what-if one): a renewal another run writes
+    # after this moment is not made a second time by this run
+    started = dt.datetime.now(dt.UTC)
     from ccapki.cli.common import load_deployment_arg
 
     if not identities and not due:
@@ -92,7 +104,7 @@ def renew(
         else:
             from ccapki.fsutil import check_output_folder, write_output
 
-            plan = api.plan_renewal(store, dep, now=now, names=identities, due=due)
+            plan = api.plan_renewal(store, dep, now=now, names=identities, due=due, started=started)
             if not to_stdout and any(i.action == "csr" for i in plan.items):
                 check_output_folder(out)
 
@@ -229,7 +241,8 @@ def _render_result(
     for c, path in zip(result.csrs, written, strict=False):
         key = f"key {c.spki[:16]} sealed, pending" if c.pending else "signed with the current key"
         click.echo(f"wrote {path} for {c.identity} ({key})", err=err)
-    for name in result.elsewhere:
-        click.echo(f"{name}: another ccapki changed it meanwhile (kept as it is)", err=err)
+    anything = bool(result.renewed or result.csrs)
+    for other in result.renewed_elsewhere:
+        click.echo(other.message(anything_renewed=anything), err=err)
     for step in _next(lab, result):
         click.echo(f"next: {step}", err=err)

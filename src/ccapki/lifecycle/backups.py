@@ -22,7 +22,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -259,23 +259,50 @@ def create_backup(
 # ---------------------------------------------------------------------------- verify
 
 
-def read_backup(path: str | os.PathLike[str], passphrase: str) -> tuple[IO[bytes], BackupReader]:
+def read_backup(
+    path: str | os.PathLike[str], passphrase: str | Callable[[], str]
+) -> tuple[IO[bytes], BackupReader]:
     """Open the backup file ``path`` and prove its passphrase: ``(file, reader)``; the
-    caller closes the file. Raises :class:`InputError` for a missing or unreadable file."""
+    caller closes the file. ``passphrase`` may be a function that asks for it: it is
+    called once the file is open, so a wrong path is said before anyone is asked. Raises
+    :class:`InputError` for a missing or unreadable file, or a folder (the hint names the
+    backups in it)."""
     p = Path(path)
     try:
         fh = p.open("rb")
     except FileNotFoundError:
         raise InputError(f"{p}: no such file", "check the path of the backup file") from None
     except IsADirectoryError:
-        raise InputError(f"{p}: is a folder, not a file", "name the backup file") from None
+        raise InputError(f"{p}: is a folder, not a file", _backups_in(p)) from None
     except PermissionError:
         raise InputError(f"{p}: permission denied", f"make it readable: chmod u+r {p}") from None
     try:
-        return fh, BackupReader(fh, passphrase, source=str(p))
+        secret = passphrase if isinstance(passphrase, str) else passphrase()
+        return fh, BackupReader(fh, secret, source=str(p))
     except BaseException:
         fh.close()
         raise
+
+
+def _backups_in(folder: Path, most: int = 3) -> str:
+    """The hint for a folder given as a backup file: the backups it holds, if any."""
+    from ccapki.backup import MAGIC
+
+    found: list[Path] = []
+    with contextlib.suppress(OSError):
+        for entry in sorted(folder.iterdir()):
+            with contextlib.suppress(OSError):
+                if entry.is_file():
+                    with entry.open("rb") as fh:
+                        if fh.read(len(MAGIC)) == MAGIC:
+                            found.append(entry)
+    if not found:
+        return (
+            f"name the backup file itself, not a folder ({folder} holds no ccapki backup; "
+            "`ccapki backup create --out FILE` writes one)"
+        )
+    names = ", ".join(str(f) for f in found[:most]) + (", ..." if len(found) > most else "")
+    return f"name the backup file itself, e.g. {found[-1]} (the backups in it: {names})"
 
 
 @dataclass(frozen=True)
@@ -1036,41 +1063,49 @@ def _readme(
 def write_recovery_kit(
     store: Store, kit: RecoveryKit, out: str | os.PathLike[str]
 ) -> list[tuple[str, KitFile]]:
-    """Write the kit's files into the folder ``out`` (made 0700 if missing; each file
-    atomic, key files 0600), then log ``backup-appliance`` (and a ``key-export`` per key
-    file) in the audit log. A failure removes the files this call wrote."""
-    from ccapki.fsutil import atomic_write, check_output_folder
+    """Write the kit's files into the folder ``out`` (made 0700 if missing; key files
+    0600) all or nothing, and log ``backup-appliance`` (and a ``key-export`` per key
+    file) in the audit log in the same transaction. Every file goes to a temporary file
+    first and they replace the folder's files only once all are written: a failure (a
+    full disk, a file that cannot be replaced) leaves a kit written before exactly as it
+    was, logs nothing, and removes the folder if this call made it. Returns each file's
+    path and what it is; raises :class:`InputError` for what cannot be written."""
+    from ccapki.fsutil import atomic_write_all, check_output_folder
 
     folder = Path(out)
     check_output_folder(folder)
-    if not folder.exists():
+    made = not folder.exists()
+    if made:
         folder.mkdir(parents=True, mode=0o700)
-    written: list[tuple[str, KitFile]] = []
+    paths = [(folder / f.name).resolve() for f in kit.files]
     try:
-        for f in kit.files:
-            done = atomic_write(folder / f.name, f.data, private=f.private)
-            written.append((str(done.resolve()), f))
+        with store.transaction():
+            for path, f in zip(paths, kit.files, strict=True):
+                if f.private:
+                    store.audit.record(
+                        "key-export",
+                        kit.identity,
+                        format="pkcs12" if f.name.endswith(".p12") else "pem-bundle",
+                        path=str(path),
+                        version=kit.version,
+                        encrypted=f.name.endswith(".p12"),
+                        for_peer=False,
+                    )
+            store.audit.record(
+                "backup-appliance",
+                kit.identity,
+                folder=str(folder.resolve()),
+                files=[f.name for f in kit.files],
+                version=kit.version,
+            )
+            # last, before the commit: files that cannot be written log nothing
+            atomic_write_all(
+                [(p, f.data) for p, f in zip(paths, kit.files, strict=True)],
+                private=[f.private for f in kit.files],
+            )
     except BaseException:
-        for path, _ in written:
-            Path(path).unlink(missing_ok=True)
+        if made:
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only when empty: nothing of this call is left
         raise
-    with store.transaction():
-        for path, f in written:
-            if f.private:
-                store.audit.record(
-                    "key-export",
-                    kit.identity,
-                    format="pkcs12" if f.name.endswith(".p12") else "pem-bundle",
-                    path=path,
-                    version=kit.version,
-                    encrypted=f.name.endswith(".p12"),
-                    for_peer=False,
-                )
-        store.audit.record(
-            "backup-appliance",
-            kit.identity,
-            folder=str(folder.resolve()),
-            files=[f.name for f in kit.files],
-            version=kit.version,
-        )
-    return written
+    return [(str(p), f) for p, f in zip(paths, kit.files, strict=True)]

@@ -65,6 +65,7 @@ __all__ = [
     "RenewalResult",
     "RenewalStep",
     "Renewed",
+    "RenewedElsewhere",
     "Skipped",
     "commit_renewal",
     "plan_renewal",
@@ -204,6 +205,9 @@ class RenewalPlan:
     #: the identity whose renewal window opens next, and when (None: none held)
     next_due: tuple[str, dt.datetime] | None = None
     ca_seen: Mapping[str, str] = field(default_factory=dict)
+    #: when the run that made the plan began (the machine's clock, never a what-if one):
+    #: an identity another run renews after it is not renewed again by this one
+    started: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
     @property
     def empty(self) -> bool:
@@ -252,6 +256,40 @@ class Renewed:
 
 
 @dataclass(frozen=True)
+class RenewedElsewhere:
+    """An identity of the plan that another run renewed (or changed) while this one ran:
+    left as that run made it, not renewed again."""
+
+    identity: str
+    planned_version: int  # the version this run planned from
+    version: int | None  # its current version (None: it is gone)
+    at: dt.datetime | None  # when the other run wrote it (None: unknown)
+    #: ``renewed``; ``csr``: a renewal CSR made; ``changed``: another change (apply, import)
+    how: Literal["renewed", "csr", "changed"]
+
+    def message(self, *, anything_renewed: bool = False) -> str:
+        """The line that says so, and how to renew it once more."""
+        when = f" at {self.at:%Y-%m-%d %H:%M:%S} UTC" if self.at is not None else ""
+        what = {"renewed": "renewed", "csr": "given a renewal CSR", "changed": "changed"}[self.how]
+        now = f"now v{self.version}" if self.version is not None else "it is gone"
+        done = f"{self.identity} not renewed" if anything_renewed else "nothing renewed"
+        return (
+            f"{self.identity} was {what}{when} by another run ({now}; this one planned from "
+            f"v{self.planned_version}): {done}; run `ccapki renew {self.identity} --commit` "
+            "again to renew once more"
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "identity": self.identity,
+            "planned_version": self.planned_version,
+            "version": self.version,
+            "at": self.at.isoformat() if self.at is not None else None,
+            "how": self.how,
+        }
+
+
+@dataclass(frozen=True)
 class CsrMade:
     """A third-party identity's renewal CSR: on a new pending key (``pending``), or signed
     with the current key (key policy keep: no pending key is made)."""
@@ -275,7 +313,8 @@ class CsrMade:
 class RenewalResult:
     """What :func:`commit_renewal` wrote. ``retire``: the trust-store removals to make once
     every appliance serves the new certificates (left to ``ccapki trust apply --prune``);
-    ``elsewhere``: identities another ccapki changed meanwhile (left as they are)."""
+    ``elsewhere``: identities another ccapki renewed or changed meanwhile (left as they
+    are; ``renewed_elsewhere`` says by what and when)."""
 
     renewed: tuple[Renewed, ...] = ()
     csrs: tuple[CsrMade, ...] = ()
@@ -283,6 +322,7 @@ class RenewalResult:
     trust_added: tuple[str, ...] = ()
     retire: tuple[str, ...] = ()
     elsewhere: tuple[str, ...] = ()
+    renewed_elsewhere: tuple[RenewedElsewhere, ...] = ()
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -292,6 +332,7 @@ class RenewalResult:
             "trust_added": list(self.trust_added),
             "retire": list(self.retire),
             "elsewhere": list(self.elsewhere),
+            "renewed_elsewhere": [e.to_dict() for e in self.renewed_elsewhere],
         }
 
 
@@ -305,6 +346,7 @@ def plan_renewal(
     now: dt.datetime,
     names: Sequence[str] = (),
     due: bool = True,
+    started: dt.datetime | None = None,
 ) -> RenewalPlan:
     """Which identities of ``deployment`` to renew at ``now``, how, and in which order.
 
@@ -317,12 +359,17 @@ def plan_renewal(
 
     Pure decisions from the store's facts: nothing is written, no key is unsealed (the
     new issuers' and self-signed certificates the order is computed with are throwaway
-    previews). Returns a :class:`RenewalPlan`; raises :class:`InputError` for a name the
-    deployment does not have (the hint lists them).
+    previews). ``started``: when the run began by the machine's clock (default: now), so
+    that an identity another run renews after it is not renewed twice (see
+    :func:`commit_renewal`). Returns a :class:`RenewalPlan`; raises :class:`InputError`
+    for a name the deployment does not have (the hint lists them).
     """
+    from dataclasses import replace
+
+    began = started or dt.datetime.now(dt.UTC)
     wanted = _resolve(deployment, names)
     with store.scoped(deployment.name):
-        return _plan(store, deployment, now, wanted, due)
+        return replace(_plan(store, deployment, now, wanted, due), started=began)
 
 
 def _resolve(dep: Deployment, names: Sequence[str]) -> set[str]:
@@ -773,8 +820,10 @@ def commit_renewal(
     raises, nothing is kept). One audit entry ``renew`` per identity.
 
     Issued outside the write lock, then written in one transaction under it, after
-    checking that no identity and no CA changed since the plan was made (an identity
-    another ccapki changed is left to it: ``elsewhere``). Raises :class:`StoreError` when
+    checking that no identity and no CA changed since the plan was made: an identity
+    another ccapki changed, or renewed after the plan's run began (``plan.started``: two
+    administrators renewing it at once), is left as that run made it (``elsewhere``,
+    ``renewed_elsewhere``: it is renewed once, not twice). Raises :class:`StoreError` when
     a CA changed meanwhile, what unlocking the store raises (a wrong passphrase), and
     :class:`Interrupted` (its hint: nothing was kept); nothing is written then.
     """
@@ -899,11 +948,17 @@ def _commit(
     items = {i.identity: i for i in plan.items}
     csrs: list[CsrMade] = []
     with store.transaction():
+        # decided under the write lock: what another run committed is seen here
         current = store.identities.current()
-        fresh = {
-            n for n, i in items.items() if n in current and current[n].fingerprint == i.fingerprint
+        changed = {
+            n
+            for n, i in items.items()
+            if n not in current or current[n].fingerprint != i.fingerprint
         }
+        others = _renewed_since(store, set(items), plan.started)
+        fresh = {n for n in items if n not in changed and n not in others}
         elsewhere = tuple(n for n in items if n not in fresh)
+        stopped = tuple(_stopped(items[n], current.get(n), others.get(n)) for n in elsewhere)
         now_seen = {ca.kind: ca.fingerprint for ca in store.cas.list()}  # the newest wins
         if {k: now_seen.get(k) for k in plan.ca_seen} != dict(plan.ca_seen):
             raise StoreError(
@@ -931,6 +986,9 @@ def _commit(
         csrs.sort(key=lambda c: list(items).index(c.identity))
         after = store.identities.current()
         renewed: list[Renewed] = []
+        # the machine's clock (a what-if clock stands still): a run that began before this
+        # commit sees the renewal as made while it ran, and does not make another
+        written_at = dt.datetime.now(dt.UTC).isoformat()
         for r in landed:
             i = items[r.identity]
             new = after[r.identity]
@@ -955,6 +1013,7 @@ def _commit(
                 key="same" if new.spki == i.spki else "new",
                 issuer=i.issuer,
                 due=i.due,
+                written_at=written_at,
             )
         for c in csrs:
             i = items[c.identity]
@@ -965,6 +1024,7 @@ def _commit(
                 pending_key=c.pending,
                 current_version=i.version,
                 due=i.due,
+                written_at=written_at,
             )
         _, retire = _trust_delta(before, load_inventory(store, dep, after))
         if deliver is not None:  # before the commit: a file that cannot be written keeps nothing
@@ -977,4 +1037,50 @@ def _commit(
         trust_added=tuple(trust_added),
         retire=tuple(str(c) for c in retire),
         elsewhere=elsewhere,
+        renewed_elsewhere=stopped,
     )
+
+
+def _written_at(detail: Mapping[str, object]) -> dt.datetime | None:
+    """When a ``renew``/``renew-csr`` audit row was written (None: a row from before
+    ccapki recorded it)."""
+    text = detail.get("written_at")
+    if not isinstance(text, str):
+        return None
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+_How = Literal["renewed", "csr"]
+
+
+def _renewed_since(
+    store: Store, names: set[str], started: dt.datetime
+) -> dict[str, tuple[dt.datetime, _How]]:
+    """The identities of ``names`` another run renewed (or made a renewal CSR of) after
+    ``started``: when, and how. Read from the audit log newest first (writers are
+    serialised: the rows are in the order they were committed) down to the first
+    renewal written before ``started``."""
+    out: dict[str, tuple[dt.datetime, _How]] = {}
+    kinds: tuple[tuple[str, _How], ...] = (("renew", "renewed"), ("renew-csr", "csr"))
+    for action, how in kinds:
+        for entry in store.audit.newest_first(action):
+            at = _written_at(entry.detail)
+            if at is None or at <= started:
+                break
+            if entry.subject in names and entry.subject not in out:
+                out[entry.subject] = (at, how)
+    return out
+
+
+def _stopped(
+    item: RenewalItem, now: StoredIdentity | None, other: tuple[dt.datetime, _How] | None
+) -> RenewedElsewhere:
+    """What :class:`RenewedElsewhere` says about ``item``, left to another run."""
+    version = now.version if now is not None else None
+    if other is not None:
+        return RenewedElsewhere(item.identity, item.version, version, other[0], other[1])
+    at = now.created_at if now is not None else None
+    return RenewedElsewhere(item.identity, item.version, version, at, "changed")

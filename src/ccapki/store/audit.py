@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from sqlalchemy import func, insert, select, union, update
@@ -57,6 +57,29 @@ class AuditLog:
             AuditEntry(r.at, r.action, r.subject, json.loads(r.detail), r.deployment, r.actor)
             for r in rows
         ]
+
+    def newest_first(self, action: str, *, page: int = 500) -> Iterator[AuditEntry]:
+        """Every ``action`` entry of the deployment acted on, newest first, read a page of
+        ``page`` rows at a time (stop iterating once the entries are old enough)."""
+        below: int | None = None
+        while True:
+            query = (
+                select(t.audit)
+                .where(t.audit.c.action == action, t.audit.c.deployment == self._s.acting_on)
+                .order_by(t.audit.c.id.desc())
+                .limit(page)
+            )
+            if below is not None:
+                query = query.where(t.audit.c.id < below)
+            with self._s.connection() as c:
+                rows = c.execute(query).all()
+            for r in rows:
+                yield AuditEntry(
+                    r.at, r.action, r.subject, json.loads(r.detail), r.deployment, r.actor
+                )
+            if len(rows) < page:
+                return
+            below = rows[-1].id
 
 
 class DeploymentRepository:

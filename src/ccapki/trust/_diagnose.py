@@ -425,15 +425,18 @@ def _leaf_name(leaf: x509.Certificate, ctx: _Leaf) -> Finding | None:
     if sans is None or peer_name is None or name_matches(peer_name, sans):
         return None
     name = display_name(leaf)
-    cn_note = ""
-    if peer_name.lower() == name.lower():
-        cn_note = " (the name is only in the CN, which verifiers ignore when a SAN exists)"
     present = ", ".join(sans) or "none"
+    fix = f"re-issue {name} with {peer_name} in the subjectAltName, or connect to one of: {present}"
+    if name_matches(peer_name, [name]):  # "X was asked but X names only" hid where it is
+        return Finding(
+            Code.NAME_MISMATCH,
+            f"the certificate names {peer_name} only in its CN; clients check the "
+            f"subjectAltName (the CN is ignored once there is one), which lists {present}",
+            fix,
+            name,
+        )
     return Finding(
-        Code.NAME_MISMATCH,
-        f"{peer_name} was asked but {name} names only: {present}{cn_note}",
-        f"re-issue {name} with {peer_name} in the subjectAltName, or connect to one of: {present}",
-        name,
+        Code.NAME_MISMATCH, f"{peer_name} was asked but {name} names only: {present}", fix, name
     )
 
 

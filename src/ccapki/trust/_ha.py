@@ -234,10 +234,15 @@ class NamesOnBothPeers:
             missing = [n for n in pair.names if not covers(cert, n)]
             if missing:
                 name = display_name(cert)
+                # a name only in the CN: say where it is ("X lacks X" read as nonsense)
+                cn = [n for n in missing if n.lower() == name.lower()]
+                where = (
+                    f" ({cn[0]} is only in its CN; clients check the subjectAltName)" if cn else ""
+                )
                 out.append(
                     Finding(
                         self.code,
-                        f"{name} lacks {', '.join(missing)}",
+                        f"{name} lacks {', '.join(missing)} in its subjectAltName{where}",
                         f"have {name} re-issued with every name of `ccapki plan`",
                         label,
                     )

@@ -842,22 +842,40 @@ def _name_finding(model: StackModel, leaf: x509.Certificate, peer: str) -> Findi
     ):
         return None
     name = display_name(leaf)
+    code = Code.MISSING_SAN if sans is None else Code.NAME_MISMATCH
+    fix = f"re-issue {name} with {peer} in its subjectAltName"
+    cns = _common_names(leaf)
+    in_cn = peer in cns if is_ip else _names_host(model, cns, peer)
+    if in_cn:  # "X does not name X" would hide where the name is, and where it is missing
+        where = "its CN" if cns == [peer] else f"its CN ({', '.join(cns)})"
+        if sans is None:
+            checked = f"{model.title} checks only the subjectAltName, which it does not have"
+        elif is_ip:
+            checked = (
+                f"{model.title} matches an IP address only against the subjectAltName's, "
+                f"which lists {', '.join(sans) or 'nothing'}"
+            )
+        else:
+            when = " (the CN only when it has no DNS names)" if model.names == "san-or-cn" else ""
+            checked = (
+                f"{model.title} checks the subjectAltName{when}, which lists "
+                f"{', '.join(sans) or 'nothing'}"
+            )
+        return Finding(
+            code,
+            f"the certificate names {peer} only in {where}; {checked}",
+            f"{fix} (the CN alone is not enough)",
+            name,
+        )
     if sans is None:
         how = "it has no subjectAltName" + (
             " and its CN does not match either"
             if model.names == "san-or-cn"
             else f" ({model.title} ignores the CN)"
         )
-        code = Code.MISSING_SAN
     else:
         how = f"its subjectAltName names {', '.join(sans)}"
-        code = Code.NAME_MISMATCH
-    return Finding(
-        code,
-        f"{name} does not name {peer}: {how}",
-        f"re-issue {name} with {peer} in its subjectAltName",
-        name,
-    )
+    return Finding(code, f"{name} does not name {peer}: {how}", fix, name)
 
 
 # ---------------------------------------------------------------------------- verdict
