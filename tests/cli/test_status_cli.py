@@ -301,3 +301,16 @@ def test_several_deployments_none_named_hints_at_all(cli: Cli, faq: Path, tmp_pa
     both = ok(cli("status", "--all"))
     assert "faq-campus:" in both.out, both.out
     assert "other:" in both.out, both.out
+
+
+def test_a_long_name_does_not_widen_every_row(cli: Cli, faq: Path) -> None:
+    """Walkthrough: the trust-store root's row ("root CA ... (on 10 appliances: cam-a, ...
+    +6)") padded the NAME column of every row to its length (~110 columns of spaces)."""
+    out = ok(cli("status")).out.splitlines()
+    identity_rows = [x for x in out if "  identity  " in x]
+    assert identity_rows
+    assert all(len(x) <= 100 for x in identity_rows), max(identity_rows, key=len)
+    root = next(x for x in out if "  trust-root  " in x)
+    assert "(on 10 appliances: cam-a, cam-b, cas-annex, cas-clinic +6)" in root  # whole
+    expires = {x.index(" 20") for x in identity_rows}
+    assert len(expires) == 1  # the columns stay aligned

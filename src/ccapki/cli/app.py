@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import importlib
 import os
 import re
@@ -215,9 +216,43 @@ class _Context(click.Context):
     formatter_class = _HelpFormatter
 
 
+def _refuse_repeated_options(cmd: click.Command, ctx: click.Context, args: list[str]) -> None:
+    """Raise a :class:`click.UsageError` when ``args`` give an option that takes one value
+    twice (``--out a --out b``): click would keep the last one silently, which of the two
+    was meant is the user's to say. Flags and ``multiple``/``count`` options may repeat."""
+    if ctx.resilient_parsing:
+        return
+    try:
+        _, _, order = cmd.make_parser(ctx).parse_args(args=list(args))
+    except click.UsageError as exc:
+        if exc.ctx is None:  # click's parser says "--out requires an argument" without it:
+            exc.ctx = ctx  # the hint then names this command's --help, not ccapki's
+        raise
+    seen: set[str] = set()
+    for param in order:
+        if not isinstance(param, click.Option) or param.is_flag or param.multiple:
+            continue
+        if param.count or param.name is None:
+            continue
+        if param.name in seen:
+            raise click.UsageError(
+                f"Option '{param.opts[0]}' given twice: which value is meant?", ctx=ctx
+            )
+        seen.add(param.name)
+
+
+def _parse_args_once(cmd: click.Command, ctx: click.Context, args: list[str]) -> list[str]:
+    """``cmd.parse_args``, refusing an option given twice (:func:`_refuse_repeated_options`)."""
+    _refuse_repeated_options(cmd, ctx, args)
+    return type(cmd).parse_args(cmd, ctx, args)
+
+
 def _use_our_help(cmd: click.Command) -> None:
-    """Give ``cmd`` and its subcommands the fitted help (:class:`_HelpFormatter`)."""
+    """Give ``cmd`` and its subcommands the fitted help (:class:`_HelpFormatter`), and
+    refuse an option given twice (:func:`_refuse_repeated_options`)."""
     cmd.context_class = _Context
+    if not isinstance(cmd, LazyGroup):
+        cmd.parse_args = functools.partial(_parse_args_once, cmd)  # type: ignore[method-assign]
     if isinstance(cmd, click.Group) and not isinstance(cmd, LazyGroup):
         for sub in cmd.commands.values():
             _use_our_help(sub)
@@ -227,6 +262,10 @@ class LazyGroup(click.Group):
     """A group whose subcommands are imported on first use."""
 
     context_class = _Context
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        _refuse_repeated_options(self, ctx, args)
+        return super().parse_args(ctx, args)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
@@ -514,6 +553,15 @@ def cli(
     ctx: click.Context, home: str | None, deployment: str | None, debug: bool, wait: float
 ) -> None:
     """ccapki: every certificate of a Cisco Clean Access deployment, managed."""
+    from click.core import ParameterSource
+
+    for name, value, what in (("home", home, "DIR"), ("deployment", deployment, "NAME")):
+        # `--home=$DIR` with DIR unset: never the default store in its place
+        if value == "" and ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE:
+            raise InputError(
+                f"--{name} is empty",
+                f"give it a value (`--{name} {what}`), or leave --{name} out for the default",
+            )
     ctx.obj = Env(home_option=home, debug=debug, wait=wait, deployment_option=deployment or None)
 
 
@@ -783,10 +831,11 @@ def _run(args: list[str]) -> int:
     except click.UsageError as exc:
         cmd = exc.ctx.command_path if exc.ctx else "ccapki"
         hint = f"see `{cmd} --help` for usage and examples"
+        message = exc.format_message() + _did_you_mean(exc)
         if isinstance(exc, click.BadParameter) and exc.message.endswith("is a directory."):
             # click.Path(dir_okay=False) given a folder: say the fix, as for any file
             hint = f"name a file inside that folder (it takes a file, not a folder); {hint}"
-        _say_error(exc.format_message(), hint)
+        _say_error(message, hint)
         return 2
     except click.ClickException as exc:
         # click's other errors (e.g. a file it could not open) are bad input too: exit 2,
@@ -823,6 +872,20 @@ def _run(args: list[str]) -> int:
     except Exception as exc:
         return _unexpected(exc, debug)
     return rv if isinstance(rv, int) else 0
+
+
+def _did_you_mean(exc: click.UsageError) -> str:
+    """`` Did you mean 'apply'?`` for ``No such command 'aply'.`` when one of the group's
+    commands is close to the name given (click suggests only among the commands a group has
+    loaded, and :class:`LazyGroup` loads none until one runs); else ``""``."""
+    found = re.fullmatch(r"No such command '(.+)'\.", exc.format_message())
+    ctx = exc.ctx
+    if found is None or ctx is None or not isinstance(ctx.command, click.Group):
+        return ""
+    import difflib
+
+    close = difflib.get_close_matches(found[1], ctx.command.list_commands(ctx), n=1)
+    return f" Did you mean '{close[0]}'?" if close else ""
 
 
 def _unexpected(exc: Exception, debug: bool) -> int:

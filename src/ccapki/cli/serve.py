@@ -449,13 +449,10 @@ def _loopback(host: str) -> bool:
         return False
 
 
-def _epilog(*examples: str) -> str:
-    """A subcommand's EXAMPLES and EXIT CODES."""
+def _epilog(*examples: str, codes: str = "0 done   2 no store, or no user by that name") -> str:
+    """A subcommand's EXAMPLES and EXIT CODES (``codes``: what this one returns)."""
     lines = "\n".join(f"  {e}" for e in examples)
-    return (
-        f"\b\nEXAMPLES\n{lines}\n\n\b\nEXIT CODES\n"
-        "  0 done   2 bad input (unknown user or role, a name taken, a short password)\n"
-    )
+    return f"\b\nEXAMPLES\n{lines}\n\n\b\nEXIT CODES\n  {codes}\n"
 
 
 def _read_password(password_stdin: bool, no_password: bool = False) -> str | None:
@@ -505,6 +502,8 @@ def _read_password(password_stdin: bool, no_password: bool = False) -> str | Non
         "ccapki users add ann --role admin             asks for a password (twice)",
         "printf '%s\\n' \"$PW\" | ccapki users add bob --role operator --password-stdin",
         "ccapki users add ci --role viewer --no-password   API tokens only",
+        codes="0 added   2 bad input (a name taken or not a name, an unknown role, a short or "
+        "empty password, no terminal to ask in): nothing added",
     ),
 )
 @click.argument("name")
@@ -536,7 +535,7 @@ def users_add(env: Env, name: str, role: str, password_stdin: bool, no_password:
 
 @users.command(
     "list",
-    epilog=_epilog("ccapki users list", "ccapki users list --json"),
+    epilog=_epilog("ccapki users list", "ccapki users list --json", codes="0 listed   2 no store"),
 )
 @click.option("--json", "as_json", is_flag=True)
 @pass_env
@@ -568,10 +567,14 @@ def users_list(env: Env, as_json: bool) -> int:
 
 @users.command(
     "set-role",
-    epilog=_epilog("ccapki users set-role bob viewer"),
+    epilog=_epilog(
+        "ccapki users set-role bob viewer",
+        codes="0 done   2 no store, no user by that name, or a role other than viewer, "
+        "operator, admin",
+    ),
 )
 @click.argument("name")
-@click.argument("role", type=_ROLES)
+@click.argument("role", type=_ROLES, metavar="ROLE")
 @pass_env
 def users_set_role(env: Env, name: str, role: str) -> int:
     """Change a user's role."""
@@ -589,6 +592,8 @@ def users_set_role(env: Env, name: str, role: str) -> int:
     epilog=_epilog(
         "ccapki users set-password ann                 asks for the new password (twice)",
         "printf '%s\\n' \"$PW\" | ccapki users set-password ann --password-stdin",
+        codes="0 done   2 no store, no user by that name, a short or empty password, or no "
+        "terminal to ask in: nothing changed",
     ),
 )
 @click.argument("name")
@@ -662,6 +667,8 @@ def users_enable(env: Env, name: str) -> int:
     epilog=_epilog(
         "ccapki users token ci --label grafana --expires-days 90",
         "TOKEN=$(ccapki users token ci)                 the token alone on standard output",
+        codes="0 token printed   2 no store, no user by that name, or --expires-days out of "
+        "1..3650",
     ),
 )
 @click.argument("name")
@@ -686,7 +693,11 @@ def users_token(env: Env, name: str, label: str, expires_days: int | None) -> in
 
 @users.command(
     "tokens",
-    epilog=_epilog("ccapki users tokens", "ccapki users tokens ci"),
+    epilog=_epilog(
+        "ccapki users tokens",
+        "ccapki users tokens ci",
+        codes="0 listed (also none)   2 no store, or no user by that name",
+    ),
 )
 @click.argument("name", required=False)
 @pass_env
@@ -712,7 +723,10 @@ def users_tokens(env: Env, name: str | None) -> int:
 
 @users.command(
     "revoke",
-    epilog=_epilog("ccapki users revoke 3                 (ids: ccapki users tokens)"),
+    epilog=_epilog(
+        "ccapki users revoke 3                 (ids: ccapki users tokens)",
+        codes="0 revoked   2 no store, or no live token with that id (a number)",
+    ),
 )
 @click.argument("token_id", type=int)
 @pass_env

@@ -89,6 +89,10 @@ def _heading(report: StatusReport, name: str) -> str:
     return f"{name}: {rel}; warnings at {stages} days; as of {report.now:%Y-%m-%d %H:%M} UTC"
 
 
+#: The widest the plain table's NAME column is padded to (longer names run over).
+_NAME_WIDTH = 44
+
+
 def _render_plain(report: StatusReport) -> None:
     head = ("STAGE", "DAYS", "KIND", "NAME", "EXPIRES", "SERVED")
     out: list[str] = []  # printed at once: one write, not one per line of thousands
@@ -101,6 +105,8 @@ def _render_plain(report: StatusReport) -> None:
             out.append("  nothing issued yet")
             continue
         widths = [max(len(head[k]), *(len(r[k]) for r in rows)) for k in range(5)]
+        # a long name (a root on many appliances) runs over its row alone, not every row
+        widths[3] = min(widths[3], _NAME_WIDTH)
         line = "  ".join(f"{h:<{w}}" for h, w in zip(head[:5], widths, strict=True))
         out.append(f"{line}  {head[5]}".rstrip())
         for r in rows:

@@ -316,9 +316,17 @@ def trust_check(env: Env, clients: str, as_json: bool) -> int:
     PKIX) shows WARN too, listed apart as stack-accepted: nothing breaks on that channel and
     no renewal changes it, so it alone leaves the exit code 0.
     """
+    import os
+
     from ccapki import api
     from ccapki.cli.common import load_deployment_arg
 
+    if clients not in ("installed", "mozilla") and not os.path.lexists(clients):
+        raise InputError(  # `--clients mozila`: a typo of a name, or a path that is not there
+            f"--clients {clients}: no such file, nor a client root store ccapki knows",
+            "give installed (the default: the OS roots plus those ccapki says to install), "
+            "mozilla (the common OS roots only), or the path of a PEM, DER or PKCS#7 bundle",
+        )
     dep, _ = load_deployment_arg(env, None)
     with env.open_store() as store:
         matrix = api.check_trust(store, dep, env.now(), clients=clients)

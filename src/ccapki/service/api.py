@@ -1122,7 +1122,8 @@ def probe(
     response_model=dict[str, Any],
     tags=["status"],
     summary="Renewal plan (dry run)",
-    description="`ccapki renew --dry-run`: what is due, how each is renewed, the safe order.",
+    description="`ccapki renew --due` (a dry run): what is due, how each is renewed, the safe "
+    "order.",
 )
 def renew_plan(
     deployment: DepName,

@@ -1,0 +1,62 @@
+"""Every ``ccapki COMMAND --option`` that README.md and docs/*.md show names a command there
+is and an option it takes: a new administrator copies them as written (docs/service.md once
+said `ccapki renew --dry-run`, an option renew never had: renew is a dry run without
+--commit)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import click
+import pytest
+
+from ccapki.cli.app import cli
+from kit.cli import REPO
+
+PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+#: ``ccapki`` then its words (commands, options, values), as the pages write them
+COMMAND = re.compile(r"ccapki((?: +[-\w./'=:]+)+)")
+
+
+def _options_of(words: list[str]) -> tuple[list[str], set[str]]:
+    """The command path ``words`` name (``["trust", "plan"]``) and every option it and the
+    groups above it take."""
+    ctx = click.Context(cli)
+    cmd: click.Command = cli
+    path: list[str] = []
+    opts = {o for p in cli.params for o in (*p.opts, *p.secondary_opts)}
+    for word in words:
+        if word.startswith("-"):
+            continue
+        if not isinstance(cmd, click.Group):
+            break
+        sub = cmd.get_command(ctx, word)
+        if sub is None:
+            break
+        cmd = sub
+        path.append(word)
+        opts |= {o for p in cmd.params for o in (*p.opts, *p.secondary_opts)}
+    return path, opts
+
+
+def _shown(page: Path) -> list[tuple[str, str, str]]:
+    """``(command, option, line)`` for every option the page shows after a command that
+    the command does not take."""
+    wrong = []
+    for line in page.read_text(encoding="utf-8").splitlines():
+        for found in COMMAND.finditer(line):
+            words = found.group(1).split()
+            path, opts = _options_of(words)
+            if not path:  # prose ("ccapki waits ..."), not a command
+                continue
+            for word in words:
+                option = word.split("=")[0]
+                if option.startswith("--") and option not in opts:
+                    wrong.append((" ".join(["ccapki", *path]), option, line.strip()))
+    return wrong
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_every_option_a_page_shows_exists(page: Path) -> None:
+    assert _shown(page) == []
