@@ -718,19 +718,25 @@ def run(args: list[str], *, exiting: bool = False) -> int:
         _Late.done, _Late.interrupted_at = outer
 
 
+#: The library loggers a command keeps off standard error (see :func:`_quiet_library_logs`).
+QUIET_LOGGERS = ("sqlalchemy.pool", "psycopg")
+
+
 def _quiet_library_logs() -> None:
-    """Keep SQLAlchemy's connection-pool log off standard error. A Ctrl-C or SIGTERM that
-    lands while the pool resets a connection being given back is logged there by
-    SQLAlchemy ("Exception during reset or similar" and a traceback, through logging's
-    last-resort handler) before it reaches ccapki, which reports it as ever: `error:` +
-    `hint:` (the kill test caught one in 52 random signals). Not for `serve` and `watch`,
-    whose logs keep what the pool says."""
+    """Keep the database libraries' logs of an interrupted connection off standard error.
+    A Ctrl-C or SIGTERM that lands while SQLAlchemy's pool resets a connection being given
+    back is logged by SQLAlchemy ("Exception during reset or similar" and a traceback), and
+    one that lands inside a PostgreSQL pipeline by psycopg ("error ignored exiting
+    <psycopg.Pipeline ...>"), through logging's last-resort handler, before it reaches
+    ccapki, which reports it as ever: `error:` + `hint:` (the kill tests caught both). Not
+    for `serve` and `watch`, whose logs keep what the libraries say."""
     import logging
 
-    pool = logging.getLogger("sqlalchemy.pool")
-    if not any(isinstance(h, logging.NullHandler) for h in pool.handlers):
-        pool.addHandler(logging.NullHandler())
-    pool.propagate = False
+    for name in QUIET_LOGGERS:
+        log = logging.getLogger(name)
+        if not any(isinstance(h, logging.NullHandler) for h in log.handlers):
+            log.addHandler(logging.NullHandler())
+        log.propagate = False
 
 
 #: The exit code when standard output is closed early (``| head -1``): 128 + SIGPIPE, as a
