@@ -9,14 +9,18 @@ import datetime as dt
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy import create_engine, text
 
 from kit.certs import NOW
 from kit.tools import require_pg_url
 
-__all__ = ["Clock", "bulk_deployment", "pg_schema", "wait_for"]
+if TYPE_CHECKING:
+    from ccapki.store import Store
+    from ccapki.store.records import JobRecord
+
+__all__ = ["Clock", "bulk_deployment", "cancelled_apply", "pg_schema", "slow_keys", "wait_for"]
 
 T = TypeVar("T")
 
@@ -94,3 +98,28 @@ def wait_for(check: Callable[[], T | None], what: str, deadline: float = 120.0) 
         if time.monotonic() > end:
             raise AssertionError(f"gave up waiting for {what}")
         time.sleep(0.02)
+
+
+def slow_keys(text: str) -> str:
+    """``text`` (a bulk deployment file) with RSA keys: seconds of work, one key at a time."""
+    return text.replace('source = "internal"\n', 'source = "internal"\nkey = "rsa-2048"\n', 1)
+
+
+def cancelled_apply(store: Store, text: str) -> tuple[int, JobRecord]:
+    """An apply job of ``text`` run by one runner and cancelled once it reports its first
+    identity: that first progress count, and the job as it ended."""
+    from ccapki.service.jobs import JobRunner, submit
+
+    job = submit(store, "apply", {"text": text}, deployment=None, user="op")
+    runner = JobRunner(store, "one", lease=dt.timedelta(seconds=0.6), poll=0.05)
+    runner.start()
+    try:
+        first = wait_for(lambda: store.jobs.get(job.id).progress.get("done"), "the first identity")
+        store.jobs.cancel(job.id)
+        ended = wait_for(
+            lambda: (j := store.jobs.get(job.id)).state.finished and j, "the cancelled job"
+        )
+    finally:
+        runner.stop()
+    assert isinstance(first, int)
+    return first, ended

@@ -26,7 +26,7 @@ from ccapki.store import Store
 from ccapki.store.records import JobRecord, JobState, Role
 from kit.certs import NOW
 from kit.cli import FAQ
-from kit.jobs import Clock, bulk_deployment, pg_schema, wait_for
+from kit.jobs import Clock, bulk_deployment, cancelled_apply, pg_schema, slow_keys, wait_for
 
 LEASE = dt.timedelta(seconds=30)
 
@@ -327,28 +327,9 @@ def test_the_app_runs_jobs_in_the_background(store: Store, tmp_path: Path) -> No
 # ---------------------------------------------------------------------------- issue 13 walkthrough
 
 
-def _slow_keys(text: str) -> str:
-    """``text`` (a bulk deployment file) with RSA keys: seconds of work, one key at a time."""
-    return text.replace('source = "internal"\n', 'source = "internal"\nkey = "rsa-2048"\n', 1)
-
-
 def test_an_apply_job_reports_each_identity_and_a_cancel_stops_it_soon(store: Store) -> None:
     n = 100
-    job = submit(
-        store, "apply", {"text": _slow_keys(bulk_deployment(n))}, deployment=None, user="op"
-    )
-    runner = JobRunner(store, "one", lease=dt.timedelta(seconds=0.6), poll=0.05)
-    runner.start()
-    try:
-        first = wait_for(
-            lambda: store.jobs.get(job.id).progress.get("done"), "the first identity's progress"
-        )
-        store.jobs.cancel(job.id)
-        ended = wait_for(
-            lambda: (j := store.jobs.get(job.id)).state.finished and j, "the cancelled job"
-        )
-    finally:
-        runner.stop()
+    first, ended = cancelled_apply(store, slow_keys(bulk_deployment(n)))
     # told per identity, not per chunk of 64; stopped between identities, not chunks
     assert 1 <= first < 64
     assert ended.state is JobState.CANCELLED
@@ -357,19 +338,7 @@ def test_an_apply_job_reports_each_identity_and_a_cancel_stops_it_soon(store: St
 
 
 def test_a_cancelled_apply_that_kept_nothing_leaves_no_deployment_nor_cas(store: Store) -> None:
-    job = submit(
-        store, "apply", {"text": _slow_keys(bulk_deployment(60, "big"))}, deployment=None, user="op"
-    )
-    runner = JobRunner(store, "one", lease=dt.timedelta(seconds=0.6), poll=0.05)
-    runner.start()
-    try:
-        wait_for(lambda: store.jobs.get(job.id).progress.get("done"), "the first identity")
-        store.jobs.cancel(job.id)
-        ended = wait_for(
-            lambda: (j := store.jobs.get(job.id)).state.finished and j, "the cancelled job"
-        )
-    finally:
-        runner.stop()
+    _, ended = cancelled_apply(store, slow_keys(bulk_deployment(60, "big")))
     assert ended.state is JobState.CANCELLED
     assert "big" not in store.deployments.names()
     with store.fork(deployment="big") as s:
