@@ -18,8 +18,6 @@ also a client root bundle (``trust check --clients FILE``, through
 
 from __future__ import annotations
 
-import plistlib
-import uuid
 from collections.abc import Sequence
 
 from cryptography import x509
@@ -44,7 +42,8 @@ __all__ = [
 PLATFORMS = ("windows", "macos", "linux")
 
 #: Namespace for the profile's UUIDs: same roots and identifier, same UUIDs, same bytes.
-_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://ccapki.invalid/mobileconfig")
+#: The URL whose UUID-5 is the namespace of the profiles' payload UUIDs.
+_NAMESPACE_URL = "https://ccapki.invalid/mobileconfig"
 
 
 def _need(certs: Sequence[x509.Certificate]) -> list[x509.Certificate]:
@@ -84,9 +83,13 @@ def mobileconfig(
     SHA-256 fingerprint (and of ``identifier`` plus all fingerprints for the profile), so the
     same roots always give the same file.
     """
+    import plistlib
+    import uuid
+
     roots = _need(certs)
     if not identifier:
         raise InputError("the profile needs an identifier", "e.g. com.example.ccapki.roots")
+    namespace = uuid.uuid5(uuid.NAMESPACE_URL, _NAMESPACE_URL)
     payloads = []
     fingerprints = []
     for cert in roots:
@@ -101,7 +104,7 @@ def mobileconfig(
                 "PayloadDisplayName": label,
                 "PayloadIdentifier": f"{identifier}.root.{fp[:16]}",
                 "PayloadType": "com.apple.security.root",
-                "PayloadUUID": str(uuid.uuid5(_NAMESPACE, fp)).upper(),
+                "PayloadUUID": str(uuid.uuid5(namespace, fp)).upper(),
                 "PayloadVersion": 1,
             }
         )
@@ -117,7 +120,7 @@ def mobileconfig(
         "PayloadRemovalDisallowed": False,
         "PayloadType": "Configuration",
         "PayloadUUID": str(
-            uuid.uuid5(_NAMESPACE, identifier + ":" + ",".join(fingerprints))
+            uuid.uuid5(namespace, identifier + ":" + ",".join(fingerprints))
         ).upper(),
         "PayloadVersion": 1,
     }
@@ -164,6 +167,8 @@ def profile_certificates(data: bytes, *, source: str) -> list[tuple[str, x509.Ce
     that is no configuration profile, a certificate payload whose content is no
     certificate, and a profile holding no certificate payload at all.
     """
+    import plistlib
+
     try:
         profile = plistlib.loads(data)
     except Exception as exc:  # plistlib's errors are not one type (expat, binary, values)
