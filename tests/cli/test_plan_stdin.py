@@ -22,6 +22,7 @@ import pytest
 import ccapki.fsutil
 from kit.cli import FAQ, Cli, db_bytes, error_with_hint, ok, write
 from kit.terminal import read_terminal
+from kit.tools import need
 
 
 def _env(home: Path) -> dict[str, str]:
@@ -122,7 +123,7 @@ def test_a_silent_pipe_is_refused_after_the_wait(
 def test_endless_input_is_refused(cli: Cli, stdin_from: object) -> None:
     assert callable(stdin_from)
     if not Path("/dev/zero").exists():
-        pytest.skip("no /dev/zero")
+        need("no /dev/zero")
     stdin_from(open("/dev/zero", encoding="latin-1"))  # noqa: SIM115 - closed by the fixture
     r = error_with_hint(cli("plan", "-"))
     assert "far too large" in r.err

@@ -4,33 +4,21 @@ password), not the home folder, which holds none of its rows (walkthrough: "crea
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from kit.cli import FAQ, Cli, ok
-from kit.tools import require_pg_url
+from kit.jobs import pg_schema
 
 
 @pytest.fixture
 def pg_store_url() -> Iterator[str]:
     """A database URL on a schema of its own (dropped at the end)."""
-    base = require_pg_url()
-    name = "t_where_" + uuid.uuid4().hex[:12]
-    engine = create_engine(base)
-    with engine.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {name}"))
-    try:
-        sep = "&" if "?" in base else "?"
-        yield f"{base}{sep}options=-csearch_path%3D{name}"
-    finally:
-        with engine.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA IF EXISTS {name} CASCADE"))
-        engine.dispose()
+    with pg_schema() as url:
+        yield url
 
 
 def test_the_messages_name_the_database_not_the_home_folder(

@@ -19,7 +19,7 @@ import pytest
 
 from ccapki.store import Store
 from kit.cli import FAQ, CliRunner, error_with_hint, ok
-from kit.tools import require_tool
+from kit.tools import need, require_tool
 
 PW = {"CCAPKI_EXPORT_PASSWORD": "kit password"}
 FILES = ("cas-dorm-upload.pem", "cas-dorm.p12", "trusted-ca-1.pem", "README.txt")
@@ -74,7 +74,7 @@ def test_a_full_file_system_leaves_the_old_kit_as_it_was(
     written before any replaces an old one, so it fails (ENOSPC, with the hint to free
     space) and the old kit is left byte for byte, with no temporary file."""
     if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root (the other test fails the kit part-way)")
+        need("mounting a tmpfs needs root (the other test fails the kit part-way)")
     unshare = require_tool("unshare")
     assert EXE is not None
     before = {n: (old_kit / n).read_bytes() for n in FILES}

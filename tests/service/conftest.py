@@ -12,6 +12,7 @@ import pytest
 from ccapki.service.app import create_app
 from ccapki.store.session import Store
 from kit.certs import NOW
+from kit.dashboard import Estate, make_app, make_estate, serve
 from kit.service import Service, add_users, config_for, make_store, running
 
 
@@ -38,3 +39,16 @@ def service(service_home: tuple[Path, dict[str, str]]) -> Iterator[Service]:
             yield svc
         finally:
             svc.close()
+
+
+@pytest.fixture
+def estate(tmp_path: Path) -> Estate:
+    """The dashboard kit's estate (kit/dashboard.py) in a store of the test's own."""
+    return make_estate(tmp_path / "store")
+
+
+@pytest.fixture
+def app(estate: Estate) -> Iterator[str]:
+    """The service over the estate, served on 127.0.0.1: its base URL."""
+    with serve(make_app(estate)) as url:
+        yield url

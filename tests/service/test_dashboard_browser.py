@@ -20,7 +20,7 @@ from cryptography import x509
 
 from kit.certs import OutsideCA, pem
 from kit.cli import REPO
-from kit.dashboard import BROKEN, THIRD_PARTY, Estate, make_app, make_estate, password, serve
+from kit.dashboard import BROKEN, THIRD_PARTY, Estate, make_app, password, serve
 from kit.tools import require_tool
 
 SHOTS = REPO / "artifacts" / "screenshots"
@@ -83,11 +83,6 @@ class Tab:
                               [...g.classList].find(c => c.startsWith('st-'))]))"""
         )
         return found
-
-
-@pytest.fixture
-def estate(tmp_path: Path) -> Estate:
-    return make_estate(tmp_path / "store")
 
 
 @pytest.mark.parametrize("width", WIDTHS)

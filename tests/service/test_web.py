@@ -9,7 +9,6 @@ import datetime as dt
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -19,22 +18,10 @@ from ccapki.pki.certs import fingerprint
 from ccapki.service.svg import WIDTH, deployment_svg, expiry_timeline_svg, link_status
 from kit.certs import NOW, OutsideCA, pem
 from kit.cli import deployment, standalone
-from kit.dashboard import BROKEN, THIRD_PARTY, Estate, WebClient, make_app, make_estate, serve
+from kit.dashboard import BROKEN, THIRD_PARTY, Estate, WebClient
 
 PAGES = ["/", "/inventory", "/trust", "/certificates", "/probes", "/audit", "/jobs"]
 SVG = "{http://www.w3.org/2000/svg}"
-
-
-@pytest.fixture
-def estate(tmp_path: Path) -> Estate:
-    return make_estate(tmp_path / "store")
-
-
-@pytest.fixture
-def app(estate: Estate) -> Iterator[str]:
-    """The service over the estate, served on 127.0.0.1: its base URL."""
-    with serve(make_app(estate)) as url:
-        yield url
 
 
 def client(app: str, name: str | None = None) -> WebClient:

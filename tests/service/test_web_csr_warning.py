@@ -7,27 +7,12 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from ccapki.lifecycle.importing import source_warning
 from ccapki.topology.model import Source
-from kit.dashboard import THIRD_PARTY, Estate, WebClient, make_app, make_estate, password, serve
+from kit.dashboard import THIRD_PARTY, Estate, WebClient, password
 from kit.tools import require_tool
-
-
-@pytest.fixture
-def estate(tmp_path: Path) -> Estate:
-    return make_estate(tmp_path / "store")
-
-
-@pytest.fixture
-def app(estate: Estate) -> Iterator[str]:
-    with serve(make_app(estate)) as url:
-        yield url
 
 
 def _internal(estate: Estate) -> list[str]:

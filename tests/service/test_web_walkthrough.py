@@ -6,7 +6,6 @@ fields); amber says "passes with a warning" and speaks of renewal only for expir
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -16,12 +15,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from ccapki.lifecycle.trustops import Cell, Matrix
 from ccapki.service.svg import deployment_svg, warn_words
 from ccapki.topology.model import Channel
-from kit.dashboard import BROKEN, Estate, WebClient, make_app, make_estate, serve
-
-
-@pytest.fixture
-def estate(tmp_path: Path) -> Estate:
-    return make_estate(tmp_path / "store")
+from kit.dashboard import BROKEN, Estate, WebClient, make_app, serve
 
 
 @pytest.fixture
