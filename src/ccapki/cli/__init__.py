@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 __all__ = ["main"]
 
@@ -42,5 +43,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, signal.SIG_IGN)
         sys.stderr.write(f"error: interrupted ({exc.name})\nhint: {exc.hint}\n")
-        code = exc.exit_code
+        sys.exit(exc.exit_code)
+    finish(code)
+
+
+def finish(code: int) -> NoReturn:
+    """End the process with ``code`` once the command is done: the exit handlers run
+    (logging's flush, temporary folders, worker pools), the standard streams are flushed,
+    and the process ends without the interpreter's teardown of every module, which costs
+    more than the work of many commands (~0.05 s once SQLAlchemy is loaded: each of its
+    thousands of objects freed one by one, for memory the system takes back at once).
+
+    Only the main thread may be left: with another thread alive, or a stream that cannot
+    be flushed, the process exits as Python does (it waits for the threads, and says what
+    it says of the stream). Every file and database connection is closed by the command
+    itself before this (the store is a context manager).
+    """
+    import atexit
+    import os
+    import threading
+
+    if threading.active_count() == 1:
+        atexit._run_exitfuncs()
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except (OSError, ValueError):  # a full disk, a closed stream: Python's exit says it
+            sys.exit(code)
+        os._exit(code)
     sys.exit(code)
