@@ -117,6 +117,7 @@ def build(home: Path, n: int) -> None:
                     "pem": root["pem"],
                     "added_at": NOW,
                     "deployment": "bench",
+                    "not_after": root["not_after"],
                 }
                 for i in range(n - 1)
                 if f"cas{i}" not in have

@@ -6,12 +6,14 @@ trust-store roots, probe results, several deployments."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from ccapki.errors import DeploymentError, NotFoundError
+from ccapki.lifecycle.notify import expiry_notices
 from ccapki.lifecycle.status import (
     CaFact,
     CsrFact,
@@ -509,6 +511,9 @@ def test_an_identity_without_certificate_is_missing_not_hidden() -> None:
     assert report.counts()["missing"] == 1
     assert "1 identity without a certificate" in report.summary()
     assert (report.exit_code, report.nagios_code) == (1, 1)
+    # in JSON it has no fingerprint (null, not the word "none"), in both writers
+    assert items["cas-pub"].to_dict()["fingerprint"] is None
+    assert json.loads(items["cas-pub"].to_json())["fingerprint"] is None
 
 
 def test_two_versions_of_one_trust_root_are_told_apart() -> None:
@@ -626,3 +631,48 @@ def test_the_summary_counts_every_temporary_certificate_as_the_nagios_data_does(
     )
     assert "2 temporary" in five_years.summary()
     assert "3 months" not in five_years.summary()
+
+
+def test_an_earlier_version_left_in_a_trust_store_warns_nobody(
+    cli: Cli, deployed: Callable[[str], Path], home: Path
+) -> None:
+    """A 4.7.2 CAM renewed every 3 months left each earlier self-signed certificate in the
+    CAS's trust store until `trust apply --prune`: once expired, status called it
+    CRITICAL and watch notified it, though nothing presents it (a walkthrough found it)."""
+    deployed(
+        deployment(
+            release="4.7.2",
+            source="self-signed",
+            cam=standalone("cam", "10.0.0.1"),
+            cas=[standalone("cas", "10.1.0.1")],
+        )
+    )
+    renewed = NOW + 80 * DAY
+    ok(cli("renew", "--due", "--commit", now=renewed))
+    ok(cli("trust", "apply", now=renewed))  # the new versions trusted, the old ones kept
+    later = NOW + 95 * DAY  # the first versions expired 5 days ago, v2 has 75 left
+    with open_store(home) as store:
+        report = estate_status(store, now=later)
+    roots = [i for i in report.items if i.kind == "trust-root" and i.name.startswith("cas: ")]
+    old = [i for i in roots if i.stage == "expired"]
+    assert len(roots) == 2, [(i.name, i.stage) for i in roots]
+    assert len(old) == 1, [(i.name, i.stage) for i in roots]
+    assert not old[0].in_use
+    assert "cam v1, renewed since (the current is v2)" in old[0].note
+    assert "`ccapki trust apply --prune`" in old[0].note
+    assert (report.exit_code, report.nagios_code) == (0, 0)
+    assert report.counts()["unused"] == 2  # cam v1 on the CAS, cas v1 on the CAM
+    assert expiry_notices(report.items) == []
+    # pruned, it is gone from the report
+    ok(cli("trust", "apply", "--prune", now=later))
+    with open_store(home) as store:
+        after = estate_status(store, now=later)
+    assert [i.name for i in after.items if i.kind == "trust-root" and not i.in_use] == []
+
+
+def test_the_summary_of_deployments_with_other_stages_names_no_one_widest() -> None:
+    a = DeploymentFacts("north", warn_days=(45, 14, 3), identities=(_fact("cam", 50),))
+    b = DeploymentFacts("south", identities=(_fact("cam", 70),))  # 60, 30, 7
+    both = build_report([a, b], NOW)
+    assert both.summary() == ("2 certificates fine, none within its deployment's warning stages")
+    assert build_report([b], NOW).summary() == "1 certificate fine, none within 60 days"

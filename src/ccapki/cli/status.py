@@ -240,9 +240,11 @@ count rows, while the JSON `items` list the root once per appliance that trusts 
 
 \b
 EXIT CODES
-  0 fine   1 a certificate in a warning stage or expired, or a wrong certificate served
+  0 fine   1 a certificate in a warning stage or expired, a wrong certificate served,
+  or an identity the deployment file plans still without a certificate
   2 bad input (no store, several deployments and none named)
-  with --nagios: 0 OK   1 WARNING   2 CRITICAL (expired, or a wrong certificate served)
+  with --nagios: 0 OK   1 WARNING (a warning stage, an identity without a certificate)
+  2 CRITICAL (expired, or a wrong certificate served)
   3 UNKNOWN (any error: no store, unreadable store...; error and hint on stderr)
 """
 )

@@ -152,6 +152,19 @@ def _decode(tbl: Table, rec: Mapping[str, Any], extra: Iterable[str] = ()) -> di
     return row
 
 
+def _with_not_after(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """CA and trust-entry rows of a backup made before schema 0010 (no ``not_after``) with
+    their certificate's end of validity, read from its PEM (once per certificate)."""
+    until: dict[str, dt.datetime] = {}
+    for r in rows:
+        if r.get("not_after") is None:
+            pem = r["pem"]
+            if pem not in until:
+                until[pem] = x509.load_pem_x509_certificate(pem.encode()).not_valid_after_utc
+            r["not_after"] = until[pem]
+    return rows
+
+
 # ---------------------------------------------------------------------------- create
 
 
@@ -581,7 +594,7 @@ class _Restorer:
             rows = [r for r in rows if r["fingerprint"] in self.want_cas]
             self.want_spkis |= {r["spki"] for r in rows}
         have = self._existing(t.cas.c.fingerprint, [r["fingerprint"] for r in rows])
-        new = [r for r in rows if r["fingerprint"] not in have]
+        new = _with_not_after([r for r in rows if r["fingerprint"] not in have])
         self._insert("cas", new)
         self._count("cas", len(new), len(rows) - len(new))
 
@@ -709,7 +722,7 @@ class _Restorer:
             if r["removed_at"] is None:
                 active.add(entry)
             new.append(r)
-        self._insert("trust_entries", new)
+        self._insert("trust_entries", _with_not_after(new))
         self._count("trust_entries", len(new), len(rows) - len(new))
 
     def _audit(self, rows: list[dict[str, Any]]) -> None:

@@ -28,12 +28,14 @@ after a rotation) is listed with ``in_use`` False: its expiry warns nobody.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from json.encoder import encode_basestring_ascii as _jstr  # json.dumps' own string encoder
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from ccapki.errors import NotFoundError
 from ccapki.store.records import DEFAULT_DEPLOYMENT, SHARED_CAS, ProbeRecord, ProbeVerdict
@@ -114,6 +116,30 @@ class Served:
     #: what it saw is shown, but judges nothing now
     outdated: bool = False
 
+    def __init__(
+        self,
+        appliance: str,
+        kind: str,
+        address: str,
+        verdict: ProbeVerdict,
+        at: dt.datetime,
+        since: dt.datetime | None,
+        reason: str,
+        outdated: bool = False,
+    ) -> None:
+        # the fields set at once (a frozen dataclass's own __init__ sets each through
+        # object.__setattr__: twice as long, for 10,000s of items a report)
+        self.__dict__.update(
+            appliance=appliance,
+            kind=kind,
+            address=address,
+            verdict=verdict,
+            at=at,
+            since=since,
+            reason=reason,
+            outdated=outdated,
+        )
+
     @property
     def wrong(self) -> bool:
         """Whether it served a certificate other than the identity's current one (at a
@@ -152,8 +178,10 @@ class StatusItem:
 
     ``name``: the identity or CA name; a CSR's identity; a trust-store root
     ``"<appliance>: <label>"``. ``fingerprint``: SHA-256 of the certificate DER (a CSR: its
-    pending key's SPKI). ``stage``: ``ok``, a warn_days stage as text, ``expired`` or
-    ``pending`` (a CSR). ``temporary``: a release's install-time temporary certificate.
+    pending key's SPKI; an identity without a certificate: ``"none"``, null in its JSON).
+    ``stage``: ``ok``, a warn_days stage as text, ``expired``, ``pending`` (a CSR) or
+    ``missing`` (an identity the deployment file plans, without a certificate).
+    ``temporary``: a release's install-time temporary certificate.
     ``served``: for an identity, the last probe of each endpoint of its appliances.
     ``note``: what to know beyond the stage (a temporary certificate's lifetime, a CSR pending
     while the certificate it replaces is due). ``in_use``: False for a CA nothing uses any
@@ -171,6 +199,34 @@ class StatusItem:
     served: tuple[Served, ...] = ()
     note: str = ""
     in_use: bool = True
+
+    def __init__(
+        self,
+        deployment: str,
+        kind: str,
+        name: str,
+        fingerprint: str,
+        not_after: dt.datetime | None,
+        days_left: int | None,
+        stage: str,
+        temporary: bool,
+        served: tuple[Served, ...] = (),
+        note: str = "",
+        in_use: bool = True,
+    ) -> None:
+        self.__dict__.update(  # at once: see Served.__init__
+            deployment=deployment,
+            kind=kind,
+            name=name,
+            fingerprint=fingerprint,
+            not_after=not_after,
+            days_left=days_left,
+            stage=stage,
+            temporary=temporary,
+            served=served,
+            note=note,
+            in_use=in_use,
+        )
 
     @property
     def three_months(self) -> bool:
@@ -197,7 +253,7 @@ class StatusItem:
             "deployment": self.deployment,
             "kind": self.kind,
             "name": self.name,
-            "fingerprint": self.fingerprint,
+            "fingerprint": None if self.stage == "missing" else self.fingerprint,
             "not_after": self.not_after.isoformat() if self.not_after else None,
             "days_left": self.days_left,
             "stage": self.stage,
@@ -209,11 +265,12 @@ class StatusItem:
 
     def to_json(self) -> str:
         """``json.dumps(self.to_dict())``, written directly (see :meth:`Served.to_json`)."""
-        served = ", ".join([s.to_json() for s in self.served])
+        served = ", ".join([s.to_json() for s in self.served]) if self.served else ""
         days = "null" if self.days_left is None else str(self.days_left)
+        fp = "null" if self.stage == "missing" else _jstr(self.fingerprint)
         return (
             f'{{"deployment": {_jstr(self.deployment)}, "kind": {_jstr(self.kind)}, '
-            f'"name": {_jstr(self.name)}, "fingerprint": {_jstr(self.fingerprint)}, '
+            f'"name": {_jstr(self.name)}, "fingerprint": {fp}, '
             f'"not_after": {_jtime(self.not_after)}, "days_left": {days}, '
             f'"stage": {_jstr(self.stage)}, "temporary": {_JBOOL[self.temporary]}, '
             f'"in_use": {_JBOOL[self.in_use]}, "note": {_jstr(self.note)}, '
@@ -312,7 +369,8 @@ class StatusReport:
 
     @property
     def exit_code(self) -> int:
-        """0 fine; 1 any warning stage, expiry, or wrong certificate served."""
+        """0 fine; 1 any warning stage, expiry, wrong certificate served, or identity
+        planned without a certificate (stage ``missing``)."""
         bad = any(i.warning or i.wrong_served for i in self.items)
         return 1 if bad else 0
 
@@ -351,10 +409,12 @@ class StatusReport:
         if n["unreachable"]:
             parts.append(f"{_plural(n['unreachable'], 'endpoint')} not reached at the last probe")
         if not any(i.warning or i.wrong_served for i in self.items):
-            widest = max((d for w in self.warn_days.values() for d in w), default=None)
+            widest = {max(w) for w in self.warn_days.values() if w}
             fine = f"{_plural(n['ok'], 'certificate')} fine"
-            if widest is not None:
-                fine += f", none within {widest} days"
+            if len(widest) == 1:
+                fine += f", none within {widest.pop()} days"
+            elif widest:  # deployments warning at different stages: each by its own
+                fine += ", none within its deployment's warning stages"
             parts.insert(0, fine)
         return ", ".join(parts)
 
@@ -402,8 +462,7 @@ def _plural(n: int, word: str) -> str:
 # ---------------------------------------------------------------------------- pure facts
 
 
-@dataclass(frozen=True)
-class CaFact:
+class CaFact(NamedTuple):
     """A CA the deployment holds (``kind``: perfigo-root, internal-root, ...)."""
 
     name: str
@@ -412,18 +471,20 @@ class CaFact:
     not_after: dt.datetime
 
 
-@dataclass(frozen=True)
-class TrustFact:
-    """One trust-store entry (not removed) of an appliance."""
+class TrustFact(NamedTuple):
+    """One trust-store entry (not removed) of an appliance. ``superseded``: the entry is
+    an earlier version of one of the deployment's identities (a self-signed certificate
+    trusted directly, renewed since): ``(identity, its version, the current version)``;
+    nothing presents it once the appliances are reloaded, so its expiry warns nobody."""
 
     appliance: str
     label: str
     fingerprint: str
     not_after: dt.datetime
+    superseded: tuple[str, int, int] | None = None
 
 
-@dataclass(frozen=True)
-class CsrFact:
+class CsrFact(NamedTuple):
     """A CSR whose key is still pending (no certificate imported for it yet)."""
 
     identity: str
@@ -520,11 +581,13 @@ def _temporary_note(
 
 
 def _served(
-    probes: Iterable[ProbeRecord],
+    probes: Sequence[ProbeRecord],
     current: CurrentFact | None,
     now: dt.datetime | None = None,
     fresh_for: dt.timedelta = 2 * dt.timedelta(hours=1),
 ) -> tuple[Served, ...]:
+    if not probes:
+        return ()
     out: list[Served] = []
     ordered = list(probes)
     if len(ordered) > 1:
@@ -573,10 +636,18 @@ def deployment_items(facts: DeploymentFacts, now: dt.datetime) -> list[StatusIte
             by_identity.setdefault(owner, []).append(p)
     stages: dict[str, tuple[str, int]] = {}
     fresh_for = max(2 * dt.timedelta(seconds=facts.probe_interval), _PROBE_KEPT)
+    judged: dict[dt.datetime, tuple[str, int]] = {}  # a batch's expiry, a root: many times
+
+    def judge(not_after: dt.datetime) -> tuple[str, int]:
+        found = judged.get(not_after)
+        if found is None:
+            left = days_left(not_after, now)
+            found = judged[not_after] = (stage_for(left, warn), left)
+        return found
+
+    no_probes: tuple[ProbeRecord, ...] = ()
     for f in facts.identities:
-        left = days_left(f.not_after, now)
-        stage = stage_for(left, warn)
-        stages[f.identity] = (stage, left)
+        stage, left = stages[f.identity] = judge(f.not_after)
         temporary = f.source in TEMPORARY_SOURCES
         items.append(
             StatusItem(
@@ -588,7 +659,7 @@ def deployment_items(facts: DeploymentFacts, now: dt.datetime) -> list[StatusIte
                 left,
                 stage,
                 temporary,
-                _served(by_identity.get(f.identity, ()), f, now, fresh_for),
+                _served(by_identity.get(f.identity, no_probes), f, now, fresh_for),
                 _temporary_note(
                     f.source, facts, f.not_after - f.not_before if f.not_before else None
                 )
@@ -660,10 +731,20 @@ def deployment_items(facts: DeploymentFacts, now: dt.datetime) -> list[StatusIte
         )
     labels = Counter((t.appliance, t.label) for t in facts.trust)
     for t in facts.trust:
-        left = days_left(t.not_after, now)
+        stage, left = judge(t.not_after)
         name = f"{t.appliance}: {t.label}"
         if labels[(t.appliance, t.label)] > 1:  # e.g. two versions of a self-signed identity
             name += f" (sha256 {t.fingerprint[:12]}, until {t.not_after:%Y-%m-%d})"
+        if t.superseded is None:
+            items.append(
+                StatusItem(dep, "trust-root", name, t.fingerprint, t.not_after, left, stage, False)
+            )
+            continue
+        identity, version, current = t.superseded
+        note = (
+            f"unused: {identity} v{version}, renewed since (the current is v{current}); once "
+            f"every appliance presents v{current}, remove it (`ccapki trust apply --prune`)"
+        )
         items.append(
             StatusItem(
                 dep,
@@ -672,7 +753,10 @@ def deployment_items(facts: DeploymentFacts, now: dt.datetime) -> list[StatusIte
                 t.fingerprint,
                 t.not_after,
                 left,
-                stage_for(left, warn),
+                stage,
+                False,
+                (),
+                note,
                 False,
             )
         )
@@ -868,16 +952,65 @@ def read_settings(
 _SETTINGS: dict[str, Settings] = {}
 
 
-def _chain_fingerprints(store: Store) -> frozenset[str]:
-    from cryptography import x509
+_PEM_CERTIFICATE = re.compile(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", re.S)
 
-    from ccapki.pki.certs import fingerprint
+
+def _chain_fingerprints(store: Store) -> frozenset[str]:
+    """The certificates the current identities' stored chains hold, by fingerprint (the
+    SHA-256 of each one's DER, which its PEM armour holds: nothing is parsed)."""
+    import ssl
 
     out: set[str] = set()
     for text in store.identities.current_chain_pems():
-        if text.strip():
-            out.update(fingerprint(c) for c in x509.load_pem_x509_certificates(text.encode()))
+        for block in _PEM_CERTIFICATE.findall(text):
+            out.add(hashlib.sha256(ssl.PEM_cert_to_DER_cert(block)).hexdigest())
     return frozenset(out)
+
+
+def _not_after_from_pems(store: Store, fingerprints: set[str]) -> dict[str, dt.datetime]:
+    """The end of validity of these CA or trust-store certificates, read from their PEM:
+    for rows written without their ``not_after`` column (before schema 0010)."""
+    from sqlalchemy import select
+
+    from ccapki.store import schema as t
+
+    wanted = sorted(fingerprints)
+    out: dict[str, dt.datetime] = {}
+    with store.connection() as c:
+        for tbl in (t.cas, t.trust_entries):
+            for i in range(0, len(wanted), 500):
+                q = select(tbl.c.fingerprint, tbl.c.pem).where(
+                    tbl.c.fingerprint.in_(wanted[i : i + 500])
+                )
+                for fp, pem in c.execute(q.distinct()):
+                    if fp not in out:
+                        out[fp] = store.parsed(pem).not_valid_after_utc
+    return out
+
+
+def _superseded(
+    store: Store, trusted: set[str], current: Mapping[str, CurrentFact]
+) -> dict[str, tuple[str, int, int]]:
+    """The trusted certificates that are earlier versions of the deployment's identities
+    (the store acts on it): fingerprint -> (identity, version, current version)."""
+    from sqlalchemy import select
+
+    from ccapki.store import schema as t
+
+    now_held = {f.fingerprint for f in current.values()}
+    wanted = sorted(trusted - now_held)  # a few roots, however many appliances hold them
+    out: dict[str, tuple[str, int, int]] = {}
+    cc = t.certificates.c
+    with store.connection() as c:
+        for i in range(0, len(wanted), 500):
+            q = select(cc.fingerprint, cc.identity, cc.version).where(
+                (cc.deployment == store.deployment) & cc.fingerprint.in_(wanted[i : i + 500])
+            )
+            for fp, identity, version in c.execute(q):
+                cur = current.get(identity)
+                if cur is not None and cur.version > version:
+                    out[fp] = (identity, version, cur.version)
+    return out
 
 
 def read_facts(store: Store, name: str) -> DeploymentFacts:
@@ -925,27 +1058,24 @@ def read_facts(store: Store, name: str) -> DeploymentFacts:
         scope = SHARED_CAS if conf.shared_ca else name
         te = t.trust_entries.c
         live = (te.deployment == name) & te.removed_at.is_(None)
+        ca = t.cas.c
         with store.connection() as c:
             ca_rows = c.execute(
-                select(t.cas.c.name, t.cas.c.kind, t.cas.c.fingerprint, t.cas.c.pem)
-                .where(t.cas.c.deployment == scope)
-                .order_by(t.cas.c.id)
+                select(ca.name, ca.kind, ca.fingerprint, ca.not_after)
+                .where(ca.deployment == scope)
+                .order_by(ca.id)
             ).all()
             trust_rows = c.execute(
-                select(te.appliance, te.label, te.fingerprint).where(live).order_by(te.id)
+                select(te.appliance, te.label, te.fingerprint, te.not_after)
+                .where(live)
+                .order_by(te.id)
             ).all()
-            # the trust stores repeat a few roots: parse each distinct one once
-            root_pems = c.execute(select(te.fingerprint, te.pem).where(live).distinct()).all()
-    cas = tuple(
-        CaFact(r.name, r.kind, r.fingerprint, store.parsed(r.pem).not_valid_after_utc)
-        for r in ca_rows
-    )
-    until: dict[str, dt.datetime] = {}
-    for fp, pem in root_pems:
-        if fp not in until:
-            until[fp] = store.parsed(pem).not_valid_after_utc
+        missing = {r[2] for r in (*ca_rows, *trust_rows) if r[3] is None}
+        until = _not_after_from_pems(store, missing) if missing else {}
+        old = _superseded(store, {r[2] for r in trust_rows}, current)
+    cas = tuple([CaFact(n, k, fp, end or until[fp]) for n, k, fp, end in ca_rows])
     trust = tuple(
-        TrustFact(r.appliance, r.label, r.fingerprint, until[r.fingerprint]) for r in trust_rows
+        [TrustFact(a, label, fp, end or until[fp], old.get(fp)) for a, label, fp, end in trust_rows]
     )
     return DeploymentFacts(
         name=name,

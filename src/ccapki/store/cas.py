@@ -5,18 +5,17 @@ from __future__ import annotations
 import builtins
 from typing import TYPE_CHECKING
 
-from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from sqlalchemy import insert, select
 
-from ccapki.pki.certs import fingerprint
-from ccapki.pki.issue import Issuer
-from ccapki.pki.keys import key_type_name, public_key_fingerprint
-from ccapki.pki.signer import ExternalKey
 from ccapki.store import schema as t
 from ccapki.store.records import SHARED_CAS, KeyState, StoredCA, pem_text
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the X.509 code is loaded where a CA is added or used (see records.py)
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+
+    from ccapki.pki.issue import Issuer
+    from ccapki.pki.signer import ExternalKey
     from ccapki.store.session import Store
 
 __all__ = ["CARepository"]
@@ -43,6 +42,10 @@ class CARepository:
     ) -> StoredCA:
         """Keep a CA (and its key, sealed, when it is ours; a key in a PKCS#11 token
         (:class:`~ccapki.hsm.token.TokenKey`): where it is, never the key)."""
+        from ccapki.pki.certs import fingerprint
+        from ccapki.pki.keys import key_type_name, public_key_fingerprint
+        from ccapki.pki.signer import ExternalKey
+
         spki = public_key_fingerprint(cert.public_key())
         fp = fingerprint(cert)
         scope = self._scope()
@@ -65,6 +68,7 @@ class CARepository:
                     "pem": pem_text(cert),
                     "created_at": self._s.now(),
                     "deployment": scope,
+                    "not_after": cert.not_valid_after_utc,
                 },
             )
             self._s.audit.record("ca-add", name, kind=kind, fingerprint=fp)
@@ -86,6 +90,8 @@ class CARepository:
         """The newest CA of ``kind`` with its (unsealed) key, or None. A CA whose key is in
         a PKCS#11 token comes with that key, logged in (the PIN asked here: a
         :class:`~ccapki.errors.TokenError` names what fails)."""
+        from ccapki.pki.issue import Issuer
+
         found = self.list(kind)
         if not found:
             return None

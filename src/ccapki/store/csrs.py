@@ -5,14 +5,14 @@ from __future__ import annotations
 import builtins
 from typing import TYPE_CHECKING
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from sqlalchemy import insert, select
 
 from ccapki.store import schema as t
 from ccapki.store.records import CsrRecord
 
 if TYPE_CHECKING:
+    from cryptography import x509
+
     from ccapki.store.session import Store
 
 __all__ = ["CsrRepository"]
@@ -26,13 +26,15 @@ class CsrRepository:
 
     def add(self, identity: str, csr: x509.CertificateSigningRequest, spki: str) -> None:
         """Keep ``csr`` for ``identity``; ``spki`` is its (stored, pending) key's."""
+        from cryptography.hazmat.primitives.serialization import Encoding
+
         with self._s.connection() as c:
             c.execute(
                 insert(t.csrs),
                 {
                     "identity": identity,
                     "spki": spki,
-                    "pem": csr.public_bytes(serialization.Encoding.PEM).decode(),
+                    "pem": csr.public_bytes(Encoding.PEM).decode(),
                     "created_at": self._s.now(),
                     "deployment": self._s.deployment,
                 },

@@ -7,7 +7,6 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
-from cryptography import x509
 from sqlalchemy import Row, func, select, update
 
 from ccapki._util import gc_paused
@@ -23,6 +22,7 @@ from ccapki.store.records import (
 )
 
 if TYPE_CHECKING:
+    from cryptography import x509
     from sqlalchemy import ColumnElement, Connection, Subquery
 
     from ccapki.store.session import Store
@@ -44,6 +44,8 @@ class CurrentFact(NamedTuple):
 
 
 def _load_pems(text: str) -> tuple[x509.Certificate, ...]:
+    from cryptography import x509
+
     return tuple(x509.load_pem_x509_certificates(text.encode())) if text.strip() else ()
 
 

@@ -7,19 +7,18 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, cast
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.types import (
-    CertificateIssuerPrivateKeyTypes,
-    PrivateKeyTypes,
-)
 from sqlalchemy import insert, select, update
 
 from ccapki.errors import NotFoundError
-from ccapki.pki.keys import private_key_der, public_key_fingerprint
 from ccapki.store import schema as t
 from ccapki.store.records import KeyRecord, KeyState
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the key code is loaded where a key is sealed or opened (see records.py)
+    from cryptography.hazmat.primitives.asymmetric.types import (
+        CertificateIssuerPrivateKeyTypes,
+        PrivateKeyTypes,
+    )
+
     from ccapki.store.session import Store
 
 __all__ = ["KeyRepository"]
@@ -55,6 +54,8 @@ class KeyRepository:
                 raise ValueError("a key given as DER needs its public-key fingerprint")
             der = key
         else:
+            from ccapki.pki.keys import private_key_der, public_key_fingerprint
+
             spki = spki or public_key_fingerprint(key)
             der = private_key_der(key)
         nonce, sealed = self._s.keyring.seal(der, spki)
@@ -114,10 +115,9 @@ class KeyRepository:
             )
         der = self._s.keyring.open(row.nonce, row.sealed, spki)
         # the store seals only keys that sign (RSA, EC, Ed25519, Ed448: see pki.keys)
-        return cast(
-            CertificateIssuerPrivateKeyTypes,
-            serialization.load_der_private_key(der, password=None),
-        )
+        from cryptography.hazmat.primitives.serialization import load_der_private_key
+
+        return cast("CertificateIssuerPrivateKeyTypes", load_der_private_key(der, password=None))
 
     def list(
         self, *, identity: str | None = None, state: KeyState | None = None

@@ -27,7 +27,7 @@ from ccapki.store.records import DEFAULT_DEPLOYMENT
 __all__ = ["DEFAULT_DEPLOYMENT", "SCHEMA_HEAD", "metadata"]
 
 #: The Alembic revision this code expects; a test checks it equals the migrations' head.
-SCHEMA_HEAD = "0009_deployment_facts"
+SCHEMA_HEAD = "0010_not_after"
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -128,6 +128,9 @@ cas = Table(
     Column("pem", Text, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("deployment", String(128), nullable=False),
+    # the certificate's end of validity (0010; NULL on a row written without it: read its
+    # PEM), so `status` parses no certificate
+    Column("not_after", UTCDateTime, nullable=True),
     Index("ix_cas_kind", "kind"),
     Index("ix_cas_deployment", "deployment"),
 )
@@ -180,6 +183,7 @@ trust_entries = Table(
     Column("added_at", UTCDateTime, nullable=False),
     Column("removed_at", UTCDateTime, nullable=True),
     Column("deployment", String(128), nullable=False),
+    Column("not_after", UTCDateTime, nullable=True),  # as cas.not_after (0010)
     Index("ix_trust_entries_deployment", "deployment"),
 )
 

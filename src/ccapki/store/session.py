@@ -25,8 +25,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
-from cryptography import x509
 from sqlalchemy import Connection, Engine, create_engine, event, func, insert, literal, select
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import DBAPIError
@@ -40,7 +40,6 @@ from ccapki.store.cas import CARepository
 from ccapki.store.csrs import CsrRepository
 from ccapki.store.home import make_home
 from ccapki.store.identities import IdentityRepository
-from ccapki.store.keyring import Keyring, WrappedKey
 from ccapki.store.keys import KeyRepository
 from ccapki.store.monitoring import NoticeRepository, ProbeRepository, RunRepository
 from ccapki.store.service import (
@@ -52,6 +51,12 @@ from ccapki.store.service import (
 )
 from ccapki.store.tokenkeys import TokenKeyRepository
 from ccapki.store.truststores import TrustStoreRepository
+
+if TYPE_CHECKING:  # the X.509 and AEAD code are loaded where a certificate is parsed or a key
+    # sealed: `status` reads columns only (see records.py)
+    from cryptography import x509
+
+    from ccapki.store.keyring import Keyring
 
 __all__ = [
     "MIN_PASSPHRASE",
@@ -368,6 +373,18 @@ def _unreachable(engine: Engine, exc: Exception) -> StoreError:
     )
 
 
+def _sqlite_file(url: str, home: Path) -> Path:
+    """The database file of a ``sqlite:///PATH`` URL (``CCAPKI_DATABASE_URL`` may name one
+    outside the store folder); the store folder's own for another URL."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        database = make_url(url).database if url.startswith("sqlite:") else None
+    except Exception:  # not a URL: the engine says so
+        database = None
+    return Path(database) if database and database != ":memory:" else home / DB_NAME
+
+
 def _not_a_store(db: Path) -> str | None:
     """Why the SQLite file ``db``, which is there, is not a ccapki store; None when it is
     one, is not there, or cannot be told apart from one here (the open then says). Reads
@@ -508,7 +525,7 @@ class Store:
         passphrase.
         """
         url = url or sqlite_url(home)
-        db = home / DB_NAME
+        db = _sqlite_file(url, home)  # a sqlite:/// URL's file is the store's database
         why = _not_a_store(db)
         if why:  # never overwritten, and never called a store
             raise StoreError(
@@ -532,7 +549,8 @@ class Store:
         if existing:
             raise StoreError(
                 f"a store already exists at {home}"
-                + ("" if url.startswith("sqlite:") else " (or in CCAPKI_DATABASE_URL)"),
+                + ("" if url.startswith("sqlite:") else " (or in CCAPKI_DATABASE_URL)")
+                + (f" (its database: {db})" if db != home / DB_NAME else ""),
                 "use it as it is, or pass another --home (ccapki never overwrites a store)",
             )
         if not key_file and not passphrase:
@@ -547,6 +565,12 @@ class Store:
                 f"use at least {MIN_PASSPHRASE} characters (a few words is best), or "
                 "`ccapki init --key-file`",
             )
+        if db != home / DB_NAME and not db.parent.is_dir():  # a URL's; before any file
+            raise StoreError(
+                f"cannot make the store's database {db}: its folder {db.parent} does not "
+                "exist; nothing was written",
+                f"make the folder first (`mkdir -p {db.parent}`), or check CCAPKI_DATABASE_URL",
+            )
         make_home(home)
         unwritable = read_only_reason(home) if key_file or url.startswith("sqlite:") else None
         if unwritable is not None:  # before any file: an OSError here would be exit 70
@@ -555,6 +579,8 @@ class Store:
                 "pass --home (or CCAPKI_HOME) a folder this user can write, or fix the "
                 f"folder's permissions or its mount (`findmnt -T {home}`)",
             )
+        from ccapki.store.keyring import Keyring, WrappedKey
+
         data_key = Keyring.new_data_key()
         if key_file:
             record = WrappedKey("keyfile")
@@ -564,7 +590,7 @@ class Store:
         # the engine first (loading the driver takes a while): from the first file written
         # on, any failure or interruption removes what this call made, never a half store
         engine = _engine(url)
-        made: list[str] = []
+        made: list[str | Path] = []
         try:
             if key_file:
                 from ccapki.fsutil import atomic_write
@@ -574,8 +600,8 @@ class Store:
             if url.startswith("sqlite:"):
                 # the database holds the sealed keys and the wrapped data key: 0600 from the
                 # start (SQLite gives its WAL files the database's mode)
-                os.close(os.open(home / DB_NAME, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-                made += [DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm"]
+                os.close(os.open(db, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+                made += [db, db.with_name(f"{db.name}-wal"), db.with_name(f"{db.name}-shm")]
             _migrate(engine)
             with engine.begin() as conn:
                 now = (clock or _utcnow)()
@@ -661,8 +687,15 @@ class Store:
             engine.dispose()
             if not str(engine.url).startswith("sqlite"):
                 raise _unreachable(engine, exc) from None
+            where = _sqlite_file(url, home) if url else home / DB_NAME  # a sqlite:/// URL's
+            if url and not where.exists():
+                raise StoreError(
+                    f"no ccapki store at {where}",
+                    "check CCAPKI_DATABASE_URL (sqlite:///PATH names the database file), "
+                    "or run `ccapki init` first",
+                ) from None
             raise StoreError(
-                f"{home / DB_NAME} is not a ccapki store ({type(exc).__name__})",
+                f"{where} is not a ccapki store ({type(exc).__name__})",
                 "point --home at a folder made by `ccapki init`, or restore a backup",
             ) from None
         if version is None:  # a database server's database (a SQLite file is checked above)
@@ -767,6 +800,8 @@ class Store:
     def keyring(self) -> Keyring:
         """The unwrapped data key (asks for the passphrase on first use)."""
         if self._keyring is None:
+            from ccapki.store.keyring import Keyring, WrappedKey
+
             record = WrappedKey.from_json(self._meta("keyring"))
             if record.mode == "keyfile":
                 path = self.home / KEY_FILE
@@ -940,6 +975,8 @@ class Store:
         """The certificate of a PEM column, parsed once per Store."""
         cert = self._parsed.get(pem)
         if cert is None:
+            from cryptography import x509
+
             cert = x509.load_pem_x509_certificate(pem.encode())
             self.remember(pem, cert)
         return cert

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import insert, select, update
 
 from ccapki.errors import TokenError
-from ccapki.pki.keys import KeyType, public_key_fingerprint
+from ccapki.pki.keytypes import KeyType
 from ccapki.store import schema as t
 
 if TYPE_CHECKING:
@@ -20,6 +20,14 @@ if TYPE_CHECKING:
     from ccapki.store.session import Store
 
 __all__ = ["TokenKeyRecord", "TokenKeyRepository"]
+
+
+def _spki(key: TokenKey) -> str:
+    """The public-key fingerprint of a token's key (the key code loaded here: a store that
+    only reads columns never needs it)."""
+    from ccapki.pki.keys import public_key_fingerprint
+
+    return public_key_fingerprint(key.public_key())
 
 
 @dataclass(frozen=True)
@@ -58,7 +66,7 @@ class TokenKeyRepository:
     def add(self, key: TokenKey, *, deployment: str | None = None) -> str:
         """Record where ``key`` is (once: a key recorded already is left as it is).
         Returns its public-key fingerprint."""
-        spki = public_key_fingerprint(key.public_key())
+        spki = _spki(key)
         with self._s.connection() as c:
             exists = c.execute(
                 select(t.ca_token_keys.c.id).where(t.ca_token_keys.c.fingerprint == spki)
@@ -83,7 +91,7 @@ class TokenKeyRepository:
         exact URI (no module) and ``module`` (default: the module ``key`` was reached
         through). The caller has checked the key (``ccapki ca set-token``). Returns the new
         record. Raises :class:`TokenError` when the store records no such token key."""
-        spki = public_key_fingerprint(key.public_key())
+        spki = _spki(key)
         with self._s.connection() as c:
             done = c.execute(
                 update(t.ca_token_keys)
@@ -130,7 +138,7 @@ class TokenKeyRepository:
         from ccapki.hsm.uri import parse_pkcs11_uri
 
         key = open_token_key(parse_pkcs11_uri(record.uri), module=record.module, pin=self._pin())
-        if public_key_fingerprint(key.public_key()) != record.fingerprint:
+        if _spki(key) != record.fingerprint:
             raise TokenError(
                 f"the key object {key.uri.label} is not the CA's key (its public key "
                 f"differs from {record.fingerprint[:16]}...)",

@@ -7,15 +7,15 @@ import builtins
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from cryptography import x509
 from sqlalchemy import select, update
 
-from ccapki.pki.certs import fingerprint
 from ccapki.store import schema as t
 from ccapki.store.bulk import insert_many
 from ccapki.store.records import TrustEntry, pem_text
 
 if TYPE_CHECKING:
+    from cryptography import x509
+
     from ccapki.store.session import Store
 
 __all__ = ["TrustStoreRepository"]
@@ -68,6 +68,8 @@ class TrustStoreRepository:
         """
         if not entries:
             return []
+        from ccapki.pki.certs import fingerprint
+
         now = self._s.now()
         fps: dict[int, str] = {}  # most entries repeat a few roots: hash each object once
         rows = [
@@ -103,6 +105,7 @@ class TrustStoreRepository:
                         "pem": pem,
                         "added_at": now,
                         "deployment": dep,
+                        "not_after": cert.not_valid_after_utc,
                     }
                 )
                 audits.append(

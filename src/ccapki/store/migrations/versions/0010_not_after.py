@@ -1,0 +1,54 @@
+"""Expiry columns (issue 12 speed): ``cas.not_after`` and ``trust_entries.not_after`` keep
+each certificate's end of validity beside its PEM, as ``certificates.not_after`` does, so
+``status`` reads the CAs and the trust-store roots by days left without parsing a
+certificate (nor loading the X.509 library). The rows already held get theirs from their
+PEM here; a row without one (written by an older ccapki after this revision, or restored
+from an older backup) is read from its PEM as before.
+
+Revision ID: 0010_not_after
+Revises: 0009_deployment_facts
+Create Date: 2026-11-29
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+from ccapki.store.schema import UTCDateTime
+
+revision = "0010_not_after"
+down_revision = "0009_deployment_facts"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    from cryptography import x509
+
+    op.add_column("cas", sa.Column("not_after", UTCDateTime, nullable=True))
+    op.add_column("trust_entries", sa.Column("not_after", UTCDateTime, nullable=True))
+    conn = op.get_bind()
+    cas = sa.table("cas", sa.column("id"), sa.column("pem"), sa.column("not_after", UTCDateTime))
+    for row in conn.execute(sa.select(cas.c.id, cas.c.pem)).all():
+        until = x509.load_pem_x509_certificate(row.pem.encode()).not_valid_after_utc
+        conn.execute(sa.update(cas).where(cas.c.id == row.id).values(not_after=until))
+    te = sa.table(
+        "trust_entries",
+        sa.column("fingerprint"),
+        sa.column("pem"),
+        sa.column("not_after", UTCDateTime),
+    )
+    # the trust stores repeat a few roots: one update per distinct certificate
+    for row in conn.execute(sa.select(te.c.fingerprint, te.c.pem).distinct()).all():
+        until = x509.load_pem_x509_certificate(row.pem.encode()).not_valid_after_utc
+        conn.execute(
+            sa.update(te).where(te.c.fingerprint == row.fingerprint).values(not_after=until)
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("trust_entries") as batch:
+        batch.drop_column("not_after")
+    with op.batch_alter_table("cas") as batch:
+        batch.drop_column("not_after")
