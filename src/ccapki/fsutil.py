@@ -23,6 +23,7 @@ __all__ = [
     "check_output_folder",
     "read_input_file",
     "refuse_key_on_stdout",
+    "unreadable",
     "write_output",
 ]
 
@@ -357,6 +358,11 @@ def read_input_file(path: str | os.PathLike[str], *, limit: int = MAX_INPUT_BYTE
             raise _too_large(str(p), limit)
         return data
     except FileNotFoundError:
+        if p.is_symlink():  # `ls` lists it: say why it cannot be read
+            raise InputError(
+                f"{p}: is a broken symbolic link (to {os.readlink(p)}, which does not exist)",
+                "point the link at the real file, or remove it",
+            ) from None
         raise InputError(f"{p}: no such file", "check the path and try again") from None
     except PermissionError:
         raise InputError(
@@ -364,6 +370,29 @@ def read_input_file(path: str | os.PathLike[str], *, limit: int = MAX_INPUT_BYTE
         ) from None
     except IsADirectoryError:
         raise InputError(f"{p}: is a folder, not a file", "name a file inside it") from None
+    except OSError as exc:  # a symbolic link loop, a name too long, an I/O error
+        raise unreadable(p, exc) from None
+
+
+def unreadable(path: str | os.PathLike[str], exc: OSError) -> InputError:
+    """The :class:`~ccapki.errors.InputError` for an input file that cannot be opened or
+    read for ``exc`` (a symbolic link loop, a name too long, an I/O error...): its path,
+    why, and the fix. Returns it (the caller raises it)."""
+    import errno
+
+    from ccapki.errors import InputError
+
+    if exc.errno == errno.ELOOP:
+        return InputError(
+            f"{path}: is a symbolic link loop (it leads, through links, back to itself)",
+            f"point the link at the real file (`ls -l {path}` shows where it leads)",
+        )
+    if exc.errno == errno.ENAMETOOLONG:
+        return InputError(f"{path}: the name is too long", "check the path and try again")
+    return InputError(
+        f"{path}: cannot be read ({exc.strerror or exc})",
+        "check the file and the disk it is on, then try again",
+    )
 
 
 def _too_large(what: str, limit: int) -> InputError:

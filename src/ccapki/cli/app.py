@@ -874,6 +874,13 @@ def _run(args: list[str]) -> int:
                 "command again",
             )
             return 2
+        if exc.errno == errno.ELOOP and exc.filename is not None and not debug:
+            # an input file that is a symbolic link loop, wherever it is opened
+            from ccapki.fsutil import unreadable
+
+            loop = unreadable(os.fsdecode(exc.filename), exc)
+            _say_error(loop.message, loop.hint)
+            return 2
         return _unexpected(exc, debug)
     except Exception as exc:
         return _unexpected(exc, debug)

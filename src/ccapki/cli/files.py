@@ -608,7 +608,11 @@ def _bundle(
         )
     except PasswordError as exc:
         raise PasswordError(exc.message, f"give this file's password with {option}") from None
-    sc = sort_chain(require_certificates(m))
+    held = (
+        "give the peer's certificate with its key: the PKCS#12 or PEM bundle installed on it "
+        "(`ccapki export PAIR --for-peer` writes one)"
+    )
+    sc = sort_chain(require_certificates(m, key_only_hint=held))
     return sc.leaf, (m.keys[0] if m.keys else None), sc.intermediates
 
 

@@ -72,9 +72,9 @@ def _render(info: CertInfo, title: str, now: dt.datetime) -> None:
     t = Table(title=escape(title), show_header=False, title_justify="left")
     t.add_column(style="bold")
     t.add_column()
-    t.add_row("subject", escape(info.subject))
+    t.add_row("subject", escape(info.subject) or "(empty: the SANs name it)")
     t.add_row("SANs", escape(", ".join([*info.san_dns, *info.san_ip])) or "[red]none[/red]")
-    t.add_row("issuer", escape(info.issuer))
+    t.add_row("issuer", escape(info.issuer) or "(empty)")
     # the row's label says "signed by": the sentence without it ("internal CA ...")
     t.add_row("signed by", escape(info.signed_by.removeprefix("signed by ")))
     t.add_row("validity", _validity(info, now))
@@ -315,7 +315,7 @@ def _from_target(env: Env, target: str, password: str | None) -> _Target:
     from ccapki.errors import NotFoundError
 
     path = Path(target)
-    if path.exists():
+    if path.exists() or path.is_symlink():  # a broken link or a loop: said as such
         from ccapki.fsutil import read_input_file
         from ccapki.pki.formats import require_certificates
 

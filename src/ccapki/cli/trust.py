@@ -127,14 +127,22 @@ EXIT CODES
 def trust_add(env: Env, appliance: str, cert_file: str, force: bool) -> int:
     """Add the certificates of CERT_FILE to an appliance's trust store."""
     env.refuse_what_if("trust add")
+    from ccapki.errors import PasswordError
     from ccapki.fsutil import read_input_file
     from ccapki.lifecycle.trustops import certificates_to_trust
     from ccapki.pki.certs import display_name
     from ccapki.pki.formats import parse_material
 
     name = _appliance(env, appliance)
-    material = parse_material(read_input_file(cert_file), source=cert_file)
-    certs, warnings = certificates_to_trust(material, force=force)
+    try:
+        material = parse_material(read_input_file(cert_file), source=cert_file)
+    except PasswordError as exc:  # `trust add` takes no password: nothing to unlock with
+        raise PasswordError(
+            exc.message,
+            f"take the CA certificates out first (`openssl pkcs12 -in {cert_file} -nokeys "
+            f"-cacerts -out ca.pem`), then `ccapki trust add {name} ca.pem`",
+        ) from None
+    certs, warnings = certificates_to_trust(material, force=force, now=env.now())
     for w in warnings:
         click.echo(f"warning: {w}", err=True)
     with env.open_store() as store, store.transaction():
@@ -380,8 +388,19 @@ def trust_plan(
     if as_json:
         from ccapki.cli.output import print_json
 
+        # which certificate, as the text's removals say and `trust list --json` keys it
         print_json(
-            [{"action": c.action, "appliance": c.appliance, "text": str(c)} for c in changes]
+            [
+                {
+                    "action": c.action,
+                    "appliance": c.appliance,
+                    "text": str(c),
+                    "subject": c.certificate.subject.rfc4514_string(),
+                    "fingerprint": c.fingerprint,
+                    "not_after": c.certificate.not_valid_after_utc.isoformat(),
+                }
+                for c in changes
+            ]
         )
         return 0
     if not changes:
@@ -535,7 +554,9 @@ def trust_apply(env: Env, prune: bool) -> int:
         changes = trust_changes(load_inventory(store, dep), prune=prune)
         apply_changes(store, changes)
     for c in changes:
-        click.echo(f"done: {c}")
+        # a removal says which certificate (as `trust plan` does): an identity renewed
+        # twice before a prune leaves two of its certificates, described alike
+        click.echo(f"done: {c.identified if c.action == 'remove' else c}")
     if not changes:
         click.echo("nothing to change")
     return 0

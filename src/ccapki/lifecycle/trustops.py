@@ -58,7 +58,7 @@ AGENT_PLATFORMS = ("agent",)
 
 
 def certificates_to_trust(
-    material: Material, *, force: bool = False
+    material: Material, *, force: bool = False, now: dt.datetime | None = None
 ) -> tuple[tuple[x509.Certificate, ...], tuple[str, ...]]:
     """The certificates of a file given to ``trust add``, and warnings to show.
 
@@ -66,7 +66,9 @@ def certificates_to_trust(
     own anchor). Raises :class:`FileFormatError` for a file with no certificate (a private
     key gets a hint that fits a trust store), and :class:`InputError` for a certificate
     issued by a CA that is not a CA itself (trusting it would not make its issuer's
-    certificates trusted), unless ``force``: it is returned then, with a warning.
+    certificates trusted), unless ``force``: it is returned then, with a warning. With
+    ``now``, a certificate outside its validity at ``now``, or with a key the appliances'
+    Java cannot verify with (EdDSA, RSA-PSS only), is added with a warning saying so.
     """
     from ccapki.errors import FileFormatError, InputError
     from ccapki.pki.certs import is_ca
@@ -87,6 +89,7 @@ def certificates_to_trust(
             "needs it; give the certificate alone, e.g. `ccapki export NAME --format cert`, "
             "and keep key files off the machines that only trust)",
         )
+    key_note += _unusable_anchors(certs, now) if now is not None else ()
     leaves = [c for c in certs if not is_ca(c) and not is_self_signed(c)]
     if not leaves:
         return certs, key_note
@@ -103,6 +106,40 @@ def certificates_to_trust(
             "with --force",
         )
     return certs, (*key_note, *(f"{w}: trusting it trusts no other certificate" for w in what))
+
+
+def _unusable_anchors(certs: Sequence[x509.Certificate], now: dt.datetime) -> tuple[str, ...]:
+    """Warnings for certificates given to ``trust add`` that trust nothing as they are."""
+    from cryptography.hazmat.primitives.asymmetric import ed448, ed25519
+    from cryptography.x509.oid import PublicKeyAlgorithmOID
+
+    from ccapki.pki.certs import public_key
+
+    out: list[str] = []
+    for c in certs:
+        name = display_name(c)
+        if now > c.not_valid_after_utc:
+            out.append(
+                f"{name} expired on {c.not_valid_after_utc:%Y-%m-%d %H:%M} UTC: agents and "
+                "browsers refuse what it signs; trust its CA's current certificate instead"
+            )
+        elif now < c.not_valid_before_utc:
+            out.append(
+                f"{name} is not valid until {c.not_valid_before_utc:%Y-%m-%d %H:%M} UTC: "
+                "what it signs is refused until then (check this machine's clock)"
+            )
+        key = public_key(c)
+        if isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
+            out.append(
+                f"{name} has an EdDSA key: the appliances' Java 6/7 (CCA 4.x) cannot verify "
+                "what it signs (EdDSA came in Java 15)"
+            )
+        elif c.public_key_algorithm_oid == PublicKeyAlgorithmOID.RSASSA_PSS:
+            out.append(
+                f"{name} has an RSA-PSS-only key (id-RSASSA-PSS): the appliances' Java 6/7 "
+                "(CCA 4.x) cannot load it (Java 11+)"
+            )
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -967,9 +1004,20 @@ def client_trust_roots(
             if chain:
                 extra.append(required_anchor(chain, inv.cas))
         return public + extra, public_fps
+    from ccapki.errors import PasswordError
     from ccapki.fsutil import read_input_file
     from ccapki.pki.formats import parse_material, require_certificates
 
-    return list(
-        require_certificates(parse_material(read_input_file(clients), source=clients))
-    ), public_fps
+    try:
+        material = parse_material(read_input_file(clients), source=clients)
+    except PasswordError as exc:  # `trust check` takes no password
+        raise PasswordError(
+            exc.message,
+            f"take the certificates out first (`openssl pkcs12 -in {clients} -nokeys -out "
+            "clients.pem`), then give --clients clients.pem",
+        ) from None
+    roots_only = (
+        "--clients names the CA certificates the clients trust, never a key: give them as "
+        "PEM, DER or PKCS#7 (`ccapki export-roots --out DIR` writes the store's)"
+    )
+    return list(require_certificates(material, key_only_hint=roots_only)), public_fps

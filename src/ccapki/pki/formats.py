@@ -223,8 +223,12 @@ _HINT_ACCEPTED = (
 )
 
 
-def require_certificates(material: Material) -> tuple[x509.Certificate, ...]:
-    """The certificates of ``material``; refuses a file that holds none, saying what it is."""
+def require_certificates(
+    material: Material, *, key_only_hint: str | None = None
+) -> tuple[x509.Certificate, ...]:
+    """The certificates of ``material``; refuses a file that holds none, saying what it is
+    (:class:`FileFormatError`). ``key_only_hint`` replaces the hint for a file holding only
+    a private key (by default: import it with its certificate)."""
     if material.certificates:
         return material.certificates
     src = material.source
@@ -245,7 +249,8 @@ def require_certificates(material: Material) -> tuple[x509.Certificate, ...]:
             src,
             f"holds only a private key ({', '.join(dict.fromkeys(material.key_kinds))}), "
             "no certificate",
-            "import it together with the certificate: ccapki import CERT --key KEYFILE",
+            key_only_hint
+            or "import it together with the certificate: ccapki import CERT --key KEYFILE",
         )
     raise _bad(src, "holds no certificate", _HINT_ACCEPTED)
 
@@ -509,6 +514,8 @@ class _Collector:
             warnings.filterwarnings("always", message=_BER_WARNING, category=UserWarning)
             value = load()
         for w in caught:
+            if re.search(_SERIAL_WARNING, str(w.message)):
+                raise _NegativeSerial(str(w.message))
             self.notes.append(
                 f"{self.source}: {what} is not strict DER ({_ber_detail(str(w.message))}); "
                 "read as BER, as OpenSSL and Windows read it"
@@ -773,6 +780,29 @@ def _attempt(loader: Callable[[bytes], T], data: bytes) -> T | None:
         return None
 
 
+#: cryptography's warning when it reads a certificate whose serial number is not positive.
+_SERIAL_WARNING = r"Parsed a serial number which wasn't positive"
+
+
+class _NegativeSerial(BaseException):
+    """A certificate with a negative or zero serial number: a BaseException, so that no
+    "not this format" handler (``except Exception``) takes it for another format;
+    :func:`parse_material` says what it is."""
+
+
+def _refuse_serial(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: object = None,
+    line: str | None = None,
+) -> None:
+    """``warnings.showwarning`` while a file is parsed: the serial-number warning (the only
+    one shown rather than raised) raises :class:`_NegativeSerial`."""
+    raise _NegativeSerial(str(message))
+
+
 #: cryptography's warning when it falls back to OpenSSL's BER parser (PKCS#7 and PKCS#12).
 _BER_WARNING = r"PKCS ?#(7|12) .*could not be parsed as DER, falling back to parsing as BER"
 
@@ -929,7 +959,18 @@ def parse_material(
         # negative serial number: such a file is refused here, in tests and in use alike.
         with warnings.catch_warnings():
             warnings.simplefilter("error")
+            # past every "not this format" handler, to be said as what it is
+            warnings.filterwarnings("always", message=_SERIAL_WARNING)
+            warnings.showwarning = _refuse_serial
             _dispatch(collector, data, source)
+    except _NegativeSerial:
+        raise _bad(
+            source,
+            "holds a certificate whose serial number is negative or zero, which RFC 5280 "
+            "4.1.2.2 forbids (openssl shows it; ccapki refuses it, as the cryptography "
+            "library does)",
+            "have the CA issue the certificate again with a positive serial number",
+        ) from None
     except BaseException as exc:
         # A Rust panic inside cryptography (pyo3's PanicException) is a BaseException,
         # not an Exception; on malformed input it must still end as a FileFormatError.

@@ -13,7 +13,11 @@ from cryptography.hazmat.primitives.asymmetric.types import (
     CertificatePublicKeyTypes,
     PrivateKeyTypes,
 )
-from cryptography.x509.oid import ExtendedKeyUsageOID, SignatureAlgorithmOID
+from cryptography.x509.oid import (
+    ExtendedKeyUsageOID,
+    PublicKeyAlgorithmOID,
+    SignatureAlgorithmOID,
+)
 
 from ccapki.pki.certs import (
     days_left,
@@ -154,6 +158,8 @@ def describe(
         key_name, bits = f"unreadable ({cert.public_key_algorithm_oid.dotted_string})", 0
     else:
         key_name, bits = describe_public_key(key)
+        if cert.public_key_algorithm_oid == PublicKeyAlgorithmOID.RSASSA_PSS:
+            key_name = "RSA-PSS"  # an RSA key restricted to PSS signatures (id-RSASSA-PSS)
     kind, sentence = signed_by(cert, known, chain)
     return CertInfo(
         subject=cert.subject.rfc4514_string(),
@@ -319,15 +325,9 @@ def describe_key(
     :class:`KeyInfo` that holds nothing secret. ``format`` is how the file held it (a
     :class:`ccapki.pki.formats.Kind` value); an encrypted format counts as ``encrypted``.
     Raises nothing for the key types :func:`ccapki.pki.formats.parse_material` returns."""
-    from cryptography.hazmat.primitives.asymmetric import dsa, ed448
-
     pub = key.public_key()
     # parse_material returns signing keys only (RSA, EC, EdDSA, DSA): certificate keys
     name, bits = describe_public_key(cast("CertificatePublicKeyTypes", pub))
-    if isinstance(pub, ed448.Ed448PublicKey):
-        name, bits = "Ed448", 456
-    elif isinstance(pub, dsa.DSAPublicKey):
-        name, bits = "DSA", pub.key_size
     return KeyInfo(
         key=name,
         key_bits=bits,

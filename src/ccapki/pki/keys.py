@@ -69,7 +69,8 @@ def public_key_fingerprint(key: PrivateKeyTypes | PublicKeyTypes) -> str:
 
 
 def describe_public_key(key: CertificatePublicKeyTypes) -> tuple[str, int]:
-    """A short algorithm name and size in bits, e.g. ``("ECDSA P-256", 256)``, ``("RSA", 2048)``."""
+    """A short algorithm name and size in bits, e.g. ``("ECDSA P-256", 256)``, ``("RSA", 2048)``,
+    ``("Ed448", 456)``, ``("DSA", 2048)``; another key type's class name and 0."""
     if isinstance(key, rsa.RSAPublicKey):
         return "RSA", key.key_size
     if isinstance(key, ec.EllipticCurvePublicKey):
@@ -77,7 +78,11 @@ def describe_public_key(key: CertificatePublicKeyTypes) -> tuple[str, int]:
         return f"ECDSA {names.get(key.curve.name, key.curve.name)}", key.curve.key_size
     if isinstance(key, ed25519.Ed25519PublicKey):
         return "Ed25519", 256
-    return type(key).__name__, 0
+    if isinstance(key, ed448.Ed448PublicKey):
+        return "Ed448", 456
+    if isinstance(key, dsa.DSAPublicKey):
+        return "DSA", key.key_size
+    return type(key).__name__.lstrip("_"), 0
 
 
 def key_type_name(key: PrivateKeyTypes | PublicKeyTypes) -> str:

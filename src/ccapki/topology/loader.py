@@ -875,6 +875,16 @@ def parse_deployment(text: str, path: str = "<deployment>") -> Deployment:
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
+        pem = re.search(r"^-----BEGIN ([A-Z0-9 #]+)-----", text, re.MULTILINE)
+        if pem is not None:  # a certificate or key named where the deployment file goes
+            raise DeploymentError(
+                path,
+                text.count("\n", 0, pem.start()) + 1,
+                f"is a PEM file ({'private key' if 'PRIVATE' in pem[1] else pem[1].lower()}), "
+                "not a deployment file (TOML)",
+                "give the deployment file (TOML, as examples/faq.toml); `ccapki inspect "
+                "FILE` reads certificate and key files",
+            ) from None
         m = re.search(r"line (\d+)", str(exc))
         msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
         raise DeploymentError(

@@ -50,6 +50,7 @@ from ccapki.pki.certs import (
     renewal_window,
     san_names,
 )
+from ccapki.pki.keys import describe_public_key
 from ccapki.trust._certs import dedupe, find_issuers, fmt_date, serial_of
 from ccapki.trust._model import Code, Finding, Severity
 
@@ -312,7 +313,8 @@ def _key_findings(cert: x509.Certificate, *, role: str, severity: Severity) -> l
             return []
         what = f"an ECDSA {key.curve.name} key"
     else:
-        what = f"a {type(key).__name__.lstrip('_')} key"
+        kind = describe_public_key(key)[0]
+        what = f"{'an' if kind[:1] in 'AEIOU' else 'a'} {kind} key"
     return [
         Finding(
             Code.UNSUPPORTED_ALGORITHM,

@@ -2,7 +2,8 @@
 
 ``ccapki import`` refuses a certificate that does not fit the identity it is for (a name
 of the plan missing, outside its validity, a CA certificate, no serverAuth) and warns
-about one without clientAuth; ``ccapki check-ha`` reads the key-usage rules on each HA
+about one without clientAuth, or with a key, signature or critical extension a CCA 4.x
+appliance (Java 6/7) cannot use; ``ccapki check-ha`` reads the key-usage rules on each HA
 peer. Each rule is a frozen object citing its source, with the :class:`~ccapki.trust.Rule`
 shape ``evaluate(cert, now) -> list[Finding]``; a finding's ``severity`` says whether it
 refuses the import ("error") or only warns ("warning"). Callers choose by ``code`` and
@@ -15,14 +16,24 @@ import datetime as dt
 from dataclasses import dataclass
 
 from cryptography import x509
-from cryptography.x509.oid import ExtendedKeyUsageOID
+from cryptography.hazmat.primitives.asymmetric import dsa, ed448, ed25519
+from cryptography.x509.oid import ExtendedKeyUsageOID, PublicKeyAlgorithmOID, SignatureAlgorithmOID
 
-from ccapki.pki.certs import covers, display_name, extension
+from ccapki.pki.certs import (
+    covers,
+    display_name,
+    extension,
+    extensions_error,
+    is_self_signed,
+    public_key,
+)
+from ccapki.pki.keys import describe_public_key
 from ccapki.trust._model import Code, Finding, Severity
 from ccapki.trust._policy import Rule
 
 __all__ = [
     "USAGE_RULES",
+    "ApplianceAlgorithms",
     "EkuIncludes",
     "FitPolicy",
     "InValidityPeriod",
@@ -193,6 +204,114 @@ USAGE_RULES: tuple[Rule, ...] = (
 )
 
 
+_ALGORITHM_FIX = (
+    "have the CA issue it with an RSA (2048+) or ECDSA P-256/P-384 key, signed with RSA "
+    "(PKCS#1 v1.5) or ECDSA and SHA-256 (send it the CSR of `ccapki csr {identity}`)"
+)
+_EDDSA_SIGNATURES = {
+    SignatureAlgorithmOID.ED25519: "Ed25519",
+    SignatureAlgorithmOID.ED448: "Ed448",
+}
+_DSA_SIGNATURES = frozenset(
+    {
+        SignatureAlgorithmOID.DSA_WITH_SHA1,
+        SignatureAlgorithmOID.DSA_WITH_SHA224,
+        SignatureAlgorithmOID.DSA_WITH_SHA256,
+        SignatureAlgorithmOID.DSA_WITH_SHA384,
+        SignatureAlgorithmOID.DSA_WITH_SHA512,
+    }
+)
+
+
+@dataclass(frozen=True)
+class ApplianceAlgorithms:
+    """The certificate's key and signature are ones the appliances and their clients can
+    use: not EdDSA, not DSA, not RSASSA-PSS; no critical extension unknown to ccapki.
+
+    Source: CCA 4.x serves and checks TLS with Java 6/7 (SunJSSE): EdDSA arrived in Java 15
+    (JEP 339), RSASSA-PSS in certificates in Java 11 (JDK-8146293); TLS 1.3 (RFC 8446 4.2.3)
+    has no DSA and browsers dropped DSS; RFC 5280 4.2: a verifier refuses a certificate with
+    a critical extension it does not know. A warning: the import goes ahead, the identity
+    just cannot be used as it is on a CCA 4.x appliance.
+    """
+
+    identity: str
+    code: str = Code.UNSUPPORTED_ALGORITHM
+    source: str = "CCA 4.x Java 6/7 SunJSSE; RFC 8446 4.2.3; RFC 5280 4.2"
+
+    def problems(self, cert: x509.Certificate) -> list[str]:
+        """What in ``cert`` a CCA 4.x appliance or its clients cannot use, in words: its
+        key (:meth:`key_problem`), its signature, a critical extension unknown to ccapki."""
+        key_problem = self.key_problem(cert)
+        out = [key_problem] if key_problem else []
+        sig = cert.signature_algorithm_oid
+        by = "its own" if is_self_signed(cert) else "by its CA"
+        if sig in _EDDSA_SIGNATURES:
+            out.append(
+                f"its {_EDDSA_SIGNATURES[sig]} signature ({by}): the appliances' Java 6/7 "
+                "(CCA 4.x) cannot verify it (Java 15+), so CAM/CAS mutual TLS refuses it, "
+                "and so do agents and browsers"
+            )
+        elif sig == SignatureAlgorithmOID.RSASSA_PSS:
+            out.append(
+                f"its RSASSA-PSS signature ({by}): the appliances' Java 6/7 (CCA 4.x) "
+                "cannot verify RSASSA-PSS certificate signatures (Java 11+), so CAM/CAS "
+                "mutual TLS refuses it"
+            )
+        elif sig in _DSA_SIGNATURES:
+            out.append(f"its DSA signature ({by}): agents and browsers do not verify it")
+        readable = extensions_error(cert) is None  # else told as malformed elsewhere
+        unknown = [
+            e.oid.dotted_string
+            for e in (cert.extensions if readable else ())
+            if e.critical and isinstance(e.value, x509.UnrecognizedExtension)
+        ]
+        if unknown:
+            out.append(
+                f"its critical extension {', '.join(unknown)}, unknown to ccapki: a client "
+                "that does not know it must refuse the certificate (RFC 5280 4.2)"
+            )
+        return out
+
+    @staticmethod
+    def key_problem(cert: x509.Certificate) -> str | None:
+        """Why the appliances or their clients cannot use ``cert``'s key (EdDSA, DSA, an
+        RSA-PSS-only key), in words; ``None`` for an RSA or ECDSA key."""
+        key = public_key(cert)
+        if isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
+            return (
+                f"its {describe_public_key(key)[0]} key: the appliances' Java 6/7 (CCA 4.x) "
+                "cannot load or use it (Java 15+), and agents and browsers refuse EdDSA "
+                "server certificates"
+            )
+        if isinstance(key, dsa.DSAPublicKey):
+            return (
+                "its DSA key: TLS 1.3 has no DSA, and agents and browsers dropped the DSS "
+                "cipher suites a DSA server certificate needs"
+            )
+        if cert.public_key_algorithm_oid == PublicKeyAlgorithmOID.RSASSA_PSS:
+            return (
+                "its RSA-PSS-only key (id-RSASSA-PSS): the appliances' Java 6/7 (CCA 4.x) "
+                "cannot load it (Java 11+)"
+            )
+        return None
+
+    def evaluate(self, cert: x509.Certificate, now: dt.datetime) -> list[Finding]:
+        problems = self.problems(cert)
+        if not problems:
+            return []
+        return [
+            Finding(
+                self.code,
+                "CCA 4.x appliances or their clients cannot use it as it is: "
+                + "; ".join(problems),
+                _ALGORITHM_FIX.format(identity=self.identity),
+                display_name(cert),
+                "warning",
+            )
+        ]
+
+
 @dataclass(frozen=True)
 class FitPolicy:
     """The rules a certificate for plan identity ``identity`` (naming ``names``) must meet."""
@@ -208,6 +327,7 @@ class FitPolicy:
             NamesCovered(self.identity, self.names, acme=self.acme),
             InValidityPeriod(),
             *USAGE_RULES,
+            ApplianceAlgorithms(self.identity),
         )
 
     def evaluate(self, cert: x509.Certificate, now: dt.datetime) -> list[Finding]:
