@@ -29,10 +29,10 @@ and making a plan stay cheap.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ccapki.errors import (
@@ -76,8 +76,11 @@ __all__ = [
     "ApplyResult",
     "CaKeyPlace",
     "CcapkiError",
+    "CertInfo",
+    "Change",
     "Channel",
     "ClientRoot",
+    "CsrMade",
     "CsrResult",
     "Deployment",
     "DeploymentError",
@@ -85,7 +88,9 @@ __all__ = [
     "ImportResult",
     "InputError",
     "Interrupted",
+    "InventoryPage",
     "KeyNotFoundError",
+    "Material",
     "Matrix",
     "NetworkError",
     "NotFoundError",
@@ -132,6 +137,13 @@ __all__ = [
 _LAZY = {
     "ApplyResult": "ccapki.lifecycle.apply",
     "CaKeyPlace": "ccapki.lifecycle.cakeys",
+    # what a script annotates with: read_files, inspect_identity, inventory_page,
+    # plan_trust/apply_trust return these; commit_renewal's deliver is given a CsrMade
+    "CertInfo": "ccapki.pki.inspect",
+    "Change": "ccapki.trust._cases",
+    "CsrMade": "ccapki.lifecycle.renew",
+    "InventoryPage": "ccapki.lifecycle.inventory",
+    "Material": "ccapki.pki.formats",
     "ClientRoot": "ccapki.lifecycle.certfiles",
     "CsrResult": "ccapki.lifecycle.certfiles",
     "ImportResult": "ccapki.lifecycle.importing",
@@ -237,9 +249,14 @@ def store_exists(home: str | os.PathLike[str], url: str | None = None) -> bool:
 
     Returns True when ``url`` is given or ``home`` holds a store. Raises nothing.
     """
+    from ccapki.home import expand_home
     from ccapki.home import store_exists as _exists
 
-    return _exists(Path(home).expanduser(), url)
+    try:
+        folder = expand_home(home, "home")
+    except InputError:  # "~nosuchuser/ccapki" holds no store
+        return bool(url)
+    return _exists(folder, url)
 
 
 def open_store(
@@ -274,13 +291,15 @@ def open_store(
     Returns the open :class:`Store`. Raises :class:`StoreError` when there is no store, it
     is not a ccapki store, its schema is another version's (older: see ``upgrade``) or the
     database cannot be reached, :class:`NotFoundError` when
-    it holds no ``deployment`` of that name; a wrong passphrase raises
+    it holds no ``deployment`` of that name, :class:`InputError` when ``home`` starts with
+    a ``~USER`` that names no user; a wrong passphrase raises
     :class:`PasswordError` when a key is first unsealed.
     """
+    from ccapki.home import expand_home
     from ccapki.store.session import Store
 
     store = Store.open(
-        Path(home).expanduser(),
+        expand_home(home, "home"),
         url=url,
         passphrase=_provider(passphrase),
         clock=clock,
@@ -310,12 +329,14 @@ def init_store(
     ``key_file=True``, kept in ``home/data.key`` (0600). Raises
     :class:`StoreError` when a store already exists there (one is never overwritten) or
     the database cannot be reached, :class:`PasswordError` for a missing or short
-    passphrase.
+    passphrase, :class:`InputError` when ``home`` starts with a ``~USER`` that names no
+    user.
     """
+    from ccapki.home import expand_home
     from ccapki.store.session import Store
 
     return Store.init(
-        Path(home).expanduser(), url=url, passphrase=passphrase, key_file=key_file, clock=clock
+        expand_home(home, "home"), url=url, passphrase=passphrase, key_file=key_file, clock=clock
     )
 
 
@@ -423,12 +444,13 @@ def create_cas(
 def make_csrs(
     store: Store,
     deployment: Deployment,
-    identities: Iterable[str] | None = None,
+    identities: Iterable[str] | str | None = None,
     *,
     deliver: Callable[[CsrResult], None] | None = None,
 ) -> list[CsrResult]:
-    """For each identity (default: every third-party identity of the plan), a new private
-    key, sealed in the store as *pending*, and a PKCS#10 CSR with the plan's names.
+    """For each identity (a list of names, or one name; default: every third-party
+    identity of the plan), a new private key, sealed in the store as *pending*, and a
+    PKCS#10 CSR with the plan's names.
 
     Older pending keys are kept, so a certificate answering an older request still finds
     its key. ``deliver`` runs for each result before the store commits (write the CSR file
@@ -442,6 +464,8 @@ def make_csrs(
     if identities is None:
         names = [i.name for i in deployment.identities if i.source is Source.THIRD_PARTY]
     else:
+        if isinstance(identities, str):  # one name, never its letters
+            identities = [identities]
         names = [deployment.identity(n).name for n in dict.fromkeys(identities)]
     if not names:
         raise InputError(
@@ -462,7 +486,8 @@ def read_files(
     ``paths`` is a list of paths, or one path (a string is one path, never its letters).
     Returns one :class:`Material` per file. Raises :class:`FileFormatError` (naming the
     file) at the first bad one, so a caller can refuse the whole batch,
-    :class:`PasswordError` for a wrong PKCS#12 password. With ``skipped`` (a list), a file
+    :class:`PasswordError` for a wrong PKCS#12 password, :class:`InputError` for a path
+    that does not exist or cannot be read (or no path at all). With ``skipped`` (a list), a file
     inside a folder that holds no certificate or key material at all (a README) is left out
     and appended as ``(path, reason)`` instead.
     """
@@ -522,7 +547,11 @@ def import_files(
     all (a README, an image) is left out and appended as ``(path, reason)``, as
     ``ccapki import FOLDER`` does; without it such a file refuses the batch.
 
-    Returns the :class:`ImportResult`. Raises what those two raise.
+    Returns the :class:`ImportResult`. Raises what those two raise:
+    :class:`FileFormatError`, :class:`PasswordError`, :class:`KeyNotFoundError`,
+    :class:`NotFoundError` (an ``identity`` the deployment does not have),
+    :class:`InputError` (a path that does not exist or cannot be read, a certificate that
+    does not fit the plan); nothing is imported then.
     """
     materials = read_files(paths, password, skipped=skipped)
     return import_materials(store, deployment, materials, now, force=force, identity=identity)
@@ -538,7 +567,9 @@ def export(
     legacy: bool = False,
     destination: str = "<returned by ccapki.export>",
 ) -> bytes:
-    """The current certificate of ``identity`` as one file.
+    """The current certificate of ``identity`` as one file: the name the plan gives it, or
+    one of its appliances' (an HA peer's name means its pair), as ``ccapki export`` takes
+    it.
 
     Returns the file's bytes. Formats: ``pem-bundle`` (certificate, chain, key: the
     FAQ's upload file), ``cert``, ``chain``, ``fullchain``, ``key``, ``der``, ``pkcs12``
@@ -552,6 +583,9 @@ def export(
     from ccapki.lifecycle.exports import export_identity, record_key_export
 
     pw = password.encode() if isinstance(password, str) else password
+    if store.identities.get(identity) is None:  # an appliance's name: its identity's
+        with contextlib.suppress(CcapkiError):  # else export_identity says what is wrong
+            identity = stored_deployment(store).identity(identity).name
     exported = export_identity(
         store, identity, format, password=pw or None, include_root=include_root, legacy=legacy
     )
@@ -567,7 +601,7 @@ def plan_renewal(
     deployment: Deployment,
     now: dt.datetime | None = None,
     *,
-    names: Sequence[str] = (),
+    names: Sequence[str] | str = (),
     due: bool = True,
     started: dt.datetime | None = None,
 ) -> RenewalPlan:
@@ -575,7 +609,8 @@ def plan_renewal(
 
     ``due``: every identity whose certificate, or an issuer of its chain, is inside its
     renewal window (a third of its life, at most 30 days) or expired; ``names``: identities
-    (an appliance name means its identity: an HA pair is one) renewed even when not due.
+    (a list, or one name; an appliance name means its identity: an HA pair is one) renewed
+    even when not due.
 
     Returns a :class:`RenewalPlan`: ``items`` (one per identity: how it is renewed, on which
     key by the deployment's ``[renewal] key`` policy), ``new_issuers`` (successors of CAs
@@ -587,6 +622,8 @@ def plan_renewal(
     """
     from ccapki.lifecycle.renew import plan_renewal as _plan_renewal
 
+    if isinstance(names, str):  # one name, never its letters
+        names = (names,)
     return _plan_renewal(
         store, deployment, now=_now(store, now), names=names, due=due, started=started
     )
@@ -641,7 +678,8 @@ def check_trust(
     and channel, ``ok`` True/False/None), ``ok`` (nothing fails), ``clean`` (and nothing is
     due for renewal), ``warnings`` (all), ``renewals`` (what a renewal fixes) and
     ``strictness`` (web-PKI refusals the channels' stacks accept: they leave ``clean``
-    true). Raises :class:`FileFormatError` for a bad bundle file.
+    true). Raises :class:`FileFormatError` for a bad bundle file, :class:`InputError` for a
+    ``clients`` that is neither ``"installed"``, ``"mozilla"`` nor a readable file.
     """
     from ccapki.lifecycle.trustops import check_deployment, client_trust_roots, load_inventory
 
@@ -656,7 +694,8 @@ def client_roots(store: Store) -> list[ClientRoot]:
 
     Returns one :class:`ClientRoot` per distinct anchor: ``certificate``, the
     ``identities`` behind it, and whether the common OS stores hold it (``public``)
-    already. Raises :class:`StoreError` for an unusable store.
+    already. Raises :class:`InputError` when the store holds several deployments and
+    :func:`open_store` named none, :class:`StoreError` for an unusable store.
     """
     from ccapki.lifecycle.certfiles import client_roots as _client_roots
 
@@ -667,11 +706,15 @@ def client_roots(store: Store) -> list[ClientRoot]:
 
 
 def estate_status(
-    store: Store, now: dt.datetime | None = None, *, deployments: Sequence[str] | None = None
+    store: Store,
+    now: dt.datetime | None = None,
+    *,
+    deployments: Sequence[str] | str | None = None,
 ) -> StatusReport:
     """What ``ccapki status`` reports: every identity (its current version), CA, pending
-    CSR and trust-store root of the deployments named (None: every deployment the store
-    holds), by days left at ``now``. Reads only; needs no passphrase.
+    CSR and trust-store root of the deployments named (a list of names, or one name; None:
+    every deployment the store holds), by days left at ``now``. Reads only; needs no
+    passphrase.
 
     Returns a :class:`StatusReport`: ``items`` (``kind``, ``name``, ``fingerprint``,
     ``not_after``, ``days_left``, ``stage``: ``ok``, one of the deployment's
@@ -685,6 +728,9 @@ def estate_status(
     """
     from ccapki.lifecycle.status import estate_status as _estate_status
 
+    if isinstance(deployments, str):
+        # a string is a sequence too: "campus" would be read as "c", "a", "m", ...
+        deployments = [deployments]
     return _estate_status(store, now=_now(store, now), deployments=deployments)
 
 
@@ -795,11 +841,13 @@ def stored_deployment(store: Store, name: str | None = None) -> Deployment:
     store's deployment, see :func:`open_store`), parsed.
 
     Returns the :class:`Deployment`. Raises :class:`NotFoundError` when the store holds
-    no deployment ``name`` or no file of it, :class:`DeploymentError` when the kept file
-    no longer parses.
+    no deployment ``name`` or no file of it, :class:`InputError` when ``name`` is None and
+    the store holds several (none named at :func:`open_store`), :class:`DeploymentError`
+    when the kept file no longer parses.
     """
     view = store.fork(deployment=None)
-    view.use(name)
+    # None: the deployment the store acts on (open_store(deployment=...), else its only one)
+    view.use(name if name is not None else store.deployment)
     kept = view.deployments.latest()
     if kept is None:
         raise NotFoundError(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["DB_NAME", "KEY_FILE", "resolve_home", "sqlite_url", "store_exists"]
+__all__ = ["DB_NAME", "KEY_FILE", "expand_home", "resolve_home", "sqlite_url", "store_exists"]
 
 #: The SQLite database in the store folder (when no database URL is given).
 DB_NAME = "ccapki.db"
@@ -17,13 +17,36 @@ DB_NAME = "ccapki.db"
 KEY_FILE = "data.key"
 
 
-def resolve_home(home: str | os.PathLike[str] | None = None) -> Path:
-    """``home``, else ``$CCAPKI_HOME``, else ``$XDG_DATA_HOME/ccapki`` (~/.local/share)."""
-    if home:
+def expand_home(home: str | os.PathLike[str], given: str = "--home") -> Path:
+    """``home`` with a leading ``~`` or ``~USER`` expanded, as a shell would.
+
+    Returns the path. Raises :class:`~ccapki.errors.InputError` when ``~USER`` names no
+    user of this machine (or ``~`` has no home folder); ``given`` says where the path
+    came from, for the message.
+    """
+    try:
         return Path(home).expanduser()
+    except RuntimeError:  # pathlib: "Could not determine home directory."
+        from ccapki.errors import InputError
+
+        first = os.fspath(home).split("/", 1)[0]
+        raise InputError(
+            f"{given} {os.fspath(home)}: {first} names no home folder on this machine",
+            "give the store folder's full path (a leading ~USER is that user's home "
+            "folder, as in a shell)",
+        ) from None
+
+
+def resolve_home(home: str | os.PathLike[str] | None = None) -> Path:
+    """``home``, else ``$CCAPKI_HOME``, else ``$XDG_DATA_HOME/ccapki`` (~/.local/share).
+
+    Raises :class:`~ccapki.errors.InputError` for a ``~USER`` that names no user.
+    """
+    if home:
+        return expand_home(home)
     env = os.environ.get("CCAPKI_HOME")
     if env:
-        return Path(env).expanduser()
+        return expand_home(env, "CCAPKI_HOME")
     xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(xdg) / "ccapki"
 

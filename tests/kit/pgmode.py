@@ -257,7 +257,11 @@ def _per_home(schemas: _Schemas, auto: str, main: Any) -> Any:
         from ccapki.home import resolve_home
 
         given = argv[1] if argv[:1] == ["--home"] and len(argv) > 1 else None
-        os.environ["CCAPKI_DATABASE_URL"] = schemas.url(resolve_home(given))
+        try:
+            home = resolve_home(given)
+        except Exception:  # a home the command refuses (~nosuchuser/...): it says so
+            return main(argv)
+        os.environ["CCAPKI_DATABASE_URL"] = schemas.url(home)
         try:
             return main(argv)
         finally:

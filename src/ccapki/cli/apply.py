@@ -298,6 +298,17 @@ def _say(
             {
                 "dry_run": dry_run,
                 "issued": list(result.issued),
+                # what the text says of each: its version, expiry and fingerprint
+                "certificates": [
+                    {
+                        "identity": n,
+                        "version": current[n].version,
+                        "not_after": current[n].not_after.isoformat(),
+                        "fingerprint": current[n].fingerprint,
+                    }
+                    for n in result.issued
+                    if n in current
+                ],
                 "created_cas": list(result.created_cas),
                 "trust_added": list(result.trust_added),
                 "not_in_file": list(result.not_in_file),

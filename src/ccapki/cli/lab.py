@@ -103,7 +103,20 @@ def lab_up(env: Env, interval: float, as_json: bool) -> int:
         )
         raise
     env.work_done()  # the lab runs: a late Ctrl-C no longer makes this an error
-    click.echo(f"lab up: deployment {name}, pid {state.pid}, log {state.log_path}")
+    started = f"lab up: deployment {name}, pid {state.pid}, log {state.log_path}"
+    if as_json:
+        # standard output holds one JSON document (lab status --json's, with the pid and
+        # the log): the line for a person goes to standard error
+        from ccapki.cli.output import print_json
+
+        click.echo(started, err=True)
+        status: dict[str, object] = {"running": True, "generated_at": None}
+        status.update({k: [] for k in ("endpoints", "links", "appliances", "pairs")})
+        if state.status is not None:
+            status = state.status.to_dict()
+        print_json({**status, "deployment": name, "pid": state.pid, "log": str(state.log_path)})
+        return 0
+    click.echo(started)
     if state.status is not None:
         _render_status(state.status, as_json)
     return 0

@@ -31,8 +31,20 @@ def console(stderr: bool = False) -> Console:
     return _Console(stderr=stderr, highlight=False, emoji=False, soft_wrap=False, width=width)
 
 
+def _json_value(value: object) -> object:
+    """What JSON cannot hold as it is: a time in ISO 8601 (``2026-11-29T10:32:46+00:00``,
+    as every timestamp of the JSON output; ``str`` would put a space before the time),
+    anything else as its text."""
+    import datetime as dt
+
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    return str(value)
+
+
 def print_json(data: object) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str, sort_keys=False) + "\n")
+    """``data`` as one JSON document on standard output."""
+    sys.stdout.write(json.dumps(data, indent=2, default=_json_value, sort_keys=False) + "\n")
 
 
 def days_text(days: int) -> str:

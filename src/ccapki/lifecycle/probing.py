@@ -32,7 +32,7 @@ import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypedDict
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -60,7 +60,10 @@ if TYPE_CHECKING:
 __all__ = [
     "Judgement",
     "Known",
+    "ProbeChainDict",
+    "ProbeEndpointDict",
     "ProbeRun",
+    "ProbeRunDict",
     "classify",
     "classify_endpoint",
     "endpoints_for",
@@ -498,6 +501,51 @@ def _some(names: Sequence[str], shown: int = 12) -> str:
 # ---------------------------------------------------------------------------- the run
 
 
+class ProbeChainDict(TypedDict):
+    """One certificate of the chain an endpoint presented (``chain`` of
+    :class:`ProbeEndpointDict`); times in ISO 8601."""
+
+    subject: str
+    issuer: str
+    sha256: str
+    not_after: str
+
+
+class ProbeEndpointDict(TypedDict):
+    """One endpoint of :meth:`ProbeRun.to_dict` (``ccapki probe --json``'s ``endpoints``)."""
+
+    appliance: str
+    kind: str
+    address: str
+    #: expected, stale, unknown, temporary, ha-mismatch, unreachable, not-tls, handshake-error
+    verdict: str
+    reason: str
+    at: str
+    since: str | None
+    protocol: str | None
+    latency_ms: int | None
+    attempts: int
+    identity: str | None
+    version: int | None
+    leaf_sha256: str | None
+    chain: list[ProbeChainDict]
+    #: judged for the expected certificate only (None: not judged)
+    chain_complete: bool | None
+    missing_intermediates: list[str]
+
+
+class ProbeRunDict(TypedDict):
+    """What :meth:`ProbeRun.to_dict` returns (one run of ``ccapki probe --json``)."""
+
+    deployment: str
+    started: str
+    seconds: float
+    exit_code: int
+    counts: dict[str, int]
+    incomplete_chains: int
+    endpoints: list[ProbeEndpointDict]
+
+
 @dataclass(frozen=True)
 class ProbeRun:
     """One run of ``ccapki probe`` over a deployment: the kept results (with ``since``),
@@ -542,9 +590,9 @@ class ProbeRun:
             parts += f"; {len(self.incomplete)} chain incomplete"
         return f"{n} endpoint{'' if n == 1 else 's'}: {parts}" if n else "no endpoint"
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> ProbeRunDict:
         """JSON-ready: the run and every endpoint (the chain as subjects and fingerprints;
-        the PEM is in the store)."""
+        the PEM is in the store), as :class:`ProbeRunDict` types it."""
         return {
             "deployment": self.deployment,
             "started": self.started.isoformat(),
@@ -557,13 +605,13 @@ class ProbeRun:
 
 
 @functools.lru_cache(maxsize=1024)
-def _chain_summary(chain_pem: str) -> tuple[tuple[tuple[str, str], ...], ...]:
+def _chain_summary(chain_pem: str) -> tuple[tuple[str, str, str, str], ...]:
     return tuple(
         (
-            ("subject", c.subject.rfc4514_string()),
-            ("issuer", c.issuer.rfc4514_string()),
-            ("sha256", sha256_hex(c.public_bytes(serialization.Encoding.DER))),
-            ("not_after", c.not_valid_after_utc.isoformat()),
+            c.subject.rfc4514_string(),
+            c.issuer.rfc4514_string(),
+            sha256_hex(c.public_bytes(serialization.Encoding.DER)),
+            c.not_valid_after_utc.isoformat(),
         )
         for c in x509.load_pem_x509_certificates(chain_pem.encode())
     )
@@ -573,8 +621,11 @@ def _record_dict(
     r: ProbeRecord,
     attempts: Mapping[tuple[str, str], int],
     incomplete: Mapping[tuple[str, str], tuple[str, ...]],
-) -> dict[str, Any]:
-    chain = [dict(c) for c in _chain_summary(r.chain_pem)] if r.chain_pem else []
+) -> ProbeEndpointDict:
+    chain = [
+        ProbeChainDict(subject=s, issuer=i, sha256=h, not_after=n)
+        for s, i, h, n in (_chain_summary(r.chain_pem) if r.chain_pem else ())
+    ]
     missing = incomplete.get((r.appliance, r.kind), ())
     return {
         "appliance": r.appliance,

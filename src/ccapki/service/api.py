@@ -1114,7 +1114,8 @@ def probe(
     queued = _queued(store, "probe", params, dep.name, user)
     if queued is not None:
         return queued
-    return core.probe_endpoints(store, dep, target=str(params["target"])).to_dict()
+    # the run's JSON as a plain dict (the route's declared type; ProbeRunDict types it)
+    return dict(core.probe_endpoints(store, dep, target=str(params["target"])).to_dict())
 
 
 @router.get(
