@@ -150,13 +150,16 @@ def _order_acme(env: Env, store: Store, dep: Deployment, plan: RenewalPlan, *, e
     if not names:
         return 0
     from ccapki.cli.acme import print_outcomes, trust_note
-    from ccapki.lifecycle.acme import order_identities
+    from ccapki.lifecycle.acme import order_renewals
 
-    outcomes = order_identities(
-        store, dep, names, report=lambda line: click.echo(f"note: {line}", err=err)
+    # an identity another run orders (or ordered after this run began) is ordered once
+    done = order_renewals(
+        store, dep, plan, report=lambda line: click.echo(f"note: {line}", err=err)
     )
-    code = print_outcomes(outcomes, env.store_where, err=err)
-    trust_note(store, dep, outcomes, err=err)
+    code = print_outcomes(done.outcomes, env.store_where, err=err)
+    for other in done.elsewhere:
+        click.echo(other.message(anything_renewed=bool(done.outcomes)), err=err)
+    trust_note(store, dep, done.outcomes, err=err)
     return code
 
 

@@ -100,6 +100,11 @@ class LabState:
     #: appliance -> digest of the certificates and trust stores it serves
     #: (:meth:`LabSpec.material_digests`); None from a lab that did not write it
     material: dict[str, str] | None = None
+    #: reloads tried, done or failed (``reloads`` counts those done): each attempt changes
+    #: the state, so a caller sees it even when it failed as the one before did
+    reload_attempts: int = 0
+    #: the hint of ``last_error`` (what to do about it), when the lab knows one
+    last_hint: str | None = None
 
     def serves_other(self, deployment: str) -> bool:
         """True when the lab was started for a deployment other than ``deployment`` (a
@@ -118,7 +123,9 @@ class LabState:
             "started_at": self.started_at,
             "updated_at": self.updated_at,
             "reloads": self.reloads,
+            "reload_attempts": self.reload_attempts,
             "last_error": self.last_error,
+            "last_hint": self.last_hint,
             "foreign": self.foreign,
             "serves": self.serves,
             "material": self.material,
@@ -179,7 +186,9 @@ class _Daemon:
         self.lab: Lab | None = None
         self.started_at = _utc()
         self.reloads = 0
+        self.reload_attempts = 0
         self.last_error: str | None = None
+        self.last_hint: str | None = None
         self._last_written: str | None = None
 
     def write_state(self, *, running: bool = True) -> None:
@@ -190,7 +199,9 @@ class _Daemon:
             "serves": self.serves,
             "started_at": self.started_at,
             "reloads": self.reloads,
+            "reload_attempts": self.reload_attempts,
             "last_error": self.last_error,
+            "last_hint": self.last_hint,
             "status": status.to_dict() if status else None,
             "material": self.lab.spec.material_digests() if self.lab is not None else None,
         }
@@ -209,17 +220,18 @@ class _Daemon:
 
     async def reload(self) -> None:
         assert self.lab is not None
+        self.reload_attempts += 1
         try:
             spec = self.next_spec()
             await self.lab.reload(spec)
             self.reloads += 1
-            self.last_error = None
+            self.last_error = self.last_hint = None
             log.info("reload %d done", self.reloads)
         except CcapkiError as exc:
-            self.last_error = f"reload failed: {exc.message}"
+            self.last_error, self.last_hint = f"reload failed: {exc.message}", exc.hint
             log.error("%s (%s); the lab keeps its previous certificates", self.last_error, exc.hint)
         except Exception as exc:
-            self.last_error = f"reload failed: {exc}"
+            self.last_error, self.last_hint = f"reload failed: {exc}", None
             log.exception("reload failed; the lab keeps its previous certificates")
         self.write_state()
 
@@ -488,6 +500,8 @@ def read_state(state_dir: Path) -> LabState | None:
         last_error=doc.get("last_error"),
         serves=doc.get("serves"),
         material=_material(doc.get("material")),
+        reload_attempts=int(doc.get("reload_attempts", 0)),
+        last_hint=doc.get("last_hint"),
     )
 
 
@@ -593,26 +607,40 @@ def start_background(
 
 def request_reload(state_dir: Path, spec: LabSpec | None = None, *, wait: float = 30.0) -> LabState:
     """Ask the running daemon to reload (SIGHUP; with ``spec``, from that spec) and wait
-    until it has."""
+    until it has tried. Returns its state once reloaded; raises :class:`StoreError` when no
+    lab runs, when the lab says the reload failed (its reason; it keeps serving what it
+    served before), or when it did not answer within ``wait`` seconds."""
     state_dir = Path(state_dir)
     state = read_state(state_dir)
     if state is None or not state.alive or state.pid is None:
         why = f" ({state.foreign}; its stale state was removed)" if state and state.foreign else ""
         raise StoreError(f"no lab runs in {state_dir}{why}", "start one with 'ccapki lab up'")
-    before = state.reloads
+    before, tried = state.reloads, state.reload_attempts
     if spec is not None:
         atomic_write(state_dir / RELOAD_SPEC, spec.to_json().encode(), private=True)
     os.kill(state.pid, signal.SIGHUP)
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         now = read_state(state_dir)
-        if now is not None and (
-            now.reloads > before
-            or (
-                (now.last_error or "").startswith("reload failed")
-                and now.updated_at != state.updated_at
-            )
-        ):
+        failed = now is not None and (now.last_error or "").startswith("reload failed")
+        # a lab an older ccapki started counts no attempts: its state's time then tells
+        older = (
+            failed
+            and now is not None
+            and now.reload_attempts == 0
+            and now.updated_at != state.updated_at
+        )
+        if now is not None and (now.reloads > before or now.reload_attempts > tried or older):
+            if now.reloads == before and failed:
+                assert now.last_error is not None
+                why = now.last_error.removeprefix("reload failed: ")
+                also = f" ({now.last_hint})" if now.last_hint else ""
+                raise StoreError(
+                    f"the lab did not reload: {why}",
+                    "the lab keeps serving what it served before; fix that"
+                    f"{also}, then `ccapki lab reload` again (the lab's log: "
+                    f"{state_dir / LOG_FILE})",
+                )
             return now
         time.sleep(0.05)
     raise StoreError(f"the lab did not reload within {wait:.0f} s", f"see {state_dir / LOG_FILE}")

@@ -68,14 +68,16 @@ if TYPE_CHECKING:
     from josepy.jwa import JWASignature
     from josepy.jwk import JWK
 
-    from ccapki.lifecycle.renew import RenewalPlan
+    from ccapki.lifecycle.renew import RenewalPlan, RenewedElsewhere
     from ccapki.store.session import Store
 
 __all__ = [
     "CLIENT_AUTH_NOTE",
+    "ORDER_LEASE",
     "REVOKE_REASONS",
     "AcmeError",
     "AcmeFinding",
+    "AcmeRenewal",
     "AcmeScope",
     "OrderOutcome",
     "PreparedOrder",
@@ -86,6 +88,7 @@ __all__ = [
     "check_settings",
     "due_identities",
     "order_identities",
+    "order_renewals",
     "prepare_orders",
     "problem_error",
     "renewal_orders",
@@ -879,6 +882,92 @@ def prepare_orders(store: Store, dep: Deployment, names: Sequence[str]) -> list[
     new one made. Returns the prepared orders; raises :class:`AcmeError` (the CA
     unreachable or refusing the account), :class:`InputError` (a name not of an ACME
     identity, a missing secret), what unlocking the store raises."""
+    return _prepare(store, dep, names, None)[0]
+
+
+#: How long an ACME order another run made counts as in flight (that run still ordering
+#: it) for a renewal (:func:`order_renewals`): past it, the order is taken as left by a run
+#: stopped mid-order, and the next order takes its pending key up.
+ORDER_LEASE = dt.timedelta(minutes=15)
+
+#: What a renewal checks again under the write lock: when its run began (the machine's
+#: clock) and what it planned from (identity -> version, certificate fingerprint).
+_Guard = tuple[dt.datetime, Mapping[str, tuple[int, str]]]
+
+
+def _written_at(detail: Mapping[str, object]) -> dt.datetime | None:
+    text = detail.get("written_at")
+    if not isinstance(text, str):
+        return None
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def _taken(store: Store, names: Sequence[str], guard: _Guard) -> dict[str, RenewedElsewhere]:
+    """The identities of ``names`` another run orders now (an order in flight, made less
+    than :data:`ORDER_LEASE` ago), ordered after this run began, or changed since it
+    planned: what it says about each. Read inside the write transaction."""
+    from ccapki.lifecycle.renew import RenewedElsewhere
+
+    started, seen = guard
+    wanted = [n for n in names if n in seen]
+    if not wanted:
+        return {}
+    repo = AcmeRepository(store)
+    orders = {o.id: o for n in wanted for o in repo.orders(n)}
+    current = store.identities.current()
+    out: dict[str, RenewedElsewhere] = {}
+
+    def version(name: str) -> int | None:
+        cur = current.get(name)
+        return cur.version if cur is not None else None
+
+    stale = dt.datetime.now(dt.UTC) - ORDER_LEASE
+    # writers are serialised: the rows are in the order they were committed
+    for entry in store.audit.newest_first("acme-order"):
+        at = _written_at(entry.detail)
+        if at is None or (at <= started and at < stale):
+            break
+        ids = entry.detail.get("orders")
+        for oid in ids if isinstance(ids, list) else ():
+            o = orders.get(oid)
+            if o is None or o.identity in out:
+                continue
+            planned = seen[o.identity][0]
+            if o.state == OrderState.PENDING and at >= stale:
+                out[o.identity] = RenewedElsewhere(
+                    o.identity, planned, version(o.identity), at, "ordering"
+                )
+            elif o.state == OrderState.VALID and at > started:
+                out[o.identity] = RenewedElsewhere(
+                    o.identity, planned, version(o.identity), at, "renewed"
+                )
+    for name in wanted:
+        cur = current.get(name)
+        if name in out or (cur is not None and cur.fingerprint == seen[name][1]):
+            continue
+        by_order = cur is not None and any(
+            o.state == OrderState.VALID and o.certificate == cur.fingerprint
+            for o in orders.values()
+            if o.identity == name
+        )
+        out[name] = RenewedElsewhere(
+            name,
+            seen[name][0],
+            version(name),
+            cur.created_at if cur is not None else None,
+            "renewed" if by_order else "changed",
+        )
+    return out
+
+
+def _prepare(
+    store: Store, dep: Deployment, names: Sequence[str], guard: _Guard | None
+) -> tuple[list[PreparedOrder], list[RenewedElsewhere]]:
+    """:func:`prepare_orders`; with ``guard`` (a renewal), what another run orders or
+    ordered meanwhile is left to it (decided under the write lock): the second list."""
     s = _settings(dep)
     specs = acme_specs(dep, names)
     scopes = [acme_scope(spec) for spec in specs]
@@ -888,8 +977,11 @@ def prepare_orders(store: Store, dep: Deployment, names: Sequence[str]) -> list[
     repo = AcmeRepository(store)
     out: list[PreparedOrder] = []
     with store.transaction():
+        taken = _taken(store, [sp.name for sp in specs], guard) if guard is not None else {}
         pending = {k.fingerprint for k in store.keys.list(state=KeyState.PENDING)}
         for spec, scope in zip(specs, scopes, strict=True):
+            if spec.name in taken:
+                continue
             earlier = [
                 o
                 for o in repo.orders(spec.name)
@@ -910,8 +1002,16 @@ def prepare_orders(store: Store, dep: Deployment, names: Sequence[str]) -> list[
                     order_id, spec.name, scope, spki, spec.key_type, acct, acct_key, key, reused
                 )
             )
-        store.audit.record("acme-order", ",".join(p.identity for p in out), directory=s.directory)
-    return out
+        if out:
+            store.audit.record(
+                "acme-order",
+                ",".join(p.identity for p in out),
+                directory=s.directory,
+                orders=[p.order_id for p in out],
+                # the machine's clock: a renewal that began before it does not order again
+                written_at=dt.datetime.now(dt.UTC).isoformat(),
+            )
+    return out, list(taken.values())
 
 
 def _is_problem(exc: BaseException, *codes: str) -> bool:
@@ -1115,6 +1215,46 @@ def order_identities(
 
     Returns one :class:`OrderOutcome` per identity, in order (failed ones carry their
     error: the caller decides the exit code); raises what :func:`prepare_orders` raises."""
+    return _order_all(store, dep, names, None, concurrency, report).outcomes
+
+
+@dataclass(frozen=True)
+class AcmeRenewal:
+    """What :func:`order_renewals` did: the orders made (as :func:`order_identities`), and
+    the identities left to another run that orders, or ordered, them meanwhile."""
+
+    outcomes: list[OrderOutcome]
+    elsewhere: list[RenewedElsewhere]
+
+
+def order_renewals(
+    store: Store,
+    dep: Deployment,
+    plan: RenewalPlan,
+    *,
+    concurrency: int = 4,
+    report: Report | None = None,
+) -> AcmeRenewal:
+    """Order the ACME identities a renewal plan leaves to an order (:func:`renewal_orders`),
+    as :func:`order_identities`, renewing each once when runs renew at once: under the
+    write lock, an identity another run is ordering (an order in flight, made less than
+    :data:`ORDER_LEASE` ago), or ordered after ``plan.started``, or whose certificate
+    changed since the plan, is not ordered (``elsewhere``). Returns the
+    :class:`AcmeRenewal`; raises what :func:`prepare_orders` raises."""
+    names = renewal_orders(plan)
+    if not names:
+        return AcmeRenewal([], [])
+    return _order_all(store, dep, names, (plan.started, plan.acme_seen), concurrency, report)
+
+
+def _order_all(
+    store: Store,
+    dep: Deployment,
+    names: Sequence[str],
+    guard: _Guard | None,
+    concurrency: int,
+    report: Report | None,
+) -> AcmeRenewal:
     s = _settings(dep)
     specs = acme_specs(dep, names)
     say = report or (lambda _line: None)
@@ -1123,7 +1263,7 @@ def order_identities(
             say(line)
     if specs:
         say(CLIENT_AUTH_NOTE)
-    prepared = prepare_orders(store, dep, [sp.name for sp in specs])
+    prepared, elsewhere = _prepare(store, dep, [sp.name for sp in specs], guard)
     results: dict[int, OrderOutcome] = {}
     if len(prepared) == 1 or concurrency <= 1:
         for p in prepared:
@@ -1134,7 +1274,7 @@ def order_identities(
             for fut in concurrent.futures.as_completed(futures):
                 out = fut.result()
                 results[out.prepared.order_id] = store_order(store, out)
-    return [results[p.order_id] for p in prepared]
+    return AcmeRenewal([results[p.order_id] for p in prepared], elsewhere)
 
 
 # ---------------------------------------------------------------------------- revoke

@@ -202,12 +202,17 @@ class RenewalPlan:
     new_issuers: tuple[NewIssuer, ...]
     steps: tuple[RenewalStep, ...]
     skipped: tuple[Skipped, ...] = ()
-    #: the identity whose renewal window opens next, and when (None: none held)
+    #: the identity whose renewal window opens next, and when (None: none held, or every
+    #: window open already)
     next_due: tuple[str, dt.datetime] | None = None
     ca_seen: Mapping[str, str] = field(default_factory=dict)
     #: when the run that made the plan began (the machine's clock, never a what-if one):
     #: an identity another run renews after it is not renewed again by this one
     started: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    #: the ACME identities left to an ACME order (``ACME_SKIP``): the version and
+    #: certificate fingerprint each had when planned (ordering checks them again, under the
+    #: write lock: :func:`ccapki.lifecycle.acme.order_renewals`)
+    acme_seen: Mapping[str, tuple[int, str]] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
@@ -264,15 +269,24 @@ class RenewedElsewhere:
     planned_version: int  # the version this run planned from
     version: int | None  # its current version (None: it is gone)
     at: dt.datetime | None  # when the other run wrote it (None: unknown)
-    #: ``renewed``; ``csr``: a renewal CSR made; ``changed``: another change (apply, import)
-    how: Literal["renewed", "csr", "changed"]
+    #: ``renewed``; ``csr``: a renewal CSR made; ``changed``: another change (apply, import);
+    #: ``ordering``: an ACME order of it in flight, made by another run at ``at``
+    how: Literal["renewed", "csr", "changed", "ordering"]
 
     def message(self, *, anything_renewed: bool = False) -> str:
         """The line that says so, and how to renew it once more."""
         when = f" at {self.at:%Y-%m-%d %H:%M:%S} UTC" if self.at is not None else ""
-        what = {"renewed": "renewed", "csr": "given a renewal CSR", "changed": "changed"}[self.how]
         now = f"now v{self.version}" if self.version is not None else "it is gone"
         done = f"{self.identity} not renewed" if anything_renewed else "nothing renewed"
+        if self.how == "ordering":
+            since = f"since {self.at:%Y-%m-%d %H:%M:%S} UTC; " if self.at is not None else ""
+            return (
+                f"{self.identity} is being ordered from the ACME CA by another run ({since}"
+                f"{now}; this one planned from v{self.planned_version}): {done}; run "
+                f"`ccapki renew {self.identity} --commit` again once that run is done, to "
+                "renew once more"
+            )
+        what = {"renewed": "renewed", "csr": "given a renewal CSR", "changed": "changed"}[self.how]
         return (
             f"{self.identity} was {what}{when} by another run ({now}; this one planned from "
             f"v{self.planned_version}): {done}; run `ccapki renew {self.identity} --commit` "
@@ -473,6 +487,7 @@ def _plan(
 
     chosen: list[tuple[PlannedIdentity, StoredIdentity, str, bool]] = []
     skipped: list[Skipped] = []
+    acme_seen: dict[str, tuple[int, str]] = {}
     next_due: tuple[str, dt.datetime] | None = None
     for p in plan.identities:
         cur = held.get(p.name)
@@ -489,7 +504,8 @@ def _plan(
             continue
         cert = cur.certificate
         opens = cert.not_valid_after_utc - renewal_window(cert)
-        if next_due is None or opens < next_due[1]:
+        # a window still to open (one open already is due, or skipped with its reason)
+        if opens > now and (next_due is None or opens < next_due[1]):
             next_due = (p.name, opens)
         leaf_due = _in_window(cert, now)
         ca_due = [c for c in cur.chain if _in_window(c, now)]
@@ -508,6 +524,7 @@ def _plan(
             continue
         if p.spec.acme:  # ACME (issue 14): ordered, not a CSR; `renew --commit` orders it
             skipped.append(Skipped(p.name, ACME_SKIP, f"`ccapki acme order {p.name}`"))
+            acme_seen[p.name] = (cur.version, cur.fingerprint)
             continue
         third = p.spec.source is Source.THIRD_PARTY
         pending_since = last_csr.get(p.name)
@@ -611,6 +628,7 @@ def _plan(
         skipped=tuple(skipped),
         next_due=next_due,
         ca_seen=seen,
+        acme_seen=acme_seen,
     )
 
 

@@ -69,6 +69,7 @@ from ccapki.service.problems import PROBLEM_RESPONSES
 from ccapki.store.records import JobRecord, JobState, Role, UserRecord
 
 if TYPE_CHECKING:
+    from ccapki.lifecycle.renew import RenewalPlan
     from ccapki.store.session import Store
     from ccapki.topology.model import Deployment
 
@@ -615,7 +616,7 @@ class JobRunner:
         orders: dict[str, object] = {"notes": notes, "orders": []}
         out["acme"] = orders
         ctx.partial = out  # a failed order fails the job: what was renewed stays said
-        self._order(store, dep, acme, notes, orders, renewed=len(result.renewed))
+        self._order(store, dep, acme, notes, orders, renewed=len(result.renewed), plan=plan)
         return out
 
     @staticmethod
@@ -627,14 +628,23 @@ class JobRunner:
         into: dict[str, object],
         *,
         renewed: int | None = None,
+        plan: RenewalPlan | None = None,
     ) -> None:
         """Order ``names`` through ACME (:func:`ccapki.lifecycle.acme.order_identities`, as
         ``ccapki acme order``), each order's summary into ``into["orders"]``. Raises
         :class:`~ccapki.lifecycle.acme.AcmeError` when any failed (the others are stored;
-        ``renewed``: how many identities the renew job renewed before, kept too)."""
-        from ccapki.lifecycle.acme import AcmeError, order_identities
+        ``renewed``: how many identities the renew job renewed before, kept too). With the
+        renew job's ``plan``, as ``ccapki renew --commit``: what another run orders (or
+        ordered meanwhile) is not ordered again, but said in ``into["elsewhere"]``
+        (:func:`ccapki.lifecycle.acme.order_renewals`)."""
+        from ccapki.lifecycle.acme import AcmeError, order_identities, order_renewals
 
-        outcomes = order_identities(store, dep, names, report=notes.append)
+        if plan is not None:
+            ordered = order_renewals(store, dep, plan, report=notes.append)
+            outcomes = ordered.outcomes
+            into["elsewhere"] = [e.to_dict() for e in ordered.elsewhere]
+        else:
+            outcomes = order_identities(store, dep, names, report=notes.append)
         into["orders"] = [o.to_dict() for o in outcomes]
         failed = [o for o in outcomes if o.error is not None]
         if failed:

@@ -67,11 +67,21 @@ class DatabaseState:
 
 
 def known_revisions() -> tuple[str, ...]:
-    """Every Alembic revision this ccapki knows, oldest first."""
+    """Every Alembic revision this ccapki knows, oldest first: its schema head
+    (:data:`ccapki.store.schema.SCHEMA_HEAD`) and the revisions before it. A migration file
+    past that head (a newer ccapki installed under a ccapki still running: the lab, watch,
+    serve) is a newer ccapki's, not this one's."""
     from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
+    from ccapki.store.schema import SCHEMA_HEAD
 
     scripts = ScriptDirectory(str(Path(__file__).parent / "migrations"))
-    return tuple(reversed([s.revision for s in scripts.walk_revisions()]))
+    try:
+        walked = list(scripts.walk_revisions(base="base", head=SCHEMA_HEAD))
+    except CommandError:  # the head's own file is gone: every file there is
+        walked = list(scripts.walk_revisions())
+    return tuple(reversed([s.revision for s in walked]))
 
 
 def examine_database(home: Path, url: str | None, *, quick: bool = False) -> DatabaseState:
