@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import click
@@ -11,6 +12,8 @@ from ccapki.cli.app import Env, pass_env
 from ccapki.errors import CcapkiError, InputError, StoreError
 
 if TYPE_CHECKING:
+    import datetime as dt
+
     from ccapki.lifecycle.status import StatusItem, StatusReport
 
 __all__ = ["status"]
@@ -27,16 +30,32 @@ def _stage_text(item: StatusItem) -> str:
     return item.stage.upper() if item.stage == "expired" else item.stage
 
 
+@lru_cache(maxsize=4096)  # a batch's expiry, a probe run's times: the same few, many times
+def _day(when: dt.datetime) -> str:
+    return f"{when:%Y-%m-%d}"
+
+
+@lru_cache(maxsize=4096)
+def _minute(when: dt.datetime) -> str:
+    return f"{when:%Y-%m-%d %H:%M}"
+
+
 def _served_text(item: StatusItem) -> str:
     if item.kind != "identity":
         return ""
-    if not item.served:
+    served = item.served
+    if not served:
         return "not probed"
-    bad = [s for s in item.served if s.verdict.value != "expected"]
+    if len(served) == 1 and served[0].verdict.value == "expected":  # the usual row
+        since = served[0].since
+        return (
+            f"expected on 1 endpoint since {_minute(since)}" if since else "expected on 1 endpoint"
+        )
+    bad = [s for s in served if s.verdict.value != "expected"]
     if not bad:
-        since = max((s.since for s in item.served if s.since), default=None)
-        n = len(item.served)
-        when = f" since {since:%Y-%m-%d %H:%M}" if since else ""
+        since = max((s.since for s in served if s.since), default=None)
+        n = len(served)
+        when = f" since {_minute(since)}" if since else ""
         return f"expected on {n} endpoint{'s' if n != 1 else ''}{when}"
     parts = []
     for s in bad[:3]:
@@ -77,7 +96,7 @@ def _rows(report: StatusReport, deployment: str) -> list[Row]:
         elif i.kind == "csr":
             name = f"{i.name} (key {i.fingerprint[:12]})"
         days = "-" if i.days_left is None else str(i.days_left)
-        expires = f"{i.not_after:%Y-%m-%d}" if i.not_after else ""
+        expires = _day(i.not_after) if i.not_after else ""
         rows.append((_stage_text(i), days, i.kind, name, expires, _served_text(i), i.note))
     return rows
 

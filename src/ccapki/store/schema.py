@@ -59,12 +59,13 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
             return super().result_processor(dialect, coltype)
         fromiso = dt.datetime.fromisoformat
         utc = dt.UTC
+        # the same few texts, many times (a batch's issue and expiry times, a root held by
+        # every appliance, a probe run's time): each read once (a datetime is immutable)
+        seen: dict[object, dt.datetime] = {}
 
-        def process(value: object) -> dt.datetime | None:
-            if value is None:
-                return None
+        def parse(value: object) -> dt.datetime:
             if isinstance(value, dt.datetime):  # a driver that parses (not sqlite3's)
-                return self.process_result_value(value, dialect)
+                return value.replace(tzinfo=utc) if value.tzinfo is None else value.astimezone(utc)
             text = str(value)
             try:
                 when = fromiso(text + "+00:00")  # the UTC text SQLite holds, zone given
@@ -75,8 +76,21 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
             when = fromiso(text)  # a date alone reads "+00:00" as nothing
             return when.replace(tzinfo=utc) if when.tzinfo is None else when.astimezone(utc)
 
+        def process(value: object) -> dt.datetime | None:
+            if value is None:
+                return None
+            when = seen.get(value)
+            if when is None:
+                when = parse(value)
+                if len(seen) < _SEEN_MAX:
+                    seen[value] = when
+            return when
+
         return process
 
+
+#: Texts a SQLite datetime column's reader keeps parsed (~150 bytes each).
+_SEEN_MAX = 16384
 
 metadata = MetaData()
 
