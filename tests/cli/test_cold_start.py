@@ -83,14 +83,14 @@ def test_commands_on_a_current_store_do_not_load_migrations(tmp_path: Path) -> N
         assert "alembic" not in mods, args  # ...and its schema, current, is not migrated
 
 
-def test_status_reads_columns_and_loads_no_x509_code(tmp_path: Path) -> None:
+def test_status_and_keys_list_read_columns_and_load_no_x509_code(tmp_path: Path) -> None:
     # the CAs' and trust-store roots' expiry are columns (schema 0010), the chains' CAs are
     # named by the SHA-256 of their PEM's DER: `status` of 10,000 identities starts
     # without cryptography's import (~0.03 s)
     home = tmp_path / "store"
     imported(["init", "--key-file"], home, tmp_path)
     imported(["apply", str(FAQ)], home, tmp_path)
-    for args in (["status"], ["status", "--json"], ["status", "--nagios"]):
+    for args in (["status"], ["status", "--json"], ["status", "--nagios"], ["keys", "list"]):
         mods = imported(args, home, tmp_path, codes=(0, 1))
         assert "sqlalchemy" in mods
         assert "cryptography" not in mods, args

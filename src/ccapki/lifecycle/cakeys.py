@@ -150,17 +150,14 @@ def list_keys(store: Store) -> list[ListedKey]:
     for an unusable store."""
     import heapq
 
-    from ccapki.pki.keys import key_type_name
-
     sealed = store.keys.list()
-    cas = store.cas.list()
-    names = {c.spki: c.name for c in cas}
-    # stores made before CA keys were recorded by algorithm hold "ca": read it off the CA
-    algo = (
-        {c.spki: key_type_name(c.certificate.public_key()) for c in cas}
-        if any(k.key_type == "ca" for k in sealed)
-        else {}
-    )
+    names = store.cas.names_by_key()  # no certificate parsed (nor the X.509 code loaded)
+    algo: dict[str, str] = {}
+    if any(k.key_type == "ca" for k in sealed):
+        # stores made before CA keys were recorded by algorithm hold "ca": read it off the CA
+        from ccapki.pki.keys import key_type_name
+
+        algo = {c.spki: key_type_name(c.certificate.public_key()) for c in store.cas.list()}
     in_store = [
         ListedKey(
             k.fingerprint,
@@ -176,8 +173,8 @@ def list_keys(store: Store) -> list[ListedKey]:
     ]
     tokens = {r.fingerprint: r for r in store.token_keys.list()}
     in_tokens = []
-    for c in cas:
-        rec = tokens.get(c.spki)
+    for spki, ca_name in names.items():  # each key once (a CA re-issued on its key: the newest)
+        rec = tokens.get(spki)
         if rec is None:
             continue
         label = _token_label(rec.uri)
@@ -190,7 +187,7 @@ def list_keys(store: Store) -> list[ListedKey]:
                 rec.created_at,
                 rec.deployment,
                 f"token {label}",
-                c.name,
+                ca_name,
                 rec.uri,
                 label,
             )

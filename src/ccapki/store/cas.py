@@ -86,6 +86,17 @@ class CARepository:
             for r in rows
         ]
 
+    def names_by_key(self) -> dict[str, str]:
+        """Every CA of the deployment by its key: public-key fingerprint (SPKI) -> CA name
+        (the newest CA on a key, when several share one). Parses no certificate."""
+        q = (
+            select(t.cas.c.spki, t.cas.c.name)
+            .where(t.cas.c.deployment == self._scope())
+            .order_by(t.cas.c.id)
+        )
+        with self._s.connection() as c:
+            return {spki: name for spki, name in c.execute(q)}
+
     def issuer(self, kind: str) -> Issuer | None:
         """The newest CA of ``kind`` with its (unsealed) key, or None. A CA whose key is in
         a PKCS#11 token comes with that key, logged in (the PIN asked here: a
