@@ -52,7 +52,7 @@ def _validity(info: CertInfo, now: dt.datetime) -> str:
 
     span = f"{info.not_before:%Y-%m-%d %H:%M} -> {info.not_after:%Y-%m-%d %H:%M} UTC"
     if info.status == "expired":
-        ago = -info.days_left
+        ago = (now - info.not_after) // dt.timedelta(days=1)  # whole days since it expired
         return f"{span} ([red]expired {f'{ago}d ago' if ago else 'today'}[/red])"
     if info.status == "not-yet-valid":
         days = (info.not_before - now).days

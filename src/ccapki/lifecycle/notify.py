@@ -166,23 +166,30 @@ def _iso(when: dt.datetime | None) -> str | None:
     return when.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
-def _when(days_left: int | None, not_after: dt.datetime | None) -> str:
+def _when(
+    days_left: int | None, not_after: dt.datetime | None, now: dt.datetime | None = None
+) -> str:
     date = f" ({not_after.date().isoformat()})" if not_after else ""
     if days_left is None:
         return f"expires{date}"
     if days_left < 0:
-        n = -days_left
+        # whole days since it expired, as every command says it (days_left counts down:
+        # -1 in the first day after); without the time, from days_left
+        n = (now - not_after) // dt.timedelta(days=1) if now and not_after else -days_left
+        if not n:
+            return f"expired today{date}"
         return f"expired {n} day{'s' if n != 1 else ''} ago{date}"
     if days_left == 0:
         return f"expires today{date}"
     return f"expires in {days_left} day{'s' if days_left != 1 else ''}{date}"
 
 
-def expiry_notices(items: Iterable[StatusItemLike]) -> list[Notice]:
+def expiry_notices(items: Iterable[StatusItemLike], now: dt.datetime | None = None) -> list[Notice]:
     """The notices of status items in a warning stage (any stage but ``ok`` and
     ``pending``) and in use (a CA nothing uses any more warns nobody), in the items'
     order. A trust-store root held by several appliances is one notice per certificate
-    and stage, naming the appliances. Pure."""
+    and stage, naming the appliances. ``now``: the report's time (an expired item then says
+    the whole days since it expired, as every command does). Pure."""
     out = []
     items = list(items)
     holders: dict[str, list[str]] = {}  # trust-root fingerprint -> appliances
@@ -212,7 +219,9 @@ def expiry_notices(items: Iterable[StatusItemLike]) -> list[Notice]:
             it.stage, f"{it.stage}-day warning"
         )
         when = (
-            "has no certificate yet" if it.stage == "missing" else _when(it.days_left, it.not_after)
+            "has no certificate yet"
+            if it.stage == "missing"
+            else _when(it.days_left, it.not_after, now)
         )
         out.append(
             Notice(

@@ -40,6 +40,7 @@ from cryptography.hazmat.primitives import serialization
 from ccapki.errors import InputError
 from ccapki.pki.certs import (
     days_left,
+    days_since,
     display_name,
     fingerprint,
     is_self_signed,
@@ -189,11 +190,16 @@ def _date(when: dt.datetime) -> str:
     return when.astimezone(dt.UTC).strftime("%Y-%m-%d")
 
 
+def _plural_s(n: int) -> str:
+    return "" if n == 1 else "s"
+
+
 def _expiry(cert: x509.Certificate, now: dt.datetime) -> str:
     left = days_left(cert, now)
     end = _date(cert.not_valid_after_utc)
     if left < 0:
-        return f"expired {end} ({-left} days ago)"
+        ago = days_since(cert.not_valid_after_utc, now)
+        return f"expired {end} ({'today' if not ago else f'{ago} day{_plural_s(ago)} ago'})"
     return f"expires {end} ({left} day{'' if left == 1 else 's'})"
 
 

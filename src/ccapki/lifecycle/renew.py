@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPri
 
 from ccapki.errors import InputError, Interrupted, StoreBusy, StoreError
 from ccapki.lifecycle.trustops import Inventory, load_inventory, required_trust, trust_changes
-from ccapki.pki.certs import days_left, display_name, fingerprint, renewal_window
+from ccapki.pki.certs import days_left, days_since, display_name, fingerprint, renewal_window
 from ccapki.pki.issue import (
     Issuer,
     fit_name,
@@ -405,11 +405,16 @@ def _resolve(dep: Deployment, names: Sequence[str]) -> set[str]:
     return {index[n] for n in names}
 
 
+def _ago(days: int) -> str:
+    return "today" if not days else f"{days} day{'' if days == 1 else 's'} ago"
+
+
 def _when(cert: x509.Certificate, now: dt.datetime) -> str:
     left = days_left(cert, now)
     date = f"{cert.not_valid_after_utc:%Y-%m-%d}"
     if cert.not_valid_after_utc <= now:
-        return f"expired on {date} ({-left} days ago)" if left < 0 else f"expired on {date}"
+        ago = days_since(cert.not_valid_after_utc, now)
+        return f"expired on {date} ({_ago(ago)})"
     return f"expires on {date}, in {left} days"
 
 

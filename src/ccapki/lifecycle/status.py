@@ -540,10 +540,12 @@ def stage_for(days_left: int, warn_days: Sequence[int]) -> str:
     return "ok"
 
 
-def _stage_words(stage: str, days: int) -> str:
-    """What the certificate does: "is in the 30-day stage (12 day(s) left)"."""
+def _stage_words(stage: str, days: int, not_after: dt.datetime, now: dt.datetime) -> str:
+    """What the certificate does: "is in the 30-day stage (12 day(s) left)", "expired 2
+    days ago" (whole days since it expired, as every command says it)."""
     if stage == "expired":
-        return f"expired {-days} day{'' if days == -1 else 's'} ago"
+        ago = (now - not_after) // _DAY
+        return "expired today" if not ago else f"expired {ago} day{'' if ago == 1 else 's'} ago"
     return f"is in the {stage}-day stage ({days} day{'' if days == 1 else 's'} left)"
 
 
@@ -635,6 +637,7 @@ def deployment_items(facts: DeploymentFacts, now: dt.datetime) -> list[StatusIte
         if owner is not None:
             by_identity.setdefault(owner, []).append(p)
     stages: dict[str, tuple[str, int]] = {}
+    expiry: dict[str, dt.datetime] = {}
     fresh_for = max(2 * dt.timedelta(seconds=facts.probe_interval), _PROBE_KEPT)
     judged: dict[dt.datetime, tuple[str, int]] = {}  # a batch's expiry, a root: many times
 
@@ -648,6 +651,7 @@ def deployment_items(facts: DeploymentFacts, now: dt.datetime) -> list[StatusIte
     no_probes: tuple[ProbeRecord, ...] = ()
     for f in facts.identities:
         stage, left = stages[f.identity] = judge(f.not_after)
+        expiry[f.identity] = f.not_after
         temporary = f.source in TEMPORARY_SOURCES
         items.append(
             StatusItem(
@@ -699,7 +703,8 @@ def deployment_items(facts: DeploymentFacts, now: dt.datetime) -> list[StatusIte
         else:
             note = (
                 f"{made}; pending while the current certificate "
-                f"{_stage_words(*had)}: import the CA's answer (`ccapki import FILE`)"
+                f"{_stage_words(*had, expiry[csr.identity], now)}: import the CA's answer "
+                "(`ccapki import FILE`)"
             )
         items.append(
             StatusItem(dep, "csr", csr.identity, csr.spki, None, None, "pending", False, (), note)

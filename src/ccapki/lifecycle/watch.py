@@ -316,7 +316,7 @@ class Watcher:
                             self.metrics.update_trust(name, trust_failures, trust_warnings)
                 if self.metrics is not None:
                     self._update_metrics(store, dep, items, records, now, fresh=fresh)
-                notices = expiry_notices(items)
+                notices = expiry_notices(items, now)
                 drifting = drift_notices(name, records)
                 drift = len(drifting)
                 notices += drifting

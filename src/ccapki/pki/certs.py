@@ -42,6 +42,7 @@ __all__ = [
     "basic_constraints",
     "covers",
     "days_left",
+    "days_since",
     "der_fingerprint",
     "display_name",
     "extension",
@@ -66,6 +67,8 @@ __all__ = [
 ]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+_DAY = dt.timedelta(days=1)
 
 _ExtT = TypeVar("_ExtT", bound=x509.ExtensionType)
 
@@ -357,9 +360,16 @@ def covers(cert: x509.Certificate, name: str) -> bool:
 
 
 def days_left(cert: x509.Certificate, now: dt.datetime) -> int:
-    """Whole days until the certificate expires (negative once it has expired)."""
-    left = cert.not_valid_after_utc - now
-    return left.days if left.total_seconds() >= 0 else -((-left).days)
+    """Whole days until the certificate expires, rounded down: 0 in its last day, negative
+    once it has expired (-1 in the first day after). The one rule of every command
+    (``status`` counts the same: :func:`ccapki.lifecycle.status.days_left`)."""
+    return (cert.not_valid_after_utc - now) // _DAY
+
+
+def days_since(when: dt.datetime, now: dt.datetime) -> int:
+    """Whole days from ``when`` to ``now``, rounded down: how long ago a certificate
+    expired, in words ("expired 2 days ago" two days and five hours after)."""
+    return (now - when) // _DAY
 
 
 def renewal_window(cert: x509.Certificate) -> dt.timedelta:

@@ -95,7 +95,8 @@ class CARepository:
             .order_by(t.cas.c.id)
         )
         with self._s.connection() as c:
-            return {spki: name for spki, name in c.execute(q)}
+            rows: builtins.list[tuple[str, str]] = [(r.spki, r.name) for r in c.execute(q)]
+        return dict(rows)
 
     def issuer(self, kind: str) -> Issuer | None:
         """The newest CA of ``kind`` with its (unsealed) key, or None. A CA whose key is in
