@@ -172,6 +172,19 @@ certificates = Table(
     ),
     # the inventory by expiry, one page at a time (a covering index: no PEM row is read)
     Index("ix_certificates_expiry", "deployment", "not_after", "identity", "version"),
+    # every identity's newest version as its columns (`status`, 0010: a covering index)
+    Index(
+        "ix_certificates_current",
+        "deployment",
+        "identity",
+        "version",
+        "fingerprint",
+        "spki",
+        "not_after",
+        "source",
+        "created_at",
+        "not_before",
+    ),
 )
 
 csrs = Table(

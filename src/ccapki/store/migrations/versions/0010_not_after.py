@@ -1,9 +1,11 @@
 """Expiry columns (issue 12 speed): ``cas.not_after`` and ``trust_entries.not_after`` keep
 each certificate's end of validity beside its PEM, as ``certificates.not_after`` does, so
 ``status`` reads the CAs and the trust-store roots by days left without parsing a
-certificate (nor loading the X.509 library). The rows already held get theirs from their
-PEM here; a row without one (written by an older ccapki after this revision, or restored
-from an older backup) is read from its PEM as before.
+certificate (nor loading the X.509 library), and ``ix_certificates_current`` covers every
+identity's newest version as its columns (no row with its PEMs read). The rows already
+held get their end of validity from their PEM here; a row without one (written by an
+older ccapki after this revision, or restored from an older backup) is read from its PEM
+as before.
 
 Revision ID: 0010_not_after
 Revises: 0009_deployment_facts
@@ -23,8 +25,24 @@ branch_labels = None
 depends_on = None
 
 
+#: the columns of ``ix_certificates_current`` (schema.py)
+CURRENT = [
+    "deployment",
+    "identity",
+    "version",
+    "fingerprint",
+    "spki",
+    "not_after",
+    "source",
+    "created_at",
+    "not_before",
+]
+
+
 def upgrade() -> None:
     from cryptography import x509
+
+    op.create_index("ix_certificates_current", "certificates", CURRENT)
 
     op.add_column("cas", sa.Column("not_after", UTCDateTime, nullable=True))
     op.add_column("trust_entries", sa.Column("not_after", UTCDateTime, nullable=True))
@@ -48,6 +66,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_certificates_current", table_name="certificates")
     with op.batch_alter_table("trust_entries") as batch:
         batch.drop_column("not_after")
     with op.batch_alter_table("cas") as batch:
