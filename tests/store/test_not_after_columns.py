@@ -1,8 +1,8 @@
-"""Expiry columns (schema 0010): the store keeps each CA's and each trust-store entry's end
-of validity beside its PEM, so ``status`` reads the CAs and the trust-store roots by days
-left without parsing a certificate (nor loading the X.509 library: tests/cli/
-test_cold_start.py). Rows written without it (an older ccapki, an older backup) are read
-from their PEM, and the migration and a restore fill it in. On SQLite and on PostgreSQL
+"""Schema 0010, for `status` without the X.509 library (tests/cli/test_cold_start.py): the
+store keeps each CA's and each trust-store entry's end of validity beside its PEM, and each
+certificate's chain by fingerprint (``chain_fps``, in the covering index of the newest
+versions). Rows written without them (an older ccapki, an older backup) are read from
+their PEM, and the migration and a restore fill them in. On SQLite and on PostgreSQL
 (``make test-pg``)."""
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from ccapki.lifecycle.status import estate_status
 from ccapki.pki.certs import fingerprint
 from ccapki.store import Store
 from ccapki.store import schema as t
+from ccapki.store.identities import chain_fingerprints
 from ccapki.topology.loader import parse_deployment
 from kit.cli import FAQ
 from kit.jobs import pg_schema
@@ -46,7 +47,19 @@ def _expiry_rows(s: Store) -> list[tuple[str, str, dt.datetime | None, str]]:
     return out
 
 
+def _chain_rows(s: Store) -> list[tuple[str | None, str]]:
+    with s.connection() as c:
+        q = select(t.certificates.c.chain_fps, t.certificates.c.chain_pem)
+        return [(fps, pem) for fps, pem in c.execute(q)]
+
+
 def _assert_each_says_its_pem(s: Store) -> None:
+    chains = _chain_rows(s)
+    assert chains
+    for fps, pem in chains:
+        held = x509.load_pem_x509_certificates(pem.encode()) if pem.strip() else []
+        assert fps == " ".join(fingerprint(c) for c in held)
+        assert chain_fingerprints(pem) == [fingerprint(c) for c in held]
     rows = _expiry_rows(s)
     assert {table for table, *_ in rows} == {"cas", "trust_entries"}
     for table, fp, end, pem in rows:
@@ -58,6 +71,7 @@ def _assert_each_says_its_pem(s: Store) -> None:
 def _forget_not_after(s: Store) -> None:
     """As rows written by a ccapki before schema 0010's writers."""
     with s.transaction() as c:
+        c.execute(update(t.certificates).values(chain_fps=None))
         c.execute(update(t.cas).values(not_after=None))
         c.execute(update(t.trust_entries).values(not_after=None))
 
@@ -72,8 +86,11 @@ def test_status_reads_a_row_without_it_from_its_pem(store: Store) -> None:
     with_columns = estate_status(store, now=NOW)
     assert any(i.kind == "ca" for i in with_columns.items)
     assert any(i.kind == "trust-root" for i in with_columns.items)
+    chains = store.identities.current_chain_fingerprints()
+    assert len(chains) >= 2  # the internal root and CA
     _forget_not_after(store)
     assert estate_status(store, now=NOW) == with_columns
+    assert store.identities.current_chain_fingerprints() == chains
 
 
 def test_a_backup_of_rows_without_it_is_restored_with_it(tmp_path: Path, store: Store) -> None:
@@ -116,6 +133,8 @@ def test_the_migration_fills_the_columns_from_the_pems(tmp_path: Path, backend: 
                 for table in ("cas", "trust_entries"):
                     cols = c.execute(select(text("*")).select_from(text(table))).keys()
                     assert "not_after" not in cols
+                cols = c.execute(select(text("*")).select_from(text("certificates"))).keys()
+                assert "chain_fps" not in cols
         finally:
             engine.dispose()
         s = Store.open(home, clock=lambda: NOW, url=url, upgrade=True)

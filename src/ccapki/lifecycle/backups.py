@@ -37,6 +37,7 @@ from ccapki.errors import FileFormatError, InputError, NotFoundError
 from ccapki.pki.certs import display_name, fingerprint
 from ccapki.pki.keys import public_key_fingerprint
 from ccapki.store import schema as t
+from ccapki.store.identities import chain_fingerprints
 from ccapki.store.records import KeyState
 from ccapki.store.schema import UTCDateTime
 from ccapki.store.session import Store
@@ -586,6 +587,9 @@ class _Restorer:
             new.append({**newest, "version": top + 1})
             self.touched.add(key)
             self.summary.forced.append(_label(*key))
+        for row in new:  # a backup made before schema 0010: its chain named here
+            if row.get("chain_fps") is None:
+                row["chain_fps"] = " ".join(chain_fingerprints(row["chain_pem"]))
         self._insert("certificates", new)
         self._count("certificates", len(new), kept)
 
@@ -1052,9 +1056,9 @@ def _readme(
         + (", the primary first, then the secondary" if spec.ha else "")
         + "; then check:"
     )
-    lines.append(
-        f"   - the {kind} GUI and web login present the new certificate (browser padlock);"
-    )
+    # the redirect page (web login) is the CAS's; the CAM serves its management GUI only
+    pages = "CAS GUI and the web login page present" if role is Role.CAS else "CAM GUI presents"
+    lines.append(f"   - the {pages} the new certificate (browser padlock);")
     if spec.ha:
         lines.append(
             f"   - `ccapki check-ha {name} --primary FILE --secondary FILE` with the bundles "

@@ -28,8 +28,6 @@ after a rotation) is listed with ``in_use`` False: its expiry warns nobody.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -957,21 +955,6 @@ def read_settings(
 _SETTINGS: dict[str, Settings] = {}
 
 
-_PEM_CERTIFICATE = re.compile(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", re.S)
-
-
-def _chain_fingerprints(store: Store) -> frozenset[str]:
-    """The certificates the current identities' stored chains hold, by fingerprint (the
-    SHA-256 of each one's DER, which its PEM armour holds: nothing is parsed)."""
-    import ssl
-
-    out: set[str] = set()
-    for text in store.identities.current_chain_pems():
-        for block in _PEM_CERTIFICATE.findall(text):
-            out.add(hashlib.sha256(ssl.PEM_cert_to_DER_cert(block)).hexdigest())
-    return frozenset(out)
-
-
 def _not_after_from_pems(store: Store, fingerprints: set[str]) -> dict[str, dt.datetime]:
     """The end of validity of these CA or trust-store certificates, read from their PEM:
     for rows written without their ``not_after`` column (before schema 0010)."""
@@ -1039,7 +1022,7 @@ def read_facts(store: Store, name: str) -> DeploymentFacts:
             else Settings()
         )
         identities = tuple(store.identities.current_facts())
-        chains = _chain_fingerprints(store)
+        chains = store.identities.current_chain_fingerprints()
         pending = {k.fingerprint for k in store.keys.list(state=KeyState.PENDING)}
         current = {f.identity: f for f in identities}
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
+import hashlib
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -27,7 +29,7 @@ if TYPE_CHECKING:
 
     from ccapki.store.session import Store
 
-__all__ = ["CurrentFact", "IdentityRepository"]
+__all__ = ["CurrentFact", "IdentityRepository", "chain_fingerprints"]
 
 
 class CurrentFact(NamedTuple):
@@ -41,6 +43,21 @@ class CurrentFact(NamedTuple):
     source: str
     created_at: dt.datetime | None = None
     not_before: dt.datetime | None = None
+
+
+_PEM_CERTIFICATE = re.compile(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", re.S)
+
+
+def chain_fingerprints(text: str) -> list[str]:
+    """The fingerprints (SHA-256 of the DER, lowercase hex) of the certificates of a PEM
+    chain as the store keeps it, in its order: read from the PEM armour (base64 of the
+    DER); nothing is parsed, no X.509 code loaded."""
+    import ssl
+
+    return [
+        hashlib.sha256(ssl.PEM_cert_to_DER_cert(block)).hexdigest()
+        for block in _PEM_CERTIFICATE.findall(text)
+    ]
 
 
 def _load_pems(text: str) -> tuple[x509.Certificate, ...]:
@@ -66,6 +83,8 @@ class IdentityRepository:
         """
         if not records:
             return
+        from ccapki.pki.certs import fingerprint
+
         s = self._s
         now = s.now()
         dep = s.deployment
@@ -83,7 +102,7 @@ class IdentityRepository:
             key_rows: builtins.list[dict[str, object]] = []
             cert_rows: builtins.list[dict[str, object]] = []
             # the chains repeat (one per CA): encode each once, not once per identity
-            chain_pems: dict[tuple[int, ...], str] = {}
+            chain_pems: dict[tuple[int, ...], tuple[str, str]] = {}
             for r in records:
                 cert = r.certificate
                 facts = r.facts or certificate_facts(cert)
@@ -105,9 +124,13 @@ class IdentityRepository:
                 version = versions.get(r.identity, 0) + 1
                 versions[r.identity] = version
                 chain_key = tuple(id(x) for x in r.chain)
-                chain_pem = chain_pems.get(chain_key)
-                if chain_pem is None:
-                    chain_pem = chain_pems[chain_key] = "".join(pem_text(x) for x in r.chain)
+                chain = chain_pems.get(chain_key)
+                if chain is None:
+                    chain = chain_pems[chain_key] = (
+                        "".join(pem_text(x) for x in r.chain),
+                        " ".join(fingerprint(x) for x in r.chain),
+                    )
+                chain_pem, chain_fps = chain
                 s.remember(facts.pem, cert)
                 cert_rows.append(
                     {
@@ -116,6 +139,7 @@ class IdentityRepository:
                         "version": version,
                         "source": CertSource(r.source).value,
                         "chain_pem": chain_pem,
+                        "chain_fps": chain_fps,
                         "created_at": now,
                         "deployment": dep,
                     }
@@ -346,10 +370,26 @@ class IdentityRepository:
         with self._s.connection() as c:
             return [CurrentFact(*r) for r in c.execute(q).all()]
 
-    def current_chain_pems(self) -> builtins.list[str]:
-        """The distinct stored chains (PEM text, intermediates then root) of the newest
-        versions: the CAs the current certificates need."""
-        latest = self._latest(self._s.deployment)
-        q = select(t.certificates.c.chain_pem).join(latest, self._is_latest(latest)).distinct()
+    def current_chain_fingerprints(self) -> frozenset[str]:
+        """The certificates the newest versions' chains hold (the CAs the current
+        certificates need), by fingerprint: read from ``ix_certificates_current`` (a row
+        written without its ``chain_fps`` from its chain's PEM). Parses no certificate."""
+        c_ = t.certificates.c
+        newer = t.certificates.alias("newer")
+        newest = (
+            select(func.max(newer.c.version))
+            .where((newer.c.deployment == c_.deployment) & (newer.c.identity == c_.identity))
+            .scalar_subquery()
+        )
+        current = (c_.deployment == self._s.deployment) & (c_.version == newest)
+        out: builtins.set[str] = set()
         with self._s.connection() as c:
-            return [str(r[0]) for r in c.execute(q)]
+            named = [r[0] for r in c.execute(select(c_.chain_fps).where(current).distinct())]
+            if None in named:  # rows written before schema 0010's writers
+                q = select(c_.chain_pem).where(current & c_.chain_fps.is_(None)).distinct()
+                for (text,) in c.execute(q):
+                    out.update(chain_fingerprints(text))
+        for fps in named:
+            if fps:
+                out.update(fps.split())
+        return frozenset(out)

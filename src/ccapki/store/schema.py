@@ -167,6 +167,9 @@ certificates = Table(
     Column("chain_pem", Text, nullable=False),  # intermediates then root, may be empty
     Column("created_at", UTCDateTime, nullable=False),
     Column("deployment", String(128), nullable=False),
+    # chain_pem's certificates by fingerprint, space-separated (0010; NULL on a row written
+    # without it: read its chain_pem), so `status` finds the CAs in use in an index
+    Column("chain_fps", Text, nullable=True),
     UniqueConstraint(
         "deployment", "identity", "version", name="uq_certificates_deployment_identity_version"
     ),
@@ -184,6 +187,7 @@ certificates = Table(
         "source",
         "created_at",
         "not_before",
+        "chain_fps",
     ),
 )
 

@@ -36,17 +36,30 @@ CURRENT = [
     "source",
     "created_at",
     "not_before",
+    "chain_fps",
 ]
 
 
 def upgrade() -> None:
     from cryptography import x509
 
-    op.create_index("ix_certificates_current", "certificates", CURRENT)
+    from ccapki.store.identities import chain_fingerprints
 
+    op.add_column("certificates", sa.Column("chain_fps", sa.Text, nullable=True))
+    conn = op.get_bind()
+    certs = sa.table(
+        "certificates", sa.column("id"), sa.column("chain_pem"), sa.column("chain_fps")
+    )
+    rows = conn.execute(sa.select(certs.c.id, certs.c.chain_pem)).all()
+    named: dict[str, str] = {}  # the chains repeat: each named once
+    for row in rows:
+        fps = named.get(row.chain_pem)
+        if fps is None:
+            fps = named[row.chain_pem] = " ".join(chain_fingerprints(row.chain_pem))
+        conn.execute(sa.update(certs).where(certs.c.id == row.id).values(chain_fps=fps))
+    op.create_index("ix_certificates_current", "certificates", CURRENT)
     op.add_column("cas", sa.Column("not_after", UTCDateTime, nullable=True))
     op.add_column("trust_entries", sa.Column("not_after", UTCDateTime, nullable=True))
-    conn = op.get_bind()
     cas = sa.table("cas", sa.column("id"), sa.column("pem"), sa.column("not_after", UTCDateTime))
     for row in conn.execute(sa.select(cas.c.id, cas.c.pem)).all():
         until = x509.load_pem_x509_certificate(row.pem.encode()).not_valid_after_utc
@@ -67,6 +80,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_certificates_current", table_name="certificates")
+    with op.batch_alter_table("certificates") as batch:
+        batch.drop_column("chain_fps")
     with op.batch_alter_table("trust_entries") as batch:
         batch.drop_column("not_after")
     with op.batch_alter_table("cas") as batch:
