@@ -26,8 +26,18 @@ def _options_of(words: list[str]) -> tuple[list[str], set[str]]:
     cmd: click.Command = cli
     path: list[str] = []
     opts = {o for p in cli.params for o in (*p.opts, *p.secondary_opts)}
+    skip = False
     for word in words:
-        if word.startswith("-"):
+        if skip or word.startswith("-"):
+            # the value of a group's option (`ccapki --deployment hospital export ...`) is
+            # not a command name (walkthrough F: such lines were taken for prose)
+            valued = {
+                o
+                for p in cmd.params
+                if isinstance(p, click.Option) and not p.is_flag and not p.count
+                for o in p.opts
+            }
+            skip = not skip and word in valued
             continue
         if not isinstance(cmd, click.Group):
             break

@@ -743,6 +743,24 @@ def _quiet_library_logs() -> None:
 #: shell reports a command killed by SIGPIPE (and as git exits).
 SIGPIPE_EXIT = 128 + 13
 
+#: The optional extra (pyproject.toml) that installs each module a command may import
+#: late: a command run without it says which extra to install (exit 2), not "a ccapki bug".
+_EXTRA_OF = {
+    "fastapi": "serve",
+    "starlette": "serve",
+    "uvicorn": "serve",
+    "jinja2": "serve",
+    "argon2": "serve",
+    "multipart": "serve",
+    "python_multipart": "serve",
+    "psycopg": "postgres",
+    "acme": "acme",
+    "josepy": "acme",
+    "dns": "acme",
+    "pkcs11": "pkcs11",
+    "asn1crypto": "pkcs11",
+}
+
 
 def _stdout_gone() -> bool:
     """Whether standard output is a pipe (or socket) whose reader has gone."""
@@ -882,6 +900,16 @@ def _run(args: list[str]) -> int:
             _say_error(loop.message, loop.hint)
             return 2
         return _unexpected(exc, debug)
+    except ModuleNotFoundError as exc:
+        extra = _EXTRA_OF.get((exc.name or "").split(".")[0])
+        if extra is None or debug:
+            return _unexpected(exc, debug)
+        _say_error(
+            f"this command needs the Python package {exc.name}, which is not installed "
+            f"(ccapki's `{extra}` extra)",
+            f"install it where ccapki is installed: pip install 'ccapki[{extra}]'",
+        )
+        return 2
     except Exception as exc:
         return _unexpected(exc, debug)
     return rv if isinstance(rv, int) else 0

@@ -270,10 +270,10 @@ def verify(file: str, as_json: bool) -> int:
     "restore",
     epilog="""\b
 EXAMPLES
-  ccapki init && ccapki backup restore nightly.backup      a new machine, an empty store
-  ccapki backup restore nightly.backup                     merge into this store
-  ccapki backup restore nightly.backup --identity cas-dorm only one identity
-  ccapki backup restore nightly.backup --force             the backup's certificates win
+  ccapki init && ccapki backup restore nightly.backup       a new machine, an empty store
+  ccapki backup restore nightly.backup                      merge into this store
+  ccapki backup restore nightly.backup --identity cas-dorm  only one identity
+  ccapki backup restore nightly.backup --force              the backup's certificates win
 
 Works on any store (SQLite or PostgreSQL, CCAPKI_DATABASE_URL) whatever store the backup
 came from. Keys are re-sealed under this store's key. What the store holds already is

@@ -13,7 +13,7 @@ __all__ = ["deployments"]
     epilog="""\b
 EXAMPLES
   ccapki deployments                        name, identities, when last applied
-  ccapki --deployment hospital inspect      act on one of them
+  ccapki --deployment hospital inspect cam  act on one of them
   CCAPKI_DEPLOYMENT=hospital ccapki trust check
 
 \b

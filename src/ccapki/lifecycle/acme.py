@@ -92,6 +92,7 @@ __all__ = [
     "prepare_orders",
     "problem_error",
     "renewal_orders",
+    "require_client",
     "revoke_identity",
     "run_order",
     "store_order",
@@ -591,6 +592,24 @@ def _settings(dep: Deployment) -> AcmeSettings:
     return dep.acme
 
 
+def require_client(s: AcmeSettings) -> None:
+    """The ACME client library (and dnspython for ``dns = "rfc2136"``) can be imported.
+    Raises :class:`InputError` naming the package and ccapki's ``acme`` extra."""
+    import importlib
+
+    needed = ["acme", "josepy"] + (["dns"] if s.dns is AcmeDnsMethod.RFC2136 else [])
+    for module in needed:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            raise InputError(
+                f"ordering from an ACME CA needs the Python package {module}, which is not "
+                "installed (ccapki's `acme` extra)",
+                "install it where ccapki is installed: pip install 'ccapki[acme]'; nothing "
+                "was ordered or written",
+            ) from None
+
+
 def check_settings(s: AcmeSettings) -> None:
     """What can be checked before the CA is asked: the CA bundle is a file, the secrets the
     file names are in the environment (and the TSIG secret is base64). Raises
@@ -971,6 +990,7 @@ def _prepare(
     s = _settings(dep)
     specs = acme_specs(dep, names)
     scopes = [acme_scope(spec) for spec in specs]
+    require_client(s)  # before a pending key or an order row is written
     check_settings(s)  # a missing secret or bundle stops here, before the CA is asked
     store.unlock()
     acct, acct_key = _account(store, s, f"ordering {', '.join(sp.name for sp in specs)}")
