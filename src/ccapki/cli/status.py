@@ -81,23 +81,28 @@ def _rows(report: StatusReport, deployment: str) -> list[Row]:
         if i.deployment != deployment:
             continue
         name = i.name
+        served = ""
         if i.kind == "trust-root":
             if i.fingerprint in shown:
                 continue
             shown.add(i.fingerprint)
             held = roots[i.fingerprint]
-            appliance, _, label = i.name.partition(": ")
+            appliance, _, name = i.name.partition(": ")
+            # where it is trusted goes in the last column (of any width): the columns
+            # after NAME stay aligned whatever the number of appliances
             if len(held) > 1:
                 names = [h.name.partition(": ")[0] for h in held]
                 more = f" +{len(names) - 4}" if len(names) > 4 else ""
-                name = f"{label} (on {len(held)} appliances: {', '.join(names[:4])}{more})"
+                served = f"(on {len(held)} appliances: {', '.join(names[:4])}{more})"
             else:
-                name = f"{label} (on {appliance})"
+                served = f"(on {appliance})"
         elif i.kind == "csr":
             name = f"{i.name} (key {i.fingerprint[:12]})"
+        else:
+            served = _served_text(i)
         days = "-" if i.days_left is None else str(i.days_left)
         expires = _day(i.not_after) if i.not_after else ""
-        rows.append((_stage_text(i), days, i.kind, name, expires, _served_text(i), i.note))
+        rows.append((_stage_text(i), days, i.kind, name, expires, served, i.note))
     return rows
 
 
@@ -109,7 +114,7 @@ def _heading(report: StatusReport, name: str) -> str:
 
 
 #: The widest the plain table's NAME column is padded to (longer names run over).
-_NAME_WIDTH = 44
+_NAME_WIDTH = 60
 
 
 def _render_plain(report: StatusReport) -> None:
@@ -159,7 +164,8 @@ def _render_rich(report: StatusReport) -> None:
         for r in rows:
             style = _STYLE.get(r[0], "yellow" if r[0].startswith("<=") else "")
             served = escape(r[5])
-            if r[5] and r[5] != "not probed" and not r[5].startswith("expected"):
+            wrong = r[2] == "identity" and r[5] != "not probed"
+            if wrong and r[5] and not r[5].startswith("expected"):
                 served = f"[bold red]{served}[/bold red]"
             note = escape(r[6])
             if r[6].startswith("TEMPORARY"):
