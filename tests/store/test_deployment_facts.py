@@ -11,9 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Engine, create_engine, select, text, update
+from sqlalchemy import create_engine, select, text, update
 
 import ccapki.store
 from ccapki.lifecycle.apply import apply_plan
@@ -23,6 +21,7 @@ from ccapki.store import schema as t
 from ccapki.topology.loader import parse_deployment
 from kit.cli import FAQ, deployment, ha_pair, standalone
 from kit.jobs import pg_schema
+from kit.migrations import alembic_to
 from kit.pgmode import store_url
 
 NOW = dt.datetime(2026, 11, 29, tzinfo=dt.UTC)
@@ -97,14 +96,6 @@ def test_facts_that_cannot_be_read_fall_back_to_the_text(store: Store, facts: st
     assert read_settings(kept.text, facts=kept.facts).shared_ca is True
 
 
-def _alembic(engine: Engine, to: str, *, up: bool) -> None:
-    cfg = Config()
-    cfg.set_main_option("script_location", str(Path(ccapki.store.__file__).parent / "migrations"))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        (command.upgrade if up else command.downgrade)(cfg, to)
-
-
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_the_migration_adds_and_removes_the_column_keeping_the_files(
     tmp_path: Path, backend: str
@@ -118,7 +109,7 @@ def test_the_migration_adds_and_removes_the_column_keeping_the_files(
             s.close()
         engine = create_engine(url or store_url(home))
         try:
-            _alembic(engine, "0008_pkcs11", up=False)
+            alembic_to(engine, "0008_pkcs11", up=False)
             with engine.connect() as c:
                 cols = c.execute(select(text("*")).select_from(text("deployments"))).keys()
                 assert "facts" not in cols

@@ -11,12 +11,9 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from alembic import command
-from alembic.config import Config
 from cryptography import x509
-from sqlalchemy import Engine, create_engine, select, text, update
+from sqlalchemy import create_engine, select, text, update
 
-import ccapki.store
 from ccapki.lifecycle.apply import apply_plan
 from ccapki.lifecycle.backups import create_backup, read_backup, restore_backup
 from ccapki.lifecycle.status import estate_status
@@ -27,6 +24,7 @@ from ccapki.store.identities import chain_fingerprints
 from ccapki.topology.loader import parse_deployment
 from kit.cli import FAQ
 from kit.jobs import pg_schema
+from kit.migrations import alembic_to
 from kit.pgmode import store_url
 
 NOW = dt.datetime(2026, 11, 29, tzinfo=dt.UTC)
@@ -108,14 +106,6 @@ def test_a_backup_of_rows_without_it_is_restored_with_it(tmp_path: Path, store: 
         target.close()
 
 
-def _alembic(engine: Engine, to: str, *, up: bool) -> None:
-    cfg = Config()
-    cfg.set_main_option("script_location", str(Path(ccapki.store.__file__).parent / "migrations"))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        (command.upgrade if up else command.downgrade)(cfg, to)
-
-
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_the_migration_fills_the_columns_from_the_pems(tmp_path: Path, backend: str) -> None:
     def run(url: str | None) -> None:
@@ -128,7 +118,7 @@ def test_the_migration_fills_the_columns_from_the_pems(tmp_path: Path, backend: 
             s.close()
         engine = create_engine(url or store_url(home))
         try:
-            _alembic(engine, "0009_deployment_facts", up=False)
+            alembic_to(engine, "0009_deployment_facts", up=False)
             with engine.connect() as c:
                 for table in ("cas", "trust_entries"):
                     cols = c.execute(select(text("*")).select_from(text(table))).keys()

@@ -23,6 +23,7 @@ from ccapki.store import Store
 from ccapki.store import schema as t
 from kit.cli import Cli, error_with_hint
 from kit.jobs import pg_schema
+from kit.migrations import alembic_to
 from kit.pgmode import store_sql, store_url
 
 BEFORE = "0005_inventory"
@@ -55,14 +56,6 @@ def _names(engine: Engine) -> list[str]:
         return list(c.execute(select(t.users.c.name).order_by(t.users.c.id)).scalars())
 
 
-def _alembic(engine: Engine, to: str, *, up: bool = False) -> None:
-    cfg = Config()
-    cfg.set_main_option("script_location", str(Path(ccapki.store.__file__).parent / "migrations"))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        (command.upgrade if up else command.downgrade)(cfg, to)
-
-
 def _version(engine: Engine) -> str:
     with engine.connect() as c:
         return str(c.execute(text("SELECT version_num FROM alembic_version")).scalar_one())
@@ -90,7 +83,7 @@ def test_migration_0006_refuses_a_store_with_clashing_names_then_upgrades(
     Store.init(tmp_path, url=url, key_file=True).close()
     engine = _engine(tmp_path, url)
     try:
-        _alembic(engine, BEFORE)  # a store of the release before: no index yet
+        alembic_to(engine, BEFORE, up=False)  # a store of the release before: no index yet
         _add(engine, "ann", "carol", "Ann", "ANN")  # that release's store.users allowed it
         with pytest.raises(StoreError) as caught:
             Store.open(tmp_path, url=url, upgrade=True)
@@ -113,11 +106,11 @@ def test_migration_0006_refuses_a_store_with_clashing_names_then_upgrades(
         with pytest.raises(IntegrityError):
             _add(engine, "CAROL")
         # and back: the index goes with the downgrade, and comes again with the upgrade
-        _alembic(engine, BEFORE)
+        alembic_to(engine, BEFORE, up=False)
         _add(engine, "CAROL")
         with engine.begin() as c:
             c.execute(text("DELETE FROM users WHERE name = 'CAROL'"))
-        _alembic(engine, "0006_users_name", up=True)
+        alembic_to(engine, "0006_users_name", up=True)
         with pytest.raises(IntegrityError):
             _add(engine, "CAROL")
     finally:

@@ -345,11 +345,9 @@ class IdentityRepository:
                     out.setdefault(r.fingerprint, []).append((r.identity, r.version))
         return out
 
-    def current_facts(self) -> builtins.list[CurrentFact]:
-        """The newest version of every identity as its stored columns (fingerprint,
-        not_after, source...), without parsing a certificate: what a report over many
-        identities reads (from the covering index ``ix_certificates_current``: no
-        certificate row, with its PEMs, is read)."""
+    def _newest_here(self) -> ColumnElement[bool]:
+        """The rows of the newest version of each identity of the acting deployment: a
+        correlated maximum per identity, which ``ix_certificates_current`` covers."""
         c_ = t.certificates.c
         newer = t.certificates.alias("newer")
         newest = (
@@ -357,6 +355,14 @@ class IdentityRepository:
             .where((newer.c.deployment == c_.deployment) & (newer.c.identity == c_.identity))
             .scalar_subquery()
         )
+        return (c_.deployment == self._s.deployment) & (c_.version == newest)
+
+    def current_facts(self) -> builtins.list[CurrentFact]:
+        """The newest version of every identity as its stored columns (fingerprint,
+        not_after, source...), without parsing a certificate: what a report over many
+        identities reads (from the covering index ``ix_certificates_current``: no
+        certificate row, with its PEMs, is read)."""
+        c_ = t.certificates.c
         q = select(
             c_.identity,
             c_.version,
@@ -366,7 +372,7 @@ class IdentityRepository:
             c_.source,
             c_.created_at,
             c_.not_before,
-        ).where((c_.deployment == self._s.deployment) & (c_.version == newest))
+        ).where(self._newest_here())
         with self._s.connection() as c:
             return [CurrentFact(*r) for r in c.execute(q).all()]
 
@@ -375,13 +381,7 @@ class IdentityRepository:
         certificates need), by fingerprint: read from ``ix_certificates_current`` (a row
         written without its ``chain_fps`` from its chain's PEM). Parses no certificate."""
         c_ = t.certificates.c
-        newer = t.certificates.alias("newer")
-        newest = (
-            select(func.max(newer.c.version))
-            .where((newer.c.deployment == c_.deployment) & (newer.c.identity == c_.identity))
-            .scalar_subquery()
-        )
-        current = (c_.deployment == self._s.deployment) & (c_.version == newest)
+        current = self._newest_here()
         out: builtins.set[str] = set()
         with self._s.connection() as c:
             named = [r[0] for r in c.execute(select(c_.chain_fps).where(current).distinct())]
