@@ -61,7 +61,7 @@ def render_plan(plan: Plan, actions: tuple[Action, ...] | None) -> None:
     epilog="""\b
 EXAMPLES
   ccapki plan examples/faq.toml           6 certificates: 1 CAM pair, 3 CAS pairs, 2 CAS
-  ccapki plan examples/faq.toml --json    {"certificates_needed": 6, "identities": [...]}
+  ccapki plan examples/faq.toml --json    {"deployment": ..., "certificates_needed": 6, ...}
   cat campus.toml | ccapki plan -         - : the deployment from standard input
 
 \b
