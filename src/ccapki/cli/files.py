@@ -215,6 +215,8 @@ def import_cmd(
         from ccapki.pki.certs import fingerprint
 
         mine = {fingerprint(c) for i in result.identities for c in (i.certificate, *i.chain)}
+        # a CA kept for an identity already held (imported before without its chain)
+        mine |= {fingerprint(c) for c, n in zip(result.ca_certificates, chained, strict=True) if n}
         adds = [c for c in (api.plan_trust(store, dep) if mine else []) if c.fingerprint in mine]
     for imp in result.identities:
         v = versions[imp.identity]
@@ -265,21 +267,18 @@ def import_cmd(
 
 def _chained(store: Store, dep: Deployment, cas: Sequence[x509.Certificate]) -> list[list[str]]:
     """For each CA certificate, the identities of ``dep`` whose current certificate it
-    signed or whose chain holds it."""
-    from ccapki.pki.certs import fingerprint, issued_by
+    signed or whose chain holds it, the chain completed from the CAs the store holds (as
+    ``trust plan`` completes it: a root above an intermediate counts)."""
+    from ccapki.pki.certs import fingerprint
+    from ccapki.pki.chain import extend_chain
 
     idents = [i for i in (store.identities.get(s.name) for s in dep.identities) if i]
-    out: list[list[str]] = []
-    for ca in cas:
-        fp = fingerprint(ca)
-        out.append(
-            [
-                i.name
-                for i in idents
-                if issued_by(i.certificate, ca) or any(fingerprint(c) == fp for c in i.chain)
-            ]
-        )
-    return out
+    pool = [c.certificate for c in store.cas.list()]
+    chains = [
+        (i.name, {fingerprint(c) for c in extend_chain((i.certificate, *i.chain), pool)[1:]})
+        for i in idents
+    ]
+    return [[name for name, fps in chains if fingerprint(ca) in fps] for ca in cas]
 
 
 _FORMATS = ["pem-bundle", "cert", "chain", "fullchain", "key", "der", "pkcs12"]
@@ -644,7 +643,7 @@ def export_roots(env: Env, out: str, follow_symlink: bool, as_json: bool) -> int
     from ccapki.fsutil import STDOUT, atomic_write_all, check_output_folder, write_output
     from ccapki.lifecycle.certfiles import client_roots
     from ccapki.pki import roots as r
-    from ccapki.pki.certs import display_name
+    from ccapki.pki.certs import display_name, issuer_display_name
 
     folder = Path(out)
     written: list[str] = []
@@ -720,6 +719,7 @@ def export_roots(env: Env, out: str, follow_symlink: bool, as_json: bool) -> int
                         "identities": list(c.identities),
                         "public": c.public,
                         "self_signed_leaf": c.self_signed_leaf,
+                        "complete": c.complete,
                     }
                     for c in found
                 ],
@@ -737,6 +737,14 @@ def export_roots(env: Env, out: str, follow_symlink: bool, as_json: bool) -> int
         elif c.self_signed_leaf:
             click.echo(
                 f"install on clients: {who}'s own certificate (true self-signed)", err=to_stdout
+            )
+        elif not c.complete:
+            click.echo(
+                f"install on clients: the root of {who}, which the store does not hold: the "
+                f"chain stops at {display_name(c.certificate)}, issued by "
+                f"{issuer_display_name(c.certificate)} (written meanwhile); `ccapki import` "
+                "that CA's certificates (intermediate and root), then export the roots again",
+                err=to_stdout,
             )
         else:
             click.echo(

@@ -315,7 +315,9 @@ EXAMPLES
 
 Each channel is probed as its real client connects (trust store, client certificate, name).
 The live result must agree with `ccapki trust check` in every cell; a disagreement is a
-ccapki bug and is reported as such. Probes are read-only: a handshake and at most a GET /.
+ccapki bug and is reported as such. A cell whose handshake passes but which a client
+platform refuses by policy (macOS and iOS rules: no handshake here shows them) is listed
+apart, with trust check's reasons. Probes are read-only: a handshake and at most a GET /.
 Real appliances: give `endpoints = { control = "host:port", gui = "host:port", ... }` per
 appliance in the deployment file; `verify --live` then probes those (never changing them).
 A cell with a link to an appliance whose endpoint is not given is "not probed", never
@@ -515,6 +517,16 @@ def _render_live(report: LiveReport) -> None:
             if e not in shown:
                 shown.add(e)
                 out.print(f"[red]FAIL[/red] {escape(e)}")
+    refused = [c for c in report.cells if c.refusals]
+    if refused:
+        out.print(
+            f"[yellow]{len(refused)} cell(s) pass the handshake, but client platforms refuse "
+            "them by policy (no handshake here can show it; `ccapki trust check` fails them):"
+            "[/yellow]"
+        )
+        for c in refused:
+            for why in c.refusals:
+                out.print(f"  {escape(c.appliance)} {c.channel.value}: {escape(why)}")
     unprobed = report.not_probed
     if not report.agree:
         out.print("")

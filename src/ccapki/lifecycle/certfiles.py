@@ -224,21 +224,34 @@ class ClientRoot:
     identities: tuple[str, ...]
     public: bool  # in the common OS stores: no client action needed
     self_signed_leaf: bool
+    #: False when the chain stops below its root and the store holds no issuer above
+    #: ``certificate`` (imported with ``--force`` without its chain): the root is unknown
+    complete: bool = True
 
 
 def client_roots(store: Store) -> list[ClientRoot]:
     """The roots clients need, one per distinct anchor, with the identities behind each.
 
-    Returns them in the order of the identities' names; raises nothing beyond store errors.
+    Each identity's chain is completed from the CAs the store holds, as ``trust plan`` and
+    ``trust check`` do (:func:`ccapki.trust.required_anchor`, without loading the trust
+    engine), so a certificate imported without its chain names its CA's root once the store
+    has it. Returns them in the order of the identities' names; raises nothing beyond store
+    errors.
     """
+    from ccapki.pki.certs import is_self_signed
+    from ccapki.pki.chain import extend_chain
+
     public_fps = {fingerprint(c) for c in public_roots()}
+    candidates = [c.certificate for c in store.cas.list()]
     by_fp: dict[str, tuple[x509.Certificate, list[str], bool]] = {}
     for name, ident in sorted(store.identities.current().items()):
-        anchor = ident.chain[-1] if ident.chain else ident.certificate
+        anchor = extend_chain((ident.certificate, *ident.chain), candidates)[-1]
         fp = fingerprint(anchor)
-        entry = by_fp.setdefault(fp, (anchor, [], not ident.chain))
+        leaf = fp == fingerprint(ident.certificate)
+        entry = by_fp.setdefault(fp, (anchor, [], leaf))
         entry[1].append(name)
     out = []
     for fp, (cert, names, leaf) in by_fp.items():
-        out.append(ClientRoot(cert, tuple(names), fp in public_fps, leaf))
+        whole = is_self_signed(cert)
+        out.append(ClientRoot(cert, tuple(names), fp in public_fps, leaf and whole, whole))
     return out

@@ -106,7 +106,9 @@ class LiveCell:
     ``fail`` is a disagreement); a cell not compared agrees. ``offline_stack``: the stack
     whose verdict the offline side models (``java-pkix``, ``chromium``...);
     ``live_stack``: the stack(s) that made the live handshakes (``openssl-default``,
-    ``jsse``...), empty when nothing was probed.
+    ``jsse``...), empty when nothing was probed. ``refusals``: the offline findings of a
+    cell whose handshake passes but which client platforms refuse by policy (macOS and iOS
+    rules no handshake here can show): ``trust check`` fails the cell for them.
     """
 
     appliance: str
@@ -118,6 +120,7 @@ class LiveCell:
     agree: bool = True
     offline_stack: str = ""
     live_stack: str = ""
+    refusals: tuple[str, ...] = ()
 
     @property
     def probed(self) -> bool:
@@ -136,6 +139,7 @@ class LiveCell:
             "agree": self.agree,
             "offline_stack": self.offline_stack,
             "live_stack": self.live_stack,
+            "refusals": list(self.refusals),
         }
 
 
@@ -323,7 +327,7 @@ async def verify_live_async(
         outdated = tuple(
             name for name, d in spec.material_digests().items() if lab_material.get(name) != d
         )
-    links = tuple(_live_link(r, served, frozenset(outdated)) for r in results)
+    links = tuple(_live_link(r, served, frozenset(outdated), real=real) for r in results)
     live = _live_cells(links, unprobed)
     _judge_heartbeats(spec, runs, live)
     offline = check_deployment(inventory, now, anchors)
@@ -352,6 +356,7 @@ async def verify_live_async(
                 not compared or seen == want,
                 CHANNEL_STACKS[cell.channel.value],
                 got.stacks if got else "",
+                cell.findings if cell.ok is False and want else (),
             )
         )
     return LiveReport(
@@ -406,11 +411,17 @@ def _unprobed(
 
 
 def _live_link(
-    r: ProbeResult, served: Mapping[str, str], outdated: frozenset[str] = frozenset()
+    r: ProbeResult,
+    served: Mapping[str, str],
+    outdated: frozenset[str] = frozenset(),
+    *,
+    real: bool = False,
 ) -> LiveLink:
     """A probe result as it counts for the deployment. ``served``: appliance -> SHA-256 of
     the leaf certificate the store holds for it. ``outdated``: the appliances the lab serves
-    other material for than the store holds (their probes are not compared)."""
+    other material for than the store holds (their probes are not compared). ``real``: the
+    endpoints are real appliances' (a wrong certificate's fix is to install the store's
+    identity there, not to reload a lab)."""
     t = r.target
     if t.server is None or t.channel is None:  # pragma: no cover - every target says both
         raise ValueError(f"probe {t.label!r} does not say which cell it counts for")
@@ -456,7 +467,13 @@ def _live_link(
             t.channel,
             False,
             f"{err} ({t.server} serves certificate {r.peer_fingerprint[:16]}, the store's is "
-            f"{store_fp[:16]}: `ccapki lab reload`, or install the store's identity)",
+            f"{store_fp[:16]}: "
+            + (
+                f"install the store's identity on {t.server} (`ccapki export {t.server}`)"
+                if real
+                else "`ccapki lab reload`, or install the store's identity"
+            )
+            + ")",
             comparable=False,
             verified=t.verify,
             stack=t.verifier,

@@ -26,7 +26,7 @@ from ccapki.errors import InputError
 from ccapki.pki.certs import fingerprint, is_ca, is_self_signed, issued_by
 from ccapki.pki.keys import public_key_fingerprint
 
-__all__ = ["KeyIndex", "SortedChain", "group_chains", "sort_chain"]
+__all__ = ["KeyIndex", "SortedChain", "extend_chain", "group_chains", "sort_chain"]
 
 V = TypeVar("V")
 
@@ -133,6 +133,38 @@ class _Graph:
             missing_issuer=missing,
         )
         return chain, set(path)
+
+
+def extend_chain(
+    chain: Sequence[x509.Certificate], pool: Sequence[x509.Certificate]
+) -> tuple[x509.Certificate, ...]:
+    """``chain`` (leaf first) extended upwards with issuers found in ``pool``.
+
+    Each step takes the first certificate of ``pool`` (not yet on the chain) whose subject
+    is the top's issuer and whose key verifies its signature, until the top is self-signed
+    or no issuer is found. Returns the chain as a tuple (an empty one unchanged); raises
+    nothing. The one home of this walk: the trust engine's ``complete_chain`` and the
+    client roots use it.
+    """
+    out = list(chain)
+    if not out or is_self_signed(out[-1]):  # complete already: no fingerprints needed
+        return tuple(out)
+    seen = {fingerprint(c) for c in out}
+    while not is_self_signed(out[-1]) and len(out) < 32:
+        top = out[-1]
+        parent = next(
+            (
+                c
+                for c in pool
+                if c.subject == top.issuer and fingerprint(c) not in seen and issued_by(top, c)
+            ),
+            None,
+        )
+        if parent is None:
+            break
+        out.append(parent)
+        seen.add(fingerprint(parent))
+    return tuple(out)
 
 
 def sort_chain(certs: Iterable[x509.Certificate]) -> SortedChain:

@@ -27,7 +27,7 @@ from cryptography import x509
 
 from ccapki.errors import InputError
 from ccapki.pki.certs import display_name, fingerprint, is_ca, is_self_signed
-from ccapki.trust._certs import find_issuers
+from ccapki.pki.chain import extend_chain
 
 __all__ = [
     "CAM_TRUST_PATH",
@@ -106,17 +106,7 @@ def complete_chain(
     """``chain`` (leaf first) extended upwards with issuers found in ``pool``."""
     if not chain:
         raise InputError("an empty certificate chain", "give at least the identity certificate")
-    out = list(chain)
-    if is_self_signed(out[-1]):  # complete already (the common case: no fingerprints needed)
-        return tuple(out)
-    seen = {fingerprint(c) for c in out}
-    while not is_self_signed(out[-1]) and len(out) < 32:
-        good, _ = find_issuers(out[-1], [c for c in pool if fingerprint(c) not in seen])
-        if not good:
-            break
-        out.append(good[0])
-        seen.add(fingerprint(good[0]))
-    return tuple(out)
+    return extend_chain(chain, pool)
 
 
 def required_anchor(
