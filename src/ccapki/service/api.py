@@ -33,7 +33,7 @@ from ccapki.errors import CcapkiError, InputError, NotFoundError, PasswordError
 from ccapki.lifecycle.inventory import DEFAULT_LIMIT, MAX_LIMIT
 from ccapki.lifecycle.status_pages import CLASSES, StatusPages
 from ccapki.service.auth import current_session, issue_token, request_store, require
-from ccapki.service.problems import PROBLEM_RESPONSES, ProblemException
+from ccapki.service.problems import PROBLEM_RESPONSES, ProblemException, StrictBody
 from ccapki.store.records import Role, TokenRecord, UserRecord
 from ccapki.store.session import Store
 
@@ -314,7 +314,7 @@ def plan(deployment: DepName, store: StoreDep, _: Viewer) -> PlanOut:
     )
 
 
-class ApplyIn(BaseModel):
+class ApplyIn(StrictBody):
     """A deployment file to apply."""
 
     text: str = Field(max_length=MAX_UPLOAD, description="The deployment file (TOML)")
@@ -547,7 +547,7 @@ def download_part(
     )
 
 
-class ExportIn(BaseModel):
+class ExportIn(StrictBody):
     """A private-key export: its format and the password that protects it."""
 
     format: Literal["pkcs12", "key", "pem-bundle"] = "pkcs12"
@@ -610,7 +610,7 @@ def export_key(
     )
 
 
-class CsrIn(BaseModel):
+class CsrIn(StrictBody):
     """Which identities to make CSRs for."""
 
     identities: list[Annotated[str, Field(max_length=256, pattern=NAME_PATTERN)]] | None = Field(
@@ -865,7 +865,7 @@ def trust_plan(
     return _changes(core.plan_trust(store, _deployment(store, deployment), prune=prune))
 
 
-class TrustApplyIn(BaseModel):
+class TrustApplyIn(StrictBody):
     """Options of a trust apply."""
 
     prune: bool = Field(default=False, description="Also remove what no channel needs")
@@ -1089,7 +1089,7 @@ def probes(deployment: DepName, store: StoreDep, _: Viewer) -> list[ProbeOut]:
     ]
 
 
-class ProbeIn(BaseModel):
+class ProbeIn(StrictBody):
     """What to probe."""
 
     target: Literal["auto", "lab", "deployment"] = "auto"
@@ -1139,7 +1139,7 @@ def renew_plan(
     return core.plan_renewal(store, dep, names=name or (), due=due).to_dict()
 
 
-class RenewIn(BaseModel):
+class RenewIn(StrictBody):
     """What to renew."""
 
     names: list[Annotated[str, Field(max_length=256, pattern=NAME_PATTERN)]] = Field(
@@ -1206,7 +1206,7 @@ def acme_status(deployment: DepName, store: StoreDep, _: Viewer) -> list[AcmeAcc
     return [AcmeAccountOut.model_validate(a) for a in account_summary(store)]
 
 
-class AcmeOrderIn(BaseModel):
+class AcmeOrderIn(StrictBody):
     """What to order."""
 
     names: list[Annotated[str, Field(max_length=256, pattern=NAME_PATTERN)]] = Field(
@@ -1377,7 +1377,7 @@ def _user_out(u: UserRecord) -> UserOut:
     return UserOut(name=u.name, role=u.role, created_at=u.created_at, disabled=not u.active)
 
 
-class UserIn(BaseModel):
+class UserIn(StrictBody):
     """A new user."""
 
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._@-]+$")
@@ -1387,7 +1387,7 @@ class UserIn(BaseModel):
     )
 
 
-class UserChange(BaseModel):
+class UserChange(StrictBody):
     """A change to a user (only the fields given)."""
 
     role: Role | None = None
@@ -1449,7 +1449,7 @@ class NewToken(TokenOut):
     token: str
 
 
-class TokenIn(BaseModel):
+class TokenIn(StrictBody):
     """A new token's label and lifetime."""
 
     label: str = Field(default="", max_length=128, pattern=r"^[^\x00-\x1f\x7f]*$")

@@ -38,6 +38,7 @@ import math
 import secrets
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import urlencode
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -57,7 +58,9 @@ from ccapki.service.problems import (
     BODY_LIMIT_HINT,
     PROBLEM_RESPONSES,
     ProblemException,
+    answer,
     app_routes,
+    database_down,
     problem,
 )
 from ccapki.store.records import Role, SessionRecord, TokenRecord, UserRecord
@@ -444,6 +447,9 @@ def login(
     store = _store(request)
     cookie_token = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not cookie_token or not hmac.compare_digest(cookie_token.encode(), csrf_token.encode()):
+        if _wants_html(request):  # a stale form (another tab logged in): a fresh one
+            query = urlencode({"error": "csrf", "next": _local(next)})
+            return RedirectResponse(f"/login?{query}", 303)
         raise ProblemException(
             403,
             "missing or wrong login CSRF token",
@@ -636,13 +642,8 @@ class BodyLimit:
 
 
 async def _too_large(scope: Scope, receive: Receive, send: Send, exc: _BodyTooLarge) -> None:
-    await problem(
-        413,
-        str(exc.detail),
-        BODY_LIMIT_HINT,
-        type_="body-too-large",
-        instance=scope.get("path"),
-    )(scope, receive, send)
+    page = answer(Request(scope), 413, str(exc.detail), BODY_LIMIT_HINT, type_="body-too-large")
+    await page(scope, receive, send)
 
 
 def _needs_user(route: object) -> bool:
@@ -700,6 +701,12 @@ class AuthenticateFirst:
                 instance=scope.get("path"),
                 headers=exc.headers,
             )(scope, receive, send)
+            return
+        except Exception as exc:  # outside the app's handlers: the database away is a 503
+            down = database_down(request, exc)
+            if down is None:
+                raise
+            await down(scope, receive, send)
             return
         finally:
             store.close()

@@ -65,7 +65,7 @@ from pydantic import BaseModel, Field
 
 from ccapki.errors import CcapkiError, InputError, Interrupted, NotFoundError, PasswordError
 from ccapki.service.auth import require
-from ccapki.service.problems import PROBLEM_RESPONSES
+from ccapki.service.problems import PROBLEM_RESPONSES, database_unreachable
 from ccapki.store.records import JobRecord, JobState, Role, UserRecord
 
 if TYPE_CHECKING:
@@ -369,12 +369,21 @@ class JobRunner:
             self._thread = None
 
     def _loop(self) -> None:
+        away = False  # the database: said once when it goes away, once when it is back
         while not self._stopping.is_set():
             try:
                 ran = self.run_once()
-            except Exception:  # the database went away, say: log, wait, look again
-                log.exception("the job runner could not claim a job")
-                ran = False
+            except Exception as exc:  # log, wait, look again
+                down = database_unreachable(exc)
+                if down is None:
+                    log.exception("the job runner could not claim a job")
+                elif not away:
+                    log.warning("the job runner waits for the database: %s", down[0])
+                away, ran = down is not None, False
+            else:
+                if away:
+                    log.warning("the job runner reaches the database again")
+                away = False
             if not ran:
                 self._stopping.wait(self.poll)
 
@@ -423,7 +432,13 @@ class JobRunner:
             self._stopped(ctx, hint)
         except CcapkiError as exc:  # a renew job whose ACME order failed says what it did
             self._finish(ctx, JobState.FAILED, result=ctx.partial, error=_error_text(exc))
-        except Exception:
+        except Exception as exc:
+            down = database_unreachable(exc)
+            if down is not None:  # a state of the database, not a bug: no traceback
+                log.warning("job %s (%s) failed: %s", job.id, job.kind, down[0])
+                why = f"{down[0]}{_HINT_SEP}{down[1]}"
+                self._finish(ctx, JobState.FAILED, error=f"{why}, then run it again")
+                return
             log.exception("job %s (%s) failed", job.id, job.kind)
             self._finish(
                 ctx,
@@ -485,8 +500,12 @@ class JobRunner:
             if kept:
                 return
             owner = self.store.jobs.get(job.id).owner
-        except Exception:  # the database is busy or away: try again at the next beat
-            log.warning("job %s: the lease could not be renewed", job.id, exc_info=True)
+        except Exception as exc:  # the database is busy or away: try again at the next beat
+            down = database_unreachable(exc)
+            if down is not None:
+                log.warning("job %s: the lease could not be renewed: %s", job.id, down[0])
+            else:
+                log.warning("job %s: the lease could not be renewed", job.id, exc_info=True)
             return
         ctx.why = "cancel" if owner == self.instance_id else "lost"
         ctx.stop.set()

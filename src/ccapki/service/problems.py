@@ -19,7 +19,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
@@ -45,7 +45,11 @@ __all__ = [
     "PROBLEM_RESPONSES",
     "Problem",
     "ProblemException",
+    "StrictBody",
+    "answer",
     "app_routes",
+    "database_down",
+    "database_unreachable",
     "install_handlers",
     "problem",
     "status_of",
@@ -68,6 +72,15 @@ class Problem(BaseModel):
     error: str = Field(description="What went wrong, as the CLI's `error:` line.")
     hint: str = Field(description="The fix, as the CLI's `hint:` line.")
     instance: str | None = Field(default=None, description="The request path.")
+
+
+class StrictBody(BaseModel):
+    """The base of every JSON request body: a field the body does not have is refused (a
+    422 naming it), never dropped. Dropped, a misspelt field changed nothing while the
+    answer said 200 (``PATCH /users/NAME {"active": false}``: the user still active) or
+    made what was not asked (``{"expires": 1}``: a token that never expires)."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 #: ``responses=`` for routes: the problems every route may answer with (OpenAPI).
@@ -125,6 +138,35 @@ def problem(
     return JSONResponse(
         body.model_dump(exclude_none=True), status, headers=headers, media_type=MEDIA_TYPE
     )
+
+
+def _wants_page(request: Request) -> bool:
+    """Whether ``request`` is a browser's asking for a page (not the API, not a script)."""
+    path = request.url.path
+    api = path.startswith("/api/") or path == "/openapi.json"
+    return not api and "text/html" in request.headers.get("accept", "")
+
+
+def answer(
+    request: Request,
+    status: int,
+    error: str,
+    hint: str = "",
+    *,
+    type_: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """The answer to a request that failed: a :func:`problem` for the API and scripts; for
+    a browser asking for a page (``Accept: text/html``, not under ``/api/``), the
+    dashboard's error page with the same ``error:`` and ``hint:`` in words. Returns the
+    response; raises nothing."""
+    if _wants_page(request):
+        from ccapki.service.web import error_page  # the dashboard imports this module
+
+        page = error_page(request, status, error, hint)
+        page.headers.update(headers or {})
+        return page
+    return problem(status, error, hint, type_=type_, instance=request.url.path, headers=headers)
 
 
 class ProblemException(Exception):
@@ -197,26 +239,51 @@ async def _ccapki_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, CcapkiError)
     status = status_of(exc)
     headers = {"Retry-After": "5"} if isinstance(exc, StoreBusy) else None
-    return problem(
-        status,
-        exc.message,
-        exc.hint,
-        type_=_kind(exc),
-        instance=request.url.path,
-        headers=headers,
-    )
+    return answer(request, status, exc.message, exc.hint, type_=_kind(exc), headers=headers)
 
 
 async def _problem_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ProblemException)
-    return problem(
-        exc.status,
-        exc.error,
-        exc.hint,
-        type_=exc.type_,
-        instance=request.url.path,
-        headers=exc.headers,
+    return answer(request, exc.status, exc.error, exc.hint, type_=exc.type_, headers=exc.headers)
+
+
+def database_unreachable(exc: BaseException) -> tuple[str, str] | None:
+    """Why the database could not be used, and the fix, when ``exc`` is a lost, refused or
+    failing connection to it (SQLAlchemy's ``OperationalError`` or ``InterfaceError``: the
+    server stopped, a wrong port, the network); None for any other exception. The
+    password is never in the words (libpq does not repeat it). Raises nothing."""
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    if not isinstance(exc, OperationalError | InterfaceError):
+        return None
+    from ccapki.store.urls import connect_failure
+
+    why, hint = connect_failure(exc)
+    return f"the database did not answer ({why})", hint
+
+
+def database_down(request: Request, exc: BaseException) -> Response | None:
+    """The answer (503 with ``Retry-After``, logged as one line: no traceback, a state of
+    the database, not a ccapki bug) when ``exc`` says the database is unreachable (see
+    :func:`database_unreachable`); None for any other exception. Raises nothing."""
+    found = database_unreachable(exc)
+    if found is None:
+        return None
+    why, hint = found
+    log.error("%s %s: %s", request.method, request.url.path, why)
+    return answer(
+        request,
+        503,
+        why,
+        f"{hint}, then send the request again (a change is made whole or not at all)",
+        type_="store-unreachable",
+        headers={"Retry-After": "5"},
     )
+
+
+async def _database_down(request: Request, exc: Exception) -> Response:
+    down = database_down(request, exc)
+    return down if down is not None else await _unexpected(request, exc)
 
 
 #: Where the routes are described (``/docs`` is no page: the CSP forbids its script).
@@ -278,12 +345,12 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
         if allowed:
             headers["Allow"] = allowed
         detail = f"{request.method} is not a method of {request.url.path}"
-    return problem(
+    return answer(
+        request,
         exc.status_code,
         detail,
         hint,
         type_="body-too-large" if exc.status_code == 413 else None,
-        instance=request.url.path,
         headers=headers or None,
     )
 
@@ -302,33 +369,48 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
         loc = broken.get("loc", ())
         at = loc[-1] if isinstance(loc, list | tuple) and loc else None
         where = f" (at character {at})" if isinstance(at, int) else ""
-        return problem(
+        return answer(
+            request,
             400,
             f"the request body is not JSON{where}: {broken.get('ctx', {}).get('error', 'invalid')}",
             "send UTF-8 JSON with Content-Type: application/json (what /openapi.json "
             "describes for this route; docs/service.md)",
-            instance=request.url.path,
         )
     missing = _missing_files(request, errors)
     if missing:
-        return problem(
+        return answer(
+            request,
             422,
             "no file uploaded: the multipart/form-data field "
             + " and ".join(f"`{m}`" for m in missing)
             + " is missing",
-            _upload_example(request, missing[0]),
+            _UPLOAD_FORM_HINT if _wants_page(request) else _upload_example(request, missing[0]),
             type_="invalid-request",
-            instance=request.url.path,
         )
-    parts = [f"{_where(e.get('loc', ()))}: {e.get('msg', 'invalid')}" for e in errors[:5]]
+    parts = [f"{_where(e.get('loc', ()))}: {_words(e)}" for e in errors[:5]]
     text = "; ".join(parts) or "the request is not valid"
-    return problem(
+    return answer(
+        request,
         422,
         f"invalid request: {text}",
         "see /openapi.json for what this route takes (docs/service.md)",
         type_="invalid-request",
-        instance=request.url.path,
     )
+
+
+#: The hint of an upload form sent without a file (a browser sends an empty part).
+_UPLOAD_FORM_HINT = (
+    "choose the certificate file (and its key, if the CSR was not made here) in the "
+    "upload form, then upload"
+)
+
+
+def _words(error: Any) -> str:
+    """Pydantic's words for one invalid part of a request; a field the body's model does
+    not have (a misspelt name would otherwise be dropped without a word) says so."""
+    if error.get("type") == "extra_forbidden":
+        return "no such field (a misspelt name? nothing was done)"
+    return str(error.get("msg", "invalid"))
 
 
 def _missing_files(request: Request, errors: Any) -> list[str]:
@@ -348,13 +430,12 @@ def _missing_files(request: Request, errors: Any) -> list[str]:
     lacking = set()
     for e in errors:
         loc = e.get("loc")
-        if not (
-            e.get("type") == "missing"
-            and isinstance(loc, list | tuple)
-            and len(loc) == 2
-            and loc[0] == "body"
-            and loc[1] in files
-        ):
+        if not (isinstance(loc, list | tuple) and len(loc) >= 2 and loc[0] == "body"):
+            return []
+        missing = e.get("type") == "missing" and len(loc) == 2
+        # a browser's form sent with no file chosen: a part with no file name, not a file
+        empty = len(loc) == 3 and "UploadFile" in str(e.get("msg", ""))
+        if not ((missing or empty) and loc[1] in files):
             return []  # another mistake too: the general answer names them all
         lacking.add(loc[1])
     return [f for f in files if f in lacking]
@@ -373,21 +454,27 @@ def _upload_example(request: Request, field: str) -> str:
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.error("internal error on %s %s: %s", request.method, request.url.path, type(exc).__name__)
-    return problem(
+    return answer(
+        request,
         500,
         f"internal error ({type(exc).__name__})",
         "this is a ccapki bug: the service's log has the details; please report it",
         type_="internal-error",
-        instance=request.url.path,
     )
 
 
 def install_handlers(app: FastAPI) -> None:
     """Answer every error of ``app`` with a problem: :class:`CcapkiError` (its message and
-    hint), :class:`ProblemException`, HTTP errors, request validation errors (422) and any
-    other exception (500, no traceback). Returns nothing; raises nothing."""
+    hint), :class:`ProblemException`, HTTP errors, request validation errors (422), an
+    unreachable database (503) and any other exception (500, no traceback); a browser
+    asking for a page gets the same words as an HTML page (:func:`answer`). Returns
+    nothing; raises nothing."""
     app.add_exception_handler(CcapkiError, _ccapki_error)
     app.add_exception_handler(ProblemException, _problem_exception)
     app.add_exception_handler(StarletteHTTPException, _http_exception)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    app.add_exception_handler(OperationalError, _database_down)
+    app.add_exception_handler(InterfaceError, _database_down)
     app.add_exception_handler(Exception, _unexpected)

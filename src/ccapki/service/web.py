@@ -56,7 +56,7 @@ if TYPE_CHECKING:
     from ccapki.store.session import Store
     from ccapki.topology.model import Deployment
 
-__all__ = ["STATIC", "TEMPLATES", "router", "upload_hint"]
+__all__ = ["STATIC", "TEMPLATES", "error_page", "router", "upload_hint"]
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
@@ -237,6 +237,16 @@ def _error_page(
     )
 
 
+def error_page(request: Request, status: int, error: str, hint: str) -> HTMLResponse:
+    """The error page (``error:`` and ``hint:`` in words, status ``status``) for a request
+    the service refused before a page could answer it (a stale login form, an upload too
+    large or with no file, the database away...), as the user found so far sees it.
+    Returns the page; raises nothing."""
+    user = getattr(request.state, "user", None)
+    found = user if isinstance(user, UserRecord) else None
+    return _error_page(request, found, status, error, hint)
+
+
 # ---------------------------------------------------------------------------- data
 
 
@@ -317,12 +327,21 @@ def login_page(
     already goes on to ``next``."""
     local = next.startswith("/") and not next.startswith("//") and "\\" not in next
     safe_next = next if local else "/"
-    if user is not None and error is None:
+    if user is not None and error in (None, "csrf"):  # "csrf": another tab logged in
         return RedirectResponse(safe_next, 303)
     messages = []
     if error == "invalid":
         messages.append(
             Message("error", "error:", "wrong name or password", "check both and try again")
+        )
+    elif error == "csrf":
+        messages.append(
+            Message(
+                "error",
+                "error:",
+                "the login form had expired (it was old, or another tab logged in)",
+                "type your name and password again in this new form",
+            )
         )
     elif error == "throttled":
         messages.append(
