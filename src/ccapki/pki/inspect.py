@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.types import (
 )
 from cryptography.x509.oid import (
     ExtendedKeyUsageOID,
+    NameOID,
     PublicKeyAlgorithmOID,
     SignatureAlgorithmOID,
 )
@@ -162,7 +163,7 @@ def describe(
             key_name = "RSA-PSS"  # an RSA key restricted to PSS signatures (id-RSASSA-PSS)
     kind, sentence = signed_by(cert, known, chain)
     return CertInfo(
-        subject=cert.subject.rfc4514_string(),
+        subject=cert.subject.rfc4514_string(_NAME_KEYS),
         common_name=display_name(cert),
         san_dns=dns,
         san_ip=ips,
@@ -214,6 +215,10 @@ class CsrInfo:
         return d
 
 
+#: subject attributes shown by name where RFC 4514 has none (OpenSSL's and CAs' word for it)
+_NAME_KEYS = {NameOID.EMAIL_ADDRESS: "emailAddress"}
+
+
 def describe_csr(csr: x509.CertificateSigningRequest) -> CsrInfo:
     """Everything ``ccapki inspect`` shows about one CSR. Raises :class:`ValueError` when
     its extensions cannot be read (:func:`ccapki.pki.formats.parse_material` refuses such a
@@ -240,7 +245,7 @@ def describe_csr(csr: x509.CertificateSigningRequest) -> CsrInfo:
     digest = hashes.Hash(hashes.SHA256())
     digest.update(der)
     return CsrInfo(
-        subject=csr.subject.rfc4514_string(),
+        subject=csr.subject.rfc4514_string(_NAME_KEYS),
         common_name=name_label(csr.subject, empty="(empty subject)"),
         san_dns=dns,
         san_ip=ips,

@@ -87,17 +87,34 @@ def fit_name(text: str, suffix: str = "") -> str:
 
 
 def build_name(
-    common_name: str, organization: str | None = None, organizational_unit: str | None = None
+    common_name: str,
+    organization: str | None = None,
+    organizational_unit: str | None = None,
+    *,
+    country: str | None = None,
+    state: str | None = None,
+    locality: str | None = None,
+    email: str | None = None,
 ) -> x509.Name:
-    """The subject name: O and OU (when given), then CN (shortened to 64 characters when
-    longer: see :func:`fit_name`). Raises ``ValueError`` for an O or OU longer than 64."""
+    """The subject name in the order CAs' forms and OpenSSL use: C, ST, L, O, OU (each when
+    given), CN (shortened to 64 characters when longer: see :func:`fit_name`), then
+    emailAddress (when given). Raises ``ValueError`` for an O or OU longer than 64 or a C
+    that is not two characters (the deployment loader refuses those first)."""
     common_name = fit_name(common_name)
     attrs = []
+    if country:
+        attrs.append(x509.NameAttribute(NameOID.COUNTRY_NAME, country))
+    if state:
+        attrs.append(x509.NameAttribute(NameOID.STATE_OR_PROVINCE_NAME, state))
+    if locality:
+        attrs.append(x509.NameAttribute(NameOID.LOCALITY_NAME, locality))
     if organization:
         attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
     if organizational_unit:
         attrs.append(x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, organizational_unit))
     attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
+    if email:  # PKCS#9 emailAddress, an IA5String (cryptography's default for it)
+        attrs.append(x509.NameAttribute(NameOID.EMAIL_ADDRESS, email))
     return x509.Name(attrs)
 
 

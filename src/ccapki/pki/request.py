@@ -21,7 +21,8 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 @dataclass(frozen=True)
 class IdentityRequest:
-    """What an appliance identity certificate must say."""
+    """What an appliance identity certificate must say: the subject (C, ST, L, O, OU, CN,
+    emailAddress, each when given) and the subjectAltName's DNS names and IP addresses."""
 
     common_name: str
     dns_names: tuple[str, ...] = ()
@@ -29,6 +30,10 @@ class IdentityRequest:
     organization: str | None = None
     organizational_unit: str | None = None
     extra: tuple[str, ...] = field(default=())
+    country: str | None = None
+    state: str | None = None
+    locality: str | None = None
+    email: str | None = None
 
     def __post_init__(self) -> None:
         if not self.common_name:
@@ -39,7 +44,15 @@ class IdentityRequest:
         """The subject name (see :func:`ccapki.pki.issue.build_name`)."""
         from ccapki.pki.issue import build_name
 
-        return build_name(self.common_name, self.organization, self.organizational_unit)
+        return build_name(
+            self.common_name,
+            self.organization,
+            self.organizational_unit,
+            country=self.country,
+            state=self.state,
+            locality=self.locality,
+            email=self.email,
+        )
 
     @property
     def san(self) -> x509.SubjectAlternativeName:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import tomllib
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -18,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ccapki.errors import DeploymentError, InputError
 from ccapki.fsutil import read_input_file
-from ccapki.pki.keys import KeyType
+from ccapki.pki.keytypes import KeyType
 from ccapki.topology.model import (
     DEFAULT_WARN_DAYS,
     ENDPOINT_NAMES,
@@ -34,6 +35,7 @@ from ccapki.topology.model import (
     Notify,
     Role,
     Source,
+    SubjectFields,
 )
 from ccapki.topology.releases import parse_release
 
@@ -197,6 +199,145 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# ---- subject fields: [deployment.subject] and an identity's subject = { ... }
+#: ISO 3166-1 alpha-2: the assigned country codes (as Debian's iso-codes lists them)
+_COUNTRY_CODES = """
+    AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO
+    BQ BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK
+    DM DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR
+    GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM
+    KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP
+    MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL
+    PM PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST
+    SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG
+    VI VN VU WF WS YE YT ZA ZM ZW"""
+_COUNTRIES = frozenset(_COUNTRY_CODES.split())
+#: codes in use elsewhere that ISO 3166-1 does not assign (the EU writes EL), and the right one
+_COUNTRY_MISTAKES = {"UK": "GB", "EL": "GR"}
+#: what each text attribute is called, and its X.520 upper bound (RFC 5280, Appendix A),
+#: counted in bytes of UTF-8 as ``organization`` is (never more than the bound's characters)
+_SUBJECT_TEXT = {
+    "state": ("state or province (ST)", 128),
+    "locality": ("locality (L)", 128),
+    "organizational_unit": ("organizational unit (OU)", 64),
+}
+#: RFC 5280's ub-emailaddress-length
+_EMAIL_MAX = 255
+
+
+def _quoted(v: str) -> str:
+    """``v`` in double quotes for a one-line message (what cannot be printed escaped)."""
+    return '"' + "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in v) + '"'
+
+
+def _check_country(v: str) -> str:
+    if v in _COUNTRIES:
+        return v
+    if v.upper() in _COUNTRIES:
+        raise ValueError(f"{_quoted(v)} is written in lower case: write {_quoted(v.upper())}")
+    if v.upper() in _COUNTRY_MISTAKES:
+        right = _COUNTRY_MISTAKES[v.upper()]
+        raise ValueError(f"{_quoted(v)} is not an ISO 3166-1 code: write {_quoted(right)}")
+    if len(v) == 2 and v.isascii() and v.isalpha():
+        raise ValueError(f"{_quoted(v)} is not an assigned ISO 3166-1 country code")
+    raise ValueError(f"{_quoted(v)} is not a two-letter country code (ISO 3166-1 alpha-2)")
+
+
+def _check_subject_text(v: str, key: str) -> str:
+    what, bound = _SUBJECT_TEXT[key]
+    if not v.strip():
+        raise ValueError(f"is empty: a certificate's {what} needs text (or leave the key out)")
+    for c in v:
+        cat = unicodedata.category(c)
+        if (cat[0] == "C" and c not in "\u200c\u200d") or cat in ("Zl", "Zp"):
+            raise ValueError(
+                f"holds a control or invisible character (U+{ord(c):04X}): a certificate's "
+                f"{what} is printable text on one line"
+            )
+    if v != v.strip():
+        raise ValueError(f"{_quoted(v)} starts or ends with a space")
+    size = len(v.encode())
+    if size > bound:
+        raise ValueError(
+            f"{size} bytes: a certificate's {what} holds 1 to {bound} (X.520; bytes of "
+            "UTF-8: an accented letter takes 2)"
+        )
+    return v
+
+
+def _check_subject_email(v: str) -> str:
+    if not v.isascii():
+        raise ValueError(
+            f"{_quoted(v)} is not ASCII: a subject's emailAddress is an IA5String (write an "
+            "international domain in its xn-- form)"
+        )
+    local, at, domain = v.rpartition("@")
+    if (
+        not at
+        or not local
+        or not re.fullmatch(r"[!-~]{1,64}", local)
+        or "@" in local
+        or not _HOSTNAME_RE.match(domain)
+        or domain.replace(".", "").isdigit()
+    ):
+        raise ValueError(f"{_quoted(v)} is not an e-mail address")
+    if len(v) > _EMAIL_MAX:
+        raise ValueError(f"{len(v)} characters: an emailAddress holds at most {_EMAIL_MAX}")
+    return v
+
+
+class _Subject(_Strict):
+    country: str | None = None
+    state: str | None = None
+    locality: str | None = None
+    organizational_unit: str | None = None
+    email: str | None = None
+
+    @field_validator("country")
+    @classmethod
+    def _country(cls, v: str | None) -> str | None:
+        return None if v is None else _check_country(v)
+
+    @field_validator("state")
+    @classmethod
+    def _state(cls, v: str | None) -> str | None:
+        return None if v is None else _check_subject_text(v, "state")
+
+    @field_validator("locality")
+    @classmethod
+    def _locality(cls, v: str | None) -> str | None:
+        return None if v is None else _check_subject_text(v, "locality")
+
+    @field_validator("organizational_unit")
+    @classmethod
+    def _unit(cls, v: str | None) -> str | None:
+        return None if v is None else _check_subject_text(v, "organizational_unit")
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, v: str | None) -> str | None:
+        return None if v is None else _check_subject_email(v)
+
+    def fields(self) -> SubjectFields:
+        """The model's value."""
+        return SubjectFields(
+            self.country, self.state, self.locality, self.organizational_unit, self.email
+        )
+
+
+#: how each subject field is written, for the hint of a bad value
+_SUBJECT_EXAMPLES = {
+    "country": 'country = "US" (ISO 3166-1 alpha-2: two capital letters, e.g. "GB", "DE")',
+    "state": 'state = "Illinois" (the full name, at most 128 bytes)',
+    "locality": 'locality = "Springfield" (the city, at most 128 bytes)',
+    "organizational_unit": 'organizational_unit = "IT Services" (at most 64 bytes)',
+    "email": 'email = "pki-team@example.edu" (ASCII, at most 255 characters)',
+}
+
+
+# ---- end subject fields
+
+
 class _Member(_Strict):
     name: str = Field(pattern=_NAME_RE.pattern)
     hostname: str
@@ -222,6 +363,7 @@ class _Unit(_Strict):
     source: Literal["self-signed", "perfigo", "internal", "third-party", "acme"] | None = None
     key: str | None = None
     validity_days: int | None = None
+    subject: _Subject = _Subject()
 
     _days = field_validator("validity_days", mode="before")(
         classmethod(lambda cls, v: _check_days(v))
@@ -261,6 +403,7 @@ class _Header(_Strict):
     key: str = "ecdsa-p256"
     validity_days: int | None = None
     ca: Literal["own", "shared"] = "own"
+    subject: _Subject = _Subject()
 
     _key = field_validator("key")(classmethod(lambda cls, v: _Unit._key(v)))
     _days = field_validator("validity_days", mode="before")(
@@ -597,6 +740,13 @@ def _pydantic_error(path: str, index: _LineIndex, exc: ValidationError) -> Deplo
     if kind == "extra_forbidden":
         parent = loc[:-1]
         allowed = _allowed_keys(parent)
+        if parent and parent[-1] == "subject" and loc[-1] in _SUBJECT_ELSEWHERE:
+            return DeploymentError(
+                path,
+                line,
+                f"unknown key {loc[-1]!r} in {_loc_text(parent)}",
+                f"{_SUBJECT_ELSEWHERE[str(loc[-1])]}; allowed keys: {', '.join(allowed)}",
+            )
         return DeploymentError(
             path,
             line,
@@ -615,6 +765,14 @@ def _pydantic_error(path: str, index: _LineIndex, exc: ValidationError) -> Deplo
                 if len(loc) == 1
                 else f"add {loc[-1]} = ... to {_loc_text(loc[:-1]) or 'the file'}"
             ),
+        )
+    if len(loc) >= 2 and loc[-2] == "subject" and str(loc[-1]) in _SUBJECT_EXAMPLES:
+        if kind == "string_type":
+            msg = f"{_toml_value(err['input'])} is {_toml_kind(err['input'])}, not a string"
+        else:
+            msg = str(err["msg"]).removeprefix("Value error, ")
+        return DeploymentError(
+            path, line, f"{where}: {msg}", f"write it like {_SUBJECT_EXAMPLES[str(loc[-1])]}"
         )
     if kind == "literal_error" and loc == ["deployment", "ca"]:
         return DeploymentError(
@@ -716,6 +874,13 @@ _TYPE_EXAMPLES = {
     'ip = "10.20.0.11" }',
     "secondary": 'secondary = { name = "cas-dorm-b", hostname = "cas-dorm-b.example.edu", '
     'ip = "10.20.0.12" }',
+    "subject": 'subject = { locality = "Springfield" } (or a [deployment.subject] table)',
+}
+
+#: subject attributes a ``subject`` table does not take, and where they come from
+_SUBJECT_ELSEWHERE = {
+    "organization": 'the organization (O) is set once, in [deployment]: organization = "..."',
+    "common_name": "the common name (CN) is the identity's (virtual) hostname: ccapki sets it",
 }
 
 
@@ -742,7 +907,7 @@ def _allowed_keys(parent: Sequence[Any]) -> list[str]:
         if field is None:
             break
         ann = field.annotation
-        for cand in (_Header, _Unit, _Member, _Monitoring, _Renewal, _Notify, _Acme, _Ca):
+        for cand in (_Header, _Unit, _Member, _Monitoring, _Renewal, _Notify, _Acme, _Ca, _Subject):
             if cand is ann or cand in getattr(ann, "__args__", ()):
                 model = cand
                 break
@@ -834,6 +999,7 @@ def _unit(
         service_ip=ipaddress.ip_address(u.service_ip) if u.service_ip else None,
         virtual_hostname=u.virtual_hostname,
         validity_days=u.validity_days or hdr.validity_days,
+        subject=u.subject.fields().over(hdr.subject.fields()),
     )
 
 
@@ -921,6 +1087,7 @@ def parse_deployment(text: str, path: str = "<deployment>") -> Deployment:
         ca_keys=CaKeys(
             model.ca.root_pkcs11_uri, model.ca.intermediate_pkcs11_uri, model.ca.pkcs11_module
         ),
+        subject=hdr.subject.fields(),
     )
     _check_unique(path, index, dep)
     _check_endpoints(path, index, dep)

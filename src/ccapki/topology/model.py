@@ -24,6 +24,7 @@ __all__ = [
     "Notify",
     "Role",
     "Source",
+    "SubjectFields",
 ]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -72,6 +73,33 @@ class Appliance:
 
 
 @dataclass(frozen=True)
+class SubjectFields:
+    """The subject attributes a third-party CA's form asks for besides O and CN (the
+    deployment file's ``[deployment.subject]``, or an identity's ``subject``): Country (C,
+    an ISO 3166-1 code), State or Province (ST), Locality (L), Organizational Unit (OU)
+    and an e-mail address (emailAddress). ``None``: not in the subject."""
+
+    country: str | None = None
+    state: str | None = None
+    locality: str | None = None
+    organizational_unit: str | None = None
+    email: str | None = None
+
+    def over(self, base: SubjectFields) -> SubjectFields:
+        """These fields, each one not given taken from ``base`` (an identity's own
+        ``subject`` over the deployment's). Raises nothing."""
+        return SubjectFields(
+            country=self.country if self.country is not None else base.country,
+            state=self.state if self.state is not None else base.state,
+            locality=self.locality if self.locality is not None else base.locality,
+            organizational_unit=self.organizational_unit
+            if self.organizational_unit is not None
+            else base.organizational_unit,
+            email=self.email if self.email is not None else base.email,
+        )
+
+
+@dataclass(frozen=True)
 class IdentitySpec:
     """One certificate's worth of deployment: a standalone appliance or an HA pair."""
 
@@ -86,6 +114,9 @@ class IdentitySpec:
     #: ``source = "acme"``: a third-party identity whose CA is reached by ACME (the
     #: deployment's ``[acme]``); ``source`` is then THIRD_PARTY for every other rule
     acme: bool = False
+    #: C, ST, L, OU and emailAddress of its subject: the deployment's ``[deployment.subject]``
+    #: with the identity's own ``subject`` over it (empty: O and CN only)
+    subject: SubjectFields = field(default_factory=SubjectFields)
 
     def __post_init__(self) -> None:
         if len(self.members) not in (1, 2):
@@ -245,6 +276,9 @@ class Deployment:
     acme: AcmeSettings | None = field(default=None, compare=False)
     #: ``[ca]``: the internal root and intermediate keys in a PKCS#11 token (issue 14)
     ca_keys: CaKeys = field(default_factory=CaKeys, compare=False)
+    #: ``[deployment.subject]``: C, ST, L, OU, emailAddress for every identity's subject
+    #: (each identity's effective fields are its ``IdentitySpec.subject``)
+    subject: SubjectFields = field(default_factory=SubjectFields)
 
     @property
     def profile(self) -> ReleaseProfile:

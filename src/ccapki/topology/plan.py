@@ -63,11 +63,19 @@ class PlannedIdentity:
 
     @property
     def request(self) -> IdentityRequest:
+        """What its certificate or CSR says: the names, O, and the identity's subject
+        fields (C, ST, L, OU, emailAddress: ``[deployment.subject]``)."""
+        subject = self.spec.subject
         return IdentityRequest(
             common_name=self.spec.common_name,
             dns_names=self.spec.dns_names,
             ip_addresses=self.spec.ip_addresses,
             organization=self.organization,
+            organizational_unit=subject.organizational_unit,
+            country=subject.country,
+            state=subject.state,
+            locality=subject.locality,
+            email=subject.email,
         )
 
     organization: str | None = None
