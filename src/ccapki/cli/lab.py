@@ -172,6 +172,30 @@ def lab_status(env: Env, as_json: bool) -> int:
     return 0 if state.status.links_up else 1
 
 
+def _started_by_older(env: Env, exc: StoreError, running: LabState | None) -> StoreError | None:
+    """The error of a reload the lab refused because the store's schema is newer than it
+    knows while this ccapki reads the store: an older ccapki started the lab and the store
+    was upgraded since (``ccapki upgrade``). The lab's own hint (use a newer ccapki) is
+    wrong then: this one is that ccapki, and the lab must be restarted with it. None when
+    the refusal is another, or when this ccapki cannot read the store either."""
+    if "newer than this ccapki knows" not in exc.message:
+        return None
+    from ccapki.store.health import examine_database
+    from ccapki.store.schema import SCHEMA_HEAD
+
+    # the store's revision read as it is (an open store of this process may have checked
+    # it before it changed): this ccapki's own, or the lab is right
+    if examine_database(env.home, env.database_url, quick=True).revision != SCHEMA_HEAD:
+        return None
+    named = f"--deployment {running.serves} " if running and running.serves else ""
+    return StoreError(
+        "the lab did not reload: an older ccapki started it, and it cannot read the store "
+        "since `ccapki upgrade`",
+        f"restart it with this ccapki: `ccapki lab down`, then `ccapki {named}lab up` "
+        "(until then it keeps serving what it served before)",
+    )
+
+
 @lab.command(
     "reload",
     epilog="""\b
@@ -201,7 +225,10 @@ def lab_reload(env: Env) -> int:
             f"reload {running.serves!r} (`ccapki --deployment {running.serves} lab reload`), "
             f"or serve {named!r}: `ccapki lab down`, then `ccapki --deployment {named} lab up`",
         )
-    state = request_reload(_state_dir(env))
+    try:
+        state = request_reload(_state_dir(env))
+    except StoreError as exc:
+        raise _started_by_older(env, exc, running) or exc from None
     from ccapki.cli.output import plural
 
     click.echo(f"lab reloaded ({plural(state.reloads, 'reload')} so far)")

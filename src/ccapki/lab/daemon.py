@@ -220,7 +220,6 @@ class _Daemon:
 
     async def reload(self) -> None:
         assert self.lab is not None
-        self.reload_attempts += 1
         try:
             spec = self.next_spec()
             await self.lab.reload(spec)
@@ -233,6 +232,9 @@ class _Daemon:
         except Exception as exc:
             self.last_error, self.last_hint = f"reload failed: {exc}", None
             log.exception("reload failed; the lab keeps its previous certificates")
+        # counted once the attempt is over: the state the lab writes while it reloads (its
+        # status) must not tell `lab reload` an attempt ended with no reload and no error
+        self.reload_attempts += 1
         self.write_state()
 
     async def run(self) -> None:
@@ -618,17 +620,20 @@ def request_reload(state_dir: Path, spec: LabSpec | None = None, *, wait: float 
     before, tried = state.reloads, state.reload_attempts
     if spec is not None:
         atomic_write(state_dir / RELOAD_SPEC, spec.to_json().encode(), private=True)
+    log_from = _log_size(state_dir)
     os.kill(state.pid, signal.SIGHUP)
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         now = read_state(state_dir)
         failed = now is not None and (now.last_error or "").startswith("reload failed")
-        # a lab an older ccapki started counts no attempts: its state's time then tells
+        # a lab an older ccapki started counts no attempts: its state's time then tells,
+        # or its log (it leaves its state as it was when it fails as before, and its time
+        # counts whole seconds): a store upgraded under it fails every reload alike
         older = (
             failed
             and now is not None
             and now.reload_attempts == 0
-            and now.updated_at != state.updated_at
+            and (now.updated_at != state.updated_at or _logged_reload_failure(state_dir, log_from))
         )
         if now is not None and (now.reloads > before or now.reload_attempts > tried or older):
             if now.reloads == before and failed:
@@ -644,6 +649,23 @@ def request_reload(state_dir: Path, spec: LabSpec | None = None, *, wait: float 
             return now
         time.sleep(0.05)
     raise StoreError(f"the lab did not reload within {wait:.0f} s", f"see {state_dir / LOG_FILE}")
+
+
+def _log_size(state_dir: Path) -> int:
+    try:
+        return (state_dir / LOG_FILE).stat().st_size
+    except OSError:
+        return 0
+
+
+def _logged_reload_failure(state_dir: Path, offset: int) -> bool:
+    """Whether the lab's log says, after ``offset``, that a reload failed."""
+    try:
+        with open(state_dir / LOG_FILE, "rb") as f:
+            f.seek(offset)
+            return b"reload failed" in f.read()
+    except OSError:
+        return False
 
 
 def _terminate(pid: int, timeout: float) -> bool:

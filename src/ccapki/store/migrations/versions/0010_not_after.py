@@ -40,23 +40,35 @@ CURRENT = [
 ]
 
 
+def _chain_fps(text: str) -> str:
+    """A stored chain's certificates by fingerprint, space-separated (the SHA-256 of each
+    DER, from its PEM armour): this revision's own copy, so what it writes never follows
+    later code."""
+    import hashlib
+    import re
+    import ssl
+
+    blocks = re.findall(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", text, re.S)
+    return " ".join(hashlib.sha256(ssl.PEM_cert_to_DER_cert(b)).hexdigest() for b in blocks)
+
+
 def upgrade() -> None:
     from cryptography import x509
-
-    from ccapki.store.identities import chain_fingerprints
 
     op.add_column("certificates", sa.Column("chain_fps", sa.Text, nullable=True))
     conn = op.get_bind()
     certs = sa.table(
         "certificates", sa.column("id"), sa.column("chain_pem"), sa.column("chain_fps")
     )
-    rows = conn.execute(sa.select(certs.c.id, certs.c.chain_pem)).all()
-    named: dict[str, str] = {}  # the chains repeat: each named once
-    for row in rows:
-        fps = named.get(row.chain_pem)
-        if fps is None:
-            fps = named[row.chain_pem] = " ".join(chain_fingerprints(row.chain_pem))
-        conn.execute(sa.update(certs).where(certs.c.id == row.id).values(chain_fps=fps))
+    ids: dict[str, list[int]] = {}  # the chains repeat: each named once, its rows at once
+    for row in conn.execute(sa.select(certs.c.id, certs.c.chain_pem)).all():
+        ids.setdefault(row.chain_pem, []).append(row.id)
+    for text, rows in ids.items():
+        fps = _chain_fps(text)
+        for i in range(0, len(rows), 500):
+            conn.execute(
+                sa.update(certs).where(certs.c.id.in_(rows[i : i + 500])).values(chain_fps=fps)
+            )
     op.create_index("ix_certificates_current", "certificates", CURRENT)
     op.add_column("cas", sa.Column("not_after", UTCDateTime, nullable=True))
     op.add_column("trust_entries", sa.Column("not_after", UTCDateTime, nullable=True))
