@@ -9,20 +9,54 @@ ignored SIGTERM at random points under load).
 
 Here each worker has its own pipe and works on one task at a time; nothing is shared
 between workers, so killing them (SIGKILL) and joining them always ends.
+
+A worker seldom waits for the parent between tasks: a small next task waits in its pipe
+already (:data:`AHEAD`), and its results go into a send buffer made as large as the
+system allows, so it works on while the parent is busy with earlier results (persisting
+them, for ``apply``).
 """
 
 from __future__ import annotations
 
 import atexit
 import multiprocessing as mp
+import os
 from collections.abc import Callable, Generator, Sequence
 from multiprocessing.connection import Connection, wait
+from multiprocessing.reduction import ForkingPickler
 from typing import Generic, TypeVar
 
 __all__ = ["WorkerDied", "imap_forked"]
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+#: Tasks each worker holds at most (the one it works on, and those waiting in its pipe).
+AHEAD = 2
+#: A task waits in a worker's pipe only when it pickles to at most this many bytes (far
+#: below any pipe's buffer): sending it never blocks, while the worker may be blocked
+#: sending a large result.
+_SMALL_TASK = 16 << 10
+#: The send buffer a worker asks for its results (the system caps it: net.core.wmem_max).
+_SEND_BUFFER = 4 << 20
+
+
+def _widen_send_buffer(conn: Connection) -> None:
+    """Ask for a larger send buffer on ``conn``'s socket (nothing when it is no socket)."""
+    import socket
+
+    fd = os.dup(conn.fileno())
+    try:
+        sock = socket.socket(fileno=fd)
+    except OSError:  # a pipe: its buffer stays
+        os.close(fd)
+        return
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _SEND_BUFFER)
+    except OSError:
+        pass
+    finally:
+        sock.close()
 
 
 class WorkerDied(RuntimeError):
@@ -38,6 +72,7 @@ class _Failed(Generic[T]):
 
 def _serve(conn: Connection, func: Callable[[T], R], initializer: Callable[[], None]) -> None:
     initializer()
+    _widen_send_buffer(conn)
     while True:
         try:
             task = conn.recv()
@@ -62,7 +97,8 @@ def imap_forked(
     """``func`` over ``items`` in ``workers`` forked processes; results in the order of
     ``items``.
 
-    Each worker runs ``initializer`` first. Leaving the iteration early (done, an error,
+    Each worker runs ``initializer`` first, and holds up to :data:`AHEAD` tasks (a large
+    one only when it has no other). Leaving the iteration early (done, an error,
     or an interruption such as :class:`~ccapki.errors.Interrupted`) kills the workers and
     reaps them before the exception goes on.
 
@@ -89,30 +125,49 @@ def imap_forked(
             child_end.close()
             procs.append((proc, parent_end))
         todo = iter(enumerate(items))
+        #: the next task, pickled (taken from ``todo``, not sent yet)
+        spare: list[bytes] = []
         busy: dict[Connection, mp.process.BaseProcess] = {}
+        held: dict[Connection, int] = {}  # tasks sent to each worker, not answered yet
 
-        def feed(proc: mp.process.BaseProcess, conn: Connection) -> None:
-            task = next(todo, None)
-            if task is not None:
-                conn.send(task)
+        def feed(proc: mp.process.BaseProcess, conn: Connection, depth: int) -> None:
+            while held.get(conn, 0) < depth:
+                if not spare:
+                    task = next(todo, None)
+                    if task is None:
+                        return
+                    spare.append(bytes(ForkingPickler.dumps(task)))
+                if held.get(conn, 0) and len(spare[0]) > _SMALL_TASK:
+                    return  # sent when the worker has answered (a send could block)
+                try:
+                    conn.send_bytes(spare.pop())
+                except OSError as exc:  # the worker is gone (BrokenPipeError)
+                    raise WorkerDied(
+                        f"a worker process (pid {proc.pid}) ended without answering"
+                    ) from exc
+                held[conn] = held.get(conn, 0) + 1
                 busy[conn] = proc
 
-        for proc, conn in procs:
-            feed(proc, conn)
+        for depth in range(1, AHEAD + 1):  # one task each first, then one more each
+            for proc, conn in procs:
+                feed(proc, conn, depth)
         done: dict[int, object] = {}
         following = 0
         while following < len(items):
             for ready in wait(list(busy)):
                 assert isinstance(ready, Connection)
-                proc = busy.pop(ready)
+                proc = busy[ready]
                 try:
                     index, result = ready.recv()
                 except (EOFError, OSError) as exc:
                     raise WorkerDied(
                         f"a worker process (pid {proc.pid}) ended without answering"
                     ) from exc
+                held[ready] -= 1
+                if not held[ready]:
+                    del busy[ready]
                 done[index] = result
-                feed(proc, ready)
+                feed(proc, ready, AHEAD)
             while following in done:
                 result = done.pop(following)
                 if isinstance(result, _Failed):

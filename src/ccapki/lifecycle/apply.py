@@ -11,7 +11,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
+from cryptography.hazmat.primitives.asymmetric.types import (
+    CertificateIssuerPrivateKeyTypes,
+    CertificateIssuerPublicKeyTypes,
+)
 
 from ccapki._util import gc_paused
 from ccapki.errors import InputError, Interrupted, StoreBusy
@@ -29,11 +32,12 @@ from ccapki.pki.keys import KeyType, generate_key
 from ccapki.pki.signer import ExternalKey, SignerKey
 from ccapki.store.records import (
     CertFacts,
+    CertSource,
     IdentityRecord,
     KeyState,
     StoredCA,
     StoredIdentity,
-    certificate_facts,
+    pem_text,
 )
 from ccapki.store.session import Store
 from ccapki.topology.model import Deployment, Source
@@ -272,14 +276,7 @@ def issue_one(
     kept = key
     if key is None:
         key = generate_key(p.spec.key_type)
-    if signer == "self":
-        cert = issue_identity(
-            p.request, key.public_key(), now=now, days=p.validity_days, self_key=key
-        )
-    else:
-        cert = issue_identity(
-            p.request, key.public_key(), now=now, days=p.validity_days, issuer=issuers[signer]
-        )
+    cert = _signed(p, signer, issuers, now, key, key.public_key())
     chain = _chain_for(signer, issuers)
     return IdentityRecord(
         identity=p.name,
@@ -291,30 +288,73 @@ def issue_one(
     )
 
 
+def _signed(
+    p: PlannedIdentity,
+    signer: str,
+    issuers: dict[str, Issuer],
+    now: dt.datetime,
+    key: CertificateIssuerPrivateKeyTypes,
+    public: CertificateIssuerPublicKeyTypes,
+) -> x509.Certificate:
+    """The certificate of ``p`` on ``key`` (whose public half is ``public``), signed by
+    ``signer`` ("self": by ``key`` itself)."""
+    if signer == "self":
+        return issue_identity(p.request, public, now=now, days=p.validity_days, self_key=key)
+    return issue_identity(p.request, public, now=now, days=p.validity_days, issuer=issuers[signer])
+
+
 #: Below this many identities, issuing stays in this process (a pool costs ~50 ms to start).
 PARALLEL_MIN = 256
 #: Issued in this process, identities come back (and are counted, and a progress callback
 #: can stop the work) one at a time: an RSA-4096 key alone takes a good part of a second.
 _SERIAL_CHUNK = 1
+#: What forked workers inherit (set by :func:`issue_batches` before the fork): the
+#: issuers (no CA key is sent anywhere) and the jobs (a task is a range of them).
 _FORK_ISSUERS: dict[str, Issuer] = {}
+_FORK_JOBS: list[tuple[PlannedIdentity, str]] = []
 
 
-def _issue_chunk(
-    args: tuple[list[tuple[PlannedIdentity, str]], dt.datetime],
-) -> list[tuple[str, bytes, CertFacts]]:
-    """Worker: issue a chunk; returns (identity, PKCS#8 key DER, certificate facts) each.
+def _issue_chunk(args: tuple[int, int, dt.datetime]) -> list[tuple[bytes, CertFacts]]:
+    """Worker: issue the jobs ``start:end`` of :data:`_FORK_JOBS` at ``now``; returns
+    (PKCS#8 key DER, certificate facts) each, in their order.
 
     The facts (PEM, fingerprints, names, dates) are what the store keeps; computing them
-    here takes that work off the parent, which seals and persists.
+    here takes that work off the parent, which seals and persists. They are
+    :func:`~ccapki.store.records.certificate_facts` of each certificate, computed from what
+    the worker has at hand: the SPKI hash from the key (the certificate's SPKI is the
+    key's), the issuer name once per CA (every certificate it signs names it alike: one
+    DN, one text).
     """
-    from ccapki.pki.keys import private_key_der
+    from ccapki.pki.keys import private_key_der, public_key_fingerprint
 
-    jobs, now = args
-    out = []
-    for p, signer in jobs:
-        r = issue_one(p, signer, _FORK_ISSUERS, now)
-        assert r.key is not None
-        out.append((r.identity, private_key_der(r.key), certificate_facts(r.certificate)))
+    start, end, now = args
+    out: list[tuple[bytes, CertFacts]] = []
+    issuer_text: dict[str, str] = {}
+    # one object per distinct date (a chunk shares its validity): pickled once, not each time
+    dates: dict[dt.datetime, dt.datetime] = {}
+    for p, signer in _FORK_JOBS[start:end]:
+        key = generate_key(p.spec.key_type)
+        public = key.public_key()
+        cert = _signed(p, signer, _FORK_ISSUERS, now, key, public)
+        subject = cert.subject.rfc4514_string()
+        if signer == "self":  # its own issuer: one DN
+            issuer = subject
+        else:
+            found = issuer_text.get(signer)
+            issuer = found if found is not None else cert.issuer.rfc4514_string()
+            issuer_text[signer] = issuer
+        before, after = cert.not_valid_before_utc, cert.not_valid_after_utc
+        facts = CertFacts(
+            fingerprint=fingerprint(cert),
+            spki=public_key_fingerprint(public),
+            serial=format(cert.serial_number, "x"),
+            subject=subject,
+            issuer=issuer,
+            not_before=dates.setdefault(before, before),
+            not_after=dates.setdefault(after, after),
+            pem=pem_text(cert),
+        )
+        out.append((private_key_der(key), facts))
     return out
 
 
@@ -392,23 +432,23 @@ def issue_batches(
         for i in range(0, len(jobs), _SERIAL_CHUNK):
             yield [issue_one(p, s, issuers, now) for p, s in jobs[i : i + _SERIAL_CHUNK]]
         return
-    global _FORK_ISSUERS
-    _FORK_ISSUERS = issuers
+    global _FORK_ISSUERS, _FORK_JOBS
+    _FORK_ISSUERS, _FORK_JOBS = issuers, jobs
     size = max(32, len(jobs) // (cpus * 8))
-    chunks = [(jobs[i : i + size], now) for i in range(0, len(jobs), size)]
-    by_name = {p.name: (p, s) for p, s in jobs}
+    # a task names a range of the jobs the workers inherit: a few bytes to send
+    bounds = [(i, min(i + size, len(jobs)), now) for i in range(0, len(jobs), size)]
     try:
         # leaving the loop (done, an error, a signal, closed) kills and reaps the workers
         with contextlib.closing(
-            imap_forked(_issue_chunk, chunks, cpus, _quiet_worker)
+            imap_forked(_issue_chunk, bounds, cpus, _quiet_worker)
         ) as chunks_done:
-            for chunk in chunks_done:
+            for k, chunk in enumerate(chunks_done):
+                start, end, _ = bounds[k]
                 records: list[IdentityRecord] = []
-                for name, key_der, facts in chunk:
-                    p, signer = by_name[name]
+                for (p, signer), (key_der, facts) in zip(jobs[start:end], chunk, strict=True):
                     records.append(
                         IdentityRecord(
-                            identity=name,
+                            identity=p.name,
                             key=None,
                             key_type=p.spec.key_type.value,
                             certificate=x509.load_pem_x509_certificate(facts.pem.encode()),
@@ -420,7 +460,7 @@ def issue_batches(
                     )
                 yield records
     finally:
-        _FORK_ISSUERS = {}
+        _FORK_ISSUERS, _FORK_JOBS = {}, []
 
 
 def _chain_for(signer: str, issuers: dict[str, Issuer]) -> tuple[x509.Certificate, ...]:
@@ -540,9 +580,12 @@ def _apply_plan(
         }
         try:
             try:
-                _issue_in_batches(store, jobs, issuers, now, seen, kept, elsewhere, progress)
+                issued: dict[str, IdentityRecord] = {}
+                _issue_in_batches(
+                    store, jobs, issuers, now, seen, kept, elsewhere, progress, issued
+                )
                 with store.transaction():  # read again: another writer may have issued meanwhile
-                    trust_added = fill_trust_stores(store, dep)
+                    trust_added = fill_trust_stores(store, dep, _still_current(store, held, issued))
             except Exception as error:
                 # a signal that cut a database statement short leaves as the driver's error
                 # (psycopg: "cannot exit pipeline mode while busy", its context the signal's
@@ -669,8 +712,10 @@ def _issue_in_batches(
     kept: list[str],
     elsewhere: list[str],
     progress: Progress | None,
+    committed: dict[str, IdentityRecord] | None = None,
 ) -> None:
-    """Issue ``jobs`` and commit them in batches; ``kept`` gets what was committed.
+    """Issue ``jobs`` and commit them in batches; ``kept`` gets what was committed (and
+    ``committed``, when given, each committed record by identity).
 
     Each batch is checked under the write lock: an identity whose newest certificate is no
     longer the one ``seen`` when apply decided (another ccapki issued it meanwhile) is left
@@ -695,6 +740,8 @@ def _issue_in_batches(
                 kept.extend(_landed(store, fresh))
             raise
         kept.extend(r.identity for r in fresh)
+        if committed is not None:
+            committed.update((r.identity, r) for r in fresh)
         elsewhere.extend(r.identity for r in waiting if newest.get(r.identity) != seen[r.identity])
         waiting, last = [], time.monotonic()
 
@@ -711,6 +758,40 @@ def _issue_in_batches(
                 commit()
     if waiting:
         commit()
+
+
+def _still_current(
+    store: Store, held: Mapping[str, StoredIdentity], issued: Mapping[str, IdentityRecord]
+) -> dict[str, StoredIdentity] | None:
+    """What ``store.identities.current()`` returns now, from memory: the identities read
+    before issuing (``held``) with those this apply committed (``issued``) over them, when
+    the store's newest versions are exactly those (checked from the stored columns: no
+    certificate row or PEM is read). None when another writer changed any: the caller
+    reads them again."""
+    out: dict[str, StoredIdentity] = {}
+    for f in store.identities.current_facts():
+        record = issued.get(f.identity)
+        if record is not None:
+            fp = record.facts.fingerprint if record.facts else fingerprint(record.certificate)
+            if fp != f.fingerprint or f.created_at is None:
+                return None
+            out[f.identity] = StoredIdentity(
+                name=f.identity,
+                version=f.version,
+                certificate=record.certificate,
+                chain=record.chain,
+                source=CertSource(f.source),
+                spki=f.spki,
+                fingerprint=f.fingerprint,
+                created_at=f.created_at,
+                deployment=store.deployment,
+            )
+            continue
+        old = held.get(f.identity)
+        if old is None or (old.version, old.fingerprint) != (f.version, f.fingerprint):
+            return None
+        out[f.identity] = old
+    return out
 
 
 def fill_trust_stores(

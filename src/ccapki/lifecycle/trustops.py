@@ -183,19 +183,42 @@ def required_trust(inv: Inventory) -> dict[str, list[x509.Certificate]]:
     """
     dep = inv.deployment
     anchors: dict[str, x509.Certificate] = {}
+    # identities issued by one CA share its chain (one tuple): when that chain ends on a
+    # root, the root is the anchor of each of them (what required_anchor finds), seen once
+    rooted: dict[int, tuple[tuple[x509.Certificate, ...], bool]] = {}
     for spec in dep.identities:
-        chain = inv.chain_of(spec)
-        if chain:
-            anchors[spec.name] = required_anchor(chain, inv.cas)
+        ident = inv.identities.get(spec.name)
+        if ident is None:
+            continue
+        above = ident.chain
+        if above:
+            known = rooted.get(id(above))
+            if known is None or known[0] is not above:
+                known = rooted[id(above)] = (above, is_self_signed(above[-1]))
+            if known[1]:
+                anchors[spec.name] = above[-1]
+                continue
+        anchors[spec.name] = required_anchor((ident.certificate, *above), inv.cas)
+    profile = dep.profile
+    mutual, heartbeat = profile.mutual_verification, profile.ha_ipsec_heartbeat
+    # each anchor (a few objects, thousands of uses) hashed once
+    fps: dict[int, tuple[x509.Certificate, str]] = {}
+
+    def fp(cert: x509.Certificate) -> str:
+        found = fps.get(id(cert))
+        if found is None or found[0] is not cert:
+            found = fps[id(cert)] = (cert, fingerprint(cert))
+        return found[1]
+
     out: dict[str, list[x509.Certificate]] = {}
     for spec in dep.identities:
         need: list[x509.Certificate] = []
         peers = dep.cas if spec.role is Role.CAM else (dep.cam,)
-        if dep.profile.mutual_verification:
+        if mutual:
             need += [anchors[p.name] for p in peers if p.name in anchors]
-        if spec.ha and dep.profile.ha_ipsec_heartbeat and spec.name in anchors:
+        if spec.ha and heartbeat and spec.name in anchors:
             need.append(anchors[spec.name])
-        uniq = list({fingerprint(c): c for c in need}.values())
+        uniq = list({fp(c): c for c in need}.values())
         for m in spec.members:
             out[m.name] = uniq
     return out
@@ -204,10 +227,12 @@ def required_trust(inv: Inventory) -> dict[str, list[x509.Certificate]]:
 def _owners(inv: Inventory) -> dict[str, str]:
     owners: dict[str, str] = {}
     for spec in inv.deployment.identities:
-        chain = inv.chain_of(spec)
-        if chain:
+        ident = inv.identities.get(spec.name)
+        if ident is not None:
             role = "CAM" if spec.role is Role.CAM else "CAS"
-            owners.setdefault(fingerprint(chain[0]), f"the {role} {spec.name}")
+            # the stored fingerprint is the certificate's (no SHA-256 of each leaf again)
+            fp = ident.fingerprint or fingerprint(ident.certificate)
+            owners.setdefault(fp, f"the {role} {spec.name}")
     return owners
 
 

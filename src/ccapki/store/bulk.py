@@ -37,6 +37,37 @@ def _compiled(c: Connection, table: Table, keys: tuple[str, ...]) -> _Compiled:
     return found
 
 
+def _converted(column: Sequence[Any], proc: Callable[[Any], Any]) -> Sequence[Any]:
+    """``proc`` of each value of ``column`` (a column of one statement's rows)."""
+    kinds = set(map(type, column))
+    if kinds <= _DISTINCT:  # key material: every row's own value, nothing to share
+        return list(map(proc, column))
+    if len(kinds) == 1:
+        # the rows of one statement repeat a few values (the time of the apply, one
+        # validity period): each distinct value is converted once; equal values of one
+        # type convert alike (an instant in another zone is the same UTC text)
+        try:
+            done = {v: proc(v) for v in dict.fromkeys(column)}
+        except TypeError:  # not hashable
+            return list(map(proc, column))
+        return list(map(done.__getitem__, column))
+    seen: dict[tuple[type, object], object] = {}  # equal values of other types: apart
+    out: list[Any] = []
+    for v in column:
+        slot = (type(v), v)
+        try:
+            out.append(seen[slot])
+        except KeyError:
+            out.append(seen.setdefault(slot, proc(v)))
+        except TypeError:  # not hashable
+            out.append(proc(v))
+    return out
+
+
+#: Value types whose rows each hold their own value (sealed keys, nonces): not memoized.
+_DISTINCT = frozenset({bytes, bytearray, memoryview})
+
+
 def insert_many(c: Connection, table: Table, rows: Sequence[Mapping[str, object]]) -> None:
     """Insert ``rows`` (mappings with the same keys, column names of ``table``) into
     ``table`` on ``c``, in its transaction. Raises what the driver raises, wrapped by
@@ -46,24 +77,16 @@ def insert_many(c: Connection, table: Table, rows: Sequence[Mapping[str, object]
     keys = tuple(rows[0])
     sql, positional, order, procs = _compiled(c, table, keys)
     pick = operator.itemgetter(*order)
-    converted: list[list[Any]] = [list(v) if isinstance(v, tuple) else [v] for v in map(pick, rows)]
+    picked = list(map(pick, rows))
+    if len(order) == 1:  # itemgetter of one key gives the value itself
+        picked = [(v,) for v in picked]
+    # column by column: each column's values converted by its type's bind processor
+    columns: list[Sequence[Any]] = list(zip(*picked, strict=True))
     for i, proc in enumerate(procs):
-        if proc is None:
-            continue
-        # the rows of one statement repeat a few values (the time of the apply, one
-        # validity period): each distinct value is converted once; equal values of one
-        # type convert alike (an instant in another zone is the same UTC text)
-        seen: dict[tuple[type, object], object] = {}
-        for v in converted:
-            old = v[i]
-            slot = (type(old), old)
-            try:
-                v[i] = seen[slot]
-            except KeyError:
-                v[i] = seen[slot] = proc(old)
-            except TypeError:  # not hashable
-                v[i] = proc(old)
+        if proc is not None:
+            columns[i] = _converted(columns[i], proc)
+    params = list(zip(*columns, strict=True))
     if positional:
-        c.exec_driver_sql(sql, [tuple(v) for v in converted])
+        c.exec_driver_sql(sql, params)
     else:
-        c.exec_driver_sql(sql, [dict(zip(order, v, strict=True)) for v in converted])
+        c.exec_driver_sql(sql, [dict(zip(order, v, strict=True)) for v in params])

@@ -259,19 +259,28 @@ def trust_store_changes(
             )
         return texts[fp]
 
+    # thousands of stores name the same few certificate objects: hash each object once
+    fps: dict[int, tuple[x509.Certificate, str]] = {}
+
+    def fp_of(cert: x509.Certificate) -> str:
+        found = fps.get(id(cert))
+        if found is None or found[0] is not cert:
+            found = fps[id(cert)] = (cert, fingerprint(cert))
+        return found[1]
+
     for name in names:
         role: Literal["cam", "cas"] = "cam" if name in cam_names else "cas"
-        have = {fingerprint(c) for c in current.get(name, ())}
+        have = {fp_of(c) for c in current.get(name, ())}
         want: dict[str, x509.Certificate] = {}
         for cert in required.get(name, ()):
-            want.setdefault(fingerprint(cert), cert)
+            want.setdefault(fp_of(cert), cert)
         for fp, cert in want.items():
             if fp not in have:
                 adds.append(Change("add", name, role, cert, describe(fp, cert)))
         if prune and name in required:
             seen: set[str] = set()
             for cert in current.get(name, ()):
-                fp = fingerprint(cert)
+                fp = fp_of(cert)
                 if fp in want or fp in seen:
                     continue
                 seen.add(fp)
