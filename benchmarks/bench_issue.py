@@ -14,7 +14,8 @@ What it measures (foundation issue, "Performance"; benchmarks/README.md explains
    persist), in batches of 1,000.
 
 It prints identities/s (wall clock, and per CPU second of this process) and the ratios to
-raw (goal >= 0.5), then the cold start of ``ccapki --version`` against
+raw (issue 9's goals: >= 1.0x in wall time on 2 cores, >= 0.6x per CPU second), then the
+cold start of ``ccapki --version`` against
 ``python -c "import cryptography.x509"`` (median of 15 runs, goal within 1.5x).
 
     .venv/bin/python benchmarks/bench_issue.py [-n 10000] [--quick] [--profile] [--runs 15]
@@ -318,10 +319,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     for label, t in (("apply_plan", ours), ("issue path", path)):
         ratio, cpu_ratio = t.rate / raw.rate, t.cpu_rate / raw.cpu_rate
-        goal = "meets" if ratio >= 0.5 else "MISSES"
+        # issue 9: >= 1.0x raw in wall time on 2 cores, >= 0.6x per CPU second
+        wall_goal = "meets" if ratio >= 1.0 else "MISSES"
+        cpu_goal = "meets" if cpu_ratio >= 0.6 else "MISSES"
         print(
-            f"  ratio {label + '/raw':<39}: {ratio:10.2f}   "
-            f"(CPU {cpu_ratio:.2f}; goal >= 0.5: {goal})"
+            f"  ratio {label + '/raw':<39}: {ratio:10.2f}   (goal >= 1.0: {wall_goal}; "
+            f"CPU {cpu_ratio:.2f}, goal >= 0.6: {cpu_goal})"
         )
 
     ours_cs, base_cs = cold_start(runs)
