@@ -17,19 +17,11 @@ from cryptography.x509.oid import NameOID
 
 from ccapki.store.session import Store
 from kit.certs import NOW, OutsideCA, pem
-from kit.cli import Cli, ok, standalone, write
+from kit.cli import SUBJECT, Cli, ok, standalone, write
 from kit.cli import deployment as make_deployment
 
 from .test_cold_start import imported
 
-SUBJECT = """
-[deployment.subject]
-country = "US"
-state = "Illinois"
-locality = "Springfield"
-organizational_unit = "IT Services"
-email = "pki-team@example.org"
-"""
 PLAIN = make_deployment(
     name="csrsubj",
     cas=[

@@ -19,6 +19,16 @@ from ccapki.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 FAQ = REPO / "examples" / "faq.toml"
+#: the optional subject fields of a deployment file, every one given (tests of CSRs and
+#: the loader)
+SUBJECT = """
+[deployment.subject]
+country = "US"
+state = "Illinois"
+locality = "Springfield"
+organizational_unit = "IT Services"
+email = "pki-team@example.org"
+"""
 #: the passphrase of the tests' passphrase stores
 PASSPHRASE = "correct horse battery staple"
 

@@ -18,17 +18,8 @@ from ccapki.lifecycle.status import settings_json
 from ccapki.topology import fastload, loader
 from ccapki.topology.model import SubjectFields
 from ccapki.topology.plan import make_plan
-from kit.cli import FAQ, CliRunner, error_with_hint, line_of, ok, standalone, write
+from kit.cli import FAQ, SUBJECT, CliRunner, error_with_hint, line_of, ok, standalone, write
 from kit.cli import deployment as make_deployment
-
-SUBJECT = """
-[deployment.subject]
-country = "US"
-state = "Illinois"
-locality = "Springfield"
-organizational_unit = "IT Services"
-email = "pki-team@example.org"
-"""
 
 PLAIN = make_deployment(
     name="subj",

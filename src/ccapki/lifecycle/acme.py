@@ -55,6 +55,7 @@ from cryptography.hazmat.primitives.asymmetric.types import (
 )
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from ccapki._util import written_at
 from ccapki.errors import CcapkiError, InputError, NotFoundError
 from ccapki.pki.certs import fingerprint, is_ca, is_self_signed, issued_by
 from ccapki.pki.keys import KeyType, generate_key, key_type_name, public_key_fingerprint
@@ -914,16 +915,6 @@ ORDER_LEASE = dt.timedelta(minutes=15)
 _Guard = tuple[dt.datetime, Mapping[str, tuple[int, str]]]
 
 
-def _written_at(detail: Mapping[str, object]) -> dt.datetime | None:
-    text = detail.get("written_at")
-    if not isinstance(text, str):
-        return None
-    try:
-        return dt.datetime.fromisoformat(text)
-    except ValueError:
-        return None
-
-
 def _taken(store: Store, names: Sequence[str], guard: _Guard) -> dict[str, RenewedElsewhere]:
     """The identities of ``names`` another run orders now (an order in flight, made less
     than :data:`ORDER_LEASE` ago), ordered after this run began, or changed since it
@@ -946,7 +937,7 @@ def _taken(store: Store, names: Sequence[str], guard: _Guard) -> dict[str, Renew
     stale = dt.datetime.now(dt.UTC) - ORDER_LEASE
     # writers are serialised: the rows are in the order they were committed
     for entry in store.audit.newest_first("acme-order"):
-        at = _written_at(entry.detail)
+        at = written_at(entry.detail)
         if at is None or (at <= started and at < stale):
             break
         ids = entry.detail.get("orders")

@@ -28,6 +28,7 @@ from typing import Literal
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 
+from ccapki._util import written_at
 from ccapki.errors import InputError, Interrupted, StoreBusy, StoreError
 from ccapki.lifecycle.trustops import Inventory, load_inventory, required_trust, trust_changes
 from ccapki.pki.certs import days_left, days_since, display_name, fingerprint, renewal_window
@@ -1011,7 +1012,7 @@ def _commit(
         renewed: list[Renewed] = []
         # the machine's clock (a what-if clock stands still): a run that began before this
         # commit sees the renewal as made while it ran, and does not make another
-        written_at = dt.datetime.now(dt.UTC).isoformat()
+        stamp = dt.datetime.now(dt.UTC).isoformat()
         for r in landed:
             i = items[r.identity]
             new = after[r.identity]
@@ -1036,7 +1037,7 @@ def _commit(
                 key="same" if new.spki == i.spki else "new",
                 issuer=i.issuer,
                 due=i.due,
-                written_at=written_at,
+                written_at=stamp,
             )
         for c in csrs:
             i = items[c.identity]
@@ -1047,7 +1048,7 @@ def _commit(
                 pending_key=c.pending,
                 current_version=i.version,
                 due=i.due,
-                written_at=written_at,
+                written_at=stamp,
             )
         _, retire = _trust_delta(before, load_inventory(store, dep, after))
         if deliver is not None:  # before the commit: a file that cannot be written keeps nothing
@@ -1064,18 +1065,6 @@ def _commit(
     )
 
 
-def _written_at(detail: Mapping[str, object]) -> dt.datetime | None:
-    """When a ``renew``/``renew-csr`` audit row was written (None: a row from before
-    ccapki recorded it)."""
-    text = detail.get("written_at")
-    if not isinstance(text, str):
-        return None
-    try:
-        return dt.datetime.fromisoformat(text)
-    except ValueError:
-        return None
-
-
 _How = Literal["renewed", "csr"]
 
 
@@ -1090,7 +1079,7 @@ def _renewed_since(
     kinds: tuple[tuple[str, _How], ...] = (("renew", "renewed"), ("renew-csr", "csr"))
     for action, how in kinds:
         for entry in store.audit.newest_first(action):
-            at = _written_at(entry.detail)
+            at = written_at(entry.detail)
             if at is None or at <= started:
                 break
             if entry.subject in names and entry.subject not in out:
