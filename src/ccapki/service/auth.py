@@ -62,6 +62,8 @@ from ccapki.service.problems import (
     app_routes,
     database_down,
     problem,
+    schema_moved,
+    schema_moved_words,
 )
 from ccapki.store.records import Role, SessionRecord, TokenRecord, UserRecord
 
@@ -686,6 +688,13 @@ class AuthenticateFirst:
         app_store: Store = scope["app"].state.store
         store = app_store.fork()
         try:
+            moved = await run_in_threadpool(schema_moved, scope["app"].state, store)
+            if moved is not None:  # another ccapki upgraded the store: touch nothing
+                error, hint = schema_moved_words(moved)
+                await answer(request, 503, error, hint, type_="store-upgraded")(
+                    scope, receive, send
+                )
+                return
             found = await run_in_threadpool(
                 _authenticate,
                 store,

@@ -65,7 +65,11 @@ from pydantic import BaseModel, Field
 
 from ccapki.errors import CcapkiError, InputError, Interrupted, NotFoundError, PasswordError
 from ccapki.service.auth import require
-from ccapki.service.problems import PROBLEM_RESPONSES, database_unreachable
+from ccapki.service.problems import (
+    PROBLEM_RESPONSES,
+    database_unreachable,
+    schema_moved_words,
+)
 from ccapki.store.records import JobRecord, JobState, Role, UserRecord
 
 if TYPE_CHECKING:
@@ -333,6 +337,7 @@ class JobRunner:
         self.backup_dir = backup_dir or store.home / "backups"
         self._backup_passphrase = backup_passphrase
         self._stopping = threading.Event()
+        self._moved_said = False  # the store upgraded by another ccapki: said once
         self._thread: threading.Thread | None = None
         self._current: _Context | None = None
         self._handlers: dict[str, Callable[[Store, _Context], object]] = {
@@ -392,6 +397,13 @@ class JobRunner:
     def run_once(self) -> bool:
         """Claim one job and run it to its end here (in the caller's thread). Returns
         whether there was one."""
+        moved = self.store.schema_moved()
+        if moved is not None:  # another ccapki upgraded the store: claim nothing
+            if not self._moved_said:
+                log.warning("the job runner waits: %s", schema_moved_words(moved)[0])
+                self._moved_said = True
+            return False
+        self._moved_said = False
         job = self.store.jobs.claim(self.instance_id, self.lease, self.kinds)
         if job is None:
             return False

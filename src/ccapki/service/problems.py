@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -39,6 +39,9 @@ from ccapki.errors import (
     StoreError,
 )
 
+if TYPE_CHECKING:
+    from ccapki.store.session import Store
+
 __all__ = [
     "BODY_LIMIT_HINT",
     "PROBLEM_BASE",
@@ -52,6 +55,8 @@ __all__ = [
     "database_unreachable",
     "install_handlers",
     "problem",
+    "schema_moved",
+    "schema_moved_words",
     "status_of",
 ]
 
@@ -260,6 +265,38 @@ def database_unreachable(exc: BaseException) -> tuple[str, str] | None:
 
     why, hint = connect_failure(exc)
     return f"the database did not answer ({why})", hint
+
+
+#: How often a server looks whether another ccapki upgraded its store (seconds).
+SCHEMA_CHECK_EVERY = 2.0
+
+
+def schema_moved(app_state: Any, store: Store) -> str | None:
+    """The store's schema revision when another ccapki upgraded it under this server (see
+    :meth:`Store.schema_moved`), looked up at most every :data:`SCHEMA_CHECK_EVERY` seconds
+    (kept on ``app_state``); None while it is this ccapki's. Raises what reading the
+    database raises."""
+    import time
+
+    now = time.monotonic()
+    checked = getattr(app_state, "schema_checked_at", None)
+    if checked is not None and now - checked < SCHEMA_CHECK_EVERY:
+        return getattr(app_state, "schema_moved", None)
+    moved = store.schema_moved()
+    app_state.schema_moved, app_state.schema_checked_at = moved, now
+    return moved
+
+
+def schema_moved_words(revision: str) -> tuple[str, str]:
+    """The error and hint of a server whose store another ccapki upgraded."""
+    from ccapki.store.schema import SCHEMA_HEAD
+
+    return (
+        f"the store's schema is now {revision}, not this server's ({SCHEMA_HEAD}): another "
+        "ccapki upgraded it while this one ran; nothing was done",
+        "restart `ccapki serve` with the ccapki that upgraded the store (the one that ran "
+        "`ccapki upgrade`)",
+    )
 
 
 def database_down(request: Request, exc: BaseException) -> Response | None:

@@ -757,6 +757,17 @@ class Store:
         store.upgraded = upgraded
         return store
 
+    def schema_moved(self) -> str | None:
+        """The database's schema revision when it is no longer this ccapki's (another
+        ccapki upgraded the store under a long-running process: ``serve``, ``watch``, the
+        lab), else None. Reads ``alembic_version`` now (a process checks it at open only)."""
+        from sqlalchemy import text
+
+        with self.connection() as c:
+            row = c.execute(text("SELECT version_num FROM alembic_version")).first()
+        found = None if row is None else str(row[0])
+        return None if found == t.SCHEMA_HEAD else (found or "none")
+
     def fork(self, *, deployment: str | None = None, actor: str | None = None) -> Store:
         """Another :class:`Store` on the same database, for another thread or request:
         it shares the engine (its connection pool), the clock and the keyring once
