@@ -73,14 +73,19 @@ def test_help_imports_only_click(args: list[str], tmp_path: Path) -> None:
     assert not mods & (DATABASE | {"cryptography", "rich", "pydantic"})
 
 
-def test_commands_on_a_current_store_do_not_load_migrations(tmp_path: Path) -> None:
+def test_reading_commands_on_a_current_sqlite_store_load_no_database_library(
+    tmp_path: Path,
+) -> None:
+    # the store's SQLite file read through sqlite3 alone (Store.rows): SQLAlchemy's import
+    # is ~3x the baseline of the goal (3.5x), and Alembic is needed only to migrate
     home = tmp_path / "store"
     imported(["init", "--key-file"], home, tmp_path)
     imported(["apply", str(FAQ)], home, tmp_path)
     for args in (["trust", "check"], ["plan"], ["keys", "list"], ["inspect", "cam"]):
         mods = imported(args, home, tmp_path)
-        assert "sqlalchemy" in mods  # the store is read...
-        assert "alembic" not in mods, args  # ...and its schema, current, is not migrated
+        assert not mods & DATABASE, args
+    # a command that writes loads it (and then reads on through its engine)
+    assert "sqlalchemy" in imported(["apply", str(FAQ)], home, tmp_path)
 
 
 def test_status_and_keys_list_read_columns_and_load_no_x509_code(tmp_path: Path) -> None:
@@ -92,7 +97,6 @@ def test_status_and_keys_list_read_columns_and_load_no_x509_code(tmp_path: Path)
     imported(["apply", str(FAQ)], home, tmp_path)
     for args in (["status"], ["status", "--json"], ["status", "--nagios"], ["keys", "list"]):
         mods = imported(args, home, tmp_path, codes=(0, 1))
-        assert "sqlalchemy" in mods
         assert "cryptography" not in mods, args
 
 

@@ -8,13 +8,13 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, insert, select, union, update
-
-from ccapki.store import schema as t
 from ccapki.store.records import SHARED_CAS, AuditEntry, DeploymentRecord, DeploymentSummary
 
 if TYPE_CHECKING:
     from ccapki.store.session import Store
+
+# (SQLAlchemy and the tables are imported where a method writes, or reads in the query
+# builder's terms: the reads a command that only reads makes are SQL text, see Store.rows)
 
 __all__ = ["AuditLog", "DeploymentRepository"]
 
@@ -46,11 +46,19 @@ class AuditLog:
 
     def record(self, action: str, subject: str, **detail: object) -> None:
         """Log ``action`` on ``subject`` with JSON-able details (never key material)."""
+        from sqlalchemy import insert
+
+        from ccapki.store import schema as t
+
         with self._s.connection() as c:
             c.execute(insert(t.audit), self.row(action, subject, detail))
 
     def log(self, limit: int = 100) -> list[AuditEntry]:
         """The newest ``limit`` entries, newest first."""
+        from sqlalchemy import select
+
+        from ccapki.store import schema as t
+
         with self._s.connection() as c:
             rows = c.execute(select(t.audit).order_by(t.audit.c.id.desc()).limit(limit)).all()
         return [
@@ -61,6 +69,10 @@ class AuditLog:
     def newest_first(self, action: str, *, page: int = 500) -> Iterator[AuditEntry]:
         """Every ``action`` entry of the deployment acted on, newest first, read a page of
         ``page`` rows at a time (stop iterating once the entries are old enough)."""
+        from sqlalchemy import select
+
+        from ccapki.store import schema as t
+
         below: int | None = None
         while True:
             query = (
@@ -112,19 +124,21 @@ class DeploymentRepository:
         """Every deployment the store holds, sorted: those whose file was applied, and
         those that hold keys, certificates or trust-store entries (e.g. a store made
         before deployments had names)."""
-        q = union(
-            select(t.deployments.c.name.label("name")),
-            *(
-                select(tbl.c.deployment.label("name")).distinct()
-                for tbl in (t.keys, t.certificates, t.trust_entries, t.cas)
-            ),
+        sql = (
+            "SELECT name FROM deployments UNION SELECT DISTINCT deployment FROM keys "
+            "UNION SELECT DISTINCT deployment FROM certificates "
+            "UNION SELECT DISTINCT deployment FROM trust_entries "
+            "UNION SELECT DISTINCT deployment FROM cas"
         )
-        with self._s.connection() as c:
-            return sorted(str(r[0]) for r in c.execute(q) if r[0] != SHARED_CAS)
+        return sorted(str(r[0]) for r in self._s.rows(sql) if r[0] != SHARED_CAS)
 
     def summary(self) -> list[DeploymentSummary]:
         """Each deployment (sorted by name): its identities, when its file was last
         applied and from where."""
+        from sqlalchemy import func, select
+
+        from ccapki.store import schema as t
+
         names = self.names()
         counts_q = select(
             t.certificates.c.deployment, func.count(t.certificates.c.identity.distinct())
@@ -141,6 +155,10 @@ class DeploymentRepository:
         """Keep a new version of deployment ``name``'s file if it changed, with ``facts``
         (JSON: what commands read of it). True if it did. An unchanged file kept without
         facts (before schema 0009) gets them, which is not a change."""
+        from sqlalchemy import insert, select, update
+
+        from ccapki.store import schema as t
+
         d = t.deployments.c
         with self._s.connection() as c:
             last = c.execute(
@@ -170,14 +188,13 @@ class DeploymentRepository:
     def latest(self) -> DeploymentRecord | None:
         """The latest file kept of the deployment the store acts on, if any."""
         name = self._s.deployment
-        with self._s.connection() as c:
-            row = c.execute(
-                select(t.deployments.c.source_text, t.deployments.c.path, t.deployments.c.facts)
-                .where(t.deployments.c.name == name)
-                .order_by(t.deployments.c.id.desc())
-                .limit(1)
-            ).first()
-        return DeploymentRecord(row.source_text, row.path, name, row.facts) if row else None
+        sql = (
+            "SELECT source_text, path, facts FROM deployments WHERE name = :name "
+            "ORDER BY id DESC LIMIT 1"
+        )
+        for text, path, facts in self._s.rows(sql, {"name": name}):
+            return DeploymentRecord(text, path, name, facts)
+        return None
 
 
 def _fact(facts: str | None, key: str) -> object:

@@ -5,9 +5,6 @@ from __future__ import annotations
 import builtins
 from typing import TYPE_CHECKING
 
-from sqlalchemy import insert, select
-
-from ccapki.store import schema as t
 from ccapki.store.records import SHARED_CAS, KeyState, StoredCA, pem_text
 
 if TYPE_CHECKING:  # the X.509 code is loaded where a CA is added or used (see records.py)
@@ -42,9 +39,12 @@ class CARepository:
     ) -> StoredCA:
         """Keep a CA (and its key, sealed, when it is ours; a key in a PKCS#11 token
         (:class:`~ccapki.hsm.token.TokenKey`): where it is, never the key)."""
+        from sqlalchemy import insert
+
         from ccapki.pki.certs import fingerprint
         from ccapki.pki.keys import key_type_name, public_key_fingerprint
         from ccapki.pki.signer import ExternalKey
+        from ccapki.store import schema as t
 
         spki = public_key_fingerprint(cert.public_key())
         fp = fingerprint(cert)
@@ -76,27 +76,22 @@ class CARepository:
 
     def list(self, kind: str | None = None) -> builtins.list[StoredCA]:
         """Every CA of the deployment (of ``kind``), oldest first."""
-        q = select(t.cas).where(t.cas.c.deployment == self._scope()).order_by(t.cas.c.id)
+        sql = (
+            "SELECT name, kind, pem, fingerprint, spki, deployment FROM cas WHERE deployment = :dep"
+        )
         if kind is not None:
-            q = q.where(t.cas.c.kind == kind)
-        with self._s.connection() as c:
-            rows = c.execute(q).all()
+            sql += " AND kind = :kind"
+        rows = self._s.rows(sql + " ORDER BY id", {"dep": self._scope(), "kind": kind})
         return [
-            StoredCA(r.name, r.kind, self._s.parsed(r.pem), r.fingerprint, r.spki, r.deployment)
-            for r in rows
+            StoredCA(name, kind_, self._s.parsed(pem), fp, spki, dep)
+            for name, kind_, pem, fp, spki, dep in rows
         ]
 
     def names_by_key(self) -> dict[str, str]:
         """Every CA of the deployment by its key: public-key fingerprint (SPKI) -> CA name
         (the newest CA on a key, when several share one). Parses no certificate."""
-        q = (
-            select(t.cas.c.spki, t.cas.c.name)
-            .where(t.cas.c.deployment == self._scope())
-            .order_by(t.cas.c.id)
-        )
-        with self._s.connection() as c:
-            rows: builtins.list[tuple[str, str]] = [(r.spki, r.name) for r in c.execute(q)]
-        return dict(rows)
+        sql = "SELECT spki, name FROM cas WHERE deployment = :dep ORDER BY id"
+        return {str(spki): str(name) for spki, name in self._s.rows(sql, {"dep": self._scope()})}
 
     def issuer(self, kind: str) -> Issuer | None:
         """The newest CA of ``kind`` with its (unsealed) key, or None. A CA whose key is in

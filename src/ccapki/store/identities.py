@@ -7,13 +7,9 @@ import datetime as dt
 import hashlib
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, NamedTuple
-
-from sqlalchemy import Row, func, select, update
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ccapki._util import gc_paused
-from ccapki.store import schema as t
-from ccapki.store.bulk import insert_many
 from ccapki.store.records import (
     CertSource,
     IdentityRecord,
@@ -21,6 +17,7 @@ from ccapki.store.records import (
     StoredIdentity,
     certificate_facts,
     pem_text,
+    stored_time,
 )
 
 if TYPE_CHECKING:
@@ -44,6 +41,21 @@ class CurrentFact(NamedTuple):
     created_at: dt.datetime | None = None
     not_before: dt.datetime | None = None
 
+
+# The reads of StoredIdentity rows (their columns as _from_row takes them), in SQL text
+# (see Store.rows): a command that only reads loads no SQLAlchemy.
+_CURRENT = (
+    "SELECT identity, version, pem, chain_pem, source, spki, fingerprint, created_at, "
+    "deployment FROM certificates JOIN (SELECT deployment AS d, identity AS i, "
+    "max(version) AS v FROM certificates WHERE deployment = :dep "
+    "GROUP BY deployment, identity) AS latest "
+    "ON deployment = latest.d AND identity = latest.i AND version = latest.v"
+)
+_VERSIONS = (
+    "SELECT identity, version, pem, chain_pem, source, spki, fingerprint, created_at, "
+    "deployment FROM certificates WHERE deployment = :dep AND identity = :name "
+    "ORDER BY version"
+)
 
 _PEM_CERTIFICATE = re.compile(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", re.S)
 
@@ -83,7 +95,11 @@ class IdentityRepository:
         """
         if not records:
             return
+        from sqlalchemy import func, select
+
         from ccapki.pki.certs import fingerprint
+        from ccapki.store import schema as t
+        from ccapki.store.bulk import insert_many
 
         s = self._s
         now = s.now()
@@ -173,6 +189,10 @@ class IdentityRepository:
     def _latest(deployment: str | None) -> Subquery:
         """The newest version of every identity of ``deployment`` (None: of every
         deployment): a subquery of deployment, identity, v."""
+        from sqlalchemy import func, select
+
+        from ccapki.store import schema as t
+
         q = select(
             t.certificates.c.deployment,
             t.certificates.c.identity,
@@ -185,6 +205,8 @@ class IdentityRepository:
     @staticmethod
     def _is_latest(latest: Subquery) -> ColumnElement[bool]:
         """The join condition of a certificate row with :meth:`_latest`."""
+        from ccapki.store import schema as t
+
         return (
             (t.certificates.c.deployment == latest.c.deployment)
             & (t.certificates.c.identity == latest.c.identity)
@@ -193,6 +215,10 @@ class IdentityRepository:
 
     def _current_spkis(self, c: Connection, names: builtins.set[str]) -> dict[str, str]:
         """identity -> the public-key fingerprint of its newest version (those named)."""
+        from sqlalchemy import select
+
+        from ccapki.store import schema as t
+
         latest = self._latest(self._s.deployment)
         q = (
             select(t.certificates.c.identity, t.certificates.c.spki)
@@ -206,6 +232,10 @@ class IdentityRepository:
         (in any deployment)."""
         if not spkis:
             return
+        from sqlalchemy import select, update
+
+        from ccapki.store import schema as t
+
         latest = self._latest(None)
         held = {
             r.spki
@@ -227,15 +257,8 @@ class IdentityRepository:
     def chain_certificates(self) -> builtins.list[x509.Certificate]:
         """Every CA certificate of the stored identities' chains, each once (the chains are
         few: read each distinct one once)."""
-        with self._s.connection() as c:
-            texts = [
-                r[0]
-                for r in c.execute(
-                    select(t.certificates.c.chain_pem)
-                    .where(t.certificates.c.deployment == self._s.deployment)
-                    .distinct()
-                )
-            ]
+        sql = "SELECT DISTINCT chain_pem FROM certificates WHERE deployment = :dep"
+        texts = [r[0] for r in self._s.rows(sql, {"dep": self._s.deployment})]
         seen: dict[bytes, x509.Certificate] = {}
         for text in texts:
             for cert in _load_pems(text):
@@ -244,37 +267,41 @@ class IdentityRepository:
 
     def _from_row(
         self,
-        r: Row[tuple[object, ...]],
+        r: tuple[Any, ...],
         chains: dict[str, tuple[x509.Certificate, ...]] | None = None,
     ) -> StoredIdentity:
-        chain_pem: str = r.chain_pem
+        """A row of :data:`_CURRENT` or :data:`_VERSIONS`, as a stored identity (its
+        certificate parsed)."""
+        name, version, pem, chain_pem, source, spki, fp, created_at, deployment = r
         if chains is None:
             chain = _load_pems(chain_pem)
         else:  # identities share a few chains: parse each once
             chain = chains.get(chain_pem) or chains.setdefault(chain_pem, _load_pems(chain_pem))
         return StoredIdentity(
-            name=r.identity,
-            version=r.version,
-            certificate=self._s.parsed(r.pem),
+            name=name,
+            version=version,
+            certificate=self._s.parsed(pem),
             chain=chain,
-            source=CertSource(r.source),
-            spki=r.spki,
-            fingerprint=r.fingerprint,
-            created_at=r.created_at,
-            deployment=r.deployment,
+            source=CertSource(source),
+            spki=spki,
+            fingerprint=fp,
+            created_at=stored_time(created_at),
+            deployment=deployment,
         )
 
     def current(self) -> dict[str, StoredIdentity]:
         """The newest version of every identity: name -> version."""
-        latest = self._latest(self._s.deployment)
-        q = select(t.certificates).join(latest, self._is_latest(latest))
         chains: dict[str, tuple[x509.Certificate, ...]] = {}
-        with self._s.connection() as c:
-            return {r.identity: self._from_row(r, chains) for r in c.execute(q)}
+        rows = self._s.rows(_CURRENT, {"dep": self._s.deployment})
+        return {r[0]: self._from_row(r, chains) for r in rows}
 
     def newest_fingerprints(self, names: Sequence[str]) -> dict[str, str]:
         """identity -> the certificate fingerprint of its newest version, for those named
         that hold one (what a writer compares with what it decided on)."""
+        from sqlalchemy import func, select
+
+        from ccapki.store import schema as t
+
         wanted = builtins.list(dict.fromkeys(names))
         out: dict[str, str] = {}
         cert = t.certificates.c
@@ -300,32 +327,25 @@ class IdentityRepository:
 
     def get(self, name: str) -> StoredIdentity | None:
         """The newest version of identity ``name``, or None if it has none."""
-        q = (
-            select(t.certificates)
-            .where(t.certificates.c.deployment == self._s.deployment)
-            .where(t.certificates.c.identity == name)
-            .order_by(t.certificates.c.version.desc())
-            .limit(1)
-        )
-        with self._s.connection() as c:
-            row = c.execute(q).first()
-        return self._from_row(row) if row else None
+        found = self._versions(_VERSIONS + " DESC LIMIT 1", name)
+        return found[0] if found else None
 
     def history(self, name: str) -> builtins.list[StoredIdentity]:
         """Every version of identity ``name``, oldest first."""
-        q = (
-            select(t.certificates)
-            .where(t.certificates.c.deployment == self._s.deployment)
-            .where(t.certificates.c.identity == name)
-            .order_by(t.certificates.c.version)
-        )
-        with self._s.connection() as c:
-            return [self._from_row(r) for r in c.execute(q)]
+        return self._versions(_VERSIONS, name)
+
+    def _versions(self, sql: str, name: str) -> builtins.list[StoredIdentity]:
+        rows = self._s.rows(sql, {"dep": self._s.deployment, "name": name})
+        return [self._from_row(r) for r in rows]
 
     def versions_on_keys(self, spkis: Sequence[str]) -> dict[str, builtins.list[tuple[str, int]]]:
         """Certificates the deployment holds on these public keys: certificate fingerprint
         -> every (identity, version) holding it. A certificate is looked up by its key
         (indexed)."""
+        from sqlalchemy import select
+
+        from ccapki.store import schema as t
+
         out: dict[str, builtins.list[tuple[str, int]]] = {}
         wanted = builtins.list(dict.fromkeys(spkis))
         dep = self._s.deployment
@@ -348,6 +368,10 @@ class IdentityRepository:
     def _newest_here(self) -> ColumnElement[bool]:
         """The rows of the newest version of each identity of the acting deployment: a
         correlated maximum per identity, which ``ix_certificates_current`` covers."""
+        from sqlalchemy import func, select
+
+        from ccapki.store import schema as t
+
         c_ = t.certificates.c
         newer = t.certificates.alias("newer")
         newest = (
@@ -362,6 +386,10 @@ class IdentityRepository:
         not_after, source...), without parsing a certificate: what a report over many
         identities reads (from the covering index ``ix_certificates_current``: no
         certificate row, with its PEMs, is read)."""
+        from sqlalchemy import select
+
+        from ccapki.store import schema as t
+
         c_ = t.certificates.c
         q = select(
             c_.identity,
@@ -380,6 +408,10 @@ class IdentityRepository:
         """The certificates the newest versions' chains hold (the CAs the current
         certificates need), by fingerprint: read from ``ix_certificates_current`` (a row
         written without its ``chain_fps`` from its chain's PEM). Parses no certificate."""
+        from sqlalchemy import select
+
+        from ccapki.store import schema as t
+
         c_ = t.certificates.c
         current = self._newest_here()
         out: builtins.set[str] = set()

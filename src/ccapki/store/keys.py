@@ -7,11 +7,8 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, cast
 
-from sqlalchemy import insert, select, update
-
 from ccapki.errors import NotFoundError
-from ccapki.store import schema as t
-from ccapki.store.records import KeyRecord, KeyState
+from ccapki.store.records import KeyRecord, KeyState, stored_time
 
 if TYPE_CHECKING:  # the key code is loaded where a key is sealed or opened (see records.py)
     from cryptography.hazmat.primitives.asymmetric.types import (
@@ -82,6 +79,10 @@ class KeyRepository:
         """Seal and keep a private key of ``deployment`` (default: the one the store acts
         on) once: a key held already is left as it is. Returns its public-key
         fingerprint."""
+        from sqlalchemy import insert, select
+
+        from ccapki.store import schema as t
+
         row = self.sealed_row(key, key_type, identity, state, deployment=deployment)
         with self._s.connection() as c:
             exists = c.execute(
@@ -93,17 +94,18 @@ class KeyRepository:
 
     def has(self, spki: str) -> bool:
         """Whether the store holds the key with this public-key fingerprint."""
-        with self._s.connection() as c:
-            return (
-                c.execute(select(t.keys.c.id).where(t.keys.c.fingerprint == spki)).first()
-                is not None
-            )
+        sql = "SELECT id FROM keys WHERE fingerprint = :spki"
+        return bool(self._s.rows(sql, {"spki": spki}))
 
     def private_key(self, spki: str) -> CertificateIssuerPrivateKeyTypes:
         """Unseal a private key by its public-key fingerprint (in memory only).
 
         Raises :class:`NotFoundError` if the store holds no such key.
         """
+        from sqlalchemy import select
+
+        from ccapki.store import schema as t
+
         with self._s.connection() as c:
             row = c.execute(
                 select(t.keys.c.nonce, t.keys.c.sealed).where(t.keys.c.fingerprint == spki)
@@ -123,37 +125,30 @@ class KeyRepository:
         self, *, identity: str | None = None, state: KeyState | None = None
     ) -> builtins.list[KeyRecord]:
         """The deployment's key records (never the key material), oldest first."""
-        q = (
-            select(
-                t.keys.c.fingerprint,
-                t.keys.c.key_type,
-                t.keys.c.identity,
-                t.keys.c.state,
-                t.keys.c.created_at,
-                t.keys.c.deployment,
-            )
-            .where(t.keys.c.deployment == self._s.deployment)
-            .order_by(t.keys.c.id)
+        sql = (
+            "SELECT fingerprint, key_type, identity, state, created_at, deployment FROM keys "
+            "WHERE deployment = :deployment"
         )
         if identity is not None:
-            q = q.where(t.keys.c.identity == identity)
+            sql += " AND identity = :identity"
         if state is not None:
-            q = q.where(t.keys.c.state == state.value)
-        with self._s.connection() as c:
-            return [
-                KeyRecord(
-                    r.fingerprint,
-                    r.key_type,
-                    r.identity,
-                    KeyState(r.state),
-                    r.created_at,
-                    r.deployment,
-                )
-                for r in c.execute(q)
-            ]
+            sql += " AND state = :state"
+        params = {
+            "deployment": self._s.deployment,
+            "identity": identity,
+            "state": None if state is None else state.value,
+        }
+        return [
+            KeyRecord(fp, key_type, ident, KeyState(st), stored_time(at), dep)
+            for fp, key_type, ident, st, at, dep in self._s.rows(sql + " ORDER BY id", params)
+        ]
 
     def set_state(self, spki: str | Sequence[str], state: KeyState) -> None:
         """Set the state of one key, or of many in one statement."""
+        from sqlalchemy import update
+
+        from ccapki.store import schema as t
+
         fps = [spki] if isinstance(spki, str) else builtins.list(spki)
         with self._s.connection() as c:
             for i in range(0, len(fps), 500):

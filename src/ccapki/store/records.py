@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # the X.509 library is loaded where a certificate is read or 
 
 __all__ = [
     "DEFAULT_DEPLOYMENT",
+    "SCHEMA_HEAD",
     "SHARED_CAS",
     "AuditEntry",
     "CertFacts",
@@ -44,6 +45,7 @@ __all__ = [
     "TrustEntry",
     "UserRecord",
     "certificate_facts",
+    "stored_time",
 ]
 
 #: The deployment of a store that has applied no deployment file (and of the rows of a
@@ -52,6 +54,44 @@ DEFAULT_DEPLOYMENT = "default"
 #: The ``deployment`` of the CAs (and their keys) that the deployments with
 #: ``[deployment] ca = "shared"`` share; no deployment name can be it.
 SHARED_CAS = "*"
+#: The Alembic revision this code expects; a test checks it equals the migrations' head.
+SCHEMA_HEAD = "0010_not_after"
+
+#: Texts :func:`stored_time` keeps parsed (~150 bytes each).
+_SEEN_MAX = 16384
+_seen: dict[object, dt.datetime] = {}
+
+
+def _parse_time(value: object) -> dt.datetime:
+    utc = dt.UTC
+    if isinstance(value, dt.datetime):  # a driver that parses (psycopg; not sqlite3)
+        return value.replace(tzinfo=utc) if value.tzinfo is None else value.astimezone(utc)
+    text = str(value)
+    try:
+        when = dt.datetime.fromisoformat(text + "+00:00")  # the UTC text SQLite holds
+        if when.tzinfo is utc:
+            return when
+    except ValueError:  # a text with its own zone
+        pass
+    when = dt.datetime.fromisoformat(text)  # a date alone reads "+00:00" as nothing
+    return when.replace(tzinfo=utc) if when.tzinfo is None else when.astimezone(utc)
+
+
+def stored_time(value: object) -> dt.datetime:
+    """A datetime column's value as read from the database driver (SQLite's UTC text
+    "2026-11-27 00:00:00.000000", or a driver's datetime), as an aware UTC datetime.
+
+    The same few texts come back many times (a batch's issue and expiry times, a root held
+    by every appliance): each is parsed once (a datetime is immutable). The text is read
+    with its zone appended: ``replace(tzinfo=...)`` on the parsed value cost eight times the
+    parse itself."""
+    when = _seen.get(value)
+    if when is None:
+        when = _parse_time(value)
+        if len(_seen) < _SEEN_MAX:
+            _seen[value] = when
+    return when
+
 
 #: Where a stored certificate came from: the deployment's
 #: :class:`~ccapki.topology.model.Source` (the same strings).

@@ -22,12 +22,9 @@ from sqlalchemy import (
     func,
 )
 
-from ccapki.store.records import DEFAULT_DEPLOYMENT
+from ccapki.store.records import DEFAULT_DEPLOYMENT, SCHEMA_HEAD, stored_time
 
 __all__ = ["DEFAULT_DEPLOYMENT", "SCHEMA_HEAD", "metadata"]
-
-#: The Alembic revision this code expects; a test checks it equals the migrations' head.
-SCHEMA_HEAD = "0010_not_after"
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -50,47 +47,17 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
     def result_processor(
         self, dialect: Dialect, coltype: object
     ) -> Callable[[object], dt.datetime | None] | None:
-        """On SQLite, the stored text ("2026-11-27 00:00:00.000000", UTC) read in one C
-        call: a status of 10,000 identities reads 50,000 of them (SQLAlchemy's own parser
-        and then :meth:`process_result_value` took three times as long). The text is read
-        with its zone appended ("+00:00"): ``replace(tzinfo=...)`` on the parsed value cost
-        eight times the parse itself."""
+        """On SQLite, the stored text read in one C call by :func:`stored_time` (a status
+        of 10,000 identities reads 50,000 of them: SQLAlchemy's own parser and then
+        :meth:`process_result_value` took three times as long)."""
         if dialect.name != "sqlite":
             return super().result_processor(dialect, coltype)
-        fromiso = dt.datetime.fromisoformat
-        utc = dt.UTC
-        # the same few texts, many times (a batch's issue and expiry times, a root held by
-        # every appliance, a probe run's time): each read once (a datetime is immutable)
-        seen: dict[object, dt.datetime] = {}
-
-        def parse(value: object) -> dt.datetime:
-            if isinstance(value, dt.datetime):  # a driver that parses (not sqlite3's)
-                return value.replace(tzinfo=utc) if value.tzinfo is None else value.astimezone(utc)
-            text = str(value)
-            try:
-                when = fromiso(text + "+00:00")  # the UTC text SQLite holds, zone given
-                if when.tzinfo is utc:
-                    return when
-            except ValueError:  # a text with its own zone
-                pass
-            when = fromiso(text)  # a date alone reads "+00:00" as nothing
-            return when.replace(tzinfo=utc) if when.tzinfo is None else when.astimezone(utc)
 
         def process(value: object) -> dt.datetime | None:
-            if value is None:
-                return None
-            when = seen.get(value)
-            if when is None:
-                when = parse(value)
-                if len(seen) < _SEEN_MAX:
-                    seen[value] = when
-            return when
+            return None if value is None else stored_time(value)
 
         return process
 
-
-#: Texts a SQLite datetime column's reader keeps parsed (~150 bytes each).
-_SEEN_MAX = 16384
 
 metadata = MetaData()
 

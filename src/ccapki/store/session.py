@@ -17,46 +17,48 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import json
 import os
 import sqlite3
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING
-
-from sqlalchemy import Connection, Engine, create_engine, event, func, insert, literal, select
-from sqlalchemy.engine.interfaces import DBAPIConnection
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
+from typing import TYPE_CHECKING, Any
 
 from ccapki.errors import InputError, NotFoundError, PasswordError, StoreBusy, StoreError
 from ccapki.home import DB_NAME, KEY_FILE, sqlite_url, store_exists
-from ccapki.store import schema as t
-from ccapki.store.audit import AuditLog, DeploymentRepository
-from ccapki.store.cas import CARepository
-from ccapki.store.csrs import CsrRepository
-from ccapki.store.home import make_home
-from ccapki.store.identities import IdentityRepository
-from ccapki.store.keys import KeyRepository
-from ccapki.store.monitoring import NoticeRepository, ProbeRepository, RunRepository
-from ccapki.store.service import (
-    JobRepository,
-    LoginThrottle,
-    SessionRepository,
-    TokenRepository,
-    UserRepository,
-)
-from ccapki.store.tokenkeys import TokenKeyRepository
-from ccapki.store.truststores import TrustStoreRepository
+from ccapki.store.records import DEFAULT_DEPLOYMENT, SCHEMA_HEAD
 
-if TYPE_CHECKING:  # the X.509 and AEAD code are loaded where a certificate is parsed or a key
-    # sealed: `status` reads columns only (see records.py)
+if TYPE_CHECKING:
+    # SQLAlchemy is loaded when a store is first written, or read on a database server:
+    # a command that only reads a SQLite store (`keys list`, `trust check`, `inspect`,
+    # `plan`) reads it through sqlite3 alone (see Store.rows), ~0.15 s sooner. The X.509
+    # and AEAD code are loaded where a certificate is parsed or a key sealed.
     from cryptography import x509
+    from sqlalchemy import Connection, Engine
+    from sqlalchemy.engine.interfaces import DBAPIConnection
+    from sqlalchemy.pool import ConnectionPoolEntry
 
+    from ccapki.store.audit import AuditLog, DeploymentRepository
+    from ccapki.store.cas import CARepository
+    from ccapki.store.csrs import CsrRepository
+    from ccapki.store.identities import IdentityRepository
     from ccapki.store.keyring import Keyring
+    from ccapki.store.keys import KeyRepository
+    from ccapki.store.monitoring import NoticeRepository, ProbeRepository, RunRepository
+    from ccapki.store.service import (
+        JobRepository,
+        LoginThrottle,
+        SessionRepository,
+        TokenRepository,
+        UserRepository,
+    )
+    from ccapki.store.tokenkeys import TokenKeyRepository
+    from ccapki.store.truststores import TrustStoreRepository
 
 __all__ = [
     "MIN_PASSPHRASE",
@@ -108,11 +110,27 @@ def _sqlite_begin(conn: Connection) -> None:
 
 
 def _engine(url: str) -> Engine:
+    """The engine of the database URL ``url`` (``CCAPKI_DATABASE_URL``)."""
+    from sqlalchemy import create_engine
+
     from ccapki.store.urls import check_database_url
 
     check_database_url(url)  # not a URL, MySQL...: a StoreError with a hint, not exit 70
-    engine = create_engine(url)
+    return _listened(create_engine(url))
+
+
+def _file_engine(db: Path) -> Engine:
+    """The engine of the store's SQLite file ``db``: the path as it is, never read as a
+    URL (a store folder named ``a?b``, ``x#1`` or ``50%20`` put its database elsewhere)."""
+    from sqlalchemy import URL, create_engine
+
+    return _listened(create_engine(URL.create("sqlite", database=str(db))))
+
+
+def _listened(engine: Engine) -> Engine:
     if engine.dialect.name == "sqlite":
+        from sqlalchemy import event
+
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
     return engine
@@ -190,6 +208,9 @@ def read_only_error(home: Path, why: str) -> StoreError:
 
 def _read_only_engine(db: Path) -> Engine:
     """An engine reading the SQLite file ``db`` without ever writing it."""
+    from sqlalchemy import create_engine, event
+    from sqlalchemy.pool import QueuePool
+
     uri = sqlite_read_only_uri(db)
     engine = create_engine(
         "sqlite://",
@@ -262,6 +283,8 @@ def _write_lock(conn: Connection, wait: float, on_wait: WaitNotice | None) -> It
     trans = conn.begin()
     try:
         if dialect == "postgresql":
+            from sqlalchemy import func, literal, select
+
             lock = select(
                 func.pg_try_advisory_xact_lock(
                     literal(_PG_LOCK_CLASS), func.hashtext(func.current_schema())
@@ -310,7 +333,7 @@ def _keep_copy(db: Path, version: str) -> Path:
             stale.unlink()
     try:
         os.close(os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        src = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        src = sqlite3.connect(f"{db.absolute().as_uri()}?mode=ro", uri=True)
         try:
             dst = sqlite3.connect(part)
             try:
@@ -351,6 +374,7 @@ def _schema_version(engine: Engine) -> str | None:
     """The store's Alembic revision, None when the database holds no ccapki schema: one
     query when it does (every open asks; at this version's head no migration runs)."""
     from sqlalchemy import inspect, text
+    from sqlalchemy.exc import DBAPIError
 
     query = text("SELECT version_num FROM alembic_version")
     with engine.connect() as conn:
@@ -361,6 +385,27 @@ def _schema_version(engine: Engine) -> str | None:
         if not inspect(conn).has_table("alembic_version"):
             return None
         return conn.execute(query).scalar()
+
+
+def _current_reader(db: Path, read_only: str | None) -> sqlite3.Connection | None:
+    """sqlite3's own connection to the store's SQLite file ``db``, which never writes
+    (``PRAGMA query_only``), when the file holds this ccapki's schema; None otherwise (the
+    full open then says what is wrong, or upgrades it)."""
+    try:
+        uri = sqlite_read_only_uri(db) if read_only else f"{db.absolute().as_uri()}?mode=rw"
+        con = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+    except (sqlite3.Error, StoreError):
+        return None
+    try:
+        con.execute("PRAGMA query_only=ON")
+        con.execute("PRAGMA busy_timeout=5000")
+        row = con.execute("SELECT version_num FROM alembic_version").fetchone()
+    except sqlite3.Error:
+        row = None
+    if row is None or row[0] != SCHEMA_HEAD:
+        con.close()
+        return None
+    return con
 
 
 def _unreachable(engine: Engine, exc: Exception) -> StoreError:
@@ -453,16 +498,27 @@ class Store:
     def __init__(
         self,
         home: Path,
-        engine: Engine,
+        engine: Engine | None,
         *,
         passphrase: PassphraseProvider | None = None,
         clock: Clock | None = None,
         wait: float = DEFAULT_WAIT,
         on_wait: WaitNotice | None = None,
         deployment: str | None = None,
+        connect: Callable[[], Engine] | None = None,
+        reader: sqlite3.Connection | None = None,
     ) -> None:
+        if engine is None and connect is None:
+            raise ValueError("a Store needs its engine, or how to make it (connect)")
         self.home = home
-        self.engine = engine
+        self._engine = engine
+        #: makes the engine when it is first needed (a store opened by Store.open on its
+        #: SQLite file: a command that only reads never loads SQLAlchemy)
+        self._connect = connect
+        #: sqlite3's own read-only connection to the store's file (see :meth:`rows`), and
+        #: the thread that may use it (the one that opened the store)
+        self._reader = reader
+        self._reader_thread = threading.get_ident()
         self._deployment = deployment
         self._passphrase = passphrase
         #: how long a write waits for another ccapki's write lock (seconds), and who is told
@@ -482,23 +538,129 @@ class Store:
         # certificates this Store wrote or read, by PEM text: a certificate is immutable, so
         # reading back what was just written (apply -> trust stores) parses nothing again
         self._parsed: dict[str, x509.Certificate] = {}
-        self.keys = KeyRepository(self)
-        self.identities = IdentityRepository(self)
-        self.cas = CARepository(self)
-        self.trust = TrustStoreRepository(self)
-        self.csrs = CsrRepository(self)
-        self.audit = AuditLog(self)
-        self.deployments = DeploymentRepository(self)
-        self.probes = ProbeRepository(self)
-        self.notices = NoticeRepository(self)
-        self.runs = RunRepository(self)
-        self.users = UserRepository(self)
-        self.tokens = TokenRepository(self)
-        self.sessions = SessionRepository(self)
-        self.logins = LoginThrottle(self)
-        self.jobs = JobRepository(self)
-        #: CA keys in PKCS#11 tokens (where they are; never the key or the PIN)
-        self.token_keys = TokenKeyRepository(self)
+
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine (made when first needed)."""
+        if self._engine is None:
+            assert self._connect is not None
+            self._engine = self._connect()
+        return self._engine
+
+    # the repositories: each module is loaded when first used (see the TYPE_CHECKING
+    # imports above: most need SQLAlchemy)
+
+    @functools.cached_property
+    def keys(self) -> KeyRepository:
+        """Private keys, sealed (never the key material in a record)."""
+        from ccapki.store.keys import KeyRepository
+
+        return KeyRepository(self)
+
+    @functools.cached_property
+    def identities(self) -> IdentityRepository:
+        """Identities and their versions."""
+        from ccapki.store.identities import IdentityRepository
+
+        return IdentityRepository(self)
+
+    @functools.cached_property
+    def cas(self) -> CARepository:
+        """The CAs of the acting deployment."""
+        from ccapki.store.cas import CARepository
+
+        return CARepository(self)
+
+    @functools.cached_property
+    def trust(self) -> TrustStoreRepository:
+        """The appliances' trust stores."""
+        from ccapki.store.truststores import TrustStoreRepository
+
+        return TrustStoreRepository(self)
+
+    @functools.cached_property
+    def csrs(self) -> CsrRepository:
+        """CSRs made, waiting for their certificates."""
+        from ccapki.store.csrs import CsrRepository
+
+        return CsrRepository(self)
+
+    @functools.cached_property
+    def audit(self) -> AuditLog:
+        """The audit log."""
+        from ccapki.store.audit import AuditLog
+
+        return AuditLog(self)
+
+    @functools.cached_property
+    def deployments(self) -> DeploymentRepository:
+        """The deployment files applied, by name."""
+        from ccapki.store.audit import DeploymentRepository
+
+        return DeploymentRepository(self)
+
+    @functools.cached_property
+    def probes(self) -> ProbeRepository:
+        """What the appliances served when probed."""
+        from ccapki.store.monitoring import ProbeRepository
+
+        return ProbeRepository(self)
+
+    @functools.cached_property
+    def notices(self) -> NoticeRepository:
+        """Notices sent (expiry, failures)."""
+        from ccapki.store.monitoring import NoticeRepository
+
+        return NoticeRepository(self)
+
+    @functools.cached_property
+    def runs(self) -> RunRepository:
+        """Runs of the watcher and the scheduled jobs."""
+        from ccapki.store.monitoring import RunRepository
+
+        return RunRepository(self)
+
+    @functools.cached_property
+    def users(self) -> UserRepository:
+        """The service's users."""
+        from ccapki.store.service import UserRepository
+
+        return UserRepository(self)
+
+    @functools.cached_property
+    def tokens(self) -> TokenRepository:
+        """The service's API tokens."""
+        from ccapki.store.service import TokenRepository
+
+        return TokenRepository(self)
+
+    @functools.cached_property
+    def sessions(self) -> SessionRepository:
+        """The service's web sessions."""
+        from ccapki.store.service import SessionRepository
+
+        return SessionRepository(self)
+
+    @functools.cached_property
+    def logins(self) -> LoginThrottle:
+        """The service's login throttle."""
+        from ccapki.store.service import LoginThrottle
+
+        return LoginThrottle(self)
+
+    @functools.cached_property
+    def jobs(self) -> JobRepository:
+        """The service's jobs."""
+        from ccapki.store.service import JobRepository
+
+        return JobRepository(self)
+
+    @functools.cached_property
+    def token_keys(self) -> TokenKeyRepository:
+        """CA keys in PKCS#11 tokens (where they are; never the key or the PIN)."""
+        from ccapki.store.tokenkeys import TokenKeyRepository
+
+        return TokenKeyRepository(self)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -524,8 +686,11 @@ class Store:
         database cannot be reached, :class:`PasswordError` for a missing or short
         passphrase.
         """
+        given = url
         url = url or sqlite_url(home)
-        db = _sqlite_file(url, home)  # a sqlite:/// URL's file is the store's database
+        # a sqlite:/// URL's file is the store's database; else the home's (its path as it
+        # is: never read back out of a URL)
+        db = _sqlite_file(given, home) if given else home / DB_NAME
         why = _not_a_store(db)
         if why:  # never overwritten, and never called a store
             raise StoreError(
@@ -571,6 +736,8 @@ class Store:
                 "exist; nothing was written",
                 f"make the folder first (`mkdir -p {db.parent}`), or check CCAPKI_DATABASE_URL",
             )
+        from ccapki.store.home import make_home
+
         make_home(home)
         unwritable = read_only_reason(home) if key_file or url.startswith("sqlite:") else None
         if unwritable is not None:  # before any file: an OSError here would be exit 70
@@ -589,7 +756,11 @@ class Store:
             record = Keyring.wrap_with_passphrase(data_key, passphrase)
         # the engine first (loading the driver takes a while): from the first file written
         # on, any failure or interruption removes what this call made, never a half store
-        engine = _engine(url)
+        from sqlalchemy import insert
+
+        from ccapki.store import schema as t
+
+        engine = _engine(given) if given else _file_engine(db)
         made: list[str | Path] = []
         try:
             if key_file:
@@ -678,8 +849,31 @@ class Store:
                 f"{home / DB_NAME} is not a ccapki store ({why})", _move_away(home / DB_NAME)
             )
         read_only = None if url else read_only_reason(home)
+        if url is None and not upgrade:
+            reader = _current_reader(home / DB_NAME, read_only)
+            if reader is not None:  # this ccapki's schema: the engine is made when needed
+                connect: Callable[[], Engine] = (
+                    functools.partial(_read_only_engine, home / DB_NAME)
+                    if read_only
+                    else functools.partial(_file_engine, home / DB_NAME)
+                )
+                fast = cls(
+                    home,
+                    None,
+                    passphrase=passphrase,
+                    clock=clock,
+                    wait=wait,
+                    on_wait=on_wait,
+                    deployment=deployment,
+                    connect=connect,
+                    reader=reader,
+                )
+                fast.read_only = read_only
+                return fast
         engine = (
-            _read_only_engine(home / DB_NAME) if read_only else _engine(url or sqlite_url(home))
+            _read_only_engine(home / DB_NAME)
+            if read_only
+            else (_engine(url) if url else _file_engine(home / DB_NAME))
         )
         try:
             version = _schema_version(engine)
@@ -705,14 +899,14 @@ class Store:
                 "ccapki schema",
                 "run `ccapki init` to create the store in it (or check CCAPKI_DATABASE_URL)",
             )
-        if version != t.SCHEMA_HEAD:
+        if version != SCHEMA_HEAD:
             from ccapki.store.health import known_revisions
 
             if version not in known_revisions():  # a newer ccapki's: never touched
                 engine.dispose()
                 raise StoreError(
                     f"the store's schema is {version}, newer than this ccapki knows "
-                    f"({t.SCHEMA_HEAD}): a newer ccapki made or upgraded it",
+                    f"({SCHEMA_HEAD}): a newer ccapki made or upgraded it",
                     f"use a ccapki that knows schema {version} (the release that made or "
                     "upgraded this store; `ccapki --version` says which this one is, "
                     "`pip install -U ccapki` gets the newest); nothing was changed",
@@ -721,7 +915,7 @@ class Store:
                 engine.dispose()
                 raise StoreError(
                     f"the store at {home} is read-only ({read_only}), and its schema "
-                    f"({version}) is older than this ccapki's ({t.SCHEMA_HEAD}): it must be "
+                    f"({version}) is older than this ccapki's ({SCHEMA_HEAD}): it must be "
                     "upgraded, which writes",
                     f"make it writable once (check the permissions of {home} and its "
                     f"{DB_NAME}, or remount it read-write) and run `ccapki upgrade`; or "
@@ -731,7 +925,7 @@ class Store:
                 engine.dispose()
                 raise StoreError(
                     f"the store's schema is {version}, older than this ccapki's "
-                    f"({t.SCHEMA_HEAD}): nothing was changed",
+                    f"({SCHEMA_HEAD}): nothing was changed",
                     "upgrade it once with `ccapki upgrade` (it keeps a copy of the store as it "
                     "was); or keep using the ccapki that made it",
                 )
@@ -741,7 +935,7 @@ class Store:
             except BaseException:  # e.g. a migration that refuses the store's rows (0006)
                 engine.dispose()
                 raise
-            upgraded = Upgrade(version, t.SCHEMA_HEAD, copy)
+            upgraded = Upgrade(version, SCHEMA_HEAD, copy)
         else:
             upgraded = None
         store = cls(
@@ -761,12 +955,9 @@ class Store:
         """The database's schema revision when it is no longer this ccapki's (another
         ccapki upgraded the store under a long-running process: ``serve``, ``watch``, the
         lab), else None. Reads ``alembic_version`` now (a process checks it at open only)."""
-        from sqlalchemy import text
-
-        with self.connection() as c:
-            row = c.execute(text("SELECT version_num FROM alembic_version")).first()
-        found = None if row is None else str(row[0])
-        return None if found == t.SCHEMA_HEAD else (found or "none")
+        rows = self.rows("SELECT version_num FROM alembic_version")
+        found = str(rows[0][0]) if rows else None
+        return None if found == SCHEMA_HEAD else (found or "none")
 
     def fork(self, *, deployment: str | None = None, actor: str | None = None) -> Store:
         """Another :class:`Store` on the same database, for another thread or request:
@@ -789,8 +980,38 @@ class Store:
         return other
 
     def close(self) -> None:
-        if self._owns_engine:
-            self.engine.dispose()
+        self._drop_reader()
+        if self._owns_engine and self._engine is not None:
+            self._engine.dispose()
+
+    def _drop_reader(self) -> None:
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.close()
+
+    def rows(self, sql: str, params: Mapping[str, object] | None = None) -> list[tuple[Any, ...]]:
+        """The rows of one read query, in SQL that SQLite and PostgreSQL both speak, with
+        ``:name`` parameters (no IN lists).
+
+        Outside a transaction, on a store :meth:`open` found at this ccapki's schema in its
+        SQLite file, the query runs on sqlite3's own read-only connection (``PRAGMA
+        query_only``), with no SQLAlchemy loaded: the reads of `keys list`, `trust check`,
+        `inspect`, `plan` (issue 9: a command on the store within 3.5x the import of
+        cryptography.x509). Inside a transaction or snapshot, on another thread, and on a
+        database server, on the store's connection. Datetime columns come back as the
+        driver gives them: read them with :func:`~ccapki.store.records.stored_time`.
+        """
+        args = params or {}
+        reader = self._reader
+        if reader is not None and self._tx is None and threading.get_ident() == self._reader_thread:
+            try:
+                return reader.execute(sql, args).fetchall()
+            except sqlite3.Error:  # locked too long, damaged...: said as the engine says it
+                self._drop_reader()
+        from sqlalchemy import text
+
+        with self.connection() as c:
+            return [tuple(r) for r in c.execute(text(sql), args)]
 
     def __enter__(self) -> Store:
         return self
@@ -862,7 +1083,7 @@ class Store:
                     "lists them",
                 )
             if not names:
-                return t.DEFAULT_DEPLOYMENT
+                return DEFAULT_DEPLOYMENT
             self._deployment = names[0]
         return self._deployment
 
@@ -880,7 +1101,7 @@ class Store:
         """
         if name is not None and not new:
             names = self.deployments.names()
-            if name not in names and not (not names and name == t.DEFAULT_DEPLOYMENT):
+            if name not in names and not (not names and name == DEFAULT_DEPLOYMENT):
                 raise NotFoundError(
                     f"this store holds no deployment {name!r}"
                     + (f" (it holds: {', '.join(names)})" if names else " (it holds none yet)"),
@@ -972,7 +1193,11 @@ class Store:
             try:
                 with self.engine.begin() as conn:
                     yield conn
-            except DBAPIError as exc:  # a write: PRAGMA query_only refuses it
+            except Exception as exc:  # a write: PRAGMA query_only refuses it
+                from sqlalchemy.exc import DBAPIError
+
+                if not isinstance(exc, DBAPIError):
+                    raise
                 if isinstance(exc.orig, sqlite3.Error) and _read_only_refusal(exc.orig):
                     raise read_only_error(self.home, self.read_only) from None
                 raise
@@ -999,13 +1224,17 @@ class Store:
 
     def count(self, table: str) -> int:
         """How many rows ``table`` holds."""
+        from sqlalchemy import func, select
+
+        from ccapki.store import schema as t
+
         tbl = t.metadata.tables[table]
         with self.connection() as c:
             return int(c.execute(select(func.count()).select_from(tbl)).scalar() or 0)
 
     def _meta(self, key: str) -> str:
-        with self.connection() as c:
-            value = c.execute(select(t.meta.c.value).where(t.meta.c.key == key)).scalar()
+        rows = self.rows('SELECT value FROM meta WHERE "key" = :key', {"key": key})
+        value = rows[0][0] if rows else None
         if value is None:
             raise StoreError(f"the store has no {key!r} record", "restore the store from a backup")
         return str(value)

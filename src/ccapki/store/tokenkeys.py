@@ -8,11 +8,9 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import insert, select, update
-
 from ccapki.errors import TokenError
 from ccapki.pki.keytypes import KeyType
-from ccapki.store import schema as t
+from ccapki.store.records import stored_time
 
 if TYPE_CHECKING:
     from ccapki.hsm.token import PinProvider, TokenKey
@@ -66,6 +64,10 @@ class TokenKeyRepository:
     def add(self, key: TokenKey, *, deployment: str | None = None) -> str:
         """Record where ``key`` is (once: a key recorded already is left as it is).
         Returns its public-key fingerprint."""
+        from sqlalchemy import insert, select
+
+        from ccapki.store import schema as t
+
         spki = _spki(key)
         with self._s.connection() as c:
             exists = c.execute(
@@ -91,6 +93,10 @@ class TokenKeyRepository:
         exact URI (no module) and ``module`` (default: the module ``key`` was reached
         through). The caller has checked the key (``ccapki ca set-token``). Returns the new
         record. Raises :class:`TokenError` when the store records no such token key."""
+        from sqlalchemy import update
+
+        from ccapki.store import schema as t
+
         spki = _spki(key)
         with self._s.connection() as c:
             done = c.execute(
@@ -110,23 +116,18 @@ class TokenKeyRepository:
 
     def get(self, spki: str) -> TokenKeyRecord | None:
         """Where the key with this public-key fingerprint is, or None (not in a token)."""
-        with self._s.connection() as c:
-            r = c.execute(
-                select(t.ca_token_keys).where(t.ca_token_keys.c.fingerprint == spki)
-            ).first()
-        if r is None:
-            return None
-        return TokenKeyRecord(
-            r.fingerprint, r.key_type, r.uri, r.module, r.created_at, r.deployment
-        )
+        found = self._records(" WHERE fingerprint = :spki", {"spki": spki})
+        return found[0] if found else None
 
     def list(self) -> builtins.list[TokenKeyRecord]:
         """Every CA key the store knows to be in a token (every deployment's), oldest first."""
-        with self._s.connection() as c:
-            rows = c.execute(select(t.ca_token_keys).order_by(t.ca_token_keys.c.id)).all()
+        return self._records(" ORDER BY id", {})
+
+    def _records(self, where: str, params: dict[str, object]) -> builtins.list[TokenKeyRecord]:
+        sql = "SELECT fingerprint, key_type, uri, module, created_at, deployment FROM ca_token_keys"
         return [
-            TokenKeyRecord(r.fingerprint, r.key_type, r.uri, r.module, r.created_at, r.deployment)
-            for r in rows
+            TokenKeyRecord(fp, key_type, uri, module, stored_time(at), dep)
+            for fp, key_type, uri, module, at, dep in self._s.rows(sql + where, params)
         ]
 
     def open(self, record: TokenKeyRecord) -> TokenKey:

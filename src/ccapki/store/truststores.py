@@ -7,10 +7,6 @@ import builtins
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select, update
-
-from ccapki.store import schema as t
-from ccapki.store.bulk import insert_many
 from ccapki.store.records import TrustEntry, pem_text
 
 if TYPE_CHECKING:
@@ -30,30 +26,23 @@ class TrustStoreRepository:
 
     def entries(self, appliance: str) -> builtins.list[TrustEntry]:
         """The appliance's Trusted Certificate Authorities, oldest first."""
-        q = (
-            select(t.trust_entries.c.fingerprint, t.trust_entries.c.label, t.trust_entries.c.pem)
-            .where(t.trust_entries.c.deployment == self._s.deployment)
-            .where(t.trust_entries.c.appliance == appliance)
-            .where(t.trust_entries.c.removed_at.is_(None))
-            .order_by(t.trust_entries.c.id)
+        sql = (
+            "SELECT fingerprint, label, pem FROM trust_entries WHERE deployment = :dep "
+            "AND appliance = :appliance AND removed_at IS NULL ORDER BY id"
         )
         dep = self._s.deployment
-        with self._s.connection() as c:
-            return [
-                TrustEntry(r.fingerprint, r.label, self._s.parsed(r.pem), dep) for r in c.execute(q)
-            ]
+        rows = self._s.rows(sql, {"dep": dep, "appliance": appliance})
+        return [TrustEntry(fp, label, self._s.parsed(pem), dep) for fp, label, pem in rows]
 
     def all(self) -> dict[str, builtins.list[x509.Certificate]]:
         """Every appliance's trusted certificates: appliance -> certificates."""
-        q = (
-            select(t.trust_entries.c.appliance, t.trust_entries.c.pem)
-            .where(t.trust_entries.c.deployment == self._s.deployment)
-            .where(t.trust_entries.c.removed_at.is_(None))
+        sql = (
+            "SELECT appliance, pem FROM trust_entries WHERE deployment = :dep "
+            "AND removed_at IS NULL"
         )
         out: dict[str, builtins.list[x509.Certificate]] = {}
-        with self._s.connection() as c:
-            for r in c.execute(q):
-                out.setdefault(r.appliance, []).append(self._s.parsed(r.pem))
+        for appliance, pem in self._s.rows(sql, {"dep": self._s.deployment}):
+            out.setdefault(appliance, []).append(self._s.parsed(pem))
         return out
 
     def add(self, appliance: str, cert: x509.Certificate, label: str) -> bool:
@@ -68,7 +57,11 @@ class TrustStoreRepository:
         """
         if not entries:
             return []
+        from sqlalchemy import select
+
         from ccapki.pki.certs import fingerprint
+        from ccapki.store import schema as t
+        from ccapki.store.bulk import insert_many
 
         now = self._s.now()
         fps: dict[int, str] = {}  # most entries repeat a few roots: hash each object once
@@ -120,6 +113,10 @@ class TrustStoreRepository:
 
     def remove(self, appliance: str, fingerprint: str) -> int:
         """Remove entries whose fingerprint starts with ``fingerprint``; returns how many."""
+        from sqlalchemy import update
+
+        from ccapki.store import schema as t
+
         fp = fingerprint.lower().replace(":", "")
         with self._s.connection() as c:
             res = c.execute(
