@@ -482,6 +482,84 @@ _KEY_FILE_HINT = (
 )
 
 
+def _checked_engine(
+    home: Path, url: str | None, read_only: str | None, upgrade: bool
+) -> tuple[Engine, Upgrade | None]:
+    """The engine of the store (see :meth:`Store.open`), its schema checked: this
+    ccapki's, or brought to it with ``upgrade`` (what was done: the :class:`Upgrade`).
+
+    Raises :class:`StoreError` as :meth:`Store.open` says."""
+    engine = (
+        _read_only_engine(home / DB_NAME)
+        if read_only
+        else (_engine(url) if url else _file_engine(home / DB_NAME))
+    )
+    try:
+        version = _schema_version(engine)
+    except Exception as exc:  # sqlite3.DatabaseError: file is not a database
+        engine.dispose()
+        if not str(engine.url).startswith("sqlite"):
+            raise _unreachable(engine, exc) from None
+        where = _sqlite_file(url, home) if url else home / DB_NAME  # a sqlite:/// URL's
+        if url and not where.exists():
+            raise StoreError(
+                f"no ccapki store at {where}",
+                "check CCAPKI_DATABASE_URL (sqlite:///PATH names the database file), "
+                "or run `ccapki init` first",
+            ) from None
+        raise StoreError(
+            f"{where} is not a ccapki store ({type(exc).__name__})",
+            "point --home at a folder made by `ccapki init`, or restore a backup",
+        ) from None
+    if version is None:  # a database server's database (a SQLite file is checked above)
+        engine.dispose()
+        raise StoreError(
+            f"the database {engine.url.render_as_string(hide_password=True)} holds no "
+            "ccapki schema",
+            "run `ccapki init` to create the store in it (or check CCAPKI_DATABASE_URL)",
+        )
+    if version != SCHEMA_HEAD:
+        from ccapki.store.health import known_revisions
+
+        if version not in known_revisions():  # a newer ccapki's: never touched
+            engine.dispose()
+            raise StoreError(
+                f"the store's schema is {version}, newer than this ccapki knows "
+                f"({SCHEMA_HEAD}): a newer ccapki made or upgraded it",
+                f"use a ccapki that knows schema {version} (the release that made or "
+                "upgraded this store; `ccapki --version` says which this one is, "
+                "`pip install -U ccapki` gets the newest); nothing was changed",
+            )
+        if read_only:  # never migrated in place: it cannot be
+            engine.dispose()
+            raise StoreError(
+                f"the store at {home} is read-only ({read_only}), and its schema "
+                f"({version}) is older than this ccapki's ({SCHEMA_HEAD}): it must be "
+                "upgraded, which writes",
+                f"make it writable once (check the permissions of {home} and its "
+                f"{DB_NAME}, or remount it read-write) and run `ccapki upgrade`; or "
+                "read it with the ccapki that made it",
+            )
+        if not upgrade:
+            engine.dispose()
+            raise StoreError(
+                f"the store's schema is {version}, older than this ccapki's "
+                f"({SCHEMA_HEAD}): nothing was changed",
+                "upgrade it once with `ccapki upgrade` (it keeps a copy of the store as it "
+                "was); or keep using the ccapki that made it",
+            )
+        try:
+            copy = None if url else _keep_copy(home / DB_NAME, version)
+            _migrate(engine)
+        except BaseException:  # e.g. a migration that refuses the store's rows (0006)
+            engine.dispose()
+            raise
+        upgraded = Upgrade(version, SCHEMA_HEAD, copy)
+    else:
+        upgraded = None
+    return engine, upgraded
+
+
 class Store:
     """The ccapki store in ``home``: :meth:`init` once, then :meth:`open` (a context
     manager: leaving the ``with`` block closes it).
@@ -849,95 +927,16 @@ class Store:
                 f"{home / DB_NAME} is not a ccapki store ({why})", _move_away(home / DB_NAME)
             )
         read_only = None if url else read_only_reason(home)
-        if url is None and not upgrade:
-            reader = _current_reader(home / DB_NAME, read_only)
-            if reader is not None:  # this ccapki's schema: the engine is made when needed
-                connect: Callable[[], Engine] = (
-                    functools.partial(_read_only_engine, home / DB_NAME)
-                    if read_only
-                    else functools.partial(_file_engine, home / DB_NAME)
-                )
-                fast = cls(
-                    home,
-                    None,
-                    passphrase=passphrase,
-                    clock=clock,
-                    wait=wait,
-                    on_wait=on_wait,
-                    deployment=deployment,
-                    connect=connect,
-                    reader=reader,
-                )
-                fast.read_only = read_only
-                return fast
-        engine = (
-            _read_only_engine(home / DB_NAME)
-            if read_only
-            else (_engine(url) if url else _file_engine(home / DB_NAME))
-        )
-        try:
-            version = _schema_version(engine)
-        except Exception as exc:  # sqlite3.DatabaseError: file is not a database
-            engine.dispose()
-            if not str(engine.url).startswith("sqlite"):
-                raise _unreachable(engine, exc) from None
-            where = _sqlite_file(url, home) if url else home / DB_NAME  # a sqlite:/// URL's
-            if url and not where.exists():
-                raise StoreError(
-                    f"no ccapki store at {where}",
-                    "check CCAPKI_DATABASE_URL (sqlite:///PATH names the database file), "
-                    "or run `ccapki init` first",
-                ) from None
-            raise StoreError(
-                f"{where} is not a ccapki store ({type(exc).__name__})",
-                "point --home at a folder made by `ccapki init`, or restore a backup",
-            ) from None
-        if version is None:  # a database server's database (a SQLite file is checked above)
-            engine.dispose()
-            raise StoreError(
-                f"the database {engine.url.render_as_string(hide_password=True)} holds no "
-                "ccapki schema",
-                "run `ccapki init` to create the store in it (or check CCAPKI_DATABASE_URL)",
+        reader = _current_reader(home / DB_NAME, read_only) if url is None and not upgrade else None
+        engine: Engine | None = None
+        connect: Callable[[], Engine] | None = None
+        upgraded: Upgrade | None = None
+        if reader is not None:  # this ccapki's schema: the engine is made when needed
+            connect = functools.partial(
+                _read_only_engine if read_only else _file_engine, home / DB_NAME
             )
-        if version != SCHEMA_HEAD:
-            from ccapki.store.health import known_revisions
-
-            if version not in known_revisions():  # a newer ccapki's: never touched
-                engine.dispose()
-                raise StoreError(
-                    f"the store's schema is {version}, newer than this ccapki knows "
-                    f"({SCHEMA_HEAD}): a newer ccapki made or upgraded it",
-                    f"use a ccapki that knows schema {version} (the release that made or "
-                    "upgraded this store; `ccapki --version` says which this one is, "
-                    "`pip install -U ccapki` gets the newest); nothing was changed",
-                )
-            if read_only:  # never migrated in place: it cannot be
-                engine.dispose()
-                raise StoreError(
-                    f"the store at {home} is read-only ({read_only}), and its schema "
-                    f"({version}) is older than this ccapki's ({SCHEMA_HEAD}): it must be "
-                    "upgraded, which writes",
-                    f"make it writable once (check the permissions of {home} and its "
-                    f"{DB_NAME}, or remount it read-write) and run `ccapki upgrade`; or "
-                    "read it with the ccapki that made it",
-                )
-            if not upgrade:
-                engine.dispose()
-                raise StoreError(
-                    f"the store's schema is {version}, older than this ccapki's "
-                    f"({SCHEMA_HEAD}): nothing was changed",
-                    "upgrade it once with `ccapki upgrade` (it keeps a copy of the store as it "
-                    "was); or keep using the ccapki that made it",
-                )
-            try:
-                copy = None if url else _keep_copy(home / DB_NAME, version)
-                _migrate(engine)
-            except BaseException:  # e.g. a migration that refuses the store's rows (0006)
-                engine.dispose()
-                raise
-            upgraded = Upgrade(version, SCHEMA_HEAD, copy)
         else:
-            upgraded = None
+            engine, upgraded = _checked_engine(home, url, read_only, upgrade)
         store = cls(
             home,
             engine,
@@ -946,6 +945,8 @@ class Store:
             wait=wait,
             on_wait=on_wait,
             deployment=deployment,
+            connect=connect,
+            reader=reader,
         )
         store.read_only = read_only
         store.upgraded = upgraded
