@@ -98,6 +98,7 @@ def test_status_and_keys_list_read_columns_and_load_no_x509_code(tmp_path: Path)
     for args in (["status"], ["status", "--json"], ["status", "--nagios"], ["keys", "list"]):
         mods = imported(args, home, tmp_path, codes=(0, 1))
         assert "cryptography" not in mods, args
+        assert not mods & DATABASE, args  # the SQLite file read through sqlite3 alone
 
 
 def test_the_api_loads_the_database_only_when_a_store_is_used(tmp_path: Path) -> None:

@@ -10,16 +10,19 @@ after a write see it.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from ccapki.errors import StoreError
 from ccapki.store import Store
+from ccapki.store.records import ProbeRecord, ProbeVerdict
 from kit.cli import FAQ, CliRunner
 
 pytestmark = pytest.mark.sqlite_only  # the sqlite3 reader is the SQLite file's
@@ -29,6 +32,38 @@ pytestmark = pytest.mark.sqlite_only  # the sqlite3 reader is the SQLite file's
 def faq_home(cli: CliRunner, home: Path) -> Path:
     assert cli("init", "--key-file").code == 0
     assert cli("apply", str(FAQ)).code == 0
+    assert cli("csr", "cas-dorm").code == 0  # a pending CSR (and its key)
+    with Store.open(home) as store:  # two probes of one endpoint, one of another
+        cam = store.identities.get("cam")
+        assert cam is not None
+        at = cam.created_at
+        seen = ProbeRecord(
+            "cam-a",
+            "control",
+            "10.0.0.1:443",
+            at,
+            ProbeVerdict.EXPECTED,
+            protocol="TLSv1.2",
+            leaf_sha256=cam.fingerprint,
+            chain_pem="x",
+            identity="cam",
+            version=1,
+            latency_ms=3,
+        )
+        store.probes.add(
+            [
+                seen,
+                replace(
+                    seen,
+                    kind="gui",
+                    verdict=ProbeVerdict.UNREACHABLE,
+                    leaf_sha256=None,
+                    chain_pem=None,
+                    protocol=None,
+                ),
+            ]
+        )
+        store.probes.add([replace(seen, at=at + dt.timedelta(hours=1))])
     return home
 
 
@@ -55,6 +90,17 @@ def _reads(store: Store) -> dict[str, object]:
         "trust nowhere": store.trust.entries("nowhere"),
         "token keys": store.token_keys.list(),
         "schema": store.schema_moved(),
+        "facts": store.identities.current_facts(),
+        "chain fps": store.identities.current_chain_fingerprints(),
+        "csrs": store.csrs.list(),
+        "csrs of cam": store.csrs.list("cam"),
+        "probes": store.probes.latest(),
+        "probes without chains": store.probes.latest(chains=False),
+        "in a list": store.rows(
+            "SELECT identity FROM certificates WHERE identity IN :names ORDER BY identity",
+            {"names": ["cam", "cas-dorm", "nobody"]},
+        ),
+        "in no list": store.rows("SELECT identity FROM keys WHERE identity IN :n", {"n": []}),
     }
 
 
@@ -73,6 +119,17 @@ def test_the_reader_and_the_engine_read_the_same(faq_home: Path) -> None:
     assert not fast["trust nowhere"]
     assert fast["keys of cam"]
     assert fast["history"]
+    assert fast["in a list"] == [("cam",), ("cas-dorm",)]
+    assert fast["in no list"] == []
+    assert fast["csrs"]
+    assert not fast["csrs of cam"]
+    probes = fast["probes"]
+    assert isinstance(probes, list)
+    assert [p.kind for p in probes] == ["control", "gui"]
+    assert probes[0].at - probes[0].since == dt.timedelta(hours=1)  # kept from the first
+    assert probes[1].since is None  # nothing presented
+    assert probes[0].chain_pem == "x"
+    assert fast["probes without chains"][0].chain_pem is None  # type: ignore[index]
     assert fast["nobody"] is None
     assert fast["has"]
     assert not fast["has not"]

@@ -958,21 +958,16 @@ _SETTINGS: dict[str, Settings] = {}
 def _not_after_from_pems(store: Store, fingerprints: set[str]) -> dict[str, dt.datetime]:
     """The end of validity of these CA or trust-store certificates, read from their PEM:
     for rows written without their ``not_after`` column (before schema 0010)."""
-    from sqlalchemy import select
-
-    from ccapki.store import schema as t
-
     wanted = sorted(fingerprints)
     out: dict[str, dt.datetime] = {}
-    with store.connection() as c:
-        for tbl in (t.cas, t.trust_entries):
-            for i in range(0, len(wanted), 500):
-                q = select(tbl.c.fingerprint, tbl.c.pem).where(
-                    tbl.c.fingerprint.in_(wanted[i : i + 500])
-                )
-                for fp, pem in c.execute(q.distinct()):
-                    if fp not in out:
-                        out[fp] = store.parsed(pem).not_valid_after_utc
+    for sql in (
+        "SELECT DISTINCT fingerprint, pem FROM cas WHERE fingerprint IN :fps",
+        "SELECT DISTINCT fingerprint, pem FROM trust_entries WHERE fingerprint IN :fps",
+    ):
+        for i in range(0, len(wanted), 500):
+            for fp, pem in store.rows(sql, {"fps": wanted[i : i + 500]}):
+                if fp not in out:
+                    out[fp] = store.parsed(pem).not_valid_after_utc
     return out
 
 
@@ -981,23 +976,20 @@ def _superseded(
 ) -> dict[str, tuple[str, int, int]]:
     """The trusted certificates that are earlier versions of the deployment's identities
     (the store acts on it): fingerprint -> (identity, version, current version)."""
-    from sqlalchemy import select
-
-    from ccapki.store import schema as t
-
     now_held = {f.fingerprint for f in current.values()}
     wanted = sorted(trusted - now_held)  # a few roots, however many appliances hold them
     out: dict[str, tuple[str, int, int]] = {}
-    cc = t.certificates.c
-    with store.connection() as c:
-        for i in range(0, len(wanted), 500):
-            q = select(cc.fingerprint, cc.identity, cc.version).where(
-                (cc.deployment == store.deployment) & cc.fingerprint.in_(wanted[i : i + 500])
-            )
-            for fp, identity, version in c.execute(q):
-                cur = current.get(identity)
-                if cur is not None and cur.version > version:
-                    out[fp] = (identity, version, cur.version)
+    sql = (
+        "SELECT fingerprint, identity, version FROM certificates "
+        "WHERE deployment = :d AND fingerprint IN :fps"
+    )
+    for i in range(0, len(wanted), 500):
+        for fp, identity, version in store.rows(
+            sql, {"d": store.deployment, "fps": wanted[i : i + 500]}
+        ):
+            cur = current.get(identity)
+            if cur is not None and cur.version > version:
+                out[fp] = (identity, version, cur.version)
     return out
 
 
@@ -1009,10 +1001,7 @@ def read_facts(store: Store, name: str) -> DeploymentFacts:
     Raises :class:`~ccapki.errors.DeploymentError` when the stored deployment file no
     longer parses, :class:`~ccapki.errors.StoreError` for an unusable store.
     """
-    from sqlalchemy import select
-
-    from ccapki.store import schema as t
-    from ccapki.store.records import KeyState
+    from ccapki.store.records import KeyState, stored_time
 
     with store.scoped(name):
         kept = store.deployments.latest()
@@ -1044,20 +1033,22 @@ def read_facts(store: Store, name: str) -> DeploymentFacts:
         )
         probes = tuple(store.probes.latest(chains=False))
         scope = SHARED_CAS if conf.shared_ca else name
-        te = t.trust_entries.c
-        live = (te.deployment == name) & te.removed_at.is_(None)
-        ca = t.cas.c
-        with store.connection() as c:
-            ca_rows = c.execute(
-                select(ca.name, ca.kind, ca.fingerprint, ca.not_after)
-                .where(ca.deployment == scope)
-                .order_by(ca.id)
-            ).all()
-            trust_rows = c.execute(
-                select(te.appliance, te.label, te.fingerprint, te.not_after)
-                .where(live)
-                .order_by(te.id)
-            ).all()
+        ca_rows = [
+            (n, kind, fp, None if end is None else stored_time(end))
+            for n, kind, fp, end in store.rows(
+                "SELECT name, kind, fingerprint, not_after FROM cas WHERE deployment = :d "
+                "ORDER BY id",
+                {"d": scope},
+            )
+        ]
+        trust_rows = [
+            (a, label, fp, None if end is None else stored_time(end))
+            for a, label, fp, end in store.rows(
+                "SELECT appliance, label, fingerprint, not_after FROM trust_entries "
+                "WHERE deployment = :d AND removed_at IS NULL ORDER BY id",
+                {"d": name},
+            )
+        ]
         missing = {r[2] for r in (*ca_rows, *trust_rows) if r[3] is None}
         until = _not_after_from_pems(store, missing) if missing else {}
         old = _superseded(store, {r[2] for r in trust_rows}, current)

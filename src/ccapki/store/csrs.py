@@ -5,10 +5,7 @@ from __future__ import annotations
 import builtins
 from typing import TYPE_CHECKING
 
-from sqlalchemy import insert, select
-
-from ccapki.store import schema as t
-from ccapki.store.records import CsrRecord
+from ccapki.store.records import CsrRecord, stored_time
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -27,6 +24,9 @@ class CsrRepository:
     def add(self, identity: str, csr: x509.CertificateSigningRequest, spki: str) -> None:
         """Keep ``csr`` for ``identity``; ``spki`` is its (stored, pending) key's."""
         from cryptography.hazmat.primitives.serialization import Encoding
+        from sqlalchemy import insert
+
+        from ccapki.store import schema as t
 
         with self._s.connection() as c:
             c.execute(
@@ -43,11 +43,10 @@ class CsrRepository:
 
     def list(self, identity: str | None = None) -> builtins.list[CsrRecord]:
         """Every CSR of the deployment (of ``identity``), oldest first."""
-        q = select(t.csrs).where(t.csrs.c.deployment == self._s.deployment).order_by(t.csrs.c.id)
+        sql = "SELECT identity, spki, pem, created_at, deployment FROM csrs WHERE deployment = :d"
         if identity is not None:
-            q = q.where(t.csrs.c.identity == identity)
-        with self._s.connection() as c:
-            return [
-                CsrRecord(r.identity, r.spki, r.pem, r.created_at, r.deployment)
-                for r in c.execute(q)
-            ]
+            sql += " AND identity = :identity"
+        rows = self._s.rows(sql + " ORDER BY id", {"d": self._s.deployment, "identity": identity})
+        return [
+            CsrRecord(name, spki, pem, stored_time(at), dep) for name, spki, pem, at, dep in rows
+        ]

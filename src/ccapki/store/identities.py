@@ -57,6 +57,24 @@ _VERSIONS = (
     "ORDER BY version"
 )
 
+#: The rows of the newest version of each identity of deployment ``:d``: a correlated
+#: maximum per identity, which ``ix_certificates_current`` covers.
+_NEWEST_HERE = (
+    "deployment = :d AND version = (SELECT max(newer.version) FROM certificates AS newer "
+    "WHERE newer.deployment = certificates.deployment "
+    "AND newer.identity = certificates.identity)"
+)
+# (constant texts joined: nothing of a caller's is in them; values are bound as :d)
+_CHAIN_FPS = "SELECT DISTINCT chain_fps FROM certificates WHERE " + _NEWEST_HERE  # noqa: S608
+_CHAIN_PEMS_UNNAMED = (
+    "SELECT DISTINCT chain_pem FROM certificates WHERE chain_fps IS NULL AND "  # noqa: S608
+    + _NEWEST_HERE
+)
+_CURRENT_FACTS = (
+    "SELECT identity, version, fingerprint, spki, not_after, source, created_at, "  # noqa: S608
+    "not_before FROM certificates WHERE " + _NEWEST_HERE
+)
+
 _PEM_CERTIFICATE = re.compile(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", re.S)
 
 
@@ -365,62 +383,37 @@ class IdentityRepository:
                     out.setdefault(r.fingerprint, []).append((r.identity, r.version))
         return out
 
-    def _newest_here(self) -> ColumnElement[bool]:
-        """The rows of the newest version of each identity of the acting deployment: a
-        correlated maximum per identity, which ``ix_certificates_current`` covers."""
-        from sqlalchemy import func, select
-
-        from ccapki.store import schema as t
-
-        c_ = t.certificates.c
-        newer = t.certificates.alias("newer")
-        newest = (
-            select(func.max(newer.c.version))
-            .where((newer.c.deployment == c_.deployment) & (newer.c.identity == c_.identity))
-            .scalar_subquery()
-        )
-        return (c_.deployment == self._s.deployment) & (c_.version == newest)
-
     def current_facts(self) -> builtins.list[CurrentFact]:
         """The newest version of every identity as its stored columns (fingerprint,
         not_after, source...), without parsing a certificate: what a report over many
         identities reads (from the covering index ``ix_certificates_current``: no
         certificate row, with its PEMs, is read)."""
-        from sqlalchemy import select
-
-        from ccapki.store import schema as t
-
-        c_ = t.certificates.c
-        q = select(
-            c_.identity,
-            c_.version,
-            c_.fingerprint,
-            c_.spki,
-            c_.not_after,
-            c_.source,
-            c_.created_at,
-            c_.not_before,
-        ).where(self._newest_here())
-        with self._s.connection() as c:
-            return [CurrentFact(*r) for r in c.execute(q).all()]
+        return [
+            CurrentFact(
+                name,
+                version,
+                fp,
+                spki,
+                stored_time(end),
+                source,
+                None if made is None else stored_time(made),
+                None if start is None else stored_time(start),
+            )
+            for name, version, fp, spki, end, source, made, start in self._s.rows(
+                _CURRENT_FACTS, {"d": self._s.deployment}
+            )
+        ]
 
     def current_chain_fingerprints(self) -> frozenset[str]:
         """The certificates the newest versions' chains hold (the CAs the current
         certificates need), by fingerprint: read from ``ix_certificates_current`` (a row
         written without its ``chain_fps`` from its chain's PEM). Parses no certificate."""
-        from sqlalchemy import select
-
-        from ccapki.store import schema as t
-
-        c_ = t.certificates.c
-        current = self._newest_here()
+        params = {"d": self._s.deployment}
+        named = [r[0] for r in self._s.rows(_CHAIN_FPS, params)]
         out: builtins.set[str] = set()
-        with self._s.connection() as c:
-            named = [r[0] for r in c.execute(select(c_.chain_fps).where(current).distinct())]
-            if None in named:  # rows written before schema 0010's writers
-                q = select(c_.chain_pem).where(current & c_.chain_fps.is_(None)).distinct()
-                for (text,) in c.execute(q):
-                    out.update(chain_fingerprints(text))
+        if None in named:  # rows written before schema 0010's writers
+            for (text,) in self._s.rows(_CHAIN_PEMS_UNNAMED, params):
+                out.update(chain_fingerprints(text))
         for fps in named:
             if fps:
                 out.update(fps.split())

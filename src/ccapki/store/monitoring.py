@@ -9,14 +9,10 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, insert, null, select, update
-from sqlalchemy.exc import IntegrityError
-
-from ccapki.store import schema as t
-from ccapki.store.records import NoticeRecord, ProbeRecord, ProbeVerdict, RunRecord
+from ccapki.store.records import NoticeRecord, ProbeRecord, ProbeVerdict, RunRecord, stored_time
 
 if TYPE_CHECKING:
-    from sqlalchemy import ColumnElement, Connection
+    from sqlalchemy import ColumnElement
 
     from ccapki.store.session import Store
 
@@ -34,6 +30,10 @@ _VERDICTS = {v.value: v for v in ProbeVerdict}
 def _columns(chains: bool = True) -> tuple[ColumnElement[Any], ...]:
     """The columns of a :class:`ProbeRecord`, in its fields' order (``chains=False``: the
     presented chain read as NULL: a report over thousands of endpoints never reads it)."""
+    from sqlalchemy import null
+
+    from ccapki.store import schema as t
+
     p = t.probe_results.c
     chain = p.chain_pem if chains else null().label("chain_pem")
     return (
@@ -55,8 +55,38 @@ def _columns(chains: bool = True) -> tuple[ColumnElement[Any], ...]:
 
 
 def _probe(r: Sequence[Any]) -> ProbeRecord:
-    a, k, addr, at, verdict, *rest = r  # the order of _columns()
-    return ProbeRecord(a, k, addr, at, _VERDICTS[verdict], *rest)
+    """A row of :func:`_columns` or :data:`_LATEST` as a record (its times as the driver
+    gives them: text on SQLite's own reader)."""
+    a, k, addr, at, verdict, reason, protocol, leaf, chain, ident, ver, ms, since, dep = r
+    return ProbeRecord(
+        a,
+        k,
+        addr,
+        stored_time(at),
+        _VERDICTS[verdict],
+        reason,
+        protocol,
+        leaf,
+        chain,
+        ident,
+        ver,
+        ms,
+        None if since is None else stored_time(since),
+        dep,
+    )
+
+
+#: The newest result of every endpoint of a deployment, in :func:`_columns`' order (SQL
+#: text: a command that only reads reads it without SQLAlchemy, see Store.rows); the
+#: presented chain or NULL (a report over thousands of endpoints never reads it).
+_LATEST = (
+    "SELECT appliance, kind, address, at, verdict, reason, protocol, leaf_sha256, {chain}, "
+    "identity, version, latency_ms, since, deployment FROM probe_results "
+    "JOIN (SELECT max(id) AS newest FROM probe_results WHERE deployment = :d "
+    "GROUP BY appliance, kind) AS latest ON id = latest.newest ORDER BY appliance, kind"
+)
+_LATEST_CHAINS = _LATEST.format(chain="chain_pem")
+_LATEST_NO_CHAINS = _LATEST.format(chain="NULL AS chain_pem")
 
 
 class ProbeRepository:
@@ -70,11 +100,16 @@ class ProbeRepository:
         return them with ``since`` filled in: the ``since`` of the endpoint's previous
         result when it presented the same certificate, else the result's own time (None
         when nothing was presented)."""
+        from sqlalchemy import insert
+
+        from ccapki.store import schema as t
+
         if not results:
             return []
         out: list[ProbeRecord] = []
         with self._s.transaction() as c:
-            before = {(p.appliance, p.kind): p for p in self._latest(c, chains=False)}
+            # (read inside the transaction, on its connection)
+            before = {(p.appliance, p.kind): p for p in self.latest(chains=False)}
             for r in results:
                 prev = before.get((r.appliance, r.kind))
                 since = None
@@ -108,32 +143,21 @@ class ProbeRepository:
             )
         return out
 
-    def _latest(self, c: Connection, chains: bool = True) -> builtins.list[ProbeRecord]:
-        p = t.probe_results
-        newest = (
-            select(func.max(p.c.id).label("id"))
-            .where(p.c.deployment == self._s.deployment)
-            .group_by(p.c.appliance, p.c.kind)
-            .subquery()
-        )
-        q = (
-            select(*_columns(chains))
-            .join_from(p, newest, p.c.id == newest.c.id)
-            .order_by(p.c.appliance, p.c.kind)
-        )
-        return [_probe(r) for r in c.execute(q).all()]
-
     def latest(self, *, chains: bool = True) -> builtins.list[ProbeRecord]:
         """The newest result of every endpoint of the deployment, by appliance and kind
         (``chains=False``: without what each presented, ``chain_pem`` None)."""
-        with self._s.connection() as c:
-            return self._latest(c, chains)
+        sql = _LATEST_CHAINS if chains else _LATEST_NO_CHAINS
+        return [_probe(r) for r in self._s.rows(sql, {"d": self._s.deployment})]
 
     def history(
         self, appliance: str | None = None, kind: str | None = None, limit: int = 100
     ) -> builtins.list[ProbeRecord]:
         """The newest ``limit`` results of the deployment (of ``appliance``, ``kind``),
         newest first."""
+        from sqlalchemy import select
+
+        from ccapki.store import schema as t
+
         p = t.probe_results
         q = select(*_columns()).where(p.c.deployment == self._s.deployment)
         if appliance is not None:
@@ -151,6 +175,8 @@ class NoticeRepository:
         self._s = store
 
     def _key(self, subject: str, event: str, stage: str, fingerprint: str) -> ColumnElement[bool]:
+        from ccapki.store import schema as t
+
         n = t.notifications
         return (
             (n.c.deployment == self._s.deployment)
@@ -174,6 +200,11 @@ class NoticeRepository:
         a claim whose sending failed, so the next run retries. A claim never confirmed (its
         watcher was killed while sending) is taken over once older than :data:`CLAIM_TTL`:
         a notification goes out at least once."""
+        from sqlalchemy import insert, update
+        from sqlalchemy.exc import IntegrityError
+
+        from ccapki.store import schema as t
+
         n = t.notifications
         now = self._s.now()
         try:
@@ -205,6 +236,10 @@ class NoticeRepository:
 
     def confirm(self, subject: str, event: str, stage: str, fingerprint: str) -> None:
         """The claimed notification went out on every channel."""
+        from sqlalchemy import update
+
+        from ccapki.store import schema as t
+
         with self._s.transaction() as c:
             c.execute(
                 update(t.notifications)
@@ -214,6 +249,10 @@ class NoticeRepository:
 
     def release(self, subject: str, event: str, stage: str, fingerprint: str) -> None:
         """Forget a claim (its notification could not be sent)."""
+        from sqlalchemy import delete
+
+        from ccapki.store import schema as t
+
         with self._s.transaction() as c:
             c.execute(
                 delete(t.notifications)
@@ -223,6 +262,10 @@ class NoticeRepository:
 
     def sent(self, subject: str, event: str, stage: str, fingerprint: str) -> bool:
         """Whether this notification went out already."""
+        from sqlalchemy import select
+
+        from ccapki.store import schema as t
+
         n = t.notifications
         with self._s.connection() as c:
             q = (
@@ -234,6 +277,10 @@ class NoticeRepository:
 
     def list(self, limit: int = 1000) -> builtins.list[NoticeRecord]:
         """The notifications sent for the deployment, newest first."""
+        from sqlalchemy import select
+
+        from ccapki.store import schema as t
+
         n = t.notifications
         q = (
             select(n)
@@ -265,6 +312,10 @@ class RunRepository:
 
     def start(self, kind: str, summary: str = "") -> int:
         """Record that a run of ``kind`` starts now; returns its id."""
+        from sqlalchemy import insert
+
+        from ccapki.store import schema as t
+
         with self._s.transaction() as c:
             res = c.execute(
                 insert(t.runs).returning(t.runs.c.id),
@@ -279,6 +330,10 @@ class RunRepository:
 
     def finish(self, run_id: int, *, ok: bool, summary: str = "") -> None:
         """Record that run ``run_id`` ended (``ok``: it did its work)."""
+        from sqlalchemy import update
+
+        from ccapki.store import schema as t
+
         with self._s.transaction() as c:
             c.execute(
                 update(t.runs)
@@ -289,6 +344,10 @@ class RunRepository:
     def last(self, kind: str, *, ok: bool | None = True) -> RunRecord | None:
         """The newest finished run of ``kind`` (``ok`` True: the newest that succeeded;
         None: the newest whatever its end, or still running)."""
+        from sqlalchemy import select
+
+        from ccapki.store import schema as t
+
         r = t.runs
         q = select(r).where((r.c.deployment == self._s.deployment) & (r.c.kind == kind))
         if ok is not None:

@@ -20,6 +20,7 @@ import datetime as dt
 import functools
 import json
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -992,7 +993,8 @@ class Store:
 
     def rows(self, sql: str, params: Mapping[str, object] | None = None) -> list[tuple[Any, ...]]:
         """The rows of one read query, in SQL that SQLite and PostgreSQL both speak, with
-        ``:name`` parameters (no IN lists).
+        ``:name`` parameters; a list or tuple value is a list of values (``fingerprint IN
+        :fps``; at most a few hundred).
 
         Outside a transaction, on a store :meth:`open` found at this ccapki's schema in its
         SQLite file, the query runs on sqlite3's own read-only connection (``PRAGMA
@@ -1002,7 +1004,14 @@ class Store:
         database server, on the store's connection. Datetime columns come back as the
         driver gives them: read them with :func:`~ccapki.store.records.stored_time`.
         """
-        args = params or {}
+        args = dict(params or {})
+        for name, value in list(args.items()):
+            if isinstance(value, list | tuple):  # IN :name -> IN (:name_0, :name_1, ...)
+                del args[name]
+                names = [f"{name}_{i}" for i in range(len(value))]
+                args.update(zip(names, value, strict=True))
+                listed = ", ".join(f":{n}" for n in names) if names else "NULL"
+                sql = re.sub(rf":{name}\b", f"({listed})", sql)
         reader = self._reader
         if reader is not None and self._tx is None and threading.get_ident() == self._reader_thread:
             try:
