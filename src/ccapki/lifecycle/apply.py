@@ -867,15 +867,12 @@ def remembered_nothing_to_do(
     must be unlocked by the caller when it must be). Raises what the store raises."""
     import json
 
-    from sqlalchemy import select
-
     from ccapki.lifecycle.inventory import store_revision
-    from ccapki.store import schema as t
 
     if store.read_only:  # apply says it cannot write there, whatever there is to do
         return None
-    with store.connection() as c:
-        kept = c.execute(select(t.meta.c.value).where(t.meta.c.key == _nothing_key(name))).scalar()
+    found = store.rows('SELECT value FROM meta WHERE "key" = :k', {"k": _nothing_key(name)})
+    kept = found[0][0] if found else None
     if kept is None:
         return None
     try:

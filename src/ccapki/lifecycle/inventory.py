@@ -15,11 +15,10 @@ cache keyed by it (and by the clock's minute) answers again until a write lands.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-
-from sqlalchemy import Select, String, and_, bindparam, exists, func, or_, select, tuple_
 
 from ccapki.errors import InputError
 from ccapki.lifecycle.cursors import bad_cursor as _bad_cursor
@@ -31,10 +30,11 @@ from ccapki.lifecycle.status import (
     deployment_items,
     read_settings,
 )
-from ccapki.store import schema as t
 from ccapki.store.identities import CurrentFact
 
 if TYPE_CHECKING:
+    from sqlalchemy import Select
+
     from ccapki.store.session import Store
 
 __all__ = [
@@ -97,6 +97,10 @@ def _page_query(after: bool, sqlite: bool) -> Select[tuple[Any, ...]]:
     the newest version of each identity (an index probe per row on the unique (deployment,
     identity, version)), walked in the order of the index on (deployment, not_after,
     identity, version)."""
+    from sqlalchemy import String, and_, bindparam, exists, or_, select, tuple_
+
+    from ccapki.store import schema as t
+
     c_ = t.certificates.c
     newer = t.certificates.alias("newer")
     q = select(
@@ -127,13 +131,31 @@ def _page_query(after: bool, sqlite: bool) -> Select[tuple[Any, ...]]:
     return q.order_by(c_.not_after, c_.identity).limit(bindparam("lim"))
 
 
-_QUERIES = {(a, s): _page_query(a, s) for a in (False, True) for s in (False, True)}
+@functools.cache
+def _query(after: bool, sqlite: bool) -> Select[tuple[Any, ...]]:
+    """:func:`_page_query`, built once (when first asked: a command that only reads the
+    revision loads no SQLAlchemy)."""
+    return _page_query(after, sqlite)
+
+
+#: :func:`store_revision`'s one query (SQL text, see Store.rows): newest id and row count
+#: of each table a status report reads, and of the audit log.
+_REVISION = (
+    "SELECT (SELECT max(id) FROM audit), (SELECT count(*) FROM audit), "
+    "(SELECT max(id) FROM certificates), (SELECT count(*) FROM certificates), "
+    "(SELECT max(id) FROM cas), (SELECT count(*) FROM cas), "
+    "(SELECT max(id) FROM csrs), (SELECT count(*) FROM csrs), "
+    "(SELECT max(id) FROM keys), (SELECT count(*) FROM keys), "
+    "(SELECT max(id) FROM trust_entries), (SELECT count(*) FROM trust_entries), "
+    "(SELECT max(id) FROM probe_results), (SELECT count(*) FROM probe_results), "
+    "(SELECT max(id) FROM deployments), (SELECT count(*) FROM deployments)"
+)
 
 
 def _page_rows(
     store: Store, deployment: str, limit: int, after: Cursor | None
 ) -> list[CurrentFact]:
-    q = _QUERIES[after is not None, store.engine.dialect.name == "sqlite"]
+    q = _query(after is not None, store.engine.dialect.name == "sqlite")
     params: dict[str, object] = {"dep": deployment, "lim": limit}
     if after is not None:
         params["when"] = dt.datetime.fromisoformat(after[1]).astimezone(dt.UTC)
@@ -164,6 +186,10 @@ def _shared(store: Store, deployment: str) -> _Kept:
     a certificate (by name), and how many hold one: read again only when its certificates
     or its file changed (two index reads tell). Raises
     :class:`~ccapki.errors.NotFoundError` for a deployment the store does not hold."""
+    from sqlalchemy import func, select
+
+    from ccapki.store import schema as t
+
     c_ = t.certificates.c
     d = t.deployments.c
     slot = (str(store.engine.url), deployment)
@@ -273,20 +299,5 @@ def store_revision(store: Store) -> tuple[int, ...]:
     lower id (PostgreSQL sequences). Returns the tuple; raises
     :class:`~ccapki.errors.StoreError` for an unusable store.
     """
-    tables = (
-        t.audit,
-        t.certificates,
-        t.cas,
-        t.csrs,
-        t.keys,
-        t.trust_entries,
-        t.probe_results,
-        t.deployments,
-    )
-    cols = []
-    for tbl in tables:
-        cols.append(select(func.max(tbl.c.id)).scalar_subquery())
-        cols.append(select(func.count()).select_from(tbl).scalar_subquery())
-    with store.connection() as c:
-        row = c.execute(select(*cols)).one()
+    row = store.rows(_REVISION)[0]
     return tuple(int(v or 0) for v in row)
