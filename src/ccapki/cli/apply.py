@@ -40,7 +40,9 @@ def _warnings(result: ApplyResult, name: str) -> list[str]:
             f"the store holds {listed}, which the deployment file no longer names: {they} "
             "kept, not deleted (no longer planned, renewed or checked); name "
             f"{'them' if len(gone) > 1 else 'it'} in the file again to manage "
-            f"{'them' if len(gone) > 1 else 'it'}"
+            f"{'them' if len(gone) > 1 else 'it'}; what the trust stores still hold for "
+            f"{'them' if len(gone) > 1 else 'it'} stays trusted until `ccapki trust apply "
+            "--prune` (`ccapki trust plan` says what)"
         )
     if result.renamed_from is not None:
         out.append(
@@ -169,9 +171,46 @@ def apply(env: Env, file: str | None, dry_run: bool, as_json: bool, no_acme: boo
             current=current,
             acme=acme,
         )
+        if not as_json and dep.profile.dn_authorization:
+            _say_new_dns(store, dep, result, dry_run=dry_run)
         if acme and not dry_run:
             code = max(code, _order_acme(env, store, dep, path, acme, as_json=as_json))
     return code
+
+
+def _say_new_dns(store: Store, dep: Deployment, result: ApplyResult, *, dry_run: bool) -> None:
+    """CCA 4.9+ (CAM-CAS DN authorization): for each CAS whose new certificate names
+    another subject DN than the one it has (a hostname changed, a new CAS), the CAM must
+    allow the new DN before the CAS presents it, or the CAM-CAS link goes down."""
+    from ccapki.topology.model import Role
+    from ccapki.topology.plan import ActionKind, make_plan
+
+    issuing = (ActionKind.ISSUE, ActionKind.REISSUE, ActionKind.RENEW)
+    plan = make_plan(dep) if dry_run else None
+    for a in result.actions:
+        spec = dep.identity(a.identity)
+        if spec.role is not Role.CAS or a.kind not in issuing:
+            continue
+        if plan is not None:
+            new = plan.get(a.identity).request.subject
+            was = store.identities.get(a.identity)
+            old = was.certificate.subject if was else None
+        elif a.identity in result.issued:
+            versions = store.identities.history(a.identity)
+            new = versions[-1].certificate.subject
+            old = versions[-2].certificate.subject if len(versions) > 1 else None
+        else:
+            continue
+        if old == new:
+            continue
+        after = (
+            f"; {old.rfc4514_string()} is no longer needed once it does" if old is not None else ""
+        )
+        click.echo(
+            f"next: allow CAS {spec.primary.name} by DN on the "
+            f"CAM ({dep.release} authorization): {new.rfc4514_string()}, before "
+            f"{spec.name} presents its new certificate{after}"
+        )
 
 
 def _say_kept(exc: Interrupted, report: Mapping[str, object]) -> None:

@@ -21,8 +21,10 @@ if TYPE_CHECKING:
     from ccapki.lifecycle.certfiles import CsrResult
     from ccapki.lifecycle.exports import ExportFormat
     from ccapki.pki.export import KeyFormat
+    from ccapki.store.records import StoredIdentity
     from ccapki.store.session import Store
     from ccapki.topology.model import Deployment
+    from ccapki.trust import HaCheck
 
 __all__ = ["check_ha", "csr", "export", "export_roots", "import_cmd", "keys"]
 
@@ -534,6 +536,9 @@ def check_ha(
         chains = [(ident.certificate, *ident.chain)] * 2
     now = env.now()
     checks = check_ha_pair(spec, sides[0], sides[1], now)
+    if primary:  # which version each peer holds: identical files may both be out of date
+        with env.open_store() as store:
+            checks.append(_current_on_peers(spec.name, store.identities.history(spec.name), sides))
     # the heartbeat as strongSwan judges it: each peer's trust store against the other's
     # chain, one IKE identity (the subject DN), each key its certificate's
     blockers: tuple[str, ...] = ()
@@ -569,12 +574,16 @@ def check_ha(
                 "would go active"
             )
         elif dep.profile.ha_ipsec_heartbeat:  # rows failed, yet strongSwan authenticates
-            failed = "; ".join(c.item for c in checks if not c.ok)
+            failed = [c.item for c in checks if not c.ok]
+            why = (
+                "the peers do not present the store's current certificate"
+                if failed == [_CURRENT_ROW]
+                else "the peers present different certificates or names"
+            )
             click.echo(
-                f"{spec.name}: not fit for HA ({failed}): the IPsec heartbeat still comes up "
-                "(one subject DN, each peer trusts the other's chain), but the peers present "
-                "different certificates or names: install the same bundle on both "
-                f"(`ccapki export {spec.name} --for-peer`)"
+                f"{spec.name}: not fit for HA ({'; '.join(failed)}): the IPsec heartbeat still "
+                f"comes up (one subject DN, each peer trusts the other's chain), but {why}: "
+                f"install the same bundle on both (`ccapki export {spec.name} --for-peer`)"
             )
         else:  # before 4.7 the heartbeat is not keyed by the certificate
             click.echo(
@@ -589,6 +598,46 @@ def check_ha(
                 "--primary FILE --secondary FILE`"
             )
     return 0 if ok else 1
+
+
+#: the row of ``check-ha FILES`` saying which version each peer holds
+_CURRENT_ROW = "the store's current certificate on both peers"
+
+
+def _current_on_peers(
+    name: str, history: Sequence[StoredIdentity], sides: Sequence[tuple[x509.Certificate, object]]
+) -> HaCheck:
+    """The ``check-ha`` row saying whether each peer's file holds the store's current
+    certificate of HA pair ``name`` (``history``: its versions, oldest first): a peer
+    with an older version (not reloaded since a reissue or renewal) or a certificate the
+    store does not hold for it fails, and the fix says to install the current on it."""
+    from ccapki.pki.certs import fingerprint
+    from ccapki.trust import HaCheck
+
+    if not history:  # nothing issued yet: the other rows judge the files alone
+        return HaCheck(_CURRENT_ROW, True, "none issued yet")
+    current = history[-1]
+    version = {v.fingerprint: v.version for v in history}
+    said: list[str] = []
+    stale: list[str] = []
+    for label, (cert, _) in zip(("primary", "secondary"), sides, strict=True):
+        held = version.get(fingerprint(cert))
+        if held == current.version:
+            said.append(f"{label} v{held}")
+            continue
+        stale.append(label)
+        said.append(
+            f"{label} holds v{held} (older)" if held else f"{label} holds one the store does not"
+        )
+    if not stale:
+        return HaCheck(_CURRENT_ROW, True, ", ".join(said))
+    return HaCheck(
+        _CURRENT_ROW,
+        False,
+        f"{', '.join(said)}; the current is v{current.version}: install it on the "
+        f"{' and '.join(stale)} (`ccapki export {name} --for-peer`)",
+        tuple(stale),
+    )
 
 
 def _bundle(

@@ -11,6 +11,8 @@ from ccapki.cli.app import Env, pass_env
 from ccapki.errors import InputError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from ccapki.lifecycle.renew import CsrMade, RenewalPlan, RenewalResult
     from ccapki.store.session import Store
     from ccapki.topology.model import Deployment
@@ -97,6 +99,7 @@ def renew(
     now = env.now()
     written: list[str] = []
     acme_code = 0
+    new_roots: list[str] = []  # the roots clients need that they did not before
     with env.open_store() as store:
         if not commit:
             plan = api.plan_renewal(store, dep, now=now, names=identities, due=due)
@@ -112,6 +115,7 @@ def renew(
                 dest = STDOUT if to_stdout else Path(out) / f"{c.identity}.csr"
                 written.append(write_output(dest, c.pem, make_folder=True))
 
+            roots_before = _client_root_fingerprints(store)
             try:
                 result = api.commit_renewal(store, dep, plan, now=now, deliver=deliver)
             except BaseException:
@@ -121,6 +125,7 @@ def renew(
                 raise
             env.work_done()  # committed: a late Ctrl-C no longer makes this an error
             acme_code = _order_acme(env, store, dep, plan, err=to_stdout or as_json)
+            new_roots = _new_client_roots(store, roots_before)
     lab = _lab_runs(env) if commit else False
     if as_json:
         from ccapki.cli.output import print_json
@@ -129,12 +134,12 @@ def renew(
         if result is not None:
             data["result"] = result.to_dict()
             data["csr_files"] = written
-            data["next"] = _next(lab, result)
+            data["next"] = _next(lab, result, new_roots)
         print_json(data)
         return 0
     _render_plan(plan, commit, err=to_stdout)
     if result is not None:
-        _render_result(result, written, lab, env, err=to_stdout)
+        _render_result(result, written, lab, env, new_roots, err=to_stdout)
     elif not plan.empty:
         click.echo(DRY_RUN)
     return acme_code
@@ -202,8 +207,40 @@ def _render_plan(plan: RenewalPlan, commit: bool, *, err: bool = False) -> None:
         click.echo(f"  {step.order}. {step.text}", err=err)
 
 
-def _next(lab: bool, result: RenewalResult) -> list[str]:
+def _client_root_fingerprints(store: Store) -> set[str]:
+    """The roots clients must install (not in the common OS stores), by fingerprint."""
+    from ccapki.lifecycle.certfiles import client_roots
+    from ccapki.pki.certs import fingerprint
+
+    return {fingerprint(r.certificate) for r in client_roots(store) if not r.public}
+
+
+def _new_client_roots(store: Store, before: set[str]) -> list[str]:
+    """The roots clients must install that they did not need before the renewal (a new
+    root CA, a renewed self-signed certificate), in words."""
+    from ccapki.lifecycle.certfiles import client_roots
+    from ccapki.pki.certs import display_name, fingerprint
+
     out = []
+    for r in client_roots(store):
+        if r.public or fingerprint(r.certificate) in before:
+            continue
+        who = ", ".join(r.identities)
+        out.append(
+            f"{who}'s own certificate" if r.self_signed_leaf else display_name(r.certificate)
+        )
+    return out
+
+
+def _next(lab: bool, result: RenewalResult, new_roots: Sequence[str] = ()) -> list[str]:
+    out = []
+    if new_roots:
+        out.append(
+            "clients (agents, web-login and admin-GUI browsers) need "
+            f"{'; '.join(new_roots)} in their trusted roots before the appliances present "
+            "the renewed certificates: `ccapki export-roots --out DIR` writes "
+            f"{'it' if len(new_roots) == 1 else 'them'} (keep the old ones there until then)"
+        )
     if result.renewed:
         if lab:
             out.append("`ccapki lab reload` (the lab serves the renewed certificates)")
@@ -227,7 +264,13 @@ def _next(lab: bool, result: RenewalResult) -> list[str]:
 
 
 def _render_result(
-    result: RenewalResult, written: list[str], lab: bool, env: Env, *, err: bool = False
+    result: RenewalResult,
+    written: list[str],
+    lab: bool,
+    env: Env,
+    new_roots: Sequence[str] = (),
+    *,
+    err: bool = False,
 ) -> None:
     for ca in result.created_cas:
         click.echo(f"created CA {ca}", err=err)
@@ -247,5 +290,5 @@ def _render_result(
     anything = bool(result.renewed or result.csrs)
     for other in result.renewed_elsewhere:
         click.echo(other.message(anything_renewed=anything), err=err)
-    for step in _next(lab, result):
+    for step in _next(lab, result, new_roots):
         click.echo(f"next: {step}", err=err)

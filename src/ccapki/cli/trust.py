@@ -409,6 +409,8 @@ def trust_plan(
         if c.action == "add":
             click.echo(str(c))
     _echo_removals([c for c in changes if c.action == "remove"])
+    if not prune:
+        _echo_prunable(inv)
     if dep.profile.dn_authorization:
         for spec in dep.cas:
             chain = inv.chain_of(spec)
@@ -418,6 +420,26 @@ def trust_plan(
                     f"{chain[0].subject.rfc4514_string()}"
                 )
     return 0
+
+
+def _echo_prunable(inv: Inventory) -> None:
+    """A note when trust stores still hold certificates no channel needs any more (a CAS
+    removed from the file, an identity moved to another CA, an issuer retired): they stay
+    trusted until pruned, so say which and how; nothing when there are none."""
+    from ccapki.cli.output import plural
+    from ccapki.lifecycle.trustops import trust_changes
+
+    extra = [c for c in trust_changes(inv, prune=True) if c.action == "remove"]
+    if not extra:
+        return
+    which = list(dict.fromkeys(c.description for c in extra))
+    shown = "; ".join(which[:3]) + (f"; and {len(which) - 3} more" if len(which) > 3 else "")
+    click.echo(
+        f"note: {plural(len(extra), 'trust-store entry', 'trust-store entries')} no channel "
+        f"needs any more {'is' if len(extra) == 1 else 'are'} still trusted ({shown}): "
+        "`ccapki trust plan --prune` lists them, `ccapki trust apply --prune` removes them "
+        "(including any added by hand with `ccapki trust add`: check the list first)"
+    )
 
 
 def _echo_removals(removes: list[Change]) -> None:
@@ -559,4 +581,7 @@ def trust_apply(env: Env, prune: bool) -> int:
         click.echo(f"done: {c.identified if c.action == 'remove' else c}")
     if not changes:
         click.echo("nothing to change")
+    if not prune:
+        with env.open_store() as store:
+            _echo_prunable(load_inventory(store, dep))
     return 0

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -229,8 +229,29 @@ class ClientRoot:
     complete: bool = True
 
 
-def client_roots(store: Store) -> list[ClientRoot]:
+def _named_identities(store: Store) -> frozenset[str] | None:
+    """The identities the deployment file the store last applied names; None when it kept
+    no file (or one this ccapki no longer reads: every identity then counts)."""
+    from ccapki.errors import CcapkiError
+    from ccapki.topology.fastload import parse_deployment
+
+    kept = store.deployments.latest()
+    if kept is None or not kept.text:
+        return None
+    try:
+        dep = parse_deployment(kept.text, kept.path or "<stored deployment>")
+    except CcapkiError:
+        return None
+    return frozenset(i.name for i in dep.identities)
+
+
+def client_roots(store: Store, identities: Collection[str] | None = None) -> list[ClientRoot]:
     """The roots clients need, one per distinct anchor, with the identities behind each.
+
+    ``identities``: the identities to count (None: those the deployment file the store
+    last applied names, or every identity it holds when it kept no file); one the file no
+    longer names (a CAS removed) serves no client, so its root (its own certificate, when
+    true self-signed) is not one clients need.
 
     Each identity's chain is completed from the CAs the store holds, as ``trust plan`` and
     ``trust check`` do (:func:`ccapki.trust.required_anchor`, without loading the trust
@@ -241,10 +262,14 @@ def client_roots(store: Store) -> list[ClientRoot]:
     from ccapki.pki.certs import is_self_signed
     from ccapki.pki.chain import extend_chain
 
+    if identities is None:
+        identities = _named_identities(store)
     public_fps = {fingerprint(c) for c in public_roots()}
     candidates = [c.certificate for c in store.cas.list()]
     by_fp: dict[str, tuple[x509.Certificate, list[str], bool]] = {}
     for name, ident in sorted(store.identities.current().items()):
+        if identities is not None and name not in identities:
+            continue
         anchor = extend_chain((ident.certificate, *ident.chain), candidates)[-1]
         fp = fingerprint(anchor)
         leaf = fp == fingerprint(ident.certificate)

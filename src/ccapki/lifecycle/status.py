@@ -647,7 +647,27 @@ def deployment_items(facts: DeploymentFacts, now: dt.datetime) -> list[StatusIte
         return found
 
     no_probes: tuple[ProbeRecord, ...] = ()
+    # identities the deployment file no longer names (a CAS removed from it, or renamed):
+    # kept in the store, neither renewed nor checked, so their expiry warns nobody
+    gone = {
+        f.fingerprint: f.identity
+        for f in facts.identities
+        if facts.planned and f.identity not in facts.planned
+    }
     for f in facts.identities:
+        if f.fingerprint in gone:
+            stage, left = judge(f.not_after)
+            note = (
+                "unused: not in the deployment file any more (kept, neither renewed nor "
+                "checked; name it in the file again to manage it)"
+            )
+            items.append(
+                StatusItem(
+                    dep, "identity", f.identity, f.fingerprint, f.not_after, left, stage,
+                    False, (), note, False,
+                )
+            )  # fmt: skip
+            continue
         stage, left = stages[f.identity] = judge(f.not_after)
         expiry[f.identity] = f.not_after
         temporary = f.source in TEMPORARY_SOURCES
@@ -708,7 +728,9 @@ def deployment_items(facts: DeploymentFacts, now: dt.datetime) -> list[StatusIte
             StatusItem(dep, "csr", csr.identity, csr.spki, None, None, "pending", False, (), note)
         )
     used = facts.chain_fingerprints
-    trusted = {t.fingerprint for t in facts.trust}
+    # the trust stores of appliances the file no longer has are gone with them
+    held_trust = [t for t in facts.trust if not facts.appliances or t.appliance in facts.appliances]
+    trusted = {t.fingerprint for t in held_trust}
     for ca in facts.cas:
         left = days_left(ca.not_after, now)
         in_use = used is None or ca.fingerprint in used or ca.fingerprint in trusted
@@ -732,22 +754,29 @@ def deployment_items(facts: DeploymentFacts, now: dt.datetime) -> list[StatusIte
                 in_use,
             )
         )
-    labels = Counter((t.appliance, t.label) for t in facts.trust)
-    for t in facts.trust:
+    labels = Counter((t.appliance, t.label) for t in held_trust)
+    for t in held_trust:
         stage, left = judge(t.not_after)
         name = f"{t.appliance}: {t.label}"
         if labels[(t.appliance, t.label)] > 1:  # e.g. two versions of a self-signed identity
             name += f" (sha256 {t.fingerprint[:12]}, until {t.not_after:%Y-%m-%d})"
-        if t.superseded is None:
+        if t.superseded is None and t.fingerprint not in gone:
             items.append(
                 StatusItem(dep, "trust-root", name, t.fingerprint, t.not_after, left, stage, False)
             )
             continue
-        identity, version, current = t.superseded
-        note = (
-            f"unused: {identity} v{version}, renewed since (the current is v{current}); once "
-            f"every appliance presents v{current}, remove it (`ccapki trust apply --prune`)"
-        )
+        if t.superseded is None:  # the certificate of an identity the file no longer names
+            note = (
+                f"unused: {gone[t.fingerprint]}'s certificate, and the deployment file no "
+                "longer names it; remove it (`ccapki trust apply --prune`)"
+            )
+        else:
+            identity, version, current = t.superseded
+            note = (
+                f"unused: {identity} v{version}, renewed since (the current is v{current}); "
+                f"once every appliance presents v{current}, remove it (`ccapki trust apply "
+                "--prune`)"
+            )
         items.append(
             StatusItem(
                 dep,

@@ -258,6 +258,15 @@ def pending_actions(
         changed: list[str] = []
         if missing:
             changed.append(f"names not in the certificate: {', '.join(missing)}")
+        if not third and sans is not None:
+            # names it still vouches for that the file gives it no more (an HA pair made
+            # standalone: the former peer's names; a hostname or IP moved away); a
+            # third-party CA may add names of its own, so only certificates ccapki issues
+            wanted = {n.lower().rstrip(".") for n in p.spec.dns_names}
+            extra = [n for n in sans.dns if n.rstrip(".") not in wanted]
+            extra += [str(i) for i in sans.ips if i not in p.spec.ip_addresses]
+            if extra:
+                changed.append(f"names the deployment file no longer gives it: {', '.join(extra)}")
         if _key_type_of(cert) is not p.spec.key_type:
             changed.append(f"key type is not {p.spec.key_type}")
         if cur is not None and cur.source is not None and cur.source is not p.spec.source:
@@ -272,12 +281,24 @@ def pending_actions(
                 f"valid for {span.days} days, the deployment file asks for {p.validity_days}"
             )
         left = cert.not_valid_after_utc - now
+        waiting = third and cur is not None and cur.pending_csr  # `ccapki csr` was run
         if changed:
-            kind = ActionKind.CSR if third else ActionKind.REISSUE
-            out.append(Action(p.name, kind, "; ".join(changed)))
+            # a pending CSR answers a source change (any CSR is one for the CA); it may
+            # predate a change of names or key type, so those still ask for a CSR
+            if waiting and all(c.startswith("source changed") for c in changed):
+                reason = f"CSR made; import the certificate the CA returns ({'; '.join(changed)})"
+                out.append(Action(p.name, ActionKind.AWAIT_CA, reason))
+            else:
+                kind = ActionKind.CSR if third else ActionKind.REISSUE
+                out.append(Action(p.name, kind, "; ".join(changed)))
         elif left <= renewal_window(cert):  # a third of its life left, at most 30 days
             kind = ActionKind.CSR if third else ActionKind.RENEW
             when = "expired" if left.total_seconds() <= 0 else f"expires in {left.days} days"
+            if waiting:
+                kind, when = (
+                    ActionKind.AWAIT_CA,
+                    f"CSR made; import the certificate the CA returns ({when})",
+                )
             out.append(Action(p.name, kind, when))
         else:
             out.append(Action(p.name, ActionKind.NOTHING, f"valid for {left.days} more days"))

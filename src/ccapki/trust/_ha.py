@@ -124,8 +124,10 @@ class SameCertificate:
             Finding(
                 self.code,
                 f"primary {pfp} vs secondary {sfp}",
-                f"export the primary's with `ccapki export {pair.identity} --for-peer` and "
-                "install it on the secondary",
+                # `export --for-peer` writes the store's current certificate, which may be
+                # the secondary's (a primary not reloaded since a renewal)
+                f"install one certificate on both peers: `ccapki export {pair.identity} "
+                "--for-peer` writes the store's current one",
                 "secondary",
             )
         ]
