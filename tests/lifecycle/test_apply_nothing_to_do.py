@@ -134,6 +134,35 @@ def test_another_ccapki_version_decides_anew(
         assert known(store, TEXT, NOW) is None
 
 
+def test_other_rules_of_the_same_version_decide_anew(
+    applied: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a build of the same version whose planning code differs (a walkthrough saw an
+    # upgraded checkout answer "nothing to do" where its plan said "would reissue")
+    with open_store(applied) as store:
+        assert known(store, TEXT, NOW) == full(store, TEXT, NOW)
+        monkeypatch.setattr(apply_mod, "_rules_digest", lambda: "other planning code")
+        assert known(store, TEXT, NOW) is None
+    monkeypatch.undo()
+    apply_mod._rules_digest.cache_clear()  # the digest of this code's modules, read again
+    with open_store(applied) as store:
+        assert known(store, TEXT, NOW) == full(store, TEXT, NOW)
+
+
+def test_the_rules_digest_reads_the_planning_code() -> None:
+    import hashlib
+    import importlib.util
+
+    h = hashlib.sha256()
+    for name in apply_mod._RULE_MODULES:
+        spec = importlib.util.find_spec(name)
+        assert spec is not None
+        assert spec.origin is not None
+        h.update(name.encode() + b"\0" + Path(spec.origin).read_bytes())
+    assert apply_mod._rules_digest() == h.hexdigest()
+    assert "ccapki.topology.plan" in apply_mod._RULE_MODULES
+
+
 def test_a_wrong_passphrase_still_fails(applied: Path, cli: Cli, tmp_path: Path) -> None:
     r = cli("apply", tmp_path / "dep.toml", env={"CCAPKI_PASSPHRASE": PASSPHRASE + "x"})
     assert r.code == 2, r.both

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import json
 import time
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cryptography import x509
@@ -834,12 +836,45 @@ def _nothing_key(name: str) -> str:
     return _NOTHING_KEY + hashlib.sha256(name.encode()).hexdigest()[:40]
 
 
+#: The code whose rules decide what apply does with a file (beside ccapki's version: a
+#: build of the same version with other rules must decide anew, not answer from memory).
+_RULE_MODULES = (
+    "ccapki.topology.plan",
+    "ccapki.topology.model",
+    "ccapki.topology.loader",
+    "ccapki.lifecycle.apply",
+    "ccapki.lifecycle.trustops",
+    "ccapki.pki.certs",
+)
+
+
+@functools.cache
+def _rules_digest() -> str:
+    """SHA-256 of the source of the modules that decide what apply does
+    (:data:`_RULE_MODULES`; a module without its source file counts by name)."""
+    import hashlib
+    import importlib.util
+
+    h = hashlib.sha256()
+    for name in _RULE_MODULES:
+        h.update(name.encode() + b"\0")
+        spec = importlib.util.find_spec(name)
+        origin = spec.origin if spec is not None else None
+        if origin and origin.endswith(".py"):
+            with contextlib.suppress(OSError):
+                h.update(Path(origin).read_bytes())
+    return h.hexdigest()
+
+
 def _file_digest(name: str, text: str) -> str:
+    """What a remembered "nothing to do" is for: this ccapki's version and rules, the
+    deployment's name and its file's text."""
     import hashlib
 
     from ccapki import __version__
 
-    return hashlib.sha256(f"{__version__}\0{name}\0{text}".encode()).hexdigest()
+    key = f"{__version__}\0{_rules_digest()}\0{name}\0{text}"
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def _known_nothing_to_do(
