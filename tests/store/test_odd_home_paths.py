@@ -1,4 +1,6 @@
-"""A store folder whose path a URL would read otherwise: ``?`` (a query), ``#`` (a
+"""The store's SQLite file: where it is, and its pages.
+
+A store folder whose path a URL would read otherwise: ``?`` (a query), ``#`` (a
 fragment), ``%20`` (an escape), spaces. The store's SQLite file is the folder's, by its
 path: `init` of ``/tmp/w2 ?x/h`` wrote its database to ``/tmp/w2 `` (SQLAlchemy read the
 path as ``sqlite:///`` URL) and left the folder with a data.key and no database."""
@@ -67,5 +69,32 @@ def test_the_copy_before_an_upgrade_reads_an_odd_path(tmp_path: Path) -> None:
     con = sqlite3.connect(copy)
     try:
         assert con.execute("SELECT count(*) FROM audit").fetchone() == (1,)
+    finally:
+        con.close()
+
+
+def test_a_new_store_has_large_pages_and_an_old_one_keeps_its_own(tmp_path: Path) -> None:
+    # a certificate row (the certificate's and its chain's PEM, ~2.5 KB) took a 4 KB page
+    # of its own: a new store's pages are 16 KB (a bulk apply writes less); a store made
+    # before keeps its pages (SQLite changes them only by rewriting the whole file)
+    new = tmp_path / "new"
+    Store.init(new, key_file=True).close()
+    con = sqlite3.connect(new / DB_NAME)
+    try:
+        assert con.execute("PRAGMA page_size").fetchone() == (store_session.SQLITE_PAGE_SIZE,)
+        assert con.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        # an older store: its pages made 4 KB again, as its ccapki made them
+        con.execute("PRAGMA journal_mode=DELETE")
+        con.execute("PRAGMA page_size=4096")
+        con.execute("VACUUM")
+        con.execute("PRAGMA journal_mode=WAL")
+    finally:
+        con.close()
+    with Store.open(new) as store:
+        store.audit.record("test", "a write through the engine")
+    con = sqlite3.connect(new / DB_NAME)
+    try:
+        assert con.execute("PRAGMA page_size").fetchone() == (4096,)
+        assert con.execute("SELECT count(*) FROM audit").fetchone() == (2,)
     finally:
         con.close()
