@@ -261,3 +261,26 @@ def test_renew_says_clients_need_a_new_root_before_the_appliances_switch(
     js = ok(cli("renew", "cas1", "--commit", "--json")).json()
     assert not [n for n in js["next"] if n.startswith("clients")], js["next"]
     assert "next: clients" not in ok(cli("renew", "cas1", "--commit")).out
+
+
+def test_inspect_of_a_removed_identity_says_it_is_no_longer_in_the_file(
+    cli: Cli, keyfile_store: Path, tmp_path: Path
+) -> None:
+    two = write(
+        tmp_path / "two.toml",
+        deployment(cas=[standalone("cas1", "10.5.0.1"), standalone("cas2", "10.5.0.2")]),
+    )
+    ok(cli("apply", str(two)))
+    r = cli("inspect", "cas2")
+    assert r.code == 0
+    assert "not in the deployment file" not in r.err
+    one = write(tmp_path / "one.toml", deployment(cas=[standalone("cas1", "10.5.0.1")]))
+    ok(cli("apply", str(one)))
+    r = cli("inspect", "cas2")
+    assert r.code == 0  # the certificate the store keeps is shown...
+    assert "cas2 v1" in r.out
+    assert r.err.startswith(  # ...and said to be no longer planned
+        f"note: cas2 is not in the deployment file last applied ({one}): this is the last "
+        "certificate the store keeps of it"
+    )
+    assert "not in the deployment file" not in cli("inspect", "cas1").err

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
     from ccapki.pki.formats import Kind, Material, PrivateKey
     from ccapki.pki.inspect import CertInfo, KeyInfo, KeyMatch, KnownCA
+    from ccapki.store.session import Store
     from ccapki.topology.model import IdentitySpec
 
 __all__ = ["inspect_cmd"]
@@ -347,6 +348,8 @@ def _from_target(env: Env, target: str, password: str | None) -> _Target:
         )
     with env.open_store() as store:
         ident = store.identities.get(target)
+        if ident is not None:
+            _say_if_dropped(store, ident.name)
     spec = None if ident is not None else _planned(env, target)
     pending = None
     if spec is not None:
@@ -363,6 +366,28 @@ def _from_target(env: Env, target: str, password: str | None) -> _Target:
         "give a certificate file (PEM, DER, PKCS#7, PKCS#12) or an identity name from "
         "`ccapki plan`",
     )
+
+
+def _say_if_dropped(store: Store, name: str) -> None:
+    """A note (stderr) when the deployment file the store last applied no longer names
+    identity ``name``: the store keeps its certificates, which no appliance should present."""
+    from ccapki.errors import DeploymentError
+    from ccapki.lifecycle.status import read_settings
+
+    kept = store.deployments.latest()
+    if kept is None:
+        return
+    try:
+        planned = read_settings(kept.text, kept.path or "<stored deployment>", kept.facts)
+    except DeploymentError:  # a stored file that no longer parses: status says so
+        return
+    if planned.identities and name not in planned.identities:
+        where = f" ({kept.path})" if kept.path else ""
+        click.echo(
+            f"note: {name} is not in the deployment file last applied{where}: this is the "
+            "last certificate the store keeps of it (`ccapki status` counts it as unused)",
+            err=True,
+        )
 
 
 def _planned(env: Env, target: str) -> IdentitySpec | None:
