@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from kit.certs import NOW, OutsideCA
 from kit.cli import Cli, deployment, ha_pair, ok, standalone, write
@@ -129,8 +131,8 @@ def test_trust_plan_says_what_a_removed_cas_leaves_trusted(
     assert (
         "note: 1 trust-store entry no channel needs any more is still trusted "
         "(cas2.example.org's certificate (true self-signed)): `ccapki trust plan --prune` "
-        "lists them, `ccapki trust apply --prune` removes them (including any added by hand "
-        "with `ccapki trust add`: check the list first)"
+        "lists them, `ccapki trust apply --prune` removes them (never one added with "
+        "`ccapki trust add`)"
     ) in r.out, r.out
     assert "note:" in ok(cli("trust", "apply")).out
     ok(cli("trust", "apply", "--prune"))
@@ -284,3 +286,34 @@ def test_inspect_of_a_removed_identity_says_it_is_no_longer_in_the_file(
         "certificate the store keeps of it"
     )
     assert "not in the deployment file" not in cli("inspect", "cas1").err
+
+
+def test_a_prune_keeps_what_was_added_by_hand(
+    cli: Cli, keyfile_store: Path, tmp_path: Path
+) -> None:
+    # the administrator's own CA on the CAM (a RADIUS server's, say): no channel of the
+    # deployment needs it, and `trust apply --prune` removed it with the CAS left behind
+    radius = OutsideCA.make("RADIUS", now=NOW)
+    pem = tmp_path / "radius-root.pem"
+    pem.write_bytes(radius.root.public_bytes(Encoding.PEM))
+    _removed(cli, tmp_path)
+    ok(cli("trust", "add", "cam", str(pem)))
+    fp = radius.root.fingerprint(hashes.SHA256()).hex()
+    r = ok(cli("trust", "plan", "--prune"))
+    assert "cas2.example.org" in r.out  # what the removed CAS left: pruned
+    assert "RADIUS Root" not in r.out.split("kept:")[0], r.out
+    assert (
+        f"kept: 1 trust-store entry added by hand (`ccapki trust add`) that no channel of the "
+        f"deployment needs (cam: root CA RADIUS Root [SHA-256 {fp[:16]}]): `ccapki trust "
+        "remove APPLIANCE FINGERPRINT` removes one"
+    ) in r.out, r.out
+    r = ok(cli("trust", "apply", "--prune"))
+    assert "RADIUS" not in r.out.split("kept:")[0], r.out
+    assert "kept: 1 trust-store entry added by hand" in r.out
+    listed = ok(cli("trust", "list", "cam")).out
+    assert "RADIUS Root" in listed
+    assert "cas2" not in listed
+    # it goes when the administrator says so
+    ok(cli("trust", "remove", "cam", fp[:16]))
+    assert "RADIUS Root" not in ok(cli("trust", "list", "cam")).out
+    assert "kept:" not in ok(cli("trust", "plan", "--prune")).out

@@ -129,7 +129,7 @@ def trust_add(env: Env, appliance: str, cert_file: str, force: bool) -> int:
     env.refuse_what_if("trust add")
     from ccapki.errors import PasswordError
     from ccapki.fsutil import read_input_file
-    from ccapki.lifecycle.trustops import certificates_to_trust
+    from ccapki.lifecycle.trustops import HAND_ADDED, certificates_to_trust
     from ccapki.pki.certs import display_name
     from ccapki.pki.formats import parse_material
 
@@ -147,7 +147,7 @@ def trust_add(env: Env, appliance: str, cert_file: str, force: bool) -> int:
         click.echo(f"warning: {w}", err=True)
     with env.open_store() as store, store.transaction():
         for c in certs:
-            added = store.trust.add(name, c, f"added from {cert_file}")
+            added = store.trust.add(name, c, f"{HAND_ADDED}{cert_file}")
             state = "added" if added else "already trusted"
             click.echo(f"{state}: {display_name(c)} on {name}")
     return 0
@@ -411,6 +411,8 @@ def trust_plan(
     _echo_removals([c for c in changes if c.action == "remove"])
     if not prune:
         _echo_prunable(inv)
+    else:
+        _echo_kept_by_hand(inv)
     if dep.profile.dn_authorization:
         for spec in dep.cas:
             chain = inv.chain_of(spec)
@@ -438,7 +440,27 @@ def _echo_prunable(inv: Inventory) -> None:
         f"note: {plural(len(extra), 'trust-store entry', 'trust-store entries')} no channel "
         f"needs any more {'is' if len(extra) == 1 else 'are'} still trusted ({shown}): "
         "`ccapki trust plan --prune` lists them, `ccapki trust apply --prune` removes them "
-        "(including any added by hand with `ccapki trust add`: check the list first)"
+        "(never one added with `ccapki trust add`)"
+    )
+
+
+def _echo_kept_by_hand(inv: Inventory) -> None:
+    """With ``--prune``: a note naming what no channel needs but stays, because an
+    administrator added it (`ccapki trust add`); nothing when there is none."""
+    from ccapki.cli.output import plural
+    from ccapki.lifecycle.trustops import kept_by_hand
+
+    kept = kept_by_hand(inv)
+    if not kept:
+        return
+    which = "; ".join(
+        f"{c.appliance}: {c.description} [SHA-256 {c.fingerprint[:16]}]" for c in kept[:3]
+    )
+    more = f"; and {len(kept) - 3} more" if len(kept) > 3 else ""
+    click.echo(
+        f"kept: {plural(len(kept), 'trust-store entry', 'trust-store entries')} added by hand "
+        f"(`ccapki trust add`) that no channel of the deployment needs ({which}{more}): "
+        "`ccapki trust remove APPLIANCE FINGERPRINT` removes one"
     )
 
 
@@ -573,7 +595,8 @@ def trust_apply(env: Env, prune: bool) -> int:
     dep, _ = load_deployment_arg(env, None)
     # decided under the write lock: what another writer did meanwhile is seen, not undone
     with env.open_store() as store, store.transaction():
-        changes = trust_changes(load_inventory(store, dep), prune=prune)
+        inv = load_inventory(store, dep)
+        changes = trust_changes(inv, prune=prune)
         apply_changes(store, changes)
     for c in changes:
         # a removal says which certificate (as `trust plan` does): an identity renewed
@@ -584,4 +607,6 @@ def trust_apply(env: Env, prune: bool) -> int:
     if not prune:
         with env.open_store() as store:
             _echo_prunable(load_inventory(store, dep))
+    else:
+        _echo_kept_by_hand(inv)
     return 0

@@ -142,9 +142,17 @@ def _unusable_anchors(certs: Sequence[x509.Certificate], now: dt.datetime) -> tu
     return tuple(out)
 
 
+#: The label `ccapki trust add` gives an entry ("added from FILE"): an administrator's own
+#: choice (a RADIUS or LDAP server's CA, another site's root), which no prune removes.
+HAND_ADDED = "added from "
+
+
 @dataclass(frozen=True)
 class Inventory:
-    """What the store holds for a deployment, loaded once."""
+    """What the store holds for a deployment, loaded once.
+
+    ``by_hand``: the trust-store entries added with `ccapki trust add` (appliance,
+    fingerprint): no prune removes them."""
 
     deployment: Deployment
     identities: Mapping[str, StoredIdentity]
@@ -152,6 +160,7 @@ class Inventory:
     perfigo: frozenset[str]
     internal: frozenset[str]
     cas: tuple[x509.Certificate, ...]
+    by_hand: frozenset[tuple[str, str]] = frozenset()
 
     def chain_of(self, spec: IdentitySpec) -> tuple[x509.Certificate, ...] | None:
         ident = self.identities.get(spec.name)
@@ -171,6 +180,7 @@ def load_inventory(
         perfigo=frozenset(c.fingerprint for c in cas if c.kind == "perfigo-root"),
         internal=frozenset(c.fingerprint for c in cas if c.kind.startswith("internal")),
         cas=tuple(c.certificate for c in cas),
+        by_hand=store.trust.labelled(HAND_ADDED),
     )
 
 
@@ -237,7 +247,28 @@ def _owners(inv: Inventory) -> dict[str, str]:
 
 
 def trust_changes(inv: Inventory, *, prune: bool = False) -> list[Change]:
-    """The smallest set of trust-store changes that makes every channel pass."""
+    """The smallest set of trust-store changes that makes every channel pass (with
+    ``prune``: and the removal of what no channel needs, but for what an administrator
+    added by hand, see :func:`kept_by_hand`)."""
+    changes = _all_changes(inv, prune=prune)
+    if not prune or not inv.by_hand:
+        return changes
+    return [c for c in changes if c.action == "add" or not _by_hand(inv, c)]
+
+
+def kept_by_hand(inv: Inventory) -> list[Change]:
+    """The removals a prune leaves out: entries no channel needs that were added with
+    `ccapki trust add` (`ccapki trust remove` removes one)."""
+    if not inv.by_hand:
+        return []
+    return [c for c in _all_changes(inv, prune=True) if c.action == "remove" and _by_hand(inv, c)]
+
+
+def _by_hand(inv: Inventory, change: Change) -> bool:
+    return (change.appliance, change.fingerprint) in inv.by_hand
+
+
+def _all_changes(inv: Inventory, *, prune: bool) -> list[Change]:
     dep = inv.deployment
     return trust_store_changes(
         {a.name: list(inv.trust.get(a.name, ())) for a in dep.appliances},

@@ -45,6 +45,15 @@ class TrustStoreRepository:
             out.setdefault(appliance, []).append(self._s.parsed(pem))
         return out
 
+    def labelled(self, prefix: str) -> frozenset[tuple[str, str]]:
+        """The entries (appliance, fingerprint) whose label starts with ``prefix``."""
+        sql = (
+            "SELECT appliance, fingerprint, label FROM trust_entries WHERE deployment = :dep "
+            "AND removed_at IS NULL"
+        )
+        rows = self._s.rows(sql, {"dep": self._s.deployment})
+        return frozenset((a, fp) for a, fp, label in rows if label.startswith(prefix))
+
     def add(self, appliance: str, cert: x509.Certificate, label: str) -> bool:
         """Add ``cert`` to the appliance's trust store; False if it is already there."""
         return self.add_many([(appliance, cert, label)])[0]
