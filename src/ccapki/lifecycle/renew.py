@@ -718,6 +718,7 @@ def _steps(
         inv.perfigo | perfigo,
         inv.internal | internal,
         (*inv.cas, *roots.values()),
+        inv.by_hand,
     )
     adds, retire = _trust_delta(inv, swapped)
     steps: list[RenewalStep] = []

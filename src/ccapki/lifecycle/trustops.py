@@ -945,7 +945,13 @@ def rotation_plan(
         created_at=now,
     )
     swapped = Inventory(
-        dep, new_idents, inv.trust, inv.perfigo, inv.internal, (*inv.cas, *new_chain[1:])
+        dep,
+        new_idents,
+        inv.trust,
+        inv.perfigo,
+        inv.internal,
+        (*inv.cas, *new_chain[1:]),
+        inv.by_hand,
     )
     before = check_deployment(inv, now, ())
     after = check_deployment(swapped, now, ())
