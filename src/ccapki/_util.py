@@ -7,7 +7,7 @@ import datetime as dt
 import gc
 from collections.abc import Iterator, Mapping
 
-__all__ = ["gc_paused", "written_at"]
+__all__ = ["gc_paused", "sqlite_trouble", "written_at"]
 
 
 @contextlib.contextmanager
@@ -37,3 +37,29 @@ def written_at(detail: Mapping[str, object]) -> dt.datetime | None:
         return dt.datetime.fromisoformat(text)
     except ValueError:
         return None
+
+
+def sqlite_trouble(exc: BaseException) -> tuple[str, str] | None:
+    """What a SQLite error under a command says of the store's file: ``("damaged",
+    why)`` (``database disk image is malformed``, a text column no longer UTF-8: damage
+    SQLite's integrity check may not see), ``("read-only", why)`` (a write refused),
+    ``("busy", why)`` (another program's lock held past SQLite's own wait). ``exc`` may be
+    SQLAlchemy's wrapper (its ``orig``). Returns None for anything else."""
+    import sqlite3
+
+    orig = getattr(exc, "orig", None) or exc
+    if not isinstance(orig, sqlite3.Error):
+        return None
+    code = getattr(orig, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    why = str(orig).splitlines()[0] if str(orig) else type(orig).__name__
+    why = why.partition(" with text ")[0]  # sqlite3 quotes the undecodable column's text
+    if primary in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB) or (
+        primary is None and "decode to UTF-8" in why
+    ):
+        return "damaged", why
+    if primary == sqlite3.SQLITE_READONLY:
+        return "read-only", why
+    if primary in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        return "busy", why
+    return None

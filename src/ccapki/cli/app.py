@@ -388,9 +388,9 @@ class Env:
         Raises :class:`StoreError` for a URL no store can live at (not a URL, MySQL...)."""
         url = os.environ.get("CCAPKI_DATABASE_URL") or None
         if url is not None:
-            from ccapki.store.urls import check_database_url
+            from ccapki.store.urls import check_store_url
 
-            check_database_url(url)
+            check_store_url(url)  # also: no in-memory SQLite, no '?' read as options
         return url
 
     @property
@@ -415,12 +415,55 @@ class Env:
                 "point --home (or CCAPKI_HOME) at a folder: the store's folder, or a new "
                 "path for `ccapki init` to create",
             )
+        if self.database_url is None:
+            self.refuse_odd_database(home / "ccapki.db")
+
+    @staticmethod
+    def refuse_odd_database(db: Path) -> None:
+        """Raise :class:`StoreError` when the store's database is there but is not a
+        regular file: a FIFO hung every command (reading it waits for a writer), a folder
+        was "not a ccapki store (OperationalError)"."""
+        import stat
+
+        try:
+            mode = db.stat().st_mode
+        except OSError:
+            return  # not there (or unreadable): the open says
+        if stat.S_ISREG(mode):
+            return
+        kinds = (
+            (stat.S_ISDIR, "a folder"),
+            (stat.S_ISFIFO, "a FIFO (named pipe)"),
+            (stat.S_ISSOCK, "a socket"),
+            (stat.S_ISCHR, "a character device"),
+            (stat.S_ISBLK, "a block device"),
+        )
+        kind = next((name for test, name in kinds if test(mode)), "not a regular file")
+        raise StoreError(
+            f"{db} is {kind}, not the store's database file; nothing was read",
+            f"move it away (`mv {db} {db}.bak`) and put back the store's ccapki.db (or run "
+            "`ccapki init` there for a new store); or point --home / CCAPKI_HOME at the "
+            "folder of your store",
+        )
 
     def open_store(self) -> Store:
         """The store, open (use it as ``with env.open_store() as store:``)."""
         from ccapki.store.session import Store
 
         self.refuse_file_home()
+        url = self.database_url
+        if url is not None and url.startswith("sqlite:"):
+            from sqlalchemy.engine import make_url
+
+            database = make_url(url).database
+            if database and not Path(database).exists():
+                # opening it would make an empty SQLite file there (0644), and then say
+                # it "holds no ccapki schema"
+                raise StoreError(
+                    f"no ccapki store at {database}",
+                    "check CCAPKI_DATABASE_URL (sqlite:///PATH names the database file), "
+                    "or run `ccapki init` first",
+                )
 
         store = Store.open(
             self.home,
@@ -892,6 +935,17 @@ def _run(args: list[str]) -> int:
                 "command again",
             )
             return 2
+        if exc.errno in (errno.EACCES, errno.EPERM) and exc.filename is not None and not debug:
+            # a file this user may not read or write (the store's data.key made 0000 or
+            # owned by another user): its permissions, not a ccapki bug
+            name = os.fsdecode(exc.filename)
+            _say_error(
+                f"permission denied: {name}",
+                f"run ccapki as the user that owns {name} (`ls -l {name}`), or give this "
+                "user access to it (a store's data.key and ccapki.db stay 0600, its "
+                "folder 0700)",
+            )
+            return 2
         if exc.errno == errno.ELOOP and exc.filename is not None and not debug:
             # an input file that is a symbolic link loop, wherever it is opened
             from ccapki.fsutil import unreadable
@@ -911,8 +965,52 @@ def _run(args: list[str]) -> int:
         )
         return 2
     except Exception as exc:
+        trouble = None if debug else database_trouble(exc)
+        if trouble is not None:  # the store's file, not a ccapki bug
+            _say_error(trouble.message, trouble.hint)
+            return trouble.exit_code
         return _unexpected(exc, debug)
     return rv if isinstance(rv, int) else 0
+
+
+#: What fixes a damaged SQLite store (``database_trouble``).
+_DAMAGED_HINT = (
+    "run `ccapki doctor` to see what is damaged; restore your last backup into a new store "
+    "(`ccapki --home NEWDIR init && ccapki --home NEWDIR backup restore FILE`), or salvage "
+    "the rows: `sqlite3 ccapki.db .recover | sqlite3 recovered.db`"
+)
+
+
+def database_trouble(exc: BaseException) -> StoreError | None:
+    """The error to show for a SQLite store's database failing under a command, where the
+    file, not ccapki, is at fault (see :func:`ccapki._util.sqlite_trouble`: damaged,
+    refusing writes, locked by another program). Returns None for anything else (a ccapki
+    bug: exit 70)."""
+    from ccapki._util import sqlite_trouble
+
+    found = sqlite_trouble(exc)
+    if found is None:
+        return None
+    kind, why = found
+    if kind == "damaged":
+        return StoreError(
+            f"the store's database is damaged ({why}): the command stopped", _DAMAGED_HINT
+        )
+    if kind == "read-only":
+        return StoreError(
+            f"the store's database refused a write ({why}): a file of it is read-only "
+            "for this user; nothing was written",
+            "the store folder, ccapki.db and its ccapki.db-wal and ccapki.db-shm must all "
+            "be writable by the user running ccapki (`ls -l` the folder; `chmod u+w` what "
+            "is not), or check the mount (`findmnt -T FOLDER`)",
+        )
+    from ccapki.errors import StoreBusy
+
+    return StoreBusy(
+        f"another program holds the store's database ({why}): the command stopped",
+        "run the command again once the other one is done (`ccapki --wait SECONDS ...` "
+        "waits longer for another ccapki)",
+    )
 
 
 def _did_you_mean(exc: click.UsageError) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -417,20 +418,28 @@ def export(
             key_format=cast("KeyFormat", key_format),
             legacy=legacy,
         )
-        path = write_output(
-            out,
-            exported.data,
-            private=with_key,
-            follow_symlink=follow_symlink,
-            force_stdout=force_stdout,
-        )
-        record_key_export(
-            store,
-            exported,
-            path if to_stdout else str(Path(path).resolve()),
-            encrypted=bool(pw),
-            for_peer=for_peer,
-        )
+        with contextlib.ExitStack() as audited:
+            if with_key:
+                # the key file and its audit row land together: the write lock first
+                # (another writer: wait, then StoreBusy with nothing written), the row,
+                # then the file, last before the commit (a file that cannot be written
+                # logs nothing). The file written first was left behind, unaudited, when
+                # the row then failed (another writer's lock: exit 70)
+                audited.enter_context(store.transaction())
+                record_key_export(
+                    store,
+                    exported,
+                    "<stdout>" if to_stdout else str(Path(out).resolve()),
+                    encrypted=bool(pw),
+                    for_peer=for_peer,
+                )
+            path = write_output(
+                out,
+                exported.data,
+                private=with_key,
+                follow_symlink=follow_symlink,
+                force_stdout=force_stdout,
+            )
     if to_stdout:  # standard output has no file mode to speak of
         if fmt == "key":
             what = "the private key"

@@ -33,6 +33,8 @@ def init(env: Env, key_file: bool) -> int:
     from ccapki.store.session import MIN_PASSPHRASE, Store
 
     env.refuse_what_if("init")
+    if env.database_url is None:  # a FIFO there hung init (it reads what is there)
+        env.refuse_odd_database(env.home / "ccapki.db")
     passphrase = None
     if not key_file:
         passphrase = os.environ.get("CCAPKI_PASSPHRASE")

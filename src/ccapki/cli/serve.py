@@ -334,6 +334,12 @@ def serve(
         wait=config.wait,
     )
     try:
+        if store.read_only is not None:
+            # every request writes (a token's last use, a session, the login throttle):
+            # a read-only store started, then answered 500 "a ccapki bug" to each
+            from ccapki.store.session import read_only_error
+
+            raise read_only_error(store.home, store.read_only)
         store.unlock()
         named = deployment or env.deployment_option
         if named:

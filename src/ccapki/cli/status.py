@@ -319,6 +319,13 @@ def _status(env: Env, as_json: bool, nagios: bool, every: bool) -> int:
     except Exception as exc:
         if env.debug:
             raise
+        from ccapki.cli.app import database_trouble
+
+        trouble = database_trouble(exc)  # a damaged or locked file: not a ccapki bug
+        if trouble is not None:
+            click.echo(f"CCAPKI UNKNOWN - {trouble.message}")
+            click.echo(f"error: {trouble.message}\nhint: {trouble.hint}", err=True)
+            return 3
         click.echo(f"CCAPKI UNKNOWN - internal error: {type(exc).__name__}")
         click.echo(f"error: internal error: {type(exc).__name__}: {exc}", err=True)
         click.echo(

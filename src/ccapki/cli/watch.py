@@ -265,6 +265,12 @@ def watch(
         )
 
     with env.open_store() as store:  # no store, an unknown deployment: exit 2 here
+        if store.read_only is not None:
+            # every run writes (its record, notification state, probe results): a
+            # read-only store failed every run, logged, for as long as it ran
+            from ccapki.store.session import read_only_error
+
+            raise read_only_error(store.home, store.read_only)
         names = _deployments_to_watch(store, env.deployment_option)
     metrics = WatchMetrics(__version__)
     watcher = Watcher(

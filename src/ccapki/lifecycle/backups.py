@@ -254,17 +254,20 @@ def create_backup(
 
     store.unlock()
     target = Path(path)
+    where = str(target.resolve())
     with atomic_writer(target, private=True) as fh:
         summary = write_backup(store, fh, passphrase, scrypt_n=scrypt_n)
-    where = str(target.resolve())
-    with store.transaction():
-        store.audit.record(
-            "backup-create",
-            where,
-            bytes=summary.bytes,
-            identities=summary.identities,
-            records=dict(summary.counts),
-        )
+        # logged before the file takes its name: another writer holding the store (a
+        # StoreBusy), or any failure here, leaves no backup file (and an older one at
+        # that path as it was); the backup written, then an error, left the file there
+        with store.transaction():
+            store.audit.record(
+                "backup-create",
+                where,
+                bytes=summary.bytes,
+                identities=summary.identities,
+                records=dict(summary.counts),
+            )
     return BackupSummary(
         summary.counts, summary.identities, summary.bytes, summary.created_at, where
     )

@@ -955,11 +955,35 @@ def examine(
 
     # every row read in one snapshot: a command committing meanwhile (a renewal's
     # certificate and key) is seen whole or not at all, never half
-    with (
-        Store.open(home, url=url, passphrase=passphrase, clock=lambda: now) as store,
-        store.read_snapshot(),
-    ):
-        return _examine_rows(store, problems, checked, skipped, where, now, deployment, progress)
+    try:
+        with (
+            Store.open(home, url=url, passphrase=passphrase, clock=lambda: now) as store,
+            store.read_snapshot(),
+        ):
+            return _examine_rows(
+                store, problems, checked, skipped, where, now, deployment, progress
+            )
+    except Exception as exc:
+        # damage SQLite's integrity check does not see (a text column that is not UTF-8
+        # any more) stops the rows' reading: a problem found, never exit 70
+        from ccapki._util import sqlite_trouble
+
+        trouble = sqlite_trouble(exc)
+        if trouble is None or trouble[0] != "damaged":
+            raise
+        problems.append(
+            Problem(
+                "database-damaged",
+                Severity.ERROR,
+                where,
+                f"the store's database is damaged where its integrity check does not "
+                f"look: reading its rows failed ({trouble[1]})",
+                f"stop writing to it; {RESTORE} into a new store ({NEW_STORE}); to salvage "
+                f"rows without a backup: `sqlite3 {where} .recover | sqlite3 recovered.db`",
+            )
+        )
+        skipped.append("the store's rows: reading them failed")
+        return report()
 
 
 def _examine_rows(

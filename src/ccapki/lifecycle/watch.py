@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 
 from cryptography import x509
 
+from ccapki._util import sqlite_trouble
 from ccapki.errors import CcapkiError
 from ccapki.lifecycle.notify import (
     Delivery,
@@ -226,7 +227,11 @@ class Watcher:
             log.error("run failed: %s (hint: %s)", exc.message, exc.hint)
             return WatchRun((), (exc.message,))
         except Exception as exc:
-            log.exception("run failed: the store could not be opened")
+            trouble = sqlite_trouble(exc)
+            if trouble is not None:  # the store's file (damaged, locked): one line
+                log.error("run failed: the store's database is %s (%s)", *trouble)
+            else:
+                log.exception("run failed: the store could not be opened")
             return WatchRun((), (_reason(exc),))
         runs: list[DeploymentRun] = []
         try:
@@ -337,8 +342,22 @@ class Watcher:
                 errors.append(exc.message)
                 log.error("%s: run failed: %s (hint: %s)", name, exc.message, exc.hint)
             except Exception as exc:  # a bug must not stop the watcher: logged whole
-                errors.append(_reason(exc))
-                log.exception("%s: run failed", name)
+                trouble = sqlite_trouble(exc)
+                errors.append(
+                    _reason(exc)
+                    if trouble is None
+                    else f"the store's database is {trouble[0]} ({trouble[1]})"
+                )
+                if trouble is not None:  # the store's file (damaged, locked): one line
+                    log.error(
+                        "%s: run failed: the store's database is %s (%s) (hint: run "
+                        "`ccapki doctor`)",
+                        name,
+                        trouble[0],
+                        trouble[1],
+                    )
+                else:
+                    log.exception("%s: run failed", name)
             seconds = time.monotonic() - t0
             run = DeploymentRun(
                 deployment=name,

@@ -22,7 +22,7 @@ from ccapki.errors import PasswordError
 from ccapki.service.auth import AuthenticateFirst, BodyLimit, SecurityHeaders
 from ccapki.service.auth import router as auth_router
 from ccapki.service.config import ServiceConfig
-from ccapki.service.problems import install_handlers
+from ccapki.service.problems import install_handlers, store_file
 
 if TYPE_CHECKING:
     from ccapki.store.session import Store
@@ -57,8 +57,8 @@ def open_service_store(config: ServiceConfig) -> Store:
     """The store ``config`` names, open, its keyring unlocked when it can be (a key-file
     store, or a passphrase given) so requests never run scrypt.
 
-    Returns the :class:`Store`. Raises :class:`StoreError` when there is no store,
-    :class:`PasswordError` for a wrong passphrase.
+    Returns the :class:`Store`. Raises :class:`StoreError` when there is no store or it
+    is read-only, :class:`PasswordError` for a wrong passphrase.
     """
     from ccapki.store.session import Store
 
@@ -70,6 +70,13 @@ def open_service_store(config: ServiceConfig) -> Store:
         clock=config.clock,
         wait=config.wait,
     )
+    if store.read_only is not None:
+        # every request writes (a token's last use, a session, the login throttle): a
+        # read-only store started, then answered 500 "a ccapki bug" to every request
+        from ccapki.store.session import read_only_error
+
+        store.close()
+        raise read_only_error(store.home, store.read_only)
     try:
         store.unlock()
     except PasswordError:
@@ -133,6 +140,7 @@ def create_app(config: ServiceConfig, *, store: Store | None = None) -> FastAPI:
     )
     app.state.config = config
     app.state.store = the_store
+    app.state.store_file = store_file(the_store)  # deleted or replaced under it: 503
     install_handlers(app)
     # outermost last: security headers on every answer, then the body limit, then the
     # user (both before any route reads the body)

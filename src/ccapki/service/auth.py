@@ -57,6 +57,7 @@ from ccapki.errors import InputError
 from ccapki.service.problems import (
     BODY_LIMIT_HINT,
     PROBLEM_RESPONSES,
+    STORE_REPLACED,
     ProblemException,
     answer,
     app_routes,
@@ -691,9 +692,8 @@ class AuthenticateFirst:
             moved = await run_in_threadpool(schema_moved, scope["app"].state, store)
             if moved is not None:  # another ccapki upgraded the store: touch nothing
                 error, hint = schema_moved_words(moved)
-                await answer(request, 503, error, hint, type_="store-upgraded")(
-                    scope, receive, send
-                )
+                kind = "store-replaced" if moved == STORE_REPLACED else "store-upgraded"
+                await answer(request, 503, error, hint, type_=kind)(scope, receive, send)
                 return
             found = await run_in_threadpool(
                 _authenticate,

@@ -67,8 +67,11 @@ from ccapki.errors import CcapkiError, InputError, Interrupted, NotFoundError, P
 from ccapki.service.auth import require
 from ccapki.service.problems import (
     PROBLEM_RESPONSES,
+    STORE_REPLACED,
     database_unreachable,
     schema_moved_words,
+    store_file,
+    store_file_moved,
 )
 from ccapki.store.records import JobRecord, JobState, Role, UserRecord
 
@@ -338,6 +341,7 @@ class JobRunner:
         self._backup_passphrase = backup_passphrase
         self._stopping = threading.Event()
         self._moved_said = False  # the store upgraded by another ccapki: said once
+        self._file = store_file(store)  # its SQLite file deleted or replaced: claim nothing
         self._thread: threading.Thread | None = None
         self._current: _Context | None = None
         self._handlers: dict[str, Callable[[Store, _Context], object]] = {
@@ -397,7 +401,7 @@ class JobRunner:
     def run_once(self) -> bool:
         """Claim one job and run it to its end here (in the caller's thread). Returns
         whether there was one."""
-        moved = self.store.schema_moved()
+        moved = STORE_REPLACED if store_file_moved(self._file) else self.store.schema_moved()
         if moved is not None:  # another ccapki upgraded the store: claim nothing
             if not self._moved_said:
                 log.warning("the job runner waits: %s", schema_moved_words(moved)[0])

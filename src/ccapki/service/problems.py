@@ -46,6 +46,7 @@ __all__ = [
     "BODY_LIMIT_HINT",
     "PROBLEM_BASE",
     "PROBLEM_RESPONSES",
+    "STORE_REPLACED",
     "Problem",
     "ProblemException",
     "StrictBody",
@@ -58,6 +59,8 @@ __all__ = [
     "schema_moved",
     "schema_moved_words",
     "status_of",
+    "store_file",
+    "store_file_moved",
 ]
 
 #: Where a problem's ``type`` points (a name, not a page to fetch).
@@ -271,26 +274,87 @@ def database_unreachable(exc: BaseException) -> tuple[str, str] | None:
 SCHEMA_CHECK_EVERY = 2.0
 
 
+#: What :func:`schema_moved` says when the store's SQLite file was deleted or replaced
+#: under the server (not a schema revision).
+STORE_REPLACED = "(the database file was removed or replaced)"
+
+#: A SQLite store's database file and its identity (st_dev, st_ino) when it was opened.
+StoreFile = tuple[str, tuple[int, int] | None]
+
+
+def store_file(store: Store) -> StoreFile | None:
+    """The SQLite database file ``store`` reads and its identity now (call it when the
+    store is opened); None on a database server. Raises nothing."""
+    import os
+
+    from ccapki.home import DB_NAME
+
+    try:
+        url = store.engine.url
+        if store.engine.dialect.name != "sqlite":
+            return None
+    except Exception:  # no engine can be made: nothing to watch
+        return None
+    database = url.database
+    path = database if database and database != ":memory:" else str(store.home / DB_NAME)
+    try:
+        st = os.stat(path)
+    except OSError:
+        return path, None
+    return path, (st.st_dev, st.st_ino)
+
+
+def store_file_moved(opened: StoreFile | None) -> bool:
+    """Whether the database file ``opened`` (:func:`store_file` at open) is no longer the
+    file at its path: deleted, or replaced (``mv new.db ccapki.db``, a restore by copy).
+    A server still reads and writes the old file through its open connections: what it
+    answers is stale and what it writes is lost with it. Raises nothing."""
+    import os
+
+    if opened is None or opened[1] is None:
+        return False
+    path, identity = opened
+    try:
+        st = os.stat(path)
+    except OSError:
+        return True
+    return (st.st_dev, st.st_ino) != identity
+
+
 def schema_moved(app_state: Any, store: Store) -> str | None:
     """The store's schema revision when another ccapki upgraded it under this server (see
-    :meth:`Store.schema_moved`), looked up at most every :data:`SCHEMA_CHECK_EVERY` seconds
-    (kept on ``app_state``); None while it is this ccapki's. Raises what reading the
-    database raises."""
+    :meth:`Store.schema_moved`), or :data:`STORE_REPLACED` when its SQLite file was
+    deleted or replaced (``app_state.store_file``, see :func:`store_file`), looked up at
+    most every :data:`SCHEMA_CHECK_EVERY` seconds (kept on ``app_state``); None while it
+    is this ccapki's. Raises what reading the database raises."""
     import time
 
     now = time.monotonic()
     checked = getattr(app_state, "schema_checked_at", None)
     if checked is not None and now - checked < SCHEMA_CHECK_EVERY:
         return getattr(app_state, "schema_moved", None)
-    moved = store.schema_moved()
+    if store_file_moved(getattr(app_state, "store_file", None)):
+        moved: str | None = STORE_REPLACED
+    else:
+        moved = store.schema_moved()
     app_state.schema_moved, app_state.schema_checked_at = moved, now
     return moved
 
 
 def schema_moved_words(revision: str) -> tuple[str, str]:
-    """The error and hint of a server whose store another ccapki upgraded."""
+    """The error and hint of a server whose store another ccapki upgraded (or whose
+    database file was removed or replaced: :data:`STORE_REPLACED`)."""
     from ccapki.store.schema import SCHEMA_HEAD
 
+    if revision == STORE_REPLACED:
+        return (
+            "the store's database file was removed or replaced while this server ran: "
+            "it still holds the old file open, so it answers nothing from it and writes "
+            "nothing to it; nothing was done",
+            "restart `ccapki serve` to open the file that is there now; stop every ccapki "
+            "(serve, watch) before moving, restoring or deleting ccapki.db, and move its "
+            "ccapki.db-wal and ccapki.db-shm with it (a mismatched log damages a store)",
+        )
     return (
         f"the store's schema is now {revision}, not this server's ({SCHEMA_HEAD}): another "
         "ccapki upgraded it while this one ran; nothing was done",

@@ -45,12 +45,18 @@ class AuditLog:
         }
 
     def record(self, action: str, subject: str, **detail: object) -> None:
-        """Log ``action`` on ``subject`` with JSON-able details (never key material)."""
+        """Log ``action`` on ``subject`` with JSON-able details (never key material).
+
+        Outside a transaction it takes the store's write lock as any write does (waiting
+        up to :attr:`Store.wait`, then :class:`~ccapki.errors.StoreBusy`): a bare INSERT
+        met another writer's lock with SQLite's 5 s busy timeout and "database is locked",
+        exit 70, after an export had written its key file.
+        """
         from sqlalchemy import insert
 
         from ccapki.store import schema as t
 
-        with self._s.connection() as c:
+        with self._s.transaction() as c:
             c.execute(insert(t.audit), self.row(action, subject, detail))
 
     def log(self, limit: int = 100) -> list[AuditEntry]:

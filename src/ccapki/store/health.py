@@ -125,6 +125,21 @@ def _examine_sqlite(db: Path, quick: bool) -> DatabaseState:
         try:
             lines = [str(r[0]) for r in con.execute(f"PRAGMA {pragma}(100)")]
         except sqlite3.DatabaseError as exc:
+            code = getattr(exc, "sqlite_errorcode", None)
+            if (
+                read_only is not None
+                and isinstance(code, int)
+                and code & 0xFF == sqlite3.SQLITE_READONLY
+            ):
+                # SQLITE_READONLY (e.g. READONLY_DIRECTORY: no log index can be made in a
+                # folder this user may not write): the file could not be read here, which
+                # says nothing of its health; never "damaged, restore a backup"
+                return DatabaseState(
+                    "sqlite",
+                    where,
+                    f"SQLite could not read it without writing beside it ({exc})",
+                    read_only=read_only,
+                )
             lines = [f"{pragma} stopped: {exc}"]
         damage = [line for line in lines if line != "ok"]
         try:

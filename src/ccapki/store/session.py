@@ -165,6 +165,15 @@ def read_only_reason(home: Path) -> str | None:
         return f"this user may not write in its folder {home}"
     if db.exists() and not os.access(db, os.W_OK):
         return f"this user may not write {db}"
+    for log in (db.with_name(f"{db.name}-wal"), db.with_name(f"{db.name}-shm")):
+        # SQLite gives its log files the database's mode when it makes them: a reader of a
+        # 0400 ccapki.db left them 0400, and every write then failed ("attempt to write a
+        # readonly database", exit 70) once ccapki.db was writable again
+        with contextlib.suppress(OSError):
+            if not os.access(log, os.W_OK) and log.stat().st_uid == os.geteuid():
+                os.chmod(log, 0o600)
+        if log.exists() and not os.access(log, os.W_OK):
+            return f"this user may not write {log}"
     return None
 
 
@@ -188,7 +197,12 @@ def sqlite_read_only_uri(db: Path) -> str:
         finally:
             con.close()
     except sqlite3.DatabaseError as exc:
-        if getattr(exc, "sqlite_errorcode", None) != sqlite3.SQLITE_CANTOPEN:
+        # CANTOPEN (a read-only mount) or READONLY_DIRECTORY (a folder this user may not
+        # write: SQLite cannot make the log's index beside the file): read the file as it is
+        if getattr(exc, "sqlite_errorcode", None) not in (
+            sqlite3.SQLITE_CANTOPEN,
+            getattr(sqlite3, "SQLITE_READONLY_DIRECTORY", 1544),
+        ):
             return base  # the open reports what else is wrong
     wal = db.with_name(db.name + "-wal")
     if wal.exists() and wal.stat().st_size > 0:
@@ -397,7 +411,10 @@ def _schema_version(engine: Engine) -> str | None:
 def _current_reader(db: Path, read_only: str | None) -> sqlite3.Connection | None:
     """sqlite3's own connection to the store's SQLite file ``db``, which never writes
     (``PRAGMA query_only``), when the file holds this ccapki's schema; None otherwise (the
-    full open then says what is wrong, or upgrades it)."""
+    full open then says what is wrong, or upgrades it). A store that cannot be written
+    (``read_only``: why) is read as :func:`sqlite_read_only_uri` says; another is opened
+    as the engine opens it (the last connection to close merges the write-ahead log and
+    removes it, as ever: a reading command leaves the folder as it found it)."""
     try:
         uri = sqlite_read_only_uri(db) if read_only else f"{db.absolute().as_uri()}?mode=rw"
         con = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
@@ -441,6 +458,8 @@ def _not_a_store(db: Path) -> str | None:
     """Why the SQLite file ``db``, which is there, is not a ccapki store; None when it is
     one, is not there, or cannot be told apart from one here (the open then says). Reads
     only: another program's database is never changed."""
+    if db.is_dir():  # was "not a ccapki store (OperationalError)"
+        return "it is a folder"
     try:
         with db.open("rb") as f:
             head = f.read(16)
@@ -513,6 +532,16 @@ def _checked_engine(
                 f"no ccapki store at {where}",
                 "check CCAPKI_DATABASE_URL (sqlite:///PATH names the database file), "
                 "or run `ccapki init` first",
+            ) from None
+        orig = getattr(exc, "orig", None) or exc
+        if isinstance(orig, sqlite3.OperationalError) and _busy(orig):
+            # another program's exclusive lock (locking_mode=EXCLUSIVE, a rollback
+            # journal's writer): was "not a ccapki store (OperationalError)"
+            raise StoreBusy(
+                f"another program holds {where} locked (SQLite: {orig}); nothing was "
+                "read or changed",
+                "run the command again once it is done (`fuser -v FILE` names it: a "
+                "sqlite3 shell left open on the store, a backup tool)",
             ) from None
         raise StoreError(
             f"{where} is not a ccapki store ({type(exc).__name__})",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ccapki.errors import StoreError
 
-__all__ = ["SUPPORTED_URLS", "check_database_url", "connect_failure"]
+__all__ = ["SUPPORTED_URLS", "check_database_url", "check_store_url", "connect_failure"]
 
 #: What the hints show as the URLs a store takes.
 SUPPORTED_URLS = "postgresql+psycopg://USER:PASSWORD@HOST/DATABASE, or sqlite:///PATH"
@@ -52,6 +52,39 @@ def check_database_url(url: str) -> None:
             f"the database URL {shown} needs the {driver} driver, which is not installed",
             "install ccapki with its PostgreSQL extra (`pip install 'ccapki[postgres]'`)",
         ) from None
+
+
+def check_store_url(url: str) -> None:
+    """:func:`check_database_url`, and refuse a SQLite URL that would not keep a store
+    where it says between two commands (``CCAPKI_DATABASE_URL``): an in-memory database
+    (``sqlite://``, ``sqlite:///:memory:``: `init` said "created store" and the next
+    command found none, an empty ``ccapki.db`` left in the home folder), or one whose path
+    holds a ``?`` (what follows is read as options: ``sqlite:////srv/a?b/s.db`` made the
+    file ``/srv/a``, outside the folder named). Returns None; raises :class:`StoreError`.
+    """
+    check_database_url(url)
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return
+    shown = parsed.render_as_string(hide_password=True)
+    if not parsed.database or parsed.database == ":memory:":
+        raise StoreError(
+            f"the database URL {shown} names an in-memory SQLite database: a store there "
+            "is gone when the command ends",
+            "name the database file (sqlite:////var/lib/ccapki/ccapki.db: four slashes "
+            "for an absolute path), or unset CCAPKI_DATABASE_URL for the store folder's "
+            "own (--home, CCAPKI_HOME)",
+        )
+    if "?" in url:  # make_url keeps only key=value options, and drops the rest
+        raise StoreError(
+            f"the database URL {url} has a '?': a SQLite URL reads what follows it as "
+            f"options, so its database would be {parsed.database}",
+            "write a '?' in the path as %3F (and '%' as %25), or unset "
+            "CCAPKI_DATABASE_URL and give the store folder with --home (its path is used "
+            "as it is)",
+        )
 
 
 _DEFAULT_HINT = "check CCAPKI_DATABASE_URL and that the database server is running"
