@@ -14,7 +14,7 @@ import pytest
 
 from ccapki.store.session import Store
 from kit.cli import FAQ, Cli, Result, error_with_hint, ok
-from kit.tools import require_tool
+from kit.readonly import run_mode_bits_hold
 
 
 @pytest.fixture
@@ -168,32 +168,14 @@ def test_a_reading_command_makes_no_database_where_the_url_names_none(
         assert not db.exists()  # an empty 0644 SQLite file was made there
 
 
-def _mode_bits_hold(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """``ccapki --home HOME ARGS`` run so that mode bits hold: as this user, or, as root,
-    with the capabilities that pass them dropped (setpriv)."""
-    prefix: list[str] = []
-    if os.geteuid() == 0:
-        setpriv = require_tool("setpriv")
-        caps = "-dac_override,-dac_read_search,-fowner"
-        prefix = [setpriv, f"--bounding-set={caps}", f"--inh-caps={caps}", "--"]
-    return subprocess.run(
-        [*prefix, sys.executable, "-m", "ccapki", "--home", str(home), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
-
-
 def _without_write_permission(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """:func:`_mode_bits_hold` with the store folder 0500 and its files 0400: an
+    """:func:`~kit.readonly.run_mode_bits_hold` with the store folder 0500 and its files 0400: an
     administrator's store a monitoring user may only read."""
     modes = {p: p.stat().st_mode & 0o777 for p in (home, *home.iterdir())}
     try:
         for p in modes:
             p.chmod(0o500 if p.is_dir() else 0o400)
-        return _mode_bits_hold(home, *args)
+        return run_mode_bits_hold(home, *args)
     finally:
         for p, mode in modes.items():
             p.chmod(mode)
@@ -219,7 +201,7 @@ def test_a_data_key_this_user_may_not_read_is_an_error_with_a_hint(
     out = tmp_path / "cas-dorm.pem"
     key.chmod(0o000)
     try:
-        done = _mode_bits_hold(applied, "export", "cas-dorm", "--out", str(out))
+        done = run_mode_bits_hold(applied, "export", "cas-dorm", "--out", str(out))
     finally:
         key.chmod(0o600)
     assert done.returncode == 2, done.stderr  # exit 70, "a ccapki bug", before

@@ -17,7 +17,7 @@ from pathlib import Path
 from kit.cli import Result
 from kit.tools import need, require_tool
 
-__all__ = ["run_read_only"]
+__all__ = ["run_mode_bits_hold", "run_read_only"]
 
 _MOUNT = 'mount --bind -o ro "$1" "$2" && shift 2 && exec "$@"'
 
@@ -65,3 +65,21 @@ def run_read_only(home: Path, *args: str, timeout: float = 120) -> Result:
         for p, mode in modes.items():
             p.chmod(mode)
     return Result(done.returncode, done.stdout, done.stderr, ("--home", str(home), *args))
+
+
+def run_mode_bits_hold(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``ccapki --home HOME ARGS`` run so that file mode bits hold: as this user, or, as
+    root, with the capabilities that pass them dropped (``setpriv``; fails under CI
+    without it). The environment is this process's."""
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        caps = "-dac_override,-dac_read_search,-fowner"
+        prefix = [require_tool("setpriv"), f"--bounding-set={caps}", f"--inh-caps={caps}", "--"]
+    return subprocess.run(
+        [*prefix, sys.executable, "-m", "ccapki", "--home", str(home), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )

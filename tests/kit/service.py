@@ -39,6 +39,7 @@ __all__ = [
     "login",
     "make_store",
     "running",
+    "served_home",
 ]
 
 #: Two third-party CAS added to the FAQ: planned, no certificate until imported (paging
@@ -78,6 +79,14 @@ def add_users(store: Store) -> dict[str, str]:
         user = store.users.add(role, Role(role), hash_password(PASSWORDS[role]))
         tokens[role], _ = issue_token(store, user, f"{role} test token")
     return tokens
+
+
+def served_home(home: Path) -> dict[str, str]:
+    """A new key-file store at ``home`` holding the test users (:func:`add_users`), for
+    a server whose every request looks at the store again (``SCHEMA_CHECK_EVERY`` set to
+    0 by the caller): returns the users' tokens."""
+    with ccapki.init_store(home, key_file=True, clock=lambda: NOW) as store:
+        return add_users(store)
 
 
 def config_for(home: Path, **kw: object) -> ServiceConfig:

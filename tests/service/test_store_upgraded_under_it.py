@@ -14,7 +14,6 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-import ccapki
 from ccapki.service import problems
 from ccapki.service.app import create_app
 from ccapki.service.jobs import JobRunner
@@ -22,7 +21,7 @@ from ccapki.store.schema import SCHEMA_HEAD
 from ccapki.store.session import Store
 from kit.certs import NOW
 from kit.pgmode import store_url
-from kit.service import add_users, config_for, running
+from kit.service import config_for, running, served_home
 
 NEWER = "9999_from_a_newer_ccapki"
 
@@ -40,9 +39,7 @@ def _set_revision(home: Path, revision: str) -> None:
 def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, dict[str, str]]:
     monkeypatch.setattr(problems, "SCHEMA_CHECK_EVERY", 0.0)  # every request looks
     home = tmp_path / "home"
-    with ccapki.init_store(home, key_file=True, clock=lambda: NOW) as store:
-        tokens = add_users(store)
-    return home, tokens
+    return home, served_home(home)
 
 
 def test_requests_touch_nothing_once_another_ccapki_upgraded_the_store(

@@ -4,9 +4,6 @@ write; a ccapki.db that is a folder is said so."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,26 +11,9 @@ import pytest
 from ccapki.errors import StoreError
 from ccapki.store import Store
 from kit.cli import FAQ, Cli, error_with_hint, ok
-from kit.tools import require_tool
+from kit.readonly import run_mode_bits_hold
 
 pytestmark = pytest.mark.sqlite_only  # a SQLite file's permissions
-
-
-def _as_user(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """``ccapki --home HOME ARGS`` where mode bits hold (as root: setpriv drops the
-    capabilities that pass them)."""
-    prefix: list[str] = []
-    if os.geteuid() == 0:
-        caps = "-dac_override,-dac_read_search,-fowner"
-        prefix = [require_tool("setpriv"), f"--bounding-set={caps}", f"--inh-caps={caps}", "--"]
-    return subprocess.run(
-        [*prefix, sys.executable, "-m", "ccapki", "--home", str(home), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 @pytest.fixture
@@ -48,11 +28,11 @@ def test_reading_commands_read_a_folder_this_user_may_not_write(applied: Path) -
         for p in modes:
             p.chmod(0o500 if p.is_dir() else 0o400)
         for args in (("status",), ("keys", "list"), ("trust", "check"), ("inspect", "cas-dorm")):
-            done = _as_user(applied, *args)
+            done = run_mode_bits_hold(applied, *args)
             # was: "ccapki.db is not a ccapki store (OperationalError)"
             assert done.returncode in (0, 1), done.stderr
             assert "not a ccapki store" not in done.stderr, done.stderr
-        done = _as_user(applied, "apply", str(FAQ))
+        done = run_mode_bits_hold(applied, "apply", str(FAQ))
         assert done.returncode == 2, done.stderr
         assert "is read-only" in done.stderr, done.stderr
     finally:
@@ -63,10 +43,14 @@ def test_reading_commands_read_a_folder_this_user_may_not_write(applied: Path) -
 def test_a_reader_of_a_read_only_database_does_not_stop_the_next_write(applied: Path) -> None:
     db = applied / "ccapki.db"
     db.chmod(0o400)
-    done = _as_user(applied, "status")  # SQLite makes ccapki.db-shm/-wal 0400, as the file
+    done = run_mode_bits_hold(
+        applied, "status"
+    )  # SQLite makes ccapki.db-shm/-wal 0400, as the file
     assert done.returncode in (0, 1), done.stderr
     db.chmod(0o600)
-    done = _as_user(applied, "trust", "apply")  # was exit 70: attempt to write a readonly database
+    done = run_mode_bits_hold(
+        applied, "trust", "apply"
+    )  # was exit 70: attempt to write a readonly database
     assert done.returncode == 0, done.stderr
 
 

@@ -13,13 +13,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-import ccapki
 from ccapki.service import problems
 from ccapki.service.app import create_app
 from ccapki.service.jobs import JobRunner
 from ccapki.store.session import Store
 from kit.certs import NOW
-from kit.service import add_users, config_for, running
+from kit.service import config_for, running, served_home
 
 pytestmark = pytest.mark.sqlite_only  # the store's SQLite file
 
@@ -28,9 +27,7 @@ pytestmark = pytest.mark.sqlite_only  # the store's SQLite file
 def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, dict[str, str]]:
     monkeypatch.setattr(problems, "SCHEMA_CHECK_EVERY", 0.0)  # every request looks
     home = tmp_path / "home"
-    with ccapki.init_store(home, key_file=True, clock=lambda: NOW) as store:
-        tokens = add_users(store)
-    return home, tokens
+    return home, served_home(home)
 
 
 @pytest.mark.parametrize("how", ["deleted", "replaced"])
