@@ -15,8 +15,10 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -203,3 +205,32 @@ def test_a_store_of_an_older_schema_is_refused_as_before(faq_home: Path) -> None
     con.close()
     with pytest.raises(StoreError, match="older than this ccapki's"):
         Store.open(faq_home)
+
+
+def test_threads_that_need_the_engine_at_once_share_one(faq_home: Path) -> None:
+    # a server forks the store in each request's thread: the first requests made one
+    # engine each (a pool left undisposed) before the engine was made under a lock
+    with Store.open(faq_home) as store:
+        assert store._engine is None
+        make = store._connect
+        assert make is not None
+
+        def slow() -> Any:  # the engine made as on a loaded machine (a thread switch in it)
+            time.sleep(0.05)
+            return make()
+
+        store._connect = slow
+        start = threading.Barrier(8)
+        engines: list[object] = []
+
+        def fork() -> None:
+            start.wait(10)
+            engines.append(store.fork().engine)
+
+        workers = [threading.Thread(target=fork) for _ in range(8)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join(30)
+        assert len(engines) == 8
+        assert all(e is store.engine for e in engines)

@@ -86,6 +86,8 @@ _PG_LOCK_CLASS = 0x63636170
 _QUIET_WAIT = 0.2
 #: ``conn.info`` flag: the connection's transaction was begun by the write lock.
 _BEGUN = "ccapki_begun"
+#: Held while a Store makes its engine (see Store.engine).
+_ENGINE_LOCK = threading.Lock()
 #: The page size of a new SQLite store (bytes; see _sqlite_pragmas).
 SQLITE_PAGE_SIZE = 16384
 #: The shortest passphrase ``init`` accepts (existing stores open with whatever they have).
@@ -657,8 +659,10 @@ class Store:
     def engine(self) -> Engine:
         """The SQLAlchemy engine (made when first needed)."""
         if self._engine is None:
-            assert self._connect is not None
-            self._engine = self._connect()
+            with _ENGINE_LOCK:  # forks made at once by a server's threads: one engine
+                if self._engine is None:
+                    assert self._connect is not None
+                    self._engine = self._connect()
         return self._engine
 
     # the repositories: each module is loaded when first used (see the TYPE_CHECKING
