@@ -81,3 +81,37 @@ def test_parallel_and_serial_issue_the_same_names(tmp_path: Path) -> None:
         assert a.certificate.extensions.get_extension_for_class(
             x509.SubjectAlternativeName
         ) == b.certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+
+
+def test_workers_seal_each_key_with_the_store_key(tmp_path: Path) -> None:
+    """Given the store's data key, each worker seals the keys it makes: none comes back over
+    the pool's pipe as plain PKCS#8, and each opens with the store's key to the key of its
+    certificate (a worker's nonce is its own: none repeats across workers)."""
+    from cryptography.hazmat.primitives.serialization import load_der_private_key
+
+    from ccapki.lifecycle.apply import issue_batches
+
+    dep = parse_deployment(deployment(PARALLEL_MIN), "bulk.toml")
+    plan = make_plan(dep)
+    with Store.init(tmp_path / "home", key_file=True, clock=lambda: NOW) as store:
+        jobs = [(p, signer_for(p, dep)) for p in plan.identities]
+        issuers, _ = ensure_issuers(store, plan, NOW, needed={s for _, s in jobs})
+        keyring = store.keyring
+        records = [
+            r
+            for batch in issue_batches(jobs, issuers, NOW, workers=2, keyring=keyring)
+            for r in batch
+        ]
+    assert len(records) == len(jobs)
+    nonces = set()
+    for r in records:
+        assert r.key is None
+        assert r.key_der is None
+        assert r.key_sealed is not None
+        assert r.facts is not None
+        nonce, sealed = r.key_sealed
+        nonces.add(nonce)
+        key = load_der_private_key(keyring.open(nonce, sealed, r.facts.spki), None)
+        assert public_key_fingerprint(key.public_key()) == r.facts.spki
+        assert r.facts.spki == public_key_fingerprint(r.certificate.public_key())
+    assert len(nonces) == len(records)

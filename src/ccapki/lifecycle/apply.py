@@ -24,6 +24,7 @@ from ccapki.lifecycle._forkpool import imap_forked
 from ccapki.lifecycle.status import settings_json
 from ccapki.pki.certs import display_name, fingerprint
 from ccapki.pki.issue import (
+    IdentityTemplate,
     Issuer,
     fit_name,
     issue_identity,
@@ -59,6 +60,7 @@ from ccapki.topology.plan import (
 )
 
 if TYPE_CHECKING:
+    from ccapki.store.keyring import Keyring
     from ccapki.trust import Change
 
 __all__ = [
@@ -314,11 +316,19 @@ _SERIAL_CHUNK = 1
 #: issuers (no CA key is sent anywhere) and the jobs (a task is a range of them).
 _FORK_ISSUERS: dict[str, Issuer] = {}
 _FORK_JOBS: list[tuple[PlannedIdentity, str]] = []
+#: The store's data key, when the caller gives it: workers seal each new key with it, so no
+#: private key leaves the process that made it unsealed.
+_FORK_KEYRING: Keyring | None = None
+
+#: What a worker returns per identity: the key's PKCS#8 DER (None when sealed), the key
+#: sealed with the store's data key (None without it), the certificate's facts.
+_Issued = tuple[bytes | None, tuple[bytes, bytes] | None, CertFacts]
 
 
-def _issue_chunk(args: tuple[int, int, dt.datetime]) -> list[tuple[bytes, CertFacts]]:
+def _issue_chunk(args: tuple[int, int, dt.datetime]) -> list[_Issued]:
     """Worker: issue the jobs ``start:end`` of :data:`_FORK_JOBS` at ``now``; returns
-    (PKCS#8 key DER, certificate facts) each, in their order.
+    (PKCS#8 key DER, or None and the key sealed with :data:`_FORK_KEYRING`; certificate
+    facts) each, in their order.
 
     The facts (PEM, fingerprints, names, dates) are what the store keeps; computing them
     here takes that work off the parent, which seals and persists. They are
@@ -330,14 +340,22 @@ def _issue_chunk(args: tuple[int, int, dt.datetime]) -> list[tuple[bytes, CertFa
     from ccapki.pki.keys import private_key_der, public_key_fingerprint
 
     start, end, now = args
-    out: list[tuple[bytes, CertFacts]] = []
+    out: list[_Issued] = []
+    keyring = _FORK_KEYRING
     issuer_text: dict[str, str] = {}
     # one object per distinct date (a chunk shares its validity): pickled once, not each time
     dates: dict[dt.datetime, dt.datetime] = {}
+    # what the certificates of one signer and validity share, made once a chunk
+    templates: dict[tuple[str, int], IdentityTemplate] = {}
     for p, signer in _FORK_JOBS[start:end]:
         key = generate_key(p.spec.key_type)
         public = key.public_key()
-        cert = _signed(p, signer, _FORK_ISSUERS, now, key, public)
+        template = templates.get((signer, p.validity_days))
+        if template is None:
+            template = templates[signer, p.validity_days] = IdentityTemplate(
+                now, p.validity_days, issuer=None if signer == "self" else _FORK_ISSUERS[signer]
+            )
+        cert = template.issue(p.request, public, self_key=key)
         subject = cert.subject.rfc4514_string()
         if signer == "self":  # its own issuer: one DN
             issuer = subject
@@ -356,7 +374,11 @@ def _issue_chunk(args: tuple[int, int, dt.datetime]) -> list[tuple[bytes, CertFa
             not_after=dates.setdefault(after, after),
             pem=pem_text(cert),
         )
-        out.append((private_key_der(key), facts))
+        der = private_key_der(key)
+        if keyring is None:
+            out.append((der, None, facts))
+        else:
+            out.append((None, keyring.seal(der, facts.spki), facts))
     return out
 
 
@@ -408,13 +430,16 @@ def issue_batches(
     now: dt.datetime,
     *,
     workers: int | None = None,
+    keyring: Keyring | None = None,
 ) -> Generator[list[IdentityRecord], None, None]:
     """Issue every job, yielding batches as they are done, so the caller can persist one
     batch while the next is being issued. In bulk, key generation and signing run on every
     core.
 
     Worker processes are forked, so they inherit the issuers in memory (no CA key is sent
-    anywhere); each new key comes back once, over the pool's pipe, and is sealed here.
+    anywhere); each new key comes back once, over the pool's pipe: sealed by the worker
+    with ``keyring`` (the store's data key, inherited the same way) when given, else as
+    PKCS#8 DER for the caller to seal.
     Small batches, platforms without ``fork`` and threaded processes issue serially.
     """
     import os
@@ -434,8 +459,8 @@ def issue_batches(
         for i in range(0, len(jobs), _SERIAL_CHUNK):
             yield [issue_one(p, s, issuers, now) for p, s in jobs[i : i + _SERIAL_CHUNK]]
         return
-    global _FORK_ISSUERS, _FORK_JOBS
-    _FORK_ISSUERS, _FORK_JOBS = issuers, jobs
+    global _FORK_ISSUERS, _FORK_JOBS, _FORK_KEYRING
+    _FORK_ISSUERS, _FORK_JOBS, _FORK_KEYRING = issuers, jobs, keyring
     size = max(32, len(jobs) // (cpus * 8))
     # a task names a range of the jobs the workers inherit: a few bytes to send
     bounds = [(i, min(i + size, len(jobs)), now) for i in range(0, len(jobs), size)]
@@ -447,7 +472,9 @@ def issue_batches(
             for k, chunk in enumerate(chunks_done):
                 start, end, _ = bounds[k]
                 records: list[IdentityRecord] = []
-                for (p, signer), (key_der, facts) in zip(jobs[start:end], chunk, strict=True):
+                for (p, signer), (key_der, sealed, facts) in zip(
+                    jobs[start:end], chunk, strict=True
+                ):
                     records.append(
                         IdentityRecord(
                             identity=p.name,
@@ -458,11 +485,12 @@ def issue_batches(
                             source=p.spec.source,
                             key_der=key_der,
                             facts=facts,
+                            key_sealed=sealed,
                         )
                     )
                 yield records
     finally:
-        _FORK_ISSUERS, _FORK_JOBS = {}, []
+        _FORK_ISSUERS, _FORK_JOBS, _FORK_KEYRING = {}, [], None
 
 
 def _chain_for(signer: str, issuers: dict[str, Issuer]) -> tuple[x509.Certificate, ...]:
@@ -750,7 +778,9 @@ def _issue_in_batches(
     if progress is not None:
         progress(0, len(jobs))  # what there is to do, before the first (slow) key
     # closed as soon as the loop is left (an error, a signal): the workers stop there
-    with contextlib.closing(issue_batches(jobs, issuers, now)) as issued:
+    # workers seal each key with the store's data key (unlocked by now): none crosses the
+    # pool's pipe unsealed
+    with contextlib.closing(issue_batches(jobs, issuers, now, keyring=store.keyring)) as issued:
         for batch in issued:  # committed while workers issue on
             waiting += batch
             done += len(batch)

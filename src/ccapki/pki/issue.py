@@ -30,6 +30,7 @@ __all__ = [
     "BACKDATE",
     "MAX_NAME_LENGTH",
     "IdentityRequest",
+    "IdentityTemplate",
     "Issuer",
     "build_csr",
     "build_name",
@@ -212,6 +213,120 @@ def make_intermediate_ca(
     return sign_certificate(builder, issuer.key)
 
 
+#: The extensions every appliance identity shares (made once: a bulk issue signs thousands).
+_LEAF_BC = x509.Extension(
+    x509.BasicConstraints.oid, True, x509.BasicConstraints(ca=False, path_length=None)
+)
+_SKI_OID = x509.SubjectKeyIdentifier.oid
+_SAN_OID = x509.SubjectAlternativeName.oid
+
+
+def _naive_utc(when: dt.datetime) -> dt.datetime:
+    """``when`` as the naive UTC time a certificate builder keeps (what
+    ``CertificateBuilder.not_valid_before`` makes of it; a naive time is UTC already)."""
+    return when.astimezone(dt.UTC).replace(tzinfo=None) if when.tzinfo is not None else when
+
+
+class IdentityTemplate:
+    """What every identity certificate signed by one issuer at one ``now`` for ``days``
+    shares, made once: :meth:`issue` then signs one request at a time.
+
+    The certificates are those :func:`issue_identity` makes, extension for extension and in
+    the same order (SKI, AKI, basicConstraints, keyUsage, SAN, EKU); the builder is made in
+    one step from the shared parts rather than rebuilt a method call at a time (a bulk issue
+    signs thousands). Raises ``ValueError`` for a validity cryptography refuses (the same
+    checks, made once here).
+    """
+
+    def __init__(
+        self,
+        now: dt.datetime,
+        days: int,
+        *,
+        issuer: Issuer | None = None,
+        server_auth: bool = True,
+        client_auth: bool = True,
+    ) -> None:
+        before, after = now - BACKDATE, now + dt.timedelta(days=days)
+        # cryptography's own checks of the validity (1950 or later, after > before), once
+        x509.CertificateBuilder().not_valid_before(before).not_valid_after(after)
+        self._before, self._after = _naive_utc(before), _naive_utc(after)
+        self._issuer = issuer
+        self._aki: x509.Extension[x509.AuthorityKeyIdentifier] | None = None
+        self._key_usage: dict[bool, x509.Extension[x509.KeyUsage]] = {}
+        usages = []
+        if server_auth:
+            usages.append(ExtendedKeyUsageOID.SERVER_AUTH)
+        if client_auth:
+            usages.append(ExtendedKeyUsageOID.CLIENT_AUTH)
+        self._eku = (
+            [x509.Extension(x509.ExtendedKeyUsage.oid, False, x509.ExtendedKeyUsage(usages))]
+            if usages
+            else []
+        )
+
+    def _aki_of(self, issuer: Issuer) -> x509.Extension[x509.AuthorityKeyIdentifier]:
+        found = self._aki
+        if found is None:
+            aki = issuer.authority_key_identifier
+            found = self._aki = x509.Extension(aki.oid, False, aki)
+        return found
+
+    def _ku(self, public_key: CertificateIssuerPublicKeyTypes) -> x509.Extension[x509.KeyUsage]:
+        rsa_leaf = isinstance(public_key, rsa.RSAPublicKey)
+        found = self._key_usage.get(rsa_leaf)
+        if found is None:
+            usage = _key_usage(ca=False, public_key=public_key)
+            found = self._key_usage[rsa_leaf] = x509.Extension(usage.oid, True, usage)
+        return found
+
+    def issue(
+        self,
+        request: IdentityRequest,
+        public_key: CertificateIssuerPublicKeyTypes,
+        *,
+        self_key: CertificateIssuerPrivateKeyTypes | None = None,
+    ) -> x509.Certificate:
+        """The identity certificate of ``request`` on ``public_key``: signed by the
+        template's issuer, or (a template without one) by ``self_key``, the private key of
+        ``public_key`` (a true self-signed certificate). Raises ``ValueError`` for a
+        self-signed identity without its key."""
+        issuer = self._issuer
+        if issuer is None:
+            if self_key is None:
+                raise ValueError("a self-signed identity needs its own private key")
+            signer: SignerKey = self_key
+            issuer_name = request.subject
+            aki = x509.Extension(
+                x509.AuthorityKeyIdentifier.oid,
+                False,
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(public_key),
+            )
+        else:
+            signer = issuer.key
+            issuer_name = issuer.certificate.subject
+            aki = self._aki_of(issuer)
+        builder = x509.CertificateBuilder(
+            issuer_name,
+            request.subject,
+            public_key,
+            x509.random_serial_number(),
+            self._before,
+            self._after,
+            [
+                x509.Extension(
+                    _SKI_OID, False, x509.SubjectKeyIdentifier.from_public_key(public_key)
+                ),
+                aki,
+                _LEAF_BC,
+                self._ku(public_key),
+                x509.Extension(_SAN_OID, False, request.san),
+                *self._eku,
+            ],
+        )
+        return sign_certificate(builder, signer)
+
+
 def issue_identity(
     request: IdentityRequest,
     public_key: CertificateIssuerPublicKeyTypes,
@@ -228,34 +343,15 @@ def issue_identity(
     With ``issuer`` it is signed by that CA; without, it is a *true self-signed*
     certificate (its own root, as CCA 4.7+ makes them) and ``self_key`` must be the
     private key of ``public_key``. Either way it is an end-entity certificate
-    (CA:FALSE) whose SAN holds every name and IP the request lists.
+    (CA:FALSE) whose SAN holds every name and IP the request lists. Many identities of
+    one issuer: :class:`IdentityTemplate`.
     """
-    aki = None
-    if issuer is None:
-        if self_key is None:
-            raise ValueError("a self-signed identity needs its own private key")
-        signer: SignerKey = self_key
-        issuer_name = request.subject
-        issuer_pub = public_key
-    else:
-        signer = issuer.key
-        issuer_name = issuer.certificate.subject
-        issuer_pub = issuer.key.public_key()
-        aki = issuer.authority_key_identifier
-    usages = []
-    if server_auth:
-        usages.append(ExtendedKeyUsageOID.SERVER_AUTH)
-    if client_auth:
-        usages.append(ExtendedKeyUsageOID.CLIENT_AUTH)
-    builder = (
-        _base(request.subject, issuer_name, public_key, issuer_pub, now, days, aki)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(_key_usage(ca=False, public_key=public_key), critical=True)
-        .add_extension(request.san, critical=False)
+    if issuer is None and self_key is None:
+        raise ValueError("a self-signed identity needs its own private key")
+    template = IdentityTemplate(
+        now, days, issuer=issuer, server_auth=server_auth, client_auth=client_auth
     )
-    if usages:
-        builder = builder.add_extension(x509.ExtendedKeyUsage(usages), critical=False)
-    return sign_certificate(builder, signer)
+    return template.issue(request, public_key, self_key=self_key)
 
 
 def build_csr(

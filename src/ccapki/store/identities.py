@@ -70,6 +70,10 @@ _CHAIN_PEMS_UNNAMED = (
     "SELECT DISTINCT chain_pem FROM certificates WHERE chain_fps IS NULL AND "  # noqa: S608
     + _NEWEST_HERE
 )
+_VERSION_FPS = (
+    "SELECT identity, version, fingerprint FROM certificates "
+    "WHERE deployment = :dep AND identity IN :names"
+)
 _CURRENT_FACTS = (
     "SELECT identity, version, fingerprint, spki, not_after, source, created_at, "  # noqa: S608
     "not_before FROM certificates WHERE " + _NEWEST_HERE
@@ -142,7 +146,7 @@ class IdentityRepository:
                 facts = r.facts or certificate_facts(cert)
                 # a record's key is the certificate's (issued with it, or matched to it by
                 # this very fingerprint), so one SPKI hash serves both rows
-                key_material = r.key if r.key is not None else r.key_der
+                key_material = r.key if r.key is not None else r.key_sealed or r.key_der
                 if key_material is not None:
                     key_rows.append(
                         s.keys.sealed_row(
@@ -316,32 +320,19 @@ class IdentityRepository:
     def newest_fingerprints(self, names: Sequence[str]) -> dict[str, str]:
         """identity -> the certificate fingerprint of its newest version, for those named
         that hold one (what a writer compares with what it decided on)."""
-        from sqlalchemy import func, select
-
-        from ccapki.store import schema as t
-
         wanted = builtins.list(dict.fromkeys(names))
-        out: dict[str, str] = {}
-        cert = t.certificates.c
+        newest: dict[str, tuple[int, str]] = {}
         dep = self._s.deployment
-        with self._s.connection() as c:
-            for i in range(0, len(wanted), 500):
-                part = wanted[i : i + 500]
-                latest = (
-                    select(cert.identity, func.max(cert.version).label("v"))
-                    .where(cert.deployment == dep)
-                    .where(cert.identity.in_(part))
-                    .group_by(cert.identity)
-                    .subquery()
-                )
-                q = select(cert.identity, cert.fingerprint).join(
-                    latest,
-                    (cert.deployment == dep)
-                    & (cert.identity == latest.c.identity)
-                    & (cert.version == latest.c.v),
-                )
-                out.update({r.identity: r.fingerprint for r in c.execute(q)})
-        return out
+        for i in range(0, len(wanted), 500):
+            # every version of those named (an index covers it), the newest kept here: a
+            # bulk apply asks this of each batch it commits
+            for name, version, fp in self._s.rows(
+                _VERSION_FPS, {"dep": dep, "names": wanted[i : i + 500]}
+            ):
+                held = newest.get(name)
+                if held is None or version > held[0]:
+                    newest[name] = (version, fp)
+        return {name: fp for name, (_, fp) in newest.items()}
 
     def get(self, name: str) -> StoredIdentity | None:
         """The newest version of identity ``name``, or None if it has none."""

@@ -35,7 +35,7 @@ class KeyRepository:
 
     def sealed_row(
         self,
-        key: PrivateKeyTypes | bytes,
+        key: PrivateKeyTypes | bytes | tuple[bytes, bytes],
         key_type: str,
         identity: str | None,
         state: KeyState,
@@ -44,8 +44,14 @@ class KeyRepository:
         now: dt.datetime | None = None,
         deployment: str | None = None,
     ) -> dict[str, object]:
-        """The keys-table row of ``key`` (an object, or PKCS#8 DER with its ``spki``),
-        sealed, of ``deployment`` (default: the one the store acts on)."""
+        """The keys-table row of ``key`` (an object; PKCS#8 DER with its ``spki``; or, with
+        its ``spki``, (nonce, sealed DER) as :meth:`Keyring.seal` of this store's key made
+        them), sealed, of ``deployment`` (default: the one the store acts on)."""
+        if isinstance(key, tuple):
+            if spki is None:
+                raise ValueError("a sealed key needs its public-key fingerprint")
+            nonce, sealed = key
+            return self._row(spki, key_type, identity, state, nonce, sealed, now, deployment)
         if isinstance(key, bytes):
             if spki is None:
                 raise ValueError("a key given as DER needs its public-key fingerprint")
@@ -56,6 +62,19 @@ class KeyRepository:
             spki = spki or public_key_fingerprint(key)
             der = private_key_der(key)
         nonce, sealed = self._s.keyring.seal(der, spki)
+        return self._row(spki, key_type, identity, state, nonce, sealed, now, deployment)
+
+    def _row(
+        self,
+        spki: str,
+        key_type: str,
+        identity: str | None,
+        state: KeyState,
+        nonce: bytes,
+        sealed: bytes,
+        now: dt.datetime | None,
+        deployment: str | None,
+    ) -> dict[str, object]:
         return {
             "fingerprint": spki,
             "key_type": key_type,

@@ -282,6 +282,9 @@ class IdentityRecord:
     key_der: bytes | None = None
     #: :func:`certificate_facts` of ``certificate``, when already computed (by a worker)
     facts: CertFacts | None = None
+    #: the key sealed already with the store's data key (by the worker process that made
+    #: it: the key never leaves that process unsealed), as (nonce, sealed PKCS#8 DER)
+    key_sealed: tuple[bytes, bytes] | None = None
 
 
 class ProbeVerdict(enum.StrEnum):
