@@ -31,18 +31,30 @@ class AuditLog:
         self._s = store
 
     def row(
-        self, action: str, subject: str, detail: Mapping[str, object], at: dt.datetime | None = None
+        self,
+        action: str,
+        subject: str,
+        detail: Mapping[str, object],
+        at: dt.datetime | None = None,
+        *,
+        encoded: str | None = None,
     ) -> dict[str, object]:
         """The audit row of ``action`` on ``subject`` (for repositories that insert many in
-        one statement): when (``at``, default now), which deployment, who, the details."""
+        one statement): when (``at``, default now), which deployment, who, the details
+        (``encoded``: their JSON as :meth:`encode` made it, for details many rows share)."""
         return {
             "at": at or self._s.now(),
             "action": action,
             "subject": subject,
-            "detail": _encode(detail),
+            "detail": _encode(detail) if encoded is None else encoded,
             "deployment": self._s.acting_on,
             "actor": self._s.actor,
         }
+
+    @staticmethod
+    def encode(detail: Mapping[str, object]) -> str:
+        """``detail`` as the JSON an audit row keeps."""
+        return _encode(detail)
 
     def record(self, action: str, subject: str, **detail: object) -> None:
         """Log ``action`` on ``subject`` with JSON-able details (never key material).

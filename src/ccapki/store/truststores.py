@@ -90,6 +90,8 @@ class TrustStoreRepository:
         added: builtins.list[bool] = []
         inserts: builtins.list[dict[str, object]] = []
         audits: builtins.list[dict[str, object]] = []
+        audit = self._s.audit
+        details: dict[tuple[str, str], str] = {}
         with self._s.connection() as c:
             present = {(r.appliance, r.fingerprint) for r in c.execute(present_q)}
             for appliance, fp, cert, label in rows:
@@ -110,11 +112,12 @@ class TrustStoreRepository:
                         "not_after": cert.not_valid_after_utc,
                     }
                 )
-                audits.append(
-                    self._s.audit.row(
-                        "trust-add", appliance, {"fingerprint": fp, "label": label}, now
-                    )
-                )
+                # thousands of appliances trust the same CA under the same label: its
+                # details are encoded once
+                detail = details.get((fp, label))
+                if detail is None:
+                    detail = details[fp, label] = audit.encode({"fingerprint": fp, "label": label})
+                audits.append(audit.row("trust-add", appliance, {}, now, encoded=detail))
             if inserts:
                 insert_many(c, t.trust_entries, inserts)
                 insert_many(c, t.audit, audits)
