@@ -2,8 +2,9 @@
 
 The store (made once, outside the timed regions): ``apply_plan`` of a small deployment (the
 internal root and CA, real certificates, trust stores), then N-1 more identities inserted as
-certificate rows beside them (the same PEM, their own fingerprint and an expiry spread over
-a year: ``status`` reads columns, never a PEM), every appliance's trust store (the root), one
+certificate rows beside them (each its own certificate, one key signing them all, with an
+expiry spread over a year: ``status`` reads columns and checks each PEM's hash, never
+parses one), every appliance's trust store (the root), one
 probe result per appliance (``store.probes.add``), and the deployment file of all N
 identities kept as applied (``status`` parses it for warn_days, the release and the
 appliances).
@@ -29,7 +30,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import datetime as dt
-import hashlib
 import os
 import pstats
 import sqlite3
@@ -41,6 +41,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from sqlalchemy import insert, select
 
 from ccapki.lifecycle import status
@@ -97,14 +101,30 @@ def build(home: Path, n: int) -> None:
             root = c.execute(select(t.trust_entries).limit(1)).one()._mapping
             row.pop("id")
             rows = []
+            # each row its own real certificate (status checks each newest row's PEM
+            # against its fingerprint): one key signs them all, for speed
+            key = ec.generate_private_key(ec.SECP256R1())
             for i in range(1, n - 1):
                 name = f"cas{i}"
+                not_after = NOW + dt.timedelta(days=i % 400 - 5, hours=i % 24)
+                subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+                cert = (
+                    x509.CertificateBuilder()
+                    .subject_name(subject)
+                    .issuer_name(subject)
+                    .public_key(key.public_key())
+                    .serial_number(x509.random_serial_number())
+                    .not_valid_before(NOW - dt.timedelta(days=400))
+                    .not_valid_after(not_after)
+                    .sign(key, hashes.SHA256())
+                )
                 rows.append(
                     {
                         **row,
                         "identity": name,
-                        "fingerprint": hashlib.sha256(name.encode()).hexdigest(),
-                        "not_after": NOW + dt.timedelta(days=i % 400 - 5, hours=i % 24),
+                        "fingerprint": cert.fingerprint(hashes.SHA256()).hex(),
+                        "pem": cert.public_bytes(serialization.Encoding.PEM).decode(),
+                        "not_after": not_after,
                     }
                 )
             c.execute(insert(t.certificates), rows)
@@ -210,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
                 return len(estate_status(store, now=NOW).items)
 
         items = ours()
+        with Store.open(home) as store:  # every row is its own certificate: none damaged
+            assert estate_status(store, now=NOW).counts()["damaged"] == 0
         raw_n = raw_read(home / "ccapki.db")
         raw_before = median_time(lambda: raw_read(home / "ccapki.db"), runs)
         ccapki_s, ccapki_cpu = median_time(ours, runs)

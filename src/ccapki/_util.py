@@ -43,8 +43,10 @@ def sqlite_trouble(exc: BaseException) -> tuple[str, str] | None:
     """What a SQLite error under a command says of the store's file: ``("damaged",
     why)`` (``database disk image is malformed``, a text column no longer UTF-8: damage
     SQLite's integrity check may not see), ``("read-only", why)`` (a write refused),
-    ``("busy", why)`` (another program's lock held past SQLite's own wait). ``exc`` may be
-    SQLAlchemy's wrapper (its ``orig``). Returns None for anything else."""
+    ``("busy", why)`` (another program's lock held past SQLite's own wait), ``("full",
+    why)`` (the disk or a file-size limit is full), ``("failing", why)`` (a read or write
+    of the file failed: ``disk I/O error``). ``exc`` may be SQLAlchemy's wrapper (its
+    ``orig``). Returns None for anything else."""
     import sqlite3
 
     orig = getattr(exc, "orig", None) or exc
@@ -62,4 +64,8 @@ def sqlite_trouble(exc: BaseException) -> tuple[str, str] | None:
         return "read-only", why
     if primary in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
         return "busy", why
+    if primary == sqlite3.SQLITE_FULL:
+        return "full", why
+    if primary == sqlite3.SQLITE_IOERR:
+        return "failing", why
     return None

@@ -224,11 +224,14 @@ def pending_actions(
     it is issued and current). Raises :class:`StoreError` for an unusable store.
     """
     from ccapki.lifecycle.apply import current_state
+    from ccapki.lifecycle.certfiles import with_pending_csrs
     from ccapki.topology.plan import pending_actions as _pending
 
     plan = deployment if isinstance(deployment, Plan) else make_plan(deployment)
     with store.scoped(plan.deployment.name):
-        return _pending(plan, current_state(store), _now(store, now))
+        # a pending CSR made for an older version of the file is said stale, not awaited
+        current = with_pending_csrs(store, current_state(store))
+        return _pending(plan, current, _now(store, now))
 
 
 # ---------------------------------------------------------------------------- store

@@ -141,7 +141,7 @@ def test_apply_orders_the_acme_identities(
     assert "--no-acme" in r.err
     # --no-acme: applied, and said what to run
     r = ok(cli("apply", down, "--no-acme"))
-    assert "cam: csr: order it from the ACME CA: ccapki acme order cam" in r.out, r.out
+    assert "cam: order it from the ACME CA: ccapki acme order cam" in r.out, r.out
 
     f = campus_file(tmp_path, pebble.directory, pebble.bundle, hook)
     f.write_text(f.read_text().replace("[acme]", cas + "\n[acme]"))

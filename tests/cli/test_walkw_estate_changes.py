@@ -85,13 +85,16 @@ def test_after_the_csr_of_a_source_change_the_plan_awaits_the_ca(
         deployment(cas=[standalone("cas1", "10.1.0.1", source="third-party")]),
     )
     r = ok(cli("apply", str(moved), "--dry-run"))
-    assert "would csr cas1: source changed from internal to third-party" in r.out, r.out
+    assert (
+        "cas1: make a CSR (ccapki csr) and send it to the CA (source changed from internal "
+        "to third-party)"
+    ) in r.out, r.out
     ok(cli("apply", str(moved)))
     ok(cli("csr", "cas1", "--out", str(tmp_path)))
     r = ok(cli("apply", str(moved), "--dry-run"))
-    assert "csr cas1" not in r.out, r.out
+    assert "make a CSR" not in r.out, r.out
     assert (
-        "await-ca cas1: CSR made; import the certificate the CA returns (source changed "
+        "cas1: CSR made; import the certificate the CA returns (source changed "
         "from internal to third-party)"
     ) in r.out, r.out
     assert "await-ca" in ok(cli("plan", str(moved))).out
@@ -225,8 +228,8 @@ def test_a_cas_renamed_on_4_9_says_the_cam_must_allow_its_new_dn_first(
 def test_a_csr_made_before_the_key_type_changed_is_not_awaited(
     cli: Cli, keyfile_store: Path, tmp_path: Path
 ) -> None:
-    """The plan knows a CSR is pending, not what it asks for: a change of key type after
-    it still asks for a CSR (the pending one has the old key type)."""
+    """A change of key type after the CSR still asks for a CSR: the pending one has the
+    old key type (the plan reads what it asks for)."""
     ok(
         cli(
             "apply",
@@ -238,7 +241,14 @@ def test_a_csr_made_before_the_key_type_changed_is_not_awaited(
     ok(cli("csr", "cas1", "--out", str(tmp_path)))
     rsa = write(tmp_path / "c.toml", third.replace('key = "ecdsa-p256"', 'key = "rsa-2048"'))
     r = ok(cli("apply", str(rsa), "--dry-run"))
-    assert "would csr cas1: key type is not rsa-2048; source changed" in r.out, r.out
+    assert (
+        "cas1: make a CSR (ccapki csr) and send it to the CA (key type is not rsa-2048; source "
+        "changed from internal to third-party; the pending CSR (made "
+    ) in r.out, r.out
+    assert (
+        "is stale, made for an older version of the deployment file (its key is ecdsa-p256, "
+        "the file's rsa-2048))"
+    ) in r.out, r.out
 
 
 def test_renew_says_clients_need_a_new_root_before_the_appliances_switch(

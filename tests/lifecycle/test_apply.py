@@ -65,7 +65,7 @@ def mixed(
     assert "created CA Test Org Clean Access Appliance CA" in r.out
     for name in ("cam", "cas1", "cas2", "cas4"):
         assert f"issued {name} v1 (expires " in r.out
-    assert "cas3: csr: make a CSR" in r.out
+    assert "cas3: make a CSR (ccapki csr) and send it to the CA\n" in r.out, r.out
     with Store.open(keyfile_store) as store:
         return path, store.identities.current()
 
@@ -257,7 +257,7 @@ def test_dry_run_writes_nothing(cli: CliRunner, keyfile_store: Path, tmp_path: P
     assert r.code == 0
     for name in ("cam", "cas1", "cas2", "cas4"):
         assert f"would issue {name}: no certificate yet" in r.out
-    assert "would csr cas3" in r.out
+    assert "cas3: make a CSR (ccapki csr) and send it to the CA\n" in r.out, r.out
     assert db_bytes(keyfile_store) == before
     assert sorted(p.name for p in keyfile_store.iterdir()) == files
     data = json.loads(cli("apply", str(path), "--dry-run", "--json").out)

@@ -70,7 +70,7 @@ def test_a_second_apply_with_nothing_to_do_is_answered_as_a_full_one(
     fast_json = ok(cli("apply", path, "--json")).out
     fast_text = ok(cli("apply", path))
     assert '"action": "nothing"' in fast_json
-    assert fast_text.out.endswith("csr: make a CSR (ccapki csr) and send it to the CA\n")
+    assert fast_text.out.endswith("cas-tp: make a CSR (ccapki csr) and send it to the CA\n")
 
 
 def test_the_command_prints_the_same_remembered_or_not(

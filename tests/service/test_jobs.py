@@ -194,13 +194,72 @@ def test_a_stopping_runner_gives_its_job_back_and_another_finishes_it(store: Sto
     assert given_back.state is JobState.RUNNING
     assert given_back.lease_until is not None
     assert given_back.lease_until < store.now()
-    assert 0 < _identities(store, "bulk") < n + 1
+    kept = _identities(store, "bulk")
+    assert 0 < kept < n + 1
+    assert given_back.progress == {"done": kept, "total": n + 1}
     other = JobRunner(store, "two", lease=LEASE)
     assert other.run_once()
     finished = store.jobs.get(job_id)
     assert finished.state is JobState.DONE, finished.error
     assert (finished.owner, finished.attempts) == ("two", 2)
     assert _identities(store, "bulk") == n + 1
+    # the result counts the whole job, not only the attempt after the restart
+    assert isinstance(finished.result, dict)
+    assert finished.result["issued"] == n + 1
+    assert finished.result["attempts"] == [
+        {"kept": kept, "of": n + 1},
+        {"kept": n + 1 - kept, "of": n + 1 - kept},
+    ]
+    assert finished.result["summary"] == (
+        f"kept {kept} of {n + 1} in the first attempt, {n + 1 - kept} more after the "
+        f"restart: {n + 1} in all"
+    )
+    assert finished.progress == {
+        "done": n + 1,
+        "total": n + 1,
+        "earlier": [{"kept": kept, "of": n + 1}],
+    }
+
+
+def test_a_cancel_after_a_restart_says_what_the_whole_job_kept(store: Store) -> None:
+    n = 200  # RSA keys: seconds of work, committed every couple of seconds
+    job = submit(
+        store, "apply", {"text": slow_keys(bulk_deployment(n))}, deployment=None, user="op"
+    )
+    first = JobRunner(store, "one", lease=dt.timedelta(seconds=0.6), poll=0.05)
+    first.start()
+    wait_for(lambda: _identities(store, "bulk"), "the first attempt's first batch")
+    first.stop()  # the service restarts: the job is given back
+    kept = _identities(store, "bulk")
+    second = JobRunner(store, "two", lease=dt.timedelta(seconds=0.6), poll=0.05)
+    second.start()
+    try:
+        wait_for(lambda: _identities(store, "bulk") > kept, "the second attempt's first batch")
+        store.jobs.cancel(job.id)
+        ended = wait_for(
+            lambda: (j := store.jobs.get(job.id)).state.finished and j, "the cancelled job"
+        )
+    finally:
+        second.stop()
+    assert ended.state is JobState.CANCELLED, ended.error
+    held = _identities(store, "bulk")
+    assert kept < held < n + 1, "the apply ended before the cancel"
+    words = (
+        f"kept {kept} of {n + 1} in the first attempt, {held - kept} more after the restart: "
+        f"{held} in all"
+    )
+    assert ended.error == (
+        f"cancelled\nhint: {held} of {n + 1} identities were kept ({words}); "
+        "run the command again to finish"
+    )
+    assert ended.progress == {
+        "done": held,
+        "total": n + 1,
+        "earlier": [{"kept": kept, "of": n + 1}],
+    }
+    assert isinstance(ended.result, dict)
+    assert ended.result["summary"] == words
+    assert len(ended.result["kept"]) == held - kept  # this attempt's, by name
 
 
 def test_a_dead_instances_job_is_taken_over_after_its_lease(store: Store, clock: Clock) -> None:

@@ -421,30 +421,11 @@ class Env:
     @staticmethod
     def refuse_odd_database(db: Path) -> None:
         """Raise :class:`StoreError` when the store's database is there but is not a
-        regular file: a FIFO hung every command (reading it waits for a writer), a folder
-        was "not a ccapki store (OperationalError)"."""
-        import stat
+        regular file (:func:`ccapki.store.home.refuse_odd_database`, which ``Store.open``
+        and ``Store.init`` run too: the Python API refuses it in the same words)."""
+        from ccapki.store.home import refuse_odd_database
 
-        try:
-            mode = db.stat().st_mode
-        except OSError:
-            return  # not there (or unreadable): the open says
-        if stat.S_ISREG(mode):
-            return
-        kinds = (
-            (stat.S_ISDIR, "a folder"),
-            (stat.S_ISFIFO, "a FIFO (named pipe)"),
-            (stat.S_ISSOCK, "a socket"),
-            (stat.S_ISCHR, "a character device"),
-            (stat.S_ISBLK, "a block device"),
-        )
-        kind = next((name for test, name in kinds if test(mode)), "not a regular file")
-        raise StoreError(
-            f"{db} is {kind}, not the store's database file; nothing was read",
-            f"move it away (`mv {db} {db}.bak`) and put back the store's ccapki.db (or run "
-            "`ccapki init` there for a new store); or point --home / CCAPKI_HOME at the "
-            "folder of your store",
-        )
+        refuse_odd_database(db)
 
     def open_store(self) -> Store:
         """The store, open (use it as ``with env.open_store() as store:``)."""
@@ -1003,6 +984,15 @@ def database_trouble(exc: BaseException) -> StoreError | None:
             "the store folder, ccapki.db and its ccapki.db-wal and ccapki.db-shm must all "
             "be writable by the user running ccapki (`ls -l` the folder; `chmod u+w` what "
             "is not), or check the mount (`findmnt -T FOLDER`)",
+        )
+    if kind in ("full", "failing"):
+        # SQLite rolls the transaction back: the store is as the last command left it
+        return StoreError(
+            f"the store's database could not be written ({why}): the disk is full, a "
+            "file-size limit was reached or the disk is failing; the command stopped and "
+            "its changes were rolled back (nothing was written)",
+            "make room on the store's file system (`df -h FOLDER`; `ulimit -f` for a "
+            "file-size limit), then run the command again; `ccapki doctor` checks the store",
         )
     from ccapki.errors import StoreBusy
 

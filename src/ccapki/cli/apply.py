@@ -14,10 +14,14 @@ from ccapki.cli.app import Env, pass_env
 from ccapki.errors import Interrupted
 
 if TYPE_CHECKING:
+    import datetime as dt
+    from collections.abc import Sequence
+
     from ccapki.lifecycle.apply import ApplyResult, Progress
     from ccapki.store.records import StoredIdentity
     from ccapki.store.session import Store
     from ccapki.topology.model import Deployment
+    from ccapki.topology.plan import Action
 
 __all__ = ["apply"]
 
@@ -158,9 +162,11 @@ def apply(env: Env, file: str | None, dry_run: bool, as_json: bool, no_acme: boo
             raise
         if not dry_run:
             env.work_done()  # committed: a late Ctrl-C no longer makes this an error
+        result = _with_pending_csrs(store, dep, result, env.now())
         # the versions of what was issued, for the lines below (none: nothing to read)
         current = store.identities.current() if result.issued else {}
         acme = _acme_due(store, dep, env, dry_run=dry_run, no_acme=no_acme)
+        steps = _install_order(env, store, dep, result) if result.issued else []
         code = _say(
             env,
             result,
@@ -170,12 +176,58 @@ def apply(env: Env, file: str | None, dry_run: bool, as_json: bool, no_acme: boo
             as_json=as_json,
             current=current,
             acme=acme,
+            steps=steps,
         )
         if not as_json and dep.profile.dn_authorization:
             _say_new_dns(store, dep, result, dry_run=dry_run)
         if acme and not dry_run:
             code = max(code, _order_acme(env, store, dep, path, acme, as_json=as_json))
+        if not as_json:
+            for step in steps:  # as `renew --commit` says it, once the rest is said
+                click.echo(f"next: {step}")
     return code
+
+
+def _with_pending_csrs(
+    store: Store, dep: Deployment, result: ApplyResult, now: dt.datetime
+) -> ApplyResult:
+    """``result`` with the actions of third-party identities whose CSR is pending decided
+    again from what the CSR asks for (a CSR made for an older version of the file is
+    stale: make a new one), as ``plan`` decides them."""
+    import dataclasses
+
+    from ccapki.lifecycle.certfiles import revise_for_pending_csrs
+    from ccapki.topology.plan import make_plan
+
+    actions = revise_for_pending_csrs(store, make_plan(dep), result.actions, now)
+    return result if actions == result.actions else dataclasses.replace(result, actions=actions)
+
+
+#: more true self-signed identities than this are counted, not named, in the install order
+_MOST_NAMED = 5
+
+
+def _install_order(env: Env, store: Store, dep: Deployment, result: ApplyResult) -> list[str]:
+    """What to do with the certificates apply issued, in the order that breaks nothing,
+    as ``renew --commit`` says it: the roots clients need that are new (a CA apply created,
+    an issued true self-signed certificate), then installing and proving them."""
+    from ccapki.cli.renew import client_root_words, install_order, lab_runs
+    from ccapki.lifecycle.certfiles import client_roots
+    from ccapki.pki.certs import display_name
+
+    created = set(result.created_cas)
+    with store.scoped(dep.name):
+        roots = [
+            r
+            for r in client_roots(store, result.issued)
+            if not r.public and (r.self_signed_leaf or display_name(r.certificate) in created)
+        ]
+    return install_order(
+        lab_runs(env),
+        issued=True,
+        new_roots=client_root_words(roots, most=_MOST_NAMED),
+        done="issued",
+    )
 
 
 def _say_new_dns(store: Store, dep: Deployment, result: ApplyResult, *, dry_run: bool) -> None:
@@ -305,10 +357,23 @@ def _unchanged(env: Env, file: str, as_json: bool) -> int | None:
         result = remembered_nothing_to_do(store, name, text, env.now())
         if result is None:
             return None
+        if store.csrs.pending():  # said from what each CSR asks for: the file is read
+            return None
         store.unlock()  # a wrong passphrase fails, as in any apply
         held = store.deployments.names()
         env.work_done()  # nothing to write: as after a committed apply
     return _say(env, result, name, held, dry_run=False, as_json=as_json, current={})
+
+
+def _step(a: Action) -> str:
+    """A ``csr`` or ``await-ca`` action as what the administrator does next, in the words
+    of ``ccapki plan`` (its reason, which for a CSR to make again says why after the step:
+    "make a CSR (ccapki csr) and send it to the CA (expires in 20 days)")."""
+    from ccapki.topology.plan import CSR_STEP, ActionKind
+
+    if a.kind is ActionKind.CSR and not a.reason.startswith((CSR_STEP, "order it from")):
+        return f"{CSR_STEP} ({a.reason})"
+    return a.reason
 
 
 def _say(
@@ -321,9 +386,11 @@ def _say(
     as_json: bool,
     current: Mapping[str, StoredIdentity],
     acme: list[str] | None = None,
+    steps: Sequence[str] = (),
 ) -> int:
     """Print what apply did (``current``: the store's identities, for those it issued;
-    ``acme``: the ACME identities it orders next, or would order)."""
+    ``acme``: the ACME identities it orders next, or would order; ``steps``: what to do
+    next with what it issued, in the JSON: the text says it last)."""
     from ccapki.topology.plan import ActionKind
 
     ordering = set(acme or ())
@@ -359,6 +426,7 @@ def _say(
                     {"identity": a.identity, "action": a.kind.value, "reason": a.reason}
                     for a in result.actions
                 ],
+                "next": list(steps),
             }
         )
         return 0
@@ -379,7 +447,10 @@ def _say(
             if dry_run:
                 click.echo(f"would order {a.identity} from the ACME CA (docs/acme.md)")
             continue  # ordered next: its own lines say how it went
-        if dry_run:
+        if a.kind in (ActionKind.CSR, ActionKind.AWAIT_CA):
+            # the administrator's step (apply makes no CSR): said alike with --dry-run
+            click.echo(f"{a.identity}: {_step(a)}")
+        elif dry_run:
             click.echo(f"would {a.kind.value} {a.identity}: {a.reason}")
         elif a.identity in elsewhere:
             click.echo(f"{a.identity}: another ccapki issued it meanwhile (kept as it is)")

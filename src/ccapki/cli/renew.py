@@ -11,13 +11,14 @@ from ccapki.cli.app import Env, pass_env
 from ccapki.errors import InputError
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Sequence
 
+    from ccapki.lifecycle.certfiles import ClientRoot
     from ccapki.lifecycle.renew import CsrMade, RenewalPlan, RenewalResult
     from ccapki.store.session import Store
     from ccapki.topology.model import Deployment
 
-__all__ = ["renew"]
+__all__ = ["client_root_words", "install_order", "lab_runs", "renew"]
 
 DRY_RUN = "dry run: nothing changed; run again with --commit"
 
@@ -126,7 +127,7 @@ def renew(
             env.work_done()  # committed: a late Ctrl-C no longer makes this an error
             acme_code = _order_acme(env, store, dep, plan, err=to_stdout or as_json)
             new_roots = _new_client_roots(store, roots_before)
-    lab = _lab_runs(env) if commit else False
+    lab = lab_runs(env) if commit else False
     if as_json:
         from ccapki.cli.output import print_json
 
@@ -168,7 +169,7 @@ def _order_acme(env: Env, store: Store, dep: Deployment, plan: RenewalPlan, *, e
     return code
 
 
-def _lab_runs(env: Env) -> bool:
+def lab_runs(env: Env) -> bool:
     """Whether a lab serves this store (then `lab reload` installs the renewals)."""
     from ccapki.lab.daemon import read_state
 
@@ -219,43 +220,85 @@ def _new_client_roots(store: Store, before: set[str]) -> list[str]:
     """The roots clients must install that they did not need before the renewal (a new
     root CA, a renewed self-signed certificate), in words."""
     from ccapki.lifecycle.certfiles import client_roots
-    from ccapki.pki.certs import display_name, fingerprint
+    from ccapki.pki.certs import fingerprint
 
-    out = []
-    for r in client_roots(store):
-        if r.public or fingerprint(r.certificate) in before:
-            continue
-        who = ", ".join(r.identities)
-        out.append(
-            f"{who}'s own certificate" if r.self_signed_leaf else display_name(r.certificate)
-        )
-    return out
+    return client_root_words(
+        r for r in client_roots(store) if not r.public and fingerprint(r.certificate) not in before
+    )
+
+
+#: how :func:`client_root_words` begins the entry counting many self-signed identities
+_MANY_OWN = "the own certificates of "
+
+
+def client_root_words(roots: Iterable[ClientRoot], *, most: int | None = None) -> list[str]:
+    """Each of ``roots`` (roots clients must install) in words, in their order: a root
+    CA's name, or "NAME's own certificate" for a true self-signed identity; more than
+    ``most`` such identities are counted in one last entry instead (None: each is named)."""
+    from ccapki.pki.certs import display_name
+
+    words = [
+        (r.self_signed_leaf, f"{', '.join(r.identities)}'s own certificate")
+        if r.self_signed_leaf
+        else (False, display_name(r.certificate))
+        for r in roots
+    ]
+    own = sum(1 for leaf, _ in words if leaf)
+    if most is not None and own > most:
+        return [w for leaf, w in words if not leaf] + [
+            f"{_MANY_OWN}{own} identities (true self-signed)"
+        ]
+    return [w for _, w in words]
 
 
 def _next(lab: bool, result: RenewalResult, new_roots: Sequence[str] = ()) -> list[str]:
+    return install_order(
+        lab,
+        issued=bool(result.renewed),
+        csrs=bool(result.csrs),
+        retire=bool(result.retire),
+        new_roots=new_roots,
+    )
+
+
+def install_order(
+    lab: bool,
+    *,
+    issued: bool,
+    csrs: bool = False,
+    retire: bool = False,
+    new_roots: Sequence[str] = (),
+    done: str = "renewed",
+) -> list[str]:
+    """The next steps after new certificates were stored, in the order that breaks
+    nothing (each printed as ``next: ...``): the roots clients need first (``new_roots``,
+    in words), then installing what was ``issued`` (``lab``: a running lab reloads it)
+    and proving it, sending the ``csrs`` made, retiring an old issuer (``retire``).
+    ``done`` is how the new certificates are called ("renewed", "issued")."""
     out = []
     if new_roots:
+        many = len(new_roots) > 1 or new_roots[0].startswith(_MANY_OWN)
         out.append(
             "clients (agents, web-login and admin-GUI browsers) need "
             f"{'; '.join(new_roots)} in their trusted roots before the appliances present "
-            "the renewed certificates: `ccapki export-roots --out DIR` writes "
-            f"{'it' if len(new_roots) == 1 else 'them'} (keep the old ones there until then)"
+            f"the {done} certificates: `ccapki export-roots --out DIR` writes "
+            f"{'them' if many else 'it'} (keep the old ones there until then)"
         )
-    if result.renewed:
+    if issued:
         if lab:
-            out.append("`ccapki lab reload` (the lab serves the renewed certificates)")
+            out.append(f"`ccapki lab reload` (the lab serves the {done} certificates)")
         else:
             out.append(
-                "install on the appliances: trust-store additions first, then each renewed "
+                f"install on the appliances: trust-store additions first, then each {done} "
                 "identity (`ccapki export NAME`; both peers of an HA pair at once)"
             )
         out.append("`ccapki verify --live` proves what the appliances serve")
-    if result.csrs:
+    if csrs:
         out.append(
             "send each CSR to its CA and `ccapki import` the certificate it returns (the "
             "current certificate stays current until then)"
         )
-    if result.retire:
+    if retire:
         out.append(
             "once every appliance serves the new certificates: `ccapki trust apply --prune` "
             "retires the old issuer"

@@ -27,7 +27,7 @@ def _stage_text(item: StatusItem) -> str:
         return "unused"
     if item.stage.isdigit():
         return f"<={item.stage}d"
-    return item.stage.upper() if item.stage == "expired" else item.stage
+    return item.stage.upper() if item.stage in ("expired", "damaged") else item.stage
 
 
 @lru_cache(maxsize=4096)  # a batch's expiry, a probe run's times: the same few, many times
@@ -143,7 +143,13 @@ def _render_plain(report: StatusReport) -> None:
     click.echo("\n".join(out))
 
 
-_STYLE = {"EXPIRED": "bold red", "unused": "dim", "pending": "cyan", "ok": "green"}
+_STYLE = {
+    "EXPIRED": "bold red",
+    "DAMAGED": "bold red",
+    "unused": "dim",
+    "pending": "cyan",
+    "ok": "green",
+}
 
 
 def _render_rich(report: StatusReport) -> None:
@@ -191,7 +197,9 @@ def _nagios_details(report: StatusReport) -> list[str]:
     lines = []
     for i in report.rows():
         where = f" ({i.deployment})" if several else ""
-        if i.warning:
+        if i.stage == "damaged" and i.in_use:  # the note names `ccapki doctor`
+            lines.append(f"{i.kind} {i.name}{where}: {i.note}")
+        elif i.warning:
             left = "expired" if i.stage == "expired" else f"{i.days_left} days left"
             name = i.name
             if i.kind == "trust-root":
@@ -266,10 +274,11 @@ count rows, while the JSON `items` list the root once per appliance that trusts 
 \b
 EXIT CODES
   0 fine   1 a certificate in a warning stage or expired, a wrong certificate served,
-  or an identity the deployment file plans still without a certificate
+  an identity the deployment file plans still without a certificate, or a stored
+  certificate damaged (DAMAGED: `ccapki doctor` says what and how to restore it)
   2 bad input (no store, several deployments and none named)
   with --nagios: 0 OK   1 WARNING (a warning stage, an identity without a certificate)
-  2 CRITICAL (expired, or a wrong certificate served)
+  2 CRITICAL (expired, a wrong certificate served, a stored certificate damaged)
   3 UNKNOWN (any error: no store, unreadable store...; error and hint on stderr)
 """
 )

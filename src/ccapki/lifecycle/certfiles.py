@@ -35,6 +35,10 @@ from ccapki.topology.model import Deployment, IdentitySpec
 from ccapki.topology.plan import make_plan
 
 if TYPE_CHECKING:  # the trust engine loads for the fit and HA checks only, not for exports
+    from collections.abc import Mapping
+
+    from ccapki.store.records import CsrRecord
+    from ccapki.topology.plan import Action, CurrentIdentity, Plan
     from ccapki.trust import Finding, HaCheck
 
 __all__ = [
@@ -48,6 +52,8 @@ __all__ = [
     "make_csrs",
     "plan_names",
     "public_roots",
+    "revise_for_pending_csrs",
+    "with_pending_csrs",
 ]
 
 
@@ -99,6 +105,74 @@ def make_csrs(
             for result in out:
                 deliver(result)
     return out
+
+
+def with_pending_csrs(
+    store: Store, current: Mapping[str, CurrentIdentity]
+) -> dict[str, CurrentIdentity]:
+    """``current`` (what :func:`~ccapki.lifecycle.apply.current_state` read) with the
+    newest pending CSR of each identity that has one, read from the store, so that the
+    plan tells a CSR made for an older version of the deployment file (other names,
+    another key type) from one to await. Reads only; raises what the store raises."""
+    from dataclasses import replace
+
+    from ccapki.topology.plan import PendingCsr
+
+    out = dict(current)
+    if not any(c.pending_csr for c in current.values()):
+        return out
+    for name, rec in store.csrs.pending().items():
+        cur = out.get(name)
+        csr = _parsed(rec)
+        if cur is not None and cur.pending_csr and csr is not None:
+            out[name] = replace(cur, csr=PendingCsr(csr, rec.created_at))
+    return out
+
+
+def _parsed(rec: CsrRecord) -> x509.CertificateSigningRequest | None:
+    """The CSR of ``rec``; None when its stored PEM no longer parses (then the plan
+    knows only that it is pending, as before CSRs were read)."""
+    try:
+        return rec.csr
+    except ValueError:
+        return None
+
+
+def revise_for_pending_csrs(
+    store: Store, plan: Plan, actions: Sequence[Action], now: dt.datetime
+) -> tuple[Action, ...]:
+    """``actions`` (of ``plan`` at ``now``, as ``apply`` decided them knowing only that a
+    CSR is pending) with those of the third-party identities that have a pending CSR
+    decided again from what that CSR asks for (:func:`with_pending_csrs`): a CSR made for
+    an older version of the deployment file is stale, to make again, not awaited. Reads
+    only the identities concerned; raises what the store raises."""
+    from ccapki.topology.model import Source
+    from ccapki.topology.plan import CurrentIdentity, PendingCsr, Plan, pending_actions
+
+    third = {p.name for p in plan.identities if p.spec.source is Source.THIRD_PARTY}
+    if not any(a.identity in third for a in actions):
+        return tuple(actions)
+    with store.scoped(plan.deployment.name):
+        found: dict[str, PendingCsr] = {}
+        for name, rec in store.csrs.pending().items():
+            csr = _parsed(rec) if name in third else None
+            if csr is not None:
+                found[name] = PendingCsr(csr, rec.created_at)
+        names = [a.identity for a in actions if a.identity in found]
+        if not names:
+            return tuple(actions)
+        current: dict[str, CurrentIdentity] = {}
+        for name in names:
+            ident = store.identities.get(name)
+            current[name] = CurrentIdentity(
+                ident.certificate if ident else None,
+                Source(ident.source) if ident else None,
+                True,
+                found[name],
+            )
+    again = pending_actions(Plan(plan.deployment, tuple(plan.get(n) for n in names)), current, now)
+    redone = {a.identity: a for a in again}
+    return tuple(redone.get(a.identity, a) for a in actions)
 
 
 # ---------------------------------------------------------------------------- fit

@@ -34,7 +34,7 @@ from ccapki.pki.certs import (
 from ccapki.pki.chain import SortedChain, group_chains
 from ccapki.pki.formats import Material, PrivateKey, require_certificates
 from ccapki.pki.keys import key_type_name, public_key_fingerprint
-from ccapki.store.records import IdentityRecord, KeyRecord, KeyState, StoredCA
+from ccapki.store.records import CsrRecord, IdentityRecord, KeyRecord, KeyState, StoredCA
 from ccapki.topology.model import Deployment, IdentitySpec, Source
 from ccapki.trust import Finding, incomplete_chain
 
@@ -113,6 +113,9 @@ class Known:
     #: the CA certificates of stored identities' chains (an outside CA's intermediate and
     #: root imported with an earlier certificate): a chain is completed from them too
     chain_cas: Sequence[x509.Certificate] = ()
+    #: the newest CSR the store made on each key, by its public-key fingerprint: the
+    #: certificate a CA returns for it is checked against what the file asks for now
+    csrs: Mapping[str, CsrRecord] = field(default_factory=dict)
 
     @classmethod
     def empty(cls) -> Known:
@@ -160,8 +163,12 @@ def load_known(store: Store, materials: Sequence[Material]) -> Known:
         if ident is not None:
             current[name] = ident.version
     csr_dates: dict[str, list[dt.datetime]] = {}
+    csrs: dict[str, CsrRecord] = {}
+    wanted = set(spkis)
     for csr in store.csrs.list():
         csr_dates.setdefault(csr.identity, []).append(csr.created_at)
+        if csr.spki in wanted:
+            csrs[csr.spki] = csr  # oldest first: the newest stays
     return Known(
         keys={k.fingerprint: k for k in store.keys.list()},
         versions=versions,
@@ -169,6 +176,7 @@ def load_known(store: Store, materials: Sequence[Material]) -> Known:
         cas=tuple(store.cas.list()),
         csr_dates=csr_dates,
         chain_cas=store.identities.chain_certificates(),
+        csrs=csrs,
     )
 
 
@@ -471,11 +479,18 @@ def _plan_leaf(ctx: _Context, sc: SortedChain, d: _Decisions) -> None:
     if missing is not None:
         findings.append(_namesake(incomplete_chain(leaf, missing), missing, ctx.ca_pool))
     hard = [f for f in findings if f.severity == "error"]
-    if hard and not ctx.force:
-        d.refusals.append(f"{src} for {spec.name}: " + "; ".join(f.reason for f in hard))
+    stale = _stale_answer(ctx.known.csrs.get(spki), spec)
+    if (hard or stale) and not ctx.force:
+        reasons = [stale[0]] if stale else []
+        d.refusals.append(
+            f"{src} for {spec.name}: " + "; ".join([*reasons, *(f.reason for f in hard)])
+        )
+        d.fixes += [stale[1]] if stale else []
         d.fixes += [f.fix for f in hard]
         return
     warnings = tuple(f.reason for f in findings if f.severity == "warning" or ctx.force)
+    if stale:  # imported anyway (--force)
+        warnings = (stale[0], *warnings)
     third_party = spec.source is Source.THIRD_PARTY or not _ours(leaf, ctx.known_cas)
     if third_party and spec.source is not Source.THIRD_PARTY:
         warnings += (source_warning(spec.name, spec.source),)
@@ -491,6 +506,27 @@ def _plan_leaf(ctx: _Context, sc: SortedChain, d: _Decisions) -> None:
             chain=chain,
             source=Source.THIRD_PARTY if third_party else spec.source,
         )
+    )
+
+
+def _stale_answer(csr: CsrRecord | None, spec: IdentitySpec) -> tuple[str, str] | None:
+    """When ``csr`` (the CSR the store made on a certificate's key) was made for an
+    older version of the deployment file than ``spec`` (other names, another key type):
+    the refusal's reason and fix; None when it was not (or there is none)."""
+    if csr is None or spec.acme:
+        return None
+    from ccapki.topology.plan import csr_differences
+
+    try:
+        differs = csr_differences(spec, csr.csr)
+    except ValueError:  # a stored CSR that no longer parses: the fit checks decide
+        return None
+    if not differs:
+        return None
+    return (
+        f"it answers the CSR made {csr.created_at:%Y-%m-%d}, which is stale: made for an "
+        f"older version of the deployment file ({'; '.join(differs)})",
+        f"make a new CSR (`ccapki csr {spec.name}`), have the CA issue it and import that",
     )
 
 

@@ -215,9 +215,11 @@ def expiry_notices(items: Iterable[StatusItemLike], now: dt.datetime | None = No
             )
         if it.temporary:
             what += " (the install-time temporary certificate)"
-        stage = {"expired": "expired", "missing": "no certificate"}.get(
-            it.stage, f"{it.stage}-day warning"
-        )
+        stage = {
+            "expired": "expired",
+            "missing": "no certificate",
+            "damaged": "stored certificate damaged: run `ccapki doctor`",
+        }.get(it.stage, f"{it.stage}-day warning")
         when = (
             "has no certificate yet"
             if it.stage == "missing"

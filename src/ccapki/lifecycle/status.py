@@ -15,7 +15,9 @@ Two halves:
   (:class:`DeploymentFacts`: the columns the store holds, the last probes) and an explicit
   ``now`` into a :class:`StatusReport`; a test can hand them any facts;
 - the IO edge: :func:`read_facts` reads one deployment's facts from the store (columns only:
-  no identity certificate is parsed), :func:`estate_status` reads every deployment asked for.
+  no identity certificate is parsed; each current one's PEM is only hashed against its
+  row's fingerprint, to report damage), :func:`estate_status` reads every deployment asked
+  for.
 
 Exit codes (:attr:`StatusReport.exit_code`): 0 fine, 1 any warning stage, an expiry or a wrong
 certificate served. The monitoring-plugin convention (:attr:`StatusReport.nagios_code`): 0 OK,
@@ -41,6 +43,7 @@ from ccapki.topology.model import DEFAULT_WARN_DAYS, Source
 
 if TYPE_CHECKING:
     from ccapki.store.identities import CurrentFact
+    from ccapki.store.records import CsrRecord, DeploymentRecord
     from ccapki.store.session import Store
     from ccapki.topology.model import Deployment
 
@@ -177,8 +180,10 @@ class StatusItem:
     ``name``: the identity or CA name; a CSR's identity; a trust-store root
     ``"<appliance>: <label>"``. ``fingerprint``: SHA-256 of the certificate DER (a CSR: its
     pending key's SPKI; an identity without a certificate: ``"none"``, null in its JSON).
-    ``stage``: ``ok``, a warn_days stage as text, ``expired``, ``pending`` (a CSR) or
-    ``missing`` (an identity the deployment file plans, without a certificate).
+    ``stage``: ``ok``, a warn_days stage as text, ``expired``, ``pending`` (a CSR),
+    ``missing`` (an identity the deployment file plans, without a certificate) or
+    ``damaged`` (an identity whose stored certificate is not the one its row names: for
+    ``ccapki doctor``; its days left are the row's).
     ``temporary``: a release's install-time temporary certificate.
     ``served``: for an identity, the last probe of each endpoint of its appliances.
     ``note``: what to know beyond the stage (a temporary certificate's lifetime, a CSR pending
@@ -314,7 +319,8 @@ class StatusReport:
     def counts(self) -> dict[str, int]:
         """How many rows (:meth:`rows`: a root once per deployment, however many
         appliances trust it) are in each state: ``expired``, ``warning`` (a warn stage),
-        ``ok``, ``pending`` (CSRs), ``unused`` (CAs nothing uses), ``temporary``,
+        ``ok``, ``pending`` (CSRs), ``damaged`` (identities whose stored certificate is
+        damaged), ``unused`` (CAs nothing uses), ``temporary``,
         ``temporary_3_months``, ``wrong_served`` (endpoints), ``unreachable`` (endpoints
         that presented nothing), ``items`` (rows)."""
         return dict(self._counts)
@@ -338,7 +344,7 @@ class StatusReport:
                     wrong += 1
                 elif not s.verdict.served:
                     unreachable += 1
-        named = ("expired", "pending", "missing", "ok")
+        named = ("expired", "pending", "missing", "damaged", "ok")
         return {
             "items": len(rows),
             "expired": stages["expired"],
@@ -351,6 +357,7 @@ class StatusReport:
             "temporary_3_months": three_months,
             "wrong_served": wrong,
             "unreachable": unreachable,
+            "damaged": stages["damaged"],
         }
 
     def within(self) -> list[tuple[int, int]]:
@@ -367,16 +374,17 @@ class StatusReport:
 
     @property
     def exit_code(self) -> int:
-        """0 fine; 1 any warning stage, expiry, wrong certificate served, or identity
-        planned without a certificate (stage ``missing``)."""
+        """0 fine; 1 any warning stage, expiry, wrong certificate served, identity
+        planned without a certificate (stage ``missing``) or stored certificate damaged."""
         bad = any(i.warning or i.wrong_served for i in self.items)
         return 1 if bad else 0
 
     @property
     def nagios_code(self) -> int:
         """The monitoring-plugin convention: 0 OK, 1 WARNING (a warn stage), 2 CRITICAL
-        (expired, or a wrong certificate served). 3 (UNKNOWN) is the CLI's, for errors."""
-        if any(i.expired or i.wrong_served for i in self.items):
+        (expired, a wrong certificate served, or a stored certificate damaged). 3 (UNKNOWN)
+        is the CLI's, for errors."""
+        if any(i.expired or i.wrong_served or i.stage == "damaged" for i in self.items):
             return 2
         if any(i.warning for i in self.items):
             return 1
@@ -386,6 +394,10 @@ class StatusReport:
         """One line: what needs doing, else that all is fine."""
         n = self.counts()
         parts: list[str] = []
+        if n["damaged"]:
+            parts.append(
+                f"{_plural(n['damaged'], 'stored certificate')} damaged (run `ccapki doctor`)"
+            )
         if n["expired"]:
             parts.append(f"{n['expired']} expired")
         if n["missing"]:
@@ -430,6 +442,8 @@ class StatusReport:
             f"unreachable={n['unreachable']}",
             f"missing={n['missing']}",
         ]
+        if n["damaged"]:  # store damage, not a quantity to graph: only when there is some
+            perf.append(f"damaged={n['damaged']}")
         if self.min_days_left is not None:
             perf.append(f"min_days_left={self.min_days_left}")
         return f"CCAPKI {word} - {self.summary()} | {' '.join(perf)}"
@@ -483,11 +497,14 @@ class TrustFact(NamedTuple):
 
 
 class CsrFact(NamedTuple):
-    """A CSR whose key is still pending (no certificate imported for it yet)."""
+    """A CSR whose key is still pending (no certificate imported for it yet); ``stale``:
+    how it differs from what the deployment file now gives its identity (names, key
+    type), in words; empty when it does not."""
 
     identity: str
     spki: str
     created_at: dt.datetime
+    stale: str = ""
 
 
 @dataclass(frozen=True)
@@ -517,6 +534,9 @@ class DeploymentFacts:
     planned: Mapping[str, str] = field(default_factory=dict)
     #: seconds between probes: a probe older than twice this (at least a week) is outdated
     probe_interval: int = 3600
+    #: identity -> why its current row's stored certificate is not the certificate the row
+    #: names (unreadable, another certificate, not UTF-8): damaged, for `ccapki doctor`
+    damaged: Mapping[str, str] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------- pure part
@@ -671,6 +691,17 @@ def deployment_items(facts: DeploymentFacts, now: dt.datetime) -> list[StatusIte
         stage, left = stages[f.identity] = judge(f.not_after)
         expiry[f.identity] = f.not_after
         temporary = f.source in TEMPORARY_SOURCES
+        why = facts.damaged.get(f.identity)
+        if why is not None:  # its days and expiry are what the row's columns say
+            items.append(
+                StatusItem(
+                    dep, "identity", f.identity, f.fingerprint, f.not_after, left, "damaged",
+                    temporary, _served(by_identity.get(f.identity, no_probes), f, now, fresh_for),
+                    f"the stored certificate {why}: run `ccapki doctor`, which says what is "
+                    "damaged and how to restore it",
+                )
+            )  # fmt: skip
+            continue
         items.append(
             StatusItem(
                 dep,
@@ -711,10 +742,21 @@ def deployment_items(facts: DeploymentFacts, now: dt.datetime) -> list[StatusIte
         items.append(
             StatusItem(dep, "identity", name, "none", None, None, "missing", False, (), note)
         )
+    newest = {c.identity: c for c in facts.csrs}  # oldest first: each identity's last
     for csr in facts.csrs:
         made = f"made {csr.created_at:%Y-%m-%d}"
         had = stages.get(csr.identity)
-        if had is None:
+        if csr.stale:  # the CA's answer to it would not be what the file asks for
+            todo = (
+                "a newer one is current"
+                if not newest[csr.identity].stale
+                else f"make a new one (`ccapki csr {csr.identity}`) and send it to the CA"
+            )
+            note = (
+                f"{made}; stale: made for an older version of the deployment file "
+                f"({csr.stale}): {todo} (`ccapki import` refuses the answer to this one)"
+            )
+        elif had is None:
             note = f"{made}; no certificate yet: import the CA's answer (`ccapki import FILE`)"
         elif had[0] in ("ok", "pending"):
             note = f"{made}; the current certificate stays in use until the answer is imported"
@@ -1000,6 +1042,72 @@ def _not_after_from_pems(store: Store, fingerprints: set[str]) -> dict[str, dt.d
     return out
 
 
+_BEGIN, _END = "-----BEGIN CERTIFICATE-----", "-----END CERTIFICATE-----"
+
+
+def _stored_pem_problem(pem: str | bytes, fingerprint: str) -> str | None:
+    """Why the stored certificate ``pem`` (its bytes when it is no longer UTF-8 text) is
+    not the certificate whose SHA-256 is ``fingerprint``; None when it is. From the PEM
+    armour alone (base64 and a hash, as
+    :func:`~ccapki.store.identities.chain_fingerprints` reads a chain; no X.509 parsing),
+    so every current certificate of a large estate is checked."""
+    import binascii
+    import hashlib
+
+    from ccapki.store.identities import chain_fingerprints
+
+    if isinstance(pem, bytes):
+        try:
+            pem = pem.decode()
+        except UnicodeDecodeError:
+            return "is damaged (its text is not UTF-8)"
+    text = pem.strip()
+    try:
+        if text.startswith(_BEGIN) and text.endswith(_END) and text.count("-----") == 4:
+            # the usual row, one block: its base64 decoded at once (4x chain_fingerprints)
+            found = [hashlib.sha256(binascii.a2b_base64(text[27:-25])).hexdigest()]
+        else:
+            found = chain_fingerprints(pem)
+    except ValueError:  # bad base64 in the armour (binascii.Error)
+        found = []
+    if not found:
+        return "cannot be read (no PEM certificate in its text)"
+    if found != [fingerprint]:
+        return "is not the one its row names (another certificate, or changed outside ccapki)"
+    return None
+
+
+def _damaged_certificates(store: Store) -> dict[str, str]:
+    """identity -> why, for the current versions (of the deployment the store acts on)
+    whose stored certificate is not the one the row names (the columns status reads say
+    nothing of the PEM): ``ccapki doctor`` tells more. A text that is no longer UTF-8
+    (SQLite) is read again as bytes: damage, never an error."""
+    from ccapki._util import sqlite_trouble
+    from ccapki.store.identities import _NEWEST_HERE
+
+    params = {"d": store.deployment}
+    try:
+        rows = store.rows(
+            "SELECT identity, fingerprint, pem FROM certificates WHERE " + _NEWEST_HERE,  # noqa: S608
+            params,
+        )
+    except Exception as exc:
+        trouble = sqlite_trouble(exc)
+        if trouble is None or trouble[0] != "damaged":
+            raise
+        rows = store.rows(  # SQLite alone stores text that is not UTF-8
+            "SELECT identity, fingerprint, CAST(pem AS BLOB) FROM certificates WHERE "  # noqa: S608
+            + _NEWEST_HERE,
+            params,
+        )
+    out: dict[str, str] = {}
+    for identity, fp, pem in rows:
+        why = _stored_pem_problem(pem, fp)
+        if why is not None:
+            out[identity] = why
+    return out
+
+
 def _superseded(
     store: Store, trusted: set[str], current: Mapping[str, CurrentFact]
 ) -> dict[str, tuple[str, int, int]]:
@@ -1022,6 +1130,36 @@ def _superseded(
     return out
 
 
+def _stale_csrs(kept: DeploymentRecord | None, csrs: Sequence[CsrRecord]) -> dict[str, str]:
+    """The ``csrs`` made for an older version of the deployment file ``kept`` (the
+    store's last): pending key -> how the CSR differs from what the file gives its
+    identity now, in words (:func:`~ccapki.topology.plan.csr_differences`). Empty without
+    a file, or when it no longer parses (status says what it can)."""
+    if kept is None:
+        return {}
+    from ccapki.errors import CcapkiError
+    from ccapki.topology.fastload import parse_deployment
+    from ccapki.topology.plan import csr_differences
+
+    try:
+        dep = parse_deployment(kept.text, kept.path or "<stored deployment>")
+    except CcapkiError:
+        return {}
+    specs = {i.name: i for i in dep.identities if i.source is Source.THIRD_PARTY and not i.acme}
+    out: dict[str, str] = {}
+    for c in csrs:
+        spec = specs.get(c.identity)
+        if spec is None:
+            continue
+        try:
+            differs = csr_differences(spec, c.csr)
+        except ValueError:  # a CSR that no longer parses: not this report's to judge
+            continue
+        if differs:
+            out[c.spki] = "; ".join(differs)
+    return out
+
+
 def read_facts(store: Store, name: str) -> DeploymentFacts:
     """Read deployment ``name``'s facts: its stored deployment file (its warn_days, release
     and appliances; defaults without one), the current identities' columns, its CAs, pending
@@ -1040,6 +1178,7 @@ def read_facts(store: Store, name: str) -> DeploymentFacts:
             else Settings()
         )
         identities = tuple(store.identities.current_facts())
+        damaged = _damaged_certificates(store)
         chains = store.identities.current_chain_fingerprints()
         pending = {k.fingerprint for k in store.keys.list(state=KeyState.PENDING)}
         current = {f.identity: f for f in identities}
@@ -1055,10 +1194,10 @@ def read_facts(store: Store, name: str) -> DeploymentFacts:
                 and made > cur.created_at
             )
 
+        waiting = [c for c in store.csrs.list() if outstanding(c.identity, c.spki, c.created_at)]
+        stale = _stale_csrs(kept, waiting) if waiting else {}
         csrs = tuple(
-            CsrFact(c.identity, c.spki, c.created_at)
-            for c in store.csrs.list()
-            if outstanding(c.identity, c.spki, c.created_at)
+            CsrFact(c.identity, c.spki, c.created_at, stale.get(c.spki, "")) for c in waiting
         )
         probes = tuple(store.probes.latest(chains=False))
         scope = SHARED_CAS if conf.shared_ca else name
@@ -1099,6 +1238,7 @@ def read_facts(store: Store, name: str) -> DeploymentFacts:
         chain_fingerprints=chains,
         planned=conf.identities,
         probe_interval=conf.probe_interval,
+        damaged=damaged,
     )
 
 

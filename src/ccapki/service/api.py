@@ -33,6 +33,7 @@ from ccapki.errors import CcapkiError, InputError, NotFoundError, PasswordError
 from ccapki.lifecycle.inventory import DEFAULT_LIMIT, MAX_LIMIT
 from ccapki.lifecycle.status_pages import CLASSES, StatusPages
 from ccapki.service.auth import current_session, issue_token, request_store, require
+from ccapki.service.config import check_upload_count
 from ccapki.service.problems import PROBLEM_RESPONSES, ProblemException, StrictBody
 from ccapki.store.records import Role, TokenRecord, UserRecord
 from ccapki.store.session import Store
@@ -44,8 +45,6 @@ __all__ = ["MAX_UPLOAD", "router"]
 
 #: The most bytes one uploaded file (a certificate, a key, a deployment file) may have.
 MAX_UPLOAD = 1 << 20
-#: The most files one import may upload.
-MAX_FILES = 32
 #: What :class:`_ReportCache` keeps (JSON bytes, a report ready for paging).
 _V = TypeVar("_V")
 
@@ -731,8 +730,7 @@ async def import_files(
     dep = _deployment(store, deployment)
     if not files:
         raise InputError("no file uploaded", "upload the certificate files as `files`")
-    if len(files) > MAX_FILES:
-        raise InputError(f"{len(files)} files uploaded", f"upload at most {MAX_FILES} at once")
+    check_upload_count(len(files))  # the dashboard's limit and words too
     with tempfile.TemporaryDirectory(prefix="ccapki-upload-") as tmp:
         folder = Path(tmp)  # 0700: mkdtemp
         paths: list[Path] = []

@@ -91,7 +91,9 @@ __all__ = [
     "request_store",
     "require",
     "router",
+    "throttled_hint",
     "verify_password",
+    "wait_words",
 ]
 
 SESSION_COOKIE = "ccapki_session"
@@ -382,6 +384,25 @@ def _throttled(
     return None
 
 
+def wait_words(seconds: int) -> str:
+    """``seconds`` (a ``Retry-After``) in words, exactly: "1 second", "30 seconds", "15
+    minutes", "2 minutes 30 seconds". Raises nothing."""
+    seconds = max(1, int(seconds))
+    minutes, rest = divmod(seconds, 60)
+    if seconds < 120 and rest:  # under two minutes (but one): in seconds
+        return "1 second" if seconds == 1 else f"{seconds} seconds"
+    words = ["1 minute" if minutes == 1 else f"{minutes} minutes"]
+    if rest:
+        words.append("1 second" if rest == 1 else f"{rest} seconds")
+    return " ".join(words)
+
+
+def throttled_hint(seconds: int) -> str:
+    """The hint of a throttled login (the API's 429 and the login page alike): the wait
+    its ``Retry-After`` says (``seconds``), in words. Raises nothing."""
+    return f"wait {wait_words(seconds)}, or ask an admin to check the audit log"
+
+
 class LoginResult(BaseModel):
     """A successful login (the session cookie is set as well)."""
 
@@ -464,15 +485,14 @@ def login(
     refused = _throttled(config, store, key, address)
     if refused is not None:
         why, retry = refused
-        if _wants_html(request):
+        if _wants_html(request):  # the page says the same wait (throttled_hint)
             return RedirectResponse(
-                "/login?error=throttled", 303, headers={"Retry-After": str(retry)}
+                f"/login?error=throttled&retry={retry}", 303, headers={"Retry-After": str(retry)}
             )
-        wait = f"{retry // 60} minutes" if retry >= 120 else f"{retry} seconds"
         raise ProblemException(
             429,
             f"too many failed logins {why}",
-            f"wait {wait}, or ask an admin to check the audit log",
+            throttled_hint(retry),
             type_="throttled",
             headers={"Retry-After": str(retry)},
         )

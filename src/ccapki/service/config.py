@@ -9,11 +9,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ccapki.errors import InputError
+
 __all__ = [
     "DEFAULT_MAX_BODY",
     "DEFAULT_MAX_UPLOAD_BODY",
     "DEFAULT_PORT",
+    "MAX_UPLOAD_FILES",
     "ServiceConfig",
+    "check_upload_count",
     "default_instance_id",
 ]
 
@@ -23,6 +27,21 @@ DEFAULT_PORT = 8443
 DEFAULT_MAX_BODY = 1 << 20
 #: The largest ``multipart/form-data`` body (uploaded files) by default: 16 MiB.
 DEFAULT_MAX_UPLOAD_BODY = 16 << 20
+#: The most files one upload of certificates and keys may hold: the import API
+#: (``POST /api/v1/deployments/D/import``) and the dashboard's upload alike.
+MAX_UPLOAD_FILES = 50
+
+
+def check_upload_count(count: int) -> None:
+    """Refuse an upload of ``count`` files, more than :data:`MAX_UPLOAD_FILES` (the API's
+    and the dashboard's one limit and one wording: a 400 ``bad-input``). Raises
+    :class:`~ccapki.errors.InputError` when there are too many; else nothing."""
+    if count > MAX_UPLOAD_FILES:
+        raise InputError(
+            f"{count} files uploaded: at most {MAX_UPLOAD_FILES} in one upload",
+            f"split them over several uploads of at most {MAX_UPLOAD_FILES} files, each "
+            "certificate with its key",
+        )
 
 
 def default_instance_id() -> str:

@@ -9,7 +9,8 @@ lease and records its progress from a side thread while it runs, and finishes it
 JSON result or an error (the :class:`~ccapki.errors.CcapkiError`'s message and hint, never
 a traceback). An instance that dies stops renewing: once the lease runs out, another
 instance claims the job again (an apply goes on where the batches committed so far left
-it; the others start over).
+it, and its progress and result count the whole job: what the earlier attempts kept too,
+each attempt said in the result's ``attempts`` and ``summary``; the others start over).
 
 Cancelling asks the job to stop at its next safe point: an apply between two batches (what
 was committed stays: a later apply issues the rest), a renewal between its plan and its
@@ -20,6 +21,9 @@ Kinds and their ``params``:
 ``apply``
     ``text``: a deployment file (TOML) to apply, and ``path`` where it came from (both
     optional: without ``text``, the file the store last applied of the job's deployment).
+    Its result: ``issued`` (the whole job's, the earlier attempts' too), ``created_cas``,
+    ``trust_added``, ``not_in_file``, ``renamed_from``, ``issued_elsewhere``; taken over
+    after a restart, ``attempts`` (each ``{"kept", "of"}``) and ``summary`` (in words).
 ``probe``
     ``target`` (``auto``, ``lab``, ``deployment``), ``timeout`` (seconds), ``concurrency``,
     ``retries``: as :func:`ccapki.api.probe_endpoints`.
@@ -151,6 +155,44 @@ def split_error(error: str | None) -> tuple[str | None, str | None]:
 
 def _error_text(exc: CcapkiError) -> str:
     return f"{exc.message}{_HINT_SEP}{exc.hint}" if exc.hint else exc.message
+
+
+def _count(value: object) -> int | None:
+    """``value`` when it is a count (a whole number >= 0), else None."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return None
+
+
+def _earlier_attempts(progress: Mapping[str, object]) -> tuple[list[dict[str, int]], int | None]:
+    """What the progress an apply job's last attempt recorded says of the attempts before
+    this one: the attempts it took over from (``earlier``: each ``{"kept", "of"}``) and
+    its own number of identities to issue (None: it recorded none, so it kept none)."""
+    raw = progress.get("earlier")
+    earlier: list[dict[str, int]] = []
+    for entry in raw if isinstance(raw, list) else []:
+        if not isinstance(entry, dict):
+            continue
+        kept, of = _count(entry.get("kept")), _count(entry.get("of"))
+        if kept is not None and of is not None:
+            earlier.append({"kept": kept, "of": of})
+    total = _count(progress.get("total"))
+    if total is None:
+        return earlier, None
+    # its "total" counts the earlier attempts' identities too (the whole job's)
+    return earlier, max(0, total - sum(e["kept"] for e in earlier))
+
+
+def _attempts_words(attempts: list[dict[str, int]]) -> str:
+    """An apply job's attempts (each ``{"kept", "of"}``; the first, then one per restart)
+    in words: "kept 40 of 100 in the first attempt, 60 more after the restart: 100 in
+    all"."""
+    first, *rest = attempts
+    words = [f"kept {first['kept']} of {first['of']} in the first attempt"]
+    for n, attempt in enumerate(rest, start=1):
+        after = "after the restart" if len(rest) == 1 else f"after restart {n}"
+        words.append(f"{attempt['kept']} more {after}")
+    return ", ".join(words) + f": {sum(a['kept'] for a in attempts)} in all"
 
 
 def _check_params(kind: str, params: Mapping[str, object]) -> None:
@@ -419,6 +461,10 @@ class JobRunner:
         runs, finish it done, failed or cancelled (or give it back when the runner stops,
         or nothing when another instance took it over). Raises nothing."""
         ctx = _Context(job)
+        if job.kind == "apply" and job.attempts > 1:
+            # taken over: its progress stays what the last attempt recorded (the earlier
+            # attempts' counts with it) until this one counts, never {} in between
+            ctx.progress.update(job.progress)
         self._current = ctx
         if self._stopping.is_set():
             ctx.why = "shutdown"
@@ -548,12 +594,34 @@ class JobRunner:
 
         dep = self._deployment(store, ctx)
         path = ctx.job.params.get("path")
+        # taken over (its instance died or stopped): what the earlier attempts kept counts
+        carried, last_total = (
+            _earlier_attempts(ctx.job.progress) if ctx.job.attempts > 1 else ([], None)
+        )
+        earlier: list[dict[str, int]] | None = None
+
+        def settle(total: int) -> int:
+            """The earlier attempts, once this one knows how many identities it has to
+            issue (``total``): the last one kept what it had to issue and this one has
+            not. Returns how many they kept in all."""
+            nonlocal earlier
+            if earlier is None:
+                earlier = list(carried)
+                if last_total is not None:
+                    kept = min(last_total, max(0, last_total - total))
+                    earlier.append({"kept": kept, "of": last_total})
+                if earlier:
+                    ctx.progress["earlier"] = earlier
+                else:
+                    ctx.progress.pop("earlier", None)
+            return sum(e["kept"] for e in earlier)
 
         last = 0.0
 
         def progress(done: int, total: int) -> None:
             nonlocal last
-            ctx.progress.update(done=done, total=total)
+            before = settle(total)  # the whole job's count: the earlier attempts' too
+            ctx.progress.update(done=before + done, total=before + total)
             if time.monotonic() - last >= _PROGRESS_EVERY:  # a cancel is seen soon
                 last = time.monotonic()
                 self._beat(ctx)
@@ -571,28 +639,49 @@ class JobRunner:
                 report=report,
                 roll_back=True,
             )
-        except Interrupted:
+        except Interrupted as exc:
             # what stays: the identities committed (and nothing else when none was)
+            kept = list(report.get("kept", []))  # type: ignore[call-overload]
+            total = _count(report.get("total"))
             ctx.partial = {
                 "deployment": dep.name,
-                "kept": list(report.get("kept", [])),  # type: ignore[call-overload]
-                "total": report.get("total"),
+                "kept": kept,
+                "total": total,
                 **({"rolled_back": report["rolled_back"]} if "rolled_back" in report else {}),
             }
+            before = settle(total if total is not None else len(kept))
             # the progress counted identities issued in the batch the cancel rolled back:
             # it ends saying what stays ("done 13" beside "11 of 43 were kept" before)
-            ctx.progress["done"] = len(ctx.partial["kept"])
+            ctx.progress["done"] = before + len(kept)
+            if earlier:  # the whole job's, each attempt said (apply's hint says this one's)
+                attempts = [*earlier, {"kept": len(kept), "of": total or 0}]
+                words = _attempts_words(attempts)
+                ctx.partial.update(attempts=attempts, summary=words)
+                ours = f"{len(kept)} of {total} identities were kept"
+                if exc.hint.startswith(ours):
+                    whole = before + (total or 0)
+                    exc.hint = (
+                        f"{before + len(kept)} of {whole} identities were kept ({words})"
+                        + exc.hint[len(ours) :]
+                    )
             raise
-        ctx.progress.update(done=len(result.issued), total=len(result.issued))
-        return {
+        issued = len(result.issued)
+        total = _count(report.get("total"))
+        before = settle(total if total is not None else issued)
+        ctx.progress.update(done=before + issued, total=before + issued)
+        out: dict[str, object] = {
             "deployment": dep.name,
-            "issued": len(result.issued),
+            "issued": before + issued,  # the whole job's: the earlier attempts' too
             "created_cas": list(result.created_cas),
             "trust_added": len(result.trust_added),
             "not_in_file": list(result.not_in_file),
             "renamed_from": result.renamed_from,
             "issued_elsewhere": list(result.issued_elsewhere),
         }
+        if earlier:
+            attempts = [*earlier, {"kept": issued, "of": total if total is not None else issued}]
+            out.update(attempts=attempts, summary=_attempts_words(attempts))
+        return out
 
     def _probe(self, store: Store, ctx: _Context) -> object:
         from ccapki import api
@@ -733,7 +822,10 @@ class JobOut(BaseModel):
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
     cancel_requested: bool
-    progress: dict[str, Any] = Field(description="e.g. {'done': 120, 'total': 3000}")
+    progress: dict[str, Any] = Field(
+        description="e.g. {'done': 120, 'total': 3000}; an apply taken over after a restart "
+        "counts the whole job, with 'earlier': what each earlier attempt kept ('kept', 'of')"
+    )
     result: Any = Field(default=None, description="What the job did (when done).")
     error: str | None = Field(default=None, description="Why it failed or stopped.")
     hint: str | None = Field(default=None, description="What to do about it.")

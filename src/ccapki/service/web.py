@@ -38,14 +38,17 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
 from ccapki import __version__, api
-from ccapki.errors import CcapkiError, InputError, NotFoundError
+from ccapki.errors import CcapkiError, NotFoundError
 from ccapki.pki.formats import MAX_PARSE_BYTES as MAX_BYTES
 from ccapki.service.auth import (
     current_session,
     current_user,
     login_csrf,
     require,
+    throttled_hint,
+    wait_words,
 )
+from ccapki.service.config import MAX_UPLOAD_FILES, ServiceConfig, check_upload_count
 from ccapki.service.problems import ProblemException, status_of
 from ccapki.service.svg import deployment_svg, expiry_timeline_svg, stage_class, warn_words
 from ccapki.store.records import Role, UserRecord
@@ -67,8 +70,6 @@ _STATIC_TYPES = {".css": "text/css", ".js": "text/javascript", ".svg": "image/sv
 INVENTORY_ROWS = 500
 #: at most this many audit entries on the audit page
 AUDIT_ROWS = 200
-#: at most this many files in one upload
-MAX_FILES = 50
 
 templates = Jinja2Templates(directory=str(TEMPLATES))
 router = APIRouter(include_in_schema=False)
@@ -169,6 +170,8 @@ def _stage_words(item: StatusItem) -> str:
         return "expired"
     if item.stage == "missing":
         return "no certificate"
+    if item.stage == "damaged":  # the stored certificate is not the row's
+        return "stored certificate damaged (run ccapki doctor)"
     if not item.in_use:
         return "unused"
     days = f"{item.days_left} days" if item.days_left is not None else "no date"
@@ -316,15 +319,25 @@ def static_file(name: str) -> Response:
     return FileResponse(path, media_type=media, headers={"cache-control": "max-age=3600"})
 
 
+def _longest_wait(request: Request) -> str:
+    """A throttled login's hint when the wait is not known (a link without ``retry``): the
+    longest a throttle lasts, the service's login window."""
+    config: ServiceConfig = request.app.state.config
+    window = int(config.login_window.total_seconds())
+    return f"wait up to {wait_words(window)}, or ask an admin to check the audit log"
+
+
 @router.get("/login", response_class=HTMLResponse)
 def login_page(
     request: Request,
     user: Annotated[UserRecord | None, Depends(page_user)],
     error: Annotated[str | None, Query(max_length=40)] = None,
     next: Annotated[str, Query(max_length=2048)] = "/",
+    retry: Annotated[int | None, Query(ge=1, le=366 * 86400)] = None,
 ) -> Response:
     """The login form (its CSRF token is the double-submit cookie's); a user logged in
-    already goes on to ``next``."""
+    already goes on to ``next``. After a throttled login (``error=throttled``), ``retry``
+    is the seconds its ``Retry-After`` said: the page says that wait."""
     local = next.startswith("/") and not next.startswith("//") and "\\" not in next
     safe_next = next if local else "/"
     if user is not None and error in (None, "csrf"):  # "csrf": another tab logged in
@@ -349,7 +362,7 @@ def login_page(
                 "error",
                 "error:",
                 "too many failed logins",
-                "wait 15 minutes, or ask an admin to check the audit log",
+                throttled_hint(retry) if retry is not None else _longest_wait(request),
             )
         )
     cookies = Response()
@@ -632,6 +645,7 @@ def _certificates_page(
         upload_error=upload_error,
         source_warnings=source_warnings,
         can_operate=user.role.allows(Role.OPERATOR),
+        max_files=MAX_UPLOAD_FILES,
     )
 
 
@@ -745,10 +759,7 @@ def upload(
     try:
         with _context(request, user, deployment) as ctx:
             try:
-                if len(files) > MAX_FILES:
-                    raise InputError(
-                        f"{len(files)} files uploaded", f"upload at most {MAX_FILES} at once"
-                    )
+                check_upload_count(len(files))  # the import API's limit and words too
                 # one byte over the parser's limit, so it refuses the file saying why
                 named = [
                     (Path(f.filename or "").name or f"upload-{n}", f.file.read(MAX_BYTES + 1))

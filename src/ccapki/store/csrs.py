@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 from typing import TYPE_CHECKING
 
-from ccapki.store.records import CsrRecord, stored_time
+from ccapki.store.records import CsrRecord, KeyState, stored_time
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -50,3 +50,18 @@ class CsrRepository:
         return [
             CsrRecord(name, spki, pem, stored_time(at), dep) for name, spki, pem, at, dep in rows
         ]
+
+    def pending(self) -> dict[str, CsrRecord]:
+        """The newest CSR of each identity of the deployment whose key is still pending
+        (no certificate imported for it yet, not retired), by identity."""
+        rows = self._s.rows(
+            "SELECT c.identity, c.spki, c.pem, c.created_at, c.deployment FROM csrs c "
+            "JOIN keys k ON k.fingerprint = c.spki "
+            "WHERE c.deployment = :d AND k.state = :pending AND k.identity = c.identity "
+            "ORDER BY c.id",
+            {"d": self._s.deployment, "pending": KeyState.PENDING.value},
+        )
+        return {
+            name: CsrRecord(name, spki, pem, stored_time(at), dep)
+            for name, spki, pem, at, dep in rows
+        }

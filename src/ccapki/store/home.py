@@ -10,7 +10,7 @@ from pathlib import Path
 from ccapki.errors import StoreError
 from ccapki.home import DB_NAME, KEY_FILE, sqlite_url
 
-__all__ = ["LoosePath", "loose_modes", "loose_paths", "make_home"]
+__all__ = ["LoosePath", "loose_modes", "loose_paths", "make_home", "refuse_odd_database"]
 
 
 def make_home(home: Path) -> None:
@@ -31,6 +31,37 @@ def make_home(home: Path) -> None:
             f"cannot create the store folder {home} ({exc.strerror or type(exc).__name__})",
             "pass --home (or CCAPKI_HOME) a folder path you can create, below a folder",
         ) from None
+
+
+def refuse_odd_database(db: Path) -> None:
+    """Refuse a store database ``db`` that is there but is not a regular file: a FIFO hung
+    every command and every ``open_store`` (reading it waits for a writer), a folder was
+    "not a ccapki store (OperationalError)". Only ``stat``: nothing is opened or read.
+
+    Returns None (also when ``db`` is not there, or cannot be looked at: the open says);
+    raises :class:`StoreError` naming what is there, with the fix."""
+    import stat
+
+    try:
+        mode = db.stat().st_mode
+    except OSError:
+        return  # not there (or unreadable): the open says
+    if stat.S_ISREG(mode):
+        return
+    kinds = (
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    )
+    kind = next((name for test, name in kinds if test(mode)), "not a regular file")
+    raise StoreError(
+        f"{db} is {kind}, not the store's database file; nothing was read",
+        f"move it away (`mv {db} {db}.bak`) and put back the store's {db.name} (or run "
+        "`ccapki init` there for a new store); or point --home / CCAPKI_HOME at the "
+        "folder of your store",
+    )
 
 
 @dataclass(frozen=True)

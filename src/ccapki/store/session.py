@@ -456,6 +456,24 @@ def _sqlite_file(url: str, home: Path) -> Path:
     return Path(database) if database and database != ":memory:" else home / DB_NAME
 
 
+def _refuse_odd_place(home: Path, url: str | None) -> None:
+    """What the command line refuses before it opens or makes a store, refused here too
+    (the Python API: ``open_store``, ``Store.open``, ``Store.init``), in the same words: a
+    database URL no store can live at or that names no file (``sqlite://``, ``sqlite:///``:
+    in memory), and a database file that is a folder, a FIFO (reading it hung) or another
+    non-regular file. Reads nothing (``stat`` only). Raises :class:`StoreError`."""
+    from ccapki.store.home import refuse_odd_database
+
+    if url:
+        from ccapki.store.urls import check_store_url
+
+        check_store_url(url)
+        if url.startswith("sqlite:"):
+            refuse_odd_database(_sqlite_file(url, home))
+        return
+    refuse_odd_database(home / DB_NAME)
+
+
 def _not_a_store(db: Path) -> str | None:
     """Why the SQLite file ``db``, which is there, is not a ccapki store; None when it is
     one, is not there, or cannot be told apart from one here (the open then says). Reads
@@ -495,6 +513,21 @@ _KEY_WITHOUT_DB = (
     f"restore {DB_NAME} from your backup into the store folder; to start a new store there "
     "instead, move data.key away first (the keys sealed by it are lost with the database), "
     "then run `ccapki init`"
+)
+
+
+#: the wrapped data key's record in the meta table no longer parses
+_KEYRING_DAMAGED_HINT = (
+    "restore your last backup into a new store (`ccapki --home NEWDIR init && ccapki "
+    "--home NEWDIR backup restore FILE`); `ccapki doctor` lists what else is damaged"
+)
+
+
+#: a SQLite store whose file SQLite can no longer read (truncated, bytes changed)
+_DAMAGED_DB_HINT = (
+    "stop writing to it; `ccapki doctor` says what is damaged; restore your last backup into "
+    "a new store (`ccapki --home NEWDIR init && ccapki --home NEWDIR backup restore FILE`), "
+    "or salvage the rows: `sqlite3 {db} .recover | sqlite3 recovered.db`"
 )
 
 
@@ -544,6 +577,17 @@ def _checked_engine(
                 "read or changed",
                 "run the command again once it is done (`fuser -v FILE` names it: a "
                 "sqlite3 shell left open on the store, a backup tool)",
+            ) from None
+        from ccapki._util import sqlite_trouble
+
+        trouble = sqlite_trouble(exc)
+        if trouble is not None and trouble[0] == "damaged" and _not_a_store(where) is None:
+            # a SQLite file that cannot be read (truncated, bytes changed): a damaged
+            # store, not another program's file (was "not a ccapki store (DatabaseError)")
+            raise StoreError(
+                f"the store's database {where} is damaged ({trouble[1]}): nothing was "
+                "read or changed",
+                _DAMAGED_DB_HINT.format(db=where),
             ) from None
         raise StoreError(
             f"{where} is not a ccapki store ({type(exc).__name__})",
@@ -804,6 +848,7 @@ class Store:
         database cannot be reached, :class:`PasswordError` for a missing or short
         passphrase.
         """
+        _refuse_odd_place(home, url)  # as the command line does: never hung, never in memory
         given = url
         url = url or sqlite_url(home)
         # a sqlite:/// URL's file is the store's database; else the home's (its path as it
@@ -949,6 +994,7 @@ class Store:
         schema is newer than this ccapki's (or older, without ``upgrade``), or the database
         cannot be reached.
         """
+        _refuse_odd_place(home, url)  # as the command line does: never hung, never in memory
         if not cls.exists(home, url):
             if (home / KEY_FILE).exists():
                 raise StoreError(
@@ -1057,9 +1103,13 @@ class Store:
                 return reader.execute(sql, args).fetchall()
             except sqlite3.Error:  # locked too long, damaged...: said as the engine says it
                 self._drop_reader()
-        from sqlalchemy import text
-
         with self.connection() as c:
+            if c.dialect.name == "sqlite":
+                # the driver takes :name parameters itself, as the reader above does (text()
+                # makes an object per parameter: a bulk apply's batch names hundreds)
+                return [tuple(r) for r in c.exec_driver_sql(sql, args)]
+            from sqlalchemy import text
+
             return [tuple(r) for r in c.execute(text(sql), args)]
 
     def __enter__(self) -> Store:
@@ -1083,7 +1133,16 @@ class Store:
         if self._keyring is None:
             from ccapki.store.keyring import Keyring, WrappedKey
 
-            record = WrappedKey.from_json(self._meta("keyring"))
+            try:
+                record = WrappedKey.from_json(self._meta("keyring"))
+            except (ValueError, KeyError, TypeError, AttributeError):
+                # json / base64 / int errors are ValueErrors; a field missing or of the
+                # wrong type the others: bytes of the database changed under the row
+                raise StoreError(
+                    "the store's keyring record (the wrapped data key, in its meta table) "
+                    "is damaged: no sealed key can be opened; nothing was changed",
+                    _KEYRING_DAMAGED_HINT,
+                ) from None
             if record.mode == "keyfile":
                 path = self.home / KEY_FILE
                 try:

@@ -23,17 +23,21 @@ if TYPE_CHECKING:  # planning a file needs no X.509 (``ccapki plan FILE`` starts
 
 __all__ = [
     "CA_KINDS",
+    "CSR_STEP",
     "INTERNAL_CA",
     "INTERNAL_ROOT",
     "PERFIGO_ROOT",
     "Action",
     "ActionKind",
     "CurrentIdentity",
+    "PendingCsr",
     "Plan",
     "PlannedIdentity",
+    "csr_differences",
     "make_plan",
     "pending_actions",
     "signer_for",
+    "stale_csr_words",
 ]
 
 #: Validity ccapki asks for per source when the deployment gives none. 397 days keeps
@@ -188,13 +192,30 @@ class ActionKind(enum.StrEnum):
     NOTHING = "nothing"  # nothing to do
 
 
+#: What the administrator does for a ``csr`` action (and what ``plan`` says of a new one).
+CSR_STEP = "make a CSR (ccapki csr) and send it to the CA"
+
+
+@dataclass(frozen=True)
+class PendingCsr:
+    """The newest CSR whose key is still pending: what it asks for, and when it was made."""
+
+    csr: x509.CertificateSigningRequest
+    made: dt.datetime
+
+
 @dataclass(frozen=True)
 class CurrentIdentity:
-    """What the store holds for an identity (the facts the plan is compared with)."""
+    """What the store holds for an identity (the facts the plan is compared with).
+
+    ``csr``: the pending CSR itself, when the caller read it (then the plan tells a CSR
+    made for an older version of the deployment file from one it can await); None: only
+    ``pending_csr`` is known, and a pending CSR is taken as current."""
 
     certificate: x509.Certificate | None
     source: Source | None
     pending_csr: bool = False
+    csr: PendingCsr | None = None
 
 
 @dataclass(frozen=True)
@@ -218,6 +239,81 @@ def _key_type_of(cert: x509.Certificate) -> KeyType | None:
     return table.get((name, bits))
 
 
+def csr_differences(spec: IdentitySpec, csr: x509.CertificateSigningRequest) -> list[str]:
+    """How ``csr`` differs from what a CSR for ``spec`` asks for now: its common name, its
+    DNS names and IP addresses, its key type (the subject's other fields do not count: a
+    change of them waits for the next renewal, as for certificates). Returns the
+    differences in words (empty: it asks for what the deployment file gives); raises
+    nothing."""
+    from cryptography import x509 as x
+
+    from ccapki.pki.keys import key_type_name
+
+    out: list[str] = []
+    cns = csr.subject.get_attributes_for_oid(x.NameOID.COMMON_NAME)
+    cn = str(cns[0].value) if cns else None
+    if cn is None or cn.lower().rstrip(".") != spec.common_name.lower().rstrip("."):
+        out.append(f"its CN is {cn or '(none)'}, the file's {spec.common_name}")
+    try:
+        san = csr.extensions.get_extension_for_class(x.SubjectAlternativeName).value
+        dns = {n.lower().rstrip(".") for n in san.get_values_for_type(x.DNSName)}
+        ips = set(san.get_values_for_type(x.IPAddress))
+    except (x.ExtensionNotFound, ValueError):
+        dns, ips = set(), set()
+    wanted_dns = {n.lower().rstrip(".") for n in spec.dns_names}
+    wanted = [n for n in spec.dns_names if n.lower().rstrip(".") not in dns]
+    wanted += [str(i) for i in spec.ip_addresses if i not in ips]
+    dropped = sorted(n for n in dns if n not in wanted_dns)
+    dropped += [str(i) for i in sorted(ips, key=str) if i not in spec.ip_addresses]
+    if wanted:
+        out.append(f"it lacks {', '.join(wanted)}")
+    if dropped:
+        out.append(f"it names {', '.join(dropped)}, no longer in the file")
+    try:
+        has = key_type_name(csr.public_key())
+    except (ValueError, TypeError):  # a key type cryptography does not load
+        has = "of an unknown type"
+    if has != spec.key_type.value:
+        out.append(f"its key is {has}, the file's {spec.key_type}")
+    return out
+
+
+def stale_csr_words(made: dt.datetime, differences: list[str]) -> str:
+    """What a pending CSR made at ``made`` that differs from the plan by ``differences``
+    (:func:`csr_differences`) is, in words."""
+    return (
+        f"the pending CSR (made {made:%Y-%m-%d}) is stale, made for an older version of the "
+        f"deployment file ({'; '.join(differences)})"
+    )
+
+
+def _signer_change(p: PlannedIdentity, dep: Deployment, cert: x509.Certificate) -> str | None:
+    """For a ``self-signed`` identity: what changes when the release's temporary
+    certificates are signed otherwise than ``cert`` is (CCA 4.7 made them true
+    self-signed; before, the Perfigo root signed them). None when nothing does."""
+    signer = signer_for(p, dep)
+    own = cert.issuer == cert.subject  # self-issued: the cheap test is enough here
+    if signer == "self" and not own:
+        return (
+            f"CCA {dep.release} makes true self-signed certificates: it becomes its own "
+            "root, no longer signed by the Perfigo root, so the trust entries change on "
+            "both sides (the CAM trusts each CAS's own certificate and each CAS the CAM's, "
+            "in place of the Perfigo root)"
+        )
+    if signer == PERFIGO_ROOT and own:
+        said = (
+            f"CCA {dep.release} signs temporary certificates with the Perfigo root: it is "
+            "no longer its own root (true self-signed)"
+        )
+        if not dep.profile.mutual_verification:  # before 4.5 CAM and CAS trust anything
+            return said
+        return (
+            f"{said}, so the trust entries change on both sides (the CAM and each CAS "
+            "trust the Perfigo root, in place of each other's own certificates)"
+        )
+    return None
+
+
 #: A certificate ccapki issues for N days lasts N days plus the few minutes it starts early
 #: (:data:`ccapki.pki.issue.BACKDATE`); longer than this over N, it was issued for more.
 _ISSUE_SLACK = dt.timedelta(hours=1)
@@ -234,13 +330,21 @@ def pending_actions(
         cur = current.get(p.name)
         cert = cur.certificate if cur else None
         third = p.spec.source is Source.THIRD_PARTY
+        # a pending CSR the caller read, made for an older version of the file (other
+        # names, another key type): not one to await, but one to make again
+        stale = ""
+        if third and not p.spec.acme and cur is not None and cur.pending_csr and cur.csr:
+            differs = csr_differences(p.spec, cur.csr.csr)
+            if differs:
+                stale = stale_csr_words(cur.csr.made, differs)
         if cert is None:
             if third:
-                kind = ActionKind.AWAIT_CA if cur and cur.pending_csr else ActionKind.CSR
+                pending = cur is not None and cur.pending_csr and not stale
+                kind = ActionKind.AWAIT_CA if pending else ActionKind.CSR
                 reason = (
                     "CSR made; import the certificate the CA returns"
                     if kind is ActionKind.AWAIT_CA
-                    else "make a CSR (ccapki csr) and send it to the CA"
+                    else CSR_STEP + (f": {stale}" if stale else "")
                 )
                 if p.spec.acme and kind is ActionKind.CSR:
                     reason = f"order it from the ACME CA: ccapki acme order {p.name}"
@@ -271,6 +375,12 @@ def pending_actions(
             changed.append(f"key type is not {p.spec.key_type}")
         if cur is not None and cur.source is not None and cur.source is not p.spec.source:
             changed.append(f"source changed from {cur.source} to {p.spec.source}")
+        if (
+            p.spec.source is Source.SELF_SIGNED
+            and (cur is None or cur.source in (None, Source.SELF_SIGNED))
+            and (signed := _signer_change(p, plan.deployment, cert))
+        ):
+            changed.append(signed)
         if cert.not_valid_before_utc > now:
             # every channel refuses it until then (e.g. issued under a future what-if clock)
             changed.append(f"not valid until {cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC")
@@ -281,16 +391,23 @@ def pending_actions(
                 f"valid for {span.days} days, the deployment file asks for {p.validity_days}"
             )
         left = cert.not_valid_after_utc - now
-        waiting = third and cur is not None and cur.pending_csr  # `ccapki csr` was run
+        # `ccapki csr` was run (and, when its CSR was read, for the file as it is now)
+        waiting = third and cur is not None and cur.pending_csr and not stale
+        # a CSR read and found current answers every change; one only known to be there
+        # answers a source change (any CSR is one for the CA): it may predate a change of
+        # names or key type, so those still ask for a CSR
+        answered = waiting and (
+            (cur is not None and cur.csr is not None)
+            or all(c.startswith("source changed") for c in changed)
+        )
+        after = f"; {stale}" if stale else ""
         if changed:
-            # a pending CSR answers a source change (any CSR is one for the CA); it may
-            # predate a change of names or key type, so those still ask for a CSR
-            if waiting and all(c.startswith("source changed") for c in changed):
+            if answered:
                 reason = f"CSR made; import the certificate the CA returns ({'; '.join(changed)})"
                 out.append(Action(p.name, ActionKind.AWAIT_CA, reason))
             else:
                 kind = ActionKind.CSR if third else ActionKind.REISSUE
-                out.append(Action(p.name, kind, "; ".join(changed)))
+                out.append(Action(p.name, kind, "; ".join(changed) + after))
         elif left <= renewal_window(cert):  # a third of its life left, at most 30 days
             kind = ActionKind.CSR if third else ActionKind.RENEW
             when = "expired" if left.total_seconds() <= 0 else f"expires in {left.days} days"
@@ -299,7 +416,9 @@ def pending_actions(
                     ActionKind.AWAIT_CA,
                     f"CSR made; import the certificate the CA returns ({when})",
                 )
-            out.append(Action(p.name, kind, when))
+            out.append(Action(p.name, kind, when + after))
         else:
-            out.append(Action(p.name, ActionKind.NOTHING, f"valid for {left.days} more days"))
+            out.append(
+                Action(p.name, ActionKind.NOTHING, f"valid for {left.days} more days{after}")
+            )
     return tuple(out)
