@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import stat
 import sys
 import tempfile
@@ -90,9 +91,7 @@ def atomic_write_all(
                 secret = private if isinstance(private, bool) else private[n]
                 target = _writable_target(Path(path), follow_symlink)
                 target.parent.mkdir(parents=True, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(
-                    prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
-                )
+                fd, tmp = _temp_beside(target)
                 temps.append((tmp, target))
                 os.fchmod(fd, 0o600 if secret else 0o644)
                 with os.fdopen(fd, "wb") as fh:
@@ -259,7 +258,42 @@ def _writable_target(target: Path, follow_symlink: bool) -> Path:
     kind = _file_kind(st.st_mode)
     if kind is not None:
         raise cannot_write(target, f"{target} is {kind}, not a regular file")
+    store_file = _store_file(target)
+    if store_file is not None:  # `--out ~/ccapki/ccapki.db`: every key of the store gone
+        raise cannot_write(
+            target,
+            f"it is {store_file}: replacing it would lose the store's keys",
+            "choose another path: ccapki never writes over a store's ccapki.db, its "
+            "-wal, -shm or -journal file, or its data.key",
+        )
     return target
+
+
+#: the files of a SQLite store's database beside ``ccapki.db`` (store/session.py DB_NAME)
+_DB_SIDE_FILES = ("ccapki.db-wal", "ccapki.db-shm", "ccapki.db-journal")
+
+
+def _store_file(target: Path) -> str | None:
+    """What of a ccapki store the existing regular file ``target`` is, in words (a SQLite
+    database, its write-ahead log or journal, a data key file), or None. Reads at most 80
+    bytes of it."""
+    if target.name in _DB_SIDE_FILES and (target.parent / "ccapki.db").exists():
+        return "a file of the store's database beside it"
+    try:
+        with target.open("rb") as fh:
+            head = fh.read(80)
+    except OSError:
+        return None
+    if head.startswith(b"SQLite format 3\x00"):
+        return "a SQLite database, as a store's ccapki.db is"
+    text = head.strip()
+    if (
+        target.name == "data.key"
+        and len(text) == 64
+        and all(c in b"0123456789abcdef" for c in text)
+    ):
+        return "a ccapki store's data key"
+    return None
 
 
 @contextlib.contextmanager
@@ -273,7 +307,7 @@ def atomic_writer(path: str | os.PathLike[str], *, private: bool = False) -> Ite
     try:
         target = _writable_target(target, False)
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        fd, tmp = _temp_beside(target)
     except OSError as exc:
         raise cannot_write(
             target,
@@ -301,9 +335,55 @@ def atomic_writer(path: str | os.PathLike[str], *, private: bool = False) -> Ite
         raise
 
 
+#: a temporary file of ``_temp_beside``: ``.NAME.p<pid>-<mkstemp's 8 characters>.tmp``
+_OUR_TEMP = re.compile(r"\..+\.p(\d+)-[a-z0-9_]{8}\.tmp")
+#: folders swept of a killed ccapki's temporary files by this process (once each)
+_SWEPT: set[str] = set()
+
+
+def _temp_beside(target: Path) -> tuple[int, str]:
+    """A new temporary file beside ``target`` (``.NAME.p<pid>-XXXXXXXX.tmp``, mode 0600 as
+    mkstemp makes it). The first time a process writes into a folder it removes the
+    temporary files a killed ccapki left there: a ``kill -9`` between the write and the
+    rename leaves one (an exported key too, unaudited), which nothing else would ever
+    remove. Only files named as ccapki names them whose process is gone are removed
+    (another ccapki writing there keeps its own); once per folder, so writing thousands of
+    files into one folder reads it once. Returns the open descriptor and the path. Raises
+    :class:`OSError`."""
+    folder = os.path.abspath(target.parent)
+    if folder not in _SWEPT:
+        _SWEPT.add(folder)
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(folder):
+                found = _OUR_TEMP.fullmatch(entry.name)
+                if (
+                    found is not None
+                    and not _alive(int(found[1]))
+                    and entry.is_file(follow_symlinks=False)
+                ):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(entry.path)
+    return tempfile.mkstemp(
+        prefix=f".{target.name}.p{os.getpid()}-", suffix=".tmp", dir=target.parent
+    )
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (one of another user's too)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: it exists, another user's
+        return True
+    return True
+
+
 def _atomic_write(target: Path, data: bytes, private: bool) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, tmp = _temp_beside(target)
     try:
         os.fchmod(fd, 0o600 if private else 0o644)
         with os.fdopen(fd, "wb") as fh:

@@ -990,7 +990,7 @@ def database_trouble(exc: BaseException) -> StoreError | None:
         return StoreError(
             f"the store's database could not be written ({why}): the disk is full, a "
             "file-size limit was reached or the disk is failing; the command stopped and "
-            "its changes were rolled back (nothing was written)",
+            "the change under way was rolled back (nothing half-written: the store is whole)",
             "make room on the store's file system (`df -h FOLDER`; `ulimit -f` for a "
             "file-size limit), then run the command again; `ccapki doctor` checks the store",
         )

@@ -326,6 +326,7 @@ def restore(env: Env, file: str, identity: str | None, force: bool, as_json: boo
                 "identities": summary.identities,
                 "forced": summary.forced,
                 "token_keys": summary.token_keys,
+                "repaired": summary.repaired,
             }
         )
         return 0
@@ -344,6 +345,8 @@ def restore(env: Env, file: str, identity: str | None, force: bool, as_json: boo
         click.echo(f"kept {plural(held, 'record')} the store held already")
     for name in summary.forced:
         click.echo(f"forced: {name} now has the backup's certificate as its current version")
+    for key in summary.repaired:
+        click.echo(f"repaired: key {key} was damaged in the store; sealed again from the backup")
     _say_token_keys(len(summary.token_keys), summary.token_keys)
     return 0
 

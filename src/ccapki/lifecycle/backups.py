@@ -33,11 +33,12 @@ from sqlalchemy import Connection, LargeBinary, Table, func, insert, select, tup
 
 from ccapki import __version__
 from ccapki.backup import SCRYPT_N, BackupHeader, BackupReader, BackupWriter
-from ccapki.errors import FileFormatError, InputError, NotFoundError
+from ccapki.errors import FileFormatError, InputError, NotFoundError, StoreError
 from ccapki.pki.certs import display_name, fingerprint
 from ccapki.pki.keys import public_key_fingerprint
 from ccapki.store import schema as t
 from ccapki.store.identities import chain_fingerprints
+from ccapki.store.keyring import Keyring
 from ccapki.store.records import KeyState
 from ccapki.store.schema import UTCDateTime
 from ccapki.store.session import Store
@@ -225,7 +226,7 @@ def write_backup(
             for row in result.mappings():
                 rec = _encode(tbl, row)
                 if name in ("keys", "acme_accounts"):
-                    der = keyring.open(row["nonce"], row["sealed"], row["fingerprint"])
+                    der = _unsealed(keyring, name, row)
                     del rec["nonce"], rec["sealed"]
                     rec["der"] = base64.b64encode(der).decode("ascii")
                     if name == "acme_accounts":
@@ -243,6 +244,32 @@ def write_backup(
         counts = dict(writer.counts)
         size = writer.bytes_written
     return BackupSummary(counts, identities, size, now)
+
+
+def _unsealed(keyring: Keyring, table: str, row: Mapping[Any, Any]) -> bytes:
+    """The key of a ``keys`` or ``acme_accounts`` row, unsealed for the archive. Raises
+    :class:`StoreError` naming the key, its identity and state when it does not open (its
+    sealed bytes changed): a backup cannot hold it, so none is written."""
+    try:
+        return keyring.open(row["nonce"], row["sealed"], row["fingerprint"])
+    except StoreError:
+        fp = str(row["fingerprint"])[:16]
+        if table == "acme_accounts":
+            what, fix = f"the ACME account key {fp}", "`ccapki backup restore FILE`"
+        else:
+            owner = row["identity"] or "a CA"
+            what = f"key {fp} ({owner}, {row['state']})"
+            fix = (
+                f"`ccapki backup restore FILE --identity {row['identity']}`"
+                if row["identity"]
+                else "`ccapki backup restore FILE`"
+            )
+        raise StoreError(
+            f"{what} does not open with the store's data key (its sealed bytes are "
+            "damaged): a backup cannot hold it, so none was written",
+            f"`ccapki doctor` lists every key that does not open; put it back from an "
+            f"earlier backup ({fix}), then run `ccapki backup create` again",
+        ) from None
 
 
 def create_backup(
@@ -413,6 +440,9 @@ class RestoreSummary:
     forced: list[str] = field(default_factory=list)
     #: the URIs of the CA keys in PKCS#11 tokens the backup names (it cannot hold them)
     token_keys: list[str] = field(default_factory=list)
+    #: keys the store held whose sealed bytes no longer opened, sealed again from the
+    #: backup's copy (``FINGERPRINT16 (identity)``)
+    repaired: list[str] = field(default_factory=list)
 
 
 def _audit_key(at: dt.datetime, action: str, subject: str, detail: str) -> bytes:
@@ -446,6 +476,7 @@ class _Restorer:
         self.table: str | None = None
         self.position = -1
         self.conflicts: list[str] = []
+        self.clashes = 0  # conflicts that are another certificate at a version, not a newer one
         self.touched: set[tuple[str, str]] = set()  # identities merged onto store versions
         self.selected: set[tuple[str, str]] = set()  # --identity: the groups restored
         self.want_spkis: set[str] = set()
@@ -583,6 +614,7 @@ class _Restorer:
                     else f"v{top} in the store, v{newest['version']} in the backup"
                 )
                 self.conflicts.append(f"{_label(*key)} ({why})")
+                self.clashes += bool(clash)
                 continue
             kept += len(group)
             if mine[top] == newest["fingerprint"]:
@@ -618,12 +650,41 @@ class _Restorer:
         new = []
         for r in rows:
             if r["fingerprint"] in have:
+                self._repair_key(keyring, r)
                 continue
             der = r.pop("der")
             r["nonce"], r["sealed"] = keyring.seal(der, r["fingerprint"])
             new.append(r)
         self._insert("keys", new)
         self._count("keys", len(new), len(rows) - len(new))
+
+    def _repair_key(self, keyring: Keyring, rec: dict[str, Any]) -> None:
+        """A key the store holds already is kept, unless its sealed bytes no longer open
+        (damaged: what ``doctor`` reports): then it is sealed again from the backup's
+        copy, once that copy proves to be the key of that fingerprint."""
+        c = t.keys.c
+        row = self.conn.execute(
+            select(c.nonce, c.sealed).where(c.fingerprint == rec["fingerprint"])
+        ).one()
+        try:
+            keyring.open(row.nonce, row.sealed, rec["fingerprint"])
+            return
+        except StoreError:
+            pass
+        der = rec["der"]  # decoded by add()
+        try:
+            key = serialization.load_der_private_key(der, password=None)
+        except ValueError:
+            return  # the backup's copy is no key: the store's row stays as it is
+        if public_key_fingerprint(key) != rec["fingerprint"]:
+            return
+        nonce, sealed = keyring.seal(der, rec["fingerprint"])
+        self.conn.execute(
+            update(t.keys)
+            .where(c.fingerprint == rec["fingerprint"])
+            .values(nonce=nonce, sealed=sealed)
+        )
+        self.summary.repaired.append(f"{rec['fingerprint'][:16]} ({rec.get('identity') or 'a CA'})")
 
     def _ca_token_keys(self, rows: list[dict[str, Any]]) -> None:
         """Where CA keys in PKCS#11 tokens are: recorded again, the keys stay in the tokens."""
@@ -805,6 +866,20 @@ class _Restorer:
         if self.conflicts:
             shown = "; ".join(self.conflicts[:5])
             more = f" and {len(self.conflicts) - 5} more" if len(self.conflicts) > 5 else ""
+            if self.clashes == len(self.conflicts):
+                # no identity is newer in the store: its versions are other certificates
+                # (a backup of another store, or of this one before it was made again)
+                raise InputError(
+                    f"the store and the backup hold different certificates at the same "
+                    f"versions for {len(self.conflicts)} "
+                    f"identit{'y' if len(self.conflicts) == 1 else 'ies'}: {shown}{more} "
+                    "(a backup of another store, or of this one before it was made "
+                    "again); nothing was restored",
+                    "check it is this store's backup (`ccapki backup verify FILE` lists "
+                    "what it holds); to add its certificates as new versions anyway, give "
+                    "--force (the store's versions stay in its history), or restore others "
+                    "one by one with --identity NAME",
+                )
             raise InputError(
                 f"the store holds newer data than the backup for {len(self.conflicts)} "
                 f"identit{'y' if len(self.conflicts) == 1 else 'ies'}: {shown}{more}; "
