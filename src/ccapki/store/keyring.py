@@ -106,7 +106,9 @@ class Keyring:
             raise PasswordError(
                 "wrong passphrase for this store",
                 "set CCAPKI_PASSPHRASE to the passphrase given at `ccapki init` "
-                "(nothing was changed)",
+                "(nothing was changed); a forgotten one cannot be recovered: restore a "
+                "backup into a new store (`ccapki --home NEWDIR init`, then `ccapki --home "
+                "NEWDIR backup restore FILE`, with the backup's own passphrase)",
             ) from None
         return Keyring(data_key)
 
@@ -120,5 +122,7 @@ class Keyring:
         except InvalidTag:
             raise StoreError(
                 f"the sealed private key {fingerprint[:16]} does not open with this store's key",
-                "the store is damaged or was mixed with another store's rows; restore a backup",
+                "run `ccapki doctor`: it tells a damaged key (restore it from a backup: "
+                "`ccapki backup restore FILE --identity NAME`) from a data.key that is not "
+                "this store's (put back the store's own data.key)",
             ) from None
