@@ -265,6 +265,21 @@ def import_cmd(
             "too, unless they already trust that CA: `ccapki export-roots --out DIR` writes "
             "it for them (`ccapki trust check --clients FILE` checks a bundle they hold)"
         )
+    specs = {s.name: s for s in dep.identities}
+    for imp in result.identities:  # what `apply` and `renew --commit` end with too
+        spec = specs.get(imp.identity)
+        name = imp.identity
+        where = (
+            f"both peers of the HA pair {name} ({' and '.join(m.name for m in spec.members)}) "
+            "at once"
+            if spec is not None and spec.ha
+            else name
+        )
+        click.echo(
+            f"next: install it on {where}{', after those trust-store additions' if adds else ''}"
+            f": `ccapki export {name} --format pem-bundle --out {name}.pem` writes it with its "
+            "intermediates and key; then `ccapki verify --live` proves what is served"
+        )
     return 0
 
 
@@ -636,7 +651,10 @@ def _current_on_peers(
             continue
         stale.append(label)
         said.append(
-            f"{label} holds v{held} (older)" if held else f"{label} holds one the store does not"
+            f"{label} holds v{held} (older)"
+            if held
+            else f"{label} holds one the store does not hold for {name} (another identity's, "
+            "or installed by hand)"
         )
     if not stale:
         return HaCheck(_CURRENT_ROW, True, ", ".join(said))
@@ -714,7 +732,9 @@ def export_roots(env: Env, out: str, follow_symlink: bool, as_json: bool) -> int
     if not to_stdout:
         check_output_folder(folder)
     with env.open_store() as store:
-        found = client_roots(store)
+        # the earlier roots the appliances still present until the renewed certificates
+        # are installed stay in the bundle: a client replacing its copy keeps them
+        found = client_roots(store, outgoing_at=env.now())
     if not found:
         raise InputError(
             "no roots yet: the store holds no certificates; nothing was written",
@@ -778,6 +798,7 @@ def export_roots(env: Env, out: str, follow_symlink: bool, as_json: bool) -> int
                         "public": c.public,
                         "self_signed_leaf": c.self_signed_leaf,
                         "complete": c.complete,
+                        "outgoing": c.outgoing,
                     }
                     for c in found
                 ],
@@ -787,7 +808,20 @@ def export_roots(env: Env, out: str, follow_symlink: bool, as_json: bool) -> int
         return 0
     for c in found:
         who = ", ".join(c.identities)
-        if c.public:
+        if c.outgoing:
+            what = (
+                f"{who}'s earlier certificate (true self-signed)"
+                if c.identities
+                else f"the earlier root {display_name(c.certificate)}"
+            )
+            click.echo(
+                f"keep on clients: {what}, until {c.certificate.not_valid_after_utc:%Y-%m-%d} "
+                "or until every appliance presents its renewed certificate (the appliances' "
+                "trust stores still hold it: `ccapki trust apply --prune` retires it; export "
+                "the roots again then)",
+                err=to_stdout,
+            )
+        elif c.public:
             click.echo(
                 f"no client action: {who} chain to public root {display_name(c.certificate)}",
                 err=to_stdout,

@@ -301,6 +301,11 @@ class ClientRoot:
     #: False when the chain stops below its root and the store holds no issuer above
     #: ``certificate`` (imported with ``--force`` without its chain): the root is unknown
     complete: bool = True
+    #: an earlier root of ``identities`` (before a renewal or a CA rollover) that the
+    #: appliances' trust stores still hold: the appliances present the certificates it
+    #: signed until the renewed ones are installed, so clients keep it until then (`ccapki
+    #: trust apply --prune` retires it; see :func:`client_roots` ``outgoing_at``)
+    outgoing: bool = False
 
 
 def _named_identities(store: Store) -> frozenset[str] | None:
@@ -319,8 +324,19 @@ def _named_identities(store: Store) -> frozenset[str] | None:
     return frozenset(i.name for i in dep.identities)
 
 
-def client_roots(store: Store, identities: Collection[str] | None = None) -> list[ClientRoot]:
+def client_roots(
+    store: Store,
+    identities: Collection[str] | None = None,
+    *,
+    outgoing_at: dt.datetime | None = None,
+) -> list[ClientRoot]:
     """The roots clients need, one per distinct anchor, with the identities behind each.
+
+    ``outgoing_at``: also the earlier roots still valid at that time that the appliances'
+    trust stores still hold (an identity renewed since: its earlier true self-signed
+    certificate; a CA rolled over: the earlier root), after the current ones, each with
+    ``outgoing``: until the renewed certificates are installed the appliances present what
+    they signed, so clients must keep them (what `ccapki export-roots` writes).
 
     ``identities``: the identities to count (None: those the deployment file the store
     last applied names, or every identity it holds when it kept no file); one the file no
@@ -353,4 +369,56 @@ def client_roots(store: Store, identities: Collection[str] | None = None) -> lis
     for fp, (cert, names, leaf) in by_fp.items():
         whole = is_self_signed(cert)
         out.append(ClientRoot(cert, tuple(names), fp in public_fps, leaf and whole, whole))
+    if outgoing_at is not None:
+        out += _outgoing_roots(store, identities, set(by_fp) | public_fps, outgoing_at)
+    return out
+
+
+#: the label of an entry `ccapki trust add` made (``ccapki.lifecycle.trustops.HAND_ADDED``,
+#: not imported from there: that loads the trust engine, which exports need not)
+_HAND_ADDED = "added from "
+
+
+def _outgoing_roots(
+    store: Store, identities: Collection[str] | None, current: set[str], now: dt.datetime
+) -> list[ClientRoot]:
+    """The roots of :func:`client_roots` ``outgoing_at``: trust-store entries (not added
+    by hand, not removed) that are valid at ``now``, are no current root, and are an
+    earlier version of an identity the file names (true self-signed) or a root CA of the
+    store (rolled over, or an identity's former Perfigo root)."""
+    from ccapki.pki.certs import is_self_signed
+
+    by_hand = {fp for _, fp in store.trust.labelled(_HAND_ADDED)}
+    held: dict[str, x509.Certificate] = {}
+    for certs in store.trust.all().values():
+        for c in certs:
+            held.setdefault(fingerprint(c), c)
+    wanted = {
+        fp: c
+        for fp, c in held.items()
+        if fp not in current
+        and fp not in by_hand
+        and c.not_valid_before_utc <= now < c.not_valid_after_utc
+        and is_self_signed(c)
+    }
+    if not wanted:
+        return []
+    ca_roots = {c.fingerprint for c in store.cas.list() if is_self_signed(c.certificate)}
+    versions: dict[str, list[str]] = {}
+    sql = (
+        "SELECT fingerprint, identity FROM certificates "
+        "WHERE deployment = :d AND fingerprint IN :fps"
+    )
+    fps = sorted(wanted)
+    for i in range(0, len(fps), 500):
+        for fp, name in store.rows(sql, {"d": store.deployment, "fps": fps[i : i + 500]}):
+            if identities is None or name in identities:
+                versions.setdefault(fp, []).append(name)
+    out = []
+    for fp in fps:
+        if fp in versions:  # an earlier true self-signed certificate of an identity
+            names = tuple(dict.fromkeys(versions[fp]))
+            out.append(ClientRoot(wanted[fp], names, False, True, True, outgoing=True))
+        elif fp in ca_roots:
+            out.append(ClientRoot(wanted[fp], (), False, False, True, outgoing=True))
     return out

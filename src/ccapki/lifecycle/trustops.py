@@ -152,7 +152,9 @@ class Inventory:
     """What the store holds for a deployment, loaded once.
 
     ``by_hand``: the trust-store entries added with `ccapki trust add` (appliance,
-    fingerprint): no prune removes them."""
+    fingerprint): no prune removes them. ``awaiting``: identity -> when its newest CSR was
+    made, for the identities whose CSR was made after their current certificate (the
+    CA's answer is awaited: the fix of an expiring one is importing it, not another CSR)."""
 
     deployment: Deployment
     identities: Mapping[str, StoredIdentity]
@@ -161,6 +163,7 @@ class Inventory:
     internal: frozenset[str]
     cas: tuple[x509.Certificate, ...]
     by_hand: frozenset[tuple[str, str]] = frozenset()
+    awaiting: Mapping[str, dt.datetime] = field(default_factory=dict)
 
     def chain_of(self, spec: IdentitySpec) -> tuple[x509.Certificate, ...] | None:
         ident = self.identities.get(spec.name)
@@ -173,15 +176,34 @@ def load_inventory(
     """What the store holds for ``dep``; ``identities`` (``store.identities.current()``)
     when the caller has read them already."""
     cas = store.cas.list()
+    held = store.identities.current() if identities is None else identities
     return Inventory(
         deployment=dep,
-        identities=store.identities.current() if identities is None else identities,
+        identities=held,
         trust=store.trust.all(),
         perfigo=frozenset(c.fingerprint for c in cas if c.kind == "perfigo-root"),
         internal=frozenset(c.fingerprint for c in cas if c.kind.startswith("internal")),
         cas=tuple(c.certificate for c in cas),
         by_hand=store.trust.labelled(HAND_ADDED),
+        awaiting=_awaiting(store, held),
     )
+
+
+def _awaiting(store: Store, held: Mapping[str, StoredIdentity]) -> dict[str, dt.datetime]:
+    """:attr:`Inventory.awaiting`: the identities whose newest CSR is newer than their
+    current certificate (as `ccapki renew` skips them), with when it was made."""
+    from ccapki.store.records import stored_time
+
+    out: dict[str, dt.datetime] = {}
+    for name, made in store.rows(
+        "SELECT identity, MAX(created_at) FROM csrs WHERE deployment = :d GROUP BY identity",
+        {"d": store.deployment},
+    ):
+        cur = held.get(name)
+        when = stored_time(made)
+        if cur is not None and cur.created_at is not None and when > cur.created_at:
+            out[name] = when
+    return out
 
 
 def required_trust(inv: Inventory) -> dict[str, list[x509.Certificate]]:
@@ -608,6 +630,7 @@ class _Fits:
         from ccapki.topology.plan import make_plan, signer_for
 
         self.dep = inv.deployment
+        self.awaiting = inv.awaiting
         self.presenter: dict[str, IdentitySpec] = {}
         #: identities whose certificate is its own anchor (trusted directly)
         self.own_anchor: set[str] = set()
@@ -639,6 +662,11 @@ class _Fits:
             how = (
                 f"`ccapki acme order {name}` orders it from the ACME CA, as `ccapki renew "
                 f"{name} --commit` does"
+            )
+        elif spec.source is Source.THIRD_PARTY and name in self.awaiting:
+            how = (
+                f"the CSR made on {self.awaiting[name]:%Y-%m-%d} awaits the CA: `ccapki "
+                f"import` its answer (`ccapki renew {name} --commit` makes another CSR)"
             )
         elif spec.source is Source.THIRD_PARTY:
             how = f"make a CSR (`ccapki csr {name}`), have the CA sign it, `ccapki import` it"

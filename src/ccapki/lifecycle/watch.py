@@ -62,6 +62,9 @@ __all__ = [
 
 log = logging.getLogger("ccapki.watch")
 
+#: the stages that are no warning (as `status` counts them)
+_QUIET = ("ok", "pending")
+
 #: the status items of one deployment of the store at ``now``
 StatusFn = Callable[["Store", "Deployment", dt.datetime], Sequence[StatusItemLike]]
 #: probe the deployment's endpoints, keep the results in the store and return them (None:
@@ -366,7 +369,8 @@ class Watcher:
                 ok=not errors,
                 errors=tuple(errors),
                 items=len(items),
-                warnings=sum(1 for it in items if it.stage not in ("ok", "pending")),
+                # as `status` counts: an unused entry (renewed since) warns nobody
+                warnings=sum(1 for it in items if it.in_use and it.stage not in _QUIET),
                 probed=probed,
                 drift=drift,
                 trust_failures=trust_failures,
