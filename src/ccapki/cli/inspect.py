@@ -330,6 +330,11 @@ def _from_target(env: Env, target: str, password: str | None) -> _Target:
             keys = tuple(zip(material.keys, material.key_kinds, strict=True))
             return _Target([], str(path), keys=keys, locked=locked)
         certs = list(require_certificates(material))
+        if len(certs) > 1:  # in any order, as CAs send them: leaf first, as import sorts them
+            from ccapki.pki.chain import sort_chain
+
+            chain = sort_chain(certs)
+            certs = [*chain.certificates, *chain.extras]
         return _Target(certs, str(path))
     if _looks_like_a_path(target):
         raise InputError(

@@ -300,6 +300,8 @@ class _Batch:
     origin: dict[str, str]
     #: public-key fingerprint of each key -> the file it came from
     key_origin: dict[str, str] = field(default_factory=dict)
+    #: certificate fingerprint -> the certificates of the first file that holds it
+    sent_with: dict[str, tuple[x509.Certificate, ...]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, materials: Sequence[Material]) -> _Batch:
@@ -307,11 +309,13 @@ class _Batch:
         keys: dict[str, PrivateKey] = {}
         origin: dict[str, str] = {}
         key_origin: dict[str, str] = {}
+        sent_with: dict[str, tuple[x509.Certificate, ...]] = {}
         for m in materials:
             for c in m.certificates:
                 fp = fingerprint(c)
                 certs.setdefault(fp, c)
                 origin.setdefault(fp, m.source)
+                sent_with.setdefault(fp, m.certificates)
             for k in m.keys:
                 spki = public_key_fingerprint(k)
                 keys.setdefault(spki, k)
@@ -321,7 +325,7 @@ class _Batch:
                 if m.csrs or m.crls:
                     require_certificates(m)  # raises: "X.csr: is a CSR, not a certificate"
             raise InputError("nothing to import", "name certificate or key files")
-        return cls(certs, keys, origin, key_origin)
+        return cls(certs, keys, origin, key_origin, sent_with)
 
     def refuse_stray_keys(self, known: Known) -> None:
         """Refuse a key given with certificates that matches none of them.
@@ -427,17 +431,63 @@ def plan_import(
         ),
     )
     d = _Decisions()
+    left_out: list[x509.Certificate] = []
+    by_file: dict[int, dict[str, SortedChain]] = {}  # each file's chains, sorted once
     for sc in group_chains(batch.certs.values()) if batch.certs else []:
-        if is_ca(sc.leaf):
+        if is_ca(sc.leaf) and not _on_identity_key(sc.leaf, known):
             d.ca_imports += [c for c in sc.certificates if is_ca(c)]
         else:
-            _plan_leaf(ctx, sc, d)
+            sent = _as_sent(sc, batch.sent_with.get(fingerprint(sc.leaf), ()), by_file)
+            left_out += [c for c in sc.chain if c not in sent.chain and is_ca(c)]
+            _plan_leaf(ctx, sent, d)
+    # a CA of the batch that a file's own path left out, on no chain imported: kept, as a
+    # CA on no leaf's path always is (every certificate of the batch is accounted for)
+    on_chains = {fingerprint(c) for r in d.imported for c in r.chain}
+    d.ca_imports += [c for c in left_out if fingerprint(c) not in on_chains]
     if d.refusals:
         raise InputError(
             "refused (nothing was imported): " + " | ".join(d.refusals),
             "; ".join([*dict.fromkeys(d.fixes), "or import anyway with --force"]),
         )
     return _plan_of(d, batch, known, materials)
+
+
+def _on_identity_key(cert: x509.Certificate, known: Known) -> bool:
+    """True when ``cert`` (a CA certificate) is on the key of an identity the store holds
+    (its pending CSR's, say) and not self-signed: a CA's mistaken answer to that CSR, to be
+    judged (and refused) as the identity's certificate, never kept as a CA."""
+    if is_self_signed(cert):
+        return False
+    record = known.keys.get(public_key_fingerprint(cert.public_key()))
+    return record is not None and bool(record.identity)
+
+
+def _as_sent(
+    sc: SortedChain,
+    sent: tuple[x509.Certificate, ...],
+    by_file: dict[int, dict[str, SortedChain]],
+) -> SortedChain:
+    """The chain of ``sc.leaf`` as the file that brought it sorts it (``sent``: that file's
+    certificates; ``by_file``: each file's chains by leaf fingerprint, filled as files are
+    sorted, so each is sorted once), when that file holds the leaf's issuer; else ``sc``,
+    as the whole batch sorts it.
+
+    A CA's answer (the certificate, its intermediates, maybe the root, in one file) keeps
+    the path the CA gave, even when another file of the batch holds another path through
+    the same issuer's name and key (a cross-signed intermediate sent with another
+    certificate): which path is kept, and so which root the appliances must trust, never
+    depends on the order the files are given in. What the file lacks above its own
+    certificates is completed from the batch and the store later, as for any chain.
+    Raises nothing.
+    """
+    if len(sent) < 2 or not sc.chain:
+        return sc
+    if id(sent) not in by_file:
+        by_file[id(sent)] = {fingerprint(c.leaf): c for c in reversed(group_chains(sent))}
+    own = by_file[id(sent)].get(fingerprint(sc.leaf))
+    if own is None or not own.chain or own.chain == sc.chain[: len(own.chain)]:
+        return sc
+    return own
 
 
 def _plan_leaf(ctx: _Context, sc: SortedChain, d: _Decisions) -> None:

@@ -66,7 +66,8 @@ _SIG_NAMES = {
 
 @dataclass(frozen=True)
 class KnownCA:
-    """A CA the store knows: ``kind`` is perfigo-root, internal-root or internal-ca."""
+    """A CA the store knows: ``kind`` is perfigo-root, internal-root, internal-ca or external
+    (an outside CA's certificate kept from an import: its certificates are third-party)."""
 
     name: str
     kind: str
@@ -88,6 +89,8 @@ def signed_by(
             "true self-signed: the certificate is its own root; install it on clients",
         )
     for ca in known:
+        if ca.kind == "external":  # an outside CA the store keeps: third-party, below
+            continue
         if issued_by(cert, ca.certificate):
             if ca.kind == "perfigo-root":
                 return "perfigo", "signed by the Perfigo root"

@@ -3,7 +3,8 @@
 ``ccapki import`` refuses a certificate that does not fit the identity it is for (a name
 of the plan missing, outside its validity, a CA certificate, no serverAuth) and warns
 about one without clientAuth, or with a key, signature or critical extension a CCA 4.x
-appliance (Java 6/7) cannot use; ``ccapki check-ha`` reads the key-usage rules on each HA
+appliance (Java 6/7) cannot use, or a SHA-1 signature or RSA key under 2048 bits that agents
+and browsers refuse; ``ccapki check-ha`` reads the key-usage rules on each HA
 peer. Each rule is a frozen object citing its source, with the :class:`~ccapki.trust.Rule`
 shape ``evaluate(cert, now) -> list[Finding]``; a finding's ``severity`` says whether it
 refuses the import ("error") or only warns ("warning"). Callers choose by ``code`` and
@@ -13,7 +14,7 @@ refuses the import ("error") or only warns ("warning"). Callers choose by ``code
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import dsa, ed448, ed25519
@@ -24,17 +25,20 @@ from ccapki.pki.certs import (
     display_name,
     extension,
     extensions_error,
+    is_ca,
     is_self_signed,
     public_key,
 )
 from ccapki.pki.keys import describe_public_key
 from ccapki.trust._model import Code, Finding, Severity
-from ccapki.trust._policy import Rule
+from ccapki.trust._policy import MinRsaKey, NoWeakSignature, Rule
 
 __all__ = [
     "USAGE_RULES",
     "ApplianceAlgorithms",
+    "ClientStrength",
     "EkuIncludes",
+    "EndEntity",
     "FitPolicy",
     "InValidityPeriod",
     "LeafKeyUsage",
@@ -125,6 +129,33 @@ class InValidityPeriod:
 
 
 _USAGE_FIX = "have the CA issue a TLS server certificate (digitalSignature, not a CA)"
+
+
+@dataclass(frozen=True)
+class EndEntity:
+    """The certificate is an end-entity one: basicConstraints, when present, says CA:FALSE.
+
+    Source: RFC 5280 4.2.1.9 (CA:TRUE makes the key a certificate issuer); CA/Browser Forum
+    BR 7.1.2.7.8 (a subscriber certificate is not a CA); browsers and Java's PKIX refuse a
+    CA certificate as a TLS server's.
+    """
+
+    identity: str
+    code: str = Code.CA_AS_LEAF
+    source: str = "RFC 5280 4.2.1.9; CA/B Forum BR 7.1.2.7.8"
+
+    def evaluate(self, cert: x509.Certificate, now: dt.datetime) -> list[Finding]:
+        if not is_ca(cert) or is_self_signed(cert):
+            return []  # a true self-signed identity may be its own root
+        return [
+            Finding(
+                self.code,
+                "a CA certificate (basicConstraints CA:TRUE), not a TLS server certificate",
+                f"have the CA issue {self.identity} an end-entity TLS server certificate "
+                "(basicConstraints CA:FALSE) on the same key",
+                display_name(cert),
+            )
+        ]
 
 
 @dataclass(frozen=True)
@@ -313,6 +344,34 @@ class ApplianceAlgorithms:
 
 
 @dataclass(frozen=True)
+class ClientStrength:
+    """The CA's signature is not SHA-1 or MD5 and an RSA key has at least 2048 bits: what
+    agents, browsers and Apple platforms require of a TLS server certificate (the
+    appliances' own Java accepts both, so a warning: the import goes ahead, and `ccapki
+    trust check` names the clients that refuse it).
+
+    Source: those of :class:`~ccapki.trust._policy.NoWeakSignature` and
+    :class:`~ccapki.trust._policy.MinRsaKey` (CA/B Forum BR 6.1.5; Apple HT210176).
+    """
+
+    code: str = Code.WEAK_SIGNATURE
+    source: str = "SHA-1 deprecation (Chrome 57, Apple HT210176); CA/B Forum BR 6.1.5"
+
+    def evaluate(self, cert: x509.Certificate, now: dt.datetime) -> list[Finding]:
+        found = MinRsaKey(2048, "CA/B Forum BR 6.1.5; Apple HT210176").evaluate(cert, now)
+        if not is_self_signed(cert):  # a trust anchor's own signature is never checked
+            found = [*NoWeakSignature().evaluate(cert, now), *found]
+        return [
+            replace(
+                f,
+                reason=f"agents and browsers will refuse it: {f.reason}",
+                severity="warning",
+            )
+            for f in found
+        ]
+
+
+@dataclass(frozen=True)
 class FitPolicy:
     """The rules a certificate for plan identity ``identity`` (naming ``names``) must meet."""
 
@@ -326,8 +385,10 @@ class FitPolicy:
         return (
             NamesCovered(self.identity, self.names, acme=self.acme),
             InValidityPeriod(),
+            EndEntity(self.identity),
             *USAGE_RULES,
             ApplianceAlgorithms(self.identity),
+            ClientStrength(),
         )
 
     def evaluate(self, cert: x509.Certificate, now: dt.datetime) -> list[Finding]:
