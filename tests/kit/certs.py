@@ -147,6 +147,7 @@ def mint(
     eku: Sequence[x509.ObjectIdentifier] | None = _KEEP,
     key_cert_sign: bool | None = None,
     aki: bool = True,
+    aki_key_id: bytes | None = None,
     bc: bool = True,
     bc_critical: bool = True,
     san_critical: bool = False,
@@ -176,7 +177,9 @@ def mint(
         .not_valid_after(begin + dt.timedelta(days=days))
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(pub), critical=False)
     )
-    if aki:
+    if aki and aki_key_id is not None:  # an AKI naming another key than the signer's
+        b = b.add_extension(x509.AuthorityKeyIdentifier(aki_key_id, None, None), critical=False)
+    elif aki:
         b = b.add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(signer.public_key()),
             critical=False,

@@ -94,18 +94,6 @@ _WHY: dict[str, tuple[tuple[str, ...], str]] = {
         "through it, so ccapki cannot check its names, usages or constraints for any stack "
         "and refuses it everywhere rather than guess which copy the stack reads.",
     ),
-    "self-signed-leaf-expired-trusted": (
-        ("java-pkix", "strongswan"),
-        "Java's PKIX trust manager and strongSwan take a certificate found in the trust "
-        "store as a trust anchor whose dates they never read, so an expired true "
-        "self-signed identity trusted directly still passes (handshake, IKE_SA). ccapki "
-        "models that leniency (an expired anchor is a warning) but this corpus certificate "
-        "also lacks an authorityKeyIdentifier, and with its dates out ccapki cannot have "
-        "cryptography confirm the stack's lenient reading of the rest of it, so it keeps "
-        "the refusal. The same identity issued by ccapki (with an AKI) is judged as the "
-        "stacks do: WARN, and trust check's fix says its CAM/CAS links and heartbeat still "
-        "pass (found 2026-11-29; the walkthrough's expired cas-ward).",
-    ),
 }
 
 #: Known differences between a stack and ccapki's model of it, with the reason. The test

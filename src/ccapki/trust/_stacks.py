@@ -37,6 +37,7 @@ from typing import Any, Literal
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509.oid import ExtendedKeyUsageOID, SignatureAlgorithmOID
 from cryptography.x509.verification import (
     Criticality,
@@ -124,6 +125,8 @@ class Place:
     index: int
     last: bool
     purpose: Purpose
+    #: the certificate above this one in the chain (None for the chain's end)
+    issuer: x509.Certificate | None = None
 
 
 @dataclass(frozen=True)
@@ -213,6 +216,15 @@ class StackModel:
     wildcards: WildcardRule | None = None
     anchor: AnchorReading = AnchorReading()
     requirements: tuple[Requirement, ...] = ()
+    #: non-empty: a leaf found as such in the trust store is accepted with its dates,
+    #: usages and extensions unread (names and requirements still apply); the stack's source
+    trusted_leaf_cite: str = ""
+    #: non-empty: of several presented certificates with the same subject and key (a CA
+    #: re-signed), the stack uses the first one sent, never the others; the stack's source
+    first_sent_cite: str = ""
+    #: non-empty: an EKU on a CA allows both TLS purposes when it has serverAuth or
+    #: clientAuth (either makes it a TLS CA); the stack's source
+    ca_eku_either_tls_cite: str = ""
 
 
 _ALL_CAS: frozenset[_Role] = frozenset({"anchor", "ca"})
@@ -276,6 +288,22 @@ def _aki_below_anchor(cert: x509.Certificate, place: Place) -> str | None:
     if extension(cert, x509.AuthorityKeyIdentifier) is not None:
         return None
     return "it has no authorityKeyIdentifier (only the trust anchor may omit it)"
+
+
+def _aki_not_issuer_ski(cert: x509.Certificate, place: Place) -> str | None:
+    if place.issuer is None or place.issuer is cert:
+        return None
+    aki = extension(cert, x509.AuthorityKeyIdentifier)
+    ski = extension(place.issuer, x509.SubjectKeyIdentifier)
+    if aki is None or aki.key_identifier is None or ski is None:
+        return None
+    if aki.key_identifier == ski.digest:
+        return None
+    return (
+        f"its authorityKeyIdentifier ({aki.key_identifier.hex()}) is not the "
+        f"subjectKeyIdentifier of {display_name(place.issuer)} ({ski.digest.hex()}), so the "
+        "stack does not take that CA as its issuer"
+    )
 
 
 def _trusted_leaf_not_ca(cert: x509.Certificate, place: Place) -> str | None:
@@ -350,6 +378,19 @@ _STRICT_AKI = Requirement(
     "the chain (RFC 5280 4.2.1.1)",
     "re-issue {name} with an authorityKeyIdentifier (ccapki issues them)",
     _aki_below_anchor,
+)
+_AKI_MATCH = Requirement(
+    Code.MISSING_ISSUER,
+    "an authorityKeyIdentifier keyIdentifier must equal the issuer's subjectKeyIdentifier "
+    "(RFC 5280 4.2.1.1): OpenSSL x509_vfy.c X509_check_akid (X509_V_ERR_AKID_SKID_MISMATCH: "
+    "'unable to get local issuer certificate'), Java PKIXCertPathValidator's anchor "
+    "selector (AdaptableX509CertSelector: 'Path does not chain with any of the trust "
+    "anchors') and its keystore chain assembly, NSS, GnuTLS and strongSwan ('peer not "
+    "authenticated by CA') refuse the issuer; Chromium's path builder only ranks it lower "
+    "(shown by the walkthrough H runs, tests/trust/test_stack_walkthrough_h.py)",
+    "re-issue {name} from its CA so that its authorityKeyIdentifier names the CA's key "
+    "(ccapki issues them so)",
+    _aki_not_issuer_ski,
 )
 _GNUTLS_TRUSTED_LEAF = Requirement(
     Code.NOT_A_CA,
@@ -440,7 +481,7 @@ STACKS: dict[Stack, StackModel] = {
         leaf_san_required=False,
         leaf_aki_required=False,
         **_OPENSSL_COMMON,
-        requirements=(_STRICT_SKI, _STRICT_AKI),
+        requirements=(_STRICT_SKI, _STRICT_AKI, _AKI_MATCH),
     ),
     Stack.JAVA_PKIX: StackModel(
         Stack.JAVA_PKIX,
@@ -500,7 +541,17 @@ STACKS: dict[Stack, StackModel] = {
             "pathLenConstraint and nameConstraints are not enforced (RFC 5280 6.1.1 leaves "
             "anchor constraints optional); " + _V1_ANCHOR,
         ),
-        requirements=(_JAVA_LEAF_KU,),
+        requirements=(_JAVA_LEAF_KU, _AKI_MATCH),
+        first_sent_cite="sun.security.validator.PKIXValidator.engineValidate validates the chain "
+        "in the order sent once its last certificate's issuer is trusted (no other path is "
+        "tried), and the keystore a JSSE server loads assembles its chain from the first "
+        "issuer found (shown by JSSE: an expired copy of the issuing CA sent before the "
+        "valid re-signed one fails the handshake)",
+        trusted_leaf_cite="sun.security.validator.PKIXValidator.engineValidate returns a "
+        "presented certificate found in the trust store as it is, and Validator.validate "
+        "omits the EndEntityChecker when the end entity is the trust anchor: its dates and "
+        "EKU are not read (shown by JSSE: a trusted self-signed identity expired, not yet "
+        "valid, or serverAuth-only as a client, still completes the handshake)",
     ),
     Stack.OPENSSL_DEFAULT: StackModel(
         Stack.OPENSSL_DEFAULT,
@@ -516,6 +567,7 @@ STACKS: dict[Stack, StackModel] = {
         min_rsa_cite=_SECLEVEL2,
         anchor=AnchorReading(v1_ca=True, cite=_V1_ANCHOR),
         **_OPENSSL_COMMON,
+        requirements=(_AKI_MATCH,),
     ),
     Stack.GNUTLS: StackModel(
         Stack.GNUTLS,
@@ -545,7 +597,10 @@ STACKS: dict[Stack, StackModel] = {
         leaf_ca=True,
         leaf_ca_cite=_LEAF_CA,
         anchor=AnchorReading(v1_ca=True, cite=_V1_ANCHOR),
-        requirements=(_GNUTLS_TRUSTED_LEAF,),
+        requirements=(_GNUTLS_TRUSTED_LEAF, _AKI_MATCH),
+        first_sent_cite="GnuTLS lib/x509/verify.c verifies the chain as sent (after sorting "
+        "it by issuer, the first match kept; shown by certtool --verify: an expired copy of "
+        "the issuing CA sent before the valid re-signed one: 'uses expired certificate')",
     ),
     Stack.NSS: StackModel(
         Stack.NSS,
@@ -553,6 +608,10 @@ STACKS: dict[Stack, StackModel] = {
         ca_keyusage="not-on-anchor",
         lenient_extensions=True,
         ca_eku=True,
+        ca_eku_either_tls_cite="NSS lib/certdb/certdb.c cert_ComputeCertType: a CA whose EKU "
+        "has serverAuth or clientAuth is an SSL CA for both uses (shown by certutil -V: a "
+        "clientAuth-only CA under a server leaf, a serverAuth-only CA or root under a client "
+        "leaf pass; an emailProtection-only CA fails)",
         names="san",
         leniencies=(
             Leniency(
@@ -573,7 +632,7 @@ STACKS: dict[Stack, StackModel] = {
         cite="NSS lib/certhigh/certvfy.c (keyUsage checked only when present; a trust anchor's "
         "keyUsage is not read: its trust flags decide)",
         anchor=AnchorReading(v1_ca=True, cite=_V1_ANCHOR),
-        requirements=(_NSS_CLIENT_KU, _NSS_EDDSA),
+        requirements=(_NSS_CLIENT_KU, _NSS_EDDSA, _AKI_MATCH),
     ),
     Stack.CHROMIUM: StackModel(
         Stack.CHROMIUM,
@@ -667,7 +726,14 @@ STACKS: dict[Stack, StackModel] = {
         leaf_ca_cite="strongSwan checks the CA flag of the issuers only, not of the "
         "certificate that authenticates the IKE peer: a CA:TRUE identity authenticates "
         "(shown by charon, corpus leaf-is-ca, self-signed-ca-identity-trusted)",
-        requirements=(_IKE_LEAF_KU,),
+        requirements=(_IKE_LEAF_KU, _AKI_MATCH),
+        first_sent_cite="charon caches the certificates the peer sends and builds the trust "
+        "chain from the first one found for the issuer (shown by charon: an expired copy of "
+        "the issuing CA sent before the valid re-signed one: 'certificate invalid')",
+        trusted_leaf_cite="strongSwan's credential manager takes a peer certificate found "
+        "among its trusted certificates as trusted without checking its lifetime (shown by "
+        "charon: a trusted self-signed identity expired, not yet valid, or X.509 v1 still "
+        "brings the IKE_SA up)",
     ),
     Stack.WINDOWS: StackModel(
         Stack.WINDOWS,
@@ -735,6 +801,21 @@ def _eku_validator(
     return check
 
 
+def _tls_ca_eku(
+    _policy: Policy, _cert: x509.Certificate, eku: x509.ExtendedKeyUsage | None
+) -> None:
+    if eku is None or any(
+        u in eku
+        for u in (
+            ExtendedKeyUsageOID.SERVER_AUTH,
+            ExtendedKeyUsageOID.CLIENT_AUTH,
+            ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE,
+        )
+    ):
+        return
+    raise ValueError("the CA's extendedKeyUsage allows neither serverAuth nor clientAuth")
+
+
 def _no_check(_policy: Policy, _cert: x509.Certificate, _ext: object) -> None:
     return None
 
@@ -772,6 +853,10 @@ def _policies(
         ee = ee.may_be_present(x509.KeyUsage, agnostic, _ee_ku_validator)
     if not model.ca_eku:
         ca = ca.may_be_present(x509.ExtendedKeyUsage, agnostic, _no_check)
+    elif model.ca_eku_either_tls_cite:
+        ca = ca.may_be_present(x509.ExtendedKeyUsage, agnostic, _tls_ca_eku)
+    else:  # the name-free path below uses the client verifier: the purpose's EKU, not its own
+        ca = ca.may_be_present(x509.ExtendedKeyUsage, agnostic, _eku_validator(purpose))
     # the leaf's EKU: checked here for both purposes, since the name-free path below uses
     # cryptography's client verifier whatever the purpose
     eku_check = _eku_validator(purpose) if model.leaf_eku else _no_check
@@ -1066,7 +1151,7 @@ def _requirements(
     out: list[Finding] = []
     seen = {(f.code, f.subject) for f in errors}
     for i, cert in enumerate(chain):
-        place = Place(i, i == len(chain) - 1, purpose)
+        place = Place(i, i == len(chain) - 1, purpose, chain[i + 1] if i + 1 < len(chain) else None)
         for rule in model.requirements:
             why = rule.refuses(cert, place)
             name = display_name(cert)
@@ -1106,6 +1191,44 @@ def _without_partial_chain(
     )
     anchors = [r for r in roots if is_self_signed(r)]
     return anchors, [*intermediates, *loose], [note]
+
+
+def _spki(cert: x509.Certificate) -> bytes:
+    key = public_key(cert)
+    if key is None:  # a key cryptography cannot load: the certificate stands for itself
+        return cert.tbs_certificate_bytes
+    return key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+
+
+def _first_sent(
+    model: StackModel, intermediates: Sequence[x509.Certificate]
+) -> tuple[list[x509.Certificate], list[Finding]]:
+    """(intermediates, notes) for a stack that takes the first certificate sent for an
+    issuer: later certificates with the same subject and key as an earlier one are dropped."""
+    seen: set[tuple[bytes, bytes]] = set()
+    kept: list[x509.Certificate] = []
+    notes: list[Finding] = []
+    for cert in intermediates:
+        key = (cert.subject.public_bytes(), _spki(cert))
+        if any(c is cert or c == cert for c in kept):  # the same certificate sent twice
+            continue
+        if key in seen:
+            name = display_name(cert)
+            notes.append(
+                Finding(
+                    Code.VERIFICATION_FAILED,
+                    f"two certificates of CA {name} are sent; {model.title} uses the first "
+                    f"one sent and never the other ({model.first_sent_cite})",
+                    f"send only the certificate of {name} that chains to the trusted root "
+                    "(remove the older one from the uploaded chain)",
+                    name,
+                    "warning",
+                )
+            )
+            continue
+        seen.add(key)
+        kept.append(cert)
+    return kept, notes
 
 
 def _accepted_because(model: StackModel, finding: Finding, stood_in: bool) -> str:
@@ -1151,9 +1274,12 @@ def verify_for_stack(
     model = STACKS[which]
     when = at if at is not None else dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
     notes: list[Finding] = []
+    if model.first_sent_cite:
+        intermediates, notes = _first_sent(model, intermediates)
     if not model.partial_chain:
-        roots, intermediates, notes = _without_partial_chain(model, roots, intermediates)
-        if notes:
+        roots, intermediates, loose = _without_partial_chain(model, roots, intermediates)
+        notes += loose
+        if loose:
             context = None
     ctx = context if context is not None else TrustContext(roots)
     if which is Stack.WEBPKI:
@@ -1174,10 +1300,20 @@ def verify_for_stack(
     errors: list[Finding] = []
     chain: Sequence[x509.Certificate] | None = web.chain
     stood_in = False
-    if not web.ok:
+    trusted_leaf = (
+        bool(model.trusted_leaf_cite) and not web.ok and fingerprint(leaf) in ctx.root_fingerprints
+    )
+    if not web.ok and not trusted_leaf:
         chain, stood_in = _lenient_verify(model, leaf, intermediates, roots, purpose, when)
     if web.ok:
         pass
+    elif trusted_leaf:  # the stack stops at the trusted leaf: nothing else of it is read
+        chain = (leaf,)
+        kept = [
+            _as_warning(model, f, model.trusted_leaf_cite)
+            for f in web.errors
+            if name_error is None or f.code not in naming
+        ]
     elif chain is not None:  # cryptography accepts under the stack's extension policies
         kept = [
             _as_warning(model, f, _accepted_because(model, f, stood_in))
@@ -1264,6 +1400,8 @@ def stack_rules_markdown(channel_stacks: Mapping[str, str]) -> list[str]:
             "ignored": "not read (basicConstraints CA:TRUE decides)",
         }[model.ca_keyusage]
         eku = "must allow the purpose" if model.ca_eku else "ignored"
+        if model.ca_eku and model.ca_eku_either_tls_cite:
+            eku = "serverAuth or clientAuth allows both TLS purposes"
         names = {"none": "none checked", "san": "SAN only", "san-or-cn": "SAN, else CN"}[
             model.names
         ]
@@ -1273,9 +1411,13 @@ def stack_rules_markdown(channel_stacks: Mapping[str, str]) -> list[str]:
         also = [f"`{r.code}` on {'/'.join(sorted(r.roles))}" for r in model.leniencies]
         if model.leaf_ca:
             also.insert(0, "a CA:TRUE leaf")
+        if model.trusted_leaf_cite:
+            also.append("a directly trusted leaf, whatever its dates, EKU or extensions")
         refuses = [_rule_summary(r) for r in model.requirements]
         if model.min_rsa:
             refuses.append(f"RSA under {model.min_rsa} bits")
+        if model.first_sent_cite:
+            refuses.append("a path through a CA's second copy (the first one sent is used)")
         lines.append(
             f"| `{model.stack}` | {ku} | {_extensions_column(model)} | {eku} | {names} "
             f"| {_anchors_column(model)} | {'; '.join(also) or '-'} | {'; '.join(refuses) or '-'} |"
@@ -1290,6 +1432,9 @@ def stack_rules_markdown(channel_stacks: Mapping[str, str]) -> list[str]:
             model.leaf_ca_cite and f"CA:TRUE leaf: {model.leaf_ca_cite}",
             model.ca_keyusage_cite and f"CA keyUsage: {model.ca_keyusage_cite}",
             model.leaf_eku_cite and f"leaf EKU: {model.leaf_eku_cite}",
+            model.ca_eku_either_tls_cite and f"CA EKU: {model.ca_eku_either_tls_cite}",
+            model.trusted_leaf_cite and f"directly trusted leaf: {model.trusted_leaf_cite}",
+            model.first_sent_cite and f"two copies of a CA sent: {model.first_sent_cite}",
             *(f"`{r.code}`: {r.cite}" for r in model.leniencies),
             *(f"refuses ({_rule_summary(r)}): {r.cite}" for r in model.requirements),
             model.min_rsa_cite and f"RSA floor: {model.min_rsa_cite}",
@@ -1307,6 +1452,7 @@ _RULE_SUMMARY: dict[Callable[[x509.Certificate, Place], str | None], str] = {
     _trusted_leaf_not_ca: "a directly trusted leaf that is not CA:TRUE",
     _eddsa: "Ed25519/Ed448",
     _ike_leaf_ku: "a leaf keyUsage without digitalSignature or nonRepudiation",
+    _aki_not_issuer_ski: "an AKI that is not its issuer's SKI",
 }
 
 
