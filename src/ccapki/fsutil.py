@@ -82,15 +82,19 @@ def atomic_write_all(
     one flag per file), and only when all are written are they renamed over their paths.
     A failure (a full disk, a folder or device where a file must go) removes the
     temporary files and leaves every path as it was. Returns the paths written, in order; raises
-    :class:`~ccapki.errors.InputError` as :func:`atomic_write` does."""
+    :class:`~ccapki.errors.InputError` as :func:`atomic_write` does. Folders it makes for
+    the files are removed again on a failure (when left empty)."""
     temps: list[tuple[str, Path]] = []
+    made: list[Path] = []  # folders this call made, innermost first
     target = Path()
     try:
         try:
             for n, (path, data) in enumerate(files):
                 secret = private if isinstance(private, bool) else private[n]
                 target = _writable_target(Path(path), follow_symlink)
+                missing = _missing_folders(target.parent)
                 target.parent.mkdir(parents=True, exist_ok=True)
+                made[:0] = missing
                 fd, tmp = _temp_beside(target)
                 temps.append((tmp, target))
                 os.fchmod(fd, 0o600 if secret else 0o644)
@@ -107,8 +111,21 @@ def atomic_write_all(
         for tmp, _ in temps:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
+        for folder in made:  # a failed write leaves no empty folder of its own behind
+            with contextlib.suppress(OSError):
+                folder.rmdir()
         raise
     return [t for _, t in temps]
+
+
+def _missing_folders(folder: Path) -> list[Path]:
+    """``folder`` and those of its parents that do not exist, innermost first."""
+    out: list[Path] = []
+    p = folder.absolute()
+    while not p.exists() and p != p.parent:
+        out.append(p)
+        p = p.parent
+    return out
 
 
 #: ``--out -``: standard output.

@@ -144,11 +144,12 @@ def test_custom_warn_days_and_temporary_certificates_of_472(
     r = cli("status", now=NOW + 60 * DAY)
     assert r.code == 1
     assert "TEMPORARY: CCA 4.7.2's self-signed install-time certificate lasts 3 months" in r.out
-    # the two true self-signed certificates, and each in the trust stores of its peers
-    # (the CAM's in 4: both CAM peers, both CAS; cas1's in both CAM peers): one row each
-    assert "4 within 75 days" in r.out.splitlines()[-1]
-    row = next(x for x in r.out.splitlines() if "the CAM cam's certificate (true self-" in x)
-    assert "(on 4 appliances: " in row  # where it is trusted: in the last column
+    # the two true self-signed certificates, each also in the trust stores of its peers
+    # (the CAM's in 4: both CAM peers, both CAS; cas1's in both CAM peers): one row each,
+    # the identity's, saying where it is trusted (walkthrough 22)
+    assert "2 within 75 days" in r.out.splitlines()[-1]
+    assert "the CAM cam's certificate (true self-" not in r.out
+    assert "in the trust store of 4 appliances: cam-a, cam-b, cas1, cas2" in r.out
     assert "2 temporary (3 months)" in r.out.splitlines()[-1]
     stages = {
         i["name"]: i["stage"]

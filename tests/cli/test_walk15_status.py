@@ -50,18 +50,17 @@ def test_summary_and_perfdata_count_the_rows_of_the_table(
     r = cli("status", now=when)
     assert r.code == 1, r.both
     rows = _rows(r.out, stage)
-    assert [row.split()[2] for row in rows] == ["identity", "trust-root"], r.out
-    assert "(on 4 appliances: cam-a, cam-b, cas-ward-a, cas-ward-b)" in rows[1]
+    # one row (walkthrough 22): the identity, also the root its four appliances trust
+    assert [row.split()[2] for row in rows] == ["identity"], r.out
+    assert "trust store of 4 appliances: cam-a, cam-b, cas-ward-a, cas-ward-b" in r.out
     summary = r.out.splitlines()[-1]
     assert f"summary: {len(rows)} {words}" in summary, summary
     nagios = cli("status", "--nagios", now=when).out.splitlines()
     key = "expired" if stage == "EXPIRED" else "warning"
     assert f" {key}={len(rows)} " in nagios[0], nagios[0]
     assert f"{len(rows)} {words}" in nagios[0]
-    # the plugin's long text: one line per row, the root naming its appliances
-    roots = [ln for ln in nagios[1:] if ln.startswith("trust-root ")]
-    assert len(roots) == 1, nagios
-    assert "(on cam-a, cam-b, cas-ward-a, cas-ward-b)" in roots[0]
+    # the plugin's long text: one line per row (the identity's; no root line again)
+    assert [ln.split()[:2] for ln in nagios[1:]] == [["identity", "cas-ward:"]], nagios
     doc = cli("status", "--json", now=when).json()
     assert doc["counts"][key] == len(rows)
     assert doc["summary"] == summary.removeprefix("summary: ")

@@ -2,7 +2,9 @@
 `renew` "2 days ago" of one certificate expired two days and a few hours before): the
 number of days left is rounded down (0 in the last day, -1 in the first day after
 expiry, so "negative" and "expired" are one thing), and the words say whole days since
-it expired ("today", "2 days ago")."""
+it expired ("2 days ago"), within 24 hours whole hours ("5 hours ago", never "today": at
+09:00 a certificate that expired at 17:00 the day before did not expire today), as
+:mod:`ccapki.pki.expiry` words it for every command."""
 
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ DAY = dt.timedelta(days=1)
 @pytest.mark.parametrize(
     ("after", "left", "words"),
     [
-        (5 * HOUR, -1, "today"),
+        (5 * HOUR, -1, "5 hours ago"),
         (2 * DAY + 5 * HOUR, -3, "2 days ago"),
         (2 * DAY, -2, "2 days ago"),
         (DAY + HOUR, -2, "1 day ago"),
@@ -57,7 +59,7 @@ def test_every_command_counts_an_expired_certificate_alike(
     (notice,) = expiry_notices(report.items, now)
     assert f"expired {words} (" in notice.text
     info = describe(cert, now=now)
-    short = "today" if words == "today" else words.split()[0] + "d ago"
+    short = words.split()[0] + words.split()[1][0] + " ago"  # 5h ago, 2d ago
     assert f"expired {short}" in _validity(info, now)
 
 
@@ -66,4 +68,4 @@ def test_in_its_last_day_a_certificate_has_0_days_left_everywhere() -> None:
     now = cert.not_valid_after_utc - 5 * HOUR
     assert certs.days_left(cert, now) == 0
     assert status.days_left(cert.not_valid_after_utc, now) == 0
-    assert "in 0 days" in _when(cert, now)
+    assert "in 5 hours" in _when(cert, now)

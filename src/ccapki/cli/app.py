@@ -32,7 +32,7 @@ from ccapki.errors import CcapkiError, InputError, Interrupted, PasswordError, S
 if TYPE_CHECKING:
     from ccapki.store.session import Store
 
-__all__ = ["Env", "cli", "run"]
+__all__ = ["Env", "cli", "run", "say_waiting"]
 
 #: command name -> "module:attribute"; imported only when the command runs or help lists it.
 COMMANDS: dict[str, str] = {
@@ -525,6 +525,10 @@ def _os_user() -> str | None:
 
 def _say_waiting(seconds: float) -> None:
     click.echo(f"another ccapki is writing to this store; waiting (up to {seconds:g} s)", err=True)
+
+
+#: the notice of a command waiting for another ccapki's write lock (``ccapki upgrade``'s too)
+say_waiting = _say_waiting
 
 
 @click.group(

@@ -227,6 +227,7 @@ def _install_order(env: Env, store: Store, dep: Deployment, result: ApplyResult)
         issued=True,
         new_roots=client_root_words(roots, most=_MOST_NAMED),
         done="issued",
+        trust_additions=bool(result.trust_added),
     )
 
 

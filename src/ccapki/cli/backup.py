@@ -6,11 +6,15 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from ccapki.cli.app import Env, pass_env
 from ccapki.errors import InputError, PasswordError
+
+if TYPE_CHECKING:
+    from ccapki.lifecycle.backups import Skipped
 
 __all__ = ["backup"]
 
@@ -117,20 +121,30 @@ def backup() -> None:
 EXAMPLES
   ccapki backup create --out /media/usb/ccapki.backup
   CCAPKI_BACKUP_PASSPHRASE=... ccapki backup create --out nightly.backup --json
+  ccapki backup create --out now.backup --skip-damaged   all but the keys that do not open
 
 The file is written 0600 and atomically (an interrupted backup leaves no file) and logged
 in the audit log (`backup-create`). It holds every private key, encrypted under the backup
-passphrase: keep it and the passphrase apart.
+passphrase: keep it and the passphrase apart. A key whose sealed bytes are damaged
+(`ccapki doctor` lists them) stops the backup, unless --skip-damaged: then it is left out
+(with its CSRs), and the output, the backup itself (`backup verify`, `backup restore`) and
+the audit log name it.
 
 \b
 EXIT CODES
-  0 written   2 bad input (short passphrase, refused --out): nothing written
+  0 written   2 bad input (short passphrase, refused --out), a damaged key (without
+              --skip-damaged): nothing written
 """,
 )
 @click.option("--out", required=True, metavar="FILE", help="The backup file to write.")
+@click.option(
+    "--skip-damaged",
+    is_flag=True,
+    help="Leave out keys whose sealed bytes do not open (named in the output and the backup).",
+)
 @click.option("--json", "as_json", is_flag=True)
 @pass_env
-def create(env: Env, out: str, as_json: bool) -> int:
+def create(env: Env, out: str, skip_damaged: bool, as_json: bool) -> int:
     """Write one encrypted, authenticated archive of everything the store holds."""
     env.refuse_what_if("backup create")
     from ccapki.fsutil import STDOUT, check_output_file
@@ -147,7 +161,7 @@ def create(env: Env, out: str, as_json: bool) -> int:
         refuse_unaudited_key_export(store, "backup create")
         store.unlock()  # the store's passphrase before the backup's
         passphrase = _backup_passphrase(confirm=True)
-        summary = create_backup(store, out, passphrase)
+        summary = create_backup(store, out, passphrase, skip_damaged=skip_damaged)
     env.work_done()
     if as_json:
         from ccapki.cli.output import print_json
@@ -159,6 +173,7 @@ def create(env: Env, out: str, as_json: bool) -> int:
                 "identities": summary.identities,
                 "records": dict(summary.counts),
                 "created_at": summary.created_at.isoformat(),
+                "skipped_keys": [k.as_json() for k in summary.skipped.keys],
             }
         )
         return 0
@@ -169,7 +184,30 @@ def create(env: Env, out: str, as_json: bool) -> int:
     )
     click.echo("keep it and its passphrase apart; check it with `ccapki backup verify FILE`")
     _say_token_keys(c.get("ca_token_keys", 0))
+    _say_skipped(summary.skipped, "left out")
     return 0
+
+
+def _say_skipped(skipped: Skipped, verb: str) -> None:
+    """The damaged keys a backup lacks (``backup create --skip-damaged``), one a line."""
+    if not skipped:
+        return
+    from ccapki.cli.output import plural
+
+    click.echo(
+        f"warning: {plural(skipped.total, 'damaged key')} {verb} (their sealed bytes do "
+        "not open)"
+        + (f", with {plural(skipped.csrs, 'CSR')}" if skipped.csrs else "")
+        + (f" and {plural(skipped.acme_orders, 'ACME order')}" if skipped.acme_orders else "")
+        + ":"
+    )
+    for k in skipped.keys:
+        what = "ACME account key" if k.table == "acme_accounts" else "key"
+        click.echo(
+            f"  missing: {what} {k.fingerprint} ({k.deployment}/{k.identity or 'a CA'}, {k.state})"
+        )
+    if skipped.total > len(skipped.keys):
+        click.echo(f"  ... and {skipped.total - len(skipped.keys)} more (the audit log names them)")
 
 
 def _say_token_keys(count: int, uris: Sequence[str] = ()) -> None:
@@ -223,6 +261,8 @@ def verify(file: str, as_json: bool) -> int:
                 "created_by": h.created_by,
                 "schema": h.schema,
                 "records": dict(contents.counts),
+                "skipped_keys": [k.as_json() for k in contents.skipped.keys],
+                "skipped_total": contents.skipped.total,
                 "deployments": list(contents.deployments),
                 "identities": [
                     {
@@ -254,6 +294,7 @@ def verify(file: str, as_json: bool) -> int:
         f"{plural(c.get('deployments', 0), 'deployment file')}"
     )
     _say_token_keys(c.get("ca_token_keys", 0))
+    _say_skipped(contents.skipped, "not in this backup")
     several = len(contents.deployments) > 1
     for i in contents.identities[:50]:
         where = f"{i.deployment}/" if several else ""
@@ -280,7 +321,9 @@ came from. Keys are re-sealed under this store's key. What the store holds alrea
 kept. The store holds newer data when an identity has a higher version than the backup's
 newest, or another certificate at the same version: the restore is refused (nothing is
 written) unless --force, which makes the backup's newest certificate the current version
-(added as a new version; the store's versions stay in its history).
+(added as a new version; the store's versions stay in its history). With --identity, a
+key of that identity whose sealed bytes are damaged here is sealed again from the
+backup's copy even when the store holds newer versions (its certificates stay as they are).
 
 \b
 EXIT CODES
@@ -327,6 +370,8 @@ def restore(env: Env, file: str, identity: str | None, force: bool, as_json: boo
                 "forced": summary.forced,
                 "token_keys": summary.token_keys,
                 "repaired": summary.repaired,
+                "repair_only": summary.repair_only,
+                "skipped_keys": [k.as_json() for k in summary.skipped.keys],
             }
         )
         return 0
@@ -347,7 +392,13 @@ def restore(env: Env, file: str, identity: str | None, force: bool, as_json: boo
         click.echo(f"forced: {name} now has the backup's certificate as its current version")
     for key in summary.repaired:
         click.echo(f"repaired: key {key} was damaged in the store; sealed again from the backup")
+    for name in summary.repair_only:
+        click.echo(
+            f"kept: {name}'s certificates as they are (the store holds newer ones); only its "
+            "damaged keys were repaired"
+        )
     _say_token_keys(len(summary.token_keys), summary.token_keys)
+    _say_skipped(summary.skipped, "not in this backup, so not restored")
     return 0
 
 

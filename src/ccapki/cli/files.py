@@ -78,6 +78,12 @@ EXAMPLES
   ccapki csr --all --out csrs/          every third-party identity (csrs/ is made if missing)
   ccapki csr cas-clinic --out -         print the CSR on standard output
   ccapki csr cas-clinic --out req.csr   one CSR, in the file named (a name ending .csr)
+  ccapki csr cas-clinic --file campus.toml   refused unless campus.toml is applied
+
+A CSR is made from the deployment file the store last applied. An edited file must be
+applied first (`ccapki apply FILE`, then `ccapki csr NAME`): --file FILE, or the file last
+applied changed on disk since, giving the identity other names, key type, subject or
+source, is refused (the CSR would ask the CA for the old ones).
 
 Older pending keys are never destroyed by a new CSR: a certificate answering an older
 request still finds its key. Retire one explicitly with `ccapki keys retire FINGERPRINT`.
@@ -98,16 +104,36 @@ EXIT CODES
     "CSR; - prints them on standard output.",
 )
 @click.option("--follow-symlink", is_flag=True, help="Write through a .csr that is a symlink.")
+@click.option(
+    "--file",
+    "deployment_file",  # not "file": that names a command taking a FILE argument
+    metavar="FILE",
+    type=click.Path(),
+    help="The deployment file meant: refused unless the store applied it (as it is now) "
+    "for the identities named.",
+)
 @pass_env
-def csr(env: Env, identities: tuple[str, ...], all_: bool, out: str, follow_symlink: bool) -> int:
+def csr(
+    env: Env,
+    identities: tuple[str, ...],
+    all_: bool,
+    out: str,
+    follow_symlink: bool,
+    deployment_file: str | None = None,
+) -> int:
     """Make a key (kept encrypted, pending) and a PKCS#10 CSR with the plan's names."""
     env.refuse_what_if("csr")
+    file = deployment_file
     from ccapki.api import make_csrs
     from ccapki.cli.common import load_deployment_arg
     from ccapki.fsutil import STDOUT, check_output_folder, write_output
     from ccapki.lifecycle.importing import source_warning
     from ccapki.topology.model import Source
 
+    if file is not None:  # the deployment it names is the one acted on
+        from ccapki.topology.fastload import load_deployment
+
+        env.act_on(load_deployment(file).name, source=file)
     dep, _ = load_deployment_arg(env, None)
     names = list(identities)
     if all_:
@@ -127,6 +153,7 @@ def csr(env: Env, identities: tuple[str, ...], all_: bool, out: str, follow_syml
             "identity",
         )
     names = [dep.identity(n).name for n in dict.fromkeys(names)]
+    _refuse_unapplied(env, dep, file, names)
     to_stdout = out == STDOUT
     # `--out cas-clinic.csr` names the file of one CSR (not a folder of that name)
     one_file = not to_stdout and out.lower().endswith(".csr") and not Path(out).is_dir()
@@ -165,6 +192,45 @@ def csr(env: Env, identities: tuple[str, ...], all_: bool, out: str, follow_syml
         if spec.source is not Source.THIRD_PARTY:
             click.echo(f"warning: {source_warning(r.identity, spec.source)}", err=True)
     return 0
+
+
+def _refuse_unapplied(env: Env, applied: Deployment, file: str | None, names: list[str]) -> None:
+    """Refuse a CSR made from the file last applied (``applied``) when the file the
+    administrator means differs for an identity named: ``file`` (``--file``), else the
+    file last applied as it is on disk now (edited since). Raises :class:`InputError`."""
+    from ccapki.cli.unapplied import csr_differs, unapplied_words
+    from ccapki.errors import CcapkiError
+    from ccapki.topology.fastload import load_deployment
+
+    if file is not None:
+        given = load_deployment(file)  # a broken file: its own error (FILE:LINE)
+        if given.name != applied.name:
+            raise InputError(
+                f"{file} is deployment {given.name}, the CSR is made from {applied.name}'s "
+                "file last applied; nothing was written",
+                f"name the deployment (`ccapki --deployment {given.name} csr ...`), or apply "
+                f"{file} first (`ccapki apply {file}`)",
+            )
+        shown = file
+    else:
+        with env.open_store() as store:
+            kept = store.deployments.latest()
+        path = Path(kept.path) if kept is not None and kept.path else None
+        if path is None or not path.is_file():
+            return
+        try:
+            if path.read_text(encoding="utf-8") == kept.text:  # type: ignore[union-attr]
+                return
+            given = load_deployment(str(path))
+        except (OSError, UnicodeDecodeError, CcapkiError):  # not ours to judge here
+            return
+        if given.name != applied.name:
+            return
+        shown = str(path)
+    for name in names:
+        why = csr_differs(applied, given, name)
+        if why:
+            raise InputError(*unapplied_words(shown, name, why, edited=file is None))
 
 
 @click.command(
@@ -250,6 +316,8 @@ def import_cmd(
         click.echo(f"already held: CA {name}")
     for fp in result.held_keys:
         click.echo(f"already held: key {fp[:16]}")
+    for what in result.ignored:  # an unrelated CA sent along with a certificate
+        click.echo(f"ignored: {what}")
     for note in result.notes:
         click.echo(f"note: {note}")
     if adds:

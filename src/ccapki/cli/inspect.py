@@ -53,13 +53,19 @@ def _validity(info: CertInfo, now: dt.datetime) -> str:
 
     span = f"{info.not_before:%Y-%m-%d %H:%M} -> {info.not_after:%Y-%m-%d %H:%M} UTC"
     if info.status == "expired":
-        ago = (now - info.not_after) // dt.timedelta(days=1)  # whole days since it expired
-        return f"{span} ([red]expired {f'{ago}d ago' if ago else 'today'}[/red])"
+        from ccapki.pki.expiry import span_words  # hours within 24 h, as every command
+
+        return f"{span} ([red]expired {span_words(now - info.not_after, short=True)} ago[/red])"
     if info.status == "not-yet-valid":
         days = (info.not_before - now).days
         return (
             f"{span} ([yellow]not yet valid: starts {f'in {days}d' if days else 'today'}[/yellow])"
         )
+    left = info.not_after - now
+    if info.days_left == 0 and left > dt.timedelta(0):  # its last day: in hours
+        from ccapki.pki.expiry import span_words
+
+        return f"{span} (valid, [yellow]{span_words(left, short=True)}[/yellow] left)"
     return f"{span} (valid, {days_text(info.days_left)} left)"
 
 

@@ -9,6 +9,8 @@ import click
 from ccapki.cli.app import Env, pass_env
 
 if TYPE_CHECKING:
+    from ccapki.store.session import Store
+    from ccapki.topology.model import Deployment
     from ccapki.topology.plan import Action, Plan
 
 __all__ = ["plan", "render_plan"]
@@ -57,6 +59,44 @@ def render_plan(plan: Plan, actions: tuple[Action, ...] | None) -> None:
     out.print(table)
 
 
+def _apply_before_csr(
+    store: Store, dep: Deployment, file: str, actions: tuple[Action, ...]
+) -> tuple[Action, ...]:
+    """``actions`` with each CSR to make said in the right order when ``file`` is not
+    (for that identity) the file the store last applied: ``ccapki csr`` makes the CSR from
+    the file last applied, so ``ccapki apply FILE`` comes first."""
+    import dataclasses
+
+    from ccapki.cli.unapplied import csr_differs
+    from ccapki.errors import CcapkiError
+    from ccapki.topology.fastload import parse_deployment
+    from ccapki.topology.plan import CSR_STEP, ActionKind
+
+    if not any(a.kind is ActionKind.CSR for a in actions):
+        return actions
+    kept = store.deployments.latest()
+    applied = None
+    if kept is not None:
+        try:
+            applied = parse_deployment(kept.text, kept.path or "<stored deployment>")
+        except CcapkiError:  # a stored file that no longer parses: apply this one
+            applied = None
+    shown = "FILE" if file == "-" else file
+    out = []
+    for a in actions:
+        why = csr_differs(applied, dep, a.identity) if a.kind is ActionKind.CSR else ""
+        if why:
+            rest = a.reason.removeprefix(CSR_STEP)
+            a = dataclasses.replace(
+                a,
+                reason=f"apply this file first (`ccapki apply {shown}`), then make the CSR "
+                f"(`ccapki csr {a.identity}`) and send it to the CA (`ccapki csr` works from "
+                f"the file last applied, and {why}){rest}",
+            )
+        out.append(a)
+    return tuple(out)
+
+
 @click.command(
     epilog="""\b
 EXAMPLES
@@ -86,6 +126,8 @@ def plan(env: Env, file: str | None, as_json: bool) -> int:
     if env.store_exists():
         with env.open_store() as store:
             actions = api.pending_actions(store, p, env.now())
+            if file is not None:  # a file given: maybe not the one `ccapki csr` works from
+                actions = _apply_before_csr(store, dep, file, actions)
     if as_json:
         from ccapki.cli.output import print_json
 

@@ -258,6 +258,7 @@ def _next(lab: bool, result: RenewalResult, new_roots: Sequence[str] = ()) -> li
         csrs=bool(result.csrs),
         retire=bool(result.retire),
         new_roots=new_roots,
+        trust_additions=bool(result.trust_added),
     )
 
 
@@ -269,12 +270,15 @@ def install_order(
     retire: bool = False,
     new_roots: Sequence[str] = (),
     done: str = "renewed",
+    trust_additions: bool = True,
 ) -> list[str]:
     """The next steps after new certificates were stored, in the order that breaks
     nothing (each printed as ``next: ...``): the roots clients need first (``new_roots``,
     in words), then installing what was ``issued`` (``lab``: a running lab reloads it)
     and proving it, sending the ``csrs`` made, retiring an old issuer (``retire``).
-    ``done`` is how the new certificates are called ("renewed", "issued")."""
+    ``done`` is how the new certificates are called ("renewed", "issued");
+    ``trust_additions``: whether trust stores gained entries to install first (False: the
+    step names only the identities, as nothing was added)."""
     out = []
     if new_roots:
         many = len(new_roots) > 1 or new_roots[0].startswith(_MANY_OWN)
@@ -288,8 +292,9 @@ def install_order(
         if lab:
             out.append(f"`ccapki lab reload` (the lab serves the {done} certificates)")
         else:
+            first = "trust-store additions first, then " if trust_additions else ""
             out.append(
-                f"install on the appliances: trust-store additions first, then each {done} "
+                f"install on the appliances: {first}each {done} "
                 "identity (`ccapki export NAME`; both peers of an HA pair at once)"
             )
         out.append("`ccapki verify --live` proves what the appliances serve")

@@ -71,8 +71,12 @@ def _served_text(item: StatusItem) -> str:
 
 def _rows(report: StatusReport, deployment: str) -> list[Row]:
     """The deployment's rows, a trust-store root held by several appliances on one row."""
+    from ccapki.lifecycle.status import identity_certificates
+
     rows: list[Row] = []
     roots: dict[str, list[StatusItem]] = {}
+    # a true self-signed identity's own certificate in trust stores: its identity's row
+    own = identity_certificates(report.items)
     for i in report.items:
         if i.deployment == deployment and i.kind == "trust-root":
             roots.setdefault(i.fingerprint, []).append(i)
@@ -83,7 +87,7 @@ def _rows(report: StatusReport, deployment: str) -> list[Row]:
         name = i.name
         served = ""
         if i.kind == "trust-root":
-            if i.fingerprint in shown:
+            if i.fingerprint in shown or (i.deployment, i.fingerprint) in own:
                 continue
             shown.add(i.fingerprint)
             held = roots[i.fingerprint]
@@ -269,7 +273,8 @@ Stages come from the deployment file: [monitoring] warn_days = [60, 30, 7] (the 
 (source self-signed or perfigo), which on CCA 4.7.x lasts only 3 months. SERVED is what each
 appliance presented at its last `ccapki probe`, and since when. A trust-store root is one
 row, however many appliances trust it: the summary, the Nagios data and the JSON `counts`
-count rows, while the JSON `items` list the root once per appliance that trusts it.
+count rows, while the JSON `items` list the root once per appliance that trusts it. A true
+self-signed identity, also the root its peers trust, is its identity's row alone.
 
 \b
 EXIT CODES

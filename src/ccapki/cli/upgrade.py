@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ccapki.cli.app import Env, pass_env
+from ccapki.cli.app import Env, pass_env, say_waiting
 
 __all__ = ["upgrade"]
 
@@ -29,8 +29,9 @@ pg_dump first, as for any schema change.
 \b
 EXIT CODES
   0 upgraded, or already current
-  2 no store there, a newer ccapki's store, a read-only store, no room for the copy, or a
-    migration that refuses the store's rows (its hint says why); nothing was changed
+  2 no store there, a newer ccapki's store, a read-only store, no room for the copy, another
+    ccapki writing to it for longer than --wait (the copy and the migration wait for it), or
+    a migration that refuses the store's rows (its hint says why); nothing was changed
   130 interrupted: nothing was changed (a copy being written is removed)
 """
 )
@@ -42,7 +43,14 @@ def upgrade(env: Env, as_json: bool) -> int:
     from ccapki.store.session import Store
 
     env.refuse_what_if("upgrade")
-    with Store.open(env.home, url=env.database_url, clock=env.now, upgrade=True) as store:
+    with Store.open(
+        env.home,
+        url=env.database_url,
+        clock=env.now,
+        upgrade=True,
+        wait=env.wait,  # `ccapki --wait`: was 60 s, without a word, whatever it said
+        on_wait=say_waiting,
+    ) as store:
         done = store.upgraded
     if as_json:
         from ccapki.cli.output import print_json

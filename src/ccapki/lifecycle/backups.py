@@ -52,6 +52,8 @@ __all__ = [
     "KitFile",
     "RecoveryKit",
     "RestoreSummary",
+    "Skipped",
+    "SkippedKey",
     "create_backup",
     "read_backup",
     "recovery_kit",
@@ -169,16 +171,99 @@ def _with_not_after(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 # ---------------------------------------------------------------------------- create
 
+#: how many skipped keys a backup's header names one by one (the header holds at most 16
+#: KiB); beyond them it gives their number
+_SKIPPED_LISTED = 64
+
+
+@dataclass(frozen=True)
+class SkippedKey:
+    """A key ``backup create --skip-damaged`` left out because its sealed bytes no longer
+    open: ``table`` ``keys`` (``state`` active, superseded, pending, retired or ca) or
+    ``acme_accounts`` (``state`` ``acme-account``, no identity)."""
+
+    table: str
+    deployment: str
+    identity: str | None
+    fingerprint: str
+    state: str
+
+    def label(self) -> str:
+        """``FINGERPRINT16 (identity, state)``: how outputs name it."""
+        return f"{self.fingerprint[:16]} ({self.identity or 'a CA'}, {self.state})"
+
+    def as_json(self) -> dict[str, Any]:
+        """The key as the backup's header and ``--json`` outputs hold it."""
+        return {
+            "table": self.table,
+            "deployment": self.deployment,
+            "identity": self.identity,
+            "fingerprint": self.fingerprint,
+            "state": self.state,
+        }
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """What a backup left out: the damaged keys (at most :data:`_SKIPPED_LISTED` named,
+    ``total`` in all) and the CSRs and ACME orders of those keys, left out with them."""
+
+    keys: tuple[SkippedKey, ...] = ()
+    total: int = 0
+    csrs: int = 0
+    acme_orders: int = 0
+
+    def __bool__(self) -> bool:
+        return self.total > 0
+
+    def as_json(self) -> dict[str, Any]:
+        """As the header's ``extra.skipped`` holds it."""
+        return {
+            "keys": [k.as_json() for k in self.keys[:_SKIPPED_LISTED]],
+            "total": self.total,
+            "csrs": self.csrs,
+            "acme_orders": self.acme_orders,
+        }
+
+    @classmethod
+    def of(cls, header: BackupHeader) -> Skipped:
+        """What ``header`` says its backup left out (nothing for a backup made without
+        ``--skip-damaged``, or one whose header does not say it in a form this reads)."""
+        raw = header.extra.get("skipped")
+        if not isinstance(raw, dict):
+            return cls()
+        try:
+            keys = tuple(
+                SkippedKey(
+                    str(k["table"]),
+                    str(k["deployment"]),
+                    None if k.get("identity") is None else str(k["identity"]),
+                    str(k["fingerprint"]),
+                    str(k["state"]),
+                )
+                for k in raw.get("keys", [])
+            )
+            return cls(
+                keys,
+                max(int(raw.get("total", len(keys))), len(keys)),
+                int(raw.get("csrs", 0)),
+                int(raw.get("acme_orders", 0)),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return cls()
+
 
 @dataclass(frozen=True)
 class BackupSummary:
-    """What a backup holds: records per table, identities, and its size."""
+    """What a backup holds: records per table, identities, and its size; ``skipped``: the
+    damaged keys left out (``skip_damaged``)."""
 
     counts: Mapping[str, int]
     identities: int
     bytes: int
     created_at: dt.datetime
     path: str | None = None
+    skipped: Skipped = field(default_factory=Skipped)
 
 
 @contextlib.contextmanager
@@ -193,57 +278,134 @@ def _snapshot(store: Store) -> Iterator[Connection]:
             yield conn
 
 
+def _damaged_keys(conn: Connection, keyring: Keyring) -> Skipped:
+    """The keys (and ACME account keys) of the snapshot ``conn`` whose sealed bytes do not
+    open, with the number of CSRs and ACME orders made for them."""
+    found: list[SkippedKey] = []
+    for name in ("keys", "acme_accounts"):
+        tbl = _table(name)
+        c = tbl.c
+        cols = [c.deployment, c.fingerprint, c.nonce, c.sealed]
+        if name == "keys":
+            cols += [c.identity, c.state]
+        q = select(*cols).order_by(c.id)
+        for row in conn.execute(q, execution_options={"yield_per": _BATCH}).mappings():
+            try:
+                keyring.open(row["nonce"], row["sealed"], row["fingerprint"])
+            except StoreError:
+                found.append(
+                    SkippedKey(
+                        name,
+                        row["deployment"],
+                        row.get("identity"),
+                        row["fingerprint"],
+                        row.get("state") or "acme-account",
+                    )
+                )
+    if not found:
+        return Skipped()
+    keys = {k.fingerprint for k in found if k.table == "keys"}
+    accounts = {k.fingerprint for k in found if k.table == "acme_accounts"}
+    csrs = orders = 0
+    if keys:
+        csrs = conn.execute(
+            select(func.count()).select_from(t.csrs).where(t.csrs.c.spki.in_(keys))
+        ).scalar_one()
+    if keys or accounts:
+        o, a = t.acme_orders.c, t.acme_accounts.c
+        orders = conn.execute(
+            select(func.count())
+            .select_from(t.acme_orders.join(t.acme_accounts, o.account_id == a.id))
+            .where(o.spki.in_(keys) | a.fingerprint.in_(accounts))
+        ).scalar_one()
+    return Skipped(tuple(found), len(found), int(csrs), int(orders))
+
+
 def write_backup(
-    store: Store, fh: IO[bytes], passphrase: str, *, scrypt_n: int = SCRYPT_N
+    store: Store,
+    fh: IO[bytes],
+    passphrase: str,
+    *,
+    scrypt_n: int = SCRYPT_N,
+    skip_damaged: bool = False,
 ) -> BackupSummary:
     """Write the whole store to ``fh`` as an encrypted backup under ``passphrase``.
 
     Reads one consistent snapshot in batches (never the whole store in memory); each key
     is unsealed only to go into the encrypted stream. Raises :class:`PasswordError` for a
-    short backup passphrase or a wrong store passphrase (before anything is written).
+    short backup passphrase or a wrong store passphrase (before anything is written), and
+    :class:`StoreError` for a key whose sealed bytes do not open, unless ``skip_damaged``:
+    then such keys (and the CSRs and ACME orders made for them) are left out and named in
+    the header (``extra.skipped``) and in the summary's ``skipped``.
     """
     keyring = store.keyring  # the store's passphrase first
     now = store.now()
     identities = 0
     acme_accounts: dict[int, str] = {}  # ACME account id -> its key's fingerprint
-    with (
-        _snapshot(store) as conn,
-        BackupWriter(
+    with _snapshot(store) as conn:
+        skipped = _damaged_keys(conn, keyring) if skip_damaged else Skipped()
+        left_out = {k.fingerprint for k in skipped.keys if k.table == "keys"}
+        left_accounts = {k.fingerprint for k in skipped.keys if k.table == "acme_accounts"}
+        extra: dict[str, object] = {"dialect": store.engine.dialect.name}
+        if skipped:
+            extra["skipped"] = skipped.as_json()
+        with BackupWriter(
             fh,
             passphrase,
             created_at=now,
             created_by=f"ccapki {__version__}",
             schema=t.SCHEMA_HEAD,
-            extra={"dialect": store.engine.dialect.name},
+            extra=extra,
             scrypt_n=scrypt_n,
-        ) as writer,
-    ):
-        for name in TABLES:
-            tbl = _table(name)
-            q = select(tbl).order_by(*_order(tbl))
-            result = conn.execute(q, execution_options={"yield_per": _BATCH})
-            last: tuple[str, str] | None = None
-            for row in result.mappings():
-                rec = _encode(tbl, row)
-                if name in ("keys", "acme_accounts"):
-                    der = _unsealed(keyring, name, row)
-                    del rec["nonce"], rec["sealed"]
-                    rec["der"] = base64.b64encode(der).decode("ascii")
-                    if name == "acme_accounts":
-                        acme_accounts[row["id"]] = row["fingerprint"]
-                elif name == "acme_orders":
-                    # ids are not carried: the order names its account by its key
-                    rec["account"] = acme_accounts.get(row["account_id"])
-                elif name == "certificates":
-                    ident = (row["deployment"], row["identity"])
-                    if ident != last:
-                        identities += 1
-                        last = ident
-                writer.write(rec)
-        writer.close()
-        counts = dict(writer.counts)
-        size = writer.bytes_written
-    return BackupSummary(counts, identities, size, now)
+        ) as writer:
+            counts, size, identities = _write_tables(
+                conn, writer, keyring, left_out, left_accounts, acme_accounts
+            )
+    return BackupSummary(counts, identities, size, now, skipped=skipped)
+
+
+def _write_tables(
+    conn: Connection,
+    writer: BackupWriter,
+    keyring: Keyring,
+    left_out: set[str],
+    left_accounts: set[str],
+    acme_accounts: dict[int, str],
+) -> tuple[dict[str, int], int, int]:
+    """Every table of the snapshot ``conn`` into ``writer`` but the keys ``left_out`` (and
+    ACME accounts ``left_accounts``), their CSRs and ACME orders; closes the writer.
+    Returns the records per table, the bytes written and the identities."""
+    identities = 0
+    for name in TABLES:
+        tbl = _table(name)
+        q = select(tbl).order_by(*_order(tbl))
+        result = conn.execute(q, execution_options={"yield_per": _BATCH})
+        last: tuple[str, str] | None = None
+        for row in result.mappings():
+            rec = _encode(tbl, row)
+            if name in ("keys", "acme_accounts"):
+                if row["fingerprint"] in (left_out if name == "keys" else left_accounts):
+                    continue  # damaged, skipped: named in the header
+                der = _unsealed(keyring, name, row)
+                del rec["nonce"], rec["sealed"]
+                rec["der"] = base64.b64encode(der).decode("ascii")
+                if name == "acme_accounts":
+                    acme_accounts[row["id"]] = row["fingerprint"]
+            elif name == "csrs" and row["spki"] in left_out:
+                continue  # its key was skipped: the CSR is no use without it
+            elif name == "acme_orders":
+                if row["spki"] in left_out or row["account_id"] not in acme_accounts:
+                    continue  # its key or its account was skipped
+                # ids are not carried: the order names its account by its key
+                rec["account"] = acme_accounts.get(row["account_id"])
+            elif name == "certificates":
+                ident = (row["deployment"], row["identity"])
+                if ident != last:
+                    identities += 1
+                    last = ident
+            writer.write(rec)
+    writer.close()
+    return dict(writer.counts), writer.bytes_written, identities
 
 
 def _unsealed(keyring: Keyring, table: str, row: Mapping[Any, Any]) -> bytes:
@@ -268,22 +430,30 @@ def _unsealed(keyring: Keyring, table: str, row: Mapping[Any, Any]) -> bytes:
             f"{what} does not open with the store's data key (its sealed bytes are "
             "damaged): a backup cannot hold it, so none was written",
             f"`ccapki doctor` lists every key that does not open; put it back from an "
-            f"earlier backup ({fix}), then run `ccapki backup create` again",
+            f"earlier backup ({fix}), then run `ccapki backup create` again; or give "
+            "`ccapki backup create --skip-damaged` to back up everything else now (the "
+            "backup names the keys it leaves out)",
         ) from None
 
 
 def create_backup(
-    store: Store, path: str | os.PathLike[str], passphrase: str, *, scrypt_n: int = SCRYPT_N
+    store: Store,
+    path: str | os.PathLike[str],
+    passphrase: str,
+    *,
+    scrypt_n: int = SCRYPT_N,
+    skip_damaged: bool = False,
 ) -> BackupSummary:
     """Write a backup of ``store`` to the file ``path`` (atomically, 0600: a failure or an
-    interruption leaves no file) and log it in the audit log (``backup-create``)."""
+    interruption leaves no file) and log it in the audit log (``backup-create``, with the
+    keys left out under ``skip_damaged``). Raises what :func:`write_backup` raises."""
     from ccapki.fsutil import atomic_writer
 
     store.unlock()
     target = Path(path)
     where = str(target.resolve())
     with atomic_writer(target, private=True) as fh:
-        summary = write_backup(store, fh, passphrase, scrypt_n=scrypt_n)
+        summary = write_backup(store, fh, passphrase, scrypt_n=scrypt_n, skip_damaged=skip_damaged)
         # logged before the file takes its name: another writer holding the store (a
         # StoreBusy), or any failure here, leaves no backup file (and an older one at
         # that path as it was); the backup written, then an error, left the file there
@@ -294,9 +464,19 @@ def create_backup(
                 bytes=summary.bytes,
                 identities=summary.identities,
                 records=dict(summary.counts),
+                **(
+                    {"skipped_keys": [k.as_json() for k in summary.skipped.keys]}
+                    if summary.skipped
+                    else {}
+                ),
             )
     return BackupSummary(
-        summary.counts, summary.identities, summary.bytes, summary.created_at, where
+        summary.counts,
+        summary.identities,
+        summary.bytes,
+        summary.created_at,
+        where,
+        summary.skipped,
     )
 
 
@@ -369,6 +549,8 @@ class BackupContents:
     identities: tuple[BackupIdentity, ...]
     deployments: tuple[str, ...]
     keys_checked: int
+    #: the damaged keys ``backup create --skip-damaged`` left out (the header says which)
+    skipped: Skipped = field(default_factory=Skipped)
 
 
 def verify_backup(reader: BackupReader) -> BackupContents:
@@ -422,6 +604,7 @@ def verify_backup(reader: BackupReader) -> BackupContents:
         tuple(sorted(idents.values(), key=lambda i: (i.deployment, i.name))),
         tuple(deployments),
         keys,
+        Skipped.of(reader.header),
     )
 
 
@@ -443,6 +626,11 @@ class RestoreSummary:
     #: keys the store held whose sealed bytes no longer opened, sealed again from the
     #: backup's copy (``FINGERPRINT16 (identity)``)
     repaired: list[str] = field(default_factory=list)
+    #: identities (``deployment/name``) of ``--identity`` whose store holds newer data:
+    #: their damaged keys were repaired, their certificates left as they are
+    repair_only: list[str] = field(default_factory=list)
+    #: the damaged keys the backup itself lacks (made with ``--skip-damaged``)
+    skipped: Skipped = field(default_factory=Skipped)
 
 
 def _audit_key(at: dt.datetime, action: str, subject: str, detail: str) -> bytes:
@@ -471,7 +659,7 @@ class _Restorer:
         self.only = only
         self.only_deployment = only_deployment
         self.force = force
-        self.summary = RestoreSummary(header)
+        self.summary = RestoreSummary(header, skipped=Skipped.of(header))
         self.batch: list[dict[str, Any]] = []
         self.table: str | None = None
         self.position = -1
@@ -479,6 +667,10 @@ class _Restorer:
         self.clashes = 0  # conflicts that are another certificate at a version, not a newer one
         self.touched: set[tuple[str, str]] = set()  # identities merged onto store versions
         self.selected: set[tuple[str, str]] = set()  # --identity: the groups restored
+        # --identity whose store holds newer data: only its damaged keys are repaired
+        self.repair_only: dict[tuple[str, str], str] = {}  # group -> why it is newer
+        self.repair_spkis: set[str] = set()
+        self.repaired_only = 0
         self.want_spkis: set[str] = set()
         self.want_cas: set[str] = set()
         self.acme_ids: dict[str, int] = {}  # ACME account key fingerprint -> id in the store
@@ -565,17 +757,6 @@ class _Restorer:
                 if k[1] == self.only and self.only_deployment in (None, k[0])
             }
             self.selected |= set(groups)
-            for group in groups.values():
-                for row in group:
-                    self.want_spkis.add(row["spki"])
-                    self.want_cas |= (
-                        {
-                            fingerprint(c)
-                            for c in x509.load_pem_x509_certificates(row["chain_pem"].encode())
-                        }
-                        if row["chain_pem"].strip()
-                        else set()
-                    )
         if not groups:
             return
         c = t.certificates.c
@@ -589,6 +770,8 @@ class _Restorer:
         kept = 0
         for key, group in groups.items():
             mine = held.get(key)
+            if self.only is not None and not self._wanted(key, group, mine):
+                continue
             if not mine:
                 new += group
                 self.summary.identities.append(_label(*key))
@@ -628,6 +811,38 @@ class _Restorer:
         self._insert("certificates", new)
         self._count("certificates", len(new), kept)
 
+    def _wanted(
+        self, key: tuple[str, str], group: list[dict[str, Any]], mine: dict[int, str] | None
+    ) -> bool:
+        """``--identity``: whether its certificates are restored. Not when the store holds
+        newer data for it and there is no ``force``: then only its damaged keys are
+        repaired (the keys the backup holds for it, each proven by its fingerprint), its
+        certificates, CAs and CSRs are left as they are. Else the keys and CAs of its
+        versions are wanted."""
+        if mine and not self.force:
+            top, newest = max(mine), group[-1]
+            clash = [
+                r["version"]
+                for r in group
+                if mine.get(r["version"], r["fingerprint"]) != r["fingerprint"]
+            ]
+            if clash or top > newest["version"]:
+                self.repair_only[key] = (
+                    f"another certificate at v{clash[0]}"
+                    if clash
+                    else f"v{top} in the store, v{newest['version']} in the backup"
+                )
+                self.repair_spkis |= {r["spki"] for r in group}
+                return False
+        for row in group:
+            self.want_spkis.add(row["spki"])
+            if row["chain_pem"].strip():
+                self.want_cas |= {
+                    fingerprint(c)
+                    for c in x509.load_pem_x509_certificates(row["chain_pem"].encode())
+                }
+        return True
+
     def _cas(self, rows: list[dict[str, Any]]) -> None:
         if self.only is not None:
             rows = [r for r in rows if r["fingerprint"] in self.want_cas]
@@ -639,11 +854,16 @@ class _Restorer:
 
     def _keys(self, rows: list[dict[str, Any]]) -> None:
         if self.only is not None:
+            if self.repair_only:
+                self._repair_only(rows)
             rows = [
                 r
                 for r in rows
                 if r["fingerprint"] in self.want_spkis
-                or (r["deployment"], r["identity"]) in self.selected
+                or (
+                    (r["deployment"], r["identity"]) in self.selected
+                    and (r["deployment"], r["identity"]) not in self.repair_only
+                )
             ]
         have = self._existing(t.keys.c.fingerprint, [r["fingerprint"] for r in rows])
         keyring = self.store.keyring
@@ -657,6 +877,25 @@ class _Restorer:
             new.append(r)
         self._insert("keys", new)
         self._count("keys", len(new), len(rows) - len(new))
+
+    def _repair_only(self, rows: list[dict[str, Any]]) -> None:
+        """The keys of the ``--identity`` whose store holds newer data: each the store holds
+        is repaired if damaged; none is added (its certificates were not restored)."""
+        mine = [
+            r
+            for r in rows
+            if r["fingerprint"] not in self.want_spkis
+            and (
+                r["fingerprint"] in self.repair_spkis
+                or (r["deployment"], r["identity"]) in self.repair_only
+            )
+        ]
+        have = self._existing(t.keys.c.fingerprint, [r["fingerprint"] for r in mine])
+        before = len(self.summary.repaired)
+        for r in mine:
+            if r["fingerprint"] in have:
+                self._repair_key(self.store.keyring, r)
+        self.repaired_only += len(self.summary.repaired) - before
 
     def _repair_key(self, keyring: Keyring, rec: dict[str, Any]) -> None:
         """A key the store holds already is kept, unless its sealed bytes no longer open
@@ -701,7 +940,7 @@ class _Restorer:
         same key) is kept. With ``--identity``: those of the restored identity's
         deployment (its orders name one)."""
         if self.only is not None:
-            deps = {d for d, _ in self.selected}
+            deps = {d for d, n in self.selected if (d, n) not in self.repair_only}
             rows = [r for r in rows if r["deployment"] in deps]
         c = t.acme_accounts.c
         have = self._existing(c.fingerprint, [r["fingerprint"] for r in rows])
@@ -724,7 +963,7 @@ class _Restorer:
         """ACME orders, their account found by its key's fingerprint; one the store holds
         (the same identity, key and time) is kept."""
         if self.only is not None:
-            rows = [r for r in rows if (r["deployment"], r["identity"]) in self.selected]
+            rows = [r for r in rows if self._restored(r)]
         out = []
         for r in rows:
             account = self.acme_ids.get(r.pop("account") or "")
@@ -750,6 +989,12 @@ class _Restorer:
         self._insert("acme_orders", new)
         self._count("acme_orders", len(new), len(out) - len(new))
 
+    def _restored(self, row: Mapping[str, Any]) -> bool:
+        """``--identity``: whether ``row`` (a CSR, an ACME order) is of the identity
+        restored (not one whose store holds newer data: only its keys are repaired)."""
+        group = (row["deployment"], row["identity"])
+        return group in self.selected and group not in self.repair_only
+
     def _existing(self, col: Any, values: Sequence[str]) -> set[str]:
         if not values:
             return set()
@@ -757,7 +1002,7 @@ class _Restorer:
 
     def _csrs(self, rows: list[dict[str, Any]]) -> None:
         if self.only is not None:
-            rows = [r for r in rows if (r["deployment"], r["identity"]) in self.selected]
+            rows = [r for r in rows if self._restored(r)]
         if not rows:
             return
         c = t.csrs.c
@@ -863,6 +1108,13 @@ class _Restorer:
                 f"say which: `ccapki --deployment {holders[0]} backup restore FILE "
                 f"--identity {self.only}`",
             )
+        if self.repair_only:
+            labels = [_label(*k) for k in sorted(self.repair_only)]
+            if self.repaired_only:
+                self.summary.repair_only += labels
+            else:  # nothing to repair: the newer data is refused as ever
+                self.conflicts += [f"{_label(*k)} ({why})" for k, why in self.repair_only.items()]
+                self.clashes += sum(why.startswith("another") for why in self.repair_only.values())
         if self.conflicts:
             shown = "; ".join(self.conflicts[:5])
             more = f" and {len(self.conflicts) - 5} more" if len(self.conflicts) > 5 else ""
@@ -952,9 +1204,13 @@ def restore_backup(
     """Restore ``reader``'s backup into ``store`` (empty or not) in one transaction.
 
     ``identity``: only that identity (every version, its keys, pending CSR keys and CSRs,
-    the CAs of its chains and their keys). Rows the store holds already are kept; keys are
-    re-sealed under the store's keyring. Raises :class:`InputError` when the store holds
-    newer data (see the module's docstring) unless ``force``, or when the backup holds
+    the CAs of its chains and their keys); when the store holds newer data for it and
+    there is no ``force``, only its keys whose sealed bytes no longer open are sealed again
+    from the backup's copies (``repair_only``; its certificates are left as they are), and
+    the newer data is refused only when none was damaged. Rows the store holds already are
+    kept (a damaged key repaired); keys are re-sealed under the store's keyring. Raises
+    :class:`InputError` when the store holds newer data (see the module's docstring)
+    unless ``force``, or when the backup holds
     ``identity`` in several deployments and ``deployment`` does not say which;
     :class:`NotFoundError` for an ``identity`` the backup does not hold; and what the
     reader raises for a damaged or truncated archive; in every case nothing is written.
@@ -974,6 +1230,8 @@ def restore_backup(
             added=summary.added,
             identities=len(summary.identities),
             forced=summary.forced,
+            **({"repaired": summary.repaired} if summary.repaired else {}),
+            **({"repair_only": summary.repair_only} if summary.repair_only else {}),
         )
     return summary
 

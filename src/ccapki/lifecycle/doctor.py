@@ -946,6 +946,11 @@ def examine(
             else p
             for p in schema
         ]
+    elif url is not None and not url.startswith("sqlite:"):  # no copy kept: pg_dump first
+        from ccapki.store.session import upgrade_hint
+
+        fix = f"{upgrade_hint(url, state.revision)} (then run `ccapki doctor` again)"
+        schema = [replace(p, fix=fix) if p.code == "schema-older" else p for p in schema]
     problems += schema
     if schema:
         skipped.append(f"the store's rows: its schema {state.revision} is not {t.SCHEMA_HEAD}")

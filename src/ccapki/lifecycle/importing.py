@@ -95,6 +95,8 @@ class ImportResult:
     notes: tuple[str, ...] = ()
     #: the CA certificates kept (``cas`` names them)
     ca_certificates: tuple[x509.Certificate, ...] = ()
+    #: CA certificates of the batch not kept: "NAME (in no certificate's chain)"
+    ignored: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,9 @@ class ImportPlan:
     held_cas: tuple[str, ...] = ()
     held_keys: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    #: CA certificates of the batch not kept: in a file with identity certificates, on
+    #: none's chain (an unrelated CA sent along): "NAME (in no certificate's chain)"
+    ignored: tuple[str, ...] = ()
 
 
 # ---------------------------------------------------------------------------- reading
@@ -433,23 +438,42 @@ def plan_import(
     d = _Decisions()
     left_out: list[x509.Certificate] = []
     by_file: dict[int, dict[str, SortedChain]] = {}  # each file's chains, sorted once
+    on_chains: set[str] = set()  # the CAs on the path of a leaf of the batch
     for sc in group_chains(batch.certs.values()) if batch.certs else []:
         if is_ca(sc.leaf) and not _on_identity_key(sc.leaf, known):
             d.ca_imports += [c for c in sc.certificates if is_ca(c)]
         else:
             sent = _as_sent(sc, batch.sent_with.get(fingerprint(sc.leaf), ()), by_file)
             left_out += [c for c in sc.chain if c not in sent.chain and is_ca(c)]
+            on_chains |= {fingerprint(c) for c in sent.chain}
             _plan_leaf(ctx, sent, d)
-    # a CA of the batch that a file's own path left out, on no chain imported: kept, as a
-    # CA on no leaf's path always is (every certificate of the batch is accounted for)
-    on_chains = {fingerprint(c) for r in d.imported for c in r.chain}
+    # a CA of the batch that a file's own path left out, on no chain imported: judged as
+    # a CA on no leaf's path is (every certificate of the batch is accounted for)
+    on_chains |= {fingerprint(c) for r in d.imported for c in r.chain}
     d.ca_imports += [c for c in left_out if fingerprint(c) not in on_chains]
+    # a CA on no leaf's chain: kept when a file gave CAs alone (a root or an intermediate
+    # imported on purpose), else ignored (an unrelated CA sent along in a leaf's bundle)
+    alone = {
+        fingerprint(c)
+        for m in materials
+        if m.certificates and all(is_ca(c) for c in m.certificates)
+        for c in m.certificates
+    }
+    kept: list[x509.Certificate] = []
+    ignored: dict[str, str] = {}
+    for c in d.ca_imports:
+        fp = fingerprint(c)
+        if fp in on_chains or fp in alone:
+            kept.append(c)
+        else:
+            ignored.setdefault(fp, f"{display_name(c)} (in no certificate's chain)")
+    d.ca_imports = kept
     if d.refusals:
         raise InputError(
             "refused (nothing was imported): " + " | ".join(d.refusals),
             "; ".join([*dict.fromkeys(d.fixes), "or import anyway with --force"]),
         )
-    return _plan_of(d, batch, known, materials)
+    return replace(_plan_of(d, batch, known, materials), ignored=tuple(ignored.values()))
 
 
 def _on_identity_key(cert: x509.Certificate, known: Known) -> bool:
@@ -645,6 +669,7 @@ def store_import(store: Store, plan: ImportPlan) -> ImportResult:
         held_keys=plan.held_keys,
         notes=plan.notes,
         ca_certificates=plan.new_cas,
+        ignored=plan.ignored,
     )
 
 

@@ -169,6 +169,11 @@ def _iso(when: dt.datetime | None) -> str | None:
 def _when(
     days_left: int | None, not_after: dt.datetime | None, now: dt.datetime | None = None
 ) -> str:
+    if now is not None and not_after is not None:
+        # the one wording of every command: hours within 24 h, else whole days
+        from ccapki.pki.expiry import expiry_stamp, expiry_words
+
+        return f"{expiry_words(not_after, now)} ({expiry_stamp(not_after, now)})"
     date = f" ({not_after.date().isoformat()})" if not_after else ""
     if days_left is None:
         return f"expires{date}"
@@ -193,6 +198,12 @@ def expiry_notices(items: Iterable[StatusItemLike], now: dt.datetime | None = No
     out = []
     items = list(items)
     holders: dict[str, list[str]] = {}  # trust-root fingerprint -> appliances
+    # a true self-signed identity's own certificate, also in its peers' trust stores: one
+    # notice, the identity's (as `ccapki status` shows it on one row)
+    own = {(it.deployment, it.fingerprint) for it in items if it.kind == "identity"}
+    items = [
+        it for it in items if it.kind != "trust-root" or (it.deployment, it.fingerprint) not in own
+    ]
     for it in items:
         if it.kind == "trust-root":
             holders.setdefault(it.fingerprint, []).append(it.name.partition(": ")[0])
@@ -219,6 +230,8 @@ def expiry_notices(items: Iterable[StatusItemLike], now: dt.datetime | None = No
             "expired": "expired",
             "missing": "no certificate",
             "damaged": "stored certificate damaged: run `ccapki doctor`",
+            # a CA that can no longer sign a full-validity certificate: what comes next
+            "rollover": getattr(it, "note", "") or "CA rollover ahead",
         }.get(it.stage, f"{it.stage}-day warning")
         when = (
             "has no certificate yet"

@@ -39,14 +39,13 @@ from cryptography.hazmat.primitives import serialization
 
 from ccapki.errors import InputError
 from ccapki.pki.certs import (
-    days_left,
-    days_since,
     display_name,
     fingerprint,
     is_self_signed,
     issued_by,
     issuer_display_name,
 )
+from ccapki.pki.expiry import expiry_stamp, span_words
 from ccapki.pki.keys import public_key_fingerprint
 from ccapki.probe import ProbeResult, ProbeTarget, observe_many
 from ccapki.probe.tls import sha256_hex
@@ -190,17 +189,12 @@ def _date(when: dt.datetime) -> str:
     return when.astimezone(dt.UTC).strftime("%Y-%m-%d")
 
 
-def _plural_s(n: int) -> str:
-    return "" if n == 1 else "s"
-
-
 def _expiry(cert: x509.Certificate, now: dt.datetime) -> str:
-    left = days_left(cert, now)
-    end = _date(cert.not_valid_after_utc)
-    if left < 0:
-        ago = days_since(cert.not_valid_after_utc, now)
-        return f"expired {end} ({'today' if not ago else f'{ago} day{_plural_s(ago)} ago'})"
-    return f"expires {end} ({left} day{'' if left == 1 else 's'})"
+    end_at = cert.not_valid_after_utc
+    end = expiry_stamp(end_at, now)
+    if end_at < now:
+        return f"expired {end} ({span_words(now - end_at)} ago)"
+    return f"expires {end} ({span_words(end_at - now)})"
 
 
 def _missing_intermediates(

@@ -31,7 +31,8 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPri
 from ccapki._util import written_at
 from ccapki.errors import InputError, Interrupted, StoreBusy, StoreError
 from ccapki.lifecycle.trustops import Inventory, load_inventory, required_trust, trust_changes
-from ccapki.pki.certs import days_left, days_since, display_name, fingerprint, renewal_window
+from ccapki.pki.certs import days_left, display_name, fingerprint, renewal_window
+from ccapki.pki.expiry import ca_successor_reason, expiry_on_words
 from ccapki.pki.issue import (
     Issuer,
     fit_name,
@@ -41,7 +42,7 @@ from ccapki.pki.issue import (
 )
 from ccapki.pki.keys import KeyType, generate_key
 from ccapki.pki.signer import SignerKey
-from ccapki.store.records import IdentityRecord, StoredIdentity
+from ccapki.store.records import CsrRecord, IdentityRecord, StoredIdentity
 from ccapki.store.session import Store
 from ccapki.topology.model import Deployment, KeyPolicy, Source
 from ccapki.topology.plan import (
@@ -406,17 +407,8 @@ def _resolve(dep: Deployment, names: Sequence[str]) -> set[str]:
     return {index[n] for n in names}
 
 
-def _ago(days: int) -> str:
-    return "today" if not days else f"{days} day{'' if days == 1 else 's'} ago"
-
-
 def _when(cert: x509.Certificate, now: dt.datetime) -> str:
-    left = days_left(cert, now)
-    date = f"{cert.not_valid_after_utc:%Y-%m-%d}"
-    if cert.not_valid_after_utc <= now:
-        ago = days_since(cert.not_valid_after_utc, now)
-        return f"expired on {date} ({_ago(ago)})"
-    return f"expires on {date}, in {left} days"
+    return expiry_on_words(cert.not_valid_after_utc, now)  # hours within 24 h
 
 
 def _in_window(cert: x509.Certificate, now: dt.datetime) -> bool:
@@ -458,17 +450,37 @@ class _Issuers:
         return self.new[kind]
 
 
-def _ca_reason(cert: x509.Certificate, now: dt.datetime, until: dt.datetime) -> str | None:
-    """Why CA ``cert`` cannot sign a certificate valid ``until`` (None: it can)."""
-    name = display_name(cert)
-    if _in_window(cert, now):
-        return f"{name} {_when(cert, now)}, inside its renewal window"
-    if cert.not_valid_after_utc < until:
-        return (
-            f"{name} expires on {cert.not_valid_after_utc:%Y-%m-%d}, before certificates "
-            f"renewed now would ({until:%Y-%m-%d})"
-        )
-    return None
+def warned_from(not_after: dt.datetime, warn_days: Sequence[int]) -> dt.datetime:
+    """Return when ``status`` starts to warn of a certificate ending ``not_after`` (its
+    widest ``warn_days`` stage: at most that many whole days left, as
+    :func:`~ccapki.lifecycle.status.stage_for` counts). A third-party identity's renewal
+    (its CSR) is due from then: the CA's answer takes time. Raises nothing."""
+    widest = max(warn_days, default=0)
+    return not_after - dt.timedelta(days=widest + 1)
+
+
+def _stale_csr(p: PlannedIdentity, rec: CsrRecord) -> str:
+    """How ``rec`` (an identity's newest CSR) differs from what the deployment file gives
+    ``p`` now, in words (empty: it asks for what the file gives, or no longer parses)."""
+    from ccapki.topology.plan import csr_differences
+
+    try:
+        return "; ".join(csr_differences(p.spec, rec.csr))
+    except ValueError:
+        return ""
+
+
+def _ca_reason(cert: x509.Certificate, now: dt.datetime, days: int) -> str | None:
+    """Why CA ``cert`` cannot sign a certificate valid ``days`` from ``now`` (None: it
+    can): the rule
+    `status` warns by too (:func:`~ccapki.pki.expiry.ca_successor_reason`)."""
+    return ca_successor_reason(
+        display_name(cert),
+        cert.not_valid_after_utc,
+        now,
+        days,
+        renewal_window(cert),
+    )
 
 
 def _plan(
@@ -487,9 +499,13 @@ def _plan(
         newest[ca.kind] = ca.certificate
     issuers = _Issuers(newest, counts)
     last_csr: dict[str, dt.datetime] = {}
+    newest_csr: dict[str, CsrRecord] = {}
     for c in store.csrs.list():
         last_csr[c.identity] = max(c.created_at, last_csr.get(c.identity, c.created_at))
+        if c.created_at >= newest_csr.get(c.identity, c).created_at:
+            newest_csr[c.identity] = c
     policy = dep.monitoring.key_policy
+    warn_days = dep.monitoring.warn_days
 
     chosen: list[tuple[PlannedIdentity, StoredIdentity, str, bool]] = []
     skipped: list[Skipped] = []
@@ -509,11 +525,17 @@ def _plan(
                 skipped.append(Skipped(p.name, "no certificate yet: nothing to renew", how))
             continue
         cert = cur.certificate
+        # a third-party CA takes time to answer: its CSR is due once status warns of it
+        early = p.spec.source is Source.THIRD_PARTY and not p.spec.acme
         opens = cert.not_valid_after_utc - renewal_window(cert)
+        if early:
+            opens = min(opens, warned_from(cert.not_valid_after_utc, warn_days))
         # a window still to open (one open already is due, or skipped with its reason)
         if opens > now and (next_due is None or opens < next_due[1]):
             next_due = (p.name, opens)
         leaf_due = _in_window(cert, now)
+        early = early and not leaf_due and warned_from(cert.not_valid_after_utc, warn_days) < now
+        leaf_due = leaf_due or early
         ca_due = [c for c in cur.chain if _in_window(c, now)]
         is_due = leaf_due or bool(ca_due)
         if not (named or (due and is_due)):
@@ -534,7 +556,15 @@ def _plan(
             continue
         third = p.spec.source is Source.THIRD_PARTY
         pending_since = last_csr.get(p.name)
+        stale = ""
         if third and not named and pending_since is not None and pending_since > cur.created_at:
+            stale = _stale_csr(p, newest_csr[p.name])
+        if stale:
+            stale = (
+                f"; its pending CSR (made {pending_since:%Y-%m-%d}) is stale: made for an "
+                f"older version of the deployment file ({stale}): a new CSR replaces it"
+            )
+        elif third and not named and pending_since is not None and pending_since > cur.created_at:
             skipped.append(
                 Skipped(
                     p.name,
@@ -544,14 +574,19 @@ def _plan(
                 )
             )
             continue
-        if leaf_due:
+        if early:
+            reason = (
+                f"{_when(cert, now)}: in its warning stage, the CSR goes to the CA now "
+                "(its answer takes time)"
+            )
+        elif leaf_due:
             reason = _when(cert, now)
         elif ca_due:
             first = ca_due[0]
             reason = f"its issuer {display_name(first)} {_when(first, now)}"
         else:
             reason = f"not due ({_when(cert, now)}): renewed as named"
-        chosen.append((p, cur, reason, is_due))
+        chosen.append((p, cur, reason + stale, is_due))
 
     # successors for the CAs that would not outlive what they sign now
     for signer in dict.fromkeys(signer_for(p, dep) for p, *_ in chosen):
@@ -559,13 +594,12 @@ def _plan(
         if chain is None:
             continue
         days = max(p.validity_days for p, *_ in chosen if signer_for(p, dep) == signer)
-        until = now + dt.timedelta(days=days)
-        root_why = _ca_reason(chain[-1], now, until)
+        root_why = _ca_reason(chain[-1], now, days)
         if root_why is not None:
             for kind in (INTERNAL_ROOT, INTERNAL_CA) if signer == INTERNAL_CA else (signer,):
                 issuers.successor(kind, root_why)
         elif len(chain) > 1:
-            inter_why = _ca_reason(chain[0], now, until)
+            inter_why = _ca_reason(chain[0], now, days)
             if inter_why is not None:
                 issuers.successor(INTERNAL_CA, inter_why)
 

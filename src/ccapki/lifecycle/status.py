@@ -30,6 +30,7 @@ after a rotation) is listed with ``in_use`` False: its expiry warns nobody.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -60,9 +61,11 @@ __all__ = [
     "StatusReport",
     "TrustFact",
     "build_report",
+    "ca_validity_days",
     "days_left",
     "deployment_items",
     "estate_status",
+    "identity_certificates",
     "read_facts",
     "read_settings",
     "settings_json",
@@ -300,17 +303,19 @@ class StatusReport:
 
     def rows(self) -> list[StatusItem]:
         """The items as the table shows them: a trust-store root held by several appliances
-        of a deployment once (its first item), every other item as it is."""
+        of a deployment once (its first item), a true self-signed identity's own
+        certificate in trust stores on the identity's row alone, every other item as it
+        is."""
         return list(self._rows)
 
     @cached_property
     def _rows(self) -> tuple[StatusItem, ...]:
-        seen: set[tuple[str, str]] = set()
+        seen: set[tuple[str, str]] = identity_certificates(self.items)
         out: list[StatusItem] = []
         for i in self.items:
             if i.kind == "trust-root":
                 key = (i.deployment, i.fingerprint)
-                if key in seen:
+                if key in seen:  # held by another appliance, or an identity's own
                     continue
                 seen.add(key)
             out.append(i)
@@ -414,6 +419,9 @@ class StatusReport:
                 parts.append(f"{temporary} temporary ({short} of them for 3 months)")
             else:
                 parts.append(f"{temporary} temporary")
+        rollover = sum(1 for i in self._rows if i.in_use and i.stage == "rollover")
+        if rollover:
+            parts.append(f"{_plural(rollover, 'CA')} to roll over at the next renewal")
         if n["pending"]:
             parts.append(f"{_plural(n['pending'], 'CSR')} pending")
         if n["unreachable"]:
@@ -465,6 +473,13 @@ class StatusReport:
         if items:
             out["items"] = [i.to_dict() for i in self.items]
         return out
+
+
+def identity_certificates(items: Sequence[StatusItem]) -> set[tuple[str, str]]:
+    """(deployment, fingerprint) of every identity item's certificate: a trust-root item
+    with one of them is a true self-signed identity's own certificate in a peer's trust
+    store, reported once, as the identity (its note says where it is trusted)."""
+    return {(i.deployment, i.fingerprint) for i in items if i.kind == "identity"}
 
 
 def _plural(n: int, word: str) -> str:
@@ -537,6 +552,9 @@ class DeploymentFacts:
     #: identity -> why its current row's stored certificate is not the certificate the row
     #: names (unreadable, another certificate, not UTF-8): damaged, for `ccapki doctor`
     damaged: Mapping[str, str] = field(default_factory=dict)
+    #: CA kind -> the longest validity (days) the identities it signs ask for (the file's):
+    #: a CA with less life left gets a successor at the next renewal (stage ``rollover``)
+    ca_days: Mapping[str, int] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------- pure part
@@ -560,10 +578,13 @@ def stage_for(days_left: int, warn_days: Sequence[int]) -> str:
 
 def _stage_words(stage: str, days: int, not_after: dt.datetime, now: dt.datetime) -> str:
     """What the certificate does: "is in the 30-day stage (12 day(s) left)", "expired 2
-    days ago" (whole days since it expired, as every command says it)."""
+    days ago", "expired 16 hours ago (2027-11-29 17:00 UTC)" (as every command says it:
+    :func:`ccapki.pki.expiry.expiry_words`)."""
     if stage == "expired":
-        ago = (now - not_after) // _DAY
-        return "expired today" if not ago else f"expired {ago} day{'' if ago == 1 else 's'} ago"
+        from ccapki.pki.expiry import expiry_stamp, expiry_words
+
+        words = expiry_words(not_after, now)
+        return words if now - not_after >= _DAY else f"{words} ({expiry_stamp(not_after, now)})"
     return f"is in the {stage}-day stage ({days} day{'' if days == 1 else 's'} left)"
 
 
@@ -598,6 +619,71 @@ def _temporary_note(
             f"({facts.temporary_days} days){issued}; {fix}"
         )
     return f"temporary: {rel}'s {kind} install-time kind of certificate"
+
+
+def _csr_step(
+    note: str, f: CurrentFact, stage: str, facts: DeploymentFacts, awaited: set[str]
+) -> str:
+    """``note``, plus, for a third-party identity status warns of whose renewal has no CSR
+    at the CA yet, the next step: its CSR (``renew --due`` includes it from this stage)."""
+    if (
+        stage in ("ok", "pending")
+        or f.source != Source.THIRD_PARTY.value
+        or facts.planned.get(f.identity, f.source) == "acme"
+        or f.identity in awaited
+    ):
+        return note
+    step = (
+        f"next: make its CSR and send it to the CA (`ccapki renew --due --commit`, or "
+        f"`ccapki csr {f.identity}`): the CA's answer takes time"
+    )
+    return f"{note}; {step}" if note else step
+
+
+def _rollover_note(ca: CaFact, facts: DeploymentFacts, now: dt.datetime) -> str:
+    """What status says of a signing CA that can no longer sign a certificate for the
+    validity its identities ask for (renew's rule, :func:`ccapki.pki.expiry.
+    ca_successor_reason`): the next renewal makes its successor; a root's successor is a
+    new root clients must trust first. Empty when it can still sign one."""
+    from ccapki.pki.expiry import ca_successor_reason
+
+    days = facts.ca_days.get(ca.kind)
+    why = None if days is None else ca_successor_reason(ca.name, ca.not_after, now, days)
+    if why is None:
+        return ""
+    generation = sum(1 for c in facts.cas if c.kind == ca.kind) + 1
+    base = _GENERATION_SUFFIX.sub("", ca.name)
+    successor = f"{base} G{generation}"
+    note = (
+        f"rollover ahead: {why}: the next renewal (`ccapki renew --due`) makes a successor, "
+        f"{successor}"
+    )
+    if ca.kind.endswith("-root"):
+        note += (
+            ", a new root every client (agents, web-login and admin-GUI browsers) must trust "
+            "before the appliances present what it signs: once made, `ccapki export-roots` "
+            "writes it; install it on the clients first"
+        )
+    return note
+
+
+#: a CA name's generation suffix (" G2"), as renew names successors
+_GENERATION_SUFFIX = re.compile(r" G\d+$")
+
+
+def _also_root(note: str, appliances: Sequence[str] | None) -> str:
+    """``note``, plus, for a true self-signed identity whose own certificate the trust
+    stores of ``appliances`` hold, that it is also the root they trust (one row for both)."""
+    if not appliances:
+        return note
+    names = list(dict.fromkeys(appliances))
+    more = f" +{len(names) - 4}" if len(names) > 4 else ""
+    where = f"{', '.join(names[:4])}{more}"
+    also = (
+        "also the root its peers and clients trust (true self-signed: in the trust store of "
+        f"{len(names)} appliance{'' if len(names) == 1 else 's'}: {where})"
+    )
+    return f"{note}; {also}" if note else also
 
 
 def _served(
@@ -674,6 +760,16 @@ def deployment_items(facts: DeploymentFacts, now: dt.datetime) -> list[StatusIte
         for f in facts.identities
         if facts.planned and f.identity not in facts.planned
     }
+    # the trust stores of appliances the file no longer has are gone with them
+    held_trust = [t for t in facts.trust if not facts.appliances or t.appliance in facts.appliances]
+    # a true self-signed identity's own certificate is also the root its peers trust:
+    # one row, the identity's, saying where it is trusted (not a trust-root row again)
+    own_name = {f.fingerprint: f.identity for f in facts.identities if f.fingerprint not in gone}
+    trusted_own: dict[str, list[str]] = {}
+    for t in held_trust:
+        if t.superseded is None and t.fingerprint in own_name:
+            trusted_own.setdefault(t.fingerprint, []).append(t.appliance)
+    awaited = {c.identity for c in facts.csrs if not c.stale}  # a CSR the CA answers
     for f in facts.identities:
         if f.fingerprint in gone:
             stage, left = judge(f.not_after)
@@ -713,11 +809,20 @@ def deployment_items(facts: DeploymentFacts, now: dt.datetime) -> list[StatusIte
                 stage,
                 temporary,
                 _served(by_identity.get(f.identity, no_probes), f, now, fresh_for),
-                _temporary_note(
-                    f.source, facts, f.not_after - f.not_before if f.not_before else None
-                )
-                if temporary
-                else "",
+                _csr_step(
+                    _also_root(
+                        _temporary_note(
+                            f.source, facts, f.not_after - f.not_before if f.not_before else None
+                        )
+                        if temporary
+                        else "",
+                        trusted_own.get(f.fingerprint),
+                    ),
+                    f,
+                    stage,
+                    facts,
+                    awaited,
+                ),
             )
         )
     held = {f.identity for f in facts.identities}
@@ -770,9 +875,8 @@ def deployment_items(facts: DeploymentFacts, now: dt.datetime) -> list[StatusIte
             StatusItem(dep, "csr", csr.identity, csr.spki, None, None, "pending", False, (), note)
         )
     used = facts.chain_fingerprints
-    # the trust stores of appliances the file no longer has are gone with them
-    held_trust = [t for t in facts.trust if not facts.appliances or t.appliance in facts.appliances]
     trusted = {t.fingerprint for t in held_trust}
+    signing = {ca.kind: ca for ca in facts.cas}  # oldest first: the last of a kind signs
     for ca in facts.cas:
         left = days_left(ca.not_after, now)
         in_use = used is None or ca.fingerprint in used or ca.fingerprint in trusted
@@ -781,6 +885,11 @@ def deployment_items(facts: DeploymentFacts, now: dt.datetime) -> list[StatusIte
             if in_use
             else f"unused ({ca.kind}): no current certificate's chain or trust store holds it"
         )
+        stage = stage_for(left, warn)
+        if in_use and stage == "ok" and signing[ca.kind] is ca:
+            rollover = _rollover_note(ca, facts, now)
+            if rollover:
+                stage, note = "rollover", rollover
         items.append(
             StatusItem(
                 dep,
@@ -789,7 +898,7 @@ def deployment_items(facts: DeploymentFacts, now: dt.datetime) -> list[StatusIte
                 ca.fingerprint,
                 ca.not_after,
                 left,
-                stage_for(left, warn),
+                stage,
                 False,
                 (),
                 note,
@@ -802,6 +911,17 @@ def deployment_items(facts: DeploymentFacts, now: dt.datetime) -> list[StatusIte
         name = f"{t.appliance}: {t.label}"
         if labels[(t.appliance, t.label)] > 1:  # e.g. two versions of a self-signed identity
             name += f" (sha256 {t.fingerprint[:12]}, until {t.not_after:%Y-%m-%d})"
+        if t.superseded is None and t.fingerprint in trusted_own:
+            # --json keeps each appliance's entry; the table, counts and notices have
+            # the identity's row alone (:func:`identity_certificates`)
+            items.append(
+                StatusItem(
+                    dep, "trust-root", name, t.fingerprint, t.not_after, left, stage, False,
+                    (), f"{own_name[t.fingerprint]}'s own certificate (true self-signed): "
+                    "reported on its identity's row",
+                )
+            )  # fmt: skip
+            continue
         if t.superseded is None and t.fingerprint not in gone:
             items.append(
                 StatusItem(dep, "trust-root", name, t.fingerprint, t.not_after, left, stage, False)
@@ -895,6 +1015,23 @@ def settings_of(deployment: Deployment) -> Settings:
     )
 
 
+def ca_validity_days(deployment: Deployment) -> dict[str, int]:
+    """Return CA kind -> the longest validity in days the identities it signs ask for
+    (``internal-root`` as its ``internal-ca``: a root must outlive the leaves under it),
+    as ``renew`` asks a CA to outlive what it signs. Raises nothing."""
+    from ccapki.topology.plan import INTERNAL_CA, INTERNAL_ROOT, make_plan, signer_for
+
+    out: dict[str, int] = {}
+    for p in make_plan(deployment).identities:
+        signer = signer_for(p, deployment)
+        if signer in ("self", "third-party") or p.spec.acme:
+            continue
+        out[signer] = max(out.get(signer, 0), p.validity_days)
+    if INTERNAL_CA in out:
+        out[INTERNAL_ROOT] = out[INTERNAL_CA]
+    return out
+
+
 #: The version of :func:`settings_json`'s format (facts of another version are not read).
 _FACTS_VERSION = 2
 
@@ -917,6 +1054,7 @@ def settings_json(deployment: Deployment) -> str:
             "appliances": dict(s.appliances),
             "identities": dict(s.identities),
             "probe_interval": s.probe_interval,
+            "ca_days": ca_validity_days(deployment),  # read by read_facts, not Settings
         },
         separators=(",", ":"),
         sort_keys=True,
@@ -1020,6 +1158,38 @@ def read_settings(
         _SETTINGS.clear()
     _SETTINGS[text] = found
     return found
+
+
+def _ca_days(kept: DeploymentRecord | None) -> dict[str, int]:
+    """:func:`ca_validity_days` of the stored deployment file ``kept``: from its facts
+    (``ca_days``), else parsed from its text (a file kept before they were; cached). Empty
+    without a file, or when it no longer parses."""
+    import json
+
+    if kept is None:
+        return {}
+    try:
+        days = json.loads(kept.facts or "null")["ca_days"]
+        return {str(k): int(v) for k, v in days.items()}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        pass
+    found = _CA_DAYS.get(kept.text)
+    if found is None:
+        from ccapki.errors import CcapkiError
+        from ccapki.topology.fastload import parse_deployment
+
+        try:
+            found = ca_validity_days(parse_deployment(kept.text, kept.path or "<stored>"))
+        except CcapkiError:
+            found = {}
+        if len(_CA_DAYS) >= 16:
+            _CA_DAYS.clear()
+        _CA_DAYS[kept.text] = found
+    return found
+
+
+#: :func:`ca_validity_days` of deployment-file texts read by this process
+_CA_DAYS: dict[str, dict[str, int]] = {}
 
 
 #: Settings read by this process, by deployment-file text (``watch`` asks every run).
@@ -1221,6 +1391,7 @@ def read_facts(store: Store, name: str) -> DeploymentFacts:
         until = _not_after_from_pems(store, missing) if missing else {}
         old = _superseded(store, {r[2] for r in trust_rows}, current)
     cas = tuple([CaFact(n, k, fp, end or until[fp]) for n, k, fp, end in ca_rows])
+    ca_days = _ca_days(kept) if cas else {}
     trust = tuple(
         [TrustFact(a, label, fp, end or until[fp], old.get(fp)) for a, label, fp, end in trust_rows]
     )
@@ -1239,6 +1410,7 @@ def read_facts(store: Store, name: str) -> DeploymentFacts:
         planned=conf.identities,
         probe_interval=conf.probe_interval,
         damaged=damaged,
+        ca_days=ca_days,
     )
 
 

@@ -28,7 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from cryptography import x509
 
@@ -61,9 +61,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("ccapki.watch")
-
-#: the stages that are no warning (as `status` counts them)
-_QUIET = ("ok", "pending")
 
 #: the status items of one deployment of the store at ``now``
 StatusFn = Callable[["Store", "Deployment", dt.datetime], Sequence[StatusItemLike]]
@@ -98,6 +95,8 @@ class DeploymentRun:
     errors: tuple[str, ...] = ()
     items: int = 0
     warnings: int = 0
+    #: rows in no warning stage (``ccapki status``'s "N certificates fine")
+    fine: int = 0
     probed: int | None = None  # None: not probed this run
     drift: int = 0
     trust_failures: int | None = None
@@ -117,7 +116,8 @@ class DeploymentRun:
 
     def summary(self) -> str:
         """One line: what the run saw and did."""
-        parts = [f"{self.items} certificates, {self.warnings} in a warning stage"]
+        # as `ccapki status` counts (its counts(): a root trusted by several appliances once)
+        parts = [f"{self.fine} certificates fine, {self.warnings} in a warning stage"]
         if self.probed is not None:
             parts.append(f"{self.probed} endpoints probed, {self.drift} drifting")
         if self.trust_failures is not None:
@@ -138,6 +138,7 @@ class DeploymentRun:
             "ok": self.ok,
             "errors": list(self.errors),
             "certificates": self.items,
+            "fine": self.fine,
             "warnings": self.warnings,
             "probed": self.probed,
             "drift": self.drift,
@@ -184,6 +185,15 @@ def stored_deployment(store: Store) -> Deployment:
             "apply its file (`ccapki apply FILE`)",
         )
     return parse_deployment(kept.text, kept.path or f"<stored deployment {kept.name}>")
+
+
+def _status_counts(items: Sequence[StatusItemLike], now: dt.datetime) -> dict[str, int]:
+    """``ccapki status``'s counts of these items (:meth:`StatusReport.counts`: rows, a
+    trust-store root held by several appliances once)."""
+    from ccapki.lifecycle.status import StatusItem, StatusReport
+
+    rows = tuple(cast("Sequence[StatusItem]", items))
+    return StatusReport(now=now, items=rows, warn_days={}).counts()
 
 
 def _reason(exc: BaseException) -> str:
@@ -362,15 +372,18 @@ class Watcher:
                 else:
                     log.exception("%s: run failed", name)
             seconds = time.monotonic() - t0
+            counts = _status_counts(items, started)
             run = DeploymentRun(
                 deployment=name,
                 started=started,
                 seconds=seconds,
                 ok=not errors,
                 errors=tuple(errors),
-                items=len(items),
-                # as `status` counts: an unused entry (renewed since) warns nobody
-                warnings=sum(1 for it in items if it.in_use and it.stage not in _QUIET),
+                # as `status` counts (its rows: a root several appliances trust once; an
+                # unused entry, renewed since, warns nobody)
+                items=counts["items"],
+                warnings=sum(counts[k] for k in ("expired", "warning", "missing", "damaged")),
+                fine=counts["ok"],
                 probed=probed,
                 drift=drift,
                 trust_failures=trust_failures,

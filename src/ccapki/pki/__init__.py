@@ -7,6 +7,7 @@ imports none of them, so importing one stays cheap.
 __all__ = [
     "certs",
     "chain",
+    "expiry",
     "export",
     "formats",
     "inspect",

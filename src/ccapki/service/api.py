@@ -33,7 +33,7 @@ from ccapki.errors import CcapkiError, InputError, NotFoundError, PasswordError
 from ccapki.lifecycle.inventory import DEFAULT_LIMIT, MAX_LIMIT
 from ccapki.lifecycle.status_pages import CLASSES, StatusPages
 from ccapki.service.auth import current_session, issue_token, request_store, require
-from ccapki.service.config import check_upload_count
+from ccapki.service.config import MAX_UPLOAD_FILE_BYTES, check_upload_count, check_upload_size
 from ccapki.service.problems import PROBLEM_RESPONSES, ProblemException, StrictBody
 from ccapki.store.records import Role, TokenRecord, UserRecord
 from ccapki.store.session import Store
@@ -735,13 +735,9 @@ async def import_files(
         folder = Path(tmp)  # 0700: mkdtemp
         paths: list[Path] = []
         for n, f in enumerate(files, start=1):
-            data = await f.read(MAX_UPLOAD + 1)
+            data = await f.read(MAX_UPLOAD_FILE_BYTES + 1)
             name = _upload_name(f.filename, n)
-            if len(data) > MAX_UPLOAD:
-                raise InputError(
-                    f"{name} is larger than {MAX_UPLOAD} bytes",
-                    "upload it alone, or check it is a certificate",
-                )
+            check_upload_size(name, len(data))  # the dashboard's limit and words too
             path = folder / f"{n:02d}-{name}" if (folder / name).exists() else folder / name
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as fh:
@@ -772,7 +768,8 @@ async def import_files(
         keys_kept=result.keys_kept,
         held=[h.describe() for h in result.held],
         warnings=list(result.warnings),
-        notes=list(result.notes),
+        # an unrelated CA sent along with a certificate: not kept, said so
+        notes=[*result.notes, *(f"ignored: {what}" for what in result.ignored)],
     )
 
 

@@ -17,9 +17,10 @@ itself). The login form has no session yet: its token is a double-submit cookie
 Failed logins are counted in the store (every instance sees them), within
 ``login_window`` (15 minutes): 5 for one name from one address lock that pair (429 with
 ``Retry-After``) but no other user of that address; 20 from one address lock the
-address; 10 for one name from anywhere slow that name to one attempt per 30 seconds (a
-delay, never a long lockout). The address is the peer's, or behind ``trusted_proxy`` the
-last hop of ``X-Forwarded-For`` (:func:`client_address`).
+address (a lock's ``Retry-After``: until enough of those failures age out of the window
+that fewer than the limit are left); 10 for one name from anywhere slow that name to one
+attempt per 30 seconds (a delay, never a long lockout). The address is the peer's, or
+behind ``trusted_proxy`` the last hop of ``X-Forwarded-For`` (:func:`client_address`).
 
 Authentication comes before the body (:class:`AuthenticateFirst`): a route that needs a
 user answers an anonymous request 401 without reading its body; :class:`BodyLimit`
@@ -372,11 +373,25 @@ def _throttled(
     """Why a login for ``name`` from ``address`` is refused now, and the seconds to wait
     (``Retry-After``); None: it may be tried."""
     pair, from_address, for_name, last = store.logins.counts(name, address, config.login_window)
-    window = int(config.login_window.total_seconds())
+
+    def wait(count: int, limit: int, *, only_address: bool = False) -> int:
+        # a lock ends when fewer than ``limit`` failures are left within the window: when
+        # the (count - limit + 1)-th oldest ages out, not a whole window from now
+        at = store.logins.oldest(
+            config.login_window,
+            name=None if only_address else name,
+            address=address,
+            skip=count - limit,
+        )
+        left = config.login_window.total_seconds()
+        if at is not None:
+            left = (at + config.login_window - store.now()).total_seconds()
+        return max(1, math.ceil(left))
+
     if pair >= config.login_limit:
-        return f"for {name!r} from {address}", window
+        return f"for {name!r} from {address}", wait(pair, config.login_limit)
     if from_address >= config.login_address_limit:
-        return f"from {address}", window
+        return f"from {address}", wait(from_address, config.login_address_limit, only_address=True)
     if for_name >= config.login_name_limit and last is not None:
         left = (last + config.login_name_delay - store.now()).total_seconds()
         if left > 0:

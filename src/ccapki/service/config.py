@@ -16,8 +16,10 @@ __all__ = [
     "DEFAULT_MAX_UPLOAD_BODY",
     "DEFAULT_PORT",
     "MAX_UPLOAD_FILES",
+    "MAX_UPLOAD_FILE_BYTES",
     "ServiceConfig",
     "check_upload_count",
+    "check_upload_size",
     "default_instance_id",
 ]
 
@@ -41,6 +43,28 @@ def check_upload_count(count: int) -> None:
             f"{count} files uploaded: at most {MAX_UPLOAD_FILES} in one upload",
             f"split them over several uploads of at most {MAX_UPLOAD_FILES} files, each "
             "certificate with its key",
+        )
+
+
+#: The largest file one upload of certificates and keys may hold, in bytes (1 MiB): the
+#: import API and the dashboard's upload alike. A certificate, key or bundle (PEM, DER,
+#: PKCS#7, PKCS#12) is a few KiB; the command line's parser takes up to 16 MiB.
+MAX_UPLOAD_FILE_BYTES = 1 << 20
+
+
+def check_upload_size(name: str, size: int) -> None:
+    """Refuse an uploaded file ``name`` of ``size`` bytes, more than
+    :data:`MAX_UPLOAD_FILE_BYTES` (the API's and the dashboard's one limit and one
+    wording: a 400 ``bad-input``). Read at most ``MAX_UPLOAD_FILE_BYTES + 1`` bytes of a
+    file to call it. Raises :class:`~ccapki.errors.InputError` when it is larger; else
+    nothing."""
+    if size > MAX_UPLOAD_FILE_BYTES:
+        limit = MAX_UPLOAD_FILE_BYTES
+        raise InputError(
+            f"{name} is larger than {limit // 1024} KiB ({limit} bytes): at most that per "
+            "uploaded file",
+            "upload certificates, keys and bundles only (PEM, DER, PKCS#7 or PKCS#12: a few "
+            "KiB each); check it is the file the CA sent",
         )
 
 

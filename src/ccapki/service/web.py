@@ -39,7 +39,6 @@ from markupsafe import Markup
 
 from ccapki import __version__, api
 from ccapki.errors import CcapkiError, NotFoundError
-from ccapki.pki.formats import MAX_PARSE_BYTES as MAX_BYTES
 from ccapki.service.auth import (
     current_session,
     current_user,
@@ -48,7 +47,13 @@ from ccapki.service.auth import (
     throttled_hint,
     wait_words,
 )
-from ccapki.service.config import MAX_UPLOAD_FILES, ServiceConfig, check_upload_count
+from ccapki.service.config import (
+    MAX_UPLOAD_FILE_BYTES,
+    MAX_UPLOAD_FILES,
+    ServiceConfig,
+    check_upload_count,
+    check_upload_size,
+)
 from ccapki.service.problems import ProblemException, status_of
 from ccapki.service.svg import deployment_svg, expiry_timeline_svg, stage_class, warn_words
 from ccapki.store.records import Role, UserRecord
@@ -175,6 +180,8 @@ def _stage_words(item: StatusItem) -> str:
     if not item.in_use:
         return "unused"
     days = f"{item.days_left} days" if item.days_left is not None else "no date"
+    if item.stage == "rollover":  # a CA that will get a successor at the next renewal
+        return f"{days} (successor at the next renewal)"
     return days if item.stage == "ok" else f"{days} (\u2264 {item.stage})"
 
 
@@ -646,6 +653,7 @@ def _certificates_page(
         source_warnings=source_warnings,
         can_operate=user.role.allows(Role.OPERATOR),
         max_files=MAX_UPLOAD_FILES,
+        max_file_kib=MAX_UPLOAD_FILE_BYTES // 1024,
     )
 
 
@@ -760,11 +768,13 @@ def upload(
         with _context(request, user, deployment) as ctx:
             try:
                 check_upload_count(len(files))  # the import API's limit and words too
-                # one byte over the parser's limit, so it refuses the file saying why
-                named = [
-                    (Path(f.filename or "").name or f"upload-{n}", f.file.read(MAX_BYTES + 1))
-                    for n, f in enumerate(files, start=1)
-                ]
+                named = []
+                for n, f in enumerate(files, start=1):
+                    # one byte over the limit, so it is refused saying why
+                    name = Path(f.filename or "").name or f"upload-{n}"
+                    data = f.file.read(MAX_UPLOAD_FILE_BYTES + 1)
+                    check_upload_size(name, len(data))  # the import API's limit and words
+                    named.append((name, data))
                 materials = _read_upload(named, password or None)
                 result = api.import_materials(
                     ctx.store, ctx.dep, materials, force=force, identity=identity or None

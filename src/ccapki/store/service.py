@@ -365,6 +365,30 @@ class LoginThrottle:
             ).one()
         return int(row[0]), int(row[1]), int(row[2]), row[3]
 
+    def oldest(
+        self,
+        window: dt.timedelta,
+        *,
+        name: str | None = None,
+        address: str | None = None,
+        skip: int = 0,
+    ) -> dt.datetime | None:
+        """When the oldest login that failed within ``window`` failed, for ``name`` (when
+        given) from ``address`` (when given), passing over the ``skip`` oldest: with
+        ``skip`` = failures - limit, when the one whose ageing out ends a lock failed.
+        None when there are no more. One row read by the ``(name, at)`` or ``(address,
+        at)`` index. Raises nothing."""
+        f = t.login_failures
+        q = select(f.c.at).where(f.c.at > self._s.now() - window)
+        if name is not None:
+            q = q.where(f.c.name == name[:128])
+        if address is not None:
+            q = q.where(f.c.address == address[:64])
+        q = q.order_by(f.c.at, f.c.id).offset(max(0, skip)).limit(1)
+        with self._s.connection() as c:
+            found: dt.datetime | None = c.execute(q).scalar()
+        return found
+
     def clear(self, name: str, address: str | None = None) -> None:
         """A good login forgets the name's failures (from ``address`` only, when given)."""
         f = t.login_failures

@@ -30,7 +30,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ccapki.errors import InputError, NotFoundError, PasswordError, StoreBusy, StoreError
+from ccapki.errors import (
+    CcapkiError,
+    InputError,
+    NotFoundError,
+    PasswordError,
+    StoreBusy,
+    StoreError,
+)
 from ccapki.home import DB_NAME, KEY_FILE, sqlite_url, store_exists
 from ccapki.store.records import DEFAULT_DEPLOYMENT, SCHEMA_HEAD
 
@@ -69,6 +76,7 @@ __all__ = [
     "read_only_error",
     "read_only_reason",
     "sqlite_read_only_uri",
+    "upgrade_hint",
 ]
 
 _PARSED_MAX = 200_000  # parsed certificates a Store keeps in memory at most
@@ -380,17 +388,73 @@ def _keep_copy(db: Path, version: str) -> Path:
     return target
 
 
-def _migrate(engine: Engine) -> None:
+def upgrade_hint(url: str | None, version: str) -> str:
+    """What to run on a store whose schema ``version`` is older than this ccapki's: `ccapki
+    upgrade`, which copies a SQLite store first; a database server's store (``url``) is
+    not copied, so the hint begins with the ``pg_dump`` that backs it up (its password left
+    out: pg_dump asks, or reads ~/.pgpass). Returns the hint's text."""
+    if url is None or url.startswith("sqlite:"):
+        return (
+            "upgrade it once with `ccapki upgrade` (it keeps a copy of the store as it "
+            "was); or keep using the ccapki that made it"
+        )
+    import shlex
+
+    from sqlalchemy.engine import URL, make_url
+
+    try:
+        given = make_url(url)
+        plain = URL.create(  # libpq's own URL: no driver, no password
+            "postgresql", given.username, None, given.host, given.port, given.database
+        ).update_query_dict(dict(given.query))  # (libpq's options too: a search_path)
+        target = shlex.quote(plain.render_as_string(hide_password=False))
+    except Exception:  # not a URL: the engine says so
+        target = "DATABASE"
+    return (
+        f"back it up first, `pg_dump {target} > ccapki-{version}.sql` (a database "
+        "server's store is migrated in one transaction, with no copy kept), then upgrade "
+        "it once with `ccapki upgrade`; or keep using the ccapki that made it"
+    )
+
+
+def _migrate(
+    engine: Engine,
+    keep_copy_of: Path | None = None,
+    wait: float = DEFAULT_WAIT,
+    on_wait: WaitNotice | None = None,
+) -> tuple[str, Path | None] | None:
     """Bring the schema to this version's, under the write lock: processes opening an
-    older store at once migrate it once (the others find it done)."""
+    older store at once migrate it once (the others find it done). With ``keep_copy_of``
+    (the SQLite file), its copy is kept first, under the same lock: it holds every write
+    committed before the migration, and is never of a store another upgrade migrated.
+    ``wait`` and ``on_wait`` as for :meth:`Store.transaction` (`ccapki --wait`).
+
+    Returns the revision migrated from and the copy; None when the store was at this
+    version's schema once locked. Raises :class:`StoreError` as :func:`_keep_copy` does."""
     from alembic import command
     from alembic.config import Config
+    from sqlalchemy import inspect
 
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-    with engine.connect() as conn, _write_lock(conn, DEFAULT_WAIT, None):
+    with engine.connect() as conn, _write_lock(conn, wait, on_wait):
+        before = (
+            str(conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar())
+            if inspect(conn).has_table("alembic_version")
+            else None
+        )
+        if before == SCHEMA_HEAD:
+            return None
+        copy = _keep_copy(keep_copy_of, before) if keep_copy_of and before else None
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+        try:
+            command.upgrade(cfg, "head")
+        except BaseException:  # rolled back (0006 refusing the rows, Ctrl-C): "nothing
+            if copy is not None:  # was changed", so no copy is left behind either
+                with contextlib.suppress(OSError):
+                    copy.unlink()
+            raise
+    return (before or "", copy)
 
 
 def _schema_version(engine: Engine) -> str | None:
@@ -454,6 +518,35 @@ def _sqlite_file(url: str, home: Path) -> Path:
     except Exception:  # not a URL: the engine says so
         database = None
     return Path(database) if database and database != ":memory:" else home / DB_NAME
+
+
+def _missing_folders(home: Path) -> list[Path]:
+    """The folders ``home`` and those of its parents that do not exist yet, innermost
+    first (what ``mkdir(parents=True)`` would make)."""
+    out: list[Path] = []
+    p = home.absolute()
+    while not p.exists() and p != p.parent:
+        out.append(p)
+        p = p.parent
+    return out
+
+
+def _write_trouble(exc: BaseException) -> str | None:
+    """Why a SQLite write failed with a full or failing disk (``database or disk is
+    full``, ``disk I/O error``), looked for in ``exc`` and what it was raised from or
+    while handling (Alembic's cleanup after the failed write raises its own error on top),
+    else None."""
+    from ccapki._util import sqlite_trouble
+
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        found = sqlite_trouble(cur)
+        if found is not None and found[0] in ("full", "failing"):
+            return found[1]
+        cur = cur.__cause__ or cur.__context__
+    return None
 
 
 def _refuse_odd_place(home: Path, url: str | None) -> None:
@@ -544,7 +637,12 @@ _KEY_FILE_HINT = (
 
 
 def _checked_engine(
-    home: Path, url: str | None, read_only: str | None, upgrade: bool
+    home: Path,
+    url: str | None,
+    read_only: str | None,
+    upgrade: bool,
+    wait: float = DEFAULT_WAIT,
+    on_wait: WaitNotice | None = None,
 ) -> tuple[Engine, Upgrade | None]:
     """The engine of the store (see :meth:`Store.open`), its schema checked: this
     ccapki's, or brought to it with ``upgrade`` (what was done: the :class:`Upgrade`).
@@ -627,16 +725,22 @@ def _checked_engine(
             raise StoreError(
                 f"the store's schema is {version}, older than this ccapki's "
                 f"({SCHEMA_HEAD}): nothing was changed",
-                "upgrade it once with `ccapki upgrade` (it keeps a copy of the store as it "
-                "was); or keep using the ccapki that made it",
+                upgrade_hint(url, version),  # a database server's: pg_dump it first
             )
         try:
-            copy = None if url else _keep_copy(home / DB_NAME, version)
-            _migrate(engine)
+            # the copy is kept under the migration's write lock (it was taken before it:
+            # a write committed meanwhile, by the ccapki that made the store, was missing)
+            # (a sqlite:/// CCAPKI_DATABASE_URL's file too: it was migrated with no copy)
+            sqlite_db = (
+                home / DB_NAME
+                if url is None
+                else (_sqlite_file(url, home) if url.startswith("sqlite:") else None)
+            )
+            done = _migrate(engine, sqlite_db, wait, on_wait)  # (was 60 s, silently)
         except BaseException:  # e.g. a migration that refuses the store's rows (0006)
             engine.dispose()
             raise
-        upgraded = Upgrade(version, SCHEMA_HEAD, copy)
+        upgraded = Upgrade(done[0], SCHEMA_HEAD, done[1]) if done else None
     else:
         upgraded = None
     return engine, upgraded
@@ -901,7 +1005,40 @@ class Store:
             )
         from ccapki.store.home import make_home
 
+        made_dirs = _missing_folders(home)  # what make_home makes: removed on a failure
         make_home(home)
+        try:
+            return cls._create(home, db, url, given, passphrase, key_file, clock)
+        except BaseException as exc:
+            for folder in made_dirs:  # only folders left empty: never another's file
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+            if isinstance(exc, Exception) and not isinstance(exc, CcapkiError):
+                trouble = _write_trouble(exc)
+                if trouble is not None:
+                    raise StoreError(
+                        f"cannot create the store in {home}: its database could not be "
+                        f"written ({trouble}): the disk is full, a file-size limit was "
+                        "reached or the disk is failing; nothing was created",
+                        f"make room on the file system of {home} (`df -h "
+                        f"{made_dirs[-1].parent if made_dirs else home}`; `ulimit -f` for a "
+                        "file-size limit), then run `ccapki init` again",
+                    ) from None
+            raise
+
+    @classmethod
+    def _create(
+        cls,
+        home: Path,
+        db: Path,
+        url: str,
+        given: str | None,
+        passphrase: str | None,
+        key_file: bool,
+        clock: Clock | None,
+    ) -> Store:
+        """The files of a new store in the folder ``home`` (made already): what
+        :meth:`init` does once it checked everything; a failure removes its files."""
         unwritable = read_only_reason(home) if key_file or url.startswith("sqlite:") else None
         if unwritable is not None:  # before any file: an OSError here would be exit 70
             raise StoreError(
@@ -1022,7 +1159,7 @@ class Store:
                 _read_only_engine if read_only else _file_engine, home / DB_NAME
             )
         else:
-            engine, upgraded = _checked_engine(home, url, read_only, upgrade)
+            engine, upgraded = _checked_engine(home, url, read_only, upgrade, wait, on_wait)
         store = cls(
             home,
             engine,
