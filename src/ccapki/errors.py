@@ -42,6 +42,7 @@ __all__ = [
     "PasswordError",
     "StoreBusy",
     "StoreError",
+    "StoreOutdated",
     "TokenError",
 ]
 
@@ -92,6 +93,20 @@ class StoreError(CcapkiError):
 
 class StoreBusy(StoreError):
     """Another ccapki held the store's write lock for longer than this command waits."""
+
+
+class StoreOutdated(StoreError):
+    """The store's schema is older than this ccapki's: `ccapki upgrade` it first
+    (commands that need no store, such as ``inspect FILE`` and ``plan FILE``, still run).
+    ``url`` is the store's database URL (None: the SQLite file in the home folder) and
+    ``version`` its schema revision, for a caller to word the exact upgrade command."""
+
+    def __init__(
+        self, message: str, hint: str = "", *, url: str | None = None, version: str = ""
+    ) -> None:
+        super().__init__(message, hint)
+        self.url = url
+        self.version = version
 
 
 class KeyNotFoundError(CcapkiError):

@@ -122,7 +122,8 @@ def test_refused_archives_change_nothing(
     error_with_hint(cli("backup", "verify", archive, env=WRONG))
     for what, data in _damaged(archive, tmp_path).items():
         bad = write(tmp_path / "bad.backup", data)
-        r = error_with_hint(cli("backup", "restore", bad, home_dir=target, env=PASS))
+        # another store's backup (meant: --force), so the damage is what refuses it
+        r = error_with_hint(cli("backup", "restore", bad, "--force", home_dir=target, env=PASS))
         assert what in r.err, r.err
         assert what in error_with_hint(cli("backup", "verify", bad, env=PASS)).err
     r = error_with_hint(cli("backup", "verify", tmp_path / "missing.backup", env=PASS))

@@ -316,3 +316,25 @@ def test_a_long_name_does_not_widen_every_row(cli: Cli, faq: Path) -> None:
     assert "(on 10 appliances: cam-a, cam-b, cas-annex, cas-clinic +6)" in root  # whole
     expires = {x.index(" 20") for x in [*identity_rows, root]}
     assert len(expires) == 1  # the columns stay aligned, the root's row too (walkthrough)
+
+
+@pytest.mark.parametrize(
+    ("offset", "words"),
+    [
+        (dt.timedelta(hours=-5), "expires in 5 hours"),
+        (dt.timedelta(hours=16), "expired 16 hours ago"),
+    ],
+)
+def test_nagios_lines_say_the_last_day_in_hours(
+    cli: Cli, faq: Path, offset: dt.timedelta, words: str
+) -> None:
+    """Walkthrough K: README says every command says expiry within 24 hours in hours;
+    ``--nagios`` said "0 days left" and "expired" alone."""
+    end = _not_after(cli)
+    r = cli("status", "--nagios", now=end + offset)
+    stamp = f"{end.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC"
+    lines = [x for x in r.out.splitlines() if x.startswith("identity cam:")]
+    assert lines == [
+        f"identity cam: {words} ({stamp})"
+        + (" (stage 7)" if offset.total_seconds() < 0 else " (stage expired)")
+    ], r.out

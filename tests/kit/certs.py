@@ -154,6 +154,7 @@ def mint(
     name_constraints: x509.NameConstraints | None = None,
     hash_alg: Any = _KEEP,
     now: dt.datetime = NOW,
+    digital_signature: bool = True,
 ) -> Minted:
     """One certificate; ``issuer=None`` makes it self-signed. Knobs break one rule each.
 
@@ -192,7 +193,7 @@ def mint(
     kcs = ca if key_cert_sign is None else key_cert_sign
     b = b.add_extension(
         x509.KeyUsage(
-            digital_signature=True,
+            digital_signature=digital_signature,
             content_commitment=False,
             key_encipherment=isinstance(pub, rsa.RSAPublicKey) and not ca,
             data_encipherment=False,

@@ -129,7 +129,8 @@ def test_the_cli_says_which_names_clash(cli: Cli, keyfile_store: Path) -> None:
             conn.execute(insert(t.users), {"name": name, "role": "admin", "created_at": NOW})
     # any command refuses the older store (nothing changed); `ccapki upgrade` says why
     # the migration cannot run, and what fixes it
-    assert "ccapki upgrade" in error_with_hint(cli("users", "list")).err
+    refused = error_with_hint(cli("users", "list")).err  # (--home X: the exact command)
+    assert "ccapki upgrade" in refused or " upgrade`" in refused
     r = error_with_hint(cli("upgrade"))
     assert "'dave' (id 1), 'Dave' (id 2)" in r.err
     assert "UPDATE users SET name = 'Dave-2' WHERE id = 2;" in r.err

@@ -27,7 +27,14 @@ from typing import TYPE_CHECKING
 import click
 
 from ccapki import __version__
-from ccapki.errors import CcapkiError, InputError, Interrupted, PasswordError, StoreError
+from ccapki.errors import (
+    CcapkiError,
+    InputError,
+    Interrupted,
+    PasswordError,
+    StoreError,
+    StoreOutdated,
+)
 
 if TYPE_CHECKING:
     from ccapki.store.session import Store
@@ -296,6 +303,7 @@ class Env:
     _now: dt.datetime | None = field(default=None, repr=False)
     _asked: str | None = field(default=None, repr=False)
     _modes_checked: bool = field(default=False, repr=False)
+    _outdated_said: bool = field(default=False, repr=False)
 
     @property
     def home(self) -> Path:
@@ -446,14 +454,20 @@ class Env:
                     "or run `ccapki init` first",
                 )
 
-        store = Store.open(
-            self.home,
-            url=self.database_url,
-            passphrase=self.passphrase,
-            clock=self.now,
-            wait=self.wait,
-            on_wait=_say_waiting,
-        )
+        try:
+            store = Store.open(
+                self.home,
+                url=self.database_url,
+                passphrase=self.passphrase,
+                clock=self.now,
+                wait=self.wait,
+                on_wait=_say_waiting,
+            )
+        except StoreOutdated as exc:  # the hint names the exact command (--home X)
+            from ccapki.store.session import upgrade_hint
+
+            hint = upgrade_hint(exc.url, exc.version, self.upgrade_command())
+            raise StoreOutdated(exc.message, hint, url=exc.url, version=exc.version) from None
         store.actor = _os_user()
         store.token_keys.pin = self.pkcs11_pin  # CA keys in a PKCS#11 token (issue 14)
         try:
@@ -466,6 +480,45 @@ class Env:
             raise
         self.warn_loose_modes()
         return store
+
+    def upgrade_command(self) -> str:
+        """The exact command that upgrades this store, as the administrator runs it:
+        `ccapki --home X upgrade` when --home was given, `CCAPKI_HOME=X ccapki upgrade`
+        when only CCAPKI_HOME names it, else `ccapki upgrade` (a CCAPKI_DATABASE_URL
+        stays as set: its password is never repeated)."""
+        import shlex
+
+        if self.database_url is None:
+            if self.home_option is not None:
+                return f"ccapki --home {shlex.quote(self.home_option)} upgrade"
+            home = os.environ.get("CCAPKI_HOME")
+            if home:
+                return f"CCAPKI_HOME={shlex.quote(home)} ccapki upgrade"
+        return "ccapki upgrade"
+
+    @contextlib.contextmanager
+    def optional_store(self) -> Iterator[Store | None]:
+        """The store, open, for a command that also works without one (``inspect FILE``,
+        ``plan FILE``): None when there is none, or when its schema is older than this
+        ccapki's (then one note line, once per command, names the upgrade it needs for
+        the rest). Raises :class:`StoreError` for any other store trouble."""
+        if not self.store_exists():
+            yield None
+            return
+        try:
+            store = self.open_store()
+        except StoreOutdated as exc:
+            if not self._outdated_said:
+                self._outdated_said = True
+                click.echo(
+                    f"note: the store's schema ({exc.version}) is older than this ccapki's: "
+                    f"shown without it; run `{self.upgrade_command()}` for the rest",
+                    err=True,
+                )
+            yield None
+            return
+        with store:
+            yield store
 
     def act_on(self, name: str, *, source: str) -> None:
         """Act on deployment ``name``, the one the deployment file ``source`` names.

@@ -242,7 +242,7 @@ EXIT CODES
 @click.option("--json", "as_json", is_flag=True)
 def verify(file: str, as_json: bool) -> int:
     """Check a backup's integrity and list what it holds, without restoring."""
-    from ccapki.lifecycle.backups import read_backup, verify_backup
+    from ccapki.lifecycle.backups import backup_store_id, read_backup, verify_backup
 
     # the path is checked (a folder, a missing file) before the passphrase is asked
     fh, reader = read_backup(file, lambda: _backup_passphrase(confirm=False))
@@ -260,6 +260,7 @@ def verify(file: str, as_json: bool) -> int:
                 "created_at": h.created_at.isoformat(),
                 "created_by": h.created_by,
                 "schema": h.schema,
+                "store_id": backup_store_id(h),
                 "records": dict(contents.counts),
                 "skipped_keys": [k.as_json() for k in contents.skipped.keys],
                 "skipped_total": contents.skipped.total,
@@ -282,6 +283,8 @@ def verify(file: str, as_json: bool) -> int:
         f"{file}: intact (format v{h.version}, made {h.created_at:%Y-%m-%d %H:%M} UTC by "
         f"{h.created_by})"
     )
+    made_of = backup_store_id(h)
+    click.echo(f"  store ID: {made_of or 'none (made before backups carried it)'}")
     from ccapki.cli.output import plural
 
     click.echo(
@@ -316,19 +319,22 @@ EXAMPLES
   ccapki backup restore nightly.backup --identity cas-dorm  only one identity
   ccapki backup restore nightly.backup --force              the backup's certificates win
 
-Works on any store (SQLite or PostgreSQL, CCAPKI_DATABASE_URL) whatever store the backup
-came from. Keys are re-sealed under this store's key. What the store holds already is
-kept. The store holds newer data when an identity has a higher version than the backup's
-newest, or another certificate at the same version: the restore is refused (nothing is
-written) unless --force, which makes the backup's newest certificate the current version
-(added as a new version; the store's versions stay in its history). With --identity, a
-key of that identity whose sealed bytes are damaged here is sealed again from the
-backup's copy even when the store holds newer versions (its certificates stay as they are).
+Works on any store (SQLite or PostgreSQL, CCAPKI_DATABASE_URL). A backup of another
+store (its store ID, which `backup verify` prints, is not this store's) is refused unless
+--force, except into an empty store (a new machine: `ccapki init`, then restore), which
+asks nothing and takes the backup's store ID. Keys are re-sealed under this store's key.
+What the store holds already is kept. The store holds newer data when an identity has a
+higher version than the backup's newest, or another certificate at the same version: the
+restore is refused (nothing is written) unless --force, which makes the backup's newest
+certificate the current version (added as a new version; the store's versions stay in its
+history). With --identity, a key of that identity whose sealed bytes are damaged here is
+sealed again from the backup's copy even when the store holds newer versions (its
+certificates stay as they are).
 
 \b
 EXIT CODES
-  0 restored   2 wrong passphrase, damaged or truncated file, newer data in the store:
-               nothing written
+  0 restored   2 wrong passphrase, damaged or truncated file, newer data in the store,
+               another store's backup: nothing written
 """,
 )
 @click.argument("file", type=click.Path(dir_okay=True))

@@ -244,6 +244,11 @@ EXAMPLES
 
 A folder's files that hold no certificate or key (a README.txt) are skipped with a
 warning; a damaged certificate file refuses the whole import.
+A file holding certificates and a CA on none's chain (another CA's intermediate sent
+along) keeps the certificates and ignores that CA ("ignored: X (in no certificate's
+chain)"); a file of CA certificates alone keeps them. The CA's answer to a stale CSR (made
+before the deployment file changed the identity's names or key type) is refused: make a
+new CSR (`ccapki apply FILE`, then `ccapki csr NAME`), or --force takes it anyway.
 
 \b
 EXIT CODES
@@ -767,6 +772,12 @@ EXAMPLES
   ccapki export-roots --out - > roots.pem
   ccapki export-roots --out roots/ --json
 
+The roots of every identity the deployment file names (a public CA's: no client action).
+After a renewal made a new root (or renewed a true self-signed identity), the earlier one
+stays in what it writes, said "keep on clients", until `ccapki trust apply --prune`
+retires it from the appliances' trust stores: they present what it signed until the
+renewed certificates are installed. Export the roots again after the prune.
+
 \b
 EXIT CODES
   0 written (or no client action needed)   2 bad input, refused --out, or no roots yet
@@ -779,7 +790,7 @@ EXIT CODES
     help="The folder to write (made if missing); - prints the roots (PEM) on standard output.",
 )
 @click.option("--follow-symlink", is_flag=True, help="Write through files that are symlinks.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the roots and files as JSON.")
 @pass_env
 def export_roots(env: Env, out: str, follow_symlink: bool, as_json: bool) -> int:
     """The roots clients must install so agents and browsers stop warning."""

@@ -28,9 +28,9 @@ def _known(env: Env) -> list[KnownCA]:
     named, every deployment's (inspecting a file never needs --deployment), each CA once."""
     from ccapki.pki.inspect import KnownCA
 
-    if not env.store_exists():
-        return []
-    with env.open_store() as store:
+    with env.optional_store() as store:
+        if store is None:  # no store, or one to upgrade first (noted)
+            return []
         named = store.acting_on
         scopes: list[str | None] = [named] if named is not None else []
         scopes = scopes or [*store.deployments.names()] or [None]
@@ -156,11 +156,11 @@ def _key_matches(env: Env, spki: str) -> tuple[tuple[KeyMatch, ...] | None, str 
 
     from ccapki.pki.inspect import KeyMatch
 
-    if not env.store_exists():
-        return None, None
     found: list[KeyMatch] = []
     held: str | None = None
-    with env.open_store() as store:
+    with env.optional_store() as store:
+        if store is None:  # no store, or one to upgrade first (noted)
+            return None, None
         named = store.acting_on
         scopes: list[str | None] = [named] if named is not None else []
         scopes = scopes or [*store.deployments.names()] or [None]

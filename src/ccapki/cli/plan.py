@@ -123,8 +123,8 @@ def plan(env: Env, file: str | None, as_json: bool) -> int:
     dep, _ = load_deployment_arg(env, file, stdin=True)  # read-only: `-` is standard input
     p = api.make_plan(dep)
     actions = None
-    if env.store_exists():
-        with env.open_store() as store:
+    with env.optional_store() as store:  # none, or one to upgrade first (noted)
+        if store is not None:
             actions = api.pending_actions(store, p, env.now())
             if file is not None:  # a file given: maybe not the one `ccapki csr` works from
                 actions = _apply_before_csr(store, dep, file, actions)

@@ -38,6 +38,9 @@ The order: new issuers and trust-store additions first, then the identities, the
 retiring the old issuer where nothing needs it (`ccapki trust apply --prune`, once the
 appliances serve the new certificates). A third-party identity gets a CSR (written to
 --out) and keeps its current certificate until `ccapki import` brings the new one.
+--due takes it from the first stage `ccapki status` warns of (the CA's answer takes
+time); one whose CSR awaits the CA is skipped, unless that CSR is stale (made for names
+or a key type the file no longer gives): a new CSR replaces it.
 [renewal] key = "rotate" (default: a new key) or "keep" in the deployment file.
 
 Two runs at once (two administrators, the service's renew job) renew an identity once:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -12,8 +13,6 @@ from ccapki.cli.app import Env, pass_env
 from ccapki.errors import CcapkiError, InputError, StoreError
 
 if TYPE_CHECKING:
-    import datetime as dt
-
     from ccapki.lifecycle.status import StatusItem, StatusReport
 
 __all__ = ["status"]
@@ -190,6 +189,10 @@ def _render_rich(report: StatusReport) -> None:
     out.print(f"summary: {word}{escape(report.summary())}[/]")
 
 
+#: within this of its expiry a certificate's time left is said in hours
+_DAY = dt.timedelta(days=1)
+
+
 def _nagios_details(report: StatusReport) -> list[str]:
     """The plugin's long text: one line per row of the table that needs doing (a root
     several appliances trust: once, naming them)."""
@@ -205,6 +208,12 @@ def _nagios_details(report: StatusReport) -> list[str]:
             lines.append(f"{i.kind} {i.name}{where}: {i.note}")
         elif i.warning:
             left = "expired" if i.stage == "expired" else f"{i.days_left} days left"
+            if i.not_after is not None and abs(i.not_after - report.now) < _DAY:
+                # within 24 hours: in hours, as every command says it (pki/expiry.py)
+                from ccapki.pki.expiry import expiry_stamp, expiry_words
+
+                stamp = expiry_stamp(i.not_after, report.now)
+                left = f"{expiry_words(i.not_after, report.now)} ({stamp})"
             name = i.name
             if i.kind == "trust-root":
                 names = held[(i.deployment, i.fingerprint)]
@@ -275,16 +284,24 @@ appliance presented at its last `ccapki probe`, and since when. A trust-store ro
 row, however many appliances trust it: the summary, the Nagios data and the JSON `counts`
 count rows, while the JSON `items` list the root once per appliance that trusts it. A true
 self-signed identity, also the root its peers trust, is its identity's row alone.
+Within 24 hours of expiry notes and --nagios lines say it in hours ("expires in 5
+hours", DAYS 0; "expired 16 hours ago", DAYS -1). "rollover" (a warning) marks a
+signing CA that can no longer sign for the validity its identities ask for: the next
+renewal makes its successor (G2). DAMAGED marks an identity whose stored certificate
+is not the one its row names (`ccapki doctor` says what and how to restore it). A
+pending CSR made for names or a key type the file no longer gives is stale (make a new
+one).
 
 \b
 EXIT CODES
-  0 fine   1 a certificate in a warning stage or expired, a wrong certificate served,
-  an identity the deployment file plans still without a certificate, or a stored
-  certificate damaged (DAMAGED: `ccapki doctor` says what and how to restore it)
+  0 fine
+  1 a warning stage (rollover too), expired, a wrong certificate served, an
+    identity the file plans still without a certificate, or DAMAGED
   2 bad input (no store, several deployments and none named)
-  with --nagios: 0 OK   1 WARNING (a warning stage, an identity without a certificate)
-  2 CRITICAL (expired, a wrong certificate served, a stored certificate damaged)
-  3 UNKNOWN (any error: no store, unreadable store...; error and hint on stderr)
+  with --nagios:
+  0 OK   1 WARNING (a warning stage, rollover, an identity not yet issued)
+  2 CRITICAL (expired, a wrong certificate served, DAMAGED)
+  3 UNKNOWN (any error, no store, unreadable store; error, hint on stderr)
 """
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")

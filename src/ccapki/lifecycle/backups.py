@@ -41,7 +41,7 @@ from ccapki.store.identities import chain_fingerprints
 from ccapki.store.keyring import Keyring
 from ccapki.store.records import KeyState
 from ccapki.store.schema import UTCDateTime
-from ccapki.store.session import Store
+from ccapki.store.session import STORE_ID_KEY, Store
 from ccapki.topology.model import Deployment, IdentitySpec, Role
 
 __all__ = [
@@ -54,6 +54,7 @@ __all__ = [
     "RestoreSummary",
     "Skipped",
     "SkippedKey",
+    "backup_store_id",
     "create_backup",
     "read_backup",
     "recovery_kit",
@@ -340,6 +341,8 @@ def write_backup(
     """
     keyring = store.keyring  # the store's passphrase first
     now = store.now()
+    # the store's ID goes in the header (an older store gets one now, unless read-only)
+    store_id = store.store_id() or (None if store.read_only else store.ensure_store_id())
     identities = 0
     acme_accounts: dict[int, str] = {}  # ACME account id -> its key's fingerprint
     with _snapshot(store) as conn:
@@ -347,6 +350,8 @@ def write_backup(
         left_out = {k.fingerprint for k in skipped.keys if k.table == "keys"}
         left_accounts = {k.fingerprint for k in skipped.keys if k.table == "acme_accounts"}
         extra: dict[str, object] = {"dialect": store.engine.dialect.name}
+        if store_id is not None:
+            extra["store_id"] = store_id
         if skipped:
             extra["skipped"] = skipped.as_json()
         with BackupWriter(
@@ -631,6 +636,50 @@ class RestoreSummary:
     repair_only: list[str] = field(default_factory=list)
     #: the damaged keys the backup itself lacks (made with ``--skip-damaged``)
     skipped: Skipped = field(default_factory=Skipped)
+
+
+def backup_store_id(header: BackupHeader) -> str | None:
+    """The ID of the store a backup was made of (its header's ``extra.store_id``), or None
+    for a backup made before backups carried it."""
+    found = header.extra.get("store_id")
+    return found if isinstance(found, str) and found else None
+
+
+#: the tables a store holding nothing has no rows in (``init`` writes only meta and audit)
+_HOLDING = (
+    "deployments", "certificates", "cas", "keys", "ca_token_keys", "csrs", "acme_accounts",
+    "trust_entries",
+)  # fmt: skip
+
+
+def _holds_data(conn: Connection) -> bool:
+    """Whether the store holds any deployment, certificate, CA, key, CSR or trust entry."""
+    for name in _HOLDING:
+        tbl = _table(name)
+        if conn.execute(select(1).select_from(tbl).limit(1)).first() is not None:
+            return True
+    return False
+
+
+def _check_origin(store: Store, conn: Connection, header: BackupHeader, force: bool) -> bool:
+    """Refuse (:class:`InputError`, nothing written) a backup of another store into a store
+    holding data, unless ``force``. Returns whether the store holds nothing and the backup
+    names its store (whose ID the store then takes: it becomes that store, moved here)."""
+    theirs = backup_store_id(header)
+    ours = store.store_id()
+    if theirs is None:  # an older backup: only clashing certificates can tell
+        return False
+    if not _holds_data(conn):
+        return theirs != ours
+    if ours is None or theirs == ours or force:
+        return False
+    raise InputError(
+        f"the backup comes from another store (store ID {theirs[:8]}; this store's is "
+        f"{ours[:8]}); nothing was restored",
+        "check it is this store's backup (`ccapki backup verify FILE` prints its store ID); "
+        "if restoring another store's backup is intended (e.g. moving to a new machine: "
+        "restore it into a new, empty store, which asks nothing), give --force",
+    )
 
 
 def _audit_key(at: dt.datetime, action: str, subject: str, detail: str) -> bytes:
@@ -1217,10 +1266,14 @@ def restore_backup(
     """
     store.unlock()  # the target store's passphrase before anything is read or written
     with store.transaction() as conn:
+        adopt = _check_origin(store, conn, reader.header, force)
         r = _Restorer(store, conn, reader.header, identity, force, deployment)
         for rec in reader.records():
             r.add(rec)
         summary = r.finish()
+        theirs = backup_store_id(reader.header)
+        if adopt and theirs is not None:  # an empty store restored whole: it is that store
+            conn.execute(update(t.meta).where(t.meta.c.key == STORE_ID_KEY).values(value=theirs))
         store.audit.record(
             "backup-restore",
             source,

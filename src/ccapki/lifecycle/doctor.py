@@ -71,6 +71,7 @@ __all__ = [
     "stale_key_problems",
     "token_key_problems",
     "trust_problem",
+    "upgrade_copy_problems",
 ]
 
 #: A backup older than this is a warning.
@@ -214,6 +215,19 @@ def database_problems(state: DatabaseState) -> list[Problem]:
                 ),
             ]
         return [read_only, *database_problems(replace(state, read_only=None))]
+    if state.no_room is not None:  # not damage: nothing could be written beside it
+        folder = Path(state.where).parent
+        return [
+            Problem(
+                "database-no-room",
+                Severity.ERROR,
+                state.where,
+                "SQLite cannot write beside the store's database to read it (its -shm "
+                f"file): the disk is full or a file-size limit stops it ({state.no_room})",
+                f"make room on the disk of {folder} (`df -h {folder}`), or lift the "
+                "file-size limit (`ulimit -f unlimited`), then run `ccapki doctor` again",
+            )
+        ]
     if state.error is not None:
         if state.backend == "sqlite":
             return [
@@ -860,6 +874,32 @@ def backup_problems(
     return []
 
 
+def upgrade_copy_problems(
+    copies: Sequence[tuple[Path, str, dt.datetime]], db: Path, now: dt.datetime
+) -> list[Problem]:
+    """A warning for each copy `ccapki upgrade` kept beside the store's SQLite database
+    ``db`` (``copies``: path, schema revision, made at; as
+    :func:`ccapki.store.session.kept_copies` lists them): it holds every key of the store
+    as it was, and is only for going back to the ccapki that made it."""
+    out = []
+    for path, revision, made in copies:
+        days = max(0, (now - made).days)
+        age = "today" if days == 0 else f"{days} day{'s' if days != 1 else ''} ago"
+        out.append(
+            Problem(
+                "upgrade-copy-kept",
+                Severity.WARNING,
+                str(path),
+                f"the copy `ccapki upgrade` kept of the store (schema {revision}, made "
+                f"{made:%Y-%m-%d %H:%M} UTC, {age}) is still beside {db.name}: it holds "
+                "the store's keys as they were, for going back to the ccapki that made it",
+                f"once the upgraded store serves you, delete it: `rm {path}` (to go back "
+                f"instead, put it back as {db.name})",
+            )
+        )
+    return out
+
+
 # ---------------------------------------------------------------------------- the IO edge
 
 
@@ -921,6 +961,11 @@ def examine(
     state = health.examine_database(home, url, quick=quick)
     where = state.where
     problems += database_problems(state)
+    sqlite_db = _sqlite_db(home, url)
+    if sqlite_db is not None:  # a copy `ccapki upgrade` kept, still lying beside it
+        from ccapki.store.session import kept_copies
+
+        problems += upgrade_copy_problems(kept_copies(sqlite_db), sqlite_db, now)
     if state.error is not None or state.damage:
         skipped.append("the store's rows: the database cannot be read safely")
         return report()
@@ -989,6 +1034,24 @@ def examine(
         )
         skipped.append("the store's rows: reading them failed")
         return report()
+
+
+def _sqlite_db(home: Path, url: str | None) -> Path | None:
+    """The store's SQLite file (``ccapki.db``, or the file a ``sqlite:///`` URL names);
+    None on a database server."""
+    from ccapki.home import DB_NAME
+
+    if url is None:
+        return home / DB_NAME
+    if not url.startswith("sqlite:"):
+        return None
+    from sqlalchemy.engine import make_url
+
+    try:
+        database = make_url(url).database
+    except Exception:  # not a URL: examine_database said so
+        return None
+    return Path(database) if database else None
 
 
 def _examine_rows(

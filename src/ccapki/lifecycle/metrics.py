@@ -162,13 +162,19 @@ class WatchMetrics:
 
         ``members``: identity -> the appliances serving it (an HA pair: both peers).
         An identity's series is one per appliance; a CA's has ``appliance=""``; a
-        trust-store root (named ``"<appliance>: <label>"``) is the appliance's. Pending
-        CSRs (no certificate) have none."""
+        trust-store root (named ``"<appliance>: <label>"``) is the appliance's, except a
+        true self-signed identity's own certificate in trust stores: it is the identity's
+        series alone, as ``status`` reports it once, on its identity's row. Pending CSRs
+        (no certificate) have none."""
         days: dict[Labels, float] = {}
         expiry: dict[Labels, float] = {}
+        items = list(items)
+        own = {it.fingerprint for it in items if it.kind == "identity"}
         for it in items:
             if it.not_after is None or it.kind == "csr":
                 continue
+            if it.kind == "trust-root" and it.fingerprint in own:
+                continue  # a true self-signed identity's own: its identity's series
             left = (
                 float(it.days_left)
                 if it.days_left is not None

@@ -793,8 +793,11 @@ def deployment_items(facts: DeploymentFacts, now: dt.datetime) -> list[StatusIte
                 StatusItem(
                     dep, "identity", f.identity, f.fingerprint, f.not_after, left, "damaged",
                     temporary, _served(by_identity.get(f.identity, no_probes), f, now, fresh_for),
-                    f"the stored certificate {why}: run `ccapki doctor`, which says what is "
-                    "damaged and how to restore it",
+                    _also_root(
+                        f"the stored certificate {why}: run `ccapki doctor`, which says what "
+                        "is damaged and how to restore it",
+                        trusted_own.get(f.fingerprint),
+                    ),
                 )
             )  # fmt: skip
             continue

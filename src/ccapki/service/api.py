@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, cast
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from ccapki import __version__
 from ccapki import api as core
@@ -1331,6 +1331,17 @@ def list_backups(request: Request, _: Admin) -> list[BackupOut]:
     return sorted(out, key=lambda b: b.modified, reverse=True)
 
 
+class BackupIn(StrictBody):
+    """How to make a backup."""
+
+    skip_damaged: StrictBool = Field(  # "yes" is not read as true
+        default=False,
+        description="Back up everything but the keys whose sealed bytes do not open "
+        "(`ccapki doctor` lists them), naming them (`ccapki backup create --skip-damaged`); "
+        "without it such a key stops the backup",
+    )
+
+
 @router.post(
     "/backups",
     response_model=dict[str, Any],
@@ -1338,10 +1349,14 @@ def list_backups(request: Request, _: Admin) -> list[BackupOut]:
     tags=["admin"],
     summary="Make a backup (a job)",
     description="An encrypted backup of the whole store into the service's backup folder, "
-    "under the service's CCAPKI_BACKUP_PASSPHRASE (never sent over HTTP).",
+    "under the service's CCAPKI_BACKUP_PASSPHRASE (never sent over HTTP). "
+    '`{"skip_damaged": true}` leaves out the keys that do not open, naming them.',
 )
-def make_backup(request: Request, store: StoreDep, user: Admin) -> Response | dict[str, Any]:
-    queued = _queued(store, "backup", {}, None, user)
+def make_backup(
+    request: Request, store: StoreDep, user: Admin, body: BackupIn | None = None
+) -> Response | dict[str, Any]:
+    skip = body is not None and body.skip_damaged
+    queued = _queued(store, "backup", {"skip_damaged": True} if skip else {}, None, user)
     if queued is not None:
         return queued
     from ccapki.lifecycle.backups import create_backup
@@ -1355,8 +1370,13 @@ def make_backup(request: Request, store: StoreDep, user: Admin) -> Response | di
     folder = _backup_dir(request)
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     stamp = store.now().strftime("%Y%m%dT%H%M%SZ")
-    summary = create_backup(store, folder / f"ccapki-{stamp}.backup", passphrase)
-    return {"path": summary.path, "bytes": summary.bytes, "identities": summary.identities}
+    summary = create_backup(store, folder / f"ccapki-{stamp}.backup", passphrase, skip_damaged=skip)
+    return {
+        "path": summary.path,
+        "bytes": summary.bytes,
+        "identities": summary.identities,
+        **({"skipped": summary.skipped.as_json()} if summary.skipped else {}),
+    }
 
 
 class UserOut(BaseModel):

@@ -118,7 +118,7 @@ _PARAMS: dict[str, dict[str, tuple[type, ...]]] = {
         "concurrency": (int,),
         "retries": (int,),
     },
-    "backup": {},
+    "backup": {"skip_damaged": (bool,)},
     "renew": {"names": (list,), "due": (bool,)},
     "acme": {"names": (list,), "due": (bool,)},
 }
@@ -710,13 +710,22 @@ class JobRunner:
         stamp = store.now().strftime("%Y%m%dT%H%M%SZ")
         path = self.backup_dir / f"ccapki-{stamp}-job{ctx.job.id}.backup"
         ctx.checkpoint()
-        summary = create_backup(store, path, passphrase)
+        # skip_damaged: back up all but the keys whose sealed bytes do not open (named)
+        skip = bool(ctx.job.params.get("skip_damaged", False))
+        try:
+            summary = create_backup(store, path, passphrase, skip_damaged=skip)
+        except CcapkiError as exc:  # a damaged key: the service's way to skip it too
+            if skip or "--skip-damaged" not in exc.hint:
+                raise
+            exc.hint += '; through the service: POST /api/v1/backups with {"skip_damaged": true}'
+            raise
         return {
             "path": summary.path,
             "bytes": summary.bytes,
             "identities": summary.identities,
             "records": dict(summary.counts),
             "created_at": summary.created_at.isoformat(),
+            **({"skipped": summary.skipped.as_json()} if summary.skipped else {}),
         }
 
     def _renew(self, store: Store, ctx: _Context) -> object:

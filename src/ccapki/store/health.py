@@ -56,6 +56,8 @@ class DatabaseState:
     ``damage``: what SQLite's integrity check reports (empty: healthy, or PostgreSQL).
     ``read_only``: why a SQLite store cannot be written (a read-only mount, missing write
     permission), else None; it is read, never called damaged, for that.
+    ``no_room``: SQLite's error when it could not write beside a SQLite store to read it
+    (its -shm file: a full disk, a file-size limit), else None (``error`` says it too).
     """
 
     backend: str  # "sqlite" | "postgresql" | another SQLAlchemy dialect name
@@ -64,6 +66,7 @@ class DatabaseState:
     revision: str | None = None
     damage: tuple[str, ...] = ()
     read_only: str | None = None
+    no_room: str | None = None
 
 
 def known_revisions() -> tuple[str, ...]:
@@ -139,6 +142,16 @@ def _examine_sqlite(db: Path, quick: bool) -> DatabaseState:
                     where,
                     f"SQLite could not read it without writing beside it ({exc})",
                     read_only=read_only,
+                )
+            from ccapki.store.session import cannot_write_beside
+
+            if cannot_write_beside(exc):  # the -shm file not made: says nothing of health
+                return DatabaseState(
+                    "sqlite",
+                    where,
+                    f"SQLite could not write beside it to read it ({exc})",
+                    read_only=read_only,
+                    no_room=str(exc),
                 )
             lines = [f"{pragma} stopped: {exc}"]
         damage = [line for line in lines if line != "ok"]

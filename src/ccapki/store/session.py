@@ -24,6 +24,7 @@ import re
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,7 @@ from ccapki.errors import (
     PasswordError,
     StoreBusy,
     StoreError,
+    StoreOutdated,
 )
 from ccapki.home import DB_NAME, KEY_FILE, sqlite_url, store_exists
 from ccapki.store.records import DEFAULT_DEPLOYMENT, SCHEMA_HEAD
@@ -70,14 +72,20 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MIN_PASSPHRASE",
+    "STORE_ID_KEY",
     "PassphraseProvider",
     "Store",
     "Upgrade",
+    "cannot_write_beside",
+    "kept_copies",
     "read_only_error",
     "read_only_reason",
     "sqlite_read_only_uri",
     "upgrade_hint",
 ]
+
+#: the ``meta`` key of the store's ID (:meth:`Store.store_id`)
+STORE_ID_KEY = "store_id"
 
 _PARSED_MAX = 200_000  # parsed certificates a Store keeps in memory at most
 
@@ -351,12 +359,39 @@ class Upgrade:
     copy: Path | None
 
 
+#: the UTC time in the name of the copy `ccapki upgrade` keeps (``ccapki.db.<rev>.<time>``)
+_COPY_STAMP = "%Y%m%dT%H%M%SZ"
+
+
+def kept_copies(db: Path) -> list[tuple[Path, str, dt.datetime]]:
+    """The copies of the SQLite database ``db`` that `ccapki upgrade` kept beside it
+    (``ccapki.db.<revision>.<UTC time>``; a half-written ``.part`` is none): each its
+    path, the schema revision it holds and when it was made, oldest first. Reads the
+    folder only; returns [] when it cannot be listed."""
+    import glob
+
+    found: list[tuple[Path, str, dt.datetime]] = []
+    try:
+        names = [p for p in db.parent.glob(f"{glob.escape(db.name)}.*.*") if p.is_file()]
+    except OSError:
+        return []
+    for path in names:
+        revision, _, stamp = path.name[len(db.name) + 1 :].rpartition(".")
+        try:
+            made = dt.datetime.strptime(stamp, _COPY_STAMP).replace(tzinfo=dt.UTC)
+        except ValueError:  # a .part, or another file's name
+            continue
+        if revision:
+            found.append((path, revision, made))
+    return sorted(found, key=lambda c: c[2])
+
+
 def _keep_copy(db: Path, version: str) -> Path:
     """Copy the SQLite database ``db`` (a consistent snapshot, through SQLite's backup
     API) to ``ccapki.db.<version>.<UTC time>`` beside it, 0600, written whole or not at
     all. Returns its path; raises :class:`StoreError` when it cannot be written (nothing
     is migrated then)."""
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    stamp = dt.datetime.now(dt.UTC).strftime(_COPY_STAMP)
     target = db.with_name(f"{db.name}.{version}.{stamp}")
     part = target.with_name(target.name + ".part")
     for stale in db.parent.glob(f"{db.name}.*.part"):  # an upgrade killed while copying
@@ -388,14 +423,15 @@ def _keep_copy(db: Path, version: str) -> Path:
     return target
 
 
-def upgrade_hint(url: str | None, version: str) -> str:
-    """What to run on a store whose schema ``version`` is older than this ccapki's: `ccapki
-    upgrade`, which copies a SQLite store first; a database server's store (``url``) is
+def upgrade_hint(url: str | None, version: str, command: str = "ccapki upgrade") -> str:
+    """What to run on a store whose schema ``version`` is older than this ccapki's:
+    ``command`` (`ccapki upgrade`; the CLI gives the exact one, `ccapki --home X upgrade`),
+    which copies a SQLite store first; a database server's store (``url``) is
     not copied, so the hint begins with the ``pg_dump`` that backs it up (its password left
     out: pg_dump asks, or reads ~/.pgpass). Returns the hint's text."""
     if url is None or url.startswith("sqlite:"):
         return (
-            "upgrade it once with `ccapki upgrade` (it keeps a copy of the store as it "
+            f"upgrade it once with `{command}` (it keeps a copy of the store as it "
             "was); or keep using the ccapki that made it"
         )
     import shlex
@@ -413,7 +449,7 @@ def upgrade_hint(url: str | None, version: str) -> str:
     return (
         f"back it up first, `pg_dump {target} > ccapki-{version}.sql` (a database "
         "server's store is migrated in one transaction, with no copy kept), then upgrade "
-        "it once with `ccapki upgrade`; or keep using the ccapki that made it"
+        f"it once with `{command}`; or keep using the ccapki that made it"
     )
 
 
@@ -624,6 +660,29 @@ _DAMAGED_DB_HINT = (
 )
 
 
+#: SQLite's extended codes for a shared-memory (-shm) file it could not make or grow
+_SHM_ERRORS = frozenset(
+    getattr(sqlite3, name, code)
+    for name, code in (
+        ("SQLITE_IOERR_SHMOPEN", 4618),
+        ("SQLITE_IOERR_SHMSIZE", 4874),
+        ("SQLITE_IOERR_SHMMAP", 5386),
+    )
+)
+
+
+def cannot_write_beside(exc: BaseException) -> bool:
+    """Whether the SQLite error ``exc``, opening a store, says that nothing could be
+    written beside its database: the -shm file not made (a full disk, a file-size limit
+    of 0), or the disk full."""
+    if not isinstance(exc, sqlite3.Error):
+        return False
+    code = getattr(exc, "sqlite_errorcode", None)
+    if not isinstance(code, int):
+        return False
+    return code in _SHM_ERRORS or code & 0xFF == sqlite3.SQLITE_FULL
+
+
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -679,6 +738,18 @@ def _checked_engine(
         from ccapki._util import sqlite_trouble
 
         trouble = sqlite_trouble(exc)
+        if cannot_write_beside(orig) and _not_a_store(where) is None:
+            # SQLite could not make the -shm/-wal files it reads a WAL store through:
+            # was "not a ccapki store (OperationalError)"
+            raise StoreError(
+                f"cannot write beside the store's database {where}: SQLite must create "
+                f"{where.name}-shm and {where.name}-wal in {where.parent} to read it, and "
+                f"the disk is full or a file-size limit stops it (SQLite: {orig}); nothing "
+                "was read or changed",
+                f"make room on the disk of {where.parent} (`df -h {where.parent}`), or lift "
+                "the file-size limit (`ulimit -f` says it; `ulimit -f unlimited`, or the "
+                "service's LimitFSIZE=), then run the command again",
+            ) from None
         if trouble is not None and trouble[0] == "damaged" and _not_a_store(where) is None:
             # a SQLite file that cannot be read (truncated, bytes changed): a damaged
             # store, not another program's file (was "not a ccapki store (DatabaseError)")
@@ -722,10 +793,12 @@ def _checked_engine(
             )
         if not upgrade:
             engine.dispose()
-            raise StoreError(
+            raise StoreOutdated(
                 f"the store's schema is {version}, older than this ccapki's "
                 f"({SCHEMA_HEAD}): nothing was changed",
                 upgrade_hint(url, version),  # a database server's: pg_dump it first
+                url=url,
+                version=version,
             )
         try:
             # the copy is kept under the migration's write lock (it was taken before it:
@@ -802,6 +875,8 @@ class Store:
         # certificates this Store wrote or read, by PEM text: a certificate is immutable, so
         # reading back what was just written (apply -> trust stores) parses nothing again
         self._parsed: dict[str, x509.Certificate] = {}
+        #: the store's ID (:meth:`store_id`), once read or made
+        self._store_id: str | None = None
 
     @property
     def engine(self) -> Engine:
@@ -1081,6 +1156,7 @@ class Store:
                     [
                         {"key": "keyring", "value": record.to_json()},
                         {"key": "created_at", "value": now.isoformat()},
+                        {"key": STORE_ID_KEY, "value": str(uuid.uuid4())},
                     ],
                 )
                 conn.execute(
@@ -1385,6 +1461,8 @@ class Store:
             return
         if self.read_only:
             raise read_only_error(self.home, self.read_only)
+        if self._store_id is None:  # an older store gets its ID at its first write
+            self.ensure_store_id()
         with self.engine.connect() as conn:
             self._tx = conn
             try:
@@ -1476,6 +1554,41 @@ class Store:
         tbl = t.metadata.tables[table]
         with self.connection() as c:
             return int(c.execute(select(func.count()).select_from(tbl)).scalar() or 0)
+
+    def store_id(self) -> str | None:
+        """The store's ID: a random UUID kept in its ``meta`` table, made at ``init`` (an
+        older store's at its first write or backup, :meth:`ensure_store_id`); backups carry
+        it, so a restore tells another store's backup. Returns None when it has none yet."""
+        rows = self.rows('SELECT value FROM meta WHERE "key" = :key', {"key": STORE_ID_KEY})
+        if rows and rows[0][0]:
+            self._store_id = str(rows[0][0])  # it has one: no write needs to make it
+            return self._store_id
+        return None
+
+    def ensure_store_id(self) -> str:
+        """The store's ID (:meth:`store_id`), made now (a random UUID, in a write
+        transaction of its own) when the store has none. Raises :class:`StoreError` for a
+        read-only store and :class:`StoreBusy` when another writer holds the store."""
+        found = self.store_id()
+        if found is not None:
+            return found
+        if self.read_only:
+            raise read_only_error(self.home, self.read_only)
+        if self._tx is not None:  # its own transaction: not inside another one
+            raise RuntimeError("ensure_store_id() inside a transaction")
+        from sqlalchemy import insert, select
+
+        from ccapki.store import schema as t
+
+        with self.engine.connect() as conn, self._write_locked(conn):
+            held = conn.execute(
+                select(t.meta.c.value).where(t.meta.c.key == STORE_ID_KEY)
+            ).scalar_one_or_none()
+            if held is None:
+                held = str(uuid.uuid4())
+                conn.execute(insert(t.meta), {"key": STORE_ID_KEY, "value": held})
+        self._store_id = str(held)
+        return self._store_id
 
     def _meta(self, key: str) -> str:
         rows = self.rows('SELECT value FROM meta WHERE "key" = :key', {"key": key})

@@ -271,6 +271,14 @@ def _leaf_ku_without_digsig(cert: x509.Certificate, place: Place) -> str | None:
     return "its keyUsage lacks digitalSignature, so its key may not sign the TLS handshake"
 
 
+def _java_leaf_ku(cert: x509.Certificate, place: Place) -> str | None:
+    """:func:`_leaf_ku_without_digsig`, except for a leaf that is its own trust anchor (the
+    chain ends at it): JSSE's Validator.validate omits the EndEntityChecker then."""
+    if place.index == 0 and place.last:
+        return None
+    return _leaf_ku_without_digsig(cert, place)
+
+
 def _client_ku_without_digsig(cert: x509.Certificate, place: Place) -> str | None:
     return _leaf_ku_without_digsig(cert, place) if place.purpose == "client" else None
 
@@ -343,9 +351,11 @@ _JAVA_LEAF_KU = Requirement(
     Code.WRONG_KEY_USAGE,
     "SunJSSE sun.security.validator.EndEntityChecker (checkTLSServer / checkTLSClient): "
     "'KeyUsage does not allow digital signatures'; TLS 1.3 signs the handshake with the "
-    "leaf's key (shown by JSSE for an ECDSA and an RSA leaf, server and client)",
+    "leaf's key (shown by JSSE for an ECDSA and an RSA leaf, server and client); not "
+    "checked on a leaf trusted directly, its own trust anchor (Validator.validate omits the "
+    "EndEntityChecker: shown by JSSE for an ECDSA and an RSA leaf, server and client)",
     "re-issue {name} with keyUsage digitalSignature (plus keyEncipherment for RSA)",
-    _leaf_ku_without_digsig,
+    _java_leaf_ku,
 )
 _IKE_LEAF_KU = Requirement(
     Code.WRONG_KEY_USAGE,
@@ -681,6 +691,7 @@ STACKS: dict[Stack, StackModel] = {
                 cite="BoringSSL ssl_cert_check_key_usage: the server's keyUsage must allow "
                 "digitalSignature for a signed handshake (ERR_SSL_KEY_USAGE_INCOMPATIBLE, "
                 "also under a locally trusted root: shown by headless Chromium)",
+                refuses=_leaf_ku_without_digsig,
             ),
             replace(
                 _NSS_EDDSA,
@@ -1446,6 +1457,7 @@ def stack_rules_markdown(channel_stacks: Mapping[str, str]) -> list[str]:
 #: What each requirement refuses, in a few words (docs/stacks.md).
 _RULE_SUMMARY: dict[Callable[[x509.Certificate, Place], str | None], str] = {
     _leaf_ku_without_digsig: "a leaf keyUsage without digitalSignature",
+    _java_leaf_ku: "a leaf keyUsage without digitalSignature, unless trusted directly",
     _client_ku_without_digsig: "a client keyUsage without digitalSignature",
     _ca_without_ski: "a CA without SKI",
     _aki_below_anchor: "no AKI below the anchor",
