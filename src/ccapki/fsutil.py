@@ -22,6 +22,7 @@ __all__ = [
     "atomic_writer",
     "check_output_file",
     "check_output_folder",
+    "missing_folders",
     "read_input_file",
     "refuse_key_on_stdout",
     "unreadable",
@@ -92,7 +93,7 @@ def atomic_write_all(
             for n, (path, data) in enumerate(files):
                 secret = private if isinstance(private, bool) else private[n]
                 target = _writable_target(Path(path), follow_symlink)
-                missing = _missing_folders(target.parent)
+                missing = missing_folders(target.parent)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 made[:0] = missing
                 fd, tmp = _temp_beside(target)
@@ -118,8 +119,9 @@ def atomic_write_all(
     return [t for _, t in temps]
 
 
-def _missing_folders(folder: Path) -> list[Path]:
-    """``folder`` and those of its parents that do not exist, innermost first."""
+def missing_folders(folder: Path) -> list[Path]:
+    """``folder`` and those of its parents that do not exist yet, innermost first (what
+    ``mkdir(parents=True)`` would make)."""
     out: list[Path] = []
     p = folder.absolute()
     while not p.exists() and p != p.parent:

@@ -18,25 +18,14 @@ import pytest
 
 from ccapki.store import Store
 from kit.cli import FAQ, CliRunner, error_with_hint, ok
+from kit.damage import damage_key_in
 
 PASS = {"CCAPKI_BACKUP_PASSPHRASE": "a backup passphrase"}
 
 
 def _damage_key(home: Path, identity: str) -> str:
     """Flips bytes in ``identity``'s active sealed key; returns its fingerprint."""
-    with Store.open(home) as s:
-        (key,) = [k for k in s.keys.list(identity=identity) if k.state.value == "active"]
-    con = sqlite3.connect(home / "ccapki.db")
-    try:
-        (sealed,) = con.execute(
-            "SELECT sealed FROM keys WHERE fingerprint = ?", (key.fingerprint,)
-        ).fetchone()
-        damaged = sealed[:20] + bytes(b ^ 0x5A for b in sealed[20:24]) + sealed[24:]
-        con.execute("UPDATE keys SET sealed = ? WHERE fingerprint = ?", (damaged, key.fingerprint))
-        con.commit()
-    finally:
-        con.close()
-    return key.fingerprint
+    return damage_key_in(home, identity)
 
 
 def _certificates(home: Path, identity: str) -> list[tuple[int, str]]:

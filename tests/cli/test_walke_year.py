@@ -26,7 +26,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from kit.certs import NOW, OutsideCA, pem
-from kit.cli import Cli, deployment, ha_pair, ok, standalone, write
+from kit.cli import Cli, deployment, ha_pair, ok, standalone, third_party_cas1, write
 
 DAY = dt.timedelta(days=1)
 
@@ -102,14 +102,7 @@ def test_trust_check_names_the_awaited_csr_not_another(
     """A third-party certificate expiring while the CSR of its renewal awaits the CA:
     `trust check` said "make a CSR (`ccapki csr cas1`)" as `status` and `renew` said
     "import the CA's answer"; a second CSR is not what is missing."""
-    body = 'name = "cas1"\nhostname = "cas1.example.org"\nip = "10.1.0.1"\n'
-    f = write(tmp_path / "d.toml", deployment(cas=[body + 'source = "third-party"\n']))
-    ok(cli("apply", f))
-    ok(cli("csr", "cas1", "--out", tmp_path / "c1"))
-    csr = x509.load_pem_x509_csr((tmp_path / "c1" / "cas1.csr").read_bytes())
-    answer = b"".join(pem(c) for c in (outside.sign_csr(csr), *outside.chain))
-    ok(cli("import", write(tmp_path / "a1.pem", answer)))
-    ok(cli("trust", "apply"))
+    third_party_cas1(cli, tmp_path, outside)
     due = NOW + 340 * DAY  # 25 days left: inside the renewal window
     before = cli("trust", "check", now=due).out
     assert "make a CSR (`ccapki csr cas1`)" in before  # nothing made yet: that is the fix

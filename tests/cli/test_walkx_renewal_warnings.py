@@ -8,10 +8,9 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from cryptography import x509
 
-from kit.certs import NOW, OutsideCA, pem
-from kit.cli import FAQ, CliRunner, deployment, ok, write
+from kit.certs import NOW, OutsideCA
+from kit.cli import FAQ, CliRunner, ok, third_party_cas1, write
 
 
 @pytest.fixture
@@ -104,14 +103,7 @@ def test_a_third_party_renewal_is_due_when_status_first_warns_and_a_stale_csr_is
     """`status` warned of a third-party certificate at 60 days while `renew --due` listed
     it only from 30 (a CA's answer takes time); and `renew --due` skipped one whose pending
     CSR was made for an older deployment file."""
-    body = 'name = "cas1"\nhostname = "cas1.example.org"\nip = "10.1.0.1"\n'
-    f = write(tmp_path / "d.toml", deployment(cas=[body + 'source = "third-party"\n']))
-    ok(cli("apply", f))
-    ok(cli("csr", "cas1", "--out", tmp_path / "c1"))
-    csr = x509.load_pem_x509_csr((tmp_path / "c1" / "cas1.csr").read_bytes())
-    answer = b"".join(pem(c) for c in (outside.sign_csr(csr), *outside.chain))
-    ok(cli("import", write(tmp_path / "a1.pem", answer)))
-    ok(cli("trust", "apply"))
+    f = third_party_cas1(cli, tmp_path, outside)
     js = cli("status", "--json").json()
     items = js["items"] if "items" in js else js["deployments"][0]["items"]
     (cas1,) = [i for i in items if i["kind"] == "identity" and i["name"] == "cas1"]

@@ -221,3 +221,22 @@ def command_paths() -> list[tuple[str, ...]]:
         if isinstance(cmd, click.Group):
             out += [(name, sub) for sub in sorted(cmd.list_commands(ctx))]
     return out
+
+
+def third_party_cas1(cli: Cli, tmp_path: Path, outside: Any) -> Path:
+    """A deployment of one third-party CAS ``cas1`` applied in ``cli``'s store, its CSR
+    signed by ``outside`` (a :class:`kit.certs.OutsideCA`) and the answer imported, trust
+    stores filled; returns the deployment file."""
+    from cryptography import x509
+
+    from kit.certs import pem
+
+    body = 'name = "cas1"\nhostname = "cas1.example.org"\nip = "10.1.0.1"\n'
+    f = write(tmp_path / "d.toml", deployment(cas=[body + 'source = "third-party"\n']))
+    ok(cli("apply", f))
+    ok(cli("csr", "cas1", "--out", tmp_path / "c1"))
+    csr = x509.load_pem_x509_csr((tmp_path / "c1" / "cas1.csr").read_bytes())
+    answer = b"".join(pem(c) for c in (outside.sign_csr(csr), *outside.chain))
+    ok(cli("import", write(tmp_path / "a1.pem", answer)))
+    ok(cli("trust", "apply"))
+    return f

@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 
 import ccapki.store
 
-__all__ = ["alembic_to"]
+__all__ = ["alembic_to", "downgrade_store"]
 
 
 def alembic_to(engine: Engine, revision: str, *, up: bool) -> None:
@@ -21,3 +21,16 @@ def alembic_to(engine: Engine, revision: str, *, up: bool) -> None:
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         (command.upgrade if up else command.downgrade)(cfg, revision)
+
+
+def downgrade_store(home: Path, revision: str) -> None:
+    """Take the store in ``home`` (either backend: its SQLite file, or the test's
+    PostgreSQL database) back to the schema ``revision`` (an older store, as an earlier
+    release left it)."""
+    from kit.pgmode import store_sql
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(ccapki.store.__file__).parent / "migrations"))
+    with store_sql(home) as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)

@@ -7,7 +7,6 @@ job's parameter ``skip_damaged``) does what the flag does."""
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ import pytest
 from ccapki.service.jobs import JobRunner
 from ccapki.store import Store
 from ccapki.store.records import JobState
+from kit.damage import damage_active_key
 from kit.service import Service
 
 PASS = "a backup passphrase"
@@ -23,18 +23,7 @@ PASS = "a backup passphrase"
 def _damage_key(store: Store, identity: str) -> str:
     """Flips bytes in ``identity``'s active sealed key; returns its fingerprint."""
     with store.fork(deployment="faq-campus") as s:
-        (key,) = [k for k in s.keys.list(identity=identity) if k.state.value == "active"]
-    con = sqlite3.connect(store.home / "ccapki.db")
-    try:
-        (sealed,) = con.execute(
-            "SELECT sealed FROM keys WHERE fingerprint = ?", (key.fingerprint,)
-        ).fetchone()
-        damaged = sealed[:20] + bytes(b ^ 0x5A for b in sealed[20:24]) + sealed[24:]
-        con.execute("UPDATE keys SET sealed = ? WHERE fingerprint = ?", (damaged, key.fingerprint))
-        con.commit()
-    finally:
-        con.close()
-    return key.fingerprint
+        return damage_active_key(s, identity)
 
 
 @pytest.mark.sqlite_only  # bytes of the SQLite file's row changed

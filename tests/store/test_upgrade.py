@@ -12,12 +12,10 @@ import stat
 from pathlib import Path
 
 import pytest
-from alembic import command
-from alembic.config import Config
 
-import ccapki.store
 from ccapki.store import schema as t
 from kit.cli import FAQ, Cli, db_bytes, error_with_hint
+from kit.migrations import downgrade_store
 from kit.pgmode import BACKEND, store_sql
 
 OLD = "0008_pkcs11"
@@ -28,11 +26,7 @@ def old_store(cli: Cli, keyfile_store: Path) -> Path:
     """The FAQ deployment applied, then the store taken back to the previous release's
     schema (as that release left it)."""
     assert cli("apply", FAQ).code == 0
-    cfg = Config()
-    cfg.set_main_option("script_location", str(Path(ccapki.store.__file__).parent / "migrations"))
-    with store_sql(keyfile_store) as conn:
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, OLD)
+    downgrade_store(keyfile_store, OLD)
     return keyfile_store
 
 

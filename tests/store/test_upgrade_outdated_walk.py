@@ -10,13 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from alembic import command
-from alembic.config import Config
 
-import ccapki.store
 from kit.certs import mint, pem
 from kit.cli import FAQ, Cli, db_bytes, error_with_hint
-from kit.pgmode import BACKEND, store_sql
+from kit.migrations import downgrade_store
+from kit.pgmode import BACKEND
 
 OLD = "0009_deployment_facts"
 
@@ -25,11 +23,7 @@ OLD = "0009_deployment_facts"
 def old_store(cli: Cli, keyfile_store: Path) -> Path:
     """The FAQ deployment applied, then the store taken back to an older schema."""
     assert cli("apply", FAQ).code == 0
-    cfg = Config()
-    cfg.set_main_option("script_location", str(Path(ccapki.store.__file__).parent / "migrations"))
-    with store_sql(keyfile_store) as conn:
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, OLD)
+    downgrade_store(keyfile_store, OLD)
     return keyfile_store
 
 

@@ -556,17 +556,6 @@ def _sqlite_file(url: str, home: Path) -> Path:
     return Path(database) if database and database != ":memory:" else home / DB_NAME
 
 
-def _missing_folders(home: Path) -> list[Path]:
-    """The folders ``home`` and those of its parents that do not exist yet, innermost
-    first (what ``mkdir(parents=True)`` would make)."""
-    out: list[Path] = []
-    p = home.absolute()
-    while not p.exists() and p != p.parent:
-        out.append(p)
-        p = p.parent
-    return out
-
-
 def _write_trouble(exc: BaseException) -> str | None:
     """Why a SQLite write failed with a full or failing disk (``database or disk is
     full``, ``disk I/O error``), looked for in ``exc`` and what it was raised from or
@@ -1078,9 +1067,10 @@ class Store:
                 "exist; nothing was written",
                 f"make the folder first (`mkdir -p {db.parent}`), or check CCAPKI_DATABASE_URL",
             )
+        from ccapki.fsutil import missing_folders
         from ccapki.store.home import make_home
 
-        made_dirs = _missing_folders(home)  # what make_home makes: removed on a failure
+        made_dirs = missing_folders(home)  # what make_home makes: removed on a failure
         make_home(home)
         try:
             return cls._create(home, db, url, given, passphrase, key_file, clock)
