@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
     from ccapki.lifecycle.apply import ApplyResult
+    from ccapki.lifecycle.backups import BackupSummary
     from ccapki.lifecycle.cakeys import CaKeyPlace
     from ccapki.lifecycle.certfiles import ClientRoot, CsrResult
     from ccapki.lifecycle.exports import ExportFormat
@@ -74,6 +75,7 @@ __all__ = [
     "Action",
     "ActionKind",
     "ApplyResult",
+    "BackupSummary",
     "CaKeyPlace",
     "CcapkiError",
     "CertInfo",
@@ -108,6 +110,7 @@ __all__ = [
     "check_trust",
     "client_roots",
     "commit_renewal",
+    "create_backup",
     "create_cas",
     "estate_status",
     "export",
@@ -136,6 +139,7 @@ __all__ = [
 #: Result types whose modules need the database layer: imported when first asked for.
 _LAZY = {
     "ApplyResult": "ccapki.lifecycle.apply",
+    "BackupSummary": "ccapki.lifecycle.backups",
     "CaKeyPlace": "ccapki.lifecycle.cakeys",
     # what a script annotates with: read_files, inspect_identity, inventory_page,
     # plan_trust/apply_trust return these; commit_renewal's deliver is given a CsrMade
@@ -166,6 +170,11 @@ def __getattr__(name: str) -> object:
 
 
 def _now(store: Store | None, now: dt.datetime | None) -> dt.datetime:
+    if now is not None and not isinstance(now, dt.datetime):
+        raise InputError(
+            f"now={now!r} is not a datetime",
+            "pass an aware datetime (datetime.now(datetime.UTC)), or None for the store's clock",
+        )
     if now is not None:
         if now.tzinfo is None:
             raise InputError(
@@ -174,6 +183,15 @@ def _now(store: Store | None, now: dt.datetime | None) -> dt.datetime:
             )
         return now
     return store.now() if store is not None else dt.datetime.now(dt.UTC)
+
+
+def _deployment(deployment: object) -> None:
+    """Refuse what is not a :class:`Deployment` (a name, a path) with an InputError."""
+    if not isinstance(deployment, Deployment):
+        raise InputError(
+            f"deployment={deployment!r} is not a Deployment",
+            "pass ccapki.load_deployment(FILE) (or ccapki.stored_deployment(store, NAME))",
+        )
 
 
 # ---------------------------------------------------------------------------- deployment
@@ -374,6 +392,7 @@ def apply(
     ``created_cas``, ``trust_added``). Raises :class:`PasswordError` for a wrong
     passphrase (before anything is written), :class:`StoreError` for an unusable store.
     """
+    _deployment(deployment)
     from ccapki.lifecycle.apply import apply_plan
 
     return apply_plan(
@@ -461,6 +480,7 @@ def make_csrs(
     (``.pem`` is the CSR). Raises :class:`NotFoundError` for a name the deployment does not
     have, :class:`InputError` when there is no identity to make a CSR for.
     """
+    _deployment(deployment)
     from ccapki.lifecycle.certfiles import make_csrs as _make_csrs
     from ccapki.topology.model import Source
 
@@ -524,6 +544,7 @@ def import_materials(
     matches no key, :class:`InputError` when one does not fit the plan (nothing is
     imported then).
     """
+    _deployment(deployment)
     from ccapki.lifecycle import importing
 
     with store.scoped(deployment.name):
@@ -623,6 +644,7 @@ def plan_renewal(
     :func:`commit_renewal` leaves alone an identity another run renewed after it.
     Raises :class:`InputError` for a name the deployment does not have.
     """
+    _deployment(deployment)
     from ccapki.lifecycle.renew import plan_renewal as _plan_renewal
 
     if isinstance(names, str):  # one name, never its letters
@@ -684,6 +706,7 @@ def check_trust(
     true). Raises :class:`FileFormatError` for a bad bundle file, :class:`InputError` for a
     ``clients`` that is neither ``"installed"``, ``"mozilla"`` nor a readable file.
     """
+    _deployment(deployment)
     from ccapki.lifecycle.trustops import check_deployment, client_trust_roots, load_inventory
 
     with store.scoped(deployment.name):
@@ -739,7 +762,7 @@ def estate_status(
 
 def inventory_page(
     store: Store,
-    deployment: str,
+    deployment: str | Deployment,
     now: dt.datetime | None = None,
     *,
     limit: int = 100,
@@ -752,6 +775,8 @@ def inventory_page(
     file plans without a certificate (stage ``missing``), by name. Reads one page of
     columns: no certificate is parsed. Reads only.
 
+    ``deployment`` is its name or its :class:`Deployment`.
+
     Returns an :class:`~ccapki.lifecycle.inventory.InventoryPage`: ``items``, ``total``
     (every identity of the deployment), ``limit``, ``next_cursor`` (None on the last
     page). Raises :class:`InputError` for a limit out of range or a cursor not made by
@@ -760,6 +785,10 @@ def inventory_page(
     """
     from ccapki.lifecycle.inventory import inventory_page as _inventory_page
 
+    if isinstance(deployment, Deployment):  # as every other function takes it
+        deployment = deployment.name
+    elif not isinstance(deployment, str):
+        _deployment(deployment)
     return _inventory_page(store, deployment, now=_now(store, now), limit=limit, cursor=cursor)
 
 
@@ -839,6 +868,39 @@ def probe_endpoints(
 # ---------------------------------------------------------------------------- service
 
 
+def create_backup(
+    store: Store,
+    path: str | os.PathLike[str],
+    passphrase: str,
+    *,
+    skip_damaged: bool = False,
+) -> BackupSummary:
+    """What ``ccapki backup create --out PATH [--skip-damaged]`` does: one encrypted archive
+    of everything the store holds, written 0600 and atomically (a failure leaves no file),
+    logged in the audit log (``backup-create``).
+
+    ``passphrase`` is the backup's own (not the store's). With ``skip_damaged`` a key whose
+    sealed bytes do not open is left out (with its CSRs) and listed in the summary's
+    ``skipped``. Returns a :class:`BackupSummary` (``path``, ``bytes``, ``identities``,
+    ``counts``, ``created_at``, ``skipped``). Raises :class:`InputError` (a short
+    passphrase, an ``path`` in a missing folder or not a regular file), :class:`PasswordError`
+    (the store's passphrase), :class:`StoreError` (a read-only store, a damaged key without
+    ``skip_damaged``, another writer holding the store).
+    """
+    from ccapki.fsutil import check_output_file
+    from ccapki.lifecycle.backups import create_backup as _create
+    from ccapki.lifecycle.exports import refuse_unaudited_key_export
+
+    if not isinstance(passphrase, str):
+        raise InputError(
+            "the backup passphrase must be a string",
+            "pass the backup passphrase as str (it is not the store's passphrase)",
+        )
+    check_output_file(path)
+    refuse_unaudited_key_export(store, "backup create")
+    return _create(store, path, passphrase, skip_damaged=skip_damaged)
+
+
 def stored_deployment(store: Store, name: str | None = None) -> Deployment:
     """The deployment file the store last applied of deployment ``name`` (None: the
     store's deployment, see :func:`open_store`), parsed.
@@ -870,6 +932,7 @@ def inspect_identity(
     Raises :class:`NotFoundError` when the deployment has no such identity or the store
     holds no certificate for it.
     """
+    _deployment(deployment)
     from ccapki.pki.inspect import KnownCA, describe
 
     name = deployment.identity(identity).name
@@ -895,6 +958,7 @@ def plan_trust(store: Store, deployment: Deployment, *, prune: bool = False) -> 
     ``str(change)`` in the appliance GUI's words). Raises :class:`StoreError` for an
     unusable store.
     """
+    _deployment(deployment)
     from ccapki.lifecycle.trustops import load_inventory, trust_changes
 
     with store.scoped(deployment.name):
@@ -908,6 +972,7 @@ def apply_trust(store: Store, deployment: Deployment, *, prune: bool = False) ->
     Returns the changes made (empty: nothing to change). Raises :class:`StoreError` for an
     unusable or busy store (nothing written).
     """
+    _deployment(deployment)
     from ccapki.lifecycle.trustops import apply_changes, load_inventory, trust_changes
 
     with store.scoped(deployment.name), store.transaction():

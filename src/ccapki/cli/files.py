@@ -14,6 +14,7 @@ from ccapki.cli.app import Env, pass_env
 from ccapki.errors import InputError
 
 if TYPE_CHECKING:
+    import datetime as dt
     from collections.abc import Sequence
 
     from cryptography import x509
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from ccapki.pki.export import KeyFormat
     from ccapki.store.records import StoredIdentity
     from ccapki.store.session import Store
-    from ccapki.topology.model import Deployment
+    from ccapki.topology.model import Deployment, IdentitySpec
     from ccapki.trust import HaCheck
 
 __all__ = ["check_ha", "csr", "export", "export_roots", "import_cmd", "keys"]
@@ -600,7 +601,7 @@ def check_ha(
         identity_material,
     )
 
-    dep, _ = load_deployment_arg(env, None)
+    dep, dep_file = load_deployment_arg(env, None)
     spec = dep.identity(pair)
     if not spec.ha:
         raise InputError(f"{spec.name} is not an HA pair", "name an HA pair from `ccapki plan`")
@@ -677,10 +678,15 @@ def check_ha(
                 if failed == [_CURRENT_ROW]
                 else "the peers present different certificates or names"
             )
+            fix = f"install the same bundle on both (`ccapki export {spec.name} --for-peer`)"
+            if _NAMES_ROW in failed:  # the store's own certificate may lack them too
+                with env.open_store() as store:
+                    history = store.identities.history(spec.name)
+                fix = _names_fix(spec, history, now, dep_file) or fix
             click.echo(
                 f"{spec.name}: not fit for HA ({'; '.join(failed)}): the IPsec heartbeat still "
                 f"comes up (one subject DN, each peer trusts the other's chain), but {why}: "
-                f"install the same bundle on both (`ccapki export {spec.name} --for-peer`)"
+                f"{fix}"
             )
         else:  # before 4.7 the heartbeat is not keyed by the certificate
             click.echo(
@@ -699,6 +705,39 @@ def check_ha(
 
 #: the row of ``check-ha FILES`` saying which version each peer holds
 _CURRENT_ROW = "the store's current certificate on both peers"
+
+#: the ``check-ha`` row saying each peer's certificate names everything the pair needs
+_NAMES_ROW = "names the Service IP, virtual hostname and both peers"
+
+
+def _names_fix(
+    spec: IdentitySpec, history: Sequence[StoredIdentity], now: dt.datetime, path: str | None
+) -> str | None:
+    """The fix ``check-ha`` gives when a peer's certificate misses names of HA pair
+    ``spec`` and the store's current certificate (the last of ``history``) misses them
+    too (a peer renamed, a Service IP changed): exporting it again cannot help, a new
+    certificate must be issued (``path``: the deployment file to apply). Returns None when
+    the store's current certificate names them all (exporting it is then the fix) or none
+    is issued. Raises nothing."""
+    from ccapki.lifecycle.certfiles import check_ha_pair
+    from ccapki.topology.model import Source
+
+    if not history:
+        return None
+    current = history[-1].certificate
+    rows = check_ha_pair(spec, (current, None), (current, None), now)
+    if all(r.ok for r in rows if r.item == _NAMES_ROW):
+        return None
+    apply_cmd = f"`ccapki apply {path or 'FILE'}`"
+    how = (
+        f"make a new CSR ({apply_cmd}, then `ccapki csr {spec.name}`) and import the CA's answer"
+        if spec.source is Source.THIRD_PARTY
+        else f"have it reissued ({apply_cmd})"
+    )
+    return (
+        f"the store's current certificate v{history[-1].version} lacks them too, so exporting "
+        f"it again does not help: {how}, then install the new one on both peers at once"
+    )
 
 
 def _current_on_peers(
