@@ -193,7 +193,7 @@ class SkippedKey:
         """``FINGERPRINT16 (identity, state)``: how outputs name it."""
         return f"{self.fingerprint[:16]} ({self.identity or 'a CA'}, {self.state})"
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self) -> dict[str, object]:
         """The key as the backup's header and ``--json`` outputs hold it."""
         return {
             "table": self.table,
@@ -217,7 +217,7 @@ class Skipped:
     def __bool__(self) -> bool:
         return self.total > 0
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self) -> dict[str, object]:
         """As the header's ``extra.skipped`` holds it."""
         return {
             "keys": [k.as_json() for k in self.keys[:_SKIPPED_LISTED]],
