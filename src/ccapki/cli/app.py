@@ -431,6 +431,13 @@ class Env:
         """Raise :class:`StoreError` when the store's database is there but is not a
         regular file (:func:`ccapki.store.home.refuse_odd_database`, which ``Store.open``
         and ``Store.init`` run too: the Python API refuses it in the same words)."""
+        import stat
+
+        try:
+            if stat.S_ISREG(db.stat().st_mode):
+                return  # the usual case: no store package loaded (`inspect FILE` stays light)
+        except OSError:
+            return  # not there (or unreadable): the open says
         from ccapki.store.home import refuse_odd_database
 
         refuse_odd_database(db)
