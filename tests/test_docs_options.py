@@ -128,3 +128,12 @@ def test_every_option_of_prose_exists(page: Path) -> None:
     """Walkthrough K: prose names options without ``ccapki`` before them (``csr --file
     FILE`` broken over two lines, ``unless --skip-damaged``); each must exist."""
     assert _spans(page) == []
+
+
+def test_readme_names_every_global_option() -> None:
+    """``ccapki --wait SECONDS ...`` (how long a writer waits for a busy store) was in no
+    page but the CLI's own hints: each global option is named in README.md."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    names = {o for p in cli.params for o in p.opts if o.startswith("--")} - {"--version"}
+    assert {"--home", "--deployment", "--debug", "--wait"} <= names
+    assert sorted(o for o in names if not re.search(rf"`(ccapki )?{o}\b", text)) == []

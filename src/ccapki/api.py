@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
@@ -169,16 +170,16 @@ def __getattr__(name: str) -> object:
     return getattr(importlib.import_module(module), name)
 
 
-def _now(store: Store | None, now: dt.datetime | None) -> dt.datetime:
+def _now(store: Store | None, now: dt.datetime | None, name: str = "now") -> dt.datetime:
     if now is not None and not isinstance(now, dt.datetime):
         raise InputError(
-            f"now={now!r} is not a datetime",
+            f"{name}={_shown(now)} is not a datetime",
             "pass an aware datetime (datetime.now(datetime.UTC)), or None for the store's clock",
         )
     if now is not None:
         if now.tzinfo is None:
             raise InputError(
-                f"now={now.isoformat()} has no time zone",
+                f"{name}={now.isoformat()} has no time zone",
                 "pass an aware datetime, e.g. datetime.now(datetime.UTC)",
             )
         return now
@@ -189,8 +190,131 @@ def _deployment(deployment: object) -> None:
     """Refuse what is not a :class:`Deployment` (a name, a path) with an InputError."""
     if not isinstance(deployment, Deployment):
         raise InputError(
-            f"deployment={deployment!r} is not a Deployment",
+            f"deployment={_shown(deployment)} is not a Deployment",
             "pass ccapki.load_deployment(FILE) (or ccapki.stored_deployment(store, NAME))",
+        )
+
+
+# A wrong type of argument (None, a number, bytes where a path or a name goes; a name where
+# a Store goes) is refused with an InputError naming the parameter and what it takes, as a
+# string where a time goes is: never a bare TypeError or AttributeError from inside.
+
+
+def _shown(value: object) -> str:
+    """``repr(value)``, cut short (a file's bytes passed by mistake stay one line)."""
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:57]}..."
+
+
+def _wrong(name: str, value: object, what: str, hint: str) -> InputError:
+    return InputError(f"{name}={_shown(value)} is not {what}", hint)
+
+
+def _path(value: object, name: str, example: str) -> str:
+    """``value`` as a path string: a ``str`` or a ``str`` path-like (``pathlib.Path``).
+    Raises :class:`InputError` for anything else (None, a number, bytes)."""
+    hint = f"pass the path as a str or a pathlib.Path, e.g. {example}"
+    text = os.fspath(value) if isinstance(value, os.PathLike) else value
+    if text == "":  # Path("") is the current folder: never meant
+        raise InputError(f"{name}='' is an empty path", hint)
+    if isinstance(text, str):
+        return text
+    if isinstance(value, bytes | os.PathLike):
+        hint += " (a bytes path: decode it first, os.fsdecode(path))"
+    raise _wrong(name, value, "a path", hint)
+
+
+def _paths(value: object, name: str, example: str) -> list[str]:
+    """One path, or an iterable of paths, as a list of path strings (a string is one path,
+    never its letters). Raises :class:`InputError` for anything else."""
+    if isinstance(value, str | os.PathLike):
+        return [_path(value, name, example)]
+    if isinstance(value, bytes) or not isinstance(value, Iterable):
+        _path(value, name, example)  # raises, saying what a path is
+    assert isinstance(value, Iterable)
+    return [_path(v, name, example) for v in value]
+
+
+def _text(value: object, name: str, hint: str, *, none: bool = False) -> str | None:
+    """``value`` when it is a ``str`` (or None, when ``none``). Raises :class:`InputError`."""
+    if isinstance(value, str) or (none and value is None):
+        return value
+    raise _wrong(name, value, "a string", hint)
+
+
+def _name(value: object, name: str, hint: str) -> str:
+    """``value`` when it is a ``str``. Raises :class:`InputError`."""
+    if isinstance(value, str):
+        return value
+    raise _wrong(name, value, "a name (a string)", hint)
+
+
+def _names(value: object, name: str, hint: str) -> list[str]:
+    """One name, or an iterable of names, as a list (a string is one name, never its
+    letters). Raises :class:`InputError` for anything else (a number, bytes, None)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, bytes) or not isinstance(value, Iterable):
+        raise _wrong(name, value, "a name or a list of names", hint)
+    names = list(value)
+    for n in names:
+        if not isinstance(n, str):
+            raise _wrong(name, n, "a name (a string)", hint)
+    return names
+
+
+def _flag(value: object, name: str) -> bool:
+    """``value`` when it is a ``bool`` (a string such as "no" would be true). Raises
+    :class:`InputError`."""
+    if isinstance(value, bool):
+        return value
+    raise _wrong(name, value, "True or False", f"pass {name}=True or {name}=False")
+
+
+def _integer(value: object, name: str, hint: str) -> int:
+    """``value`` when it is an ``int`` (not a bool). Raises :class:`InputError`."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise _wrong(name, value, "a whole number", hint)
+
+
+def _seconds(value: object, name: str, *, none: bool = False) -> float | None:
+    """``value`` when it is a number of seconds, 0 or more (or None, when ``none``).
+    Raises :class:`InputError`."""
+    if none and value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+        return float(value)
+    raise _wrong(name, value, "a number of seconds", f"pass {name} as seconds, e.g. {name}=60")
+
+
+def _callable(value: object, name: str, what: str) -> None:
+    """Refuse what is neither None nor callable with an :class:`InputError`."""
+    if value is not None and not callable(value):
+        raise _wrong(name, value, "a function", f"pass {name} as {what}, or None")
+
+
+def _secret(value: object, name: str, *, raw: bool = False) -> None:
+    """Refuse a ``name`` that is not a str (or bytes, when ``raw``) or None."""
+    kinds: tuple[type, ...] = (str, bytes) if raw else (str,)
+    if value is not None and not isinstance(value, kinds):
+        what = "a str or bytes" if raw else "a str"
+        raise InputError(
+            f"{name} must be {what} (got {type(value).__name__})", f"pass {name} as {what}, or None"
+        )
+
+
+def _store(store: object) -> None:
+    """Refuse what is not an open :class:`Store` (a home folder's path, None) with an
+    :class:`InputError`. Imports nothing: a Store exists only once its module is loaded."""
+    session = sys.modules.get("ccapki.store.session")
+    if session is None or not isinstance(store, session.Store):
+        raise _wrong(
+            "store",
+            store,
+            "a Store",
+            "pass the store ccapki.open_store(HOME) returns: "
+            "`with ccapki.open_store(HOME) as store: ...`",
         )
 
 
@@ -202,21 +326,31 @@ def load_deployment(path: str | os.PathLike[str]) -> Deployment:
 
     Returns the frozen :class:`Deployment`. Raises :class:`DeploymentError` (``message``
     starts with ``FILE:LINE:``) for a broken file, :class:`InputError` when it cannot be
-    read.
+    read (a folder, no such file) or ``path`` is not a path (None, a number, bytes).
     """
     from ccapki.topology.loader import load_deployment as _load
 
-    return _load(os.fspath(path))
+    return _load(_path(path, "path", "ccapki.load_deployment('campus.toml')"))
 
 
 def parse_deployment(text: str, source: str = "<deployment>") -> Deployment:
     """A deployment from TOML text; ``source`` names it in error messages.
 
     Returns the frozen :class:`Deployment`. Raises :class:`DeploymentError` for a broken
-    deployment.
+    deployment, :class:`InputError` when ``text`` or ``source`` is not a string (bytes:
+    decode them first).
     """
     from ccapki.topology.loader import parse_deployment as _parse
 
+    if not isinstance(text, str):
+        raise _wrong(
+            "text",
+            text,
+            "a string",
+            "pass the TOML text as a str (bytes: data.decode('utf-8')), or a file's path "
+            "to ccapki.load_deployment(FILE)",
+        )
+    _text(source, "source", "pass source as a str: the name error messages give the text")
     return _parse(text, source)
 
 
@@ -225,8 +359,9 @@ def make_plan(deployment: Deployment) -> Plan:
 
     Returns a :class:`Plan`: ``certificates_needed`` and ``identities`` (each with its
     names, key type, validity, source and channels). Raises nothing: a loaded deployment
-    is consistent.
+    is consistent; :class:`InputError` when ``deployment`` is not a :class:`Deployment`.
     """
+    _deployment(deployment)
     from ccapki.topology.plan import make_plan as _make_plan
 
     return _make_plan(deployment)
@@ -239,8 +374,12 @@ def pending_actions(
     holds at ``now``. Changes nothing.
 
     Returns one :class:`Action` per identity, in plan order (``ActionKind.NOTHING`` when
-    it is issued and current). Raises :class:`StoreError` for an unusable store.
+    it is issued and current). Raises :class:`StoreError` for an unusable store,
+    :class:`InputError` for an argument of the wrong type.
     """
+    _store(store)
+    if not isinstance(deployment, Plan):
+        _deployment(deployment)
     from ccapki.lifecycle.apply import current_state
     from ccapki.lifecycle.certfiles import with_pending_csrs
     from ccapki.topology.plan import pending_actions as _pending
@@ -258,6 +397,17 @@ def pending_actions(
 Passphrase = str | Callable[[], str] | None
 
 
+def _passphrase(passphrase: object) -> None:
+    """Refuse a passphrase that is neither a str, a function returning one, nor None."""
+    if passphrase is not None and not isinstance(passphrase, str) and not callable(passphrase):
+        raise PasswordError(
+            f"passphrase must be a str or a function returning one (got "
+            f"{type(passphrase).__name__})",
+            "pass the store's passphrase as a str (e.g. os.environ['CCAPKI_PASSPHRASE']), "
+            "or None for a store made with key_file=True",
+        )
+
+
 def _provider(passphrase: Passphrase) -> Callable[[], str] | None:
     if passphrase is None or callable(passphrase):
         return passphrase
@@ -268,11 +418,15 @@ def _provider(passphrase: Passphrase) -> Callable[[], str] | None:
 def store_exists(home: str | os.PathLike[str], url: str | None = None) -> bool:
     """Whether there is a store to open. Imports no database code.
 
-    Returns True when ``url`` is given or ``home`` holds a store. Raises nothing.
+    Returns True when ``url`` is given or ``home`` holds a store. Raises
+    :class:`InputError` only when ``home`` is not a path (None, a number, bytes) or ``url``
+    not a string.
     """
     from ccapki.home import expand_home
     from ccapki.home import store_exists as _exists
 
+    home = _path(home, "home", "ccapki.store_exists('/srv/ccapki')")
+    _text(url, "url", "pass the database URL as a str, or None", none=True)
     try:
         folder = expand_home(home, "home")
     except InputError:  # "~nosuchuser/ccapki" holds no store
@@ -313,10 +467,19 @@ def open_store(
     is not a ccapki store, its schema is another version's (older: see ``upgrade``) or the
     database cannot be reached, :class:`NotFoundError` when
     it holds no ``deployment`` of that name, :class:`InputError` when ``home`` starts with
-    a ``~USER`` that names no user; a wrong passphrase raises
+    a ``~USER`` that names no user or an argument is of the wrong type (``home`` not a
+    path); a wrong passphrase raises
     :class:`PasswordError` when a key is first unsealed.
     """
     from ccapki.home import expand_home
+
+    home = _path(home, "home", "ccapki.open_store('/srv/ccapki')")
+    _passphrase(passphrase)
+    _text(url, "url", "pass the database URL as a str (postgresql+psycopg://...)", none=True)
+    _callable(clock, "clock", "a function returning an aware datetime")
+    _text(deployment, "deployment", "pass the deployment's name as a str, or None", none=True)
+    wait = _seconds(wait, "wait") or 0.0
+    _flag(upgrade, "upgrade")
     from ccapki.store.session import Store
 
     store = Store.open(
@@ -351,9 +514,19 @@ def init_store(
     :class:`StoreError` when a store already exists there (one is never overwritten) or
     the database cannot be reached, :class:`PasswordError` for a missing or short
     passphrase, :class:`InputError` when ``home`` starts with a ``~USER`` that names no
-    user.
+    user or an argument is of the wrong type (``home`` not a path).
     """
     from ccapki.home import expand_home
+
+    home = _path(home, "home", "ccapki.init_store('/srv/ccapki', passphrase=...)")
+    if passphrase is not None and not isinstance(passphrase, str):
+        raise PasswordError(
+            f"passphrase must be a str (got {type(passphrase).__name__})",
+            "pass the store's passphrase as a str (at least 8 characters), or key_file=True",
+        )
+    _flag(key_file, "key_file")
+    _text(url, "url", "pass the database URL as a str (postgresql+psycopg://...)", none=True)
+    _callable(clock, "clock", "a function returning an aware datetime")
     from ccapki.store.session import Store
 
     return Store.init(
@@ -390,9 +563,18 @@ def apply(
 
     Returns an :class:`ApplyResult` (``actions``, ``issued`` identity names,
     ``created_cas``, ``trust_added``). Raises :class:`PasswordError` for a wrong
-    passphrase (before anything is written), :class:`StoreError` for an unusable store.
+    passphrase (before anything is written), :class:`StoreError` for an unusable store,
+    :class:`InputError` for an argument of the wrong type.
     """
+    _store(store)
     _deployment(deployment)
+    _flag(dry_run, "dry_run")
+    _flag(roll_back, "roll_back")
+    if path is not None:
+        path = _path(path, "path", "path='campus.toml' (where the file came from)")
+    _callable(progress, "progress", "a function given (issued, to issue)")
+    if report is not None and not isinstance(report, dict):
+        raise _wrong("report", report, "a dict", "pass report={} (it is filled), or None")
     from ccapki.lifecycle.apply import apply_plan
 
     return apply_plan(
@@ -438,6 +620,21 @@ def create_cas(
     :class:`PasswordError` for a wrong store passphrase, :class:`StoreError` for an
     unusable store; nothing is written when it raises.
     """
+    _store(store)
+    _deployment(deployment)
+    for name, value in (
+        ("root_pkcs11_uri", root_pkcs11_uri),
+        ("intermediate_pkcs11_uri", intermediate_pkcs11_uri),
+    ):
+        _text(value, name, "pass a PKCS#11 URI as a str (pkcs11:token=LABEL;object=KEY)", none=True)
+    _text(pkcs11_module, "pkcs11_module", "pass the PKCS#11 library's path as a str", none=True)
+    if pin is not None and not isinstance(pin, str) and not callable(pin):
+        raise PasswordError(
+            f"pin must be a str or a function returning one (got {type(pin).__name__})",
+            "pass the token's user PIN as a str, or None to read CCAPKI_PKCS11_PIN",
+        )
+    if path is not None:
+        path = _path(path, "path", "path='campus.toml' (where the file came from)")
     from ccapki.hsm.uri import parse_pkcs11_uri
     from ccapki.lifecycle.cakeys import ca_key_places, create_internal_cas
     from ccapki.topology.model import CaKeys
@@ -478,18 +675,21 @@ def make_csrs(
     its key. ``deliver`` runs for each result before the store commits (write the CSR file
     there): if it raises, no key is kept. Returns one :class:`CsrResult` per identity
     (``.pem`` is the CSR). Raises :class:`NotFoundError` for a name the deployment does not
-    have, :class:`InputError` when there is no identity to make a CSR for.
+    have, :class:`InputError` when there is no identity to make a CSR for or an argument
+    is of the wrong type.
     """
+    _store(store)
     _deployment(deployment)
+    _callable(deliver, "deliver", "a function given each CsrResult")
     from ccapki.lifecycle.certfiles import make_csrs as _make_csrs
     from ccapki.topology.model import Source
 
     if identities is None:
         names = [i.name for i in deployment.identities if i.source is Source.THIRD_PARTY]
     else:
-        if isinstance(identities, str):  # one name, never its letters
-            identities = [identities]
-        names = [deployment.identity(n).name for n in dict.fromkeys(identities)]
+        # one name, never its letters
+        given = _names(identities, "identities", "name identities: ['cas-clinic'], or None")
+        names = [deployment.identity(n).name for n in dict.fromkeys(given)]
     if not names:
         raise InputError(
             "no identity named", "name identities (`ccapki csr cas-clinic`) or pass --all"
@@ -512,15 +712,18 @@ def read_files(
     :class:`PasswordError` for a wrong PKCS#12 password, :class:`InputError` for a path
     that does not exist or cannot be read (or no path at all). With ``skipped`` (a list), a file
     inside a folder that holds no certificate or key material at all (a README) is left out
-    and appended as ``(path, reason)`` instead.
+    and appended as ``(path, reason)`` instead. A path that is not one (None, a number,
+    bytes), or a password neither str nor bytes, raises :class:`InputError` too.
     """
     from ccapki.pki.formats import parse_files
 
+    # a string is iterable too: "/srv/returned" would be read as "/", "s", "r", ...
+    given = _paths(paths, "paths", "ccapki.read_files(['returned/'])")
+    _secret(password, "password", raw=True)
+    if skipped is not None and not isinstance(skipped, list):
+        raise _wrong("skipped", skipped, "a list", "pass skipped=[] (it is filled), or None")
     pw = password.encode() if isinstance(password, str) else password
-    if isinstance(paths, str | os.PathLike):
-        # a string is iterable too: "/srv/returned" would be read as "/", "s", "r", ...
-        paths = [paths]
-    return parse_files(paths, pw or None, skipped=skipped)
+    return parse_files(given, pw or None, skipped=skipped)
 
 
 def import_materials(
@@ -542,9 +745,22 @@ def import_materials(
 
     Returns an :class:`ImportResult`. Raises :class:`KeyNotFoundError` when a certificate
     matches no key, :class:`InputError` when one does not fit the plan (nothing is
-    imported then).
+    imported then), or for an argument of the wrong type (``materials`` not what
+    :func:`read_files` returns).
     """
+    _store(store)
     _deployment(deployment)
+    from ccapki.pki.formats import Material
+
+    hint = "pass what ccapki.read_files(PATHS) returns (or call ccapki.import_files)"
+    if isinstance(materials, str | bytes | os.PathLike) or not isinstance(materials, Iterable):
+        raise _wrong("materials", materials, "a list of Material", hint)
+    materials = list(materials)
+    for m in materials:
+        if not isinstance(m, Material):
+            raise _wrong("materials", m, "a Material", hint)
+    _flag(force, "force")
+    _text(identity, "identity", "pass the identity's name as a str, or None", none=True)
     from ccapki.lifecycle import importing
 
     with store.scoped(deployment.name):
@@ -575,8 +791,10 @@ def import_files(
     :class:`FileFormatError`, :class:`PasswordError`, :class:`KeyNotFoundError`,
     :class:`NotFoundError` (an ``identity`` the deployment does not have),
     :class:`InputError` (a path that does not exist or cannot be read, a certificate that
-    does not fit the plan); nothing is imported then.
+    does not fit the plan, an argument of the wrong type); nothing is imported then.
     """
+    _store(store)
+    _deployment(deployment)  # before any file is read
     materials = read_files(paths, password, skipped=skipped)
     return import_materials(store, deployment, materials, now, force=force, identity=identity)
 
@@ -602,8 +820,16 @@ def export(
     log (who: the store's ``actor``; where it went: ``destination``).
 
     Raises :class:`NotFoundError` when the store holds no certificate for ``identity``,
-    :class:`InputError` for an unknown format or a PKCS#12 without a password.
+    :class:`InputError` for an unknown format, a PKCS#12 without a password or an argument
+    of the wrong type.
     """
+    _store(store)
+    _name(identity, "identity", "pass the identity's name (or an appliance's) as a str")
+    _text(format, "format", "pass the format's name, e.g. 'pem-bundle'")
+    _secret(password, "password", raw=True)
+    _flag(include_root, "include_root")
+    _flag(legacy, "legacy")
+    _text(destination, "destination", "pass where the file goes as a str (for the audit log)")
     from ccapki.lifecycle.exports import export_identity, record_key_export
 
     pw = password.encode() if isinstance(password, str) else password
@@ -642,15 +868,20 @@ def plan_renewal(
     additions, identities, retiring the old issuer), ``skipped`` (with what to do), and
     ``to_dict()``. ``started``: when the run began by the machine's clock (default: now);
     :func:`commit_renewal` leaves alone an identity another run renewed after it.
-    Raises :class:`InputError` for a name the deployment does not have.
+    Raises :class:`InputError` for a name the deployment does not have, or an argument of
+    the wrong type.
     """
+    _store(store)
     _deployment(deployment)
     from ccapki.lifecycle.renew import plan_renewal as _plan_renewal
 
-    if isinstance(names, str):  # one name, never its letters
-        names = (names,)
+    # one name, never its letters
+    given = tuple(_names(names, "names", "name identities: names=['cam'], or ()"))
+    _flag(due, "due")
+    if started is not None:  # an aware datetime, as ``now``
+        started = _now(store, started, "started")
     return _plan_renewal(
-        store, deployment, now=_now(store, now), names=names, due=due, started=started
+        store, deployment, now=_now(store, now), names=given, due=due, started=started
     )
 
 
@@ -677,9 +908,22 @@ def commit_renewal(
     ``trust_added``, ``retire``: removals to make once the appliances serve the new
     certificates). Raises :class:`PasswordError` (before anything is written),
     :class:`StoreError` when the store's CAs changed since the plan; nothing is written
-    then, nor on an interruption.
+    then, nor on an interruption; :class:`InputError` for an argument of the wrong type
+    (``plan`` not what :func:`plan_renewal` returns).
     """
+    _store(store)
+    _deployment(deployment)
+    from ccapki.lifecycle.renew import RenewalPlan
     from ccapki.lifecycle.renew import commit_renewal as _commit_renewal
+
+    if not isinstance(plan, RenewalPlan):
+        raise _wrong(
+            "plan",
+            plan,
+            "a RenewalPlan",
+            "pass what ccapki.plan_renewal(store, deployment) returns",
+        )
+    _callable(deliver, "deliver", "a function given each CsrMade")
 
     return _commit_renewal(store, deployment, plan, now=_now(store, now), deliver=deliver)
 
@@ -704,14 +948,17 @@ def check_trust(
     due for renewal), ``warnings`` (all), ``renewals`` (what a renewal fixes) and
     ``strictness`` (web-PKI refusals the channels' stacks accept: they leave ``clean``
     true). Raises :class:`FileFormatError` for a bad bundle file, :class:`InputError` for a
-    ``clients`` that is neither ``"installed"``, ``"mozilla"`` nor a readable file.
+    ``clients`` that is neither ``"installed"``, ``"mozilla"`` nor a readable file (a
+    folder, no such file, not a path at all), or another argument of the wrong type.
     """
+    _store(store)
     _deployment(deployment)
+    bundle = _path(clients, "clients", "clients='installed', 'mozilla' or 'roots.pem'")
     from ccapki.lifecycle.trustops import check_deployment, client_trust_roots, load_inventory
 
     with store.scoped(deployment.name):
         inv = load_inventory(store, deployment)
-        roots, public = client_trust_roots(os.fspath(clients), inv)
+        roots, public = client_trust_roots(bundle, inv)
         return check_deployment(inv, _now(store, now), roots, public_fingerprints=public)
 
 
@@ -721,8 +968,10 @@ def client_roots(store: Store) -> list[ClientRoot]:
     Returns one :class:`ClientRoot` per distinct anchor: ``certificate``, the
     ``identities`` behind it, and whether the common OS stores hold it (``public``)
     already. Raises :class:`InputError` when the store holds several deployments and
-    :func:`open_store` named none, :class:`StoreError` for an unusable store.
+    :func:`open_store` named none or ``store`` is not a :class:`Store`,
+    :class:`StoreError` for an unusable store.
     """
+    _store(store)
     from ccapki.lifecycle.certfiles import client_roots as _client_roots
 
     return _client_roots(store)
@@ -750,14 +999,16 @@ def estate_status(
     ``summary()``, ``exit_code`` (0 fine, 1 a warning, an expiry or a wrong certificate
     served), ``nagios_code`` (0 OK, 1 WARNING, 2 CRITICAL) and ``to_dict()``. Raises
     :class:`NotFoundError` for a deployment the store does not hold, :class:`StoreError`
-    for an unusable store.
+    for an unusable store, :class:`InputError` for an argument of the wrong type.
     """
+    _store(store)
     from ccapki.lifecycle.status import estate_status as _estate_status
 
-    if isinstance(deployments, str):
+    names = None
+    if deployments is not None:
         # a string is a sequence too: "campus" would be read as "c", "a", "m", ...
-        deployments = [deployments]
-    return _estate_status(store, now=_now(store, now), deployments=deployments)
+        names = _names(deployments, "deployments", "name deployments: ['campus'], or None")
+    return _estate_status(store, now=_now(store, now), deployments=names)
 
 
 def inventory_page(
@@ -785,10 +1036,13 @@ def inventory_page(
     """
     from ccapki.lifecycle.inventory import inventory_page as _inventory_page
 
+    _store(store)
     if isinstance(deployment, Deployment):  # as every other function takes it
         deployment = deployment.name
     elif not isinstance(deployment, str):
         _deployment(deployment)
+    _integer(limit, "limit", "pass limit as a whole number from 1 to 1000")
+    _text(cursor, "cursor", "pass the next_cursor of the page before, or None", none=True)
     return _inventory_page(store, deployment, now=_now(store, now), limit=limit, cursor=cursor)
 
 
@@ -798,8 +1052,10 @@ def store_revision(store: Store) -> tuple[int, ...]:
     fingerprints mean no write landed in between, so a report kept under it (and the
     clock's minute) may be served again.
 
-    Returns the tuple of integers. Raises :class:`StoreError` for an unusable store.
+    Returns the tuple of integers. Raises :class:`StoreError` for an unusable store,
+    :class:`InputError` when ``store`` is not a :class:`Store`.
     """
+    _store(store)
     from ccapki.lifecycle.inventory import store_revision as _store_revision
 
     return _store_revision(store)
@@ -825,12 +1081,18 @@ def probe_endpoints(
     Returns a :class:`~ccapki.lifecycle.probing.ProbeRun` (``records``, ``exit_code``,
     ``to_dict()``). Never raises for network or TLS trouble (each endpoint's is in its
     record). Raises :class:`InputError` when there is nothing to probe (no lab runs for the
-    store and the file gives no endpoints) or a setting is out of range.
+    store and the file gives no endpoints), a setting is out of range or an argument is of
+    the wrong type.
     """
+    _store(store)
+    _deployment(deployment)
+    _integer(concurrency, "concurrency", "pass concurrency as a whole number, e.g. 64")
+    _integer(retries, "retries", "pass retries as a whole number, e.g. 1")
+    _seconds(timeout, "timeout", none=True)
     from ccapki.lab.daemon import read_state
     from ccapki.lifecycle.probing import endpoints_for, probe_deployment
 
-    if target not in ("auto", "lab", "deployment"):
+    if not isinstance(target, str) or target not in ("auto", "lab", "deployment"):
         raise InputError(f"target={target!r}", "use target='auto', 'lab' or 'deployment'")
     state = None if target == "deployment" else read_state(store.home / "lab")
     lab = state.status if state is not None and state.alive else None
@@ -891,6 +1153,9 @@ def create_backup(
     from ccapki.lifecycle.backups import create_backup as _create
     from ccapki.lifecycle.exports import refuse_unaudited_key_export
 
+    _store(store)
+    path = _path(path, "path", "ccapki.create_backup(store, 'nightly.backup', PASSPHRASE)")
+    _flag(skip_damaged, "skip_damaged")
     if not isinstance(passphrase, str):
         raise InputError(
             "the backup passphrase must be a string",
@@ -908,8 +1173,11 @@ def stored_deployment(store: Store, name: str | None = None) -> Deployment:
     Returns the :class:`Deployment`. Raises :class:`NotFoundError` when the store holds
     no deployment ``name`` or no file of it, :class:`InputError` when ``name`` is None and
     the store holds several (none named at :func:`open_store`), :class:`DeploymentError`
-    when the kept file no longer parses.
+    when the kept file no longer parses, :class:`InputError` for an argument of the wrong
+    type.
     """
+    _store(store)
+    _text(name, "name", "pass the deployment's name as a str, or None", none=True)
     view = store.fork(deployment=None)
     # None: the deployment the store acts on (open_store(deployment=...), else its only one)
     view.use(name if name is not None else store.deployment)
@@ -930,9 +1198,11 @@ def inspect_identity(
 
     Returns one :class:`~ccapki.pki.inspect.CertInfo` per certificate (``to_json()``).
     Raises :class:`NotFoundError` when the deployment has no such identity or the store
-    holds no certificate for it.
+    holds no certificate for it, :class:`InputError` for an argument of the wrong type.
     """
+    _store(store)
     _deployment(deployment)
+    _name(identity, "identity", "pass the identity's name (or an appliance's) as a str")
     from ccapki.pki.inspect import KnownCA, describe
 
     name = deployment.identity(identity).name
@@ -956,9 +1226,11 @@ def plan_trust(store: Store, deployment: Deployment, *, prune: bool = False) -> 
 
     Returns the changes (``action`` add or remove, ``appliance``, ``certificate``,
     ``str(change)`` in the appliance GUI's words). Raises :class:`StoreError` for an
-    unusable store.
+    unusable store, :class:`InputError` for an argument of the wrong type.
     """
+    _store(store)
     _deployment(deployment)
+    _flag(prune, "prune")
     from ccapki.lifecycle.trustops import load_inventory, trust_changes
 
     with store.scoped(deployment.name):
@@ -970,9 +1242,12 @@ def apply_trust(store: Store, deployment: Deployment, *, prune: bool = False) ->
     and written in one transaction under the store's write lock.
 
     Returns the changes made (empty: nothing to change). Raises :class:`StoreError` for an
-    unusable or busy store (nothing written).
+    unusable or busy store (nothing written), :class:`InputError` for an argument of the
+    wrong type.
     """
+    _store(store)
     _deployment(deployment)
+    _flag(prune, "prune")
     from ccapki.lifecycle.trustops import apply_changes, load_inventory, trust_changes
 
     with store.scoped(deployment.name), store.transaction():
@@ -997,8 +1272,12 @@ def rotation_what_if(
     Returns ``(breaks, steps)``: each break as text, each step as ``(order, text)``.
     Raises :class:`NotFoundError` for an identity the deployment does not have,
     :class:`InputError` for a third-party replacement (its issuer is unknown until the CA
-    answers) or an unknown source.
+    answers), an unknown source or an argument of the wrong type.
     """
+    _store(store)
+    _deployment(deployment)
+    _name(identity, "identity", "pass the identity's name (or an appliance's) as a str")
+    _text(to_source, "to_source", "pass a source's name: 'internal' or 'self-signed'", none=True)
     import dataclasses
 
     from ccapki.lifecycle.apply import ensure_issuers, issue_one, signer_for
@@ -1057,8 +1336,16 @@ def service_certificate(
     (none when self-signed); the private key. Raises :class:`NotFoundError` when the
     deployment has no internal CA (no identity of source ``internal`` was issued) and
     ``self_signed`` is false, :class:`InputError` for no names,
-    :class:`PasswordError` when the store's keys cannot be unsealed.
+    :class:`PasswordError` when the store's keys cannot be unsealed, :class:`InputError`
+    for an argument of the wrong type (``names``: a list of names, or one name).
     """
+    _store(store)
+    # one name, never its letters
+    names = _names(names, "names", "pass host names or addresses: ['ccapki.example.org']")
+    days = _integer(days, "days", "pass days as a whole number, e.g. 30")
+    if days < 1:
+        raise InputError(f"days={days}: a certificate lasts a day at least", "pass days=1 or more")
+    _flag(self_signed, "self_signed")
     import ipaddress
 
     from ccapki.pki.certs import fingerprint

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "STDOUT",
+    "StagedFile",
     "atomic_write",
     "atomic_write_all",
     "atomic_writer",
@@ -25,6 +26,7 @@ __all__ = [
     "missing_folders",
     "read_input_file",
     "refuse_key_on_stdout",
+    "stage_file",
     "unreadable",
     "write_output",
 ]
@@ -117,6 +119,67 @@ def atomic_write_all(
                 folder.rmdir()
         raise
     return [t for _, t in temps]
+
+
+class StagedFile:
+    """A file written in full (fsynced) under a temporary name beside its ``target``
+    (:func:`stage_file`), not yet in place: :meth:`place` renames it over ``target``,
+    :meth:`discard` removes it. A process killed before either leaves only the temporary
+    file, which the next write into that folder removes (see ``_temp_beside``)."""
+
+    def __init__(self, tmp: str, target: Path) -> None:
+        self.tmp = tmp
+        self.target = target
+
+    def place(self) -> Path:
+        """Rename the file over ``target``; returns ``target``. Raises
+        :class:`~ccapki.errors.InputError` when the rename fails (the temporary file is
+        removed then)."""
+        try:
+            os.replace(self.tmp, self.target)
+        except OSError as exc:
+            self.discard()
+            why = exc.strerror or type(exc).__name__
+            raise cannot_write(self.target, why, _os_hint(exc)) from None
+        return self.target
+
+    def discard(self) -> None:
+        """Remove the temporary file (``target`` is left as it was). Raises nothing."""
+        with contextlib.suppress(OSError):
+            os.unlink(self.tmp)
+
+
+def stage_file(
+    path: str | os.PathLike[str],
+    data: bytes,
+    *,
+    private: bool = False,
+    follow_symlink: bool = False,
+) -> StagedFile:
+    """The first half of :func:`atomic_write`: ``data`` written and fsynced to a temporary
+    file beside ``path`` (its folder made if missing), renamed over ``path`` only by the
+    returned :meth:`StagedFile.place` (e.g. once the store committed what the file
+    hands over). Refuses what :func:`atomic_write` refuses
+    (:class:`~ccapki.errors.InputError`); a failure leaves no temporary file."""
+    target = Path(path)
+    tmp = ""
+    try:
+        target = _writable_target(target, follow_symlink)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = _temp_beside(target)
+        os.fchmod(fd, 0o600 if private else 0o644)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException as exc:
+        if tmp:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise cannot_write(target, exc.strerror or type(exc).__name__, _os_hint(exc)) from None
+        raise
+    return StagedFile(tmp, target)
 
 
 def missing_folders(folder: Path) -> list[Path]:

@@ -230,30 +230,46 @@ def test_pebble_restarted_mid_order(
     f = _file(tmp_path, pebble, _hook_dns(hook))
     ok(cli("apply", f, "--no-acme"))
     ok(cli("acme", "order"))  # the account exists at pebble, then pebble forgets it
-    pause = tmp_path / "pause"
 
-    def restart_when_the_hook_waits() -> None:
-        for _ in range(600):
-            if Path(str(pause) + ".wait").exists():
+    def restart_when_the_hook_waits(pause: Path, done: threading.Event) -> None:
+        while not done.is_set():  # the order in flight, its hook paused: restart pebble
+            if Path(f"{pause}.wait").exists():
+                pebble.restart()
                 break
             time.sleep(0.05)
-        pebble.restart()
-        Path(str(pause) + ".go").touch()
+        Path(f"{pause}.go").touch()
 
-    t = threading.Thread(target=restart_when_the_hook_waits)
-    t.start()
-    r = cli("acme", "order", "cam", env={"HOOK_PAUSE": str(pause)})
-    t.join(timeout=60)
+    for attempt in range(5):
+        version = check_store(keyfile_store).versions[("acme-campus", "cam")]
+        pause = tmp_path / f"pause{attempt}"
+        waits, done = Path(f"{pause}.wait"), threading.Event()
+        t = threading.Thread(target=restart_when_the_hook_waits, args=(pause, done))
+        t.start()
+        try:
+            r = cli("acme", "order", "cam", env={"HOOK_PAUSE": str(pause)})
+        finally:
+            done.set()
+            t.join(timeout=60)
+        if waits.exists():
+            break
+        # pebble reuses a valid authorization now and then even with PEBBLE_AUTHZREUSE=0
+        # (a new one only when rand.Intn(100) > 0: 1 in 100): the order needs no
+        # challenge, the hook never runs, pebble is not restarted mid-order; that order
+        # must have gone through, then the restart is set up again
+        assert r.code == 0, r.both
+        assert f"ordered cam v{version + 1}" in r.out, r.both
+    else:
+        pytest.fail("pebble reused the authorization 5 times in a row: no restart mid-order")
     error_with_hint(r)
     assert "ordering cam" in r.err
     facts = check_store(keyfile_store)
-    assert facts.versions[("acme-campus", "cam")] == 1  # the earlier version stays current
+    assert facts.versions[("acme-campus", "cam")] == version  # the earlier one stays current
     assert facts.pending[("acme-campus", "cam")] == 1
     # run again: the same account key registers again, the pending key is taken up
     r = ok(cli("acme", "order", "cam"))
-    assert "ordered cam v2" in r.out
+    assert f"ordered cam v{version + 1}" in r.out
     facts = check_store(keyfile_store)
-    assert facts.versions[("acme-campus", "cam")] == 2
+    assert facts.versions[("acme-campus", "cam")] == version + 1
     assert len(_rows(keyfile_store, "SELECT id FROM acme_accounts")) == 1
 
 

@@ -51,7 +51,8 @@ def test_status_json_is_the_report_dumped_item_by_item(
     _print_json(report)
     out = capsys.readouterr().out
     assert out == reference(report)
-    assert json.loads(out)["items"] == [i.to_dict() for i in items] or count == 0
+    # each item with its hours_left at the report's time, beside days_left
+    assert json.loads(out)["items"] == [i.to_dict(NOW) for i in items] or count == 0
 
 
 _text = st.text(max_size=12)  # any unicode: quotes, backslashes, controls, surrogates...
@@ -89,6 +90,7 @@ _items = st.builds(
 @given(_items)
 def test_each_item_writes_what_json_dumps_writes(item: StatusItem) -> None:
     assert item.to_json() == json.dumps(item.to_dict(), default=str)
+    assert item.to_json(NOW) == json.dumps(item.to_dict(NOW), default=str)
 
 
 @settings(max_examples=50, deadline=None)

@@ -5,7 +5,8 @@ own with ``asyncio.run`` in the test's thread). Each endpoint listens on a port 
 and does what its mode says, switchable between probes:
 
 - :class:`Tls`: TLS with a given chain and key (optionally only up to TLS 1.2, optionally
-  requiring a client certificate from the roots it is given, as a mutual-TLS appliance);
+  requiring a client certificate from the roots it is given, as a mutual-TLS appliance;
+  optionally answering one HTTP request with a page, as a GUI);
 - ``SILENT``: accepts and says nothing until the client leaves;
 - ``HTTP``: plain HTTP (answers the TLS hello with ``400 Bad Request``);
 - ``CLOSED``: nothing listens (the port refuses connections).
@@ -45,6 +46,7 @@ class Tls:
     tls12_only: bool = False
     mutual: bool = False
     trust_pem: bytes = b""  # the roots a mutual endpoint accepts client certificates from
+    http: bool = False  # answer a request with ``200 OK`` and a page (a GUI, a web login)
 
     @classmethod
     def from_bundle(cls, bundle: bytes, **kw: Any) -> Tls:
@@ -147,6 +149,15 @@ class EndpointHost:
                 await writer.drain()
             elif isinstance(mode, Tls):
                 await writer.start_tls(self._contexts[port])
+                if mode.http:
+                    await reader.readuntil(b"\r\n\r\n")
+                    page = b"<html><head><title>Clean Access</title></head></html>"
+                    writer.write(
+                        b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n"
+                        b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(page), page)
+                    )
+                    await writer.drain()
+                    return
                 while await reader.read(65536):
                     pass
 

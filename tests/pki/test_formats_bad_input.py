@@ -169,7 +169,8 @@ CORPUS: list[Case] = [
     ("image.crt", _png, None, FileFormatError, "is a PNG image"),
     ("notes.txt", lambda p: b"please find the cert attached\n", None, FileFormatError, "text"),
     ("pub.pem", _public_key_only, None, FileFormatError, "PEM blocks: PUBLIC KEY"),
-    ("junk.der", lambda p: b"\x30\x03\x02\x01\x05", None, FileFormatError, "malformed DER"),
+    # SEQUENCE { INTEGER 5 }: well-formed DER, of no kind ccapki reads
+    ("junk.der", lambda p: b"\x30\x03\x02\x01\x05", None, FileFormatError, "not a certificate"),
 ]
 
 

@@ -469,6 +469,7 @@ class Env:
                 clock=self.now,
                 wait=self.wait,
                 on_wait=_say_waiting,
+                caller="cli",  # a busy store's hint names `ccapki --wait`
             )
         except StoreOutdated as exc:  # the hint names the exact command (--home X)
             from ccapki.store.session import upgrade_hint
@@ -574,13 +575,19 @@ pass_env = click.make_pass_decorator(Env)
 
 
 def _os_user() -> str | None:
-    """The operating-system user running the command (the audit log's ``actor``)."""
+    """The operating-system user running the command (the audit log's ``actor``): under
+    sudo, who ran sudo too (``ann (sudo as ccapki)``), as sudo's own log says it, so the
+    administrators sharing the store's account are told apart."""
     import getpass
 
     try:
-        return getpass.getuser()
+        user = getpass.getuser()
     except (OSError, KeyError):  # no passwd entry and no LOGNAME/USER
         return None
+    by = os.environ.get("SUDO_USER")
+    if by and by != user:
+        return f"{by} (sudo as {user})"[:128]  # the actor column's width
+    return user
 
 
 def _say_waiting(seconds: float) -> None:

@@ -112,6 +112,9 @@ EXAMPLES
   ccapki apply examples/faq.toml             issue it (a second run changes nothing)
   ccapki apply campus.toml --no-acme         all but the ACME orders (said what to run)
 
+Without FILE: the deployment file the store last applied, as it was then (a note says
+when it was edited on disk since: give FILE to apply the edit).
+
 Identities with source = "acme" that are due (no certificate yet, names changed, renewal
 window, revoked) are ordered from the ACME CA after the rest is committed, as `ccapki acme
 order` does (docs/acme.md), and the trust stores they need are updated. --dry-run never
@@ -148,6 +151,12 @@ def apply(env: Env, file: str | None, dry_run: bool, as_json: bool, no_acme: boo
     dep, path = load_deployment_arg(env, file)
     show = not dry_run and not as_json and sys.stderr.isatty()
     with env.open_store() as store:
+        if file is None:  # the file as applied: say so when it was edited since
+            from ccapki.cli.unapplied import edited_since_applied
+
+            edited = edited_since_applied(store, "apply")
+            if edited:
+                click.echo(edited, err=True)
         held = store.deployments.names()  # a new name is a new deployment, beside these
         # interrupted, its hint says how many identities were kept (see apply_plan)
         report: dict[str, object] = {}
@@ -235,6 +244,7 @@ def _say_new_dns(store: Store, dep: Deployment, result: ApplyResult, *, dry_run:
     """CCA 4.9+ (CAM-CAS DN authorization): for each CAS whose new certificate names
     another subject DN than the one it has (a hostname changed, a new CAS), the CAM must
     allow the new DN before the CAS presents it, or the CAM-CAS link goes down."""
+    from ccapki.cli.trust import dn_pair_note
     from ccapki.topology.model import Role
     from ccapki.topology.plan import ActionKind, make_plan
 
@@ -259,9 +269,10 @@ def _say_new_dns(store: Store, dep: Deployment, result: ApplyResult, *, dry_run:
         after = (
             f"; {old.rfc4514_string()} is no longer needed once it does" if old is not None else ""
         )
+        pair = f" {dn_pair_note(spec)}" if spec.ha else ""  # one entry for both peers
         click.echo(
             f"next: allow CAS {spec.primary.name} by DN on the "
-            f"CAM ({dep.release} authorization): {new.rfc4514_string()}, before "
+            f"CAM ({dep.release} authorization): {new.rfc4514_string()}{pair}, before "
             f"{spec.name} presents its new certificate{after}"
         )
 

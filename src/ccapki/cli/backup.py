@@ -310,6 +310,10 @@ def verify(file: str, as_json: bool) -> int:
     return 0
 
 
+#: the identities a restore kept as the store holds them ("kept:") named one a line
+_KEPT_SHOWN = 20
+
+
 @backup.command(
     "restore",
     epilog="""\b
@@ -327,9 +331,10 @@ What the store holds already is kept. The store holds newer data when an identit
 higher version than the backup's newest, or another certificate at the same version: the
 restore is refused (nothing is written) unless --force, which makes the backup's newest
 certificate the current version (added as a new version; the store's versions stay in its
-history). With --identity, a key of that identity whose sealed bytes are damaged here is
-sealed again from the backup's copy even when the store holds newer versions (its
-certificates stay as they are).
+history). A key whose sealed bytes are damaged here is sealed again from the backup's
+copy even when the store holds newer versions of its identity: a full restore then
+restores the rest and keeps the identities the store holds newer data for as they are
+("kept:"); --identity repairs that identity's keys and keeps its certificates.
 
 \b
 EXIT CODES
@@ -398,10 +403,15 @@ def restore(env: Env, file: str, identity: str | None, force: bool, as_json: boo
         click.echo(f"forced: {name} now has the backup's certificate as its current version")
     for key in summary.repaired:
         click.echo(f"repaired: key {key} was damaged in the store; sealed again from the backup")
-    for name in summary.repair_only:
+    for name in summary.repair_only[:_KEPT_SHOWN]:
         click.echo(
             f"kept: {name}'s certificates as they are (the store holds newer ones); only its "
             "damaged keys were repaired"
+        )
+    if len(summary.repair_only) > _KEPT_SHOWN:
+        click.echo(
+            f"kept: {len(summary.repair_only) - _KEPT_SHOWN} more identities as they are "
+            "(--json lists them)"
         )
     _say_token_keys(len(summary.token_keys), summary.token_keys)
     _say_skipped(summary.skipped, "not in this backup, so not restored")

@@ -45,14 +45,25 @@ def _password(value: str | None, prompt: str, *, confirm: bool = False) -> bytes
 
 
 def _refuse_idle_options(
-    fmt: str, *, legacy: bool, encrypt_key: bool, password: str | None
+    fmt: str,
+    *,
+    legacy: bool,
+    encrypt_key: bool,
+    password: str | None,
+    key_format: str = "pkcs8",
+    include_root: bool = False,
 ) -> None:
     """Refuse an ``export`` option the format does not use (it would be ignored without a
     word: above all ``--password`` with ``--format key``, which still wrote the key
     unencrypted). Raises :class:`InputError`; nothing is written."""
     key_pem = fmt in ("pem-bundle", "key")
     idle = ""
-    if legacy and fmt != "pkcs12":
+    if key_format != "pkcs8" and not key_pem:
+        idle, uses = f"--key-format {key_format}", "a PEM key (--format pem-bundle or key)"
+    elif include_root and fmt not in ("pem-bundle", "chain", "fullchain", "pkcs12"):
+        idle = "--include-root"
+        uses = "a file holding the chain (--format pem-bundle, chain, fullchain or pkcs12)"
+    elif legacy and fmt != "pkcs12":
         idle, uses = "--legacy", "a PKCS#12 file (--format pkcs12, or --for-peer)"
     elif encrypt_key and not key_pem and fmt != "pkcs12":  # a PKCS#12 is encrypted anyway
         idle, uses = "--encrypt-key", "a PEM key (--format pem-bundle or key)"
@@ -419,7 +430,12 @@ EXIT CODES
     help="Put the self-signed root in the file (pem-bundle, chain, fullchain, pkcs12).",
 )
 @click.option(
-    "--key-format", type=click.Choice(["pkcs8", "pkcs1"]), default="pkcs8", show_default=True
+    "--key-format",
+    type=click.Choice(["pkcs8", "pkcs1"]),
+    default="pkcs8",
+    show_default=True,
+    help="The PEM key's form (pem-bundle, key): PKCS#8, or the traditional PKCS#1 (RSA) / "
+    "SEC1 (EC).",
 )
 @click.option("--encrypt-key", is_flag=True, help="Encrypt the PEM key (asks for a password).")
 @click.option(
@@ -477,7 +493,14 @@ def export(
         refuse_key_on_stdout(private=with_key, force_stdout=force_stdout)
     else:
         check_output_file(out, follow_symlink=follow_symlink)  # before any password prompt
-    _refuse_idle_options(fmt, legacy=legacy, encrypt_key=encrypt_key, password=password)
+    _refuse_idle_options(
+        fmt,
+        legacy=legacy,
+        encrypt_key=encrypt_key,
+        password=password,
+        key_format=key_format,
+        include_root=include_root,
+    )
     pw: bytes | None = None
     if fmt == "pkcs12":
         pw = _password(password, "PKCS#12 password", confirm=True)
@@ -564,11 +587,12 @@ EXAMPLES
 On 4.7+ the IPsec heartbeat is judged as strongSwan decides IKE_AUTH: each peer's key its
 certificate's, one subject DN on both, each peer's trust store (as the store holds it)
 verifying the other's chain. "HA broken" means it will not come up; "not fit for HA" that
-it comes up, but the peers present different certificates or miss names.
+it comes up, but the peers present different certificates or miss names; "cannot tell"
+that a file holds the certificate without its key (give the bundle, key included).
 
 \b
 EXIT CODES
-  0 fit for HA   1 findings (not fit, or HA broken)   2 bad input
+  0 fit for HA   1 findings (not fit, HA broken, or cannot tell)   2 bad input
 """,
 )
 @click.argument("pair")
@@ -644,6 +668,11 @@ def check_ha(
         with env.open_store() as store:
             blockers = ha_heartbeat_blockers(store, spec, checks, chains[0], chains[1], now)
     ok = all(c.ok for c in checks) and not blockers
+    # a file holding the certificate alone says nothing of the peer's key (an appliance
+    # cannot hold a certificate without it): the heartbeat cannot be judged from it
+    keyless = [
+        label for label, (_, k) in zip(("primary", "secondary"), sides, strict=True) if k is None
+    ]
     if as_json:
         from ccapki.cli.output import print_json
 
@@ -654,6 +683,7 @@ def check_ha(
                 "source": "files" if primary else "store",
                 "heartbeat_keyed": dep.profile.ha_ipsec_heartbeat,
                 "heartbeat_blocked_by": list(blockers),
+                "keyless": keyless,
                 "checks": [c.as_dict() for c in checks],
             }
         )
@@ -666,6 +696,15 @@ def check_ha(
                 click.echo(f"{click.style('FAIL', fg='red')}  heartbeat (IKEv2): {why}")
         if ok:
             click.echo(f"{spec.name}: fit for HA")
+        elif keyless:
+            owners = " and the ".join(f"{label}'s" for label in keyless)
+            owners += " file holds" if len(keyless) == 1 else " files hold"
+            click.echo(
+                f"{spec.name}: cannot tell whether the IPsec heartbeat comes up: the {owners} "
+                "no private key (only the certificate; a peer always holds its key): give the "
+                "bundle installed on the peer with its key, a PKCS#12 or PEM bundle "
+                f"(`ccapki export {spec.name} --for-peer` writes the store's current one)"
+            )
         elif blockers:
             click.echo(
                 f"{spec.name}: HA broken: the IPsec heartbeat will not come up and both peers "
@@ -720,7 +759,7 @@ def _names_fix(
     the store's current certificate names them all (exporting it is then the fix) or none
     is issued. Raises nothing."""
     from ccapki.lifecycle.certfiles import check_ha_pair
-    from ccapki.topology.model import Source
+    from ccapki.lifecycle.status import new_certificate_step
 
     if not history:
         return None
@@ -728,15 +767,13 @@ def _names_fix(
     rows = check_ha_pair(spec, (current, None), (current, None), now)
     if all(r.ok for r in rows if r.item == _NAMES_ROW):
         return None
-    apply_cmd = f"`ccapki apply {path or 'FILE'}`"
-    how = (
-        f"make a new CSR ({apply_cmd}, then `ccapki csr {spec.name}`) and import the CA's answer"
-        if spec.source is Source.THIRD_PARTY
-        else f"have it reissued ({apply_cmd})"
+    # the step `ccapki status` gives the same certificate (stage missing-san)
+    step = new_certificate_step(
+        spec.name, "acme" if spec.acme else spec.source.value, path, ha=True
     )
     return (
         f"the store's current certificate v{history[-1].version} lacks them too, so exporting "
-        f"it again does not help: {how}, then install the new one on both peers at once"
+        f"it again does not help: {step}"
     )
 
 

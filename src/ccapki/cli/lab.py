@@ -296,10 +296,19 @@ def _render_status(status: LabStatus, as_json: bool, *, serves: str | None = Non
         )
         t.add_row(link.name, link.address, state, escape(link.error or ""))
     out.print(t)
-    for a in status.cas_not_connected():
-        out.print(f"{a.name}: {escape(a.state)} {escape(a.detail or '')}")
-    for p in status.pairs_not_up():
+    down = status.cas_not_connected()
+    for a in down:
+        out.print(f"{a.name}: {escape(a.state)}" + (f": {escape(a.detail)}" if a.detail else ""))
+    broken = status.pairs_not_up()
+    for p in broken:
         out.print(f"pair {p.pair}: {escape(p.state)} {escape(p.error or '')}")
+    if down or broken:  # the lab serves what the store holds: the store's fix is the lab's
+        out.print(
+            "next: `ccapki trust check` says why and names the fix (`ccapki trust apply` for "
+            "a trust store, `ccapki apply` or `ccapki renew` for a certificate); then "
+            "`ccapki lab reload`",
+            soft_wrap=True,
+        )
     note = _lab_heartbeat_note(status)
     if note:
         out.print(escape(note))

@@ -116,7 +116,7 @@ def plan(env: Env, file: str | None, as_json: bool) -> int:
     """Print the certificate plan (and, once a store exists, the pending actions).
 
     FILE is the deployment file (`-`: standard input); none: the deployment the store
-    last applied."""
+    last applied, as it was then (a note says when that file changed on disk since)."""
     from ccapki import api
     from ccapki.cli.common import load_deployment_arg
 
@@ -125,6 +125,12 @@ def plan(env: Env, file: str | None, as_json: bool) -> int:
     actions = None
     with env.optional_store() as store:  # none, or one to upgrade first (noted)
         if store is not None:
+            if file is None:  # the file as applied: say so when it was edited since
+                from ccapki.cli.unapplied import edited_since_applied
+
+                edited = edited_since_applied(store, "plan")
+                if edited:
+                    click.echo(edited, err=True)
             actions = api.pending_actions(store, p, env.now())
             if file is not None:  # a file given: maybe not the one `ccapki csr` works from
                 actions = _apply_before_csr(store, dep, file, actions)

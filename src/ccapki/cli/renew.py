@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -14,6 +13,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
     from ccapki.lifecycle.certfiles import ClientRoot
+    from ccapki.lifecycle.csrdelivery import Handed
     from ccapki.lifecycle.renew import CsrMade, RenewalPlan, RenewalResult
     from ccapki.store.session import Store
     from ccapki.topology.model import Deployment
@@ -40,7 +40,9 @@ appliances serve the new certificates). A third-party identity gets a CSR (writt
 --out) and keeps its current certificate until `ccapki import` brings the new one.
 --due takes it from the first stage `ccapki status` warns of (the CA's answer takes
 time); one whose CSR awaits the CA is skipped, unless that CSR is stale (made for names
-or a key type the file no longer gives): a new CSR replaces it.
+or a key type the file no longer gives): a new CSR replaces it. A CSR file takes its
+name only once the store kept its key: a run killed in between leaves that CSR in the
+store (`status` names it), and the next --commit writes it (the same CSR, no new key).
 [renewal] key = "rotate" (default: a new key) or "keep" in the deployment file.
 
 Two runs at once (two administrators, the service's renew job) renew an identity once:
@@ -102,6 +104,7 @@ def renew(
     dep, _ = load_deployment_arg(env, None)
     now = env.now()
     written: list[str] = []
+    again: list[Handed] = []  # CSRs a stopped run kept but never wrote, written now
     acme_code = 0
     new_roots: list[str] = []  # the roots clients need that they did not before
     with env.open_store() as store:
@@ -109,25 +112,32 @@ def renew(
             plan = api.plan_renewal(store, dep, now=now, names=identities, due=due)
             result = None
         else:
-            from ccapki.fsutil import check_output_folder, write_output
+            from ccapki.fsutil import check_output_folder
+            from ccapki.lifecycle.csrdelivery import CsrHandover
 
             plan = api.plan_renewal(store, dep, now=now, names=identities, due=due, started=started)
-            if not to_stdout and any(i.action == "csr" for i in plan.items):
+            if not to_stdout and (plan.undelivered or any(i.action == "csr" for i in plan.items)):
                 check_output_folder(out)
+            # each CSR file is staged before the store commits its key and takes its name
+            # after: a run killed in between leaves no CSR whose key is lost (the next run
+            # writes the CSR the store kept: plan.undelivered)
+            handover = CsrHandover(store, dep.name, out)
 
             def deliver(c: CsrMade) -> None:
-                dest = STDOUT if to_stdout else Path(out) / f"{c.identity}.csr"
-                written.append(write_output(dest, c.pem, make_folder=True))
+                handover.stage(c.identity, c.spki, c.pem)
 
             roots_before = _client_root_fingerprints(store)
             try:
                 result = api.commit_renewal(store, dep, plan, now=now, deliver=deliver)
             except BaseException:
-                if not to_stdout:
-                    for path in written:
-                        Path(path).unlink(missing_ok=True)
+                handover.discard()
                 raise
             env.work_done()  # committed: a late Ctrl-C no longer makes this an error
+            for h in handover.place(plan.undelivered):
+                if h.again is None:
+                    written.append(h.path)
+                else:
+                    again.append(h)
             acme_code = _order_acme(env, store, dep, plan, err=to_stdout or as_json)
             new_roots = _new_client_roots(store, roots_before)
     lab = lab_runs(env) if commit else False
@@ -137,13 +147,16 @@ def renew(
         data: dict[str, object] = {"dry_run": not commit, **plan.to_dict()}
         if result is not None:
             data["result"] = result.to_dict()
-            data["csr_files"] = written
-            data["next"] = _next(lab, result, new_roots)
+            data["csr_files"] = written + [h.path for h in again]
+            data["csr_files_again"] = [
+                {"identity": h.identity, "path": h.path, "spki": h.spki} for h in again
+            ]
+            data["next"] = _next(lab, result, new_roots, again=bool(again))
         print_json(data)
         return 0
     _render_plan(plan, commit, err=to_stdout)
     if result is not None:
-        _render_result(result, written, lab, env, new_roots, err=to_stdout)
+        _render_result(result, written, lab, env, new_roots, again, err=to_stdout)
     elif not plan.empty:
         click.echo(DRY_RUN)
     return acme_code
@@ -182,12 +195,14 @@ def lab_runs(env: Env) -> bool:
 
 def _render_plan(plan: RenewalPlan, commit: bool, *, err: bool = False) -> None:
     from ccapki.cli.output import plural
-    from ccapki.lifecycle.renew import ACME_SKIP
+    from ccapki.lifecycle.renew import ACME_SKIP, UNWRITTEN_SKIP
 
     acme = [s for s in plan.skipped if s.reason == ACME_SKIP]
     for s in plan.skipped:
         if commit and s.reason == ACME_SKIP:
             continue  # ordered through ACME above (`ordered ...` or `error:`), not skipped
+        if commit and s.reason.startswith(UNWRITTEN_SKIP):
+            continue  # written now: its `wrote ...` line says so
         hint = f"`renew --commit` orders it, or {s.hint}" if s.reason == ACME_SKIP else s.hint
         click.echo(f"skipped {s.identity}: {s.reason} ({hint})", err=err)
     if plan.empty and commit and acme:
@@ -254,11 +269,13 @@ def client_root_words(roots: Iterable[ClientRoot], *, most: int | None = None) -
     return [w for _, w in words]
 
 
-def _next(lab: bool, result: RenewalResult, new_roots: Sequence[str] = ()) -> list[str]:
+def _next(
+    lab: bool, result: RenewalResult, new_roots: Sequence[str] = (), *, again: bool = False
+) -> list[str]:
     return install_order(
         lab,
         issued=bool(result.renewed),
-        csrs=bool(result.csrs),
+        csrs=bool(result.csrs) or again,
         retire=bool(result.retire),
         new_roots=new_roots,
         trust_additions=bool(result.trust_added),
@@ -320,6 +337,7 @@ def _render_result(
     lab: bool,
     env: Env,
     new_roots: Sequence[str] = (),
+    again: Sequence[Handed] = (),
     *,
     err: bool = False,
 ) -> None:
@@ -338,8 +356,17 @@ def _render_result(
     for c, path in zip(result.csrs, written, strict=False):
         key = f"key {c.spki[:16]} sealed, pending" if c.pending else "signed with the current key"
         click.echo(f"wrote {path} for {c.identity} ({key})", err=err)
+    for h in again:
+        assert h.again is not None
+        made = h.again.record.created_at
+        click.echo(
+            f"wrote {h.path} for {h.identity}: the CSR a renewal made on {made:%Y-%m-%d %H:%M} "
+            f"UTC and kept (key {h.spki[:16]} sealed, pending), whose run was stopped before "
+            "it finished; the same CSR and key, no new one",
+            err=err,
+        )
     anything = bool(result.renewed or result.csrs)
     for other in result.renewed_elsewhere:
         click.echo(other.message(anything_renewed=anything), err=err)
-    for step in _next(lab, result, new_roots):
+    for step in _next(lab, result, new_roots, again=bool(again)):
         click.echo(f"next: {step}", err=err)

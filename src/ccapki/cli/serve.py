@@ -332,6 +332,7 @@ def serve(
         passphrase=env.passphrase,
         clock=config.clock,
         wait=config.wait,
+        caller="cli",  # its start-up (a TLS certificate); create_app makes it the service's
     )
     try:
         if store.read_only is not None:

@@ -68,6 +68,17 @@ def _served_text(item: StatusItem) -> str:
     return "; ".join(parts)
 
 
+def _hours_cell(not_after: dt.datetime, now: dt.datetime) -> str:
+    """The DAYS cell of a certificate within 24 hours of its expiry, where whole days would
+    say 0 or -1: the hours its words say (:func:`ccapki.pki.expiry.expiry_words`; minutes in
+    the last hour), negative once expired: ``5h`` ("expires in 5 hours"), ``-16h`` ("expired
+    16 hours ago"), ``40m``."""
+    from ccapki.pki.expiry import span_words
+
+    span = span_words(not_after - now, short=True)
+    return f"-{span}" if not_after < now else span
+
+
 def _rows(report: StatusReport, deployment: str) -> list[Row]:
     """The deployment's rows, a trust-store root held by several appliances on one row."""
     from ccapki.lifecycle.status import identity_certificates
@@ -104,6 +115,8 @@ def _rows(report: StatusReport, deployment: str) -> list[Row]:
         else:
             served = _served_text(i)
         days = "-" if i.days_left is None else str(i.days_left)
+        if i.days_left in (0, -1) and i.not_after is not None:  # within 24 h: in hours
+            days = _hours_cell(i.not_after, report.now)
         expires = _day(i.not_after) if i.not_after else ""
         rows.append((_stage_text(i), days, i.kind, name, expires, served, i.note))
     return rows
@@ -142,8 +155,25 @@ def _render_plain(report: StatusReport) -> None:
             out.append(f"{'  '.join(cells)}  {r[5]}".rstrip())
             if r[6]:
                 out.append(f"{'':<{widths[0]}}  note: {r[6]}")
+    step = _served_next(report)
+    if step:
+        out.append(step)
     out.append(f"summary: {report.summary()}")
     click.echo("\n".join(out))
+
+
+def _served_next(report: StatusReport) -> str | None:
+    """The ``next:`` line when an appliance served a wrong certificate at the last probe
+    (stale, unknown, temporary, HA peers disagreeing): which identities, and how to put
+    their current certificate in place; None when none did."""
+    names = list(dict.fromkeys(i.name for i in report.items if i.wrong_served))
+    if not names:
+        return None
+    return (
+        f"next: install the current certificate of {', '.join(names)} where the last probe "
+        "saw a wrong one (`ccapki export NAME`; an HA pair's on both peers; the lab: "
+        "`ccapki lab reload`), then `ccapki probe` checks what is served"
+    )
 
 
 _STYLE = {
@@ -152,6 +182,7 @@ _STYLE = {
     "unused": "dim",
     "pending": "cyan",
     "ok": "green",
+    "missing-san": "bold yellow",  # lifecycle.status.UNFIT_STAGE: a new certificate needed
 }
 
 
@@ -185,6 +216,9 @@ def _render_rich(report: StatusReport) -> None:
         if not rows:
             t.add_row("", "", "", "nothing issued yet", "", "")
         out.print(t)
+    step = _served_next(report)
+    if step:
+        out.print(escape(step))
     word = "[green]" if report.exit_code == 0 else "[bold yellow]"
     out.print(f"summary: {word}{escape(report.summary())}[/]")
 
@@ -196,6 +230,8 @@ _DAY = dt.timedelta(days=1)
 def _nagios_details(report: StatusReport) -> list[str]:
     """The plugin's long text: one line per row of the table that needs doing (a root
     several appliances trust: once, naming them)."""
+    from ccapki.lifecycle.status import UNFIT_STAGE
+
     several = len(report.deployments) > 1
     held: dict[tuple[str, str], list[str]] = {}
     for i in report.items:
@@ -205,6 +241,10 @@ def _nagios_details(report: StatusReport) -> list[str]:
     for i in report.rows():
         where = f" ({i.deployment})" if several else ""
         if i.stage == "damaged" and i.in_use:  # the note names `ccapki doctor`
+            lines.append(f"{i.kind} {i.name}{where}: {i.note}")
+        elif i.stage == "missing":  # no certificate, no days: the note says what to do
+            lines.append(f"{i.kind} {i.name}{where}: {i.note or 'no certificate yet'}")
+        elif i.stage == UNFIT_STAGE and i.in_use:  # names missing: the note says the fix
             lines.append(f"{i.kind} {i.name}{where}: {i.note}")
         elif i.warning:
             left = "expired" if i.stage == "expired" else f"{i.days_left} days left"
@@ -238,7 +278,8 @@ def _print_json(report: StatusReport) -> None:
     data = report.to_dict(items=False)
     items = report.items
     head = json.dumps(data, indent=2, default=str)[:-2]  # without the closing "\n}"
-    body = ",\n    ".join([i.to_json() for i in items])
+    now = report.now  # each item's hours_left, beside its days_left
+    body = ",\n    ".join([i.to_json(now) for i in items])
     body = f"    {body}" if items else body
     tail = f"[\n{body}\n  ]" if items else "[]"
     sys.stdout.write(f'{head},\n  "items": {tail}\n}}\n')
@@ -284,22 +325,27 @@ appliance presented at its last `ccapki probe`, and since when. A trust-store ro
 row, however many appliances trust it: the summary, the Nagios data and the JSON `counts`
 count rows, while the JSON `items` list the root once per appliance that trusts it. A true
 self-signed identity, also the root its peers trust, is its identity's row alone.
-Within 24 hours of expiry notes and --nagios lines say it in hours ("expires in 5
-hours", DAYS 0; "expired 16 hours ago", DAYS -1). "rollover" (a warning) marks a
+Within 24 hours of expiry the table, notes and --nagios lines say it in hours ("expires
+in 5 hours": DAYS 5h; "expired 16 hours ago": DAYS -16h; --json keeps days_left, 0 or
+-1, and adds hours_left, rounded down alike). "rollover" (a warning) marks a
 signing CA that can no longer sign for the validity its identities ask for: the next
 renewal makes its successor (G2). DAMAGED marks an identity whose stored certificate
 is not the one its row names (`ccapki doctor` says what and how to restore it). A
 pending CSR made for names or a key type the file no longer gives is stale (make a new
-one).
+one). "missing-san" (a warning) marks an identity whose certificate lacks names the
+deployment file gives it (an HA peer renamed, a hostname or IP changed), as `ccapki
+check-ha` and `ccapki trust check` find it: the note says how to get a new certificate
+(`ccapki apply` reissues it; a third-party one needs a new CSR).
 
 \b
 EXIT CODES
   0 fine
-  1 a warning stage (rollover too), expired, a wrong certificate served, an
-    identity the file plans still without a certificate, or DAMAGED
+  1 a warning stage (rollover, missing-san too), expired, a wrong certificate
+    served, an identity the file plans still without a certificate, or DAMAGED
   2 bad input (no store, several deployments and none named)
   with --nagios:
-  0 OK   1 WARNING (a warning stage, rollover, an identity not yet issued)
+  0 OK   1 WARNING (a warning stage, rollover, missing-san, an identity not yet
+    issued)
   2 CRITICAL (expired, a wrong certificate served, DAMAGED)
   3 UNKNOWN (any error, no store, unreadable store; error, hint on stderr)
 """

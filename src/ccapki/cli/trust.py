@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from cryptography import x509
 
     from ccapki.lifecycle.trustops import Inventory, Matrix
-    from ccapki.topology.model import Deployment
+    from ccapki.topology.model import Deployment, IdentitySpec
     from ccapki.trust import Change
 
 __all__ = ["trust"]
@@ -137,6 +137,12 @@ def trust_add(env: Env, appliance: str, cert_file: str, force: bool) -> int:
     try:
         material = parse_material(read_input_file(cert_file), source=cert_file)
     except PasswordError as exc:  # `trust add` takes no password: nothing to unlock with
+        if "PKCS#12" not in exc.message:  # an encrypted private key: never trusted
+            raise PasswordError(
+                exc.message,
+                "a trust store holds CA certificates, never a key: give the CA's certificate "
+                "(PEM, DER or PKCS#7)",
+            ) from None
         raise PasswordError(
             exc.message,
             f"take the CA certificates out first (`openssl pkcs12 -in {cert_file} -nokeys "
@@ -147,7 +153,8 @@ def trust_add(env: Env, appliance: str, cert_file: str, force: bool) -> int:
         click.echo(f"warning: {w}", err=True)
     with env.open_store() as store, store.transaction():
         for c in certs:
-            added = store.trust.add(name, c, f"{HAND_ADDED}{cert_file}")
+            # the label names the CA too: `status` shows it as the entry's name
+            added = store.trust.add(name, c, f"{HAND_ADDED}{cert_file}: {display_name(c)}")
             state = "added" if added else "already trusted"
             click.echo(f"{state}: {display_name(c)} on {name}")
     return 0
@@ -201,6 +208,14 @@ def trust_remove(env: Env, appliance: str, fingerprint: str) -> int:
 
     click.echo(f"removed {plural(n, 'certificate')} from {name}")
     return 0
+
+
+def dn_pair_note(spec: IdentitySpec) -> str:
+    """What the 4.9 DN authorization line of CAS HA pair ``spec`` adds after the DN (the
+    line names the primary): the one entry serves both peers, which present one
+    certificate."""
+    a, b = (m.name for m in spec.members)
+    return f"(HA pair {spec.name}: one entry for both peers, {a} and {b}, one certificate)"
 
 
 def render_matrix(matrix: Matrix, dep: Deployment) -> None:
@@ -267,8 +282,11 @@ def render_matrix(matrix: Matrix, dep: Deployment) -> None:
         out.print(f"   concerns: {', '.join(where[:6])}{more}")
     if matrix.dn_authorization:
         out.print("4.9 CAM-CAS authorization: the CAM must allow these CAS DNs:")
+        pairs = {s.primary.name: s for s in dep.cas}
         for primary, dn in matrix.dn_authorization:
-            out.print(f"   {primary}: {dn}")
+            spec = pairs.get(primary)
+            note = f" {dn_pair_note(spec)}" if spec is not None and spec.ha else ""
+            out.print(f"   {primary}: {escape(dn)}{note}")
     due, strict = len(renewals), len(strictness)
     accepted = (
         f"{plural(strict, 'stack-accepted warning')} above: nothing breaks on these channels, "
@@ -420,6 +438,7 @@ def trust_plan(
                 click.echo(
                     f"allow CAS {spec.primary.name} by DN on the CAM (4.9 authorization): "
                     f"{chain[0].subject.rfc4514_string()}"
+                    + (f" {dn_pair_note(spec)}" if spec.ha else "")
                 )
     return 0
 

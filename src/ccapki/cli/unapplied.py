@@ -8,9 +8,33 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from ccapki.store.session import Store
     from ccapki.topology.model import Deployment, IdentitySpec
 
-__all__ = ["csr_differs", "unapplied_words"]
+__all__ = ["csr_differs", "edited_since_applied", "unapplied_words"]
+
+
+def edited_since_applied(store: Store, command: str) -> str | None:
+    """The note for ``ccapki COMMAND`` run without FILE (it works from the file the store
+    last applied, as it was then) when that file was edited on disk since: the edit is not
+    read, and ``ccapki COMMAND FILE`` reads it. None when the file is unchanged, gone or
+    unreadable (nothing to say), or none was applied. Raises nothing."""
+    from pathlib import Path
+
+    kept = store.deployments.latest()
+    if kept is None or not kept.path:
+        return None
+    try:
+        now = Path(kept.path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    if now == kept.text:
+        return None
+    return (
+        f"note: {kept.path} changed on disk since it was applied; this {command} works from "
+        f"the file as applied then, without the edit: `ccapki {command} {kept.path}` reads it "
+        "as it is now"
+    )
 
 
 def _asks(dep: Deployment, spec: IdentitySpec) -> dict[str, object]:

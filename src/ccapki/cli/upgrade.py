@@ -50,6 +50,7 @@ def upgrade(env: Env, as_json: bool) -> int:
         upgrade=True,
         wait=env.wait,  # `ccapki --wait`: was 60 s, without a word, whatever it said
         on_wait=say_waiting,
+        caller="cli",
     ) as store:
         done = store.upgraded
     if as_json:

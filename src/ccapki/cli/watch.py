@@ -262,6 +262,7 @@ def watch(
             passphrase=env.passphrase,
             clock=clock,
             wait=env.wait,
+            caller="cli",
         )
 
     with env.open_store() as store:  # no store, an unknown deployment: exit 2 here

@@ -364,7 +364,10 @@ class Lab:
                             kind,
                             spec.host,
                             port,
-                            a.peer_name,
+                            # the admin's browser opens each appliance's own GUI by its
+                            # own hostname (an HA peer's, not the pair's virtual name),
+                            # the name the offline admin-gui verdict checks
+                            a.gui_name if kind == "gui" else a.peer_name,
                             kind == "heartbeat" or (kind == "control" and spec.mutual_verification),
                         )
                     )

@@ -98,7 +98,9 @@ class ApplianceSpec:
     """One emulated appliance.
 
     ``hostname`` is the name its peers connect to (SNI and the name they check; defaults to
-    ``name``). ``pair`` names its HA pair and ``ha_role`` its place in it. ``identity`` is what
+    ``name``); ``gui_hostname`` the name the admin's browser connects to for its own admin
+    GUI (an HA peer's own hostname, not the pair's virtual one; defaults to ``hostname``).
+    ``pair`` names its HA pair and ``ha_role`` its place in it. ``identity`` is what
     it presents on control, agent, web-login and GUI endpoints and the trust store it verifies
     peers with. ``heartbeat`` is the pair identity used for the HA heartbeat (defaults to
     ``identity``); a secondary may hold different material from its primary, which is exactly
@@ -112,6 +114,7 @@ class ApplianceSpec:
     pair: str | None = None
     ha_role: HaRole | None = None
     heartbeat: EndpointMaterial | None = None
+    gui_hostname: str = ""
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -136,6 +139,12 @@ class ApplianceSpec:
     def peer_name(self) -> str:
         """The name its peers check its certificate against: the hostname, else the name."""
         return self.hostname or self.name
+
+    @property
+    def gui_name(self) -> str:
+        """The name the admin's browser checks its admin GUI's certificate against: its
+        ``gui_hostname``, else :attr:`peer_name`."""
+        return self.gui_hostname or self.peer_name
 
     @property
     def heartbeat_material(self) -> EndpointMaterial:
@@ -170,6 +179,7 @@ class ApplianceSpec:
             "ha_role": self.ha_role,
             "identity": self.identity.to_json(),
             "heartbeat": self.heartbeat.to_json() if self.heartbeat else None,
+            "gui_hostname": self.gui_hostname,
         }
 
     @classmethod
@@ -185,6 +195,7 @@ class ApplianceSpec:
             pair=data.get("pair"),
             ha_role=cast("HaRole | None", data.get("ha_role")),
             heartbeat=EndpointMaterial.from_json(hb) if hb else None,
+            gui_hostname=str(data.get("gui_hostname") or ""),
         )
 
 

@@ -12,6 +12,7 @@ __all__ = [
     "cakeys",
     "catoken",
     "certfiles",
+    "csrdelivery",
     "cursors",
     "doctor",
     "exports",

@@ -12,6 +12,11 @@ archive, or a conflict with newer data in the store changes nothing.
 than the backup's newest, or another certificate at a version the backup holds. With
 ``force`` the backup's newest certificate becomes the identity's current version, added
 as a new version after the store's newest (the store's versions stay in its history).
+Without it such an identity is held back (its certificates, CSRs and ACME orders left as
+they are) and the restore is refused, unless a key the store holds was damaged (its
+sealed bytes no longer open): then the restore repairs it from the backup's copy and goes
+on (a full restore: every other identity restored; ``--identity``: that identity's keys
+repaired), the identities held back named in the summary's ``repair_only``.
 """
 
 from __future__ import annotations
@@ -631,8 +636,9 @@ class RestoreSummary:
     #: keys the store held whose sealed bytes no longer opened, sealed again from the
     #: backup's copy (``FINGERPRINT16 (identity)``)
     repaired: list[str] = field(default_factory=list)
-    #: identities (``deployment/name``) of ``--identity`` whose store holds newer data:
-    #: their damaged keys were repaired, their certificates left as they are
+    #: identities (``deployment/name``) whose store holds newer data, held back by a
+    #: restore that repaired damaged keys (a full one, or ``--identity``): their damaged
+    #: keys were repaired, their certificates, CSRs and ACME orders left as they are
     repair_only: list[str] = field(default_factory=list)
     #: the damaged keys the backup itself lacks (made with ``--skip-damaged``)
     skipped: Skipped = field(default_factory=Skipped)
@@ -680,6 +686,22 @@ def _check_origin(store: Store, conn: Connection, header: BackupHeader, force: b
         "if restoring another store's backup is intended (e.g. moving to a new machine: "
         "restore it into a new, empty store, which asks nothing), give --force",
     )
+
+
+def _newer_in_store(group: Sequence[Mapping[str, Any]], mine: Mapping[int, str]) -> str | None:
+    """Why the store holds newer data for an identity than the backup (``group``: the
+    backup's versions of it, oldest first; ``mine``: the store's, version -> certificate
+    fingerprint), in words: another certificate at a version the backup holds, or a
+    higher version than the backup's newest. None when the backup's versions merge."""
+    clash = [
+        r["version"] for r in group if mine.get(r["version"], r["fingerprint"]) != r["fingerprint"]
+    ]
+    if clash:
+        return f"another certificate at v{clash[0]}"
+    top, newest = max(mine), group[-1]["version"]
+    if top > newest:
+        return f"v{top} in the store, v{newest} in the backup"
+    return None
 
 
 def _audit_key(at: dt.datetime, action: str, subject: str, detail: str) -> bytes:
@@ -825,13 +847,8 @@ class _Restorer:
                 new += group
                 self.summary.identities.append(_label(*key))
                 continue
-            top, newest = max(mine), group[-1]
-            clash = [
-                r["version"]
-                for r in group
-                if mine.get(r["version"], r["fingerprint"]) != r["fingerprint"]
-            ]
-            if not clash and top <= newest["version"]:
+            why = _newer_in_store(group, mine)
+            if why is None:
                 add = [r for r in group if r["version"] not in mine]
                 kept += len(group) - len(add)
                 if add:
@@ -840,14 +857,11 @@ class _Restorer:
                     self.summary.identities.append(_label(*key))
                 continue
             if not self.force:
-                why = (
-                    f"another certificate at v{clash[0]}"
-                    if clash
-                    else f"v{top} in the store, v{newest['version']} in the backup"
-                )
-                self.conflicts.append(f"{_label(*key)} ({why})")
-                self.clashes += bool(clash)
+                # held back: only its damaged keys are repaired; refused at the end when
+                # no key was (see finish)
+                self._hold_back(key, group, why)
                 continue
+            top, newest = max(mine), group[-1]
             kept += len(group)
             if mine[top] == newest["fingerprint"]:
                 continue  # the backup's newest is the store's newest already
@@ -869,19 +883,9 @@ class _Restorer:
         certificates, CAs and CSRs are left as they are. Else the keys and CAs of its
         versions are wanted."""
         if mine and not self.force:
-            top, newest = max(mine), group[-1]
-            clash = [
-                r["version"]
-                for r in group
-                if mine.get(r["version"], r["fingerprint"]) != r["fingerprint"]
-            ]
-            if clash or top > newest["version"]:
-                self.repair_only[key] = (
-                    f"another certificate at v{clash[0]}"
-                    if clash
-                    else f"v{top} in the store, v{newest['version']} in the backup"
-                )
-                self.repair_spkis |= {r["spki"] for r in group}
+            why = _newer_in_store(group, mine)
+            if why is not None:
+                self._hold_back(key, group, why)
                 return False
         for row in group:
             self.want_spkis.add(row["spki"])
@@ -891,6 +895,13 @@ class _Restorer:
                     for c in x509.load_pem_x509_certificates(row["chain_pem"].encode())
                 }
         return True
+
+    def _hold_back(self, key: tuple[str, str], group: list[dict[str, Any]], why: str) -> None:
+        """An identity whose store holds newer data (``why``), without ``force``: its
+        certificates, CSRs and ACME orders are not restored, its keys only repaired where
+        the store's copy is damaged (a full restore and ``--identity`` alike)."""
+        self.repair_only[key] = why
+        self.repair_spkis |= {r["spki"] for r in group}
 
     def _cas(self, rows: list[dict[str, Any]]) -> None:
         if self.only is not None:
@@ -902,9 +913,9 @@ class _Restorer:
         self._count("cas", len(new), len(rows) - len(new))
 
     def _keys(self, rows: list[dict[str, Any]]) -> None:
+        if self.repair_only:
+            rows = self._repair_only(rows)
         if self.only is not None:
-            if self.repair_only:
-                self._repair_only(rows)
             rows = [
                 r
                 for r in rows
@@ -927,24 +938,25 @@ class _Restorer:
         self._insert("keys", new)
         self._count("keys", len(new), len(rows) - len(new))
 
-    def _repair_only(self, rows: list[dict[str, Any]]) -> None:
-        """The keys of the ``--identity`` whose store holds newer data: each the store holds
-        is repaired if damaged; none is added (its certificates were not restored)."""
-        mine = [
-            r
-            for r in rows
-            if r["fingerprint"] not in self.want_spkis
-            and (
+    def _repair_only(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The keys of the identities held back (whose store holds newer data, see
+        :meth:`_hold_back`): each the store holds is repaired if damaged; none is added
+        (their certificates were not restored). Returns the other rows."""
+        mine: list[dict[str, Any]] = []
+        rest: list[dict[str, Any]] = []
+        for r in rows:
+            held_back = r["fingerprint"] not in self.want_spkis and (
                 r["fingerprint"] in self.repair_spkis
                 or (r["deployment"], r["identity"]) in self.repair_only
             )
-        ]
+            (mine if held_back else rest).append(r)
         have = self._existing(t.keys.c.fingerprint, [r["fingerprint"] for r in mine])
         before = len(self.summary.repaired)
         for r in mine:
             if r["fingerprint"] in have:
                 self._repair_key(self.store.keyring, r)
         self.repaired_only += len(self.summary.repaired) - before
+        return rest
 
     def _repair_key(self, keyring: Keyring, rec: dict[str, Any]) -> None:
         """A key the store holds already is kept, unless its sealed bytes no longer open
@@ -1011,8 +1023,7 @@ class _Restorer:
     def _acme_orders(self, rows: list[dict[str, Any]]) -> None:
         """ACME orders, their account found by its key's fingerprint; one the store holds
         (the same identity, key and time) is kept."""
-        if self.only is not None:
-            rows = [r for r in rows if self._restored(r)]
+        rows = [r for r in rows if self._restored(r)]
         out = []
         for r in rows:
             account = self.acme_ids.get(r.pop("account") or "")
@@ -1039,10 +1050,13 @@ class _Restorer:
         self._count("acme_orders", len(new), len(out) - len(new))
 
     def _restored(self, row: Mapping[str, Any]) -> bool:
-        """``--identity``: whether ``row`` (a CSR, an ACME order) is of the identity
-        restored (not one whose store holds newer data: only its keys are repaired)."""
+        """Whether ``row`` (a CSR, an ACME order) is of an identity restored: not one held
+        back (its store holds newer data: only its keys are repaired), and with
+        ``--identity`` the identity named."""
         group = (row["deployment"], row["identity"])
-        return group in self.selected and group not in self.repair_only
+        if group in self.repair_only:
+            return False
+        return self.only is None or group in self.selected
 
     def _existing(self, col: Any, values: Sequence[str]) -> set[str]:
         if not values:
@@ -1050,8 +1064,7 @@ class _Restorer:
         return {r[0] for r in self.conn.execute(select(col).where(col.in_(set(values))))}
 
     def _csrs(self, rows: list[dict[str, Any]]) -> None:
-        if self.only is not None:
-            rows = [r for r in rows if self._restored(r)]
+        rows = [r for r in rows if self._restored(r)]
         if not rows:
             return
         c = t.csrs.c
@@ -1159,7 +1172,9 @@ class _Restorer:
             )
         if self.repair_only:
             labels = [_label(*k) for k in sorted(self.repair_only)]
-            if self.repaired_only:
+            # --identity: a key of that identity repaired; a full restore: any key (its
+            # other identities restored, those the store holds newer left as they are)
+            if self.repaired_only if self.only is not None else self.summary.repaired:
                 self.summary.repair_only += labels
             else:  # nothing to repair: the newer data is refused as ever
                 self.conflicts += [f"{_label(*k)} ({why})" for k, why in self.repair_only.items()]
@@ -1253,10 +1268,12 @@ def restore_backup(
     """Restore ``reader``'s backup into ``store`` (empty or not) in one transaction.
 
     ``identity``: only that identity (every version, its keys, pending CSR keys and CSRs,
-    the CAs of its chains and their keys); when the store holds newer data for it and
-    there is no ``force``, only its keys whose sealed bytes no longer open are sealed again
-    from the backup's copies (``repair_only``; its certificates are left as they are), and
-    the newer data is refused only when none was damaged. Rows the store holds already are
+    the CAs of its chains and their keys). An identity the store holds newer data for
+    (without ``force``) is held back: only its keys whose sealed bytes no longer open are
+    sealed again from the backup's copies (``repair_only``; its certificates, CSRs and ACME
+    orders are left as they are), and the newer data is refused only when no key was
+    damaged (with ``identity``: none of its keys; a full restore: none at all, else every
+    other identity is restored as ever). Rows the store holds already are
     kept (a damaged key repaired); keys are re-sealed under the store's keyring. Raises
     :class:`InputError` when the store holds newer data (see the module's docstring)
     unless ``force``, or when the backup holds

@@ -58,6 +58,7 @@ def build_spec(store: Store, dep: Deployment, *, link_interval: float = 5.0) -> 
                     hostname=spec.common_name,
                     pair=spec.name if spec.ha else None,
                     ha_role=("primary" if j == 0 else "secondary") if spec.ha else None,
+                    gui_hostname=m.hostname,
                 )
             )
     profile = dep.profile

@@ -232,6 +232,8 @@ def expiry_notices(items: Iterable[StatusItemLike], now: dt.datetime | None = No
             "damaged": "stored certificate damaged: run `ccapki doctor`",
             # a CA that can no longer sign a full-validity certificate: what comes next
             "rollover": getattr(it, "note", "") or "CA rollover ahead",
+            # a certificate lacking names the file gives (status's UNFIT_STAGE): the fix
+            "missing-san": getattr(it, "note", "") or "names missing: a new certificate needed",
         }.get(it.stage, f"{it.stage}-day warning")
         when = (
             "has no certificate yet"

@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPri
 
 from ccapki._util import written_at
 from ccapki.errors import InputError, Interrupted, StoreBusy, StoreError
+from ccapki.lifecycle.csrdelivery import Undelivered, undelivered_csrs
 from ccapki.lifecycle.trustops import Inventory, load_inventory, required_trust, trust_changes
 from ccapki.pki.certs import days_left, display_name, fingerprint, renewal_window
 from ccapki.pki.expiry import ca_successor_reason, expiry_on_words
@@ -60,6 +61,7 @@ from ccapki.trust import Change
 
 __all__ = [
     "ACME_SKIP",
+    "UNWRITTEN_SKIP",
     "CsrMade",
     "NewIssuer",
     "RenewalItem",
@@ -160,6 +162,12 @@ class RenewalItem:
 ACME_SKIP = "an ACME identity: renewed by an ACME order, not a CSR"
 
 
+#: How the reason of a :class:`Skipped` third-party identity begins when the store keeps a
+#: CSR of it whose file a stopped run never wrote (``renew --commit`` writes it: the plan's
+#: ``undelivered``), instead of making another CSR on another key.
+UNWRITTEN_SKIP = "the run that made its CSR was stopped before it finished"
+
+
 @dataclass(frozen=True)
 class Skipped:
     """An identity asked for (or due) that this renewal leaves alone, and what to do."""
@@ -215,6 +223,10 @@ class RenewalPlan:
     #: certificate fingerprint each had when planned (ordering checks them again, under the
     #: write lock: :func:`ccapki.lifecycle.acme.order_renewals`)
     acme_seen: Mapping[str, tuple[int, str]] = field(default_factory=dict)
+    #: third-party identities whose CSR the store keeps (its key pending) but no file
+    #: holds: the run making it was stopped between its commit and the file
+    #: (:mod:`ccapki.lifecycle.csrdelivery`); ``renew --commit`` writes it, no new CSR
+    undelivered: tuple[Undelivered, ...] = ()
 
     @property
     def empty(self) -> bool:
@@ -230,6 +242,7 @@ class RenewalPlan:
             "new_issuers": [n.to_dict() for n in self.new_issuers],
             "steps": [s.to_dict() for s in self.steps],
             "skipped": [s.to_dict() for s in self.skipped],
+            "undelivered": [u.to_dict() for u in self.undelivered],
             "next_due": (
                 {"identity": self.next_due[0], "at": self.next_due[1].isoformat()}
                 if self.next_due
@@ -500,12 +513,15 @@ def _plan(
     issuers = _Issuers(newest, counts)
     last_csr: dict[str, dt.datetime] = {}
     newest_csr: dict[str, CsrRecord] = {}
-    for c in store.csrs.list():
+    store_csrs = store.csrs.list()
+    for c in store_csrs:
         last_csr[c.identity] = max(c.created_at, last_csr.get(c.identity, c.created_at))
         if c.created_at >= newest_csr.get(c.identity, c).created_at:
             newest_csr[c.identity] = c
     policy = dep.monitoring.key_policy
     warn_days = dep.monitoring.warn_days
+    unwritten = undelivered_csrs(store, csrs=store_csrs, current=held)
+    undelivered: list[Undelivered] = []
 
     chosen: list[tuple[PlannedIdentity, StoredIdentity, str, bool]] = []
     skipped: list[Skipped] = []
@@ -555,6 +571,22 @@ def _plan(
             acme_seen[p.name] = (cur.version, cur.fingerprint)
             continue
         third = p.spec.source is Source.THIRD_PARTY
+        lost = unwritten.get(p.name) if third else None
+        if lost is not None and not _stale_csr(p, lost.record):
+            # a stopped run kept it and its key but never wrote its file: written again,
+            # not made again (another pending key for the same renewal)
+            undelivered.append(lost)
+            made = f"{lost.record.created_at:%Y-%m-%d %H:%M} UTC"
+            where = f"{lost.path} holds it" if lost.on_disk else "its file was never written"
+            skipped.append(
+                Skipped(
+                    p.name,
+                    f"{UNWRITTEN_SKIP} ({made}): {where}; its key {lost.spki[:16]} is kept in "
+                    "the store, pending",
+                    "`ccapki renew --commit` writes it: the same CSR and key, no new one",
+                )
+            )
+            continue
         pending_since = last_csr.get(p.name)
         stale = ""
         if third and not named and pending_since is not None and pending_since > cur.created_at:
@@ -669,6 +701,7 @@ def _plan(
         next_due=next_due,
         ca_seen=seen,
         acme_seen=acme_seen,
+        undelivered=tuple(undelivered),
     )
 
 

@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 __all__ = [
     "KINDS",
     "TEMPORARY_SOURCES",
+    "UNFIT_STAGE",
     "WRONG_VERDICTS",
     "CaFact",
     "CsrFact",
@@ -66,6 +67,7 @@ __all__ = [
     "deployment_items",
     "estate_status",
     "identity_certificates",
+    "new_certificate_step",
     "read_facts",
     "read_settings",
     "settings_json",
@@ -81,6 +83,13 @@ TEMPORARY_SOURCES = frozenset({Source.SELF_SIGNED.value, Source.PERFIGO.value})
 WRONG_VERDICTS = frozenset(
     {ProbeVerdict.STALE, ProbeVerdict.UNKNOWN, ProbeVerdict.TEMPORARY, ProbeVerdict.HA_MISMATCH}
 )
+#: The stage of an identity whose current certificate lacks names the deployment file gives
+#: it (a peer renamed, a hostname or IP changed, and the certificate not reissued): the
+#: code of the trust finding behind it (:data:`ccapki.trust.Code.MISSING_SAN`, the finding
+#: of ``check-ha``'s names row and of ``import``'s fit check). A warning (exit 1; --nagios
+#: WARNING). An identity already in a warn stage or expired keeps that stage; its note says
+#: the names too.
+UNFIT_STAGE = "missing-san"
 #: A release whose temporary certificate lasts this many days or fewer is "three months"
 #: (CCA 4.7.x: 90 days).
 _THREE_MONTHS = 92
@@ -253,15 +262,29 @@ class StatusItem:
         """The endpoints serving something other than the current certificate."""
         return tuple(s for s in self.served if s.wrong)
 
-    def to_dict(self) -> dict[str, object]:
-        """The JSON form (times in ISO 8601)."""
-        return {
+    def hours_left(self, now: dt.datetime) -> int | None:
+        """Whole hours from ``now`` to ``not_after``, rounded down as :attr:`days_left` is
+        (negative once expired); None without a ``not_after``. Raises nothing."""
+        if self.not_after is None:
+            return None
+        left = self.not_after - now  # days (negative once expired) + seconds in [0, 86400)
+        return left.days * 24 + left.seconds // 3600  # == left // 1 hour, but quicker
+
+    def to_dict(self, now: dt.datetime | None = None) -> dict[str, object]:
+        """The JSON form (times in ISO 8601); with ``now`` (the report's), ``hours_left``
+        too (:meth:`hours_left`: the last day before expiry, or the first after, in
+        hours, where ``days_left`` says 0 or -1)."""
+        out: dict[str, object] = {
             "deployment": self.deployment,
             "kind": self.kind,
             "name": self.name,
             "fingerprint": None if self.stage == "missing" else self.fingerprint,
             "not_after": self.not_after.isoformat() if self.not_after else None,
             "days_left": self.days_left,
+        }
+        if now is not None:
+            out["hours_left"] = self.hours_left(now)
+        return out | {
             "stage": self.stage,
             "temporary": self.temporary,
             "in_use": self.in_use,
@@ -269,10 +292,16 @@ class StatusItem:
             "served": [s.to_dict() for s in self.served],
         }
 
-    def to_json(self) -> str:
-        """``json.dumps(self.to_dict())``, written directly (see :meth:`Served.to_json`)."""
+    def to_json(self, now: dt.datetime | None = None) -> str:
+        """``json.dumps(self.to_dict(now))``, written directly (see :meth:`Served.to_json`)."""
         served = ", ".join([s.to_json() for s in self.served]) if self.served else ""
         days = "null" if self.days_left is None else str(self.days_left)
+        if now is not None:
+            if self.not_after is None:
+                days += ', "hours_left": null'
+            else:  # as hours_left(now), inline: once per item of 10,000s
+                left = self.not_after - now
+                days += f', "hours_left": {left.days * 24 + left.seconds // 3600}'
         fp = "null" if self.stage == "missing" else _jstr(self.fingerprint)
         return (
             f'{{"deployment": {_jstr(self.deployment)}, "kind": {_jstr(self.kind)}, '
@@ -422,6 +451,13 @@ class StatusReport:
         rollover = sum(1 for i in self._rows if i.in_use and i.stage == "rollover")
         if rollover:
             parts.append(f"{_plural(rollover, 'CA')} to roll over at the next renewal")
+        unfit = sum(1 for i in self._rows if i.in_use and i.stage == UNFIT_STAGE)
+        if unfit:
+            word = "identity" if unfit == 1 else "identities"
+            parts.append(
+                f"{unfit} {word} whose certificate lacks names the deployment file gives "
+                "(a new certificate is needed: see the note)"
+            )
         if n["pending"]:
             parts.append(f"{_plural(n['pending'], 'CSR')} pending")
         if n["unreachable"]:
@@ -471,7 +507,7 @@ class StatusReport:
             "nagios_code": self.nagios_code,
         }
         if items:
-            out["items"] = [i.to_dict() for i in self.items]
+            out["items"] = [i.to_dict(self.now) for i in self.items]
         return out
 
 
@@ -480,6 +516,18 @@ def identity_certificates(items: Sequence[StatusItem]) -> set[tuple[str, str]]:
     with one of them is a true self-signed identity's own certificate in a peer's trust
     store, reported once, as the identity (its note says where it is trusted)."""
     return {(i.deployment, i.fingerprint) for i in items if i.kind == "identity"}
+
+
+def _unwritten(store: Store) -> dict[tuple[str, str, dt.datetime], str]:
+    """The CSRs the store keeps, by (identity, key, made), that a `renew --commit` stopped
+    before it finished made (:func:`~ccapki.lifecycle.csrdelivery.undelivered_csrs`):
+    the file that holds each, ``-`` when none was written."""
+    from ccapki.lifecycle.csrdelivery import undelivered_csrs
+
+    return {
+        (u.identity, u.spki, u.record.created_at): u.path if u.on_disk else "-"
+        for u in undelivered_csrs(store).values()
+    }
 
 
 def _plural(n: int, word: str) -> str:
@@ -520,6 +568,10 @@ class CsrFact(NamedTuple):
     spki: str
     created_at: dt.datetime
     stale: str = ""
+    #: the `renew --commit` that made it was stopped after the store kept it (see
+    #: :mod:`ccapki.lifecycle.csrdelivery`): ``-`` its file was never written, else the
+    #: file that holds it
+    unwritten: str = ""
 
 
 @dataclass(frozen=True)
@@ -555,6 +607,12 @@ class DeploymentFacts:
     #: CA kind -> the longest validity (days) the identities it signs ask for (the file's):
     #: a CA with less life left gets a successor at the next renewal (stage ``rollover``)
     ca_days: Mapping[str, int] = field(default_factory=dict)
+    #: identity -> what its current certificate lacks of the names the deployment file
+    #: gives it, in the words of the trust rule that found it (``check-ha``'s names row for
+    #: an HA pair, ``import``'s fit check otherwise): stage :data:`UNFIT_STAGE`
+    unfit: Mapping[str, str] = field(default_factory=dict)
+    #: the path of the deployment file last applied (for the fix's `ccapki apply FILE`)
+    file: str | None = None
 
 
 # ---------------------------------------------------------------------------- pure part
@@ -619,6 +677,47 @@ def _temporary_note(
             f"({facts.temporary_days} days){issued}; {fix}"
         )
     return f"temporary: {rel}'s {kind} install-time kind of certificate"
+
+
+def new_certificate_step(
+    name: str, source: str, path: str | None, *, ha: bool, awaited: bool = False
+) -> str:
+    """Return the step that gives identity ``name`` (``source``: a :class:`Source` value,
+    or ``"acme"``) a certificate naming everything the deployment file gives it, when its
+    current one lacks some (a peer renamed, a hostname or IP changed): exporting or
+    reinstalling the current one cannot help. ``path``: the deployment file to apply;
+    ``ha``: install on both peers at once; ``awaited``: a CSR made for the file as it is
+    now awaits the CA. Raises nothing."""
+    apply_cmd = f"`ccapki apply {path or 'FILE'}`"
+    if source == "acme":
+        how = f"order a new one from the ACME CA (`ccapki acme order {name}`)"
+    elif source == Source.THIRD_PARTY.value and awaited:
+        how = "import the CA's answer to its pending CSR, which names them (`ccapki import FILE`)"
+    elif source == Source.THIRD_PARTY.value:
+        how = f"make a new CSR ({apply_cmd}, then `ccapki csr {name}`) and import the CA's answer"
+    else:
+        how = f"have it reissued ({apply_cmd})"
+    where = "on both peers at once" if ha else f"on {name}"
+    return f"{how}, then install the new one {where}"
+
+
+def _unfit_note(note: str, f: CurrentFact, facts: DeploymentFacts, awaited: set[str]) -> str:
+    """``note``, led by what identity ``f``'s certificate lacks of the names the deployment
+    file gives it and the step that fixes it (:func:`new_certificate_step`), if it lacks
+    any."""
+    words = facts.unfit.get(f.identity)
+    if words is None:
+        return note
+    members = sum(1 for owner in facts.appliances.values() if owner == f.identity)
+    step = new_certificate_step(
+        f.identity,
+        facts.planned.get(f.identity, f.source),
+        facts.file,
+        ha=members > 1,
+        awaited=f.identity in awaited,
+    )
+    said = f"{words}: {step}"
+    return f"{said}; {note}" if note else said
 
 
 def _csr_step(
@@ -801,6 +900,24 @@ def deployment_items(facts: DeploymentFacts, now: dt.datetime) -> list[StatusIte
                 )
             )  # fmt: skip
             continue
+        note = _csr_step(
+            _also_root(
+                _temporary_note(
+                    f.source, facts, f.not_after - f.not_before if f.not_before else None
+                )
+                if temporary
+                else "",
+                trusted_own.get(f.fingerprint),
+            ),
+            f,
+            stage,
+            facts,
+            awaited,
+        )
+        if f.identity in facts.unfit:  # a new certificate is needed, whatever its days
+            note = _unfit_note(note, f, facts, awaited)
+            if stage == "ok":
+                stage = UNFIT_STAGE
         items.append(
             StatusItem(
                 dep,
@@ -812,20 +929,7 @@ def deployment_items(facts: DeploymentFacts, now: dt.datetime) -> list[StatusIte
                 stage,
                 temporary,
                 _served(by_identity.get(f.identity, no_probes), f, now, fresh_for),
-                _csr_step(
-                    _also_root(
-                        _temporary_note(
-                            f.source, facts, f.not_after - f.not_before if f.not_before else None
-                        )
-                        if temporary
-                        else "",
-                        trusted_own.get(f.fingerprint),
-                    ),
-                    f,
-                    stage,
-                    facts,
-                    awaited,
-                ),
+                note,
             )
         )
     held = {f.identity for f in facts.identities}
@@ -854,7 +958,18 @@ def deployment_items(facts: DeploymentFacts, now: dt.datetime) -> list[StatusIte
     for csr in facts.csrs:
         made = f"made {csr.created_at:%Y-%m-%d}"
         had = stages.get(csr.identity)
-        if csr.stale:  # the CA's answer to it would not be what the file asks for
+        if csr.unwritten == "-" and not csr.stale:
+            note = (
+                f"{made}; its file was never written (the `ccapki renew --commit` that made "
+                "it was stopped before; the key is kept): `ccapki renew --commit` writes it "
+                "(no new key), then send it to the CA"
+            )
+        elif csr.unwritten and not csr.stale:
+            note = (
+                f"{made}; the `ccapki renew --commit` that made it was stopped before it "
+                f"finished (the key is kept): {csr.unwritten} holds it, send it to the CA"
+            )
+        elif csr.stale:  # the CA's answer to it would not be what the file asks for
             todo = (
                 "a newer one is current"
                 if not newest[csr.identity].stale
@@ -1058,6 +1173,7 @@ def settings_json(deployment: Deployment) -> str:
             "identities": dict(s.identities),
             "probe_interval": s.probe_interval,
             "ca_days": ca_validity_days(deployment),  # read by read_facts, not Settings
+            "names": _plan_names_of(deployment),  # read by read_facts, not Settings
         },
         separators=(",", ":"),
         sort_keys=True,
@@ -1333,6 +1449,146 @@ def _stale_csrs(kept: DeploymentRecord | None, csrs: Sequence[CsrRecord]) -> dic
     return out
 
 
+def _plan_names_of(deployment: Deployment) -> dict[str, str]:
+    """identity -> every DNS name and IP address the plan gives it
+    (:func:`~ccapki.lifecycle.certfiles.plan_names`), joined by commas (a DNS name or an
+    address holds none): what :func:`settings_json` keeps, for :func:`_names_missing`."""
+    from ccapki.lifecycle.certfiles import plan_names
+
+    return {i.name: ",".join(plan_names(i)) for i in deployment.identities}
+
+
+def _names_in(facts: str | None) -> dict[str, str] | None:
+    """The ``names`` a deployment version's facts keep (:func:`_plan_names_of`); None when
+    they keep none (facts written before they did, or none)."""
+    import json
+
+    if not facts:
+        return None
+    try:
+        found = json.loads(facts).get("names")
+    except (ValueError, AttributeError):
+        return None
+    if not isinstance(found, dict):
+        return None
+    return {str(k): str(v) for k, v in found.items()}
+
+
+def _latest_names(kept: DeploymentRecord) -> dict[str, str]:
+    """:func:`_plan_names_of` the stored deployment file ``kept``: from its facts, else
+    parsed from its text (a file kept before they were; cached). Empty when it no longer
+    parses."""
+    found = _names_in(kept.facts)
+    if found is not None:
+        return found
+    found = _NAMES.get(kept.text)
+    if found is None:
+        from ccapki.errors import CcapkiError
+        from ccapki.topology.fastload import parse_deployment
+
+        try:
+            found = _plan_names_of(parse_deployment(kept.text, kept.path or "<stored>"))
+        except CcapkiError:
+            found = {}
+        if len(_NAMES) >= 16:
+            _NAMES.clear()
+        _NAMES[kept.text] = found
+    return found
+
+
+#: :func:`_plan_names_of` of deployment-file texts kept without them, read by this process
+_NAMES: dict[str, dict[str, str]] = {}
+
+
+def _names_missing(
+    store: Store,
+    name: str,
+    kept: DeploymentRecord | None,
+    identities: Sequence[CurrentFact],
+    appliances: Mapping[str, str],
+) -> dict[str, str]:
+    """identity -> what its current certificate lacks of the names the deployment file
+    ``kept`` gives it now, in the words of the trust rule that finds it: ``check-ha``'s
+    :class:`~ccapki.trust.NamesOnBothPeers` for an HA pair (``appliances``: appliance ->
+    identity), ``import``'s :class:`~ccapki.trust.NamesCovered` otherwise.
+
+    A certificate is made for the file in effect when it is made (``apply`` and ``renew``
+    issue the plan's names; ``import`` refuses a certificate lacking them): only one whose
+    identity the file has given other names since (each version's facts keep the names,
+    :func:`_plan_names_of`) is read and checked, so a large estate's status still parses
+    no certificate. A version keeping no names (written before they were kept) cannot
+    tell: the certificates it may have made are checked. Reads only; raises the store's
+    errors."""
+    if kept is None or not identities:
+        return {}
+    from ccapki.store.records import stored_time
+
+    latest = _latest_names(kept)
+    if not latest:
+        return {}
+    versions: list[tuple[dt.datetime, dict[str, str] | None]] = [
+        (stored_time(at), _names_in(facts))
+        for at, facts in store.rows(
+            "SELECT loaded_at, facts FROM deployments WHERE name = :n ORDER BY id", {"n": name}
+        )
+    ]
+    if versions:  # the last is ``kept``: its names as read above
+        versions[-1] = (versions[-1][0], latest)
+    since: dict[dt.datetime | None, list[dict[str, str] | None]] = {}
+
+    def relevant(made: dt.datetime | None) -> list[dict[str, str] | None]:
+        """The versions from the one in effect when a certificate was made (ties: the
+        first of them) to the latest."""
+        found = since.get(made)
+        if found is None:
+            before = [at for at, _ in versions if made is not None and at <= made]
+            start = max(before) if before else None
+            found = since[made] = [v for at, v in versions if start is None or at >= start]
+        return found
+
+    suspects: dict[str, CurrentFact] = {}
+    for f in identities:
+        want = latest.get(f.identity)
+        if want is None:  # not in the file any more: neither renewed nor checked
+            continue
+        if any(v is None or v.get(f.identity, want) != want for v in relevant(f.created_at)):
+            suspects[f.fingerprint] = f
+    if not suspects:
+        return {}
+    from cryptography import x509
+
+    from ccapki.trust import HaPair, HaPeer, NamesCovered, NamesOnBothPeers
+
+    members: Counter[str] = Counter(appliances.values())
+    now = store.now()
+    out: dict[str, str] = {}
+    wanted = sorted(suspects)
+    sql = "SELECT fingerprint, pem FROM certificates WHERE deployment = :d AND fingerprint IN :fps"
+    for i in range(0, len(wanted), 500):
+        for fp, pem in store.rows(sql, {"d": name, "fps": wanted[i : i + 500]}):
+            f = suspects[fp]
+            try:
+                cert = x509.load_pem_x509_certificate(pem.encode())
+            except (ValueError, AttributeError):  # damaged: its row says so (doctor)
+                continue
+            names = tuple(latest[f.identity].split(","))
+            if members[f.identity] > 1:
+                rule = NamesOnBothPeers()
+                peer = HaPeer(cert, None)  # the store's one certificate, as on both peers
+                pair = HaPair(f.identity, names, peer, peer)
+                found = rule.evaluate(pair, now)
+                if found:
+                    out[f.identity] = (
+                        f"not fit for HA ({rule.item}: {rule.detail(pair, found)}): "
+                        f"{found[0].reason}"
+                    )
+            else:
+                found = NamesCovered(f.identity, names).evaluate(cert, now)
+                if found:
+                    out[f.identity] = f"{found[0].subject}: {found[0].reason}"
+    return out
+
+
 def read_facts(store: Store, name: str) -> DeploymentFacts:
     """Read deployment ``name``'s facts: its stored deployment file (its warn_days, release
     and appliances; defaults without one), the current identities' columns, its CAs, pending
@@ -1368,9 +1624,17 @@ def read_facts(store: Store, name: str) -> DeploymentFacts:
             )
 
         waiting = [c for c in store.csrs.list() if outstanding(c.identity, c.spki, c.created_at)]
+        unwritten = _unwritten(store) if waiting else {}
         stale = _stale_csrs(kept, waiting) if waiting else {}
         csrs = tuple(
-            CsrFact(c.identity, c.spki, c.created_at, stale.get(c.spki, "")) for c in waiting
+            CsrFact(
+                c.identity,
+                c.spki,
+                c.created_at,
+                stale.get(c.spki, ""),
+                unwritten.get((c.identity, c.spki, c.created_at), ""),
+            )
+            for c in waiting
         )
         probes = tuple(store.probes.latest(chains=False))
         scope = SHARED_CAS if conf.shared_ca else name
@@ -1393,6 +1657,7 @@ def read_facts(store: Store, name: str) -> DeploymentFacts:
         missing = {r[2] for r in (*ca_rows, *trust_rows) if r[3] is None}
         until = _not_after_from_pems(store, missing) if missing else {}
         old = _superseded(store, {r[2] for r in trust_rows}, current)
+        unfit = _names_missing(store, name, kept, identities, conf.appliances)
     cas = tuple([CaFact(n, k, fp, end or until[fp]) for n, k, fp, end in ca_rows])
     ca_days = _ca_days(kept) if cas else {}
     trust = tuple(
@@ -1414,6 +1679,8 @@ def read_facts(store: Store, name: str) -> DeploymentFacts:
         probe_interval=conf.probe_interval,
         damaged=damaged,
         ca_days=ca_days,
+        unfit=unfit,
+        file=kept.path if kept else None,
     )
 
 

@@ -153,8 +153,9 @@ class Inventory:
 
     ``by_hand``: the trust-store entries added with `ccapki trust add` (appliance,
     fingerprint): no prune removes them. ``awaiting``: identity -> when its newest CSR was
-    made, for the identities whose CSR was made after their current certificate (the
-    CA's answer is awaited: the fix of an expiring one is importing it, not another CSR)."""
+    made, for the identities whose CSR was made after their current certificate, or that
+    have none yet (the CA's answer is awaited: the fix of an expiring or missing one is
+    importing it, not another CSR)."""
 
     deployment: Deployment
     identities: Mapping[str, StoredIdentity]
@@ -191,7 +192,8 @@ def load_inventory(
 
 def _awaiting(store: Store, held: Mapping[str, StoredIdentity]) -> dict[str, dt.datetime]:
     """:attr:`Inventory.awaiting`: the identities whose newest CSR is newer than their
-    current certificate (as `ccapki renew` skips them), with when it was made."""
+    current certificate (as `ccapki renew` skips them) or that have no certificate yet,
+    with when it was made."""
     from ccapki.store.records import stored_time
 
     out: dict[str, dt.datetime] = {}
@@ -201,7 +203,7 @@ def _awaiting(store: Store, held: Mapping[str, StoredIdentity]) -> dict[str, dt.
     ):
         cur = held.get(name)
         when = stored_time(made)
-        if cur is not None and cur.created_at is not None and when > cur.created_at:
+        if cur is None or (cur.created_at is not None and when > cur.created_at):
             out[name] = when
     return out
 
@@ -728,6 +730,30 @@ class _Fits:
         )
 
 
+def _no_certificate(
+    spec: IdentitySpec, awaiting: Mapping[str, dt.datetime], *, named: bool = True
+) -> str:
+    """The finding of a cell whose identity ``spec`` has no certificate yet, with its next
+    step (``awaiting``: :attr:`Inventory.awaiting`; ``named``: the finding names the
+    identity). Raises nothing."""
+    name = spec.name
+    if spec.acme:
+        fix = f"order it from the ACME CA (`ccapki acme order {name}`)"
+    elif spec.source is Source.THIRD_PARTY and name in awaiting:
+        fix = (
+            f"the CSR made on {awaiting[name]:%Y-%m-%d} awaits the CA: `ccapki import FILE` "
+            "its answer"
+        )
+    elif spec.source is Source.THIRD_PARTY:
+        fix = (
+            f"make its CSR (`ccapki csr {name}`), send it to the CA, then `ccapki import FILE` "
+            "the certificate it returns"
+        )
+    else:
+        fix = "issue it (`ccapki apply FILE`)"
+    return f"{name + ' has ' if named else ''}no certificate yet -> fix: {fix}"
+
+
 def _ha_name(spec: IdentitySpec) -> str:
     return spec.common_name
 
@@ -784,9 +810,9 @@ def _links_cam_cas(
         for x in spec.members:
             for m in dep.cam.members:
                 if chain is None or cam_chain is None:
-                    who = spec.name if chain is None else dep.cam.name
-                    finds[x.name].append(f"{who} has no certificate yet")
-                    finds[m.name].append(f"{who} has no certificate yet")
+                    missing = _no_certificate(spec if chain is None else dep.cam, inv.awaiting)
+                    finds[x.name].append(missing)
+                    finds[m.name].append(missing)
                     continue
                 # Java PKIX by trust store, both ways: no hostname is checked (the FAQ)
                 soft: list[str] = []
@@ -841,7 +867,7 @@ def _links_heartbeat(
         p, s = spec.members
         expiring: tuple[str, ...] = ()
         if chain is None:
-            f: tuple[str, ...] = ("no certificate yet",)
+            f: tuple[str, ...] = (_no_certificate(spec, inv.awaiting),)
         else:
             # IKEv2: each peer identified by its certificate's DN, no hostname checked
             soft: list[str] = []
@@ -901,7 +927,8 @@ def _check_deployment(
             client_channels.append((Channel.ADMIN_GUI, a.hostname, BROWSERS))
             for channel, name, platforms in client_channels:
                 if chain is None:
-                    matrix.cells.append(Cell(a.name, channel, False, ("no certificate yet",)))
+                    missing = _no_certificate(spec, inv.awaiting, named=False)
+                    matrix.cells.append(Cell(a.name, channel, False, (missing,)))
                     continue
                 stack = _stack(channel)
                 finds = list(
@@ -1098,16 +1125,18 @@ def client_trust_roots(
     from ccapki.fsutil import read_input_file
     from ccapki.pki.formats import parse_material, require_certificates
 
+    roots_only = (
+        "--clients names the CA certificates the clients trust, never a key: give them as "
+        "PEM, DER or PKCS#7 (`ccapki export-roots --out DIR` writes the store's)"
+    )
     try:
         material = parse_material(read_input_file(clients), source=clients)
     except PasswordError as exc:  # `trust check` takes no password
+        if "PKCS#12" not in exc.message:  # an encrypted private key: never a client bundle
+            raise PasswordError(exc.message, roots_only) from None
         raise PasswordError(
             exc.message,
             f"take the certificates out first (`openssl pkcs12 -in {clients} -nokeys -out "
             "clients.pem`), then give --clients clients.pem",
         ) from None
-    roots_only = (
-        "--clients names the CA certificates the clients trust, never a key: give them as "
-        "PEM, DER or PKCS#7 (`ccapki export-roots --out DIR` writes the store's)"
-    )
     return list(require_certificates(material, key_only_hint=roots_only)), public_fps

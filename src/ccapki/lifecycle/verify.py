@@ -240,7 +240,8 @@ def real_endpoints_status(deployment: Deployment) -> LabStatus:
                         kind,
                         host,
                         port,
-                        spec.common_name,
+                        # an appliance's own admin GUI by its own hostname, as offline
+                        a.hostname if kind == "gui" else spec.common_name,
                         kind in ("control", "heartbeat"),
                     )
                 )
@@ -309,8 +310,10 @@ async def verify_live_async(
     if real:
         missing, unprobed = _unprobed(spec, status, client_pem, targets)
     if not targets:
-        raise InputError(
-            "no endpoint to probe", "give endpoints per appliance in the deployment file"
+        raise InputError(  # as `ccapki probe --target deployment` says it
+            "no endpoint to probe: the deployment file gives none",
+            'give endpoints = { control = "host:port", ... } per appliance in the deployment '
+            "file, or verify the lab (`ccapki lab up`, then `ccapki verify --live`)",
         )
     # the lab's heartbeats by strongSwan (IKEv2) beside the probes; real appliances: probes
     ike = asyncio.ensure_future(lab_heartbeats(spec)) if not real else None

@@ -41,6 +41,7 @@ __all__ = [
     "aki_key_id",
     "basic_constraints",
     "covers",
+    "csr_signature_verifies",
     "days_left",
     "days_since",
     "der_fingerprint",
@@ -236,6 +237,35 @@ def _legacy_signed_by(child: x509.Certificate, issuer: x509.Certificate) -> bool
             key.verify(child.signature, child.tbs_certificate_bytes, ec.ECDSA(algorithm))
         elif isinstance(key, dsa.DSAPublicKey):
             key.verify(child.signature, child.tbs_certificate_bytes, algorithm)
+        else:
+            return False
+    except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
+        return False
+    return True
+
+
+def csr_signature_verifies(csr: x509.CertificateSigningRequest) -> bool:
+    """True when ``csr``'s self-signature verifies with the key it carries.
+
+    cryptography's ``is_signature_valid`` says False for a SHA-1 signature however sound
+    (as ``verify_directly_issued_by`` refuses SHA-1 chains, above): such a CSR, which
+    ``openssl req -verify`` accepts, is checked with its key directly, so a SHA-1 CSR is
+    *weak* (its signature algorithm says so), not *corrupt*. Raises nothing.
+    """
+    try:
+        if csr.is_signature_valid:
+            return True
+        algorithm = csr.signature_hash_algorithm
+        key = csr.public_key()
+        params = csr.signature_algorithm_parameters
+        if algorithm is None:
+            return False
+        if isinstance(key, rsa.RSAPublicKey) and isinstance(params, padding.PKCS1v15 | padding.PSS):
+            key.verify(csr.signature, csr.tbs_certrequest_bytes, params, algorithm)
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(csr.signature, csr.tbs_certrequest_bytes, ec.ECDSA(algorithm))
+        elif isinstance(key, dsa.DSAPublicKey):
+            key.verify(csr.signature, csr.tbs_certrequest_bytes, algorithm)
         else:
             return False
     except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):

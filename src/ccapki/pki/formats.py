@@ -212,6 +212,35 @@ class NoMaterialError(FileFormatError):
         self.reason = reason
 
 
+def _unreadable(source: str, where: str, noun: str, exc: BaseException) -> FileFormatError:
+    """Why a certificate or CSR that loaded cannot be used: an algorithm the cryptography
+    library does not implement (an MD5 or MD2 signature, a GOST key), or a form it does
+    not read (a multi-valued CSR attribute, an x400Address SAN): well-formed, and a fresh
+    copy would be the same; or else a malformed field."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+
+    text = _one_line(exc)
+    if isinstance(exc, UnsupportedAlgorithm):
+        return _bad(
+            source,
+            f"{where} uses an algorithm ccapki cannot read ({text})",
+            "ccapki reads RSA, ECDSA, EdDSA and DSA keys signed with SHA-1 or SHA-2: have "
+            f"the {noun} made again with one of them (e.g. RSA 2048 or ECDSA P-256, SHA-256)",
+        )
+    if _UNSUPPORTED_FORM.search(text):
+        return _bad(
+            source,
+            f"{where} uses a form ccapki cannot read ({text})",
+            f"have the {noun} made again in a common form (DNS and IP SANs, single-valued "
+            "attributes)",
+        )
+    return _bad(source, f"{where} is a malformed {noun} ({text})", _HINT_COPY)
+
+
+#: cryptography's words for a well-formed structure it does not implement
+_UNSUPPORTED_FORM = re.compile(r"\bare supported\b|\bnot supported\b")
+
+
 def _none(source: str, what: str, hint: str) -> NoMaterialError:
     return NoMaterialError(source, what, hint)
 
@@ -320,7 +349,9 @@ def _force_csr(csr: x509.CertificateSigningRequest) -> None:
         _ = ext.value
     _ = csr.signature_hash_algorithm
     csr.public_key()
-    if not csr.is_signature_valid:
+    from ccapki.pki.certs import csr_signature_verifies  # SHA-1 too: weak is not corrupt
+
+    if not csr_signature_verifies(csr):
         raise ValueError("the CSR's signature does not verify (the file is corrupt)")
 
 
@@ -335,11 +366,58 @@ def _check_key(source: str, key: PrivateKeyTypes) -> PrivateKey:
     if not isinstance(key, _KEY_CLASSES):
         raise _bad(
             source,
-            f"holds a {type(key).__name__.removeprefix('_')} key, which cannot sign "
-            "(not a certificate key)",
+            f"holds {_key_words(key)}, which cannot sign (not a certificate key)",
             "use the RSA, ECDSA or EdDSA key that belongs to the certificate",
         )
+    if isinstance(key, dsa.DSAPrivateKey) and not _dsa_consistent(key):
+        raise _bad(
+            source,
+            "holds a DSA private key whose public key does not follow from it (damaged or "
+            "crafted: the store would seal a key other than the one it names)",
+            _HINT_COPY,
+        )
     return key
+
+
+def _dsa_consistent(key: dsa.DSAPrivateKey) -> bool:
+    """Whether ``key``'s public value is the one its private value gives. cryptography
+    checks RSA and EC keys as it loads them, not DSA's ``y``: PKCS#8 keeps only ``x``, so
+    the key the store seals (and later opens) would have another public key. Checked by
+    a round trip through PKCS#8, with cryptography."""
+    der = key.private_bytes(
+        serialization.Encoding.DER,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    again = serialization.load_der_private_key(der, None)
+    return isinstance(again, dsa.DSAPrivateKey) and (
+        again.public_key().public_numbers() == key.public_key().public_numbers()
+    )
+
+
+def _key_words(key: object) -> str:
+    """``an X25519 key``, ``a DH key``: a key type in words, from its class name."""
+    name = type(key).__name__.removeprefix("_").removesuffix("PrivateKey") or "unknown"
+    name = {"DH": "Diffie-Hellman (DH)"}.get(name, name)
+    return f"{'an' if name[0] in 'AEFHILMNORSX' else 'a'} {name} key"
+
+
+_UNKNOWN_ENCRYPTION = re.compile(r"Unknown key encryption algorithm:?\s*([0-9.]*)")
+
+
+def _unsupported_encryption(message: str) -> str | None:
+    """The encryption scheme, in words, when cryptography's error ``message`` says it cannot
+    decrypt a PKCS#8 key's scheme (an unknown cipher, KDF or PRF); else None."""
+    match = _UNKNOWN_ENCRYPTION.search(message)
+    if match is None:
+        return None
+    oid = match.group(1).rstrip(".")
+    return f"unknown algorithm {oid}" if oid else "an unknown algorithm"
+
+
+#: cryptography's warning on loading a finite-field Diffie-Hellman key: a key that cannot
+#: sign, said as such (every warning is an error while a file is parsed)
+_DH_WARNING = "Diffie-Hellman over finite fields"
 
 
 # --------------------------------------------------------------------------- PEM
@@ -489,6 +567,7 @@ class _Collector:
         self.crls: list[x509.CertificateRevocationList] = []
         self.skipped: list[str] = []
         self.notes: list[str] = []
+        self.pkcs12_error: str | None = None  # why cryptography refused it as PKCS#12
 
     def material(self) -> Material:
         return Material(
@@ -526,11 +605,7 @@ class _Collector:
         try:
             _force_certificate(cert)
         except Exception as exc:  # cryptography's lazy parse errors are not one type
-            raise _bad(
-                self.source,
-                f"{where} is a malformed certificate ({_one_line(exc)})",
-                _HINT_COPY,
-            ) from None
+            raise _unreadable(self.source, where, "certificate", exc) from None
         self.certs.append(cert)
         self.cert_kinds.append(kind)
 
@@ -562,7 +637,25 @@ class _Collector:
             if "not encrypted" in message:
                 return loader(data, None)  # one password for a batch: plain keys ignore it
             raise
-        except Exception:
+        except Warning as exc:  # every warning is an error while a file is parsed
+            if _DH_WARNING in str(exc):
+                raise _bad(
+                    self.source,
+                    f"{where} is a Diffie-Hellman (DH) key, which cannot sign (not a "
+                    "certificate key)",
+                    "use the RSA, ECDSA or EdDSA key that belongs to the certificate",
+                ) from None
+            raise
+        except Exception as exc:
+            unsupported = _unsupported_encryption(str(exc))
+            if unsupported is not None:  # not the password's fault: no password opens it
+                raise _bad(
+                    self.source,
+                    f"{where} is encrypted with a scheme ccapki cannot decrypt ({unsupported})",
+                    "decrypt it with the tool that made it, or re-encrypt a copy with "
+                    "`openssl pkcs8 -topk8 -v2 aes-256-cbc -in KEY -out NEW.key`, and give "
+                    "NEW.key",
+                ) from None
             # A wrong password fails the padding check, or (about once in 256) decrypts to
             # garbage that then fails to parse: both are a wrong password for an encrypted key.
             if self.password is not None and _is_encrypted_key(data, pem=pem):
@@ -596,11 +689,8 @@ class _Collector:
             try:
                 cert = _load_pem_certificate(block.pem)
             except _ForceError as exc:
-                raise _bad(
-                    self.source,
-                    f"{where} is a malformed certificate ({_one_line(exc.__cause__ or exc)})",
-                    _HINT_COPY,
-                ) from None
+                cause = exc.__cause__ or exc
+                raise _unreadable(self.source, where, "certificate", cause) from None
             self.certs.append(cert)
             self.cert_kinds.append(Kind.PEM_CERTIFICATE)
         elif label == "TRUSTED CERTIFICATE":
@@ -611,7 +701,18 @@ class _Collector:
             cert = x509.load_der_x509_certificate(der[:length])
             self.add_cert(cert, Kind.TRUSTED_CERTIFICATE, where)
         elif label in {"PKCS7", "CMS"}:
-            certs = self.lenient(where, lambda: pkcs7.load_pem_pkcs7_certificates(block.pem))
+            try:
+                certs = self.lenient(where, lambda: pkcs7.load_pem_pkcs7_certificates(block.pem))
+            except Exception as exc:  # enveloped (encrypted) or other data: said as DER is
+                if "Only basic signed structures" not in str(exc):
+                    raise
+                raise _bad(
+                    self.source,
+                    f"{where} is a PKCS#7/CMS structure of another kind (encrypted or other "
+                    "data), not a certificate bundle",
+                    "give the CA's certificate bundle (.p7b/.p7c), or the certificates as PEM "
+                    "or DER",
+                ) from None
             self.add_pkcs7(certs, where)
         elif label in _KEY_LABELS:
             kind = _KEY_LABELS[label]
@@ -642,9 +743,7 @@ class _Collector:
         try:
             _force_csr(csr)
         except Exception as exc:
-            raise _bad(
-                self.source, f"{where} is a malformed CSR ({_one_line(exc)})", _HINT_COPY
-            ) from None
+            raise _unreadable(self.source, where, "CSR", exc) from None
         self.csrs.append(csr)
 
     def add_crl(self, crl: x509.CertificateRevocationList, where: str) -> None:
@@ -680,6 +779,7 @@ class _Collector:
             except ValueError as exc:
                 if "Invalid password" in str(exc):
                     continue
+                self.pkcs12_error = _one_line(exc)  # said if the data is PKCS#12's shape
                 return False
             except Exception:
                 return False
@@ -727,6 +827,8 @@ class _Collector:
             return
         if suffix not in {".p12", ".pfx"} and self.pkcs12(data):
             return
+        if _is_text(data):  # "0A68..." (an OpenSSL .srl): text starting with '0', not DER
+            raise _not_der_or_pem(self.source, data)
         declared = _der_length(data)
         named = _SUFFIX_KIND.get(suffix)
         if declared is not None and declared > len(data):
@@ -736,6 +838,10 @@ class _Collector:
                 f"is {what}: it declares {declared} bytes but holds {len(data)}",
                 _HINT_COPY,
             )
+        # well-formed, of a kind ccapki does not read (or cannot: said as such)
+        other = _other_der(self.source, data, self.pkcs12_error)
+        if other is not None:
+            raise other
         if named:
             raise _bad(self.source, f"is not a valid {named} file (malformed DER)", _HINT_COPY)
         raise _bad(
@@ -767,14 +873,175 @@ class _Collector:
         self.add_crl(value, "the DER CRL")
 
 
+#: DER bigger than this (or holding more values than the budget) is only checked at its
+#: outer level by :func:`_well_formed_der`: enough for any certificate, key or CSR
+_DER_WALK_LIMIT = 64 * 1024
+_DER_WALK_BUDGET = 4096
+
+
+def _well_formed_der(data: bytes) -> bool:
+    """Whether ``data`` is one well-formed DER/BER value, every nested value too (read with
+    asn1crypto's parser): DER of some kind, not damaged bytes. False without asn1crypto
+    (installed with the ``pkcs11`` extra): such data is then said to be malformed."""
+    try:  # asn1crypto comes with the pkcs11 extra: without it, no finer diagnosis
+        from asn1crypto import parser  # type: ignore[import-untyped]
+    except ImportError:
+        return False
+
+    budget = [_DER_WALK_BUDGET]
+
+    def walk(chunk: bytes, depth: int) -> None:
+        while chunk and budget[0] > 0:
+            budget[0] -= 1
+            if depth > 64:
+                raise ValueError("nested too deep")
+            size = parser.peek(chunk)
+            _, method, _, _, contents, _ = parser.parse(chunk[:size], strict=True)
+            if method == 1 and contents:
+                walk(contents, depth + 1)
+            chunk = chunk[size:]
+
+    try:
+        parser.parse(data, strict=True)  # one value, nothing after it
+        if len(data) <= _DER_WALK_LIMIT:
+            walk(data, 0)
+    except Exception:  # asn1crypto's parse errors are ValueError, TypeError, IndexError...
+        return False
+    return True
+
+
+def _pkcs8_shape() -> type:
+    """PKCS#8's PrivateKeyInfo (RFC 5208) as asn1crypto reads it whatever the key's
+    algorithm (asn1crypto's own class knows a few algorithms only)."""
+    from asn1crypto import core
+
+    class PrivateKeyShape(core.Sequence):  # type: ignore[misc]
+        _fields = [  # noqa: RUF012 - asn1crypto's schema attribute
+            ("version", core.Integer),
+            ("algorithm", core.Sequence),
+            ("private_key", core.OctetString),
+            ("attributes", core.Any, {"implicit": 0, "optional": True}),
+            ("public_key", core.Any, {"implicit": 1, "optional": True}),
+        ]
+
+    return PrivateKeyShape
+
+
+def _has_shape(data: bytes, spec: type, outer: str | None, fields: Sequence[str]) -> bool:
+    """Whether ``data`` parses (asn1crypto, strictly) as ``spec`` with ``fields`` of its
+    ``outer`` part (or of the whole) readable: the structure, not only its first tag."""
+    try:
+        value = spec.load(data, strict=True)  # type: ignore[attr-defined]
+        part = value[outer] if outer else value
+        for name in fields:
+            _ = part[name].native
+    except Exception:  # asn1crypto's parse errors are not one type
+        return False
+    return True
+
+
+def _other_der(source: str, data: bytes, pkcs12_error: str | None = None) -> FileFormatError | None:
+    """What well-formed DER that no loader took is: a public key (a
+    :class:`NoMaterialError`, as a PEM one); a certificate, CSR, CRL, PKCS#12 or PKCS#7
+    structure the cryptography library cannot read (``pkcs12_error``: why it refused the
+    PKCS#12), said as such; or DER of another kind (a cross-certificate pair, DH
+    parameters). None for data that is not well-formed DER (then it is malformed)."""
+    if not _well_formed_der(data):
+        return None
+    if _attempt(serialization.load_der_public_key, data) is not None:
+        return _none(
+            source,
+            "is a DER public key, not a certificate or a private key",
+            "a public key cannot be imported: give the certificate or the private key",
+        )
+    from asn1crypto import cms, crl, csr, keys  # present: _well_formed_der imported it
+    from asn1crypto import pkcs12 as asn1_pkcs12
+    from asn1crypto import x509 as asn1_x509
+
+    reissue = (
+        "get a fresh copy of the file; if it is the same, have it made again with an RSA "
+        "or ECDSA key (e.g. RSA 2048 or ECDSA P-256, SHA-256)"
+    )
+    shapes: tuple[tuple[str, type, str | None, tuple[str, ...], Callable[[bytes], object]], ...]
+    shapes = (
+        (
+            "an X.509 certificate",
+            asn1_x509.Certificate,
+            "tbs_certificate",
+            ("serial_number", "subject", "validity"),
+            x509.load_der_x509_certificate,
+        ),
+        (
+            "a CSR",
+            csr.CertificationRequest,
+            "certification_request_info",
+            ("subject",),
+            x509.load_der_x509_csr,
+        ),
+        ("a CRL", crl.CertificateList, "tbs_cert_list", ("issuer",), x509.load_der_x509_crl),
+        (
+            "a private key",
+            _pkcs8_shape(),  # PKCS#8 of any algorithm, known to asn1crypto or not
+            None,
+            ("version", "algorithm", "private_key"),
+            lambda d: serialization.load_der_private_key(d, None),
+        ),
+    )
+    for noun, spec, outer, fields, loader in shapes:
+        if not _has_shape(data, spec, outer, fields):
+            continue
+        try:
+            loader(data)
+            why = "it refuses it"
+        except Exception as exc:
+            why = _one_line(exc)
+        hint = _HINT_COPY if noun == "a CRL" else reissue
+        return _bad(source, f"is {noun} that the cryptography library cannot read ({why})", hint)
+    if _has_shape(data, asn1_pkcs12.Pfx, None, ("version", "auth_safe")):
+        pfx = asn1_pkcs12.Pfx.load(data)
+        if pfx["version"].native == "v3" and pfx["auth_safe"]["content_type"].native in (
+            "data",
+            "signed_data",
+        ):
+            why = pkcs12_error or "it refuses it"
+            return _bad(
+                source,
+                f"is a PKCS#12/PFX file that the cryptography library cannot read ({why})",
+                reissue,
+            )
+    if _has_shape(data, cms.ContentInfo, None, ("content_type",)):
+        kind = cms.ContentInfo.load(data)["content_type"].native
+        if not kind[:1].isdigit():  # a content type asn1crypto knows, not any OID
+            return _none(
+                source,
+                f"is a PKCS#7/CMS structure holding {kind}, not a certificate bundle",
+                "give the CA's certificate bundle (.p7b/.p7c), or the certificates as PEM or DER",
+            )
+    if _has_shape(data, keys.PublicKeyInfo, None, ("algorithm", "public_key")):
+        return _none(
+            source,
+            "is a DER public key (of a type ccapki does not read), not a certificate or a "
+            "private key",
+            "a public key cannot be imported: give the certificate or the private key",
+        )
+    return _none(
+        source,
+        "is DER data of another kind (well-formed, but not a certificate, PKCS#7 bundle, "
+        "PKCS#12/PFX, CSR, CRL or private key)",
+        _HINT_ACCEPTED,
+    )
+
+
 def _attempt(loader: Callable[[bytes], T], data: bytes) -> T | None:
     """``loader(data)``, or None when the data is not in that loader's format.
 
-    A :class:`PasswordError` passes through: the format was right, the password was not.
+    A :class:`PasswordError` passes through: the format was right, the password was not;
+    so does a :class:`FileFormatError`: the format was right, and what is wrong with the
+    data is said (a key encrypted by a scheme ccapki cannot decrypt, a DH key).
     """
     try:
         return loader(data)
-    except PasswordError:
+    except (PasswordError, FileFormatError):
         raise
     except Exception:  # cryptography's "not this format" errors are not one type
         return None
@@ -866,6 +1133,16 @@ def _check_dek_info(pem: bytes) -> None:
         raise ValueError(f"the DEK-Info IV is {len(iv_hex) / 2:g} bytes, not {expected}")
 
 
+def _label_words(label: str) -> str:
+    """A PEM label as messages name it: ``PUBLIC KEY`` as is, a private key block of a
+    format ccapki does not read (``SSH2 ENCRYPTED PRIVATE KEY``) without the words
+    "PRIVATE KEY" (ccapki never prints them: they look like a leaked key)."""
+    if "PRIVATE KEY" not in label:
+        return label
+    other = " ".join(label.replace("PRIVATE KEY", " ").split())
+    return f"a private key of another format ({other})" if other else "a private key"
+
+
 def _pem_noun(label: str) -> str:
     if label in _CERT_LABELS or label == "TRUSTED CERTIFICATE":
         return "certificate"
@@ -888,12 +1165,18 @@ _MAGIC = (
 )
 
 
+def _is_text(data: bytes) -> bool:
+    """Whether ``data`` reads as text (of its first 4 KiB, at least 95% printable ASCII,
+    tabs and line ends): DER always holds control bytes (its tags and lengths)."""
+    printable = sum(32 <= b < 127 or b in (9, 10, 13) for b in data[:4096])
+    return printable >= 0.95 * min(len(data), 4096)
+
+
 def _not_der_or_pem(source: str, data: bytes) -> FileFormatError:
     for magic, what in _MAGIC:
         if data.startswith(magic):
             return _none(source, f"is {what}, not a certificate, key or bundle", _HINT_ACCEPTED)
-    printable = sum(32 <= b < 127 or b in (9, 10, 13) for b in data[:4096])
-    if printable >= 0.95 * min(len(data), 4096):
+    if _is_text(data):
         return _none(
             source,
             "is text with no PEM block (no -----BEGIN ...----- line)",
@@ -983,7 +1266,16 @@ def parse_material(
         ) from None
     material = collector.material()
     if material.is_empty:
-        labels = ", ".join(dict.fromkeys(material.skipped)) or "none"
+        if "OPENSSH PRIVATE KEY" in material.skipped:
+            raise _none(
+                source,
+                "holds an OpenSSH-format private key, which ccapki does not read (a "
+                "certificate's key is PKCS#8, PKCS#1 or SEC1 PEM)",
+                "convert a copy: `cp KEY new.key && ssh-keygen -p -m PKCS8 -f new.key` (it "
+                "asks the passphrase), then give new.key",
+            )
+        # never a label's "PRIVATE KEY" words: on a terminal they look like a leaked key
+        labels = ", ".join(dict.fromkeys(map(_label_words, material.skipped))) or "none"
         hint = _HINT_ACCEPTED
         if "PUBLIC KEY" in material.skipped or "RSA PUBLIC KEY" in material.skipped:
             hint = "a public key cannot be imported: give the certificate or the private key"

@@ -21,6 +21,7 @@ from cryptography.x509.oid import (
 )
 
 from ccapki.pki.certs import (
+    csr_signature_verifies,
     days_left,
     display_name,
     extension,
@@ -170,7 +171,7 @@ def describe(
         common_name=display_name(cert),
         san_dns=dns,
         san_ip=ips,
-        issuer=cert.issuer.rfc4514_string(),
+        issuer=cert.issuer.rfc4514_string(_NAME_KEYS),  # named as the subject is
         serial=format(cert.serial_number, "x"),
         not_before=nb,
         not_after=na,
@@ -218,8 +219,20 @@ class CsrInfo:
         return d
 
 
-#: subject attributes shown by name where RFC 4514 has none (OpenSSL's and CAs' word for it)
-_NAME_KEYS = {NameOID.EMAIL_ADDRESS: "emailAddress"}
+#: name attributes shown by name where RFC 4514 has none (OpenSSL's and CAs' word for it),
+#: in subjects and issuers alike
+_NAME_KEYS = {
+    NameOID.EMAIL_ADDRESS: "emailAddress",
+    NameOID.SERIAL_NUMBER: "serialNumber",
+    NameOID.GIVEN_NAME: "GN",
+    NameOID.SURNAME: "SN",
+    NameOID.TITLE: "title",
+    NameOID.INITIALS: "initials",
+    NameOID.GENERATION_QUALIFIER: "generationQualifier",
+    NameOID.PSEUDONYM: "pseudonym",
+    NameOID.DN_QUALIFIER: "dnQualifier",
+    NameOID.X500_UNIQUE_IDENTIFIER: "x500UniqueIdentifier",
+}
 
 
 def describe_csr(csr: x509.CertificateSigningRequest) -> CsrInfo:
@@ -255,7 +268,7 @@ def describe_csr(csr: x509.CertificateSigningRequest) -> CsrInfo:
         key=key_name,
         key_bits=bits,
         signature_algorithm=_SIG_NAMES.get(oid, oid),
-        signature_valid=csr.is_signature_valid,
+        signature_valid=csr_signature_verifies(csr),  # a SHA-1 CSR's too (weak, not corrupt)
         spki_sha256=public_key_fingerprint(key),
         requests_ca=requests_ca,
         eku=eku,

@@ -11,6 +11,7 @@ runs at once. Errors are problems (:mod:`ccapki.service.problems`).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import importlib
 import json
@@ -348,6 +349,48 @@ def _apply_out(dep: Deployment, result: Any) -> ApplyOut:
     )
 
 
+def _host_settings(dep: Deployment | None) -> dict[str, object]:
+    """The settings of a deployment file that make the service's machine run a command
+    (``[acme] hook``), load a library (``[ca] pkcs11_module``) or hand a secret of its
+    environment to a server (the ``*_env`` settings name its variables), by name."""
+    acme = dep.acme if dep is not None else None
+    notify = dep.monitoring.notify if dep is not None else None
+    return {
+        "[acme] hook": acme.hook if acme is not None else (),
+        "[acme] eab_hmac_env": acme.eab_hmac_env if acme is not None else None,
+        "[acme] tsig_secret_env": acme.tsig_secret_env if acme is not None else None,
+        "[notify] smtp_password_env": notify.smtp_password_env if notify else None,
+        "[notify] webhook_secret_env": notify.webhook_secret_env if notify else None,
+        "[ca] pkcs11_module": dep.ca_keys.pkcs11_module if dep is not None else None,
+    }
+
+
+def _host_settings_allowed(store: Store, dep: Deployment, user: UserRecord) -> None:
+    """A 403 problem when ``user`` is no admin and ``dep`` changes a setting of
+    :func:`_host_settings` from the file the store holds of its deployment (or gives one, to
+    a new deployment): an operator would run any command as the service (and read every
+    private key) through an ``[acme] hook``, or send its passphrase to a mail server
+    through ``smtp_password_env``."""
+    if user.role.allows(Role.ADMIN):
+        return
+    held = None  # a new deployment, or a stored file this ccapki cannot read: none held
+    if dep.name in store.deployments.names():
+        with contextlib.suppress(CcapkiError):
+            held = core.stored_deployment(store, dep.name)
+    before, after = _host_settings(held), _host_settings(dep)
+    changed = [name for name, value in after.items() if value != before[name]]
+    if changed:
+        raise ProblemException(
+            403,
+            f"user {user.name!r} is {user.role.value}; a deployment file changing "
+            f"{', '.join(changed)} needs admin (what the service's machine runs, or which "
+            "of its secrets it sends where); nothing was queued",
+            "ask an admin to apply the file (through the service, or `ccapki apply FILE` on "
+            "the store's machine), or send it with those settings as the store holds them",
+            type_="forbidden",
+        )
+
+
 @router.post(
     "/deployments",
     response_model=ApplyOut,
@@ -362,6 +405,7 @@ def apply_file(body: ApplyIn, store: StoreDep, user: Operator) -> Response | App
     dep = core.parse_deployment(body.text, source)
     if body.dry_run:
         return _apply_out(dep, core.apply(store, dep, dry_run=True))
+    _host_settings_allowed(store, dep, user)
     params: dict[str, object] = {"text": body.text}
     if body.path:
         params["path"] = body.path

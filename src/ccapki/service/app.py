@@ -69,6 +69,7 @@ def open_service_store(config: ServiceConfig) -> Store:
         passphrase=(lambda: passphrase) if passphrase is not None else None,
         clock=config.clock,
         wait=config.wait,
+        caller="service",  # a busy store's hint: try the request again, no --wait
     )
     if store.read_only is not None:
         # every request writes (a token's last use, a session, the login throttle): a
@@ -111,6 +112,7 @@ def create_app(config: ServiceConfig, *, store: Store | None = None) -> FastAPI:
 
     owned = store is None
     the_store = open_service_store(config) if store is None else store
+    the_store.caller = "service"  # `ccapki serve`'s own: a busy store's hint is a retry
     jobs_router, jobs = _optional_router("ccapki.service.jobs")
     web_router, _web = _optional_router("ccapki.service.web")
 

@@ -124,6 +124,44 @@ _PARAMS: dict[str, dict[str, tuple[type, ...]]] = {
 }
 
 
+#: The role each kind of job needs, as the route that queues it does: the user who queued
+#: a job is checked again when it runs (see :func:`_creator_allowed`).
+_ROLES: dict[str, Role] = {
+    "apply": Role.OPERATOR,
+    "probe": Role.OPERATOR,
+    "renew": Role.OPERATOR,
+    "acme": Role.OPERATOR,
+    "backup": Role.ADMIN,
+}
+
+
+def _creator_allowed(store: Store, job: JobRecord) -> None:
+    """Raises :class:`InputError` when the user who queued ``job`` was disabled since, or
+    no longer holds the role its kind needs: the job runs as that user (its audit actor),
+    so it must not run in the name of an account an admin has just shut (a stolen token)
+    or demoted. A job queued under a name that is no user of the store (from Python, with
+    no service user) runs as it is."""
+    if job.created_by is None:
+        return
+    user = store.users.find(job.created_by)
+    if user is None:
+        return
+    needed = _ROLES.get(job.kind, Role.OPERATOR)
+    what = "was not run" if job.attempts <= 1 else "was not taken over (what it kept stays)"
+    hint = f"an active user with the {needed.value} role may queue it again"
+    if not user.active:
+        raise InputError(
+            f"user {user.name!r} was disabled after queuing job {job.id} ({job.kind}): it {what}",
+            hint,
+        )
+    if not user.role.allows(needed):
+        raise InputError(
+            f"user {user.name!r} is {user.role.value} now; a {job.kind} job needs "
+            f"{needed.value}: job {job.id} {what}",
+            hint,
+        )
+
+
 #: The lease of a job, in seconds, when the runner is given none (default 30).
 LEASE_ENV = "CCAPKI_JOB_LEASE"
 
@@ -488,6 +526,7 @@ class JobRunner:
             if handler is None:
                 raise InputError(f"no job kind {job.kind!r}", f"the kinds: {', '.join(KINDS)}")
             ctx.checkpoint()
+            _creator_allowed(store, job)  # disabled or demoted since: nothing in their name
             result = handler(store, ctx)
         except (_Stop, Interrupted) as exc:
             hint = exc.hint if isinstance(exc, Interrupted) else ""
@@ -903,8 +942,20 @@ def cancel_job(
     user: Annotated[UserRecord, Depends(require(Role.OPERATOR))],
 ) -> JobOut:
     """Cancel a queued job at once, or ask a running one to stop at its next safe point
-    (``cancel_requested``; it ends ``cancelled``). A finished job stays as it is."""
+    (``cancel_requested``; it ends ``cancelled``). A finished job stays as it is. Stopping
+    a job needs the role its kind needs (an operator may not stop an admin's backup)."""
     store = _store(request)
+    needed = _ROLES.get(store.jobs.get(job_id).kind, Role.OPERATOR)
+    if not user.role.allows(needed):
+        from ccapki.service.problems import ProblemException
+
+        raise ProblemException(
+            403,
+            f"user {user.name!r} is {user.role.value}; cancelling a job of this kind needs "
+            f"{needed.value} (as queuing it does)",
+            f"ask an admin to cancel job {job_id} (`POST /api/v1/jobs/{job_id}/cancel`)",
+            type_="forbidden",
+        )
     job = store.jobs.cancel(job_id)
     with store.fork(deployment=job.deployment, actor=user.name) as s, s.transaction():
         s.audit.record("job-cancel", str(job_id), kind=job.kind, state=job.state.value)

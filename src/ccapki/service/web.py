@@ -182,6 +182,8 @@ def _stage_words(item: StatusItem) -> str:
     days = f"{item.days_left} days" if item.days_left is not None else "no date"
     if item.stage == "rollover":  # a CA that will get a successor at the next renewal
         return f"{days} (successor at the next renewal)"
+    if item.stage == "missing-san":  # lacks names the file gives: see its note
+        return f"{days} (names missing: a new certificate is needed)"
     return days if item.stage == "ok" else f"{days} (\u2264 {item.stage})"
 
 

@@ -230,10 +230,36 @@ class TokenRepository:
             # a write of its own, not after the read in one transaction: on SQLite (WAL) a
             # read transaction that then writes fails at once when another wrote meanwhile;
             # and at most once a minute, so requests under load do not queue for the lock
-            with self._s.connection() as c:
-                c.execute(update(a).where(a.c.id == row.id).values(last_used_at=now))
+            self._note_use(row.id, now)
         user = self._s.users.by_id(row.user_id)
         return user if user is not None and user.active else None
+
+    def _note_use(self, token_id: int, now: dt.datetime) -> None:
+        """Note that token ``token_id`` was used at ``now``, unless another ccapki holds a
+        SQLite store's write lock: a request never waits for that writer (nor fails after
+        5 s, its read undone) for this note; a later request makes it. Raises what the
+        database raises, but a busy SQLite store."""
+        import sqlite3
+
+        from sqlalchemy.exc import OperationalError
+
+        a = t.api_tokens
+        try:
+            with self._s.connection() as c:
+                raw = c.connection.driver_connection if c.dialect.name == "sqlite" else None
+                if not isinstance(raw, sqlite3.Connection):
+                    c.execute(update(a).where(a.c.id == token_id).values(last_used_at=now))
+                    return
+                (wait,) = raw.execute("PRAGMA busy_timeout").fetchone()
+                raw.execute("PRAGMA busy_timeout=0")  # a writer holds it: give up at once
+                try:
+                    c.execute(update(a).where(a.c.id == token_id).values(last_used_at=now))
+                finally:
+                    raw.execute(f"PRAGMA busy_timeout={int(wait)}")
+        except OperationalError as exc:
+            code = getattr(exc.orig, "sqlite_errorcode", None)
+            if code not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                raise
 
     def list(self, user: UserRecord | None = None) -> builtins.list[TokenRecord]:
         a = t.api_tokens

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from ccapki.errors import (
     CcapkiError,
@@ -71,6 +71,7 @@ if TYPE_CHECKING:
     from ccapki.store.truststores import TrustStoreRepository
 
 __all__ = [
+    "BUSY_HINTS",
     "MIN_PASSPHRASE",
     "STORE_ID_KEY",
     "PassphraseProvider",
@@ -93,6 +94,19 @@ PassphraseProvider = Callable[[], str]
 Clock = Callable[[], dt.datetime]
 #: Told once when a write must wait for another writer: how long it waits at most (s).
 WaitNotice = Callable[[float], None]
+#: Who opened a store (:attr:`Store.caller`): what a :class:`StoreBusy` hint may name.
+Caller = Literal["api", "cli", "service"]
+#: The hint of a :class:`StoreBusy` (a writer that gave up waiting), in its caller's words:
+#: the command line's ``--wait``, the Python API's ``wait=`` of ``open_store``; a client of
+#: the REST service has no such setting, only a retry.
+BUSY_HINTS: Mapping[Caller, str] = {
+    "cli": "run the command again once the other one is done, or wait longer with "
+    "`ccapki --wait SECONDS ...`",
+    "api": "call it again once the other writer is done, or wait longer: open the store "
+    "with ccapki.open_store(..., wait=SECONDS)",
+    "service": "send the request again once the other writer is done (in a few seconds: "
+    "see Retry-After)",
+}
 #: How long a writer waits for another ccapki's write lock by default (seconds).
 DEFAULT_WAIT = 60.0
 #: The PostgreSQL advisory lock that is the store's write lock: ("ccap" in ASCII, the hash
@@ -273,12 +287,14 @@ def _busy(exc: sqlite3.OperationalError) -> bool:
 
 
 @contextlib.contextmanager
-def _write_lock(conn: Connection, wait: float, on_wait: WaitNotice | None) -> Iterator[None]:
+def _write_lock(
+    conn: Connection, wait: float, on_wait: WaitNotice | None, caller: Caller = "api"
+) -> Iterator[None]:
     """Begin ``conn``'s transaction holding the store's write lock (see
     :meth:`Store.transaction`); commit at the end of the block, roll back on an error.
 
     Waits up to ``wait`` seconds (``on_wait`` is told once when that takes a while), then
-    raises :class:`StoreBusy`.
+    raises :class:`StoreBusy` (its hint in ``caller``'s words: :data:`BUSY_HINTS`).
     """
     started = time.monotonic()
     told = False
@@ -290,8 +306,7 @@ def _write_lock(conn: Connection, wait: float, on_wait: WaitNotice | None) -> It
             raise StoreBusy(
                 f"another ccapki has been writing to this store for {wait:g} s; "
                 "this command gave up waiting",
-                "run the command again once the other one is done, or wait longer with "
-                "`ccapki --wait SECONDS ...`",
+                BUSY_HINTS[caller],
             )
         if not told and spent >= _QUIET_WAIT and on_wait is not None:
             told = True
@@ -458,6 +473,7 @@ def _migrate(
     keep_copy_of: Path | None = None,
     wait: float = DEFAULT_WAIT,
     on_wait: WaitNotice | None = None,
+    caller: Caller = "api",
 ) -> tuple[str, Path | None] | None:
     """Bring the schema to this version's, under the write lock: processes opening an
     older store at once migrate it once (the others find it done). With ``keep_copy_of``
@@ -473,7 +489,7 @@ def _migrate(
 
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-    with engine.connect() as conn, _write_lock(conn, wait, on_wait):
+    with engine.connect() as conn, _write_lock(conn, wait, on_wait, caller):
         before = (
             str(conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar())
             if inspect(conn).has_table("alembic_version")
@@ -618,6 +634,35 @@ def _not_a_store(db: Path) -> str | None:
     return None if "alembic_version" in names else "it holds no ccapki tables"
 
 
+def _new_key_file(path: Path, data: bytes) -> None:
+    """Write a new ``data.key`` (0600 from the start, fsynced), never over an existing file:
+    a temporary file beside it (named as ccapki names them: a kill leaves none for long),
+    then hard-linked to its name, which fails when the name exists (another ``init`` made
+    it meanwhile). A file system without hard links gets the file made exclusively in
+    place. Raises :class:`FileExistsError` then, :class:`OSError` as writing does."""
+    from ccapki.fsutil import _temp_beside
+
+    fd, tmp = _temp_beside(path)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            raise
+        except OSError:  # no hard links here (EPERM, ENOTSUP...): exclusive in place
+            new = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+            with os.fdopen(new, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
 def _move_away(db: Path) -> str:
     """The one fix for a file in the store's place that is not a store."""
     return (
@@ -691,6 +736,7 @@ def _checked_engine(
     upgrade: bool,
     wait: float = DEFAULT_WAIT,
     on_wait: WaitNotice | None = None,
+    caller: Caller = "api",
 ) -> tuple[Engine, Upgrade | None]:
     """The engine of the store (see :meth:`Store.open`), its schema checked: this
     ccapki's, or brought to it with ``upgrade`` (what was done: the :class:`Upgrade`).
@@ -798,7 +844,7 @@ def _checked_engine(
                 if url is None
                 else (_sqlite_file(url, home) if url.startswith("sqlite:") else None)
             )
-            done = _migrate(engine, sqlite_db, wait, on_wait)  # (was 60 s, silently)
+            done = _migrate(engine, sqlite_db, wait, on_wait, caller)  # (was 60 s, silently)
         except BaseException:  # e.g. a migration that refuses the store's rows (0006)
             engine.dispose()
             raise
@@ -833,6 +879,7 @@ class Store:
         deployment: str | None = None,
         connect: Callable[[], Engine] | None = None,
         reader: sqlite3.Connection | None = None,
+        caller: Caller = "api",
     ) -> None:
         if engine is None and connect is None:
             raise ValueError("a Store needs its engine, or how to make it (connect)")
@@ -850,6 +897,9 @@ class Store:
         #: how long a write waits for another ccapki's write lock (seconds), and who is told
         self.wait = wait
         self.on_wait = on_wait
+        #: who opened it (the command line, the Python API, the service): a busy store's
+        #: hint names its way to wait longer (:data:`BUSY_HINTS`)
+        self.caller: Caller = caller
         self._keyring: Keyring | None = None
         self._tx: Connection | None = None
         self._clock = clock or _utcnow
@@ -1128,10 +1178,8 @@ class Store:
         engine = _engine(given) if given else _file_engine(db)
         made: list[str | Path] = []
         try:
-            if key_file:
-                from ccapki.fsutil import atomic_write
-
-                atomic_write(home / KEY_FILE, data_key.hex().encode() + b"\n", private=True)
+            if key_file:  # never over another init's data.key (one that raced this one)
+                _new_key_file(home / KEY_FILE, data_key.hex().encode() + b"\n")
                 made.append(KEY_FILE)
             if url.startswith("sqlite:"):
                 # the database holds the sealed keys and the wrapped data key: 0600 from the
@@ -1158,11 +1206,24 @@ class Store:
                         "detail": json.dumps({"mode": record.mode}),
                     },
                 )
-        except BaseException:
+        except BaseException as exc:
             engine.dispose()
             for name in made:
                 with contextlib.suppress(FileNotFoundError):
                     (home / name).unlink()
+            from sqlalchemy.exc import IntegrityError
+
+            # another init made the data.key, the database or (on a server) the store's
+            # keyring after this one found none: it is that one's store, left whole
+            if isinstance(exc, FileExistsError | IntegrityError):
+                raise StoreError(
+                    f"a store already exists at {home}"
+                    + ("" if url.startswith("sqlite:") else " (or in CCAPKI_DATABASE_URL)")
+                    + ": another `ccapki init` made it at the same time; nothing of this "
+                    "one was kept",
+                    "use it as it is (the other init's passphrase or data.key opens it), or "
+                    "pass another --home (ccapki never overwrites a store)",
+                ) from None
             raise
         store = cls(home, engine, passphrase=lambda: passphrase or "", clock=clock)
         store._keyring = Keyring(data_key)
@@ -1180,6 +1241,7 @@ class Store:
         on_wait: WaitNotice | None = None,
         deployment: str | None = None,
         upgrade: bool = False,
+        caller: Caller = "api",
     ) -> Store:
         """Open an existing store (the database at ``url``, else the SQLite file in
         ``home``). A store of an older schema is opened only with ``upgrade`` (what
@@ -1192,7 +1254,9 @@ class Store:
 
         ``passphrase`` is asked only when a key is first unsealed (or at :meth:`unlock`).
         ``wait``: how long a write waits for another ccapki writing to the store (seconds),
-        ``on_wait`` is told once when it must wait (see :meth:`transaction`).
+        ``on_wait`` is told once when it must wait (see :meth:`transaction`). ``caller``:
+        who opens it, ``"api"`` (a script), ``"cli"`` or ``"service"``: the hint of a
+        :class:`StoreBusy` names that caller's way to wait longer (:data:`BUSY_HINTS`).
         Raises :class:`StoreError` when there is no store, it is not a ccapki store, its
         schema is newer than this ccapki's (or older, without ``upgrade``), or the database
         cannot be reached.
@@ -1225,7 +1289,7 @@ class Store:
                 _read_only_engine if read_only else _file_engine, home / DB_NAME
             )
         else:
-            engine, upgraded = _checked_engine(home, url, read_only, upgrade, wait, on_wait)
+            engine, upgraded = _checked_engine(home, url, read_only, upgrade, wait, on_wait, caller)
         store = cls(
             home,
             engine,
@@ -1236,6 +1300,7 @@ class Store:
             deployment=deployment,
             connect=connect,
             reader=reader,
+            caller=caller,
         )
         store.read_only = read_only
         store.upgraded = upgraded
@@ -1262,6 +1327,7 @@ class Store:
             wait=self.wait,
             on_wait=self.on_wait,
             deployment=deployment,
+            caller=self.caller,
         )
         other._keyring = self._keyring
         other.actor = actor if actor is not None else self.actor
@@ -1467,7 +1533,7 @@ class Store:
     @contextlib.contextmanager
     def _write_locked(self, conn: Connection) -> Iterator[None]:
         """Begin ``conn``'s transaction holding the store's write lock; commit at the end."""
-        with _write_lock(conn, self.wait, self.on_wait):
+        with _write_lock(conn, self.wait, self.on_wait, self.caller):
             yield
 
     def rollback(self) -> None:

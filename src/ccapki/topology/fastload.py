@@ -211,9 +211,9 @@ def _check_unique(identities: tuple[IdentitySpec, ...]) -> None:
     hosts: set[str] = set()
     for ident in identities:
         for n in (ident.name, *(m.name for m in ident.members if ident.ha)):
-            if n in names:
+            if n.casefold() in names:  # compared without letter case, as the full loader
                 raise _Full
-            names.add(n)
+            names.add(n.casefold())
         for host in (ident.virtual_hostname, *(m.hostname for m in ident.members)):
             if host is not None:
                 if host in hosts:

@@ -1225,7 +1225,10 @@ def _member_locs(dep: Deployment) -> dict[int, tuple[Any, ...]]:
 
 def _check_unique(path: str, index: _LineIndex, dep: Deployment) -> None:
     locs = _member_locs(dep)
-    seen_names: dict[str, str] = {}  # name -> what has it, in words
+    # name without letter case -> (the name as written, what has it, in words): names
+    # differing in case alone would be two identities one typo apart, and two CSR or
+    # bundle files that are one file on a case-insensitive disk
+    seen_names: dict[str, tuple[str, str]] = {}
     for i, ident in enumerate(dep.identities):
         loc: tuple[Any, ...] = ("cam",) if i == 0 else ("cas", i - 1)
         role = "CAM" if ident.role is Role.CAM else "CAS"
@@ -1237,14 +1240,16 @@ def _check_unique(path: str, index: _LineIndex, dep: Deployment) -> None:
                 for m, peer in zip(ident.members, ("primary", "secondary"), strict=True)
             ]
         for n, nloc, owner in named:
-            if n in seen_names:
+            if n.casefold() in seen_names:
+                first, had = seen_names[n.casefold()]
+                case = "" if first == n else "; names are compared without letter case"
                 raise DeploymentError(
                     path,
                     index.find((*nloc, "name")),
-                    f"duplicate name {n!r} (already used by {seen_names[n]})",
+                    f"duplicate name {n!r} (already used by {had}{case})",
                     "give every appliance and HA pair its own name",
                 )
-            seen_names[n] = owner
+            seen_names[n.casefold()] = (n, owner)
     seen_ips: dict[IPAddress, str] = {}
     seen_hosts: dict[str, str] = {}
     for i, ident in enumerate(dep.identities):
@@ -1272,6 +1277,13 @@ def _check_unique(path: str, index: _LineIndex, dep: Deployment) -> None:
         for m in ident.members:
             mloc = locs[id(m)]
             for ip in m.ips:
+                if seen_ips.get(ip) == m.name:  # ip = ["10.0.0.1", "10.0.0.1"]
+                    raise DeploymentError(
+                        path,
+                        index.find((*mloc, "ip")),
+                        f"{ip} is listed twice in the ip of {m.name}",
+                        "list each address once",
+                    )
                 if ip in seen_ips:
                     raise DeploymentError(
                         path,

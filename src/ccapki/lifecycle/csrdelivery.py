@@ -1,0 +1,258 @@
+"""CSR files handed over only once the store keeps their keys.
+
+A CSR file that takes its name before the store commits its key leaves, when the run is
+killed between the two (``kill -9``, a power cut, the OOM killer), a CSR whose key is in
+no store: sent to the CA, its answer is useless ("private key not found"). A
+:class:`CsrHandover` stages each file instead (written in full and fsynced under a
+temporary name beside it, and logged ``csr-file-pending`` in the transaction that keeps
+its key) and puts it in place once the store has committed (renamed, or printed on
+standard output; logged ``csr-file``). A run stopped before the commit leaves no key and
+no CSR file (its temporary file goes at the next write into that folder); one stopped
+after it leaves a CSR the store keeps (its key pending) that no file holds:
+:func:`undelivered_csrs` finds it, ``status`` says so and the next ``renew --commit``
+writes it (the same CSR and key: no new one).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from ccapki.fsutil import StagedFile
+    from ccapki.store.records import CsrRecord, StoredIdentity
+    from ccapki.store.session import Store
+
+__all__ = [
+    "FILE_PENDING",
+    "FILE_WRITTEN",
+    "CsrHandover",
+    "Handed",
+    "Undelivered",
+    "csr_id",
+    "undelivered_csrs",
+]
+
+#: audit action: a CSR's file is staged, in the transaction that keeps the CSR and its key
+FILE_PENDING = "csr-file-pending"
+#: audit action: the CSR's file took its name (or the CSR went to standard output)
+FILE_WRITTEN = "csr-file"
+#: how far before the oldest CSR awaited the audit log is read (clocks of other runs)
+_SLACK = dt.timedelta(days=1)
+
+
+def csr_id(pem: str | bytes) -> str:
+    """The SHA-256 of a CSR's PEM (hex): how the audit log names one CSR (several CSRs
+    may share a key: ``[renewal] key = "keep"``). Raises nothing."""
+    data = pem.encode() if isinstance(pem, str) else pem
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class Undelivered:
+    """A CSR the store keeps (and awaits the CA's answer to) whose file was staged but
+    never put in place: the run making it was stopped after its commit."""
+
+    record: CsrRecord
+    path: str  # where that run meant to write it ("<stdout>": standard output)
+    at: dt.datetime  # when it was staged
+    #: the file at ``path`` holds it: the run was stopped after the rename, before it
+    #: logged it (and said so)
+    on_disk: bool = False
+
+    @property
+    def identity(self) -> str:
+        """The identity the CSR is of."""
+        return self.record.identity
+
+    @property
+    def spki(self) -> str:
+        """The fingerprint of the CSR's key (pending, or the current one)."""
+        return self.record.spki
+
+    def to_dict(self) -> dict[str, object]:
+        """As ``renew --json`` shows it (the plan's ``undelivered``)."""
+        return {
+            "identity": self.record.identity,
+            "spki": self.record.spki,
+            "created_at": self.record.created_at.isoformat(),
+            "path": self.path,
+            "on_disk": self.on_disk,
+        }
+
+
+def undelivered_csrs(
+    store: Store,
+    *,
+    csrs: Sequence[CsrRecord] | None = None,
+    current: Mapping[str, StoredIdentity] | None = None,
+) -> dict[str, Undelivered]:
+    """The CSRs of the deployment acted on whose file a run staged and never put in place,
+    by identity: each identity's newest CSR while it is awaited (its key pending, or the
+    current key of a renewal on the same key made after the current certificate), when
+    the audit log has its ``csr-file-pending`` and no ``csr-file`` after it. ``csrs`` and
+    ``current``: the deployment's CSRs (oldest first) and current identities, when the
+    caller read them already. Reads only (nothing more when no CSR is awaited); raises
+    what the store raises."""
+    from ccapki.store.records import KeyState
+
+    awaited: dict[str, CsrRecord] = {}
+    if csrs is None:
+        csrs = store.csrs.list()
+    if not csrs:
+        return {}
+    newest: dict[str, CsrRecord] = {}
+    for rec in csrs:  # oldest first: each identity's last wins
+        newest[rec.identity] = rec
+    pending = {k.fingerprint for k in store.keys.list(state=KeyState.PENDING)}
+    if current is None:
+        current = store.identities.current()
+    for name, rec in newest.items():
+        cur = current.get(name)
+        if rec.spki in pending or (
+            cur is not None and cur.spki == rec.spki and rec.created_at > cur.created_at
+        ):
+            awaited[csr_id(rec.pem)] = rec
+    if not awaited:
+        return {}
+    since = min(r.created_at for r in awaited.values()) - _SLACK
+    staged: dict[str, tuple[str, dt.datetime]] = {}
+    for entry in store.audit.newest_first(FILE_PENDING):
+        if entry.at < since:
+            break
+        key = str(entry.detail.get("csr", ""))
+        if key in awaited and key not in staged:
+            staged[key] = (str(entry.detail.get("path", "")), entry.at)
+    if not staged:
+        return {}
+    for entry in store.audit.newest_first(FILE_WRITTEN):
+        if entry.at < since:
+            break
+        staged.pop(str(entry.detail.get("csr", "")), None)
+    return {
+        awaited[key].identity: Undelivered(
+            awaited[key], path, at, _holds(path, awaited[key].pem.encode())
+        )
+        for key, (path, at) in staged.items()
+    }
+
+
+def _holds(path: str, pem: bytes) -> bool:
+    """Whether the file ``path`` holds exactly the CSR ``pem``."""
+    if not path or path == "<stdout>":
+        return False
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(len(pem) + 1) == pem
+    except OSError:
+        return False
+
+
+@dataclass(frozen=True)
+class Handed:
+    """A CSR put where it goes: ``path`` (or ``<stdout>``); ``again``: a CSR an earlier
+    run staged and never put in place (:class:`Undelivered`), written by this one."""
+
+    identity: str
+    spki: str
+    path: str
+    csr: str  # :func:`csr_id`
+    again: Undelivered | None = None
+
+
+class CsrHandover:
+    """Hands CSR files over once the store keeps their keys (see the module's docstring).
+
+    :meth:`stage` runs inside the transaction that keeps each CSR (a ``deliver`` of
+    :func:`~ccapki.lifecycle.renew.commit_renewal`); :meth:`place` once it committed;
+    :meth:`discard` when it did not. ``out``: the folder the files go to (``NAME.csr``),
+    ``-`` for standard output."""
+
+    def __init__(self, store: Store, deployment: str, out: str) -> None:
+        from ccapki.fsutil import STDOUT
+
+        self.store = store
+        self.deployment = deployment
+        self.to_stdout = out == STDOUT
+        self.out = out
+        self._staged: list[tuple[str, str, bytes, StagedFile | None]] = []
+
+    def destination(self, identity: str) -> str:
+        """Where the CSR of ``identity`` goes (``-``: standard output)."""
+        return self.out if self.to_stdout else str(Path(self.out) / f"{identity}.csr")
+
+    def stage(self, identity: str, spki: str, pem: bytes) -> None:
+        """Write the CSR ``pem`` of ``identity`` to a temporary file beside its path (on
+        standard output: kept for :meth:`place`) and log ``csr-file-pending`` in the open
+        transaction. Raises :class:`~ccapki.errors.InputError` for a path that cannot be
+        written (the transaction then keeps nothing)."""
+        from ccapki.fsutil import check_output_folder, stage_file
+
+        dest = self.destination(identity)
+        staged = None
+        if not self.to_stdout:
+            check_output_folder(Path(dest).parent, target=dest)
+            staged = stage_file(dest, pem)
+        self._staged.append((identity, spki, pem, staged))
+        where = "<stdout>" if self.to_stdout else str(Path(dest).resolve())
+        self.store.audit.record(FILE_PENDING, identity, csr=csr_id(pem), spki=spki, path=where)
+
+    def discard(self) -> None:
+        """Remove the temporary files staged (the store kept nothing). Raises nothing."""
+        for *_, staged in self._staged:
+            if staged is not None:
+                staged.discard()
+        self._staged.clear()
+
+    def place(self, again: tuple[Undelivered, ...] = ()) -> list[Handed]:
+        """Put every staged CSR in place (renamed over its path, or printed), then write
+        the CSRs ``again`` (staged by a run that was stopped before it put them in place)
+        to where this run writes; log ``csr-file`` for each. Returns them in order. Raises
+        :class:`~ccapki.errors.InputError` when a file cannot be written (the CSR stays
+        in the store: the next ``renew --commit`` writes it)."""
+        from ccapki.fsutil import STDOUT, write_output
+
+        done: list[Handed] = []
+        staged, self._staged = self._staged, []
+        try:
+            while staged:
+                identity, spki, pem, file = staged[0]
+                path = write_output(STDOUT, pem) if file is None else str(file.place())
+                staged.pop(0)
+                done.append(Handed(identity, spki, path, csr_id(pem)))
+            for u in again:
+                data = u.record.pem.encode()
+                path = write_output(self.destination(u.identity), data, make_folder=True)
+                done.append(Handed(u.identity, u.spki, path, csr_id(data), u))
+        finally:
+            for *_, file in staged:  # not put in place: an error on the way
+                if file is not None:
+                    file.discard()
+            self._written(done)
+        return done
+
+    def _written(self, done: list[Handed]) -> None:
+        """Log ``csr-file`` for the CSRs put in place, in one transaction. A store busy
+        with another writer leaves them unlogged: the next ``renew --commit`` writes them
+        once more (the same CSRs, no new key), which is harmless."""
+        from ccapki.errors import StoreBusy
+
+        if not done:
+            return
+        store = self.store
+        with contextlib.suppress(StoreBusy), store.scoped(self.deployment), store.transaction():
+            for h in done:
+                store.audit.record(
+                    FILE_WRITTEN,
+                    h.identity,
+                    csr=h.csr,
+                    spki=h.spki,
+                    path=h.path if h.path == "<stdout>" else str(Path(h.path).resolve()),
+                    again=h.again is not None,
+                )

@@ -1,0 +1,71 @@
+"""An operator may apply deployment files through the service, but not change what the
+service's machine runs or which of its environment's secrets it hands to a server
+(walkthrough R): an ``[acme] hook`` is a command the service runs (``/bin/sh -c ...``
+would run anything as the service: read the store's key and every private key, which only
+an admin may export), a ``*_env`` setting names a variable of the service's environment
+whose value goes to a server (``smtp_password_env = "CCAPKI_PASSPHRASE"``), ``[ca]
+pkcs11_module`` a library it loads. A file changing any of them needs an admin: 403 naming
+the setting, nothing queued, the stored file kept. Sending them unchanged (or a dry run,
+which runs nothing) is an operator's to do."""
+
+from __future__ import annotations
+
+from kit.cli import FAQ
+from kit.service import DEPLOYMENT, Service
+
+ACME = """
+[acme]
+directory = "https://127.0.0.1:14000/dir"
+email = "pki@example.edu"
+dns = "hook"
+hook = ["/bin/sh", "-c", "cat \\"$HOME/data.key\\""]
+"""
+
+NOTIFY = """
+[notify]
+email_to = ["pki@example.edu"]
+email_from = "ccapki@example.edu"
+smtp = "mail.example.net:587"
+smtp_user = "ccapki"
+smtp_password_env = "CCAPKI_PASSPHRASE"
+"""
+
+
+def _stored(service: Service) -> str:
+    with service.store.fork(deployment=DEPLOYMENT) as s:
+        kept = s.deployments.latest()
+    assert kept is not None
+    return kept.text
+
+
+def test_an_operator_may_not_add_a_hook_or_name_a_secret(service: Service) -> None:
+    op = service.client("operator")
+    before = _stored(service)
+    for extra, setting in ((ACME, "[acme] hook"), (NOTIFY, "[notify] smtp_password_env")):
+        r = op.post("/api/v1/deployments", json={"text": FAQ.read_text() + extra})
+        assert r.status_code == 403, r.text
+        body = r.json()
+        assert setting in body["error"]
+        assert "admin" in body["error"]
+        assert "admin" in body["hint"]
+    assert op.get("/api/v1/jobs").json() == []  # nothing queued
+    assert _stored(service) == before
+    # a dry run runs nothing: an operator may look at what the file would do
+    dry = op.post("/api/v1/deployments", json={"text": FAQ.read_text() + ACME, "dry_run": True})
+    assert dry.status_code == 200, dry.text
+
+
+def test_an_admin_may_and_an_operator_may_send_them_unchanged(service: Service) -> None:
+    text = FAQ.read_text() + ACME
+    r = service.client("admin").post("/api/v1/deployments", json={"text": text})
+    assert r.status_code == 202, r.text
+    # the admin's file applied (the job run here), an operator sends it again as it is
+    from ccapki.service.jobs import JobRunner
+
+    assert JobRunner(service.store, "test").run_once()
+    again = service.client("operator").post("/api/v1/deployments", json={"text": text})
+    assert again.status_code == 202, again.text
+    # the hook changed by an operator: refused again
+    changed = text.replace("data.key", "ccapki.db")
+    r = service.client("operator").post("/api/v1/deployments", json={"text": changed})
+    assert r.status_code == 403, r.text
