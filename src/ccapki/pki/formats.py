@@ -882,8 +882,8 @@ _DER_WALK_BUDGET = 4096
 def _well_formed_der(data: bytes) -> bool:
     """Whether ``data`` is one well-formed DER/BER value, every nested value too (read with
     asn1crypto's parser): DER of some kind, not damaged bytes. False without asn1crypto
-    (installed with the ``pkcs11`` extra): such data is then said to be malformed."""
-    try:  # asn1crypto comes with the pkcs11 extra: without it, no finer diagnosis
+    (a dependency of ccapki): such data is then said to be malformed."""
+    try:  # a dependency; should it be missing, no finer diagnosis
         from asn1crypto import parser  # type: ignore[import-untyped]
     except ImportError:
         return False

@@ -1059,6 +1059,8 @@ def parse_deployment(text: str, path: str = "<deployment>") -> Deployment:
             f"TOML syntax: {msg}",
             "fix the TOML syntax at that line (strings need quotes, tables [name], lists [a, b])",
         ) from None
+    if not raw:  # nothing but blank lines and comments: not a deployment missing its table
+        raise _empty_file(path, text)
     index = _LineIndex(text)
     _release_number_as_text(path, text, index, raw)
     try:
@@ -1092,6 +1094,27 @@ def parse_deployment(text: str, path: str = "<deployment>") -> Deployment:
     _check_unique(path, index, dep)
     _check_endpoints(path, index, dep)
     return dep
+
+
+#: the least a deployment file holds (one standalone CAM), as the empty file's hint shows it
+_MINIMAL = (
+    '[deployment] name = "campus", release = "4.9.0"; '
+    '[cam] name = "cam", hostname = "cam.example.edu", ip = "10.10.0.10"'
+)
+
+
+def _empty_file(path: str, text: str) -> DeploymentError:
+    """The error for a deployment file with no settings at all (empty, blank, or comments
+    only): said as it is, not as a missing [deployment] table."""
+    what = "is empty" if not text.strip() else "holds no settings (only comments and blank lines)"
+    where = "standard input" if path in ("-", "<stdin>") else "the file"
+    return DeploymentError(
+        path,
+        None,
+        f"{what}: a deployment file describes the deployment in TOML",
+        f"write the deployment into {where}: at least {_MINIMAL} (one standalone CAM); "
+        "examples/faq.toml is a whole one (CAM and CAS HA pairs)",
+    )
 
 
 def _monitoring(path: str, index: _LineIndex, model: _File) -> Monitoring:
