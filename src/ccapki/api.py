@@ -249,7 +249,7 @@ def _name(value: object, name: str, hint: str) -> str:
     raise _wrong(name, value, "a name (a string)", hint)
 
 
-def _names(value: object, name: str, hint: str) -> list[str]:
+def _name_list(value: object, name: str, hint: str) -> list[str]:
     """One name, or an iterable of names, as a list (a string is one name, never its
     letters). Raises :class:`InputError` for anything else (a number, bytes, None)."""
     if isinstance(value, str):
@@ -688,7 +688,7 @@ def make_csrs(
         names = [i.name for i in deployment.identities if i.source is Source.THIRD_PARTY]
     else:
         # one name, never its letters
-        given = _names(identities, "identities", "name identities: ['cas-clinic'], or None")
+        given = _name_list(identities, "identities", "name identities: ['cas-clinic'], or None")
         names = [deployment.identity(n).name for n in dict.fromkeys(given)]
     if not names:
         raise InputError(
@@ -876,7 +876,7 @@ def plan_renewal(
     from ccapki.lifecycle.renew import plan_renewal as _plan_renewal
 
     # one name, never its letters
-    given = tuple(_names(names, "names", "name identities: names=['cam'], or ()"))
+    given = tuple(_name_list(names, "names", "name identities: names=['cam'], or ()"))
     _flag(due, "due")
     if started is not None:  # an aware datetime, as ``now``
         started = _now(store, started, "started")
@@ -1007,7 +1007,7 @@ def estate_status(
     names = None
     if deployments is not None:
         # a string is a sequence too: "campus" would be read as "c", "a", "m", ...
-        names = _names(deployments, "deployments", "name deployments: ['campus'], or None")
+        names = _name_list(deployments, "deployments", "name deployments: ['campus'], or None")
     return _estate_status(store, now=_now(store, now), deployments=names)
 
 
@@ -1341,7 +1341,7 @@ def service_certificate(
     """
     _store(store)
     # one name, never its letters
-    names = _names(names, "names", "pass host names or addresses: ['ccapki.example.org']")
+    names = _name_list(names, "names", "pass host names or addresses: ['ccapki.example.org']")
     days = _integer(days, "days", "pass days as a whole number, e.g. 30")
     if days < 1:
         raise InputError(f"days={days}: a certificate lasts a day at least", "pass days=1 or more")

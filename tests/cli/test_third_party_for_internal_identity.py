@@ -2,8 +2,10 @@
 CSR for an identity the deployment file still gives ``source = "internal"``, has an outside
 CA sign it and imports it. Both steps succeeded without a word, and the next ``ccapki apply``
 (which the README calls idempotent) replaced the imported certificate with a new internal
-one ("source changed from third-party to internal"). ``csr`` and ``import`` must warn, and
-say what keeps the certificate: ``source = "third-party"`` for it in the file."""
+one, saying "source changed from third-party to internal" of a file that never changed.
+``csr`` and ``import`` must warn, and say what keeps the certificate: ``source =
+"third-party"`` for it in the file; the plan says what is so: the store holds a third-party
+certificate, the file says internal, and apply replaces it with an internal one."""
 
 from __future__ import annotations
 
@@ -33,8 +35,18 @@ def test_csr_and_import_warn_when_the_file_says_internal(
     warned = [line for line in r.both.splitlines() if "warning:" in line]
     assert any('source = "internal"' in w and "apply" in w for w in warned), r.both
     assert any('source = "third-party"' in w for w in warned), r.both
-    # what the warning says would happen, does
-    assert "would reissue cas-clinic" in ok(cli("apply", FAQ, "--dry-run")).out
+    # what the warning says would happen, does; and why, in true words: the file never
+    # changed (it said internal all along), so no "source changed from third-party"
+    dry = ok(cli("apply", FAQ, "--dry-run")).out
+    assert "would reissue cas-clinic" in dry, dry
+    plan = ok(cli("plan", FAQ, "--json")).json()
+    reason = {a["identity"]: a["reason"] for a in plan["pending_actions"]}["cas-clinic"]
+    assert reason == (
+        "the store holds a third-party certificate; the deployment file says internal: "
+        "apply replaces it with an internal one"
+    ), reason
+    for out in (dry, ok(cli("plan", FAQ)).out):
+        assert "source changed" not in out, out
 
 
 def test_no_warning_for_a_third_party_identity(

@@ -86,7 +86,11 @@ def _apply_before_csr(
     for a in actions:
         why = csr_differs(applied, dep, a.identity) if a.kind is ActionKind.CSR else ""
         if why:
+            # the CSR step's own reason (": stale ..." after it), or another reason (a
+            # certificate lacking names the file gives it): said after a colon either way
             rest = a.reason.removeprefix(CSR_STEP)
+            if rest == a.reason and rest:
+                rest = f": {rest}"
             a = dataclasses.replace(
                 a,
                 reason=f"apply this file first (`ccapki apply {shown}`), then make the CSR "

@@ -227,16 +227,33 @@ def signed_by(child: x509.Certificate, issuer: x509.Certificate) -> bool:
 
 def _legacy_signed_by(child: x509.Certificate, issuer: x509.Certificate) -> bool:
     try:
-        algorithm = child.signature_hash_algorithm
-        key = issuer.public_key()
-        if algorithm is None:
-            return False
+        return _signature_verifies(
+            issuer.public_key(),
+            child.signature,
+            child.tbs_certificate_bytes,
+            child.signature_hash_algorithm,
+            child.signature_algorithm_parameters,
+        )
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        return False
+
+
+def _signature_verifies(
+    key: object, signature: bytes, data: bytes, algorithm: object, params: object
+) -> bool:
+    """True when ``signature`` over ``data`` verifies with ``key`` (RSA with the PKCS#1
+    v1.5 or PSS padding ``params`` names, PKCS#1 v1.5 otherwise; ECDSA; DSA) and hash
+    ``algorithm`` (None: False). Raises nothing."""
+    if not isinstance(algorithm, hashes.HashAlgorithm):
+        return False
+    try:
         if isinstance(key, rsa.RSAPublicKey):
-            key.verify(child.signature, child.tbs_certificate_bytes, padding.PKCS1v15(), algorithm)
+            pad = params if isinstance(params, padding.PKCS1v15 | padding.PSS) else None
+            key.verify(signature, data, pad or padding.PKCS1v15(), algorithm)
         elif isinstance(key, ec.EllipticCurvePublicKey):
-            key.verify(child.signature, child.tbs_certificate_bytes, ec.ECDSA(algorithm))
+            key.verify(signature, data, ec.ECDSA(algorithm))
         elif isinstance(key, dsa.DSAPublicKey):
-            key.verify(child.signature, child.tbs_certificate_bytes, algorithm)
+            key.verify(signature, data, algorithm)
         else:
             return False
     except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
@@ -255,22 +272,15 @@ def csr_signature_verifies(csr: x509.CertificateSigningRequest) -> bool:
     try:
         if csr.is_signature_valid:
             return True
-        algorithm = csr.signature_hash_algorithm
-        key = csr.public_key()
-        params = csr.signature_algorithm_parameters
-        if algorithm is None:
-            return False
-        if isinstance(key, rsa.RSAPublicKey) and isinstance(params, padding.PKCS1v15 | padding.PSS):
-            key.verify(csr.signature, csr.tbs_certrequest_bytes, params, algorithm)
-        elif isinstance(key, ec.EllipticCurvePublicKey):
-            key.verify(csr.signature, csr.tbs_certrequest_bytes, ec.ECDSA(algorithm))
-        elif isinstance(key, dsa.DSAPublicKey):
-            key.verify(csr.signature, csr.tbs_certrequest_bytes, algorithm)
-        else:
-            return False
-    except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
+        return _signature_verifies(
+            csr.public_key(),
+            csr.signature,
+            csr.tbs_certrequest_bytes,
+            csr.signature_hash_algorithm,
+            csr.signature_algorithm_parameters,
+        )
+    except (ValueError, TypeError, UnsupportedAlgorithm):
         return False
-    return True
 
 
 def issued_by(child: x509.Certificate, parent: x509.Certificate) -> bool:

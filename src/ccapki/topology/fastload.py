@@ -100,6 +100,8 @@ def _ip(v: Any) -> IPAddress:
         raise _Full  # a zone index (fe80::1%eth0): the full loader refuses it
     if addr.is_unspecified or addr.is_multicast or str(addr) == "255.255.255.255":
         raise _Full  # 0.0.0.0, ::, 224.0.0.1...: the full loader refuses it
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        raise _Full  # ::ffff:172.16.2.11: the full loader reads it as 172.16.2.11
     return addr
 
 

@@ -92,7 +92,7 @@ def _check_ips(v: Any) -> list[str]:
                 f"{_toml_value(item)} is {_toml_kind(item)}, not an IP address in quotes"
             )
         try:
-            addr = ipaddress.ip_address(item)
+            addr = _ip_address(item)
         except (ValueError, TypeError):
             raise ValueError(f"{item!r} is not a valid IP address") from None
         if addr.is_unspecified or addr.is_multicast or str(addr) == "255.255.255.255":
@@ -113,7 +113,19 @@ def _check_ips(v: Any) -> list[str]:
                 "interface of one machine and cannot go in a certificate: write "
                 f"{str(addr).split('%')[0]!r}"
             )
-    return [str(ipaddress.ip_address(i)) for i in items]
+    return [str(_ip_address(i)) for i in items]
+
+
+def _ip_address(text: str) -> IPAddress:
+    """The address ``text`` names; an IPv4-mapped IPv6 address (``::ffff:172.16.2.11``, as
+    a dual-stack socket shows an IPv4 peer) is the IPv4 address it maps (RFC 4291
+    2.5.5.2): one host, one address, compared and put in certificates as IPv4 (a client
+    reaching 172.16.2.11 matches a 4-byte IP SAN, never the 16-byte mapped one). Raises
+    ValueError for text that is no address."""
+    addr = ipaddress.ip_address(text)
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped
+    return addr
 
 
 def split_endpoint(text: str) -> tuple[str, int]:
@@ -1091,15 +1103,15 @@ def parse_deployment(text: str, path: str = "<deployment>") -> Deployment:
         ),
         subject=hdr.subject.fields(),
     )
-    _check_unique(path, index, dep)
+    _check_unique(path, index, dep, text)
     _check_endpoints(path, index, dep)
     return dep
 
 
-#: the least a deployment file holds (one standalone CAM), as the empty file's hint shows it
+#: the least a deployment file holds (one standalone CAM), as the empty file's hint says it
 _MINIMAL = (
-    '[deployment] name = "campus", release = "4.9.0"; '
-    '[cam] name = "cam", hostname = "cam.example.edu", ip = "10.10.0.10"'
+    'a [deployment] table (name = "campus", release = "4.9.0") and a [cam] table '
+    '(name = "cam", hostname = "cam.example.edu", ip = "10.10.0.10")'
 )
 
 
@@ -1107,13 +1119,12 @@ def _empty_file(path: str, text: str) -> DeploymentError:
     """The error for a deployment file with no settings at all (empty, blank, or comments
     only): said as it is, not as a missing [deployment] table."""
     what = "is empty" if not text.strip() else "holds no settings (only comments and blank lines)"
-    where = "standard input" if path in ("-", "<stdin>") else "the file"
     return DeploymentError(
         path,
         None,
         f"{what}: a deployment file describes the deployment in TOML",
-        f"write the deployment into {where}: at least {_MINIMAL} (one standalone CAM); "
-        "examples/faq.toml is a whole one (CAM and CAS HA pairs)",
+        f"a deployment file holds at least {_MINIMAL}, one standalone CAM; see "
+        "examples/faq.toml for a whole one (CAM and CAS HA pairs)",
     )
 
 
@@ -1246,7 +1257,12 @@ def _member_locs(dep: Deployment) -> dict[int, tuple[Any, ...]]:
     return out
 
 
-def _check_unique(path: str, index: _LineIndex, dep: Deployment) -> None:
+#: the duplicate address's hint when the file writes an IPv4-mapped IPv6 address
+_MAPPED_NOTE = "; an IPv4-mapped address (::ffff:172.16.2.11) is the IPv4 address it maps"
+
+
+def _check_unique(path: str, index: _LineIndex, dep: Deployment, text: str = "") -> None:
+    mapped = _MAPPED_NOTE if "::ffff:" in text.lower() else ""
     locs = _member_locs(dep)
     # name without letter case -> (the name as written, what has it, in words): names
     # differing in case alone would be two identities one typo apart, and two CSR or
@@ -1284,7 +1300,7 @@ def _check_unique(path: str, index: _LineIndex, dep: Deployment) -> None:
                     index.find((*loc, "service_ip")),
                     f"duplicate IP address {ident.service_ip} (already used by "
                     f"{seen_ips[ident.service_ip]})",
-                    "every appliance and Service IP needs its own address",
+                    f"every appliance and Service IP needs its own address{mapped}",
                 )
             seen_ips[ident.service_ip] = ident.name
         if ident.virtual_hostname:
@@ -1312,7 +1328,7 @@ def _check_unique(path: str, index: _LineIndex, dep: Deployment) -> None:
                         path,
                         index.find((*mloc, "ip")),
                         f"duplicate IP address {ip} on {m.name} (already used by {seen_ips[ip]})",
-                        "every appliance and Service IP needs its own address",
+                        f"every appliance and Service IP needs its own address{mapped}",
                     )
                 seen_ips[ip] = m.name
             if m.hostname in seen_hosts:

@@ -373,7 +373,16 @@ def pending_actions(
                 changed.append(f"names the deployment file no longer gives it: {', '.join(extra)}")
         if _key_type_of(cert) is not p.spec.key_type:
             changed.append(f"key type is not {p.spec.key_type}")
-        if cur is not None and cur.source is not None and cur.source is not p.spec.source:
+        if cur is not None and cur.source is Source.THIRD_PARTY and not third:
+            # an imported certificate for an identity the file gives ccapki: the file may
+            # never have said third-party (a CSR made and imported anyway), so no "changed"
+            made = str(p.spec.source)
+            one = f"{'an' if made[:1] in 'aeiou' else 'a'} {made}"
+            changed.append(
+                f"the store holds a third-party certificate; the deployment file says {made}: "
+                f"apply replaces it with {one} one"
+            )
+        elif cur is not None and cur.source is not None and cur.source is not p.spec.source:
             changed.append(f"source changed from {cur.source} to {p.spec.source}")
         if (
             p.spec.source is Source.SELF_SIGNED
