@@ -3,7 +3,8 @@ service's machine runs or which of its environment's secrets it hands to a serve
 (walkthrough R): an ``[acme] hook`` is a command the service runs (``/bin/sh -c ...``
 would run anything as the service: read the store's key and every private key, which only
 an admin may export), a ``*_env`` setting names a variable of the service's environment
-whose value goes to a server (``smtp_password_env = "CCAPKI_PASSPHRASE"``), ``[ca]
+whose value goes to a server (``smtp_password_env = "AWS_SECRET_ACCESS_KEY"``; ccapki's
+own secrets, ``CCAPKI_PASSPHRASE``..., the loader refuses for everyone), ``[ca]
 pkcs11_module`` a library it loads. A file changing any of them needs an admin: 403 naming
 the setting, nothing queued, the stored file kept. Sending them unchanged (or a dry run,
 which runs nothing) is an operator's to do."""
@@ -27,7 +28,7 @@ email_to = ["pki@example.edu"]
 email_from = "ccapki@example.edu"
 smtp = "mail.example.net:587"
 smtp_user = "ccapki"
-smtp_password_env = "CCAPKI_PASSPHRASE"
+smtp_password_env = "AWS_SECRET_ACCESS_KEY"
 """
 
 

@@ -91,7 +91,7 @@ def test_cas_in_single_brackets_says_to_write_double_brackets(
 @pytest.mark.parametrize(
     ("text", "table"),
     [
-        ("", "deployment"),
+        # an empty file is said to be empty (tests/topology/test_empty_file_and_mapped_ip.py)
         ('[cam]\nname = "c"\nhostname = "c.example.org"\nip = "10.0.0.1"\n', "deployment"),
         ('[deployment]\nname = "t"\nrelease = "4.8.0"\n', "cam"),
     ],

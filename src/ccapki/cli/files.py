@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
     from ccapki.lifecycle.certfiles import CsrResult
+    from ccapki.lifecycle.csrdelivery import Undelivered
     from ccapki.lifecycle.exports import ExportFormat
     from ccapki.pki.export import KeyFormat
     from ccapki.store.records import StoredIdentity
@@ -99,6 +100,9 @@ source, is refused (the CSR would ask the CA for the old ones).
 
 Older pending keys are never destroyed by a new CSR: a certificate answering an older
 request still finds its key. Retire one explicitly with `ccapki keys retire FINGERPRINT`.
+A CSR file takes its name once the store keeps its key; a run stopped in between (kill -9)
+leaves a CSR the store keeps (`ccapki status` says so), which the next `ccapki csr NAME`
+writes: the same CSR and key, no new one.
 
 \b
 EXIT CODES
@@ -138,7 +142,8 @@ def csr(
     file = deployment_file
     from ccapki.api import make_csrs
     from ccapki.cli.common import load_deployment_arg
-    from ccapki.fsutil import STDOUT, check_output_folder, write_output
+    from ccapki.fsutil import STDOUT, check_output_folder
+    from ccapki.lifecycle.csrdelivery import CsrHandover
     from ccapki.lifecycle.importing import source_warning
     from ccapki.topology.model import Source
 
@@ -177,33 +182,74 @@ def csr(
         )
     if not to_stdout:  # before the passphrase is asked, a key made
         check_output_folder(Path(out).parent if one_file else out, target=out)
-    written: list[str] = []
-
-    def deliver(r: CsrResult) -> None:
-        dest = STDOUT if to_stdout else Path(out) if one_file else Path(out) / f"{r.identity}.csr"
-        written.append(write_output(dest, r.pem, follow_symlink=follow_symlink, make_folder=True))
 
     with env.open_store() as store:
+        # each file is staged before the store commits its key and takes its name after:
+        # a run killed in between leaves no CSR whose key is lost; one killed after the
+        # commit leaves a CSR the store keeps, which the next run writes (no new key)
+        handover = CsrHandover(
+            store, dep.name, out, one_file=one_file, follow_symlink=follow_symlink, command="csr"
+        )
+        again = _unwritten_csrs(store, dep, names)
+        make = [n for n in names if n not in again]
+
+        def deliver(r: CsrResult) -> None:
+            handover.stage(r.identity, r.spki, r.pem)
+
         try:
-            # each file is written before the store commits: a failed write keeps no key
-            results = make_csrs(store, dep, names, deliver=deliver)
+            results = make_csrs(store, dep, make, deliver=deliver) if make else []
         except BaseException:
-            if not to_stdout:
-                for path in written:
-                    Path(path).unlink(missing_ok=True)
+            handover.discard()
             raise
+        env.work_done()  # committed: a late Ctrl-C no longer makes this an error
+        handed = handover.place(tuple(again.values()))
     from ccapki.cli.output import plural
 
-    for r, path in zip(results, written, strict=True):
+    for r, h in zip(results, handed, strict=False):
         kept = f"; {plural(r.pending_before, 'older pending key')} kept" if r.pending_before else ""
         click.echo(
-            f"wrote {path} for {r.identity} (key {r.spki[:16]} sealed, pending{kept})",
+            f"wrote {h.path} for {r.identity} (key {r.spki[:16]} sealed, pending{kept})",
             err=to_stdout,
         )
-        spec = dep.identity(r.identity)
+    for h in handed[len(results) :]:
+        assert h.again is not None
+        made = h.again.record.created_at
+        click.echo(
+            f"wrote {h.path} for {h.identity}: the CSR a `ccapki {h.again.by}` made on "
+            f"{made:%Y-%m-%d %H:%M} UTC and kept (key {h.spki[:16]} sealed, pending), whose run "
+            "was stopped before it wrote it; the same CSR and key, no new one",
+            err=to_stdout,
+        )
+    for name in names:
+        spec = dep.identity(name)
         if spec.source is not Source.THIRD_PARTY:
-            click.echo(f"warning: {source_warning(r.identity, spec.source)}", err=True)
+            click.echo(f"warning: {source_warning(name, spec.source)}", err=True)
     return 0
+
+
+def _unwritten_csrs(store: Store, dep: Deployment, names: list[str]) -> dict[str, Undelivered]:
+    """The CSRs of the identities ``names`` that a run (``csr``, ``renew --commit``) made
+    and the store kept, but that run was stopped before it wrote their files, by identity:
+    written again instead of made again (a second pending key for one request). One made
+    for what the file no longer gives its identity (other names, key type) is left out (a
+    new one is made). Reads only; raises what the store raises."""
+    from ccapki.lifecycle.csrdelivery import undelivered_csrs
+    from ccapki.topology.plan import csr_differences
+
+    with store.scoped(dep.name):
+        found = undelivered_csrs(store)
+    out: dict[str, Undelivered] = {}
+    for name in names:
+        u = found.get(name)
+        if u is None:
+            continue
+        try:
+            stale = bool(csr_differences(dep.identity(name), u.record.csr))
+        except ValueError:  # no longer parses: a new one is made
+            stale = True
+        if not stale:
+            out[name] = u
+    return out
 
 
 def _refuse_unapplied(env: Env, applied: Deployment, file: str | None, names: list[str]) -> None:
@@ -304,6 +350,7 @@ def import_cmd(
         # a CA kept for an identity already held (imported before without its chain)
         mine |= {fingerprint(c) for c, n in zip(result.ca_certificates, chained, strict=True) if n}
         adds = [c for c in (api.plan_trust(store, dep) if mine else []) if c.fingerprint in mine]
+        new_dns = _new_cas_dns(store, dep, [i.identity for i in result.identities])
     for imp in result.identities:
         v = versions[imp.identity]
         assert v is not None
@@ -350,6 +397,8 @@ def import_cmd(
             "too, unless they already trust that CA: `ccapki export-roots --out DIR` writes "
             "it for them (`ccapki trust check --clients FILE` checks a bundle they hold)"
         )
+    for line in new_dns:  # before the CAS presents it, as `apply` says it
+        click.echo(f"next: {line}")
     specs = {s.name: s for s in dep.identities}
     for imp in result.identities:  # what `apply` and `renew --commit` end with too
         spec = specs.get(imp.identity)
@@ -366,6 +415,41 @@ def import_cmd(
             "intermediates and key; then `ccapki verify --live` proves what is served"
         )
     return 0
+
+
+def _new_cas_dns(store: Store, dep: Deployment, names: Sequence[str]) -> list[str]:
+    """CCA 4.9+ (CAM-CAS DN authorization): for each CAS identity among ``names`` whose
+    current certificate (just imported) has another subject DN than the version before it
+    (a CA that orders the subject its own way, a new CAS), the step that allows it on the
+    CAM before the CAS presents it, or the CAM-CAS link goes down; as ``apply`` says it
+    for certificates it issues. Empty before 4.9. Raises nothing of its own."""
+    from ccapki.cli.trust import dn_pair_note
+    from ccapki.topology.model import Role
+
+    if not dep.profile.dn_authorization:
+        return []
+    specs = {s.name: s for s in dep.identities}
+    out: list[str] = []
+    for name in dict.fromkeys(names):
+        spec = specs.get(name)
+        if spec is None or spec.role is not Role.CAS:
+            continue
+        versions = store.identities.history(name)
+        if not versions:
+            continue
+        new = versions[-1].certificate.subject
+        old = versions[-2].certificate.subject if len(versions) > 1 else None
+        if old == new:
+            continue
+        after = (
+            f"; {old.rfc4514_string()} is no longer needed once it does" if old is not None else ""
+        )
+        pair = f" {dn_pair_note(spec)}" if spec.ha else ""  # one entry for both peers
+        out.append(
+            f"allow CAS {spec.primary.name} by DN on the CAM ({dep.release} authorization): "
+            f"{new.rfc4514_string()}{pair}, before {name} presents its new certificate{after}"
+        )
+    return out
 
 
 def _chained(store: Store, dep: Deployment, cas: Sequence[x509.Certificate]) -> list[list[str]]:

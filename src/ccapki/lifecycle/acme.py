@@ -62,6 +62,7 @@ from ccapki.pki.keys import KeyType, generate_key, key_type_name, public_key_fin
 from ccapki.store.acme import AcmeAccount, AcmeRepository, OrderState
 from ccapki.store.records import IdentityRecord, KeyState
 from ccapki.topology.model import AcmeDnsMethod, AcmeSettings, Deployment, IdentitySpec, Source
+from ccapki.topology.secretenv import WITHHELD_FROM_HOOK
 
 if TYPE_CHECKING:
     from acme import client as acme_client
@@ -346,16 +347,9 @@ class _Publisher(abc.ABC):
         return
 
 
-#: Never passed to a DNS hook (least privilege: a hook publishes a TXT record).
-_WITHHELD_FROM_HOOK = (
-    "CCAPKI_PASSPHRASE",
-    "CCAPKI_BACKUP_PASSPHRASE",
-    "CCAPKI_EXPORT_PASSWORD",
-    "CCAPKI_PKCS11_PIN",
-    "CCAPKI_DATABASE_URL",
-    "CCAPKI_SMTP_PASSWORD",
-    "CCAPKI_WEBHOOK_SECRET",
-)
+#: Never passed to a DNS hook (least privilege: a hook publishes a TXT record); shared
+#: with the loader, which refuses a secret setting naming one of ccapki's own secrets.
+_WITHHELD_FROM_HOOK = WITHHELD_FROM_HOOK
 
 
 class _HookPublisher(_Publisher):

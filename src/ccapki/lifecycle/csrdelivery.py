@@ -10,7 +10,7 @@ standard output; logged ``csr-file``). A run stopped before the commit leaves no
 no CSR file (its temporary file goes at the next write into that folder); one stopped
 after it leaves a CSR the store keeps (its key pending) that no file holds:
 :func:`undelivered_csrs` finds it, ``status`` says so and the next ``renew --commit``
-writes it (the same CSR and key: no new one).
+writes it (the same CSR and key: no new one), as the next ``ccapki csr NAME`` does.
 """
 
 from __future__ import annotations
@@ -45,6 +45,8 @@ FILE_PENDING = "csr-file-pending"
 FILE_WRITTEN = "csr-file"
 #: how far before the oldest CSR awaited the audit log is read (clocks of other runs)
 _SLACK = dt.timedelta(days=1)
+#: the command a ``csr-file-pending`` names when it names none (one logged before ``by``)
+_RENEW = "renew --commit"
 
 
 def csr_id(pem: str | bytes) -> str:
@@ -65,6 +67,8 @@ class Undelivered:
     #: the file at ``path`` holds it: the run was stopped after the rename, before it
     #: logged it (and said so)
     on_disk: bool = False
+    #: the command whose run made it: ``renew --commit`` or ``csr``
+    by: str = _RENEW
 
     @property
     def identity(self) -> str:
@@ -122,13 +126,14 @@ def undelivered_csrs(
     if not awaited:
         return {}
     since = min(r.created_at for r in awaited.values()) - _SLACK
-    staged: dict[str, tuple[str, dt.datetime]] = {}
+    staged: dict[str, tuple[str, dt.datetime, str]] = {}
     for entry in store.audit.newest_first(FILE_PENDING):
         if entry.at < since:
             break
         key = str(entry.detail.get("csr", ""))
         if key in awaited and key not in staged:
-            staged[key] = (str(entry.detail.get("path", "")), entry.at)
+            by = str(entry.detail.get("by") or _RENEW)
+            staged[key] = (str(entry.detail.get("path", "")), entry.at, by)
     if not staged:
         return {}
     for entry in store.audit.newest_first(FILE_WRITTEN):
@@ -137,9 +142,9 @@ def undelivered_csrs(
         staged.pop(str(entry.detail.get("csr", "")), None)
     return {
         awaited[key].identity: Undelivered(
-            awaited[key], path, at, _holds(path, awaited[key].pem.encode())
+            awaited[key], path, at, _holds(path, awaited[key].pem.encode()), by
         )
-        for key, (path, at) in staged.items()
+        for key, (path, at, by) in staged.items()
     }
 
 
@@ -170,22 +175,40 @@ class CsrHandover:
     """Hands CSR files over once the store keeps their keys (see the module's docstring).
 
     :meth:`stage` runs inside the transaction that keeps each CSR (a ``deliver`` of
-    :func:`~ccapki.lifecycle.renew.commit_renewal`); :meth:`place` once it committed;
+    :func:`~ccapki.lifecycle.renew.commit_renewal`, or of
+    :func:`~ccapki.lifecycle.certfiles.make_csrs`); :meth:`place` once it committed;
     :meth:`discard` when it did not. ``out``: the folder the files go to (``NAME.csr``),
-    ``-`` for standard output."""
+    ``-`` for standard output; with ``one_file``, the file of the one CSR (``ccapki csr
+    NAME --out req.csr``). ``follow_symlink``: write through a file that is a symlink.
+    ``command``: the command staging them, as ``status`` names it (``renew --commit``,
+    ``csr``)."""
 
-    def __init__(self, store: Store, deployment: str, out: str) -> None:
+    def __init__(
+        self,
+        store: Store,
+        deployment: str,
+        out: str,
+        *,
+        one_file: bool = False,
+        follow_symlink: bool = False,
+        command: str = _RENEW,
+    ) -> None:
         from ccapki.fsutil import STDOUT
 
         self.store = store
         self.deployment = deployment
         self.to_stdout = out == STDOUT
         self.out = out
+        self.one_file = one_file and not self.to_stdout
+        self.follow_symlink = follow_symlink
+        self.command = command
         self._staged: list[tuple[str, str, bytes, StagedFile | None]] = []
 
     def destination(self, identity: str) -> str:
         """Where the CSR of ``identity`` goes (``-``: standard output)."""
-        return self.out if self.to_stdout else str(Path(self.out) / f"{identity}.csr")
+        if self.to_stdout or self.one_file:
+            return self.out
+        return str(Path(self.out) / f"{identity}.csr")
 
     def stage(self, identity: str, spki: str, pem: bytes) -> None:
         """Write the CSR ``pem`` of ``identity`` to a temporary file beside its path (on
@@ -198,10 +221,12 @@ class CsrHandover:
         staged = None
         if not self.to_stdout:
             check_output_folder(Path(dest).parent, target=dest)
-            staged = stage_file(dest, pem)
+            staged = stage_file(dest, pem, follow_symlink=self.follow_symlink)
         self._staged.append((identity, spki, pem, staged))
         where = "<stdout>" if self.to_stdout else str(Path(dest).resolve())
-        self.store.audit.record(FILE_PENDING, identity, csr=csr_id(pem), spki=spki, path=where)
+        self.store.audit.record(
+            FILE_PENDING, identity, csr=csr_id(pem), spki=spki, path=where, by=self.command
+        )
 
     def discard(self) -> None:
         """Remove the temporary files staged (the store kept nothing). Raises nothing."""
@@ -228,7 +253,12 @@ class CsrHandover:
                 done.append(Handed(identity, spki, path, csr_id(pem)))
             for u in again:
                 data = u.record.pem.encode()
-                path = write_output(self.destination(u.identity), data, make_folder=True)
+                path = write_output(
+                    self.destination(u.identity),
+                    data,
+                    make_folder=True,
+                    follow_symlink=self.follow_symlink,
+                )
                 done.append(Handed(u.identity, u.spki, path, csr_id(data), u))
         finally:
             for *_, file in staged:  # not put in place: an error on the way

@@ -602,7 +602,7 @@ def _plan(
                     p.name,
                     f"a CSR made on {pending_since:%Y-%m-%d} awaits the CA's certificate",
                     "import what the CA returns (`ccapki import FILE`); `ccapki renew "
-                    f"{p.name}` makes another CSR",
+                    f"{p.name} --commit` makes another CSR",
                 )
             )
             continue

@@ -518,14 +518,15 @@ def identity_certificates(items: Sequence[StatusItem]) -> set[tuple[str, str]]:
     return {(i.deployment, i.fingerprint) for i in items if i.kind == "identity"}
 
 
-def _unwritten(store: Store) -> dict[tuple[str, str, dt.datetime], str]:
-    """The CSRs the store keeps, by (identity, key, made), that a `renew --commit` stopped
-    before it finished made (:func:`~ccapki.lifecycle.csrdelivery.undelivered_csrs`):
-    the file that holds each, ``-`` when none was written."""
+def _unwritten(store: Store) -> dict[tuple[str, str, dt.datetime], tuple[str, str]]:
+    """The CSRs the store keeps, by (identity, key, made), that a `renew --commit` or a
+    `csr` stopped before it finished made
+    (:func:`~ccapki.lifecycle.csrdelivery.undelivered_csrs`): the file that holds each
+    (``-`` when none was written) and the command that made it."""
     from ccapki.lifecycle.csrdelivery import undelivered_csrs
 
     return {
-        (u.identity, u.spki, u.record.created_at): u.path if u.on_disk else "-"
+        (u.identity, u.spki, u.record.created_at): (u.path if u.on_disk else "-", u.by)
         for u in undelivered_csrs(store).values()
     }
 
@@ -572,6 +573,8 @@ class CsrFact(NamedTuple):
     #: :mod:`ccapki.lifecycle.csrdelivery`): ``-`` its file was never written, else the
     #: file that holds it
     unwritten: str = ""
+    #: the command whose run made that unwritten CSR (``renew --commit``, ``csr``)
+    unwritten_by: str = "renew --commit"
 
 
 @dataclass(frozen=True)
@@ -958,15 +961,17 @@ def deployment_items(facts: DeploymentFacts, now: dt.datetime) -> list[StatusIte
     for csr in facts.csrs:
         made = f"made {csr.created_at:%Y-%m-%d}"
         had = stages.get(csr.identity)
+        by = csr.unwritten_by  # `ccapki csr NAME` writes what a `ccapki csr` kept
+        again = f"ccapki csr {csr.identity}" if by == "csr" else "ccapki renew --commit"
         if csr.unwritten == "-" and not csr.stale:
             note = (
-                f"{made}; its file was never written (the `ccapki renew --commit` that made "
-                "it was stopped before; the key is kept): `ccapki renew --commit` writes it "
+                f"{made}; its file was never written (the `ccapki {by}` that made "
+                f"it was stopped before; the key is kept): `{again}` writes it "
                 "(no new key), then send it to the CA"
             )
         elif csr.unwritten and not csr.stale:
             note = (
-                f"{made}; the `ccapki renew --commit` that made it was stopped before it "
+                f"{made}; the `ccapki {by}` that made it was stopped before it "
                 f"finished (the key is kept): {csr.unwritten} holds it, send it to the CA"
             )
         elif csr.stale:  # the CA's answer to it would not be what the file asks for
@@ -1632,7 +1637,7 @@ def read_facts(store: Store, name: str) -> DeploymentFacts:
                 c.spki,
                 c.created_at,
                 stale.get(c.spki, ""),
-                unwritten.get((c.identity, c.spki, c.created_at), ""),
+                *unwritten.get((c.identity, c.spki, c.created_at), ("", "renew --commit")),
             )
             for c in waiting
         )

@@ -101,6 +101,12 @@ class DeploymentRun:
     drift: int = 0
     trust_failures: int | None = None
     deliveries: tuple[Delivery, ...] = ()
+    #: endpoints that served a wrong certificate at the last probe (this run's, or the one
+    #: before with --no-probe): ``ccapki status``'s "N wrong certificates served"
+    wrong_served: int = 0
+    #: what ``ccapki status`` exits with for this deployment now: 1 when a certificate is
+    #: in a warning stage or an endpoint served a wrong one, else 0
+    status_code: int = 0
 
     @property
     def sent(self) -> int:
@@ -117,7 +123,11 @@ class DeploymentRun:
     def summary(self) -> str:
         """One line: what the run saw and did."""
         # as `ccapki status` counts (its counts(): a root trusted by several appliances once)
-        parts = [f"{self.fine} certificates fine, {self.warnings} in a warning stage"]
+        counted = f"{self.fine} certificates fine, {self.warnings} in a warning stage"
+        if self.wrong_served:  # `status` exits 1 for it: never a silent "ok"
+            word = "certificate" if self.wrong_served == 1 else "certificates"
+            counted += f", {self.wrong_served} wrong {word} served at the last probe"
+        parts = [counted]
         if self.probed is not None:
             parts.append(f"{self.probed} endpoints probed, {self.drift} drifting")
         if self.trust_failures is not None:
@@ -143,6 +153,8 @@ class DeploymentRun:
             "probed": self.probed,
             "drift": self.drift,
             "trust_failures": self.trust_failures,
+            "wrong_served": self.wrong_served,
+            "status_exit_code": self.status_code,
             "notifications": [
                 {
                     "event": d.notice.event,
@@ -189,11 +201,12 @@ def stored_deployment(store: Store) -> Deployment:
 
 def _status_counts(items: Sequence[StatusItemLike], now: dt.datetime) -> dict[str, int]:
     """``ccapki status``'s counts of these items (:meth:`StatusReport.counts`: rows, a
-    trust-store root held by several appliances once)."""
+    trust-store root held by several appliances once), and its exit code (``exit_code``)."""
     from ccapki.lifecycle.status import StatusItem, StatusReport
 
     rows = tuple(cast("Sequence[StatusItem]", items))
-    return StatusReport(now=now, items=rows, warn_days={}).counts()
+    report = StatusReport(now=now, items=rows, warn_days={})
+    return {**report.counts(), "exit_code": report.exit_code}
 
 
 def _reason(exc: BaseException) -> str:
@@ -384,6 +397,8 @@ class Watcher:
                 items=counts["items"],
                 warnings=sum(counts[k] for k in ("expired", "warning", "missing", "damaged")),
                 fine=counts["ok"],
+                wrong_served=counts["wrong_served"],
+                status_code=counts["exit_code"],
                 probed=probed,
                 drift=drift,
                 trust_failures=trust_failures,

@@ -38,6 +38,7 @@ from ccapki.topology.model import (
     SubjectFields,
 )
 from ccapki.topology.releases import parse_release
+from ccapki.topology.secretenv import SETTING_SECRETS, borrowed_secret
 
 __all__ = ["load_deployment", "not_utf8", "parse_deployment", "split_endpoint"]
 
@@ -1079,6 +1080,7 @@ def parse_deployment(text: str, path: str = "<deployment>") -> Deployment:
         model = _File.model_validate(raw)
     except ValidationError as exc:
         raise _pydantic_error(path, index, exc) from None
+    _check_secret_settings(path, index, model)
     hdr = model.deployment
     try:
         release = parse_release(hdr.release)
@@ -1126,6 +1128,24 @@ def _empty_file(path: str, text: str) -> DeploymentError:
         f"a deployment file holds at least {_MINIMAL}, one standalone CAM; see "
         "examples/faq.toml for a whole one (CAM and CAS HA pairs)",
     )
+
+
+def _check_secret_settings(path: str, index: _LineIndex, model: _File) -> None:
+    """A secret setting (``[notify] smtp_password_env``...) naming one of ccapki's own
+    secrets (``CCAPKI_PASSPHRASE``: the SMTP relay would receive the store's passphrase)
+    or another setting's variable is refused (see :mod:`ccapki.topology.secretenv`)."""
+    for table in (model.notify, model.acme):
+        if table is None:
+            continue
+        section = "notify" if table is model.notify else "acme"
+        for setting in SETTING_SECRETS:
+            name = getattr(table, setting, None)
+            found = borrowed_secret(setting, name) if isinstance(name, str) else None
+            if found is not None:
+                where = (section, setting)
+                raise DeploymentError(
+                    path, index.find(where), f"{_loc_text(list(where))}: {found[0]}", found[1]
+                )
 
 
 def _monitoring(path: str, index: _LineIndex, model: _File) -> Monitoring:
