@@ -27,7 +27,7 @@ def applied(cli: Cli, keyfile_store: Path) -> Path:
 def _gave_up(r: Result) -> Result:
     """``r`` stopped by another writer's lock: the waiting line, then error and hint."""
     assert r.code == 2, r.both
-    assert "\nerror: another ccapki has been writing to this store" in r.err, r.both
+    assert "\nerror: another ccapki is writing to this store (waited " in r.err, r.both
     assert "\nhint: " in r.err, r.both
     assert "internal error" not in r.both
     return r

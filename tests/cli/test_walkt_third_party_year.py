@@ -125,3 +125,23 @@ def test_import_of_a_cas_with_another_subject_dn_says_allow_it_on_the_cam(
         )
     )
     assert "allow CAS" not in same.out, same.out
+
+
+def test_check_ha_of_one_certificate_lacking_a_renamed_peer_says_so(
+    cli: Cli, keyfile_store: Path, tmp_path: Path, outside: OutsideCA
+) -> None:
+    """3. ``check-ha`` of the bundles taken off both peers (one certificate, one key) after
+    a peer was renamed concluded "the peers present different certificates or names":
+    they present the same one, which lacks the new peer's names."""
+    ok(cli("apply", write(tmp_path / "campus.toml", _text())))
+    ok(cli("csr", "cas-ha", "--out", tmp_path / "c"))
+    ok(cli("import", _answer(outside, tmp_path / "c" / "cas-ha.csr", tmp_path / "a.pem")))
+    bundle = tmp_path / "peer.pem"
+    ok(cli("export", "cas-ha", "--format", "pem-bundle", "--out", bundle))
+    ok(cli("apply", write(tmp_path / "renamed.toml", _text("cas-ha-c"))))
+    r = cli("check-ha", "cas-ha", "--primary", bundle, "--secondary", bundle)
+    assert r.code == 1, r.both
+    last = [line for line in r.out.splitlines() if line.startswith("cas-ha: ")][-1]
+    assert "different certificates" not in last, last
+    assert "a peer's certificate lacks names the deployment file gives the pair" in last, last
+    assert "the store's current certificate v1 lacks them too" in last, last

@@ -375,7 +375,8 @@ def test_a_busy_store_fails_the_run_which_is_logged_and_the_next_run_happens(
             r = cli("--wait", "0.3", "watch", "--once", "--no-probe", now=IN_30, env=_env())
             assert r.code == 1, r.both
             assert re.search(
-                r"ERROR faq-campus: run failed: another ccapki has been writing", r.err
+                r"ERROR faq-campus: run failed: another ccapki is writing to this store \(waited ",
+                r.err,
             )
             assert "Traceback" not in r.both
         assert hook.posts == []

@@ -308,8 +308,7 @@ def test_a_writer_waits_for_the_lock_then_gives_up(tmp_path: Path, backend: str 
     lines = err.strip().splitlines()
     assert lines == [
         WAITING.format(1),
-        "error: another ccapki has been writing to this store for 1 s; this command gave up "
-        "waiting",
+        "error: another ccapki is writing to this store (waited 1 s); this command gave up waiting",
         "hint: run the command again once the other one is done, or wait longer with "
         "`ccapki --wait SECONDS ...`",
     ], err

@@ -796,11 +796,16 @@ def check_ha(
             )
         elif dep.profile.ha_ipsec_heartbeat:  # rows failed, yet strongSwan authenticates
             failed = [c.item for c in checks if not c.ok]
-            why = (
-                "the peers do not present the store's current certificate"
-                if failed == [_CURRENT_ROW]
-                else "the peers present different certificates or names"
-            )
+            # said as what failed: one certificate on both peers lacking names is not
+            # "different certificates"
+            whys = []
+            if any(i not in (_CURRENT_ROW, _NAMES_ROW) for i in failed):
+                whys.append("the peers present different certificates or keys")
+            if _NAMES_ROW in failed:
+                whys.append("a peer's certificate lacks names the deployment file gives the pair")
+            if _CURRENT_ROW in failed:
+                whys.append("the peers do not present the store's current certificate")
+            why = ", and ".join(whys) or "the peers present different certificates or names"
             fix = f"install the same bundle on both (`ccapki export {spec.name} --for-peer`)"
             if _NAMES_ROW in failed:  # the store's own certificate may lack them too
                 with env.open_store() as store:

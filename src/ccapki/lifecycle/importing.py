@@ -118,6 +118,10 @@ class Known:
     #: the newest CSR the store made on each key, by its public-key fingerprint: the
     #: certificate a CA returns for it is checked against what the file asks for now
     csrs: Mapping[str, CsrRecord] = field(default_factory=dict)
+    #: identity -> (its current version, when the CSR its current certificate answers was
+    #: made), for the identities a batch's leaves have CSRs of: the answer to an older CSR
+    #: than that, arriving late, would replace a newer certificate
+    current_csr: Mapping[str, tuple[int, dt.datetime]] = field(default_factory=dict)
 
     @classmethod
     def empty(cls) -> Known:
@@ -170,10 +174,29 @@ def load_known(store: Store, materials: Sequence[Material]) -> Known:
     csr_dates: dict[str, list[dt.datetime]] = {}
     csrs: dict[str, CsrRecord] = {}
     wanted = set(spkis)
-    for csr in store.csrs.list():
+    every = store.csrs.list()
+    for csr in every:
         csr_dates.setdefault(csr.identity, []).append(csr.created_at)
         if csr.spki in wanted:
             csrs[csr.spki] = csr  # oldest first: the newest stays
+    # a late answer needs two CSRs of one identity: its own and the current one's
+    twice = {c.identity for c in csrs.values() if len(csr_dates[c.identity]) > 1}
+    of: dict[str, list[CsrRecord]] = {}
+    for csr in every if twice else ():
+        if csr.identity in twice:
+            of.setdefault(csr.identity, []).append(csr)
+    current_csr: dict[str, tuple[int, dt.datetime]] = {}
+    for name, made_of in of.items():
+        ident = store.identities.get(name)
+        if ident is None:
+            continue
+        made = [
+            c.created_at
+            for c in made_of
+            if c.spki == ident.spki and c.created_at <= ident.created_at
+        ]
+        if made:  # the newest CSR on the current key made before its certificate came
+            current_csr[name] = (ident.version, made[-1])
     return Known(
         keys={k.fingerprint: k for k in store.keys.list()},
         versions=versions,
@@ -182,6 +205,7 @@ def load_known(store: Store, materials: Sequence[Material]) -> Known:
         csr_dates=csr_dates,
         chain_cas=store.identities.chain_certificates(),
         csrs=csrs,
+        current_csr=current_csr,
     )
 
 
@@ -553,7 +577,7 @@ def _plan_leaf(ctx: _Context, sc: SortedChain, d: _Decisions) -> None:
     if missing is not None:
         findings.append(_namesake(incomplete_chain(leaf, missing), missing, ctx.ca_pool))
     hard = [f for f in findings if f.severity == "error"]
-    stale = _stale_answer(ctx.known.csrs.get(spki), spec)
+    stale = _stale_answer(ctx.known.csrs.get(spki), spec) or _late_answer(ctx.known, spki, spec)
     if (hard or stale) and not ctx.force:
         reasons = [stale[0]] if stale else []
         d.refusals.append(
@@ -580,6 +604,26 @@ def _plan_leaf(ctx: _Context, sc: SortedChain, d: _Decisions) -> None:
             chain=chain,
             source=Source.THIRD_PARTY if third_party else spec.source,
         )
+    )
+
+
+def _late_answer(known: Known, spki: str, spec: IdentitySpec) -> tuple[str, str] | None:
+    """The refusal and fix when the certificate on key ``spki`` answers an older CSR of
+    ``spec`` than the one its current certificate answers (a renewal asked again, both
+    answered, the older answer arriving last): importing it would make the older request's
+    certificate current over a newer one, perhaps installed already. None otherwise."""
+    own = known.csrs.get(spki)
+    cur = known.current_csr.get(spec.name)
+    if own is None or cur is None or own.identity != spec.name:
+        return None
+    version, made = cur
+    if own.created_at >= made:
+        return None
+    return (
+        f"it answers the CSR made {own.created_at:%Y-%m-%d %H:%M} UTC, older than the one "
+        f"{spec.name} v{version} answers (made {made:%Y-%m-%d %H:%M} UTC), which is current: "
+        "it would replace that newer certificate",
+        f"keep v{version} (the CA answered an older request late: nothing to import)",
     )
 
 

@@ -72,6 +72,7 @@ from ccapki.service.auth import require
 from ccapki.service.problems import (
     PROBLEM_RESPONSES,
     STORE_REPLACED,
+    database_busy,
     database_unreachable,
     schema_moved_words,
     store_file,
@@ -459,20 +460,25 @@ class JobRunner:
 
     def _loop(self) -> None:
         away = False  # the database: said once when it goes away, once when it is back
+        jammed = False  # a busy store (another writer's lock): said once while it lasts
         while not self._stopping.is_set():
             try:
                 ran = self.run_once()
             except Exception as exc:  # log, wait, look again
+                busy = database_busy(exc)
                 down = database_unreachable(exc)
-                if down is None:
+                if busy is not None:
+                    if not jammed:
+                        log.warning("the job runner waits for the store: %s", busy.message)
+                elif down is None:
                     log.exception("the job runner could not claim a job")
                 elif not away:
                     log.warning("the job runner waits for the database: %s", down[0])
-                away, ran = down is not None, False
+                away, jammed, ran = down is not None, busy is not None, False
             else:
                 if away:
                     log.warning("the job runner reaches the database again")
-                away = False
+                away = jammed = False
             if not ran:
                 self._stopping.wait(self.poll)
 
@@ -534,6 +540,12 @@ class JobRunner:
         except CcapkiError as exc:  # a renew job whose ACME order failed says what it did
             self._finish(ctx, JobState.FAILED, result=ctx.partial, error=_error_text(exc))
         except Exception as exc:
+            busy = database_busy(exc)
+            if busy is not None:  # another writer's lock, not a bug: no traceback
+                log.warning("job %s (%s) failed: %s", job.id, job.kind, busy.message)
+                why = f"{busy.message}{_HINT_SEP}run it again once the other writer is done"
+                self._finish(ctx, JobState.FAILED, error=why)
+                return
             down = database_unreachable(exc)
             if down is not None:  # a state of the database, not a bug: no traceback
                 log.warning("job %s (%s) failed: %s", job.id, job.kind, down[0])
@@ -602,9 +614,10 @@ class JobRunner:
                 return
             owner = self.store.jobs.get(job.id).owner
         except Exception as exc:  # the database is busy or away: try again at the next beat
-            down = database_unreachable(exc)
-            if down is not None:
-                log.warning("job %s: the lease could not be renewed: %s", job.id, down[0])
+            busy, down = database_busy(exc), database_unreachable(exc)
+            why = busy.message if busy is not None else down[0] if down is not None else None
+            if why is not None:  # busy: said as busy, not as an unreachable database
+                log.warning("job %s: the lease could not be renewed: %s", job.id, why)
             else:
                 log.warning("job %s: the lease could not be renewed", job.id, exc_info=True)
             return

@@ -52,6 +52,7 @@ __all__ = [
     "StrictBody",
     "answer",
     "app_routes",
+    "database_busy",
     "database_down",
     "database_unreachable",
     "install_handlers",
@@ -255,14 +256,40 @@ async def _problem_exception(request: Request, exc: Exception) -> Response:
     return answer(request, exc.status, exc.error, exc.hint, type_=exc.type_, headers=exc.headers)
 
 
+def database_busy(exc: BaseException) -> StoreBusy | None:
+    """The :class:`StoreBusy` (its hint the service's) when ``exc`` is SQLite refusing a
+    write because another connection holds the store's write lock ("database is locked": a
+    write outside :meth:`Store.transaction` that waited out SQLite's busy timeout): a busy
+    store, answered and logged as one, not an unreachable database. None for any other
+    exception. Raises nothing."""
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    orig = exc.orig if isinstance(exc, OperationalError) else None
+    if not isinstance(orig, sqlite3.OperationalError):
+        return None
+    code = getattr(orig, "sqlite_errorcode", None)  # extended: SQLITE_BUSY_SNAPSHOT...
+    if code is None or code & 0xFF not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        return None
+    from ccapki.store.session import BUSY_HINTS
+
+    return StoreBusy(
+        f"the store is busy: another writer holds its write lock (SQLite: {orig}); nothing "
+        "was changed",
+        BUSY_HINTS["service"],
+    )
+
+
 def database_unreachable(exc: BaseException) -> tuple[str, str] | None:
     """Why the database could not be used, and the fix, when ``exc`` is a lost, refused or
     failing connection to it (SQLAlchemy's ``OperationalError`` or ``InterfaceError``: the
-    server stopped, a wrong port, the network); None for any other exception. The
-    password is never in the words (libpq does not repeat it). Raises nothing."""
+    server stopped, a wrong port, the network); None for any other exception, and for a
+    busy SQLite store (:func:`database_busy`). The password is never in the words (libpq
+    does not repeat it). Raises nothing."""
     from sqlalchemy.exc import InterfaceError, OperationalError
 
-    if not isinstance(exc, OperationalError | InterfaceError):
+    if not isinstance(exc, OperationalError | InterfaceError) or database_busy(exc) is not None:
         return None
     from ccapki.store.urls import connect_failure
 
@@ -366,7 +393,19 @@ def schema_moved_words(revision: str) -> tuple[str, str]:
 def database_down(request: Request, exc: BaseException) -> Response | None:
     """The answer (503 with ``Retry-After``, logged as one line: no traceback, a state of
     the database, not a ccapki bug) when ``exc`` says the database is unreachable (see
-    :func:`database_unreachable`); None for any other exception. Raises nothing."""
+    :func:`database_unreachable`), or busy (:func:`database_busy`: answered as a
+    :class:`StoreBusy` is); None for any other exception. Raises nothing."""
+    busy = database_busy(exc)
+    if busy is not None:
+        log.warning("%s %s: %s", request.method, request.url.path, busy.message)
+        return answer(
+            request,
+            status_of(busy),
+            busy.message,
+            busy.hint,
+            type_=_kind(busy),
+            headers={"Retry-After": "5"},
+        )
     found = database_unreachable(exc)
     if found is None:
         return None

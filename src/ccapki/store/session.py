@@ -304,7 +304,8 @@ def _write_lock(
         spent = time.monotonic() - started
         if spent >= wait:
             raise StoreBusy(
-                f"another ccapki has been writing to this store for {wait:g} s; "
+                # the wait is this command's, not how long the other has been writing
+                f"another ccapki is writing to this store (waited {wait:g} s); "
                 "this command gave up waiting",
                 BUSY_HINTS[caller],
             )
