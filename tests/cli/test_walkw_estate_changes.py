@@ -130,7 +130,7 @@ def test_trust_plan_says_what_a_removed_cas_leaves_trusted(
     r = ok(cli("apply", str(one)))
     assert "stays trusted until `ccapki trust apply --prune`" in r.err, r.err
     r = ok(cli("trust", "plan"))
-    assert r.out.startswith("nothing to change"), r.out
+    assert r.out.startswith("no trust-store change"), r.out
     assert (
         "note: 1 trust-store entry no channel needs any more is still trusted "
         "(cas2.example.org's certificate (true self-signed)): `ccapki trust plan --prune` "

@@ -96,7 +96,7 @@ def test_apply_fills_trust_stores_all_green(
     r = cli("trust", "check")
     assert r.code == 0
     assert "all pass" in r.out
-    assert ok(cli("trust", "plan")).out.startswith("nothing to change")
+    assert ok(cli("trust", "plan")).out.startswith("no trust-store change")
 
 
 def test_self_signed_480_mutual_channels_green_clients_only_apple(

@@ -198,18 +198,24 @@ def _render_plan(plan: RenewalPlan, commit: bool, *, err: bool = False) -> None:
     from ccapki.lifecycle.renew import ACME_SKIP, UNWRITTEN_SKIP
 
     acme = [s for s in plan.skipped if s.reason == ACME_SKIP]
+    said = False  # a line above names an identity (skipped, or its CSR written now)
     for s in plan.skipped:
         if commit and s.reason == ACME_SKIP:
             continue  # ordered through ACME above (`ordered ...` or `error:`), not skipped
         if commit and s.reason.startswith(UNWRITTEN_SKIP):
+            said = True  # its `wrote ...` line follows
             continue  # written now: its `wrote ...` line says so
         hint = f"`renew --commit` orders it, or {s.hint}" if s.reason == ACME_SKIP else s.hint
         click.echo(f"skipped {s.identity}: {s.reason} ({hint})", err=err)
+        said = True
     if plan.empty and commit and acme:
         return  # the ACME orders were the renewal: their lines say what was done
     if plan.empty:
         when = f"{plan.now:%Y-%m-%d %H:%M} UTC"
-        msg = f"nothing to renew in {plan.deployment} on {when}"
+        # after a skipped line (one whose step the line names), "nothing to renew" would
+        # deny it: nothing else is
+        nothing = "nothing else to renew" if said else "nothing to renew"
+        msg = f"{nothing} in {plan.deployment} on {when}"
         if plan.next_due is not None:
             name, at = plan.next_due
             msg += f"; the next renewal window opens for {name} on {at:%Y-%m-%d}"

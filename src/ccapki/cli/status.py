@@ -26,7 +26,9 @@ def _stage_text(item: StatusItem) -> str:
         return "unused"
     if item.stage.isdigit():
         return f"<={item.stage}d"
-    return item.stage.upper() if item.stage in ("expired", "damaged") else item.stage
+    if item.stage in ("expired", "damaged", "not-yet-valid"):  # CRITICAL under --nagios
+        return item.stage.upper()
+    return item.stage
 
 
 @lru_cache(maxsize=4096)  # a batch's expiry, a probe run's times: the same few, many times
@@ -179,6 +181,7 @@ def _served_next(report: StatusReport) -> str | None:
 _STYLE = {
     "EXPIRED": "bold red",
     "DAMAGED": "bold red",
+    "NOT-YET-VALID": "bold red",  # lifecycle.status.EARLY_STAGE: every client refuses it
     "unused": "dim",
     "pending": "cyan",
     "ok": "green",
@@ -230,7 +233,7 @@ _DAY = dt.timedelta(days=1)
 def _nagios_details(report: StatusReport) -> list[str]:
     """The plugin's long text: one line per row of the table that needs doing (a root
     several appliances trust: once, naming them)."""
-    from ccapki.lifecycle.status import UNFIT_STAGE
+    from ccapki.lifecycle.status import EARLY_STAGE, UNFIT_STAGE
 
     several = len(report.deployments) > 1
     held: dict[tuple[str, str], list[str]] = {}
@@ -244,7 +247,8 @@ def _nagios_details(report: StatusReport) -> list[str]:
             lines.append(f"{i.kind} {i.name}{where}: {i.note}")
         elif i.stage == "missing":  # no certificate, no days: the note says what to do
             lines.append(f"{i.kind} {i.name}{where}: {i.note or 'no certificate yet'}")
-        elif i.stage == UNFIT_STAGE and i.in_use:  # names missing: the note says the fix
+        elif i.stage in (UNFIT_STAGE, EARLY_STAGE) and i.in_use:
+            # names missing, or not valid yet (until when): the note says why and the fix
             lines.append(f"{i.kind} {i.name}{where}: {i.note}")
         elif i.warning:
             left = "expired" if i.stage == "expired" else f"{i.days_left} days left"
@@ -335,18 +339,22 @@ pending CSR made for names or a key type the file no longer gives is stale (make
 one). "missing-san" (a warning) marks an identity whose certificate lacks names the
 deployment file gives it (an HA peer renamed, a hostname or IP changed), as `ccapki
 check-ha` and `ccapki trust check` find it: the note says how to get a new certificate
-(`ccapki apply` reissues it; a third-party one needs a new CSR).
+(`ccapki apply` reissues it; a third-party one needs a new CSR). NOT-YET-VALID marks an
+identity whose certificate is not valid yet (its CA dated it ahead, or this machine's
+clock is behind): every client would refuse it; the note says until when and the fix,
+as `ccapki doctor` does.
 
 \b
 EXIT CODES
   0 fine
-  1 a warning stage (rollover, missing-san too), expired, a wrong certificate
-    served, an identity the file plans still without a certificate, or DAMAGED
+  1 a warning stage (rollover, missing-san too), expired, NOT-YET-VALID, a wrong
+    certificate served, an identity the file plans still without a certificate, or
+    DAMAGED
   2 bad input (no store, several deployments and none named)
   with --nagios:
   0 OK   1 WARNING (a warning stage, rollover, missing-san, an identity not yet
     issued)
-  2 CRITICAL (expired, a wrong certificate served, DAMAGED)
+  2 CRITICAL (expired, NOT-YET-VALID, a wrong certificate served, DAMAGED)
   3 UNKNOWN (any error, no store, unreadable store; error, hint on stderr)
 """
 )

@@ -376,7 +376,7 @@ EXAMPLES
 
 \b
 EXIT CODES
-  0 plan shown (also "nothing to change")   2 bad input (unknown identity, no store)
+  0 plan shown (also "no trust-store change")   2 bad input (unknown identity, no store)
 """,
 )
 @click.option("--rotate", "rotate", metavar="IDENTITY", help="What if this identity is replaced?")
@@ -422,7 +422,8 @@ def trust_plan(
         )
         return 0
     if not changes:
-        click.echo("nothing to change: every trust store holds what its channels need")
+        # "no trust-store change": the 4.9 DN authorization lines below may still follow
+        click.echo("no trust-store change: every trust store holds what its channels need")
     for c in changes:
         if c.action == "add":
             click.echo(str(c))

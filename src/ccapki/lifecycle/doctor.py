@@ -453,29 +453,17 @@ def identity_problems(
         if cert.not_valid_before_utc > now:
             # apply reissues only what ccapki signs itself; an outside CA's certificate
             # comes back through a CSR (or an ACME order)
-            outside = acme or row.source == "third-party"
-            add(
-                "not-yet-valid",
-                Severity.ERROR,
-                subject,
-                f"the current certificate is not valid until "
-                f"{cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC ("
-                + ("its CA dated it ahead, or" if outside else "the issuing clock was ahead, or")
-                + " this machine's clock is behind)",
-                (
-                    "check this machine's clock; if it is right, it serves only from then "
-                    "(keep the one installed now until then), or "
-                    + (
-                        f"order a new one now (`{command(f'acme order {name}', deployment)}`)"
-                        if acme
-                        else "have the CA issue a new one now "
-                        f"(`{command(f'csr {name}', deployment)}`, then `ccapki import` "
-                        "what the CA returns)"
-                    )
-                )
-                if outside
-                else "check this machine's clock, then `ccapki apply FILE` reissues it",
+            # (in the words `ccapki status` gives its stage not-yet-valid)
+            from ccapki.lifecycle.status import not_yet_valid_words
+
+            said, fix = not_yet_valid_words(
+                name,
+                cert.not_valid_before_utc,
+                outside=acme or row.source == "third-party",
+                acme=acme,
+                deployment=deployment,
             )
+            add("not-yet-valid", Severity.ERROR, subject, said, fix)
         if cert.not_valid_after_utc <= now:
             add(
                 "expired",

@@ -234,12 +234,15 @@ def expiry_notices(items: Iterable[StatusItemLike], now: dt.datetime | None = No
             "rollover": getattr(it, "note", "") or "CA rollover ahead",
             # a certificate lacking names the file gives (status's UNFIT_STAGE): the fix
             "missing-san": getattr(it, "note", "") or "names missing: a new certificate needed",
+            # not valid yet (status's EARLY_STAGE): until when, why and the fix, as doctor
+            "not-yet-valid": getattr(it, "note", "") or "not valid yet: check the clock",
         }.get(it.stage, f"{it.stage}-day warning")
-        when = (
-            "has no certificate yet"
-            if it.stage == "missing"
-            else _when(it.days_left, it.not_after, now)
-        )
+        if it.stage == "missing":
+            when = "has no certificate yet"
+        elif it.stage == "not-yet-valid":  # its expiry is far: not what matters now
+            when = "is not valid yet"
+        else:
+            when = _when(it.days_left, it.not_after, now)
         out.append(
             Notice(
                 deployment=it.deployment,

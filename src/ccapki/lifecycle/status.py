@@ -3,7 +3,8 @@
 What it lists, per deployment: every identity (its current version), every CA, every pending
 CSR and every trust-store root (trust entries not removed), each with its days left and its
 stage: ``ok``, one of the deployment's ``[monitoring] warn_days`` as text (``"60"``, ``"30"``,
-``"7"``: at most that many days left), ``expired``, or ``pending`` (a CSR). Temporary
+``"7"``: at most that many days left), ``expired``, ``not-yet-valid`` (an identity whose
+certificate's ``not_before`` column is after ``now``), or ``pending`` (a CSR). Temporary
 certificates (an identity whose source is ``self-signed`` or ``perfigo``: the release's own
 install-time kind of certificate) are marked, the three-month ones of CCA 4.7.x above all.
 For each identity, what its appliances really serve, from the last probe of each endpoint
@@ -21,7 +22,8 @@ Two halves:
 
 Exit codes (:attr:`StatusReport.exit_code`): 0 fine, 1 any warning stage, an expiry or a wrong
 certificate served. The monitoring-plugin convention (:attr:`StatusReport.nagios_code`): 0 OK,
-1 WARNING, 2 CRITICAL (expired, or a wrong certificate served), 3 UNKNOWN (an error: the CLI).
+1 WARNING, 2 CRITICAL (expired, not valid yet, or a wrong certificate served), 3 UNKNOWN (an
+error: the CLI).
 
 A CA that no current certificate's chain holds and no trust store holds (an issuer retired
 after a rotation) is listed with ``in_use`` False: its expiry warns nobody.
@@ -49,6 +51,7 @@ if TYPE_CHECKING:
     from ccapki.topology.model import Deployment
 
 __all__ = [
+    "EARLY_STAGE",
     "KINDS",
     "TEMPORARY_SOURCES",
     "UNFIT_STAGE",
@@ -68,6 +71,7 @@ __all__ = [
     "estate_status",
     "identity_certificates",
     "new_certificate_step",
+    "not_yet_valid_words",
     "read_facts",
     "read_settings",
     "settings_json",
@@ -90,6 +94,13 @@ WRONG_VERDICTS = frozenset(
 #: WARNING). An identity already in a warn stage or expired keeps that stage; its note says
 #: the names too.
 UNFIT_STAGE = "missing-san"
+#: The stage of an identity whose current certificate is not valid yet (its ``not_before``
+#: column is after ``now``: a third-party CA dated it ahead, a restore or ``import --force``
+#: took it, or this machine's clock is behind): the appliance would serve a certificate
+#: every client refuses. CRITICAL, as ``expired`` (exit 1; --nagios 2); ``ccapki doctor``
+#: reports it as its ``not-yet-valid`` error, in the same words
+#: (:func:`not_yet_valid_words`).
+EARLY_STAGE = "not-yet-valid"
 #: A release whose temporary certificate lasts this many days or fewer is "three months"
 #: (CCA 4.7.x: 90 days).
 _THREE_MONTHS = 92
@@ -258,6 +269,11 @@ class StatusItem:
         return self.in_use and self.stage == "expired"
 
     @property
+    def not_yet_valid(self) -> bool:
+        """Whether it is in use and not valid yet (stage :data:`EARLY_STAGE`)."""
+        return self.in_use and self.stage == EARLY_STAGE
+
+    @property
     def wrong_served(self) -> tuple[Served, ...]:
         """The endpoints serving something other than the current certificate."""
         return tuple(s for s in self.served if s.wrong)
@@ -354,7 +370,8 @@ class StatusReport:
         """How many rows (:meth:`rows`: a root once per deployment, however many
         appliances trust it) are in each state: ``expired``, ``warning`` (a warn stage),
         ``ok``, ``pending`` (CSRs), ``damaged`` (identities whose stored certificate is
-        damaged), ``unused`` (CAs nothing uses), ``temporary``,
+        damaged), ``not_yet_valid`` (identities whose certificate is not valid yet),
+        ``unused`` (CAs nothing uses), ``temporary``,
         ``temporary_3_months``, ``wrong_served`` (endpoints), ``unreachable`` (endpoints
         that presented nothing), ``items`` (rows)."""
         return dict(self._counts)
@@ -378,7 +395,7 @@ class StatusReport:
                     wrong += 1
                 elif not s.verdict.served:
                     unreachable += 1
-        named = ("expired", "pending", "missing", "damaged", "ok")
+        named = ("expired", "pending", "missing", "damaged", "ok", EARLY_STAGE)
         return {
             "items": len(rows),
             "expired": stages["expired"],
@@ -392,6 +409,7 @@ class StatusReport:
             "wrong_served": wrong,
             "unreachable": unreachable,
             "damaged": stages["damaged"],
+            "not_yet_valid": stages[EARLY_STAGE],
         }
 
     def within(self) -> list[tuple[int, int]]:
@@ -408,17 +426,21 @@ class StatusReport:
 
     @property
     def exit_code(self) -> int:
-        """0 fine; 1 any warning stage, expiry, wrong certificate served, identity
-        planned without a certificate (stage ``missing``) or stored certificate damaged."""
+        """0 fine; 1 any warning stage, expiry, certificate not valid yet, wrong certificate
+        served, identity planned without a certificate (stage ``missing``) or stored
+        certificate damaged."""
         bad = any(i.warning or i.wrong_served for i in self.items)
         return 1 if bad else 0
 
     @property
     def nagios_code(self) -> int:
         """The monitoring-plugin convention: 0 OK, 1 WARNING (a warn stage), 2 CRITICAL
-        (expired, a wrong certificate served, or a stored certificate damaged). 3 (UNKNOWN)
-        is the CLI's, for errors."""
-        if any(i.expired or i.wrong_served or i.stage == "damaged" for i in self.items):
+        (expired, not valid yet, a wrong certificate served, or a stored certificate
+        damaged). 3 (UNKNOWN) is the CLI's, for errors."""
+        if any(
+            i.expired or i.not_yet_valid or i.wrong_served or i.stage == "damaged"
+            for i in self.items
+        ):
             return 2
         if any(i.warning for i in self.items):
             return 1
@@ -434,6 +456,10 @@ class StatusReport:
             )
         if n["expired"]:
             parts.append(f"{n['expired']} expired")
+        if n["not_yet_valid"]:
+            parts.append(
+                f"{n['not_yet_valid']} not valid yet (every client refuses it: see the note)"
+            )
         if n["missing"]:
             word = "identity" if n["missing"] == 1 else "identities"
             parts.append(f"{n['missing']} {word} without a certificate")
@@ -488,6 +514,8 @@ class StatusReport:
         ]
         if n["damaged"]:  # store damage, not a quantity to graph: only when there is some
             perf.append(f"damaged={n['damaged']}")
+        if n["not_yet_valid"]:  # alike: a clock or a CA's date to fix, only when there is one
+            perf.append(f"not_yet_valid={n['not_yet_valid']}")
         if self.min_days_left is not None:
             perf.append(f"min_days_left={self.min_days_left}")
         return f"CCAPKI {word} - {self.summary()} | {' '.join(perf)}"
@@ -640,7 +668,9 @@ def stage_for(days_left: int, warn_days: Sequence[int]) -> str:
 def _stage_words(stage: str, days: int, not_after: dt.datetime, now: dt.datetime) -> str:
     """What the certificate does: "is in the 30-day stage (12 day(s) left)", "expired 2
     days ago", "expired 16 hours ago (2027-11-29 17:00 UTC)" (as every command says it:
-    :func:`ccapki.pki.expiry.expiry_words`)."""
+    :func:`ccapki.pki.expiry.expiry_words`); "is not valid yet" (:data:`EARLY_STAGE`)."""
+    if stage == EARLY_STAGE:
+        return "is not valid yet"
     if stage == "expired":
         from ccapki.pki.expiry import expiry_stamp, expiry_words
 
@@ -702,6 +732,44 @@ def new_certificate_step(
         how = f"have it reissued ({apply_cmd})"
     where = "on both peers at once" if ha else f"on {name}"
     return f"{how}, then install the new one {where}"
+
+
+def not_yet_valid_words(
+    name: str,
+    not_before: dt.datetime,
+    *,
+    outside: bool,
+    acme: bool = False,
+    deployment: str | None = None,
+) -> tuple[str, str]:
+    """Return (what is wrong, the fix) of identity ``name`` whose current certificate is
+    not valid until ``not_before``, as ``ccapki doctor`` (its ``not-yet-valid`` error) and
+    ``ccapki status`` (stage :data:`EARLY_STAGE`) both say it. ``outside``: an outside CA
+    signed it (third-party or ACME: it comes back through a CSR or an order, never
+    ``apply``); ``acme``: ordered by ACME; ``deployment``: named in the commands (a store
+    of several). Raises nothing."""
+
+    def command(args: str) -> str:
+        return f"ccapki --deployment {deployment} {args}" if deployment else f"ccapki {args}"
+
+    message = (
+        f"the current certificate is not valid until {not_before:%Y-%m-%d %H:%M} UTC ("
+        + ("its CA dated it ahead, or" if outside else "the issuing clock was ahead, or")
+        + " this machine's clock is behind)"
+    )
+    if not outside:
+        return message, "check this machine's clock, then `ccapki apply FILE` reissues it"
+    fix = (
+        "check this machine's clock; if it is right, it serves only from then "
+        "(keep the one installed now until then), or "
+        + (
+            f"order a new one now (`{command(f'acme order {name}')}`)"
+            if acme
+            else "have the CA issue a new one now "
+            f"(`{command(f'csr {name}')}`, then `ccapki import` what the CA returns)"
+        )
+    )
+    return message, fix
 
 
 def _unfit_note(note: str, f: CurrentFact, facts: DeploymentFacts, awaited: set[str]) -> str:
@@ -921,6 +989,17 @@ def deployment_items(facts: DeploymentFacts, now: dt.datetime) -> list[StatusIte
             note = _unfit_note(note, f, facts, awaited)
             if stage == "ok":
                 stage = UNFIT_STAGE
+        if f.not_before is not None and f.not_before > now:  # every client refuses it
+            acme = facts.planned.get(f.identity) == "acme"
+            said, fix = not_yet_valid_words(  # as doctor says it
+                f.identity,
+                f.not_before,
+                outside=acme or f.source == Source.THIRD_PARTY.value,
+                acme=acme,
+            )
+            stage = EARLY_STAGE
+            stages[f.identity] = (stage, left)
+            note = f"{said}: {fix}" + (f"; {note}" if note else "")
         items.append(
             StatusItem(
                 dep,

@@ -78,7 +78,7 @@ def item_classes(item: StatusItem) -> frozenset[str]:
         found.add("temporary")
     if item.wrong_served:
         found.add("wrong")
-    if item.expired or item.wrong_served:
+    if item.expired or item.not_yet_valid or item.wrong_served:
         found.add("critical")
     return frozenset(found)
 

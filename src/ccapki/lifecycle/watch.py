@@ -395,7 +395,9 @@ class Watcher:
                 # as `status` counts (its rows: a root several appliances trust once; an
                 # unused entry, renewed since, warns nobody)
                 items=counts["items"],
-                warnings=sum(counts[k] for k in ("expired", "warning", "missing", "damaged")),
+                warnings=sum(
+                    counts[k] for k in ("expired", "warning", "missing", "damaged", "not_yet_valid")
+                ),
                 fine=counts["ok"],
                 wrong_served=counts["wrong_served"],
                 status_code=counts["exit_code"],

@@ -404,17 +404,18 @@ STAGE_COLOURS = {
     "expired": "#cf222e",
     "pending": "#8250df",
     "missing": "#cf222e",
+    "not-yet-valid": "#cf222e",
     "unused": "#8c959f",
 }
 
 
 def stage_class(stage: str, warn_days: Sequence[int] = (), *, in_use: bool = True) -> str:
     """The colour class of a status stage: ``ok``, ``expired``, ``pending``, ``missing``
-    (an identity without a certificate), ``unused`` (a CA nothing uses), ``soon`` (the
-    tightest warn stage) or ``stage`` (another one)."""
+    (an identity without a certificate), ``not-yet-valid``, ``unused`` (a CA nothing
+    uses), ``soon`` (the tightest warn stage) or ``stage`` (another one)."""
     if not in_use:
         return "unused"
-    if stage in ("ok", "expired", "pending", "missing"):
+    if stage in ("ok", "expired", "pending", "missing", "not-yet-valid"):
         return stage
     if stage.isdigit() and warn_days and int(stage) <= min(warn_days):
         return "soon"

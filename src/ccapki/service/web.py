@@ -177,6 +177,8 @@ def _stage_words(item: StatusItem) -> str:
         return "no certificate"
     if item.stage == "damaged":  # the stored certificate is not the row's
         return "stored certificate damaged (run ccapki doctor)"
+    if item.stage == "not-yet-valid" and item.in_use:  # its note says until when, the fix
+        return "not valid yet (every client refuses it: see the note)"
     if not item.in_use:
         return "unused"
     days = f"{item.days_left} days" if item.days_left is not None else "no date"

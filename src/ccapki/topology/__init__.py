@@ -1,7 +1,8 @@
 """Deployment file -> frozen model; the certificate plan.
 
 The public names live in the submodules (each with its own ``__all__``): :mod:`.model`,
-:mod:`.loader` (and its fast path :mod:`.fastload`), :mod:`.plan`, :mod:`.releases`.
+:mod:`.loader` (and its fast path :mod:`.fastload`), :mod:`.plan`, :mod:`.releases`,
+:mod:`.secretenv` (the environment variables secret settings may not name).
 """
 
-__all__ = ["fastload", "loader", "model", "plan", "releases"]
+__all__ = ["fastload", "loader", "model", "plan", "releases", "secretenv"]
