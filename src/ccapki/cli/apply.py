@@ -158,6 +158,7 @@ def apply(env: Env, file: str | None, dry_run: bool, as_json: bool, no_acme: boo
             if edited:
                 click.echo(edited, err=True)
         held = store.deployments.names()  # a new name is a new deployment, beside these
+        was_release = _applied_release(store, dep.name)  # before this apply records the file
         # interrupted, its hint says how many identities were kept (see apply_plan)
         report: dict[str, object] = {}
         try:
@@ -188,7 +189,8 @@ def apply(env: Env, file: str | None, dry_run: bool, as_json: bool, no_acme: boo
             steps=steps,
         )
         if not as_json and dep.profile.dn_authorization:
-            _say_new_dns(store, dep, result, dry_run=dry_run)
+            said = _say_new_dns(store, dep, result, dry_run=dry_run)
+            _say_dn_authorization_new(store, dep, was_release, said)
         if acme and not dry_run:
             code = max(code, _order_acme(env, store, dep, path, acme, as_json=as_json))
         if not as_json:
@@ -240,16 +242,78 @@ def _install_order(env: Env, store: Store, dep: Deployment, result: ApplyResult)
     )
 
 
-def _say_new_dns(store: Store, dep: Deployment, result: ApplyResult, *, dry_run: bool) -> None:
+def _applied_release(store: Store, name: str) -> str | None:
+    """The release of deployment ``name``'s file as the store last applied it; None when
+    none was applied (or its stored file no longer reads: nothing to compare)."""
+    from ccapki.errors import CcapkiError
+    from ccapki.lifecycle.status import read_settings
+
+    with store.scoped(name):
+        kept = store.deployments.latest()
+    if kept is None:
+        return None
+    try:
+        return read_settings(kept.text, facts=kept.facts).release
+    except CcapkiError:
+        return None
+
+
+#: more CAS than this needing a DN allowed on the CAM are counted, not listed, by apply
+_MOST_DNS = 10
+
+
+def _say_dn_authorization_new(
+    store: Store, dep: Deployment, was_release: str | None, said: Sequence[str]
+) -> None:
+    """The file moves the deployment from a release without CAM-CAS DN authorization
+    (before 4.9) to one with it: every CAS already holding a certificate (those
+    :func:`_say_new_dns` did not name, ``said``) must now be allowed by its DN on the CAM,
+    or its CAM-CAS link goes down once the CAM runs the new release. Says nothing when the
+    store applied no file before, or the release it applied already authorized by DN."""
+    from ccapki.errors import CcapkiError
+    from ccapki.topology.releases import parse_release, profile_for
+
+    if was_release is None:
+        return
+    try:
+        if profile_for(parse_release(was_release)).dn_authorization:
+            return
+    except CcapkiError:
+        return
+    held = set(store.identities.current())
+    waiting = [s.name for s in dep.cas if s.name in held and s.name not in said]
+    if not waiting:
+        return
+    if len(waiting) > 1:
+        which = f"{len(waiting)} CAS ({_first_names(waiting)})"
+    else:
+        which = f"CAS {waiting[0]}"
+    click.echo(
+        f"next: CCA {dep.release} authorizes each CAS on the CAM by its certificate's subject "
+        f"DN, which {was_release} did not: allow the DN of {which} on the CAM before it runs "
+        f"{dep.release}, or their CAM-CAS links go down (`ccapki trust plan` lists each DN)"
+    )
+
+
+def _first_names(names: Sequence[str], most: int = 3) -> str:
+    """``names`` joined, the first ``most`` of them and how many more."""
+    shown = ", ".join(names[:most])
+    return shown if len(names) <= most else f"{shown} +{len(names) - most}"
+
+
+def _say_new_dns(store: Store, dep: Deployment, result: ApplyResult, *, dry_run: bool) -> list[str]:
     """CCA 4.9+ (CAM-CAS DN authorization): for each CAS whose new certificate names
     another subject DN than the one it has (a hostname changed, a new CAS), the CAM must
-    allow the new DN before the CAS presents it, or the CAM-CAS link goes down."""
+    allow the new DN before the CAS presents it, or the CAM-CAS link goes down. More than
+    :data:`_MOST_DNS` of them are said in one line (``ccapki trust plan`` lists each).
+    Returns the identities said."""
     from ccapki.cli.trust import dn_pair_note
     from ccapki.topology.model import Role
     from ccapki.topology.plan import ActionKind, make_plan
 
     issuing = (ActionKind.ISSUE, ActionKind.REISSUE, ActionKind.RENEW)
     plan = make_plan(dep) if dry_run else None
+    lines: dict[str, str] = {}
     for a in result.actions:
         spec = dep.identity(a.identity)
         if spec.role is not Role.CAS or a.kind not in issuing:
@@ -270,11 +334,21 @@ def _say_new_dns(store: Store, dep: Deployment, result: ApplyResult, *, dry_run:
             f"; {old.rfc4514_string()} is no longer needed once it does" if old is not None else ""
         )
         pair = f" {dn_pair_note(spec)}" if spec.ha else ""  # one entry for both peers
-        click.echo(
+        lines[spec.name] = (
             f"next: allow CAS {spec.primary.name} by DN on the "
             f"CAM ({dep.release} authorization): {new.rfc4514_string()}{pair}, before "
             f"{spec.name} presents its new certificate{after}"
         )
+    if len(lines) > _MOST_DNS:
+        click.echo(
+            f"next: allow {len(lines)} CAS ({_first_names(list(lines))}) by DN on the CAM "
+            f"({dep.release} authorization), each before it presents its new certificate: "
+            "`ccapki trust plan` lists each DN"
+        )
+    else:
+        for line in lines.values():
+            click.echo(line)
+    return list(lines)
 
 
 def _say_kept(exc: Interrupted, report: Mapping[str, object]) -> None:

@@ -4,7 +4,10 @@ What it lists, per deployment: every identity (its current version), every CA, e
 CSR and every trust-store root (trust entries not removed), each with its days left and its
 stage: ``ok``, one of the deployment's ``[monitoring] warn_days`` as text (``"60"``, ``"30"``,
 ``"7"``: at most that many days left), ``expired``, ``not-yet-valid`` (an identity whose
-certificate's ``not_before`` column is after ``now``), or ``pending`` (a CSR). Temporary
+certificate's ``not_before`` column is after ``now``; a CA or trust-store root whose
+``not_before`` is known and after ``now``: the ``cas`` and ``trust_entries`` tables keep no
+such column, so only for a row whose PEM is read, one written without ``not_after``), or
+``pending`` (a CSR). Temporary
 certificates (an identity whose source is ``self-signed`` or ``perfigo``: the release's own
 install-time kind of certificate) are marked, the three-month ones of CCA 4.7.x above all.
 For each identity, what its appliances really serve, from the last probe of each endpoint
@@ -370,7 +373,7 @@ class StatusReport:
         """How many rows (:meth:`rows`: a root once per deployment, however many
         appliances trust it) are in each state: ``expired``, ``warning`` (a warn stage),
         ``ok``, ``pending`` (CSRs), ``damaged`` (identities whose stored certificate is
-        damaged), ``not_yet_valid`` (identities whose certificate is not valid yet),
+        damaged), ``not_yet_valid`` (certificates not valid yet),
         ``unused`` (CAs nothing uses), ``temporary``,
         ``temporary_3_months``, ``wrong_served`` (endpoints), ``unreachable`` (endpoints
         that presented nothing), ``items`` (rows)."""
@@ -567,25 +570,31 @@ def _plural(n: int, word: str) -> str:
 
 
 class CaFact(NamedTuple):
-    """A CA the deployment holds (``kind``: perfigo-root, internal-root, ...)."""
+    """A CA the deployment holds (``kind``: perfigo-root, internal-root, ...).
+    ``not_before``: its start of validity when known (the ``cas`` table has no such
+    column: :func:`read_facts` knows it only for a row whose PEM it parses, one written
+    without ``not_after``); after ``now``, stage :data:`EARLY_STAGE`."""
 
     name: str
     kind: str
     fingerprint: str
     not_after: dt.datetime
+    not_before: dt.datetime | None = None
 
 
 class TrustFact(NamedTuple):
     """One trust-store entry (not removed) of an appliance. ``superseded``: the entry is
     an earlier version of one of the deployment's identities (a self-signed certificate
     trusted directly, renewed since): ``(identity, its version, the current version)``;
-    nothing presents it once the appliances are reloaded, so its expiry warns nobody."""
+    nothing presents it once the appliances are reloaded, so its expiry warns nobody.
+    ``not_before``: as :attr:`CaFact.not_before` (``trust_entries`` has no such column)."""
 
     appliance: str
     label: str
     fingerprint: str
     not_after: dt.datetime
     superseded: tuple[str, int, int] | None = None
+    not_before: dt.datetime | None = None
 
 
 class CsrFact(NamedTuple):
@@ -770,6 +779,18 @@ def not_yet_valid_words(
         )
     )
     return message, fix
+
+
+def _early_root_note(not_before: dt.datetime, note: str) -> str:
+    """``note``, led by what a CA or trust-store root not valid until ``not_before`` means
+    (stage :data:`EARLY_STAGE`): every chain through it fails until then."""
+    said = (
+        f"not valid until {not_before:%Y-%m-%d %H:%M} UTC (its issuer dated it ahead, or this "
+        "machine's clock is behind): every certificate chained to it fails until then; "
+        "check this machine's clock, else keep the certificates chained to the one it "
+        "replaces installed until then"
+    )
+    return f"{said}; {note}" if note else said
 
 
 def _unfit_note(note: str, f: CurrentFact, facts: DeploymentFacts, awaited: set[str]) -> str:
@@ -1092,6 +1113,8 @@ def deployment_items(facts: DeploymentFacts, now: dt.datetime) -> list[StatusIte
             rollover = _rollover_note(ca, facts, now)
             if rollover:
                 stage, note = "rollover", rollover
+        if ca.not_before is not None and ca.not_before > now:  # as an identity's
+            stage, note = EARLY_STAGE, _early_root_note(ca.not_before, note)
         items.append(
             StatusItem(
                 dep,
@@ -1125,6 +1148,14 @@ def deployment_items(facts: DeploymentFacts, now: dt.datetime) -> list[StatusIte
             )  # fmt: skip
             continue
         if t.superseded is None and t.fingerprint not in gone:
+            if t.not_before is not None and t.not_before > now:  # as an identity's
+                items.append(
+                    StatusItem(
+                        dep, "trust-root", name, t.fingerprint, t.not_after, left, EARLY_STAGE,
+                        False, (), _early_root_note(t.not_before, ""),
+                    )
+                )  # fmt: skip
+                continue
             items.append(
                 StatusItem(dep, "trust-root", name, t.fingerprint, t.not_after, left, stage, False)
             )
@@ -1399,11 +1430,14 @@ _CA_DAYS: dict[str, dict[str, int]] = {}
 _SETTINGS: dict[str, Settings] = {}
 
 
-def _not_after_from_pems(store: Store, fingerprints: set[str]) -> dict[str, dt.datetime]:
-    """The end of validity of these CA or trust-store certificates, read from their PEM:
-    for rows written without their ``not_after`` column (before schema 0010)."""
+def _not_after_from_pems(
+    store: Store, fingerprints: set[str]
+) -> dict[str, tuple[dt.datetime, dt.datetime]]:
+    """The (end, start) of validity of these CA or trust-store certificates, read from
+    their PEM: for rows written without their ``not_after`` column (before schema 0010);
+    the tables keep no ``not_before``, so only these rows' start is known."""
     wanted = sorted(fingerprints)
-    out: dict[str, dt.datetime] = {}
+    out: dict[str, tuple[dt.datetime, dt.datetime]] = {}
     for sql in (
         "SELECT DISTINCT fingerprint, pem FROM cas WHERE fingerprint IN :fps",
         "SELECT DISTINCT fingerprint, pem FROM trust_entries WHERE fingerprint IN :fps",
@@ -1411,7 +1445,8 @@ def _not_after_from_pems(store: Store, fingerprints: set[str]) -> dict[str, dt.d
         for i in range(0, len(wanted), 500):
             for fp, pem in store.rows(sql, {"fps": wanted[i : i + 500]}):
                 if fp not in out:
-                    out[fp] = store.parsed(pem).not_valid_after_utc
+                    cert = store.parsed(pem)
+                    out[fp] = (cert.not_valid_after_utc, cert.not_valid_before_utc)
     return out
 
 
@@ -1742,10 +1777,20 @@ def read_facts(store: Store, name: str) -> DeploymentFacts:
         until = _not_after_from_pems(store, missing) if missing else {}
         old = _superseded(store, {r[2] for r in trust_rows}, current)
         unfit = _names_missing(store, name, kept, identities, conf.appliances)
-    cas = tuple([CaFact(n, k, fp, end or until[fp]) for n, k, fp, end in ca_rows])
+    cas = tuple(
+        [
+            CaFact(n, k, fp, end, None) if end else CaFact(n, k, fp, *until[fp])
+            for n, k, fp, end in ca_rows
+        ]
+    )
     ca_days = _ca_days(kept) if cas else {}
     trust = tuple(
-        [TrustFact(a, label, fp, end or until[fp], old.get(fp)) for a, label, fp, end in trust_rows]
+        [
+            TrustFact(a, label, fp, end, old.get(fp))
+            if end
+            else TrustFact(a, label, fp, until[fp][0], old.get(fp), until[fp][1])
+            for a, label, fp, end in trust_rows
+        ]
     )
     return DeploymentFacts(
         name=name,

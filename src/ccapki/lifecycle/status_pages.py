@@ -13,7 +13,11 @@ The filter (``stage``) names item classes, any of which an item may match:
 monitoring plugin's CRITICAL), ``warning`` (any warn stage), a warn stage's number of days
 (``30``: the items in that stage), ``missing`` (planned, no certificate yet), ``pending``
 (a CSR), ``ok``, ``unused`` (a CA nothing uses any more), ``temporary`` (a release's
-install-time certificate) and ``wrong`` (an endpoint serving another certificate). Every
+install-time certificate), ``wrong`` (an endpoint serving another certificate),
+``not-yet-valid`` (a certificate dated ahead: CRITICAL), ``damaged`` (a stored certificate
+not the one its row names: CRITICAL, ``ccapki doctor``), ``missing-san`` (a certificate
+lacking names the deployment file gives) and ``rollover`` (a CA to get a successor at the
+next renewal); the last two are warnings, as ``status``'s counts have them. Every
 page carries the whole report's counts and how many items each class holds
 (:attr:`StatusPage.stages`), whatever the filter and the page.
 
@@ -31,7 +35,7 @@ from dataclasses import dataclass
 from ccapki.errors import InputError
 from ccapki.lifecycle.cursors import bad_cursor as _bad_cursor
 from ccapki.lifecycle.cursors import cursor_strings, cursor_time, opaque_cursor
-from ccapki.lifecycle.status import KINDS, StatusItem, StatusReport
+from ccapki.lifecycle.status import EARLY_STAGE, KINDS, UNFIT_STAGE, StatusItem, StatusReport
 
 __all__ = [
     "CLASSES",
@@ -52,7 +56,14 @@ CLASSES = (
     "unused",
     "temporary",
     "wrong",
+    EARLY_STAGE,
+    "damaged",
+    UNFIT_STAGE,
+    "rollover",
 )
+#: The stages that are their own class and not a warning (:meth:`StatusReport.counts`
+#: counts them apart), each CRITICAL as the monitoring plugin has it
+_CRITICAL_STAGES = frozenset({EARLY_STAGE, "damaged"})
 
 #: A key in the paging order: (deployment, no expiry, expiry, name, kind's rank, fingerprint)
 _Key = tuple[str, bool, dt.datetime, str, int, str]
@@ -65,12 +76,13 @@ _FILTERS_KEPT = 32
 def item_classes(item: StatusItem) -> frozenset[str]:
     """The classes ``item`` is in (what a ``stage`` filter matches): its stage's class as
     :meth:`StatusReport.counts` counts it (``expired``, ``missing``, ``pending``, ``ok``,
-    ``unused`` or ``warning`` with its stage's days), and ``critical``, ``temporary``,
-    ``wrong`` when they apply."""
+    ``unused``, ``not-yet-valid``, ``damaged``, or ``warning`` with its stage: a warn
+    stage's days, ``missing-san`` or ``rollover``), and ``critical``, ``temporary``,
+    ``wrong`` when they apply (``critical`` as :attr:`StatusReport.nagios_code` judges)."""
     found: set[str] = set()
     if not item.in_use:
         found.add("unused")
-    elif item.stage in ("expired", "missing", "pending", "ok"):
+    elif item.stage in ("expired", "missing", "pending", "ok") or item.stage in _CRITICAL_STAGES:
         found.add(item.stage)
     else:
         found.update(("warning", item.stage))
@@ -78,7 +90,8 @@ def item_classes(item: StatusItem) -> frozenset[str]:
         found.add("temporary")
     if item.wrong_served:
         found.add("wrong")
-    if item.expired or item.not_yet_valid or item.wrong_served:
+    # as nagios_code: CRITICAL (a damaged certificate, in use or not)
+    if item.expired or item.not_yet_valid or item.wrong_served or item.stage == "damaged":
         found.add("critical")
     return frozenset(found)
 

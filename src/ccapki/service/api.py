@@ -1063,9 +1063,9 @@ def status(
         str | None,
         Query(
             max_length=200,
-            pattern=r"^[A-Za-z0-9_, ]*$",
+            pattern=r"^[A-Za-z0-9_, -]*$",  # not-yet-valid, missing-san
             description="Only items in these classes, comma-separated (e.g. "
-            "`expired,critical`, `30`); none: every item",
+            "`expired,critical`, `30`, `not-yet-valid,damaged`); none: every item",
         ),
     ] = None,
 ) -> Response:

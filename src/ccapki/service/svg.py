@@ -396,7 +396,7 @@ def _summary(dep: Deployment, matrix: Matrix | None) -> str:
 # ---------------------------------------------------------------------------- timeline
 
 #: stage class -> colour: ``ok``, a warn stage (``stage``; the tightest one ``soon``),
-#: ``expired``, ``pending`` (a CSR)
+#: ``expired``, ``pending`` (a CSR), ``damaged`` (a stored certificate not its row's)
 STAGE_COLOURS = {
     "ok": "#1a7f37",
     "stage": "#9a6700",
@@ -405,17 +405,19 @@ STAGE_COLOURS = {
     "pending": "#8250df",
     "missing": "#cf222e",
     "not-yet-valid": "#cf222e",
+    "damaged": "#cf222e",
     "unused": "#8c959f",
 }
 
 
 def stage_class(stage: str, warn_days: Sequence[int] = (), *, in_use: bool = True) -> str:
     """The colour class of a status stage: ``ok``, ``expired``, ``pending``, ``missing``
-    (an identity without a certificate), ``not-yet-valid``, ``unused`` (a CA nothing
-    uses), ``soon`` (the tightest warn stage) or ``stage`` (another one)."""
+    (an identity without a certificate), ``not-yet-valid``, ``damaged`` (both CRITICAL,
+    red as expired), ``unused`` (a CA nothing uses), ``soon`` (the tightest warn stage) or
+    ``stage`` (another one)."""
     if not in_use:
         return "unused"
-    if stage in ("ok", "expired", "pending", "missing", "not-yet-valid"):
+    if stage in ("ok", "expired", "pending", "missing", "not-yet-valid", "damaged"):
         return stage
     if stage.isdigit() and warn_days and int(stage) <= min(warn_days):
         return "soon"

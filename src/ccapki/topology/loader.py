@@ -50,6 +50,19 @@ _PORT_RE = re.compile(r"[0-9]{1,5}")
 _SOURCES = [s.value for s in Source] + ["acme"]  # acme: third-party, enrolled by ACME
 _KEYS = [k.value for k in KeyType]
 
+#: key types a deployment file may name that ccapki refuses, and why (spelled lower case,
+#: without '-' or '_'); the rest are unknown
+_EDDSA_WHY = (
+    "CCA appliances and their clients do not take EdDSA certificates: Java (the "
+    "appliances' Tomcat/JSSE) has EdDSA only from Java 15 (JEP 339, 2020), years after "
+    "every CCA 4.x release, Chromium offers no EdDSA TLS signature and NSS refuses EdDSA "
+    "certificates (docs/stacks.md)"
+)
+_REFUSED_KEYS = {"ed25519": _EDDSA_WHY, "ed448": _EDDSA_WHY, "eddsa": _EDDSA_WHY}
+
+#: settings an HA pair's peers share (one certificate and key on both): set on the pair
+_PAIR_SETTINGS = frozenset({"key", "source", "validity_days", "subject", "acme"})
+
 
 def _check_hostname(v: str) -> str:
     if not _HOSTNAME_RE.match(v) or v.replace(".", "").isdigit():
@@ -405,6 +418,9 @@ class _Unit(_Strict):
         try:
             return KeyType.parse(v).value
         except ValueError:
+            why = _REFUSED_KEYS.get(str(v).strip().lower().replace("-", "").replace("_", ""))
+            if why is not None:
+                raise ValueError(f"key type {v!r} is not one ccapki issues: {why}") from None
             raise ValueError(f"unknown key type {v!r} (known: {', '.join(_KEYS)})") from None
 
 
@@ -753,6 +769,20 @@ def _pydantic_error(path: str, index: _LineIndex, exc: ValidationError) -> Deplo
     if kind == "extra_forbidden":
         parent = loc[:-1]
         allowed = _allowed_keys(parent)
+        if (
+            len(parent) >= 2
+            and parent[-1] in ("primary", "secondary")
+            and str(loc[-1]) in _PAIR_SETTINGS
+        ):
+            pair = _loc_text(parent[:-1])
+            return DeploymentError(
+                path,
+                line,
+                f"{loc[-1]} is set on the peer {_loc_text(parent)}: an HA pair's two peers "
+                "share one certificate and key, so they cannot differ in it",
+                f"move {loc[-1]} = ... out of {parent[-1]} to the pair itself ({pair}), "
+                f"for both peers; allowed keys in {parent[-1]}: {', '.join(allowed)}",
+            )
         if parent and parent[-1] == "subject" and loc[-1] in _SUBJECT_ELSEWHERE:
             return DeploymentError(
                 path,
@@ -874,6 +904,7 @@ _EXAMPLES = {
     "virtual_hostname": 'virtual_hostname = "cas-dorm.example.edu" (a DNS name: letters, '
     "digits and '-' between dots; no IP address, '_' or '*')",
     "service_ip": 'service_ip = "10.20.0.10" (one address, in quotes)',
+    "key": 'key = "ecdsa-p256" (the default; or "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096")',
 }
 
 
