@@ -168,3 +168,50 @@ def test_the_readme_quotes_the_contrib_files(lang: str, path: Path) -> None:
     assert blocks
     quoted = [re.sub(r"\s+#.*", "", ln).strip() for b in blocks for ln in b.splitlines()]
     assert [ln for ln in quoted if ln and ln not in lines] == []
+
+
+def test_the_readme_names_every_command_that_refuses_the_what_if_clock() -> None:
+    """README.md lists the commands that refuse ``CCAPKI_NOW`` (they write): it named 9
+    where 20 refuse it (``backup``, ``ca``, ``acme``, ``users``, ``upgrade``, ``serve``...:
+    walkthrough U). Each ``env.refuse_what_if("GROUP SUB")`` of the CLI is in that list:
+    ``GROUP`` backquoted, and ``SUB`` beside it (``trust add/remove/apply``) unless the
+    group is named whole (``users`` (all but ...))."""
+    readme = " ".join((REPO / "README.md").read_text(encoding="utf-8").split())
+    found = re.search(r"Commands that write \((.*?)\) refuse to run under it", readme)
+    assert found, "README.md no longer says which commands refuse CCAPKI_NOW"
+    listed = found.group(1)
+    src = REPO / "src" / "ccapki" / "cli"
+    refusing = {
+        m
+        for path in src.glob("*.py")
+        for m in re.findall(r'refuse_what_if\("([^"]+)"\)', path.read_text(encoding="utf-8"))
+    }
+    assert len(refusing) >= 20
+    missing = []
+    for command in sorted(refusing):
+        group, _, sub = command.partition(" ")
+        spans = re.findall(rf"`{re.escape(group)}(?: ([^`]*))?`", listed)
+        whole = any(s == "" for s in spans)
+        if not spans or (sub and not whole and not any(sub in s.split("/") for s in spans)):
+            missing.append(command)
+    assert missing == [], f"README.md's CCAPKI_NOW list lacks {missing}"
+
+
+def test_the_docs_name_every_status_stage() -> None:
+    """A status stage added (``not-yet-valid``, ``missing-san``) was left out of
+    docs/api.md's ``estate_status`` row and of docs/service.md's ``?stage=`` classes
+    (walkthrough U): each page names every one."""
+    from ccapki.lifecycle.status import EARLY_STAGE, UNFIT_STAGE
+    from ccapki.lifecycle.status_pages import CLASSES
+
+    stages = {"ok", "expired", "pending", "missing", "damaged", "rollover", EARLY_STAGE}
+    stages.add(UNFIT_STAGE)
+    api = (REPO / "docs" / "api.md").read_text(encoding="utf-8")
+    (row,) = [ln for ln in api.splitlines() if ln.startswith("| `estate_status(")]
+    assert sorted(s for s in stages if f'"{s}"' not in row) == []
+    service = " ".join((REPO / "docs" / "service.md").read_text(encoding="utf-8").split())
+    found = re.search(r"`stage` keeps the items in any of the classes it names(.*?)\. ", service)
+    assert found
+    assert (
+        sorted(c for c in {*CLASSES, *stages} - {"pending"} if f"`{c}`" not in found.group(1)) == []
+    )

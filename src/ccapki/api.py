@@ -295,11 +295,12 @@ def _callable(value: object, name: str, what: str) -> None:
 
 
 def _secret(value: object, name: str, *, raw: bool = False) -> None:
-    """Refuse a ``name`` that is not a str (or bytes, when ``raw``) or None."""
+    """Refuse a ``name`` that is not a str (or bytes, when ``raw``) or None with a
+    :class:`PasswordError`, as a wrong-typed passphrase or PIN is."""
     kinds: tuple[type, ...] = (str, bytes) if raw else (str,)
     if value is not None and not isinstance(value, kinds):
         what = "a str or bytes" if raw else "a str"
-        raise InputError(
+        raise PasswordError(
             f"{name} must be {what} (got {type(value).__name__})", f"pass {name} as {what}, or None"
         )
 
@@ -1157,7 +1158,7 @@ def create_backup(
     path = _path(path, "path", "ccapki.create_backup(store, 'nightly.backup', PASSPHRASE)")
     _flag(skip_damaged, "skip_damaged")
     if not isinstance(passphrase, str):
-        raise InputError(
+        raise PasswordError(
             "the backup passphrase must be a string",
             "pass the backup passphrase as str (it is not the store's passphrase)",
         )

@@ -328,6 +328,14 @@ def _writable_target(target: Path, follow_symlink: bool) -> Path:
     try:
         st = target.lstat()
     except FileNotFoundError:
+        beside = _beside_store(target)
+        if beside is not None:  # `--out ~/ccapki/data.key` of a passphrase store
+            raise cannot_write(
+                target,
+                f"it would be {beside}",
+                "choose another path: ccapki never writes a store's ccapki.db, its -wal, "
+                "-shm or -journal file, or its data.key",
+            ) from None
         return target
     if stat.S_ISLNK(st.st_mode):
         if not follow_symlink:
@@ -353,6 +361,19 @@ def _writable_target(target: Path, follow_symlink: bool) -> Path:
 
 #: the files of a SQLite store's database beside ``ccapki.db`` (store/session.py DB_NAME)
 _DB_SIDE_FILES = ("ccapki.db-wal", "ccapki.db-shm", "ccapki.db-journal")
+
+
+def _beside_store(target: Path) -> str | None:
+    """What the missing file ``target`` would be taken for, in words, when it is named as
+    a file of the store whose ``ccapki.db`` is beside it (a data key the store would warn
+    of, a journal SQLite would roll back), or None."""
+    if not (target.parent / "ccapki.db").exists():
+        return None
+    if target.name == "data.key":
+        return "the data key file of the store beside it"
+    if target.name in _DB_SIDE_FILES:
+        return "a file of the store's database beside it"
+    return None
 
 
 def _store_file(target: Path) -> str | None:

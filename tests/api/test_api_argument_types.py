@@ -12,6 +12,7 @@ with a hint, as a string where a time goes always did (walkthrough O).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,9 @@ from kit.certs import NOW
 from kit.cli import FAQ
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def faq(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ccapki.Deployment]:
+    # one per test: under CCAPKI_TEST_BACKEND=postgresql each test has its own schema
     dep = ccapki.load_deployment(FAQ)
     home = tmp_path_factory.mktemp("types") / "home"
     with ccapki.init_store(home, key_file=True, clock=lambda: NOW) as store:
@@ -166,4 +168,22 @@ def test_the_right_types_still_work(opened: tuple[Any, ccapki.Deployment]) -> No
     assert ccapki.estate_status(store, deployments="faq-campus").items
     assert ccapki.plan_renewal(store, dep, names="cas-dorm", due=False).items
     assert ccapki.make_plan(dep).certificates_needed == 6
-    assert ccapki.store_exists(Path(store.home))
+    if os.environ.get("CCAPKI_TEST_BACKEND") != "postgresql":  # a SQLite file in the home
+        assert ccapki.store_exists(Path(store.home))
+
+
+def test_a_wrong_typed_password_is_a_password_error(
+    opened: tuple[Any, ccapki.Deployment], tmp_path: Path
+) -> None:
+    """docs/api.md: "a wrong-typed passphrase, password or PIN: PasswordError". The
+    passwords of ``read_files``, ``import_files`` and ``export``, and the passphrase of
+    ``create_backup``, raised a plain InputError (walkthrough U)."""
+    store, dep = opened
+    for e in (
+        _refused("password", ccapki.read_files, tmp_path, password=5),
+        _refused("password", ccapki.import_files, store, dep, [tmp_path], password=5),
+        _refused("password", ccapki.export, store, "cas-dorm", "pkcs12", password=5),
+        _refused("passphrase", ccapki.create_backup, store, tmp_path / "b", b"passphrase 1"),
+    ):
+        assert isinstance(e, ccapki.PasswordError), e.message
+    assert list(tmp_path.iterdir()) == []

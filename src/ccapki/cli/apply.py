@@ -189,8 +189,8 @@ def apply(env: Env, file: str | None, dry_run: bool, as_json: bool, no_acme: boo
             steps=steps,
         )
         if not as_json and dep.profile.dn_authorization:
-            said = _say_new_dns(store, dep, result, dry_run=dry_run)
-            _say_dn_authorization_new(store, dep, was_release, said)
+            dns_said = _say_new_dns(store, dep, result, dry_run=dry_run)
+            _say_dn_authorization_new(store, dep, was_release, dns_said)
         if acme and not dry_run:
             code = max(code, _order_acme(env, store, dep, path, acme, as_json=as_json))
         if not as_json:

@@ -405,8 +405,8 @@ def restore(env: Env, file: str, identity: str | None, force: bool, as_json: boo
         click.echo(f"repaired: key {key} was damaged in the store; sealed again from the backup")
     for name in summary.repair_only[:_KEPT_SHOWN]:
         click.echo(
-            f"kept: {name}'s certificates as they are (the store holds newer ones); only its "
-            "damaged keys were repaired"
+            f"kept: {name}'s certificates as they are (the store holds newer ones): not "
+            "restored; its keys repaired only where damaged"
         )
     if len(summary.repair_only) > _KEPT_SHOWN:
         click.echo(

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from cryptography import x509
     from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
-    from ccapki.lifecycle.certfiles import CsrResult
+    from ccapki.lifecycle.certfiles import ClientRoot, CsrResult
     from ccapki.lifecycle.csrdelivery import Undelivered
     from ccapki.lifecycle.exports import ExportFormat
     from ccapki.pki.export import KeyFormat
@@ -218,6 +218,13 @@ def csr(
             f"wrote {h.path} for {h.identity}: the CSR a `ccapki {h.again.by}` made on "
             f"{made:%Y-%m-%d %H:%M} UTC and kept (key {h.spki[:16]} sealed, pending), whose run "
             "was stopped before it wrote it; the same CSR and key, no new one",
+            err=to_stdout,
+        )
+    if handed:  # what the administrator does with the files (28 at once at scale)
+        what = "the CSR" if len(handed) == 1 else f"the {len(handed)} CSRs"
+        click.echo(
+            f"next: send {what} to the CA, then `ccapki import FILE` what it returns (the "
+            "certificate with its chain, or a folder of them: matched by key)",
             err=to_stdout,
         )
     for name in names:
@@ -856,6 +863,22 @@ def _names_fix(
     rows = check_ha_pair(spec, (current, None), (current, None), now)
     if all(r.ok for r in rows if r.item == _NAMES_ROW):
         return None
+    if spec.acme:
+        from ccapki.lifecycle.certfiles import plan_names
+        from ccapki.pki.certs import covers, parse_ip
+
+        missing = [n for n in plan_names(spec) if not covers(current, n)]
+        if missing and all(parse_ip(n) is not None for n in missing):
+            # a new order would lack them again (docs/acme.md: IP addresses left out)
+            return (
+                f"the store's current certificate v{history[-1].version} lacks them too, and "
+                "so would a new one: an ACME order never names an IP address (DNS-01 cannot "
+                f"prove one; public CAs do not issue them): {', '.join(missing)}; clients "
+                "and peers reaching the pair by its names are served, by IP they see a name "
+                f'mismatch; to name the IPs, give {spec.name} source = "internal" or '
+                '"third-party" (a CA that issues IP addresses), then '
+                f"`ccapki apply {path or 'FILE'}`"
+            )
     # the step `ccapki status` gives the same certificate (stage missing-san)
     step = new_certificate_step(
         spec.name, "acme" if spec.acme else spec.source.value, path, ha=True
@@ -927,6 +950,44 @@ def _bundle(
     )
     sc = sort_chain(require_certificates(m, key_only_hint=held))
     return sc.leaf, (m.keys[0] if m.keys else None), sc.intermediates
+
+
+#: more identities than this under one root are counted, not all named, by export-roots
+_MOST_NAMED = 6
+
+
+def _identities_words(names: Sequence[str]) -> str:
+    """``cam, cas1, cas2``; past :data:`_MOST_NAMED` the first of them and how many more
+    (``cam, cas021, ... +264 more``): one root of a large estate signs them all."""
+    if len(names) <= _MOST_NAMED:
+        return ", ".join(names)
+    return f"{', '.join(names[:_MOST_NAMED])} +{len(names) - _MOST_NAMED} more"
+
+
+def _several_roots_header(need: Sequence[ClientRoot]) -> str:
+    """The top of INSTALL.txt for several roots: each ``ccapki-root-N.cer`` and what it
+    is, so that the steps below (written for ccapki-root-1.cer) are done for each."""
+    from ccapki.pki.certs import display_name
+
+    lines = [
+        f"{len(need)} roots to install on every client, one per .cer file (ccapki-roots.p7b, "
+        "ccapki-roots.pem and ccapki-roots.mobileconfig hold them all): do the steps below "
+        "for each .cer file, not only ccapki-root-1.cer.",
+    ]
+    for i, c in enumerate(need):
+        who = _identities_words(c.identities)
+        if c.outgoing:
+            what = (
+                f"{who}'s earlier certificate (true self-signed)"
+                if c.identities
+                else f"the earlier root {display_name(c.certificate)}"
+            ) + ": keep it until every appliance presents its renewed certificate"
+        elif c.self_signed_leaf:
+            what = f"{who}'s own certificate (true self-signed)"
+        else:
+            what = f"{display_name(c.certificate)}" + (f" (for {who})" if who else "")
+        lines.append(f"  ccapki-root-{i + 1}.cer: {what}")
+    return "\n".join(lines) + "\n\n\n"
 
 
 @click.command(
@@ -1021,7 +1082,8 @@ def export_roots(env: Env, out: str, follow_symlink: bool, as_json: bool) -> int
             )
             for p in ("windows", "macos", "linux")
         )
-        if len(need) > 1:
+        if len(need) > 1:  # which file is which root, before the steps for one file
+            text = _several_roots_header(need) + text
             text += (
                 f"\n\n{len(need)} roots: repeat the .cer steps for ccapki-root-1.cer to "
                 f"ccapki-root-{len(need)}.cer, or use ccapki-roots.p7b / the .mobileconfig, "
@@ -1051,7 +1113,7 @@ def export_roots(env: Env, out: str, follow_symlink: bool, as_json: bool) -> int
         )
         return 0
     for c in found:
-        who = ", ".join(c.identities)
+        who = _identities_words(c.identities)
         if c.outgoing:
             what = (
                 f"{who}'s earlier certificate (true self-signed)"
@@ -1117,7 +1179,7 @@ EXAMPLES
 
 \b
 EXIT CODES
-  0 listed   2 no store, or a wrong passphrase
+  0 listed (it reads the store only: no passphrase needed)   2 no store
 """,
 )
 @click.option("--json", "as_json", is_flag=True)

@@ -557,7 +557,8 @@ def _render_live(report: LiveReport) -> None:
     if refused:
         out.print(
             f"[yellow]{len(refused)} cell(s) pass the handshake, but client platforms refuse "
-            "them by policy (no handshake here can show it; `ccapki trust check` fails them):"
+            "them by policy or by a rule of their own stack, such as Chromium's keyUsage check "
+            "(no handshake here can show it; `ccapki trust check` fails them):"
             "[/yellow]"
         )
         for c in refused:

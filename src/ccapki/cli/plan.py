@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from ccapki.topology.model import Deployment
     from ccapki.topology.plan import Action, Plan
 
-__all__ = ["plan", "render_plan"]
+__all__ = ["actions_summary", "plan", "render_plan"]
 
 
 def render_plan(plan: Plan, actions: tuple[Action, ...] | None) -> None:
@@ -57,6 +57,28 @@ def render_plan(plan: Plan, actions: tuple[Action, ...] | None) -> None:
             row.append(f"{a.kind.value}\n[dim]{a.reason}[/dim]" if a else "")
         table.add_row(*row)
     out.print(table)
+    if actions is not None:  # after a long table, what it asks for in one line
+        out.print(actions_summary(actions), soft_wrap=True, markup=False)
+
+
+def actions_summary(actions: tuple[Action, ...]) -> str:
+    """``pending actions: 28 csr (cas020, cas030, cas040 +25), 273 nothing to do``: how many
+    identities each kind of action concerns (in the order of
+    :class:`~ccapki.topology.plan.ActionKind`), naming the first three of each kind that
+    asks for something."""
+    from ccapki.topology.plan import ActionKind
+
+    parts = []
+    for kind in ActionKind:
+        names = [a.identity for a in actions if a.kind is kind]
+        if not names:
+            continue
+        shown = ", ".join(names[:3]) + (f" +{len(names) - 3}" if len(names) > 3 else "")
+        if kind is ActionKind.NOTHING:
+            parts.append(f"{len(names)} nothing to do")
+        else:
+            parts.append(f"{len(names)} {kind.value} ({shown})")
+    return "pending actions: " + (", ".join(parts) if parts else "none")
 
 
 def _apply_before_csr(

@@ -11,6 +11,8 @@ from ccapki.cli.app import Env, pass_env
 from ccapki.errors import InputError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from cryptography import x509
 
     from ccapki.lifecycle.trustops import Inventory, Matrix
@@ -258,18 +260,23 @@ def render_matrix(matrix: Matrix, dep: Deployment) -> None:
         )
     for c in matrix.cells:
         if c.ok is False:
-            out.print(f"[red]FAIL[/red] {c.appliance} {c.channel.value}:")
+            # each finding one line however long (soft_wrap): piped to grep or less, a
+            # finding cut at the console's width would lose its fix
+            out.print(f"[red]FAIL[/red] {c.appliance} {c.channel.value}:", soft_wrap=True)
             for f in c.findings[:4]:
-                out.print(f"   {escape(f)}")
+                out.print(f"   {escape(f)}", soft_wrap=True)
             if len(c.findings) > 4:
                 out.print(f"   (+{len(c.findings) - 4} more: --json shows all)")
             if c.requires:
-                out.print(f"   the FAQ's case ({c.case}) requires: {escape(c.requires)}")
+                out.print(
+                    f"   the FAQ's case ({c.case}) requires: {escape(c.requires)}",
+                    soft_wrap=True,
+                )
     renewals, strictness = matrix.renewals, matrix.strictness
     for warning, where in renewals.items():
-        out.print(f"[yellow]WARN[/yellow] {escape(warning)}")
+        out.print(f"[yellow]WARN[/yellow] {escape(warning)}", soft_wrap=True)
         more = f" (+{len(where) - 6} more)" if len(where) > 6 else ""
-        out.print(f"   concerns: {', '.join(where[:6])}{more}")
+        out.print(f"   concerns: {', '.join(where[:6])}{more}", soft_wrap=True)
     if strictness:
         out.print(
             "stack-accepted (nothing breaks on these channels, no renewal changes them; "
@@ -277,23 +284,28 @@ def render_matrix(matrix: Matrix, dep: Deployment) -> None:
             soft_wrap=True,
         )
     for warning, where in strictness.items():
-        out.print(f"[yellow]WARN[/yellow] {escape(warning)}")
+        out.print(f"[yellow]WARN[/yellow] {escape(warning)}", soft_wrap=True)
         more = f" (+{len(where) - 6} more)" if len(where) > 6 else ""
-        out.print(f"   concerns: {', '.join(where[:6])}{more}")
+        out.print(f"   concerns: {', '.join(where[:6])}{more}", soft_wrap=True)
     if matrix.dn_authorization:
         out.print("4.9 CAM-CAS authorization: the CAM must allow these CAS DNs:")
         pairs = {s.primary.name: s for s in dep.cas}
         for primary, dn in matrix.dn_authorization:
             spec = pairs.get(primary)
             note = f" {dn_pair_note(spec)}" if spec is not None and spec.ha else ""
-            out.print(f"   {primary}: {escape(dn)}{note}")
+            out.print(f"   {primary}: {escape(dn)}{note}", soft_wrap=True)
     due, strict = len(renewals), len(strictness)
     accepted = (
         f"{plural(strict, 'stack-accepted warning')} above: nothing breaks on these channels, "
         "clients applying web-PKI rules may refuse"
     )
     if not matrix.ok:
-        verdict = "findings above"
+        failed = [c for c in matrix.cells if c.ok is False]
+        failing = {c.appliance for c in failed}
+        verdict = (
+            f"findings above: {plural(len(failed), 'cell')} FAIL on "
+            f"{plural(len(failing), 'appliance')}"
+        )
     elif due:
         verdict = f"all pass today, but {plural(due, 'warning')} above: renew before the outage"
         if strict:
@@ -545,6 +557,7 @@ def _rotation(
     meaning = _same_source_meaning(
         spec.name, source.value, record.certificate, old[0] if old else None, signer == "self"
     )
+    clients = _rotation_clients(spec, [record.certificate, *record.chain], old, signer == "self")
     if as_json:
         from ccapki.cli.output import print_json
 
@@ -554,6 +567,7 @@ def _rotation(
                 "meaning": meaning if same else None,
                 "breaks": breaks,
                 "steps": [{"order": s.order, "text": s.text} for s in steps],
+                "clients": clients,
             }
         )
         return 0
@@ -564,10 +578,45 @@ def _rotation(
         click.echo(f"if {spec.name} switched to {article} {source.value} certificate now:")
     for b in breaks or ["nothing breaks"]:
         click.echo(f"  breaks: {b}")
+    if clients:  # not an appliance's trust store: before the numbered steps
+        click.echo(f"  clients: {clients}")
     click.echo("safe order:")
     for s in steps:
         click.echo(f"  {s.order}. {s.text}")
     return 0
+
+
+def _rotation_clients(
+    spec: IdentitySpec,
+    new_chain: Sequence[x509.Certificate],
+    old_chain: Sequence[x509.Certificate] | None,
+    self_signed: bool,
+) -> str | None:
+    """What the clients of ``spec`` (admin-GUI browsers; for a CAS also agents and web
+    login) must trust before it presents ``new_chain`` when its top is not the top of
+    ``old_chain`` (a new root, or a new true self-signed certificate: the appliances'
+    trust stores are the steps above, the clients' are not); None when it is the same."""
+    from ccapki.pki.certs import display_name
+    from ccapki.topology.model import Role
+
+    top = new_chain[-1]
+    if old_chain and old_chain[-1] == top:
+        return None
+    who = (
+        "admin-GUI browsers"
+        if spec.role is Role.CAM
+        else "agents, web-login and admin-GUI browsers"
+    )
+    what = (
+        f"{spec.name}'s new own certificate (true self-signed)"
+        if self_signed
+        else f"root CA {display_name(top)}"
+    )
+    return (
+        f"{who} need {what} in their trusted roots before the swap, or they warn or refuse "
+        f"{spec.name}: `ccapki export-roots --out DIR` writes it once `ccapki apply` (or "
+        "`ccapki renew --commit`) has made it; keep the old root there until then"
+    )
 
 
 def _same_source_meaning(

@@ -284,8 +284,17 @@ class LabSpec:
 
     def material_digests(self) -> dict[str, str]:
         """Appliance name -> :attr:`ApplianceSpec.material_digest` (what ``verify --live``
-        holds against what the running lab serves)."""
-        return {a.name: a.material_digest for a in self.appliances}
+        holds against what the running lab serves). On 4.9 (``dn_authorization`` set) a
+        CAM's digest covers the CAS DNs it authorizes too: a CAS certificate with a new DN
+        changes what the CAM serves (it drops the CAS until it authorizes the new DN)."""
+        out = {a.name: a.material_digest for a in self.appliances}
+        if self.dn_authorization is not None:
+            dns = "\n".join(sorted(self.dn_authorization)).encode()
+            for a in self.appliances:
+                if a.role == "cam":
+                    mine = bytes.fromhex(out[a.name])
+                    out[a.name] = sha256_hex(mine + len(dns).to_bytes(8, "big") + dns)
+        return out
 
     def pairs(self) -> dict[str, tuple[ApplianceSpec, ApplianceSpec]]:
         """HA pairs by name: (primary, secondary)."""

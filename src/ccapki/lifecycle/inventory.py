@@ -5,7 +5,9 @@ each) ordered by ``not_after`` then name, with keyset paging: the page's cursor 
 last row shown, and the next page starts after it in the same order, so a page costs the
 same whatever its position (no OFFSET scan) and a write between two pages neither repeats
 nor skips a row that was there before. Only the certificates-table columns a row shows are
-read (no PEM, no certificate parsed). Identities the deployment file plans that hold no
+read, and the page's stored certificates hashed (no certificate parsed but one whose
+identity the deployment file has given other names since: as ``ccapki status``, which
+reports a damaged one and one lacking names). Identities the deployment file plans that hold no
 certificate yet (stage ``missing``) come after every certificate, by name.
 
 :func:`store_revision` is a cheap fingerprint of everything a status report reads: a
@@ -28,7 +30,9 @@ from ccapki.lifecycle.status import (
     Settings,
     StatusItem,
     deployment_items,
+    names_missing,
     read_settings,
+    stored_damage,
 )
 from ccapki.store.identities import CurrentFact
 
@@ -262,6 +266,11 @@ def inventory_page(
         release=conf.release,
         temporary_days=conf.temporary_days,
         identities=tuple(rows),
+        appliances=conf.appliances,
+        # the page's rows judged as status judges them: a stored certificate damaged, a
+        # certificate lacking names the file gives (each read for this page's rows only)
+        damaged=stored_damage(view, deployment, rows),
+        unfit=names_missing(view, deployment, rows, conf.appliances),
     )
     items = [i for i in deployment_items(facts, now) if i.kind == "identity"]
     items.sort(key=lambda i: (i.not_after or now, i.name))  # the query's order

@@ -73,6 +73,7 @@ __all__ = [
     "deployment_items",
     "estate_status",
     "identity_certificates",
+    "names_missing",
     "new_certificate_step",
     "not_yet_valid_words",
     "read_facts",
@@ -80,6 +81,7 @@ __all__ = [
     "settings_json",
     "settings_of",
     "stage_for",
+    "stored_damage",
 ]
 
 #: The kinds of item, in the order a deployment's items of equal days left are listed.
@@ -1514,6 +1516,48 @@ def _damaged_certificates(store: Store) -> dict[str, str]:
         if why is not None:
             out[identity] = why
     return out
+
+
+def stored_damage(
+    store: Store, deployment: str, identities: Sequence[CurrentFact]
+) -> dict[str, str]:
+    """identity -> why, for these current versions of ``deployment`` (a page of them)
+    whose stored certificate is not the one the row names, as :func:`read_facts` finds
+    for all of them (stage ``damaged``): each PEM hashed, none parsed. Reads only; raises
+    the store's errors."""
+    wanted = {f.fingerprint: f.identity for f in identities}
+    if not wanted:
+        return {}
+    # SQLite keeps text that is no longer UTF-8 (damage, never an error): read as bytes
+    pem = "CAST(pem AS BLOB)" if store.engine.dialect.name == "sqlite" else "pem"
+    sql = (
+        f"SELECT fingerprint, {pem} FROM certificates WHERE deployment = :d AND fingerprint IN :fps"  # noqa: S608
+    )
+    fps = sorted(wanted)
+    out: dict[str, str] = {}
+    for i in range(0, len(fps), 500):
+        for fp, text in store.rows(sql, {"d": deployment, "fps": fps[i : i + 500]}):
+            why = _stored_pem_problem(text, fp)
+            if why is not None:
+                out[wanted[fp]] = why
+    return out
+
+
+def names_missing(
+    store: Store,
+    deployment: str,
+    identities: Sequence[CurrentFact],
+    appliances: Mapping[str, str],
+) -> dict[str, str]:
+    """identity -> what its current certificate lacks of the names the deployment file
+    gives it now (stage :data:`UNFIT_STAGE`), for these current versions of
+    ``deployment`` (a page of them; ``appliances``: appliance -> identity), as
+    :func:`read_facts` finds for all of them. Reads only; raises the store's errors."""
+    if not identities:
+        return {}
+    with store.scoped(deployment):
+        kept = store.deployments.latest()
+    return _names_missing(store, deployment, kept, identities, appliances)
 
 
 def _superseded(

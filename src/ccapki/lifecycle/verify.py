@@ -28,6 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from ccapki.errors import InputError
@@ -38,7 +39,7 @@ from ccapki.lifecycle.trustops import Inventory, check_deployment
 from ccapki.probe import ProbeResult, ProbeTarget, probe_many
 from ccapki.topology.model import Channel, Deployment
 from ccapki.topology.releases import CHANNEL_STACKS
-from ccapki.trust import required_anchor
+from ccapki.trust import required_anchor, verify_for_stack
 
 __all__ = [
     "LiveCell",
@@ -108,7 +109,9 @@ class LiveCell:
     ``live_stack``: the stack(s) that made the live handshakes (``openssl-default``,
     ``jsse``...), empty when nothing was probed. ``refusals``: the offline findings of a
     cell whose handshake passes but which client platforms refuse by policy (macOS and iOS
-    rules no handshake here can show): ``trust check`` fails the cell for them.
+    rules no handshake here can show), or which the offline stack refuses while ccapki's
+    model of the live stack accepts it as the live handshake did (Chromium's keyUsage check
+    against OpenSSL's handshake): ``trust check`` fails the cell for them.
     """
 
     appliance: str
@@ -338,6 +341,11 @@ async def verify_live_async(
     for cell in offline.cells:
         got = live.get((cell.appliance, cell.channel))
         want = cell.handshake_ok
+        if want is False and got is not None and got.ok and got.verified:
+            # the offline stack (Chromium, Windows) refuses what the live one accepted:
+            # held against ccapki's model of the live stack, the refusal is the offline
+            # stack's own (listed apart, as platform policies are), not a disagreement
+            want = _live_stack_accepts(inventory, cell.appliance, cell.channel, got, anchors, now)
         if got is None:
             state = LiveState.NOT_APPLICABLE
         elif not got.probed:
@@ -496,6 +504,42 @@ class _Live:
     probed: bool = True
     verified: bool = True  # some link of the cell verified its peer
     stacks: str = ""  # the stacks of its links, comma-separated
+
+
+_CLIENT_CHANNELS = (Channel.AGENT, Channel.WEB_LOGIN, Channel.ADMIN_GUI)
+
+
+def _live_stack_accepts(
+    inventory: Inventory,
+    appliance: str,
+    channel: Channel,
+    got: _Live,
+    roots: Sequence[x509.Certificate],
+    now: dt.datetime,
+) -> bool:
+    """A client channel's cell (agent, web login, admin GUI) whose live handshake was made
+    by another stack than the one its offline verdict models: True when ccapki's model of
+    that live stack (:func:`ccapki.trust.verify_for_stack`) accepts the appliance's chain
+    for the name the client opens, as the live handshake did."""
+    offline_stack = CHANNEL_STACKS[channel.value]
+    if channel not in _CLIENT_CHANNELS or got.stacks in ("", offline_stack) or "," in got.stacks:
+        return False
+    for spec in inventory.deployment.identities:
+        for member in spec.members:
+            if member.name != appliance:
+                continue
+            chain = inventory.chain_of(spec)
+            if not chain:
+                return False
+            name = member.hostname if channel is Channel.ADMIN_GUI else spec.common_name
+            try:
+                v = verify_for_stack(
+                    got.stacks, chain[0], list(chain[1:]), list(roots), peer_name=name, at=now
+                )
+            except InputError:  # a live stack ccapki does not model
+                return False
+            return v.ok
+    return False
 
 
 def _ends(client: str | None, server: str, channel: Channel) -> Iterable[tuple[str, Channel]]:

@@ -529,6 +529,16 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
         )
     parts = [f"{_where(e.get('loc', ()))}: {_words(e)}" for e in errors[:5]]
     text = "; ".join(parts) or "the request is not valid"
+    if _wants_page(request):  # a browser's form or address: its words, not the schema's
+        return answer(
+            request,
+            422,
+            "the form or address was not valid: "
+            + ("; ".join(_page_words(e) for e in errors[:5]) or "the request is not valid"),
+            "go back, correct what is named (reload the page first if it was open long), "
+            "then send it again",
+            type_="invalid-request",
+        )
     return answer(
         request,
         422,
@@ -536,6 +546,21 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
         "see /openapi.json for what this route takes (docs/service.md)",
         type_="invalid-request",
     )
+
+
+#: Where a part of a request is, in a browser user's words (its ``loc``'s first part).
+_PAGE_PLACES = {"body": "the form's field", "query": "the address's", "path": "the address's"}
+
+
+def _page_words(error: Any) -> str:
+    """One invalid part of a browser's request, in words: where (the form's field
+    `name`, the address's `deployment`), then what is wrong. Raises nothing."""
+    loc = error.get("loc", ())
+    parts = [str(p) for p in loc] if isinstance(loc, list | tuple) else [str(loc)]
+    place = _PAGE_PLACES.get(parts[0], "") if parts else ""
+    name = ".".join(parts[1:] if place else parts)
+    what = "missing or empty" if error.get("type") == "missing" else _words(error)
+    return f"{place} `{name}`: {what}".strip()
 
 
 #: The hint of an upload form sent without a file (a browser sends an empty part).

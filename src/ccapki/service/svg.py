@@ -424,6 +424,9 @@ def stage_class(stage: str, warn_days: Sequence[int] = (), *, in_use: bool = Tru
     return "stage"
 
 
+#: What a bar red for another reason than its days says beside them.
+_RED_WORDS = {"not-yet-valid": "not valid yet", "damaged": "stored certificate damaged"}
+
 _KIND_WORDS = {"identity": "identity", "ca": "CA", "trust-root": "trust root", "csr": "CSR"}
 
 
@@ -484,6 +487,8 @@ def expiry_timeline_svg(
         colour = STAGE_COLOURS[cls]
         kind = _KIND_WORDS.get(item.kind, item.kind)
         left_words = f"{item.days_left} days left" if days >= 0 else "expired"
+        if item.in_use and item.stage in _RED_WORDS:  # red for another reason than its days
+            left_words = f"{_RED_WORDS[item.stage]}, {left_words}"
         label = f"{item.name} \u00b7 {kind}"
         when = f"{item.not_after:%Y-%m-%d} \u00b7 {left_words}"
         x0, x1 = (left, zero) if days < 0 else (zero, x_at(days))

@@ -60,7 +60,7 @@ from ccapki.store.records import Role, UserRecord
 from ccapki.topology.model import Channel
 
 if TYPE_CHECKING:
-    from ccapki.lifecycle.status import StatusItem
+    from ccapki.lifecycle.status import StatusItem, StatusReport
     from ccapki.store.session import Store
     from ccapki.topology.model import Deployment
 
@@ -135,7 +135,12 @@ def _refused(request: Request) -> Response:
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     if request.method != "GET":
         target = "/"
-    return RedirectResponse("/login?" + urlencode({"next": target}), 303)
+    query = {"next": target}
+    if isinstance(problem, ProblemException) and problem.error.startswith("the session has"):
+        # a session cookie the store no longer knows: the login page says why (and, for a
+        # form, that it was not carried out)
+        query["error"] = "ended" if request.method == "GET" else "ended-form"
+    return RedirectResponse("/login?" + urlencode(query), 303)
 
 
 # ---------------------------------------------------------------------------- rendering
@@ -351,9 +356,19 @@ def login_page(
     is the seconds its ``Retry-After`` said: the page says that wait."""
     local = next.startswith("/") and not next.startswith("//") and "\\" not in next
     safe_next = next if local else "/"
-    if user is not None and error in (None, "csrf"):  # "csrf": another tab logged in
-        return RedirectResponse(safe_next, 303)
+    if user is not None and error in (None, "csrf", "ended", "ended-form"):
+        return RedirectResponse(safe_next, 303)  # "csrf", "ended": another tab logged in
     messages = []
+    if error in ("ended", "ended-form"):  # a page or form sent with an ended session
+        messages.append(
+            Message(
+                "error",
+                "error:",
+                "your session has ended (it expired, or you logged out)"
+                + (": the form you sent was not carried out" if error == "ended-form" else ""),
+                "log in again" + (", then send the form again" if error == "ended-form" else ""),
+            )
+        )
     if error == "invalid":
         messages.append(
             Message("error", "error:", "wrong name or password", "check both and try again")
@@ -393,6 +408,24 @@ def login_page(
     return response
 
 
+def _trusted_on(report: StatusReport) -> dict[str, str]:
+    """fingerprint -> where a trust-store root row (:meth:`StatusReport.rows`: one per
+    root) is trusted, as ``ccapki status`` says it: "on cam-a", "on 10 appliances: cam-a,
+    cam-b, cas-annex, cas-clinic +6". Raises nothing."""
+    held: dict[str, list[str]] = {}
+    for i in report.items:
+        if i.kind == "trust-root":
+            held.setdefault(i.fingerprint, []).append(i.name.partition(": ")[0])
+    out: dict[str, str] = {}
+    for fp, names in held.items():
+        if len(names) == 1:
+            out[fp] = f"on {names[0]}"
+        else:
+            more = f" +{len(names) - 4}" if len(names) > 4 else ""
+            out[fp] = f"on {len(names)} appliances: {', '.join(names[:4])}{more}"
+    return out
+
+
 @router.get("/", response_class=HTMLResponse)
 def overview(request: Request, user: Viewer, deployment: DeploymentQuery = None) -> Response:
     """The deployment's picture and what needs doing."""
@@ -403,7 +436,7 @@ def overview(request: Request, user: Viewer, deployment: DeploymentQuery = None)
             matrix, trouble = _trust(ctx)
             report = api.estate_status(ctx.store, deployments=[ctx.name])
             plan = api.plan_trust(ctx.store, ctx.dep)
-            soonest = [i for i in report.items if i.in_use and i.not_after is not None]
+            soonest = [i for i in report.rows() if i.in_use and i.not_after is not None]
             soonest.sort(key=lambda i: i.days_left if i.days_left is not None else 10**9)
             return _render(
                 request,
@@ -462,8 +495,9 @@ def inventory(
     except CcapkiError as exc:
         return _error_page(request, user, status_of(exc), exc.message, exc.hint)
     warn_days = report.warn_days.get(ctx.name, (60, 30, 7))
-    items = [i for i in report.items if not kind or i.kind == kind]
-    timeline = expiry_timeline_svg(report.items, report.now, warn_days=warn_days)
+    rows = report.rows()  # as `ccapki status` lists them: a root once, where it is trusted
+    items = [i for i in rows if not kind or i.kind == kind]
+    timeline = expiry_timeline_svg(rows, report.now, warn_days=warn_days)
     return _render(
         request,
         "inventory.html",
@@ -479,6 +513,7 @@ def inventory(
         more=len(items) > INVENTORY_ROWS,
         kinds=sorted({i.kind for i in report.items}),
         kind=kind or "",
+        trusted_on=_trusted_on(report),
         timeline=Markup(timeline),  # noqa: S704 (expiry_timeline_svg escapes its texts)
     )
 

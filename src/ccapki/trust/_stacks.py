@@ -363,7 +363,9 @@ _IKE_LEAF_KU = Requirement(
     "X509_IKE_COMPLIANT only for digitalSignature or nonRepudiation (no keyUsage: compliant), "
     "and src/libcharon/sa/ikev2/authenticators/pubkey_authenticator.c is_compliant_cert "
     "refuses the peer: 'rejecting certificate without digitalSignature or nonRepudiation "
-    "keyUsage flags' (AUTHENTICATION_FAILED, shown by charon for an ECDSA and an RSA leaf)",
+    "keyUsage flags' (AUTHENTICATION_FAILED, shown by charon for an ECDSA and an RSA leaf; "
+    "a leaf trusted directly too, CA:FALSE or CA:TRUE, while nonRepudiation alone passes: "
+    "tests/trust/test_stack_strongswan_trusted_leaf_key_usage.py)",
     "re-issue {name} with keyUsage digitalSignature",
     _ike_leaf_ku,
 )
@@ -1423,7 +1425,10 @@ def stack_rules_markdown(channel_stacks: Mapping[str, str]) -> list[str]:
         if model.leaf_ca:
             also.insert(0, "a CA:TRUE leaf")
         if model.trusted_leaf_cite:
-            also.append("a directly trusted leaf, whatever its dates, EKU or extensions")
+            if any(r.refuses is _ike_leaf_ku for r in model.requirements):
+                also.append("a directly trusted leaf, whatever its dates or EKU")
+            else:
+                also.append("a directly trusted leaf, whatever its dates, EKU or extensions")
         refuses = [_rule_summary(r) for r in model.requirements]
         if model.min_rsa:
             refuses.append(f"RSA under {model.min_rsa} bits")
@@ -1463,7 +1468,8 @@ _RULE_SUMMARY: dict[Callable[[x509.Certificate, Place], str | None], str] = {
     _aki_below_anchor: "no AKI below the anchor",
     _trusted_leaf_not_ca: "a directly trusted leaf that is not CA:TRUE",
     _eddsa: "Ed25519/Ed448",
-    _ike_leaf_ku: "a leaf keyUsage without digitalSignature or nonRepudiation",
+    _ike_leaf_ku: "a leaf keyUsage without digitalSignature or nonRepudiation, even "
+    "trusted directly",
     _aki_not_issuer_ski: "an AKI that is not its issuer's SKI",
 }
 
