@@ -94,7 +94,7 @@ def test_after_the_csr_of_a_source_change_the_plan_awaits_the_ca(
     r = ok(cli("apply", str(moved), "--dry-run"))
     assert "make a CSR" not in r.out, r.out
     assert (
-        "cas1: CSR made; import the certificate the CA returns (source changed "
+        "cas1: CSR pending at the CA; import the certificate the CA returns (source changed "
         "from internal to third-party)"
     ) in r.out, r.out
     assert "await-ca" in ok(cli("plan", str(moved))).out

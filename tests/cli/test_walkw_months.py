@@ -2,7 +2,7 @@
 
 - `apply` (and `apply --dry-run`) said the administrator's own steps as "would csr cas1" /
   "cas1: await-ca: ...": they are said now as `plan` says them ("make a CSR ... and send
-  it to the CA", "CSR made; import the certificate the CA returns"); and after issuing,
+  it to the CA", "CSR pending at the CA; import the certificate the CA returns"); and after issuing,
   `apply` says the install order as `renew --commit` does (`next:` lines).
 - the release upgraded from 4.6 to 4.7.2: the reissue says the certificate becomes true
   self-signed and that the trust entries on both sides change (tests/topology has every
@@ -22,7 +22,7 @@ from kit.certs import OutsideCA, pem
 from kit.cli import Cli, deployment, error_with_hint, ok, standalone, write
 
 CSR_LINE = "cas1: make a CSR (ccapki csr) and send it to the CA\n"
-AWAIT_LINE = "cas1: CSR made; import the certificate the CA returns\n"
+AWAIT_LINE = "cas1: CSR pending at the CA; import the certificate the CA returns\n"
 
 
 def _third(tmp_path: Path, name: str, *, host: str = "cas1", ips: str = '"10.1.0.1"') -> Path:
@@ -58,7 +58,7 @@ def test_apply_words_the_administrators_steps_as_plan_does(
         r = ok(cli("apply", f, *args))
         assert AWAIT_LINE in r.out, r.out
         assert "await-ca" not in r.out
-    assert "CSR made; import the" in ok(cli("plan", f)).out
+    assert "CSR pending at the CA; import the" in ok(cli("plan", f)).out
 
 
 def test_apply_says_the_install_order_as_renew_does(
@@ -223,7 +223,7 @@ def test_a_csr_made_after_the_names_changed_is_awaited(
     ok(cli("csr", "cas1", "--out", tmp_path / "d.csr"))
     r = ok(cli("apply", moved, "--dry-run"))
     assert (
-        "cas1: CSR made; import the certificate the CA returns (names not in the "
+        "cas1: CSR pending at the CA; import the certificate the CA returns (names not in the "
         "certificate: 10.1.0.9)\n"
     ) in r.out, r.out
     (action,) = [

@@ -187,5 +187,5 @@ def test_a_pending_csr_for_other_names_is_stale_and_one_for_these_is_awaited() -
     (a,) = [a for a in pending_actions(make_plan(_third()), same, NOW) if a.identity == "cas1"]
     assert (a.kind, a.reason) == (
         ActionKind.AWAIT_CA,
-        "CSR made; import the certificate the CA returns",
+        "CSR pending at the CA; import the certificate the CA returns",
     )

@@ -342,7 +342,7 @@ def pending_actions(
                 pending = cur is not None and cur.pending_csr and not stale
                 kind = ActionKind.AWAIT_CA if pending else ActionKind.CSR
                 reason = (
-                    "CSR made; import the certificate the CA returns"
+                    "CSR pending at the CA; import the certificate the CA returns"
                     if kind is ActionKind.AWAIT_CA
                     else CSR_STEP + (f": {stale}" if stale else "")
                 )
@@ -412,7 +412,7 @@ def pending_actions(
         after = f"; {stale}" if stale else ""
         if changed:
             if answered:
-                reason = f"CSR made; import the certificate the CA returns ({'; '.join(changed)})"
+                reason = f"CSR pending at the CA; import the certificate the CA returns ({'; '.join(changed)})"
                 out.append(Action(p.name, ActionKind.AWAIT_CA, reason))
             else:
                 kind = ActionKind.CSR if third else ActionKind.REISSUE
@@ -423,7 +423,7 @@ def pending_actions(
             if waiting:
                 kind, when = (
                     ActionKind.AWAIT_CA,
-                    f"CSR made; import the certificate the CA returns ({when})",
+                    f"CSR pending at the CA; import the certificate the CA returns ({when})",
                 )
             out.append(Action(p.name, kind, when + after))
         else:
