@@ -412,7 +412,10 @@ def pending_actions(
         after = f"; {stale}" if stale else ""
         if changed:
             if answered:
-                reason = f"CSR pending at the CA; import the certificate the CA returns ({'; '.join(changed)})"
+                reason = (
+                    "CSR pending at the CA; import the certificate the CA returns "
+                    f"({'; '.join(changed)})"
+                )
                 out.append(Action(p.name, ActionKind.AWAIT_CA, reason))
             else:
                 kind = ActionKind.CSR if third else ActionKind.REISSUE
