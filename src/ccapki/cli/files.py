@@ -956,6 +956,16 @@ def _bundle(
 _MOST_NAMED = 6
 
 
+def _outgoing_words(root: ClientRoot, who: str) -> str:
+    """An earlier root clients keep for now: ``who``'s (its identities') earlier true
+    self-signed certificate, or the earlier CA root by name."""
+    from ccapki.pki.certs import display_name
+
+    if root.identities:
+        return f"{who}'s earlier certificate (true self-signed)"
+    return f"the earlier root {display_name(root.certificate)}"
+
+
 def _identities_words(names: Sequence[str]) -> str:
     """``cam, cas1, cas2``; past :data:`_MOST_NAMED` the first of them and how many more
     (``cam, cas021, ... +264 more``): one root of a large estate signs them all."""
@@ -978,10 +988,9 @@ def _several_roots_header(need: Sequence[ClientRoot]) -> str:
         who = _identities_words(c.identities)
         if c.outgoing:
             what = (
-                f"{who}'s earlier certificate (true self-signed)"
-                if c.identities
-                else f"the earlier root {display_name(c.certificate)}"
-            ) + ": keep it until every appliance presents its renewed certificate"
+                _outgoing_words(c, who)
+                + ": keep it until every appliance presents its renewed certificate"
+            )
         elif c.self_signed_leaf:
             what = f"{who}'s own certificate (true self-signed)"
         else:
@@ -1115,11 +1124,7 @@ def export_roots(env: Env, out: str, follow_symlink: bool, as_json: bool) -> int
     for c in found:
         who = _identities_words(c.identities)
         if c.outgoing:
-            what = (
-                f"{who}'s earlier certificate (true self-signed)"
-                if c.identities
-                else f"the earlier root {display_name(c.certificate)}"
-            )
+            what = _outgoing_words(c, who)
             click.echo(
                 f"keep on clients: {what}, until {c.certificate.not_valid_after_utc:%Y-%m-%d} "
                 "or until every appliance presents its renewed certificate (the appliances' "
