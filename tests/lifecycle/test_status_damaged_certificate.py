@@ -123,3 +123,28 @@ def test_a_renewed_identity_is_not_damaged(cli: Cli, applied: Path) -> None:
     r = cli("status", "--json")
     assert r.code == 0, r.both  # no false alarm on a store with several versions
     assert not [i for i in r.json()["items"] if i["stage"] == "damaged"]
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (("watch", "--once", "--no-probe"), 1),  # the run failed: said in its line and log
+        (("trust", "check"), 2),
+        (("export", "cas-dorm", "--format", "cert", "--out", "-"), 2),
+    ],
+)
+def test_commands_that_read_certificates_say_a_garbage_one_is_damaged(
+    cli: Cli, applied: Path, args: tuple[str, ...], code: int
+) -> None:
+    """Walkthrough G: a stored certificate whose text does not parse made ``watch --once``
+    fail with "ValueError: Unable to load PEM file" (and every command reading the
+    identities with it): the identity named as damaged, a hint to restore or reissue,
+    never an internal error."""
+    _damage(applied, "garbage")
+    r = cli(*args)
+    assert "internal error" not in r.both, r.both
+    assert "ValueError" not in r.both, r.both
+    assert "the stored certificate of cas-dorm (version 1) is damaged" in r.both, r.both
+    if code == 2:  # a command's error: its hint names the way out
+        assert "backup restore FILE --identity cas-dorm" in r.both, r.both
+    assert r.code == code, r.both

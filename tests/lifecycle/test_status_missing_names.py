@@ -48,7 +48,7 @@ def test_the_stage_is_the_trust_finding_s_code_and_warns() -> None:
     by = {i.name: i for i in report.items if i.kind == "identity"}
     assert by["pair"].stage == UNFIT_STAGE
     assert by["pair"].note.startswith("not fit for HA (names ...: missing: pair-c.example.edu)")
-    assert "`ccapki apply site.toml`, then `ccapki csr pair`" in by["pair"].note
+    assert "make a new CSR (`ccapki csr pair`)" in by["pair"].note  # site.toml is applied
     assert by["pair"].note.endswith("then install the new one on both peers at once")
     assert by["solo"].stage == "ok"
     assert (report.exit_code, report.nagios_code) == (1, 1)

@@ -748,7 +748,7 @@ def check_ha(
         sides = [(ident.certificate, key), (ident.certificate, key)]
         chains = [(ident.certificate, *ident.chain)] * 2
     now = env.now()
-    checks = check_ha_pair(spec, sides[0], sides[1], now)
+    checks = check_ha_pair(spec, sides[0], sides[1], now, profile=dep.profile)
     if primary:  # which version each peer holds: identical files may both be out of date
         with env.open_store() as store:
             checks.append(_current_on_peers(spec.name, store.identities.history(spec.name), sides))
@@ -790,8 +790,13 @@ def check_ha(
         elif keyless:
             owners = " and the ".join(f"{label}'s" for label in keyless)
             owners += " file holds" if len(keyless) == 1 else " files hold"
+            what = (
+                "the IPsec heartbeat comes up"
+                if dep.profile.ha_ipsec_heartbeat
+                else "both peers serve the one identity after a failover"  # no heartbeat < 4.7
+            )
             click.echo(
-                f"{spec.name}: cannot tell whether the IPsec heartbeat comes up: the {owners} "
+                f"{spec.name}: cannot tell whether {what}: the {owners} "
                 "no private key (only the certificate; a peer always holds its key): give the "
                 "bundle installed on the peer with its key, a PKCS#12 or PEM bundle "
                 f"(`ccapki export {spec.name} --for-peer` writes the store's current one)"
@@ -855,7 +860,7 @@ def _names_fix(
     the store's current certificate names them all (exporting it is then the fix) or none
     is issued. Raises nothing."""
     from ccapki.lifecycle.certfiles import check_ha_pair
-    from ccapki.lifecycle.status import new_certificate_step
+    from ccapki.lifecycle.status import acme_ip_words, new_certificate_step
 
     if not history:
         return None
@@ -863,6 +868,7 @@ def _names_fix(
     rows = check_ha_pair(spec, (current, None), (current, None), now)
     if all(r.ok for r in rows if r.item == _NAMES_ROW):
         return None
+    missing: list[str] = []
     if spec.acme:
         from ccapki.lifecycle.certfiles import plan_names
         from ccapki.pki.certs import covers, parse_ip
@@ -872,16 +878,18 @@ def _names_fix(
             # a new order would lack them again (docs/acme.md: IP addresses left out)
             return (
                 f"the store's current certificate v{history[-1].version} lacks them too, and "
-                "so would a new one: an ACME order never names an IP address (DNS-01 cannot "
-                f"prove one; public CAs do not issue them): {', '.join(missing)}; clients "
-                "and peers reaching the pair by its names are served, by IP they see a name "
-                f'mismatch; to name the IPs, give {spec.name} source = "internal" or '
-                '"third-party" (a CA that issues IP addresses), then '
-                f"`ccapki apply {path or 'FILE'}`"
+                "so would a new one: clients and peers reaching the pair by its names are "
+                "served, by IP they see a name mismatch; " + acme_ip_words(spec.name, missing, path)
             )
-    # the step `ccapki status` gives the same certificate (stage missing-san)
+    # the step `ccapki status` gives the same certificate (stage missing-san); the file
+    # check-ha reads is the one the store applied: only the steps after `apply` are left
     step = new_certificate_step(
-        spec.name, "acme" if spec.acme else spec.source.value, path, ha=True
+        spec.name,
+        "acme" if spec.acme else spec.source.value,
+        path,
+        ha=True,
+        applied=True,
+        missing=missing,
     )
     return (
         f"the store's current certificate v{history[-1].version} lacks them too, so exporting "

@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # the trust engine loads for the fit and HA checks only, not 
 
     from ccapki.store.records import CsrRecord
     from ccapki.topology.plan import Action, CurrentIdentity, Plan
+    from ccapki.topology.releases import ReleaseProfile
     from ccapki.trust import Finding, HaCheck
 
 __all__ = [
@@ -239,11 +240,15 @@ def check_ha_pair(
     primary: tuple[x509.Certificate, PrivateKeyTypes | None],
     secondary: tuple[x509.Certificate, PrivateKeyTypes | None],
     now: dt.datetime,
+    *,
+    profile: ReleaseProfile | None = None,
 ) -> list[HaCheck]:
     """Both peers on one identity, naming the Service IP and both peers, fit for the heartbeat.
 
     ``primary`` and ``secondary`` are each peer's certificate and private key (``None``: no
-    key). Returns one row per rule of :data:`ccapki.trust.HA_RULES` (names, validity and key
+    key); ``profile``: the release's (before 4.7 the rows are worded for a pair without the
+    IPsec heartbeat, :func:`ccapki.trust.ha_rules`). Returns one row per rule of
+    :data:`ccapki.trust.HA_RULES` (names, validity and key
     usage checked on each peer: a secondary holding another pair's certificate, or an
     expired or unfit one, fails the row, which names it). Raises nothing.
     """
@@ -255,7 +260,7 @@ def check_ha_pair(
         return HaPeer(cert, None if key is None else public_key_fingerprint(key))
 
     pair = HaPair(spec.name, plan_names(spec), peer(primary), peer(secondary))
-    return check_ha(pair, now)
+    return check_ha(pair, now, profile=profile)
 
 
 def ha_heartbeat_blockers(

@@ -67,6 +67,7 @@ __all__ = [
     "StatusItem",
     "StatusReport",
     "TrustFact",
+    "acme_ip_words",
     "build_report",
     "ca_validity_days",
     "days_left",
@@ -655,6 +656,9 @@ class DeploymentFacts:
     unfit: Mapping[str, str] = field(default_factory=dict)
     #: the path of the deployment file last applied (for the fix's `ccapki apply FILE`)
     file: str | None = None
+    #: identity -> the names of :attr:`unfit`'s its current certificate lacks (an ACME
+    #: identity lacking an IP address: no order can name it)
+    unfit_names: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------- pure part
@@ -724,25 +728,56 @@ def _temporary_note(
 
 
 def new_certificate_step(
-    name: str, source: str, path: str | None, *, ha: bool, awaited: bool = False
+    name: str,
+    source: str,
+    path: str | None,
+    *,
+    ha: bool,
+    awaited: bool = False,
+    applied: bool = False,
+    missing: Sequence[str] = (),
 ) -> str:
     """Return the step that gives identity ``name`` (``source``: a :class:`Source` value,
     or ``"acme"``) a certificate naming everything the deployment file gives it, when its
     current one lacks some (a peer renamed, a hostname or IP changed): exporting or
     reinstalling the current one cannot help. ``path``: the deployment file to apply;
     ``ha``: install on both peers at once; ``awaited``: a CSR made for the file as it is
-    now awaits the CA. Raises nothing."""
+    now awaits the CA; ``applied``: ``path`` is already the file the store applied (only
+    the steps after ``apply`` are left); ``missing``: the names the certificate lacks (an
+    ACME identity lacking an IP address: no order can name it,
+    :func:`acme_ip_words`). Raises nothing."""
+    from ccapki.pki.certs import parse_ip
+
     apply_cmd = f"`ccapki apply {path or 'FILE'}`"
+    where = "on both peers at once" if ha else f"on {name}"
     if source == "acme":
+        ips = [n for n in missing if parse_ip(n) is not None]
+        if ips and len(ips) == len(missing):
+            return acme_ip_words(name, ips, path)
         how = f"order a new one from the ACME CA (`ccapki acme order {name}`)"
+        if ips:
+            cannot = acme_ip_words(name, ips, path)
+            return f"{how} for the other names, then install it {where}; {cannot}"
     elif source == Source.THIRD_PARTY.value and awaited:
         how = "import the CA's answer to its pending CSR, which names them (`ccapki import FILE`)"
     elif source == Source.THIRD_PARTY.value:
-        how = f"make a new CSR ({apply_cmd}, then `ccapki csr {name}`) and import the CA's answer"
+        made = f"`ccapki csr {name}`" if applied else f"{apply_cmd}, then `ccapki csr {name}`"
+        how = f"make a new CSR ({made}) and import the CA's answer"
     else:
-        how = f"have it reissued ({apply_cmd})"
-    where = "on both peers at once" if ha else f"on {name}"
+        how = f"have it reissued ({f'`ccapki renew {name} --commit`' if applied else apply_cmd})"
     return f"{how}, then install the new one {where}"
+
+
+def acme_ip_words(name: str, ips: Sequence[str], path: str | None) -> str:
+    """Return what ``check-ha`` and ``status`` say of ACME identity ``name`` whose
+    certificate lacks the IP addresses ``ips``: no ACME order can name one, a source that
+    can (``path``: the deployment file to apply once it says so). Raises nothing."""
+    return (
+        "an ACME order never names an IP address (DNS-01 cannot prove one; public CAs do "
+        f"not issue them): {', '.join(ips)}; to name the IPs, give {name} "
+        'source = "internal" or "third-party" (a CA that issues IP addresses), then '
+        f"`ccapki apply {path or 'FILE'}`"
+    )
 
 
 def not_yet_valid_words(
@@ -809,6 +844,8 @@ def _unfit_note(note: str, f: CurrentFact, facts: DeploymentFacts, awaited: set[
         facts.file,
         ha=members > 1,
         awaited=f.identity in awaited,
+        applied=True,  # the file status checks against is the one the store applied
+        missing=facts.unfit_names.get(f.identity, ()),
     )
     said = f"{words}: {step}"
     return f"{said}; {note}" if note else said
@@ -1557,7 +1594,8 @@ def names_missing(
         return {}
     with store.scoped(deployment):
         kept = store.deployments.latest()
-    return _names_missing(store, deployment, kept, identities, appliances)
+    lacking = _names_missing(store, deployment, kept, identities, appliances)
+    return {identity: words for identity, (words, _) in lacking.items()}
 
 
 def _superseded(
@@ -1669,9 +1707,10 @@ def _names_missing(
     kept: DeploymentRecord | None,
     identities: Sequence[CurrentFact],
     appliances: Mapping[str, str],
-) -> dict[str, str]:
-    """identity -> what its current certificate lacks of the names the deployment file
-    ``kept`` gives it now, in the words of the trust rule that finds it: ``check-ha``'s
+) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """identity -> (what its current certificate lacks of the names the deployment file
+    ``kept`` gives it now, the names it lacks), in the words of the trust rule that finds
+    it: ``check-ha``'s
     :class:`~ccapki.trust.NamesOnBothPeers` for an HA pair (``appliances``: appliance ->
     identity), ``import``'s :class:`~ccapki.trust.NamesCovered` otherwise.
 
@@ -1720,11 +1759,12 @@ def _names_missing(
         return {}
     from cryptography import x509
 
+    from ccapki.pki.certs import covers
     from ccapki.trust import HaPair, HaPeer, NamesCovered, NamesOnBothPeers
 
     members: Counter[str] = Counter(appliances.values())
     now = store.now()
-    out: dict[str, str] = {}
+    out: dict[str, tuple[str, tuple[str, ...]]] = {}
     wanted = sorted(suspects)
     sql = "SELECT fingerprint, pem FROM certificates WHERE deployment = :d AND fingerprint IN :fps"
     for i in range(0, len(wanted), 500):
@@ -1735,6 +1775,7 @@ def _names_missing(
             except (ValueError, AttributeError):  # damaged: its row says so (doctor)
                 continue
             names = tuple(latest[f.identity].split(","))
+            lacks = tuple(n for n in names if not covers(cert, n))
             if members[f.identity] > 1:
                 rule = NamesOnBothPeers()
                 peer = HaPeer(cert, None)  # the store's one certificate, as on both peers
@@ -1743,12 +1784,13 @@ def _names_missing(
                 if found:
                     out[f.identity] = (
                         f"not fit for HA ({rule.item}: {rule.detail(pair, found)}): "
-                        f"{found[0].reason}"
+                        f"{found[0].reason}",
+                        lacks,
                     )
             else:
                 found = NamesCovered(f.identity, names).evaluate(cert, now)
                 if found:
-                    out[f.identity] = f"{found[0].subject}: {found[0].reason}"
+                    out[f.identity] = (f"{found[0].subject}: {found[0].reason}", lacks)
     return out
 
 
@@ -1820,7 +1862,7 @@ def read_facts(store: Store, name: str) -> DeploymentFacts:
         missing = {r[2] for r in (*ca_rows, *trust_rows) if r[3] is None}
         until = _not_after_from_pems(store, missing) if missing else {}
         old = _superseded(store, {r[2] for r in trust_rows}, current)
-        unfit = _names_missing(store, name, kept, identities, conf.appliances)
+        lacking = _names_missing(store, name, kept, identities, conf.appliances)
     cas = tuple(
         [
             CaFact(n, k, fp, end, None) if end else CaFact(n, k, fp, *until[fp])
@@ -1852,7 +1894,8 @@ def read_facts(store: Store, name: str) -> DeploymentFacts:
         probe_interval=conf.probe_interval,
         damaged=damaged,
         ca_days=ca_days,
-        unfit=unfit,
+        unfit={identity: words for identity, (words, _) in lacking.items()},
+        unfit_names={identity: names for identity, (_, names) in lacking.items()},
         file=kept.path if kept else None,
     )
 

@@ -107,6 +107,10 @@ class DeploymentRun:
     #: what ``ccapki status`` exits with for this deployment now: 1 when a certificate is
     #: in a warning stage or an endpoint served a wrong one, else 0
     status_code: int = 0
+    #: certificates not valid yet, and stored certificates damaged: CRITICAL to ``ccapki
+    #: status`` (its --nagios 2), so counted apart from ``warnings`` and said as it says them
+    not_yet_valid: int = 0
+    damaged: int = 0
 
     @property
     def sent(self) -> int:
@@ -124,6 +128,11 @@ class DeploymentRun:
         """One line: what the run saw and did."""
         # as `ccapki status` counts (its counts(): a root trusted by several appliances once)
         counted = f"{self.fine} certificates fine, {self.warnings} in a warning stage"
+        if self.not_yet_valid:  # CRITICAL to `status`, never "a warning stage"
+            counted += f", {self.not_yet_valid} not valid yet"
+        if self.damaged:
+            word = "stored certificate" if self.damaged == 1 else "stored certificates"
+            counted += f", {self.damaged} {word} damaged (run `ccapki doctor`)"
         if self.wrong_served:  # `status` exits 1 for it: never a silent "ok"
             word = "certificate" if self.wrong_served == 1 else "certificates"
             counted += f", {self.wrong_served} wrong {word} served at the last probe"
@@ -154,6 +163,8 @@ class DeploymentRun:
             "drift": self.drift,
             "trust_failures": self.trust_failures,
             "wrong_served": self.wrong_served,
+            "not_yet_valid": self.not_yet_valid,
+            "damaged": self.damaged,
             "status_exit_code": self.status_code,
             "notifications": [
                 {
@@ -395,9 +406,9 @@ class Watcher:
                 # as `status` counts (its rows: a root several appliances trust once; an
                 # unused entry, renewed since, warns nobody)
                 items=counts["items"],
-                warnings=sum(
-                    counts[k] for k in ("expired", "warning", "missing", "damaged", "not_yet_valid")
-                ),
+                warnings=sum(counts[k] for k in ("expired", "warning", "missing")),
+                not_yet_valid=counts["not_yet_valid"],
+                damaged=counts["damaged"],
                 fine=counts["ok"],
                 wrong_served=counts["wrong_served"],
                 status_code=counts["exit_code"],

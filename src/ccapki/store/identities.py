@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from cryptography import x509
     from sqlalchemy import ColumnElement, Connection, Subquery
 
+    from ccapki.errors import StoreError
     from ccapki.store.session import Store
 
 __all__ = ["CurrentFact", "IdentityRepository", "chain_fingerprints"]
@@ -98,6 +99,19 @@ def _load_pems(text: str) -> tuple[x509.Certificate, ...]:
     from cryptography import x509
 
     return tuple(x509.load_pem_x509_certificates(text.encode())) if text.strip() else ()
+
+
+def _damaged(name: str, version: int) -> StoreError:
+    """The error of an identity whose stored certificate (or chain) does not parse."""
+    from ccapki.errors import StoreError
+
+    return StoreError(
+        f"the stored certificate of {name} (version {version}) is damaged: it does not "
+        "parse as a certificate",
+        "`ccapki status` names it DAMAGED and `ccapki doctor` says what else is; restore it "
+        f"from a backup (`ccapki backup restore FILE --identity {name}`), or issue it again "
+        f"(`ccapki renew {name} --commit`; a third-party identity: a new CSR)",
+    )
 
 
 class IdentityRepository:
@@ -295,14 +309,18 @@ class IdentityRepository:
         """A row of :data:`_CURRENT` or :data:`_VERSIONS`, as a stored identity (its
         certificate parsed)."""
         name, version, pem, chain_pem, source, spki, fp, created_at, deployment = r
-        if chains is None:
-            chain = _load_pems(chain_pem)
-        else:  # identities share a few chains: parse each once
-            chain = chains.get(chain_pem) or chains.setdefault(chain_pem, _load_pems(chain_pem))
+        try:
+            if chains is None:
+                chain = _load_pems(chain_pem)
+            else:  # identities share a few chains: parse each once
+                chain = chains.get(chain_pem) or chains.setdefault(chain_pem, _load_pems(chain_pem))
+            certificate = self._s.parsed(pem)
+        except ValueError:  # the stored text is not a certificate (damaged on disk)
+            raise _damaged(name, version) from None
         return StoredIdentity(
             name=name,
             version=version,
-            certificate=self._s.parsed(pem),
+            certificate=certificate,
             chain=chain,
             source=CertSource(source),
             spki=spki,

@@ -17,6 +17,7 @@ Public API::
 
     FitPolicy(identity, names).evaluate(cert, now) -> [Finding] (does it fit the plan?)
     check_ha(HaPair(identity, names, primary, secondary), now) -> [HaCheck] (HA_RULES)
+    check_ha(pair, now, profile=release_profile) -> rows worded for its heartbeat (ha_rules)
     heartbeat_blockers(checks, primary_chain, secondary_chain, primary_trust,
                        secondary_trust, now) -> why the IPsec heartbeat stays down (strongSwan)
 
@@ -66,6 +67,7 @@ from ccapki.trust._fit import (
 )
 from ccapki.trust._ha import (
     HA_RULES,
+    HA_RULES_NO_HEARTBEAT,
     HaCheck,
     HaPair,
     HaPeer,
@@ -77,6 +79,7 @@ from ccapki.trust._ha import (
     UsageOnBothPeers,
     ValidOnBothPeers,
     check_ha,
+    ha_rules,
     heartbeat_blockers,
 )
 from ccapki.trust._model import Code, Finding, Verdict
@@ -102,6 +105,7 @@ __all__ = [
     "CAM_TRUST_PATH",
     "CAS_TRUST_PATH",
     "HA_RULES",
+    "HA_RULES_NO_HEARTBEAT",
     "PLATFORMS",
     "STACKS",
     "USAGE_RULES",
@@ -151,6 +155,7 @@ __all__ = [
     "complete_chain",
     "describe_certificate",
     "expiry_warnings",
+    "ha_rules",
     "heartbeat_blockers",
     "incomplete_chain",
     "required_anchor",

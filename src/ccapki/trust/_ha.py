@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from cryptography import x509
 
@@ -24,8 +24,12 @@ from ccapki.pki.certs import covers, display_name, fingerprint, is_self_signed
 from ccapki.trust._fit import usage_findings
 from ccapki.trust._model import Code, Finding
 
+if TYPE_CHECKING:
+    from ccapki.topology.releases import ReleaseProfile
+
 __all__ = [
     "HA_RULES",
+    "HA_RULES_NO_HEARTBEAT",
     "HEARTBEAT_ROWS",
     "PEERS",
     "HaCheck",
@@ -39,6 +43,7 @@ __all__ = [
     "UsageOnBothPeers",
     "ValidOnBothPeers",
     "check_ha",
+    "ha_rules",
     "heartbeat_blockers",
 ]
 
@@ -337,8 +342,40 @@ HA_RULES: tuple[HaRule, ...] = (
 )
 
 
-def check_ha(pair: HaPair, now: dt.datetime, rules: Sequence[HaRule] = HA_RULES) -> list[HaCheck]:
-    """One :class:`HaCheck` row per rule (all pass: fit for HA). Raises nothing."""
+#: The rows of ``ccapki check-ha`` on a release before 4.7: no IPsec heartbeat between the
+#: peers (the FAQ: "in recent codes (4.7.x and 4.8.x)"), so the same checks say what the pair
+#: still needs: one identity clients meet after a failover, naming the pair, valid, fit for
+#: TLS both ways (CAM/CAS mutual TLS).
+HA_RULES_NO_HEARTBEAT: tuple[HaRule, ...] = (
+    *HA_RULES[:5],
+    ValidOnBothPeers(item="valid now (after a failover clients refuse an expired certificate)"),
+    UsageOnBothPeers(
+        item="key usage fit for TLS both ways (digitalSignature, serverAuth + clientAuth)"
+    ),
+)
+
+
+def ha_rules(profile: ReleaseProfile | None) -> tuple[HaRule, ...]:
+    """Return the ``check-ha`` rows of a release with ``profile``: :data:`HA_RULES` when
+    its heartbeat runs in IPsec keyed by the pair's certificate (4.7+) or the release is
+    not known (None), else :data:`HA_RULES_NO_HEARTBEAT`. Raises nothing."""
+    if profile is None or profile.ha_ipsec_heartbeat:
+        return HA_RULES
+    return HA_RULES_NO_HEARTBEAT
+
+
+def check_ha(
+    pair: HaPair,
+    now: dt.datetime,
+    rules: Sequence[HaRule] | None = None,
+    *,
+    profile: ReleaseProfile | None = None,
+) -> list[HaCheck]:
+    """One :class:`HaCheck` row per rule (all pass: fit for HA): ``rules``, else those of
+    the release with ``profile`` (:func:`ha_rules`: worded for its heartbeat, or for none
+    before 4.7). Raises nothing."""
+    if rules is None:
+        rules = ha_rules(profile)
     out = []
     for rule in rules:
         findings = rule.evaluate(pair, now)
