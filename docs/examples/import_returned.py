@@ -16,14 +16,11 @@ import ccapki
 
 
 def make_csrs(store: ccapki.Store, dep: ccapki.Deployment, folder: Path) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-
-    def deliver(result: ccapki.CsrResult) -> None:
-        # runs before the store commits: if a file cannot be written, no key is kept
-        (folder / f"{result.identity}.csr").write_bytes(result.pem)
-
-    for result in ccapki.make_csrs(store, dep, deliver=deliver):
-        print(f"wrote {folder / result.identity}.csr (key {result.spki[:16]} pending)")
+    # each file takes its name once the store keeps its key; a CSR a killed run kept
+    # but never wrote is written again (the same CSR and key), not made anew
+    for result in ccapki.make_csrs(store, dep, out=folder):
+        again = ", made earlier: no new key" if result.again else ""
+        print(f"wrote {result.path} (key {result.spki[:16]} pending{again})")
 
 
 def import_folder(store: ccapki.Store, dep: ccapki.Deployment, folder: Path) -> None:

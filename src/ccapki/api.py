@@ -60,6 +60,7 @@ if TYPE_CHECKING:
     from ccapki.lifecycle.backups import BackupSummary
     from ccapki.lifecycle.cakeys import CaKeyPlace
     from ccapki.lifecycle.certfiles import ClientRoot, CsrResult
+    from ccapki.lifecycle.csrdelivery import Undelivered
     from ccapki.lifecycle.exports import ExportFormat
     from ccapki.lifecycle.importing import ImportResult
     from ccapki.lifecycle.inventory import InventoryPage
@@ -667,21 +668,44 @@ def make_csrs(
     identities: Iterable[str] | str | None = None,
     *,
     deliver: Callable[[CsrResult], None] | None = None,
+    out: str | os.PathLike[str] | None = None,
+    follow_symlink: bool = False,
 ) -> list[CsrResult]:
     """For each identity (a list of names, or one name; default: every third-party
     identity of the plan), a new private key, sealed in the store as *pending*, and a
     PKCS#10 CSR with the plan's names.
 
     Older pending keys are kept, so a certificate answering an older request still finds
-    its key. ``deliver`` runs for each result before the store commits (write the CSR file
-    there): if it raises, no key is kept. Returns one :class:`CsrResult` per identity
-    (``.pem`` is the CSR). Raises :class:`NotFoundError` for a name the deployment does not
-    have, :class:`InputError` when there is no identity to make a CSR for or an argument
-    is of the wrong type.
+    its key. Each CSR is handed over only once the store has committed its key: ``out``
+    (a folder: ``NAME.csr`` in it, made if missing; a path ending in ``.csr`` for one
+    identity; ``-`` for standard output) is written as ``ccapki csr --out`` writes it
+    (staged before the commit, renamed after: a script killed in between leaves no CSR
+    whose key is lost); ``deliver`` runs for each result after the commit. A CSR that an
+    earlier run (a script, ``ccapki csr``, ``renew --commit``) made and the store kept but
+    never handed over (killed after its commit, or ``deliver`` raised) is handed over
+    again instead of a new key being made: its result has ``again`` set.
+
+    Returns one :class:`CsrResult` per identity, in the order named (``.pem`` is the CSR;
+    ``.path`` the file written, with ``out``). Raises :class:`NotFoundError` for a name
+    the deployment does not have, :class:`InputError` when there is no identity to make a
+    CSR for, an argument is of the wrong type, both ``deliver`` and ``out`` are given, or
+    ``out`` cannot be written (checked before any key is made); what ``deliver`` raises
+    (the key and CSR stay kept: the next call hands that CSR over again).
     """
     _store(store)
     _deployment(deployment)
     _callable(deliver, "deliver", "a function given each CsrResult")
+    folder = None if out is None else _path(out, "out", "out='csrs/'")
+    _flag(follow_symlink, "follow_symlink")
+    if folder is not None and deliver is not None:
+        raise InputError(
+            "make_csrs: both deliver and out given",
+            "pass out='csrs/' to have ccapki write the files, or deliver=FUNCTION to get "
+            "each CsrResult once the store committed, not both",
+        )
+    from dataclasses import replace
+    from pathlib import Path
+
     from ccapki.lifecycle.certfiles import make_csrs as _make_csrs
     from ccapki.topology.model import Source
 
@@ -695,8 +719,72 @@ def make_csrs(
         raise InputError(
             "no identity named", "name identities (`ccapki csr cas-clinic`) or pass --all"
         )
+    from ccapki.lifecycle.csrdelivery import CallerHandover, CsrHandover, undelivered_for
+
+    handover: CsrHandover | None = None
+    if folder is not None:
+        from ccapki.fsutil import STDOUT, check_output_folder
+
+        one_file = folder != STDOUT and folder.lower().endswith(".csr")
+        one_file = one_file and not Path(folder).is_dir()
+        if one_file and len(names) != 1:
+            raise InputError(
+                f"out={folder} names one file, but {len(names)} CSRs are to be made; "
+                "nothing was written",
+                "give a folder for several CSRs (out='csrs/'), or name one identity",
+            )
+        if folder != STDOUT:  # before a key is made
+            check_output_folder(Path(folder).parent if one_file else folder, target=folder)
+        handover = CsrHandover(
+            store,
+            deployment.name,
+            folder,
+            one_file=one_file,
+            follow_symlink=follow_symlink,
+            command="csr",
+        )
+    caller = CallerHandover(store, deployment.name, command="csr")
+    stage = caller.stage if handover is None else handover.stage
+
+    def staged(result: CsrResult) -> None:
+        stage(result.identity, result.spki, result.pem)
+
     with store.scoped(deployment.name):
-        return _make_csrs(store, deployment, names, deliver)
+        again = undelivered_for(store, deployment, names)
+        make = [n for n in names if n not in again]
+        try:
+            made = _make_csrs(store, deployment, make, staged) if make else []
+        except BaseException:
+            if handover is not None:
+                handover.discard()
+            raise
+        results = made + [_csr_again(store, u) for u in again.values()]
+    order = {n: i for i, n in enumerate(names)}
+    if handover is not None:  # staged first, then the CSRs again: as results
+        handed = handover.place(tuple(again.values()))
+        results = [replace(r, path=h.path) for r, h in zip(results, handed, strict=True)]
+        return sorted(results, key=lambda r: order[r.identity])
+    results.sort(key=lambda r: order[r.identity])
+    done: list[tuple[str, str, bytes, bool]] = []
+    try:
+        for r in results:
+            if deliver is not None:
+                deliver(r)
+            done.append((r.identity, r.spki, r.pem, r.again))
+    finally:
+        caller.handed(done)
+    return results
+
+
+def _csr_again(store: Store, u: Undelivered) -> CsrResult:
+    """The :class:`CsrResult` of a CSR the store kept and a stopped run never handed
+    over. Raises what the store raises."""
+    from ccapki.lifecycle.certfiles import CsrResult
+    from ccapki.store.records import KeyState
+
+    keys = store.keys.list(identity=u.identity, state=KeyState.PENDING)
+    older = sum(1 for k in keys if k.fingerprint != u.spki)
+    return CsrResult(u.identity, u.record.csr, u.spki, older, again=True)
 
 
 def read_files(
@@ -893,6 +981,7 @@ def commit_renewal(
     now: dt.datetime | None = None,
     *,
     deliver: Callable[[CsrMade], None] | None = None,
+    out: str | os.PathLike[str] | None = None,
 ) -> RenewalResult:
     """Carry out a :func:`plan_renewal` plan: reissue internal, self-signed and
     Perfigo-style identities (new versions; a new key, or the same key under the ``keep``
@@ -903,14 +992,21 @@ def commit_renewal(
     Issued outside the store's write lock, written in one transaction under it after
     checking nothing changed since the plan (an identity another writer changed, or
     renewed after the plan's run began, is left alone: ``renewed_elsewhere``);
-    ``deliver`` runs for each CSR before the commit (write the file there).
+    each CSR is handed over only once the store has committed its key: ``out`` (a folder,
+    made if missing, ``NAME.csr`` in it; ``-`` for standard output) is written as ``renew
+    --commit --out`` writes it; ``deliver`` runs for each CSR after the commit. The CSRs
+    an earlier run made and never handed over (``plan.undelivered``) are handed over too
+    (``again`` set, in ``csrs``: the same CSR and key, no new one); with ``out`` each
+    CSR's ``path`` is its file. If ``deliver`` raises, the renewal stays committed and
+    the CSRs not yet handed over are handed over by the next call.
 
     Returns a :class:`RenewalResult` (``renewed``, ``csrs``, ``created_cas``,
     ``trust_added``, ``retire``: removals to make once the appliances serve the new
     certificates). Raises :class:`PasswordError` (before anything is written),
     :class:`StoreError` when the store's CAs changed since the plan; nothing is written
     then, nor on an interruption; :class:`InputError` for an argument of the wrong type
-    (``plan`` not what :func:`plan_renewal` returns).
+    (``plan`` not what :func:`plan_renewal` returns, both ``deliver`` and ``out``), or
+    ``out`` that cannot be written (checked before anything is written).
     """
     _store(store)
     _deployment(deployment)
@@ -925,8 +1021,60 @@ def commit_renewal(
             "pass what ccapki.plan_renewal(store, deployment) returns",
         )
     _callable(deliver, "deliver", "a function given each CsrMade")
+    folder = None if out is None else _path(out, "out", "out='renewal/'")
+    if folder is not None and deliver is not None:
+        raise InputError(
+            "commit_renewal: both deliver and out given",
+            "pass out='renewal/' to have ccapki write the CSR files, or deliver=FUNCTION "
+            "to get each CsrMade once the store committed, not both",
+        )
+    from dataclasses import replace
 
-    return _commit_renewal(store, deployment, plan, now=_now(store, now), deliver=deliver)
+    from ccapki.fsutil import STDOUT, check_output_folder
+    from ccapki.lifecycle.csrdelivery import CallerHandover, CsrHandover
+    from ccapki.lifecycle.renew import CsrMade
+    from ccapki.store.records import KeyState
+
+    at = _now(store, now)
+    handover: CsrHandover | None = None
+    if folder is not None:
+        if folder != STDOUT and (plan.undelivered or any(i.action == "csr" for i in plan.items)):
+            check_output_folder(folder)
+        handover = CsrHandover(store, deployment.name, folder)
+    caller = CallerHandover(store, deployment.name)
+    stage = caller.stage if handover is None else handover.stage
+
+    def staged(c: CsrMade) -> None:
+        stage(c.identity, c.spki, c.pem)
+
+    try:
+        result = _commit_renewal(store, deployment, plan, now=at, deliver=staged)
+    except BaseException:
+        if handover is not None:
+            handover.discard()
+        raise
+    with store.scoped(deployment.name):
+        pending = {k.fingerprint for k in store.keys.list(state=KeyState.PENDING)}
+    csrs = [
+        *result.csrs,
+        *(
+            CsrMade(u.identity, u.record.csr, u.spki, u.spki in pending, again=True)
+            for u in plan.undelivered
+        ),
+    ]
+    if handover is not None:  # staged first, then the CSRs again: as csrs
+        handed = handover.place(plan.undelivered)
+        csrs = [replace(c, path=h.path) for c, h in zip(csrs, handed, strict=True)]
+    else:
+        done: list[tuple[str, str, bytes, bool]] = []
+        try:
+            for c in csrs:
+                if deliver is not None:
+                    deliver(c)
+                done.append((c.identity, c.spki, c.pem, c.again))
+        finally:
+            caller.handed(done)
+    return replace(result, csrs=tuple(csrs))
 
 
 # ---------------------------------------------------------------------------- trust

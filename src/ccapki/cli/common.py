@@ -193,6 +193,13 @@ def _no_deployment(env: Env, store_exists: bool) -> CcapkiError:
             "create it with `ccapki init`, then `ccapki apply FILE` with your deployment "
             "file (or point --home / CCAPKI_HOME at your store)",
         )
+    if ctx is not None and ctx.command.name == "import":  # adopting: apply would reissue
+        return StoreError(
+            f"the store at {env.home} holds no deployment yet",
+            f"give the deployment file: `{command} --file FILE ...` takes the certificates "
+            "in service and keeps FILE as applied (`ccapki apply FILE` first would issue new "
+            "certificates for every identity)",
+        )
     return StoreError(
         f"the store at {env.home} holds no deployment yet",
         f"apply your deployment file first (`ccapki apply FILE`), then run `{command}` again",

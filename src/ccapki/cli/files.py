@@ -140,7 +140,6 @@ def csr(
     """Make a key (kept encrypted, pending) and a PKCS#10 CSR with the plan's names."""
     env.refuse_what_if("csr")
     file = deployment_file
-    from ccapki.api import make_csrs
     from ccapki.cli.common import load_deployment_arg
     from ccapki.fsutil import STDOUT, check_output_folder
     from ccapki.lifecycle.csrdelivery import CsrHandover
@@ -197,7 +196,12 @@ def csr(
             handover.stage(r.identity, r.spki, r.pem)
 
         try:
-            results = make_csrs(store, dep, make, deliver=deliver) if make else []
+            # the lifecycle's make_csrs: its deliver runs inside the transaction (the
+            # API's runs after the commit)
+            from ccapki.lifecycle.certfiles import make_csrs
+
+            with store.scoped(dep.name):
+                results = make_csrs(store, dep, make, deliver) if make else []
         except BaseException:
             handover.discard()
             raise
@@ -306,6 +310,13 @@ EXAMPLES
   ccapki import cas-clinic.cer intermediate.p7b
   ccapki import cert.pem --key saved.key        the key saved when the CSR was made
   ccapki import bundle.pfx --password ...
+  ccapki import --file campus.toml cas1.p12 --password ...   adopt an appliance's
+                                                certificate before the first apply
+
+Adopting an estate: `ccapki import --file FILE` (before `ccapki apply FILE`) takes the
+certificates the appliances hold now (an appliance's own self-signed one: its PKCS#12 with
+the key) and keeps FILE as applied; `ccapki apply FILE` then keeps each that fits the plan
+and issues only the rest.
 
 A folder's files that hold no certificate or key (a README.txt) are skipped with a
 warning; a damaged certificate file refuses the whole import.
@@ -325,6 +336,11 @@ EXIT CODES
 @click.option("--password", help="Password of PKCS#12 files and encrypted keys.")
 @click.option("--identity", help="The identity these certificates are for.")
 @click.option("--force", is_flag=True, help="Import even if it does not fit the plan.")
+@click.option(
+    "--file",
+    "dep_file",
+    help="The deployment file, not applied yet: adopt certificates already in service.",
+)
 @pass_env
 def import_cmd(
     env: Env,
@@ -333,6 +349,7 @@ def import_cmd(
     password: str | None,
     identity: str | None,
     force: bool,
+    dep_file: str | None = None,
 ) -> int:
     """Import certificates (PEM, DER, PKCS#7, PKCS#12) and keys; match them; all or nothing."""
     env.refuse_what_if("import")
@@ -343,11 +360,26 @@ def import_cmd(
     materials = api.read_files([*files, *key_files], password, skipped=skipped)
     for path, reason in skipped:
         click.echo(f"warning: skipped {path}: {reason}", err=True)
-    dep, _ = load_deployment_arg(env, None)
+    dep, dep_path = load_deployment_arg(env, dep_file)
     with env.open_store() as store:
-        result = api.import_materials(
-            store, dep, materials, env.now(), force=force, identity=identity
-        )
+        kept = store.deployments.latest() if dep_file is not None else None
+        if kept is not None and kept.text != dep.source_text:
+            raise InputError(
+                f"--file {dep_file}: deployment {dep.name!r} is applied already, from another "
+                "text (`ccapki import` works from the file it last applied); nothing was "
+                "imported",
+                "leave out --file; to import against an edit of the file, `ccapki apply "
+                "FILE` first",
+            )
+        store.unlock()  # a wrong passphrase fails here, before anything is written
+        with store.transaction():  # the import and the file adopted: together or neither
+            result = api.import_materials(
+                store, dep, materials, env.now(), force=force, identity=identity
+            )
+            if dep_file is not None:  # as `apply` records it; the next `apply` keeps these
+                from ccapki.lifecycle.status import settings_json
+
+                store.deployments.record(dep.name, dep.source_text, dep_path, settings_json(dep))
         versions = {n: store.identities.get(n) for n in {i.identity for i in result.identities}}
         chained = _chained(store, dep, result.ca_certificates)
         # a certificate from another root: the appliances must trust it before it is installed
@@ -407,9 +439,27 @@ def import_cmd(
     for line in new_dns:  # before the CAS presents it, as `apply` says it
         click.echo(f"next: {line}")
     specs = {s.name: s for s in dep.identities}
+    from ccapki.pki.certs import is_self_signed
+
     for imp in result.identities:  # what `apply` and `renew --commit` end with too
         spec = specs.get(imp.identity)
         name = imp.identity
+        if is_self_signed(imp.certificate) and spec is not None and not spec.acme:
+            # adopting an estate: an appliance's own certificate, taken from where it is
+            # served; only an HA peer holding another one needs it installed
+            peers = (
+                f"; the other peer of the HA pair {name} needs this one too, if it holds "
+                f"another (`ccapki export {name} --for-peer --out {name}-peer.p12` writes "
+                f"it; `ccapki check-ha {name}` compares both)"
+                if spec.ha
+                else ""
+            )
+            click.echo(
+                f"next: {name}'s own self-signed certificate, adopted: the appliance it came "
+                f"from presents it already, nothing to install there{peers}; `ccapki probe "
+                f"{name}` (or `ccapki verify --live`) shows what is served"
+            )
+            continue
         where = (
             f"both peers of the HA pair {name} ({' and '.join(m.name for m in spec.members)}) "
             "at once"

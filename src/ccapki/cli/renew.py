@@ -114,6 +114,7 @@ def renew(
         else:
             from ccapki.fsutil import check_output_folder
             from ccapki.lifecycle.csrdelivery import CsrHandover
+            from ccapki.lifecycle.renew import commit_renewal
 
             plan = api.plan_renewal(store, dep, now=now, names=identities, due=due, started=started)
             if not to_stdout and (plan.undelivered or any(i.action == "csr" for i in plan.items)):
@@ -128,7 +129,9 @@ def renew(
 
             roots_before = _client_root_fingerprints(store)
             try:
-                result = api.commit_renewal(store, dep, plan, now=now, deliver=deliver)
+                # the lifecycle's: its deliver stages inside the transaction (the API's
+                # deliver runs after the commit)
+                result = commit_renewal(store, dep, plan, now=now, deliver=deliver)
             except BaseException:
                 handover.discard()
                 raise

@@ -63,12 +63,16 @@ __all__ = [
 
 @dataclass(frozen=True)
 class CsrResult:
-    """A CSR made for ``identity`` on the new pending key ``spki``."""
+    """A CSR made for ``identity`` on the new pending key ``spki``. ``again``: one an
+    earlier run made and the store kept but never handed over (no new key: the same CSR);
+    ``path``: the file it was written to (``<stdout>``), when ccapki wrote it."""
 
     identity: str
     csr: x509.CertificateSigningRequest
     spki: str
     pending_before: int  # older pending keys kept for this identity
+    again: bool = False
+    path: str | None = None
 
     @property
     def pem(self) -> bytes:
@@ -190,9 +194,12 @@ def check_fit(cert: x509.Certificate, spec: IdentitySpec, now: dt.datetime) -> l
     Returns the findings of :class:`ccapki.trust.FitPolicy` in rule order (empty: it fits);
     severity "error" refuses an import, "warning" only warns. Raises nothing.
     """
+    from ccapki.topology.model import Source
     from ccapki.trust import FitPolicy
 
-    return FitPolicy(spec.name, plan_names(spec), acme=spec.acme).evaluate(cert, now)
+    issued = not spec.acme and spec.source is not Source.THIRD_PARTY
+    policy = FitPolicy(spec.name, plan_names(spec), acme=spec.acme, issued=issued)
+    return policy.evaluate(cert, now)
 
 
 # ---------------------------------------------------------------------------- public roots

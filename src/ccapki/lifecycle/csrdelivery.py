@@ -28,15 +28,19 @@ if TYPE_CHECKING:
     from ccapki.fsutil import StagedFile
     from ccapki.store.records import CsrRecord, StoredIdentity
     from ccapki.store.session import Store
+    from ccapki.topology.model import Deployment
 
 __all__ = [
+    "API_PATH",
     "FILE_PENDING",
     "FILE_WRITTEN",
+    "CallerHandover",
     "CsrHandover",
     "Handed",
     "Undelivered",
     "csr_id",
     "undelivered_csrs",
+    "undelivered_for",
 ]
 
 #: audit action: a CSR's file is staged, in the transaction that keeps the CSR and its key
@@ -45,6 +49,9 @@ FILE_PENDING = "csr-file-pending"
 FILE_WRITTEN = "csr-file"
 #: how far before the oldest CSR awaited the audit log is read (clocks of other runs)
 _SLACK = dt.timedelta(days=1)
+#: the path a ``csr-file-pending`` names for a CSR the Python API hands to its caller
+#: (a ``deliver`` function, or its return value): no file ccapki writes
+API_PATH = "<api>"
 #: the command a ``csr-file-pending`` names when it names none (one logged before ``by``)
 _RENEW = "renew --commit"
 
@@ -285,4 +292,65 @@ class CsrHandover:
                     spki=h.spki,
                     path=h.path if h.path == "<stdout>" else str(Path(h.path).resolve()),
                     again=h.again is not None,
+                )
+
+
+def undelivered_for(store: Store, dep: Deployment, names: Sequence[str]) -> dict[str, Undelivered]:
+    """The CSRs of the identities ``names`` that a run (``csr``, ``renew --commit``, the
+    Python API) made and the store kept, but that run was stopped before it handed them
+    over, by identity: handed over again instead of made again (a second pending key for
+    one request). One made for what ``dep`` no longer gives its identity (other names, key
+    type) is left out (a new one is made). The store is scoped to ``dep`` by the caller.
+    Reads only; raises what the store raises."""
+    from ccapki.topology.plan import csr_differences
+
+    found = undelivered_csrs(store)
+    out: dict[str, Undelivered] = {}
+    for name in names:
+        u = found.get(name)
+        if u is None:
+            continue
+        try:
+            stale = bool(csr_differences(dep.identity(name), u.record.csr))
+        except ValueError:  # no longer parses: a new one is made
+            stale = True
+        if not stale:
+            out[name] = u
+    return out
+
+
+class CallerHandover:
+    """CSRs the Python API hands to its caller (``deliver``, or the list it returns) once
+    the store keeps their keys: :meth:`stage` logs ``csr-file-pending`` (path
+    :data:`API_PATH`) in the transaction that keeps each CSR; :meth:`handed` logs
+    ``csr-file`` once the caller has them. A script killed in between leaves a CSR that
+    :func:`undelivered_csrs` finds: the next call hands the same CSR over (no new key).
+    ``command``: as ``status`` names the run (``csr``, ``renew --commit``)."""
+
+    def __init__(self, store: Store, deployment: str, *, command: str = _RENEW) -> None:
+        self.store = store
+        self.deployment = deployment
+        self.command = command
+
+    def stage(self, identity: str, spki: str, pem: bytes) -> None:
+        """Log ``csr-file-pending`` for the CSR ``pem`` in the open transaction. Raises
+        what the store raises."""
+        self.store.audit.record(
+            FILE_PENDING, identity, csr=csr_id(pem), spki=spki, path=API_PATH, by=self.command
+        )
+
+    def handed(self, done: Sequence[tuple[str, str, bytes, bool]]) -> None:
+        """Log ``csr-file`` for each (identity, spki, pem, again) the caller was given, in
+        one transaction. A store busy with another writer leaves them unlogged: the next
+        call hands them over once more (the same CSRs, no new key). Raises what the store
+        raises otherwise."""
+        from ccapki.errors import StoreBusy
+
+        if not done:
+            return
+        store = self.store
+        with contextlib.suppress(StoreBusy), store.scoped(self.deployment), store.transaction():
+            for identity, spki, pem, again in done:
+                store.audit.record(
+                    FILE_WRITTEN, identity, csr=csr_id(pem), spki=spki, path=API_PATH, again=again
                 )

@@ -15,7 +15,7 @@ its key by public-key fingerprint, whichever pending key (or file) holds it.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -163,7 +163,7 @@ def load_known(store: Store, materials: Sequence[Material]) -> Known:
         public_key_fingerprint(c.public_key())
         for m in materials
         for c in m.certificates
-        if not is_ca(c)
+        if not is_ca(c) or is_self_signed(c)  # an appliance's own (CCA 4.7+) may be CA:TRUE
     ]
     versions = store.identities.versions_on_keys(spkis)
     current: dict[str, int] = {}
@@ -281,7 +281,21 @@ def _identity_for(cert: x509.Certificate, index: dict[str, IdentitySpec]) -> Ide
 def _not_found(
     known: Known, cert: x509.Certificate, spki: str, spec: IdentitySpec | None, source: str
 ) -> KeyNotFoundError:
-    """The FAQ's "private key not found", naming the pending keys and CSRs on record."""
+    """The FAQ's "private key not found", naming the pending keys and CSRs on record; for
+    an appliance's own self-signed certificate (adopting an estate, its key not exported),
+    what ccapki can and cannot do for it."""
+    if spec is not None and is_self_signed(cert) and spec.source is not Source.THIRD_PARTY:
+        return KeyNotFoundError(
+            f"private key not found for {source}: {display_name(cert)} is {spec.name}'s own "
+            f"self-signed certificate (public key {spki[:16]}...), given without its key: "
+            "ccapki keeps no identity without its key (it could not export it, copy it to an "
+            "HA peer or renew it)",
+            "export it from the appliance with its key as PKCS#12 and import that (`ccapki "
+            "import FILE.p12 --password ...`); if the appliance cannot export the key, let "
+            f"ccapki issue {spec.name} a new certificate (`ccapki apply FILE`) and install it; "
+            "until then its peers can trust the one it serves: `ccapki trust add APPLIANCE "
+            f"{source}`",
+        )
     lines = [
         f"{k.identity or '-'} made {k.created_at:%Y-%m-%d %H:%M} key {k.fingerprint[:16]}"
         for k in known.keys.values()
@@ -356,7 +370,9 @@ class _Batch:
             raise InputError("nothing to import", "name certificate or key files")
         return cls(certs, keys, origin, key_origin, sent_with)
 
-    def refuse_stray_keys(self, known: Known) -> None:
+    def refuse_stray_keys(
+        self, known: Known, adopted: Callable[[x509.Certificate], bool] = lambda c: False
+    ) -> None:
         """Refuse a key given with certificates that matches none of them.
 
         A batch of keys alone is kept pending (a key saved for a certificate still to come),
@@ -365,7 +381,11 @@ class _Batch:
         """
         if not self.certs:
             return
-        cas = {public_key_fingerprint(c.public_key()): c for c in self.certs.values() if is_ca(c)}
+        cas = {
+            public_key_fingerprint(c.public_key()): c
+            for c in self.certs.values()
+            if is_ca(c) and not adopted(c)  # an appliance's own self-signed one is its identity
+        }
         for spki in self.keys:
             if spki in cas and spki not in known.keys:
                 ca = display_name(cas[spki])
@@ -441,7 +461,8 @@ def plan_import(
     :class:`NotFoundError` (from the deployment) for an unknown ``identity``.
     """
     batch = _Batch.of(materials)
-    batch.refuse_stray_keys(known)
+    names = _name_index(deployment)
+    batch.refuse_stray_keys(known, lambda c: _adopted_self_signed(c, names, identity))
     known_cas = tuple(c.certificate for c in known.cas)
     ctx = _Context(
         deployment,
@@ -450,7 +471,7 @@ def plan_import(
         now,
         force,
         identity,
-        _name_index(deployment),
+        names,
         known_cas,
         (
             *(c for c in batch.certs.values() if is_ca(c)),
@@ -464,7 +485,11 @@ def plan_import(
     by_file: dict[int, dict[str, SortedChain]] = {}  # each file's chains, sorted once
     on_chains: set[str] = set()  # the CAs on the path of a leaf of the batch
     for sc in group_chains(batch.certs.values()) if batch.certs else []:
-        if is_ca(sc.leaf) and not _on_identity_key(sc.leaf, known):
+        if (
+            is_ca(sc.leaf)
+            and not _on_identity_key(sc.leaf, known)
+            and not _adopted_self_signed(sc.leaf, names, identity)
+        ):
             d.ca_imports += [c for c in sc.certificates if is_ca(c)]
         else:
             sent = _as_sent(sc, batch.sent_with.get(fingerprint(sc.leaf), ()), by_file)
@@ -498,6 +523,18 @@ def plan_import(
             "; ".join([*dict.fromkeys(d.fixes), "or import anyway with --force"]),
         )
     return replace(_plan_of(d, batch, known, materials), ignored=tuple(ignored.values()))
+
+
+def _adopted_self_signed(
+    cert: x509.Certificate, names: dict[str, IdentitySpec], identity: str | None
+) -> bool:
+    """True when ``cert`` is an appliance's own true self-signed certificate (CCA 4.7+: a
+    self-signed certificate, often marked CA:TRUE, that is its own root) naming an identity
+    of the plan (or ``identity`` given): adopted as that identity's certificate, with its
+    key, never kept as an outside CA. Raises nothing."""
+    if not is_self_signed(cert):
+        return False
+    return identity is not None or _identity_for(cert, names) is not None
 
 
 def _on_identity_key(cert: x509.Certificate, known: Known) -> bool:

@@ -327,6 +327,10 @@ class CsrMade:
     csr: x509.CertificateSigningRequest
     spki: str
     pending: bool
+    #: a CSR an earlier run made and the store kept but never handed over (the Python
+    #: API hands it over again: the same CSR and key); ``path``: where ccapki wrote it
+    again: bool = False
+    path: str | None = None
 
     @property
     def pem(self) -> bytes:

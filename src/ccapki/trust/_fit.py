@@ -63,6 +63,9 @@ class NamesCovered:
     source: str = "RFC 6125 6.4"
     #: the identity is ``source = "acme"``: the fix is an ACME order, not a CSR
     acme: bool = False
+    #: ccapki issues this identity itself (self-signed, perfigo, internal): the fix is
+    #: ``ccapki apply``, not a CSR (an appliance's own certificate being adopted)
+    issued: bool = False
 
     def missing(self, cert: x509.Certificate) -> list[str]:
         """The names of the plan that ``cert`` does not cover, in the plan's order."""
@@ -77,6 +80,12 @@ class NamesCovered:
                 f"order a certificate naming every DNS name of `ccapki plan` from the ACME CA "
                 f"(`ccapki acme order {self.identity}`; DNS-01 cannot prove an IP address: "
                 "IPs are left out of ACME orders)"
+            )
+        elif self.issued:
+            fix = (
+                f"let ccapki issue {self.identity} a certificate naming every SAN of `ccapki "
+                "plan` (`ccapki apply FILE` does, on a new key: install it on the appliance; "
+                "one taken with --force is replaced by the next `ccapki apply`)"
             )
         else:
             fix = (
@@ -379,11 +388,13 @@ class FitPolicy:
     names: tuple[str, ...]
     #: ``source = "acme"``: fixes name the ACME order, not a CSR
     acme: bool = False
+    #: ccapki issues the identity itself (not third-party): fixes name ``ccapki apply``
+    issued: bool = False
 
     @property
     def rules(self) -> tuple[Rule, ...]:
         return (
-            NamesCovered(self.identity, self.names, acme=self.acme),
+            NamesCovered(self.identity, self.names, acme=self.acme, issued=self.issued),
             InValidityPeriod(),
             EndEntity(self.identity),
             *USAGE_RULES,
