@@ -113,3 +113,40 @@ def test_self_signed_identity_lacking_names_hint_names_apply(
     hint = r.err.split("hint: ", 1)[1]
     assert "`ccapki apply FILE`" in hint, r.both
     assert "ccapki csr" not in hint, r.both
+
+
+def _p12(tmp_path: Path, host: str, ip: str, password: bytes) -> tuple[Path, x509.Certificate]:
+    key, cert = appliance_cert(host, ip)
+    path = write(
+        tmp_path / f"{host}.p12",
+        pkcs12.serialize_key_and_certificates(
+            b"appliance", key, cert, None, serialization.BestAvailableEncryption(password)
+        ),
+    )
+    return path, cert
+
+
+def test_adopt_before_first_apply_with_file(cli: CliRunner, tmp_path: Path, home: Path) -> None:
+    """Adopting: `import --file FILE` before any apply takes the appliance's certificate and
+    keeps FILE as applied; `apply FILE` then keeps it (issues only the rest); importing it
+    again is "already held", not a new version."""
+    path = write(tmp_path / "deployment.toml", DEP)
+    ok(cli("init"))
+    p12, cert = _p12(tmp_path, "cas-old.example.org", "10.6.0.1", b"appl-pw")
+    r = cli("import", p12, "--password", "appl-pw")  # no deployment: the hint names --file
+    assert r.code == 2, r.both
+    assert "`ccapki import --file FILE" in r.err, r.both
+    r = cli("import", "--file", path, p12, "--password", "wrong")  # nothing half-written
+    assert r.code == 2, r.both
+    assert "no deployment yet" in ok(cli("deployments")).out
+    r = ok(cli("import", "--file", path, p12, "--password", "appl-pw"))
+    assert "imported cas-old v1" in r.out, r.both
+    r = ok(cli("apply", path))
+    assert "issued cas-old" not in r.out, r.both
+    with open_store(home) as store:
+        current = store.identities.get("cas-old")
+        assert current is not None
+        assert current.certificate == cert  # kept, not reissued
+        assert current.version == 1
+    r = ok(cli("import", p12, "--password", "appl-pw"))
+    assert "already held: cas-old v1" in r.out, r.both
