@@ -59,6 +59,7 @@ def _ccapki(
     env = dict(os.environ)
     if BACKEND == "postgresql":  # the store of home: its schema
         env["CCAPKI_DATABASE_URL"] = store_url(home)
+        env["PGAPPNAME"] = _app_name(home)  # libpq's: its sessions are told apart
     return subprocess.Popen(  # type: ignore[call-overload, no-any-return]
         [EXE, "--home", str(home), *args],
         stdout=stdout,
@@ -84,11 +85,16 @@ def _reap(proc: subprocess.Popen[str]) -> tuple[str, str]:
         proc.communicate()  # reap it and close its pipes
 
 
+def _app_name(home: Path) -> str:
+    """The application name the ccapki processes on ``home`` give PostgreSQL."""
+    return f"ccapki-killed-{home.name}-{os.getpid()}"
+
+
 def _settled(home: Path) -> None:
-    """On PostgreSQL, until no other session is connected to the store's database: a
-    client killed (SIGKILL) just after it sent COMMIT leaves the server to finish that
-    commit on its own, a moment after the client is gone; the store is read once it has
-    (seen once: the next run's count included the batch the killed one had committed)."""
+    """On PostgreSQL, until no session of a ccapki run on ``home`` is left: a client
+    killed (SIGKILL) just after it sent COMMIT leaves the server to finish that commit on
+    its own, a moment after the client is gone; the store is read once it has (seen once:
+    the next run's count included the batch the killed one had committed)."""
     if BACKEND != "postgresql":
         return
     engine = create_engine(store_url(home))
@@ -97,11 +103,8 @@ def _settled(home: Path) -> None:
         while time.monotonic() < deadline:
             with engine.connect() as c:
                 others = c.execute(
-                    text(
-                        "SELECT count(*) FROM pg_stat_activity WHERE datname = "
-                        "current_database() AND pid <> pg_backend_pid() "
-                        "AND backend_type = 'client backend'"
-                    )
+                    text("SELECT count(*) FROM pg_stat_activity WHERE application_name = :n"),
+                    {"n": _app_name(home)},
                 ).scalar_one()
             if not others:
                 return
