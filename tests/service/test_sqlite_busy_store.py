@@ -27,6 +27,8 @@ from ccapki.store.session import BUSY_HINTS, Store
 from kit.certs import NOW
 from kit.service import DEPLOYMENT, add_users, config_for, make_store, running
 
+pytestmark = pytest.mark.sqlite_only  # SQLite's own lock on its database file
+
 #: Holds the write lock of the SQLite file argv[1] until its stdin closes.
 _HOLDER = """
 import sqlite3, sys

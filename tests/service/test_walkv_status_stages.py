@@ -12,18 +12,19 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 import httpx
 from cryptography import x509
+from sqlalchemy import text
 
 from ccapki.service.app import create_app
 from ccapki.store.records import ProbeRecord, ProbeVerdict
 from ccapki.store.session import Store
 from kit.certs import NOW, OutsideCA, pem
 from kit.cli import FAQ, Cli, ok, write
+from kit.pgmode import store_sql
 from kit.service import EXTRA_THIRD_PARTY, PASSWORDS, add_users, config_for, login, running
 
 START = NOW + dt.timedelta(days=3)
@@ -40,15 +41,12 @@ def _estate(cli: Cli, home: Path, tmp_path: Path, outside: OutsideCA) -> dict[st
     answer = write(tmp_path / "a.pem", b"".join(pem(c) for c in (cert, *outside.chain)))
     ok(cli("import", answer, "--force"))
     other = outside.sign_csr(csr)  # another certificate's PEM in cam's row
-    con = sqlite3.connect(home / "ccapki.db")
-    try:
-        with con:
-            changed = con.execute(
-                "UPDATE certificates SET pem = ? WHERE identity = 'cam'", (pem(other).decode(),)
-            ).rowcount
-        assert changed >= 1
-    finally:
-        con.close()
+    with store_sql(home) as conn:  # either backend
+        changed = conn.execute(
+            text("UPDATE certificates SET pem = :pem WHERE identity = 'cam'"),
+            {"pem": pem(other).decode()},
+        ).rowcount
+    assert changed >= 1
     with Store.open(home, clock=lambda: NOW) as store:  # cas-clinic served an older one
         store.probes.add(
             [ProbeRecord("cas-clinic", "agent", "127.0.0.1:8443", NOW, ProbeVerdict.STALE)]
