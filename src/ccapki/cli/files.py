@@ -244,23 +244,10 @@ def _unwritten_csrs(store: Store, dep: Deployment, names: list[str]) -> dict[str
     written again instead of made again (a second pending key for one request). One made
     for what the file no longer gives its identity (other names, key type) is left out (a
     new one is made). Reads only; raises what the store raises."""
-    from ccapki.lifecycle.csrdelivery import undelivered_csrs
-    from ccapki.topology.plan import csr_differences
+    from ccapki.lifecycle.csrdelivery import undelivered_for
 
     with store.scoped(dep.name):
-        found = undelivered_csrs(store)
-    out: dict[str, Undelivered] = {}
-    for name in names:
-        u = found.get(name)
-        if u is None:
-            continue
-        try:
-            stale = bool(csr_differences(dep.identity(name), u.record.csr))
-        except ValueError:  # no longer parses: a new one is made
-            stale = True
-        if not stale:
-            out[name] = u
-    return out
+        return undelivered_for(store, dep, names)
 
 
 def _refuse_unapplied(env: Env, applied: Deployment, file: str | None, names: list[str]) -> None:
