@@ -34,7 +34,7 @@ import datetime as dt
 import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from ccapki.errors import (
     CcapkiError,
@@ -60,7 +60,7 @@ if TYPE_CHECKING:
     from ccapki.lifecycle.backups import BackupSummary
     from ccapki.lifecycle.cakeys import CaKeyPlace
     from ccapki.lifecycle.certfiles import ClientRoot, CsrResult
-    from ccapki.lifecycle.csrdelivery import Undelivered
+    from ccapki.lifecycle.csrdelivery import CallerHandover, Undelivered
     from ccapki.lifecycle.exports import ExportFormat
     from ccapki.lifecycle.importing import ImportResult
     from ccapki.lifecycle.inventory import InventoryPage
@@ -765,15 +765,39 @@ def make_csrs(
         results = [replace(r, path=h.path) for r, h in zip(results, handed, strict=True)]
         return sorted(results, key=lambda r: order[r.identity])
     results.sort(key=lambda r: order[r.identity])
+    _hand_over(results, deliver, caller)
+    return results
+
+
+class _HandedCsr(Protocol):
+    """What :func:`_hand_over` reads of a CSR made (CsrResult, CsrMade)."""
+
+    @property
+    def identity(self) -> str: ...
+    @property
+    def spki(self) -> str: ...
+    @property
+    def pem(self) -> bytes: ...
+    @property
+    def again(self) -> bool: ...
+
+
+_C = TypeVar("_C", bound=_HandedCsr)
+
+
+def _hand_over(
+    csrs: Sequence[_C], deliver: Callable[[_C], object] | None, caller: CallerHandover
+) -> None:
+    """Give each of ``csrs`` to ``deliver`` (if any), in order, and log those handed over
+    (also when ``deliver`` raises: the rest are handed over again by the next call)."""
     done: list[tuple[str, str, bytes, bool]] = []
     try:
-        for r in results:
+        for c in csrs:
             if deliver is not None:
-                deliver(r)
-            done.append((r.identity, r.spki, r.pem, r.again))
+                deliver(c)
+            done.append((c.identity, c.spki, c.pem, c.again))
     finally:
         caller.handed(done)
-    return results
 
 
 def _csr_again(store: Store, u: Undelivered) -> CsrResult:
@@ -1066,14 +1090,7 @@ def commit_renewal(
         handed = handover.place(plan.undelivered)
         csrs = [replace(c, path=h.path) for c, h in zip(csrs, handed, strict=True)]
     else:
-        done: list[tuple[str, str, bytes, bool]] = []
-        try:
-            for c in csrs:
-                if deliver is not None:
-                    deliver(c)
-                done.append((c.identity, c.spki, c.pem, c.again))
-        finally:
-            caller.handed(done)
+        _hand_over(csrs, deliver, caller)
     return replace(result, csrs=tuple(csrs))
 
 
