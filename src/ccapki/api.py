@@ -921,10 +921,12 @@ def export(
     include_root: bool = False,
     legacy: bool = False,
     destination: str = "<returned by ccapki.export>",
+    version: int | None = None,
 ) -> bytes:
     """The current certificate of ``identity`` as one file: the name the plan gives it, or
     one of its appliances' (an HA peer's name means its pair), as ``ccapki export`` takes
-    it.
+    it; with ``version``, that earlier version (kept whole after a renewal or reissue:
+    installing it again undoes one).
 
     Returns the file's bytes. Formats: ``pem-bundle`` (certificate, chain, key: the
     FAQ's upload file), ``cert``, ``chain``, ``fullchain``, ``key``, ``der``, ``pkcs12``
@@ -932,9 +934,9 @@ def export(
     ``pem-bundle`` and ``key``. A format holding the private key is written to the audit
     log (who: the store's ``actor``; where it went: ``destination``).
 
-    Raises :class:`NotFoundError` when the store holds no certificate for ``identity``,
-    :class:`InputError` for an unknown format, a PKCS#12 without a password or an argument
-    of the wrong type.
+    Raises :class:`NotFoundError` when the store holds no certificate for ``identity`` (or
+    not that ``version``), :class:`InputError` for an unknown format, a PKCS#12 without a
+    password or an argument of the wrong type.
     """
     _store(store)
     _name(identity, "identity", "pass the identity's name (or an appliance's) as a str")
@@ -943,6 +945,13 @@ def export(
     _flag(include_root, "include_root")
     _flag(legacy, "legacy")
     _text(destination, "destination", "pass where the file goes as a str (for the audit log)")
+    if version is not None and (
+        isinstance(version, bool) or not isinstance(version, int) or version < 1
+    ):
+        raise InputError(
+            f"version must be a version number (1 or more), not {version!r}",
+            "pass an int, e.g. version=1, or None for the current version",
+        )
     from ccapki.lifecycle.exports import export_identity, record_key_export
 
     pw = password.encode() if isinstance(password, str) else password
@@ -950,7 +959,13 @@ def export(
         with contextlib.suppress(CcapkiError):  # else export_identity says what is wrong
             identity = stored_deployment(store).identity(identity).name
     exported = export_identity(
-        store, identity, format, password=pw or None, include_root=include_root, legacy=legacy
+        store,
+        identity,
+        format,
+        password=pw or None,
+        include_root=include_root,
+        legacy=legacy,
+        version=version,
     )
     record_key_export(store, exported, destination, encrypted=bool(pw))
     return exported.data
@@ -1160,7 +1175,8 @@ def estate_status(
     Returns a :class:`StatusReport`: ``items`` (``kind``, ``name``, ``fingerprint``,
     ``not_after``, ``days_left``, ``stage``: ``ok``, one of the deployment's
     ``[monitoring] warn_days`` as text such as ``"30"``, ``expired`` or ``pending`` for a
-    CSR; ``temporary`` for a release's install-time certificate; ``served``: what each
+    CSR; ``temporary`` for an appliance's own install-time certificate, adopted with
+    ``import``, not one ccapki issued; ``served``: what each
     endpoint presented at its last probe, and since when), ``warn_days`` per deployment,
     ``summary()``, ``exit_code`` (0 fine, 1 a warning, an expiry or a wrong certificate
     served), ``nagios_code`` (0 OK, 1 WARNING, 2 CRITICAL) and ``to_dict()``. Raises

@@ -523,6 +523,8 @@ EXAMPLES
   ccapki export cas-dorm --for-peer --out cas-dorm-peer.p12      HA: primary -> secondary
   ccapki export cam --format cert --out cam.crt
   ccapki export cas-dorm --format chain --include-root --out chain.pem
+  ccapki export cas-dorm --version 1 --out cas-dorm-v1.pem        an earlier version (undo
+                                                                 a renewal or reissue)
 
 Every format leaves the root out unless --include-root is given: appliances and clients
 keep the root in their trust store (`ccapki export-roots`), the FAQ's upload file holds the
@@ -571,6 +573,14 @@ EXIT CODES
 )
 @click.option("--legacy", is_flag=True, help="PKCS#12 with 3DES/SHA-1 for old Java and Windows.")
 @click.option("--for-peer", is_flag=True, help="PKCS#12 to move an HA identity to the secondary.")
+@click.option(
+    "--version",
+    "version",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="An earlier version of the identity (its certificate, chain and key, kept after a "
+    "renewal or reissue): installing it again undoes one. Default: the current version.",
+)
 @pass_env
 def export(
     env: Env,
@@ -585,6 +595,7 @@ def export(
     for_peer: bool,
     force_stdout: bool,
     follow_symlink: bool,
+    version: int | None,
 ) -> int:
     """Write an identity as the files appliances and admins need."""
     env.refuse_what_if("export")
@@ -657,7 +668,9 @@ def export(
             include_root=include_root,
             key_format=cast("KeyFormat", key_format),
             legacy=legacy,
+            version=version,
         )
+        current = store.identities.get(spec.name) if version is not None else None
         with contextlib.ExitStack() as audited:
             if with_key:
                 # the key file and its audit row land together: the write lock first
@@ -693,6 +706,14 @@ def export(
         f"{exported.not_after:%Y-%m-%d}",
         err=to_stdout,
     )
+    if current is not None and current.version != exported.version:
+        click.echo(
+            f"note: v{exported.version} is an earlier version of {spec.name} (the current is "
+            f"v{current.version}); installed, it replaces v{current.version} on the "
+            f"appliance{'s' if spec.ha else ''}, and `ccapki status` and `verify --live` go on "
+            f"naming v{current.version} as the one to serve",
+            err=True,
+        )
     if for_peer and spec.secondary is not None:
         click.echo(
             f"install it on {spec.secondary.name} (the secondary) exactly as on "

@@ -316,12 +316,21 @@ def _parse_file(data: bytes, source: str, password: str | None) -> tuple[Materia
     return parse_material(data, source=source, password=asked.encode()), True
 
 
-def _from_target(env: Env, target: str, password: str | None) -> _Target:
-    """The certificates of ``target`` (a file or an identity) and a title; for a file
-    holding no certificate, its CSRs or else its private keys (then no certificate)."""
+def _from_target(
+    env: Env, target: str, password: str | None, version: int | None = None
+) -> _Target:
+    """The certificates of ``target`` (a file or an identity; ``version``: that version of
+    an identity) and a title; for a file holding no certificate, its CSRs or else its
+    private keys (then no certificate)."""
     from ccapki.errors import NotFoundError
 
     path = Path(target)
+    if version is not None and (path.exists() or path.is_symlink()):
+        raise InputError(
+            f"--version names a version of an identity in the store, and {target} is a file",
+            f"leave out --version to inspect the file, or give an identity's name "
+            f"(`ccapki inspect NAME --version {version}`)",
+        )
     if path.exists() or path.is_symlink():  # a broken link or a loop: said as such
         from ccapki.fsutil import read_input_file
         from ccapki.pki.formats import require_certificates
@@ -357,6 +366,8 @@ def _from_target(env: Env, target: str, password: str | None) -> _Target:
             "give a certificate file (PEM, DER, PKCS#7, PKCS#12), or create the store "
             "(`ccapki init`, then `ccapki apply FILE`), or point --home / CCAPKI_HOME at yours",
         )
+    from ccapki.lifecycle.certfiles import identity_version
+
     with env.open_store() as store:
         ident = store.identities.get(target)
         if ident is not None:
@@ -369,7 +380,13 @@ def _from_target(env: Env, target: str, password: str | None) -> _Target:
             made = [c.created_at for c in store.csrs.list() if c.identity == spec.name]
             pending = max(made) if made else None
     if ident is not None:
-        return _Target([ident.certificate, *ident.chain], f"{ident.name} v{ident.version}")
+        title = f"{ident.name} v{ident.version}"
+        if version is not None and version != ident.version:
+            with env.open_store() as store:
+                earlier = identity_version(store, ident.name, version)
+            title = f"{ident.name} v{version} (an earlier version; the current is v{ident.version})"
+            return _Target([earlier.certificate, *earlier.chain], title)
+        return _Target([ident.certificate, *ident.chain], title)
     if spec is not None:
         raise NotFoundError(*_not_issued(spec, target, pending))
     raise NotFoundError(
@@ -472,9 +489,23 @@ EXIT CODES
 )
 @click.option("--all", "show_all", is_flag=True, help="Show every certificate of a bundle/chain.")
 @click.option("--json", "as_json", is_flag=True, help="The same as --format json.")
+@click.option(
+    "--version",
+    "version",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="An identity's earlier version (kept after a renewal or reissue); default: the "
+    "current one.",
+)
 @pass_env
 def inspect_cmd(
-    env: Env, target: str, fmt: str, password: str | None, show_all: bool, as_json: bool
+    env: Env,
+    target: str,
+    fmt: str,
+    password: str | None,
+    show_all: bool,
+    as_json: bool,
+    version: int | None,
 ) -> int:
     """Inspect a certificate file, a CSR, a private key or an identity: names, validity, key,
     fingerprints, signer (of a private key: its public facts only, and what of the store is
@@ -487,7 +518,7 @@ def inspect_cmd(
 
     from ccapki.pki.inspect import describe
 
-    certs, title, csrs, keys, locked = _from_target(env, target, password)
+    certs, title, csrs, keys, locked = _from_target(env, target, password, version)
     if csrs:
         return _show_csrs(csrs, title, fmt, show_all)
     if keys:

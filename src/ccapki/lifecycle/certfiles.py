@@ -223,20 +223,43 @@ def public_roots() -> tuple[x509.Certificate, ...]:
 
 
 def identity_material(
-    store: Store, name: str
+    store: Store, name: str, version: int | None = None
 ) -> tuple[StoredIdentity, CertificateIssuerPrivateKeyTypes]:
-    """The current certificate of ``name`` and its private key (unsealed in memory).
+    """The current certificate of ``name`` (or its ``version``, see
+    :func:`identity_version`) and its private key (unsealed in memory).
 
-    Raises :class:`NotFoundError` when the store holds no certificate for ``name``, and what
-    unsealing the key raises (a wrong passphrase, a missing key).
+    Raises :class:`NotFoundError` when the store holds no certificate for ``name`` (or not
+    that version), and what unsealing the key raises (a wrong passphrase, a missing key).
     """
-    ident = store.identities.get(name)
+    ident = identity_version(store, name, version)
+    return ident, store.keys.private_key(ident.spki)
+
+
+def identity_version(store: Store, name: str, version: int | None = None) -> StoredIdentity:
+    """Version ``version`` of identity ``name`` as the store holds it (None: the current
+    one). An earlier version stays whole after a renewal or a reissue: its certificate,
+    chain and key (superseded, kept sealed), so a reissue can be undone by installing it
+    again. Raises :class:`NotFoundError` when the store holds no certificate for ``name``
+    or not that version (the hint lists those it holds)."""
+    if version is None:
+        ident = store.identities.get(name)
+    else:
+        history = store.identities.history(name)
+        ident = next((v for v in history if v.version == version), None)
+        if ident is None and history:
+            held = ", ".join(f"v{v.version}" for v in history)
+            raise NotFoundError(
+                f"identity {name!r} has no version {version} in the store (it holds {held}; "
+                f"v{history[-1].version} is the current one)",
+                f"give one of those (`ccapki inspect {name} --version N` shows one), or leave "
+                "out --version for the current one",
+            )
     if ident is None:
         raise NotFoundError(
             f"identity {name!r} has no certificate in the store",
             "run `ccapki apply` (or `ccapki import` for a third-party certificate) first",
         )
-    return ident, store.keys.private_key(ident.spki)
+    return ident
 
 
 # ---------------------------------------------------------------------------- HA

@@ -15,7 +15,7 @@ from typing import Literal
 from cryptography import x509
 
 from ccapki.errors import InputError, StoreError
-from ccapki.lifecycle.certfiles import identity_material
+from ccapki.lifecycle.certfiles import identity_material, identity_version
 from ccapki.pki import export as ex
 from ccapki.pki.certs import display_name
 from ccapki.store.session import Store
@@ -86,13 +86,17 @@ def export_identity(
     include_root: bool = False,
     key_format: ex.KeyFormat = "pkcs8",
     legacy: bool = False,
+    version: int | None = None,
 ) -> Exported:
-    """The current certificate of ``identity`` (the name the plan gives it) as ``fmt``.
+    """The current certificate of ``identity`` (the name the plan gives it) as ``fmt``;
+    with ``version``, that earlier version of it (its certificate, chain and key: undoing a
+    reissue or a renewal is installing it again).
 
     ``password`` encrypts the key of ``pem-bundle`` and ``key`` (none: unencrypted) and is
     required for ``pkcs12``. ``include_root`` puts the self-signed root into ``pem-bundle``,
     ``chain``, ``fullchain`` and ``pkcs12`` (every format leaves it out by default). Raises
-    :class:`NotFoundError` when the store holds no certificate for ``identity``,
+    :class:`NotFoundError` when the store holds no certificate for ``identity`` (or not
+    that ``version``),
     :class:`InputError` for an unknown format, a PKCS#12 without a password, a password
     shorter than :data:`MIN_EXPORT_PASSWORD` characters or a ``chain`` with nothing in it,
     :class:`PasswordError` when the store's keys cannot be unsealed.
@@ -108,13 +112,11 @@ def export_identity(
     with_key = fmt in KEY_FORMATS
     if password and with_key:
         check_export_password(password, "a PKCS#12 file" if fmt == "pkcs12" else "the key")
-    ident = store.identities.get(identity)
     key = None
     if with_key:
-        ident, key = identity_material(store, identity)
-    elif ident is None:
-        identity_material(store, identity)  # raises the right error
-    assert ident is not None
+        ident, key = identity_material(store, identity, version)
+    else:
+        ident = identity_version(store, identity, version)
     chain = list(ident.chain)
     if fmt == "pem-bundle":
         assert key is not None

@@ -603,6 +603,12 @@ class ExportIn(StrictBody):
     )
     legacy: bool = Field(default=False, description="PKCS#12 with 3DES/SHA-1 (old appliances)")
     include_root: bool = False
+    version: int | None = Field(
+        default=None,
+        ge=1,
+        description="An earlier version (kept after a renewal or reissue: installing it "
+        "again undoes one); default: the current version",
+    )
 
 
 @router.post(
@@ -640,6 +646,7 @@ def export_key(
             legacy=body.legacy,
             include_root=body.include_root,
             destination=f"<HTTP response to {user.name} at {_address(request)}>",
+            version=body.version,
         )
     media = "application/x-pkcs12" if body.format == "pkcs12" else "application/x-pem-file"
     ext = {"pkcs12": "p12", "key": "key", "pem-bundle": "pem"}[body.format]
