@@ -18,6 +18,7 @@ from ccapki.pki.certs import fingerprint
 from ccapki.store import Store
 from ccapki.store.session import MIN_PASSPHRASE
 from ccapki.topology.loader import load_deployment
+from ccapki.trust import CAS_TRUST_PATH
 from kit.cli import FAQ, CliRunner, error_with_hint, ok, write
 
 PASS = {"CCAPKI_BACKUP_PASSPHRASE": "a backup passphrase"}
@@ -250,6 +251,10 @@ def test_appliance_recovery_kit(cli: CliRunner, applied: Path, tmp_path: Path) -
     assert -1 not in at, list(zip(order, at, strict=True))
     assert at == sorted(at), list(zip(order, at, strict=True))
     assert "PRIVATE KEY" not in text
+    # the trust store's page in the words every trust command prints (one table: the kit
+    # said "Administration > SSL > ..." while trust plan said the FAQ's "SSL > ...")
+    assert f"{CAS_TRUST_PATH} (the CAS direct access console" in text
+    assert "Administration >" not in text
 
 
 def test_appliance_refusals(cli: CliRunner, applied: Path, tmp_path: Path) -> None:

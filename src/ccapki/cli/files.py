@@ -527,8 +527,9 @@ EXAMPLES
                                                                  a renewal or reissue)
 
 Every format leaves the root out unless --include-root is given: appliances and clients
-keep the root in their trust store (`ccapki export-roots`), the FAQ's upload file holds the
-certificate and its intermediates. Files holding a private key are written 0600,
+keep the root in their trust store (`ccapki export-roots`). The FAQ's upload file is the
+certificate and its private key in one file (pem-bundle, with the intermediates between
+them so the appliance serves the whole chain). Files holding a private key are written 0600,
 atomically, and logged in the audit log. --out must be in a folder that exists.
 
 \b

@@ -48,6 +48,7 @@ from ccapki.store.records import KeyState
 from ccapki.store.schema import UTCDateTime
 from ccapki.store.session import STORE_ID_KEY, Store
 from ccapki.topology.model import Deployment, IdentitySpec, Role
+from ccapki.trust import CAM_TRUST_PATH, CAS_TRUST_PATH
 
 __all__ = [
     "TABLES",
@@ -163,15 +164,17 @@ def _decode(tbl: Table, rec: Mapping[str, Any], extra: Iterable[str] = ()) -> di
 
 
 def _with_not_after(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """CA and trust-entry rows of a backup made before schema 0010 (no ``not_after``) with
-    their certificate's end of validity, read from its PEM (once per certificate)."""
-    until: dict[str, dt.datetime] = {}
+    """CA and trust-entry rows of a backup made before schema 0010 (no ``not_after``) or
+    0011 (no ``not_before``) with their certificate's end and start of validity, read from
+    its PEM (once per certificate)."""
+    span: dict[str, tuple[dt.datetime, dt.datetime]] = {}
     for r in rows:
-        if r.get("not_after") is None:
+        if r.get("not_after") is None or r.get("not_before") is None:
             pem = r["pem"]
-            if pem not in until:
-                until[pem] = x509.load_pem_x509_certificate(pem.encode()).not_valid_after_utc
-            r["not_after"] = until[pem]
+            if pem not in span:
+                cert = x509.load_pem_x509_certificate(pem.encode())
+                span[pem] = (cert.not_valid_after_utc, cert.not_valid_before_utc)
+            r["not_after"], r["not_before"] = span[pem]
     return rows
 
 
@@ -1330,17 +1333,15 @@ class RecoveryKit:
     files: tuple[KitFile, ...]
 
 
-# the pages of the CCA GUIs (the FAQ and Cisco's guides; trust paths as in trust._cases)
+# the pages of the CCA GUIs, in the FAQ's words: the trust stores' paths are the ones every
+# trust command prints (trust.CAM_TRUST_PATH / CAS_TRUST_PATH), the certificate's beside them
+_CAS_CONSOLE = " (the CAS direct access console, https://HOST/admin)"
 _CERT_PAGE = {
-    Role.CAM: "Administration > CCA Manager > SSL > x509 Certificate",
-    Role.CAS: "Administration > SSL > x509 Certificate (the CAS direct access console, "
-    "https://HOST/admin)",
+    Role.CAM: CAM_TRUST_PATH.replace("Trusted Certificate Authorities", "x509 Certificate"),
+    Role.CAS: CAS_TRUST_PATH.replace("Trusted Certificate Authorities", "x509 Certificate")
+    + _CAS_CONSOLE,
 }
-_TRUST_PAGE = {
-    Role.CAM: "Administration > CCA Manager > SSL > Trusted Certificate Authorities",
-    Role.CAS: "Administration > SSL > Trusted Certificate Authorities (the CAS direct "
-    "access console)",
-}
+_TRUST_PAGE = {Role.CAM: CAM_TRUST_PATH, Role.CAS: CAS_TRUST_PATH + _CAS_CONSOLE}
 
 
 def recovery_kit(store: Store, dep: Deployment, name: str, password: bytes) -> RecoveryKit:
@@ -1417,9 +1418,11 @@ def _readme(
     lines += ["  README.txt  these steps", "", "Steps, in this order:", ""]
     step = 1
     for i, m in enumerate(members):
-        who = f"{m.name} ({m.hostname}{', ' + str(m.ips[0]) if m.ips else ''})"
+        # an appliance known by its address alone: that address once
+        said = [*([m.hostname] if m.hostname else []), *([str(m.ips[0])] if m.ips else [])]
+        who = f"{m.name} ({', '.join(said)})"
         if i == 0:
-            host = str(m.ips[0]) if m.ips else m.hostname
+            host = str(m.ips[0]) if m.ips else m.host
             page = _CERT_PAGE[role].replace("HOST", host)
             lines.append(f"{step}. On {who}, open {page}.")
             lines.append(
