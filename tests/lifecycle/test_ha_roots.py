@@ -211,6 +211,7 @@ def test_export_roots_internal_every_format(cli: CliRunner, ha: Path, home: Path
     assert sorted(p.name for p in out.iterdir()) == [
         "INSTALL.txt",
         "ccapki-root-1.cer",
+        "ccapki-root-1.crt",
         "ccapki-roots.mobileconfig",
         "ccapki-roots.p7b",
         "ccapki-roots.pem",

@@ -1070,7 +1070,7 @@ def _several_roots_header(need: Sequence[ClientRoot]) -> str:
     "export-roots",
     epilog="""\b
 EXAMPLES
-  ccapki export-roots --out roots/     PEM, .cer (Windows/GPO), .p7b, .mobileconfig, INSTALL.txt
+  ccapki export-roots --out roots/     PEM, .cer, .crt, .p7b, .mobileconfig, INSTALL.txt
   ccapki export-roots --out - > roots.pem
   ccapki export-roots --out roots/ --json
 
@@ -1136,6 +1136,8 @@ def export_roots(env: Env, out: str, follow_symlink: bool, as_json: bool) -> int
         ]
         for i, c in enumerate(need):
             files.append((folder / f"ccapki-root-{i + 1}.cer", r.roots_der_cer(c.certificate)))
+            # Debian's update-ca-certificates links only a file of one certificate
+            files.append((folder / f"ccapki-root-{i + 1}.crt", r.roots_pem([c.certificate])))
         files.append(
             (
                 folder / "ccapki-roots.mobileconfig",
@@ -1155,6 +1157,7 @@ def export_roots(env: Env, out: str, follow_symlink: bool, as_json: bool) -> int
                 pem="ccapki-roots.pem",
                 p7b="ccapki-roots.p7b",
                 profile="ccapki-roots.mobileconfig",
+                crt="ccapki-root-1.crt" if len(need) == 1 else "ccapki-root-*.crt",
             )
             for p in ("windows", "macos", "linux")
         )

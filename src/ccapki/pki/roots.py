@@ -226,18 +226,27 @@ def install_instructions(
     pem: str | None = None,
     p7b: str | None = None,
     profile: str | None = None,
+    crt: str | None = None,
 ) -> str:
     """How to install the exported roots on ``platform`` (windows, macos or linux).
 
     ``name`` is the files' base name (``NAME.cer``, ``NAME.pem``, ``NAME.p7b``,
     ``NAME.mobileconfig``) and the nickname in trust stores; ``cer``, ``pem``, ``p7b`` and
-    ``profile`` override single file names.
+    ``profile`` override single file names. ``crt``: PEM files of one root each (a name or
+    a glob) for Debian's ``update-ca-certificates``, which links into /etc/ssl/certs only
+    files holding exactly one certificate (default: ``pem`` copied as ``NAME.crt``, right
+    for one root).
     """
     key = platform.strip().lower()
     cer = cer or f"{name}.cer"
     pem = pem or f"{name}.pem"
     p7b = p7b or f"{name}.p7b"
     profile = profile or f"{name}.mobileconfig"
+    debian_copy = (
+        f"sudo cp {crt} /usr/local/share/ca-certificates/"
+        if crt
+        else f"sudo cp {pem} /usr/local/share/ca-certificates/{name}.crt"
+    )
     texts = {
         "windows": f"""\
 Windows: install {cer} as a trusted root.
@@ -259,7 +268,7 @@ macOS: install {cer} as a trusted root.
         "linux": f"""\
 Linux: install {pem} as a trusted root.
   Debian/Ubuntu:
-    sudo cp {pem} /usr/local/share/ca-certificates/{name}.crt
+    {debian_copy}
     sudo update-ca-certificates
   RHEL/Fedora/CentOS:
     sudo cp {pem} /etc/pki/ca-trust/source/anchors/{name}.pem
