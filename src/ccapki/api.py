@@ -952,12 +952,34 @@ def export(
             f"version must be a version number (1 or more), not {version!r}",
             "pass an int, e.g. version=1, or None for the current version",
         )
-    from ccapki.lifecycle.exports import export_identity, record_key_export
+    from ccapki.lifecycle.exports import (
+        KEY_FORMATS,
+        MIN_EXPORT_PASSWORD,
+        export_identity,
+        record_key_export,
+    )
 
     pw = password.encode() if isinstance(password, str) else password
+    # the password's refusals in this API's words (export_identity's name the CLI's options)
+    if format == "pkcs12" and not pw:
+        raise InputError(
+            "a PKCS#12 file needs a password", f"pass password= ({MIN_EXPORT_PASSWORD}+ characters)"
+        )
+    if pw and format in KEY_FORMATS:
+        length = len(pw.decode("utf-8", "replace"))
+        if length < MIN_EXPORT_PASSWORD:
+            raise InputError(
+                f"the password is too short ({length} characters): the file is the private "
+                "key at rest; nothing was exported",
+                f"pass a password= of at least {MIN_EXPORT_PASSWORD} characters (a few words "
+                "is best)",
+            )
     if store.identities.get(identity) is None:  # an appliance's name: its identity's
-        with contextlib.suppress(CcapkiError):  # else export_identity says what is wrong
-            identity = stored_deployment(store).identity(identity).name
+        held: Deployment | None = None
+        with contextlib.suppress(CcapkiError):  # no deployment file: export_identity says
+            held = stored_deployment(store)
+        if held is not None:  # a name the file does not have: said as the CLI says it
+            identity = held.identity(identity).name
     exported = export_identity(
         store,
         identity,
