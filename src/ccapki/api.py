@@ -1482,11 +1482,10 @@ def rotation_what_if(
     _deployment(deployment)
     _name(identity, "identity", "pass the identity's name (or an appliance's) as a str")
     _text(to_source, "to_source", "pass a source's name: 'internal' or 'self-signed'", none=True)
-    import dataclasses
-
     from ccapki.lifecycle.apply import ensure_issuers, issue_one, signer_for
     from ccapki.lifecycle.trustops import load_inventory, rotation_plan
     from ccapki.topology.model import Source
+    from ccapki.topology.plan import with_source
 
     spec = deployment.identity(identity)
     try:
@@ -1505,7 +1504,7 @@ def rotation_what_if(
     when = _now(store, now)
     plan = make_plan(deployment)
     p = plan.get(spec.name)
-    p = dataclasses.replace(p, spec=dataclasses.replace(p.spec, source=source))
+    p = with_source(p, deployment, source)  # that source's validity too
     signer = signer_for(p, deployment)
     with store.scoped(deployment.name):
         inv = load_inventory(store, deployment)

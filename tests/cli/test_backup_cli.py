@@ -255,6 +255,7 @@ def test_appliance_recovery_kit(cli: CliRunner, applied: Path, tmp_path: Path) -
     # said "Administration > SSL > ..." while trust plan said the FAQ's "SSL > ...")
     assert f"{CAS_TRUST_PATH} (the CAS direct access console" in text
     assert "Administration >" not in text
+    assert "HOST" not in text  # each page names the appliance's own console
 
 
 def test_appliance_refusals(cli: CliRunner, applied: Path, tmp_path: Path) -> None:

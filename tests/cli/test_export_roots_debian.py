@@ -57,6 +57,7 @@ def test_one_root_one_crt(cli: Cli, keyfile_store: Path, tmp_path: Path) -> None
     roots = tmp_path / "roots"
     ok(cli("export-roots", "--out", str(roots)))
     assert [p.name for p in roots.glob("*.crt")] == ["ccapki-root-1.crt"]
-    assert "sudo cp ccapki-root-1.crt /usr/local/share/ca-certificates/" in (
-        roots / "INSTALL.txt"
-    ).read_text()
+    assert (
+        "sudo cp ccapki-root-1.crt /usr/local/share/ca-certificates/"
+        in (roots / "INSTALL.txt").read_text()
+    )

@@ -121,7 +121,8 @@ def test_trust_check_findings_stay_one_line_each_and_are_counted(
     for line in findings:
         assert len(line) > 140, line
         assert line.endswith("the 4.8.0 default for a self-signed identity is 1826 days"), line
-    assert r.out.splitlines()[-1].endswith("; findings above: 5 cells FAIL on 3 appliances")
+    # + the agent cells of the two CAS: the agent on a Mac refuses it too (audit, item 3)
+    assert r.out.splitlines()[-1].endswith("; findings above: 7 cells FAIL on 3 appliances")
 
 
 def test_install_txt_of_several_roots_says_which_file_is_which_first(

@@ -117,7 +117,7 @@ def test_upgrading_4_6_to_4_7_2_says_the_certificates_become_true_self_signed(
         "would reissue cas1: CCA 4.7.2 makes true self-signed certificates: it becomes its "
         "own root, no longer signed by the Perfigo root, so the trust entries change on both "
         "sides (the CAM trusts each CAS's own certificate and each CAS the CAM's, in place of "
-        "the Perfigo root); valid for 365 days, the deployment file asks for 90\n"
+        "the Perfigo root); valid for 365 days, the release's default is 90\n"
     ) in r.out, r.out
     r = ok(cli("apply", new))
     assert "reissued cas1 v2" in r.out

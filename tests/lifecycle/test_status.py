@@ -31,7 +31,7 @@ from ccapki.lifecycle.status import (
 from ccapki.store.identities import CurrentFact
 from ccapki.store.records import ProbeRecord, ProbeVerdict
 from ccapki.topology.loader import parse_deployment
-from kit.certs import NOW, OutsideCA, pem
+from kit.certs import NOW, OutsideCA, key_pem, mint, pem, utcnow
 from kit.cli import FAQ, Cli, ha_pair, ok, standalone, write
 
 from .conftest import THIRD_PARTY_DEP, deployment, open_store
@@ -167,8 +167,10 @@ def test_a_pending_csr_says_when_the_certificate_it_replaces_is_due() -> None:
 
 def test_temporary_certificates_and_the_three_month_ones() -> None:
     ids = (_fact("cam", 80, "self-signed"), _fact("cas", 80, "perfigo"), _fact("x", 80))
+    adopted = frozenset({"cam", "cas", "x"})  # the appliances' own, imported
     short = build_report(
-        [DeploymentFacts("d", release="4.7.2", temporary_days=90, identities=ids)], NOW
+        [DeploymentFacts("d", release="4.7.2", temporary_days=90, identities=ids, adopted=adopted)],
+        NOW,
     )
     items = _by_name(short)
     assert items["cam"].temporary
@@ -184,7 +186,12 @@ def test_temporary_certificates_and_the_three_month_ones() -> None:
     assert short.counts()["temporary_3_months"] == 1
     assert "2 temporary (1 of them for 3 months)" in short.summary()
     long = build_report(
-        [DeploymentFacts("d", release="4.8.0", temporary_days=1826, identities=ids)], NOW
+        [
+            DeploymentFacts(
+                "d", release="4.8.0", temporary_days=1826, identities=ids, adopted=adopted
+            )
+        ],
+        NOW,
     )
     assert _by_name(long)["cam"].temporary
     assert "3 months" not in _by_name(long)["cam"].note
@@ -299,8 +306,10 @@ def test_custom_warn_days_from_the_deployment_file(
 
 
 def test_temporary_certificates_of_a_472_self_signed_deployment(
-    deployed: Callable[[str], Path], home: Path
+    cli: Cli, deployed: Callable[[str], Path], home: Path, tmp_path: Path
 ) -> None:
+    """Only an appliance's own install-time certificate, adopted, is temporary: the
+    self-signed certificates ccapki issues from the file are its own, renewed by it."""
     deployed(
         deployment(
             release="4.7.2",
@@ -312,15 +321,33 @@ def test_temporary_certificates_of_a_472_self_signed_deployment(
     with open_store(home) as store:
         report = estate_status(store, now=NOW)
     ids = _by_name(report)
-    assert ids["cam"].temporary
-    assert ids["cas1"].temporary
+    assert not ids["cam"].temporary
+    assert not ids["cas1"].temporary
     assert not ids["cas2"].temporary
-    assert "3 months" in ids["cam"].note
-    assert "CCA 4.7.2" in ids["cam"].note
-    assert ids["cam"].days_left is not None
-    assert 85 <= ids["cam"].days_left <= 90
-    assert "2 temporary (3 months)" in report.summary()
-    assert report.counts()["temporary"] == 2
+    assert ids["cas1"].note.startswith("true self-signed, issued by ccapki")
+    assert "3 months" not in ids["cam"].note
+    assert report.counts()["temporary"] == 0
+    assert "temporary" not in report.summary()
+
+    # cas1's own 3-month certificate, as the appliance made it at install: adopted
+    host = "cas1.example.org"
+    own = mint(host, san=[host, "10.1.0.1"], start=utcnow() - 5 * DAY, days=90)
+    files = [
+        write(tmp_path / "cas1.pem", pem(own.cert)),
+        write(tmp_path / "cas1.key", key_pem(own.key)),
+    ]
+    ok(cli("import", *files))
+    with open_store(home) as store:
+        report = estate_status(store, now=NOW)
+    ids = _by_name(report)
+    assert ids["cas1"].temporary
+    assert not ids["cam"].temporary
+    assert "3 months" in ids["cas1"].note
+    assert "CCA 4.7.2" in ids["cas1"].note
+    assert ids["cas1"].days_left is not None
+    assert 85 <= ids["cas1"].days_left <= 90
+    assert "1 temporary (3 months)" in report.summary()
+    assert report.counts()["temporary"] == 1
 
 
 def test_a_pending_csr_of_a_third_party_identity(
@@ -560,7 +587,16 @@ def test_a_short_temporary_certificate_says_its_own_lifetime() -> None:
         "cam", 1, "cc" * 32, "spki-cam", NOW + 5 * DAY, "self-signed", NOW - 5 * DAY, NOW - 5 * DAY
     )
     report = build_report(
-        [DeploymentFacts("d", release="4.7.2", temporary_days=90, identities=(short,))], NOW
+        [
+            DeploymentFacts(
+                "d",
+                release="4.7.2",
+                temporary_days=90,
+                identities=(short,),
+                adopted=frozenset({"cam"}),
+            )
+        ],
+        NOW,
     )
     note = _by_name(report)["cam"].note
     assert "lasts 3 months (90 days); this one was issued for 10 days" in note
@@ -619,15 +655,22 @@ def test_the_summary_counts_every_temporary_certificate_as_the_nagios_data_does(
         _fact("cas-b", 900, source="perfigo"),
         _fact("cas-c", 900, source="perfigo"),
     )
+    adopted = frozenset(f.identity for f in ids)
     mixed = build_report(
-        [DeploymentFacts("d", release="4.7.2", temporary_days=90, identities=ids)], NOW
+        [DeploymentFacts("d", release="4.7.2", temporary_days=90, identities=ids, adopted=adopted)],
+        NOW,
     )
     n = mixed.counts()
     assert (n["temporary"], n["temporary_3_months"]) == (4, 2)
     assert "4 temporary (2 of them for 3 months)" in mixed.summary()
     assert "temporary=4" in mixed.nagios_line()
     five_years = build_report(
-        [DeploymentFacts("d", release="4.8.0", temporary_days=1826, identities=ids[:2])], NOW
+        [
+            DeploymentFacts(
+                "d", release="4.8.0", temporary_days=1826, identities=ids[:2], adopted=adopted
+            )
+        ],
+        NOW,
     )
     assert "2 temporary" in five_years.summary()
     assert "3 months" not in five_years.summary()

@@ -103,19 +103,24 @@ def test_self_signed_480_mutual_channels_green_clients_only_apple(
     cli: CliRunner, deployed: Callable[[str], Path]
 ) -> None:
     """4.8.0's five-year temporary certificates: every appliance-to-appliance channel passes
-    once ``apply`` filled the trust stores; only the client channels fail (point 9)."""
+    once ``apply`` filled the trust stores; only the client channels fail (point 9), the
+    agent's too: the agent on a Mac refuses them as macOS does (825 days, audit item 3)."""
     deployed(dep("self-signed", "4.8.0"))
     code, cells = check(cli)
     assert code == 1
     for (_, channel), c in cells.items():
-        if channel in ("cam-cas", "ha-heartbeat", "agent"):
+        if channel in ("cam-cas", "ha-heartbeat"):
             assert c["status"] in ("pass", "n/a"), c
     assert failing(cells) == {
         (a, ch)
         for a in APPLIANCES
-        for ch in ("web-login", "admin-gui")
-        if not (a.startswith("cam") and ch == "web-login")
+        for ch in ("agent", "web-login", "admin-gui")
+        if not (a.startswith("cam") and ch in ("agent", "web-login"))
     }
+    for a in APPLIANCES[2:]:
+        (why,) = cells[(a, "agent")]["findings"]
+        assert why.startswith("agent-macos refuses it: [validity-too-long] Clean Access Agent on "
+                              "macOS 10.15+: "), why  # fmt: skip
 
 
 def test_third_party_imported_all_green(cli: CliRunner, third_party: None) -> None:
@@ -372,7 +377,10 @@ def test_480_five_year_self_signed_refused_by_apple(
         # refused outright by Apple platforms only; the others accept it once installed
         refusing = {f.split(" refuses it")[0] for f in findings if " refuses it" in f}
         assert refusing == {"macos", "ios"}, findings
-    assert cells[("cas-one", "agent")]["status"] == "pass"
+    # the agent on a Mac refuses it as macOS does; on Windows it is accepted (audit, item 3)
+    agent = cells[("cas-one", "agent")]
+    assert agent["status"] == "fail", agent
+    assert {f.split(" refuses it")[0] for f in agent["findings"]} == {"agent-macos"}, agent
     text = cli("trust", "check")
     assert "FAIL cas-one web-login:" in text.out
 

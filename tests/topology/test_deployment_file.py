@@ -288,14 +288,15 @@ BROKEN: list[tuple[str, str, str, int, str]] = [
         "cam is missing",
     ),
     (
-        "missing-peer-hostname",
+        # a peer's hostname may be left out (known by its address alone), never its ip
+        "missing-peer-ip",
         _edit(
-            'primary = { name = "cas1-a", hostname = "cas1-a.example.org",',
-            'primary = { name = "cas1-a",',
+            'hostname = "cas1-a.example.org", ip = "10.1.0.11" }',
+            'hostname = "cas1-a.example.org" }',
         ),
         'primary = { name = "cas1-a"',
         1,
-        "hostname is missing",
+        "ip is missing",
     ),
 ]
 

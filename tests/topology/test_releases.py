@@ -98,8 +98,13 @@ def test_release_rows() -> None:
     # who signs the temporary certificate: Perfigo before 4.7, itself from 4.7
     assert prof("4.6.9").temp_cert_signer == "perfigo"
     assert prof("4.7.0").temp_cert_signer == "self"
-    # its validity: 3 months on 4.7.x, 5 years from 4.8
+    # its validity: 3 months from 4.7.2 (the FAQ: "If you're using version 4.7.2 ... 3
+    # months only"), 5 years from 4.8; 4.7.0 and 4.7.1 keep the year of the rows before
+    assert prof("4.6.9").temp_cert_days == 365
+    assert prof("4.7.0").temp_cert_days == 365
+    assert prof("4.7.1").temp_cert_days == 365
     assert prof("4.7.2").temp_cert_days == 90
+    assert prof("4.7.9").temp_cert_days == 90
     assert prof("4.8").temp_cert_days == 5 * 365 + 1
     assert prof("4.9.1").temp_cert_days == 5 * 365 + 1
     # the IPsec heartbeat from 4.7, DN authorization from 4.9

@@ -51,7 +51,11 @@ def test_an_ipv6_zone_index_is_refused_naming_the_address_to_write(
 @pytest.mark.parametrize(
     ("value", "why"),
     [
-        ("10.1.0.10", "it is an IP address (put addresses in ip, the DNS name in hostname)"),
+        (
+            "10.1.0.10",
+            "it is an IP address (put addresses in ip, the DNS name in hostname; an "
+            "appliance known by its address alone leaves hostname out)",
+        ),
         ("bücher.example.org", "write it in its xn-- form: 'xn--bcher-kva.example.org'"),
         ("*.example.org", "a wildcard names no one appliance"),
         ("cas_1.example.org", "'_' is not allowed in a hostname (use '-')"),

@@ -70,7 +70,7 @@ def test_4_6_to_4_7_2_says_the_certificate_becomes_true_self_signed() -> None:
     assert reason == (
         f"CCA 4.7.2 {TRUE_SELF} by the Perfigo root, so {BOTH_SIDES} (the CAM trusts each "
         "CAS's own certificate and each CAS the CAM's, in place of the Perfigo root); "
-        "valid for 365 days, the deployment file asks for 90"
+        "valid for 365 days, the release's default is 90"
     )
 
 
@@ -91,7 +91,7 @@ def test_back_to_4_6_says_the_perfigo_root_signs_again(before: str, days: int | 
     assert kind is ActionKind.REISSUE
     assert reason.startswith(f"CCA 4.6.0 {TO_PERFIGO} (true self-signed), so {BOTH_SIDES}")
     if days is not None:
-        assert reason.endswith(f"; valid for {days} days, the deployment file asks for 365")
+        assert reason.endswith(f"; valid for {days} days, the release's default is 365")
 
 
 def test_before_4_5_no_trust_entries_change() -> None:
@@ -106,7 +106,7 @@ def test_before_4_5_no_trust_entries_change() -> None:
     ("before", "after", "kind", "words"),
     [
         ("4.7.2", "4.8.0", ActionKind.NOTHING, "valid for "),  # shorter than asked: kept
-        ("4.8.0", "4.7.2", ActionKind.REISSUE, "valid for 1826 days, the deployment file"),
+        ("4.8.0", "4.7.2", ActionKind.REISSUE, "valid for 1826 days, the release's default"),
         ("4.6.0", "4.5.0", ActionKind.NOTHING, "valid for "),
         ("4.8.0", "4.9.0", ActionKind.NOTHING, "valid for "),
     ],

@@ -115,6 +115,10 @@ EXAMPLES
 Without FILE: the deployment file the store last applied, as it was then (a note says
 when it was edited on disk since: give FILE to apply the edit).
 
+Certificates adopted with `ccapki import --file FILE` (taken with their keys from where
+they are in service) that fit the plan are kept, and said so: "kept: cas1 (adopted
+certificate, fits the plan)"; `ccapki plan FILE` says it too (--json: kept_adopted).
+
 Identities with source = "acme" that are due (no certificate yet, names changed, renewal
 window, revoked) are ordered from the ACME CA after the rest is committed, as `ccapki acme
 order` does (docs/acme.md), and the trust stores they need are updated. --dry-run never
@@ -141,6 +145,7 @@ def apply(env: Env, file: str | None, dry_run: bool, as_json: bool, no_acme: boo
     """Issue (or renew, or reissue) what the plan needs, from each identity's source."""
     from ccapki import api
     from ccapki.cli.common import load_deployment_arg
+    from ccapki.cli.output import adopted_kept
 
     if not dry_run:
         env.refuse_what_if("apply")
@@ -177,6 +182,8 @@ def apply(env: Env, file: str | None, dry_run: bool, as_json: bool, no_acme: boo
         current = store.identities.current() if result.issued else {}
         acme = _acme_due(store, dep, env, dry_run=dry_run, no_acme=no_acme)
         steps = _install_order(env, store, dep, result) if result.issued else []
+        kept = [n for n in adopted_kept(store, dep.name, result.actions) if n not in acme]
+        refused = _validity_refused(dep, result)  # said first: clients will refuse them
         code = _say(
             env,
             result,
@@ -187,6 +194,8 @@ def apply(env: Env, file: str | None, dry_run: bool, as_json: bool, no_acme: boo
             current=current,
             acme=acme,
             steps=steps,
+            kept=kept,
+            refused=refused,
         )
         if not as_json and dep.profile.dn_authorization:
             dns_said = _say_new_dns(store, dep, result, dry_run=dry_run)
@@ -447,8 +456,24 @@ def _unchanged(env: Env, file: str, as_json: bool) -> int | None:
             return None
         store.unlock()  # a wrong passphrase fails, as in any apply
         held = store.deployments.names()
+        from ccapki.cli.output import adopted_kept
+
+        kept = adopted_kept(store, name, result.actions)
         env.work_done()  # nothing to write: as after a committed apply
-    return _say(env, result, name, held, dry_run=False, as_json=as_json, current={})
+    return _say(env, result, name, held, dry_run=False, as_json=as_json, current={}, kept=kept)
+
+
+def _validity_refused(dep: Deployment, result: ApplyResult) -> list[str]:
+    """The plan's warning (:func:`~ccapki.topology.plan.validity_warning`) for the
+    identities apply issues now (or would: --dry-run) for longer than clients accept."""
+    from ccapki.topology.plan import ActionKind, make_plan, validity_warning
+
+    issuing = (ActionKind.ISSUE, ActionKind.REISSUE, ActionKind.RENEW)
+    due = {a.identity for a in result.actions if a.kind in issuing}
+    if not due:
+        return []
+    said = validity_warning(dep, [p for p in make_plan(dep).identities if p.name in due])
+    return [said] if said else []
 
 
 def _step(a: Action) -> str:
@@ -473,15 +498,19 @@ def _say(
     current: Mapping[str, StoredIdentity],
     acme: list[str] | None = None,
     steps: Sequence[str] = (),
+    kept: Sequence[str] = (),
+    refused: Sequence[str] = (),
 ) -> int:
     """Print what apply did (``current``: the store's identities, for those it issued;
     ``acme``: the ACME identities it orders next, or would order; ``steps``: what to do
-    next with what it issued, in the JSON: the text says it last)."""
+    next with what it issued, in the JSON: the text says it last; ``kept``: the adopted
+    certificates kept as they fit the plan, :func:`~ccapki.cli.output.adopted_kept`)."""
     from ccapki.topology.plan import ActionKind
 
     ordering = set(acme or ())
 
-    for warning in _warnings(result, name):
+    warnings = [*refused, *_warnings(result, name)]  # ``refused``: _validity_refused
+    for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
     if as_json:
         from ccapki.cli.output import print_json
@@ -508,6 +537,9 @@ def _say(
                 "deployment": name,
                 "new_deployment": name not in held,
                 "issued_elsewhere": list(result.issued_elsewhere),
+                # adopted (`ccapki import [--file FILE]`) and fitting the plan: kept
+                "kept_adopted": list(kept),
+                "warnings": warnings,
                 "actions": [
                     {"identity": a.identity, "action": a.kind.value, "reason": a.reason}
                     for a in result.actions
@@ -556,6 +588,10 @@ def _say(
         and a.identity not in ordering
         for a in result.actions
     )
+    if kept:  # taken with `ccapki import [--file FILE]`: kept, not issued again
+        from ccapki.cli.output import kept_words
+
+        click.echo(kept_words(kept))
     if dry_run and issuing:  # what they need in the trust stores follows from them
         click.echo(
             "would then add to each trust store what the new certificates need (the apply "

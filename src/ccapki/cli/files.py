@@ -303,7 +303,9 @@ EXAMPLES
 Adopting an estate: `ccapki import --file FILE` (before `ccapki apply FILE`) takes the
 certificates the appliances hold now (an appliance's own self-signed one: its PKCS#12 with
 the key) and keeps FILE as applied; `ccapki apply FILE` then keeps each that fits the plan
-and issues only the rest.
+and issues only the rest. A certificate whose key type is not the file's (an appliance's own
+RSA one, when FILE sets no key: ecdsa-p256 is the default) is replaced by that apply: the
+import warns, naming the key = "..." setting that keeps it.
 
 A folder's files that hold no certificate or key (a README.txt) are skipped with a
 warning; a damaged certificate file refuses the whole import.
@@ -311,7 +313,9 @@ A file holding certificates and a CA on none's chain (another CA's intermediate 
 along) keeps the certificates and ignores that CA ("ignored: X (in no certificate's
 chain)"); a file of CA certificates alone keeps them. The CA's answer to a stale CSR (made
 before the deployment file changed the identity's names or key type) is refused: make a
-new CSR (`ccapki apply FILE`, then `ccapki csr NAME`), or --force takes it anyway.
+new CSR (`ccapki apply FILE`, then `ccapki csr NAME`), or --force takes it anyway. So is
+the answer to a CSR whose key was retired (`ccapki keys retire`): --force takes it and makes
+the key active again.
 
 \b
 EXIT CODES
@@ -377,6 +381,15 @@ def import_cmd(
         mine |= {fingerprint(c) for c, n in zip(result.ca_certificates, chained, strict=True) if n}
         adds = [c for c in (api.plan_trust(store, dep) if mine else []) if c.fingerprint in mine]
         new_dns = _new_cas_dns(store, dep, [i.identity for i in result.identities])
+    from ccapki.topology.plan import key_type_warnings
+
+    # a key type the file does not give (an appliance's own RSA certificate, adopted, when
+    # the file sets no key): the plan replaces it; said per identity, or counted at scale
+    the_spec = {s.name: s for s in dep.identities}
+    odd_keys = key_type_warnings(
+        [(the_spec[i.identity], i.certificate) for i in result.identities if i.identity in the_spec]
+    )
+    per_identity = {name: w for name, w in odd_keys if name is not None}
     for imp in result.identities:
         v = versions[imp.identity]
         assert v is not None
@@ -387,6 +400,11 @@ def import_cmd(
         )
         for w in imp.warnings:
             click.echo(f"  warning: {w}")
+        if imp.identity in per_identity:
+            click.echo(f"  warning: {per_identity[imp.identity]}")
+    for name, w in odd_keys:  # counted, not one line per identity
+        if name is None:
+            click.echo(f"warning: {w}")
     for ca, names in zip(result.cas, chained, strict=True):
         if names:
             click.echo(f"kept CA {ca} (in the chain of {', '.join(names)})")
@@ -737,8 +755,10 @@ EXAMPLES
 On 4.7+ the IPsec heartbeat is judged as strongSwan decides IKE_AUTH: each peer's key its
 certificate's, one subject DN on both, each peer's trust store (as the store holds it)
 verifying the other's chain. "HA broken" means it will not come up; "not fit for HA" that
-it comes up, but the peers present different certificates or miss names; "cannot tell"
-that a file holds the certificate without its key (give the bundle, key included).
+it comes up, but the peers present different certificates, miss names, or present an
+expired certificate each peer trusts directly (strongSwan does not read its dates; the
+clients refuse it); "cannot tell" that a file holds the certificate without its key (give
+the bundle, key included).
 
 \b
 EXIT CODES
@@ -772,6 +792,7 @@ def check_ha(
     from ccapki.lifecycle.certfiles import (
         check_ha_pair,
         ha_heartbeat_blockers,
+        ha_peer_trust,
         identity_material,
     )
 
@@ -807,7 +828,11 @@ def check_ha(
         sides = [(ident.certificate, key), (ident.certificate, key)]
         chains = [(ident.certificate, *ident.chain)] * 2
     now = env.now()
-    checks = check_ha_pair(spec, sides[0], sides[1], now, profile=dep.profile)
+    trust = None
+    if dep.profile.ha_ipsec_heartbeat:  # whether strongSwan reads the dates: the trust stores
+        with env.open_store() as store:
+            trust = ha_peer_trust(store, spec)
+    checks = check_ha_pair(spec, sides[0], sides[1], now, profile=dep.profile, trust=trust)
     if primary:  # which version each peer holds: identical files may both be out of date
         with env.open_store() as store:
             checks.append(_current_on_peers(spec.name, store.identities.history(spec.name), sides))
@@ -841,8 +866,8 @@ def check_ha(
         for c in checks:
             mark = click.style("pass", fg="green") if c.ok else click.style("FAIL", fg="red")
             click.echo(f"{mark}  {c.item}: {c.detail}")
-        for why in blockers:
-            if not any(why.startswith(f"{c.item}: ") for c in checks):  # not a row above
+        if not any(not c.ok and c.breaks_heartbeat for c in checks):  # else: rows above
+            for why in blockers:
                 click.echo(f"{click.style('FAIL', fg='red')}  heartbeat (IKEv2): {why}")
         if ok:
             click.echo(f"{spec.name}: fit for HA")
@@ -865,34 +890,23 @@ def check_ha(
                 f"{spec.name}: HA broken: the IPsec heartbeat will not come up and both peers "
                 "would go active"
             )
-        elif dep.profile.ha_ipsec_heartbeat:  # rows failed, yet strongSwan authenticates
+        else:
             failed = [c.item for c in checks if not c.ok]
-            # said as what failed: one certificate on both peers lacking names is not
-            # "different certificates"
-            whys = []
-            if any(i not in (_CURRENT_ROW, _NAMES_ROW) for i in failed):
-                whys.append("the peers present different certificates or keys")
-            if _NAMES_ROW in failed:
-                whys.append("a peer's certificate lacks names the deployment file gives the pair")
-            if _CURRENT_ROW in failed:
-                whys.append("the peers do not present the store's current certificate")
-            why = ", and ".join(whys) or "the peers present different certificates or names"
-            fix = f"install the same bundle on both (`ccapki export {spec.name} --for-peer`)"
-            if _NAMES_ROW in failed:  # the store's own certificate may lack them too
-                with env.open_store() as store:
-                    history = store.identities.history(spec.name)
-                fix = _names_fix(spec, history, now, dep_file) or fix
-            click.echo(
-                f"{spec.name}: not fit for HA ({'; '.join(failed)}): the IPsec heartbeat still "
-                f"comes up (one subject DN, each peer trusts the other's chain), but {why}: "
-                f"{fix}"
-            )
-        else:  # before 4.7 the heartbeat is not keyed by the certificate
-            click.echo(
-                f"{spec.name}: not fit for HA: after a failover clients meet another "
-                f"certificate (on {dep.release} the heartbeat does not use the certificate, "
-                "so it stays up)"
-            )
+            why, fix = _not_fit(
+                env, spec, checks, [c for c, _ in sides], now, dep_file,
+                heartbeat=dep.profile.ha_ipsec_heartbeat,
+            )  # fmt: skip
+            if dep.profile.ha_ipsec_heartbeat:  # rows failed, yet strongSwan authenticates
+                click.echo(
+                    f"{spec.name}: not fit for HA ({'; '.join(failed)}): the IPsec heartbeat "
+                    f"still comes up (one subject DN, each peer trusts the other's chain), but "
+                    f"{why}: {fix}"
+                )
+            else:  # before 4.7 the heartbeat is not keyed by the certificate
+                click.echo(
+                    f"{spec.name}: not fit for HA: {why}: {fix} (on {dep.release} the "
+                    "heartbeat does not use the certificate, so it stays up)"
+                )
         if not primary:
             click.echo(
                 "checked the store's identity for both peers; to check what each peer really "
@@ -900,6 +914,74 @@ def check_ha(
                 "--primary FILE --secondary FILE`"
             )
     return 0 if ok else 1
+
+
+def _not_fit(
+    env: Env,
+    spec: IdentitySpec,
+    checks: Sequence[HaCheck],
+    certs: Sequence[x509.Certificate],
+    now: dt.datetime,
+    dep_file: str | None,
+    *,
+    heartbeat: bool,
+) -> tuple[str, str]:
+    """Why ``check-ha`` finds HA pair ``spec`` not fit though its heartbeat is not down
+    (``heartbeat``: 4.7+, keyed by the certificate; else there is none to break), said as
+    what failed, and the fix. The rows are told apart by their findings' codes (and the
+    CLI's own rows by item), never by their words. ``certs``: the primary's and the
+    secondary's certificates. Raises what reading the store raises."""
+    from ccapki.lifecycle.status import new_certificate_step
+    from ccapki.pki.certs import fingerprint
+    from ccapki.trust import Code
+
+    differ = {Code.HA_CERTIFICATE_DIFFERS, Code.HA_KEY_DIFFERS}
+    keyless = {Code.KEY_MISMATCH, Code.MISSING_KEY}
+    failed = [c for c in checks if not c.ok]
+    codes = {f.code for c in failed for f in c.findings}
+    items = {c.item for c in failed}
+    export = f"install the same bundle on both (`ccapki export {spec.name} --for-peer`)"
+    source = "acme" if spec.acme else spec.source.value
+    whys: list[str] = []
+    fixes: list[str] = []
+    if codes & differ:
+        whys.append(
+            "the peers present different certificates or keys"
+            if heartbeat
+            else "after a failover clients meet another certificate"
+        )
+        fixes.append(export)
+    if codes & keyless:
+        whys.append("a peer does not hold its certificate's key: it cannot serve TLS with it")
+        fixes.append(export)
+    if _NAMES_ROW in items:
+        whys.append("a peer's certificate lacks names the deployment file gives the pair")
+        with env.open_store() as store:
+            history = store.identities.history(spec.name)
+        fixes.append(_names_fix(spec, history, now, dep_file) or export)
+    if _CURRENT_ROW in items:
+        whys.append("the peers do not present the store's current certificate")
+        fixes.append(export)
+    dated = [f for c in failed for f in c.findings if f.code in (Code.EXPIRED, Code.NOT_YET_VALID)]
+    if dated:
+        same = fingerprint(certs[0]) == fingerprint(certs[1])
+        said = []
+        for f in dated if not same else dated[:1]:
+            cert = certs[0] if f.subject == "primary" else certs[1]
+            whose = "the pair's certificate" if same else f"the {f.subject}'s certificate"
+            when = (
+                f"expired on {cert.not_valid_after_utc:%Y-%m-%d}"
+                if f.code == Code.EXPIRED
+                else f"is not valid until {cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC "
+                "(check the clocks)"
+            )
+            said.append(f"{whose} {when}")
+        whys.append(f"{' and '.join(said)}: clients refuse it (agents, web login, admin GUI)")
+        fixes.append(new_certificate_step(spec.name, source, dep_file, ha=True, applied=True))
+    if not whys:  # a row of key usage (before 4.7: no heartbeat it could break)
+        whys.append("a peer's certificate is not fit for TLS both ways (see the rows above)")
+        fixes.append(new_certificate_step(spec.name, source, dep_file, ha=True, applied=True))
+    return ", and ".join(whys), "; ".join(dict.fromkeys(fixes))
 
 
 #: the row of ``check-ha FILES`` saying which version each peer holds
@@ -1294,6 +1376,9 @@ EXAMPLES
 \b
 EXIT CODES
   0 retired (or already retired)   2 no such key, several match, or the key is not pending
+
+`ccapki import` refuses a certificate on a retired key (the CA's answer to its CSR, come
+anyway); `import --force` takes it and makes the key active again.
 """,
 )
 @click.argument("fingerprint")

@@ -72,8 +72,19 @@ def lab_up(env: Env, interval: float, as_json: bool) -> int:
         # the deployment named (--deployment / CCAPKI_DEPLOYMENT), else the store's only
         # one: an ambiguous store fails here, and the daemon is told which one to serve
         name = store.deployment
-        if store.deployments.latest() is None:
+        kept = store.deployments.latest()
+        if kept is None:
             raise StoreError("the store holds no deployment", "run `ccapki apply FILE` first")
+        # an identity with no certificate (a third-party one before its CSR is answered):
+        # said here, naming it and its next step, not by a daemon that stopped
+        from ccapki.lifecycle.labspec import missing_certificates
+        from ccapki.topology.loader import parse_deployment
+
+        missing = missing_certificates(
+            store, parse_deployment(kept.text, kept.path or "<stored deployment>")
+        )
+        if missing is not None:
+            raise missing
     from ccapki.lab.daemon import read_state
 
     running = read_state(_state_dir(env))

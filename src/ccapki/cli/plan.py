@@ -9,6 +9,8 @@ import click
 from ccapki.cli.app import Env, pass_env
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from ccapki.store.session import Store
     from ccapki.topology.model import Deployment
     from ccapki.topology.plan import Action, Plan
@@ -16,7 +18,10 @@ if TYPE_CHECKING:
 __all__ = ["actions_summary", "plan", "render_plan"]
 
 
-def render_plan(plan: Plan, actions: tuple[Action, ...] | None) -> None:
+def render_plan(plan: Plan, actions: tuple[Action, ...] | None, kept: Sequence[str] = ()) -> None:
+    """The plan's table (with ``actions``: each identity's action, then their summary;
+    ``kept``: the adopted certificates kept as they fit the plan, said in one line)."""
+    from rich.markup import escape
     from rich.table import Table
 
     from ccapki.cli.output import console, plural
@@ -54,11 +59,16 @@ def render_plan(plan: Plan, actions: tuple[Action, ...] | None) -> None:
         ]
         if actions is not None:
             a = by_name.get(p.name)
-            row.append(f"{a.kind.value}\n[dim]{a.reason}[/dim]" if a else "")
+            # a reason may name a TOML table ("[deployment]"): text, not markup
+            row.append(f"{a.kind.value}\n[dim]{escape(a.reason)}[/dim]" if a else "")
         table.add_row(*row)
     out.print(table)
     if actions is not None:  # after a long table, what it asks for in one line
         out.print(actions_summary(actions), soft_wrap=True, markup=False)
+    if kept:  # taken with `ccapki import [--file FILE]`: kept, not issued again
+        from ccapki.cli.output import kept_words
+
+        out.print(kept_words(kept), soft_wrap=True, markup=False)
 
 
 def actions_summary(actions: tuple[Action, ...]) -> str:
@@ -148,7 +158,10 @@ def plan(env: Env, file: str | None, as_json: bool) -> int:
 
     dep, _ = load_deployment_arg(env, file, stdin=True)  # read-only: `-` is standard input
     p = api.make_plan(dep)
+    for warning in p.warnings:  # up front: what the plan gives that clients will refuse
+        click.echo(f"warning: {warning}", err=True)
     actions = None
+    kept: list[str] = []
     with env.optional_store() as store:  # none, or one to upgrade first (noted)
         if store is not None:
             if file is None:  # the file as applied: say so when it was edited since
@@ -160,6 +173,9 @@ def plan(env: Env, file: str | None, as_json: bool) -> int:
             actions = api.pending_actions(store, p, env.now())
             if file is not None:  # a file given: maybe not the one `ccapki csr` works from
                 actions = _apply_before_csr(store, dep, file, actions)
+            from ccapki.cli.output import adopted_kept
+
+            kept = adopted_kept(store, dep.name, actions)
     if as_json:
         from ccapki.cli.output import print_json
 
@@ -169,7 +185,8 @@ def plan(env: Env, file: str | None, as_json: bool) -> int:
                 {"identity": a.identity, "action": a.kind.value, "reason": a.reason}
                 for a in actions
             ]
+            data["kept_adopted"] = kept  # adopted certificates that fit the plan: kept
         print_json(data)
     else:
-        render_plan(p, actions)
+        render_plan(p, actions, kept)
     return 0

@@ -323,12 +323,15 @@ EXAMPLES
 
 \b
 Stages come from the deployment file: [monitoring] warn_days = [60, 30, 7] (the default);
-"<=30d" means at most 30 days left. TEMPORARY marks a release's install-time certificate
-(source self-signed or perfigo), which on CCA 4.7.x lasts only 3 months. SERVED is what each
-appliance presented at its last `ccapki probe`, and since when. A trust-store root is one
-row, however many appliances trust it: the summary, the Nagios data and the JSON `counts`
-count rows, while the JSON `items` list the root once per appliance that trusts it. A true
-self-signed identity, also the root its peers trust, is its identity's row alone.
+"<=30d" means at most 30 days left. TEMPORARY marks an appliance's own install-time
+certificate (source self-signed or perfigo, adopted by `ccapki import`, not issued by
+ccapki), which from CCA 4.7.2 to 4.7's last release lasts only 3 months; a self-signed
+identity ccapki issued is noted as such (clients trust it once `ccapki export-roots` is
+installed). SERVED is what each appliance presented at its last `ccapki probe`, and since
+when. A trust-store root is one row, however many appliances trust it: the summary, the
+Nagios data and the JSON `counts` count rows, while the JSON `items` list the root once per
+appliance that trusts it. A true self-signed identity, also the root its peers trust, is
+its identity's row alone.
 Within 24 hours of expiry the table, notes and --nagios lines say it in hours ("expires
 in 5 hours": DAYS 5h; "expired 16 hours ago": DAYS -16h; --json keeps days_left, 0 or
 -1, and adds hours_left, rounded down alike). "rollover" (a warning) marks a

@@ -525,7 +525,7 @@ def _rotation(
     from ccapki.lifecycle.apply import ensure_issuers, issue_one, signer_for
     from ccapki.lifecycle.trustops import rotation_plan
     from ccapki.topology.model import Source
-    from ccapki.topology.plan import make_plan
+    from ccapki.topology.plan import make_plan, with_source
 
     spec = dep.identity(name)
     source = Source(to_source) if to_source else spec.source
@@ -538,11 +538,9 @@ def _rotation(
             else f"make the CSR (`ccapki csr {spec.name}`), import the certificate, then run "
             "`ccapki trust plan` for the trust-store changes",
         )
-    import dataclasses
-
     plan = make_plan(dep)
     p = plan.get(spec.name)
-    p = dataclasses.replace(p, spec=dataclasses.replace(p.spec, source=source))
+    p = with_source(p, dep, source)  # that source's validity too
     signer = signer_for(p, dep)
     with env.open_store() as store, store.transaction():
         # a what-if: CAs it would create are minted, used, and rolled back

@@ -1435,7 +1435,7 @@ def _readme(
             step += 1
             if roots:
                 names = ", ".join(f for f, _, _ in roots)
-                lines.append(f"{step}. On {who}, open {_TRUST_PAGE[role]}.")
+                lines.append(f"{step}. On {who}, open {_TRUST_PAGE[role].replace('HOST', host)}.")
                 lines.append(
                     f"   Import each trusted CA: {names}. Without them the "
                     + (
@@ -1449,7 +1449,7 @@ def _readme(
             else:
                 lines.append(
                     f"{step}. Trusted CAs: ccapki's plan needs none on {m.name}; leave "
-                    f"{_TRUST_PAGE[role]} as it is."
+                    f"{_TRUST_PAGE[role].replace('HOST', host)} as it is."
                 )
             step += 1
         else:

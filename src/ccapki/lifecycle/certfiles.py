@@ -49,6 +49,7 @@ __all__ = [
     "check_ha_pair",
     "client_roots",
     "ha_heartbeat_blockers",
+    "ha_peer_trust",
     "identity_material",
     "make_csrs",
     "plan_names",
@@ -272,12 +273,16 @@ def check_ha_pair(
     now: dt.datetime,
     *,
     profile: ReleaseProfile | None = None,
+    trust: tuple[Sequence[x509.Certificate], Sequence[x509.Certificate]] | None = None,
 ) -> list[HaCheck]:
     """Both peers on one identity, naming the Service IP and both peers, fit for the heartbeat.
 
     ``primary`` and ``secondary`` are each peer's certificate and private key (``None``: no
     key); ``profile``: the release's (before 4.7 the rows are worded for a pair without the
-    IPsec heartbeat, :func:`ccapki.trust.ha_rules`). Returns one row per rule of
+    IPsec heartbeat, :func:`ccapki.trust.ha_rules`); ``trust``: each peer's trust store
+    (:func:`ha_peer_trust`; None: not known), by which the validity row tells an expired
+    certificate strongSwan refuses from one each peer trusts directly, whose dates it does
+    not read (as ``trust check`` judges the ha-heartbeat cells). Returns one row per rule of
     :data:`ccapki.trust.HA_RULES` (names, validity and key
     usage checked on each peer: a secondary holding another pair's certificate, or an
     expired or unfit one, fails the row, which names it). Raises nothing.
@@ -285,12 +290,27 @@ def check_ha_pair(
 
     from ccapki.trust import HaPair, HaPeer, check_ha
 
-    def peer(side: tuple[x509.Certificate, PrivateKeyTypes | None]) -> HaPeer:
+    def peer(
+        side: tuple[x509.Certificate, PrivateKeyTypes | None],
+        trusted: Sequence[x509.Certificate] | None,
+    ) -> HaPeer:
         cert, key = side
-        return HaPeer(cert, None if key is None else public_key_fingerprint(key))
+        spki = None if key is None else public_key_fingerprint(key)
+        return HaPeer(cert, spki, None if trusted is None else tuple(trusted))
 
-    pair = HaPair(spec.name, plan_names(spec), peer(primary), peer(secondary))
+    p_trust, s_trust = trust if trust is not None else (None, None)
+    pair = HaPair(spec.name, plan_names(spec), peer(primary, p_trust), peer(secondary, s_trust))
     return check_ha(pair, now, profile=profile)
+
+
+def ha_peer_trust(
+    store: Store, spec: IdentitySpec
+) -> tuple[list[x509.Certificate], list[x509.Certificate]]:
+    """The trust stores the store holds for the primary and the secondary of HA pair
+    ``spec`` (empty when it holds none). Raises what reading the store raises."""
+    trust = store.trust.all()
+    p, s = spec.members
+    return list(trust.get(p.name, [])), list(trust.get(s.name, []))
 
 
 def ha_heartbeat_blockers(
@@ -302,21 +322,22 @@ def ha_heartbeat_blockers(
     now: dt.datetime,
 ) -> tuple[str, ...]:
     """Why the IPsec heartbeat of HA pair ``spec`` would not come up with these chains
-    (``primary``/``secondary``: what each peer presents, leaf first) and the trust stores
-    the store holds for its two peers (:func:`ccapki.trust.heartbeat_blockers`; the store's
+    (``primary``/``secondary``: what each peer presents, leaf first; ``checks``: made with
+    the same trust stores, :func:`check_ha_pair` ``trust``) and the trust stores the store
+    holds for its two peers (:func:`ccapki.trust.heartbeat_blockers`; the store's
     CAs and the identity's stored chain as the intermediates a peer holds). Empty: it comes
     up. Raises what reading the store raises.
     """
     from ccapki.trust import heartbeat_blockers
 
-    trust = store.trust.all()
+    p_trust, s_trust = ha_peer_trust(store, spec)
     p, s = spec.members
     candidates = [c.certificate for c in store.cas.list()]
     current = store.identities.get(spec.name)
     if current is not None:
         candidates += current.chain
     return heartbeat_blockers(
-        checks, primary, secondary, trust.get(p.name, []), trust.get(s.name, []), now,
+        checks, primary, secondary, p_trust, s_trust, now,
         candidates=candidates, peers=(f"primary {p.name}", f"secondary {s.name}"),
     )  # fmt: skip
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from cryptography import x509
 
 from ccapki.errors import InputError, KeyNotFoundError
+from ccapki.lifecycle.adopted import IMPORT_ACTION, adopted_identities
 from ccapki.lifecycle.certfiles import check_fit, plan_names, public_roots
 from ccapki.pki.certs import (
     display_name,
@@ -42,11 +43,13 @@ if TYPE_CHECKING:
     from ccapki.store.session import Store
 
 __all__ = [
+    "IMPORT_ACTION",
     "Held",
     "ImportPlan",
     "ImportResult",
     "Imported",
     "Known",
+    "adopted_identities",
     "import_materials",
     "load_known",
     "plan_import",
@@ -122,6 +125,9 @@ class Known:
     #: made), for the identities a batch's leaves have CSRs of: the answer to an older CSR
     #: than that, arriving late, would replace a newer certificate
     current_csr: Mapping[str, tuple[int, dt.datetime]] = field(default_factory=dict)
+    #: when each retired key of the batch's certificates was retired (``ccapki keys
+    #: retire``), by its public-key fingerprint; None: the audit log does not say
+    retired: Mapping[str, dt.datetime | None] = field(default_factory=dict)
 
     @classmethod
     def empty(cls) -> Known:
@@ -148,6 +154,13 @@ class ImportPlan:
     #: CA certificates of the batch not kept: in a file with identity certificates, on
     #: none's chain (an unrelated CA sent along): "NAME (in no certificate's chain)"
     ignored: tuple[str, ...] = ()
+    #: (identity, certificate fingerprint) of the certificates ``force`` took although
+    #: their fit check refused them: their names are marked not checked in the store
+    #: (``status`` reads them, as it reads those whose names the file changed since)
+    unchecked: tuple[tuple[str, str], ...] = ()
+    #: (identity, key fingerprint) of the retired keys ``force`` made active again (a CA's
+    #: answer to a CSR given up with ``ccapki keys retire``): audited as revived
+    revived: tuple[tuple[str, str], ...] = ()
 
 
 # ---------------------------------------------------------------------------- reading
@@ -197,8 +210,9 @@ def load_known(store: Store, materials: Sequence[Material]) -> Known:
         ]
         if made:  # the newest CSR on the current key made before its certificate came
             current_csr[name] = (ident.version, made[-1])
+    keys = {k.fingerprint: k for k in store.keys.list()}
     return Known(
-        keys={k.fingerprint: k for k in store.keys.list()},
+        keys=keys,
         versions=versions,
         current=current,
         cas=tuple(store.cas.list()),
@@ -206,7 +220,34 @@ def load_known(store: Store, materials: Sequence[Material]) -> Known:
         chain_cas=store.identities.chain_certificates(),
         csrs=csrs,
         current_csr=current_csr,
+        retired=_retired_on(store, [s for s in wanted if s in keys], keys),
     )
+
+
+def _retired_on(
+    store: Store, spkis: Sequence[str], keys: Mapping[str, KeyRecord]
+) -> dict[str, dt.datetime | None]:
+    """When each retired key among ``spkis`` was retired: its ``key-retire`` audit row's
+    time (the newest), None when the log has none. Reads the log only when one is."""
+    import json
+
+    from ccapki.store.records import stored_time
+
+    retired = {s for s in spkis if keys[s].state is KeyState.RETIRED}
+    if not retired:
+        return {}
+    out: dict[str, dt.datetime | None] = dict.fromkeys(retired)
+    for at, detail in store.rows(
+        "SELECT at, detail FROM audit WHERE action = 'key-retire' AND deployment = :d ORDER BY id",
+        {"d": store.deployment},
+    ):
+        try:
+            fp = json.loads(detail).get("fingerprint")
+        except (ValueError, AttributeError):
+            continue
+        if fp in out:
+            out[fp] = stored_time(at)
+    return out
 
 
 # ---------------------------------------------------------------------------- deciding
@@ -421,6 +462,10 @@ class _Decisions:
     used_keys: set[str] = field(default_factory=set)
     refusals: list[str] = field(default_factory=list)
     fixes: list[str] = field(default_factory=list)
+    unchecked: list[tuple[str, str]] = field(default_factory=list)
+    revived: list[tuple[str, str]] = field(default_factory=list)
+    #: the identity each key of the batch's certificates went to (one key, one identity)
+    key_owner: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -518,9 +563,12 @@ def plan_import(
             ignored.setdefault(fp, f"{display_name(c)} (in no certificate's chain)")
     d.ca_imports = kept
     if d.refusals:
+        fixes = list(dict.fromkeys(d.fixes))
+        # a fix may say what --force does already (a retired key's: it revives the key)
+        done = fixes and all("--force" in f for f in fixes)
+        anyway = [] if done else ["or import anyway with --force"]
         raise InputError(
-            "refused (nothing was imported): " + " | ".join(d.refusals),
-            "; ".join([*dict.fromkeys(d.fixes), "or import anyway with --force"]),
+            "refused (nothing was imported): " + " | ".join(d.refusals), "; ".join(fixes + anyway)
         )
     return replace(_plan_of(d, batch, known, materials), ignored=tuple(ignored.values()))
 
@@ -609,23 +657,42 @@ def _plan_leaf(ctx: _Context, sc: SortedChain, d: _Decisions) -> None:
             f"CSR (`ccapki csr {spec.name}`); two appliances sharing one certificate are an "
             "HA pair: describe them as one in the deployment file",
         )
+    first, first_src = d.key_owner.setdefault(spki, (spec.name, src))
+    if first != spec.name:
+        # two certificates of the batch on one key for two identities (was exit 70: the
+        # keys table's one row per key)
+        raise InputError(
+            f"{src}: {display_name(leaf)} for {spec.name} is on the same private key as "
+            f"{first_src} for {first}: one key is never two identities' (nothing was imported)",
+            f"give each appliance its own key: for {spec.name} make a CSR (`ccapki csr "
+            f"{spec.name}`) and import the CA's answer; two appliances sharing one "
+            "certificate and key are an HA pair: describe them as one in the deployment file",
+        )
     chain, missing = _complete_chain(sc, ctx.ca_pool)
     findings = check_fit(leaf, spec, ctx.now)
     if missing is not None:
         findings.append(_namesake(incomplete_chain(leaf, missing), missing, ctx.ca_pool))
     hard = [f for f in findings if f.severity == "error"]
-    stale = _stale_answer(ctx.known.csrs.get(spki), spec) or _late_answer(ctx.known, spki, spec)
-    if (hard or stale) and not ctx.force:
-        reasons = [stale[0]] if stale else []
+    stale = _stale_answer(ctx.known.csrs.get(spki), spec) or _late_answer(
+        ctx.known, spki, spec, forced=ctx.force
+    )
+    retired = _retired_answer(ctx.known, stored, spec, forced=ctx.force)
+    if (hard or stale or retired) and not ctx.force:
+        reasons = [w[0] for w in (retired, stale) if w]
         d.refusals.append(
             f"{src} for {spec.name}: " + "; ".join([*reasons, *(f.reason for f in hard)])
         )
-        d.fixes += [stale[1]] if stale else []
+        d.fixes += [w[1] for w in (retired, stale) if w]
         d.fixes += [f.fix for f in hard]
         return
     warnings = tuple(f.reason for f in findings if f.severity == "warning" or ctx.force)
     if stale:  # imported anyway (--force)
         warnings = (stale[0], *warnings)
+    if retired:  # imported anyway (--force): the key is active again
+        warnings = (retired[0], *warnings)
+        d.revived.append((spec.name, spki))
+    if hard or stale:  # taken by --force: its names may lack what the file gives
+        d.unchecked.append((spec.name, fingerprint(leaf)))
     third_party = spec.source is Source.THIRD_PARTY or not _ours(leaf, ctx.known_cas)
     if third_party and spec.source is not Source.THIRD_PARTY:
         warnings += (source_warning(spec.name, spec.source),)
@@ -644,11 +711,41 @@ def _plan_leaf(ctx: _Context, sc: SortedChain, d: _Decisions) -> None:
     )
 
 
-def _late_answer(known: Known, spki: str, spec: IdentitySpec) -> tuple[str, str] | None:
+def _retired_answer(
+    known: Known, stored: KeyRecord | None, spec: IdentitySpec, *, forced: bool = False
+) -> tuple[str, str] | None:
+    """The refusal and fix when a certificate is on ``stored``, a key given up with
+    ``ccapki keys retire`` (never matched to a new certificate): the CA answered a CSR
+    the administrator retired. ``forced``: it is taken anyway, and the words say the key
+    is active again. None when the key is not a retired one."""
+    if stored is None or stored.state is not KeyState.RETIRED:
+        return None
+    when = known.retired.get(stored.fingerprint)
+    on = f" on {when:%Y-%m-%d}" if when is not None else ""
+    short = stored.fingerprint[:16]
+    if forced:
+        return (
+            f"its key {short} was retired{on} (`ccapki keys retire`): taken with --force, "
+            "the key is active again",
+            "",
+        )
+    return (
+        f"it is on key {short}, retired{on} (`ccapki keys retire`: given up, never matched "
+        "to a new certificate)",
+        f"make a new CSR (`ccapki csr {spec.name}`) and have the CA sign that one; "
+        "`--force` takes this certificate anyway, reviving the retired key",
+    )
+
+
+def _late_answer(
+    known: Known, spki: str, spec: IdentitySpec, *, forced: bool = False
+) -> tuple[str, str] | None:
     """The refusal and fix when the certificate on key ``spki`` answers an older CSR of
     ``spec`` than the one its current certificate answers (a renewal asked again, both
     answered, the older answer arriving last): importing it would make the older request's
-    certificate current over a newer one, perhaps installed already. None otherwise."""
+    certificate current over a newer one, perhaps installed already. ``forced``: it is
+    imported anyway (``--force``), and the words say it replaced that certificate. None
+    otherwise."""
     own = known.csrs.get(spki)
     cur = known.current_csr.get(spec.name)
     if own is None or cur is None or own.identity != spec.name:
@@ -656,10 +753,15 @@ def _late_answer(known: Known, spki: str, spec: IdentitySpec) -> tuple[str, str]
     version, made = cur
     if own.created_at >= made:
         return None
+    replaced = (
+        f"which was current: it replaced that newer certificate (`ccapki export {spec.name} "
+        f"--version {version}` writes it again)"
+        if forced
+        else "which is current: it would replace that newer certificate"
+    )
     return (
         f"it answers the CSR made {own.created_at:%Y-%m-%d %H:%M} UTC, older than the one "
-        f"{spec.name} v{version} answers (made {made:%Y-%m-%d %H:%M} UTC), which is current: "
-        "it would replace that newer certificate",
+        f"{spec.name} v{version} answers (made {made:%Y-%m-%d %H:%M} UTC), {replaced}",
         f"keep v{version} (the CA answered an older request late: nothing to import)",
     )
 
@@ -720,6 +822,8 @@ def _plan_of(
         held_cas=tuple(held_cas),
         held_keys=tuple(held_keys),
         notes=tuple(dict.fromkeys(n for m in materials for n in m.notes)),
+        unchecked=tuple(d.unchecked),
+        revived=tuple(d.revived),
     )
 
 
@@ -735,7 +839,11 @@ def store_import(store: Store, plan: ImportPlan) -> ImportResult:
     store.unlock()
     with store.transaction():
         store.identities.add(plan.records)
+        _log_imported(store, plan.imported)
+        store.identities.mark_names_unchecked(plan.unchecked, "import --force")
         store.keys.set_state(plan.activate, KeyState.ACTIVE)
+        for name, spki in plan.revived:  # a retired key taken back by --force
+            store.audit.record("key-revive", name, fingerprint=spki)
         for key in plan.new_keys:
             # a key with no certificate yet: keep it (never lose a key), as what it is
             store.keys.add(key, key_type_name(key), None, KeyState.PENDING)
@@ -774,3 +882,24 @@ def import_materials(
         known = load_known(store, materials)
         plan = plan_import(materials, dep, known, now, force=force, identity=identity)
         return store_import(store, plan)
+
+
+def _log_imported(store: Store, imported: Sequence[Imported]) -> None:
+    """One :data:`IMPORT_ACTION` audit row per certificate imported (in one statement):
+    what ccapki did not issue itself, for ``status``, ``plan`` and ``apply``."""
+    if not imported:
+        return
+    from sqlalchemy import insert
+
+    from ccapki.store import schema as t
+
+    rows = [
+        store.audit.row(
+            IMPORT_ACTION,
+            imp.identity,
+            {"fingerprint": fingerprint(imp.certificate), "key_from": imp.key_from},
+        )
+        for imp in imported
+    ]
+    with store.transaction() as c:
+        c.execute(insert(t.audit), rows)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,9 @@ from ccapki.lifecycle.status import (
     DeploymentFacts,
     Settings,
     StatusItem,
+    TrustFact,
+    adopted_of,
+    awaited_csrs,
     deployment_items,
     names_missing,
     read_settings,
@@ -230,6 +234,46 @@ def _shared(store: Store, deployment: str) -> _Kept:
     return found
 
 
+def _note_facts(store: Store, deployment: str, rows: list[CurrentFact]) -> dict[str, Any]:
+    """What :func:`~ccapki.lifecycle.status.deployment_items` words the notes of these
+    rows from, as :func:`~ccapki.lifecycle.status.read_facts` reads it for the whole
+    deployment: the CSRs of these identities awaiting the CA (``csrs``), those whose
+    certificate was adopted (``adopted``), and the trust-store entries holding their own
+    certificates (``trust``: a true self-signed identity, also its peers' root). Reads
+    only."""
+    if not rows:
+        return {}
+    current = {f.identity: f for f in rows}
+    with store.scoped(deployment):
+        csrs = awaited_csrs(store, store.deployments.latest, current, only=current)
+        adopted = adopted_of(store, rows)
+        ends = {f.fingerprint: f.not_after for f in rows}
+        fps = sorted(ends)
+        trust = tuple(
+            TrustFact(str(a), str(label), str(fp), ends[str(fp)])
+            for i in range(0, len(fps), 500)  # a page holds up to 1,000
+            for a, label, fp in store.rows(
+                "SELECT appliance, label, fingerprint FROM trust_entries WHERE deployment = :d "
+                "AND removed_at IS NULL AND fingerprint IN :fps ORDER BY id",
+                {"d": deployment, "fps": fps[i : i + 500]},
+            )
+        )
+    return {"csrs": csrs, "adopted": adopted, "trust": trust}
+
+
+def _planned_of(planned: Mapping[str, str], rows: list[CurrentFact]) -> dict[str, str]:
+    """What the deployment file plans (identity -> source), as a page's facts need it:
+    the page's rows (an ACME identity's notes, one the file no longer names: unused), not
+    the whole file (status would list every other planned identity as missing, each
+    left out again: 0.1 s a page of 10,000). When the file names none of the rows, one
+    identity it names (another page's, left out) says that it names others."""
+    page = {f.identity: planned[f.identity] for f in rows if f.identity in planned}
+    if not page and rows and planned:
+        other = next(iter(planned))
+        page[other] = planned[other]
+    return page
+
+
 def inventory_page(
     store: Store,
     deployment: str,
@@ -271,8 +315,14 @@ def inventory_page(
         # certificate lacking names the file gives (each read for this page's rows only)
         damaged=stored_damage(view, deployment, rows),
         unfit=names_missing(view, deployment, rows, conf.appliances),
+        # and noted as status notes them (each read for this page's rows only): the CSRs
+        # awaiting the CA, the adopted (temporary) certificates, where a true self-signed
+        # one is trusted, what the file plans (an ACME identity, one it no longer names)
+        **_note_facts(view, deployment, rows),
+        planned=_planned_of(conf.identities, rows),
     )
-    items = [i for i in deployment_items(facts, now) if i.kind == "identity"]
+    shown = {f.identity for f in rows}  # the file's other identities: other pages
+    items = [i for i in deployment_items(facts, now) if i.kind == "identity" and i.name in shown]
     items.sort(key=lambda i: (i.not_after or now, i.name))  # the query's order
     room = limit - len(items)
     if room > 0:

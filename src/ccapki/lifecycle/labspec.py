@@ -7,17 +7,19 @@ store's home folder; keys are unsealed in the daemon's memory only.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 
 from ccapki.errors import StoreError
 from ccapki.lab import ApplianceSpec, EndpointMaterial, LabSpec
+from ccapki.store.records import StoredIdentity
 from ccapki.store.session import Store
 from ccapki.topology.loader import parse_deployment
 from ccapki.topology.model import Deployment
 
-__all__ = ["build_spec", "load_spec"]
+__all__ = ["build_spec", "load_spec", "missing_certificates"]
 
 _PEM = serialization.Encoding.PEM
 
@@ -33,15 +35,13 @@ def build_spec(store: Store, dep: Deployment, *, link_interval: float = 5.0) -> 
     what Java PKIX, Chromium and strongSwan accept (a CA without keyUsage, for one).
     """
     idents = store.identities.current()
+    missing = missing_certificates(store, dep, idents)
+    if missing is not None:
+        raise missing
     trust = store.trust.all()
     appliances = []
     for spec in dep.identities:
-        ident = idents.get(spec.name)
-        if ident is None:
-            raise StoreError(
-                f"{spec.name} has no certificate in the store",
-                "run `ccapki apply` (or import its third-party certificate) before `lab up`",
-            )
+        ident = idents[spec.name]
         key = store.keys.private_key(ident.spki)
         key_pem = key.private_bytes(
             _PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -58,7 +58,7 @@ def build_spec(store: Store, dep: Deployment, *, link_interval: float = 5.0) -> 
                     hostname=spec.common_name,
                     pair=spec.name if spec.ha else None,
                     ha_role=("primary" if j == 0 else "secondary") if spec.ha else None,
-                    gui_hostname=m.hostname,
+                    gui_hostname=m.host,
                 )
             )
     profile = dep.profile
@@ -75,6 +75,38 @@ def build_spec(store: Store, dep: Deployment, *, link_interval: float = 5.0) -> 
         mutual_verification=profile.mutual_verification,
         heartbeat=profile.ha_ipsec_heartbeat,
         dn_authorization=dns,
+    )
+
+
+def missing_certificates(
+    store: Store, dep: Deployment, idents: Mapping[str, StoredIdentity] | None = None
+) -> StoreError | None:
+    """The error ``lab up`` (and the lab's reload) stops with when an identity of ``dep``
+    has no certificate in the store (``idents``: ``store.identities.current()`` when read
+    already): each such identity named (the first few, and how many in all) with the step
+    that gives it one (a third-party one: ``ccapki csr NAME``, then ``ccapki import`` the
+    CA's answer). None when every identity has one. Reads only."""
+    from ccapki.lifecycle.trustops import first_step, load_inventory
+
+    held = store.identities.current() if idents is None else idents
+    lacking = [s for s in dep.identities if s.name not in held]
+    if not lacking:
+        return None
+    awaiting = load_inventory(store, dep, held).awaiting
+    most = 3
+    shown = [s.name for s in lacking[:most]]
+    if len(lacking) > most:
+        names = f"{', '.join(shown)} and {len(lacking) - most} more"
+    else:
+        names = " and ".join([", ".join(shown[:-1]), shown[-1]] if len(shown) > 1 else shown)
+    more = len(lacking) > most
+    verb = "has" if len(lacking) == 1 else "have"
+    steps = "; ".join(f"{s.name}: {first_step(s, awaiting)}" for s in lacking[:most])
+    return StoreError(
+        f"the lab cannot start: {names} {verb} no certificate in the store yet (the lab "
+        "serves each identity's own)",
+        f"{steps}{'; then the others likewise (`ccapki plan` lists them)' if more else ''}; "
+        "then `ccapki lab up`",
     )
 
 

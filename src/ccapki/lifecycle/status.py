@@ -3,13 +3,13 @@
 What it lists, per deployment: every identity (its current version), every CA, every pending
 CSR and every trust-store root (trust entries not removed), each with its days left and its
 stage: ``ok``, one of the deployment's ``[monitoring] warn_days`` as text (``"60"``, ``"30"``,
-``"7"``: at most that many days left), ``expired``, ``not-yet-valid`` (an identity whose
-certificate's ``not_before`` column is after ``now``; a CA or trust-store root whose
-``not_before`` is known and after ``now``: the ``cas`` and ``trust_entries`` tables keep no
-such column, so only for a row whose PEM is read, one written without ``not_after``), or
-``pending`` (a CSR). Temporary
-certificates (an identity whose source is ``self-signed`` or ``perfigo``: the release's own
-install-time kind of certificate) are marked, the three-month ones of CCA 4.7.x above all.
+``"7"``: at most that many days left), ``expired``, ``not-yet-valid`` (a certificate, CA
+or trust-store root whose ``not_before`` column is after ``now``; a CA or root row written
+without it is read from its PEM), or ``pending`` (a CSR). Temporary
+certificates (an appliance's own install-time certificate, adopted by ``ccapki import``:
+source ``self-signed`` or ``perfigo``, not issued by ccapki) are marked, the three-month
+ones of CCA 4.7.2 (and the 4.7 releases after it) above all; a ``self-signed`` or
+``perfigo`` identity ccapki issued is not temporary (its note says what it means for trust).
 For each identity, what its appliances really serve, from the last probe of each endpoint
 (``store.probes``): the verdict and since when.
 
@@ -37,7 +37,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from json.encoder import encode_basestring_ascii as _jstr  # json.dumps' own string encoder
@@ -87,7 +87,8 @@ __all__ = [
 
 #: The kinds of item, in the order a deployment's items of equal days left are listed.
 KINDS = ("identity", "csr", "ca", "trust-root")
-#: The sources whose certificate is a release's install-time temporary certificate.
+#: The sources of a release's install-time temporary certificate (when adopted, not issued
+#: by ccapki: :attr:`DeploymentFacts.adopted`).
 TEMPORARY_SOURCES = frozenset({Source.SELF_SIGNED.value, Source.PERFIGO.value})
 #: What an endpoint serves that is not the identity's current certificate.
 WRONG_VERDICTS = frozenset(
@@ -108,7 +109,7 @@ UNFIT_STAGE = "missing-san"
 #: (:func:`not_yet_valid_words`).
 EARLY_STAGE = "not-yet-valid"
 #: A release whose temporary certificate lasts this many days or fewer is "three months"
-#: (CCA 4.7.x: 90 days).
+#: (CCA 4.7.2 and the 4.7 releases after it: 90 days).
 _THREE_MONTHS = 92
 _DAY = dt.timedelta(days=1)
 #: A probe older than this (or than twice the deployment's probe_interval, when longer) is
@@ -262,7 +263,7 @@ class StatusItem:
 
     @property
     def three_months(self) -> bool:
-        """A temporary certificate of the release's 3-month kind (CCA 4.7.x)."""
+        """A temporary certificate of the release's 3-month kind (CCA 4.7.2 to 4.7's last)."""
         return self.temporary and self.note.startswith("TEMPORARY:")
 
     @property
@@ -574,9 +575,9 @@ def _plural(n: int, word: str) -> str:
 
 class CaFact(NamedTuple):
     """A CA the deployment holds (``kind``: perfigo-root, internal-root, ...).
-    ``not_before``: its start of validity when known (the ``cas`` table has no such
-    column: :func:`read_facts` knows it only for a row whose PEM it parses, one written
-    without ``not_after``); after ``now``, stage :data:`EARLY_STAGE`."""
+    ``not_before``: its start of validity (the ``cas`` column, schema 0011; a row written
+    without it is read from its PEM by :func:`read_facts`); None: not known. After
+    ``now``, stage :data:`EARLY_STAGE`."""
 
     name: str
     kind: str
@@ -590,7 +591,7 @@ class TrustFact(NamedTuple):
     an earlier version of one of the deployment's identities (a self-signed certificate
     trusted directly, renewed since): ``(identity, its version, the current version)``;
     nothing presents it once the appliances are reloaded, so its expiry warns nobody.
-    ``not_before``: as :attr:`CaFact.not_before` (``trust_entries`` has no such column)."""
+    ``not_before``: as :attr:`CaFact.not_before` (the ``trust_entries`` column)."""
 
     appliance: str
     label: str
@@ -659,6 +660,10 @@ class DeploymentFacts:
     #: identity -> the names of :attr:`unfit`'s its current certificate lacks (an ACME
     #: identity lacking an IP address: no order can name it)
     unfit_names: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: the identities whose current certificate was adopted (imported with its own key,
+    #: not issued by ccapki): of a :data:`TEMPORARY_SOURCES` source, an appliance's own
+    #: install-time certificate, the FAQ's temporary certificate (:func:`adopted_of`)
+    adopted: frozenset[str] = frozenset()
 
 
 # ---------------------------------------------------------------------------- pure part
@@ -697,25 +702,18 @@ def _stage_words(stage: str, days: int, not_after: dt.datetime, now: dt.datetime
 def _temporary_note(
     source: str, facts: DeploymentFacts, lifetime: dt.timedelta | None = None
 ) -> str:
-    """What to know of a temporary kind of certificate: a Perfigo-style one (the pre-4.7
-    install-time kind), or the release's own install-time kind (self-signed from 4.7,
-    Perfigo-signed before), which on 4.7.x lasts 3 months."""
+    """What to know of an appliance's own install-time certificate, adopted (the FAQ's
+    temporary certificate): a Perfigo-signed one (the pre-4.7 kind), or the release's own
+    kind (self-signed from 4.7, Perfigo-signed before), which from 4.7.2 to 4.7's last
+    lasts 3 months."""
     fix = 'replace it with a CA-signed one (source = "internal" or "third-party")'
     if source == Source.PERFIGO.value:
         return (
-            f"temporary kind: Perfigo-signed, as CCA's install-time certificates before 4.7; {fix}"
+            "temporary: the appliance's own install-time certificate, Perfigo-signed as "
+            f"CCA's were before 4.7; {fix}"
         )
     rel = f"CCA {facts.release}" if facts.release else "the release"
-    kind = "self-signed"
-    if facts.release:
-        from ccapki.errors import InputError
-        from ccapki.topology.releases import parse_release, profile_for
-
-        try:
-            if profile_for(parse_release(facts.release)).temp_cert_signer == "perfigo":
-                kind = "Perfigo-signed"
-        except InputError:
-            pass
+    kind = "Perfigo-signed" if _perfigo_release(facts.release) else "self-signed"
     if facts.temporary_days is not None and facts.temporary_days <= _THREE_MONTHS:
         issued = ""
         if lifetime is not None and abs(lifetime.days - facts.temporary_days) > 1:
@@ -724,7 +722,40 @@ def _temporary_note(
             f"TEMPORARY: {rel}'s {kind} install-time certificate lasts 3 months "
             f"({facts.temporary_days} days){issued}; {fix}"
         )
-    return f"temporary: {rel}'s {kind} install-time kind of certificate"
+    return f"temporary: the appliance's own install-time certificate ({rel}'s {kind} kind)"
+
+
+def _perfigo_release(release: str | None) -> bool:
+    """Whether ``release`` signs its temporary (and ``self-signed``) certificates with the
+    Perfigo root (before 4.7). False when not known or not readable."""
+    if not release:
+        return False
+    from ccapki.errors import InputError
+    from ccapki.topology.releases import parse_release, profile_for
+
+    try:
+        return profile_for(parse_release(release)).temp_cert_signer == "perfigo"
+    except InputError:
+        return False
+
+
+def _own_note(source: str, facts: DeploymentFacts) -> str:
+    """What to know of a self-signed or Perfigo-style certificate ccapki issued from the
+    deployment file (on purpose, renewed by ccapki: not the release's temporary one), for
+    trust: no client trusts it until its root is in the client's trusted root store. Empty
+    for other sources."""
+    if source not in TEMPORARY_SOURCES:
+        return ""
+    # before 4.7, a self-signed identity is signed by the Perfigo root
+    if source == Source.PERFIGO.value or _perfigo_release(facts.release):
+        return (
+            "Perfigo-style, issued by ccapki: clients warn of it as untrusted until the "
+            "Perfigo root that signs it is in their trusted root store (`ccapki export-roots`)"
+        )
+    return (
+        "true self-signed, issued by ccapki: clients warn of it as untrusted until it (its "
+        "own root) is in their trusted root store (`ccapki export-roots`)"
+    )
 
 
 def new_certificate_step(
@@ -1016,7 +1047,9 @@ def deployment_items(facts: DeploymentFacts, now: dt.datetime) -> list[StatusIte
             continue
         stage, left = stages[f.identity] = judge(f.not_after)
         expiry[f.identity] = f.not_after
-        temporary = f.source in TEMPORARY_SOURCES
+        # the appliance's own install-time certificate (adopted): temporary; one ccapki
+        # issued from the file on purpose is self-signed (or Perfigo-style), no more
+        temporary = f.source in TEMPORARY_SOURCES and f.identity in facts.adopted
         why = facts.damaged.get(f.identity)
         if why is not None:  # its days and expiry are what the row's columns say
             items.append(
@@ -1037,7 +1070,7 @@ def deployment_items(facts: DeploymentFacts, now: dt.datetime) -> list[StatusIte
                     f.source, facts, f.not_after - f.not_before if f.not_before else None
                 )
                 if temporary
-                else "",
+                else _own_note(f.source, facts),
                 trusted_own.get(f.fingerprint),
             ),
             f,
@@ -1469,12 +1502,19 @@ _CA_DAYS: dict[str, dict[str, int]] = {}
 _SETTINGS: dict[str, Settings] = {}
 
 
+def _when(value: object) -> dt.datetime | None:
+    """A nullable datetime column's value as read (:func:`~ccapki.store.records.stored_time`)."""
+    from ccapki.store.records import stored_time
+
+    return None if value is None else stored_time(value)
+
+
 def _not_after_from_pems(
     store: Store, fingerprints: set[str]
 ) -> dict[str, tuple[dt.datetime, dt.datetime]]:
     """The (end, start) of validity of these CA or trust-store certificates, read from
-    their PEM: for rows written without their ``not_after`` column (before schema 0010);
-    the tables keep no ``not_before``, so only these rows' start is known."""
+    their PEM: for rows written without their ``not_after`` (before schema 0010) or
+    ``not_before`` column (before 0011)."""
     wanted = sorted(fingerprints)
     out: dict[str, tuple[dt.datetime, dt.datetime]] = {}
     for sql in (
@@ -1719,7 +1759,10 @@ def _names_missing(
     identity the file has given other names since (each version's facts keep the names,
     :func:`_plan_names_of`) is read and checked, so a large estate's status still parses
     no certificate. A version keeping no names (written before they were kept) cannot
-    tell: the certificates it may have made are checked. Reads only; raises the store's
+    tell: the certificates it may have made are checked. So is one whose row says its
+    names were not checked (``names_unchecked``: ``import --force`` took it over its fit
+    check), but for the IP addresses of an ACME identity's (no ACME order names one: it
+    lacks them by design, as the one its orders bring). Reads only; raises the store's
     errors."""
     if kept is None or not identities:
         return {}
@@ -1748,19 +1791,37 @@ def _names_missing(
             found = since[made] = [v for at, v in versions if start is None or at >= start]
         return found
 
+    # the few certificates taken without their names checked (a partial index finds them)
+    unchecked = {
+        (str(identity), str(fp)): str(why)
+        for identity, fp, why in store.rows(
+            "SELECT identity, fingerprint, names_unchecked FROM certificates "
+            "WHERE deployment = :d AND names_unchecked IS NOT NULL",
+            {"d": name},
+        )
+    }
     suspects: dict[str, CurrentFact] = {}
+    forced: dict[str, str] = {}  # fingerprint -> how it was taken, unchecked
     for f in identities:
         want = latest.get(f.identity)
         if want is None:  # not in the file any more: neither renewed nor checked
             continue
         if any(v is None or v.get(f.identity, want) != want for v in relevant(f.created_at)):
             suspects[f.fingerprint] = f
+        elif (f.identity, f.fingerprint) in unchecked:
+            suspects[f.fingerprint] = f
+            forced[f.fingerprint] = unchecked[f.identity, f.fingerprint]
     if not suspects:
         return {}
     from cryptography import x509
 
-    from ccapki.pki.certs import covers
+    from ccapki.pki.certs import covers, parse_ip
     from ccapki.trust import HaPair, HaPeer, NamesCovered, NamesOnBothPeers
+
+    acme: set[str] = set()
+    if forced:
+        planned = read_settings(kept.text, kept.path or "<stored deployment>", kept.facts)
+        acme = {i for i, source in planned.identities.items() if source == "acme"}
 
     members: Counter[str] = Counter(appliances.values())
     now = store.now()
@@ -1775,6 +1836,10 @@ def _names_missing(
             except (ValueError, AttributeError):  # damaged: its row says so (doctor)
                 continue
             names = tuple(latest[f.identity].split(","))
+            how = forced.get(fp)
+            if how is not None and f.identity in acme:  # no ACME order names an IP
+                names = tuple(n for n in names if parse_ip(n) is None)
+            taken = "" if how is None else f" (taken with `ccapki {how}`)"
             lacks = tuple(n for n in names if not covers(cert, n))
             if members[f.identity] > 1:
                 rule = NamesOnBothPeers()
@@ -1784,13 +1849,13 @@ def _names_missing(
                 if found:
                     out[f.identity] = (
                         f"not fit for HA ({rule.item}: {rule.detail(pair, found)}): "
-                        f"{found[0].reason}",
+                        f"{found[0].reason}{taken}",
                         lacks,
                     )
             else:
                 found = NamesCovered(f.identity, names).evaluate(cert, now)
                 if found:
-                    out[f.identity] = (f"{found[0].subject}: {found[0].reason}", lacks)
+                    out[f.identity] = (f"{found[0].subject}: {found[0].reason}{taken}", lacks)
     return out
 
 
@@ -1802,8 +1867,6 @@ def read_facts(store: Store, name: str) -> DeploymentFacts:
     Raises :class:`~ccapki.errors.DeploymentError` when the stored deployment file no
     longer parses, :class:`~ccapki.errors.StoreError` for an unusable store.
     """
-    from ccapki.store.records import KeyState, stored_time
-
     with store.scoped(name):
         kept = store.deployments.latest()
         conf = (
@@ -1814,68 +1877,44 @@ def read_facts(store: Store, name: str) -> DeploymentFacts:
         identities = tuple(store.identities.current_facts())
         damaged = _damaged_certificates(store)
         chains = store.identities.current_chain_fingerprints()
-        pending = {k.fingerprint for k in store.keys.list(state=KeyState.PENDING)}
         current = {f.identity: f for f in identities}
-
-        def outstanding(identity: str, spki: str, made: dt.datetime) -> bool:
-            if spki in pending:
-                return True
-            cur = current.get(identity)  # renewed on the same key ([renewal] key = "keep")
-            return (
-                cur is not None
-                and cur.spki == spki
-                and cur.created_at is not None
-                and made > cur.created_at
-            )
-
-        waiting = [c for c in store.csrs.list() if outstanding(c.identity, c.spki, c.created_at)]
-        unwritten = _unwritten(store) if waiting else {}
-        stale = _stale_csrs(kept, waiting) if waiting else {}
-        csrs = tuple(
-            CsrFact(
-                c.identity,
-                c.spki,
-                c.created_at,
-                stale.get(c.spki, ""),
-                *unwritten.get((c.identity, c.spki, c.created_at), ("", "renew --commit")),
-            )
-            for c in waiting
-        )
+        csrs = awaited_csrs(store, kept, current)
+        adopted = adopted_of(store, identities)
         probes = tuple(store.probes.latest(chains=False))
         scope = SHARED_CAS if conf.shared_ca else name
         ca_rows = [
-            (n, kind, fp, None if end is None else stored_time(end))
-            for n, kind, fp, end in store.rows(
-                "SELECT name, kind, fingerprint, not_after FROM cas WHERE deployment = :d "
-                "ORDER BY id",
+            (n, kind, fp, _when(end), _when(start))
+            for n, kind, fp, end, start in store.rows(
+                "SELECT name, kind, fingerprint, not_after, not_before FROM cas "
+                "WHERE deployment = :d ORDER BY id",
                 {"d": scope},
             )
         ]
         trust_rows = [
-            (a, label, fp, None if end is None else stored_time(end))
-            for a, label, fp, end in store.rows(
-                "SELECT appliance, label, fingerprint, not_after FROM trust_entries "
+            (a, label, fp, _when(end), _when(start))
+            for a, label, fp, end, start in store.rows(
+                "SELECT appliance, label, fingerprint, not_after, not_before FROM trust_entries "
                 "WHERE deployment = :d AND removed_at IS NULL ORDER BY id",
                 {"d": name},
             )
         ]
-        missing = {r[2] for r in (*ca_rows, *trust_rows) if r[3] is None}
+        missing = {r[2] for r in (*ca_rows, *trust_rows) if r[3] is None or r[4] is None}
         until = _not_after_from_pems(store, missing) if missing else {}
         old = _superseded(store, {r[2] for r in trust_rows}, current)
         lacking = _names_missing(store, name, kept, identities, conf.appliances)
     cas = tuple(
         [
-            CaFact(n, k, fp, end, None) if end else CaFact(n, k, fp, *until[fp])
-            for n, k, fp, end in ca_rows
+            CaFact(n, k, fp, end, start) if end and start else CaFact(n, k, fp, *until[fp])
+            for n, k, fp, end, start in ca_rows
         ]
     )
     ca_days = _ca_days(kept) if cas else {}
     trust = tuple(
         [
-            TrustFact(a, label, fp, end, old.get(fp))
-            if end
+            TrustFact(a, label, fp, end, old.get(fp), start)
+            if end and start
             else TrustFact(a, label, fp, until[fp][0], old.get(fp), until[fp][1])
-            for a, label, fp, end in trust_rows
+            for a, label, fp, end, start in trust_rows
         ]
     )
     return DeploymentFacts(
@@ -1897,7 +1936,76 @@ def read_facts(store: Store, name: str) -> DeploymentFacts:
         unfit={identity: words for identity, (words, _) in lacking.items()},
         unfit_names={identity: names for identity, (_, names) in lacking.items()},
         file=kept.path if kept else None,
+        adopted=adopted,
     )
+
+
+def awaited_csrs(
+    store: Store,
+    kept: DeploymentRecord | Callable[[], DeploymentRecord | None] | None,
+    current: Mapping[str, CurrentFact],
+    only: Collection[str] | None = None,
+) -> tuple[CsrFact, ...]:
+    """The CSRs of the deployment acted on that await the CA's answer (their key pending,
+    or the current key of a renewal on the same key made after the current certificate),
+    oldest first, as status lists them: stale when made for an older version of the
+    deployment file ``kept`` (the store's last; a callable: read only when a CSR awaits),
+    and whether a stopped run left its file unwritten. ``current``: the current
+    identities' columns; ``only``: the CSRs of these identities alone (a page of the
+    inventory). Reads only; raises what the store raises."""
+    from ccapki.store.records import KeyState
+
+    records = store.csrs.list()
+    if only is not None:
+        records = [c for c in records if c.identity in only]
+        if not records:
+            return ()
+    # read whether or not a CSR is kept: status reads every table it reports from (a
+    # damaged keys table is said, not a clean report)
+    pending = {k.fingerprint for k in store.keys.list(state=KeyState.PENDING)}
+    if not records:
+        return ()
+
+    def outstanding(identity: str, spki: str, made: dt.datetime) -> bool:
+        if spki in pending:
+            return True
+        cur = current.get(identity)  # renewed on the same key ([renewal] key = "keep")
+        return (
+            cur is not None
+            and cur.spki == spki
+            and cur.created_at is not None
+            and made > cur.created_at
+        )
+
+    waiting = [c for c in records if outstanding(c.identity, c.spki, c.created_at)]
+    if not waiting:
+        return ()
+    unwritten = _unwritten(store)
+    stale = _stale_csrs(kept() if callable(kept) else kept, waiting)
+    return tuple(
+        CsrFact(
+            c.identity,
+            c.spki,
+            c.created_at,
+            stale.get(c.spki, ""),
+            *unwritten.get((c.identity, c.spki, c.created_at), ("", "renew --commit")),
+        )
+        for c in waiting
+    )
+
+
+def adopted_of(store: Store, identities: Sequence[CurrentFact]) -> frozenset[str]:
+    """Those of ``identities`` (current rows of the deployment acted on) whose certificate
+    of a :data:`TEMPORARY_SOURCES` source was adopted, not issued by ccapki: an appliance's
+    own install-time certificate, the FAQ's temporary certificate
+    (:func:`~ccapki.lifecycle.adopted.adopted_identities`). Reads the audit log only when
+    one of them is of such a source."""
+    kinds = {f.identity: f.fingerprint for f in identities if f.source in TEMPORARY_SOURCES}
+    if not kinds:
+        return frozenset()
+    from ccapki.lifecycle.adopted import adopted_identities
+
+    return adopted_identities(store, kinds)
 
 
 def estate_status(

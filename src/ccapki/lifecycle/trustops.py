@@ -38,6 +38,7 @@ from ccapki.trust import (
 )
 from ccapki.trust._cases import Change
 from ccapki.trust._model import Code, Finding
+from ccapki.trust._policy import CHANNEL_PLATFORMS
 
 __all__ = [
     "Cell",
@@ -47,14 +48,16 @@ __all__ = [
     "certificates_to_trust",
     "check_deployment",
     "client_trust_roots",
+    "first_step",
     "load_inventory",
     "required_trust",
     "rotation_plan",
     "trust_changes",
 ]
 
-BROWSERS = ("chrome", "firefox", "windows", "macos", "ios")
-AGENT_PLATFORMS = ("agent",)
+# the client platforms of each client channel: one table, which `plan` reads too
+BROWSERS = CHANNEL_PLATFORMS[Channel.WEB_LOGIN.value]
+AGENT_PLATFORMS = CHANNEL_PLATFORMS[Channel.AGENT.value]
 
 
 def certificates_to_trust(
@@ -68,7 +71,8 @@ def certificates_to_trust(
     issued by a CA that is not a CA itself (trusting it would not make its issuer's
     certificates trusted), unless ``force``: it is returned then, with a warning. With
     ``now``, a certificate outside its validity at ``now``, or with a key the appliances'
-    Java cannot verify with (EdDSA, RSA-PSS only), is added with a warning saying so.
+    Java cannot verify with (EdDSA, RSA-PSS only), is added with a warning saying so; so is
+    an intermediate CA (CA:TRUE, not self-signed): it is no root for clients.
     """
     from ccapki.errors import FileFormatError, InputError
     from ccapki.pki.certs import is_ca
@@ -90,6 +94,14 @@ def certificates_to_trust(
             "and keep key files off the machines that only trust)",
         )
     key_note += _unusable_anchors(certs, now) if now is not None else ()
+    key_note += tuple(
+        f"{display_name(c)} is an intermediate CA (issued by {issuer_display_name(c)}), not "
+        "a root: an appliance may need it in its trust store (a peer that does not send it "
+        "in its chain), but clients trust roots, which `ccapki export-roots --out DIR` "
+        "writes (the store lists this entry with the trust-store roots)"
+        for c in certs
+        if is_ca(c) and not is_self_signed(c)
+    )
     leaves = [c for c in certs if not is_ca(c) and not is_self_signed(c)]
     if not leaves:
         return certs, key_note
@@ -656,7 +668,24 @@ class _Fits:
             m = re.search(r"validity_days = (\d+) or less", f.fix)
             if m:
                 return self._shorter(spec, int(m.group(1)))
+        if f.code == Code.WRONG_EKU and spec.source is Source.THIRD_PARTY:
+            return self._ask_eku(spec)
         return f.fix
+
+    def _ask_eku(self, spec: IdentitySpec) -> str:
+        """The fix of a third-party certificate whose extendedKeyUsage lacks what CAM/CAS
+        mutual TLS needs: ccapki does not re-issue it, the CA does, on a new CSR."""
+        name = spec.name
+        eku = "clientAuth and serverAuth in its extendedKeyUsage"
+        if spec.acme:
+            return (
+                f"order {name} from an ACME CA (or a profile of it) that issues {eku} "
+                f"(`ccapki acme order {name}`): CAM and CAS authenticate each other both ways"
+            )
+        return (
+            f"make a new CSR (`ccapki csr {name}`) and ask the CA for a certificate with {eku} "
+            "(CAM and CAS authenticate each other both ways), then `ccapki import` it"
+        )
 
     def _renew(self, spec: IdentitySpec, *, expired: bool) -> str:
         name = spec.name
@@ -737,6 +766,16 @@ def _no_certificate(
     step (``awaiting``: :attr:`Inventory.awaiting`; ``named``: the finding names the
     identity). Raises nothing."""
     name = spec.name
+    return (
+        f"{name + ' has ' if named else ''}no certificate yet -> fix: {first_step(spec, awaiting)}"
+    )
+
+
+def first_step(spec: IdentitySpec, awaiting: Mapping[str, dt.datetime]) -> str:
+    """The step that gives ``spec``, which has no certificate yet, its first one: the CA's
+    answer to import (``awaiting``: :attr:`Inventory.awaiting`), a CSR to make, an ACME
+    order, or ``apply``. Raises nothing."""
+    name = spec.name
     if spec.acme:
         fix = f"order it from the ACME CA (`ccapki acme order {name}`)"
     elif spec.source is Source.THIRD_PARTY and name in awaiting:
@@ -751,7 +790,7 @@ def _no_certificate(
         )
     else:
         fix = "issue it (`ccapki apply FILE`)"
-    return f"{name + ' has ' if named else ''}no certificate yet -> fix: {fix}"
+    return fix
 
 
 def _ha_name(spec: IdentitySpec) -> str:
@@ -924,7 +963,7 @@ def _check_deployment(
             if spec.role is Role.CAS:
                 client_channels.append((Channel.AGENT, spec.common_name, AGENT_PLATFORMS))
                 client_channels.append((Channel.WEB_LOGIN, spec.common_name, BROWSERS))
-            client_channels.append((Channel.ADMIN_GUI, a.hostname, BROWSERS))
+            client_channels.append((Channel.ADMIN_GUI, a.host, BROWSERS))
             for channel, name, platforms in client_channels:
                 if chain is None:
                     missing = _no_certificate(spec, inv.awaiting, named=False)

@@ -244,7 +244,7 @@ def real_endpoints_status(deployment: Deployment) -> LabStatus:
                         host,
                         port,
                         # an appliance's own admin GUI by its own hostname, as offline
-                        a.hostname if kind == "gui" else spec.common_name,
+                        a.host if kind == "gui" else spec.common_name,
                         kind in ("control", "heartbeat"),
                     )
                 )
@@ -531,7 +531,7 @@ def _live_stack_accepts(
             chain = inventory.chain_of(spec)
             if not chain:
                 return False
-            name = member.hostname if channel is Channel.ADMIN_GUI else spec.common_name
+            name = member.host if channel is Channel.ADMIN_GUI else spec.common_name
             try:
                 v = verify_for_stack(
                     got.stacks, chain[0], list(chain[1:]), list(roots), peer_name=name, at=now

@@ -17,4 +17,5 @@ __all__ = [
     "request",
     "roots",
     "signer",
+    "validitycaps",
 ]

@@ -38,6 +38,22 @@ class IdentityRequest:
     def __post_init__(self) -> None:
         if not self.common_name:
             raise ValueError("an identity needs a common name")
+        ip = self.common_name_ip
+        if ip is not None and ip not in self.ip_addresses:
+            # Chromium (and every RFC 6125 client) matches an address against the SAN's
+            # iPAddress entries alone: CN=<IP> without that entry is refused by name
+            raise ValueError(
+                f"the common name {self.common_name} is an IP address the subjectAltName "
+                "does not list"
+            )
+
+    @property
+    def common_name_ip(self) -> IPAddress | None:
+        """The address the common name is (an appliance known by its IP alone), else None."""
+        try:
+            return ipaddress.ip_address(self.common_name)
+        except ValueError:
+            return None
 
     @property
     def subject(self) -> x509.Name:

@@ -194,7 +194,7 @@ class _Canvas:
     def box(self, a: Appliance, x: float, y: float, w: float, channels: Sequence[Channel]) -> None:
         self.add(
             f'<g class="appliance" data-appliance="{_x(a.name)}">'
-            f"<title>{_x(f'{a.name} ({a.role.value.upper()}, {a.hostname})')}</title>"
+            f"<title>{_x(f'{a.name} ({a.role.value.upper()}, {a.host})')}</title>"
             f'<rect x="{x:g}" y="{y:g}" width="{w:g}" height="{_BOX_H}" rx="6" '
             f'fill="#ffffff" stroke="#57606a" stroke-width="1.5"/>'
             f'<text x="{x + 10:g}" y="{y + 19:g}" font-size="14" font-weight="600" '

@@ -69,6 +69,7 @@ class CARepository:
                     "created_at": self._s.now(),
                     "deployment": scope,
                     "not_after": cert.not_valid_after_utc,
+                    "not_before": cert.not_valid_before_utc,
                 },
             )
             self._s.audit.record("ca-add", name, kind=kind, fingerprint=fp)

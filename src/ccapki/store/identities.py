@@ -290,6 +290,29 @@ class IdentityRepository:
                 .values(state=KeyState.SUPERSEDED.value)
             )
 
+    def mark_names_unchecked(self, certificates: Sequence[tuple[str, str]], why: str) -> None:
+        """Record on these certificates of the deployment, as (identity, certificate
+        fingerprint), that their names were not checked against the deployment file when
+        they were taken (``why``: the command that took them, ``"import --force"``):
+        ``status`` then reads them to judge their names (stage ``missing-san``), as it
+        reads those whose identity the file has given other names since."""
+        if not certificates:
+            return
+        from sqlalchemy import update
+
+        from ccapki.store import schema as t
+
+        col = t.certificates.c
+        with self._s.transaction() as c:
+            for identity, fp in certificates:
+                c.execute(
+                    update(t.certificates)
+                    .where(col.deployment == self._s.deployment)
+                    .where(col.identity == identity)
+                    .where(col.fingerprint == fp)
+                    .values(names_unchecked=why)
+                )
+
     def chain_certificates(self) -> builtins.list[x509.Certificate]:
         """Every CA certificate of the stored identities' chains, each once (the chains are
         few: read each distinct one once)."""

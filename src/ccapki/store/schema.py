@@ -112,6 +112,9 @@ cas = Table(
     # the certificate's end of validity (0010; NULL on a row written without it: read its
     # PEM), so `status` parses no certificate
     Column("not_after", UTCDateTime, nullable=True),
+    # its start of validity (0011, as not_after): `status` says a CA dated ahead
+    # not-yet-valid
+    Column("not_before", UTCDateTime, nullable=True),
     Index("ix_cas_kind", "kind"),
     Index("ix_cas_deployment", "deployment"),
 )
@@ -137,6 +140,10 @@ certificates = Table(
     # chain_pem's certificates by fingerprint, space-separated (0010; NULL on a row written
     # without it: read its chain_pem), so `status` finds the CAs in use in an index
     Column("chain_fps", Text, nullable=True),
+    # why the certificate's names were not checked against the deployment file when it was
+    # taken (0011): "import --force"; NULL when they were (issued by ccapki from the plan,
+    # or imported without --force), the usual row. `status` reads these few certificates
+    Column("names_unchecked", String(64), nullable=True),
     UniqueConstraint(
         "deployment", "identity", "version", name="uq_certificates_deployment_identity_version"
     ),
@@ -156,6 +163,15 @@ certificates = Table(
         "not_before",
         "chain_fps",
     ),
+)
+# the few certificates taken without their names checked (0011): a partial index, so
+# `status` finds them without reading the certificate rows, and an apply's rows (NULL)
+# cost it nothing
+Index(
+    "ix_certificates_unchecked",
+    certificates.c.deployment,
+    sqlite_where=certificates.c.names_unchecked.isnot(None),
+    postgresql_where=certificates.c.names_unchecked.isnot(None),
 )
 
 csrs = Table(
@@ -182,6 +198,7 @@ trust_entries = Table(
     Column("removed_at", UTCDateTime, nullable=True),
     Column("deployment", String(128), nullable=False),
     Column("not_after", UTCDateTime, nullable=True),  # as cas.not_after (0010)
+    Column("not_before", UTCDateTime, nullable=True),  # as cas.not_before (0011)
     Index("ix_trust_entries_deployment", "deployment"),
 )
 
@@ -197,6 +214,15 @@ audit = Table(
     Column("deployment", String(128), nullable=True),
     # who: the operating-system user of a CLI run, or a service user (None before 0003)
     Column("actor", String(128), nullable=True),
+)
+# the few rows of certificates `ccapki import` took (lifecycle.adopted): plan, apply and
+# status find the adopted ones without scanning the whole log; the many rows an apply
+# writes (action "issue") cost this partial index nothing
+Index(
+    "ix_audit_import",
+    audit.c.deployment,
+    sqlite_where=audit.c.action == "import",
+    postgresql_where=audit.c.action == "import",
 )
 
 # what each endpoint served, each time it was probed (``ccapki probe``, ``ccapki watch``)

@@ -110,6 +110,7 @@ class TrustStoreRepository:
                         "added_at": now,
                         "deployment": dep,
                         "not_after": cert.not_valid_after_utc,
+                        "not_before": cert.not_valid_before_utc,
                     }
                 )
                 # thousands of appliances trust the same CA under the same label: its

@@ -136,11 +136,15 @@ def _table(v: Any, keys: frozenset[str], required: tuple[str, ...]) -> dict[str,
     return v
 
 
+def _appliance(role: Role, name: str, m: dict[str, Any]) -> Appliance:
+    """An appliance (a hostname, or its address alone) of the table ``m``."""
+    hostname = _hostname(m["hostname"]) if "hostname" in m else None
+    return Appliance(name=name, role=role, hostname=hostname, ips=_ips(m["ip"]))
+
+
 def _member(role: Role, v: Any) -> Appliance:
-    m = _table(v, _MEMBER_KEYS, ("name", "hostname", "ip"))
-    return Appliance(
-        name=_name(m["name"]), role=role, hostname=_hostname(m["hostname"]), ips=_ips(m["ip"])
-    )
+    m = _table(v, _MEMBER_KEYS, ("name", "ip"))
+    return _appliance(role, _name(m["name"]), m)
 
 
 def _unit(role: Role, v: Any, header: dict[str, Any]) -> IdentitySpec:
@@ -153,16 +157,14 @@ def _unit(role: Role, v: Any, header: dict[str, Any]) -> IdentitySpec:
             _member(role, u.get("primary")),
             _member(role, u.get("secondary")),
         )
-        if "service_ip" not in u or "virtual_hostname" not in u:
+        if "service_ip" not in u:
             raise _Full
         service_ip: IPAddress | None = _ip(u["service_ip"])
-        virtual: str | None = _hostname(u["virtual_hostname"])
+        virtual = _hostname(u["virtual_hostname"]) if "virtual_hostname" in u else None
     else:
-        if "service_ip" in u or "virtual_hostname" in u or "hostname" not in u or "ip" not in u:
+        if "service_ip" in u or "virtual_hostname" in u or "ip" not in u:
             raise _Full
-        members = (
-            Appliance(name=name, role=role, hostname=_hostname(u["hostname"]), ips=_ips(u["ip"])),
-        )
+        members = (_appliance(role, name, u),)
         service_ip, virtual = None, None
     source = _source(u["source"]) if "source" in u else header["source"]
     key = _key(u["key"]) if "key" in u else header["key"]
@@ -172,6 +174,7 @@ def _unit(role: Role, v: Any, header: dict[str, Any]) -> IdentitySpec:
         members=members,
         source=Source(source),
         key_type=key,
+        key_type_default="key" not in u and header["key_default"],
         service_ip=service_ip,
         virtual_hostname=virtual,
         validity_days=_days(u.get("validity_days")) or header["validity_days"],
@@ -201,6 +204,7 @@ def _header(v: Any) -> dict[str, Any]:
         "organization": organization,
         "source": _source(h.get("source", "self-signed")),
         "key": _key(h["key"]) if "key" in h else KeyType.ECDSA_P256,
+        "key_default": "key" not in h,
         "validity_days": _days(h.get("validity_days")),
         "shared_ca": ca == "shared",
     }

@@ -75,7 +75,10 @@ def _hostname_why(v: str) -> str:
     reason applies: the hint gives the rules)."""
     try:
         ipaddress.ip_address(v)
-        return ": it is an IP address (put addresses in ip, the DNS name in hostname)"
+        return (
+            ": it is an IP address (put addresses in ip, the DNS name in hostname; an "
+            "appliance known by its address alone leaves hostname out)"
+        )
     except ValueError:
         pass
     if not v.isascii():
@@ -366,17 +369,20 @@ _SUBJECT_EXAMPLES = {
 
 class _Member(_Strict):
     name: str = Field(pattern=_NAME_RE.pattern)
-    hostname: str
+    hostname: str | None = None  # a peer known by its address alone: ip only
     ip: list[str]
     endpoints: dict[str, str] = {}
 
-    _host = field_validator("hostname")(classmethod(lambda cls, v: _check_hostname(v)))
+    _host = field_validator("hostname")(
+        classmethod(lambda cls, v: None if v is None else _check_hostname(v))
+    )
     _ip = field_validator("ip", mode="before")(classmethod(lambda cls, v: _check_ips(v)))
     # endpoints are checked once the roles are known (_check_endpoints), naming their line
 
 
 class _Unit(_Strict):
-    """A standalone appliance (hostname + ip) or an HA pair (primary + secondary)."""
+    """A standalone appliance (ip, and hostname when it has one) or an HA pair (primary +
+    secondary, service_ip, and virtual_hostname when the pair has one)."""
 
     name: str = Field(pattern=_NAME_RE.pattern)
     hostname: str | None = None
@@ -924,7 +930,8 @@ _TYPE_EXAMPLES = {
 #: subject attributes a ``subject`` table does not take, and where they come from
 _SUBJECT_ELSEWHERE = {
     "organization": 'the organization (O) is set once, in [deployment]: organization = "..."',
-    "common_name": "the common name (CN) is the identity's (virtual) hostname: ccapki sets it",
+    "common_name": "the common name (CN) is the identity's (virtual) hostname, or its (Service) "
+    "IP address without one: ccapki sets it",
 }
 
 
@@ -963,8 +970,7 @@ def _allowed_keys(parent: Sequence[Any]) -> list[str]:
 
 
 def _appliance(role: Role, m: _Member | _Unit) -> Appliance:
-    assert m.hostname is not None
-    assert m.ip is not None
+    assert m.ip is not None  # hostname None: known by its address alone (its CN is the IP)
     return Appliance(
         name=m.name,
         role=role,
@@ -1006,11 +1012,11 @@ def _unit(
                 '"host:port" } }, and the same for the secondary',
                 "endpoints",
             )
-        if u.service_ip is None or u.virtual_hostname is None:
-            lack = "service_ip" if u.service_ip is None else "virtual_hostname"
+        if u.service_ip is None:
             raise fail(
-                f"HA pair {u.name!r} has no {lack}",
-                f"add {lack} = ... : the Service IP and virtual hostname the pair shares",
+                f"HA pair {u.name!r} has no service_ip",
+                'add service_ip = "..." : the Service IP the pair shares (and virtual_hostname '
+                "= ..., its DNS name, when it has one)",
             )
         members: tuple[Appliance, ...] = (
             _appliance(role, u.primary),
@@ -1024,13 +1030,24 @@ def _unit(
                 "hostname and ip",
                 "service_ip" if u.service_ip else "virtual_hostname",
             )
-        if u.hostname is None or u.ip is None:
-            lack = "hostname" if u.hostname is None else "ip"
+        if u.ip is None:
+            neither = u.hostname is None
             raise fail(
-                f"{where}: {u.name!r} has no {lack}",
-                f'add {lack} = "..." (or primary/secondary tables for an HA pair)',
+                f"{where}: {u.name!r} has " + ("neither hostname nor ip" if neither else "no ip"),
+                'add ip = "..." (the address it answers on'
+                + ('; and hostname = "..." when it has a DNS name' if neither else "")
+                + ", or primary/secondary tables for an HA pair)",
             )
         members = (_appliance(role, u),)
+    acme = (u.source or hdr.source) == "acme"
+    if acme and all(m.hostname is None for m in members) and u.virtual_hostname is None:
+        raise fail(
+            f'{where}: {u.name!r} has source = "acme" and no hostname: ACME DNS-01 proves '
+            "DNS names, never an IP address",
+            f'give {u.name} a hostname = "..." (its DNS name), or source = "internal" (or '
+            '"third-party") for a certificate naming its IP address',
+            "source" if u.source else None,
+        )
     return IdentitySpec(
         name=u.name,
         role=role,
@@ -1038,8 +1055,9 @@ def _unit(
         source=Source.THIRD_PARTY
         if (u.source or hdr.source) == "acme"
         else Source(u.source or hdr.source),
-        acme=(u.source or hdr.source) == "acme",
+        acme=acme,
         key_type=KeyType(u.key or hdr.key),
+        key_type_default=u.key is None and "key" not in hdr.model_fields_set,
         service_ip=ipaddress.ip_address(u.service_ip) if u.service_ip else None,
         virtual_hostname=u.virtual_hostname,
         validity_days=u.validity_days or hdr.validity_days,
@@ -1382,6 +1400,8 @@ def _check_unique(path: str, index: _LineIndex, dep: Deployment, text: str = "")
                         f"every appliance and Service IP needs its own address{mapped}",
                     )
                 seen_ips[ip] = m.name
+            if m.hostname is None:  # known by its address alone
+                continue
             if m.hostname in seen_hosts:
                 raise DeploymentError(
                     path,

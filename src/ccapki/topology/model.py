@@ -60,13 +60,27 @@ ENDPOINT_NAMES = ("control", "heartbeat", "agent", "web-login", "gui")
 
 @dataclass(frozen=True)
 class Appliance:
-    """One physical or virtual appliance."""
+    """One physical or virtual appliance.
+
+    ``hostname`` is its DNS name; None for an appliance known by its IP address alone (CCA's
+    own certificate form takes an IP as the CN, and its temporary certificate often is
+    CN=<its IP>): it then has at least one address, and :attr:`host` is the first."""
 
     name: str
     role: Role
-    hostname: str
+    hostname: str | None
     ips: tuple[IPAddress, ...]
     endpoints: tuple[tuple[str, str], ...] = ()  # (endpoint name, "host:port") for real probes
+
+    def __post_init__(self) -> None:
+        if self.hostname is None and not self.ips:
+            raise ValueError(f"appliance {self.name!r} has neither a hostname nor an IP address")
+
+    @property
+    def host(self) -> str:
+        """The name clients reach it by: its hostname, else its first IP address (what
+        every report says where it would say the hostname)."""
+        return self.hostname if self.hostname is not None else str(self.ips[0])
 
     def endpoint(self, name: str) -> str | None:
         return dict(self.endpoints).get(name)
@@ -117,6 +131,10 @@ class IdentitySpec:
     #: C, ST, L, OU and emailAddress of its subject: the deployment's ``[deployment.subject]``
     #: with the identity's own ``subject`` over it (empty: O and CN only)
     subject: SubjectFields = field(default_factory=SubjectFields)
+    #: True when the deployment file sets no ``key`` for it (neither its table nor
+    #: ``[deployment]``): ``key_type`` is the default, not asked for (what a reason for
+    #: replacing a certificate of another key type says)
+    key_type_default: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:
         if len(self.members) not in (1, 2):
@@ -136,7 +154,15 @@ class IdentitySpec:
 
     @property
     def common_name(self) -> str:
-        return self.virtual_hostname or self.primary.hostname
+        """The certificate's CN: the virtual hostname of an HA pair, else its Service IP
+        (a pair known by its addresses alone); a standalone appliance's hostname, else its
+        first IP address. An address CN is always in :attr:`ip_addresses` too (the SAN:
+        browsers match an IP against the SAN's iPAddress entries alone)."""
+        if self.virtual_hostname:
+            return self.virtual_hostname
+        if self.ha and self.service_ip is not None:
+            return str(self.service_ip)
+        return self.primary.host
 
     @property
     def dns_names(self) -> tuple[str, ...]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -20,6 +20,8 @@ from ccapki.topology.model import Channel, Deployment, IdentitySpec, Role, Sourc
 
 if TYPE_CHECKING:  # planning a file needs no X.509 (``ccapki plan FILE`` starts faster)
     from cryptography import x509
+
+    from ccapki.trust._policy import MaxValidity
 
 __all__ = [
     "CA_KINDS",
@@ -34,10 +36,16 @@ __all__ = [
     "Plan",
     "PlannedIdentity",
     "csr_differences",
+    "key_setting",
+    "key_type_change",
+    "key_type_warnings",
     "make_plan",
     "pending_actions",
     "signer_for",
     "stale_csr_words",
+    "validity_days_for",
+    "validity_warning",
+    "with_source",
 ]
 
 #: Validity ccapki asks for per source when the deployment gives none. 397 days keeps
@@ -105,6 +113,9 @@ class PlannedIdentity:
 class Plan:
     deployment: Deployment
     identities: tuple[PlannedIdentity, ...]
+    #: what the plan gives that will break something, said before anything is issued
+    #: (:func:`validity_warning`: validities clients refuse)
+    warnings: tuple[str, ...] = ()
 
     @property
     def certificates_needed(self) -> int:
@@ -130,6 +141,7 @@ class Plan:
             "appliances": len(dep.appliances),
             "ha_pairs": sum(1 for i in dep.identities if i.ha),
             "identities": [p.to_json() for p in self.identities],
+            "warnings": list(self.warnings),
         }
 
 
@@ -162,25 +174,131 @@ def signer_for(p: PlannedIdentity, dep: Deployment) -> str:
     return "third-party"
 
 
+def validity_days_for(spec: IdentitySpec, dep: Deployment) -> int:
+    """How many days ``spec``'s certificates are issued for: its ``validity_days``, else
+    the release's temporary-certificate validity for a self-signed identity (90 days
+    from 4.7.2), else :data:`DEFAULT_DAYS` of its source. Raises nothing."""
+    if spec.validity_days is not None:
+        return spec.validity_days
+    if spec.source is Source.SELF_SIGNED:
+        return dep.profile.temp_cert_days
+    return DEFAULT_DAYS[spec.source]
+
+
+def with_source(p: PlannedIdentity, dep: Deployment, source: Source) -> PlannedIdentity:
+    """``p`` as the plan would have it if the deployment file gave it ``source`` (a
+    rotation's what-if): the validity is that source's (:func:`validity_days_for`), not the
+    one ``p`` has now. Raises nothing."""
+    import dataclasses
+
+    spec = dataclasses.replace(p.spec, source=source)
+    return dataclasses.replace(p, spec=spec, validity_days=validity_days_for(spec, dep))
+
+
 def make_plan(dep: Deployment) -> Plan:
     """The plan for ``dep``: one identity per standalone appliance or HA pair."""
     items = []
     for spec in dep.identities:
-        if spec.validity_days is not None:
-            days = spec.validity_days
-        elif spec.source is Source.SELF_SIGNED:
-            days = dep.profile.temp_cert_days
-        else:
-            days = DEFAULT_DAYS[spec.source]
         items.append(
             PlannedIdentity(
                 spec=spec,
-                validity_days=days,
+                validity_days=validity_days_for(spec, dep),
                 channels=_channels(spec, dep),
                 organization=dep.organization,
             )
         )
-    return Plan(dep, tuple(items))
+    said = validity_warning(dep, items)
+    return Plan(dep, tuple(items), (said,) if said else ())
+
+
+#: more identities than this are counted, not all named, in a plan's warning
+_MOST_NAMED = 3
+
+
+def validity_warning(dep: Deployment, planned: Sequence[PlannedIdentity]) -> str | None:
+    """The warning for the identities of ``planned`` that ccapki issues (every source but
+    third-party) for longer than a client accepts a TLS server certificate, even once its
+    root is installed (CCA 4.8's five-year self-signed certificates and Apple's 825 days):
+    who they are (counted at scale), which clients refuse them on which channels, and the
+    ``validity_days`` that fixes it; None when there are none. Decided by the client
+    policies ``trust check`` applies (:func:`ccapki.trust._policy.validity_refusals`), for
+    certificates issued now: after every cap began."""
+    from ccapki.pki.validitycaps import CAPS, longest_request
+
+    # no client policy refuses a privately trusted certificate below the caps that apply
+    # to one: a plan within them reads no policy (and imports no cryptography)
+    floor = min(c.longest_request for c in CAPS if not c.public_only)
+    over = [
+        p for p in planned if p.spec.source is not Source.THIRD_PARTY and p.validity_days > floor
+    ]
+    if not over:
+        return None
+    from ccapki.trust._policy import CHANNEL_PLATFORMS, PLATFORMS, validity_refusals
+
+    memo: dict[tuple[int, tuple[str, ...]], dict[str, MaxValidity]] = {}
+    refused: list[PlannedIdentity] = []
+    clients: dict[str, None] = {}  # ordered sets: platform titles, channels, rules
+    channels: set[Channel] = set()
+    rules: dict[MaxValidity, None] = {}
+    for p in over:
+        hit = False
+        for channel in p.channels:
+            platforms = CHANNEL_PLATFORMS.get(channel.value)
+            if not platforms:
+                continue
+            key = (p.validity_days, platforms)
+            found = memo.get(key)
+            if found is None:
+                found = memo[key] = validity_refusals(p.validity_days, platforms)
+            if found:
+                hit = True
+                channels.add(channel)
+                for platform, rule in found.items():
+                    clients[PLATFORMS[platform].title] = None
+                    rules[rule] = None
+        if hit:
+            refused.append(p)
+    if not refused:
+        return None
+    names = [p.name for p in refused]
+    if len(names) == 1:
+        who = f"{names[0]} is"
+    else:
+        shown = ", ".join(names[:_MOST_NAMED])
+        more = f" +{len(names) - _MOST_NAMED}" if len(names) > _MOST_NAMED else ""
+        who = f"{len(names)} identities ({shown}{more}) are"
+    days = sorted({p.validity_days for p in refused})
+    span = f"{days[0]} days" if len(days) == 1 else f"{days[0]} to {days[-1]} days"
+    defaults = []
+    for p in refused:
+        if p.spec.validity_days is not None:
+            continue
+        if p.spec.source is Source.SELF_SIGNED:
+            said = (
+                f"the CCA {dep.release} default for a self-signed identity: what the "
+                "appliance makes"
+            )
+        else:
+            said = f"the default for a {p.spec.source} identity"
+        if said not in defaults:
+            defaults.append(said)
+    why = f" ({'; '.join(defaults)})" if defaults else ""
+    cap = min(r.days for r in rules)
+    longest = min(longest_request(r.days) for r in rules)
+    sources = "; ".join(dict.fromkeys(r.source for r in rules))
+    on = _and([c.value for c in Channel if c in channels])
+    return (
+        f"{who} planned valid for {span}{why}: {_and(list(clients))} refuse TLS server "
+        f"certificates valid over {cap} days ({sources}), even with the root installed, on "
+        f"{on}, and `ccapki trust check` fails those cells (validity-too-long); fix: set "
+        f"validity_days = {longest} or less in the deployment file (in the identity's "
+        f"table, or in [deployment] for every identity; certificates start minutes early, "
+        f"so {cap} is over), then `ccapki apply`"
+    )
+
+
+def _and(items: Sequence[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 class ActionKind(enum.StrEnum):
@@ -237,6 +355,100 @@ def _key_type_of(cert: x509.Certificate) -> KeyType | None:
         ("RSA", 4096): KeyType.RSA_4096,
     }
     return table.get((name, bits))
+
+
+def key_setting(spec: IdentitySpec, have: KeyType) -> str:
+    """The deployment-file setting that keeps a certificate of ``spec`` with a key of type
+    ``have`` (the loader takes ``key`` in an identity's table, an HA pair's, and in
+    ``[deployment]``). Raises nothing."""
+    return f'key = "{have}" in {spec.name}\'s table or in [deployment]'
+
+
+def key_type_change(spec: IdentitySpec, cert: x509.Certificate) -> str | None:
+    """Why ``cert`` does not fit ``spec`` by its key type, in the plan's words (``key type
+    is not ecdsa-p256``; when the file sets no ``key``: that this is the default, and the
+    setting that keeps ``cert``'s key type); None when it fits. Raises nothing."""
+    have = _key_type_of(cert)
+    if have is spec.key_type:
+        return None
+    said = f"key type is not {spec.key_type}"
+    if not spec.key_type_default:
+        return said
+    if have is None:  # a key type ccapki does not issue: no setting keeps it
+        return f"{said} (the default: the deployment file sets no key)"
+    return f"{said} (the default: {key_setting(spec, have)} keeps its {have} key)"
+
+
+def key_type_warnings(
+    imported: Sequence[tuple[IdentitySpec, x509.Certificate]], most: int = 3
+) -> list[tuple[str | None, str]]:
+    """What ``ccapki import`` warns of the certificates of ``imported`` (each with the
+    identity it was imported for) whose key type is not the one the deployment file gives
+    (:func:`key_type_change`): the plan replaces each (``apply`` reissues one ccapki
+    issues, a third-party one asks for a new CSR), and the setting that keeps it (saying
+    when the file's key type is only the default). One (identity, line) per identity;
+    past ``most`` of them, one (None, line) counting them. Empty when every one fits.
+    Raises nothing."""
+    odd = [(spec, cert) for spec, cert in imported if key_type_change(spec, cert)]
+    if not odd:
+        return []
+
+    def wants(spec: IdentitySpec) -> str:
+        default = " (the default: it sets no key)" if spec.key_type_default else ""
+        return f"the deployment file's is {spec.key_type}{default}"
+
+    def step(spec: IdentitySpec) -> str:
+        if spec.acme:
+            return "the next `ccapki apply` orders a new one from the ACME CA to replace it"
+        if spec.source is Source.THIRD_PARTY:
+            return f"`ccapki plan` asks for a new CSR ({spec.key_type}) to replace it"
+        return "the next `ccapki apply` replaces it"
+
+    if len(odd) <= most:
+        out: list[tuple[str | None, str]] = []
+        for spec, cert in odd:
+            have = _key_type_of(cert)
+            keep = f"; {key_setting(spec, have)} keeps it" if have is not None else ""
+            out.append(
+                (
+                    spec.name,
+                    f"{spec.name}: its certificate's key type is {_describe_key(cert)}, "
+                    f"{wants(spec)}: {step(spec)}{keep}",
+                )
+            )
+        return out
+    names = [spec.name for spec, _ in odd]
+    shown = ", ".join(names[:most]) + f" +{len(names) - most}"
+    kinds = {_key_type_of(cert) for _, cert in odd}
+    wanted = {spec.key_type for spec, _ in odd}
+    file_says = (
+        f"the deployment file's is {next(iter(wanted))}"
+        + (" (the default: it sets no key)" if all(s.key_type_default for s, _ in odd) else "")
+        if len(wanted) == 1
+        else "the deployment file gives them another"
+    )
+    have = next(iter(kinds)) if len(kinds) == 1 else None
+    keep = (
+        f'; key = "{have}" in [deployment] (or in each identity\'s table) keeps them'
+        if have is not None
+        else "; `ccapki plan` names each, with the setting that keeps it"
+    )
+    return [
+        (
+            None,
+            f"{len(odd)} imported certificates ({shown}) have another key type than the "
+            f"plan's, {file_says}: the next `ccapki apply` replaces them (a third-party one: "
+            f"`ccapki plan` asks for a new CSR){keep}",
+        )
+    ]
+
+
+def _describe_key(cert: x509.Certificate) -> str:
+    """``cert``'s key type in :class:`KeyType` spelling (``rsa-2048``), also for one
+    ccapki does not issue (``rsa-1024``). Raises nothing."""
+    from ccapki.pki.keys import key_type_name
+
+    return key_type_name(cert.public_key())
 
 
 def csr_differences(spec: IdentitySpec, csr: x509.CertificateSigningRequest) -> list[str]:
@@ -371,8 +583,8 @@ def pending_actions(
             extra += [str(i) for i in sans.ips if i not in p.spec.ip_addresses]
             if extra:
                 changed.append(f"names the deployment file no longer gives it: {', '.join(extra)}")
-        if _key_type_of(cert) is not p.spec.key_type:
-            changed.append(f"key type is not {p.spec.key_type}")
+        if key_change := key_type_change(p.spec, cert):
+            changed.append(key_change)
         if cur is not None and cur.source is Source.THIRD_PARTY and not third:
             # an imported certificate for an identity the file gives ccapki: the file may
             # never have said third-party (a CSR made and imported anyway), so no "changed"
@@ -396,9 +608,13 @@ def pending_actions(
         span = cert.not_valid_after_utc - cert.not_valid_before_utc
         if not third and span > dt.timedelta(days=p.validity_days) + _ISSUE_SLACK:
             # the file asks for a shorter life (e.g. validity_days lowered for Apple's cap)
-            changed.append(
-                f"valid for {span.days} days, the deployment file asks for {p.validity_days}"
-            )
+            if p.spec.validity_days is not None:
+                asks = f"the deployment file asks for {p.validity_days}"
+            elif p.spec.source is Source.SELF_SIGNED:  # the release's temporary certificates
+                asks = f"the release's default is {p.validity_days}"
+            else:
+                asks = f"the default for {p.spec.source} certificates is {p.validity_days}"
+            changed.append(f"valid for {span.days} days, {asks}")
         left = cert.not_valid_after_utc - now
         # `ccapki csr` was run (and, when its CSR was read, for the file as it is now)
         waiting = third and cur is not None and cur.pending_csr and not stale

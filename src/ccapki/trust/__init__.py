@@ -10,7 +10,7 @@ Public API::
                  subject, severity); Code (the stable finding codes)
 
     Policy(platform, title, rules).evaluate(cert, now, *, publicly_trusted=False)
-    PLATFORMS ("windows", "macos", "ios", "chrome", "firefox", "agent")
+    PLATFORMS ("windows", "macos", "ios", "chrome", "firefox", "agent", "agent-macos")
     client_refusals(cert, platforms, now, *, publicly_trusted) -> {platform: [Finding]}
     client_findings(...) -> the same with warnings
     expiry_warnings(chain, at, *, window=renewal_window) -> [Finding] (renew soon)

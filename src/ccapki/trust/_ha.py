@@ -7,8 +7,14 @@ heartbeat down and both peers go active. Each rule is a frozen object citing its
 peer it fails on (``"primary"`` or ``"secondary"``), and ``detail`` words the row
 ``ccapki check-ha`` prints. :func:`check_ha` runs them into :class:`HaCheck` rows.
 
-Pure: a peer is its certificate and the SPKI fingerprint of the private key it holds,
-never the key itself.
+Whether a failing row keeps the heartbeat down is the rule's to say
+(:attr:`HaCheck.breaks_heartbeat`): the validity row asks the strongSwan stack model, the one
+``trust check`` judges the ha-heartbeat cells with (:func:`ccapki.trust.verify_for_stack`),
+so an expired certificate each peer trusts directly (a true self-signed one) still brings
+the heartbeat up in both commands, as charon does.
+
+Pure: a peer is its certificate, the SPKI fingerprint of the private key it holds (never
+the key itself) and, when known, the certificates its trust store holds.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol, cast
 
 from cryptography import x509
 
@@ -54,11 +60,13 @@ _SOURCE = "Cisco CCA HA guide (the same certificate and key on both peers); the 
 
 @dataclass(frozen=True)
 class HaPeer:
-    """One peer: the certificate it presents and the SPKI fingerprint of its private key
-    (``None``: it holds no key)."""
+    """One peer: the certificate it presents, the SPKI fingerprint of its private key
+    (``None``: it holds no key) and the certificates its trust store holds (``None``: not
+    known; then an out-of-date certificate counts as breaking the heartbeat)."""
 
     certificate: x509.Certificate
     key_spki: str | None
+    trust: tuple[x509.Certificate, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,10 @@ class HaPair:
     def peer(self, label: PeerLabel) -> HaPeer:
         return self.primary if label == "primary" else self.secondary
 
+    def other(self, label: PeerLabel) -> HaPeer:
+        """The peer that verifies ``label``'s certificate in the heartbeat."""
+        return self.secondary if label == "primary" else self.primary
+
     @property
     def same_certificate(self) -> bool:
         return fingerprint(self.primary.certificate) == fingerprint(self.secondary.certificate)
@@ -81,13 +93,15 @@ class HaPair:
 @dataclass(frozen=True)
 class HaCheck:
     """One row of ``check-ha``: the rule's ``item``, whether it holds, the row's words, the
-    peers it fails on, and the findings behind it."""
+    peers it fails on, the findings behind it, and whether its failure alone keeps the
+    certificate-keyed IPsec heartbeat down (4.7+; :func:`heartbeat_blockers` reads it)."""
 
     item: str
     ok: bool
     detail: str
     peers: tuple[str, ...] = ()
     findings: tuple[Finding, ...] = ()
+    breaks_heartbeat: bool = False
 
     def as_dict(self) -> dict[str, object]:
         """The row as ``check-ha --json`` prints it (item, ok, detail, peers)."""
@@ -96,7 +110,8 @@ class HaCheck:
 
 class HaRule(Protocol):
     """One HA check: its row ``item``, a stable ``code``, its ``source``, an evaluation
-    (findings name the failing peer in ``subject``) and the row's words."""
+    (findings name the failing peer in ``subject``), the row's words, whether its findings
+    keep the certificate-keyed heartbeat down, and the row's item for those findings."""
 
     @property
     def item(self) -> str: ...
@@ -111,9 +126,27 @@ class HaRule(Protocol):
 
     def detail(self, pair: HaPair, findings: Sequence[Finding]) -> str: ...
 
+    def breaks_heartbeat(
+        self, pair: HaPair, findings: Sequence[Finding], now: dt.datetime
+    ) -> bool: ...
+
+    def row_item(self, pair: HaPair, findings: Sequence[Finding], now: dt.datetime) -> str: ...
+
+
+class _Row:
+    """What most rules say of the heartbeat: their failure alone does not keep it down
+    (two certificates or keys with one subject DN, each trusted, still authenticate), and
+    the row's item is the rule's."""
+
+    def breaks_heartbeat(self, pair: HaPair, findings: Sequence[Finding], now: dt.datetime) -> bool:
+        return False
+
+    def row_item(self, pair: HaPair, findings: Sequence[Finding], now: dt.datetime) -> str:
+        return cast("HaRule", self).item
+
 
 @dataclass(frozen=True)
-class SameCertificate:
+class SameCertificate(_Row):
     """Both peers present the very same certificate (fails on the secondary)."""
 
     item: str = "same certificate on both peers"
@@ -142,7 +175,7 @@ class SameCertificate:
 
 
 @dataclass(frozen=True)
-class KeyMatches:
+class KeyMatches(_Row):
     """Peer ``peer`` holds the private key of the certificate it presents."""
 
     peer: PeerLabel
@@ -176,9 +209,12 @@ class KeyMatches:
     def detail(self, pair: HaPair, findings: Sequence[Finding]) -> str:
         return findings[0].reason if findings else "yes"
 
+    def breaks_heartbeat(self, pair: HaPair, findings: Sequence[Finding], now: dt.datetime) -> bool:
+        return bool(findings)  # a peer without its certificate's key cannot authenticate
+
 
 @dataclass(frozen=True)
-class SameKey:
+class SameKey(_Row):
     """Both peers hold the same private key (fails on the secondary)."""
 
     item: str = "same private key on both peers"
@@ -227,7 +263,7 @@ def _per_peer_detail(findings: Sequence[Finding], same: bool, fine: str, same_pr
 
 
 @dataclass(frozen=True)
-class NamesOnBothPeers:
+class NamesOnBothPeers(_Row):
     """Each peer's certificate names the Service IP, the virtual hostname and both peers."""
 
     item: str = "names the Service IP, virtual hostname and both peers"
@@ -271,27 +307,79 @@ def _span(cert: x509.Certificate) -> str:
     return f"{cert.not_valid_before_utc:%Y-%m-%d} -> {cert.not_valid_after_utc:%Y-%m-%d}"
 
 
+def _dates_unread(cert: x509.Certificate, trust: Sequence[x509.Certificate] | None,
+                  now: dt.datetime) -> bool:  # fmt: skip
+    """Whether a peer whose trust store is ``trust`` authenticates ``cert`` in the heartbeat
+    whatever its dates: strongSwan takes a certificate found among its trusted ones as
+    trusted without reading its lifetime (``trusted_leaf_cite`` of the strongswan stack
+    model, proven by charon in docs/stacks.md, case self-signed-leaf-expired-trusted). The
+    very verdict ``trust check`` gives the ha-heartbeat cells (both ways: as a server and
+    as a client). False when ``trust`` is not known."""
+    if trust is None:
+        return False
+    # imported here: the HA rules load without the stack models
+    from ccapki.trust._stacks import Stack, verify_for_stack
+
+    return all(
+        verify_for_stack(
+            Stack.STRONGSWAN, cert, [], list(trust), purpose=purpose, at=now, lint=False
+        ).ok
+        for purpose in ("server", "client")
+    )
+
+
+def _heartbeat_up(pair: HaPair, label: PeerLabel) -> str:
+    """What an out-of-date certificate of ``label`` that the other peer trusts directly
+    still does to the heartbeat (one certificate on both peers, each trusting it: the
+    heartbeat comes up), and to every other channel."""
+    if pair.same_certificate:
+        up, who = "the IPsec heartbeat still comes up", "each peer trusts this one directly"
+    else:
+        other: PeerLabel = "secondary" if label == "primary" else "primary"
+        up, who = f"the {other} still authenticates it", f"the {other} trusts it directly"
+    return (
+        f"{up} (strongSwan does not read the dates of a certificate it trusts directly, and "
+        f"{who}), but clients refuse it (agents, web login, admin GUI)"
+    )
+
+
 @dataclass(frozen=True)
 class ValidOnBothPeers:
-    """Each peer's certificate is valid now (the IPsec heartbeat fails on an expired one)."""
+    """Each peer's certificate is valid now. With ``heartbeat`` (4.7+): the IPsec heartbeat
+    fails on an expired certificate, unless the other peer trusts that very certificate
+    directly (strongSwan does not read its dates then; the clients still refuse it): the
+    row then reads ``trusted_item`` and its failure does not break the heartbeat."""
 
     item: str = "valid now (the IPsec heartbeat fails on an expired certificate)"
     code: str = Code.EXPIRED
-    source: str = "RFC 5280 4.1.2.5; the FAQ (HA heartbeat)"
+    source: str = "RFC 5280 4.1.2.5; the FAQ (HA heartbeat); strongSwan (docs/stacks.md)"
+    heartbeat: bool = True
+    trusted_item: str = "valid now"
 
     def evaluate(self, pair: HaPair, now: dt.datetime) -> list[Finding]:
-        out = []
+        dated: list[tuple[PeerLabel, str, str]] = []
         for label in PEERS:
             cert = pair.peer(label).certificate
             if now > cert.not_valid_after_utc:
-                code, why = Code.EXPIRED, "expired"
+                dated.append((label, Code.EXPIRED, "expired"))
             elif now < cert.not_valid_before_utc:
-                code, why = Code.NOT_YET_VALID, "not valid yet (check the clocks)"
-            else:
-                continue
+                dated.append((label, Code.NOT_YET_VALID, "not valid yet (check the clocks)"))
+        unread = {label: self._unread(pair, label, now) for label, _, _ in dated}
+        if pair.same_certificate and not all(unread.values()):
+            unread = {}  # one certificate, one peer reading its dates: the heartbeat is down
+        out = []
+        for label, code, why in dated:
+            if unread.get(label):
+                why = f"{why}: {_heartbeat_up(pair, label)}"
             fix = f"install a valid certificate for {pair.identity} on both peers"
-            out.append(Finding(code, f"{_span(cert)}, {why}", fix, label))
+            out.append(Finding(code, f"{_span(pair.peer(label).certificate)}, {why}", fix, label))
         return out
+
+    def _unread(self, pair: HaPair, label: PeerLabel, now: dt.datetime) -> bool:
+        """Whether the heartbeat does not read the dates of ``label``'s certificate."""
+        if not self.heartbeat:
+            return False
+        return _dates_unread(pair.peer(label).certificate, pair.other(label).trust, now)
 
     def detail(self, pair: HaPair, findings: Sequence[Finding]) -> str:
         same = pair.same_certificate
@@ -303,6 +391,20 @@ class ValidOnBothPeers:
             _by_peer(findings).get("primary", ""),
         )
 
+    def breaks_heartbeat(self, pair: HaPair, findings: Sequence[Finding], now: dt.datetime) -> bool:
+        if not self.heartbeat:
+            return False
+        return any(
+            not self._unread(pair, label, now)
+            for label in PEERS
+            if any(f.subject == label for f in findings)
+        )
+
+    def row_item(self, pair: HaPair, findings: Sequence[Finding], now: dt.datetime) -> str:
+        if findings and self.heartbeat and not self.breaks_heartbeat(pair, findings, now):
+            return self.trusted_item  # the parenthesis would be untrue of these peers
+        return self.item
+
 
 @dataclass(frozen=True)
 class UsageOnBothPeers:
@@ -312,6 +414,7 @@ class UsageOnBothPeers:
     item: str = "key usage fit for the heartbeat (digitalSignature, serverAuth + clientAuth)"
     code: str = Code.WRONG_EKU
     source: str = "RFC 5280 4.2.1.3, 4.2.1.12"
+    heartbeat: bool = True
 
     def evaluate(self, pair: HaPair, now: dt.datetime) -> list[Finding]:
         return [
@@ -328,6 +431,12 @@ class UsageOnBothPeers:
             "yes" if same else "yes, on both peers",
             _by_peer(findings).get("primary", ""),
         )
+
+    def breaks_heartbeat(self, pair: HaPair, findings: Sequence[Finding], now: dt.datetime) -> bool:
+        return self.heartbeat and bool(findings)
+
+    def row_item(self, pair: HaPair, findings: Sequence[Finding], now: dt.datetime) -> str:
+        return self.item
 
 
 #: The rows of ``ccapki check-ha``, in order.
@@ -348,9 +457,12 @@ HA_RULES: tuple[HaRule, ...] = (
 #: TLS both ways (CAM/CAS mutual TLS).
 HA_RULES_NO_HEARTBEAT: tuple[HaRule, ...] = (
     *HA_RULES[:5],
-    ValidOnBothPeers(item="valid now (after a failover clients refuse an expired certificate)"),
+    ValidOnBothPeers(
+        item="valid now (after a failover clients refuse an expired certificate)", heartbeat=False
+    ),
     UsageOnBothPeers(
-        item="key usage fit for TLS both ways (digitalSignature, serverAuth + clientAuth)"
+        item="key usage fit for TLS both ways (digitalSignature, serverAuth + clientAuth)",
+        heartbeat=False,
     ),
 )
 
@@ -380,14 +492,24 @@ def check_ha(
     for rule in rules:
         findings = rule.evaluate(pair, now)
         peers = tuple(label for label in PEERS if any(f.subject == label for f in findings))
+        breaks = bool(findings) and rule.breaks_heartbeat(pair, findings, now)
         out.append(
-            HaCheck(rule.item, not findings, rule.detail(pair, findings), peers, tuple(findings))
+            HaCheck(
+                rule.row_item(pair, findings, now),
+                not findings,
+                rule.detail(pair, findings),
+                peers,
+                tuple(findings),
+                breaks,
+            )
         )
     return out
 
 
-#: The rows whose failure alone keeps the certificate-keyed heartbeat down: a peer without
-#: its certificate's key cannot authenticate, strongSwan refuses an expired or unfit one.
+#: The rows whose failure alone may keep the certificate-keyed heartbeat down: a peer without
+#: its certificate's key cannot authenticate, strongSwan refuses an unfit certificate, and
+#: an expired one unless it trusts that very certificate directly (then the row reads
+#: "valid now" and does not break it: :attr:`HaCheck.breaks_heartbeat` says which).
 #: A second certificate, a second key or a missing name do not: two certificates with the
 #: same subject DN, each trusted by the other peer, still bring IKE_AUTH up.
 HEARTBEAT_ROWS: tuple[str, ...] = (
@@ -411,12 +533,13 @@ def heartbeat_blockers(
 ) -> tuple[str, ...]:
     """Why the IPsec heartbeat of an HA pair cannot come up, as strongSwan judges IKE_AUTH.
 
-    ``checks``: the pair's :func:`check_ha` rows; ``primary``/``secondary``: the chain each
+    ``checks``: the pair's :func:`check_ha` rows (made with each peer's ``trust``, so the
+    validity row says whether strongSwan reads the dates); ``primary``/``secondary``: the chain each
     peer presents (leaf first); ``*_trust``: each peer's trusted certificates;
     ``candidates``: intermediates a peer may hold without sending them; ``peers``: how the
     reasons name the primary and the secondary. Returns the reasons,
-    in order (empty: the heartbeat comes up both ways): a failing row of
-    :data:`HEARTBEAT_ROWS`; peers whose certificates name different subject DNs (the IKE
+    in order (empty: the heartbeat comes up both ways): a failing row that
+    :attr:`HaCheck.breaks_heartbeat`; peers whose certificates name different subject DNs (the IKE
     identity each expects is its own certificate's DN); a peer whose trust store does not
     verify the other's chain (mutual: as a server and as a client); two different
     certificates of which one is self-signed (a self-signed peer is trusted as exactly the
@@ -425,7 +548,7 @@ def heartbeat_blockers(
     # imported here: the HA rules load without the stack models
     from ccapki.trust._stacks import Stack, verify_for_stack
 
-    out = [f"{c.item}: {c.detail}" for c in checks if not c.ok and c.item in HEARTBEAT_ROWS]
+    out = [f"{c.item}: {c.detail}" for c in checks if not c.ok and c.breaks_heartbeat]
     if out:
         return tuple(out)
     if not primary or not secondary:

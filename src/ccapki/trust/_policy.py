@@ -29,10 +29,12 @@ from ccapki.pki.certs import (
     public_key_error,
     san_names,
 )
+from ccapki.pki.validitycaps import APPLE_825, PUBLIC_398, ValidityCap, longest_request
 from ccapki.trust._certs import fmt_date
 from ccapki.trust._model import Code, Finding
 
 __all__ = [
+    "CHANNEL_PLATFORMS",
     "PLATFORMS",
     "Action",
     "MaxValidity",
@@ -47,6 +49,7 @@ __all__ = [
     "WellFormed",
     "client_findings",
     "client_refusals",
+    "validity_refusals",
 ]
 
 Action = Literal["refuse", "warn", "ignore"]
@@ -151,6 +154,11 @@ class MaxValidity:
     public_only: bool = False
     code: str = Code.VALIDITY_TOO_LONG
 
+    @classmethod
+    def of(cls, cap: ValidityCap) -> MaxValidity:
+        """The rule enforcing ``cap`` (:mod:`ccapki.pki.validitycaps`)."""
+        return cls(cap.days, cap.issued_from, cap.source, cap.public_only)
+
     def evaluate(self, cert: x509.Certificate, now: dt.datetime) -> list[Finding]:
         start = cert.not_valid_before_utc
         if start < self.issued_from:
@@ -168,7 +176,8 @@ class MaxValidity:
                 f"after {self.issued_from.date()} may not exceed {self.days} days "
                 f"({self.source})",
                 f"re-issue {name} valid for at most {self.days - 1} days (a certificate "
-                f"ccapki issues: set validity_days = {self.days - 1} or less for this identity "
+                f"ccapki issues: set validity_days = {longest_request(self.days)} or less for "
+                "this identity "
                 "in the deployment file and run `ccapki apply`; a CA's: ask the CA)",
                 name,
             )
@@ -312,11 +321,16 @@ class PolicyRule:
 
 @dataclass(frozen=True)
 class Policy:
-    """A named client platform and its rules."""
+    """A named client platform and its rules.
+
+    ``defers_to``: another platform of the same client (the Clean Access Agent on Windows,
+    for the agent on a Mac): judged beside it, a refusal (or warning) both make by the same
+    code is said once, as that platform's (:func:`client_findings`)."""
 
     platform: str
     title: str
     rules: tuple[PolicyRule, ...]
+    defers_to: str = ""
 
     def evaluate(
         self,
@@ -371,24 +385,16 @@ class Policy:
         )
 
 
-_UTC = dt.UTC
 _WELL_FORMED = WellFormed()
 # Apple HT210176: applies to TLS server certificates issued after July 1, 2019.
-_APPLE_825 = MaxValidity(
-    825, dt.datetime(2019, 7, 1, tzinfo=_UTC), "Apple HT210176 (iOS 13, macOS 10.15)"
-)
+_APPLE_825 = MaxValidity.of(APPLE_825)
 # CA/B Forum BR 6.3.2 (ballot SC31) and Apple HT211025: issued on or after 2020-09-01.
-_PUBLIC_398 = MaxValidity(
-    398,
-    dt.datetime(2020, 9, 1, tzinfo=_UTC),
-    "CA/B Forum Baseline Requirements 6.3.2; Apple HT211025",
-    public_only=True,
-)
+_PUBLIC_398 = MaxValidity.of(PUBLIC_398)
 _RSA_2048 = MinRsaKey(2048, "CA/B Forum BR 6.1.5; Apple HT210176")
 _RSA_1024 = MinRsaKey(1024, "Microsoft KB2661254; Chromium weak-key check")
 
 
-def _apple(platform: str, title: str) -> Policy:
+def _apple(platform: str, title: str, defers_to: str = "") -> Policy:
     # Apple HT210176 applies to every TLS server certificate, user-trusted roots included.
     return Policy(
         platform,
@@ -403,6 +409,7 @@ def _apple(platform: str, title: str) -> Policy:
             PolicyRule(NoWeakSignature(source="Apple HT210176")),
             PolicyRule(_RSA_2048),
         ),
+        defers_to,
     )
 
 
@@ -474,7 +481,48 @@ PLATFORMS: Mapping[str, Policy] = {
             PolicyRule(_RSA_2048, "warn", "warn"),
         ),
     ),
+    # The Clean Access Agent on a Mac verifies the CAS through the macOS Security framework
+    # (SecTrust, SSL policy): Apple's rules for every TLS server certificate, a user-trusted
+    # root's included (Apple HT210176: SAN, serverAuth, RSA 2048+, SHA-2, 825 days), as
+    # Safari applies them (the FAQ singles Macs out). What the Windows agent refuses too is
+    # said once, as the agent's.
+    "agent-macos": _apple("agent-macos", "Clean Access Agent on macOS 10.15+", "agent"),
 }
+
+
+#: The client platforms that verify each client channel (by channel value) in a trust check:
+#: the endpoint agent on the agent channel, every browser platform on the web login and the
+#: admin GUI (DESIGN.md, "Channels").
+_BROWSERS = ("chrome", "firefox", "windows", "macos", "ios")
+CHANNEL_PLATFORMS: Mapping[str, tuple[str, ...]] = {
+    "agent": ("agent", "agent-macos"),
+    "web-login": _BROWSERS,
+    "admin-gui": _BROWSERS,
+}
+
+
+def validity_refusals(
+    days: int, platforms: Iterable[str] | None, *, publicly_trusted: bool = False
+) -> dict[str, MaxValidity]:
+    """Per platform (``None``: all) that refuses outright a certificate ccapki issues for
+    ``days`` days (issued now, after every cap began), the tightest rule it refuses it by;
+    decided with the actions :meth:`Policy.evaluate` takes (none: every platform accepts
+    that validity). What ``plan`` says before issuing, as ``trust check`` says it after."""
+    out: dict[str, MaxValidity] = {}
+    for policy in _policies(platforms):
+        for entry in policy.rules:
+            rule = entry.rule
+            if not isinstance(rule, MaxValidity):
+                continue
+            action = entry.public if publicly_trusted else entry.private
+            if action != "refuse" or (rule.public_only and not publicly_trusted):
+                continue
+            if days <= longest_request(rule.days):
+                continue
+            held = out.get(policy.platform)
+            if held is None or rule.days < held.days:
+                out[policy.platform] = rule
+    return out
 
 
 def _policies(platforms: Iterable[str] | None) -> list[Policy]:
@@ -498,12 +546,18 @@ def client_findings(
     *,
     publicly_trusted: bool,
 ) -> dict[str, list[Finding]]:
-    """Every finding (refusals and warnings) per platform (``None``: all platforms)."""
+    """Every finding (refusals and warnings) per platform (``None``: all platforms).
+
+    A platform that :attr:`~Policy.defers_to` another one judged here leaves out what that
+    one says already: a finding of the same code, as severe or more (the Mac agent beside
+    the Windows agent names only what the Mac alone refuses or warns of)."""
     cache: dict[int, list[Finding]] = {}
-    return {
-        p.platform: p.evaluate(cert, now, publicly_trusted=publicly_trusted, cache=cache)
-        for p in _policies(platforms)
-    }
+    return _deferred(
+        {
+            p.platform: p.evaluate(cert, now, publicly_trusted=publicly_trusted, cache=cache)
+            for p in _policies(platforms)
+        }
+    )
 
 
 def client_refusals(
@@ -515,12 +569,34 @@ def client_refusals(
 ) -> dict[str, list[Finding]]:
     """Per platform, the rules that make it refuse ``cert`` outright (empty: accepted).
 
-    Example: a CCA 4.8 five-year true self-signed certificate is refused by macOS and
-    iOS (825 days, Apple HT210176) even once installed as a trusted root, while a
-    397-day certificate from an internal CA is accepted everywhere.
+    Example: a CCA 4.8 five-year true self-signed certificate is refused by macOS, iOS
+    and the agent on a Mac (825 days, Apple HT210176) even once installed as a trusted
+    root, while a 397-day certificate from an internal CA is accepted everywhere. A
+    platform that :attr:`~Policy.defers_to` another leaves out what that one refuses too
+    (:func:`client_findings`).
     """
     cache: dict[int, list[Finding]] = {}
-    return {
-        p.platform: p.refusals(cert, now, publicly_trusted=publicly_trusted, cache=cache)
-        for p in _policies(platforms)
-    }
+    return _deferred(
+        {
+            p.platform: p.refusals(cert, now, publicly_trusted=publicly_trusted, cache=cache)
+            for p in _policies(platforms)
+        }
+    )
+
+
+def _deferred(found: dict[str, list[Finding]]) -> dict[str, list[Finding]]:
+    """``found`` (platform -> findings) without the findings of a platform that defers to
+    another platform of ``found`` which has a finding of the same code, as severe or more
+    (an error covers a warning, not the reverse): said once, as that platform's."""
+    rank = {"warning": 0, "error": 1}
+    out = dict(found)
+    for platform, findings in found.items():
+        policy = PLATFORMS.get(platform)
+        said = found.get(policy.defers_to) if policy and policy.defers_to else None
+        if not said or not findings:
+            continue
+        worst: dict[str, int] = {}
+        for f in said:
+            worst[f.code] = max(worst.get(f.code, -1), rank[f.severity])
+        out[platform] = [f for f in findings if worst.get(f.code, -1) < rank[f.severity]]
+    return out

@@ -1384,15 +1384,22 @@ def verify_for_stack(
 def stack_rules_markdown(channel_stacks: Mapping[str, str]) -> list[str]:
     """Markdown lines for ``docs/stacks.md``: which stack verifies each channel
     (``channel_stacks``: :data:`ccapki.topology.releases.CHANNEL_STACKS`), then each
-    modelled stack's deviations from web-PKI with the behaviour each rule cites."""
+    modelled stack's deviations from web-PKI with the behaviour each rule cites. A client
+    channel also lists the client platforms whose policies judge it beside the stack
+    (:data:`ccapki.trust._policy.CHANNEL_PLATFORMS`: the agent on Windows and on a Mac)."""
+    from ccapki.trust._policy import CHANNEL_PLATFORMS, PLATFORMS
+
     lines = [
         "## Channels and the stack that verifies each",
         "",
-        "| channel | stack | modelled as |",
-        "|---|---|---|",
+        "| channel | stack | modelled as | client policies |",
+        "|---|---|---|---|",
     ]
     for channel, name in channel_stacks.items():
-        lines.append(f"| {channel} | `{name}` | {STACKS[Stack(name)].title} |")
+        policies = ", ".join(
+            f"`{p}` ({PLATFORMS[p].title})" for p in CHANNEL_PLATFORMS.get(channel, ())
+        )
+        lines.append(f"| {channel} | `{name}` | {STACKS[Stack(name)].title} | {policies or '-'} |")
     lines += [
         "",
         "## How each stack differs from web-PKI",
