@@ -955,6 +955,7 @@ def export(
     from ccapki.lifecycle.exports import (
         KEY_FORMATS,
         MIN_EXPORT_PASSWORD,
+        check_export_password,
         export_identity,
         record_key_export,
     )
@@ -966,14 +967,9 @@ def export(
             "a PKCS#12 file needs a password", f"pass password= ({MIN_EXPORT_PASSWORD}+ characters)"
         )
     if pw and format in KEY_FORMATS:
-        length = len(pw.decode("utf-8", "replace"))
-        if length < MIN_EXPORT_PASSWORD:
-            raise InputError(
-                f"the password is too short ({length} characters): the file is the private "
-                "key at rest; nothing was exported",
-                f"pass a password= of at least {MIN_EXPORT_PASSWORD} characters (a few words "
-                "is best)",
-            )
+        check_export_password(
+            pw, "a PKCS#12 file" if format == "pkcs12" else "the key", ways="password="
+        )
     if store.identities.get(identity) is None:  # an appliance's name: its identity's
         held: Deployment | None = None
         with contextlib.suppress(CcapkiError):  # no deployment file: export_identity says

@@ -64,16 +64,22 @@ class Exported:
 MIN_EXPORT_PASSWORD = 8
 
 
-def check_export_password(password: bytes, what: str = "a PKCS#12 file") -> None:
+#: How a command-line user gives an export password (the hint of a refused one).
+CLI_PASSWORD_WAYS = "--password, CCAPKI_EXPORT_PASSWORD or the prompt"  # noqa: S105 (words)
+
+
+def check_export_password(
+    password: bytes, what: str = "a PKCS#12 file", *, ways: str = CLI_PASSWORD_WAYS
+) -> None:
     """Refuse a password shorter than :data:`MIN_EXPORT_PASSWORD` characters for ``what``
-    (the file holding the private key). Returns None; raises :class:`InputError`."""
+    (the file holding the private key); ``ways``: how the caller gives one (the hint).
+    Returns None; raises :class:`InputError`."""
     length = len(password.decode("utf-8", "replace"))
     if length < MIN_EXPORT_PASSWORD:
         raise InputError(
             f"the password of {what} is too short ({length} characters): the file is the "
             "private key at rest; nothing was written",
-            f"use at least {MIN_EXPORT_PASSWORD} characters (a few words is best), by "
-            "--password, CCAPKI_EXPORT_PASSWORD or the prompt",
+            f"use at least {MIN_EXPORT_PASSWORD} characters (a few words is best), by {ways}",
         )
 
 
