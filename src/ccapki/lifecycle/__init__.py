@@ -7,6 +7,7 @@ facade :mod:`ccapki.api`, which calls them.
 
 __all__ = [
     "acme",
+    "adopted",
     "apply",
     "backups",
     "cakeys",
