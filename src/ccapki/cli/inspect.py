@@ -366,8 +366,6 @@ def _from_target(
             "give a certificate file (PEM, DER, PKCS#7, PKCS#12), or create the store "
             "(`ccapki init`, then `ccapki apply FILE`), or point --home / CCAPKI_HOME at yours",
         )
-    from ccapki.lifecycle.certfiles import identity_version
-
     with env.open_store() as store:
         ident = store.identities.get(target)
         if ident is not None:
@@ -382,6 +380,8 @@ def _from_target(
     if ident is not None:
         title = f"{ident.name} v{ident.version}"
         if version is not None and version != ident.version:
+            from ccapki.lifecycle.certfiles import identity_version
+
             with env.open_store() as store:
                 earlier = identity_version(store, ident.name, version)
             title = f"{ident.name} v{version} (an earlier version; the current is v{ident.version})"
