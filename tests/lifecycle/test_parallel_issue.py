@@ -115,3 +115,30 @@ def test_workers_seal_each_key_with_the_store_key(tmp_path: Path) -> None:
         assert public_key_fingerprint(key.public_key()) == r.facts.spki
         assert r.facts.spki == public_key_fingerprint(r.certificate.public_key())
     assert len(nonces) == len(records)
+
+
+def test_worker_facts_are_the_certificates_own(tmp_path: Path) -> None:
+    """What a worker reports of each certificate (the subject and issuer texts, the
+    fingerprints, dates, PEM) is what the certificate itself says, also for names whose
+    text needs RFC 4514 escaping (a comma, a plus sign, quotes, a leading '#', non-ASCII):
+    the worker writes the subject it signed, not the one parsed back."""
+    from ccapki.lifecycle.apply import issue_batches
+    from ccapki.store.records import certificate_facts
+
+    text = deployment(PARALLEL_MIN).replace(
+        'source = "internal"\n',
+        'source = "internal"\norganization = "#1 Société, R+D \\"Labs\\" <x>; a=b"\n'
+        '[deployment.subject]\norganizational_unit = "Clinic\\\\North=1"\n',
+        1,
+    )
+    dep = parse_deployment(text, "bulk.toml")
+    plan = make_plan(dep)
+    with Store.init(tmp_path / "home", key_file=True, clock=lambda: NOW) as store:
+        jobs = [(p, signer_for(p, dep)) for p in plan.identities]
+        issuers, _ = ensure_issuers(store, plan, NOW, needed={s for _, s in jobs})
+        records = [r for batch in issue_batches(jobs, issuers, NOW, workers=2) for r in batch]
+    assert len(records) == len(jobs)
+    for r in records:
+        assert r.facts == certificate_facts(r.certificate)
+        assert "\\," in r.facts.subject  # escaped
+        assert "\\+" in r.facts.subject

@@ -355,8 +355,11 @@ def _issue_chunk(args: tuple[int, int, dt.datetime]) -> list[_Issued]:
             template = templates[signer, p.validity_days] = IdentityTemplate(
                 now, p.validity_days, issuer=None if signer == "self" else _FORK_ISSUERS[signer]
             )
-        cert = template.issue(p.request, public, self_key=key)
-        subject = cert.subject.rfc4514_string()
+        # the subject made once: signed into the certificate and written as text (the
+        # certificate's own, parsed back, would be a second Name of the same attributes)
+        name = p.request.subject
+        cert = template.issue(p.request, public, self_key=key, subject=name)
+        subject = name.rfc4514_string()
         if signer == "self":  # its own issuer: one DN
             issuer = subject
         else:

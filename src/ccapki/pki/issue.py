@@ -286,17 +286,21 @@ class IdentityTemplate:
         public_key: CertificateIssuerPublicKeyTypes,
         *,
         self_key: CertificateIssuerPrivateKeyTypes | None = None,
+        subject: x509.Name | None = None,
     ) -> x509.Certificate:
         """The identity certificate of ``request`` on ``public_key``: signed by the
         template's issuer, or (a template without one) by ``self_key``, the private key of
-        ``public_key`` (a true self-signed certificate). Raises ``ValueError`` for a
-        self-signed identity without its key."""
+        ``public_key`` (a true self-signed certificate). ``subject``: ``request.subject``
+        when the caller made it already (it is built anew at each reading). Raises
+        ``ValueError`` for a self-signed identity without its key."""
         issuer = self._issuer
+        if subject is None:
+            subject = request.subject
         if issuer is None:
             if self_key is None:
                 raise ValueError("a self-signed identity needs its own private key")
             signer: SignerKey = self_key
-            issuer_name = request.subject
+            issuer_name = subject
             aki = x509.Extension(
                 x509.AuthorityKeyIdentifier.oid,
                 False,
@@ -308,7 +312,7 @@ class IdentityTemplate:
             aki = self._aki_of(issuer)
         builder = x509.CertificateBuilder(
             issuer_name,
-            request.subject,
+            subject,
             public_key,
             x509.random_serial_number(),
             self._before,
