@@ -451,6 +451,30 @@ def test_lint_validity_too_long_and_expiring_soon(pki: MintedChain) -> None:
     assert verify_chain(soon.cert, [pki.inter.cert], [pki.root.cert], at=NOW).findings == ()
 
 
+def test_lint_validity_cap_comes_from_the_client_policies() -> None:
+    # One source of truth: the lint's Apple cap (and the public cap in its hint) are the
+    # caps the client policies enforce (ccapki.pki.validitycaps), not literals of its own.
+    import ast
+
+    from ccapki.pki.validitycaps import APPLE_825, PUBLIC_398
+    from ccapki.trust import _diagnose
+
+    tree = ast.parse(Path(_diagnose.__file__).read_text(encoding="utf-8"))
+    caps = {APPLE_825.days, PUBLIC_398.days, PUBLIC_398.longest_request}
+    literals = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant)}
+    assert not caps & literals
+    long = mint("cam.example.com", days=APPLE_825.days + 1)
+    v = verify_chain(long.cert, [], [long.cert], at=NOW, lint_ok=True)
+    (f,) = v.warnings
+    assert f.reason.endswith(f"valid longer than {APPLE_825.days} days (Apple HT210176)")
+    assert f.fix == (
+        f"re-issue cam.example.com valid for at most {APPLE_825.days} days "
+        f"({PUBLIC_398.longest_request} if it is publicly trusted)"
+    )
+    at_cap = mint("cam.example.com", days=APPLE_825.days)
+    assert verify_chain(at_cap.cert, [], [at_cap.cert], at=NOW, lint_ok=True).warnings == ()
+
+
 # -- the value objects ----------------------------------------------------------------------
 
 

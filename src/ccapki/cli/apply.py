@@ -487,6 +487,18 @@ def _step(a: Action) -> str:
     return a.reason
 
 
+def _why(a: Action) -> str:
+    """Why apply reissued or renewed an identity, in the words ``--dry-run`` says it
+    ("would reissue cas1: key type is not ecdsa-p256"): ``; reason: key type is not
+    ecdsa-p256``. Nothing for a first issue (its reason, "no certificate yet", is what
+    "issued ... v1" says)."""
+    from ccapki.topology.plan import ActionKind
+
+    if a.kind not in (ActionKind.REISSUE, ActionKind.RENEW) or not a.reason:
+        return ""
+    return f"; reason: {a.reason}"
+
+
 def _say(
     env: Env,
     result: ApplyResult,
@@ -576,7 +588,7 @@ def _say(
             ident = current[a.identity]
             click.echo(
                 f"{_DONE[a.kind]} {a.identity} v{ident.version} "
-                f"(expires {ident.not_after:%Y-%m-%d}) in {env.store_where}"
+                f"(expires {ident.not_after:%Y-%m-%d}) in {env.store_where}{_why(a)}"
             )
         else:
             click.echo(f"{a.identity}: {a.kind.value}: {a.reason}")

@@ -61,7 +61,7 @@ _EDDSA_WHY = (
 _REFUSED_KEYS = {"ed25519": _EDDSA_WHY, "ed448": _EDDSA_WHY, "eddsa": _EDDSA_WHY}
 
 #: settings an HA pair's peers share (one certificate and key on both): set on the pair
-_PAIR_SETTINGS = frozenset({"key", "source", "validity_days", "subject", "acme"})
+_PAIR_SETTINGS = frozenset({"key", "source", "validity_days", "subject", "acme", "san_ips"})
 
 
 def _check_hostname(v: str) -> str:
@@ -196,6 +196,14 @@ def _check_days(v: Any) -> Any:
         raise ValueError("is not a whole number")
     if not 1 <= v <= MAX_DAYS:
         raise ValueError("is out of range")
+    return v
+
+
+def _check_flag(v: Any) -> Any:
+    """A TOML boolean, never a string or a number ("false" in quotes is refused, not read
+    as true)."""
+    if v is not None and not isinstance(v, bool):
+        raise ValueError(f"{_toml_value(v)} is {_toml_kind(v)}, not true or false")
     return v
 
 
@@ -396,10 +404,13 @@ class _Unit(_Strict):
     key: str | None = None
     validity_days: int | None = None
     subject: _Subject = _Subject()
+    #: None: [deployment]'s (see IdentitySpec.san_ips)
+    san_ips: bool | None = None
 
     _days = field_validator("validity_days", mode="before")(
         classmethod(lambda cls, v: _check_days(v))
     )
+    _san_ips = field_validator("san_ips", mode="before")(classmethod(lambda cls, v: _check_flag(v)))
 
     @field_validator("hostname", "virtual_hostname")
     @classmethod
@@ -439,11 +450,13 @@ class _Header(_Strict):
     validity_days: int | None = None
     ca: Literal["own", "shared"] = "own"
     subject: _Subject = _Subject()
+    san_ips: bool = True
 
     _key = field_validator("key")(classmethod(lambda cls, v: _Unit._key(v)))
     _days = field_validator("validity_days", mode="before")(
         classmethod(lambda cls, v: _check_days(v))
     )
+    _san_ips = field_validator("san_ips", mode="before")(classmethod(lambda cls, v: _check_flag(v)))
 
     @field_validator("organization")
     @classmethod
@@ -911,6 +924,8 @@ _EXAMPLES = {
     "digits and '-' between dots; no IP address, '_' or '*')",
     "service_ip": 'service_ip = "10.20.0.10" (one address, in quotes)',
     "key": 'key = "ecdsa-p256" (the default; or "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096")',
+    "san_ips": "san_ips = false (unquoted: false leaves IP addresses out of the certificate's "
+    "names; true, the default, puts them in)",
 }
 
 
@@ -1048,6 +1063,9 @@ def _unit(
             '"third-party") for a certificate naming its IP address',
             "source" if u.source else None,
         )
+    san_ips = hdr.san_ips if u.san_ips is None else u.san_ips
+    if not san_ips:
+        _refuse_ip_common_name(path, index, loc, u, members)
     return IdentitySpec(
         name=u.name,
         role=role,
@@ -1062,6 +1080,41 @@ def _unit(
         virtual_hostname=u.virtual_hostname,
         validity_days=u.validity_days or hdr.validity_days,
         subject=u.subject.fields().over(hdr.subject.fields()),
+        san_ips=san_ips,
+    )
+
+
+def _refuse_ip_common_name(
+    path: str, index: _LineIndex, loc: tuple[Any, ...], u: _Unit, members: Sequence[Appliance]
+) -> None:
+    """``san_ips = false`` for an identity whose common name is an IP address (a standalone
+    appliance without hostname, an HA pair without virtual_hostname): the certificate would
+    name an address it leaves out of its names (and an appliance known by its address alone,
+    nothing at all). Raises :class:`DeploymentError` at the setting's line."""
+    if u.virtual_hostname is not None or (len(members) == 1 and members[0].hostname is not None):
+        return
+    where = _loc_text(loc)
+    line = index.find((*loc, "san_ips")) if u.san_ips is not None else None
+    if line is None:
+        line = index.find(("deployment", "san_ips")) or index.find(loc)
+    set_in = "" if u.san_ips is not None else " (from [deployment])"
+    if len(members) == 1:
+        raise DeploymentError(
+            path,
+            line,
+            f"{where}: {u.name!r} has san_ips = false{set_in} and no hostname: known by its "
+            "IP address alone, its certificate would have no name left",
+            f'give {u.name} hostname = "..." (its DNS name), or san_ips = true for it (a CA '
+            "that signs IP addresses, as ccapki's internal CA or an enterprise CA, names its "
+            "address)",
+        )
+    raise DeploymentError(
+        path,
+        line,
+        f"{where}: HA pair {u.name!r} has san_ips = false{set_in} and no virtual_hostname: "
+        "its common name would be its Service IP, which the certificate would not name",
+        f'give the pair virtual_hostname = "..." (the DNS name of its Service IP), or '
+        f"san_ips = true for {u.name}",
     )
 
 

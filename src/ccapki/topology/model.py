@@ -135,6 +135,12 @@ class IdentitySpec:
     #: ``[deployment]``): ``key_type`` is the default, not asked for (what a reason for
     #: replacing a certificate of another key type says)
     key_type_default: bool = field(default=False, compare=False)
+    #: False (``san_ips = false`` in the deployment file): its certificate names no IP
+    #: address, only DNS names (public CAs refuse private and reserved addresses);
+    #: :attr:`ip_addresses` is then empty, so the plan, the CSR and what ``import`` and
+    #: ``status`` require leave them out. Its common name is then a DNS name (the loader
+    #: refuses the setting for an identity known by its address alone)
+    san_ips: bool = True
 
     def __post_init__(self) -> None:
         if len(self.members) not in (1, 2):
@@ -157,7 +163,8 @@ class IdentitySpec:
         """The certificate's CN: the virtual hostname of an HA pair, else its Service IP
         (a pair known by its addresses alone); a standalone appliance's hostname, else its
         first IP address. An address CN is always in :attr:`ip_addresses` too (the SAN:
-        browsers match an IP against the SAN's iPAddress entries alone)."""
+        browsers match an IP against the SAN's iPAddress entries alone; the loader refuses
+        ``san_ips = false`` for such an identity)."""
         if self.virtual_hostname:
             return self.virtual_hostname
         if self.ha and self.service_ip is not None:
@@ -174,6 +181,10 @@ class IdentitySpec:
 
     @property
     def ip_addresses(self) -> tuple[IPAddress, ...]:
+        """The IP addresses its certificate names (subjectAltName iPAddress entries): the
+        Service IP and every member's addresses; none with :attr:`san_ips` false."""
+        if not self.san_ips:
+            return ()
         ips: list[IPAddress] = []
         for ip in (self.service_ip, *(ip for m in self.members for ip in m.ips)):
             if ip is not None and ip not in ips:

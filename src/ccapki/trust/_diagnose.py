@@ -51,6 +51,7 @@ from ccapki.pki.certs import (
     san_names,
 )
 from ccapki.pki.keys import describe_public_key
+from ccapki.pki.validitycaps import APPLE_825, PUBLIC_398
 from ccapki.trust._certs import dedupe, find_issuers, fmt_date, serial_of
 from ccapki.trust._model import Code, Finding, Severity
 
@@ -69,8 +70,9 @@ Source = Literal["leaf", "sent", "trust-store", "candidate"]
 #: cryptography's default maximum number of intermediates (DEFAULT_MAX_CHAIN_DEPTH).
 DEFAULT_MAX_DEPTH = 8
 
-#: Apple HT210176 (iOS 13 / macOS 10.15): TLS server certificates valid at most 825 days.
-APPLE_MAX_DAYS = 825
+#: Apple HT210176 (iOS 13 / macOS 10.15): TLS server certificates valid at most 825 days;
+#: the cap the Apple client policies enforce (:data:`ccapki.pki.validitycaps.APPLE_825`).
+APPLE_MAX_DAYS = APPLE_825.days
 
 _PERMITTED_SIGNATURES = frozenset(
     {
@@ -774,8 +776,8 @@ def lint(chain: Sequence[x509.Certificate], *, purpose: Purpose, at: dt.datetime
                 Code.VALIDITY_TOO_LONG,
                 f"{name} is valid for {days} days; macOS and iOS refuse TLS server certificates "
                 f"valid longer than {APPLE_MAX_DAYS} days (Apple HT210176)",
-                f"re-issue {name} valid for at most {APPLE_MAX_DAYS} days (397 if it is "
-                "publicly trusted)",
+                f"re-issue {name} valid for at most {APPLE_MAX_DAYS} days "
+                f"({PUBLIC_398.longest_request} if it is publicly trusted)",
                 name,
                 "warning",
             )

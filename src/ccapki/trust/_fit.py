@@ -48,6 +48,17 @@ __all__ = [
 ]
 
 
+def _private_ip(name: str) -> bool:
+    """``name`` is an IP address that is not globally routable (RFC 1918, loopback,
+    link-local, CGNAT, ULA...): one a public CA never certifies."""
+    import ipaddress
+
+    try:
+        return not ipaddress.ip_address(name).is_global
+    except ValueError:
+        return False
+
+
 @dataclass(frozen=True)
 class NamesCovered:
     """The certificate names every DNS name and IP address the plan gives ``identity``
@@ -92,6 +103,12 @@ class NamesCovered:
                 f"have the CA issue a certificate naming every SAN of `ccapki plan` (send it "
                 f"the CSR of `ccapki csr {self.identity}`)"
             )
+            if all(_private_ip(n) for n in missing):  # a public CA refuses them
+                fix += (
+                    "; a public CA leaves private and reserved IP addresses out: san_ips = "
+                    f"false for {self.identity} in the deployment file leaves them out of the "
+                    f"plan (`ccapki apply FILE`, then a new CSR: `ccapki csr {self.identity}`)"
+                )
         return [
             Finding(
                 self.code,
