@@ -120,3 +120,35 @@ def test_template_refuses_what_the_builder_refuses() -> None:
         IdentityTemplate(NOW, 30).issue(
             _request(), ec.generate_private_key(ec.SECP256R1()).public_key()
         )
+
+
+@pytest.mark.parametrize("email", [None, "pki@example.test"])
+@pytest.mark.parametrize("country", [None, "US"])
+@pytest.mark.parametrize(
+    ("organization", "unit"),
+    [
+        (None, None),
+        ("Acme, Inc.", None),
+        ('#1 R+D "x" <y>; a=b', " lead"),
+        ("Ünïcode {braces}", "a\\b "),
+    ],
+)
+@pytest.mark.parametrize("common_name", ["cas1.example.test", "#cn,+=", " x{}y ", "x" * 70])
+def test_name_text_is_the_names_own(
+    common_name: str,
+    organization: str | None,
+    unit: str | None,
+    country: str | None,
+    email: str | None,
+) -> None:
+    """build_name_text (what a bulk issue writes as each subject's text, the parts every
+    identity shares made once) gives build_name's Name and that Name's own RFC 4514 text,
+    escaping included."""
+    from ccapki.pki.issue import build_name, build_name_text
+
+    kw = {"country": country, "state": "S,t" if organization else None, "email": email}
+    name, text = build_name_text(common_name, organization, unit, **kw)
+    assert name == build_name(common_name, organization, unit, **kw)
+    assert text == name.rfc4514_string()
+    req = IdentityRequest(common_name, organization=organization, organizational_unit=unit)
+    assert req.subject_and_text() == (req.subject, req.subject.rfc4514_string())

@@ -357,9 +357,9 @@ def _issue_chunk(args: tuple[int, int, dt.datetime]) -> list[_Issued]:
             )
         # the subject made once: signed into the certificate and written as text (the
         # certificate's own, parsed back, would be a second Name of the same attributes)
-        name = p.request.subject
-        cert = template.issue(p.request, public, self_key=key, subject=name)
-        subject = name.rfc4514_string()
+        request = p.request  # (made anew at each reading)
+        name, subject = request.subject_and_text()
+        cert = template.issue(request, public, self_key=key, subject=name)
         if signer == "self":  # its own issuer: one DN
             issuer = subject
         else:

@@ -34,6 +34,7 @@ __all__ = [
     "Issuer",
     "build_csr",
     "build_name",
+    "build_name_text",
     "fit_name",
     "issue_identity",
     "make_intermediate_ca",
@@ -101,7 +102,52 @@ def build_name(
     given), CN (shortened to 64 characters when longer: see :func:`fit_name`), then
     emailAddress (when given). Raises ``ValueError`` for an O or OU longer than 64 or a C
     that is not two characters (the deployment loader refuses those first)."""
-    common_name = fit_name(common_name)
+    before, after, _ = _name_frame(
+        organization, organizational_unit, country, state, locality, email
+    )
+    return x509.Name([*before, _cn(common_name), *after])
+
+
+def build_name_text(
+    common_name: str,
+    organization: str | None = None,
+    organizational_unit: str | None = None,
+    *,
+    country: str | None = None,
+    state: str | None = None,
+    locality: str | None = None,
+    email: str | None = None,
+) -> tuple[x509.Name, str]:
+    """:func:`build_name` and its RFC 4514 text (``Name.rfc4514_string()``: the last
+    attribute first), the text of the attributes every identity of a deployment shares
+    made once."""
+    before, after, texts = _name_frame(
+        organization, organizational_unit, country, state, locality, email
+    )
+    cn = _cn(common_name)
+    return x509.Name([*before, cn, *after]), texts.format(cn.rfc4514_string())
+
+
+def _cn(common_name: str) -> x509.RelativeDistinguishedName:
+    return x509.RelativeDistinguishedName(
+        [x509.NameAttribute(NameOID.COMMON_NAME, fit_name(common_name))]
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _name_frame(
+    organization: str | None,
+    organizational_unit: str | None,
+    country: str | None,
+    state: str | None,
+    locality: str | None,
+    email: str | None,
+) -> tuple[
+    tuple[x509.RelativeDistinguishedName, ...], tuple[x509.RelativeDistinguishedName, ...], str
+]:
+    """What the subjects of a deployment's identities share around their CN (made once,
+    not once per identity): the RDNs before it and after it, and the RFC 4514 text of the
+    whole with ``{}`` where the CN's goes."""
     attrs = []
     if country:
         attrs.append(x509.NameAttribute(NameOID.COUNTRY_NAME, country))
@@ -113,10 +159,18 @@ def build_name(
         attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
     if organizational_unit:
         attrs.append(x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, organizational_unit))
-    attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
-    if email:  # PKCS#9 emailAddress, an IA5String (cryptography's default for it)
-        attrs.append(x509.NameAttribute(NameOID.EMAIL_ADDRESS, email))
-    return x509.Name(attrs)
+    before = tuple(x509.RelativeDistinguishedName([a]) for a in attrs)
+    # PKCS#9 emailAddress, an IA5String (cryptography's default for it)
+    after = (
+        (x509.RelativeDistinguishedName([x509.NameAttribute(NameOID.EMAIL_ADDRESS, email)]),)
+        if email
+        else ()
+    )
+    # Name.rfc4514_string(): the RDNs' texts, last first, joined by commas
+    texts = [r.rfc4514_string().replace("{", "{{").replace("}", "}}") for r in before]
+    texts.append("{}")
+    texts += [r.rfc4514_string().replace("{", "{{").replace("}", "}}") for r in after]
+    return before, after, ",".join(reversed(texts))
 
 
 def _hash_for(key: CertificateIssuerPrivateKeyTypes) -> hashes.SHA256 | hashes.SHA384 | None:

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 __all__ = ["IPAddress", "IdentityRequest"]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+#: Every character an IPv4 or IPv6 address can be written with (a scope ID, after '%', aside).
+_ADDRESS_CHARS = frozenset("0123456789abcdefABCDEF.:")
 
 
 @dataclass(frozen=True)
@@ -50,8 +52,11 @@ class IdentityRequest:
     @property
     def common_name_ip(self) -> IPAddress | None:
         """The address the common name is (an appliance known by its IP alone), else None."""
+        name = self.common_name
+        if "%" not in name and not _ADDRESS_CHARS.issuperset(name):  # a host name
+            return None  # (asked of every request made: no exception raised for it)
         try:
-            return ipaddress.ip_address(self.common_name)
+            return ipaddress.ip_address(name)
         except ValueError:
             return None
 
@@ -61,6 +66,21 @@ class IdentityRequest:
         from ccapki.pki.issue import build_name
 
         return build_name(
+            self.common_name,
+            self.organization,
+            self.organizational_unit,
+            country=self.country,
+            state=self.state,
+            locality=self.locality,
+            email=self.email,
+        )
+
+    def subject_and_text(self) -> tuple[x509.Name, str]:
+        """The subject name and its RFC 4514 text (``subject.rfc4514_string()``), made
+        together (see :func:`ccapki.pki.issue.build_name_text`)."""
+        from ccapki.pki.issue import build_name_text
+
+        return build_name_text(
             self.common_name,
             self.organization,
             self.organizational_unit,
