@@ -24,6 +24,7 @@ __all__ = [
     "check_output_file",
     "check_output_folder",
     "missing_folders",
+    "open_input_stream",
     "read_input_file",
     "refuse_key_on_stdout",
     "stage_file",
@@ -252,6 +253,8 @@ def _kind(path: Path) -> str | None:
 def check_output_file(out: str | os.PathLike[str], *, follow_symlink: bool = False) -> None:
     """Refuse a single-file ``--out`` before anything is done: its folder must exist (a typo
     never makes folders), and what is at ``out`` must be a regular file or nothing."""
+    if isinstance(out, str) and not out:
+        raise _empty_out()
     target = Path(out)
     parent = target.parent
     existing = parent
@@ -280,8 +283,20 @@ def check_output_folder(
     """Refuse an ``--out`` folder (of a command writing a folder of files, which makes it if
     missing) that cannot be made or written to, before anything is done. ``target`` is
     the path named in the error (default: the folder)."""
+    if (folder if target is None else target) == "":
+        raise _empty_out()
     folder = Path(folder)
     named = folder if target is None else Path(target)
+    if folder.is_symlink() and not folder.exists():  # broken, or a loop: never made
+        try:
+            where = f"to {os.readlink(folder)}"
+        except OSError as exc:
+            where = exc.strerror or str(exc)
+        raise cannot_write(
+            named,
+            f"{folder} is a symbolic link that leads to no folder ({where})",
+            "point the link at a folder, or choose another --out",
+        )
     existing = folder
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
@@ -292,6 +307,16 @@ def check_output_folder(
         raise cannot_write(
             named, f"{existing} is not writable", "choose an --out folder you can write to"
         )
+
+
+def _empty_out() -> InputError:
+    """``--out ""`` (``--out "$DIR"`` with DIR unset): never the current folder instead."""
+    from ccapki.errors import InputError
+
+    return InputError(
+        "--out is empty: nothing was written",
+        "name the file or folder to write (`--out PATH`; `--out -`: standard output)",
+    )
 
 
 def refuse_key_on_stdout(*, private: bool, force_stdout: bool) -> None:
@@ -516,6 +541,11 @@ def read_input_file(path: str | os.PathLike[str], *, limit: int = MAX_INPUT_BYTE
     writes to) or sends more than ``limit`` bytes (``/dev/zero``)."""
     from ccapki.errors import InputError
 
+    if isinstance(path, str) and not path:  # Path("") is the current folder
+        raise InputError(
+            "a file name given is empty: nothing was read",
+            'name the file (an unset variable, `"$FILE"`, gives an empty name)',
+        )
     p = Path(path)
     try:
         st = p.stat()
@@ -555,6 +585,47 @@ def read_input_file(path: str | os.PathLike[str], *, limit: int = MAX_INPUT_BYTE
         raise InputError(f"{p}: is a folder, not a file", "name a file inside it") from None
     except OSError as exc:  # a symbolic link loop, a name too long, an I/O error
         raise unreadable(p, exc) from None
+
+
+def open_input_stream(path: str | os.PathLike[str]) -> BinaryIO:
+    """Open a user-supplied file to read as a stream, of any size (a backup). Returns the
+    open file; the caller closes it.
+
+    A regular file (or a folder: :class:`IsADirectoryError`) is opened as :func:`open`
+    opens it, raising what it raises. A FIFO, pipe or device is opened without blocking (a
+    named pipe nobody writes to would block the open itself for ever) and returned once
+    its first bytes arrive, waited for at most :data:`INPUT_WAIT` seconds: else
+    :class:`~ccapki.errors.InputError`, as for a socket."""
+    import select
+
+    from ccapki.errors import InputError
+
+    p = Path(path)
+    st = p.stat()
+    if stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode):
+        return p.open("rb")
+    kind = _file_kind(st.st_mode) or "not a regular file"
+    if stat.S_ISSOCK(st.st_mode):
+        raise InputError(
+            f"{p}: is a socket, not a file: nothing was read",
+            "name a regular file (save what the socket serves to a file first)",
+        )
+    fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        if not poller.poll(INPUT_WAIT * 1000):
+            raise InputError(
+                f"{p}: is {kind} and nothing was written to it for {INPUT_WAIT:g} s: "
+                "nothing was read",
+                "name a regular file; to pass a file through a named pipe, start its "
+                f"writer (`cat FILE > {p}`) while ccapki reads",
+            )
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def unreadable(path: str | os.PathLike[str], exc: OSError) -> InputError:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ccapki import __version__
+from ccapki.cli.common import FiniteFloatRange
 from ccapki.errors import (
     CcapkiError,
     InputError,
@@ -637,7 +638,7 @@ commands that write, and verify --live (real handshakes, real clock), refuse it.
 @click.option(
     "--wait",
     metavar="SECONDS",
-    type=click.FloatRange(min=0),
+    type=FiniteFloatRange(min=0),  # nan or inf: never a wait for ever
     default=60.0,
     show_default=True,
     help="How long a command that writes waits for another ccapki writing to the store.",
@@ -998,12 +999,14 @@ def _run(args: list[str]) -> int:
                 "folder 0700)",
             )
             return 2
-        if exc.errno == errno.ELOOP and exc.filename is not None and not debug:
-            # an input file that is a symbolic link loop, wherever it is opened
+        bad_path = exc.errno in (errno.ELOOP, errno.ENAMETOOLONG)
+        if bad_path and exc.filename is not None and not debug:
+            # a path given that is a symbolic link loop, or a name longer than the system
+            # takes (a pasted blob, a runaway $(...)), wherever it is opened: bad input
             from ccapki.fsutil import unreadable
 
-            loop = unreadable(os.fsdecode(exc.filename), exc)
-            _say_error(loop.message, loop.hint)
+            bad = unreadable(os.fsdecode(exc.filename), exc)
+            _say_error(bad.message, bad.hint)
             return 2
         return _unexpected(exc, debug)
     except ModuleNotFoundError as exc:

@@ -49,6 +49,11 @@ def load_deployment_arg(
     # the loader's fast path (no pydantic for a plain file), the full loader otherwise
     from ccapki.topology.fastload import load_deployment, parse_deployment
 
+    if path == "":  # `ccapki plan "$FILE"` with FILE unset: never the stored one instead
+        raise InputError(
+            "the deployment file's name is empty",
+            "name the deployment file, or leave it out for the deployment the store last applied",
+        )
     if path == STDIN:
         if not stdin:
             raise _no_stdin()

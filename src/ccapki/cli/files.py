@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
@@ -388,7 +389,20 @@ def import_cmd(
     from ccapki.cli.common import load_deployment_arg
 
     skipped: list[tuple[str, str]] = []  # files in a folder holding no certificate or key
-    materials = api.read_files([*files, *key_files], password, skipped=skipped)
+    if "" in files or "" in key_files:  # `ccapki import "$CERT"` with CERT unset
+        option = "a file name" if "" in files else "--key"
+        raise InputError(
+            f"{option} is empty: nothing was imported",
+            "name the certificate and key files (or folders) to import",
+        )
+    materials = api.read_files(files, password, skipped=skipped)
+    if key_files:  # --key names a key: a CSR, a CRL or a certificate there is the wrong file
+        from ccapki.pki.formats import require_keys
+
+        keys = api.read_files(key_files, password, skipped=skipped)
+        for material in keys:
+            require_keys(material)
+        materials += keys
     for path, reason in skipped:
         click.echo(f"warning: skipped {path}: {reason}", err=True)
     dep, dep_path = load_deployment_arg(env, dep_file)
@@ -840,6 +854,13 @@ def check_ha(
     spec = dep.identity(pair)
     if not spec.ha:
         raise InputError(f"{spec.name} is not an HA pair", "name an HA pair from `ccapki plan`")
+    for option, value in (("--primary", primary), ("--secondary", secondary)):
+        if value == "":  # `--primary "$FILE"` with FILE unset: never the store's in its place
+            raise InputError(
+                f"{option} is empty",
+                f"name the file taken off that peer (`{option} FILE`), or give neither "
+                "--primary nor --secondary to check the store's identity",
+            )
     if (primary is None) != (secondary is None):
         given, missing = ("--primary", "--secondary") if primary else ("--secondary", "--primary")
         raise InputError(
@@ -1233,7 +1254,7 @@ def export_roots(env: Env, out: str, follow_symlink: bool, as_json: bool) -> int
             "give --out a folder, or leave out --json",
         )
     if not to_stdout:
-        check_output_folder(folder)
+        check_output_folder(folder, target=out)
     with env.open_store() as store:
         # the earlier roots the appliances still present until the renewed certificates
         # are installed stay in the bundle: a client replacing its copy keeps them
@@ -1433,6 +1454,13 @@ def keys_retire(env: Env, fingerprint: str) -> int:
         fp = fingerprint.lower().replace(":", "").strip()
         if not fp:
             raise InputError("no fingerprint given", "give a fingerprint from `ccapki keys list`")
+        if not re.fullmatch(r"[0-9a-f]{4,64}", fp):  # "a" would retire whichever key it starts
+            raise InputError(
+                f"{fingerprint!r} is not the start of a key's SHA-256 fingerprint "
+                "(4 to 64 hex digits; nothing was retired)",
+                "copy it from `ccapki keys list` (the first 8 hex digits are enough), e.g. "
+                "`ccapki keys retire 3f9a2c1b`",
+            )
         matches = [k for k in store.keys.list() if k.fingerprint.startswith(fp)]
         if not matches:
             raise InputError(

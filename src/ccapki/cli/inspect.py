@@ -324,6 +324,10 @@ def _from_target(
     private keys (then no certificate)."""
     from ccapki.errors import NotFoundError
 
+    if not target:  # `ccapki inspect "$F"` with F unset: Path("") is the current folder
+        raise InputError(
+            "TARGET is empty", "name a certificate, CSR or key file, or an identity of the store"
+        )
     path = Path(target)
     if version is not None and (path.exists() or path.is_symlink()):
         raise InputError(

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, cast
 import click
 
 from ccapki.cli.app import Env, pass_env
+from ccapki.cli.common import FiniteFloatRange
 from ccapki.errors import InputError, Interrupted, StoreError
 
 if TYPE_CHECKING:
@@ -60,7 +61,13 @@ EXIT CODES
   130/143 interrupted: the lab may have started anyway (`ccapki lab status`)
 """,
 )
-@click.option("--interval", default=5.0, show_default=True, help="Seconds between link checks.")
+@click.option(
+    "--interval",
+    type=FiniteFloatRange(0.1, 3600),  # 0, a negative number, nan: never a busy loop
+    default=5.0,
+    show_default=True,
+    help="Seconds between link checks.",
+)
 @click.option("--json", "as_json", is_flag=True)
 @pass_env
 def lab_up(env: Env, interval: float, as_json: bool) -> int:

@@ -94,6 +94,45 @@ def _check_identity(store: Store, identity: str) -> None:
     )
 
 
+class _EncryptedKey(Exception):
+    """The --tls-key file asked for a password (read as uvicorn reads it: none)."""
+
+
+def _no_password() -> bytes:
+    raise _EncryptedKey
+
+
+def _check_tls_pair(cert: str, key: str) -> None:
+    """Load ``cert`` and ``key`` as the server will, before anything starts: a key that is
+    not the certificate's, an encrypted key (OpenSSL would ask for its password on the
+    terminal), a CSR or a DER file would otherwise stop the service at start with an
+    internal error. Raises :class:`InputError`."""
+    import ssl
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        ctx.load_cert_chain(cert, key, password=_no_password)
+    except _EncryptedKey:
+        raise InputError(
+            f"--tls-key {key}: is an encrypted private key, which the service cannot read "
+            "unattended",
+            "decrypt it into a file only this user reads (`openssl pkey -in KEY -out PLAIN`, "
+            "then chmod 600 PLAIN), or serve an identity of the store: --tls-identity NAME",
+        ) from None
+    except ssl.SSLError as exc:
+        if "KEY_VALUES_MISMATCH" in str(exc):
+            raise InputError(
+                f"--tls-key {key} is not the private key of --tls-cert {cert}",
+                "give the key the certificate was made for (`ccapki inspect FILE` shows the "
+                "public key of each)",
+            ) from None
+        raise InputError(
+            f"--tls-cert {cert} and --tls-key {key}: not a PEM certificate and its PEM private key",
+            "give the certificate in PEM (its chain after it) and its unencrypted PEM key; "
+            "`ccapki inspect FILE` says what a file holds",
+        ) from None
+
+
 @contextlib.contextmanager
 def _tls_files(
     env: Env,
@@ -114,6 +153,7 @@ def _tls_files(
         for f in (cert, key):
             if not Path(f).is_file():
                 raise InputError(f"{f}: no such file", "check the path")
+        _check_tls_pair(cert, key)
         yield cert, key, f"the files {cert} and {key}"
         return
     from cryptography.hazmat.primitives import serialization
@@ -462,6 +502,21 @@ def _epilog(*examples: str, codes: str = "0 done   2 no store, or no user by tha
     return f"\b\nEXAMPLES\n{lines}\n\n\b\nEXIT CODES\n  {codes}\n"
 
 
+def _stdin_password(kept: str) -> str:
+    """The first line of standard input (``--password-stdin``), without its end; ``kept``
+    says what the refusal left (a line that is not UTF-8 text). Raises :class:`InputError`."""
+    try:
+        line = sys.stdin.readline().rstrip("\r\n")
+        line.encode()  # a byte that is not UTF-8, kept as a lone surrogate (surrogateescape)
+        return line
+    except (UnicodeDecodeError, UnicodeEncodeError):
+        raise InputError(
+            f"the password on standard input is not UTF-8 text: {kept}",
+            "pipe in the password as UTF-8 text: printf '%s\\n' \"$PW\" | ccapki users ... "
+            "--password-stdin",
+        ) from None
+
+
 def _read_password(password_stdin: bool, no_password: bool = False) -> str | None:
     """The new user's password: from standard input (``--password-stdin``), asked twice in
     a terminal, or None with ``--no-password``. Raises :class:`InputError` when neither
@@ -475,7 +530,7 @@ def _read_password(password_stdin: bool, no_password: bool = False) -> str | Non
             )
         return None
     if password_stdin:
-        line = sys.stdin.readline().rstrip("\r\n")
+        line = _stdin_password("no user was added")
         if not line:
             raise InputError(
                 "no password on standard input: no user was added",
@@ -613,7 +668,7 @@ def users_set_password(env: Env, name: str, password_stdin: bool) -> int:
 
     env.refuse_what_if("users set-password")
     if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
+        password = _stdin_password("nothing was changed")
     elif sys.stdin.isatty():
         password = click.prompt(
             "New password", hide_input=True, confirmation_prompt=True, default="",

@@ -406,6 +406,12 @@ def trust_plan(
     """The smallest set of trust-store changes that makes every channel pass."""
     from ccapki.lifecycle.trustops import trust_changes
 
+    if rotate == "":  # `--rotate "$NAME"` with NAME unset: never the plain plan instead
+        raise InputError(
+            "--rotate is empty",
+            "name the identity whose replacement to plan (`--rotate IDENTITY`), or leave "
+            "--rotate out for the trust plan itself",
+        )
     if to_source and not rotate:
         raise click.UsageError(
             "--to-source needs --rotate IDENTITY (the identity whose replacement it names)",

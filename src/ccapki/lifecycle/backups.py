@@ -504,15 +504,19 @@ def read_backup(
     called once the file is open, so a wrong path is said before anyone is asked. Raises
     :class:`InputError` for a missing or unreadable file, or a folder (the hint names the
     backups in it)."""
+    from ccapki.fsutil import open_input_stream, unreadable
+
     p = Path(path)
     try:
-        fh = p.open("rb")
+        fh = open_input_stream(p)  # a FIFO nobody writes to: an error, not a wait for ever
     except FileNotFoundError:
         raise InputError(f"{p}: no such file", "check the path of the backup file") from None
     except IsADirectoryError:
         raise InputError(f"{p}: is a folder, not a file", _backups_in(p)) from None
     except PermissionError:
         raise InputError(f"{p}: permission denied", f"make it readable: chmod u+r {p}") from None
+    except OSError as exc:  # a symbolic link loop, a name too long, an I/O error
+        raise unreadable(p, exc) from None
     try:
         secret = passphrase if isinstance(passphrase, str) else passphrase()
         return fh, BackupReader(fh, secret, source=str(p))

@@ -64,6 +64,11 @@ class Exported:
 MIN_EXPORT_PASSWORD = 8
 
 
+#: The longest export password, in bytes of UTF-8: OpenSSL encrypts a PEM key with at most
+#: 1023 (PKCS#12 takes more: one bound for every format).
+MAX_EXPORT_PASSWORD_BYTES = 1023
+
+
 #: How a command-line user gives an export password (the hint of a refused one).
 CLI_PASSWORD_WAYS = "--password, CCAPKI_EXPORT_PASSWORD or the prompt"  # noqa: S105 (words)
 
@@ -73,8 +78,22 @@ def check_export_password(
 ) -> None:
     """Refuse a password shorter than :data:`MIN_EXPORT_PASSWORD` characters for ``what``
     (the file holding the private key); ``ways``: how the caller gives one (the hint).
+    Refuses too a password of more than :data:`MAX_EXPORT_PASSWORD_BYTES` bytes, or holding
+    a NUL character (which ends a PKCS#12 password: no tool could open the file).
     Returns None; raises :class:`InputError`."""
     length = len(password.decode("utf-8", "replace"))
+    if b"\0" in password:
+        raise InputError(
+            f"the password of {what} holds a NUL character (U+0000), which no tool reading "
+            "the file takes; nothing was written",
+            f"give a password of printable characters, by {ways}",
+        )
+    if len(password) > MAX_EXPORT_PASSWORD_BYTES:
+        raise InputError(
+            f"the password of {what} is too long ({len(password)} bytes): OpenSSL takes at "
+            f"most {MAX_EXPORT_PASSWORD_BYTES}; nothing was written",
+            f"use at most {MAX_EXPORT_PASSWORD_BYTES} bytes (a few words is best), by {ways}",
+        )
     if length < MIN_EXPORT_PASSWORD:
         raise InputError(
             f"the password of {what} is too short ({length} characters): the file is the "

@@ -771,6 +771,9 @@ class _Collector:
         """Load ``data`` as PKCS#12; False if it is not PKCS#12 at all."""
         # a file with no password is read even when a password was given (one for a batch)
         tries: list[bytes | None] = list(dict.fromkeys([self.password, None, b""]))
+        # a NUL ends a PKCS#12 password (no file has one holding it), and the library
+        # panics on it, printing a Rust backtrace: such a password is a wrong one
+        tries = [t for t in tries if t is None or b"\0" not in t]
         for attempt in tries:
             try:
                 p12 = self.lenient(

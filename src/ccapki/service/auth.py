@@ -107,6 +107,8 @@ CSP = (
 )
 _SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
 
+#: the longest password the login form (and the API) takes, in characters
+MAX_PASSWORD = 1024
 _hasher = PasswordHasher()  # Argon2id, argon2-cffi's defaults (RFC 9106 low-memory)
 #: verified when the name is unknown, so a wrong name takes as long as a wrong password
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
@@ -130,12 +132,19 @@ def new_secret() -> str:
 def hash_password(password: str) -> str:
     """The Argon2id hash of ``password`` (what the store keeps).
 
-    Raises :class:`InputError` for a password shorter than 8 characters.
+    Raises :class:`InputError` for a password shorter than 8 characters, or longer than
+    the 1024 the login form takes (a user who could never log in).
     """
     if len(password) < 8:
         raise InputError(
             f"the password is too short ({len(password)} characters)",
             "use at least 8 characters (a few words is best)",
+        )
+    if len(password) > MAX_PASSWORD:
+        raise InputError(
+            f"the password is too long ({len(password)} characters): the web login takes at "
+            f"most {MAX_PASSWORD}",
+            f"use at most {MAX_PASSWORD} characters (a few words is best)",
         )
     return _hasher.hash(password)
 

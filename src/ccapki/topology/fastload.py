@@ -185,7 +185,11 @@ def _header(v: Any) -> dict[str, Any]:
     h = _table(v, _HEADER_KEYS, ("name", "release"))
     organization = h.get("organization")
     if organization is not None and (
-        type(organization) is not str or not organization.strip() or len(organization.encode()) > 64
+        type(organization) is not str
+        or not organization.strip()
+        or len(organization.encode()) > 64
+        or not organization.isprintable()  # a control character: the full loader says which
+        or organization != organization.strip()
     ):
         raise _Full
     ca = h.get("ca", "own")

@@ -254,6 +254,7 @@ _COUNTRY_MISTAKES = {"UK": "GB", "EL": "GR"}
 #: what each text attribute is called, and its X.520 upper bound (RFC 5280, Appendix A),
 #: counted in bytes of UTF-8 as ``organization`` is (never more than the bound's characters)
 _SUBJECT_TEXT = {
+    "organization": ("organization (O)", 64),
     "state": ("state or province (ST)", 128),
     "locality": ("locality (L)", 128),
     "organizational_unit": ("organizational unit (OU)", 64),
@@ -466,7 +467,8 @@ class _Header(_Strict):
                 f"{len(v.encode())} bytes: a certificate's organization (O) holds 1 to 64 "
                 "(bytes of UTF-8: an accented letter takes 2)"
             )
-        return v
+        # a control character or a space at an end, as the subject's other text is refused
+        return None if v is None else _check_subject_text(v, "organization")
 
 
 _ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
