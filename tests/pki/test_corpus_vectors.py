@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import NameOID
 
 from kit.certs import NOW
-from kit.cli import FAQ, Cli, db_bytes, error_with_hint, ok, write
+from kit.cli import FAQ, Cli, db_bytes, deployment, error_with_hint, ok, write
 
 DATA = Path(__file__).parent / "data"
 E = serialization.Encoding
@@ -220,6 +220,94 @@ def test_the_issuer_names_its_attributes_as_the_subject_does(cli: Cli, tmp_path:
     assert info["issuer"] == info["subject"], info
     assert "emailAddress=ca@example.org" in info["issuer"], info
     assert "serialNumber=345" in info["issuer"], info
+
+
+def test_the_alternate_sha1_with_rsa_oid_is_named_without_a_stray_dash(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """x509/custom/alternate-rsa-sha1-oid.der (signature OID 1.3.14.3.2.29, which
+    cryptography names ``_RSA_WITH_SHA1``): inspect showed the signature as
+    ``-rsa-with-sha1``."""
+    from asn1crypto import core, parser  # type: ignore[import-untyped]
+
+    def parts(der: bytes) -> list[bytes]:  # a SEQUENCE's elements, each as its DER
+        body, out = parser.parse(der)[4], []
+        while body:
+            _, _, _, header, contents, trailer = parser.parse(body, strict=False)
+            out.append(header + contents + trailer)
+            body = body[len(out[-1]) :]
+        return out
+
+    def seq(*items: bytes) -> bytes:
+        return bytes(parser.emit(0, 1, 16, b"".join(items)))
+
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Old Windows CA")])
+    cert = parts(_self_signed(name, rsa=True).public_bytes(E.DER))
+    alg = seq(core.ObjectIdentifier("1.3.14.3.2.29").dump(), core.Null().dump())
+    tbs = parts(cert[0])
+    tbs[2] = alg  # the signature algorithm, inside and outside the signed part
+    path = write(tmp_path / "old.cer", seq(seq(*tbs), alg, cert[2]))
+    assert (
+        x509.load_der_x509_certificate(path.read_bytes()).signature_algorithm_oid.dotted_string
+        == "1.3.14.3.2.29"
+    )
+    info = ok(cli("inspect", path, "--json")).json()
+    assert info["signature_algorithm"] == "rsa-with-sha1", info
+    assert "-rsa-with-sha1" not in ok(cli("inspect", path)).out
+
+
+def test_a_certificate_whose_two_signature_algorithms_differ_is_refused(
+    cli: Cli, keyfile_store: Path, tmp_path: Path
+) -> None:
+    """x509/custom/mismatch_inner_outer_sig_algorithm.der (signed part: ECDSA with SHA3-224,
+    outside it: SHA-256 with RSA): RFC 5280 4.1.1.2 says the two MUST match, and OpenSSL
+    and Java refuse such a certificate, but inspect showed it as a sound one, signed with
+    the outer algorithm, and import kept it as a CA."""
+    from asn1crypto import core, parser  # type: ignore[import-untyped]
+
+    def parts(der: bytes) -> list[bytes]:  # a SEQUENCE's elements, each as its DER
+        body, out = parser.parse(der)[4], []
+        while body:
+            _, _, _, header, contents, trailer = parser.parse(body, strict=False)
+            out.append(header + contents + trailer)
+            body = body[len(out[-1]) :]
+        return out
+
+    def seq(*items: bytes) -> bytes:
+        return bytes(parser.emit(0, 1, 16, b"".join(items)))
+
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Mismatched CA")])
+    cert = parts(_self_signed(name, rsa=True).public_bytes(E.DER))
+    tbs = parts(cert[0])
+    tbs[2] = seq(core.ObjectIdentifier("1.2.840.10045.4.3.2").dump())  # ecdsa-with-SHA256
+    path = write(tmp_path / "mismatch.cer", seq(seq(*tbs), cert[1], cert[2]))
+    ok(cli("apply", write(tmp_path / "d.toml", deployment())))
+    before = db_bytes(keyfile_store)
+    for args in (("inspect", path), ("import", path), ("trust", "add", "cam", path)):
+        refused = _refused(cli, *args)
+        assert "two signature algorithms differ" in refused, refused
+    assert db_bytes(keyfile_store) == before
+
+
+# ---------------------------------------------------------------- not a file ccapki reads
+
+
+def test_an_openssh_public_key_of_any_type_is_said_as_such(cli: Cli, tmp_path: Path) -> None:
+    """asymmetric/OpenSSH/ecdsa-*.pub, sk-*.pub and certs/*.pub: an ``ssh-rsa`` or
+    ``ssh-ed25519`` line was "an OpenSSH public key", an ``ecdsa-sha2-nistp256`` (or
+    security-key) one "text with no PEM block" with "paste the certificate including its
+    BEGIN and END lines" (the wrong fix)."""
+    public = ec.generate_private_key(ec.SECP256R1()).public_key()
+    line = public.public_bytes(E.OpenSSH, serialization.PublicFormat.OpenSSH)
+    assert line.startswith(b"ecdsa-sha2-nistp256 ")
+    for path in (
+        write(tmp_path / "id_ecdsa.pub", line + b" admin@laptop\n"),
+        write(tmp_path / "id_sk.pub", b"sk-" + line + b"\n"),
+        write(tmp_path / "id_sk_ed25519.pub", b"sk-ssh-ed25519@openssh.com AAAAGnNr admin\n"),
+    ):
+        refused = _refused(cli, "inspect", path)
+        assert "is an OpenSSH public key" in refused, refused
+        assert "BEGIN and END lines" not in cli.seen[-1].err
 
 
 # ---------------------------------------------------------------- a store: nothing half-written

@@ -1163,9 +1163,24 @@ _MAGIC = (
     (b"\x1f\x8b", "a gzip archive (extract it and import the files inside)"),
     (b"\xff\xd8\xff", "a JPEG image"),
     (b"ssh-", "an OpenSSH public key"),
+    (b"ecdsa-sha2-", "an OpenSSH public key"),
+    (b"sk-ssh-", "an OpenSSH public key"),  # a security key's (FIDO)
+    (b"sk-ecdsa-sha2-", "an OpenSSH public key"),
     (b"PuTTY-User-Key-File", "a PuTTY key"),
     (b"\xd0\xcf\x11\xe0", "a Microsoft Office document"),
 )
+
+
+def _signed_signature_algorithm(cert: x509.Certificate) -> str | None:
+    """The signature algorithm OID inside the signed part (TBSCertificate ``signature``),
+    which must be the one outside it (cryptography reads only that one); None if unread."""
+    from asn1crypto import x509 as asn1_x509
+
+    try:
+        tbs = asn1_x509.TbsCertificate.load(cert.tbs_certificate_bytes)
+        return str(tbs["signature"]["algorithm"].dotted)
+    except (ValueError, TypeError, KeyError):
+        return None
 
 
 def _is_text(data: bytes) -> bool:
@@ -1268,6 +1283,20 @@ def parse_material(
             _HINT_COPY,
         ) from None
     material = collector.material()
+    for cert in material.certificates:
+        inner = _signed_signature_algorithm(cert)
+        if inner is not None and inner != cert.signature_algorithm_oid.dotted_string:
+            from ccapki.pki.certs import display_name
+
+            raise _bad(
+                source,
+                f"holds a certificate ({display_name(cert)}) whose two signature algorithms "
+                f"differ (signed part: {inner}; outside it: "
+                f"{cert.signature_algorithm_oid.dotted_string}), which RFC 5280 4.1.1.2 "
+                "forbids: OpenSSL and Java refuse it",
+                "have the CA issue the certificate again (its signing software is broken), "
+                "or get a fresh copy if the file was altered",
+            )
     if material.is_empty:
         if "OPENSSH PRIVATE KEY" in material.skipped:
             raise _none(

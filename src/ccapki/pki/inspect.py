@@ -59,7 +59,8 @@ _EKU_NAMES = {
 }
 
 _SIG_NAMES = {
-    getattr(SignatureAlgorithmOID, a).dotted_string: a.lower().replace("_", "-")
+    # cryptography names the alternate SHA-1 with RSA OID 1.3.14.3.2.29 _RSA_WITH_SHA1
+    getattr(SignatureAlgorithmOID, a).dotted_string: a.lower().strip("_").replace("_", "-")
     for a in dir(SignatureAlgorithmOID)
     if a.isupper()
 }
