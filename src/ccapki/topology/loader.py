@@ -782,7 +782,16 @@ def _loc_text(loc: Sequence[Any]) -> str:
 
 
 def _pydantic_error(path: str, index: _LineIndex, exc: ValidationError) -> DeploymentError:
-    err = exc.errors()[0]
+    errors = exc.errors()
+    err = errors[0]
+    if err["type"] == "missing":
+        # a misspelt key (`nam = "cam-a"`) is both an unknown key and a missing one: the
+        # unknown key of the same table is what to fix
+        table = err["loc"][:-1]
+        err = next(
+            (e for e in errors if e["type"] == "extra_forbidden" and e["loc"][:-1] == table),
+            err,
+        )
     loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
     where = _loc_text(loc)
     kind = err["type"]
@@ -811,10 +820,14 @@ def _pydantic_error(path: str, index: _LineIndex, exc: ValidationError) -> Deplo
                 f"unknown key {loc[-1]!r} in {_loc_text(parent)}",
                 f"{_SUBJECT_ELSEWHERE[str(loc[-1])]}; allowed keys: {', '.join(allowed)}",
             )
+        import difflib
+
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        meant = f" (did you mean {close[0]!r}?)" if close else ""
         return DeploymentError(
             path,
             line,
-            f"unknown key {loc[-1]!r} in {_loc_text(parent) or 'the top level'}",
+            f"unknown key {loc[-1]!r} in {_loc_text(parent) or 'the top level'}{meant}",
             f"remove it or fix its spelling; allowed keys: {', '.join(allowed)}",
         )
     if kind == "missing":
