@@ -1172,6 +1172,20 @@ class Store:
                         f"{made_dirs[-1].parent if made_dirs else home}`; `ulimit -f` for a "
                         "file-size limit), then run `ccapki init` again",
                     ) from None
+            if isinstance(exc, OSError) and not isinstance(exc, InterruptedError):
+                import errno
+
+                where = made_dirs[-1].parent if made_dirs else home
+                full = exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+                raise StoreError(
+                    f"cannot make a store in {home}: {exc.strerror or exc}; nothing was written",
+                    f"make room on the file system of {home} (`df -h {where}`), then run "
+                    "`ccapki init` again"
+                    if full
+                    # a folder that takes no files though it looks writable (/proc, /sys)
+                    else "pass --home (or CCAPKI_HOME) a folder of an ordinary file system "
+                    "this user can write",
+                ) from None
             raise
 
     @classmethod
