@@ -978,7 +978,7 @@ def _run(args: list[str]) -> int:
     except OSError as exc:
         import errno
 
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO) and not debug:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) and not debug:
             # the output could not be written (`ccapki plan FILE > /dev/full`, a full disk):
             # the machine's state, not a ccapki bug
             _quiet_stdout()
@@ -986,6 +986,17 @@ def _run(args: list[str]) -> int:
                 f"could not write the output: {exc.strerror or exc}",
                 "make room where the output goes (or write it elsewhere), then run the "
                 "command again",
+            )
+            return 2
+        if exc.errno == errno.EIO and not debug:
+            # a failing disk or device, read from or written to: which file, when it is known
+            _quiet_stdout()
+            name = f" on {os.fsdecode(exc.filename)}" if exc.filename is not None else ""
+            _say_error(
+                f"input/output error{name}: a disk or device failed to read or write (not "
+                "a ccapki bug)",
+                "check the device (`dmesg` names it), or read and write elsewhere, then "
+                "run the command again",
             )
             return 2
         if exc.errno in (errno.EACCES, errno.EPERM) and exc.filename is not None and not debug:
