@@ -135,3 +135,22 @@ def test_an_identity_known_by_its_address_alone_cannot_leave_it_out(
     peer = deployment(cas=[ha_pair("h", "10.8.0").replace('.12" }', '.12", san_ips = false }')])
     r = error_with_hint(cli("plan", write(tmp_path / "h.toml", peer)))
     assert "san_ips is set on the peer cas[0].secondary" in r.err, r.err
+
+
+def test_the_answer_that_left_the_address_out_is_taken_once_san_ips_is_false(
+    cli: Cli, keyfile_store: Path, tmp_path: Path, outside: OutsideCA
+) -> None:
+    """The CA's answer to the CSR that named the address, without it, refused for the
+    missing address, is taken as it is once the file says san_ips = false: no new CSR, no
+    second round with the CA (the CSR it answers asked for more, not for other names)."""
+    f = write(tmp_path / "d.toml", TWO)
+    ok(cli("apply", f))
+    ok(cli("csr", "cas1", "--out", tmp_path / "csr"))
+    stripped = outside.sign_csr(_csr(tmp_path, "cas1"), ips=[])
+    answer = write(tmp_path / "a1.pem", b"".join(pem(c) for c in (stripped, *outside.chain)))
+    error_with_hint(cli("import", answer))
+    write(f, TWO.replace('ip = "10.1.0.1"\n', 'ip = "10.1.0.1"\nsan_ips = false\n'))
+    ok(cli("apply", f))
+    r = ok(cli("import", answer))
+    assert "imported cas1 v1" in r.out, r.out
+    assert "stale" not in r.both, r.both

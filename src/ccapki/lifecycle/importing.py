@@ -673,7 +673,7 @@ def _plan_leaf(ctx: _Context, sc: SortedChain, d: _Decisions) -> None:
     if missing is not None:
         findings.append(_namesake(incomplete_chain(leaf, missing), missing, ctx.ca_pool))
     hard = [f for f in findings if f.severity == "error"]
-    stale = _stale_answer(ctx.known.csrs.get(spki), spec) or _late_answer(
+    stale = _stale_answer(ctx.known.csrs.get(spki), spec, leaf) or _late_answer(
         ctx.known, spki, spec, forced=ctx.force
     )
     retired = _retired_answer(ctx.known, stored, spec, forced=ctx.force)
@@ -766,18 +766,28 @@ def _late_answer(
     )
 
 
-def _stale_answer(csr: CsrRecord | None, spec: IdentitySpec) -> tuple[str, str] | None:
-    """When ``csr`` (the CSR the store made on a certificate's key) was made for an
-    older version of the deployment file than ``spec`` (other names, another key type):
-    the refusal's reason and fix; None when it was not (or there is none)."""
+def _stale_answer(
+    csr: CsrRecord | None, spec: IdentitySpec, leaf: x509.Certificate
+) -> tuple[str, str] | None:
+    """When ``csr`` (the CSR the store made on ``leaf``'s key) was made for an older
+    version of the deployment file than ``spec`` (other names, another key type): the
+    refusal's reason and fix; None when it was not (or there is none). A name the CSR
+    asked for that the file no longer gives counts only when the answer ``leaf`` names it
+    (an address the appliance no longer has); a CA that left it out answered what the
+    file asks now (``san_ips = false`` set after the CSR went out: no second CSR)."""
     if csr is None or spec.acme:
         return None
-    from ccapki.topology.plan import csr_differences
+    from ccapki.topology.plan import csr_differences, names_dropped
 
     try:
-        differs = csr_differences(spec, csr.csr)
+        request = csr.csr
+        differs = csr_differences(spec, request, dropped=False)
+        named = set(names_dropped(spec, leaf))
+        kept = [n for n in names_dropped(spec, request) if n in named]
     except ValueError:  # a stored CSR that no longer parses: the fit checks decide
         return None
+    if kept:
+        differs.append(f"it names {', '.join(kept)}, no longer in the file")
     if not differs:
         return None
     return (

@@ -40,6 +40,7 @@ __all__ = [
     "key_type_change",
     "key_type_warnings",
     "make_plan",
+    "names_dropped",
     "pending_actions",
     "signer_for",
     "stale_csr_words",
@@ -451,12 +452,33 @@ def _describe_key(cert: x509.Certificate) -> str:
     return key_type_name(cert.public_key())
 
 
-def csr_differences(spec: IdentitySpec, csr: x509.CertificateSigningRequest) -> list[str]:
+def names_dropped(
+    spec: IdentitySpec, request: x509.CertificateSigningRequest | x509.Certificate
+) -> list[str]:
+    """The DNS names and IP addresses the subjectAltName of ``request`` (a CSR or a
+    certificate) gives that ``spec`` no longer does, DNS names first, in order."""
+    from cryptography import x509 as x
+
+    try:
+        san = request.extensions.get_extension_for_class(x.SubjectAlternativeName).value
+        dns = {n.lower().rstrip(".") for n in san.get_values_for_type(x.DNSName)}
+        ips = set(san.get_values_for_type(x.IPAddress))
+    except (x.ExtensionNotFound, ValueError):
+        return []
+    wanted_dns = {n.lower().rstrip(".") for n in spec.dns_names}
+    out = sorted(n for n in dns if n not in wanted_dns)
+    return out + [str(i) for i in sorted(ips, key=str) if i not in spec.ip_addresses]
+
+
+def csr_differences(
+    spec: IdentitySpec, csr: x509.CertificateSigningRequest, *, dropped: bool = True
+) -> list[str]:
     """How ``csr`` differs from what a CSR for ``spec`` asks for now: its common name, its
     DNS names and IP addresses, its key type (the subject's other fields do not count: a
-    change of them waits for the next renewal, as for certificates). Returns the
-    differences in words (empty: it asks for what the deployment file gives); raises
-    nothing."""
+    change of them waits for the next renewal, as for certificates). ``dropped``: whether
+    names the CSR asks for that the file no longer gives count (an answer to it that
+    names only what the file gives fits all the same). Returns the differences in words
+    (empty: it asks for what the deployment file gives); raises nothing."""
     from cryptography import x509 as x
 
     from ccapki.pki.keys import key_type_name
@@ -472,15 +494,13 @@ def csr_differences(spec: IdentitySpec, csr: x509.CertificateSigningRequest) -> 
         ips = set(san.get_values_for_type(x.IPAddress))
     except (x.ExtensionNotFound, ValueError):
         dns, ips = set(), set()
-    wanted_dns = {n.lower().rstrip(".") for n in spec.dns_names}
     wanted = [n for n in spec.dns_names if n.lower().rstrip(".") not in dns]
     wanted += [str(i) for i in spec.ip_addresses if i not in ips]
-    dropped = sorted(n for n in dns if n not in wanted_dns)
-    dropped += [str(i) for i in sorted(ips, key=str) if i not in spec.ip_addresses]
     if wanted:
         out.append(f"it lacks {', '.join(wanted)}")
-    if dropped:
-        out.append(f"it names {', '.join(dropped)}, no longer in the file")
+    extra = names_dropped(spec, csr) if dropped else []
+    if extra:
+        out.append(f"it names {', '.join(extra)}, no longer in the file")
     try:
         has = key_type_name(csr.public_key())
     except (ValueError, TypeError):  # a key type cryptography does not load
