@@ -472,6 +472,8 @@ def import_cmd(
         from ccapki.cli.output import plural
 
         click.echo(f"kept {plural(result.keys_kept, 'key')} with no certificate yet (pending)")
+    for w in result.warnings:
+        click.echo(f"warning: {w}", err=True)
     for held in result.held:
         click.echo(f"already held: {held.describe()}")
     for name in result.held_cas:

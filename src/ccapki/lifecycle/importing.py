@@ -863,12 +863,38 @@ def store_import(store: Store, plan: ImportPlan) -> ImportResult:
         plan.imported,
         tuple(display_name(ca) for ca in plan.new_cas),
         len(plan.new_keys),
+        warnings=tuple(w for w in map(_pending_key_warning, plan.new_keys) if w),
         held=plan.held,
         held_cas=plan.held_cas,
         held_keys=plan.held_keys,
         notes=plan.notes,
         ca_certificates=plan.new_cas,
         ignored=plan.ignored,
+    )
+
+
+#: Pending keys of these types can carry an appliance's certificate (with RSA from 2048
+#: bits): the types ccapki issues. Java on the appliances, Chromium and NSS take no DSA
+#: or EdDSA server certificate, BoringSSL no ECDSA P-521 one, and RSA under 2048 bits is
+#: refused by browsers and by every public CA.
+_USABLE_CURVES = ("ecdsa-p256", "ecdsa-p384")
+
+
+def _pending_key_warning(key: PrivateKey) -> str | None:
+    """What to say of a key imported with no certificate (kept pending) that no
+    appliance certificate should be on, else None."""
+    from ccapki.pki.keys import public_key_fingerprint
+
+    kind = key_type_name(key)
+    if kind in _USABLE_CURVES:
+        return None
+    if kind.startswith("rsa-") and kind[4:].isdigit() and int(kind[4:]) >= 2048:
+        return None
+    return (
+        f"the pending key {public_key_fingerprint(key.public_key())[:16]} is {kind}: a "
+        "certificate on it would be refused by CCA's Java, browsers or public CAs (they "
+        "take RSA from 2048 bits, ECDSA P-256 or P-384); kept all the same (ccapki never "
+        "loses a key); `ccapki keys retire` gives it up"
     )
 
 
