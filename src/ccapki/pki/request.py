@@ -63,17 +63,7 @@ class IdentityRequest:
     @property
     def subject(self) -> x509.Name:
         """The subject name (see :func:`ccapki.pki.issue.build_name`)."""
-        from ccapki.pki.issue import build_name
-
-        return build_name(
-            self.common_name,
-            self.organization,
-            self.organizational_unit,
-            country=self.country,
-            state=self.state,
-            locality=self.locality,
-            email=self.email,
-        )
+        return self.subject_and_text()[0]
 
     def subject_and_text(self) -> tuple[x509.Name, str]:
         """The subject name and its RFC 4514 text (``subject.rfc4514_string()``), made
