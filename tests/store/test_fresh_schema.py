@@ -73,6 +73,7 @@ def _both(fresh: Engine, migrated: Engine) -> tuple[dict[str, Any], dict[str, An
 # SQLAlchemy cannot reflect an expression index (ix_users_name_lower) on SQLite: the
 # indexes are compared by their SQL text instead
 @pytest.mark.filterwarnings("ignore:Skipped unsupported reflection:sqlalchemy.exc.SAWarning")
+@pytest.mark.sqlite_only  # its store is a SQLite file (the suite on PostgreSQL: a schema)
 def test_fresh_sqlite_store_has_the_migrated_schema(tmp_path: Path) -> None:
     with Store.init(tmp_path / "fresh", key_file=True):
         pass
