@@ -6,38 +6,14 @@ seconds, then one ``error:`` line, a ``hint:``, exit 2 (a pipe with a writer is 
 
 from __future__ import annotations
 
-import contextlib
 import os
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from ccapki import fsutil
 from kit.cli import Cli, error_with_hint
-
-#: the old code blocked in open(): a writer comes (and goes) after so long, so a test of the
-#: old code fails instead of hanging
-_RESCUE_AFTER = 20.0
-
-
-@contextlib.contextmanager
-def _rescue(fifo: Path) -> Iterator[None]:
-    done = threading.Event()
-
-    def rescue() -> None:
-        if not done.wait(_RESCUE_AFTER):
-            with contextlib.suppress(OSError):  # no reader (the fixed code gave up): ENXIO
-                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
-
-    t = threading.Thread(target=rescue, daemon=True)
-    t.start()
-    try:
-        yield
-    finally:
-        done.set()
-        t.join()
+from kit.tools import fifo_rescued
 
 
 @pytest.mark.parametrize("command", [("backup", "verify"), ("backup", "restore")])
@@ -47,7 +23,7 @@ def test_a_fifo_nobody_writes_to_is_refused_not_waited_for_for_ever(
     monkeypatch.setattr(fsutil, "INPUT_WAIT", 0.2)
     fifo = tmp_path / "backup.ccapki"
     os.mkfifo(fifo)
-    with _rescue(fifo):
+    with fifo_rescued(fifo):
         r = error_with_hint(cli(*command, fifo, env={"CCAPKI_BACKUP_PASSPHRASE": "x" * 12}))
     assert r.err.startswith(f"error: {fifo}: is a FIFO (named pipe) and nothing was written"), r.err
     assert len(r.err.splitlines()) == 2, r.err

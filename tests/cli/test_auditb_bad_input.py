@@ -34,23 +34,9 @@ import pytest
 from cryptography import x509
 
 from kit.certs import OutsideCA, pem
-from kit.cli import FAQ, Cli, db_bytes, error_with_hint, ok, write
+from kit.cli import FAQ, THIRD_PARTY_TP, Cli, db_bytes, error_with_hint, ok, write
 
-TP = """\
-[deployment]
-name = "tp"
-release = "4.9.0"
-organization = "TP"
-source = "third-party"
-[cam]
-name = "cam"
-hostname = "cam.tp.edu"
-ip = "10.9.0.1"
-[[cas]]
-name = "cas-tp"
-hostname = "cas-tp.tp.edu"
-ip = "10.9.0.2"
-"""
+TP = THIRD_PARTY_TP
 
 LONG = "x" * 300  # over NAME_MAX (255)
 

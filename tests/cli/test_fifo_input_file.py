@@ -6,38 +6,14 @@ with a writer is read as before, and a socket is refused up front."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from kit.cli import FAQ, Cli, error_with_hint, ok
-
-#: the old code blocked in open(): this opens the FIFO for writing (and closes it) after
-#: so long, so a test of the old code fails instead of hanging
-_RESCUE_AFTER = 20.0
-
-
-@contextlib.contextmanager
-def _rescue(fifo: Path) -> Iterator[None]:
-    done = threading.Event()
-
-    def rescue() -> None:
-        if done.wait(_RESCUE_AFTER):
-            return
-        with contextlib.suppress(OSError):  # no reader (the fixed code gave up): ENXIO
-            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
-
-    t = threading.Thread(target=rescue, daemon=True)
-    t.start()
-    try:
-        yield
-    finally:
-        done.set()
-        t.join()
+from kit.tools import fifo_rescued
 
 
 @pytest.fixture
@@ -55,7 +31,7 @@ def test_a_fifo_without_writer_is_an_error_not_a_hang(
 ) -> None:
     ok(cli("apply", FAQ))
     for args in (("import", str(fifo)), ("plan", str(fifo)), ("inspect", str(fifo))):
-        with _rescue(fifo):
+        with fifo_rescued(fifo):
             r = error_with_hint(cli(*args))
         assert f"{fifo}: is a FIFO (named pipe) and nothing was written to it" in r.err, r.both
         assert f"`cat FILE > {fifo}`" in r.err, r.both

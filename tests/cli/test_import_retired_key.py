@@ -17,23 +17,9 @@ from cryptography import x509
 
 from ccapki.store import Store
 from kit.certs import OutsideCA, pem
-from kit.cli import Cli, db_bytes, error_with_hint, ok, write
+from kit.cli import THIRD_PARTY_TP, Cli, db_bytes, error_with_hint, ok, write
 
-TP = """\
-[deployment]
-name = "tp"
-release = "4.9.0"
-organization = "TP"
-source = "third-party"
-[cam]
-name = "cam"
-hostname = "cam.tp.edu"
-ip = "10.9.0.1"
-[[cas]]
-name = "cas-tp"
-hostname = "cas-tp.tp.edu"
-ip = "10.9.0.2"
-"""
+TP = THIRD_PARTY_TP
 
 
 def _keys(cli: Cli, identity: str) -> list[dict[str, Any]]:

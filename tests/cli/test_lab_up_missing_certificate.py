@@ -18,23 +18,9 @@ from ccapki.errors import StoreError
 from ccapki.lifecycle.labspec import build_spec
 from ccapki.store import Store
 from ccapki.topology.loader import parse_deployment
-from kit.cli import Cli, error_with_hint, ok, write
+from kit.cli import THIRD_PARTY_TP, Cli, error_with_hint, ok, write
 
-TP = """\
-[deployment]
-name = "tp"
-release = "4.9.0"
-organization = "TP"
-source = "third-party"
-[cam]
-name = "cam"
-hostname = "cam.tp.edu"
-ip = "10.9.0.1"
-[[cas]]
-name = "cas-tp"
-hostname = "cas-tp.tp.edu"
-ip = "10.9.0.2"
-"""
+TP = THIRD_PARTY_TP
 
 
 def test_lab_up_names_the_identities_without_a_certificate_and_their_step(

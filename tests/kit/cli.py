@@ -204,6 +204,24 @@ def deployment(
     return "\n".join(parts) + "\n"
 
 
+#: A small third-party deployment: the CAM and one CAS (cas-tp), both from an outside CA.
+THIRD_PARTY_TP = """\
+[deployment]
+name = "tp"
+release = "4.9.0"
+organization = "TP"
+source = "third-party"
+[cam]
+name = "cam"
+hostname = "cam.tp.edu"
+ip = "10.9.0.1"
+[[cas]]
+name = "cas-tp"
+hostname = "cas-tp.tp.edu"
+ip = "10.9.0.2"
+"""
+
+
 def command_paths() -> list[tuple[str, ...]]:
     """Every command and subcommand of ``ccapki``, as the words that run it (``()``: the
     program itself)."""

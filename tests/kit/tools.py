@@ -12,6 +12,7 @@ import os
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -126,3 +127,30 @@ def openssl_s_server(bundle: Path) -> Iterator[int]:
         proc.wait(timeout=10)
         if proc.stderr:
             proc.stderr.close()
+
+
+#: How long :func:`fifo_rescued` waits before writing to the FIFO: code that blocks in
+#: ``open()`` on it (the old code of a FIFO test) then fails instead of hanging for ever
+FIFO_RESCUE_AFTER = 20.0
+
+
+@contextlib.contextmanager
+def fifo_rescued(fifo: Path) -> Iterator[None]:
+    """Within the block, a FIFO nobody writes to gets a writer (opened and closed at once)
+    after :data:`FIFO_RESCUE_AFTER` seconds if the block has not ended: a command that
+    waits on it for ever is released, so its test fails rather than hangs."""
+    done = threading.Event()
+
+    def rescue() -> None:
+        if done.wait(FIFO_RESCUE_AFTER):
+            return
+        with contextlib.suppress(OSError):  # no reader (the fixed code gave up): ENXIO
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+
+    t = threading.Thread(target=rescue, daemon=True)
+    t.start()
+    try:
+        yield
+    finally:
+        done.set()
+        t.join()
