@@ -40,7 +40,6 @@ from ccapki.store.records import (
     KeyState,
     StoredCA,
     StoredIdentity,
-    pem_text,
 )
 from ccapki.store.session import Store
 from ccapki.topology.model import Deployment, Source
@@ -321,8 +320,8 @@ _FORK_JOBS: list[tuple[PlannedIdentity, str]] = []
 _FORK_KEYRING: Keyring | None = None
 
 #: What a worker returns per identity: the key's PKCS#8 DER (None when sealed), the key
-#: sealed with the store's data key (None without it), the certificate's facts.
-_Issued = tuple[bytes | None, tuple[bytes, bytes] | None, CertFacts]
+#: sealed with the store's data key (None without it), the certificate's facts, its DER.
+_Issued = tuple[bytes | None, tuple[bytes, bytes] | None, CertFacts, bytes]
 
 
 def _issue_chunk(args: tuple[int, int, dt.datetime]) -> list[_Issued]:
@@ -337,6 +336,11 @@ def _issue_chunk(args: tuple[int, int, dt.datetime]) -> list[_Issued]:
     key's), the issuer name once per CA (every certificate it signs names it alike: one
     DN, one text).
     """
+    import hashlib
+    import ssl
+
+    from cryptography.hazmat.primitives.serialization import Encoding
+
     from ccapki.pki.keys import private_key_der, public_key_fingerprint
 
     start, end, now = args
@@ -367,21 +371,24 @@ def _issue_chunk(args: tuple[int, int, dt.datetime]) -> list[_Issued]:
             issuer = found if found is not None else cert.issuer.rfc4514_string()
             issuer_text[signer] = issuer
         before, after = cert.not_valid_before_utc, cert.not_valid_after_utc
+        # the DER encoded once: the fingerprint is its SHA-256 and the PEM its base64
+        # (cryptography's fingerprint() and PEM output each encode it again)
+        der = cert.public_bytes(Encoding.DER)
         facts = CertFacts(
-            fingerprint=fingerprint(cert),
+            fingerprint=hashlib.sha256(der).hexdigest(),
             spki=public_key_fingerprint(public),
             serial=format(cert.serial_number, "x"),
             subject=subject,
             issuer=issuer,
             not_before=dates.setdefault(before, before),
             not_after=dates.setdefault(after, after),
-            pem=pem_text(cert),
+            pem=ssl.DER_cert_to_PEM_cert(der),
         )
-        der = private_key_der(key)
+        key_der = private_key_der(key)
         if keyring is None:
-            out.append((der, None, facts))
+            out.append((key_der, None, facts, der))
         else:
-            out.append((None, keyring.seal(der, facts.spki), facts))
+            out.append((None, keyring.seal(key_der, facts.spki), facts, der))
     return out
 
 
@@ -475,7 +482,7 @@ def issue_batches(
             for k, chunk in enumerate(chunks_done):
                 start, end, _ = bounds[k]
                 records: list[IdentityRecord] = []
-                for (p, signer), (key_der, sealed, facts) in zip(
+                for (p, signer), (key_der, sealed, facts, der) in zip(
                     jobs[start:end], chunk, strict=True
                 ):
                     records.append(
@@ -483,7 +490,8 @@ def issue_batches(
                             identity=p.name,
                             key=None,
                             key_type=p.spec.key_type.value,
-                            certificate=x509.load_pem_x509_certificate(facts.pem.encode()),
+                            # from the DER: a third of the PEM's parsing (no base64)
+                            certificate=x509.load_der_x509_certificate(der),
                             chain=_chain_for(signer, issuers),
                             source=p.spec.source,
                             key_der=key_der,
@@ -592,7 +600,9 @@ def _apply_plan(
     with store.transaction():
         previous = _previous_name(store)
         held, actions, todo = _decide(store, plan, now)
-        recorded = store.deployments.record(dep.name, dep.source_text, path, settings_json(dep))
+        recorded = store.deployments.record(
+            dep.name, dep.source_text, path, settings_json(dep, plan)
+        )
         jobs = [(p, signer_for(p, dep)) for p in (plan.get(a.identity) for a in todo)]
         issuers, created = ensure_issuers(store, plan, now, needed={s for _, s in jobs})
         made = [c for c in store.cas.list() if c.name in created] if created else []

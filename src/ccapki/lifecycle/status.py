@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from ccapki.store.records import CsrRecord, DeploymentRecord
     from ccapki.store.session import Store
     from ccapki.topology.model import Deployment
+    from ccapki.topology.plan import Plan
 
 __all__ = [
     "EARLY_STAGE",
@@ -1320,14 +1321,15 @@ def settings_of(deployment: Deployment) -> Settings:
     )
 
 
-def ca_validity_days(deployment: Deployment) -> dict[str, int]:
+def ca_validity_days(deployment: Deployment, plan: Plan | None = None) -> dict[str, int]:
     """Return CA kind -> the longest validity in days the identities it signs ask for
     (``internal-root`` as its ``internal-ca``: a root must outlive the leaves under it),
-    as ``renew`` asks a CA to outlive what it signs. Raises nothing."""
+    as ``renew`` asks a CA to outlive what it signs (``plan``: the deployment's, when the
+    caller made it). Raises nothing."""
     from ccapki.topology.plan import INTERNAL_CA, INTERNAL_ROOT, make_plan, signer_for
 
     out: dict[str, int] = {}
-    for p in make_plan(deployment).identities:
+    for p in (plan or make_plan(deployment)).identities:
         signer = signer_for(p, deployment)
         if signer in ("self", "third-party") or p.spec.acme:
             continue
@@ -1341,10 +1343,10 @@ def ca_validity_days(deployment: Deployment) -> dict[str, int]:
 _FACTS_VERSION = 2
 
 
-def settings_json(deployment: Deployment) -> str:
+def settings_json(deployment: Deployment, plan: Plan | None = None) -> str:
     """The facts the store keeps beside a deployment file (``deployments.facts``): its
     name and :class:`Settings` as JSON, read back by :func:`read_settings` instead of
-    parsing the file."""
+    parsing the file (``plan``: the deployment's, when the caller made it)."""
     import json
 
     s = settings_of(deployment)
@@ -1359,7 +1361,7 @@ def settings_json(deployment: Deployment) -> str:
             "appliances": dict(s.appliances),
             "identities": dict(s.identities),
             "probe_interval": s.probe_interval,
-            "ca_days": ca_validity_days(deployment),  # read by read_facts, not Settings
+            "ca_days": ca_validity_days(deployment, plan),  # read by read_facts, not Settings
             "names": _plan_names_of(deployment),  # read by read_facts, not Settings
         },
         separators=(",", ":"),

@@ -171,7 +171,9 @@ class IdentitySpec:
             return str(self.service_ip)
         return self.primary.host
 
-    @property
+    # (cached: a frozen spec's names never change, and a bulk apply reads them in the
+    # plan, the request, the stored facts)
+    @functools.cached_property
     def dns_names(self) -> tuple[str, ...]:
         names: list[str] = []
         for n in (self.virtual_hostname, *(m.hostname for m in self.members)):
@@ -179,7 +181,7 @@ class IdentitySpec:
                 names.append(n)
         return tuple(names)
 
-    @property
+    @functools.cached_property
     def ip_addresses(self) -> tuple[IPAddress, ...]:
         """The IP addresses its certificate names (subjectAltName iPAddress entries): the
         Service IP and every member's addresses; none with :attr:`san_ips` false."""
