@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 from ccapki.store.records import TrustEntry, pem_text
 
 if TYPE_CHECKING:
+    import datetime as dt
+
     from cryptography import x509
 
     from ccapki.store.session import Store
@@ -86,7 +88,7 @@ class TrustStoreRepository:
             .where(t.trust_entries.c.removed_at.is_(None))
             .where(t.trust_entries.c.appliance.in_(appliances))
         )
-        pems: dict[str, str] = {}
+        facts: dict[str, tuple[str, dt.datetime, dt.datetime]] = {}
         added: builtins.list[bool] = []
         inserts: builtins.list[dict[str, object]] = []
         audits: builtins.list[dict[str, object]] = []
@@ -100,7 +102,16 @@ class TrustStoreRepository:
                     continue
                 present.add((appliance, fp))
                 added.append(True)
-                pem = pems.get(fp) or pems.setdefault(fp, pem_text(cert))
+                # thousands of appliances trust the same few CAs: each one's PEM and
+                # validity read once
+                known = facts.get(fp)
+                if known is None:
+                    known = facts[fp] = (
+                        pem_text(cert),
+                        cert.not_valid_after_utc,
+                        cert.not_valid_before_utc,
+                    )
+                pem, not_after, not_before = known
                 inserts.append(
                     {
                         "appliance": appliance,
@@ -109,8 +120,8 @@ class TrustStoreRepository:
                         "pem": pem,
                         "added_at": now,
                         "deployment": dep,
-                        "not_after": cert.not_valid_after_utc,
-                        "not_before": cert.not_valid_before_utc,
+                        "not_after": not_after,
+                        "not_before": not_before,
                     }
                 )
                 # thousands of appliances trust the same CA under the same label: its

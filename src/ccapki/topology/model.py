@@ -323,11 +323,13 @@ class Deployment:
     def profile(self) -> ReleaseProfile:
         return profile_for(self.release)
 
-    @property
+    # (cached: a frozen deployment's identities never change, and a large one's tuple is
+    # long to make again at each reading)
+    @functools.cached_property
     def identities(self) -> tuple[IdentitySpec, ...]:
         return (self.cam, *self.cas)
 
-    @property
+    @functools.cached_property
     def appliances(self) -> tuple[Appliance, ...]:
         return tuple(m for ident in self.identities for m in ident.members)
 
