@@ -280,6 +280,8 @@ def test_audit_log(cli: CliRunner, keyfile_store: Path) -> None:
             assert detail["version"] == 1
             assert detail["fingerprint"] == cur.fingerprint
             assert detail["source"] == "internal"
+            # the expiry as the log has always written a time (str() of it)
+            assert detail["not_after"] == str(cur.certificate.not_valid_after_utc)
     assert all(e.at == NOW for e in log)
     # the log never holds key material
     assert "PRIVATE" not in json.dumps([e.detail for e in log])

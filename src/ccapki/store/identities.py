@@ -201,7 +201,10 @@ class IdentityRepository:
                 insert_many(c, t.keys, key_rows)
             insert_many(c, t.certificates, cert_rows)
             self._supersede(c, set(previous.values()) - {str(r["spki"]) for r in cert_rows})
-            # one audit row per identity (every change is logged), in one statement
+            # one audit row per identity (every change is logged), in one statement; the
+            # rows share a few expiry times: each one's text (what the log's JSON says of a
+            # time, str()) made once
+            texts: dict[object, str] = {}
             insert_many(
                 c,
                 t.audit,
@@ -211,7 +214,8 @@ class IdentityRepository:
                         str(row["identity"]),
                         {
                             "fingerprint": row["fingerprint"],
-                            "not_after": row["not_after"],
+                            "not_after": texts.get(row["not_after"])
+                            or texts.setdefault(row["not_after"], str(row["not_after"])),
                             "source": row["source"],
                             "version": row["version"],
                         },
