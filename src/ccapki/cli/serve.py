@@ -209,6 +209,28 @@ def _tls_files(
         yield str(cert_path), str(key_path), what
 
 
+#: The longest --instance-id (the job leases' owner column holds 128 characters).
+_INSTANCE_ID_MAX = 128
+
+
+def _check_instance_id(value: str) -> None:
+    """Refuse an --instance-id that names nothing (``--instance-id "$ID"`` with ID unset),
+    holds a control character, or does not fit the job leases' owner column. Raises
+    :class:`InputError`."""
+    hint = (
+        "give this instance a name of printable characters (e.g. --instance-id web-1), or "
+        "leave --instance-id out for HOST:PID"
+    )
+    if not value.strip():
+        raise InputError("--instance-id is empty", hint)
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise InputError(f"--instance-id {value!r} holds a control character", hint)
+    if len(value) > _INSTANCE_ID_MAX:
+        raise InputError(
+            f"--instance-id is {len(value)} characters long (at most {_INSTANCE_ID_MAX})", hint
+        )
+
+
 def _config(
     env: Env,
     host: str,
@@ -338,6 +360,8 @@ def serve(
     max_upload_mib: int,
 ) -> int:
     """Serve the REST API and the dashboard (see docs/service.md)."""
+    if instance_id is not None:
+        _check_instance_id(instance_id)
     host, port = _listen(listen)
     env.refuse_what_if("serve")
     if not tls and (tls_identity or tls_cert or tls_key):

@@ -251,7 +251,8 @@ def watch(
 
     if as_json and not once:
         raise InputError("--json reports one run", "add --once, or drop --json")
-    listen = _listen_address(metrics_listen) if metrics_listen else None
+    # `--metrics-listen "$ADDR"` with ADDR unset: an error, never a watcher without metrics
+    listen = _listen_address(metrics_listen) if metrics_listen is not None else None
     env.refuse_what_if("watch")
     clock = watch_clock(env.now() if os.environ.get("CCAPKI_NOW") else None)
 
