@@ -154,3 +154,26 @@ def test_the_answer_that_left_the_address_out_is_taken_once_san_ips_is_false(
     r = ok(cli("import", answer))
     assert "imported cas1 v1" in r.out, r.out
     assert "stale" not in r.both, r.both
+
+
+def test_renew_commit_warns_of_a_private_address_in_its_csr_as_csr_does(
+    cli: Cli, keyfile_store: Path, tmp_path: Path, outside: OutsideCA
+) -> None:
+    f = write(tmp_path / "d.toml", TWO)
+    ok(cli("apply", f))
+    ok(cli("csr", "--all", "--out", tmp_path / "csr"))
+    for name in ("cas1", "cas2"):
+        signed = outside.sign_csr(_csr(tmp_path, name))
+        chain = b"".join(pem(c) for c in (signed, *outside.chain))
+        ok(cli("import", write(tmp_path / f"{name}.pem", chain)))
+    r = ok(cli("renew", "cas1", "--commit", "--out", tmp_path / "again"))
+    (warning,) = [line for line in r.err.splitlines() if line.startswith("warning:")]
+    assert warning.startswith(
+        "warning: the CSR of cas1 names a private or reserved IP address (10.1.0.1), which a "
+        "public CA refuses"
+    ), r.err
+    assert (tmp_path / "again" / "cas1.csr").exists()
+    # --json keeps standard output JSON: the warning goes to standard error
+    r = ok(cli("renew", "cas2", "--commit", "--out", tmp_path / "again", "--json"))
+    assert "(10.2.0.1)" in r.err
+    assert "warning" not in r.out

@@ -146,6 +146,8 @@ def test_csr_then_certificate_upload_round_trip(service: Service, outside: Outsi
     made = c.post(f"{API}/csrs", json={"identities": ["cas-clinic"]})
     assert made.status_code == 200, made.text
     (csr_out,) = made.json()
+    # an internal identity's CSR: nothing a public CA refuses is said of it
+    assert csr_out["warnings"] == []
     csr = x509.load_pem_x509_csr(c.get(f"{API}/csrs/cas-clinic").content)
     assert csr.public_bytes(Encoding.PEM).decode() == csr_out["pem"]
     # a certificate whose key the store never made: the CLI's "private key not found"
@@ -377,3 +379,23 @@ def test_the_last_active_admin_cannot_be_demoted_or_disabled(service: Service) -
         store.close()
     assert zed.role is Role.ADMIN
     assert service.store.users.get("admin").role is Role.ADMIN
+
+
+def test_a_csr_naming_a_private_address_comes_with_the_warning_the_cli_gives(
+    service: Service,
+) -> None:
+    from kit.cli import THIRD_PARTY_TP
+
+    # applied beside the service (through it, an apply is a job for a runner)
+    with ccapki.open_store(service.home, clock=lambda: NOW) as store:
+        ccapki.apply(store, ccapki.parse_deployment(THIRD_PARTY_TP, "tp.toml"))
+    c = service.client("operator")
+    made = c.post("/api/v1/deployments/tp/csrs", json={"identities": ["cas-tp"]})
+    assert made.status_code == 200, made.text
+    (csr_out,) = made.json()
+    (warning,) = csr_out["warnings"]
+    assert warning.startswith(
+        "the CSR of cas-tp names a private or reserved IP address (10.9.0.2), which a public "
+        "CA refuses"
+    ), warning
+    assert "san_ips = false" in warning

@@ -144,6 +144,13 @@ def renew(
             acme_code = _order_acme(env, store, dep, plan, err=to_stdout or as_json)
             new_roots = _new_client_roots(store, roots_before)
     lab = lab_runs(env) if commit else False
+    if result is not None and result.csrs:
+        # a public CA refuses a private address in a CSR: said as `ccapki csr` says it
+        from ccapki.topology.plan import csr_private_ips_warning
+
+        private = csr_private_ips_warning([dep.identity(c.identity) for c in result.csrs])
+        if private:
+            click.echo(f"warning: {private}", err=True)
     if as_json:
         from ccapki.cli.output import print_json
 

@@ -675,6 +675,11 @@ class CsrOut(BaseModel):
     spki: str = Field(description="SHA-256 of the pending key's public key")
     pem: str
     created_at: dt.datetime | None = None
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="What a CA may refuse in it (a private or reserved IP address: a public "
+        "CA does), as `ccapki csr` warns",
+    )
 
 
 @router.post(
@@ -686,8 +691,21 @@ class CsrOut(BaseModel):
 )
 def make_csrs(deployment: DepName, body: CsrIn, store: StoreDep, _: Operator) -> list[CsrOut]:
     dep = _deployment(store, deployment)
+    from ccapki.topology.plan import csr_private_ips_warning
+
     results = core.make_csrs(store, dep, body.identities)
-    return [CsrOut(identity=r.identity, spki=r.spki, pem=r.pem.decode()) for r in results]
+    out = []
+    for r in results:
+        private = csr_private_ips_warning([dep.identity(r.identity)])
+        out.append(
+            CsrOut(
+                identity=r.identity,
+                spki=r.spki,
+                pem=r.pem.decode(),
+                warnings=[private] if private else [],
+            )
+        )
+    return out
 
 
 @router.get(

@@ -36,12 +36,14 @@ __all__ = [
     "Plan",
     "PlannedIdentity",
     "csr_differences",
+    "csr_private_ips_warning",
     "key_setting",
     "key_type_change",
     "key_type_warnings",
     "make_plan",
     "names_dropped",
     "pending_actions",
+    "private_ips_in_csr",
     "signer_for",
     "stale_csr_words",
     "validity_days_for",
@@ -670,3 +672,46 @@ def pending_actions(
                 Action(p.name, ActionKind.NOTHING, f"valid for {left.days} more days{after}")
             )
     return tuple(out)
+
+
+def private_ips_in_csr(spec: IdentitySpec) -> list[str]:
+    """The private or reserved IP addresses (not globally routable) the CSR of ``spec``
+    names: none unless it is a third-party identity (not ACME: its orders name no
+    address). Raises nothing."""
+    if spec.source is not Source.THIRD_PARTY or spec.acme:
+        return []
+    return [str(ip) for ip in spec.ip_addresses if not ip.is_global]
+
+
+def csr_private_ips_warning(specs: Sequence[IdentitySpec]) -> str:
+    """One line for the third-party identities of ``specs`` (not ACME: its orders name no
+    address) whose CSR names a private or reserved IP address (not globally routable: RFC
+    1918, loopback, link-local, CGNAT 100.64.0.0/10, ULA fc00::/7, documentation...): a
+    public CA refuses them (the CA/Browser Forum Baseline Requirements forbid a reserved
+    IP address in a certificate); an internal enterprise CA may not, so a warning. The
+    first three identities and addresses are named, and how many in all. Empty when there
+    is none."""
+    found: dict[str, list[str]] = {}
+    for spec in specs:
+        ips = private_ips_in_csr(spec)
+        if ips:
+            found[spec.name] = ips
+    if not found:
+        return ""
+    names = list(found)
+    ips = [ip for v in found.values() for ip in v]
+    shown = ", ".join(ips[:3]) + (f" +{len(ips) - 3}" if len(ips) > 3 else "")
+    if len(names) == 1:
+        who, where = f"the CSR of {names[0]}", f"on {names[0]}"
+    else:
+        listed = ", ".join(names[:3]) + (f" +{len(names) - 3}" if len(names) > 3 else "")
+        who, where = f"the CSRs of {len(names)} identities ({listed})", "on each"
+    one = len(ips) == 1
+    what = "a private or reserved IP address" if one else "private or reserved IP addresses"
+    return (
+        f"{who} {'names' if len(names) == 1 else 'name'} {what} ({shown}), which a public "
+        f"CA refuses (CA/Browser Forum Baseline Requirements; an internal enterprise CA may "
+        f"accept {'it' if one else 'them'}): set san_ips = false ({where}, or in "
+        "[deployment]) to leave IP addresses out of the names, `ccapki apply` the file, then "
+        "make the CSR again"
+    )
