@@ -219,6 +219,11 @@ def _path(value: object, name: str, example: str) -> str:
     if text == "":  # Path("") is the current folder: never meant
         raise InputError(f"{name}='' is an empty path", hint)
     if isinstance(text, str):
+        if "\0" in text:  # the system's calls raise ValueError ("embedded null byte")
+            raise InputError(
+                f"{name}={_shown(value)} holds a NUL character, which no path can",
+                f"{hint} (a NUL there is usually bytes of a file or a C string passed whole)",
+            )
         return text
     if isinstance(value, bytes | os.PathLike):
         hint += " (a bytes path: decode it first, os.fsdecode(path))"

@@ -74,6 +74,26 @@ def test_a_home_that_is_not_a_path(bad: object, tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_path_holding_a_nul_is_refused_before_any_system_call(
+    tmp_path: Path, opened: tuple[Any, ccapki.Deployment]
+) -> None:
+    """A NUL in a path made the system's calls raise a bare ValueError ("embedded null
+    byte"), which a script catching ccapki.CcapkiError did not catch."""
+    store, _ = opened
+    bad = f"{tmp_path}/store\0x"
+    for call, args, kwargs in (
+        (ccapki.load_deployment, ("campus\0.toml",), {}),
+        (ccapki.open_store, (bad,), {}),
+        (ccapki.init_store, (bad,), {"key_file": True}),
+        (ccapki.store_exists, (bad,), {}),
+        (ccapki.read_files, (["ok.pem", "bad\0.pem"],), {}),
+        (ccapki.create_backup, (store, "night\0.backup", "a long passphrase"), {}),
+    ):
+        e = _refused("holds a NUL character", call, *args, **kwargs)
+        assert isinstance(e, ccapki.CcapkiError)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_open_and_init_settings_of_the_wrong_type(
     faq: tuple[Path, ccapki.Deployment], tmp_path: Path
 ) -> None:
