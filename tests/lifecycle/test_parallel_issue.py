@@ -138,6 +138,13 @@ def test_worker_facts_are_the_certificates_own(tmp_path: Path) -> None:
         issuers, _ = ensure_issuers(store, plan, NOW, needed={s for _, s in jobs})
         records = [r for batch in issue_batches(jobs, issuers, NOW, workers=2) for r in batch]
     assert len(records) == len(jobs)
+    # every record one CA signed holds the same chain object (the trust stores' anchors
+    # are worked out once per chain, not once per identity), its CA then its root
+    (chain,) = {id(r.chain): r.chain for r in records}.values()
+    assert [c.subject for c in chain] == [
+        issuers["internal-ca"].certificate.subject,
+        issuers["internal-root"].certificate.subject,
+    ]
     for r in records:
         assert r.facts == certificate_facts(r.certificate)
         assert "\\," in r.facts.subject  # escaped

@@ -479,6 +479,9 @@ def issue_batches(
         with contextlib.closing(
             imap_forked(_issue_chunk, bounds, cpus, _quiet_worker)
         ) as chunks_done:
+            # one chain tuple per signer, shared by every record it signs: what reads them
+            # (the trust stores' anchors, the stored chains) sees each chain once
+            chains: dict[str, tuple[x509.Certificate, ...]] = {}
             for k, chunk in enumerate(chunks_done):
                 start, end, _ = bounds[k]
                 records: list[IdentityRecord] = []
@@ -492,7 +495,8 @@ def issue_batches(
                             key_type=p.spec.key_type.value,
                             # from the DER: a third of the PEM's parsing (no base64)
                             certificate=x509.load_der_x509_certificate(der),
-                            chain=_chain_for(signer, issuers),
+                            chain=chains.get(signer)
+                            or chains.setdefault(signer, _chain_for(signer, issuers)),
                             source=p.spec.source,
                             key_der=key_der,
                             facts=facts,

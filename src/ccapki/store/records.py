@@ -117,7 +117,7 @@ def pem_text(cert: x509.Certificate) -> str:
     return cert.public_bytes(Encoding.PEM).decode()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class StoredIdentity:
     """One version of an identity's certificate as the store holds it."""
 
@@ -130,6 +130,32 @@ class StoredIdentity:
     fingerprint: str
     created_at: dt.datetime
     deployment: str = DEFAULT_DEPLOYMENT
+
+    def __init__(
+        self,
+        name: str,
+        version: int,
+        certificate: x509.Certificate,
+        chain: tuple[x509.Certificate, ...],
+        source: CertSource,
+        spki: str,
+        fingerprint: str,
+        created_at: dt.datetime,
+        deployment: str = DEFAULT_DEPLOYMENT,
+    ) -> None:
+        # the fields set at once (a frozen dataclass's own __init__ sets each through
+        # object.__setattr__: twice as long; an apply or a report holds 10,000s of them)
+        self.__dict__.update(
+            name=name,
+            version=version,
+            certificate=certificate,
+            chain=chain,
+            source=source,
+            spki=spki,
+            fingerprint=fingerprint,
+            created_at=created_at,
+            deployment=deployment,
+        )
 
     @property
     def not_after(self) -> dt.datetime:
