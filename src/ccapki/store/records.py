@@ -293,7 +293,7 @@ def certificate_facts(cert: x509.Certificate) -> CertFacts:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class IdentityRecord:
     """One freshly issued identity to persist (see :meth:`IdentityRepository.add`)."""
 
@@ -311,6 +311,31 @@ class IdentityRecord:
     #: the key sealed already with the store's data key (by the worker process that made
     #: it: the key never leaves that process unsealed), as (nonce, sealed PKCS#8 DER)
     key_sealed: tuple[bytes, bytes] | None = None
+
+    def __init__(
+        self,
+        identity: str,
+        key: PrivateKeyTypes | None,
+        key_type: str,
+        certificate: x509.Certificate,
+        chain: tuple[x509.Certificate, ...],
+        source: CertSource,
+        key_der: bytes | None = None,
+        facts: CertFacts | None = None,
+        key_sealed: tuple[bytes, bytes] | None = None,
+    ) -> None:
+        # the fields set at once, as StoredIdentity's (a bulk apply makes one per identity)
+        self.__dict__.update(
+            identity=identity,
+            key=key,
+            key_type=key_type,
+            certificate=certificate,
+            chain=chain,
+            source=source,
+            key_der=key_der,
+            facts=facts,
+            key_sealed=key_sealed,
+        )
 
 
 class ProbeVerdict(enum.StrEnum):
