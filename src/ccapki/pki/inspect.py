@@ -28,6 +28,7 @@ from ccapki.pki.certs import (
     extensions_error,
     fingerprint,
     is_ca,
+    is_self_issued,
     is_self_signed,
     issued_by,
     issuer_display_name,
@@ -81,8 +82,10 @@ def signed_by(
     known: Sequence[KnownCA] = (),
     chain: Sequence[x509.Certificate] = (),
 ) -> tuple[str, str]:
-    """Who signed ``cert``: a kind (self-signed, perfigo, internal, third-party, root-ca)
-    and the FAQ's sentence."""
+    """Who signed ``cert``: a kind (self-signed, perfigo, internal, third-party, root-ca,
+    bad-signature) and the FAQ's sentence. ``bad-signature``: it names itself as its
+    issuer, but neither its own key nor a CA of ``known`` or ``chain`` signed it (a damaged
+    or forged certificate; it was said to be a third party's)."""
     if is_self_signed(cert):
         if is_ca(cert):
             return "root-ca", "self-signed root CA: install it on clients to trust what it signs"
@@ -97,6 +100,12 @@ def signed_by(
             if ca.kind == "perfigo-root":
                 return "perfigo", "signed by the Perfigo root"
             return "internal", f"signed by internal CA {ca.name}"
+    if is_self_issued(cert) and not any(issued_by(cert, parent) for parent in chain):
+        return (
+            "bad-signature",
+            "names itself as its issuer, but its signature does not verify with its own key "
+            "(nor with a CA given or kept): damaged or forged; do not install it or trust it",
+        )
     issuer = issuer_display_name(cert)
     if "perfigo" in issuer.lower():
         return "perfigo", "signed by the Perfigo root"
