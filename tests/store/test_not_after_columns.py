@@ -37,10 +37,14 @@ def _applied(s: Store) -> None:
 
 def _expiry_rows(s: Store) -> list[tuple[str, str, dt.datetime | None, str]]:
     """(table, fingerprint, not_after, pem) of every CA and trust-store entry."""
+    from ccapki.store.truststores import trust_pem
+
     out = []
     with s.connection() as c:
         for tbl in (t.cas, t.trust_entries):
-            q = select(tbl.c.fingerprint, tbl.c.not_after, tbl.c.pem).order_by(tbl.c.id)
+            # a trust entry of a stored CA keeps its PEM in the cas row (0012)
+            pem = tbl.c.pem if tbl is t.cas else trust_pem()
+            q = select(tbl.c.fingerprint, tbl.c.not_after, pem).order_by(tbl.c.id)
             out += [(tbl.name, fp, end, pem) for fp, end, pem in c.execute(q)]
     return out
 

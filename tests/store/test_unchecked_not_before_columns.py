@@ -36,10 +36,14 @@ def _applied(s: Store) -> None:
 
 
 def _assert_each_says_its_start(s: Store) -> None:
+    from ccapki.store.truststores import trust_pem
+
     seen = set()
     with s.connection() as c:
         for tbl in (t.cas, t.trust_entries):
-            for fp, start, pem in c.execute(select(tbl.c.fingerprint, tbl.c.not_before, tbl.c.pem)):
+            # a trust entry of a stored CA keeps its PEM in the cas row (0012)
+            col = tbl.c.pem if tbl is t.cas else trust_pem()
+            for fp, start, pem in c.execute(select(tbl.c.fingerprint, tbl.c.not_before, col)):
                 cert = x509.load_pem_x509_certificate(pem.encode())
                 assert fingerprint(cert) == fp
                 assert start == cert.not_valid_before_utc, (tbl.name, fp)

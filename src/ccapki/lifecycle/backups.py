@@ -163,14 +163,19 @@ def _decode(tbl: Table, rec: Mapping[str, Any], extra: Iterable[str] = ()) -> di
     return row
 
 
-def _with_not_after(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _with_not_after(
+    rows: list[dict[str, Any]], ca_pems: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
     """CA and trust-entry rows of a backup made before schema 0010 (no ``not_after``) or
     0011 (no ``not_before``) with their certificate's end and start of validity, read from
-    its PEM (once per certificate)."""
+    its PEM (once per certificate); an entry of a stored CA, whose PEM is empty (0012),
+    from the CA's in ``ca_pems`` (fingerprint -> PEM)."""
     span: dict[str, tuple[dt.datetime, dt.datetime]] = {}
     for r in rows:
         if r.get("not_after") is None or r.get("not_before") is None:
-            pem = r["pem"]
+            pem = r["pem"] or (ca_pems or {}).get(r.get("fingerprint", ""), "")
+            if not pem:  # no certificate to read them from: read from the PEM later
+                continue
             if pem not in span:
                 cert = x509.load_pem_x509_certificate(pem.encode())
                 span[pem] = (cert.not_valid_after_utc, cert.not_valid_before_utc)
@@ -1104,7 +1109,13 @@ class _Restorer:
             if r["removed_at"] is None:
                 active.add(entry)
             new.append(r)
-        self._insert("trust_entries", _with_not_after(new))
+        by_ca = {r["fingerprint"] for r in new if not r["pem"]}
+        ca_pems: dict[str, str] = {}
+        if by_ca:  # entries of a stored CA (0012): the CA rows were restored before them
+            ca = t.cas.c
+            q = select(ca.fingerprint, ca.pem).where(ca.fingerprint.in_(by_ca))
+            ca_pems = {str(r.fingerprint): str(r.pem) for r in self.conn.execute(q)}
+        self._insert("trust_entries", _with_not_after(new, ca_pems))
         self._count("trust_entries", len(new), len(rows) - len(new))
 
     def _audit(self, rows: list[dict[str, Any]]) -> None:

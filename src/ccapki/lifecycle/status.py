@@ -1519,9 +1519,12 @@ def _not_after_from_pems(
     ``not_before`` column (before 0011)."""
     wanted = sorted(fingerprints)
     out: dict[str, tuple[dt.datetime, dt.datetime]] = {}
+    from ccapki.store.truststores import TRUST_PEM
+
     for sql in (
         "SELECT DISTINCT fingerprint, pem FROM cas WHERE fingerprint IN :fps",
-        "SELECT DISTINCT fingerprint, pem FROM trust_entries WHERE fingerprint IN :fps",
+        f"SELECT DISTINCT fingerprint, {TRUST_PEM} FROM trust_entries "  # noqa: S608
+        "WHERE fingerprint IN :fps",
     ):
         for i in range(0, len(wanted), 500):
             for fp, pem in store.rows(sql, {"fps": wanted[i : i + 500]}):

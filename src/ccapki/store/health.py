@@ -316,9 +316,11 @@ def ca_rows(store: Store) -> list[CARow]:
 
 def iter_trust(store: Store, deployment: str | None = None) -> Iterator[TrustRow]:
     """The trust entries in force (not removed), streamed."""
+    from ccapki.store.truststores import trust_pem
+
     e = t.trust_entries.c
     q = (
-        select(e.appliance, e.fingerprint, e.pem, e.deployment)
+        select(e.appliance, e.fingerprint, trust_pem(), e.deployment)
         .where(e.removed_at.is_(None))
         .order_by(e.id)
     )

@@ -55,7 +55,7 @@ DEFAULT_DEPLOYMENT = "default"
 #: ``[deployment] ca = "shared"`` share; no deployment name can be it.
 SHARED_CAS = "*"
 #: The Alembic revision this code expects; a test checks it equals the migrations' head.
-SCHEMA_HEAD = "0011_unchecked_not_before"
+SCHEMA_HEAD = "0012_trust_pem_by_ca"
 
 #: Texts :func:`stored_time` keeps parsed (~150 bytes each).
 _SEEN_MAX = 16384

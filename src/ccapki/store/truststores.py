@@ -13,10 +13,31 @@ if TYPE_CHECKING:
     import datetime as dt
 
     from cryptography import x509
+    from sqlalchemy import ColumnElement
 
     from ccapki.store.session import Store
 
-__all__ = ["TrustStoreRepository"]
+__all__ = ["TRUST_PEM", "TrustStoreRepository", "trust_pem"]
+
+
+#: The PEM of a trust entry, in SQL over ``trust_entries``: its own, or (an empty one, an
+#: entry of a CA the store holds: schema 0012) the ``cas`` row's of the same fingerprint;
+#: empty when neither is there (read as a damaged entry, as a PEM that does not parse).
+TRUST_PEM = (
+    "CASE WHEN trust_entries.pem = '' THEN COALESCE((SELECT cas.pem FROM cas "
+    "WHERE cas.fingerprint = trust_entries.fingerprint), '') ELSE trust_entries.pem END"
+)
+
+
+def trust_pem() -> ColumnElement[str]:
+    """:data:`TRUST_PEM` in SQLAlchemy's terms (a column expression named ``pem``)."""
+    from sqlalchemy import case, func, select
+
+    from ccapki.store import schema as t
+
+    e = t.trust_entries.c
+    stored = select(t.cas.c.pem).where(t.cas.c.fingerprint == e.fingerprint).scalar_subquery()
+    return case((e.pem == "", func.coalesce(stored, "")), else_=e.pem).label("pem")
 
 
 class TrustStoreRepository:
@@ -29,8 +50,9 @@ class TrustStoreRepository:
     def entries(self, appliance: str) -> builtins.list[TrustEntry]:
         """The appliance's Trusted Certificate Authorities, oldest first."""
         sql = (
-            "SELECT fingerprint, label, pem FROM trust_entries WHERE deployment = :dep "
-            "AND appliance = :appliance AND removed_at IS NULL ORDER BY id"
+            f"SELECT fingerprint, label, {TRUST_PEM} FROM trust_entries "  # noqa: S608
+            "WHERE deployment = :dep AND appliance = :appliance AND removed_at IS NULL "
+            "ORDER BY id"
         )
         dep = self._s.deployment
         rows = self._s.rows(sql, {"dep": dep, "appliance": appliance})
@@ -39,8 +61,8 @@ class TrustStoreRepository:
     def all(self) -> dict[str, builtins.list[x509.Certificate]]:
         """Every appliance's trusted certificates: appliance -> certificates."""
         sql = (
-            "SELECT appliance, pem FROM trust_entries WHERE deployment = :dep "
-            "AND removed_at IS NULL"
+            f"SELECT appliance, {TRUST_PEM} FROM trust_entries "  # noqa: S608
+            "WHERE deployment = :dep AND removed_at IS NULL"
         )
         out: dict[str, builtins.list[x509.Certificate]] = {}
         for appliance, pem in self._s.rows(sql, {"dep": self._s.deployment}):
@@ -96,6 +118,16 @@ class TrustStoreRepository:
         details: dict[tuple[str, str], str] = {}
         with self._s.connection() as c:
             present = {(r.appliance, r.fingerprint) for r in c.execute(present_q)}
+            # the CAs the store holds: their entries refer to the cas row for the PEM (a
+            # bulk apply puts one root in thousands of stores: one copy, not thousands)
+            held_cas = {
+                fp
+                for (fp,) in c.execute(
+                    select(t.cas.c.fingerprint).where(
+                        t.cas.c.fingerprint.in_({fp for _, fp, _, _ in rows})
+                    )
+                )
+            }
             for appliance, fp, cert, label in rows:
                 if (appliance, fp) in present:
                     added.append(False)
@@ -107,7 +139,7 @@ class TrustStoreRepository:
                 known = facts.get(fp)
                 if known is None:
                     known = facts[fp] = (
-                        pem_text(cert),
+                        "" if fp in held_cas else pem_text(cert),
                         cert.not_valid_after_utc,
                         cert.not_valid_before_utc,
                     )

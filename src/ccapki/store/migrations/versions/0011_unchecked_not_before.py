@@ -58,10 +58,18 @@ def upgrade() -> None:
     op.add_column("cas", sa.Column("not_before", UTCDateTime, nullable=True))
     op.add_column("trust_entries", sa.Column("not_before", UTCDateTime, nullable=True))
     conn = op.get_bind()
-    cas = sa.table("cas", sa.column("id"), sa.column("pem"), sa.column("not_before", UTCDateTime))
-    for row in conn.execute(sa.select(cas.c.id, cas.c.pem)).all():
-        start = x509.load_pem_x509_certificate(row.pem.encode()).not_valid_before_utc
-        conn.execute(sa.update(cas).where(cas.c.id == row.id).values(not_before=start))
+    cas = sa.table(
+        "cas",
+        sa.column("id"),
+        sa.column("fingerprint"),
+        sa.column("pem"),
+        sa.column("not_before", UTCDateTime),
+    )
+    ca_pems: dict[str, str] = {}
+    for ca in conn.execute(sa.select(cas.c.id, cas.c.fingerprint, cas.c.pem)).all():
+        ca_pems[ca.fingerprint] = ca.pem
+        start = x509.load_pem_x509_certificate(ca.pem.encode()).not_valid_before_utc
+        conn.execute(sa.update(cas).where(cas.c.id == ca.id).values(not_before=start))
     te = sa.table(
         "trust_entries",
         sa.column("fingerprint"),
@@ -70,7 +78,12 @@ def upgrade() -> None:
     )
     # the trust stores repeat a few roots: one update per distinct certificate
     for row in conn.execute(sa.select(te.c.fingerprint, te.c.pem).distinct()).all():
-        start = x509.load_pem_x509_certificate(row.pem.encode()).not_valid_before_utc
+        # an empty PEM (an entry of a stored CA, 0012: a store taken down to this
+        # revision) is the cas row's
+        pem = row.pem or ca_pems.get(row.fingerprint)
+        if not pem:
+            continue
+        start = x509.load_pem_x509_certificate(pem.encode()).not_valid_before_utc
         conn.execute(
             sa.update(te).where(te.c.fingerprint == row.fingerprint).values(not_before=start)
         )
