@@ -266,6 +266,9 @@ def describe_csr(csr: x509.CertificateSigningRequest) -> CsrInfo:
             requests_ca = value.ca
     key = csr.public_key()
     key_name, bits = describe_public_key(key)
+    # (read by name: cryptography has it, its type stubs do not)
+    if getattr(csr, "public_key_algorithm_oid", None) == PublicKeyAlgorithmOID.RSASSA_PSS:
+        key_name = "RSA-PSS"  # as a certificate's (the appliances' Java 6/7 cannot use it)
     oid = csr.signature_algorithm_oid.dotted_string
     der = csr.public_bytes(serialization.Encoding.DER)
     digest = hashes.Hash(hashes.SHA256())
