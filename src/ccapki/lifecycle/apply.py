@@ -484,6 +484,9 @@ def issue_batches(
             chains: dict[str, tuple[x509.Certificate, ...]] = {}
             for k, chunk in enumerate(chunks_done):
                 start, end, _ = bounds[k]
+                for _, signer in jobs[start:end]:
+                    if signer not in chains:  # (a self-signed one's chain is empty)
+                        chains[signer] = _chain_for(signer, issuers)
                 records: list[IdentityRecord] = []
                 for (p, signer), (key_der, sealed, facts, der) in zip(
                     jobs[start:end], chunk, strict=True
@@ -495,8 +498,7 @@ def issue_batches(
                             key_type=p.spec.key_type.value,
                             # from the DER: a third of the PEM's parsing (no base64)
                             certificate=x509.load_der_x509_certificate(der),
-                            chain=chains.get(signer)
-                            or chains.setdefault(signer, _chain_for(signer, issuers)),
+                            chain=chains[signer],
                             source=p.spec.source,
                             key_der=key_der,
                             facts=facts,

@@ -690,9 +690,9 @@ class CsrOut(BaseModel):
     description="`ccapki csr`: a new pending key and a CSR per identity.",
 )
 def make_csrs(deployment: DepName, body: CsrIn, store: StoreDep, _: Operator) -> list[CsrOut]:
-    dep = _deployment(store, deployment)
     from ccapki.topology.plan import csr_private_ips_warning
 
+    dep = _deployment(store, deployment)
     results = core.make_csrs(store, dep, body.identities)
     out = []
     for r in results:
