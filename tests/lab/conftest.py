@@ -12,10 +12,8 @@ outlives a test: every lab is stopped in a finalizer (``ccapki lab down``, then
 from __future__ import annotations
 
 import datetime as dt
-import signal
 from collections.abc import Iterator
 from pathlib import Path
-from types import FrameType
 
 import pytest
 
@@ -31,24 +29,14 @@ def _lab_env(wall_clock: None, fast_scrypt: None) -> None:
     process, unlocks them with the cost the store records)."""
 
 
-@pytest.fixture(autouse=True)
-def _time_bound(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Fail (never hang) a test of the CLI (one using ``cli``) that runs longer than
-    TEST_SECONDS; the in-process lab tests bound each step themselves (``kit.lab.run``)."""
-    if "cli" not in request.fixturenames:
-        yield
-        return
-
-    def expire(signum: int, frame: FrameType | None) -> None:
-        raise TimeoutError(f"test exceeded {TEST_SECONDS} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(TEST_SECONDS)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test of the CLI here (one using ``cli``) fails (never hangs) after TEST_SECONDS
+    (pytest-timeout); the in-process lab tests bound each step themselves
+    (``kit.lab.run``)."""
+    here = Path(__file__).parent
+    for item in items:
+        if "cli" in getattr(item, "fixturenames", ()) and here in item.path.parents:
+            item.add_marker(pytest.mark.timeout(TEST_SECONDS))
 
 
 @pytest.fixture(scope="session")
