@@ -134,3 +134,77 @@ def test_an_address_no_appliance_has_is_refused(
     for parse in (fastload.parse_deployment, loader.parse_deployment):
         with pytest.raises(InputError):
             parse(text, str(path))
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "where", "value"),
+    [
+        ('ip = "10.1.0.10"', 'ip = "127.0.0.1"', "cas[0].ip", "127.0.0.1"),
+        ('ip = "10.1.0.10"', 'ip = ["10.1.0.10", "127.3.2.1"]', "cas[0].ip", "127.3.2.1"),
+        ('ip = "10.1.0.10"', 'ip = "::1"', "cas[0].ip", "::1"),
+        ('ip = "10.1.0.10"', 'ip = "::ffff:127.0.0.1"', "cas[0].ip", "::ffff:127.0.0.1"),
+        ('service_ip = "10.0.0.10"', 'service_ip = "127.0.0.1"', "cam.service_ip", "127.0.0.1"),
+        ('ip = "10.0.0.11" }', 'ip = "127.0.0.11" }', "cam.primary.ip", "127.0.0.11"),
+    ],
+)
+def test_a_loopback_address_is_refused(
+    cli: CliRunner, tmp_path: Path, old: str, new: str, where: str, value: str
+) -> None:
+    """127.0.0.0/8 and ::1 name the machine itself: a certificate naming one is reached by
+    no client of the appliance (it went into the SANs before)."""
+    text = BASE.replace(old, new, 1)
+    path = write(tmp_path / "d.toml", text)
+    r = error_with_hint(cli("plan", str(path)))
+    assert r.err.splitlines()[0] == (
+        f"error: {path}:{line_of(text, new)}: {where}: {value!r} is a loopback address: it "
+        "names the machine itself, so no client reaches an appliance at it (give the address "
+        "the appliance answers on)"
+    )
+    for parse in (fastload.parse_deployment, loader.parse_deployment):
+        with pytest.raises(InputError):
+            parse(text, str(path))
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "where", "value"),
+    [
+        ('hostname = "cas1.example.org"', 'hostname = "localhost"', "cas[0].hostname", "localhost"),
+        (
+            'hostname = "cas1.example.org"',
+            'hostname = "CAS1.LocalHost."',
+            "cas[0].hostname",
+            "CAS1.LocalHost.",
+        ),
+        (
+            'virtual_hostname = "cam.example.org"',
+            'virtual_hostname = "localhost"',
+            "cam.virtual_hostname",
+            "localhost",
+        ),
+        (
+            'hostname = "cam-1.example.org"',
+            'hostname = "cam.localhost"',
+            "cam.primary.hostname",
+            "cam.localhost",
+        ),
+    ],
+)
+def test_localhost_as_an_appliance_s_name_is_refused(
+    cli: CliRunner, tmp_path: Path, old: str, new: str, where: str, value: str
+) -> None:
+    """localhost and every name under it are the machine itself (RFC 6761): no appliance's
+    certificate can be matched by them. A name that merely starts with it is a name."""
+    text = BASE.replace(old, new, 1)
+    path = write(tmp_path / "d.toml", text)
+    r = error_with_hint(cli("plan", str(path)))
+    assert r.err.splitlines()[0] == (
+        f"error: {path}:{line_of(text, new)}: {where}: {value!r} names the machine itself "
+        "(localhost, RFC 6761): no client reaches an appliance by it, and a certificate for "
+        "it matches no appliance (give the appliance's own DNS name)"
+    )
+    for parse in (fastload.parse_deployment, loader.parse_deployment):
+        with pytest.raises(InputError):
+            parse(text, str(path))
+    fine = BASE.replace(old, new.replace(value, "localhost-2.example.org"), 1)
+    for parse in (fastload.parse_deployment, loader.parse_deployment):
+        parse(fine, str(path))

@@ -80,7 +80,10 @@ def _hostname(v: Any) -> str:
         raise _Full
     if v.replace(".", "").isdigit():
         raise _Full
-    return v.rstrip(".").lower()
+    host = v.rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        raise _Full  # the machine itself: the full loader refuses it
+    return host
 
 
 def _parsed(v: Any, parse: Callable[[str], _T]) -> _T:
@@ -98,8 +101,10 @@ def _ip(v: Any) -> IPAddress:
     addr = _parsed(v, ipaddress.ip_address)
     if isinstance(addr, ipaddress.IPv6Address) and addr.scope_id is not None:
         raise _Full  # a zone index (fe80::1%eth0): the full loader refuses it
-    if addr.is_unspecified or addr.is_multicast or str(addr) == "255.255.255.255":
-        raise _Full  # 0.0.0.0, ::, 224.0.0.1...: the full loader refuses it
+    if addr.is_unspecified or addr.is_multicast or addr.is_loopback:
+        raise _Full  # 0.0.0.0, ::, 224.0.0.1, 127.0.0.1...: the full loader refuses them
+    if str(addr) == "255.255.255.255":
+        raise _Full
     if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
         raise _Full  # ::ffff:172.16.2.11: the full loader reads it as 172.16.2.11
     return addr

@@ -70,6 +70,19 @@ def _check_hostname(v: str) -> str:
     return v.rstrip(".").lower()
 
 
+def _check_appliance_hostname(v: str) -> str:
+    """An appliance's (or HA pair's) DNS name: a hostname that is not ``localhost``
+    (RFC 6761: it and every name under it are the machine itself)."""
+    host = _check_hostname(v)
+    if host == "localhost" or host.endswith(".localhost"):
+        raise ValueError(
+            f"{v!r} names the machine itself (localhost, RFC 6761): no client reaches an "
+            "appliance by it, and a certificate for it matches no appliance (give the "
+            "appliance's own DNS name)"
+        )
+    return host
+
+
 def _hostname_why(v: str) -> str:
     """Why ``v`` is not a hostname, in words an administrator acts on ("" when no simple
     reason applies: the hint gives the rules)."""
@@ -112,6 +125,11 @@ def _check_ips(v: Any) -> list[str]:
             addr = _ip_address(item)
         except (ValueError, TypeError):
             raise ValueError(f"{item!r} is not a valid IP address") from None
+        if addr.is_loopback:
+            raise ValueError(
+                f"{item!r} is a loopback address: it names the machine itself, so no client "
+                "reaches an appliance at it (give the address the appliance answers on)"
+            )
         if addr.is_unspecified or addr.is_multicast or str(addr) == "255.255.255.255":
             what = (
                 "the unspecified address"
@@ -383,7 +401,7 @@ class _Member(_Strict):
     endpoints: dict[str, str] = {}
 
     _host = field_validator("hostname")(
-        classmethod(lambda cls, v: None if v is None else _check_hostname(v))
+        classmethod(lambda cls, v: None if v is None else _check_appliance_hostname(v))
     )
     _ip = field_validator("ip", mode="before")(classmethod(lambda cls, v: _check_ips(v)))
     # endpoints are checked once the roles are known (_check_endpoints), naming their line
@@ -416,7 +434,7 @@ class _Unit(_Strict):
     @field_validator("hostname", "virtual_hostname")
     @classmethod
     def _hosts(cls, v: str | None) -> str | None:
-        return None if v is None else _check_hostname(v)
+        return None if v is None else _check_appliance_hostname(v)
 
     @field_validator("ip", mode="before")
     @classmethod
