@@ -46,6 +46,7 @@ __all__ = [
     "private_ips_in_csr",
     "signer_for",
     "stale_csr_words",
+    "unnamed_peers_warning",
     "validity_days_for",
     "validity_warning",
     "with_source",
@@ -210,12 +211,42 @@ def make_plan(dep: Deployment) -> Plan:
                 organization=dep.organization,
             )
         )
-    said = validity_warning(dep, items)
-    return Plan(dep, tuple(items), (said,) if said else ())
+    said = tuple(w for w in (validity_warning(dep, items), unnamed_peers_warning(dep)) if w)
+    return Plan(dep, tuple(items), said)
 
 
 #: more identities than this are counted, not all named, in a plan's warning
 _MOST_NAMED = 3
+
+
+def unnamed_peers_warning(dep: Deployment) -> str | None:
+    """The warning for the HA pairs with ``san_ips = false`` whose peers have no hostname:
+    the pair's certificate then names neither the peer nor its address, so the peer's own
+    admin GUI (reached at its address) shows a name mismatch; None when there are none.
+    (The pair itself, by its virtual hostname, is not affected.)"""
+    peers = [
+        (spec, m)
+        for spec in dep.identities
+        if spec.ha and not spec.san_ips
+        for m in spec.members
+        if not m.hostname
+    ]
+    if not peers:
+        return None
+    pairs = list(dict.fromkeys(spec.name for spec, _ in peers))
+    named = [f"{m.name} ({m.ips[0]})" for _, m in peers[:_MOST_NAMED]]
+    if len(peers) > _MOST_NAMED:
+        named.append(f"{len(peers) - _MOST_NAMED} more")
+    return (
+        f"san_ips = false leaves the addresses out of the certificate of the HA "
+        f"{'pair' if len(pairs) == 1 else 'pairs'} {', '.join(pairs[:_MOST_NAMED])}"
+        f"{'' if len(pairs) <= _MOST_NAMED else f' and {len(pairs) - _MOST_NAMED} more'}, "
+        f"and {'its peer' if len(peers) == 1 else 'the peers'} {', '.join(named)} "
+        f"{'has' if len(peers) == 1 else 'have'} no hostname: a browser reaching a peer's "
+        "own admin GUI at its address gets a name mismatch (the pair, by its virtual "
+        "hostname, is not affected); fix: give each peer a hostname in the deployment file "
+        '(primary = { name = ..., hostname = "...", ip = "..." }), or leave san_ips out'
+    )
 
 
 def validity_warning(dep: Deployment, planned: Sequence[PlannedIdentity]) -> str | None:
