@@ -5,9 +5,39 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import gc
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Generic, TypeVar, overload
 
-__all__ = ["gc_paused", "sqlite_trouble", "written_at"]
+__all__ = ["cached", "gc_paused", "sqlite_trouble", "written_at"]
+
+_T = TypeVar("_T")
+
+
+class cached(Generic[_T]):
+    """:func:`functools.cached_property` without its lock, as Python 3.12 made it: the
+    value computed at the first reading is kept in the instance's ``__dict__`` (a frozen
+    dataclass too), which later readings find first. On Python 3.11 the lock made the
+    first reading five times the computation: a bulk apply reads the names of 10,000
+    identities once each. Not for values that two threads may compute at once (each would
+    compute it; the last one is kept)."""
+
+    def __init__(self, func: Callable[[Any], _T]) -> None:
+        self.func = func
+        self.name = func.__name__
+        self.__doc__ = func.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> cached[_T]: ...
+    @overload
+    def __get__(self, obj: object, owner: type | None = None) -> _T: ...
+    def __get__(self, obj: object | None, owner: type | None = None) -> _T | cached[_T]:
+        if obj is None:
+            return self
+        value = obj.__dict__[self.name] = self.func(obj)
+        return value
 
 
 @contextlib.contextmanager

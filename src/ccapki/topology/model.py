@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import enum
-import functools
 import ipaddress
 from dataclasses import dataclass, field
 
+from ccapki._util import cached
 from ccapki.pki.keytypes import KeyType
 from ccapki.topology.releases import Release, ReleaseProfile, profile_for
 
@@ -173,7 +173,7 @@ class IdentitySpec:
 
     # (cached: a frozen spec's names never change, and a bulk apply reads them in the
     # plan, the request, the stored facts)
-    @functools.cached_property
+    @cached
     def dns_names(self) -> tuple[str, ...]:
         names: list[str] = []
         for n in (self.virtual_hostname, *(m.hostname for m in self.members)):
@@ -181,7 +181,7 @@ class IdentitySpec:
                 names.append(n)
         return tuple(names)
 
-    @functools.cached_property
+    @cached
     def ip_addresses(self) -> tuple[IPAddress, ...]:
         """The IP addresses its certificate names (subjectAltName iPAddress entries): the
         Service IP and every member's addresses; none with :attr:`san_ips` false."""
@@ -325,15 +325,15 @@ class Deployment:
 
     # (cached: a frozen deployment's identities never change, and a large one's tuple is
     # long to make again at each reading)
-    @functools.cached_property
+    @cached
     def identities(self) -> tuple[IdentitySpec, ...]:
         return (self.cam, *self.cas)
 
-    @functools.cached_property
+    @cached
     def appliances(self) -> tuple[Appliance, ...]:
         return tuple(m for ident in self.identities for m in ident.members)
 
-    @functools.cached_property
+    @cached
     def _index(self) -> dict[str, IdentitySpec]:
         """Identity names, then appliance names, to their identity (first one wins)."""
         index: dict[str, IdentitySpec] = {}
