@@ -528,7 +528,18 @@ def _create_schema(engine: Engine) -> None:
             found = True
         else:
             found = False
-            t.metadata.create_all(conn, checkfirst=False)
+            if conn.dialect.name == "postgresql":
+                # every CREATE sent in one round trip (create_all sends each alone: 43 of
+                # them, a third of a new store's time on a PostgreSQL server)
+                from sqlalchemy.schema import CreateIndex, CreateTable
+
+                ddl = []
+                for table in t.metadata.sorted_tables:
+                    ddl.append(str(CreateTable(table).compile(conn)))
+                    ddl += [str(CreateIndex(ix).compile(conn)) for ix in table.indexes]
+                conn.exec_driver_sql(";\n".join(ddl))
+            else:
+                t.metadata.create_all(conn, checkfirst=False)
             # Alembic's own version table, as `alembic stamp` makes it
             version = Table(
                 "alembic_version",
