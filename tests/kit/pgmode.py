@@ -68,14 +68,44 @@ def pytest_configure(config: pytest.Config) -> None:
         )
 
 
+#: the backends a test names itself (``@pytest.mark.parametrize("backend", [...])``)
+_BACKENDS = frozenset({"sqlite", "postgresql"})
+
+
+def _names_its_backend(item: pytest.Item) -> bool:
+    """Whether ``item`` is a variant of a test run once per backend it names (a parameter
+    "sqlite" or "postgresql", alone or in a tuple): the default run (``make test``) runs
+    every variant already, each on its own backend."""
+    spec = getattr(item, "callspec", None)
+    if spec is None:
+        return False
+    for value in spec.params.values():
+        values = value if isinstance(value, tuple) else (value,)
+        if any(isinstance(v, str) and v in _BACKENDS for v in values):
+            return True
+    return False
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """On PostgreSQL, the tests about SQLite itself skip before any fixture runs."""
+    """On PostgreSQL, the tests about SQLite itself skip before any fixture runs, and the
+    variants of the tests run once per backend they name are left out (deselected: the
+    default run ran each on its backend, PostgreSQL included; here the SQLite one would
+    run on PostgreSQL too, a second PostgreSQL variant)."""
     if BACKEND != "postgresql":
         return
     skip = pytest.mark.skip(reason="about SQLite itself (CCAPKI_TEST_BACKEND=postgresql)")
+    kept: list[pytest.Item] = []
+    twice: list[pytest.Item] = []
     for item in items:
+        if _names_its_backend(item):
+            twice.append(item)
+            continue
         if item.get_closest_marker("sqlite_only"):
             item.add_marker(skip)
+        kept.append(item)
+    if twice:
+        config.hook.pytest_deselected(items=twice)
+        items[:] = kept
 
 
 def _skips_refused() -> bool:
