@@ -87,17 +87,29 @@ def _names_its_backend(item: pytest.Item) -> bool:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """On PostgreSQL, the tests about SQLite itself skip before any fixture runs, and the
-    variants of the tests run once per backend they name are left out (deselected: the
-    default run ran each on its backend, PostgreSQL included; here the SQLite one would
-    run on PostgreSQL too, a second PostgreSQL variant)."""
+    """On PostgreSQL, the tests about SQLite itself skip before any fixture runs, and two
+    kinds of tests are left out (deselected), the default run having run them already:
+    the variants of a test run once per backend it names (each on its backend there,
+    PostgreSQL included; here the SQLite one would run on PostgreSQL too), and the tests
+    marked ``no_store`` (they make no store, so they would run here exactly as there).
+
+    On SQLite, a ``no_store`` test may not ask for the fixtures that make stores (``cli``,
+    ``home``); :func:`_no_store_kept` fails one that opens a store all the same."""
     if BACKEND != "postgresql":
+        for item in items:
+            if item.get_closest_marker("no_store") and {"cli", "home"} & set(
+                getattr(item, "fixturenames", ())
+            ):
+                raise pytest.UsageError(
+                    f"{item.nodeid} is marked no_store but asks for the cli or home "
+                    "fixture, which make stores"
+                )
         return
     skip = pytest.mark.skip(reason="about SQLite itself (CCAPKI_TEST_BACKEND=postgresql)")
     kept: list[pytest.Item] = []
     twice: list[pytest.Item] = []
     for item in items:
-        if _names_its_backend(item):
+        if _names_its_backend(item) or item.get_closest_marker("no_store"):
             twice.append(item)
             continue
         if item.get_closest_marker("sqlite_only"):
@@ -310,6 +322,24 @@ def _with_url(schemas: _Schemas, method: Any) -> Any:
         return method(home, *args, url=url or schemas.url(home), **kw)
 
     return call
+
+
+@pytest.fixture(autouse=True)
+def _no_store_kept(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test marked ``no_store`` (left out of the PostgreSQL run) fails if it makes or
+    opens a store after all: the marker stays true."""
+    if request.node.get_closest_marker("no_store") is None:
+        return
+    from ccapki.store.session import Store
+
+    def refused(*args: Any, **kw: Any) -> Any:
+        raise AssertionError(
+            f"{request.node.nodeid} is marked no_store (the PostgreSQL run leaves it out) "
+            "but makes or opens a store: remove the marker"
+        )
+
+    monkeypatch.setattr(Store, "init", refused)
+    monkeypatch.setattr(Store, "open", refused)
 
 
 @pytest.fixture(autouse=True)

@@ -21,6 +21,9 @@ from ccapki.lab.differential import KNOWN_DIFFERENCES, Report, render_markdown, 
 from ccapki.lab.ipsec import CHARON, ipsec_unavailable
 from kit.tools import need, require_tool
 
+#: makes no store (the handshakes are its subject): the PostgreSQL run leaves it out
+pytestmark = pytest.mark.no_store
+
 ROOT = Path(__file__).resolve().parents[2]
 FAST_STACKS = ["java-pkix", "openssl-default", "openssl-strict", "gnutls"]
 

@@ -24,7 +24,9 @@ from ccapki.probe import ProbeTarget, probe
 from kit.certs import make_ca
 from kit.lab import Deployment, run, with_appliance, write_deployment_files
 
-pytestmark = pytest.mark.slow  # starts real daemon processes (a few seconds)
+# starts real daemon processes (a few seconds); makes no store: the PostgreSQL run leaves
+# it out
+pytestmark = [pytest.mark.slow, pytest.mark.no_store]
 
 TESTS = Path(__file__).resolve().parents[1]  # where the kit lives (kit.lab)
 

@@ -26,7 +26,7 @@ from ccapki.lab.daemon import (
 from kit.lab import Deployment
 from kit.tools import need
 
-pytestmark = pytest.mark.slow  # starts a real daemon process
+pytestmark = [pytest.mark.slow, pytest.mark.no_store]  # starts a real daemon process
 
 
 def _running(pid: int) -> bool:

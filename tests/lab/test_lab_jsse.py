@@ -21,6 +21,9 @@ from kit.certs import make_ca, pem
 from kit.lab import Deployment, run
 from kit.tools import free_port, require_tool
 
+#: makes no store (the handshakes are its subject): the PostgreSQL run leaves it out
+pytestmark = pytest.mark.no_store
+
 
 @pytest.fixture(autouse=True)
 def _java() -> None:

@@ -11,6 +11,9 @@ from ccapki.probe import probe_many
 from kit.certs import NOW, issue, make_ca
 from kit.lab import Deployment, run, with_appliance
 
+#: makes no store (the handshakes are its subject): the PostgreSQL run leaves it out
+pytestmark = pytest.mark.no_store
+
 
 def _scenarios(d: Deployment) -> dict[str, tuple[LabSpec, set[str]]]:
     """name -> (spec, HTTPS endpoints a client trusting the campus root must refuse)."""

@@ -14,6 +14,9 @@ from ccapki.probe import ProbeResult, ProbeTarget, probe, probe_many
 from kit.certs import NOW, issue, make_ca
 from kit.lab import Deployment, run, with_appliance
 
+#: makes no store (the handshakes are its subject): the PostgreSQL run leaves it out
+pytestmark = pytest.mark.no_store
+
 
 async def _with_lab(spec: LabSpec, targets_for) -> tuple[LabStatus, list[ProbeResult]]:  # type: ignore[no-untyped-def]
     async with Lab(spec) as lab:

@@ -33,7 +33,7 @@ from kit.cli import REPO
 from kit.lab import Deployment, LabThread
 from kit.tools import require_tool
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.no_store]
 
 TIMEOUT = 30
 

@@ -10,9 +10,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from ccapki.lab import Lab
 from ccapki.lab.daemon import _Daemon
 from kit.lab import Deployment, run
+
+#: makes no store (the handshakes are its subject): the PostgreSQL run leaves it out
+pytestmark = pytest.mark.no_store
 
 
 def test_every_state_written_counts_an_attempt_with_its_outcome(

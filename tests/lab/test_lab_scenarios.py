@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from ccapki.lab import HA_BROKEN, NOT_CONNECTED, Lab, LabSpec, LabStatus
 from kit.certs import NOW, issue, make_ca
 from kit.lab import Deployment, run, with_appliance
+
+#: makes no store (the handshakes are its subject): the PostgreSQL run leaves it out
+pytestmark = pytest.mark.no_store
 
 ALL_LINKS = {
     "status:cas1a->cam",

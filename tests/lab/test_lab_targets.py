@@ -18,6 +18,9 @@ from ccapki.probe import ProbeTarget
 from ccapki.topology.model import Channel
 from kit.lab import Deployment
 
+#: makes no store (the handshakes are its subject): the PostgreSQL run leaves it out
+pytestmark = pytest.mark.no_store
+
 HTTPS_CHANNEL = {"agent": Channel.AGENT, "web-login": Channel.WEB_LOGIN, "gui": Channel.ADMIN_GUI}
 
 

@@ -27,6 +27,7 @@ pytest_plugins = ["kit.pgmode"]
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "sqlite_only: about SQLite itself")
+    config.addinivalue_line("markers", "no_store: makes no store")
 
 
 @pytest.fixture
@@ -64,12 +65,17 @@ def test_expected_to_fail():
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_once_per_backend(backend):
     pass
+
+
+@pytest.mark.no_store
+def test_without_a_store():
+    pass
 """
 
 
-def _run(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+def _run(tmp_path: Path, suite: str = SUITE, **env: str) -> subprocess.CompletedProcess[str]:
     write(tmp_path / "suite" / "conftest.py", CONFTEST)
-    write(tmp_path / "suite" / "test_suite.py", SUITE)
+    write(tmp_path / "suite" / "test_suite.py", suite)
     full = {k: v for k, v in os.environ.items() if k not in ("CI", "CCAPKI_TEST_BACKEND")}
     full.update(PYTHONPATH=str(TESTS), CCAPKI_TEST_PG_URL=require_pg_url(), **env)
     return subprocess.run(
@@ -106,14 +112,36 @@ def test_only_sqlite_only_tests_may_skip_on_postgresql_under_ci(tmp_path: Path, 
         assert got.get("test_skips_by_marker") == "ERROR", r.stdout  # in its setup
         assert "(Skipped: no frobnicator here)" in r.stdout
         assert "only tests marked sqlite_only may skip there" in r.stdout
-        assert "1 failed, 1 passed, 1 skipped, 2 deselected, 1 xfailed, 1 error" in r.stdout
+        assert "1 failed, 1 passed, 1 skipped, 3 deselected, 1 xfailed, 1 error" in r.stdout
     else:
         assert r.returncode == 0, r.stdout
-        assert "1 passed, 3 skipped, 2 deselected, 1 xfailed" in r.stdout, r.stdout
+        assert "1 passed, 3 skipped, 3 deselected, 1 xfailed" in r.stdout, r.stdout
 
 
 def test_on_sqlite_under_ci_skips_stay_skips(tmp_path: Path) -> None:
     """The SQLite run keeps its rules: kit.tools.need() is what fails there under CI."""
     r = _run(tmp_path, CI="true")
     assert r.returncode == 0, r.stdout
-    assert "4 passed, 2 skipped, 1 xfailed" in r.stdout, r.stdout
+    assert "5 passed, 2 skipped, 1 xfailed" in r.stdout, r.stdout
+
+
+NO_STORE_BROKEN = """
+import pytest
+
+from ccapki.store import Store
+
+
+@pytest.mark.no_store
+def test_opens_one_all_the_same(tmp_path):
+    Store.init(tmp_path / "s", key_file=True)
+"""
+
+
+def test_a_no_store_test_that_opens_a_store_fails_on_sqlite(tmp_path: Path) -> None:
+    """The marker stays true: the SQLite run fails a no_store test that makes a store (the
+    PostgreSQL run, which leaves it out, would never see it)."""
+    r = _run(tmp_path, NO_STORE_BROKEN, CI="true")
+    assert r.returncode == 1, r.stdout
+    assert "is marked no_store (the PostgreSQL run leaves it out) but makes or opens a store" in (
+        r.stdout
+    )
