@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import signal
 from pathlib import Path
 
 import pytest
@@ -133,49 +132,3 @@ def test_the_migration_adds_and_removes_the_column_keeping_the_files(
     else:
         with pg_schema() as pg:
             run(pg)
-
-
-def _bulk(n: int) -> str:
-    return deployment(
-        name="bulk",
-        cam=standalone("cam", "10.0.0.1"),
-        cas=[standalone(f"cas{i}", f"10.{1 + i // 250}.{i % 250}.1") for i in range(n)],
-    )
-
-
-def test_a_bulk_apply_keeps_the_facts_it_works_out_while_it_issues(store: Store) -> None:
-    """Past PARALLEL_MIN identities the facts are worked out while the workers issue (a
-    thread), and kept with the trust stores' entries: the same facts as a small apply's."""
-    from ccapki.lifecycle import apply as apply_mod
-
-    dep = parse_deployment(_bulk(apply_mod.PARALLEL_MIN + 10), "<test>")
-    result = apply_plan(store, dep, now=NOW)
-    assert len(result.issued) == apply_mod.PARALLEL_MIN + 11
-    assert _facts_rows(store) == [("bulk", settings_json(dep))]
-
-
-def test_a_bulk_apply_interrupted_while_issuing_leaves_a_readable_file_then_its_facts(
-    store: Store, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Interrupted after its first batch, the file is kept without facts (read from its
-    text, as one kept before 0009); the next apply gives it its facts."""
-    from ccapki.errors import Interrupted
-    from ccapki.lifecycle import apply as apply_mod
-
-    dep = parse_deployment(_bulk(apply_mod.PARALLEL_MIN + 10), "<test>")
-    monkeypatch.setattr(apply_mod, "BATCH_SIZE", 64)
-    real = apply_mod.fill_trust_stores
-
-    def stop(*args: object, **kw: object) -> list[str]:
-        raise Interrupted(signal.SIGINT)
-
-    monkeypatch.setattr(apply_mod, "fill_trust_stores", stop)
-    with pytest.raises(Interrupted):
-        apply_plan(store, dep, now=NOW)
-    assert _facts_rows(store) == [("bulk", None)]
-    assert store.count("certificates") == apply_mod.PARALLEL_MIN + 11
-    # read from the text: every identity kept, by name
-    assert {i.name for i in estate_status(store, now=NOW).items} >= {"cam", "cas0", "cas265"}
-    monkeypatch.setattr(apply_mod, "fill_trust_stores", real)
-    apply_plan(store, dep, now=NOW)
-    assert _facts_rows(store) == [("bulk", settings_json(dep))]

@@ -6,7 +6,6 @@ import contextlib
 import datetime as dt
 import functools
 import json
-import threading
 import time
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
@@ -607,11 +606,8 @@ def _apply_plan(
     with store.transaction():
         previous = _previous_name(store)
         held, actions, todo = _decide(store, plan, now)
-        # a bulk apply works out the file's facts while it issues, kept with the trust
-        # stores' entries (until then, and if it is interrupted, readers parse the file)
-        facts = _FactsMeanwhile(dep, plan) if len(todo) >= PARALLEL_MIN else None
         recorded = store.deployments.record(
-            dep.name, dep.source_text, path, None if facts else settings_json(dep, plan)
+            dep.name, dep.source_text, path, settings_json(dep, plan)
         )
         jobs = [(p, signer_for(p, dep)) for p in (plan.get(a.identity) for a in todo)]
         issuers, created = ensure_issuers(store, plan, now, needed={s for _, s in jobs})
@@ -635,21 +631,10 @@ def _apply_plan(
             try:
                 issued: dict[str, IdentityRecord] = {}
                 _issue_in_batches(
-                    store,
-                    jobs,
-                    issuers,
-                    now,
-                    seen,
-                    kept,
-                    elsewhere,
-                    progress,
-                    issued,
-                    forked=facts.start if facts else None,
+                    store, jobs, issuers, now, seen, kept, elsewhere, progress, issued
                 )
                 with store.transaction():  # read again: another writer may have issued meanwhile
                     trust_added = fill_trust_stores(store, dep, _still_current(store, held, issued))
-                    if facts is not None:
-                        store.deployments.set_facts(dep.name, dep.source_text, facts.result())
             except Exception as error:
                 # a signal that cut a database statement short leaves as the driver's error
                 # (psycopg: "cannot exit pipeline mode while busy", its context the signal's
@@ -777,12 +762,9 @@ def _issue_in_batches(
     elsewhere: list[str],
     progress: Progress | None,
     committed: dict[str, IdentityRecord] | None = None,
-    *,
-    forked: Callable[[], None] | None = None,
 ) -> None:
     """Issue ``jobs`` and commit them in batches; ``kept`` gets what was committed (and
-    ``committed``, when given, each committed record by identity). ``forked``, when
-    given, is called once the first issued batch is in (the workers forked by then).
+    ``committed``, when given, each committed record by identity).
 
     Each batch is checked under the write lock: an identity whose newest certificate is no
     longer the one ``seen`` when apply decided (another ccapki issued it meanwhile) is left
@@ -819,9 +801,6 @@ def _issue_in_batches(
     # pool's pipe unsealed
     with contextlib.closing(issue_batches(jobs, issuers, now, keyring=store.keyring)) as issued:
         for batch in issued:  # committed while workers issue on
-            if forked is not None:
-                forked()
-                forked = None
             waiting += batch
             done += len(batch)
             if progress is not None:
@@ -830,32 +809,6 @@ def _issue_in_batches(
                 commit()
     if waiting:
         commit()
-
-
-class _FactsMeanwhile:
-    """:func:`~ccapki.lifecycle.status.settings_json` of a deployment worked out in a
-    thread of this process while the workers issue (this process mostly waits on them
-    then), not before they start: a tenth of a bulk apply's own time, taken off the time
-    it runs alone. Started once the workers are forked (never a thread across a fork)."""
-
-    def __init__(self, dep: Deployment, plan: Plan) -> None:
-        self._dep, self._plan = dep, plan
-        self._thread: threading.Thread | None = None
-        self._facts: str | None = None
-
-    def start(self) -> None:
-        def work() -> None:
-            with contextlib.suppress(Exception):  # result() works it out again, raising
-                self._facts = settings_json(self._dep, self._plan)
-
-        self._thread = threading.Thread(target=work, name="ccapki-facts", daemon=True)
-        self._thread.start()
-
-    def result(self) -> str:
-        """The facts (computed here if the thread never ran or failed)."""
-        if self._thread is not None:
-            self._thread.join()
-        return self._facts if self._facts is not None else settings_json(self._dep, self._plan)
 
 
 def _still_current(

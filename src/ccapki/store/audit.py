@@ -203,22 +203,6 @@ class DeploymentRepository:
         self._s.audit.record("deployment", name, path=path)
         return True
 
-    def set_facts(self, name: str, text: str, facts: str) -> None:
-        """Give the versions of deployment ``name`` kept with file ``text`` and no facts
-        their ``facts`` (what :meth:`record` would have kept with them): an apply that
-        works them out while it issues. Not a change of the file (nothing audited)."""
-        from sqlalchemy import update
-
-        from ccapki.store import schema as t
-
-        d = t.deployments.c
-        with self._s.connection() as c:
-            c.execute(
-                update(t.deployments)
-                .where(d.name == name, d.source_text == text, d.facts.is_(None))
-                .values(facts=facts)
-            )
-
     def latest(self) -> DeploymentRecord | None:
         """The latest file kept of the deployment the store acts on, if any."""
         name = self._s.deployment
