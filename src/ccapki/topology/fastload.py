@@ -25,7 +25,15 @@ from typing import Any, TypeVar
 
 from ccapki.errors import InputError
 from ccapki.pki.keytypes import KeyType
-from ccapki.topology.model import Appliance, Deployment, IdentitySpec, IPAddress, Role, Source
+from ccapki.topology.model import (
+    Appliance,
+    Deployment,
+    IdentitySpec,
+    IPAddress,
+    Role,
+    Source,
+    is_localhost,
+)
 from ccapki.topology.releases import parse_release
 
 __all__ = ["load_deployment", "parse_deployment"]
@@ -81,7 +89,7 @@ def _hostname(v: Any) -> str:
     if v.replace(".", "").isdigit():
         raise _Full
     host = v.rstrip(".").lower()
-    if host == "localhost" or host.endswith(".localhost"):
+    if is_localhost(host):
         raise _Full  # the machine itself: the full loader refuses it
     return host
 

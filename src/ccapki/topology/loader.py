@@ -36,6 +36,7 @@ from ccapki.topology.model import (
     Role,
     Source,
     SubjectFields,
+    is_localhost,
 )
 from ccapki.topology.releases import parse_release
 from ccapki.topology.secretenv import SETTING_SECRETS, borrowed_secret
@@ -74,7 +75,7 @@ def _check_appliance_hostname(v: str) -> str:
     """An appliance's (or HA pair's) DNS name: a hostname that is not ``localhost``
     (RFC 6761: it and every name under it are the machine itself)."""
     host = _check_hostname(v)
-    if host == "localhost" or host.endswith(".localhost"):
+    if is_localhost(host):
         raise ValueError(
             f"{v!r} names the machine itself (localhost, RFC 6761): no client reaches an "
             "appliance by it, and a certificate for it matches no appliance (give the "

@@ -25,9 +25,16 @@ __all__ = [
     "Role",
     "Source",
     "SubjectFields",
+    "is_localhost",
 ]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def is_localhost(host: str) -> bool:
+    """Whether hostname ``host`` (lowercase, no trailing dot) is ``localhost`` or a name
+    under it: the machine itself (RFC 6761), never an appliance's name."""
+    return host == "localhost" or host.endswith(".localhost")
 
 
 class Role(enum.StrEnum):
