@@ -35,6 +35,7 @@ from sqlalchemy.exc import ProgrammingError
 from ccapki.store import Store
 from kit.cli import deployment, ha_pair, standalone, write
 from kit.pgmode import BACKEND, store_url
+from kit.signals import handling
 from kit.storecheck import check_store
 
 DB = "ccapki.db"
@@ -160,7 +161,8 @@ def test_apply_killed_at_random_points_keeps_whole_identities(tmp_path: Path) ->
         while True:
             proc = _ccapki(home, "apply", str(path), stdout=subprocess.DEVNULL)
             if rng.random() < 0.2:  # early: starting, planning, making the CAs
-                time.sleep(rng.uniform(0.05, 1.0))
+                handling(proc)  # a signal before it is the system's or Python's
+                time.sleep(rng.uniform(0.0, 0.95))
             else:  # once the store holds a random number of identities, a moment later
                 _wait_for(home, rng.randint(held + 1, TOTAL), proc)
                 time.sleep(rng.uniform(0.0, 0.05))

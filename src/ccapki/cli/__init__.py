@@ -7,8 +7,13 @@ groups are imported only when used.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
-from typing import NoReturn
+
+# not `from typing import ...`: typing and collections.abc are ~20 ms of start-up, and until
+# main() has set its signal handlers a Ctrl-C is Python's (a KeyboardInterrupt traceback)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import NoReturn
 
 __all__ = ["main"]
 
