@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,6 +33,11 @@ from ccapki.topology.loader import parse_deployment
 from ccapki.topology.model import Deployment
 from ccapki.topology.plan import make_plan
 from kit.certs import NOW
+from kit.pgmode import BACKEND
+
+#: SQLite tells a connection whether another one committed (PRAGMA data_version);
+#: PostgreSQL has no such mark: apply reads the identities back every time there
+MARKED = BACKEND != "postgresql"
 
 
 def _deployment(n: int, source: str) -> Deployment:
@@ -97,10 +103,10 @@ def test_identities_in_memory_are_dropped_once_another_writer_issued(tmp_path: P
             issuers, _ = ensure_issuers(store, plan, NOW, needed={signer_for(p, dep)})
             other = issue_one(p, signer_for(p, dep), issuers, NOW)
             with store.transaction():
-                store.identities.add([other])
+                (stored,) = store.identities.add([other])
             assert _still_current(store, held, {}) is None
-            # had this apply issued it, its record is the current version
-            mine = _still_current(store, held, {"cas1": other})
+            # had this apply issued it, what add returned is the current version
+            mine = _still_current(store, held, {"cas1": stored})
             now_held = store.identities.current()
     assert mine is not None
     assert mine["cas1"].certificate is other.certificate
@@ -108,3 +114,92 @@ def test_identities_in_memory_are_dropped_once_another_writer_issued(tmp_path: P
         n: (i.version, i.fingerprint, i.spki, i.source) for n, i in now_held.items()
     }
     assert mine["cas1"].chain == now_held["cas1"].chain
+    assert dataclasses.astuple(stored) == dataclasses.astuple(now_held["cas1"])
+
+
+def test_add_returns_what_the_store_reads_back(tmp_path: Path) -> None:
+    dep = _deployment(3, "internal")
+    plan = make_plan(dep)
+    with Store.init(tmp_path / "home", key_file=True, clock=lambda: NOW) as store:
+        apply_plan(store, dep, NOW)
+        with store.scoped(dep.name):
+            issuers, _ = ensure_issuers(store, plan, NOW, needed={"internal-ca"})
+            again = [issue_one(plan.get(n), "internal-ca", issuers, NOW) for n in ("cam", "cas2")]
+            with store.transaction():
+                stored = store.identities.add(again)
+            back = store.identities.current()
+    assert [s.name for s in stored] == ["cam", "cas2"]
+    assert [s.version for s in stored] == [2, 2]
+    for s in stored:
+        assert dataclasses.astuple(s) == dataclasses.astuple(back[s.name])
+
+
+def test_change_mark_moves_with_other_connections_commits_only(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    with Store.init(home, key_file=True, clock=lambda: NOW) as store:
+        with store.transaction():
+            mark = store.change_mark()
+            store.audit.record("test", "own")  # this connection's own write
+        if not MARKED:
+            assert mark is None
+            return
+        assert mark is not None
+        with store.transaction():
+            assert store.change_mark() == mark
+        with Store.open(home) as other, other.transaction():
+            other.audit.record("test", "other")
+        with store.transaction():
+            assert store.change_mark() != mark
+
+
+@pytest.mark.parametrize("other_write", ["audit", "issue"])
+def test_apply_reads_identities_again_once_another_connection_committed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, other_write: str
+) -> None:
+    """While nobody else writes, apply fills the trust stores from what it holds in memory
+    and reads nothing back; a commit by another connection while it issues (an audit row,
+    or a version of the CAM another writer issued) sends it back to the store."""
+    import ccapki.lifecycle.apply as apply_module
+
+    dep = _deployment(PARALLEL_MIN + 4, "internal")
+    plan = make_plan(dep)
+    reads: list[bool] = []  # per read back: whether this apply's identities were current
+    real = apply_module._still_current
+
+    def counted(*args: Any) -> Any:
+        got = real(*args)
+        reads.append(got is not None)
+        return got
+
+    monkeypatch.setattr(apply_module, "_still_current", counted)
+    with Store.init(tmp_path / "alone", key_file=True, clock=lambda: NOW) as store:
+        apply_plan(store, dep, NOW)
+    assert reads == ([] if MARKED else [True])  # nobody else wrote: nothing read back
+    reads.clear()
+
+    home = tmp_path / "home"
+    interfered: list[str] = []
+
+    def progress(done: int, _total: int) -> None:
+        if not done or interfered:
+            return
+        with Store.open(home, clock=lambda: NOW) as other, other.scoped(dep.name):
+            if other_write == "audit":
+                other.audit.record("test", "cam")
+            else:
+                p = plan.get("cam")
+                issuers, _ = ensure_issuers(other, plan, NOW, needed={signer_for(p, dep)})
+                with other.transaction():
+                    other.identities.add([issue_one(p, signer_for(p, dep), issuers, NOW)])
+        interfered.append(other_write)
+
+    with Store.init(home, key_file=True, clock=lambda: NOW) as store:
+        apply_plan(store, dep, NOW, progress=progress)
+        with store.scoped(dep.name):
+            inv = load_inventory(store, dep)
+            assert len(inv.identities) == PARALLEL_MIN + 5
+            assert trust_changes(inv) == []  # every trust store complete all the same
+    assert interfered == [other_write]
+    # an audit row: read back and found as this apply left them; a new version of the
+    # CAM: not this apply's, so every identity is read again
+    assert reads == [other_write == "audit"]

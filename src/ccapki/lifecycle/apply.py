@@ -35,7 +35,6 @@ from ccapki.pki.keys import KeyType, generate_key
 from ccapki.pki.signer import ExternalKey, SignerKey
 from ccapki.store.records import (
     CertFacts,
-    CertSource,
     IdentityRecord,
     KeyState,
     StoredCA,
@@ -606,6 +605,7 @@ def _apply_plan(
     with store.transaction():
         previous = _previous_name(store)
         held, actions, todo = _decide(store, plan, now)
+        mark = store.change_mark()  # held is all there is until another connection commits
         recorded = store.deployments.record(
             dep.name, dep.source_text, path, settings_json(dep, plan)
         )
@@ -629,12 +629,16 @@ def _apply_plan(
         }
         try:
             try:
-                issued: dict[str, IdentityRecord] = {}
+                issued: dict[str, StoredIdentity] = {}
                 _issue_in_batches(
                     store, jobs, issuers, now, seen, kept, elsewhere, progress, issued
                 )
-                with store.transaction():  # read again: another writer may have issued meanwhile
-                    trust_added = fill_trust_stores(store, dep, _still_current(store, held, issued))
+                with store.transaction():
+                    if mark is not None and store.change_mark() == mark:
+                        current: dict[str, StoredIdentity] | None = {**held, **issued}
+                    else:  # read again: another writer may have issued meanwhile
+                        current = _still_current(store, held, issued)
+                    trust_added = fill_trust_stores(store, dep, current)
             except Exception as error:
                 # a signal that cut a database statement short leaves as the driver's error
                 # (psycopg: "cannot exit pipeline mode while busy", its context the signal's
@@ -761,10 +765,10 @@ def _issue_in_batches(
     kept: list[str],
     elsewhere: list[str],
     progress: Progress | None,
-    committed: dict[str, IdentityRecord] | None = None,
+    committed: dict[str, StoredIdentity] | None = None,
 ) -> None:
     """Issue ``jobs`` and commit them in batches; ``kept`` gets what was committed (and
-    ``committed``, when given, each committed record by identity).
+    ``committed``, when given, each committed identity as the store holds it).
 
     Each batch is checked under the write lock: an identity whose newest certificate is no
     longer the one ``seen`` when apply decided (another ccapki issued it meanwhile) is left
@@ -781,7 +785,7 @@ def _issue_in_batches(
             with store.transaction():
                 newest = store.identities.newest_fingerprints([r.identity for r in waiting])
                 fresh = [r for r in waiting if newest.get(r.identity) == seen[r.identity]]
-                store.identities.add(fresh)
+                stored = store.identities.add(fresh)
         except BaseException:
             # a signal handled just after the database committed still interrupts: what
             # landed is counted from the store (if it can still be read)
@@ -790,7 +794,7 @@ def _issue_in_batches(
             raise
         kept.extend(r.identity for r in fresh)
         if committed is not None:
-            committed.update((r.identity, r) for r in fresh)
+            committed.update((i.name, i) for i in stored)
         elsewhere.extend(r.identity for r in waiting if newest.get(r.identity) != seen[r.identity])
         waiting, last = [], time.monotonic()
 
@@ -812,7 +816,7 @@ def _issue_in_batches(
 
 
 def _still_current(
-    store: Store, held: Mapping[str, StoredIdentity], issued: Mapping[str, IdentityRecord]
+    store: Store, held: Mapping[str, StoredIdentity], issued: Mapping[str, StoredIdentity]
 ) -> dict[str, StoredIdentity] | None:
     """What ``store.identities.current()`` returns now, from memory: the identities read
     before issuing (``held``) with those this apply committed (``issued``) over them, when
@@ -821,27 +825,10 @@ def _still_current(
     reads them again."""
     out: dict[str, StoredIdentity] = {}
     for f in store.identities.current_facts():
-        record = issued.get(f.identity)
-        if record is not None:
-            fp = record.facts.fingerprint if record.facts else fingerprint(record.certificate)
-            if fp != f.fingerprint or f.created_at is None:
-                return None
-            out[f.identity] = StoredIdentity(
-                name=f.identity,
-                version=f.version,
-                certificate=record.certificate,
-                chain=record.chain,
-                source=CertSource(f.source),
-                spki=f.spki,
-                fingerprint=f.fingerprint,
-                created_at=f.created_at,
-                deployment=store.deployment,
-            )
-            continue
-        old = held.get(f.identity)
-        if old is None or (old.version, old.fingerprint) != (f.version, f.fingerprint):
+        known = issued.get(f.identity) or held.get(f.identity)
+        if known is None or (known.version, known.fingerprint) != (f.version, f.fingerprint):
             return None
-        out[f.identity] = old
+        out[f.identity] = known
     return out
 
 

@@ -121,16 +121,17 @@ class IdentityRepository:
     def __init__(self, store: Store) -> None:
         self._s = store
 
-    def add(self, records: Sequence[IdentityRecord]) -> None:
+    def add(self, records: Sequence[IdentityRecord]) -> builtins.list[StoredIdentity]:
         """Persist many issued identities in one transaction (keys sealed, versions bumped,
-        one audit row each).
+        one audit row each); returns each as the store now holds it (its version, when it
+        was stored), in their order.
 
         The key of each identity's previous version leaves ``active`` for ``superseded``
         (kept sealed, never deleted) unless a current version still holds it: a new
         certificate on the same key, or another identity on that key.
         """
         if not records:
-            return
+            return []
         from sqlalchemy import func, select
 
         from ccapki.pki.certs import fingerprint
@@ -153,6 +154,8 @@ class IdentityRepository:
             had = set(versions)  # the identities that hold a version already
             key_rows: builtins.list[dict[str, object]] = []
             cert_rows: builtins.list[dict[str, object]] = []
+            stored: builtins.list[StoredIdentity] = []
+            stored_at = now.astimezone(dt.UTC)  # as the column reads it back
             # the chains repeat (one per CA): encode each once, not once per identity
             chain_pems: dict[tuple[int, ...], tuple[str, str]] = {}
             for r in records:
@@ -184,12 +187,26 @@ class IdentityRepository:
                     )
                 chain_pem, chain_fps = chain
                 s.remember(facts.pem, cert)
+                source = CertSource(r.source)
+                stored.append(
+                    StoredIdentity(
+                        r.identity,
+                        version,
+                        cert,
+                        r.chain,
+                        source,
+                        facts.spki,
+                        facts.fingerprint,
+                        stored_at,
+                        dep,
+                    )
+                )
                 cert_rows.append(
                     {
                         **facts.row(),
                         "identity": r.identity,
                         "version": version,
-                        "source": CertSource(r.source).value,
+                        "source": source.value,
                         "chain_pem": chain_pem,
                         "chain_fps": chain_fps,
                         "created_at": now,
@@ -224,6 +241,7 @@ class IdentityRepository:
                     for row in cert_rows
                 ],
             )
+        return stored
 
     @staticmethod
     def _latest(deployment: str | None) -> Subquery:

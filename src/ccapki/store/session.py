@@ -1585,6 +1585,21 @@ class Store:
             finally:
                 self._tx = None
 
+    def change_mark(self) -> tuple[object, int] | None:
+        """Inside a transaction: a mark that stays the same for as long as no other
+        connection commits to the store (this one's own commits leave it as it is), for a
+        writer that wants to know whether what it read is still all there is. On SQLite,
+        the connection and its ``PRAGMA data_version``; None where there is no such mark
+        (PostgreSQL: the caller reads again)."""
+        conn = self._tx
+        if conn is None:
+            raise RuntimeError("change_mark() is read inside a transaction")
+        if conn.dialect.name != "sqlite":
+            return None
+        version = conn.exec_driver_sql("PRAGMA data_version").scalar_one()
+        # the connection itself (not its id: a closed one's address may be reused)
+        return conn.connection.dbapi_connection, int(version)
+
     #: The name the write lock goes by in the docs; the same as :meth:`transaction`.
     write_transaction = transaction
 
