@@ -483,7 +483,8 @@ def test_chain_rules_end_at_a_root_or_an_external_ca() -> None:
     assert Chains().problem(leaf, pems(inter, root)) is None
     stops = Chains().problem(leaf, pems(inter))
     assert stops is not None
-    assert "it stops at Outside CA: it lacks its issuer CN=Outside Root" in stops
+    assert "it stops at Outside CA: it lacks its issuer CN=Outside Root" in stops.text
+    assert stops.lacks == root.subject  # what to import
     # an external CA the store holds ends a chain: its root is not ours to keep
     assert Chains([root], frozenset({sha256(root)})).problem(leaf, pems(inter)) is None
     assert Chains([inter], frozenset({sha256(inter)})).problem(leaf, "") is None
@@ -491,14 +492,16 @@ def test_chain_rules_end_at_a_root_or_an_external_ca() -> None:
     assert Chains([root], frozenset()).problem(leaf, pems(inter)) is not None
     missing = Chains().problem(leaf, pems(root))
     assert missing is not None
-    assert "lacks the issuer of x.example.org" in missing
+    assert "lacks the issuer of x.example.org" in missing.text
+    assert missing.lacks == inter.subject
     self_signed = issue_identity(request, key.public_key(), now=NOW, days=30, self_key=key)
     assert Chains().problem(self_signed, "") is None
     # the signing key of another CA under the same name: a signature that does not verify
     other, _ = _outside_ca()
     bad = Chains().problem(leaf, pems(other.certificate, root))
     assert bad is not None
-    assert "signature" in bad
+    assert "signature" in bad.text
+    assert bad.lacks is None  # nothing to import: the chain is wrong
 
 
 def test_a_problem_always_names_its_fix() -> None:

@@ -404,7 +404,8 @@ def trust_plan(
     env: Env, rotate: str | None, to_source: str | None, prune: bool, as_json: bool
 ) -> int:
     """The smallest set of trust-store changes that makes every channel pass."""
-    from ccapki.lifecycle.trustops import trust_changes
+    from ccapki.lifecycle.trustops import issuers_missing, trust_changes
+    from ccapki.pki.certs import name_label
 
     if rotate == "":  # `--rotate "$NAME"` with NAME unset: never the plain plan instead
         raise InputError(
@@ -439,12 +440,21 @@ def trust_plan(
             ]
         )
         return 0
-    if not changes:
+    missing = issuers_missing(inv)
+    if not changes and not missing:
         # "no trust-store change": the 4.9 DN authorization lines below may still follow
         click.echo("no trust-store change: every trust store holds what its channels need")
     for c in changes:
         if c.action == "add":
             click.echo(str(c))
+    for name, issuer in missing.items():
+        # its own CA-signed certificate is never the entry to add (the FAQ: the root that
+        # signed it); what is missing is that CA's certificates
+        click.echo(
+            f"no trust-store entry yet for {name}: the store holds no certificate of its "
+            f"issuer {name_label(issuer)}; `ccapki import` that CA's certificates "
+            "(intermediate and root), then `ccapki trust plan` again"
+        )
     _echo_removals([c for c in changes if c.action == "remove"])
     if not prune:
         _echo_prunable(inv)

@@ -31,14 +31,21 @@ import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
 from ccapki.errors import InputError, StoreError
-from ccapki.pki.certs import display_name, fingerprint, is_self_signed, issued_by, signed_by
+from ccapki.pki.certs import (
+    display_name,
+    fingerprint,
+    is_self_signed,
+    issued_by,
+    name_label,
+    signed_by,
+)
 from ccapki.pki.keys import public_key_fingerprint
 from ccapki.store.health import CARow, CertRow, DatabaseState, KeyMeta, SealedRow, TrustRow
 from ccapki.store.home import LoosePath
@@ -317,21 +324,24 @@ class Chains:
 
     cas: Sequence[x509.Certificate] = ()
     external: frozenset[str] = frozenset()  # fingerprints of the store's external CAs
-    _memo: dict[str, tuple[tuple[x509.Certificate, ...], str | None]] = field(default_factory=dict)
+    _memo: dict[str, tuple[tuple[x509.Certificate, ...], ChainProblem | None]] = field(
+        default_factory=dict
+    )
 
-    def top_problem(self, top: x509.Certificate) -> str | None:
+    def top_problem(self, top: x509.Certificate) -> ChainProblem | None:
         """Why the chain does not end at ``top`` (None: it does)."""
         if is_self_signed(top) or fingerprint(top) in self.external:
             return None
         for ca in self.cas:
             if fingerprint(ca) in self.external and issued_by(top, ca):
                 return None
-        return (
+        return ChainProblem(
             f"it stops at {display_name(top)}: it lacks its issuer "
-            f"{top.issuer.rfc4514_string()} (the missing intermediate or root)"
+            f"{top.issuer.rfc4514_string()} (the missing intermediate or root)",
+            top.issuer,
         )
 
-    def chain(self, text: str) -> tuple[tuple[x509.Certificate, ...], str | None]:
+    def chain(self, text: str) -> tuple[tuple[x509.Certificate, ...], ChainProblem | None]:
         """The parsed chain and why its part above the leaf is broken (None: it is not).
         Raises ValueError when the text does not parse."""
         found = self._memo.get(text)
@@ -340,14 +350,14 @@ class Chains:
             found = self._memo[text] = (certs, self._links(certs))
         return found
 
-    def _links(self, certs: Sequence[x509.Certificate]) -> str | None:
+    def _links(self, certs: Sequence[x509.Certificate]) -> ChainProblem | None:
         for child, parent in itertools.pairwise(certs):
             why = _link_problem(child, parent)
             if why:
                 return why
         return self.top_problem(certs[-1]) if certs else None
 
-    def problem(self, leaf: x509.Certificate, text: str) -> str | None:
+    def problem(self, leaf: x509.Certificate, text: str) -> ChainProblem | None:
         """Why ``leaf`` with the stored chain ``text`` is not a complete chain."""
         certs, upper = self.chain(text)
         if not certs:
@@ -355,20 +365,30 @@ class Chains:
         return _link_problem(leaf, certs[0]) or upper
 
 
-def _link_problem(child: x509.Certificate, parent: x509.Certificate) -> str | None:
+class ChainProblem(NamedTuple):
+    """Why a stored chain is not complete (``text``), and, when what it lacks is a
+    certificate of an issuer (the chain was taken without it, ``import --force``), that
+    issuer's name (``lacks``; None for a link that does not verify)."""
+
+    text: str
+    lacks: x509.Name | None = None
+
+
+def _link_problem(child: x509.Certificate, parent: x509.Certificate) -> ChainProblem | None:
     if issued_by(child, parent):
         return None
     if child.issuer != parent.subject:
-        return (
+        return ChainProblem(
             f"it lacks the issuer of {display_name(child)}, {child.issuer.rfc4514_string()} "
-            f"(the missing intermediate or root): {display_name(parent)} comes next"
+            f"(the missing intermediate or root): {display_name(parent)} comes next",
+            child.issuer,
         )
     if signed_by(child, parent):
-        return (
+        return ChainProblem(
             f"the authority key id of {display_name(child)} is not the key id of "
             f"{display_name(parent)}"
         )
-    return (
+    return ChainProblem(
         f"the signature of {display_name(child)} does not verify with the key of "
         f"{display_name(parent)}"
     )
@@ -439,14 +459,24 @@ def identity_problems(
         try:
             why = chains.problem(cert, row.chain_pem)
         except ValueError as exc:
-            why = f"it cannot be read ({exc})"
+            why = ChainProblem(f"it cannot be read ({exc})")
         if why:
+            fix = restore_one
+            if why.lacks is not None:
+                # taken without its issuer (`import --force`): no backup holds more of it;
+                # the store completes the chain from that CA's certificates once it has them
+                both = command("import INTERMEDIATE.pem ROOT.pem", deployment)
+                fix = (
+                    f"import the certificates of its CA, {name_label(why.lacks)} (its "
+                    f"intermediate and root): `{both}`; or, had this version's chain been "
+                    f"complete once, {restore_one}"
+                )
             add(
                 "chain-incomplete",
                 Severity.ERROR,
                 subject,
-                f"the stored chain is not complete: {why}",
-                restore_one,
+                f"the stored chain is not complete: {why.text}",
+                fix,
             )
         if not current:
             continue

@@ -49,6 +49,7 @@ __all__ = [
     "check_deployment",
     "client_trust_roots",
     "first_step",
+    "issuers_missing",
     "load_inventory",
     "required_trust",
     "rotation_plan",
@@ -220,19 +221,18 @@ def _awaiting(store: Store, held: Mapping[str, StoredIdentity]) -> dict[str, dt.
     return out
 
 
-def required_trust(inv: Inventory) -> dict[str, list[x509.Certificate]]:
-    """What each appliance must trust for every channel: the other side's anchors.
-
-    CAM: every CAS identity's anchor (mutual TLS, 4.5+) and, for an HA pair, its own
-    (the certificate-keyed heartbeat, 4.7+). CAS: the CAM identity's anchor and, for an HA
-    pair, its own. A release without a channel needs nothing for it.
-    """
-    dep = inv.deployment
+def _anchors(inv: Inventory) -> tuple[dict[str, x509.Certificate], dict[str, x509.Name]]:
+    """Each held identity's anchor (what the other side must trust: the root of its chain,
+    completed from the CAs the store holds; a true self-signed identity itself; else the
+    highest CA certificate known); and, apart, the identities whose CA-signed certificate
+    is alone (no certificate of its issuer known), with that issuer: trusting such a leaf
+    itself is not the fix (the FAQ: the root that signed it), its issuer is missing."""
     anchors: dict[str, x509.Certificate] = {}
+    missing: dict[str, x509.Name] = {}
     # identities issued by one CA share its chain (one tuple): when that chain ends on a
     # root, the root is the anchor of each of them (what required_anchor finds), seen once
     rooted: dict[int, tuple[tuple[x509.Certificate, ...], bool]] = {}
-    for spec in dep.identities:
+    for spec in inv.deployment.identities:
         ident = inv.identities.get(spec.name)
         if ident is None:
             continue
@@ -244,7 +244,33 @@ def required_trust(inv: Inventory) -> dict[str, list[x509.Certificate]]:
             if known[1]:
                 anchors[spec.name] = above[-1]
                 continue
-        anchors[spec.name] = required_anchor((ident.certificate, *above), inv.cas)
+        leaf = ident.certificate
+        anchor = required_anchor((leaf, *above), inv.cas)
+        if anchor is leaf and not is_self_signed(leaf):
+            missing[spec.name] = leaf.issuer
+            continue
+        anchors[spec.name] = anchor
+    return anchors, missing
+
+
+def issuers_missing(inv: Inventory) -> dict[str, x509.Name]:
+    """The identities whose CA-signed certificate the store holds without any certificate
+    of its issuer (imported with ``--force``), with the issuer's name: no trust-store entry
+    can be named for them until that issuer (and its root) is imported."""
+    return _anchors(inv)[1]
+
+
+def required_trust(inv: Inventory) -> dict[str, list[x509.Certificate]]:
+    """What each appliance must trust for every channel: the other side's anchors.
+
+    CAM: every CAS identity's anchor (mutual TLS, 4.5+) and, for an HA pair, its own
+    (the certificate-keyed heartbeat, 4.7+). CAS: the CAM identity's anchor and, for an HA
+    pair, its own. A release without a channel needs nothing for it. An identity whose
+    issuer is unknown (:func:`issuers_missing`) needs its issuer imported first: nothing
+    is asked for it (never its own CA-signed certificate).
+    """
+    dep = inv.deployment
+    anchors = _anchors(inv)[0]
     profile = dep.profile
     mutual, heartbeat = profile.mutual_verification, profile.ha_ipsec_heartbeat
     # each anchor (a few objects, thousands of uses) hashed once
