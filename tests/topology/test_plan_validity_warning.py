@@ -121,8 +121,9 @@ def test_no_warning_within_what_clients_accept(
 ) -> None:
     file = _file(tmp_path, days=days, release=release, source=source)
     r = ok(cli("plan", file, "--json", home_dir=None))
-    assert r.json()["warnings"] == []
-    assert _warnings(r.err) == []
+    # (4.7.2's 90 days by default get a warning of their own: test_short_default_warning)
+    assert not [w for w in r.json()["warnings"] if "refuse TLS server certificates" in w]
+    assert not [w for w in _warnings(r.err) if "refuse TLS server certificates" in w]
 
 
 def test_the_plan_decides_as_the_client_policies_do_on_real_certificates() -> None:

@@ -464,16 +464,24 @@ def _unchanged(env: Env, file: str, as_json: bool) -> int | None:
 
 
 def _validity_refused(dep: Deployment, result: ApplyResult) -> list[str]:
-    """The plan's warning (:func:`~ccapki.topology.plan.validity_warning`) for the
-    identities apply issues now (or would: --dry-run) for longer than clients accept."""
-    from ccapki.topology.plan import ActionKind, make_plan, validity_warning
+    """The plan's warnings of validity for the identities apply issues now (or would:
+    --dry-run): longer than clients accept (:func:`~ccapki.topology.plan.validity_warning`),
+    or as short as the release's temporary certificate by default
+    (:func:`~ccapki.topology.plan.short_default_warning`)."""
+    from ccapki.topology.plan import (
+        ActionKind,
+        make_plan,
+        short_default_warning,
+        validity_warning,
+    )
 
     issuing = (ActionKind.ISSUE, ActionKind.REISSUE, ActionKind.RENEW)
     due = {a.identity for a in result.actions if a.kind in issuing}
     if not due:
         return []
-    said = validity_warning(dep, [p for p in make_plan(dep).identities if p.name in due])
-    return [said] if said else []
+    issued = [p for p in make_plan(dep).identities if p.name in due]
+    said = (validity_warning(dep, issued), short_default_warning(dep, issued))
+    return [w for w in said if w]
 
 
 def _step(a: Action) -> str:

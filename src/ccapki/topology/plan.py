@@ -44,6 +44,7 @@ __all__ = [
     "names_dropped",
     "pending_actions",
     "private_ips_in_csr",
+    "short_default_warning",
     "signer_for",
     "stale_csr_words",
     "unnamed_peers_warning",
@@ -211,12 +212,54 @@ def make_plan(dep: Deployment) -> Plan:
                 organization=dep.organization,
             )
         )
-    said = tuple(w for w in (validity_warning(dep, items), unnamed_peers_warning(dep)) if w)
+    said = tuple(
+        w
+        for w in (
+            validity_warning(dep, items),
+            short_default_warning(dep, items),
+            unnamed_peers_warning(dep),
+        )
+        if w
+    )
     return Plan(dep, tuple(items), said)
 
 
 #: more identities than this are counted, not all named, in a plan's warning
 _MOST_NAMED = 3
+
+
+#: a self-signed identity's default validity (the release's temporary certificate's) below
+#: this many days is said up front: 4.7.2's three months
+_SHORT_DEFAULT_DAYS = 365
+
+
+def short_default_warning(dep: Deployment, planned: Sequence[PlannedIdentity]) -> str | None:
+    """The warning for the self-signed identities whose validity the file leaves to the
+    release's default when that default is short (CCA 4.7.2 to 4.7.x: the appliance's
+    3-month temporary certificate, the FAQ's trap): ccapki's own certificates would expire
+    as soon, though nothing holds them to it; None when there are none."""
+    short = [
+        p
+        for p in planned
+        if p.spec.source is Source.SELF_SIGNED
+        and p.spec.validity_days is None
+        and p.validity_days < _SHORT_DEFAULT_DAYS
+    ]
+    if not short:
+        return None
+    names = [p.name for p in short]
+    if len(names) > _MOST_NAMED:
+        names = [*names[:_MOST_NAMED], f"{len(names) - _MOST_NAMED} more"]
+    who = f"{_and(names)} {'is' if len(short) == 1 else 'are'}"
+    days = short[0].validity_days
+    return (
+        f"{who} planned valid for {days} days, the CCA {dep.release} default for a "
+        "self-signed identity (the appliance's own temporary certificate lasts that long: "
+        "the FAQ's \"for 3 months only\"); nothing holds ccapki's certificates to it, and "
+        "each renewal must be installed on the appliance again (`ccapki status` warns in "
+        "time, `ccapki watch` renews); fix, for a longer life: set validity_days (e.g. "
+        "validity_days = 365) in [deployment] or in the identity's table, then `ccapki apply`"
+    )
 
 
 def unnamed_peers_warning(dep: Deployment) -> str | None:
