@@ -106,6 +106,27 @@ def test_the_key_of_a_ca_certificate_is_refused_and_nothing_stored(
     assert all(k["identity"] != "-" for k in ok(cli("keys", "list", "--json")).json())
 
 
+def test_a_ca_key_given_with_the_identitys_certificate_asks_for_the_identitys_key(
+    cli: CliRunner, applied: Path, home: Path, tmp_path: Path, outside: OutsideCA
+) -> None:
+    """The CA's answer (leaf, intermediate and root in one file) with the CA's key by
+    mistake: the hint asks for the key of the appliance's certificate in that file, not to
+    import "the CA certificate alone" (that file, without a key, is the identity's too)."""
+    ok(cli("csr", "cas-tp", "--out", tmp_path / "csr"))
+    csr = x509.load_pem_x509_csr((tmp_path / "csr" / "cas-tp.csr").read_bytes())
+    answer = pem(outside.sign_csr(csr)) + pem(outside.inter) + pem(outside.root)
+    chain = write(tmp_path / "lost-chain.pem", answer)
+    key = write(tmp_path / "root.key", key_pem(outside.root_key))
+    before = snapshot(cli, home)
+    r = error_with_hint(cli("import", chain, "--key", key))
+    first, hint = r.err.splitlines()[:2]
+    assert first.startswith(f"error: {key}: is the private key of the CA certificate "), first
+    assert "cas-tp.example.org" in hint, hint
+    assert f"ccapki import {chain} --key KEYFILE" in hint, hint
+    assert "import the CA certificate alone" not in hint, hint
+    assert snapshot(cli, home) == before
+
+
 def test_a_ca_in_no_chain_says_so_and_how_to_trust_it(
     cli: CliRunner, applied: Path, tmp_path: Path, outside: OutsideCA
 ) -> None:

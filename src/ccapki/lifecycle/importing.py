@@ -430,13 +430,25 @@ class _Batch:
         for spki in self.keys:
             if spki in cas and spki not in known.keys:
                 ca = display_name(cas[spki])
+                leaves = [c for c in self.certs.values() if not is_ca(c) or adopted(c)]
+                hint = (
+                    f"leave the key out and import the CA certificate alone (`ccapki import "
+                    f"{self.origin.get(fingerprint(cas[spki]), 'CA-FILE')}`); an identity's "
+                    "key goes with the certificate the CA issued for it"
+                )
+                if leaves:  # the identity's certificate is there: its own key is meant
+                    leaf = leaves[0]
+                    hint = (
+                        f"give the key of {display_name(leaf)} instead, the one saved when "
+                        f"its CSR was made (`ccapki import "
+                        f"{self.origin.get(fingerprint(leaf), 'CERT-FILE')} --key KEYFILE`); "
+                        "without --key when the store holds it already"
+                    )
                 raise InputError(
                     f"{self.key_origin.get(spki, 'a key')}: is the private key of the CA "
                     f"certificate {ca}, not of an appliance's identity: ccapki keeps no "
                     "outside CA's key (nothing was imported)",
-                    f"leave the key out and import the CA certificate alone (`ccapki import "
-                    f"{self.origin.get(fingerprint(cas[spki]), 'CA-FILE')}`); an identity's "
-                    "key goes with the certificate the CA issued for it",
+                    hint,
                 )
         spkis = {public_key_fingerprint(c.public_key()) for c in self.certs.values()}
         stray = [s for s in self.keys if s not in spkis and s not in known.keys]
