@@ -5,7 +5,8 @@
 - a hostname refused said only "not a valid hostname" / "fix the value of cam.hostname":
   now it says why (an IP address, non-ASCII with its xn-- form, a wildcard, '_') and how
   one is written;
-- ``[cas]`` in single brackets gave pydantic's "Input should be a valid list";
+- ``[cas]`` in single brackets gave pydantic's "Input should be a valid list"; ``[[cam]]``
+  in double brackets said "is a list, not a table", with no line;
 - a missing ``[deployment]`` or ``[cam]`` table said "add deployment = ... to the file";
 - ``ip = "0.0.0.0"`` (or ``::``, a multicast or the broadcast address) went into the
   certificate's SANs: no appliance has such an address.
@@ -90,6 +91,28 @@ def test_cas_in_single_brackets_says_to_write_double_brackets(
     )
     assert hint == "hint: write [[cas]] (double brackets) above each CAS, as examples/faq.toml does"
     assert "Input should be" not in r.both
+
+
+@pytest.mark.parametrize("table", ["cam", "deployment"])
+def test_a_single_table_in_double_brackets_says_to_write_single_brackets(
+    cli: CliRunner, tmp_path: Path, table: str
+) -> None:
+    """``[[cam]]`` said "cam: [{ ... }] is a list, not a table" with no line and the hint
+    "make cam a table" (found in a walkthrough)."""
+    text = BASE.replace(f"[{table}]", f"[[{table}]]", 1)
+    assert f"[[{table}]]" in text
+    _refused_by_both_loaders(
+        cli,
+        tmp_path,
+        f"[{table}]",
+        f"[[{table}]]",
+        f"{table}: [[{table}]] (double brackets) makes a list of tables, but [{table}] is "
+        "one table",
+    )
+    r = error_with_hint(cli("plan", str(tmp_path / "d.toml")))
+    assert r.err.splitlines()[1] == (
+        f"hint: write [{table}] (single brackets), once, as examples/faq.toml does"
+    )
 
 
 @pytest.mark.parametrize(

@@ -756,6 +756,8 @@ class _LineIndex:
 
     def __init__(self, text: str) -> None:
         self.lines: dict[tuple[Any, ...], int] = {}
+        #: the tables written as arrays of tables ([[cas]])
+        self.arrays: set[tuple[Any, ...]] = set()
         counters: dict[tuple[Any, ...], int] = {}
         table: tuple[Any, ...] = ()
         for no, line in enumerate(text.splitlines(), start=1):
@@ -766,6 +768,8 @@ class _LineIndex:
                     idx = counters.get(parts, -1) + 1
                     counters[parts] = idx
                     table = (*parts, idx)
+                    self.lines.setdefault(parts, no)  # the list itself: its first table
+                    self.arrays.add(parts)
                 else:
                     # [cas.primary] after [[cas]] refers to the latest cas element
                     resolved: list[Any] = []
@@ -899,6 +903,15 @@ def _pydantic_error(path: str, index: _LineIndex, exc: ValidationError) -> Deplo
             line,
             f"{where}: {err['input']!r} is not a certificate source",
             f"use one of: {', '.join(_SOURCES)}",
+        )
+    if kind in ("model_type", "dict_type") and len(loc) == 1 and tuple(loc) in index.arrays:
+        # [[cam]] or [[deployment]]: one table each, written as a list of tables
+        return DeploymentError(
+            path,
+            line,
+            f"{where}: [[{where}]] (double brackets) makes a list of tables, but [{where}] is "
+            "one table",
+            f"write [{where}] (single brackets), once, as examples/faq.toml does",
         )
     if kind in ("string_type", "model_type", "dict_type") and loc:
         wanted = "a string" if kind == "string_type" else "a table"
