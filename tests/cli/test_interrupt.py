@@ -4,8 +4,8 @@ workers).
 A real ``ccapki apply`` of a ~600-identity deployment runs as a subprocess; once its worker
 processes are issuing, it is interrupted. It must print one ``error: interrupted`` line and
 a hint saying how many identities were kept, no traceback, exit 130 (SIGINT) or 143
-(SIGTERM) and leave no worker behind. What it committed is kept, each identity whole (its
-certificate with its key).
+(SIGTERM) and leave no worker behind; standard output names the CAs and identities kept.
+What it committed is kept, each identity whole (its certificate with its key).
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def test_interrupted_apply_is_clean(
             os.killpg(proc.pid, sig)  # Ctrl-C: the terminal signals the whole group
         else:
             os.kill(proc.pid, sig)  # `kill PID`: the parent only
-        _out, err = proc.communicate(timeout=60)
+        out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -116,4 +116,13 @@ def test_interrupted_apply_is_clean(
     assert set(facts.versions.values()) <= {1}
     with Store.open(home) as store:  # the CAs it made first are kept too
         assert {ca.kind for ca in store.cas.list()} == {"internal-root", "internal-ca"}
+        made = sorted(ca.name for ca in store.cas.list())
+    # and standard output names them: the CAs, then each identity kept (a walkthrough
+    # found "2 of 31 identities were kept" and no word of which)
+    said = out.splitlines()
+    assert sorted(ln for ln in said if ln.startswith("created CA ")) == [
+        f"created CA {n} (kept)" for n in made
+    ], out
+    named = [ln.removeprefix("issued ").removesuffix(" (kept)") for ln in said if "issued" in ln]
+    assert sorted(named) == sorted(facts.versions), out
     # (running it again completes the rest: tests/lifecycle/test_apply_killed.py)

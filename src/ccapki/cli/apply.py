@@ -174,6 +174,8 @@ def apply(env: Env, file: str | None, dry_run: bool, as_json: bool, no_acme: boo
                 )  # fmt: skip
         except Interrupted as exc:
             _say_kept(exc, report)
+            if not as_json:
+                _echo_kept(report)
             raise
         if not dry_run:
             env.work_done()  # committed: a late Ctrl-C no longer makes this an error
@@ -358,6 +360,16 @@ def _say_new_dns(store: Store, dep: Deployment, result: ApplyResult, *, dry_run:
         for line in lines.values():
             click.echo(line)
     return list(lines)
+
+
+def _echo_kept(report: Mapping[str, object]) -> None:
+    """On standard output, what an interrupted apply kept: the CAs it made and each
+    identity it committed (the hint counts them; these lines name them)."""
+    created, kept = report.get("created"), report.get("kept")
+    for ca in created if isinstance(created, list) else ():
+        click.echo(f"created CA {ca} (kept)")
+    for name in kept if isinstance(kept, list) else ():
+        click.echo(f"issued {name} (kept)")
 
 
 def _say_kept(exc: Interrupted, report: Mapping[str, object]) -> None:

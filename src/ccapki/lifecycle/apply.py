@@ -621,7 +621,7 @@ def _apply_plan(
     kept: list[str] = []
     elsewhere: list[str] = []
     if report is not None:
-        report.update(deployment=dep.name, kept=kept, total=len(jobs))
+        report.update(deployment=dep.name, kept=kept, total=len(jobs), created=list(created))
     if jobs:
         # what each identity's newest certificate was when apply decided to issue it
         seen = {
