@@ -58,7 +58,19 @@ def atomic_write(
         target = _writable_target(target, follow_symlink)
         return _atomic_write(target, data, private)
     except OSError as exc:
-        raise cannot_write(target, exc.strerror or type(exc).__name__, _os_hint(exc)) from None
+        raise cannot_write(target, _os_why(exc, target), _os_hint(exc)) from None
+
+
+def _os_why(exc: OSError, target: Path) -> str:
+    """Why a write failed, in words: the system's, but for a folder that exists and takes
+    no new file (``/proc``, ``/sys``), whose "No such file or directory" says the opposite
+    of what is there (the temporary file beside the target cannot be made)."""
+    import errno
+
+    why = exc.strerror or type(exc).__name__
+    if exc.errno == errno.ENOENT and target.parent.is_dir():
+        return f"{target.parent} takes no new file: {why}"
+    return why
 
 
 def _os_hint(exc: OSError) -> str:
@@ -178,7 +190,7 @@ def stage_file(
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
         if isinstance(exc, OSError):
-            raise cannot_write(target, exc.strerror or type(exc).__name__, _os_hint(exc)) from None
+            raise cannot_write(target, _os_why(exc, target), _os_hint(exc)) from None
         raise
     return StagedFile(tmp, target)
 
@@ -439,7 +451,7 @@ def atomic_writer(path: str | os.PathLike[str], *, private: bool = False) -> Ite
     except OSError as exc:
         raise cannot_write(
             target,
-            exc.strerror or type(exc).__name__,
+            _os_why(exc, target),
             "choose a path in a folder that exists and that you can write to",
         ) from None
     try:

@@ -203,3 +203,12 @@ def test_csr_out_dash_prints_the_request(
     assert "cas-tp" in csr.subject.rfc4514_string()
     assert "cas-tp" in r.err  # what was sealed is said on stderr, stdout is the CSR alone
     assert not (tmp_path / "-").exists()
+
+
+@pytest.mark.skipif(not Path("/proc/version").is_file(), reason="needs Linux /proc")
+@pytest.mark.parametrize("out", ["/proc/version", "/proc/ccapki-cas1.pem"])
+def test_a_folder_that_takes_no_new_file_is_said_so(cli: CliRunner, one: Path, out: str) -> None:
+    """``--out /proc/version`` said "cannot write (No such file or directory)" of a file
+    that is there: the temporary file beside it cannot be made (found in a walkthrough)."""
+    r = cli("export", "cas1", "--format", "pem-bundle", "--out", out)
+    _refused(r, f"{out}: cannot write (/proc takes no new file: ", "nothing was written")
