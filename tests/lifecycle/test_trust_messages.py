@@ -47,6 +47,10 @@ def test_findings_name_whose_trust_store_and_the_notation_is_explained(
     findings = [line.strip() for line in r.out.splitlines() if line.startswith("   cas")]
     assert findings, r.out
     assert any("cas2's trust store is empty" in f for f in findings), r.out
+    # what to add, named (it said "add the issuer" of an empty store: found in a walkthrough)
+    empty = [f for f in findings if "cas2's trust store is empty" in f]
+    assert all("add the issuer" not in f for f in empty), empty
+    assert all("add Workflow Org Clean Access Root CA" in f for f in empty), empty
     for f in findings:
         assert "the trust store" not in f, f
     legend = [line for line in r.out.splitlines() if line.startswith("legend:")]

@@ -626,7 +626,16 @@ class _Verifier:
             self._ctx[skey] = ctx
         self.count += 1
         if not store:
-            return ("the trust store is empty: add the issuer (see `ccapki trust plan`)",), ()
+            # what to add, named: the root its chain ends at (completed from the CAs the
+            # store holds); a CA-signed leaf whose issuer is unknown names that issuer
+            top = required_anchor(chain, self.candidates)
+            if top is chain[0] and not is_self_signed(top):
+                what = f"the root of its issuer {issuer_display_name(top)}"
+            elif top is chain[0]:
+                what = f"{display_name(top)} itself (true self-signed)"
+            else:
+                what = display_name(top)
+            return (f"the trust store is empty: add {what} (see `ccapki trust plan`)",), ()
         sent = list(chain[1:])
         # a root the peer sends changes no verdict (it is trusted only from the store) but
         # makes the path builder try it as an intermediate: verify without it ...
