@@ -201,6 +201,11 @@ def test_self_signed_renewal_trusts_the_new_certificate_first_and_retires_the_ol
     deployed(dep("self-signed", "4.7.2"))
     later = NOW + dt.timedelta(days=75)  # 90-day certificates: 15 days left
     r = ok(cli("renew", "--due", now=later))
+    # in words (it said "a new certificate from self-signed": found in a walkthrough)
+    renewals = [ln for ln in r.out.splitlines() if ln.strip().startswith("2. renew cam ")]
+    assert renewals, r.out
+    assert "-> a new self-signed certificate, valid 90 days" in renewals[0], renewals
+    assert "from self-signed" not in r.out, r.out
     plan = steps(r.out)
     assert [o for o, _ in plan] == sorted(o for o, _ in plan)
     ones = [t for o, t in plan if o == 1]

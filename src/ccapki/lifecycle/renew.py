@@ -889,10 +889,12 @@ def _item_text(item: RenewalItem, dep: Deployment) -> str:
         )
     key = "the same key" if item.key is KeyPolicy.KEEP else "a new key"
     note = f"; {item.note}" if item.note else ""
-    return (
-        f"{head} -> a new certificate from {item.issuer}, valid {item.validity_days} days, "
-        f"on {key}{note}"
+    what = (
+        "a new self-signed certificate"
+        if item.signer == "self"
+        else f"a new certificate from {item.issuer}"
     )
+    return f"{head} -> {what}, valid {item.validity_days} days, on {key}{note}"
 
 
 # ---------------------------------------------------------------------------- committing
