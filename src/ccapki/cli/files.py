@@ -329,13 +329,16 @@ EXIT CODES
 """,
 )
 @click.argument("files", nargs=-1, required=True)
-@click.option("--key", "key_files", multiple=True, help="A private key file to match.")
+@click.option(
+    "--key", "key_files", multiple=True, metavar="KEYFILE", help="A private key file to match."
+)
 @click.option("--password", help="Password of PKCS#12 files and encrypted keys.")
 @click.option("--identity", help="The identity these certificates are for.")
 @click.option("--force", is_flag=True, help="Import even if it does not fit the plan.")
 @click.option(
     "--file",
     "dep_file",
+    metavar="FILE",
     help="The deployment file, not applied yet: adopt certificates already in service.",
 )
 @pass_env
