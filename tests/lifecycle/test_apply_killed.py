@@ -180,38 +180,40 @@ def test_apply_killed_at_random_points_keeps_whole_identities(tmp_path: Path) ->
             assert "Traceback" not in err, f"seed {seed}, SIG{how}: {err}"
             _settled(home)
             facts = check_store(home)
-            assert set(facts.versions.values()) <= {1}, "an identity was issued twice"
+            assert set(facts.versions.values()) <= {1}, f"seed {seed}: an identity was issued twice"
             gained = len(facts.versions) - held
             if proc.returncode == 0:  # it finished before the signal
-                assert len(facts.versions) == TOTAL
+                assert len(facts.versions) == TOTAL, f"seed {seed}"
                 completed += 1
                 break
             survived += 1
             kills[how] = kills.get(how, 0) + 1
             if how in ("INT", "TERM"):
-                assert proc.returncode == (130 if how == "INT" else 143), err
+                assert proc.returncode == (130 if how == "INT" else 143), (
+                    f"seed {seed}, SIG{how}: {err}"
+                )
                 lines = err.strip().splitlines()
-                assert lines[0] == f"error: interrupted (SIG{how})", err
+                assert lines[0] == f"error: interrupted (SIG{how})", f"seed {seed}, SIG{how}: {err}"
                 kept = KEPT.fullmatch(lines[1])
                 if kept:  # interrupted while issuing: what it says it kept is what it kept
-                    assert int(kept.group(1)) == gained, err
-                    assert int(kept.group(2)) == TOTAL - held, err
+                    assert int(kept.group(1)) == gained, f"seed {seed}, SIG{how}: {err}"
+                    assert int(kept.group(2)) == TOTAL - held, f"seed {seed}, SIG{how}: {err}"
                 else:  # interrupted before it began to issue
                     assert gained == 0, f"seed {seed}: {err}"
-                    assert "run the command again" in lines[1], err
+                    assert "run the command again" in lines[1], f"seed {seed}, SIG{how}: {err}"
             else:
                 assert proc.returncode == -signal.SIGKILL, f"seed {seed}: {err}"
             held = len(facts.versions)
             landed["none kept" if held == 0 else "part kept" if held < TOTAL else "all kept"] += 1
             if survived >= KILLS or held == TOTAL:
                 break
-    assert landed["part kept"] >= KILLS // 3, landed  # most while issuing
+    assert landed["part kept"] >= KILLS // 3, (seed, landed)  # most while issuing
     # a last run completes what the last kill left
     proc = _ccapki(home, "apply", str(path))
     _out, err = _reap(proc)
-    assert proc.returncode == 0, err
+    assert proc.returncode == 0, f"seed {seed}, the last run: {err}"
     facts = check_store(home)
-    assert len(facts.versions) == TOTAL
+    assert len(facts.versions) == TOTAL, f"seed {seed}"
     assert set(facts.versions.values()) == {1}
     with Store.open(home) as store:
         trusted = store.trust.all()
