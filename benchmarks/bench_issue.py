@@ -439,11 +439,13 @@ def main(argv: list[str] | None = None) -> int:
         f"the same schema, {floor_us:.0f} us CPU per identity; raw cryptography plus that "
         f"alone would be {best:.2f}x raw per CPU second)"
     )
-    fresh = extra["again_fresh_s"]
+    fresh, again = extra["again_fresh_s"], extra["again_s"]
+    worst = max(fresh, again)
     print(
-        f"    (apply_plan again, nothing to do: {extra['again_s']:.2f} s on the same store; "
-        f"{fresh:.2f} s on a fresh open, goal <= 0.3 s: {'meets' if fresh <= 0.3 else 'MISSES'};"
-        f" the command `ccapki apply FILE`: {extra['command_s']:.2f} s)"
+        f"    (apply_plan again, nothing to do: {again:.2f} s on the same store, right after "
+        f"issuing; {fresh:.2f} s on a fresh open; goal <= 0.3 s: "
+        f"{'meets' if worst <= 0.3 else 'MISSES'}; the command `ccapki apply FILE`: "
+        f"{extra['command_s']:.2f} s)"
     )
     print(
         f"  ccapki issue_one + store.identities.add     : {path.rate:10.0f}   "

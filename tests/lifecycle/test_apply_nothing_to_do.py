@@ -203,3 +203,27 @@ def test_a_read_only_store_still_says_so(applied: Path, tmp_path: Path) -> None:
     r = run_read_only(applied, "apply", str(tmp_path / "dep.toml"))
     assert r.code == 2, r.both
     assert "is read-only" in r.err, r.both
+
+
+def test_the_apply_that_issued_remembers_there_is_nothing_left(
+    cli: Cli, home: Path, tmp_path: Path
+) -> None:
+    """The apply after the one that issued everything answers from memory too (10,000
+    identities: 2 s of reading every certificate back, before): the issuing apply knows
+    what the store then holds and remembers what applying the file again gives."""
+    path = write(tmp_path / "dep.toml", TEXT)
+    ok(cli("init"))
+    first = ok(cli("apply", path))
+    assert "cas1" in first.out
+    with open_store(home) as store:
+        remembered = known(store, TEXT, NOW)
+        assert remembered is not None
+        assert remembered == full(store, TEXT, NOW)
+        kinds = {a.identity: a.kind.value for a in remembered.actions}
+        assert kinds == {"cam": "nothing", "cas1": "nothing", "cas2": "nothing", "cas-tp": "csr"}
+    second = ok(cli("apply", path))
+    assert second.out == "cas-tp: make a CSR (ccapki csr) and send it to the CA\n"
+    # any write since (here the third-party identity's CSR) makes it decide anew
+    ok(cli("csr", "cas-tp", "--out", tmp_path / "csrs"))
+    with open_store(home) as store:
+        assert known(store, TEXT, NOW) is None

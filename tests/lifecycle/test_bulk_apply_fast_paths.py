@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import ipaddress
 from pathlib import Path
 from typing import Any
@@ -194,12 +195,57 @@ def test_apply_reads_identities_again_once_another_connection_committed(
         interfered.append(other_write)
 
     with Store.init(home, key_file=True, clock=lambda: NOW) as store:
-        apply_plan(store, dep, NOW, progress=progress)
+        result = apply_plan(store, dep, NOW, progress=progress)
         with store.scoped(dep.name):
             inv = load_inventory(store, dep)
             assert len(inv.identities) == PARALLEL_MIN + 5
             assert trust_changes(inv) == []  # every trust store complete all the same
     assert interfered == [other_write]
+    # the CAM another writer issued before this apply committed its own is left to it
+    assert result.issued_elsewhere == (("cam",) if other_write == "issue" else ())
     # an audit row: read back and found as this apply left them; a new version of the
     # CAM: not this apply's, so every identity is read again
     assert reads == [other_write == "audit"]
+
+
+def test_batches_read_no_versions_back_while_nobody_else_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each batch apply commits is checked against the store's newest versions only once
+    another connection has committed: alone, it neither asks which versions are newest nor
+    reads their numbers, and stores the same versions and audit rows all the same."""
+    from ccapki.store.identities import IdentityRepository
+
+    dep = _deployment(PARALLEL_MIN + 4, "internal")
+    asked: list[int] = []
+    real = IdentityRepository.newest_fingerprints
+
+    def counted(self: IdentityRepository, names: Any) -> Any:
+        asked.append(len(names))
+        return real(self, names)
+
+    monkeypatch.setattr(IdentityRepository, "newest_fingerprints", counted)
+    with Store.init(tmp_path / "home", key_file=True, clock=lambda: NOW) as store:
+        first = apply_plan(store, dep, NOW)
+        assert len(first.issued) == PARALLEL_MIN + 5
+        assert (asked == []) == MARKED
+        asked.clear()
+        # a second apply days before they expire renews every identity: version 2 of
+        # each, the keys of version 1 superseded, one audit row each that says so
+        later = NOW + dt.timedelta(days=390)
+        again = apply_plan(store, dep, later)
+        assert len(again.issued) == PARALLEL_MIN + 5
+        assert (asked == []) == MARKED
+        with store.scoped(dep.name):
+            held = store.identities.current()
+            log = [e for e in store.audit.log(limit=10_000) if e.action == "issue"]
+        assert {i.version for i in held.values()} == {2}
+        assert store.count("keys") == 2 * (PARALLEL_MIN + 5) + 2
+        states = {k.state for k in store.keys.list() if k.identity is not None}
+    assert {str(s) for s in states} == {"active", "superseded"}
+    assert len(log) == 2 * (PARALLEL_MIN + 5)
+    newest = {e.subject: e for e in log if e.detail["version"] == 2}
+    assert set(newest) == set(held)
+    for name, e in newest.items():
+        assert e.detail["fingerprint"] == held[name].fingerprint
+        assert e.detail["source"] == "internal"

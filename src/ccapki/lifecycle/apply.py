@@ -566,10 +566,12 @@ def _decide(
     """What the store holds, the plan's actions on it, and those apply carries out."""
     held = store.identities.current()
     actions = pending_actions(plan, current_state(store, held), now)
-    todo = [
-        a for a in actions if a.kind in (ActionKind.ISSUE, ActionKind.REISSUE, ActionKind.RENEW)
-    ]
+    todo = [a for a in actions if a.kind in _ISSUING]
     return held, actions, todo
+
+
+#: The actions apply carries out (the others it reports)
+_ISSUING = frozenset({ActionKind.ISSUE, ActionKind.REISSUE, ActionKind.RENEW})
 
 
 def _apply_plan(
@@ -631,7 +633,17 @@ def _apply_plan(
             try:
                 issued: dict[str, StoredIdentity] = {}
                 _issue_in_batches(
-                    store, jobs, issuers, now, seen, kept, elsewhere, progress, issued
+                    store,
+                    jobs,
+                    issuers,
+                    now,
+                    seen,
+                    kept,
+                    elsewhere,
+                    progress,
+                    issued,
+                    held=held,
+                    mark=mark,
                 )
                 with store.transaction():
                     if mark is not None and store.change_mark() == mark:
@@ -639,6 +651,8 @@ def _apply_plan(
                     else:  # read again: another writer may have issued meanwhile
                         current = _still_current(store, held, issued)
                     trust_added = fill_trust_stores(store, dep, current)
+                    if current is not None and not elsewhere:
+                        _remember_when_done(store, dep, plan, now, current)
             except Exception as error:
                 # a signal that cut a database statement short leaves as the driver's error
                 # (psycopg: "cannot exit pipeline mode while busy", its context the signal's
@@ -766,14 +780,21 @@ def _issue_in_batches(
     elsewhere: list[str],
     progress: Progress | None,
     committed: dict[str, StoredIdentity] | None = None,
+    *,
+    held: Mapping[str, StoredIdentity] | None = None,
+    mark: object | None = None,
 ) -> None:
     """Issue ``jobs`` and commit them in batches; ``kept`` gets what was committed (and
     ``committed``, when given, each committed identity as the store holds it).
 
     Each batch is checked under the write lock: an identity whose newest certificate is no
     longer the one ``seen`` when apply decided (another ccapki issued it meanwhile) is left
-    to that writer and noted in ``elsewhere``.
+    to that writer and noted in ``elsewhere``. While the store's :meth:`~Store.change_mark`
+    is still ``mark`` (taken when apply read ``held``, the identities' newest versions), no
+    other writer has committed: nothing is read back.
     """
+    if held is None:
+        mark = None
     done = 0
     waiting: list[IdentityRecord] = []
     last = time.monotonic()
@@ -781,11 +802,19 @@ def _issue_in_batches(
     def commit() -> None:
         nonlocal waiting, last
         fresh: list[IdentityRecord] = []
+        newest: dict[str, str] | None
         try:
             with store.transaction():
-                newest = store.identities.newest_fingerprints([r.identity for r in waiting])
-                fresh = [r for r in waiting if newest.get(r.identity) == seen[r.identity]]
-                stored = store.identities.add(fresh)
+                if mark is not None and store.change_mark() == mark:
+                    # no other writer has committed since apply decided: the newest
+                    # versions are still those it read (each identity is issued once here)
+                    newest = None
+                    fresh = waiting
+                    stored = store.identities.add(fresh, newest=held)
+                else:
+                    newest = store.identities.newest_fingerprints([r.identity for r in waiting])
+                    fresh = [r for r in waiting if newest.get(r.identity) == seen[r.identity]]
+                    stored = store.identities.add(fresh)
         except BaseException:
             # a signal handled just after the database committed still interrupts: what
             # landed is counted from the store (if it can still be read)
@@ -795,7 +824,10 @@ def _issue_in_batches(
         kept.extend(r.identity for r in fresh)
         if committed is not None:
             committed.update((i.name, i) for i in stored)
-        elsewhere.extend(r.identity for r in waiting if newest.get(r.identity) != seen[r.identity])
+        if newest is not None:
+            elsewhere.extend(
+                r.identity for r in waiting if newest.get(r.identity) != seen[r.identity]
+            )
         waiting, last = [], time.monotonic()
 
     if progress is not None:
@@ -969,6 +1001,23 @@ def remembered_nothing_to_do(
     except (ValueError, KeyError, TypeError):  # written by another version: decide anew
         return None
     return ApplyResult(tuple(actions), (), (), False, (), gone, renamed)
+
+
+def _remember_when_done(
+    store: Store,
+    dep: Deployment,
+    plan: Plan,
+    now: dt.datetime,
+    current: Mapping[str, StoredIdentity],
+) -> None:
+    """After an apply that issued, in its last transaction: when applying the same file
+    again would find nothing to do (``current``: the store's identities now, every trust
+    store filled), remember it as that apply would, so the next one answers at once
+    instead of reading every identity back (10,000 identities: ~2 s)."""
+    actions = pending_actions(plan, current_state(store, current), now)
+    if any(a.kind in _ISSUING for a in actions):
+        return
+    _remember_nothing_to_do(store, dep, now, current, actions, _previous_name(store))
 
 
 def _remember_nothing_to_do(

@@ -5,8 +5,9 @@ from __future__ import annotations
 import builtins
 import datetime as dt
 import hashlib
+import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ccapki._util import gc_paused
@@ -114,6 +115,18 @@ def _damaged(name: str, version: int) -> StoreError:
     )
 
 
+#: Where a row's fingerprint goes in the audit details :meth:`IdentityRepository.add`
+#: encodes once for many rows (a text no fingerprint, time, source or number is), and
+#: that text as JSON
+_FP_MARK = "\x00fingerprint\x00"
+_FP_MARK_JSON = json.dumps(_FP_MARK)
+
+
+def _json_text(text: str) -> str:
+    """``text`` as a JSON string (what the audit log's encoder writes of it)."""
+    return json.dumps(text)
+
+
 class IdentityRepository:
     """``store.identities``: the identities of the deployment the store acts on (another
     deployment's identity of the same name is another identity)."""
@@ -121,10 +134,20 @@ class IdentityRepository:
     def __init__(self, store: Store) -> None:
         self._s = store
 
-    def add(self, records: Sequence[IdentityRecord]) -> builtins.list[StoredIdentity]:
+    def add(
+        self,
+        records: Sequence[IdentityRecord],
+        *,
+        newest: Mapping[str, StoredIdentity] | None = None,
+    ) -> builtins.list[StoredIdentity]:
         """Persist many issued identities in one transaction (keys sealed, versions bumped,
         one audit row each); returns each as the store now holds it (its version, when it
         was stored), in their order.
+
+        ``newest``: the newest stored version of each identity of ``records`` that holds
+        one, from a caller that knows it is still so (it read them, and no other writer has
+        committed since: :meth:`Store.change_mark`); the store is not asked again. An
+        identity of ``records`` absent from it holds no version yet.
 
         The key of each identity's previous version leaves ``active`` for ``superseded``
         (kept sealed, never deleted) unless a current version still holds it: a new
@@ -143,15 +166,22 @@ class IdentityRepository:
         dep = s.deployment
         with gc_paused(), s.transaction() as c:
             names = {r.identity for r in records}
-            versions = dict(
-                c.execute(
-                    select(t.certificates.c.identity, func.max(t.certificates.c.version))
-                    .where(t.certificates.c.deployment == dep)
-                    .where(t.certificates.c.identity.in_(names))
-                    .group_by(t.certificates.c.identity)
-                ).all()
-            )
-            had = set(versions)  # the identities that hold a version already
+            previous: dict[str, str] = {}  # identity -> the SPKI of its newest version
+            if newest is not None:
+                held = [newest[n] for n in names if n in newest]
+                versions = {i.name: i.version for i in held}
+                previous = {i.name: i.spki for i in held}
+            else:
+                versions = dict(
+                    c.execute(
+                        select(t.certificates.c.identity, func.max(t.certificates.c.version))
+                        .where(t.certificates.c.deployment == dep)
+                        .where(t.certificates.c.identity.in_(names))
+                        .group_by(t.certificates.c.identity)
+                    ).all()
+                )
+                if versions:  # the identities that hold a version already
+                    previous = self._current_spkis(c, set(versions))
             key_rows: builtins.list[dict[str, object]] = []
             cert_rows: builtins.list[dict[str, object]] = []
             stored: builtins.list[StoredIdentity] = []
@@ -213,34 +243,31 @@ class IdentityRepository:
                         "deployment": dep,
                     }
                 )
-            previous = self._current_spkis(c, had) if had else {}
             if key_rows:
                 insert_many(c, t.keys, key_rows)
             insert_many(c, t.certificates, cert_rows)
             self._supersede(c, set(previous.values()) - {str(r["spki"]) for r in cert_rows})
             # one audit row per identity (every change is logged), in one statement; the
-            # rows share a few expiry times: each one's text (what the log's JSON says of a
-            # time, str()) made once
-            texts: dict[object, str] = {}
-            insert_many(
-                c,
-                t.audit,
-                [
-                    self._s.audit.row(
-                        "issue",
-                        str(row["identity"]),
+            # rows share a few (expiry, source, version): the JSON of each is made once, with
+            # a mark where each row's fingerprint goes (the same text as encoding each)
+            audit = self._s.audit
+            frames: dict[tuple[object, object, object], str] = {}
+            rows = []
+            for row in cert_rows:
+                shared = (row["not_after"], row["source"], row["version"])
+                frame = frames.get(shared)
+                if frame is None:
+                    frame = frames[shared] = audit.encode(
                         {
-                            "fingerprint": row["fingerprint"],
-                            "not_after": texts.get(row["not_after"])
-                            or texts.setdefault(row["not_after"], str(row["not_after"])),
+                            "fingerprint": _FP_MARK,
+                            "not_after": str(row["not_after"]),
                             "source": row["source"],
                             "version": row["version"],
-                        },
-                        now,
+                        }
                     )
-                    for row in cert_rows
-                ],
-            )
+                detail = frame.replace(_FP_MARK_JSON, _json_text(str(row["fingerprint"])), 1)
+                rows.append(audit.row("issue", str(row["identity"]), {}, now, encoded=detail))
+            insert_many(c, t.audit, rows)
         return stored
 
     @staticmethod

@@ -40,6 +40,12 @@ def trust_pem() -> ColumnElement[str]:
     return case((e.pem == "", func.coalesce(stored, "")), else_=e.pem).label("pem")
 
 
+#: :meth:`TrustStoreRepository.add_many` names the appliances it reads the entries of
+#: up to this many; beyond, it reads the deployment's entries and keeps theirs (an IN of
+#: thousands of names costs more to build than the rows cost to read)
+_NAMED_AT_MOST = 64
+
+
 class TrustStoreRepository:
     """``store.trust``: the trust stores of the appliances of the deployment the store
     acts on."""
@@ -108,8 +114,9 @@ class TrustStoreRepository:
             select(t.trust_entries.c.appliance, t.trust_entries.c.fingerprint)
             .where(t.trust_entries.c.deployment == dep)
             .where(t.trust_entries.c.removed_at.is_(None))
-            .where(t.trust_entries.c.appliance.in_(appliances))
         )
+        if len(appliances) <= _NAMED_AT_MOST:
+            present_q = present_q.where(t.trust_entries.c.appliance.in_(appliances))
         facts: dict[str, tuple[str, dt.datetime, dt.datetime]] = {}
         added: builtins.list[bool] = []
         inserts: builtins.list[dict[str, object]] = []
@@ -117,7 +124,11 @@ class TrustStoreRepository:
         audit = self._s.audit
         details: dict[tuple[str, str], str] = {}
         with self._s.connection() as c:
-            present = {(r.appliance, r.fingerprint) for r in c.execute(present_q)}
+            present = {
+                (r.appliance, r.fingerprint)
+                for r in c.execute(present_q)
+                if r.appliance in appliances
+            }
             # the CAs the store holds: their entries refer to the cas row for the PEM (a
             # bulk apply puts one root in thousands of stores: one copy, not thousands)
             held_cas = {

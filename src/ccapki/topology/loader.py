@@ -7,6 +7,7 @@ table headers and ``key =`` lines, which is exact for the layouts TOML allows he
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import tomllib
@@ -17,6 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ccapki._util import gc_paused
 from ccapki.errors import DeploymentError, InputError
 from ccapki.fsutil import read_input_file
 from ccapki.pki.keytypes import KeyType
@@ -116,6 +118,7 @@ def _check_ips(v: Any) -> list[str]:
         raise ValueError(f"{_toml_value(v)} is {_toml_kind(v)}, not an IP address in quotes")
     if not items:
         raise ValueError("[] is an empty list: give at least one IP address")
+    out: list[str] = []
     for item in items:
         if not isinstance(item, str):
             # ip_address(1) would be 0.0.0.1: a number is never read as an address
@@ -131,7 +134,7 @@ def _check_ips(v: Any) -> list[str]:
                 f"{item!r} is a loopback address: it names the machine itself, so no client "
                 "reaches an appliance at it (give the address the appliance answers on)"
             )
-        if addr.is_unspecified or addr.is_multicast or str(addr) == "255.255.255.255":
+        if addr.is_unspecified or addr.is_multicast or addr == _BROADCAST:
             what = (
                 "the unspecified address"
                 if addr.is_unspecified
@@ -149,15 +152,28 @@ def _check_ips(v: Any) -> list[str]:
                 "interface of one machine and cannot go in a certificate: write "
                 f"{str(addr).split('%')[0]!r}"
             )
-    return [str(_ip_address(i)) for i in items]
+        out.append(_ip_text(item))
+    return out
 
 
+#: The limited broadcast address (RFC 919), no appliance's
+_BROADCAST = ipaddress.IPv4Address("255.255.255.255")
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _ip_text(text: str) -> str:
+    """The address ``text`` names, written as ccapki writes it (:func:`_ip_address`)."""
+    return str(_ip_address(text))
+
+
+@functools.lru_cache(maxsize=1 << 16)
 def _ip_address(text: str) -> IPAddress:
     """The address ``text`` names; an IPv4-mapped IPv6 address (``::ffff:172.16.2.11``, as
     a dual-stack socket shows an IPv4 peer) is the IPv4 address it maps (RFC 4291
     2.5.5.2): one host, one address, compared and put in certificates as IPv4 (a client
     reaching 172.16.2.11 matches a 4-byte IP SAN, never the 16-byte mapped one). Raises
-    ValueError for text that is no address."""
+    ValueError for text that is no address. (Remembered: a file's addresses are read in
+    its validation and again in its model; an address is an immutable value.)"""
     addr = ipaddress.ip_address(text)
     if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
         return addr.ipv4_mapped
@@ -399,7 +415,7 @@ class _Member(_Strict):
     name: str = Field(pattern=_NAME_RE.pattern)
     hostname: str | None = None  # a peer known by its address alone: ip only
     ip: list[str]
-    endpoints: dict[str, str] = {}
+    endpoints: dict[str, str] = Field(default_factory=dict)
 
     _host = field_validator("hostname")(
         classmethod(lambda cls, v: None if v is None else _check_appliance_hostname(v))
@@ -415,7 +431,7 @@ class _Unit(_Strict):
     name: str = Field(pattern=_NAME_RE.pattern)
     hostname: str | None = None
     ip: list[str] | None = None
-    endpoints: dict[str, str] = {}
+    endpoints: dict[str, str] = Field(default_factory=dict)
     primary: _Member | None = None
     secondary: _Member | None = None
     service_ip: str | None = None
@@ -423,7 +439,7 @@ class _Unit(_Strict):
     source: Literal["self-signed", "perfigo", "internal", "third-party", "acme"] | None = None
     key: str | None = None
     validity_days: int | None = None
-    subject: _Subject = _Subject()
+    subject: _Subject = Field(default_factory=_Subject)
     #: None: [deployment]'s (see IdentitySpec.san_ips)
     san_ips: bool | None = None
 
@@ -469,7 +485,7 @@ class _Header(_Strict):
     key: str = "ecdsa-p256"
     validity_days: int | None = None
     ca: Literal["own", "shared"] = "own"
-    subject: _Subject = _Subject()
+    subject: _Subject = Field(default_factory=_Subject)
     san_ips: bool = True
 
     _key = field_validator("key")(classmethod(lambda cls, v: _Unit._key(v)))
@@ -563,7 +579,7 @@ class _Renewal(_Strict):
 class _Notify(_Strict):
     webhook: str | None = None
     webhook_secret_env: str | None = None
-    email_to: list[str] = []
+    email_to: list[str] = Field(default_factory=list)
     email_from: str | None = None
     smtp: str | None = None
     smtp_starttls: bool = True
@@ -628,7 +644,7 @@ class _Acme(_Strict):
     tsig_key_name: str | None = None
     tsig_algorithm: str = "hmac-sha256"
     tsig_secret_env: str | None = None
-    hook: list[str] = []
+    hook: list[str] = Field(default_factory=list)
     propagation_wait: float = 0.0
     propagation_timeout: float = 120.0
 
@@ -740,12 +756,12 @@ class _Ca(_Strict):
 class _File(_Strict):
     deployment: _Header
     cam: _Unit
-    cas: list[_Unit] = []
-    monitoring: _Monitoring = _Monitoring()
-    renewal: _Renewal = _Renewal()
-    notify: _Notify = _Notify()
+    cas: list[_Unit] = Field(default_factory=list)
+    monitoring: _Monitoring = Field(default_factory=_Monitoring)
+    renewal: _Renewal = Field(default_factory=_Renewal)
+    notify: _Notify = Field(default_factory=_Notify)
     acme: _Acme | None = None
-    ca: _Ca = _Ca()
+    ca: _Ca = Field(default_factory=_Ca)
 
 
 class _LineIndex:
@@ -755,9 +771,27 @@ class _LineIndex:
     _KEY = re.compile(r"^\s*([A-Za-z0-9_\-\"]+)\s*=")
 
     def __init__(self, text: str) -> None:
-        self.lines: dict[tuple[Any, ...], int] = {}
-        #: the tables written as arrays of tables ([[cas]])
-        self.arrays: set[tuple[Any, ...]] = set()
+        # read at the first question (an error to place): a file without one never is
+        self._text = text
+        self._lines: dict[tuple[Any, ...], int] | None = None
+        self._arrays: set[tuple[Any, ...]] = set()
+
+    @property
+    def lines(self) -> dict[tuple[Any, ...], int]:
+        """Key path -> the line that writes it."""
+        if self._lines is None:
+            self._lines = {}
+            self._read(self._text)
+        return self._lines
+
+    @property
+    def arrays(self) -> set[tuple[Any, ...]]:
+        """The tables written as arrays of tables ([[cas]])."""
+        _ = self.lines
+        return self._arrays
+
+    def _read(self, text: str) -> None:
+        lines = self.lines
         counters: dict[tuple[Any, ...], int] = {}
         table: tuple[Any, ...] = ()
         for no, line in enumerate(text.splitlines(), start=1):
@@ -768,8 +802,8 @@ class _LineIndex:
                     idx = counters.get(parts, -1) + 1
                     counters[parts] = idx
                     table = (*parts, idx)
-                    self.lines.setdefault(parts, no)  # the list itself: its first table
-                    self.arrays.add(parts)
+                    lines.setdefault(parts, no)  # the list itself: its first table
+                    self._arrays.add(parts)
                 else:
                     # [cas.primary] after [[cas]] refers to the latest cas element
                     resolved: list[Any] = []
@@ -778,15 +812,15 @@ class _LineIndex:
                         if tuple(resolved) in counters:
                             resolved.append(counters[tuple(resolved)])
                     table = tuple(resolved)
-                self.lines.setdefault(table, no)
+                lines.setdefault(table, no)
                 continue
             k = self._KEY.match(line)
             if k:
                 key = k.group(1).strip('"')
-                self.lines.setdefault((*table, key), no)
+                lines.setdefault((*table, key), no)
                 # keys of an inline table on the same line
                 for inner in re.findall(r"[{,]\s*([A-Za-z0-9_\-]+)\s*=", line):
-                    self.lines.setdefault((*table, key, inner), no)
+                    lines.setdefault((*table, key, inner), no)
 
     def find(self, path: Sequence[Any]) -> int | None:
         p = tuple(path)
@@ -1037,7 +1071,7 @@ def _appliance(role: Role, m: _Member | _Unit) -> Appliance:
         name=m.name,
         role=role,
         hostname=m.hostname,
-        ips=tuple(ipaddress.ip_address(i) for i in m.ip),
+        ips=tuple(_ip_address(i) for i in m.ip),
         endpoints=tuple(sorted(m.endpoints.items())),
     )
 
@@ -1123,7 +1157,7 @@ def _unit(
         acme=acme,
         key_type=KeyType(u.key or hdr.key),
         key_type_default=u.key is None and "key" not in hdr.model_fields_set,
-        service_ip=ipaddress.ip_address(u.service_ip) if u.service_ip else None,
+        service_ip=_ip_address(u.service_ip) if u.service_ip else None,
         virtual_hostname=u.virtual_hostname,
         validity_days=u.validity_days or hdr.validity_days,
         subject=u.subject.fields().over(hdr.subject.fields()),
@@ -1199,6 +1233,13 @@ def _release_number_as_text(path: str, text: str, index: _LineIndex, raw: dict[s
 
 def parse_deployment(text: str, path: str = "<deployment>") -> Deployment:
     """Parse deployment TOML text. Raises :class:`DeploymentError` naming FILE:LINE."""
+    # a large estate's file makes tens of thousands of lasting objects and no cycle: the
+    # collector paused, it is not rescanned over and over (half the parse of 10,000 CAS)
+    with gc_paused():
+        return _parse(text, path)
+
+
+def _parse(text: str, path: str) -> Deployment:
     text = text.removeprefix("\ufeff")  # a byte-order mark (Notepad's "UTF-8 with BOM")
     try:
         raw = tomllib.loads(text)
