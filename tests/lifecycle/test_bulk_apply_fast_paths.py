@@ -249,3 +249,38 @@ def test_batches_read_no_versions_back_while_nobody_else_writes(
     for name, e in newest.items():
         assert e.detail["fingerprint"] == held[name].fingerprint
         assert e.detail["source"] == "internal"
+
+
+def test_apply_result_holds_the_identities_the_store_reads_back(tmp_path: Path) -> None:
+    """What apply hands the CLI (so it says what it issued without reading every
+    identity back) is what the store holds, version for version; a renewal's previous
+    and new subject DNs are read from the stored columns alike."""
+    dep = _deployment(PARALLEL_MIN + 4, "internal")
+    with Store.init(tmp_path / "home", key_file=True, clock=lambda: NOW) as store:
+        result = apply_plan(store, dep, NOW)
+        assert result.stored is not None
+        with store.scoped(dep.name):
+            back = store.identities.current()
+            assert sorted(result.stored) == sorted(back)
+            for name, held in back.items():
+                assert dataclasses.astuple(result.stored[name]) == dataclasses.astuple(held)
+            changes = store.identities.subject_changes(["cam", "cas3", "nobody"])
+        assert changes == {
+            n: (None, back[n].certificate.subject.rfc4514_string()) for n in ("cam", "cas3")
+        }
+        # renewed twice: the version before the newest and the newest
+        plan = make_plan(dep)
+        p = plan.get("cas3")
+        issuers, _ = ensure_issuers(store, plan, NOW, needed={signer_for(p, dep)})
+        with store.scoped(dep.name):
+            for _ in range(2):
+                with store.transaction():
+                    store.identities.add([issue_one(p, signer_for(p, dep), issuers, NOW)])
+            versions = store.identities.history("cas3")
+            assert [v.version for v in versions] == [1, 2, 3]
+            assert store.identities.subject_changes(["cas3"]) == {
+                "cas3": tuple(v.certificate.subject.rfc4514_string() for v in versions[1:])
+            }
+    # a dry run holds nothing
+    with Store.open(tmp_path / "home", clock=lambda: NOW) as store:
+        assert apply_plan(store, dep, NOW, dry_run=True).stored is None

@@ -144,6 +144,7 @@ EXIT CODES
 def apply(env: Env, file: str | None, dry_run: bool, as_json: bool, no_acme: bool) -> int:
     """Issue (or renew, or reissue) what the plan needs, from each identity's source."""
     from ccapki import api
+    from ccapki._util import gc_paused
     from ccapki.cli.common import load_deployment_arg
     from ccapki.cli.output import adopted_kept
 
@@ -155,7 +156,9 @@ def apply(env: Env, file: str | None, dry_run: bool, as_json: bool, no_acme: boo
                 return said
     dep, path = load_deployment_arg(env, file)
     show = not dry_run and not as_json and sys.stderr.isatty()
-    with env.open_store() as store:
+    # the collector paused for the command: thousands of identities read and said make
+    # lasting objects and no cycle (rescanned over and over, a third of a bulk apply)
+    with gc_paused(), env.open_store() as store:
         if file is None:  # the file as applied: say so when it was edited since
             from ccapki.cli.unapplied import edited_since_applied
 
@@ -181,9 +184,11 @@ def apply(env: Env, file: str | None, dry_run: bool, as_json: bool, no_acme: boo
             env.work_done()  # committed: a late Ctrl-C no longer makes this an error
         result = _with_pending_csrs(store, dep, result, env.now())
         # the versions of what was issued, for the lines below (none: nothing to read)
-        current = store.identities.current() if result.issued else {}
+        current: Mapping[str, StoredIdentity] = {}
+        if result.issued:  # held by apply in memory (a bulk apply: none read back)
+            current = result.stored if result.stored is not None else store.identities.current()
         acme = _acme_due(store, dep, env, dry_run=dry_run, no_acme=no_acme)
-        steps = _install_order(env, store, dep, result) if result.issued else []
+        steps = _install_order(env, store, dep, result, current) if result.issued else []
         kept = [n for n in adopted_kept(store, dep.name, result.actions) if n not in acme]
         refused = _validity_refused(dep, result)  # said first: clients will refuse them
         code = _say(
@@ -219,8 +224,11 @@ def _with_pending_csrs(
     import dataclasses
 
     from ccapki.lifecycle.certfiles import revise_for_pending_csrs
+    from ccapki.topology.model import Source
     from ccapki.topology.plan import make_plan
 
+    if not any(i.source is Source.THIRD_PARTY for i in dep.identities):
+        return result  # no CSR of the file's to decide again (nor a plan to make for it)
     actions = revise_for_pending_csrs(store, make_plan(dep), result.actions, now)
     return result if actions == result.actions else dataclasses.replace(result, actions=actions)
 
@@ -229,10 +237,17 @@ def _with_pending_csrs(
 _MOST_NAMED = 5
 
 
-def _install_order(env: Env, store: Store, dep: Deployment, result: ApplyResult) -> list[str]:
+def _install_order(
+    env: Env,
+    store: Store,
+    dep: Deployment,
+    result: ApplyResult,
+    current: Mapping[str, StoredIdentity],
+) -> list[str]:
     """What to do with the certificates apply issued, in the order that breaks nothing,
     as ``renew --commit`` says it: the roots clients need that are new (a CA apply created,
-    an issued true self-signed certificate), then installing and proving them."""
+    an issued true self-signed certificate), then installing and proving them
+    (``current``: the store's identities now)."""
     from ccapki.cli.renew import client_root_words, install_order, lab_runs
     from ccapki.lifecycle.certfiles import client_roots
     from ccapki.pki.certs import display_name
@@ -241,7 +256,7 @@ def _install_order(env: Env, store: Store, dep: Deployment, result: ApplyResult)
     with store.scoped(dep.name):
         roots = [
             r
-            for r in client_roots(store, result.issued)
+            for r in client_roots(store, result.issued, current=current)
             if not r.public and (r.self_signed_leaf or display_name(r.certificate) in created)
         ]
     return install_order(
@@ -324,42 +339,42 @@ def _say_new_dns(store: Store, dep: Deployment, result: ApplyResult, *, dry_run:
 
     issuing = (ActionKind.ISSUE, ActionKind.REISSUE, ActionKind.RENEW)
     plan = make_plan(dep) if dry_run else None
-    lines: dict[str, str] = {}
-    for a in result.actions:
-        spec = dep.identity(a.identity)
-        if spec.role is not Role.CAS or a.kind not in issuing:
-            continue
-        if plan is not None:
-            new = plan.get(a.identity).request.subject
-            was = store.identities.get(a.identity)
-            old = was.certificate.subject if was else None
-        elif a.identity in result.issued:
-            versions = store.identities.history(a.identity)
-            new = versions[-1].certificate.subject
-            old = versions[-2].certificate.subject if len(versions) > 1 else None
-        else:
-            continue
-        if old == new:
-            continue
-        after = (
-            f"; {old.rfc4514_string()} is no longer needed once it does" if old is not None else ""
-        )
-        pair = f" {dn_pair_note(spec)}" if spec.ha else ""  # one entry for both peers
-        lines[spec.name] = (
-            f"next: allow CAS {spec.primary.name} by DN on the "
-            f"CAM ({dep.release} authorization): {new.rfc4514_string()}{pair}, before "
-            f"{spec.name} presents its new certificate{after}"
-        )
-    if len(lines) > _MOST_DNS:
+    cas = [
+        a.identity
+        for a in result.actions
+        if a.kind in issuing and dep.identity(a.identity).role is Role.CAS
+    ]
+    # (the DN before, the new one) of each CAS whose DN changes, as RFC 4514 text
+    changed: dict[str, tuple[str | None, str]] = {}
+    if plan is not None:
+        for name in cas:
+            was = store.identities.get(name)
+            new = plan.get(name).request.subject.rfc4514_string()
+            old = was.certificate.subject.rfc4514_string() if was else None
+            if old != new:
+                changed[name] = (old, new)
+    else:  # what apply issued, from the store's columns (thousands: one query a batch)
+        issued = set(result.issued)
+        subjects = store.identities.subject_changes([n for n in cas if n in issued])
+        changed = {n: (old, new) for n, (old, new) in subjects.items() if old != new}
+        changed = {n: changed[n] for n in cas if n in changed}  # in the order of the plan
+    if len(changed) > _MOST_DNS:
         click.echo(
-            f"next: allow {len(lines)} CAS ({_first_names(list(lines))}) by DN on the CAM "
+            f"next: allow {len(changed)} CAS ({_first_names(list(changed))}) by DN on the CAM "
             f"({dep.release} authorization), each before it presents its new certificate: "
             "`ccapki trust plan` lists each DN"
         )
-    else:
-        for line in lines.values():
-            click.echo(line)
-    return list(lines)
+        return list(changed)
+    for name, (old, new) in changed.items():
+        spec = dep.identity(name)
+        after = f"; {old} is no longer needed once it does" if old is not None else ""
+        pair = f" {dn_pair_note(spec)}" if spec.ha else ""  # one entry for both peers
+        click.echo(
+            f"next: allow CAS {spec.primary.name} by DN on the "
+            f"CAM ({dep.release} authorization): {new}{pair}, before "
+            f"{spec.name} presents its new certificate{after}"
+        )
+    return list(changed)
 
 
 def _echo_kept(report: Mapping[str, object]) -> None:
@@ -590,6 +605,7 @@ def _say(
     for ca in result.created_cas:
         click.echo(f"would create {ca}" if dry_run else f"created CA {ca}")
     issued, elsewhere = set(result.issued), set(result.issued_elsewhere)
+    where = env.store_where if issued else ""  # (worded once, not once per identity)
     for a in result.actions:
         if a.kind is ActionKind.NOTHING:
             continue
@@ -608,7 +624,7 @@ def _say(
             ident = current[a.identity]
             click.echo(
                 f"{_DONE[a.kind]} {a.identity} v{ident.version} "
-                f"(expires {ident.not_after:%Y-%m-%d}) in {env.store_where}{_why(a)}"
+                f"(expires {ident.not_after:%Y-%m-%d}) in {where}{_why(a)}"
             )
         else:
             click.echo(f"{a.identity}: {a.kind.value}: {a.reason}")

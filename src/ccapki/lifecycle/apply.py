@@ -8,7 +8,7 @@ import functools
 import json
 import time
 from collections.abc import Callable, Generator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -96,6 +96,9 @@ class ApplyResult:
     renamed_from: str | None = None
     #: identities another ccapki issued while this one was issuing them (its are kept)
     issued_elsewhere: tuple[str, ...] = ()
+    #: the store's identities (``store.identities.current()``) as this apply left them,
+    #: when it holds them in memory after issuing (None: read them)
+    stored: Mapping[str, StoredIdentity] | None = field(default=None, compare=False, repr=False)
 
 
 def _previous_name(store: Store) -> str | None:
@@ -624,6 +627,7 @@ def _apply_plan(
     elsewhere: list[str] = []
     if report is not None:
         report.update(deployment=dep.name, kept=kept, total=len(jobs), created=list(created))
+    current: dict[str, StoredIdentity] | None = None  # the identities after issuing
     if jobs:
         # what each identity's newest certificate was when apply decided to issue it
         seen = {
@@ -647,7 +651,7 @@ def _apply_plan(
                 )
                 with store.transaction():
                     if mark is not None and store.change_mark() == mark:
-                        current: dict[str, StoredIdentity] | None = {**held, **issued}
+                        current = {**held, **issued}
                     else:  # read again: another writer may have issued meanwhile
                         current = _still_current(store, held, issued)
                     trust_added = fill_trust_stores(store, dep, current)
@@ -690,6 +694,7 @@ def _apply_plan(
         gone,
         renamed,
         tuple(elsewhere),
+        current,
     )
 
 

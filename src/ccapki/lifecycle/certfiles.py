@@ -385,8 +385,11 @@ def client_roots(
     identities: Collection[str] | None = None,
     *,
     outgoing_at: dt.datetime | None = None,
+    current: Mapping[str, StoredIdentity] | None = None,
 ) -> list[ClientRoot]:
     """The roots clients need, one per distinct anchor, with the identities behind each.
+
+    ``current``: ``store.identities.current()``, when the caller has just read it.
 
     ``outgoing_at``: also the earlier roots still valid at that time that the appliances'
     trust stores still hold (an identity renewed since: its earlier true self-signed
@@ -410,15 +413,29 @@ def client_roots(
 
     if identities is None:
         identities = _named_identities(store)
+    elif not isinstance(identities, set | frozenset):  # asked once per identity held
+        identities = frozenset(identities)
     public_fps = {fingerprint(c) for c in public_roots()}
     candidates = [c.certificate for c in store.cas.list()]
     by_fp: dict[str, tuple[x509.Certificate, list[str], bool]] = {}
-    for name, ident in sorted(store.identities.current().items()):
+    # thousands of identities share a few chains (and so anchors): each completed once
+    anchors: dict[tuple[int, ...], tuple[x509.Certificate, str] | None] = {}
+    held = store.identities.current() if current is None else current
+    for name, ident in sorted(held.items()):
         if identities is not None and name not in identities:
             continue
-        anchor = extend_chain((ident.certificate, *ident.chain), candidates)[-1]
-        fp = fingerprint(anchor)
-        leaf = fp == fingerprint(ident.certificate)
+        shared = tuple(map(id, ident.chain))
+        found = anchors.get(shared) if ident.chain else None
+        if found is None:
+            anchor = extend_chain((ident.certificate, *ident.chain), candidates)[-1]
+            if anchor is ident.certificate:  # its own anchor (true self-signed), or none found
+                found = (anchor, ident.fingerprint)
+            else:
+                found = (anchor, fingerprint(anchor))
+                if ident.chain:
+                    anchors[shared] = found
+        anchor, fp = found
+        leaf = fp == ident.fingerprint
         entry = by_fp.setdefault(fp, (anchor, [], leaf))
         entry[1].append(name)
     out = []

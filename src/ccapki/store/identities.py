@@ -76,6 +76,10 @@ _VERSION_FPS = (
     "SELECT identity, version, fingerprint FROM certificates "
     "WHERE deployment = :dep AND identity IN :names"
 )
+_VERSION_SUBJECTS = (
+    "SELECT identity, version, subject FROM certificates "
+    "WHERE deployment = :dep AND identity IN :names"
+)
 _CURRENT_FACTS = (
     "SELECT identity, version, fingerprint, spki, not_after, source, created_at, "  # noqa: S608
     "not_before FROM certificates WHERE " + _NEWEST_HERE
@@ -423,6 +427,29 @@ class IdentityRepository:
                 if held is None or version > held[0]:
                     newest[name] = (version, fp)
         return {name: fp for name, (_, fp) in newest.items()}
+
+    def subject_changes(self, names: Sequence[str]) -> dict[str, tuple[str | None, str]]:
+        """identity -> (the subject DN of its version before the newest, None when it has
+        one version; the newest one's), as RFC 4514 text, for those named that hold a
+        version: what a bulk apply tells of each CAS whose DN the CAM must allow anew, from
+        the stored columns (no certificate parsed)."""
+        wanted = builtins.list(dict.fromkeys(names))
+        last: dict[str, builtins.list[tuple[int, str]]] = {}
+        dep = self._s.deployment
+        for i in range(0, len(wanted), 500):
+            for name, version, subject in self._s.rows(
+                _VERSION_SUBJECTS, {"dep": dep, "names": wanted[i : i + 500]}
+            ):
+                held = last.setdefault(name, [])
+                held.append((version, subject))
+                if len(held) > 2:
+                    held.sort()
+                    del held[0]
+        out: dict[str, tuple[str | None, str]] = {}
+        for name, held in last.items():
+            held.sort()
+            out[name] = (held[0][1] if len(held) > 1 else None, held[-1][1])
+        return out
 
     def get(self, name: str) -> StoredIdentity | None:
         """The newest version of identity ``name``, or None if it has none."""

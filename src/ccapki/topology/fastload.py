@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ccapki._util import gc_paused
 from ccapki.errors import InputError
 from ccapki.pki.keytypes import KeyType
 from ccapki.topology.model import (
@@ -282,7 +283,10 @@ def parse_deployment(text: str, path: str = "<deployment>") -> Deployment:
     returns. Raises :class:`~ccapki.errors.DeploymentError` naming FILE:LINE."""
     text = text.removeprefix("\ufeff")  # a byte-order mark (Notepad's "UTF-8 with BOM")
     try:
-        return _fast(text)
+        # tens of thousands of lasting objects and no cycle: the collector paused, a large
+        # estate's file is not rescanned over and over
+        with gc_paused():
+            return _fast(text)
     except _Full:
         from ccapki.topology import loader
 
