@@ -227,3 +227,25 @@ def test_the_apply_that_issued_remembers_there_is_nothing_left(
     ok(cli("csr", "cas-tp", "--out", tmp_path / "csrs"))
     with open_store(home) as store:
         assert known(store, TEXT, NOW) is None
+
+
+def test_after_a_bulk_apply_the_next_one_decides_and_remembers(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deciding what applying again gives reads each new certificate (a third of a bulk
+    apply's cost): an apply that issued more than REMEMBER_AT_MOST leaves it to the next
+    apply, which decides in full and remembers it for the one after."""
+    from ccapki.cli import main
+
+    monkeypatch.setattr(apply_mod, "REMEMBER_AT_MOST", 2)  # TEXT issues three
+    monkeypatch.setenv("CCAPKI_HOME", str(home))
+    monkeypatch.setenv("CCAPKI_PASSPHRASE", PASSPHRASE)
+    assert main(["init"]) == 0
+    with open_store(home) as store:
+        dep = parse_deployment(TEXT)
+        with store.scoped(dep.name):
+            assert len(apply_plan(store, dep, NOW).issued) == 3
+        assert known(store, TEXT, NOW) is None
+        with store.scoped(dep.name):
+            assert apply_plan(store, dep, NOW).issued == ()
+        assert known(store, TEXT, NOW) == full(store, TEXT, NOW)
