@@ -326,7 +326,7 @@ class Deployment:
     #: (each identity's effective fields are its ``IdentitySpec.subject``)
     subject: SubjectFields = field(default_factory=SubjectFields)
 
-    @property
+    @cached  # (read per identity by the plan: 10,000 walks of the release table)
     def profile(self) -> ReleaseProfile:
         return profile_for(self.release)
 
