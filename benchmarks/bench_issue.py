@@ -12,6 +12,8 @@ What it measures (foundation issue, "Performance"; benchmarks/README.md explains
    and audit rows persisted in SQLite, trust stores filled, all in one transaction.
 3. **issue path**: ``issue_one`` + ``store.identities.add`` (what apply_plan calls to issue and
    persist), in batches of 1,000.
+4. **the command**: ``ccapki apply FILE`` as a process into a fresh store (parsing and all it
+   says included).
 
 It prints identities/s (wall clock, and per CPU second of this process) and the ratios to
 raw (issue 9's goals: >= 1.0x in wall time on 2 cores, >= 0.6x per CPU second), then the

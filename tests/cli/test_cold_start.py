@@ -107,11 +107,16 @@ def test_reading_commands_on_a_current_sqlite_store_load_no_database_library(
     for args in (["trust", "check"], ["plan"], ["keys", "list"], ["inspect", "cam"]):
         mods = imported(args, home, tmp_path)
         assert not mods & DATABASE, args
-    # a command that writes loads it: the apply that decides there is nothing to do
-    # remembers so (and then reads on through its engine)...
-    assert "sqlalchemy" in imported(["apply", str(FAQ)], home, tmp_path)
-    # ...and the next apply of the same file, finding that, reads only
+    # the apply that issued remembered that applying the same file again finds nothing to
+    # do: the next apply of it, finding that, reads only...
     assert not imported(["apply", str(FAQ)], home, tmp_path) & DATABASE
+    # ...while a command that writes loads it
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    root = tmp_path / "root.pem"
+    cert = make_root_ca("Cold Start Root", generate_key(KeyType.ECDSA_P256), now=NOW, days=30)
+    root.write_bytes(cert.public_bytes(Encoding.PEM))
+    assert "sqlalchemy" in imported(["trust", "add", "cam-a", str(root)], home, tmp_path)
 
 
 def test_status_and_keys_list_read_columns_and_load_no_x509_code(tmp_path: Path) -> None:
