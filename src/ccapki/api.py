@@ -46,6 +46,7 @@ from ccapki.errors import (
     NetworkError,
     NotFoundError,
     PasswordError,
+    StoreBusy,
     StoreError,
     TokenError,
 )
@@ -62,7 +63,7 @@ if TYPE_CHECKING:
     from ccapki.lifecycle.certfiles import ClientRoot, CsrResult
     from ccapki.lifecycle.csrdelivery import CallerHandover, Undelivered
     from ccapki.lifecycle.exports import ExportFormat
-    from ccapki.lifecycle.importing import ImportResult
+    from ccapki.lifecycle.importing import Held, ImportResult
     from ccapki.lifecycle.inventory import InventoryPage
     from ccapki.lifecycle.probing import ProbeRun
     from ccapki.lifecycle.renew import CsrMade, RenewalPlan, RenewalResult
@@ -89,6 +90,7 @@ __all__ = [
     "Deployment",
     "DeploymentError",
     "FileFormatError",
+    "Held",
     "ImportResult",
     "InputError",
     "Interrupted",
@@ -105,6 +107,7 @@ __all__ = [
     "RenewalResult",
     "StatusReport",
     "Store",
+    "StoreBusy",
     "StoreError",
     "TokenError",
     "apply",
@@ -153,6 +156,7 @@ _LAZY = {
     "ClientRoot": "ccapki.lifecycle.certfiles",
     "CsrResult": "ccapki.lifecycle.certfiles",
     "ImportResult": "ccapki.lifecycle.importing",
+    "Held": "ccapki.lifecycle.importing",
     "Matrix": "ccapki.lifecycle.trustops",
     "RenewalPlan": "ccapki.lifecycle.renew",
     "ProbeRun": "ccapki.lifecycle.probing",
@@ -416,8 +420,22 @@ def _passphrase(passphrase: object) -> None:
 
 
 def _provider(passphrase: Passphrase) -> Callable[[], str] | None:
-    if passphrase is None or callable(passphrase):
-        return passphrase
+    if passphrase is None:
+        return None
+    if callable(passphrase):
+        given = passphrase
+
+        def checked() -> str:  # what it returns is checked when the store asks for it
+            value: object = given()
+            if not isinstance(value, str):
+                raise PasswordError(
+                    f"the passphrase function returned {type(value).__name__}, not a str",
+                    "return the store's passphrase as a str from it (e.g. lambda: "
+                    "os.environ['CCAPKI_PASSPHRASE'])",
+                )
+            return value
+
+        return checked
     text = passphrase
     return lambda: text
 
@@ -521,7 +539,8 @@ def init_store(
     :class:`StoreError` when a store already exists there (one is never overwritten) or
     the database cannot be reached, :class:`PasswordError` for a missing or short
     passphrase, :class:`InputError` when ``home`` starts with a ``~USER`` that names no
-    user or an argument is of the wrong type (``home`` not a path).
+    user, an argument is of the wrong type (``home`` not a path), or both a passphrase
+    and ``key_file=True`` are given.
     """
     from ccapki.home import expand_home
 
@@ -532,6 +551,13 @@ def init_store(
             "pass the store's passphrase as a str (at least 8 characters), or key_file=True",
         )
     _flag(key_file, "key_file")
+    if key_file and passphrase is not None:  # which one seals the keys? never a guess
+        raise InputError(
+            "init_store() was given both a passphrase and key_file=True; the keys are "
+            "sealed by one of them",
+            "pass passphrase=... (a passphrase store), or key_file=True without a "
+            "passphrase (a data.key file beside the store)",
+        )
     _text(url, "url", "pass the database URL as a str (postgresql+psycopg://...)", none=True)
     _callable(clock, "clock", "a function returning an aware datetime")
     from ccapki.store.session import Store
@@ -721,8 +747,15 @@ def make_csrs(
         given = _name_list(identities, "identities", "name identities: ['cas-clinic'], or None")
         names = [deployment.identity(n).name for n in dict.fromkeys(given)]
     if not names:
+        if identities is None:  # the default: every third-party identity, and there is none
+            raise InputError(
+                f"deployment {deployment.name} has no third-party identity: no CSR to make",
+                "name the identities a CSR is for: make_csrs(store, deployment, ['cas-clinic'])",
+            )
         raise InputError(
-            "no identity named", "name identities (`ccapki csr cas-clinic`) or pass --all"
+            "make_csrs: no identity named (an empty list)",
+            "name the identities a CSR is for: make_csrs(store, deployment, ['cas-clinic']), "
+            "or identities=None for every third-party identity",
         )
     from ccapki.lifecycle.csrdelivery import CallerHandover, CsrHandover, undelivered_for
 
@@ -1561,11 +1594,22 @@ def service_certificate(
         raise InputError("no name for the service's certificate", "give its host name or address")
     dns: list[str] = []
     ips: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = []
+    from ccapki.topology.loader import is_dns_name
+
     for n in dict.fromkeys(names):
         try:
             ips.append(ipaddress.ip_address(n))
+            continue
         except ValueError:
-            dns.append(n)
+            pass
+        if not is_dns_name(n):
+            raise InputError(
+                f"names: {n[:80]!r} is neither a DNS name nor an IP address",
+                "give host names (letters, digits and '-' between dots, e.g. "
+                "'ccapki.example.org'; '*.' before one at most) or IP addresses "
+                "('10.0.0.5', '::1')",
+            )
+        dns.append(n)
     issuer = None if self_signed else store.cas.issuer(INTERNAL_CA)
     if issuer is None and not self_signed:
         raise NotFoundError(

@@ -155,6 +155,12 @@ def test_store_functions(opened: tuple[Any, ccapki.Deployment], tmp_path: Path) 
     _refused("materials=5", ccapki.import_materials, store, dep, [5])
     _refused("password", ccapki.export, store, "cas-dorm", "pkcs12", password=5)
     _refused("identities=", ccapki.make_csrs, store, dep, 5)
+    # the FAQ file has no third-party identity: said so, in the API's words (a walkthrough
+    # got "no identity named" and a hint to "pass --all")
+    e = _refused("has no third-party identity", ccapki.make_csrs, store, dep)
+    assert "--all" not in (e.hint or "")
+    e = _refused("no identity named (an empty list)", ccapki.make_csrs, store, dep, [])
+    assert "--all" not in (e.hint or "")
     _refused("names=", ccapki.plan_renewal, store, dep, names=5)
     _refused("started=", ccapki.plan_renewal, store, dep, started="2026-11-29")
     plan = ccapki.plan_renewal(store, dep)
@@ -168,6 +174,11 @@ def test_store_functions(opened: tuple[Any, ccapki.Deployment], tmp_path: Path) 
     _refused("prune=", ccapki.plan_trust, store, dep, prune="yes")
     _refused("names=", ccapki.service_certificate, store, 5)
     _refused("days=", ccapki.service_certificate, store, ["h"], days="30")
+    # names that are no DNS name (a walkthrough got a certificate naming "", "bad name!",
+    # "1.2.3.4.5" and "*.*.x"); nothing issued
+    for bad in ("", "bad name!", "1.2.3.4.5", "*.*.x", "a..b", "-x.example.org"):
+        _refused("is neither a DNS name nor an IP address", ccapki.service_certificate,
+                 store, ["ok.example.org", bad])  # fmt: skip
     assert list(tmp_path.iterdir()) == []  # no backup file, nothing half-written
 
 
@@ -207,3 +218,39 @@ def test_a_wrong_typed_password_is_a_password_error(
     ):
         assert isinstance(e, ccapki.PasswordError), e.message
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_passphrase_function_returning_no_str_is_a_password_error(tmp_path: Path) -> None:
+    """A passphrase function is called when the store first needs its keys: what it returns
+    is checked there (a walkthrough's ``lambda: 5`` gave AttributeError: 'int' object has
+    no attribute 'encode', from inside the key derivation)."""
+    home = tmp_path / "locked"
+    ccapki.init_store(home, passphrase="a long passphrase").close()
+    for wrong in (lambda: 5, lambda: None, lambda: b"a long passphrase"):
+        with ccapki.open_store(home, wrong) as store:
+            e = _refused("the passphrase function returned", store.unlock)
+        assert isinstance(e, ccapki.PasswordError), e.message
+    with ccapki.open_store(home, lambda: "a long passphrase") as store:
+        store.unlock()
+
+
+def test_the_names_docs_api_md_uses_are_importable() -> None:
+    """docs/api.md names ``StoreBusy`` (a ``StoreError``) and ``ImportResult.held``'s
+    ``Held``: both were missing from ``ccapki`` (a walkthrough's AttributeError)."""
+    from ccapki import Held, StoreBusy
+    from ccapki.errors import StoreBusy as Busy
+    from ccapki.lifecycle.importing import Held as Kept
+
+    assert (Held, StoreBusy) == (Kept, Busy)
+    assert issubclass(StoreBusy, ccapki.StoreError)
+    assert {"Held", "StoreBusy"} <= set(ccapki.__all__)
+
+
+def test_init_store_refuses_a_passphrase_with_key_file(tmp_path: Path) -> None:
+    """Both given: which seals the keys? A walkthrough's store was made with data.key and the
+    passphrase silently ignored. Nothing is made."""
+    home = tmp_path / "both"
+    e = _refused("both a passphrase and key_file=True", ccapki.init_store, home,
+                 passphrase="a long passphrase", key_file=True)  # fmt: skip
+    assert "key_file=True without a passphrase" in (e.hint or "")
+    assert not home.exists()

@@ -134,7 +134,12 @@ def test_refused_archives_change_nothing(
 
 def test_restore_needs_a_store(cli: CliRunner, archive: Path, tmp_path: Path) -> None:
     r = error_with_hint(cli("backup", "restore", archive, home_dir=tmp_path / "none", env=PASS))
-    assert "ccapki init" in r.err
+    # the store this command was given, named (run as printed: never the default store;
+    # a database URL names its own)
+    from kit.pgmode import BACKEND
+
+    home = "" if BACKEND == "postgresql" else f"--home {tmp_path / 'none'} "
+    assert f"`ccapki {home}init`" in r.err
 
 
 def test_newer_data_refused_unless_forced(
@@ -167,6 +172,43 @@ def test_restore_one_identity(cli: CliRunner, archive: Path, tmp_path: Path) -> 
         cli("backup", "restore", archive, "--identity", "nope", home_dir=fresh, env=PASS)
     )
     assert "backup verify" in r.err
+
+
+def test_one_identity_restored_into_a_new_store_is_exported_and_kitted(
+    cli: CliRunner, archive: Path, applied: Path, tmp_path: Path
+) -> None:
+    """The identity comes with its deployment's file when the store holds none of that
+    deployment: `export` and `backup appliance` work on it at once (a walkthrough found
+    both refused, "the store holds no deployment yet", while `ccapki deployments` listed
+    it). A store that holds a file of that deployment keeps its own."""
+    fresh = tmp_path / "fresh"
+    ok(cli("init", "--key-file", home_dir=fresh))
+    r = ok(cli("backup", "restore", archive, "--identity", "cas-dorm", home_dir=fresh, env=PASS))
+    assert "1 deployment file" in r.out
+    ok(cli("export", "cas-dorm", "--out", tmp_path / "dorm.pem", home_dir=fresh))
+    assert (tmp_path / "dorm.pem").stat().st_mode & 0o777 == 0o600
+    kit = tmp_path / "kit"
+    pw = {"CCAPKI_EXPORT_PASSWORD": "kit password"}
+    ok(cli("backup", "appliance", "cas-dorm-b", "--out", kit, home_dir=fresh, env=pw))
+    assert (kit / "cas-dorm.p12").exists()
+    with Store.open(fresh) as s, Store.open(applied) as source:
+        assert s.deployments.names() == ["faq-campus"]
+        restored, original = s.deployments.latest(), source.deployments.latest()
+        assert restored is not None
+        assert original is not None
+        assert restored.text == original.text
+    # a store with a file of its own for that deployment keeps it
+    other = tmp_path / "other"
+    ok(cli("init", "--key-file", home_dir=other))
+    mine = FAQ.read_text().replace("10.31.0.10", "10.31.0.99")
+    ok(cli("apply", write(tmp_path / "mine.toml", mine), home_dir=other))
+    args = ("backup", "restore", archive, "--identity", "cas-dorm", "--force")
+    r = ok(cli(*args, home_dir=other, env=PASS))  # (another store's backup: --force)
+    assert "0 deployment files" in r.out
+    with Store.open(other) as s:
+        kept = s.deployments.latest()
+        assert kept is not None
+        assert kept.text == mine
 
 
 def test_restore_one_identity_held_by_two_deployments(
@@ -238,11 +280,13 @@ def test_appliance_recovery_kit(cli: CliRunner, applied: Path, tmp_path: Path) -
     # README: the GUI steps in order, naming the files
     text = (kit / "README.txt").read_text()
     assert "cas-dorm.p12" in text
+    # the trusted CAs first, then the certificate (as apply and renew order them; a
+    # walkthrough found the kit alone saying the certificate first)
     order = [
-        "x509 Certificate",
-        "upload cas-dorm-upload.pem",
         "Trusted Certificate Authorities",
         "Import each trusted CA: trusted-ca-1.pem",
+        "x509 Certificate",
+        "upload cas-dorm-upload.pem",
         "on the secondary, cas-dorm-b",
         "Restart",
         "ccapki check-ha cas-dorm",

@@ -53,3 +53,38 @@ def test_a_usable_pending_key_gets_no_warning(
     for key in (rsa.generate_private_key(65537, 2048), ec.generate_private_key(ec.SECP384R1())):
         r = ok(cli("import", write(tmp_path / "k.pem", _pem(key))))
         assert "warning" not in r.err, r.err
+
+
+def test_a_cas_own_private_key_is_refused_not_kept_pending(
+    cli: Cli, keyfile_store: Path, tmp_path: Path
+) -> None:
+    """A walkthrough imported an outside CA's intermediate key (tpca/int.key) by mistake:
+    it was sealed in the store as a pending key no CSR or identity names, without a word.
+    A key whose public key is a CA certificate's (the store's CAs, a stored chain's, or
+    one in the batch) is refused, naming the CA and the file, and nothing is written."""
+    from kit.certs import OutsideCA, key_pem, pem
+
+    ok(cli("apply", FAQ))
+    outside = OutsideCA.make("Walk Outside")
+    before = ok(cli("keys", "list")).out
+    # with its certificate in the same batch
+    ca_file = write(tmp_path / "int.pem", pem(outside.inter))
+    key_file = write(tmp_path / "int.key", key_pem(outside.inter_key))
+    r = cli("import", str(ca_file), str(key_file))
+    assert r.code == 2, r.both
+    error, hint = r.err.splitlines()[:2]
+    assert error == (
+        f"error: {key_file}: is the private key of the CA certificate Walk Outside Issuing "
+        "CA, not of an appliance's identity: ccapki keeps no outside CA's key (nothing was "
+        "imported)"
+    )
+    assert hint.startswith("hint: leave the key out and import the CA certificate alone")
+    assert "Traceback" not in r.err
+    assert ok(cli("keys", "list")).out == before
+    # the CA's certificate already in the store (imported alone), the key alone after it
+    ok(cli("import", str(write(tmp_path / "root.pem", pem(outside.root)))))
+    r = cli("import", str(write(tmp_path / "root.key", key_pem(outside.root_key))))
+    assert r.code == 2, r.both
+    assert "is the private key of the CA certificate Walk Outside Root," in r.err
+    assert "the store holds Walk Outside Root's certificate already: nothing to import" in r.err
+    assert ok(cli("keys", "list")).out == before

@@ -229,7 +229,7 @@ def test_the_recovery_kit_and_the_lab_name_the_appliance_by_its_address(
     ok(cli("backup", "appliance", "cas-pair-a", "--out", tmp_path / "kit", env=pw))
     readme = (tmp_path / "kit" / "README.txt").read_text()
     assert "Certificate: CN=10.6.0.10" in readme
-    assert "1. On cas-pair-a (10.6.0.11), open SSL > x509 Certificate" in readme
+    assert "2. On cas-pair-a (10.6.0.11), open SSL > x509 Certificate" in readme
     assert "on the secondary, cas-pair-b (10.6.0.12), repeat" in readme
     assert "None" not in readme
     spec = load_spec(str(keyfile_store))  # what `ccapki lab up` serves

@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from kit.cli import Cli, ok
 
 
@@ -64,3 +66,20 @@ def test_no_tls_on_a_network_address_warns_of_clear_text(keyfile_store: Path) ->
     err = _serve_stderr(keyfile_store, "0.0.0.0:0")
     assert "warning: --no-tls on 0.0.0.0: passwords, session cookies and API tokens" in err, err
     assert "--no-tls" not in _serve_stderr(keyfile_store, "127.0.0.1:0")
+
+
+def test_a_machine_name_that_is_no_dns_name_is_left_out_of_the_service_certificate(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The service's own certificate names the machine when its name is a DNS name; one
+    that is not ("build_01") is left out, not refused (service_certificate refuses names
+    that are no DNS names, and `serve` must still start)."""
+    import socket
+
+    from ccapki.cli.serve import _service_cert_names
+
+    monkeypatch.setattr(socket, "gethostname", lambda: "build_01")
+    assert _service_cert_names("0.0.0.0") == ["localhost", "127.0.0.1", "::1"]
+    monkeypatch.setattr(socket, "gethostname", lambda: "pki-host")
+    names = _service_cert_names("10.0.0.5")
+    assert names == ["10.0.0.5", "localhost", "127.0.0.1", "::1", "pki-host"]

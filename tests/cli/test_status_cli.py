@@ -62,6 +62,9 @@ def test_status_lists_every_certificate_by_days_left(cli: Cli, faq: Path) -> Non
     assert data["exit_code"] == 0
     assert data["deployments"] == {"faq-campus": {"release": "4.8.0", "warn_days": [60, 30, 7]}}
     assert len([i for i in data["items"] if i["kind"] == "trust-root"]) == 10
+    # a walkthrough: counts.items (rows: the root once) was not len(items) and nothing
+    # said why; counts.listed is
+    assert (data["counts"]["items"], data["counts"]["listed"]) == (9, len(data["items"]))
     assert set(_identities(data)) == IDENTITIES
     r = ok(cli("status", "--nagios"))
     assert r.out.splitlines() == [
@@ -274,6 +277,8 @@ def test_status_on_postgresql(cli: Cli, home: Path, monkeypatch: pytest.MonkeyPa
     data = ok(cli("status", "--json")).json()
     assert set(_identities(data)) == IDENTITIES
     assert data["counts"]["ok"] == 9  # the root ten appliances trust: one row
+    # the walkthrough: counts.items (rows) was not len(items) and nothing said why
+    assert data["counts"]["listed"] == len(data["items"]) > data["counts"]["items"]
     when = _not_after(cli) - 3 * DAY
     assert cli("status", "--nagios", now=when).out.startswith("CCAPKI WARNING - 6 within 7 days")
 

@@ -33,7 +33,7 @@ def test_watch_says_not_valid_yet_as_status_does(cli: Cli, keyfile_store: Path) 
     line = _line(r.out)
     assert line.startswith("faq-campus: ok:"), r.out  # the run did its work
     assert f", {counts['not_yet_valid']} not valid yet" in line, line
-    warned = counts["expired"] + counts["warning"] + counts["missing"]
+    warned = counts["warning"] + counts["missing"]
     assert f"{warned} in a warning stage" in line, line
     run = ok(cli("watch", "--once", "--no-probe", "--json", now=EARLY)).json()["runs"][0]
     assert (run["warnings"], run["not_yet_valid"]) == (warned, counts["not_yet_valid"]), run
@@ -61,3 +61,22 @@ def test_watch_says_a_damaged_certificate_as_status_does(cli: Cli, keyfile_store
     assert "0 in a warning stage, 1 stored certificate damaged (run `ccapki doctor`)" in line
     run = ok(cli("watch", "--once", "--no-probe", "--json")).json()["runs"][0]
     assert (run["warnings"], run["damaged"], run["status_exit_code"]) == (0, 1, 1), run
+
+
+def test_watch_counts_expired_apart_as_status_does(cli: Cli, keyfile_store: Path) -> None:
+    """A walkthrough: "3 certificates fine, 2 in a warning stage" while `status` said "2
+    expired". Expired certificates are CRITICAL to `status`: said apart ("N expired"),
+    counted apart in the JSON, never among the warnings."""
+    ok(cli("apply", FAQ))
+    late = NOW + dt.timedelta(days=3000)  # every identity expired, the CAs still valid
+    status = cli("status", "--json", now=late)
+    counts = status.json()["counts"]
+    assert counts["expired"] > 0, counts
+    r = ok(cli("watch", "--once", "--no-probe", now=late))
+    line = _line(r.out)
+    assert line.startswith("faq-campus: ok:"), r.out  # the run did its work
+    warned = counts["warning"] + counts["missing"]
+    assert f"{warned} in a warning stage, {counts['expired']} expired" in line, line
+    run = ok(cli("watch", "--once", "--no-probe", "--json", now=late)).json()["runs"][0]
+    assert (run["warnings"], run["expired"]) == (warned, counts["expired"]), run
+    assert run["status_exit_code"] == 1, run

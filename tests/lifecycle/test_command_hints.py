@@ -45,7 +45,10 @@ def test_no_store_says_so(cli: CliRunner, home: Path, args: tuple[str, ...]) -> 
         assert re.fullmatch(r"error: the database postgresql\S+ holds no ccapki schema", error)
     else:
         assert error == f"error: no ccapki store at {home}", error
-    assert "ccapki init" in hint, hint
+        # the exact command, on the store this one was given (run as printed: never
+        # the default store)
+        assert f"`ccapki --home {home} init`" in hint, hint
+    assert "init`" in hint, hint
     assert "pass the deployment file" not in hint
     assert "ccapki plan" not in hint
 

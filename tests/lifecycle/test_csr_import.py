@@ -244,7 +244,14 @@ def test_pkcs12_with_cert_key_and_chain(
     r = cli("import", pfx)
     assert r.code == 2
     assert "password" in r.err.lower()
-    _imported(cli("import", pfx, "--password", "p12-secret"), "batch")
+    r = cli("import", pfx, "--password", "p12-secret")
+    _imported(r, "batch")
+    # the walkthrough: nothing said the CSR of cas-tp, on another key, stays pending
+    (warning,) = [w.strip() for w in r.out.splitlines() if "has a CSR pending" in w]
+    assert warning.startswith(
+        f"warning: cas-tp has a CSR pending on another key ({pending.spki[:16]}, made "
+    ), r.out
+    assert f"`ccapki keys retire {pending.spki[:16]}`" in warning
     rows = {k["fingerprint"]: k for k in keys_json(cli)}
     spki = public_key_fingerprint(key)
     assert (rows[spki]["identity"], rows[spki]["state"]) == ("cas-tp", "active")

@@ -150,6 +150,12 @@ def test_a_command_without_a_deployment_says_which_exist(cli: Cli, two: Path) ->
         )
         assert "--deployment NAME" in r.err
         assert "CCAPKI_DEPLOYMENT" in r.err
+        assert "open_store" not in r.err  # (was: "in Python: open_store(...)", in a CLI hint)
+    # a Python script is told in its own words
+    with ccapki.open_store(two) as store, pytest.raises(ccapki.InputError) as exc:
+        store.identities.current()
+    assert "open_store(..., deployment=NAME)" in exc.value.hint
+    assert "--deployment" not in exc.value.hint
     r = error_with_hint(cli("--deployment", "lab", "inspect", "cas-guest"))
     assert f"no deployment 'lab' (it holds: {CAMPUS}, {HOSPITAL})" in r.err
     # a file names its own deployment: --deployment naming another is refused
@@ -157,6 +163,25 @@ def test_a_command_without_a_deployment_says_which_exist(cli: Cli, two: Path) ->
     assert f"is deployment '{CAMPUS}', and --deployment" in r.err
     # with one deployment, none needs naming
     ok(cli("deployments"))
+
+
+def test_ccapki_deployment_in_the_shell_gives_way_to_a_file(cli: Cli, two: Path) -> None:
+    """A walkthrough: with CCAPKI_DEPLOYMENT=hospital exported for everyday commands, `plan`
+    and `apply` of the campus file were refused ("and --deployment (or CCAPKI_DEPLOYMENT)
+    names 'hospital'"). The shell's default is for commands given no file: a file names
+    its own deployment; --deployment on the command line still must agree with it."""
+    env = {"CCAPKI_DEPLOYMENT": HOSPITAL}
+    r = ok(cli("plan", FAQ, "--json", env=env))
+    assert r.json()["deployment"] == CAMPUS
+    r = ok(cli("apply", FAQ, env=env))
+    assert "nothing to do" in r.out
+    # commands given no file still act on the shell's deployment
+    r = ok(cli("inspect", "cas-guest", "--format", "json", env=env))
+    with ccapki.open_store(two, deployment=HOSPITAL) as store:
+        held = store.identities.current()["cas-guest"]
+    assert r.json()["sha256"].replace(":", "").lower() == held.fingerprint
+    r = error_with_hint(cli("--deployment", HOSPITAL, "apply", FAQ, env=env))
+    assert f"is deployment '{CAMPUS}', and --deployment names '{HOSPITAL}'" in r.err
 
 
 def test_one_deployment_is_implied(cli: Cli, keyfile_store: Path) -> None:

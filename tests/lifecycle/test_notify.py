@@ -151,8 +151,42 @@ def test_webhook_post_is_signed_over_the_exact_body() -> None:
         "endpoints",
         "reason",
         "text",
+        "next",
         "sent_at",
     }
+    assert body["next"] == (
+        "`ccapki --deployment campus renew cas-dorm --commit` (a new certificate from its "
+        "source: reissued, or a CSR for a third-party CA), then install it on the appliance "
+        "(`ccapki --deployment campus export cas-dorm`)"
+    )
+
+
+def test_every_notice_names_the_command_that_starts_its_fix() -> None:
+    """A walkthrough: a notification said what expires, not what to run. Each kind and
+    stage names a command of the deployment it is about (a store may hold several)."""
+    for stage, words in (
+        ("30", "renew cas-dorm --commit"),
+        ("expired", "renew cas-dorm --commit"),
+        ("missing", "status` names the step"),
+        ("damaged", "doctor`"),
+    ):
+        n = _notice(stage=stage)
+        assert f"`ccapki --deployment campus {words}" in n.next, (stage, n.next)
+    # drift: install what the store holds, then probe again
+    records = [
+        _probe("cas-a", "control", verdict, "11" * 32)
+        for verdict in (
+            ProbeVerdict.UNKNOWN,
+            ProbeVerdict.STALE,
+            ProbeVerdict.HA_MISMATCH,
+            ProbeVerdict.TEMPORARY,
+        )
+    ]
+    got = drift_notices("campus", records)
+    assert len(got) == 4
+    for notice in got:
+        assert notice.next.endswith("then `ccapki --deployment campus probe`"), notice.next
+        assert "ccapki --deployment campus export" in notice.next
 
 
 def test_a_tampered_body_fails_the_receivers_check() -> None:

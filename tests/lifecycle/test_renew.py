@@ -125,6 +125,46 @@ def answer(
     return cert
 
 
+def test_a_csr_whose_key_was_retired_never_holds_a_renewal_back(
+    cli: CliRunner,
+    third_party: Callable[[str], Path],
+    home: Path,
+    tmp_path: Path,
+) -> None:
+    """A CSR made by mistake and its key retired (`ccapki keys retire`) awaits nothing:
+    `renew --due` makes cas-tp's CSR when it comes due, as `status` says it will, instead of
+    skipping cas-tp for "a CSR that awaits the CA's certificate" (seen in a walkthrough:
+    the certificate would have expired, nobody warned by the renewal run); `trust check`
+    and `status` say no CSR awaits the CA either."""
+    from ccapki.lifecycle.trustops import load_inventory
+
+    path = third_party(THIRD_PARTY_DEP)
+    day = NOW + dt.timedelta(days=1)  # after the current certificate came
+    ok(cli("csr", "cas-tp", "--out", tmp_path / "mistake", now=day))
+    (spki,) = pending(cli, "cas-tp")
+    ok(cli("keys", "retire", spki[:16], now=day))
+    assert pending(cli, "cas-tp") == []
+
+    def awaiting() -> dict[str, dt.datetime]:
+        with open_store(home) as store:
+            dep = ccapki.load_deployment(path)
+            with store.scoped(dep.name):
+                return load_inventory(store, dep).awaiting
+
+    assert awaiting() == {}  # what trust check and its fixes read
+    later = NOW + dt.timedelta(days=350)  # cas-tp: 15 days left
+    status = cli("status", now=later).out  # exit 1: something is due
+    assert "next: make its CSR and send it to the CA" in status
+    dry = ok(cli("renew", "--due", now=later))
+    assert "skipped cas-tp" not in dry.out
+    assert [t.split()[1] for o, t in steps(dry.out) if o == 2] == ["cas-tp"]
+    assert "a new CSR on a new pending key" in dry.out
+    out = tmp_path / "renewal"
+    r = ok(cli("renew", "--due", "--commit", "--out", out, now=later))
+    assert (out / "cas-tp.csr").exists(), r.out
+    assert list(awaiting()) == ["cas-tp"]  # the new CSR awaits the CA
+
+
 def test_third_party_gets_a_csr_and_a_pending_key_then_the_import_makes_it_current(
     cli: CliRunner,
     third_party: Callable[[str], Path],

@@ -78,6 +78,12 @@ def _garbage(pki: Pki) -> bytes:
     return b"\x00" + random.Random(1234).randbytes(4000)
 
 
+def _backup_head() -> bytes:
+    from ccapki.backup import MAGIC
+
+    return MAGIC + b"\x00\x01" + bytes(200)
+
+
 def _png(pki: Pki) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + bytes(100)
 
@@ -167,6 +173,9 @@ CORPUS: list[Case] = [
     ("x25519.key", _x25519_key, None, FileFormatError, "which cannot sign"),
     ("garbage.bin", _garbage, None, FileFormatError, "binary data that is neither PEM nor DER"),
     ("image.crt", _png, None, FileFormatError, "is a PNG image"),
+    # a walkthrough ran `ccapki inspect hosp.backup`: "binary data ... (starts with 43 43 41
+    # 50 4b 49 42 4b)", which spells CCAPKIBK
+    ("hosp.backup", lambda p: _backup_head(), None, FileFormatError, "is a ccapki backup"),
     ("notes.txt", lambda p: b"please find the cert attached\n", None, FileFormatError, "text"),
     ("pub.pem", _public_key_only, None, FileFormatError, "PEM blocks: PUBLIC KEY"),
     # SEQUENCE { INTEGER 5 }: well-formed DER, of no kind ccapki reads

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -118,6 +119,49 @@ def test_the_login_form_needs_its_double_submit_csrf_token(service: Service) -> 
     assert c.post("/login", data={**form, "csrf_token": token + "x"}).status_code == 403
     assert SESSION_COOKIE not in c.cookies
     assert c.post("/login", data={**form, "csrf_token": token}).status_code == 200
+
+
+def test_a_login_sent_as_json_is_told_it_takes_a_form(service: Service) -> None:
+    """A walkthrough's script posted JSON to /login and read "body.name: Field required"
+    (the fields were there, in the wrong kind of body): it is told the route takes a form,
+    and that a script sends an API token instead."""
+    c = service.client()
+    token = c.get("/login/csrf").json()["csrf_token"]
+    body = {"name": "viewer", "password": PASSWORDS["viewer"], "csrf_token": token}
+    r = c.post("/login", json=body)
+    assert r.status_code == 415, r.text
+    problem = r.json()
+    assert "takes form fields (`name`, `password`" in problem["error"]
+    assert "this request sent application/json" in problem["error"]
+    assert "Authorization: Bearer" in problem["hint"]
+    assert SESSION_COOKIE not in c.cookies
+    # a form missing a field is still told which
+    r = c.post("/login", data={"name": "viewer", "csrf_token": token})
+    assert r.status_code == 422, r.text
+    assert "password" in r.json()["error"]
+    assert c.post("/login", data=body).status_code == 200
+
+
+def test_a_form_sent_to_a_json_route_is_told_it_takes_json(service: Service) -> None:
+    """A walkthrough: `curl -d 'text=abc' .../deployments` (a form, curl's default) got a
+    422 "body: Input should be a valid dictionary or object to extract fields from". It
+    is told the route takes JSON, and how to send it."""
+    c = service.client("operator")
+    for sent, kind in (
+        ({"data": {"text": "abc"}}, "application/x-www-form-urlencoded"),
+        ({"content": b"text", "headers": {"content-type": "text/plain"}}, "text/plain"),
+    ):
+        r = c.post("/api/v1/deployments", **sent)  # type: ignore[arg-type]
+        assert r.status_code == 415, r.text
+        problem = r.json()
+        assert problem["error"] == (
+            f"POST /api/v1/deployments takes a JSON body; this request sent {kind}"
+        )
+        assert "Content-Type: application/json" in problem["hint"]
+    # JSON that is not what the route takes: still the fields named (422)
+    r = c.post("/api/v1/deployments", json={"txt": "abc"})
+    assert r.status_code == 422, r.text
+    assert "txt" in r.json()["error"]
 
 
 def test_a_browser_login_goes_to_next_and_never_off_site(service: Service) -> None:
@@ -364,6 +408,46 @@ def test_an_anonymous_body_is_never_parsed(service: Service) -> None:
     # multipart uploads too
     r = c.post(f"/api/v1/deployments/{DEPLOYMENT}/import", files={"files": ("a.pem", b"x")})
     assert r.status_code == 401, r.text
+
+
+def test_a_body_that_stops_coming_is_refused_with_408(
+    service_home: tuple[Path, dict[str, str]],
+) -> None:
+    """A walkthrough: a client that sent part of an upload and waited held the request
+    open for ever (and Ctrl-C of `serve` then printed uvicorn's traceback). A body of
+    which nothing arrives for body_timeout seconds gets a 408 problem, and the
+    connection is closed; a body that keeps coming, slowly, is read whole."""
+    import socket
+
+    home, tokens = service_home
+    app = create_app(config_for(home, body_timeout=0.5))
+    with running(app) as url:
+        port = int(url.rsplit(":", 1)[1])
+        head = (
+            "POST /api/v1/deployments HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Authorization: Bearer {tokens['operator']}\r\n"
+            "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+        )
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+            sock.sendall(head.encode() + b'{"text": "')
+            answer = b""
+            while chunk := sock.recv(65536):  # the server closes it
+                answer += chunk
+        status, _, rest = answer.partition(b"\r\n")
+        assert status == b"HTTP/1.1 408 Request Timeout", answer[:300]
+        assert b"application/problem+json" in rest
+        assert b"the request body stopped coming" in rest
+        # slow but steady: every part within the timeout, the whole is read (a 4xx about
+        # its content, not a 408)
+        body = b'{"text": "[deployment]"}'
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+            sock.sendall(head.replace("100", str(len(body))).encode())
+            for i in range(0, len(body), 8):
+                time.sleep(0.2)
+                sock.sendall(body[i : i + 8])
+            answer = sock.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 4"), answer[:200]
+        assert not answer.startswith(b"HTTP/1.1 408"), answer[:300]
 
 
 def test_bodies_over_the_limit_are_413_by_length_or_while_streaming(

@@ -82,6 +82,55 @@ def test_serve_starts_over_several_deployments_and_says_whose_ca_signed_it(
     assert _issuer_cn(cert) == "Bulk Org Clean Access Appliance CA"
 
 
+def test_serve_keeps_to_the_ca_it_signed_with_when_a_deployment_is_added(
+    service_home: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    """A walkthrough: the service's CA was "the first deployment by name", so adding a
+    deployment that sorts first changed the CA its clients had been told to trust (every
+    client then refused the service). The deployment that signed is kept in the store; a
+    serve naming none keeps to it; --deployment chooses another (kept from then on)."""
+    home, _ = service_home
+    lines, cert, _ = _serve(home, tmp_path / "a")
+    assert "deployment faq-campus (" in lines[1]
+    first = _issuer_cn(cert)
+    with ccapki.open_store(home, clock=lambda: NOW) as store:  # sorts before faq-campus
+        ccapki.apply(store, ccapki.parse_deployment(bulk_deployment(1, "aaa"), "aaa.toml"))
+        assert store.deployments.names()[0] == "aaa"
+    lines, cert, _ = _serve(home, tmp_path / "b")
+    assert lines[1] == (
+        "TLS: a 30-day certificate from the internal CA of deployment faq-campus "
+        "(Example University Clean Access Appliance CA; the one serve used before; "
+        "--deployment NAME chooses another)\n"
+    )
+    assert _issuer_cn(cert) == first
+    lines, cert, _ = _serve(home, tmp_path / "c", "--deployment", "aaa")
+    assert _issuer_cn(cert) == "Bulk Org Clean Access Appliance CA"
+    lines, cert, _ = _serve(home, tmp_path / "d")
+    assert "deployment aaa (" in lines[1]
+    assert "the one serve used before" in lines[1]
+    assert _issuer_cn(cert) == "Bulk Org Clean Access Appliance CA"
+
+
+def test_serve_says_the_deployments_before_its_ca_have_none(
+    service_home: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    """A walkthrough: deployments clinic (self-signed: no internal CA) and hospital; serve
+    said hospital was "the first of 2 deployments by name": clinic is. It says hospital
+    is the first that has an internal CA."""
+    home, _ = service_home
+    text = bulk_deployment(1, "aaa").replace('source = "internal"', 'source = "self-signed"')
+    with ccapki.open_store(home, clock=lambda: NOW) as store:
+        ccapki.apply(store, ccapki.parse_deployment(text, "aaa.toml"))
+        assert store.deployments.names() == ["aaa", "faq-campus"]
+    lines, cert, _ = _serve(home, tmp_path / "a")
+    assert lines[1] == (
+        "TLS: a 30-day certificate from the internal CA of deployment faq-campus "
+        "(Example University Clean Access Appliance CA; the first by name that has an "
+        "internal CA, of 2 deployments; --deployment NAME chooses)\n"
+    )
+    assert _issuer_cn(cert) == "Example University Clean Access Appliance CA"
+
+
 def test_serve_on_a_store_without_an_internal_ca_makes_its_own_certificate(
     cli: Cli, keyfile_store: Path, tmp_path: Path
 ) -> None:

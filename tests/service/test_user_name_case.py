@@ -55,10 +55,19 @@ def test_web_and_rest_find_a_user_whatever_the_case(service: Service) -> None:
     r = admin.patch("/api/v1/users/OPERATOR", json={"role": "viewer"})
     assert r.status_code == 200, r.text
     assert r.json()["name"] == "operator"
-    # an admin cannot disable itself by typing its name in another case either
+    # an admin cannot disable itself by typing its name in another case either; the only
+    # admin is refused as the last one (409, as docs/service.md says; a walkthrough got 400
+    # and "ask another admin" with no other admin)
     r = admin.patch("/api/v1/users/ADMIN", json={"disabled": True})
+    assert r.status_code == 409, r.text
+    assert "'admin' is the last active admin" in r.json()["error"]
+    assert "make another user admin first" in r.json()["hint"]
+    r = admin.post("/api/v1/users", json={"name": "ann", "role": "admin"})
+    assert r.status_code == 201, r.text
+    r = admin.patch("/api/v1/users/ADMIN", json={"role": "viewer"})
     assert r.status_code == 400, r.text
     assert "cannot demote or disable itself" in r.json()["error"]
+    assert "ask another admin (ann;" in r.json()["hint"]
 
 
 def test_a_wrong_password_under_another_case_still_counts(service: Service) -> None:

@@ -70,3 +70,39 @@ def test_an_admin_may_and_an_operator_may_send_them_unchanged(service: Service) 
     changed = text.replace("data.key", "ccapki.db")
     r = service.client("operator").post("/api/v1/deployments", json={"text": changed})
     assert r.status_code == 403, r.text
+
+
+def test_an_operator_may_not_send_the_smtp_password_elsewhere(service: Service) -> None:
+    """The password itself goes to the mail server (SMTP AUTH): keeping
+    ``smtp_password_env`` as the admin set it while pointing ``smtp`` (or the login, or
+    STARTTLS) elsewhere hands it to a server of the operator's choosing (a walkthrough
+    received it on 127.0.0.1). 403, nothing queued; the same file as stored passes."""
+    text = FAQ.read_text() + NOTIFY
+    r = service.client("admin").post("/api/v1/deployments", json={"text": text})
+    assert r.status_code == 202, r.text
+    from ccapki.service.jobs import JobRunner
+
+    assert JobRunner(service.store, "test").run_once()
+    op = service.client("operator")
+    jobs = len(op.get("/api/v1/jobs").json())
+    for changed in (
+        text.replace("mail.example.net:587", "127.0.0.1:2525"),
+        text.replace('smtp_user = "ccapki"', 'smtp_user = "someone"'),
+    ):
+        r = op.post("/api/v1/deployments", json={"text": changed})
+        assert r.status_code == 403, r.text
+        assert "[notify] smtp, smtp_user, smtp_starttls" in r.json()["error"]
+    assert len(op.get("/api/v1/jobs").json()) == jobs  # nothing queued
+    assert _stored(service) == text
+    again = op.post("/api/v1/deployments", json={"text": text})
+    assert again.status_code == 202, again.text
+    assert JobRunner(service.store, "test").run_once()
+    # without a password to send, where the mail goes is an operator's to change
+    bare = FAQ.read_text() + NOTIFY.replace('smtp_password_env = "AWS_SECRET_ACCESS_KEY"\n', "")
+    bare = bare.replace('smtp_user = "ccapki"\n', "")
+    for t in (bare, bare.replace("mail.example.net:587", "mail2.example.net:587")):
+        r = service.client("admin" if t is bare else "operator").post(
+            "/api/v1/deployments", json={"text": t}
+        )
+        assert r.status_code == 202, r.text
+        assert JobRunner(service.store, "test").run_once()

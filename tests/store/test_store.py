@@ -193,7 +193,7 @@ def test_missing_store(cli: CliRunner, home: Path, tmp_path: Path) -> None:
             assert "\nhint: run `ccapki init` to create the store in it" in r.err
         else:
             assert r.err.startswith(f"error: no ccapki store at {home}")
-            assert "\nhint: run `ccapki init` first" in r.err
+            assert f"\nhint: create it with `ccapki --home {home} init`" in r.err
     assert not home.exists()
 
 

@@ -110,3 +110,23 @@ def test_a_duplicate_name_names_its_first_owner(
     text = _file().replace('name = "cas1"', f'name = "{name}"')
     error, _hint = _refused(cli, tmp_path, text, f'name = "{name}"', nth=2)
     assert f"duplicate name {name!r} (already used by {owner})" in error, error
+
+
+@pytest.mark.parametrize(
+    ("name", "said"),
+    [
+        ("bad name", '"bad name" is not a valid name'),
+        ("x" * 5000, '"' + "x" * 40 + '..." (5000 characters) is not a valid name'),
+    ],
+)
+def test_a_bad_name_is_quoted_as_written_and_a_long_one_shortened(
+    cli: CliRunner, tmp_path: Path, name: str, said: str
+) -> None:
+    """A walkthrough gave a 5,000-character name: the error line quoted all of it."""
+    path = write(tmp_path / "d.toml", _file().replace('name = "t"', f'name = "{name}"'))
+    r = cli("plan", str(path), home_dir=None)
+    assert r.code == 2
+    first, hint = r.err.splitlines()
+    assert first == f"error: {path}:2: deployment.name: {said}"
+    assert len(first) < 200 + len(str(path))
+    assert hint.startswith("hint: names use letters, digits")

@@ -48,3 +48,23 @@ def test_unknown_keys_suggest_only_a_close_one(text: str, said: str) -> None:
     assert said.rstrip("\n") in str(info.value)
     if said.endswith("\n"):
         assert "did you mean" not in str(info.value)
+
+
+def test_every_unknown_key_of_the_file_is_named_at_once() -> None:
+    """A walkthrough: `colour` in [deployment] and `hostnme` in [cam] took two runs to find;
+    the first is the error, the hint names the others with their lines."""
+    text = (
+        _HEAD
+        + 'colour = "blue"\n'
+        + '[cam]\nname = "cam"\nhostnme = "cam.x.test"\nhostname = "cam.x.test"\n'
+        + 'ip = "10.0.0.1"\n'
+    )
+    with pytest.raises(DeploymentError) as info:
+        parse_deployment(text, "d.toml")
+    assert "unknown key 'colour' in deployment" in str(info.value)
+    assert info.value.line == 6
+    assert info.value.hint.endswith("; the file has 1 more unknown key: 'hostnme' in cam (line 9)")
+    # one unknown key: no word of others
+    with pytest.raises(DeploymentError) as info:
+        parse_deployment(text.replace('colour = "blue"\n', ""), "d.toml")
+    assert "more unknown" not in info.value.hint

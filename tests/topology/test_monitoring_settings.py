@@ -74,6 +74,15 @@ smtp_password_env = "SMTP_PASSWORD"
         ('[notify]\nwebhook_secret_env = "SECRET"\n', 11, "without a webhook"),
         ('[notify]\nwebhook = "http://h/"\nwebhook_secret_env = "a-b"\n', 12, "variable name"),
         ('[notify]\nsmtp = "mail.example.org"\n', 11, "smtp"),
+        # caught when the file is read, not first when `watch` runs (a walkthrough)
+        ('[notify]\nwebhook = "http://127.0.0.1:99999/x"\n', 11, "port '99999' is not a number"),
+        ('[notify]\nwebhook = "https://h:port/x"\n', 11, "port 'port' is not a number"),
+        (
+            '[notify]\nemail_to = ["a@b.org"]\nemail_from = "c@b.org"\nsmtp = "m.b.org:587"\n'
+            'smtp_user = "u"\nsmtp_password_env = "PW"\nsmtp_starttls = false\n',
+            16,
+            "smtp_user logs in without STARTTLS",
+        ),
     ],
 )
 def test_bad_settings_name_their_line(extra: str, line: int, words: str) -> None:

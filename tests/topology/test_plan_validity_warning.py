@@ -59,6 +59,10 @@ def test_plan_and_apply_say_it_up_front_and_the_fix_they_give_passes_trust_check
     clients, _, rest = said.partition(" refuse TLS server certificates valid over 825 days")
     assert "macOS 10.15+" in clients
     assert "iOS 13+" in clients
+    # the Agent on macOS is said with macOS, not as a second "macOS 10.15+" that reads like
+    # a repeat (a walkthrough: "Clean Access Agent on macOS 10.15+, macOS 10.15+ and ...")
+    assert clients.count("macOS 10.15+") == 1, clients
+    assert "macOS 10.15+ (its browsers and the Clean Access Agent)" in clients
     assert rest.startswith(" (Apple HT210176")
     assert "web-login and admin-gui, and `ccapki trust check` fails those cells" in rest
     assert "validity_days = 824 or less" in said

@@ -55,6 +55,10 @@ def test_a_short_release_default_is_said(release: str) -> None:
     assert said.startswith("cam and cas1 are planned valid for 90 days"), said
     assert f"CCA {release} default" in said
     assert "validity_days" in said
+    # what renews them: `renew --due --commit` (`watch` only warns; a walkthrough found
+    # "`ccapki watch` renews" here, and an administrator relying on it lets them lapse)
+    assert "`ccapki renew --due --commit` renews" in said
+    assert "`ccapki watch` renews" not in said
 
 
 def test_many_are_counted() -> None:

@@ -28,6 +28,7 @@ import click
 
 from ccapki import __version__
 from ccapki.cli.common import FiniteFloatRange
+from ccapki.cli.interrupts import at_a_seam, deliver_again, signal_handler
 from ccapki.errors import (
     CcapkiError,
     InputError,
@@ -299,6 +300,9 @@ class Env:
     wait: float = 60.0
     #: ``--deployment`` / ``CCAPKI_DEPLOYMENT``: the deployment a command acts on
     deployment_option: str | None = None
+    #: ``deployment_option`` came from ``CCAPKI_DEPLOYMENT`` (a default for the shell):
+    #: a deployment file naming another deployment wins over it
+    deployment_from_env: bool = False
     #: the deployment the command's deployment file names (see :meth:`act_on`)
     _acting: str | None = field(default=None, repr=False)
     _now: dt.datetime | None = field(default=None, repr=False)
@@ -462,6 +466,15 @@ class Env:
                     "or run `ccapki init` first",
                 )
 
+        if url is None and not Store.exists(self.home, None):
+            from ccapki.home import KEY_FILE
+
+            if not (self.home / KEY_FILE).exists():  # (a data.key alone: the open says)
+                raise StoreError(
+                    f"no ccapki store at {self.home}",
+                    f"create it with `{self.command_for('init')}` (or point --home / "
+                    "CCAPKI_HOME at your store)",
+                )
         try:
             store = Store.open(
                 self.home,
@@ -495,15 +508,21 @@ class Env:
         `ccapki --home X upgrade` when --home was given, `CCAPKI_HOME=X ccapki upgrade`
         when only CCAPKI_HOME names it, else `ccapki upgrade` (a CCAPKI_DATABASE_URL
         stays as set: its password is never repeated)."""
+        return self.command_for("upgrade")
+
+    def command_for(self, sub: str) -> str:
+        """``ccapki SUB`` on this store, as the administrator runs it (see
+        :meth:`upgrade_command`): a hint's command, run as printed, acts on the store
+        this command was given, never the default one."""
         import shlex
 
         if self.database_url is None:
             if self.home_option is not None:
-                return f"ccapki --home {shlex.quote(self.home_option)} upgrade"
+                return f"ccapki --home {shlex.quote(self.home_option)} {sub}"
             home = os.environ.get("CCAPKI_HOME")
             if home:
-                return f"CCAPKI_HOME={shlex.quote(home)} ccapki upgrade"
-        return "ccapki upgrade"
+                return f"CCAPKI_HOME={shlex.quote(home)} ccapki {sub}"
+        return f"ccapki {sub}"
 
     @contextlib.contextmanager
     def optional_store(self) -> Iterator[Store | None]:
@@ -532,13 +551,16 @@ class Env:
     def act_on(self, name: str, *, source: str) -> None:
         """Act on deployment ``name``, the one the deployment file ``source`` names.
 
-        Raises :class:`InputError` when ``--deployment`` names another.
+        Raises :class:`InputError` when ``--deployment`` names another; a
+        ``CCAPKI_DEPLOYMENT`` naming another gives way to the file (its default is for
+        commands given no file).
         """
         option = self.deployment_option
+        if option is not None and option != name and self.deployment_from_env:
+            self.deployment_option = option = None
         if option is not None and option != name:
             raise InputError(
-                f"{source} is deployment {name!r}, and --deployment (or CCAPKI_DEPLOYMENT) "
-                f"names {option!r}",
+                f"{source} is deployment {name!r}, and --deployment names {option!r}",
                 "a command given a deployment file acts on the deployment it names: drop "
                 f"--deployment, or give the file of {option!r}",
             )
@@ -658,7 +680,13 @@ def cli(
                 f"--{name} is empty",
                 f"give it a value (`--{name} {what}`), or leave --{name} out for the default",
             )
-    ctx.obj = Env(home_option=home, debug=debug, wait=wait, deployment_option=deployment or None)
+    ctx.obj = Env(
+        home_option=home,
+        debug=debug,
+        wait=wait,
+        deployment_option=deployment or None,
+        deployment_from_env=ctx.get_parameter_source("deployment") is ParameterSource.ENVIRONMENT,
+    )
 
 
 def _say_error(message: str, hint: str | None) -> None:
@@ -714,12 +742,14 @@ def _signals_raise_interrupted(*, exiting: bool = False) -> Iterator[None]:
         # a moment later, from another thread: handled in the main thread once the code
         # that swallowed it has returned
         _Late.interrupted_at = None
-        later = threading.Timer(0.001, os.kill, (os.getpid(), signum))
-        later.daemon = True
-        later.start()
+        deliver_again(signum)
 
+    @signal_handler
     def handler(signum: int, frame: FrameType | None) -> None:
         if _Late.done:
+            return
+        if at_a_seam(frame):  # a context manager entering or leaving: once it has
+            deliver_again(signum)
             return
         while frame is not None:
             if frame.f_code is swallowed.__code__:  # raising here would be lost again

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     import datetime as dt
     from collections.abc import Sequence
 
-    from ccapki.lifecycle.apply import ApplyResult, Progress
+    from ccapki.lifecycle.apply import ApplyResult, Progress, Unsaid
     from ccapki.store.records import StoredIdentity
     from ccapki.store.session import Store
     from ccapki.topology.model import Deployment
@@ -188,7 +188,17 @@ def apply(env: Env, file: str | None, dry_run: bool, as_json: bool, no_acme: boo
         if result.issued:  # held by apply in memory (a bulk apply: none read back)
             current = result.stored if result.stored is not None else store.identities.current()
         acme = _acme_due(store, dep, env, dry_run=dry_run, no_acme=no_acme)
-        steps = _install_order(env, store, dep, result, current) if result.issued else []
+        # CAs an interrupted apply created, which no finished apply has said to clients
+        from ccapki.lifecycle.apply import roots_said, roots_unsaid
+
+        unsaid = None if dry_run else roots_unsaid(store, dep.name)
+        steps = (
+            _install_order(env, store, dep, result, current, unsaid)
+            if result.issued or unsaid
+            else []
+        )
+        if unsaid or (result.created_cas and not dry_run):
+            roots_said(store, dep.name)
         kept = [n for n in adopted_kept(store, dep.name, result.actions) if n not in acme]
         refused = _validity_refused(dep, result)  # said first: clients will refuse them
         code = _say(
@@ -243,22 +253,40 @@ def _install_order(
     dep: Deployment,
     result: ApplyResult,
     current: Mapping[str, StoredIdentity],
+    unsaid: Unsaid | None = None,
 ) -> list[str]:
     """What to do with the certificates apply issued, in the order that breaks nothing,
     as ``renew --commit`` says it: the roots clients need that are new (a CA apply created,
-    an issued true self-signed certificate), then installing and proving them
-    (``current``: the store's identities now)."""
+    or an interrupted apply created, ``unsaid``; an issued true self-signed certificate),
+    then installing and proving them (``current``: the store's identities now)."""
     from ccapki.cli.renew import client_root_words, install_order, lab_runs
     from ccapki.lifecycle.certfiles import client_roots
     from ccapki.pki.certs import display_name
 
     created = set(result.created_cas)
     with store.scoped(dep.name):
-        roots = [
-            r
-            for r in client_roots(store, result.issued, current=current)
-            if not r.public and (r.self_signed_leaf or display_name(r.certificate) in created)
-        ]
+        # CAs this run did not create (an interrupted run did): they and what was issued
+        # since they were made (the interrupted run's too); a run that created them all
+        # (the usual first apply) reads nothing more
+        if unsaid and unsaid.cas - created:
+            created |= unsaid.cas
+            held = store.identities.current()
+            since = {n for n, i in held.items() if unsaid.since and i.created_at >= unsaid.since}
+            roots = [
+                r
+                for r in client_roots(store, held, current=held)
+                if not r.public
+                and (
+                    display_name(r.certificate) in created
+                    or (r.self_signed_leaf and not since.isdisjoint(r.identities))
+                )
+            ]
+        else:
+            roots = [
+                r
+                for r in client_roots(store, result.issued, current=current)
+                if not r.public and (r.self_signed_leaf or display_name(r.certificate) in created)
+            ]
     return install_order(
         lab_runs(env),
         issued=True,
@@ -472,7 +500,7 @@ def _unchanged(env: Env, file: str, as_json: bool) -> int | None:
     if found is None:
         return None
     name = found.group(1)  # the digest below proves it: the text parsed with this name
-    if env.deployment_option not in (None, name):
+    if env.deployment_option not in (None, name) and not env.deployment_from_env:
         return None  # apply as ever: it says which deployment the file names
     env.act_on(name, source=file)
     with env.open_store() as store:
@@ -606,6 +634,12 @@ def _say(
         click.echo(f"would create {ca}" if dry_run else f"created CA {ca}")
     issued, elsewhere = set(result.issued), set(result.issued_elsewhere)
     where = env.store_where if issued else ""  # (worded once, not once per identity)
+    if len(elsewhere) > _MOST_NAMED:  # one line for them all, not one each (thousands)
+        shown = sorted(elsewhere)
+        click.echo(
+            f"{len(shown)} identities were issued meanwhile by another ccapki, kept as they "
+            f"are ({', '.join(shown[:_MOST_NAMED])} +{len(shown) - _MOST_NAMED} more)"
+        )
     for a in result.actions:
         if a.kind is ActionKind.NOTHING:
             continue
@@ -619,7 +653,8 @@ def _say(
         elif dry_run:
             click.echo(f"would {a.kind.value} {a.identity}: {a.reason}")
         elif a.identity in elsewhere:
-            click.echo(f"{a.identity}: another ccapki issued it meanwhile (kept as it is)")
+            if len(elsewhere) <= _MOST_NAMED:
+                click.echo(f"{a.identity}: another ccapki issued it meanwhile (kept as it is)")
         elif a.identity in issued:
             ident = current[a.identity]
             click.echo(

@@ -324,17 +324,19 @@ EXAMPLES
   ccapki backup restore nightly.backup --force              the backup's certificates win
 
 Works on any store (SQLite or PostgreSQL, CCAPKI_DATABASE_URL). A backup of another
-store (its store ID, which `backup verify` prints, is not this store's) is refused unless
---force, except into an empty store (a new machine: `ccapki init`, then restore), which
-asks nothing and takes the backup's store ID. Keys are re-sealed under this store's key.
-What the store holds already is kept. The store holds newer data when an identity has a
-higher version than the backup's newest, or another certificate at the same version: the
-restore is refused (nothing is written) unless --force, which makes the backup's newest
-certificate the current version (added as a new version; the store's versions stay in its
-history). A key whose sealed bytes are damaged here is sealed again from the backup's
-copy even when the store holds newer versions of its identity: a full restore then
-restores the rest and keeps the identities the store holds newer data for as they are
-("kept:"); --identity repairs that identity's keys and keeps its certificates.
+store (its store ID, which `backup verify` prints, is not this store's) is refused
+unless --force, except into an empty store (a new machine: `ccapki init`, then restore),
+which asks nothing and takes the backup's store ID. Keys are re-sealed under this
+store's key. What the store holds already is kept. With --identity, the identity's
+deployment file comes too when the store holds none of that deployment (to export it,
+kit it, renew it). The store holds newer data when an identity has a higher version than
+the backup's newest, or another certificate at the same version: the restore is refused
+(nothing is written) unless --force, which makes the backup's newest certificate the
+current version (added as a new version; the store's versions stay in its history). A
+key whose sealed bytes are damaged here is sealed again from the backup's copy even when
+the store holds newer versions of its identity: a full restore then restores the rest
+and keeps the identities the store holds newer data for as they are ("kept:");
+--identity repairs that identity's keys and keeps its certificates.
 
 \b
 EXIT CODES

@@ -195,8 +195,9 @@ def _no_deployment(env: Env, store_exists: bool) -> CcapkiError:
     if not store_exists:
         return StoreError(
             f"no ccapki store at {env.home}",
-            "create it with `ccapki init`, then `ccapki apply FILE` with your deployment "
-            "file (or point --home / CCAPKI_HOME at your store)",
+            f"create it with `{env.command_for('init')}`, then "
+            f"`{env.command_for('apply FILE')}` with your deployment file (or point --home / "
+            "CCAPKI_HOME at your store)",
         )
     if ctx is not None and ctx.command.name == "import":  # adopting: apply would reissue
         return StoreError(

@@ -368,7 +368,8 @@ def _from_target(
             f"{target!r} is not a file, and there is no ccapki store at {env.home} to look it "
             "up in",
             "give a certificate file (PEM, DER, PKCS#7, PKCS#12), or create the store "
-            "(`ccapki init`, then `ccapki apply FILE`), or point --home / CCAPKI_HOME at yours",
+            f"(`{env.command_for('init')}`, then `{env.command_for('apply FILE')}`), or "
+            "point --home / CCAPKI_HOME at yours",
         )
     with env.open_store() as store:
         ident = store.identities.get(target)

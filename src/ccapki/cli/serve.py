@@ -43,30 +43,75 @@ def _listen(text: str) -> tuple[str, int]:
 
 def _service_cert_names(host: str) -> list[str]:
     """The names the service's own certificate covers."""
-    names = ["localhost", "127.0.0.1", "::1", socket.gethostname()]
+    from ccapki.topology.loader import is_dns_name
+
+    names = ["localhost", "127.0.0.1", "::1"]
+    me = socket.gethostname()
+    if is_dns_name(me):  # (a machine named "build_01" is no DNS name: left out)
+        names.append(me)
     if host not in ("0.0.0.0", "::", ""):  # noqa: S104 (a comparison, not a bind)
         names.insert(0, host)
     return names
 
 
+#: The ``meta`` key of the deployment whose internal CA signed the service's certificate
+#: last: a later serve naming none keeps to it (a deployment added later, sorting first,
+#: never changes the CA its clients were told to trust).
+SERVE_SIGNER_KEY = "serve-signing-deployment"
+
+
 def _signing_deployment(store: Store, named: str | None) -> tuple[str | None, str]:
     """The deployment whose internal CA signs the service's own certificate, and why: the
-    one ``named`` (--deployment), else the store's only one, else the first by name that
-    has an internal CA; None (a self-signed certificate) when there is none."""
+    one ``named`` (--deployment), else the one that signed last time (kept in the store),
+    else the store's only one, else the first by name that has an internal CA; None (a
+    self-signed certificate) when there is none. The choice is kept in the store."""
     from ccapki.topology.plan import INTERNAL_CA
 
     names = store.deployments.names()
-    if named is not None:
-        return named, "named by --deployment"
-    for name in names:
+    last = _meta_value(store, SERVE_SIGNER_KEY)
+
+    def has_ca(name: str) -> bool:
         with store.scoped(name):
-            if store.cas.list(INTERNAL_CA):
-                if len(names) == 1:
-                    return name, "the store's only deployment"
-                return name, (
-                    f"the first of {len(names)} deployments by name; --deployment NAME chooses"
-                )
-    return None, ""
+            return bool(store.cas.list(INTERNAL_CA))
+
+    if named is not None:
+        chosen, why = named, "named by --deployment"
+    else:
+        if last is not None and last in names and has_ca(last):
+            return last, "the one serve used before; --deployment NAME chooses another"
+        first = next((n for n in names if has_ca(n)), None)
+        if first is None:
+            return None, ""
+        chosen, why = first, "the store's only deployment"
+        if len(names) > 1 and first == names[0]:
+            why = f"the first of {len(names)} deployments by name; --deployment NAME chooses"
+        elif len(names) > 1:  # those before it have no internal CA
+            why = (
+                f"the first by name that has an internal CA, of {len(names)} deployments; "
+                "--deployment NAME chooses"
+            )
+    if last != chosen:
+        _set_meta(store, SERVE_SIGNER_KEY, chosen)
+    return chosen, why
+
+
+def _meta_value(store: Store, key: str) -> str | None:
+    from sqlalchemy import select
+
+    from ccapki.store import schema as t
+
+    with store.connection() as c:
+        return c.execute(select(t.meta.c.value).where(t.meta.c.key == key)).scalar()
+
+
+def _set_meta(store: Store, key: str, value: str) -> None:
+    from sqlalchemy import delete, insert
+
+    from ccapki.store import schema as t
+
+    with store.transaction() as c:
+        c.execute(delete(t.meta).where(t.meta.c.key == key))
+        c.execute(insert(t.meta), {"key": key, "value": value})
 
 
 def _check_identity(store: Store, identity: str) -> None:
@@ -289,8 +334,9 @@ number (requests name theirs; --deployment NAME is the default of those that nam
 \b
 TLS: by default the service makes itself a 30-day certificate (for localhost, the host
 name and the --listen address), signed by an internal CA of the store: that of the
-deployment --deployment NAME names, else of the only deployment, else of the first by
-name that has one (the second line printed says which); clients that trust that
+deployment --deployment NAME names, else of the one that signed at the last start, else
+of the only deployment, else of the first by name that has one (the second line printed
+says which); clients that trust that
 deployment's root (`ccapki --deployment NAME export-roots`) trust it. A store with no
 internal CA yet: a self-signed certificate. Its key never enters the store; it is written
 to a private (0700) temporary folder for the server and removed at exit.

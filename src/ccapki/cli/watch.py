@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ccapki.cli.app import Env, pass_env
+from ccapki.cli.interrupts import at_a_seam, deliver_again, signal_handler
 from ccapki.errors import InputError, Interrupted
 
 if TYPE_CHECKING:
@@ -90,8 +91,12 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[list[int]]:
         yield got
         return
 
-    def handler(signum: int, _frame: FrameType | None) -> None:
+    @signal_handler
+    def handler(signum: int, frame: FrameType | None) -> None:
         if got:
+            if at_a_seam(frame):  # a transaction beginning or ending: once it has
+                deliver_again(signum)
+                return
             raise Interrupted(
                 signum,
                 "the watcher was stopped in the middle of a run: what that run had not "

@@ -7,7 +7,7 @@ import datetime as dt
 import functools
 import json
 import time
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.types import (
 
 from ccapki._util import gc_paused
 from ccapki.errors import InputError, Interrupted, StoreBusy
-from ccapki.lifecycle._forkpool import imap_forked
+from ccapki.lifecycle._forkpool import ForkedMap
 from ccapki.lifecycle.status import settings_json
 from ccapki.pki.certs import display_name, fingerprint
 from ccapki.pki.issue import (
@@ -443,10 +443,12 @@ def issue_batches(
     *,
     workers: int | None = None,
     keyring: Keyring | None = None,
+    announce: bool = False,
 ) -> Generator[list[IdentityRecord], None, None]:
     """Issue every job, yielding batches as they are done, so the caller can persist one
     batch while the next is being issued. In bulk, key generation and signing run on every
-    core.
+    core. ``announce``: the first batch is empty, yielded as soon as the workers are at
+    work (a caller starts them with ``next()`` and does other work while they issue).
 
     Worker processes are forked, so they inherit the issuers in memory (no CA key is sent
     anywhere); each new key comes back once, over the pool's pipe: sealed by the worker
@@ -468,6 +470,8 @@ def issue_batches(
         # a key in a PKCS#11 token signs in this process only (a session is not forked)
         or any(isinstance(i.key, ExternalKey) for i in issuers.values())
     ):
+        if announce:
+            yield []
         for i in range(0, len(jobs), _SERIAL_CHUNK):
             yield [issue_one(p, s, issuers, now) for p, s in jobs[i : i + _SERIAL_CHUNK]]
         return
@@ -478,9 +482,9 @@ def issue_batches(
     bounds = [(i, min(i + size, len(jobs)), now) for i in range(0, len(jobs), size)]
     try:
         # leaving the loop (done, an error, a signal, closed) kills and reaps the workers
-        with contextlib.closing(
-            imap_forked(_issue_chunk, bounds, cpus, _quiet_worker)
-        ) as chunks_done:
+        with ForkedMap(_issue_chunk, bounds, cpus, _quiet_worker) as chunks_done:
+            if announce:
+                yield []
             # one chain tuple per signer, shared by every record it signs: what reads them
             # (the trust stores' anchors, the stored chains) sees each chain once
             chains: dict[str, tuple[x509.Certificate, ...]] = {}
@@ -607,84 +611,105 @@ def _apply_plan(
         return ApplyResult(actions, (), would_make, True, tuple(would_add), gone, renamed)
     store.unlock()  # a wrong passphrase fails here, before anything is written
     # decided under the write lock: another writer's change is either seen here or waits
-    with store.transaction():
-        previous = _previous_name(store)
-        held, actions, todo = _decide(store, plan, now)
-        mark = store.change_mark()  # held is all there is until another connection commits
-        recorded = store.deployments.record(
-            dep.name, dep.source_text, path, settings_json(dep, plan)
-        )
-        jobs = [(p, signer_for(p, dep)) for p in (plan.get(a.identity) for a in todo)]
-        issuers, created = ensure_issuers(store, plan, now, needed={s for _, s in jobs})
-        made = [c for c in store.cas.list() if c.name in created] if created else []
-        # nothing to issue: the identities read above are current (read them once)
-        trust_added = [] if jobs else fill_trust_stores(store, dep, held)
-        if not (jobs or recorded or created or trust_added):
-            _remember_nothing_to_do(store, dep, now, held, actions, previous)
-    renamed = previous if previous is not None and previous != dep.name else None
-    gone = tuple(sorted(n for n in held if n not in named))
-    kept: list[str] = []
-    elsewhere: list[str] = []
-    if report is not None:
-        report.update(deployment=dep.name, kept=kept, total=len(jobs), created=list(created))
-    current: dict[str, StoredIdentity] | None = None  # the identities after issuing
-    if jobs:
-        # what each identity's newest certificate was when apply decided to issue it
-        seen = {
-            a.identity: (held[a.identity].fingerprint if a.identity in held else None) for a in todo
-        }
-        try:
+    batches: Generator[list[IdentityRecord], None, None] | None = None
+    try:
+        with store.transaction():
+            previous = _previous_name(store)
+            held, actions, todo = _decide(store, plan, now)
+            mark = store.change_mark()  # held is all there is until another connection commits
+            # the file's version first: what it says of its CAs (a CA shared with other
+            # deployments) decides which CAs ensure_issuers finds or makes
+            recorded = store.deployments.record(
+                dep.name, dep.source_text, path, settings_json(dep, plan)
+            )
+            jobs = [(p, signer_for(p, dep)) for p in (plan.get(a.identity) for a in todo)]
+            issuers, created = ensure_issuers(store, plan, now, needed={s for _, s in jobs})
+            if created:  # clients need their roots: said by the apply that finishes
+                _note_roots_unsaid(store, dep.name, created)
+            if jobs:
+                # the workers start now and issue while this transaction ends and commits
+                # (they never touch the store: each batch is committed after this
+                # transaction, by this process)
+                batches = issue_batches(jobs, issuers, now, keyring=store.keyring, announce=True)
+                next(batches)
+            made = [c for c in store.cas.list() if c.name in created] if created else []
+            # nothing to issue: the identities read above are current (read them once)
+            trust_added = [] if jobs else fill_trust_stores(store, dep, held)
+            if not (jobs or recorded or created or trust_added):
+                _remember_nothing_to_do(store, dep, now, held, actions, previous)
+    except BaseException:
+        if batches is not None:  # the decision was not committed: nothing it issued is kept
+            batches.close()
+        raise
+    try:
+        renamed = previous if previous is not None and previous != dep.name else None
+        gone = tuple(sorted(n for n in held if n not in named))
+        kept: list[str] = []
+        elsewhere: list[str] = []
+        if report is not None:
+            report.update(deployment=dep.name, kept=kept, total=len(jobs), created=list(created))
+        current: dict[str, StoredIdentity] | None = None  # the identities after issuing
+        if jobs:
+            # what each identity's newest certificate was when apply decided to issue it
+            seen = {
+                a.identity: (held[a.identity].fingerprint if a.identity in held else None)
+                for a in todo
+            }
             try:
-                issued: dict[str, StoredIdentity] = {}
-                _issue_in_batches(
-                    store,
-                    jobs,
-                    issuers,
-                    now,
-                    seen,
-                    kept,
-                    elsewhere,
-                    progress,
-                    issued,
-                    held=held,
-                    mark=mark,
-                )
-                with store.transaction():
-                    if mark is not None and store.change_mark() == mark:
-                        current = {**held, **issued}
-                    else:  # read again: another writer may have issued meanwhile
-                        current = _still_current(store, held, issued)
-                    trust_added = fill_trust_stores(store, dep, current)
-                    if current is not None and not elsewhere and len(kept) <= REMEMBER_AT_MOST:
-                        _remember_when_done(store, dep, plan, now, current)
-            except Exception as error:
-                # a signal that cut a database statement short leaves as the driver's error
-                # (psycopg: "cannot exit pipeline mode while busy", its context the signal's
-                # Interrupted): it is the interruption, and what was kept is said as ever
-                stopped = _interruption_behind(error)
-                if stopped is None:
-                    raise
-                raise stopped from error
-        except (Interrupted, StoreBusy) as exc:
-            finish = "run the command again to finish"
-            if isinstance(exc, StoreBusy):
-                finish = exc.hint
-            undone = ""
-            if roll_back and not kept and isinstance(exc, Interrupted):
-                with contextlib.suppress(Exception):  # the store is away: nothing undone
-                    file_gone, cas_gone = _roll_back(store, dep, recorded, made)
-                    if report is not None and (file_gone or cas_gone):
-                        report["rolled_back"] = {
-                            "deployment": dep.name if file_gone else None,
-                            "cas": cas_gone,
-                        }
-                    what = ([f"the deployment {dep.name}'s file"] if file_gone else []) + [
-                        f"the CA {n}" for n in cas_gone
-                    ]
-                    if what:
-                        undone = f" ({', '.join(what)} rolled back)"
-            exc.hint = f"{len(kept)} of {len(jobs)} identities were kept{undone}; {finish}"
-            raise
+                try:
+                    issued: dict[str, StoredIdentity] = {}
+                    assert batches is not None
+                    _issue_in_batches(
+                        store,
+                        batches,
+                        len(jobs),
+                        seen,
+                        kept,
+                        elsewhere,
+                        progress,
+                        issued,
+                        held=held,
+                        mark=mark,
+                    )
+                    with store.transaction():
+                        if mark is not None and store.change_mark() == mark:
+                            current = {**held, **issued}
+                        else:  # read again: another writer may have issued meanwhile
+                            current = _still_current(store, held, issued)
+                        trust_added = fill_trust_stores(store, dep, current)
+                        if current is not None and not elsewhere and len(kept) <= REMEMBER_AT_MOST:
+                            _remember_when_done(store, dep, plan, now, current)
+                except Exception as error:
+                    # a signal that cut a database statement short leaves as the driver's error
+                    # (psycopg: "cannot exit pipeline mode while busy", its context the signal's
+                    # Interrupted): it is the interruption, and what was kept is said as ever
+                    stopped = _interruption_behind(error)
+                    if stopped is None:
+                        raise
+                    raise stopped from error
+            except (Interrupted, StoreBusy) as exc:
+                finish = "run the command again to finish"
+                if isinstance(exc, StoreBusy):
+                    finish = exc.hint
+                undone = ""
+                if roll_back and not kept and isinstance(exc, Interrupted):
+                    with contextlib.suppress(Exception):  # the store is away: nothing undone
+                        file_gone, cas_gone = _roll_back(store, dep, recorded, made)
+                        if report is not None and (file_gone or cas_gone):
+                            report["rolled_back"] = {
+                                "deployment": dep.name if file_gone else None,
+                                "cas": cas_gone,
+                            }
+                        what = ([f"the deployment {dep.name}'s file"] if file_gone else []) + [
+                            f"the CA {n}" for n in cas_gone
+                        ]
+                        if what:
+                            undone = f" ({', '.join(what)} rolled back)"
+                exc.hint = f"{len(kept)} of {len(jobs)} identities were kept{undone}; {finish}"
+                raise
+    finally:
+        if batches is not None:  # the workers stop (when the loop did not end them)
+            batches.close()
     return ApplyResult(
         actions,
         tuple(kept),
@@ -777,9 +802,8 @@ def _landed(store: Store, records: list[IdentityRecord]) -> list[str]:
 
 def _issue_in_batches(
     store: Store,
-    jobs: list[tuple[PlannedIdentity, str]],
-    issuers: dict[str, Issuer],
-    now: dt.datetime,
+    batches: Generator[list[IdentityRecord], None, None],
+    total: int,
     seen: Mapping[str, str | None],
     kept: list[str],
     elsewhere: list[str],
@@ -789,8 +813,9 @@ def _issue_in_batches(
     held: Mapping[str, StoredIdentity] | None = None,
     mark: object | None = None,
 ) -> None:
-    """Issue ``jobs`` and commit them in batches; ``kept`` gets what was committed (and
-    ``committed``, when given, each committed identity as the store holds it).
+    """Commit the ``total`` identities ``batches`` issues (:func:`issue_batches`, closed
+    at the end) in batches; ``kept`` gets what was committed (and ``committed``, when
+    given, each committed identity as the store holds it).
 
     Each batch is checked under the write lock: an identity whose newest certificate is no
     longer the one ``seen`` when apply decided (another ccapki issued it meanwhile) is left
@@ -808,6 +833,7 @@ def _issue_in_batches(
         nonlocal waiting, last
         fresh: list[IdentityRecord] = []
         newest: dict[str, str] | None
+        counted = len(kept)
         try:
             with store.transaction():
                 if mark is not None and store.change_mark() == mark:
@@ -820,32 +846,33 @@ def _issue_in_batches(
                     newest = store.identities.newest_fingerprints([r.identity for r in waiting])
                     fresh = [r for r in waiting if newest.get(r.identity) == seen[r.identity]]
                     stored = store.identities.add(fresh)
+            kept.extend(r.identity for r in fresh)
+            if committed is not None:
+                committed.update((i.name, i) for i in stored)
+            if newest is not None:
+                elsewhere.extend(
+                    r.identity for r in waiting if newest.get(r.identity) != seen[r.identity]
+                )
         except BaseException:
-            # a signal handled just after the database committed still interrupts: what
-            # landed is counted from the store (if it can still be read)
+            # a signal handled as the database committed, or after it before the batch was
+            # counted, still interrupts: what landed is counted from the store (if it can
+            # still be read), whatever of the batch was counted already
             with contextlib.suppress(Exception):
-                kept.extend(_landed(store, fresh))
+                landed = _landed(store, fresh)
+                del kept[counted:]
+                kept.extend(landed)
             raise
-        kept.extend(r.identity for r in fresh)
-        if committed is not None:
-            committed.update((i.name, i) for i in stored)
-        if newest is not None:
-            elsewhere.extend(
-                r.identity for r in waiting if newest.get(r.identity) != seen[r.identity]
-            )
         waiting, last = [], time.monotonic()
 
     if progress is not None:
-        progress(0, len(jobs))  # what there is to do, before the first (slow) key
+        progress(0, total)  # what there is to do, before the first (slow) key
     # closed as soon as the loop is left (an error, a signal): the workers stop there
-    # workers seal each key with the store's data key (unlocked by now): none crosses the
-    # pool's pipe unsealed
-    with contextlib.closing(issue_batches(jobs, issuers, now, keyring=store.keyring)) as issued:
-        for batch in issued:  # committed while workers issue on
+    with contextlib.closing(batches):
+        for batch in batches:  # committed while workers issue on
             waiting += batch
             done += len(batch)
             if progress is not None:
-                progress(done, len(jobs))
+                progress(done, total)
             if len(waiting) >= BATCH_SIZE or time.monotonic() - last >= BATCH_SECONDS:
                 commit()
     if waiting:
@@ -1030,6 +1057,84 @@ def _remember_when_done(
     if any(a.kind in _ISSUING for a in actions):
         return
     _remember_nothing_to_do(store, dep, now, current, actions, _previous_name(store))
+
+
+# ------------------------------------------------------------- roots not yet said
+#
+# The CAs an apply creates are new roots for clients: the apply says so in its closing
+# steps ("next: clients ... need ..."). An apply interrupted after creating them never gets
+# there, and the run that finishes it created nothing: the store keeps the CAs no finished
+# `ccapki apply` has said (in ``meta``, per deployment), and the next one that finishes
+# says them.
+
+#: ``meta`` key of a deployment's CAs not yet said to clients (+ a digest of its name)
+_UNSAID_KEY = "apply-roots-unsaid:"
+
+
+def _unsaid_key(name: str) -> str:
+    import hashlib
+
+    return _UNSAID_KEY + hashlib.sha256(name.encode()).hexdigest()[:40]
+
+
+def _note_roots_unsaid(store: Store, name: str, cas: Iterable[str]) -> None:
+    """In the transaction that created ``cas``: deployment ``name``'s apply created them;
+    no finished apply has said them to clients yet."""
+    import json
+
+    from sqlalchemy import delete, insert
+
+    from ccapki.store import schema as t
+
+    key = _unsaid_key(name)
+    earlier = roots_unsaid(store, name)
+    since = earlier.since if earlier.since is not None else store.now()
+    value = {"cas": sorted(earlier.cas | set(cas)), "since": since.isoformat()}
+    with store.connection() as c:
+        c.execute(delete(t.meta).where(t.meta.c.key == key))
+        c.execute(insert(t.meta), {"key": key, "value": json.dumps(value)})
+
+
+@dataclass(frozen=True)
+class Unsaid:
+    """:func:`roots_unsaid`: the CAs, and when the first of them was created (what was
+    issued since is what the interrupted apply issued)."""
+
+    cas: frozenset[str] = frozenset()
+    since: dt.datetime | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.cas)
+
+
+def roots_unsaid(store: Store, name: str) -> Unsaid:
+    """The CAs an apply of deployment ``name`` created that no finished ``ccapki apply``
+    has said to clients yet (an apply interrupted after creating them). Reads only."""
+    import json
+
+    sql = 'SELECT value FROM meta WHERE "key" = :k'
+    for (value,) in store.rows(sql, {"k": _unsaid_key(name)}):
+        try:
+            said = json.loads(value)
+            return Unsaid(
+                frozenset(str(n) for n in said["cas"]), dt.datetime.fromisoformat(said["since"])
+            )
+        except (ValueError, KeyError, TypeError):
+            return Unsaid()
+    return Unsaid()
+
+
+def roots_said(store: Store, name: str) -> None:
+    """Deployment ``name``'s new roots were said to clients (:func:`roots_unsaid` is empty
+    from now on); one write transaction, only when any were unsaid."""
+    from sqlalchemy import delete
+
+    from ccapki.store import schema as t
+
+    if not roots_unsaid(store, name):
+        return
+    with store.transaction() as c:
+        c.execute(delete(t.meta).where(t.meta.c.key == _unsaid_key(name)))
 
 
 def _remember_nothing_to_do(

@@ -756,6 +756,8 @@ class _Restorer:
         self.repaired_only = 0
         self.want_spkis: set[str] = set()
         self.want_cas: set[str] = set()
+        #: --identity: each deployment's newest file in the backup (by name)
+        self.only_files: dict[str, dict[str, Any]] = {}
         self.acme_ids: dict[str, int] = {}  # ACME account key fingerprint -> id in the store
         self.audit_held: collections.Counter[bytes] | None = None
         self.dep_held: dict[str, tuple[dt.datetime, set[tuple[dt.datetime, bytes]]]] | None = None
@@ -806,8 +808,13 @@ class _Restorer:
 
     def _deployments(self, rows: list[dict[str, Any]]) -> None:
         """A deployment file the store holds already is kept; one older than the store's
-        newest file of that deployment is left out (it would become the newest)."""
+        newest file of that deployment is left out (it would become the newest). With
+        ``--identity``, each deployment's newest file is held back for :meth:`finish`."""
         if self.only is not None:
+            for row in rows:
+                newer = self.only_files.get(row["name"])
+                if newer is None or row["loaded_at"] >= newer["loaded_at"]:
+                    self.only_files[row["name"]] = row
             return
         if self.dep_held is None:
             d = t.deployments.c
@@ -1223,7 +1230,25 @@ class _Restorer:
                 "one by one with --identity NAME",
             )
         self._settle_keys()
+        if self.only is not None:
+            self._only_files()
         return self.summary
+
+    def _only_files(self) -> None:
+        """``--identity``: the deployment an identity restored belongs to, when the store
+        holds no file of it, gets the backup's newest file of it (an identity restored
+        into a new store is then exported, kitted and renewed as in the store it came
+        from, instead of "the store holds no deployment yet"); a store's own file of that
+        deployment is kept as it is."""
+        wanted = {d for d, _ in self.selected} - {d for d, _ in self.repair_only}
+        if not wanted:
+            return
+        d = t.deployments.c
+        held = {r.name for r in self.conn.execute(select(d.name).where(d.name.in_(wanted)))}
+        new = [self.only_files[n] for n in sorted(wanted - held) if n in self.only_files]
+        self._insert("deployments", new)
+        if new:
+            self._count("deployments", len(new), 0)
 
     def _settle_keys(self) -> None:
         """On identities merged onto the store's versions: the newest version's key is
@@ -1286,7 +1311,8 @@ def restore_backup(
     """Restore ``reader``'s backup into ``store`` (empty or not) in one transaction.
 
     ``identity``: only that identity (every version, its keys, pending CSR keys and CSRs,
-    the CAs of its chains and their keys). An identity the store holds newer data for
+    the CAs of its chains and their keys, and its deployment's newest file when the store
+    holds no file of that deployment). An identity the store holds newer data for
     (without ``force``) is held back: only its keys whose sealed bytes no longer open are
     sealed again from the backup's copies (``repair_only``; its certificates, CSRs and ACME
     orders are left as they are), and the newer data is refused only when no key was
@@ -1438,16 +1464,8 @@ def _readme(
         who = f"{m.name} ({', '.join(said)})"
         if i == 0:
             host = str(m.ips[0]) if m.ips else m.host
-            page = _CERT_PAGE[role].replace("HOST", host)
-            lines.append(f"{step}. On {who}, open {page}.")
-            lines.append(
-                f"   Import the certificate and its private key: upload {bundle} (it holds the "
-                "certificate, the chain and the key in one file, as the FAQ advises: "
-                '"combine the certificate and the private key in a single file and upload '
-                'that"). Where the page asks for a PKCS#12 file, give ' + p12 + " and its "
-                "password."
-            )
-            step += 1
+            # the trusted CAs first, as apply and renew order it: once the certificate is
+            # in service, the other side's CA is there to trust
             if roots:
                 names = ", ".join(f for f, _, _ in roots)
                 lines.append(f"{step}. On {who}, open {_TRUST_PAGE[role].replace('HOST', host)}.")
@@ -1467,10 +1485,20 @@ def _readme(
                     f"{_TRUST_PAGE[role].replace('HOST', host)} as it is."
                 )
             step += 1
+            page = _CERT_PAGE[role].replace("HOST", host)
+            lines.append(f"{step}. On {who}, open {page}.")
+            lines.append(
+                f"   Import the certificate and its private key: upload {bundle} (it holds the "
+                "certificate, the chain and the key in one file, as the FAQ advises: "
+                '"combine the certificate and the private key in a single file and upload '
+                'that"). Where the page asks for a PKCS#12 file, give ' + p12 + " and its "
+                "password."
+            )
+            step += 1
         else:
             lines.append(
                 f"{step}. HA pair: on the secondary, {who}, repeat steps 1 and 2 with the SAME "
-                f"files ({bundle} or {p12}, and the trusted CAs): both peers of an HA pair "
+                f"files (the trusted CAs, and {bundle} or {p12}): both peers of an HA pair "
                 "hold one certificate and key (the FAQ: install the same certificate on both "
                 "devices in the pair)."
             )

@@ -419,7 +419,7 @@ def client_roots(
     candidates = [c.certificate for c in store.cas.list()]
     by_fp: dict[str, tuple[x509.Certificate, list[str], bool]] = {}
     # thousands of identities share a few chains (and so anchors): each completed once
-    anchors: dict[tuple[int, ...], tuple[x509.Certificate, str] | None] = {}
+    anchors: dict[tuple[int, ...], tuple[x509.Certificate, str]] = {}
     held = store.identities.current() if current is None else current
     for name, ident in sorted(held.items()):
         if identities is not None and name not in identities:

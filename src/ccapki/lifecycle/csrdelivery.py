@@ -20,10 +20,10 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Collection, Mapping, Sequence
 
     from ccapki.fsutil import StagedFile
     from ccapki.store.records import CsrRecord, StoredIdentity
@@ -38,6 +38,7 @@ __all__ = [
     "CsrHandover",
     "Handed",
     "Undelivered",
+    "awaits_the_ca",
     "csr_id",
     "undelivered_csrs",
     "undelivered_for",
@@ -98,6 +99,41 @@ class Undelivered:
         }
 
 
+class _Held(Protocol):
+    """What :func:`awaits_the_ca` reads of an identity's current certificate."""
+
+    @property
+    def spki(self) -> str: ...
+
+    @property
+    def created_at(self) -> dt.datetime | None: ...
+
+
+def awaits_the_ca(
+    identity: str,
+    spki: str,
+    made: dt.datetime,
+    pending: Collection[str],
+    current: Mapping[str, _Held],
+) -> bool:
+    """Whether the CA's answer to a CSR the store made (for ``identity``, on the key
+    ``spki``, at ``made``) is still awaited: its key is pending (``pending``: the SPKI
+    hashes of the store's pending keys), or the CSR renews ``identity``'s current
+    certificate on the same key (``[renewal] key = "keep"``) and was made after it. A CSR
+    whose key was retired, or whose certificate came (its key active), awaits nothing.
+
+    The one rule ``status``, ``renew``, ``trust check`` and the CSR files share."""
+    if spki in pending:
+        return True
+    cur = current.get(identity)
+    return (
+        cur is not None
+        and cur.spki == spki
+        and cur.created_at is not None
+        and made > cur.created_at
+    )
+
+
 def undelivered_csrs(
     store: Store,
     *,
@@ -125,10 +161,7 @@ def undelivered_csrs(
     if current is None:
         current = store.identities.current()
     for name, rec in newest.items():
-        cur = current.get(name)
-        if rec.spki in pending or (
-            cur is not None and cur.spki == rec.spki and rec.created_at > cur.created_at
-        ):
+        if awaits_the_ca(name, rec.spki, rec.created_at, pending, current):
             awaited[csr_id(rec.pem)] = rec
     if not awaited:
         return {}

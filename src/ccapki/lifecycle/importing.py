@@ -414,17 +414,17 @@ class _Batch:
     def refuse_stray_keys(
         self, known: Known, adopted: Callable[[x509.Certificate], bool] = lambda c: False
     ) -> None:
-        """Refuse a key given with certificates that matches none of them.
+        """Refuse a key given with certificates that matches none of them, and a CA's
+        own key (of a CA certificate of the batch, or one the store holds already).
 
         A batch of keys alone is kept pending (a key saved for a certificate still to come),
         and so is a key the store holds already; but a key given *with* certificates is meant
         for one of them: one that fits none is a mistake (the wrong file), never kept.
         """
-        if not self.certs:
-            return
+        held = [*(ca.certificate for ca in known.cas), *known.chain_cas]
         cas = {
             public_key_fingerprint(c.public_key()): c
-            for c in self.certs.values()
+            for c in [*held, *self.certs.values()]
             if is_ca(c) and not adopted(c)  # an appliance's own self-signed one is its identity
         }
         for spki in self.keys:
@@ -436,7 +436,13 @@ class _Batch:
                     f"{self.origin.get(fingerprint(cas[spki]), 'CA-FILE')}`); an identity's "
                     "key goes with the certificate the CA issued for it"
                 )
-                if leaves:  # the identity's certificate is there: its own key is meant
+                if fingerprint(cas[spki]) not in self.certs:  # a CA the store holds
+                    hint = (
+                        f"the store holds {ca}'s certificate already: nothing to import; a "
+                        "CA's key stays with the CA (an identity's key goes with the "
+                        "certificate the CA issued for it, or answers its CSR)"
+                    )
+                elif leaves:  # the identity's certificate is there: its own key is meant
                     leaf = leaves[0]
                     hint = (
                         f"give the key of {display_name(leaf)} instead, the one saved when "
@@ -450,6 +456,8 @@ class _Batch:
                     "outside CA's key (nothing was imported)",
                     hint,
                 )
+        if not self.certs:
+            return
         spkis = {public_key_fingerprint(c.public_key()) for c in self.certs.values()}
         stray = [s for s in self.keys if s not in spkis and s not in known.keys]
         if not stray:
@@ -635,6 +643,23 @@ def _as_sent(
     return own
 
 
+def _bypassed_csrs(known: Known, identity: str, spki: str) -> tuple[str, ...]:
+    """The warning of a certificate imported with its own key for ``identity`` while a CSR
+    of it is pending on another key (the key the store keeps for that CSR's answer)."""
+    pending = [
+        k
+        for k in known.keys.values()
+        if k.identity == identity and k.state is KeyState.PENDING and k.fingerprint != spki
+    ]
+    return tuple(
+        f"{identity} has a CSR pending on another key ({k.fingerprint[:16]}, made "
+        f"{k.created_at:%Y-%m-%d}): this certificate comes with its own key and does not "
+        "answer it; the CSR stays pending (`ccapki status` lists it; `ccapki keys retire "
+        f"{k.fingerprint[:16]}` drops its key if its answer is no longer wanted)"
+        for k in pending
+    )
+
+
 def _plan_leaf(ctx: _Context, sc: SortedChain, d: _Decisions) -> None:
     """Decide on one identity certificate (and its chain): held, refused or imported."""
     leaf = sc.leaf
@@ -708,6 +733,8 @@ def _plan_leaf(ctx: _Context, sc: SortedChain, d: _Decisions) -> None:
     third_party = spec.source is Source.THIRD_PARTY or not _ours(leaf, ctx.known_cas)
     if third_party and spec.source is not Source.THIRD_PARTY:
         warnings += (source_warning(spec.name, spec.source),)
+    if key_from == "batch":
+        warnings += _bypassed_csrs(ctx.known, spec.name, spki)
     d.imported.append(Imported(spec.name, leaf, chain, key_from, warnings))
     if key_from == "batch":
         d.used_keys.add(spki)

@@ -128,6 +128,8 @@ class Notice:
     #: drift: the endpoints (``kind address``) that showed it, and why
     endpoints: tuple[str, ...] = ()
     reason: str = ""
+    #: the command that starts the fix (:func:`next_step`)
+    next: str = ""
 
     @property
     def key(self) -> tuple[str, str, str, str]:
@@ -156,6 +158,7 @@ class Notice:
             "endpoints": list(self.endpoints),
             "reason": self.reason or None,
             "text": self.text,
+            "next": self.next or None,
             "sent_at": _iso(sent_at),
         }
 
@@ -255,9 +258,32 @@ def expiry_notices(items: Iterable[StatusItemLike], now: dt.datetime | None = No
                 days_left=it.days_left,
                 not_after=it.not_after,
                 temporary=it.temporary,
+                next=_expiry_step(it.deployment, it.kind, it.name, it.stage),
             )
         )
     return out
+
+
+def _expiry_step(deployment: str, kind: str, name: str, stage: str) -> str:
+    """The command that starts the fix of an expiry notice (``name``: the identity or CA,
+    a trust root's ``"<appliance>: <label>"``). Pure."""
+    cmd = f"ccapki --deployment {deployment}"
+    if stage in ("damaged", "not-yet-valid"):
+        return f"`{cmd} doctor` says what is wrong and how to fix it"
+    if stage in ("missing", "missing-san"):
+        return f"`{cmd} status` names the step it waits for"
+    if kind == "identity":
+        return (
+            f"`{cmd} renew {name} --commit` (a new certificate from its source: reissued, "
+            f"or a CSR for a third-party CA), then install it on the appliance (`{cmd} "
+            f"export {name}`)"
+        )
+    if kind == "ca":
+        return f"`{cmd} renew --due` shows the successor and what it reissues; then --commit"
+    return (
+        f"`{cmd} status` names the appliances that hold it; add the CA's new root to their "
+        f"trust stores (`{cmd} trust add APPLIANCE FILE`) before the old one expires"
+    )
 
 
 _DRIFT_TEXT = {
@@ -285,6 +311,16 @@ def drift_notices(deployment: str, records: Iterable[ProbeRecord]) -> list[Notic
         text = f"appliance {appliance} {_DRIFT_TEXT[v]}"
         if identity:
             text += f" [identity {identity}]"
+        cmd = f"ccapki --deployment {deployment}"
+        exported = f"`{cmd} export {identity or 'IDENTITY'}`"
+        step = f"install its current certificate ({exported}), then `{cmd} probe`"
+        if v is ProbeVerdict.UNKNOWN:
+            step = (
+                f"install ccapki's certificate ({exported}), or adopt the one it serves "
+                f"(`{cmd} import FILE`); then `{cmd} probe`"
+            )
+        elif v is ProbeVerdict.HA_MISMATCH:
+            step = f"install one current certificate on both peers ({exported}), then `{cmd} probe`"
         out.append(
             Notice(
                 deployment=deployment,
@@ -296,6 +332,7 @@ def drift_notices(deployment: str, records: Iterable[ProbeRecord]) -> list[Notic
                 text=text,
                 endpoints=tuple(f"{r.kind} {r.address}" for r in recs),
                 reason=reason,
+                next=step,
             )
         )
     return out
@@ -477,8 +514,10 @@ class Notifier:
         msg["X-Ccapki-Event"] = notice.event
         msg["X-Ccapki-Deployment"] = notice.deployment
         lines = [notice.text, ""]
+        if notice.next:
+            lines += [f"next: {notice.next}", ""]
         for k, v in notice.payload(now).items():
-            if v not in (None, [], "") and k not in ("text", "version"):
+            if v not in (None, [], "") and k not in ("text", "next", "version"):
                 lines.append(f"{k}: {', '.join(v) if isinstance(v, list) else v}")
         msg.set_content("\n".join(lines) + "\n")
         smtp = self._connect()

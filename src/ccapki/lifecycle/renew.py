@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPri
 
 from ccapki._util import written_at
 from ccapki.errors import InputError, Interrupted, StoreBusy, StoreError
-from ccapki.lifecycle.csrdelivery import Undelivered, undelivered_csrs
+from ccapki.lifecycle.csrdelivery import Undelivered, awaits_the_ca, undelivered_csrs
 from ccapki.lifecycle.trustops import Inventory, load_inventory, required_trust, trust_changes
 from ccapki.pki.certs import days_left, display_name, fingerprint, renewal_window
 from ccapki.pki.expiry import ca_successor_reason, expiry_on_words
@@ -43,7 +43,7 @@ from ccapki.pki.issue import (
 )
 from ccapki.pki.keys import KeyType, generate_key
 from ccapki.pki.signer import SignerKey
-from ccapki.store.records import CsrRecord, IdentityRecord, StoredIdentity
+from ccapki.store.records import CsrRecord, IdentityRecord, KeyState, StoredIdentity
 from ccapki.store.session import Store
 from ccapki.topology.model import Deployment, KeyPolicy, Source
 from ccapki.topology.plan import (
@@ -518,7 +518,14 @@ def _plan(
     last_csr: dict[str, dt.datetime] = {}
     newest_csr: dict[str, CsrRecord] = {}
     store_csrs = store.csrs.list()
+    # a CSR counts while the CA's answer is awaited: one whose key was retired (or whose
+    # certificate came) awaits nothing, and never holds a renewal back
+    pending = (
+        {k.fingerprint for k in store.keys.list(state=KeyState.PENDING)} if store_csrs else set()
+    )
     for c in store_csrs:
+        if not awaits_the_ca(c.identity, c.spki, c.created_at, pending, held):
+            continue
         last_csr[c.identity] = max(c.created_at, last_csr.get(c.identity, c.created_at))
         if c.created_at >= newest_csr.get(c.identity, c).created_at:
             newest_csr[c.identity] = c

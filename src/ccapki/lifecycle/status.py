@@ -381,7 +381,8 @@ class StatusReport:
         damaged), ``not_yet_valid`` (certificates not valid yet),
         ``unused`` (CAs nothing uses), ``temporary``,
         ``temporary_3_months``, ``wrong_served`` (endpoints), ``unreachable`` (endpoints
-        that presented nothing), ``items`` (rows)."""
+        that presented nothing), ``items`` (rows), ``listed`` (:attr:`items`, a root once
+        per appliance that holds it: what ``--json`` lists)."""
         return dict(self._counts)
 
     @cached_property
@@ -418,6 +419,8 @@ class StatusReport:
             "unreachable": unreachable,
             "damaged": stages["damaged"],
             "not_yet_valid": stages[EARLY_STAGE],
+            # the items (a root once per appliance holding it): what JSON lists
+            "listed": len(self.items),
         }
 
     def within(self) -> list[tuple[int, int]]:
@@ -1971,18 +1974,11 @@ def awaited_csrs(
     if not records:
         return ()
 
-    def outstanding(identity: str, spki: str, made: dt.datetime) -> bool:
-        if spki in pending:
-            return True
-        cur = current.get(identity)  # renewed on the same key ([renewal] key = "keep")
-        return (
-            cur is not None
-            and cur.spki == spki
-            and cur.created_at is not None
-            and made > cur.created_at
-        )
+    from ccapki.lifecycle.csrdelivery import awaits_the_ca
 
-    waiting = [c for c in records if outstanding(c.identity, c.spki, c.created_at)]
+    waiting = [
+        c for c in records if awaits_the_ca(c.identity, c.spki, c.created_at, pending, current)
+    ]
     if not waiting:
         return ()
     unwritten = _unwritten(store)

@@ -207,17 +207,25 @@ def _awaiting(store: Store, held: Mapping[str, StoredIdentity]) -> dict[str, dt.
     """:attr:`Inventory.awaiting`: the identities whose newest CSR is newer than their
     current certificate (as `ccapki renew` skips them) or that have no certificate yet,
     with when it was made."""
-    from ccapki.store.records import stored_time
+    from ccapki.lifecycle.csrdelivery import awaits_the_ca
+    from ccapki.store.records import KeyState, stored_time
 
     out: dict[str, dt.datetime] = {}
-    for name, made in store.rows(
-        "SELECT identity, MAX(created_at) FROM csrs WHERE deployment = :d GROUP BY identity",
+    rows = store.rows(
+        "SELECT identity, spki, created_at FROM csrs WHERE deployment = :d",
         {"d": store.deployment},
-    ):
-        cur = held.get(name)
+    )
+    if not rows:
+        return out
+    pending = {k.fingerprint for k in store.keys.list(state=KeyState.PENDING)}
+    for name, spki, made in rows:
         when = stored_time(made)
-        if cur is None or (cur.created_at is not None and when > cur.created_at):
-            out[name] = when
+        cur = held.get(name)
+        if cur is not None and not (cur.created_at is not None and when > cur.created_at):
+            continue  # made before the current certificate
+        if not awaits_the_ca(name, spki, when, pending, held):
+            continue  # its key retired, or its certificate came: it awaits nothing
+        out[name] = max(when, out.get(name, when))
     return out
 
 

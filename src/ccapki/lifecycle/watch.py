@@ -111,6 +111,9 @@ class DeploymentRun:
     #: status`` (its --nagios 2), so counted apart from ``warnings`` and said as it says them
     not_yet_valid: int = 0
     damaged: int = 0
+    #: certificates expired (in use): CRITICAL to ``ccapki status`` ("N expired"), so
+    #: counted apart from ``warnings``, never hidden among them
+    expired: int = 0
 
     @property
     def sent(self) -> int:
@@ -128,6 +131,8 @@ class DeploymentRun:
         """One line: what the run saw and did."""
         # as `ccapki status` counts (its counts(): a root trusted by several appliances once)
         counted = f"{self.fine} certificates fine, {self.warnings} in a warning stage"
+        if self.expired:  # CRITICAL to `status`, as it says it
+            counted += f", {self.expired} expired"
         if self.not_yet_valid:  # CRITICAL to `status`, never "a warning stage"
             counted += f", {self.not_yet_valid} not valid yet"
         if self.damaged:
@@ -165,6 +170,7 @@ class DeploymentRun:
             "wrong_served": self.wrong_served,
             "not_yet_valid": self.not_yet_valid,
             "damaged": self.damaged,
+            "expired": self.expired,
             "status_exit_code": self.status_code,
             "notifications": [
                 {
@@ -406,7 +412,8 @@ class Watcher:
                 # as `status` counts (its rows: a root several appliances trust once; an
                 # unused entry, renewed since, warns nobody)
                 items=counts["items"],
-                warnings=sum(counts[k] for k in ("expired", "warning", "missing")),
+                warnings=counts["warning"] + counts["missing"],
+                expired=counts["expired"],
                 not_yet_valid=counts["not_yet_valid"],
                 damaged=counts["damaged"],
                 fine=counts["ok"],

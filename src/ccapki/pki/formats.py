@@ -1168,6 +1168,12 @@ _MAGIC = (
     (b"sk-ecdsa-sha2-", "an OpenSSH public key"),
     (b"PuTTY-User-Key-File", "a PuTTY key"),
     (b"\xd0\xcf\x11\xe0", "a Microsoft Office document"),
+    # ccapki.backup.MAGIC (a test keeps the two the same)
+    (
+        b"CCAPKIBK",
+        "a ccapki backup (`ccapki backup verify FILE` checks it, `ccapki backup restore "
+        "FILE` restores it)",
+    ),
 )
 
 

@@ -30,7 +30,7 @@ from pydantic import BaseModel, Field, StrictBool
 
 from ccapki import __version__
 from ccapki import api as core
-from ccapki.errors import CcapkiError, InputError, NotFoundError, PasswordError
+from ccapki.errors import CcapkiError, ConflictError, InputError, NotFoundError, PasswordError
 from ccapki.lifecycle.inventory import DEFAULT_LIMIT, MAX_LIMIT
 from ccapki.lifecycle.status_pages import CLASSES, StatusPages
 from ccapki.service.auth import current_session, issue_token, request_store, require
@@ -352,7 +352,8 @@ def _apply_out(dep: Deployment, result: Any) -> ApplyOut:
 def _host_settings(dep: Deployment | None) -> dict[str, object]:
     """The settings of a deployment file that make the service's machine run a command
     (``[acme] hook``), load a library (``[ca] pkcs11_module``) or hand a secret of its
-    environment to a server (the ``*_env`` settings name its variables), by name."""
+    environment to a server (the ``*_env`` settings name its variables; the mail server
+    and login the SMTP password is sent to), by name."""
     acme = dep.acme if dep is not None else None
     notify = dep.monitoring.notify if dep is not None else None
     return {
@@ -360,6 +361,12 @@ def _host_settings(dep: Deployment | None) -> dict[str, object]:
         "[acme] eab_hmac_env": acme.eab_hmac_env if acme is not None else None,
         "[acme] tsig_secret_env": acme.tsig_secret_env if acme is not None else None,
         "[notify] smtp_password_env": notify.smtp_password_env if notify else None,
+        # where that password goes, and as whom: the mail server gets it in full (AUTH)
+        "[notify] smtp, smtp_user, smtp_starttls (with smtp_password_env)": (
+            (notify.smtp, notify.smtp_user, notify.smtp_starttls)
+            if notify and notify.smtp_password_env
+            else None
+        ),
         "[notify] webhook_secret_env": notify.webhook_secret_env if notify else None,
         "[ca] pkcs11_module": dep.ca_keys.pkcs11_module if dep is not None else None,
     }
@@ -577,7 +584,11 @@ def download_part(
     dep = _deployment(store, deployment)
     name = dep.identity(identity).name
     if encoding == "der" and part != "cert":
-        raise InputError("DER holds one certificate", "ask for part=cert, or encoding=pem")
+        raise InputError(
+            f"DER holds one certificate, and the {part} is several",
+            f"ask for .../identities/{name}/cert?encoding=der (the certificate alone), or "
+            f".../identities/{name}/{part}?encoding=pem",
+        )
     fmt = "der" if encoding == "der" else _PARTS[part]
     with store.scoped(dep.name):
         data = core.export(store, name, fmt, include_root=include_root)  # type: ignore[arg-type]
@@ -1032,7 +1043,11 @@ class StatusPageOut(BaseModel):
     now: dt.datetime = Field(description="When the report was computed")
     deployments: dict[str, DeploymentStages]
     summary: str
-    counts: dict[str, int] = Field(description="`ccapki status --json`'s counts, whole report")
+    counts: dict[str, int] = Field(
+        description="`ccapki status --json`'s counts, whole report: of rows (a trust-store "
+        "root once, however many appliances hold it; `items` of them), and `listed`, the "
+        "items listed (a root once per appliance), which `stages` counts"
+    )
     exit_code: int
     nagios_code: int
     stages: dict[str, int] = Field(
@@ -1505,9 +1520,21 @@ def change_user(name: UserName, body: UserChange, store: StoreDep, user: Admin) 
     if name.lower() == user.name.lower() and (  # names are unique whatever their case
         body.disabled or (body.role is not None and body.role is not Role.ADMIN)
     ):
+        others = [
+            u.name
+            for u in store.users.list()
+            if u.active and u.role is Role.ADMIN and u.name.lower() != user.name.lower()
+        ]
+        if not others:  # as the store refuses it: the last active admin (409)
+            raise ConflictError(
+                f"{user.name!r} is the last active admin",
+                'make another user admin first (POST /api/v1/users with "role": "admin", '
+                'or PATCH /api/v1/users/NAME with "role": "admin"); then that admin may '
+                "change this one",
+            )
         raise InputError(
             "an admin cannot demote or disable itself",
-            "ask another admin (so the store always keeps one)",
+            f"ask another admin ({', '.join(others[:3])}; so the store always keeps one)",
         )
     hashed = hash_password(body.password) if body.password else None
     return _user_out(

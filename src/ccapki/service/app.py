@@ -147,7 +147,12 @@ def create_app(config: ServiceConfig, *, store: Store | None = None) -> FastAPI:
     # outermost last: security headers on every answer, then the body limit, then the
     # user (both before any route reads the body)
     app.add_middleware(AuthenticateFirst)
-    app.add_middleware(BodyLimit, max_body=config.max_body, max_upload_body=config.max_upload_body)
+    app.add_middleware(
+        BodyLimit,
+        max_body=config.max_body,
+        max_upload_body=config.max_upload_body,
+        body_timeout=config.body_timeout,
+    )
     app.add_middleware(SecurityHeaders, hsts=config.tls)
     app.include_router(auth_router)
     app.include_router(api.router)

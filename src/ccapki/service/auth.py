@@ -32,6 +32,7 @@ referrer, no framing, HSTS on TLS.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hmac
 import ipaddress
@@ -630,15 +631,29 @@ class _BodyTooLarge(HTTPException):
         super().__init__(413, f"the request body is larger than {limit} bytes ({what})")
 
 
+class _BodyTimeout(HTTPException):
+    """A request body that stopped coming (a 408 problem)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(
+            408, f"the request body stopped coming: nothing of it arrived for {seconds:g} s"
+        )
+
+
 class BodyLimit:
     """ASGI middleware refusing (413 problem) a request body over ``max_body`` bytes, or
     ``max_upload_body`` for ``multipart/form-data``: at once by ``Content-Length``, else
-    while a chunked body streams in (never reading more than the limit and one chunk)."""
+    while a chunked body streams in (never reading more than the limit and one chunk).
+    A body of which nothing arrives for ``body_timeout`` seconds is refused (408): a
+    client that sends a few bytes and waits holds no worker for ever."""
 
-    def __init__(self, app: ASGIApp, *, max_body: int, max_upload_body: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_body: int, max_upload_body: int, body_timeout: float = 30.0
+    ) -> None:
         self.app = app
         self.max_body = max_body
         self.max_upload_body = max_upload_body
+        self.body_timeout = body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -664,14 +679,23 @@ class BodyLimit:
                 return
         seen = 0
         started = False
+        whole = False  # the body's last part has come (then a receive waits for a disconnect)
 
         async def limited() -> Message:
-            nonlocal seen
-            message = await receive()
+            nonlocal seen, whole
+            if whole:
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.body_timeout)
+            except TimeoutError:
+                raise _BodyTimeout(self.body_timeout) from None
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
                     raise _BodyTooLarge(limit, what)
+                whole = not message.get("more_body", False)
+            else:
+                whole = True
             return message
 
         async def watched(message: Message) -> None:
@@ -686,6 +710,18 @@ class BodyLimit:
             if started:
                 raise
             await _too_large(scope, receive, send, exc)
+        except _BodyTimeout as exc:
+            if started:
+                raise
+            page = answer(
+                Request(scope),
+                408,
+                str(exc.detail),
+                "send the whole body without pausing (a slow link: a smaller file), then try again",
+                type_="body-timeout",
+                headers={"Connection": "close"},
+            )
+            await page(scope, receive, send)
 
 
 async def _too_large(scope: Scope, receive: Receive, send: Send, exc: _BodyTooLarge) -> None:

@@ -97,7 +97,8 @@ class ServiceConfig:
 
     Request bodies: at most ``max_body`` bytes (1 MiB: JSON, forms), ``max_upload_body``
     (16 MiB) for ``multipart/form-data`` uploads; more is refused with 413, by
-    ``Content-Length`` or while a chunked body streams in.
+    ``Content-Length`` or while a chunked body streams in; a body of which nothing
+    arrives for ``body_timeout`` seconds (30) is refused with 408.
     """
 
     home: Path
@@ -122,6 +123,8 @@ class ServiceConfig:
     trusted_proxy: str | None = None
     max_body: int = DEFAULT_MAX_BODY
     max_upload_body: int = DEFAULT_MAX_UPLOAD_BODY
+    #: a request body of which nothing arrives for this long is refused (408), seconds
+    body_timeout: float = 30.0
     #: where backups made through the service go (default: ``home/backups``)
     backup_dir: Path | None = None
     #: how long a write waits for another writer's lock (seconds), then 503

@@ -100,8 +100,10 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         (401, "Not logged in: no valid token or session"),
         (403, "The user's role does not allow this, or a bad CSRF token"),
         (404, "No such deployment, identity, user or job"),
+        (408, "The request body stopped coming (nothing for 30 s)"),
         (409, "A clash with what exists: a user name taken, the last active admin"),
         (413, "The request body is larger than the service takes"),
+        (415, "A body of another kind than the route takes (form fields sent as JSON)"),
         (422, "A malformed request, file or deployment"),
         (429, "Too many failed logins"),
         (503, "The store is busy (another writer): try again"),
@@ -516,6 +518,30 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
             "send UTF-8 JSON with Content-Type: application/json (what /openapi.json "
             "describes for this route; docs/service.md)",
         )
+    fields = _form_sent_otherwise(request, errors)
+    if fields:
+        sent = request.headers.get("content-type", "").split(";")[0].strip() or "no type"
+        return answer(
+            request,
+            415,
+            f"{request.method} {request.url.path} takes form fields ("
+            + ", ".join(f"`{f}`" for f in fields)
+            + f"), sent as application/x-www-form-urlencoded; this request sent {sent}",
+            "send the fields as a form (curl --data-urlencode name=... ); a script "
+            "needs no login: it sends an API token (Authorization: Bearer TOKEN; "
+            "`ccapki users token NAME` makes one)",
+            type_="invalid-request",
+        )
+    if _json_sent_otherwise(request, errors):
+        sent = request.headers.get("content-type", "").split(";")[0].strip()
+        return answer(
+            request,
+            415,
+            f"{request.method} {request.url.path} takes a JSON body; this request sent {sent}",
+            "send UTF-8 JSON with Content-Type: application/json (what /openapi.json "
+            "describes for this route; docs/service.md)",
+            type_="invalid-request",
+        )
     missing = _missing_files(request, errors)
     if missing:
         return answer(
@@ -576,6 +602,58 @@ def _words(error: Any) -> str:
     if error.get("type") == "extra_forbidden":
         return "no such field (a misspelt name? nothing was done)"
     return str(error.get("msg", "invalid"))
+
+
+def _form_sent_otherwise(request: Request, errors: Any) -> list[str]:
+    """The form fields (``Form()``) of the request's route, when the request is not a
+    form (JSON, say) and what is wrong is only that fields are missing (else empty).
+    Raises nothing."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        return []
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    if dependant is None:
+        return []
+    from fastapi import params
+
+    body = list(getattr(dependant, "body_params", ()))
+    fields = [f.alias for f in body if isinstance(getattr(f, "field_info", None), params.Form)]
+    if (
+        not fields
+        or len(fields) != len(body)
+        or any(isinstance(getattr(f, "field_info", None), params.File) for f in body)
+    ):
+        return []  # (an upload's form is multipart: the general answers say so)
+    for e in errors:
+        loc = e.get("loc")
+        if e.get("type") != "missing" or not (
+            isinstance(loc, list | tuple) and len(loc) == 2 and loc[0] == "body"
+        ):
+            return []
+    return fields
+
+
+#: Bodies that are no JSON document, whatever they hold.
+_NOT_JSON_KINDS = ("application/x-www-form-urlencoded", "multipart/form-data", "text/plain")
+
+
+def _json_sent_otherwise(request: Request, errors: Any) -> bool:
+    """Whether the request's route takes a JSON body and the request sent a form (or
+    plain text) instead, and what is wrong is all in the body. Raises nothing."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind not in _NOT_JSON_KINDS:
+        return False
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    body = list(getattr(dependant, "body_params", ()))
+    from fastapi import params
+
+    if not body or any(isinstance(getattr(f, "field_info", None), params.Form) for f in body):
+        return False
+    for e in errors:
+        loc = e.get("loc")
+        if not (isinstance(loc, list | tuple) and loc and loc[0] == "body"):
+            return False
+    return True
 
 
 def _missing_files(request: Request, errors: Any) -> list[str]:

@@ -126,11 +126,6 @@ _FP_MARK = "\x00fingerprint\x00"
 _FP_MARK_JSON = json.dumps(_FP_MARK)
 
 
-def _json_text(text: str) -> str:
-    """``text`` as a JSON string (what the audit log's encoder writes of it)."""
-    return json.dumps(text)
-
-
 class IdentityRepository:
     """``store.identities``: the identities of the deployment the store acts on (another
     deployment's identity of the same name is another identity)."""
@@ -269,7 +264,7 @@ class IdentityRepository:
                             "version": row["version"],
                         }
                     )
-                detail = frame.replace(_FP_MARK_JSON, _json_text(str(row["fingerprint"])), 1)
+                detail = frame.replace(_FP_MARK_JSON, json.dumps(str(row["fingerprint"])), 1)
                 rows.append(audit.row("issue", str(row["identity"]), {}, now, encoded=detail))
             insert_many(c, t.audit, rows)
         return stored

@@ -43,12 +43,22 @@ from ccapki.topology.model import (
 from ccapki.topology.releases import parse_release
 from ccapki.topology.secretenv import SETTING_SECRETS, borrowed_secret
 
-__all__ = ["load_deployment", "not_utf8", "parse_deployment", "split_endpoint"]
+__all__ = ["is_dns_name", "load_deployment", "not_utf8", "parse_deployment", "split_endpoint"]
 
 _HOSTNAME_RE = re.compile(
     r"^(?=.{1,253}$)(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?$"
 )
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+
+
+def is_dns_name(name: str) -> bool:
+    """Whether ``name`` is a DNS host name a certificate may carry: labels of letters,
+    digits and '-' between dots, one leading ``*.`` (a wildcard) at most, and not all
+    digits at the end (``1.2.3.4.5`` is a mistyped address, not a name)."""
+    bare = name.removeprefix("*.")
+    return bool(_HOSTNAME_RE.match(bare)) and not bare.rstrip(".").rpartition(".")[2].isdigit()
+
+
 _PORT_RE = re.compile(r"[0-9]{1,5}")
 _SOURCES = [s.value for s in Source] + ["acme"]  # acme: third-party, enrolled by ACME
 _KEYS = [k.value for k in KeyType]
@@ -242,11 +252,21 @@ def _check_flag(v: Any) -> Any:
     return v
 
 
+#: A string value longer than this is shortened where a message quotes it (its start, and
+#: how long it is): a one-line error stays one line, whatever the file holds.
+_QUOTED_AT_MOST = 60
+
+
 def _toml_value(v: Any) -> str:
-    """``v`` as it was written in TOML (near enough for a message)."""
+    """``v`` as it was written in TOML (near enough for a message; a long string
+    shortened, see :data:`_QUOTED_AT_MOST`)."""
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, str):
+        if len(v) > _QUOTED_AT_MOST:
+            return _toml_value(v[: _QUOTED_AT_MOST - 20]).removesuffix('"') + (
+                f'..." ({len(v)} characters)'
+            )
         return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(v, list):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
@@ -602,6 +622,14 @@ class _Notify(_Strict):
     def _url(cls, v: str | None) -> str | None:
         if v is not None and not re.match(r"^https?://[^\s/]+", v):
             raise ValueError(f"{v!r} is not an http:// or https:// URL")
+        if v is not None:
+            from urllib.parse import urlsplit
+
+            try:
+                urlsplit(v).port  # noqa: B018 (read: it raises for a bad one)
+            except ValueError:
+                port = urlsplit(v).netloc.rpartition(":")[2]
+                raise ValueError(f"{v!r}: port {port!r} is not a number from 1 to 65535") from None
         return v
 
     @field_validator("email_to", mode="before")
@@ -838,6 +866,23 @@ def _loc_text(loc: Sequence[Any]) -> str:
     return out
 
 
+def _more_unknown(errors: Sequence[Any], said: Any, index: _LineIndex) -> str:
+    """The file's other unknown keys than ``said`` (all fixed in one edit, not one run
+    each), as the end of a hint; empty when there are none."""
+    more = []
+    for e in errors:
+        if e is said or e["type"] != "extra_forbidden":
+            continue
+        loc = [p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
+        line = index.find(loc)
+        at = f" (line {line})" if line else ""
+        more.append(f"{loc[-1]!r} in {_loc_text(loc[:-1]) or 'the top level'}{at}")
+    if not more:
+        return ""
+    shown = ", ".join(more[:5]) + (f" and {len(more) - 5} more" if len(more) > 5 else "")
+    return f"; the file has {len(more)} more unknown key{'s' if len(more) > 1 else ''}: {shown}"
+
+
 def _pydantic_error(path: str, index: _LineIndex, exc: ValidationError) -> DeploymentError:
     errors = exc.errors()
     err = errors[0]
@@ -885,7 +930,8 @@ def _pydantic_error(path: str, index: _LineIndex, exc: ValidationError) -> Deplo
             path,
             line,
             f"unknown key {loc[-1]!r} in {_loc_text(parent) or 'the top level'}{meant}",
-            f"remove it or fix its spelling; allowed keys: {', '.join(allowed)}",
+            f"remove it or fix its spelling; allowed keys: {', '.join(allowed)}"
+            + _more_unknown(errors, err, index),
         )
     if kind == "missing":
         return DeploymentError(
@@ -975,7 +1021,7 @@ def _pydantic_error(path: str, index: _LineIndex, exc: ValidationError) -> Deplo
     if loc and loc[-1] == "validity_days" and kind == "value_error":
         return _days_error(path, line, where, err["input"], msg)
     if kind == "string_pattern_mismatch":
-        msg = f"{err['input']!r} is not a valid name"
+        msg = f"{_toml_value(err['input'])} is not a valid name"
         hint = "names use letters, digits, '.', '_' and '-', starting with a letter or digit"
     elif loc and str(loc[-1]) in _EXAMPLES:
         hint = f"write it like {_EXAMPLES[str(loc[-1])]}"
@@ -1346,6 +1392,14 @@ def _monitoring(path: str, index: _LineIndex, model: _File) -> Monitoring:
             index.find(("notify", "email_to")),
             "[notify] email_to needs an SMTP relay and a sender",
             'add smtp = "mail.example.edu:587" and email_from = "ccapki@example.edu" to [notify]',
+        )
+    if n.smtp_user and not n.smtp_starttls:  # (refused here, not first when watch runs)
+        raise DeploymentError(
+            path,
+            index.find(("notify", "smtp_starttls")),
+            "[notify] smtp_user logs in without STARTTLS (the password would cross the "
+            "network in clear)",
+            "set smtp_starttls = true (the default), or remove smtp_user",
         )
     if n.webhook_secret_env and not n.webhook:
         raise DeploymentError(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -256,10 +256,29 @@ def short_default_warning(dep: Deployment, planned: Sequence[PlannedIdentity]) -
         f"{who} planned valid for {days} days, the CCA {dep.release} default for a "
         "self-signed identity (the appliance's own temporary certificate lasts that long: "
         "the FAQ's \"for 3 months only\"); nothing holds ccapki's certificates to it, and "
-        "each renewal must be installed on the appliance again (`ccapki status` warns in "
-        "time, `ccapki watch` renews); fix, for a longer life: set validity_days (e.g. "
+        "each renewal must be installed on the appliance again (`ccapki status` and "
+        "`ccapki watch` warn in time, `ccapki renew --due --commit` renews, e.g. from "
+        "cron); fix, for a longer life: set validity_days (e.g. "
         "validity_days = 365) in [deployment] or in the identity's table, then `ccapki apply`"
     )
+
+
+#: How a client platform's title names the Clean Access Agent on another platform.
+_AGENT_ON = "Clean Access Agent on "
+
+
+def _merged_agents(titles: Iterable[str]) -> list[str]:
+    """``titles`` in their order, the Agent on a platform that is listed itself said with
+    it ("macOS 10.15+ (its browsers and the Clean Access Agent)"), not as a second
+    "macOS 10.15+" that reads like a repeat."""
+    listed = list(titles)
+    merged = {t.removeprefix(_AGENT_ON) for t in listed if t.startswith(_AGENT_ON)} & set(listed)
+    out = []
+    for t in listed:
+        if t.startswith(_AGENT_ON) and t.removeprefix(_AGENT_ON) in merged:
+            continue
+        out.append(f"{t} (its browsers and the Clean Access Agent)" if t in merged else t)
+    return out
 
 
 def unnamed_peers_warning(dep: Deployment) -> str | None:
@@ -365,7 +384,8 @@ def validity_warning(dep: Deployment, planned: Sequence[PlannedIdentity]) -> str
     sources = "; ".join(dict.fromkeys(r.source for r in rules))
     on = _and([c.value for c in Channel if c in channels])
     return (
-        f"{who} planned valid for {span}{why}: {_and(list(clients))} refuse TLS server "
+        f"{who} planned valid for {span}{why}: {_and(_merged_agents(clients))} refuse TLS "
+        "server "
         f"certificates valid over {cap} days ({sources}), even with the root installed, on "
         f"{on}, and `ccapki trust check` fails those cells (validity-too-long); fix: set "
         f"validity_days = {longest} or less in the deployment file (in the identity's "
