@@ -617,12 +617,17 @@ def _apply_plan(
             previous = _previous_name(store)
             held, actions, todo = _decide(store, plan, now)
             mark = store.change_mark()  # held is all there is until another connection commits
-            # the file's version first: what it says of its CAs (a CA shared with other
-            # deployments) decides which CAs ensure_issuers finds or makes
-            recorded = store.deployments.record(
-                dep.name, dep.source_text, path, settings_json(dep, plan)
-            )
             jobs = [(p, signer_for(p, dep)) for p in (plan.get(a.identity) for a in todo)]
+            # the file's version first: what it says of its CAs (a CA shared with other
+            # deployments) decides which CAs ensure_issuers finds or makes; with identities
+            # to issue, only that much of its facts before the workers start, the rest after
+            recorded = store.deployments.record(
+                dep.name,
+                dep.source_text,
+                path,
+                settings_json(dep, plan, whole=not jobs),
+                partial=bool(jobs),
+            )
             issuers, created = ensure_issuers(store, plan, now, needed={s for _, s in jobs})
             if created:  # clients need their roots: said by the apply that finishes
                 _note_roots_unsaid(store, dep.name, created)
@@ -632,6 +637,7 @@ def _apply_plan(
                 # transaction, by this process)
                 batches = issue_batches(jobs, issuers, now, keyring=store.keyring, announce=True)
                 next(batches)
+                store.deployments.record(dep.name, dep.source_text, path, settings_json(dep, plan))
             made = [c for c in store.cas.list() if c.name in created] if created else []
             # nothing to issue: the identities read above are current (read them once)
             trust_added = [] if jobs else fill_trust_stores(store, dep, held)

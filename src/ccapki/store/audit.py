@@ -169,10 +169,21 @@ class DeploymentRepository:
             last = {r.name: (r.loaded_at, r.path) for r in c.execute(last_q)}  # newest wins
         return [DeploymentSummary(n, counts.get(n, 0), *last.get(n, (None, None))) for n in names]
 
-    def record(self, name: str, text: str, path: str | None, facts: str | None = None) -> bool:
+    def record(
+        self,
+        name: str,
+        text: str,
+        path: str | None,
+        facts: str | None = None,
+        *,
+        partial: bool = False,
+    ) -> bool:
         """Keep a new version of deployment ``name``'s file if it changed, with ``facts``
         (JSON: what commands read of it). True if it did. An unchanged file kept without
-        facts (before schema 0009) gets them, which is not a change."""
+        facts (before schema 0009) gets them, which is not a change.
+
+        ``partial``: ``facts`` are a part of them, which a second call in the same
+        transaction completes (a bulk apply's); an unchanged file keeps its facts."""
         from sqlalchemy import insert, select, update
 
         from ccapki.store import schema as t
@@ -186,7 +197,7 @@ class DeploymentRepository:
                 .limit(1)
             ).first()
             if last is not None and last.source_text == text:
-                if facts is not None and last.facts != facts:
+                if facts is not None and not partial and last.facts != facts:
                     c.execute(update(t.deployments).where(d.id == last.id).values(facts=facts))
                 return False
             c.execute(
