@@ -119,6 +119,18 @@ def test_reading_commands_on_a_current_sqlite_store_load_no_database_library(
     assert "sqlalchemy" in imported(["trust", "add", "cam-a", str(root)], home, tmp_path)
 
 
+def test_apply_and_renew_without_a_lab_load_no_lab_code(tmp_path: Path) -> None:
+    """Whether a lab serves the store (its renewals then need `lab reload`) is asked of
+    the store's lab folder: none there, the lab's code (~0.1 s to import: its daemon,
+    IPsec, probes) is not loaded."""
+    home = tmp_path / "store"
+    imported(["init", "--key-file"], home, tmp_path)
+    for args in (["apply", str(FAQ)], ["renew", "cam", "--commit"]):
+        mods = imported(args, home, tmp_path, whole=True)
+        assert "ccapki.pki.issue" in mods, args  # (it issued)
+        assert not {m for m in mods if m.startswith("ccapki.lab")}, args
+
+
 def test_status_and_keys_list_read_columns_and_load_no_x509_code(tmp_path: Path) -> None:
     # the CAs' and trust-store roots' expiry are columns (schema 0010), the chains' CAs are
     # named by the SHA-256 of their PEM's DER: `status` of 10,000 identities starts

@@ -197,9 +197,12 @@ def _order_acme(env: Env, store: Store, dep: Deployment, plan: RenewalPlan, *, e
 
 def lab_runs(env: Env) -> bool:
     """Whether a lab serves this store (then `lab reload` installs the renewals)."""
+    folder = env.home / "lab"
+    if not folder.is_dir():  # no lab was ever started here (the lab's code: ~0.1 s to load)
+        return False
     from ccapki.lab.daemon import read_state
 
-    state = read_state(env.home / "lab")
+    state = read_state(folder)
     return state is not None and state.alive
 
 
