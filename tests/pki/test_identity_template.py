@@ -78,6 +78,12 @@ def _same(cert: x509.Certificate, ref: x509.Certificate) -> None:
     assert [(e.oid, e.critical, e.value) for e in cert.extensions] == [
         (e.oid, e.critical, e.value) for e in ref.extensions
     ]
+    # byte for byte (the template hands the builder the shared extensions as encoded DER),
+    # and each reads back as its own type
+    assert [(e.oid, e.critical, e.value.public_bytes()) for e in cert.extensions] == [
+        (e.oid, e.critical, e.value.public_bytes()) for e in ref.extensions
+    ]
+    assert not [e for e in cert.extensions if isinstance(e.value, x509.UnrecognizedExtension)]
 
 
 @pytest.mark.parametrize("leaf", ["ec", "rsa"])

@@ -267,9 +267,22 @@ def make_intermediate_ca(
     return sign_certificate(builder, issuer.key)
 
 
+def _encoded(ext: x509.Extension[x509.ExtensionType]) -> x509.Extension[x509.ExtensionType]:
+    """``ext`` with its value as the DER cryptography encodes it (``public_bytes``), for a
+    builder to copy as is: the certificate holds the same bytes, and reads back as the
+    same typed extension, while the builder no longer walks the value's Python attributes
+    at each certificate (~15 us of the ~140 us a bulk-issued certificate takes)."""
+    value = ext.value
+    return x509.Extension(
+        ext.oid, ext.critical, x509.UnrecognizedExtension(ext.oid, value.public_bytes())
+    )
+
+
 #: The extensions every appliance identity shares (made once: a bulk issue signs thousands).
-_LEAF_BC = x509.Extension(
-    x509.BasicConstraints.oid, True, x509.BasicConstraints(ca=False, path_length=None)
+_LEAF_BC = _encoded(
+    x509.Extension(
+        x509.BasicConstraints.oid, True, x509.BasicConstraints(ca=False, path_length=None)
+    )
 )
 _SKI_OID = x509.SubjectKeyIdentifier.oid
 _SAN_OID = x509.SubjectAlternativeName.oid
@@ -306,32 +319,38 @@ class IdentityTemplate:
         x509.CertificateBuilder().not_valid_before(before).not_valid_after(after)
         self._before, self._after = _naive_utc(before), _naive_utc(after)
         self._issuer = issuer
-        self._aki: x509.Extension[x509.AuthorityKeyIdentifier] | None = None
-        self._key_usage: dict[bool, x509.Extension[x509.KeyUsage]] = {}
+        self._aki: x509.Extension[x509.ExtensionType] | None = None
+        self._key_usage: dict[bool, x509.Extension[x509.ExtensionType]] = {}
         usages = []
         if server_auth:
             usages.append(ExtendedKeyUsageOID.SERVER_AUTH)
         if client_auth:
             usages.append(ExtendedKeyUsageOID.CLIENT_AUTH)
         self._eku = (
-            [x509.Extension(x509.ExtendedKeyUsage.oid, False, x509.ExtendedKeyUsage(usages))]
+            [
+                _encoded(
+                    x509.Extension(x509.ExtendedKeyUsage.oid, False, x509.ExtendedKeyUsage(usages))
+                )
+            ]
             if usages
             else []
         )
 
-    def _aki_of(self, issuer: Issuer) -> x509.Extension[x509.AuthorityKeyIdentifier]:
+    def _aki_of(self, issuer: Issuer) -> x509.Extension[x509.ExtensionType]:
         found = self._aki
         if found is None:
             aki = issuer.authority_key_identifier
-            found = self._aki = x509.Extension(aki.oid, False, aki)
+            found = self._aki = _encoded(x509.Extension(aki.oid, False, aki))
         return found
 
-    def _ku(self, public_key: CertificateIssuerPublicKeyTypes) -> x509.Extension[x509.KeyUsage]:
+    def _ku(
+        self, public_key: CertificateIssuerPublicKeyTypes
+    ) -> x509.Extension[x509.ExtensionType]:
         rsa_leaf = isinstance(public_key, rsa.RSAPublicKey)
         found = self._key_usage.get(rsa_leaf)
         if found is None:
             usage = _key_usage(ca=False, public_key=public_key)
-            found = self._key_usage[rsa_leaf] = x509.Extension(usage.oid, True, usage)
+            found = self._key_usage[rsa_leaf] = _encoded(x509.Extension(usage.oid, True, usage))
         return found
 
     def issue(
@@ -355,7 +374,7 @@ class IdentityTemplate:
                 raise ValueError("a self-signed identity needs its own private key")
             signer: SignerKey = self_key
             issuer_name = subject
-            aki = x509.Extension(
+            aki: x509.Extension[x509.ExtensionType] = x509.Extension(
                 x509.AuthorityKeyIdentifier.oid,
                 False,
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(public_key),
