@@ -11,7 +11,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 
-from ccapki.topology.model import Source
+from ccapki.topology.sources import Source
 
 if TYPE_CHECKING:  # the X.509 library is loaded where a certificate is read or written:
     # `status` reads the store's columns only, and starts faster without it

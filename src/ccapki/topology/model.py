@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from ccapki._util import cached
 from ccapki.pki.keytypes import KeyType
 from ccapki.topology.releases import Release, ReleaseProfile, profile_for
+from ccapki.topology.sources import Source
 
 __all__ = [
     "AcmeDnsMethod",
@@ -40,15 +41,6 @@ def is_localhost(host: str) -> bool:
 class Role(enum.StrEnum):
     CAM = "cam"
     CAS = "cas"
-
-
-class Source(enum.StrEnum):
-    """Where an identity's certificate comes from."""
-
-    SELF_SIGNED = "self-signed"  # the release's own temporary certificate
-    PERFIGO = "perfigo"  # pre-4.7 style: one vendor-like root signs every appliance
-    INTERNAL = "internal"  # our root CA + intermediate signing CA
-    THIRD_PARTY = "third-party"  # a CSR goes to an outside CA
 
 
 class Channel(enum.StrEnum):
