@@ -1177,26 +1177,6 @@ _MAGIC = (
 )
 
 
-def _signature_algorithms_differ(cert: x509.Certificate) -> bool:
-    """Whether the signature algorithm inside the signed part (TBSCertificate
-    ``signature``) differs from the one outside it. cryptography reads only the outer one,
-    and compares the two first thing in ``verify_directly_issued_by`` (a ValueError saying
-    so, before it looks at the issuer): asked of the certificate itself, that comparison
-    costs nothing next to loading an ASN.1 library (~40 ms of ``inspect FILE``), which only
-    the message of a certificate that differs needs (:func:`_signed_signature_algorithm`)."""
-    try:
-        cert.verify_directly_issued_by(cert)
-    except ValueError as exc:
-        return "signature algorithms do not match" in str(exc)
-    except Exception:  # another issuer, a key it cannot verify with: the two agree
-        return False
-    except BaseException as exc:  # pyo3's PanicException on a malformed certificate
-        if type(exc).__name__ != "PanicException":
-            raise
-        return False
-    return False
-
-
 def _signed_signature_algorithm(cert: x509.Certificate) -> str | None:
     """The signature algorithm OID inside the signed part (TBSCertificate ``signature``),
     which must be the one outside it (cryptography reads only that one); None if unread."""
@@ -1309,8 +1289,10 @@ def parse_material(
             _HINT_COPY,
         ) from None
     material = collector.material()
+    from ccapki.pki.certs import signature_algorithms_differ
+
     for cert in material.certificates:
-        if not _signature_algorithms_differ(cert):
+        if not signature_algorithms_differ(cert):
             continue
         inner = _signed_signature_algorithm(cert)
         if inner is not None and inner != cert.signature_algorithm_oid.dotted_string:
