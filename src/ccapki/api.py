@@ -36,6 +36,7 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
+import ccapki._classcache  # noqa: F401 - installs before the modules below make their classes
 from ccapki.errors import (
     CcapkiError,
     DeploymentError,

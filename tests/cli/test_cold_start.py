@@ -114,6 +114,15 @@ def test_help_imports_only_click(args: list[str], tmp_path: Path) -> None:
     assert not mods & (DATABASE | {"cryptography", "rich", "pydantic"})
 
 
+def test_version_loads_neither_dataclasses_nor_their_cached_code(tmp_path: Path) -> None:
+    # the table of compiled dataclass methods (ccapki/_classcache.py) is for commands that
+    # make classes; `--version` makes none and starts as Python does
+    mods = imported(["--version"], tmp_path / "no-store", tmp_path, whole=True)
+    assert "dataclasses" not in mods
+    assert "ccapki._classcache" not in mods
+    assert "ccapki._classcache" in imported(["--help"], tmp_path / "no-store", tmp_path, whole=True)
+
+
 def test_reading_commands_on_a_current_sqlite_store_load_no_database_library(
     tmp_path: Path,
 ) -> None:

@@ -25,6 +25,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         sys.stdout.write(f"ccapki {__version__}\n")
         return 0
+    from ccapki import _classcache
+
+    _classcache.install()  # before any module makes its dataclasses
     if argv is not None:  # in process (tests, the demo): the caller's signal handlers stay
         from ccapki.cli.app import run
 
