@@ -74,6 +74,11 @@ def test_inspect_file_imports_no_database_code_and_no_deployment_loader(
     # its two signature algorithms agree (cryptography compares them): no ASN.1 library
     # is loaded to name the inner one (~40 ms)
     assert "asn1crypto" not in mods
+    # a PEM certificate is read without the PKCS#7/PKCS#12 readers (email's header parser,
+    # ~11 ms) or the root writers; inspect -> pki.roots.is_property_list loaded both
+    whole = imported(["inspect", str(path)], tmp_path / "no-store", tmp_path, whole=True)
+    assert not {m for m in whole if m.endswith((".pkcs7", ".pkcs12"))}
+    assert "ccapki.pki.roots" in whole  # (it was asked whether the file is a profile)
 
 
 @pytest.mark.parametrize("command", ["inspect", "plan"])

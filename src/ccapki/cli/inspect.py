@@ -519,8 +519,6 @@ def inspect_cmd(
         if fmt not in ("text", "json"):
             raise click.UsageError(f"--json and --format {fmt} contradict each other")
         fmt = "json"
-    from cryptography.hazmat.primitives import serialization
-
     from ccapki.pki.inspect import describe
 
     certs, title, csrs, keys, locked = _from_target(env, target, password, version)
@@ -529,6 +527,8 @@ def inspect_cmd(
     if keys:
         return _show_keys(env, keys, title, fmt, show_all, locked=locked)
     if fmt == "pem":
+        from cryptography.hazmat.primitives import serialization
+
         chosen = certs if show_all else certs[:1]
         click.echo(
             b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chosen).decode(), nl=False

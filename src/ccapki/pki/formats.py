@@ -37,10 +37,8 @@ from pathlib import Path
 from typing import Literal, TypeVar
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
-from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 
 from ccapki.errors import FileFormatError, PasswordError
 
@@ -384,6 +382,8 @@ def _dsa_consistent(key: dsa.DSAPrivateKey) -> bool:
     checks RSA and EC keys as it loads them, not DSA's ``y``: PKCS#8 keeps only ``x``, so
     the key the store seals (and later opens) would have another public key. Checked by
     a round trip through PKCS#8, with cryptography."""
+    from cryptography.hazmat.primitives import serialization
+
     der = key.private_bytes(
         serialization.Encoding.DER,
         serialization.PrivateFormat.PKCS8,
@@ -624,6 +624,8 @@ class _Collector:
     # ---- keys, with password handling shared by PEM and DER
 
     def load_key(self, data: bytes, *, pem: bool, where: str) -> PrivateKeyTypes:
+        from cryptography.hazmat.primitives import serialization
+
         loader = serialization.load_pem_private_key if pem else serialization.load_der_private_key
         try:
             return loader(data, self.password)
@@ -701,6 +703,8 @@ class _Collector:
             cert = x509.load_der_x509_certificate(der[:length])
             self.add_cert(cert, Kind.TRUSTED_CERTIFICATE, where)
         elif label in {"PKCS7", "CMS"}:
+            from cryptography.hazmat.primitives.serialization import pkcs7
+
             try:
                 certs = self.lenient(where, lambda: pkcs7.load_pem_pkcs7_certificates(block.pem))
             except Exception as exc:  # enveloped (encrypted) or other data: said as DER is
@@ -774,6 +778,8 @@ class _Collector:
         # a NUL ends a PKCS#12 password (no file has one holding it), and the library
         # panics on it, printing a Rust backtrace: such a password is a wrong one
         tries = [t for t in tries if t is None or b"\0" not in t]
+        from cryptography.hazmat.primitives.serialization import pkcs12
+
         for attempt in tries:
             try:
                 p12 = self.lenient(
@@ -855,6 +861,8 @@ class _Collector:
         )
 
     def _load_der_pkcs7(self, data: bytes) -> list[x509.Certificate]:
+        from cryptography.hazmat.primitives.serialization import pkcs7
+
         return self.lenient(
             "the DER PKCS#7 data", functools.partial(pkcs7.load_der_pkcs7_certificates, data)
         )
@@ -951,6 +959,8 @@ def _other_der(source: str, data: bytes, pkcs12_error: str | None = None) -> Fil
     parameters). None for data that is not well-formed DER (then it is malformed)."""
     if not _well_formed_der(data):
         return None
+    from cryptography.hazmat.primitives import serialization
+
     if _attempt(serialization.load_der_public_key, data) is not None:
         return _none(
             source,
@@ -1091,6 +1101,8 @@ def _is_encrypted_key(data: bytes, *, pem: bool) -> bool:
     """Whether ``data`` is a password-protected private key (what the file says it is)."""
     if pem:
         return b"ENCRYPTED PRIVATE KEY" in data or b"Proc-Type: 4,ENCRYPTED" in data
+    from cryptography.hazmat.primitives import serialization
+
     try:
         serialization.load_der_private_key(data, None)
     except TypeError as exc:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 from typing import cast
 
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import (
     CertificateIssuerPrivateKeyTypes,
@@ -42,6 +41,8 @@ def generate_key(key_type: KeyType) -> CertificateIssuerPrivateKeyTypes:
 
 def private_key_der(key: PrivateKeyTypes) -> bytes:
     """Unencrypted PKCS#8 DER of ``key`` (for sealing in the store; never written as is)."""
+    from cryptography.hazmat.primitives import serialization
+
     return key.private_bytes(
         serialization.Encoding.DER,
         serialization.PrivateFormat.PKCS8,
@@ -62,6 +63,8 @@ def public_key_fingerprint(key: PrivateKeyTypes | PublicKeyTypes) -> str:
     The same value for a private key, its public key, a CSR's key and a certificate's key,
     so certificates are matched to keys by one dictionary lookup.
     """
+    from cryptography.hazmat.primitives import serialization
+
     der = _public(key).public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )

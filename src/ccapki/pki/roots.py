@@ -21,12 +21,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.serialization import pkcs7
 
 from ccapki.errors import FileFormatError, InputError
 from ccapki.pki.certs import display_name as cert_label
 from ccapki.pki.certs import fingerprint
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+# the writers load cryptography's serialization (~20 ms with its SSH and PKCS#7 parts) when
+# they write: reading a file asks only is_property_list() of this module
 
 __all__ = [
     "PLATFORMS",
@@ -54,20 +59,27 @@ def _need(certs: Sequence[x509.Certificate]) -> list[x509.Certificate]:
 
 def roots_pem(certs: Sequence[x509.Certificate]) -> bytes:
     """Every root, PEM, one after the other."""
+    from cryptography.hazmat.primitives import serialization
+
     return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in _need(certs))
 
 
 def roots_der_cer(cert: x509.Certificate) -> bytes:
     """One root as a DER ``.cer`` file (Windows and Group Policy import these)."""
+    from cryptography.hazmat.primitives import serialization
+
     return cert.public_bytes(serialization.Encoding.DER)
 
 
 def roots_p7b(
     certs: Sequence[x509.Certificate],
-    encoding: serialization.Encoding = serialization.Encoding.DER,
+    encoding: Encoding | None = None,
 ) -> bytes:
     """Every root in one PKCS#7 certificate bundle (``.p7b``), DER by default."""
-    return pkcs7.serialize_certificates(_need(certs), encoding)
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.serialization import pkcs7
+
+    return pkcs7.serialize_certificates(_need(certs), encoding or serialization.Encoding.DER)
 
 
 def mobileconfig(
@@ -85,6 +97,8 @@ def mobileconfig(
     """
     import plistlib
     import uuid
+
+    from cryptography.hazmat.primitives import serialization
 
     roots = _need(certs)
     if not identifier:
