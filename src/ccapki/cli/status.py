@@ -114,6 +114,10 @@ def _rows(report: StatusReport, deployment: str) -> list[Row]:
                 served = f"(on {appliance})"
         elif i.kind == "csr":
             name = f"{i.name} (key {i.fingerprint[:12]})"
+        elif i.kind == "chain-ca":  # which appliances' identities send it
+            from ccapki.lifecycle.status import chain_holders_words
+
+            served = f"(in the chain of {chain_holders_words(i.chain_of)})"
         else:
             served = _served_text(i)
         days = "-" if i.days_left is None else str(i.days_left)

@@ -87,7 +87,7 @@ __all__ = [
 ]
 
 #: The kinds of item, in the order a deployment's items of equal days left are listed.
-KINDS = ("identity", "csr", "ca", "trust-root")
+KINDS = ("identity", "csr", "ca", "chain-ca", "trust-root")
 #: The sources of a release's install-time temporary certificate (when adopted, not issued
 #: by ccapki: :attr:`DeploymentFacts.adopted`).
 TEMPORARY_SOURCES = frozenset({Source.SELF_SIGNED.value, Source.PERFIGO.value})
@@ -219,7 +219,10 @@ class StatusItem:
     ``served``: for an identity, the last probe of each endpoint of its appliances.
     ``note``: what to know beyond the stage (a temporary certificate's lifetime, a CSR pending
     while the certificate it replaces is due). ``in_use``: False for a CA nothing uses any
-    more (its stage then warns nobody).
+    more (its stage then warns nobody). ``chain_of``: of a ``chain-ca`` item (a CA
+    certificate the identities send after their own, which ccapki neither holds as a CA
+    nor has in a trust store: an outside CA's intermediate), the identities whose current
+    chain holds it; its JSON has it, as ``chain_of``, on that kind alone.
     """
 
     deployment: str
@@ -233,6 +236,7 @@ class StatusItem:
     served: tuple[Served, ...] = ()
     note: str = ""
     in_use: bool = True
+    chain_of: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -247,6 +251,7 @@ class StatusItem:
         served: tuple[Served, ...] = (),
         note: str = "",
         in_use: bool = True,
+        chain_of: tuple[str, ...] = (),
     ) -> None:
         self.__dict__.update(  # at once: see Served.__init__
             deployment=deployment,
@@ -260,6 +265,7 @@ class StatusItem:
             served=served,
             note=note,
             in_use=in_use,
+            chain_of=chain_of,
         )
 
     @property
@@ -308,13 +314,16 @@ class StatusItem:
         }
         if now is not None:
             out["hours_left"] = self.hours_left(now)
-        return out | {
+        out |= {
             "stage": self.stage,
             "temporary": self.temporary,
             "in_use": self.in_use,
             "note": self.note,
             "served": [s.to_dict() for s in self.served],
         }
+        if self.kind == "chain-ca":
+            out["chain_of"] = list(self.chain_of)
+        return out
 
     def to_json(self, now: dt.datetime | None = None) -> str:
         """``json.dumps(self.to_dict(now))``, written directly (see :meth:`Served.to_json`)."""
@@ -327,6 +336,8 @@ class StatusItem:
                 left = self.not_after - now
                 days += f', "hours_left": {left.days * 24 + left.seconds // 3600}'
         fp = "null" if self.stage == "missing" else _jstr(self.fingerprint)
+        if self.kind == "chain-ca":
+            served += f'], "chain_of": [{", ".join(_jstr(n) for n in self.chain_of)}'
         return (
             f'{{"deployment": {_jstr(self.deployment)}, "kind": {_jstr(self.kind)}, '
             f'"name": {_jstr(self.name)}, "fingerprint": {fp}, '
@@ -605,6 +616,20 @@ class TrustFact(NamedTuple):
     not_before: dt.datetime | None = None
 
 
+class ChainFact(NamedTuple):
+    """A CA certificate the current identities' chains hold that the store neither holds as
+    a CA nor has in a trust store: an outside CA's intermediate (or its root, where no
+    appliance trusts it), sent by each appliance after its own certificate. When it
+    expires, clients reject those appliances though their own certificates are valid.
+    ``identities``: whose current chain holds it, sorted."""
+
+    name: str
+    fingerprint: str
+    not_after: dt.datetime
+    identities: tuple[str, ...]
+    not_before: dt.datetime | None = None
+
+
 class CsrFact(NamedTuple):
     """A CSR whose key is still pending (no certificate imported for it yet); ``stale``:
     how it differs from what the deployment file now gives its identity (names, key
@@ -668,6 +693,9 @@ class DeploymentFacts:
     #: not issued by ccapki): of a :data:`TEMPORARY_SOURCES` source, an appliance's own
     #: install-time certificate, the FAQ's temporary certificate (:func:`adopted_of`)
     adopted: frozenset[str] = frozenset()
+    #: the CA certificates of the current chains that are neither :attr:`cas` nor in a
+    #: trust store (:class:`ChainFact`): items of kind ``chain-ca``
+    chain_cas: tuple[ChainFact, ...] = ()
 
 
 # ---------------------------------------------------------------------------- pure part
@@ -1263,6 +1291,23 @@ def deployment_items(facts: DeploymentFacts, now: dt.datetime) -> list[StatusIte
                 False,
             )
         )
+    gone_names = set(gone.values())
+    for c in facts.chain_cas:
+        carriers = tuple(i for i in c.identities if i not in gone_names)
+        if not carriers:  # only in the chains of identities the file no longer names
+            continue
+        stage, left = judge(c.not_after)
+        note = ""
+        if c.not_before is not None and c.not_before > now:
+            stage, note = EARLY_STAGE, _early_chain_note(c, carriers)
+        elif stage != "ok":
+            note = _chain_note(c, carriers, stage, now)
+        items.append(
+            StatusItem(
+                dep, "chain-ca", c.name, c.fingerprint, c.not_after, left, stage, False, (),
+                note, True, carriers,
+            )
+        )  # fmt: skip
     order = {k: i for i, k in enumerate(KINDS)}
     far = 1 << 40
 
@@ -1274,6 +1319,49 @@ def deployment_items(facts: DeploymentFacts, now: dt.datetime) -> list[StatusIte
 
     items.sort(key=key)
     return items
+
+
+def chain_holders_words(identities: Sequence[str], most: int = 4) -> str:
+    """``cas1``; ``cas1 and cas2``; ``5 identities: cas1, cas2, cas3, cas4 +1``."""
+    if len(identities) == 1:
+        return identities[0]
+    if len(identities) == 2:
+        return f"{identities[0]} and {identities[1]}"
+    more = f" +{len(identities) - most}" if len(identities) > most else ""
+    return f"{len(identities)} identities: {', '.join(identities[:most])}{more}"
+
+
+def _chain_note(c: ChainFact, carriers: Sequence[str], stage: str, now: dt.datetime) -> str:
+    """What an outside CA certificate of the chains in a warning stage (or expired) means,
+    and the fix."""
+    one = len(carriers) == 1
+    who, they, its = (
+        chain_holders_words(carriers),
+        "it" if one else "them",
+        "its" if one else "their",
+    )
+    step = f"`ccapki csr {carriers[0]}`" if one else "`ccapki csr NAME` for each"
+    when = _stage_words(stage, days_left(c.not_after, now), c.not_after, now)
+    effect = (
+        f"clients reject {they} now"
+        if stage == "expired"
+        else f"once it has expired, clients reject {they}"
+    )
+    return (
+        f"it {when}; {who} send{'s' if one else ''} it after {its} own certificate: {effect} "
+        f"though {its} own certificate is valid. Have the CA sign a new certificate under "
+        f"its current intermediate ({step}, then `ccapki import` the answer with its chain)"
+    )
+
+
+def _early_chain_note(c: ChainFact, carriers: Sequence[str]) -> str:
+    """A chain certificate not valid yet (its issuer's clock, or one made ahead)."""
+    assert c.not_before is not None
+    who = chain_holders_words(carriers)
+    return (
+        f"not valid until {c.not_before:%Y-%m-%d %H:%M} UTC: sent by {who}, whom clients "
+        "reject until then; import the chain the CA gives now (`ccapki import FILE`)"
+    )
 
 
 def build_report(facts: Sequence[DeploymentFacts], now: dt.datetime) -> StatusReport:
@@ -1917,6 +2005,10 @@ def read_facts(store: Store, name: str) -> DeploymentFacts:
         until = _not_after_from_pems(store, missing) if missing else {}
         old = _superseded(store, {r[2] for r in trust_rows}, current)
         lacking = _names_missing(store, name, kept, identities, conf.appliances)
+        # the outside CAs' certificates the chains hold (a third-party CA's intermediate):
+        # read, and parsed, only where there are some
+        foreign = chains - {r[2] for r in ca_rows} - {r[2] for r in trust_rows}
+        chain_cas = _chain_facts(store, foreign) if foreign else ()
     cas = tuple(
         [
             CaFact(n, k, fp, end, start) if end and start else CaFact(n, k, fp, *until[fp])
@@ -1952,6 +2044,24 @@ def read_facts(store: Store, name: str) -> DeploymentFacts:
         unfit_names={identity: names for identity, (_, names) in lacking.items()},
         file=kept.path if kept else None,
         adopted=adopted,
+        chain_cas=chain_cas,
+    )
+
+
+def _chain_facts(store: Store, fingerprints: Collection[str]) -> tuple[ChainFact, ...]:
+    """:class:`ChainFact` of each of these certificates the current chains hold."""
+    from ccapki.pki.certs import display_name
+
+    held = store.identities.current_chain_holders(fingerprints)
+    return tuple(
+        ChainFact(
+            display_name(cert),
+            fp,
+            cert.not_valid_after_utc,
+            identities,
+            cert.not_valid_before_utc,
+        )
+        for fp, (cert, identities) in sorted(held.items())
     )
 
 

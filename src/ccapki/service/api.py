@@ -1014,10 +1014,14 @@ class ServedOut(BaseModel):
 
 
 class StatusItemOut(BaseModel):
-    """One identity, CA, pending CSR or trust-store root, as `ccapki status --json` has it."""
+    """One identity, CA, outside CA certificate of the chains, pending CSR or trust-store
+    root, as `ccapki status --json` has it."""
 
     deployment: str
-    kind: str = Field(description="identity, csr, ca or trust-root")
+    kind: str = Field(
+        description="identity, csr, ca, chain-ca (an outside CA's certificate the chains "
+        "hold) or trust-root"
+    )
     name: str
     fingerprint: str
     not_after: dt.datetime | None
@@ -1027,6 +1031,11 @@ class StatusItemOut(BaseModel):
     in_use: bool
     note: str
     served: list[ServedOut]
+    chain_of: list[str] | None = Field(
+        default=None,
+        description="Of a chain-ca item, and on that kind alone: the identities whose "
+        "current chain holds it",
+    )
 
 
 class DeploymentStages(BaseModel):

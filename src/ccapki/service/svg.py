@@ -427,7 +427,13 @@ def stage_class(stage: str, warn_days: Sequence[int] = (), *, in_use: bool = Tru
 #: What a bar red for another reason than its days says beside them.
 _RED_WORDS = {"not-yet-valid": "not valid yet", "damaged": "stored certificate damaged"}
 
-_KIND_WORDS = {"identity": "identity", "ca": "CA", "trust-root": "trust root", "csr": "CSR"}
+_KIND_WORDS = {
+    "identity": "identity",
+    "ca": "CA",
+    "chain-ca": "chain CA",
+    "trust-root": "trust root",
+    "csr": "CSR",
+}
 
 
 def expiry_timeline_svg(

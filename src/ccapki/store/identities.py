@@ -7,7 +7,7 @@ import datetime as dt
 import hashlib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ccapki._util import gc_paused
@@ -71,6 +71,17 @@ _CHAIN_FPS = "SELECT DISTINCT chain_fps FROM certificates WHERE " + _NEWEST_HERE
 _CHAIN_PEMS_UNNAMED = (
     "SELECT DISTINCT chain_pem FROM certificates WHERE chain_fps IS NULL AND "  # noqa: S608
     + _NEWEST_HERE
+)
+_CHAIN_HOLDERS = (
+    "SELECT identity, chain_fps FROM certificates WHERE chain_fps IS NOT NULL AND "  # noqa: S608
+    + _NEWEST_HERE
+)
+_CHAIN_HOLDERS_UNNAMED = (
+    "SELECT identity, chain_pem FROM certificates WHERE chain_fps IS NULL AND "  # noqa: S608
+    + _NEWEST_HERE
+)
+_CHAIN_PEM_OF = (
+    "SELECT chain_pem FROM certificates WHERE deployment = :d AND chain_fps = :c LIMIT 1"
 )
 _VERSION_FPS = (
     "SELECT identity, version, fingerprint FROM certificates "
@@ -506,6 +517,41 @@ class IdentityRepository:
                 _CURRENT_FACTS, {"d": self._s.deployment}
             )
         ]
+
+    def current_chain_holders(
+        self, fingerprints: Collection[str]
+    ) -> dict[str, tuple[x509.Certificate, tuple[str, ...]]]:
+        """Of ``fingerprints``, the certificates the newest versions' chains hold: each
+        (by fingerprint) with the certificate, parsed from one chain that holds it, and the
+        identities whose newest chain holds it, sorted. Reads the identities' chain
+        fingerprints from ``ix_certificates_current`` and one chain PEM per certificate
+        found (rows written before schema 0010: their chain's PEM)."""
+        wanted = set(fingerprints)
+        if not wanted:
+            return {}
+        params = {"d": self._s.deployment}
+        holders: dict[str, builtins.list[str]] = {}
+        texts: dict[str, str] = {}  # fingerprint -> a chain PEM that holds it (old rows)
+        named: dict[str, str] = {}  # fingerprint -> a chain_fps value that holds it
+        for identity, fps in self._s.rows(_CHAIN_HOLDERS, params):
+            for fp in set(fps.split()) & wanted:
+                holders.setdefault(fp, []).append(identity)
+                named.setdefault(fp, fps)
+        for identity, text in self._s.rows(_CHAIN_HOLDERS_UNNAMED, params):
+            for fp in set(chain_fingerprints(text)) & wanted:
+                holders.setdefault(fp, []).append(identity)
+                texts.setdefault(fp, text)
+        out: dict[str, tuple[x509.Certificate, tuple[str, ...]]] = {}
+        for fp, identities in holders.items():
+            text = texts.get(fp)
+            if text is None:
+                found = self._s.rows(_CHAIN_PEM_OF, {**params, "c": named[fp]})
+                text = found[0][0] if found else ""
+            for cert_fp, cert in zip(chain_fingerprints(text), _load_pems(text), strict=False):
+                if cert_fp == fp:
+                    out[fp] = (cert, tuple(sorted(identities)))
+                    break
+        return out
 
     def current_chain_fingerprints(self) -> frozenset[str]:
         """The certificates the newest versions' chains hold (the CAs the current

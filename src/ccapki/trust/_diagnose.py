@@ -166,6 +166,23 @@ def build_candidate_chain(
     return CandidateChain(tuple(certs), tuple(sources), "no-issuer", tuple(dedupe(impostors)))
 
 
+def _ca_renewal_fix(cert: x509.Certificate, name: str, holders: str) -> str:
+    """The fix of a CA certificate of a chain that expired or is about to: renewed where
+    ccapki holds the CA; an outside CA's intermediate is the CA's to replace, and the
+    certificates it signed are reissued under the new one."""
+    fix = (
+        f"renew CA {name} (same key, new validity) and put the new certificate in {holders} "
+        "the old one"
+    )
+    if is_self_signed(cert):
+        return fix
+    return (
+        f"{fix}; a third-party CA's intermediate is the CA's to replace: have it sign new "
+        "certificates under its current intermediate (`ccapki csr NAME`, then `ccapki import` "
+        "the answer with its chain)"
+    )
+
+
 def _days(delta: dt.timedelta) -> str:
     days = abs(delta.days)
     return "1 day" if days == 1 else f"{days} days"
@@ -181,10 +198,7 @@ def _validity(cert: x509.Certificate, at: dt.datetime, role: str) -> list[Findin
                 "that presents it; until then every TLS connection that checks it fails"
             )
         else:
-            fix = (
-                f"renew CA {name} (same key, new validity) and put the new certificate in the "
-                "trust stores and chains that hold the old one"
-            )
+            fix = _ca_renewal_fix(cert, name, "the trust stores and chains that hold")
         return [
             Finding(
                 Code.EXPIRED,
@@ -816,10 +830,7 @@ def expiry_warnings(
             )
         else:
             what = f"{'root' if is_self_signed(cert) else 'intermediate'} CA {name}"
-            fix = (
-                f"renew CA {name} (same key, new validity) and put the new certificate in every "
-                "trust store and chain that holds the old one"
-            )
+            fix = _ca_renewal_fix(cert, name, "every trust store and chain that holds")
         out.append(
             Finding(
                 Code.EXPIRING_SOON,
