@@ -5,8 +5,11 @@
 - A file that no longer names an identity the store holds: a warning naming it, saying it
   is kept (nothing is deleted); the rest of the run is unchanged.
 - A file whose ``[deployment]`` name differs from the one the store last applied is another
-  deployment (issue 11): apply says it made a new one beside the first, with no warning,
-  and issues its identities without touching the first's.
+  deployment (issue 11). When another deployment plans the same appliances, its name was
+  most likely changed: apply refuses (a second PKI for the same appliances, CAs named as the
+  first's), naming both fixes (tests/lifecycle/test_apply_renamed_deployment.py); with
+  ``--new-deployment`` it says it made a new one beside the first, with no warning, and
+  issues its identities without touching the first's.
 """
 
 from __future__ import annotations
@@ -62,7 +65,7 @@ def test_another_deployment_name_is_a_new_deployment(cli: CliRunner, tmp_path: P
     ok(cli("apply", write(tmp_path / "a.toml", TWO)))
     first = ok(cli("--deployment", "wf", "inspect", "cas1", "--format", "json")).json()
     renamed = write(tmp_path / "b.toml", TWO.replace('name = "wf"', 'name = "campus"'))
-    r = ok(cli("apply", renamed))
+    r = ok(cli("apply", renamed, "--new-deployment"))
     assert "warning" not in r.err, r.err
     assert "new deployment campus in this store, beside wf" in r.out, r.out
     assert "issued cas1 v1" in r.out, r.out  # its own identities, not wf's

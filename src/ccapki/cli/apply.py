@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ccapki.cli.app import Env, pass_env
-from ccapki.errors import Interrupted
+from ccapki.errors import InputError, Interrupted
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -140,8 +140,16 @@ EXIT CODES
     is_flag=True,
     help='Do not order source = "acme" identities (say what to run instead).',
 )
+@click.option(
+    "--new-deployment",
+    is_flag=True,
+    help="Apply a file whose [deployment] name the store does not hold though another "
+    "deployment plans the same appliances (a second, separate PKI for them).",
+)
 @pass_env
-def apply(env: Env, file: str | None, dry_run: bool, as_json: bool, no_acme: bool) -> int:
+def apply(
+    env: Env, file: str | None, dry_run: bool, as_json: bool, no_acme: bool, new_deployment: bool
+) -> int:
     """Issue (or renew, or reissue) what the plan needs, from each identity's source."""
     from ccapki import api
     from ccapki._util import gc_paused
@@ -166,6 +174,8 @@ def apply(env: Env, file: str | None, dry_run: bool, as_json: bool, no_acme: boo
             if edited:
                 click.echo(edited, err=True)
         held = store.deployments.names()  # a new name is a new deployment, beside these
+        if dep.name not in held and held and not new_deployment:
+            _refuse_namesake(store, dep, path or file or "the file", dry_run=dry_run)
         was_release = _applied_release(store, dep.name)  # before this apply records the file
         # interrupted, its hint says how many identities were kept (see apply_plan)
         report: dict[str, object] = {}
@@ -223,6 +233,28 @@ def apply(env: Env, file: str | None, dry_run: bool, as_json: bool, no_acme: boo
             for step in steps:  # as `renew --commit` says it, once the rest is said
                 click.echo(f"next: {step}")
     return code
+
+
+def _refuse_namesake(store: Store, dep: Deployment, file: str, *, dry_run: bool) -> None:
+    """Refuse (say, with --dry-run) a file of a new deployment name whose appliances
+    another deployment of the store plans: its name was changed, most likely, and applying
+    it would make a second PKI for the same appliances (new CAs of the same names)."""
+    from ccapki.lifecycle.namesakes import same_appliances, same_appliances_words
+
+    found = same_appliances(store, dep)
+    if not found:
+        return
+    first = found[0]
+    words = same_appliances_words(file, dep, first)
+    hint = (
+        f'a deployment\'s name is its key in the store: put `name = "{first.deployment}"` back '
+        f"under [deployment] in {file}; for a separate PKI for the same appliances on purpose, "
+        "add --new-deployment"
+    )
+    if dry_run:
+        click.echo(f"warning: {words}\nhint: {hint}", err=True)
+        return
+    raise InputError(words, hint)
 
 
 def _with_pending_csrs(

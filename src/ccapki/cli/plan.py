@@ -193,6 +193,25 @@ def _apply_before_csr(
     return tuple(out)
 
 
+def _say_namesake(store: Store, dep: Deployment, file: str) -> None:
+    """A warning when the file's deployment is new to the store but another deployment
+    plans its appliances: `apply` refuses it (a renamed file, most likely)."""
+    if dep.name in store.deployments.names():
+        return
+    from ccapki.lifecycle.namesakes import same_appliances, same_appliances_words
+
+    found = same_appliances(store, dep)
+    if found:
+        words = same_appliances_words(file, dep, found[0]).replace(
+            "applying it makes", "`apply` refuses it, as it would make", 1
+        )
+        click.echo(
+            f'warning: {words}\nhint: put `name = "{found[0].deployment}"` back under '
+            "[deployment], or apply with --new-deployment for a separate PKI on purpose",
+            err=True,
+        )
+
+
 @click.command(
     epilog="""\b
 EXAMPLES
@@ -233,6 +252,7 @@ def plan(env: Env, file: str | None, as_json: bool) -> int:
             actions = api.pending_actions(store, p, env.now())
             if file is not None:  # a file given: maybe not the one `ccapki csr` works from
                 actions = _apply_before_csr(store, dep, file, actions)
+                _say_namesake(store, dep, file)
             from ccapki.cli.output import adopted_kept
 
             kept = adopted_kept(store, dep.name, actions)

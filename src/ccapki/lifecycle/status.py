@@ -75,6 +75,7 @@ __all__ = [
     "deployment_items",
     "estate_status",
     "identity_certificates",
+    "latest_names",
     "names_missing",
     "new_certificate_step",
     "not_yet_valid_words",
@@ -1818,7 +1819,7 @@ def _names_in(facts: str | None) -> dict[str, str] | None:
     return {str(k): str(v) for k, v in found.items()}
 
 
-def _latest_names(kept: DeploymentRecord) -> dict[str, str]:
+def latest_names(kept: DeploymentRecord) -> dict[str, str]:
     """:func:`_plan_names_of` the stored deployment file ``kept``: from its facts, else
     parsed from its text (a file kept before they were; cached). Empty when it no longer
     parses."""
@@ -1871,7 +1872,7 @@ def _names_missing(
         return {}
     from ccapki.store.records import stored_time
 
-    latest = _latest_names(kept)
+    latest = latest_names(kept)
     if not latest:
         return {}
     versions: list[tuple[dt.datetime, dict[str, str] | None]] = [
