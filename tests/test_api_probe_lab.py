@@ -17,7 +17,7 @@ def test_the_lab_of_another_deployment_is_not_probed(
 ) -> None:
     for name in ("campus", "hospital"):
         text = deployment(name=name, cam=standalone("cam", "10.1.0.1"))
-        ok(cli("apply", write(tmp_path / f"{name}.toml", text)))
+        ok(cli("apply", write(tmp_path / f"{name}.toml", text), "--new-deployment"))
     ok(cli("--deployment", "campus", "lab", "up", "--interval", "1"))
     try:
         with ccapki.open_store(keyfile_store, deployment="hospital") as store:

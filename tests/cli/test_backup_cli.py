@@ -218,7 +218,7 @@ def test_restore_one_identity_held_by_two_deployments(
     and restores nothing; --deployment picks one, even into a store new to that deployment
     (a walkthrough found both restored silently)."""
     hospital = write(tmp_path / "hospital.toml", FAQ.read_text().replace("faq-campus", "hospital"))
-    ok(cli("apply", hospital))
+    ok(cli("apply", hospital, "--new-deployment"))  # the same appliances, on purpose
     out = tmp_path / "two.backup"
     ok(cli("backup", "create", "--out", out, env=PASS))
     fresh = tmp_path / "fresh"

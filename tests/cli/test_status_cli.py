@@ -304,7 +304,7 @@ def test_a_terminal_gets_a_rich_table(cli: Cli, faq: Path, monkeypatch: pytest.M
 def test_several_deployments_none_named_hints_at_all(cli: Cli, faq: Path, tmp_path: Path) -> None:
     """Walkthrough: the hint named --deployment only; status can also show them all."""
     other = write(tmp_path / "other.toml", FAQ.read_text().replace("faq-campus", "other", 1))
-    ok(cli("apply", other))
+    ok(cli("apply", other, "--new-deployment"))  # the same appliances, on purpose
     r = error_with_hint(cli("status"))
     assert "2 deployments (faq-campus, other)" in r.err, r.err
     assert "`ccapki status --all`" in r.err, r.err

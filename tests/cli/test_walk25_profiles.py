@@ -195,7 +195,7 @@ def test_rotate_names_what_clients_must_trust_when_the_top_changes(
     assert "clients: admin-GUI browsers need cam's new own certificate" in r.out, r.out
     # the same CA: nothing for clients
     d = write(tmp_path / "i.toml", deployment(name="other", cas=_cas(1)))
-    ok(cli("apply", str(d)))
+    ok(cli("apply", str(d), "--new-deployment"))  # the first one's appliances, on purpose
     r = ok(cli("--deployment", "other", "trust", "plan", "--rotate", "cas1"))
     assert "clients" not in r.out, r.out
     r = ok(cli("--deployment", "other", "trust", "plan", "--rotate", "cas1", "--json"))

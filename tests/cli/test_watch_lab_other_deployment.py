@@ -16,7 +16,7 @@ def test_watch_leaves_another_deployments_lab_alone(
 ) -> None:
     for name in ("campus", "hospital"):
         text = deployment(name=name, cam=standalone("cam", "10.1.0.1"))  # the same names
-        ok(cli("apply", write(tmp_path / f"{name}.toml", text)))
+        ok(cli("apply", write(tmp_path / f"{name}.toml", text), "--new-deployment"))
     ok(cli("--deployment", "campus", "lab", "up", "--interval", "1"))
     try:
         r = ok(cli("watch", "--once"))

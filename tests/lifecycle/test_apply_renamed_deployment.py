@@ -83,6 +83,21 @@ def test_a_new_name_for_other_appliances_is_a_new_deployment(
     r = ok(cli("apply", write(tmp_path / "h.toml", other)))
     assert "warning" not in r.err, r.err
     assert "new deployment hospital in this store, beside campus" in r.out, r.out
+    # another site numbering its appliances alike (private addresses), named otherwise
+    alike = deployment(
+        name="clinic",
+        cam=standalone("ccam", "10.0.0.1"),
+        cas=[standalone("ccas1", "10.1.0.1")],
+    )
+    r = ok(cli("apply", write(tmp_path / "c.toml", alike)))
+    assert "warning" not in r.err, r.err
+    # a file naming no host: its addresses decide
+    bare = (
+        '[deployment]\nname = "bare"\nrelease = "4.8.0"\norganization = "B"\n'
+        'source = "internal"\n[cam]\nname = "bcam"\nip = "10.9.0.1"\n'
+    )
+    r = error_with_hint(cli("apply", write(tmp_path / "bare.toml", bare)))
+    assert "deployment 'hospital' plans the same appliances (10.9.0.1)" in r.err, r.err
     # and with the case of a host name changed, the names still match
     shout = FIRST.replace('name = "campus"', 'name = "other"').replace(
         "cas1.example.org", "CAS1.example.org"

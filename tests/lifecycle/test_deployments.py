@@ -37,7 +37,7 @@ def hospital_file(tmp_path: Path, source: str = "internal") -> Path:
 def two(cli: Cli, keyfile_store: Path, tmp_path: Path) -> Path:
     """A store holding the FAQ's campus and the hospital, both applied."""
     ok(cli("apply", FAQ))
-    r = ok(cli("apply", hospital_file(tmp_path)))
+    r = ok(cli("apply", hospital_file(tmp_path), "--new-deployment"))
     assert f"new deployment {HOSPITAL} in this store, beside {CAMPUS}" in r.out
     return keyfile_store
 
@@ -97,7 +97,9 @@ def test_another_deployment_is_not_taken_over_by_an_apply(
     first deployment's internal cas-guest into "source changed" and orphan the rest."""
     ok(cli("apply", FAQ))
     before = _identities(keyfile_store, CAMPUS)
-    r = ok(cli("apply", hospital_file(tmp_path, source="third-party"), "--json"))
+    r = ok(
+        cli("apply", hospital_file(tmp_path, source="third-party"), "--json", "--new-deployment")
+    )
     result = r.json()
     assert result["deployment"] == HOSPITAL
     assert result["new_deployment"] is True
@@ -239,8 +241,9 @@ def test_deployments_that_share_their_cas(cli: Cli, keyfile_store: Path, tmp_pat
     """``[deployment] ca = "shared"``: one set of CAs signs every such deployment (one root
     for clients to trust); the others keep their own."""
     for name in ("north", "south"):
-        ok(cli("apply", write(tmp_path / f"{name}.toml", _with_header(name, 'ca = "shared"'))))
-    ok(cli("apply", FAQ))  # its own CAs (the default)
+        path = write(tmp_path / f"{name}.toml", _with_header(name, 'ca = "shared"'))
+        ok(cli("apply", path, "--new-deployment"))  # (the FAQ's appliances, each time)
+    ok(cli("apply", FAQ, "--new-deployment"))  # its own CAs (the default)
     cas = {}
     for name in ("north", "south", CAMPUS):
         with ccapki.open_store(keyfile_store, deployment=name) as store:

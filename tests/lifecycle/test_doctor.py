@@ -175,7 +175,7 @@ def test_healthy_store_of_every_source_exits_0(
     for name, (release, source) in sources.items():
         cas = [standalone("cas-1", "10.0.0.2"), ha_pair("cas-ha", "10.5.0")]
         text = deployment(name=name, release=release, source=source, cas=cas)
-        assert cli("apply", write(tmp_path / f"{name}.toml", text)).code == 0
+        assert cli("apply", write(tmp_path / f"{name}.toml", text), "--new-deployment").code == 0
     csrs = tmp_path / "csrs"
     assert cli("--deployment", "outside", "csr", "--all", "--out", csrs).code == 0
     ca, root = _outside_ca()
@@ -650,7 +650,7 @@ def test_several_deployments_each_named_in_findings_and_fixes(
 ) -> None:
     hospital = tmp_path / "hospital.toml"
     hospital.write_text(FAQ.read_text().replace('name = "faq-campus"', 'name = "hospital"'))
-    assert cli("apply", hospital).code == 0
+    assert cli("apply", hospital, "--new-deployment").code == 0
     _sql(faq_store, "DELETE FROM keys WHERE identity = 'cas-guest' AND deployment = 'hospital'")
     r = _doctor(cli)
     assert r.json()["deployments"] == ["faq-campus", "hospital"]
@@ -676,7 +676,7 @@ def test_shared_cas_belong_to_every_deployment(
     campus = write(tmp_path / "campus.toml", shared)
     hospital = write(tmp_path / "hospital.toml", shared.replace('"faq-campus"', '"hospital"'))
     assert cli("apply", campus).code == 0
-    assert cli("apply", hospital).code == 0
+    assert cli("apply", hospital, "--new-deployment").code == 0
     assert _doctor(cli, code=0).json()["checked"]["cas"] == 2  # one pair, shared
     _sql(
         keyfile_store,

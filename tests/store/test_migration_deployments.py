@@ -169,7 +169,7 @@ def test_a_store_of_the_previous_release_moves_over(
 
     # a second deployment beside it leaves it as it was
     other = FAQ.read_text().replace('name = "faq-campus"', 'name = "lab"', 1)
-    r = ok(cli("apply", write(tmp_path / "lab.toml", other)))
+    r = ok(cli("apply", write(tmp_path / "lab.toml", other), "--new-deployment"))
     assert "new deployment lab in this store, beside faq-campus" in r.out
     with ccapki.open_store(home, url=db_url, deployment="faq-campus") as store:
         assert store.identities.current() == current

@@ -30,10 +30,10 @@ class SameAppliances:
 
 
 def same_appliances(store: Store, deployment: Deployment) -> list[SameAppliances]:
-    """The store's other deployments whose last applied file plans any DNS name or IP
-    address ``deployment`` plans, most shared names first; empty when the file's own
-    deployment is held (an apply of it is no new deployment) or none shares a name.
-    Reads only."""
+    """The store's other deployments whose last applied file plans any DNS name
+    ``deployment`` plans (of a file naming no host: any IP address), most shared names
+    first; empty when the file's own deployment is held (an apply of it is no new
+    deployment) or none shares a name. Reads only."""
     from ccapki.lifecycle.certfiles import plan_names
     from ccapki.lifecycle.status import latest_names
 
@@ -41,6 +41,10 @@ def same_appliances(store: Store, deployment: Deployment) -> list[SameAppliances
     if deployment.name in held:
         return []
     mine = {n.lower() for spec in deployment.identities for n in plan_names(spec)}
+    # two sites may number their appliances alike (private addresses behind their own
+    # networks), not name them alike: the host names decide, the addresses only for a
+    # file that names no host
+    hosts = {n for n in mine if not _address(n)}
     out: list[SameAppliances] = []
     for other in held:
         with store.scoped(other):
@@ -51,12 +55,25 @@ def same_appliances(store: Store, deployment: Deployment) -> list[SameAppliances
             n.lower() for joined in latest_names(kept).values() for n in joined.split(",") if n
         }
         shared = mine & theirs
+        if hosts and not shared & hosts:
+            continue
         if shared:
             # host names first, then addresses
-            ordered = sorted(shared, key=lambda n: (n[:1].isdigit() or ":" in n, n))
+            ordered = sorted(shared, key=lambda n: (_address(n), n))
             out.append(SameAppliances(other, tuple(ordered)))
     out.sort(key=lambda s: (-len(s.names), s.deployment))
     return out
+
+
+def _address(name: str) -> bool:
+    """Whether a planned name is an IP address (else a DNS name)."""
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
 
 
 def same_appliances_words(file: str, deployment: Deployment, found: SameAppliances) -> str:
