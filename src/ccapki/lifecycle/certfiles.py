@@ -257,10 +257,40 @@ def identity_version(store: Store, name: str, version: int | None = None) -> Sto
             )
     if ident is None:
         raise NotFoundError(
-            f"identity {name!r} has no certificate in the store",
-            "run `ccapki apply` (or `ccapki import` for a third-party certificate) first",
+            f"identity {name!r} has no certificate in the store", _no_certificate_hint(store, name)
         )
     return ident
+
+
+def _no_certificate_hint(store: Store, name: str) -> str:
+    """How identity ``name`` gets its first certificate, from its source in the deployment
+    file the store last applied: ``apply`` issues what ccapki issues; a third-party CA's
+    comes through a CSR and ``import``; an ACME CA's through an order."""
+    from ccapki.errors import CcapkiError
+    from ccapki.lifecycle.status import read_settings
+
+    source = None
+    try:
+        kept = store.deployments.latest()
+        if kept is not None:
+            source = read_settings(kept.text, kept.path or "<stored>", kept.facts).identities.get(
+                name
+            )
+    except CcapkiError:  # a stored file that no longer parses: the general hint
+        source = ""
+    if source == "third-party":
+        return (  # as `inspect` says it
+            f"make its CSR (`ccapki csr {name}`), have your CA sign it, then `ccapki import` "
+            "the certificate it returns"
+        )
+    if source == "acme":
+        return f"order it from the ACME CA (`ccapki acme order {name}`, or `ccapki apply`)"
+    if source is None:
+        return (
+            f"name {name} in the deployment file and run `ccapki apply FILE`, or import its "
+            "certificate (`ccapki import FILE`)"
+        )
+    return "run `ccapki apply` (or `ccapki import` for a third-party certificate) first"
 
 
 # ---------------------------------------------------------------------------- HA

@@ -196,6 +196,20 @@ def _plain(text: str) -> str:
     return re.sub(r"\s*\(?https?://\S+\)?", "", text).strip()
 
 
+def _no_certificates_empty(
+    load: Callable[[bytes], list[x509.Certificate]], data: bytes
+) -> list[x509.Certificate]:
+    """``load(data)`` of a PKCS#7 bundle, an empty list for a signed-data bundle holding no
+    certificate (``openssl crl2pkcs7 -nocrl`` without ``-certfile``), which cryptography
+    refuses in its own words ("has no certificate data")."""
+    try:
+        return load(data)
+    except ValueError as exc:
+        if "no certificate data" in str(exc):
+            return []
+        raise
+
+
 def _bad(source: str, what: str, hint: str) -> FileFormatError:
     return FileFormatError(f"{source}: {what}", hint)
 
@@ -706,7 +720,10 @@ class _Collector:
             from cryptography.hazmat.primitives.serialization import pkcs7
 
             try:
-                certs = self.lenient(where, lambda: pkcs7.load_pem_pkcs7_certificates(block.pem))
+                certs = self.lenient(
+                    where,
+                    lambda: _no_certificates_empty(pkcs7.load_pem_pkcs7_certificates, block.pem),
+                )
             except Exception as exc:  # enveloped (encrypted) or other data: said as DER is
                 if "Only basic signed structures" not in str(exc):
                     raise
@@ -864,7 +881,8 @@ class _Collector:
         from cryptography.hazmat.primitives.serialization import pkcs7
 
         return self.lenient(
-            "the DER PKCS#7 data", functools.partial(pkcs7.load_der_pkcs7_certificates, data)
+            "the DER PKCS#7 data",
+            functools.partial(_no_certificates_empty, pkcs7.load_der_pkcs7_certificates, data),
         )
 
     def _der_cert(self, value: object) -> None:
