@@ -22,6 +22,7 @@ __all__ = [
     "inventory",
     "labspec",
     "metrics",
+    "namesakes",
     "notify",
     "probing",
     "renew",

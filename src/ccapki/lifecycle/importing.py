@@ -676,13 +676,16 @@ def _plan_leaf(ctx: _Context, sc: SortedChain, d: _Decisions) -> None:
         return
     # a key the store holds is used as it is, even when the batch carries it again
     key_from = "store" if stored is not None else ("batch" if spki in ctx.batch.keys else "")
+    if spec is None:  # first: whose certificate it is decides which key to look for
+        raise InputError(
+            f"{src}: {display_name(leaf)} names no identity of deployment {ctx.dep.name}"
+            + ("" if key_from else " (and no key the store or the files hold is its key)"),
+            "check it is the certificate of one of the deployment's appliances (`ccapki plan` "
+            "lists their names); if it is, say which identity it is for with --identity NAME"
+            + ("" if key_from else " and give its key with --key KEYFILE"),
+        )
     if not key_from:
         raise _not_found(ctx.known, leaf, spki, spec, src)
-    if spec is None:
-        raise InputError(
-            f"{src}: {display_name(leaf)} names no identity of deployment {ctx.dep.name}",
-            "say which identity it is for with --identity NAME",
-        )
     owner = stored.identity if stored is not None else None
     if owner and owner != spec.name and owner in {i.name for i in ctx.dep.identities}:
         # --identity (even with --force) must not give one key to two identities: only an
