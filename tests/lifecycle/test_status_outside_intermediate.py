@@ -107,6 +107,8 @@ def test_an_outside_intermediate_near_its_end_is_a_warning_naming_its_chains(
 
     watch = cli("watch", "--once")
     assert "1 in a warning stage" in watch.both, watch.both
+    # the run did its work, over an estate `status` exits 1 for: not a plain "ok"
+    assert "test: needs attention: " in watch.out, watch.out
 
 
 def test_an_expired_outside_intermediate_is_critical(
@@ -153,6 +155,7 @@ def test_a_new_certificate_under_the_current_intermediate_ends_the_warning(
     assert item["note"] == ""
     r = cli("status")
     assert r.code == 0, r.both
+    assert "test: ok: " in cli("watch", "--once").out
 
 
 def test_the_store_s_own_cas_and_trusted_roots_are_not_repeated_as_chain_rows(

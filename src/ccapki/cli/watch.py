@@ -184,7 +184,10 @@ def _report(result: WatchRun, as_json: bool) -> None:
     for err in result.errors:
         click.echo(f"run failed: {err}")
     for r in result.runs:
-        click.echo(f"{r.deployment}: {'ok' if r.ok else 'FAILED'}: {r.summary()}")
+        # the run's own state, and the estate's as `ccapki status` judges it: a run that did
+        # its work over certificates to act on is no plain "ok"
+        state = "run FAILED" if not r.ok else ("needs attention" if r.status_code else "ok")
+        click.echo(f"{r.deployment}: {state}: {r.summary()}")
 
 
 @click.command(
