@@ -23,6 +23,8 @@ __all__ = [
     "atomic_writer",
     "check_output_file",
     "check_output_folder",
+    "is_temp_name",
+    "make_folders",
     "missing_folders",
     "open_input_stream",
     "read_input_file",
@@ -103,14 +105,17 @@ def atomic_write_all(
     temps: list[tuple[str, Path]] = []
     made: list[Path] = []  # folders this call made, innermost first
     target = Path()
+    secrets = [private if isinstance(private, bool) else private[n] for n in range(len(files))]
+    # a folder made for a key file is 0700, whichever of its files comes first
+    private_folders = {
+        Path(path).parent.absolute() for (path, _), s in zip(files, secrets, strict=True) if s
+    }
     try:
         try:
-            for n, (path, data) in enumerate(files):
-                secret = private if isinstance(private, bool) else private[n]
+            for (path, data), secret in zip(files, secrets, strict=True):
                 target = _writable_target(Path(path), follow_symlink)
-                missing = missing_folders(target.parent)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                made[:0] = missing
+                folder_private = target.parent.absolute() in private_folders
+                made[:0] = make_folders(target.parent, private=folder_private)
                 fd, tmp = _temp_beside(target)
                 temps.append((tmp, target))
                 os.fchmod(fd, 0o600 if secret else 0o644)
@@ -178,7 +183,7 @@ def stage_file(
     tmp = ""
     try:
         target = _writable_target(target, follow_symlink)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        make_folders(target.parent, private=private)
         fd, tmp = _temp_beside(target)
         os.fchmod(fd, 0o600 if private else 0o644)
         with os.fdopen(fd, "wb") as fh:
@@ -193,6 +198,41 @@ def stage_file(
             raise cannot_write(target, _os_why(exc, target), _os_hint(exc)) from None
         raise
     return StagedFile(tmp, target)
+
+
+#: the mode of a folder ccapki makes (``--out DIR``, a file's missing folders): never
+#: writable by others, whatever the umask (a folder clients install roots from); the
+#: umask may take more away
+FOLDER_MODE = 0o755
+#: the mode of a folder ccapki makes for files holding a private key
+PRIVATE_FOLDER_MODE = 0o700
+
+
+def make_folders(folder: str | os.PathLike[str], *, private: bool = False) -> list[Path]:
+    """Make ``folder`` and its missing parents, as ``mkdir -p`` does but each at most
+    :data:`FOLDER_MODE` (``folder`` itself :data:`PRIVATE_FOLDER_MODE` when ``private``:
+    it is made for a key) whatever the umask: a umask of 000 never makes a world-writable
+    folder. A folder that exists is left as it is, its mode too. Returns the folders made,
+    innermost first (absolute). Raises :class:`OSError`; the folders made before the
+    failure are removed again."""
+    missing = missing_folders(Path(folder))
+    made: list[Path] = []
+    try:
+        for p in reversed(missing):  # outermost first
+            mode = PRIVATE_FOLDER_MODE if private and p == missing[0] else FOLDER_MODE
+            try:
+                os.mkdir(p, mode)  # the umask can only take bits away from mode
+            except FileExistsError:  # made meanwhile (another ccapki): as exist_ok
+                if not p.is_dir():
+                    raise
+                continue
+            made.insert(0, p)
+    except BaseException:
+        for p in made:
+            with contextlib.suppress(OSError):
+                p.rmdir()
+        raise
+    return made
 
 
 def missing_folders(folder: Path) -> list[Path]:
@@ -446,7 +486,7 @@ def atomic_writer(path: str | os.PathLike[str], *, private: bool = False) -> Ite
     target = Path(path)
     try:
         target = _writable_target(target, False)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        make_folders(target.parent, private=private)
         fd, tmp = _temp_beside(target)
     except OSError as exc:
         raise cannot_write(
@@ -508,6 +548,13 @@ def _temp_beside(target: Path) -> tuple[int, str]:
     )
 
 
+def is_temp_name(name: str) -> bool:
+    """Whether ``name`` is that of a temporary file ccapki writes beside a file before
+    renaming it over it (``.NAME.p<pid>-XXXXXXXX.tmp``; a killed ccapki's is removed by
+    the next write into its folder)."""
+    return _OUR_TEMP.fullmatch(name) is not None
+
+
 def _alive(pid: int) -> bool:
     """Whether process ``pid`` exists (one of another user's too)."""
     if pid == os.getpid():
@@ -522,7 +569,7 @@ def _alive(pid: int) -> bool:
 
 
 def _atomic_write(target: Path, data: bytes, private: bool) -> Path:
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_folders(target.parent, private=private)
     fd, tmp = _temp_beside(target)
     try:
         os.fchmod(fd, 0o600 if private else 0o644)

@@ -430,7 +430,9 @@ EXAMPLES
 Writes NAME-upload.pem (certificate + chain + key, 0600), NAME.p12 (encrypted with
 CCAPKI_EXPORT_PASSWORD or the password asked), trusted-ca-N.pem (the roots the
 appliance's trust store must hold) and README.txt (the GUI steps, in order). The key
-exports are logged in the audit log.
+exports are logged in the audit log. DIR holds one kit: a folder holding anything else
+(another appliance's kit) is refused; a kit written before for the same appliance (or
+HA pair) is replaced in place.
 
 \b
 EXIT CODES
@@ -445,7 +447,7 @@ def appliance(env: Env, name: str, out: str) -> int:
     env.refuse_what_if("backup appliance")
     from ccapki.cli.common import load_deployment_arg
     from ccapki.fsutil import STDOUT, check_output_folder
-    from ccapki.lifecycle.backups import recovery_kit, write_recovery_kit
+    from ccapki.lifecycle.backups import check_kit_folder, recovery_kit, write_recovery_kit
     from ccapki.lifecycle.exports import refuse_unaudited_key_export
 
     if out == STDOUT:
@@ -456,6 +458,7 @@ def appliance(env: Env, name: str, out: str) -> int:
     dep, _ = load_deployment_arg(env, None)
     spec = dep.identity(name)
     check_output_folder(out)
+    check_kit_folder(out, spec.name)  # one kit per folder: before the password is asked
     with env.open_store() as store:
         refuse_unaudited_key_export(store, "backup appliance")
         store.unlock()

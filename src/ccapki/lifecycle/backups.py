@@ -27,6 +27,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +62,7 @@ __all__ = [
     "Skipped",
     "SkippedKey",
     "backup_store_id",
+    "check_kit_folder",
     "create_backup",
     "read_backup",
     "recovery_kit",
@@ -1407,13 +1409,14 @@ def recovery_kit(store: Store, dep: Deployment, name: str, password: bytes) -> R
             roots.setdefault(
                 entry.fingerprint, (entry.certificate, f"recorded in {m.name}'s trust store")
             )
+    upload, p12_name = _kit_key_files(spec.name)
     files = [
-        KitFile(f"{spec.name}-upload.pem", bundle.data, True, "certificate + chain + key (PEM)"),
-        KitFile(f"{spec.name}.p12", p12.data, True, "the same, as a password-protected PKCS#12"),
+        KitFile(upload, bundle.data, True, "certificate + chain + key (PEM)"),
+        KitFile(p12_name, p12.data, True, "the same, as a password-protected PKCS#12"),
     ]
     root_files: list[tuple[str, x509.Certificate, str]] = []
     for i, (cert, why) in enumerate(roots.values(), start=1):
-        fname = f"trusted-ca-{i}.pem"
+        fname = f"trusted-ca-{i}.pem"  # _KIT_ROOT matches it
         root_files.append((fname, cert, why))
         files.append(
             KitFile(fname, cert.public_bytes(serialization.Encoding.PEM), False, display_name(cert))
@@ -1421,7 +1424,7 @@ def recovery_kit(store: Store, dep: Deployment, name: str, password: bytes) -> R
     ident = store.identities.get(spec.name)
     assert ident is not None  # export_identity found it
     readme = _readme(spec, ident.certificate, files[0].name, files[1].name, root_files)
-    files.append(KitFile("README.txt", readme.encode(), False, "the steps, in order"))
+    files.append(KitFile(_KIT_README, readme.encode(), False, "the steps, in order"))
     return RecoveryKit(
         spec.name,
         tuple(m.name for m in spec.members),
@@ -1442,7 +1445,7 @@ def _readme(
     name, role = spec.name, spec.role
     kind = "CAM" if role is Role.CAM else "CAS"
     members = spec.members
-    lines = [
+    lines = [  # the first line names the kit's identity (_readme_identity reads it)
         f"Recovery kit for {name} ({kind}{', HA pair' if spec.ha else ''}), made by ccapki",
         "",
         f"Certificate: {cert.subject.rfc4514_string()}",
@@ -1529,23 +1532,140 @@ def _readme(
     return "\n".join(lines)
 
 
+#: the README.txt of a recovery kit, and the trusted-ca-N.pem files of its roots
+_KIT_README = "README.txt"
+_KIT_ROOT = re.compile(r"trusted-ca-[1-9][0-9]*\.pem")
+#: the first line of a kit's README.txt, naming its identity (see _readme)
+_KIT_README_HEAD = re.compile(r"Recovery kit for (\S+) \(")
+#: the key files of some identity's kit: (identity, upload bundle or PKCS#12)
+_KIT_KEY_FILE = re.compile(r"(.+)(-upload\.pem|\.p12)")
+
+
+def _kit_key_files(identity: str) -> tuple[str, str]:
+    """The names of the key files of ``identity``'s kit: the PEM upload bundle and the
+    PKCS#12."""
+    return f"{identity}-upload.pem", f"{identity}.p12"
+
+
+def _readme_identity(path: Path) -> str | None:
+    """The identity whose kit the README.txt at ``path`` is, by its first line; None
+    when it is no kit's README (or cannot be read)."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(512)
+    except OSError:
+        return None
+    found = _KIT_README_HEAD.match(head.decode("utf-8", "replace"))
+    return found[1] if found else None
+
+
+def check_kit_folder(out: str | os.PathLike[str], identity: str) -> list[str]:
+    """Refuse the ``--out`` folder of ``identity``'s recovery kit, before anything is done,
+    when it holds anything but a kit of ``identity`` written before: another identity's
+    kit (its README.txt or its key files say so), or any other file or folder. Such a
+    folder would end up describing no one appliance (the README and trusted-ca-N.pem of
+    one kit over another's bundles). A missing or empty folder, or ``identity``'s own kit
+    (replaced in place), passes; ccapki's own temporary files are not counted. A kit
+    file's name taken by a folder, a device or a link is refused as writing it would be.
+    Returns the names of the trusted-ca-N.pem files the folder holds (an earlier kit's);
+    raises :class:`InputError`."""
+    from ccapki.fsutil import cannot_write, check_output_file, is_temp_name
+
+    folder = Path(out)
+    try:
+        with os.scandir(folder) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except (FileNotFoundError, NotADirectoryError):  # made later; check_output_folder's
+        return []
+    except OSError as exc:
+        raise cannot_write(
+            folder,
+            f"{folder} cannot be listed: {exc.strerror or type(exc).__name__}",
+            "choose an --out folder you can read and write to",
+        ) from None
+    own = {*_kit_key_files(identity), _KIT_README}
+    others: set[str] = set()  # identities whose kit the folder holds
+    foreign: list[str] = []  # files of no kit
+    kit_files: list[str] = []
+    roots: list[str] = []
+    mine = False  # a file says it is identity's kit
+    key_files: collections.Counter[str] = collections.Counter()
+    for e in entries:
+        name = e.name
+        if is_temp_name(name):
+            continue
+        if name not in own and not _KIT_ROOT.fullmatch(name):
+            key_file = _KIT_KEY_FILE.fullmatch(name)
+            if key_file is not None:
+                key_files[key_file[1]] += 1
+            foreign.append(name)
+            continue
+        kit_files.append(name)
+        if _KIT_ROOT.fullmatch(name):
+            roots.append(name)
+        elif name != _KIT_README:
+            mine = True
+        elif e.is_file(follow_symlinks=False):  # else refused below, as a write would be
+            who = _readme_identity(folder / name)
+            if who == identity:
+                mine = True
+            elif who is not None:
+                others.add(who)
+            else:
+                foreign.append(name)
+    # another identity's kit by its two key files (one alone may be any .p12)
+    others.update(who for who, n in key_files.items() if n == 2)
+    hint = (
+        f"choose another --out folder (one kit per folder, e.g. --out kit-{identity}), or "
+        f"move those files out of {folder} first"
+    )
+    if others:
+        kits = ", ".join(sorted(others))
+        raise cannot_write(
+            folder, f"{folder} holds the recovery kit of {kits}, not of {identity}", hint
+        )
+    if not mine:  # trusted-ca-N.pem alone: no kit of identity's
+        foreign += roots
+    if foreign:
+        shown = ", ".join(sorted(foreign)[:5])
+        more = f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
+        raise cannot_write(
+            folder,
+            f"{folder} holds files that are not a recovery kit of {identity}: {shown}{more}",
+            hint,
+        )
+    for name in kit_files:
+        check_output_file(folder / name)
+    return roots
+
+
 def write_recovery_kit(
     store: Store, kit: RecoveryKit, out: str | os.PathLike[str]
 ) -> list[tuple[str, KitFile]]:
-    """Write the kit's files into the folder ``out`` (made 0700 if missing; key files
-    0600) all or nothing, and log ``backup-appliance`` (and a ``key-export`` per key
-    file) in the audit log in the same transaction. Every file goes to a temporary file
-    first and they replace the folder's files only once all are written: a failure (a
-    full disk, a file that cannot be replaced) leaves a kit written before exactly as it
-    was, logs nothing, and removes the folder if this call made it. Returns each file's
+    """Write the kit's files into the folder ``out`` (made 0700 if missing, its missing
+    parents at most 0755; key files 0600) all or nothing, and log ``backup-appliance``
+    (and a ``key-export`` per key file) in the audit log in the same transaction. The
+    folder must be empty or hold an earlier kit of the same identity
+    (:func:`check_kit_folder`). Every file goes to a temporary file first and they
+    replace the folder's files only once all are written: a failure (a full disk, a file
+    that cannot be replaced) leaves a kit written before exactly as it was, logs nothing,
+    and removes the folders this call made. Once the kit is written, the earlier kit's
+    trusted-ca-N.pem files the new one does not hold are removed. Returns each file's
     path and what it is; raises :class:`InputError` for what cannot be written."""
-    from ccapki.fsutil import atomic_write_all, check_output_folder
+    from ccapki.fsutil import atomic_write_all, cannot_write, check_output_folder, make_folders
 
     folder = Path(out)
     check_output_folder(folder)
-    made = not folder.exists()
-    if made:
-        folder.mkdir(parents=True, mode=0o700)
+    held = check_kit_folder(folder, kit.identity)
+    stale = sorted(set(held) - {f.name for f in kit.files})
+    try:
+        made = make_folders(folder, private=True)
+    except OSError as exc:
+        raise cannot_write(
+            folder,
+            exc.strerror or type(exc).__name__,
+            "choose an --out folder you can write to",
+        ) from None
     paths = [(folder / f.name).resolve() for f in kit.files]
     try:
         with store.transaction():
@@ -1566,6 +1686,7 @@ def write_recovery_kit(
                 folder=str(folder.resolve()),
                 files=[f.name for f in kit.files],
                 version=kit.version,
+                **({"removed": stale} if stale else {}),
             )
             # last, before the commit: files that cannot be written log nothing
             atomic_write_all(
@@ -1573,8 +1694,23 @@ def write_recovery_kit(
                 private=[f.private for f in kit.files],
             )
     except BaseException:
-        if made:
+        for made_folder in made:  # innermost first, only when empty: nothing is left
             with contextlib.suppress(OSError):
-                folder.rmdir()  # only when empty: nothing of this call is left
+                made_folder.rmdir()
         raise
+    for name in stale:  # the earlier kit's roots the new kit does not hold
+        gone = folder / name
+        try:
+            gone.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            import shlex
+
+            raise InputError(
+                f"{gone}: cannot remove this file of the kit written before "
+                f"({exc.strerror or type(exc).__name__}); the new kit was written, and its "
+                f"{_KIT_README} does not name it",
+                f"remove it by hand (`rm {shlex.quote(str(gone))}`)",
+            ) from None
     return [(str(p), f) for p, f in zip(paths, kit.files, strict=True)]
