@@ -1518,7 +1518,7 @@ def rotation_what_if(
     _name(identity, "identity", "pass the identity's name (or an appliance's) as a str")
     _text(to_source, "to_source", "pass a source's name: 'internal' or 'self-signed'", none=True)
     from ccapki.lifecycle.apply import ensure_issuers, issue_one, signer_for
-    from ccapki.lifecycle.trustops import load_inventory, rotation_plan
+    from ccapki.lifecycle.trustops import load_inventory, rotation_plan, third_party_steps
     from ccapki.topology.model import Source
     from ccapki.topology.plan import with_source
 
@@ -1533,8 +1533,7 @@ def rotation_what_if(
     if source is Source.THIRD_PARTY:
         raise InputError(
             "a third-party certificate's issuer is known only once the CA returns it",
-            f"make the CSR (`ccapki csr {spec.name}`), import the certificate, then run "
-            "`ccapki trust plan` for the trust-store changes",
+            third_party_steps(spec.name, switching=spec.source is not Source.THIRD_PARTY),
         )
     when = _now(store, now)
     plan = make_plan(deployment)

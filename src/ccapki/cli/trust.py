@@ -539,7 +539,7 @@ def _rotation(
     env: Env, dep: Deployment, inv: Inventory, name: str, to_source: str | None, as_json: bool
 ) -> int:
     from ccapki.lifecycle.apply import ensure_issuers, issue_one, signer_for
-    from ccapki.lifecycle.trustops import rotation_plan
+    from ccapki.lifecycle.trustops import rotation_plan, third_party_steps
     from ccapki.topology.model import Source
     from ccapki.topology.plan import make_plan, with_source
 
@@ -551,8 +551,7 @@ def _rotation(
             f"order it (`ccapki acme order {spec.name}`), then run `ccapki trust plan` for "
             "the trust-store changes"
             if spec.acme and not to_source
-            else f"make the CSR (`ccapki csr {spec.name}`), import the certificate, then run "
-            "`ccapki trust plan` for the trust-store changes",
+            else third_party_steps(spec.name, switching=spec.source is not Source.THIRD_PARTY),
         )
     plan = make_plan(dep)
     p = plan.get(spec.name)

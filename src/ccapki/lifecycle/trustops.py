@@ -55,6 +55,7 @@ __all__ = [
     "load_inventory",
     "required_trust",
     "rotation_plan",
+    "third_party_steps",
     "trust_changes",
 ]
 
@@ -1054,6 +1055,23 @@ def _check_deployment(
 class RotationStep:
     order: int
     text: str
+
+
+def third_party_steps(identity: str, *, switching: bool) -> str:
+    """What to run for a rotation of ``identity`` to a third-party certificate, whose
+    issuer (and so the trust-store changes) is known once the CA has answered;
+    ``switching``: the deployment file gives the identity another source still, so the
+    file changes first (else the next ``apply`` replaces the CA's certificate)."""
+    steps = (
+        f'set source = "third-party" for {identity} in the deployment file and apply it '
+        "(`ccapki apply FILE`), then "
+        if switching
+        else ""
+    )
+    return (
+        f"{steps}make the CSR (`ccapki csr {identity}`), import the certificate, then run "
+        "`ccapki trust plan` for the trust-store changes"
+    )
 
 
 def rotation_plan(
