@@ -132,12 +132,16 @@ def _render_table(plan: Plan, actions: tuple[Action, ...] | None, out: Console) 
 
 
 def actions_summary(actions: tuple[Action, ...]) -> str:
-    """``pending actions: 28 csr (cas020, cas030, cas040 +25), 273 nothing to do``: how many
+    """``pending actions: 28 csr (cas020, cas030, cas040 +25), 273 nothing to do``
+    (``pending actions: none (6 identities up to date)`` when nothing is): how many
     identities each kind of action concerns (in the order of
     :class:`~ccapki.topology.plan.ActionKind`), naming the first three of each kind that
     asks for something."""
     from ccapki.topology.plan import ActionKind
 
+    if actions and all(a.kind is ActionKind.NOTHING for a in actions):
+        n = len(actions)
+        return f"pending actions: none ({n} {'identity' if n == 1 else 'identities'} up to date)"
     parts = []
     for kind in ActionKind:
         names = [a.identity for a in actions if a.kind is kind]
