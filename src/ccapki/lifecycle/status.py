@@ -1111,6 +1111,17 @@ def deployment_items(facts: DeploymentFacts, now: dt.datetime) -> list[StatusIte
             facts,
             awaited,
         )
+        if (
+            facts.planned.get(f.identity) == Source.THIRD_PARTY.value
+            and f.source not in (Source.THIRD_PARTY.value, "acme")
+            and f.identity not in awaited
+        ):  # the file moved it to an outside CA: apply renews it no more
+            switched = (
+                f"the deployment file gives it source third-party now: `apply` no longer "
+                f"renews this {f.source} certificate; the next comes from the CA (`ccapki csr "
+                f"{f.identity}`, then `ccapki import` the answer)"
+            )
+            note = f"{switched}; {note}" if note else switched
         if f.identity in facts.unfit:  # a new certificate is needed, whatever its days
             note = _unfit_note(note, f, facts, awaited)
             if stage == "ok":
