@@ -2105,8 +2105,18 @@ def awaited_csrs(
 
     from ccapki.lifecycle.csrdelivery import awaits_the_ca
 
+    # the CSR each current certificate answers: a CSR of that identity made before it is
+    # superseded (`import` refuses its answer as the older request's: nothing to await)
+    answered: dict[str, dt.datetime] = {}
+    for c in records:
+        cur = current.get(c.identity)
+        if cur is not None and cur.spki == c.spki:
+            answered[c.identity] = max(c.created_at, answered.get(c.identity, c.created_at))
     waiting = [
-        c for c in records if awaits_the_ca(c.identity, c.spki, c.created_at, pending, current)
+        c
+        for c in records
+        if awaits_the_ca(c.identity, c.spki, c.created_at, pending, current)
+        and not c.created_at < answered.get(c.identity, c.created_at)
     ]
     if not waiting:
         return ()
