@@ -43,6 +43,18 @@ def test_an_older_csr_than_the_answered_one_is_not_pending(
     ok(cli("import", answers[1], now=later))  # the newer request's answer: v1
     r = error_with_hint(cli("import", answers[0], now=later))  # the older one's, late
     assert "older than the one cas1 v1 answers" in r.err, r.err
+    # made within one minute: the times to the second (not "05:26, older than 05:26")
+    pair = []
+    for n, at in ((2, later), (3, later + dt.timedelta(seconds=20))):
+        ok(cli("csr", "cas1", "--out", tmp_path / f"g{n}", now=at))
+        req = x509.load_pem_x509_csr((tmp_path / f"g{n}" / "cas1.csr").read_bytes())
+        chain = (outside.sign_csr(req), *outside.chain)
+        pair.append(write(tmp_path / f"a{n}.pem", b"".join(pem(c) for c in chain)))
+    later += dt.timedelta(minutes=1)
+    ok(cli("import", pair[1], now=later))  # v2
+    r = error_with_hint(cli("import", pair[0], now=later))
+    assert "made 2026-11-27 02:00:00 UTC, older than the one cas1 v2 answers (made " in r.err
+    assert "02:00:20 UTC)" in r.err, r.err
 
     body = cli("status", "--json", now=later).json()
     assert not [i for i in body["items"] if i["kind"] == "csr"], body["items"]

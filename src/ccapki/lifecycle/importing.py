@@ -801,9 +801,15 @@ def _late_answer(
         if forced
         else "which is current: it would replace that newer certificate"
     )
+    # to the second when both were made in one minute ("05:26 older than 05:26" reads false)
+    stamp = (
+        "%Y-%m-%d %H:%M:%S"
+        if own.created_at.replace(second=0, microsecond=0) == made.replace(second=0, microsecond=0)
+        else "%Y-%m-%d %H:%M"
+    )
     return (
-        f"it answers the CSR made {own.created_at:%Y-%m-%d %H:%M} UTC, older than the one "
-        f"{spec.name} v{version} answers (made {made:%Y-%m-%d %H:%M} UTC), {replaced}",
+        f"it answers the CSR made {own.created_at:{stamp}} UTC, older than the one "
+        f"{spec.name} v{version} answers (made {made:{stamp}} UTC), {replaced}",
         f"keep v{version} (the CA answered an older request late: nothing to import)",
     )
 
