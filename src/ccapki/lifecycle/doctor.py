@@ -858,8 +858,9 @@ def trust_gap_problems(
             f"trust {name}",
             f"{len(missing)} trust-store {'entry' if len(missing) == 1 else 'entries'} its "
             f"channels need {'is' if len(missing) == 1 else 'are'} missing ({shown}): those "
-            "links fail until added (removed by hand with `ccapki trust remove`, or never "
-            "added: an apply interrupted after its last identity)",
+            "links fail until added (a certificate imported since, whose trust-store changes "
+            "`ccapki trust apply` makes; an entry removed by hand with `ccapki trust remove`; "
+            "or an apply interrupted after its last identity)",
             f"`{command('apply FILE', deployment)}` with the deployment's file, or "
             f"`{command('trust apply', deployment)}`; `ccapki trust check` shows each link",
             deployment,
