@@ -52,13 +52,30 @@ def _inventory(env: Env) -> tuple[Deployment, Inventory]:
 
 
 def _appliance(env: Env, name: str) -> str:
+    """The appliance ``name``; an HA pair's name is refused, naming its peers (each has
+    its own trust store: :func:`_appliances` takes the pair where a command acts on both)."""
+    found = _appliances(env, name)
+    if len(found) > 1:
+        raise InputError(
+            f"{name} is an HA pair: each of its peers ({', '.join(found)}) has its own trust store",
+            f"name one peer, e.g. `{found[0]}`",
+        )
+    return found[0]
+
+
+def _appliances(env: Env, name: str) -> list[str]:
+    """The appliance ``name``, or both peers of the HA pair (identity) ``name``, as
+    `renew` and `probe` take a pair's name."""
     from ccapki.cli.common import load_deployment_arg
 
     dep, _ = load_deployment_arg(env, None)
     names = [a.name for a in dep.appliances]
-    if name not in names:
-        raise InputError(f"no appliance named {name!r}", f"use one of: {', '.join(names)}")
-    return name
+    if name in names:
+        return [name]
+    pair = next((i for i in dep.identities if i.name == name and i.ha), None)
+    if pair is not None:
+        return [m.name for m in pair.members]
+    raise InputError(f"no appliance named {name!r}", f"use one of: {', '.join(names)}")
 
 
 @trust.command(
@@ -112,6 +129,7 @@ def trust_list(env: Env, appliance: str, as_json: bool) -> int:
 EXAMPLES
   ccapki trust add cas-dorm-a outside-root.pem     add a CA to the appliance's trust store
   ccapki trust add cam-a bundle.p7b                every certificate of a PKCS#7 bundle
+  ccapki trust add cas-dorm radius-ca.pem          an HA pair's name: both peers' stores
 
 A trust store takes CA certificates (and a peer's self-signed certificate): a certificate
 issued by a CA is refused (trust its CA instead) unless --force; a private key is never needed.
@@ -135,7 +153,7 @@ def trust_add(env: Env, appliance: str, cert_file: str, force: bool) -> int:
     from ccapki.pki.certs import display_name
     from ccapki.pki.formats import parse_material
 
-    name = _appliance(env, appliance)
+    targets = _appliances(env, appliance)
     try:
         material = parse_material(read_input_file(cert_file), source=cert_file)
     except PasswordError as exc:  # `trust add` takes no password: nothing to unlock with
@@ -148,17 +166,19 @@ def trust_add(env: Env, appliance: str, cert_file: str, force: bool) -> int:
         raise PasswordError(
             exc.message,
             f"take the CA certificates out first (`openssl pkcs12 -in {cert_file} -nokeys "
-            f"-cacerts -out ca.pem`), then `ccapki trust add {name} ca.pem`",
+            f"-cacerts -out ca.pem`), then `ccapki trust add {appliance} ca.pem`",
         ) from None
     certs, warnings = certificates_to_trust(material, force=force, now=env.now())
     for w in warnings:
         click.echo(f"warning: {w}", err=True)
     with env.open_store() as store, store.transaction():
-        for c in certs:
-            # the label names the CA too: `status` shows it as the entry's name
-            added = store.trust.add(name, c, f"{HAND_ADDED}{cert_file}: {display_name(c)}")
-            state = "added" if added else "already trusted"
-            click.echo(f"{state}: {display_name(c)} on {name}")
+        for target in targets:  # an HA pair: both peers, in one transaction
+            for c in certs:
+                # the label names the CA too: `status` shows it as the entry's name
+                label = f"{HAND_ADDED}{cert_file}: {display_name(c)}"
+                added = store.trust.add(target, c, label)
+                state = "added" if added else "already trusted"
+                click.echo(f"{state}: {display_name(c)} on {target}")
     return 0
 
 
