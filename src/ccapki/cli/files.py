@@ -565,8 +565,7 @@ EXAMPLES
   ccapki export cas-dorm --for-peer --out cas-dorm-peer.p12      HA: primary -> secondary
   ccapki export cam --format cert --out cam.crt
   ccapki export cas-dorm --format chain --include-root --out chain.pem
-  ccapki export cas-dorm --version 1 --out cas-dorm-v1.pem        an earlier version (undo
-                                                                 a renewal or reissue)
+  ccapki export cas-dorm --version 1 --out cas-dorm-v1.pem        v1, to undo a renewal
 
 Every format leaves the root out unless --include-root is given: appliances and clients
 keep the root in their trust store (`ccapki export-roots`). The FAQ's upload file is the
