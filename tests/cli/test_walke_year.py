@@ -142,7 +142,8 @@ def test_check_ha_says_whose_certificate_a_peer_holds(
     )  # fmt: skip
     assert r.code == 1, r.both
     row = next(line for line in r.out.splitlines() if "current certificate on both" in line)
-    assert "secondary holds one the store does not hold for cas1" in row, row
+    # the store holds it as cam's: said so, not "one the store does not hold"
+    assert "secondary holds cam v1's certificate, not cas1's" in row, row
 
 
 def test_import_names_the_install_step(

@@ -16,7 +16,7 @@ from ccapki.errors import InputError
 
 if TYPE_CHECKING:
     import datetime as dt
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from cryptography import x509
     from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
@@ -865,7 +865,11 @@ def check_ha(
     checks = check_ha_pair(spec, sides[0], sides[1], now, profile=dep.profile, trust=trust)
     if primary:  # which version each peer holds: identical files may both be out of date
         with env.open_store() as store:
-            checks.append(_current_on_peers(spec.name, store.identities.history(spec.name), sides))
+            checks.append(
+                _current_on_peers(
+                    spec.name, store.identities.history(spec.name), sides, _owners(store, sides)
+                )
+            )
     # the heartbeat as strongSwan judges it: each peer's trust store against the other's
     # chain, one IKE identity (the subject DN), each key its certificate's
     blockers: tuple[str, ...] = ()
@@ -1068,8 +1072,27 @@ def _names_fix(
     )
 
 
+def _owners(
+    store: Store, sides: Sequence[tuple[x509.Certificate, object]]
+) -> dict[str, tuple[str, int]]:
+    """fingerprint -> (identity, version) of the certificates of ``sides`` the store holds
+    as some identity's version (of the deployment acted on)."""
+    from ccapki.pki.certs import fingerprint
+
+    fps = sorted({fingerprint(cert) for cert, _ in sides})
+    rows = store.rows(
+        "SELECT fingerprint, identity, version FROM certificates "
+        "WHERE deployment = :d AND fingerprint IN :fps",
+        {"d": store.deployment, "fps": fps},
+    )
+    return {fp: (identity, int(version)) for fp, identity, version in rows}
+
+
 def _current_on_peers(
-    name: str, history: Sequence[StoredIdentity], sides: Sequence[tuple[x509.Certificate, object]]
+    name: str,
+    history: Sequence[StoredIdentity],
+    sides: Sequence[tuple[x509.Certificate, object]],
+    owners: Mapping[str, tuple[str, int]] | None = None,
 ) -> HaCheck:
     """The ``check-ha`` row saying whether each peer's file holds the store's current
     certificate of HA pair ``name`` (``history``: its versions, oldest first): a peer
@@ -1090,12 +1113,16 @@ def _current_on_peers(
             said.append(f"{label} v{held}")
             continue
         stale.append(label)
-        said.append(
-            f"{label} holds v{held} (older)"
-            if held
-            else f"{label} holds one the store does not hold for {name} (another identity's, "
-            "or installed by hand)"
-        )
+        other = (owners or {}).get(fingerprint(cert))
+        if held:
+            said.append(f"{label} holds v{held} (older)")
+        elif other is not None:
+            said.append(f"{label} holds {other[0]} v{other[1]}'s certificate, not {name}'s")
+        else:
+            said.append(
+                f"{label} holds one the store does not hold for {name} (another identity's, "
+                "or installed by hand)"
+            )
     if not stale:
         return HaCheck(_CURRENT_ROW, True, ", ".join(said))
     return HaCheck(
