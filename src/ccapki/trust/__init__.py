@@ -85,6 +85,8 @@ from ccapki.trust._ha import (
 from ccapki.trust._model import Code, Finding, Verdict
 from ccapki.trust._policy import (
     PLATFORMS,
+    TLS_CURVES,
+    EcdsaCurve,
     MaxValidity,
     MinRsaKey,
     NoWeakSignature,
@@ -108,11 +110,13 @@ __all__ = [
     "HA_RULES_NO_HEARTBEAT",
     "PLATFORMS",
     "STACKS",
+    "TLS_CURVES",
     "USAGE_RULES",
     "Case",
     "CaseKind",
     "Change",
     "Code",
+    "EcdsaCurve",
     "EkuIncludes",
     "Finding",
     "FitPolicy",

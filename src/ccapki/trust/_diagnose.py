@@ -54,6 +54,7 @@ from ccapki.pki.keys import describe_public_key
 from ccapki.pki.validitycaps import APPLE_825, PUBLIC_398
 from ccapki.trust._certs import dedupe, find_issuers, fmt_date, serial_of
 from ccapki.trust._model import Code, Finding, Severity
+from ccapki.trust._policy import TLS_CURVES
 
 __all__ = [
     "CandidateChain",
@@ -94,7 +95,7 @@ _WEAK_SIGNATURES = frozenset(
         SignatureAlgorithmOID._RSA_WITH_SHA1,
     }
 )
-_PERMITTED_CURVES = frozenset({"secp256r1", "secp384r1", "secp521r1"})
+_PERMITTED_CURVES = TLS_CURVES
 _EKU_FOR: dict[str, x509.ObjectIdentifier] = {
     "server": ExtendedKeyUsageOID.SERVER_AUTH,
     "client": ExtendedKeyUsageOID.CLIENT_AUTH,

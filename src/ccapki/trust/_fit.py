@@ -3,12 +3,13 @@
 ``ccapki import`` refuses a certificate that does not fit the identity it is for (a name
 of the plan missing, outside its validity, a CA certificate, no serverAuth) and warns
 about one without clientAuth, or with a key, signature or critical extension a CCA 4.x
-appliance (Java 6/7) cannot use, or a SHA-1 signature or RSA key under 2048 bits that agents
-and browsers refuse; ``ccapki check-ha`` reads the key-usage rules on each HA
-peer. Each rule is a frozen object citing its source, with the :class:`~ccapki.trust.Rule`
-shape ``evaluate(cert, now) -> list[Finding]``; a finding's ``severity`` says whether it
-refuses the import ("error") or only warns ("warning"). Callers choose by ``code`` and
-``severity``, never by the English of a ``reason``.
+appliance (Java 6/7) cannot use, or a SHA-1 signature, an RSA key under 2048 bits or an
+ECDSA key off P-256/P-384/P-521 (secp256k1...) that agents and browsers refuse; ``ccapki
+check-ha`` reads the key-usage rules on each HA peer. Each rule is a frozen object citing
+its source, with the :class:`~ccapki.trust.Rule` shape ``evaluate(cert, now) ->
+list[Finding]``; a finding's ``severity`` says whether it refuses the import ("error") or
+only warns ("warning"). Callers choose by ``code`` and ``severity``, never by the English
+of a ``reason``.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from ccapki.pki.certs import (
 )
 from ccapki.pki.keys import describe_public_key
 from ccapki.trust._model import Code, Finding, Severity
-from ccapki.trust._policy import MinRsaKey, NoWeakSignature, Rule
+from ccapki.trust._policy import EcdsaCurve, MinRsaKey, NoWeakSignature, Rule
 
 __all__ = [
     "USAGE_RULES",
@@ -371,20 +372,24 @@ class ApplianceAlgorithms:
 
 @dataclass(frozen=True)
 class ClientStrength:
-    """The CA's signature is not SHA-1 or MD5 and an RSA key has at least 2048 bits: what
-    agents, browsers and Apple platforms require of a TLS server certificate (the
-    appliances' own Java accepts both, so a warning: the import goes ahead, and `ccapki
-    trust check` names the clients that refuse it).
+    """The CA's signature is not SHA-1 or MD5, an RSA key has at least 2048 bits and an
+    ECDSA key is on P-256, P-384 or P-521: what agents, browsers and Apple platforms require
+    of a TLS server certificate (a warning: the import goes ahead, and `ccapki trust check`
+    names the clients and stacks that refuse it).
 
-    Source: those of :class:`~ccapki.trust._policy.NoWeakSignature` and
-    :class:`~ccapki.trust._policy.MinRsaKey` (CA/B Forum BR 6.1.5; Apple HT210176).
+    Source: those of :class:`~ccapki.trust._policy.NoWeakSignature`,
+    :class:`~ccapki.trust._policy.MinRsaKey` (CA/B Forum BR 6.1.5; Apple HT210176) and
+    :class:`~ccapki.trust._policy.EcdsaCurve` (RFC 8446 4.2.3; CA/B Forum BR 6.1.5).
     """
 
     code: str = Code.WEAK_SIGNATURE
-    source: str = "SHA-1 deprecation (Chrome 57, Apple HT210176); CA/B Forum BR 6.1.5"
+    source: str = (
+        "SHA-1 deprecation (Chrome 57, Apple HT210176); CA/B Forum BR 6.1.5; RFC 8446 4.2.3"
+    )
 
     def evaluate(self, cert: x509.Certificate, now: dt.datetime) -> list[Finding]:
         found = MinRsaKey(2048, "CA/B Forum BR 6.1.5; Apple HT210176").evaluate(cert, now)
+        found += EcdsaCurve().evaluate(cert, now)
         if not is_self_signed(cert):  # a trust anchor's own signature is never checked
             found = [*NoWeakSignature().evaluate(cert, now), *found]
         return [

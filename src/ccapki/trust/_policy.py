@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Literal, Protocol
 
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, SignatureAlgorithmOID
 
 from ccapki.errors import InputError
@@ -36,7 +36,9 @@ from ccapki.trust._model import Code, Finding
 __all__ = [
     "CHANNEL_PLATFORMS",
     "PLATFORMS",
+    "TLS_CURVES",
     "Action",
+    "EcdsaCurve",
     "MaxValidity",
     "MinRsaKey",
     "NoWeakSignature",
@@ -280,6 +282,63 @@ class MinRsaKey:
         ]
 
 
+#: The curves an ECDSA key may be on for TLS clients: TLS 1.3 has ECDSA signature schemes
+#: on these three only (RFC 8446 4.2.3), the CA/B Forum allows only them (BR 6.1.5), and
+#: browsers (BoringSSL, Firefox's mozilla::pkix), Windows SChannel, Apple's Security
+#: framework and JDK 16+ (whose SunEC dropped secp256k1 and the other legacy curves)
+#: implement no other.
+TLS_CURVES = frozenset({"secp256r1", "secp384r1", "secp521r1"})
+
+
+def unsupported_curve(cert: x509.Certificate) -> str | None:
+    """The curve of ``cert``'s ECDSA key when it is not one of :data:`TLS_CURVES`
+    (``secp256k1``, ``brainpoolP256r1``...); ``None`` for any other key."""
+    key = public_key(cert)
+    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name in TLS_CURVES:
+        return None
+    return key.curve.name
+
+
+def curve_fix(name: str) -> str:
+    """The fix of a certificate ``name`` whose ECDSA key is on a curve clients refuse."""
+    return (
+        f"generate a new key on P-256 or P-384 (or RSA 2048+) and re-issue {name}: for a "
+        'certificate ccapki issues, set key = "ecdsa-p256" (or "ecdsa-p384") for this identity '
+        "in the deployment file and run `ccapki apply`; for a CA's, send it a new CSR "
+        "(`ccapki csr NAME`) and import its answer"
+    )
+
+
+@dataclass(frozen=True)
+class EcdsaCurve:
+    """An ECDSA key must be on NIST P-256, P-384 or P-521.
+
+    Sources: RFC 8446 4.2.3 (TLS 1.3 signs with ECDSA on secp256r1, secp384r1 and
+    secp521r1 only) and CA/B Forum BR 6.1.5; Chromium (BoringSSL) and Firefox
+    (mozilla::pkix, SEC_ERROR_UNSUPPORTED_ELLIPTIC_CURVE) know no other curve, nor do
+    Windows SChannel and Apple's Security framework: a secp256k1 (or brainpool) server
+    certificate fails the handshake, whatever root issued it.
+    """
+
+    code: str = Code.UNSUPPORTED_ALGORITHM
+    source: str = "RFC 8446 4.2.3; CA/B Forum BR 6.1.5"
+
+    def evaluate(self, cert: x509.Certificate, now: dt.datetime) -> list[Finding]:
+        curve = unsupported_curve(cert)
+        if curve is None:
+            return []
+        name = display_name(cert)
+        return [
+            Finding(
+                self.code,
+                f"{name} has an ECDSA key on curve {curve}; only P-256, P-384 and P-521 are "
+                f"accepted ({self.source})",
+                curve_fix(name),
+                name,
+            )
+        ]
+
+
 @dataclass(frozen=True)
 class ValidNow:
     """The certificate must be inside its validity period (every TLS client checks)."""
@@ -392,6 +451,7 @@ _APPLE_825 = MaxValidity.of(APPLE_825)
 _PUBLIC_398 = MaxValidity.of(PUBLIC_398)
 _RSA_2048 = MinRsaKey(2048, "CA/B Forum BR 6.1.5; Apple HT210176")
 _RSA_1024 = MinRsaKey(1024, "Microsoft KB2661254; Chromium weak-key check")
+_ECDSA_CURVE = EcdsaCurve()
 
 
 def _apple(platform: str, title: str, defers_to: str = "") -> Policy:
@@ -408,6 +468,7 @@ def _apple(platform: str, title: str, defers_to: str = "") -> Policy:
             PolicyRule(ServerAuthEku(required=True, source="Apple HT210176")),
             PolicyRule(NoWeakSignature(source="Apple HT210176")),
             PolicyRule(_RSA_2048),
+            PolicyRule(_ECDSA_CURVE),
         ),
         defers_to,
     )
@@ -429,6 +490,7 @@ PLATFORMS: Mapping[str, Policy] = {
             PolicyRule(NoWeakSignature(), "refuse", "warn"),
             PolicyRule(_RSA_1024),
             PolicyRule(_RSA_2048, "refuse", "warn"),
+            PolicyRule(_ECDSA_CURVE),
         ),
     ),
     "macos": _apple("macos", "macOS 10.15+"),
@@ -447,6 +509,7 @@ PLATFORMS: Mapping[str, Policy] = {
             PolicyRule(NoWeakSignature(source="Chrome 57 SHA-1 removal")),
             PolicyRule(_RSA_1024),
             PolicyRule(_RSA_2048, "refuse", "warn"),
+            PolicyRule(_ECDSA_CURVE),
         ),
     ),
     # Firefox (mozilla::pkix): SHA-1 refused for public roots since Firefox 52; the CN
@@ -464,6 +527,7 @@ PLATFORMS: Mapping[str, Policy] = {
             PolicyRule(NoWeakSignature(source="Firefox 52 SHA-1 removal"), "refuse", "warn"),
             PolicyRule(_RSA_1024),
             PolicyRule(_RSA_2048, "refuse", "warn"),
+            PolicyRule(_ECDSA_CURVE),
         ),
     ),
     # The Clean Access Agent on Windows verifies the CAS through the OS (CryptoAPI) and
@@ -479,6 +543,7 @@ PLATFORMS: Mapping[str, Policy] = {
             PolicyRule(NoWeakSignature(), "warn", "warn"),
             PolicyRule(_RSA_1024),
             PolicyRule(_RSA_2048, "warn", "warn"),
+            PolicyRule(_ECDSA_CURVE),
         ),
     ),
     # The Clean Access Agent on a Mac verifies the CAS through the macOS Security framework

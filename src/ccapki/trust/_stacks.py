@@ -65,6 +65,7 @@ from ccapki.pki.certs import (
 from ccapki.trust._certs import serial_of
 from ccapki.trust._diagnose import Purpose
 from ccapki.trust._model import Code, Finding, Verdict
+from ccapki.trust._policy import curve_fix, unsupported_curve
 from ccapki.trust._verify import TrustContext
 
 __all__ = [
@@ -347,6 +348,16 @@ def _eddsa(cert: x509.Certificate, place: Place) -> str | None:
 
 _EDDSA_SIGNATURES = frozenset({SignatureAlgorithmOID.ED25519, SignatureAlgorithmOID.ED448})
 
+
+def _off_tls_curve(cert: x509.Certificate, place: Place) -> str | None:
+    """An ECDSA key (the leaf's, a CA's or the trust anchor's) on a curve other than P-256,
+    P-384 and P-521 (:data:`ccapki.trust._policy.TLS_CURVES`): secp256k1, brainpool..."""
+    curve = unsupported_curve(cert)
+    if curve is None:
+        return None
+    return f"it has an ECDSA key on curve {curve} (only P-256, P-384 and P-521 are supported)"
+
+
 _JAVA_LEAF_KU = Requirement(
     Code.WRONG_KEY_USAGE,
     "SunJSSE sun.security.validator.EndEntityChecker (checkTLSServer / checkTLSClient): "
@@ -418,6 +429,28 @@ _NSS_EDDSA = Requirement(
     "certificate (SEC_ERROR_ADDING_CERT)",
     "generate an ECDSA P-256 (or RSA 2048+) key and re-issue {name}",
     _eddsa,
+)
+#: An ECDSA key on a curve other than P-256/P-384/P-521, anywhere in the chain; each stack
+#: that refuses it cites its own source (``replace(_TLS_CURVE, cite=...)``).
+_TLS_CURVE = Requirement(
+    Code.UNSUPPORTED_ALGORITHM,
+    "RFC 8446 4.2.3: TLS 1.3 has ECDSA signature schemes on secp256r1, secp384r1 and "
+    "secp521r1 only; CA/B Forum BR 6.1.5",
+    curve_fix("{name}"),
+    _off_tls_curve,
+)
+_JAVA_CURVE = replace(
+    _TLS_CURVE,
+    cite="JDK 14 deprecated the SunEC legacy curves, secp256k1 among them (JDK-8235184), and "
+    "JDK 16 removed them: JDK 17's SunEC has ECDSA on secp256r1, secp384r1 and secp521r1 only "
+    "(shown by JSSE, JDK 17: a secp256k1 leaf, trusted directly or not, fails the handshake "
+    "with internal_error; a secp256k1 CA or root fails PKIX path validation, 'Curve not "
+    "supported: secp256k1')",
+)
+_GNUTLS_CURVE = replace(
+    _TLS_CURVE,
+    cite="GnuTLS has no secp256k1: certtool --verify says 'The certificate chain uses insecure "
+    "algorithm' for a secp256k1 leaf, CA or root (shown by certtool 3.7.9)",
 )
 _NEGATIVE_SERIAL_CITE = (
     "{stack} reads a negative serial number as a plain integer (shown by the differential "
@@ -553,7 +586,7 @@ STACKS: dict[Stack, StackModel] = {
             "pathLenConstraint and nameConstraints are not enforced (RFC 5280 6.1.1 leaves "
             "anchor constraints optional); " + _V1_ANCHOR,
         ),
-        requirements=(_JAVA_LEAF_KU, _AKI_MATCH),
+        requirements=(_JAVA_LEAF_KU, _AKI_MATCH, _JAVA_CURVE),
         first_sent_cite="sun.security.validator.PKIXValidator.engineValidate validates the chain "
         "in the order sent once its last certificate's issuer is trusted (no other path is "
         "tried), and the keystore a JSSE server loads assembles its chain from the first "
@@ -609,7 +642,7 @@ STACKS: dict[Stack, StackModel] = {
         leaf_ca=True,
         leaf_ca_cite=_LEAF_CA,
         anchor=AnchorReading(v1_ca=True, cite=_V1_ANCHOR),
-        requirements=(_GNUTLS_TRUSTED_LEAF, _AKI_MATCH),
+        requirements=(_GNUTLS_TRUSTED_LEAF, _AKI_MATCH, _GNUTLS_CURVE),
         first_sent_cite="GnuTLS lib/x509/verify.c verifies the chain as sent (after sorting "
         "it by issuer, the first match kept; shown by certtool --verify: an expired copy of "
         "the issuing CA sent before the valid re-signed one: 'uses expired certificate')",
@@ -700,6 +733,13 @@ STACKS: dict[Stack, StackModel] = {
                 cite="Chromium offers no Ed25519/Ed448 TLS signature algorithm and its "
                 "verifier has none (ERR_SSL_VERSION_OR_CIPHER_MISMATCH)",
             ),
+            replace(
+                _TLS_CURVE,
+                cite="BoringSSL has no secp256k1 (ECDSA on P-256, P-384, P-521 only): shown by "
+                "headless Chromium, a secp256k1 leaf fails with "
+                "ERR_SSL_VERSION_OR_CIPHER_MISMATCH, a secp256k1 CA or root with "
+                "ERR_CERT_INVALID",
+            ),
         ),
     ),
     Stack.STRONGSWAN: StackModel(
@@ -757,6 +797,14 @@ STACKS: dict[Stack, StackModel] = {
         names="san-or-cn",
         cite="Microsoft CertVerifyCertificateChainPolicy(CERT_CHAIN_POLICY_SSL): the SAN when "
         "present, else the subject CN; keyUsage on a CA only when present",
+        requirements=(
+            replace(
+                _TLS_CURVE,
+                cite="Windows SChannel accepts ECDSA server certificates on the NIST curves "
+                "P-256, P-384 and P-521 only; secp256k1 is none of its TLS curves, so the "
+                "handshake fails",
+            ),
+        ),
     ),
     Stack.MACOS: StackModel(
         Stack.MACOS,
@@ -768,6 +816,13 @@ STACKS: dict[Stack, StackModel] = {
         cite="Apple HT210176 (SAN and serverAuth EKU required, RSA 2048+, SHA-2)",
         min_rsa=2048,
         min_rsa_cite="Apple HT210176: TLS certificates with RSA keys under 2048 bits fail",
+        requirements=(
+            replace(
+                _TLS_CURVE,
+                cite="Apple's Security framework (SecKey, SecTrust) has ECDSA keys on P-256, "
+                "P-384 and P-521 only: a secp256k1 key cannot be read",
+            ),
+        ),
     ),
 }
 
@@ -1475,6 +1530,7 @@ _RULE_SUMMARY: dict[Callable[[x509.Certificate, Place], str | None], str] = {
     _aki_below_anchor: "no AKI below the anchor",
     _trusted_leaf_not_ca: "a directly trusted leaf that is not CA:TRUE",
     _eddsa: "Ed25519/Ed448",
+    _off_tls_curve: "ECDSA off P-256/P-384/P-521 (secp256k1...)",
     _ike_leaf_ku: "a leaf keyUsage without digitalSignature or nonRepudiation, even "
     "trusted directly",
     _aki_not_issuer_ski: "an AKI that is not its issuer's SKI",
