@@ -7,7 +7,6 @@ import os
 import re
 import stat
 import sys
-import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -543,6 +542,8 @@ def _temp_beside(target: Path) -> tuple[int, str]:
                 ):
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(entry.path)
+    import tempfile  # (~4 ms: a command that writes nothing never loads it)
+
     return tempfile.mkstemp(
         prefix=f".{target.name}.p{os.getpid()}-", suffix=".tmp", dir=target.parent
     )
