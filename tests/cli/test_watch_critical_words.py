@@ -1,7 +1,8 @@
 """``ccapki watch`` counted certificates not valid yet and stored certificates damaged "in
 a warning stage" while ``ccapki status`` calls them CRITICAL (--nagios 2). Its line now says
 them as status's summary does ("N not valid yet", "N stored certificate(s) damaged"), its
-JSON counts them apart, and its "ok:" (the run did its work) and exit codes are kept."""
+JSON counts them apart; its exit codes are kept (the run did its work), and its line says
+"needs attention", not "ok:", over an estate `status` exits 1 for."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ def test_watch_says_not_valid_yet_as_status_does(cli: Cli, keyfile_store: Path) 
     assert status.json()["nagios_code"] == 2
     r = ok(cli("watch", "--once", "--no-probe", now=EARLY))
     line = _line(r.out)
-    assert line.startswith("faq-campus: ok:"), r.out  # the run did its work
+    assert line.startswith("faq-campus: needs attention:"), r.out  # the run did its work
     assert f", {counts['not_yet_valid']} not valid yet" in line, line
     warned = counts["warning"] + counts["missing"]
     assert f"{warned} in a warning stage" in line, line
@@ -57,7 +58,7 @@ def test_watch_says_a_damaged_certificate_as_status_does(cli: Cli, keyfile_store
     assert cli("status", "--nagios").code == 2
     r = ok(cli("watch", "--once", "--no-probe"))
     line = _line(r.out)
-    assert line.startswith("faq-campus: ok:"), r.out
+    assert line.startswith("faq-campus: needs attention:"), r.out
     assert "0 in a warning stage, 1 stored certificate damaged (run `ccapki doctor`)" in line
     run = ok(cli("watch", "--once", "--no-probe", "--json")).json()["runs"][0]
     assert (run["warnings"], run["damaged"], run["status_exit_code"]) == (0, 1, 1), run
@@ -74,7 +75,7 @@ def test_watch_counts_expired_apart_as_status_does(cli: Cli, keyfile_store: Path
     assert counts["expired"] > 0, counts
     r = ok(cli("watch", "--once", "--no-probe", now=late))
     line = _line(r.out)
-    assert line.startswith("faq-campus: ok:"), r.out  # the run did its work
+    assert line.startswith("faq-campus: needs attention:"), r.out  # the run did its work
     warned = counts["warning"] + counts["missing"]
     assert f"{warned} in a warning stage, {counts['expired']} expired" in line, line
     run = ok(cli("watch", "--once", "--no-probe", "--json", now=late)).json()["runs"][0]
